@@ -1,0 +1,45 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Dataset } from './dataset.js';
+import { disposeBatch } from './dataset.js';
+import { check } from './errors.js';
+import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
+import type { ModelAdapter } from './model.js';
+
+/** Logits of every example of `dataset`, in dataset order, as one `n × k` host array. */
+export function predictLogits(model: ModelAdapter, dataset: Dataset, batchSize = 256): Float32Array {
+  const k = model.numClasses;
+  const out = new Float32Array(dataset.size * k);
+  let offset = 0;
+  for (const batch of dataset.batches(batchSize)) {
+    const values = tf.tidy(() => model.apply(batch.x, { training: false }).logits);
+    check(values.shape[values.shape.length - 1] === k, 'OUTPUT_SHAPE_MISMATCH',
+      `the model outputs ${values.shape[values.shape.length - 1]} values per example but declares ${k} classes`, 'make the last layer output one logit per class');
+    out.set(values.dataSync() as Float32Array, offset);
+    offset += batch.size * k;
+    values.dispose();
+    disposeBatch(batch);
+  }
+  return out;
+}
+
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  batchSize?: number;
+}
+
+/** Result of {@link evaluate}: every standard metric plus the raw logits. */
+export interface Evaluation extends ClassificationMetrics {
+  logits: Float32Array;
+}
+
+/**
+ * Evaluates `model` on a labeled dataset: accuracy, loss, NLL, ECE (15 bins), MCE, Brier,
+ * confidence, and per-group accuracy when the dataset has group ids. Metrics are over the whole set.
+ */
+export function evaluate(model: ModelAdapter, dataset: Dataset, options: EvaluateOptions = {}): Evaluation {
+  check(dataset.labels, 'UNLABELED', 'cannot evaluate on a dataset without labels', 'evaluate on a labeled copy of the data');
+  check(dataset.numClasses === model.numClasses, 'CLASS_COUNT_MISMATCH',
+    `the dataset has ${dataset.numClasses} classes but the model outputs ${model.numClasses}`, 'build the model with one output per class of the dataset');
+  const logits = predictLogits(model, dataset, options.batchSize ?? 256);
+  return { ...classificationMetrics(logits, dataset.labels, model.numClasses, dataset.groups), logits };
+}

@@ -1,0 +1,207 @@
+/**
+ * Classification metrics as pure functions over host arrays: `logits` is `n × k` row-major,
+ * `labels` holds n integer classes. All are means over the whole set (not per batch).
+ */
+
+/** Row-wise softmax of `n × k` logits (numerically stable), as a new array. */
+export function softmaxRows(logits: ArrayLike<number>, k: number): Float32Array {
+  const n = logits.length / k;
+  const out = new Float32Array(logits.length);
+  for (let i = 0; i < n; i++) {
+    let max = -Infinity;
+    for (let j = 0; j < k; j++) max = Math.max(max, logits[i * k + j]!);
+    let sum = 0;
+    for (let j = 0; j < k; j++) {
+      const e = Math.exp(logits[i * k + j]! - max);
+      out[i * k + j] = e;
+      sum += e;
+    }
+    for (let j = 0; j < k; j++) out[i * k + j] = out[i * k + j]! / sum;
+  }
+  return out;
+}
+
+/** Index of the largest value of each row. */
+export function argmaxRows(values: ArrayLike<number>, k: number): Int32Array {
+  const n = values.length / k;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (values[i * k + j]! > values[i * k + best]!) best = j;
+    out[i] = best;
+  }
+  return out;
+}
+
+/** Fraction of `predictions` equal to `labels`. */
+export function accuracy(predictions: ArrayLike<number>, labels: ArrayLike<number>): number {
+  if (labels.length === 0) return NaN;
+  let hit = 0;
+  for (let i = 0; i < labels.length; i++) if (predictions[i] === labels[i]) hit++;
+  return hit / labels.length;
+}
+
+/** Accuracy and count per group id. */
+export function perGroupAccuracy(
+  predictions: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  groups: ArrayLike<number>,
+): Record<number, { accuracy: number; count: number }> {
+  const hits = new Map<number, [number, number]>();
+  for (let i = 0; i < labels.length; i++) {
+    const g = groups[i]!;
+    const h = hits.get(g) ?? [0, 0];
+    h[0] += predictions[i] === labels[i] ? 1 : 0;
+    h[1] += 1;
+    hits.set(g, h);
+  }
+  const out: Record<number, { accuracy: number; count: number }> = {};
+  for (const [g, [hit, count]] of [...hits].sort((a, b) => a[0] - b[0])) out[g] = { accuracy: hit / count, count };
+  return out;
+}
+
+/** Mean negative log-likelihood of the labels under `probs` (probabilities clipped at 1e-12). */
+export function nll(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
+  let s = 0;
+  for (let i = 0; i < labels.length; i++) s -= Math.log(Math.max(probs[i * k + labels[i]!]!, 1e-12));
+  return s / labels.length;
+}
+
+/** Mean cross-entropy from logits (log-sum-exp form, exact for large logits). */
+export function crossEntropyFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
+  let s = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let max = -Infinity;
+    for (let j = 0; j < k; j++) max = Math.max(max, logits[i * k + j]!);
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += Math.exp(logits[i * k + j]! - max);
+    s += max + Math.log(sum) - logits[i * k + labels[i]!]!;
+  }
+  return s / labels.length;
+}
+
+/** Multi-class Brier score `mean_i Σ_k (p_ik − 1[k = y_i])²`, in [0, 2] (not divided by k). */
+export function brier(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
+  let s = 0;
+  for (let i = 0; i < labels.length; i++) {
+    for (let j = 0; j < k; j++) {
+      const d = probs[i * k + j]! - (j === labels[i] ? 1 : 0);
+      s += d * d;
+    }
+  }
+  return s / labels.length;
+}
+
+/** One bin of a reliability diagram. */
+export interface ReliabilityBin {
+  lower: number;
+  upper: number;
+  count: number;
+  accuracy: number;
+  confidence: number;
+}
+
+/**
+ * Reliability-diagram bins over top-label confidence: `bins` equal-width bins, bin m holding
+ * confidences in ((m−1)/M, m/M] (a confidence of exactly 0 goes to the first bin).
+ */
+export function reliabilityBins(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): ReliabilityBin[] {
+  const count = new Float64Array(bins);
+  const hit = new Float64Array(bins);
+  const conf = new Float64Array(bins);
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
+    const c = probs[i * k + best]!;
+    let m = Math.ceil(c * bins) - 1;
+    if (m < 0) m = 0;
+    if (m >= bins) m = bins - 1;
+    count[m]! += 1;
+    hit[m]! += best === labels[i] ? 1 : 0;
+    conf[m]! += c;
+  }
+  const out: ReliabilityBin[] = [];
+  for (let m = 0; m < bins; m++) {
+    const n = count[m]!;
+    out.push({ lower: m / bins, upper: (m + 1) / bins, count: n, accuracy: n ? hit[m]! / n : NaN, confidence: n ? conf[m]! / n : NaN });
+  }
+  return out;
+}
+
+/** Expected calibration error: `Σ_m (|B_m|/N)·|acc(B_m) − conf(B_m)|` over 15 equal-width bins by default. */
+export function ece(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): number {
+  let s = 0;
+  for (const b of reliabilityBins(probs, labels, k, bins)) if (b.count) s += (b.count / labels.length) * Math.abs(b.accuracy - b.confidence);
+  return s;
+}
+
+/** Maximum calibration error: the largest `|acc − conf|` over non-empty bins. */
+export function mce(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): number {
+  let s = 0;
+  for (const b of reliabilityBins(probs, labels, k, bins)) if (b.count) s = Math.max(s, Math.abs(b.accuracy - b.confidence));
+  return s;
+}
+
+/** Mean top-label confidence. */
+export function meanConfidence(probs: ArrayLike<number>, k: number): number {
+  const n = probs.length / k;
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    let c = 0;
+    for (let j = 0; j < k; j++) c = Math.max(c, probs[i * k + j]!);
+    s += c;
+  }
+  return s / n;
+}
+
+/** Mean predictive entropy in nats. */
+export function meanEntropy(probs: ArrayLike<number>, k: number): number {
+  const n = probs.length / k;
+  let s = 0;
+  for (let i = 0; i < probs.length; i++) {
+    const p = probs[i]!;
+    if (p > 0) s -= p * Math.log(p);
+  }
+  return s / n;
+}
+
+/** The standard metric set of {@link classificationMetrics}. */
+export interface ClassificationMetrics {
+  accuracy: number;
+  loss: number;
+  nll: number;
+  ece: number;
+  mce: number;
+  brier: number;
+  meanConfidence: number;
+  /** meanConfidence − accuracy (positive = over-confident). */
+  overconfidence: number;
+  count: number;
+  perGroupAccuracy?: Record<number, { accuracy: number; count: number }>;
+}
+
+/** Every standard metric from logits and labels (and groups, for per-group accuracy). */
+export function classificationMetrics(
+  logits: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  k: number,
+  groups?: ArrayLike<number> | null,
+): ClassificationMetrics {
+  const probs = softmaxRows(logits, k);
+  const preds = argmaxRows(logits, k);
+  const acc = accuracy(preds, labels);
+  const conf = meanConfidence(probs, k);
+  const m: ClassificationMetrics = {
+    accuracy: acc,
+    loss: crossEntropyFromLogits(logits, labels, k),
+    nll: nll(probs, labels, k),
+    ece: ece(probs, labels, k),
+    mce: mce(probs, labels, k),
+    brier: brier(probs, labels, k),
+    meanConfidence: conf,
+    overconfidence: conf - acc,
+    count: labels.length,
+  };
+  if (groups) m.perGroupAccuracy = perGroupAccuracy(preds, labels, groups);
+  return m;
+}

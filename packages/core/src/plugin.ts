@@ -1,0 +1,159 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Batch, Dataset } from './dataset.js';
+import { TrellisError } from './errors.js';
+import type { ModelAdapter, ModelOutputs } from './model.js';
+import type { Rng } from './rng.js';
+
+/** The contract version this core implements. */
+export const PLUGIN_API_VERSION = 1 as const;
+
+/** What every hook sees: the run's state at that moment. Plugins may read it freely. */
+export interface TrainerContext {
+  /** The (possibly wrapped) model being trained. */
+  model: ModelAdapter;
+  /** The optimizer stepping the model's trainable variables. */
+  optimizer: tf.Optimizer;
+  /** The run's seed. */
+  seed: number;
+  /** The run's generator (advances deterministically; plugins may draw from it). */
+  rng: Rng;
+  /** Current epoch (0-based). */
+  epoch: number;
+  /** Total epochs planned for this fit. */
+  epochs: number;
+  /** Global optimizer step count (0-based, counted before the step runs). */
+  step: number;
+  /** Batch index within the epoch. */
+  batchIndex: number;
+  /** The current batch (during batch hooks). */
+  batch?: Batch;
+  /** The training dataset. */
+  train?: Dataset;
+  /** Scalars logged for the current step or epoch (plugins may add numbers). */
+  logs: Record<string, number>;
+  /** A free-form store plugins can share within a run. */
+  store: Map<string, unknown>;
+  /** Asks the Trainer to stop after the current batch. */
+  stopTraining(reason: string): void;
+}
+
+/**
+ * A training plugin. Hooks marked "sync, in tape" run inside `tf.tidy` and the gradient tape and
+ * must return values, never Promises. See design.md for the step order.
+ */
+export interface TrainerPlugin<S = unknown> {
+  /** Unique name within a Trainer. */
+  name: string;
+  /** Contract version; must be 1. */
+  apiVersion: 1;
+  /** Coarse ordering bucket: `pre` plugins run before unbucketed ones, `post` after. */
+  order?: 'pre' | 'post';
+  /** Names of plugins this one must run before. */
+  before?: string[];
+  /** Names of plugins this one must run after. */
+  after?: string[];
+  /** Intermediate features the plugin needs in `outputs.features` (model tap names). */
+  taps?: string[];
+  /** Once, when the plugin joins a Trainer. */
+  setup?(ctx: TrainerContext): void | Promise<void>;
+  /** Wraps the model (e.g. a new classifier head); runs once at setup, in plugin order. */
+  wrapModel?(model: ModelAdapter, ctx: TrainerContext): ModelAdapter;
+  /** Extra variables the plugin trains with the model's (e.g. a head it adds); keyed by name. */
+  trainableVariables?(): Record<string, tf.Variable>;
+  onFitStart?(ctx: TrainerContext): void | Promise<void>;
+  onEpochStart?(ctx: TrainerContext): void | Promise<void>;
+  /** May return a replacement batch (the Trainer disposes the old one if not reused). */
+  onBatchStart?(ctx: TrainerContext): void | Batch | Promise<void | Batch>;
+  /** Sync, in tape: replaces the `[b, classes]` targets (e.g. soft labels). */
+  transformTargets?(targets: tf.Tensor, outputs: ModelOutputs, ctx: TrainerContext): tf.Tensor;
+  /** Sync, in tape: extra loss terms, added to the base loss. Names are logged. */
+  lossTerms?(outputs: ModelOutputs, batch: Batch, ctx: TrainerContext): Record<string, tf.Scalar>;
+  /** Sync: rewrites gradients (keys are the model's stable variable names). */
+  transformGradients?(grads: tf.NamedTensorMap, ctx: TrainerContext): tf.NamedTensorMap;
+  /** Sync: after the optimizer applied the step (re-apply masks, pin values). */
+  afterApply?(ctx: TrainerContext): void;
+  onBatchEnd?(ctx: TrainerContext): void | Promise<void>;
+  onEpochEnd?(ctx: TrainerContext): void | Promise<void>;
+  onEvalEnd?(ctx: TrainerContext, metrics: Record<string, number>): void | Promise<void>;
+  onFitEnd?(ctx: TrainerContext): void | Promise<void>;
+  /** JSON state for checkpoints. */
+  getState?(): S;
+  /** Restores {@link TrainerPlugin.getState}'s value. */
+  setState?(state: S): void;
+  /** Frees tensors and variables the plugin owns. */
+  dispose?(): void;
+}
+
+/** Hooks that run inside the tape and must be synchronous. */
+export const SYNC_HOOKS = ['transformTargets', 'lossTerms', 'transformGradients', 'afterApply', 'wrapModel'] as const;
+
+/**
+ * Orders plugins: `pre` bucket, unbucketed, `post` bucket; within that, `before`/`after`
+ * constraints (a stable topological sort that keeps the user's order otherwise). Throws on an
+ * unknown name, a duplicate name, a wrong apiVersion or a cycle.
+ */
+export function orderPlugins(plugins: readonly TrainerPlugin[]): TrainerPlugin[] {
+  const byName = new Map<string, TrainerPlugin>();
+  for (const p of plugins) {
+    if (!p || typeof p.name !== 'string' || p.name.length === 0) {
+      throw new TrellisError('BAD_PLUGIN', 'a plugin has no name', 'give every plugin a unique `name` string');
+    }
+    if (p.apiVersion !== 1) {
+      throw new TrellisError('BAD_PLUGIN', `plugin "${p.name}" declares apiVersion ${String(p.apiVersion)}; this core implements 1`,
+        'upgrade the plugin or @trellis-ml/core so their contract versions match');
+    }
+    if (byName.has(p.name)) {
+      throw new TrellisError('DUPLICATE_PLUGIN', `two plugins are named "${p.name}"`, 'give each plugin instance a unique name');
+    }
+    byName.set(p.name, p);
+  }
+  const rank = (p: TrainerPlugin): number => (p.order === 'pre' ? 0 : p.order === 'post' ? 2 : 1);
+  const edges = new Map<string, Set<string>>(); // a -> b: a runs before b
+  for (const p of plugins) edges.set(p.name, new Set());
+  for (const p of plugins) {
+    for (const other of p.before ?? []) {
+      if (!byName.has(other)) throw unknown(p.name, 'before', other, byName);
+      edges.get(p.name)!.add(other);
+    }
+    for (const other of p.after ?? []) {
+      if (!byName.has(other)) throw unknown(p.name, 'after', other, byName);
+      edges.get(other)!.add(p.name);
+    }
+  }
+  const indeg = new Map<string, number>();
+  for (const p of plugins) indeg.set(p.name, 0);
+  for (const [, outs] of edges) for (const b of outs) indeg.set(b, indeg.get(b)! + 1);
+  const position = new Map(plugins.map((p, i) => [p.name, i]));
+  const key = (p: TrainerPlugin): number => rank(p) * 1e6 + position.get(p.name)!;
+  const ready = plugins.filter((p) => indeg.get(p.name) === 0);
+  const out: TrainerPlugin[] = [];
+  while (ready.length > 0) {
+    ready.sort((a, b) => key(a) - key(b));
+    const p = ready.shift()!;
+    out.push(p);
+    for (const b of edges.get(p.name)!) {
+      indeg.set(b, indeg.get(b)! - 1);
+      if (indeg.get(b) === 0) ready.push(byName.get(b)!);
+    }
+  }
+  if (out.length !== plugins.length) {
+    const stuck = plugins.filter((p) => !out.includes(p)).map((p) => p.name);
+    throw new TrellisError('PLUGIN_CYCLE', `the before/after constraints of ${stuck.join(', ')} form a cycle`,
+      'remove one of the before/after entries so an order exists', { plugins: stuck });
+  }
+  return out;
+}
+
+function unknown(name: string, field: string, other: string, byName: Map<string, TrainerPlugin>): TrellisError {
+  return new TrellisError('UNKNOWN_PLUGIN', `plugin "${name}" lists "${other}" in \`${field}\`, but no plugin of that name is in this Trainer`,
+    `add the "${other}" plugin or remove it from \`${field}\` (present: ${[...byName.keys()].join(', ') || 'none'})`);
+}
+
+/** Throws when a sync hook returned a Promise. */
+export function assertNotPromise<T>(value: T, plugin: string, hook: string): T {
+  if (value && typeof (value as { then?: unknown }).then === 'function') {
+    throw new TrellisError('ASYNC_TAPE_HOOK', `plugin "${plugin}" returned a Promise from ${hook}, which runs inside tf.tidy and the gradient tape`,
+      `make ${hook} synchronous; do async work in setup/onBatchStart/onEpochStart instead`, { plugin, hook });
+  }
+  return value;
+}

@@ -1,0 +1,382 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Batch, Dataset } from './dataset.js';
+import { disposeBatch } from './dataset.js';
+import { check, TrellisError } from './errors.js';
+import { evaluate, type Evaluation } from './evaluate.js';
+import { oneHotTargets, softCrossEntropy } from './losses.js';
+import { checkInputShape, loadVariablesInto, readVariables, saveVariables, type ModelAdapter } from './model.js';
+import { assertNotPromise, orderPlugins, type TrainerContext, type TrainerPlugin } from './plugin.js';
+import { createProgress } from './progress.js';
+import { Rng, type RngState } from './rng.js';
+
+/** The base loss: softmax cross-entropy on (transformed) targets, none, or your own. */
+export type BaseLoss = 'crossEntropy' | 'none' | ((logits: tf.Tensor, targets: tf.Tensor) => tf.Scalar);
+
+/** Options of a {@link Trainer}. */
+export interface TrainerOptions {
+  model: ModelAdapter;
+  /** Optimizer (default Adam, learning rate 1e-3). */
+  optimizer?: tf.Optimizer;
+  plugins?: TrainerPlugin[];
+  /** The run's seed: shuffling, the context RNG and plugins' draws derive from it. */
+  seed: number;
+  batchSize?: number;
+  baseLoss?: BaseLoss;
+  /** Directory for the checkpoint written after every epoch (kept on errors). */
+  checkpointDir?: string;
+  /** Called with each epoch's logs (e.g. a RunRecord's `logMetrics`). */
+  onLog?: (logs: Record<string, number>) => void | Promise<void>;
+  /** Show progress (bar on a TTY, plain lines otherwise). Default false. */
+  progress?: boolean;
+  /** Label for progress lines. */
+  label?: string;
+}
+
+/** Options of {@link Trainer.fit}. */
+export interface FitOptions {
+  epochs: number;
+  validation?: Dataset;
+  /** Continue from the checkpoint in `checkpointDir` when one exists. */
+  resume?: boolean;
+  /** Stop after this many optimizer steps (for quick runs and tests). */
+  maxSteps?: number;
+}
+
+/** One epoch's averaged logs. */
+export type EpochLogs = Record<string, number> & { epoch: number };
+
+interface CheckpointState {
+  format: 'trellis-checkpoint-1';
+  seed: number;
+  epoch: number;
+  step: number;
+  rng: RngState;
+  plugins: Record<string, unknown>;
+  history: EpochLogs[];
+  optimizerOrder: string[];
+}
+
+/**
+ * Owns the training step: batch hooks, forward pass, targets, loss terms, gradient transforms,
+ * optimizer step, after-apply hooks, end hooks (in reverse), checkpoints. See design.md.
+ */
+export class Trainer {
+  readonly plugins: TrainerPlugin[];
+  readonly optimizer: tf.Optimizer;
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly history: EpochLogs[] = [];
+  model: ModelAdapter;
+  private readonly options: TrainerOptions;
+  private readonly ctx: TrainerContext;
+  private isSetup = false;
+  private stopReason: string | null = null;
+  private taps: string[] = [];
+  private startEpoch = 0;
+
+  constructor(options: TrainerOptions) {
+    check(Number.isFinite(options.seed), 'NO_SEED', 'the Trainer needs a numeric seed', 'pass `seed` (every run records it)');
+    this.options = options;
+    this.model = options.model;
+    this.plugins = orderPlugins(options.plugins ?? []);
+    this.optimizer = options.optimizer ?? tf.train.adam(1e-3);
+    this.seed = options.seed;
+    this.batchSize = options.batchSize ?? 128;
+    this.ctx = {
+      model: this.model,
+      optimizer: this.optimizer,
+      seed: this.seed,
+      rng: Rng.derive(this.seed, 'trainer'),
+      epoch: 0,
+      epochs: 0,
+      step: 0,
+      batchIndex: 0,
+      logs: {},
+      store: new Map(),
+      stopTraining: (reason: string) => {
+        this.stopReason = reason;
+      },
+    };
+  }
+
+  /** The context hooks see (read-only use outside hooks). */
+  get context(): TrainerContext {
+    return this.ctx;
+  }
+
+  /** Runs plugin `setup` and `wrapModel` once (called by fit; call it yourself to inspect the wrapped model). */
+  async setup(): Promise<void> {
+    if (this.isSetup) return;
+    this.isSetup = true;
+    for (const p of this.plugins) {
+      if (p.setup) await p.setup(this.ctx);
+      if (p.wrapModel) {
+        this.model = assertNotPromise(p.wrapModel(this.model, this.ctx), p.name, 'wrapModel');
+        this.ctx.model = this.model;
+      }
+    }
+    const known = new Set(this.model.tapNames());
+    const taps = new Set<string>();
+    for (const p of this.plugins) {
+      for (const t of p.taps ?? []) {
+        check(known.has(t), 'UNKNOWN_TAP', `plugin "${p.name}" taps "${t}", which the model does not have`,
+          `tap one of: ${[...known].join(', ')}`);
+        taps.add(t);
+      }
+    }
+    this.taps = [...taps];
+  }
+
+  /** The variables the optimizer steps: the model's, then plugins' extras, by stable name. */
+  trainableVariables(): Array<[string, tf.Variable]> {
+    const out: Array<[string, tf.Variable]> = Object.entries(this.model.trainableVariables());
+    for (const p of this.plugins) {
+      for (const [k, v] of Object.entries(p.trainableVariables?.() ?? {})) out.push([`${p.name}:${k}`, v]);
+    }
+    return out;
+  }
+
+  /** Trains on `train` for `options.epochs`, returning the per-epoch logs. */
+  async fit(train: Dataset, options: FitOptions): Promise<EpochLogs[]> {
+    await this.setup();
+    check(Number.isInteger(options.epochs) && options.epochs > 0, 'BAD_EPOCHS', `epochs ${options.epochs} is not a positive integer`, 'pass epochs ≥ 1');
+    check(train.size > 0, 'EMPTY_DATASET', 'the training set is empty', 'pass a dataset with examples');
+    check(train.numClasses === this.model.numClasses, 'CLASS_COUNT_MISMATCH',
+      `the dataset has ${train.numClasses} classes but the model outputs ${this.model.numClasses}`,
+      'build the model with one output per class of the dataset');
+    checkInputShape([1, ...train.shape], this.model.inputShape);
+    if (options.resume && this.options.checkpointDir) await this.restoreIfPresent(this.options.checkpointDir);
+    const ctx = this.ctx;
+    ctx.train = train;
+    ctx.epochs = options.epochs;
+    this.stopReason = null;
+    for (const p of this.plugins) if (p.onFitStart) await p.onFitStart(ctx);
+    const batches = train.numBatches(this.batchSize);
+    for (let epoch = this.startEpoch; epoch < options.epochs && this.stopReason === null; epoch++) {
+      ctx.epoch = epoch;
+      ctx.logs = {};
+      for (const p of this.plugins) if (p.onEpochStart) await p.onEpochStart(ctx);
+      const progress = createProgress({ label: `${this.options.label ?? 'train'} epoch ${epoch + 1}/${options.epochs}`, total: batches, silent: !this.options.progress });
+      const sums: Record<string, number> = {};
+      let counted = 0;
+      let b = 0;
+      for (const batch of train.batches(this.batchSize, { rng: Rng.derive(this.seed, 'shuffle', epoch) })) {
+        ctx.batchIndex = b++;
+        const logs = await this.trainStep(batch);
+        for (const [k, v] of Object.entries(logs)) sums[k] = (sums[k] ?? 0) + v;
+        counted++;
+        progress.update(b, `loss ${logs.loss?.toFixed(4)}`);
+        if (this.stopReason !== null || (options.maxSteps !== undefined && ctx.step >= options.maxSteps)) {
+          this.stopReason ??= 'maxSteps';
+          break;
+        }
+      }
+      const epochLogs: EpochLogs = { epoch };
+      for (const [k, v] of Object.entries(sums)) epochLogs[k] = v / Math.max(1, counted);
+      if (options.validation) {
+        const ev = await this.evaluate(options.validation);
+        epochLogs.val_accuracy = ev.accuracy;
+        epochLogs.val_loss = ev.loss;
+      }
+      ctx.logs = epochLogs;
+      for (const p of [...this.plugins].reverse()) if (p.onEpochEnd) await p.onEpochEnd(ctx);
+      this.history.push({ ...ctx.logs, epoch } as EpochLogs);
+      progress.finish(Object.entries(epochLogs).filter(([k]) => k !== 'epoch').map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' '));
+      if (this.options.onLog) await this.options.onLog(this.history[this.history.length - 1]!);
+      if (this.options.checkpointDir) await this.saveCheckpoint(this.options.checkpointDir, epoch);
+    }
+    for (const p of [...this.plugins].reverse()) if (p.onFitEnd) await p.onFitEnd(ctx);
+    return this.history;
+  }
+
+  /**
+   * One optimizer step on `batch` (disposes the batch). Returns the step's scalars: `loss` (the
+   * total), `base`, and each plugin term as `plugin/term`.
+   */
+  async trainStep(batch: Batch): Promise<Record<string, number>> {
+    await this.setup();
+    const ctx = this.ctx;
+    ctx.batch = batch;
+    for (const p of this.plugins) {
+      if (!p.onBatchStart) continue;
+      const replaced = await p.onBatchStart(ctx);
+      if (replaced && replaced !== ctx.batch) {
+        disposeBatch(ctx.batch!);
+        ctx.batch = replaced;
+      }
+    }
+    const current = ctx.batch!;
+    const vars = this.trainableVariables();
+    const friendly = new Map(vars.map(([name, v]) => [v.name, name]));
+    const terms: Record<string, tf.Scalar> = {};
+    const baseLoss = this.options.baseLoss ?? 'crossEntropy';
+    const model = this.model;
+    const taps = this.taps;
+    let computed: { value: tf.Scalar; grads: tf.NamedTensorMap };
+    try {
+      computed = tf.tidy(() =>
+        this.optimizer.computeGradients(() => {
+          const outputs = model.apply(current.x, { training: true, taps });
+          const lastDim = outputs.logits.shape[outputs.logits.shape.length - 1];
+          check(lastDim === model.numClasses, 'OUTPUT_SHAPE_MISMATCH', `the model outputs ${lastDim} values per example but declares ${model.numClasses} classes`,
+            'make the last layer output one logit per class');
+          let total: tf.Scalar = tf.scalar(0);
+          if (baseLoss !== 'none') {
+            if (!current.y) {
+              throw new TrellisError('UNLABELED', 'the batch has no labels but the base loss is cross-entropy',
+                "train unlabeled data with `baseLoss: 'none'` and a plugin that provides loss terms");
+            }
+            let targets: tf.Tensor = oneHotTargets(current.y, model.numClasses);
+            for (const p of this.plugins) {
+              if (p.transformTargets) targets = assertNotPromise(p.transformTargets(targets, outputs, ctx), p.name, 'transformTargets');
+            }
+            const base = baseLoss === 'crossEntropy' ? softCrossEntropy(outputs.logits, targets) : baseLoss(outputs.logits, targets);
+            terms.base = tf.keep(base);
+            total = tf.add(total, base);
+          }
+          for (const p of this.plugins) {
+            if (!p.lossTerms) continue;
+            const added = assertNotPromise(p.lossTerms(outputs, current, ctx), p.name, 'lossTerms');
+            for (const [name, t] of Object.entries(added)) {
+              check(t.rank === 0, 'BAD_LOSS_TERM', `plugin "${p.name}" returned a loss term "${name}" of shape [${t.shape.join(', ')}]`, 'return scalars from lossTerms (reduce with tf.mean)');
+              terms[`${p.name}/${name}`] = tf.keep(t);
+              total = tf.add(total, t);
+            }
+          }
+          return total;
+        }, vars.map(([, v]) => v)),
+      );
+    } catch (e) {
+      tf.dispose(Object.values(terms));
+      disposeBatch(current);
+      ctx.batch = undefined;
+      throw e;
+    }
+    const logs: Record<string, number> = { loss: computed.value.dataSync()[0]! };
+    for (const [k, t] of Object.entries(terms)) logs[k] = t.dataSync()[0]!;
+    tf.dispose(Object.values(terms));
+    computed.value.dispose();
+    if (!Number.isFinite(logs.loss!)) {
+      tf.dispose(Object.values(computed.grads));
+      disposeBatch(current);
+      ctx.batch = undefined;
+      const bad = Object.entries(logs).filter(([k, v]) => k !== 'loss' && !Number.isFinite(v)).map(([k]) => k);
+      const culprits = bad.map((k) => (k.includes('/') ? `plugin "${k.split('/')[0]}" (term ${k})` : 'the base loss'));
+      throw new TrellisError('NAN_LOSS',
+        `the loss became ${logs.loss} at epoch ${ctx.epoch}, step ${ctx.step} (batch ${ctx.batchIndex}); non-finite: ${culprits.join(', ') || 'the total'}; active plugins: ${this.plugins.map((p) => p.name).join(', ') || 'none'}`,
+        `lower the learning rate, check the inputs for NaN/Inf, or disable the plugin named above${this.options.checkpointDir ? `; the last checkpoint in ${this.options.checkpointDir} is intact (resume with resume: true)` : ''}`,
+        { epoch: ctx.epoch, step: ctx.step, terms: logs, plugins: this.plugins.map((p) => p.name) });
+    }
+    let grads: tf.NamedTensorMap = {};
+    for (const [tfName, g] of Object.entries(computed.grads)) grads[friendly.get(tfName) ?? tfName] = g;
+    for (const p of this.plugins) {
+      if (!p.transformGradients) continue;
+      const before = grads;
+      const after = assertNotPromise(p.transformGradients(before, ctx), p.name, 'transformGradients');
+      const kept = new Set(Object.values(after));
+      for (const t of Object.values(before)) if (!kept.has(t)) t.dispose();
+      grads = after;
+    }
+    const ordered: Array<{ name: string; tensor: tf.Tensor }> = [];
+    for (const [name, v] of vars) {
+      const g = grads[name];
+      if (g) ordered.push({ name: v.name, tensor: g });
+    }
+    this.optimizer.applyGradients(ordered);
+    tf.dispose(Object.values(grads));
+    for (const p of this.plugins) if (p.afterApply) assertNotPromise(p.afterApply(ctx), p.name, 'afterApply');
+    ctx.logs = logs;
+    for (const p of [...this.plugins].reverse()) if (p.onBatchEnd) await p.onBatchEnd(ctx);
+    disposeBatch(current);
+    ctx.batch = undefined;
+    ctx.step++;
+    return logs;
+  }
+
+  /** Evaluates the (wrapped) model on a labeled dataset and runs `onEvalEnd` hooks. */
+  async evaluate(dataset: Dataset, batchSize = 256): Promise<Evaluation> {
+    await this.setup();
+    const ev = evaluate(this.model, dataset, { batchSize });
+    const scalars: Record<string, number> = {};
+    for (const [k, v] of Object.entries(ev)) if (typeof v === 'number') scalars[k] = v;
+    for (const p of [...this.plugins].reverse()) if (p.onEvalEnd) await p.onEvalEnd(this.ctx, scalars);
+    return ev;
+  }
+
+  /**
+   * Writes a checkpoint (model and optimizer variables, plugin states, RNG, epoch, history) to
+   * `dir/checkpoint`, replacing the previous one only once the new one is complete.
+   */
+  async saveCheckpoint(dir: string, epoch: number): Promise<void> {
+    const next = join(dir, 'checkpoint-next');
+    const cur = join(dir, 'checkpoint');
+    const prev = join(dir, 'checkpoint-prev');
+    await rm(next, { recursive: true, force: true });
+    await mkdir(next, { recursive: true });
+    const vars = this.model.allVariables();
+    for (const p of this.plugins) for (const [k, v] of Object.entries(p.trainableVariables?.() ?? {})) vars[`${p.name}:${k}`] = v;
+    await saveVariables(vars, join(next, 'model'));
+    const optWeights = await this.optimizer.getWeights();
+    const named: Record<string, tf.Tensor> = {};
+    const order: string[] = [];
+    optWeights.forEach((w, i) => {
+      const key = `${String(i).padStart(5, '0')}:${w.name}`;
+      named[key] = w.tensor;
+      order.push(key);
+    });
+    await saveVariables(named, join(next, 'optimizer'));
+    // getWeights() makes a fresh scalar for the iteration count; the rest are the optimizer's own variables.
+    for (const w of optWeights) if (w.name === 'iter') w.tensor.dispose();
+    const plugins: Record<string, unknown> = {};
+    for (const p of this.plugins) if (p.getState) plugins[p.name] = p.getState();
+    const state: CheckpointState = {
+      format: 'trellis-checkpoint-1', seed: this.seed, epoch, step: this.ctx.step, rng: this.ctx.rng.getState(),
+      plugins, history: this.history, optimizerOrder: order,
+    };
+    await writeFile(join(next, 'state.json'), JSON.stringify(state));
+    await rm(prev, { recursive: true, force: true });
+    if (await exists(cur)) await rename(cur, prev);
+    await rename(next, cur);
+    await rm(prev, { recursive: true, force: true });
+  }
+
+  /** Loads the checkpoint in `dir` if there is one; returns whether it did. The next fit continues after its epoch. */
+  async restoreIfPresent(dir: string): Promise<boolean> {
+    await this.setup();
+    let ckpt = join(dir, 'checkpoint');
+    if (!(await exists(ckpt))) ckpt = join(dir, 'checkpoint-prev');
+    if (!(await exists(ckpt))) return false;
+    const state = JSON.parse(await readFile(join(ckpt, 'state.json'), 'utf8')) as CheckpointState;
+    check(state.format === 'trellis-checkpoint-1', 'CHECKPOINT_UNREADABLE', `${ckpt} is not a Trellis checkpoint`, 'point checkpointDir at a directory written by the Trainer');
+    check(state.seed === this.seed, 'CHECKPOINT_SEED', `the checkpoint was written with seed ${state.seed}, this run has seed ${this.seed}`, 'resume with the same seed, or start a fresh run in a new directory');
+    const vars = this.model.allVariables();
+    for (const p of this.plugins) for (const [k, v] of Object.entries(p.trainableVariables?.() ?? {})) vars[`${p.name}:${k}`] = v;
+    await loadVariablesInto(vars, join(ckpt, 'model'));
+    const saved = await readVariables(join(ckpt, 'optimizer'));
+    await this.optimizer.setWeights(state.optimizerOrder.map((key) => ({ name: key.slice(6), tensor: saved[key]! })));
+    tf.dispose(Object.values(saved));
+    for (const p of this.plugins) if (p.setState && state.plugins[p.name] !== undefined) p.setState(state.plugins[p.name]);
+    this.ctx.rng.setState(state.rng);
+    this.ctx.step = state.step;
+    this.history.splice(0, this.history.length, ...state.history);
+    this.startEpoch = state.epoch + 1;
+    return true;
+  }
+
+  /** Disposes plugins (in reverse order) and the optimizer; the model stays the caller's. */
+  dispose(): void {
+    for (const p of [...this.plugins].reverse()) p.dispose?.();
+    this.optimizer.dispose();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

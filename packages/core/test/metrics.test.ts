@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { accuracy, brier, ece, mce, nll, perGroupAccuracy, reliabilityBins, softmaxRows, crossEntropyFromLogits, classificationMetrics } from '@trellis-ml/core';
+
+describe('metrics (hand-computed)', () => {
+  const probs = new Float32Array([0.9, 0.1, 0.6, 0.4, 0.3, 0.7, 0.2, 0.8]);
+  const labels = new Int32Array([0, 1, 1, 1]);
+  it('accuracy and per-group accuracy', () => {
+    expect(accuracy([0, 0, 1, 1], labels)).toBe(0.75);
+    expect(perGroupAccuracy([0, 0, 1, 1], labels, [0, 0, 1, 1])).toEqual({ 0: { accuracy: 0.5, count: 2 }, 1: { accuracy: 1, count: 2 } });
+  });
+  it('NLL and Brier', () => {
+    const expectedNll = -(Math.log(0.9) + Math.log(0.4) + Math.log(0.7) + Math.log(0.8)) / 4;
+    expect(nll(probs, labels, 2)).toBeCloseTo(expectedNll, 6);
+    // Brier: (0.01+0.01) + (0.36+0.36) + (0.09+0.09) + (0.04+0.04) = 1.0 → mean 0.25
+    expect(brier(probs, labels, 2)).toBeCloseTo(0.25, 6);
+  });
+  it('ECE with 15 bins: right-closed bins, weighted |acc - conf|', () => {
+    // confidences 0.9 (correct), 0.6 (wrong), 0.7 (correct), 0.8 (correct), each alone in a bin
+    // ECE = (0.1 + 0.6 + 0.3 + 0.2) / 4 = 0.3; MCE = 0.6
+    expect(ece(probs, labels, 2)).toBeCloseTo(0.3, 6);
+    expect(mce(probs, labels, 2)).toBeCloseTo(0.6, 6);
+    const bins = reliabilityBins(new Float32Array([0.1, 0.9]), new Int32Array([1]), 2, 15);
+    expect(bins[0]!.count).toBe(0); // top-label confidence 0.9 lands in bin (13/15, 14/15]
+    expect(bins[13]!.count).toBe(1);
+  });
+  it('softmax and cross-entropy from logits agree', () => {
+    const logits = new Float32Array([2, 0, -1, 1000, 0, 0]);
+    const p = softmaxRows(logits, 3);
+    expect(p[0]! + p[1]! + p[2]!).toBeCloseTo(1, 6);
+    const ce = crossEntropyFromLogits(logits, new Int32Array([0, 1]), 3);
+    expect(ce).toBeCloseTo((-Math.log(p[0]!) + 1000) / 2, 3);
+    const m = classificationMetrics(logits, new Int32Array([0, 1]), 3, new Int32Array([0, 1]));
+    expect(m.accuracy).toBe(0.5);
+    expect(m.overconfidence).toBeCloseTo(m.meanConfidence - 0.5, 9);
+  });
+});

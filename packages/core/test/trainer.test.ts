@@ -1,0 +1,127 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Dataset, Trainer, TrellisError, gradientClipping, mlp, orderPlugins, weightDecay, type TrainerPlugin } from '@trellis-ml/core';
+import { toyDataset, useCpu } from './helpers.js';
+
+beforeAll(useCpu);
+
+const model = (seed = 1) => mlp({ inputShape: [8], hidden: [16], numClasses: 3, seed });
+
+describe('Trainer', () => {
+  it('trains a tiny model: loss falls, accuracy rises, tensor count flat across epochs', async () => {
+    const data = toyDataset();
+    const m = model();
+    const trainer = new Trainer({ model: m, seed: 3, batchSize: 32, optimizer: tf.train.adam(0.01), plugins: [weightDecay({ rate: 1e-4 }), gradientClipping({ maxNorm: 5 })] });
+    await trainer.fit(data, { epochs: 1 });
+    const before = tf.memory().numTensors;
+    const hist = await trainer.fit(data, { epochs: 4 });
+    const after = tf.memory().numTensors;
+    expect(after).toBe(before);
+    expect(hist[hist.length - 1]!.loss).toBeLessThan(hist[0]!.loss);
+    expect(hist[0]!['weight-decay/l2']).toBeGreaterThan(0);
+    const ev = await trainer.evaluate(data);
+    expect(ev.accuracy).toBeGreaterThan(0.9);
+    trainer.dispose();
+    m.dispose();
+  });
+
+  it('two runs with one seed give the same numbers', async () => {
+    const run = async () => {
+      const m = model(7);
+      const t = new Trainer({ model: m, seed: 11, batchSize: 16 });
+      const h = await t.fit(toyDataset(), { epochs: 2 });
+      t.dispose();
+      m.dispose();
+      return h.map((e) => e.loss);
+    };
+    expect(await run()).toEqual(await run());
+  });
+
+  it('runs hooks in order, end hooks in reverse', async () => {
+    const calls: string[] = [];
+    const mk = (name: string, extra: Partial<TrainerPlugin> = {}): TrainerPlugin => ({
+      name, apiVersion: 1, ...extra,
+      onBatchStart: () => void calls.push(`start:${name}`),
+      onBatchEnd: () => void calls.push(`end:${name}`),
+    });
+    const m = model();
+    const t = new Trainer({ model: m, seed: 1, batchSize: 240, plugins: [mk('b', { after: ['c'] }), mk('a', { order: 'post' }), mk('c')] });
+    await t.fit(toyDataset(), { epochs: 1 });
+    expect(calls).toEqual(['start:c', 'start:b', 'start:a', 'end:a', 'end:b', 'end:c']);
+    t.dispose();
+    m.dispose();
+  });
+
+  it('resume from a checkpoint reproduces the uninterrupted run', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-ckpt-'));
+    const data = toyDataset();
+    const full = async () => {
+      const m = model(5);
+      const t = new Trainer({ model: m, seed: 9, batchSize: 32, plugins: [weightDecay({ rate: 1e-3 })] });
+      await t.fit(data, { epochs: 3 });
+      const w = (m.trainableVariables()['fc1/kernel']!).dataSync().slice();
+      t.dispose(); m.dispose();
+      return w;
+    };
+    const uninterrupted = await full();
+    const m1 = model(5);
+    const t1 = new Trainer({ model: m1, seed: 9, batchSize: 32, checkpointDir: dir, plugins: [weightDecay({ rate: 1e-3 })] });
+    await t1.fit(data, { epochs: 3, maxSteps: 8 * 2 }); // "killed" after epoch 2 (8 batches an epoch)
+    t1.dispose(); m1.dispose();
+    const m2 = model(99); // different init: everything must come from the checkpoint
+    const t2 = new Trainer({ model: m2, seed: 9, batchSize: 32, checkpointDir: dir, plugins: [weightDecay({ rate: 1e-3 })] });
+    await t2.fit(data, { epochs: 3, resume: true });
+    const resumed = m2.trainableVariables()['fc1/kernel']!.dataSync();
+    expect(t2.history.map((h) => h.epoch)).toEqual([0, 1, 2]);
+    expect(Array.from(resumed)).toEqual(Array.from(uninterrupted));
+    t2.dispose(); m2.dispose();
+  });
+});
+
+describe('bad input gets a clear error', () => {
+  it('labels outside [0, classes)', () => {
+    expect(() => Dataset.fromArrays({ x: new Float32Array(4), shape: [2], labels: new Int32Array([0, 3]), numClasses: 3 }))
+      .toThrow(/label 3 of example 1 is outside \[0, 3\)/);
+  });
+  it('an empty dataset', () => {
+    expect(() => Dataset.fromArrays({ x: new Float32Array(0), shape: [2], labels: new Int32Array(0), numClasses: 3 })).toThrow(/no examples/);
+  });
+  it('images of the wrong shape for the model', async () => {
+    const m = model();
+    const t = new Trainer({ model: m, seed: 1 });
+    const wrong = Dataset.fromArrays({ x: new Float32Array(20), shape: [10], labels: new Int32Array([0, 1]), numClasses: 3 });
+    await expect(t.fit(wrong, { epochs: 1 })).rejects.toThrow(/inputs of shape \[10\] do not fit a model that expects \[8\]/);
+    t.dispose(); m.dispose();
+  });
+  it('a NaN loss names the step and the plugin and keeps the checkpoint', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-nan-'));
+    const m = model();
+    let armed = false;
+    let before = -1;
+    const nan: TrainerPlugin = { name: 'nan-maker', apiVersion: 1, lossTerms: () => ({ boom: armed ? tf.scalar(NaN) : tf.scalar(0) }), onEpochEnd: () => { armed = true; before = tf.memory().numTensors; } };
+    const t = new Trainer({ model: m, seed: 1, batchSize: 64, plugins: [nan], checkpointDir: dir });
+    const err = await t.fit(toyDataset(), { epochs: 3 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrellisError);
+    expect((err as TrellisError).code).toBe('NAN_LOSS');
+    expect((err as Error).message).toMatch(/epoch 1, step 4.*plugin "nan-maker"/);
+    expect((err as Error).message).toMatch(/last checkpoint/);
+    expect(tf.memory().numTensors).toBe(before);
+    const t2 = new Trainer({ model: m, seed: 1, batchSize: 64, plugins: [{ ...nan, lossTerms: () => ({ boom: tf.scalar(0) }) }], checkpointDir: dir });
+    expect(await t2.restoreIfPresent(dir)).toBe(true);
+    t.dispose(); t2.dispose(); m.dispose();
+  });
+  it('a Promise from a tape hook', async () => {
+    const m = model();
+    const bad = { name: 'async-terms', apiVersion: 1, lossTerms: async () => ({}) } as unknown as TrainerPlugin;
+    const t = new Trainer({ model: m, seed: 1, plugins: [bad] });
+    await expect(t.fit(toyDataset(), { epochs: 1 })).rejects.toThrow(/"async-terms" returned a Promise from lossTerms/);
+    t.dispose(); m.dispose();
+  });
+  it('unknown before/after names and cycles', () => {
+    expect(() => orderPlugins([{ name: 'a', apiVersion: 1, before: ['ghost'] }])).toThrow(/no plugin of that name/);
+    expect(() => orderPlugins([{ name: 'a', apiVersion: 1, before: ['b'] }, { name: 'b', apiVersion: 1, before: ['a'] }])).toThrow(/cycle/);
+  });
+});

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import type { TrainerPlugin } from '@trellis-ml/core';
+import { checkPluginConformance, type ConformanceFixture, type ConformanceOptions, type ConformanceResult } from './conformance.js';
+
+/**
+ * Registers the Trellis plugin conformance suite in vitest: one test per check (contract, sync tape
+ * hooks, trains, no tensor leak, state round trip, dispose frees, deterministic).
+ *
+ * ```ts
+ * describePluginConformance('my-plugin', () => myPlugin({ strength: 0.1 }));
+ * ```
+ */
+export function describePluginConformance(
+  name: string,
+  factory: (fixture: ConformanceFixture) => TrainerPlugin,
+  options: ConformanceOptions = {},
+): void {
+  describe(`plugin conformance: ${name}`, () => {
+    let results: Promise<ConformanceResult[]> | null = null;
+    const get = () => (results ??= checkPluginConformance(factory, options));
+    for (const check of ['contract', 'sync-tape-hooks', 'trains', 'no-tensor-leak', 'state-round-trip', 'dispose-frees', 'deterministic']) {
+      it(check, async () => {
+        const r = (await get()).find((x) => x.check === check);
+        expect(r, `check ${check} did not run`).toBeDefined();
+        expect(r!.ok, r!.message).toBe(true);
+      });
+    }
+  });
+}

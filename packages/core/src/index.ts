@@ -15,3 +15,5 @@ export * from './progress.js';
 export * from './plugins/gradientClipping.js';
 export * from './plugins/weightDecay.js';
 export * from './experiment.js';
+export * from './backend/useBackend.js';
+export * from './backend/wasmKernels.js';

@@ -27,7 +27,7 @@ export interface TrainerOptions {
   /** Directory for the checkpoint written after every epoch (kept on errors). */
   checkpointDir?: string;
   /** Called with each epoch's logs (e.g. a RunRecord's `logMetrics`). */
-  onLog?: (logs: Record<string, number>) => void | Promise<void>;
+  onLog?: (logs: EpochLogs) => void | Promise<void>;
   /** Show progress (bar on a TTY, plain lines otherwise). Default false. */
   progress?: boolean;
   /** Label for progress lines. */
@@ -326,6 +326,9 @@ export class Trainer {
       named[key] = w.tensor;
       order.push(key);
     });
+    // Scalar variables the optimizer keeps outside getWeights (Adam's running β powers): saved so a
+    // resumed run continues bit-for-bit instead of recomputing them with different rounding.
+    for (const [key, v] of optimizerScalars(this.optimizer)) named[`extra:${key}`] = v;
     await saveVariables(named, join(next, 'optimizer'));
     // getWeights() makes a fresh scalar for the iteration count; the rest are the optimizer's own variables.
     for (const w of optWeights) if (w.name === 'iter') w.tensor.dispose();
@@ -356,6 +359,10 @@ export class Trainer {
     await loadVariablesInto(vars, join(ckpt, 'model'));
     const saved = await readVariables(join(ckpt, 'optimizer'));
     await this.optimizer.setWeights(state.optimizerOrder.map((key) => ({ name: key.slice(6), tensor: saved[key]! })));
+    for (const [key, v] of optimizerScalars(this.optimizer)) {
+      const t = saved[`extra:${key}`];
+      if (t) v.assign(t);
+    }
     tf.dispose(Object.values(saved));
     for (const p of this.plugins) if (p.setState && state.plugins[p.name] !== undefined) p.setState(state.plugins[p.name]);
     this.ctx.rng.setState(state.rng);
@@ -370,6 +377,13 @@ export class Trainer {
     for (const p of [...this.plugins].reverse()) p.dispose?.();
     this.optimizer.dispose();
   }
+}
+
+/** The optimizer's own tf.Variables that `getWeights` leaves out (e.g. Adam's accBeta1/accBeta2). */
+function optimizerScalars(optimizer: tf.Optimizer): Array<[string, tf.Variable]> {
+  return Object.entries(optimizer as unknown as Record<string, unknown>)
+    .filter((e): e is [string, tf.Variable] => e[1] instanceof tf.Variable)
+    .sort((a, b) => a[0].localeCompare(b[0]));
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,0 +1,83 @@
+import { TrellisError } from '@trellis-ml/core';
+
+/** Parsed command line: the subcommand, flags and `--set key=value` params. */
+export interface ParsedArgs {
+  command: string | null;
+  flags: Record<string, string | boolean>;
+  params: Record<string, string | number | boolean>;
+}
+
+const BOOLEAN_FLAGS = new Set(['quick', 'full', 'resume', 'help', 'progress', 'no-progress']);
+
+/** Parses `argv` (without node and script): `cmd --flag value --bool --set k=v`. Unknown flags are kept for the command to check. */
+export function parseArgs(argv: string[]): ParsedArgs {
+  const flags: Record<string, string | boolean> = {};
+  const params: Record<string, string | number | boolean> = {};
+  let command: string | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h') {
+      flags.help = true;
+    } else if (a.startsWith('--')) {
+      let key = a.slice(2);
+      let value: string | undefined;
+      const eq = key.indexOf('=');
+      if (eq >= 0) {
+        value = key.slice(eq + 1);
+        key = key.slice(0, eq);
+      }
+      if (BOOLEAN_FLAGS.has(key) && value === undefined) {
+        flags[key] = true;
+        continue;
+      }
+      if (value === undefined) {
+        value = argv[++i];
+        if (value === undefined || value.startsWith('--')) {
+          throw new TrellisError('BAD_ARGS', `--${key} needs a value`, `write --${key} <value>`);
+        }
+      }
+      if (key === 'set') {
+        const [k, ...rest] = value.split('=');
+        if (!k || rest.length === 0) throw new TrellisError('BAD_ARGS', `--set ${value} is not key=value`, 'write --set key=value');
+        const v = rest.join('=');
+        params[k] = v === 'true' ? true : v === 'false' ? false : Number.isFinite(Number(v)) && v.trim() !== '' ? Number(v) : v;
+      } else flags[key] = value;
+    } else if (command === null) command = a;
+    else throw new TrellisError('BAD_ARGS', `unexpected argument "${a}"`, 'see `trellis --help`');
+  }
+  return { command, flags, params };
+}
+
+/** Reads an integer flag with a default, rejecting non-integers. */
+export function intFlag(flags: ParsedArgs['flags'], name: string, fallback: number): number {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new TrellisError('BAD_ARGS', `--${name} ${String(v)} is not an integer`, `pass an integer, e.g. --${name} ${fallback}`);
+  return n;
+}
+
+/** Reads a number flag with a default. */
+export function numberFlag(flags: ParsedArgs['flags'], name: string, fallback: number): number {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new TrellisError('BAD_ARGS', `--${name} ${String(v)} is not a number`, `pass a number, e.g. --${name} ${fallback}`);
+  return n;
+}
+
+/** Reads a string flag restricted to `choices`. */
+export function choiceFlag<T extends string>(flags: ParsedArgs['flags'], name: string, choices: readonly T[], fallback: T): T {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'string' || !choices.includes(v as T)) {
+    throw new TrellisError('BAD_ARGS', `--${name} ${String(v)} is not one of ${choices.join(', ')}`, `pass one of: ${choices.join(', ')}`);
+  }
+  return v as T;
+}
+
+/** `--quick` / `--full` (default quick); both at once is an error. */
+export function modeFlag(flags: ParsedArgs['flags']): 'quick' | 'full' {
+  if (flags.quick && flags.full) throw new TrellisError('BAD_ARGS', '--quick and --full were both given', 'pass one of them');
+  return flags.full ? 'full' : 'quick';
+}

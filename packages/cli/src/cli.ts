@@ -1,0 +1,77 @@
+import { TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
+import { choiceFlag, intFlag, modeFlag, numberFlag, parseArgs } from './args.js';
+import { runTechnique } from './technique.js';
+import { TECHNIQUES } from './techniques.js';
+import { runTour } from './tour.js';
+import { runTrain } from './train.js';
+
+const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+
+/** The text of `trellis --help`. */
+export function helpText(): string {
+  return [
+    'trellis — safe, private, fair, calibrated and efficient training on TensorFlow.js',
+    '',
+    'Usage:',
+    '  trellis train [--dataset mnist|fashion-mnist] [--model mlp|cnn] [--epochs N] [--batch-size N] [--lr X] [--limit N] [--resume]',
+    '  trellis tour  [--epochs N] [--only a,b]      baseline + every technique in quick mode, one report',
+    ...TECHNIQUES.map((t) => `  trellis ${t.name.padEnd(16)} [--quick|--full] [--seeds 1,2,3] [--set key=value]   ${t.description}`),
+    '',
+    'Common flags: --seed N (default 1), --backend auto|tensorflow-gpu|tensorflow|wasm|cpu (default auto),',
+    '              --threads N, --out DIR (default runs), --progress',
+  ].join('\n');
+}
+
+/** Runs the CLI with `argv` (without node and script). Returns the exit code. */
+export async function main(argv: string[], log: (line: string) => void = (l) => console.log(l)): Promise<number> {
+  try {
+    const { command, flags, params } = parseArgs(argv);
+    if (flags.help || command === null || command === 'help') {
+      log(helpText());
+      return 0;
+    }
+    if (command === 'list') {
+      for (const t of TECHNIQUES) log(`${t.name}\t${t.package}\t${t.description}`);
+      return 0;
+    }
+    const seed = intFlag(flags, 'seed', 1);
+    const out = typeof flags.out === 'string' ? flags.out : 'runs';
+    const progress = flags.progress === true;
+    const backendName = choiceFlag(flags, 'backend', BACKENDS, 'auto') as BackendName;
+    const threads = flags.threads !== undefined ? intFlag(flags, 'threads', 1) : undefined;
+    const known = command === 'train' || command === 'tour' || TECHNIQUES.some((t) => t.name === command);
+    if (!known) throw new TrellisError('UNKNOWN_COMMAND', `unknown command "${command}"`, 'run `trellis --help` for the list of commands');
+    const backend = await useBackend(backendName, threads !== undefined ? { threads } : {});
+    log(`backend: ${backend.name} (${backend.kernels}${backend.threads ? `, ${backend.threads} thread(s)` : ''})`);
+    if (command === 'train') {
+      const mode = modeFlag(flags);
+      await runTrain({
+        dataset: choiceFlag(flags, 'dataset', ['mnist', 'fashion-mnist'] as const, 'mnist'),
+        model: choiceFlag(flags, 'model', ['mlp', 'cnn'] as const, 'mlp'),
+        epochs: intFlag(flags, 'epochs', mode === 'full' ? 10 : 3),
+        batchSize: intFlag(flags, 'batch-size', 128),
+        learningRate: numberFlag(flags, 'lr', 1e-3),
+        seed, out, progress, resume: flags.resume === true, log,
+        ...(flags.limit !== undefined ? { limit: intFlag(flags, 'limit', 60000) } : {}),
+      });
+      return 0;
+    }
+    if (command === 'tour') {
+      const only = typeof flags.only === 'string' ? flags.only.split(',') : undefined;
+      const { steps } = await runTour({ seed, out, epochs: intFlag(flags, 'epochs', 3), progress, log, ...(only ? { only } : {}) });
+      return steps.every((s) => s.ok) ? 0 : 1;
+    }
+    const seeds = typeof flags.seeds === 'string' ? flags.seeds.split(',').map((s) => Number(s)) : undefined;
+    if (seeds && !seeds.every(Number.isInteger)) throw new TrellisError('BAD_ARGS', `--seeds ${String(flags.seeds)} is not a comma-separated list of integers`, 'write e.g. --seeds 1,2,3');
+    const r = await runTechnique(command, { mode: modeFlag(flags), seed, out, progress, params, log, ...(seeds ? { seeds } : {}) });
+    for (const c of r.claims) log(`${c.holds ? 'holds' : 'DOES NOT HOLD'}  ${c.id}: measured ${c.measured.toFixed(4)} ${c.comparator} ${c.threshold}`);
+    log(`report: ${r.reportPath}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof TrellisError) {
+      console.error(`error: ${e.problem}\n  fix: ${e.fix}`);
+      return 2;
+    }
+    throw e;
+  }
+}

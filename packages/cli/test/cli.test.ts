@@ -1,0 +1,72 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { helpText, parseArgs } from '@trellis-ml/cli';
+
+const bin = resolve(__dirname, '../dist/bin.js');
+const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 300_000 });
+
+function summaryOf(out: string): Record<string, unknown> {
+  const root = join(out, 'train');
+  const dir = readdirSync(root).sort().pop()!;
+  return JSON.parse(readFileSync(join(root, dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
+}
+
+describe('trellis CLI', () => {
+  it('parses flags, --set params and rejects malformed ones', () => {
+    expect(parseArgs(['train', '--seed', '3', '--quick', '--set', 'alpha=0.5', '--out=x'])).toEqual({
+      command: 'train', flags: { seed: '3', quick: true, out: 'x' }, params: { alpha: 0.5 },
+    });
+    expect(() => parseArgs(['train', '--seed'])).toThrow(/--seed needs a value/);
+    expect(() => parseArgs(['train', '--set', 'novalue'])).toThrow(/not key=value/);
+    expect(helpText()).toMatch(/trellis train/);
+  });
+
+  it('gives a clear error for a backend that is not installed and for unknown commands', () => {
+    const r = run(['train', '--backend', 'tensorflow-gpu']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/tfjs-node-gpu/);
+    expect(r.stderr).toMatch(/fix: .*npm install @tensorflow\/tfjs-node-gpu/);
+    const u = run(['frobnicate']);
+    expect(u.status).toBe(2);
+    expect(u.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+
+  it('train writes summary.json with testAccuracy and backend; a killed run resumed with --resume ends with the same metrics', async () => {
+    const args = ['train', '--dataset', 'mnist', '--limit', '3000', '--epochs', '3', '--seed', '4', '--backend', 'wasm'];
+    const a = mkdtempSync(join(tmpdir(), 'trellis-a-'));
+    const full = run([...args, '--out', a]);
+    expect(full.status, full.stderr).toBe(0);
+    const sa = summaryOf(a);
+    expect(sa.backend).toBe('wasm');
+    expect(sa.testAccuracy).toBeGreaterThan(0.8);
+
+    const b = mkdtempSync(join(tmpdir(), 'trellis-b-'));
+    const child = spawn(process.execPath, [bin, ...args, '--out', b], { stdio: 'ignore' });
+    const killedAfterCheckpoint = await new Promise<boolean>((done) => {
+      const timer = setInterval(() => {
+        const root = join(b, 'train');
+        if (!existsSync(root)) return;
+        const dir = readdirSync(root)[0];
+        if (dir && existsSync(join(root, dir, 'checkpoint', 'state.json'))) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          done(!existsSync(join(root, dir, 'summary.json')));
+        }
+      }, 20);
+      child.on('exit', () => {
+        clearInterval(timer);
+        done(false);
+      });
+    });
+    expect(killedAfterCheckpoint).toBe(true);
+    const resumed = run([...args, '--out', b, '--resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/resuming/);
+    const sb = summaryOf(b);
+    expect(sb.testAccuracy).toBe(sa.testAccuracy);
+    expect(sb.testLoss).toBe(sa.testLoss);
+  });
+});

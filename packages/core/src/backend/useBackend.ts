@@ -1,0 +1,307 @@
+/**
+ * Picks and initialises a TensorFlow.js backend: native TensorFlow (GPU or CPU) when installed,
+ * otherwise wasm with Trellis's training kernels, otherwise the pure-JS cpu backend.
+ *
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { TrellisError } from '../errors.js';
+import { registerWasmTrainingKernels, wasmTrainingKernelsRegistered } from './wasmKernels.js';
+
+/** A backend {@link useBackend} can be asked for. */
+export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** Options for {@link useBackend}. */
+export interface UseBackendOptions {
+  /**
+   * wasm only: number of compute threads. `1` (default) uses the single-threaded SIMD build, as
+   * stock tfjs does in Node. `> 1` loads the multi-threaded SIMD build, which tfjs disables in Node;
+   * Trellis works around that (see {@link useBackend}). Capped at 8 (tfjs's worker pool). Decided
+   * when the wasm backend is first initialised in the process; later calls cannot change it.
+   */
+  threads?: number;
+}
+
+/** What backend is running, as reported by {@link useBackend} and {@link describeBackend}. */
+export interface BackendInfo {
+  /** `tf.getBackend()`: 'tensorflow', 'wasm' or 'cpu' (or another registered backend). */
+  name: string;
+  /** What was asked for. */
+  requested: BackendName | string;
+  /** `@tensorflow/tfjs-core` version. */
+  tfjsVersion: string;
+  /** Compute threads the backend uses (wasm: the XNNPACK pool; cpu: 1; tensorflow: TF's pool). */
+  threads: number;
+  /**
+   * Which kernels run: 'stock' (tfjs's own), 'trellis-wasm' (wasm plus Trellis's training kernels,
+   * see `registerWasmTrainingKernels`), 'native' (TensorFlow C++ through tfjs-node).
+   */
+  kernels: 'stock' | 'trellis-wasm' | 'native';
+  /** For 'auto' (or a failed wasm start): the backends tried first that could not be used. */
+  fellBackFrom?: string[];
+  /** Why each of `fellBackFrom` was skipped, and any other caveat. */
+  notes?: string[];
+}
+
+const NODE_PACKAGES = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+} as const;
+
+let lastRequested: string | undefined;
+/** Threads TensorFlow's own pool uses (its default: one per logical core), set when tfjs-node loads. */
+let nativeThreads = 1;
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && process.versions?.node != null;
+}
+
+function isModuleMissing(err: unknown, pkg: string): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  const code = e?.code ?? '';
+  const msg = e?.message ?? String(err);
+  return (
+    (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (module|package)/.test(msg)) &&
+    msg.includes(pkg)
+  );
+}
+
+/** Dynamic import through a variable, so TypeScript and bundlers do not try to resolve it. */
+async function importOptional(pkg: string): Promise<unknown> {
+  const specifier: string = pkg;
+  return import(specifier);
+}
+
+async function useNative(which: 'tensorflow-gpu' | 'tensorflow'): Promise<void> {
+  const pkg = NODE_PACKAGES[which];
+  try {
+    await importOptional(pkg);
+  } catch (err) {
+    if (isModuleMissing(err, pkg)) {
+      throw new TrellisError(
+        'BACKEND_NOT_INSTALLED',
+        `Backend '${which}' is not installed (the package ${pkg} was not found).`,
+        `Install it with \`npm install ${pkg}@${tf.version_core}\` (downloads a prebuilt TensorFlow library, so it needs internet` +
+          (which === 'tensorflow-gpu' ? ', and an NVIDIA GPU with CUDA/cuDNN' : '') +
+          `), or use useBackend('wasm') which needs nothing extra.`,
+        { backend: which, package: pkg },
+      );
+    }
+    throw new TrellisError(
+      'BACKEND_LOAD_FAILED',
+      `Backend '${which}' is installed but failed to load: ${(err as Error)?.message ?? String(err)}`,
+      which === 'tensorflow-gpu'
+        ? "Check the CUDA/cuDNN libraries match what @tensorflow/tfjs-node-gpu expects, or use useBackend('tensorflow') or useBackend('wasm')."
+        : `Reinstall ${pkg} (its native addon may not match this Node version), or use useBackend('wasm').`,
+      { backend: which, package: pkg },
+    );
+  }
+  const ok = await tf.setBackend('tensorflow');
+  if (!ok) {
+    throw new TrellisError(
+      'BACKEND_INIT_FAILED',
+      `Backend '${which}' loaded but TensorFlow.js could not initialise it.`,
+      "See the warning TensorFlow.js printed above, or use useBackend('wasm').",
+      { backend: which },
+    );
+  }
+  await tf.ready();
+  const os = await import('node:os');
+  nativeThreads = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** Directory of an installed package (Node only). */
+async function packageDir(pkg: string): Promise<string | null> {
+  if (!isNode()) return null;
+  try {
+    const { createRequire } = await import('node:module');
+    const path = await import('node:path');
+    const require = createRequire(import.meta.url);
+    return path.dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    return null;
+  }
+}
+
+interface WasmPackage {
+  setWasmPaths(prefix: string): void;
+  setThreadsCount(n: number): void;
+}
+
+/**
+ * Node 20 cannot run tfjs's threaded wasm build as shipped: tfjs turns it off in Node
+ * (`WASM_HAS_MULTITHREAD_SUPPORT` is false when `IS_NODE`), its pthread workers are created from a
+ * `blob:` URL (Node's `Worker` only takes file paths), the worker loads the Emscripten script from a
+ * Blob the same way, and the C++ side caps the pool at (logical cores / 2). This sets the flag,
+ * writes the worker script to a temp file (the worker then loads the Emscripten script from
+ * the package's `wasm-out/`), and makes `os.cpus()` report enough cores while the module starts.
+ * Returns the function restoring what it patched.
+ */
+async function prepareNodeThreads(wasmDir: string, threads: number): Promise<() => void> {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  const outDir = path.join(wasmDir, 'wasm-out');
+  const mainScript = path.join(outDir, 'tfjs-backend-wasm-threaded-simd.js');
+  const { wasmWorkerContents } = require(path.join(outDir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as {
+    wasmWorkerContents: string;
+  };
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-wasm-'));
+  const workerFile = path.join(tmp, 'pthread-worker.cjs');
+  const prelude =
+    `// Written by @trellis-ml/core useBackend('wasm', {threads}): tfjs's pthread worker, loading the\n` +
+    `// Emscripten script from a file instead of a Blob (Node's Worker cannot load blob: URLs).\n` +
+    `URL.createObjectURL = () => ${JSON.stringify(mainScript)};\nURL.revokeObjectURL = () => {};\n`;
+  // tfjs keeps the worker source in a template string whose "\n" escapes became newlines.
+  fs.writeFileSync(workerFile, prelude + wasmWorkerContents.replace(/\n/g, '\\n'));
+
+  const env = tf.env();
+  env.set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  const urlApi = URL as unknown as { createObjectURL: (b: unknown) => string };
+  const createObjectURL = urlApi.createObjectURL;
+  urlApi.createObjectURL = () => workerFile;
+  const osMod = os.default as unknown as { cpus: () => unknown[] };
+  const cpus = osMod.cpus;
+  const real = cpus.call(osMod);
+  if (real.length < 2 * threads) {
+    osMod.cpus = () => Array.from({ length: 2 * threads }, (_, i) => real[i % Math.max(1, real.length)]);
+  }
+  return () => {
+    urlApi.createObjectURL = createObjectURL;
+    osMod.cpus = cpus;
+  };
+}
+
+interface WasmModuleLike {
+  tfjs?: { getThreadsCount(): number };
+  PThread?: { unusedWorkers: Array<{ unref(): void }>; runningWorkers: Array<{ unref(): void }> };
+}
+
+function wasmModule(): WasmModuleLike | null {
+  const b = tf.engine().registry['wasm'] as unknown as { wasm?: WasmModuleLike } | undefined;
+  return b?.wasm ?? null;
+}
+
+function wasmThreads(): number {
+  try {
+    return wasmModule()?.tfjs?.getThreadsCount() ?? 1;
+  } catch {
+    return 1;
+  }
+}
+
+async function useWasm(threads: number, notes: string[]): Promise<void> {
+  const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as unknown as WasmPackage;
+  registerWasmTrainingKernels();
+  const initialised = tf.engine().registry['wasm'] != null;
+  const dir = await packageDir('@tensorflow/tfjs-backend-wasm');
+  let restore: (() => void) | null = null;
+  if (!initialised) {
+    if (dir != null) {
+      // Load the .wasm binaries from node_modules (no network, whichever bundle was resolved).
+      const path = await import('node:path');
+      wasm.setWasmPaths(path.join(dir, 'dist') + path.sep);
+    }
+    const n = Math.max(1, Math.min(8, Math.floor(threads)));
+    if (n > 1 && isNode() && dir != null) restore = await prepareNodeThreads(dir, n);
+    wasm.setThreadsCount(n);
+  } else if (threads !== wasmThreads()) {
+    notes.push(`the wasm backend was already initialised with ${wasmThreads()} thread(s); threads=${threads} ignored`);
+  }
+  let ok = false;
+  try {
+    ok = await tf.setBackend('wasm');
+    if (ok) await tf.ready();
+  } finally {
+    restore?.();
+  }
+  if (!ok) {
+    throw new TrellisError(
+      'BACKEND_INIT_FAILED',
+      'The wasm backend failed to initialise.',
+      "See the warning TensorFlow.js printed above; useBackend('cpu') always works.",
+      { backend: 'wasm', threads },
+    );
+  }
+  // Let the process exit while the pthread workers idle.
+  const pt = wasmModule()?.PThread;
+  if (pt != null) for (const w of [...pt.unusedWorkers, ...pt.runningWorkers]) w.unref?.();
+}
+
+async function useCpu(): Promise<void> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  const ok = await tf.setBackend('cpu');
+  if (!ok) throw new TrellisError('BACKEND_INIT_FAILED', 'The cpu backend failed to initialise.', 'Reinstall @tensorflow/tfjs-backend-cpu.');
+  await tf.ready();
+}
+
+/**
+ * Initialises a backend and makes it current.
+ *
+ * - `'tensorflow-gpu'` / `'tensorflow'`: `@tensorflow/tfjs-node-gpu` / `@tensorflow/tfjs-node` (optional,
+ *   not a dependency); throws a {@link TrellisError} (`BACKEND_NOT_INSTALLED`) when asked explicitly
+ *   and missing.
+ * - `'wasm'`: `@tensorflow/tfjs-backend-wasm`, binaries read from node_modules, with
+ *   {@link registerWasmTrainingKernels} (without them it cannot train convolutions).
+ * - `'cpu'`: the pure-JS backend (slow, always works).
+ * - `'auto'` (default): tensorflow-gpu → tensorflow → wasm → cpu, first one that works.
+ */
+export async function useBackend(name: BackendName = 'auto', options: UseBackendOptions = {}): Promise<BackendInfo> {
+  const threads = options.threads ?? 1;
+  if (!Number.isFinite(threads) || threads < 1) {
+    throw new TrellisError('BAD_THREADS', `threads must be a number >= 1, got ${threads}.`, 'Pass e.g. { threads: 2 }.');
+  }
+  const notes: string[] = [];
+  const fellBackFrom: string[] = [];
+  lastRequested = name;
+  const attempt = async (which: Exclude<BackendName, 'auto'>): Promise<void> => {
+    if (which === 'tensorflow-gpu' || which === 'tensorflow') return useNative(which);
+    if (which === 'wasm') return useWasm(threads, notes);
+    if (which === 'cpu') return useCpu();
+    throw new TrellisError(
+      'UNKNOWN_BACKEND',
+      `Unknown backend '${String(which)}'.`,
+      "Use one of 'auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'.",
+    );
+  };
+  if (name !== 'auto') {
+    await attempt(name);
+  } else {
+    const order = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+    let done = false;
+    for (const which of order) {
+      try {
+        await attempt(which);
+        done = true;
+        break;
+      } catch (err) {
+        if (which === 'cpu') throw err;
+        fellBackFrom.push(which);
+        notes.push(`${which}: ${err instanceof TrellisError ? err.problem : (err as Error)?.message ?? String(err)}`);
+      }
+    }
+    if (!done) throw new Error('unreachable');
+  }
+  const info = describeBackend();
+  info.requested = name;
+  if (fellBackFrom.length > 0) info.fellBackFrom = fellBackFrom;
+  if (notes.length > 0) info.notes = notes;
+  return info;
+}
+
+/** Describes the current backend (without changing it). */
+export function describeBackend(): BackendInfo {
+  const name = tf.getBackend();
+  let threads = 1;
+  let kernels: BackendInfo['kernels'] = 'stock';
+  if (name === 'wasm') {
+    threads = wasmThreads();
+    if (wasmTrainingKernelsRegistered()) kernels = 'trellis-wasm';
+  } else if (name === 'tensorflow') {
+    kernels = 'native';
+    threads = nativeThreads;
+  }
+  return { name, requested: lastRequested ?? name, tfjsVersion: tf.version_core, threads, kernels };
+}

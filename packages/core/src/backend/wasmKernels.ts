@@ -1,0 +1,630 @@
+/**
+ * Training kernels for TensorFlow.js's wasm backend.
+ *
+ * Stock `@tensorflow/tfjs-backend-wasm` 4.22 can run inference but not train most models: it has no
+ * `Conv2DBackpropFilter`, no depthwise backprop kernels, no `UnsortedSegmentSum` (the gradient of
+ * `gather`, i.e. of embeddings) and no `Einsum`. Its `BatchMatMul` / `_FusedMatMul` use XNNPACK only
+ * when neither operand is transposed, and every matmul gradient transposes one operand, which drops
+ * to a scalar loop (~20x slower). The FusedBatchNorm gradient tiles `rsqrt(var + eps)` up to the full
+ * input shape, and wasm's `Tile` is slow.
+ *
+ * {@link registerWasmTrainingKernels} fills those gaps, using the backend's own (XNNPACK) kernels
+ * wherever possible and a JS loop over the wasm heap only where no existing kernel fits.
+ *
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type {
+  DataType,
+  GradConfig,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  Tensor,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { TrellisError } from '../errors.js';
+
+/** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
+interface WasmBackendLike {
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  disposeData(dataId: object, force?: boolean): boolean;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
+type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+type Shape4 = [number, number, number, number];
+
+const BACKEND = 'wasm';
+/** Marks configs created here, so registration stays idempotent even across module copies. */
+const MARK = '__trellisWasmTraining';
+/** Where a wrapped kernel keeps the stock kernel it wraps. */
+const ORIGINAL = '__trellisOriginal';
+
+type Marked<T> = T & { [MARK]?: true; [ORIGINAL]?: T };
+
+function asWasm(backend: unknown): WasmBackendLike {
+  return backend as WasmBackendLike;
+}
+
+function stockKernel(name: string): KernelConfig {
+  const k = tf.getKernel(name, BACKEND) as Marked<KernelConfig> | undefined;
+  if (k == null) {
+    throw new TrellisError(
+      'WASM_BACKEND_NOT_LOADED',
+      `The wasm backend has no '${name}' kernel registered.`,
+      "Import '@tensorflow/tfjs-backend-wasm' (or call useBackend('wasm')) before registerWasmTrainingKernels().",
+      { kernel: name },
+    );
+  }
+  return k[ORIGINAL] ?? k;
+}
+
+/** Runs a kernel registered for wasm directly on the backend (no engine bookkeeping, no tape). */
+function run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap, backend: unknown): TensorInfo {
+  const k = stockKernel(name);
+  const out = (k.kernelFunc as (a: KernelArgs) => TensorInfo | TensorInfo[])({ inputs, backend, attrs });
+  const first = Array.isArray(out) ? out[0] : out;
+  if (first == null) throw new Error(`wasm kernel ${name} returned no output`);
+  return first;
+}
+
+function dispose(backend: unknown, ...ts: TensorInfo[]): void {
+  const b = asWasm(backend);
+  for (const t of ts) b.disposeData(t.dataId);
+}
+
+function transposeInfo(x: TensorInfo, perm: number[], backend: unknown): TensorInfo {
+  return run('Transpose', { x }, { perm }, backend);
+}
+
+/** Perm swapping the two innermost axes of a rank-`rank` tensor. */
+function swapLastTwo(rank: number): number[] {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  perm[rank - 2] = rank - 1;
+  perm[rank - 1] = rank - 2;
+  return perm;
+}
+
+function zeroFill(view: Float32Array | Int32Array | Uint8Array): void {
+  view.fill(0);
+}
+
+// --------------------------------------------------------------------------------------------
+// Conv2DBackpropFilter: the filter gradient as a convolution over the batch axis.
+//
+//   dW[kh, kw, ci, co] = Σ_{n, oh, ow} x[n, oh·sh + kh − pt, ow·sw + kw − pl, ci] · dy[n, oh, ow, co]
+//
+// With x' = x transposed to [Cin, H, W, N] (input channels as the batch, batch as the channels) and
+// dy' = dy transposed to [OH, OW, N, Cout] (used as a filter), this is a stride-1 convolution of x'
+// with dy' at dilation (sh, sw): its output is [Cin, KH, KW, Cout], transposed back to
+// [KH, KW, Cin, Cout]. The convolution runs on XNNPACK through wasm's own Conv2D kernel.
+// --------------------------------------------------------------------------------------------
+function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  let x = inputs['x'] as TensorInfo;
+  let dy = inputs['dy'] as TensorInfo;
+  const temps: TensorInfo[] = [];
+  if (attrs.dataFormat === 'NCHW') {
+    x = transposeInfo(x, [0, 2, 3, 1], backend);
+    dy = transposeInfo(dy, [0, 2, 3, 1], backend);
+    temps.push(x, dy);
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Shape4, attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast',
+  );
+  const [n, h, w, cin] = x.shape as Shape4;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+  const cout = info.outChannels;
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32') {
+    throw new Error('Conv2DBackpropFilter on wasm supports float32 only');
+  }
+  const padTop = info.padInfo.top;
+  const padLeft = info.padInfo.left;
+  // Rows/cols of x (padded) the forward pass actually read: (o − 1)·s + k.
+  let padBottom = (oh - 1) * sh + kh - padTop - h;
+  let padRight = (ow - 1) * sw + kw - padLeft - w;
+
+  let xt = transposeInfo(x, [3, 1, 2, 0], backend); // [Cin, H, W, N]
+  temps.push(xt);
+  if (padBottom < 0 || padRight < 0) {
+    // The forward pass never read the last rows/cols (e.g. 'valid' with stride 2): crop them.
+    const keepH = padBottom < 0 ? h + padBottom : h;
+    const keepW = padRight < 0 ? w + padRight : w;
+    xt = run('Slice', { x: xt }, { begin: [0, 0, 0, 0], size: [cin, keepH, keepW, n] }, backend);
+    temps.push(xt);
+    padBottom = Math.max(0, padBottom);
+    padRight = Math.max(0, padRight);
+  }
+  const dyt = transposeInfo(dy, [1, 2, 0, 3], backend); // [OH, OW, N, Cout]
+  temps.push(dyt);
+  const pad: tf.backend_util.ExplicitPadding = [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]];
+  const conv = run(
+    'Conv2D',
+    { x: xt, filter: dyt },
+    { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [sh, sw], dimRoundingMode: undefined } as unknown as NamedAttrMap,
+    backend,
+  ); // [Cin, KH, KW, Cout]
+  temps.push(conv);
+  const out = transposeInfo(conv, [1, 2, 0, 3], backend);
+  dispose(backend, ...temps);
+  if (out.shape.join() !== [kh, kw, cin, cout].join()) {
+    throw new Error(`Conv2DBackpropFilter: internal shape mismatch ${out.shape} vs ${[kh, kw, cin, cout]}`);
+  }
+  return out;
+}
+
+// --------------------------------------------------------------------------------------------
+// Depthwise backprop kernels: direct loops over the wasm heap (depthwise convolutions are cheap:
+// no channel mixing, so there is no matmul for XNNPACK to do).
+// Filter [KH, KW, C, M]; output channel of (c, m) is c·M + m.
+// --------------------------------------------------------------------------------------------
+function depthwiseInfo(
+  xShape: Shape4, filterShape: Shape4, strides: number | [number, number], dilations: number | [number, number],
+  pad: Pad, rounding: Rounding,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(xShape, filterShape, strides, dilations, pad, rounding, true);
+}
+
+function depthwiseBackpropInput(args: KernelArgs): TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
+  const dy = inputs['dy'] as TensorInfo;
+  const filter = inputs['filter'] as TensorInfo;
+  const info = depthwiseInfo(attrs.inputShape, filter.shape as Shape4, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
+  const b = asWasm(backend);
+  const out = b.makeOutput([...attrs.inputShape], 'float32');
+  // Views are taken after every allocation: a heap growth detaches older views.
+  const dx = b.typedArrayFromHeap(out) as Float32Array;
+  const dyv = b.typedArrayFromHeap(dy) as Float32Array;
+  const f = b.typedArrayFromHeap(filter) as Float32Array;
+  zeroFill(dx);
+  const [n, h, w, c] = attrs.inputShape;
+  const m = info.outChannels / info.inChannels;
+  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const co = c * m;
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let y = 0; y < oh; y++) {
+      for (let ky = 0; ky < kh; ky++) {
+        const iy = y * sh + ky * dh - pt;
+        if (iy < 0 || iy >= h) continue;
+        for (let xo = 0; xo < ow; xo++) {
+          const dyBase = ((b0 * oh + y) * ow + xo) * co;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = xo * sw + kx * dw - pl;
+            if (ix < 0 || ix >= w) continue;
+            const dxBase = ((b0 * h + iy) * w + ix) * c;
+            const fBase = (ky * kw + kx) * co;
+            if (m === 1) {
+              for (let ch = 0; ch < c; ch++) dx[dxBase + ch]! += (dyv[dyBase + ch] as number) * (f[fBase + ch] as number);
+            } else {
+              for (let ch = 0; ch < c; ch++) {
+                let acc = 0;
+                for (let q = 0; q < m; q++) acc += (dyv[dyBase + ch * m + q] as number) * (f[fBase + ch * m + q] as number);
+                dx[dxBase + ch]! += acc;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function depthwiseBackpropFilter(args: KernelArgs): TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
+  const x = inputs['x'] as TensorInfo;
+  const dy = inputs['dy'] as TensorInfo;
+  const info = depthwiseInfo(x.shape as Shape4, attrs.filterShape, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
+  const b = asWasm(backend);
+  const out = b.makeOutput([...attrs.filterShape], 'float32');
+  const df = b.typedArrayFromHeap(out) as Float32Array;
+  const xv = b.typedArrayFromHeap(x) as Float32Array;
+  const dyv = b.typedArrayFromHeap(dy) as Float32Array;
+  zeroFill(df);
+  const [n, h, w, c] = x.shape as Shape4;
+  const m = info.outChannels / info.inChannels;
+  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const co = c * m;
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let y = 0; y < oh; y++) {
+      for (let ky = 0; ky < kh; ky++) {
+        const iy = y * sh + ky * dh - pt;
+        if (iy < 0 || iy >= h) continue;
+        for (let xo = 0; xo < ow; xo++) {
+          const dyBase = ((b0 * oh + y) * ow + xo) * co;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = xo * sw + kx * dw - pl;
+            if (ix < 0 || ix >= w) continue;
+            const xBase = ((b0 * h + iy) * w + ix) * c;
+            const fBase = (ky * kw + kx) * co;
+            if (m === 1) {
+              for (let ch = 0; ch < c; ch++) df[fBase + ch]! += (xv[xBase + ch] as number) * (dyv[dyBase + ch] as number);
+            } else {
+              for (let ch = 0; ch < c; ch++) {
+                const xval = xv[xBase + ch] as number;
+                for (let q = 0; q < m; q++) df[fBase + ch * m + q]! += xval * (dyv[dyBase + ch * m + q] as number);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// --------------------------------------------------------------------------------------------
+// MaxPoolGrad / MaxPoolWithArgmax. The stock wasm (C++) versions start the running maximum at
+// FLT_MIN, the smallest *positive* float, so a window whose values are all ≤ 0 gets no gradient
+// (and MaxPoolWithArgmax returns 1.2e-38 and index 0 for it); ties go to the last position.
+// These pick the first maximum like the cpu backend (and TensorFlow).
+// --------------------------------------------------------------------------------------------
+interface PoolGeometry {
+  n: number; h: number; w: number; c: number; oh: number; ow: number;
+  kh: number; kw: number; sh: number; sw: number; dh: number; dw: number; pt: number; pl: number;
+}
+
+function poolGeometry(info: tf.backend_util.Conv2DInfo): PoolGeometry {
+  return {
+    n: info.batchSize, h: info.inHeight, w: info.inWidth, c: info.inChannels,
+    oh: info.outHeight, ow: info.outWidth, kh: info.filterHeight, kw: info.filterWidth,
+    sh: info.strideHeight, sw: info.strideWidth, dh: info.dilationHeight, dw: info.dilationWidth,
+    pt: info.padInfo.top, pl: info.padInfo.left,
+  };
+}
+
+/**
+ * For every output element (NHWC order), the flat input index of the first maximum of its window
+ * (−1 when the window has only padding or NaN), plus the maximum itself.
+ */
+function argmaxPool(
+  x: Float32Array | Int32Array | Uint8Array, g: PoolGeometry, onWindow: (out: number, pos: number, max: number) => void,
+): void {
+  const best = new Float64Array(g.c);
+  const pos = new Int32Array(g.c);
+  for (let b = 0; b < g.n; b++) {
+    for (let y = 0; y < g.oh; y++) {
+      for (let xo = 0; xo < g.ow; xo++) {
+        best.fill(-Infinity);
+        pos.fill(-1);
+        for (let ky = 0; ky < g.kh; ky++) {
+          const iy = y * g.sh + ky * g.dh - g.pt;
+          if (iy < 0 || iy >= g.h) continue;
+          for (let kx = 0; kx < g.kw; kx++) {
+            const ix = xo * g.sw + kx * g.dw - g.pl;
+            if (ix < 0 || ix >= g.w) continue;
+            const base = ((b * g.h + iy) * g.w + ix) * g.c;
+            for (let ch = 0; ch < g.c; ch++) {
+              const v = x[base + ch] as number;
+              if (v > (best[ch] as number)) {
+                best[ch] = v;
+                pos[ch] = base + ch;
+              }
+            }
+          }
+        }
+        const outBase = ((b * g.oh + y) * g.ow + xo) * g.c;
+        for (let ch = 0; ch < g.c; ch++) onWindow(outBase + ch, pos[ch] as number, best[ch] as number);
+      }
+    }
+  }
+}
+
+function maxPoolGrad(args: KernelArgs): TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
+  const dy = inputs['dy'] as TensorInfo;
+  const input = inputs['input'] as TensorInfo;
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as Shape4, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+  );
+  const b = asWasm(backend);
+  const out = b.makeOutput(input.shape.slice(), 'float32');
+  const dx = b.typedArrayFromHeap(out) as Float32Array;
+  const xv = b.typedArrayFromHeap(input);
+  const dyv = b.typedArrayFromHeap(dy) as Float32Array;
+  zeroFill(dx);
+  argmaxPool(xv, poolGeometry(info), (o, p) => {
+    if (p >= 0) dx[p]! += dyv[o] as number;
+  });
+  return out;
+}
+
+function maxPoolWithArgmax(args: KernelArgs): TensorInfo[] {
+  const { inputs, backend } = args;
+  const attrs = args.attrs as unknown as tf.MaxPoolWithArgmaxAttrs;
+  const x = inputs['x'] as TensorInfo;
+  const info = tf.backend_util.computePool2DInfo(x.shape as Shape4, attrs.filterSize, attrs.strides, 1, attrs.pad);
+  const b = asWasm(backend);
+  const pooled = b.makeOutput(info.outShape.slice(), x.dtype);
+  const indexes = b.makeOutput(info.outShape.slice(), 'int32');
+  const pv = b.typedArrayFromHeap(pooled);
+  const iv = b.typedArrayFromHeap(indexes) as Int32Array;
+  const xv = b.typedArrayFromHeap(x);
+  const perImage = info.inHeight * info.inWidth * info.inChannels;
+  argmaxPool(xv, poolGeometry(info), (o, p, m) => {
+    pv[o] = p >= 0 ? m : NaN;
+    iv[o] = p < 0 ? 0 : attrs.includeBatchInIndex ? p : p % perImage;
+  });
+  return [pooled, indexes];
+}
+
+// --------------------------------------------------------------------------------------------
+// UnsortedSegmentSum (the gradient of gather / embeddings): one pass over the rows.
+// --------------------------------------------------------------------------------------------
+function unsortedSegmentSum(args: KernelArgs): TensorInfo {
+  const { inputs, backend } = args;
+  const { numSegments } = args.attrs as unknown as tf.UnsortedSegmentSumAttrs;
+  const x = inputs['x'] as TensorInfo;
+  const ids = inputs['segmentIds'] as TensorInfo;
+  const idRank = ids.shape.length;
+  const rows = tf.util.sizeFromShape(ids.shape);
+  const rowSize = tf.util.sizeFromShape(x.shape.slice(idRank));
+  const b = asWasm(backend);
+  const out = b.makeOutput([numSegments, ...x.shape.slice(idRank)], x.dtype);
+  const o = b.typedArrayFromHeap(out);
+  const xv = b.typedArrayFromHeap(x);
+  const idv = b.typedArrayFromHeap(ids);
+  zeroFill(o);
+  for (let r = 0; r < rows; r++) {
+    const s = idv[r] as number;
+    if (s < 0 || s >= numSegments) continue; // TF semantics: out-of-range ids are dropped.
+    const src = r * rowSize;
+    const dst = s * rowSize;
+    for (let j = 0; j < rowSize; j++) o[dst + j]! += xv[src + j] as number;
+  }
+  return out;
+}
+
+// --------------------------------------------------------------------------------------------
+// Einsum (forward only, like every other backend): each operand is transposed into the
+// equation's dimension order and padded with size-1 axes, multiplied in (broadcasting), and every
+// summed dimension is reduced as soon as no later operand uses it.
+// --------------------------------------------------------------------------------------------
+function einsum(args: KernelArgs): TensorInfo {
+  const { inputs, backend } = args;
+  const { equation } = args.attrs as unknown as tf.EinsumAttrs;
+  const operands = Object.keys(inputs)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((k) => inputs[k] as TensorInfo);
+  const { allDims, summedDims, idDims } = tf.backend_util.decodeEinsumEquation(equation, operands.length);
+  const nDims = allDims.length;
+  const sizes = new Array<number>(nDims).fill(1);
+  operands.forEach((t, i) => (idDims[i] ?? []).forEach((d, j) => (sizes[d] = t.shape[j] ?? 1)));
+  const lastUse = new Array<number>(nDims).fill(-1);
+  idDims.forEach((dims, i) => dims.forEach((d) => (lastUse[d] = Math.max(lastUse[d] ?? -1, i))));
+  const summed = new Set(summedDims);
+  let acc: TensorInfo | null = null;
+  const reduced = new Set<number>();
+  operands.forEach((t, i) => {
+    const dims = idDims[i] ?? [];
+    // Transpose so the operand's axes follow the global order, then reshape to full rank.
+    const order = dims.map((d, j) => [d, j] as const).sort((p, q) => p[0] - q[0]);
+    const perm = order.map(([, j]) => j);
+    let cur = t;
+    const temps: TensorInfo[] = [];
+    if (perm.some((p, j) => p !== j)) {
+      cur = transposeInfo(cur, perm, backend);
+      temps.push(cur);
+    }
+    const full = sizes.map((s, d) => (dims.includes(d) ? s : 1));
+    cur = run('Reshape', { x: cur }, { shape: full }, backend);
+    temps.push(cur);
+    if (acc == null) {
+      acc = run('Identity', { x: cur }, {}, backend);
+    } else {
+      const next = run('Multiply', { a: acc, b: cur }, {}, backend);
+      dispose(backend, acc);
+      acc = next;
+    }
+    dispose(backend, ...temps);
+    const done = [...summed].filter((d) => !reduced.has(d) && (lastUse[d] ?? -1) <= i && (acc as TensorInfo).shape[d] !== 1);
+    if (done.length > 0) {
+      const next = run('Sum', { x: acc }, { axis: done, keepDims: true }, backend);
+      dispose(backend, acc);
+      acc = next;
+    }
+    for (const d of summed) if ((lastUse[d] ?? -1) <= i) reduced.add(d);
+  });
+  if (acc == null) throw new Error('Einsum needs at least one operand');
+  const outShape = sizes.slice(0, nDims - summedDims.length);
+  const out = run('Reshape', { x: acc }, { shape: outShape }, backend);
+  // Reshape shares the data: copy so the result owns its buffer, then release the accumulator.
+  const owned = run('Identity', { x: out }, {}, backend);
+  dispose(backend, out, acc);
+  return owned;
+}
+
+// --------------------------------------------------------------------------------------------
+// BatchMatMul / _FusedMatMul: materialise transposed operands first so XNNPACK is used.
+// --------------------------------------------------------------------------------------------
+function transposeFirst(original: KernelConfig): KernelFunc {
+  const kernelFunc = original.kernelFunc as (a: KernelArgs) => TensorInfo;
+  return ((args: KernelArgs) => {
+    const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    if (!attrs.transposeA && !attrs.transposeB) return kernelFunc(args);
+    const { backend } = args;
+    let a = args.inputs['a'] as TensorInfo;
+    let b = args.inputs['b'] as TensorInfo;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return kernelFunc(args);
+    const temps: TensorInfo[] = [];
+    if (attrs.transposeA) {
+      a = transposeInfo(a, swapLastTwo(a.shape.length), backend);
+      temps.push(a);
+    }
+    if (attrs.transposeB) {
+      b = transposeInfo(b, swapLastTwo(b.shape.length), backend);
+      temps.push(b);
+    }
+    try {
+      return kernelFunc({
+        inputs: { ...args.inputs, a, b },
+        backend,
+        attrs: { ...(args.attrs ?? {}), transposeA: false, transposeB: false },
+      });
+    } finally {
+      dispose(backend, ...temps);
+    }
+  }) as unknown as KernelFunc;
+}
+
+// --------------------------------------------------------------------------------------------
+// FusedBatchNorm gradient without Tile (broadcasting gives the same values).
+// --------------------------------------------------------------------------------------------
+function broadcastingBatchNormGrad(stock: GradConfig): GradConfig {
+  const stockGrad = stock.gradFunc;
+  return {
+    kernelName: 'FusedBatchNorm',
+    inputsToSave: ['x', 'mean', 'variance', 'scale'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x, mean, variance, scale] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
+      const useStock =
+        tf.getBackend() !== BACKEND ||
+        Array.isArray(dy) ||
+        mean.rank !== 1 ||
+        (scale != null && scale.size !== mean.size);
+      if (useStock) return stockGrad(dy, saved, attrs);
+      const g = dy as Tensor;
+      const eps = (attrs as unknown as tf.FusedBatchNormAttrs).varianceEpsilon;
+      const axes = tf.broadcast_util.getReductionAxes(mean.shape, x.shape);
+      const c = mean.shape[0] as number;
+      // Computed here, not inside the per-input closures: the engine runs each closure in its own
+      // tidy, so tensors shared between them must belong to the enclosing (backprop) scope. When
+      // training, every input needs its gradient anyway (mean and variance come from x).
+      const scaleVec = scale == null ? tf.ones([c]) : tf.reshape(scale, [c]);
+      const rstd = tf.rsqrt(tf.add(tf.reshape(variance, [c]), tf.scalar(eps)));
+      const sumDy = tf.sum(g, axes);
+      const sumDyXm = tf.sum(tf.mul(g, tf.sub(x, tf.reshape(mean, [c]))), axes);
+      return {
+        x: () => tf.mul(g, tf.mul(rstd, scaleVec)),
+        mean: () => tf.reshape(tf.mul(tf.mul(tf.neg(rstd), scaleVec), sumDy), mean.shape),
+        variance: () => {
+          const r3 = tf.mul(tf.mul(rstd, rstd), rstd);
+          return tf.reshape(tf.mul(tf.mul(tf.mul(r3, tf.scalar(-0.5)), scaleVec), sumDyXm), mean.shape);
+        },
+        scale: () => tf.reshape(tf.mul(rstd, sumDyXm), mean.shape),
+        offset: () => tf.reshape(sumDy, mean.shape),
+      };
+    },
+  };
+}
+
+// --------------------------------------------------------------------------------------------
+// Registration
+// --------------------------------------------------------------------------------------------
+const NEW_KERNELS: Array<[string, KernelFunc]> = [
+  ['Conv2DBackpropFilter', conv2DBackpropFilter as unknown as KernelFunc],
+  ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput as unknown as KernelFunc],
+  ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter as unknown as KernelFunc],
+  ['UnsortedSegmentSum', unsortedSegmentSum as unknown as KernelFunc],
+  ['Einsum', einsum as unknown as KernelFunc],
+];
+/** Stock wasm kernels replaced outright (they give wrong results). */
+const FIXED_KERNELS: Array<[string, KernelFunc]> = [
+  ['MaxPoolGrad', maxPoolGrad as unknown as KernelFunc],
+  ['MaxPoolWithArgmax', maxPoolWithArgmax as unknown as KernelFunc],
+];
+const WRAPPED_KERNELS = ['BatchMatMul', '_FusedMatMul'];
+const GRADIENTS = ['FusedBatchNorm'];
+
+/**
+ * What {@link registerWasmTrainingKernels} registered (kernel names for backend 'wasm', then
+ * `grad:<Kernel>` for gradients it replaced). Filled on the first call.
+ */
+export const WASM_TRAINING_KERNELS: string[] = [];
+
+/**
+ * Registers the training kernels for backend 'wasm' (idempotent):
+ *
+ * - new: `Conv2DBackpropFilter` (a convolution over the batch axis, on XNNPACK),
+ *   `DepthwiseConv2dNativeBackpropInput` / `...Filter`, `UnsortedSegmentSum` (heap loops),
+ *   `Einsum` (transpose/multiply/sum kernels);
+ * - replaced: `BatchMatMul`, `_FusedMatMul` (transposed operands are transposed first, so the
+ *   XNNPACK path is used);
+ * - gradient: `FusedBatchNorm` (broadcasts instead of tiling; on other backends the stock gradient
+ *   still runs).
+ *
+ * Needs `@tensorflow/tfjs-backend-wasm` imported first (its kernels are wrapped); it does not
+ * need the backend to be initialised.
+ */
+export function registerWasmTrainingKernels(): void {
+  const registered: string[] = [];
+  for (const [name, kernelFunc] of NEW_KERNELS) {
+    const existing = tf.getKernel(name, BACKEND) as Marked<KernelConfig> | undefined;
+    if (existing?.[MARK]) {
+      registered.push(name);
+      continue;
+    }
+    // A stock kernel (a later tfjs-backend-wasm may ship one) is kept.
+    if (existing != null) continue;
+    const config: Marked<KernelConfig> = { kernelName: name, backendName: BACKEND, kernelFunc, [MARK]: true };
+    tf.registerKernel(config);
+    registered.push(name);
+  }
+  for (const [name, kernelFunc] of FIXED_KERNELS) {
+    const existing = tf.getKernel(name, BACKEND) as Marked<KernelConfig> | undefined;
+    if (existing?.[MARK]) {
+      registered.push(name);
+      continue;
+    }
+    const config: Marked<KernelConfig> = { kernelName: name, backendName: BACKEND, kernelFunc, [MARK]: true };
+    if (existing != null) {
+      config[ORIGINAL] = existing;
+      tf.unregisterKernel(name, BACKEND);
+    }
+    tf.registerKernel(config);
+    registered.push(name);
+  }
+  for (const name of WRAPPED_KERNELS) {
+    const existing = tf.getKernel(name, BACKEND) as Marked<KernelConfig> | undefined;
+    if (existing?.[MARK]) {
+      registered.push(name);
+      continue;
+    }
+    const original = stockKernel(name);
+    const config: Marked<KernelConfig> = {
+      kernelName: name,
+      backendName: BACKEND,
+      kernelFunc: transposeFirst(original),
+      [MARK]: true,
+      [ORIGINAL]: original,
+    };
+    if (original.setupFunc != null) config.setupFunc = original.setupFunc;
+    if (original.disposeFunc != null) config.disposeFunc = original.disposeFunc;
+    tf.unregisterKernel(name, BACKEND);
+    tf.registerKernel(config);
+    registered.push(name);
+  }
+  for (const name of GRADIENTS) {
+    const existing = tf.getGradient(name) as Marked<GradConfig> | undefined;
+    if (existing?.[MARK]) {
+      registered.push(`grad:${name}`);
+      continue;
+    }
+    if (existing == null) continue;
+    const config: Marked<GradConfig> = { ...broadcastingBatchNormGrad(existing), [MARK]: true, [ORIGINAL]: existing };
+    tf.registerGradient(config);
+    registered.push(`grad:${name}`);
+  }
+  WASM_TRAINING_KERNELS.splice(0, WASM_TRAINING_KERNELS.length, ...registered);
+}
+
+/** Whether {@link registerWasmTrainingKernels} has run in this process (checks the registry). */
+export function wasmTrainingKernelsRegistered(): boolean {
+  const k = tf.getKernel('Conv2DBackpropFilter', BACKEND) as Marked<KernelConfig> | undefined;
+  return k?.[MARK] === true;
+}

@@ -1,0 +1,232 @@
+import { gunzipSync } from 'node:zlib';
+import { Dataset, TrellisError } from '@trellis-ml/core';
+import { readFileOrThrow } from './packageData.js';
+
+/** Element types an IDX file can declare (third byte of its magic number). */
+export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
+
+/** The typed array {@link readIdx} returns for each {@link IdxDtype}. */
+export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
+
+/** A decoded IDX file: its element type, its dimensions (outermost first) and its values, row-major. */
+export interface IdxArray {
+  /** Element type declared in the header. */
+  dtype: IdxDtype;
+  /** Dimensions from the header, e.g. `[60000, 28, 28]` for MNIST training images. */
+  dims: number[];
+  /** `prod(dims)` values in row-major order, converted from big-endian. */
+  data: IdxData;
+}
+
+interface DtypeInfo {
+  dtype: IdxDtype;
+  bytes: number;
+}
+
+const DTYPES: ReadonlyMap<number, DtypeInfo> = new Map([
+  [0x08, { dtype: 'uint8', bytes: 1 }],
+  [0x09, { dtype: 'int8', bytes: 1 }],
+  [0x0b, { dtype: 'int16', bytes: 2 }],
+  [0x0c, { dtype: 'int32', bytes: 4 }],
+  [0x0d, { dtype: 'float32', bytes: 4 }],
+  [0x0e, { dtype: 'float64', bytes: 8 }],
+]);
+
+const REDOWNLOAD = 're-download or re-export the file (a partial download or an interrupted write leaves a truncated file)';
+
+/** True when the bytes start with the gzip magic number 1f 8b. */
+function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+function hex32(bytes: Uint8Array): string {
+  let s = '0x';
+  for (let i = 0; i < 4; i++) s += (bytes[i] ?? 0).toString(16).padStart(2, '0');
+  return s;
+}
+
+/**
+ * Decodes an IDX file (the format of the original MNIST and Fashion-MNIST distributions) from its
+ * bytes; gzip-compressed bytes (`*.gz`) are decompressed first.
+ *
+ * Validates the magic number (two zero bytes, a known element type, at least one dimension) and that
+ * the byte length is exactly what the header declares, so a truncated or mislabelled file fails here
+ * with a {@link TrellisError} (`IDX_TRUNCATED`, `IDX_TRAILING_BYTES`, `IDX_BAD_MAGIC`,
+ * `IDX_BAD_DTYPE`, `IDX_BAD_GZIP`) instead of producing garbage images.
+ *
+ * @param buffer The file's bytes.
+ * @param source How to name the data in error messages (usually its path).
+ */
+export function readIdx(buffer: Uint8Array, source = 'the IDX data'): IdxArray {
+  let bytes = buffer;
+  if (isGzip(bytes)) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (e) {
+      throw new TrellisError('IDX_BAD_GZIP', `${source} starts with the gzip magic number but does not decompress (${(e as Error).message})`,
+        `the compressed file is truncated or corrupted: ${REDOWNLOAD}`, { source });
+    }
+  }
+  if (bytes.length < 4) {
+    throw new TrellisError('IDX_TRUNCATED', `${source} is truncated: it has ${bytes.length} bytes, fewer than the 4-byte IDX magic number`,
+      REDOWNLOAD, { source, expectedBytes: 4, actualBytes: bytes.length });
+  }
+  if (bytes[0] !== 0 || bytes[1] !== 0) {
+    throw new TrellisError('IDX_BAD_MAGIC',
+      `${source} is not an IDX file: its magic number is ${hex32(bytes)}, but IDX magic numbers start with two zero bytes (MNIST images: 0x00000803 = 2051, labels: 0x00000801 = 2049)`,
+      'pass an IDX file such as train-images-idx3-ubyte (optionally gzipped); other formats (CSV, PNG, npy) need their own loader or a conversion',
+      { source, magic: hex32(bytes) });
+  }
+  const info = DTYPES.get(bytes[2]!);
+  if (!info) {
+    throw new TrellisError('IDX_BAD_DTYPE',
+      `${source} declares element type 0x${bytes[2]!.toString(16).padStart(2, '0')}, which is not an IDX type (0x08 uint8, 0x09 int8, 0x0b int16, 0x0c int32, 0x0d float32, 0x0e float64)`,
+      `the file is corrupted or not an IDX file: ${REDOWNLOAD}`, { source, magic: hex32(bytes) });
+  }
+  const ndims = bytes[3]!;
+  if (ndims === 0) {
+    throw new TrellisError('IDX_BAD_MAGIC', `${source} declares 0 dimensions in its magic number ${hex32(bytes)}`,
+      `an IDX file has at least one dimension: ${REDOWNLOAD}`, { source, magic: hex32(bytes) });
+  }
+  const headerBytes = 4 + 4 * ndims;
+  if (bytes.length < headerBytes) {
+    throw new TrellisError('IDX_TRUNCATED',
+      `${source} is truncated: its header alone needs ${headerBytes} bytes (${ndims} dimensions) but the file has ${bytes.length} bytes`,
+      REDOWNLOAD, { source, expectedBytes: headerBytes, actualBytes: bytes.length });
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dims: number[] = [];
+  for (let d = 0; d < ndims; d++) dims.push(view.getUint32(4 + 4 * d, false));
+  const count = dims.reduce((p, d) => p * d, 1);
+  const expectedBytes = headerBytes + count * info.bytes;
+  if (bytes.length < expectedBytes) {
+    throw new TrellisError('IDX_TRUNCATED',
+      `${source} is truncated: its header declares ${info.dtype} dims [${dims.join(', ')}], which take ${expectedBytes} bytes, but the file has ${bytes.length} bytes (${expectedBytes - bytes.length} missing)`,
+      REDOWNLOAD, { source, dims, expectedBytes, actualBytes: bytes.length });
+  }
+  if (bytes.length > expectedBytes) {
+    throw new TrellisError('IDX_TRAILING_BYTES',
+      `${source} has ${bytes.length - expectedBytes} bytes after the data its header declares (${info.dtype} dims [${dims.join(', ')}] take ${expectedBytes} bytes, the file has ${bytes.length})`,
+      'the header does not describe the data (wrong dimensions, or two files concatenated): re-export the file with a header that matches its contents',
+      { source, dims, expectedBytes, actualBytes: bytes.length });
+  }
+  return { dtype: info.dtype, dims, data: decode(view, headerBytes, count, info.dtype) };
+}
+
+function decode(view: DataView, offset: number, count: number, dtype: IdxDtype): IdxData {
+  switch (dtype) {
+    case 'uint8':
+      return new Uint8Array(view.buffer.slice(view.byteOffset + offset, view.byteOffset + offset + count));
+    case 'int8':
+      return new Int8Array(view.buffer.slice(view.byteOffset + offset, view.byteOffset + offset + count));
+    case 'int16': {
+      const out = new Int16Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getInt16(offset + 2 * i, false);
+      return out;
+    }
+    case 'int32': {
+      const out = new Int32Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getInt32(offset + 4 * i, false);
+      return out;
+    }
+    case 'float32': {
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getFloat32(offset + 4 * i, false);
+      return out;
+    }
+    case 'float64': {
+      const out = new Float64Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getFloat64(offset + 8 * i, false);
+      return out;
+    }
+  }
+}
+
+/**
+ * Reads and decodes an IDX file (plain or gzipped) from disk; see {@link readIdx} for the checks.
+ * A missing file throws a {@link TrellisError} with code `FILE_NOT_FOUND`.
+ */
+export function readIdxFile(path: string): IdxArray {
+  return readIdx(readFileOrThrow(path, 'IDX file'), path);
+}
+
+/** Options of {@link loadIdxDataset}. */
+export interface IdxDatasetOptions {
+  /** Number of classes; default: the largest label + 1. */
+  numClasses?: number;
+  /** Divide every input value by this; default 255 for uint8 images (giving [0, 1]) and 1 otherwise. */
+  scale?: number;
+  /** Give each example shape `[prod(dims)]` instead of `[h, w, 1]` / `[h, w, c]`. Default false. */
+  flatten?: boolean;
+}
+
+/**
+ * Builds a {@link Dataset} from a pair of IDX files: images `[n, h, w]` (or `[n, h, w, c]`, or
+ * `[n, d]` feature vectors) and labels `[n]` (integer type). Both may be gzipped.
+ *
+ * Besides the per-file checks of {@link readIdx}, it checks that the two files are a matching pair:
+ * the labels file holds one integer label per image (`IDX_LABEL_COUNT` names both counts), images
+ * and labels are not swapped (`IDX_BAD_DIMS`), and labels are non-negative integers below `numClasses`.
+ *
+ * @param imagesPath Path of the images file, e.g. `train-images-idx3-ubyte` or `train-images-idx3-ubyte.gz`.
+ * @param labelsPath Path of the labels file, or `null` for an unlabeled dataset.
+ */
+export function loadIdxDataset(imagesPath: string, labelsPath: string | null, options: IdxDatasetOptions = {}): Dataset {
+  const images = readIdxFile(imagesPath);
+  if (images.dims.length < 2) {
+    throw new TrellisError('IDX_BAD_DIMS',
+      `${imagesPath} has dims [${images.dims.join(', ')}] (one dimension), which looks like a labels file, not images`,
+      'check that the images and labels paths are not swapped: images are [n, h, w] (idx3), labels are [n] (idx1)',
+      { path: imagesPath, dims: images.dims });
+  }
+  const n = images.dims[0]!;
+  let labels: Int32Array | null = null;
+  if (labelsPath !== null) {
+    const raw = readIdxFile(labelsPath);
+    if (raw.dims.length !== 1) {
+      throw new TrellisError('IDX_BAD_DIMS',
+        `${labelsPath} has dims [${raw.dims.join(', ')}], but a labels file has exactly one dimension`,
+        'check that the images and labels paths are not swapped: labels are [n] (idx1), images are [n, h, w] (idx3)',
+        { path: labelsPath, dims: raw.dims });
+    }
+    if (raw.dtype === 'float32' || raw.dtype === 'float64') {
+      throw new TrellisError('IDX_BAD_LABELS', `${labelsPath} stores labels as ${raw.dtype}, but class labels are integers`,
+        'export the labels with an integer IDX type (uint8 for up to 256 classes)', { path: labelsPath, dtype: raw.dtype });
+    }
+    if (raw.dims[0] !== n) {
+      throw new TrellisError('IDX_LABEL_COUNT',
+        `${labelsPath} holds ${raw.dims[0]} labels but ${imagesPath} holds ${n} images: the files are not a matching pair (mislabelled, truncated, or from different splits, e.g. train images with t10k labels)`,
+        'pass the labels file that belongs to these images (same split, one label per image)',
+        { imagesPath, labelsPath, images: n, labels: raw.dims[0] });
+    }
+    labels = Int32Array.from(raw.data as ArrayLike<number>);
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i]! < 0) {
+        throw new TrellisError('IDX_BAD_LABELS', `${labelsPath} has label ${labels[i]} at index ${i}; class labels must be 0 or more`,
+          'remap the labels to 0..K-1 before exporting', { path: labelsPath, index: i, label: labels[i] });
+      }
+    }
+  }
+  let numClasses = options.numClasses;
+  if (numClasses === undefined) {
+    let max = 0;
+    if (labels) for (const l of labels) if (l > max) max = l;
+    numClasses = max + 1;
+  } else if (labels) {
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i]! >= numClasses) {
+        throw new TrellisError('LABEL_OUT_OF_RANGE', `${labelsPath} has label ${labels[i]} at index ${i}, outside [0, ${numClasses})`,
+          `raise numClasses above ${labels[i]} or leave it out to use the largest label + 1`, { path: labelsPath, index: i, label: labels[i] });
+      }
+    }
+  }
+  const scale = options.scale ?? (images.dtype === 'uint8' ? 255 : 1);
+  if (!(Number.isFinite(scale) && scale > 0)) {
+    throw new TrellisError('BAD_SCALE', `scale ${scale} is not a positive number`, 'pass a divisor such as 255, or leave scale out', { scale });
+  }
+  const x = new Float32Array(images.data.length);
+  for (let i = 0; i < x.length; i++) x[i] = images.data[i]! / scale;
+  const per = images.dims.slice(1);
+  const shape = options.flatten ? [per.reduce((p, d) => p * d, 1)] : per.length === 2 ? [per[0]!, per[1]!, 1] : per;
+  return Dataset.fromArrays({ x, shape, labels, numClasses });
+}

@@ -1,0 +1,81 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TrellisError } from '@trellis-ml/core';
+import { loadCsvDataset, parseCsvDataset } from '@trellis-ml/datasets';
+
+function error(fn: () => unknown): TrellisError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TrellisError);
+    return e as TrellisError;
+  }
+  throw new Error('expected a TrellisError');
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'trellis-csv-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('loadCsvDataset', () => {
+  it('reads a file with a header, a named label column, a shape and a scale', () => {
+    const path = join(dir, 'ok.csv');
+    writeFileSync(path, 'p0,p1,label,p2,p3\n0,255,1,51,102\r\n255,0,0,0,0\n\n');
+    const ds = loadCsvDataset(path, { labelColumn: 'label', shape: [2, 2, 1], scale: 255 });
+    expect(ds.size).toBe(2);
+    expect(ds.shape).toEqual([2, 2, 1]);
+    expect(ds.numClasses).toBe(2);
+    expect(Array.from(ds.labels!)).toEqual([1, 0]);
+    expect(Array.from(ds.x)).toEqual([0, 1, 0.2, 0.4, 1, 0, 0, 0].map((v) => Math.fround(v)));
+  });
+
+  it('parses CSV text without a header, by column index, quoted cells, other delimiters, unlabeled', () => {
+    const ds = loadCsvDataset('"1";0.5;2\n0;0.25;4', { labelColumn: 0, delimiter: ';', numClasses: 3 });
+    expect(ds.shape).toEqual([2]);
+    expect(Array.from(ds.labels!)).toEqual([1, 0]);
+    expect(ds.numClasses).toBe(3);
+    const unlabeled = parseCsvDataset('1,2\n3,4\n', { labelColumn: null });
+    expect(unlabeled.labels).toBeNull();
+    expect(unlabeled.shape).toEqual([2]);
+  });
+
+  it('ragged rows name the line and both cell counts', () => {
+    const e = error(() => loadCsvDataset('a,b,label\n1,2,0\n3,4\n', { labelColumn: 'label' }));
+    expect(e.code).toBe('CSV_RAGGED');
+    expect(e.message).toContain('line 3 has 2 cells, but line 1 has 3');
+    expect(e.fix).toContain('fix line 3');
+  });
+
+  it('non-numeric and empty cells name the line and column', () => {
+    const e = error(() => loadCsvDataset('x,y,label\n1,2,0\n1,abc,1\n', { labelColumn: 'label' }));
+    expect(e.code).toBe('CSV_NOT_NUMERIC');
+    expect(e.message).toContain('line 3, column 2 ("y"): "abc" is not a number');
+    const empty = error(() => loadCsvDataset('1,,0\n', { labelColumn: 2, hasHeader: false }));
+    expect(empty.message).toContain('line 1, column 2: the cell is empty');
+    expect(empty.fix).toMatch(/hasHeader: true/);
+    expect(error(() => loadCsvDataset('1,NaN,0\n', { labelColumn: 2, hasHeader: false })).code).toBe('CSV_NOT_NUMERIC');
+  });
+
+  it('bad labels, a missing label column and a wrong shape are explained', () => {
+    const bad = error(() => loadCsvDataset('x,label\n1,cat\n', { labelColumn: 'label' }));
+    expect(bad.code).toBe('CSV_BAD_LABEL');
+    expect(bad.message).toContain('line 2, column 2 ("label"): label "cat" is not a non-negative integer');
+    expect(error(() => loadCsvDataset('x,y\n1,2\n', { labelColumn: 'label' })).message).toContain('no column named "label"');
+    expect(error(() => loadCsvDataset('1,2\n', { labelColumn: 'label' })).code).toBe('CSV_BAD_LABEL_COLUMN');
+    expect(error(() => loadCsvDataset('1,2\n', { labelColumn: 5 })).code).toBe('CSV_BAD_LABEL_COLUMN');
+    expect(error(() => loadCsvDataset('1,2,3\n', { labelColumn: 0, shape: [3] })).code).toBe('CSV_BAD_SHAPE');
+    expect(error(() => loadCsvDataset('1,2,3\n', { labelColumn: 0, numClasses: 1 })).code).toBe('LABEL_OUT_OF_RANGE');
+  });
+
+  it('an empty file, a header-only file and a missing file are reported', () => {
+    const empty = join(dir, 'empty.csv');
+    writeFileSync(empty, '');
+    const e = error(() => loadCsvDataset(empty, { labelColumn: 0 }));
+    expect(e.code).toBe('CSV_EMPTY');
+    expect(e.message).toContain('empty.csv has no rows');
+    expect(error(() => loadCsvDataset('', { labelColumn: 0 })).code).toBe('CSV_EMPTY');
+    expect(error(() => loadCsvDataset('a,b,label\n', { labelColumn: 'label' })).message).toContain('no data rows');
+    expect(error(() => loadCsvDataset(join(dir, 'missing.csv'), { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
+  });
+});

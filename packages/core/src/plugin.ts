@@ -52,6 +52,11 @@ export interface TrainerPlugin<S = unknown> {
   before?: string[];
   /** Names of plugins this one must run after. */
   after?: string[];
+  /**
+   * The plugin's loss terms replace the base cross-entropy (e.g. RelaxLoss): the Trainer then adds
+   * no base loss. At most one plugin per Trainer may set it.
+   */
+  replacesBaseLoss?: boolean;
   /** Intermediate features the plugin needs in `outputs.features` (model tap names). */
   taps?: string[];
   /** Once, when the plugin joins a Trainer. */

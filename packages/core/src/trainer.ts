@@ -211,7 +211,12 @@ export class Trainer {
     const vars = this.trainableVariables();
     const friendly = new Map(vars.map(([name, v]) => [v.name, name]));
     const terms: Record<string, tf.Scalar> = {};
-    const baseLoss = this.options.baseLoss ?? 'crossEntropy';
+    const replacing = this.plugins.filter((p) => p.replacesBaseLoss);
+    if (replacing.length > 1) {
+      throw new TrellisError('BASE_LOSS_CONFLICT', `plugins ${replacing.map((p) => `"${p.name}"`).join(' and ')} each replace the base loss`,
+        'use one loss-replacing plugin per Trainer');
+    }
+    const baseLoss = replacing.length ? 'none' : this.options.baseLoss ?? 'crossEntropy';
     const model = this.model;
     const taps = this.taps;
     let computed: { value: tf.Scalar; grads: tf.NamedTensorMap };

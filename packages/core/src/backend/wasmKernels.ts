@@ -28,8 +28,12 @@ import { TrellisError } from '../errors.js';
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
 interface WasmBackendLike {
-  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  dataIdMap: {
+    get(dataId: object): { id: number; memoryOffset: number } | undefined;
+    delete(dataId: object): boolean;
+  };
+  wasm: { tfjs: { disposeData(id: number): void } };
+  makeOutput(shape: number[], dtype: DataType, memoryOffset?: number): TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
@@ -76,6 +80,27 @@ function run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap, back
 function dispose(backend: unknown, ...ts: TensorInfo[]): void {
   const b = asWasm(backend);
   for (const t of ts) b.disposeData(t.dataId);
+}
+
+/**
+ * A second tensor id for `t`'s memory, with its own shape: wasm's matmul caches its XNNPACK
+ * operator (with the packed weights) per tensor id of `b`, assuming one shape per id, and
+ * Reshape keeps the id. Release with {@link dropAlias}, never with disposeData (it would free
+ * memory the alias does not own).
+ */
+function alias(t: TensorInfo, shape: number[], backend: unknown): TensorInfo {
+  const b = asWasm(backend);
+  const entry = b.dataIdMap.get(t.dataId);
+  if (entry == null) throw new Error('alias: unknown tensor');
+  return b.makeOutput(shape, t.dtype, entry.memoryOffset);
+}
+
+function dropAlias(v: TensorInfo, backend: unknown): void {
+  const b = asWasm(backend);
+  const entry = b.dataIdMap.get(v.dataId);
+  if (entry == null) return;
+  b.wasm.tfjs.disposeData(entry.id); // the C++ side forgets the id (and its cached operators)
+  b.dataIdMap.delete(v.dataId);
 }
 
 function transposeInfo(x: TensorInfo, perm: number[], backend: unknown): TensorInfo {
@@ -157,6 +182,146 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
     throw new Error(`Conv2DBackpropFilter: internal shape mismatch ${out.shape} vs ${[kh, kw, cin, cout]}`);
   }
   return out;
+}
+
+// --------------------------------------------------------------------------------------------
+// Conv2DBackpropInput. The stock wasm kernel is a scalar C++ loop (it dominated ResNet training
+// time). The input gradient is a stride-1 convolution of dy — with (stride − 1) zeros inserted
+// between its rows/cols when the forward stride is > 1 — with the filter rotated by 180° and its
+// in/out channels swapped, padded by (k − 1 − forward pad). It runs on XNNPACK via wasm's Conv2D.
+// --------------------------------------------------------------------------------------------
+function zeroInsert(dy: TensorInfo, sh: number, sw: number, backend: unknown): TensorInfo {
+  const [n, oh, ow, c] = dy.shape as Shape4;
+  const hu = (oh - 1) * sh + 1;
+  const wu = (ow - 1) * sw + 1;
+  const b = asWasm(backend);
+  const out = b.makeOutput([n, hu, wu, c], 'float32');
+  const o = b.typedArrayFromHeap(out) as Float32Array;
+  const src = b.typedArrayFromHeap(dy) as Float32Array;
+  zeroFill(o);
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let y = 0; y < oh; y++) {
+      const srcRow = (b0 * oh + y) * ow * c;
+      const dstRow = (b0 * hu + y * sh) * wu * c;
+      if (sw === 1) {
+        o.set(src.subarray(srcRow, srcRow + ow * c), dstRow);
+        continue;
+      }
+      for (let x = 0; x < ow; x++) {
+        const s0 = srcRow + x * c;
+        o.set(src.subarray(s0, s0 + c), dstRow + x * sw * c);
+      }
+    }
+  }
+  return out;
+}
+
+function conv2DBackpropInput(args: KernelArgs): TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  let dy = inputs['dy'] as TensorInfo;
+  const filter = inputs['filter'] as TensorInfo;
+  const nchw = attrs.dataFormat === 'NCHW';
+  const s = attrs.inputShape;
+  const xShape: Shape4 = nchw ? [s[0], s[2], s[3], s[1]] : [s[0], s[1], s[2], s[3]];
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape, filter.shape as Shape4, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast',
+  );
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+  const [n, h, w, cin] = xShape;
+  const padTop = kh - 1 - info.padInfo.top;
+  const padLeft = kw - 1 - info.padInfo.left;
+  if (padTop < 0 || padLeft < 0 || dy.dtype !== 'float32' || filter.dtype !== 'float32') {
+    // Forward padding wider than the filter: rare enough to leave to the stock kernel.
+    return (stockKernel('Conv2DBackpropInput').kernelFunc as (a: KernelArgs) => TensorInfo)(args);
+  }
+  const temps: TensorInfo[] = [];
+  if (nchw) {
+    dy = transposeInfo(dy, [0, 2, 3, 1], backend);
+    temps.push(dy);
+  }
+  let src = dy;
+  if (sh > 1 || sw > 1) {
+    src = zeroInsert(dy, sh, sw, backend);
+    temps.push(src);
+  }
+  const hu = (oh - 1) * sh + 1;
+  const wu = (ow - 1) * sw + 1;
+  const padBottom = h - hu + info.padInfo.top;
+  const padRight = w - wu + info.padInfo.left;
+  const rev = run('Reverse', { x: filter }, { dims: [0, 1] }, backend);
+  temps.push(rev);
+  const rotated = transposeInfo(rev, [0, 1, 3, 2], backend); // [KH, KW, Cout, Cin]
+  temps.push(rotated);
+  const pad: tf.backend_util.ExplicitPadding = [[0, 0], [padTop, Math.max(0, padBottom)], [padLeft, Math.max(0, padRight)], [0, 0]];
+  let out = run(
+    'Conv2D',
+    { x: src, filter: rotated },
+    { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined } as unknown as NamedAttrMap,
+    backend,
+  );
+  if (padBottom < 0 || padRight < 0) {
+    temps.push(out);
+    out = run('Slice', { x: out }, { begin: [0, 0, 0, 0], size: [n, h, w, cin] }, backend);
+  }
+  if (nchw) {
+    temps.push(out);
+    out = transposeInfo(out, [0, 3, 1, 2], backend);
+  }
+  dispose(backend, ...temps);
+  return out;
+}
+
+// --------------------------------------------------------------------------------------------
+// Sum / Mean over leading axes (batch statistics, bias gradients). The stock kernels move the
+// reduced axes innermost with a (slow) Transpose first. Reducing a contiguous block of axes that
+// is not innermost is a matrix product with a ones row: [1, R] × [R, inner] on XNNPACK.
+// --------------------------------------------------------------------------------------------
+function reduceWithOnes(kind: 'Sum' | 'Mean'): KernelFunc {
+  return ((args: KernelArgs) => {
+    const { inputs, backend } = args;
+    const x = inputs['x'] as TensorInfo;
+    const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    const stock = () => (stockKernel(kind).kernelFunc as (a: KernelArgs) => TensorInfo)(args);
+    if (x.dtype !== 'float32') return stock();
+    const rank = x.shape.length;
+    const axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((a, b) => a - b);
+    if (axes.length === 0 || axes.some((a, i) => a !== (axes[0] as number) + i)) return stock();
+    const first = axes[0] as number;
+    const last = axes[axes.length - 1] as number;
+    const outer = tf.util.sizeFromShape(x.shape.slice(0, first));
+    const r = tf.util.sizeFromShape(x.shape.slice(first, last + 1));
+    const inner = tf.util.sizeFromShape(x.shape.slice(last + 1));
+    // Innermost reductions need no transpose; batched (outer > 1) ones are not a single GEMV.
+    if (last === rank - 1 || outer !== 1 || r < 2 || inner < 2) return stock();
+    const b = asWasm(backend);
+    const ones = b.makeOutput([1, r], 'float32');
+    (b.typedArrayFromHeap(ones) as Float32Array).fill(kind === 'Mean' ? 1 / r : 1);
+    const x2 = alias(x, [r, inner], backend);
+    let prod: TensorInfo;
+    try {
+      prod = run('BatchMatMul', { a: ones, b: x2 }, { transposeA: false, transposeB: false }, backend); // [1, inner]
+    } finally {
+      dropAlias(x2, backend);
+      dispose(backend, ones);
+    }
+    const kept = x.shape.filter((_, i) => i < first || i > last);
+    const outShape = keepDims ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : kept;
+    const out = run('Reshape', { x: prod }, { shape: outShape }, backend);
+    dispose(backend, prod);
+    return out;
+  }) as unknown as KernelFunc;
+}
+
+// --------------------------------------------------------------------------------------------
+// Identity shares the buffer (tensors are immutable), as the cpu backend does. The engine runs
+// Identity to clone every tensor it saves for the backward pass; stock wasm copies each one.
+// --------------------------------------------------------------------------------------------
+function identityShared(args: KernelArgs): TensorInfo {
+  const x = args.inputs['x'] as TensorInfo;
+  if (x.dtype === 'string') return (stockKernel('Identity').kernelFunc as (a: KernelArgs) => TensorInfo)(args);
+  (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
 }
 
 // --------------------------------------------------------------------------------------------
@@ -450,32 +615,87 @@ function einsum(args: KernelArgs): TensorInfo {
 }
 
 // --------------------------------------------------------------------------------------------
-// BatchMatMul / _FusedMatMul: materialise transposed operands first so XNNPACK is used.
+// BatchMatMul / _FusedMatMul. The stock kernels use XNNPACK only when neither operand is
+// transposed *and* both have batch size 1; everything else runs a blocked scalar loop (~20x
+// slower). So: transposed operands are transposed first (wasm's Transpose kernel); a batched `a`
+// against an unbatched `b` is one matrix [batch·M, K] × [K, N]; two batched operands are
+// multiplied batch by batch (each slice on XNNPACK) when the slices are big enough to pay for it.
 // --------------------------------------------------------------------------------------------
-function transposeFirst(original: KernelConfig): KernelFunc {
+/** Per-slice multiply-adds from which a batch-by-batch XNNPACK loop beats the scalar loop. */
+const PER_BATCH_MIN_MACS = 4096;
+
+function sliceCopy(t: TensorInfo, index: number, shape: number[], backend: unknown): TensorInfo {
+  const b = asWasm(backend);
+  const size = tf.util.sizeFromShape(shape);
+  const out = b.makeOutput(shape, t.dtype);
+  const dst = b.typedArrayFromHeap(out) as Float32Array;
+  const src = b.typedArrayFromHeap(t) as Float32Array;
+  dst.set(src.subarray(index * size, (index + 1) * size));
+  return out;
+}
+
+function fastMatMul(original: KernelConfig): KernelFunc {
   const kernelFunc = original.kernelFunc as (a: KernelArgs) => TensorInfo;
   return ((args: KernelArgs) => {
     const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-    if (!attrs.transposeA && !attrs.transposeB) return kernelFunc(args);
     const { backend } = args;
     let a = args.inputs['a'] as TensorInfo;
     let b = args.inputs['b'] as TensorInfo;
-    if (a.dtype !== 'float32' || b.dtype !== 'float32') return kernelFunc(args);
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
+      return kernelFunc(args);
+    }
+    const aOuter = a.shape.slice(0, -2);
+    const bOuter = b.shape.slice(0, -2);
+    const aBatch = tf.util.sizeFromShape(aOuter);
+    const bBatch = tf.util.sizeFromShape(bOuter);
+    if (!attrs.transposeA && !attrs.transposeB && aBatch === 1 && bBatch === 1) return kernelFunc(args);
     const temps: TensorInfo[] = [];
-    if (attrs.transposeA) {
-      a = transposeInfo(a, swapLastTwo(a.shape.length), backend);
-      temps.push(a);
-    }
-    if (attrs.transposeB) {
-      b = transposeInfo(b, swapLastTwo(b.shape.length), backend);
-      temps.push(b);
-    }
     try {
-      return kernelFunc({
-        inputs: { ...args.inputs, a, b },
-        backend,
-        attrs: { ...(args.attrs ?? {}), transposeA: false, transposeB: false },
-      });
+      if (attrs.transposeA) {
+        a = transposeInfo(a, swapLastTwo(a.shape.length), backend);
+        temps.push(a);
+      }
+      if (attrs.transposeB) {
+        b = transposeInfo(b, swapLastTwo(b.shape.length), backend);
+        temps.push(b);
+      }
+      const m = a.shape[a.shape.length - 2] as number;
+      const k = a.shape[a.shape.length - 1] as number;
+      const n = b.shape[b.shape.length - 1] as number;
+      const plainAttrs = { ...(args.attrs ?? {}), transposeA: false, transposeB: false };
+      const prelu = args.inputs['preluActivationWeights'] as TensorInfo | undefined;
+      const sameOuter = aOuter.length === bOuter.length && aOuter.every((d, i) => d === bOuter[i]);
+      const simpleBatch = aBatch === 1 || bBatch === 1 || sameOuter;
+      if (prelu != null || !simpleBatch || (aBatch === 1 && bBatch === 1)) {
+        return kernelFunc({ inputs: { ...args.inputs, a, b }, backend, attrs: plainAttrs });
+      }
+      const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(aOuter, bOuter), m, n];
+      if (bBatch === 1) {
+        // [batch, M, K] × [K, N] is one [batch·M, K] × [K, N] product.
+        const a3 = run('Reshape', { x: a }, { shape: [1, aBatch * m, k] }, backend);
+        const b3 = run('Reshape', { x: b }, { shape: [1, k, n] }, backend);
+        temps.push(a3, b3);
+        const res = kernelFunc({ inputs: { ...args.inputs, a: a3, b: b3 }, backend, attrs: plainAttrs });
+        temps.push(res);
+        return run('Reshape', { x: res }, { shape: outShape }, backend);
+      }
+      if (m * n * k < PER_BATCH_MIN_MACS) {
+        return kernelFunc({ inputs: { ...args.inputs, a, b }, backend, attrs: plainAttrs });
+      }
+      const batch = Math.max(aBatch, bBatch);
+      const wasm = asWasm(backend);
+      const out = wasm.makeOutput(outShape, 'float32');
+      const a3 = aBatch === 1 ? run('Reshape', { x: a }, { shape: [1, m, k] }, backend) : null;
+      if (a3 != null) temps.push(a3);
+      for (let i = 0; i < batch; i++) {
+        const ai = a3 ?? sliceCopy(a, i, [1, m, k], backend);
+        const bi = sliceCopy(b, i, [1, k, n], backend);
+        const res = kernelFunc({ inputs: { ...args.inputs, a: ai, b: bi }, backend, attrs: plainAttrs });
+        (wasm.typedArrayFromHeap(out) as Float32Array).set(wasm.typedArrayFromHeap(res) as Float32Array, i * m * n);
+        dispose(backend, res, bi);
+        if (a3 == null) dispose(backend, ai);
+      }
+      return out;
     } finally {
       dispose(backend, ...temps);
     }
@@ -538,6 +758,13 @@ const FIXED_KERNELS: Array<[string, KernelFunc]> = [
   ['MaxPoolGrad', maxPoolGrad as unknown as KernelFunc],
   ['MaxPoolWithArgmax', maxPoolWithArgmax as unknown as KernelFunc],
 ];
+/** Stock wasm kernels replaced by faster ones (the stock one stays reachable for fallbacks). */
+const FASTER_KERNELS: Array<[string, KernelFunc]> = [
+  ['Conv2DBackpropInput', conv2DBackpropInput as unknown as KernelFunc],
+  ['Sum', reduceWithOnes('Sum')],
+  ['Mean', reduceWithOnes('Mean')],
+  ['Identity', identityShared as unknown as KernelFunc],
+];
 const WRAPPED_KERNELS = ['BatchMatMul', '_FusedMatMul'];
 const GRADIENTS = ['FusedBatchNorm'];
 
@@ -575,7 +802,7 @@ export function registerWasmTrainingKernels(): void {
     tf.registerKernel(config);
     registered.push(name);
   }
-  for (const [name, kernelFunc] of FIXED_KERNELS) {
+  for (const [name, kernelFunc] of [...FIXED_KERNELS, ...FASTER_KERNELS]) {
     const existing = tf.getKernel(name, BACKEND) as Marked<KernelConfig> | undefined;
     if (existing?.[MARK]) {
       registered.push(name);
@@ -583,7 +810,10 @@ export function registerWasmTrainingKernels(): void {
     }
     const config: Marked<KernelConfig> = { kernelName: name, backendName: BACKEND, kernelFunc, [MARK]: true };
     if (existing != null) {
+      // Keep the stock kernel's setup (its C++ bindings) running: fallbacks call the stock kernel.
       config[ORIGINAL] = existing;
+      if (existing.setupFunc != null) config.setupFunc = existing.setupFunc;
+      if (existing.disposeFunc != null) config.disposeFunc = existing.disposeFunc;
       tf.unregisterKernel(name, BACKEND);
     }
     tf.registerKernel(config);
@@ -599,7 +829,7 @@ export function registerWasmTrainingKernels(): void {
     const config: Marked<KernelConfig> = {
       kernelName: name,
       backendName: BACKEND,
-      kernelFunc: transposeFirst(original),
+      kernelFunc: fastMatMul(original),
       [MARK]: true,
       [ORIGINAL]: original,
     };

@@ -1,0 +1,95 @@
+import { check } from '@trellis-ml/core';
+
+/** Dual ascent on the Lagrange multipliers of per-group constraints (pure host functions). */
+
+/** Options of {@link dualAscentStep}. */
+export interface DualStepOptions {
+  /** Dual step size `η_λ`. */
+  lr: number;
+  /** Upper bound on `|λ_a|`. */
+  lambdaMax: number;
+  /** Equality constraints: `λ_a ∈ [−λmax, λmax]`; otherwise `λ_a ∈ [0, λmax]`. */
+  signed?: boolean;
+}
+
+/**
+ * One projected dual step `λ_a ← clip(λ_a + η·v̂_a)`; groups with `present[a] = false` keep their
+ * multiplier ("indexed" multipliers: a batch without the group says nothing about it).
+ */
+export function dualAscentStep(lambdas: readonly number[], violations: readonly number[], present: readonly boolean[], options: DualStepOptions): number[] {
+  check(lambdas.length === violations.length && violations.length === present.length, 'LENGTH_MISMATCH',
+    `dual step with ${lambdas.length} multipliers, ${violations.length} violations and ${present.length} presence flags`, 'pass one entry per group');
+  const lo = options.signed ? -options.lambdaMax : 0;
+  return lambdas.map((l, a) => (present[a] && Number.isFinite(violations[a]!) ? Math.min(options.lambdaMax, Math.max(lo, l + options.lr * violations[a]!)) : l));
+}
+
+/** A fixed-size ring buffer of per-example values per group (to smooth noisy batch estimates). */
+export class GroupBuffer {
+  private readonly values: Float64Array[];
+  private readonly filled: number[];
+  private readonly next: number[];
+
+  /** `size` values per group, `numGroups` groups. */
+  constructor(readonly numGroups: number, readonly size: number) {
+    check(Number.isInteger(size) && size >= 1, 'BAD_OPTION', `buffer size ${size} is not a positive integer`, 'pass a buffer size such as 64');
+    this.values = Array.from({ length: numGroups }, () => new Float64Array(size));
+    this.filled = new Array<number>(numGroups).fill(0);
+    this.next = new Array<number>(numGroups).fill(0);
+  }
+
+  /** Adds one value for group `g`, overwriting the oldest when full. */
+  push(g: number, value: number): void {
+    this.values[g]![this.next[g]!] = value;
+    this.next[g] = (this.next[g]! + 1) % this.size;
+    this.filled[g] = Math.min(this.size, this.filled[g]! + 1);
+  }
+
+  /** Mean of group `g`'s values (NaN when empty). */
+  mean(g: number): number {
+    const n = this.filled[g]!;
+    if (n === 0) return NaN;
+    let s = 0;
+    for (let i = 0; i < n; i++) s += this.values[g]![i]!;
+    return s / n;
+  }
+
+  /** Number of stored values of group `g`. */
+  count(g: number): number {
+    return this.filled[g]!;
+  }
+
+  /** JSON state. */
+  getState(): { values: number[][]; filled: number[]; next: number[] } {
+    return { values: this.values.map((v) => Array.from(v)), filled: [...this.filled], next: [...this.next] };
+  }
+
+  /** Restores {@link GroupBuffer.getState}. */
+  setState(s: { values: number[][]; filled: number[]; next: number[] }): void {
+    s.values.forEach((v, g) => this.values[g]?.set(v.slice(0, this.size)));
+    s.filled.forEach((f, g) => (this.filled[g] = f));
+    s.next.forEach((f, g) => (this.next[g] = f));
+  }
+}
+
+/** Options of {@link hostViolations}. */
+export interface HostViolationOptions {
+  violation?: 'abs' | 'signed' | 'one-sided';
+  denseGroupLoss?: readonly number[];
+  denseLoss?: number;
+}
+
+/**
+ * The host twin of `groupViolations`: violations from group losses (NaN for absent groups → 0 with
+ * `present = false`). Used for the dual step, so the multipliers see the same numbers as the tape.
+ */
+export function hostViolations(groupLoss: readonly number[], overall: number, options: HostViolationOptions = {}): { violations: number[]; present: boolean[] } {
+  const present = groupLoss.map((l) => Number.isFinite(l));
+  const violations = groupLoss.map((l, a) => {
+    if (!present[a]) return 0;
+    let gap = l - overall;
+    if (options.denseGroupLoss) gap -= options.denseGroupLoss[a]! - (options.denseLoss ?? 0);
+    const kind = options.violation ?? 'abs';
+    return kind === 'abs' ? Math.abs(gap) : kind === 'one-sided' ? Math.max(0, gap) : gap;
+  });
+  return { violations, present };
+}

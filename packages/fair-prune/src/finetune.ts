@@ -1,0 +1,91 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Trainer, type Dataset, type EpochLogs, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { checkGroupIds } from './groups.js';
+import type { MaskSet } from './masks.js';
+import {
+  accuracyGapConstraints, equalizedLoss, groupConstraints, pruning,
+  type AccuracyGapOptions, type ConstraintPlugin, type DenseReference, type GroupConstraintOptions,
+} from './plugin.js';
+
+/** What the fine-tune after pruning optimises. */
+export type Mitigation =
+  | { kind: 'none' }
+  /** Per-group loss-gap constraints with dual ascent (the mitigation; see {@link groupConstraints}). */
+  | ({ kind: 'group-loss' } & Omit<GroupConstraintOptions, 'numGroups' | 'dense' | 'reference' | 'name'>)
+  /** The equalised-loss baseline (signed equality constraints; see {@link equalizedLoss}). */
+  | ({ kind: 'equalized-loss' } & Omit<GroupConstraintOptions, 'numGroups' | 'dense' | 'reference' | 'name' | 'violation' | 'target' | 'dualUpdate'>)
+  /** The CEAG baseline (accuracy-gap constraints; see {@link accuracyGapConstraints}). */
+  | ({ kind: 'accuracy-gap' } & Omit<AccuracyGapOptions, 'numGroups' | 'dense' | 'reference' | 'name'>);
+
+/** Options of {@link fineTunePruned}. */
+export interface FineTuneOptions {
+  epochs: number;
+  /** Number of groups of the training set's group ids. */
+  numGroups: number;
+  seed: number;
+  batchSize?: number;
+  /** Optimizer (default Adam with `lr`). */
+  optimizer?: tf.Optimizer;
+  /** Learning rate of the default Adam (default 3e-4). */
+  lr?: number;
+  mitigation?: Mitigation;
+  /** The dense model θ* (needed by excess-loss targets, distillation and CEAG). */
+  dense?: ModelAdapter;
+  /** Dense statistics on the training set (computed from `dense` when absent and needed). */
+  reference?: DenseReference;
+  /** Extra plugins composed into the same Trainer. */
+  plugins?: TrainerPlugin[];
+  /** Stop after this many steps. */
+  maxSteps?: number;
+  onLog?: (logs: Record<string, number>) => void | Promise<void>;
+}
+
+/** Result of {@link fineTunePruned}. */
+export interface FineTuneResult {
+  history: EpochLogs[];
+  /** Final multipliers of the constraint plugin (empty without mitigation). */
+  lambdas: number[];
+}
+
+/** Builds the constraint plugin of a {@link Mitigation} (null for `none`). */
+export function mitigationPlugin(mitigation: Mitigation, numGroups: number, dense?: ModelAdapter, reference?: DenseReference): ConstraintPlugin | null {
+  const shared = { numGroups, ...(dense ? { dense } : {}), ...(reference ? { reference } : {}) };
+  switch (mitigation.kind) {
+    case 'none':
+      return null;
+    case 'group-loss': {
+      const { kind: _k, ...rest } = mitigation;
+      return groupConstraints({ ...rest, ...shared });
+    }
+    case 'equalized-loss': {
+      const { kind: _k, ...rest } = mitigation;
+      return equalizedLoss({ ...rest, ...shared });
+    }
+    case 'accuracy-gap': {
+      const { kind: _k, ...rest } = mitigation;
+      return accuracyGapConstraints({ ...rest, ...shared });
+    }
+  }
+}
+
+/**
+ * Fine-tunes a pruned model with its mask fixed (gradients masked, mask re-applied after every step),
+ * optionally under a mitigation. `model` is changed in place.
+ */
+export async function fineTunePruned(model: ModelAdapter, masks: MaskSet, train: Dataset, options: FineTuneOptions): Promise<FineTuneResult> {
+  const mitigation = options.mitigation ?? { kind: 'none' };
+  if (mitigation.kind !== 'none') checkGroupIds(train, options.numGroups, 'the training set');
+  const constraint = mitigationPlugin(mitigation, options.numGroups, options.dense, options.reference);
+  const plugins: TrainerPlugin[] = [pruning({ sparsity: masks.sparsity, masks }), ...(constraint ? [constraint] : []), ...(options.plugins ?? [])];
+  const trainer = new Trainer({
+    model, seed: options.seed, batchSize: options.batchSize ?? 128, plugins,
+    optimizer: options.optimizer ?? tf.train.adam(options.lr ?? 3e-4),
+    ...(options.onLog ? { onLog: options.onLog } : {}),
+  });
+  try {
+    const history = await trainer.fit(train, { epochs: options.epochs, ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) });
+    return { history, lambdas: constraint ? constraint.lambdas() : [] };
+  } finally {
+    trainer.dispose();
+  }
+}

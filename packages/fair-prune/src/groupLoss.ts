@@ -1,0 +1,81 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Differentiable per-group losses for the mitigation (sync tensor functions, safe inside a tape).
+ * Group means use a one-hot group matrix `G` (batch × groups): `J_a = (Gᵀℓ)_a / max(1, count_a)`,
+ * so no data-dependent shapes and no gather (whose gradient stock wasm lacks).
+ */
+
+/** Per-example softmax cross-entropy `[b]` of `[b, k]` logits against int labels `[b]`. */
+export function perSampleCrossEntropy(logits: tf.Tensor, labels: tf.Tensor1D, numClasses: number): tf.Tensor1D {
+  return tf.tidy(() => {
+    const onehot = tf.cast(tf.oneHot(tf.cast(labels, 'int32'), numClasses), 'float32');
+    return tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), -1)) as tf.Tensor1D;
+  });
+}
+
+/** Group means of per-example values. */
+export interface GroupMeans {
+  /** `[A]` mean of each group in the batch (0 for absent groups). */
+  groupMean: tf.Tensor1D;
+  /** `[A]` examples of each group in the batch. */
+  counts: tf.Tensor1D;
+  /** Scalar mean over the whole batch. */
+  overall: tf.Scalar;
+}
+
+/** Per-group means of `values` `[b]` for int group ids `[b]` in `[0, numGroups)`. */
+export function groupMeans(values: tf.Tensor1D, groups: tf.Tensor1D, numGroups: number): GroupMeans {
+  return tf.tidy(() => {
+    const g = tf.cast(tf.oneHot(tf.cast(groups, 'int32'), numGroups), 'float32') as tf.Tensor2D;
+    const counts = tf.sum(g, 0) as tf.Tensor1D;
+    const sums = tf.reshape(tf.matMul(g, tf.reshape(values, [-1, 1]), true, false), [numGroups]);
+    const groupMean = tf.div(sums, tf.maximum(counts, 1)) as tf.Tensor1D;
+    return { groupMean, counts, overall: tf.mean(values) as tf.Scalar };
+  });
+}
+
+/** How a constraint's violation is measured. */
+export type ViolationKind = 'abs' | 'signed' | 'one-sided';
+
+/** Options of {@link groupViolations}. */
+export interface ViolationOptions {
+  /** `abs` (default) `|gap|`; `signed` `gap`; `one-sided` `max(0, gap)`. */
+  violation?: ViolationKind;
+  /** Dense model's group losses on the training set: turns the gap into an excess-loss gap. */
+  denseGroupLoss?: readonly number[];
+  /** Dense model's overall training loss (with `denseGroupLoss`). */
+  denseLoss?: number;
+}
+
+/**
+ * Constraint violations `[A]` from group and overall losses. The gap is `J_a − J` or, with the dense
+ * losses, the excess-loss gap `(J_a − J*_a) − (J − J*)`. Absent groups (`count = 0`) get 0.
+ */
+export function groupViolations(groupLoss: tf.Tensor1D, overall: tf.Scalar, counts: tf.Tensor1D, options: ViolationOptions = {}): tf.Tensor1D {
+  return tf.tidy(() => {
+    let gap: tf.Tensor = tf.sub(groupLoss, overall);
+    if (options.denseGroupLoss) {
+      const shift = options.denseGroupLoss.map((d) => d - (options.denseLoss ?? 0));
+      gap = tf.sub(gap, tf.tensor1d(shift, 'float32'));
+    }
+    const kind = options.violation ?? 'abs';
+    const v = kind === 'abs' ? tf.abs(gap) : kind === 'one-sided' ? tf.relu(gap) : gap;
+    const present = tf.cast(tf.greater(counts, 0), 'float32');
+    return tf.mul(v, present) as tf.Tensor1D;
+  });
+}
+
+/**
+ * Distillation term `T²·KL(softmax(z_t/T) ‖ softmax(z_s/T))`, averaged over the batch (the dense
+ * teacher's variables are not among the trained ones, so no gradient reaches them).
+ */
+export function distillationLoss(studentLogits: tf.Tensor, teacherLogits: tf.Tensor, temperature: number): tf.Scalar {
+  return tf.tidy(() => {
+    const t = teacherLogits;
+    const logPt = tf.logSoftmax(tf.div(t, temperature));
+    const logPs = tf.logSoftmax(tf.div(studentLogits, temperature));
+    const kl = tf.sum(tf.mul(tf.exp(logPt), tf.sub(logPt, logPs)), -1);
+    return tf.mul(temperature * temperature, tf.mean(kl)) as tf.Scalar;
+  });
+}

@@ -1,0 +1,191 @@
+import { Rng, argmaxRows, check, predictLogits, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { checkGroupIds, checkNoEmptyGroup } from './groups.js';
+
+/** Per-group accuracy and loss, disparity metrics and rank correlations, as pure host functions. */
+
+/** Accuracy, mean cross-entropy and size of one group (or of the whole set). */
+export interface GroupStats {
+  accuracy: number;
+  loss: number;
+  count: number;
+  /** Bootstrap 95% interval of the accuracy, for groups smaller than `bootstrapBelow`. */
+  ci95?: [number, number];
+}
+
+/** A model's accuracy and loss, overall and per group, on one evaluation set. */
+export interface GroupReport {
+  overall: GroupStats;
+  perGroup: GroupStats[];
+}
+
+/** Options of {@link groupReport}. */
+export interface GroupReportOptions {
+  /** Attach a bootstrap 95% CI to groups with fewer samples than this (default 200; 0 disables). */
+  bootstrapBelow?: number;
+  /** Bootstrap resamples (default 1000). */
+  resamples?: number;
+  /** Seed of the bootstrap (default 0). */
+  seed?: number;
+}
+
+/** Per-example cross-entropy from `n × k` logits (log-sum-exp form). */
+export function perExampleLoss(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): Float64Array {
+  const out = new Float64Array(labels.length);
+  for (let i = 0; i < labels.length; i++) {
+    let max = -Infinity;
+    for (let j = 0; j < k; j++) max = Math.max(max, logits[i * k + j]!);
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += Math.exp(logits[i * k + j]! - max);
+    out[i] = max + Math.log(sum) - logits[i * k + labels[i]!]!;
+  }
+  return out;
+}
+
+/**
+ * Per-group accuracy and loss from logits. Every group in `[0, numGroups)` must have samples.
+ * @throws TrellisError `EMPTY_GROUP` when a group has no samples, `GROUP_IDS_MISSING` on bad ids.
+ */
+export function groupReport(logits: ArrayLike<number>, labels: ArrayLike<number>, groups: ArrayLike<number>, numClasses: number, numGroups: number,
+  options: GroupReportOptions = {}): GroupReport {
+  check(labels.length === groups.length, 'GROUP_IDS_MISSING', `${groups.length} group ids for ${labels.length} labels`, 'give every example a group id');
+  checkNoEmptyGroup(groups, numGroups);
+  const preds = argmaxRows(logits, numClasses);
+  const losses = perExampleLoss(logits, labels, numClasses);
+  const hit = new Float64Array(numGroups);
+  const loss = new Float64Array(numGroups);
+  const count = new Float64Array(numGroups);
+  const members: number[][] = Array.from({ length: numGroups }, () => []);
+  let totalHit = 0;
+  let totalLoss = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const g = groups[i]!;
+    const h = preds[i] === labels[i] ? 1 : 0;
+    hit[g]! += h;
+    loss[g]! += losses[i]!;
+    count[g]! += 1;
+    members[g]!.push(h);
+    totalHit += h;
+    totalLoss += losses[i]!;
+  }
+  const below = options.bootstrapBelow ?? 200;
+  const perGroup: GroupStats[] = [];
+  for (let g = 0; g < numGroups; g++) {
+    const s: GroupStats = { accuracy: hit[g]! / count[g]!, loss: loss[g]! / count[g]!, count: count[g]! };
+    if (count[g]! < below) s.ci95 = bootstrapCi(members[g]!, options.resamples ?? 1000, Rng.derive(options.seed ?? 0, 'bootstrap', g));
+    perGroup.push(s);
+  }
+  const n = labels.length;
+  return { overall: { accuracy: totalHit / n, loss: totalLoss / n, count: n }, perGroup };
+}
+
+/** Percentile bootstrap 95% interval of the mean of 0/1 outcomes. */
+export function bootstrapCi(outcomes: readonly number[], resamples: number, rng: Rng): [number, number] {
+  const n = outcomes.length;
+  const means = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += outcomes[rng.int(n)]!;
+    means[r] = s / n;
+  }
+  means.sort();
+  return [means[Math.floor(0.025 * (resamples - 1))]!, means[Math.ceil(0.975 * (resamples - 1))]!];
+}
+
+/**
+ * Evaluates `model` per group on a labeled dataset with group ids.
+ * @throws TrellisError `GROUP_IDS_MISSING` when ids are missing, `EMPTY_GROUP` when a group has no sample.
+ */
+export function evaluateGroups(model: ModelAdapter, data: Dataset, numGroups: number, options: GroupReportOptions = {}): GroupReport {
+  check(data.labels, 'UNLABELED', 'per-group evaluation needs labels', 'evaluate on a labeled dataset');
+  const groups = checkGroupIds(data, numGroups, 'the evaluation set');
+  checkNoEmptyGroup(groups, numGroups);
+  const logits = predictLogits(model, data);
+  return groupReport(logits, data.labels, groups, model.numClasses, numGroups, options);
+}
+
+/** How pruning changed each group, dense → pruned (see the spec's §3). Accuracies are fractions. */
+export interface Disparity {
+  /** `R(a) = J(θ̄; D_a) − J(θ*; D_a)`. */
+  excessLoss: number[];
+  /** `ξ_R = max_a R(a) − min_a R(a)`. */
+  excessLossSpread: number;
+  /** `Δ_a = acc_a(θ*) − acc_a(θ̄)` (positive = worse). */
+  accuracyDrop: number[];
+  /** `Δ = acc(θ*) − acc(θ̄)`. */
+  overallDrop: number;
+  /** `ξ_acc = max_a Δ_a − min_a Δ_a`, the accuracy-drop spread. */
+  accuracyDropSpread: number;
+  /** `ψ_a = Δ_a − Δ`. */
+  gapViolation: number[];
+  /** `G(θ*) = max_a acc_a − min_a acc_a` of the dense model. */
+  accuracyGapDense: number;
+  /** `G(θ̄)` of the pruned model. */
+  accuracyGapPruned: number;
+  /** `min_a acc_a(θ̄)`. */
+  worstGroupAccuracy: number;
+  /** Overall accuracy of the pruned model. */
+  prunedAccuracy: number;
+  /** Spearman ρ between `acc_a(θ*)` and `Δ_a` ("rich get richer" when negative). */
+  richGetRicherRho: number;
+}
+
+/** Disparity metrics between a dense and a pruned model's {@link GroupReport}s on the same set. */
+export function disparity(dense: GroupReport, pruned: GroupReport): Disparity {
+  check(dense.perGroup.length === pruned.perGroup.length, 'GROUP_COUNT_MISMATCH',
+    `the dense report has ${dense.perGroup.length} groups and the pruned one ${pruned.perGroup.length}`, 'compare reports of the same evaluation set and group design');
+  const excessLoss = pruned.perGroup.map((p, a) => p.loss - dense.perGroup[a]!.loss);
+  const accuracyDrop = dense.perGroup.map((d, a) => d.accuracy - pruned.perGroup[a]!.accuracy);
+  const overallDrop = dense.overall.accuracy - pruned.overall.accuracy;
+  const spread = (v: number[]): number => Math.max(...v) - Math.min(...v);
+  return {
+    excessLoss,
+    excessLossSpread: spread(excessLoss),
+    accuracyDrop,
+    overallDrop,
+    accuracyDropSpread: spread(accuracyDrop),
+    gapViolation: accuracyDrop.map((d) => d - overallDrop),
+    accuracyGapDense: spread(dense.perGroup.map((g) => g.accuracy)),
+    accuracyGapPruned: spread(pruned.perGroup.map((g) => g.accuracy)),
+    worstGroupAccuracy: Math.min(...pruned.perGroup.map((g) => g.accuracy)),
+    prunedAccuracy: pruned.overall.accuracy,
+    richGetRicherRho: dense.perGroup.length > 2 ? spearman(dense.perGroup.map((g) => g.accuracy), accuracyDrop) : NaN,
+  };
+}
+
+/** Ranks (1-based) with ties given their average rank. */
+export function ranks(values: readonly number[]): number[] {
+  const idx = values.map((_, i) => i).sort((a, b) => values[a]! - values[b]! || a - b);
+  const r = new Array<number>(values.length);
+  let i = 0;
+  while (i < idx.length) {
+    let j = i;
+    while (j + 1 < idx.length && values[idx[j + 1]!] === values[idx[i]!]) j++;
+    const avg = (i + j) / 2 + 1;
+    for (let t = i; t <= j; t++) r[idx[t]!] = avg;
+    i = j + 1;
+  }
+  return r;
+}
+
+/** Pearson correlation (NaN when either side is constant or shorter than 2). */
+export function pearson(a: readonly number[], b: readonly number[]): number {
+  check(a.length === b.length, 'LENGTH_MISMATCH', `correlation of ${a.length} and ${b.length} values`, 'pass two lists of the same length');
+  const n = a.length;
+  if (n < 2) return NaN;
+  const ma = a.reduce((s, v) => s + v, 0) / n;
+  const mb = b.reduce((s, v) => s + v, 0) / n;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    sab += (a[i]! - ma) * (b[i]! - mb);
+    saa += (a[i]! - ma) ** 2;
+    sbb += (b[i]! - mb) ** 2;
+  }
+  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
+}
+
+/** Spearman rank correlation (Pearson of average ranks). */
+export function spearman(a: readonly number[], b: readonly number[]): number {
+  return pearson(ranks(a), ranks(b));
+}

@@ -1,0 +1,31 @@
+/**
+ * @trellis-ml/fair-prune — measure and mitigate the disparate impact of pruning (Tran et al.,
+ * NeurIPS 2022): magnitude pruning with fixed masks, per-group disparity metrics, the gradient-norm
+ * and Hessian / boundary-distance indicators, and group-constrained fine-tuning by dual ascent.
+ */
+export {
+  checkGroupIds, checkGroupArray, checkNoEmptyGroup, groupCounts, classGroups, classSetGroups, imbalanceByClass,
+  rotate90, invert, transformedMinority, pairedTransformedSet, type ImageTransform,
+} from './groups.js';
+export {
+  checkSparsity, defaultPrunable, prunableNames, magnitudeMasks, summarizeMasks, readWeights, computeMasks, checkMasksFit,
+  applyMasks, parameterCounts, cubicSparsity, isPruningEpoch, encodeMasks, decodeMasks,
+  type PruneOptions, type HostWeight, type MaskSet, type ParameterCounts, type GradualSchedule, type SparsitySchedule,
+} from './masks.js';
+export {
+  perExampleLoss, groupReport, bootstrapCi, evaluateGroups, disparity, ranks, pearson, spearman,
+  type GroupStats, type GroupReport, type GroupReportOptions, type Disparity,
+} from './groupMetrics.js';
+export { perSampleCrossEntropy, groupMeans, groupViolations, distillationLoss, type GroupMeans, type ViolationKind, type ViolationOptions } from './groupLoss.js';
+export { dualAscentStep, hostViolations, GroupBuffer, type DualStepOptions, type HostViolationOptions } from './dual.js';
+export {
+  flatParameters, setFlatParameters, meanLossGradient, hessianVectorProduct, powerIteration, hutchinsonTrace, boundaryIndicators,
+  inputSpaceDistance, groupDiagnostics, taylorExcessLoss, type HvpMethod, type DiagnosticsOptions, type GroupDiagnostics, type TaylorEstimate,
+} from './diagnostics.js';
+export {
+  pruning, groupConstraints, equalizedLoss, accuracyGapConstraints, denseReference,
+  type PruningOptions, type PruningState, type PruningPlugin, type DenseReference, type GroupConstraintOptions,
+  type ConstraintState, type ConstraintPlugin, type AccuracyGapOptions,
+} from './plugin.js';
+export { fineTunePruned, mitigationPlugin, type Mitigation, type FineTuneOptions, type FineTuneResult } from './finetune.js';
+export { experiment, settingsFor, badInputChecks, DEFAULT_MITIGATION, type FairPruneSettings, type GroupDesign } from './experiment.js';

@@ -1,0 +1,418 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { TrellisError, argmaxRows, check, predictLogits, type Batch, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { GroupBuffer, dualAscentStep, hostViolations } from './dual.js';
+import { distillationLoss, groupMeans, groupViolations, perSampleCrossEntropy, type ViolationKind } from './groupLoss.js';
+import { groupReport, perExampleLoss } from './groupMetrics.js';
+import { checkGroupIds } from './groups.js';
+import {
+  applyMasks, checkMasksFit, checkSparsity, computeMasks, cubicSparsity, decodeMasks, encodeMasks, isPruningEpoch,
+  type MaskSet, type PruneOptions, type SparsitySchedule,
+} from './masks.js';
+
+// ------------------------------------------------------------------------------------- pruning
+
+/** Options of {@link pruning}. */
+export interface PruningOptions extends PruneOptions {
+  /** `one-shot` (default): masks computed once at fit start; `gradual`: the cubic schedule per epoch. */
+  schedule?: SparsitySchedule;
+  /** A fixed mask set to use instead of computing one (e.g. masks computed from the dense model). */
+  masks?: MaskSet;
+  /** Multiply gradients by the mask before the optimizer step (default true), so Adam/momentum state never moves pruned weights. */
+  maskGradients?: boolean;
+  /** Plugin name (default `pruning`). */
+  name?: string;
+}
+
+/** JSON state of the pruning plugin. */
+export interface PruningState {
+  masks: ReturnType<typeof encodeMasks> | null;
+}
+
+/** The pruning plugin, with access to its current masks. */
+export interface PruningPlugin extends TrainerPlugin<PruningState> {
+  /** The current masks (null before the first pruning step). */
+  masks(): MaskSet | null;
+}
+
+/**
+ * Magnitude pruning with a fixed mask: the mask is computed (one-shot at fit start, or at each
+ * pruning epoch of the cubic schedule), gradients are multiplied by it before every update, and
+ * `θ ← m ⊙ θ` is re-applied after every step by the `afterApply` hook.
+ */
+export function pruning(options: PruningOptions): PruningPlugin {
+  checkSparsity(options.sparsity);
+  const schedule: SparsitySchedule = options.schedule ?? { kind: 'one-shot' };
+  let current: MaskSet | null = options.masks ?? null;
+  let tensors: Record<string, tf.Tensor> = {};
+  const setMasks = (model: ModelAdapter, masks: MaskSet): void => {
+    checkMasksFit(model, masks);
+    tf.dispose(Object.values(tensors));
+    tensors = {};
+    for (const [n, m] of Object.entries(masks.masks)) tensors[n] = tf.tensor(Float32Array.from(m), masks.shapes[n]!, 'float32');
+    current = masks;
+    applyMasks(model, masks);
+  };
+  return {
+    name: options.name ?? 'pruning',
+    apiVersion: 1,
+    order: 'post',
+    masks: () => current,
+    onFitStart: (ctx) => {
+      if (current) setMasks(ctx.model, current);
+      else if (schedule.kind === 'one-shot') setMasks(ctx.model, computeMasks(ctx.model, options));
+    },
+    onEpochStart: (ctx) => {
+      if (schedule.kind !== 'gradual' || !isPruningEpoch(ctx.epoch, schedule)) return;
+      const s = cubicSparsity(ctx.epoch, options.sparsity, schedule);
+      if (s === null) return;
+      setMasks(ctx.model, computeMasks(ctx.model, { ...options, sparsity: s }, current ?? undefined));
+    },
+    transformGradients: (grads) => {
+      if (options.maskGradients === false || !current) return grads;
+      const out: tf.NamedTensorMap = { ...grads };
+      for (const [n, m] of Object.entries(tensors)) {
+        const g = grads[n];
+        if (g) out[n] = tf.mul(g, m);
+      }
+      return out;
+    },
+    afterApply: (ctx) => {
+      const vars = ctx.model.trainableVariables();
+      for (const [n, m] of Object.entries(tensors)) {
+        const v = vars[n];
+        if (v) tf.tidy(() => v.assign(tf.mul(v, m)));
+      }
+    },
+    onEpochEnd: (ctx) => {
+      if (current) ctx.logs['pruning/sparsity'] = current.sparsity;
+    },
+    getState: () => ({ masks: current ? encodeMasks(current) : null }),
+    setState: (s) => {
+      current = s.masks ? decodeMasks(s.masks) : null;
+      tf.dispose(Object.values(tensors));
+      tensors = {};
+      if (current) for (const [n, m] of Object.entries(current.masks)) tensors[n] = tf.tensor(Float32Array.from(m), current.shapes[n]!, 'float32');
+    },
+    dispose: () => {
+      tf.dispose(Object.values(tensors));
+      tensors = {};
+    },
+  };
+}
+
+// ------------------------------------------------------------------- shared group bookkeeping
+
+function batchGroupsOrThrow(batch: Batch, plugin: string): tf.Tensor1D {
+  if (!batch.groups) {
+    throw new TrellisError('GROUP_IDS_MISSING', `plugin "${plugin}" got a batch without group ids`,
+      'train on a dataset with one group id per example (dataset.withGroups(ids) or a group design such as classGroups)');
+  }
+  check(batch.y, 'UNLABELED', `plugin "${plugin}" needs labels`, 'train on a labeled dataset');
+  return batch.groups;
+}
+
+/** Dense-model statistics on the training set that the constraints compare against. */
+export interface DenseReference {
+  /** `J(θ*; D_a)` per group on the training set. */
+  groupLoss: number[];
+  /** `J(θ*; D)`. */
+  loss: number;
+  /** `acc_a(θ*)` per group on the training set. */
+  groupAccuracy: number[];
+  /** `acc(θ*)`. */
+  accuracy: number;
+}
+
+/** Computes a {@link DenseReference} of `dense` on a dataset with group ids. */
+export function denseReference(dense: ModelAdapter, data: Dataset, numGroups: number): DenseReference {
+  check(data.labels, 'UNLABELED', 'the dense reference needs labels', 'use a labeled dataset');
+  const groups = checkGroupIds(data, numGroups, 'the training set');
+  const r = groupReport(predictLogits(dense, data), data.labels, groups, dense.numClasses, numGroups, { bootstrapBelow: 0 });
+  return { groupLoss: r.perGroup.map((g) => g.loss), loss: r.overall.loss, groupAccuracy: r.perGroup.map((g) => g.accuracy), accuracy: r.overall.accuracy };
+}
+
+interface PendingBatch {
+  logits: Float32Array;
+  labels: Int32Array;
+  groups: Int32Array;
+}
+
+function readPending(kept: tf.Tensor | null, batch: Batch | undefined): PendingBatch | null {
+  if (!kept || !batch?.y || !batch.groups) return null;
+  const out = { logits: kept.dataSync() as Float32Array, labels: batch.y.dataSync() as Int32Array, groups: batch.groups.dataSync() as Int32Array };
+  return out;
+}
+
+function hostGroupLosses(p: PendingBatch, k: number, numGroups: number): { groupLoss: number[]; overall: number; losses: Float64Array } {
+  const losses = perExampleLoss(p.logits, p.labels, k);
+  const sum = new Float64Array(numGroups);
+  const cnt = new Float64Array(numGroups);
+  let total = 0;
+  for (let i = 0; i < losses.length; i++) {
+    sum[p.groups[i]!]! += losses[i]!;
+    cnt[p.groups[i]!]! += 1;
+    total += losses[i]!;
+  }
+  return { groupLoss: Array.from(sum, (s, a) => (cnt[a]! > 0 ? s / cnt[a]! : NaN)), overall: total / Math.max(1, losses.length), losses };
+}
+
+// -------------------------------------------------------------------- group-loss constraints
+
+/** Options of {@link groupConstraints}. */
+export interface GroupConstraintOptions {
+  /** Number of groups (ids in `[0, numGroups)`). */
+  numGroups: number;
+  /** `loss` (default): `J_a − J`; `excess-loss`: `(J_a − J*_a) − (J − J*)` against the dense model. */
+  target?: 'loss' | 'excess-loss';
+  /** `abs` (default), `signed` (equality Lagrangian, λ ∈ ℝ) or `one-sided` (`max(0, gap)`). */
+  violation?: ViolationKind;
+  /** Dual step size η_λ (default 1e-2). */
+  dualLr?: number;
+  /** `step` (default): a dual step after every batch; `epoch`: once per epoch on the epoch's mean violation. */
+  dualUpdate?: 'step' | 'epoch';
+  /** Bound on |λ_a| (default 10). */
+  lambdaMax?: number;
+  /** Per-group ring buffer of the last M per-example losses for the dual estimate (default 0: the batch alone). */
+  bufferSize?: number;
+  /** The dense model θ*: needed by `excess-loss` (unless `reference` is given) and by `kd`. */
+  dense?: ModelAdapter;
+  /** Precomputed dense statistics on the training set (else computed from `dense` at fit start). */
+  reference?: DenseReference;
+  /** Distillation from the dense model: `κ·T²·KL(p_dense^T ‖ p^T)` (default off). */
+  kd?: { weight: number; temperature?: number };
+  /** Initial multipliers (default all 0). */
+  initialLambdas?: number[];
+  /** Plugin name (default `group-constraints`). */
+  name?: string;
+}
+
+/** JSON state of the constraint plugins. */
+export interface ConstraintState {
+  lambdas: number[];
+  sum: number[];
+  count: number[];
+  buffer?: ReturnType<GroupBuffer['getState']>;
+  overallBuffer?: ReturnType<GroupBuffer['getState']>;
+}
+
+/** A constraint plugin exposing its multipliers. */
+export interface ConstraintPlugin extends TrainerPlugin<ConstraintState> {
+  /** Current Lagrange multipliers λ_a. */
+  lambdas(): number[];
+}
+
+/**
+ * Fine-tuning with per-group loss-gap constraints `J(θ; D_a) − J(θ; D) = 0` and multipliers by dual
+ * ascent: adds `Σ_a λ_a·v_a` (batch group means through a one-hot group matrix) as the loss term
+ * `penalty`, and after each batch (or epoch) steps `λ_a ← clip(λ_a + η_λ·v̂_a)`. With all λ = 0 and no
+ * distillation it adds nothing, so it equals plain fine-tuning.
+ */
+export function groupConstraints(options: GroupConstraintOptions): ConstraintPlugin {
+  const A = options.numGroups;
+  check(Number.isInteger(A) && A >= 1, 'BAD_GROUP_COUNT', `numGroups ${A} is not a positive integer`, 'pass the number of groups');
+  const name = options.name ?? 'group-constraints';
+  const violation = options.violation ?? 'abs';
+  const lr = options.dualLr ?? 1e-2;
+  const lambdaMax = options.lambdaMax ?? 10;
+  const update = options.dualUpdate ?? 'step';
+  check(lr >= 0 && Number.isFinite(lr), 'BAD_OPTION', `dualLr ${lr} must be a finite number ≥ 0`, 'pass a dual step such as 1e-2');
+  check(lambdaMax > 0, 'BAD_OPTION', `lambdaMax ${lambdaMax} must be > 0`, 'pass a bound such as 10');
+  const kdWeight = options.kd?.weight ?? 0;
+  const temperature = options.kd?.temperature ?? 4;
+  if (kdWeight > 0) check(options.dense, 'NEEDS_DENSE_MODEL', 'distillation needs the dense model', 'pass `dense` (the model before pruning)');
+  if (options.target === 'excess-loss') {
+    check(options.dense || options.reference, 'NEEDS_DENSE_MODEL', "target 'excess-loss' needs the dense model's group losses", 'pass `dense` or `reference`');
+  }
+  let lambdas = options.initialLambdas ? [...options.initialLambdas] : new Array<number>(A).fill(0);
+  check(lambdas.length === A, 'BAD_OPTION', `${lambdas.length} initial multipliers for ${A} groups`, 'pass one multiplier per group');
+  let reference = options.reference ?? null;
+  let sum = new Array<number>(A).fill(0);
+  let count = new Array<number>(A).fill(0);
+  const buffer = options.bufferSize ? new GroupBuffer(A, options.bufferSize) : null;
+  const overallBuffer = options.bufferSize ? new GroupBuffer(1, options.bufferSize * A) : null;
+  let kept: tf.Tensor | null = null;
+  const violationOptions = () => ({
+    violation,
+    ...(options.target === 'excess-loss' && reference ? { denseGroupLoss: reference.groupLoss, denseLoss: reference.loss } : {}),
+  });
+
+  return {
+    name,
+    apiVersion: 1,
+    lambdas: () => [...lambdas],
+    onFitStart: (ctx) => {
+      if (ctx.train) checkGroupIds(ctx.train, A, 'the training set');
+      if (options.target === 'excess-loss' && !reference && ctx.train) reference = denseReference(options.dense!, ctx.train, A);
+    },
+    lossTerms: (outputs, batch, ctx): Record<string, tf.Scalar> => {
+      const groups = batchGroupsOrThrow(batch, name);
+      if (kept) kept.dispose();
+      kept = tf.keep(tf.clone(outputs.logits));
+      const terms: Record<string, tf.Scalar> = {};
+      if (lambdas.some((l) => l !== 0)) {
+        const losses = perSampleCrossEntropy(outputs.logits, batch.y!, ctx.model.numClasses);
+        const { groupMean, counts, overall } = groupMeans(losses, groups, A);
+        const v = groupViolations(groupMean, overall, counts, violationOptions());
+        terms.penalty = tf.sum(tf.mul(v, tf.tensor1d(lambdas, 'float32'))) as tf.Scalar;
+      }
+      if (kdWeight > 0) {
+        const teacher = options.dense!.apply(batch.x, { training: false }).logits;
+        terms.kd = tf.mul(kdWeight, distillationLoss(outputs.logits, teacher, temperature)) as tf.Scalar;
+      }
+      return terms;
+    },
+    onBatchEnd: (ctx) => {
+      const p = readPending(kept, ctx.batch);
+      kept?.dispose();
+      kept = null;
+      if (!p) return;
+      const k = ctx.model.numClasses;
+      let { groupLoss, overall, losses } = hostGroupLosses(p, k, A);
+      if (buffer && overallBuffer) {
+        for (let i = 0; i < losses.length; i++) {
+          buffer.push(p.groups[i]!, losses[i]!);
+          overallBuffer.push(0, losses[i]!);
+        }
+        groupLoss = groupLoss.map((_, a) => buffer.mean(a));
+        overall = overallBuffer.mean(0);
+      }
+      const { violations, present } = hostViolations(groupLoss, overall, violationOptions());
+      ctx.logs[`${name}/maxViolation`] = Math.max(...violations.filter((_, a) => present[a]));
+      if (update === 'step') {
+        lambdas = dualAscentStep(lambdas, violations, present, { lr, lambdaMax, signed: violation === 'signed' });
+      } else {
+        violations.forEach((v, a) => {
+          if (present[a]) {
+            sum[a] = sum[a]! + v;
+            count[a] = count[a]! + 1;
+          }
+        });
+      }
+    },
+    onEpochEnd: (ctx) => {
+      if (update === 'epoch') {
+        const mean = sum.map((s, a) => (count[a]! > 0 ? s / count[a]! : 0));
+        lambdas = dualAscentStep(lambdas, mean, count.map((c) => c > 0), { lr, lambdaMax, signed: violation === 'signed' });
+        sum = new Array<number>(A).fill(0);
+        count = new Array<number>(A).fill(0);
+      }
+      ctx.logs[`${name}/maxLambda`] = Math.max(...lambdas.map(Math.abs));
+    },
+    getState: () => ({
+      lambdas: [...lambdas], sum: [...sum], count: [...count],
+      ...(buffer && overallBuffer ? { buffer: buffer.getState(), overallBuffer: overallBuffer.getState() } : {}),
+    }),
+    setState: (s) => {
+      lambdas = [...s.lambdas];
+      sum = [...s.sum];
+      count = [...s.count];
+      if (buffer && s.buffer) buffer.setState(s.buffer);
+      if (overallBuffer && s.overallBuffer) overallBuffer.setState(s.overallBuffer);
+    },
+    dispose: () => {
+      kept?.dispose();
+      kept = null;
+    },
+  };
+}
+
+/**
+ * The equalised-loss baseline (the equality-constrained problem as in Balancing Act's
+ * `EqualizedLoss`): signed violations `J_a − J`, λ ∈ [−λmax, λmax], a dual step after every batch.
+ */
+export function equalizedLoss(options: Omit<GroupConstraintOptions, 'violation' | 'target' | 'dualUpdate'>): ConstraintPlugin {
+  return groupConstraints({ ...options, violation: 'signed', target: 'loss', dualUpdate: 'step', name: options.name ?? 'equalized-loss' });
+}
+
+// ------------------------------------------------------------------- CEAG: accuracy-gap constraints
+
+/** Options of {@link accuracyGapConstraints}. */
+export interface AccuracyGapOptions {
+  numGroups: number;
+  /** Tolerance ε of `ψ_a = Δ_a − Δ ≤ ε` (default 0.01). */
+  tolerance?: number;
+  /** Dual step size (default 1e-2). */
+  dualLr?: number;
+  /** Bound on λ_a (default 10). */
+  lambdaMax?: number;
+  /** Per-group replay buffer of the last M per-example correct/incorrect outcomes (default 64). */
+  bufferSize?: number;
+  /** The dense model (for its training-set group accuracies) unless `reference` is given. */
+  dense?: ModelAdapter;
+  /** Precomputed dense statistics on the training set. */
+  reference?: DenseReference;
+  /** Plugin name (default `accuracy-gap`). */
+  name?: string;
+}
+
+/**
+ * Constrained excess accuracy gaps (CEAG, Balancing Act): constraints `ψ_a = Δ_a − Δ ≤ ε` on the
+ * accuracy drop from the dense model. Multipliers (λ ≥ 0) step on the *accuracy* violation estimated
+ * from a per-group replay buffer of training outcomes; the primal term is the differentiable
+ * surrogate `Σ_a λ_a·(J_a − J)` (the cross-entropy version of the same gap, dense constants dropped).
+ */
+export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintPlugin {
+  const A = options.numGroups;
+  check(Number.isInteger(A) && A >= 1, 'BAD_GROUP_COUNT', `numGroups ${A} is not a positive integer`, 'pass the number of groups');
+  check(options.dense || options.reference, 'NEEDS_DENSE_MODEL', 'accuracy-gap constraints compare with the dense model', 'pass `dense` or `reference`');
+  const name = options.name ?? 'accuracy-gap';
+  const eps = options.tolerance ?? 0.01;
+  const lr = options.dualLr ?? 1e-2;
+  const lambdaMax = options.lambdaMax ?? 10;
+  const size = options.bufferSize ?? 64;
+  let lambdas = new Array<number>(A).fill(0);
+  let reference = options.reference ?? null;
+  const buffer = new GroupBuffer(A, size);
+  const overallBuffer = new GroupBuffer(1, size * A);
+  let kept: tf.Tensor | null = null;
+  return {
+    name,
+    apiVersion: 1,
+    lambdas: () => [...lambdas],
+    onFitStart: (ctx) => {
+      if (ctx.train) checkGroupIds(ctx.train, A, 'the training set');
+      if (!reference && ctx.train) reference = denseReference(options.dense!, ctx.train, A);
+    },
+    lossTerms: (outputs, batch, ctx): Record<string, tf.Scalar> => {
+      const groups = batchGroupsOrThrow(batch, name);
+      if (kept) kept.dispose();
+      kept = tf.keep(tf.clone(outputs.logits));
+      if (!lambdas.some((l) => l !== 0)) return {};
+      const losses = perSampleCrossEntropy(outputs.logits, batch.y!, ctx.model.numClasses);
+      const { groupMean, counts, overall } = groupMeans(losses, groups, A);
+      const v = groupViolations(groupMean, overall, counts, { violation: 'signed' });
+      return { penalty: tf.sum(tf.mul(v, tf.tensor1d(lambdas, 'float32'))) as tf.Scalar };
+    },
+    onBatchEnd: (ctx) => {
+      const p = readPending(kept, ctx.batch);
+      kept?.dispose();
+      kept = null;
+      if (!p || !reference) return;
+      const preds = argmaxRows(p.logits, ctx.model.numClasses);
+      for (let i = 0; i < preds.length; i++) {
+        const hit = preds[i] === p.labels[i] ? 1 : 0;
+        buffer.push(p.groups[i]!, hit);
+        overallBuffer.push(0, hit);
+      }
+      const drop = reference.accuracy - overallBuffer.mean(0);
+      const violations = lambdas.map((_, a) => reference!.groupAccuracy[a]! - buffer.mean(a) - drop - eps);
+      const present = lambdas.map((_, a) => buffer.count(a) > 0);
+      lambdas = dualAscentStep(lambdas, violations, present, { lr, lambdaMax, signed: false });
+      ctx.logs[`${name}/maxViolation`] = Math.max(...violations.filter((_, a) => present[a]));
+    },
+    onEpochEnd: (ctx) => {
+      ctx.logs[`${name}/maxLambda`] = Math.max(...lambdas);
+    },
+    getState: () => ({ lambdas: [...lambdas], sum: [], count: [], buffer: buffer.getState(), overallBuffer: overallBuffer.getState() }),
+    setState: (s) => {
+      lambdas = [...s.lambdas];
+      if (s.buffer) buffer.setState(s.buffer);
+      if (s.overallBuffer) overallBuffer.setState(s.overallBuffer);
+    },
+    dispose: () => {
+      kept?.dispose();
+      kept = null;
+    },
+  };
+}
+

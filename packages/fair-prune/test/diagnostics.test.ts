@@ -1,0 +1,113 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Dataset, Rng, mlp } from '@trellis-ml/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  boundaryIndicators, flatParameters, groupDiagnostics, hessianVectorProduct, meanLossGradient, perSampleCrossEntropy, powerIteration, taylorExcessLoss,
+  applyMasks, computeMasks,
+} from '../src/index.js';
+import { useCpu } from './setup.js';
+
+beforeAll(useCpu);
+
+function blobs(n: number, seed: number, shift: number, groupOf: (i: number) => number): Dataset {
+  const rng = new Rng(seed);
+  const x = new Float32Array(n * 2);
+  const labels = new Int32Array(n);
+  const groups = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const g = groupOf(i);
+    labels[i] = rng.int(2);
+    groups[i] = g;
+    x[i * 2] = rng.normal() + (labels[i] ? 1 : -1) + g * shift;
+    x[i * 2 + 1] = rng.normal() + g * shift;
+  }
+  return Dataset.fromArrays({ x, shape: [2], labels, numClasses: 2, groups });
+}
+
+describe('Hessian-vector products and power iteration', () => {
+  it('finite differences agree with the exact Gauss-Newton product (= the Hessian for a linear model) within 5%', () => {
+    const m = mlp({ inputShape: [2], hidden: [], numClasses: 2, seed: 3 });
+    const data = blobs(40, 1, 0, () => 0);
+    const dim = flatParameters(m).length;
+    const norm = (a: Float64Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
+    for (const seed of [2, 3]) {
+      const v = Float64Array.from(new Rng(seed).normalArray(dim));
+      const fd = hessianVectorProduct(m, data, v);
+      const gn = hessianVectorProduct(m, data, v, { method: 'gauss-newton' });
+      expect(norm(fd.map((x, i) => x - gn[i]!)) / norm(gn)).toBeLessThan(0.05);
+    }
+    m.dispose();
+  });
+
+  it('finite-difference products are stable in ε and leave the weights untouched on a ReLU MLP', () => {
+    const m = mlp({ inputShape: [2], hidden: [5], numClasses: 2, seed: 4 });
+    const data = blobs(40, 1, 0, () => 0);
+    const before = flatParameters(m);
+    const v = Float64Array.from(new Rng(1).normalArray(before.length));
+    const a = hessianVectorProduct(m, data, v, { epsilon: 1e-3 });
+    const b = hessianVectorProduct(m, data, v, { epsilon: 3e-3 });
+    const norm = (x: Float64Array) => Math.sqrt(x.reduce((s, y) => s + y * y, 0));
+    expect(norm(a.map((x, i) => x - b[i]!)) / norm(a)).toBeLessThan(0.05);
+    expect(flatParameters(m)).toEqual(before);
+    m.dispose();
+  });
+
+  it('power iteration recovers the top eigenvalue of a known quadratic', () => {
+    const diag = [0.5, 3, -1, 2];
+    expect(powerIteration((v) => v.map((x, i) => diag[i]! * x), 4, { iterations: 100, seed: 1 })).toBeCloseTo(3, 6);
+  });
+});
+
+describe('gradient norms at a stationary point', () => {
+  it('n0‖g0‖ ≈ n1‖g1‖ within 5% on a 2-group logistic regression trained to convergence', () => {
+    const n = 200;
+    const data = blobs(n, 4, 1.5, (i) => (i < 150 ? 0 : 1));
+    const m = mlp({ inputShape: [2], hidden: [], numClasses: 2, seed: 1 });
+    const vars = Object.values(m.trainableVariables());
+    const opt = tf.train.adam(0.05);
+    const x = tf.tensor2d(data.x, [n, 2]);
+    const y = tf.tensor1d(data.labels!, 'int32');
+    for (let i = 0; i < 1500; i++) opt.minimize(() => tf.mean(perSampleCrossEntropy(m.apply(x).logits, y, 2)) as tf.Scalar, false, vars);
+    opt.dispose();
+    tf.dispose([x, y]);
+    const g0 = meanLossGradient(m, data.subset(Array.from({ length: 150 }, (_, i) => i)));
+    const g1 = meanLossGradient(m, data.subset(Array.from({ length: 50 }, (_, i) => 150 + i)));
+    const norm = (a: Float64Array) => Math.sqrt(a.reduce((s, v) => s + v * v, 0));
+    expect(norm(g1)).toBeGreaterThan(1e-3); // the groups do pull in different directions
+    expect(Math.abs((150 * norm(g0)) / (50 * norm(g1)) - 1)).toBeLessThan(0.05);
+    m.dispose();
+  });
+});
+
+describe('groupDiagnostics and the Taylor estimate', () => {
+  it('returns one finite value per group, boundary indicators by hand, flat tensor count', () => {
+    const { proximity, margin, residual } = boundaryIndicators([0, 0, Math.log(3), 0], [0, 1], 2);
+    expect(proximity[0]).toBeCloseTo(0.5, 12); // p = (0.5, 0.5)
+    expect(proximity[1]).toBeCloseTo(1 - (0.75 ** 2 + 0.25 ** 2), 6);
+    expect(margin[1]).toBeCloseTo(0.25 - 0.75, 6);
+    expect(residual[1]).toBeCloseTo(Math.sqrt(2 * 0.75 ** 2), 6);
+    const m = mlp({ inputShape: [2], hidden: [6], numClasses: 2, seed: 3 });
+    const data = blobs(60, 2, 1, (i) => i % 3);
+    const before = tf.memory().numTensors;
+    const d = groupDiagnostics(m, data, 3, { powerIterations: 3, traceSamples: 2, inputDistance: true });
+    expect(tf.memory().numTensors).toBe(before);
+    for (const key of ['gradNorm', 'residualNorm', 'hessianTopEig', 'boundaryProximity', 'probMargin', 'loss', 'hessianTrace', 'inputDistance'] as const) {
+      expect(d[key]!.length).toBe(3);
+      d[key]!.forEach((v) => expect(Number.isFinite(v)).toBe(true));
+    }
+    expect(d.size).toEqual([20, 20, 20]);
+    const pruned = mlp({ inputShape: [2], hidden: [6], numClasses: 2, seed: 3 });
+    applyMasks(pruned, computeMasks(pruned, { sparsity: 0.3, minKeepCount: 0 }));
+    const t = taylorExcessLoss(m, pruned, data, 3);
+    expect(t.estimate.length).toBe(3);
+    expect(t.deltaNorm).toBeGreaterThan(0);
+    m.dispose();
+    pruned.dispose();
+  });
+
+  it('errors when a group has no samples', () => {
+    const m = mlp({ inputShape: [2], hidden: [3], numClasses: 2, seed: 3 });
+    expect(() => groupDiagnostics(m, blobs(10, 1, 0, () => 0), 2)).toThrow(/group 1 has no samples/);
+    m.dispose();
+  });
+});

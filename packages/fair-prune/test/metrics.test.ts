@@ -1,0 +1,89 @@
+import { Dataset } from '@trellis-ml/core';
+import { describe, expect, it } from 'vitest';
+import {
+  checkGroupIds, disparity, groupReport, imbalanceByClass, pairedTransformedSet, rotate90, spearman, transformedMinority, type GroupReport,
+} from '../src/index.js';
+import { codeOf } from './setup.js';
+
+describe('groupReport and disparity', () => {
+  // 2 classes, logits chosen so softmax probabilities are exact-ish: [0, 0] -> p = 0.5
+  const logits = Float32Array.from([2, 0, 0, 2, 0, 0, 2, 0, 0, 2, 0, 2]);
+  const labels = Int32Array.from([0, 1, 1, 0, 1, 1]);
+  const groups = Int32Array.from([0, 0, 0, 1, 1, 1]);
+  it('computes per-group accuracy and loss', () => {
+    const r = groupReport(logits, labels, groups, 2, 2, { bootstrapBelow: 0 });
+    // rows: [2,0]→0 ✓, [0,2]→1 ✓, [0,0]→0 (label 1) ✗ | [2,0]→0 ✓, [0,2]→1 ✓, [0,2]→1 ✓
+    expect(r.perGroup[0]!.accuracy).toBeCloseTo(2 / 3, 12);
+    expect(r.perGroup[1]!.accuracy).toBe(1);
+    const l2 = Math.log(1 + Math.exp(-2));
+    expect(r.perGroup[0]!.loss).toBeCloseTo((2 * l2 + Math.log(2)) / 3, 6);
+    expect(r.perGroup[1]!.loss).toBeCloseTo(l2, 6);
+    expect(r.overall.accuracy).toBeCloseTo(5 / 6, 12);
+    expect(r.overall.count).toBe(6);
+  });
+
+  it('gives ξ_acc, ξ_R, ψ, worst group and the rich-get-richer ρ from hand-made reports', () => {
+    const rep = (acc: number[], loss: number[], overall: number): GroupReport => ({
+      overall: { accuracy: overall, loss: 0, count: 300 },
+      perGroup: acc.map((a, i) => ({ accuracy: a, loss: loss[i]!, count: 100 })),
+    });
+    const dense = rep([0.99, 0.9, 0.7], [0.05, 0.3, 0.8], 0.863);
+    const pruned = rep([0.98, 0.85, 0.5], [0.07, 0.45, 1.4], 0.777);
+    const d = disparity(dense, pruned);
+    expect(d.accuracyDrop.map((x) => +x.toFixed(6))).toEqual([0.01, 0.05, 0.2]);
+    expect(d.accuracyDropSpread).toBeCloseTo(0.19, 12);
+    expect(d.excessLoss.map((x) => +x.toFixed(6))).toEqual([0.02, 0.15, 0.6]);
+    expect(d.excessLossSpread).toBeCloseTo(0.58, 12);
+    expect(d.overallDrop).toBeCloseTo(0.086, 12);
+    expect(d.gapViolation[2]).toBeCloseTo(0.114, 12);
+    expect(d.accuracyGapDense).toBeCloseTo(0.29, 12);
+    expect(d.accuracyGapPruned).toBeCloseTo(0.48, 12);
+    expect(d.worstGroupAccuracy).toBe(0.5);
+    expect(d.richGetRicherRho).toBeCloseTo(-1, 12);
+  });
+
+  it('spearman handles ties with average ranks', () => {
+    expect(spearman([1, 2, 3, 4], [10, 20, 30, 40])).toBeCloseTo(1, 12);
+    expect(spearman([1, 2, 3, 4], [4, 3, 2, 1])).toBeCloseTo(-1, 12);
+    // ranks a = [1, 2.5, 2.5, 4], b = [1, 2, 3, 4]: pearson = 0.9486832980505138
+    expect(spearman([1, 2, 2, 3], [1, 2, 3, 4])).toBeCloseTo(0.9486832980505138, 12);
+  });
+
+  it('attaches bootstrap intervals to small groups', () => {
+    const r = groupReport(logits, labels, groups, 2, 2, { bootstrapBelow: 200, resamples: 200, seed: 1 });
+    const [lo, hi] = r.perGroup[0]!.ci95!;
+    expect(lo).toBeLessThanOrEqual(2 / 3);
+    expect(hi).toBeGreaterThanOrEqual(2 / 3);
+    expect(lo).toBeGreaterThanOrEqual(0);
+  });
+
+  it('errors on a group with no samples in the evaluation set', () => {
+    expect(codeOf(() => groupReport(logits, labels, groups, 2, 3))).toBe('EMPTY_GROUP');
+  });
+});
+
+describe('group designs and group-id checks', () => {
+  const ds = Dataset.fromArrays({ x: Float32Array.from({ length: 40 * 4 }, (_, i) => i % 7), shape: [2, 2, 1], labels: Int32Array.from({ length: 40 }, (_, i) => i % 4), numClasses: 4 });
+  it('errors when group ids are missing for some or all samples', () => {
+    expect(codeOf(() => checkGroupIds(ds, 2))).toBe('GROUP_IDS_MISSING');
+    const partial = ds.withGroups(Int32Array.from({ length: 40 }, (_, i) => (i === 7 ? -1 : 0)));
+    expect(codeOf(() => checkGroupIds(partial, 2))).toBe('GROUP_IDS_MISSING');
+    expect(codeOf(() => checkGroupIds(ds.withGroups(new Int32Array(40).fill(2)), 2))).toBe('GROUP_ID_OUT_OF_RANGE');
+  });
+  it('rotates 90° clockwise: out[r][c] = in[side−1−c][r]', () => {
+    expect(Array.from(rotate90(Float32Array.from([1, 2, 3, 4])))).toEqual([3, 1, 4, 2]);
+  });
+  it('imbalanceByClass keeps the given fraction per class', () => {
+    const imb = imbalanceByClass(ds, { 2: 0.2, 3: 0.5 }, 1);
+    expect(imb.classCounts()).toEqual([10, 10, 2, 5]);
+  });
+  it('transformedMinority marks a seeded fraction as group 1 and pairedTransformedSet doubles the set', () => {
+    const tm = transformedMinority(ds, { fraction: 0.25, seed: 3 });
+    expect(tm.groups!.reduce((s, g) => s + g, 0)).toBe(10);
+    const again = transformedMinority(ds, { fraction: 0.25, seed: 3 });
+    expect(again.groups).toEqual(tm.groups);
+    const paired = pairedTransformedSet(ds);
+    expect(paired.size).toBe(80);
+    expect(Array.from(paired.x.subarray(40 * 4, 40 * 4 + 4))).toEqual(Array.from(rotate90(ds.x.subarray(0, 4))));
+  });
+});

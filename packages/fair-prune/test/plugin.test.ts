@@ -1,0 +1,159 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Dataset, Rng, Trainer, mlp, type ModelAdapter } from '@trellis-ml/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  accuracyGapConstraints, computeMasks, decodeMasks, fineTunePruned, groupConstraints, parameterCounts, pruning, readWeights,
+} from '../src/index.js';
+import { useCpu } from './setup.js';
+
+beforeAll(useCpu);
+
+function toyData(n: number, seed: number, withGroups = true): Dataset {
+  const rng = new Rng(seed);
+  const x = new Float32Array(n * 8);
+  const labels = new Int32Array(n);
+  const groups = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = rng.int(3);
+    groups[i] = i % 5 === 0 ? 1 : 0;
+    for (let j = 0; j < 8; j++) x[i * 8 + j] = rng.normal() + (j === labels[i] ? 1.5 : 0) + (groups[i] ? 0.7 * (j % 2) : 0);
+  }
+  return Dataset.fromArrays({ x, shape: [8], labels, numClasses: 3, ...(withGroups ? { groups } : {}) });
+}
+
+const model = (seed = 1): ModelAdapter => mlp({ inputShape: [8], hidden: [16, 12], numClasses: 3, seed });
+
+describe('pruning plugin', () => {
+  it('keeps masked weights exactly zero under Adam, masks the gradients (Adam moments stay 0) and reaches the sparsity', async () => {
+    const m = model();
+    const p = pruning({ sparsity: 0.8, minKeepCount: 0, minKeepFraction: 0 });
+    const opt = tf.train.adam(1e-2);
+    const trainer = new Trainer({ model: m, seed: 3, batchSize: 16, plugins: [p], optimizer: opt });
+    const before = readWeights(m);
+    await trainer.fit(toyData(64, 1), { epochs: 3 });
+    const masks = p.masks()!;
+    const after = readWeights(m);
+    let moved = 0;
+    for (const [n, mask] of Object.entries(masks.masks)) {
+      mask.forEach((keep, i) => {
+        if (!keep) expect(after[n]!.values[i] === 0).toBe(true);
+        else if (after[n]!.values[i] !== before[n]!.values[i]) moved++;
+      });
+    }
+    expect(moved).toBeGreaterThan(0);
+    const counts = parameterCounts(m, masks);
+    expect(counts.prunable).toBe(8 * 16 + 16 * 12 + 12 * 3);
+    expect(counts.prunable - counts.nonzeroPrunable).toBe(Math.ceil(0.8 * counts.prunable));
+    // Adam's first moments of pruned entries never moved
+    const weights = await opt.getWeights();
+    const kernelMoment = weights.find((w) => /fc1\/kernel.*\/m$/.test(w.name));
+    expect(kernelMoment).toBeDefined();
+    const mv = kernelMoment!.tensor.dataSync();
+    masks.masks['fc1/kernel']!.forEach((keep, i) => !keep && expect(mv[i] === 0).toBe(true));
+    weights.filter((w) => w.name === 'iter').forEach((w) => w.tensor.dispose());
+    trainer.dispose();
+    p.dispose?.();
+    m.dispose();
+  });
+
+  it('follows the gradual cubic schedule to the final sparsity', async () => {
+    const m = model();
+    const p = pruning({ sparsity: 0.9, minKeepCount: 0, minKeepFraction: 0, schedule: { kind: 'gradual', startEpoch: 0, endEpoch: 2, everyEpochs: 1 } });
+    const seen: number[] = [];
+    const trainer = new Trainer({ model: m, seed: 3, batchSize: 32, plugins: [p], onLog: (l) => void seen.push(l['pruning/sparsity']!) });
+    await trainer.fit(toyData(64, 1), { epochs: 4 });
+    expect(seen[0]).toBe(0);
+    expect(seen[1]).toBeCloseTo(0.9 - 0.9 * 0.5 ** 3, 2);
+    expect(seen[2]).toBeCloseTo(0.9, 2);
+    expect(parameterCounts(m).sparsity).toBeCloseTo(0.9, 2);
+    trainer.dispose();
+    m.dispose();
+  });
+
+  it('round-trips its state through JSON', () => {
+    const m = model();
+    const masks = computeMasks(m, { sparsity: 0.5 });
+    const p = pruning({ sparsity: 0.5, masks });
+    const q = pruning({ sparsity: 0.5 });
+    q.setState!(JSON.parse(JSON.stringify(p.getState!())));
+    expect(q.masks()!.masks).toEqual(masks.masks);
+    expect(decodeMasks(p.getState!().masks!).sparsity).toBe(masks.sparsity);
+    q.dispose?.();
+    m.dispose();
+  });
+});
+
+describe('group-constraint fine-tuning', () => {
+  it('with λ = 0 it equals plain fine-tuning bit for bit', async () => {
+    const train = toyData(96, 2);
+    const run = async (mitigated: boolean): Promise<Float32Array> => {
+      const m = model(4);
+      const masks = computeMasks(m, { sparsity: 0.7 });
+      await fineTunePruned(m, masks, train, { epochs: 2, numGroups: 2, seed: 9, batchSize: 32, lr: 1e-2, mitigation: mitigated ? { kind: 'group-loss', dualLr: 0 } : { kind: 'none' } });
+      const w = Float32Array.from(Object.values(readWeights(m)).flatMap((h) => Array.from(h.values)));
+      m.dispose();
+      return w;
+    };
+    expect(await run(true)).toEqual(await run(false));
+  });
+
+  it('grows multipliers, is deterministic per seed, keeps the tensor count flat and round-trips its state', async () => {
+    const train = toyData(96, 2);
+    const run = async (): Promise<{ lambdas: number[]; losses: number[]; counts: number[]; state: unknown }> => {
+      const m = model(4);
+      const dense = model(5);
+      const c = groupConstraints({ numGroups: 2, dualLr: 0.5, violation: 'abs', target: 'excess-loss', dense, kd: { weight: 0.5 } });
+      const p = pruning({ sparsity: 0.7 });
+      const trainer = new Trainer({ model: m, seed: 9, batchSize: 32, plugins: [p, c] });
+      const losses: number[] = [];
+      const counts: number[] = [];
+      await trainer.fit(train, { epochs: 1 }); // creates masks, Adam slots
+      for (let e = 0; e < 3; e++) {
+        await trainer.fit(train, { epochs: 1 });
+        losses.push(trainer.history[trainer.history.length - 1]!.loss!);
+        counts.push(tf.memory().numTensors);
+      }
+      const state = JSON.parse(JSON.stringify(c.getState!()));
+      const out = { lambdas: c.lambdas(), losses, counts, state };
+      trainer.dispose();
+      c.dispose?.();
+      p.dispose?.();
+      m.dispose();
+      dense.dispose();
+      return out;
+    };
+    const a = await run();
+    const b = await run();
+    expect(a.lambdas.some((l) => l > 0)).toBe(true);
+    expect(a.lambdas).toEqual(b.lambdas);
+    expect(a.losses).toEqual(b.losses);
+    expect(new Set(a.counts).size).toBe(1);
+    const restored = groupConstraints({ numGroups: 2 });
+    restored.setState!(a.state as never);
+    expect(restored.lambdas()).toEqual(a.lambdas);
+  });
+
+  it('one-sided never raises λ of the better group; CEAG multipliers stay ≥ 0', async () => {
+    const train = toyData(96, 2);
+    const m = model(4);
+    const dense = model(5);
+    const c = groupConstraints({ numGroups: 2, dualLr: 1, violation: 'one-sided' });
+    const ceag = accuracyGapConstraints({ numGroups: 2, dense, dualLr: 1, name: 'ceag' });
+    const trainer = new Trainer({ model: m, seed: 9, batchSize: 32, plugins: [pruning({ sparsity: 0.5 }), c, ceag] });
+    await trainer.fit(train, { epochs: 1, maxSteps: 1 }); // one dual step: only the group above the batch mean moves
+    expect(c.lambdas().filter((l) => l > 0).length).toBe(1);
+    await trainer.fit(train, { epochs: 2 });
+    expect(ceag.lambdas().every((l) => l >= 0)).toBe(true);
+    trainer.dispose();
+    m.dispose();
+    dense.dispose();
+  });
+
+  it('errors clearly when the training set has no group ids', async () => {
+    const m = model();
+    const trainer = new Trainer({ model: m, seed: 1, plugins: [groupConstraints({ numGroups: 2 })] });
+    await expect(trainer.fit(toyData(32, 1, false), { epochs: 1 })).rejects.toMatchObject({ code: 'GROUP_IDS_MISSING' });
+    trainer.dispose();
+    m.dispose();
+  });
+});

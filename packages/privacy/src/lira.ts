@@ -1,0 +1,156 @@
+import { TrellisError } from '@trellis-ml/core';
+
+/** LiRA variants (Carlini et al. 2022): online (IN and OUT models), offline (OUT only; two-sided log-density as in the reference code, or the paper's one-sided test). */
+export type LiraMode = 'online' | 'offline' | 'offline-onesided';
+
+/** Options of {@link liraScores}. */
+export interface LiraOptions {
+  mode: LiraMode;
+  /** One global standard deviation (over all examples) instead of per-example ones — better with few reference models. */
+  fixedVariance?: boolean;
+}
+
+/** One reference model's view of the audit pool: φ per example and whether the example was in its training set. */
+export interface LiraReference {
+  /** Logit-scaled confidence φ (see `Signals.scaledLogit`), one per audit example. */
+  phi: ArrayLike<number>;
+  /** 1 when the example was in this reference model's training set. */
+  keep: ArrayLike<number>;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : 0.5 * (s[m - 1]! + s[m]!);
+}
+
+function std(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
+}
+
+function logNormalPdf(x: number, mu: number, sigma: number): number {
+  return -0.5 * ((x - mu) / sigma) ** 2 - Math.log(sigma) - 0.5 * Math.log(2 * Math.PI);
+}
+
+/** log Φ(z) for the standard normal, stable in both tails. */
+function logNormalCdf(z: number): number {
+  if (z > -5) return Math.log(0.5 * erfc(-z / Math.SQRT2));
+  // asymptotic expansion for the far lower tail
+  const z2 = z * z;
+  return -0.5 * z2 - Math.log(-z) - 0.5 * Math.log(2 * Math.PI) + Math.log(1 - 1 / z2 + 3 / (z2 * z2));
+}
+
+/** Complementary error function (Numerical Recipes' erfcc, |relative error| < 1.2e-7). */
+function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? r : 2 - r;
+}
+
+/**
+ * LiRA membership scores (higher = member) of a target's φ values, one per audit example, from
+ * reference models. Online: log N(φ; μ_in, σ_in) − log N(φ; μ_out, σ_out) with medians μ and
+ * standard deviations σ over the IN / OUT reference models of each example. Offline (as in the
+ * reference code): −log N(φ; μ_out, σ_out), two-sided (far from the OUT distribution ⇒ member);
+ * offline-onesided (the paper's test): log Φ((φ − μ_out)/σ_out). With `fixedVariance`, online
+ * uses the global std of the IN values for both Gaussians (the reference code's choice) and
+ * offline the global std of the OUT values.
+ * Throws when an example has no OUT (or, online, no IN) reference model.
+ */
+export function liraScores(targetPhi: ArrayLike<number>, refs: readonly LiraReference[], options: LiraOptions): Float64Array {
+  const n = targetPhi.length;
+  if (refs.length === 0) throw new TrellisError('NO_REFERENCE_MODELS', 'LiRA got no reference models', 'train reference models on random halves of the audit pool (8 or more)');
+  for (const [m, r] of refs.entries()) {
+    if (r.phi.length !== n || r.keep.length !== n) {
+      throw new TrellisError('LENGTH_MISMATCH', `reference model ${m} has ${r.phi.length} φ values and ${r.keep.length} keep flags for ${n} target values`, 'score every reference model on the same audit pool as the target');
+    }
+  }
+  for (let j = 0; j < n; j++) {
+    if (Number.isNaN(targetPhi[j]!)) throw new TrellisError('NAN_SCORE', `target φ[${j}] is NaN`, 'compute φ from finite logits');
+  }
+  const online = options.mode === 'online';
+  const ins: number[][] = [];
+  const outs: number[][] = [];
+  for (let j = 0; j < n; j++) {
+    const a: number[] = [];
+    const b: number[] = [];
+    for (const r of refs) {
+      const v = r.phi[j]!;
+      if (Number.isNaN(v)) throw new TrellisError('NAN_SCORE', `a reference model's φ[${j}] is NaN`, 'drop the diverged reference model or retrain it');
+      (r.keep[j] ? a : b).push(v);
+    }
+    if (b.length === 0) {
+      throw new TrellisError('NO_OUT_MODELS', `audit example ${j} was in the training set of every reference model`, 'train more reference models, each on a random half of the audit pool');
+    }
+    if (online && a.length === 0) {
+      throw new TrellisError('NO_IN_MODELS', `audit example ${j} was in the training set of no reference model`, 'train more reference models (each example should be IN for about half of them), or use offline mode');
+    }
+    ins.push(a);
+    outs.push(b);
+  }
+  const floor = 1e-30;
+  let globalIn = NaN;
+  let globalOut = NaN;
+  if (options.fixedVariance) {
+    globalIn = online ? std(ins.flat()) : NaN;
+    globalOut = online ? globalIn : std(outs.flat());
+  }
+  const scores = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const x = targetPhi[j]!;
+    const muOut = median(outs[j]!);
+    const sdOut = Math.max(options.fixedVariance ? globalOut : std(outs[j]!), floor);
+    if (online) {
+      const muIn = median(ins[j]!);
+      const sdIn = Math.max(options.fixedVariance ? globalIn : std(ins[j]!), floor);
+      scores[j] = logNormalPdf(x, muIn, sdIn) - logNormalPdf(x, muOut, sdOut);
+    } else if (options.mode === 'offline') {
+      scores[j] = -logNormalPdf(x, muOut, sdOut);
+    } else {
+      scores[j] = logNormalCdf((x - muOut) / sdOut);
+    }
+  }
+  return scores;
+}
+
+/** Result of {@link liraLeaveOneOut}: scores pooled over every model taken in turn as the target. */
+export interface PooledLira {
+  scores: Float64Array;
+  isMember: Uint8Array;
+  /** How many models served as the target. */
+  targets: number;
+}
+
+/**
+ * The LiRA evaluation protocol at small scale: M models trained on random halves of one audit
+ * pool; each model in turn is the target and the other M − 1 are its references. Scores and
+ * membership labels are pooled over all targets (M × pool size pairs), which is what makes
+ * TPR at 0.1 % FPR measurable. Examples without OUT (or IN, online) references in a round are skipped.
+ */
+export function liraLeaveOneOut(models: readonly LiraReference[], options: LiraOptions): PooledLira {
+  if (models.length < 2) throw new TrellisError('TOO_FEW_MODELS', `leave-one-out LiRA needs at least 2 models, got ${models.length}`, 'train 8 or more models on random halves of the audit pool');
+  const scores: number[] = [];
+  const isMember: number[] = [];
+  const n = models[0]!.phi.length;
+  for (let t = 0; t < models.length; t++) {
+    const refs = models.filter((_, m) => m !== t);
+    const usable: number[] = [];
+    for (let j = 0; j < n; j++) {
+      let hasIn = false;
+      let hasOut = false;
+      for (const r of refs) (r.keep[j] ? (hasIn = true) : (hasOut = true));
+      if (hasOut && (hasIn || options.mode !== 'online')) usable.push(j);
+    }
+    const sub = (a: ArrayLike<number>) => usable.map((j) => a[j]!);
+    const s = liraScores(sub(models[t]!.phi), refs.map((r) => ({ phi: sub(r.phi), keep: sub(r.keep) })), options);
+    for (let u = 0; u < usable.length; u++) {
+      scores.push(s[u]!);
+      isMember.push(models[t]!.keep[usable[u]!] ? 1 : 0);
+    }
+  }
+  return { scores: Float64Array.from(scores), isMember: Uint8Array.from(isMember), targets: models.length };
+}

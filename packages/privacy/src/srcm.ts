@@ -1,0 +1,204 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  loadVariablesInto, Rng, saveVariables, TrellisError,
+  type ApplyOptions, type ModelAdapter, type ModelOutputs,
+} from '@trellis-ml/core';
+import { join } from 'node:path';
+
+/**
+ * SRCM — Saturn Ring Classifier Module (Fang & Kim, AIES 2024). The module's source is not public;
+ * this is the spec's reconstruction (§3.2): an optional pre-layer, a "Saturn ring" that confines the
+ * representation's magnitude to [r − d, r + d], and a magnitude-normalised linear classifier
+ * ("LinearNorm": unit-norm weight columns, no bias), so |logit| ≤ r + d.
+ */
+
+/** How the ring maps a magnitude ρ to ρ'. */
+export type RingMode = 'clamp' | 'tanh' | 'soft';
+
+/** SRCM options (defaults r = 15, d = 5, pre-layer on, clamp). */
+export interface SRCMConfig {
+  /** Ring radius r (acts as the logit scale of a cosine classifier). Default 15. */
+  radius?: number;
+  /** Ring half-width d (0 = a sphere of radius r). Default 5. */
+  width?: number;
+  /** A Dense(D→D) pre-layer before the ring. Default true. */
+  preLayer?: boolean;
+  /** `clamp` (default): ρ' = clip(ρ, r − d, r + d); `tanh`: r + d·tanh((ρ − r)/d); `soft`: r·ρ/(ρ + d). */
+  ringMode?: RingMode;
+  /** ε of ρ = ‖h‖ + ε and of the weight normalisation. Default 1e-7. */
+  epsilon?: number;
+  /** The backbone tap feeding the head (default: the layer before the model's last layer). */
+  featureTap?: string;
+  /** Seed of the head's initial weights (default: the Trainer's seed when used as a plugin, else 0). */
+  seed?: number;
+}
+
+/** Fully resolved {@link SRCMConfig}. */
+export type ResolvedSRCMConfig = Required<Omit<SRCMConfig, 'featureTap' | 'seed'>>;
+
+/** Fills SRCM defaults and validates them. */
+export function resolveSRCMConfig(cfg: SRCMConfig = {}): ResolvedSRCMConfig {
+  const out = { radius: cfg.radius ?? 15, width: cfg.width ?? 5, preLayer: cfg.preLayer ?? true, ringMode: cfg.ringMode ?? 'clamp', epsilon: cfg.epsilon ?? 1e-7 };
+  if (!(out.radius > 0)) throw new TrellisError('BAD_OPTION', `SRCM radius ${out.radius} must be > 0`, 'pass a radius such as 15');
+  if (!(out.width >= 0 && out.width < out.radius)) throw new TrellisError('BAD_OPTION', `SRCM width ${out.width} must be in [0, radius = ${out.radius})`, 'pass 0 ≤ width < radius, e.g. radius 15, width 5');
+  if (!['clamp', 'tanh', 'soft'].includes(out.ringMode)) throw new TrellisError('BAD_OPTION', `unknown ring mode "${out.ringMode}"`, "use 'clamp', 'tanh' or 'soft'");
+  return out as ResolvedSRCMConfig;
+}
+
+/** ρ' = ringMag(ρ) of a `[b, 1]` tensor of magnitudes. */
+export function ringMagnitude(rho: tf.Tensor, cfg: ResolvedSRCMConfig): tf.Tensor {
+  return tf.tidy(() => {
+    const { radius: r, width: d } = cfg;
+    if (cfg.ringMode === 'clamp') return tf.clipByValue(rho, r - d, r + d);
+    if (cfg.ringMode === 'tanh') return d < 1e-6 ? tf.mul(tf.onesLike(rho), r) : tf.add(r, tf.mul(d, tf.tanh(tf.div(tf.sub(rho, r), d))));
+    return tf.div(tf.mul(r, rho), tf.add(rho, d));
+  });
+}
+
+/**
+ * The Saturn ring: s = h·ρ'/ρ with ρ = ‖h‖ + ε (computed as sqrt(Σh² + 1e-12) + ε so a zero row
+ * has a finite gradient), hence ‖s‖ = ρ' ∈ [r − d, r + d] (clamp/tanh).
+ */
+export function saturnRing(h: tf.Tensor2D, cfg: ResolvedSRCMConfig): tf.Tensor2D {
+  return tf.tidy(() => {
+    const rho = tf.add(tf.sqrt(tf.add(tf.sum(tf.square(h), 1, true), 1e-12)), cfg.epsilon);
+    return tf.mul(h, tf.div(ringMagnitude(rho, cfg), rho)) as tf.Tensor2D;
+  });
+}
+
+/** LinearNorm: ⟨s, w_k / (‖w_k‖ + ε)⟩ for each column w_k of `kernel` `[D, C]`; no bias. */
+export function normalizedLogits(s: tf.Tensor2D, kernel: tf.Tensor2D, epsilon = 1e-7): tf.Tensor2D {
+  return tf.tidy(() => {
+    const norms = tf.add(tf.sqrt(tf.add(tf.sum(tf.square(kernel), 0, true), 1e-12)), epsilon);
+    return tf.matMul(s, tf.div(kernel, norms));
+  });
+}
+
+/** Fractions of magnitudes on the inner boundary, strictly inside, and on the outer boundary of the ring (tolerance 1e-4·r). */
+export function ringOccupancy(norms: ArrayLike<number>, radius: number, width: number): { inner: number; inside: number; outer: number } {
+  const tol = 1e-4 * radius;
+  let inner = 0;
+  let outer = 0;
+  for (let i = 0; i < norms.length; i++) {
+    const v = norms[i]!;
+    if (v <= radius - width + tol) inner++;
+    else if (v >= radius + width - tol) outer++;
+  }
+  const n = Math.max(1, norms.length);
+  return { inner: inner / n, inside: (norms.length - inner - outer) / n, outer: outer / n };
+}
+
+function glorot(rng: Rng, fanIn: number, fanOut: number): Float32Array {
+  const limit = Math.sqrt(6 / (fanIn + fanOut));
+  return rng.uniformArray(fanIn * fanOut, -limit, limit);
+}
+
+/** Tap names the SRCM wrapper adds: the pre-layer output h and the ring output `fea` = s. */
+export const SRCM_TAPS = { pre: 'srcm/pre', fea: 'srcm/fea' } as const;
+
+/**
+ * A {@link ModelAdapter} that replaces a classifier's last layer by the SRCM head. The backbone's
+ * last layer (e.g. `logits`) is left unused and its variables are no longer trainable; the head
+ * reads the backbone tap `featureTap`. Extra taps: `srcm/pre`, `srcm/fea`.
+ */
+export class SRCMAdapter implements ModelAdapter {
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  readonly config: ResolvedSRCMConfig;
+  readonly featureTap: string;
+  readonly featureDim: number;
+  private readonly replacedLayer: string;
+  private readonly own: Record<string, tf.Variable> = {};
+
+  constructor(readonly backbone: ModelAdapter, cfg: SRCMConfig = {}) {
+    this.config = resolveSRCMConfig(cfg);
+    this.inputShape = backbone.inputShape;
+    this.numClasses = backbone.numClasses;
+    const taps = backbone.tapNames();
+    if (taps.length < 2 && !cfg.featureTap) {
+      throw new TrellisError('NO_FEATURE_TAP', 'the backbone exposes fewer than two taps, so the feature before its classifier cannot be found',
+        'pass `featureTap` naming the representation the SRCM head should read');
+    }
+    this.featureTap = cfg.featureTap ?? taps[taps.length - 2]!;
+    this.replacedLayer = taps[taps.length - 1] ?? '';
+    if (!taps.includes(this.featureTap)) {
+      throw new TrellisError('UNKNOWN_TAP', `the backbone has no tap "${this.featureTap}"`, `use one of: ${taps.join(', ')}`);
+    }
+    if (this.inputShape.some((d) => d < 0)) {
+      throw new TrellisError('BAD_MODEL', 'SRCM needs a backbone with a fixed input shape to measure its feature width', 'build the backbone with a concrete input shape');
+    }
+    this.featureDim = tf.tidy(() => {
+      const f = backbone.apply(tf.zeros([1, ...this.inputShape]), { training: false, taps: [this.featureTap] }).features[this.featureTap]!;
+      return f.size;
+    });
+    const d = this.featureDim;
+    const rng = Rng.derive(cfg.seed ?? 0, 'srcm-init');
+    if (this.config.preLayer) {
+      this.own['srcm/pre/kernel'] = tf.variable(tf.tensor2d(glorot(rng, d, d), [d, d]), true, uniqueName('srcm_pre_kernel'));
+      this.own['srcm/pre/bias'] = tf.variable(tf.zeros([d]), true, uniqueName('srcm_pre_bias'));
+    }
+    this.own['srcm/head/kernel'] = tf.variable(tf.tensor2d(glorot(rng, d, this.numClasses), [d, this.numClasses]), true, uniqueName('srcm_head_kernel'));
+  }
+
+  apply(x: tf.Tensor, options: ApplyOptions = {}): ModelOutputs {
+    const asked = options.taps ?? [];
+    const innerTaps = [...new Set([this.featureTap, ...asked.filter((t) => t !== SRCM_TAPS.pre && t !== SRCM_TAPS.fea)])];
+    const out = this.backbone.apply(x, { training: options.training ?? false, taps: innerTaps });
+    const raw = out.features[this.featureTap]!;
+    const f = tf.reshape(raw, [raw.shape[0]!, -1]) as tf.Tensor2D;
+    const h = this.config.preLayer ? tf.add(tf.matMul(f, this.own['srcm/pre/kernel'] as tf.Tensor2D), this.own['srcm/pre/bias']!) as tf.Tensor2D : f;
+    const s = saturnRing(h, this.config);
+    const logits = normalizedLogits(s, this.own['srcm/head/kernel'] as tf.Tensor2D, this.config.epsilon);
+    const features: Record<string, tf.Tensor> = {};
+    for (const t of asked) {
+      if (t === SRCM_TAPS.pre) features[t] = h;
+      else if (t === SRCM_TAPS.fea) features[t] = s;
+      else features[t] = out.features[t]!;
+    }
+    return { logits, features };
+  }
+
+  tapNames(): string[] {
+    return [...this.backbone.tapNames(), SRCM_TAPS.pre, SRCM_TAPS.fea];
+  }
+
+  private backboneVars(all: Record<string, tf.Variable>): Record<string, tf.Variable> {
+    const out: Record<string, tf.Variable> = {};
+    for (const [k, v] of Object.entries(all)) if (!k.startsWith(`${this.replacedLayer}/`)) out[k] = v;
+    return out;
+  }
+
+  trainableVariables(): Record<string, tf.Variable> {
+    return { ...this.backboneVars(this.backbone.trainableVariables()), ...this.own };
+  }
+
+  allVariables(): Record<string, tf.Variable> {
+    return { ...this.backbone.allVariables(), ...this.own };
+  }
+
+  /** Saves the backbone under `dir/backbone` and the head under `dir/srcm`. */
+  async save(dir: string): Promise<void> {
+    await this.backbone.save(join(dir, 'backbone'));
+    await saveVariables(this.own, join(dir, 'srcm'));
+  }
+
+  async load(dir: string): Promise<void> {
+    await this.backbone.load(join(dir, 'backbone'));
+    await loadVariablesInto(this.own, join(dir, 'srcm'));
+  }
+
+  dispose(): void {
+    this.backbone.dispose();
+    for (const v of Object.values(this.own)) v.dispose();
+  }
+}
+
+let counter = 0;
+function uniqueName(base: string): string {
+  return `trellis_privacy_${base}_${++counter}`;
+}
+
+/** Wraps a classifier with the SRCM head (see {@link SRCMAdapter}). */
+export function withSRCM(backbone: ModelAdapter, cfg: SRCMConfig = {}): SRCMAdapter {
+  return new SRCMAdapter(backbone, cfg);
+}

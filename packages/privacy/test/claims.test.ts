@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import type { AttackResult } from '../src/audit.js';
+import { privacyClaims, QUICK_CONFIG, type MethodRun } from '../src/experiment.js';
+
+function run(method: string, seed: number, testAcc: number, lossAuc: number, mentrBa: number): MethodRun {
+  const a = (attack: string, auc: number, ba: number): AttackResult => ({ attack, auc, balancedAccuracy: ba, oracleBalancedAccuracy: ba, tprAt1pct: null, tprAt01pct: null, advantage: 0, members: 10, nonMembers: 10, roc: [] });
+  return { method, seed, trainAcc: 1, testAcc, attacks: [a('loss', lossAuc, 0.5), a('modifiedEntropy', lossAuc, mentrBa)], featureNorm: null, trainSeconds: 1, shadowSeconds: [1] };
+}
+
+describe('privacy claims are computed from the measured runs', () => {
+  it('CRL claims hold or fail on the paired per-seed numbers', () => {
+    const runs = [run('vanilla', 1, 0.85, 0.58, 0.60), run('crl', 1, 0.845, 0.54, 0.55), run('vanilla', 2, 0.85, 0.57, 0.60), run('crl', 2, 0.80, 0.545, 0.55)];
+    const claims = privacyClaims(runs, [], [1, 2], QUICK_CONFIG);
+    const byId = Object.fromEntries(claims.map((c) => [c.id, c]));
+    expect(byId['baseline-leaks']!.holds).toBe(true);
+    expect(byId['crl-lowers-loss-auc']!.measured).toBeCloseTo(0.0325, 10);
+    expect(byId['crl-lowers-loss-auc']!.holds).toBe(true);
+    expect(byId['crl-accuracy-cost']!.measured).toBeCloseTo(0.0275, 10);
+    expect(byId['crl-accuracy-cost']!.holds).toBe(false);
+  });
+});

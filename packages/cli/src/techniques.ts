@@ -12,4 +12,17 @@ export interface TechniqueEntry {
  * The technique subcommands, in tour order. Each technique package exports `experiment`; the
  * CLI imports it only when its subcommand runs.
  */
-export const TECHNIQUES: TechniqueEntry[] = [];
+export const TECHNIQUES: TechniqueEntry[] = [
+  {
+    name: 'privacy',
+    package: '@trellis-ml/privacy',
+    description: 'membership-inference defenses (CRL, SRCM, RelaxLoss) vs threshold/shadow/LiRA attacks',
+    load: async () => (await import('@trellis-ml/privacy')).experiment,
+  },
+  {
+    name: 'fair-prune',
+    package: '@trellis-ml/fair-prune',
+    description: 'pruning without disparate impact: per-group drops, indicators, constrained fine-tuning',
+    load: async () => (await import('@trellis-ml/fair-prune')).experiment,
+  },
+];

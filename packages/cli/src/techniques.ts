@@ -25,4 +25,10 @@ export const TECHNIQUES: TechniqueEntry[] = [
     description: 'pruning without disparate impact: per-group drops, indicators, constrained fine-tuning',
     load: async () => (await import('@trellis-ml/fair-prune')).experiment,
   },
+  {
+    name: 'safety-units',
+    package: '@trellis-ml/safety-units',
+    description: 'find, freeze and align the few units that carry safety in a tiny language model',
+    load: async () => (await import('@trellis-ml/safety-units')).experiment,
+  },
 ];

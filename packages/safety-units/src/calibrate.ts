@@ -1,0 +1,117 @@
+/**
+ * Pruning sweeps and fraction calibration (spec §3.4 `calibrateFractions`, §10.5 curve F1): prune
+ * growing unit sets taken in a given order (top by D, bottom by D, bottom by T, random), measure
+ * utility and refusal, and pick each group's fraction from the degradation.
+ *
+ * @module
+ */
+import type { ModelAdapter } from '@trellis-ml/core';
+import { check } from '@trellis-ml/core';
+import { randomMask, rankedMask, type GroupFractions, type UnitClassification } from './classify.js';
+import { pruneUnits } from './prune.js';
+import { checkFraction, totalUnits, type UnitLayout, type UnitMask } from './units.js';
+
+/** What a sweep measures after each pruning: utility (e.g. accuracy) and refusal rate, both in [0, 1]. */
+export interface SweepMeasure {
+  utility: number;
+  refusal: number;
+}
+
+/** Orders of a sweep: top by D (safety-leaning), bottom by D (utility-leaning), bottom by T (least important), random. */
+export type SweepOrder = 'top-D' | 'bottom-D' | 'bottom-T' | 'random';
+
+/** One point of a sweep. */
+export interface SweepPoint extends SweepMeasure {
+  order: SweepOrder;
+  fraction: number;
+  units: number;
+}
+
+/** The spec's fraction grid (0.25 % … 30 %). */
+export const DEFAULT_GRID = [0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3];
+
+/** The unit set of `count` units in a sweep order. */
+export function sweepMask(layout: UnitLayout, cls: UnitClassification, order: SweepOrder, count: number, seed = 0): UnitMask {
+  if (order === 'top-D') return rankedMask(layout, cls.D, count, 'top');
+  if (order === 'bottom-D') return rankedMask(layout, cls.D, count, 'bottom');
+  if (order === 'bottom-T') return rankedMask(layout, cls.T, count, 'bottom');
+  return randomMask(layout, count, seed);
+}
+
+/**
+ * Prunes `fraction × N` units in each order, measures, restores; returns every point plus the dense
+ * baseline (fraction 0).
+ */
+export function pruningSweep(adapter: ModelAdapter, layout: UnitLayout, cls: UnitClassification, measure: () => SweepMeasure,
+  options: { grid?: number[]; orders?: SweepOrder[]; seed?: number } = {}): { dense: SweepMeasure; points: SweepPoint[] } {
+  const grid = options.grid ?? DEFAULT_GRID;
+  for (const p of grid) checkFraction(p, 'sweep fraction');
+  const n = totalUnits(layout);
+  const dense = measure();
+  const points: SweepPoint[] = [];
+  for (const order of options.orders ?? ['top-D', 'bottom-D', 'bottom-T', 'random']) {
+    for (const fraction of grid) {
+      const units = Math.max(1, Math.round(fraction * n));
+      const handle = pruneUnits(adapter, layout, sweepMask(layout, cls, order, units, options.seed ?? 0));
+      try {
+        points.push({ order, fraction, units, ...measure() });
+      } finally {
+        handle.restore();
+      }
+    }
+  }
+  return { dense, points };
+}
+
+/** Tolerances of {@link calibrateFractions} (spec §3.4 defaults: 3 utility points, 20 / 5 refusal points). */
+export interface CalibrationOptions {
+  /** Utility drop allowed for ESU and RU (default 0.03). */
+  tolUtility?: number;
+  /** Refusal drop allowed for EUU (default 0.20). */
+  tolRefusalEuu?: number;
+  /** Refusal drop allowed for RU (default 0.05). */
+  tolRefusalRu?: number;
+  /** Largest ESU fraction considered (default 0.05: keeps the freeze set near the paper's 7.5 %). */
+  esuMax?: number;
+}
+
+/** The calibrated fractions and the sweep they came from. */
+export interface CalibrationReport {
+  fractions: GroupFractions;
+  dense: SweepMeasure;
+  points: SweepPoint[];
+  /** Refusal drop at the chosen ESU fraction. */
+  esuRefusalDrop: number;
+}
+
+/**
+ * Picks group fractions from a sweep (spec §3.4, reconstructed): ESU = largest p (≤ `esuMax`) whose
+ * top-D pruning keeps the utility drop ≤ `tolUtility`; EUU = largest p whose bottom-D pruning keeps the
+ * refusal drop ≤ `tolRefusalEuu`; RU = largest p whose bottom-T pruning keeps utility drop ≤
+ * `tolUtility` and refusal drop ≤ `tolRefusalRu`. The smallest grid value is the floor of each.
+ */
+export function calibrateFractions(sweep: { dense: SweepMeasure; points: SweepPoint[] }, options: CalibrationOptions = {}): CalibrationReport {
+  const tolU = options.tolUtility ?? 0.03;
+  const tolE = options.tolRefusalEuu ?? 0.2;
+  const tolR = options.tolRefusalRu ?? 0.05;
+  const esuMax = options.esuMax ?? 0.05;
+  const d = sweep.dense;
+  const of = (o: SweepOrder) => sweep.points.filter((p) => p.order === o).sort((a, b) => a.fraction - b.fraction);
+  const largest = (pts: SweepPoint[], ok: (p: SweepPoint) => boolean) => {
+    check(pts.length > 0, 'BAD_SWEEP', 'the sweep has no points for an order calibration needs', "sweep the orders 'top-D', 'bottom-D' and 'bottom-T'");
+    let best = pts[0]!;
+    for (const p of pts) if (ok(p)) best = p;
+    return best;
+  };
+  const esu = largest(of('top-D').filter((p) => p.fraction <= esuMax), (p) => d.utility - p.utility <= tolU);
+  const euu = largest(of('bottom-D'), (p) => d.refusal - p.refusal <= tolE);
+  const ru = largest(of('bottom-T'), (p) => d.utility - p.utility <= tolU && d.refusal - p.refusal <= tolR);
+  let fractions = { esu: esu.fraction, euu: euu.fraction, ru: ru.fraction };
+  const sum = fractions.esu + fractions.euu + fractions.ru;
+  if (sum >= 0.95) {
+    // Leave at least 5 % complex units: shrink EUU and RU proportionally.
+    const f = (0.95 - fractions.esu) / (fractions.euu + fractions.ru);
+    fractions = { esu: fractions.esu, euu: fractions.euu * f, ru: fractions.ru * f };
+  }
+  return { fractions, dense: d, points: sweep.points, esuRefusalDrop: d.refusal - esu.refusal };
+}

@@ -1,0 +1,275 @@
+/**
+ * Classification of units into ESU / EUU / CU / RU (spec §3.3–3.4) and the unit sets built from it:
+ * freeze sets (§4.1), the alignment budget (§5), random and magnitude controls (§4.4), and the
+ * attribute-transfer matrix (§6).
+ *
+ * @module
+ */
+import { check, Rng } from '@trellis-ml/core';
+import type { AttributeScores } from './scores.js';
+import { checkFraction, checkMask, emptyMask, totalUnits, UNIT_GROUPS, type UnitGroup, type UnitLayout, type UnitMask } from './units.js';
+
+/**
+ * How I_S and I_U are made comparable across modules and data sets (spec §3.3, **reconstructed**):
+ * `zscore-module` (default; FLAP's per-(layer, module) standardisation), `rank-global` (percentile
+ * ranks over all units), `none` (raw scores).
+ */
+export type Normalization = 'zscore-module' | 'rank-global' | 'none';
+
+/** Group fractions, each of *all* units. */
+export interface GroupFractions {
+  esu: number;
+  euu: number;
+  ru: number;
+}
+
+/** The paper's Llama-2-7B-Chat fractions (Table 1): ESU 1.3 %, EUU 13.3 %, RU 14.8 %. */
+export const LLAMA2_FRACTIONS: GroupFractions = { esu: 0.013, euu: 0.133, ru: 0.148 };
+
+/** Options of {@link classifyUnits}. */
+export interface ClassifyOptions {
+  normalize?: Normalization;
+  fractions?: GroupFractions;
+  /** Score attention per channel (default) or per head (channels of a head share their head's summed score). */
+  attentionGranularity?: 'channel' | 'head';
+}
+
+/** Group code per unit: index into {@link UNIT_GROUPS}. */
+export const GROUP_CODE: Record<UnitGroup, number> = { ESU: 0, EUU: 1, CU: 2, RU: 3 };
+
+/** The result of {@link classifyUnits}. */
+export interface UnitClassification {
+  /** Module ids and unit counts, in layout order. */
+  modules: Array<{ id: string; layer: number; kind: 'mlp' | 'attn'; numUnits: number }>;
+  /** Group code per unit ({@link GROUP_CODE}), by module id. */
+  groups: Record<string, Uint8Array>;
+  /** Normalised safety score S, utility score U, D = S − U and T = S + U, by module id. */
+  S: Record<string, Float64Array>;
+  U: Record<string, Float64Array>;
+  D: Record<string, Float64Array>;
+  T: Record<string, Float64Array>;
+  fractions: GroupFractions;
+  normalize: Normalization;
+  /** Units per group. */
+  counts: Record<UnitGroup, number>;
+}
+
+/** Standardises each module's scores (mean 0, std 1; a constant vector becomes 0). */
+export function zscore(values: Float64Array): Float64Array {
+  const n = values.length;
+  let mean = 0;
+  for (const v of values) mean += v;
+  mean /= n;
+  let ss = 0;
+  for (const v of values) ss += (v - mean) ** 2;
+  const std = Math.sqrt(ss / n);
+  return values.map((v) => (std > 0 ? (v - mean) / std : 0));
+}
+
+/** Percentile ranks in [0, 1] over the concatenation of all modules (ties share the mean rank). */
+export function globalRanks(perModule: Record<string, Float64Array>, order: readonly string[]): Record<string, Float64Array> {
+  const flat: Array<{ v: number; m: string; i: number }> = [];
+  for (const id of order) perModule[id]!.forEach((v, i) => flat.push({ v, m: id, i }));
+  flat.sort((a, b) => a.v - b.v);
+  const out: Record<string, Float64Array> = {};
+  for (const id of order) out[id] = new Float64Array(perModule[id]!.length);
+  const n = flat.length;
+  for (let a = 0; a < n;) {
+    let b = a;
+    while (b + 1 < n && flat[b + 1]!.v === flat[a]!.v) b++;
+    const r = n > 1 ? (a + b) / 2 / (n - 1) : 0.5;
+    for (let k = a; k <= b; k++) out[flat[k]!.m]![flat[k]!.i] = r;
+    a = b + 1;
+  }
+  return out;
+}
+
+/** Sums channel scores within each head of attention modules (for `attentionGranularity: 'head'`). */
+export function headScores(layout: UnitLayout, scores: Record<string, Float64Array>): Record<string, Float64Array> {
+  const out: Record<string, Float64Array> = {};
+  for (const m of layout) {
+    const s = scores[m.id]!;
+    if (m.kind !== 'attn' || !m.headDim) {
+      out[m.id] = s;
+      continue;
+    }
+    const h = m.headDim;
+    const o = new Float64Array(s.length);
+    for (let start = 0; start < s.length; start += h) {
+      let sum = 0;
+      for (let j = start; j < start + h; j++) sum += s[j]!;
+      for (let j = start; j < start + h; j++) o[j] = sum;
+    }
+    out[m.id] = o;
+  }
+  return out;
+}
+
+/** Normalises one data set's scores with the given scheme. */
+export function normalizeScores(layout: UnitLayout, scores: Record<string, Float64Array>, mode: Normalization): Record<string, Float64Array> {
+  if (mode === 'none') return Object.fromEntries(layout.map((m) => [m.id, Float64Array.from(scores[m.id]!)]));
+  if (mode === 'rank-global') return globalRanks(scores, layout.map((m) => m.id));
+  return Object.fromEntries(layout.map((m) => [m.id, zscore(scores[m.id]!)]));
+}
+
+/** Global unit references sorted by a key (stable: ties keep layout order). */
+function sortedUnits(layout: UnitLayout, key: Record<string, Float64Array>, descending: boolean, filter?: (m: string, i: number) => boolean): Array<[string, number]> {
+  const all: Array<[string, number, number, number]> = [];
+  let g = 0;
+  for (const m of layout) {
+    const k = key[m.id]!;
+    for (let i = 0; i < m.numUnits; i++, g++) if (!filter || filter(m.id, i)) all.push([m.id, i, k[i]!, g]);
+  }
+  all.sort((a, b) => (descending ? b[2] - a[2] : a[2] - b[2]) || a[3] - b[3]);
+  return all.map(([m, i]) => [m, i]);
+}
+
+/**
+ * Sorts units into ESU / EUU / CU / RU (spec §3.4): ESU = top ρ_ESU of all units by D = S − U; EUU =
+ * bottom ρ_EUU of the rest by D; RU = bottom ρ_RU of the rest by T = S + U; CU = the rest. Counts are
+ * `round(ρ · N)`, so fractions are respected exactly; groups are disjoint and cover every unit.
+ */
+export function classifyUnits(layout: UnitLayout, scores: AttributeScores, options: ClassifyOptions = {}): UnitClassification {
+  const fractions = options.fractions ?? LLAMA2_FRACTIONS;
+  checkFraction(fractions.esu, 'ESU fraction');
+  checkFraction(fractions.euu, 'EUU fraction');
+  checkFraction(fractions.ru, 'RU fraction');
+  check(fractions.esu + fractions.euu + fractions.ru < 1, 'BAD_FRACTION',
+    `the ESU, EUU and RU fractions sum to ${fractions.esu + fractions.euu + fractions.ru}, leaving no complex units`, 'pass fractions that sum to less than 1');
+  const normalize = options.normalize ?? 'zscore-module';
+  const head = options.attentionGranularity === 'head';
+  const rawS = head ? headScores(layout, scores.safety.scores) : scores.safety.scores;
+  const rawU = head ? headScores(layout, scores.utility.scores) : scores.utility.scores;
+  for (const m of layout) {
+    check(rawS[m.id]?.length === m.numUnits && rawU[m.id]?.length === m.numUnits, 'BAD_SCORES',
+      `scores for module "${m.id}" are missing or have the wrong length`, 'score units with the same layout you classify with');
+  }
+  const S = normalizeScores(layout, rawS, normalize);
+  const U = normalizeScores(layout, rawU, normalize);
+  const D: Record<string, Float64Array> = {};
+  const T: Record<string, Float64Array> = {};
+  for (const m of layout) {
+    D[m.id] = S[m.id]!.map((s, i) => s - U[m.id]![i]!);
+    T[m.id] = S[m.id]!.map((s, i) => s + U[m.id]![i]!);
+  }
+  const n = totalUnits(layout);
+  const groups: Record<string, Uint8Array> = {};
+  for (const m of layout) groups[m.id] = new Uint8Array(m.numUnits).fill(GROUP_CODE.CU);
+  const assigned = new Set<string>();
+  const take = (list: Array<[string, number]>, count: number, code: number) => {
+    for (const [m, i] of list.slice(0, count)) {
+      groups[m]![i] = code;
+      assigned.add(`${m}#${i}`);
+    }
+  };
+  const free = (m: string, i: number) => !assigned.has(`${m}#${i}`);
+  take(sortedUnits(layout, D, true), Math.round(fractions.esu * n), GROUP_CODE.ESU);
+  take(sortedUnits(layout, D, false, free), Math.round(fractions.euu * n), GROUP_CODE.EUU);
+  take(sortedUnits(layout, T, false, free), Math.round(fractions.ru * n), GROUP_CODE.RU);
+  const counts = { ESU: 0, EUU: 0, CU: 0, RU: 0 } as Record<UnitGroup, number>;
+  for (const a of Object.values(groups)) for (const c of a) counts[UNIT_GROUPS[c]!]++;
+  return {
+    modules: layout.map((m) => ({ id: m.id, layer: m.layer, kind: m.kind, numUnits: m.numUnits })),
+    groups, S, U, D, T, fractions, normalize, counts,
+  };
+}
+
+/** The units of one group (or several). */
+export function groupMask(cls: UnitClassification, ...groups: UnitGroup[]): UnitMask {
+  const codes = new Set(groups.map((g) => GROUP_CODE[g]));
+  const out: UnitMask = {};
+  for (const m of cls.modules) out[m.id] = cls.groups[m.id]!.map((c) => (codes.has(c) ? 1 : 0));
+  return out;
+}
+
+/** Options of {@link selectUnits}. */
+export interface SelectSpec {
+  groups: UnitGroup[];
+  /** Also take this fraction of *all* units from CU, highest first (spec §4.1: 0.06 → "7.5 %" with ESU). */
+  topCU?: number;
+  /** Ranking of CU for `topCU`: by D (default, reconstructed) or by S. */
+  cuRanking?: 'D' | 'S';
+  /** Keep only units of these layers. */
+  restrictToLayers?: number[];
+}
+
+/** Builds a unit set from groups, a top slice of CU, and a layer restriction (spec §9 `selectUnits`). */
+export function selectUnits(cls: UnitClassification, spec: SelectSpec): UnitMask {
+  const out = groupMask(cls, ...spec.groups);
+  if (spec.topCU !== undefined && spec.topCU > 0) {
+    checkFraction(spec.topCU, 'top-CU fraction');
+    const n = cls.modules.reduce((s, m) => s + m.numUnits, 0);
+    const key = spec.cuRanking === 'S' ? cls.S : cls.D;
+    const layout = cls.modules.map((m) => ({ ...m, tap: '', aSide: [], bSide: { variable: '', axis: 0 as const } }));
+    const cu = sortedUnits(layout, key, true, (m, i) => cls.groups[m]![i] === GROUP_CODE.CU);
+    for (const [m, i] of cu.slice(0, Math.round(spec.topCU * n))) out[m]![i] = 1;
+  }
+  if (spec.restrictToLayers) {
+    const keep = new Set(spec.restrictToLayers);
+    for (const m of cls.modules) if (!keep.has(m.layer)) out[m.id]!.fill(0);
+  }
+  return out;
+}
+
+/** Setting (i) of the paper: ESU + the top `topCU` of all units taken from CU by D (≈ 7.5 % with ESU 1.3 %). */
+export function freezeMaskSetting1(cls: UnitClassification, topCU = 0.06): UnitMask {
+  return selectUnits(cls, { groups: ['ESU'], topCU });
+}
+
+/** Setting (ii) of the paper: ESU + all CU. */
+export function freezeMaskSetting2(cls: UnitClassification): UnitMask {
+  return groupMask(cls, 'ESU', 'CU');
+}
+
+/** The alignment budget (spec §5): the RU units, i.e. the trainable set. */
+export function budgetMask(cls: UnitClassification): UnitMask {
+  return groupMask(cls, 'RU');
+}
+
+/**
+ * A random unit set of the same size as `mask`, with the same number of units in every module (the
+ * spec's random-freeze control, §4.4), drawn from `seed`.
+ */
+export function randomMaskLike(layout: UnitLayout, mask: UnitMask, seed: number): UnitMask {
+  checkMask(layout, mask);
+  const out = emptyMask(layout);
+  for (const m of layout) {
+    let k = 0;
+    for (const v of mask[m.id] ?? []) k += v ? 1 : 0;
+    const pick = Rng.derive(seed, 'random-mask', m.id).sample(m.numUnits, k);
+    for (const i of pick) out[m.id]![i] = 1;
+  }
+  return out;
+}
+
+/** The `count` units with the highest (`top`) or lowest (`bottom`) value of `key`, over all modules. */
+export function rankedMask(layout: UnitLayout, key: Record<string, Float64Array>, count: number, end: 'top' | 'bottom'): UnitMask {
+  const out = emptyMask(layout);
+  for (const [m, i] of sortedUnits(layout, key, end === 'top').slice(0, count)) out[m]![i] = 1;
+  return out;
+}
+
+/** A uniformly random set of `count` units over all modules. */
+export function randomMask(layout: UnitLayout, count: number, seed: number): UnitMask {
+  const out = emptyMask(layout);
+  const refs: Array<[string, number]> = [];
+  for (const m of layout) for (let i = 0; i < m.numUnits; i++) refs.push([m.id, i]);
+  for (const k of Rng.derive(seed, 'random-units').sample(refs.length, count)) out[refs[k]![0]]![refs[k]![1]] = 1;
+  return out;
+}
+
+/** 4×4 matrix of the fraction of all units moving from group a (row) to group b (column), spec §6. */
+export function attributeTransfer(before: UnitClassification, after: UnitClassification): number[][] {
+  const m = UNIT_GROUPS.map(() => UNIT_GROUPS.map(() => 0));
+  let n = 0;
+  for (const mod of before.modules) {
+    const a = before.groups[mod.id]!;
+    const b = after.groups[mod.id];
+    check(b && b.length === a.length, 'BAD_CLASSIFICATION', `the two classifications differ on module "${mod.id}"`, 'compare classifications of the same architecture');
+    for (let i = 0; i < a.length; i++) {
+      m[a[i]!]![b[i]!]!++;
+      n++;
+    }
+  }
+  return m.map((row) => row.map((c) => c / n));
+}

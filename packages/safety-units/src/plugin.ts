@@ -1,0 +1,172 @@
+/**
+ * Trainer plugins: freeze a unit set during fine-tuning (spec §4), train only a unit budget during
+ * alignment (spec §5), and the sequence loss of the package's language model.
+ *
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelAdapter, TrainerContext, TrainerPlugin } from '@trellis-ml/core';
+import { check } from '@trellis-ml/core';
+import { unitWeightMasks } from './prune.js';
+import { sequenceNll, type SequenceLossOptions } from './sequenceLoss.js';
+import { checkMask, invertMask, maskFromJson, maskToJson, type UnitLayout, type UnitMask } from './units.js';
+
+/** One phase of a mask schedule: freeze `frozen` for `epochs` epochs (the last phase lasts to the end). */
+export interface FreezePhase {
+  epochs: number;
+  frozen: UnitMask;
+}
+
+/** Options of {@link unitFreezePlugin}. */
+export interface FreezeOptions {
+  layout: UnitLayout;
+  /** Units to keep fixed (1 = frozen). Ignored when `schedule` is given. */
+  frozen?: UnitMask;
+  /** Mask schedule, e.g. one epoch of Setting (ii) then Setting (i) (spec §4.1). */
+  schedule?: FreezePhase[];
+  /**
+   * Re-pin frozen weights to their values at the start of the phase after every step (default true):
+   * guards against optimizer state (Adam moments, momentum) from earlier phases, weight decay, and rounding.
+   */
+  pin?: boolean;
+  /** Also freeze every parameter that belongs to no unit (embeddings, norms, q/k, head). Default false. */
+  freezeNonUnitParams?: boolean;
+  /** Plugin name (default `unit-freeze`). */
+  name?: string;
+}
+
+/** JSON state of a freeze/budget plugin. */
+export interface FreezeState {
+  phase: number;
+  steps: number;
+  frozen: Record<string, number[]>;
+}
+
+/**
+ * Freezes a unit set: multiplies the gradients of unit-carrying variables by keep-masks (0 on frozen
+ * slices) in `transformGradients`, drops the gradients of non-unit parameters when asked, and in
+ * `afterApply` re-pins the frozen slices to their values at the start of the phase (`w ← w·keep +
+ * w0·(1 − keep)`), so no optimizer — Adam included — can move them.
+ */
+export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeState> {
+  const schedule = options.schedule ?? (options.frozen ? [{ epochs: Number.POSITIVE_INFINITY, frozen: options.frozen }] : []);
+  check(schedule.length > 0, 'BAD_OPTION', 'the freeze plugin has no units to freeze', 'pass `frozen` (a UnitMask) or a `schedule`');
+  for (const p of schedule) {
+    checkMask(options.layout, p.frozen, 'frozen mask');
+    check(p.epochs > 0, 'BAD_OPTION', `a schedule phase lasts ${p.epochs} epochs`, 'give every phase at least one epoch');
+  }
+  const pin = options.pin ?? true;
+  const unitVars = new Set(options.layout.flatMap((m) => [...m.aSide, m.bSide].map((s) => s.variable)));
+  let keep: Record<string, tf.Tensor> = {};
+  let pinned: Record<string, tf.Tensor> = {};
+  let activePhase = -1;
+  let steps = 0;
+  let wanted = 0;
+  let model: ModelAdapter | undefined;
+
+  const release = () => {
+    tf.dispose(Object.values(keep));
+    tf.dispose(Object.values(pinned));
+    keep = {};
+    pinned = {};
+  };
+  const activate = (phase: number, m: ModelAdapter) => {
+    release();
+    activePhase = phase;
+    model = m;
+    keep = unitWeightMasks(m, options.layout, schedule[phase]!.frozen);
+    if (pin) {
+      const vars = m.trainableVariables();
+      for (const name of Object.keys(keep)) pinned[name] = tf.clone(vars[name]!);
+    }
+  };
+  const phaseAt = (epoch: number) => {
+    let end = 0;
+    for (let i = 0; i < schedule.length; i++) {
+      end += schedule[i]!.epochs;
+      if (epoch < end) return i;
+    }
+    return schedule.length - 1;
+  };
+  const ensure = (ctx: TrainerContext) => {
+    if (activePhase !== wanted || model !== ctx.model) activate(wanted, ctx.model);
+  };
+
+  return {
+    name: options.name ?? 'unit-freeze',
+    apiVersion: 1,
+    onEpochStart(ctx) {
+      wanted = phaseAt(ctx.epoch);
+    },
+    onBatchStart(ctx) {
+      ensure(ctx);
+    },
+    transformGradients(grads) {
+      const out: tf.NamedTensorMap = {};
+      for (const [name, g] of Object.entries(grads)) {
+        const k = keep[name];
+        if (k) out[name] = tf.mul(g, k);
+        else if (options.freezeNonUnitParams && !unitVars.has(name)) continue;
+        else out[name] = g;
+      }
+      return out;
+    },
+    afterApply() {
+      steps++;
+      if (!pin || !model) return;
+      const vars = model.trainableVariables();
+      tf.tidy(() => {
+        for (const [name, k] of Object.entries(keep)) {
+          const v = vars[name]!;
+          v.assign(tf.add(tf.mul(v, k), tf.mul(pinned[name]!, tf.sub(1, k))));
+        }
+      });
+    },
+    getState: () => ({ phase: wanted, steps, frozen: maskToJson(schedule[Math.max(0, wanted)]!.frozen) }),
+    setState(s) {
+      wanted = s.phase;
+      steps = s.steps;
+      schedule[s.phase] = { ...schedule[s.phase]!, frozen: maskFromJson(options.layout, s.frozen) };
+      activePhase = -1; // re-snapshot the pinned values at the next batch (they equal the saved weights)
+    },
+    dispose() {
+      release();
+      activePhase = -1;
+    },
+  };
+}
+
+/** Options of {@link unitBudgetPlugin}. */
+export interface BudgetOptions {
+  layout: UnitLayout;
+  /** The units that may train (e.g. RU at 20 %, spec §5). */
+  trainable: UnitMask;
+  /** Also train parameters outside every unit (embeddings, norms, q/k, head). Default false (spec §5.4, reconstructed). */
+  trainNonUnitParams?: boolean;
+  pin?: boolean;
+  name?: string;
+}
+
+/** Trains only a unit budget: every other unit (and, by default, every non-unit parameter) is frozen. */
+export function unitBudgetPlugin(options: BudgetOptions): TrainerPlugin<FreezeState> {
+  checkMask(options.layout, options.trainable, 'trainable mask');
+  return unitFreezePlugin({
+    layout: options.layout,
+    frozen: invertMask(options.trainable),
+    freezeNonUnitParams: !(options.trainNonUnitParams ?? false),
+    pin: options.pin ?? true,
+    name: options.name ?? 'unit-budget',
+  });
+}
+
+/**
+ * The language model's loss as a Trainer plugin (use with `baseLoss: 'none'`): mean next-token
+ * cross-entropy over response positions (see {@link sequenceNll}), logged as `sequence-loss/nll`.
+ */
+export function sequenceLossPlugin(options: SequenceLossOptions & { name?: string }): TrainerPlugin {
+  return {
+    name: options.name ?? 'sequence-loss',
+    apiVersion: 1,
+    lossTerms: (outputs, batch) => ({ nll: sequenceNll(outputs.logits, batch.x, options) }),
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * The sequence loss of the package's language model. A training example is one whole token
+ * sequence `[T]`; the model outputs next-token logits `[b, T, vocab]`, and the loss is the mean
+ * cross-entropy of predicting token t+1 at every position t from the first response-start token
+ * (e.g. `ASSIST`) on, skipping padding. The Trainer runs it with `baseLoss: 'none'` through
+ * {@link sequenceLossPlugin} (one forward pass covers every position, unlike framing each step as
+ * next-token classification).
+ *
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Options of {@link sequenceNll}. */
+export interface SequenceLossOptions {
+  /** Tokens from which on (inclusive) positions are trained, e.g. `[ASSIST]` (response-only SFT). */
+  responseStart: readonly number[];
+  /** The padding token (targets equal to it are skipped). */
+  pad: number;
+}
+
+/** `[b, T-1]` float mask: 1 where position t predicts a non-pad target and t is at or after a response start. */
+export function responseMask(tokens: tf.Tensor, options: SequenceLossOptions): tf.Tensor2D {
+  return tf.tidy(() => {
+    const T = tokens.shape[1]!;
+    let start: tf.Tensor = tf.zerosLike(tokens);
+    for (const s of options.responseStart) start = tf.add(start, tf.cast(tf.equal(tokens, s), 'float32'));
+    const started = tf.slice(tf.cast(tf.greater(tf.cumsum(start, 1), 0), 'float32'), [0, 0], [-1, T - 1]);
+    const targets = tf.slice(tokens, [0, 1], [-1, T - 1]);
+    const notPad = tf.cast(tf.notEqual(targets, options.pad), 'float32');
+    return tf.mul(started, notPad) as tf.Tensor2D;
+  });
+}
+
+/** Per-position next-token NLL `[b, T-1]` of `logits` `[b, T, V]` on `tokens` `[b, T]`. */
+export function positionNll(logits: tf.Tensor, tokens: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, T, V] = logits.shape as [number, number, number];
+    const lsm = tf.logSoftmax(tf.slice(logits, [0, 0, 0], [b, T - 1, V]));
+    const targets = tf.cast(tf.slice(tokens, [0, 1], [b, T - 1]), 'int32');
+    const oh = tf.reshape(tf.oneHot(tf.reshape(targets, [-1]) as tf.Tensor1D, V), [b, T - 1, V]);
+    return tf.neg(tf.sum(tf.mul(oh, lsm), -1)) as tf.Tensor2D;
+  });
+}
+
+/** Mean next-token cross-entropy over response positions (a scalar; differentiable in `logits`). */
+export function sequenceNll(logits: tf.Tensor, tokens: tf.Tensor, options: SequenceLossOptions): tf.Scalar {
+  return tf.tidy(() => {
+    const mask = responseMask(tokens, options);
+    const nll = positionNll(logits, tokens);
+    return tf.div(tf.sum(tf.mul(nll, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
+  });
+}

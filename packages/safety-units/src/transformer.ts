@@ -1,0 +1,170 @@
+/**
+ * The spec's tiny decoder-only transformer (§10.2 Tier B) as a {@link UnitModelAdapter} over plain
+ * `tf.Variable`s: learned token and position embeddings, pre-RMSNorm blocks of causal multi-head
+ * attention and a SwiGLU MLP (as in Llama), a final norm and an LM head. Kernels use TF.js `[in, out]`
+ * layout. Units: per block, the `d_ff` SwiGLU channels (A = gate and up columns, B = down rows) and the
+ * `d_model` attention value/output channels (A = W_v columns, B = W_o rows; W_q/W_k are not part of
+ * units, spec §2.1). Tokens are embedded by a one-hot matmul (no `gather`, so its gradient is never
+ * needed on any backend).
+ *
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ApplyOptions, ModelOutputs } from '@trellis-ml/core';
+import { check, loadVariablesInto, Rng, saveVariables } from '@trellis-ml/core';
+import type { UnitModelAdapter, UnitModule } from './units.js';
+
+/** Options of {@link tinyTransformer}. */
+export interface TransformerOptions {
+  vocabSize: number;
+  /** Sequence length T (inputs are `[b, T]` token ids as floats). */
+  maxLen: number;
+  layers?: number;
+  dModel?: number;
+  heads?: number;
+  dFf?: number;
+  seed: number;
+}
+
+let instances = 0;
+
+/** The tiny transformer. Build it with {@link tinyTransformer}. */
+export class TinyTransformer implements UnitModelAdapter {
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  readonly layers: number;
+  readonly dModel: number;
+  readonly heads: number;
+  readonly dFf: number;
+  readonly maxLen: number;
+  private readonly vars: Record<string, tf.Variable> = {};
+
+  constructor(readonly options: TransformerOptions) {
+    this.layers = options.layers ?? 4;
+    this.dModel = options.dModel ?? 64;
+    this.heads = options.heads ?? 4;
+    this.dFf = options.dFf ?? 256;
+    this.maxLen = options.maxLen;
+    this.inputShape = [options.maxLen];
+    this.numClasses = options.vocabSize;
+    check(this.dModel % this.heads === 0, 'BAD_OPTION', `d_model ${this.dModel} is not divisible by ${this.heads} heads`, 'pick d_model = heads × head size');
+    const rng = Rng.derive(options.seed, 'transformer-init');
+    const d = this.dModel;
+    const id = instances++;
+    const add = (name: string, shape: number[], values: Float32Array) => {
+      this.vars[name] = tf.variable(tf.tensor(values, shape), true, `tt${id}/${name}`);
+    };
+    const glorot = (fanIn: number, fanOut: number, scale = 1) => rng.uniformArray(fanIn * fanOut, -1, 1).map((v) => v * scale * Math.sqrt(6 / (fanIn + fanOut)));
+    const residualScale = 1 / Math.sqrt(2 * this.layers);
+    add('embed/tokens', [options.vocabSize, d], rng.normalArray(options.vocabSize * d, 0, 0.3));
+    add('embed/positions', [options.maxLen, d], rng.normalArray(options.maxLen * d, 0, 0.3));
+    for (let l = 0; l < this.layers; l++) {
+      add(`L${l}/attn_norm/gain`, [d], new Float32Array(d).fill(1));
+      for (const p of ['q', 'k', 'v']) add(`L${l}/${p}/kernel`, [d, d], glorot(d, d));
+      add(`L${l}/o/kernel`, [d, d], glorot(d, d, residualScale));
+      add(`L${l}/mlp_norm/gain`, [d], new Float32Array(d).fill(1));
+      add(`L${l}/gate/kernel`, [d, this.dFf], glorot(d, this.dFf));
+      add(`L${l}/up/kernel`, [d, this.dFf], glorot(d, this.dFf));
+      add(`L${l}/down/kernel`, [this.dFf, d], glorot(this.dFf, d, residualScale));
+    }
+    add('final_norm/gain', [d], new Float32Array(d).fill(1));
+    add('head/kernel', [d, options.vocabSize], glorot(d, options.vocabSize));
+  }
+
+  /** MLP units (`L{l}.mlp`, d_ff each) and attention channel units (`L{l}.attn`, d_model each). */
+  unitModules(): UnitModule[] {
+    const out: UnitModule[] = [];
+    for (let l = 0; l < this.layers; l++) {
+      out.push({
+        id: `L${l}.attn`, layer: l, kind: 'attn', numUnits: this.dModel, tap: `L${l}.attn`,
+        aSide: [{ variable: `L${l}/v/kernel`, axis: 1 }], bSide: { variable: `L${l}/o/kernel`, axis: 0 }, headDim: this.dModel / this.heads,
+      });
+      out.push({
+        id: `L${l}.mlp`, layer: l, kind: 'mlp', numUnits: this.dFf, tap: `L${l}.mlp`,
+        aSide: [{ variable: `L${l}/gate/kernel`, axis: 1 }, { variable: `L${l}/up/kernel`, axis: 1 }], bSide: { variable: `L${l}/down/kernel`, axis: 0 },
+      });
+    }
+    return out;
+  }
+
+  tapNames(): string[] {
+    const out: string[] = [];
+    for (let l = 0; l < this.layers; l++) out.push(`L${l}.attn`, `L${l}.mlp`, `L${l}.out`);
+    return out;
+  }
+
+  apply(x: tf.Tensor, options: ApplyOptions = {}): ModelOutputs {
+    check(x.rank === 2 && x.shape[1] === this.maxLen, 'INPUT_SHAPE_MISMATCH', `token inputs of shape [${x.shape.join(', ')}] do not fit a transformer of length ${this.maxLen}`,
+      `pass [batch, ${this.maxLen}] token ids`);
+    const taps = new Set(options.taps ?? []);
+    const v = this.vars;
+    const [b, T] = x.shape as [number, number];
+    const d = this.dModel;
+    const H = this.heads;
+    const dh = d / H;
+    const V = this.numClasses;
+    const features: Record<string, tf.Tensor> = {};
+    const mm = (a: tf.Tensor, w: tf.Variable, out: number) => tf.reshape(tf.matMul(tf.reshape(a, [-1, a.shape[a.shape.length - 1]!]), w as tf.Tensor2D), [b, T, out]);
+    const norm = (a: tf.Tensor, g: tf.Variable) => tf.mul(tf.mul(a, tf.rsqrt(tf.add(tf.mean(tf.square(a), -1, true), 1e-5))), g);
+    const tokens = tf.cast(x, 'int32');
+    let h: tf.Tensor = tf.reshape(tf.matMul(tf.oneHot(tf.reshape(tokens, [-1]) as tf.Tensor1D, V), v['embed/tokens'] as tf.Tensor2D), [b, T, d]);
+    h = tf.add(h, tf.slice(v['embed/positions']!, [0, 0], [T, d]));
+    const causal = tf.tensor2d(Float32Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? -1e9 : 0)), [T, T]);
+    const heads = (a: tf.Tensor) => tf.transpose(tf.reshape(a, [b, T, H, dh]), [0, 2, 1, 3]);
+    for (let l = 0; l < this.layers; l++) {
+      const a = norm(h, v[`L${l}/attn_norm/gain`]!);
+      const q = heads(mm(a, v[`L${l}/q/kernel`]!, d));
+      const k = heads(mm(a, v[`L${l}/k/kernel`]!, d));
+      const val = heads(mm(a, v[`L${l}/v/kernel`]!, d));
+      const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), causal));
+      const ctx = tf.reshape(tf.transpose(tf.matMul(att, val), [0, 2, 1, 3]), [b, T, d]);
+      if (taps.has(`L${l}.attn`)) features[`L${l}.attn`] = ctx;
+      h = tf.add(h, mm(ctx, v[`L${l}/o/kernel`]!, d));
+      const m = norm(h, v[`L${l}/mlp_norm/gain`]!);
+      const gate = mm(m, v[`L${l}/gate/kernel`]!, this.dFf);
+      const hidden = tf.mul(tf.mul(gate, tf.sigmoid(gate)), mm(m, v[`L${l}/up/kernel`]!, this.dFf));
+      if (taps.has(`L${l}.mlp`)) features[`L${l}.mlp`] = hidden;
+      h = tf.add(h, mm(hidden, v[`L${l}/down/kernel`]!, d));
+      if (taps.has(`L${l}.out`)) features[`L${l}.out`] = h;
+    }
+    const logits = mm(norm(h, v['final_norm/gain']!), v['head/kernel']!, V);
+    return { logits, features };
+  }
+
+  trainableVariables(): Record<string, tf.Variable> {
+    return { ...this.vars };
+  }
+
+  allVariables(): Record<string, tf.Variable> {
+    return { ...this.vars };
+  }
+
+  /** Copies every weight of `other` (same architecture) into this model. */
+  copyFrom(other: TinyTransformer): void {
+    for (const [name, w] of Object.entries(other.vars)) this.vars[name]!.assign(w);
+  }
+
+  /** A new model with the same architecture and a copy of the weights. */
+  clone(): TinyTransformer {
+    const m = new TinyTransformer(this.options);
+    m.copyFrom(this);
+    return m;
+  }
+
+  async save(dir: string): Promise<void> {
+    await saveVariables(this.vars, dir);
+  }
+
+  async load(dir: string): Promise<void> {
+    await loadVariablesInto(this.vars, dir);
+  }
+
+  dispose(): void {
+    for (const w of Object.values(this.vars)) w.dispose();
+  }
+}
+
+/** A seeded tiny transformer (defaults: 4 layers, d_model 64, 4 heads, d_ff 256 — the spec's Tier B). */
+export function tinyTransformer(options: TransformerOptions): TinyTransformer {
+  return new TinyTransformer(options);
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import {
+  attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting2, globalRanks, GROUP_CODE, groupMask, maskCount,
+  randomMaskLike, selectUnits, zscore, type AttributeScores, type UnitLayout, type UnitScores,
+} from '../src/index.js';
+
+const layout: UnitLayout = [
+  { id: 'L0.attn', layer: 0, kind: 'attn', numUnits: 40, tap: 't0', aSide: [], bSide: { variable: 'o0', axis: 0 }, headDim: 10 },
+  { id: 'L0.mlp', layer: 0, kind: 'mlp', numUnits: 160, tap: 't1', aSide: [], bSide: { variable: 'd0', axis: 0 } },
+  { id: 'L1.mlp', layer: 1, kind: 'mlp', numUnits: 100, tap: 't2', aSide: [], bSide: { variable: 'd1', axis: 0 } },
+];
+
+function fakeScores(seed: number): AttributeScores {
+  let s = seed;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const make = (): UnitScores => ({ method: 'wifv', count: 1, means: {}, variances: {}, scores: Object.fromEntries(layout.map((m) => [m.id, Float64Array.from({ length: m.numUnits }, rnd)])) });
+  return { safety: make(), utility: make() };
+}
+
+describe('classification (spec §3.4)', () => {
+  it('respects the fractions exactly; groups are disjoint and cover all units', () => {
+    for (const normalize of ['zscore-module', 'rank-global', 'none'] as const) {
+      const cls = classifyUnits(layout, fakeScores(3), { normalize, fractions: { esu: 0.02, euu: 0.1, ru: 0.15 } });
+      expect(cls.counts).toEqual({ ESU: 6, EUU: 30, RU: 45, CU: 219 });
+      let covered = 0;
+      for (const m of layout) for (const g of cls.groups[m.id]!) { expect(g).toBeLessThan(4); covered++; }
+      expect(covered).toBe(300);
+      // ESU are the highest D; EUU the lowest D among the rest; RU the lowest T among the rest.
+      const all = layout.flatMap((m) => Array.from(cls.groups[m.id]!, (g, i) => ({ g, D: cls.D[m.id]![i]!, T: cls.T[m.id]![i]! })));
+      const minEsuD = Math.min(...all.filter((u) => u.g === GROUP_CODE.ESU).map((u) => u.D));
+      expect(Math.max(...all.filter((u) => u.g !== GROUP_CODE.ESU).map((u) => u.D))).toBeLessThanOrEqual(minEsuD);
+      const maxRuT = Math.max(...all.filter((u) => u.g === GROUP_CODE.RU).map((u) => u.T));
+      expect(Math.min(...all.filter((u) => u.g === GROUP_CODE.CU).map((u) => u.T))).toBeGreaterThanOrEqual(maxRuT);
+    }
+  });
+
+  it('z-scores and global ranks match hand values', () => {
+    const z = zscore(Float64Array.from([1, 2, 3]));
+    expect(z[0]).toBeCloseTo(-Math.sqrt(1.5), 10);
+    expect(z[1]).toBe(0);
+    expect(Array.from(zscore(Float64Array.from([4, 4])))).toEqual([0, 0]);
+    const r = globalRanks({ a: Float64Array.from([10, 30]), b: Float64Array.from([20, 20]) }, ['a', 'b']);
+    expect(Array.from(r.a!)).toEqual([0, 1]);
+    expect(Array.from(r.b!)).toEqual([0.5, 0.5]);
+  });
+
+  it('freeze sets: Setting (i) = ESU + top CU of all units, Setting (ii) = ESU + all CU', () => {
+    const cls = classifyUnits(layout, fakeScores(5), { fractions: { esu: 0.015, euu: 0.1, ru: 0.15 } });
+    const s1 = freezeMaskSetting1(cls, 0.06);
+    expect(maskCount(s1)).toBe(5 + 18);
+    expect(maskCount(freezeMaskSetting2(cls))).toBe(cls.counts.ESU + cls.counts.CU);
+    const restricted = selectUnits(cls, { groups: ['ESU', 'CU'], restrictToLayers: [1] });
+    expect(maskCount({ 'L1.mlp': restricted['L1.mlp']! })).toBe(maskCount(restricted));
+    const rnd = randomMaskLike(layout, s1, 9);
+    for (const m of layout) expect(rnd[m.id]!.reduce((x, y) => x + y, 0)).toBe(s1[m.id]!.reduce((x, y) => x + y, 0));
+  });
+
+  it('head granularity gives every channel of a head the same score', () => {
+    const cls = classifyUnits(layout, fakeScores(8), { attentionGranularity: 'head', normalize: 'none' });
+    const S = cls.S['L0.attn']!;
+    expect(S[0]).toBe(S[9]);
+    expect(S[10]).toBe(S[19]);
+  });
+
+  it('attribute transfer of a classification with itself is diagonal', () => {
+    const cls = classifyUnits(layout, fakeScores(2), { fractions: { esu: 0.02, euu: 0.1, ru: 0.1 } });
+    const t = attributeTransfer(cls, cls);
+    expect(t[0]![0]).toBeCloseTo(0.02, 10);
+    expect(t[0]![2]).toBe(0);
+    expect(t.flat().reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
+    expect(maskCount(groupMask(cls, 'ESU', 'RU'))).toBe(6 + 30);
+  });
+
+  it('a unit fraction outside (0, 1) is a clear error', () => {
+    const sc = fakeScores(1);
+    expect(() => classifyUnits(layout, sc, { fractions: { esu: 0, euu: 0.1, ru: 0.1 } })).toThrowError(/ESU fraction 0 is outside \(0, 1\)/);
+    expect(() => classifyUnits(layout, sc, { fractions: { esu: 0.01, euu: 1.2, ru: 0.1 } })).toThrowError(/outside \(0, 1\)/);
+    expect(() => classifyUnits(layout, sc, { fractions: { esu: 0.5, euu: 0.3, ru: 0.3 } })).toThrowError(/sum to/);
+    const cls = classifyUnits(layout, sc);
+    expect(() => selectUnits(cls, { groups: ['ESU'], topCU: 1.5 })).toThrowError(/outside \(0, 1\)/);
+  });
+});

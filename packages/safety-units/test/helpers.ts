@@ -1,0 +1,43 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend, type ApplyOptions, type ModelAdapter, type ModelOutputs } from '@trellis-ml/core';
+
+/** Tests run on core's wasm backend (with its training kernels). */
+export async function useWasm(): Promise<void> {
+  await useBackend('wasm');
+  await tf.ready();
+}
+
+/**
+ * A hand-built one-hidden-layer MLP: h = relu(x·A + a), y = h·B + b, with taps `hidden`.
+ * Variables: `fc1/kernel` [in, H], `fc1/bias` [H], `out/kernel` [H, out], `out/bias` [out].
+ */
+export class TinyMlp implements ModelAdapter {
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  readonly vars: Record<string, tf.Variable>;
+  constructor(A: number[][], a: number[], B: number[][], b: number[], readonly activation: 'relu' | 'linear' = 'relu') {
+    this.inputShape = [A.length];
+    this.numClasses = b.length;
+    this.vars = {
+      'fc1/kernel': tf.variable(tf.tensor2d(A)), 'fc1/bias': tf.variable(tf.tensor1d(a)),
+      'out/kernel': tf.variable(tf.tensor2d(B)), 'out/bias': tf.variable(tf.tensor1d(b)),
+    };
+  }
+  apply(x: tf.Tensor, options: ApplyOptions = {}): ModelOutputs {
+    const pre = tf.add(tf.matMul(x as tf.Tensor2D, this.vars['fc1/kernel'] as tf.Tensor2D), this.vars['fc1/bias']!);
+    const h = this.activation === 'relu' ? tf.relu(pre) : pre;
+    const logits = tf.add(tf.matMul(h as tf.Tensor2D, this.vars['out/kernel'] as tf.Tensor2D), this.vars['out/bias']!);
+    return { logits, features: (options.taps ?? []).includes('fc1') ? { fc1: h } : {} };
+  }
+  tapNames(): string[] { return ['fc1', 'out']; }
+  trainableVariables(): Record<string, tf.Variable> { return { ...this.vars }; }
+  allVariables(): Record<string, tf.Variable> { return { ...this.vars }; }
+  async save(): Promise<void> {}
+  async load(): Promise<void> {}
+  dispose(): void { for (const v of Object.values(this.vars)) v.dispose(); }
+}
+
+/** The values of a variable as a plain array. */
+export function values(v: tf.Tensor): number[] {
+  return Array.from(v.dataSync());
+}

@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mlp, TrellisError } from '@trellis-ml/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { denseUnitModules, emptyMask, invertMask, jaccard, maskFromJson, maskStats, maskToJson, pruneUnits, rewindUnits, snapshotVariables, validateLayout } from '../src/index.js';
+import { TinyMlp, useWasm, values } from './helpers.js';
+
+beforeAll(useWasm);
+
+// x·A: 2 inputs → 3 hidden units; B: 3 hidden → 2 outputs.
+const A = [[1, 2, 3], [4, 5, 6]];
+const a = [0.1, 0.2, 0.3];
+const B = [[1, 0], [0, 1], [1, 1]];
+const b = [0.5, -0.5];
+
+describe('unit layout (spec §2.2: TF.js [in, out] layout)', () => {
+  it('pruneUnits zeroes exactly A column j, bias j and B row j, and the output matches a hand computation', () => {
+    const m = new TinyMlp(A, a, B, b);
+    const layout = denseUnitModules(m, ['fc1'], ['fc1', 'out']);
+    validateLayout(m, layout);
+    expect(layout[0]!.numUnits).toBe(3);
+    const mask = emptyMask(layout);
+    mask.fc1![1] = 1;
+    const h = pruneUnits(m, layout, mask);
+    expect(values(m.vars['fc1/kernel']!)).toEqual([1, 0, 3, 4, 0, 6]);
+    expect(values(m.vars['fc1/bias']!)).toEqual([0.1, 0, 0.3].map(Math.fround));
+    expect(values(m.vars['out/kernel']!)).toEqual([1, 0, 0, 0, 1, 1]);
+    expect(values(m.vars['out/bias']!)).toEqual([0.5, -0.5]);
+    // x = [1, 1]: hidden = relu([5.1, 7.2, 9.3]) with unit 1 removed → [5.1, 0, 9.3]; y = [5.1 + 9.3 + 0.5, 9.3 − 0.5].
+    const y = tf.tidy(() => m.apply(tf.tensor2d([[1, 1]])).logits.dataSync());
+    expect(y[0]).toBeCloseTo(14.9, 5);
+    expect(y[1]).toBeCloseTo(8.8, 5);
+    h.restore();
+    expect(values(m.vars['fc1/kernel']!)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(values(m.vars['out/kernel']!)).toEqual([1, 0, 0, 1, 1, 1]);
+    m.dispose();
+  });
+
+  it('bias compensation adds B_j · mean_j to the output bias', () => {
+    const m = new TinyMlp(A, a, B, b);
+    const layout = denseUnitModules(m, ['fc1'], ['fc1', 'out']);
+    const mask = emptyMask(layout);
+    mask.fc1![2] = 1;
+    const means = { method: 'wifv' as const, scores: {}, variances: {}, count: 1, means: { fc1: Float64Array.from([0, 0, 2]) } };
+    const h = pruneUnits(m, layout, mask, { compensate: true, means });
+    expect(values(m.vars['out/bias']!)).toEqual([2.5, 1.5]);
+    h.restore();
+    expect(values(m.vars['out/bias']!)).toEqual([0.5, -0.5]);
+    m.dispose();
+  });
+
+  it('rewindUnits puts only the selected units back', () => {
+    const m = new TinyMlp(A, a, B, b);
+    const layout = denseUnitModules(m, ['fc1'], ['fc1', 'out']);
+    const snap = snapshotVariables(m, ['fc1/kernel', 'fc1/bias', 'out/kernel']);
+    m.vars['fc1/kernel']!.assign(tf.zeros([2, 3]));
+    const mask = emptyMask(layout);
+    mask.fc1![0] = 1;
+    rewindUnits(m, layout, mask, snap);
+    expect(values(m.vars['fc1/kernel']!)).toEqual([1, 0, 0, 4, 0, 0]);
+    tf.dispose(Object.values(snap));
+    m.dispose();
+  });
+
+  it('masks: stats, complement, Jaccard and JSON round trip', () => {
+    const m = new TinyMlp(A, a, B, b);
+    const layout = denseUnitModules(m, ['fc1'], ['fc1', 'out']);
+    const mask = emptyMask(layout);
+    mask.fc1![0] = 1;
+    const st = maskStats(m, layout, mask);
+    expect(st.unitFraction).toBeCloseTo(1 / 3);
+    // Every unit carries 2 (A column) + 1 (bias) + 2 (B row) = 5 weights.
+    expect(st.paramFraction).toBeCloseTo(1 / 3);
+    expect(Array.from(invertMask(mask).fc1!)).toEqual([0, 1, 1]);
+    expect(jaccard(mask, invertMask(mask))).toBe(0);
+    expect(jaccard(mask, maskFromJson(layout, maskToJson(mask)))).toBe(1);
+    m.dispose();
+  });
+
+  it('a layer without a neuron axis is a clear error', () => {
+    const model = mlp({ inputShape: [4], hidden: [3], numClasses: 2, seed: 1 });
+    expect(() => denseUnitModules(model, ['logits'], ['fc1', 'logits'])).toThrowError(/no neuron axis/);
+    try {
+      denseUnitModules(model, ['nope'], ['fc1', 'logits']);
+    } catch (e) {
+      expect(e).toBeInstanceOf(TrellisError);
+      expect((e as TrellisError).code).toBe('NO_NEURON_AXIS');
+    }
+    const ok = denseUnitModules(model, ['fc1'], ['fc1', 'logits']);
+    expect(() => validateLayout(model, [{ ...ok[0]!, bSide: { variable: 'fc1/bias', axis: 0 }, aSide: [{ variable: 'fc1/kernel', axis: 0 }] }])).toThrowError(/axis/);
+    model.dispose();
+  });
+});

@@ -31,4 +31,16 @@ export const TECHNIQUES: TechniqueEntry[] = [
     description: 'find, freeze and align the few units that carry safety in a tiny language model',
     load: async () => (await import('@trellis-ml/safety-units')).experiment,
   },
+  {
+    name: 'dynamic-depth',
+    package: '@trellis-ml/dynamic-depth',
+    description: 'Leader + Teammate nets: one weight set serving many depths, chosen to fit a budget',
+    load: async () => (await import('@trellis-ml/dynamic-depth')).experiment,
+  },
+  {
+    name: 'uda-calibration',
+    package: '@trellis-ml/uda-calibration',
+    description: 'adapt to an unlabeled shifted domain without over-certainty (certainty distillation vs TENT)',
+    load: async () => (await import('@trellis-ml/uda-calibration')).experiment,
+  },
 ];

@@ -31,6 +31,8 @@ export interface TrainerContext {
   train?: Dataset;
   /** Scalars logged for the current step or epoch (plugins may add numbers). */
   logs: Record<string, number>;
+  /** Whether the Trainer adds its base loss this step (false with `baseLoss: 'none'` or a loss-replacing plugin). */
+  baseLossActive: boolean;
   /** A free-form store plugins can share within a run. */
   store: Map<string, unknown>;
   /** Asks the Trainer to stop after the current batch. */

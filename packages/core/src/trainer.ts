@@ -94,6 +94,7 @@ export class Trainer {
       step: 0,
       batchIndex: 0,
       logs: {},
+      baseLossActive: (options.baseLoss ?? 'crossEntropy') !== 'none',
       store: new Map(),
       stopTraining: (reason: string) => {
         this.stopReason = reason;
@@ -217,6 +218,7 @@ export class Trainer {
         'use one loss-replacing plugin per Trainer');
     }
     const baseLoss = replacing.length ? 'none' : this.options.baseLoss ?? 'crossEntropy';
+    ctx.baseLossActive = baseLoss !== 'none';
     const model = this.model;
     const taps = this.taps;
     let computed: { value: tf.Scalar; grads: tf.NamedTensorMap };
@@ -284,10 +286,17 @@ export class Trainer {
       for (const t of Object.values(before)) if (!kept.has(t)) t.dispose();
       grads = after;
     }
+    // tfjs optimizers keep their slots (Adam moments, momentum) by position in this list, so every
+    // trainable variable is always passed: one that got no gradient this step (a skipped block) gets
+    // zeros instead of shifting the slots of the variables after it.
     const ordered: Array<{ name: string; tensor: tf.Tensor }> = [];
     for (const [name, v] of vars) {
-      const g = grads[name];
-      if (g) ordered.push({ name: v.name, tensor: g });
+      let g = grads[name];
+      if (!g) {
+        g = tf.zerosLike(v);
+        grads[name] = g;
+      }
+      ordered.push({ name: v.name, tensor: g });
     }
     this.optimizer.applyGradients(ordered);
     tf.dispose(Object.values(grads));
@@ -381,6 +390,10 @@ export class Trainer {
   dispose(): void {
     for (const p of [...this.plugins].reverse()) p.dispose?.();
     this.optimizer.dispose();
+    // Some tfjs optimizers keep constant tensors their dispose() forgets (Momentum's `m` in 4.22).
+    for (const v of Object.values(this.optimizer as unknown as Record<string, unknown>)) {
+      if (v instanceof tf.Tensor && !v.isDisposed) v.dispose();
+    }
   }
 }
 

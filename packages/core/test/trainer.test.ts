@@ -125,3 +125,46 @@ describe('bad input gets a clear error', () => {
     expect(() => orderPlugins([{ name: 'a', apiVersion: 1, before: ['b'] }, { name: 'b', apiVersion: 1, before: ['a'] }])).toThrow(/cycle/);
   });
 });
+
+describe('optimizer slots', () => {
+  it('a variable without a gradient in a step does not shift the Adam moments of the others', async () => {
+    const data = toyDataset();
+    // A plugin that zeroes the first layer's influence on the loss for one step by removing its gradients.
+    const dropFirst: TrainerPlugin = {
+      name: 'drop-first', apiVersion: 1,
+      transformGradients: (grads, ctx) => {
+        if (ctx.step !== 1) return grads;
+        const out: tf.NamedTensorMap = {};
+        for (const [k, g] of Object.entries(grads)) if (!k.startsWith('fc1/')) out[k] = g;
+        return out;
+      },
+    };
+    const m = model(3);
+    const t = new Trainer({ model: m, seed: 2, batchSize: 32, plugins: [dropFirst] });
+    const before = m.trainableVariables()['fc1/kernel']!.dataSync().slice();
+    await t.trainStep(data.batchAt(Int32Array.from({ length: 32 }, (_, i) => i)));
+    const afterStep0 = m.trainableVariables()['fc1/kernel']!.dataSync().slice();
+    await t.trainStep(data.batchAt(Int32Array.from({ length: 32 }, (_, i) => i + 32)));
+    const afterStep1 = m.trainableVariables()['fc1/kernel']!.dataSync().slice();
+    expect(Array.from(afterStep0)).not.toEqual(Array.from(before));
+    // With a zero gradient Adam still moves by its first moment, but the shapes line up: no throw,
+    // and the logits layer keeps training.
+    expect(afterStep1.length).toBe(before.length);
+    expect(t.context.baseLossActive).toBe(true);
+    t.dispose(); m.dispose();
+  });
+});
+
+describe('dispose', () => {
+  it('frees every tensor the Trainer and its optimizer made (Adam and momentum)', async () => {
+    for (const make of [() => tf.train.adam(0.01), () => tf.train.momentum(0.01, 0.9)]) {
+      const m = model(4);
+      const before = tf.memory().numTensors;
+      const t = new Trainer({ model: m, seed: 1, batchSize: 32, optimizer: make() });
+      await t.fit(toyDataset(), { epochs: 1 });
+      t.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      m.dispose();
+    }
+  });
+});

@@ -156,6 +156,8 @@ async function prepareNodeThreads(wasmDir: string, threads: number): Promise<() 
     `URL.createObjectURL = () => ${JSON.stringify(mainScript)};\nURL.revokeObjectURL = () => {};\n`;
   // tfjs keeps the worker source in a template string whose "\n" escapes became newlines.
   fs.writeFileSync(workerFile, prelude + wasmWorkerContents.replace(/\n/g, '\\n'));
+  // The 8 pool workers load it while the module starts; remove it when the process ends.
+  process.once('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
   const env = tf.env();
   env.set('WASM_HAS_MULTITHREAD_SUPPORT', true);

@@ -1,0 +1,72 @@
+import { TrellisError } from '@trellis-ml/core';
+import type { DepthConfig } from './depthConfig.js';
+import { DepthNet, readDepthNetMeta, type ArchitectureSpec, type BnMode } from './depthNet.js';
+import { resNetCNN } from './resnetCnn.js';
+import { residualMLP } from './residualMlp.js';
+
+function customSelection(arch: ArchitectureSpec): { custom: Record<string, number[]> } {
+  const configs = arch.configs as DepthConfig[];
+  return { custom: Object.fromEntries(configs.map((c) => [c.id, [...c.activeBlocks]])) };
+}
+
+/**
+ * Builds a fresh network from a saved architecture spec (`residual-mlp` or `resnet-cnn`),
+ * initialised from `seed`. Used to load checkpoints and to build Teammate B and the Leader.
+ */
+export function buildFromArchitecture(arch: ArchitectureSpec, seed: number): DepthNet {
+  if (arch.kind === 'residual-mlp') {
+    return residualMLP({
+      inputShape: arch.inputShape as number[], width: arch.width as number, blocks: arch.blocks as number,
+      numClasses: arch.numClasses as number, norm: arch.norm as 'layer' | 'none', blockSelection: customSelection(arch), seed,
+      zeroInitResidual: arch.zeroInitResidual !== false,
+    });
+  }
+  if (arch.kind === 'resnet-cnn') {
+    return resNetCNN({
+      inputShape: arch.inputShape as [number, number, number], stageChannels: arch.stageChannels as number[],
+      blocksPerStage: arch.blocksPerStage as number[], numClasses: arch.numClasses as number, bnMode: arch.bnMode as BnMode,
+      blockSelection: customSelection(arch), seed,
+    });
+  }
+  throw new TrellisError('UNKNOWN_ARCHITECTURE', `no builder for architecture kind "${arch.kind}"`,
+    'build the network yourself (e.g. with fromBlocks) and call model.load(dir), or pass `build` to the plugin');
+}
+
+/**
+ * The Leader's architecture: the Teammates' one, `widthMultiplier` times wider and with
+ * `extraBlocks` more blocks (in the last stage), with only its full depth in the menu.
+ */
+export function leaderArchitecture(arch: ArchitectureSpec, options: { widthMultiplier?: number; extraBlocks?: number } = {}): ArchitectureSpec {
+  const m = options.widthMultiplier ?? 1;
+  const extra = options.extraBlocks ?? 0;
+  if (arch.kind === 'residual-mlp') {
+    const blocks = (arch.blocks as number) + extra;
+    return { ...arch, width: Math.round((arch.width as number) * m), blocks, configs: [{ id: `d${blocks}`, activeBlocks: Array.from({ length: blocks }, (_, i) => i) }] };
+  }
+  if (arch.kind === 'resnet-cnn') {
+    const per = [...(arch.blocksPerStage as number[])];
+    per[per.length - 1] = per[per.length - 1]! + extra;
+    const net = resNetCNN({
+      inputShape: arch.inputShape as [number, number, number], stageChannels: (arch.stageChannels as number[]).map((c) => Math.round(c * m)),
+      blocksPerStage: per, numClasses: arch.numClasses as number, bnMode: arch.bnMode as BnMode, configs: [per], seed: 0,
+    });
+    const spec = net.architecture;
+    net.dispose();
+    return spec;
+  }
+  throw new TrellisError('UNKNOWN_ARCHITECTURE', `cannot derive a Leader from architecture kind "${arch.kind}"`,
+    'pass `build` to the plugin to construct the Leader yourself');
+}
+
+/** Builds the saved architecture in `dir` and loads its weights: one call restores a model serving every depth. */
+export async function loadDepthNet(dir: string): Promise<DepthNet> {
+  const meta = await readDepthNetMeta(dir);
+  const net = buildFromArchitecture(meta.architecture, 0);
+  try {
+    await net.load(dir);
+  } catch (e) {
+    net.dispose();
+    throw e;
+  }
+  return net;
+}

@@ -1,0 +1,75 @@
+import { check, TrellisError } from '@trellis-ml/core';
+
+/** One depth's row of a {@link DepthTable}. */
+export interface DepthRow {
+  /** Depth id. */
+  id: string;
+  /** Active skippable blocks. */
+  activeBlocks: number;
+  /** Top-1 accuracy on the evaluated set. */
+  accuracy: number;
+  /** Analytic FLOPs per example. */
+  flops: number;
+  /** Parameters touched. */
+  params: number;
+  /** Median measured latency (ms) of one batch of `latencyBatchSize`, when measured. */
+  latencyMs?: number;
+  /** Median measured latency (ms) of a single example, when measured. */
+  latencyMs1?: number;
+}
+
+/** Accuracy and cost of every depth of a model (what {@link selectDepth} chooses from). */
+export interface DepthTable {
+  rows: DepthRow[];
+  /** Backend the latencies were measured on. */
+  backend?: string;
+  /** Batch size of `latencyMs`. */
+  latencyBatchSize?: number;
+}
+
+/** A runtime budget: any combination of FLOPs per example, measured latency (ms per batch) and active blocks. */
+export interface Budget {
+  maxFlops?: number;
+  maxLatencyMs?: number;
+  maxBlocks?: number;
+}
+
+/** What {@link selectDepth} returns. */
+export interface DepthChoice {
+  /** The chosen depth id. */
+  config: string;
+  row: DepthRow;
+  /** True when nothing fitted and the shallowest depth was returned (`onOverBudget: 'smallest'`). */
+  overBudget: boolean;
+}
+
+/**
+ * The runtime policy: the most accurate depth whose cost fits the budget (ties go to the cheaper
+ * depth). A pure function of the table, cheap enough to call per request. When no depth fits it
+ * throws NO_DEPTH_FITS (default) or, with `onOverBudget: 'smallest'`, returns the shallowest depth
+ * flagged `overBudget`.
+ */
+export function selectDepth(table: DepthTable, budget: Budget, options: { onOverBudget?: 'throw' | 'smallest' } = {}): DepthChoice {
+  check(table.rows.length > 0, 'EMPTY_DEPTH_TABLE', 'the depth table has no rows', 'evaluate the model with evaluateAllDepths first');
+  const limits = Object.entries(budget).filter(([, v]) => v !== undefined);
+  check(limits.length > 0, 'EMPTY_BUDGET', 'the budget sets no limit', 'pass maxFlops, maxLatencyMs and/or maxBlocks');
+  for (const [k, v] of limits) check(typeof v === 'number' && !Number.isNaN(v), 'BAD_BUDGET', `budget ${k}=${String(v)} is not a number`, 'pass numeric limits');
+  if (budget.maxLatencyMs !== undefined) {
+    check(table.rows.every((r) => r.latencyMs !== undefined), 'NO_LATENCY', 'the budget limits latency but the table has no measured latencies',
+      'build the table with evaluateAllDepths(model, data, { latency: true })');
+  }
+  const fits = table.rows.filter((r) =>
+    (budget.maxFlops === undefined || r.flops <= budget.maxFlops)
+    && (budget.maxLatencyMs === undefined || r.latencyMs! <= budget.maxLatencyMs)
+    && (budget.maxBlocks === undefined || r.activeBlocks <= budget.maxBlocks));
+  if (fits.length > 0) {
+    const best = [...fits].sort((a, b) => b.accuracy - a.accuracy || a.flops - b.flops)[0]!;
+    return { config: best.id, row: best, overBudget: false };
+  }
+  const smallest = [...table.rows].sort((a, b) => a.flops - b.flops)[0]!;
+  if (options.onOverBudget === 'smallest') return { config: smallest.id, row: smallest, overBudget: true };
+  throw new TrellisError('NO_DEPTH_FITS',
+    `no depth fits the budget ${JSON.stringify(budget)}; the cheapest, "${smallest.id}", needs ${smallest.flops} FLOPs, ${smallest.activeBlocks} blocks${smallest.latencyMs !== undefined ? `, ${smallest.latencyMs.toFixed(3)} ms` : ''}`,
+    "raise the budget, add a shallower depth to the model's menu, or pass { onOverBudget: 'smallest' } to fall back to the shallowest depth",
+    { budget, smallest });
+}

@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { accuracy, argmaxRows, check, disposeBatch, Rng, type Dataset } from '@trellis-ml/core';
+import type { DepthConfig } from './depthConfig.js';
+import type { DepthNet } from './depthNet.js';
+import type { DepthTable } from './depthTable.js';
+
+/** Options of {@link evaluateAllDepths}. */
+export interface EvaluateDepthsOptions {
+  /** Measure latency per depth (default true). */
+  latency?: boolean;
+  /** Batch size of the latency measurement (default 128). */
+  latencyBatchSize?: number;
+  /** Also time single examples (default false). */
+  latencySingle?: boolean;
+  /** Timed repetitions after warm-up (default 50; median reported). */
+  timedRuns?: number;
+  /** Warm-up repetitions (default 5). */
+  warmup?: number;
+  /** Evaluation batch size (default 256). */
+  batchSize?: number;
+  /** Only these depths (default: the whole menu). */
+  configs?: Array<DepthConfig | string>;
+}
+
+/** Accuracy of `model` on `data` at one depth (inference mode). */
+export function depthAccuracy(model: DepthNet, data: Dataset, config: DepthConfig | string, batchSize = 256): number {
+  check(data.labels, 'UNLABELED', 'cannot measure accuracy on a dataset without labels', 'evaluate on a labelled dataset');
+  const k = model.numClasses;
+  const preds = new Int32Array(data.size);
+  let offset = 0;
+  for (const batch of data.batches(batchSize)) {
+    const logits = tf.tidy(() => model.forward(batch.x, { config, training: false }));
+    preds.set(argmaxRows(logits.dataSync(), k), offset);
+    offset += batch.size;
+    logits.dispose();
+    disposeBatch(batch);
+  }
+  return accuracy(preds, data.labels);
+}
+
+/** Median (or minimum) wall time (ms) of a forward pass at `config` on `x` (after `warmup` passes). */
+export function measureLatency(model: DepthNet, x: tf.Tensor, config: DepthConfig | string, options: { timedRuns?: number; warmup?: number; statistic?: 'median' | 'min' } = {}): number {
+  const run = () => {
+    const y = tf.tidy(() => model.forward(x, { config, training: false }));
+    y.dataSync();
+    y.dispose();
+  };
+  for (let i = 0; i < (options.warmup ?? 5); i++) run();
+  const times: number[] = [];
+  for (let i = 0; i < (options.timedRuns ?? 50); i++) {
+    const t0 = performance.now();
+    run();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return options.statistic === 'min' ? times[0]! : times[Math.floor(times.length / 2)]!;
+}
+
+/**
+ * Evaluates every depth of the menu: accuracy, analytic FLOPs and parameters, and (by default) the
+ * measured latency of a batch on the current backend: depths are timed in 5 interleaved rounds (so
+ * machine load affects them alike); each round keeps its fastest run and the table reports the
+ * median of the rounds, which resists the noise of a shared machine.
+ */
+export function evaluateAllDepths(model: DepthNet, data: Dataset, options: EvaluateDepthsOptions = {}): DepthTable {
+  const configs = (options.configs ?? [...model.configs]).map((c) => model.resolve(c));
+  const rows = configs.map((c) => {
+    const cost = model.cost(c);
+    return { id: c.id, activeBlocks: cost.activeBlocks, accuracy: depthAccuracy(model, data, c, options.batchSize), flops: cost.flops, params: cost.params } as DepthTable['rows'][number];
+  });
+  const table: DepthTable = { rows, backend: tf.getBackend() };
+  if (options.latency ?? true) {
+    const bs = Math.min(options.latencyBatchSize ?? 128, data.size);
+    table.latencyBatchSize = bs;
+    const rounds = 5;
+    const per = Math.max(1, Math.ceil((options.timedRuns ?? 50) / rounds));
+    const measure = (n: number) => {
+      const batch = data.batchAt(Int32Array.from({ length: n }, (_, i) => i));
+      const samples = configs.map(() => [] as number[]);
+      for (let r = 0; r < rounds; r++) {
+        configs.forEach((c, i) => samples[i]!.push(measureLatency(model, batch.x, c, { timedRuns: per, warmup: r === 0 ? (options.warmup ?? 5) : 1, statistic: 'min' })));
+      }
+      disposeBatch(batch);
+      return samples.map((s) => s.sort((a, b) => a - b)[Math.floor(s.length / 2)]!);
+    };
+    measure(bs).forEach((ms, i) => (rows[i]!.latencyMs = ms));
+    if (options.latencySingle) measure(1).forEach((ms, i) => (rows[i]!.latencyMs1 = ms));
+  }
+  return table;
+}
+
+/** Median time (ms) of one `setDepth` call, cycling through the menu: the cost of switching depth at run time. */
+export function measureSwitchCost(model: DepthNet, repetitions = 1000): number {
+  const ids = model.configs.map((c) => c.id);
+  const before = model.depth;
+  const times: number[] = [];
+  for (let i = 0; i < repetitions; i++) {
+    const t0 = performance.now();
+    model.setDepth(ids[i % ids.length]!);
+    times.push(performance.now() - t0);
+  }
+  model.setDepth(before);
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+/**
+ * Post-training batch-norm statistics per depth (US-Nets post-statistics, OFA's
+ * `reset_running_statistics`): for every depth, training-mode passes over `samples` examples (no
+ * weight update) set that depth's running mean/variance to the cumulative average of the batch
+ * moments. A no-op for networks without batch-norm.
+ */
+export function recalibrateBatchNorm(model: DepthNet, data: Dataset, options: { samples?: number; batchSize?: number; seed?: number } = {}): void {
+  if (model.bnMode === 'none') return;
+  const n = Math.min(options.samples ?? 2000, data.size);
+  const order = new Rng(options.seed ?? 0).permutation(data.size).slice(0, n);
+  const bs = options.batchSize ?? 200;
+  for (const c of model.configs) {
+    let i = 0;
+    for (let start = 0; start < n; start += bs) {
+      const batch = data.batchAt(order.subarray(start, Math.min(n, start + bs)));
+      tf.tidy(() => model.forwardMany(batch.x, [c], { training: true, calibrate: true, statsMomentum: i / (i + 1) }));
+      disposeBatch(batch);
+      i++;
+    }
+    model.calibrated.add(c.id);
+  }
+}

@@ -1,0 +1,346 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  claim,
+  experimentSeeds,
+  meanStd,
+  RunRecord,
+  TrellisError,
+  type Claim,
+  type Dataset,
+  type ExperimentOptions,
+  type ExperimentResult,
+  type TechniqueExperiment,
+} from '@trellis-ml/core';
+import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
+import { loadDepthNet } from './architectures.js';
+import type { DepthConfig } from './depthConfig.js';
+import type { DepthNet } from './depthNet.js';
+import { selectDepth, type DepthTable } from './depthTable.js';
+import { depthAccuracy, evaluateAllDepths, measureSwitchCost } from './evaluateDepths.js';
+import { resNetCNN } from './resnetCnn.js';
+import { residualMLP } from './residualMlp.js';
+import type { CoopDepthOptions } from './plugin.js';
+import { trainCoopDepth, trainFixedDepth, trainLayerDrop } from './train.js';
+
+/** The settings of one reproduction (quick and full defaults; each can be overridden with `--set key=value`). */
+export interface DynamicDepthSetup {
+  dataset: 'fashion' | 'mnist';
+  model: 'mlp' | 'cnn';
+  /** Training examples loaded (a validation share is split off). */
+  trainLimit: number;
+  testLimit: number;
+  valFraction: number;
+  /** MLP width W and blocks K. */
+  width: number;
+  blocks: number;
+  /** MLP depth menu (active blocks). */
+  depths: number[];
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  /** Timed batches per depth for latency. */
+  timedRuns: number;
+  /** Run the sandwich-inplace baseline (one Teammate, no Leader). */
+  sandwich: boolean;
+  /** Also train the spec's ablations of the cooperative method: no Leader, one Teammate, β=0, δ=0. */
+  ablations: boolean;
+  /** KD share w and temperature T of the cooperative loss (spec defaults 0.5 and 3). */
+  kdWeight: number;
+  temperature: number;
+}
+
+const QUICK: DynamicDepthSetup = {
+  dataset: 'fashion', model: 'mlp', trainLimit: 4000, testLimit: 2000, valFraction: 0.1, width: 128, blocks: 6, depths: [2, 4, 6],
+  epochs: 3, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: false, ablations: false, kdWeight: 0.5, temperature: 3,
+};
+const FULL: DynamicDepthSetup = {
+  dataset: 'fashion', model: 'mlp', trainLimit: 8000, testLimit: 5000, valFraction: 0.1, width: 128, blocks: 8, depths: [2, 4, 6, 8],
+  epochs: 5, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: true, ablations: false, kdWeight: 0.5, temperature: 3,
+};
+
+/** Resolves the setup of a run from its mode and `params`. */
+export function dynamicDepthSetup(options: Pick<ExperimentOptions, 'mode' | 'params'>): DynamicDepthSetup {
+  const s: DynamicDepthSetup = { ...(options.mode === 'full' ? FULL : QUICK) };
+  for (const [k, v] of Object.entries(options.params ?? {})) {
+    if (!(k in s)) {
+      throw new TrellisError('UNKNOWN_PARAM', `dynamic-depth has no setting "${k}"`, `use one of: ${Object.keys(s).join(', ')}`);
+    }
+    const cur = (s as unknown as Record<string, unknown>)[k];
+    const value = Array.isArray(cur) ? String(v).split(/[,\s]+/).filter(Boolean).map(Number)
+      : typeof cur === 'number' ? Number(v) : typeof cur === 'boolean' ? v === true || v === 'true' : String(v);
+    (s as unknown as Record<string, unknown>)[k] = value;
+  }
+  if (s.model === 'mlp' && !s.depths.includes(s.blocks)) s.depths = [...s.depths, s.blocks];
+  return s;
+}
+
+type Method = 'coop' | 'independent' | 'full-only' | 'layerdrop' | 'sandwich-inplace' | 'coop-no-leader' | 'coop-one-teammate' | 'coop-beta0' | 'coop-delta0';
+interface MethodResult { accuracy: Record<string, number>; latencyMs: Record<string, number>; seconds: number; history?: Array<Record<string, number>> }
+interface SeedResult {
+  seed: number;
+  methods: Partial<Record<Method, MethodResult>>;
+  depths: Array<{ id: string; activeBlocks: number; flops: number; params: number }>;
+  switchMs: number;
+  validationMeans: number[];
+  table: DepthTable;
+}
+
+function buildNet(s: DynamicDepthSetup, seed: number, perStage?: number[]): DepthNet {
+  if (s.model === 'cnn') {
+    return resNetCNN({ inputShape: [28, 28, 1], numClasses: 10, seed, bnMode: 'per-config', ...(perStage ? { blocksPerStage: perStage, configs: [perStage] } : {}) });
+  }
+  return residualMLP({ inputShape: [784], width: s.width, blocks: perStage ? perStage[0]! : s.blocks, numClasses: 10, seed, ...(perStage ? { configs: [perStage[0]!] } : { configs: s.depths }) });
+}
+
+function tableToResult(t: DepthTable, seconds: number): MethodResult {
+  return {
+    accuracy: Object.fromEntries(t.rows.map((r) => [r.id, r.accuracy])),
+    latencyMs: Object.fromEntries(t.rows.map((r) => [r.id, r.latencyMs ?? NaN])),
+    seconds,
+  };
+}
+
+async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: Dataset, test: Dataset, log: (l: string) => void, progress: boolean): Promise<{ result: SeedResult; deployed: DepthNet }> {
+  const base = { epochs: s.epochs, batchSize: s.batchSize, lr: s.lr, progress };
+  const evalOpts = { timedRuns: s.timedRuns };
+  const methods: SeedResult['methods'] = {};
+
+  log(`[seed ${seed}] cooperative training (Leader, Teammates A and B, sub-networks)`);
+  const coop = await trainCoopDepth(buildNet(s, seed), train, val, { ...base, seed, label: 'coop', kdWeight: s.kdWeight, temperature: s.temperature });
+  const deployed = coop.deployed;
+  for (const m of [...coop.teammates, coop.leader]) if (m && m !== deployed) m.dispose();
+  const table = evaluateAllDepths(deployed, test, evalOpts);
+  methods.coop = { ...tableToResult(table, coop.seconds), history: coop.history };
+  const menu: DepthConfig[] = [...deployed.configs];
+
+  log(`[seed ${seed}] independent: one model per depth`);
+  const indep: MethodResult = { accuracy: {}, latencyMs: {}, seconds: 0 };
+  for (const c of menu) {
+    const net = buildNet(s, seed + 1000, c.perStage);
+    const r = await trainFixedDepth(net, train, { ...base, seed, label: `independent ${c.id}` });
+    const t = evaluateAllDepths(net, test, evalOpts);
+    indep.accuracy[c.id] = t.rows[0]!.accuracy;
+    indep.latencyMs[c.id] = t.rows[0]!.latencyMs ?? NaN;
+    indep.seconds += r.seconds;
+    net.dispose();
+  }
+  methods.independent = indep;
+
+  log(`[seed ${seed}] full-only: trained at full depth, evaluated at every depth`);
+  const fullOnly = buildNet(s, seed + 2000);
+  const rf = await trainFixedDepth(fullOnly, train, { ...base, seed, label: 'full-only' });
+  methods['full-only'] = tableToResult(evaluateAllDepths(fullOnly, test, evalOpts), rf.seconds);
+  fullOnly.dispose();
+
+  log(`[seed ${seed}] layerdrop (p = 0.2)`);
+  const ld = buildNet(s, seed + 3000);
+  const rl = await trainLayerDrop(ld, train, { ...base, seed, p: 0.2, label: 'layerdrop' });
+  methods.layerdrop = tableToResult(evaluateAllDepths(ld, test, evalOpts), rl.seconds);
+  ld.dispose();
+
+  if (s.sandwich) {
+    log(`[seed ${seed}] sandwich-inplace (one Teammate, no Leader)`);
+    const sw = await trainCoopDepth(buildNet(s, seed + 4000), train, val, { ...base, seed, teammates: 1, leader: null, label: 'sandwich', kdWeight: s.kdWeight, temperature: s.temperature });
+    methods['sandwich-inplace'] = tableToResult(evaluateAllDepths(sw.deployed, test, evalOpts), sw.seconds);
+    for (const m of sw.teammates) m.dispose();
+  }
+
+  if (s.ablations) {
+    const variants: Array<[Method, CoopDepthOptions]> = [
+      ['coop-no-leader', { leader: null }],
+      ['coop-one-teammate', { teammates: 1 }],
+      ['coop-beta0', { weights: { beta: 0 } }],
+      ['coop-delta0', { weights: { delta: 0 } }],
+    ];
+    for (const [name, variant] of variants) {
+      log(`[seed ${seed}] ablation ${name}`);
+      const r = await trainCoopDepth(buildNet(s, seed), train, val, { ...base, seed, label: name, kdWeight: s.kdWeight, temperature: s.temperature, ...variant });
+      methods[name] = tableToResult(evaluateAllDepths(r.deployed, test, { latency: false }), r.seconds);
+      for (const m of [...r.teammates, r.leader]) m?.dispose();
+    }
+  }
+
+  const result: SeedResult = {
+    seed, methods, table, switchMs: measureSwitchCost(deployed), validationMeans: coop.validationMeans,
+    depths: menu.map((c) => ({ id: c.id, ...deployed.cost(c) })),
+  };
+  return { result, deployed };
+}
+
+/** Checks the three bad inputs of the issue on a trained model; returns which raised the expected error. */
+async function badInputChecks(model: DepthNet, table: DepthTable, savedDir: string, s: DynamicDepthSetup): Promise<Record<string, string>> {
+  const expectCode = async (code: string, f: () => unknown | Promise<unknown>): Promise<string> => {
+    try {
+      await f();
+      return 'no error';
+    } catch (e) {
+      return e instanceof TrellisError && e.code === code ? `ok: ${e.message}` : `wrong error: ${(e as Error).message}`;
+    }
+  };
+  const other = s.model === 'cnn'
+    ? resNetCNN({ inputShape: [28, 28, 1], numClasses: 10, seed: 0, stageChannels: [8, 16, 32] })
+    : residualMLP({ inputShape: [784], width: s.width * 2, blocks: s.blocks, numClasses: 10, configs: s.depths, seed: 0 });
+  const out = {
+    unknownDepth: await expectCode('UNKNOWN_DEPTH', () => model.setDepth('d99')),
+    impossibleBudget: await expectCode('NO_DEPTH_FITS', () => selectDepth(table, { maxFlops: 1 })),
+    otherArchitecture: await expectCode('ARCHITECTURE_MISMATCH', () => other.load(savedDir)),
+  };
+  other.dispose();
+  return out;
+}
+
+const pp = (x: number) => 100 * x;
+
+/** The reproduction behind `trellis dynamic-depth`. */
+export const experiment: TechniqueExperiment = {
+  name: 'dynamic-depth',
+  description: 'Cooperative training (Leader + two Teammates + sub-networks) of a depth-switchable network vs separately trained depths, full-only and LayerDrop; accuracy, FLOPs and latency per depth.',
+  async run(options: ExperimentOptions): Promise<ExperimentResult> {
+    const log = options.log ?? ((l: string) => console.log(l));
+    const s = dynamicDepthSetup(options);
+    const seeds = experimentSeeds(options);
+    const record = await RunRecord.create({ out: options.out, name: 'dynamic-depth', seed: seeds[0]!, config: { mode: options.mode, seeds, ...s }, versions: { '@trellis-ml/dynamic-depth': '0.1.0' } });
+    const flatten = s.model === 'mlp';
+    const load = s.dataset === 'mnist' ? loadMnist : loadFashionMnist;
+    const all = load({ split: 'train', limit: s.trainLimit, flatten });
+    const test = load({ split: 'test', limit: s.testLimit, flatten });
+    log(`dynamic-depth (${options.mode}): ${s.dataset}, ${s.model}, ${all.size} train / ${test.size} test, seeds ${seeds.join(',')}, backend ${tf.getBackend()}`);
+
+    const results: SeedResult[] = [];
+    let savedDir = '';
+    let bad: Record<string, string> = {};
+    let reloadGap = NaN;
+    for (const seed of seeds) {
+      const [train, val] = all.split(1 - s.valFraction, seed);
+      const { result, deployed } = await runSeed(s, seed, train, val, test, log, options.progress ?? false);
+      results.push(result);
+      for (const [m, r] of Object.entries(result.methods)) await record.logMetrics({ seed, method: m, ...r });
+      if (seed === seeds[0]) {
+        savedDir = await record.saveModel(deployed);
+        const reloaded = await loadDepthNet(savedDir);
+        reloadGap = Math.max(...deployed.configs.map((c) => Math.abs(depthAccuracy(reloaded, test, c.id) - result.methods.coop!.accuracy[c.id]!)));
+        reloaded.dispose();
+        bad = await badInputChecks(deployed, result.table, savedDir, s);
+      }
+      deployed.dispose();
+    }
+
+    // ---- aggregate
+    const depths = [...results[0]!.depths].sort((a, b) => a.flops - b.flops);
+    const ids = depths.map((d) => d.id);
+    const full = ids[ids.length - 1]!;
+    const min = ids[0]!;
+    const methods = Object.keys(results[0]!.methods) as Method[];
+    const acc = (m: Method, id: string) => meanStd(results.map((r) => r.methods[m]!.accuracy[id]!));
+    const lat = (m: Method, id: string) => meanStd(results.map((r) => r.methods[m]!.latencyMs[id]!));
+    const gap = (m: Method, id: string) => meanStd(results.map((r) => pp(r.methods[m]!.accuracy[id]! - r.methods.independent!.accuracy[id]!)));
+    const dFull = gap('coop', full);
+    const meanGapPerSeed = results.map((r) => ids.reduce((sum, id) => sum + pp(r.methods.coop!.accuracy[id]! - r.methods.independent!.accuracy[id]!), 0) / ids.length);
+    const meanGap = meanStd(meanGapPerSeed);
+    const worstGap = Math.min(...ids.map((id) => gap('coop', id).mean));
+    const fullOnlyLoss = meanStd(results.map((r) => pp(r.methods.independent!.accuracy[min]! - r.methods['full-only']!.accuracy[min]!)));
+    const fullOnlyOwnDrop = meanStd(results.map((r) => pp(r.methods['full-only']!.accuracy[full]! - r.methods['full-only']!.accuracy[min]!)));
+    const coopLat = ids.map((id) => lat('coop', id).mean);
+    let falls = 0;
+    for (let i = 1; i < coopLat.length; i++) if (coopLat[i]! > coopLat[i - 1]!) falls++;
+    const fallFraction = falls / Math.max(1, coopLat.length - 1);
+    const switchMs = Math.max(...results.map((r) => r.switchMs));
+    const badOk = Object.values(bad).filter((v) => v.startsWith('ok')).length;
+    const std2 = (x: { mean: number; std: number }) => `${x.mean.toFixed(2)} ± ${x.std.toFixed(2)} pp over ${seeds.length} seed(s)`;
+
+    const claims: Claim[] = [
+      claim('full-depth-matches-separate', `The cooperative model at full depth (${full}) is within 0.5 points of a separately trained full model (Δ_full, pp)`, dFull.mean, '>=', -0.5, seeds, std2(dFull)),
+      claim('mean-gap-nonnegative', 'Across depths the cooperative model is on average at least as accurate as separately trained models of the same depth (mean_c Δ_c, pp)', meanGap.mean, '>=', 0, seeds, std2(meanGap)),
+      claim('worst-depth-gap', 'No depth of the cooperative model is more than 1 point below its separately trained counterpart (min_c Δ_c, pp; spec §4)', worstGap, '>=', -1, seeds),
+      claim('full-only-collapses', `A model trained only at full depth loses ≥ 2 points at the shallowest depth (${min}) against a separately trained model of that depth (pp)`, fullOnlyLoss.mean, '>=', 2, seeds,
+        `${std2(fullOnlyLoss)}; its drop from its own full depth: ${std2(fullOnlyOwnDrop)}`),
+      claim('latency-falls-with-depth', `Measured latency (batch ${results[0]!.table.latencyBatchSize ?? 128}, ${tf.getBackend()}) falls with depth: share of adjacent depth pairs where the shallower depth is faster`, fallFraction, '>=', 1, seeds,
+        ids.map((id, i) => `${id}: ${coopLat[i]!.toFixed(2)} ms`).join(', ')),
+      claim('switching-is-free', 'Switching depth at run time costs nothing: median setDepth time (ms), no weights reloaded or rebuilt', switchMs, '<=', 0.01, seeds),
+      claim('one-weight-set', 'One saved weight set serves every depth: largest accuracy change over all depths after save + loadDepthNet (points)', pp(reloadGap), '<=', 0, [seeds[0]!]),
+      claim('bad-input-errors', 'Bad input gets a clear error: unknown depth, a budget no depth fits, a checkpoint of another architecture (count of the 3 that raise the expected TrellisError)', badOk, '>=', 3, [seeds[0]!],
+        Object.entries(bad).map(([k, v]) => `${k}: ${v.slice(0, 140)}`).join(' | ')),
+    ];
+
+    const accRows = depths.map((d) => [
+      d.id, d.activeBlocks, d.flops, d.params,
+      ...methods.map((m) => { const a = acc(m, d.id); return `${pp(a.mean).toFixed(2)} ± ${pp(a.std).toFixed(2)}`; }),
+      lat('coop', d.id).mean, lat('independent', d.id).mean,
+    ]);
+    const curve = methods.flatMap((m) => ids.map((id) => ({
+      method: m, depth: id, accuracy: pp(acc(m, id).mean),
+      latencyMs: lat(m === 'independent' ? 'independent' : 'coop', id).mean,
+    })));
+    const gaps = methods.filter((m) => m !== 'independent').flatMap((m) => ids.map((id) => ({ method: m, depth: id, gap: gap(m, id).mean })));
+    const meanGapByMethod = methods.filter((m) => m !== 'independent').map((m) => {
+      const g = meanStd(results.map((r) => ids.reduce((sum, id) => sum + pp(r.methods[m]!.accuracy[id]! - r.methods.independent!.accuracy[id]!), 0) / ids.length));
+      return [m, g.mean, g.std, Math.min(...ids.map((id) => gap(m, id).mean))] as [string, number, number, number];
+    });
+    const timing = methods.map((m) => [m, meanStd(results.map((r) => r.methods[m]!.seconds)).mean]);
+    const summary = {
+      setup: s, seeds, backend: tf.getBackend(),
+      perDepth: depths.map((d) => ({ ...d, ...Object.fromEntries(methods.map((m) => [m, { accuracy: acc(m, d.id), latencyMs: lat(m, d.id) }])) })),
+      deltaFull: dFull, meanDelta: meanGap, meanDeltaByMethod: Object.fromEntries(meanGapByMethod.map(([m, mean, std, worst]) => [m, { mean, std, worst }])), worstDelta: worstGap, fullOnlyLoss, switchMs, reloadGap, badInput: bad,
+      trainingSeconds: Object.fromEntries(timing), validationMeans: results.map((r) => r.validationMeans),
+      selectDepthExample: results[0]!.table.rows.length ? selectDepth(results[0]!.table, { maxFlops: (depths[0]!.flops + depths[depths.length - 1]!.flops) / 2 }) : null,
+    };
+    const summaryPath = await record.writeSummary({ ...summary, claims });
+    const reportPath = await record.writeReport({
+      title: `dynamic-depth — cooperative training of a depth-switchable ${s.model === 'mlp' ? `residual MLP (W=${s.width}, K=${s.blocks})` : 'ResNet-CNN'} on ${s.dataset === 'fashion' ? 'Fashion-MNIST' : 'MNIST'}`,
+      intro: `${options.mode} run: ${all.size} training examples (${Math.round(100 * s.valFraction)}% held out for validation), ${test.size} test examples, ${s.epochs} epochs of Adam (lr ${s.lr}, cosine to 0, batch ${s.batchSize}), seeds ${seeds.join(', ')}, backend ${tf.getBackend()}. Δ_c is accuracy minus the separately trained model of depth c, in points. The cooperative model is the deployed Teammate (the better of A and B on validation).`,
+      claims,
+      sections: [
+        {
+          title: 'Accuracy (%), FLOPs and measured latency per depth',
+          text: `Accuracy mean ± std over seeds. Latency: median ms per batch of ${results[0]!.table.latencyBatchSize ?? 128} on ${tf.getBackend()} (the cooperative model switches depth; each independent model is its own network).`,
+          table: { columns: ['depth', 'blocks', 'FLOPs', 'params', ...methods, 'latency coop (ms)', 'latency independent (ms)'], rows: accRows },
+        },
+        {
+          title: 'Accuracy vs measured latency',
+          text: 'Cooperative (one weight set, depth switched at run time) against separately trained models of each depth (each timed on its own network). The full-only, LayerDrop and sandwich baselines share the cooperative network\'s architecture and compute, so they are drawn at its measured latencies.',
+          plot: {
+            $schema: 'https://vega.github.io/schema/vega-lite/v5.json', width: 520, height: 320,
+            data: { values: curve },
+            mark: { type: 'line', point: true },
+            encoding: {
+              x: { field: 'latencyMs', type: 'quantitative', title: `latency (ms / batch of ${results[0]!.table.latencyBatchSize ?? 128})`, scale: { zero: false } },
+              y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy (%)', scale: { zero: false } },
+              color: { field: 'method', type: 'nominal' },
+              tooltip: [{ field: 'depth' }, { field: 'accuracy' }, { field: 'latencyMs' }],
+            },
+          },
+        },
+        {
+          title: 'Gap to independent per depth (Δ_c, points)',
+          plot: {
+            $schema: 'https://vega.github.io/schema/vega-lite/v5.json', width: 520, height: 260,
+            data: { values: gaps },
+            mark: 'bar',
+            encoding: {
+              x: { field: 'depth', type: 'nominal', sort: ids },
+              xOffset: { field: 'method' },
+              y: { field: 'gap', type: 'quantitative', title: 'Δ_c (pp)' },
+              color: { field: 'method', type: 'nominal' },
+            },
+          },
+        },
+        {
+          title: 'Mean gap to independent over depths (points)',
+          text: 'mean_c Δ_c (mean ± std over seeds) and the worst depth min_c Δ_c per method; with ablations=true this is the spec\'s ablation figure (no Leader, one Teammate, β=0, δ=0).',
+          table: { columns: ['method', 'mean Δ (pp)', 'std', 'worst depth Δ (pp)'], rows: meanGapByMethod },
+        },
+        {
+          title: 'Training cost',
+          text: 'Wall-clock seconds per method (mean over seeds). Cooperative training runs a Leader and two Teammates every step, so it costs more than training one model per depth; what it buys is one weight set for all depths (spec §2.7). Sub-networks reuse the Teammate\'s full-depth activations of their shared prefix of blocks.',
+          table: { columns: ['method', 'seconds'], rows: timing as Array<[string, number]> },
+        },
+        {
+          title: 'Runtime depth choice',
+          text: `selectDepth picks the most accurate depth within a budget. Example on the test table of seed ${seeds[0]}: budget ${JSON.stringify({ maxFlops: (depths[0]!.flops + depths[depths.length - 1]!.flops) / 2 })} → ${summary.selectDepthExample?.config ?? '—'}. Median depth-switch time: ${switchMs.toFixed(5)} ms. The deployed Teammate of seed ${seeds[0]} is saved in model/ (one weight set for every depth; load it with loadDepthNet).`,
+        },
+      ],
+    });
+    log(`report: ${reportPath}`);
+    return { runDir: record.dir, summaryPath, reportPath, claims, summary };
+  },
+};

@@ -1,0 +1,58 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import { check } from '@trellis-ml/core';
+import type { DepthConfig } from './depthConfig.js';
+import { DepthNet, type ArchitectureSpec } from './depthNet.js';
+import { VariableStore } from './layers.js';
+
+/** A user block for {@link fromBlocks}. */
+export interface UserBlock {
+  apply: (h: tf.Tensor, training: boolean) => tf.Tensor;
+  /** Skippable blocks must be residual with matching input and output shapes. */
+  skippable: boolean;
+  stage: number;
+  /** FLOPs per example (for the cost model; default 0). */
+  flops?: number;
+}
+
+/** The parts of a user backbone for {@link fromBlocks}. */
+export interface UserBackbone {
+  /** Architecture name (saved with the weights, compared on load). */
+  name: string;
+  inputShape: number[];
+  numClasses: number;
+  stem: (x: tf.Tensor, training: boolean) => tf.Tensor;
+  blocks: UserBlock[];
+  head: (h: tf.Tensor, training: boolean) => tf.Tensor;
+  /** Every trainable variable of the backbone, keyed by stable names. */
+  variables: Record<string, tf.Variable>;
+  stemFlops?: number;
+  headFlops?: number;
+}
+
+/**
+ * Wraps any backbone `stem → blocks → head` as a depth-switchable network (the
+ * architecture-agnostic claim): skippable blocks are skipped as identities at shallower depths.
+ * The backbone's own normalisation must carry no running statistics (use LayerNorm/GroupNorm), or
+ * handle them itself. FLOP counts are the caller's.
+ */
+export function fromBlocks(backbone: UserBackbone, configs: DepthConfig[]): DepthNet {
+  check(backbone.blocks.length > 0, 'BAD_OPTION', 'the backbone has no blocks', 'pass at least one block');
+  const store = new VariableStore();
+  Object.assign(store.trainable, backbone.variables);
+  return new DepthNet({
+    architecture: {
+      kind: 'custom', name: backbone.name, inputShape: [...backbone.inputShape], numClasses: backbone.numClasses,
+      blocks: backbone.blocks.map((b) => ({ skippable: b.skippable, stage: b.stage })),
+      variables: Object.fromEntries(Object.entries(backbone.variables).map(([k, v]) => [k, v.shape])),
+      configs: configs.map((c) => ({ id: c.id, activeBlocks: [...c.activeBlocks] })),
+    } satisfies ArchitectureSpec,
+    inputShape: backbone.inputShape,
+    numClasses: backbone.numClasses,
+    stem: { apply: (x, ctx) => backbone.stem(x, ctx.training), flops: backbone.stemFlops ?? 0, params: 0 },
+    blocks: backbone.blocks.map((b) => ({ apply: (h, ctx) => b.apply(h, ctx.training), flops: b.flops ?? 0, params: 0, skippable: b.skippable, stage: b.stage })),
+    head: { apply: (h, ctx) => backbone.head(h, ctx.training), flops: backbone.headFlops ?? 0, params: 0 },
+    store,
+    configs,
+    bnMode: 'none',
+  });
+}

@@ -1,0 +1,352 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  check,
+  oneHotTargets,
+  Rng,
+  softCrossEntropy,
+  TrellisError,
+  type ApplyOptions,
+  type ModelAdapter,
+  type ModelOutputs,
+  type RngState,
+  type TrainerContext,
+  type TrainerPlugin,
+} from '@trellis-ml/core';
+import { buildFromArchitecture, leaderArchitecture } from './architectures.js';
+import type { DepthConfig } from './depthConfig.js';
+import { DepthNet } from './depthNet.js';
+import { memberLoss, stopGradient, type Teacher } from './distillation.js';
+import { sampleLayerDrop, sampleSubnets, type SubnetSampling } from './sampling.js';
+
+/** Weights of the KD terms (spec §2.3). */
+export interface CoopWeights {
+  /** Leader → Teammate (default 1). */
+  alpha?: number;
+  /** Teammate ↔ Teammate, mutual (default 1). */
+  beta?: number;
+  /** Own Teammate (full depth) → its sub-networks, inplace distillation (default 1). */
+  gamma?: number;
+  /** Other Teammate → sub-networks (default 1). */
+  delta?: number;
+  /** Leader → sub-networks directly (default 0). */
+  epsilon?: number;
+}
+
+/** The Leader: built from the Teammates' architecture (optionally wider/deeper), or a given (frozen) model. */
+export interface LeaderOptions {
+  widthMultiplier?: number;
+  extraBlocks?: number;
+  /** A pre-trained Leader; it is frozen (not trained) and not disposed by the plugin. */
+  model?: DepthNet;
+}
+
+/** Options of {@link coopDepth}. */
+export interface CoopDepthOptions extends SubnetSampling {
+  /** Number of Teammates (default 2; 1 with `leader: null` is the sandwich-inplace baseline). */
+  teammates?: 1 | 2;
+  /** The Leader (default: same architecture as the Teammates, trained jointly); `null` for none. */
+  leader?: LeaderOptions | null;
+  /** KD temperature T (default 3). */
+  temperature?: number;
+  /** KD share w of each member's loss (default 0.5). */
+  kdWeight?: number;
+  weights?: CoopWeights;
+  /** Use the same sub-network depths for A and B in a step (default true). */
+  sharedSampling?: boolean;
+  /** Builds Teammate B / the Leader (default: from the Trainer model's architecture). */
+  build?: (role: 'teammateB' | 'leader', seed: number) => DepthNet;
+  /** Plugin name (default `coop-depth`). */
+  name?: string;
+}
+
+/** State of the {@link coopDepth} plugin in checkpoints. */
+export interface CoopDepthState {
+  rng: RngState;
+  steps: number;
+}
+
+/** The cooperative-training plugin, with access to the team it trains. */
+export interface CoopDepthPlugin extends TrainerPlugin<CoopDepthState> {
+  /** Teammate A (the Trainer's model) and, with two Teammates, B. Available after setup. */
+  teammates(): DepthNet[];
+  /** The Leader, or null. Available after setup. */
+  leader(): DepthNet | null;
+  /** Hands the members the plugin built (Teammate B, the Leader) to the caller, who then disposes them. */
+  release(): void;
+}
+
+function asDepthNet(model: ModelAdapter, who: string): DepthNet {
+  if (model instanceof DepthNet) return model;
+  if (model instanceof CoopTeamAdapter) return model.teammate;
+  throw new TrellisError('NOT_DEPTH_SWITCHABLE', `${who} needs a depth-switchable model, but the Trainer's model is not a DepthNet`,
+    'build the model with residualMLP, resNetCNN or fromBlocks from @trellis-ml/dynamic-depth');
+}
+
+/**
+ * The Trainer model during cooperative training: Teammate A, whose training forward pass also runs
+ * the step's sub-networks (sharing A's activations) and returns their logits as features `coop:<id>`.
+ */
+class CoopTeamAdapter implements ModelAdapter {
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  subnets: DepthConfig[] = [];
+
+  constructor(readonly teammate: DepthNet) {
+    this.inputShape = teammate.inputShape;
+    this.numClasses = teammate.numClasses;
+  }
+
+  apply(x: tf.Tensor, options: ApplyOptions = {}): ModelOutputs {
+    if (!options.training || (options.taps ?? []).length > 0 || this.subnets.length === 0) return this.teammate.apply(x, options);
+    const full = this.teammate.depth;
+    const outs = this.teammate.forwardMany(x, [full, ...this.subnets], { training: true });
+    const features: Record<string, tf.Tensor> = {};
+    for (const c of this.subnets) features[`coop:${c.id}`] = outs[c.id]!;
+    return { logits: outs[full.id]!, features };
+  }
+
+  tapNames(): string[] {
+    return this.teammate.tapNames();
+  }
+  trainableVariables(): Record<string, tf.Variable> {
+    return this.teammate.trainableVariables();
+  }
+  allVariables(): Record<string, tf.Variable> {
+    return this.teammate.allVariables();
+  }
+  save(dir: string): Promise<void> {
+    return this.teammate.save(dir);
+  }
+  load(dir: string): Promise<void> {
+    return this.teammate.load(dir);
+  }
+  dispose(): void {
+    this.teammate.dispose();
+  }
+}
+
+/**
+ * Cooperative training of depth-switchable networks (CoopDepth, a reconstruction of Fang et al.
+ * 2023): the Trainer's model is Teammate A; the plugin adds Teammate B and a Leader and trains them
+ * all in the same optimizer step. Per batch it computes
+ * `ℒ_L + Σ_X (ℒ_X + mean_{c∈C_t} ℒ_X[c])` with
+ * `ℒ_X = (1−w)CE + w(α KD(L→X) + β KD(X̄→X))/(α+β)` and
+ * `ℒ_X[c] = (1−w)CE + w(γ KD(X→X[c]) + δ KD(X̄→X[c]) + ε KD(L→X[c]))/(γ+δ+ε)`, every teacher detached.
+ * Works with `baseLoss: 'crossEntropy'` (the base term becomes A's `(1−w)·CE`, via its targets)
+ * or `'none'`.
+ */
+export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
+  const name = options.name ?? 'coop-depth';
+  const teammateCount = options.teammates ?? 2;
+  check(teammateCount === 1 || teammateCount === 2, 'BAD_OPTION', `teammates ${String(teammateCount)} must be 1 or 2`, 'pass teammates: 1 or 2');
+  const T = options.temperature ?? 3;
+  const w = options.kdWeight ?? 0.5;
+  check(w >= 0 && w <= 1, 'BAD_OPTION', `kdWeight ${w} is outside [0, 1]`, 'pass a weight such as 0.5');
+  const W = { alpha: 1, beta: 1, gamma: 1, delta: 1, epsilon: 0, ...options.weights };
+  for (const [k, v] of Object.entries(W)) check(v >= 0, 'BAD_OPTION', `weight ${k}=${v} is negative`, 'pass non-negative KD weights');
+  const leaderOpt = options.leader === undefined ? {} : options.leader;
+  let A: DepthNet | null = null;
+  let B: DepthNet | null = null;
+  let L: DepthNet | null = null;
+  let adapter: CoopTeamAdapter | null = null;
+  const owned: DepthNet[] = [];
+  let rng = new Rng(0);
+  let steps = 0;
+  let subsA: DepthConfig[] = [];
+  let subsB: DepthConfig[] = [];
+  let baseCarriesCe = false;
+
+  const subConfigs = (net: DepthNet) => net.configs.filter((c) => c.id !== net.fullConfig.id).sort((a, b) => net.cost(a).flops - net.cost(b).flops);
+  const kdOpts = { kdWeight: w, temperature: T };
+  const fullTeachersOf = (other: tf.Tensor | null, leader: tf.Tensor | null): Teacher[] => [
+    ...(leader ? [{ logits: leader, weight: W.alpha }] : []),
+    ...(other ? [{ logits: other, weight: W.beta }] : []),
+  ];
+  const aHasTeacher = () => (L !== null && W.alpha > 0) || (B !== null && W.beta > 0);
+
+  const plugin: CoopDepthPlugin = {
+    name,
+    apiVersion: 1,
+    order: 'post',
+    setup(ctx: TrainerContext) {
+      A = asDepthNet(ctx.model, `plugin "${name}"`);
+      rng = Rng.derive(ctx.seed, name, 'subnets');
+      const seedOf = (role: string) => Rng.derive(ctx.seed, name, role).nextUint32();
+      if (teammateCount === 2) {
+        B = options.build ? options.build('teammateB', seedOf('teammateB')) : buildFromArchitecture(A.architecture, seedOf('teammateB'));
+        check(B.configs.map((c) => c.id).join(',') === A.configs.map((c) => c.id).join(','), 'TEAM_MISMATCH',
+          `Teammate B's depth menu (${B.configs.map((c) => c.id).join(', ')}) differs from A's (${A.configs.map((c) => c.id).join(', ')})`, 'build both Teammates with the same depth menu');
+        owned.push(B);
+      }
+      if (leaderOpt) {
+        if (leaderOpt.model) L = leaderOpt.model;
+        else {
+          L = options.build ? options.build('leader', seedOf('leader')) : buildFromArchitecture(leaderArchitecture(A.architecture, leaderOpt), seedOf('leader'));
+          owned.push(L);
+        }
+        check(L.numClasses === A.numClasses, 'TEAM_MISMATCH', `the Leader has ${L.numClasses} classes, the Teammates ${A.numClasses}`, 'build the Leader for the same classes');
+      }
+    },
+    wrapModel(model) {
+      adapter = new CoopTeamAdapter(asDepthNet(model, `plugin "${name}"`));
+      return adapter;
+    },
+    trainableVariables() {
+      const out: Record<string, tf.Variable> = {};
+      if (B) for (const [k, v] of Object.entries(B.trainableVariables())) out[`teammateB/${k}`] = v;
+      if (L && !leaderOpt?.model) for (const [k, v] of Object.entries(L.trainableVariables())) out[`leader/${k}`] = v;
+      return out;
+    },
+    onBatchStart() {
+      const a = A!;
+      a.setDepth(a.fullConfig);
+      subsA = sampleSubnets(subConfigs(a), a.configs.length, options, rng);
+      subsB = B ? (options.sharedSampling ?? true ? subsA.map((c) => B!.resolve(c.id)) : sampleSubnets(subConfigs(B), B.configs.length, options, rng)) : [];
+      adapter!.subnets = subsA;
+      baseCarriesCe = false;
+    },
+    transformTargets(targets) {
+      baseCarriesCe = true;
+      return aHasTeacher() ? tf.mul(targets, 1 - w) : targets;
+    },
+    lossTerms(outputs, batch) {
+      const y = batch.y;
+      if (!y) throw new TrellisError('UNLABELED', `plugin "${name}" needs labelled batches`, 'train on a labelled dataset');
+      const terms: Record<string, tf.Scalar> = {};
+      const zA = outputs.logits;
+      let zL: tf.Tensor | null = null;
+      if (L) {
+        if (leaderOpt?.model) zL = stopGradient(L.forward(batch.x, { training: false }));
+        else {
+          zL = L.forward(batch.x, { config: L.fullConfig, training: true });
+          terms.leader = softCrossEntropy(zL, oneHotTargets(y, L.numClasses));
+        }
+      }
+      let zB: tf.Tensor | null = null;
+      let outsB: Record<string, tf.Tensor> = {};
+      if (B) {
+        outsB = B.forwardMany(batch.x, [B.fullConfig, ...subsB], { training: true });
+        zB = outsB[B.fullConfig.id]!;
+      }
+      terms.teammateA = memberLoss(zA, y, fullTeachersOf(zB, zL), { ...kdOpts, ceScale: baseCarriesCe ? 0 : 1 });
+      if (zB) terms.teammateB = memberLoss(zB, y, fullTeachersOf(zA, zL), kdOpts);
+      const subTeachers = (own: tf.Tensor, other: tf.Tensor | null): Teacher[] => [
+        { logits: own, weight: W.gamma },
+        ...(other ? [{ logits: other, weight: W.delta }] : []),
+        ...(zL ? [{ logits: zL, weight: W.epsilon }] : []),
+      ];
+      if (subsA.length > 0) {
+        const parts = subsA.map((c) => {
+          const z = outputs.features[`coop:${c.id}`] ?? A!.forward(batch.x, { config: c, training: true });
+          return memberLoss(z, y, subTeachers(zA, zB), kdOpts);
+        });
+        terms.subnetsA = tf.div(tf.addN(parts), parts.length) as tf.Scalar;
+      }
+      if (B && subsB.length > 0) {
+        const parts = subsB.map((c) => memberLoss(outsB[c.id]!, y, subTeachers(zB!, zA), kdOpts));
+        terms.subnetsB = tf.div(tf.addN(parts), parts.length) as tf.Scalar;
+      }
+      return terms;
+    },
+    onBatchEnd() {
+      steps++;
+    },
+    onFitEnd() {
+      if (adapter) adapter.subnets = [];
+      A?.setDepth(A.fullConfig);
+    },
+    teammates: () => (A ? (B ? [A, B] : [A]) : []),
+    leader: () => L,
+    release() {
+      owned.length = 0;
+    },
+    getState: () => ({ rng: rng.getState(), steps }),
+    setState(state) {
+      rng.setState(state.rng);
+      steps = state.steps;
+    },
+    dispose() {
+      for (const m of owned) m.dispose();
+      owned.length = 0;
+    },
+  };
+  return plugin;
+}
+
+/** Options of {@link layerDrop}. */
+export interface LayerDropOptions {
+  /** Drop probability per skippable block (default 0.2, the LayerDrop default). */
+  p?: number;
+  /** Stochastic depth: drop probability rising linearly with depth up to `p` (default false). */
+  linear?: boolean;
+  name?: string;
+}
+
+/**
+ * LayerDrop (Fan et al. 2020) as a baseline: every step trains the model with each skippable block
+ * dropped independently with probability `p`; inference keeps the blocks of the chosen depth.
+ * With per-depth batch-norm, dropped configurations update no statistics: use `bnMode: 'recalibrate'`.
+ * Dropped blocks receive zero gradients (so Adam's moments still move them slightly, unlike
+ * PyTorch optimizers, which skip parameters without a gradient).
+ */
+export function layerDrop(options: LayerDropOptions = {}): TrainerPlugin<{ rng: RngState }> {
+  const name = options.name ?? 'layerdrop';
+  const p = options.p ?? 0.2;
+  let rng = new Rng(0);
+  let net: DepthNet | null = null;
+  sampleLayerDrop([], p, false, rng); // validates p
+  return {
+    name,
+    apiVersion: 1,
+    setup(ctx) {
+      net = asDepthNet(ctx.model, `plugin "${name}"`);
+      rng = Rng.derive(ctx.seed, name);
+    },
+    onBatchStart() {
+      const n = net!;
+      const kept = sampleLayerDrop(n.stages.flat(), p, options.linear ?? false, rng);
+      n.setDepth({ id: 'layerdrop-sample', activeBlocks: kept });
+    },
+    transformGradients(grads, ctx) {
+      // Dropped blocks get no gradient. tfjs optimizers keep their slots by position in the
+      // gradient list, so the list must not change from step to step: give them zeros.
+      const out: tf.NamedTensorMap = { ...grads };
+      for (const [k, v] of Object.entries(ctx.model.trainableVariables())) if (!out[k]) out[k] = tf.zerosLike(v);
+      return out;
+    },
+    onBatchEnd() {
+      net!.setDepth(net!.fullConfig);
+    },
+    onFitEnd() {
+      net?.setDepth(net.fullConfig);
+    },
+    getState: () => ({ rng: rng.getState() }),
+    setState(s) {
+      rng.setState(s.rng);
+    },
+  };
+}
+
+/** Options of {@link cosineDecay}. */
+export interface CosineDecayOptions {
+  initial: number;
+  /** Steps over which the rate falls from `initial` to `final`. */
+  totalSteps: number;
+  final?: number;
+  name?: string;
+}
+
+/** Cosine learning-rate decay (spec §6.3: Adam 1e-3, cosine to 0), set before every step from the step count. */
+export function cosineDecay(options: CosineDecayOptions): TrainerPlugin<Record<string, never>> {
+  check(options.totalSteps > 0 && options.initial > 0, 'BAD_OPTION', `cosine decay needs initial > 0 and totalSteps > 0 (got ${options.initial}, ${options.totalSteps})`, 'pass the planned number of steps');
+  const final = options.final ?? 0;
+  return {
+    name: options.name ?? 'cosine-decay',
+    apiVersion: 1,
+    order: 'pre',
+    onBatchStart(ctx) {
+      const t = Math.min(1, ctx.step / options.totalSteps);
+      (ctx.optimizer as unknown as { learningRate: number }).learningRate = final + (options.initial - final) * 0.5 * (1 + Math.cos(Math.PI * t));
+    },
+  };
+}

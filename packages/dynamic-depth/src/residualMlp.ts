@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check, Rng } from '@trellis-ml/core';
+import { buildConfigs, type BlockSelection, type DepthConfig } from './depthConfig.js';
+import { DepthNet, type DepthBlock, type DepthPart } from './depthNet.js';
+import { Dense, LayerNorm, VariableStore } from './layers.js';
+
+/** Options of {@link residualMLP}. */
+export interface ResidualMlpOptions {
+  /** Shape of one example (flattened by the stem), e.g. `[784]` or `[28, 28, 1]`. */
+  inputShape: number[];
+  /** Hidden width W. */
+  width: number;
+  /** Number of skippable residual blocks K. */
+  blocks: number;
+  numClasses: number;
+  /** `'layer'` (pre-norm LayerNorm in every block and before the head, default) or `'none'`. */
+  norm?: 'layer' | 'none';
+  /** Active-block counts of the menu (default 2, 4, …, K); the full depth K is always added. */
+  configs?: number[];
+  /** How a depth picks its blocks (default `'first-k'`). */
+  blockSelection?: BlockSelection;
+  /** Initialisation seed. */
+  seed: number;
+  /** Start every block as the identity: its second dense layer is zero-initialised (default true). */
+  zeroInitResidual?: boolean;
+}
+
+/**
+ * The residual MLP of the spec (M1): `Dense(W)+ReLU` stem, K skippable blocks
+ * `h ← h + Dense(ReLU(Dense(LN(h))))`, then `LN → Dense(classes)`. No batch-norm, so depth
+ * switching needs no per-depth statistics.
+ */
+export function residualMLP(options: ResidualMlpOptions): DepthNet {
+  const { width: W, blocks: K, numClasses } = options;
+  check(Number.isInteger(W) && W > 0 && Number.isInteger(K) && K > 0, 'BAD_OPTION', `width ${W} and blocks ${K} must be positive integers`, 'pass e.g. width: 128, blocks: 6');
+  const norm = options.norm ?? 'layer';
+  const zeroInit = options.zeroInitResidual ?? true;
+  const inDim = options.inputShape.reduce((p, d) => p * d, 1);
+  const rng = Rng.derive(options.seed, 'residual-mlp');
+  const store = new VariableStore();
+  const layout = { numBlocks: K, stages: [Array.from({ length: K }, (_, i) => i)] };
+  const depths = options.configs ?? Array.from({ length: Math.floor(K / 2) }, (_, i) => 2 * (i + 1));
+  const withFull = depths.includes(K) || typeof options.blockSelection === 'object' ? depths : [...depths, K];
+  const configs = buildConfigs(layout, withFull, options.blockSelection ?? 'first-k');
+
+  const stemDense = new Dense(store, 'stem', inDim, W, rng);
+  const stem: DepthPart = {
+    apply: (x) => tf.relu(stemDense.apply(x.rank === 2 ? x : tf.reshape(x, [x.shape[0]!, inDim]))),
+    flops: stemDense.flops,
+    params: store.paramsUnder('stem/'),
+  };
+  const blocks: DepthBlock[] = [];
+  for (let k = 0; k < K; k++) {
+    const name = `block${k}`;
+    const ln = norm === 'layer' ? new LayerNorm(store, `${name}/ln`, W) : null;
+    const fc1 = new Dense(store, `${name}/fc1`, W, W, rng);
+    const fc2 = new Dense(store, `${name}/fc2`, W, W, rng, zeroInit);
+    blocks.push({
+      apply: (h) => tf.add(h, fc2.apply(tf.relu(fc1.apply(ln ? ln.apply(h) : h)))),
+      flops: fc1.flops + fc2.flops,
+      params: store.paramsUnder(`${name}/`),
+      skippable: true,
+      stage: 0,
+    });
+  }
+  const headLn = norm === 'layer' ? new LayerNorm(store, 'head/ln', W) : null;
+  const headDense = new Dense(store, 'head/logits', W, numClasses, rng);
+  const head: DepthPart = {
+    apply: (h) => headDense.apply(headLn ? headLn.apply(h) : h),
+    flops: headDense.flops,
+    params: store.paramsUnder('head/'),
+  };
+  return new DepthNet({
+    architecture: {
+      kind: 'residual-mlp', inputShape: [...options.inputShape], width: W, blocks: K, numClasses, norm, zeroInitResidual: zeroInit,
+      configs: configs.map(configJson),
+    },
+    inputShape: options.inputShape, numClasses, stem, blocks, head, store, configs, bnMode: 'none',
+  });
+}
+
+/** A config as saved in an architecture spec. */
+export function configJson(c: DepthConfig): { id: string; activeBlocks: number[] } {
+  return { id: c.id, activeBlocks: [...c.activeBlocks] };
+}

@@ -1,0 +1,38 @@
+import { check, type Rng } from '@trellis-ml/core';
+import type { DepthConfig } from './depthConfig.js';
+
+/** Options of {@link sampleSubnets}. */
+export interface SubnetSampling {
+  /** Sub-networks per step besides c_min, or `'all'` (default: all when the menu has ≤ 4 depths, else 2). */
+  subnetsPerStep?: number | 'all';
+  /** Always include the shallowest depth c_min (the sandwich rule, default true). */
+  sandwich?: boolean;
+}
+
+/**
+ * Picks the sub-network depths `C_t` of one step (the sandwich rule of US-Nets transplanted to
+ * depth). `subConfigs` are the menu without the full depth, shallowest first. With `'all'` (or a
+ * menu of at most four depths and no explicit count) every sub-network runs; otherwise c_min
+ * (when `sandwich`) plus `r` depths drawn uniformly without replacement from the rest.
+ */
+export function sampleSubnets(subConfigs: readonly DepthConfig[], menuSize: number, options: SubnetSampling, rng: Rng): DepthConfig[] {
+  const per = options.subnetsPerStep ?? (menuSize <= 4 ? 'all' : 2);
+  if (per === 'all' || subConfigs.length === 0) return [...subConfigs];
+  check(Number.isInteger(per) && per >= 0, 'BAD_OPTION', `subnetsPerStep ${per} is not a non-negative integer`, "pass a count such as 2, or 'all'");
+  const sandwich = options.sandwich ?? true;
+  const chosen: DepthConfig[] = sandwich ? [subConfigs[0]!] : [];
+  const rest = sandwich ? subConfigs.slice(1) : [...subConfigs];
+  const take = Math.min(per, rest.length);
+  for (const i of rng.sample(rest.length, take)) chosen.push(rest[i]!);
+  return chosen;
+}
+
+/**
+ * The blocks LayerDrop keeps in one training step: skippable block `l` (1-based over `blocks`) is
+ * dropped with probability `p` (or `p · l / L` with `linear`, stochastic depth).
+ */
+export function sampleLayerDrop(blocks: readonly number[], p: number, linear: boolean, rng: Rng): number[] {
+  check(p >= 0 && p < 1, 'BAD_OPTION', `drop probability ${p} is outside [0, 1)`, 'pass p such as 0.2');
+  const L = blocks.length;
+  return blocks.filter((_, j) => rng.next() >= (linear ? (p * (j + 1)) / L : p));
+}

@@ -1,0 +1,37 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { loadMnist } from '@trellis-ml/datasets';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dynamicDepthSetup, evaluateAllDepths, experiment, residualMLP, selectDepth, trainCoopDepth } from '../src/index.js';
+import { expectTrellisError, useCpu } from './helpers.js';
+
+beforeAll(useCpu);
+
+describe('end to end on MNIST', () => {
+  it('1,000 images, 1 epoch, W=32, K=4: every depth of the deployed Teammate is above 80% on the training subset', async () => {
+    const data = loadMnist({ split: 'train', limit: 1000, flatten: true });
+    const [train, val] = data.split(0.9, 1);
+    const start = tf.memory().numTensors;
+    const model = residualMLP({ inputShape: [784], width: 32, blocks: 4, numClasses: 10, configs: [1, 2], seed: 1 });
+    const r = await trainCoopDepth(model, train, val, { epochs: 1, batchSize: 16, lr: 3e-3, seed: 1 });
+    expect(r.teammates).toHaveLength(2);
+    expect(r.leader).not.toBeNull();
+    const table = evaluateAllDepths(r.deployed, data, { timedRuns: 3, warmup: 1 });
+    expect(table.rows.map((row) => row.id)).toEqual(['d1', 'd2', 'd4']);
+    for (const row of table.rows) expect(row.accuracy).toBeGreaterThan(0.8);
+    expect(table.rows[0]!.flops).toBeLessThan(table.rows[2]!.flops);
+    const pick = selectDepth(table, { maxFlops: table.rows[1]!.flops });
+    expect(['d1', 'd2']).toContain(pick.config);
+    for (const m of [...r.teammates, r.leader]) m?.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
+});
+
+describe('experiment settings', () => {
+  it('quick and full defaults follow the spec, --set overrides parse, unknown settings are refused', async () => {
+    expect(experiment.name).toBe('dynamic-depth');
+    expect(dynamicDepthSetup({ mode: 'quick' })).toMatchObject({ width: 128, blocks: 6, depths: [2, 4, 6], dataset: 'fashion' });
+    expect(dynamicDepthSetup({ mode: 'full' })).toMatchObject({ blocks: 8, depths: [2, 4, 6, 8] });
+    expect(dynamicDepthSetup({ mode: 'quick', params: { width: '256', depths: '1,3', sandwich: 'true' } })).toMatchObject({ width: 256, depths: [1, 3, 6], sandwich: true });
+    await expectTrellisError(() => dynamicDepthSetup({ mode: 'quick', params: { widht: 3 } }), 'UNKNOWN_PARAM');
+  });
+});

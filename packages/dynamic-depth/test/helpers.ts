@@ -1,0 +1,34 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
+import { expect } from 'vitest';
+
+export async function useCpu(): Promise<void> {
+  await tf.setBackend('cpu');
+  await tf.ready();
+}
+
+/** A seeded 3-class toy set in `dim` dimensions: class c shifts the features j ≡ c (mod 3). */
+export function toyDataset(n = 192, seed = 1, dim = 8): Dataset {
+  const rng = new Rng(seed);
+  const x = new Float32Array(n * dim);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = i % 3;
+    labels[i] = c;
+    for (let j = 0; j < dim; j++) x[i * dim + j] = rng.normal(j % 3 === c ? 1.5 : 0, 0.5);
+  }
+  return Dataset.fromArrays({ x, shape: [dim], labels, numClasses: 3 });
+}
+
+/** Asserts `f` throws a TrellisError with `code`. */
+export async function expectTrellisError(f: () => unknown, code: string): Promise<TrellisError> {
+  try {
+    await f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TrellisError);
+    expect((e as TrellisError).code).toBe(code);
+    return e as TrellisError;
+  }
+  throw new Error(`expected a TrellisError ${code}, but nothing was thrown`);
+}

@@ -1,0 +1,141 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Trainer } from '@trellis-ml/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { coopDepth, cosineDecay, layerDrop, residualMLP, resNetCNN, type CoopDepthOptions } from '../src/index.js';
+import { expectTrellisError, toyDataset, useCpu } from './helpers.js';
+
+beforeAll(useCpu);
+
+const net = (seed = 1) => residualMLP({ inputShape: [8], width: 8, blocks: 4, numClasses: 3, configs: [1, 2], seed });
+
+async function coopRun(opts: CoopDepthOptions = {}, baseLoss: 'crossEntropy' | 'none' = 'crossEntropy', epochs = 2) {
+  const a = net();
+  const plugin = coopDepth(opts);
+  const trainer = new Trainer({ model: a, seed: 5, batchSize: 32, plugins: [plugin], baseLoss, optimizer: tf.train.adam(0.01) });
+  const history = await trainer.fit(toyDataset(96), { epochs });
+  return { a, plugin, trainer, history };
+}
+
+describe('coopDepth plugin', () => {
+  it('trains Leader, Teammates A and B and their sub-networks in one step, with every term logged', async () => {
+    const { a, plugin, trainer, history } = await coopRun({}, 'crossEntropy', 1);
+    const [A, B] = plugin.teammates();
+    expect(A).toBe(a);
+    expect(B).toBeDefined();
+    expect(plugin.leader()).not.toBeNull();
+    const h = history[0]!;
+    for (const k of ['base', 'coop-depth/leader', 'coop-depth/teammateA', 'coop-depth/teammateB', 'coop-depth/subnetsA', 'coop-depth/subnetsB']) {
+      expect(h[k]).toBeGreaterThan(0);
+    }
+    // the optimizer steps B's and the Leader's variables too
+    const names = trainer.trainableVariables().map(([n]) => n);
+    expect(names.some((n) => n.startsWith('coop-depth:teammateB/'))).toBe(true);
+    expect(names.some((n) => n.startsWith('coop-depth:leader/'))).toBe(true);
+    const before = Array.from(B!.trainableVariables()['block0/fc1/kernel']!.dataSync());
+    const batch = toyDataset(96).batchAt(Int32Array.from([0, 1, 2, 3, 4, 5]));
+    await trainer.trainStep(batch);
+    expect(Array.from(B!.trainableVariables()['block0/fc1/kernel']!.dataSync())).not.toEqual(before);
+    trainer.dispose();
+    a.dispose();
+  });
+
+  it('the same total loss with baseLoss crossEntropy (A\'s CE carried by the base term) and none', async () => {
+    const x = await coopRun({}, 'crossEntropy', 1);
+    const y = await coopRun({}, 'none', 1);
+    expect(x.history[0]!.loss).toBeCloseTo(y.history[0]!.loss!, 4);
+    for (const r of [x, y]) {
+      r.trainer.dispose();
+      r.a.dispose();
+    }
+  });
+
+  it('keeps the tensor count flat across epochs, and the same seed gives the same numbers', async () => {
+    const r1 = await coopRun();
+    const before = tf.memory().numTensors;
+    await r1.trainer.fit(toyDataset(96), { epochs: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+    const r2 = await coopRun();
+    expect(r2.history.map((e) => e.loss)).toEqual(r1.history.slice(0, 2).map((e) => e.loss));
+    for (const r of [r1, r2]) {
+      r.trainer.dispose();
+      r.a.dispose();
+    }
+    expect(tf.memory().numTensors).toBeLessThan(before);
+  });
+
+  it('getState/setState round-trips the sampling state (and it is plain JSON)', async () => {
+    const p = coopDepth({ subnetsPerStep: 1 });
+    const a = residualMLP({ inputShape: [8], width: 8, blocks: 6, numClasses: 3, configs: [1, 2, 3, 4, 5], seed: 1 });
+    const t = new Trainer({ model: a, seed: 2, batchSize: 32, plugins: [p] });
+    await t.fit(toyDataset(64), { epochs: 1 });
+    const state = JSON.parse(JSON.stringify(p.getState!()));
+    expect(state.steps).toBe(2);
+    const q = coopDepth({ subnetsPerStep: 1 });
+    const b = residualMLP({ inputShape: [8], width: 8, blocks: 6, numClasses: 3, configs: [1, 2, 3, 4, 5], seed: 1 });
+    const t2 = new Trainer({ model: b, seed: 2, batchSize: 32, plugins: [q] });
+    await t2.setup();
+    q.setState!(state);
+    expect(q.getState!()).toEqual(state);
+    t.dispose();
+    t2.dispose();
+    a.dispose();
+    b.dispose();
+  });
+
+  it('ablations: one Teammate and no Leader is sandwich-inplace (A\'s CE at full weight)', async () => {
+    const { a, plugin, trainer, history } = await coopRun({ teammates: 1, leader: null }, 'crossEntropy', 1);
+    expect(plugin.teammates()).toHaveLength(1);
+    expect(plugin.leader()).toBeNull();
+    expect(history[0]!['coop-depth/teammateB']).toBeUndefined();
+    expect(history[0]!['coop-depth/leader']).toBeUndefined();
+    trainer.dispose();
+    a.dispose();
+  });
+
+  it('refuses a model that is not depth-switchable and bad options', async () => {
+    const { mlp } = await import('@trellis-ml/core');
+    const plain = mlp({ inputShape: [8], hidden: [4], numClasses: 3, seed: 1 });
+    const t = new Trainer({ model: plain, seed: 1, plugins: [coopDepth()] });
+    await expectTrellisError(() => t.setup(), 'NOT_DEPTH_SWITCHABLE');
+    t.dispose();
+    plain.dispose();
+    await expectTrellisError(() => coopDepth({ kdWeight: 2 }), 'BAD_OPTION');
+    await expectTrellisError(() => coopDepth({ teammates: 3 as 1 }), 'BAD_OPTION');
+  });
+
+  it('trains a CNN team with per-config batch-norm without leaking', async () => {
+    const a = resNetCNN({ inputShape: [8, 8, 1], stageChannels: [2, 4], blocksPerStage: [1, 1], numClasses: 3, seed: 1 });
+    const t = new Trainer({ model: a, seed: 1, batchSize: 16, plugins: [coopDepth()] });
+    const data = toyDataset(32, 1, 64).reshape([8, 8, 1]);
+    await t.fit(data, { epochs: 1 });
+    const before = tf.memory().numTensors;
+    const h = await t.fit(data, { epochs: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Number.isFinite(h[0]!.loss)).toBe(true);
+    const stats = a.allVariables();
+    expect(Array.from(stats['head/bn/s0-0/moving_mean']!.dataSync())).not.toEqual(Array.from(stats['head/bn/s1-1/moving_mean']!.dataSync()));
+    t.dispose();
+    a.dispose();
+  });
+});
+
+describe('layerDrop and cosineDecay plugins', () => {
+  it('LayerDrop trains with random depths and restores the full depth; cosine decay reaches 0', async () => {
+    const a = net();
+    const seen: number[] = [];
+    const spy = { name: 'spy', apiVersion: 1 as const, after: ['layerdrop'], onBatchStart: () => void seen.push(a.depth.activeBlocks.length) };
+    const opt = tf.train.adam(0.01);
+    const t = new Trainer({ model: a, seed: 3, batchSize: 8, optimizer: opt, plugins: [layerDrop({ p: 0.5 }), spy, cosineDecay({ initial: 0.01, totalSteps: 24 })] });
+    await t.fit(toyDataset(96), { epochs: 1 });
+    const before = tf.memory().numTensors;
+    await t.fit(toyDataset(96), { epochs: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(new Set(seen).size).toBeGreaterThan(1);
+    expect(a.depth.id).toBe('d4');
+    // the last of 24 steps runs at 0.01 · (1 + cos(π · 23/24)) / 2
+    expect((opt as unknown as { learningRate: number }).learningRate).toBeCloseTo(0.005 * (1 + Math.cos((Math.PI * 23) / 24)), 9);
+    await expectTrellisError(() => layerDrop({ p: 1 }), 'BAD_OPTION');
+    t.dispose();
+    a.dispose();
+  });
+});

@@ -1,0 +1,264 @@
+/**
+ * The adaptation runner: every method behind one small interface (adapt on an unlabeled batch and
+ * return the online prediction; predict with the adapted model), built from a source model, and
+ * {@link runStream}, which feeds a target set through a method without its labels. Gradient methods
+ * run the package's plugins in a core `Trainer` with `baseLoss: 'none'`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { check, disposeBatch, Rng, Trainer, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { computeSourceStats, type DistillationDivergence, type SourceStats, type TemperatureConfig } from './certainty.js';
+import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel } from './models.js';
+import { certaintyDistillation, eta, onlinePredictions, shotIm, tent, type EtaOptions, type TrainableSubset } from './plugin.js';
+
+/** A method and its settings. Every field but `kind` is optional (defaults in brackets, spec §7.5). */
+export type MethodSpec =
+  /** The source model, unchanged (inference mode). */
+  | { kind: 'source'; label?: string }
+  /**
+   * BN re-estimation, no gradient. `statistics: 'batch'` [default] (TENT's "norm"): BatchNorm
+   * always on the current target batch's statistics. `'running'`: the moving statistics are
+   * re-estimated along the stream (at the model's BN momentum) and the post-pass predicts in
+   * inference mode with them.
+   */
+  | { kind: 'bn-adapt'; label?: string; statistics?: 'batch' | 'running' }
+  /** TENT: Adam [lr 1e-3] (or SGD) on the mean entropy, BN affine only. */
+  | { kind: 'tent'; label?: string; lr?: number; optimizer?: 'adam' | 'sgd' }
+  /** ETA, or EATA with `fisherAlpha` (Fisher from the context's clean validation inputs). */
+  | { kind: 'eta'; label?: string; lr?: number; e0Factor?: number; redundancyEps?: number | null; fisherAlpha?: number; fisherSamples?: number }
+  /** SHOT-IM: SGD [lr 1e-2, momentum 0.9] on entropy − diversity, all but the head. */
+  | { kind: 'shot-im'; label?: string; lr?: number; momentum?: number; diversityWeight?: number }
+  /** Certainty distillation / DEC: SGD [lr 1e-3] from the frozen source teacher. */
+  | {
+    kind: 'dec'; label?: string; lr?: number; momentum?: number;
+    temperature?: Partial<TemperatureConfig>; divergence?: DistillationDivergence; trainable?: TrainableSubset;
+    /** Student BatchNorm momentum [the source model's, TF.js default 0.99]. */
+    bnMomentum?: number;
+    /** `'stream-mean-tau'`: divide post-pass logits by the stream-mean `T·γ` (ablation). */
+    postHocScale?: 'none' | 'stream-mean-tau';
+    /** Teacher normalisation [`'source'`, the released code]; `'target-batch'` = BN-adapted frozen teacher (ours). */
+    teacherNormalization?: 'source' | 'target-batch';
+  };
+
+/** What methods may use besides the target stream. */
+export interface AdaptationContext {
+  /** The run's seed. */
+  seed: number;
+  /** Clean source validation inputs (labels never read): DEC's `h0`/`κ`, EATA's Fisher. */
+  validation?: Dataset;
+  /** Precomputed DEC statistics (else computed from `validation`). */
+  stats?: SourceStats;
+}
+
+/** A method adapting a copy of the source model on an unlabeled target stream. */
+export interface AdaptationMethod {
+  /** Display name. */
+  readonly id: string;
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  /** Adapts on one unlabeled batch; returns the `b × k` logits predicted for it before the update. */
+  step(x: tf.Tensor): Promise<Float32Array>;
+  /** `b × k` logits of the adapted model (its evaluation mode: batch statistics for TENT/ETA/BN-adapt). */
+  predict(x: tf.Tensor): Float32Array;
+  /** Scalars of the last step (losses, DEC temperatures, ETA kept count). */
+  lastLogs(): Record<string, number>;
+  /** Frees the method's copies of the model (never the source). */
+  dispose(): void;
+}
+
+/** The display name of a method spec. */
+export function methodLabel(spec: MethodSpec): string {
+  return spec.label ?? spec.kind;
+}
+
+function readLogits(model: ModelAdapter, x: tf.Tensor, training: boolean): Float32Array {
+  const t = tf.tidy(() => model.apply(x, { training }).logits);
+  const v = t.dataSync() as Float32Array;
+  t.dispose();
+  return v;
+}
+
+/**
+ * Builds a method from `source` (a LayersModelAdapter; it is copied, never changed). BN-only
+ * methods throw `NO_BATCHNORM` on a model without BatchNorm; DEC and EATA need `context.validation`
+ * (or `context.stats` for DEC).
+ */
+export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, context: AdaptationContext): Promise<AdaptationMethod> {
+  const id = methodLabel(spec);
+  const base = { id, inputShape: source.inputShape, numClasses: source.numClasses };
+  const shapeCheck = (x: tf.Tensor): void => checkTargetShape(x.shape, source.inputShape);
+  if (spec.kind === 'source') {
+    return {
+      ...base,
+      step: async (x) => (shapeCheck(x), readLogits(source, x, false)),
+      predict: (x) => (shapeCheck(x), readLogits(source, x, false)),
+      lastLogs: () => ({}),
+      dispose: () => undefined,
+    };
+  }
+  if (spec.kind === 'bn-adapt') {
+    batchNormVariables(source, 'BN adaptation');
+    const running = spec.statistics === 'running';
+    const copy = new AdaptedModel(await cloneLayersModel(source), { normalization: running ? 'default' : 'batch' });
+    return {
+      ...base,
+      step: async (x) => (shapeCheck(x), readLogits(copy, x, true)),
+      predict: (x) => (shapeCheck(x), readLogits(copy, x, !running)),
+      lastLogs: () => ({}),
+      dispose: () => copy.dispose(),
+    };
+  }
+  let plugin: TrainerPlugin;
+  let optimizer: tf.Optimizer;
+  let postScale = (): number => 1;
+  let student: ModelAdapter;
+  if (spec.kind === 'tent') {
+    batchNormVariables(source, 'TENT');
+    student = await cloneLayersModel(source);
+    plugin = tent();
+    optimizer = spec.optimizer === 'sgd' ? tf.train.sgd(spec.lr ?? 1e-3) : tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999);
+  } else if (spec.kind === 'eta') {
+    batchNormVariables(source, spec.fisherAlpha ? 'EATA' : 'ETA');
+    student = await cloneLayersModel(source);
+    let fisher: EtaOptions['fisher'];
+    if (spec.fisherAlpha !== undefined) {
+      check(context.validation, 'NO_VALIDATION', 'EATA needs clean source inputs for its Fisher information', 'pass `validation` (clean source inputs) in the adaptation context');
+      fisher = { data: context.validation, alpha: spec.fisherAlpha, samples: spec.fisherSamples ?? 500 };
+    }
+    plugin = eta({
+      ...(spec.e0Factor !== undefined ? { e0Factor: spec.e0Factor } : {}),
+      ...(spec.redundancyEps !== undefined ? { redundancyEps: spec.redundancyEps } : {}),
+      ...(fisher ? { fisher } : {}),
+    });
+    optimizer = tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999);
+  } else if (spec.kind === 'shot-im') {
+    student = await cloneLayersModel(source);
+    plugin = shotIm({ ...(spec.diversityWeight !== undefined ? { diversityWeight: spec.diversityWeight } : {}) });
+    optimizer = tf.train.momentum(spec.lr ?? 1e-2, spec.momentum ?? 0.9);
+  } else {
+    let stats = context.stats;
+    if (!stats) {
+      check(context.validation, 'NO_VALIDATION', 'certainty distillation needs h0 and κ from clean source validation inputs',
+        'pass `validation` (clean source inputs; labels are not used) or precomputed `stats` in the adaptation context');
+      stats = computeSourceStats(source, context.validation);
+    }
+    if (spec.trainable === 'bn-affine') batchNormVariables(source, "DEC with trainable 'bn-affine'");
+    student = await cloneLayersModel(source, spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {});
+    const dec = certaintyDistillation({
+      teacher: source, stats,
+      ...(spec.temperature ? { temperature: spec.temperature } : {}),
+      ...(spec.divergence ? { divergence: spec.divergence } : {}),
+      ...(spec.trainable ? { trainable: spec.trainable } : {}),
+      ...(spec.teacherNormalization ? { teacherNormalization: spec.teacherNormalization } : {}),
+    });
+    plugin = dec;
+    if (spec.postHocScale === 'stream-mean-tau') postScale = () => dec.streamMeanTau();
+    optimizer = spec.momentum ? tf.train.momentum(spec.lr ?? 1e-3, spec.momentum) : tf.train.sgd(spec.lr ?? 1e-3);
+  }
+  const recorder = onlinePredictions();
+  const trainer = new Trainer({ model: student, optimizer, plugins: [plugin, recorder], seed: context.seed, baseLoss: 'none' });
+  await trainer.setup();
+  let logs: Record<string, number> = {};
+  return {
+    ...base,
+    async step(x) {
+      shapeCheck(x);
+      const n = x.shape[0]!;
+      logs = await trainer.trainStep({ x: tf.clone(x), indices: Int32Array.from({ length: n }, (_, i) => i), size: n });
+      const rec = recorder.take();
+      return rec[0]!.logits;
+    },
+    predict(x) {
+      shapeCheck(x);
+      const logits = readLogits(trainer.model, x, false);
+      const s = postScale();
+      if (s !== 1) for (let i = 0; i < logits.length; i++) logits[i] = logits[i]! / s;
+      return logits;
+    },
+    lastLogs: () => ({ ...logs }),
+    dispose() {
+      trainer.dispose();
+      // tfjs 4.22's MomentumOptimizer.dispose() forgets the learning-rate scalar its SGD base keeps.
+      const c = (optimizer as unknown as { c?: tf.Tensor }).c;
+      if (c && !c.isDisposed) c.dispose();
+      student.dispose();
+    },
+  };
+}
+
+/** Options of {@link runStream}. */
+export interface StreamOptions {
+  /** Target batch size (default 50, DEC's reference; all methods use the same). */
+  batchSize?: number;
+  /** Seed of the stream order. */
+  seed: number;
+  /** Passes over the target set (default 1); the online predictions of each pass are returned. */
+  passes?: number;
+  /** Called after every batch with the pass, batch index and the method's logs. */
+  onBatch?: (info: { pass: number; batch: number; logs: Record<string, number>; indices: Int32Array; logits: Float32Array }) => void;
+}
+
+/** What {@link runStream} returns: logits only — scoring against labels is the caller's separate step. */
+export interface StreamResult {
+  /** Per pass: the online logits (prediction before each batch's update), `n × k` in dataset order. */
+  online: Float32Array[];
+  /** Per pass: the order in which examples arrived. */
+  order: Int32Array[];
+  /** Logits of the adapted model after the last pass (second pass over the set), dataset order. */
+  post: Float32Array;
+  /** Mean wall time per adaptation step, milliseconds. */
+  msPerBatch: number;
+  /** Largest `tf.memory().numTensors` seen after a step. */
+  peakTensors: number;
+}
+
+/**
+ * Streams `target` through `method`: the labels are stripped first (`withoutLabels()`), so nothing
+ * downstream can read them. The stream is shuffled with `seed` (one order per pass); after the
+ * passes, the adapted model predicts the whole set again in dataset order (post-pass protocol).
+ */
+export async function runStream(method: AdaptationMethod, target: Dataset, options: StreamOptions): Promise<StreamResult> {
+  const data = target.withoutLabels();
+  checkTargetShape([1, ...data.shape], method.inputShape);
+  check(data.numClasses === method.numClasses, 'CLASS_COUNT_MISMATCH', `the target set has ${data.numClasses} classes, the model ${method.numClasses}`,
+    'adapt on a target set with the source label space');
+  const bs = options.batchSize ?? 50;
+  const passes = options.passes ?? 1;
+  const k = method.numClasses;
+  const online: Float32Array[] = [];
+  const order: Int32Array[] = [];
+  let ms = 0;
+  let steps = 0;
+  let peak = 0;
+  for (let p = 0; p < passes; p++) {
+    const out = new Float32Array(data.size * k);
+    const seenOrder = new Int32Array(data.size);
+    let pos = 0;
+    let b = 0;
+    for (const batch of data.batches(bs, { rng: Rng.derive(options.seed, 'stream', p) })) {
+      const t0 = performance.now();
+      let logits: Float32Array;
+      try {
+        logits = await method.step(batch.x);
+      } finally {
+        disposeBatch(batch);
+      }
+      ms += performance.now() - t0;
+      steps++;
+      peak = Math.max(peak, tf.memory().numTensors);
+      batch.indices.forEach((idx, r) => {
+        out.set(logits.subarray(r * k, (r + 1) * k), idx * k);
+        seenOrder[pos++] = idx;
+      });
+      options.onBatch?.({ pass: p, batch: b++, logs: method.lastLogs(), indices: batch.indices, logits });
+    }
+    online.push(out);
+    order.push(seenOrder);
+  }
+  const post = new Float32Array(data.size * k);
+  for (const batch of data.batches(bs)) {
+    const logits = method.predict(batch.x);
+    post.set(logits, batch.indices[0]! * k);
+    disposeBatch(batch);
+  }
+  return { online, order, post, msPerBatch: steps ? ms / steps : 0, peakTensors: peak };
+}

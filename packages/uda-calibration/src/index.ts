@@ -1,0 +1,13 @@
+/**
+ * @trellis-ml/uda-calibration — adapt a classifier to an unlabeled shifted domain without becoming
+ * over-certain: certainty distillation (Dynamic Entropy Control) next to TENT, ETA/EATA, SHOT-IM,
+ * BN re-estimation and temperature scaling, with whole-set calibration metrics.
+ */
+export * from './calibration.js';
+export * from './temperatureScaling.js';
+export * from './certainty.js';
+export * from './objectives.js';
+export * from './models.js';
+export * from './plugin.js';
+export * from './adaptation.js';
+export * from './experiment.js';

@@ -1,0 +1,87 @@
+/**
+ * The unsupervised objectives of the entropy-minimising baselines, as tensor functions of logits
+ * (natural-log entropy). None of them takes labels.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Per-row softmax entropy in nats, `[b]`. */
+export function rowEntropy(logits: tf.Tensor): tf.Tensor1D {
+  return tf.tidy(() => {
+    const logp = tf.logSoftmax(logits);
+    return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor1D;
+  });
+}
+
+/** TENT: mean softmax entropy of the batch (nats). */
+export function entropyLoss(logits: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.mean(rowEntropy(logits)) as tf.Scalar);
+}
+
+/**
+ * SHOT-IM information maximisation: `mean_i H(p_i) − diversityWeight · H(mean_i p_i)` — confident
+ * per sample, diverse over the batch. Returns both parts (the total is their difference).
+ */
+export function informationMaximization(logits: tf.Tensor, diversityWeight = 1): { entropy: tf.Scalar; diversity: tf.Scalar } {
+  return tf.tidy(() => {
+    const entropy = entropyLoss(logits);
+    const mean = tf.mean(tf.softmax(logits), 0);
+    const marginal = tf.neg(tf.sum(tf.mul(mean, tf.log(tf.add(mean, 1e-5)))));
+    return { entropy, diversity: tf.mul(-diversityWeight, marginal) as tf.Scalar };
+  });
+}
+
+/** Which samples ETA keeps and how it weighs them. */
+export interface EtaSelection {
+  /** 1 for kept samples, 0 otherwise. */
+  mask: Float32Array;
+  /** `exp(−(H_i − E0))` per sample (the reliability weight). */
+  weights: Float32Array;
+  /** Number kept. */
+  kept: number;
+  /** Number passing the reliability (entropy) filter alone. */
+  reliable: number;
+}
+
+/**
+ * ETA's two filters on host values: keep sample i when `H_i < e0` (reliable) and, when a previous
+ * mean prediction `ema` exists and `redundancyEps` is set, `|cos(p_i, ema)| < redundancyEps`
+ * (non-redundant). Weight kept samples by `exp(−(H_i − e0))`.
+ */
+export function etaSelect(probs: ArrayLike<number>, entropies: ArrayLike<number>, k: number, e0: number, ema: Float32Array | null, redundancyEps: number | null): EtaSelection {
+  const n = entropies.length;
+  const mask = new Float32Array(n);
+  const weights = new Float32Array(n);
+  let kept = 0;
+  let reliable = 0;
+  let emaNorm = 0;
+  if (ema) for (let j = 0; j < k; j++) emaNorm += ema[j]! * ema[j]!;
+  emaNorm = Math.sqrt(emaNorm);
+  for (let i = 0; i < n; i++) {
+    const h = entropies[i]!;
+    weights[i] = Math.exp(-(h - e0));
+    if (!(h < e0)) continue;
+    reliable++;
+    if (ema && redundancyEps !== null && emaNorm > 0) {
+      let dot = 0;
+      let pn = 0;
+      for (let j = 0; j < k; j++) {
+        dot += probs[i * k + j]! * ema[j]!;
+        pn += probs[i * k + j]! ** 2;
+      }
+      const cos = dot / (Math.sqrt(pn) * emaNorm + 1e-12);
+      if (!(Math.abs(cos) < redundancyEps)) continue;
+    }
+    mask[i] = 1;
+    kept++;
+  }
+  return { mask, weights, kept, reliable };
+}
+
+/** ETA's loss: `Σ_i mask_i · w_i · H_i / max(kept, 1)` (weights and mask are constants). */
+export function etaLoss(logits: tf.Tensor, selection: EtaSelection): tf.Scalar {
+  return tf.tidy(() => {
+    const h = rowEntropy(logits);
+    const coeff = tf.tensor1d(selection.mask.map((m, i) => m * selection.weights[i]!));
+    return tf.div(tf.sum(tf.mul(h, coeff)), Math.max(selection.kept, 1)) as tf.Scalar;
+  });
+}

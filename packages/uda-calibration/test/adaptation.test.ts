@@ -1,0 +1,269 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { Dataset, mlp, Rng, Trainer, TrellisError, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
+import {
+  calibrationReport,
+  certaintyDistillation,
+  cloneLayersModel,
+  computeSourceStats,
+  createAdaptation,
+  eta,
+  mlpBn,
+  onlinePredictions,
+  runStream,
+  shotIm,
+  tent,
+  type MethodSpec,
+  type SourceStats,
+} from '../src/index.js';
+
+const D = 6;
+const K = 3;
+let source: LayersModelAdapter;
+let validation: Dataset;
+let target: Dataset;
+let stats: SourceStats;
+
+function makeData(n: number, seed: number, shift: number): Dataset {
+  const rng = new Rng(seed);
+  const x = new Float32Array(n * D);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const y = rng.int(K);
+    labels[i] = y;
+    for (let j = 0; j < D; j++) x[i * D + j] = (j % K === y ? 1.5 : 0) + rng.normal() * 0.7 + shift * (j + 1) * 0.3;
+  }
+  return Dataset.fromArrays({ x, shape: [D], labels, numClasses: K });
+}
+
+function snapshot(model: ModelAdapter): Record<string, Float32Array> {
+  return Object.fromEntries(Object.entries(model.allVariables()).map(([n, v]) => [n, Float32Array.from(v.dataSync() as Float32Array)]));
+}
+
+function changed(a: Record<string, Float32Array>, b: Record<string, Float32Array>): string[] {
+  return Object.keys(a).filter((n) => a[n]!.some((v, i) => v !== b[n]![i])).sort();
+}
+
+async function codeOf(f: () => unknown): Promise<string> {
+  try {
+    await f();
+  } catch (e) {
+    return e instanceof TrellisError ? e.code : `not a TrellisError: ${String(e)}`;
+  }
+  return 'no error';
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  source = mlpBn({ inputShape: [D], hidden: [8], numClasses: K, seed: 1 });
+  const trainer = new Trainer({ model: source, seed: 1, batchSize: 32 });
+  await trainer.fit(makeData(400, 1, 0), { epochs: 3 });
+  trainer.dispose();
+  validation = makeData(100, 2, 0);
+  target = makeData(120, 3, 1);
+  stats = computeSourceStats(source, validation);
+});
+
+afterAll(() => source.dispose());
+
+const SPECS: MethodSpec[] = [
+  { kind: 'source' },
+  { kind: 'bn-adapt' },
+  { kind: 'bn-adapt', statistics: 'running', label: 'bn-running' },
+  { kind: 'tent' },
+  { kind: 'eta', redundancyEps: null, e0Factor: 1 },
+  { kind: 'eta', fisherAlpha: 50, fisherSamples: 64, label: 'eata', e0Factor: 1 },
+  { kind: 'shot-im' },
+  { kind: 'dec' },
+  { kind: 'dec', divergence: 'bce-reference', temperature: { mode: 'entropy-only' }, label: 'dec-code' },
+  { kind: 'dec', teacherNormalization: 'target-batch', label: 'dec-bn-teacher' },
+  { kind: 'dec', trainable: 'bn-affine', label: 'dec-bn' },
+];
+
+describe('adaptation methods', () => {
+  it('never change the source model, free every tensor, and give finite online and post-pass logits', async () => {
+    const before = snapshot(source);
+    for (const spec of SPECS) {
+      const tensors = tf.memory().numTensors;
+      const m = await createAdaptation(spec, source, { seed: 4, validation, stats });
+      const r = await runStream(m, target, { seed: 4, batchSize: 20, passes: 2 });
+      m.dispose();
+      expect(tf.memory().numTensors, spec.label ?? spec.kind).toBe(tensors);
+      expect(r.online).toHaveLength(2);
+      for (const logits of [...r.online, r.post]) expect(logits.every(Number.isFinite), spec.label ?? spec.kind).toBe(true);
+      const rep = calibrationReport(r.post, target.labels!, K);
+      expect(rep.n).toBe(120);
+    }
+    expect(changed(before, snapshot(source))).toEqual([]);
+  });
+
+  it('keep the tensor count flat across steps', async () => {
+    for (const spec of SPECS.filter((s) => s.kind !== 'source')) {
+      const m = await createAdaptation(spec, source, { seed: 4, validation, stats });
+      const x = tf.tensor2d(target.x.subarray(0, 20 * D), [20, D]);
+      await m.step(x);
+      const after1 = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) await m.step(x);
+      expect(tf.memory().numTensors, spec.label ?? spec.kind).toBe(after1);
+      x.dispose();
+      m.dispose();
+    }
+  });
+
+  it('same seed → same numbers', async () => {
+    const run = async () => {
+      const m = await createAdaptation({ kind: 'dec' }, source, { seed: 9, validation });
+      const r = await runStream(m, target, { seed: 9, batchSize: 20 });
+      m.dispose();
+      return r;
+    };
+    const [a, b] = [await run(), await run()];
+    expect(Array.from(a.online[0]!)).toEqual(Array.from(b.online[0]!));
+    expect(Array.from(a.post)).toEqual(Array.from(b.post));
+  });
+
+  it('online predictions are those before each update; the post pass reflects the updates', async () => {
+    const m = await createAdaptation({ kind: 'tent', lr: 0.05 }, source, { seed: 4 });
+    const bn = await createAdaptation({ kind: 'bn-adapt' }, source, { seed: 4 });
+    const r = await runStream(m, target, { seed: 4, batchSize: 20 });
+    const rb = await runStream(bn, target, { seed: 4, batchSize: 20 });
+    // The first batch is predicted by TENT before any update: identical to BN-adapt on that batch.
+    const first = r.order[0]!.slice(0, 20);
+    for (const i of first) for (let j = 0; j < K; j++) expect(r.online[0]![i * K + j]).toBeCloseTo(rb.online[0]![i * K + j]!, 5);
+    expect(calibrationReport(r.post, target.labels!, K).meanEntropyNats).toBeLessThan(calibrationReport(rb.post, target.labels!, K).meanEntropyNats);
+    m.dispose();
+    bn.dispose();
+  });
+});
+
+describe('plugins in a core Trainer', () => {
+  it('TENT trains only BatchNorm scale and shift', async () => {
+    const student = await cloneLayersModel(source);
+    const trainer = new Trainer({ model: student, seed: 1, plugins: [tent()], baseLoss: 'none', batchSize: 20 });
+    const before = snapshot(student);
+    await trainer.fit(target.withoutLabels(), { epochs: 1 });
+    const diff = changed(before, snapshot(student)).filter((n) => !n.includes('moving_'));
+    expect(diff).toEqual(['bn1/beta', 'bn1/gamma']);
+    trainer.dispose();
+    student.dispose();
+  });
+
+  it('DEC leaves the teacher untouched (also with a batch-statistics teacher) and changes the student', async () => {
+    for (const teacherNormalization of ['source', 'target-batch'] as const) {
+      const student = await cloneLayersModel(source);
+      const dec = certaintyDistillation({ teacher: source, stats, teacherNormalization });
+      const trainer = new Trainer({ model: student, optimizer: tf.train.sgd(0.01), seed: 1, plugins: [dec], baseLoss: 'none', batchSize: 20 });
+      const t0 = snapshot(source);
+      const s0 = snapshot(student);
+      await trainer.fit(target.withoutLabels(), { epochs: 1 });
+      expect(changed(t0, snapshot(source))).toEqual([]);
+      expect(changed(s0, snapshot(student))).toEqual(expect.arrayContaining(['fc1/kernel', 'logits/kernel', 'bn1/moving_mean']));
+      expect(dec.streamMeanTau()).toBeGreaterThan(0);
+      expect(dec.lastDiagnostics()!.tau).toBeGreaterThan(0);
+      trainer.dispose();
+      student.dispose();
+    }
+  });
+
+  it('SHOT-IM freezes the classifier head', async () => {
+    const student = await cloneLayersModel(source);
+    const trainer = new Trainer({ model: student, optimizer: tf.train.sgd(0.05), seed: 1, plugins: [shotIm()], baseLoss: 'none', batchSize: 20 });
+    const before = snapshot(student);
+    await trainer.fit(target.withoutLabels(), { epochs: 1 });
+    const diff = changed(before, snapshot(student));
+    expect(diff).toContain('fc1/kernel');
+    expect(diff.filter((n) => n.startsWith('logits/'))).toEqual([]);
+    trainer.dispose();
+    student.dispose();
+  });
+
+  it('getState/setState round-trip (ETA mean prediction, DEC running τ)', async () => {
+    const student = await cloneLayersModel(source);
+    const e = eta({ redundancyEps: 0.9, e0Factor: 1 });
+    const rec = onlinePredictions();
+    const trainer = new Trainer({ model: student, seed: 1, plugins: [e, rec], baseLoss: 'none', batchSize: 20 });
+    await trainer.fit(target.withoutLabels(), { epochs: 1 });
+    expect(rec.take().reduce((s, r) => s + r.indices.length, 0)).toBe(120);
+    const state = JSON.parse(JSON.stringify(e.getState!()));
+    expect(state.seen).toBe(120);
+    const e2 = eta();
+    e2.setState!(state);
+    expect(e2.getState!()).toEqual(state);
+    const d = certaintyDistillation({ teacher: source, stats });
+    d.setState!({ tauSum: 6, count: 3 });
+    expect(d.streamMeanTau()).toBe(2);
+    expect(d.getState!()).toEqual({ tauSum: 6, count: 3 });
+    trainer.dispose();
+    student.dispose();
+  });
+});
+
+describe('no target label is used in adaptation', () => {
+  it('adapts on a dataset whose label access throws, with results identical to the labeled run', async () => {
+    const poisoned = Object.create(target, {
+      labels: { get() { throw new Error('a target label was read during adaptation'); } },
+    }) as Dataset;
+    for (const spec of SPECS) {
+      const a = await createAdaptation(spec, source, { seed: 5, validation, stats });
+      const ra = await runStream(a, target, { seed: 5, batchSize: 20 });
+      a.dispose();
+      const b = await createAdaptation(spec, source, { seed: 5, validation, stats });
+      const rb = await runStream(b, poisoned, { seed: 5, batchSize: 20 });
+      b.dispose();
+      expect(Array.from(rb.online[0]!), spec.label ?? spec.kind).toEqual(Array.from(ra.online[0]!));
+      expect(Array.from(rb.post)).toEqual(Array.from(ra.post));
+    }
+  });
+
+  it('DEC statistics and EATA Fisher read only inputs of the validation set', async () => {
+    const poisonedVal = Object.create(validation, {
+      labels: { get() { throw new Error('a validation label was read'); } },
+    }) as Dataset;
+    expect(computeSourceStats(source, poisonedVal)).toEqual(stats);
+    const m = await createAdaptation({ kind: 'eta', fisherAlpha: 10 }, source, { seed: 1, validation: poisonedVal });
+    m.dispose();
+  });
+});
+
+describe('bad input', () => {
+  it('a target batch of another shape', async () => {
+    const m = await createAdaptation({ kind: 'dec' }, source, { seed: 1, validation });
+    const x = tf.zeros([4, D + 1]);
+    expect(await codeOf(() => m.step(x))).toBe('TARGET_SHAPE_MISMATCH');
+    expect(await codeOf(() => m.predict(x))).toBe('TARGET_SHAPE_MISMATCH');
+    x.dispose();
+    const wide = Dataset.fromArrays({ x: new Float32Array(10 * (D + 2)), shape: [D + 2], labels: null, numClasses: K });
+    expect(await codeOf(() => runStream(m, wide, { seed: 1 }))).toBe('TARGET_SHAPE_MISMATCH');
+    m.dispose();
+    // In a user's own Trainer loop, the plugin checks each batch.
+    const student = await cloneLayersModel(source);
+    const trainer = new Trainer({ model: student, seed: 1, plugins: [tent()], baseLoss: 'none' });
+    expect(await codeOf(() => trainer.trainStep({ x: tf.zeros([2, D + 1]), indices: Int32Array.of(0, 1), size: 2 }))).toBe('TARGET_SHAPE_MISMATCH');
+    trainer.dispose();
+    student.dispose();
+  });
+
+  it('a source model without BatchNorm for a BN-only method', async () => {
+    const plain = mlp({ inputShape: [D], hidden: [8], numClasses: K, seed: 1 });
+    for (const kind of ['tent', 'eta', 'bn-adapt'] as const) {
+      expect(await codeOf(() => createAdaptation({ kind }, plain, { seed: 1 }))).toBe('NO_BATCHNORM');
+    }
+    expect(await codeOf(() => createAdaptation({ kind: 'dec', trainable: 'bn-affine' }, plain, { seed: 1, validation }))).toBe('NO_BATCHNORM');
+    const trainer = new Trainer({ model: plain, seed: 1, plugins: [tent()], baseLoss: 'none' });
+    expect(await codeOf(() => trainer.setup())).toBe('NO_BATCHNORM');
+    // Methods that train other weights accept it.
+    const ok = await createAdaptation({ kind: 'dec' }, plain, { seed: 1, validation });
+    ok.dispose();
+    plain.dispose();
+  });
+
+  it('NaN logits, a teacher that is the student, and missing validation data', async () => {
+    const nan = new Float32Array(2 * K).fill(0.1);
+    nan[1] = NaN;
+    expect(await codeOf(() => calibrationReport(nan, [0, 1], K))).toBe('NON_FINITE_LOGITS');
+    const trainer = new Trainer({ model: source, seed: 1, plugins: [certaintyDistillation({ teacher: source, stats })], baseLoss: 'none' });
+    expect(await codeOf(() => trainer.setup())).toBe('TEACHER_IS_STUDENT');
+    expect(await codeOf(() => createAdaptation({ kind: 'dec' }, source, { seed: 1 }))).toBe('NO_VALIDATION');
+  });
+});

@@ -39,8 +39,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
       if (key === 'set') {
         const [k, ...rest] = value.split('=');
         if (!k || rest.length === 0) throw new TrellisError('BAD_ARGS', `--set ${value} is not key=value`, 'write --set key=value');
-        const v = rest.join('=');
-        params[k] = v === 'true' ? true : v === 'false' ? false : Number.isFinite(Number(v)) && v.trim() !== '' ? Number(v) : v;
+        // Passed through as written: each technique parses its own parameters (numbers, lists, booleans).
+        params[k] = rest.join('=');
       } else flags[key] = value;
     } else if (command === null) command = a;
     else throw new TrellisError('BAD_ARGS', `unexpected argument "${a}"`, 'see `trellis --help`');

@@ -43,4 +43,10 @@ export const TECHNIQUES: TechniqueEntry[] = [
     description: 'adapt to an unlabeled shifted domain without over-certainty (certainty distillation vs TENT)',
     load: async () => (await import('@trellis-ml/uda-calibration')).experiment,
   },
+  {
+    name: 'distill',
+    package: '@trellis-ml/distill',
+    description: 'teacher-free distillation from autoencoder soft labels (ReffAKD) vs KD, DKD, DIST, LS, Tf-KD',
+    load: async () => (await import('@trellis-ml/distill')).experiment,
+  },
 ];

@@ -17,7 +17,7 @@ function summaryOf(out: string): Record<string, unknown> {
 describe('trellis CLI', () => {
   it('parses flags, --set params and rejects malformed ones', () => {
     expect(parseArgs(['train', '--seed', '3', '--quick', '--set', 'alpha=0.5', '--out=x'])).toEqual({
-      command: 'train', flags: { seed: '3', quick: true, out: 'x' }, params: { alpha: 0.5 },
+      command: 'train', flags: { seed: '3', quick: true, out: 'x' }, params: { alpha: '0.5' },
     });
     expect(() => parseArgs(['train', '--seed'])).toThrow(/--seed needs a value/);
     expect(() => parseArgs(['train', '--set', 'novalue'])).toThrow(/not key=value/);

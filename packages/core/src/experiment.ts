@@ -13,7 +13,7 @@ export interface ExperimentOptions {
   out: string;
   /** Show progress. */
   progress?: boolean;
-  /** Extra technique-specific options (`--set key=value` on the CLI). */
+  /** Extra technique-specific options (`--set key=value` on the CLI passes the value as a string). */
   params?: Record<string, string | number | boolean>;
   /** Line logger (default: console.log). */
   log?: (line: string) => void;

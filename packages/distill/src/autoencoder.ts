@@ -1,0 +1,187 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { Dataset, LayersModelAdapter, Rng, check, disposeBatch, initializeWeights } from '@trellis-ml/core';
+import { countMacs } from './cost.js';
+
+/** A compact autoencoder: an encoder model (input → code) sharing its layers with the full model. */
+export interface Autoencoder {
+  /** `'dense'` (AE-D, the MLP tier) or `'conv'` (the paper's 3-layer ConvAE, §2.1). */
+  readonly kind: 'dense' | 'conv';
+  /** Input → code (post-ReLU, flattened by {@link encodeDataset}). */
+  readonly encoder: tfl.LayersModel;
+  /** Input → reconstruction (sigmoid). */
+  readonly model: tfl.LayersModel;
+  /** Shape of one AE input (e.g. `[784]` or `[32, 32, 1]`). */
+  readonly inputShape: number[];
+  /** Code length. */
+  readonly codeSize: number;
+  /** Maps a dataset batch `[B, ...shape]` to the AE input (flatten, or zero-pad H and W to a multiple of 8). */
+  prepare(x: tf.Tensor): tf.Tensor;
+  dispose(): void;
+}
+
+function seeded(model: tfl.LayersModel, seed: number): void {
+  initializeWeights(new LayersModelAdapter(model), Rng.derive(seed, 'autoencoder-init'));
+}
+
+/**
+ * AE-D of the spec's MLP tier (§10.2): `inputDim → hidden (ReLU) → code (ReLU) → hidden (ReLU) →
+ * inputDim (sigmoid)`; 784→128→32 has 209,968 parameters. Seeded Glorot-uniform init.
+ */
+export function denseAutoencoder(options: { inputDim: number; hidden?: number; code?: number; seed: number }): Autoencoder {
+  const hidden = options.hidden ?? 128;
+  const code = options.code ?? 32;
+  const input = tfl.input({ shape: [options.inputDim], name: 'ae_input' });
+  const h1 = tfl.layers.dense({ units: hidden, activation: 'relu', name: 'enc1' }).apply(input) as tfl.SymbolicTensor;
+  const z = tfl.layers.dense({ units: code, activation: 'relu', name: 'code' }).apply(h1) as tfl.SymbolicTensor;
+  const h2 = tfl.layers.dense({ units: hidden, activation: 'relu', name: 'dec1' }).apply(z) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ units: options.inputDim, activation: 'sigmoid', name: 'recon' }).apply(h2) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: out, name: 'dense_ae' });
+  const encoder = tfl.model({ inputs: input, outputs: z, name: 'dense_encoder' });
+  seeded(model, options.seed);
+  return {
+    kind: 'dense', encoder, model, inputShape: [options.inputDim], codeSize: code,
+    prepare: (x) => tf.reshape(x, [x.shape[0]!, options.inputDim]),
+    dispose: () => model.dispose(),
+  };
+}
+
+/**
+ * The paper's ConvAE (§2.1): three conv 4×4/2 layers (12, 24, 48 filters, ReLU) and three transposed
+ * convs back (24, 12, C_in; the last with a sigmoid). TF.js `'same'` padding with k=4, s=2 pads 1 on
+ * each side like PyTorch's `padding=1`, so H and W must be multiples of 8; 28×28 inputs are
+ * zero-padded to 32×32 (`resize28: 'pad'`). 1 channel: 46,585 parameters, code 4·4·48 = 768.
+ */
+export function convAutoencoder(options: { inputShape: [number, number, number]; seed: number }): Autoencoder {
+  const [h0, w0, c] = options.inputShape;
+  const H = Math.ceil(h0 / 8) * 8;
+  const W = Math.ceil(w0 / 8) * 8;
+  check(H >= 8 && W >= 8 && c >= 1, 'BAD_SHAPE', `the conv autoencoder needs an [H, W, C] input, got [${options.inputShape.join(', ')}]`, 'pass images of at least 8×8');
+  const input = tfl.input({ shape: [H, W, c], name: 'ae_input' });
+  const conv = (filters: number, name: string) => tfl.layers.conv2d({ filters, kernelSize: 4, strides: 2, padding: 'same', activation: 'relu', name });
+  const deconv = (filters: number, name: string, activation: 'relu' | 'sigmoid') =>
+    tfl.layers.conv2dTranspose({ filters, kernelSize: 4, strides: 2, padding: 'same', activation, name });
+  let t = conv(12, 'e1').apply(input) as tfl.SymbolicTensor;
+  t = conv(24, 'e2').apply(t) as tfl.SymbolicTensor;
+  const z = conv(48, 'e3').apply(t) as tfl.SymbolicTensor;
+  t = deconv(24, 'd1', 'relu').apply(z) as tfl.SymbolicTensor;
+  t = deconv(12, 'd2', 'relu').apply(t) as tfl.SymbolicTensor;
+  const out = deconv(c, 'd3', 'sigmoid').apply(t) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: out, name: 'conv_ae' });
+  const encoder = tfl.model({ inputs: input, outputs: z, name: 'conv_encoder' });
+  seeded(model, options.seed);
+  const top = Math.floor((H - h0) / 2);
+  const left = Math.floor((W - w0) / 2);
+  return {
+    kind: 'conv', encoder, model, inputShape: [H, W, c], codeSize: (H / 8) * (W / 8) * 48,
+    prepare: (x) => {
+      const img = tf.reshape(x, [x.shape[0]!, h0, w0, c]);
+      return H === h0 && W === w0 ? img : tf.pad(img, [[0, 0], [top, H - h0 - top], [left, W - w0 - left], [0, 0]]);
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+/** Options of {@link trainAutoencoder}. */
+export interface AutoencoderTraining {
+  /** Epochs (default 3, the MLP tier; the paper trains 200). */
+  epochs?: number;
+  /** Batch size (default 128). */
+  batchSize?: number;
+  /** `'adam'` (default, lr 1e-3) or `'sgd'` (the paper's SGD, lr 0.1, momentum 0.9, weight decay 5e-4). */
+  optimizer?: 'adam' | 'sgd';
+  /** Learning rate (default 1e-3 for Adam, 0.1 for SGD). */
+  lr?: number;
+  /** SGD momentum (default 0.9). */
+  momentum?: number;
+  /** Weight decay added to every gradient as `wd·w` (default 0 for Adam, 5e-4 for SGD). */
+  weightDecay?: number;
+  /**
+   * `'unit'` (default): reconstruct pixels in [0, 1]. `'normalized'`: reconstruct the mean/std-normalised
+   * image, as the notebooks do (the sigmoid can never reach it exactly).
+   */
+  reconstructionTarget?: 'unit' | 'normalized';
+  /** Shuffling seed. */
+  seed?: number;
+  /** Called with the mean MSE after each epoch. */
+  onEpoch?: (epoch: number, mse: number) => void;
+}
+
+/** Result of {@link trainAutoencoder}. */
+export interface AutoencoderTrainingReport {
+  /** Mean reconstruction MSE per epoch. */
+  mse: number[];
+  /** Measured wall-clock, ms. */
+  ms: number;
+  /** Analytic training MACs (3 × forward × examples seen). */
+  macs: number;
+  examplesSeen: number;
+}
+
+/** Trains an autoencoder on a dataset's inputs with an MSE reconstruction loss (its own small loop). */
+export async function trainAutoencoder(ae: Autoencoder, data: Dataset, options: AutoencoderTraining = {}): Promise<AutoencoderTrainingReport> {
+  const epochs = options.epochs ?? 3;
+  const batchSize = options.batchSize ?? 128;
+  check(Number.isInteger(epochs) && epochs > 0, 'BAD_OPTION', `autoencoder epochs ${epochs} is not a positive integer`, 'pass epochs ≥ 1');
+  const sgd = options.optimizer === 'sgd';
+  const lr = options.lr ?? (sgd ? 0.1 : 1e-3);
+  const wd = options.weightDecay ?? (sgd ? 5e-4 : 0);
+  const optimizer = sgd ? tf.train.momentum(lr, options.momentum ?? 0.9) : tf.train.adam(lr);
+  const adapter = new LayersModelAdapter(ae.model);
+  const vars = Object.values(adapter.trainableVariables());
+  let mean = 0;
+  let std = 1;
+  if (options.reconstructionTarget === 'normalized') {
+    for (let i = 0; i < data.x.length; i++) mean += data.x[i]!;
+    mean /= data.x.length;
+    for (let i = 0; i < data.x.length; i++) std += (data.x[i]! - mean) ** 2;
+    std = Math.sqrt(std / data.x.length);
+  }
+  const start = performance.now();
+  const history: number[] = [];
+  let seen = 0;
+  try {
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      let sum = 0;
+      let count = 0;
+      for (const batch of data.batches(batchSize, { rng: Rng.derive(options.seed ?? 0, 'ae-shuffle', epoch) })) {
+        const loss = tf.tidy(() => {
+          const x = ae.prepare(batch.x);
+          const target = options.reconstructionTarget === 'normalized' ? tf.div(tf.sub(x, mean), std) : x;
+          const { value, grads } = optimizer.computeGradients(() => tf.mean(tf.square(tf.sub(ae.model.apply(x, { training: true }) as tf.Tensor, target))) as tf.Scalar, vars);
+          const list = vars.map((v) => ({ name: v.name, tensor: wd > 0 ? tf.add(grads[v.name]!, tf.mul(v, wd)) : grads[v.name]! }));
+          optimizer.applyGradients(list);
+          return value;
+        });
+        sum += loss.dataSync()[0]! * batch.size;
+        count += batch.size;
+        loss.dispose();
+        disposeBatch(batch);
+      }
+      seen += count;
+      history.push(sum / count);
+      options.onEpoch?.(epoch, sum / count);
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return { mse: history, ms: performance.now() - start, macs: 3 * countMacs(ae.model) * seen, examplesSeen: seen };
+}
+
+/** Encodes every example of `data` (chunks of 512, inference mode) into `n × codeSize` flattened codes. */
+export function encodeDataset(ae: Autoencoder, data: Dataset, chunk = 512): Float32Array {
+  const out = new Float32Array(data.size * ae.codeSize);
+  let offset = 0;
+  for (const batch of data.batches(chunk)) {
+    const codes = tf.tidy(() => {
+      const z = ae.encoder.apply(ae.prepare(batch.x), { training: false }) as tf.Tensor;
+      return tf.reshape(z, [batch.size, ae.codeSize]);
+    });
+    out.set(codes.dataSync() as Float32Array, offset);
+    offset += batch.size * ae.codeSize;
+    codes.dispose();
+    disposeBatch(batch);
+  }
+  return out;
+}

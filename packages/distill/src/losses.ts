@@ -1,0 +1,356 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check } from '@trellis-ml/core';
+
+/**
+ * How a KL term over a `[B, C]` batch is reduced.
+ *
+ * - `'batchmean'` (default, the textbook form): sum over classes, mean over samples — mdistiller's
+ *   `.sum(1).mean()` and torchdistill's `'batchmean'`.
+ * - `'elementwise-mean'`: the mean over all `B·C` elements, i.e. `batchmean / C` — PyTorch's default
+ *   `nn.KLDivLoss()`, used by the ReffAKD Fashion-MNIST / Tiny-ImageNet notebooks and by Tf-KD.
+ */
+export type KlReduction = 'batchmean' | 'elementwise-mean';
+
+/** Label-smoothing variants: `'uniform-all'` spreads ε over all C classes, `'uniform-others'` over the C−1 wrong ones (Tf-KD's code). */
+export type SmoothingVariant = 'uniform-all' | 'uniform-others';
+
+function checkTemperature(T: number, what = 'temperature'): void {
+  check(Number.isFinite(T) && T > 0, 'BAD_TEMPERATURE', `${what} ${T} must be a positive finite number`, 'pass a temperature > 0, e.g. 4');
+}
+
+function checkLogits(z: tf.Tensor, what: string): void {
+  check(z.rank === 2, 'BAD_LOGITS_SHAPE', `${what} have rank ${z.rank} (shape [${z.shape.join(', ')}]); expected [batch, classes]`,
+    'pass a 2-D tensor of logits, one row per example');
+}
+
+function checkSameShape(a: tf.Tensor, b: tf.Tensor, what: string): void {
+  check(a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]), 'SHAPE_MISMATCH',
+    `${what}: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] differ`,
+    'pass student and teacher outputs of the same batch size and number of classes (a teacher must have the student\'s classes)');
+}
+
+/** One-hot float targets `[B, C]` from int labels (built with `tf.oneHot`, no `gather` on the tape). */
+export function oneHotLabels(labels: tf.Tensor1D, numClasses: number): tf.Tensor2D {
+  return tf.tidy(() => tf.cast(tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, numClasses), 'float32') as tf.Tensor2D);
+}
+
+/**
+ * Label-smoothed targets: `'uniform-all'` gives `(1−ε)·onehot + ε/C` (what
+ * `tf.losses.softmaxCrossEntropy(..., labelSmoothing=ε)` uses); `'uniform-others'` gives `1−ε` on the
+ * true class and `ε/(C−1)` elsewhere (Tf-KD's code).
+ */
+export function labelSmoothingTargets(labels: tf.Tensor1D, numClasses: number, epsilon: number, variant: SmoothingVariant = 'uniform-all'): tf.Tensor2D {
+  check(epsilon >= 0 && epsilon <= 1, 'BAD_OPTION', `label smoothing ε ${epsilon} is outside [0, 1]`, 'pass ε in [0, 1], e.g. 0.1');
+  return tf.tidy(() => {
+    const oh = oneHotLabels(labels, numClasses);
+    if (variant === 'uniform-all') return tf.add(tf.mul(oh, 1 - epsilon), epsilon / numClasses) as tf.Tensor2D;
+    const off = numClasses > 1 ? epsilon / (numClasses - 1) : 0;
+    return tf.add(tf.mul(oh, 1 - epsilon - off), off) as tf.Tensor2D;
+  });
+}
+
+/** Mean over the batch of `−Σ_k p_k log softmax(z)_k` (soft-target cross-entropy). */
+export function softTargetCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), -1))) as tf.Scalar);
+}
+
+/**
+ * Hard-label cross-entropy `−(1/B) Σ_b log softmax(z_b)[y_b]`, optionally label-smoothed (§5.1, §5.3).
+ */
+export function crossEntropy(
+  logits: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  options: { labelSmoothing?: number; variant?: SmoothingVariant } = {},
+): tf.Scalar {
+  checkLogits(logits, 'logits');
+  return tf.tidy(() => {
+    const C = logits.shape[1];
+    const targets = options.labelSmoothing ? labelSmoothingTargets(labels, C, options.labelSmoothing, options.variant) : oneHotLabels(labels, C);
+    return softTargetCrossEntropy(logits, targets);
+  });
+}
+
+/** Reduces per-element KL contributions `[B, C]` to a scalar. */
+function reduceKl(perElement: tf.Tensor2D, reduction: KlReduction): tf.Scalar {
+  return reduction === 'elementwise-mean' ? (tf.mean(perElement) as tf.Scalar) : (tf.mean(tf.sum(perElement, 1)) as tf.Scalar);
+}
+
+/** `p·(log p − logq)` element-wise, with `0·log 0 = 0` (p is clamped at 1e-12 inside the log). */
+function klElements(p: tf.Tensor2D, logq: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(p, tf.sub(tf.log(tf.maximum(p, 1e-12)), logq)) as tf.Tensor2D;
+}
+
+/** Options of {@link softTargetKL}. */
+export interface SoftTargetKlOptions {
+  /** Temperature dividing the **student** logits only (the targets are already a distribution). */
+  T: number;
+  /** KL reduction (default `'batchmean'`). */
+  reduction?: KlReduction;
+  /** Multiply by `T²` (default true; Tf-KD's code form has no `T²`). */
+  scaleT2?: boolean;
+}
+
+/**
+ * `T² · KL(p ‖ softmax(z_s / T))` — the ReffAKD / soft-label KD term (§3.1). `targetProbs` is a
+ * `[B, C]` distribution per row (soft labels, or a teacher's tempered probabilities); it is not
+ * re-softened; treat it as a constant (do not make it depend on the student's variables).
+ */
+export function softTargetKL(studentLogits: tf.Tensor2D, targetProbs: tf.Tensor2D, options: SoftTargetKlOptions): tf.Scalar {
+  checkTemperature(options.T);
+  checkLogits(studentLogits, 'student logits');
+  checkSameShape(studentLogits, targetProbs, 'soft-target KL');
+  return tf.tidy(() => {
+    const p = targetProbs;
+    const logq = tf.logSoftmax(tf.div(studentLogits, options.T)) as tf.Tensor2D;
+    const kl = reduceKl(klElements(p, logq), options.reduction ?? 'batchmean');
+    return (options.scaleT2 ?? true ? tf.mul(kl, options.T * options.T) : kl) as tf.Scalar;
+  });
+}
+
+/**
+ * Hinton KD term `T² · KL(softmax(z_t/T) ‖ softmax(z_s/T))` (§5.2). Only the KD term: weight it and
+ * add the cross-entropy yourself (or use {@link weightsFromAlpha}).
+ */
+export function hintonKD(zs: tf.Tensor2D, zt: tf.Tensor2D, options: { T: number; reduction?: KlReduction }): tf.Scalar {
+  checkTemperature(options.T);
+  checkSameShape(zs, zt, 'Hinton KD');
+  return tf.tidy(() => softTargetKL(zs, tf.softmax(tf.div(zt, options.T)) as tf.Tensor2D, options));
+}
+
+/**
+ * The whole ReffAKD objective `(1−α)·CE(y, z) + α·T²·KL(P[y] ‖ softmax(z/T))` (§3.1), with the soft
+ * labels given row by row (`softLabels` is `[B, C]`, i.e. `P[y]` already looked up). Here α weights
+ * the KD term, as in the ReffAKD and Tf-KD code.
+ */
+export function reffakdLoss(
+  zs: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  softLabels: tf.Tensor2D,
+  options: { T: number; alpha: number; reduction?: KlReduction },
+): tf.Scalar {
+  checkAlpha(options.alpha);
+  return tf.tidy(() => tf.add(
+    tf.mul(crossEntropy(zs, labels), 1 - options.alpha),
+    tf.mul(softTargetKL(zs, softLabels, { T: options.T, reduction: options.reduction }), options.alpha),
+  ) as tf.Scalar);
+}
+
+function checkAlpha(alpha: number): void {
+  check(Number.isFinite(alpha) && alpha >= 0 && alpha <= 1, 'BAD_OPTION', `α ${alpha} is outside [0, 1]`, 'pass α in [0, 1]');
+}
+
+/** The three parts of DKD. `tckd` and `nckd` already include `T²`; `total = α·tckd + β·nckd`. */
+export interface DkdTerms {
+  tckd: tf.Scalar;
+  nckd: tf.Scalar;
+  total: tf.Scalar;
+}
+
+/** Options of {@link dkd} and {@link dkdFromProbs}. */
+export interface DkdOptions {
+  /** Weight of TCKD (default 1). */
+  alpha: number;
+  /** Weight of NCKD (default 8). */
+  beta: number;
+  /** Temperature (default 4). */
+  T: number;
+}
+
+/**
+ * Decoupled KD (Zhao et al., 2022; §5.5) from teacher **probabilities** `pt` (`[B, C]`, already at
+ * temperature T). This is ReffAKD+DKD in `replace-teacher` mode when `pt = P[y]`: TCKD uses the
+ * soft label's target mass and NCKD its renormalised off-target structure. The student's logits are
+ * divided by T. The binary student vector is built from masked sums (no gather) and its log is
+ * clamped at 1e-7.
+ */
+export function dkdFromProbs(zs: tf.Tensor2D, pt: tf.Tensor2D, labels: tf.Tensor1D, options: DkdOptions): DkdTerms {
+  return dkdInternal(zs, pt, null, labels, options);
+}
+
+/** DKD core; `zt` (teacher logits), when given, gives the non-target log-probabilities exactly (better float32 accuracy). */
+function dkdInternal(zs: tf.Tensor2D, pt: tf.Tensor2D, zt: tf.Tensor2D | null, labels: tf.Tensor1D, options: DkdOptions): DkdTerms {
+  checkTemperature(options.T);
+  checkLogits(zs, 'student logits');
+  checkSameShape(zs, pt, 'DKD');
+  const T = options.T;
+  const C = zs.shape[1];
+  const [tckd, nckd] = tf.tidy(() => {
+    const gt = oneHotLabels(labels, C);
+    const other = tf.sub(1, gt);
+    const t = pt;
+    const zsT = tf.div(zs, T);
+    const qs = tf.softmax(zsT);
+    const bsT = tf.sum(tf.mul(qs, gt), 1, true);
+    const bs = tf.concat([bsT, tf.sub(1, bsT)], 1) as tf.Tensor2D;
+    const btT = tf.sum(tf.mul(t, gt), 1, true);
+    const bt = tf.concat([btT, tf.sub(1, btT)], 1) as tf.Tensor2D;
+    const logBs = tf.log(tf.maximum(bs, 1e-7)) as tf.Tensor2D;
+    const tckd = tf.mul(reduceKl(klElements(bt, logBs), 'batchmean'), T * T);
+    // non-target distributions: the teacher's renormalised off-target mass; the student's masked softmax
+    const logPsOther = tf.logSoftmax(tf.sub(zsT, tf.mul(gt, 1000))) as tf.Tensor2D;
+    let nckdElements: tf.Tensor2D;
+    if (zt) {
+      const logPtOther = tf.logSoftmax(tf.sub(tf.div(zt, T), tf.mul(gt, 1000))) as tf.Tensor2D;
+      nckdElements = tf.mul(tf.exp(logPtOther), tf.sub(logPtOther, logPsOther)) as tf.Tensor2D;
+    } else {
+      const ptOther = tf.div(tf.mul(t, other), tf.maximum(tf.sub(1, btT), 1e-12)) as tf.Tensor2D;
+      nckdElements = klElements(ptOther, logPsOther);
+    }
+    const nckd = tf.mul(reduceKl(nckdElements, 'batchmean'), T * T);
+    return [tckd as tf.Scalar, nckd as tf.Scalar];
+  });
+  const total = tf.tidy(() => tf.add(tf.mul(tckd, options.alpha), tf.mul(nckd, options.beta)) as tf.Scalar);
+  return { tckd, nckd, total };
+}
+
+/** Decoupled KD from teacher logits (§5.5): {@link dkdFromProbs} with `pt = softmax(z_t/T)`. */
+export function dkd(zs: tf.Tensor2D, zt: tf.Tensor2D, labels: tf.Tensor1D, options: DkdOptions): DkdTerms {
+  checkTemperature(options.T);
+  checkSameShape(zs, zt, 'DKD');
+  const pt = tf.tidy(() => tf.softmax(tf.div(zt, options.T)) as tf.Tensor2D);
+  const out = dkdInternal(zs, pt, zt, labels, options);
+  pt.dispose();
+  return out;
+}
+
+/** Options of {@link dist} and {@link distFromProbs}. */
+export interface DistOptions {
+  /** Weight of the inter-class term (default 1). */
+  beta?: number;
+  /** Weight of the intra-class term (default 1). */
+  gamma?: number;
+  /** Temperature (default 1); the loss is multiplied by τ². */
+  tau?: number;
+}
+
+/** Mean Pearson correlation of the rows of `a` and `b` (cosine of mean-centred rows, eps 1e-8 on the norm product). */
+function meanRowPearson(a: tf.Tensor2D, b: tf.Tensor2D): tf.Scalar {
+  const ac = tf.sub(a, tf.mean(a, 1, true));
+  const bc = tf.sub(b, tf.mean(b, 1, true));
+  const num = tf.sum(tf.mul(ac, bc), 1);
+  // sqrt(max(Σx², 1e-24)) instead of tf.norm: the same value, but a finite gradient for a constant row
+  const norm = (t: tf.Tensor): tf.Tensor => tf.sqrt(tf.maximum(tf.sum(tf.square(t), 1), 1e-24));
+  const den = tf.add(tf.mul(norm(ac), norm(bc)), 1e-8);
+  return tf.mean(tf.div(num, den)) as tf.Scalar;
+}
+
+/**
+ * DIST (Huang et al., 2022; §5.6) from teacher probabilities `pt` (`[B, C]`, at temperature τ):
+ * `τ²·(β·(1 − mean_b ρ(Ys[b,:], pt[b,:])) + γ·(1 − mean_k ρ(Ys[:,k], pt[:,k])))` with
+ * `Ys = softmax(z_s/τ)`. Throws when the batch has fewer than 2 examples (the intra-class term
+ * correlates across the batch).
+ */
+export function distFromProbs(zs: tf.Tensor2D, pt: tf.Tensor2D, options: DistOptions = {}): tf.Scalar {
+  checkLogits(zs, 'student logits');
+  checkSameShape(zs, pt, 'DIST');
+  const tau = options.tau ?? 1;
+  checkTemperature(tau, 'DIST τ');
+  check(zs.shape[0] >= 2, 'BATCH_TOO_SMALL', `DIST needs at least 2 examples per batch (got ${zs.shape[0]}): its intra-class term correlates across the batch`,
+    'use a batch size of 8 or more (the intra-class term is degenerate at 2)');
+  return tf.tidy(() => {
+    const ys = tf.softmax(tf.div(zs, tau)) as tf.Tensor2D;
+    const yt = pt;
+    const inter = tf.sub(1, meanRowPearson(ys, yt));
+    const intra = tf.sub(1, meanRowPearson(tf.transpose(ys) as tf.Tensor2D, tf.transpose(yt) as tf.Tensor2D));
+    return tf.mul(tf.add(tf.mul(inter, options.beta ?? 1), tf.mul(intra, options.gamma ?? 1)), tau * tau) as tf.Scalar;
+  });
+}
+
+/** The two DIST terms separately (unweighted, without τ²), for logging and tests. */
+export function distTerms(zs: tf.Tensor2D, pt: tf.Tensor2D, tau = 1): { inter: tf.Scalar; intra: tf.Scalar } {
+  const inter = distFromProbs(zs, pt, { beta: 1 / (tau * tau), gamma: 0, tau });
+  const intra = distFromProbs(zs, pt, { beta: 0, gamma: 1 / (tau * tau), tau });
+  return { inter, intra };
+}
+
+/** DIST from teacher logits (§5.6): {@link distFromProbs} with `pt = softmax(z_t/τ)`. */
+export function dist(zs: tf.Tensor2D, zt: tf.Tensor2D, options: DistOptions = {}): tf.Scalar {
+  checkSameShape(zs, zt, 'DIST');
+  const tau = options.tau ?? 1;
+  checkTemperature(tau, 'DIST τ');
+  return tf.tidy(() => distFromProbs(zs, tf.softmax(tf.div(zt, tau)) as tf.Tensor2D, options));
+}
+
+/**
+ * Logit standardisation (Sun et al., 2024; §5.7): `(z − mean_k z) / (std_k z + eps)` per row, with
+ * the **unbiased** standard deviation (divide by C−1), as PyTorch's default.
+ */
+export function standardizeLogits(z: tf.Tensor2D, eps = 1e-7): tf.Tensor2D {
+  checkLogits(z, 'logits');
+  const C = z.shape[1];
+  check(C >= 2, 'BAD_LOGITS_SHAPE', `cannot standardise ${C} logit per row`, 'standardise logits of at least 2 classes');
+  return tf.tidy(() => {
+    const centred = tf.sub(z, tf.mean(z, 1, true));
+    // max(var, 1e-20) keeps the gradient finite for a constant row (its std is 0 either way)
+    const std = tf.sqrt(tf.maximum(tf.div(tf.sum(tf.square(centred), 1, true), C - 1), 1e-20));
+    return tf.div(centred, tf.add(std, eps)) as tf.Tensor2D;
+  });
+}
+
+/**
+ * Logit-standardised KD term `T²·KL(softmax(Z(z_t)/T) ‖ softmax(Z(z_s)/T))` (§5.7). The repo's
+ * defaults weight it by 9 with CE weight 0.1 and T = 2.
+ */
+export function logitStdKD(zs: tf.Tensor2D, zt: tf.Tensor2D, options: { T: number; reduction?: KlReduction }): tf.Scalar {
+  checkSameShape(zs, zt, 'logit-standardised KD');
+  return tf.tidy(() => hintonKD(standardizeLogits(zs), standardizeLogits(zt), options));
+}
+
+/**
+ * Tf-KD_reg's virtual-teacher soft labels as a `C × C` matrix (row c is the target of class c):
+ * `softmax(p^d/τ)` with `p^d = a` on the true class and `(1−a)/(C−1)` elsewhere (§5.4).
+ */
+export function tfkdRegMatrix(numClasses: number, options: { a?: number; tau: number }): number[][] {
+  const a = options.a ?? 0.99;
+  checkTemperature(options.tau, 'Tf-KD τ');
+  check(a >= 0 && a <= 1, 'BAD_OPTION', `Tf-KD a ${a} is outside [0, 1]`, 'pass a in [0, 1], e.g. 0.99');
+  const C = numClasses;
+  const other = C > 1 ? (1 - a) / (C - 1) : 0;
+  const eOn = Math.exp(a / options.tau);
+  const eOff = Math.exp(other / options.tau);
+  const Z = eOn + (C - 1) * eOff;
+  return Array.from({ length: C }, (_, r) => Array.from({ length: C }, (_, c) => (r === c ? eOn : eOff) / Z));
+}
+
+/** Options of {@link tfkdRegLoss}. */
+export interface TfkdRegOptions {
+  /** Virtual teacher's true-class probability (default 0.99). */
+  a?: number;
+  /** Temperature of the virtual teacher. */
+  tau: number;
+  /** Weight of the KL term; CE gets `1 − α`. */
+  alpha: number;
+  /** Multiplier of the KL term (default 1; the repo uses 1–100 per model). */
+  multiplier?: number;
+  /** `1` (the code form, default) leaves the student untempered; `'tau'` divides it by τ (the paper form). */
+  studentTemperature?: 1 | 'tau';
+  /** KL reduction (default `'elementwise-mean'`, the code form's `nn.KLDivLoss()`). */
+  reduction?: KlReduction;
+}
+
+/**
+ * Tf-KD_reg (Yuan et al., 2020; §5.4): `(1−α)·CE + α·multiplier·KL(softmax(p^d/τ) ‖ softmax(z_s/T_s))`,
+ * with no τ² factor. The defaults reproduce the authors' code form.
+ */
+export function tfkdRegLoss(zs: tf.Tensor2D, labels: tf.Tensor1D, options: TfkdRegOptions): tf.Scalar {
+  checkAlpha(options.alpha);
+  checkLogits(zs, 'student logits');
+  const C = zs.shape[1];
+  const M = tfkdRegMatrix(C, options);
+  return tf.tidy(() => {
+    const targets = tf.matMul(oneHotLabels(labels, C), tf.tensor2d(M)) as tf.Tensor2D;
+    const Ts = options.studentTemperature === 'tau' ? options.tau : 1;
+    const kl = softTargetKL(zs, targets, { T: Ts, reduction: options.reduction ?? 'elementwise-mean', scaleT2: false });
+    return tf.add(tf.mul(crossEntropy(zs, labels), 1 - options.alpha), tf.mul(kl, options.alpha * (options.multiplier ?? 1))) as tf.Scalar;
+  });
+}
+
+/**
+ * Converts a bare "α" into explicit weights. The repos disagree on what α weights:
+ * `'alpha-weights-kd'` (ReffAKD, Tf-KD: `(1−α)·CE + α·KD`) or `'alpha-weights-ce'` (torchdistill,
+ * keras-io: `α·CE + (1−α)·KD`).
+ */
+export function weightsFromAlpha(alpha: number, convention: 'alpha-weights-kd' | 'alpha-weights-ce'): { ceWeight: number; kdWeight: number } {
+  checkAlpha(alpha);
+  return convention === 'alpha-weights-kd' ? { ceWeight: 1 - alpha, kdWeight: alpha } : { ceWeight: alpha, kdWeight: 1 - alpha };
+}

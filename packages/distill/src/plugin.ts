@@ -1,0 +1,177 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { TrellisError, check, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { teacherGenerator, type GeneratorState, type SoftLabelBatch, type SoftLabelGenerator } from './generators.js';
+import { distFromProbs, dkdFromProbs, softTargetKL, standardizeLogits, type KlReduction, type SmoothingVariant } from './losses.js';
+
+/** The distillation loss a {@link distillPlugin} adds. */
+export type DistillMethod =
+  /** `T²·KL(p ‖ softmax(z_s/T))` (ReffAKD, Hinton KD with a teacher source, Tf-KD with `scaleT2: false`). */
+  | { kind: 'soft-kl'; T: number; reduction?: KlReduction; scaleT2?: boolean }
+  /** Decoupled KD: `min(epoch/warmup, 1)·(α·TCKD + β·NCKD)`. */
+  | { kind: 'dkd'; alpha: number; beta: number; T: number; warmupEpochs?: number }
+  /** DIST: `τ²·(β·inter + γ·intra)`. */
+  | { kind: 'dist'; beta?: number; gamma?: number; tau?: number }
+  /** KD on z-scored logits; the teacher side is z-scored only when `standardizeTeacher` (default true for a teacher, false for per-class sources). */
+  | { kind: 'logit-std-kd'; T: number; standardizeTeacher?: boolean; reduction?: KlReduction };
+
+/** Options of {@link distillPlugin}. */
+export interface DistillPluginOptions {
+  /** The soft-label source: {@link reffakdGenerator}, {@link teacherGenerator}, {@link matrixGenerator}, ... */
+  source: SoftLabelGenerator;
+  method: DistillMethod;
+  /** Weight of the hard-label cross-entropy (the Trainer's base loss is scaled by it). Explicit, never a bare "α". */
+  ceWeight: number;
+  /** Weight of the distillation term. */
+  kdWeight: number;
+  /**
+   * `'replace-teacher'` (default): the source takes the teacher's place in the method's loss.
+   * `'add-term'`: `extraTeacher` drives the method, and the source's soft labels add
+   * `addTermWeight·T²·KL(P[y] ‖ softmax(z/T))` (§4, mode B).
+   */
+  mode?: 'replace-teacher' | 'add-term';
+  /** The real teacher of `'add-term'` mode. */
+  extraTeacher?: ModelAdapter;
+  /** Weight of the added soft-label term in `'add-term'` mode (default `kdWeight`). */
+  addTermWeight?: number;
+  /** Temperature of the added term (default: the method's T / τ). */
+  addTermT?: number;
+  /** Plugin name (default `distill`). */
+  name?: string;
+  /** Warning sink (small DIST batches). */
+  warn?: (line: string) => void;
+}
+
+/** JSON state of the distill plugin: the step count and the source (its matrix, so a resumed run does not refit). */
+export interface DistillPluginState {
+  steps: number;
+  source: GeneratorState;
+}
+
+function methodTemperature(m: DistillMethod): number {
+  return m.kind === 'dist' ? m.tau ?? 1 : m.T;
+}
+
+/** Throws `TEACHER_CLASS_MISMATCH` unless the teacher outputs as many classes as the student. */
+export function checkTeacherClasses(teacherClasses: number, studentClasses: number, what = 'teacher'): void {
+  if (teacherClasses !== studentClasses) {
+    throw new TrellisError('TEACHER_CLASS_MISMATCH', `the ${what} outputs ${teacherClasses} classes but the student outputs ${studentClasses}`,
+      `distil from a ${what} trained on the student's ${studentClasses} classes (same class order)`, { teacherClasses, studentClasses });
+  }
+}
+
+/**
+ * The distillation plugin: adds the method's loss against the source's soft labels as the term
+ * `kd` (plus `tckd`/`nckd` for DKD, `soft` for `'add-term'`), and weights the Trainer's
+ * cross-entropy by `ceWeight` by scaling its targets in `transformTargets`. At fit start it fits an
+ * unfitted source on the training set (ReffAKD trains its autoencoder there) and prepares a cached
+ * teacher. All tape hooks are synchronous.
+ */
+export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<DistillPluginState> {
+  const { source, method } = options;
+  const mode = options.mode ?? 'replace-teacher';
+  check(Number.isFinite(options.ceWeight) && options.ceWeight >= 0 && Number.isFinite(options.kdWeight) && options.kdWeight >= 0, 'BAD_OPTION',
+    `ceWeight ${options.ceWeight} and kdWeight ${options.kdWeight} must be finite and ≥ 0`, 'pass explicit weights, e.g. weightsFromAlpha(0.5, \'alpha-weights-kd\')');
+  const T = methodTemperature(method);
+  check(Number.isFinite(T) && T > 0, 'BAD_TEMPERATURE', `the ${method.kind} temperature ${T} must be a positive finite number`, 'pass T > 0, e.g. 4');
+  check(mode === 'replace-teacher' || options.extraTeacher, 'BAD_OPTION', "mode 'add-term' needs `extraTeacher` (the real teacher that drives the method)",
+    "pass extraTeacher, or use mode 'replace-teacher' to let the source stand in for the teacher");
+  const driver: SoftLabelGenerator = mode === 'add-term' ? teacherGenerator(options.extraTeacher!) : source;
+  let steps = 0;
+  let warned = false;
+
+  const lossTerms = (logits: tf.Tensor2D, batch: SoftLabelBatch, ctx: TrainerContext): Record<string, tf.Scalar> => {
+    const out: Record<string, tf.Scalar> = {};
+    const w = options.kdWeight;
+    if (method.kind === 'soft-kl') {
+      const p = driver.targets(batch, method.T);
+      out.kd = tf.mul(softTargetKL(logits, p, { T: method.T, reduction: method.reduction, scaleT2: method.scaleT2 }), w) as tf.Scalar;
+    } else if (method.kind === 'dkd') {
+      const p = driver.targets(batch, method.T);
+      const warm = method.warmupEpochs ? Math.min((ctx.epoch + 1) / method.warmupEpochs, 1) : 1;
+      const d = dkdFromProbs(logits, p, batch.labels, method);
+      out.tckd = tf.mul(d.tckd, w * warm * method.alpha) as tf.Scalar;
+      out.nckd = tf.mul(d.nckd, w * warm * method.beta) as tf.Scalar;
+    } else if (method.kind === 'dist') {
+      const B = logits.shape[0];
+      if (B < 8 && !warned) {
+        warned = true;
+        (options.warn ?? console.warn)(`distill: DIST with a batch of ${B} (< 8): the intra-class correlation is noisy; use batches of 8 or more`);
+      }
+      const p = driver.targets(batch, method.tau ?? 1);
+      out.kd = tf.mul(distFromProbs(logits, p, method), w) as tf.Scalar;
+    } else {
+      const standardizeTeacher = method.standardizeTeacher ?? driver.granularity === 'per-sample';
+      const teacherProbs = standardizeTeacher
+        ? (tf.softmax(tf.div(standardizeLogits(driver.pseudoLogits(batch, method.T)), method.T)) as tf.Tensor2D)
+        : driver.targets(batch, method.T);
+      out.kd = tf.mul(softTargetKL(standardizeLogits(logits), teacherProbs, { T: method.T, reduction: method.reduction }), w) as tf.Scalar;
+    }
+    if (mode === 'add-term') {
+      const Ta = options.addTermT ?? T;
+      out.soft = tf.mul(softTargetKL(logits, source.targets(batch, Ta), { T: Ta }), options.addTermWeight ?? w) as tf.Scalar;
+    }
+    return out;
+  };
+
+  return {
+    name: options.name ?? 'distill',
+    apiVersion: 1,
+    setup: (ctx) => {
+      checkTeacherClasses(source.numClasses, ctx.model.numClasses, source.granularity === 'per-sample' ? 'teacher' : `soft-label source "${source.name}"`);
+      if (mode === 'add-term') checkTeacherClasses(driver.numClasses, ctx.model.numClasses);
+    },
+    onFitStart: async (ctx) => {
+      if (!ctx.train) return;
+      if (!source.fitted) {
+        check(source.fit, 'GENERATOR_NOT_FITTED', `the "${source.name}" source is not fitted and cannot fit itself`, 'fit it before training');
+        await source.fit(ctx.train);
+      }
+      await source.prepare?.(ctx.train);
+      if (driver !== source) await driver.prepare?.(ctx.train);
+    },
+    onBatchStart: async (ctx) => {
+      // bare trainStep calls skip onFitStart: fit an unfitted source on the training set when there is one
+      if (!source.fitted && ctx.train && source.fit) await source.fit(ctx.train);
+    },
+    transformTargets: (targets) => (options.ceWeight === 1 ? targets : tf.mul(targets, options.ceWeight)),
+    lossTerms: (outputs, batch, ctx) => {
+      check(batch.y, 'UNLABELED', 'distillation needs labeled batches (soft labels are looked up by the label)', 'train on a labeled dataset');
+      return lossTerms(outputs.logits as tf.Tensor2D, { labels: batch.y, inputs: batch.x, indices: batch.indices }, ctx);
+    },
+    onBatchEnd: () => {
+      steps++;
+    },
+    getState: () => ({ steps, source: source.toJSON() }),
+    setState: (s) => {
+      steps = s.steps;
+      if (source.granularity === 'per-class' && s.source.matrix) source.restore(s.source);
+    },
+    // frees the sources' tensors; a per-class source keeps its matrix, so it can be shared by later runs
+    dispose: () => {
+      source.dispose();
+      if (driver !== source) driver.dispose();
+    },
+  };
+}
+
+/**
+ * Label smoothing as a pure target replacement (no extra loss term): the Trainer's cross-entropy
+ * targets become `(1−ε)·onehot + ε/C` (`'uniform-all'`) or `1−ε` / `ε/(C−1)` (`'uniform-others'`).
+ */
+export function labelSmoothingPlugin(options: { epsilon: number; variant?: SmoothingVariant; name?: string }): TrainerPlugin<Record<string, never>> {
+  check(options.epsilon >= 0 && options.epsilon <= 1, 'BAD_OPTION', `label smoothing ε ${options.epsilon} is outside [0, 1]`, 'pass ε in [0, 1], e.g. 0.1');
+  return {
+    name: options.name ?? 'label-smoothing',
+    apiVersion: 1,
+    transformTargets: (targets) => {
+      const C = targets.shape[1]!;
+      const e = options.epsilon;
+      if (options.variant === 'uniform-others') {
+        // t·(1 − ε − ε/(C−1)) + (Σt)·ε/(C−1): exact on one-hot rows, and preserves a scaled row's mass
+        const off = e / (C - 1);
+        return tf.add(tf.mul(targets, 1 - e - off), tf.mul(tf.sum(targets, 1, true), off));
+      }
+      return tf.add(tf.mul(targets, 1 - e), tf.mul(tf.sum(targets, 1, true), e / C));
+    },
+  };
+}

@@ -1,0 +1,140 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  autoDiagBoost, boostDiagonal, classSimilarityMatrix, classSimilarityMatrixLoop, diagArgmaxCount, matrixGenerator, reffakdGenerator,
+  rowSoftmax, samplePerClass, shuffleOffDiagonal, shuffledMatrixGenerator, topPairs, validateSoftLabelMatrix,
+} from '../src/index.js';
+import { useCpu } from './helpers.js';
+
+beforeAll(useCpu);
+
+/** Random non-negative codes (post-ReLU-like) with a class-dependent bump. */
+function randomCodes(n: number, dim: number, C: number, seed: number): { codes: Float32Array; classes: Int32Array } {
+  const rng = new Rng(seed);
+  const codes = new Float32Array(n * dim);
+  const classes = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    classes[i] = i % C;
+    for (let d = 0; d < dim; d++) codes[i * dim + d] = Math.max(0, rng.normal(d % C === i % C ? 1 : 0, 1));
+  }
+  return { codes, classes };
+}
+
+describe('class-similarity matrix', () => {
+  it('two tight clusters: hand-computed block means, equal to the loop', () => {
+    // class 0: two codes along x; class 1: one along x, one along y
+    const codes = [1, 0, 2, 0, /* class 1 */ 3, 0, 0, 1];
+    const classes = [0, 0, 1, 1];
+    const S = classSimilarityMatrix(codes, 2, classes, 2);
+    // S[0][0] = cos(e0,e1) = 1; S[1][1] = cos((3,0),(0,1)) = 0; S[0][1] = mean of 4 cosines {1, 0, 1, 0} = 0.5
+    expect(S[0]![0]).toBeCloseTo(1, 12);
+    expect(S[1]![1]).toBeCloseTo(0, 12);
+    expect(S[0]![1]).toBeCloseTo(0.5, 12);
+    expect(S[1]![0]).toBeCloseTo(0.5, 12);
+    const loop = classSimilarityMatrixLoop(codes, 2, classes, 2);
+    loop.forEach((r, a) => r.forEach((v, b) => expect(S[a]![b]).toBeCloseTo(v, 12)));
+  });
+  it('vectorised and looped versions agree to 1e-6 on random codes; symmetric; self-pairs excluded', () => {
+    const { codes, classes } = randomCodes(60, 16, 4, 3);
+    codes.fill(0, 5 * 16, 6 * 16); // an all-zero code: cosine 0 with everything
+    const S = classSimilarityMatrix(codes, 16, classes, 4);
+    const L = classSimilarityMatrixLoop(codes, 16, classes, 4);
+    S.forEach((r, a) => r.forEach((v, b) => {
+      expect(Math.abs(v - L[a]![b]!)).toBeLessThan(1e-6);
+      expect(v).toBe(S[b]![a]);
+    }));
+    // a class whose codes are identical has a diagonal of exactly 1 (self-pairs excluded, not double counted)
+    const same = new Float32Array([1, 2, 1, 2, 1, 2, 0, 1, 1, 0]);
+    const S2 = classSimilarityMatrix(same, 2, [0, 0, 0, 1, 1], 2);
+    expect(S2[0]![0]).toBe(1);
+  });
+  it("'auto' boost puts every row's argmax on the diagonal; a fixed small δ may not", () => {
+    const S = [[0.5, 0.7, 0.2], [0.7, 0.9, 0.3], [0.2, 0.3, 0.8]];
+    expect(diagArgmaxCount(S)).toBe(2);
+    const d = autoDiagBoost(S);
+    expect(d).toBeCloseTo(0.2 + 0.002, 12);
+    const P = rowSoftmax(boostDiagonal(S, d));
+    expect(diagArgmaxCount(P)).toBe(3);
+    expect(diagArgmaxCount(rowSoftmax(boostDiagonal(S, 0.008)))).toBe(2);
+    P.forEach((r) => expect(r.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 12));
+  });
+  it('top pairs, shuffled control keeps diagonal and row sums', () => {
+    const S = [[1, 0.9, 0.1], [0.9, 1, 0.5], [0.1, 0.5, 1]];
+    expect(topPairs(S, 2, ['a', 'b', 'c']).map((p) => p.label)).toEqual(['a↔b', 'b↔c']);
+    const P = rowSoftmax([[1, 0.9, 0.1, 0.3], [0.9, 1, 0.5, 0.2], [0.1, 0.5, 1, 0.4], [0.3, 0.2, 0.4, 1]]);
+    const Q = shuffleOffDiagonal(P, new Rng(5));
+    Q.forEach((r, a) => {
+      expect(r[a]).toBe(P[a]![a]);
+      expect(r.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 12);
+      expect([...r].sort()).toEqual([...P[a]!].sort());
+    });
+    expect(Q).not.toEqual(P);
+  });
+});
+
+describe('bad input', () => {
+  it('soft labels that do not sum to 1', () => {
+    const e = (() => { try { matrixGenerator([[0.5, 0.6], [0, 1]]); } catch (err) { return err; } })();
+    expect(e).toBeInstanceOf(TrellisError);
+    expect((e as TrellisError).code).toBe('SOFT_LABELS_NOT_NORMALIZED');
+    expect((e as TrellisError).message).toMatch(/row 0 sums to 1\.1/);
+  });
+  it('a similarity matrix of the wrong size', () => {
+    expect(() => validateSoftLabelMatrix([[1, 0], [0, 1]], 3)).toThrow(/2 × 2.*3 classes/);
+    expect(() => matrixGenerator([[1, 0, 0], [0, 1, 0]], { isLogits: true, numClasses: 3 })).toThrow(TrellisError);
+    expect(() => matrixGenerator([[1, 0, 0], [0, 1]], { numClasses: 2 })).toThrow(/MATRIX|matrix/);
+    expect(() => validateSoftLabelMatrix([[1, -0.1, 0.1], [0, 1, 0], [0, 0, 1]])).toThrow(/must be finite probabilities/);
+  });
+  it('too few codes of a class', () => {
+    expect(() => classSimilarityMatrix([1, 0, 0, 1, 1, 1], 2, [0, 0, 1], 2)).toThrow(/class 1 has 1 code/);
+  });
+});
+
+describe('generators', () => {
+  function toyImages(n: number, C: number, seed: number): Dataset {
+    const rng = new Rng(seed);
+    const x = new Float32Array(n * 16);
+    const labels = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      labels[i] = i % C;
+      for (let d = 0; d < 16; d++) x[i * 16 + d] = Math.min(1, Math.max(0, rng.normal(d % C === i % C ? 0.8 : 0.2, 0.2)));
+    }
+    return Dataset.fromArrays({ x, shape: [16], labels, numClasses: C });
+  }
+  it('per-class sampling is seeded and warns on small classes', () => {
+    const labels = Int32Array.from([0, 0, 0, 1, 1, 0, 1, 0]);
+    const a = samplePerClass(labels, 2, 3, new Rng(1));
+    const b = samplePerClass(labels, 2, 3, new Rng(1));
+    expect([...a.indices]).toEqual([...b.indices]);
+    expect(a.indices.length).toBe(6);
+    expect(a.warnings.length).toBe(0);
+    const c = samplePerClass(labels, 2, 4, new Rng(1));
+    expect(c.warnings[0]).toMatch(/class 1 has only 3/);
+  });
+  it('ReffAKD (pixels / dense AE): same seed → same matrix; auto boost → diagonal argmax; pseudoLogits reproduce P', async () => {
+    const data = toyImages(200, 4, 2);
+    const before = tf.memory().numTensors;
+    const g1 = reffakdGenerator({ numClasses: 4, samplesPerClass: 10, dense: { hidden: 8, code: 4 }, aeTraining: { epochs: 1, batchSize: 50 } });
+    const g2 = reffakdGenerator({ numClasses: 4, samplesPerClass: 10, dense: { hidden: 8, code: 4 }, aeTraining: { epochs: 1, batchSize: 50 } });
+    const r1 = await g1.fit!(data);
+    await g2.fit!(data);
+    expect(g1.matrix()).toEqual(g2.matrix());
+    expect(g1.report()!.diagArgmaxCount).toBe(4);
+    expect(g1.cost().fitMacs).toBeGreaterThan(0);
+    expect(r1).toBe(g1.report());
+    const labels = tf.tensor1d([0, 1, 2, 3], 'int32');
+    const T = 4;
+    const p = g1.pseudoLogits({ labels }, T);
+    const back = tf.tidy(() => tf.softmax(tf.div(p, T)).arraySync() as number[][]);
+    back.forEach((r, a) => r.forEach((v, b) => expect(v).toBeCloseTo(g1.matrix()![a]![b]!, 5)));
+    const pixels = reffakdGenerator({ numClasses: 4, samplesPerClass: 10, featureSource: 'pixels' });
+    await pixels.fit!(data);
+    expect(pixels.cost().fitMacs).toBe(0);
+    const shuffled = shuffledMatrixGenerator(pixels, 3);
+    expect(shuffled.matrix()!.map((r, a) => r[a])).toEqual(pixels.matrix()!.map((r, a) => r[a]));
+    for (const g of [g1, g2, pixels, shuffled]) g.dispose();
+    tf.dispose([labels, p]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

@@ -49,4 +49,10 @@ export const TECHNIQUES: TechniqueEntry[] = [
     description: 'teacher-free distillation from autoencoder soft labels (ReffAKD) vs KD, DKD, DIST, LS, Tf-KD',
     load: async () => (await import('@trellis-ml/distill')).experiment,
   },
+  {
+    name: 'retrain-cost',
+    package: '@trellis-ml/retrain-cost',
+    description: 'predict retraining cost under a shift from one forward pass (PreIndex, ARM, RESQUE); energy/CO2 tracker',
+    load: async () => (await import('@trellis-ml/retrain-cost')).experiment,
+  },
 ];

@@ -1,0 +1,100 @@
+/**
+ * ARM, the Aggregate Representation Measure (Sangarya, Bradford, Kim, 2023): the mean over tapped
+ * layers of the Wasserstein distance between per-layer activation distributions on old and new
+ * data (spec §6). Needs neither labels nor pairing — the index for real, unpaired shifts.
+ */
+import type { Dataset, ModelAdapter } from '@trellis-ml/core';
+import { histogramPmfSlice, histogramRange, wassersteinBinCdf, wassersteinValueSort, type WassersteinMode } from './histogram.js';
+import { checkSameShape } from './inputs.js';
+import { extractRepresentations, resolveTaps, type TapOptions } from './taps.js';
+
+/** How P_l is built: average of per-unit pmfs (default) or one pmf of all the layer's values. */
+export type ArmConstruction = 'perUnitAverage' | 'pooled';
+
+/** Options of {@link arm}. */
+export interface ArmOptions extends TapOptions {
+  /** Bins (default 32). */
+  bins?: number;
+  construction?: ArmConstruction;
+  wasserstein?: WassersteinMode;
+}
+
+/** ARM's value and per-layer distances. */
+export interface ArmResult {
+  value: number;
+  perLayer: Record<string, number>;
+  layers: string[];
+  postActivationLayers: string[];
+}
+
+/** Column `unit` of an `n × width` matrix. */
+function column(a: Float32Array, n: number, width: number, unit: number): Float32Array {
+  const c = new Float32Array(n);
+  for (let i = 0; i < n; i++) c[i] = a[i * width + unit]!;
+  return c;
+}
+
+/**
+ * ARM's distance for one layer from `units × samples` activations laid out as `n × width`
+ * matrices (pure; `nOld` and `nNew` may differ).
+ */
+export function armLayerDistance(a: Float32Array, nOld: number, b: Float32Array, nNew: number, width: number,
+  o: { bins?: number; construction?: ArmConstruction; wasserstein?: WassersteinMode } = {}): number {
+  const bins = o.bins ?? 32;
+  const mode = o.wasserstein ?? 'value-sort';
+  if ((o.construction ?? 'perUnitAverage') === 'pooled') {
+    if (mode === 'bin-cdf') {
+      const [l1, h1] = histogramRange(a);
+      const [l2, h2] = histogramRange(b);
+      const r: [number, number] = [Math.min(l1, l2), Math.max(h1, h2)];
+      return wassersteinBinCdf(histogramPmfSlice(a, 0, a.length, bins, r), histogramPmfSlice(b, 0, b.length, bins, r));
+    }
+    return wassersteinValueSort(histogramPmfSlice(a, 0, a.length, bins), histogramPmfSlice(b, 0, b.length, bins));
+  }
+  const pa = new Float64Array(bins);
+  const pb = new Float64Array(bins);
+  for (let u = 0; u < width; u++) {
+    const ca = column(a, nOld, width, u);
+    const cb = column(b, nNew, width, u);
+    let range: [number, number] | undefined;
+    if (mode === 'bin-cdf') {
+      const [l1, h1] = histogramRange(ca);
+      const [l2, h2] = histogramRange(cb);
+      range = [Math.min(l1, l2), Math.max(h1, h2)];
+    }
+    const ha = histogramPmfSlice(ca, 0, nOld, bins, range);
+    const hb = histogramPmfSlice(cb, 0, nNew, bins, range);
+    for (let i = 0; i < bins; i++) {
+      pa[i] = pa[i]! + ha[i]! / width;
+      pb[i] = pb[i]! + hb[i]! / width;
+    }
+  }
+  return mode === 'bin-cdf' ? wassersteinBinCdf(pa, pb) : wassersteinValueSort(pa, pb);
+}
+
+/** ARM of `model` between `oldData` and `newData` (any sizes, labels optional). */
+export async function arm(model: ModelAdapter, oldData: Dataset, newData: Dataset, options: ArmOptions = {}): Promise<ArmResult> {
+  checkSameShape(oldData, newData, model);
+  const { layers, postActivation } = resolveTaps(model, options.layers, model.numClasses);
+  const ex = { layers, preprocess: options.preprocess, batchSize: options.batchSize ?? 32 };
+  const ro = extractRepresentations(model, oldData, ex);
+  const rn = extractRepresentations(model, newData, ex);
+  return armFromRepresentations(ro.perLayer, ro.n, rn.perLayer, rn.n, layers, postActivation, options);
+}
+
+/** ARM from already-extracted representations (lets one forward pass serve several variants). */
+export function armFromRepresentations(
+  oldRep: Record<string, { values: Float32Array; width: number }>, nOld: number,
+  newRep: Record<string, { values: Float32Array; width: number }>, nNew: number,
+  layers: string[], postActivation: string[], options: Omit<ArmOptions, keyof TapOptions> = {},
+): ArmResult {
+  const perLayer: Record<string, number> = {};
+  let sum = 0;
+  for (const l of layers) {
+    const a = oldRep[l]!;
+    const b = newRep[l]!;
+    perLayer[l] = armLayerDistance(a.values, nOld, b.values, nNew, a.width, options);
+    sum += perLayer[l]!;
+  }
+  return { value: sum / layers.length, perLayer, layers, postActivationLayers: postActivation };
+}

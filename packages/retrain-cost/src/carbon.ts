@@ -1,0 +1,129 @@
+/**
+ * Power and carbon formulas shared with CodeCarbon (spec §8): the CPU load models, the RAM DIMM
+ * heuristic, the offline grid-intensity table and the kWh → CO2e rule. Pure functions.
+ */
+import { TrellisError } from '@trellis-ml/core';
+
+/** World-average grid intensity, g CO2e/kWh (CodeCarbon's default, IEA 2019). */
+export const WORLD_CARBON_INTENSITY = 475;
+
+/** CodeCarbon's default TDP for an unknown CPU, watts. */
+export const DEFAULT_TDP_WATTS = 85;
+
+/** Offline grid intensities by ISO-3166 alpha-3 code, g CO2e/kWh (CodeCarbon's 2023 values, spec §8.5). */
+export const COUNTRY_CARBON_INTENSITY: Readonly<Record<string, number>> = Object.freeze({
+  USA: 369.5, CAN: 170.0, BRA: 98.3, FRA: 56.0, DEU: 381.0, GBR: 237.6, SWE: 40.7, NOR: 30.1,
+  POL: 661.9, CHN: 582.3, IND: 713.4, JPN: 485.4, KOR: 430.6, AUS: 548.7, ZAF: 707.7,
+});
+
+/** Emission factors of generation sources, g CO2e/kWh, for the mix-based fallback. */
+export const SOURCE_CARBON_INTENSITY: Readonly<Record<string, number>> = Object.freeze({
+  coal: 995, petroleum: 816, naturalGas: 743, geothermal: 38, hydro: 26, nuclear: 29, solar: 48, wind: 26,
+});
+
+/** Where the grid intensity comes from. */
+export type CarbonIntensitySource = number | { country: string } | { mix: Record<string, number> };
+
+/**
+ * Resolves a grid intensity in g CO2e/kWh: a number as is; a country from the offline table; an
+ * energy mix (shares by source, normalised) with the source factors; else the world average.
+ */
+export function resolveCarbonIntensity(source: CarbonIntensitySource | undefined): { gPerKWh: number; source: string } {
+  if (source === undefined) return { gPerKWh: WORLD_CARBON_INTENSITY, source: 'world average (475 g/kWh, CodeCarbon default)' };
+  if (typeof source === 'number') {
+    if (!(source >= 0 && Number.isFinite(source))) {
+      throw new TrellisError('BAD_CARBON_INTENSITY', `carbon intensity ${source} is not a non-negative number of g CO2e/kWh`, 'pass g/kWh, e.g. 475');
+    }
+    return { gPerKWh: source, source: 'user value' };
+  }
+  if ('country' in source) {
+    const v = COUNTRY_CARBON_INTENSITY[source.country.toUpperCase()];
+    if (v !== undefined) return { gPerKWh: v, source: `country ${source.country.toUpperCase()} (offline table)` };
+    return { gPerKWh: WORLD_CARBON_INTENSITY, source: `world average (no offline value for ${source.country})` };
+  }
+  let total = 0;
+  let g = 0;
+  for (const [k, share] of Object.entries(source.mix)) {
+    const f = SOURCE_CARBON_INTENSITY[k];
+    if (f === undefined) {
+      throw new TrellisError('BAD_CARBON_INTENSITY', `unknown generation source "${k}" in the energy mix`, `use: ${Object.keys(SOURCE_CARBON_INTENSITY).join(', ')}`);
+    }
+    total += share;
+    g += share * f;
+  }
+  if (total <= 0) return { gPerKWh: WORLD_CARBON_INTENSITY, source: 'world average (empty mix)' };
+  return { gPerKWh: g / total, source: 'energy mix' };
+}
+
+/** CodeCarbon v3 machine-mode CPU power: `TDP × (0.1 + 0.9·u³)`, u in [0, 1]. */
+export function cpuPowerCubic(tdpW: number, u: number): number {
+  return tdpW * (0.1 + 0.9 * u ** 3);
+}
+
+/** CodeCarbon's linear rule: `max(TDP·u, 0.1·TDP)`. */
+export function cpuPowerLinear(tdpW: number, u: number): number {
+  return Math.max(tdpW * u, tdpW * 0.1);
+}
+
+/** Process-mode CPU power: `TDP × (Δ process CPU-seconds / Δ wall-seconds) / logical cores`. */
+export function cpuPowerProcess(tdpW: number, cpuSeconds: number, wallSeconds: number, cores: number): number {
+  return wallSeconds > 0 ? (tdpW * (cpuSeconds / wallSeconds)) / cores : 0;
+}
+
+/** Constant mode (CodeCarbon and carbontracker fallback): `0.5 × TDP`. */
+export function cpuPowerConstant(tdpW: number): number {
+  return 0.5 * tdpW;
+}
+
+/** CodeCarbon v3's DIMM-count estimate from total RAM in GiB. */
+export function estimateDimmCount(totalGiB: number): number {
+  if (totalGiB <= 2) return 1;
+  if (totalGiB <= 16) return 2;
+  if (totalGiB <= 32) return 4;
+  if (totalGiB <= 64) return 4;
+  if (totalGiB <= 128) return 8;
+  for (const size of [128, 64, 32, 16, 8, 4]) {
+    if (size <= totalGiB / 8) return Math.min(Math.ceil(totalGiB / size), 32);
+  }
+  return 8;
+}
+
+/**
+ * CodeCarbon v3 RAM power: 5 W per DIMM on x86 (1.5 W on ARM); DIMMs 5–8 at 90%, 9–16 at 80%,
+ * the rest at 70%; at least 10 W on x86 (3 W on ARM).
+ */
+export function ramPowerDimm(totalGiB: number, arm = false): number {
+  const n = estimateDimmCount(totalGiB);
+  const base = arm ? 1.5 : 5;
+  const min = arm ? 3 : base * 2;
+  let p: number;
+  if (n <= 4) p = base * n;
+  else if (n <= 8) p = base * 4 + base * 0.9 * (n - 4);
+  else if (n <= 16) p = base * 4 + base * 0.9 * 4 + base * 0.8 * (n - 8);
+  else p = base * 4 + base * 0.9 * 4 + base * 0.8 * 8 + base * 0.7 * (n - 16);
+  return Math.max(min, p);
+}
+
+/** Joules → kWh. */
+export function joulesToKWh(j: number): number {
+  return j / 3.6e6;
+}
+
+/** kg CO2e of `kWh` at `gPerKWh` (PUE already applied to kWh). */
+export function kgCO2e(kWh: number, gPerKWh: number): number {
+  return (kWh * gPerKWh) / 1000;
+}
+
+/** Parses `nvidia-smi --query-gpu=index,power.draw --format=csv,noheader,nounits` output. */
+export function parseNvidiaSmi(text: string): Array<{ index: number; powerW: number }> {
+  const out: Array<{ index: number; powerW: number }> = [];
+  for (const line of text.split(/\r?\n/)) {
+    const t = line.trim();
+    if (!t) continue;
+    const [a, b] = t.split(',').map((s) => s.trim());
+    const index = Number(a);
+    const powerW = Number(b);
+    if (Number.isInteger(index) && Number.isFinite(powerW)) out.push({ index, powerW });
+  }
+  return out;
+}

@@ -1,0 +1,175 @@
+/**
+ * Lloyd's k-means (scikit-learn-compatible stopping rules) and the Adjusted Rand Index — the
+ * clustering term of PreIndex (spec §4.2). Pure host-array functions.
+ */
+import { Rng, TrellisError } from '@trellis-ml/core';
+
+/** Options of {@link kmeans}. */
+export interface KMeansOptions {
+  /** Maximum Lloyd iterations (default 300, as scikit-learn). */
+  maxIter?: number;
+  /** Relative tolerance (default 1e-4): stop when the summed squared centre shift ≤ tol × mean feature variance. */
+  tol?: number;
+  /** Seed of the k-means++ initialisation (default 0). */
+  seed?: number;
+}
+
+/** Result of {@link kmeans}. */
+export interface KMeansResult {
+  /** Cluster of each point (after a final assignment pass). */
+  labels: Int32Array;
+  /** `k × d` centres. */
+  centers: Float32Array;
+  /** Lloyd iterations run. */
+  iters: number;
+}
+
+function sqDist(x: Float32Array, i: number, c: Float32Array | Float64Array, j: number, d: number): number {
+  let s = 0;
+  const xo = i * d;
+  const co = j * d;
+  for (let t = 0; t < d; t++) {
+    const v = x[xo + t]! - c[co + t]!;
+    s += v * v;
+  }
+  return s;
+}
+
+function assign(x: Float32Array, n: number, d: number, centers: Float64Array, k: number, labels: Int32Array, dists: Float64Array): boolean {
+  let changed = false;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    let bestD = Infinity;
+    for (let j = 0; j < k; j++) {
+      const dd = sqDist(x, i, centers, j, d);
+      if (dd < bestD) {
+        bestD = dd;
+        best = j;
+      }
+    }
+    if (labels[i] !== best) changed = true;
+    labels[i] = best;
+    dists[i] = bestD;
+  }
+  return changed;
+}
+
+/** k-means++ seeding (deterministic from `seed`; not bit-identical to scikit-learn's). */
+function kmeansPlusPlus(x: Float32Array, n: number, d: number, k: number, seed: number): Float64Array {
+  const rng = Rng.derive(seed, 'kmeans++');
+  const centers = new Float64Array(k * d);
+  const first = rng.int(n);
+  for (let t = 0; t < d; t++) centers[t] = x[first * d + t]!;
+  const closest = new Float64Array(n);
+  for (let i = 0; i < n; i++) closest[i] = sqDist(x, i, centers, 0, d);
+  for (let j = 1; j < k; j++) {
+    let total = 0;
+    for (let i = 0; i < n; i++) total += closest[i]!;
+    let r = rng.next() * total;
+    let pick = n - 1;
+    for (let i = 0; i < n; i++) {
+      r -= closest[i]!;
+      if (r < 0) {
+        pick = i;
+        break;
+      }
+    }
+    for (let t = 0; t < d; t++) centers[j * d + t] = x[pick * d + t]!;
+    for (let i = 0; i < n; i++) closest[i] = Math.min(closest[i]!, sqDist(x, i, centers, j, d));
+  }
+  return centers;
+}
+
+/**
+ * Lloyd's k-means on `n` points of dimension `d` (row-major `x`), with `k = init.length / d`
+ * given centres or `k` k-means++ centres. Stops when assignments stop changing or the summed
+ * squared centre shift ≤ `tol ×` mean per-feature variance; an emptied cluster is re-seated at
+ * the point farthest from its centre; a final assignment pass follows the last update.
+ */
+export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array | { kmeansPlusPlus: number }, options: KMeansOptions = {}): KMeansResult {
+  if (x.length !== n * d) {
+    throw new TrellisError('BAD_SHAPE', `k-means got ${x.length} values for ${n} points of dimension ${d}`, 'pass x with n × d values');
+  }
+  const k = init instanceof Float32Array ? init.length / d : init.kmeansPlusPlus;
+  if (!(Number.isInteger(k) && k >= 1 && k <= n)) {
+    throw new TrellisError('BAD_CLUSTERS', `k-means needs 1 ≤ k ≤ n, got k = ${k} for n = ${n}`, 'pass k initial centres (k × d values) with k ≤ number of points');
+  }
+  const maxIter = options.maxIter ?? 300;
+  // tolerance = tol × mean over features of the per-feature variance (scikit-learn)
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] = mean[t]! + x[i * d + t]!;
+  for (let t = 0; t < d; t++) mean[t] = mean[t]! / n;
+  let varSum = 0;
+  for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) varSum += (x[i * d + t]! - mean[t]!) ** 2;
+  const tol = (options.tol ?? 1e-4) * (varSum / n / d);
+  let centers = init instanceof Float32Array ? Float64Array.from(init) : kmeansPlusPlus(x, n, d, k, options.seed ?? 0);
+  const labels = new Int32Array(n).fill(-1);
+  const dists = new Float64Array(n);
+  let iters = 0;
+  for (; iters < maxIter; iters++) {
+    const changed = assign(x, n, d, centers, k, labels, dists);
+    if (!changed && iters > 0) break;
+    const next = new Float64Array(k * d);
+    const counts = new Int32Array(k);
+    for (let i = 0; i < n; i++) {
+      const j = labels[i]!;
+      counts[j] = counts[j]! + 1;
+      for (let t = 0; t < d; t++) next[j * d + t] = next[j * d + t]! + x[i * d + t]!;
+    }
+    const taken = new Set<number>();
+    for (let j = 0; j < k; j++) {
+      if (counts[j]! > 0) {
+        for (let t = 0; t < d; t++) next[j * d + t] = next[j * d + t]! / counts[j]!;
+      } else {
+        let far = -1;
+        let farD = -1;
+        for (let i = 0; i < n; i++) if (!taken.has(i) && dists[i]! > farD) { farD = dists[i]!; far = i; }
+        taken.add(far);
+        for (let t = 0; t < d; t++) next[j * d + t] = x[far * d + t]!;
+      }
+    }
+    let shift = 0;
+    for (let t = 0; t < k * d; t++) shift += (next[t]! - centers[t]!) ** 2;
+    centers = next;
+    if (shift <= tol) {
+      iters++;
+      break;
+    }
+  }
+  assign(x, n, d, centers, k, labels, dists);
+  return { labels, centers: Float32Array.from(centers), iters };
+}
+
+function comb2(v: number): number {
+  return (v * (v - 1)) / 2;
+}
+
+/**
+ * Adjusted Rand Index (Hubert–Arabie) between two labelings; 1 when the denominator is 0.
+ * Example: `adjustedRandIndex([0,0,1,1], [0,0,1,2])` → 0.5714286.
+ */
+export function adjustedRandIndex(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) {
+    throw new TrellisError('BAD_SHAPE', `ARI got labelings of lengths ${a.length} and ${b.length}`, 'pass two labelings of the same points');
+  }
+  const n = a.length;
+  const table = new Map<string, number>();
+  const rows = new Map<number, number>();
+  const cols = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const key = `${a[i]}|${b[i]}`;
+    table.set(key, (table.get(key) ?? 0) + 1);
+    rows.set(a[i]!, (rows.get(a[i]!) ?? 0) + 1);
+    cols.set(b[i]!, (cols.get(b[i]!) ?? 0) + 1);
+  }
+  let sumIj = 0;
+  for (const v of table.values()) sumIj += comb2(v);
+  let sumA = 0;
+  for (const v of rows.values()) sumA += comb2(v);
+  let sumB = 0;
+  for (const v of cols.values()) sumB += comb2(v);
+  const expected = n > 1 ? (sumA * sumB) / comb2(n) : 0;
+  const denom = 0.5 * (sumA + sumB) - expected;
+  if (denom === 0) return 1;
+  return (sumIj - expected) / denom;
+}

@@ -1,0 +1,150 @@
+/**
+ * Histograms and the four distances between probability vectors that PreIndex and ARM use
+ * (spec §3.3–3.4). Every function is pure and works on host arrays.
+ */
+
+/** The four distances PreIndex reports: Wasserstein, Jensen–Shannon, 1 − Bhattacharyya coefficient, KL. */
+export type DistanceName = 'W' | 'JS' | 'BH' | 'KL';
+
+/** All distance names, in the order the reference writes them. */
+export const DISTANCE_NAMES: readonly DistanceName[] = ['W', 'JS', 'BH', 'KL'];
+
+/** How the Wasserstein distance between two pmfs is read (spec §3.4, §14.3). */
+export type WassersteinMode = 'value-sort' | 'bin-cdf';
+
+/**
+ * Fills `counts` (length `bins`) with the NumPy-compatible histogram of `v` over `[lo, hi]`
+ * (equal-width bins; the top edge belongs to the last bin; values outside are ignored).
+ */
+function countInto(v: ArrayLike<number>, lo: number, hi: number, counts: Float64Array, offset = 0, length = v.length): number {
+  const bins = counts.length;
+  const norm = bins / (hi - lo);
+  const edge = (i: number): number => (i === bins ? hi : lo + (i * (hi - lo)) / bins);
+  let total = 0;
+  for (let k = 0; k < length; k++) {
+    const x = v[offset + k]!;
+    if (!(x >= lo && x <= hi)) continue;
+    let i = Math.floor((x - lo) * norm);
+    if (i >= bins) i = bins - 1;
+    if (i > 0 && x < edge(i)) i--;
+    if (i < bins - 1 && x >= edge(i + 1)) i++;
+    counts[i] = counts[i]! + 1;
+    total++;
+  }
+  return total;
+}
+
+/** The range NumPy uses for a histogram of `v`: `[min, max]`, widened by ±0.5 when they are equal. */
+export function histogramRange(v: ArrayLike<number>, offset = 0, length = v.length): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let k = 0; k < length; k++) {
+    const x = v[offset + k]!;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  if (lo === hi) return [lo - 0.5, hi + 0.5];
+  return [lo, hi];
+}
+
+/**
+ * The `bins`-bin histogram of the entries of `v` on its own range, normalised to a pmf
+ * (counts / total) — the reference's per-sample rule (spec §3.3).
+ * Example: `histogramPmf([0, 1, 2, 3, 4, 10], 4)` → `[0.5, 1/3, 0, 1/6]`.
+ */
+export function histogramPmf(v: ArrayLike<number>, bins: number, range?: [number, number]): Float64Array {
+  const [lo, hi] = range ?? histogramRange(v);
+  const counts = new Float64Array(bins);
+  const total = countInto(v, lo, hi, counts);
+  if (total > 0) for (let i = 0; i < bins; i++) counts[i] = counts[i]! / total;
+  return counts;
+}
+
+/** Like {@link histogramPmf} for the slice `v[offset, offset + length)` (no copy). */
+export function histogramPmfSlice(v: ArrayLike<number>, offset: number, length: number, bins: number, range?: [number, number]): Float64Array {
+  const [lo, hi] = range ?? histogramRange(v, offset, length);
+  const counts = new Float64Array(bins);
+  const total = countInto(v, lo, hi, counts, offset, length);
+  if (total > 0) for (let i = 0; i < bins; i++) counts[i] = counts[i]! / total;
+  return counts;
+}
+
+/**
+ * The reference's "Wasserstein" between two pmfs of equal length: the 1-D Wasserstein distance
+ * between the pmf *values* read as samples, `(1/b) Σ |p_(i) − q_(i)|` over sorted entries.
+ * Permutation-invariant over bins (spec §3.4, §14.3).
+ */
+export function wassersteinValueSort(p: ArrayLike<number>, q: ArrayLike<number>): number {
+  const a = Float64Array.from(p).sort();
+  const b = Float64Array.from(q).sort();
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! - b[i]!);
+  return s / a.length;
+}
+
+/**
+ * The principled alternative: W1 between two pmfs on one shared grid of `b` equal bins, as a
+ * fraction of the range: `Σ_j |F_p(j) − F_q(j)| / b`.
+ */
+export function wassersteinBinCdf(p: ArrayLike<number>, q: ArrayLike<number>): number {
+  let fp = 0;
+  let fq = 0;
+  let s = 0;
+  for (let i = 0; i < p.length; i++) {
+    fp += p[i]!;
+    fq += q[i]!;
+    s += Math.abs(fp - fq);
+  }
+  return s / p.length;
+}
+
+/** Jensen–Shannon divergence in nats (not its square root); zero-numerator terms are 0. */
+export function jensenShannon(p: ArrayLike<number>, q: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < p.length; i++) {
+    const a = p[i]!;
+    const b = q[i]!;
+    const m = (a + b) / 2;
+    if (a > 0) s += 0.5 * a * Math.log(a / m);
+    if (b > 0) s += 0.5 * b * Math.log(b / m);
+  }
+  return s;
+}
+
+/** `1 − Σ √(p_i q_i)`: one minus the Bhattacharyya coefficient (the squared Hellinger distance). */
+export function bhattacharyya(p: ArrayLike<number>, q: ArrayLike<number>): number {
+  let same = true;
+  for (let i = 0; i < p.length && same; i++) same = p[i] === q[i];
+  if (same) return 0; // exact 0 for identical pmfs (1 − Σp can round to 2.8e-17)
+  let s = 0;
+  for (let i = 0; i < p.length; i++) s += Math.sqrt(p[i]! * q[i]!);
+  return 1 - s;
+}
+
+/**
+ * KL(p‖q) in nats. Without `epsilon`, the reference rule: a term with `p_i > 0, q_i = 0` (∞ in
+ * SciPy) counts as 0, so the value can be negative (spec §14.4). With `epsilon`, both pmfs are
+ * smoothed (`(p + ε) / (1 + bε)`) first.
+ */
+export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>, epsilon?: number): number {
+  const b = p.length;
+  let s = 0;
+  for (let i = 0; i < b; i++) {
+    let a = p[i]!;
+    let c = q[i]!;
+    if (epsilon !== undefined) {
+      a = (a + epsilon) / (1 + b * epsilon);
+      c = (c + epsilon) / (1 + b * epsilon);
+    }
+    if (a > 0 && c > 0) s += a * Math.log(a / c);
+  }
+  return s;
+}
+
+/** The four distances by name (W is the reference's value-sort reading). */
+export const distances: Record<DistanceName, (p: ArrayLike<number>, q: ArrayLike<number>) => number> = {
+  W: wassersteinValueSort,
+  JS: jensenShannon,
+  BH: bhattacharyya,
+  KL: (p, q) => klDivergence(p, q),
+};

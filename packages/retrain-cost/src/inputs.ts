@@ -1,0 +1,72 @@
+/** Validation of the (old, new) dataset pair every index takes, with errors that say what to do. */
+import { Rng, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+
+/** Throws `SHAPE_MISMATCH` when old and new examples differ in shape, or do not fit the model. */
+export function checkSameShape(oldData: Dataset, newData: Dataset, model?: ModelAdapter): void {
+  const a = oldData.shape.join('×');
+  const b = newData.shape.join('×');
+  if (a !== b) {
+    throw new TrellisError('SHAPE_MISMATCH', `old examples have shape [${oldData.shape.join(', ')}] but new examples have [${newData.shape.join(', ')}]`,
+      'pass old and new data of the same example shape (reshape one with dataset.reshape, or resize the images first)',
+      { old: oldData.shape, new: newData.shape });
+  }
+  if (oldData.numClasses !== newData.numClasses) {
+    throw new TrellisError('CLASS_COUNT_MISMATCH', `old data has ${oldData.numClasses} classes but new data has ${newData.numClasses}`,
+      'use the same label space for both datasets');
+  }
+  if (model && model.numClasses !== oldData.numClasses) {
+    throw new TrellisError('CLASS_COUNT_MISMATCH', `the data has ${oldData.numClasses} classes but the model outputs ${model.numClasses}`,
+      'pass the model the data was labelled for');
+  }
+}
+
+/** Throws `UNLABELED` when a dataset the index needs labels of has none. */
+export function checkLabeled(d: Dataset, which: string, index: string): Int32Array {
+  if (!d.labels) {
+    throw new TrellisError('UNLABELED', `${index} needs labels on the ${which} data, which has none`,
+      which === 'new' ? 'label a sample of the new data, or use ARM (arm), which needs no labels' : 'pass the labelled data the model was trained on');
+  }
+  return d.labels;
+}
+
+/**
+ * PreIndex compares each clean example with its own shifted copy: same size, same order, same
+ * labels. Throws `UNPAIRED_DATA` otherwise, pointing to ARM and RESQUE, which need no pairing.
+ */
+export function checkPaired(oldData: Dataset, newData: Dataset): void {
+  const offer = 'PreIndex needs the same examples clean and shifted (new[i] = shift(old[i])). For unpaired data use arm(...) (no labels needed) or resqueShift(...) (labels, no pairing)';
+  if (oldData.size !== newData.size) {
+    throw new TrellisError('UNPAIRED_DATA', `old data has ${oldData.size} examples but new data has ${newData.size}, so they cannot be pairs`, offer,
+      { oldSize: oldData.size, newSize: newData.size });
+  }
+  const a = checkLabeled(oldData, 'old', 'PreIndex');
+  const b = checkLabeled(newData, 'new', 'PreIndex');
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      throw new TrellisError('UNPAIRED_DATA', `example ${i} has label ${a[i]} in the old data but ${b[i]} in the new data, so the sets are not paired`, offer,
+        { index: i });
+    }
+  }
+}
+
+/** A seeded class-stratified sample of at most `max` row indices (sorted), or all rows when n ≤ max. */
+export function stratifiedRows(labels: Int32Array | null, n: number, max: number, seed: number): Int32Array {
+  if (n <= max) return Int32Array.from({ length: n }, (_, i) => i);
+  const rng = Rng.derive(seed, 'stratified');
+  if (!labels) return rng.sample(n, max).sort();
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < n; i++) {
+    const l = labels[i]!;
+    if (!byClass.has(l)) byClass.set(l, []);
+    byClass.get(l)!.push(i);
+  }
+  const out: number[] = [];
+  const classes = [...byClass.keys()].sort((x, y) => x - y);
+  for (const c of classes) {
+    const rows = byClass.get(c)!;
+    const take = Math.round((rows.length / n) * max);
+    const perm = rng.permutation(rows.length);
+    for (let k = 0; k < Math.min(take, rows.length); k++) out.push(rows[perm[k]!]!);
+  }
+  return Int32Array.from(out).sort();
+}

@@ -1,0 +1,264 @@
+/**
+ * The cost predictor: fits index → epochs on measured retraining runs (log-linear least squares or
+ * isotonic), with conformal prediction intervals, and turns a new shift's index into epochs, kWh
+ * and kg CO2e — before any retraining (spec §11 "calibrated predictor").
+ */
+import { TrellisError } from '@trellis-ml/core';
+import { median, pearson, spearman } from './stats.js';
+
+/** One measured retraining run. */
+export interface CalibrationPoint {
+  /** The index computed before retraining. */
+  index: number;
+  /** Measured epochs to target (fractional allowed). */
+  epochs: number;
+  kWh?: number;
+  kgCO2e?: number;
+  /** The run hit a cap or cutoff: a lower bound, kept out of the fit. */
+  censored?: boolean;
+  /** Group for leave-one-group-out evaluation (e.g. the shift family). */
+  group?: string;
+}
+
+/** A point prediction with its interval. */
+export interface Interval {
+  mean: number;
+  lo: number;
+  hi: number;
+}
+
+/** Options of {@link CostPredictor.fit}. */
+export interface PredictorOptions {
+  /** `'loglinear'` (default): log(epochs + 1) = a + b·index; `'isotonic'`: monotone non-decreasing fit of log(epochs + 1). */
+  model?: 'loglinear' | 'isotonic';
+  /** Miscoverage α (default 0.2 → 80% intervals). */
+  alpha?: number;
+}
+
+/** Options of {@link CostPredictor.predict}. */
+export interface PredictOptions {
+  /** kWh per epoch (e.g. from a short profiling run with the tracker); default: median kWh/epoch of the calibration runs. */
+  kWhPerEpoch?: number;
+  /** g CO2e/kWh (default: the calibration runs' median kgCO2e/kWh, else 475). */
+  carbonIntensity?: number;
+  /** Extra PUE multiplier on kWh (default 1: tracker kWh already include the tracker's PUE). */
+  pue?: number;
+}
+
+/** Leave-out evaluation of a predictor. */
+export interface PredictorEvaluation {
+  /** Spearman ρ between index and epochs over the uncensored points. */
+  spearman: number;
+  pearson: number;
+  /** Median absolute % error of held-out epoch predictions (uncensored runs). */
+  mdape: number;
+  /** Mean absolute % error. */
+  mape: number;
+  /** Fraction of held-out runs consistent with their interval: inside it, or — for a censored run, whose true cost is at least the observed one — not above it. */
+  coverage: number;
+  /** Held-out runs evaluated (uncensored + censored). */
+  n: number;
+  /** Censored held-out runs whose observed lower bound exceeded the interval's upper end. */
+  censoredAboveInterval: number;
+}
+
+interface Fitted {
+  model: 'loglinear' | 'isotonic';
+  alpha: number;
+  a: number;
+  b: number;
+  /** isotonic knots (sorted x, fitted log values) */
+  xs: number[];
+  ys: number[];
+  /** conformal half-width in log space */
+  q: number;
+  kWhPerEpoch: number | null;
+  gPerKWh: number | null;
+  points: CalibrationPoint[];
+}
+
+/** Pool-adjacent-violators: non-decreasing least-squares fit of y over sorted x. */
+export function isotonicFit(x: readonly number[], y: readonly number[]): { xs: number[]; ys: number[] } {
+  const order = x.map((_, i) => i).sort((i, j) => x[i]! - x[j]!);
+  const blocks: Array<{ sum: number; n: number; xs: number[] }> = [];
+  for (const i of order) {
+    blocks.push({ sum: y[i]!, n: 1, xs: [x[i]!] });
+    while (blocks.length > 1 && blocks[blocks.length - 2]!.sum / blocks[blocks.length - 2]!.n > blocks[blocks.length - 1]!.sum / blocks[blocks.length - 1]!.n) {
+      const top = blocks.pop()!;
+      const prev = blocks[blocks.length - 1]!;
+      prev.sum += top.sum;
+      prev.n += top.n;
+      prev.xs.push(...top.xs);
+    }
+  }
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const bl of blocks) for (const xv of bl.xs) {
+    xs.push(xv);
+    ys.push(bl.sum / bl.n);
+  }
+  return { xs, ys };
+}
+
+function interp(xs: number[], ys: number[], x: number): number {
+  if (x <= xs[0]!) return ys[0]!;
+  if (x >= xs[xs.length - 1]!) return ys[ys.length - 1]!;
+  for (let i = 1; i < xs.length; i++) {
+    if (x <= xs[i]!) {
+      const span = xs[i]! - xs[i - 1]!;
+      return span === 0 ? ys[i]! : ys[i - 1]! + ((ys[i]! - ys[i - 1]!) * (x - xs[i - 1]!)) / span;
+    }
+  }
+  return ys[ys.length - 1]!;
+}
+
+function fitCurve(model: 'loglinear' | 'isotonic', x: number[], y: number[]): (v: number) => number {
+  if (model === 'isotonic') {
+    const { xs, ys } = isotonicFit(x, y);
+    return (v) => interp(xs, ys, v);
+  }
+  const { a, b } = leastSquares(x, y);
+  return (v) => a + b * v;
+}
+
+/** Ordinary least squares y = a + b·x (b = 0 when x is constant). */
+export function leastSquares(x: readonly number[], y: readonly number[]): { a: number; b: number } {
+  const n = x.length;
+  const mx = x.reduce((s, v) => s + v, 0) / n;
+  const my = y.reduce((s, v) => s + v, 0) / n;
+  let sxy = 0, sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i]! - mx) * (y[i]! - my);
+    sxx += (x[i]! - mx) ** 2;
+  }
+  const b = sxx > 0 ? sxy / sxx : 0;
+  return { a: my - b * mx, b };
+}
+
+/** The split-conformal quantile: the ⌈(n+1)(1−α)⌉-th smallest score (∞ when that exceeds n). */
+export function conformalQuantile(scores: readonly number[], alpha: number): number {
+  const s = [...scores].sort((p, q) => p - q);
+  const k = Math.ceil((s.length + 1) * (1 - alpha));
+  return k > s.length ? Infinity : s[k - 1]!;
+}
+
+/**
+ * Predicts retraining epochs (and kWh, CO2e) from an index. Fit on measured runs with
+ * {@link CostPredictor.fit}; intervals are conformal on leave-one-out absolute log residuals.
+ */
+export class CostPredictor {
+  private constructor(private readonly f: Fitted) {}
+
+  /** Fits on measured runs (censored runs are kept for evaluation, not for the fit). */
+  static fit(points: CalibrationPoint[], options: PredictorOptions = {}): CostPredictor {
+    const model = options.model ?? 'loglinear';
+    const alpha = options.alpha ?? 0.2;
+    if (!(alpha > 0 && alpha < 1)) throw new TrellisError('BAD_ALPHA', `alpha ${alpha} is outside (0, 1)`, 'pass e.g. alpha: 0.2 for 80% intervals');
+    const used = points.filter((p) => !p.censored && Number.isFinite(p.index) && Number.isFinite(p.epochs) && p.epochs >= 0);
+    if (used.length < 2) {
+      throw new TrellisError('TOO_FEW_RUNS', `the predictor needs at least 2 uncensored retraining runs, got ${used.length}`,
+        'measure more retraining runs (retrainToTarget) at different shift intensities');
+    }
+    const x = used.map((p) => p.index);
+    const y = used.map((p) => Math.log(p.epochs + 1));
+    const curve = fitCurve(model, x, y);
+    // leave-one-out residuals (jackknife) as conformity scores
+    const scores: number[] = [];
+    for (let i = 0; i < used.length; i++) {
+      const xi = x.filter((_, j) => j !== i);
+      const yi = y.filter((_, j) => j !== i);
+      const c = xi.length >= 2 ? fitCurve(model, xi, yi) : () => yi[0]!;
+      scores.push(Math.abs(y[i]! - c(x[i]!)));
+    }
+    const q = conformalQuantile(scores, alpha);
+    const ls = leastSquares(x, y);
+    const iso = isotonicFit(x, y);
+    // per-epoch energy from runs that actually trained (kWh > 0), censored ones included
+    const perEpoch = points.filter((p) => p.kWh !== undefined && p.kWh > 0 && p.epochs > 0).map((p) => p.kWh! / p.epochs);
+    const ci = used.filter((p) => p.kWh && p.kgCO2e !== undefined).map((p) => (p.kgCO2e! * 1000) / p.kWh!);
+    void curve;
+    return new CostPredictor({
+      model, alpha, a: ls.a, b: ls.b, xs: iso.xs, ys: iso.ys, q,
+      kWhPerEpoch: perEpoch.length ? median(perEpoch) : null, gPerKWh: ci.length ? median(ci) : null, points: points.map((p) => ({ ...p })),
+    });
+  }
+
+  /** Log-linear coefficients (a, b) of log(epochs + 1) = a + b·index. */
+  get coefficients(): { a: number; b: number } {
+    return { a: this.f.a, b: this.f.b };
+  }
+
+  /** Half-width of the interval in log(epochs + 1) space. */
+  get logHalfWidth(): number {
+    return this.f.q;
+  }
+
+  private logMean(index: number): number {
+    return this.f.model === 'isotonic' ? interp(this.f.xs, this.f.ys, index) : this.f.a + this.f.b * index;
+  }
+
+  /** Predicted epochs (and kWh / kg CO2e when a per-epoch energy is known) with intervals. */
+  predict(index: number, options: PredictOptions = {}): { epochs: Interval; kWh?: Interval; kgCO2e?: Interval } {
+    const m = this.logMean(index);
+    const q = this.f.q;
+    const epochs: Interval = { mean: Math.max(0, Math.exp(m) - 1), lo: Math.max(0, Math.exp(m - q) - 1), hi: Math.exp(m + q) - 1 };
+    const per = options.kWhPerEpoch ?? this.f.kWhPerEpoch;
+    if (per === null || per === undefined) return { epochs };
+    const pue = options.pue ?? 1;
+    const kWh: Interval = { mean: epochs.mean * per * pue, lo: epochs.lo * per * pue, hi: epochs.hi * per * pue };
+    const g = options.carbonIntensity ?? this.f.gPerKWh ?? 475;
+    const kg: Interval = { mean: (kWh.mean * g) / 1000, lo: (kWh.lo * g) / 1000, hi: (kWh.hi * g) / 1000 };
+    return { epochs, kWh, kgCO2e: kg };
+  }
+
+  /** Held-out error and coverage: leave one run out, or one group (e.g. shift family) out. */
+  evaluate(options: { leaveOut?: 'one' | 'group' } = {}): PredictorEvaluation {
+    const pts = this.f.points.filter((p) => Number.isFinite(p.index) && Number.isFinite(p.epochs));
+    const unc = pts.filter((p) => !p.censored);
+    const keys = options.leaveOut === 'group' ? [...new Set(pts.map((p) => p.group ?? ''))] : pts.map((_, i) => String(i));
+    const apes: number[] = [];
+    let covered = 0;
+    let counted = 0;
+    let above = 0;
+    for (const key of keys) {
+      const isHeld = (p: CalibrationPoint, i: number): boolean => (options.leaveOut === 'group' ? (p.group ?? '') === key : String(i) === key);
+      const train = pts.filter((p, i) => !isHeld(p, i));
+      const held = pts.filter((p, i) => isHeld(p, i));
+      if (train.filter((p) => !p.censored).length < 2 || held.length === 0) continue;
+      const pred = CostPredictor.fit(train, { model: this.f.model, alpha: this.f.alpha });
+      for (const p of held) {
+        const r = pred.predict(p.index).epochs;
+        if (p.censored) {
+          if (p.epochs <= r.hi) covered++;
+          else above++;
+        } else {
+          if (p.epochs > 0) apes.push(Math.abs(r.mean - p.epochs) / p.epochs);
+          if (p.epochs >= r.lo && p.epochs <= r.hi) covered++;
+        }
+        counted++;
+      }
+    }
+    return {
+      spearman: spearman(unc.map((p) => p.index), unc.map((p) => p.epochs)),
+      pearson: pearson(unc.map((p) => p.index), unc.map((p) => Math.log(p.epochs + 1))),
+      mdape: median(apes), mape: apes.length ? apes.reduce((s, v) => s + v, 0) / apes.length : NaN,
+      coverage: counted ? covered / counted : NaN, n: counted, censoredAboveInterval: above,
+    };
+  }
+
+  /** JSON form (refit-free reload with {@link CostPredictor.fromJSON}). */
+  toJSON(): unknown {
+    return { format: 'trellis-cost-predictor-1', ...this.f, q: Number.isFinite(this.f.q) ? this.f.q : 'Infinity' };
+  }
+
+  /** Restores {@link CostPredictor.toJSON}'s value. */
+  static fromJSON(j: unknown): CostPredictor {
+    const o = j as Omit<Fitted, 'q'> & { format?: string; q: number | string };
+    if (!o || o.format !== 'trellis-cost-predictor-1') {
+      throw new TrellisError('BAD_PREDICTOR_JSON', 'this JSON is not a saved CostPredictor', 'pass the value of predictor.toJSON()');
+    }
+    const { format: _f, ...rest } = o;
+    void _f;
+    return new CostPredictor({ ...(rest as Omit<Fitted, 'q'>), q: o.q === 'Infinity' ? Infinity : Number(o.q) });
+  }
+}

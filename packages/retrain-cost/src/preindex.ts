@@ -1,0 +1,196 @@
+/**
+ * PreIndex (Sangarya, Bradford, Kim, AIES 2024): per-sample histogram distances between the
+ * representations of each clean example and its shifted copy, averaged over tapped layers and
+ * samples (the term p), plus the clustering term 1 − ARI of k-means on the shifted embeddings
+ * started from the clean class centroids (spec §4). One forward pass over each dataset.
+ */
+import type { Dataset, ModelAdapter } from '@trellis-ml/core';
+import { TrellisError } from '@trellis-ml/core';
+import { adjustedRandIndex, kmeans } from './clustering.js';
+import { DISTANCE_NAMES, distances as distanceFns, histogramPmfSlice, histogramRange, klDivergence, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
+import { checkPaired, checkSameShape, stratifiedRows } from './inputs.js';
+import { describeLayers, extractRepresentations, resolveTaps, type TapOptions } from './taps.js';
+
+/** The clustering part's five ARIs (spec §4.2 table). */
+export interface AriFamily {
+  /** Clean embeddings, k-means from clean centroids — the unchanged-data baseline. */
+  clean: number;
+  /** Shifted embeddings, k-means from their own centroids. */
+  newOwn: number;
+  /** Shifted embeddings, k-means from the *clean* centroids — the shift-sensitive one (inv_ari = 1 − this). */
+  newFromClean: number;
+  /** Clean embeddings, k-means++ (seeded). */
+  cleanKpp: number;
+  /** Shifted embeddings, k-means++ (seeded). */
+  newKpp: number;
+}
+
+/** Everything PreIndex computes, so any combination can be evaluated without recomputing. */
+export interface PreIndexComponents {
+  /** The representation term: `distances[primary.bins][primary.metric]`. */
+  p: number;
+  /** `1 − ARI.newFromClean`. */
+  invAri: number;
+  ari: AriFamily;
+  /** bins → metric → D̄ (mean over layers and samples). */
+  distances: Record<number, Record<DistanceName, number>>;
+  /** layer → bins → metric → mean over samples. */
+  perLayer: Record<string, Record<number, Record<DistanceName, number>>>;
+  layers: string[];
+  /** Tapped layers with a fused activation (taps are post-activation there, unlike the reference). */
+  postActivationLayers: string[];
+  embeddingLayer: string;
+  /** Paired examples compared. */
+  n: number;
+  /** Examples the clustering used (after subsampling). */
+  clusteringN: number;
+  primary: { metric: DistanceName; bins: number };
+}
+
+/** How the components combine into one number (spec §4.3). */
+export type PreIndexCombine =
+  | { s?: number; sBar?: number; baselineCorrect?: boolean }
+  | ((c: PreIndexComponents) => number);
+
+/** Options of {@link preIndex}. */
+export interface PreIndexOptions extends TapOptions {
+  /** Bin counts (default [16, 32, 64]). */
+  bins?: number[];
+  /** Which D̄ is p (default W with 32 bins; chosen before any grid, never tuned on it). */
+  primary?: { metric: DistanceName; bins: number };
+  /** W semantics: the reference's `value-sort` (default) or `bin-cdf` on a shared per-sample grid. */
+  wasserstein?: WassersteinMode;
+  /** KL smoothing; undefined keeps the reference ∞→0 rule. */
+  klEpsilon?: number;
+  /** Layer whose raw output is clustered (default: last tapped conv layer, else last tapped layer). */
+  embeddingLayer?: string;
+  clustering?: { maxIter?: number; tol?: number; subsample?: number; seed?: number };
+  /** Default `{ s: 0, sBar: 0 }`: PreIndex = p + inv_ari. */
+  combine?: PreIndexCombine;
+}
+
+/** PreIndex's value with its components and cost. */
+export interface PreIndexResult extends PreIndexComponents {
+  value: number;
+  /** `value` minus its unchanged-data value (p = 0, inv_ari = 1 − ARI.clean): 0 for an unchanged set. */
+  corrected: number;
+  wallMs: number;
+}
+
+/**
+ * Combines components: `u / (1 + u·s) − s̄` with `u = p + inv_ari` (the summary's formula, defaults
+ * s = s̄ = 0), optionally minus the same expression at the unchanged-data point.
+ */
+export function combinePreIndex(c: PreIndexComponents, combine: PreIndexCombine = {}): number {
+  if (typeof combine === 'function') return combine(c);
+  const s = combine.s ?? 0;
+  const sBar = combine.sBar ?? 0;
+  const g = (u: number): number => u / (1 + u * s) - sBar;
+  const v = g(c.p + c.invAri);
+  return combine.baselineCorrect ? v - g(1 - c.ari.clean) : v;
+}
+
+/** Per-sample distances between two representation matrices (pure; exported for tests). */
+export function representationDistances(
+  a: Float32Array, b: Float32Array, n: number, width: number, bins: readonly number[],
+  options: { wasserstein?: WassersteinMode; klEpsilon?: number; metrics?: readonly DistanceName[] } = {},
+): Record<number, Record<DistanceName, number>> {
+  const metrics = options.metrics ?? DISTANCE_NAMES;
+  const out: Record<number, Record<DistanceName, number>> = {};
+  for (const bcount of bins) {
+    const sums: Record<DistanceName, number> = { W: 0, JS: 0, BH: 0, KL: 0 };
+    for (let i = 0; i < n; i++) {
+      const p = histogramPmfSlice(a, i * width, width, bcount);
+      const q = histogramPmfSlice(b, i * width, width, bcount);
+      for (const m of metrics) {
+        if (m === 'W' && options.wasserstein === 'bin-cdf') {
+          const [lo1, hi1] = histogramRange(a, i * width, width);
+          const [lo2, hi2] = histogramRange(b, i * width, width);
+          const range: [number, number] = [Math.min(lo1, lo2), Math.max(hi1, hi2)];
+          sums.W += wassersteinBinCdf(histogramPmfSlice(a, i * width, width, bcount, range), histogramPmfSlice(b, i * width, width, bcount, range));
+        } else if (m === 'KL') sums.KL += klDivergence(p, q, options.klEpsilon);
+        else sums[m] += distanceFns[m](p, q);
+      }
+    }
+    const r = {} as Record<DistanceName, number>;
+    for (const m of metrics) r[m] = sums[m] / n;
+    out[bcount] = r;
+  }
+  return out;
+}
+
+function classCentroids(z: Float32Array, labels: Int32Array, d: number, classes: number[]): Float32Array {
+  const c = new Float64Array(classes.length * d);
+  const counts = new Float64Array(classes.length);
+  const slot = new Map(classes.map((k, i) => [k, i]));
+  for (let i = 0; i < labels.length; i++) {
+    const s = slot.get(labels[i]!)!;
+    counts[s] = counts[s]! + 1;
+    for (let t = 0; t < d; t++) c[s * d + t] = c[s * d + t]! + z[i * d + t]!;
+  }
+  for (let s = 0; s < classes.length; s++) for (let t = 0; t < d; t++) c[s * d + t] = c[s * d + t]! / counts[s]!;
+  return Float32Array.from(c);
+}
+
+/** The five ARIs of the clustering term from clean and shifted embeddings of the same rows (pure). */
+export function clusteringAris(zOld: Float32Array, zNew: Float32Array, labels: Int32Array, d: number,
+  o: { maxIter?: number; tol?: number; seed?: number } = {}): AriFamily {
+  const n = labels.length;
+  const classes = [...new Set(labels)].sort((x, y) => x - y);
+  const mu = classCentroids(zOld, labels, d, classes);
+  const muNew = classCentroids(zNew, labels, d, classes);
+  const km = { maxIter: o.maxIter, tol: o.tol, seed: o.seed ?? 0 };
+  return {
+    clean: adjustedRandIndex(labels, kmeans(zOld, n, d, mu, km).labels),
+    newOwn: adjustedRandIndex(labels, kmeans(zNew, n, d, muNew, km).labels),
+    newFromClean: adjustedRandIndex(labels, kmeans(zNew, n, d, mu, km).labels),
+    cleanKpp: adjustedRandIndex(labels, kmeans(zOld, n, d, { kmeansPlusPlus: classes.length }, km).labels),
+    newKpp: adjustedRandIndex(labels, kmeans(zNew, n, d, { kmeansPlusPlus: classes.length }, km).labels),
+  };
+}
+
+/**
+ * PreIndex of `model` for the shift from `oldData` to `newData`, which must be **paired**
+ * (`newData[i]` is the shifted `oldData[i]`, same labels); otherwise it throws `UNPAIRED_DATA`
+ * and points to {@link arm} / {@link resqueShift}.
+ */
+export async function preIndex(model: ModelAdapter, oldData: Dataset, newData: Dataset, options: PreIndexOptions = {}): Promise<PreIndexResult> {
+  const t0 = Date.now();
+  checkSameShape(oldData, newData, model);
+  checkPaired(oldData, newData);
+  const k = model.numClasses;
+  const { layers, postActivation } = resolveTaps(model, options.layers, k);
+  const bins = options.bins ?? [16, 32, 64];
+  const primary = options.primary ?? { metric: 'W', bins: 32 };
+  if (!bins.includes(primary.bins)) {
+    throw new TrellisError('BAD_OPTION', `the primary bin count ${primary.bins} is not among bins [${bins.join(', ')}]`, 'add it to `bins` or pick one of them');
+  }
+  const info = describeLayers(model);
+  const convs = info.filter((l) => layers.includes(l.name) && l.className !== 'Dense');
+  const embeddingLayer = options.embeddingLayer ?? (convs.length ? convs[convs.length - 1]!.name : layers[layers.length - 1]!);
+  const labels = oldData.labels!;
+  const rows = stratifiedRows(labels, oldData.size, options.clustering?.subsample ?? 10000, options.clustering?.seed ?? 0);
+  const ex = { layers, preprocess: options.preprocess, batchSize: options.batchSize ?? 32, embedding: { layer: embeddingLayer, rows } };
+  const repOld = extractRepresentations(model, oldData, ex);
+  const repNew = extractRepresentations(model, newData, ex);
+  const n = oldData.size;
+  const perLayer: PreIndexComponents['perLayer'] = {};
+  const dist: PreIndexComponents['distances'] = {};
+  for (const b of bins) dist[b] = { W: 0, JS: 0, BH: 0, KL: 0 };
+  for (const l of layers) {
+    const a = repOld.perLayer[l]!;
+    const b = repNew.perLayer[l]!;
+    perLayer[l] = representationDistances(a.values, b.values, n, a.width, bins, { wasserstein: options.wasserstein, klEpsilon: options.klEpsilon });
+    for (const bc of bins) for (const m of DISTANCE_NAMES) dist[bc]![m] += perLayer[l]![bc]![m] / layers.length;
+  }
+  const subLabels = Int32Array.from(rows, (r) => labels[r]!);
+  const ari = clusteringAris(repOld.embedding!.values, repNew.embedding!.values, subLabels, repOld.embedding!.dim, options.clustering);
+  const components: PreIndexComponents = {
+    p: dist[primary.bins]![primary.metric], invAri: 1 - ari.newFromClean, ari, distances: dist, perLayer, layers,
+    postActivationLayers: postActivation, embeddingLayer, n, clusteringN: rows.length, primary,
+  };
+  const combine = options.combine ?? {};
+  const value = combinePreIndex(components, combine);
+  const corrected = typeof combine === 'function' ? value : combinePreIndex(components, { ...combine, baselineCorrect: true });
+  return { ...components, value, corrected, wallMs: Date.now() - t0 };
+}

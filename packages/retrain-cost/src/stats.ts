@@ -1,0 +1,59 @@
+/** Correlations and summary statistics used by the predictor and the reproduction report. */
+
+/** Pearson correlation (NaN when either side is constant or n < 2). */
+export function pearson(x: readonly number[], y: readonly number[]): number {
+  const n = x.length;
+  if (n < 2 || y.length !== n) return NaN;
+  const mx = x.reduce((s, v) => s + v, 0) / n;
+  const my = y.reduce((s, v) => s + v, 0) / n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i]! - mx) * (y[i]! - my);
+    sxx += (x[i]! - mx) ** 2;
+    syy += (y[i]! - my) ** 2;
+  }
+  return sxx === 0 || syy === 0 ? NaN : sxy / Math.sqrt(sxx * syy);
+}
+
+/** Ranks 1..n with ties given their average rank. */
+export function ranks(x: readonly number[]): number[] {
+  const idx = x.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
+  const r = new Array<number>(x.length);
+  for (let i = 0; i < idx.length;) {
+    let j = i;
+    while (j + 1 < idx.length && idx[j + 1]![0] === idx[i]![0]) j++;
+    for (let k = i; k <= j; k++) r[idx[k]![1]] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  return r;
+}
+
+/** Spearman's ρ (Pearson on average ranks). */
+export function spearman(x: readonly number[], y: readonly number[]): number {
+  return pearson(ranks(x), ranks(y));
+}
+
+/** Kendall's τ-b. */
+export function kendall(x: readonly number[], y: readonly number[]): number {
+  const n = x.length;
+  let c = 0, d = 0, tx = 0, ty = 0;
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) {
+    const a = Math.sign(x[i]! - x[j]!);
+    const b = Math.sign(y[i]! - y[j]!);
+    if (a === 0 && b === 0) continue;
+    if (a === 0) tx++;
+    else if (b === 0) ty++;
+    else if (a === b) c++;
+    else d++;
+  }
+  const denom = Math.sqrt((c + d + tx) * (c + d + ty));
+  return denom === 0 ? NaN : (c - d) / denom;
+}
+
+/** Median (NaN for an empty list). */
+export function median(x: readonly number[]): number {
+  if (!x.length) return NaN;
+  const s = [...x].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

@@ -1,0 +1,191 @@
+/**
+ * Activation taps: which layers an index reads, and one forward pass that turns a dataset into
+ * per-sample representation vectors (spatial means of conv outputs, dense outputs as is) plus the
+ * raw output of one embedding layer (spec §3.1–3.2).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { disposeBatch, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+
+/** Preprocessing applied to each input batch before the model (default: none — the dataset is fed as is). */
+export type Preprocess = (x: tf.Tensor) => tf.Tensor;
+
+/** Options shared by every index that reads activations. */
+export interface TapOptions {
+  /** Layers to tap: `'auto'` (default) = every Dense/Conv layer wider than the class count, or explicit names. */
+  layers?: 'auto' | readonly string[];
+  /** Applied to each batch before the model, inside `tf.tidy` (default identity). */
+  preprocess?: Preprocess;
+  /** Forward-pass batch size (default 32; the result does not depend on it). */
+  batchSize?: number;
+}
+
+/** A layer the auto rule may tap. */
+export interface TapLayerInfo {
+  name: string;
+  className: string;
+  width: number;
+  /** The layer has a fused non-linear activation, so the tap is post-activation (the reference taps pre-activation). */
+  postActivation: boolean;
+}
+
+const TAPPABLE = new Set(['Dense', 'Conv2D', 'Conv1D', 'DepthwiseConv2D', 'SeparableConv2D', 'SliceConv2D']);
+
+interface LayerLike {
+  name: string;
+  getClassName(): string;
+  outputShape: unknown;
+  getConfig(): Record<string, unknown>;
+}
+
+/** The layers of a `LayersModelAdapter`-like adapter, or null for adapters without layer metadata. */
+function layersOf(model: ModelAdapter): LayerLike[] | null {
+  const inner = (model as { model?: { layers?: LayerLike[] } }).model;
+  return inner && Array.isArray(inner.layers) ? inner.layers : null;
+}
+
+/** Describes the conv/dense layers of a layers-model adapter (name, class, width, fused activation). */
+export function describeLayers(model: ModelAdapter): TapLayerInfo[] {
+  const layers = layersOf(model);
+  if (!layers) return [];
+  const out: TapLayerInfo[] = [];
+  for (const l of layers) {
+    const cls = l.getClassName();
+    if (!TAPPABLE.has(cls)) continue;
+    const shape = l.outputShape as Array<number | null>;
+    const width = shape[shape.length - 1] ?? 0;
+    const act = String(l.getConfig().activation ?? 'linear');
+    out.push({ name: l.name, className: cls, width, postActivation: act !== 'linear' });
+  }
+  return out;
+}
+
+/**
+ * Resolves the tapped layers: `'auto'` keeps conv/dense layers with width > `numClasses`;
+ * explicit names must exist in `model.tapNames()` (else `UNKNOWN_LAYER`).
+ */
+export function resolveTaps(model: ModelAdapter, layers: TapOptions['layers'], numClasses: number): { layers: string[]; postActivation: string[] } {
+  const info = describeLayers(model);
+  if (layers === undefined || layers === 'auto') {
+    if (info.length === 0) {
+      throw new TrellisError('NO_TAPPABLE_LAYERS', 'cannot pick layers automatically: the model exposes no Dense/Conv layer metadata',
+        `pass layers: [...] explicitly, choosing from: ${model.tapNames().join(', ') || '(no taps)'}`);
+    }
+    const chosen = info.filter((l) => l.width > numClasses);
+    if (chosen.length === 0) {
+      throw new TrellisError('NO_TAPPABLE_LAYERS', `no Dense/Conv layer is wider than the ${numClasses} classes`,
+        'pass layers: [...] explicitly, or use a model with a hidden layer wider than the class count');
+    }
+    return { layers: chosen.map((l) => l.name), postActivation: chosen.filter((l) => l.postActivation).map((l) => l.name) };
+  }
+  checkLayerNames(model, layers);
+  const byName = new Map(info.map((l) => [l.name, l]));
+  return { layers: [...layers], postActivation: layers.filter((n) => byName.get(n)?.postActivation) };
+}
+
+/** Throws `UNKNOWN_LAYER` naming the missing layer and the available ones. */
+export function checkLayerNames(model: ModelAdapter, names: readonly string[]): void {
+  const known = new Set(model.tapNames());
+  for (const n of names) {
+    if (!known.has(n)) {
+      throw new TrellisError('UNKNOWN_LAYER', `the model has no layer named "${n}"`,
+        `use one of: ${[...known].join(', ')}`, { layer: n, available: [...known] });
+    }
+  }
+}
+
+/** Per-sample representations of one dataset. */
+export interface Representations {
+  /** Layer name → `n × width` row-major (conv outputs averaged over height and width). */
+  perLayer: Record<string, { values: Float32Array; width: number }>;
+  /** Raw flattened output of the embedding layer for the rows in `embeddingRows` (when asked). */
+  embedding?: { values: Float32Array; dim: number; rows: Int32Array };
+  /** Softmax outputs `n × k` (when asked). */
+  probs?: Float32Array;
+  n: number;
+}
+
+/** Options of {@link extractRepresentations}. */
+export interface ExtractOptions {
+  layers: readonly string[];
+  preprocess?: Preprocess;
+  batchSize?: number;
+  /** Keep the raw output of this layer for the given (sorted) rows. */
+  embedding?: { layer: string; rows: Int32Array };
+  /** Also return softmax outputs. */
+  probs?: boolean;
+}
+
+/** Reduces one tap output to `[b, width]`: spatial mean for rank-4 (NHWC), mean over steps for rank 3. */
+function perSample(t: tf.Tensor): tf.Tensor2D {
+  if (t.rank === 2) return t as tf.Tensor2D;
+  if (t.rank === 4) return tf.mean(t, [1, 2]) as tf.Tensor2D;
+  if (t.rank === 3) return tf.mean(t, 1) as tf.Tensor2D;
+  return tf.reshape(t, [t.shape[0]!, -1]) as tf.Tensor2D;
+}
+
+/**
+ * One inference-mode forward pass over `data` (in order), returning per-sample representations of
+ * each tapped layer, the embedding rows asked for, and optionally the softmax outputs.
+ */
+export function extractRepresentations(model: ModelAdapter, data: Dataset, options: ExtractOptions): Representations {
+  const taps = [...new Set([...options.layers, ...(options.embedding ? [options.embedding.layer] : [])])];
+  checkLayerNames(model, taps);
+  const n = data.size;
+  const batchSize = options.batchSize ?? 32;
+  const chunks: Record<string, Float32Array[]> = {};
+  const widths: Record<string, number> = {};
+  for (const l of options.layers) chunks[l] = [];
+  const embRows = options.embedding?.rows;
+  let embDim = 0;
+  const embChunks: Float32Array[] = [];
+  let embCursor = 0;
+  const probChunks: Float32Array[] = [];
+  let offset = 0;
+  for (const batch of data.batches(batchSize)) {
+    const outs = tf.tidy(() => {
+      const x = options.preprocess ? options.preprocess(batch.x) : batch.x;
+      const o = model.apply(x, { training: false, taps });
+      const res: Record<string, tf.Tensor> = {};
+      for (const l of options.layers) res[l] = perSample(o.features[l]!);
+      if (options.embedding) res['\u0000emb'] = tf.reshape(o.features[options.embedding.layer]!, [batch.size, -1]);
+      if (options.probs) res['\u0000probs'] = tf.softmax(o.logits);
+      return res;
+    });
+    for (const l of options.layers) {
+      const t = outs[l]!;
+      widths[l] = t.shape[1]!;
+      chunks[l]!.push(t.dataSync() as Float32Array);
+    }
+    if (options.embedding && embRows) {
+      const t = outs['\u0000emb']!;
+      embDim = t.shape[1]!;
+      const all = t.dataSync() as Float32Array;
+      while (embCursor < embRows.length && embRows[embCursor]! < offset + batch.size) {
+        const r = embRows[embCursor]! - offset;
+        embChunks.push(all.slice(r * embDim, (r + 1) * embDim));
+        embCursor++;
+      }
+    }
+    if (options.probs) probChunks.push(outs['\u0000probs']!.dataSync() as Float32Array);
+    tf.dispose(Object.values(outs));
+    offset += batch.size;
+    disposeBatch(batch);
+  }
+  const perLayer: Representations['perLayer'] = {};
+  for (const l of options.layers) perLayer[l] = { values: concat(chunks[l]!), width: widths[l]! };
+  const out: Representations = { perLayer, n };
+  if (options.embedding && embRows) out.embedding = { values: concat(embChunks), dim: embDim, rows: embRows };
+  if (options.probs) out.probs = concat(probChunks);
+  return out;
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const total = parts.reduce((s, p) => s + p.length, 0);
+  const out = new Float32Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,159 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  EnergyTracker, estimateDimmCount, findRaplZones, parseNvidiaSmi, ramPowerDimm, readRapl, resolveCarbonIntensity, trackEnergy,
+  type EnergyProbes, type RaplReading,
+} from '../src/index.js';
+
+/** A fake machine: the test moves the clock and counters by hand. */
+function fakeProbes(o: { rapl?: () => RaplReading[] | null; cores?: number; ramGiB?: number } = {}) {
+  const state = { t: 0, busy: 0, total: 0, proc: 0 };
+  const probes: EnergyProbes = {
+    now: () => state.t,
+    machineCpu: () => ({ busy: state.busy, total: state.total }),
+    processCpuSeconds: () => state.proc,
+    logicalCores: () => o.cores ?? 2,
+    totalRamGiB: () => o.ramGiB ?? 23,
+    processRamGiB: () => 1,
+    rapl: o.rapl ?? (() => null),
+    gpuPowerW: () => null,
+    cpuModel: () => 'fake',
+    isArm: () => false,
+  };
+  /** Advance `s` seconds with machine utilisation `u` and process CPU-seconds `proc`. */
+  const advance = (s: number, u: number, proc = 0): void => {
+    state.t += s * 1000;
+    state.total += 100 * s;
+    state.busy += 100 * s * u;
+    state.proc += proc;
+  };
+  return { probes, advance };
+}
+
+describe('CodeCarbon formulas', () => {
+  it('constant mode = 0.5·TDP·t, RAM DIMM power, PUE and CI multiply', () => {
+    const { probes, advance } = fakeProbes();
+    const t = new EnergyTracker({ probes, timer: false, cpu: { method: 'constant', tdpWatts: 100 }, pue: 1.5, carbonIntensity: 400 });
+    t.start();
+    advance(3600, 0.3);
+    const r = t.stop();
+    expect(r.cpuKWh).toBeCloseTo(0.05, 12); // 50 W for 1 h
+    expect(r.ramKWh).toBeCloseTo(0.02, 12); // 23 GiB → 4 DIMMs → 20 W
+    expect(r.kWh).toBeCloseTo(1.5 * 0.07, 12);
+    expect(r.kgCO2e).toBeCloseTo(1.5 * 0.07 * 0.4, 12);
+    expect(r.energyKind).toBe('modelled');
+    expect(r.methods.cpu).toBe('constant');
+  });
+  it('cubic load curve per interval, linear rule, process share', () => {
+    const { probes, advance } = fakeProbes();
+    const t = new EnergyTracker({ probes, timer: false, cpu: { method: 'load', tdpWatts: 80 }, ram: { method: 'fixed', watts: 0 } });
+    t.start();
+    advance(10, 0.5);
+    t.sample();
+    advance(10, 1);
+    const r = t.stop();
+    const expected = 80 * (0.1 + 0.9 * 0.125) * 10 + 80 * 1 * 10;
+    expect(r.cpuKWh * 3.6e6).toBeCloseTo(expected, 9);
+    expect(t.log.map((s) => s.machineUtil)).toEqual([0.5, 1]);
+
+    const lin = fakeProbes();
+    const tl = new EnergyTracker({ probes: lin.probes, timer: false, cpu: { method: 'load', loadCurve: 'linear', tdpWatts: 80 }, ram: { method: 'fixed', watts: 0 } });
+    tl.start();
+    lin.advance(10, 0.05);
+    expect(tl.stop().cpuKWh * 3.6e6).toBeCloseTo(80 * 0.1 * 10, 9); // floor at 10% TDP
+
+    const pr = fakeProbes({ cores: 4 });
+    const tp = new EnergyTracker({ probes: pr.probes, timer: false, cpu: { method: 'process', tdpWatts: 100 }, ram: { method: 'fixed', watts: 0 } });
+    tp.start();
+    pr.advance(10, 0.9, 20); // 2 cores busy of 4 → 50 W
+    expect(tp.stop().avgPowerW.cpu).toBeCloseTo(50, 9);
+  });
+  it('RAPL counters are metered and handle wrap-around', () => {
+    let e = 900;
+    const { probes, advance } = fakeProbes({ rapl: () => [{ zone: 'pkg0', energyUj: e, maxEnergyRangeUj: 1000 }] });
+    const t = new EnergyTracker({ probes, timer: false, ram: { method: 'fixed', watts: 0 } });
+    expect(t.cpuMethod).toBe('rapl');
+    t.start();
+    advance(1, 0);
+    e = 100; // wrapped: 900 → 1000 → 100 = 200 µJ
+    const r = t.stop();
+    expect(r.cpuKWh * 3.6e6).toBeCloseTo(200e-6, 15);
+    expect(r.energyKind).toBe('metered');
+  });
+  it('RAPL reader disables itself when files are absent or unreadable and auto falls back to load', () => {
+    expect(findRaplZones('/definitely/not/here')).toBeNull();
+    const dir = mkdtempSync(join(tmpdir(), 'rapl-'));
+    mkdirSync(join(dir, 'intel-rapl:0'));
+    writeFileSync(join(dir, 'intel-rapl:0', 'name'), 'package-0\n'); // no energy_uj → unreadable
+    expect(findRaplZones(dir)).toBeNull();
+    writeFileSync(join(dir, 'intel-rapl:0', 'energy_uj'), '12345\n');
+    writeFileSync(join(dir, 'intel-rapl:0', 'max_energy_range_uj'), '262143328850\n');
+    mkdirSync(join(dir, 'intel-rapl:0:0'));
+    writeFileSync(join(dir, 'intel-rapl:0:0', 'name'), 'core\n');
+    const zones = findRaplZones(dir);
+    expect(zones).toHaveLength(1);
+    expect(readRapl(zones!)![0]!.energyUj).toBe(12345);
+    const { probes } = fakeProbes();
+    expect(new EnergyTracker({ probes, timer: false }).cpuMethod).toBe('load-cubic');
+    expect(() => new EnergyTracker({ probes, timer: false, cpu: { method: 'rapl' } })).toThrow(/RAPL/);
+  });
+  it('RAM DIMM table and carbon intensity table', () => {
+    expect([1, 4, 16, 20, 32, 48, 100, 256, 1024, 5000].map(estimateDimmCount)).toEqual([1, 2, 2, 4, 4, 4, 8, 8, 8, 32]);
+    expect(ramPowerDimm(8)).toBe(10);
+    expect(ramPowerDimm(100)).toBe(20 + 4 * 4.5);
+    expect(ramPowerDimm(1024)).toBe(20 + 18);
+    expect(ramPowerDimm(5000)).toBeCloseTo(20 + 18 + 32 + 16 * 3.5, 12);
+    expect(resolveCarbonIntensity(undefined).gPerKWh).toBe(475);
+    expect(resolveCarbonIntensity({ country: 'fra' }).gPerKWh).toBe(56);
+    expect(resolveCarbonIntensity({ country: 'XYZ' }).gPerKWh).toBe(475);
+    expect(resolveCarbonIntensity({ mix: { coal: 0.5, wind: 0.5 } }).gPerKWh).toBeCloseTo(510.5, 12);
+  });
+  it('overlapping tasks each get their own interval', () => {
+    const { probes, advance } = fakeProbes();
+    const t = new EnergyTracker({ probes, timer: false, cpu: { method: 'constant', tdpWatts: 100 }, ram: { method: 'fixed', watts: 0 } });
+    t.startTask('a');
+    advance(10, 0);
+    t.startTask('b');
+    advance(10, 0);
+    const a = t.stopTask('a');
+    advance(10, 0);
+    const b = t.stopTask('b');
+    expect(a.durationS).toBeCloseTo(20, 9);
+    expect(b.durationS).toBeCloseTo(20, 9);
+    expect(a.cpuKWh * 3.6e6).toBeCloseTo(1000, 9);
+    expect(() => t.stopTask('zzz')).toThrow(/no energy task/);
+  });
+  it('the modelled energy is reproducible by hand from the logged inputs', () => {
+    const { probes, advance } = fakeProbes();
+    const t = new EnergyTracker({ probes, timer: false, cpu: { method: 'load', tdpWatts: 65 }, pue: 1.2, carbonIntensity: { country: 'DEU' } });
+    t.start();
+    for (const [s, u] of [[1.3, 0.2], [0.7, 0.9], [2.1, 0.55]] as const) {
+      advance(s, u);
+      t.sample();
+    }
+    const r = t.stop();
+    // by hand: E = PUE × Σ (TDP·(0.1 + 0.9u³) + RAM W)·Δt, CO2e = E × CI
+    const inputs = t.inputs();
+    let joules = 0;
+    for (const s of t.log) joules += (inputs.tdpWatts * (0.1 + 0.9 * s.machineUtil! ** 3) + s.ramW) * s.dtS;
+    const kWh = (inputs.pue * joules) / 3.6e6;
+    expect(Math.abs(kWh - r.kWh) / r.kWh).toBeLessThan(1e-9);
+    expect(Math.abs((kWh * 381) / 1000 - r.kgCO2e) / r.kgCO2e).toBeLessThan(1e-9);
+  });
+  it('parses nvidia-smi output', () => {
+    expect(parseNvidiaSmi('0, 71.32\n1, 250.00\n\n')).toEqual([{ index: 0, powerW: 71.32 }, { index: 1, powerW: 250 }]);
+    expect(parseNvidiaSmi('0, [N/A]\n')).toEqual([]);
+  });
+  it('wraps any async work and rejects bad constants', async () => {
+    const { result, energy } = await trackEnergy(async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      return 7;
+    }, { sampleMs: 10 });
+    expect(result).toBe(7);
+    expect(energy.durationS).toBeGreaterThan(0.02);
+    expect(energy.note).toMatch(/MODELLED|metered/);
+    expect(() => new EnergyTracker({ pue: 0.5 })).toThrow(/PUE/);
+  });
+});

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import {
+  adjustedRandIndex, angleFraction, armLayerDistance, bhattacharyya, histogramPmf, jensenShannon, klDivergence, kmeans,
+  representationDistances, resqueFromSums, wassersteinBinCdf, wassersteinValueSort,
+} from '../src/index.js';
+
+describe('histogramPmf (NumPy rule, spec §3.3)', () => {
+  it('matches the spec golden pmfs', () => {
+    const p = histogramPmf([0, 1, 2, 3, 4, 10], 4);
+    expect([...p]).toEqual([0.5, 1 / 3, 0, 1 / 6].map((v) => expect.closeTo(v, 12)));
+    expect([...histogramPmf([1, 1, 1, 1, 1, 1], 4)]).toEqual([0, 0, 1, 0]);
+    expect([...histogramPmf([0, 0.25, 0.5, 0.75, 1], 4)].map((v) => v * 5)).toEqual([1, 1, 1, 2].map((v) => expect.closeTo(v, 12)));
+  });
+});
+
+describe('distances (spec §3.4 golden values)', () => {
+  const p = histogramPmf([0, 1, 2, 3, 4, 10], 4);
+  const q = Float64Array.from([0.25, 0.25, 0.25, 0.25]);
+  it('W value-sort, JS, BH, KL and the ∞→0 rule', () => {
+    expect(wassersteinValueSort(p, q)).toBeCloseTo(0.1666667, 6);
+    expect(jensenShannon(p, q)).toBeCloseTo(0.1150621, 6);
+    expect(bhattacharyya(p, q)).toBeCloseTo(0.1536473, 6);
+    expect(klDivergence(p, q)).toBeCloseTo(0.3748901, 6);
+    expect(klDivergence(q, p)).toBeCloseTo(-0.143841, 6);
+  });
+  it('bin-cdf W is W1 as a fraction of the range', () => {
+    expect(wassersteinBinCdf([1, 0, 0, 0], [0, 0, 0, 1])).toBeCloseTo(3 / 4, 12);
+    expect(wassersteinBinCdf([0.5, 0.5], [0.5, 0.5])).toBe(0);
+  });
+  it('per-sample distances are 0 for identical representations and symmetric for W/JS/BH', () => {
+    const a = Float32Array.from({ length: 40 }, (_, i) => Math.sin(i));
+    const b = Float32Array.from({ length: 40 }, (_, i) => Math.cos(i * 1.3));
+    const same = representationDistances(a, a, 4, 10, [4, 8]);
+    for (const bins of [4, 8]) for (const m of ['W', 'JS', 'BH', 'KL'] as const) expect(same[bins]![m]).toBe(0);
+    const ab = representationDistances(a, b, 4, 10, [8]);
+    const ba = representationDistances(b, a, 4, 10, [8]);
+    for (const m of ['W', 'JS', 'BH'] as const) expect(ab[8]![m]).toBeCloseTo(ba[8]![m], 12);
+  });
+});
+
+describe('ARM construction (spec §6.2 golden)', () => {
+  it('per-unit average with value-sort W', () => {
+    // units × samples → stored as samples × units
+    const oldU = [[0, 1, 2, 3, 4, 5], [1, 1, 1, 2, 2, 2]];
+    const newU = [[0, 0, 0, 0, 5, 5], [1, 2, 3, 4, 5, 6]];
+    const toRows = (u: number[][]): Float32Array => Float32Array.from({ length: 12 }, (_, k) => u[k % 2]![Math.floor(k / 2)]!);
+    expect(armLayerDistance(toRows(oldU), 6, toRows(newU), 6, 2, { bins: 4 })).toBeCloseTo(0.0416667, 6);
+    expect(armLayerDistance(toRows(oldU), 6, toRows(oldU), 6, 2, { bins: 4 })).toBe(0);
+  });
+});
+
+describe('ARI and k-means (spec §4.2)', () => {
+  it('ARI golden values', () => {
+    expect(adjustedRandIndex([0, 0, 1, 1], [0, 0, 1, 2])).toBeCloseTo(0.5714286, 6);
+    expect(adjustedRandIndex([0, 0, 0, 0], [0, 1, 2, 3])).toBe(0);
+    expect(adjustedRandIndex([0, 0, 1, 1], [0, 1, 0, 1])).toBeCloseTo(-0.5, 12);
+    expect(adjustedRandIndex([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2])).toBeCloseTo(0.2424242, 6);
+    expect(adjustedRandIndex([0, 0, 1, 1], [1, 1, 0, 0])).toBe(1);
+  });
+  it('k-means separates two blobs from given centres and from k-means++', () => {
+    const x = Float32Array.from([0, 0, 0.1, 0, 0, 0.1, 5, 5, 5.1, 5, 5, 5.1]);
+    const r = kmeans(x, 6, 2, Float32Array.from([0, 0.2, 4, 4]));
+    expect([...r.labels]).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(r.centers[2]).toBeCloseTo(5.0333333, 5);
+    const kpp = kmeans(x, 6, 2, { kmeansPlusPlus: 2 }, { seed: 3 });
+    expect(adjustedRandIndex(kpp.labels, [0, 0, 0, 1, 1, 1])).toBe(1);
+  });
+  it('re-seats an empty cluster at the farthest point', () => {
+    const x = Float32Array.from([0, 1, 2, 10]);
+    const r = kmeans(x, 4, 1, Float32Array.from([1, 100]));
+    expect([...r.labels]).toEqual([0, 0, 0, 1]);
+  });
+});
+
+describe('RESQUE (spec §5 golden)', () => {
+  it('θ = 1/3 for c = (1,0,1), c\' = (1,1,0); 0 for identical sums', () => {
+    expect(angleFraction([1, 0, 1], [1, 1, 0])).toBeCloseTo(1 / 3, 12);
+    const r = resqueFromSums(Float64Array.from([1, 0, 1, 2, 2, 2]), Float64Array.from([1, 1, 0, 2, 2, 2]), 2, 3);
+    expect(r.perClass[1]).toBe(0);
+    expect(r.value).toBeCloseTo(1 / 6, 12);
+  });
+});

@@ -1,0 +1,114 @@
+import { TrellisError } from '@trellis-ml/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { accuracyDrop, arm, DISTANCE_NAMES, preIndex, resolveTaps, resqueShift } from '../src/index.js';
+import { noisy, randomData, tinyModel, useCpu } from './helpers.js';
+
+beforeAll(useCpu);
+
+describe('taps', () => {
+  it('auto taps conv/dense layers wider than K and flags fused activations', () => {
+    expect(resolveTaps(tinyModel(), 'auto', 10)).toEqual({ layers: ['d32', 'd16'], postActivation: [] });
+    expect(resolveTaps(tinyModel(1, 12, true), 'auto', 10).postActivation).toEqual(['d32']);
+    expect(resolveTaps(tinyModel(), 'auto', 20).layers).toEqual(['d32']);
+  });
+});
+
+describe('PreIndex invariants (spec §4.4) on a tiny random model', () => {
+  const model = tinyModel();
+  const old = randomData();
+  const shifted = noisy(old, 0.8);
+  it('X\' = X gives every D̄ = 0 and inv_ari = 1 − ARI_clean (corrected index 0)', async () => {
+    const r = await preIndex(model, old, old);
+    for (const b of [16, 32, 64]) for (const m of DISTANCE_NAMES) expect(r.distances[b]![m]).toBe(0);
+    expect(r.invAri).toBe(1 - r.ari.clean);
+    expect(r.corrected).toBe(0);
+    expect(r.value).toBe(r.invAri);
+    expect(r.layers).toEqual(['d32', 'd16']);
+    expect(r.embeddingLayer).toBe('d16');
+  });
+  it('D̄ does not depend on batch size or on a joint permutation', async () => {
+    const a = await preIndex(model, old, shifted, { batchSize: 32 });
+    const b = await preIndex(model, old, shifted, { batchSize: 7 });
+    const perm = Int32Array.from({ length: old.size }, (_, i) => (i * 7) % old.size);
+    const c = await preIndex(model, old.subset(perm), shifted.subset(perm));
+    for (const bins of [16, 32, 64]) for (const m of DISTANCE_NAMES) {
+      expect(b.distances[bins]![m]).toBeCloseTo(a.distances[bins]![m], 6);
+      expect(c.distances[bins]![m]).toBeCloseTo(a.distances[bins]![m], 6);
+    }
+    expect(a.p).toBeGreaterThan(0);
+    expect(a.p).toBe(a.distances[32]!.W);
+  });
+  it('W, JS and BH are symmetric in (X, X\'); KL is not', async () => {
+    const a = await preIndex(model, old, shifted);
+    const b = await preIndex(model, shifted, shifted.withInputs(old.x));
+    for (const m of ['W', 'JS', 'BH'] as const) expect(b.distances[32]![m]).toBeCloseTo(a.distances[32]![m], 9);
+    expect(b.distances[32]!.KL).not.toBeCloseTo(a.distances[32]!.KL, 6);
+  });
+  it('combination options: s, s̄, baseline correction, custom function', async () => {
+    const r = await preIndex(model, old, shifted, { combine: { s: 0.5, sBar: 0.1 } });
+    const u = r.p + r.invAri;
+    expect(r.value).toBeCloseTo(u / (1 + 0.5 * u) - 0.1, 12);
+    const custom = await preIndex(model, old, shifted, { combine: (c) => c.p * 10 });
+    expect(custom.value).toBeCloseTo(r.p * 10, 12);
+    const binCdf = await preIndex(model, old, shifted, { wasserstein: 'bin-cdf' });
+    expect(binCdf.distances[32]!.W).not.toBe(r.distances[32]!.W);
+    expect(binCdf.distances[32]!.JS).toBe(r.distances[32]!.JS);
+  });
+  it('leaves no tensors behind', async () => {
+    await preIndex(model, old, shifted);
+    const before = (await import('@tensorflow/tfjs-core')).memory().numTensors;
+    await preIndex(model, old, shifted);
+    await arm(model, old, shifted);
+    await accuracyDrop(model, old, shifted);
+    expect((await import('@tensorflow/tfjs-core')).memory().numTensors).toBe(before);
+  });
+  it('a stronger shift gives a larger index', async () => {
+    const weak = await preIndex(model, old, noisy(old, 0.3));
+    const strong = await preIndex(model, old, noisy(old, 2));
+    expect(strong.p).toBeGreaterThan(weak.p);
+  });
+});
+
+describe('ARM, RESQUE and accuracy drop', () => {
+  const model = tinyModel();
+  const old = randomData();
+  it('are 0 on unchanged data, positive under a shift, and ARM takes unpaired data', async () => {
+    expect((await arm(model, old, old)).value).toBe(0);
+    expect((await resqueShift(model, old, old, { layer: 'd16' })).value).toBe(0);
+    expect(await accuracyDrop(model, old, old)).toBe(0);
+    const other = noisy(randomData(50, 9), 1);
+    expect((await arm(model, old, other)).value).toBeGreaterThan(0);
+    expect((await arm(model, old, other, { construction: 'pooled', wasserstein: 'bin-cdf' })).value).toBeGreaterThan(0);
+    expect((await resqueShift(model, old, other, { layer: 'd16' })).value).toBeGreaterThan(0);
+  });
+});
+
+describe('bad input gets a clear error', () => {
+  const model = tinyModel();
+  const old = randomData();
+  const code = async (f: () => Promise<unknown>): Promise<string> => {
+    try {
+      await f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(TrellisError);
+      return (e as TrellisError).code;
+    }
+    return 'no error';
+  };
+  it('old and new of different shapes', async () => {
+    const wide = randomData(120, 2, 13);
+    expect(await code(() => preIndex(model, old, wide))).toBe('SHAPE_MISMATCH');
+    expect(await code(() => arm(model, old, wide))).toBe('SHAPE_MISMATCH');
+  });
+  it('unpaired data for PreIndex names ARM and RESQUE', async () => {
+    expect(await code(() => preIndex(model, old, randomData(60)))).toBe('UNPAIRED_DATA');
+    const shuffled = old.subset(Int32Array.from({ length: 120 }, (_, i) => (i + 1) % 120));
+    await expect(preIndex(model, old, shuffled)).rejects.toThrow(/arm\(.*resqueShift/);
+    expect(await code(() => preIndex(model, old, old.withoutLabels()))).toBe('UNLABELED');
+  });
+  it('a layer name that does not exist', async () => {
+    expect(await code(() => preIndex(model, old, old, { layers: ['nope'] }))).toBe('UNKNOWN_LAYER');
+    expect(await code(() => resqueShift(model, old, old, { layer: 'nope' }))).toBe('UNKNOWN_LAYER');
+    await expect(arm(model, old, old, { layers: ['d32', 'nope'] })).rejects.toThrow(/no layer named "nope".*d32/);
+  });
+});

@@ -1,0 +1,70 @@
+import { Rng } from '@trellis-ml/core';
+import { describe, expect, it } from 'vitest';
+import { conformalQuantile, CostPredictor, isotonicFit, kendall, pearson, spearman, type CalibrationPoint } from '../src/index.js';
+
+function synthetic(rng: Rng, n: number, a = 0.5, b = 2, noise = 0.1): CalibrationPoint[] {
+  return Array.from({ length: n }, () => {
+    const index = rng.next();
+    return { index, epochs: Math.exp(a + b * index + noise * rng.normal()) - 1, kWh: 0, group: index < 0.5 ? 'low' : 'high' };
+  });
+}
+
+describe('CostPredictor', () => {
+  it('recovers a and b of synthetic log-linear data', () => {
+    const p = CostPredictor.fit(synthetic(new Rng(1), 400));
+    expect(p.coefficients.a).toBeCloseTo(0.5, 1);
+    expect(p.coefficients.b).toBeCloseTo(2, 1);
+    const pred = p.predict(0.5, { kWhPerEpoch: 0.01, carbonIntensity: 400 });
+    expect(pred.epochs.mean).toBeCloseTo(Math.exp(1.5) - 1, 0);
+    expect(pred.epochs.lo).toBeLessThan(pred.epochs.mean);
+    expect(pred.epochs.hi).toBeGreaterThan(pred.epochs.mean);
+    expect(pred.kWh!.hi).toBeCloseTo(pred.epochs.hi * 0.01, 12);
+    expect(pred.kgCO2e!.mean).toBeCloseTo(pred.kWh!.mean * 0.4, 12);
+  });
+  it('80% conformal intervals cover 75–85% of 1,000 fresh draws', () => {
+    const rng = new Rng(7);
+    let covered = 0;
+    for (let d = 0; d < 1000; d++) {
+      const p = CostPredictor.fit(synthetic(rng, 30));
+      const [test] = synthetic(rng, 1);
+      const r = p.predict(test!.index).epochs;
+      if (test!.epochs >= r.lo && test!.epochs <= r.hi) covered++;
+    }
+    expect(covered / 1000).toBeGreaterThanOrEqual(0.75);
+    expect(covered / 1000).toBeLessThanOrEqual(0.85);
+  });
+  it('censored runs are left out of the fit; too few runs is a clear error', () => {
+    const pts: CalibrationPoint[] = [{ index: 0, epochs: 1 }, { index: 1, epochs: 3 }, { index: 2, epochs: 1000, censored: true }];
+    const p = CostPredictor.fit(pts);
+    expect(p.coefficients.b).toBeCloseTo(Math.log(4) - Math.log(2), 12);
+    expect(() => CostPredictor.fit([{ index: 0, epochs: 1 }])).toThrow(/at least 2/);
+  });
+  it('isotonic fit is monotone; evaluate leaves groups out; JSON round trip', () => {
+    const { ys } = isotonicFit([0, 1, 2, 3], [1, 3, 2, 4]);
+    expect(ys).toEqual([1, 2.5, 2.5, 4]);
+    const p = CostPredictor.fit(synthetic(new Rng(3), 60), { model: 'isotonic' });
+    const e = p.evaluate({ leaveOut: 'group' });
+    expect(e.n).toBe(60);
+    expect(e.spearman).toBeGreaterThan(0.8);
+    const q = CostPredictor.fromJSON(JSON.parse(JSON.stringify(p.toJSON())));
+    expect(q.predict(0.3).epochs).toEqual(p.predict(0.3).epochs);
+    expect(conformalQuantile([1, 2, 3], 0.2)).toBe(Infinity);
+    expect(conformalQuantile([1, 2, 3, 4, 5, 6, 7, 8, 9], 0.2)).toBe(8);
+  });
+  it('censored held-out runs count as covered unless their lower bound exceeds the interval', () => {
+    const pts: CalibrationPoint[] = [
+      { index: 0, epochs: 1 }, { index: 0.1, epochs: 1.2 }, { index: 0.2, epochs: 1.5 }, { index: 0.3, epochs: 1.9 },
+      { index: 0.4, epochs: 2.4 }, { index: 0.5, epochs: 3 }, { index: 0.6, epochs: 3.6 }, { index: 0.7, epochs: 4.5 }, { index: 0.8, epochs: 5.5 },
+      { index: 0.35, epochs: 100, censored: true }, { index: 0.45, epochs: 1, censored: true },
+    ];
+    const e = CostPredictor.fit(pts).evaluate();
+    expect(e.n).toBe(11);
+    expect(e.censoredAboveInterval).toBe(1);
+  });
+  it('correlations', () => {
+    expect(spearman([1, 2, 3, 4], [10, 20, 30, 1000])).toBe(1);
+    expect(pearson([1, 2, 3], [2, 4, 6])).toBeCloseTo(1, 12);
+    expect(kendall([1, 2, 3], [3, 2, 1])).toBe(-1);
+    expect(spearman([1, 1, 2], [1, 2, 3])).toBeCloseTo(0.8660254, 6);
+  });
+});

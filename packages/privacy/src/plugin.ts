@@ -155,8 +155,11 @@ export function crl(options: CRLOptions = {}): LossReplacingPlugin<CRLState> {
       });
       const k = ctx.model.numClasses;
       const rng = Rng.derive(ctx.seed, name, 'centers');
-      centers = tf.variable(tf.tensor2d(rng.normalArray(k * dim), [k, dim]), true, `trellis_privacy_${name}_centers_${++counter}`);
-      velocity = tf.variable(tf.zeros([k, dim]), false, `trellis_privacy_${name}_velocity_${counter}`);
+      // In a tidy: tf.variable keeps its own reference to the initial value, which would otherwise outlive dispose().
+      [centers, velocity] = tf.tidy((): [tf.Variable, tf.Variable] => [
+        tf.variable(tf.tensor2d(rng.normalArray(k * dim), [k, dim]), true, `trellis_privacy_${name}_centers_${++counter}`),
+        tf.variable(tf.zeros([k, dim]), false, `trellis_privacy_${name}_velocity_${counter}`),
+      ]);
       if (pending) restore(pending);
     },
     trainableVariables: (): Record<string, tf.Variable> => (centers ? { centers } : {}),
@@ -203,12 +206,21 @@ export function crl(options: CRLOptions = {}): LossReplacingPlugin<CRLState> {
         s.centers = Array.from(centers.dataSync());
         s.velocity = Array.from(velocity.dataSync());
         s.shape = centers.shape as [number, number];
+      } else if (pending?.centers && pending.velocity && pending.shape) {
+        // restored before setup: the centres wait in `pending` until the variables exist
+        s.centers = [...pending.centers];
+        s.velocity = [...pending.velocity];
+        s.shape = [...pending.shape];
       }
       return s;
     },
     setState: (s) => {
       if (centers) restore(s);
-      else pending = s;
+      else {
+        Object.assign(branches, s.branches);
+        Object.assign(centerBranches, s.centerBranches);
+        pending = s;
+      }
     },
     dispose: () => {
       centers?.dispose();

@@ -133,11 +133,15 @@ export class SRCMAdapter implements ModelAdapter {
     });
     const d = this.featureDim;
     const rng = Rng.derive(cfg.seed ?? 0, 'srcm-init');
-    if (this.config.preLayer) {
-      this.own['srcm/pre/kernel'] = tf.variable(tf.tensor2d(glorot(rng, d, d), [d, d]), true, uniqueName('srcm_pre_kernel'));
-      this.own['srcm/pre/bias'] = tf.variable(tf.zeros([d]), true, uniqueName('srcm_pre_bias'));
-    }
-    this.own['srcm/head/kernel'] = tf.variable(tf.tensor2d(glorot(rng, d, this.numClasses), [d, this.numClasses]), true, uniqueName('srcm_head_kernel'));
+    // In a tidy: tf.variable keeps its own reference to the initial value, so the initial tensors
+    // would otherwise stay counted (and allocated) after the variables are disposed.
+    tf.tidy(() => {
+      if (this.config.preLayer) {
+        this.own['srcm/pre/kernel'] = tf.variable(tf.tensor2d(glorot(rng, d, d), [d, d]), true, uniqueName('srcm_pre_kernel'));
+        this.own['srcm/pre/bias'] = tf.variable(tf.zeros([d]), true, uniqueName('srcm_pre_bias'));
+      }
+      this.own['srcm/head/kernel'] = tf.variable(tf.tensor2d(glorot(rng, d, this.numClasses), [d, this.numClasses]), true, uniqueName('srcm_head_kernel'));
+    });
   }
 
   apply(x: tf.Tensor, options: ApplyOptions = {}): ModelOutputs {

@@ -52,7 +52,9 @@ export class TinyTransformer implements UnitModelAdapter {
     const d = this.dModel;
     const id = instances++;
     const add = (name: string, shape: number[], values: Float32Array) => {
-      this.vars[name] = tf.variable(tf.tensor(values, shape), true, `tt${id}/${name}`);
+      const init = tf.tensor(values, shape);
+      this.vars[name] = tf.variable(init, true, `tt${id}/${name}`);
+      init.dispose(); // the variable holds its own reference; the initial tensor would otherwise outlive dispose()
     };
     const glorot = (fanIn: number, fanOut: number, scale = 1) => rng.uniformArray(fanIn * fanOut, -1, 1).map((v) => v * scale * Math.sqrt(6 / (fanIn + fanOut)));
     const residualScale = 1 / Math.sqrt(2 * this.layers);

@@ -19,6 +19,8 @@ export interface ConformanceOptions {
   batchSize?: number;
   /** Base loss for the Trainer (default cross-entropy; `'none'` for unsupervised plugins). */
   baseLoss?: 'crossEntropy' | 'none';
+  /** Builds the optimizer (default Adam 0.01), e.g. for plugins that need SGD or momentum. */
+  optimizer?: () => tf.Optimizer;
   /** Plugins the plugin under test needs beside it (built fresh per run). */
   companions?: (fixture: ConformanceFixture) => TrainerPlugin[];
 }
@@ -59,22 +61,24 @@ function snapshot(model: ModelAdapter): Record<string, number[]> {
   return out;
 }
 
+/** Records every step's total loss (added last, so the plugin under test sees the normal order). */
+function lossRecorder(losses: number[]): TrainerPlugin {
+  return { name: 'conformance-recorder', apiVersion: 1, onBatchEnd: (ctx) => void losses.push(ctx.logs.loss ?? NaN) };
+}
+
+/** One epoch of `fit` (so fit and epoch hooks run too), stopped after `steps` steps. */
 async function trainRun(factory: (f: ConformanceFixture) => TrainerPlugin, options: ConformanceOptions, seed: number, steps: number) {
   const data = (options.data ?? (() => conformanceData()))();
   const model = (options.model ?? conformanceModel)(seed);
   const fixture = { model, data };
   const plugin = factory(fixture);
-  const trainer = new Trainer({ model, seed, batchSize: options.batchSize ?? 16, baseLoss: options.baseLoss, plugins: [...(options.companions?.(fixture) ?? []), plugin], optimizer: tf.train.adam(0.01) });
   const losses: number[] = [];
-  let b = 0;
-  for (const batch of data.batches(options.batchSize ?? 16, { rng: Rng.derive(seed, 'conformance') })) {
-    if (b++ >= steps) {
-      tf.dispose([batch.x, batch.y, batch.groups].filter((t): t is tf.Tensor => t !== undefined));
-      continue;
-    }
-    losses.push((await trainer.trainStep(batch)).loss!);
-  }
-  return { trainer, model, plugin, losses };
+  const trainer = new Trainer({
+    model, seed, batchSize: options.batchSize ?? 16, baseLoss: options.baseLoss, optimizer: options.optimizer?.() ?? tf.train.adam(0.01),
+    plugins: [...(options.companions?.(fixture) ?? []), plugin, lossRecorder(losses)],
+  });
+  await trainer.fit(data, { epochs: 1, maxSteps: steps });
+  return { trainer, plugin, losses };
 }
 
 /**
@@ -126,7 +130,7 @@ export async function checkPluginConformance(
   if (run1.plugin.getState) {
     const state = run1.plugin.getState();
     const json = JSON.parse(JSON.stringify(state)) as unknown;
-    const fresh = factory({ model: run1.model, data });
+    const fresh = factory({ model: run1.trainer.model, data });
     let ok = true;
     let msg = 'getState → JSON → setState → getState is identical';
     try {
@@ -143,11 +147,12 @@ export async function checkPluginConformance(
   } else {
     record('state-round-trip', true, 'stateless plugin (no getState)');
   }
-  const weights1 = snapshot(run1.model);
+  const weights1 = snapshot(run1.trainer.model);
 
-  // 4. dispose frees everything
+  // 4. dispose frees everything: the Trainer (plugins, optimizer) and the model it trained — the
+  // (possibly wrapped) `trainer.model`, which the caller owns; a wrapper disposes what it wraps.
   run1.trainer.dispose();
-  run1.model.dispose();
+  run1.trainer.model.dispose();
   const after = tf.memory().numTensors;
   record('dispose-frees', after <= before, `tensors before ${before}, after dispose ${after}`);
 
@@ -158,11 +163,11 @@ export async function checkPluginConformance(
       const batch = data.batchAt(Int32Array.from({ length: Math.min(options.batchSize ?? 16, data.size) }, (_, k) => k));
       await run2.trainer.trainStep(batch);
     }
-    return snapshot(run2.model);
+    return snapshot(run2.trainer.model);
   })();
   const same = JSON.stringify(run2.losses) === JSON.stringify(run1.losses) && JSON.stringify(again) === JSON.stringify(weights1);
   record('deterministic', same, same ? 'two runs with one seed gave identical losses and weights' : `losses differ: ${run1.losses.join(',')} vs ${run2.losses.join(',')}`);
   run2.trainer.dispose();
-  run2.model.dispose();
+  run2.trainer.model.dispose();
   return results;
 }

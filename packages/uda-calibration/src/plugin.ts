@@ -5,7 +5,7 @@
  * on each batch before its update (the online TTA protocol).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check, TrellisError, type Batch, type Dataset, type ModelAdapter, type ModelOutputs, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { check, disposeBatch, TrellisError, type Batch, type Dataset, type ModelAdapter, type ModelOutputs, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import {
   certaintyDistillationLoss,
   certaintyTemperaturesTensor,
@@ -114,7 +114,7 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
         sums[i] = next;
       });
       tf.dispose([value, ...Object.values(grads)]);
-      batch.x.dispose();
+      disposeBatch(batch); // x, and the group ids a source set may carry (withoutLabels keeps them)
       batches++;
     }
     fisher = {};

@@ -38,7 +38,10 @@ export async function renderVegaLiteSvg(spec: Record<string, unknown>): Promise<
 
 function fmt(cell: string | number | boolean | null): string {
   if (cell === null) return '—';
-  if (typeof cell === 'number') return Number.isInteger(cell) ? String(cell) : Math.abs(cell) >= 100 ? cell.toFixed(1) : cell.toFixed(4);
+  if (typeof cell === 'number') {
+    if (Number.isInteger(cell) || !Number.isFinite(cell)) return String(cell);
+    return Math.abs(cell) >= 100 ? cell.toFixed(1) : String(Number(cell.toPrecision(4)));
+  }
   return String(cell);
 }
 

@@ -34,3 +34,10 @@ describe('metrics (hand-computed)', () => {
     expect(m.overconfidence).toBeCloseTo(m.meanConfidence - 0.5, 9);
   });
 });
+
+import { markdownTable } from '@trellis-ml/core';
+describe('report tables', () => {
+  it('formats numbers compactly', () => {
+    expect(markdownTable({ columns: ['a', 'b', 'c', 'd'], rows: [[35.2820, 1234.56, 0.000123456, 7]] })).toContain('| 35.28 | 1234.6 | 0.0001235 | 7 |');
+  });
+});

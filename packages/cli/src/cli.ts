@@ -5,7 +5,7 @@ import { TECHNIQUES } from './techniques.js';
 import { runTour } from './tour.js';
 import { runTrain } from './train.js';
 
-const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'trellis-native', 'wasm', 'cpu'] as const;
 
 /** The text of `trellis --help`. */
 export function helpText(): string {
@@ -17,7 +17,7 @@ export function helpText(): string {
     '  trellis tour  [--epochs N] [--only a,b]      baseline + every technique in quick mode, one report',
     ...TECHNIQUES.map((t) => `  trellis ${t.name.padEnd(16)} [--quick|--full] [--seeds 1,2,3] [--set key=value]   ${t.description}`),
     '',
-    'Common flags: --seed N (default 1), --backend auto|tensorflow-gpu|tensorflow|wasm|cpu (default auto),',
+    'Common flags: --seed N (default 1), --backend auto|tensorflow-gpu|tensorflow|trellis-native|wasm|cpu (default auto),',
     '              --threads N, --out DIR (default runs), --progress',
   ].join('\n');
 }

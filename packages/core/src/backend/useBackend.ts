@@ -9,7 +9,7 @@ import { TrellisError } from '../errors.js';
 import { registerWasmTrainingKernels, wasmTrainingKernelsRegistered } from './wasmKernels.js';
 
 /** A backend {@link useBackend} can be asked for. */
-export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'trellis-native' | 'wasm' | 'cpu';
 
 /** Options for {@link useBackend}. */
 export interface UseBackendOptions {
@@ -18,6 +18,7 @@ export interface UseBackendOptions {
    * stock tfjs does in Node. `> 1` loads the multi-threaded SIMD build, which tfjs disables in Node;
    * Trellis works around that (see {@link useBackend}). Capped at 8 (tfjs's worker pool). Decided
    * when the wasm backend is first initialised in the process; later calls cannot change it.
+   * trellis-native: threads of its one OpenMP pool (default: all cores).
    */
   threads?: number;
 }
@@ -36,7 +37,7 @@ export interface BackendInfo {
    * Which kernels run: 'stock' (tfjs's own), 'trellis-wasm' (wasm plus Trellis's training kernels,
    * see `registerWasmTrainingKernels`), 'native' (TensorFlow C++ through tfjs-node).
    */
-  kernels: 'stock' | 'trellis-wasm' | 'native';
+  kernels: 'stock' | 'trellis-wasm' | 'native' | 'trellis-native';
   /** For 'auto' (or a failed wasm start): the backends tried first that could not be used. */
   fellBackFrom?: string[];
   /** Why each of `fellBackFrom` was skipped, and any other caveat. */
@@ -232,6 +233,34 @@ async function useWasm(threads: number, notes: string[]): Promise<void> {
   if (pt != null) for (const w of [...pt.unusedWorkers, ...pt.runningWorkers]) w.unref?.();
 }
 
+interface NativePackage {
+  useNativeBackend(options?: { threads?: number }): Promise<{ loaded: boolean; reason?: string; threads?: number }>;
+}
+
+const NATIVE_PACKAGE = '@trellis-ml/backend-native';
+const NATIVE_FIX = 'apt-get install -y libopenblas-dev libdnnl-dev && npm run build:native -w @trellis-ml/backend-native';
+
+/** The optional native kernels (OpenBLAS + oneDNN) of `@trellis-ml/backend-native`, as backend 'trellis-native'. */
+async function useTrellisNative(threads: number | undefined): Promise<void> {
+  let mod: NativePackage;
+  try {
+    mod = (await importOptional(NATIVE_PACKAGE)) as NativePackage;
+  } catch (err) {
+    if (isModuleMissing(err, NATIVE_PACKAGE)) {
+      throw new TrellisError('BACKEND_NOT_INSTALLED', `Backend 'trellis-native' is not installed (the package ${NATIVE_PACKAGE} was not found).`,
+        `Install it (npm install ${NATIVE_PACKAGE}) and build its kernels: ${NATIVE_FIX}; or use useBackend('wasm').`, { backend: 'trellis-native' });
+    }
+    throw err;
+  }
+  const os = await import('node:os');
+  const r = await mod.useNativeBackend({ threads: threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length) });
+  if (!r.loaded) {
+    throw new TrellisError('BACKEND_NOT_INSTALLED', `Backend 'trellis-native' is not available: ${r.reason ?? 'the addon did not load'}`,
+      `Build the native kernels: ${NATIVE_FIX}; or use useBackend('wasm').`, { backend: 'trellis-native' });
+  }
+  nativeThreads = r.threads ?? 1;
+}
+
 async function useCpu(): Promise<void> {
   await import('@tensorflow/tfjs-backend-cpu');
   const ok = await tf.setBackend('cpu');
@@ -248,7 +277,10 @@ async function useCpu(): Promise<void> {
  * - `'wasm'`: `@tensorflow/tfjs-backend-wasm`, binaries read from node_modules, with
  *   {@link registerWasmTrainingKernels} (without them it cannot train convolutions).
  * - `'cpu'`: the pure-JS backend (slow, always works).
- * - `'auto'` (default): tensorflow-gpu → tensorflow → wasm → cpu, first one that works.
+ * - `'trellis-native'`: the optional native kernels of `@trellis-ml/backend-native` (OpenBLAS and
+ *   oneDNN through an N-API addon, built with `npm run build:native -w @trellis-ml/backend-native`);
+ *   all cores unless `threads` is given.
+ * - `'auto'` (default): tensorflow-gpu → tensorflow → trellis-native → wasm → cpu, first one that works.
  */
 export async function useBackend(name: BackendName = 'auto', options: UseBackendOptions = {}): Promise<BackendInfo> {
   const threads = options.threads ?? 1;
@@ -260,18 +292,19 @@ export async function useBackend(name: BackendName = 'auto', options: UseBackend
   lastRequested = name;
   const attempt = async (which: Exclude<BackendName, 'auto'>): Promise<void> => {
     if (which === 'tensorflow-gpu' || which === 'tensorflow') return useNative(which);
+    if (which === 'trellis-native') return useTrellisNative(options.threads);
     if (which === 'wasm') return useWasm(threads, notes);
     if (which === 'cpu') return useCpu();
     throw new TrellisError(
       'UNKNOWN_BACKEND',
       `Unknown backend '${String(which)}'.`,
-      "Use one of 'auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'.",
+      "Use one of 'auto', 'tensorflow-gpu', 'tensorflow', 'trellis-native', 'wasm', 'cpu'.",
     );
   };
   if (name !== 'auto') {
     await attempt(name);
   } else {
-    const order = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+    const order = ['tensorflow-gpu', 'tensorflow', 'trellis-native', 'wasm', 'cpu'] as const;
     let done = false;
     for (const which of order) {
       try {
@@ -303,6 +336,9 @@ export function describeBackend(): BackendInfo {
     if (wasmTrainingKernelsRegistered()) kernels = 'trellis-wasm';
   } else if (name === 'tensorflow') {
     kernels = 'native';
+    threads = nativeThreads;
+  } else if (name === 'trellis-native') {
+    kernels = 'trellis-native';
     threads = nativeThreads;
   }
   return { name, requested: lastRequested ?? name, tfjsVersion: tf.version_core, threads, kernels };

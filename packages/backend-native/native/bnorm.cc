@@ -1,0 +1,83 @@
+// Batch normalisation (inference form, as tfjs's FusedBatchNorm kernel: statistics are inputs) and
+// the reductions its gradient needs, in one pass each over the activations, channels innermost.
+#include <cmath>
+#include <vector>
+
+#include <omp.h>
+
+#include "kernels.h"
+
+namespace trellis {
+
+void batch_norm(const float* x, const float* mean, int64_t meanLen, const float* var, int64_t varLen,
+                const float* offset, int64_t offsetLen, const float* scale, int64_t scaleLen, float* y,
+                int64_t total, int64_t C, float eps) {
+  std::vector<float> mul(C), add(C);
+  for (int64_t c = 0; c < C; c++) {
+    const float m = mean[meanLen == 1 ? 0 : c];
+    const float v = var[varLen == 1 ? 0 : c];
+    const float s = scale == nullptr ? 1.f : scale[scaleLen == 1 ? 0 : c];
+    const float o = offset == nullptr ? 0.f : offset[offsetLen == 1 ? 0 : c];
+    mul[c] = s / std::sqrt(v + eps);
+    add[c] = o - m * mul[c];
+  }
+  const int64_t rows = total / C;
+  const float* mp = mul.data();
+  const float* ap = add.data();
+#pragma omp parallel for schedule(static) if (total > 32768)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * mp[c] + ap[c];
+  }
+}
+
+void batch_norm_grad(const float* dy, const float* x, const float* mean, const float* var, const float* scale,
+                     float* dx, float* sumDy, float* sumDyXm, int64_t total, int64_t C, float eps) {
+  std::vector<float> k(C);
+  for (int64_t c = 0; c < C; c++) k[c] = (scale == nullptr ? 1.f : scale[c]) / std::sqrt(var[c] + eps);
+  const int64_t rows = total / C;
+  const int T = total > 32768 ? num_threads() : 1;
+  std::vector<double> part(2 * C * T, 0.0);
+  const float* kp = k.data();
+#pragma omp parallel num_threads(T)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+    std::vector<float> sd(C, 0.f), sx(C, 0.f);
+    // Per-thread float partials over blocks of rows, folded into doubles per block.
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    double* pd = part.data() + 2 * C * t;
+    int64_t inBlock = 0;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* g = dy + r * C;
+      const float* xr = x + r * C;
+      float* o = dx + r * C;
+      for (int64_t c = 0; c < C; c++) {
+        o[c] = g[c] * kp[c];
+        sd[c] += g[c];
+        sx[c] += g[c] * (xr[c] - mean[c]);
+      }
+      if (++inBlock == 256 || r + 1 == r1) {
+        for (int64_t c = 0; c < C; c++) {
+          pd[c] += sd[c];
+          pd[C + c] += sx[c];
+          sd[c] = 0.f;
+          sx[c] = 0.f;
+        }
+        inBlock = 0;
+      }
+    }
+  }
+  for (int64_t c = 0; c < C; c++) {
+    double a = 0, b = 0;
+    for (int t = 0; t < T; t++) {
+      a += part[2 * C * t + c];
+      b += part[2 * C * t + C + c];
+    }
+    sumDy[c] = (float)a;
+    sumDyXm[c] = (float)b;
+  }
+}
+
+}  // namespace trellis

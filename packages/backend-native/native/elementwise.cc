@@ -1,0 +1,176 @@
+// Elementwise binary / unary ops and leading- or trailing-axis sums: the optimizer updates and the
+// bias / batch-statistics reductions, which the cpu backend runs through a generic broadcasting
+// loop. Broadcast forms: same size, a scalar operand, an operand repeating along the inner
+// (trailing) axes, or one constant along the inner axes (one value per outer row).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <omp.h>
+
+#include "kernels.h"
+
+namespace trellis {
+
+template <typename F>
+static void binary_loop(const float* a, const float* b, float* out, int64_t total, int modeA, int modeB,
+                        int64_t innerA, int64_t innerB, F f) {
+  // mode: 0 = full (index i), 1 = scalar, 2 = repeats with period inner (i % inner),
+  //       3 = one value per row of length inner (i / inner).
+  auto idx = [](int mode, int64_t i, int64_t inner) -> int64_t {
+    switch (mode) {
+      case 0: return i;
+      case 1: return 0;
+      case 2: return i % inner;
+      default: return i / inner;
+    }
+  };
+  if (modeA == 0 && modeB == 0) {
+#pragma omp parallel for schedule(static) if (total > 200000)
+    for (int64_t i = 0; i < total; i++) out[i] = f(a[i], b[i]);
+  } else if (modeA == 0 && modeB == 1) {
+    const float bv = b[0];
+#pragma omp parallel for schedule(static) if (total > 200000)
+    for (int64_t i = 0; i < total; i++) out[i] = f(a[i], bv);
+  } else if (modeA == 1 && modeB == 0) {
+    const float av = a[0];
+#pragma omp parallel for schedule(static) if (total > 200000)
+    for (int64_t i = 0; i < total; i++) out[i] = f(av, b[i]);
+  } else if (modeA == 0 && modeB == 2) {
+    const int64_t rows = total / innerB;
+#pragma omp parallel for schedule(static) if (total > 200000)
+    for (int64_t r = 0; r < rows; r++) {
+      const float* ar = a + r * innerB;
+      float* o = out + r * innerB;
+      for (int64_t j = 0; j < innerB; j++) o[j] = f(ar[j], b[j]);
+    }
+  } else if (modeA == 0 && modeB == 3) {
+    const int64_t rows = total / innerB;
+#pragma omp parallel for schedule(static) if (total > 200000)
+    for (int64_t r = 0; r < rows; r++) {
+      const float* ar = a + r * innerB;
+      float* o = out + r * innerB;
+      const float bv = b[r];
+      for (int64_t j = 0; j < innerB; j++) o[j] = f(ar[j], bv);
+    }
+  } else {
+#pragma omp parallel for schedule(static) if (total > 200000)
+    for (int64_t i = 0; i < total; i++) out[i] = f(a[idx(modeA, i, innerA)], b[idx(modeB, i, innerB)]);
+  }
+}
+
+void binary(int op, const float* a, const float* b, float* out, int64_t total, int modeA, int modeB, int64_t innerA,
+            int64_t innerB) {
+  switch (op) {
+    case 0: binary_loop(a, b, out, total, modeA, modeB, innerA, innerB, [](float x, float y) { return x + y; }); break;
+    case 1: binary_loop(a, b, out, total, modeA, modeB, innerA, innerB, [](float x, float y) { return x - y; }); break;
+    case 2: binary_loop(a, b, out, total, modeA, modeB, innerA, innerB, [](float x, float y) { return x * y; }); break;
+    case 3: binary_loop(a, b, out, total, modeA, modeB, innerA, innerB, [](float x, float y) { return x / y; }); break;
+    case 4:
+      binary_loop(a, b, out, total, modeA, modeB, innerA, innerB,
+                  [](float x, float y) { return (std::isnan(x) || std::isnan(y)) ? NAN : std::max(x, y); });
+      break;
+    case 5:
+      binary_loop(a, b, out, total, modeA, modeB, innerA, innerB,
+                  [](float x, float y) { return (std::isnan(x) || std::isnan(y)) ? NAN : std::min(x, y); });
+      break;
+    case 6:
+      binary_loop(a, b, out, total, modeA, modeB, innerA, innerB, [](float x, float y) { return (x - y) * (x - y); });
+      break;
+    case 7: binary_loop(a, b, out, total, modeA, modeB, innerA, innerB, [](float x, float y) { return 2.f * x * y; }); break;
+    case 8:
+      binary_loop(a, b, out, total, modeA, modeB, innerA, innerB, [](float x, float y) { return y > 0.f ? x : 0.f; });
+      break;
+    default: break;
+  }
+}
+
+template <typename F>
+static void unary_loop(const float* x, float* out, int64_t n, F f) {
+#pragma omp parallel for schedule(static) if (n > 200000)
+  for (int64_t i = 0; i < n; i++) out[i] = f(x[i]);
+}
+
+void unary(int op, const float* x, float* out, int64_t n, float alpha) {
+  switch (op) {
+    case 0: unary_loop(x, out, n, [](float v) { return std::sqrt(v); }); break;
+    case 1: unary_loop(x, out, n, [](float v) { return v * v; }); break;
+    case 2: unary_loop(x, out, n, [](float v) { return 1.f / std::sqrt(v); }); break;
+    case 3: unary_loop(x, out, n, [](float v) { return -v; }); break;
+    case 4: unary_loop(x, out, n, [](float v) { return std::exp(v); }); break;
+    case 5: unary_loop(x, out, n, [](float v) { return std::log(v); }); break;
+    case 6: unary_loop(x, out, n, [](float v) { return std::isnan(v) ? v : (v > 0.f ? v : 0.f); }); break;
+    case 7: unary_loop(x, out, n, [](float v) { return std::fabs(v); }); break;
+    case 8: unary_loop(x, out, n, [alpha](float v) { return std::isnan(v) ? NAN : (v > 0.f ? 1.f : alpha); }); break;
+    case 9: unary_loop(x, out, n, [](float v) { return 1.f / v; }); break;
+    default: break;
+  }
+}
+
+// One Adam step in one pass, with tfjs's AdamOptimizer arithmetic in float32:
+//   m' = m·b1 + g·(1−b1); v' = v·b2 + g²·(1−b2);
+//   value' = value + (m' / (1−b1^t)) / (sqrt(v' / (1−b2^t)) + eps) · (−lr)
+void adam(const float* value, const float* m, const float* v, const float* g, float* outValue, float* outM, float* outV,
+          int64_t n, float b1, float omb1, float b2, float omb2, float oneMinusAcc1, float oneMinusAcc2, float eps,
+          float negLr) {
+#pragma omp parallel for schedule(static) if (n > 200000)
+  for (int64_t i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float nm = m[i] * b1 + gi * omb1;
+    const float nv = v[i] * b2 + (gi * gi) * omb2;
+    outM[i] = nm;
+    outV[i] = nv;
+    outValue[i] = (nm / oneMinusAcc1) / (std::sqrt(nv / oneMinusAcc2) + eps) * negLr + value[i];
+  }
+}
+
+// x viewed as [outer, inner]. leading = true: out[j] = Σ_i x[i, j] (size inner);
+// else out[i] = Σ_j x[i, j] (size outer). scale multiplies the result (1 / count for Mean).
+void reduce_sum(const float* x, float* out, int64_t outer, int64_t inner, bool leading, float scale) {
+  if (!leading) {
+#pragma omp parallel for schedule(static) if (outer * inner > 200000)
+    for (int64_t i = 0; i < outer; i++) {
+      const float* r = x + i * inner;
+      double s = 0;
+      float part = 0.f;
+      for (int64_t j = 0; j < inner; j++) {
+        part += r[j];
+        if ((j & 255) == 255) {
+          s += part;
+          part = 0.f;
+        }
+      }
+      out[i] = (float)((s + part) * scale);
+    }
+    return;
+  }
+  const int T = outer * inner > 200000 ? num_threads() : 1;
+  std::vector<double> part((size_t)T * inner, 0.0);
+#pragma omp parallel num_threads(T)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+    const int64_t r0 = outer * t / nt, r1 = outer * (t + 1) / nt;
+    std::vector<float> acc(inner, 0.f);
+    double* pd = part.data() + (size_t)t * inner;
+    int64_t k = 0;
+    for (int64_t i = r0; i < r1; i++) {
+      const float* r = x + i * inner;
+      for (int64_t j = 0; j < inner; j++) acc[j] += r[j];
+      if (++k == 256 || i + 1 == r1) {
+        for (int64_t j = 0; j < inner; j++) {
+          pd[j] += acc[j];
+          acc[j] = 0.f;
+        }
+        k = 0;
+      }
+    }
+  }
+  for (int64_t j = 0; j < inner; j++) {
+    double s = 0;
+    for (int t = 0; t < T; t++) s += part[(size_t)t * inner + j];
+    out[j] = (float)(s * scale);
+  }
+}
+
+}  // namespace trellis

@@ -1,0 +1,131 @@
+/**
+ * Loading the compiled N-API addon (`build/Release/trellis_native.node`), or saying cleanly why
+ * it could not be loaded.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Activation codes shared with native/kernels.h. */
+export const ACTIVATIONS = { linear: 0, relu: 1, relu6: 2, elu: 3, sigmoid: 4, leakyrelu: 5 } as const;
+
+/** The functions the addon exports (see native/addon.cc). All buffers are float32, row-major, NHWC. */
+export interface NativeAddon {
+  /** out[b] = op(a[b]) · op(b[b]) (+ bias) (activation); a/b batch strides 0 broadcast. */
+  matmul(
+    a: Float32Array, b: Float32Array, out: Float32Array, batch: number, m: number, n: number, k: number,
+    transposeA: boolean, transposeB: boolean, strideA: number, strideB: number, bias: Float32Array | null,
+    activation: number, alpha: number,
+  ): void;
+  /**
+   * mode 0: out = conv(a = x, b = filter) (+bias, act); 1: out = dx from (a = dy, b = filter);
+   * 2: out = dFilter from (a = x, b = dy). params = [n, h, w, cin, kh, kw, cout, sh, sw, dh, dw,
+   * padTop, padLeft, padBottom, padRight, outH, outW]. Returns an error message or undefined.
+   */
+  conv(
+    mode: number, params: number[], a: Float32Array, b: Float32Array, out: Float32Array,
+    bias: Float32Array | null, activation: number, alpha: number,
+  ): string | undefined;
+  /** mode 0 max, 1 avg, 2 max grad (a = dy, b = x), 3 avg grad (a = dy). params = [n, h, w, c, kh, kw, sh, sw, dh, dw, padTop, padLeft, outH, outW]. */
+  pool(mode: number, params: number[], a: Float32Array, b: Float32Array | null, out: Float32Array): void;
+  batchNorm(
+    x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null,
+    scale: Float32Array | null, y: Float32Array, channels: number, eps: number,
+  ): void;
+  batchNormGrad(
+    dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
+    dx: Float32Array, sumDy: Float32Array, sumDyXm: Float32Array, channels: number, eps: number,
+  ): void;
+  /** Elementwise binary op (0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 squared difference, 7 2·a·b, 8 a where b > 0); modes 0 full, 1 scalar, 2 repeats every `inner`, 3 one value per row of `inner`. */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, total: number, modeA: number, modeB: number, innerA: number, innerB: number): void;
+  /** Elementwise unary op (0 sqrt, 1 square, 2 rsqrt, 3 neg, 4 exp, 5 log, 6 relu, 7 abs, 8 step(alpha), 9 reciprocal). */
+  unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
+  /** x as [outer, inner]: leading → out[j] = scale·Σ_i x[i,j]; else out[i] = scale·Σ_j x[i,j]. */
+  reduceSum(x: Float32Array, out: Float32Array, outer: number, inner: number, leading: boolean, scale: number): void;
+  /** One fused Adam step; constants = float32 [b1, 1−b1, b2, 1−b2, 1−b1^t, 1−b2^t, eps, −lr]. */
+  adam(value: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, outValue: Float32Array, outM: Float32Array, outV: Float32Array, constants: Float32Array): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+  /** 0 = OpenBLAS GEMM split over the OpenMP pool (default), 1 = oneDNN sgemm, 2 = OpenBLAS with its own threads. */
+  setGemm(impl: number): void;
+  /** Bytes the addon holds (scratchpad, reordered weights) and cached conv primitives. */
+  stats(): { bytes: number; convCacheEntries: number };
+  clearCache(): void;
+  versions(): { dnnl: string; openblas: string; openblasCore: string; gemm: string; mallocTuned: string };
+}
+
+/** Result of trying to load the addon. */
+export interface AddonLoad {
+  addon: NativeAddon | null;
+  /** Why it is null. */
+  reason?: string;
+  /** Where it was looked for. */
+  path: string;
+}
+
+let cached: AddonLoad | null = null;
+
+/** The package root (this file lives in src/ or dist/). */
+function packageRoot(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+/**
+ * Tries to load the addon from `file` (no caching; never throws): `{ addon }` or `{ addon: null,
+ * reason }` where the reason names the command that fixes it.
+ */
+export function tryLoadAddon(file: string): AddonLoad {
+  if (!existsSync(file)) {
+    return {
+      addon: null,
+      path: file,
+      reason:
+        `the native addon is not built (${file} does not exist). To enable native kernels: ` +
+        '`apt-get install -y libopenblas-dev libdnnl-dev && npm run build:native -w @trellis-ml/backend-native`',
+    };
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    return { addon: require(file) as NativeAddon, path: file };
+  } catch (err) {
+    const msg = (err as Error)?.message ?? String(err);
+    return {
+      addon: null,
+      path: file,
+      reason:
+        `the native addon failed to load: ${msg.split('\n')[0]}. If libopenblas0/libdnnl2 are missing, ` +
+        'install them (`apt-get install -y libopenblas-dev libdnnl-dev`) and rebuild with ' +
+        '`npm run build:native -w @trellis-ml/backend-native`.',
+    };
+  }
+}
+
+/** Where the addon is looked for: `TRELLIS_NATIVE_ADDON`, else build/Release/trellis_native.node. */
+export function addonPath(): string {
+  return process.env['TRELLIS_NATIVE_ADDON'] ?? path.join(packageRoot(), 'build', 'Release', 'trellis_native.node');
+}
+
+/**
+ * Loads the addon once per process ({@link tryLoadAddon} on {@link addonPath}).
+ * `TRELLIS_NATIVE_DISABLE=1` pretends it is absent. Sets `OMP_WAIT_POLICY=passive` unless
+ * `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is already set.
+ */
+export function loadAddon(): AddonLoad {
+  if (cached != null) return cached;
+  const file = addonPath();
+  if (process.env['TRELLIS_NATIVE_DISABLE'] === '1') {
+    cached = { addon: null, path: file, reason: 'disabled by TRELLIS_NATIVE_DISABLE=1' };
+    return cached;
+  }
+  // One OpenMP pool, idle threads sleeping instead of spinning: on a 2-core machine shared with
+  // other work, spinning workers made small kernels 10-40x slower. OMP_WAIT_POLICY=active (or
+  // GOMP_SPINCOUNT) set by the user wins; libgomp reads them when the addon loads it.
+  if (process.env['OMP_WAIT_POLICY'] == null && process.env['GOMP_SPINCOUNT'] == null) {
+    process.env['OMP_WAIT_POLICY'] = 'passive';
+  }
+  cached = tryLoadAddon(file);
+  return cached;
+}

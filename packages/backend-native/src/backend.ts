@@ -1,0 +1,283 @@
+/**
+ * The 'trellis-native' backend: tfjs's pure-JS cpu backend (tensor data in JS typed arrays, so the
+ * addon reads and writes them without copies) with the heavy kernels replaced by native ones
+ * (OpenBLAS GEMM, oneDNN convolutions, native pooling and batch norm).
+ *
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { TrellisError } from '@trellis-ml/core';
+import { loadAddon, type NativeAddon } from './addon.js';
+import { installNativeAdam } from './adam.js';
+import {
+  BATCH_NORM_GRAD_KERNEL,
+  BROADCAST_SCALE_KERNEL,
+  GRAD_BINARY_KERNEL,
+  broadcastMode,
+  middleBroadcast,
+  callCounts,
+  nativeKernelFuncs,
+  type Fallback,
+} from './kernels.js';
+
+/** The name the backend is registered under (`tf.setBackend(NATIVE_BACKEND_NAME)`). */
+export const NATIVE_BACKEND_NAME = 'trellis-native';
+
+/** Marks the gradients registered here (idempotent across module copies). */
+const MARK = '__trellisNativeBatchNormGrad';
+
+/** tfjs's cpu backend, under its own name, whose heavy kernels are native. */
+export class NativeBackend extends MathBackendCPU {
+  /** Library versions the addon was built against. */
+  readonly versions: ReturnType<NativeAddon['versions']>;
+  constructor(addon: NativeAddon) {
+    super();
+    this.versions = addon.versions();
+  }
+}
+
+/** What {@link loadNativeKernels} reports. */
+export interface NativeKernelsStatus {
+  /** Whether the addon loaded and the 'trellis-native' backend with its kernels is registered. */
+  loaded: boolean;
+  /** Why not, with the command that fixes it. */
+  reason?: string;
+  /** The kernels that run natively (tfjs kernel names). Empty when not loaded. */
+  kernels: string[];
+}
+
+let status: NativeKernelsStatus | null = null;
+
+function cpuKernels(): KernelConfig[] {
+  return tf.getKernelsForBackend('cpu');
+}
+
+/**
+ * The FusedBatchNorm gradient on 'trellis-native': one native pass computes dx and the two
+ * per-channel sums the other four gradients need (instead of tfjs's Tile and six full-size ops).
+ * On any other backend, or for shapes it does not cover, it calls the gradient it replaced.
+ */
+function nativeBatchNormGrad(previous: GradConfig): GradConfig {
+  const prevGrad = previous.gradFunc;
+  return {
+    kernelName: 'FusedBatchNorm',
+    inputsToSave: ['x', 'mean', 'variance', 'scale'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x, mean, variance, scale] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
+      const c = x.shape[x.rank - 1] ?? 0;
+      const useNative =
+        tf.getBackend() === NATIVE_BACKEND_NAME &&
+        !Array.isArray(dy) &&
+        x.dtype === 'float32' &&
+        mean.rank === 1 &&
+        mean.size === c &&
+        variance.size === c &&
+        (scale == null || scale.size === c);
+      if (!useNative) return prevGrad(dy, saved, attrs);
+      const eps = (attrs as unknown as tf.FusedBatchNormAttrs).varianceEpsilon;
+      const inputs: Record<string, Tensor> = { dy: dy as Tensor, x, mean, variance: tf.reshape(variance, [c]) };
+      if (scale != null) inputs['scale'] = tf.reshape(scale, [c]);
+      const [dx, sumDy, sumDyXm] = tf.engine().runKernel(BATCH_NORM_GRAD_KERNEL, inputs as unknown as tf.NamedTensorMap, {
+        varianceEpsilon: eps,
+      } as unknown as NamedAttrMap) as Tensor[] as [Tensor, Tensor, Tensor];
+      const scaleVec = scale == null ? tf.onesLike(sumDy) : tf.reshape(scale, [c]);
+      const rstd = tf.rsqrt(tf.add(tf.reshape(variance, [c]), tf.scalar(eps)));
+      return {
+        x: () => dx,
+        mean: () => tf.reshape(tf.mul(tf.mul(tf.neg(rstd), scaleVec), sumDy), mean.shape),
+        variance: () => {
+          const r3 = tf.mul(tf.mul(rstd, rstd), rstd);
+          return tf.reshape(tf.mul(tf.mul(tf.mul(r3, tf.scalar(-0.5)), scaleVec), sumDyXm), mean.shape);
+        },
+        scale: () => tf.reshape(tf.mul(rstd, sumDyXm), mean.shape),
+        offset: () => tf.reshape(sumDy, mean.shape),
+      };
+    },
+  };
+}
+
+/**
+ * Gradients of Mean, Square and Relu in one native pass each on 'trellis-native' (tfjs's take
+ * three, two and two full-size ops: they dominate batch-norm training through tf.moments).
+ */
+function nativeMeanGrad(previous: GradConfig): GradConfig {
+  return {
+    kernelName: 'Mean',
+    inputsToSave: ['x'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x] = saved as [Tensor];
+      if (tf.getBackend() !== NATIVE_BACKEND_NAME || Array.isArray(dy) || x.dtype !== 'float32') return previous.gradFunc(dy, saved, attrs);
+      const axes = tf.util.parseAxisParam((attrs as unknown as tf.MeanAttrs).axis, x.shape);
+      const expanded = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+      const reduceSize = axes.reduce((p, a) => p * (x.shape[a] as number), 1);
+      if (broadcastMode(expanded, x.shape, x.size) == null && middleBroadcast(expanded, x.shape) == null) {
+        return previous.gradFunc(dy, saved, attrs);
+      }
+      return {
+        x: () =>
+          tf.engine().runKernel(BROADCAST_SCALE_KERNEL, { x: tf.reshape(dy, expanded) }, { shape: x.shape, scale: 1 / reduceSize } as unknown as NamedAttrMap) as Tensor,
+      };
+    },
+  };
+}
+
+function nativeElementwiseGrad(previous: GradConfig, kernelName: 'Square' | 'Relu', op: 7 | 8): GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['x'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x] = saved as [Tensor];
+      if (tf.getBackend() !== NATIVE_BACKEND_NAME || Array.isArray(dy) || x.dtype !== 'float32' || dy.dtype !== 'float32') {
+        return previous.gradFunc(dy, saved, attrs);
+      }
+      // Square: 2·dy·x; Relu: dy where x > 0.
+      return { x: () => tf.engine().runKernel(GRAD_BINARY_KERNEL, { a: dy, b: x }, { op } as unknown as NamedAttrMap) as Tensor };
+    },
+  };
+}
+
+function registerNativeGradients(): void {
+  const wrap = (name: string, make: (prev: GradConfig) => GradConfig): void => {
+    const existing = tf.getGradient(name) as (GradConfig & { [MARK]?: true }) | undefined;
+    if (existing == null || existing[MARK]) return;
+    tf.registerGradient({ ...make(existing), [MARK]: true } as GradConfig);
+  };
+  wrap('FusedBatchNorm', nativeBatchNormGrad);
+  wrap('Mean', nativeMeanGrad);
+  wrap('Square', (p) => nativeElementwiseGrad(p, 'Square', 7));
+  wrap('Relu', (p) => nativeElementwiseGrad(p, 'Relu', 8));
+}
+
+/**
+ * Loads the addon and registers the 'trellis-native' backend (the cpu backend's kernels, with
+ * the heavy ones native) and the native FusedBatchNorm gradient. Idempotent; never throws: when
+ * the addon is not built or its libraries are missing, returns `{ loaded: false, reason }`.
+ * Does not change the current backend (see {@link useNativeBackend}).
+ */
+export function loadNativeKernels(): NativeKernelsStatus {
+  if (status != null) return status;
+  const { addon, reason } = loadAddon();
+  if (addon == null) {
+    status = { loaded: false, reason: reason ?? 'unknown', kernels: [] };
+    return status;
+  }
+  try {
+    const cpu = new Map(cpuKernels().map((k) => [k.kernelName, k] as const));
+    if (cpu.size === 0) throw new Error('the cpu backend registered no kernels');
+    const fallback: Fallback = (name, args) => {
+      const k = cpu.get(name);
+      if (k == null) throw new Error(`no cpu kernel '${name}' to fall back to`);
+      return (k.kernelFunc as (a: typeof args) => TensorInfo | TensorInfo[])(args);
+    };
+    if (tf.findBackendFactory(NATIVE_BACKEND_NAME) == null) {
+      // Priority 0: never picked automatically over cpu (1) or wasm (2); only by name.
+      tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(addon), 0);
+    }
+    const native = nativeKernelFuncs(addon, fallback);
+    const nativeNames = new Set(native.map(([n]) => n));
+    for (const k of cpu.values()) {
+      if (nativeNames.has(k.kernelName)) continue;
+      if (tf.getKernel(k.kernelName, NATIVE_BACKEND_NAME) != null) continue;
+      tf.registerKernel({ ...k, backendName: NATIVE_BACKEND_NAME });
+    }
+    for (const [kernelName, kernelFunc] of native) {
+      if (tf.getKernel(kernelName, NATIVE_BACKEND_NAME) != null) tf.unregisterKernel(kernelName, NATIVE_BACKEND_NAME);
+      tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc: kernelFunc as KernelFunc });
+    }
+    registerNativeGradients();
+    const adam = installNativeAdam(NATIVE_BACKEND_NAME) ? ['optimizer:Adam'] : [];
+    status = { loaded: true, kernels: native.map(([n]) => n).concat('grad:FusedBatchNorm', 'grad:Mean', 'grad:Square', 'grad:Relu', ...adam) };
+  } catch (err) {
+    status = { loaded: false, reason: `registering the native kernels failed: ${(err as Error)?.message ?? String(err)}`, kernels: [] };
+  }
+  return status;
+}
+
+/** Options for {@link useNativeBackend}. */
+export interface UseNativeBackendOptions {
+  /**
+   * Threads of the one OpenMP pool oneDNN and the GEMM split share (OpenBLAS's own pool stays at
+   * one thread). Default: `TRELLIS_NATIVE_THREADS`, else all logical cores.
+   */
+  threads?: number;
+  /**
+   * GEMM implementation: 'openblas' (default: single-threaded OpenBLAS calls split over the one
+   * OpenMP pool), 'openblas-threads' (OpenBLAS threads each call with its own pool while the OpenMP
+   * workers sleep; never both at once) or 'onednn' (oneDNN's sgemm, OpenMP pool).
+   */
+  gemm?: 'openblas' | 'onednn' | 'openblas-threads';
+}
+
+/** What {@link useNativeBackend} and {@link describeNativeBackend} report. */
+export interface NativeBackendInfo {
+  /** Whether 'trellis-native' is now the current tfjs backend. */
+  loaded: boolean;
+  /** When not loaded: why, with the command that fixes it. */
+  reason?: string;
+  /** 'trellis-native' when loaded. */
+  name?: string;
+  /** Threads of the OpenMP pool. */
+  threads?: number;
+  /** GEMM implementation in use. */
+  gemm?: 'openblas' | 'onednn' | 'openblas-threads';
+  /** Kernels that run natively. */
+  kernels: string[];
+  /** Library versions (oneDNN, OpenBLAS config and core). */
+  versions?: Record<string, string>;
+}
+
+/**
+ * Makes 'trellis-native' the current backend when the addon is available. Never throws for a
+ * missing addon: returns `{ loaded: false, reason }` and leaves the current backend alone (the
+ * caller falls back, e.g. core's `useBackend('auto')` to wasm). Throws a `TrellisError` for bad
+ * options.
+ */
+export async function useNativeBackend(options: UseNativeBackendOptions = {}): Promise<NativeBackendInfo> {
+  const envThreads = Number(process.env['TRELLIS_NATIVE_THREADS'] ?? NaN);
+  const threads = options.threads ?? (Number.isFinite(envThreads) && envThreads >= 1 ? envThreads : undefined);
+  if (threads != null && (!Number.isInteger(threads) || threads < 1)) {
+    throw new TrellisError('BAD_THREADS', `threads must be an integer >= 1, got ${threads}.`, 'Pass e.g. { threads: 2 }.');
+  }
+  if (options.gemm != null && !['openblas', 'onednn', 'openblas-threads'].includes(options.gemm)) {
+    throw new TrellisError('BAD_GEMM', `gemm must be 'openblas', 'openblas-threads' or 'onednn', got '${String(options.gemm)}'.`, "Pass { gemm: 'openblas' } or omit it.");
+  }
+  const st = loadNativeKernels();
+  if (!st.loaded) return { loaded: false, reason: st.reason ?? 'unknown', kernels: [] };
+  const { addon } = loadAddon();
+  if (addon == null) return { loaded: false, reason: 'addon vanished', kernels: [] };
+  if (threads != null) addon.setThreads(threads);
+  if (options.gemm != null) addon.setGemm(options.gemm === 'onednn' ? 1 : options.gemm === 'openblas-threads' ? 2 : 0);
+  const ok = await tf.setBackend(NATIVE_BACKEND_NAME);
+  if (!ok) return { loaded: false, reason: `tf.setBackend('${NATIVE_BACKEND_NAME}') failed`, kernels: [] };
+  await tf.ready();
+  return describeNativeBackend();
+}
+
+/** Describes the native backend (whether it is current, threads, kernels, library versions). */
+export function describeNativeBackend(): NativeBackendInfo {
+  const st = loadNativeKernels();
+  const { addon } = loadAddon();
+  if (!st.loaded || addon == null) return { loaded: false, reason: st.reason ?? 'unknown', kernels: [] };
+  const versions = addon.versions();
+  return {
+    loaded: tf.getBackend() === NATIVE_BACKEND_NAME,
+    name: NATIVE_BACKEND_NAME,
+    threads: addon.getThreads(),
+    gemm: versions.gemm === 'onednn' ? 'onednn' : versions.gemm === 'openblas-threads' ? 'openblas-threads' : 'openblas',
+    kernels: st.kernels,
+    versions: { ...versions },
+  };
+}
+
+/** Per-kernel counts of calls that ran natively and calls that fell back to the cpu kernel. */
+export function nativeCallCounts(): Record<string, { native: number; fallback: number }> {
+  return JSON.parse(JSON.stringify(callCounts)) as Record<string, { native: number; fallback: number }>;
+}
+
+/** Bytes the addon holds (scratchpad, reordered weights) and its cached conv primitives. */
+export function nativeMemoryStats(): { bytes: number; convCacheEntries: number } {
+  const { addon } = loadAddon();
+  return addon == null ? { bytes: 0, convCacheEntries: 0 } : addon.stats();
+}

@@ -1,0 +1,320 @@
+import { describe, expect, it, beforeAll } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import {
+  loadNativeKernels,
+  nativeCallCounts,
+  nativeMemoryStats,
+  NATIVE_BACKEND_NAME,
+  tryLoadAddon,
+  useNativeBackend,
+} from '../src/index.js';
+
+const status = loadNativeKernels();
+const loaded = status.loaded;
+
+/** Seeded uniform values in [-1, 1) (no Math.random). */
+function values(n: number, seed: number): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+type Spec = { shape: number[]; seed: number };
+
+/**
+ * Runs `f` on the cpu backend and on 'trellis-native' with the same inputs; returns the output
+ * values and the gradients of sum(output · w) (w fixed random) with respect to every input.
+ */
+async function onBoth(
+  specs: Spec[],
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  withGrads = true,
+): Promise<{ cpu: Float32Array[]; native: Float32Array[] }> {
+  const run = async (backend: string): Promise<Float32Array[]> => {
+    await tf.setBackend(backend);
+    return tf.tidy(() => {
+      const xs = specs.map((s) => tf.tensor(values(s.shape.reduce((a, b) => a * b, 1), s.seed), s.shape));
+      const y = f(...xs);
+      const w = tf.tensor(values(y.size, 999), y.shape);
+      const g = withGrads ? tf.grads((...ins: tf.Tensor[]) => tf.sum(tf.mul(f(...ins), w)))(xs) : [];
+      return [y, ...g].map((t) => t.dataSync() as Float32Array);
+    });
+  };
+  const cpu = await run('cpu');
+  const native = await run(NATIVE_BACKEND_NAME);
+  return { cpu, native };
+}
+
+function expectClose(a: Float32Array[], b: Float32Array[], tol = 1e-4): void {
+  expect(b.length).toBe(a.length);
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Float32Array;
+    const y = b[i] as Float32Array;
+    expect(y.length).toBe(x.length);
+    let scale = 1e-6;
+    for (const v of x) scale = Math.max(scale, Math.abs(v));
+    let worst = 0;
+    for (let j = 0; j < x.length; j++) worst = Math.max(worst, Math.abs((x[j] as number) - (y[j] as number)));
+    expect(worst / scale, `tensor ${i}: max abs diff ${worst} (scale ${scale})`).toBeLessThan(tol);
+  }
+}
+
+function nativeCalls(name: string): number {
+  return nativeCallCounts()[name]?.native ?? 0;
+}
+
+describe('loading', () => {
+  it('reports a clean reason when the addon is missing', () => {
+    const r = tryLoadAddon('/nonexistent/trellis_native.node');
+    expect(r.addon).toBeNull();
+    expect(r.reason).toMatch(/not built/);
+    expect(r.reason).toContain('npm run build:native -w @trellis-ml/backend-native');
+    expect(r.reason).toContain('libopenblas-dev libdnnl-dev');
+  });
+
+  it('either loads with its kernels or says why', () => {
+    if (status.loaded) {
+      expect(status.kernels).toEqual(expect.arrayContaining(['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']));
+    } else {
+      expect(status.reason).toBeTruthy();
+      expect(status.kernels).toEqual([]);
+    }
+  });
+
+  it.skipIf(!loaded)('useNativeBackend makes trellis-native current and rejects bad threads', async () => {
+    const info = await useNativeBackend({ threads: 2 });
+    expect(info.loaded).toBe(true);
+    expect(info.threads).toBe(2);
+    expect(tf.getBackend()).toBe(NATIVE_BACKEND_NAME);
+    await expect(useNativeBackend({ threads: 0 })).rejects.toThrow(/threads/);
+    await tf.setBackend('cpu');
+  });
+});
+
+describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
+  beforeAll(async () => {
+    await useNativeBackend({ threads: 2 });
+    await tf.setBackend('cpu');
+  });
+
+  it('MatMul: all transpose cases, odd shapes, values and gradients', async () => {
+    const before = nativeCalls('BatchMatMul');
+    for (const [m, k, n] of [[7, 13, 5], [1, 1, 1], [33, 65, 129], [130, 257, 67]] as const) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const r = await onBoth(
+            [{ shape: ta ? [k, m] : [m, k], seed: 1 }, { shape: tb ? [n, k] : [k, n], seed: 2 }],
+            (a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb),
+          );
+          expectClose(r.cpu, r.native);
+        }
+      }
+    }
+    expect(nativeCalls('BatchMatMul')).toBeGreaterThan(before + 16 * 2);
+  });
+
+  it('BatchMatMul: batched, broadcast batch (forward only: tfjs does not reduce broadcast gradients), transposes', async () => {
+    for (const [sa, sb, ta, tb, grads] of [
+      [[3, 5, 7], [3, 7, 4], false, false, true],
+      [[3, 7, 5], [3, 4, 7], true, true, true],
+      [[2, 5, 7], [2, 6, 7], false, true, true],
+      [[2, 3, 5, 7], [7, 6], false, false, false],
+      [[5, 7], [4, 7, 6], false, false, false],
+      [[4, 7, 5], [1, 7, 6], true, false, false],
+    ] as Array<[number[], number[], boolean, boolean, boolean]>) {
+      const r = await onBoth([{ shape: sa, seed: 3 }, { shape: sb, seed: 4 }], (a, b) => tf.matMul(a as tf.Tensor, b as tf.Tensor, ta, tb), grads);
+      expectClose(r.cpu, r.native);
+    }
+  });
+
+  it('_FusedMatMul: bias and every activation, values and gradients', async () => {
+    const before = nativeCalls('_FusedMatMul');
+    for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const) {
+      for (const [ta, tb] of [[false, false], [true, true], [false, true]] as const) {
+        const r = await onBoth(
+          [{ shape: ta ? [19, 9] : [9, 19], seed: 5 }, { shape: tb ? [11, 19] : [19, 11], seed: 6 }, { shape: [11], seed: 7 }],
+          (a, b, bias) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias, activation, leakyreluAlpha: 0.1 }),
+        );
+        expectClose(r.cpu, r.native);
+      }
+    }
+    expect(nativeCalls('_FusedMatMul')).toBeGreaterThanOrEqual(before + 18);
+  });
+
+  it('Conv2D forward and both backward kernels: strides 1/2, same/valid, odd shapes', async () => {
+    const before = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'].map(nativeCalls);
+    const cases: Array<[number[], number[], [number, number], 'same' | 'valid']> = [
+      [[2, 9, 7, 3], [3, 3, 3, 5], [1, 1], 'same'],
+      [[2, 9, 7, 3], [3, 3, 3, 5], [2, 2], 'same'],
+      [[2, 9, 7, 3], [3, 3, 3, 5], [1, 1], 'valid'],
+      [[2, 9, 7, 3], [3, 3, 3, 5], [2, 2], 'valid'],
+      [[3, 8, 8, 1], [2, 3, 1, 4], [2, 1], 'same'],
+      [[1, 11, 6, 4], [1, 1, 4, 6], [2, 2], 'valid'],
+      [[2, 10, 10, 16], [3, 3, 16, 32], [2, 2], 'same'],
+    ];
+    for (const [xs, ws, strides, pad] of cases) {
+      const r = await onBoth([{ shape: xs, seed: 8 }, { shape: ws, seed: 9 }], (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad));
+      expectClose(r.cpu, r.native);
+    }
+    const after = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'].map(nativeCalls);
+    after.forEach((a, i) => expect(a).toBeGreaterThanOrEqual((before[i] as number) + cases.length));
+  });
+
+  it('Conv2D with dilation, and FusedConv2D with bias and activations', async () => {
+    // Dilation: forward only (tfjs has no conv2d gradient for dilation > 1).
+    const dil = async (backend: string): Promise<Float32Array[]> => {
+      await tf.setBackend(backend);
+      return tf.tidy(() => [
+        tf.conv2d(tf.tensor4d(values(2 * 9 * 9 * 2, 10), [2, 9, 9, 2]), tf.tensor4d(values(3 * 3 * 2 * 3, 11), [3, 3, 2, 3]), 1, 'same', 'NHWC', 2).dataSync() as Float32Array,
+      ]);
+    };
+    expectClose(await dil('cpu'), await dil(NATIVE_BACKEND_NAME));
+    for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const) {
+      const f = await onBoth([{ shape: [2, 7, 6, 3], seed: 12 }, { shape: [3, 3, 3, 4], seed: 13 }, { shape: [4], seed: 14 }], (x, w, b) =>
+        tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 2, pad: 'same', bias: b, activation, leakyreluAlpha: 0.1 }),
+      );
+      expectClose(f.cpu, f.native);
+    }
+    expect(nativeCalls('FusedConv2D')).toBeGreaterThanOrEqual(6);
+  });
+
+  it('MaxPool / AvgPool and their gradients: sizes 2/3, strides 1/2, same/valid', async () => {
+    for (const [k, s, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same'], [2, 1, 'valid'], [3, 2, 'valid']] as Array<[number, number, 'same' | 'valid']>) {
+      const mp = await onBoth([{ shape: [2, 9, 7, 5], seed: 15 }], (x) => tf.maxPool(x as tf.Tensor4D, k, s, pad));
+      expectClose(mp.cpu, mp.native);
+      const ap = await onBoth([{ shape: [2, 9, 7, 5], seed: 16 }], (x) => tf.avgPool(x as tf.Tensor4D, k, s, pad));
+      expectClose(ap.cpu, ap.native);
+    }
+    for (const n of ['MaxPool', 'MaxPoolGrad', 'AvgPool', 'AvgPoolGrad']) expect(nativeCalls(n)).toBeGreaterThanOrEqual(5);
+  });
+
+  it('MaxPool gradient with ties and all-negative windows picks the first maximum, like cpu', async () => {
+    const x = [-3, -3, -1, -1, -2, -2, -5, -5, 0, 0, 0, 0, 4, 4, 4, 4];
+    const run = async (backend: string): Promise<Float32Array> => {
+      await tf.setBackend(backend);
+      return tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid')))(tf.tensor4d(x, [1, 4, 4, 1])).dataSync() as Float32Array);
+    };
+    expectClose([await run('cpu')], [await run(NATIVE_BACKEND_NAME)], 1e-7);
+  });
+
+  it('FusedBatchNorm: values and the gradients of x, mean, variance, offset, scale', async () => {
+    const before = nativeCalls('TrellisNativeBatchNormGrad');
+    const r = await onBoth(
+      [{ shape: [3, 5, 4, 6], seed: 17 }, { shape: [6], seed: 18 }, { shape: [6], seed: 19 }, { shape: [6], seed: 20 }, { shape: [6], seed: 21 }],
+      (x, mean, v, offset, scale) => tf.batchNorm(x as tf.Tensor4D, mean as tf.Tensor1D, tf.add(tf.abs(v as tf.Tensor1D), 0.5), offset as tf.Tensor1D, scale as tf.Tensor1D, 1e-3),
+    );
+    expectClose(r.cpu, r.native);
+    // Training form (statistics from the batch, as tfjs-layers does), no scale/offset.
+    const t = await onBoth([{ shape: [4, 3, 3, 5], seed: 22 }], (x) => {
+      // (tfjs-core cannot differentiate batchNorm without offset and scale tensors; layers passes both.)
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      return tf.batchNorm(x as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, tf.zeros([5]) as tf.Tensor1D, tf.ones([5]) as tf.Tensor1D, 1e-5);
+    });
+    expectClose(t.cpu, t.native, 5e-4);
+    expect(nativeCalls('FusedBatchNorm')).toBeGreaterThanOrEqual(4);
+    expect(nativeCalls('TrellisNativeBatchNormGrad')).toBeGreaterThanOrEqual(before + 2);
+  });
+
+  it('elementwise binary ops in every broadcast form, unary ops, Sum/Mean over leading, trailing and middle axes', async () => {
+    const shapes: Array<[number[], number[]]> = [
+      [[4, 3, 5], [4, 3, 5]],
+      [[4, 3, 5], []],
+      [[1], [4, 3, 5]],
+      [[4, 3, 5], [5]],
+      [[3, 5], [4, 3, 5]],
+      [[4, 3, 5], [4, 1, 1]],
+      [[4, 3, 1], [4, 3, 5]],
+    ];
+    for (const op of [tf.add, tf.sub, tf.mul, tf.div, tf.maximum, tf.minimum, tf.squaredDifference]) {
+      for (const [sa, sb] of shapes) {
+        // (tfjs's Maximum/Minimum/SquaredDifference gradients do not reduce broadcast inputs: forward only there.)
+        const grads = (op !== tf.maximum && op !== tf.minimum && op !== tf.squaredDifference) || sa.join() === sb.join();
+        const r = await onBoth([{ shape: sa, seed: 40 }, { shape: sb, seed: 41 }], (a, b) => op(a as tf.Tensor, tf.add(b as tf.Tensor, op === tf.div ? 3 : 0)), grads);
+        expectClose(r.cpu, r.native);
+      }
+    }
+    for (const op of [tf.sqrt, tf.square, tf.rsqrt, tf.neg, tf.exp, tf.log, tf.relu, tf.abs, tf.step, tf.reciprocal]) {
+      const positive = op === tf.sqrt || op === tf.rsqrt || op === tf.log || op === tf.reciprocal;
+      const r = await onBoth([{ shape: [5, 7], seed: 42 }], (x) => op(positive ? tf.add(tf.abs(x), 0.5) : x));
+      expectClose(r.cpu, r.native);
+    }
+    for (const [axes, keepDims] of [[[0], false], [[0, 1, 2], true], [[3], false], [[2, 3], true], [[1], false], [[1, 2], false], [[1, 2], true]] as Array<[number[], boolean]>) {
+      for (const op of [tf.sum, tf.mean]) {
+        const r = await onBoth([{ shape: [3, 4, 5, 6], seed: 43 }], (x) => op(x, axes, keepDims));
+        expectClose(r.cpu, r.native);
+      }
+    }
+    for (const n of ['Add', 'Multiply', 'RealDiv', 'Sqrt', 'Square', 'Relu', 'Sum', 'Mean', 'TrellisNativeBroadcastScale', 'TrellisNativeGradBinary']) {
+      expect(nativeCalls(n), n).toBeGreaterThan(0);
+    }
+  });
+
+  it('Adam on trellis-native (one fused pass) gives the same weights as tfjs Adam on cpu', async () => {
+    const run = async (backend: string): Promise<Float32Array[]> => {
+      await tf.setBackend(backend);
+      const w = tf.variable(tf.tensor2d(values(37 * 11, 50), [37, 11]));
+      const b = tf.variable(tf.tensor1d(values(11, 51)));
+      const x = tf.tensor2d(values(9 * 37, 52), [9, 37]);
+      const opt = tf.train.adam(0.01);
+      for (let s = 0; s < 6; s++) opt.minimize(() => tf.sum(tf.square(tf.add(tf.matMul(x, w), b))) as tf.Scalar);
+      const out = [w.dataSync() as Float32Array, b.dataSync() as Float32Array].map((a) => Float32Array.from(a));
+      tf.dispose([w, b, x]);
+      opt.dispose();
+      return out;
+    };
+    const before = nativeCalls('TrellisNativeAdam');
+    expectClose(await run('cpu'), await run(NATIVE_BACKEND_NAME), 1e-5);
+    expect(nativeCalls('TrellisNativeAdam')).toBe(before + 12);
+    await tf.setBackend('cpu');
+  });
+
+  it('falls back to the cpu kernel for what it does not cover (int32 matmul)', async () => {
+    await tf.setBackend(NATIVE_BACKEND_NAME);
+    const before = nativeCallCounts()['BatchMatMul']?.fallback ?? 0;
+    const y = tf.tidy(() => tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), tf.tensor2d([5, 6, 7, 8], [2, 2], 'int32')).arraySync());
+    expect(y).toEqual([[19, 22], [43, 50]]);
+    expect(nativeCallCounts()['BatchMatMul']?.fallback ?? 0).toBe(before + 1);
+    await tf.setBackend('cpu');
+  });
+});
+
+describe.skipIf(!loaded)('memory', () => {
+  it('no growth over 10,000 calls (addon bytes flat, tensors flat, RSS bounded)', async () => {
+    await useNativeBackend();
+    const x = tf.tensor4d(values(2 * 8 * 8 * 4, 30), [2, 8, 8, 4]);
+    const w = tf.tensor4d(values(3 * 3 * 4 * 8, 31), [3, 3, 4, 8]);
+    const a = tf.tensor2d(values(32 * 48, 32), [32, 48]);
+    const b = tf.tensor2d(values(48 * 16, 33), [48, 16]);
+    const step = (): void => {
+      tf.tidy(() => {
+        const y = tf.conv2d(x, w, 2, 'same');
+        const dx = tf.conv2dTranspose(y, w, x.shape, 2, 'same');
+        tf.maxPool(dx, 2, 2, 'valid');
+        tf.matMul(a, b, false, false);
+        tf.matMul(b, a, true, true).dataSync();
+      });
+    };
+    for (let i = 0; i < 200; i++) step();
+    global.gc?.();
+    const stats0 = nativeMemoryStats();
+    const tensors0 = tf.memory().numTensors;
+    const rss0 = process.memoryUsage().rss;
+    for (let i = 0; i < 10_000; i++) step();
+    global.gc?.();
+    const stats1 = nativeMemoryStats();
+    expect(stats1.bytes).toBe(stats0.bytes);
+    expect(stats1.convCacheEntries).toBe(stats0.convCacheEntries);
+    expect(tf.memory().numTensors).toBe(tensors0);
+    const growthMb = (process.memoryUsage().rss - rss0) / 2 ** 20;
+    expect(growthMb).toBeLessThan(64);
+    tf.dispose([x, w, a, b]);
+    await tf.setBackend('cpu');
+  });
+});

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { Dataset, Rng, Trainer, mlp, smallCnn } from '@trellis-ml/core';
+import { loadNativeKernels, nativeCallCounts, NATIVE_BACKEND_NAME } from '../src/index.js';
+
+const loaded = loadNativeKernels().loaded;
+
+/** A seeded 10-class image set: class-dependent blobs plus noise (no download needed). */
+function images(n: number, seed: number): Dataset {
+  const rng = new Rng(seed);
+  const x = new Float32Array(n * 12 * 12);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = rng.int(10);
+    labels[i] = c;
+    for (let p = 0; p < 144; p++) {
+      const r = Math.floor(p / 12);
+      const col = p % 12;
+      const on = Math.abs(r - (c % 5) * 2 - 1) < 2 && Math.abs(col - Math.floor(c / 5) * 6 - 3) < 3;
+      x[i * 144 + p] = (on ? 0.8 : 0.1) + 0.1 * rng.uniform();
+    }
+  }
+  return Dataset.fromArrays({ x, labels, shape: [12, 12, 1], numClasses: 10 });
+}
+
+async function trainLosses(backend: string, build: () => ReturnType<typeof mlp>, ds: Dataset, steps: number): Promise<number[]> {
+  await tf.setBackend(backend);
+  const model = build();
+  const trainer = new Trainer({ model, optimizer: tf.train.adam(1e-3), seed: 3, batchSize: 32 });
+  const losses: number[] = [];
+  const before = tf.memory().numTensors;
+  let after = before;
+  for (let s = 0; s < steps; s++) {
+    const idx = Int32Array.from({ length: 32 }, (_, i) => (s * 32 + i) % ds.size);
+    const logs = await trainer.trainStep(ds.batchAt(idx));
+    losses.push(logs['loss'] as number);
+    if (s === 1) after = tf.memory().numTensors;
+  }
+  const end = tf.memory().numTensors;
+  model.dispose();
+  expect(end, `${backend}: tensor count flat across steps`).toBe(after);
+  return losses;
+}
+
+describe.skipIf(!loaded)('Trainer on trellis-native', () => {
+  it('a CNN with batch norm and an MLP train to the same losses as on the cpu backend', async () => {
+    const ds = images(256, 1);
+    const cnn = (): ReturnType<typeof smallCnn> => smallCnn({ inputShape: [12, 12, 1], numClasses: 10, channels: [8, 16], dense: 32, batchNorm: true, seed: 5 });
+    const net = (): ReturnType<typeof mlp> => mlp({ inputShape: [12, 12, 1], hidden: [64, 32], numClasses: 10, seed: 6 });
+    for (const build of [cnn, net]) {
+      const cpu = await trainLosses('cpu', build, ds, 8);
+      const native = await trainLosses(NATIVE_BACKEND_NAME, build, ds, 8);
+      expect(native.length).toBe(8);
+      for (let i = 0; i < cpu.length; i++) expect(Math.abs((native[i] as number) - (cpu[i] as number))).toBeLessThan(1e-3 * Math.max(1, Math.abs(cpu[i] as number)));
+      expect(native[7] as number).toBeLessThan(native[0] as number);
+    }
+    const counts = nativeCallCounts();
+    for (const k of ['FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'FusedBatchNorm', 'TrellisNativeBatchNormGrad', '_FusedMatMul']) {
+      expect(counts[k]?.native ?? 0, k).toBeGreaterThan(0);
+    }
+    await tf.setBackend('cpu');
+  });
+});

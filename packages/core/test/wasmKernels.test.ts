@@ -718,11 +718,17 @@ console.log('RESULT ' + JSON.stringify({ threads: info.threads, name: info.name,
     }
   });
 
-  it("'auto' falls back to wasm with trellis kernels; 'cpu' works", async () => {
+  it("'auto' takes the native kernels when built, else wasm with trellis kernels; 'cpu' works", async () => {
     const info = await useBackend('auto');
     if (info.name === 'tensorflow') return;
-    expect(info).toMatchObject({ name: 'wasm', requested: 'auto', kernels: 'trellis-wasm' });
-    expect(info.fellBackFrom).toEqual(['tensorflow-gpu', 'tensorflow']);
+    if (info.name === 'trellis-native') {
+      expect(info).toMatchObject({ requested: 'auto', kernels: 'trellis-native' });
+      expect(info.fellBackFrom).toEqual(['tensorflow-gpu', 'tensorflow']);
+    } else {
+      expect(info).toMatchObject({ name: 'wasm', requested: 'auto', kernels: 'trellis-wasm' });
+      expect(info.fellBackFrom).toEqual(['tensorflow-gpu', 'tensorflow', 'trellis-native']);
+      expect(info.notes?.join('\n')).toMatch(/trellis-native.*(not installed|not available)/);
+    }
     const cpu = await useBackend('cpu');
     expect(cpu).toMatchObject({ name: 'cpu', kernels: 'stock', threads: 1 });
   });

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { helpText, parseArgs } from '@trellis-ml/cli';
+import { TECHNIQUES, helpText, parseArgs } from '@trellis-ml/cli';
 
 const bin = resolve(__dirname, '../dist/bin.js');
 const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 300_000 });
@@ -22,6 +22,16 @@ describe('trellis CLI', () => {
     expect(() => parseArgs(['train', '--seed'])).toThrow(/--seed needs a value/);
     expect(() => parseArgs(['train', '--set', 'novalue'])).toThrow(/not key=value/);
     expect(helpText()).toMatch(/trellis train/);
+  });
+
+  it('has one subcommand per technique, each loading its experiment (which takes --quick|--full, --seed, --out)', async () => {
+    expect(TECHNIQUES.map((t) => t.name).sort()).toEqual(['distill', 'dynamic-depth', 'fair-prune', 'privacy', 'retrain-cost', 'safety-units', 'uda-calibration']);
+    for (const t of TECHNIQUES) {
+      const experiment = await t.load();
+      expect(experiment.name).toBe(t.name);
+      expect(typeof experiment.run).toBe('function');
+      expect(helpText()).toContain(`trellis ${t.name}`);
+    }
   });
 
   it('gives a clear error for a backend that is not installed and for unknown commands', () => {

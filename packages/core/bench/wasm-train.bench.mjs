@@ -7,9 +7,11 @@
 //   M3 'resnet' stem conv3x3(32)+BN+ReLU, one basic block per stage (32, 64/2, 128/2), GAP, dense10
 //
 //   npm run build   # the script imports packages/core/dist
-//   node packages/core/bench/wasm-train.bench.mjs [--models mlp,cnn,resnet]
+//   node packages/core/bench/wasm-train.bench.mjs [--models mlp,cnn,resnet] [--cpu-models mlp,cnn]
 //        [--configs cpu,wasm-stock,wasm-stock+missing,wasm-trellis,wasm-trellis-t2]
 //        [--seconds 20] [--json out.jsonl] [--profile]
+// (defaults: configs cpu,wasm-stock,wasm-trellis; the cpu ResNet, ~13 min per batch, is skipped
+// unless --cpu-models includes it.) TRELLIS_CORE_DIST=<dir> points at another build of core.
 //
 // Configs: 'cpu' (pure JS), 'wasm-stock' (tfjs-backend-wasm as shipped: cannot train convolutions),
 // 'wasm-stock+missing' (stock plus only the kernels it lacks), 'wasm-trellis' (useBackend('wasm')),
@@ -39,12 +41,13 @@ const MACS = {
 };
 
 function args() {
-  const a = { models: 'mlp,cnn,resnet', configs: 'cpu,wasm-stock,wasm-trellis', seconds: 20, json: null, profile: false, child: null };
+  const a = { models: 'mlp,cnn,resnet', cpuModels: 'mlp,cnn', configs: 'cpu,wasm-stock,wasm-trellis', seconds: 20, json: null, profile: false, child: null };
   const v = process.argv.slice(2);
   for (let i = 0; i < v.length; i++) {
     const k = v[i];
     if (k === '--models') a.models = v[++i];
     else if (k === '--configs') a.configs = v[++i];
+    else if (k === '--cpu-models') a.cpuModels = v[++i];
     else if (k === '--seconds') a.seconds = Number(v[++i]);
     else if (k === '--json') a.json = v[++i];
     else if (k === '--profile') a.profile = true;
@@ -200,7 +203,10 @@ async function main() {
   console.error(`node ${process.version}, ${os.cpus().length} logical cores (${os.cpus()[0]?.model ?? '?'}), batch ${BATCH}`);
   for (const config of a.configs.split(',')) {
     // Streamed, so a slow configuration (cpu ResNet) shows its results as they come.
-    const childArgs = [fileURLToPath(import.meta.url), '--child', config, '--models', a.models, '--seconds', String(a.seconds), ...(a.profile ? ['--profile'] : [])];
+    // The cpu backend needs ~13 min per ResNet batch: only with --cpu-models mlp,cnn,resnet.
+    const models = config === 'cpu' ? a.models.split(',').filter((m) => a.cpuModels.split(',').includes(m)).join(',') : a.models;
+    if (models === '') continue;
+    const childArgs = [fileURLToPath(import.meta.url), '--child', config, '--models', models, '--seconds', String(a.seconds), ...(a.profile ? ['--profile'] : [])];
     const status = await new Promise((resolve) => {
       const c = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
       let buf = '';

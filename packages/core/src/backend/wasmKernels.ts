@@ -561,32 +561,35 @@ function poolGeometry(info: tf.backend_util.Conv2DInfo): PoolGeometry {
  */
 function argmaxPool(x: Float32Array | Int32Array | Uint8Array, g: PoolGeometry, pos: Int32Array, max?: Float32Array | Int32Array | Uint8Array): void {
   const c = g.c;
-  const best = new Float64Array(c);
-  const at = new Int32Array(c);
-  let outBase = 0;
+  const offs = new Int32Array(g.kh * g.kw);
+  let o = 0;
   for (let b = 0; b < g.n; b++) {
     for (let y = 0; y < g.oh; y++) {
-      for (let xo = 0; xo < g.ow; xo++, outBase += c) {
-        best.fill(-Infinity);
-        at.fill(-1);
+      for (let xo = 0; xo < g.ow; xo++, o += c) {
+        // In-bounds window pixels, in scan order (the first maximum wins, as on cpu).
+        let m = 0;
         for (let ky = 0; ky < g.kh; ky++) {
           const iy = y * g.sh + ky * g.dh - g.pt;
           if (iy < 0 || iy >= g.h) continue;
           for (let kx = 0; kx < g.kw; kx++) {
             const ix = xo * g.sw + kx * g.dw - g.pl;
-            if (ix < 0 || ix >= g.w) continue;
-            const base = ((b * g.h + iy) * g.w + ix) * c;
-            for (let ch = 0; ch < c; ch++) {
-              const v = x[base + ch] as number;
-              if (v > (best[ch] as number)) {
-                best[ch] = v;
-                at[ch] = base + ch;
-              }
-            }
+            if (ix >= 0 && ix < g.w) offs[m++] = ((b * g.h + iy) * g.w + ix) * c;
           }
         }
-        pos.set(at, outBase);
-        if (max != null) for (let ch = 0; ch < c; ch++) max[outBase + ch] = (at[ch] as number) >= 0 ? (best[ch] as number) : NaN;
+        for (let ch = 0; ch < c; ch++) {
+          let bestAt = -1;
+          let best = -Infinity;
+          for (let k = 0; k < m; k++) {
+            const idx = (offs[k] as number) + ch;
+            const v = x[idx] as number;
+            if (v > best) {
+              best = v;
+              bestAt = idx;
+            }
+          }
+          pos[o + ch] = bestAt;
+          if (max != null) max[o + ch] = bestAt >= 0 ? best : NaN;
+        }
       }
     }
   }

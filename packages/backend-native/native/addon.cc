@@ -210,22 +210,61 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// Reads the channel count C (argv[ci], >= 1) and x (argv[0]), whose size must be a positive
+// multiple of C; throws naming `fn` otherwise.
+bool channel_input(napi_env env, const Args& a, int ci, const char* fn, int64_t* C, float** x, int64_t* n) {
+  *C = i64(env, a.argv[ci]);
+  if (*C < 1) {
+    throw_error(env, (std::string(fn) + ": C must be >= 1").c_str());
+    return false;
+  }
+  if (!f32(env, a.argv[0], 0, x, "x", false, n)) return false;
+  if (*n == 0 || *n % *C != 0) {
+    throw_error(env, (std::string(fn) + ": size not a positive multiple of C").c_str());
+    return false;
+  }
+  return true;
+}
+
 // batchNormGrad(dy, x, mean, variance, scale|null, dx, sumDy, sumDyXm, C, eps)
 napi_value BatchNormGrad(napi_env env, napi_callback_info info) {
   Args a;
   if (!get_args(env, info, a, 10)) return nullptr;
-  const int64_t C = i64(env, a.argv[8]);
-  if (C < 1) return throw_error(env, "batchNormGrad: C must be >= 1");
+  int64_t C = 0, n = 0;
   float *dy, *x, *m, *v, *s, *dx, *sd, *sx;
-  int64_t n = 0;
-  if (!f32(env, a.argv[0], 0, &dy, "dy", false, &n)) return nullptr;
-  if (n % C != 0) return throw_error(env, "batchNormGrad: size not a multiple of C");
+  if (!channel_input(env, a, 8, "batchNormGrad", &C, &dy, &n)) return nullptr;
   if (!f32(env, a.argv[1], n, &x, "x") || !f32(env, a.argv[2], C, &m, "mean") ||
       !f32(env, a.argv[3], C, &v, "variance") || !f32(env, a.argv[4], C, &s, "scale", true) ||
       !f32(env, a.argv[5], n, &dx, "dx") || !f32(env, a.argv[6], C, &sd, "sumDy") ||
       !f32(env, a.argv[7], C, &sx, "sumDyXm"))
     return nullptr;
   batch_norm_grad(dy, x, m, v, s, dx, sd, sx, n, C, (float)f64(env, a.argv[9]));
+  return undefined(env);
+}
+
+// moments(x, mean, variance, C): statistics over x's rows ([rows, C], channels innermost).
+napi_value Moments(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, a, 4)) return nullptr;
+  int64_t C = 0, n = 0;
+  float *x, *m, *v;
+  if (!channel_input(env, a, 3, "moments", &C, &x, &n)) return nullptr;
+  if (!f32(env, a.argv[1], C, &m, "mean") || !f32(env, a.argv[2], C, &v, "variance")) return nullptr;
+  moments(x, m, v, n / C, C);
+  return undefined(env);
+}
+
+// momentsGrad(x, mean, dmean, dvar, dx, C)
+napi_value MomentsGrad(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, a, 6)) return nullptr;
+  int64_t C = 0, n = 0;
+  float *x, *m, *dm, *dv, *dx;
+  if (!channel_input(env, a, 5, "momentsGrad", &C, &x, &n)) return nullptr;
+  if (!f32(env, a.argv[1], C, &m, "mean") || !f32(env, a.argv[2], C, &dm, "dmean") ||
+      !f32(env, a.argv[3], C, &dv, "dvar") || !f32(env, a.argv[4], n, &dx, "dx"))
+    return nullptr;
+  moments_grad(x, m, dm, dv, dx, n / C, C);
   return undefined(env);
 }
 
@@ -379,7 +418,7 @@ napi_value Init(napi_env env, napi_value exports) {
     const char* name;
     napi_callback cb;
   } fns[] = {{"matmul", Matmul},         {"conv", Conv},         {"pool", Pool},         {"batchNorm", BatchNorm},
-             {"batchNormGrad", BatchNormGrad}, {"setThreads", SetThreads}, {"getThreads", GetThreads},
+             {"batchNormGrad", BatchNormGrad}, {"moments", Moments}, {"momentsGrad", MomentsGrad}, {"setThreads", SetThreads}, {"getThreads", GetThreads},
              {"setGemm", SetGemm}, {"binary", Binary}, {"unary", Unary}, {"reduceSum", ReduceSum}, {"adam", Adam},       {"stats", Stats},       {"clearCache", ClearCache}, {"versions", Versions}};
   for (const auto& f : fns) {
     napi_value fn;

@@ -5,6 +5,7 @@
 
 #include <omp.h>
 
+#include "channel_sums.h"
 #include "kernels.h"
 
 namespace trellis {
@@ -77,6 +78,34 @@ void batch_norm_grad(const float* dy, const float* x, const float* mean, const f
     }
     sumDy[c] = (float)a;
     sumDyXm[c] = (float)b;
+  }
+}
+
+void moments(const float* x, float* mean, float* var, int64_t rows, int64_t C) {
+  std::vector<double> s(C), q(C);
+  channel_sums(rows, C, s.data(), [x, C](int64_t r, int64_t c) { return x[r * C + c]; });
+  for (int64_t c = 0; c < C; c++) mean[c] = (float)(s[c] / (double)rows);
+  channel_sums(rows, C, q.data(), [x, C, mean](int64_t r, int64_t c) {
+    const float d = x[r * C + c] - mean[c];
+    return d * d;
+  });
+  for (int64_t c = 0; c < C; c++) var[c] = (float)(q[c] / (double)rows);
+}
+
+void moments_grad(const float* x, const float* mean, const float* dmean, const float* dvar, float* dx, int64_t rows,
+                  int64_t C) {
+  std::vector<float> a(C), b(C);
+  for (int64_t c = 0; c < C; c++) {
+    a[c] = dmean[c] / (float)rows;
+    b[c] = 2.f * dvar[c] / (float)rows;
+  }
+  const float* ap = a.data();
+  const float* bp = b.data();
+#pragma omp parallel for schedule(static) if (rows * C > 32768)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * C;
+    float* o = dx + r * C;
+    for (int64_t c = 0; c < C; c++) o[c] = ap[c] + bp[c] * (xr[c] - mean[c]);
   }
 }
 

@@ -8,9 +8,20 @@
 
 #include <omp.h>
 
+#include "channel_sums.h"
 #include "kernels.h"
 
 namespace trellis {
+
+// The common row length of the broadcasting operands (modes 2 and 3), or 0 when there is none
+// or they disagree (then the generic per-element index path runs).
+static int64_t row_broadcast(int modeA, int modeB, int64_t innerA, int64_t innerB) {
+  const bool ra = modeA >= 2, rb = modeB >= 2;
+  if (ra && rb) return innerA == innerB && innerA > 0 ? innerA : 0;
+  if (ra) return innerA > 0 ? innerA : 0;
+  if (rb) return innerB > 0 ? innerB : 0;
+  return 0;
+}
 
 template <typename F>
 static void binary_loop(const float* a, const float* b, float* out, int64_t total, int modeA, int modeB,
@@ -36,22 +47,29 @@ static void binary_loop(const float* a, const float* b, float* out, int64_t tota
     const float av = a[0];
 #pragma omp parallel for schedule(static) if (total > 200000)
     for (int64_t i = 0; i < total; i++) out[i] = f(av, b[i]);
-  } else if (modeA == 0 && modeB == 2) {
-    const int64_t rows = total / innerB;
+  } else if (row_broadcast(modeA, modeB, innerA, innerB) > 0) {
+    // Every broadcasting operand repeats along (mode 2) or is constant over (mode 3) rows of the
+    // same length R: per row, each operand is a vector or a scalar, and the inner loop vectorises.
+    const int64_t R = row_broadcast(modeA, modeB, innerA, innerB);
+    const int64_t rows = total / R;
 #pragma omp parallel for schedule(static) if (total > 200000)
     for (int64_t r = 0; r < rows; r++) {
-      const float* ar = a + r * innerB;
-      float* o = out + r * innerB;
-      for (int64_t j = 0; j < innerB; j++) o[j] = f(ar[j], b[j]);
-    }
-  } else if (modeA == 0 && modeB == 3) {
-    const int64_t rows = total / innerB;
-#pragma omp parallel for schedule(static) if (total > 200000)
-    for (int64_t r = 0; r < rows; r++) {
-      const float* ar = a + r * innerB;
-      float* o = out + r * innerB;
-      const float bv = b[r];
-      for (int64_t j = 0; j < innerB; j++) o[j] = f(ar[j], bv);
+      float* o = out + r * R;
+      const bool va = modeA == 0 || modeA == 2, vb = modeB == 0 || modeB == 2;
+      const float* ap = modeA == 0 ? a + r * R : a;
+      const float* bp = modeB == 0 ? b + r * R : b;
+      const float as = modeA == 1 ? a[0] : modeA == 3 ? a[r] : 0.f;
+      const float bs = modeB == 1 ? b[0] : modeB == 3 ? b[r] : 0.f;
+      if (va && vb) {
+        for (int64_t j = 0; j < R; j++) o[j] = f(ap[j], bp[j]);
+      } else if (va) {
+        for (int64_t j = 0; j < R; j++) o[j] = f(ap[j], bs);
+      } else if (vb) {
+        for (int64_t j = 0; j < R; j++) o[j] = f(as, bp[j]);
+      } else {
+        const float v = f(as, bs);
+        for (int64_t j = 0; j < R; j++) o[j] = v;
+      }
     }
   } else {
 #pragma omp parallel for schedule(static) if (total > 200000)
@@ -144,33 +162,9 @@ void reduce_sum(const float* x, float* out, int64_t outer, int64_t inner, bool l
     }
     return;
   }
-  const int T = outer * inner > 200000 ? num_threads() : 1;
-  std::vector<double> part((size_t)T * inner, 0.0);
-#pragma omp parallel num_threads(T)
-  {
-    const int t = omp_get_thread_num();
-    const int nt = omp_get_num_threads();
-    const int64_t r0 = outer * t / nt, r1 = outer * (t + 1) / nt;
-    std::vector<float> acc(inner, 0.f);
-    double* pd = part.data() + (size_t)t * inner;
-    int64_t k = 0;
-    for (int64_t i = r0; i < r1; i++) {
-      const float* r = x + i * inner;
-      for (int64_t j = 0; j < inner; j++) acc[j] += r[j];
-      if (++k == 256 || i + 1 == r1) {
-        for (int64_t j = 0; j < inner; j++) {
-          pd[j] += acc[j];
-          acc[j] = 0.f;
-        }
-        k = 0;
-      }
-    }
-  }
-  for (int64_t j = 0; j < inner; j++) {
-    double s = 0;
-    for (int t = 0; t < T; t++) s += part[(size_t)t * inner + j];
-    out[j] = (float)(s * scale);
-  }
+  std::vector<double> sums(inner);
+  channel_sums(outer, inner, sums.data(), [x, inner](int64_t r, int64_t j) { return x[r * inner + j]; });
+  for (int64_t j = 0; j < inner; j++) out[j] = (float)(sums[j] * scale);
 }
 
 }  // namespace trellis

@@ -56,6 +56,11 @@ void batch_norm(const float* x, const float* mean, int64_t meanLen, const float*
 // dx = dy * rsqrt(var + eps) * scale; sumDy[c] = Σ dy; sumDyXm[c] = Σ dy * (x - mean[c]).
 void batch_norm_grad(const float* dy, const float* x, const float* mean, const float* var, const float* scale,
                      float* dx, float* sumDy, float* sumDyXm, int64_t total, int64_t C, float eps);
+// tf.moments over every axis but the last: x as [rows, C]; mean[c] and biased var[c] (two passes).
+void moments(const float* x, float* mean, float* var, int64_t rows, int64_t C);
+// Its gradient: dx = (dmean[c] + 2 · dvar[c] · (x − mean[c])) / rows.
+void moments_grad(const float* x, const float* mean, const float* dmean, const float* dvar, float* dx, int64_t rows,
+                  int64_t C);
 
 // op: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 squared difference, 7 2·a·b, 8 a where b > 0 else 0. modeA/modeB: 0 full, 1 scalar,
 // 2 repeats with period inner, 3 one value per row of length inner.

@@ -39,6 +39,10 @@ export interface NativeAddon {
     dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
     dx: Float32Array, sumDy: Float32Array, sumDyXm: Float32Array, channels: number, eps: number,
   ): void;
+  /** tf.moments over all axes but the last (x as [rows, C]): writes mean and biased variance. */
+  moments(x: Float32Array, mean: Float32Array, variance: Float32Array, channels: number): void;
+  /** The gradient of {@link NativeAddon.moments}: dx = (dmean + 2·dvar·(x − mean)) / rows. */
+  momentsGrad(x: Float32Array, mean: Float32Array, dmean: Float32Array, dvar: Float32Array, dx: Float32Array, channels: number): void;
   /** Elementwise binary op (0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 squared difference, 7 2·a·b, 8 a where b > 0); modes 0 full, 1 scalar, 2 repeats every `inner`, 3 one value per row of `inner`. */
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, total: number, modeA: number, modeB: number, innerA: number, innerB: number): void;
   /** Elementwise unary op (0 sqrt, 1 square, 2 rsqrt, 3 neg, 4 exp, 5 log, 6 relu, 7 abs, 8 step(alpha), 9 reciprocal). */

@@ -6,11 +6,13 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendValues, DataId, DataType, GradConfig, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import { BufferPool } from './bufferPool.js';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { TrellisError } from '@trellis-ml/core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
+import { installNativeMoments, momentsGradConfig, momentsKernelFuncs } from './moments.js';
 import {
   BATCH_NORM_GRAD_KERNEL,
   BROADCAST_SCALE_KERNEL,
@@ -28,13 +30,60 @@ export const NATIVE_BACKEND_NAME = 'trellis-native';
 /** Marks the gradients registered here (idempotent across module copies). */
 const MARK = '__trellisNativeBatchNormGrad';
 
-/** tfjs's cpu backend, under its own name, whose heavy kernels are native. */
+/**
+ * tfjs's cpu backend, under its own name, whose heavy kernels are native and whose kernel outputs
+ * are reused through a {@link BufferPool} (`TRELLIS_NATIVE_POOL=0` turns reuse off;
+ * `TRELLIS_NATIVE_POOL_POISON=1` fills reused buffers with NaN, for tests).
+ */
 export class NativeBackend extends MathBackendCPU {
   /** Library versions the addon was built against. */
   readonly versions: ReturnType<NativeAddon['versions']>;
+  /** Where native kernels take their output buffers from. */
+  readonly pool: BufferPool;
   constructor(addon: NativeAddon) {
     super();
     this.versions = addon.versions();
+    this.pool = new BufferPool({
+      maxBytes: process.env['TRELLIS_NATIVE_POOL'] === '0' ? 0 : undefined,
+      poison: process.env['TRELLIS_NATIVE_POOL_POISON'] === '1',
+    });
+  }
+
+  /** A float32 output buffer of `length` elements, contents undefined (the kernel writes all of it). */
+  allocOutput(length: number): Float32Array {
+    return this.pool.take(length);
+  }
+
+  override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
+    this.pool.adopt(values);
+    return super.write(values, shape, dtype);
+  }
+
+  override move(dataId: DataId, values: BackendValues, shape: number[], dtype: DataType, refCount: number): void {
+    this.pool.pin(values);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  override readSync(dataId: DataId): BackendValues {
+    const values = super.readSync(dataId);
+    this.pool.pin(values);
+    return values;
+  }
+
+  override async read(dataId: DataId): Promise<BackendValues> {
+    return this.readSync(dataId);
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
+    const released = super.disposeData(dataId, force);
+    if (values !== undefined && !this.data.has(dataId)) this.pool.recycle(values);
+    return released;
+  }
+
+  override dispose(): void {
+    this.pool.clear();
+    super.dispose();
   }
 }
 
@@ -175,7 +224,7 @@ export function loadNativeKernels(): NativeKernelsStatus {
       // Priority 0: never picked automatically over cpu (1) or wasm (2); only by name.
       tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(addon), 0);
     }
-    const native = nativeKernelFuncs(addon, fallback);
+    const native = [...nativeKernelFuncs(addon, fallback), ...momentsKernelFuncs(addon)];
     const nativeNames = new Set(native.map(([n]) => n));
     for (const k of cpu.values()) {
       if (nativeNames.has(k.kernelName)) continue;
@@ -187,8 +236,10 @@ export function loadNativeKernels(): NativeKernelsStatus {
       tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc: kernelFunc as KernelFunc });
     }
     registerNativeGradients();
+    if (tf.getGradient(momentsGradConfig.kernelName) == null) tf.registerGradient(momentsGradConfig);
+    const moments = installNativeMoments(NATIVE_BACKEND_NAME) ? ['op:moments'] : [];
     const adam = installNativeAdam(NATIVE_BACKEND_NAME) ? ['optimizer:Adam'] : [];
-    status = { loaded: true, kernels: native.map(([n]) => n).concat('grad:FusedBatchNorm', 'grad:Mean', 'grad:Square', 'grad:Relu', ...adam) };
+    status = { loaded: true, kernels: native.map(([n]) => n).concat('grad:FusedBatchNorm', 'grad:Mean', 'grad:Square', 'grad:Relu', ...moments, ...adam) };
   } catch (err) {
     status = { loaded: false, reason: `registering the native kernels failed: ${(err as Error)?.message ?? String(err)}`, kernels: [] };
   }

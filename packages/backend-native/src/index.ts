@@ -18,3 +18,6 @@ export type { NativeKernelsStatus, UseNativeBackendOptions, NativeBackendInfo } 
 export { BATCH_NORM_GRAD_KERNEL } from './kernels.js';
 export { loadAddon, tryLoadAddon, addonPath, ACTIVATIONS } from './addon.js';
 export type { NativeAddon, AddonLoad } from './addon.js';
+export { BufferPool } from './bufferPool.js';
+export type { BufferPoolOptions, BufferPoolStats } from './bufferPool.js';
+export { MOMENTS_KERNEL, MOMENTS_GRAD_KERNEL, installNativeMoments } from './moments.js';

@@ -25,7 +25,8 @@ export type Fallback = (name: string, args: KernelArgs) => TensorInfo | TensorIn
 /** Per-kernel counts of native and fallback calls (for tests and run records). */
 export const callCounts: Record<string, { native: number; fallback: number }> = {};
 
-function count(name: string, native: boolean): void {
+/** Counts one call of kernel `name` (native or fallback) in {@link callCounts}. */
+export function count(name: string, native: boolean): void {
   const c = (callCounts[name] ??= { native: 0, fallback: 0 });
   if (native) c.native++;
   else c.fallback++;
@@ -41,6 +42,12 @@ function sizeOf(shape: readonly number[]): number {
   let s = 1;
   for (const d of shape) s *= d;
   return s;
+}
+
+/** An output buffer of `n` float32s from the backend's pool (contents undefined: write all of it). */
+function alloc(backend: unknown, n: number): Float32Array {
+  const b = backend as { allocOutput?: (n: number) => Float32Array };
+  return b.allocOutput != null ? b.allocOutput(n) : new Float32Array(n);
 }
 
 function output(backend: unknown, shape: number[], values: Float32Array): TensorInfo {
@@ -102,7 +109,7 @@ function matmulKernel(addon: NativeAddon, fallback: Fallback, name: 'BatchMatMul
       return fallback(name, args);
     }
     const outShape = [...outBatchShape, m, n];
-    const out = new Float32Array(batch * m * n);
+    const out = alloc(backend, batch * m * n);
     const alpha = attrs.leakyreluAlpha ?? 0.2;
     if (batchB === 1 && batchA > 1 && !tA) {
       // A stack of matrices times one matrix: one GEMM with batch·M rows.
@@ -171,7 +178,7 @@ function conv2DKernel(addon: NativeAddon, fallback: Fallback, name: 'Conv2D' | '
       count(name, false);
       return fallback(name, args);
     }
-    const out = new Float32Array(sizeOf(info.outShape));
+    const out = alloc(backend, sizeOf(info.outShape));
     const err = addon.conv(0, params, xv, wv, out, biasV, act, attrs.leakyreluAlpha ?? 0.2);
     if (err != null) {
       convFailed(err);
@@ -205,7 +212,7 @@ function conv2DBackpropInputKernel(addon: NativeAddon, fallback: Fallback): Kern
       count(name, false);
       return fallback(name, args);
     }
-    const out = new Float32Array(sizeOf(attrs.inputShape));
+    const out = alloc(backend, sizeOf(attrs.inputShape));
     const err = addon.conv(1, params, dyv, wv, out, null, 0, 0);
     if (err != null) {
       convFailed(err);
@@ -239,7 +246,7 @@ function conv2DBackpropFilterKernel(addon: NativeAddon, fallback: Fallback): Ker
       count(name, false);
       return fallback(name, args);
     }
-    const out = new Float32Array(sizeOf(attrs.filterShape));
+    const out = alloc(backend, sizeOf(attrs.filterShape));
     const err = addon.conv(2, params, xv, dyv, out, null, 0, 0);
     if (err != null) {
       convFailed(err);
@@ -278,7 +285,7 @@ function poolKernel(addon: NativeAddon, fallback: Fallback, name: 'MaxPool' | 'A
       count(name, false);
       return fallback(name, args);
     }
-    const out = new Float32Array(sizeOf(info.outShape));
+    const out = alloc(backend, sizeOf(info.outShape));
     addon.pool(name === 'MaxPool' ? 0 : 1, params, xv, null, out);
     count(name, true);
     return output(backend, info.outShape, out);
@@ -305,7 +312,7 @@ function poolGradKernel(addon: NativeAddon, fallback: Fallback, name: 'MaxPoolGr
       count(name, false);
       return fallback(name, args);
     }
-    const out = new Float32Array(sizeOf(x.shape));
+    const out = alloc(backend, sizeOf(x.shape));
     addon.pool(name === 'MaxPoolGrad' ? 2 : 3, params, dyv, name === 'MaxPoolGrad' ? xv : null, out);
     count(name, true);
     return output(backend, [...x.shape], out);
@@ -343,7 +350,7 @@ function batchNormKernel(addon: NativeAddon, fallback: Fallback): KernelFunc {
       count(name, false);
       return fallback(name, args);
     }
-    const out = new Float32Array(xv.length);
+    const out = alloc(backend, xv.length);
     addon.batchNorm(xv, mv, vv, ov, sv, out, c, attrs.varianceEpsilon ?? 0.001);
     count(name, true);
     return output(backend, [...x.shape], out);
@@ -370,9 +377,9 @@ function batchNormGradKernel(addon: NativeAddon): KernelFunc {
     const vv = get('variance');
     const sv = get('scale');
     if (dyv == null || xv == null || mv == null || vv == null) throw new Error(`${BATCH_NORM_GRAD_KERNEL}: float32 inputs expected`);
-    const dx = new Float32Array(xv.length);
-    const sumDy = new Float32Array(c);
-    const sumDyXm = new Float32Array(c);
+    const dx = alloc(backend, xv.length);
+    const sumDy = alloc(backend, c);
+    const sumDyXm = alloc(backend, c);
     addon.batchNormGrad(dyv, xv, mv, vv, sv, dx, sumDy, sumDyXm, c, attrs.varianceEpsilon);
     count(BATCH_NORM_GRAD_KERNEL, true);
     return [output(backend, [...x.shape], dx), output(backend, [c], sumDy), output(backend, [c], sumDyXm)];
@@ -436,7 +443,7 @@ function binaryKernel(addon: NativeAddon, fallback: Fallback, name: string): Ker
       count(name, false);
       return fallback(name, args);
     }
-    const out = new Float32Array(total);
+    const out = alloc(backend, total);
     addon.binary(op, av, bv, out, total, ma[0], mb[0], ma[1], mb[1]);
     count(name, true);
     return output(backend, outShape, out);
@@ -450,7 +457,7 @@ function unaryKernel(addon: NativeAddon, fallback: Fallback, name: string): Kern
     const x = inputs['x'] as TensorInfo;
     const xv = f32(backend, x);
     if (xv == null || xv.length !== sizeOf(x.shape)) return fallback(name, args);
-    const out = new Float32Array(xv.length);
+    const out = alloc(backend, xv.length);
     addon.unary(op, xv, out, name === 'Step' ? ((args.attrs?.['alpha'] as number | undefined) ?? 0) : 0);
     count(name, true);
     return output(backend, [...x.shape], out);
@@ -478,7 +485,7 @@ function reduceKernel(addon: NativeAddon, fallback: Fallback, name: 'Sum' | 'Mea
     const inner = sizeOf(x.shape.slice((axes[k - 1] as number) + 1));
     const kept = xv.length / reduced;
     const outShape = attrs.keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
-    const out = new Float32Array(kept);
+    const out = alloc(backend, kept);
     const scale = name === 'Mean' ? 1 / reduced : 1;
     if (outer === 1) addon.reduceSum(xv, out, reduced, inner, true, scale);
     else if (inner === 1) addon.reduceSum(xv, out, outer, reduced, false, scale);
@@ -506,7 +513,7 @@ function gradBinaryKernel(addon: NativeAddon): KernelFunc {
     const av = f32(backend, a);
     const bv = f32(backend, b);
     if (av == null || bv == null || av.length !== bv.length || (op !== 7 && op !== 8)) throw new Error(`${GRAD_BINARY_KERNEL}: bad inputs`);
-    const out = new Float32Array(av.length);
+    const out = alloc(backend, av.length);
     addon.binary(op, av, bv, out, av.length, 0, 0, 1, 1);
     count(GRAD_BINARY_KERNEL, true);
     return output(backend, [...a.shape], out);
@@ -524,7 +531,7 @@ function broadcastScaleKernel(addon: NativeAddon): KernelFunc {
     const mode = broadcastMode(x.shape, shape, total);
     const mid = mode == null ? middleBroadcast(x.shape, shape) : null;
     if (xv == null || (mode == null && mid == null)) throw new Error(`${BROADCAST_SCALE_KERNEL}: cannot broadcast ${x.shape} to ${shape}`);
-    const out = new Float32Array(total);
+    const out = alloc(backend, total);
     if (mode != null) addon.binary(2, xv, new Float32Array([scale]), out, total, mode[0], 1, mode[1], 1);
     else if (mid != null) {
       // [outer, 1, inner] -> [outer, mid, inner] (e.g. the gradient of global average pooling).
@@ -557,9 +564,9 @@ function adamKernel(addon: NativeAddon): KernelFunc {
     if (vv == null || mv == null || sv == null || gv == null) throw new Error(`${ADAM_KERNEL}: float32 inputs expected`);
     const c = Float32Array.from(args.attrs?.['constants'] as number[]);
     const n = vv.length;
-    const ov = new Float32Array(n);
-    const om = new Float32Array(n);
-    const os = new Float32Array(n);
+    const ov = alloc(backend, n);
+    const om = alloc(backend, n);
+    const os = alloc(backend, n);
     addon.adam(vv, mv, sv, gv, ov, om, os, c);
     count(ADAM_KERNEL, true);
     const shape = [...value.shape];

@@ -231,6 +231,13 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
       [[3, 5], [4, 3, 5]],
       [[4, 3, 5], [4, 1, 1]],
       [[4, 3, 1], [4, 3, 5]],
+      // both operands broadcast: rows of a common length (one repeats, the other is constant per row)
+      [[1, 5], [3, 1]],
+      [[3, 5], [4, 1, 1]],
+      [[4, 1, 1], [3, 5]],
+      [[5], [4, 3, 1]],
+      // different periods: the generic index path
+      [[5], [4, 1, 1]],
     ];
     for (const op of [tf.add, tf.sub, tf.mul, tf.div, tf.maximum, tf.minimum, tf.squaredDifference]) {
       for (const [sa, sb] of shapes) {

@@ -1,0 +1,45 @@
+// Deterministic per-column sums over rows, shared by the reductions (moments, Sum/Mean over
+// leading axes).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <omp.h>
+
+#include "kernels.h"
+
+namespace trellis {
+
+// Per-channel sums of f(row, c) over x's rows: float partials over blocks of 256 rows folded into
+// doubles, one set per thread, combined in thread order (deterministic for a thread count).
+template <typename F>
+inline void channel_sums(int64_t rows, int64_t C, double* out, F f) {
+  const int T = rows * C > 32768 ? num_threads() : 1;
+  std::vector<double> part((size_t)C * T, 0.0);
+#pragma omp parallel num_threads(T)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    std::vector<float> acc(C, 0.f);
+    double* pd = part.data() + (size_t)C * t;
+    int64_t inBlock = 0;
+    for (int64_t r = r0; r < r1; r++) {
+      for (int64_t c = 0; c < C; c++) acc[c] += f(r, c);
+      if (++inBlock == 256 || r + 1 == r1) {
+        for (int64_t c = 0; c < C; c++) {
+          pd[c] += acc[c];
+          acc[c] = 0.f;
+        }
+        inBlock = 0;
+      }
+    }
+  }
+  for (int64_t c = 0; c < C; c++) {
+    double s = 0;
+    for (int t = 0; t < T; t++) s += part[(size_t)C * t + c];
+    out[c] = s;
+  }
+}
+
+}  // namespace trellis

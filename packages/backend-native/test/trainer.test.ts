@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Dataset, Rng, Trainer, mlp, smallCnn } from '@trellis-ml/core';
+import { Dataset, Rng, Trainer, mlp, smallCnn, useBackend } from '@trellis-ml/core';
 import { loadNativeKernels, nativeCallCounts, NATIVE_BACKEND_NAME } from '../src/index.js';
 
 const loaded = loadNativeKernels().loaded;
@@ -44,16 +44,21 @@ async function trainLosses(backend: string, build: () => ReturnType<typeof mlp>,
 }
 
 describe.skipIf(!loaded)('Trainer on trellis-native', () => {
-  it('a CNN with batch norm and an MLP train to the same losses as on the cpu backend', async () => {
+  it('a CNN with batch norm and an MLP train to the same losses as on the cpu and the wasm backends', async () => {
+    await useBackend('wasm'); // registers the wasm backend with core's training kernels
     const ds = images(256, 1);
     const cnn = (): ReturnType<typeof smallCnn> => smallCnn({ inputShape: [12, 12, 1], numClasses: 10, channels: [8, 16], dense: 32, batchNorm: true, seed: 5 });
     const net = (): ReturnType<typeof mlp> => mlp({ inputShape: [12, 12, 1], hidden: [64, 32], numClasses: 10, seed: 6 });
     for (const build of [cnn, net]) {
-      const cpu = await trainLosses('cpu', build, ds, 8);
       const native = await trainLosses(NATIVE_BACKEND_NAME, build, ds, 8);
       expect(native.length).toBe(8);
-      for (let i = 0; i < cpu.length; i++) expect(Math.abs((native[i] as number) - (cpu[i] as number))).toBeLessThan(1e-3 * Math.max(1, Math.abs(cpu[i] as number)));
       expect(native[7] as number).toBeLessThan(native[0] as number);
+      for (const reference of ['cpu', 'wasm']) {
+        const ref = await trainLosses(reference, build, ds, 8);
+        for (let i = 0; i < ref.length; i++) {
+          expect(Math.abs((native[i] as number) - (ref[i] as number)), `${reference} step ${i}`).toBeLessThan(1e-3 * Math.max(1, Math.abs(ref[i] as number)));
+        }
+      }
     }
     const counts = nativeCallCounts();
     for (const k of ['FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'FusedBatchNorm', 'TrellisNativeBatchNormGrad', '_FusedMatMul']) {

@@ -1,5 +1,12 @@
-import { Dataset } from '@trellis-ml/core';
+import { Dataset, TrellisError } from '@trellis-ml/core';
 import { loadFashionMnist } from '@trellis-ml/datasets';
+
+/** FNV-1a hash of one example's values quantised to 1/255 (equal examples hash equally; collisions are checked exactly by the callers). */
+export function exampleHash(x: Float32Array, offset: number, size: number): number {
+  let h = 0x811c9dc5;
+  for (let j = 0; j < size; j++) h = Math.imul(h ^ Math.round(x[offset + j]! * 255), 0x01000193) >>> 0;
+  return h;
+}
 
 /**
  * Removes exact duplicate examples (same values, same label or not), keeping the first. A
@@ -10,11 +17,8 @@ export function dedupeExamples(dataset: Dataset): { dataset: Dataset; removed: n
   const buckets = new Map<number, number[]>();
   const keep: number[] = [];
   for (let i = 0; i < dataset.size; i++) {
-    let h = 0x811c9dc5;
     const off = i * per;
-    for (let j = 0; j < per; j++) {
-      h = Math.imul(h ^ Math.round(dataset.x[off + j]! * 255), 0x01000193) >>> 0;
-    }
+    const h = exampleHash(dataset.x, off, per);
     const same = buckets.get(h);
     let dup = false;
     if (same) {
@@ -31,6 +35,44 @@ export function dedupeExamples(dataset: Dataset): { dataset: Dataset; removed: n
     if (!dup) keep.push(i);
   }
   return { dataset: keep.length === dataset.size ? dataset : dataset.subset(keep), removed: dataset.size - keep.length };
+}
+
+/**
+ * Throws `MEMBERS_OVERLAP` when an example of `nonMembers` has exactly the values of an example of
+ * `members` (a duplicated image on both sides of the audit: the "non-member" was in effect trained
+ * on), and `SHAPE_MISMATCH` when the two datasets' examples differ in shape. Index-level checks
+ * (`checkDisjoint`) cannot see this; deduplicate the pool first ({@link dedupeExamples}).
+ */
+export function checkNoSharedExamples(members: Dataset, nonMembers: Dataset): void {
+  const per = members.exampleSize;
+  if (nonMembers.exampleSize !== per) {
+    throw new TrellisError('SHAPE_MISMATCH', `members have ${per} values per example, non-members ${nonMembers.exampleSize}`, 'pass members and non-members drawn from the same pool');
+  }
+  const buckets = new Map<number, number[]>();
+  for (let i = 0; i < members.size; i++) {
+    const h = exampleHash(members.x, i * per, per);
+    const b = buckets.get(h);
+    if (b) b.push(i);
+    else buckets.set(h, [i]);
+  }
+  const shared: Array<[number, number]> = [];
+  for (let k = 0; k < nonMembers.size; k++) {
+    const off = k * per;
+    for (const i of buckets.get(exampleHash(nonMembers.x, off, per)) ?? []) {
+      let eq = true;
+      for (let j = 0; j < per && eq; j++) eq = members.x[i * per + j] === nonMembers.x[off + j];
+      if (eq) {
+        shared.push([i, k]);
+        break;
+      }
+    }
+  }
+  if (shared.length > 0) {
+    throw new TrellisError('MEMBERS_OVERLAP',
+      `${shared.length} non-member example(s) are identical to a member example (first: non-member ${shared[0]![1]} = member ${shared[0]![0]})`,
+      'deduplicate the pool before splitting it (dedupeExamples, or fashionMnistPool which does it): a duplicated image cannot be both trained on and held out',
+      { count: shared.length, pairs: shared.slice(0, 20).map(([m, n]) => ({ member: m, nonMember: n })) });
+  }
 }
 
 /**

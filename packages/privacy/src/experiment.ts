@@ -3,8 +3,9 @@ import {
   claim, experimentSeeds, meanStd, mlp, Rng, RunRecord, TrellisError,
   type Claim, type Dataset, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type TechniqueExperiment, type TrainerPlugin,
 } from '@trellis-ml/core';
+import { median, summarizeTimingPairs, timePair, trainingWork, type TimingPair, type TimingSummary, type TrainingWork } from './benchmark.js';
 import { featureNormDisparity, membershipLabels, metricAttackSuite, scoreAttack, type AttackResult, type FeatureNormDisparity } from './audit.js';
-import { fashionMnistPool } from './data.js';
+import { checkNoSharedExamples, fashionMnistPool } from './data.js';
 import { liraLeaveOneOut, type LiraReference } from './lira.js';
 import { crl, labelSmoothing, relaxLoss, srcm } from './plugin.js';
 import { trainClassifier, SPEC_RECIPE, type TrainingRecipe } from './recipe.js';
@@ -42,18 +43,24 @@ export interface PrivacyStudyConfig {
   attackEpochs: number;
   /** Batch size of the shadow NN attack's training (the spec's 256; smaller for small shadow sets). */
   attackBatchSize: number;
+  /**
+   * Timing benchmark: for the first LiRA method, this many of its reference models are each paired
+   * with one baseline training run of the same method (same recipe, on the target's N members)
+   * trained right before or after it (alternating), so the two are timed under the same load. 0 = off.
+   */
+  benchmarkPairs: number;
 }
 
-/** `--quick`: a half-width MLP (784-256-128-10), N = 500, 30 epochs at batch 32 (enough steps to overfit), α = 0.3, one shadow, LiRA with 4 models (3 references per target) on the vanilla MLP. */
+/** `--quick`: a half-width MLP (784-256-128-10), N = 500, 30 epochs at batch 32 (enough steps to overfit), α = 0.3, one shadow, LiRA with 4 models (3 references per target) on the vanilla MLP, 2 interleaved timing pairs. */
 export const QUICK_CONFIG: PrivacyStudyConfig = {
   members: 500, shadows: 1, recipe: { ...SPEC_RECIPE, epochs: 30, batchSize: 32 }, hidden: [256, 128], alpha: 0.3,
-  methods: ['vanilla', 'label-smoothing', 'relaxloss', 'crl', 'srcm'], liraModels: 4, liraMethods: ['vanilla'], attackEpochs: 30, attackBatchSize: 32,
+  methods: ['vanilla', 'label-smoothing', 'relaxloss', 'crl', 'srcm'], liraModels: 4, liraMethods: ['vanilla'], attackEpochs: 30, attackBatchSize: 32, benchmarkPairs: 2,
 };
 
-/** `--full`: the spec's §6 reproduction — N = 2 500, 80 epochs, 3 seeds, LiRA with 9 models (8 references per target) on vanilla and CRL. */
+/** `--full`: the spec's §6 reproduction — N = 2 500, 80 epochs, 3 seeds, LiRA with 9 models (8 references per target) on vanilla and CRL, 5 interleaved timing pairs. */
 export const FULL_CONFIG: PrivacyStudyConfig = {
   members: 2500, shadows: 1, recipe: SPEC_RECIPE, hidden: [512, 256], alpha: 0.3,
-  methods: ['vanilla', 'label-smoothing', 'relaxloss', 'crl', 'srcm'], liraModels: 9, liraMethods: ['vanilla', 'crl'], attackEpochs: 100, attackBatchSize: 256,
+  methods: ['vanilla', 'label-smoothing', 'relaxloss', 'crl', 'srcm'], liraModels: 9, liraMethods: ['vanilla', 'crl'], attackEpochs: 100, attackBatchSize: 256, benchmarkPairs: 5,
 };
 
 /** The study's methods with the spec's settings (CRL's other hyper-parameters at their §2.5 defaults). */
@@ -83,6 +90,17 @@ export interface MethodRun {
   shadowSeconds: number[];
 }
 
+/** The interleaved timing of LiRA reference models against baseline runs of the same method. */
+export interface LiraBenchmark {
+  method: string;
+  /** Work of one baseline run (the method trained on the target's members). */
+  baselineWork: TrainingWork;
+  /** Work of one reference model (the method trained on its half of the audit pool). */
+  referenceWork: TrainingWork;
+  pairs: TimingPair[];
+  summary: TimingSummary;
+}
+
 /** LiRA on one method: pooled results per variant and the per-model timing. */
 export interface LiraRun {
   method: string;
@@ -91,6 +109,8 @@ export interface LiraRun {
   results: AttackResult[];
   meanModelSeconds: number;
   medianModelSeconds: number;
+  /** The interleaved timing benchmark (first LiRA method only, when `benchmarkPairs` > 0). */
+  benchmark?: LiraBenchmark;
 }
 
 function accuracyOf(s: Signals): number {
@@ -112,16 +132,18 @@ function applyParams(base: PrivacyStudyConfig, params: ExperimentOptions['params
       case 'liraModels': c.liraModels = num; break;
       case 'attackEpochs': c.attackEpochs = num; break;
       case 'attackBatchSize': c.attackBatchSize = num; break;
+      case 'benchmarkPairs': c.benchmarkPairs = num; break;
       case 'methods': c.methods = String(v).split(','); break;
       case 'liraMethods': c.liraMethods = String(v).split(',').filter(Boolean); break;
       default:
         throw new TrellisError('UNKNOWN_PARAM', `unknown privacy parameter "${k}"`,
-          'use members, shadows, epochs, lr, batchSize, weightDecay, alpha, liraModels, attackEpochs, methods, liraMethods');
+          'use members, shadows, epochs, lr, batchSize, weightDecay, alpha, liraModels, attackEpochs, attackBatchSize, benchmarkPairs, methods, liraMethods');
     }
   }
   for (const [k, v] of Object.entries({ members: c.members, epochs: c.recipe.epochs })) {
     if (!(Number.isInteger(v) && v > 0)) throw new TrellisError('BAD_PARAM', `${k} = ${v} is not a positive integer`, `pass --set ${k}=<positive integer>`);
   }
+  if (!(Number.isInteger(c.benchmarkPairs) && c.benchmarkPairs >= 0)) throw new TrellisError('BAD_PARAM', `benchmarkPairs = ${c.benchmarkPairs} is not a non-negative integer`, 'pass --set benchmarkPairs=<0 or more>');
   return c;
 }
 
@@ -152,6 +174,7 @@ export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[
     const split: MIASplit = makeMIASplit(pool.size, { membersPerModel: config.members, shadows: config.shadows, seed });
     const members = pool.subset(split.members);
     const nonMembers = pool.subset(split.nonMembers);
+    checkNoSharedExamples(members, nonMembers);
     for (const method of methods) {
       const t = await trainMethod(method, members, config, Rng.derive(seed, method.id, 'target').nextUint32(), `${method.id} target s${seed}`, hooks.progress);
       const tIn = computeSignals(t.model, members, { featureTap: method.featureTap });
@@ -193,17 +216,35 @@ export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[
     if (si === 0 && config.liraModels > 0) {
       const audit = pool.subset([...split.members, ...split.nonMembers]);
       const keeps = liraKeepMasks(audit.size, config.liraModels, seed);
-      for (const id of config.liraMethods) {
+      for (const [li, id] of config.liraMethods.entries()) {
         const method = methods.find((m) => m.id === id) ?? all.find((m) => m.id === id);
         if (!method) throw new TrellisError('UNKNOWN_METHOD', `no LiRA method "${id}"`, `use some of ${all.map((x) => x.id).join(', ')}`);
         const models: LiraReference[] = [];
         const lossScores: number[] = [];
         const lossMember: number[] = [];
         const times: number[] = [];
+        const nPairs = li === 0 ? Math.min(config.benchmarkPairs, keeps.length) : 0;
+        const pairs: TimingPair[] = [];
+        let referenceWork: TrainingWork | null = null;
         for (const [m, keep] of keeps.entries()) {
           const idx: number[] = [];
           keep.forEach((k, j) => k && idx.push(j));
-          const r = await trainMethod(method, audit.subset(idx), config, Rng.derive(seed, method.id, 'lira', m).nextUint32(), `${method.id} lira${m} s${seed}`, hooks.progress);
+          const refData = audit.subset(idx);
+          referenceWork ??= trainingWork(refData.size, config.recipe);
+          const trainReference = () => trainMethod(method, refData, config, Rng.derive(seed, method.id, 'lira', m).nextUint32(), `${method.id} lira${m} s${seed}`, hooks.progress);
+          let r: { model: ModelAdapter; seconds: number };
+          if (m < nPairs) {
+            // a baseline run of the same method on the target's members, back to back with this reference model
+            const trainBaseline = async () => {
+              const b = await trainMethod(method, members, config, Rng.derive(seed, method.id, 'benchmark', m).nextUint32(), `${method.id} baseline${m} s${seed}`, hooks.progress);
+              b.model.dispose();
+              return { seconds: b.seconds };
+            };
+            const timed = await timePair(m, trainBaseline, trainReference);
+            pairs.push(timed.pair);
+            r = timed.reference;
+            hooks.log(`  timing pair ${m + 1}/${nPairs} (${timed.pair.order}): baseline ${timed.pair.baselineSeconds.toFixed(1)} s, reference ${timed.pair.referenceSeconds.toFixed(1)} s, ratio ${timed.pair.ratio.toFixed(2)}`);
+          } else r = await trainReference();
           times.push(r.seconds);
           const s = computeSignals(r.model, audit);
           r.model.dispose();
@@ -223,7 +264,10 @@ export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[
           results.push(scoreAttack(name, pooled.scores, pooled.isMember));
         }
         results.push(scoreAttack('loss (pooled)', lossScores, lossMember));
-        const run: LiraRun = { method: method.id, models: keeps.length, referencesPerTarget: keeps.length - 1, results, meanModelSeconds: times.reduce((a, b) => a + b, 0) / times.length, medianModelSeconds: [...times].sort((a, b) => a - b)[times.length >> 1]! };
+        const run: LiraRun = { method: method.id, models: keeps.length, referencesPerTarget: keeps.length - 1, results, meanModelSeconds: times.reduce((a, b) => a + b, 0) / times.length, medianModelSeconds: median(times) };
+        if (pairs.length && referenceWork) {
+          run.benchmark = { method: method.id, baselineWork: trainingWork(members.size, config.recipe), referenceWork, pairs, summary: summarizeTimingPairs(pairs) };
+        }
         lira.push(run);
         hooks.log(`  LiRA ${method.id}: ${results.map((r) => `${r.attack} AUC ${r.auc.toFixed(3)} TPR@0.1% ${r.tprAt01pct === null ? 'n/a' : (r.tprAt01pct * 100).toFixed(2) + '%'}`).join('; ')}`);
         await hooks.record?.logMetrics({ kind: 'lira', ...run, results: results.map(({ roc: _roc, ...a }) => a) });
@@ -297,7 +341,7 @@ export function privacyClaims(runs: MethodRun[], lira: LiraRun[], seeds: number[
   }
   if (has('vanilla') && has('srcm')) {
     const d = paired(runs, 'vanilla', 'srcm', (r) => r.testAcc);
-    claims.push(claim('srcm-accuracy', 'SRCM keeps test accuracy within 1 point of vanilla (|vanilla − SRCM|)', Math.abs(mean(d)), '<=', 0.01, seeds, `per seed: ${d.map((v) => (v * 100).toFixed(1) + ' pt').join(', ')}`));
+    claims.push(claim('srcm-accuracy', 'SRCM keeps test accuracy within 1 point of vanilla (absolute difference vanilla − SRCM)', Math.abs(mean(d)), '<=', 0.01, seeds, `per seed: ${d.map((v) => (v * 100).toFixed(1) + ' pt').join(', ')}`));
   }
   if (has('vanilla') && has('label-smoothing')) {
     const d = paired(runs, 'label-smoothing', 'vanilla', lossAuc);
@@ -309,12 +353,15 @@ export function privacyClaims(runs: MethodRun[], lira: LiraRun[], seeds: number[
     const online = lv.results.find((r) => r.attack === 'lira-online-fixed')!;
     const loss = lv.results.find((r) => r.attack === 'loss (pooled)')!;
     claims.push(claim('lira-beats-loss', 'LiRA (online, fixed variance) AUC ≥ the loss attack\'s on the same pooled scores (spec §6.5: expected, not calibrated)', online.auc - loss.auc, '>=', 0, [seeds[0]!], `LiRA ${online.auc.toFixed(3)} vs loss ${loss.auc.toFixed(3)}`));
-    const shadowTimes = runs.filter((r) => r.method === 'vanilla').flatMap((r) => r.shadowSeconds);
-    const base = shadowTimes.length ? shadowTimes : pick(runs, 'vanilla', (r) => r.trainSeconds);
-    if (base.length) {
-      const ratio = lv.medianModelSeconds / mean(base);
-      claims.push(claim('benchmark-lira-reference-time', 'benchmark: one LiRA reference model costs ≈ 1× one baseline training run (median reference time / mean vanilla shadow-model time, both timed after warm-up; |ratio − 1| ≤ 0.25)', Math.abs(ratio - 1), '<=', 0.25, [seeds[0]!], `ratio ${ratio.toFixed(2)}: ${lv.medianModelSeconds.toFixed(1)} s per reference model vs ${mean(base).toFixed(1)} s per baseline run (wall-clock on a shared machine)`));
-    }
+  }
+  const bench = lira.find((l) => l.benchmark)?.benchmark;
+  if (bench) {
+    const { summary: t, baselineWork: bw, referenceWork: rw } = bench;
+    const work = (w: TrainingWork) => `${w.examples} examples × ${w.epochs} epochs = ${w.steps} steps`;
+    claims.push(claim('benchmark-lira-reference-time',
+      `benchmark: one LiRA reference model costs ≈ 1× one baseline training run of the same method (${bench.method}) — median over ${t.pairs} interleaved pairs of the ratio reference / baseline fit wall-clock, each pair trained back to back (alternating which goes first), after warm-up; holds when the ratio is within 1 ± 0.25`,
+      Math.abs(t.medianRatio - 1), '<=', 0.25, [seeds[0]!],
+      `median ratio ${t.medianRatio.toFixed(2)} (range ${t.minRatio.toFixed(2)}–${t.maxRatio.toFixed(2)}); ${t.medianReferenceSeconds.toFixed(1)} s per reference model vs ${t.medianBaselineSeconds.toFixed(1)} s per baseline run; reference ${work(rw)}, baseline ${work(bw)}, same recipe`));
   }
   const lc = lira.find((l) => l.method === 'crl');
   if (lv && lc) {
@@ -387,6 +434,14 @@ export const experiment: TechniqueExperiment = {
         { title: 'Summary (mean ± std over seeds)', table: { columns, rows } },
         { title: `All attacks (seed ${seeds[0]})`, table: { columns: ['method', 'attack', 'AUC', 'BA (shadow thr.)', 'oracle BA', 'TPR@1%FPR %', 'TPR@0.1%FPR %', 'members', 'non-members'], rows: detailRows } },
         ...(lira.length ? [{ title: 'LiRA (leave-one-out, pooled over targets)', text: 'Each of M models, trained on a random half of the audit pool (target members ∪ non-members), is in turn the target; the other M − 1 are its reference models. Scores are pooled over targets, which is what makes TPR at 0.1 % FPR measurable.', table: { columns: ['method', 'attack', 'references per target', 'AUC', 'oracle BA', 'TPR@1%FPR %', 'TPR@0.1%FPR %', 'IN scores', 'OUT scores'], rows: liraRows }, plot: rocPlot(liraRoc, 'curve', 'LiRA vs loss attack (pooled), log-log ROC') }] : []),
+        ...lira.filter((l) => l.benchmark).map((l) => {
+          const b = l.benchmark!;
+          return {
+            title: `LiRA reference-model time vs baseline run (${b.method}, interleaved)`,
+            text: `Each pair trains one baseline run (${b.method} on the target's ${b.baselineWork.examples} members, ${b.baselineWork.steps} steps) and one LiRA reference model (${b.referenceWork.examples} examples of the audit pool, ${b.referenceWork.steps} steps) back to back, alternating which goes first, with the same recipe; times are the Trainer's fit wall-clock (evaluation untimed). Median ratio ${b.summary.medianRatio.toFixed(3)}; ratio of medians ${b.summary.ratioOfMedians.toFixed(3)}.`,
+            table: { columns: ['pair', 'order', 'baseline s', 'reference s', 'ratio'], rows: b.pairs.map((p) => [p.pair + 1, p.order, r3(p.baselineSeconds), r3(p.referenceSeconds), r3(p.ratio)]) },
+          };
+        }),
         { title: 'ROC of the loss attack (log-log)', plot: rocPlot(rocValues, 'method', `loss attack ROC, seed ${seeds[0]}`) },
         { title: 'Feature-magnitude disparity', text: 'AUC of ‖feature‖ (members vs non-members) of the representation feeding the classifier (fc2 for plain models; the ring output srcm/fea for SRCM, whose magnitude the ring confines).', table: { columns: ['method', 'seed', 'member mean ‖f‖', 'non-member mean ‖f‖', 'norm AUC', 'ring inner/inside/outer'], rows: runs.map((r) => [r.method, r.seed, r3(r.featureNorm?.memberMean), r3(r.featureNorm?.nonMemberMean), r3(r.featureNorm?.auc), r.ring ? `${r3(r.ring.inner)}/${r3(r.ring.inside)}/${r3(r.ring.outer)}` : null]) } },
       ],

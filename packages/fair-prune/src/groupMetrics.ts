@@ -189,3 +189,15 @@ export function pearson(a: readonly number[], b: readonly number[]): number {
 export function spearman(a: readonly number[], b: readonly number[]): number {
   return pearson(ranks(a), ranks(b));
 }
+
+/**
+ * Mean over runs of the Spearman ρ between a per-group indicator and each run's per-group outcome
+ * (e.g. the excess loss at each sparsity): the correlation runs over the groups *within* one run, and
+ * runs count equally. (Averaging the outcomes over runs first would let the run with the largest
+ * values — a collapsed model — decide the ranking alone.) Runs whose ρ is undefined (a constant side)
+ * are skipped; NaN when none is defined.
+ */
+export function meanRankCorrelation(indicator: readonly number[], outcomesByRun: ReadonlyArray<readonly number[]>): number {
+  const rhos = outcomesByRun.map((o) => spearman(indicator, o)).filter((r) => Number.isFinite(r));
+  return rhos.length ? rhos.reduce((s, r) => s + r, 0) / rhos.length : NaN;
+}

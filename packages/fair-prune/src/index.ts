@@ -13,7 +13,7 @@ export {
   type PruneOptions, type HostWeight, type MaskSet, type ParameterCounts, type GradualSchedule, type SparsitySchedule,
 } from './masks.js';
 export {
-  perExampleLoss, groupReport, bootstrapCi, evaluateGroups, disparity, ranks, pearson, spearman,
+  perExampleLoss, groupReport, bootstrapCi, evaluateGroups, disparity, ranks, pearson, spearman, meanRankCorrelation,
   type GroupStats, type GroupReport, type GroupReportOptions, type Disparity,
 } from './groupMetrics.js';
 export { perSampleCrossEntropy, groupMeans, groupViolations, distillationLoss, type GroupMeans, type ViolationKind, type ViolationOptions } from './groupLoss.js';

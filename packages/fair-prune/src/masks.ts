@@ -16,7 +16,12 @@ export interface PruneOptions {
   include?: (variableName: string, shape: readonly number[]) => boolean;
   /** Leave the first and last prunable tensor dense (default false). */
   keepFirstLast?: boolean;
-  /** Guard: each pruned tensor keeps at least `max(minKeepFraction·size, minKeepCount)` weights (defaults 0.01 and 10). */
+  /**
+   * Guard: each pruned tensor keeps at least `max(minKeepFraction·size, minKeepCount)` weights (defaults 0 and 10,
+   * i.e. 10 weights). A 1% floor (`minKeepFraction: 0.01`, the spec's other reading of "1% of the tensor, or 10
+   * weights") makes global pruning at s = 0.99 identical to layer-wise 1% — the floors then use the whole budget —
+   * and leaves a 100×10 logits layer 10 weights, fewer than one per class: the collapse the guard is meant to stop.
+   */
   minKeepFraction?: number;
   /** See {@link PruneOptions.minKeepFraction}. */
   minKeepCount?: number;
@@ -67,7 +72,7 @@ export function prunableNames(weights: Record<string, { shape: readonly number[]
 }
 
 function minKeep(size: number, options: PruneOptions): number {
-  const f = options.minKeepFraction ?? 0.01;
+  const f = options.minKeepFraction ?? 0;
   const c = options.minKeepCount ?? 10;
   return Math.min(size, Math.max(Math.ceil(f * size), c));
 }

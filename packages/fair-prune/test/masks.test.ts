@@ -59,6 +59,21 @@ describe('magnitudeMasks', () => {
     expect(m.masks['small/kernel']!.reduce((s, v) => s + v, 0)).toBe(10);
   });
 
+  it('the default guard (10 weights) does not starve a small last layer at s = 0.99; a 1% floor would', () => {
+    // a wide first layer of small weights and a 100-weight last layer of large ones (the LeNet-300-100 situation)
+    const net = { 'fc1/kernel': w(Array.from({ length: 10000 }, (_, i) => 0.001 + i * 1e-7), [100, 100]), 'logits/kernel': w(Array.from({ length: 100 }, (_, i) => 1 + i), [10, 10]) };
+    const kept = (m: ReturnType<typeof magnitudeMasks>, n: string) => m.masks[n]!.reduce((s, v) => s + v, 0);
+    // N = 10100, ceil(0.99·N) = 9999 pruned, 101 kept: fc1 stops at its floor of 10, so 91 of the 100 logits weights stay
+    const def = magnitudeMasks(net, { sparsity: 0.99 });
+    expect(def.pruned).toBe(9999);
+    expect(kept(def, 'fc1/kernel')).toBe(10);
+    expect(kept(def, 'logits/kernel')).toBe(91);
+    // with a 1% floor fc1 keeps 100, and the rest of the budget comes out of the last layer, down to its 10-weight floor
+    const onePercent = magnitudeMasks(net, { sparsity: 0.99, minKeepFraction: 0.01 });
+    expect(kept(onePercent, 'fc1/kernel')).toBe(100);
+    expect(kept(onePercent, 'logits/kernel')).toBe(10);
+  });
+
   it('keepFirstLast leaves the first and last prunable tensors dense', () => {
     const three = { 'a/kernel': w([1, 2], [1, 2]), 'b/kernel': w([1, 2], [1, 2]), 'c/kernel': w([1, 2], [1, 2]) };
     expect(prunableNames(three, { keepFirstLast: true })).toEqual(['b/kernel']);

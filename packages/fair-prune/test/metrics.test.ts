@@ -1,7 +1,7 @@
 import { Dataset } from '@trellis-ml/core';
 import { describe, expect, it } from 'vitest';
 import {
-  checkGroupIds, disparity, groupReport, imbalanceByClass, pairedTransformedSet, rotate90, spearman, transformedMinority, type GroupReport,
+  checkGroupIds, disparity, groupReport, imbalanceByClass, meanRankCorrelation, pairedTransformedSet, rotate90, spearman, transformedMinority, type GroupReport,
 } from '../src/index.js';
 import { codeOf } from './setup.js';
 
@@ -47,6 +47,25 @@ describe('groupReport and disparity', () => {
     expect(spearman([1, 2, 3, 4], [4, 3, 2, 1])).toBeCloseTo(-1, 12);
     // ranks a = [1, 2.5, 2.5, 4], b = [1, 2, 3, 4]: pearson = 0.9486832980505138
     expect(spearman([1, 2, 2, 3], [1, 2, 3, 4])).toBeCloseTo(0.9486832980505138, 12);
+  });
+
+  it('spearman on a non-monotone example matches 1 − 6Σd²/(n(n²−1))', () => {
+    // ranks equal the values; d = [1, 1, 1, 1, 0], Σd² = 4 -> 1 − 24/120 = 0.8
+    expect(spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])).toBeCloseTo(0.8, 12);
+    // only the order matters: a monotone transform of either side gives the same ρ
+    expect(spearman([0.1, 5, 7, 100, 101], [20, 10, 40, 30, 50])).toBeCloseTo(0.8, 12);
+    // a larger indicator with a larger outcome is positive (the sign the theory predicts for ‖g_a‖ against R(a))
+    expect(spearman([0.35, 7.6, 4.0], [0.1, 0.9, 0.5])).toBeCloseTo(1, 12);
+  });
+
+  it('meanRankCorrelation correlates within each run, then averages runs equally', () => {
+    const indicator = [1, 2, 3, 4, 5];
+    // run 1: ρ = 0.8; run 2: ρ = −1; run 3: constant outcome, ρ undefined and skipped -> (0.8 − 1)/2 = −0.1
+    expect(meanRankCorrelation(indicator, [[2, 1, 4, 3, 5], [50, 40, 30, 20, 10], [1, 1, 1, 1, 1]])).toBeCloseTo(-0.1, 12);
+    // averaging the outcomes first would let the large-valued run decide alone: mean outcome is decreasing, ρ = −1
+    const pooled = [0, 1, 2, 3, 4].map((a) => ([2, 1, 4, 3, 5][a]! + [50, 40, 30, 20, 10][a]!) / 2);
+    expect(spearman(indicator, pooled)).toBeCloseTo(-1, 12);
+    expect(meanRankCorrelation(indicator, [[1, 1, 1, 1, 1]])).toBeNaN();
   });
 
   it('attaches bootstrap intervals to small groups', () => {

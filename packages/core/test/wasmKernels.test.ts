@@ -476,6 +476,16 @@ describe('pool gradients and other training ops', () => {
     });
   });
 
+  it('maxPool 2x2 gradient with ties, stride 2 and 3, even and odd sizes (first maximum wins, as on cpu)', async () => {
+    await expectSame(() => {
+      // Values rounded to a few levels, and relu'd: most windows hold ties (zeros after relu).
+      const x1 = tf.relu(tf.round(t([2, 8, 10, 3], 47)));
+      const x2 = tf.round(t([3, 7, 9, 4], 53));
+      const g = (x: tf.Tensor, s: number) => tf.grads((a: tf.Tensor) => weightedSum(tf.maxPool(a as tf.Tensor4D, 2, s, 'valid')))([x]);
+      return [...g(x1, 2), ...g(x2, 2), ...g(x1, 3), ...g(x2, 3), ...tf.grads((a: tf.Tensor) => weightedSum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'same')))([x2])];
+    });
+  });
+
   it('relu, relu6, elu, sigmoid, tanh, softmax, logSoftmax, dropout (fixed seed) gradients', async () => {
     await expectSame(() => {
       const x = t([6, 10], 42);

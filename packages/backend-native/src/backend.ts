@@ -13,6 +13,7 @@ import { TrellisError } from '@trellis-ml/core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
 import { installNativeMoments, momentsGradConfig, momentsKernelFuncs } from './moments.js';
+import { layoutKernelFuncs } from './layoutKernels.js';
 import {
   BATCH_NORM_GRAD_KERNEL,
   BROADCAST_SCALE_KERNEL,
@@ -224,7 +225,7 @@ export function loadNativeKernels(): NativeKernelsStatus {
       // Priority 0: never picked automatically over cpu (1) or wasm (2); only by name.
       tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(addon), 0);
     }
-    const native = [...nativeKernelFuncs(addon, fallback), ...momentsKernelFuncs(addon)];
+    const native = [...nativeKernelFuncs(addon, fallback), ...momentsKernelFuncs(addon), ...layoutKernelFuncs(fallback)];
     const nativeNames = new Set(native.map(([n]) => n));
     for (const k of cpu.values()) {
       if (nativeNames.has(k.kernelName)) continue;

@@ -32,7 +32,8 @@ export function count(name: string, native: boolean): void {
   else c.fallback++;
 }
 
-function f32(backend: unknown, t: TensorInfo | undefined): Float32Array | null {
+/** The float32 values of `t` on the cpu-style backend, or null (other dtypes, missing input). */
+export function f32(backend: unknown, t: TensorInfo | undefined): Float32Array | null {
   if (t == null || t.dtype !== 'float32') return null;
   const v = (backend as CpuBackendLike).data.get(t.dataId).values;
   return v instanceof Float32Array ? v : null;
@@ -45,12 +46,13 @@ function sizeOf(shape: readonly number[]): number {
 }
 
 /** An output buffer of `n` float32s from the backend's pool (contents undefined: write all of it). */
-function alloc(backend: unknown, n: number): Float32Array {
+export function alloc(backend: unknown, n: number): Float32Array {
   const b = backend as { allocOutput?: (n: number) => Float32Array };
   return b.allocOutput != null ? b.allocOutput(n) : new Float32Array(n);
 }
 
-function output(backend: unknown, shape: number[], values: Float32Array): TensorInfo {
+/** A float32 tensor of `shape` on `backend` holding `values` (a buffer from {@link alloc}). */
+export function output(backend: unknown, shape: number[], values: Float32Array): TensorInfo {
   return (backend as CpuBackendLike).makeTensorInfo(shape, 'float32', values);
 }
 

@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.js';
-import { count } from './kernels.js';
+import { alloc, count, f32, output } from './kernels.js';
 
 /** Kernel: input x; outputs [mean, variance] of shape [C] over every axis but the last. */
 export const MOMENTS_KERNEL = 'TrellisNativeMoments';
@@ -26,21 +26,10 @@ export const MOMENTS_GRAD_KERNEL = 'TrellisNativeMomentsGrad';
 const PATCHED = '__trellisNativeMoments';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
-interface BackendLike {
-  data: { get(dataId: object): { values?: unknown } };
-  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
-  allocOutput?(n: number): Float32Array;
-}
-
 function values(backend: unknown, t: TensorInfo | undefined, name: string): Float32Array {
-  const v = t == null ? null : (backend as BackendLike).data.get(t.dataId).values;
-  if (!(v instanceof Float32Array)) throw new Error(`${MOMENTS_KERNEL}: float32 '${name}' expected`);
+  const v = f32(backend, t);
+  if (v == null) throw new Error(`${MOMENTS_KERNEL}: float32 '${name}' expected`);
   return v;
-}
-
-function alloc(backend: unknown, n: number): Float32Array {
-  const b = backend as BackendLike;
-  return b.allocOutput != null ? b.allocOutput(n) : new Float32Array(n);
 }
 
 /** The two kernels, to register on the native backend. */
@@ -53,8 +42,7 @@ export function momentsKernelFuncs(addon: NativeAddon): Array<[string, KernelFun
     const variance = alloc(args.backend, c);
     addon.moments(xv, mean, variance, c);
     count(MOMENTS_KERNEL, true);
-    const b = args.backend as BackendLike;
-    return [b.makeTensorInfo([c], 'float32', mean), b.makeTensorInfo([c], 'float32', variance)];
+    return [output(args.backend, [c], mean), output(args.backend, [c], variance)];
   }) as unknown as KernelFunc;
   const backward = ((args: KernelArgs) => {
     const get = (k: string): Float32Array => values(args.backend, args.inputs[k] as TensorInfo, k);
@@ -64,7 +52,7 @@ export function momentsKernelFuncs(addon: NativeAddon): Array<[string, KernelFun
     const dx = alloc(args.backend, xv.length);
     addon.momentsGrad(xv, get('mean'), get('dmean'), get('dvar'), dx, c);
     count(MOMENTS_GRAD_KERNEL, true);
-    return (args.backend as BackendLike).makeTensorInfo([...x.shape], 'float32', dx);
+    return output(args.backend, [...x.shape], dx);
   }) as unknown as KernelFunc;
   return [
     [MOMENTS_KERNEL, forward],

@@ -263,6 +263,31 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
     }
   });
 
+  it('Slice, Transpose, PadV2 and Softmax: every rank up to 5, odd shapes, values and gradients', async () => {
+    const cases: Array<[number[], (x: tf.Tensor) => tf.Tensor]> = [
+      [[7], (x) => tf.slice(x, [2], [4])],
+      [[5, 6], (x) => tf.slice(x, [1, 2], [3, -1])],
+      [[4, 5, 6], (x) => tf.slice(x, [0, 1, 0], [-1, 3, 6])],
+      [[3, 4, 5, 6], (x) => tf.slice(x, [1, 0, 2, 1], [2, 4, 2, 4])],
+      [[2, 3, 4, 5, 3], (x) => tf.slice(x, [0, 1, 1, 0, 1], [2, 2, 2, 5, 1])],
+      [[5, 6], (x) => tf.transpose(x)],
+      [[3, 4, 5], (x) => tf.transpose(x, [2, 0, 1])],
+      [[2, 3, 4, 5], (x) => tf.transpose(x, [0, 2, 1, 3])],
+      [[2, 3, 4, 5], (x) => tf.transpose(x, [3, 1, 0, 2])],
+      [[2, 3, 1, 4, 5], (x) => tf.transpose(x, [4, 2, 0, 3, 1])],
+      [[5, 6], (x) => tf.pad(x, [[1, 2], [0, 3]], 0.5)],
+      [[3, 4, 5], (x) => tf.pad(x, [[0, 0], [2, 1], [1, 1]])],
+      [[2, 3, 4, 5], (x) => tf.pad(x, [[1, 0], [0, 1], [2, 2], [0, 0]], -1)],
+      [[7, 9], (x) => tf.softmax(tf.mul(x, 4))],
+      [[2, 3, 4, 13], (x) => tf.softmax(tf.mul(x, 4))],
+    ];
+    for (const [shape, f] of cases) {
+      const r = await onBoth([{ shape, seed: 60 }], (x) => f(x as tf.Tensor));
+      expectClose(r.cpu, r.native, 1e-5);
+    }
+    for (const n of ['Slice', 'Transpose', 'PadV2', 'Softmax']) expect(nativeCalls(n), n).toBeGreaterThan(0);
+  });
+
   it('Adam on trellis-native (one fused pass) gives the same weights as tfjs Adam on cpu', async () => {
     const run = async (backend: string): Promise<Float32Array[]> => {
       await tf.setBackend(backend);

@@ -12,6 +12,7 @@
 //        [--seconds 10] [--torch auto|off] [--torch-threads 2x1,1x2] [--json out.jsonl]
 //
 // Configs (each in its own child process): 'native-tN' (useNativeBackend({ threads: N })),
+// 'native-tN-onednn' / '-openblas' / '-openblas-threads' (that GEMM implementation),
 // 'native-tN-active' (the same with OMP_WAIT_POLICY=active), 'wasm-tN' (core's useBackend('wasm')),
 // 'cpu'. For each model the PyTorch reference runs right before the native configs (interleaved,
 // so a change in the machine's load hits both sides alike), then the script prints
@@ -54,7 +55,8 @@ async function child(config, name, seconds) {
   let info;
   const m = /^native-t(\d+)/.exec(config);
   if (m) {
-    info = await native.useNativeBackend({ threads: Number(m[1]) });
+    const gemm = /-(onednn|openblas-threads|openblas)\b/.exec(config)?.[1];
+    info = await native.useNativeBackend({ threads: Number(m[1]), ...(gemm ? { gemm } : {}) });
     if (!info.loaded) throw new Error(`native backend not available: ${info.reason}`);
   } else if (config.startsWith('wasm')) {
     const t = /-t(\d+)$/.exec(config);
@@ -71,10 +73,12 @@ async function child(config, name, seconds) {
     loss = logs.loss;
     if (process.env.BENCH_DEBUG) console.error(step, logs);
   };
+  // Warm-up: at least 3 steps and 2 s (V8 optimises the JS around the kernels over the first
+  // seconds, the buffer pool fills), or 1 more step when a step is slow.
   const w0 = performance.now();
   await run();
   const slow = performance.now() - w0 > 2000;
-  for (let i = 0; i < (slow ? 1 : 3); i++) await run();
+  for (let i = 0; i < (slow ? 1 : 3) || (!slow && performance.now() - w0 < 2000); i++) await run();
   if (process.env.BENCH_PROFILE) {
     await printProfile(tf, `${config} ${name}`, run);
     const t1 = performance.now();

@@ -323,7 +323,8 @@ napi_value ReduceSum(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// adam(value, m, v, g, outValue, outM, outV, [b1, 1-b1, b2, 1-b2, 1-acc1, 1-acc2, eps, -lr])
+// adam(value, m, v, g, outValue, outM, outV, [b1, 1-b1, b2, 1-b2, 1-acc1, 1-acc2, eps, -lr]); outputs either all
+// distinct from the inputs or (outValue, outM, outV) = (value, m, v): then the update is written in place.
 napi_value Adam(napi_env env, napi_callback_info info) {
   Args a;
   if (!get_args(env, info, a, 8)) return nullptr;
@@ -335,6 +336,13 @@ napi_value Adam(napi_env env, napi_callback_info info) {
     return nullptr;
   float* c;
   if (!f32(env, a.argv[7], 8, &c, "constants")) return nullptr;
+  if (ov == val && om == m && ovv == v) {
+    adam_inplace(val, m, v, g, n, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
+    return undefined(env);
+  }
+  const float* ins[] = {val, m, v, g};
+  for (const float* in : ins)
+    if (in == ov || in == om || in == ovv) return throw_error(env, "adam: outputs must be all distinct from the inputs or all in place");
   adam(val, m, v, g, ov, om, ovv, n, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
   return undefined(env);
 }

@@ -145,6 +145,21 @@ void adam(const float* __restrict value, const float* __restrict m, const float*
   }
 }
 
+// The same update written over value, m and v (each read once, then overwritten at the same index).
+void adam_inplace(float* __restrict value, float* __restrict m, float* __restrict v, const float* __restrict g,
+                  int64_t n, float b1, float omb1, float b2, float omb2, float oneMinusAcc1, float oneMinusAcc2,
+                  float eps, float negLr) {
+#pragma omp parallel for simd schedule(static) if (n > 200000)
+  for (int64_t i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float nm = m[i] * b1 + gi * omb1;
+    const float nv = v[i] * b2 + (gi * gi) * omb2;
+    m[i] = nm;
+    v[i] = nv;
+    value[i] = (nm / oneMinusAcc1) / (std::sqrt(nv / oneMinusAcc2) + eps) * negLr + value[i];
+  }
+}
+
 // x viewed as [outer, inner]. leading = true: out[j] = Σ_i x[i, j] (size inner);
 // else out[i] = Σ_j x[i, j] (size outer). scale multiplies the result (1 / count for Mean).
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t inner, bool leading, float scale) {

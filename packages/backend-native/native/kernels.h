@@ -71,6 +71,8 @@ void unary(int op, const float* x, float* out, int64_t n, float alpha);
 void adam(const float* value, const float* m, const float* v, const float* g, float* outValue, float* outM, float* outV,
           int64_t n, float b1, float omb1, float b2, float omb2, float oneMinusAcc1, float oneMinusAcc2, float eps,
           float negLr);
+void adam_inplace(float* value, float* m, float* v, const float* g, int64_t n, float b1, float omb1, float b2, float omb2,
+                  float oneMinusAcc1, float oneMinusAcc2, float eps, float negLr);
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t inner, bool leading, float scale);
 
 }  // namespace trellis

@@ -9,8 +9,9 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { NamedAttrMap, NamedTensorMap, Tensor, Variable } from '@tensorflow/tfjs-core';
-import { ADAM_KERNEL } from './kernels.js';
+import type { NamedAttrMap, NamedTensorMap, Tensor, TensorInfo, Variable } from '@tensorflow/tfjs-core';
+import type { NativeAddon } from './addon.js';
+import { ADAM_KERNEL, count, f32 } from './kernels.js';
 
 interface AdamInternals {
   learningRate: number;
@@ -28,8 +29,22 @@ type NamedTensorList = Array<{ name: string; tensor: Tensor }>;
 
 const PATCHED = '__trellisNativeAdam';
 
-/** Patches AdamOptimizer once (idempotent). `backendName`: where the fused path applies. */
-export function installNativeAdam(backendName: string): boolean {
+/** What the in-place path needs of the backend (see NativeBackend.exclusiveValues). */
+interface InPlaceBackend {
+  exclusiveValues?(dataId: object): Float32Array | null;
+}
+
+/** Name under which in-place updates are counted in `nativeCallCounts()`. */
+export const ADAM_IN_PLACE = 'TrellisNativeAdam(in place)';
+
+/**
+ * Patches AdamOptimizer once (idempotent). `backendName`: where the fused path applies. When the
+ * variable and both moments are each held by that one variable alone (see
+ * `NativeBackend.exclusiveValues`: after the first step they are the kernel's own outputs), the
+ * update is written into their buffers in place — no new tensors, no assign; otherwise the fused
+ * kernel makes three new tensors that are assigned.
+ */
+export function installNativeAdam(backendName: string, addon: NativeAddon): boolean {
   if (process.env['TRELLIS_NATIVE_ADAM'] === '0') return false;
   const proto = tf.AdamOptimizer.prototype as unknown as Record<string, unknown>;
   if (proto[PATCHED]) return true;
@@ -62,6 +77,17 @@ export function installNativeAdam(backendName: string): boolean {
         const m = self.accumulatedFirstMoment[i]!.variable;
         const v = self.accumulatedSecondMoment[i]!.variable;
         const g = gradient.dtype === 'float32' ? gradient : tf.cast(gradient, 'float32');
+        const backend = tf.backend() as unknown as InPlaceBackend;
+        const own = (t: Tensor): Float32Array | null => backend.exclusiveValues?.(t.dataId) ?? null;
+        const vv = own(value);
+        const mv = own(m);
+        const sv = own(v);
+        const gv = f32(backend, g as unknown as TensorInfo);
+        if (vv != null && mv != null && sv != null && gv != null && gv.length === vv.length) {
+          addon.adam(vv, mv, sv, gv, vv, mv, sv, Float32Array.from(constants));
+          count(ADAM_IN_PLACE, true);
+          return;
+        }
         const [nv, nm, ns] = tf.engine().runKernel(ADAM_KERNEL, { value, m, v, g } as unknown as NamedTensorMap, {
           constants,
         } as unknown as NamedAttrMap) as Tensor[] as [Tensor, Tensor, Tensor];

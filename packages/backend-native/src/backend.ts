@@ -55,6 +55,16 @@ export class NativeBackend extends MathBackendCPU {
     return this.pool.take(length);
   }
 
+  /**
+   * The float32 values behind `dataId` when one tensor holds them alone (refCount 1, a pool buffer
+   * never read or shared), so a kernel may overwrite them in place; otherwise null.
+   */
+  exclusiveValues(dataId: DataId): Float32Array | null {
+    if (!this.data.has(dataId)) return null;
+    const d = this.data.get(dataId);
+    return d.refCount === 1 && d.dtype === 'float32' && this.pool.isExclusive(d.values) ? (d.values as Float32Array) : null;
+  }
+
   override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
     this.pool.adopt(values);
     return super.write(values, shape, dtype);
@@ -239,7 +249,7 @@ export function loadNativeKernels(): NativeKernelsStatus {
     registerNativeGradients();
     if (tf.getGradient(momentsGradConfig.kernelName) == null) tf.registerGradient(momentsGradConfig);
     const moments = installNativeMoments(NATIVE_BACKEND_NAME) ? ['op:moments'] : [];
-    const adam = installNativeAdam(NATIVE_BACKEND_NAME) ? ['optimizer:Adam'] : [];
+    const adam = installNativeAdam(NATIVE_BACKEND_NAME, addon) ? ['optimizer:Adam'] : [];
     status = { loaded: true, kernels: native.map(([n]) => n).concat('grad:FusedBatchNorm', 'grad:Mean', 'grad:Square', 'grad:Relu', ...moments, ...adam) };
   } catch (err) {
     status = { loaded: false, reason: `registering the native kernels failed: ${(err as Error)?.message ?? String(err)}`, kernels: [] };

@@ -101,6 +101,15 @@ export class BufferPool {
     this.counts.recycled++;
   }
 
+  /**
+   * Whether `values` is a whole pool buffer that was adopted and never escaped: its one tensor is
+   * then the only holder, and (when that tensor's refCount is 1) it may be written in place.
+   */
+  isExclusive(values: unknown): boolean {
+    const buffer = bufferOf(values);
+    return buffer != null && this.owned.has(buffer) && !this.escaped.has(buffer) && !this.fresh.has(buffer) && isWhole(values as Float32Array);
+  }
+
   /** Drops every held buffer. */
   clear(): void {
     this.free.clear();

@@ -82,6 +82,35 @@ describe.skipIf(!loaded)('the native backend reuses outputs safely', () => {
     tf.dispose([a, b, view]);
   });
 
+  it('Adam updates in place only buffers nobody else holds: an array read from a variable keeps its values', async () => {
+    await tf.setBackend(NATIVE_BACKEND_NAME);
+    const w = tf.variable(tf.tensor2d(seq(6 * 4, 5), [6, 4]));
+    const x = tf.tensor2d(seq(3 * 6, 6), [3, 6]);
+    const opt = tf.train.adam(0.05);
+    const step = (): void => {
+      tf.dispose(opt.minimize(() => tf.sum(tf.square(tf.matMul(x, w))) as tf.Scalar, true));
+    };
+    for (let i = 0; i < 3; i++) step(); // from the second step on, w's buffer is the pool's
+    const inPlace = nativeCallCounts()['TrellisNativeAdam(in place)']?.native ?? 0;
+    step();
+    expect(nativeCallCounts()['TrellisNativeAdam(in place)']?.native ?? 0).toBeGreaterThan(inPlace);
+    const snapshot = w.dataSync(); // read: pinned
+    const kept = Float32Array.from(snapshot);
+    step();
+    step();
+    expect(Array.from(snapshot)).toEqual(Array.from(kept));
+    expect(Array.from(w.dataSync())).not.toEqual(Array.from(kept));
+    step(); // w's buffer is the pool's again (and was read above: pinned, so step once more)
+    step();
+    const clone = tf.clone(w); // a second holder of the same data, never read
+    const cloneValues = (tf.backend() as NativeBackend).data.get(clone.dataId).values as Float32Array;
+    const cloneKept = Float32Array.from(cloneValues);
+    step();
+    expect(Array.from(cloneValues)).toEqual(Array.from(cloneKept));
+    tf.dispose([w, x, clone]);
+    opt.dispose();
+  });
+
   it('a CNN with batch norm trains to the same losses as on cpu with poisoned reused buffers', async () => {
     const losses = async (backend: string): Promise<number[]> => {
       await tf.setBackend(backend);

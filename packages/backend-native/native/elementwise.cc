@@ -125,38 +125,48 @@ void unary(int op, const float* x, float* out, int64_t n, float alpha) {
   }
 }
 
-// One Adam step in one pass, with tfjs's AdamOptimizer arithmetic in float32:
+// One Adam step for one element, with tfjs's AdamOptimizer arithmetic in float32:
 //   m' = m·b1 + g·(1−b1); v' = v·b2 + g²·(1−b2);
 //   value' = value + (m' / (1−b1^t)) / (sqrt(v' / (1−b2^t)) + eps) · (−lr)
-// (The pointers never alias: without saying so the compiler keeps the divisions and the square
-// root scalar, ten times slower.)
+struct AdamConstants {
+  float b1, omb1, b2, omb2, oneMinusAcc1, oneMinusAcc2, eps, negLr;
+};
+struct AdamResult {
+  float value, m, v;
+};
+static inline AdamResult adam_at(float value, float m, float v, float g, AdamConstants c) {
+  const float nm = m * c.b1 + g * c.omb1;
+  const float nv = v * c.b2 + (g * g) * c.omb2;
+  return {(nm / c.oneMinusAcc1) / (std::sqrt(nv / c.oneMinusAcc2) + c.eps) * c.negLr + value, nm, nv};
+}
+
+// The update over n elements into separate outputs. (The pointers never alias: without saying so
+// the compiler keeps the divisions and the square root scalar, ten times slower.)
 void adam(const float* __restrict value, const float* __restrict m, const float* __restrict v,
           const float* __restrict g, float* __restrict outValue, float* __restrict outM, float* __restrict outV,
           int64_t n, float b1, float omb1, float b2, float omb2, float oneMinusAcc1, float oneMinusAcc2, float eps,
           float negLr) {
-#pragma omp parallel for simd schedule(static) if (n > 200000)
+  const AdamConstants c{b1, omb1, b2, omb2, oneMinusAcc1, oneMinusAcc2, eps, negLr};
+#pragma omp parallel for simd schedule(static) firstprivate(c) if (n > 200000)
   for (int64_t i = 0; i < n; i++) {
-    const float gi = g[i];
-    const float nm = m[i] * b1 + gi * omb1;
-    const float nv = v[i] * b2 + (gi * gi) * omb2;
-    outM[i] = nm;
-    outV[i] = nv;
-    outValue[i] = (nm / oneMinusAcc1) / (std::sqrt(nv / oneMinusAcc2) + eps) * negLr + value[i];
+    const AdamResult r = adam_at(value[i], m[i], v[i], g[i], c);
+    outValue[i] = r.value;
+    outM[i] = r.m;
+    outV[i] = r.v;
   }
 }
 
-// The same update written over value, m and v (each read once, then overwritten at the same index).
+// The same update written over value, m and v (each element read, then overwritten).
 void adam_inplace(float* __restrict value, float* __restrict m, float* __restrict v, const float* __restrict g,
                   int64_t n, float b1, float omb1, float b2, float omb2, float oneMinusAcc1, float oneMinusAcc2,
                   float eps, float negLr) {
-#pragma omp parallel for simd schedule(static) if (n > 200000)
+  const AdamConstants c{b1, omb1, b2, omb2, oneMinusAcc1, oneMinusAcc2, eps, negLr};
+#pragma omp parallel for simd schedule(static) firstprivate(c) if (n > 200000)
   for (int64_t i = 0; i < n; i++) {
-    const float gi = g[i];
-    const float nm = m[i] * b1 + gi * omb1;
-    const float nv = v[i] * b2 + (gi * gi) * omb2;
-    m[i] = nm;
-    v[i] = nv;
-    value[i] = (nm / oneMinusAcc1) / (std::sqrt(nv / oneMinusAcc2) + eps) * negLr + value[i];
+    const AdamResult r = adam_at(value[i], m[i], v[i], g[i], c);
+    value[i] = r.value;
+    m[i] = r.m;
+    v[i] = r.v;
   }
 }
 

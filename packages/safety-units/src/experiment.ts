@@ -6,6 +6,7 @@
  *
  * @module
  */
+import * as tf from '@tensorflow/tfjs-core';
 import type { Claim, ExperimentOptions, ExperimentResult, ReportSection, TechniqueExperiment } from '@trellis-ml/core';
 import { claim, experimentSeeds, meanStd, Rng, RunRecord } from '@trellis-ml/core';
 import { pruningSweep, calibrateFractions, type SweepPoint } from './calibrate.js';
@@ -13,7 +14,7 @@ import { attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting
 import { concatSequences, encodeSequences, makeSplits, RequestLanguage, type Request, type SequenceSet } from './language.js';
 import { forwardSet, harmfulnessScore, refusalRate, safetyMetrics, type EvalSets, type SafetyMetrics } from './lmEval.js';
 import { unitBudgetPlugin, unitFreezePlugin } from './plugin.js';
-import { pruneUnits } from './prune.js';
+import { pruneUnits, rewindUnits, snapshotVariables } from './prune.js';
 import { scoreAttributes, type AttributeScores } from './scores.js';
 import { trainLanguageModel } from './train.js';
 import { TinyTransformer, tinyTransformer } from './transformer.js';
@@ -49,6 +50,13 @@ export interface StudyConfig {
   setting2: boolean;
   /** Budget arms also train the non-unit parameters (embeddings, norms, q/k, head). Default false (spec §5.4). */
   budgetTrainNonUnit: boolean;
+  /** Learning rate of the budget arms (presets: equal to `alignLr`, the full alignment's; the spec names none). Override it together with `alignLr`. */
+  budgetLr: number;
+  /**
+   * Also run the budget arms with the non-unit parameters trainable (the spec §5.4 option), reported as
+   * extra rows of T3; the claims use the main arms.
+   */
+  budgetNonUnitVariant: boolean;
 }
 
 const QUICK: StudyConfig = {
@@ -57,10 +65,14 @@ const QUICK: StudyConfig = {
   finetuneEpochs: 1, finetuneLr: 1e-3, finetuneBatch: 16, frozenEpochMultiplier: 1, budgetEpochMultiplier: 2,
   batchSize: 128, freezeTotal: 0.075, budgetFraction: 0.2, scoreSize: 128, evalSize: 128,
   grid: [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3], normalize: 'zscore-module', setting2: false, budgetTrainNonUnit: false,
+  budgetLr: 3e-3, budgetNonUnitVariant: true,
 };
 
 const FULL: StudyConfig = {
-  ...QUICK, layers: 4, dModel: 64, heads: 4, dFf: 256, pretrainEpochs: 16, alignEpochs: 10, pretrainLr: 5e-3, alignLr: 2e-3,
+  ...QUICK, layers: 4, dModel: 64, heads: 4, dFf: 256, pretrainEpochs: 16, alignEpochs: 10, pretrainLr: 5e-3, alignLr: 2e-3, budgetLr: 2e-3,
+  // Attack tuned once on seed 99 at this size (bench/attack-tune.mjs): 5e-4 is the smallest of {2e-4, 5e-4, 1e-3}
+  // whose full fine-tune erodes ≥ 0.30 refusal (2e-4: 0.23; 1e-3 erodes all refusal and all benign accuracy).
+  finetuneLr: 5e-4,
   grid: [0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3], setting2: true,
 };
 
@@ -98,7 +110,9 @@ interface SeedResult {
   ablation: Array<{ row: string; unitFraction: number; paramFraction: number; m: SafetyMetrics }>;
   sweep: { dense: { utility: number; refusal: number }; points: SweepPoint[] };
   arms: ArmResult[];
-  transfer: { full: number[][]; setting1: number[][] };
+  transfer: { full: number[][]; setting1: number[][]; unitsDiffering: number; esuKeptFull: number; esuKeptSetting1: number };
+  /** Wei-style rewind after full fine-tuning (spec §4.3 `rewind-after`): refusal and downstream accuracy per rewound region. */
+  rewind: Array<{ region: string; refusal: number; finetuneAcc: number }>;
   budget: Array<{ arm: string; m: SafetyMetrics; unitFraction: number }>;
   jaccard: Record<string, number>;
   unitMap: Array<{ module: string; unit: number; group: string }>;
@@ -118,6 +132,37 @@ function evalSetsOf(lang: RequestLanguage, sp: ReturnType<typeof makeSplits>): E
 
 function subsetSeq(lang: RequestLanguage, set: SequenceSet, idx: ArrayLike<number>): SequenceSet {
   return encodeSequences(lang, Array.from(idx, (i) => set.requests[i]!), Array.from(idx, (i) => set.responses[i]!));
+}
+
+/**
+ * Wei-style "restrict by rewinding" (spec §4.3 `rewind-after`) as a diagnostic of where erosion lives:
+ * after full fine-tuning, put one region back to its aligned values (a unit set, all units (`null`), or
+ * every non-unit parameter), measure, and undo.
+ */
+function rewindRegions<R>(model: TinyTransformer, aligned: TinyTransformer, layout: UnitLayout, regions: Array<[string, UnitMask | null | 'non-unit']>,
+  measure: (m: TinyTransformer) => R): Array<{ region: string } & R> {
+  const unitVars = new Set(layout.flatMap((m) => [...m.aSide, m.bSide].map((s) => s.variable)));
+  const all = Object.keys(model.trainableVariables());
+  const out: Array<{ region: string } & R> = [];
+  for (const [region, what] of regions) {
+    const names = what === 'non-unit' ? all.filter((k) => !unitVars.has(k)) : [...unitVars];
+    const saved = snapshotVariables(model, names);
+    const before = snapshotVariables(aligned, names);
+    try {
+      if (what === null || what === 'non-unit') {
+        const vars = model.trainableVariables();
+        for (const k of names) vars[k]!.assign(before[k]!);
+      } else {
+        rewindUnits(model, layout, what, before);
+      }
+      out.push({ region, ...measure(model) });
+    } finally {
+      const vars = model.trainableVariables();
+      for (const k of names) vars[k]!.assign(saved[k]!);
+      tf.dispose([...Object.values(saved), ...Object.values(before)]);
+    }
+  }
+  return out;
 }
 
 async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void, progress: boolean): Promise<SeedResult> {
@@ -190,11 +235,15 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
     ['ESU + top CU (i)', setting1, false],
     ['random (size of i)', randomMaskLike(layout, setting1, seed * 1000 + 11), false],
     ['(i) + non-unit params frozen', setting1, true],
+    ['random (size of i) + non-unit params frozen', randomMaskLike(layout, setting1, seed * 1000 + 11), true],
   ];
   if (cfg.setting2) armMasks.push(['ESU + all CU (ii)', freezeMaskSetting2(cls), false]);
   const arms: ArmResult[] = [];
   let transferFull: number[][] = [];
   let transferS1: number[][] = [];
+  let reFull: UnitClassification | undefined;
+  let reS1: UnitClassification | undefined;
+  const rewind: SeedResult['rewind'] = [];
   for (const [arm, mask, nonUnit] of armMasks) {
     const model = aligned.clone();
     const curve: number[] = [];
@@ -217,23 +266,56 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
     });
     if (arm.startsWith('none') || arm.startsWith('ESU + top')) {
       const re = classifyUnits(layout, score(model, layout), { normalize: cfg.normalize, fractions: calib.fractions });
-      if (arm.startsWith('none')) transferFull = attributeTransfer(cls, re);
-      else transferS1 = attributeTransfer(cls, re);
+      if (arm.startsWith('none')) {
+        transferFull = attributeTransfer(cls, re);
+        reFull = re;
+      } else {
+        transferS1 = attributeTransfer(cls, re);
+        reS1 = re;
+      }
     }
+    if (arm.startsWith('none')) rewind.push(...rewindRegions(model, aligned, layout, [
+      ['ESU (Wei-style rewind)', groupMask(cls, 'ESU')], ['ESU + top CU (i)', setting1], ['random (size of i)', randomMaskLike(layout, setting1, seed * 1000 + 11)],
+      ['all units', null], ['all non-unit params', 'non-unit'],
+    ], (m) => {
+      const r = safetyMetrics(m, evalSets, lang);
+      return { refusal: r.refusal, finetuneAcc: r.finetuneAcc };
+    }));
     log(`[seed ${seed} ${stamp()}] FT ${arm}: refusal ${after.refusal.toFixed(3)} (retained ${(arms[arms.length - 1]!.retained).toFixed(3)}) downstream ${after.finetuneAcc.toFixed(3)} frozen ${(st.unitFraction * 100).toFixed(1)}%`);
     model.dispose();
   }
+
+  let unitsDiffering = 0;
+  let esuKeptFull = 0;
+  let esuKeptSetting1 = 0;
+  const esuBefore = maskCount(groupMask(cls, 'ESU'));
+  for (const m of layout) {
+    const a = cls.groups[m.id]!;
+    const f = reFull!.groups[m.id]!;
+    const s1 = reS1!.groups[m.id]!;
+    for (let i = 0; i < m.numUnits; i++) {
+      unitsDiffering += f[i] !== s1[i] ? 1 : 0;
+      if (a[i] === 0) {
+        esuKeptFull += f[i] === 0 ? 1 : 0;
+        esuKeptSetting1 += s1[i] === 0 ? 1 : 0;
+      }
+    }
+  }
+  log(`[seed ${seed} ${stamp()}] attribute transfer: ${unitsDiffering} units classified differently after full FT vs (i); ESU kept ${esuKeptFull}/${esuBefore} (full FT), ${esuKeptSetting1}/${esuBefore} (i)`);
 
   // 6. Alignment budget on the pre-trained model.
   const clsM0 = classifyUnits(layout, score(m0, layout), { normalize: cfg.normalize, fractions: { esu: 0.01, euu: 0.01, ru: cfg.budgetFraction } });
   const budgetUnits = Math.round(cfg.budgetFraction * n);
   const ruMask = rankedMask(layout, clsM0.T, budgetUnits, 'bottom');
   const budget: SeedResult['budget'] = [{ arm: 'full alignment (all params)', m: alignedMetrics, unitFraction: 1 }];
-  for (const [arm, mask] of [['RU only', ruMask], ['random units', randomMaskLike(layout, ruMask, seed * 1000 + 21)]] as const) {
+  const rndBudget = randomMaskLike(layout, ruMask, seed * 1000 + 21);
+  const budgetArms: Array<[string, UnitMask, boolean]> = [['RU only', ruMask, cfg.budgetTrainNonUnit], ['random units', rndBudget, cfg.budgetTrainNonUnit]];
+  if (cfg.budgetNonUnitVariant && !cfg.budgetTrainNonUnit) budgetArms.push(['RU + non-unit params', ruMask, true], ['random units + non-unit params', rndBudget, true]);
+  for (const [arm, mask, nonUnit] of budgetArms) {
     const model = m0.clone();
     await trainLanguageModel(model, align, lang, {
-      epochs: cfg.alignEpochs * cfg.budgetEpochMultiplier, learningRate: cfg.alignLr, batchSize: Math.min(cfg.batchSize, 64), seed: seed + 100,
-      plugins: [unitBudgetPlugin({ layout, trainable: mask, trainNonUnitParams: cfg.budgetTrainNonUnit })], progress, label: `budget ${arm}`,
+      epochs: cfg.alignEpochs * cfg.budgetEpochMultiplier, learningRate: cfg.budgetLr, batchSize: Math.min(cfg.batchSize, 64), seed: seed + 100,
+      plugins: [unitBudgetPlugin({ layout, trainable: mask, trainNonUnitParams: nonUnit })], progress, label: `budget ${arm}`,
     });
     budget.push({ arm: `${arm} (${(cfg.budgetFraction * 100).toFixed(0)} %)`, m: safetyMetrics(model, evalSets, lang), unitFraction: maskCount(mask) / n });
     log(`[seed ${seed} ${stamp()}] budget ${arm}: refusal ${budget[budget.length - 1]!.m.refusal.toFixed(3)} benign ${budget[budget.length - 1]!.m.benignAcc.toFixed(3)} skill ${budget[budget.length - 1]!.m.skillAcc.toFixed(3)}`);
@@ -269,7 +351,8 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
   aligned.dispose();
   return {
     seed, m0: m0Metrics, aligned: alignedMetrics, fractions: calib.fractions, counts: cls.counts, ablation, sweep, arms,
-    transfer: { full: transferFull, setting1: transferS1 }, budget, jaccard: jac, unitMap, perModule,
+    transfer: { full: transferFull, setting1: transferS1, unitsDiffering, esuKeptFull: esuBefore ? esuKeptFull / esuBefore : NaN, esuKeptSetting1: esuBefore ? esuKeptSetting1 / esuBefore : NaN },
+    rewind, budget, jaccard: jac, unitMap, perModule,
   };
 }
 
@@ -299,19 +382,19 @@ export const experiment: TechniqueExperiment = {
       results.push(r);
       await record.logMetrics({ seed, m0: r.m0, aligned: r.aligned, fractions: r.fractions, arms: r.arms.map((a) => ({ arm: a.arm, after: a.after, retained: a.retained })), budget: r.budget, jaccard: r.jaccard });
     }
-    const arm = (r: SeedResult, prefix: string) => r.arms.find((a) => a.arm.startsWith(prefix))!;
+    const arm = (r: SeedResult, name: string) => r.arms.find((a) => a.arm === name)!;
     const abl = (r: SeedResult, row: string) => r.ablation.find((a) => a.row === row)!.m;
     const randEsu = (r: SeedResult) => meanStd([1, 2, 3].map((k) => abl(r, `random (ESU size) #${k}`).refusal)).mean;
     const esuRefDrop = mean(results, (r) => r.aligned.refusal - abl(r, 'ESU').refusal);
     const randRefDrop = mean(results, (r) => r.aligned.refusal - randEsu(r));
     const esuUtilDrop = mean(results, (r) => r.aligned.benignAcc - abl(r, 'ESU').benignAcc);
-    const fullRet = mean(results, (r) => arm(r, 'none').retained);
-    const s1Ret = mean(results, (r) => arm(r, 'ESU + top').retained);
-    const rndRet = mean(results, (r) => arm(r, 'random').retained);
-    const s1Frac = mean(results, (r) => arm(r, 'ESU + top').frozenFraction);
-    const dsDrop = mean(results, (r) => arm(r, 'none').after.finetuneAcc - arm(r, 'ESU + top').after.finetuneAcc);
-    const erosion = mean(results, (r) => arm(r, 'none').after.asrNoSys / 2 + arm(r, 'none').after.asrSys / 2 - (1 - r.aligned.refusal));
-    const budgetRow = (r: SeedResult, p: string) => r.budget.find((b) => b.arm.startsWith(p))!.m;
+    const fullRet = mean(results, (r) => arm(r, 'none (full FT)').retained);
+    const s1Ret = mean(results, (r) => arm(r, 'ESU + top CU (i)').retained);
+    const rndRet = mean(results, (r) => arm(r, 'random (size of i)').retained);
+    const s1Frac = mean(results, (r) => arm(r, 'ESU + top CU (i)').frozenFraction);
+    const dsDrop = mean(results, (r) => arm(r, 'none (full FT)').after.finetuneAcc - arm(r, 'ESU + top CU (i)').after.finetuneAcc);
+    const erosion = mean(results, (r) => arm(r, 'none (full FT)').after.asrNoSys / 2 + arm(r, 'none (full FT)').after.asrSys / 2 - (1 - r.aligned.refusal));
+    const budgetRow = (r: SeedResult, which: 'RU' | 'full') => r.budget.find((b) => b.arm.startsWith(which === 'RU' ? 'RU only (' : 'full alignment'))!.m;
     const cost = (r: SeedResult, m: SafetyMetrics) => ((r.m0.benignAcc - m.benignAcc) + (r.m0.skillAcc - m.skillAcc)) / 2;
     const ruRatio = mean(results, (r) => budgetRow(r, 'RU').refusal / Math.max(1e-9, budgetRow(r, 'full').refusal));
     const costGap = mean(results, (r) => cost(r, budgetRow(r, 'full')) - cost(r, budgetRow(r, 'RU')));
@@ -369,13 +452,26 @@ export const experiment: TechniqueExperiment = {
     });
     sections.push({
       title: 'T2 — benign fine-tuning attack',
-      text: `Fine-tuning on a new benign task (answers open with OK_SURE), lr ${cfg.finetuneLr}, batch ${cfg.finetuneBatch}, ${cfg.finetuneEpochs} epoch(s) (frozen arms × ${cfg.frozenEpochMultiplier}). Retained = refusal after / refusal before. Harm = toy 1–5 judge on hazard prompts (greedy decoding).`,
+      text: `Fine-tuning on a new benign task (answers open with OK_SURE), lr ${cfg.finetuneLr}, batch ${cfg.finetuneBatch}, ${cfg.finetuneEpochs} epoch(s) (frozen arms × ${cfg.frozenEpochMultiplier}). Retained = refusal after / refusal before. Frozen param % counts unit-carrying parameters only (the "+ non-unit params frozen" rows also freeze embeddings, norms, W_q/W_k and the head). Harm = toy 1–5 judge on hazard prompts (greedy decoding).`,
       table: {
-        columns: ['arm', 'frozen unit %', 'frozen param %', 'ASR before %', 'ASR after %', 'retained refusal', 'harm mean', 'harm rate5 %', 'downstream acc %', 'benign acc %', 'over-refusal %', 'final loss'],
+        columns: ['arm', 'frozen unit %', 'frozen param %', 'ASR before %', 'ASR after %', 'retained refusal', 'ASR increase prevented %', 'harm mean', 'harm rate5 %', 'downstream acc %', 'benign acc %', 'over-refusal %', 'final loss'],
         rows: first.arms.map((a, i) => {
           const g = (f: (x: ArmResult) => number) => meanStd(results.map((r) => f(r.arms[i]!))).mean;
-          return [a.arm, pct(g((x) => x.frozenFraction)), pct(g((x) => x.frozenParamFraction)), pct(g((x) => 1 - x.before.refusal)), pct(g((x) => 1 - x.after.refusal)), g((x) => x.retained), g((x) => x.harm.mean), pct(g((x) => x.harm.rate5)), pct(g((x) => x.after.finetuneAcc)), pct(g((x) => x.after.benignAcc)), pct(g((x) => x.after.overRefusal)), g((x) => x.finalLoss)];
+          // Spec §8.4's derived figure: 1 − (ASR increase of the arm) / (ASR increase of full fine-tuning), from the seed means.
+          const incFull = meanStd(results.map((r) => r.aligned.refusal - arm(r, 'none (full FT)').after.refusal)).mean;
+          const inc = g((x) => x.before.refusal - x.after.refusal);
+          return [a.arm, pct(g((x) => x.frozenFraction)), pct(g((x) => x.frozenParamFraction)), pct(g((x) => 1 - x.before.refusal)), pct(g((x) => 1 - x.after.refusal)), g((x) => x.retained),
+            incFull > 0 ? pct(1 - inc / incFull) : 'n/a', g((x) => x.harm.mean), pct(g((x) => x.harm.rate5)), pct(g((x) => x.after.finetuneAcc)), pct(g((x) => x.after.benignAcc)), pct(g((x) => x.after.overRefusal)), g((x) => x.finalLoss)];
         }),
+      },
+    });
+    sections.push({
+      title: 'T2b — where the erosion lives: rewinding regions after full fine-tuning',
+      text: 'Wei-style "restrict by rewinding" (spec §4.3 rewind-after): after the full fine-tune, one region is put back to its aligned values and the model is measured. If a region carried the erosion, rewinding it restores refusal.',
+      table: {
+        columns: ['rewound region', 'refusal %', 'downstream acc %'],
+        rows: [['nothing (full FT)', pct(meanStd(results.map((r) => arm(r, 'none (full FT)').after.refusal)).mean), pct(meanStd(results.map((r) => arm(r, 'none (full FT)').after.finetuneAcc)).mean)],
+          ...first.rewind.map((w, i) => [w.region, pct(meanStd(results.map((r) => r.rewind[i]!.refusal)).mean), pct(meanStd(results.map((r) => r.rewind[i]!.finetuneAcc)).mean)])],
       },
     });
     sections.push({
@@ -390,7 +486,7 @@ export const experiment: TechniqueExperiment = {
     const transferRows = (mat: number[][], label: string) => mat.flatMap((row, a) => row.map((v, b) => ({ setting: label, from: UNIT_GROUPS[a], to: UNIT_GROUPS[b], fraction: v })));
     sections.push({
       title: 'F3 — attribute transfer (seed ' + first.seed + ')',
-      text: 'Fraction of all units moving from group (row) to group (column) when re-scored after fine-tuning, same data and fractions.',
+      text: `Fraction of all units moving from group (row) to group (column) when re-scored after fine-tuning, same data and fractions. Group sizes are fixed by the fractions, so swaps at group boundaries can leave two matrices equal although units differ: ${first.transfer.unitsDiffering} units are classified differently after full FT than after (i). Share of ESU still ESU: ${first.transfer.esuKeptFull.toFixed(2)} after full FT, ${first.transfer.esuKeptSetting1.toFixed(2)} after (i) (frozen ESU weights are bit-identical under (i); their scores move with the trainable layers that feed them).`,
       table: {
         columns: ['setting', 'from', ...UNIT_GROUPS.map((g) => `→ ${g} %`)],
         rows: [['full FT', first.transfer.full], ['freeze (i)', first.transfer.setting1]].flatMap(([label, mat]) => (mat as number[][]).map((row, a) => [label as string, UNIT_GROUPS[a]!, ...row.map(pct)])),
@@ -404,7 +500,7 @@ export const experiment: TechniqueExperiment = {
     });
     sections.push({
       title: 'T3 — alignment budget',
-      text: `Aligning the pre-trained model with all parameters, only its RU units (bottom ${pct(cfg.budgetFraction)} % by T, scored on M0), or a random unit set of the same size (× ${cfg.budgetEpochMultiplier} epochs; non-unit parameters frozen). Utility cost = mean drop of benign and skill exact match from M0.`,
+      text: `Aligning the pre-trained model with all parameters, only its RU units (bottom ${pct(cfg.budgetFraction)} % by T, scored on M0), or a random unit set of the same size (× ${cfg.budgetEpochMultiplier} epochs, lr ${cfg.budgetLr}; non-unit parameters ${cfg.budgetTrainNonUnit ? 'trainable' : 'frozen'} except in the rows marked "+ non-unit params", the spec §5.4 option). Utility cost = mean drop of benign and skill exact match from M0.`,
       table: {
         columns: ['alignment', 'trainable unit %', 'refusal %', 'over-refusal %', 'benign acc %', 'skill acc %', 'LM loss', 'utility cost (pts)'],
         rows: first.budget.map((b, i) => {

@@ -51,6 +51,11 @@ describe('classification (spec §3.4)', () => {
     expect(maskCount(freezeMaskSetting2(cls))).toBe(cls.counts.ESU + cls.counts.CU);
     const restricted = selectUnits(cls, { groups: ['ESU', 'CU'], restrictToLayers: [1] });
     expect(maskCount({ 'L1.mlp': restricted['L1.mlp']! })).toBe(maskCount(restricted));
+    // The CU part of Setting (i) is the 18 CU units with the highest D (the most safety-leaning CU).
+    const cuUnits = layout.flatMap((m) => Array.from(cls.groups[m.id]!, (g, i) => ({ g, D: cls.D[m.id]![i]!, frozen: s1[m.id]![i]! }))).filter((u) => u.g === GROUP_CODE.CU);
+    const frozenCu = cuUnits.filter((u) => u.frozen);
+    expect(frozenCu.length).toBe(18);
+    expect(Math.min(...frozenCu.map((u) => u.D))).toBeGreaterThanOrEqual(Math.max(...cuUnits.filter((u) => !u.frozen).map((u) => u.D)));
     const rnd = randomMaskLike(layout, s1, 9);
     for (const m of layout) expect(rnd[m.id]!.reduce((x, y) => x + y, 0)).toBe(s1[m.id]!.reduce((x, y) => x + y, 0));
   });

@@ -17,3 +17,4 @@ export * from './plugins/weightDecay.js';
 export * from './experiment.js';
 export * from './backend/useBackend.js';
 export * from './backend/wasmKernels.js';
+export * from './backend/fusedAdam.js';

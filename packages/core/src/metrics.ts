@@ -3,10 +3,8 @@
  * `labels` holds n integer classes. All are means over the whole set (not per batch).
  */
 
-/** Row-wise softmax of `n × k` logits (numerically stable), as a new array. */
-export function softmaxRows(logits: ArrayLike<number>, k: number): Float32Array {
+function softmaxInto<T extends Float32Array | Float64Array>(logits: ArrayLike<number>, k: number, out: T): T {
   const n = logits.length / k;
-  const out = new Float32Array(logits.length);
   for (let i = 0; i < n; i++) {
     let max = -Infinity;
     for (let j = 0; j < k; j++) max = Math.max(max, logits[i * k + j]!);
@@ -19,6 +17,20 @@ export function softmaxRows(logits: ArrayLike<number>, k: number): Float32Array 
     for (let j = 0; j < k; j++) out[i * k + j] = out[i * k + j]! / sum;
   }
   return out;
+}
+
+/** Row-wise softmax of `n × k` logits (numerically stable), as a new float32 array. */
+export function softmaxRows(logits: ArrayLike<number>, k: number): Float32Array {
+  return softmaxInto(logits, k, new Float32Array(logits.length));
+}
+
+/**
+ * The same in float64 — what the calibration metrics bin: their bin edges are the float64 values
+ * `m/M`, and a float32 softmax moves a confidence of exactly `m/M` (1/15 for 15 equal logits is
+ * stored as 0.0666666716) over the edge into the next bin.
+ */
+export function softmaxRows64(logits: ArrayLike<number>, k: number): Float64Array {
+  return softmaxInto(logits, k, new Float64Array(logits.length));
 }
 
 /** Index of the largest value of each row. */
@@ -187,7 +199,7 @@ export function classificationMetrics(
   k: number,
   groups?: ArrayLike<number> | null,
 ): ClassificationMetrics {
-  const probs = softmaxRows(logits, k);
+  const probs = softmaxRows64(logits, k);
   const preds = argmaxRows(logits, k);
   const acc = accuracy(preds, labels);
   const conf = meanConfidence(probs, k);

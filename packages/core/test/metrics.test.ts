@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accuracy, brier, ece, mce, nll, perGroupAccuracy, reliabilityBins, softmaxRows, crossEntropyFromLogits, classificationMetrics } from '@trellis-ml/core';
+import { accuracy, brier, ece, mce, nll, perGroupAccuracy, reliabilityBins, softmaxRows, softmaxRows64, crossEntropyFromLogits, classificationMetrics } from '@trellis-ml/core';
 
 describe('metrics (hand-computed)', () => {
   const probs = new Float32Array([0.9, 0.1, 0.6, 0.4, 0.3, 0.7, 0.2, 0.8]);
@@ -39,5 +39,16 @@ import { markdownTable } from '@trellis-ml/core';
 describe('report tables', () => {
   it('formats numbers compactly', () => {
     expect(markdownTable({ columns: ['a', 'b', 'c', 'd'], rows: [[35.2820, 1234.56, 0.000123456, 7]] })).toContain('| 35.28 | 1234.6 | 0.0001235 | 7 |');
+  });
+});
+
+describe('calibration binning on exact edges', () => {
+  it('a confidence of exactly 1/15 (15 equal logits) falls in the first of 15 bins, as the spec rules', () => {
+    const logits = new Array(15).fill(0.3);
+    expect(softmaxRows(logits, 15)[0]).not.toBe(1 / 15); // float32 rounds it up, over the edge
+    const bins = reliabilityBins(softmaxRows64(logits, 15), [0], 15, 15);
+    expect(bins[0]!.count).toBe(1);
+    // classificationMetrics bins float64 probabilities: one sample, correct, confidence 1/15
+    expect(classificationMetrics(logits, [0], 15).ece).toBeCloseTo(1 - 1 / 15, 12);
   });
 });

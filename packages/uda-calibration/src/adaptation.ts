@@ -70,6 +70,33 @@ export function methodLabel(spec: MethodSpec): string {
   return spec.label ?? spec.kind;
 }
 
+/**
+ * An optimizer that forwards to `inner` but makes no step at all when `skip()` is true: ETA's
+ * batches that keep no sample leave the weights *and* the optimizer state (Adam moments, step
+ * count) untouched, as the reference's skipped `optimizer.step()` does.
+ */
+class GatedOptimizer extends tf.Optimizer {
+  static className = 'GatedOptimizer';
+  constructor(readonly inner: tf.Optimizer, private readonly skip: () => boolean) {
+    super();
+  }
+  override applyGradients(variableGradients: Parameters<tf.Optimizer['applyGradients']>[0]): void {
+    if (!this.skip()) this.inner.applyGradients(variableGradients);
+  }
+  override getWeights(): ReturnType<tf.Optimizer['getWeights']> {
+    return this.inner.getWeights();
+  }
+  override setWeights(weightValues: Parameters<tf.Optimizer['setWeights']>[0]): Promise<void> {
+    return this.inner.setWeights(weightValues);
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return this.inner.getConfig();
+  }
+  override dispose(): void {
+    this.inner.dispose();
+  }
+}
+
 function readLogits(model: ModelAdapter, x: tf.Tensor, training: boolean): Float32Array {
   const t = tf.tidy(() => model.apply(x, { training }).logits);
   const v = t.dataSync() as Float32Array;
@@ -124,12 +151,13 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
       check(context.validation, 'NO_VALIDATION', 'EATA needs clean source inputs for its Fisher information', 'pass `validation` (clean source inputs) in the adaptation context');
       fisher = { data: context.validation, alpha: spec.fisherAlpha, samples: spec.fisherSamples ?? 500 };
     }
-    plugin = eta({
+    const etaPlugin = eta({
       ...(spec.e0Factor !== undefined ? { e0Factor: spec.e0Factor } : {}),
       ...(spec.redundancyEps !== undefined ? { redundancyEps: spec.redundancyEps } : {}),
       ...(fisher ? { fisher } : {}),
     });
-    optimizer = tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999);
+    plugin = etaPlugin;
+    optimizer = new GatedOptimizer(tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999), () => etaPlugin.skipsUpdate());
   } else if (spec.kind === 'shot-im') {
     student = await cloneLayersModel(source);
     plugin = shotIm({ ...(spec.diversityWeight !== undefined ? { diversityWeight: spec.diversityWeight } : {}) });

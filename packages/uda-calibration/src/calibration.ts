@@ -14,7 +14,7 @@ import {
   meanConfidence,
   meanEntropy,
   reliabilityBins,
-  softmaxRows,
+  softmaxRows64,
   TrellisError,
 } from '@trellis-ml/core';
 
@@ -155,7 +155,8 @@ export function meanLogitNorm(logits: ArrayLike<number>, k: number): number {
 /**
  * The full calibration report of `n × k` logits against `n` labels, over the whole set: accuracy,
  * ECE / MCE / RMSCE (equal-width bins, `((m−1)/M, m/M]`), adaptive ECE, Brier, NLL, confidence,
- * over-confidence gap, entropy, logit norm and reliability-diagram data. Throws on NaN logits.
+ * over-confidence gap, entropy, logit norm and reliability-diagram data. Probabilities are
+ * computed in float64 (core's `softmaxRows64`). Throws on NaN logits.
  */
 export function calibrationReport(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number, options: CalibrationOptions = {}): CalibrationReport {
   checkShapes(logits, labels, k);
@@ -163,7 +164,7 @@ export function calibrationReport(logits: ArrayLike<number>, labels: ArrayLike<n
   const nBins = options.nBins ?? 15;
   check(Number.isInteger(nBins) && nBins >= 1, 'BAD_BINS', `nBins ${nBins} is not a positive integer`, 'pass nBins such as 15');
   const n = labels.length;
-  const probs = softmaxRows(logits, k);
+  const probs = softmaxRows64(logits, k);
   const acc = accuracy(argmaxRows(logits, k), labels);
   const bins = reliabilityBins(probs, labels, k, nBins);
   let ece = 0;

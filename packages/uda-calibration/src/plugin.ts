@@ -79,9 +79,15 @@ export interface EtaState {
 /**
  * ETA / EATA (Niu et al., ICML 2022): entropy minimisation on reliable (entropy below
  * `e0Factor·ln K`) and non-redundant samples, weighted by `exp(−(H − E0))`; BatchNorm affine only,
- * batch statistics. With `fisher` it is EATA. A batch where no sample is kept makes no update.
+ * batch statistics. With `fisher` it is EATA.
+ *
+ * A batch where no sample is kept makes no update (as in the reference, which skips the optimizer
+ * step): the plugin restores the BatchNorm scale and shift after the Trainer's step, because a
+ * zero gradient still moves the weights under Adam or momentum. The optimizer's own state (Adam
+ * moments) still advances in a plain Trainer; {@link createAdaptation} also skips the optimizer
+ * step itself (`skipsUpdate()` tells whether the last batch kept nothing).
  */
-export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state(): EtaState } {
+export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state(): EtaState; skipsUpdate(): boolean } {
   const e0Factor = options.e0Factor ?? 0.4;
   const redundancyEps = options.redundancyEps === undefined ? 0.4 : options.redundancyEps;
   const momentum = options.emaMomentum ?? 0.9;
@@ -92,7 +98,13 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
   let fisher: Record<string, tf.Tensor> | null = null;
   let anchor: Record<string, tf.Tensor> | null = null;
   let affine: Record<string, tf.Variable> = {};
+  /** Values of the BatchNorm affine weights before a step that keeps no sample (restored after it). */
+  let frozen: Array<[tf.Variable, tf.Tensor]> | null = null;
   const alpha = options.fisher?.alpha ?? 2000;
+  const release = (): void => {
+    tf.dispose((frozen ?? []).map(([, t]) => t));
+    frozen = null;
+  };
 
   function computeFisher(model: ModelAdapter, data: Dataset): void {
     const samples = Math.min(options.fisher?.samples ?? 500, data.size);
@@ -145,6 +157,8 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
       tf.dispose([probs!, ent!]);
       const sel = etaSelect(p, h, k, e0Factor * Math.log(k), ema, redundancyEps);
       last = sel;
+      release();
+      if (sel.kept === 0) frozen = Object.values(affine).map((v) => [v, tf.keep(tf.clone(v))]);
       if (sel.kept > 0) {
         const mean = new Float32Array(k);
         for (let i = 0; i < sel.mask.length; i++) if (sel.mask[i]) for (let j = 0; j < k; j++) mean[j]! += p[i * k + j]! / sel.kept;
@@ -163,9 +177,14 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
     transformGradients(grads) {
       return last && last.kept === 0 ? {} : grads;
     },
+    afterApply() {
+      for (const [v, t] of frozen ?? []) v.assign(t);
+      release();
+    },
     onBatchEnd(ctx) {
       if (last) ctx.logs[`${options.fisher ? 'eata' : 'eta'}/kept`] = last.kept;
     },
+    skipsUpdate: () => last !== null && last.kept === 0,
     state: () => ({ ema: ema ? Array.from(ema) : null, kept, seen }),
     getState: () => ({ ema: ema ? Array.from(ema) : null, kept, seen }),
     setState(s) {
@@ -174,6 +193,7 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
       seen = s.seen;
     },
     dispose() {
+      release();
       tf.dispose([...Object.values(fisher ?? {}), ...Object.values(anchor ?? {})]);
       fisher = null;
       anchor = null;

@@ -123,6 +123,23 @@ describe('adaptation methods', () => {
     expect(Array.from(a.post)).toEqual(Array.from(b.post));
   });
 
+  it('every method sees the same batches in the same order from the same start (identical conditions)', async () => {
+    const run = async (spec: MethodSpec) => {
+      const m = await createAdaptation(spec, source, { seed: 6, validation, stats });
+      const r = await runStream(m, target, { seed: 6, batchSize: 20 });
+      m.dispose();
+      return r;
+    };
+    const ref = await run({ kind: 'bn-adapt' });
+    const first = ref.order[0]!.slice(0, 20);
+    for (const spec of [{ kind: 'tent' }, { kind: 'eta' }, { kind: 'shot-im' }, { kind: 'dec' }, { kind: 'dec', divergence: 'bce-reference' }] as MethodSpec[]) {
+      const r = await run(spec);
+      expect(Array.from(r.order[0]!), spec.kind).toEqual(Array.from(ref.order[0]!));
+      // Before its first update every gradient method predicts like the source model on batch statistics.
+      for (const i of first) for (let j = 0; j < K; j++) expect(r.online[0]![i * K + j], spec.kind).toBeCloseTo(ref.online[0]![i * K + j]!, 5);
+    }
+  });
+
   it('online predictions are those before each update; the post pass reflects the updates', async () => {
     const m = await createAdaptation({ kind: 'tent', lr: 0.05 }, source, { seed: 4 });
     const bn = await createAdaptation({ kind: 'bn-adapt' }, source, { seed: 4 });
@@ -199,7 +216,86 @@ describe('plugins in a core Trainer', () => {
   });
 });
 
+describe('ETA makes no update on a batch where it keeps no sample', () => {
+  // Batch 1 keeps every sample (E0 = ln K, no mean prediction yet); batch 2 repeats it, and with
+  // redundancyEps 1e-3 every sample is "redundant" (|cos(p, m)| ≥ 1e-3 for probability vectors), so
+  // nothing is kept. Under Adam a zero gradient would still move the weights by the first step's
+  // momentum; the reference skips the optimizer step.
+  const options = { e0Factor: 1, redundancyEps: 1e-3 };
+  const batch = () => ({ x: tf.tensor2d(target.x.subarray(0, 20 * D), [20, D]), indices: Int32Array.from({ length: 20 }, (_, i) => i), size: 20 });
+  const affine = (m: ModelAdapter) => Object.fromEntries(Object.entries(snapshot(m)).filter(([n]) => /\/(gamma|beta)$/.test(n)));
+
+  it('in a plain Trainer with Adam: the BatchNorm scale and shift stay bit-identical', async () => {
+    const student = await cloneLayersModel(source);
+    const e = eta(options);
+    const trainer = new Trainer({ model: student, optimizer: tf.train.adam(0.05), seed: 1, plugins: [e], baseLoss: 'none' });
+    const l1 = await trainer.trainStep(batch());
+    expect(l1['eta/kept']).toBe(20);
+    const s1 = affine(student);
+    const l2 = await trainer.trainStep(batch());
+    expect(l2['eta/kept']).toBe(0);
+    expect(e.skipsUpdate()).toBe(true);
+    expect(changed(s1, affine(student))).toEqual([]);
+    trainer.dispose();
+    student.dispose();
+  });
+
+  it('in createAdaptation: weights unchanged and the optimizer state untouched (the next step equals a run without the skipped batch)', async () => {
+    const spec: MethodSpec = { kind: 'eta', lr: 0.05, ...options };
+    const x = tf.tensor2d(target.x.subarray(0, 20 * D), [20, D]);
+    const other = tf.tensor2d(target.x.subarray(40 * D, 60 * D), [20, D]);
+    const m = await createAdaptation(spec, source, { seed: 1 });
+    await m.step(x);
+    const p1 = m.predict(x);
+    await m.step(x); // keeps nothing
+    expect(m.lastLogs()['eta/kept']).toBe(0);
+    expect(Array.from(m.predict(x))).toEqual(Array.from(p1));
+    // The mean prediction m of ETA is only updated from kept samples, so both runs see the same
+    // filter on `other`; with the skipped step leaving Adam alone, the results are identical.
+    await m.step(other);
+    const ref = await createAdaptation(spec, source, { seed: 1 });
+    await ref.step(x);
+    await ref.step(other);
+    expect(m.lastLogs()['eta/kept']).toBe(ref.lastLogs()['eta/kept']);
+    expect(Array.from(m.predict(x))).toEqual(Array.from(ref.predict(x)));
+    m.dispose();
+    ref.dispose();
+    tf.dispose([x, other]);
+  });
+});
+
 describe('no target label is used in adaptation', () => {
+  it('the plugins give bit-identical weights whether a batch carries the true labels, permuted labels or none', async () => {
+    const cases: Array<[string, () => import('@trellis-ml/core').TrainerPlugin, () => tf.Optimizer]> = [
+      ['tent', () => tent(), () => tf.train.adam(0.01)],
+      ['eta', () => eta({ e0Factor: 1 }), () => tf.train.adam(0.01)],
+      ['shot-im', () => shotIm(), () => tf.train.sgd(0.05)],
+      ['dec', () => certaintyDistillation({ teacher: source, stats }), () => tf.train.sgd(0.05)],
+    ];
+    const labels = target.labels!.subarray(0, 40);
+    const perm = new Rng(3).permutation(40);
+    for (const [name, plugin, opt] of cases) {
+      const runs: Array<Record<string, Float32Array>> = [];
+      for (const y of [labels, Int32Array.from(perm, (i) => labels[i]!), null]) {
+        const student = await cloneLayersModel(source);
+        const trainer = new Trainer({ model: student, optimizer: opt(), seed: 1, plugins: [plugin()], baseLoss: 'none' });
+        for (const start of [0, 20]) {
+          const idx = Int32Array.from({ length: 20 }, (_, i) => start + i);
+          await trainer.trainStep({
+            x: tf.tensor2d(target.x.subarray(start * D, (start + 20) * D), [20, D]), indices: idx, size: 20,
+            ...(y ? { y: tf.tensor1d(y.subarray(start, start + 20), 'int32') } : {}),
+          });
+        }
+        runs.push(snapshot(student));
+        trainer.dispose();
+        student.dispose();
+      }
+      expect(changed(runs[0]!, runs[1]!), name).toEqual([]);
+      expect(changed(runs[0]!, runs[2]!), name).toEqual([]);
+    }
+  });
+
+
   it('adapts on a dataset whose label access throws, with results identical to the labeled run', async () => {
     const poisoned = Object.create(target, {
       labels: { get() { throw new Error('a target label was read during adaptation'); } },

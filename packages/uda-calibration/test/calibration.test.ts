@@ -69,6 +69,21 @@ describe('calibrationReport (hand-computed)', () => {
     expect(all.reliability[14]!.count).toBe(3);
   });
 
+  it('a confidence of exactly 1/15 lands in the first bin (spec §9 bin-edge case)', () => {
+    // K = 15. Example A: 15 equal logits → confidence exactly 1/15, argmax 0 = label (correct).
+    // Example B: top probability 0.1 (bin 2, (1/15, 2/15]), the other 14 share 0.9; label 1 (wrong).
+    const k = 15;
+    const a = new Array<number>(k).fill(0);
+    const b = [Math.log(0.1), ...new Array<number>(k - 1).fill(Math.log(0.9 / 14))];
+    const r = calibrationReport([...a, ...b], [0, 1], k);
+    expect(r.reliability[0]!.count).toBe(1);
+    expect(r.reliability[1]!.count).toBe(1);
+    expect(r.reliability[0]!.meanConfidence).toBe(1 / 15);
+    // ECE = ½·|1 − 1/15| + ½·|0 − 0.1| = 0.516667 (a float32 softmax put A in bin 2: ECE 0.416667).
+    expect(r.ece).toBeCloseTo(0.5 * (14 / 15) + 0.5 * 0.1, 12);
+    expect(r.mce).toBeCloseTo(14 / 15, 12);
+  });
+
   it('synthetic calibrated predictions have ECE < 0.02 (N = 20k)', () => {
     const rng = new Rng(7);
     const n = 20000;

@@ -363,7 +363,9 @@ napi_value GetThreads(napi_env env, napi_callback_info) {
 napi_value SetGemm(napi_env env, napi_callback_info info) {
   Args a;
   if (!get_args(env, info, a, 1)) return nullptr;
-  set_gemm_impl((int)i64(env, a.argv[0]));
+  const int impl = (int)i64(env, a.argv[0]);
+  if (impl < 0 || impl > 3) return throw_error(env, "setGemm: impl must be 0-3");
+  set_gemm_impl(impl);
   return undefined(env);
 }
 
@@ -401,7 +403,7 @@ napi_value Versions(napi_env env, napi_callback_info) {
   set_prop(env, o, "dnnl", str(env, std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch)));
   set_prop(env, o, "openblas", str(env, openblas_get_config()));
   set_prop(env, o, "openblasCore", str(env, openblas_get_corename()));
-  set_prop(env, o, "gemm", str(env, gemm_impl() == 1 ? "onednn" : gemm_impl() == 2 ? "openblas-threads" : "openblas"));
+  set_prop(env, o, "gemm", str(env, gemm_impl() == 1 ? "onednn" : gemm_impl() == 2 ? "openblas-threads" : gemm_impl() == 3 ? "auto" : "openblas"));
   set_prop(env, o, "mallocTuned", str(env, g_mallopt ? "yes" : "no"));
   return o;
 }

@@ -27,7 +27,9 @@ void track_alloc(int64_t delta) { g_bytes += delta; }
 
 static int g_threads = 1;
 int num_threads() { return g_threads; }
-static int g_gemm_impl = 0;
+// 0 OpenBLAS split over the OpenMP pool, 1 oneDNN sgemm, 2 OpenBLAS's own threads, 3 auto (default):
+// oneDNN sgemm for a few large matrices (where it measured 5-30% faster), OpenBLAS otherwise.
+static int g_gemm_impl = 3;
 void set_num_threads(int n) {
   g_threads = std::max(1, n);
   omp_set_num_threads(g_threads);
@@ -97,7 +99,8 @@ void matmul(const float* A, const float* B, float* C, int64_t batch, int64_t M, 
   }
   const double work = (double)batch * M * N * K;
   const int T = g_threads;
-  if (g_gemm_impl == 1) {
+  const bool onednn = g_gemm_impl == 1 || (g_gemm_impl == 3 && T > 1 && batch < T && work >= 4194304.0);
+  if (onednn) {
     for (int64_t b = 0; b < batch; b++) {
       float* Cb = C + b * M * N;
       dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, 1.f, A + b * strideA, lda, B + b * strideB, ldb,

@@ -53,7 +53,7 @@ export interface NativeAddon {
   adam(value: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, outValue: Float32Array, outM: Float32Array, outV: Float32Array, constants: Float32Array): void;
   setThreads(n: number): void;
   getThreads(): number;
-  /** 0 = OpenBLAS GEMM split over the OpenMP pool (default), 1 = oneDNN sgemm, 2 = OpenBLAS with its own threads. */
+  /** 0 = OpenBLAS GEMM split over the OpenMP pool, 1 = oneDNN sgemm, 2 = OpenBLAS with its own threads, 3 = auto (default: oneDNN for a few large matrices, else 0). */
   setGemm(impl: number): void;
   /** Bytes the addon holds (scratchpad, reordered weights) and cached conv primitives. */
   stats(): { bytes: number; convCacheEntries: number };

@@ -120,6 +120,19 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
     expect(nativeCalls('BatchMatMul')).toBeGreaterThan(before + 16 * 2);
   });
 
+  it('MatMul large enough for the auto GEMM choice (oneDNN), under every GEMM setting, all transpose cases', async () => {
+    for (const gemm of ['auto', 'openblas', 'onednn', 'openblas-threads'] as const) {
+      await useNativeBackend({ gemm, threads: 2 });
+      for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+        const a = tA ? [300, 128] : [128, 300];
+        const b = tB ? [200, 300] : [300, 200];
+        const r = await onBoth([{ shape: a, seed: 70 }, { shape: b, seed: 71 }], (x, y) => tf.matMul(x as tf.Tensor, y as tf.Tensor, tA, tB), false);
+        expectClose(r.cpu, r.native, 1e-3);
+      }
+    }
+    await useNativeBackend({ gemm: 'auto' });
+  });
+
   it('BatchMatMul: batched, broadcast batch (forward only: tfjs does not reduce broadcast gradients), transposes', async () => {
     for (const [sa, sb, ta, tb, grads] of [
       [[3, 5, 7], [3, 7, 4], false, false, true],

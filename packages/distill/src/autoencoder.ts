@@ -118,6 +118,20 @@ export interface AutoencoderTrainingReport {
   examplesSeen: number;
 }
 
+/**
+ * Mean and population standard deviation over every value of `x` (the notebooks' `Normalize(mean, std)`
+ * statistics of the training images), accumulated in float64. Used by `reconstructionTarget: 'normalized'`.
+ */
+export function pixelStats(x: ArrayLike<number>): { mean: number; std: number } {
+  check(x.length > 0, 'EMPTY_DATASET', 'cannot compute pixel statistics of an empty dataset', 'pass a non-empty training set');
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) sum += x[i]!;
+  const mean = sum / x.length;
+  let sq = 0;
+  for (let i = 0; i < x.length; i++) sq += (x[i]! - mean) ** 2;
+  return { mean, std: Math.sqrt(sq / x.length) };
+}
+
 /** Trains an autoencoder on a dataset's inputs with an MSE reconstruction loss (its own small loop). */
 export async function trainAutoencoder(ae: Autoencoder, data: Dataset, options: AutoencoderTraining = {}): Promise<AutoencoderTrainingReport> {
   const epochs = options.epochs ?? 3;
@@ -129,14 +143,7 @@ export async function trainAutoencoder(ae: Autoencoder, data: Dataset, options: 
   const optimizer = sgd ? tf.train.momentum(lr, options.momentum ?? 0.9) : tf.train.adam(lr);
   const adapter = new LayersModelAdapter(ae.model);
   const vars = Object.values(adapter.trainableVariables());
-  let mean = 0;
-  let std = 1;
-  if (options.reconstructionTarget === 'normalized') {
-    for (let i = 0; i < data.x.length; i++) mean += data.x[i]!;
-    mean /= data.x.length;
-    for (let i = 0; i < data.x.length; i++) std += (data.x[i]! - mean) ** 2;
-    std = Math.sqrt(std / data.x.length);
-  }
+  const { mean, std } = options.reconstructionTarget === 'normalized' ? pixelStats(data.x) : { mean: 0, std: 1 };
   const start = performance.now();
   const history: number[] = [];
   let seen = 0;

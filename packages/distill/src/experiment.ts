@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  Dataset, RunRecord, Trainer, TrellisError, claim, evaluate, experimentSeeds, meanStd, mlp, range,
+  Dataset, RunRecord, Trainer, TrellisError, check, claim, evaluate, experimentSeeds, meanStd, mlp, range,
   type Claim, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type TechniqueExperiment, type TrainerContext, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from '@trellis-ml/datasets';
@@ -11,7 +11,7 @@ import {
 } from './generators.js';
 import * as L from './losses.js';
 import { distillPlugin, labelSmoothingPlugin, type DistillMethod } from './plugin.js';
-import { topPairs, validateSoftLabelMatrix, type Matrix } from './similarity.js';
+import { boostDiagonal, diagArgmaxCount, rowSoftmax, topPairs, validateSoftLabelMatrix, type Matrix } from './similarity.js';
 
 /** Sizes and budgets of one reproduction (quick or full); every field can be overridden with `params`. */
 export interface DistillExperimentConfig {
@@ -33,11 +33,28 @@ export interface DistillExperimentConfig {
   /** Tune T × α (ReffAKD, KD), ε (LS) and α (Tf-KD) on validation with the first seed. */
   grid: boolean;
   gridEpochs: number;
-  /** Grid values (spec §10.3: T ∈ {1, 4, 10, 20} × α ∈ {0.5, 0.9}; ε ∈ {0.05, 0.1, 0.2}; Tf-KD α ∈ {0.1, 0.5, 0.9}). */
+  /**
+   * Grid values. Spec §10.3 has T ∈ {1, 4, 10, 20} × α ∈ {0.5, 0.9}; the default adds α = 0.1 (in the
+   * notebooks' own grid α ∈ {0.1, …, 0.9}) because at α ≥ 0.5 every ReffAKD/KD cell smooths far more
+   * than any cell of the LS grid (α = 0.5, T = 1 ≈ LS with ε ≈ 0.49), which is not equal tuning effort
+   * (§10 (v)). `gridAlpha=0.5,0.9` restores the spec's grid. ε ∈ {0.05, 0.1, 0.2}; Tf-KD α ∈ {0.1, 0.5, 0.9}.
+   */
   gridT: number[];
   gridAlpha: number[];
   gridEps: number[];
   gridTfkdAlpha: number[];
+  /**
+   * KL reduction of the soft-label term, for ReffAKD, its controls and teacher KD alike (spec §10.3:
+   * `'batchmean'`, the default). `'elementwise-mean'` divides by C as the ReffAKD Fashion-MNIST notebook
+   * does (`nn.KLDivLoss()`), i.e. a C-times weaker soft term at equal α and T.
+   */
+  klReduction: L.KlReduction;
+  /**
+   * Seed of the shuffled-matrix control: `'per-seed'` (default) draws a new off-diagonal permutation for
+   * every student seed, so the control averages over permutations; `'fixed'` uses one permutation (the
+   * run's base seed) for every student seed.
+   */
+  shuffleSeed: 'per-seed' | 'fixed';
   /** Also train the extra rows ReffAKD+DKD and ReffAKD+DIST (mode replace-teacher; on in quick, off in full). */
   extras: boolean;
   /** Settings used when `grid` is off (or the starting point). */
@@ -53,7 +70,8 @@ const QUICK: DistillExperimentConfig = {
   trainSize: 6000, valSize: 1000, testSize: 2000, studentHidden: [64], teacherHidden: [256, 256],
   teacherEpochs: 4, teacherMilestones: [3], studentEpochs: 5, studentMilestones: [3, 4],
   lr: 0.05, momentum: 0.9, weightDecay: 5e-4, batchSize: 128, aeEpochs: 3, samplesPerClass: 40,
-  grid: false, gridEpochs: 8, gridT: [1, 4, 10, 20], gridAlpha: [0.5, 0.9], gridEps: [0.05, 0.1, 0.2], gridTfkdAlpha: [0.1, 0.5, 0.9], extras: true,
+  klReduction: 'batchmean', shuffleSeed: 'per-seed',
+  grid: false, gridEpochs: 8, gridT: [1, 4, 10, 20], gridAlpha: [0.1, 0.5, 0.9], gridEps: [0.05, 0.1, 0.2], gridTfkdAlpha: [0.1, 0.5, 0.9], extras: true,
   // fixed settings (no grid): the values the validation grid of a full run selected (README)
   reffakdT: 4, reffakdAlpha: 0.1, kdT: 4, kdAlpha: 0.1, lsEpsilon: 0.05, tfkdAlpha: 0.1,
 };
@@ -66,7 +84,8 @@ const FULL: DistillExperimentConfig = {
 
 /** The methods every seed trains (same split, same seeds). */
 const METHODS = ['CE', 'LS', 'Tf-KD_reg', 'KD (teacher)', 'ReffAKD-AE', 'ReffAKD-pixels', 'ReffAKD-random-encoder', 'ReffAKD-shuffled', 'ReffAKD+DKD', 'ReffAKD+DIST'] as const;
-type MethodName = (typeof METHODS)[number];
+/** A row of the accuracy table. */
+export type MethodName = (typeof METHODS)[number];
 const EXTRAS = new Set<MethodName>(['ReffAKD+DKD', 'ReffAKD+DIST']);
 
 /** One student run's measurements. */
@@ -141,24 +160,28 @@ async function trainModel(
   return { finalTest: last.test, finalVal: last.val, bestValTest: sel.epochs[best]!.test, bestVal: sel.epochs[best]!.val, bestEpoch: best, ms, examplesSeen: epochs * data.train.size };
 }
 
-interface Sources {
+/** The soft-label sources of one reproduction (exported for tests). */
+export interface Sources {
   teacher: SoftLabelGenerator;
   reffakd: SoftLabelGenerator;
   pixels: SoftLabelGenerator;
   random: SoftLabelGenerator;
-  shuffled: SoftLabelGenerator;
+  /** The shuffled-matrix control of each student seed. */
+  shuffled: (seed: number) => SoftLabelGenerator;
 }
 
-interface Tuned {
+/** The selected settings of each method (exported for tests). */
+export interface Tuned {
   reffakd: { T: number; alpha: number };
   kd: { T: number; alpha: number };
   ls: number;
   tfkd: number;
 }
 
-function methodPlugins(method: MethodName, sources: Sources, tuned: Tuned, C: number): TrainerPlugin[] {
+/** The plugins of one method's student run: same recipe for all, only these differ (exported for tests). */
+export function methodPlugins(method: MethodName, sources: Sources, tuned: Tuned, C: number, seed: number, reduction: L.KlReduction): TrainerPlugin[] {
   const soft = (source: SoftLabelGenerator, T: number, alpha: number): TrainerPlugin =>
-    distillPlugin({ source, method: { kind: 'soft-kl', T }, ...L.weightsFromAlpha(alpha, 'alpha-weights-kd') });
+    distillPlugin({ source, method: { kind: 'soft-kl', T, reduction }, ...L.weightsFromAlpha(alpha, 'alpha-weights-kd') });
   const r = tuned.reffakd;
   switch (method) {
     case 'CE': return [];
@@ -172,7 +195,7 @@ function methodPlugins(method: MethodName, sources: Sources, tuned: Tuned, C: nu
     case 'ReffAKD-AE': return [soft(sources.reffakd, r.T, r.alpha)];
     case 'ReffAKD-pixels': return [soft(sources.pixels, r.T, r.alpha)];
     case 'ReffAKD-random-encoder': return [soft(sources.random, r.T, r.alpha)];
-    case 'ReffAKD-shuffled': return [soft(sources.shuffled, r.T, r.alpha)];
+    case 'ReffAKD-shuffled': return [soft(sources.shuffled(seed), r.T, r.alpha)];
     case 'ReffAKD+DKD': return [distillPlugin({ source: sources.reffakd, method: { kind: 'dkd', alpha: 0.5, beta: 2, T: 4 }, ceWeight: 1, kdWeight: 1 })];
     case 'ReffAKD+DIST': return [distillPlugin({ source: sources.reffakd, method: { kind: 'dist', beta: 1, gamma: 1, tau: 1 }, ceWeight: 1, kdWeight: 1 })];
   }
@@ -289,13 +312,19 @@ function accuracyPlot(rows: Array<{ method: string; mean: number; lo: number; hi
   };
 }
 
-function readParams(options: ExperimentOptions): DistillExperimentConfig {
+/** The mode's configuration with `options.params` overrides applied (exported for tests). */
+export function readParams(options: ExperimentOptions): DistillExperimentConfig {
   const cfg: DistillExperimentConfig = { ...(options.mode === 'full' ? FULL : QUICK) };
   for (const [k, v] of Object.entries(options.params ?? {})) {
     if (!(k in cfg)) throw new TrellisError('UNKNOWN_PARAM', `distill has no parameter "${k}"`, `use one of: ${Object.keys(cfg).join(', ')}`);
     const cur = (cfg as unknown as Record<string, unknown>)[k];
-    (cfg as unknown as Record<string, unknown>)[k] = Array.isArray(cur) ? String(v).split(',').map(Number) : typeof cur === 'boolean' ? v === true || v === 'true' : Number(v);
+    (cfg as unknown as Record<string, unknown>)[k] = Array.isArray(cur) ? String(v).split(',').map(Number)
+      : typeof cur === 'boolean' ? v === true || v === 'true'
+        : typeof cur === 'string' ? String(v) : Number(v);
   }
+  check(cfg.klReduction === 'batchmean' || cfg.klReduction === 'elementwise-mean', 'BAD_PARAM', `klReduction "${cfg.klReduction}" is not a KL reduction`,
+    "use klReduction=batchmean or klReduction=elementwise-mean");
+  check(cfg.shuffleSeed === 'per-seed' || cfg.shuffleSeed === 'fixed', 'BAD_PARAM', `shuffleSeed "${cfg.shuffleSeed}" is not a shuffle mode`, 'use shuffleSeed=per-seed or shuffleSeed=fixed');
   return cfg;
 }
 
@@ -343,10 +372,15 @@ export const experiment: TechniqueExperiment = {
     await pixels.fit(trainAll);
     const random = reffakdGenerator({ ...common, featureSource: 'random-encoder' });
     await random.fit(trainAll);
-    const shuffled = shuffledMatrixGenerator(reffakd, options.seed);
-    // ReffAKD with the notebooks' fixed δ = 0.008, for the report only
-    const fixedBoost = reffakdGenerator({ ...common, featureSource: 'pixels', diagBoost: 0.008 });
-    await fixedBoost.fit(trainAll);
+    const shuffledBySeed = new Map<number, SoftLabelGenerator>();
+    const shuffled = (seed: number): SoftLabelGenerator => {
+      const key = cfg.shuffleSeed === 'fixed' ? options.seed : seed;
+      if (!shuffledBySeed.has(key)) shuffledBySeed.set(key, shuffledMatrixGenerator(reffakd, key));
+      return shuffledBySeed.get(key)!;
+    };
+    // the notebooks' fixed δ = 0.008 applied to the same autoencoder similarities (report only), and to the pixel control's
+    const fixedBoostAe = diagArgmaxCount(rowSoftmax(boostDiagonal(reffakdReport.S, 0.008)));
+    const fixedBoostPixels = diagArgmaxCount(rowSoftmax(boostDiagonal(pixels.report()!.S, 0.008)));
     const sources: Sources = { teacher, reffakd, pixels, random, shuffled };
     log(`distill: ReffAKD δ=${reffakdReport.delta.toFixed(4)}, diag-argmax ${reffakdReport.diagArgmaxCount}/${C}, mean P[c][c] ${reffakdReport.meanTrueClassProb.toFixed(4)}, top pairs ${reffakdReport.topPairs.map((p) => p.label).join(', ')}`);
 
@@ -367,7 +401,8 @@ export const experiment: TechniqueExperiment = {
         let best = -1;
         for (const T of cfg.gridT) {
           for (const alpha of cfg.gridAlpha) {
-            const acc = await gridRun(key === 'kd' ? 'KD (teacher)' : 'ReffAKD-AE', `T=${T} α=${alpha}`, [distillPlugin({ source, method: { kind: 'soft-kl', T }, ...L.weightsFromAlpha(alpha, 'alpha-weights-kd') })]);
+            const acc = await gridRun(key === 'kd' ? 'KD (teacher)' : 'ReffAKD-AE', `T=${T} α=${alpha}`,
+              [distillPlugin({ source, method: { kind: 'soft-kl', T, reduction: cfg.klReduction }, ...L.weightsFromAlpha(alpha, 'alpha-weights-kd') })]);
             if (acc > best) {
               best = acc;
               tuned[key] = { T, alpha };
@@ -382,7 +417,7 @@ export const experiment: TechniqueExperiment = {
       }
       best = -1;
       for (const a of cfg.gridTfkdAlpha) {
-        const acc = await gridRun('Tf-KD_reg', `α=${a}`, methodPlugins('Tf-KD_reg', sources, { ...tuned, tfkd: a }, C));
+        const acc = await gridRun('Tf-KD_reg', `α=${a}`, methodPlugins('Tf-KD_reg', sources, { ...tuned, tfkd: a }, C, seeds[0]!, cfg.klReduction));
         if (acc > best) [best, tuned.tfkd] = [acc, a];
       }
     }
@@ -396,7 +431,7 @@ export const experiment: TechniqueExperiment = {
       for (const method of methods) {
         const model = mlp({ inputShape: [784], hidden: cfg.studentHidden, numClasses: C, seed });
         studentMacs = adapterMacs(model);
-        const r = await trainModel(model, methodPlugins(method, sources, tuned, C), seed, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `${method} seed ${seed}`, progress);
+        const r = await trainModel(model, methodPlugins(method, sources, tuned, C, seed, cfg.klReduction), seed, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `${method} seed ${seed}`, progress);
         model.dispose();
         runs.push({ method, seed, ...r });
         await record.logMetrics({ kind: 'student', method, seed, ...r });
@@ -478,7 +513,8 @@ export const experiment: TechniqueExperiment = {
         delta: reffakdReport.delta, diagArgmaxCount: reffakdReport.diagArgmaxCount, meanTrueClassProb: reffakdReport.meanTrueClassProb, aeMse: reffakdReport.aeMse,
         topPairs: reffakdReport.topPairs.map((p) => ({ pair: p.label, value: p.value })), S: reffakdReport.S, P: reffakdReport.P,
         pixelsTopPairs: pixels.report()!.topPairs.map((p) => p.label),
-        fixedBoost0008DiagArgmax: fixedBoost.report()!.diagArgmaxCount,
+        fixedBoost0008DiagArgmax: fixedBoostAe,
+        fixedBoost0008DiagArgmaxPixels: fixedBoostPixels,
       },
       accuracy: Object.fromEntries(accRows.map((r) => [r.method, { finalTestMean: r.fin.mean, finalTestStd: r.fin.std, selectedTestMean: r.sel.mean, selectedTestStd: r.sel.std, vsCeMean: r.d.mean, vsCeStd: r.d.std }])),
       costs: { reffakd: aeCost, teacher: teacherCost, reffakdPipeline: reffakdPipe, kdPipeline: kdPipe, onlineTeacherMacs, genMacsRatio, genMsRatio, pipeMacsRatio, pipeMsRatio },
@@ -488,7 +524,7 @@ export const experiment: TechniqueExperiment = {
     const sections = [
       {
         title: 'Student accuracy (Fashion-MNIST, MLP 784-64-10)',
-        text: `Test accuracy (%) at the final epoch (primary) and at the epoch with the best validation accuracy, mean ± std over seeds ${seeds.join(', ')}; Δ vs CE is paired by seed. Same split, same seeds, same optimiser (SGD momentum 0.9, lr ${cfg.lr}, wd ${cfg.weightDecay}, ${cfg.studentEpochs} epochs). Settings: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha} (the controls reuse them); KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd} (a=0.99, τ=20, multiplier C)${cfg.grid ? ', each chosen on validation' : ' (fixed, no grid in this mode)'}. Teacher ${cfg.teacherHidden.join('-')}: ${pct(teacherRun.finalTest)}%.`,
+        text: `Test accuracy (%) at the final epoch (primary) and at the epoch with the best validation accuracy, mean ± std over seeds ${seeds.join(', ')}; Δ vs CE is paired by seed. Same split, same seeds, same optimiser (SGD momentum 0.9, lr ${cfg.lr}, wd ${cfg.weightDecay}, ${cfg.studentEpochs} epochs). Settings: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha} (the controls reuse them); KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd} (a=0.99, τ=20, multiplier C)${cfg.grid ? ', each chosen on validation' : ' (fixed, no grid in this mode)'}; soft-label KL reduction ${cfg.klReduction} (ReffAKD, controls and KD alike); shuffled control: ${cfg.shuffleSeed === 'per-seed' ? 'a new permutation per seed' : 'one permutation'}. Teacher ${cfg.teacherHidden.join('-')}: ${pct(teacherRun.finalTest)}%.`,
         table: {
           columns: ['method', 'test acc final (%)', 'std', 'test acc at best-val epoch (%)', 'std', 'Δ vs CE (pp)', 'std'],
           rows: accRows.map((r) => [r.method, r.fin.mean, r.fin.std, r.sel.mean, r.sel.std, r.d.mean, r.d.std]),
@@ -502,7 +538,7 @@ export const experiment: TechniqueExperiment = {
       },
       {
         title: 'ReffAKD soft labels P = softmax(S + δI)',
-        text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the dense autoencoder (AE-D 784-128-32, ${cfg.aeEpochs} epochs, final MSE ${reffakdReport.aeMse[reffakdReport.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${reffakdReport.delta.toFixed(4)}; ${reffakdReport.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${reffakdReport.meanTrueClassProb.toFixed(4)}. With the notebooks' fixed δ = 0.008 on pixel features: ${fixedBoost.report()!.diagArgmaxCount}/${C}.`,
+        text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the dense autoencoder (AE-D 784-128-32, ${cfg.aeEpochs} epochs, final MSE ${reffakdReport.aeMse[reffakdReport.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${reffakdReport.delta.toFixed(4)}; ${reffakdReport.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${reffakdReport.meanTrueClassProb.toFixed(4)}. Without a boost ${reffakdReport.diagArgmaxCountUnboosted}/${C}; with the notebooks' fixed δ = 0.008: ${fixedBoostAe}/${C} (pixel control: ${fixedBoostPixels}/${C}).`,
         plot: heatmap(P, names, 'soft labels P'),
       },
       {
@@ -523,7 +559,7 @@ export const experiment: TechniqueExperiment = {
       claims,
       sections,
     });
-    for (const g of [reffakd, pixels, random, shuffled, fixedBoost, teacher]) g.dispose();
+    for (const g of [reffakd, pixels, random, ...shuffledBySeed.values(), teacher]) g.dispose();
     teacherModel.dispose();
     return { runDir: record.dir, summaryPath, reportPath, claims, summary };
   },

@@ -54,8 +54,8 @@ const QUICK: DynamicDepthSetup = {
   epochs: 3, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: false, ablations: false, kdWeight: 0.5, temperature: 3,
 };
 const FULL: DynamicDepthSetup = {
-  dataset: 'fashion', model: 'mlp', trainLimit: 8000, testLimit: 5000, valFraction: 0.1, width: 128, blocks: 8, depths: [2, 4, 6, 8],
-  epochs: 5, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: true, ablations: false, kdWeight: 0.5, temperature: 3,
+  dataset: 'fashion', model: 'mlp', trainLimit: 15000, testLimit: 10000, valFraction: 0.1, width: 256, blocks: 8, depths: [2, 4, 6, 8],
+  epochs: 15, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: true, ablations: false, kdWeight: 0.5, temperature: 3,
 };
 
 /** Resolves the setup of a run from its mode and `params`. */

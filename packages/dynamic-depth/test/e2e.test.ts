@@ -30,7 +30,7 @@ describe('experiment settings', () => {
   it('quick and full defaults follow the spec, --set overrides parse, unknown settings are refused', async () => {
     expect(experiment.name).toBe('dynamic-depth');
     expect(dynamicDepthSetup({ mode: 'quick' })).toMatchObject({ width: 128, blocks: 6, depths: [2, 4, 6], dataset: 'fashion' });
-    expect(dynamicDepthSetup({ mode: 'full' })).toMatchObject({ blocks: 8, depths: [2, 4, 6, 8] });
+    expect(dynamicDepthSetup({ mode: 'full' })).toMatchObject({ width: 256, blocks: 8, depths: [2, 4, 6, 8] });
     expect(dynamicDepthSetup({ mode: 'quick', params: { width: '256', depths: '1,3', sandwich: 'true' } })).toMatchObject({ width: 256, depths: [1, 3, 6], sandwich: true });
     await expectTrellisError(() => dynamicDepthSetup({ mode: 'quick', params: { widht: 3 } }), 'UNKNOWN_PARAM');
   });

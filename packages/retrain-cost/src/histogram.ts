@@ -15,11 +15,18 @@ export type WassersteinMode = 'value-sort' | 'bin-cdf';
 /**
  * Fills `counts` (length `bins`) with the NumPy-compatible histogram of `v` over `[lo, hi]`
  * (equal-width bins; the top edge belongs to the last bin; values outside are ignored).
+ *
+ * Edges follow `np.linspace` (`lo + i·step`, `step = (hi − lo)/bins` in float64, last edge = `hi`)
+ * cast to the data's dtype, as NumPy 1.24 (the reference's pin) does: for a `Float32Array` (every
+ * tapped activation) the edges are rounded to float32, so a float32 value lying on a float32 edge
+ * goes to the bin above it, exactly as `np.histogram` on float32 activations.
  */
 function countInto(v: ArrayLike<number>, lo: number, hi: number, counts: Float64Array, offset = 0, length = v.length): number {
   const bins = counts.length;
   const norm = bins / (hi - lo);
-  const edge = (i: number): number => (i === bins ? hi : lo + (i * (hi - lo)) / bins);
+  const step = (hi - lo) / bins;
+  const f32 = v instanceof Float32Array;
+  const edge = (i: number): number => (i === bins ? hi : f32 ? Math.fround(lo + i * step) : lo + i * step);
   let total = 0;
   for (let k = 0; k < length; k++) {
     const x = v[offset + k]!;

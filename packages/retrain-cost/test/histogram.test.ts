@@ -11,6 +11,13 @@ describe('histogramPmf (NumPy rule, spec §3.3)', () => {
     expect([...histogramPmf([1, 1, 1, 1, 1, 1], 4)]).toEqual([0, 0, 1, 0]);
     expect([...histogramPmf([0, 0.25, 0.5, 0.75, 1], 4)].map((v) => v * 5)).toEqual([1, 1, 1, 2].map((v) => expect.closeTo(v, 12)));
   });
+  it('float32 activations are binned on float32 edges, as np.histogram on float32 data (NumPy 1.24)', () => {
+    // fround(0.7) = 0.699999988 is below the float64 edge 0.7 but equal to the float32 edge:
+    // np.histogram(np.float32([0, .7, 1]), 10) puts it in bin 7; on float64 data it is in bin 6.
+    const third = expect.closeTo(1 / 3, 12);
+    expect([...histogramPmf(Float32Array.from([0, 0.7, 1]), 10)]).toEqual([third, 0, 0, 0, 0, 0, 0, third, 0, third]);
+    expect([...histogramPmf([0, Math.fround(0.7), 1], 10)]).toEqual([third, 0, 0, 0, 0, 0, third, 0, 0, third]);
+  });
 });
 
 describe('distances (spec §3.4 golden values)', () => {

@@ -19,3 +19,28 @@ describe('the blur family matches SciPy (spec §12 golden values)', () => {
     expect(y.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 5);
   });
 });
+
+// The salt & pepper family (spec §7.3, §10.3): the corrupted pixels of a severity stay corrupted at every
+// higher severity (one seed shares its random draws), and the corrupted fraction is 1 − (1 − a/2)².
+describe('the salt & pepper family grows with severity', () => {
+  it('nested masks, fraction 1 − (1 − a/2)² on a mid-grey image', () => {
+    const x = new Float32Array(100 * 100).fill(0.5);
+    const amounts = [0.02, 0.05, 0.1, 0.2, 0.3];
+    let prev: Float32Array | null = null;
+    for (const a of amounts) {
+      const y = applyCorruption(x, [100, 100, 1], 'salt_pepper', { amount: a }, Rng.derive(1, 'sp'), { quantize: 'none' });
+      let changed = 0;
+      let lost = 0;
+      let other = 0;
+      for (let i = 0; i < y.length; i++) {
+        if (y[i] !== 0.5) changed++;
+        if (prev && prev[i] !== 0.5 && y[i] === 0.5) lost++;
+        if (y[i] !== 0 && y[i] !== 0.5 && y[i] !== 1) other++;
+      }
+      expect(lost).toBe(0);
+      expect(other).toBe(0);
+      expect(changed / y.length).toBeCloseTo(1 - (1 - a / 2) ** 2, 1);
+      prev = y;
+    }
+  });
+});

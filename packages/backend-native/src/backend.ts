@@ -6,10 +6,10 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendValues, DataId, DataType, GradConfig, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { BufferPool } from './bufferPool.js';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { TrellisError } from '@trellis-ml/core';
+import { TrellisError, batchNormGradients, registerBackendGradient, type GradientMap } from '@trellis-ml/core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
 import { installNativeMoments, momentsGradConfig, momentsKernelFuncs } from './moments.js';
@@ -27,9 +27,6 @@ import {
 
 /** The name the backend is registered under (`tf.setBackend(NATIVE_BACKEND_NAME)`). */
 export const NATIVE_BACKEND_NAME = 'trellis-native';
-
-/** Marks the gradients registered here (idempotent across module copies). */
-const MARK = '__trellisNativeBatchNormGrad';
 
 /**
  * tfjs's cpu backend, under its own name, whose heavy kernels are native and whose kernel outputs
@@ -117,97 +114,54 @@ function cpuKernels(): KernelConfig[] {
 /**
  * The FusedBatchNorm gradient on 'trellis-native': one native pass computes dx and the two
  * per-channel sums the other four gradients need (instead of tfjs's Tile and six full-size ops).
- * On any other backend, or for shapes it does not cover, it calls the gradient it replaced.
  */
-function nativeBatchNormGrad(previous: GradConfig): GradConfig {
-  const prevGrad = previous.gradFunc;
-  return {
-    kernelName: 'FusedBatchNorm',
-    inputsToSave: ['x', 'mean', 'variance', 'scale'],
-    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
-      const [x, mean, variance, scale] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
-      const c = x.shape[x.rank - 1] ?? 0;
-      const useNative =
-        tf.getBackend() === NATIVE_BACKEND_NAME &&
-        !Array.isArray(dy) &&
-        x.dtype === 'float32' &&
-        mean.rank === 1 &&
-        mean.size === c &&
-        variance.size === c &&
-        (scale == null || scale.size === c);
-      if (!useNative) return prevGrad(dy, saved, attrs);
-      const eps = (attrs as unknown as tf.FusedBatchNormAttrs).varianceEpsilon;
-      const inputs: Record<string, Tensor> = { dy: dy as Tensor, x, mean, variance: tf.reshape(variance, [c]) };
-      if (scale != null) inputs['scale'] = tf.reshape(scale, [c]);
-      const [dx, sumDy, sumDyXm] = tf.engine().runKernel(BATCH_NORM_GRAD_KERNEL, inputs as unknown as tf.NamedTensorMap, {
-        varianceEpsilon: eps,
-      } as unknown as NamedAttrMap) as Tensor[] as [Tensor, Tensor, Tensor];
-      const scaleVec = scale == null ? tf.onesLike(sumDy) : tf.reshape(scale, [c]);
-      const rstd = tf.rsqrt(tf.add(tf.reshape(variance, [c]), tf.scalar(eps)));
-      return {
-        x: () => dx,
-        mean: () => tf.reshape(tf.mul(tf.mul(tf.neg(rstd), scaleVec), sumDy), mean.shape),
-        variance: () => {
-          const r3 = tf.mul(tf.mul(rstd, rstd), rstd);
-          return tf.reshape(tf.mul(tf.mul(tf.mul(r3, tf.scalar(-0.5)), scaleVec), sumDyXm), mean.shape);
-        },
-        scale: () => tf.reshape(tf.mul(rstd, sumDyXm), mean.shape),
-        offset: () => tf.reshape(sumDy, mean.shape),
-      };
-    },
-  };
+function nativeBatchNormGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): GradientMap | null {
+  const [x, mean, variance, scale] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
+  const c = x.shape[x.rank - 1] ?? 0;
+  const covered =
+    !Array.isArray(dy) && x.dtype === 'float32' && mean.rank === 1 && mean.size === c && variance.size === c &&
+    (scale == null || scale.size === c);
+  if (!covered) return null;
+  const eps = (attrs as unknown as tf.FusedBatchNormAttrs).varianceEpsilon;
+  const inputs: Record<string, Tensor> = { dy, x, mean, variance: tf.reshape(variance, [c]) };
+  if (scale != null) inputs['scale'] = tf.reshape(scale, [c]);
+  const [dx, sumDy, sumDyXm] = tf.engine().runKernel(BATCH_NORM_GRAD_KERNEL, inputs as unknown as tf.NamedTensorMap, {
+    varianceEpsilon: eps,
+  } as unknown as NamedAttrMap) as Tensor[] as [Tensor, Tensor, Tensor];
+  return batchNormGradients(() => dx, mean, variance, scale, eps, sumDy, sumDyXm);
 }
 
 /**
  * Gradients of Mean, Square and Relu in one native pass each on 'trellis-native' (tfjs's take
  * three, two and two full-size ops: they dominate batch-norm training through tf.moments).
  */
-function nativeMeanGrad(previous: GradConfig): GradConfig {
+function nativeMeanGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): GradientMap | null {
+  const [x] = saved as [Tensor];
+  if (Array.isArray(dy) || x.dtype !== 'float32') return null;
+  const axes = tf.util.parseAxisParam((attrs as unknown as tf.MeanAttrs).axis, x.shape);
+  const expanded = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const reduceSize = axes.reduce((p, a) => p * (x.shape[a] as number), 1);
+  if (broadcastMode(expanded, x.shape, x.size) == null && middleBroadcast(expanded, x.shape) == null) return null;
   return {
-    kernelName: 'Mean',
-    inputsToSave: ['x'],
-    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
-      const [x] = saved as [Tensor];
-      if (tf.getBackend() !== NATIVE_BACKEND_NAME || Array.isArray(dy) || x.dtype !== 'float32') return previous.gradFunc(dy, saved, attrs);
-      const axes = tf.util.parseAxisParam((attrs as unknown as tf.MeanAttrs).axis, x.shape);
-      const expanded = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-      const reduceSize = axes.reduce((p, a) => p * (x.shape[a] as number), 1);
-      if (broadcastMode(expanded, x.shape, x.size) == null && middleBroadcast(expanded, x.shape) == null) {
-        return previous.gradFunc(dy, saved, attrs);
-      }
-      return {
-        x: () =>
-          tf.engine().runKernel(BROADCAST_SCALE_KERNEL, { x: tf.reshape(dy, expanded) }, { shape: x.shape, scale: 1 / reduceSize } as unknown as NamedAttrMap) as Tensor,
-      };
-    },
+    x: () =>
+      tf.engine().runKernel(BROADCAST_SCALE_KERNEL, { x: tf.reshape(dy, expanded) }, { shape: x.shape, scale: 1 / reduceSize } as unknown as NamedAttrMap) as Tensor,
   };
 }
 
-function nativeElementwiseGrad(previous: GradConfig, kernelName: 'Square' | 'Relu', op: 7 | 8): GradConfig {
-  return {
-    kernelName,
-    inputsToSave: ['x'],
-    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
-      const [x] = saved as [Tensor];
-      if (tf.getBackend() !== NATIVE_BACKEND_NAME || Array.isArray(dy) || x.dtype !== 'float32' || dy.dtype !== 'float32') {
-        return previous.gradFunc(dy, saved, attrs);
-      }
-      // Square: 2·dy·x; Relu: dy where x > 0.
-      return { x: () => tf.engine().runKernel(GRAD_BINARY_KERNEL, { a: dy, b: x }, { op } as unknown as NamedAttrMap) as Tensor };
-    },
+/** Square (op 7: 2·dy·x) and Relu (op 8: dy where x > 0) gradients in one pass. */
+function nativeElementwiseGrad(op: 7 | 8) {
+  return (dy: Tensor | Tensor[], saved: Tensor[]): GradientMap | null => {
+    const [x] = saved as [Tensor];
+    if (Array.isArray(dy) || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
+    return { x: () => tf.engine().runKernel(GRAD_BINARY_KERNEL, { a: dy, b: x }, { op } as unknown as NamedAttrMap) as Tensor };
   };
 }
 
 function registerNativeGradients(): void {
-  const wrap = (name: string, make: (prev: GradConfig) => GradConfig): void => {
-    const existing = tf.getGradient(name) as (GradConfig & { [MARK]?: true }) | undefined;
-    if (existing == null || existing[MARK]) return;
-    tf.registerGradient({ ...make(existing), [MARK]: true } as GradConfig);
-  };
-  wrap('FusedBatchNorm', nativeBatchNormGrad);
-  wrap('Mean', nativeMeanGrad);
-  wrap('Square', (p) => nativeElementwiseGrad(p, 'Square', 7));
-  wrap('Relu', (p) => nativeElementwiseGrad(p, 'Relu', 8));
+  registerBackendGradient('FusedBatchNorm', NATIVE_BACKEND_NAME, nativeBatchNormGrad);
+  registerBackendGradient('Mean', NATIVE_BACKEND_NAME, nativeMeanGrad);
+  registerBackendGradient('Square', NATIVE_BACKEND_NAME, nativeElementwiseGrad(7));
+  registerBackendGradient('Relu', NATIVE_BACKEND_NAME, nativeElementwiseGrad(8));
 }
 
 /**

@@ -18,3 +18,4 @@ export * from './experiment.js';
 export * from './backend/useBackend.js';
 export * from './backend/wasmKernels.js';
 export * from './backend/fusedAdam.js';
+export * from './backend/backendGradients.js';

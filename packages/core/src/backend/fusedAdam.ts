@@ -48,6 +48,19 @@ interface AdamInternals {
 type NamedTensorList = Array<{ name: string; tensor: Tensor }>;
 
 const PATCHED = '__trellisFusedAdam';
+
+/** β1^t and β2^t as last written by the patch, with the dataIds they were written to. */
+const known = new WeakMap<object, { id1: object; id2: object; acc1: number; acc2: number }>();
+
+/**
+ * The optimizer's β powers: from the host copy when the variables still hold what the patch wrote
+ * (no device read in the training step), else read back (first step, restored state).
+ */
+function betaPowers(self: AdamInternals): [number, number] {
+  const k = known.get(self);
+  if (k != null && k.id1 === self.accBeta1.dataId && k.id2 === self.accBeta2.dataId) return [k.acc1, k.acc2];
+  return [self.accBeta1.dataSync()[0] as number, self.accBeta2.dataSync()[0] as number];
+}
 const backends = new Map<string, FusedAdamBackend>();
 
 /**
@@ -79,9 +92,8 @@ function installPatch(): void {
     const registered = tf.engine().registeredVariables;
     if (names.some((n) => registered[n]?.dtype !== 'float32')) return original.call(this, variableGradients);
     tf.tidy(() => {
-      const acc1 = self.accBeta1.dataSync()[0] as number;
-      const acc2 = self.accBeta2.dataSync()[0] as number;
       const f = Math.fround;
+      const [acc1, acc2] = betaPowers(self);
       const constants: AdamConstants = [
         f(self.beta1), f(1 - self.beta1), f(self.beta2), f(1 - self.beta2),
         f(1 - acc1), f(1 - acc2), f(self.epsilon), f(-self.learningRate),
@@ -109,6 +121,8 @@ function installPatch(): void {
       });
       self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));
       self.accBeta2.assign(tf.mul(self.accBeta2, self.beta2));
+      // The same float32 products, kept on the host so the next step need not read them back.
+      known.set(self, { id1: self.accBeta1.dataId, id2: self.accBeta2.dataId, acc1: f(acc1 * f(self.beta1)), acc2: f(acc2 * f(self.beta2)) });
     });
     self.incrementIterations();
   };

@@ -23,7 +23,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   DataType,
-  GradConfig,
   KernelConfig,
   KernelFunc,
   NamedAttrMap,
@@ -32,6 +31,7 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { TrellisError } from '../errors.js';
+import { batchNormGradients, registerBackendGradient, type GradientMap } from './backendGradients.js';
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
 interface WasmBackendLike {
@@ -861,42 +861,18 @@ function fastMatMul(original: KernelConfig): KernelFunc {
 // --------------------------------------------------------------------------------------------
 // FusedBatchNorm gradient without Tile (broadcasting gives the same values).
 // --------------------------------------------------------------------------------------------
-function broadcastingBatchNormGrad(stock: GradConfig): GradConfig {
-  const stockGrad = stock.gradFunc;
-  return {
-    kernelName: 'FusedBatchNorm',
-    inputsToSave: ['x', 'mean', 'variance', 'scale'],
-    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
-      const [x, mean, variance, scale] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
-      const useStock =
-        tf.getBackend() !== BACKEND ||
-        Array.isArray(dy) ||
-        mean.rank !== 1 ||
-        (scale != null && scale.size !== mean.size);
-      if (useStock) return stockGrad(dy, saved, attrs);
-      const g = dy as Tensor;
-      const eps = (attrs as unknown as tf.FusedBatchNormAttrs).varianceEpsilon;
-      const axes = tf.broadcast_util.getReductionAxes(mean.shape, x.shape);
-      const c = mean.shape[0] as number;
-      // Computed here, not inside the per-input closures: the engine runs each closure in its own
-      // tidy, so tensors shared between them must belong to the enclosing (backprop) scope. When
-      // training, every input needs its gradient anyway (mean and variance come from x).
-      const scaleVec = scale == null ? tf.ones([c]) : tf.reshape(scale, [c]);
-      const rstd = tf.rsqrt(tf.add(tf.reshape(variance, [c]), tf.scalar(eps)));
-      const sumDy = tf.sum(g, axes);
-      const sumDyXm = tf.sum(tf.mul(g, tf.sub(x, tf.reshape(mean, [c]))), axes);
-      return {
-        x: () => tf.mul(g, tf.mul(rstd, scaleVec)),
-        mean: () => tf.reshape(tf.mul(tf.mul(tf.neg(rstd), scaleVec), sumDy), mean.shape),
-        variance: () => {
-          const r3 = tf.mul(tf.mul(rstd, rstd), rstd);
-          return tf.reshape(tf.mul(tf.mul(tf.mul(r3, tf.scalar(-0.5)), scaleVec), sumDyXm), mean.shape);
-        },
-        scale: () => tf.reshape(tf.mul(rstd, sumDyXm), mean.shape),
-        offset: () => tf.reshape(sumDy, mean.shape),
-      };
-    },
-  };
+function broadcastingBatchNormGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): GradientMap | null {
+  const [x, mean, variance, scale] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
+  if (Array.isArray(dy) || mean.rank !== 1 || (scale != null && scale.size !== mean.size)) return null;
+  const eps = (attrs as unknown as tf.FusedBatchNormAttrs).varianceEpsilon;
+  const axes = tf.broadcast_util.getReductionAxes(mean.shape, x.shape);
+  const c = mean.shape[0] as number;
+  // Computed here, not inside the per-input closures: the engine runs each closure in its own
+  // tidy, so tensors shared between them must belong to the enclosing (backprop) scope. When
+  // training, every input needs its gradient anyway (mean and variance come from x).
+  const sumDy = tf.sum(dy, axes);
+  const sumDyXm = tf.sum(tf.mul(dy, tf.sub(x, tf.reshape(mean, [c]))), axes);
+  return batchNormGradients((rstd, scaleVec) => tf.mul(dy, tf.mul(rstd, scaleVec)), mean, variance, scale, eps, sumDy, sumDyXm);
 }
 
 // --------------------------------------------------------------------------------------------
@@ -923,7 +899,6 @@ const FASTER_KERNELS: Array<[string, KernelFunc]> = [
   ['Cast', castShared as unknown as KernelFunc],
 ];
 const WRAPPED_KERNELS = ['BatchMatMul', '_FusedMatMul'];
-const GRADIENTS = ['FusedBatchNorm'];
 
 /**
  * What {@link registerWasmTrainingKernels} registered (kernel names for backend 'wasm', then
@@ -999,17 +974,8 @@ export function registerWasmTrainingKernels(): void {
     tf.registerKernel(config);
     registered.push(name);
   }
-  for (const name of GRADIENTS) {
-    const existing = tf.getGradient(name) as Marked<GradConfig> | undefined;
-    if (existing?.[MARK]) {
-      registered.push(`grad:${name}`);
-      continue;
-    }
-    if (existing == null) continue;
-    const config: Marked<GradConfig> = { ...broadcastingBatchNormGrad(existing), [MARK]: true, [ORIGINAL]: existing };
-    tf.registerGradient(config);
-    registered.push(`grad:${name}`);
-  }
+  registerBackendGradient('FusedBatchNorm', BACKEND, broadcastingBatchNormGrad);
+  registered.push('grad:FusedBatchNorm');
   WASM_TRAINING_KERNELS.splice(0, WASM_TRAINING_KERNELS.length, ...registered);
 }
 

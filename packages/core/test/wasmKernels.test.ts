@@ -15,6 +15,7 @@ import {
   wasmTrainingKernelsRegistered,
 } from '../src/backend/wasmKernels.js';
 import { describeBackend, useBackend } from '../src/backend/useBackend.js';
+import { wasmSimdKernels } from '../src/backend/wasmSimd.js';
 import { TrellisError } from '../src/errors.js';
 
 // ------------------------------------------------------------------ helpers
@@ -584,6 +585,62 @@ describe('tiny transformer block: values and gradients match cpu', () => {
 });
 
 // ------------------------------------------------------------------ leaks
+
+describe("core's SIMD kernels (GEMM, filter gradient, Adam)", () => {
+  const simdOff = process.env['TRELLIS_WASM_SIMD'] === '0';
+
+  it(simdOff ? 'are off with TRELLIS_WASM_SIMD=0' : 'are instantiated on the wasm heap', () => {
+    const kernels = wasmSimdKernels(tf.findBackend('wasm'));
+    if (simdOff) expect(kernels).toBeNull();
+    else expect(kernels).not.toBeNull();
+  });
+
+  // Row/column tails of the 4x8 tiles, K = 0, one K block and several (KC = 256: 600 is three).
+  // (K = 0 only with the SIMD kernels: the stock wasm matmul leaves such an output uninitialised.)
+  const shapes: Array<[number, number, number]> = [[1, 1, 1], ...(simdOff ? [] : [[3, 0, 9] as [number, number, number]]), [5, 7, 17], [130, 600, 13], [9, 300, 8]];
+  const transposes: Array<[boolean, boolean]> = [[false, false], [true, false], [false, true], [true, true]];
+  const gemmCases = shapes.flatMap(([m, k, n]) => transposes.map(([ta, tb]) => ({ m, k, n, ta, tb })));
+  it.each(gemmCases)('fused matMul [$m x $k] x [$k x $n], transposeA=$ta transposeB=$tb, bias and relu after the last K block', async ({ m, k, n, ta, tb }) => {
+    await expectSame(() => {
+      const a = t(ta ? [k, m] : [m, k], 31);
+      const b = t(tb ? [n, k] : [k, n], 32);
+      const bias = t([n], 33);
+      return [tf.matMul(a, b, ta, tb), tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias, activation: 'relu' })];
+    });
+  });
+
+  it('filter gradient over several chunks of output positions, Cout not a multiple of 8', async () => {
+    await expectSame(() => {
+      const x = t([4, 15, 17, 3], 41); // 1,020 output positions: four chunks of 256
+      const f = t([3, 3, 3, 10], 42);
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => weightedSum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')));
+      return g([x, f]);
+    });
+  });
+
+  it('fused Adam gives bit-identical values to tfjs op-by-op Adam (cpu), no tensor growth', async () => {
+    const trainOn = async (backend: string): Promise<Float32Array[]> => {
+      await tf.setBackend(backend);
+      const vars = [tf.variable(t([37, 5], 51), true, `simdAdam${backend}a`), tf.variable(t([3], 52), true, `simdAdam${backend}b`)];
+      const opt = tf.train.adam(0.01, 0.9, 0.999, 1e-7);
+      let before = 0;
+      for (let step = 0; step < 4; step++) {
+        if (step === 2) before = tf.memory().numTensors;
+        tf.tidy(() => {
+          opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, t(v.shape, 60 + 10 * step + i)])));
+        });
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      const out = vars.map((v) => Float32Array.from(v.dataSync()));
+      opt.dispose();
+      tf.dispose(vars);
+      return out;
+    };
+    const cpu = await trainOn('cpu');
+    const wasm = await trainOn('wasm');
+    wasm.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(cpu[i]!)));
+  });
+});
 
 describe('no leaked wasm buffers', () => {
   it('the new kernels free their intermediates', async () => {

@@ -5,8 +5,8 @@
  * ({@link registerFusedAdam}; `@trellis-ml/backend-native` does); while that backend is current,
  * `AdamOptimizer.prototype.applyGradients` (patched once) runs it. On any other backend, or for
  * non-float32 variables, the original method runs. `TRELLIS_FUSED_ADAM=0` turns the patch off.
- * (Measured and not used on wasm: a one-pass JavaScript loop over the wasm heap took longer than
- * the eleven SIMD kernels.)
+ * On wasm, core registers its SIMD kernel (wasmKernels.ts, `TrellisWasmAdam`) when its SIMD kernels
+ * are on (a one-pass JavaScript loop over the wasm heap was measured slower than the eleven ops).
  *
  * @module
  */

@@ -15,8 +15,10 @@
  *   gradient tiles `rsqrt(var + eps)` to the full input shape.
  *
  * {@link registerWasmTrainingKernels} fixes all of these, building on the backend's own XNNPACK
- * kernels (Conv2D, BatchMatMul, AvgPool, Transpose) and using a JS loop over the wasm heap only
- * where no existing kernel fits (depthwise backprop, segment sums, max-pool argmax).
+ * kernels (Conv2D, AvgPool, Transpose) and on core's SIMD kernels (wasmSimd.ts: matmuls of any
+ * transposes, the convolution filter gradient, Adam; without them — `TRELLIS_WASM_SIMD=0` —
+ * transposes + XNNPACK's BatchMatMul), using a JS loop over the wasm heap only where no kernel fits
+ * (depthwise backprop, segment sums, max-pool argmax).
  *
  * @module
  */
@@ -32,6 +34,8 @@ import type {
 } from '@tensorflow/tfjs-core';
 import { TrellisError } from '../errors.js';
 import { batchNormGradients, registerBackendGradient, type GradientMap } from './backendGradients.js';
+import { registerFusedAdam, type AdamConstants } from './fusedAdam.js';
+import { wasmSimdEnabled, wasmSimdKernels, type WasmSimdKernels } from './wasmSimd.js';
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
 interface WasmBackendLike {
@@ -184,6 +188,14 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   }
   const padTop = info.padInfo.top;
   const padLeft = info.padInfo.left;
+  const simd = wasmSimdKernels(backend);
+  if (simd != null) {
+    // im2col by chunks of output positions times dy, on core's SIMD GEMM.
+    const out = asWasm(backend).makeOutput([kh, kw, cin, cout], 'float32');
+    simd.conv2dFilterGrad(simd.offset(x), simd.offset(dy), simd.offset(out), { n, h, w, cin, oh, ow, cout, kh, kw, sh, sw, padTop, padLeft });
+    dispose(backend, ...temps);
+    return out;
+  }
   if (kh * kw * cin <= SMALL_PATCH) {
     const out = filterGradSmallPatch(x, dy, info, backend);
     dispose(backend, ...temps);
@@ -790,15 +802,69 @@ function sliceCopy(t: TensorInfo, index: number, shape: number[], backend: unkno
   return out;
 }
 
+type MatMulAttrs = { transposeA?: boolean; transposeB?: boolean; activation?: string };
+
+/**
+ * A float32 (fused) matmul on core's SIMD GEMM ({@link wasmSimdKernels}): any transposes, an
+ * operand broadcast over the batch or equal batches, bias of N values, linear or ReLU activation.
+ * Returns null for anything else (the caller falls back to the backend's kernels).
+ */
+function simdMatMul(simd: WasmSimdKernels, args: KernelArgs): TensorInfo | null {
+  const attrs = (args.attrs ?? {}) as MatMulAttrs;
+  const a = args.inputs['a'] as TensorInfo;
+  const b = args.inputs['b'] as TensorInfo;
+  const bias = args.inputs['bias'] as TensorInfo | undefined;
+  const activation = attrs.activation ?? 'linear';
+  if (args.inputs['preluActivationWeights'] != null || (activation !== 'linear' && activation !== 'relu')) return null;
+  const aOuter = a.shape.slice(0, -2);
+  const bOuter = b.shape.slice(0, -2);
+  const aBatch = tf.util.sizeFromShape(aOuter);
+  const bBatch = tf.util.sizeFromShape(bOuter);
+  const sameOuter = aOuter.length === bOuter.length && aOuter.every((d, i) => d === bOuter[i]);
+  if (!(aBatch === 1 || bBatch === 1 || sameOuter)) return null;
+  const [ar, ac] = a.shape.slice(-2) as [number, number];
+  const [br, bc] = b.shape.slice(-2) as [number, number];
+  const m = attrs.transposeA ? ac : ar;
+  const k = attrs.transposeA ? ar : ac;
+  const n = attrs.transposeB ? br : bc;
+  if ((attrs.transposeB ? bc : br) !== k) return null;
+  if (bias != null && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== n)) return null;
+  const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(aOuter, bOuter), m, n];
+  const out = asWasm(args.backend).makeOutput(outShape, 'float32');
+  if (tf.util.sizeFromShape(outShape) === 0) return out;
+  // A batched, untransposed `a` against one `b` is a single [batch·M, K] × [K, N] product.
+  const flat = bBatch === 1 && !attrs.transposeA;
+  const batch = flat ? 1 : Math.max(aBatch, bBatch);
+  const rows = flat ? aBatch * m : m;
+  simd.gemm(
+    batch, rows, n, k,
+    {
+      ptr: simd.offset(a), batchStride: aBatch === 1 ? 0 : m * k,
+      rowStride: attrs.transposeA ? 1 : k, colStride: attrs.transposeA ? m : 1,
+    },
+    {
+      ptr: simd.offset(b), batchStride: bBatch === 1 ? 0 : k * n,
+      rowStride: attrs.transposeB ? 1 : n, colStride: attrs.transposeB ? k : 1,
+    },
+    simd.offset(out), bias != null ? simd.offset(bias) : 0, activation === 'relu',
+  );
+  return out;
+}
+
 function fastMatMul(original: KernelConfig): KernelFunc {
   const kernelFunc = original.kernelFunc as (a: KernelArgs) => TensorInfo;
   return ((args: KernelArgs) => {
-    const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    const attrs = (args.attrs ?? {}) as MatMulAttrs;
     const { backend } = args;
     let a = args.inputs['a'] as TensorInfo;
     let b = args.inputs['b'] as TensorInfo;
     if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
       return kernelFunc(args);
+    }
+    const simd = wasmSimdKernels(backend);
+    if (simd != null) {
+      const out = simdMatMul(simd, args);
+      if (out != null) return out;
     }
     const aOuter = a.shape.slice(0, -2);
     const bOuter = b.shape.slice(0, -2);
@@ -878,7 +944,42 @@ function broadcastingBatchNormGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs
 // --------------------------------------------------------------------------------------------
 // Registration
 // --------------------------------------------------------------------------------------------
+// --------------------------------------------------------------------------------------------
+// Adam in one SIMD pass per variable (core's fused-Adam hook), bit-identical to tfjs's eleven ops.
+// --------------------------------------------------------------------------------------------
+/** The kernel core's fused Adam runs on wasm (inputs value, m, v, g; outputs value', m', v'). */
+export const WASM_ADAM_KERNEL = 'TrellisWasmAdam';
+
+function wasmAdam(args: KernelArgs): TensorInfo[] {
+  const { value, m, v, g } = args.inputs as Record<string, TensorInfo>;
+  const constants = (args.attrs as unknown as { constants: number[] }).constants;
+  const backend = asWasm(args.backend);
+  const outs = [value, m, v].map((t) => backend.makeOutput(t!.shape, 'float32')) as [TensorInfo, TensorInfo, TensorInfo];
+  const n = tf.util.sizeFromShape(value!.shape);
+  const simd = wasmSimdKernels(args.backend);
+  if (simd != null) {
+    const p = (t: TensorInfo): number => simd.offset(t);
+    simd.adam(p(value!), p(m!), p(v!), p(g!), p(outs[0]), p(outs[1]), p(outs[2]), n, constants);
+    return outs;
+  }
+  // Same float32 operations in the same order, one element at a time.
+  const f = Math.fround;
+  const [b1, omb1, b2, omb2, oma1, oma2, eps, negLr] = constants as AdamConstants;
+  const [x, mm, vv, gg] = [value!, m!, v!, g!].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const [ox, om, ov] = outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
+  for (let i = 0; i < n; i++) {
+    const gi = gg[i]!;
+    const nm = f(f(mm[i]! * b1) + f(gi * omb1));
+    const nv = f(f(vv[i]! * b2) + f(f(gi * gi) * omb2));
+    ox[i] = f(f(f(f(nm / oma1) / f(f(Math.sqrt(f(nv / oma2))) + eps)) * negLr) + x[i]!);
+    om[i] = nm;
+    ov[i] = nv;
+  }
+  return outs;
+}
+
 const NEW_KERNELS: Array<[string, KernelFunc]> = [
+  [WASM_ADAM_KERNEL, wasmAdam as unknown as KernelFunc],
   ['Conv2DBackpropFilter', conv2DBackpropFilter as unknown as KernelFunc],
   ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput as unknown as KernelFunc],
   ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter as unknown as KernelFunc],
@@ -976,6 +1077,8 @@ export function registerWasmTrainingKernels(): void {
   }
   registerBackendGradient('FusedBatchNorm', BACKEND, broadcastingBatchNormGrad);
   registered.push('grad:FusedBatchNorm');
+  // One SIMD pass per variable; without SIMD kernels the eleven stock ops are faster than a JS loop.
+  if (wasmSimdEnabled() && registerFusedAdam(BACKEND, { kernelName: WASM_ADAM_KERNEL })) registered.push('fusedAdam');
   WASM_TRAINING_KERNELS.splice(0, WASM_TRAINING_KERNELS.length, ...registered);
 }
 

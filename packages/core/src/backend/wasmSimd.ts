@@ -1,0 +1,176 @@
+/**
+ * Core's own SIMD kernels for the wasm backend (packages/core/wasm/kernels.c, embedded as
+ * {@link WASM_SIMD_PLAIN} / {@link WASM_SIMD_SHARED}): a strided batched GEMM with a bias/ReLU
+ * epilogue, a batched 2-D transpose and a one-pass Adam update, instantiated on the memory of tfjs-backend-wasm's own
+ * module so they read and write its tensors in place.
+ *
+ * Off with `TRELLIS_WASM_SIMD=0` (the matmuls then run as before: transposes + XNNPACK).
+ *
+ * @module
+ */
+import type { DataType, TensorInfo } from '@tensorflow/tfjs-core';
+import { WASM_SIMD_PLAIN, WASM_SIMD_SHARED } from './wasmSimdBinary.js';
+
+/** The parts of tfjs-backend-wasm's `BackendWasm` the SIMD kernels need. */
+export interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  wasm: {
+    _malloc(bytes: number): number;
+    _free(ptr: number): void;
+    wasmMemory?: WebAssembly.Memory;
+    asm?: { memory?: WebAssembly.Memory };
+  };
+}
+
+/** Strides (in elements) of one GEMM operand: batch, row, column. */
+export interface GemmOperand {
+  /** Byte offset of element (0, 0, 0) in the wasm heap. */
+  ptr: number;
+  batchStride: number;
+  rowStride: number;
+  colStride: number;
+}
+
+/** The kernels bound to one backend instance. */
+export interface WasmSimdKernels {
+  /**
+   * `C[b] = A[b] · B[b]` (+ `bias[j]`, then `max(0, ·)` when `relu`) for `b < batch`; A is M×K,
+   * B is K×N, C is M×N row-major at `c` with batch stride M·N. `bias` is a heap offset (0: none).
+   */
+  gemm(batch: number, m: number, n: number, k: number, a: GemmOperand, b: GemmOperand, c: number, bias: number, relu: boolean): void;
+  /** `dst[b] = src[b]ᵀ` for `b < batch`, `src[b]` rows×cols (heap offsets). */
+  transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
+  /**
+   * Adam over `n` floats (heap offsets; outputs must not alias inputs), bit-identical to tfjs's
+   * op-by-op update. `constants`: [β1, 1−β1, β2, 1−β2, 1−β1^t, 1−β2^t, ε, −lr].
+   */
+  adam(value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, n: number, constants: readonly number[]): void;
+  /**
+   * The filter gradient of an NHWC convolution (dilation 1), written to `dw` [KH, KW, Cin, Cout]:
+   * per chunk of output positions, im2col of x times dy, on the GEMM.
+   */
+  conv2dFilterGrad(x: number, dy: number, dw: number, g: Conv2DGeometry): void;
+  /** Heap offset of tensor `t`'s data. */
+  offset(t: TensorInfo): number;
+}
+
+/** The geometry of a convolution, NHWC. */
+export interface Conv2DGeometry {
+  n: number; h: number; w: number; cin: number;
+  oh: number; ow: number; cout: number;
+  kh: number; kw: number; sh: number; sw: number;
+  padTop: number; padLeft: number;
+}
+
+/** Panel width and K block of kernels.c's GEMM (NR, KC there). */
+const NR = 8;
+const KC = 256;
+const cache = new WeakMap<object, WasmSimdKernels | null>();
+
+function decode(base64: string): Uint8Array<ArrayBuffer> {
+  const bytes = Buffer.from(base64, 'base64');
+  const copy = new Uint8Array(new ArrayBuffer(bytes.length));
+  copy.set(bytes);
+  return copy;
+}
+
+function heapMemory(backend: WasmHeapBackend): WebAssembly.Memory | undefined {
+  return backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
+}
+
+type KernelExports = {
+  trellis_gemm: (...args: number[]) => void;
+  trellis_transpose: (src: number, dst: number, batch: number, rows: number, cols: number) => void;
+  trellis_adam: (...args: number[]) => void;
+  trellis_conv2d_filter_grad_part: (...args: number[]) => void;
+};
+
+/** A growing scratch buffer on the wasm heap. */
+function scratchBuffer(backend: WasmHeapBackend): (bytes: number) => number {
+  let ptr = 0;
+  let size = 0;
+  return (bytes) => {
+    if (bytes > size) {
+      if (ptr !== 0) backend.wasm._free(ptr);
+      size = Math.max(bytes, 2 * size);
+      ptr = backend.wasm._malloc(size);
+      if (ptr === 0) throw new Error(`wasm heap: cannot allocate ${size} bytes of kernel scratch`);
+    }
+    return ptr;
+  };
+}
+
+function instantiate(backend: WasmHeapBackend): WasmSimdKernels | null {
+  const memory = heapMemory(backend);
+  if (memory == null || typeof backend.wasm._malloc !== 'function') return null;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const module = new WebAssembly.Module(decode(shared ? WASM_SIMD_SHARED : WASM_SIMD_PLAIN));
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  const constantsPtr = backend.wasm._malloc(4 * 8);
+  const scratch = scratchBuffer(backend);
+
+  /** The argument list of trellis_gemm for rows/columns/batches of one call. */
+  const gemmArgs = (batch: number, m: number, n: number, k: number, a: GemmOperand, b: GemmOperand, c: number, scb: number, ldc: number, bias: number, relu: boolean, work: number): number[] => [
+    batch, m, n, k, a.ptr, a.batchStride, a.rowStride, a.colStride, b.ptr, b.batchStride, b.rowStride, b.colStride,
+    c, scb, ldc, bias, relu ? 1 : 0, work,
+  ];
+  const gemmScratch = (m: number, k: number, a: GemmOperand): number =>
+    4 * (KC * NR + (a.colStride !== 1 && a.rowStride === 1 && m > 1 ? m * k : 0));
+
+  return {
+    gemm(batch, m, n, k, a, b, c, bias, relu) {
+      exports.trellis_gemm(...gemmArgs(batch, m, n, k, a, b, c, m * n, n, bias, relu, scratch(gemmScratch(m, k, a))));
+    },
+    transpose: exports.trellis_transpose,
+    adam(value, m, v, g, outValue, outM, outV, n, constants) {
+      new Float32Array(memory.buffer, constantsPtr, 8).set(constants);
+      exports.trellis_adam(value, m, v, g, outValue, outM, outV, n, constantsPtr);
+    },
+    conv2dFilterGrad(x, dy, dw, g) {
+      const patch = g.kh * g.kw * g.cin;
+      const positions = g.n * g.oh * g.ow;
+      const accFloats = g.cout * patch;
+      const partFloats = KC * patch + g.cout * KC + KC * NR;
+      const geometry = [g.h, g.w, g.cin, g.oh, g.ow, g.cout, g.kh, g.kw, g.sh, g.sw, 1, 1, g.padTop, g.padLeft];
+      const work = scratch(4 * (accFloats + partFloats));
+      const acc = work;
+      exports.trellis_conv2d_filter_grad_part(x, dy, acc, ...geometry, 0, positions, acc + 4 * accFloats);
+      exports.trellis_transpose(acc, dw, 1, g.cout, patch);
+    },
+    offset(t) {
+      const entry = backend.dataIdMap.get(t.dataId);
+      if (entry == null) throw new Error('wasm SIMD kernels: tensor has no data on the wasm backend');
+      return entry.memoryOffset;
+    },
+  };
+}
+
+let supported: boolean | undefined;
+
+/** Whether core's SIMD kernels can run here: not switched off, and this engine has wasm SIMD. */
+export function wasmSimdEnabled(): boolean {
+  if (process.env['TRELLIS_WASM_SIMD'] === '0') return false;
+  supported ??= typeof WebAssembly === 'object' && WebAssembly.validate(decode(WASM_SIMD_PLAIN));
+  return supported;
+}
+
+/**
+ * Core's SIMD kernels on `backend`'s heap (instantiated once per backend), or `null` when they
+ * are switched off (`TRELLIS_WASM_SIMD=0`), WebAssembly SIMD is unavailable or the backend's
+ * memory cannot be reached — callers then use the backend's own kernels.
+ */
+export function wasmSimdKernels(backend: unknown): WasmSimdKernels | null {
+  if (!wasmSimdEnabled()) return null;
+  const key = backend as object;
+  if (!cache.has(key)) {
+    let kernels: WasmSimdKernels | null = null;
+    try {
+      kernels = instantiate(backend as WasmHeapBackend);
+    } catch {
+      kernels = null;
+    }
+    cache.set(key, kernels);
+  }
+  return cache.get(key) ?? null;
+}

@@ -618,6 +618,19 @@ describe("core's SIMD kernels (GEMM, filter gradient, Adam)", () => {
     });
   });
 
+  it('batch norm forward: channel tails, with and without offset and scale, 2-D and 4-D', async () => {
+    await expectSame(() => {
+      const x4 = t([3, 5, 4, 7], 71);
+      const x2 = t([9, 10], 72);
+      const pos = (shape: number[], seed: number) => tf.add(tf.abs(t(shape, seed)), 0.25);
+      return [
+        tf.batchNorm(x4, t([7], 73), pos([7], 74), t([7], 75), t([7], 76), 1e-3),
+        tf.batchNorm(x4, t([7], 77), pos([7], 78), undefined, undefined, 1e-5),
+        tf.batchNorm(x2, t([10], 79), pos([10], 80), t([10], 81), undefined, 1e-3),
+      ];
+    });
+  });
+
   it('fused Adam gives bit-identical values to tfjs op-by-op Adam (cpu), no tensor growth', async () => {
     const trainOn = async (backend: string): Promise<Float32Array[]> => {
       await tf.setBackend(backend);

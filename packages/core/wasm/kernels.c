@@ -311,3 +311,26 @@ void trellis_adam(const float *value, const float *m, const float *v, const floa
     out_v[i] = nv;
   }
 }
+
+/*
+ * Batch normalisation over rows of C channels (x is rows x C):
+ *   out[r, c] = offset[c] + (x[r, c] - mean[c]) * (scale[c] / sqrt(variance[c] + eps))
+ * offset / scale may be 0 (0 and 1). inv holds C floats of scratch.
+ */
+__attribute__((export_name("trellis_batch_norm")))
+void trellis_batch_norm(const float *x, const float *mean, const float *variance, const float *offset,
+                        const float *scale, float *out, u32 rows, u32 C, float eps, float *inv) {
+  for (u32 c = 0; c < C; c++) inv[c] = (scale ? scale[c] : 1.0f) / __builtin_sqrtf(variance[c] + eps);
+  const u32 c4 = C & ~3u;
+  for (u32 r = 0; r < rows; r++) {
+    const float *xr = x + r * C;
+    float *o = out + r * C;
+    u32 c = 0;
+    for (; c < c4; c += 4) {
+      v128_t y = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(mean + c)), wasm_v128_load(inv + c));
+      if (offset) y = wasm_f32x4_add(y, wasm_v128_load(offset + c));
+      wasm_v128_store(o + c, y);
+    }
+    for (; c < C; c++) o[c] = (xr[c] - mean[c]) * inv[c] + (offset ? offset[c] : 0.0f);
+  }
+}

@@ -925,6 +925,27 @@ function fastMatMul(original: KernelConfig): KernelFunc {
 }
 
 // --------------------------------------------------------------------------------------------
+// FusedBatchNorm forward on core's SIMD kernel (stock: a scalar loop), for per-channel statistics
+// over the innermost axis; anything else goes to the stock kernel.
+// --------------------------------------------------------------------------------------------
+function fusedBatchNorm(args: KernelArgs): TensorInfo {
+  const { x, mean, variance, offset, scale } = args.inputs as Record<string, TensorInfo | undefined>;
+  const simd = wasmSimdKernels(args.backend);
+  const channels = x!.shape[x!.shape.length - 1] ?? 0;
+  const perChannel = (t: TensorInfo | undefined): boolean => t == null || (t.dtype === 'float32' && tf.util.sizeFromShape(t.shape) === channels);
+  if (simd == null || x!.dtype !== 'float32' || x!.shape.length < 1 || channels === 0 || ![mean, variance, offset, scale].every(perChannel) || mean == null || variance == null) {
+    return (stockKernel('FusedBatchNorm').kernelFunc as (a: KernelArgs) => TensorInfo)(args);
+  }
+  const out = asWasm(args.backend).makeOutput(x!.shape, 'float32');
+  const size = tf.util.sizeFromShape(x!.shape);
+  if (size === 0) return out;
+  const p = (t: TensorInfo | undefined): number => (t == null ? 0 : simd.offset(t));
+  const eps = (args.attrs as unknown as { varianceEpsilon: number }).varianceEpsilon;
+  simd.batchNorm(p(x), p(mean), p(variance), p(offset), p(scale), p(out), size / channels, channels, eps);
+  return out;
+}
+
+// --------------------------------------------------------------------------------------------
 // FusedBatchNorm gradient without Tile (broadcasting gives the same values).
 // --------------------------------------------------------------------------------------------
 function broadcastingBatchNormGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): GradientMap | null {
@@ -998,6 +1019,7 @@ const FASTER_KERNELS: Array<[string, KernelFunc]> = [
   ['Mean', reduceWithAvgPool('Mean')],
   ['Identity', identityShared as unknown as KernelFunc],
   ['Cast', castShared as unknown as KernelFunc],
+  ['FusedBatchNorm', fusedBatchNorm as unknown as KernelFunc],
 ];
 const WRAPPED_KERNELS = ['BatchMatMul', '_FusedMatMul'];
 

@@ -1,7 +1,7 @@
 /**
  * Core's own SIMD kernels for the wasm backend (packages/core/wasm/kernels.c, embedded as
  * {@link WASM_SIMD_PLAIN} / {@link WASM_SIMD_SHARED}): a strided batched GEMM with a bias/ReLU
- * epilogue, a batched 2-D transpose and a one-pass Adam update, instantiated on the memory of tfjs-backend-wasm's own
+ * epilogue, a batched 2-D transpose, a one-pass Adam update and batch normalisation, instantiated on the memory of tfjs-backend-wasm's own
  * module so they read and write its tensors in place.
  *
  * Off with `TRELLIS_WASM_SIMD=0` (the matmuls then run as before: transposes + XNNPACK).
@@ -51,6 +51,11 @@ export interface WasmSimdKernels {
    * per chunk of output positions, im2col of x times dy, on the GEMM.
    */
   conv2dFilterGrad(x: number, dy: number, dw: number, g: Conv2DGeometry): void;
+  /**
+   * Batch normalisation of `x` (rows × C) with per-channel `mean`, `variance`, `offset`, `scale`
+   * (heap offsets; 0 for no offset / scale) into `out`.
+   */
+  batchNorm(x: number, mean: number, variance: number, offset: number, scale: number, out: number, rows: number, channels: number, epsilon: number): void;
   /** Heap offset of tensor `t`'s data. */
   offset(t: TensorInfo): number;
 }
@@ -84,6 +89,7 @@ type KernelExports = {
   trellis_transpose: (src: number, dst: number, batch: number, rows: number, cols: number) => void;
   trellis_adam: (...args: number[]) => void;
   trellis_conv2d_filter_grad_part: (...args: number[]) => void;
+  trellis_batch_norm: (...args: number[]) => void;
 };
 
 /** A growing scratch buffer on the wasm heap. */
@@ -137,6 +143,9 @@ function instantiate(backend: WasmHeapBackend): WasmSimdKernels | null {
       const acc = work;
       exports.trellis_conv2d_filter_grad_part(x, dy, acc, ...geometry, 0, positions, acc + 4 * accFloats);
       exports.trellis_transpose(acc, dw, 1, g.cout, patch);
+    },
+    batchNorm(x, mean, variance, offset, scale, out, rows, channels, epsilon) {
+      exports.trellis_batch_norm(x, mean, variance, offset, scale, out, rows, channels, epsilon, scratch(4 * channels));
     },
     offset(t) {
       const entry = backend.dataIdMap.get(t.dataId);

@@ -15,9 +15,23 @@ export interface Autoencoder {
   readonly inputShape: number[];
   /** Code length. */
   readonly codeSize: number;
-  /** Maps a dataset batch `[B, ...shape]` to the AE input (flatten, or zero-pad H and W to a multiple of 8). */
+  /**
+   * Statistics the AE input is standardised with (`(x − mean)/std`, as the notebooks' `Normalize`), or
+   * null for raw [0, 1] pixels (the default).
+   */
+  readonly inputStats: { mean: number; std: number } | null;
+  /** Maps a dataset batch `[B, ...shape]` to the AE's image layout (flatten, or zero-pad H and W to a multiple of 8), not standardised. */
+  layout(x: tf.Tensor): tf.Tensor;
+  /** Maps a dataset batch to the AE input: {@link Autoencoder.layout}, then standardised when `inputStats` is set. */
   prepare(x: tf.Tensor): tf.Tensor;
   dispose(): void;
+}
+
+function standardizer(stats: { mean: number; std: number } | undefined): (x: tf.Tensor) => tf.Tensor {
+  if (!stats) return (x) => x;
+  check(stats.std > 0 && Number.isFinite(stats.mean), 'BAD_OPTION', `autoencoder input statistics mean ${stats.mean}, std ${stats.std} are not usable`,
+    'pass the training pixels\' mean and a positive std (pixelStats)');
+  return (x) => tf.div(tf.sub(x, stats.mean), stats.std);
 }
 
 function seeded(model: tfl.LayersModel, seed: number): void {
@@ -28,7 +42,7 @@ function seeded(model: tfl.LayersModel, seed: number): void {
  * AE-D of the spec's MLP tier (§10.2): `inputDim → hidden (ReLU) → code (ReLU) → hidden (ReLU) →
  * inputDim (sigmoid)`; 784→128→32 has 209,968 parameters. Seeded Glorot-uniform init.
  */
-export function denseAutoencoder(options: { inputDim: number; hidden?: number; code?: number; seed: number }): Autoencoder {
+export function denseAutoencoder(options: { inputDim: number; hidden?: number; code?: number; seed: number; inputStats?: { mean: number; std: number } }): Autoencoder {
   const hidden = options.hidden ?? 128;
   const code = options.code ?? 32;
   const input = tfl.input({ shape: [options.inputDim], name: 'ae_input' });
@@ -39,9 +53,11 @@ export function denseAutoencoder(options: { inputDim: number; hidden?: number; c
   const model = tfl.model({ inputs: input, outputs: out, name: 'dense_ae' });
   const encoder = tfl.model({ inputs: input, outputs: z, name: 'dense_encoder' });
   seeded(model, options.seed);
+  const layout = (x: tf.Tensor): tf.Tensor => tf.reshape(x, [x.shape[0]!, options.inputDim]);
+  const norm = standardizer(options.inputStats);
   return {
-    kind: 'dense', encoder, model, inputShape: [options.inputDim], codeSize: code,
-    prepare: (x) => tf.reshape(x, [x.shape[0]!, options.inputDim]),
+    kind: 'dense', encoder, model, inputShape: [options.inputDim], codeSize: code, inputStats: options.inputStats ?? null,
+    layout, prepare: (x) => norm(layout(x)),
     dispose: () => model.dispose(),
   };
 }
@@ -52,7 +68,7 @@ export function denseAutoencoder(options: { inputDim: number; hidden?: number; c
  * each side like PyTorch's `padding=1`, so H and W must be multiples of 8; 28×28 inputs are
  * zero-padded to 32×32 (`resize28: 'pad'`). 1 channel: 46,585 parameters, code 4·4·48 = 768.
  */
-export function convAutoencoder(options: { inputShape: [number, number, number]; seed: number }): Autoencoder {
+export function convAutoencoder(options: { inputShape: [number, number, number]; seed: number; inputStats?: { mean: number; std: number } }): Autoencoder {
   const [h0, w0, c] = options.inputShape;
   const H = Math.ceil(h0 / 8) * 8;
   const W = Math.ceil(w0 / 8) * 8;
@@ -72,12 +88,14 @@ export function convAutoencoder(options: { inputShape: [number, number, number];
   seeded(model, options.seed);
   const top = Math.floor((H - h0) / 2);
   const left = Math.floor((W - w0) / 2);
+  const layout = (x: tf.Tensor): tf.Tensor => {
+    const img = tf.reshape(x, [x.shape[0]!, h0, w0, c]);
+    return H === h0 && W === w0 ? img : tf.pad(img, [[0, 0], [top, H - h0 - top], [left, W - w0 - left], [0, 0]]);
+  };
+  const norm = standardizer(options.inputStats);
   return {
-    kind: 'conv', encoder, model, inputShape: [H, W, c], codeSize: (H / 8) * (W / 8) * 48,
-    prepare: (x) => {
-      const img = tf.reshape(x, [x.shape[0]!, h0, w0, c]);
-      return H === h0 && W === w0 ? img : tf.pad(img, [[0, 0], [top, H - h0 - top], [left, W - w0 - left], [0, 0]]);
-    },
+    kind: 'conv', encoder, model, inputShape: [H, W, c], codeSize: (H / 8) * (W / 8) * 48, inputStats: options.inputStats ?? null,
+    layout, prepare: (x) => norm(layout(x)),
     dispose: () => model.dispose(),
   };
 }
@@ -98,7 +116,9 @@ export interface AutoencoderTraining {
   weightDecay?: number;
   /**
    * `'unit'` (default): reconstruct pixels in [0, 1]. `'normalized'`: reconstruct the mean/std-normalised
-   * image, as the notebooks do (the sigmoid can never reach it exactly).
+   * image, as the notebooks do (the sigmoid can never reach it exactly), with the AE's `inputStats` when
+   * it has them (the notebooks' case: input and target are the same normalised image), else the
+   * training pixels' {@link pixelStats}.
    */
   reconstructionTarget?: 'unit' | 'normalized';
   /** Shuffling seed. */
@@ -143,7 +163,7 @@ export async function trainAutoencoder(ae: Autoencoder, data: Dataset, options: 
   const optimizer = sgd ? tf.train.momentum(lr, options.momentum ?? 0.9) : tf.train.adam(lr);
   const adapter = new LayersModelAdapter(ae.model);
   const vars = Object.values(adapter.trainableVariables());
-  const { mean, std } = options.reconstructionTarget === 'normalized' ? pixelStats(data.x) : { mean: 0, std: 1 };
+  const { mean, std } = options.reconstructionTarget === 'normalized' ? ae.inputStats ?? pixelStats(data.x) : { mean: 0, std: 1 };
   const start = performance.now();
   const history: number[] = [];
   let seen = 0;
@@ -153,8 +173,9 @@ export async function trainAutoencoder(ae: Autoencoder, data: Dataset, options: 
       let count = 0;
       for (const batch of data.batches(batchSize, { rng: Rng.derive(options.seed ?? 0, 'ae-shuffle', epoch) })) {
         const loss = tf.tidy(() => {
+          const raw = ae.layout(batch.x);
           const x = ae.prepare(batch.x);
-          const target = options.reconstructionTarget === 'normalized' ? tf.div(tf.sub(x, mean), std) : x;
+          const target = options.reconstructionTarget === 'normalized' ? tf.div(tf.sub(raw, mean), std) : raw;
           const { value, grads } = optimizer.computeGradients(() => tf.mean(tf.square(tf.sub(ae.model.apply(x, { training: true }) as tf.Tensor, target))) as tf.Scalar, vars);
           const list = vars.map((v) => ({ name: v.name, tensor: wd > 0 ? tf.add(grads[v.name]!, tf.mul(v, wd)) : grads[v.name]! }));
           optimizer.applyGradients(list);

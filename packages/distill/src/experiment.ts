@@ -4,6 +4,7 @@ import {
   type Claim, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type TechniqueExperiment, type TrainerContext, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from '@trellis-ml/datasets';
+import { pixelStats } from './autoencoder.js';
 import { adapterMacs, adapterParams, pipelineCost, totalCost, trainingMacs, type GeneratorCost } from './cost.js';
 import {
   matrixGenerator, reffakdGenerator, shuffledMatrixGenerator, teacherGenerator, tfkdRegGenerator,
@@ -29,6 +30,12 @@ export interface DistillExperimentConfig {
   weightDecay: number;
   batchSize: number;
   aeEpochs: number;
+  /**
+   * The autoencoder's input and reconstruction target: `'unit'` / `'unit'` (default, spec §10.3: MSE to
+   * unit-range pixels) or the notebooks' `aeInput=standardized` with `aeTarget=normalized` (§2.2).
+   */
+  aeInput: 'unit' | 'standardized';
+  aeTarget: 'unit' | 'normalized';
   samplesPerClass: number;
   /** Tune T × α (ReffAKD, KD), ε (LS) and α (Tf-KD) on validation with the first seed. */
   grid: boolean;
@@ -55,6 +62,14 @@ export interface DistillExperimentConfig {
    * run's base seed) for every student seed.
    */
   shuffleSeed: 'per-seed' | 'fixed';
+  /**
+   * Standardise the student's and teacher's inputs with the training pixels' mean and population std
+   * (spec §10.1: "Normalise with the train mean/std, recomputed in code", ≈ 0.286 / 0.353 on
+   * Fashion-MNIST), as the notebooks' `Normalize(mean, std)` does. Default true. The soft-label
+   * generators (autoencoder, pixel control) always see the [0, 1] pixels: their features are not the
+   * student's input pipeline, and the AE-D reconstructs unit-range pixels (§10.3).
+   */
+  normalizeInputs: boolean;
   /** Also train the extra rows ReffAKD+DKD and ReffAKD+DIST (mode replace-teacher; on in quick, off in full). */
   extras: boolean;
   /** Settings used when `grid` is off (or the starting point). */
@@ -69,11 +84,11 @@ export interface DistillExperimentConfig {
 const QUICK: DistillExperimentConfig = {
   trainSize: 6000, valSize: 1000, testSize: 2000, studentHidden: [64], teacherHidden: [256, 256],
   teacherEpochs: 4, teacherMilestones: [3], studentEpochs: 5, studentMilestones: [3, 4],
-  lr: 0.05, momentum: 0.9, weightDecay: 5e-4, batchSize: 128, aeEpochs: 3, samplesPerClass: 40,
-  klReduction: 'batchmean', shuffleSeed: 'per-seed',
+  lr: 0.05, momentum: 0.9, weightDecay: 5e-4, batchSize: 128, aeEpochs: 3, aeInput: 'unit', aeTarget: 'unit', samplesPerClass: 40,
+  klReduction: 'batchmean', shuffleSeed: 'per-seed', normalizeInputs: true,
   grid: false, gridEpochs: 8, gridT: [1, 4, 10, 20], gridAlpha: [0.1, 0.5, 0.9], gridEps: [0.05, 0.1, 0.2], gridTfkdAlpha: [0.1, 0.5, 0.9], extras: true,
   // fixed settings (no grid): the values the validation grid of a full run selected (README)
-  reffakdT: 4, reffakdAlpha: 0.1, kdT: 4, kdAlpha: 0.1, lsEpsilon: 0.05, tfkdAlpha: 0.1,
+  reffakdT: 20, reffakdAlpha: 0.1, kdT: 1, kdAlpha: 0.1, lsEpsilon: 0.1, tfkdAlpha: 0.1,
 };
 
 const FULL: DistillExperimentConfig = {
@@ -324,8 +339,20 @@ export function readParams(options: ExperimentOptions): DistillExperimentConfig 
   }
   check(cfg.klReduction === 'batchmean' || cfg.klReduction === 'elementwise-mean', 'BAD_PARAM', `klReduction "${cfg.klReduction}" is not a KL reduction`,
     "use klReduction=batchmean or klReduction=elementwise-mean");
+  check(cfg.aeInput === 'unit' || cfg.aeInput === 'standardized', 'BAD_PARAM', `aeInput "${cfg.aeInput}" is not an autoencoder input mode`, 'use aeInput=unit or aeInput=standardized');
+  check(cfg.aeTarget === 'unit' || cfg.aeTarget === 'normalized', 'BAD_PARAM', `aeTarget "${cfg.aeTarget}" is not a reconstruction target`, 'use aeTarget=unit or aeTarget=normalized');
   check(cfg.shuffleSeed === 'per-seed' || cfg.shuffleSeed === 'fixed', 'BAD_PARAM', `shuffleSeed "${cfg.shuffleSeed}" is not a shuffle mode`, 'use shuffleSeed=per-seed or shuffleSeed=fixed');
   return cfg;
+}
+
+/**
+ * `(x − mean) / std` applied to every input value (a new dataset; labels shared). Exported for tests.
+ */
+export function standardize(d: Dataset, stats: { mean: number; std: number }): Dataset {
+  check(stats.std > 0, 'BAD_OPTION', `input standard deviation ${stats.std} is not positive`, 'standardise with statistics of a non-constant training set');
+  const x = new Float32Array(d.x.length);
+  for (let i = 0; i < x.length; i++) x[i] = (d.x[i]! - stats.mean) / stats.std;
+  return Dataset.fromArrays({ x, shape: [...d.shape], labels: d.labels, numClasses: d.numClasses, groups: d.groups });
 }
 
 const pct = (x: number): number => Number((100 * x).toFixed(2));
@@ -353,8 +380,12 @@ export const experiment: TechniqueExperiment = {
     const trainAll = fullTrain.subset(range(Math.min(cfg.trainSize, fullTrain.size - cfg.valSize)));
     const val = fullTrain.subset(Int32Array.from({ length: cfg.valSize }, (_, i) => fullTrain.size - cfg.valSize + i));
     const test = loadFashionMnist({ split: 'test', flatten: true, limit: cfg.testSize });
-    const data = { train: trainAll, val, test };
-    log(`distill: Fashion-MNIST train ${trainAll.size}, val ${val.size}, test ${test.size}; backend ${tf.getBackend()}; seeds ${seeds.join(',')}`);
+    // student/teacher inputs: standardised with the training split's statistics (spec §10.1), or raw [0, 1]
+    const stats = cfg.normalizeInputs ? pixelStats(trainAll.x) : null;
+    const data = stats
+      ? { train: standardize(trainAll, stats), val: standardize(val, stats), test: standardize(test, stats) }
+      : { train: trainAll, val, test };
+    log(`distill: Fashion-MNIST train ${trainAll.size}, val ${val.size}, test ${test.size}; inputs ${stats ? `standardised (mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)})` : 'raw [0, 1]'}; backend ${tf.getBackend()}; seeds ${seeds.join(',')}`);
 
     // ---- teacher (trained once, seed 0 of the run's base seed), cached logits (no augmentation)
     const teacherModel = mlp({ inputShape: [784], hidden: cfg.teacherHidden, numClasses: C, seed: options.seed });
@@ -362,10 +393,11 @@ export const experiment: TechniqueExperiment = {
     const teacherMacs = adapterMacs(teacherModel);
     log(`distill: teacher ${cfg.teacherHidden.join('-')} test ${pct(teacherRun.finalTest)}% in ${(teacherRun.ms / 1000).toFixed(1)}s`);
     const teacher = teacherGenerator(teacherModel, { cache: 'epoch-invariant', trainingCost: { macs: trainingMacs(teacherMacs, teacherRun.examplesSeen), ms: teacherRun.ms } });
-    teacher.prepare!(trainAll);
+    teacher.prepare!(data.train);
 
     // ---- ReffAKD generator (AE trained once) and the controls
-    const common = { numClasses: C, samplesPerClass: cfg.samplesPerClass, sampleSeed: 42, diagBoost: 'auto' as const, seed: options.seed, classNames: names, aeTraining: { epochs: cfg.aeEpochs } };
+    const common = { numClasses: C, samplesPerClass: cfg.samplesPerClass, sampleSeed: 42, diagBoost: 'auto' as const, seed: options.seed, classNames: names,
+      aeInput: cfg.aeInput, aeTraining: { epochs: cfg.aeEpochs, reconstructionTarget: cfg.aeTarget } };
     const reffakd = reffakdGenerator({ ...common, log });
     const reffakdReport = await reffakd.fit(trainAll);
     const pixels = reffakdGenerator({ ...common, featureSource: 'pixels' });
@@ -508,6 +540,7 @@ export const experiment: TechniqueExperiment = {
     // ---- summary and report
     const summary = {
       dataset: 'fashion-mnist', mode: options.mode, seeds, backend: tf.getBackend(), tuned, config: cfg,
+      inputs: stats ? { standardised: true, mean: stats.mean, std: stats.std } : { standardised: false },
       teacher: { hidden: cfg.teacherHidden, testAccuracy: teacherRun.finalTest, params: teacherCost.params, ms: teacherRun.ms },
       reffakd: {
         delta: reffakdReport.delta, diagArgmaxCount: reffakdReport.diagArgmaxCount, meanTrueClassProb: reffakdReport.meanTrueClassProb, aeMse: reffakdReport.aeMse,
@@ -524,7 +557,7 @@ export const experiment: TechniqueExperiment = {
     const sections = [
       {
         title: 'Student accuracy (Fashion-MNIST, MLP 784-64-10)',
-        text: `Test accuracy (%) at the final epoch (primary) and at the epoch with the best validation accuracy, mean ± std over seeds ${seeds.join(', ')}; Δ vs CE is paired by seed. Same split, same seeds, same optimiser (SGD momentum 0.9, lr ${cfg.lr}, wd ${cfg.weightDecay}, ${cfg.studentEpochs} epochs). Settings: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha} (the controls reuse them); KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd} (a=0.99, τ=20, multiplier C)${cfg.grid ? ', each chosen on validation' : ' (fixed, no grid in this mode)'}; soft-label KL reduction ${cfg.klReduction} (ReffAKD, controls and KD alike); shuffled control: ${cfg.shuffleSeed === 'per-seed' ? 'a new permutation per seed' : 'one permutation'}. Teacher ${cfg.teacherHidden.join('-')}: ${pct(teacherRun.finalTest)}%.`,
+        text: `Test accuracy (%) at the final epoch (primary) and at the epoch with the best validation accuracy, mean ± std over seeds ${seeds.join(', ')}; Δ vs CE is paired by seed. Same split, same seeds, same optimiser (SGD momentum 0.9, lr ${cfg.lr}, wd ${cfg.weightDecay}, ${cfg.studentEpochs} epochs); inputs ${stats ? `standardised with the training pixels' mean ${stats.mean.toFixed(4)} and std ${stats.std.toFixed(4)}` : 'raw [0, 1] pixels'} (students and teacher). Settings: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha} (the controls reuse them); KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd} (a=0.99, τ=20, multiplier C)${cfg.grid ? ', each chosen on validation' : ' (fixed, no grid in this mode)'}; soft-label KL reduction ${cfg.klReduction} (ReffAKD, controls and KD alike); shuffled control: ${cfg.shuffleSeed === 'per-seed' ? 'a new permutation per seed' : 'one permutation'}. Teacher ${cfg.teacherHidden.join('-')}: ${pct(teacherRun.finalTest)}%.`,
         table: {
           columns: ['method', 'test acc final (%)', 'std', 'test acc at best-val epoch (%)', 'std', 'Δ vs CE (pp)', 'std'],
           rows: accRows.map((r) => [r.method, r.fin.mean, r.fin.std, r.sel.mean, r.sel.std, r.d.mean, r.d.std]),
@@ -538,7 +571,7 @@ export const experiment: TechniqueExperiment = {
       },
       {
         title: 'ReffAKD soft labels P = softmax(S + δI)',
-        text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the dense autoencoder (AE-D 784-128-32, ${cfg.aeEpochs} epochs, final MSE ${reffakdReport.aeMse[reffakdReport.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${reffakdReport.delta.toFixed(4)}; ${reffakdReport.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${reffakdReport.meanTrueClassProb.toFixed(4)}. Without a boost ${reffakdReport.diagArgmaxCountUnboosted}/${C}; with the notebooks' fixed δ = 0.008: ${fixedBoostAe}/${C} (pixel control: ${fixedBoostPixels}/${C}).`,
+        text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the dense autoencoder (AE-D 784-128-32, ${cfg.aeEpochs} epochs, input ${cfg.aeInput === 'standardized' ? 'standardised' : '[0, 1]'} pixels, target ${cfg.aeTarget}, final MSE ${reffakdReport.aeMse[reffakdReport.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${reffakdReport.delta.toFixed(4)}; ${reffakdReport.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${reffakdReport.meanTrueClassProb.toFixed(4)}. Without a boost ${reffakdReport.diagArgmaxCountUnboosted}/${C}; with the notebooks' fixed δ = 0.008: ${fixedBoostAe}/${C} (pixel control: ${fixedBoostPixels}/${C}).`,
         plot: heatmap(P, names, 'soft labels P'),
       },
       {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Rng, TrellisError, check, predictLogits, type ModelAdapter } from '@trellis-ml/core';
-import { convAutoencoder, denseAutoencoder, encodeDataset, trainAutoencoder, type Autoencoder, type AutoencoderTraining } from './autoencoder.js';
+import { convAutoencoder, denseAutoencoder, encodeDataset, pixelStats, trainAutoencoder, type Autoencoder, type AutoencoderTraining } from './autoencoder.js';
 import { adapterMacs, adapterParams, countMacs, similarityMacs, type GeneratorCost } from './cost.js';
 import { oneHotLabels } from './losses.js';
 import {
@@ -224,6 +224,13 @@ export interface ReffakdOptions {
   /** Autoencoder training (default: Adam 1e-3, 3 epochs, batch 128, unit-range MSE). */
   aeTraining?: AutoencoderTraining;
   /**
+   * What the autoencoder sees: `'unit'` (default, [0, 1] pixels) or `'standardized'` (`(x − mean)/std`
+   * with the training pixels' mean and population std, for training and encoding alike), which is what
+   * the notebooks feed their AE (`Normalize(mean, std)` in every transform); faithful mode is
+   * `aeInput: 'standardized'` with `aeTraining.reconstructionTarget: 'normalized'`.
+   */
+  aeInput?: 'unit' | 'standardized';
+  /**
    * Where the codes come from: `'encoder'` (ReffAKD), or the controls `'pixels'` (raw inputs, no AE)
    * and `'random-encoder'` (the untrained, seeded encoder).
    */
@@ -350,13 +357,16 @@ export function reffakdGenerator(options: ReffakdOptions): ReffakdGenerator {
 
 function buildAutoencoder(options: ReffakdOptions, data: Dataset): Autoencoder {
   const seed = options.seed ?? 0;
+  check(options.aeInput === undefined || options.aeInput === 'unit' || options.aeInput === 'standardized', 'BAD_OPTION',
+    `aeInput "${String(options.aeInput)}" is not an autoencoder input mode`, "use aeInput: 'unit' or 'standardized'");
+  const inputStats = options.aeInput === 'standardized' ? pixelStats(data.x) : null;
   if (options.autoencoder === 'conv') {
     const s = data.shape;
     const shape: [number, number, number] = s.length === 3 ? [s[0]!, s[1]!, s[2]!] : s.length === 1 && Math.sqrt(s[0]!) % 1 === 0 ? [Math.sqrt(s[0]!), Math.sqrt(s[0]!), 1] : [0, 0, 0];
     check(shape[0] > 0, 'BAD_SHAPE', `the conv autoencoder needs image inputs, got examples of shape [${s.join(', ')}]`, 'reshape the dataset to [H, W, C] or use autoencoder: \'dense\'');
-    return convAutoencoder({ inputShape: shape, seed });
+    return convAutoencoder({ inputShape: shape, seed, ...(inputStats ? { inputStats } : {}) });
   }
-  return denseAutoencoder({ inputDim: data.exampleSize, hidden: options.dense?.hidden, code: options.dense?.code, seed });
+  return denseAutoencoder({ inputDim: data.exampleSize, hidden: options.dense?.hidden, code: options.dense?.code, seed, ...(inputStats ? { inputStats } : {}) });
 }
 
 /** Options of {@link teacherGenerator}. */

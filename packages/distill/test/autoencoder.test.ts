@@ -29,4 +29,27 @@ describe('autoencoder reconstruction target', () => {
     expect(rep.mse[0]!).toBeCloseTo(want, 6);
     ae.dispose();
   });
+
+  it("inputStats: the AE input and the 'normalized' target are the same standardised image (the notebooks' Normalize); 'unit' still targets raw pixels", async () => {
+    const x = new Float32Array([0, 0.5, 1, 0.5, 0.2, 0.8, 0.1, 0.9]);
+    const data = Dataset.fromArrays({ x, shape: [4], labels: Int32Array.from([0, 1]), numClasses: 2 });
+    const stats = { mean: 0.5, std: 0.25 };
+    const ae = denseAutoencoder({ inputDim: 4, hidden: 3, code: 2, seed: 1, inputStats: stats });
+    // prepare standardises, layout does not: (0 − 0.5)/0.25 = −2, (1 − 0.5)/0.25 = 2
+    expect(Array.from(tf.tidy(() => ae.prepare(tf.tensor2d(x, [2, 4])).dataSync())).map((v) => Number(v.toFixed(5)))).toEqual([-2, 0, 2, 0, -1.2, 1.2, -1.6, 1.6]);
+    expect(Array.from(tf.tidy(() => ae.layout(tf.tensor2d(x, [2, 4])).dataSync()))).toEqual(Array.from(x));
+    const mseTo = (target: 'normalized' | 'unit') => tf.tidy(() => {
+      const input = tf.tensor2d(x, [2, 4]);
+      const z = tf.div(tf.sub(input, stats.mean), stats.std);
+      return tf.mean(tf.square(tf.sub(ae.model.predict(z) as tf.Tensor, target === 'normalized' ? z : input))).dataSync()[0]!;
+    });
+    const want = { normalized: mseTo('normalized'), unit: mseTo('unit') };
+    expect(Math.abs(want.normalized - want.unit)).toBeGreaterThan(0.1);
+    for (const target of ['normalized', 'unit'] as const) {
+      const rep = await trainAutoencoder(ae, data, { epochs: 1, batchSize: 2, optimizer: 'sgd', lr: 0, weightDecay: 0, reconstructionTarget: target });
+      expect(rep.mse[0]!).toBeCloseTo(want[target], 6);
+    }
+    expect(() => denseAutoencoder({ inputDim: 4, seed: 1, inputStats: { mean: 0, std: 0 } })).toThrow(/not usable/);
+    ae.dispose();
+  });
 });

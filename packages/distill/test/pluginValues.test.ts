@@ -172,3 +172,28 @@ describe('experiment wiring', () => {
     reffakd.dispose();
   });
 });
+
+describe('input standardisation (spec §10.1)', () => {
+  it('is on by default in both modes, switchable, and maps x to (x − mean)/std with the given statistics', async () => {
+    const { readParams, standardize } = await import('../src/experiment.js');
+    const { pixelStats } = await import('../src/autoencoder.js');
+    expect(readParams({ mode: 'full', seed: 1, out: 'unused' }).normalizeInputs).toBe(true);
+    expect(readParams({ mode: 'quick', seed: 1, out: 'unused' }).normalizeInputs).toBe(true);
+    expect(readParams({ mode: 'full', seed: 1, out: 'unused', params: { normalizeInputs: 'false' } }).normalizeInputs).toBe(false);
+    // two examples of 2 values: 0, 0.5, 1, 0.5 → mean 0.5, population std √(0.125) ≈ 0.353553
+    const d = Dataset.fromArrays({ x: Float32Array.from([0, 0.5, 1, 0.5]), shape: [2], labels: Int32Array.from([0, 1]), numClasses: 2 });
+    const stats = pixelStats(d.x);
+    expect(stats.mean).toBeCloseTo(0.5, 12);
+    expect(stats.std).toBeCloseTo(Math.sqrt(0.125), 12);
+    const s = standardize(d, stats);
+    expect(Array.from(s.x).map((v) => Number(v.toFixed(5)))).toEqual([-1.41421, 0, 1.41421, 0]);
+    expect(Array.from(s.labels!)).toEqual([0, 1]);
+    expect(Array.from(d.x)).toEqual([0, 0.5, 1, 0.5]); // the source is untouched
+    expect(() => standardize(d, { mean: 0, std: 0 })).toThrow(/not positive/);
+    const full = readParams({ mode: 'full', seed: 1, out: 'unused' });
+    expect([full.aeInput, full.aeTarget]).toEqual(['unit', 'unit']);
+    expect(readParams({ mode: 'full', seed: 1, out: 'unused', params: { aeInput: 'standardized', aeTarget: 'normalized' } }).aeTarget).toBe('normalized');
+    expect(() => readParams({ mode: 'full', seed: 1, out: 'unused', params: { aeInput: 'zscore' } })).toThrow(/not an autoencoder input mode/);
+    expect(() => readParams({ mode: 'full', seed: 1, out: 'unused', params: { aeTarget: 'raw' } })).toThrow(/not a reconstruction target/);
+  });
+});

@@ -137,4 +137,23 @@ describe('generators', () => {
     tf.dispose([labels, p]);
     expect(tf.memory().numTensors).toBe(before);
   });
+  it("aeInput 'standardized' (the notebooks' Normalize) feeds the AE standardised pixels for training and encoding; a bad mode is rejected", async () => {
+    const data = toyImages(200, 4, 2);
+    const before = tf.memory().numTensors;
+    const opts = { numClasses: 4, samplesPerClass: 10, dense: { hidden: 8, code: 4 } } as const;
+    const unit = reffakdGenerator({ ...opts, featureSource: 'random-encoder' });
+    const std = reffakdGenerator({ ...opts, featureSource: 'random-encoder', aeInput: 'standardized' });
+    await unit.fit!(data);
+    await std.fit!(data);
+    // same seeded encoder, different inputs → different similarities
+    expect(std.report()!.S).not.toEqual(unit.report()!.S);
+    const faithful = reffakdGenerator({ ...opts, aeInput: 'standardized', aeTraining: { epochs: 1, batchSize: 50, reconstructionTarget: 'normalized' } });
+    const rep = await faithful.fit!(data);
+    expect(rep.aeMse.length).toBe(1);
+    expect(Number.isFinite(rep.aeMse[0]!)).toBe(true);
+    const bad = reffakdGenerator({ ...opts, aeInput: 'zscore' as never });
+    await expect(bad.fit!(data)).rejects.toThrow(/not an autoencoder input mode/);
+    for (const g of [unit, std, faithful, bad]) g.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

@@ -18,6 +18,7 @@ export function buildFromArchitecture(arch: ArchitectureSpec, seed: number): Dep
     return residualMLP({
       inputShape: arch.inputShape as number[], width: arch.width as number, blocks: arch.blocks as number,
       numClasses: arch.numClasses as number, norm: arch.norm as 'layer' | 'none', blockSelection: customSelection(arch), seed,
+      // specs saved before the option existed were zero-initialised
       zeroInitResidual: arch.zeroInitResidual !== false,
     });
   }

@@ -369,11 +369,18 @@ export async function readDepthNetMeta(dir: string): Promise<DepthNetMeta> {
   return meta;
 }
 
-/** Human-readable differences between two architecture specs (empty when equal). */
+/** Fields of an architecture spec that only say how fresh weights were initialised; loading overwrites them. */
+const INIT_ONLY_FIELDS = new Set(['zeroInitResidual']);
+
+/**
+ * Human-readable differences between two architecture specs (empty when equal). Initialisation-only
+ * fields (`zeroInitResidual`) are not compared: they do not change which weights exist or their shapes.
+ */
 export function architectureDiff(saved: ArchitectureSpec, model: ArchitectureSpec): string[] {
   const keys = new Set([...Object.keys(saved), ...Object.keys(model)]);
   const out: string[] = [];
   for (const k of [...keys].sort()) {
+    if (INIT_ONLY_FIELDS.has(k)) continue;
     const a = JSON.stringify(saved[k]);
     const b = JSON.stringify(model[k]);
     if (a !== b) out.push(`${k} is ${a ?? 'absent'} in the checkpoint but ${b ?? 'absent'} in the model`);

@@ -47,15 +47,21 @@ export interface DynamicDepthSetup {
   /** KD share w and temperature T of the cooperative loss (spec defaults 0.5 and 3). */
   kdWeight: number;
   temperature: number;
+  /**
+   * MLP only: zero-initialise the second dense layer of every residual block, so each block starts
+   * as the identity (default false: seeded Glorot-uniform for every dense layer, the framework default
+   * of the spec's plain `Dense(W)`). Applies to every method alike.
+   */
+  zeroInitResidual: boolean;
 }
 
 const QUICK: DynamicDepthSetup = {
   dataset: 'fashion', model: 'mlp', trainLimit: 4000, testLimit: 2000, valFraction: 0.1, width: 128, blocks: 6, depths: [2, 4, 6],
-  epochs: 3, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: false, ablations: false, kdWeight: 0.5, temperature: 3,
+  epochs: 3, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: false, ablations: false, kdWeight: 0.5, temperature: 3, zeroInitResidual: false,
 };
 const FULL: DynamicDepthSetup = {
   dataset: 'fashion', model: 'mlp', trainLimit: 15000, testLimit: 10000, valFraction: 0.1, width: 256, blocks: 8, depths: [2, 4, 6, 8],
-  epochs: 15, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: true, ablations: false, kdWeight: 0.5, temperature: 3,
+  epochs: 15, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: true, ablations: false, kdWeight: 0.5, temperature: 3, zeroInitResidual: false,
 };
 
 /** Resolves the setup of a run from its mode and `params`. */
@@ -85,11 +91,12 @@ interface SeedResult {
   table: DepthTable;
 }
 
-function buildNet(s: DynamicDepthSetup, seed: number, perStage?: number[]): DepthNet {
+/** Builds one network of the experiment (every method uses this builder, so all share the setup's architecture and initialisation). */
+export function buildExperimentNet(s: DynamicDepthSetup, seed: number, perStage?: number[]): DepthNet {
   if (s.model === 'cnn') {
     return resNetCNN({ inputShape: [28, 28, 1], numClasses: 10, seed, bnMode: 'per-config', ...(perStage ? { blocksPerStage: perStage, configs: [perStage] } : {}) });
   }
-  return residualMLP({ inputShape: [784], width: s.width, blocks: perStage ? perStage[0]! : s.blocks, numClasses: 10, seed, ...(perStage ? { configs: [perStage[0]!] } : { configs: s.depths }) });
+  return residualMLP({ inputShape: [784], width: s.width, blocks: perStage ? perStage[0]! : s.blocks, numClasses: 10, seed, zeroInitResidual: s.zeroInitResidual, ...(perStage ? { configs: [perStage[0]!] } : { configs: s.depths }) });
 }
 
 function tableToResult(t: DepthTable, seconds: number): MethodResult {
@@ -106,7 +113,7 @@ async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: 
   const methods: SeedResult['methods'] = {};
 
   log(`[seed ${seed}] cooperative training (Leader, Teammates A and B, sub-networks)`);
-  const coop = await trainCoopDepth(buildNet(s, seed), train, val, { ...base, seed, label: 'coop', kdWeight: s.kdWeight, temperature: s.temperature });
+  const coop = await trainCoopDepth(buildExperimentNet(s, seed), train, val, { ...base, seed, label: 'coop', kdWeight: s.kdWeight, temperature: s.temperature });
   const deployed = coop.deployed;
   for (const m of [...coop.teammates, coop.leader]) if (m && m !== deployed) m.dispose();
   const table = evaluateAllDepths(deployed, test, evalOpts);
@@ -116,7 +123,7 @@ async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: 
   log(`[seed ${seed}] independent: one model per depth`);
   const indep: MethodResult = { accuracy: {}, latencyMs: {}, seconds: 0 };
   for (const c of menu) {
-    const net = buildNet(s, seed + 1000, c.perStage);
+    const net = buildExperimentNet(s, seed + 1000, c.perStage);
     const r = await trainFixedDepth(net, train, { ...base, seed, label: `independent ${c.id}` });
     const t = evaluateAllDepths(net, test, evalOpts);
     indep.accuracy[c.id] = t.rows[0]!.accuracy;
@@ -127,20 +134,20 @@ async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: 
   methods.independent = indep;
 
   log(`[seed ${seed}] full-only: trained at full depth, evaluated at every depth`);
-  const fullOnly = buildNet(s, seed + 2000);
+  const fullOnly = buildExperimentNet(s, seed + 2000);
   const rf = await trainFixedDepth(fullOnly, train, { ...base, seed, label: 'full-only' });
   methods['full-only'] = tableToResult(evaluateAllDepths(fullOnly, test, evalOpts), rf.seconds);
   fullOnly.dispose();
 
   log(`[seed ${seed}] layerdrop (p = 0.2)`);
-  const ld = buildNet(s, seed + 3000);
+  const ld = buildExperimentNet(s, seed + 3000);
   const rl = await trainLayerDrop(ld, train, { ...base, seed, p: 0.2, label: 'layerdrop' });
   methods.layerdrop = tableToResult(evaluateAllDepths(ld, test, evalOpts), rl.seconds);
   ld.dispose();
 
   if (s.sandwich) {
     log(`[seed ${seed}] sandwich-inplace (one Teammate, no Leader)`);
-    const sw = await trainCoopDepth(buildNet(s, seed + 4000), train, val, { ...base, seed, teammates: 1, leader: null, label: 'sandwich', kdWeight: s.kdWeight, temperature: s.temperature });
+    const sw = await trainCoopDepth(buildExperimentNet(s, seed + 4000), train, val, { ...base, seed, teammates: 1, leader: null, label: 'sandwich', kdWeight: s.kdWeight, temperature: s.temperature });
     methods['sandwich-inplace'] = tableToResult(evaluateAllDepths(sw.deployed, test, evalOpts), sw.seconds);
     for (const m of sw.teammates) m.dispose();
   }
@@ -154,7 +161,7 @@ async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: 
     ];
     for (const [name, variant] of variants) {
       log(`[seed ${seed}] ablation ${name}`);
-      const r = await trainCoopDepth(buildNet(s, seed), train, val, { ...base, seed, label: name, kdWeight: s.kdWeight, temperature: s.temperature, ...variant });
+      const r = await trainCoopDepth(buildExperimentNet(s, seed), train, val, { ...base, seed, label: name, kdWeight: s.kdWeight, temperature: s.temperature, ...variant });
       methods[name] = tableToResult(evaluateAllDepths(r.deployed, test, { latency: false }), r.seconds);
       for (const m of [...r.teammates, r.leader]) m?.dispose();
     }

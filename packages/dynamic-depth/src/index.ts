@@ -34,4 +34,4 @@ export {
   type LeaderOptions,
 } from './plugin.js';
 export { trainCoopDepth, trainFixedDepth, trainLayerDrop, type BaseTrainOptions, type CoopDepthResult, type TrainReport } from './train.js';
-export { dynamicDepthSetup, experiment, type DynamicDepthSetup } from './experiment.js';
+export { buildExperimentNet, dynamicDepthSetup, experiment, type DynamicDepthSetup } from './experiment.js';

@@ -21,7 +21,12 @@ export interface ResidualMlpOptions {
   blockSelection?: BlockSelection;
   /** Initialisation seed. */
   seed: number;
-  /** Start every block as the identity: its second dense layer is zero-initialised (default true). */
+  /**
+   * Start every block as the identity: its second dense layer is zero-initialised. Default false:
+   * every dense layer is seeded Glorot-uniform, the framework default of the spec's plain `Dense(W)`
+   * (spec §6.2 gives no initialisation note). With `true`, skipping a block is harmless at the start
+   * of training, which makes a model trained only at full depth degrade much less when blocks are skipped.
+   */
   zeroInitResidual?: boolean;
 }
 
@@ -34,7 +39,7 @@ export function residualMLP(options: ResidualMlpOptions): DepthNet {
   const { width: W, blocks: K, numClasses } = options;
   check(Number.isInteger(W) && W > 0 && Number.isInteger(K) && K > 0, 'BAD_OPTION', `width ${W} and blocks ${K} must be positive integers`, 'pass e.g. width: 128, blocks: 6');
   const norm = options.norm ?? 'layer';
-  const zeroInit = options.zeroInitResidual ?? true;
+  const zeroInit = options.zeroInitResidual ?? false;
   const inDim = options.inputShape.reduce((p, d) => p * d, 1);
   const rng = Rng.derive(options.seed, 'residual-mlp');
   const store = new VariableStore();

@@ -60,14 +60,40 @@ describe('residual MLP', () => {
     net.dispose();
   });
 
-  it('by default every block starts as the identity (zero-initialised second layer)', () => {
-    const net = residualMLP({ inputShape: [4], width: 8, blocks: 4, numClasses: 3, configs: [1], seed: 1 });
+  it('by default every dense layer is Glorot-uniform (spec M1: plain Dense); zeroInitResidual starts every block as the identity', () => {
     const x = input(3, [4]);
-    const many = net.forwardMany(x, ['d1', 'd4']);
-    expect(Array.from(many.d1!.dataSync())).toEqual(Array.from(many.d4!.dataSync()));
-    expect(Math.max(...Array.from(net.trainableVariables()['block2/fc2/kernel']!.dataSync()).map(Math.abs))).toBe(0);
-    tf.dispose([...Object.values(many), x]);
-    net.dispose();
+    const glorot = residualMLP({ inputShape: [4], width: 8, blocks: 4, numClasses: 3, configs: [1], seed: 1 });
+    expect(glorot.architecture.zeroInitResidual).toBe(false);
+    const k = Array.from(glorot.trainableVariables()['block2/fc2/kernel']!.dataSync());
+    // Glorot-uniform limit sqrt(6 / (8 + 8)) = 0.6124
+    expect(Math.max(...k.map(Math.abs))).toBeGreaterThan(0.1);
+    expect(Math.max(...k.map(Math.abs))).toBeLessThanOrEqual(Math.sqrt(6 / 16));
+    const g = glorot.forwardMany(x, ['d1', 'd4']);
+    expect(Array.from(g.d1!.dataSync())).not.toEqual(Array.from(g.d4!.dataSync()));
+
+    const zero = residualMLP({ inputShape: [4], width: 8, blocks: 4, numClasses: 3, configs: [1], seed: 1, zeroInitResidual: true });
+    const z = zero.forwardMany(x, ['d1', 'd4']);
+    expect(Array.from(z.d1!.dataSync())).toEqual(Array.from(z.d4!.dataSync()));
+    expect(Math.max(...Array.from(zero.trainableVariables()['block2/fc2/kernel']!.dataSync()).map(Math.abs))).toBe(0);
+    tf.dispose([...Object.values(g), ...Object.values(z), x]);
+    glorot.dispose();
+    zero.dispose();
+  });
+
+  it('a checkpoint loads into a model of the same shapes whatever its initialisation; loadDepthNet keeps the saved init flag', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dd-init-'));
+    const saved = mlp(1, { zeroInitResidual: true });
+    await saved.save(join(dir, 'm'));
+    const other = mlp(2); // Glorot-initialised
+    await other.load(join(dir, 'm'));
+    const x = input(4, [4]);
+    const a = tf.tidy(() => saved.forward(x, { config: 'd2' }));
+    const b = tf.tidy(() => other.forward(x, { config: 'd2' }));
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    const back = await loadDepthNet(join(dir, 'm'));
+    expect(back.architecture.zeroInitResidual).toBe(true);
+    tf.dispose([a, b, x]);
+    [saved, other, back].forEach((m) => m.dispose());
   });
 
   it('skipped blocks are not computed: no gradient reaches them', () => {

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MITIGATION, FULL_DUAL_LR, FULL_TRAIN_SIZE, settingsFor } from '../src/index.js';
+import { codeOf } from './setup.js';
+
+describe('reproduction settings', () => {
+  it('--full uses the spec size (60,000 − 5,000 validation) and the validation-chosen dual step; --quick keeps its pilot', () => {
+    const full = settingsFor('full');
+    expect(FULL_TRAIN_SIZE).toBe(55000);
+    expect(full.trainSize).toBe(55000);
+    expect(full.mitigation).toEqual({ ...DEFAULT_MITIGATION, dualLr: 1e-3 });
+    expect(FULL_DUAL_LR).toBe(1e-3);
+    expect(full.designs).toEqual(['classes', 'minority-classes', 'rotated-minority']);
+    const quick = settingsFor('quick');
+    expect(quick.trainSize).toBe(4000);
+    expect(quick.mitigation).toEqual(DEFAULT_MITIGATION);
+    expect(settingsFor('full', { trainSize: 12000, dualLr: 0.01 })).toMatchObject({ trainSize: 12000, mitigation: { dualLr: 0.01 } });
+  });
+
+  it('--set designs / baselineSparsities select a targeted run, in the canonical design order', () => {
+    const s = settingsFor('full', { designs: 'rotated-minority, classes', baselineSparsities: '' });
+    expect(s.designs).toEqual(['classes', 'rotated-minority']);
+    expect(s.baselineSparsities).toEqual([]);
+    expect(settingsFor('full', { baselineSparsities: '0.95,0.99' }).baselineSparsities).toEqual([0.95, 0.99]);
+    expect(codeOf(() => settingsFor('full', { designs: 'classes,majority' }))).toBe('BAD_SETTING');
+  });
+});

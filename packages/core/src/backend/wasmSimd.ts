@@ -116,7 +116,7 @@ function instantiate(backend: WasmHeapBackend): WasmSimdKernels | null {
   const constantsPtr = backend.wasm._malloc(4 * 8);
   const scratch = scratchBuffer(backend);
 
-  /** The argument list of trellis_gemm for rows/columns/batches of one call. */
+  /** The argument list of one trellis_gemm call. */
   const gemmArgs = (batch: number, m: number, n: number, k: number, a: GemmOperand, b: GemmOperand, c: number, scb: number, ldc: number, bias: number, relu: boolean, work: number): number[] => [
     batch, m, n, k, a.ptr, a.batchStride, a.rowStride, a.colStride, b.ptr, b.batchStride, b.rowStride, b.colStride,
     c, scb, ldc, bias, relu ? 1 : 0, work,

@@ -2,13 +2,16 @@
 // choose the mitigation's dual step η_λ from the spec's grid {1e-3, 3e-3, 1e-2, 3e-2} on the validation split
 // (never the test set). Rule, fixed before looking: the η_λ with the largest mean cut of ξ_acc against plain
 // fine-tuning over the three designs and s ∈ {0.95, 0.98, 0.99}, among those whose mean overall validation accuracy is
-// within 0.5 pp of plain. Usage: node bench/pilot-spec-scale.mjs [seed]
+// within 0.5 pp of plain. Usage: node bench/pilot-spec-scale.mjs [seed] [fineTuneEpochs fineTuneLr] (default 3 3e-4, spec §7.3;
+// `1 12 1e-3` for the fineTune=recovered preset)
 import * as tf from '@tensorflow/tfjs-core';
 import { Trainer, mlp, Rng, useBackend } from '@trellis-ml/core';
 import { loadFashionMnist } from '@trellis-ml/datasets';
 import { classGroups, classSetGroups, computeMasks, denseReference, disparity, evaluateGroups, fineTunePruned, flatParameters, imbalanceByClass, pairedTransformedSet, setFlatParameters, transformedMinority, DEFAULT_MITIGATION } from '../dist/index.js';
 await useBackend('trellis-native', { threads: 1 });
 const seed = Number(process.argv[2] ?? 1);
+const ftEpochs = Number(process.argv[3] ?? 3);
+const ftLr = Number(process.argv[4] ?? 3e-4);
 const grid = [1e-3, 3e-3, 1e-2, 3e-2];
 const sparsities = [0.95, 0.98, 0.99];
 const all = loadFashionMnist({ split: 'train', flatten: true });
@@ -35,7 +38,7 @@ for (const [name, make] of Object.entries(designs)) {
     const masks = computeMasks(dense, { sparsity: s });
     const run = async (mitigation) => {
       const m = mlp({ inputShape: [784], hidden: [300, 100], numClasses: 10, seed }); setFlatParameters(m, flatParameters(dense));
-      await fineTunePruned(m, masks, d.train, { epochs: 3, numGroups: d.g, seed, lr: 3e-4, mitigation, dense, reference });
+      await fineTunePruned(m, masks, d.train, { epochs: ftEpochs, numGroups: d.g, seed, lr: ftLr, mitigation, dense, reference });
       const dis = disparity(dRep, evaluateGroups(m, d.val, d.g)); m.dispose(); return dis;
     };
     const plain = await run({ kind: 'none' });

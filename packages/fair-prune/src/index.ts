@@ -28,4 +28,4 @@ export {
   type ConstraintState, type ConstraintPlugin, type AccuracyGapOptions,
 } from './plugin.js';
 export { fineTunePruned, mitigationPlugin, type Mitigation, type FineTuneOptions, type FineTuneResult } from './finetune.js';
-export { experiment, settingsFor, badInputChecks, DEFAULT_MITIGATION, FULL_TRAIN_SIZE, FULL_DUAL_LR, type FairPruneSettings, type GroupDesign } from './experiment.js';
+export { experiment, settingsFor, badInputChecks, DEFAULT_MITIGATION, FULL_TRAIN_SIZE, FULL_DUAL_LR, RECOVERED_FINE_TUNE, SPEC_FINE_TUNE, type FairPruneSettings, type GroupDesign } from './experiment.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MITIGATION, FULL_DUAL_LR, FULL_TRAIN_SIZE, settingsFor } from '../src/index.js';
+import { DEFAULT_MITIGATION, FULL_DUAL_LR, FULL_TRAIN_SIZE, RECOVERED_FINE_TUNE, settingsFor } from '../src/index.js';
 import { codeOf } from './setup.js';
 
 describe('reproduction settings', () => {
@@ -22,5 +22,15 @@ describe('reproduction settings', () => {
     expect(s.baselineSparsities).toEqual([]);
     expect(settingsFor('full', { baselineSparsities: '0.95,0.99' }).baselineSparsities).toEqual([0.95, 0.99]);
     expect(codeOf(() => settingsFor('full', { designs: 'classes,majority' }))).toBe('BAD_SETTING');
+  });
+
+  it('--full fine-tunes on the spec §7.3 schedule; fineTune=recovered is the validation-chosen 12 epochs at 1e-3', () => {
+    expect(settingsFor('full')).toMatchObject({ fineTuneEpochs: 3, fineTuneLr: 3e-4 });
+    expect(RECOVERED_FINE_TUNE).toEqual({ epochs: 12, lr: 1e-3 });
+    expect(settingsFor('full', { fineTune: 'recovered' })).toMatchObject({ fineTuneEpochs: 12, fineTuneLr: 1e-3 });
+    expect(settingsFor('quick', { fineTune: 'spec' })).toMatchObject({ fineTuneEpochs: 3, fineTuneLr: 3e-4 });
+    // explicit epochs / lr still win over the preset
+    expect(settingsFor('full', { fineTune: 'recovered', fineTuneEpochs: 5 })).toMatchObject({ fineTuneEpochs: 5, fineTuneLr: 1e-3 });
+    expect(codeOf(() => settingsFor('full', { fineTune: 'long' }))).toBe('BAD_SETTING');
   });
 });

@@ -52,16 +52,14 @@ function averageGradients(tf, rank, shared, sync, size) {
       const c1 = performance.now();
       barrier(sync);
       const c2 = performance.now();
+      // (Two workers: `theirs` is the other slot.) mean = (mine + theirs) · 0.5 on the backend's own kernels: float addition commutes and ·0.5 is
+      // exact, so both workers get bit-identical gradients (the same values as (slot0 + slot1) / 2).
+      const theirs = new Float32Array(shared, 4 * (base + (1 - rank) * size), size);
       const out = {};
       off = 0;
-      const slots = Array.from({ length: WORKERS }, (_, r) => new Float32Array(shared, 4 * (base + r * size), size));
       for (const n of names) {
         const len = grads[n].size;
-        const avg = new Float32Array(len);
-        // Same order of additions on every worker, so every copy gets bit-identical gradients.
-        for (const s of slots) for (let i = 0; i < len; i++) avg[i] += s[off + i];
-        for (let i = 0; i < len; i++) avg[i] /= WORKERS;
-        out[n] = tf.tensor(avg, grads[n].shape, 'float32');
+        out[n] = tf.tidy(() => tf.mul(tf.add(grads[n], tf.tensor(theirs.subarray(off, off + len), grads[n].shape, 'float32')), 0.5));
         off += len;
       }
       if (process.env.DP_DEBUG) console.error(`rank ${rank} write ${(c1 - c0).toFixed(1)} wait ${(c2 - c1).toFixed(1)} avg ${(performance.now() - c2).toFixed(1)} ms`);

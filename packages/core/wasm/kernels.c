@@ -198,25 +198,25 @@ void trellis_gemm(u32 batch, u32 M, u32 N, u32 K,
 }
 
 /*
- * Part of the filter gradient of a 2-D convolution (NHWC input x, dy [N, OH, OW, Cout]) over the
- * output positions p_begin <= p < p_end (p flattens n, oh, ow):
- *   acc[co, (kh, kw, ci)] = sum over those p of dy[p, co] * x[n, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl, ci]
- * i.e. acc = dw^T [Cout, KH*KW*Cin], computed per chunk of KC positions as
- * dy_chunk^T [Cout, KC] * patches_chunk [KC, KH*KW*Cin] (im2col of the chunk) on the GEMM.
- * scratch holds KC*P + Cout*KC + KC*NR floats, P = KH*KW*Cin. The caller transposes acc to
- * [KH, KW, Cin, Cout].
+ * The filter gradient of a 2-D convolution (NHWC input x, dy [N, OH, OW, Cout]):
+ *   dw[kh, kw, ci, co] = sum over n, oh, ow of x[n, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl, ci] * dy[n, oh, ow, co]
+ * computed as dw^T [Cout, KH*KW*Cin] = sum over chunks of KC output positions of
+ * dy_chunk^T [Cout, KC] * patches_chunk [KC, KH*KW*Cin] (im2col of the chunk) on the GEMM, then
+ * transposed. scratch holds Cout*P + KC*P + Cout*KC + KC*NR floats, P = KH*KW*Cin.
  */
-__attribute__((export_name("trellis_conv2d_filter_grad_part")))
-void trellis_conv2d_filter_grad_part(const float *x, const float *dy, float *acc, u32 h, u32 w, u32 cin,
-                                     u32 oh, u32 ow, u32 cout, u32 kh, u32 kw, u32 sh, u32 sw, u32 dh, u32 dwl,
-                                     u32 pt, u32 pl, u32 p_begin, u32 p_end, float *scratch) {
+__attribute__((export_name("trellis_conv2d_filter_grad")))
+void trellis_conv2d_filter_grad(const float *x, const float *dy, float *dw, u32 n, u32 h, u32 w, u32 cin,
+                                u32 oh, u32 ow, u32 cout, u32 kh, u32 kw, u32 sh, u32 sw, u32 dh, u32 dwl,
+                                u32 pt, u32 pl, float *scratch) {
   const u32 P = kh * kw * cin;
-  float *patches = scratch;             /* [KC, P] */
+  const u32 positions = n * oh * ow;
+  float *acc = scratch;                 /* [cout, P] */
+  float *patches = acc + cout * P;      /* [KC, P] */
   float *dyt = patches + KC * P;        /* [cout, KC] */
   float *pb = dyt + cout * KC;          /* [KC, NR] */
   for (u32 i = 0; i < cout * P; i++) acc[i] = 0.0f;
-  for (u32 p0 = p_begin; p0 < p_end; p0 += KC) {
-    const u32 q = p_end - p0 < KC ? p_end - p0 : KC;
+  for (u32 p0 = 0; p0 < positions; p0 += KC) {
+    const u32 q = positions - p0 < KC ? positions - p0 : KC;
     for (u32 t = 0; t < q; t++) {
       const u32 pos = p0 + t;
       const u32 b = pos / (oh * ow), r = pos % (oh * ow), y = r / ow, xo = r % ow;
@@ -238,6 +238,7 @@ void trellis_conv2d_filter_grad_part(const float *x, const float *dy, float *acc
     trellis_transpose(dy + p0 * cout, dyt, 1, q, cout);
     gemm_blocked(cout, P, q, dyt, q, 1, patches, P, 1, acc, P, 0, 0, 1, pb);
   }
+  trellis_transpose(acc, dw, 1, cout, P);
 }
 
 /* dst[b] = transpose(src[b]) for b < batch; src[b] is rows x cols, dst[b] is cols x rows. */

@@ -352,7 +352,7 @@ export function standardize(d: Dataset, stats: { mean: number; std: number }): D
   check(stats.std > 0, 'BAD_OPTION', `input standard deviation ${stats.std} is not positive`, 'standardise with statistics of a non-constant training set');
   const x = new Float32Array(d.x.length);
   for (let i = 0; i < x.length; i++) x[i] = (d.x[i]! - stats.mean) / stats.std;
-  return Dataset.fromArrays({ x, shape: [...d.shape], labels: d.labels, numClasses: d.numClasses, groups: d.groups });
+  return d.withInputs(x);
 }
 
 const pct = (x: number): number => Number((100 * x).toFixed(2));

@@ -25,6 +25,8 @@ export interface FusedAdamBackend {
    * (nothing else holds them) and returns true; returning false runs the kernel instead.
    */
   inPlace?(value: Tensor, m: Tensor, v: Tensor, g: Tensor, constants: AdamConstants): boolean;
+  /** Optional: false when the kernel cannot run on the current backend instance (tfjs's own update runs). */
+  available?(): boolean;
 }
 
 /**
@@ -85,7 +87,7 @@ function installPatch(): void {
   const original = proto['applyGradients'] as (this: tf.AdamOptimizer, g: NamedTensorMap | NamedTensorList) => void;
   proto['applyGradients'] = function applyGradients(this: tf.AdamOptimizer, variableGradients: NamedTensorMap | NamedTensorList): void {
     const impl = backends.get(tf.getBackend());
-    if (impl == null) return original.call(this, variableGradients);
+    if (impl == null || impl.available?.() === false) return original.call(this, variableGradients);
     const self = this as unknown as AdamInternals;
     const list = Array.isArray(variableGradients);
     const names = list ? (variableGradients as NamedTensorList).map((v) => v.name) : Object.keys(variableGradients);

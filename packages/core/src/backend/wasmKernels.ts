@@ -34,7 +34,7 @@ import type {
 } from '@tensorflow/tfjs-core';
 import { TrellisError } from '../errors.js';
 import { batchNormGradients, registerBackendGradient, type GradientMap } from './backendGradients.js';
-import { registerFusedAdam, type AdamConstants } from './fusedAdam.js';
+import { registerFusedAdam } from './fusedAdam.js';
 import { wasmSimdEnabled, wasmSimdKernels, type WasmSimdKernels } from './wasmSimd.js';
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
@@ -974,28 +974,13 @@ export const WASM_ADAM_KERNEL = 'TrellisWasmAdam';
 function wasmAdam(args: KernelArgs): TensorInfo[] {
   const { value, m, v, g } = args.inputs as Record<string, TensorInfo>;
   const constants = (args.attrs as unknown as { constants: number[] }).constants;
+  const simd = wasmSimdKernels(args.backend);
+  // registerFusedAdam's `available` keeps this kernel from running without the SIMD kernels.
+  if (simd == null) throw new Error(`${WASM_ADAM_KERNEL} needs core's wasm SIMD kernels`);
   const backend = asWasm(args.backend);
   const outs = [value, m, v].map((t) => backend.makeOutput(t!.shape, 'float32')) as [TensorInfo, TensorInfo, TensorInfo];
-  const n = tf.util.sizeFromShape(value!.shape);
-  const simd = wasmSimdKernels(args.backend);
-  if (simd != null) {
-    const p = (t: TensorInfo): number => simd.offset(t);
-    simd.adam(p(value!), p(m!), p(v!), p(g!), p(outs[0]), p(outs[1]), p(outs[2]), n, constants);
-    return outs;
-  }
-  // Same float32 operations in the same order, one element at a time.
-  const f = Math.fround;
-  const [b1, omb1, b2, omb2, oma1, oma2, eps, negLr] = constants as AdamConstants;
-  const [x, mm, vv, gg] = [value!, m!, v!, g!].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array, Float32Array];
-  const [ox, om, ov] = outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
-  for (let i = 0; i < n; i++) {
-    const gi = gg[i]!;
-    const nm = f(f(mm[i]! * b1) + f(gi * omb1));
-    const nv = f(f(vv[i]! * b2) + f(f(gi * gi) * omb2));
-    ox[i] = f(f(f(f(nm / oma1) / f(f(Math.sqrt(f(nv / oma2))) + eps)) * negLr) + x[i]!);
-    om[i] = nm;
-    ov[i] = nv;
-  }
+  const p = (t: TensorInfo): number => simd.offset(t);
+  simd.adam(p(value!), p(m!), p(v!), p(g!), p(outs[0]), p(outs[1]), p(outs[2]), tf.util.sizeFromShape(value!.shape), constants);
   return outs;
 }
 
@@ -1099,8 +1084,9 @@ export function registerWasmTrainingKernels(): void {
   }
   registerBackendGradient('FusedBatchNorm', BACKEND, broadcastingBatchNormGrad);
   registered.push('grad:FusedBatchNorm');
-  // One SIMD pass per variable; without SIMD kernels the eleven stock ops are faster than a JS loop.
-  if (wasmSimdEnabled() && registerFusedAdam(BACKEND, { kernelName: WASM_ADAM_KERNEL })) registered.push('fusedAdam');
+  // One SIMD pass per variable; without SIMD kernels tfjs's own eleven ops run (faster than a JS loop).
+  const adam = { kernelName: WASM_ADAM_KERNEL, available: () => wasmSimdKernels(tf.backend()) != null };
+  if (wasmSimdEnabled() && registerFusedAdam(BACKEND, adam)) registered.push('fusedAdam');
   WASM_TRAINING_KERNELS.splice(0, WASM_TRAINING_KERNELS.length, ...registered);
 }
 

@@ -88,7 +88,7 @@ type KernelExports = {
   trellis_gemm: (...args: number[]) => void;
   trellis_transpose: (src: number, dst: number, batch: number, rows: number, cols: number) => void;
   trellis_adam: (...args: number[]) => void;
-  trellis_conv2d_filter_grad_part: (...args: number[]) => void;
+  trellis_conv2d_filter_grad: (...args: number[]) => void;
   trellis_batch_norm: (...args: number[]) => void;
 };
 
@@ -116,17 +116,15 @@ function instantiate(backend: WasmHeapBackend): WasmSimdKernels | null {
   const constantsPtr = backend.wasm._malloc(4 * 8);
   const scratch = scratchBuffer(backend);
 
-  /** The argument list of one trellis_gemm call. */
-  const gemmArgs = (batch: number, m: number, n: number, k: number, a: GemmOperand, b: GemmOperand, c: number, scb: number, ldc: number, bias: number, relu: boolean, work: number): number[] => [
-    batch, m, n, k, a.ptr, a.batchStride, a.rowStride, a.colStride, b.ptr, b.batchStride, b.rowStride, b.colStride,
-    c, scb, ldc, bias, relu ? 1 : 0, work,
-  ];
   const gemmScratch = (m: number, k: number, a: GemmOperand): number =>
     4 * (KC * NR + (a.colStride !== 1 && a.rowStride === 1 && m > 1 ? m * k : 0));
 
   return {
     gemm(batch, m, n, k, a, b, c, bias, relu) {
-      exports.trellis_gemm(...gemmArgs(batch, m, n, k, a, b, c, m * n, n, bias, relu, scratch(gemmScratch(m, k, a))));
+      exports.trellis_gemm(
+        batch, m, n, k, a.ptr, a.batchStride, a.rowStride, a.colStride, b.ptr, b.batchStride, b.rowStride, b.colStride,
+        c, m * n, n, bias, relu ? 1 : 0, scratch(gemmScratch(m, k, a)),
+      );
     },
     transpose: exports.trellis_transpose,
     adam(value, m, v, g, outValue, outM, outV, n, constants) {
@@ -135,14 +133,10 @@ function instantiate(backend: WasmHeapBackend): WasmSimdKernels | null {
     },
     conv2dFilterGrad(x, dy, dw, g) {
       const patch = g.kh * g.kw * g.cin;
-      const positions = g.n * g.oh * g.ow;
-      const accFloats = g.cout * patch;
-      const partFloats = KC * patch + g.cout * KC + KC * NR;
-      const geometry = [g.h, g.w, g.cin, g.oh, g.ow, g.cout, g.kh, g.kw, g.sh, g.sw, 1, 1, g.padTop, g.padLeft];
-      const work = scratch(4 * (accFloats + partFloats));
-      const acc = work;
-      exports.trellis_conv2d_filter_grad_part(x, dy, acc, ...geometry, 0, positions, acc + 4 * accFloats);
-      exports.trellis_transpose(acc, dw, 1, g.cout, patch);
+      const work = scratch(4 * (g.cout * patch + KC * patch + g.cout * KC + KC * NR));
+      exports.trellis_conv2d_filter_grad(
+        x, dy, dw, g.n, g.h, g.w, g.cin, g.oh, g.ow, g.cout, g.kh, g.kw, g.sh, g.sw, 1, 1, g.padTop, g.padLeft, work,
+      );
     },
     batchNorm(x, mean, variance, offset, scale, out, rows, channels, epsilon) {
       exports.trellis_batch_norm(x, mean, variance, offset, scale, out, rows, channels, epsilon, scratch(4 * channels));

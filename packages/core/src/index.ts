@@ -19,3 +19,4 @@ export * from './backend/useBackend.js';
 export * from './backend/wasmKernels.js';
 export * from './backend/fusedAdam.js';
 export * from './backend/backendGradients.js';
+export * from './parallel/dataParallel.js';

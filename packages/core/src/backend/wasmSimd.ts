@@ -84,6 +84,19 @@ function heapMemory(backend: WasmHeapBackend): WebAssembly.Memory | undefined {
   return backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
 }
 
+/**
+ * A view of a float32 tensor's values in place in the wasm backend's heap (no copy; valid until
+ * the next allocation on the backend), or undefined when `backend` is not the wasm backend.
+ */
+export function wasmHeapView(backend: unknown, t: { dataId: object; size: number; dtype: DataType }): Float32Array | undefined {
+  const b = backend as Partial<WasmHeapBackend> | null;
+  if (t.dtype !== 'float32' || !b?.dataIdMap || !b.wasm) return undefined;
+  const memory = heapMemory(b as WasmHeapBackend);
+  const entry = b.dataIdMap.get(t.dataId);
+  if (!memory || entry == null) return undefined;
+  return new Float32Array(memory.buffer, entry.memoryOffset, t.size);
+}
+
 type KernelExports = {
   trellis_gemm: (...args: number[]) => void;
   trellis_transpose: (src: number, dst: number, batch: number, rows: number, cols: number) => void;

@@ -1,0 +1,96 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { dataParallelPlugin, dataParallelRank, runDataParallel, shardRange } from '@trellis-ml/core';
+
+const SCRIPT = fileURLToPath(new URL('./fixtures/data-parallel-train.mjs', import.meta.url));
+
+interface Result { rank: number; workers: number; history: number[]; tensors: number[]; weights: number[]; rows: number }
+
+/** The same script run alone (no workers: the plugin is a no-op), for the single-process reference. */
+function alone(options: object): Result {
+  const out = spawnSync(process.execPath, [SCRIPT, JSON.stringify(options)], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(out.stderr);
+  return JSON.parse(out.stdout) as Result;
+}
+
+const maxDiff = (a: number[], b: number[]): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+describe('shardRange', () => {
+  it('splits rows into contiguous shards that cover the batch', () => {
+    expect([0, 1, 2].map((r) => shardRange(7, r, 3))).toEqual([[0, 2], [2, 4], [4, 7]]);
+    expect([0, 1].map((r) => shardRange(128, r, 2))).toEqual([[0, 64], [64, 128]]);
+  });
+  it('gives every rank the whole batch when it has fewer rows than workers', () => {
+    expect([0, 1, 2].map((r) => shardRange(2, r, 3))).toEqual([[0, 2], [0, 2], [0, 2]]);
+  });
+});
+
+describe('outside a data-parallel run', () => {
+  it('is rank 0 of 1 and the plugin does nothing', () => {
+    expect(dataParallelRank()).toEqual({ rank: 0, workers: 1, data: undefined, active: false });
+    const p = dataParallelPlugin();
+    expect(p.transformGradients).toBeUndefined();
+    expect(p.onBatchStart).toBeUndefined();
+  });
+});
+
+describe('runDataParallel', { timeout: 60_000 }, () => {
+  it('two workers train identical replicas that match single-process full-batch training', async () => {
+    const opts = { batchSize: 32, epochs: 3 };
+    const [a, b] = (await runDataParallel<Result>({ script: SCRIPT, workers: 2, data: opts })) as Result[];
+    expect(a!.weights).toEqual(b!.weights); // bit-identical replicas, though rank 1 was built with other weights
+    expect(a!.history).toEqual(b!.history); // the logs are averaged over the ranks
+    expect([a!.rows, b!.rows]).toEqual([360, 360]); // each trained on half of every batch (3 epochs × 240 / 2)
+    const ref = alone(opts);
+    // Same full-batch gradient up to float rounding of the two-shard sum (240 = 7 × 32 + 16: the last batch splits 8/8).
+    expect(maxDiff(a!.weights, ref.weights)).toBeLessThan(1e-4);
+    expect(maxDiff(a!.history, ref.history)).toBeLessThan(1e-5);
+    expect(ref.history[2]!).toBeLessThan(ref.history[0]!);
+    // No tensor leaks across epochs in either worker.
+    for (const r of [a!, b!]) expect(r.tensors[2]).toBe(r.tensors[1]);
+  });
+
+  it('on the wasm backend (gradients read from its heap in place) as on cpu', async () => {
+    const opts = { batchSize: 32, epochs: 2, backend: 'wasm' };
+    const [a, b] = (await runDataParallel<Result>({ script: SCRIPT, workers: 2, data: opts })) as Result[];
+    expect(a!.weights).toEqual(b!.weights);
+    const ref = alone(opts);
+    expect(maxDiff(a!.weights, ref.weights)).toBeLessThan(1e-4);
+    expect(a!.tensors[1]).toBe(a!.tensors[0]);
+  });
+
+  it('weights uneven shards by size, and trains a batch smaller than the worker count whole on every rank', async () => {
+    // Batches of 7 split 2/2/3 over three workers; 240 = 34 × 7 + 2, and the last batch of 2 goes whole to each rank.
+    const opts = { batchSize: 7, epochs: 1 };
+    const res = (await runDataParallel<Result>({ script: SCRIPT, workers: 3, data: opts })) as Result[];
+    expect(res[1]!.weights).toEqual(res[0]!.weights);
+    expect(res[2]!.weights).toEqual(res[0]!.weights);
+    // 34 batches of 7 split 2/2/3, then the batch of 2 whole on every rank.
+    expect(res.map((r) => r!.rows)).toEqual([34 * 2 + 2, 34 * 2 + 2, 34 * 3 + 2]);
+    const ref = alone(opts);
+    expect(maxDiff(res[0]!.weights, ref.weights)).toBeLessThan(1e-4);
+    expect(Math.abs(res[0]!.history[0]! - ref.history[0]!)).toBeLessThan(1e-5);
+  });
+
+  it('rejects with the failing worker’s error and stops the others', async () => {
+    const t0 = Date.now();
+    const run = runDataParallel({ script: SCRIPT, workers: 2, data: { failRank: 1, failStep: 3 } });
+    await expect(run).rejects.toMatchObject({ code: 'DATA_PARALLEL_WORKER_FAILED', message: expect.stringContaining('boom at rank 1, step 3') });
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  });
+
+  it('catches ranks with different seeds, and ranks that run different schedules', async () => {
+    await expect(runDataParallel({ script: SCRIPT, workers: 2, data: { seeds: [3, 4] } })).rejects.toMatchObject({
+      message: expect.stringContaining('seed'),
+    });
+    await expect(runDataParallel({ script: SCRIPT, workers: 2, data: { epochsByRank: [2, 1] }, barrierTimeoutMs: 5_000 })).rejects.toMatchObject({
+      code: 'DATA_PARALLEL_WORKER_FAILED', message: expect.stringContaining('rank 1 finished its script while rank 0 was at the gradient exchange'),
+    });
+  });
+
+  it('rejects bad options with a clear error', async () => {
+    await expect(runDataParallel({ script: SCRIPT, workers: 0 })).rejects.toMatchObject({ code: 'BAD_WORKERS' });
+    await expect(runDataParallel({ script: '/nonexistent/train.mjs' })).rejects.toMatchObject({ code: 'BAD_SCRIPT' });
+  });
+});

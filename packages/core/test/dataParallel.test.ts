@@ -60,6 +60,16 @@ describe('runDataParallel', { timeout: 60_000 }, () => {
     expect(a!.tensors[1]).toBe(a!.tensors[0]);
   });
 
+  it('keeps BatchNorm replicas identical: the moving statistics are averaged over the ranks too', async () => {
+    // Without that, each rank's moving mean/variance would follow its own shard and fit's replica check would fail.
+    const [a, b] = (await runDataParallel<Result>({ script: SCRIPT, workers: 2, data: { batchSize: 32, epochs: 2, batchNorm: true } })) as Result[];
+    expect(a!.weights).toEqual(b!.weights);
+    const ref = alone({ batchSize: 32, epochs: 2, batchNorm: true });
+    expect(a!.weights.length).toBe(ref.weights.length);
+    // Shard statistics (unsynchronised BatchNorm) make the run differ from one process, but it still learns.
+    expect(a!.history[1]!).toBeLessThan(a!.history[0]!);
+  });
+
   it('weights uneven shards by size, and trains a batch smaller than the worker count whole on every rank', async () => {
     // Batches of 7 split 2/2/3 over three workers; 240 = 34 × 7 + 2, and the last batch of 2 goes whole to each rank.
     const opts = { batchSize: 7, epochs: 1 };

@@ -119,7 +119,9 @@ function sliceBatch(batch: Batch, lo: number, hi: number): Batch {
  * - at each batch, keeps this rank's contiguous shard of the rows (a batch smaller than the number
  *   of workers is trained whole by every rank);
  * - averages the gradients over the ranks, weighted by shard size (the full-batch gradient of a
- *   mean loss), before any other plugin sees them, so every replica applies the same update;
+ *   mean loss), before any other plugin sees them, so every replica applies the same update, and
+ *   the non-trainable float variables the same way (BatchNorm's moving statistics, which each rank
+ *   updates from its own shard);
  * - averages the step's logged scalars the same way (the returned logs are the full batch's);
  * - at the end of `fit`, checks that the replicas are still identical.
  *
@@ -205,21 +207,27 @@ export function dataParallelPlugin(): TrainerPlugin {
       return sliceBatch(batch, lo, hi);
     },
 
-    transformGradients(grads: tf.NamedTensorMap): tf.NamedTensorMap {
-      const names = Object.keys(grads).sort();
-      const total = names.reduce((n, k) => n + grads[k]!.size, 0);
-      control[CONTROL.signatures + rank] = signature(names.map((k) => `${k}:${grads[k]!.size}`).join(';'));
+    transformGradients(grads: tf.NamedTensorMap, ctx: TrainerContext): tf.NamedTensorMap {
+      // What is exchanged: the gradients, then the model's non-trainable float variables (the
+      // BatchNorm moving statistics each rank updated from its own shard), all sorted by name.
+      const parts: Array<[string, tf.Tensor]> = Object.keys(grads).sort().map((k) => [k, grads[k]!]);
+      const trainable = ctx.model.trainableVariables();
+      const buffers = Object.entries(ctx.model.allVariables())
+        .filter(([k, v]) => !(k in trainable) && v.dtype === 'float32')
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const all = [...parts, ...buffers];
+      const total = all.reduce((n, [, t]) => n + t.size, 0);
+      control[CONTROL.signatures + rank] = signature(all.map(([k, t]) => `${k}:${t.size}`).join(';'));
       // Two parities of `workers` slots: a rank that runs ahead writes the other parity, never a
       // slot another rank is still reading.
       const slots = floats(2 * workers * total);
       const base = (step % 2) * workers * total;
       let off = base + rank * total;
       const backend = tf.backend();
-      for (const k of names) {
-        const g = grads[k]!;
+      for (const [, t] of all) {
         // On wasm, straight from the backend's heap (one copy instead of two).
-        slots.set(wasmHeapView(backend, g) ?? (g.dataSync() as Float32Array), off);
-        off += g.size;
+        slots.set(wasmHeapView(backend, t) ?? (t.dataSync() as Float32Array), off);
+        off += t.size;
       }
       wait('the gradient exchange');
       step++;
@@ -230,28 +238,27 @@ export function dataParallelPlugin(): TrainerPlugin {
             'every rank must train the same variables each step (no rank-dependent skipping or freezing)');
         }
       }
+      // The weighted mean over the ranks, summed in rank order (the same values on every rank).
       // The backend keeps a copy of what it is given, except the cpu backend, which keeps the array.
       const copy = tf.getBackend() !== 'wasm';
       const equal = weights.every((w) => w === weights[0]);
-      const out: tf.NamedTensorMap = {};
-      off = 0;
-      for (const k of names) {
-        const g = grads[k]!;
-        const len = g.size;
-        out[k] = tf.tidy(() => {
+      const mean = (mine: tf.Tensor, at: number): tf.Tensor =>
+        tf.tidy(() => {
           let acc: tf.Tensor | undefined;
           for (let r = 0; r < workers; r++) {
-            let part: tf.Tensor = g;
-            if (r !== rank) {
-              const at = base + r * total + off;
-              part = tf.tensor(copy ? slots.slice(at, at + len) : slots.subarray(at, at + len), g.shape, 'float32');
-            }
+            const from = base + r * total + at;
+            let part = r === rank ? mine : tf.tensor(copy ? slots.slice(from, from + mine.size) : slots.subarray(from, from + mine.size), mine.shape, 'float32');
             if (!equal) part = tf.mul(part, weights[r]!);
             acc = acc ? tf.add(acc, part) : part;
           }
           return equal && workers > 1 ? tf.mul(acc!, 1 / workers) : acc!;
         });
-        off += len;
+      const out: tf.NamedTensorMap = {};
+      off = 0;
+      for (const [k, t] of all) {
+        if (k in grads) out[k] = mean(t, off);
+        else tf.tidy(() => (t as tf.Variable).assign(mean(t, off)));
+        off += t.size;
       }
       return out;
     },

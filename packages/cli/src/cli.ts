@@ -14,6 +14,7 @@ export function helpText(): string {
     '',
     'Usage:',
     '  trellis train [--dataset mnist|fashion-mnist] [--model mlp|cnn] [--epochs N] [--batch-size N] [--lr X] [--limit N] [--resume]',
+    '                [--workers N]   (data-parallel on N worker threads, one per core: each trains on its shard of every batch)',
     '  trellis tour  [--epochs N] [--only a,b]      baseline + every technique in quick mode, one report',
     ...TECHNIQUES.map((t) => `  trellis ${t.name.padEnd(16)} [--quick|--full] [--seeds 1,2,3] [--set key=value]   ${t.description}`),
     '',
@@ -53,6 +54,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
         learningRate: numberFlag(flags, 'lr', 1e-3),
         seed, out, progress, resume: flags.resume === true, log,
         ...(flags.limit !== undefined ? { limit: intFlag(flags, 'limit', 60000) } : {}),
+        ...(flags.workers !== undefined ? { workers: intFlag(flags, 'workers', 1), backend: backendName, ...(threads !== undefined ? { threads } : {}) } : {}),
       });
       return 0;
     }

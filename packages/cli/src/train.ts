@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { RunRecord, Trainer, TrellisError, mlp, smallCnn, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import {
+  RunRecord, Trainer, TrellisError, check, dataParallelPlugin, dataParallelRank, mlp, runDataParallel, smallCnn,
+  type BackendName, type Dataset, type ModelAdapter,
+} from '@trellis-ml/core';
 import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
 
 /** Options of {@link runTrain}. */
@@ -18,6 +21,23 @@ export interface TrainCommandOptions {
   resume?: boolean;
   progress?: boolean;
   log?: (line: string) => void;
+  /**
+   * Train data-parallel on this many worker threads (default 1: in this thread). Each worker runs
+   * `backend` with `threads` threads (default 1) on its shard of every batch; see core's
+   * `runDataParallel`.
+   */
+  workers?: number;
+  /** The backend the data-parallel workers select (default `wasm`). */
+  backend?: BackendName;
+  /** Threads per data-parallel worker (default 1). */
+  threads?: number;
+}
+
+/** What the data-parallel workers of `trellis train` receive (./trainWorker.ts). */
+export interface TrainWorkerData {
+  options: Omit<TrainCommandOptions, 'log'>;
+  /** The run directory rank 0 resumes (every rank reads its checkpoint). */
+  resumeDir?: string;
 }
 
 /** What `trellis train` wrote. */
@@ -65,23 +85,39 @@ async function latestUnfinishedRun(root: string): Promise<string | null> {
 export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResult> {
   const log = o.log ?? ((l: string) => console.log(l));
   const root = resolve(o.out, 'train');
+  const workers = o.workers ?? 1;
+  check(Number.isInteger(workers) && workers >= 1, 'BAD_ARGS', `--workers ${String(o.workers)} is not a positive integer`, 'pass --workers 2 to train on both cores of a 2-core machine');
+  const dp = dataParallelRank();
   let dir: string | undefined;
-  if (o.resume) {
+  if (dp.active) dir = (dp.data as TrainWorkerData).resumeDir;
+  else if (o.resume) {
     const found = await latestUnfinishedRun(root);
     if (!found) throw new TrellisError('NOTHING_TO_RESUME', `no unfinished run with a checkpoint under ${root}`, 'start the run without --resume (or point --out at the interrupted run\'s root)');
     dir = found;
     log(`resuming ${dir}`);
   }
+  if (workers > 1 && !dp.active) {
+    // Launch the workers; each runs this function again (./trainWorker.ts), rank 0 writes the run.
+    const { log: _log, ...options } = o;
+    const data: TrainWorkerData = { options, ...(dir ? { resumeDir: dir } : {}) };
+    const results = await runDataParallel<TrainCommandResult>({ script: new URL('./trainWorker.js', import.meta.url), workers, data });
+    const r = results[0]!;
+    return r;
+  }
+  check(!dp.active || dp.rank === 0, 'BAD_RANK', `runTrain ran on data-parallel rank ${dp.rank}`, 'run trainReplica on the ranks other than 0');
   const train = loadNamedDataset(o.dataset, 'train', o.limit);
   const test = loadNamedDataset(o.dataset, 'test');
   const record = await RunRecord.create({
     out: o.out, name: 'train', seed: o.seed, ...(dir ? { dir } : {}),
-    config: { dataset: o.dataset, model: o.model, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, limit: o.limit ?? null, optimizer: 'adam' },
+    config: {
+      dataset: o.dataset, model: o.model, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, limit: o.limit ?? null, optimizer: 'adam',
+      dataParallelWorkers: dp.workers,
+    },
   });
   const model = baselineModel(o.model, [...train.shape], train.numClasses, o.seed);
   const trainer = new Trainer({
-    model, seed: o.seed, batchSize: o.batchSize, optimizer: tf.train.adam(o.learningRate),
-    checkpointDir: record.dir, progress: o.progress ?? false, label: `train ${o.dataset}`,
+    model, seed: o.seed, batchSize: o.batchSize, optimizer: tf.train.adam(o.learningRate), plugins: [dataParallelPlugin()],
+    checkpointDir: record.dir, progress: o.progress ?? false, label: `train ${o.dataset}${dp.active ? ` (${dp.workers} workers)` : ''}`,
     onLog: async (logs) => {
       await record.logMetrics(logs);
       log(`epoch ${Number(logs.epoch) + 1}/${o.epochs} loss=${logs.loss?.toFixed(4)} val_accuracy=${logs.val_accuracy?.toFixed(4)}`);
@@ -96,12 +132,13 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   const summary = {
     dataset: o.dataset, model: o.model, epochs: o.epochs,
     testAccuracy: ev.accuracy, testLoss: ev.loss, testEce: ev.ece, testNll: ev.nll, testBrier: ev.brier,
-    trainSeconds: seconds, tfjsVersion: tf.version_core, history: trainer.history,
+    trainSeconds: seconds, tfjsVersion: tf.version_core, history: trainer.history, dataParallelWorkers: dp.workers,
   };
   const summaryPath = await record.writeSummary(summary);
   const reportPath = await record.writeReport({
     title: `Baseline: ${o.model.toUpperCase()} on ${o.dataset}`,
-    intro: `Seed ${o.seed}, ${o.epochs} epochs, batch ${o.batchSize}, Adam ${o.learningRate}, backend ${tf.getBackend()}.`,
+    intro: `Seed ${o.seed}, ${o.epochs} epochs, batch ${o.batchSize}, Adam ${o.learningRate}, backend ${tf.getBackend()}` +
+      `${dp.active ? `, data-parallel on ${dp.workers} workers` : ''}.`,
     sections: [
       { title: 'Test metrics', table: { columns: ['accuracy', 'loss', 'ECE', 'NLL', 'Brier'], rows: [[ev.accuracy, ev.loss, ev.ece, ev.nll, ev.brier]] } },
       {
@@ -119,4 +156,20 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   model.dispose();
   log(`test accuracy ${(ev.accuracy * 100).toFixed(2)}% — ${summaryPath}`);
   return { runDir: record.dir, summaryPath, reportPath, testAccuracy: ev.accuracy };
+}
+
+/**
+ * A non-zero rank of a data-parallel `trellis train`: the same model, seed and schedule as rank 0,
+ * trained on its shards; it reads rank 0's checkpoint on resume but writes nothing.
+ */
+export async function trainReplica(o: TrainCommandOptions, resumeDir: string | undefined): Promise<void> {
+  const train = loadNamedDataset(o.dataset, 'train', o.limit);
+  const model = baselineModel(o.model, [...train.shape], train.numClasses, o.seed);
+  const trainer = new Trainer({
+    model, seed: o.seed, batchSize: o.batchSize, optimizer: tf.train.adam(o.learningRate), plugins: [dataParallelPlugin()],
+    ...(resumeDir ? { checkpointDir: resumeDir, saveCheckpoints: false } : {}),
+  });
+  await trainer.fit(train, { epochs: o.epochs, resume: resumeDir !== undefined });
+  trainer.dispose();
+  model.dispose();
 }

@@ -14,6 +14,39 @@ function summaryOf(out: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(root, dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
 }
 
+/** Starts `trellis ...args`, SIGKILLs it once its first checkpoint exists; true if it had no summary yet. */
+function killAfterFirstCheckpoint(args: string[], out: string): Promise<boolean> {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: 'ignore' });
+  return new Promise<boolean>((done) => {
+    const timer = setInterval(() => {
+      const root = join(out, 'train');
+      if (!existsSync(root)) return;
+      const dir = readdirSync(root)[0];
+      if (dir && existsSync(join(root, dir, 'checkpoint', 'state.json'))) {
+        clearInterval(timer);
+        child.kill('SIGKILL');
+        done(!existsSync(join(root, dir, 'summary.json')));
+      }
+    }, 20);
+    child.on('exit', () => {
+      clearInterval(timer);
+      done(false);
+    });
+  });
+}
+
+/** Kills a run of `args` after its first checkpoint, resumes it, and expects `uninterrupted`'s test metrics exactly. */
+async function expectResumedRunMatches(args: string[], uninterrupted: Record<string, unknown>): Promise<void> {
+  const out = mkdtempSync(join(tmpdir(), 'trellis-resume-'));
+  expect(await killAfterFirstCheckpoint([...args, '--out', out], out)).toBe(true);
+  const resumed = run([...args, '--out', out, '--resume']);
+  expect(resumed.status, resumed.stderr).toBe(0);
+  expect(resumed.stdout).toMatch(/resuming/);
+  const s = summaryOf(out);
+  expect(s.testAccuracy).toBe(uninterrupted.testAccuracy);
+  expect(s.testLoss).toBe(uninterrupted.testLoss);
+}
+
 describe('trellis CLI', () => {
   it('parses flags, --set params and rejects malformed ones', () => {
     expect(parseArgs(['train', '--seed', '3', '--quick', '--set', 'alpha=0.5', '--out=x'])).toEqual({
@@ -53,30 +86,26 @@ describe('trellis CLI', () => {
     expect(sa.backend).toBe('wasm');
     expect(sa.testAccuracy).toBeGreaterThan(0.8);
 
-    const b = mkdtempSync(join(tmpdir(), 'trellis-b-'));
-    const child = spawn(process.execPath, [bin, ...args, '--out', b], { stdio: 'ignore' });
-    const killedAfterCheckpoint = await new Promise<boolean>((done) => {
-      const timer = setInterval(() => {
-        const root = join(b, 'train');
-        if (!existsSync(root)) return;
-        const dir = readdirSync(root)[0];
-        if (dir && existsSync(join(root, dir, 'checkpoint', 'state.json'))) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          done(!existsSync(join(root, dir, 'summary.json')));
-        }
-      }, 20);
-      child.on('exit', () => {
-        clearInterval(timer);
-        done(false);
-      });
-    });
-    expect(killedAfterCheckpoint).toBe(true);
-    const resumed = run([...args, '--out', b, '--resume']);
-    expect(resumed.status, resumed.stderr).toBe(0);
-    expect(resumed.stdout).toMatch(/resuming/);
-    const sb = summaryOf(b);
-    expect(sb.testAccuracy).toBe(sa.testAccuracy);
-    expect(sb.testLoss).toBe(sa.testLoss);
+    await expectResumedRunMatches(args, sa);
+  });
+
+  it('train --workers 2 trains data-parallel on two worker threads; a killed run resumes from rank 0 checkpoint to the same metrics', async () => {
+    const args = ['train', '--dataset', 'mnist', '--limit', '3000', '--epochs', '2', '--seed', '4', '--backend', 'wasm', '--workers', '2'];
+    const a = mkdtempSync(join(tmpdir(), 'trellis-dp-a-'));
+    const full = run([...args, '--out', a]);
+    expect(full.status, full.stderr).toBe(0);
+    const sa = summaryOf(a);
+    expect(sa.dataParallelWorkers).toBe(2);
+    expect(sa.testAccuracy).toBeGreaterThan(0.8);
+    expect(full.stdout).toMatch(/epoch 2\/2/); // rank 0's log lines reach the terminal
+
+    // Both ranks read rank 0's checkpoint, so the resumed run is the uninterrupted one, bit for bit.
+    await expectResumedRunMatches(args, sa);
+  });
+
+  it('train rejects a bad --workers value', () => {
+    const r = run(['train', '--workers', '0', '--limit', '100', '--epochs', '1']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--workers 0 is not a positive integer/);
   });
 });

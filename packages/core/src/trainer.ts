@@ -26,6 +26,11 @@ export interface TrainerOptions {
   baseLoss?: BaseLoss;
   /** Directory for the checkpoint written after every epoch (kept on errors). */
   checkpointDir?: string;
+  /**
+   * Write the checkpoint to `checkpointDir` after every epoch (default true). False only reads it
+   * on `resume` (the non-zero ranks of a data-parallel run resume from rank 0's checkpoint).
+   */
+  saveCheckpoints?: boolean;
   /** Called with each epoch's logs (e.g. a RunRecord's `logMetrics`). */
   onLog?: (logs: EpochLogs) => void | Promise<void>;
   /** Show progress (bar on a TTY, plain lines otherwise). Default false. */
@@ -186,7 +191,7 @@ export class Trainer {
       this.history.push({ ...ctx.logs, epoch } as EpochLogs);
       progress.finish(Object.entries(epochLogs).filter(([k]) => k !== 'epoch').map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' '));
       if (this.options.onLog) await this.options.onLog(this.history[this.history.length - 1]!);
-      if (this.options.checkpointDir) await this.saveCheckpoint(this.options.checkpointDir, epoch);
+      if (this.options.checkpointDir && this.options.saveCheckpoints !== false) await this.saveCheckpoint(this.options.checkpointDir, epoch);
     }
     for (const p of [...this.plugins].reverse()) if (p.onFitEnd) await p.onFitEnd(ctx);
     return this.history;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +78,26 @@ describe('Trainer', () => {
     expect(t2.history.map((h) => h.epoch)).toEqual([0, 1, 2]);
     expect(Array.from(resumed)).toEqual(Array.from(uninterrupted));
     t2.dispose(); m2.dispose();
+  });
+
+  it('saveCheckpoints: false resumes from a checkpoint and leaves it as it was', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-ckpt-ro-'));
+    const data = toyDataset();
+    const train = async (init: number, options: object, fit: object) => {
+      const m = model(init);
+      const t = new Trainer({ model: m, seed: 9, batchSize: 32, ...options });
+      await t.fit(data, { epochs: 3, ...fit });
+      const w = Array.from(m.trainableVariables()['fc1/kernel']!.dataSync());
+      t.dispose(); m.dispose();
+      return w;
+    };
+    const uninterrupted = await train(5, {}, {});
+    await train(5, { checkpointDir: dir }, { maxSteps: 8 * 2 }); // checkpoint after epoch 2
+    const before = await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8');
+    expect(await train(77, { checkpointDir: dir, saveCheckpoints: false }, { resume: true })).toEqual(uninterrupted);
+    expect(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8')).toBe(before); // still the epoch-2 checkpoint
+    expect(await train(78, { checkpointDir: dir }, { resume: true })).toEqual(uninterrupted);
+    expect(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8')).not.toBe(before);
   });
 });
 

@@ -1,7 +1,10 @@
 /**
  * Lloyd's k-means (scikit-learn-compatible stopping rules) and the Adjusted Rand Index — the
- * clustering term of PreIndex (spec §4.2). Pure host-array functions.
+ * clustering term of PreIndex (spec §4.2). Pure functions of host arrays; large inputs compute the
+ * point–centre products with the tfjs backend's matmul and re-check uncertain rows exactly, so the
+ * labels are those of the exact float64 computation on every backend.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { Rng, TrellisError } from '@trellis-ml/core';
 
 /** Options of {@link kmeans}. */
@@ -12,6 +15,13 @@ export interface KMeansOptions {
   tol?: number;
   /** Seed of the k-means++ initialisation (default 0). */
   seed?: number;
+  /**
+   * From how many multiply-adds per assignment pass (`n·k·d`) the point–centre products run on the
+   * backend's matmul (default 2e7; `Infinity` keeps everything in JavaScript). The labels are the same
+   * either way: rows whose best and second-best centres are within the float32 error bound are
+   * re-assigned with exact float64 distances.
+   */
+  matmulFrom?: number;
 }
 
 /** Result of {@link kmeans}. */
@@ -38,20 +48,96 @@ function sqDist(x: Float32Array, i: number, c: Float32Array | Float64Array, j: n
 function assign(x: Float32Array, n: number, d: number, centers: Float64Array, k: number, labels: Int32Array, dists: Float64Array): boolean {
   let changed = false;
   for (let i = 0; i < n; i++) {
-    let best = 0;
-    let bestD = Infinity;
-    for (let j = 0; j < k; j++) {
-      const dd = sqDist(x, i, centers, j, d);
-      if (dd < bestD) {
-        bestD = dd;
-        best = j;
-      }
-    }
+    const [best, bestD] = nearestExact(x, i, d, centers, k);
     if (labels[i] !== best) changed = true;
     labels[i] = best;
     dists[i] = bestD;
   }
   return changed;
+}
+
+function nearestExact(x: Float32Array, i: number, d: number, centers: Float64Array, k: number): [number, number] {
+  let best = 0;
+  let bestD = Infinity;
+  for (let j = 0; j < k; j++) {
+    const dd = sqDist(x, i, centers, j, d);
+    if (dd < bestD) {
+      bestD = dd;
+      best = j;
+    }
+  }
+  return [best, bestD];
+}
+
+/** Unit roundoff of float32. */
+const EPS32 = 2 ** -24;
+
+/**
+ * {@link assign} with the `n × k` products `x·c` from the backend's float32 matmul: the nearest
+ * centre minimises `‖c‖² − 2·x·c`. Each product is off by at most `d·ε·‖x‖·‖c‖` (a standard bound for
+ * float32 dot products, plus the centres' rounding to float32); where other centres are not clear
+ * of the best by the two bounds, the row is assigned by exact distances to those candidates. `dists` (only used to
+ * re-seat emptied clusters) are exact for the rows re-checked and `NaN` for the others: call
+ * {@link exactDistances} before reading them.
+ */
+function assignByMatmul(xt: tf.Tensor2D, x: Float32Array, xNorm: Float64Array, n: number, d: number, centers: Float64Array, k: number,
+  labels: Int32Array, dists: Float64Array): boolean {
+  const c32 = Float32Array.from(centers);
+  const products = tf.tidy(() => tf.matMul(xt, tf.tensor2d(c32, [k, d]), false, true));
+  const xc = products.dataSync() as Float32Array;
+  products.dispose();
+  const cNorm2 = new Float64Array(k);
+  const cNorm = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    let s2 = 0;
+    for (let t = 0; t < d; t++) s2 += c32[j * d + t]! * c32[j * d + t]!;
+    cNorm2[j] = s2;
+    cNorm[j] = Math.sqrt(s2);
+  }
+  const bound = (d + 2) * EPS32;
+  const tiny = 4 * d * 2 ** -53;
+  let changed = false;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    let bestS = Infinity;
+    for (let j = 0; j < k; j++) {
+      const score = cNorm2[j]! - 2 * xc[i * k + j]!;
+      if (score < bestS) {
+        best = j;
+        bestS = score;
+      }
+    }
+    // Each score is off by ≤ 2·bound·‖x‖·‖c‖ (the float32 product and the centres' rounding to
+    // float32) + 2ε‖c‖² (‖c‖² of the rounded centre); the exact path's own float64 rounding is far
+    // below the last term. Centres not clear of the best by both errors are candidates.
+    const xn = xNorm[i]!;
+    const err = (j: number): number => 2 * bound * xn * cNorm[j]! + 2 * EPS32 * cNorm2[j]! + tiny * (xn * xn + cNorm2[j]!);
+    const errBest = err(best);
+    let label = best;
+    let candidates = 0;
+    for (let j = 0; j < k; j++) if (j !== best && cNorm2[j]! - 2 * xc[i * k + j]! - bestS <= errBest + err(j)) candidates++;
+    if (candidates > 0) {
+      // Exact distances to the candidates (and the best), lowest index on ties, as the exact path.
+      let bd = Infinity;
+      for (let j = 0; j < k; j++) {
+        if (j !== best && cNorm2[j]! - 2 * xc[i * k + j]! - bestS > errBest + err(j)) continue;
+        const dd = sqDist(x, i, centers, j, d);
+        if (dd < bd) {
+          bd = dd;
+          label = j;
+        }
+      }
+      dists[i] = bd;
+    } else dists[i] = NaN;
+    if (labels[i] !== label) changed = true;
+    labels[i] = label;
+  }
+  return changed;
+}
+
+/** Fills the `NaN` entries of `dists` with exact squared distances to the assigned centres. */
+function exactDistances(x: Float32Array, n: number, d: number, centers: Float64Array, labels: Int32Array, dists: Float64Array): void {
+  for (let i = 0; i < n; i++) if (Number.isNaN(dists[i]!)) dists[i] = sqDist(x, i, centers, labels[i]!, d);
 }
 
 /** k-means++ seeding (deterministic from `seed`; not bit-identical to scikit-learn's). */
@@ -97,47 +183,71 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
   const maxIter = options.maxIter ?? 300;
   // tolerance = tol × mean over features of the per-feature variance (scikit-learn)
   const mean = new Float64Array(d);
-  for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] = mean[t]! + x[i * d + t]!;
+  for (let i = 0; i < n; i++) {
+    const row = x.subarray(i * d, i * d + d);
+    for (let t = 0; t < d; t++) mean[t] = mean[t]! + row[t]!;
+  }
   for (let t = 0; t < d; t++) mean[t] = mean[t]! / n;
   let varSum = 0;
-  for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) varSum += (x[i * d + t]! - mean[t]!) ** 2;
+  for (let i = 0; i < n; i++) {
+    const row = x.subarray(i * d, i * d + d);
+    for (let t = 0; t < d; t++) varSum += (row[t]! - mean[t]!) ** 2;
+  }
   const tol = (options.tol ?? 1e-4) * (varSum / n / d);
   let centers = init instanceof Float32Array ? Float64Array.from(init) : kmeansPlusPlus(x, n, d, k, options.seed ?? 0);
   const labels = new Int32Array(n).fill(-1);
   const dists = new Float64Array(n);
-  let iters = 0;
-  for (; iters < maxIter; iters++) {
-    const changed = assign(x, n, d, centers, k, labels, dists);
-    if (!changed && iters > 0) break;
-    const next = new Float64Array(k * d);
-    const counts = new Int32Array(k);
+  const viaMatmul = n * k * d >= (options.matmulFrom ?? 2e7);
+  const xt = viaMatmul ? tf.tensor2d(x, [n, d]) : null;
+  const xNorm = new Float64Array(n);
+  if (viaMatmul) {
     for (let i = 0; i < n; i++) {
-      const j = labels[i]!;
-      counts[j] = counts[j]! + 1;
-      for (let t = 0; t < d; t++) next[j * d + t] = next[j * d + t]! + x[i * d + t]!;
-    }
-    const taken = new Set<number>();
-    for (let j = 0; j < k; j++) {
-      if (counts[j]! > 0) {
-        for (let t = 0; t < d; t++) next[j * d + t] = next[j * d + t]! / counts[j]!;
-      } else {
-        let far = -1;
-        let farD = -1;
-        for (let i = 0; i < n; i++) if (!taken.has(i) && dists[i]! > farD) { farD = dists[i]!; far = i; }
-        taken.add(far);
-        for (let t = 0; t < d; t++) next[j * d + t] = x[far * d + t]!;
-      }
-    }
-    let shift = 0;
-    for (let t = 0; t < k * d; t++) shift += (next[t]! - centers[t]!) ** 2;
-    centers = next;
-    if (shift <= tol) {
-      iters++;
-      break;
+      let s2 = 0;
+      for (let t = 0; t < d; t++) s2 += x[i * d + t]! * x[i * d + t]!;
+      xNorm[i] = Math.sqrt(s2);
     }
   }
-  assign(x, n, d, centers, k, labels, dists);
-  return { labels, centers: Float32Array.from(centers), iters };
+  const assignAll = (): boolean => (xt ? assignByMatmul(xt, x, xNorm, n, d, centers, k, labels, dists) : assign(x, n, d, centers, k, labels, dists));
+  try {
+    let iters = 0;
+    for (; iters < maxIter; iters++) {
+      const changed = assignAll();
+      if (!changed && iters > 0) break;
+      const next = new Float64Array(k * d);
+      const counts = new Int32Array(k);
+      for (let i = 0; i < n; i++) {
+        const j = labels[i]!;
+        counts[j] = counts[j]! + 1;
+        const row = x.subarray(i * d, i * d + d);
+        const sum = next.subarray(j * d, j * d + d);
+        for (let t = 0; t < d; t++) sum[t] = sum[t]! + row[t]!;
+      }
+      const taken = new Set<number>();
+      if (xt && counts.some((c) => c === 0)) exactDistances(x, n, d, centers, labels, dists);
+      for (let j = 0; j < k; j++) {
+        if (counts[j]! > 0) {
+          for (let t = 0; t < d; t++) next[j * d + t] = next[j * d + t]! / counts[j]!;
+        } else {
+          let far = -1;
+          let farD = -1;
+          for (let i = 0; i < n; i++) if (!taken.has(i) && dists[i]! > farD) { farD = dists[i]!; far = i; }
+          taken.add(far);
+          for (let t = 0; t < d; t++) next[j * d + t] = x[far * d + t]!;
+        }
+      }
+      let shift = 0;
+      for (let t = 0; t < k * d; t++) shift += (next[t]! - centers[t]!) ** 2;
+      centers = next;
+      if (shift <= tol) {
+        iters++;
+        break;
+      }
+    }
+    assignAll();
+    return { labels, centers: Float32Array.from(centers), iters };
+  } finally {
+    xt?.dispose();
+  }
 }
 
 function comb2(v: number): number {

@@ -1,4 +1,7 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { Rng } from '@trellis-ml/core';
 import {
   adjustedRandIndex, angleFraction, armLayerDistance, bhattacharyya, histogramPmf, jensenShannon, klDivergence, kmeans,
   representationDistances, resqueFromSums, wassersteinBinCdf, wassersteinValueSort,
@@ -76,6 +79,23 @@ describe('ARI and k-means (spec §4.2)', () => {
     const x = Float32Array.from([0, 1, 2, 10]);
     const r = kmeans(x, 4, 1, Float32Array.from([1, 100]));
     expect([...r.labels]).toEqual([0, 0, 0, 1]);
+    expect([...kmeans(x, 4, 1, Float32Array.from([1, 100]), { matmulFrom: 0 }).labels]).toEqual([0, 0, 0, 1]);
+  });
+  it('gives the same clustering with the backend matmul as with exact distances (overlapping blobs, many near-ties)', async () => {
+    await tf.setBackend('cpu');
+    const rng = new Rng(5);
+    const n = 600, d = 40, k = 6;
+    const x = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) x[i * d + t] = rng.normal(t % k === i % k ? 0.6 : 0, 1) + 50; // offset: large ‖x‖, small gaps
+    const init = x.slice(0, k * d);
+    for (const start of [init, { kmeansPlusPlus: k }] as const) {
+      const exact = kmeans(x, n, d, start, { seed: 2, matmulFrom: Infinity });
+      const viaMatmul = kmeans(x, n, d, start, { seed: 2, matmulFrom: 0 });
+      expect(viaMatmul.iters).toBe(exact.iters);
+      expect([...viaMatmul.labels]).toEqual([...exact.labels]);
+      expect([...viaMatmul.centers]).toEqual([...exact.centers]);
+    }
+    expect(tf.memory().numTensors).toBe(0);
   });
 });
 

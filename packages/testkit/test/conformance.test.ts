@@ -1,7 +1,8 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gradientClipping, weightDecay, type TrainerPlugin } from '@trellis-ml/core';
+import { fileURLToPath } from 'node:url';
+import { dataParallelPlugin, gradientClipping, runDataParallel, weightDecay, type TrainerPlugin } from '@trellis-ml/core';
 import { checkPluginConformance, describePluginConformance } from '@trellis-ml/testkit';
 
 beforeAll(async () => {
@@ -11,6 +12,21 @@ beforeAll(async () => {
 // Core's own example plugins pass the suite.
 describePluginConformance('weight-decay', () => weightDecay({ rate: 1e-3 }));
 describePluginConformance('gradient-clipping', () => gradientClipping({ maxNorm: 1 }));
+// Outside a data-parallel run the data-parallel plugin is a no-op; inside one, see below.
+describePluginConformance('data-parallel (single process)', () => dataParallelPlugin());
+
+describe('plugin conformance: data-parallel, inside a 2-worker run', () => {
+  it('passes every check on both ranks', { timeout: 60_000 }, async () => {
+    const script = fileURLToPath(new URL('./fixtures/data-parallel-conformance.mjs', import.meta.url));
+    // The workers run the built packages: drop the test runner's `--conditions source` (TypeScript sources).
+    const execArgv = process.execArgv.filter((a, i, all) => a !== '--conditions' && all[i - 1] !== '--conditions');
+    const ranks = await runDataParallel<{ rank: number; results: Array<{ check: string; ok: boolean; message: string }> }>({ script, workers: 2, execArgv });
+    for (const r of ranks) {
+      expect(r!.results.map((x) => x.check)).toEqual(expect.arrayContaining(['contract', 'trains', 'no-tensor-leak', 'deterministic']));
+      for (const c of r!.results) expect(c.ok, `rank ${r!.rank} ${c.check}: ${c.message}`).toBe(true);
+    }
+  });
+});
 
 describe('the suite catches broken plugins', () => {
   it('a leaking plugin fails no-tensor-leak', async () => {

@@ -48,6 +48,8 @@ export interface DataParallelOptions {
   maxParameters?: number;
   /** How long a worker waits for the others at a barrier before failing the run (default 10 min). */
   barrierTimeoutMs?: number;
+  /** Node options of the workers (default: this process's `process.execArgv`, as `worker_threads` does). */
+  execArgv?: string[];
 }
 
 /** Where the calling code runs: its rank among `workers`, and the launcher's `data`. */
@@ -187,7 +189,7 @@ export function dataParallelPlugin(): TrainerPlugin {
       if (rank !== 0) {
         let off = 0;
         for (const [, v] of vars) {
-          v.assign(tf.tensor(shared.slice(off, off + v.size), v.shape, v.dtype));
+          tf.tidy(() => v.assign(tf.tensor(shared.slice(off, off + v.size), v.shape, v.dtype)));
           off += v.size;
         }
       }
@@ -322,7 +324,7 @@ export async function runDataParallel<R = unknown>(options: DataParallelOptions)
     new Promise<R | undefined>((resolve) => {
       let result: R | undefined;
       const setup: WorkerSetup = { rank, workers, gradients, control: controlBuf, barrierTimeoutMs };
-      const w = new Worker(url, { workerData: { [KEY]: setup, data: options.data } });
+      const w = new Worker(url, { workerData: { [KEY]: setup, data: options.data }, ...(options.execArgv ? { execArgv: options.execArgv } : {}) });
       w.on('message', (m: unknown) => {
         if (m && typeof m === 'object' && RESULT in m) result = (m as Record<string, R>)[RESULT];
       });

@@ -48,6 +48,29 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, flags, params };
 }
 
+const COMMON_FLAGS = ['seed', 'out', 'progress', 'no-progress', 'backend', 'threads', 'help', 'quick', 'full'];
+const COMMAND_FLAGS: Record<string, string[]> = {
+  train: ['dataset', 'model', 'epochs', 'batch-size', 'lr', 'limit', 'resume', 'workers'],
+  tour: ['epochs', 'only'],
+};
+/** Flags of every technique subcommand (besides the common ones and `--set`). */
+const TECHNIQUE_FLAGS = ['seeds'];
+
+/**
+ * Rejects a flag `command` does not take (a typo would otherwise be ignored silently), naming the
+ * flags it does take. `command` is `train`, `tour` or a technique subcommand.
+ */
+export function checkFlags(command: string, flags: ParsedArgs['flags']): void {
+  const allowed = new Set([...COMMON_FLAGS, ...(COMMAND_FLAGS[command] ?? TECHNIQUE_FLAGS)]);
+  for (const key of Object.keys(flags)) {
+    if (!allowed.has(key)) {
+      const list = [...allowed].map((f) => `--${f}`).join(', ');
+      throw new TrellisError('BAD_ARGS', `\`trellis ${command}\` does not take --${key}`,
+        `use one of ${list}${COMMAND_FLAGS[command] ? '' : ', or --set key=value for the technique\'s options'} (see \`trellis --help\`)`);
+    }
+  }
+}
+
 /** Reads an integer flag with a default, rejecting non-integers. */
 export function intFlag(flags: ParsedArgs['flags'], name: string, fallback: number): number {
   const v = flags[name];

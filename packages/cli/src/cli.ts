@@ -1,5 +1,5 @@
 import { TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
-import { choiceFlag, intFlag, modeFlag, numberFlag, parseArgs } from './args.js';
+import { checkFlags, choiceFlag, intFlag, modeFlag, numberFlag, parseArgs } from './args.js';
 import { runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
 import { runTour } from './tour.js';
@@ -42,6 +42,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     const threads = flags.threads !== undefined ? intFlag(flags, 'threads', 1) : undefined;
     const known = command === 'train' || command === 'tour' || TECHNIQUES.some((t) => t.name === command);
     if (!known) throw new TrellisError('UNKNOWN_COMMAND', `unknown command "${command}"`, 'run `trellis --help` for the list of commands');
+    checkFlags(command, flags);
     const backend = await useBackend(backendName, threads !== undefined ? { threads } : {});
     log(`backend: ${backend.name} (${backend.kernels}${backend.threads ? `, ${backend.threads} thread(s)` : ''})`);
     if (command === 'train') {

@@ -75,6 +75,14 @@ describe('trellis CLI', () => {
     const u = run(['frobnicate']);
     expect(u.status).toBe(2);
     expect(u.stderr).toMatch(/unknown command "frobnicate"/);
+    // A flag the command does not take is an error, not silently ignored.
+    const typo = run(['train', '--epoch', '2']);
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toMatch(/`trellis train` does not take --epoch/);
+    expect(typo.stderr).toMatch(/fix: use one of .*--epochs/);
+    const tech = run(['distill', '--workers', '2']);
+    expect(tech.status).toBe(2);
+    expect(tech.stderr).toMatch(/`trellis distill` does not take --workers.*--set key=value/s);
   });
 
   it('train writes summary.json with testAccuracy and backend; a killed run resumed with --resume ends with the same metrics', async () => {

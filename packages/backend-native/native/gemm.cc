@@ -2,6 +2,8 @@
 // also uses). OpenBLAS is kept at one thread and called from each OpenMP worker on a slice of the
 // output, so its own pthread pool never runs; alternatively oneDNN's sgemm (same OpenMP pool).
 #include <omp.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -81,6 +83,27 @@ void apply_act(float* x, int64_t n, int act, float alpha) {
   for (int64_t i = 0; i < n; i++) x[i] = act1(x[i], act, alpha);
 }
 
+// Holds off asynchronous signals on the calling thread for its lifetime. oneDNN 2.6's sgemm
+// corrupts the heap when a signal handler runs in the calling thread during the call: `node
+// --cpu-prof` (V8's sampling profiler sends SIGPROF to the JS thread every ~1 ms) aborted with
+// "corrupted size vs. prev_size" within a second of 128×256×128 matmuls; with SIGPROF held off
+// until the call returns it does not (test/signals.test.ts). The signals are delivered right after.
+class AsyncSignalsHeld {
+ public:
+  AsyncSignalsHeld() {
+    sigset_t all;
+    sigfillset(&all);
+    for (int sync : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&all, sync);
+    pthread_sigmask(SIG_BLOCK, &all, &old_);
+  }
+  ~AsyncSignalsHeld() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  AsyncSignalsHeld(const AsyncSignalsHeld&) = delete;
+  AsyncSignalsHeld& operator=(const AsyncSignalsHeld&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
 static inline void sgemm1(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                           const float* B, int64_t ldb, float* C, int64_t ldc) {
   cblas_sgemm(RowMajor_, tA ? Trans_ : NoTrans_, tB ? Trans_ : NoTrans_, (int)M, (int)N, (int)K, 1.f, A, (int)lda,
@@ -101,6 +124,7 @@ void matmul(const float* A, const float* B, float* C, int64_t batch, int64_t M, 
   const int T = g_threads;
   const bool onednn = g_gemm_impl == 1 || (g_gemm_impl == 3 && T > 1 && batch < T && work >= 4194304.0);
   if (onednn) {
+    const AsyncSignalsHeld held;
     for (int64_t b = 0; b < batch; b++) {
       float* Cb = C + b * M * N;
       dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, 1.f, A + b * strideA, lda, B + b * strideB, ldb,

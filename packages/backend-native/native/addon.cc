@@ -301,7 +301,7 @@ napi_value Unary(napi_env env, napi_callback_info info) {
   Args a;
   if (!get_args(env, info, a, 4)) return nullptr;
   const int op = (int)i64(env, a.argv[0]);
-  if (op < 0 || op > 9) return throw_error(env, "unary: bad op");
+  if (op < 0 || op > 11) return throw_error(env, "unary: bad op");
   float *X, *O;
   int64_t n = 0;
   if (!f32(env, a.argv[1], 0, &X, "x", false, &n) || !f32(env, a.argv[2], n, &O, "out")) return nullptr;

@@ -121,6 +121,9 @@ void unary(int op, const float* x, float* out, int64_t n, float alpha) {
     case 7: unary_loop(x, out, n, [](float v) { return std::fabs(v); }); break;
     case 8: unary_loop(x, out, n, [alpha](float v) { return std::isnan(v) ? NAN : (v > 0.f ? 1.f : alpha); }); break;
     case 9: unary_loop(x, out, n, [](float v) { return 1.f / v; }); break;
+    // In float32 (tfjs-backend-cpu rounds a float64 result once: within a few ulp of ours).
+    case 10: unary_loop(x, out, n, [](float v) { return 1.f / (1.f + std::exp(-v)); }); break;
+    case 11: unary_loop(x, out, n, [](float v) { return std::tanh(v); }); break;
     default: break;
   }
 }

@@ -390,7 +390,7 @@ function batchNormGradKernel(addon: NativeAddon): KernelFunc {
 
 // ------------------------------------------------------------------------------------- elementwise
 const BINARY_OPS: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6 };
-const UNARY_OPS: Record<string, number> = { Sqrt: 0, Square: 1, Rsqrt: 2, Neg: 3, Exp: 4, Log: 5, Relu: 6, Abs: 7, Step: 8, Reciprocal: 9 };
+const UNARY_OPS: Record<string, number> = { Sqrt: 0, Square: 1, Rsqrt: 2, Neg: 3, Exp: 4, Log: 5, Relu: 6, Abs: 7, Step: 8, Reciprocal: 9, Sigmoid: 10, Tanh: 11 };
 
 /** How an operand of shape `s` maps onto the broadcast output `out`: [mode, inner] or null. */
 export function broadcastMode(s: readonly number[], out: readonly number[], total: number): [number, number] | null {

@@ -260,7 +260,7 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
         expectClose(r.cpu, r.native);
       }
     }
-    for (const op of [tf.sqrt, tf.square, tf.rsqrt, tf.neg, tf.exp, tf.log, tf.relu, tf.abs, tf.step, tf.reciprocal]) {
+    for (const op of [tf.sqrt, tf.square, tf.rsqrt, tf.neg, tf.exp, tf.log, tf.relu, tf.abs, tf.step, tf.reciprocal, tf.sigmoid, tf.tanh]) {
       const positive = op === tf.sqrt || op === tf.rsqrt || op === tf.log || op === tf.reciprocal;
       const r = await onBoth([{ shape: [5, 7], seed: 42 }], (x) => op(positive ? tf.add(tf.abs(x), 0.5) : x));
       expectClose(r.cpu, r.native);
@@ -271,7 +271,7 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
         expectClose(r.cpu, r.native);
       }
     }
-    for (const n of ['Add', 'Multiply', 'RealDiv', 'Sqrt', 'Square', 'Relu', 'Sum', 'Mean', 'TrellisNativeBroadcastScale', 'TrellisNativeGradBinary']) {
+    for (const n of ['Add', 'Multiply', 'RealDiv', 'Sqrt', 'Square', 'Relu', 'Sigmoid', 'Tanh', 'Sum', 'Mean', 'TrellisNativeBroadcastScale', 'TrellisNativeGradBinary']) {
       expect(nativeCalls(n), n).toBeGreaterThan(0);
     }
   });

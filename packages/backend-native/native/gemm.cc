@@ -110,6 +110,12 @@ static inline void sgemm1(bool tA, bool tB, int64_t M, int64_t N, int64_t K, con
               B, (int)ldb, 0.f, C, (int)ldc);
 }
 
+// Below this many multiply-adds a GEMM runs on the calling thread alone: waking the (passive) OpenMP
+// workers costs more than the second core saves. Measured on the 2-core build machine (tfjs call
+// included): 832×32×32 60 µs on one thread vs 113 µs on two, 128×256×128 96 vs 118, 64×784×128
+// (6.4 M) 144 vs 126, 64×512×512 378 vs 239 (packages/backend-native README).
+static constexpr double kParallelMinWork = 5e6;
+
 void matmul(const float* A, const float* B, float* C, int64_t batch, int64_t M, int64_t N, int64_t K,
             bool transA, bool transB, int64_t strideA, int64_t strideB, const float* bias, int64_t biasLen,
             int act, float alpha) {
@@ -122,7 +128,7 @@ void matmul(const float* A, const float* B, float* C, int64_t batch, int64_t M, 
   }
   const double work = (double)batch * M * N * K;
   const int T = g_threads;
-  const bool onednn = g_gemm_impl == 1 || (g_gemm_impl == 3 && T > 1 && batch < T && work >= 4194304.0);
+  const bool onednn = g_gemm_impl == 1 || (g_gemm_impl == 3 && T > 1 && batch < T && work >= kParallelMinWork);
   if (onednn) {
     const AsyncSignalsHeld held;
     for (int64_t b = 0; b < batch; b++) {
@@ -133,7 +139,7 @@ void matmul(const float* A, const float* B, float* C, int64_t batch, int64_t M, 
     }
     return;
   }
-  if (T <= 1 || work < 262144.0 || g_gemm_impl == 2) {
+  if (T <= 1 || work < kParallelMinWork || g_gemm_impl == 2) {
     // impl 2: OpenBLAS threads the call itself (its pool runs while the OpenMP workers sleep).
     for (int64_t b = 0; b < batch; b++) {
       float* Cb = C + b * M * N;

@@ -23,6 +23,11 @@ static int64_t row_broadcast(int modeA, int modeB, int64_t innerA, int64_t inner
   return 0;
 }
 
+// Elementwise binary ops are memory-bound: below this many outputs a second thread does not pay for
+// waking it (Add of 200,704 floats: 35 µs on one thread, 69 µs on two; 800 k: 142 vs 106 µs;
+// T=1 / T=2 node packages/backend-native/bench/elementwise-sizes.mjs).
+static constexpr int64_t kBinaryParallelMin = 600000;
+
 template <typename F>
 static void binary_loop(const float* a, const float* b, float* out, int64_t total, int modeA, int modeB,
                         int64_t innerA, int64_t innerB, F f) {
@@ -37,22 +42,22 @@ static void binary_loop(const float* a, const float* b, float* out, int64_t tota
     }
   };
   if (modeA == 0 && modeB == 0) {
-#pragma omp parallel for schedule(static) if (total > 200000)
+#pragma omp parallel for schedule(static) if (total > kBinaryParallelMin)
     for (int64_t i = 0; i < total; i++) out[i] = f(a[i], b[i]);
   } else if (modeA == 0 && modeB == 1) {
     const float bv = b[0];
-#pragma omp parallel for schedule(static) if (total > 200000)
+#pragma omp parallel for schedule(static) if (total > kBinaryParallelMin)
     for (int64_t i = 0; i < total; i++) out[i] = f(a[i], bv);
   } else if (modeA == 1 && modeB == 0) {
     const float av = a[0];
-#pragma omp parallel for schedule(static) if (total > 200000)
+#pragma omp parallel for schedule(static) if (total > kBinaryParallelMin)
     for (int64_t i = 0; i < total; i++) out[i] = f(av, b[i]);
   } else if (row_broadcast(modeA, modeB, innerA, innerB) > 0) {
     // Every broadcasting operand repeats along (mode 2) or is constant over (mode 3) rows of the
     // same length R: per row, each operand is a vector or a scalar, and the inner loop vectorises.
     const int64_t R = row_broadcast(modeA, modeB, innerA, innerB);
     const int64_t rows = total / R;
-#pragma omp parallel for schedule(static) if (total > 200000)
+#pragma omp parallel for schedule(static) if (total > kBinaryParallelMin)
     for (int64_t r = 0; r < rows; r++) {
       float* o = out + r * R;
       const bool va = modeA == 0 || modeA == 2, vb = modeB == 0 || modeB == 2;

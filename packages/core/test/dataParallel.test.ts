@@ -83,6 +83,12 @@ describe('runDataParallel', { timeout: 60_000 }, () => {
     expect(Math.abs(res[0]!.history[0]! - ref.history[0]!)).toBeLessThan(1e-5);
   });
 
+  it('runs many workers (9: the shared buffer reservation is capped at what V8 allows)', async () => {
+    const res = (await runDataParallel<Result>({ script: SCRIPT, workers: 9, data: { batchSize: 32, epochs: 1 } })) as Result[];
+    expect(res).toHaveLength(9);
+    for (const r of res) expect(r!.weights).toEqual(res[0]!.weights);
+  });
+
   it('rejects with the failing worker’s error and stops the others', async () => {
     const t0 = Date.now();
     const run = runDataParallel({ script: SCRIPT, workers: 2, data: { failRank: 1, failStep: 3 } });

@@ -17,6 +17,8 @@ import { abort, barrier, CONTROL, depart, CONTROL_BYTES, MAX_LOGS, MAX_WORKERS, 
 
 /** Key of the launcher's part of `workerData`. */
 const KEY = 'trellisDataParallel';
+/** Largest growable SharedArrayBuffer Node 20's V8 reserves (2^32 bytes; 2^33 is refused). */
+const MAX_SHARED_BYTES = 2 ** 32;
 /** Key of a worker's result message. */
 const RESULT = 'trellisDataParallelResult';
 
@@ -148,7 +150,9 @@ export function dataParallelPlugin(): TrainerPlugin {
       if (bytes > gradBuf.maxByteLength) {
         abort(control);
         throw new TrellisError('DATA_PARALLEL_MODEL_TOO_LARGE', `the model needs ${n} shared floats, more than the ${gradBuf.maxByteLength / 4} reserved`,
-          'pass a larger maxParameters to runDataParallel');
+          gradBuf.maxByteLength >= MAX_SHARED_BYTES
+            ? `use fewer workers: each step exchanges 2 × workers copies of the gradients, and at most ${MAX_SHARED_BYTES / 2 ** 30} GiB can be shared`
+            : 'pass a larger maxParameters to runDataParallel');
       }
       try {
         gradBuf.grow(bytes);
@@ -314,8 +318,9 @@ export async function runDataParallel<R = unknown>(options: DataParallelOptions)
     'pass the path or file: URL of an ES module that trains with dataParallelPlugin()');
   const maxParameters = options.maxParameters ?? 2 ** 26;
   check(Number.isInteger(maxParameters) && maxParameters > 0, 'BAD_OPTION', `maxParameters must be a positive integer, got ${maxParameters}`, 'pass the largest parameter count to reserve');
-  // Setup broadcasts all variables (one slot); each step exchanges 2 parities × workers slots.
-  const gradients = new GrowableSharedArrayBuffer(0, { maxByteLength: 4 * maxParameters * Math.max(2 * workers, 1) });
+  // Setup broadcasts all variables (one slot); each step exchanges 2 parities × workers slots. The
+  // reservation is capped at what V8 allows for a growable SharedArrayBuffer (4 GiB here).
+  const gradients = new GrowableSharedArrayBuffer(0, { maxByteLength: Math.min(4 * maxParameters * Math.max(2 * workers, 1), MAX_SHARED_BYTES) });
   const controlBuf = new SharedArrayBuffer(CONTROL_BYTES);
   const control = new Int32Array(controlBuf, 0, CONTROL.end);
   const barrierTimeoutMs = options.barrierTimeoutMs ?? 600_000;

@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   RunRecord, Trainer, TrellisError, check, dataParallelPlugin, dataParallelRank, mlp, runDataParallel, smallCnn,
-  type BackendName, type Dataset, type ModelAdapter,
+  type BackendName, type Dataset, type ModelAdapter, type TrainerOptions,
 } from '@trellis-ml/core';
 import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
 
@@ -101,8 +101,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
     const { log: _log, ...options } = o;
     const data: TrainWorkerData = { options, ...(dir ? { resumeDir: dir } : {}) };
     const results = await runDataParallel<TrainCommandResult>({ script: new URL('./trainWorker.js', import.meta.url), workers, data });
-    const r = results[0]!;
-    return r;
+    return results[0]!;
   }
   check(!dp.active || dp.rank === 0, 'BAD_RANK', `runTrain ran on data-parallel rank ${dp.rank}`, 'run trainReplica on the ranks other than 0');
   const train = loadNamedDataset(o.dataset, 'train', o.limit);
@@ -116,7 +115,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   });
   const model = baselineModel(o.model, [...train.shape], train.numClasses, o.seed);
   const trainer = new Trainer({
-    model, seed: o.seed, batchSize: o.batchSize, optimizer: tf.train.adam(o.learningRate), plugins: [dataParallelPlugin()],
+    ...baselineTrainerOptions(o, model),
     checkpointDir: record.dir, progress: o.progress ?? false, label: `train ${o.dataset}${dp.active ? ` (${dp.workers} workers)` : ''}`,
     onLog: async (logs) => {
       await record.logMetrics(logs);
@@ -158,6 +157,11 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   return { runDir: record.dir, summaryPath, reportPath, testAccuracy: ev.accuracy };
 }
 
+/** What every rank's Trainer shares: model, seed, batch size, Adam, and the data-parallel plugin (a no-op alone). */
+function baselineTrainerOptions(o: TrainCommandOptions, model: ModelAdapter): TrainerOptions {
+  return { model, seed: o.seed, batchSize: o.batchSize, optimizer: tf.train.adam(o.learningRate), plugins: [dataParallelPlugin()] };
+}
+
 /**
  * A non-zero rank of a data-parallel `trellis train`: the same model, seed and schedule as rank 0,
  * trained on its shards; it reads rank 0's checkpoint on resume but writes nothing.
@@ -166,7 +170,7 @@ export async function trainReplica(o: TrainCommandOptions, resumeDir: string | u
   const train = loadNamedDataset(o.dataset, 'train', o.limit);
   const model = baselineModel(o.model, [...train.shape], train.numClasses, o.seed);
   const trainer = new Trainer({
-    model, seed: o.seed, batchSize: o.batchSize, optimizer: tf.train.adam(o.learningRate), plugins: [dataParallelPlugin()],
+    ...baselineTrainerOptions(o, model),
     ...(resumeDir ? { checkpointDir: resumeDir, saveCheckpoints: false } : {}),
   });
   await trainer.fit(train, { epochs: o.epochs, resume: resumeDir !== undefined });

@@ -34,12 +34,7 @@ async function worker() {
     steps++;
   } while (logs.elapsed < data.seconds);
   const seconds = (performance.now() - t0) / 1000;
-  let checksum = 0;
-  for (const v of Object.values(model.allVariables())) {
-    const d = v.dataSync();
-    for (let i = 0; i < d.length; i += 7) checksum += d[i] * ((i % 13) + 1);
-  }
-  core.dataParallelResult({ steps, seconds, loss: logs.loss, checksum, tensor_growth: tf.memory().numTensors - before });
+  core.dataParallelResult({ steps, seconds, loss: logs.loss, checksum: core.replicaChecksum(model), tensor_growth: tf.memory().numTensors - before });
   model.dispose();
   t.dispose();
 }

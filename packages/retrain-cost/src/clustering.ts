@@ -96,35 +96,32 @@ function assignByMatmul(xt: tf.Tensor2D, x: Float32Array, xNorm: Float64Array, n
   }
   const bound = (d + 2) * EPS32;
   const tiny = 4 * d * 2 ** -53;
+  const scores = new Float64Array(k);
+  const candidates = new Int32Array(k);
   let changed = false;
   for (let i = 0; i < n; i++) {
     let best = 0;
-    let bestS = Infinity;
     for (let j = 0; j < k; j++) {
-      const score = cNorm2[j]! - 2 * xc[i * k + j]!;
-      if (score < bestS) {
-        best = j;
-        bestS = score;
-      }
+      scores[j] = cNorm2[j]! - 2 * xc[i * k + j]!;
+      if (scores[j]! < scores[best]!) best = j;
     }
     // Each score is off by ≤ 2·bound·‖x‖·‖c‖ (the float32 product and the centres' rounding to
     // float32) + 2ε‖c‖² (‖c‖² of the rounded centre); the exact path's own float64 rounding is far
     // below the last term. Centres not clear of the best by both errors are candidates.
     const xn = xNorm[i]!;
-    const err = (j: number): number => 2 * bound * xn * cNorm[j]! + 2 * EPS32 * cNorm2[j]! + tiny * (xn * xn + cNorm2[j]!);
-    const errBest = err(best);
+    const errorOf = (j: number): number => 2 * bound * xn * cNorm[j]! + 2 * EPS32 * cNorm2[j]! + tiny * (xn * xn + cNorm2[j]!);
+    const errBest = errorOf(best);
+    let count = 0;
+    for (let j = 0; j < k; j++) if (j === best || scores[j]! - scores[best]! <= errBest + errorOf(j)) candidates[count++] = j;
     let label = best;
-    let candidates = 0;
-    for (let j = 0; j < k; j++) if (j !== best && cNorm2[j]! - 2 * xc[i * k + j]! - bestS <= errBest + err(j)) candidates++;
-    if (candidates > 0) {
-      // Exact distances to the candidates (and the best), lowest index on ties, as the exact path.
+    if (count > 1) {
+      // Exact distances to the candidates (in index order: the lowest index wins ties, as on the exact path).
       let bd = Infinity;
-      for (let j = 0; j < k; j++) {
-        if (j !== best && cNorm2[j]! - 2 * xc[i * k + j]! - bestS > errBest + err(j)) continue;
-        const dd = sqDist(x, i, centers, j, d);
+      for (let c = 0; c < count; c++) {
+        const dd = sqDist(x, i, centers, candidates[c]!, d);
         if (dd < bd) {
           bd = dd;
-          label = j;
+          label = candidates[c]!;
         }
       }
       dists[i] = bd;

@@ -103,6 +103,36 @@ function signature(text: string): number {
   return h | 0;
 }
 
+/** Orders `[name, value]` entries by name (the order every rank lays the shared slots out in). */
+const byName = ([a]: [string, unknown], [b]: [string, unknown]): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * A cheap fingerprint of a model's values (a weighted sum over every 7th value of every variable),
+ * equal on replicas that hold bit-identical variables.
+ */
+export function replicaChecksum(model: { allVariables(): Record<string, tf.Variable> }): number {
+  let sum = 0;
+  for (const v of Object.values(model.allVariables())) {
+    const d = v.dataSync();
+    for (let i = 0; i < d.length; i += 7) sum += (d[i] as number) * ((i % 13) + 1);
+  }
+  return sum;
+}
+
+/** What one rank writes into its slot each step: gradients, then non-trainable float variables. */
+interface ExchangeLayout {
+  /** The gradient names, sorted. */
+  gradients: string[];
+  /** The same names, for the per-step "unchanged?" check. */
+  gradientSet: Set<string>;
+  /** The non-trainable float variables (BatchNorm moving statistics), sorted by name. */
+  buffers: Array<[string, tf.Variable]>;
+  /** Floats per slot. */
+  total: number;
+  /** Fingerprint of the names and sizes, compared across ranks. */
+  signature: number;
+}
+
 function sliceBatch(batch: Batch, lo: number, hi: number): Batch {
   const n = hi - lo;
   const rows = (t: tf.Tensor): tf.Tensor => tf.slice(t, [lo, ...t.shape.slice(1).map(() => 0)], [n, ...t.shape.slice(1)]);
@@ -163,6 +193,19 @@ export function dataParallelPlugin(): TrainerPlugin {
     return new Float32Array(gradBuf, 0, n);
   };
   let weights: number[] = new Array(workers).fill(1 / workers);
+  // The exchange layout is fixed while the gradient names are (rebuilt only when they change).
+  let layout: ExchangeLayout | null = null;
+  const exchangeLayout = (grads: tf.NamedTensorMap, ctx: TrainerContext): ExchangeLayout => {
+    const names = Object.keys(grads);
+    const known = layout?.gradientSet;
+    if (layout && known && known.size === names.length && names.every((k) => known.has(k))) return layout;
+    const gradients = names.sort();
+    const trainable = ctx.model.trainableVariables();
+    const buffers = Object.entries(ctx.model.allVariables()).filter(([k, v]) => !(k in trainable) && v.dtype === 'float32').sort(byName);
+    const sizes: Array<[string, number]> = [...gradients.map((k): [string, number] => [k, grads[k]!.size]), ...buffers.map(([k, v]): [string, number] => [k, v.size])];
+    layout = { gradients, gradientSet: new Set(gradients), buffers, total: sizes.reduce((n, [, size]) => n + size, 0), signature: signature(sizes.map(([k, size]) => `${k}:${size}`).join(';')) };
+    return layout;
+  };
 
   return {
     name: 'data-parallel',
@@ -170,7 +213,7 @@ export function dataParallelPlugin(): TrainerPlugin {
     order: 'pre',
 
     setup(ctx: TrainerContext): void {
-      const vars = Object.entries(ctx.model.allVariables()).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const vars = Object.entries(ctx.model.allVariables()).sort(byName);
       const total = vars.reduce((n, [, v]) => n + v.size, 0);
       control[CONTROL.seeds + rank] = ctx.seed;
       control[CONTROL.signatures + rank] = signature(vars.map(([k, v]) => `${k}:${v.size}`).join(';'));
@@ -214,16 +257,9 @@ export function dataParallelPlugin(): TrainerPlugin {
     },
 
     transformGradients(grads: tf.NamedTensorMap, ctx: TrainerContext): tf.NamedTensorMap {
-      // What is exchanged: the gradients, then the model's non-trainable float variables (the
-      // BatchNorm moving statistics each rank updated from its own shard), all sorted by name.
-      const parts: Array<[string, tf.Tensor]> = Object.keys(grads).sort().map((k) => [k, grads[k]!]);
-      const trainable = ctx.model.trainableVariables();
-      const buffers = Object.entries(ctx.model.allVariables())
-        .filter(([k, v]) => !(k in trainable) && v.dtype === 'float32')
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      const all = [...parts, ...buffers];
-      const total = all.reduce((n, [, t]) => n + t.size, 0);
-      control[CONTROL.signatures + rank] = signature(all.map(([k, t]) => `${k}:${t.size}`).join(';'));
+      const { gradients, buffers, total, signature: sig } = exchangeLayout(grads, ctx);
+      const all: Array<[string, tf.Tensor]> = [...gradients.map((k): [string, tf.Tensor] => [k, grads[k]!]), ...buffers];
+      control[CONTROL.signatures + rank] = sig;
       // Two parities of `workers` slots: a rank that runs ahead writes the other parity, never a
       // slot another rank is still reading.
       const slots = floats(2 * workers * total);
@@ -285,12 +321,7 @@ export function dataParallelPlugin(): TrainerPlugin {
 
     onFitEnd(ctx: TrainerContext): void {
       throwIfAborted(control, 'the end of fit');
-      let sum = 0;
-      for (const v of Object.values(ctx.model.allVariables())) {
-        const d = v.dataSync();
-        for (let i = 0; i < d.length; i += 7) sum += (d[i] as number) * ((i % 13) + 1);
-      }
-      logArea[rank * MAX_LOGS] = sum;
+      logArea[rank * MAX_LOGS] = replicaChecksum(ctx.model);
       wait('the replica check');
       const first = logArea[0];
       const same = Array.from({ length: workers }, (_, r) => logArea[r * MAX_LOGS]).every((v) => Object.is(v, first));

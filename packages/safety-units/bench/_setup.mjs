@@ -3,7 +3,8 @@ import * as core from '@trellis-ml/core';
 import * as su from '../dist/index.js';
 
 export async function prepare(seed, mode = 'quick') {
-  await core.useBackend('wasm');
+  // BACKEND=trellis-native matches the study command of the README; one thread.
+  await core.useBackend(process.env.BACKEND ?? 'wasm', { threads: 1 });
   const cfg = su.studyConfig(mode);
   const lang = new su.RequestLanguage();
   const sp = su.makeSplits(lang, seed, { scoreSize: cfg.scoreSize, evalSize: cfg.evalSize });

@@ -5,9 +5,10 @@
  *
  * @module
  */
+import type { ModelAdapter } from '@trellis-ml/core';
 import { check, Rng } from '@trellis-ml/core';
-import type { AttributeScores } from './scores.js';
-import { checkFraction, checkMask, emptyMask, totalUnits, UNIT_GROUPS, type UnitGroup, type UnitLayout, type UnitMask } from './units.js';
+import { outgoingNormsSq, type AttributeScores } from './scores.js';
+import { checkFraction, checkMask, emptyMask, maskCount, totalUnits, UNIT_GROUPS, type UnitGroup, type UnitLayout, type UnitMask } from './units.js';
 
 /**
  * How I_S and I_U are made comparable across modules and data sets (spec §3.3, **reconstructed**):
@@ -239,6 +240,43 @@ export function randomMaskLike(layout: UnitLayout, mask: UnitMask, seed: number)
     const pick = Rng.derive(seed, 'random-mask', m.id).sample(m.numUnits, k);
     for (const i of pick) out[m.id]![i] = 1;
   }
+  return out;
+}
+
+/**
+ * How {@link magnitudeMaskLike} sizes its set: `global` (default; the spec's wording, §4.4 "freeze by
+ * magnitude (largest ‖B_j‖) of the same size") ranks all units of all modules together and takes as
+ * many as the reference set has; `per-module` takes, in every module, as many of that module's
+ * largest-norm units as the reference set has there (the same layer distribution, like
+ * {@link randomMaskLike}).
+ */
+export type MagnitudeMatch = 'global' | 'per-module';
+
+/** ‖B_j‖₂ of every unit: the L2 norm of its outgoing weights (row j of the module's B kernel), by module id. */
+export function outgoingNorms(adapter: ModelAdapter, layout: UnitLayout): Record<string, Float64Array> {
+  const vars = adapter.trainableVariables();
+  const out: Record<string, Float64Array> = {};
+  for (const m of layout) {
+    const v = vars[m.bSide.variable];
+    check(v, 'BAD_LAYOUT', `module "${m.id}" names variable "${m.bSide.variable}", which the model does not have`, 'build the layout from the same model');
+    out[m.id] = outgoingNormsSq(v, m.bSide.axis).map(Math.sqrt);
+  }
+  return out;
+}
+
+/**
+ * The magnitude-freeze control (spec §4.4): the units with the largest outgoing-weight norm ‖B_j‖,
+ * as many as in `mask` (e.g. Setting (i)), ranked over all units (`match: 'global'`, default) or within
+ * each module with `mask`'s per-module counts (`'per-module'`). Ties keep layout order.
+ */
+export function magnitudeMaskLike(adapter: ModelAdapter, layout: UnitLayout, mask: UnitMask, options: { match?: MagnitudeMatch } = {}): UnitMask {
+  checkMask(layout, mask);
+  const match = options.match ?? 'global';
+  check(match === 'global' || match === 'per-module', 'BAD_OPTION', `magnitude match "${String(match)}" is not a ranking`, "use match 'global' or 'per-module'");
+  const norms = outgoingNorms(adapter, layout);
+  if (match === 'global') return rankedMask(layout, norms, maskCount(mask), 'top');
+  const out = emptyMask(layout);
+  for (const m of layout) out[m.id] = rankedMask([m], norms, maskCount({ [m.id]: mask[m.id] ?? new Uint8Array(0) }), 'top')[m.id]!;
   return out;
 }
 

@@ -6,6 +6,7 @@ export * from './plugin.js';
 export * from './sequenceLoss.js';
 export * from './language.js';
 export * from './transformer.js';
+export * from './lowRank.js';
 export * from './lmEval.js';
 export * from './train.js';
 export * from './calibrate.js';

@@ -1,12 +1,14 @@
 /**
  * Trainer plugins: freeze a unit set during fine-tuning (spec §4), train only a unit budget during
- * alignment (spec §5), and the sequence loss of the package's language model.
+ * alignment (spec §5), fine-tune through a low-rank adapter (the spec's PEFT control, §4.4), and the
+ * sequence loss of the package's language model.
  *
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelAdapter, TrainerContext, TrainerPlugin } from '@trellis-ml/core';
 import { check } from '@trellis-ml/core';
+import { LowRankAdapter, lowRankAdapter, type LowRankOptions } from './lowRank.js';
 import { unitWeightMasks } from './prune.js';
 import { sequenceNll, type SequenceLossOptions } from './sequenceLoss.js';
 import { checkMask, invertMask, maskFromJson, maskToJson, type UnitLayout, type UnitMask } from './units.js';
@@ -168,5 +170,46 @@ export function sequenceLossPlugin(options: SequenceLossOptions & { name?: strin
     name: options.name ?? 'sequence-loss',
     apiVersion: 1,
     lossTerms: (outputs, batch) => ({ nll: sequenceNll(outputs.logits, batch.x, options) }),
+  };
+}
+
+/** Options of {@link lowRankAdapterPlugin}. */
+export interface LowRankPluginOptions extends Omit<LowRankOptions, 'seed'> {
+  /** Seed of A's initialisation (default: the Trainer's seed). */
+  seed?: number;
+  /**
+   * Fold the learned update into the base weights when `fit` ends (default true), so the caller's model
+   * carries the fine-tune after the Trainer is disposed (the plugin's `dispose` frees the adapters).
+   * Set false to keep the update only in the wrapped model (`trainer.model`, a {@link LowRankAdapter}).
+   */
+  mergeOnFitEnd?: boolean;
+  /** Plugin name (default `low-rank-adapter`). */
+  name?: string;
+}
+
+/**
+ * Fine-tunes through a low-rank adapter (spec §10.3 step 5: rank 4 on all projections): `wrapModel`
+ * wraps the model in a {@link LowRankAdapter}, so only the adapters A, B train and every base weight
+ * stays fixed (embeddings, norms and head included). At the end of `fit` the update is merged into the
+ * base weights (`mergeOnFitEnd`, default true). `dispose` frees the adapters.
+ */
+export function lowRankAdapterPlugin(options: LowRankPluginOptions = {}): TrainerPlugin {
+  let adapter: LowRankAdapter | undefined;
+  return {
+    name: options.name ?? 'low-rank-adapter',
+    apiVersion: 1,
+    order: 'pre',
+    wrapModel(model, ctx) {
+      adapter?.disposeAdapters();
+      adapter = lowRankAdapter(model, { ...options, seed: options.seed ?? ctx.seed });
+      return adapter;
+    },
+    onFitEnd() {
+      if (options.mergeOnFitEnd ?? true) adapter?.merge();
+    },
+    dispose() {
+      adapter?.disposeAdapters();
+      adapter = undefined;
+    },
   };
 }

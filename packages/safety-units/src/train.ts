@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelAdapter, TrainerPlugin } from '@trellis-ml/core';
-import { Trainer } from '@trellis-ml/core';
+import { check, Trainer } from '@trellis-ml/core';
 import type { RequestLanguage, SequenceSet } from './language.js';
 import { sequenceLossPlugin } from './plugin.js';
 
@@ -22,18 +22,40 @@ export interface LmTrainOptions {
   maxSteps?: number;
   /** Called after every epoch with the epoch index and mean loss (e.g. to evaluate ASR along the way). */
   onEpoch?: (epoch: number, loss: number) => void | Promise<void>;
+  /**
+   * Called before the first step (step 0), after every `evalEvery` optimizer steps, and after the last
+   * step, with the number of steps taken and the model being trained (the Trainer's model: wrapped,
+   * e.g. by a low-rank adapter, when a plugin wraps it).
+   */
+  onSteps?: (step: number, model: ModelAdapter) => void | Promise<void>;
+  /** Steps between `onSteps` calls (default 10; an integer ≥ 1). */
+  evalEvery?: number;
   progress?: boolean;
   label?: string;
 }
 
 /** Trains `model` on the sequences of `set` with Adam; returns the final epoch's mean loss. */
 export async function trainLanguageModel(model: ModelAdapter, set: SequenceSet, lang: RequestLanguage, options: LmTrainOptions): Promise<number> {
+  const every = options.evalEvery ?? 10;
+  check(Number.isInteger(every) && every >= 1, 'BAD_OPTION', `evalEvery ${every} is not an integer ≥ 1`, 'evaluate every k ≥ 1 optimizer steps');
+  let lastEval = -1;
+  const atStep = async (step: number, m: ModelAdapter) => {
+    if (!options.onSteps || step === lastEval) return;
+    lastEval = step;
+    await options.onSteps(step, m);
+  };
   const onEpoch: TrainerPlugin = {
     name: 'lm-epoch-callback',
     apiVersion: 1,
+    onFitStart: (ctx) => atStep(ctx.step, ctx.model),
+    // onBatchEnd runs before the Trainer counts the step: ctx.step + 1 steps are done.
+    onBatchEnd: async (ctx) => {
+      if ((ctx.step + 1) % every === 0) await atStep(ctx.step + 1, ctx.model);
+    },
     onEpochEnd: async (ctx) => {
       await options.onEpoch?.(ctx.epoch, ctx.logs.loss ?? NaN);
     },
+    onFitEnd: (ctx) => atStep(ctx.step, ctx.model),
   };
   const trainer = new Trainer({
     model,

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ApplyOptions, ModelOutputs } from '@trellis-ml/core';
 import { check, loadVariablesInto, Rng, saveVariables } from '@trellis-ml/core';
+import type { WeightOverridableModel } from './lowRank.js';
 import type { UnitModelAdapter, UnitModule } from './units.js';
 
 /** Options of {@link tinyTransformer}. */
@@ -29,7 +30,7 @@ export interface TransformerOptions {
 let instances = 0;
 
 /** The tiny transformer. Build it with {@link tinyTransformer}. */
-export class TinyTransformer implements UnitModelAdapter {
+export class TinyTransformer implements UnitModelAdapter, WeightOverridableModel {
   readonly inputShape: readonly number[];
   readonly numClasses: number;
   readonly layers: number;
@@ -95,19 +96,44 @@ export class TinyTransformer implements UnitModelAdapter {
     return out;
   }
 
+  /**
+   * The projection matrices of every block (q, k, v, o, gate, up, down kernels), the weights a
+   * low-rank adapter targets by default (spec §10.3 step 5: "on all projections").
+   */
+  projectionVariables(): string[] {
+    const out: string[] = [];
+    for (let l = 0; l < this.layers; l++) for (const p of ['q', 'k', 'v', 'o', 'gate', 'up', 'down']) out.push(`L${l}/${p}/kernel`);
+    return out;
+  }
+
   apply(x: tf.Tensor, options: ApplyOptions = {}): ModelOutputs {
+    return this.applyWithWeights(x, {}, options);
+  }
+
+  /**
+   * The forward pass with some weights replaced: `weights[name]` (same shape as the variable) is used
+   * instead of variable `name`. A low-rank adapter passes `W + s·A·B` here, so gradients flow to A and
+   * B while the variables themselves are never touched.
+   */
+  applyWithWeights(x: tf.Tensor, weights: Readonly<Record<string, tf.Tensor>>, options: ApplyOptions = {}): ModelOutputs {
+    for (const [name, w] of Object.entries(weights)) {
+      const own = this.vars[name];
+      check(own, 'UNKNOWN_WEIGHT', `the transformer has no weight "${name}" to replace`, `replace one of: ${Object.keys(this.vars).join(', ')}`);
+      check(w.shape.length === own.shape.length && w.shape.every((n, i) => n === own.shape[i]), 'WEIGHT_SHAPE_MISMATCH',
+        `the replacement for "${name}" has shape [${w.shape.join(', ')}] but the weight is [${own.shape.join(', ')}]`, 'pass a tensor of the weight\'s shape');
+    }
     check(x.rank === 2 && x.shape[1] === this.maxLen, 'INPUT_SHAPE_MISMATCH', `token inputs of shape [${x.shape.join(', ')}] do not fit a transformer of length ${this.maxLen}`,
       `pass [batch, ${this.maxLen}] token ids`);
     const taps = new Set(options.taps ?? []);
-    const v = this.vars;
+    const v: Record<string, tf.Tensor> = { ...this.vars, ...weights };
     const [b, T] = x.shape as [number, number];
     const d = this.dModel;
     const H = this.heads;
     const dh = d / H;
     const V = this.numClasses;
     const features: Record<string, tf.Tensor> = {};
-    const mm = (a: tf.Tensor, w: tf.Variable, out: number) => tf.reshape(tf.matMul(tf.reshape(a, [-1, a.shape[a.shape.length - 1]!]), w as tf.Tensor2D), [b, T, out]);
-    const norm = (a: tf.Tensor, g: tf.Variable) => tf.mul(tf.mul(a, tf.rsqrt(tf.add(tf.mean(tf.square(a), -1, true), 1e-5))), g);
+    const mm = (a: tf.Tensor, w: tf.Tensor, out: number) => tf.reshape(tf.matMul(tf.reshape(a, [-1, a.shape[a.shape.length - 1]!]), w as tf.Tensor2D), [b, T, out]);
+    const norm = (a: tf.Tensor, g: tf.Tensor) => tf.mul(tf.mul(a, tf.rsqrt(tf.add(tf.mean(tf.square(a), -1, true), 1e-5))), g);
     const tokens = tf.cast(x, 'int32');
     let h: tf.Tensor = tf.reshape(tf.matMul(tf.oneHot(tf.reshape(tokens, [-1]) as tf.Tensor1D, V), v['embed/tokens'] as tf.Tensor2D), [b, T, d]);
     h = tf.add(h, tf.slice(v['embed/positions']!, [0, 0], [T, d]));

@@ -4,7 +4,7 @@ import type { ModelAdapter } from '@trellis-ml/core';
 import { describePluginConformance, type ConformanceFixture, type ConformanceOptions } from '@trellis-ml/testkit';
 import { beforeAll } from 'vitest';
 import {
-  denseUnitModules, emptyMask, encodeSequences, RequestLanguage, sequenceLossPlugin, tinyTransformer, unitBudgetPlugin, unitFreezePlugin,
+  denseUnitModules, emptyMask, encodeSequences, lowRankAdapterPlugin, RequestLanguage, sequenceLossPlugin, tinyTransformer, unitBudgetPlugin, unitFreezePlugin,
   type TinyTransformer, type UnitLayout, type UnitMask,
 } from '../src/index.js';
 
@@ -52,3 +52,4 @@ describePluginConformance('safety-units: sequenceLossPlugin (tiny transformer)',
 describePluginConformance('safety-units: unitFreezePlugin (tiny transformer)', (f) => unitFreezePlugin({ layout: lmLayout(f), frozen: everyNth(lmLayout(f), 3) }), withSequenceLoss);
 describePluginConformance('safety-units: unitBudgetPlugin (tiny transformer, 20 % of units)', (f) =>
   unitBudgetPlugin({ layout: lmLayout(f), trainable: everyNth(lmLayout(f), 5, 2) }), withSequenceLoss);
+describePluginConformance('safety-units: lowRankAdapterPlugin (tiny transformer, rank 2, merged at fit end)', () => lowRankAdapterPlugin({ rank: 2 }), withSequenceLoss);

@@ -4,8 +4,9 @@ import { LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
 /**
  * Analytic multiply-accumulates (MACs) of one forward pass of one example through a layers model:
  * dense `in·out`; conv2d `H_out·W_out·k_h·k_w·C_in·C_out`; conv2dTranspose `H_in·W_in·k_h·k_w·C_in·C_out`
- * (each input pixel scatters a k×k×C_out patch); depthwise conv `H_out·W_out·k_h·k_w·C_in`. Biases,
- * activations, pooling and batch norm are not counted (as torchscan's MACs). FLOPs ≈ 2·MACs.
+ * (each input pixel scatters a k×k×C_out patch); depthwise conv `H_out·W_out·k_h·k_w·C_in`, for any
+ * padding, stride and data format (the sizes are read from the layer's input and output shapes). Biases,
+ * activations, pooling, global pooling and batch norm are not counted (as torchscan's MACs). FLOPs ≈ 2·MACs.
  */
 export function countMacs(model: tfl.LayersModel): number {
   let macs = 0;
@@ -21,8 +22,10 @@ export function countMacs(model: tfl.LayersModel): number {
       macs += (i[i.length - 1] ?? 0) * (cfg.units as number) * i.slice(0, -1).reduce((p, d) => p * d, 1);
     } else if (cls === 'Conv2D' || cls === 'Conv2DTranspose' || cls === 'DepthwiseConv2D') {
       const [kh, kw] = cfg.kernelSize as number[];
-      const i = dims(inShape);
-      const o = dims(outShape);
+      // [H, W, C] (channelsLast, the default) or [C, H, W] (channelsFirst)
+      const hwc = (s: number[]): number[] => (cfg.dataFormat === 'channelsFirst' ? [s[1]!, s[2]!, s[0]!] : s);
+      const i = hwc(dims(inShape));
+      const o = hwc(dims(outShape));
       const cin = i[2]!;
       const cout = o[2]!;
       if (cls === 'Conv2D') macs += o[0]! * o[1]! * kh! * kw! * cin * cout;

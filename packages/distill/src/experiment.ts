@@ -4,18 +4,35 @@ import {
   type Claim, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type TechniqueExperiment, type TrainerContext, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from '@trellis-ml/datasets';
-import { pixelStats } from './autoencoder.js';
-import { adapterMacs, adapterParams, pipelineCost, totalCost, trainingMacs, type GeneratorCost } from './cost.js';
+import { convAutoencoder, pixelStats } from './autoencoder.js';
+import { adapterMacs, adapterParams, countMacs, pipelineCost, totalCost, trainingMacs, type GeneratorCost } from './cost.js';
 import {
   matrixGenerator, reffakdGenerator, shuffledMatrixGenerator, teacherGenerator, tfkdRegGenerator,
   type SoftLabelGenerator,
 } from './generators.js';
 import * as L from './losses.js';
-import { distillPlugin, labelSmoothingPlugin, type DistillMethod } from './plugin.js';
+import { CNN_T_CHANNELS, cnnTeacher, lenet5Bn, padImages } from './models.js';
+import { distillPlugin, flipRotatePlugin, labelSmoothingPlugin, type DistillMethod } from './plugin.js';
 import { boostDiagonal, diagArgmaxCount, rowSoftmax, topPairs, validateSoftLabelMatrix, type Matrix } from './similarity.js';
 
 /** Sizes and budgets of one reproduction (quick or full); every field can be overridden with `params`. */
 export interface DistillExperimentConfig {
+  /**
+   * Model tier (spec §10.2). `'mlp'` (Tier A, the default): MLP student 784-64-10, MLP teacher, dense
+   * AE-D generator on flat 28×28 images. `'conv'` (Tier B, the paper-faithful conv setting): images
+   * zero-padded 28→32 (centred), LeNet-5+BN student, CNN-T teacher, the paper's ConvAE generator;
+   * every method, control, claim and budget field is the same (`--set tier=conv`).
+   */
+  tier: 'mlp' | 'conv';
+  /** Conv widths of the CNN-T teacher (conv tier; default the spec's 32, 32, 64, 64, 128). */
+  teacherChannels: number[];
+  /**
+   * Conv tier only: flip + ±15° rotation of every training batch of the students and the teacher (the
+   * paper's transforms, spec §10.1 "optional"). Default false. With it the teacher's logits cannot be
+   * cached and the teacher runs online at every student step; the autoencoder and its codes stay
+   * un-augmented.
+   */
+  augment: boolean;
   trainSize: number;
   valSize: number;
   testSize: number;
@@ -82,6 +99,7 @@ export interface DistillExperimentConfig {
 }
 
 const QUICK: DistillExperimentConfig = {
+  tier: 'mlp', teacherChannels: [...CNN_T_CHANNELS], augment: false,
   trainSize: 6000, valSize: 1000, testSize: 2000, studentHidden: [64], teacherHidden: [256, 256],
   teacherEpochs: 4, teacherMilestones: [3], studentEpochs: 5, studentMilestones: [3, 4],
   lr: 0.05, momentum: 0.9, weightDecay: 5e-4, batchSize: 128, aeEpochs: 3, aeInput: 'unit', aeTarget: 'unit', samplesPerClass: 40,
@@ -341,6 +359,8 @@ export function readParams(options: ExperimentOptions): DistillExperimentConfig 
     "use klReduction=batchmean or klReduction=elementwise-mean");
   check(cfg.aeInput === 'unit' || cfg.aeInput === 'standardized', 'BAD_PARAM', `aeInput "${cfg.aeInput}" is not an autoencoder input mode`, 'use aeInput=unit or aeInput=standardized');
   check(cfg.aeTarget === 'unit' || cfg.aeTarget === 'normalized', 'BAD_PARAM', `aeTarget "${cfg.aeTarget}" is not a reconstruction target`, 'use aeTarget=unit or aeTarget=normalized');
+  check(cfg.tier === 'mlp' || cfg.tier === 'conv', 'BAD_PARAM', `tier "${cfg.tier}" is not a model tier`, 'use tier=mlp (Tier A) or tier=conv (Tier B: LeNet-5+BN, CNN-T, ConvAE)');
+  check(!cfg.augment || cfg.tier === 'conv', 'BAD_PARAM', 'augment=true needs image inputs: flip/rotation augmentation is for the conv tier only', 'add --set tier=conv, or drop augment');
   check(cfg.shuffleSeed === 'per-seed' || cfg.shuffleSeed === 'fixed', 'BAD_PARAM', `shuffleSeed "${cfg.shuffleSeed}" is not a shuffle mode`, 'use shuffleSeed=per-seed or shuffleSeed=fixed');
   return cfg;
 }
@@ -357,15 +377,53 @@ export function standardize(d: Dataset, stats: { mean: number; std: number }): D
 
 const pct = (x: number): number => Number((100 * x).toFixed(2));
 
+/** The tier's model builders and their names in the report. */
+interface TierModels {
+  student: (seed: number) => ModelAdapter;
+  teacher: (seed: number) => ModelAdapter;
+  studentName: string;
+  teacherName: string;
+  aeName: string;
+}
+
+function tierModels(cfg: DistillExperimentConfig, C: number): TierModels {
+  if (cfg.tier === 'conv') {
+    return {
+      student: (seed) => lenet5Bn({ numClasses: C, seed }),
+      teacher: (seed) => cnnTeacher({ numClasses: C, seed, channels: cfg.teacherChannels }),
+      studentName: 'LeNet-5+BN (32×32)', teacherName: `CNN-T ${cfg.teacherChannels.join('-')} (32×32)`, aeName: 'ConvAE 12-24-48, k4/s2 (32×32)',
+    };
+  }
+  return {
+    student: (seed) => mlp({ inputShape: [784], hidden: cfg.studentHidden, numClasses: C, seed }),
+    teacher: (seed) => mlp({ inputShape: [784], hidden: cfg.teacherHidden, numClasses: C, seed }),
+    studentName: `MLP 784-${cfg.studentHidden.join('-')}-${C}`, teacherName: `MLP 784-${cfg.teacherHidden.join('-')}-${C}`, aeName: 'AE-D 784-128-32',
+  };
+}
+
+/** Trainable parameters of a model adapter (batch-norm moving statistics excluded). */
+function trainableParams(model: ModelAdapter): number {
+  return Object.values(model.trainableVariables()).reduce((s, v) => s + v.size, 0);
+}
+
+/** Forward MACs of one image through the full ConvAE (encoder + decoder) for the dataset's image shape. */
+function convForwardMacs(images: Dataset): number {
+  const [h, w, c] = images.shape;
+  const ae = convAutoencoder({ inputShape: [h!, w!, c!], seed: 0 });
+  const macs = countMacs(ae.model);
+  ae.dispose();
+  return macs;
+}
+
 /**
- * The reproduction (spec §10, MLP tier on Fashion-MNIST): a teacher MLP trained once; ReffAKD's
- * dense autoencoder soft labels and the controls; students with CE, LS, Tf-KD_reg, teacher KD,
+ * The reproduction (spec §10 on Fashion-MNIST; Tier A MLP by default, Tier B conv with `tier: 'conv'`):
+ * a teacher trained once; ReffAKD's autoencoder soft labels and the controls; students with CE, LS, Tf-KD_reg, teacher KD,
  * ReffAKD (and ReffAKD inside DKD/DIST) on the same split and seeds; validation-based selection;
  * a report with the accuracy table, the cost table and the similarity matrix as a heat map.
  */
 export const experiment: TechniqueExperiment = {
   name: 'distill',
-  description: 'ReffAKD: teacher-free soft labels from a compact autoencoder vs CE, label smoothing, Tf-KD and teacher KD (Fashion-MNIST, MLP tier)',
+  description: 'ReffAKD: teacher-free soft labels from a compact autoencoder vs CE, label smoothing, Tf-KD and teacher KD (Fashion-MNIST; MLP tier, or --set tier=conv for LeNet-5+BN / CNN-T / ConvAE)',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((line: string) => console.log(line));
     const cfg = readParams(options);
@@ -379,31 +437,40 @@ export const experiment: TechniqueExperiment = {
     const fullTrain = loadFashionMnist({ split: 'train', flatten: true });
     const trainAll = fullTrain.subset(range(Math.min(cfg.trainSize, fullTrain.size - cfg.valSize)));
     const val = fullTrain.subset(Int32Array.from({ length: cfg.valSize }, (_, i) => fullTrain.size - cfg.valSize + i));
-    const test = loadFashionMnist({ split: 'test', flatten: true, limit: cfg.testSize });
-    // student/teacher inputs: standardised with the training split's statistics (spec §10.1), or raw [0, 1]
+    const testRaw = loadFashionMnist({ split: 'test', flatten: true, limit: cfg.testSize });
+    // conv tier: 28×28 zero-padded (centred) to 32×32 in [0, 1] pixels, i.e. the padding is background
+    const conv = cfg.tier === 'conv';
+    const models = tierModels(cfg, C);
+    const layout = (d: Dataset): Dataset => (conv ? padImages(d, 32) : d);
+    const raw = { train: layout(trainAll), val: layout(val), test: layout(testRaw) };
+    // student/teacher inputs: standardised with the training split's statistics (spec §10.1; of the
+    // 28×28 images, so the padding takes the background's standardised value), or raw [0, 1]
     const stats = cfg.normalizeInputs ? pixelStats(trainAll.x) : null;
     const data = stats
-      ? { train: standardize(trainAll, stats), val: standardize(val, stats), test: standardize(test, stats) }
-      : { train: trainAll, val, test };
-    log(`distill: Fashion-MNIST train ${trainAll.size}, val ${val.size}, test ${test.size}; inputs ${stats ? `standardised (mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)})` : 'raw [0, 1]'}; backend ${tf.getBackend()}; seeds ${seeds.join(',')}`);
+      ? { train: standardize(raw.train, stats), val: standardize(raw.val, stats), test: standardize(raw.test, stats) }
+      : raw;
+    const test = data.test;
+    const augment = (seed: number): TrainerPlugin[] => (cfg.augment ? [flipRotatePlugin({ seed, fill: stats ? -stats.mean / stats.std : 0 })] : []);
+    log(`distill: Fashion-MNIST train ${trainAll.size}, val ${val.size}, test ${test.size}; tier ${cfg.tier} (student ${models.studentName}, teacher ${models.teacherName}, generator ${models.aeName}); inputs ${conv ? 'zero-padded 28→32, ' : ''}${stats ? `standardised (mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)})` : 'raw [0, 1]'}${cfg.augment ? ', flip/±15° rotation augmentation' : ''}; backend ${tf.getBackend()}; seeds ${seeds.join(',')}`);
 
     // ---- teacher (trained once, seed 0 of the run's base seed), cached logits (no augmentation)
-    const teacherModel = mlp({ inputShape: [784], hidden: cfg.teacherHidden, numClasses: C, seed: options.seed });
-    const teacherRun = await trainModel(teacherModel, [], options.seed, cfg.teacherEpochs, cfg.teacherMilestones, cfg, data, 'teacher', progress);
+    const teacherModel = models.teacher(options.seed);
+    const teacherRun = await trainModel(teacherModel, augment(options.seed), options.seed, cfg.teacherEpochs, cfg.teacherMilestones, cfg, data, 'teacher', progress);
     const teacherMacs = adapterMacs(teacherModel);
-    log(`distill: teacher ${cfg.teacherHidden.join('-')} test ${pct(teacherRun.finalTest)}% in ${(teacherRun.ms / 1000).toFixed(1)}s`);
-    const teacher = teacherGenerator(teacherModel, { cache: 'epoch-invariant', trainingCost: { macs: trainingMacs(teacherMacs, teacherRun.examplesSeen), ms: teacherRun.ms } });
+    log(`distill: teacher ${models.teacherName} test ${pct(teacherRun.finalTest)}% in ${(teacherRun.ms / 1000).toFixed(1)}s`);
+    // cached logits are exact only without augmentation; with it the teacher runs online
+    const teacher = teacherGenerator(teacherModel, { cache: cfg.augment ? 'none' : 'epoch-invariant', trainingCost: { macs: trainingMacs(teacherMacs, teacherRun.examplesSeen), ms: teacherRun.ms } });
     teacher.prepare!(data.train);
 
     // ---- ReffAKD generator (AE trained once) and the controls
     const common = { numClasses: C, samplesPerClass: cfg.samplesPerClass, sampleSeed: 42, diagBoost: 'auto' as const, seed: options.seed, classNames: names,
-      aeInput: cfg.aeInput, aeTraining: { epochs: cfg.aeEpochs, reconstructionTarget: cfg.aeTarget } };
+      aeInput: cfg.aeInput, aeTraining: { epochs: cfg.aeEpochs, reconstructionTarget: cfg.aeTarget }, autoencoder: conv ? 'conv' as const : 'dense' as const };
     const reffakd = reffakdGenerator({ ...common, log });
-    const reffakdReport = await reffakd.fit(trainAll);
+    const reffakdReport = await reffakd.fit(raw.train);
     const pixels = reffakdGenerator({ ...common, featureSource: 'pixels' });
-    await pixels.fit(trainAll);
+    await pixels.fit(raw.train);
     const random = reffakdGenerator({ ...common, featureSource: 'random-encoder' });
-    await random.fit(trainAll);
+    await random.fit(raw.train);
     const shuffledBySeed = new Map<number, SoftLabelGenerator>();
     const shuffled = (seed: number): SoftLabelGenerator => {
       const key = cfg.shuffleSeed === 'fixed' ? options.seed : seed;
@@ -422,8 +489,8 @@ export const experiment: TechniqueExperiment = {
     if (cfg.grid) {
       const gridMilestones = [Math.round(cfg.gridEpochs * 0.5), Math.round(cfg.gridEpochs * 0.75)];
       const gridRun = async (label: string, setting: string, plugins: TrainerPlugin[]): Promise<number> => {
-        const model = mlp({ inputShape: [784], hidden: cfg.studentHidden, numClasses: C, seed: seeds[0]! });
-        const r = await trainModel(model, plugins, seeds[0]!, cfg.gridEpochs, gridMilestones, cfg, data, `grid ${label} ${setting}`, progress);
+        const model = models.student(seeds[0]!);
+        const r = await trainModel(model, [...augment(seeds[0]!), ...plugins], seeds[0]!, cfg.gridEpochs, gridMilestones, cfg, data, `grid ${label} ${setting}`, progress);
         model.dispose();
         gridRows.push([label, setting, pct(r.bestVal)]);
         log(`distill: grid ${label} ${setting}: best val ${pct(r.bestVal)}%`);
@@ -458,12 +525,14 @@ export const experiment: TechniqueExperiment = {
     // ---- final runs: every method, every seed, same split
     const runs: StudentRun[] = [];
     let studentMacs = 0;
+    let studentParams = { all: 0, trainable: 0 };
     const methods = METHODS.filter((m) => cfg.extras || !EXTRAS.has(m));
     for (const seed of seeds) {
       for (const method of methods) {
-        const model = mlp({ inputShape: [784], hidden: cfg.studentHidden, numClasses: C, seed });
+        const model = models.student(seed);
         studentMacs = adapterMacs(model);
-        const r = await trainModel(model, methodPlugins(method, sources, tuned, C, seed, cfg.klReduction), seed, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `${method} seed ${seed}`, progress);
+        studentParams = { all: adapterParams(model), trainable: trainableParams(model) };
+        const r = await trainModel(model, [...augment(seed), ...methodPlugins(method, sources, tuned, C, seed, cfg.klReduction)], seed, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `${method} seed ${seed}`, progress);
         model.dispose();
         runs.push({ method, seed, ...r });
         await record.logMetrics({ kind: 'student', method, seed, ...r });
@@ -483,7 +552,14 @@ export const experiment: TechniqueExperiment = {
     const diff = (a: MethodName, b: MethodName) => meanStd(paired(a, b));
 
     // ---- costs
-    const teacherCost = teacher.cost();
+    // with augmentation the shared teacher ran online for every KD run (grid and seeds): its labelling
+    // cost is counted pro rata for one final student run (the same share a cached teacher pays once)
+    const rawTeacherCost = teacher.cost();
+    const onlineExamples = rawTeacherCost.labelMacs / rawTeacherCost.forwardMacsPerExample;
+    const perRunExamples = trainAll.size * cfg.studentEpochs;
+    const teacherCost: GeneratorCost = cfg.augment && onlineExamples > 0
+      ? { ...rawTeacherCost, labelMacs: rawTeacherCost.forwardMacsPerExample * perRunExamples, labelMs: rawTeacherCost.labelMs * perRunExamples / onlineExamples }
+      : rawTeacherCost;
     const aeCost: GeneratorCost = reffakd.cost();
     const studentRun = (m: MethodName) => ({ forwardMacsPerExample: studentMacs, examplesSeen: runs.find((r) => r.method === m)!.examplesSeen, ms: meanStd(by(m, (r) => r.ms)).mean });
     const reffakdPipe = pipelineCost(aeCost, studentRun('ReffAKD-AE'));
@@ -496,12 +572,12 @@ export const experiment: TechniqueExperiment = {
     const costTable = {
       columns: ['item', 'params', 'forward MACs / example', 'fit MACs', 'fit time (s)', 'label MACs', 'label time (s)', 'total MACs', 'total time (s)'],
       rows: [
-        ['ReffAKD autoencoder (AE-D) + matrix', aeCost.params, aeCost.forwardMacsPerExample, aeCost.fitMacs, aeCost.fitMs / 1000, aeCost.labelMacs, aeCost.labelMs / 1000, totalCost(aeCost).macs, totalCost(aeCost).ms / 1000],
-        ['teacher MLP (training + cached logits)', teacherCost.params, teacherCost.forwardMacsPerExample, teacherCost.fitMacs, teacherCost.fitMs / 1000, teacherCost.labelMacs, teacherCost.labelMs / 1000, totalCost(teacherCost).macs, totalCost(teacherCost).ms / 1000],
+        [`ReffAKD autoencoder (${models.aeName}) + matrix`, aeCost.params, aeCost.forwardMacsPerExample, aeCost.fitMacs, aeCost.fitMs / 1000, aeCost.labelMacs, aeCost.labelMs / 1000, totalCost(aeCost).macs, totalCost(aeCost).ms / 1000],
+        [`teacher ${models.teacherName} (training + ${cfg.augment ? 'online logits of one student run' : 'cached logits'})`, teacherCost.params, teacherCost.forwardMacsPerExample, teacherCost.fitMacs, teacherCost.fitMs / 1000, teacherCost.labelMacs, teacherCost.labelMs / 1000, totalCost(teacherCost).macs, totalCost(teacherCost).ms / 1000],
         ['teacher, if run online every student step (analytic)', teacherCost.params, teacherCost.forwardMacsPerExample, teacherCost.fitMacs, null, onlineTeacherMacs, null, teacherCost.fitMacs + onlineTeacherMacs, null],
-        ['student training (one run)', adapterParams(mlp({ inputShape: [784], hidden: cfg.studentHidden, numClasses: C, seed: 0 })), studentMacs, reffakdPipe.student.macs, reffakdPipe.student.ms / 1000, 0, 0, reffakdPipe.student.macs, reffakdPipe.student.ms / 1000],
+        [`student ${models.studentName} training (one run)`, studentParams.all, studentMacs, reffakdPipe.student.macs, reffakdPipe.student.ms / 1000, 0, 0, reffakdPipe.student.macs, reffakdPipe.student.ms / 1000],
         ['whole ReffAKD pipeline', null, null, null, null, null, null, reffakdPipe.total.macs, reffakdPipe.total.ms / 1000],
-        ['whole KD pipeline (cached teacher)', null, null, null, null, null, null, kdPipe.total.macs, kdPipe.total.ms / 1000],
+        [`whole KD pipeline (${cfg.augment ? 'online' : 'cached'} teacher)`, null, null, null, null, null, null, kdPipe.total.macs, kdPipe.total.ms / 1000],
         ['ratio generator / teacher', null, null, null, null, null, null, genMacsRatio, genMsRatio],
         ['ratio ReffAKD pipeline / KD pipeline', null, null, null, null, null, null, pipeMacsRatio, pipeMsRatio],
       ] as Array<Array<string | number | null>>,
@@ -536,12 +612,24 @@ export const experiment: TechniqueExperiment = {
       claim('loss-test-vectors', 'loss functions off the spec §5.8 test vectors (count of mismatches)', vectors.mismatches.length, '<=', 0, seeds, `${vectors.checked} values, max abs error ${vectors.maxAbsError.toExponential(1)}`),
       claim('bad-input-errors', 'bad inputs (unnormalised soft labels, wrong-size matrix, teacher with other classes) rejected with a clear error', bad.passed, '>=', bad.total, seeds),
     ];
+    // Tier B's cost check (spec §10.4): a full ConvAE forward costs ≈ 1/22 of a CNN-T forward
+    const aeForwardMacs = conv ? convForwardMacs(raw.train) : NaN;
+    if (conv) {
+      const ratio = aeForwardMacs / teacherMacs;
+      claims.push(claim('convae-teacher-forward-macs', 'ConvAE ÷ CNN-T teacher forward MACs per image: relative deviation from the spec\'s ≈ 1/22 (§10.4)', Math.abs(22 * ratio - 1), '<=', 0.1, seeds,
+        `${aeForwardMacs.toLocaleString('en-US')} / ${teacherMacs.toLocaleString('en-US')} = 1/${(1 / ratio).toFixed(1)} (the paper's ResNet18 teacher: 1/434)`));
+    }
 
     // ---- summary and report
     const summary = {
-      dataset: 'fashion-mnist', mode: options.mode, seeds, backend: tf.getBackend(), tuned, config: cfg,
-      inputs: stats ? { standardised: true, mean: stats.mean, std: stats.std } : { standardised: false },
-      teacher: { hidden: cfg.teacherHidden, testAccuracy: teacherRun.finalTest, params: teacherCost.params, ms: teacherRun.ms },
+      dataset: 'fashion-mnist', mode: options.mode, tier: cfg.tier, seeds, backend: tf.getBackend(), tuned, config: cfg,
+      inputs: { ...(stats ? { standardised: true, mean: stats.mean, std: stats.std } : { standardised: false }), padded28to32: conv, augment: cfg.augment },
+      models: {
+        student: { name: models.studentName, params: studentParams.all, trainableParams: studentParams.trainable, forwardMacs: studentMacs },
+        teacher: { name: models.teacherName, params: teacherCost.params, trainableParams: trainableParams(teacherModel), forwardMacs: teacherMacs },
+        autoencoder: { name: models.aeName, params: aeCost.params, encoderForwardMacs: aeCost.forwardMacsPerExample, ...(conv ? { forwardMacs: aeForwardMacs } : {}) },
+      },
+      teacher: { name: models.teacherName, ...(conv ? { channels: cfg.teacherChannels } : { hidden: cfg.teacherHidden }), testAccuracy: teacherRun.finalTest, params: teacherCost.params, ms: teacherRun.ms },
       reffakd: {
         delta: reffakdReport.delta, diagArgmaxCount: reffakdReport.diagArgmaxCount, meanTrueClassProb: reffakdReport.meanTrueClassProb, aeMse: reffakdReport.aeMse,
         topPairs: reffakdReport.topPairs.map((p) => ({ pair: p.label, value: p.value })), S: reffakdReport.S, P: reffakdReport.P,
@@ -556,8 +644,8 @@ export const experiment: TechniqueExperiment = {
     const summaryPath = await record.writeSummary({ ...summary, claims });
     const sections = [
       {
-        title: 'Student accuracy (Fashion-MNIST, MLP 784-64-10)',
-        text: `Test accuracy (%) at the final epoch (primary) and at the epoch with the best validation accuracy, mean ± std over seeds ${seeds.join(', ')}; Δ vs CE is paired by seed. Same split, same seeds, same optimiser (SGD momentum 0.9, lr ${cfg.lr}, wd ${cfg.weightDecay}, ${cfg.studentEpochs} epochs); inputs ${stats ? `standardised with the training pixels' mean ${stats.mean.toFixed(4)} and std ${stats.std.toFixed(4)}` : 'raw [0, 1] pixels'} (students and teacher). Settings: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha} (the controls reuse them); KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd} (a=0.99, τ=20, multiplier C)${cfg.grid ? ', each chosen on validation' : ' (fixed, no grid in this mode)'}; soft-label KL reduction ${cfg.klReduction} (ReffAKD, controls and KD alike); shuffled control: ${cfg.shuffleSeed === 'per-seed' ? 'a new permutation per seed' : 'one permutation'}. Teacher ${cfg.teacherHidden.join('-')}: ${pct(teacherRun.finalTest)}%.`,
+        title: `Student accuracy (Fashion-MNIST, ${models.studentName})`,
+        text: `Test accuracy (%) at the final epoch (primary) and at the epoch with the best validation accuracy, mean ± std over seeds ${seeds.join(', ')}; Δ vs CE is paired by seed. Same split, same seeds, same optimiser (SGD momentum 0.9, lr ${cfg.lr}, wd ${cfg.weightDecay}, ${cfg.studentEpochs} epochs); inputs ${conv ? 'zero-padded 28→32, ' : ''}${stats ? `standardised with the training pixels' mean ${stats.mean.toFixed(4)} and std ${stats.std.toFixed(4)}` : 'raw [0, 1] pixels'} (students and teacher)${cfg.augment ? ', flip/±15° rotation on every training batch' : ''}. Settings: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha} (the controls reuse them); KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd} (a=0.99, τ=20, multiplier C)${cfg.grid ? ', each chosen on validation' : ' (fixed, no grid in this mode)'}; soft-label KL reduction ${cfg.klReduction} (ReffAKD, controls and KD alike); shuffled control: ${cfg.shuffleSeed === 'per-seed' ? 'a new permutation per seed' : 'one permutation'}. Teacher ${models.teacherName} (${cfg.teacherEpochs} epochs): ${pct(teacherRun.finalTest)}%.`,
         table: {
           columns: ['method', 'test acc final (%)', 'std', 'test acc at best-val epoch (%)', 'std', 'Δ vs CE (pp)', 'std'],
           rows: accRows.map((r) => [r.method, r.fin.mean, r.fin.std, r.sel.mean, r.sel.std, r.d.mean, r.d.std]),
@@ -566,12 +654,12 @@ export const experiment: TechniqueExperiment = {
       },
       {
         title: 'Cost of the soft labels and of the whole pipeline',
-        text: `Analytic MACs (training = 3 × forward per example seen) and measured wall-clock on the ${tf.getBackend()} backend (training time excludes the per-epoch validation/test evaluation). The teacher's logits are cached once (no augmentation); the online alternative is shown analytically.`,
+        text: `Analytic MACs (training = 3 × forward per example seen) and measured wall-clock on the ${tf.getBackend()} backend (training time excludes the per-epoch validation/test evaluation). ${cfg.augment ? 'With augmentation the teacher runs online (its labelling cost is shown for one student run).' : 'The teacher\'s logits are cached once (no augmentation); the online alternative is shown analytically.'}`,
         table: costTable,
       },
       {
         title: 'ReffAKD soft labels P = softmax(S + δI)',
-        text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the dense autoencoder (AE-D 784-128-32, ${cfg.aeEpochs} epochs, input ${cfg.aeInput === 'standardized' ? 'standardised' : '[0, 1]'} pixels, target ${cfg.aeTarget}, final MSE ${reffakdReport.aeMse[reffakdReport.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${reffakdReport.delta.toFixed(4)}; ${reffakdReport.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${reffakdReport.meanTrueClassProb.toFixed(4)}. Without a boost ${reffakdReport.diagArgmaxCountUnboosted}/${C}; with the notebooks' fixed δ = 0.008: ${fixedBoostAe}/${C} (pixel control: ${fixedBoostPixels}/${C}).`,
+        text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the autoencoder (${models.aeName}, ${cfg.aeEpochs} epochs, input ${cfg.aeInput === 'standardized' ? 'standardised' : '[0, 1]'} pixels, target ${cfg.aeTarget}, final MSE ${reffakdReport.aeMse[reffakdReport.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${reffakdReport.delta.toFixed(4)}; ${reffakdReport.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${reffakdReport.meanTrueClassProb.toFixed(4)}. Without a boost ${reffakdReport.diagArgmaxCountUnboosted}/${C}; with the notebooks' fixed δ = 0.008: ${fixedBoostAe}/${C} (pixel control: ${fixedBoostPixels}/${C}).`,
         plot: heatmap(P, names, 'soft labels P'),
       },
       {
@@ -587,7 +675,7 @@ export const experiment: TechniqueExperiment = {
       },
     ];
     const reportPath = await record.writeReport({
-      title: `distill — ReffAKD on Fashion-MNIST (${options.mode})`,
+      title: `distill — ReffAKD on Fashion-MNIST (${options.mode}, ${conv ? 'conv tier' : 'MLP tier'})`,
       intro: 'Teacher-free knowledge distillation from autoencoder class-similarity soft labels (ReffAKD, arXiv 2404.09886) against hard labels, label smoothing, Tf-KD_reg and a real teacher, with the pixel, random-encoder and shuffled-matrix controls.',
       claims,
       sections,

@@ -9,6 +9,7 @@ export * from './losses.js';
 export * from './similarity.js';
 export * from './cost.js';
 export * from './autoencoder.js';
+export * from './models.js';
 export * from './generators.js';
 export * from './plugin.js';
 export { experiment } from './experiment.js';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { TrellisError, check, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { Rng, TrellisError, check, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { teacherGenerator, type GeneratorState, type SoftLabelBatch, type SoftLabelGenerator } from './generators.js';
+import { flipRotate, type FlipRotateOptions } from './models.js';
 import { distFromProbs, dkdFromProbs, softTargetKL, standardizeLogits, type KlReduction, type SmoothingVariant } from './losses.js';
 
 /** The distillation loss a {@link distillPlugin} adds. */
@@ -172,6 +173,38 @@ export function labelSmoothingPlugin(options: { epsilon: number; variant?: Smoot
         return tf.add(tf.mul(targets, 1 - e - off), tf.mul(tf.sum(targets, 1, true), off));
       }
       return tf.add(tf.mul(targets, 1 - e), tf.mul(tf.sum(targets, 1, true), e / C));
+    },
+  };
+}
+
+/** Options of {@link flipRotatePlugin}. */
+export interface FlipRotatePluginOptions extends FlipRotateOptions {
+  /** Seed of the per-step augmentation draws (the run's seed). */
+  seed: number;
+  /** Plugin name (default `flip-rotate`). */
+  name?: string;
+}
+
+/**
+ * The paper's training augmentation as a Trainer plugin: every training batch `[B, H, W, C]` is
+ * replaced in `onBatchStart` by {@link flipRotate} of it (random left–right flip, rotation in
+ * ±`maxDegrees`), drawn from `Rng.derive(seed, 'flip-rotate', step)`. Pass `fill` = the background's
+ * value of the inputs you train on (e.g. `−mean/std` for standardised images). A teacher whose logits
+ * are cached (`cache: 'epoch-invariant'`) cannot be used with it (`TEACHER_CACHE_STALE`).
+ */
+export function flipRotatePlugin(options: FlipRotatePluginOptions): TrainerPlugin {
+  return {
+    name: options.name ?? 'flip-rotate',
+    apiVersion: 1,
+    order: 'pre',
+    onBatchStart: (ctx: TrainerContext) => {
+      const batch = ctx.batch!;
+      const x = batch.x;
+      check(x.rank === 4, 'BAD_SHAPE', `flip/rotate augmentation needs image batches [B, H, W, C], got shape [${x.shape.join(', ')}]`,
+        'train on image-shaped data (e.g. padImages), not flat inputs');
+      const [n, h, w, c] = x.shape as [number, number, number, number];
+      const out = flipRotate(x.dataSync() as Float32Array, { n, h, w, c }, Rng.derive(options.seed, 'flip-rotate', ctx.step), options);
+      return { ...batch, x: tf.tensor4d(out, [n, h, w, c]), ...(batch.y ? { y: tf.clone(batch.y) } : {}), ...(batch.groups ? { groups: tf.clone(batch.groups) } : {}) };
     },
   };
 }

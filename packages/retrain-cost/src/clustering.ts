@@ -32,6 +32,8 @@ export interface KMeansResult {
   centers: Float32Array;
   /** Lloyd iterations run. */
   iters: number;
+  /** How many times an emptied cluster was re-seated at the farthest point (0 in a clean run). */
+  reseated: number;
 }
 
 function sqDist(x: Float32Array, i: number, c: Float32Array | Float64Array, j: number, d: number): number {
@@ -137,6 +139,33 @@ function exactDistances(x: Float32Array, n: number, d: number, centers: Float64A
   for (let i = 0; i < n; i++) if (Number.isNaN(dists[i]!)) dists[i] = sqDist(x, i, centers, labels[i]!, d);
 }
 
+/**
+ * Re-seats each empty cluster (in index order) at the not yet taken point farthest from its assigned
+ * centre, as scikit-learn's `_relocate_empty_clusters_dense` does on the per-cluster sums: the point
+ * moves *out* of its donor cluster's sum and count, and becomes the empty cluster's sum with count 1.
+ * Returns how many clusters were re-seated.
+ */
+function reseatEmpty(x: Float32Array, n: number, d: number, k: number, labels: Int32Array, dists: Float64Array, sums: Float64Array, counts: Int32Array): number {
+  const taken = new Set<number>();
+  let reseated = 0;
+  for (let j = 0; j < k; j++) {
+    if (counts[j]! > 0) continue;
+    let far = -1;
+    let farD = -1;
+    for (let i = 0; i < n; i++) if (!taken.has(i) && dists[i]! > farD) { farD = dists[i]!; far = i; }
+    taken.add(far);
+    const donor = labels[far]!;
+    for (let t = 0; t < d; t++) {
+      sums[donor * d + t] = sums[donor * d + t]! - x[far * d + t]!;
+      sums[j * d + t] = x[far * d + t]!;
+    }
+    counts[donor] = counts[donor]! - 1;
+    counts[j] = 1;
+    reseated++;
+  }
+  return reseated;
+}
+
 /** k-means++ seeding (deterministic from `seed`; not bit-identical to scikit-learn's). */
 function kmeansPlusPlus(x: Float32Array, n: number, d: number, k: number, seed: number): Float64Array {
   const rng = Rng.derive(seed, 'kmeans++');
@@ -207,6 +236,7 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
   const assignAll = (): boolean => (xt ? assignByMatmul(xt, x, xNorm, n, d, centers, k, labels, dists) : assign(x, n, d, centers, k, labels, dists));
   try {
     let iters = 0;
+    let reseated = 0;
     for (; iters < maxIter; iters++) {
       const changed = assignAll();
       if (!changed && iters > 0) break;
@@ -219,18 +249,13 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
         const sum = next.subarray(j * d, j * d + d);
         for (let t = 0; t < d; t++) sum[t] = sum[t]! + row[t]!;
       }
-      const taken = new Set<number>();
-      if (xt && counts.some((c) => c === 0)) exactDistances(x, n, d, centers, labels, dists);
+      if (counts.some((c) => c === 0)) {
+        if (xt) exactDistances(x, n, d, centers, labels, dists);
+        reseated += reseatEmpty(x, n, d, k, labels, dists, next, counts);
+      }
       for (let j = 0; j < k; j++) {
-        if (counts[j]! > 0) {
-          for (let t = 0; t < d; t++) next[j * d + t] = next[j * d + t]! / counts[j]!;
-        } else {
-          let far = -1;
-          let farD = -1;
-          for (let i = 0; i < n; i++) if (!taken.has(i) && dists[i]! > farD) { farD = dists[i]!; far = i; }
-          taken.add(far);
-          for (let t = 0; t < d; t++) next[j * d + t] = x[far * d + t]!;
-        }
+        // a donor emptied by a re-seat keeps scikit-learn's zero sum, the data mean in its centred frame
+        for (let t = 0; t < d; t++) next[j * d + t] = counts[j]! > 0 ? next[j * d + t]! / counts[j]! : mean[t]!;
       }
       let shift = 0;
       for (let t = 0; t < k * d; t++) shift += (next[t]! - centers[t]!) ** 2;
@@ -241,7 +266,7 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
       }
     }
     assignAll();
-    return { labels, centers: Float32Array.from(centers), iters };
+    return { labels, centers: Float32Array.from(centers), iters, reseated };
   } finally {
     xt?.dispose();
   }

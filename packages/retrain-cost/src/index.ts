@@ -4,7 +4,7 @@
  * CodeCarbon-equivalent energy/carbon tracker, and calibrate index → epochs / kWh / CO2e.
  * @packageDocumentation
  */
-export { preIndex, combinePreIndex, representationDistances, clusteringAris } from './preindex.js';
+export { preIndex, combinePreIndex, representationDistances, clusteringAris, classCentroids } from './preindex.js';
 export type { PreIndexOptions, PreIndexResult, PreIndexComponents, PreIndexCombine, AriFamily } from './preindex.js';
 export { arm, armLayerDistance, armFromRepresentations } from './arm.js';
 export type { ArmOptions, ArmResult, ArmConstruction } from './arm.js';
@@ -38,7 +38,7 @@ export { retrainToTarget, addReports } from './retrain.js';
 export type { RetrainOptions, RetrainCost } from './retrain.js';
 export { CostPredictor, isotonicFit, leastSquares, conformalQuantile } from './predictor.js';
 export type { CalibrationPoint, Interval, PredictorOptions, PredictOptions, PredictorEvaluation } from './predictor.js';
-export { pearson, spearman, kendall, ranks, median } from './stats.js';
+export { pearson, spearman, spearmanTieCap, kendall, ranks, median } from './stats.js';
 export { buildReproModel, copyWeights, REPRO_MODEL_INFO } from './models.js';
 export type { ReproModel, ReproModelInfo } from './models.js';
 export { experiment } from './experiment.js';

@@ -64,6 +64,12 @@ export interface PreIndexOptions extends TapOptions {
   klEpsilon?: number;
   /** Layer whose raw output is clustered (default: last tapped conv layer, else last tapped layer). */
   embeddingLayer?: string;
+  /**
+   * The clustering term's k-means: `maxIter` Lloyd iterations (default 300, scikit-learn's, as the reference;
+   * 0 = each embedding goes to its nearest starting centre, i.e. the nearest clean class centroid for
+   * `newFromClean`), `tol` (1e-4), `subsample` (class-stratified rows, default ≤ 10,000) and `seed`
+   * (subsample and k-means++).
+   */
   clustering?: { maxIter?: number; tol?: number; subsample?: number; seed?: number };
   /** Default `{ s: 0, sBar: 0 }`: PreIndex = p + inv_ari. */
   combine?: PreIndexCombine;
@@ -119,7 +125,11 @@ export function representationDistances(
   return out;
 }
 
-function classCentroids(z: Float32Array, labels: Int32Array, d: number, classes: number[]): Float32Array {
+/**
+ * Class centroids of `n × d` row-major embeddings: row `i` of the result is the mean of the rows labelled
+ * `classes[i]` (the k-means initialisation of PreIndex's clustering term, spec §4.2).
+ */
+export function classCentroids(z: Float32Array, labels: Int32Array, d: number, classes: readonly number[]): Float32Array {
   const c = new Float64Array(classes.length * d);
   const counts = new Float64Array(classes.length);
   const slot = new Map(classes.map((k, i) => [k, i]));

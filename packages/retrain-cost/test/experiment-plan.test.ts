@@ -13,6 +13,10 @@ describe('reproduction plan (spec §4.2, §10.2)', () => {
     expect(planFor(opts('full', { clusteringSubsample: '1000' })).clusteringSubsample).toEqual({ mlp: 1000, cnn: 1000 });
     expect(planFor(opts('quick')).clusteringSubsample).toEqual({ mlp: 3000, cnn: 3000 });
   });
+  it("runs k-means to scikit-learn's 300 iterations unless --set clusteringMaxIter says otherwise", () => {
+    expect(planFor(opts('full')).clusteringMaxIter).toBe(300);
+    expect(planFor(opts('full', { clusteringMaxIter: '0' })).clusteringMaxIter).toBe(0);
+  });
 });
 
 describe('predictor-coverage claim value', () => {

@@ -81,6 +81,28 @@ describe('ARI and k-means (spec §4.2)', () => {
     expect([...r.labels]).toEqual([0, 0, 0, 1]);
     expect([...kmeans(x, 4, 1, Float32Array.from([1, 100]), { matmulFrom: 0 }).labels]).toEqual([0, 0, 0, 1]);
   });
+  it('moves the re-seated point out of its donor cluster, as scikit-learn does', () => {
+    // one Lloyd step from centres [1, 100]: every point goes to centre 0, centre 1 is empty and is
+    // re-seated at the farthest point, 10; scikit-learn removes 10 from cluster 0's sum and count, so
+    // centre 0 = (0 + 1 + 2) / 3 = 1, not (0 + 1 + 2 + 10) / 4 = 3.25
+    const x = Float32Array.from([0, 1, 2, 10]);
+    for (const matmulFrom of [Infinity, 0]) {
+      const r = kmeans(x, 4, 1, Float32Array.from([1, 100]), { maxIter: 1, matmulFrom });
+      expect([...r.centers]).toEqual([1, 10]);
+      expect(r.reseated).toBe(1);
+      expect(r.iters).toBe(1);
+    }
+    // two empty clusters take the two farthest points, the second from the same donor: centre 0 = (0 + 1) / 2
+    const two = kmeans(Float32Array.from([0, 1, 8, 10]), 4, 1, Float32Array.from([1, 100, 200]), { maxIter: 1 });
+    expect([...two.centers]).toEqual([0.5, 10, 8]);
+    expect(two.reseated).toBe(2);
+    // a donor left empty by the re-seat gets scikit-learn's zero sum in its centred frame: the data mean
+    // (x = 9 is alone in cluster 1 and the farthest from its centre 5, so cluster 1 ends with no point)
+    const lone = kmeans(Float32Array.from([0, 1, 9]), 3, 1, Float32Array.from([0.5, 5, 100]), { maxIter: 1 });
+    expect(lone.centers[0]).toBe(0.5);
+    expect(lone.centers[1]).toBeCloseTo(10 / 3, 6);
+    expect(lone.centers[2]).toBe(9);
+  });
   it('gives the same clustering with the backend matmul as with exact distances (overlapping blobs, many near-ties)', async () => {
     await tf.setBackend('cpu');
     const rng = new Rng(5);

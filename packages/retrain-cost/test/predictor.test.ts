@@ -1,6 +1,6 @@
 import { Rng } from '@trellis-ml/core';
 import { describe, expect, it } from 'vitest';
-import { conformalQuantile, CostPredictor, isotonicFit, kendall, pearson, spearman, type CalibrationPoint } from '../src/index.js';
+import { conformalQuantile, CostPredictor, isotonicFit, kendall, pearson, spearman, spearmanTieCap, type CalibrationPoint } from '../src/index.js';
 
 function synthetic(rng: Rng, n: number, a = 0.5, b = 2, noise = 0.1): CalibrationPoint[] {
   return Array.from({ length: n }, () => {
@@ -66,5 +66,19 @@ describe('CostPredictor', () => {
     expect(pearson([1, 2, 3], [2, 4, 6])).toBeCloseTo(1, 12);
     expect(kendall([1, 2, 3], [3, 2, 1])).toBe(-1);
     expect(spearman([1, 1, 2], [1, 2, 3])).toBeCloseTo(0.8660254, 6);
+  });
+  it('tie cap of Spearman: the most a distinct-valued index can reach against tied costs', () => {
+    // 4 of 6 costs tied at 0: average ranks 2.5 ×4, 5, 6; Σ(t³ − t) = 60, n³ − n = 210 → √(150/210)
+    expect(spearmanTieCap([0, 0, 0, 0, 626, 9390])).toBeCloseTo(0.8451543, 7);
+    // two pairs: Σ(t³ − t) = 6 + 6 = 12, n³ − n = 60 → √0.8
+    expect(spearmanTieCap([0, 0, 5, 5])).toBeCloseTo(0.8944272, 7);
+    // 3 of 6 at 0 and 2 at the cap: 24 + 6 = 30 → √(180/210)
+    expect(spearmanTieCap([2355, 0, 0, 117, 0, 2355])).toBeCloseTo(0.9258201, 7);
+    expect(spearmanTieCap([3, 1, 2])).toBe(1);
+    expect(spearmanTieCap([7, 7, 7])).toBeNaN();
+    expect(spearmanTieCap([7])).toBeNaN();
+    // a perfectly ordered index reaches the cap exactly, whatever its order inside a tied group
+    const costs = [0, 0, 0, 0, 626, 9390];
+    expect(spearman([0.4, 0.1, 0.3, 0.2, 0.5, 0.6], costs)).toBeCloseTo(spearmanTieCap(costs), 12);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng, TrellisError } from '@trellis-ml/core';
+import { Rng } from '@trellis-ml/core';
 import {
   adaptiveEce,
   applyTemperature,
@@ -9,18 +9,11 @@ import {
   StreamingCalibration,
   topConfidences,
 } from '../src/index.js';
+import { code } from './helpers.js';
 
 /** Logits whose softmax is exactly `probs` (log of probabilities). */
 const logitsOf = (probs: number[]): Float64Array => Float64Array.from(probs, (p) => Math.log(p));
 
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof TrellisError ? e.code : `not a TrellisError: ${String(e)}`;
-  }
-  return 'no error';
-}
 
 describe('calibrationReport (hand-computed)', () => {
   // Four examples, two classes. Confidences 0.9 (correct), 0.78 (wrong), 0.58 (correct), 0.55 (correct),

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
+import { Dataset, Rng } from '@trellis-ml/core';
 import {
   certaintyDistillationLoss,
   certaintyTemperatures,
@@ -14,19 +14,12 @@ import {
   mlpBn,
   type SourceStats,
 } from '../src/index.js';
+import { code } from './helpers.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof TrellisError ? e.code : `not a TrellisError: ${String(e)}`;
-  }
-  return 'no error';
-}
 
 const k = 10;
 const row = [3, 1, 0, -1, 0.5, 0, 0, 0, 0.2, -0.3];

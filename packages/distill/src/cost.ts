@@ -43,9 +43,13 @@ export function adapterMacs(model: ModelAdapter): number {
   return model instanceof LayersModelAdapter ? countMacs(model.model) : NaN;
 }
 
-/** Number of parameters (trainable and not) of a model adapter. */
-export function adapterParams(model: ModelAdapter): number {
-  return Object.values(model.allVariables()).reduce((s, v) => s + v.size, 0);
+/**
+ * Number of parameters of a model adapter: all of them (`'all'`, default: trainable and not, e.g. batch
+ * norm's moving statistics included) or only the trainable ones (`'trainable'`).
+ */
+export function adapterParams(model: ModelAdapter, which: 'all' | 'trainable' = 'all'): number {
+  const vars = which === 'all' ? model.allVariables() : model.trainableVariables();
+  return Object.values(vars).reduce((s, v) => s + v.size, 0);
 }
 
 /** Training MACs: forward + backward ≈ 3 × forward, per example seen (the convention of §6.2). */

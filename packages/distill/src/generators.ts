@@ -280,6 +280,8 @@ export interface ReffakdReport {
   topPairs: ClassPair[];
   /** Reconstruction MSE per AE epoch (empty for pixel / random-encoder sources). */
   aeMse: number[];
+  /** Forward MACs per example of the whole autoencoder, encoder + decoder (0 for the pixel source). */
+  aeForwardMacs: number;
   /** Sampling warnings (classes with too few examples). */
   warnings: string[];
   cost: GeneratorCost;
@@ -303,6 +305,7 @@ export function reffakdGenerator(options: ReffakdOptions): ReffakdGenerator {
     const log = options.log ?? (() => undefined);
     const cost = zeroCost(name);
     let aeMse: number[] = [];
+    let aeForwardMacs = 0;
     const { indices, warnings } = samplePerClass(data.labels, options.numClasses, options.samplesPerClass ?? 40, Rng.derive(options.sampleSeed ?? 42, 'reffakd-sample'));
     for (const w of warnings) log(`reffakd: ${w}`);
     const sample = data.subset(indices);
@@ -317,6 +320,7 @@ export function reffakdGenerator(options: ReffakdOptions): ReffakdGenerator {
       try {
         cost.params = ae.model.countParams();
         cost.forwardMacsPerExample = countMacs(ae.encoder);
+        aeForwardMacs = countMacs(ae.model);
         if (featureSource === 'encoder') {
           const tr = await trainAutoencoder(ae, data, { seed: options.seed ?? 0, ...options.aeTraining, onEpoch: (e, mse) => log(`reffakd: autoencoder epoch ${e + 1} mse ${mse.toFixed(5)}`) });
           aeMse = tr.mse;
@@ -346,7 +350,7 @@ export function reffakdGenerator(options: ReffakdOptions): ReffakdGenerator {
     report = {
       S, boosted, P, delta, diagArgmaxCount: count, diagArgmaxCountUnboosted: diagArgmaxCount(S),
       meanTrueClassProb: P.reduce((s, r, c) => s + r[c]!, 0) / P.length,
-      topPairs: topPairs(S, 5, options.classNames), aeMse, warnings, cost,
+      topPairs: topPairs(S, 5, options.classNames), aeMse, aeForwardMacs, warnings, cost,
     };
     (src as unknown as { costRecord: GeneratorCost }).costRecord = cost;
     (src as unknown as { details: Record<string, unknown> }).details = { S, delta, diagArgmaxCount: count, featureSource };

@@ -8,7 +8,7 @@
 import type { ModelAdapter } from '@trellis-ml/core';
 import { check, Rng } from '@trellis-ml/core';
 import { outgoingNormsSq, type AttributeScores } from './scores.js';
-import { checkFraction, checkMask, emptyMask, maskCount, totalUnits, UNIT_GROUPS, type UnitGroup, type UnitLayout, type UnitMask } from './units.js';
+import { checkFraction, checkMask, emptyMask, maskCount, maskStats, totalUnits, UNIT_GROUPS, type UnitGroup, type UnitLayout, type UnitMask } from './units.js';
 
 /**
  * How I_S and I_U are made comparable across modules and data sets (spec §3.3, **reconstructed**):
@@ -275,8 +275,9 @@ export function magnitudeMaskLike(adapter: ModelAdapter, layout: UnitLayout, mas
   check(match === 'global' || match === 'per-module', 'BAD_OPTION', `magnitude match "${String(match)}" is not a ranking`, "use match 'global' or 'per-module'");
   const norms = outgoingNorms(adapter, layout);
   if (match === 'global') return rankedMask(layout, norms, maskCount(mask), 'top');
+  const { perModule } = maskStats(adapter, layout, mask);
   const out = emptyMask(layout);
-  for (const m of layout) out[m.id] = rankedMask([m], norms, maskCount({ [m.id]: mask[m.id] ?? new Uint8Array(0) }), 'top')[m.id]!;
+  for (const m of layout) out[m.id] = rankedMask([m], norms, perModule[m.id]!, 'top')[m.id]!;
   return out;
 }
 

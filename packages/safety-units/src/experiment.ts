@@ -19,7 +19,7 @@ import { pruneUnits, rewindUnits, snapshotVariables } from './prune.js';
 import { scoreAttributes, type AttributeScores } from './scores.js';
 import { trainLanguageModel } from './train.js';
 import { TinyTransformer, tinyTransformer } from './transformer.js';
-import { jaccard, maskCount, maskStats, paramsPerUnit, UNIT_GROUPS, type UnitLayout, type UnitMask } from './units.js';
+import { jaccard, maskCount, maskStats, UNIT_GROUPS, type UnitLayout, type UnitMask } from './units.js';
 
 /** Sizes and schedules of the study (quick and full presets; override with `--set key=value`). */
 export interface StudyConfig {
@@ -144,16 +144,17 @@ const F2_ARMS = ['none (full FT)', 'ESU + top CU (i)', 'ESU + all CU (ii)', 'ran
 /** Arm name of the low-rank adapter. */
 const adapterArm = (cfg: StudyConfig) => `low-rank adapter (r = ${cfg.adapterRank}, all projections)`;
 
-/** Trainable parameters of a freeze arm: all minus the frozen unit slices (minus the non-unit parameters when they are frozen too). */
-function trainableParams(model: TinyTransformer, layout: UnitLayout, mask: UnitMask | null, nonUnit: boolean): { trainable: number; total: number } {
+/**
+ * Trainable parameters of a freeze arm: all minus the `frozen` unit-slice parameters (from
+ * {@link maskStats}), and minus the non-unit parameters when they are frozen too.
+ */
+function trainableParams(model: TinyTransformer, layout: UnitLayout, frozen: number, nonUnit: boolean): { trainable: number; total: number } {
   const vars = model.trainableVariables();
   const total = Object.values(vars).reduce((s, v) => s + v.size, 0);
-  if (!mask) return { trainable: total, total };
+  if (!nonUnit) return { trainable: total - frozen, total };
   const unitVars = new Set(layout.flatMap((m) => [...m.aSide, m.bSide].map((x) => x.variable)));
   const unitTotal = [...unitVars].reduce((s, k) => s + vars[k]!.size, 0);
-  let frozen = 0;
-  for (const m of layout) frozen += maskCount({ [m.id]: mask[m.id] ?? new Uint8Array(0) }) * paramsPerUnit(model, m);
-  return { trainable: (nonUnit ? unitTotal : total) - frozen, total };
+  return { trainable: unitTotal - frozen, total };
 }
 
 interface SeedResult {
@@ -288,8 +289,9 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
   const setting1 = topCU > 0 ? freezeMaskSetting1(cls, topCU) : groupMask(cls, 'ESU');
   const magnitudeMask = magnitudeMaskLike(aligned, layout, setting1, { match: cfg.magnitudeMatch });
   const byKind = (mask: UnitMask) => {
+    const { perModule } = maskStats(aligned, layout, mask);
     const out = { attn: 0, mlp: 0 };
-    for (const m of layout) out[m.kind] += maskCount({ [m.id]: mask[m.id]! });
+    for (const m of layout) out[m.kind] += perModule[m.id]!;
     return out;
   };
   const split = { setting1: byKind(setting1), magnitude: byKind(magnitudeMask) };
@@ -326,8 +328,8 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
       },
     });
     const after = safetyMetrics(model, evalSets, lang);
-    const st = mask ? maskStats(model, layout, mask) : adapter ? { units: NaN, unitFraction: NaN, paramFraction: NaN } : { units: 0, unitFraction: 0, paramFraction: 0 };
-    const tp = trainableParams(model, layout, mask, nonUnit);
+    const st = mask ? maskStats(model, layout, mask) : adapter ? { units: NaN, unitFraction: NaN, params: 0, paramFraction: NaN } : { units: 0, unitFraction: 0, params: 0, paramFraction: 0 };
+    const tp = trainableParams(model, layout, st.params, nonUnit);
     const trainable = adapter ? lowRankParamCount(model.projectionVariables().map((k) => model.trainableVariables()[k]!.shape), cfg.adapterRank) : tp.trainable;
     arms.push({
       arm, frozenUnits: st.units, frozenFraction: st.unitFraction, frozenParamFraction: st.paramFraction, trainableParamFraction: trainable / tp.total, before: alignedMetrics, after,

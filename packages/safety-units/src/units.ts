@@ -197,7 +197,10 @@ export function jaccard(a: UnitMask, b: UnitMask): number {
 export interface MaskStats {
   units: number;
   unitFraction: number;
+  /** Parameters of the selected units' slices (gate/up columns, down rows, …). */
+  params: number;
   paramFraction: number;
+  /** Selected units per module id. */
   perModule: Record<string, number>;
 }
 
@@ -216,7 +219,7 @@ export function maskStats(adapter: ModelAdapter, layout: UnitLayout, mask: UnitM
     params += c * ppu;
     allParams += m.numUnits * ppu;
   }
-  return { units, unitFraction: units / totalUnits(layout), paramFraction: params / allParams, perModule };
+  return { units, unitFraction: units / totalUnits(layout), params, paramFraction: params / allParams, perModule };
 }
 
 /** Checks a fraction is in (0, 1) (the issue's bad-input case). */

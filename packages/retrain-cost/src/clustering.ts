@@ -207,6 +207,9 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
     throw new TrellisError('BAD_CLUSTERS', `k-means needs 1 ≤ k ≤ n, got k = ${k} for n = ${n}`, 'pass k initial centres (k × d values) with k ≤ number of points');
   }
   const maxIter = options.maxIter ?? 300;
+  if (!(Number.isInteger(maxIter) && maxIter >= 0)) {
+    throw new TrellisError('BAD_OPTION', `k-means maxIter ${String(maxIter)} is not an integer ≥ 0`, 'pass maxIter 300 (scikit-learn\'s default), or 0 to assign to the starting centres only');
+  }
   // tolerance = tol × mean over features of the per-feature variance (scikit-learn)
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) {

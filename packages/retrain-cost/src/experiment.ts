@@ -67,7 +67,12 @@ const BASELINES: IndexName[] = ['accuracyDrop', 'mmd2', 'bbsd', 'negLogme', 'neg
 export function planFor(options: ExperimentOptions): Plan {
   const p = options.params ?? {};
   const list = <T extends string>(key: string, dflt: T[]): T[] => (p[key] !== undefined ? String(p[key]).split(',').map((s) => s.trim()) as T[] : dflt);
-  const num = (key: string, dflt: number): number => (p[key] !== undefined ? Number(p[key]) : dflt);
+  const num = (key: string, dflt: number): number => {
+    if (p[key] === undefined) return dflt;
+    const v = Number(p[key]);
+    if (!Number.isFinite(v)) throw new TrellisError('BAD_PARAM', `--set ${key}=${String(p[key])} is not a number`, `pass a number, e.g. --set ${key}=${dflt}`);
+    return v;
+  };
   const quick = options.mode === 'quick';
   const plan: Plan = quick
     ? {

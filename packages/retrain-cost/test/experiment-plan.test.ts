@@ -17,6 +17,9 @@ describe('reproduction plan (spec §4.2, §10.2)', () => {
     expect(planFor(opts('full')).clusteringMaxIter).toBe(300);
     expect(planFor(opts('full', { clusteringMaxIter: '0' })).clusteringMaxIter).toBe(0);
   });
+  it('rejects a --set value that is not a number', () => {
+    expect(() => planFor(opts('full', { clusteringMaxIter: 'many' }))).toThrow(/clusteringMaxIter=many is not a number/);
+  });
 });
 
 describe('predictor-coverage claim value', () => {

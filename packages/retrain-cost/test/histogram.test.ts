@@ -81,6 +81,10 @@ describe('ARI and k-means (spec §4.2)', () => {
     expect([...r.labels]).toEqual([0, 0, 0, 1]);
     expect([...kmeans(x, 4, 1, Float32Array.from([1, 100]), { matmulFrom: 0 }).labels]).toEqual([0, 0, 0, 1]);
   });
+  it('rejects a maxIter that is not an integer ≥ 0', () => {
+    const x = Float32Array.from([0, 1, 2, 10]);
+    for (const maxIter of [-1, 1.5, Number.NaN]) expect(() => kmeans(x, 4, 1, Float32Array.from([1, 100]), { maxIter })).toThrow(/maxIter .* is not an integer ≥ 0/);
+  });
   it('moves the re-seated point out of its donor cluster, as scikit-learn does', () => {
     // one Lloyd step from centres [1, 100]: every point goes to centre 0, centre 1 is empty and is
     // re-seated at the farthest point, 10; scikit-learn removes 10 from cluster 0's sum and count, so

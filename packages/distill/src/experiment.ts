@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  Dataset, RunRecord, Trainer, TrellisError, check, claim, evaluate, experimentSeeds, meanStd, mlp, range,
+  Dataset, RunRecord, applyParams, Trainer, TrellisError, check, claim, evaluate, experimentSeeds, meanStd, mlp, range,
   type Claim, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type TechniqueExperiment, type TrainerContext, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from '@trellis-ml/datasets';
@@ -347,14 +347,7 @@ function accuracyPlot(rows: Array<{ method: string; mean: number; lo: number; hi
 
 /** The mode's configuration with `options.params` overrides applied (exported for tests). */
 export function readParams(options: ExperimentOptions): DistillExperimentConfig {
-  const cfg: DistillExperimentConfig = { ...(options.mode === 'full' ? FULL : QUICK) };
-  for (const [k, v] of Object.entries(options.params ?? {})) {
-    if (!(k in cfg)) throw new TrellisError('UNKNOWN_PARAM', `distill has no parameter "${k}"`, `use one of: ${Object.keys(cfg).join(', ')}`);
-    const cur = (cfg as unknown as Record<string, unknown>)[k];
-    (cfg as unknown as Record<string, unknown>)[k] = Array.isArray(cur) ? String(v).split(',').map(Number)
-      : typeof cur === 'boolean' ? v === true || v === 'true'
-        : typeof cur === 'string' ? String(v) : Number(v);
-  }
+  const cfg = applyParams(options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'distill' });
   check(cfg.klReduction === 'batchmean' || cfg.klReduction === 'elementwise-mean', 'BAD_PARAM', `klReduction "${cfg.klReduction}" is not a KL reduction`,
     "use klReduction=batchmean or klReduction=elementwise-mean");
   check(cfg.aeInput === 'unit' || cfg.aeInput === 'standardized', 'BAD_PARAM', `aeInput "${cfg.aeInput}" is not an autoencoder input mode`, 'use aeInput=unit or aeInput=standardized');

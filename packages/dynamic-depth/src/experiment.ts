@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  applyParams,
   claim,
   experimentSeeds,
   meanStd,
@@ -66,16 +67,7 @@ const FULL: DynamicDepthSetup = {
 
 /** Resolves the setup of a run from its mode and `params`. */
 export function dynamicDepthSetup(options: Pick<ExperimentOptions, 'mode' | 'params'>): DynamicDepthSetup {
-  const s: DynamicDepthSetup = { ...(options.mode === 'full' ? FULL : QUICK) };
-  for (const [k, v] of Object.entries(options.params ?? {})) {
-    if (!(k in s)) {
-      throw new TrellisError('UNKNOWN_PARAM', `dynamic-depth has no setting "${k}"`, `use one of: ${Object.keys(s).join(', ')}`);
-    }
-    const cur = (s as unknown as Record<string, unknown>)[k];
-    const value = Array.isArray(cur) ? String(v).split(/[,\s]+/).filter(Boolean).map(Number)
-      : typeof cur === 'number' ? Number(v) : typeof cur === 'boolean' ? v === true || v === 'true' : String(v);
-    (s as unknown as Record<string, unknown>)[k] = value;
-  }
+  const s = applyParams(options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'dynamic-depth' });
   if (s.model === 'mlp' && !s.depths.includes(s.blocks)) s.depths = [...s.depths, s.blocks];
   return s;
 }

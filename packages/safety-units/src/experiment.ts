@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Claim, ExperimentOptions, ExperimentResult, ReportSection, TechniqueExperiment } from '@trellis-ml/core';
-import { claim, experimentSeeds, meanStd, Rng, RunRecord } from '@trellis-ml/core';
+import { applyParams, claim, experimentSeeds, meanStd, Rng, RunRecord } from '@trellis-ml/core';
 import { pruningSweep, calibrateFractions, type SweepPoint } from './calibrate.js';
 import { attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting2, groupMask, LLAMA2_FRACTIONS, magnitudeMaskLike, randomMaskLike, rankedMask, type MagnitudeMatch, type Normalization, type UnitClassification } from './classify.js';
 import { concatSequences, encodeSequences, makeSplits, RequestLanguage, type Request, type SequenceSet } from './language.js';
@@ -103,13 +103,7 @@ const FULL: StudyConfig = {
 
 /** The preset of a mode with `params` overrides applied. */
 export function studyConfig(mode: 'quick' | 'full', params: Record<string, string | number | boolean> = {}): StudyConfig {
-  const cfg: StudyConfig = { ...(mode === 'full' ? FULL : QUICK) };
-  for (const [k, v] of Object.entries(params)) {
-    if (!(k in cfg)) continue;
-    const cur = (cfg as unknown as Record<string, unknown>)[k];
-    (cfg as unknown as Record<string, unknown>)[k] = typeof cur === 'number' ? Number(v) : typeof cur === 'boolean' ? v === true || v === 'true' : Array.isArray(cur) ? String(v).split(',').map(Number) : v;
-  }
-  return cfg;
+  return applyParams(mode === 'full' ? FULL : QUICK, params, { technique: 'safety-units', unknownKeys: 'ignore' });
 }
 
 interface ArmResult {

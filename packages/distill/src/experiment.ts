@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   Dataset, RunRecord, applyParams, Trainer, TrellisError, check, claim, evaluate, experimentSeeds, meanStd, mlp, range,
-  type Claim, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type TechniqueExperiment, type TrainerContext, type TrainerPlugin,
+  type Claim, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type ReportSection, type TechniqueExperiment, type TrainerContext, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from '@trellis-ml/datasets';
 import { pixelStats } from './autoencoder.js';
 import { adapterMacs, adapterParams, pipelineCost, totalCost, trainingMacs, type GeneratorCost } from './cost.js';
 import {
   matrixGenerator, reffakdGenerator, shuffledMatrixGenerator, teacherGenerator, tfkdRegGenerator,
-  type SoftLabelGenerator,
+  type ReffakdReport, type SoftLabelGenerator,
 } from './generators.js';
 import * as L from './losses.js';
 import { CNN_T_CHANNELS, cnnTeacher, lenet5Bn, padImages } from './models.js';
@@ -56,6 +56,13 @@ export interface DistillExperimentConfig {
   samplesPerClass: number;
   /** Tune T × α (ReffAKD, KD), ε (LS) and α (Tf-KD) on validation with the first seed. */
   grid: boolean;
+  /**
+   * Stop after the validation grid (default false): train the teacher and the generators, run the grid,
+   * report its table and the selected settings with the claims that need no student runs, and skip the
+   * final runs. Stage 1 of a two-stage reproduction: pass the selected settings to a second run with
+   * `grid=false` (same seed: the same teacher and generators). Needs `grid=true`.
+   */
+  gridOnly: boolean;
   gridEpochs: number;
   /**
    * Grid values. Spec §10.3 has T ∈ {1, 4, 10, 20} × α ∈ {0.5, 0.9}; the default adds α = 0.1 (in the
@@ -104,7 +111,7 @@ const QUICK: DistillExperimentConfig = {
   teacherEpochs: 4, teacherMilestones: [3], studentEpochs: 5, studentMilestones: [3, 4],
   lr: 0.05, momentum: 0.9, weightDecay: 5e-4, batchSize: 128, aeEpochs: 3, aeInput: 'unit', aeTarget: 'unit', samplesPerClass: 40,
   klReduction: 'batchmean', shuffleSeed: 'per-seed', normalizeInputs: true,
-  grid: false, gridEpochs: 8, gridT: [1, 4, 10, 20], gridAlpha: [0.1, 0.5, 0.9], gridEps: [0.05, 0.1, 0.2], gridTfkdAlpha: [0.1, 0.5, 0.9], extras: true,
+  grid: false, gridOnly: false, gridEpochs: 8, gridT: [1, 4, 10, 20], gridAlpha: [0.1, 0.5, 0.9], gridEps: [0.05, 0.1, 0.2], gridTfkdAlpha: [0.1, 0.5, 0.9], extras: true,
   // fixed settings (no grid): the values the validation grid of a full run selected (README)
   reffakdT: 20, reffakdAlpha: 0.1, kdT: 1, kdAlpha: 0.1, lsEpsilon: 0.1, tfkdAlpha: 0.1,
 };
@@ -345,6 +352,79 @@ function accuracyPlot(rows: Array<{ method: string; mean: number; lo: number; hi
   };
 }
 
+/** Inputs of {@link trainingFreeChecks}. */
+interface TrainingFreeInputs {
+  reffakdReport: ReffakdReport;
+  pixelsTopPairs: string[];
+  /** Rows of P with a diagonal argmax under the notebooks' fixed δ = 0.008 (autoencoder, pixel control). */
+  fixedBoostAe: number;
+  fixedBoostPixels: number;
+  cfg: DistillExperimentConfig;
+  seeds: number[];
+  teacherMacs: number;
+  C: number;
+  names: readonly string[];
+  aeName: string;
+}
+
+/**
+ * The claims and report sections that need no student run: the soft-label matrix (diagonal, expected
+ * pairs), the loss test vectors, the bad-input errors and, on the conv tier, the ConvAE ÷ CNN-T forward
+ * MACs (spec §10.4). Shared by the full run and the grid-only stage.
+ */
+function trainingFreeChecks(o: TrainingFreeInputs): {
+  claims: Claim[]; sections: ReportSection[]; vectors: ReturnType<typeof checkTestVectors>; bad: ReturnType<typeof checkBadInputs>; reffakdSummary: Record<string, unknown>;
+} {
+  const { reffakdReport: r, cfg, seeds, C, names } = o;
+  const vectors = checkTestVectors();
+  const bad = checkBadInputs();
+  const rowSumErr = Math.max(...r.P.map((row) => Math.abs(row.reduce((s, v) => s + v, 0) - 1)));
+  const top5 = topPairs(r.S, 5, names);
+  const expectedHits = top5.filter((p) => EXPECTED_FMNIST_PAIRS.has(`${p.a}-${p.b}`)).length;
+  const claims: Claim[] = [
+    claim('matrix-diagonal', "'auto' boost: rows of P whose argmax is the true class", r.diagArgmaxCount, '>=', C, seeds, `δ = ${r.delta.toFixed(4)}; without boost ${r.diagArgmaxCountUnboosted}/${C}; max |row sum − 1| = ${rowSumErr.toExponential(1)}`),
+    claim('matrix-structure', 'pairs the spec expects (T-shirt↔Shirt, Pullover↔Coat, Coat↔Shirt, Sandal↔Sneaker↔Ankle boot, Bag↔Pullover/Coat) among the top 5 of S', expectedHits, '>=', 3, seeds, top5.map((p) => p.label).join(', ')),
+    claim('loss-test-vectors', 'loss functions off the spec §5.8 test vectors (count of mismatches)', vectors.mismatches.length, '<=', 0, seeds, `${vectors.checked} values, max abs error ${vectors.maxAbsError.toExponential(1)}`),
+    claim('bad-input-errors', 'bad inputs (unnormalised soft labels, wrong-size matrix, teacher with other classes) rejected with a clear error', bad.passed, '>=', bad.total, seeds),
+  ];
+  // Tier B's cost check (spec §10.4): a full ConvAE forward costs ≈ 1/22 of a CNN-T forward
+  if (cfg.tier === 'conv') {
+    const ratio = r.aeForwardMacs / o.teacherMacs;
+    claims.push(claim('convae-teacher-forward-macs', 'ConvAE ÷ CNN-T teacher forward MACs per image: relative deviation from the spec\'s ≈ 1/22 (§10.4)', Math.abs(22 * ratio - 1), '<=', 0.1, seeds,
+      `${r.aeForwardMacs.toLocaleString('en-US')} / ${o.teacherMacs.toLocaleString('en-US')} = 1/${(1 / ratio).toFixed(1)} (the paper's ResNet18 teacher: 1/434)`));
+  }
+  const sections: ReportSection[] = [
+    {
+      title: 'ReffAKD soft labels P = softmax(S + δI)',
+      text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the autoencoder (${o.aeName}, ${cfg.aeEpochs} epochs, input ${cfg.aeInput === 'standardized' ? 'standardised' : '[0, 1]'} pixels, target ${cfg.aeTarget}, final MSE ${r.aeMse[r.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${r.delta.toFixed(4)}; ${r.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${r.meanTrueClassProb.toFixed(4)}. Without a boost ${r.diagArgmaxCountUnboosted}/${C}; with the notebooks' fixed δ = 0.008: ${o.fixedBoostAe}/${C} (pixel control: ${o.fixedBoostPixels}/${C}).`,
+      plot: heatmap(r.P, names, 'soft labels P'),
+    },
+    {
+      title: 'Class-similarity matrix S (mean cosine of autoencoder codes)',
+      text: `Top pairs: ${r.topPairs.map((p) => `${p.label} ${p.value.toFixed(3)}`).join('; ')}. Pixel-feature control top pairs: ${o.pixelsTopPairs.join(', ')}.`,
+      table: { columns: ['class', ...names], rows: r.S.map((row, a) => [names[a]!, ...row.map((v) => Number(v.toFixed(4)))]) },
+      plot: heatmap(r.S, names, 'class similarity S'),
+    },
+    {
+      title: 'Loss test vectors and bad inputs',
+      text: `${vectors.checked} reference values of spec §5.8 recomputed on ${tf.getBackend()}: ${vectors.mismatches.length ? `mismatches: ${vectors.mismatches.join('; ')}` : 'all within tolerance'} (max abs error ${vectors.maxAbsError.toExponential(2)}). Bad inputs: ${bad.messages.join(' | ')}`,
+    },
+  ];
+  const reffakdSummary = {
+    delta: r.delta, diagArgmaxCount: r.diagArgmaxCount, meanTrueClassProb: r.meanTrueClassProb, aeMse: r.aeMse,
+    topPairs: r.topPairs.map((p) => ({ pair: p.label, value: p.value })), S: r.S, P: r.P,
+    pixelsTopPairs: o.pixelsTopPairs,
+    fixedBoost0008DiagArgmax: o.fixedBoostAe,
+    fixedBoost0008DiagArgmaxPixels: o.fixedBoostPixels,
+  };
+  return { claims, sections, vectors, bad, reffakdSummary };
+}
+
+/** The report section of the validation grid. */
+function gridSection(rows: Array<[string, string, number]>): ReportSection {
+  return { title: 'Tuning grid (validation accuracy, first seed)', table: { columns: ['method', 'setting', 'best val acc (%)'], rows } };
+}
+
 /** The mode's configuration with `options.params` overrides applied (exported for tests). */
 export function readParams(options: ExperimentOptions): DistillExperimentConfig {
   const cfg = applyParams(options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'distill' });
@@ -355,6 +435,7 @@ export function readParams(options: ExperimentOptions): DistillExperimentConfig 
   check(cfg.tier === 'mlp' || cfg.tier === 'conv', 'BAD_PARAM', `tier "${cfg.tier}" is not a model tier`, 'use tier=mlp (Tier A) or tier=conv (Tier B: LeNet-5+BN, CNN-T, ConvAE)');
   check(!cfg.augment || cfg.tier === 'conv', 'BAD_PARAM', 'augment=true needs image inputs: flip/rotation augmentation is for the conv tier only', 'add --set tier=conv, or drop augment');
   check(cfg.shuffleSeed === 'per-seed' || cfg.shuffleSeed === 'fixed', 'BAD_PARAM', `shuffleSeed "${cfg.shuffleSeed}" is not a shuffle mode`, 'use shuffleSeed=per-seed or shuffleSeed=fixed');
+  check(!cfg.gridOnly || cfg.grid, 'BAD_PARAM', 'gridOnly=true stops after the validation grid, but grid is off', 'add --set grid=true (on by default in --full)');
   return cfg;
 }
 
@@ -500,6 +581,30 @@ export const experiment: TechniqueExperiment = {
       }
     }
     log(`distill: settings ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha}; KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD α=${tuned.tfkd}`);
+    const checks = trainingFreeChecks({ reffakdReport, pixelsTopPairs: pixels.report()!.topPairs.map((p) => p.label), fixedBoostAe, fixedBoostPixels, cfg, seeds, teacherMacs, C, names, aeName: models.aeName });
+    const teacherSummary = { name: models.teacherName, ...(conv ? { channels: cfg.teacherChannels } : { hidden: cfg.teacherHidden }), testAccuracy: teacherRun.finalTest, params: adapterParams(teacherModel), ms: teacherRun.ms };
+    const disposeAll = (): void => {
+      for (const g of [reffakd, pixels, random, ...shuffledBySeed.values(), teacher]) g.dispose();
+      teacherModel.dispose();
+    };
+    if (cfg.gridOnly) {
+      // stage 1 of a two-stage reproduction: the grid's table and selected settings, no final runs
+      const claims = checks.claims;
+      const summary = {
+        dataset: 'fashion-mnist', mode: options.mode, tier: cfg.tier, gridOnly: true, seeds, backend: tf.getBackend(), tuned, config: cfg,
+        teacher: teacherSummary, reffakd: checks.reffakdSummary, grid: gridRows, testVectors: checks.vectors, badInputs: checks.bad,
+        nextStage: `--set grid=false --set reffakdT=${tuned.reffakd.T} --set reffakdAlpha=${tuned.reffakd.alpha} --set kdT=${tuned.kd.T} --set kdAlpha=${tuned.kd.alpha} --set lsEpsilon=${tuned.ls} --set tfkdAlpha=${tuned.tfkd}`,
+      };
+      const summaryPath = await record.writeSummary({ ...summary, claims });
+      const reportPath = await record.writeReport({
+        title: `distill — validation grid only (${options.mode}, ${conv ? 'conv tier' : 'MLP tier'})`,
+        intro: `Stage 1 of a two-stage reproduction: teacher ${models.teacherName} (${cfg.teacherEpochs} epochs, test ${pct(teacherRun.finalTest)}%), the soft-label generators and the validation grid (seed ${seeds[0]}, ${cfg.gridEpochs} epochs, ${models.studentName}). Selected: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha}; KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd}. Stage 2: the same command with ${summary.nextStage} and without gridOnly. Only the claims that need no student run are checked here.`,
+        claims,
+        sections: [gridSection(gridRows), ...checks.sections],
+      });
+      disposeAll();
+      return { runDir: record.dir, summaryPath, reportPath, claims, summary };
+    }
 
     // ---- final runs: every method, every seed, same split
     const runs: StudentRun[] = [];
@@ -562,14 +667,6 @@ export const experiment: TechniqueExperiment = {
       ] as Array<Array<string | number | null>>,
     };
 
-    // ---- checks that need no training
-    const vectors = checkTestVectors();
-    const bad = checkBadInputs();
-    const P = reffakdReport.P;
-    const rowSumErr = Math.max(...P.map((r) => Math.abs(r.reduce((s, v) => s + v, 0) - 1)));
-    const top5 = topPairs(reffakdReport.S, 5, names);
-    const expectedHits = top5.filter((p) => EXPECTED_FMNIST_PAIRS.has(`${p.a}-${p.b}`)).length;
-
     // ---- claims
     const dCe = diff('ReffAKD-AE', 'CE');
     const dKd = diff('KD (teacher)', 'ReffAKD-AE');
@@ -586,18 +683,8 @@ export const experiment: TechniqueExperiment = {
       claim('pipeline-macs-fraction', 'whole ReffAKD pipeline ÷ whole KD pipeline (MACs, cached teacher logits)', pipeMacsRatio, '<=', 0.2, seeds, `measured wall-clock ratio ${pipeMsRatio.toFixed(3)}`),
       claim('shuffled-control', 'class structure matters beyond smoothing: ReffAKD-AE − shuffled-matrix control, pp', dShuf.mean, '>=', 0, seeds, fmt(dShuf)),
       claim('reffakd-beats-ls', 'ReffAKD-AE beats label smoothing by ≥ 0.2 pp (spec §12 target)', dLs.mean, '>=', 0.2, seeds, `${fmt(dLs)}; LS ε=${tuned.ls}`),
-      claim('matrix-diagonal', "'auto' boost: rows of P whose argmax is the true class", reffakdReport.diagArgmaxCount, '>=', C, seeds, `δ = ${reffakdReport.delta.toFixed(4)}; without boost ${reffakdReport.diagArgmaxCountUnboosted}/${C}; max |row sum − 1| = ${rowSumErr.toExponential(1)}`),
-      claim('matrix-structure', 'pairs the spec expects (T-shirt↔Shirt, Pullover↔Coat, Coat↔Shirt, Sandal↔Sneaker↔Ankle boot, Bag↔Pullover/Coat) among the top 5 of S', expectedHits, '>=', 3, seeds, top5.map((p) => p.label).join(', ')),
-      claim('loss-test-vectors', 'loss functions off the spec §5.8 test vectors (count of mismatches)', vectors.mismatches.length, '<=', 0, seeds, `${vectors.checked} values, max abs error ${vectors.maxAbsError.toExponential(1)}`),
-      claim('bad-input-errors', 'bad inputs (unnormalised soft labels, wrong-size matrix, teacher with other classes) rejected with a clear error', bad.passed, '>=', bad.total, seeds),
+      ...checks.claims,
     ];
-    // Tier B's cost check (spec §10.4): a full ConvAE forward costs ≈ 1/22 of a CNN-T forward
-    const aeForwardMacs = conv ? reffakdReport.aeForwardMacs : NaN;
-    if (conv) {
-      const ratio = aeForwardMacs / teacherMacs;
-      claims.push(claim('convae-teacher-forward-macs', 'ConvAE ÷ CNN-T teacher forward MACs per image: relative deviation from the spec\'s ≈ 1/22 (§10.4)', Math.abs(22 * ratio - 1), '<=', 0.1, seeds,
-        `${aeForwardMacs.toLocaleString('en-US')} / ${teacherMacs.toLocaleString('en-US')} = 1/${(1 / ratio).toFixed(1)} (the paper's ResNet18 teacher: 1/434)`));
-    }
 
     // ---- summary and report
     const summary = {
@@ -606,19 +693,13 @@ export const experiment: TechniqueExperiment = {
       models: {
         student: { name: models.studentName, params: studentParams.all, trainableParams: studentParams.trainable, forwardMacs: studentMacs },
         teacher: { name: models.teacherName, params: teacherCost.params, trainableParams: adapterParams(teacherModel, 'trainable'), forwardMacs: teacherMacs },
-        autoencoder: { name: models.aeName, params: aeCost.params, encoderForwardMacs: aeCost.forwardMacsPerExample, ...(conv ? { forwardMacs: aeForwardMacs } : {}) },
+        autoencoder: { name: models.aeName, params: aeCost.params, encoderForwardMacs: aeCost.forwardMacsPerExample, ...(conv ? { forwardMacs: reffakdReport.aeForwardMacs } : {}) },
       },
-      teacher: { name: models.teacherName, ...(conv ? { channels: cfg.teacherChannels } : { hidden: cfg.teacherHidden }), testAccuracy: teacherRun.finalTest, params: teacherCost.params, ms: teacherRun.ms },
-      reffakd: {
-        delta: reffakdReport.delta, diagArgmaxCount: reffakdReport.diagArgmaxCount, meanTrueClassProb: reffakdReport.meanTrueClassProb, aeMse: reffakdReport.aeMse,
-        topPairs: reffakdReport.topPairs.map((p) => ({ pair: p.label, value: p.value })), S: reffakdReport.S, P: reffakdReport.P,
-        pixelsTopPairs: pixels.report()!.topPairs.map((p) => p.label),
-        fixedBoost0008DiagArgmax: fixedBoostAe,
-        fixedBoost0008DiagArgmaxPixels: fixedBoostPixels,
-      },
+      teacher: teacherSummary,
+      reffakd: checks.reffakdSummary,
       accuracy: Object.fromEntries(accRows.map((r) => [r.method, { finalTestMean: r.fin.mean, finalTestStd: r.fin.std, selectedTestMean: r.sel.mean, selectedTestStd: r.sel.std, vsCeMean: r.d.mean, vsCeStd: r.d.std }])),
       costs: { reffakd: aeCost, teacher: teacherCost, reffakdPipeline: reffakdPipe, kdPipeline: kdPipe, onlineTeacherMacs, genMacsRatio, genMsRatio, pipeMacsRatio, pipeMsRatio },
-      testVectors: vectors, badInputs: bad, grid: gridRows,
+      testVectors: checks.vectors, badInputs: checks.bad, grid: gridRows,
     };
     const summaryPath = await record.writeSummary({ ...summary, claims });
     const sections = [
@@ -636,22 +717,8 @@ export const experiment: TechniqueExperiment = {
         text: `Analytic MACs (training = 3 × forward per example seen) and measured wall-clock on the ${tf.getBackend()} backend (training time excludes the per-epoch validation/test evaluation). ${cfg.augment ? 'With augmentation the teacher runs online (its labelling cost is shown for one student run).' : 'The teacher\'s logits are cached once (no augmentation); the online alternative is shown analytically.'}`,
         table: costTable,
       },
-      {
-        title: 'ReffAKD soft labels P = softmax(S + δI)',
-        text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the autoencoder (${models.aeName}, ${cfg.aeEpochs} epochs, input ${cfg.aeInput === 'standardized' ? 'standardised' : '[0, 1]'} pixels, target ${cfg.aeTarget}, final MSE ${reffakdReport.aeMse[reffakdReport.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${reffakdReport.delta.toFixed(4)}; ${reffakdReport.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${reffakdReport.meanTrueClassProb.toFixed(4)}. Without a boost ${reffakdReport.diagArgmaxCountUnboosted}/${C}; with the notebooks' fixed δ = 0.008: ${fixedBoostAe}/${C} (pixel control: ${fixedBoostPixels}/${C}).`,
-        plot: heatmap(P, names, 'soft labels P'),
-      },
-      {
-        title: 'Class-similarity matrix S (mean cosine of autoencoder codes)',
-        text: `Top pairs: ${reffakdReport.topPairs.map((p) => `${p.label} ${p.value.toFixed(3)}`).join('; ')}. Pixel-feature control top pairs: ${pixels.report()!.topPairs.map((p) => p.label).join(', ')}.`,
-        table: { columns: ['class', ...names], rows: reffakdReport.S.map((r, a) => [names[a]!, ...r.map((v) => Number(v.toFixed(4)))]) },
-        plot: heatmap(reffakdReport.S, names, 'class similarity S'),
-      },
-      ...(gridRows.length ? [{ title: 'Tuning grid (validation accuracy, first seed)', table: { columns: ['method', 'setting', 'best val acc (%)'], rows: gridRows } }] : []),
-      {
-        title: 'Loss test vectors and bad inputs',
-        text: `${vectors.checked} reference values of spec §5.8 recomputed on ${tf.getBackend()}: ${vectors.mismatches.length ? `mismatches: ${vectors.mismatches.join('; ')}` : 'all within tolerance'} (max abs error ${vectors.maxAbsError.toExponential(2)}). Bad inputs: ${bad.messages.join(' | ')}`,
-      },
+      ...(gridRows.length ? [gridSection(gridRows)] : []),
+      ...checks.sections,
     ];
     const reportPath = await record.writeReport({
       title: `distill — ReffAKD on Fashion-MNIST (${options.mode}, ${conv ? 'conv tier' : 'MLP tier'})`,
@@ -659,8 +726,7 @@ export const experiment: TechniqueExperiment = {
       claims,
       sections,
     });
-    for (const g of [reffakd, pixels, random, ...shuffledBySeed.values(), teacher]) g.dispose();
-    teacherModel.dispose();
+    disposeAll();
     return { runDir: record.dir, summaryPath, reportPath, claims, summary };
   },
 };

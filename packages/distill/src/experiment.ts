@@ -355,10 +355,8 @@ function accuracyPlot(rows: Array<{ method: string; mean: number; lo: number; hi
 /** Inputs of {@link trainingFreeChecks}. */
 interface TrainingFreeInputs {
   reffakdReport: ReffakdReport;
-  pixelsTopPairs: string[];
-  /** Rows of P with a diagonal argmax under the notebooks' fixed δ = 0.008 (autoencoder, pixel control). */
-  fixedBoostAe: number;
-  fixedBoostPixels: number;
+  /** The pixel-feature control's report (its S and top pairs). */
+  pixelsReport: ReffakdReport;
   cfg: DistillExperimentConfig;
   seeds: number[];
   teacherMacs: number;
@@ -376,6 +374,10 @@ function trainingFreeChecks(o: TrainingFreeInputs): {
   claims: Claim[]; sections: ReportSection[]; vectors: ReturnType<typeof checkTestVectors>; bad: ReturnType<typeof checkBadInputs>; reffakdSummary: Record<string, unknown>;
 } {
   const { reffakdReport: r, cfg, seeds, C, names } = o;
+  // rows of P with a diagonal argmax under the notebooks' fixed δ = 0.008 (report only)
+  const fixedBoostAe = diagArgmaxCount(rowSoftmax(boostDiagonal(r.S, 0.008)));
+  const fixedBoostPixels = diagArgmaxCount(rowSoftmax(boostDiagonal(o.pixelsReport.S, 0.008)));
+  const pixelsTopPairs = o.pixelsReport.topPairs.map((p) => p.label);
   const vectors = checkTestVectors();
   const bad = checkBadInputs();
   const rowSumErr = Math.max(...r.P.map((row) => Math.abs(row.reduce((s, v) => s + v, 0) - 1)));
@@ -396,12 +398,12 @@ function trainingFreeChecks(o: TrainingFreeInputs): {
   const sections: ReportSection[] = [
     {
       title: 'ReffAKD soft labels P = softmax(S + δI)',
-      text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the autoencoder (${o.aeName}, ${cfg.aeEpochs} epochs, input ${cfg.aeInput === 'standardized' ? 'standardised' : '[0, 1]'} pixels, target ${cfg.aeTarget}, final MSE ${r.aeMse[r.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${r.delta.toFixed(4)}; ${r.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${r.meanTrueClassProb.toFixed(4)}. Without a boost ${r.diagArgmaxCountUnboosted}/${C}; with the notebooks' fixed δ = 0.008: ${o.fixedBoostAe}/${C} (pixel control: ${o.fixedBoostPixels}/${C}).`,
+      text: `Built from ${cfg.samplesPerClass} training images per class (sampling seed 42) encoded by the autoencoder (${o.aeName}, ${cfg.aeEpochs} epochs, input ${cfg.aeInput === 'standardized' ? 'standardised' : '[0, 1]'} pixels, target ${cfg.aeTarget}, final MSE ${r.aeMse[r.aeMse.length - 1]?.toFixed(5)}). 'auto' boost δ = ${r.delta.toFixed(4)}; ${r.diagArgmaxCount}/${C} rows put their maximum on the true class; mean P[c][c] = ${r.meanTrueClassProb.toFixed(4)}. Without a boost ${r.diagArgmaxCountUnboosted}/${C}; with the notebooks' fixed δ = 0.008: ${fixedBoostAe}/${C} (pixel control: ${fixedBoostPixels}/${C}).`,
       plot: heatmap(r.P, names, 'soft labels P'),
     },
     {
       title: 'Class-similarity matrix S (mean cosine of autoencoder codes)',
-      text: `Top pairs: ${r.topPairs.map((p) => `${p.label} ${p.value.toFixed(3)}`).join('; ')}. Pixel-feature control top pairs: ${o.pixelsTopPairs.join(', ')}.`,
+      text: `Top pairs: ${r.topPairs.map((p) => `${p.label} ${p.value.toFixed(3)}`).join('; ')}. Pixel-feature control top pairs: ${pixelsTopPairs.join(', ')}.`,
       table: { columns: ['class', ...names], rows: r.S.map((row, a) => [names[a]!, ...row.map((v) => Number(v.toFixed(4)))]) },
       plot: heatmap(r.S, names, 'class similarity S'),
     },
@@ -413,9 +415,9 @@ function trainingFreeChecks(o: TrainingFreeInputs): {
   const reffakdSummary = {
     delta: r.delta, diagArgmaxCount: r.diagArgmaxCount, meanTrueClassProb: r.meanTrueClassProb, aeMse: r.aeMse,
     topPairs: r.topPairs.map((p) => ({ pair: p.label, value: p.value })), S: r.S, P: r.P,
-    pixelsTopPairs: o.pixelsTopPairs,
-    fixedBoost0008DiagArgmax: o.fixedBoostAe,
-    fixedBoost0008DiagArgmaxPixels: o.fixedBoostPixels,
+    pixelsTopPairs,
+    fixedBoost0008DiagArgmax: fixedBoostAe,
+    fixedBoost0008DiagArgmaxPixels: fixedBoostPixels,
   };
   return { claims, sections, vectors, bad, reffakdSummary };
 }
@@ -537,9 +539,6 @@ export const experiment: TechniqueExperiment = {
       if (!shuffledBySeed.has(key)) shuffledBySeed.set(key, shuffledMatrixGenerator(reffakd, key));
       return shuffledBySeed.get(key)!;
     };
-    // the notebooks' fixed δ = 0.008 applied to the same autoencoder similarities (report only), and to the pixel control's
-    const fixedBoostAe = diagArgmaxCount(rowSoftmax(boostDiagonal(reffakdReport.S, 0.008)));
-    const fixedBoostPixels = diagArgmaxCount(rowSoftmax(boostDiagonal(pixels.report()!.S, 0.008)));
     const sources: Sources = { teacher, reffakd, pixels, random, shuffled };
     log(`distill: ReffAKD δ=${reffakdReport.delta.toFixed(4)}, diag-argmax ${reffakdReport.diagArgmaxCount}/${C}, mean P[c][c] ${reffakdReport.meanTrueClassProb.toFixed(4)}, top pairs ${reffakdReport.topPairs.map((p) => p.label).join(', ')}`);
 
@@ -581,7 +580,7 @@ export const experiment: TechniqueExperiment = {
       }
     }
     log(`distill: settings ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha}; KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD α=${tuned.tfkd}`);
-    const checks = trainingFreeChecks({ reffakdReport, pixelsTopPairs: pixels.report()!.topPairs.map((p) => p.label), fixedBoostAe, fixedBoostPixels, cfg, seeds, teacherMacs, C, names, aeName: models.aeName });
+    const checks = trainingFreeChecks({ reffakdReport, pixelsReport: pixels.report()!, cfg, seeds, teacherMacs, C, names, aeName: models.aeName });
     const teacherSummary = { name: models.teacherName, ...(conv ? { channels: cfg.teacherChannels } : { hidden: cfg.teacherHidden }), testAccuracy: teacherRun.finalTest, params: adapterParams(teacherModel), ms: teacherRun.ms };
     const disposeAll = (): void => {
       for (const g of [reffakd, pixels, random, ...shuffledBySeed.values(), teacher]) g.dispose();

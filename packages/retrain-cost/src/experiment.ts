@@ -52,6 +52,36 @@ export interface Plan {
   clusteringMaxIter: number;
   tdpWatts: number;
   cpuMethod: 'process' | 'load' | 'constant';
+  /**
+   * Spec §10.3's pilot: before the grid, retrain one model on one dataset (its own seed, not one of the
+   * grid's) at every family × severity, and drop from the whole grid every intensity that run censored
+   * (cap or plateau cutoff). `null` runs no pilot (quick mode; `--set pilot=false`).
+   */
+  pilot: PilotPlan | null;
+}
+
+/** Which cell the §10.3 pilot retrains: `--set pilotDataset=…`, `pilotModel=…`, `pilotSeed=…`. @internal */
+export interface PilotPlan {
+  dataset: DatasetName;
+  model: ReproModel;
+  seed: number;
+}
+
+/** One retraining run of the pilot. @internal */
+export interface PilotRun {
+  family: Family;
+  severity: number;
+  level: number;
+  steps: number;
+  censored: boolean;
+  stopReason: string;
+}
+
+/** A grid setting: the clean control or a family at a severity (`level` = the intensity, e.g. σ). @internal */
+export interface GridSetting {
+  family: Family | 'control';
+  severity: number;
+  level: number;
 }
 
 const LEVELS: Record<Family, number[]> = { gauss: [0.1, 0.2, 0.35, 0.5, 0.8], salt_pepper: [0.02, 0.05, 0.1, 0.2, 0.3], blur: [0.5, 0.8, 1.2, 1.6, 2.0] };
@@ -79,11 +109,13 @@ export function planFor(options: ExperimentOptions): Plan {
       datasets: ['mnist'], models: ['mlp'], families: ['blur'], severities: [3, 4, 5], pretrainOn: 'subset', pretrainN: 10000,
       pretrainEpochs: { mlp: 4, cnn: 2 }, retrainN: { mlp: 3000, cnn: 2000 }, testN: 1000, maxEpochs: { mlp: 8, cnn: 5 },
       seedsPerModel: { mlp: 1, cnn: 1 }, clusteringSubsample: { mlp: 3000, cnn: 3000 }, clusteringMaxIter: 300, tdpWatts: 85, cpuMethod: 'process',
+      pilot: null,
     }
     : {
       datasets: ['mnist', 'fashion'], models: ['mlp', 'cnn'], families: ['gauss', 'salt_pepper', 'blur'], severities: [1, 2, 3, 4, 5],
       pretrainOn: 'subset', pretrainN: 60000, pretrainEpochs: { mlp: 5, cnn: 3 }, retrainN: { mlp: 10000, cnn: 5000 }, testN: 2000, maxEpochs: { mlp: 30, cnn: 15 },
       seedsPerModel: { mlp: 2, cnn: 1 }, clusteringSubsample: { mlp: 10000, cnn: 5000 }, clusteringMaxIter: 300, tdpWatts: 85, cpuMethod: 'process',
+      pilot: { dataset: 'mnist', model: 'mlp', seed: options.seed + 100 },
     };
   plan.datasets = list('datasets', plan.datasets);
   plan.models = list('models', plan.models);
@@ -102,7 +134,31 @@ export function planFor(options: ExperimentOptions): Plan {
   plan.clusteringMaxIter = num('clusteringMaxIter', plan.clusteringMaxIter);
   plan.tdpWatts = num('tdpWatts', plan.tdpWatts);
   if (p.cpuMethod !== undefined) plan.cpuMethod = String(p.cpuMethod) as Plan['cpuMethod'];
+  if (p.pilot !== undefined) {
+    const on = String(p.pilot);
+    if (on !== 'true' && on !== 'false') throw new TrellisError('BAD_PARAM', `--set pilot=${on} is not true or false`, 'pass --set pilot=true (spec §10.3 pilot before the grid) or --set pilot=false');
+    plan.pilot = on === 'true' ? (plan.pilot ?? { dataset: 'mnist', model: 'mlp', seed: options.seed + 100 }) : null;
+  }
+  if (plan.pilot) {
+    plan.pilot.dataset = String(p.pilotDataset ?? plan.pilot.dataset) as DatasetName;
+    plan.pilot.model = String(p.pilotModel ?? plan.pilot.model) as ReproModel;
+    plan.pilot.seed = num('pilotSeed', plan.pilot.seed);
+    if (!['mnist', 'fashion'].includes(plan.pilot.dataset)) throw new TrellisError('BAD_PARAM', `--set pilotDataset=${plan.pilot.dataset} is not a grid dataset`, 'pass --set pilotDataset=mnist or --set pilotDataset=fashion');
+    if (!['mlp', 'cnn'].includes(plan.pilot.model)) throw new TrellisError('BAD_PARAM', `--set pilotModel=${plan.pilot.model} is not a grid model`, 'pass --set pilotModel=mlp or --set pilotModel=cnn');
+  }
   return plan;
+}
+
+/**
+ * The grid's settings: the clean control, then every family × severity of the plan except the ones the
+ * pilot dropped (keys `family-severity`, e.g. `gauss-5`). @internal
+ */
+export function gridSettings(plan: Pick<Plan, 'families' | 'severities'>, dropped: ReadonlySet<string> = new Set()): GridSetting[] {
+  const settings: GridSetting[] = [{ family: 'control', severity: 0, level: 0 }];
+  for (const f of plan.families) {
+    for (const s of plan.severities) if (!dropped.has(`${f}-${s}`)) settings.push({ family: f, severity: s, level: LEVELS[f][s - 1]! });
+  }
+  return settings;
 }
 
 /**
@@ -205,6 +261,43 @@ export function shiftedData(raw: Dataset, family: Family | 'control', severity: 
   return normalize(corrupt(raw, family === 'control' ? 'clean' : family, severity as Severity, seed, { quantize: 'round' }));
 }
 
+/** Retrains a copy of the deployed `model` on `newData` until `testData` reaches `target`: the protocol of spec §10.4, shared by the grid and the pilot. */
+async function measureRetraining(model: ReturnType<typeof buildReproModel>, kind: ReproModel, newData: Dataset, testData: Dataset, target: number, plan: Plan, seed: number, tracker?: EnergyTracker) {
+  const copy = buildReproModel(kind, [...newData.shape], 10, seed);
+  copyWeights(model, copy);
+  try {
+    return await retrainToTarget(copy, newData, testData, {
+      target, maxEpochs: plan.maxEpochs[kind], evalEvery: 0.25, cutoffs: [{ accDiff: 0.005, evals: 8 }, { accDiff: 0.01, evals: 12 }],
+      batchSize: 32, seed, tracker,
+    });
+  } finally {
+    copy.dispose();
+  }
+}
+
+/**
+ * Spec §10.3's pilot: pretrains the pilot cell as the grid would, retrains it at every family × severity of
+ * the plan, and returns the runs and the intensities they censored (to drop from the grid). @internal
+ */
+export async function runPilot(plan: Plan, pilot: PilotPlan, log: (s: string) => void = () => {}): Promise<{ runs: PilotRun[]; dropped: string[]; wallS: number }> {
+  const t0 = Date.now();
+  log(`retrain-cost: pilot (spec §10.3) on ${pilot.dataset}/${pilot.model}, seed ${pilot.seed}`);
+  const cell = await prepareCell(loadSplit(pilot.dataset, 'train'), loadSplit(pilot.dataset, 'test'), pilot.dataset, pilot.model, pilot.seed, plan, log);
+  const runs: PilotRun[] = [];
+  try {
+    for (const st of gridSettings(plan).filter((g) => g.family !== 'control')) {
+      const newData = shiftedData(cell.oldRaw, st.family, st.severity, pilot.seed);
+      const testData = shiftedData(cell.testRaw, st.family, st.severity, pilot.seed + 1000);
+      const cost = await measureRetraining(cell.model, pilot.model, newData, testData, cell.target, plan, pilot.seed);
+      runs.push({ family: st.family as Family, severity: st.severity, level: st.level, steps: cost.steps, censored: cost.censored, stopReason: cost.stopReason });
+      log(`  pilot ${st.family}-${st.severity}: ${cost.steps} steps (${cost.stopReason})${cost.censored ? ' — censored, dropped from the grid' : ''}`);
+    }
+  } finally {
+    cell.model.dispose();
+  }
+  return { runs, dropped: runs.filter((r) => r.censored).map((r) => `${r.family}-${r.severity}`), wallS: (Date.now() - t0) / 1000 };
+}
+
 async function pretrain(kind: ReproModel, train: Dataset, epochs: number, seed: number, log: (s: string) => void) {
   const model = buildReproModel(kind, [...train.shape], train.numClasses, seed);
   const trainer = new Trainer({ model, seed, batchSize: 32, optimizer: tf.train.adam(1e-3) });
@@ -252,6 +345,9 @@ export const experiment: TechniqueExperiment = {
     let badInputs: { count: number; messages: string[] } | null = null;
     const skipped: string[] = [];
     const t0 = Date.now();
+    const pilot = plan.pilot ? { ...plan.pilot, ...(await runPilot(plan, plan.pilot, log)) } : null;
+    const settings = gridSettings(plan, new Set(pilot?.dropped));
+    if (pilot?.dropped.length) log(`retrain-cost: the pilot censored ${pilot.dropped.join(', ')}; dropped from the grid`);
     for (const dsName of plan.datasets) {
       log(`retrain-cost: loading ${dsName}`);
       const fullTrain = loadSplit(dsName, 'train');
@@ -267,8 +363,6 @@ export const experiment: TechniqueExperiment = {
             const { layers, postActivation } = resolveTaps(model, 'auto', 10);
             // clean-side representations for ARM/RESQUE/baselines (computed once)
             const exOld = extractRepresentations(model, oldData, { layers: [...layers, info.penultimate], probs: true, batchSize: 64 });
-            const settings: Array<{ family: Family | 'control'; severity: number; level: number }> = [{ family: 'control', severity: 0, level: 0 }];
-            for (const f of plan.families) for (const s of plan.severities) settings.push({ family: f, severity: s, level: LEVELS[f][s - 1]! });
             for (const st of settings) {
               const ti = Date.now();
               const newData = shiftedData(oldRaw, st.family, st.severity, seed);
@@ -296,14 +390,8 @@ export const experiment: TechniqueExperiment = {
               };
               const indexMs = Date.now() - ti;
               // retrain a copy of the deployed model and measure the cost
-              const copy = buildReproModel(kind, [...oldData.shape], 10, seed);
-              copyWeights(model, copy);
               const tracker = new EnergyTracker({ timer: false, cpu: { method: plan.cpuMethod, tdpWatts: plan.tdpWatts } });
-              const cost = await retrainToTarget(copy, newData, testData, {
-                target, maxEpochs: plan.maxEpochs[kind], evalEvery: 0.25, cutoffs: [{ accDiff: 0.005, evals: 8 }, { accDiff: 0.01, evals: 12 }],
-                batchSize: 32, seed, tracker,
-              });
-              copy.dispose();
+              const cost = await measureRetraining(model, kind, newData, testData, target, plan, seed, tracker);
               const runId = `${dsName}/${kind}/s${seed}/${st.family}-${st.severity}`;
               await appendFile(energyLog, JSON.stringify({ run: runId, inputs: tracker.inputs(), samples: tracker.log, report: cost.energyIncludingEval }) + '\n');
               const row: Row = {
@@ -435,7 +523,7 @@ export const experiment: TechniqueExperiment = {
       mode: options.mode, seeds, plan, wallS: (Date.now() - t0) / 1000, backend: tf.getBackend(), rows: rows.length,
       pooled: pooled.map((p) => ({ ...p, spearman: fmt(p.spearman), pearson: fmt(p.pearson), spearmanUncensored: fmt(p.spearmanUncensored) })),
       withinFamily: withinFamily.filter((w) => ['preIndex', 'arm', 'resque', 'accuracyDrop'].includes(w.index)),
-      skipped, monotonicity: mono, predictor: predictorEval, predictions, badInputs, trackerRelErr: Math.max(...relErr), energyNote: 'modelled (process CPU share × TDP + RAM DIMM model), not metered',
+      pilot, skipped, monotonicity: mono, predictor: predictorEval, predictions, badInputs, trackerRelErr: Math.max(...relErr), energyNote: 'modelled (process CPU share × TDP + RAM DIMM model), not metered',
       runs: rows,
     };
     const summaryPath = await record.writeSummary({ ...summary, claims });
@@ -446,6 +534,11 @@ export const experiment: TechniqueExperiment = {
       claims,
       sections: [
         ...(skipped.length ? [{ title: 'Skipped cells', text: skipped.join('\n') }] : []),
+        ...(pilot ? [{
+          title: 'Pilot (spec §10.3)',
+          text: `Before the grid, ${pilot.dataset}/${pilot.model} (seed ${pilot.seed}, not a grid seed) was retrained at every family × severity with the grid's protocol; every intensity it censored is dropped from the whole grid: ${pilot.dropped.length ? pilot.dropped.join(', ') : 'none'} (${pilot.wallS.toFixed(0)} s).`,
+          table: { columns: ['family', 'severity', 'intensity', 'steps', 'stop', 'dropped'], rows: pilot.runs.map((r) => [r.family, r.severity, r.level, r.steps, r.stopReason, r.censored ? 'yes' : 'no']) },
+        }] : []),
         { title: 'PreIndex vs measured cost', text: 'Each point is one retraining run; squares (if any) are censored runs (cap or plateau cutoff).', plot: scatterPlot('preIndex', 'PreIndex (baseline-corrected) vs steps to target') },
         { title: 'ARM vs measured cost', plot: scatterPlot('arm', 'ARM vs steps to target') },
         { title: 'Accuracy drop (baseline) vs measured cost', plot: scatterPlot('accuracyDrop', 'Accuracy drop vs steps to target') },

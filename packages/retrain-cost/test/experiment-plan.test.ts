@@ -1,5 +1,7 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { coverageGap, planFor } from '../src/experiment.js';
+import { coverageGap, gridSettings, planFor, runPilot } from '../src/experiment.js';
+import { useCpu } from './helpers.js';
 
 const opts = (mode: 'quick' | 'full', params?: Record<string, string>) => ({ mode, seed: 1, out: '/tmp/unused', params });
 
@@ -30,4 +32,40 @@ describe('predictor-coverage claim value', () => {
     expect(coverageGap(11 / 16)).toBe(0.1125);
     expect(coverageGap(0.8)).toBe(0);
   });
+});
+
+describe('spec §10.3 pilot', () => {
+  it('runs in full mode on MNIST / MLP with its own seed, not in quick mode, and --set turns it off or moves it', () => {
+    expect(planFor(opts('full')).pilot).toEqual({ dataset: 'mnist', model: 'mlp', seed: 101 });
+    expect(planFor(opts('quick')).pilot).toBeNull();
+    expect(planFor(opts('full', { pilot: 'false' })).pilot).toBeNull();
+    expect(planFor(opts('quick', { pilot: 'true' })).pilot).toEqual({ dataset: 'mnist', model: 'mlp', seed: 101 });
+    expect(planFor(opts('full', { pilotDataset: 'fashion', pilotModel: 'cnn', pilotSeed: '7' })).pilot).toEqual({ dataset: 'fashion', model: 'cnn', seed: 7 });
+  });
+  it('rejects a pilot setting it cannot run, saying what to pass', () => {
+    expect(() => planFor(opts('full', { pilot: 'maybe' }))).toThrow(/pilot=maybe is not true or false/);
+    expect(() => planFor(opts('full', { pilotModel: 'resnet' }))).toThrow(/pilotModel=mlp or --set pilotModel=cnn/);
+    expect(() => planFor(opts('full', { pilotDataset: 'cifar' }))).toThrow(/pilotDataset=cifar is not a grid dataset/);
+  });
+  it('the grid keeps the control and every family × severity the pilot did not drop', () => {
+    const plan = { families: ['gauss', 'blur'] as const, severities: [1, 5] as const };
+    const all = gridSettings({ families: [...plan.families], severities: [...plan.severities] });
+    expect(all.map((g) => `${g.family}-${g.severity}@${g.level}`)).toEqual(['control-0@0', 'gauss-1@0.1', 'gauss-5@0.8', 'blur-1@0.5', 'blur-5@2']);
+    const kept = gridSettings({ families: [...plan.families], severities: [...plan.severities] }, new Set(['gauss-5', 'blur-1']));
+    expect(kept.map((g) => `${g.family}-${g.severity}`)).toEqual(['control-0', 'gauss-1', 'blur-5']);
+  });
+  it('retrains the pilot cell at every intensity on real MNIST and drops exactly the censored ones', async () => {
+    await useCpu();
+    const plan = planFor(opts('quick', {
+      pilot: 'true', families: 'gauss', severities: '1,5', retrainN: '200', testN: '100', pretrainEpochs: '2', maxEpochs: '1', pretrainN: '200',
+    }));
+    const before = tf.memory().numTensors;
+    const result = await runPilot(plan, plan.pilot!);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(result.runs.map((r) => `${r.family}-${r.severity}`)).toEqual(['gauss-1', 'gauss-5']);
+    // σ 0.1 barely moves a model pretrained on these images; σ 0.8 cannot be recovered in one epoch of 200 images
+    expect(result.runs[0]).toMatchObject({ censored: false, stopReason: 'target' });
+    expect(result.runs[1]).toMatchObject({ censored: true });
+    expect(result.dropped).toEqual(['gauss-5']);
+  }, 120_000);
 });

@@ -63,6 +63,16 @@ export const STUDY_METHODS: Record<string, MethodSpec> = {
   decBn: { kind: 'dec', label: 'DEC (BN affine only)', trainable: 'bn-affine' },
   decFixed1: { kind: 'dec', label: 'DEC (fixed τ=1)', temperature: { mode: 'fixed', fixedTemperature: 1 } },
   decBnTeacher: { kind: 'dec', label: 'DEC (BN-adapted teacher)', teacherNormalization: 'target-batch' },
+  // the rest of spec §7.6 F6 and §10 item 3: norm-only τ, fixed τ = t_max, the (t_min, t_max) grid, student BN momentum
+  decNormOnly: { kind: 'dec', label: 'DEC (norm-only τ)', temperature: { mode: 'norm-only' } },
+  decFixedMax: { kind: 'dec', label: 'DEC (fixed τ=t_max=3)', temperature: { mode: 'fixed', fixedTemperature: 3 } },
+  decT1x2: { kind: 'dec', label: 'DEC (t_min 1, t_max 2)', temperature: { tMin: 1, tMax: 2 } },
+  decT1x5: { kind: 'dec', label: 'DEC (t_min 1, t_max 5)', temperature: { tMin: 1, tMax: 5 } },
+  decT12x2: { kind: 'dec', label: 'DEC (t_min 1.2, t_max 2)', temperature: { tMin: 1.2, tMax: 2 } },
+  decT12x3: { kind: 'dec', label: 'DEC (t_min 1.2, t_max 3)', temperature: { tMin: 1.2, tMax: 3 } },
+  decT12x5: { kind: 'dec', label: 'DEC (t_min 1.2, t_max 5)', temperature: { tMin: 1.2, tMax: 5 } },
+  decMom099: { kind: 'dec', label: 'DEC (student BN momentum 0.99)', bnMomentum: 0.99 },
+  decMom05: { kind: 'dec', label: 'DEC (student BN momentum 0.5)', bnMomentum: 0.5 },
 };
 
 /** The quick preset: ≤ 2–3 minutes on a shared 2-core machine. */
@@ -96,7 +106,8 @@ export function fullConfig(): StudyConfig {
     severities: [1, 2, 3, 4, 5],
     batchSize: 50,
     methods: ['source', 'bn', 'tent', 'eta', 'eata', 'shot', 'dec', 'decCode'].map((m) => STUDY_METHODS[m]!),
-    ablations: ['bnRunning', 'decEntropy', 'decBce', 'decBn', 'decFixed1', 'decBnTeacher'].map((m) => STUDY_METHODS[m]!),
+    ablations: ['bnRunning', 'decEntropy', 'decNormOnly', 'decFixed1', 'decFixedMax', 'decBce', 'decBn', 'decBnTeacher',
+      'decT1x2', 'decT1x5', 'decT12x2', 'decT12x3', 'decT12x5', 'decMom099', 'decMom05'].map((m) => STUDY_METHODS[m]!),
     trajectoryPasses: 3,
   };
 }

@@ -9,6 +9,7 @@ import {
   computeSourceStats,
   createAdaptation,
   eta,
+  fullConfig,
   mlpBn,
   onlinePredictions,
   runStream,
@@ -82,6 +83,24 @@ const SPECS: MethodSpec[] = [
 ];
 
 describe('adaptation methods', () => {
+  it("the full preset's DEC ablations cover spec §7.6 F6 and §10 item 3, and each one changes DEC's post-pass predictions", async () => {
+    const labels = fullConfig().ablations.map((a) => a.label);
+    for (const l of ['DEC (entropy-only τ)', 'DEC (norm-only τ)', 'DEC (fixed τ=1)', 'DEC (fixed τ=t_max=3)', 'DEC (bce-reference)', 'DEC (BN affine only)',
+      'DEC (t_min 1, t_max 2)', 'DEC (t_min 1, t_max 5)', 'DEC (t_min 1.2, t_max 2)', 'DEC (t_min 1.2, t_max 3)', 'DEC (t_min 1.2, t_max 5)',
+      'DEC (student BN momentum 0.99)', 'DEC (student BN momentum 0.5)']) expect(labels).toContain(l);
+    const post = async (spec: MethodSpec) => {
+      const tensors = tf.memory().numTensors;
+      const m = await createAdaptation(spec, source, { seed: 5, validation, stats });
+      const r = await runStream(m, target, { seed: 5, batchSize: 20 });
+      m.dispose();
+      expect(tf.memory().numTensors, spec.label).toBe(tensors);
+      expect(r.post.every(Number.isFinite), spec.label).toBe(true);
+      return Array.from(r.post);
+    };
+    const dec = await post({ kind: 'dec' });
+    for (const spec of fullConfig().ablations.filter((a) => a.kind === 'dec')) expect(await post(spec), spec.label).not.toEqual(dec);
+  });
+
   it('never change the source model, free every tensor, and give finite online and post-pass logits', async () => {
     const before = snapshot(source);
     for (const spec of SPECS) {

@@ -85,6 +85,8 @@ export function settingsFor(mode: 'quick' | 'full', params: Record<string, strin
     designs: DESIGNS,
   };
   if (params.dataset === 'mnist' || params.dataset === 'fashion') s.dataset = params.dataset;
+  // spec §7.3: 10 dense epochs on MNIST, 15 on Fashion
+  if (!quick && s.dataset === 'mnist') s.denseEpochs = 10;
   if (params.trainSize !== undefined) s.trainSize = Number(params.trainSize);
   if (params.denseEpochs !== undefined) s.denseEpochs = Number(params.denseEpochs);
   if (params.fineTune !== undefined) {

@@ -16,6 +16,13 @@ describe('reproduction settings', () => {
     expect(settingsFor('full', { trainSize: 12000, dualLr: 0.01 })).toMatchObject({ trainSize: 12000, mitigation: { dualLr: 0.01 } });
   });
 
+  it('--full trains the dense model 15 epochs on Fashion and 10 on MNIST (spec §7.3) unless --set denseEpochs says otherwise', () => {
+    expect(settingsFor('full').denseEpochs).toBe(15);
+    expect(settingsFor('full', { dataset: 'mnist' })).toMatchObject({ dataset: 'mnist', denseEpochs: 10 });
+    expect(settingsFor('full', { dataset: 'mnist', denseEpochs: 12 }).denseEpochs).toBe(12);
+    expect(settingsFor('quick', { dataset: 'mnist' }).denseEpochs).toBe(10);
+  });
+
   it('--set designs / baselineSparsities select a targeted run, in the canonical design order', () => {
     const s = settingsFor('full', { designs: 'rotated-minority, classes', baselineSparsities: '' });
     expect(s.designs).toEqual(['classes', 'rotated-minority']);

@@ -60,6 +60,23 @@ export function aggregate(rows: CellRow[]): Aggregate {
   };
 }
 
+/**
+ * Spec §7.7 E4 on seed-mean aggregates (core shifts, severities ≥ 3): how many of its five conditions hold —
+ * DEC's ECE ≤ 0.6 × TENT's, DEC's NLL < TENT's, DEC's accuracy > source's, DEC's accuracy ≥ TENT's − 2 points,
+ * |DEC's confidence − accuracy| < |TENT's| — with a line saying which.
+ */
+export function specE4(perSeed: Array<{ dec: Aggregate; tent: Aggregate; source: Aggregate }>): { met: number; detail: string } {
+  const m = (f: (x: { dec: Aggregate; tent: Aggregate; source: Aggregate }) => number) => mean(perSeed.map(f));
+  const checks: Array<[string, boolean, string]> = [
+    ['ECE ≤ 0.6 × TENT', m((x) => x.dec.ece) <= 0.6 * m((x) => x.tent.ece), `ECE ratio ${(m((x) => x.dec.ece) / m((x) => x.tent.ece)).toFixed(3)}`],
+    ['NLL < TENT', m((x) => x.dec.nll) < m((x) => x.tent.nll), `NLL ${m((x) => x.dec.nll).toFixed(4)} vs ${m((x) => x.tent.nll).toFixed(4)}`],
+    ['acc > source', m((x) => x.dec.accuracy) > m((x) => x.source.accuracy), `acc ${(100 * m((x) => x.dec.accuracy)).toFixed(2)} vs source ${(100 * m((x) => x.source.accuracy)).toFixed(2)}`],
+    ['acc ≥ TENT − 2 pts', m((x) => x.dec.accuracy) >= m((x) => x.tent.accuracy) - 0.02, `TENT ${(100 * m((x) => x.tent.accuracy)).toFixed(2)}`],
+    ['|gap| < TENT', Math.abs(m((x) => x.dec.gap)) < Math.abs(m((x) => x.tent.gap)), `conf − acc ${m((x) => x.dec.gap).toFixed(4)} vs ${m((x) => x.tent.gap).toFixed(4)}`],
+  ];
+  return { met: checks.filter((c) => c[1]).length, detail: checks.map(([name, ok, v]) => `${name}: ${ok ? 'yes' : 'no'} (${v})`).join('; ') };
+}
+
 /** Computes the claims, writes `summary.json` and the report, and returns the experiment result. */
 export async function finish(
   record: RunRecord, options: ExperimentOptions, cfg: StudyConfig, seeds: number[], rows: CellRow[],
@@ -117,6 +134,9 @@ export async function finish(
     if (has('source')) {
       const dSrc = seeds.map((s) => 100 * (aggregate(pick('DEC', P, s)).accuracy - aggregate(pick('source', P, s)).accuracy));
       claims.push(claim('dec-raises-accuracy', 'DEC raises accuracy over the source model (points)', ms(dSrc).mean, '>', 0, seeds, fmtStd(dSrc)));
+      const e4 = specE4(seeds.map((s) => ({ dec: aggregate(pick('DEC', P, s)), tent: aggregate(pick('TENT', P, s)), source: aggregate(pick('source', P, s)) })));
+      claims.push(claim('dec-spec-e4', "Spec §7.7 E4, the spec's own DEC hypothesis (ECE ≤ 0.6 × TENT's, NLL below TENT's, accuracy above source and within 2 points of TENT, |conf − acc| below TENT's): conditions met, of 5",
+        e4.met, '>=', 5, seeds, e4.detail));
     }
   }
   if (passEnds.length) {

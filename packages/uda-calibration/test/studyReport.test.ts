@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { specE4, type Aggregate } from '../src/studyReport.js';
+
+const agg = (accuracy: number, ece: number, nll: number, gap: number): Aggregate => ({ accuracy, ece, mce: 0, nll, brier: 0, entropyBits: 0, gap });
+
+describe('spec §7.7 E4 check', () => {
+  it('counts the five conditions on seed means (hand-computed)', () => {
+    // seed means: DEC acc 0.70, ECE 0.05, NLL 0.9, gap −0.02; TENT acc 0.71, ECE 0.10, NLL 1.0, gap 0.08; source acc 0.50
+    const r = specE4([
+      { dec: agg(0.68, 0.04, 0.8, -0.03), tent: agg(0.70, 0.09, 1.1, 0.07), source: agg(0.5, 0.3, 2, 0.2) },
+      { dec: agg(0.72, 0.06, 1.0, -0.01), tent: agg(0.72, 0.11, 0.9, 0.09), source: agg(0.5, 0.3, 2, 0.2) },
+    ]);
+    expect(r.met).toBe(5);
+    expect(r.detail).toContain('ECE ratio 0.500');
+  });
+  it('fails the ECE bound just above 0.6 × TENT and the accuracy band just below TENT − 2 points', () => {
+    const r = specE4([{ dec: agg(0.6899, 0.0601, 0.9, 0.01), tent: agg(0.71, 0.1, 1.0, 0.08), source: agg(0.5, 0.3, 2, 0.2) }]);
+    expect(r.met).toBe(3);
+    expect(r.detail).toMatch(/ECE ≤ 0\.6 × TENT: no/);
+    expect(r.detail).toMatch(/acc ≥ TENT − 2 pts: no/);
+    expect(r.detail).toMatch(/\|gap\| < TENT: yes/);
+  });
+  it('compares the confidence gap by magnitude: an under-confident DEC further from 0 than TENT fails', () => {
+    const r = specE4([{ dec: agg(0.7, 0.05, 0.9, -0.09), tent: agg(0.7, 0.1, 1.0, 0.08), source: agg(0.5, 0.3, 2, 0.2) }]);
+    expect(r.detail).toMatch(/\|gap\| < TENT: no/);
+    expect(r.met).toBe(4);
+  });
+});

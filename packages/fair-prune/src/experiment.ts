@@ -197,6 +197,16 @@ interface DesignRun {
   denseTrain: GroupReport | null;
 }
 
+/**
+ * G3's gradient-norm check (spec §7.2, §7.4): the rotated minority's group gradient norm at θ* over the upright
+ * majority's, `‖g_1‖ / ‖g_0‖`, from the two-group diagnostics of the rotated-minority design.
+ * @internal
+ */
+export function minorityGradientRatio(gradNorm: readonly number[]): number {
+  if (gradNorm.length !== 2) throw new TrellisError('BAD_GROUPS', `the G3 gradient ratio needs the 2 groups of the rotated-minority design, got ${gradNorm.length}`, 'pass the diagnostics of the rotated-minority design (groups: upright, rotated)');
+  return gradNorm[1]! / gradNorm[0]!;
+}
+
 /** Mean accuracy drop of the focus groups over the mean drop of the others (drops floored at 0.1 pp). */
 function focusRatio(d: Disparity, focus: number[]): { ratio: number; focusDrop: number; restDrop: number } {
   const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
@@ -370,6 +380,17 @@ function buildClaims(rows: Row[], runs: DesignRun[], seeds: number[], badInputs:
     });
     claims.push(claim('indicator-hessian-boundary', 'G1: groups closer to the decision boundary have a larger Hessian: Spearman ρ over the classes between λ_max(H_a) and the mean boundary proximity 1 − Σp² at θ* is ≥ 0.5 (spec §7.4)',
       mean(hessBoundary), '>=', 0.5, seeds, `per seed ${hessBoundary.map(fmt).join(', ')}`));
+  }
+  if (ran('rotated-minority')) {
+    // Spec §7.2: at a stationary point of the training loss n_0 g_0 + n_1 g_1 = 0, so ‖g_1‖/‖g_0‖ = n_0/n_1 ≈ 19 (only roughly, after 15 epochs).
+    const ratio = perSeed((seed) => {
+      const d = runs.find((r) => r.seed === seed && r.design === 'rotated-minority')?.diagnostics;
+      return d ? minorityGradientRatio(d.gradNorm) : NaN;
+    });
+    if (ratio.every(Number.isFinite)) {
+      claims.push(claim('indicator-gradient-norm-g3', "G3: at θ* the rotated minority's group gradient norm is much larger than the upright majority's: ‖g_1‖/‖g_0‖ ≥ 5 (spec §7.4 \"‖g_1‖ ≫ ‖g_0‖\"; §7.2 gives ≈ n_0/n_1 ≈ 19 at a stationary point; 5 for \"≫\" is ours)",
+        mean(ratio), '>=', 5, seeds, `per seed ${ratio.map(fmt).join(', ')}`));
+    }
   }
   const pairs = rows.filter((r) => r.variant === 'mitigated' && HIGH(r.sparsity)).map((m) => {
     const p = rows.find((r) => r.seed === m.seed && r.design === m.design && r.sparsity === m.sparsity && r.variant === 'plain')!;

@@ -41,3 +41,13 @@ describe('reproduction settings', () => {
     expect(codeOf(() => settingsFor('full', { fineTune: 'long' }))).toBe('BAD_SETTING');
   });
 });
+
+describe('G3 gradient-norm ratio (spec §7.2: ≈ n_0/n_1 at a stationary point)', () => {
+  it('is the rotated group norm over the upright one, and needs exactly the two G3 groups', async () => {
+    const { minorityGradientRatio } = await import('../src/experiment.js');
+    // stationary point with n_0 = 19 n_1: 19·g_0 + g_1 = 0 → ‖g_1‖ = 19‖g_0‖
+    expect(minorityGradientRatio([0.05, 0.95])).toBeCloseTo(19, 12);
+    expect(minorityGradientRatio([0.2, 0.1])).toBe(0.5);
+    expect(() => minorityGradientRatio([1, 2, 3])).toThrow(/needs the 2 groups of the rotated-minority design, got 3/);
+  });
+});

@@ -23,7 +23,7 @@ const TINY = {
 };
 
 interface Summary {
-  gridOnly?: boolean; nextStage?: string; grid: Array<[string, string, number]>;
+  dataset: string; gridOnly?: boolean; nextStage?: string; grid: Array<[string, string, number]>;
   tuned: { reffakd: { T: number; alpha: number }; kd: { T: number; alpha: number }; ls: number; tfkd: number };
   claims: Array<{ id: string }>; accuracy?: Record<string, { finalTestMean: number }>;
 }
@@ -36,6 +36,8 @@ describe('gridOnly: stage 1 of a two-stage reproduction', () => {
     const stage1Result = await experiment.run({ mode: 'quick', seed: 3, out, log: () => undefined, params: { ...TINY, gridOnly: true } });
     const stage1 = await read(stage1Result.summaryPath);
     expect(stage1.gridOnly).toBe(true);
+    // the default dataset is Fashion-MNIST (the record's name unchanged)
+    expect([oneShot.dataset, stage1.dataset]).toEqual(['fashion-mnist', 'fashion-mnist']);
     expect(stage1.accuracy).toBeUndefined();
     // only the claims that need no student run
     expect(stage1.claims.map((c) => c.id)).toEqual(['matrix-diagonal', 'matrix-structure', 'loss-test-vectors', 'bad-input-errors']);
@@ -46,7 +48,9 @@ describe('gridOnly: stage 1 of a two-stage reproduction', () => {
     expect(stage1.tuned).toEqual(oneShot.tuned);
     const best = (label: string) => stage1.grid.filter(([m]) => m === label).reduce((a, b) => (b[2] > a[2] ? b : a));
     expect(best('ReffAKD-AE')[1]).toBe(`T=${stage1.tuned.reffakd.T} α=${stage1.tuned.reffakd.alpha}`);
-    expect((await readFile(join(stage1Result.runDir, 'report.md'), 'utf8'))).toContain('Stage 2');
+    const stage1Report = await readFile(join(stage1Result.runDir, 'report.md'), 'utf8');
+    expect(stage1Report).toContain('Stage 2');
+    expect(stage1Report).toContain('validation grid only (Fashion-MNIST, quick, MLP tier)');
     // stage 2: the printed settings with grid=false give the one-shot run's students exactly
     const nextStage = Object.fromEntries([...stage1.nextStage!.matchAll(/--set (\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
     expect(nextStage.grid).toBe('false');

@@ -1,5 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 /** Runs tests on the pure-JS cpu backend. */
 export async function useCpu(): Promise<void> {
@@ -18,4 +22,16 @@ export function val(t: tf.Tensor): number {
   const v = t.dataSync()[0]!;
   t.dispose();
   return v;
+}
+
+/** A temporary output directory for the file's experiment runs: created before its tests, removed after; read `.path` inside a test. */
+export function tempOutDir(prefix: string): { path: string } {
+  const dir = { path: '' };
+  beforeAll(async () => {
+    dir.path = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    await rm(dir.path, { recursive: true, force: true });
+  });
+  return dir;
 }

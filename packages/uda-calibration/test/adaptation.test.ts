@@ -382,3 +382,13 @@ describe('bad input', () => {
     expect(await codeOf(() => createAdaptation({ kind: 'dec' }, source, { seed: 1 }))).toBe('NO_VALIDATION');
   });
 });
+
+describe('study presets', () => {
+  it("--full is spec §7.8's full profile: both models, 55,000 / 5,000 source images, 10,000 targets per cell, severities 1–5", () => {
+    const f = fullConfig();
+    expect(f.models).toEqual(['mlp-bn', 'cnn-bn']);
+    expect([f.trainSize, f.valSize, f.targetSize]).toEqual([55000, 5000, 10000]);
+    expect(f.severities).toEqual([1, 2, 3, 4, 5]);
+    expect(f.datasets).toEqual(['mnist', 'fashion']);
+  });
+});

@@ -300,7 +300,11 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
     { arm: '(i) + non-unit params frozen', mask: setting1, nonUnit: true },
     { arm: 'random (size of i) + non-unit params frozen', mask: randomMaskLike(layout, setting1, seed * 1000 + 11), nonUnit: true },
   ];
-  if (cfg.setting2) armSpecs.push({ arm: 'ESU + all CU (ii)', mask: freezeMaskSetting2(cls), nonUnit: false });
+  if (cfg.setting2) {
+    // spec §10.3 step 5: a random freeze of the same size as (i) and as (ii)
+    const setting2 = freezeMaskSetting2(cls);
+    armSpecs.push({ arm: 'ESU + all CU (ii)', mask: setting2, nonUnit: false }, { arm: 'random (size of ii)', mask: randomMaskLike(layout, setting2, seed * 1000 + 12), nonUnit: false });
+  }
   armSpecs.push({ arm: adapterArm(cfg), mask: null, nonUnit: false, adapter: true });
   const arms: ArmResult[] = [];
   let transferFull: number[][] = [];

@@ -67,6 +67,9 @@ export interface PilotPlan {
   seed: number;
 }
 
+/** Spec §10.3's "one model, one dataset": MNIST / MLP, with a seed that is not one of the grid's. */
+const defaultPilot = (runSeed: number): PilotPlan => ({ dataset: 'mnist', model: 'mlp', seed: runSeed + 100 });
+
 /** One retraining run of the pilot. @internal */
 export interface PilotRun {
   family: Family;
@@ -115,7 +118,7 @@ export function planFor(options: ExperimentOptions): Plan {
       datasets: ['mnist', 'fashion'], models: ['mlp', 'cnn'], families: ['gauss', 'salt_pepper', 'blur'], severities: [1, 2, 3, 4, 5],
       pretrainOn: 'subset', pretrainN: 60000, pretrainEpochs: { mlp: 5, cnn: 3 }, retrainN: { mlp: 10000, cnn: 5000 }, testN: 2000, maxEpochs: { mlp: 30, cnn: 15 },
       seedsPerModel: { mlp: 2, cnn: 1 }, clusteringSubsample: { mlp: 10000, cnn: 5000 }, clusteringMaxIter: 300, tdpWatts: 85, cpuMethod: 'process',
-      pilot: { dataset: 'mnist', model: 'mlp', seed: options.seed + 100 },
+      pilot: defaultPilot(options.seed),
     };
   plan.datasets = list('datasets', plan.datasets);
   plan.models = list('models', plan.models);
@@ -137,7 +140,7 @@ export function planFor(options: ExperimentOptions): Plan {
   if (p.pilot !== undefined) {
     const on = String(p.pilot);
     if (on !== 'true' && on !== 'false') throw new TrellisError('BAD_PARAM', `--set pilot=${on} is not true or false`, 'pass --set pilot=true (spec §10.3 pilot before the grid) or --set pilot=false');
-    plan.pilot = on === 'true' ? (plan.pilot ?? { dataset: 'mnist', model: 'mlp', seed: options.seed + 100 }) : null;
+    plan.pilot = on === 'true' ? (plan.pilot ?? defaultPilot(options.seed)) : null;
   }
   if (plan.pilot) {
     plan.pilot.dataset = String(p.pilotDataset ?? plan.pilot.dataset) as DatasetName;

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Claim, ExperimentOptions, ExperimentResult, ReportSection, TechniqueExperiment } from '@trellis-ml/core';
-import { applyParams, claim, experimentSeeds, meanStd, Rng, RunRecord } from '@trellis-ml/core';
+import { applyParams, check, claim, experimentSeeds, meanStd, Rng, RunRecord } from '@trellis-ml/core';
 import { pruningSweep, calibrateFractions, type SweepPoint } from './calibrate.js';
 import { attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting2, groupMask, LLAMA2_FRACTIONS, magnitudeMaskLike, randomMaskLike, rankedMask, type MagnitudeMatch, type Normalization, type UnitClassification } from './classify.js';
 import { concatSequences, encodeSequences, makeSplits, RequestLanguage, type Request, type SequenceSet } from './language.js';
@@ -59,6 +59,11 @@ export interface StudyConfig {
    */
   budgetNonUnitVariant: boolean;
   /**
+   * Other RU budgets aligned RU-only beside `budgetFraction` (spec §10.3 step 7: "a sweep 5–40 %"), reported as
+   * extra rows of T3; the claims use the `budgetFraction` arms. Empty: no sweep (`--set budgetSweep=0.05,0.1`).
+   */
+  budgetSweep: number[];
+  /**
    * Ranking of the magnitude-freeze arm (spec §4.4, largest ‖B_j‖, same size as Setting (i)): `global`
    * (default, the spec's wording: over all units) or `per-module` (Setting (i)'s count in every module,
    * the layer distribution the random arm matches).
@@ -85,7 +90,7 @@ const QUICK: StudyConfig = {
   finetuneEpochs: 1, finetuneLr: 1e-3, finetuneBatch: 16, frozenEpochMultiplier: 1, budgetEpochMultiplier: 2,
   batchSize: 128, freezeTotal: 0.075, budgetFraction: 0.2, scoreSize: 128, evalSize: 128,
   grid: [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3], normalize: 'zscore-module', setting2: false, budgetTrainNonUnit: false,
-  budgetLr: 3e-3, budgetNonUnitVariant: true,
+  budgetLr: 3e-3, budgetNonUnitVariant: true, budgetSweep: [],
   // Adapter lr tuned once on seed 99 (bench/adapter-tune.mjs, trellis-native): the smallest of ×{1, 3, 5, 7, 10, 30} whose
   // final training loss reaches the full fine-tune's (spec §10.3 step 5: restricted arms train to the full-FT loss).
   magnitudeMatch: 'global', adapterRank: 4, adapterAlpha: 4, adapterLrMultiplier: 10, adapterEpochMultiplier: 1, evalEvery: 5,
@@ -101,11 +106,16 @@ const FULL: StudyConfig = {
   // Adapter lr, same rule at this size: smallest of ×{1, 3, 10, 15, 20, 30} reaching full FT's final loss (×10: 0.77 vs 0.61).
   adapterLrMultiplier: 15,
   grid: [0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3], setting2: true,
+  budgetSweep: [0.05, 0.1, 0.3, 0.4],
 };
 
 /** The preset of a mode with `params` overrides applied. */
 export function studyConfig(mode: 'quick' | 'full', params: Record<string, string | number | boolean> = {}): StudyConfig {
-  return applyParams(mode === 'full' ? FULL : QUICK, params, { technique: 'safety-units', unknownKeys: 'ignore' });
+  const cfg = applyParams(mode === 'full' ? FULL : QUICK, params, { technique: 'safety-units', unknownKeys: 'ignore' });
+  for (const f of cfg.budgetSweep) {
+    check(f > 0 && f < 1, 'BAD_FRACTION', `budget sweep fraction ${f} is outside (0, 1)`, 'pass fractions of all units, e.g. --set budgetSweep=0.05,0.1,0.3,0.4');
+  }
+  return cfg;
 }
 
 interface ArmResult {
@@ -383,13 +393,19 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
   const rndBudget = randomMaskLike(layout, ruMask, seed * 1000 + 21);
   const budgetArms: Array<[string, UnitMask, boolean]> = [['RU only', ruMask, cfg.budgetTrainNonUnit], ['random units', rndBudget, cfg.budgetTrainNonUnit]];
   if (cfg.budgetNonUnitVariant && !cfg.budgetTrainNonUnit) budgetArms.push(['RU + non-unit params', ruMask, true], ['random units + non-unit params', rndBudget, true]);
-  for (const [arm, mask, nonUnit] of budgetArms) {
+  const budgetFractions = budgetArms.map(() => cfg.budgetFraction);
+  for (const f of cfg.budgetSweep) {
+    // the sweep's RU sets come from the same ranking of M0 (T, bottom), so they nest: a smaller budget is a subset of a larger one
+    budgetArms.push(['RU only', rankedMask(layout, clsM0.T, Math.round(f * n), 'bottom'), cfg.budgetTrainNonUnit]);
+    budgetFractions.push(f);
+  }
+  for (const [i, [arm, mask, nonUnit]] of budgetArms.entries()) {
     const model = m0.clone();
     await trainLanguageModel(model, align, lang, {
       epochs: cfg.alignEpochs * cfg.budgetEpochMultiplier, learningRate: cfg.budgetLr, batchSize: Math.min(cfg.batchSize, 64), seed: seed + 100,
       plugins: [unitBudgetPlugin({ layout, trainable: mask, trainNonUnitParams: nonUnit })], progress, label: `budget ${arm}`,
     });
-    budget.push({ arm: `${arm} (${(cfg.budgetFraction * 100).toFixed(0)} %)`, m: safetyMetrics(model, evalSets, lang), unitFraction: maskCount(mask) / n });
+    budget.push({ arm: `${arm} (${(budgetFractions[i]! * 100).toFixed(0)} %)`, m: safetyMetrics(model, evalSets, lang), unitFraction: maskCount(mask) / n });
     log(`[seed ${seed} ${stamp()}] budget ${arm}: refusal ${budget[budget.length - 1]!.m.refusal.toFixed(3)} benign ${budget[budget.length - 1]!.m.benignAcc.toFixed(3)} skill ${budget[budget.length - 1]!.m.skillAcc.toFixed(3)}`);
     model.dispose();
   }

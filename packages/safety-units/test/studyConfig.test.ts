@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { TrellisError } from '@trellis-ml/core';
+import { studyConfig } from '../src/experiment.js';
+
+describe('study presets', () => {
+  it('--full sweeps the RU alignment budget over 5–40 % beside the claimed 20 % (spec §10.3 step 7); --quick does not', () => {
+    const full = studyConfig('full');
+    expect(full.budgetFraction).toBe(0.2);
+    expect(full.budgetSweep).toEqual([0.05, 0.1, 0.3, 0.4]);
+    expect(studyConfig('quick').budgetSweep).toEqual([]);
+    expect(studyConfig('full', { budgetSweep: '0.15, 0.25' }).budgetSweep).toEqual([0.15, 0.25]);
+    expect(studyConfig('full', { budgetSweep: '' }).budgetSweep).toEqual([]);
+  });
+  it('rejects a sweep fraction outside (0, 1) before any training, saying what to pass', () => {
+    let err: unknown;
+    try {
+      studyConfig('full', { budgetSweep: '0.1,1.5' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TrellisError);
+    expect((err as TrellisError).code).toBe('BAD_FRACTION');
+    expect((err as Error).message).toMatch(/budget sweep fraction 1.5 is outside \(0, 1\)/);
+  });
+});

@@ -391,21 +391,18 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
   const ruMask = rankedMask(layout, clsM0.T, budgetUnits, 'bottom');
   const budget: SeedResult['budget'] = [{ arm: 'full alignment (all params)', m: alignedMetrics, unitFraction: 1 }];
   const rndBudget = randomMaskLike(layout, ruMask, seed * 1000 + 21);
-  const budgetArms: Array<[string, UnitMask, boolean]> = [['RU only', ruMask, cfg.budgetTrainNonUnit], ['random units', rndBudget, cfg.budgetTrainNonUnit]];
-  if (cfg.budgetNonUnitVariant && !cfg.budgetTrainNonUnit) budgetArms.push(['RU + non-unit params', ruMask, true], ['random units + non-unit params', rndBudget, true]);
-  const budgetFractions = budgetArms.map(() => cfg.budgetFraction);
-  for (const f of cfg.budgetSweep) {
-    // the sweep's RU sets come from the same ranking of M0 (T, bottom), so they nest: a smaller budget is a subset of a larger one
-    budgetArms.push(['RU only', rankedMask(layout, clsM0.T, Math.round(f * n), 'bottom'), cfg.budgetTrainNonUnit]);
-    budgetFractions.push(f);
-  }
-  for (const [i, [arm, mask, nonUnit]] of budgetArms.entries()) {
+  const f0 = cfg.budgetFraction;
+  const budgetArms: Array<[string, UnitMask, boolean, number]> = [['RU only', ruMask, cfg.budgetTrainNonUnit, f0], ['random units', rndBudget, cfg.budgetTrainNonUnit, f0]];
+  if (cfg.budgetNonUnitVariant && !cfg.budgetTrainNonUnit) budgetArms.push(['RU + non-unit params', ruMask, true, f0], ['random units + non-unit params', rndBudget, true, f0]);
+  // the sweep's RU sets come from the same ranking of M0 (T, bottom), so they nest: a smaller budget is a subset of a larger one
+  for (const f of cfg.budgetSweep) budgetArms.push(['RU only', rankedMask(layout, clsM0.T, Math.round(f * n), 'bottom'), cfg.budgetTrainNonUnit, f]);
+  for (const [arm, mask, nonUnit, fraction] of budgetArms) {
     const model = m0.clone();
     await trainLanguageModel(model, align, lang, {
       epochs: cfg.alignEpochs * cfg.budgetEpochMultiplier, learningRate: cfg.budgetLr, batchSize: Math.min(cfg.batchSize, 64), seed: seed + 100,
       plugins: [unitBudgetPlugin({ layout, trainable: mask, trainNonUnitParams: nonUnit })], progress, label: `budget ${arm}`,
     });
-    budget.push({ arm: `${arm} (${(budgetFractions[i]! * 100).toFixed(0)} %)`, m: safetyMetrics(model, evalSets, lang), unitFraction: maskCount(mask) / n });
+    budget.push({ arm: `${arm} (${(fraction * 100).toFixed(0)} %)`, m: safetyMetrics(model, evalSets, lang), unitFraction: maskCount(mask) / n });
     log(`[seed ${seed} ${stamp()}] budget ${arm}: refusal ${budget[budget.length - 1]!.m.refusal.toFixed(3)} benign ${budget[budget.length - 1]!.m.benignAcc.toFixed(3)} skill ${budget[budget.length - 1]!.m.skillAcc.toFixed(3)}`);
     model.dispose();
   }

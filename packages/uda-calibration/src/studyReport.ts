@@ -66,13 +66,17 @@ export function aggregate(rows: CellRow[]): Aggregate {
  * |DEC's confidence − accuracy| < |TENT's| — with a line saying which.
  */
 export function specE4(perSeed: Array<{ dec: Aggregate; tent: Aggregate; source: Aggregate }>): { met: number; detail: string } {
-  const m = (f: (x: { dec: Aggregate; tent: Aggregate; source: Aggregate }) => number) => mean(perSeed.map(f));
+  const seedMean = (role: 'dec' | 'tent' | 'source') => {
+    const m = (k: 'accuracy' | 'ece' | 'nll' | 'gap') => mean(perSeed.map((x) => x[role][k]));
+    return { accuracy: m('accuracy'), ece: m('ece'), nll: m('nll'), gap: m('gap') };
+  };
+  const [dec, tent, source] = [seedMean('dec'), seedMean('tent'), seedMean('source')];
   const checks: Array<[string, boolean, string]> = [
-    ['ECE ≤ 0.6 × TENT', m((x) => x.dec.ece) <= 0.6 * m((x) => x.tent.ece), `ECE ratio ${(m((x) => x.dec.ece) / m((x) => x.tent.ece)).toFixed(3)}`],
-    ['NLL < TENT', m((x) => x.dec.nll) < m((x) => x.tent.nll), `NLL ${m((x) => x.dec.nll).toFixed(4)} vs ${m((x) => x.tent.nll).toFixed(4)}`],
-    ['acc > source', m((x) => x.dec.accuracy) > m((x) => x.source.accuracy), `acc ${(100 * m((x) => x.dec.accuracy)).toFixed(2)} vs source ${(100 * m((x) => x.source.accuracy)).toFixed(2)}`],
-    ['acc ≥ TENT − 2 pts', m((x) => x.dec.accuracy) >= m((x) => x.tent.accuracy) - 0.02, `TENT ${(100 * m((x) => x.tent.accuracy)).toFixed(2)}`],
-    ['|gap| < TENT', Math.abs(m((x) => x.dec.gap)) < Math.abs(m((x) => x.tent.gap)), `conf − acc ${m((x) => x.dec.gap).toFixed(4)} vs ${m((x) => x.tent.gap).toFixed(4)}`],
+    ['ECE ≤ 0.6 × TENT', dec.ece <= 0.6 * tent.ece, `ECE ratio ${(dec.ece / tent.ece).toFixed(3)}`],
+    ['NLL < TENT', dec.nll < tent.nll, `NLL ${dec.nll.toFixed(4)} vs ${tent.nll.toFixed(4)}`],
+    ['acc > source', dec.accuracy > source.accuracy, `acc ${(100 * dec.accuracy).toFixed(2)} vs source ${(100 * source.accuracy).toFixed(2)}`],
+    ['acc ≥ TENT − 2 pts', dec.accuracy >= tent.accuracy - 0.02, `TENT ${(100 * tent.accuracy).toFixed(2)}`],
+    ['|gap| < TENT', Math.abs(dec.gap) < Math.abs(tent.gap), `conf − acc ${dec.gap.toFixed(4)} vs ${tent.gap.toFixed(4)}`],
   ];
   return { met: checks.filter((c) => c[1]).length, detail: checks.map(([name, ok, v]) => `${name}: ${ok ? 'yes' : 'no'} (${v})`).join('; ') };
 }

@@ -2,13 +2,15 @@
  * The adaptation runner: every method behind one small interface (adapt on an unlabeled batch and
  * return the online prediction; predict with the adapted model), built from a source model, and
  * {@link runStream}, which feeds a target set through a method without its labels. Gradient methods
- * run the package's plugins in a core `Trainer` with `baseLoss: 'none'`.
+ * run the package's plugins in a core `Trainer` with `baseLoss: 'none'`; T3A (gradient-free) keeps
+ * a host-side support memory (`t3aAdapter.ts`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { check, disposeBatch, Rng, Trainer, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { computeSourceStats, type DistillationDivergence, type SourceStats, type TemperatureConfig } from './certainty.js';
 import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel } from './models.js';
-import { certaintyDistillation, eta, onlinePredictions, shotIm, tent, type EtaOptions, type TrainableSubset } from './plugin.js';
+import { certaintyDistillation, eta, onlinePredictions, pseudoLabel, shotIm, tent, type EtaOptions, type TrainableSubset } from './plugin.js';
+import { createT3A, type T3ASettings } from './t3aAdapter.js';
 
 /** A method and its settings. Every field but `kind` is optional (defaults in brackets, spec §7.5). */
 export type MethodSpec =
@@ -25,8 +27,17 @@ export type MethodSpec =
   | { kind: 'tent'; label?: string; lr?: number; optimizer?: 'adam' | 'sgd' }
   /** ETA, or EATA with `fisherAlpha` (Fisher from the context's clean validation inputs). */
   | { kind: 'eta'; label?: string; lr?: number; e0Factor?: number; redundancyEps?: number | null; fisherAlpha?: number; fisherSamples?: number }
-  /** SHOT-IM: SGD [lr 1e-2, momentum 0.9] on entropy − diversity, all but the head. */
-  | { kind: 'shot-im'; label?: string; lr?: number; momentum?: number; diversityWeight?: number }
+  /**
+   * SHOT-IM: SGD [lr 1e-2, momentum 0.9] on entropy − diversity, all but the head.
+   * `protocol: 'online'` [default]: one pass at the stream's batch size, like every other method.
+   * `'offline'` (spec §7.5): `epochs` [3] passes over the target set at `batchSize` [64]; the
+   * online logits of each pass are then the predictions made before each update of that epoch.
+   */
+  | { kind: 'shot-im'; label?: string; lr?: number; momentum?: number; diversityWeight?: number; protocol?: 'online' | 'offline'; epochs?: number; batchSize?: number }
+  /** Hard pseudo-labelling: Adam [lr 1e-3] on CE against the argmax where `max p ≥ threshold` [0.9], BN affine only. */
+  | { kind: 'pseudo-label'; label?: string; lr?: number; threshold?: number }
+  /** T3A: gradient-free prototype adjustment of the last Dense layer (see {@link T3ASettings}). */
+  | ({ kind: 't3a'; label?: string } & T3ASettings)
   /** Certainty distillation / DEC: SGD [lr 1e-3] from the frozen source teacher. */
   | {
     kind: 'dec'; label?: string; lr?: number; momentum?: number;
@@ -61,8 +72,19 @@ export interface AdaptationMethod {
   predict(x: tf.Tensor): Float32Array;
   /** Scalars of the last step (losses, DEC temperatures, ETA kept count). */
   lastLogs(): Record<string, number>;
+  /**
+   * Set by offline methods (SHOT-IM with `protocol: 'offline'`): {@link runStream} then adapts for
+   * `epochs` passes at `batchSize` instead of its own `passes` / `batchSize`.
+   */
+  readonly offline?: OfflineProtocol;
   /** Frees the method's copies of the model (never the source). */
   dispose(): void;
+}
+
+/** How an offline method streams the target set: several epochs at its own batch size. */
+export interface OfflineProtocol {
+  epochs: number;
+  batchSize: number;
 }
 
 /** The display name of a method spec. */
@@ -106,8 +128,9 @@ function readLogits(model: ModelAdapter, x: tf.Tensor, training: boolean): Float
 
 /**
  * Builds a method from `source` (a LayersModelAdapter; it is copied, never changed). BN-only
- * methods throw `NO_BATCHNORM` on a model without BatchNorm; DEC and EATA need `context.validation`
- * (or `context.stats` for DEC).
+ * methods (BN-adapt, TENT, ETA/EATA, PL) throw `NO_BATCHNORM` on a model without BatchNorm; DEC
+ * and EATA need `context.validation` (or `context.stats` for DEC); T3A throws `NO_HEAD` when the
+ * model has no last Dense layer of that name.
  */
 export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, context: AdaptationContext): Promise<AdaptationMethod> {
   const id = methodLabel(spec);
@@ -122,6 +145,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
       dispose: () => undefined,
     };
   }
+  if (spec.kind === 't3a') return createT3A(spec, source, base);
   if (spec.kind === 'bn-adapt') {
     batchNormVariables(source, 'BN adaptation');
     const running = spec.statistics === 'running';
@@ -138,6 +162,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   let optimizer: tf.Optimizer;
   let postScale = (): number => 1;
   let student: ModelAdapter;
+  let offline: OfflineProtocol | undefined;
   if (spec.kind === 'tent') {
     batchNormVariables(source, 'TENT');
     student = await cloneLayersModel(source);
@@ -158,7 +183,18 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     });
     plugin = etaPlugin;
     optimizer = new GatedOptimizer(tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999), () => etaPlugin.skipsUpdate());
+  } else if (spec.kind === 'pseudo-label') {
+    batchNormVariables(source, 'pseudo-labelling');
+    student = await cloneLayersModel(source);
+    const pl = pseudoLabel(spec.threshold !== undefined ? { threshold: spec.threshold } : {});
+    plugin = pl;
+    optimizer = new GatedOptimizer(tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999), () => pl.skipsUpdate());
   } else if (spec.kind === 'shot-im') {
+    if (spec.protocol === 'offline') {
+      offline = { epochs: spec.epochs ?? 3, batchSize: spec.batchSize ?? 64 };
+      check(Number.isInteger(offline.epochs) && offline.epochs >= 1 && Number.isInteger(offline.batchSize) && offline.batchSize >= 1, 'BAD_OFFLINE_PROTOCOL',
+        `offline SHOT-IM needs a positive whole number of epochs and batch size, got ${offline.epochs} epochs at batch ${offline.batchSize}`, 'pass e.g. epochs: 3, batchSize: 64 (spec §7.5)');
+    }
     student = await cloneLayersModel(source);
     plugin = shotIm({ ...(spec.diversityWeight !== undefined ? { diversityWeight: spec.diversityWeight } : {}) });
     optimizer = tf.train.momentum(spec.lr ?? 1e-2, spec.momentum ?? 0.9);
@@ -188,6 +224,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   let logs: Record<string, number> = {};
   return {
     ...base,
+    ...(offline ? { offline } : {}),
     async step(x) {
       shapeCheck(x);
       const n = x.shape[0]!;
@@ -215,11 +252,14 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
 
 /** Options of {@link runStream}. */
 export interface StreamOptions {
-  /** Target batch size (default 50, DEC's reference; all methods use the same). */
+  /**
+   * Target batch size (default 50, DEC's reference; all methods use the same). An offline method
+   * adapts at its own batch size; this one then only sets the post-pass batches.
+   */
   batchSize?: number;
   /** Seed of the stream order. */
   seed: number;
-  /** Passes over the target set (default 1); the online predictions of each pass are returned. */
+  /** Passes over the target set (default 1; an offline method makes its own epochs); the online predictions of each pass are returned. */
   passes?: number;
   /** Called after every batch with the pass, batch index and the method's logs. */
   onBatch?: (info: { pass: number; batch: number; logs: Record<string, number>; indices: Int32Array; logits: Float32Array }) => void;
@@ -227,7 +267,10 @@ export interface StreamOptions {
 
 /** What {@link runStream} returns: logits only — scoring against labels is the caller's separate step. */
 export interface StreamResult {
-  /** Per pass: the online logits (prediction before each batch's update), `n × k` in dataset order. */
+  /**
+   * Per pass: the online logits (prediction before each batch's update), `n × k` in dataset order.
+   * For an offline method, pass `e` holds epoch `e`'s predictions before each of its updates.
+   */
   online: Float32Array[];
   /** Per pass: the order in which examples arrived. */
   order: Int32Array[];
@@ -243,14 +286,16 @@ export interface StreamResult {
  * Streams `target` through `method`: the labels are stripped first (`withoutLabels()`), so nothing
  * downstream can read them. The stream is shuffled with `seed` (one order per pass); after the
  * passes, the adapted model predicts the whole set again in dataset order (post-pass protocol).
+ * An offline method (`method.offline`) streams its own epochs at its own batch size.
  */
 export async function runStream(method: AdaptationMethod, target: Dataset, options: StreamOptions): Promise<StreamResult> {
   const data = target.withoutLabels();
   checkTargetShape([1, ...data.shape], method.inputShape);
   check(data.numClasses === method.numClasses, 'CLASS_COUNT_MISMATCH', `the target set has ${data.numClasses} classes, the model ${method.numClasses}`,
     'adapt on a target set with the source label space');
-  const bs = options.batchSize ?? 50;
-  const passes = options.passes ?? 1;
+  const postBatch = options.batchSize ?? 50;
+  const bs = method.offline?.batchSize ?? postBatch;
+  const passes = method.offline?.epochs ?? options.passes ?? 1;
   const k = method.numClasses;
   const online: Float32Array[] = [];
   const order: Int32Array[] = [];
@@ -283,7 +328,7 @@ export async function runStream(method: AdaptationMethod, target: Dataset, optio
     order.push(seenOrder);
   }
   const post = new Float32Array(data.size * k);
-  for (const batch of data.batches(bs)) {
+  for (const batch of data.batches(postBatch)) {
     const logits = method.predict(batch.x);
     post.set(logits, batch.indices[0]! * k);
     disposeBatch(batch);

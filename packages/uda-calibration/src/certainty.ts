@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, predictLogits, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { assertFiniteLogits } from './calibration.js';
+import { rowEntropies } from './hostLogits.js';
 
 /** The only source-side information DEC needs at test time: two scalars from clean validation data. */
 export interface SourceStats {
@@ -77,25 +78,13 @@ function clampOf(cfg: TemperatureConfig): [number, number] {
 /** Per-row softmax entropy in bits and logit L2 norm of `n × k` logits (stable log-sum-exp form). */
 export function entropyAndNorm(logits: ArrayLike<number>, k: number): { entropyBits: Float32Array; norm: Float32Array } {
   const n = logits.length / k;
+  const nats = rowEntropies(logits, n, k);
   const entropyBits = new Float32Array(n);
   const norm = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    let max = -Infinity;
     let sq = 0;
-    for (let j = 0; j < k; j++) {
-      const z = logits[i * k + j]!;
-      max = Math.max(max, z);
-      sq += z * z;
-    }
-    let sum = 0;
-    for (let j = 0; j < k; j++) sum += Math.exp(logits[i * k + j]! - max);
-    const logSum = Math.log(sum);
-    let h = 0;
-    for (let j = 0; j < k; j++) {
-      const logp = logits[i * k + j]! - max - logSum;
-      h -= Math.exp(logp) * logp;
-    }
-    entropyBits[i] = h / Math.LN2;
+    for (let j = 0; j < k; j++) sq += logits[i * k + j]! ** 2;
+    entropyBits[i] = nats[i]! / Math.LN2;
     norm[i] = Math.sqrt(sq);
   }
   return { entropyBits, norm };

@@ -55,7 +55,17 @@ export const STUDY_METHODS: Record<string, MethodSpec> = {
   tent: { kind: 'tent', label: 'TENT' },
   eta: { kind: 'eta', label: 'ETA' },
   eata: { kind: 'eta', label: 'EATA', fisherAlpha: 2000 },
-  shot: { kind: 'shot-im', label: 'SHOT-IM' },
+  // SHOT-IM online (one pass at the stream batch, like every method) and offline (spec §7.5: 3 epochs at batch 64).
+  shot: { kind: 'shot-im', label: 'SHOT-IM (online)' },
+  shotOffline: { kind: 'shot-im', label: 'SHOT-IM (offline)', protocol: 'offline', epochs: 3, batchSize: 64 },
+  pl: { kind: 'pseudo-label', label: 'PL' },
+  // T3A at spec §7.5's filter_K = 100, and the rest of its sweep {1, 5, 20, 50, 100, −1}.
+  t3a: { kind: 't3a', label: 'T3A', filterK: 100 },
+  t3aK1: { kind: 't3a', label: 'T3A (K=1)', filterK: 1 },
+  t3aK5: { kind: 't3a', label: 'T3A (K=5)', filterK: 5 },
+  t3aK20: { kind: 't3a', label: 'T3A (K=20)', filterK: 20 },
+  t3aK50: { kind: 't3a', label: 'T3A (K=50)', filterK: 50 },
+  t3aAll: { kind: 't3a', label: 'T3A (K=all)', filterK: -1 },
   dec: { kind: 'dec', label: 'DEC' },
   decCode: { kind: 'dec', label: 'DEC (code parity: T, BCE)', temperature: { mode: 'entropy-only' }, divergence: 'bce-reference' },
   decEntropy: { kind: 'dec', label: 'DEC (entropy-only τ)', temperature: { mode: 'entropy-only' } },
@@ -75,7 +85,7 @@ export const STUDY_METHODS: Record<string, MethodSpec> = {
   decMom05: { kind: 'dec', label: 'DEC (student BN momentum 0.5)', bnMomentum: 0.5 },
 };
 
-/** The quick preset: ≤ 2–3 minutes on a shared 2-core machine. */
+/** The quick preset: ≤ 2–3 minutes on a shared 2-core machine; runs SHOT-IM both online and offline. */
 export function quickConfig(): StudyConfig {
   return {
     datasets: ['mnist', 'fashion'],
@@ -87,7 +97,7 @@ export function quickConfig(): StudyConfig {
     shifts: ['gaussian_noise', 'contrast'],
     severities: [3, 5],
     batchSize: 50,
-    methods: ['source', 'bn', 'tent', 'eta', 'shot', 'dec', 'decCode', 'decBnTeacher'].map((m) => STUDY_METHODS[m]!),
+    methods: ['source', 'bn', 'tent', 'eta', 'shot', 'shotOffline', 'pl', 't3a', 'dec', 'decCode', 'decBnTeacher'].map((m) => STUDY_METHODS[m]!),
     ablations: [],
     trajectoryPasses: 3,
   };
@@ -96,7 +106,8 @@ export function quickConfig(): StudyConfig {
 /**
  * The full preset, spec §7.8's `full` profile (3 seeds): both datasets, both models, the 8 core shifts,
  * severities 1–5, 55,000 training / 5,000 clean validation images (§7.2), 10,000 targets per cell, main
- * methods, DEC ablations on the first seed, 3-pass trajectories. Hours on one core: the README's runs split
+ * methods (SHOT-IM on its offline protocol, spec §7.5), the T3A filter sweep and DEC ablations on the
+ * first seed, 3-pass trajectories. Hours on one core: the README's runs split
  * it by model and keep severities 3–5 (the claims' severities).
  */
 export function fullConfig(): StudyConfig {
@@ -110,8 +121,8 @@ export function fullConfig(): StudyConfig {
     shifts: [...CORE_CORRUPTIONS],
     severities: [1, 2, 3, 4, 5],
     batchSize: 50,
-    methods: ['source', 'bn', 'tent', 'eta', 'eata', 'shot', 'dec', 'decCode'].map((m) => STUDY_METHODS[m]!),
-    ablations: ['bnRunning', 'decEntropy', 'decNormOnly', 'decFixed1', 'decFixedMax', 'decBce', 'decBn', 'decBnTeacher',
+    methods: ['source', 'bn', 'tent', 'eta', 'eata', 'shotOffline', 'pl', 't3a', 'dec', 'decCode'].map((m) => STUDY_METHODS[m]!),
+    ablations: ['t3aK1', 't3aK5', 't3aK20', 't3aK50', 't3aAll', 'bnRunning', 'decEntropy', 'decNormOnly', 'decFixed1', 'decFixedMax', 'decBce', 'decBn', 'decBnTeacher',
       'decT1x2', 'decT1x5', 'decT12x2', 'decT12x3', 'decT12x5', 'decMom099', 'decMom05'].map((m) => STUDY_METHODS[m]!),
     trajectoryPasses: 3,
   };
@@ -322,6 +333,6 @@ async function run(options: ExperimentOptions): Promise<ExperimentResult> {
 /** `trellis uda-calibration`: the reproduction of spec §7 (quick: mlp-bn on MNIST and Fashion-MNIST, 2 shifts × 2 severities, 1,000 targets). */
 export const experiment: TechniqueExperiment = {
   name: 'uda-calibration',
-  description: 'Test-time adaptation on corrupted MNIST/Fashion-MNIST: certainty distillation vs TENT/ETA/SHOT-IM/BN-adapt — accuracy, ECE, NLL, reliability.',
+  description: 'Test-time adaptation on corrupted MNIST/Fashion-MNIST: certainty distillation vs TENT/ETA/SHOT-IM/PL/T3A/BN-adapt — accuracy, ECE, NLL, reliability.',
   run,
 };

@@ -1,6 +1,6 @@
 /**
  * @trellis-ml/uda-calibration — adapt a classifier to an unlabeled shifted domain without becoming
- * over-certain: certainty distillation (Dynamic Entropy Control) next to TENT, ETA/EATA, SHOT-IM,
+ * over-certain: certainty distillation (Dynamic Entropy Control) next to TENT, ETA/EATA, SHOT-IM, T3A, PL,
  * BN re-estimation and temperature scaling, with whole-set calibration metrics.
  */
 export * from './calibration.js';
@@ -10,4 +10,6 @@ export * from './objectives.js';
 export * from './models.js';
 export * from './plugin.js';
 export * from './adaptation.js';
+export * from './t3a.js';
+export type { T3ASettings } from './t3aAdapter.js';
 export * from './experiment.js';

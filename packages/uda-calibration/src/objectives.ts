@@ -3,6 +3,7 @@
  * (natural-log entropy). None of them takes labels.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { rowArgmax } from './hostLogits.js';
 
 /** Per-row softmax entropy in nats, `[b]`. */
 export function rowEntropy(logits: tf.Tensor): tf.Tensor1D {
@@ -83,5 +84,43 @@ export function etaLoss(logits: tf.Tensor, selection: EtaSelection): tf.Scalar {
     const h = rowEntropy(logits);
     const coeff = tf.tensor1d(selection.mask.map((m, i) => m * selection.weights[i]!));
     return tf.div(tf.sum(tf.mul(h, coeff)), Math.max(selection.kept, 1)) as tf.Scalar;
+  });
+}
+
+/** Which samples hard pseudo-labelling trains on, and with which labels. */
+export interface PseudoLabelSelection {
+  /** Argmax class of each sample. */
+  labels: Int32Array;
+  /** 1 for samples whose top probability reaches the threshold, 0 otherwise. */
+  mask: Float32Array;
+  /** Number kept. */
+  kept: number;
+}
+
+/**
+ * Hard pseudo-labels on host values: each sample's argmax class, kept when its top probability is
+ * at least `threshold` (spec §3: `max p ≥ 0.9`).
+ */
+export function pseudoLabelSelect(probs: ArrayLike<number>, k: number, threshold: number): PseudoLabelSelection {
+  const n = probs.length / k;
+  const labels = rowArgmax(probs, n, k);
+  const mask = new Float32Array(n);
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
+    if (probs[i * k + labels[i]!]! >= threshold) {
+      mask[i] = 1;
+      kept++;
+    }
+  }
+  return { labels, mask, kept };
+}
+
+/** Hard pseudo-label loss: `Σ_i mask_i · CE(z_i, ŷ_i) / max(kept, 1)` (labels and mask are constants). */
+export function pseudoLabelLoss(logits: tf.Tensor, selection: PseudoLabelSelection): tf.Scalar {
+  return tf.tidy(() => {
+    const k = logits.shape[logits.shape.length - 1]!;
+    const onehot = tf.oneHot(tf.tensor1d(selection.labels, 'int32'), k);
+    const ce = tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), -1));
+    return tf.div(tf.sum(tf.mul(ce, tf.tensor1d(selection.mask))), Math.max(selection.kept, 1)) as tf.Scalar;
   });
 }

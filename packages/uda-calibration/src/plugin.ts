@@ -14,11 +14,35 @@ import {
   type SourceStats,
   type TemperatureConfig,
 } from './certainty.js';
-import { entropyLoss, etaLoss, etaSelect, informationMaximization, rowEntropy, type EtaSelection } from './objectives.js';
+import { entropyLoss, etaLoss, etaSelect, informationMaximization, pseudoLabelLoss, pseudoLabelSelect, rowEntropy, type EtaSelection, type PseudoLabelSelection } from './objectives.js';
 import { AdaptedModel, batchNormVariables, checkTargetShape } from './models.js';
 
 function checkBatch(ctx: TrainerContext): void {
   if (ctx.batch) checkTargetShape(ctx.batch.x.shape, ctx.model.inputShape);
+}
+
+/**
+ * Undoes a step that must make no update (a batch where ETA or PL keeps no sample): `hold` copies
+ * the variables before the Trainer's step, `restore` writes them back after it — a zero gradient
+ * still moves weights under Adam or momentum.
+ */
+function skippedStepGuard(): { hold(vars: tf.Variable[]): void; restore(): void; release(): void } {
+  let held: Array<[tf.Variable, tf.Tensor]> | null = null;
+  const release = (): void => {
+    tf.dispose((held ?? []).map(([, t]) => t));
+    held = null;
+  };
+  return {
+    hold(vars) {
+      release();
+      held = vars.map((v) => [v, tf.keep(tf.clone(v))]);
+    },
+    restore() {
+      for (const [v, t] of held ?? []) v.assign(t);
+      release();
+    },
+    release,
+  };
 }
 
 /** Options of {@link tent}. */
@@ -98,13 +122,9 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
   let fisher: Record<string, tf.Tensor> | null = null;
   let anchor: Record<string, tf.Tensor> | null = null;
   let affine: Record<string, tf.Variable> = {};
-  /** Values of the BatchNorm affine weights before a step that keeps no sample (restored after it). */
-  let frozen: Array<[tf.Variable, tf.Tensor]> | null = null;
+  /** Holds the BatchNorm affine weights before a step that keeps no sample (restored after it). */
+  const guard = skippedStepGuard();
   const alpha = options.fisher?.alpha ?? 2000;
-  const release = (): void => {
-    tf.dispose((frozen ?? []).map(([, t]) => t));
-    frozen = null;
-  };
 
   function computeFisher(model: ModelAdapter, data: Dataset): void {
     const samples = Math.min(options.fisher?.samples ?? 500, data.size);
@@ -157,8 +177,8 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
       tf.dispose([probs!, ent!]);
       const sel = etaSelect(p, h, k, e0Factor * Math.log(k), ema, redundancyEps);
       last = sel;
-      release();
-      if (sel.kept === 0) frozen = Object.values(affine).map((v) => [v, tf.keep(tf.clone(v))]);
+      guard.release();
+      if (sel.kept === 0) guard.hold(Object.values(affine));
       if (sel.kept > 0) {
         const mean = new Float32Array(k);
         for (let i = 0; i < sel.mask.length; i++) if (sel.mask[i]) for (let j = 0; j < k; j++) mean[j]! += p[i * k + j]! / sel.kept;
@@ -178,8 +198,7 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
       return last && last.kept === 0 ? {} : grads;
     },
     afterApply() {
-      for (const [v, t] of frozen ?? []) v.assign(t);
-      release();
+      guard.restore();
     },
     onBatchEnd(ctx) {
       if (last) ctx.logs[`${options.fisher ? 'eata' : 'eta'}/kept`] = last.kept;
@@ -193,7 +212,7 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
       seen = s.seen;
     },
     dispose() {
-      release();
+      guard.release();
       tf.dispose([...Object.values(fisher ?? {}), ...Object.values(anchor ?? {})]);
       fisher = null;
       anchor = null;
@@ -234,6 +253,78 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<Record<string
     },
     getState: () => ({}),
     setState: () => undefined,
+  };
+}
+
+/** Options of {@link pseudoLabel}. */
+export interface PseudoLabelOptions {
+  /** Plugin name (default `pl`). */
+  name?: string;
+  /** Confidence a sample's top probability must reach to be trained on (default 0.9, spec §3). */
+  threshold?: number;
+}
+
+/** JSON state of {@link pseudoLabel}: samples kept and seen so far. */
+export interface PseudoLabelState {
+  kept: number;
+  seen: number;
+}
+
+/**
+ * Hard pseudo-labelling (PL): cross-entropy against each sample's own argmax, on the samples whose
+ * top probability is at least `threshold`; BatchNorm scale and shift only, BatchNorm on batch
+ * statistics (also when predicting), as TENT. A batch where no sample reaches the threshold makes
+ * no update (the BatchNorm weights are restored after the Trainer's step; {@link createAdaptation}
+ * also skips the optimizer step, see `skipsUpdate()`). Throws `NO_BATCHNORM` without BatchNorm.
+ */
+export function pseudoLabel(options: PseudoLabelOptions = {}): TrainerPlugin<PseudoLabelState> & { state(): PseudoLabelState; skipsUpdate(): boolean } {
+  const threshold = options.threshold ?? 0.9;
+  check(threshold > 0 && threshold <= 1, 'BAD_THRESHOLD', `the pseudo-label threshold ${threshold} is outside (0, 1]`, 'pass a probability such as 0.9');
+  let affine: Record<string, tf.Variable> = {};
+  let last: PseudoLabelSelection | null = null;
+  let kept = 0;
+  let seen = 0;
+  const guard = skippedStepGuard();
+  return {
+    name: options.name ?? 'pl',
+    apiVersion: 1,
+    wrapModel(model) {
+      const bn = batchNormVariables(model, 'pseudo-labelling');
+      affine = bn.affine;
+      return new AdaptedModel(model, { trainable: (n) => n in bn.affine, normalization: 'batch' });
+    },
+    onBatchStart: checkBatch,
+    lossTerms(outputs) {
+      const k = outputs.logits.shape[outputs.logits.shape.length - 1]!;
+      const probs = tf.softmax(outputs.logits);
+      const sel = pseudoLabelSelect(probs.dataSync() as Float32Array, k, threshold);
+      probs.dispose();
+      last = sel;
+      kept += sel.kept;
+      seen += sel.mask.length;
+      guard.release();
+      if (sel.kept === 0) guard.hold(Object.values(affine));
+      return { ce: pseudoLabelLoss(outputs.logits, sel) };
+    },
+    transformGradients(grads) {
+      return last && last.kept === 0 ? {} : grads;
+    },
+    afterApply() {
+      guard.restore();
+    },
+    onBatchEnd(ctx) {
+      if (last) ctx.logs['pl/kept'] = last.kept;
+    },
+    skipsUpdate: () => last !== null && last.kept === 0,
+    state: () => ({ kept, seen }),
+    getState: () => ({ kept, seen }),
+    setState(s) {
+      kept = s.kept;
+      seen = s.seen;
+    },
+    dispose() {
+      guard.release();
+    },
   };
 }
 

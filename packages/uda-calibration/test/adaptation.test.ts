@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Dataset, mlp, Rng, Trainer, TrellisError, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
+import { code } from './helpers.js';
 import {
   calibrationReport,
   certaintyDistillation,
@@ -12,6 +13,9 @@ import {
   fullConfig,
   mlpBn,
   onlinePredictions,
+  pseudoLabel,
+  pseudoLabelSelect,
+  quickConfig,
   runStream,
   shotIm,
   tent,
@@ -76,6 +80,10 @@ const SPECS: MethodSpec[] = [
   { kind: 'eta', redundancyEps: null, e0Factor: 1 },
   { kind: 'eta', fisherAlpha: 50, fisherSamples: 64, label: 'eata', e0Factor: 1 },
   { kind: 'shot-im' },
+  { kind: 'shot-im', protocol: 'offline', epochs: 2, batchSize: 32, label: 'shot-im-offline' },
+  { kind: 'pseudo-label', threshold: 0.6 },
+  { kind: 't3a', filterK: 5 },
+  { kind: 't3a', filterK: -1, onlineOrder: 'add-then-predict', featureNormalization: 'target-batch', label: 't3a-all' },
   { kind: 'dec' },
   { kind: 'dec', divergence: 'bce-reference', temperature: { mode: 'entropy-only' }, label: 'dec-code' },
   { kind: 'dec', teacherNormalization: 'target-batch', label: 'dec-bn-teacher' },
@@ -109,7 +117,7 @@ describe('adaptation methods', () => {
       const r = await runStream(m, target, { seed: 4, batchSize: 20, passes: 2 });
       m.dispose();
       expect(tf.memory().numTensors, spec.label ?? spec.kind).toBe(tensors);
-      expect(r.online).toHaveLength(2);
+      expect(r.online).toHaveLength(m.offline?.epochs ?? 2);
       for (const logits of [...r.online, r.post]) expect(logits.every(Number.isFinite), spec.label ?? spec.kind).toBe(true);
       const rep = calibrationReport(r.post, target.labels!, K);
       expect(rep.n).toBe(120);
@@ -283,10 +291,67 @@ describe('ETA makes no update on a batch where it keeps no sample', () => {
   });
 });
 
+describe('hard pseudo-labelling (PL)', () => {
+  it('selects the argmax where the top probability reaches the threshold (hand-computed)', () => {
+    const sel = pseudoLabelSelect([0.95, 0.05, 0.3, 0.7, 0.9, 0.1, 0.5, 0.5], 2, 0.9);
+    expect(Array.from(sel.labels)).toEqual([0, 1, 0, 0]);
+    expect(Array.from(sel.mask)).toEqual([1, 0, 1, 0]);
+    expect(sel.kept).toBe(2);
+  });
+
+  it('trains only BatchNorm scale and shift, and a batch with no confident sample changes nothing (plain Trainer, Adam)', async () => {
+    const student = await cloneLayersModel(source);
+    const pl = pseudoLabel({ threshold: 0.5 });
+    const trainer = new Trainer({ model: student, optimizer: tf.train.adam(0.05), seed: 1, plugins: [pl], baseLoss: 'none' });
+    const batch = () => ({ x: tf.tensor2d(target.x.subarray(0, 20 * D), [20, D]), indices: Int32Array.from({ length: 20 }, (_, i) => i), size: 20 });
+    const before = snapshot(student);
+    const l1 = await trainer.trainStep(batch());
+    expect(l1['pl/kept']).toBeGreaterThan(0);
+    expect(changed(before, snapshot(student)).filter((n) => !n.includes('moving_'))).toEqual(['bn1/beta', 'bn1/gamma']);
+    trainer.dispose();
+    student.dispose();
+    // threshold 1: no softmax of these logits reaches it, so nothing is kept and nothing moves
+    const s2 = await cloneLayersModel(source);
+    const none = pseudoLabel({ threshold: 1 });
+    const t2 = new Trainer({ model: s2, optimizer: tf.train.adam(0.05), seed: 1, plugins: [none], baseLoss: 'none' });
+    const w0 = snapshot(s2);
+    const l2 = await t2.trainStep(batch());
+    expect(l2['pl/kept']).toBe(0);
+    expect(none.skipsUpdate()).toBe(true);
+    expect(changed(w0, snapshot(s2)).filter((n) => !n.includes('moving_'))).toEqual([]);
+    t2.dispose();
+    s2.dispose();
+    expect(code(() => pseudoLabel({ threshold: 0 }))).toBe('BAD_THRESHOLD');
+  });
+});
+
+describe('SHOT-IM offline protocol', () => {
+  it('adapts for its epochs at its own batch size; epoch 1 predicts each batch before its update; the head stays frozen', async () => {
+    const spec: MethodSpec = { kind: 'shot-im', protocol: 'offline' };
+    const m = await createAdaptation(spec, source, { seed: 7 });
+    expect(m.offline).toEqual({ epochs: 3, batchSize: 64 });
+    const sizes: number[] = [];
+    const r = await runStream(m, target, { seed: 7, batchSize: 20, onBatch: ({ pass, indices }) => sizes.push(pass * 1000 + indices.length) });
+    // 120 targets at batch 64 = 64 + 56, three epochs
+    expect(sizes).toEqual([64, 56, 1064, 1056, 2064, 2056]);
+    expect(r.online).toHaveLength(3);
+    expect(r.order[1]).not.toEqual(r.order[0]); // reshuffled each epoch
+    // The first batch of epoch 1 is predicted before any update: as BN-adapt predicts that batch of 64.
+    const bn = await createAdaptation({ kind: 'bn-adapt' }, source, { seed: 7 });
+    const rb = await runStream(bn, target, { seed: 7, batchSize: 64 });
+    bn.dispose();
+    expect(Array.from(rb.order[0]!)).toEqual(Array.from(r.order[0]!));
+    for (const i of r.order[0]!.slice(0, 64)) for (let j = 0; j < K; j++) expect(r.online[0]![i * K + j]).toBeCloseTo(rb.online[0]![i * K + j]!, 5);
+    m.dispose();
+    expect(await codeOf(() => createAdaptation({ kind: 'shot-im', protocol: 'offline', epochs: 0 }, source, { seed: 1 }))).toBe('BAD_OFFLINE_PROTOCOL');
+  });
+});
+
 describe('no target label is used in adaptation', () => {
   it('the plugins give bit-identical weights whether a batch carries the true labels, permuted labels or none', async () => {
     const cases: Array<[string, () => import('@trellis-ml/core').TrainerPlugin, () => tf.Optimizer]> = [
       ['tent', () => tent(), () => tf.train.adam(0.01)],
+      ['pl', () => pseudoLabel({ threshold: 0.6 }), () => tf.train.adam(0.01)],
       ['eta', () => eta({ e0Factor: 1 }), () => tf.train.adam(0.01)],
       ['shot-im', () => shotIm(), () => tf.train.sgd(0.05)],
       ['dec', () => certaintyDistillation({ teacher: source, stats }), () => tf.train.sgd(0.05)],
@@ -390,5 +455,16 @@ describe('study presets', () => {
     expect([f.trainSize, f.valSize, f.targetSize]).toEqual([55000, 5000, 10000]);
     expect(f.severities).toEqual([1, 2, 3, 4, 5]);
     expect(f.datasets).toEqual(['mnist', 'fashion']);
+  });
+
+  it('both presets run T3A and PL; --full runs SHOT-IM offline (spec §7.5) with the T3A filter sweep, --quick both SHOT-IM protocols', () => {
+    const f = fullConfig();
+    const q = quickConfig();
+    expect(f.methods.map((m) => m.label)).toEqual(expect.arrayContaining(['T3A', 'PL', 'SHOT-IM (offline)']));
+    expect(f.methods.map((m) => m.label)).not.toContain('SHOT-IM (online)');
+    expect(f.methods.find((m) => m.label === 'SHOT-IM (offline)')).toMatchObject({ protocol: 'offline', epochs: 3, batchSize: 64 });
+    expect(f.methods.find((m) => m.label === 'T3A')).toMatchObject({ kind: 't3a', filterK: 100 });
+    expect(f.ablations.filter((m) => m.kind === 't3a').map((m) => m.kind === 't3a' && m.filterK)).toEqual([1, 5, 20, 50, -1]);
+    expect(q.methods.map((m) => m.label)).toEqual(expect.arrayContaining(['T3A', 'PL', 'SHOT-IM (offline)', 'SHOT-IM (online)']));
   });
 });

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { Trainer, type LayersModelAdapter } from '@trellis-ml/core';
 import { conformanceData, describePluginConformance, type ConformanceOptions } from '@trellis-ml/testkit';
 import { afterAll, beforeAll } from 'vitest';
-import { certaintyDistillation, computeSourceStats, eta, mlpBn, onlinePredictions, shotIm, tent, type SourceStats } from '../src/index.js';
+import { certaintyDistillation, computeSourceStats, eta, mlpBn, onlinePredictions, pseudoLabel, shotIm, tent, type SourceStats } from '../src/index.js';
 
 beforeAll(() => tf.setBackend('cpu'));
 
@@ -34,6 +34,10 @@ describePluginConformance('uda-calibration: eta (every sample reliable, no redun
 // EATA: the diagonal Fisher is computed in wrapModel from clean source inputs (labels unused).
 describePluginConformance('uda-calibration: eta with Fisher (EATA)', () =>
   eta({ e0Factor: 1, redundancyEps: null, fisher: { data: conformanceData(8), alpha: 50, samples: 32, batchSize: 16 } }), tta);
+
+// PL: with threshold 0.9 an untrained fixture keeps few samples (no update then); 0.4 keeps most of them.
+describePluginConformance('uda-calibration: pseudoLabel', () => pseudoLabel(), tta);
+describePluginConformance('uda-calibration: pseudoLabel (threshold 0.4)', () => pseudoLabel({ threshold: 0.4 }), tta);
 
 describePluginConformance('uda-calibration: shotIm', () => shotIm(), tta);
 describePluginConformance('uda-calibration: shotIm (diversity 0.5)', () => shotIm({ diversityWeight: 0.5, head: 'logits' }), tta);

@@ -41,11 +41,11 @@ describe('end to end on MNIST (smoke profile, cpu backend)', () => {
     const out = await mkdtemp(join(tmpdir(), 'uda-'));
     const result = await experiment.run({
       mode: 'quick', seed: 1, out, log: () => undefined,
-      params: { datasets: 'mnist', trainSize: 300, valSize: 100, epochs: 1, targetSize: 100, shifts: 'gaussian_noise', severities: '5', methods: 'source,tent,dec', trajectoryPasses: 2 },
+      params: { datasets: 'mnist', trainSize: 300, valSize: 100, epochs: 1, targetSize: 100, shifts: 'gaussian_noise', severities: '5', methods: 'source,tent,dec,t3a', trajectoryPasses: 2 },
     });
     const summary = JSON.parse(await readFile(result.summaryPath, 'utf8')) as { claims: Array<{ id: string; holds: boolean; measured: number }> };
     const ids = summary.claims.map((c) => c.id);
-    expect(ids).toEqual(expect.arrayContaining(['tent-raises-accuracy', 'dec-accuracy-parity', 'dec-ece-half-of-tent', 'no-target-labels', 'bad-input-errors', 'tent-ece-rises-over-passes']));
+    expect(ids).toEqual(expect.arrayContaining(['tent-raises-accuracy', 'dec-accuracy-parity', 'dec-ece-half-of-tent', 'no-target-labels', 'bad-input-errors', 'tent-ece-rises-over-passes', 't3a-over-certain']));
     expect(summary.claims.find((c) => c.id === 'no-target-labels')!.holds).toBe(true);
     expect(summary.claims.find((c) => c.id === 'bad-input-errors')!.measured).toBe(3);
     const report = await readFile(join(result.runDir, 'report.md'), 'utf8');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { specE4, type Aggregate } from '../src/studyReport.js';
+import { specE3, specE4, type Aggregate } from '../src/studyReport.js';
 
 const agg = (accuracy: number, ece: number, nll: number, gap: number): Aggregate => ({ accuracy, ece, mce: 0, nll, brier: 0, entropyBits: 0, gap });
 
@@ -24,5 +24,23 @@ describe('spec §7.7 E4 check', () => {
     const r = specE4([{ dec: agg(0.7, 0.05, 0.9, -0.09), tent: agg(0.7, 0.1, 1.0, 0.08), source: agg(0.5, 0.3, 2, 0.2) }]);
     expect(r.detail).toMatch(/\|gap\| < TENT: no/);
     expect(r.met).toBe(4);
+  });
+});
+
+describe('spec §7.7 E3 check (claim t3a-over-certain)', () => {
+  const ent = (entropyBits: number, nll: number): Aggregate => ({ accuracy: 0.5, ece: 0.1, mce: 0, nll, brier: 0, entropyBits, gap: 0 });
+  it('entropy down and NLL up on seed means: both conditions (hand-computed deltas)', () => {
+    // seed means: T3A entropy 0.3, NLL 3.0; source entropy 1.2, NLL 2.0 → Δ −0.9 bits (−75 %), Δ NLL +1.0 (+50 %)
+    const r = specE3([{ t3a: ent(0.2, 2.5), source: ent(1.0, 1.8) }, { t3a: ent(0.4, 3.5), source: ent(1.4, 2.2) }]);
+    expect(r.met).toBe(2);
+    expect(r.dEntropyBits).toBeCloseTo(-0.9, 12);
+    expect(r.dNll).toBeCloseTo(1.0, 12);
+    expect(r.dEntropyRel).toBeCloseTo(-0.75, 12);
+    expect(r.dNllRel).toBeCloseTo(0.5, 12);
+    expect(r.detail).toBe('entropy lower: yes (Δ -0.9000 bits, -75.0 %); NLL higher: yes (Δ 1.0000, +50.0 %)');
+  });
+  it('an NLL that falls fails the second condition; equal entropy fails the first', () => {
+    expect(specE3([{ t3a: ent(0.5, 1.9), source: ent(1.0, 2.0) }]).met).toBe(1);
+    expect(specE3([{ t3a: ent(1.0, 1.9), source: ent(1.0, 2.0) }]).met).toBe(0);
   });
 });

@@ -51,7 +51,7 @@ export interface RetrainCost {
   energyIncludingEval: EnergyReport;
   /** Energy of each epoch's training passes. */
   energyPerEpoch: EnergyReport[];
-  /** Global gradient L2 norm of each epoch's last mini-batch. */
+  /** Global gradient L2 norm of each epoch's last mini-batch (for the epoch where the run stopped: its last trained mini-batch). */
   gradNormPerEpoch: number[];
   /** Mean over tensors of ‖θ − θ₀‖₂ / √numel at each epoch end. */
   paramChangePerEpoch: number[];
@@ -138,7 +138,8 @@ export async function retrainToTarget(model: ModelAdapter, train: Dataset, test:
       tracker.startTask('retrain-segment');
       let b = 0;
       for (const batch of train.batches(batchSize, { rng: Rng.derive(options.seed, 'retrain-shuffle', epoch) })) {
-        wantNorm = b === stepsPerEpoch - 1;
+        // the norm of the last mini-batch before each evaluation, so a run that stops mid-epoch records its last step's norm
+        wantNorm = b === stepsPerEpoch - 1 || (step + 1) % evalSteps === 0;
         trainer.context.epoch = epoch;
         trainer.context.batchIndex = b++;
         await trainer.trainStep(batch);

@@ -75,3 +75,53 @@ export function median(x: readonly number[]): number {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/**
+ * The q-quantile (q in [0, 1]) with linear interpolation between order statistics, NumPy's default
+ * (`np.quantile(x, q)`): position (n − 1)·q in the sorted values. NaN for an empty list.
+ */
+export function quantile(x: readonly number[], q: number): number {
+  if (!x.length) return NaN;
+  const s = [...x].sort((a, b) => a - b);
+  const pos = (s.length - 1) * Math.min(1, Math.max(0, q));
+  const lo = Math.floor(pos);
+  const hi = Math.min(s.length - 1, lo + 1);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+/** A percentile-bootstrap confidence interval; `valid` = resamples whose statistic was finite. */
+export interface BootstrapInterval {
+  lo: number;
+  hi: number;
+  valid: number;
+}
+
+/**
+ * Percentile-bootstrap confidence interval of a paired statistic (e.g. {@link spearman}): draws
+ * `resamples` (default 1,000) sets of n pairs with replacement via `rng.int(n)`, and returns the
+ * (1 − level)/2 and (1 + level)/2 {@link quantile}s (default level 0.95) of the finite statistics.
+ * Resamples where the statistic is undefined (e.g. every drawn cost equal) are skipped and not
+ * counted in `valid`; lo = hi = NaN when none is finite.
+ */
+export function bootstrapCI(
+  x: readonly number[], y: readonly number[], stat: (x: number[], y: number[]) => number, rng: { int(n: number): number },
+  options: { resamples?: number; level?: number } = {},
+): BootstrapInterval {
+  const n = x.length;
+  const level = options.level ?? 0.95;
+  const values: number[] = [];
+  if (n >= 2 && y.length === n) {
+    for (let b = 0; b < (options.resamples ?? 1000); b++) {
+      const xs: number[] = [];
+      const ys: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const j = rng.int(n);
+        xs.push(x[j]!);
+        ys.push(y[j]!);
+      }
+      const v = stat(xs, ys);
+      if (Number.isFinite(v)) values.push(v);
+    }
+  }
+  return { lo: quantile(values, (1 - level) / 2), hi: quantile(values, (1 + level) / 2), valid: values.length };
+}

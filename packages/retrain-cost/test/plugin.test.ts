@@ -72,6 +72,14 @@ describe('retrainToTarget', () => {
     expect(reach.r.energy.kWh).toBeGreaterThan(0);
     expect(reach.r.energyIncludingEval.kWh).toBeGreaterThan(reach.r.energy.kWh);
     expect(reach.r.gradNormPerEpoch.every((g) => g > 0)).toBe(true);
+    expect(reach.r.gradNormPerEpoch).toHaveLength(reach.r.epochs);
+    // a run that stops mid-epoch records its last trained step's norm for that epoch (not the previous epoch's again)
+    const mid = await go(0.4, 20);
+    expect(mid.r.steps % 10).not.toBe(0);
+    const norms = mid.r.gradNormPerEpoch;
+    expect(norms).toHaveLength(mid.r.epochs);
+    expect(norms[norms.length - 1]).toBeGreaterThan(0);
+    expect(norms[norms.length - 1]).not.toBe(norms[norms.length - 2]);
     expect(reach.leaked).toBe(0);
     const again = await go(0.6, 20);
     expect(again.r.steps).toBe(reach.r.steps);

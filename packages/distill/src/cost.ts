@@ -100,3 +100,52 @@ export function pipelineCost(generator: GeneratorCost, student: { forwardMacsPer
   const s = { macs: trainingMacs(student.forwardMacsPerExample, student.examplesSeen), ms: student.ms };
   return { generator: g, student: s, total: { macs: g.macs + s.macs, ms: g.ms + s.ms } };
 }
+
+/** One stage of a pipeline: what it cost, and the student's test accuracy after it (`null` before the student exists). */
+export interface PipelineStage {
+  /** The stage's name, e.g. `teacher training`, `student epoch 3`. */
+  stage: string;
+  /** Analytic MACs of the stage. */
+  macs: number;
+  /** Measured wall-clock of the stage, ms. */
+  ms: number;
+  /** Student test accuracy (fraction) after the stage, `null` for the soft-label stages. */
+  accuracy: number | null;
+}
+
+/** A {@link PipelineStage} with the running totals up to and including it. */
+export interface CumulativeStage extends PipelineStage {
+  cumulativeMacs: number;
+  cumulativeMs: number;
+}
+
+/** Running totals of MACs and wall-clock over a pipeline's stages, in the order given. */
+export function cumulativeStages(stages: readonly PipelineStage[]): CumulativeStage[] {
+  let macs = 0;
+  let ms = 0;
+  return stages.map((s) => {
+    macs += s.macs;
+    ms += s.ms;
+    return { ...s, cumulativeMacs: macs, cumulativeMs: ms };
+  });
+}
+
+/**
+ * The stages of a distillation pipeline in order (spec §10.4 figure 4): fitting the soft-label source
+ * (autoencoder or teacher training), producing the soft labels (encoding + matrix, or teacher
+ * inference; left out when they cost nothing, e.g. a student trained on hard labels), then one stage
+ * per student epoch with its training MACs (`3 × forward × examples per epoch`), measured time and
+ * test accuracy; with running totals. `names` labels the two source stages.
+ */
+export function pipelineSeries(
+  source: Pick<GeneratorCost, 'fitMacs' | 'fitMs' | 'labelMacs' | 'labelMs'>,
+  student: { forwardMacsPerExample: number; examplesPerEpoch: number; epochMs: readonly number[]; epochAccuracy: readonly number[] },
+  names: { fit: string; label: string },
+): CumulativeStage[] {
+  const stages: PipelineStage[] = [];
+  if (source.fitMacs > 0 || source.fitMs > 0) stages.push({ stage: names.fit, macs: source.fitMacs, ms: source.fitMs, accuracy: null });
+  if (source.labelMacs > 0 || source.labelMs > 0) stages.push({ stage: names.label, macs: source.labelMacs, ms: source.labelMs, accuracy: null });
+  const epochMacs = trainingMacs(student.forwardMacsPerExample, student.examplesPerEpoch);
+  student.epochAccuracy.forEach((accuracy, e) => stages.push({ stage: `student epoch ${e + 1}`, macs: epochMacs, ms: student.epochMs[e] ?? NaN, accuracy }));
+  return cumulativeStages(stages);
+}

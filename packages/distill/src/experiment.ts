@@ -1,19 +1,26 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  Dataset, RunRecord, applyParams, Trainer, TrellisError, check, claim, evaluate, experimentSeeds, meanStd, mlp, range,
-  type Claim, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type ReportSection, type TechniqueExperiment, type TrainerContext, type TrainerPlugin,
+  RunRecord, applyParams, TrellisError, check, claim, evaluate, experimentSeeds, meanStd, mlp,
+  type Claim, type Dataset, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type ReportSection, type TechniqueExperiment, type TrainerPlugin,
 } from '@trellis-ml/core';
-import { pixelStats } from './autoencoder.js';
 import { DISTILL_DATASETS, datasetClaim, expectedPairHits, type DistillDataset, type DistillDatasetName } from './experimentDatasets.js';
-import { adapterMacs, adapterParams, pipelineCost, totalCost, trainingMacs, type GeneratorCost } from './cost.js';
+import { adapterMacs, adapterParams, pipelineCost, pipelineSeries, totalCost, trainingMacs, type CumulativeStage, type GeneratorCost } from './cost.js';
+import { confusionFromLogits, impliedTrueClassProb, meanTrueClassProb, pairOverlap, sumMatrices, topConfusedPairs, type ConfusedPair } from './diagnostics.js';
 import {
-  matrixGenerator, reffakdGenerator, shuffledMatrixGenerator, teacherGenerator, tfkdRegGenerator,
+  matrixGenerator, reffakdGenerator, shuffledMatrixGenerator, teacherGenerator,
   type ReffakdReport, type SoftLabelGenerator,
 } from './generators.js';
 import * as L from './losses.js';
-import { CNN_T_CHANNELS, cnnTeacher, lenet5Bn, padImages } from './models.js';
-import { distillPlugin, flipRotatePlugin, labelSmoothingPlugin, type DistillMethod } from './plugin.js';
+import { EXTRAS, METHODS, methodPlugins, type MethodName, type Sources, type Tuned } from './methods.js';
+import { CNN_T_CHANNELS } from './models.js';
+import { distillPlugin, flipRotatePlugin, labelSmoothingPlugin } from './plugin.js';
+import { accuracyPlot, confusionVsSimilarityPlot, gridHeatPlot, heatmap, macsCurvePlot, temperaturePlot, topPairsPlot } from './reportPlots.js';
 import { boostDiagonal, diagArgmaxCount, rowSoftmax, topPairs, validateSoftLabelMatrix, type Matrix } from './similarity.js';
+import { runSmoke } from './smokeRun.js';
+import { loadExperimentData, pct, tierModels, trainModel, type EpochRecord, type TrainResult } from './training.js';
+
+export { methodPlugins, type MethodName, type Sources, type Tuned } from './methods.js';
+export { standardize } from './training.js';
 
 /** Sizes and budgets of one reproduction (quick or full); every field can be overridden with `params`. */
 export interface DistillExperimentConfig {
@@ -103,6 +110,20 @@ export interface DistillExperimentConfig {
   normalizeInputs: boolean;
   /** Also train the extra rows ReffAKD+DKD and ReffAKD+DIST (mode replace-teacher; on in quick, off in full). */
   extras: boolean;
+  /**
+   * Figure 5 (a) when the validation grid is off: train one extra ReffAKD-AE student (first seed, the
+   * final runs' budget) for every T of `gridT` and every α of this list, to plot the student's mean
+   * true-class probability against T. Default `0.1,0.9` in quick (8 short runs), empty in full, where
+   * the grid's ReffAKD runs supply the points (with the grid on this list is not used). Empty: no sweep.
+   */
+  temperatureSweepAlpha: number[];
+  /**
+   * Run spec §10.3's CI smoke run instead of the reproduction (`--set smoke=true`): its own preset
+   * (MNIST, 6,000 train / 1,000 val / 2,000 test, 2 student epochs, CE, ReffAKD-AE (AE-D) and LS only,
+   * no teacher, no grid), with spec §10.5's claim that every student beats 90 % test accuracy and
+   * §10.3's < 3 min. Other `--set` values still override the preset.
+   */
+  smoke: boolean;
   /** Settings used when `grid` is off (or the starting point). */
   reffakdT: number;
   reffakdAlpha: number;
@@ -119,6 +140,7 @@ const QUICK: DistillExperimentConfig = {
   lr: 0.05, momentum: 0.9, weightDecay: 5e-4, batchSize: 128, aeEpochs: 3, aeInput: 'unit', aeTarget: 'unit', samplesPerClass: 40,
   klReduction: 'batchmean', shuffleSeed: 'per-seed', normalizeInputs: true,
   grid: false, gridOnly: false, gridEpochs: 8, gridT: [1, 4, 10, 20], gridAlpha: [0.1, 0.5, 0.9], gridEps: [0.05, 0.1, 0.2], gridTfkdAlpha: [0.1, 0.5, 0.9], extras: true,
+  temperatureSweepAlpha: [0.1, 0.9], smoke: false,
   // fixed settings (no grid): the values the validation grid of a full run selected (README)
   reffakdT: 20, reffakdAlpha: 0.1, kdT: 1, kdAlpha: 0.1, lsEpsilon: 0.1, tfkdAlpha: 0.1,
 };
@@ -126,126 +148,33 @@ const QUICK: DistillExperimentConfig = {
 const FULL: DistillExperimentConfig = {
   ...QUICK,
   trainSize: 54000, valSize: 6000, testSize: 10000, teacherHidden: [512, 512], teacherEpochs: 10, teacherMilestones: [3, 6, 8],
-  studentEpochs: 15, studentMilestones: [5, 9, 12], grid: true, extras: false,
+  studentEpochs: 15, studentMilestones: [5, 9, 12], grid: true, extras: false, temperatureSweepAlpha: [],
 };
 
-/** The methods every seed trains (same split, same seeds). */
-const METHODS = ['CE', 'LS', 'Tf-KD_reg', 'KD (teacher)', 'ReffAKD-AE', 'ReffAKD-pixels', 'ReffAKD-random-encoder', 'ReffAKD-shuffled', 'ReffAKD+DKD', 'ReffAKD+DIST'] as const;
-/** A row of the accuracy table. */
-export type MethodName = (typeof METHODS)[number];
-const EXTRAS = new Set<MethodName>(['ReffAKD+DKD', 'ReffAKD+DIST']);
+/**
+ * Spec §10.3's CI smoke run: MNIST subset 6,000 train / 2,000 test (the first 2,000 test images, as every
+ * quick run; validation: the last 1,000 training images), 2 epochs (lr 0.05 throughout), one seed in
+ * quick mode, CE, ReffAKD-AE (AE-D) and LS with the quick run's fixed settings.
+ */
+const SMOKE: DistillExperimentConfig = {
+  ...QUICK, smoke: true, dataset: 'mnist', trainSize: 6000, valSize: 1000, testSize: 2000, studentEpochs: 2, studentMilestones: [],
+  extras: false, grid: false, temperatureSweepAlpha: [],
+};
 
 /** One student run's measurements. */
-interface StudentRun {
+interface StudentRun extends TrainResult {
   method: MethodName;
   seed: number;
-  finalTest: number;
-  finalVal: number;
-  bestValTest: number;
-  bestVal: number;
-  bestEpoch: number;
-  ms: number;
-  examplesSeen: number;
+  /** Mean `softmax(z)[y]` of the final model on the test data. */
+  testTrueClassProb: number;
+  /** Confusion counts of the final model on the test data (`[true][predicted]`). */
+  confusion: Matrix;
 }
 
-/** Multi-step learning-rate schedule (×gamma after each milestone epoch) and PyTorch-style weight decay `g += wd·w` on every parameter. */
-function sgdRecipe(cfg: DistillExperimentConfig, milestones: number[]): TrainerPlugin {
-  return {
-    name: 'sgd-recipe',
-    apiVersion: 1,
-    onEpochStart: (ctx) => {
-      const drops = milestones.filter((m) => ctx.epoch >= m).length;
-      (ctx.optimizer as tf.MomentumOptimizer).setLearningRate(cfg.lr * 0.2 ** drops);
-    },
-    transformGradients: (grads, ctx) => {
-      if (!(cfg.weightDecay > 0)) return grads;
-      const vars = ctx.model.trainableVariables();
-      const out: tf.NamedTensorMap = {};
-      for (const [k, g] of Object.entries(grads)) out[k] = vars[k] ? tf.tidy(() => tf.add(g, tf.mul(vars[k]!, cfg.weightDecay))) : g;
-      return out;
-    },
-  };
-}
-
-/**
- * Records validation and test accuracy after every epoch (validation-based selection; the test number
- * is only read at the selected epoch), and the time spent evaluating, so training time excludes it.
- */
-function selection(val: Dataset, test: Dataset): TrainerPlugin & { epochs: Array<{ val: number; test: number }>; evalMs: number } {
-  const state = {
-    name: 'selection',
-    apiVersion: 1 as const,
-    epochs: [] as Array<{ val: number; test: number }>,
-    evalMs: 0,
-    onEpochEnd: (ctx: TrainerContext) => {
-      const t0 = performance.now();
-      state.epochs.push({ val: evaluate(ctx.model, val).accuracy, test: evaluate(ctx.model, test).accuracy });
-      state.evalMs += performance.now() - t0;
-    },
-  };
-  return state;
-}
-
-async function trainModel(
-  model: ModelAdapter, plugins: TrainerPlugin[], seed: number, epochs: number, milestones: number[],
-  cfg: DistillExperimentConfig, data: { train: Dataset; val: Dataset; test: Dataset }, label: string, progress: boolean,
-): Promise<{ finalTest: number; finalVal: number; bestValTest: number; bestVal: number; bestEpoch: number; ms: number; examplesSeen: number }> {
-  const sel = selection(data.val, data.test);
-  const trainer = new Trainer({
-    model, seed, batchSize: cfg.batchSize, optimizer: tf.train.momentum(cfg.lr, cfg.momentum),
-    plugins: [sgdRecipe(cfg, milestones), ...plugins, sel], progress, label,
-  });
-  const t0 = performance.now();
-  await trainer.fit(data.train, { epochs });
-  const ms = performance.now() - t0 - sel.evalMs;
-  trainer.dispose();
-  let best = 0;
-  sel.epochs.forEach((e, i) => {
-    if (e.val > sel.epochs[best]!.val) best = i;
-  });
-  const last = sel.epochs[sel.epochs.length - 1]!;
-  return { finalTest: last.test, finalVal: last.val, bestValTest: sel.epochs[best]!.test, bestVal: sel.epochs[best]!.val, bestEpoch: best, ms, examplesSeen: epochs * data.train.size };
-}
-
-/** The soft-label sources of one reproduction (exported for tests). */
-export interface Sources {
-  teacher: SoftLabelGenerator;
-  reffakd: SoftLabelGenerator;
-  pixels: SoftLabelGenerator;
-  random: SoftLabelGenerator;
-  /** The shuffled-matrix control of each student seed. */
-  shuffled: (seed: number) => SoftLabelGenerator;
-}
-
-/** The selected settings of each method (exported for tests). */
-export interface Tuned {
-  reffakd: { T: number; alpha: number };
-  kd: { T: number; alpha: number };
-  ls: number;
-  tfkd: number;
-}
-
-/** The plugins of one method's student run: same recipe for all, only these differ (exported for tests). */
-export function methodPlugins(method: MethodName, sources: Sources, tuned: Tuned, C: number, seed: number, reduction: L.KlReduction): TrainerPlugin[] {
-  const soft = (source: SoftLabelGenerator, T: number, alpha: number): TrainerPlugin =>
-    distillPlugin({ source, method: { kind: 'soft-kl', T, reduction }, ...L.weightsFromAlpha(alpha, 'alpha-weights-kd') });
-  const r = tuned.reffakd;
-  switch (method) {
-    case 'CE': return [];
-    case 'LS': return [labelSmoothingPlugin({ epsilon: tuned.ls })];
-    case 'Tf-KD_reg': {
-      // code form: untempered student, element-wise-mean KL, multiplier = C, no τ²
-      const method: DistillMethod = { kind: 'soft-kl', T: 1, reduction: 'elementwise-mean', scaleT2: false };
-      return [distillPlugin({ source: tfkdRegGenerator({ numClasses: C, tau: 20 }), method, ceWeight: 1 - tuned.tfkd, kdWeight: tuned.tfkd * C })];
-    }
-    case 'KD (teacher)': return [soft(sources.teacher, tuned.kd.T, tuned.kd.alpha)];
-    case 'ReffAKD-AE': return [soft(sources.reffakd, r.T, r.alpha)];
-    case 'ReffAKD-pixels': return [soft(sources.pixels, r.T, r.alpha)];
-    case 'ReffAKD-random-encoder': return [soft(sources.random, r.T, r.alpha)];
-    case 'ReffAKD-shuffled': return [soft(sources.shuffled(seed), r.T, r.alpha)];
-    case 'ReffAKD+DKD': return [distillPlugin({ source: sources.reffakd, method: { kind: 'dkd', alpha: 0.5, beta: 2, T: 4 }, ceWeight: 1, kdWeight: 1 })];
-    case 'ReffAKD+DIST': return [distillPlugin({ source: sources.reffakd, method: { kind: 'dist', beta: 1, gamma: 1, tau: 1 }, ceWeight: 1, kdWeight: 1 })];
-  }
+/** The test-data diagnostics of a trained student: mean true-class probability and confusion counts. */
+function testDiagnostics(model: ModelAdapter, test: Dataset): { testTrueClassProb: number; confusion: Matrix } {
+  const { logits } = evaluate(model, test);
+  return { testTrueClassProb: meanTrueClassProb(logits, test.labels!, test.numClasses), confusion: confusionFromLogits(logits, test.labels!, test.numClasses) };
 }
 
 /** The §5.8 reference vectors, recomputed at run time; returns the largest error against its tolerance. */
@@ -324,38 +253,6 @@ export function checkBadInputs(): { passed: number; total: number; messages: str
   return { passed: results.filter(Boolean).length, total: results.length, messages };
 }
 
-function heatmap(M: Matrix, names: readonly string[], title: string): Record<string, unknown> {
-  const values = M.flatMap((row, a) => row.map((v, b) => ({ row: names[a], col: names[b], value: Number(v.toFixed(5)) })));
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title, width: 320, height: 320,
-    data: { values },
-    layer: [
-      { mark: 'rect', encoding: {
-        x: { field: 'col', type: 'nominal', sort: [...names], title: 'class' },
-        y: { field: 'row', type: 'nominal', sort: [...names], title: 'row (true class)' },
-        color: { field: 'value', type: 'quantitative', scale: { scheme: 'viridis' } },
-      } },
-      { mark: { type: 'text', fontSize: 7 }, encoding: {
-        x: { field: 'col', type: 'nominal', sort: [...names] }, y: { field: 'row', type: 'nominal', sort: [...names] },
-        text: { field: 'value', type: 'quantitative', format: '.3f' }, color: { value: 'white' },
-      } },
-    ],
-  };
-}
-
-function accuracyPlot(rows: Array<{ method: string; mean: number; lo: number; hi: number }>): Record<string, unknown> {
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: 'Student test accuracy (final epoch), mean ± std over seeds', width: 420, height: 240,
-    data: { values: rows },
-    layer: [
-      { mark: 'bar', encoding: { x: { field: 'method', type: 'nominal', sort: null, title: null }, y: { field: 'mean', type: 'quantitative', title: 'test accuracy (%)', scale: { zero: false } } } },
-      { mark: { type: 'errorbar', ticks: true }, encoding: { x: { field: 'method', type: 'nominal', sort: null }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
-    ],
-  };
-}
-
 /** Inputs of {@link trainingFreeChecks}. */
 interface TrainingFreeInputs {
   reffakdReport: ReffakdReport;
@@ -389,6 +286,8 @@ function trainingFreeChecks(o: TrainingFreeInputs): {
   const rowSumErr = Math.max(...r.P.map((row) => Math.abs(row.reduce((s, v) => s + v, 0) - 1)));
   const top5 = topPairs(r.S, 5, names);
   const expectedHits = expectedPairHits(top5, dataset);
+  // figure 1's bar chart: the top 10 off-diagonal pairs of S, each marked if the spec expects it
+  const top10 = topPairs(r.S, 10, names).map((p) => ({ pair: p.label, a: p.a, b: p.b, value: p.value, expected: expectedPairHits([p], dataset) === 1 }));
   const claims: Claim[] = [
     claim('matrix-diagonal', "'auto' boost: rows of P whose argmax is the true class", r.diagArgmaxCount, '>=', C, seeds, `δ = ${r.delta.toFixed(4)}; without boost ${r.diagArgmaxCountUnboosted}/${C}; max |row sum − 1| = ${rowSumErr.toExponential(1)}`),
     datasetClaim(dataset.structure, expectedHits, seeds, top5.map((p) => p.label).join(', ')),
@@ -409,9 +308,15 @@ function trainingFreeChecks(o: TrainingFreeInputs): {
     },
     {
       title: 'Class-similarity matrix S (mean cosine of autoencoder codes)',
-      text: `Top pairs: ${r.topPairs.map((p) => `${p.label} ${p.value.toFixed(3)}`).join('; ')}. Pixel-feature control top pairs: ${pixelsTopPairs.join(', ')}.`,
+      text: `Top pairs: ${r.topPairs.map((p) => `${p.label} ${p.value.toFixed(3)}`).join('; ')}. Pixel-feature control top pairs: ${pixelsTopPairs.join(', ')}. The table is S; the heat map is S' = S + δI (δ = ${r.delta.toFixed(4)} on the diagonal), whose row-wise softmax is P.`,
       table: { columns: ['class', ...names], rows: r.S.map((row, a) => [names[a]!, ...row.map((v) => Number(v.toFixed(4)))]) },
-      plot: heatmap(r.S, names, 'class similarity S'),
+      plot: heatmap(r.boosted, names, "class similarity S' = S + δI"),
+    },
+    {
+      title: 'Top off-diagonal pairs of S',
+      text: `The ten most similar class pairs of the autoencoder's S; orange: pairs spec §2.3 expects on ${dataset.title} (${expectedHits} of the top 5, the matrix-structure claim).`,
+      table: { columns: ['pair', 'S[a][b]', 'expected by the spec'], rows: top10.map((p) => [p.pair, Number(p.value.toFixed(4)), p.expected ? 'yes' : 'no']) },
+      plot: topPairsPlot(top10, `Top ${top10.length} off-diagonal pairs of S (${o.aeName})`),
     },
     {
       title: 'Loss test vectors and bad inputs',
@@ -420,7 +325,7 @@ function trainingFreeChecks(o: TrainingFreeInputs): {
   ];
   const reffakdSummary = {
     delta: r.delta, diagArgmaxCount: r.diagArgmaxCount, meanTrueClassProb: r.meanTrueClassProb, aeMse: r.aeMse,
-    topPairs: r.topPairs.map((p) => ({ pair: p.label, value: p.value })), S: r.S, P: r.P,
+    topPairs: r.topPairs.map((p) => ({ pair: p.label, value: p.value })), top10Pairs: top10, S: r.S, P: r.P,
     pixelsTopPairs,
     fixedBoost0008DiagArgmax: fixedBoostAe,
     fixedBoost0008DiagArgmaxPixels: fixedBoostPixels,
@@ -428,14 +333,72 @@ function trainingFreeChecks(o: TrainingFreeInputs): {
   return { claims, sections, vectors, bad, reffakdSummary };
 }
 
-/** The report section of the validation grid. */
-function gridSection(rows: Array<[string, string, number]>): ReportSection {
-  return { title: 'Tuning grid (validation accuracy, first seed)', table: { columns: ['method', 'setting', 'best val acc (%)'], rows } };
+/** One α × T cell of the ReffAKD / KD validation grid (figure 3), with the ReffAKD student's test diagnostic (figure 5a). */
+interface GridCell {
+  method: 'ReffAKD-AE' | 'KD (teacher)';
+  T: number;
+  alpha: number;
+  /** Best validation accuracy over the epochs, %. */
+  valAcc: number;
+  /** Mean true-class probability of the final model on the test data. */
+  testTrueClassProb: number;
+}
+
+/** The report section of the validation grid, with figure 3 (the α × T heat-grid) when the grid has ReffAKD/KD cells. */
+function gridSection(rows: Array<[string, string, number]>, cells: readonly GridCell[]): ReportSection {
+  return {
+    title: 'Tuning grid (validation accuracy, first seed)',
+    ...(cells.length ? { text: 'The heat-grid shows the ReffAKD and KD cells (best validation accuracy over the epochs, %); LS and Tf-KD_reg are in the table.' } : {}),
+    table: { columns: ['method', 'setting', 'best val acc (%)'], rows },
+    ...(cells.length ? { plot: gridHeatPlot(cells.map(({ method, T, alpha, valAcc }) => ({ method, T, alpha, valAcc }))) } : {}),
+  };
+}
+
+/** One point of figure 5 (a): a ReffAKD-AE student trained at (T, α) and its mean true-class probability on the test data. */
+interface TemperaturePoint {
+  T: number;
+  alpha: number;
+  /** Where the student comes from: a cell of the validation grid or the temperature sweep. */
+  from: 'grid' | 'sweep';
+  epochs: number;
+  testTrueClassProb: number;
+}
+
+/**
+ * Figure 5 (a): the ReffAKD students' mean true-class probability on the test data against T, beside
+ * spec §3.1's prediction `softmax(T·S'[y])[y]` averaged over the test labels, and the CE students' value.
+ */
+function temperatureSection(points: readonly TemperaturePoint[], Sprime: Matrix, testLabels: ArrayLike<number>, ce: number | null): { section: ReportSection; rows: Array<Record<string, number | null>> } {
+  const Ts = [...new Set(points.map((p) => p.T))].sort((a, b) => a - b);
+  const alphas = [...new Set(points.map((p) => p.alpha))].sort((a, b) => a - b);
+  const predicted = new Map(Ts.map((T) => [T, impliedTrueClassProb(Sprime, T, testLabels)]));
+  const plotRows = [
+    ...Ts.map((T) => ({ series: "predicted softmax(T·S'[y])[y]", T, prob: predicted.get(T)! })),
+    ...points.map((p) => ({ series: `ReffAKD-AE student, α = ${p.alpha}`, T: p.T, prob: p.testTrueClassProb })),
+    ...(ce === null ? [] : Ts.map((T) => ({ series: 'CE student (no T)', T, prob: ce }))),
+  ];
+  const student = (T: number, a: number): number | null => points.find((p) => p.T === T && p.alpha === a)?.testTrueClassProb ?? null;
+  const rows: Array<Record<string, number | null>> = Ts.map((T) => ({
+    T, predicted: predicted.get(T)!,
+    ...Object.fromEntries(alphas.map((a) => [`student α=${a}`, student(T, a)])),
+  }));
+  const from = points[0]?.from === 'grid' ? `the validation grid's ReffAKD runs (first seed, ${points[0].epochs} epochs)` : `extra ReffAKD-AE runs of the temperature sweep (first seed, ${points[0]?.epochs} epochs, the final runs' budget)`;
+  return {
+    rows,
+    section: {
+      title: 'Diagnostic: true-class probability vs T (spec §3.1)',
+      text: `Mean softmax(z)[y] of the ReffAKD-AE students on the test data, from ${from}, against the true-class probability spec §3.1 derives from the KD term alone: its minimiser puts the logits at T·S'[y], so the student's implied target is softmax(T·S'[y]) (averaged over the test labels). The students also carry the CE term (weight 1 − α), which pulls towards the CE student's value${ce === null ? '' : ` (${ce.toFixed(3)}, mean over seeds)`}, so the prediction describes the KD term's pull, the more so the closer α is to 1. Reported as a diagnostic, not a claim.`,
+      table: { columns: ['T', "predicted softmax(T·S'[y])[y]", ...alphas.map((a) => `student α = ${a}`)], rows: Ts.map((T) => [T, Number(predicted.get(T)!.toFixed(4)), ...alphas.map((a) => { const v = student(T, a); return v === null ? null : Number(v.toFixed(4)); })]) },
+      plot: temperaturePlot(plotRows),
+    },
+  };
 }
 
 /** The mode's configuration with `options.params` overrides applied (exported for tests). */
 export function readParams(options: ExperimentOptions): DistillExperimentConfig {
-  const cfg = applyParams(options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'distill' });
+  // `smoke=true` selects the CI smoke run's preset; the other --set values override it as usual
+  const smoke = options.params?.smoke === true || options.params?.smoke === 'true';
+  const cfg = applyParams(smoke ? SMOKE : options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'distill' });
   check(cfg.klReduction === 'batchmean' || cfg.klReduction === 'elementwise-mean', 'BAD_PARAM', `klReduction "${cfg.klReduction}" is not a KL reduction`,
     "use klReduction=batchmean or klReduction=elementwise-mean");
   check(cfg.aeInput === 'unit' || cfg.aeInput === 'standardized', 'BAD_PARAM', `aeInput "${cfg.aeInput}" is not an autoencoder input mode`, 'use aeInput=unit or aeInput=standardized');
@@ -450,46 +413,13 @@ export function readParams(options: ExperimentOptions): DistillExperimentConfig 
 }
 
 /**
- * `(x − mean) / std` applied to every input value (a new dataset; labels shared). Exported for tests.
- */
-export function standardize(d: Dataset, stats: { mean: number; std: number }): Dataset {
-  check(stats.std > 0, 'BAD_OPTION', `input standard deviation ${stats.std} is not positive`, 'standardise with statistics of a non-constant training set');
-  const x = new Float32Array(d.x.length);
-  for (let i = 0; i < x.length; i++) x[i] = (d.x[i]! - stats.mean) / stats.std;
-  return d.withInputs(x);
-}
-
-const pct = (x: number): number => Number((100 * x).toFixed(2));
-
-/** The tier's model builders and their names in the report. */
-interface TierModels {
-  student: (seed: number) => ModelAdapter;
-  teacher: (seed: number) => ModelAdapter;
-  studentName: string;
-  teacherName: string;
-  aeName: string;
-}
-
-function tierModels(cfg: DistillExperimentConfig, C: number): TierModels {
-  if (cfg.tier === 'conv') {
-    return {
-      student: (seed) => lenet5Bn({ numClasses: C, seed }),
-      teacher: (seed) => cnnTeacher({ numClasses: C, seed, channels: cfg.teacherChannels }),
-      studentName: 'LeNet-5+BN (32×32)', teacherName: `CNN-T ${cfg.teacherChannels.join('-')} (32×32)`, aeName: 'ConvAE 12-24-48, k4/s2 (32×32)',
-    };
-  }
-  return {
-    student: (seed) => mlp({ inputShape: [784], hidden: cfg.studentHidden, numClasses: C, seed }),
-    teacher: (seed) => mlp({ inputShape: [784], hidden: cfg.teacherHidden, numClasses: C, seed }),
-    studentName: `MLP 784-${cfg.studentHidden.join('-')}-${C}`, teacherName: `MLP 784-${cfg.teacherHidden.join('-')}-${C}`, aeName: 'AE-D 784-128-32',
-  };
-}
-
-/**
  * The reproduction (spec §10 on Fashion-MNIST, or MNIST with `dataset: 'mnist'`; Tier A MLP by default, Tier B conv with `tier: 'conv'`):
  * a teacher trained once; ReffAKD's autoencoder soft labels and the controls; students with CE, LS, Tf-KD_reg, teacher KD,
  * ReffAKD (and ReffAKD inside DKD/DIST) on the same split and seeds; validation-based selection;
- * a report with the accuracy table, the cost table and the similarity matrix as a heat map.
+ * a report with spec §10.4's figures: the heat maps of S' and P and the top pairs of S (1), the accuracy
+ * bars (2), the α × T validation heat-grid when the grid runs (3), accuracy vs cumulative MACs (4), and the
+ * diagnostics true-class probability vs T and confused pairs vs the matrix's top pairs (5); plus the cost
+ * table. `smoke: true` runs spec §10.3's CI smoke run instead.
  */
 export const experiment: TechniqueExperiment = {
   name: 'distill',
@@ -497,6 +427,7 @@ export const experiment: TechniqueExperiment = {
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((line: string) => console.log(line));
     const cfg = readParams(options);
+    if (cfg.smoke) return runSmoke(cfg, options, log);
     const seeds = experimentSeeds(options);
     const C = 10;
     const ds = DISTILL_DATASETS[cfg.dataset];
@@ -504,23 +435,11 @@ export const experiment: TechniqueExperiment = {
     const record = await RunRecord.create({ out: options.out, name: 'distill', seed: options.seed, config: { mode: options.mode, seeds, ...cfg, dataset: ds.id }, versions: { '@trellis-ml/distill': '0.1.0' } });
     const progress = options.progress ?? false;
 
-    // ---- data: the datasets package's fixed split; the last valSize training images are validation
-    // (Fashion-MNIST is interleaved by class: the last 600 per class; MNIST in file order: spec §10.1's last 6,000)
-    const fullTrain = ds.load({ split: 'train', flatten: true });
-    const trainAll = fullTrain.subset(range(Math.min(cfg.trainSize, fullTrain.size - cfg.valSize)));
-    const val = fullTrain.subset(Int32Array.from({ length: cfg.valSize }, (_, i) => fullTrain.size - cfg.valSize + i));
-    const testRaw = ds.load({ split: 'test', flatten: true, limit: cfg.testSize });
-    // conv tier: 28×28 zero-padded (centred) to 32×32 in [0, 1] pixels, i.e. the padding is background
+    // ---- data: the datasets package's fixed split (last valSize training images validate); conv tier:
+    // 28×28 zero-padded to 32×32; student/teacher inputs standardised with the training statistics
     const conv = cfg.tier === 'conv';
     const models = tierModels(cfg, C);
-    const layout = (d: Dataset): Dataset => (conv ? padImages(d, 32) : d);
-    const raw = { train: layout(trainAll), val: layout(val), test: layout(testRaw) };
-    // student/teacher inputs: standardised with the training split's statistics (spec §10.1; of the
-    // 28×28 images, so the padding takes the background's standardised value), or raw [0, 1]
-    const stats = cfg.normalizeInputs ? pixelStats(trainAll.x) : null;
-    const data = stats
-      ? { train: standardize(raw.train, stats), val: standardize(raw.val, stats), test: standardize(raw.test, stats) }
-      : raw;
+    const { trainAll, val, raw, data, stats } = loadExperimentData(cfg, ds);
     const test = data.test;
     const augment = (seed: number): TrainerPlugin[] => (cfg.augment ? [flipRotatePlugin({ seed, fill: stats ? -stats.mean / stats.std : 0 })] : []);
     log(`distill: ${ds.title} train ${trainAll.size}, val ${val.size}, test ${test.size}; tier ${cfg.tier} (student ${models.studentName}, teacher ${models.teacherName}, generator ${models.aeName}); inputs ${conv ? 'zero-padded 28→32, ' : ''}${stats ? `standardised (mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)})` : 'raw [0, 1]'}${cfg.augment ? ', flip/±15° rotation augmentation' : ''}; backend ${tf.getBackend()}; seeds ${seeds.join(',')}`);
@@ -555,22 +474,29 @@ export const experiment: TechniqueExperiment = {
     // ---- tuning on validation (first seed, gridEpochs), or the fixed defaults
     const tuned: Tuned = { reffakd: { T: cfg.reffakdT, alpha: cfg.reffakdAlpha }, kd: { T: cfg.kdT, alpha: cfg.kdAlpha }, ls: cfg.lsEpsilon, tfkd: cfg.tfkdAlpha };
     const gridRows: Array<[string, string, number]> = [];
+    const gridCells: GridCell[] = [];
+    const temperaturePoints: TemperaturePoint[] = [];
+    const softKl = (source: SoftLabelGenerator, T: number, alpha: number): TrainerPlugin[] =>
+      [distillPlugin({ source, method: { kind: 'soft-kl', T, reduction: cfg.klReduction }, ...L.weightsFromAlpha(alpha, 'alpha-weights-kd') })];
     if (cfg.grid) {
       const gridMilestones = [Math.round(cfg.gridEpochs * 0.5), Math.round(cfg.gridEpochs * 0.75)];
-      const gridRun = async (label: string, setting: string, plugins: TrainerPlugin[]): Promise<number> => {
+      const gridRun = async (label: string, setting: string, plugins: TrainerPlugin[]): Promise<{ bestVal: number; testTrueClassProb: number }> => {
         const model = models.student(seeds[0]!);
         const r = await trainModel(model, [...augment(seeds[0]!), ...plugins], seeds[0]!, cfg.gridEpochs, gridMilestones, cfg, data, `grid ${label} ${setting}`, progress);
+        const testTrueClassProb = testDiagnostics(model, test).testTrueClassProb;
         model.dispose();
         gridRows.push([label, setting, pct(r.bestVal)]);
         log(`distill: grid ${label} ${setting}: best val ${pct(r.bestVal)}%`);
-        return r.bestVal;
+        return { bestVal: r.bestVal, testTrueClassProb };
       };
       for (const [key, source] of [['reffakd', reffakd], ['kd', teacher]] as const) {
         let best = -1;
+        const method = key === 'kd' ? 'KD (teacher)' as const : 'ReffAKD-AE' as const;
         for (const T of cfg.gridT) {
           for (const alpha of cfg.gridAlpha) {
-            const acc = await gridRun(key === 'kd' ? 'KD (teacher)' : 'ReffAKD-AE', `T=${T} α=${alpha}`,
-              [distillPlugin({ source, method: { kind: 'soft-kl', T, reduction: cfg.klReduction }, ...L.weightsFromAlpha(alpha, 'alpha-weights-kd') })]);
+            const { bestVal: acc, testTrueClassProb } = await gridRun(method, `T=${T} α=${alpha}`, softKl(source, T, alpha));
+            gridCells.push({ method, T, alpha, valAcc: pct(acc), testTrueClassProb });
+            if (key === 'reffakd') temperaturePoints.push({ T, alpha, from: 'grid', epochs: cfg.gridEpochs, testTrueClassProb });
             if (acc > best) {
               best = acc;
               tuned[key] = { T, alpha };
@@ -580,13 +506,25 @@ export const experiment: TechniqueExperiment = {
       }
       let best = -1;
       for (const e of cfg.gridEps) {
-        const acc = await gridRun('LS', `ε=${e}`, [labelSmoothingPlugin({ epsilon: e })]);
+        const acc = (await gridRun('LS', `ε=${e}`, [labelSmoothingPlugin({ epsilon: e })])).bestVal;
         if (acc > best) [best, tuned.ls] = [acc, e];
       }
       best = -1;
       for (const a of cfg.gridTfkdAlpha) {
-        const acc = await gridRun('Tf-KD_reg', `α=${a}`, methodPlugins('Tf-KD_reg', sources, { ...tuned, tfkd: a }, C, seeds[0]!, cfg.klReduction));
+        const acc = (await gridRun('Tf-KD_reg', `α=${a}`, methodPlugins('Tf-KD_reg', sources, { ...tuned, tfkd: a }, C, seeds[0]!, cfg.klReduction))).bestVal;
         if (acc > best) [best, tuned.tfkd] = [acc, a];
+      }
+    } else if (cfg.temperatureSweepAlpha.length) {
+      // figure 5 (a) without a grid: one extra ReffAKD-AE student per (T, α), first seed, the final runs' budget
+      for (const alpha of cfg.temperatureSweepAlpha) {
+        for (const T of cfg.gridT) {
+          const model = models.student(seeds[0]!);
+          await trainModel(model, [...augment(seeds[0]!), ...softKl(reffakd, T, alpha)], seeds[0]!, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `sweep ReffAKD-AE T=${T} α=${alpha}`, progress);
+          const { testTrueClassProb } = testDiagnostics(model, test);
+          model.dispose();
+          temperaturePoints.push({ T, alpha, from: 'sweep', epochs: cfg.studentEpochs, testTrueClassProb });
+          log(`distill: temperature sweep ReffAKD-AE T=${T} α=${alpha}: mean test true-class probability ${testTrueClassProb.toFixed(4)}`);
+        }
       }
     }
     log(`distill: settings ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha}; KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD α=${tuned.tfkd}`);
@@ -599,9 +537,11 @@ export const experiment: TechniqueExperiment = {
     if (cfg.gridOnly) {
       // stage 1 of a two-stage reproduction: the grid's table and selected settings, no final runs
       const claims = checks.claims;
+      const temperature = temperaturePoints.length ? temperatureSection(temperaturePoints, reffakdReport.boosted, test.labels!, null) : null;
       const summary = {
         dataset: ds.id, mode: options.mode, tier: cfg.tier, gridOnly: true, seeds, backend: tf.getBackend(), tuned, config: cfg,
-        teacher: teacherSummary, reffakd: checks.reffakdSummary, grid: gridRows, testVectors: checks.vectors, badInputs: checks.bad,
+        teacher: teacherSummary, reffakd: checks.reffakdSummary, grid: gridRows, gridCells, testVectors: checks.vectors, badInputs: checks.bad,
+        diagnostics: { temperature: { points: temperaturePoints, rows: temperature?.rows ?? [] } },
         nextStage: `--set grid=false --set reffakdT=${tuned.reffakd.T} --set reffakdAlpha=${tuned.reffakd.alpha} --set kdT=${tuned.kd.T} --set kdAlpha=${tuned.kd.alpha} --set lsEpsilon=${tuned.ls} --set tfkdAlpha=${tuned.tfkd}`,
       };
       const summaryPath = await record.writeSummary({ ...summary, claims });
@@ -609,7 +549,7 @@ export const experiment: TechniqueExperiment = {
         title: `distill — validation grid only (${ds.title}, ${options.mode}, ${conv ? 'conv tier' : 'MLP tier'})`,
         intro: `Stage 1 of a two-stage reproduction on ${ds.title}: teacher ${models.teacherName} (${cfg.teacherEpochs} epochs, test ${pct(teacherRun.finalTest)}%), the soft-label generators and the validation grid (seed ${seeds[0]}, ${cfg.gridEpochs} epochs, ${models.studentName}). Selected: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha}; KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd}. Stage 2: the same command with ${summary.nextStage} and without gridOnly. Only the claims that need no student run are checked here.`,
         claims,
-        sections: [gridSection(gridRows), ...checks.sections],
+        sections: [gridSection(gridRows, gridCells), ...(temperature ? [temperature.section] : []), ...checks.sections],
       });
       disposeAll();
       return { runDir: record.dir, summaryPath, reportPath, claims, summary };
@@ -626,9 +566,10 @@ export const experiment: TechniqueExperiment = {
         studentMacs = adapterMacs(model);
         studentParams = { all: adapterParams(model), trainable: adapterParams(model, 'trainable') };
         const r = await trainModel(model, [...augment(seed), ...methodPlugins(method, sources, tuned, C, seed, cfg.klReduction)], seed, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `${method} seed ${seed}`, progress);
+        const diag = testDiagnostics(model, test);
         model.dispose();
-        runs.push({ method, seed, ...r });
-        await record.logMetrics({ kind: 'student', method, seed, ...r });
+        runs.push({ method, seed, ...r, ...diag });
+        await record.logMetrics({ kind: 'student', method, seed, ...r, testTrueClassProb: diag.testTrueClassProb });
         log(`distill: seed ${seed} ${method}: test ${pct(r.finalTest)}% (final), ${pct(r.bestValTest)}% (best-val epoch ${r.bestEpoch + 1})`);
       }
     }
@@ -640,7 +581,7 @@ export const experiment: TechniqueExperiment = {
       const fin = meanStd(by(m, (r) => 100 * r.finalTest));
       const sel = meanStd(by(m, (r) => 100 * r.bestValTest));
       const d = meanStd(paired(m, 'CE'));
-      return { method: m, fin, sel, d };
+      return { method: m, fin, sel, d, trueClassProb: meanStd(by(m, (r) => r.testTrueClassProb)).mean };
     });
     const diff = (a: MethodName, b: MethodName) => meanStd(paired(a, b));
 
@@ -676,6 +617,55 @@ export const experiment: TechniqueExperiment = {
       ] as Array<Array<string | number | null>>,
     };
 
+    // ---- figure 4: student test accuracy vs the pipeline's cumulative MACs (stages in order)
+    const epochMean = (m: MethodName, f: (e: EpochRecord) => number): number[] =>
+      Array.from({ length: cfg.studentEpochs }, (_, e) => meanStd(by(m, (r) => f(r.epochs[e]!))).mean);
+    const studentSeries = (m: MethodName) => ({ forwardMacsPerExample: studentMacs, examplesPerEpoch: data.train.size, epochMs: epochMean(m, (e) => e.trainMs), epochAccuracy: epochMean(m, (e) => e.test) });
+    const noSource = { fitMacs: 0, fitMs: 0, labelMacs: 0, labelMs: 0 };
+    const macsSeries: Array<CumulativeStage & { pipeline: string }> = [
+      ...pipelineSeries(aeCost, studentSeries('ReffAKD-AE'), { fit: 'autoencoder training', label: 'soft labels (encoding + matrix)' }).map((r) => ({ pipeline: 'ReffAKD', ...r })),
+      ...pipelineSeries(teacherCost, studentSeries('KD (teacher)'), { fit: 'teacher training', label: cfg.augment ? 'teacher logits (online, one student run)' : 'teacher logits (cached)' }).map((r) => ({ pipeline: 'KD', ...r })),
+      ...pipelineSeries(noSource, studentSeries('CE'), { fit: '', label: '' }).map((r) => ({ pipeline: 'CE (no soft labels)', ...r })),
+    ];
+    const lastOf = (p: string) => macsSeries.filter((r) => r.pipeline === p).at(-1)!;
+    const macsSection: ReportSection = {
+      title: 'Accuracy vs cumulative MACs (ReffAKD and KD pipelines)',
+      text: `Each pipeline's stages in order — soft-label source training (autoencoder / teacher), soft-label production (encoding + matrix / ${cfg.augment ? 'online teacher logits for one student run' : 'cached teacher logits'}), then the student's epochs — with analytic MACs (training = 3 × forward per example) and measured wall-clock (${tf.getBackend()}), accumulated. The dashed rules mark where the soft-label stages end; the points are the student's test accuracy after each epoch (mean over seeds ${seeds.join(', ')}). CE needs no soft labels and is shown for reference. End points: ReffAKD ${pct(lastOf('ReffAKD').accuracy!)}% at ${lastOf('ReffAKD').cumulativeMacs.toExponential(2)} MACs, KD ${pct(lastOf('KD').accuracy!)}% at ${lastOf('KD').cumulativeMacs.toExponential(2)} MACs, CE ${pct(lastOf('CE (no soft labels)').accuracy!)}% at ${lastOf('CE (no soft labels)').cumulativeMacs.toExponential(2)} MACs.`,
+      table: {
+        columns: ['pipeline', 'stage', 'stage MACs', 'cumulative MACs', 'cumulative time (s)', 'student test acc (%)'],
+        rows: macsSeries.map((r) => [r.pipeline, r.stage, r.macs, r.cumulativeMacs, Number((r.cumulativeMs / 1000).toFixed(2)), r.accuracy === null ? null : pct(r.accuracy)]),
+      },
+      plot: macsCurvePlot(macsSeries),
+    };
+
+    // ---- figure 5: true-class probability vs T, and the students' confused pairs vs the matrix's top pairs
+    const ceProb = accRows.find((r) => r.method === 'CE')!.trueClassProb;
+    const temperature = temperaturePoints.length ? temperatureSection(temperaturePoints, reffakdReport.boosted, test.labels!, ceProb) : null;
+    const sTop5 = topPairs(reffakdReport.S, 5, names);
+    const confusionBy = (m: MethodName): Matrix => sumMatrices(seeds.map((s) => runs.find((r) => r.method === m && r.seed === s)!.confusion));
+    const confusedRows = (['CE', 'KD (teacher)', 'ReffAKD-AE'] as const).map((m) => {
+      const M = confusionBy(m);
+      const top5: ConfusedPair[] = topConfusedPairs(M, 5, names);
+      return { method: m, confusion: M, top5, overlap: pairOverlap(sTop5, top5) };
+    });
+    const reffConf = confusedRows.find((r) => r.method === 'ReffAKD-AE')!;
+    const sKeys = new Set(sTop5.map((p) => `${p.a}-${p.b}`));
+    const cKeys = new Set(reffConf.top5.map((p) => `${p.a}-${p.b}`));
+    const scatter = topPairs(reffakdReport.S, (C * (C - 1)) / 2, names).map((p) => {
+      const key = `${p.a}-${p.b}`;
+      const kind = sKeys.has(key) && cKeys.has(key) ? 'top 5 of S and top 5 confused' : sKeys.has(key) ? 'top 5 of S' : cKeys.has(key) ? 'top 5 confused' : 'other';
+      return { pair: p.label, similarity: p.value, confusions: reffConf.confusion[p.a]![p.b]! + reffConf.confusion[p.b]![p.a]!, kind };
+    });
+    const confusionSection: ReportSection = {
+      title: 'Diagnostic: the students\' most confused pairs vs the matrix\'s top pairs',
+      text: `Test confusions of each pair in both directions, summed over seeds ${seeds.join(', ')} (${test.size} test images per seed); ties broken by class index. Top 5 of S: ${sTop5.map((p) => p.label).join(', ')}. Overlap = how many of S's top 5 pairs are among the student's top 5 confused pairs: ReffAKD-AE ${reffConf.overlap}/5; the CE and KD students (no similarity matrix) show how much of that overlap the data alone gives. The plot places every pair of the ReffAKD-AE student by its similarity and its confusions. Reported as a diagnostic, not a claim.`,
+      table: {
+        columns: ['student', 'top 5 confused pairs (confusions)', "overlap with S's top 5"],
+        rows: confusedRows.map((r) => [r.method, r.top5.map((p) => `${p.label} (${p.count})`).join(', '), r.overlap]),
+      },
+      plot: confusionVsSimilarityPlot(scatter, `Pairs: similarity S[a][b] vs test confusions of the ReffAKD-AE student`),
+    };
+
     // ---- claims
     const dCe = diff('ReffAKD-AE', 'CE');
     const dKd = diff('KD (teacher)', 'ReffAKD-AE');
@@ -706,9 +696,18 @@ export const experiment: TechniqueExperiment = {
       },
       teacher: teacherSummary,
       reffakd: checks.reffakdSummary,
-      accuracy: Object.fromEntries(accRows.map((r) => [r.method, { finalTestMean: r.fin.mean, finalTestStd: r.fin.std, selectedTestMean: r.sel.mean, selectedTestStd: r.sel.std, vsCeMean: r.d.mean, vsCeStd: r.d.std }])),
+      accuracy: Object.fromEntries(accRows.map((r) => [r.method, { finalTestMean: r.fin.mean, finalTestStd: r.fin.std, selectedTestMean: r.sel.mean, selectedTestStd: r.sel.std, vsCeMean: r.d.mean, vsCeStd: r.d.std, testTrueClassProbMean: r.trueClassProb }])),
       costs: { reffakd: aeCost, teacher: teacherCost, reffakdPipeline: reffakdPipe, kdPipeline: kdPipe, onlineTeacherMacs, genMacsRatio, genMsRatio, pipeMacsRatio, pipeMsRatio },
-      testVectors: checks.vectors, badInputs: checks.bad, grid: gridRows,
+      testVectors: checks.vectors, badInputs: checks.bad, grid: gridRows, gridCells,
+      // the data of the diagnostic figures (spec §10.4 figures 4 and 5)
+      diagnostics: {
+        cumulativeMacs: macsSeries,
+        temperature: { points: temperaturePoints, rows: temperature?.rows ?? [], ceTestTrueClassProb: ceProb },
+        confusedPairs: {
+          sTop5: sTop5.map((p) => ({ pair: p.label, a: p.a, b: p.b, value: p.value })),
+          students: confusedRows.map((r) => ({ method: r.method, top5: r.top5.map((p) => ({ pair: p.label, a: p.a, b: p.b, count: p.count })), overlapWithSTop5: r.overlap, confusion: r.confusion })),
+        },
+      },
     };
     const summaryPath = await record.writeSummary({ ...summary, claims });
     const sections = [
@@ -726,7 +725,10 @@ export const experiment: TechniqueExperiment = {
         text: `Analytic MACs (training = 3 × forward per example seen) and measured wall-clock on the ${tf.getBackend()} backend (training time excludes the per-epoch validation/test evaluation). ${cfg.augment ? 'With augmentation the teacher runs online (its labelling cost is shown for one student run).' : 'The teacher\'s logits are cached once (no augmentation); the online alternative is shown analytically.'}`,
         table: costTable,
       },
-      ...(gridRows.length ? [gridSection(gridRows)] : []),
+      macsSection,
+      ...(gridRows.length ? [gridSection(gridRows, gridCells)] : []),
+      ...(temperature ? [temperature.section] : []),
+      confusionSection,
       ...checks.sections,
     ];
     const reportPath = await record.writeReport({
@@ -741,4 +743,4 @@ export const experiment: TechniqueExperiment = {
 };
 
 /** Default configurations of the two modes (for the README and tests). */
-export const EXPERIMENT_CONFIGS: Record<'quick' | 'full', DistillExperimentConfig> = { quick: QUICK, full: FULL };
+export const EXPERIMENT_CONFIGS: Record<'quick' | 'full' | 'smoke', DistillExperimentConfig> = { quick: QUICK, full: FULL, smoke: SMOKE };

@@ -8,6 +8,7 @@
 export * from './losses.js';
 export * from './similarity.js';
 export * from './cost.js';
+export * from './diagnostics.js';
 export * from './autoencoder.js';
 export * from './models.js';
 export * from './generators.js';

@@ -19,7 +19,7 @@ afterAll(async () => {
 
 const TINY = {
   tier: 'conv', trainSize: 120, valSize: 40, testSize: 40, batchSize: 40, teacherEpochs: 1, teacherMilestones: '9', studentEpochs: 1,
-  studentMilestones: '9', aeEpochs: 1, samplesPerClass: 3,
+  studentMilestones: '9', aeEpochs: 1, samplesPerClass: 3, temperatureSweepAlpha: '',
 };
 
 describe('conv tier (spec Tier B): tiny smoke run of the reproduction', () => {

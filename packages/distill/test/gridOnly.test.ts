@@ -19,11 +19,13 @@ afterAll(async () => {
 const TINY = {
   trainSize: 120, valSize: 40, testSize: 40, batchSize: 40, teacherHidden: '16', studentHidden: '8', teacherEpochs: 1, teacherMilestones: '9',
   studentEpochs: 1, studentMilestones: '9', aeEpochs: 1, samplesPerClass: 3, extras: false,
-  grid: true, gridEpochs: 1, gridT: '1,4', gridAlpha: '0.5', gridEps: '0.1', gridTfkdAlpha: '0.1',
+  grid: true, gridEpochs: 1, gridT: '1,4', gridAlpha: '0.5', gridEps: '0.1', gridTfkdAlpha: '0.1', temperatureSweepAlpha: '',
 };
 
 interface Summary {
   dataset: string; gridOnly?: boolean; nextStage?: string; grid: Array<[string, string, number]>;
+  gridCells: Array<{ method: string; T: number; alpha: number; valAcc: number }>;
+  diagnostics: { temperature: { points: Array<{ T: number; alpha: number; from: string }> } };
   tuned: { reffakd: { T: number; alpha: number }; kd: { T: number; alpha: number }; ls: number; tfkd: number };
   claims: Array<{ id: string }>; accuracy?: Record<string, { finalTestMean: number }>;
 }
@@ -48,7 +50,12 @@ describe('gridOnly: stage 1 of a two-stage reproduction', () => {
     expect(stage1.tuned).toEqual(oneShot.tuned);
     const best = (label: string) => stage1.grid.filter(([m]) => m === label).reduce((a, b) => (b[2] > a[2] ? b : a));
     expect(best('ReffAKD-AE')[1]).toBe(`T=${stage1.tuned.reffakd.T} α=${stage1.tuned.reffakd.alpha}`);
+    // figure 3's α × T cells are the grid's ReffAKD/KD rows; figure 5 (a) reuses the ReffAKD cells (no extra training)
+    expect(stage1.gridCells.map((c) => `${c.method} T=${c.T} α=${c.alpha} ${c.valAcc}`)).toEqual(stage1.grid.slice(0, 4).map(([m, st, v]) => `${m} ${st} ${v}`));
+    expect(stage1.diagnostics.temperature.points.map((p) => `${p.from} T=${p.T} α=${p.alpha}`)).toEqual(['grid T=1 α=0.5', 'grid T=4 α=0.5']);
     const stage1Report = await readFile(join(stage1Result.runDir, 'report.md'), 'utf8');
+    expect(stage1Report).toContain('Diagnostic: true-class probability vs T');
+    expect(stage1Report).toMatch(/## Tuning grid[^#]*!\[Tuning grid/);
     expect(stage1Report).toContain('Stage 2');
     expect(stage1Report).toContain('validation grid only (Fashion-MNIST, quick, MLP tier)');
     // stage 2: the printed settings with grid=false give the one-shot run's students exactly

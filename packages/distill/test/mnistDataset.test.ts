@@ -95,6 +95,12 @@ describe('--set dataset: the reproduction on MNIST or Fashion-MNIST (spec §10)'
       reffakd: { topPairs: Array<{ pair: string }> };
       accuracy: Record<string, { finalTestMean: number }>;
       claims: Array<{ id: string; statement: string; measured: number; threshold: number; comparator: string }>;
+      costs: { reffakdPipeline: { total: { macs: number }; student: { macs: number } }; kdPipeline: { total: { macs: number } } };
+      diagnostics: {
+        cumulativeMacs: Array<{ pipeline: string; stage: string; cumulativeMacs: number; accuracy: number | null }>;
+        temperature: { points: Array<{ T: number; alpha: number; from: string; testTrueClassProb: number }>; rows: Array<{ T: number; predicted: number }> };
+        confusedPairs: { sTop5: Array<{ a: number; b: number }>; students: Array<{ method: string; top5: Array<{ a: number; b: number; count: number }>; overlapWithSTop5: number; confusion: number[][] }> };
+      };
     };
     expect(summary.dataset).toBe('mnist');
     expect(summary.config.dataset).toBe('mnist');
@@ -119,7 +125,31 @@ describe('--set dataset: the reproduction on MNIST or Fashion-MNIST (spec §10)'
     const acc = summary.accuracy;
     expect(byId['reffakd-vs-ls']!.measured).toBeCloseTo(Math.abs(acc['ReffAKD-AE']!.finalTestMean - acc.LS!.finalTestMean), 9);
     expect(byId['reffakd-ge-ce']!.measured).toBeCloseTo(acc['ReffAKD-AE']!.finalTestMean - acc.CE!.finalTestMean, 9);
+    // figure 4: each pipeline's stages in order; its last cumulative MACs is the cost table's whole pipeline
+    const series = (p: string) => summary.diagnostics.cumulativeMacs.filter((r) => r.pipeline === p);
+    expect(series('ReffAKD').map((r) => r.stage)).toEqual(['autoencoder training', 'soft labels (encoding + matrix)', 'student epoch 1']);
+    expect(series('KD').map((r) => r.stage)).toEqual(['teacher training', 'teacher logits (cached)', 'student epoch 1']);
+    expect(series('ReffAKD').at(-1)!.cumulativeMacs).toBeCloseTo(summary.costs.reffakdPipeline.total.macs, 0);
+    expect(series('KD').at(-1)!.cumulativeMacs).toBeCloseTo(summary.costs.kdPipeline.total.macs, 0);
+    expect(series('CE (no soft labels)').at(-1)!.cumulativeMacs).toBe(summary.costs.reffakdPipeline.student.macs);
+    expect(series('ReffAKD').at(-1)!.accuracy).toBe(acc['ReffAKD-AE']!.finalTestMean / 100);
+    // figure 5 (a): quick mode has no grid, so the sweep trains one student per T of gridT and α of 0.1, 0.9
+    expect(summary.diagnostics.temperature.points.map((p) => `${p.from} T=${p.T} α=${p.alpha}`)).toEqual(
+      [0.1, 0.9].flatMap((a) => [1, 4, 10, 20].map((T) => `sweep T=${T} α=${a}`)));
+    const predicted = summary.diagnostics.temperature.rows.map((r) => r.predicted);
+    expect(predicted).toEqual([...predicted].sort((a, b) => a - b)); // sharper with T
+    // figure 5 (b): confusions of every test image of the seed; overlap of the top-5 lists
+    const conf = summary.diagnostics.confusedPairs;
+    expect(conf.students.map((r) => r.method)).toEqual(['CE', 'KD (teacher)', 'ReffAKD-AE']);
+    for (const r of conf.students) {
+      expect(r.confusion.flat().reduce((x, y) => x + y, 0)).toBe(40);
+      const keys = new Set(conf.sTop5.map((p) => `${p.a}-${p.b}`));
+      expect(r.overlapWithSTop5).toBe(r.top5.filter((p) => keys.has(`${p.a}-${p.b}`)).length);
+    }
     const report = await readFile(join(result.runDir, 'report.md'), 'utf8');
+    for (const title of ['## Accuracy vs cumulative MACs', '## Diagnostic: true-class probability vs T', '## Diagnostic: the students\' most confused pairs', '## Top off-diagonal pairs of S']) {
+      expect(report).toContain(title);
+    }
     expect(report).toContain('distill — ReffAKD on MNIST (quick, MLP tier)');
     expect(report).toContain('Student accuracy (MNIST,');
     expect(report).toContain('spec §10.1: ≈ 0.1307 / 0.3081');

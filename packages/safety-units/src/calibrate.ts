@@ -6,7 +6,7 @@
  * @module
  */
 import type { ModelAdapter } from '@trellis-ml/core';
-import { check } from '@trellis-ml/core';
+import { check, meanStd } from '@trellis-ml/core';
 import { randomMask, rankedMask, type GroupFractions, type UnitClassification } from './classify.js';
 import { pruneUnits } from './prune.js';
 import { checkFraction, totalUnits, type UnitLayout, type UnitMask } from './units.js';
@@ -114,4 +114,47 @@ export function calibrateFractions(sweep: { dense: SweepMeasure; points: SweepPo
     fractions = { esu: fractions.esu, euu: fractions.euu * f, ru: fractions.ru * f };
   }
   return { fractions, dense: d, points: sweep.points, esuRefusalDrop: d.refusal - esu.refusal };
+}
+
+/** One point of curve F1 (spec §10.5 item 2): a metric's mean ± sd over seeds after pruning `fraction` of the units in `order`. */
+export interface SweepCurvePoint {
+  order: SweepOrder;
+  fraction: number;
+  /** `asr` = 1 − refusal rate of the sweep's measure; `utility` = its utility (benign exact match in the study). */
+  metric: 'asr' | 'utility';
+  mean: number;
+  sd: number;
+  seeds: number;
+}
+
+/**
+ * Curve F1's data from one sweep per seed: for every order and fraction (the dense model as fraction 0
+ * of every order) the mean and sample sd over seeds of ASR (= 1 − refusal) and utility. Sweeps may
+ * differ in grid; each point averages the seeds that measured it.
+ */
+export function sweepCurves(sweeps: ReadonlyArray<{ dense: SweepMeasure; points: readonly SweepPoint[] }>): SweepCurvePoint[] {
+  check(sweeps.length > 0, 'BAD_SWEEP', 'no sweeps to average', 'pass one pruningSweep result per seed');
+  const cells = new Map<string, { order: SweepOrder; fraction: number; asr: number[]; utility: number[] }>();
+  const add = (order: SweepOrder, fraction: number, m: SweepMeasure) => {
+    const key = `${order}|${fraction}`;
+    const c = cells.get(key) ?? { order, fraction, asr: [], utility: [] };
+    c.asr.push(1 - m.refusal);
+    c.utility.push(m.utility);
+    cells.set(key, c);
+  };
+  for (const s of sweeps) {
+    const orders = [...new Set(s.points.map((p) => p.order))];
+    for (const o of orders) add(o, 0, s.dense);
+    for (const p of s.points) add(p.order, p.fraction, p);
+  }
+  const stats = (v: number[]) => {
+    const { mean, std } = meanStd(v);
+    return { mean, sd: std };
+  };
+  const out: SweepCurvePoint[] = [];
+  for (const c of [...cells.values()].sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : a.fraction - b.fraction))) {
+    out.push({ order: c.order, fraction: c.fraction, metric: 'asr', ...stats(c.asr), seeds: c.asr.length });
+    out.push({ order: c.order, fraction: c.fraction, metric: 'utility', ...stats(c.utility), seeds: c.utility.length });
+  }
+  return out;
 }

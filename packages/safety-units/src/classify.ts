@@ -312,3 +312,26 @@ export function attributeTransfer(before: UnitClassification, after: UnitClassif
   }
   return m.map((row) => row.map((c) => c / n));
 }
+
+/**
+ * Where the units of one group went (a row of an {@link attributeTransfer} matrix, normalised to its
+ * sum): the share of `from`'s units that ended in each group. An empty group gives NaN shares.
+ * Spec §10.5 F3's expectation reads off it: under full fine-tuning most ESU → CU; under Setting (i) ESU → ESU.
+ */
+export function transferShares(matrix: readonly (readonly number[])[], from: UnitGroup): Record<UnitGroup, number> {
+  check(matrix.length === UNIT_GROUPS.length && matrix.every((r) => r.length === UNIT_GROUPS.length), 'BAD_CLASSIFICATION',
+    `a transfer matrix is ${UNIT_GROUPS.length}×${UNIT_GROUPS.length}, got ${matrix.length} rows`, 'pass the matrix attributeTransfer returns');
+  const row = matrix[GROUP_CODE[from]]!;
+  const sum = row.reduce((s, v) => s + v, 0);
+  return Object.fromEntries(UNIT_GROUPS.map((g, j) => [g, sum > 0 ? row[j]! / sum : NaN])) as Record<UnitGroup, number>;
+}
+
+/** Element-wise mean of equally shaped matrices (e.g. transfer matrices of several seeds). */
+export function meanMatrix(matrices: readonly (readonly number[])[][]): number[][] {
+  check(matrices.length > 0, 'BAD_OPTION', 'no matrices to average', 'pass at least one matrix');
+  const first = matrices[0]!;
+  for (const m of matrices) {
+    check(m.length === first.length && m.every((r, i) => r.length === first[i]!.length), 'BAD_OPTION', 'the matrices to average differ in shape', 'pass matrices of one shape');
+  }
+  return first.map((r, i) => r.map((_, j) => matrices.reduce((s, m) => s + m[i]![j]!, 0) / matrices.length));
+}

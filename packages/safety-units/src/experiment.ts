@@ -9,17 +9,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Claim, ExperimentOptions, ExperimentResult, ReportSection, TechniqueExperiment } from '@trellis-ml/core';
 import { applyParams, check, claim, experimentSeeds, meanStd, Rng, RunRecord } from '@trellis-ml/core';
-import { pruningSweep, calibrateFractions, type SweepPoint } from './calibrate.js';
-import { attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting2, groupMask, LLAMA2_FRACTIONS, magnitudeMaskLike, randomMaskLike, rankedMask, type MagnitudeMatch, type Normalization, type UnitClassification } from './classify.js';
+import { acceptanceChecks, type AcceptanceCheck } from './acceptance.js';
+import { pruningSweep, calibrateFractions, sweepCurves, type SweepPoint } from './calibrate.js';
+import { attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting2, groupMask, LLAMA2_FRACTIONS, magnitudeMaskLike, meanMatrix, randomMaskLike, rankedMask, transferShares, type MagnitudeMatch, type Normalization, type UnitClassification } from './classify.js';
 import { concatSequences, encodeSequences, makeSplits, RequestLanguage, type Request, type SequenceSet } from './language.js';
 import { forwardSet, harmfulnessScore, refusalRate, safetyMetrics, type EvalSets, type SafetyMetrics } from './lmEval.js';
 import { lowRankParamCount } from './lowRank.js';
 import { lowRankAdapterPlugin, unitBudgetPlugin, unitFreezePlugin } from './plugin.js';
+import { reasoningDirectionProbe, type ProbePoint } from './probe.js';
 import { pruneUnits, rewindUnits, snapshotVariables } from './prune.js';
 import { scoreAttributes, type AttributeScores } from './scores.js';
 import { trainLanguageModel } from './train.js';
 import { TinyTransformer, tinyTransformer } from './transformer.js';
-import { jaccard, maskCount, maskStats, UNIT_GROUPS, type UnitLayout, type UnitMask } from './units.js';
+import { jaccard, maskCount, maskStats, pairwiseJaccard, UNIT_GROUPS, type UnitLayout, type UnitMask } from './units.js';
 
 /** Sizes and schedules of the study (quick and full presets; override with `--set key=value`). */
 export interface StudyConfig {
@@ -82,6 +84,15 @@ export interface StudyConfig {
   adapterEpochMultiplier: number;
   /** Figure F2: evaluate hazard ASR every this many fine-tuning steps (and before the first and after the last). */
   evalEvery: number;
+  /**
+   * Sensitivity (spec §10.5 item 7): number of fresh scoring draws ("scoring seeds"; default 3, the spec's),
+   * each `scoreSize` hazard and benign requests drawn from all non-eval requests of the family.
+   */
+  scoringSeeds: number;
+  /** Run the optional reasoning-direction probe (spec §10.3 step 8, §7) on M0 and the aligned model (default true). */
+  probe: boolean;
+  /** Probe: greedy tokens generated after each variant before its state is read (default 0, 1, 2; answers are 3–6 tokens). */
+  probeSteps: number[];
 }
 
 const QUICK: StudyConfig = {
@@ -94,6 +105,7 @@ const QUICK: StudyConfig = {
   // Adapter lr tuned once on seed 99 (bench/adapter-tune.mjs, trellis-native): the smallest of ×{1, 3, 5, 7, 10, 30} whose
   // final training loss reaches the full fine-tune's (spec §10.3 step 5: restricted arms train to the full-FT loss).
   magnitudeMatch: 'global', adapterRank: 4, adapterAlpha: 4, adapterLrMultiplier: 10, adapterEpochMultiplier: 1, evalEvery: 5,
+  scoringSeeds: 3, probe: true, probeSteps: [0, 1, 2],
 };
 
 const FULL: StudyConfig = {
@@ -115,6 +127,8 @@ export function studyConfig(mode: 'quick' | 'full', params: Record<string, strin
   for (const f of cfg.budgetSweep) {
     check(f > 0 && f < 1, 'BAD_FRACTION', `budget sweep fraction ${f} is outside (0, 1)`, 'pass fractions of all units, e.g. --set budgetSweep=0.05,0.1,0.3,0.4');
   }
+  check(Number.isInteger(cfg.scoringSeeds) && cfg.scoringSeeds >= 2, 'BAD_OPTION', `scoringSeeds ${cfg.scoringSeeds} is not an integer ≥ 2`, 'pass --set scoringSeeds=3 (pairwise Jaccard needs two draws)');
+  for (const t of cfg.probeSteps) check(Number.isInteger(t) && t >= 0, 'BAD_OPTION', `probe step ${t} is not an integer ≥ 0`, 'pass generated-token counts, e.g. --set probeSteps=0,1,2');
   return cfg;
 }
 
@@ -145,7 +159,10 @@ interface ArmSpec {
 }
 
 /** The arms figure F2 plots (spec §10.5: full FT / (i) / (ii) / random, plus the two §4.4 controls). */
-const F2_ARMS = ['none (full FT)', 'ESU + top CU (i)', 'ESU + all CU (ii)', 'random (size of i)', 'magnitude (size of i)'];
+const F2_ARMS = ['none (full FT)', 'ESU + top CU (i)', 'ESU + all CU (ii)', 'random (size of i)', 'random (size of ii)', 'magnitude (size of i)'];
+
+/** The orders of curve F1 (spec §10.5 item 2), in the report's column order. */
+const F1_ORDERS = ['top-D', 'bottom-D', 'bottom-T', 'random'] as const;
 
 /** Arm name of the low-rank adapter. */
 const adapterArm = (cfg: StudyConfig) => `low-rank adapter (r = ${cfg.adapterRank}, all projections)`;
@@ -179,6 +196,14 @@ interface SeedResult {
   split: { setting1: { attn: number; mlp: number }; magnitude: { attn: number; mlp: number } };
   budget: Array<{ arm: string; m: SafetyMetrics; unitFraction: number }>;
   jaccard: Record<string, number>;
+  /** Spec §10.3 steps 1–2 acceptance checks of this seed's M0 and aligned model. */
+  acceptance: AcceptanceCheck[];
+  /** Group sizes with the paper's fixed fractions (spec §10.3 step 3; `counts` are the calibrated ones). */
+  paperCounts: Record<string, number>;
+  /** Sensitivity (spec §10.5 item 7): Jaccard of ESU sets, with the calibrated and with the paper's ESU fraction. */
+  sensitivity: Record<string, { calibrated: number; paper: number }>;
+  /** Reasoning-direction probe (spec §10.3 step 8) of M0 and of the aligned model; empty when `probe` is off. */
+  probe: { m0: ProbePoint[]; aligned: ProbePoint[] };
   unitMap: Array<{ module: string; unit: number; group: string }>;
   perModule: Array<{ module: string; ESU: number; EUU: number; CU: number; RU: number }>;
 }
@@ -287,6 +312,12 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
   for (let r = 0; r < 3; r++) prunedMetrics(`random (ESU size) #${r + 1}`, randomMaskLike(layout, groupMask(cls, 'ESU'), seed * 1000 + r));
   prunedMetrics('random (EUU size)', randomMaskLike(layout, groupMask(cls, 'EUU'), seed * 1000 + 7));
   prunedMetrics('random (RU size)', randomMaskLike(layout, groupMask(cls, 'RU'), seed * 1000 + 8));
+  // Spec §10.3 step 3: the same rows with the paper's fixed fractions (`prelim`, Llama-2: 1.3 / 13.3 / 14.8 %). Pruning is
+  // restored bit-exactly and the random sets draw from their own seeds, so nothing downstream changes.
+  for (const g of ['ESU', 'EUU', 'RU'] as const) prunedMetrics(`${g} (paper ${pct(LLAMA2_FRACTIONS[g.toLowerCase() as 'esu' | 'euu' | 'ru'])} %)`, groupMask(prelim, g));
+  for (let r = 0; r < 3; r++) prunedMetrics(`random (paper ESU size) #${r + 1}`, randomMaskLike(layout, groupMask(prelim, 'ESU'), seed * 1000 + 31 + r));
+  prunedMetrics('random (paper EUU size)', randomMaskLike(layout, groupMask(prelim, 'EUU'), seed * 1000 + 34));
+  prunedMetrics('random (paper RU size)', randomMaskLike(layout, groupMask(prelim, 'RU'), seed * 1000 + 35));
 
   // 5. Benign fine-tuning attack with freeze arms.
   const n = layout.reduce((s, m) => s + m.numUnits, 0);
@@ -322,6 +353,11 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
   let reFull: UnitClassification | undefined;
   let reS1: UnitClassification | undefined;
   const rewind: SeedResult['rewind'] = [];
+  // Spec §10.3 step 5 "Wei-style rewind of the ESU region" as T2 arms: full fine-tune, then put the region back to its aligned
+  // values (Wei et al.'s restriction, spec §4.3 rewind-after), measured like every arm. Appended after the trained arms.
+  const weiArms: ArmResult[] = [];
+  const weiRegions: Array<[string, string, UnitMask]> = [['ESU (Wei-style rewind)', 'Wei-style rewind of ESU after full FT', groupMask(cls, 'ESU')],
+    ['ESU + top CU (i)', 'Wei-style rewind of (i) region after full FT', setting1]];
   for (const { arm, mask, nonUnit, adapter } of armSpecs) {
     const model = aligned.clone();
     const curve: ArmResult['curve'] = [];
@@ -356,16 +392,29 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
         reS1 = re;
       }
     }
-    if (arm.startsWith('none')) rewind.push(...rewindRegions(model, aligned, layout, [
-      ['ESU (Wei-style rewind)', groupMask(cls, 'ESU')], ['ESU + top CU (i)', setting1], ['random (size of i)', randomMaskLike(layout, setting1, seed * 1000 + 11)],
-      ['all units', null], ['all non-unit params', 'non-unit'],
-    ], (m) => {
-      const r = safetyMetrics(m, evalSets, lang);
-      return { refusal: r.refusal, finetuneAcc: r.finetuneAcc };
-    }));
+    if (arm.startsWith('none')) {
+      const regions = rewindRegions(model, aligned, layout, [
+        ['ESU (Wei-style rewind)', groupMask(cls, 'ESU')], ['ESU + top CU (i)', setting1], ['random (size of i)', randomMaskLike(layout, setting1, seed * 1000 + 11)],
+        ['all units', null], ['all non-unit params', 'non-unit'],
+      ], (m) => ({ m: safetyMetrics(m, evalSets, lang), harm: harmfulnessScore(m, evalSets.hazardNoSys, lang) }));
+      rewind.push(...regions.map((w) => ({ region: w.region, refusal: w.m.refusal, finetuneAcc: w.m.finetuneAcc })));
+      for (const [region, name, regionMask] of weiRegions) {
+        const w = regions.find((x) => x.region === region)!;
+        const rst = maskStats(model, layout, regionMask);
+        const rtp = trainableParams(model, layout, rst.params, false);
+        weiArms.push({
+          arm: name, frozenUnits: rst.units, frozenFraction: rst.unitFraction, frozenParamFraction: rst.paramFraction,
+          // the parameters that may differ from the aligned model after the rewind
+          trainableParamFraction: rtp.trainable / rtp.total, before: alignedMetrics, after: w.m, harm: w.harm,
+          finalLoss, retained: alignedMetrics.refusal > 0 ? w.m.refusal / alignedMetrics.refusal : NaN, curve: [],
+        });
+      }
+    }
     log(`[seed ${seed} ${stamp()}] FT ${arm}: refusal ${after.refusal.toFixed(3)} (retained ${(arms[arms.length - 1]!.retained).toFixed(3)}) downstream ${after.finetuneAcc.toFixed(3)} ${adapter ? '' : `frozen ${(st.unitFraction * 100).toFixed(1)}% `}trainable params ${(trainable / tp.total * 100).toFixed(1)}% loss ${finalLoss.toFixed(3)}`);
     model.dispose();
   }
+  arms.push(...weiArms);
+  for (const w of weiArms) log(`[seed ${seed} ${stamp()}] FT ${w.arm}: refusal ${w.after.refusal.toFixed(3)} (retained ${w.retained.toFixed(3)}) downstream ${w.after.finetuneAcc.toFixed(3)} rewound ${(w.frozenFraction * 100).toFixed(1)}% of units`);
 
   let unitsDiffering = 0;
   let esuKeptFull = 0;
@@ -420,6 +469,14 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
     subs.push(jaccard(base, esuOf(classifyUnits(layout, score(aligned, layout, pick(dS), pick(dU)), { normalize: cfg.normalize, fractions: calib.fractions }))));
   }
   jac['scoring subsets (3 × 75 %)'] = meanStd(subs).mean;
+  const sensitivity = sensitivityJaccards(cfg, seed, lang, sp, layout, scores, { calibrated: calib.fractions, paper: LLAMA2_FRACTIONS },
+    (s, u) => score(aligned, layout, s, u), dS);
+  log(`[seed ${seed} ${stamp()}] sensitivity (Jaccard of ESU, calibrated / paper fraction): ${Object.entries(sensitivity).map(([k, v]) => `${k} ${v.calibrated.toFixed(2)}/${v.paper.toFixed(2)}`).join('; ')}`);
+
+  // 8. Optional reasoning-direction probe (spec §10.3 step 8, §7) on held-out hazard prompts without SYS.
+  const blockTaps = Array.from({ length: cfg.layers }, (_, l) => `L${l}.out`);
+  const probeOf = (m: TinyTransformer) => (cfg.probe ? reasoningDirectionProbe(m, lang, evalSets.hazardNoSys.requests, { blockTaps, steps: cfg.probeSteps }) : []);
+  const probe = { m0: probeOf(m0), aligned: probeOf(aligned) };
 
   const unitMap: SeedResult['unitMap'] = [];
   const perModule: SeedResult['perModule'] = [];
@@ -438,10 +495,44 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
     seed, m0: m0Metrics, aligned: alignedMetrics, fractions: calib.fractions, counts: cls.counts, ablation, sweep, arms,
     transfer: { full: transferFull, setting1: transferS1, unitsDiffering, esuKeptFull: esuBefore ? esuKeptFull / esuBefore : NaN, esuKeptSetting1: esuBefore ? esuKeptSetting1 / esuBefore : NaN },
     rewind, split, budget, jaccard: jac, unitMap, perModule,
+    acceptance: acceptanceChecks(m0Metrics, alignedMetrics), paperCounts: prelim.counts, sensitivity, probe,
   };
 }
 
+/**
+ * Spec §10.5 item 7: Jaccard overlaps of the ESU set, for the calibrated and for the paper's ESU fraction,
+ * (a) across `cfg.scoringSeeds` fresh scoring draws (pairwise, and each against the study's set), (b) across
+ * the three normalisations (pairwise), (c) with D_S halved (first half). Scoring only; no training.
+ */
+function sensitivityJaccards(cfg: StudyConfig, seed: number, lang: RequestLanguage, sp: ReturnType<typeof makeSplits>, layout: UnitLayout, scores: AttributeScores,
+  fractions: { calibrated: { esu: number; euu: number; ru: number }; paper: { esu: number; euu: number; ru: number } },
+  scoreWith: (s: SequenceSet, u: SequenceSet) => AttributeScores, dS: SequenceSet): Record<string, { calibrated: number; paper: number }> {
+  const esu = (sc: AttributeScores, which: 'calibrated' | 'paper', normalize: Normalization = cfg.normalize) =>
+    groupMask(classifyUnits(layout, sc, { normalize, fractions: fractions[which] }), 'ESU');
+  // (a) fresh draws of D_S and D_U from every non-eval request (scoring ∪ training requests; eval stays disjoint, spec §3.1)
+  const draw = (pool: Request[], r: number, label: string) => Array.from(Rng.derive(seed, 'scoring-seed', label, r).sample(pool.length, Math.min(cfg.scoreSize, pool.length)), (i) => pool[i]!);
+  const drawn = Array.from({ length: cfg.scoringSeeds }, (_, r) => scoreWith(
+    encodeSequences(lang, draw([...sp.hazard.score, ...sp.hazard.train], r, 'hazard'), 'refuse'),
+    encodeSequences(lang, draw([...sp.benign.score, ...sp.benign.train], r, 'benign'), 'comply')));
+  const half = subsetSeq(lang, dS, Array.from({ length: Math.floor(dS.data.size / 2) }, (_, i) => i));
+  const halved = scoreWith(half, encodeSequences(lang, sp.benign.score, 'comply'));
+  const out: Record<string, { calibrated: number; paper: number }> = {};
+  const both = (f: (w: 'calibrated' | 'paper') => number) => ({ calibrated: f('calibrated'), paper: f('paper') });
+  out[`scoring seeds (${cfg.scoringSeeds} draws): mean pairwise`] = both((w) => pairwiseJaccard(drawn.map((d) => esu(d, w))).mean);
+  out[`scoring seeds (${cfg.scoringSeeds} draws): min pairwise`] = both((w) => pairwiseJaccard(drawn.map((d) => esu(d, w))).min);
+  out[`scoring seeds (${cfg.scoringSeeds} draws): mean vs the study's set`] = both((w) => meanStd(drawn.map((d) => jaccard(esu(scores, w), esu(d, w)))).mean);
+  const norms: Normalization[] = ['zscore-module', 'rank-global', 'none'];
+  out['normalisations (3): mean pairwise'] = both((w) => pairwiseJaccard(norms.map((n) => esu(scores, w, n))).mean);
+  out['normalisations (3): min pairwise'] = both((w) => pairwiseJaccard(norms.map((n) => esu(scores, w, n))).min);
+  out['normalize=rank-global vs none'] = both((w) => jaccard(esu(scores, w, 'rank-global'), esu(scores, w, 'none')));
+  out['D_S halved (first half)'] = both((w) => jaccard(esu(scores, w), esu(halved, w)));
+  return out;
+}
+
 const pct = (x: number) => Math.round(x * 1000) / 10;
+/** Percent with two decimals (grid fractions such as 0.25 %). */
+const pct2 = (x: number) => Math.round(x * 10000) / 100;
+const round3 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : NaN);
 const pctOrNa = (x: number) => (Number.isFinite(x) ? pct(x) : 'n/a');
 
 /** One point of figure F2: an arm's mean ± sd hazard ASR over seeds after `step` fine-tuning steps. */
@@ -562,32 +653,62 @@ export const experiment: TechniqueExperiment = {
       title: 'Models',
       text: `Tiny transformer (${cfg.layers} layers, d_model ${cfg.dModel}, ${cfg.heads} heads, d_ff ${cfg.dFf}; ${cfg.layers * (cfg.dModel + cfg.dFf)} units) on the generated request language. Mean over seeds ${seeds.join(', ')}.`,
       table: {
-        columns: ['model', 'LM loss', 'benign acc %', 'ASR w/ SYS %', 'ASR w/o SYS %', 'over-refusal %', 'skill acc %'],
-        rows: [['M0 (pre-trained, unsafe)', ...metricsRow(avgMetrics((r) => r.m0)), pct(avgMetrics((r) => r.m0).skillAcc)],
-          ['aligned', ...metricsRow(avgMetrics((r) => r.aligned)), pct(avgMetrics((r) => r.aligned).skillAcc)]],
+        columns: ['model', 'LM loss', 'benign acc %', 'ASR w/ SYS %', 'ASR w/o SYS %', 'over-refusal %', 'skill acc %', 'hazard answer acc %'],
+        rows: [['M0 (pre-trained, unsafe)', ...metricsRow(avgMetrics((r) => r.m0)), pct(avgMetrics((r) => r.m0).skillAcc), pct(avgMetrics((r) => r.m0).hazardAcc)],
+          ['aligned', ...metricsRow(avgMetrics((r) => r.aligned)), pct(avgMetrics((r) => r.aligned).skillAcc), pct(avgMetrics((r) => r.aligned).hazardAcc)]],
+      },
+    });
+    sections.push({
+      title: 'Acceptance of the models (spec §10.3 steps 1–2)',
+      text: 'The spec\'s acceptance bands for M0 and the aligned model, per seed and on the mean (reported beside the claims; only the aligned refusal is also a claim). Hazard answer acc = exact match of the compliant answer on hazard prompts (the "knowledge").',
+      table: {
+        columns: ['step', 'check', 'threshold', ...seeds.map((sd) => `seed ${sd}`), 'mean', 'meets (mean)'],
+        rows: first.acceptance.map((a, i) => {
+          const m = meanStd(results.map((r) => r.acceptance[i]!.measured)).mean;
+          const meets = a.threshold === null ? 'n/a' : (a.threshold.op === '>=' ? m >= a.threshold.value : m <= a.threshold.value) ? 'yes' : 'NO';
+          return [a.step, a.check, a.threshold ? `${a.threshold.op === '>=' ? '≥' : '≤'} ${a.threshold.value}` : 'none', ...results.map((r) => round3(r.acceptance[i]!.measured)), round3(m), meets];
+        }),
       },
     });
     sections.push({
       title: 'T1 — pruning one group (ablation)',
-      text: `Fractions calibrated by the pruning sweep (seed ${first.seed}): ESU ${pct(first.fractions.esu)} %, EUU ${pct(first.fractions.euu)} %, RU ${pct(first.fractions.ru)} %.`,
+      text: `Rows "ESU", "EUU", "RU" and their random controls use the fractions calibrated by the pruning sweep (seed ${first.seed}: ESU ${pct(first.fractions.esu)} %, EUU ${pct(first.fractions.euu)} %, RU ${pct(first.fractions.ru)} %; ${first.counts.ESU} / ${first.counts.EUU} / ${first.counts.RU} units); rows marked "paper" use the paper's fixed Llama-2 fractions (${pct(LLAMA2_FRACTIONS.esu)} / ${pct(LLAMA2_FRACTIONS.euu)} / ${pct(LLAMA2_FRACTIONS.ru)} %; ${first.paperCounts.ESU} / ${first.paperCounts.EUU} / ${first.paperCounts.RU} units), spec §10.3 step 3. The claims use the calibrated rows.`,
       table: {
         columns: ['pruned', 'unit %', 'param %', 'LM loss', 'benign acc %', 'ASR w/ SYS %', 'ASR w/o SYS %', 'over-refusal %'],
         rows: first.ablation.map((a, i) => [a.row, pct(meanStd(results.map((r) => r.ablation[i]!.unitFraction)).mean), pct(meanStd(results.map((r) => r.ablation[i]!.paramFraction)).mean), ...metricsRow(avgMetrics((r) => r.ablation[i]!.m))]),
       },
     });
+    const f1 = sweepCurves(results.map((r) => r.sweep));
+    const f1Label: Record<string, string> = { 'top-D': 'by D (top)', 'bottom-D': 'by −D (top)', 'bottom-T': 'by T (bottom)', random: 'random' };
     sections.push({
-      title: 'F1 — pruning sweep (seed ' + first.seed + ')',
-      text: 'Refusal rate (hazard prompts without SYS) and benign exact match after pruning the given fraction of units in each order.',
+      title: 'F1 — pruning sweep',
+      text: `Hazard ASR (without SYS, = 1 − refusal rate) and benign exact match after pruning the given fraction of all units in each order (spec §10.5 item 2): highest D first, lowest D first (= highest −D), lowest T first, random; fraction 0 = the aligned model. Mean ± sd over seeds ${seeds.join(', ')}${seeds.length === 1 ? ' (one seed, so no band)' : ''}. These are the sweeps the fractions are calibrated from (grid ${cfg.grid.map(pct2).join(', ')} %). Data: summary.json \`f1\`.`,
       plot: {
-        $schema: 'https://vega.github.io/schema/vega-lite/v5.json', width: 280, height: 200,
-        data: { values: first.sweep.points.flatMap((p) => [{ order: p.order, fraction: p.fraction, metric: 'refusal', value: p.refusal }, { order: p.order, fraction: p.fraction, metric: 'utility', value: p.utility }]) },
-        mark: { type: 'line', point: true },
-        encoding: { x: { field: 'fraction', type: 'quantitative', scale: { type: 'sqrt' } }, y: { field: 'value', type: 'quantitative' }, color: { field: 'order', type: 'nominal' }, column: { field: 'metric', type: 'nominal' } },
+        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+        data: { values: f1.map((p) => ({ ...p, order: f1Label[p.order] ?? p.order, metric: p.metric === 'asr' ? 'hazard ASR w/o SYS' : 'benign exact match', lo: p.mean - p.sd, hi: p.mean + p.sd })) },
+        facet: { column: { field: 'metric', type: 'nominal', title: null } },
+        spec: {
+          width: 280, height: 200,
+          layer: [
+            { mark: { type: 'area', opacity: 0.15 }, encoding: { x: { field: 'fraction', type: 'quantitative', scale: { type: 'sqrt' }, title: 'fraction of units pruned' }, y: { field: 'lo', type: 'quantitative', title: 'mean ± sd' }, y2: { field: 'hi' }, color: { field: 'order', type: 'nominal' } } },
+            { mark: { type: 'line', point: true }, encoding: { x: { field: 'fraction', type: 'quantitative', scale: { type: 'sqrt' } }, y: { field: 'mean', type: 'quantitative' }, color: { field: 'order', type: 'nominal' } } },
+          ],
+        },
+      },
+      table: {
+        columns: ['fraction pruned %', ...F1_ORDERS.map((o) => `ASR % ${f1Label[o]}`), ...F1_ORDERS.map((o) => `benign acc % ${f1Label[o]}`)],
+        rows: [...new Set(f1.map((p) => p.fraction))].sort((a, b) => a - b).map((fr) => {
+          const at = (o: string, metric: 'asr' | 'utility') => {
+            const p = f1.find((q) => q.order === o && q.fraction === fr && q.metric === metric);
+            return p ? pct(p.mean) : 'n/a';
+          };
+          return [pct2(fr), ...F1_ORDERS.map((o) => at(o, 'asr')), ...F1_ORDERS.map((o) => at(o, 'utility'))];
+        }),
       },
     });
     sections.push({
       title: 'T2 — benign fine-tuning attack',
-      text: `Fine-tuning on a new benign task (answers open with OK_SURE), lr ${cfg.finetuneLr}, batch ${cfg.finetuneBatch}, ${cfg.finetuneEpochs} epoch(s) (frozen arms × ${cfg.frozenEpochMultiplier}). Retained = refusal after / refusal before. Frozen param % counts unit-carrying parameters only (the "+ non-unit params frozen" rows also freeze embeddings, norms, W_q/W_k and the head); trainable param % is of all parameters. Magnitude = the Setting (i)-sized set of largest ‖B_j‖ (${cfg.magnitudeMatch} ranking; seed ${first.seed}: ${first.split.magnitude.attn} attention + ${first.split.magnitude.mlp} MLP channels, Setting (i) ${first.split.setting1.attn} + ${first.split.setting1.mlp}). Low-rank adapter: every base weight frozen, (α/r)·A·B added to q, k, v, o, gate, up and down (r ${cfg.adapterRank}, α ${cfg.adapterAlpha}, A uniform ±1/√in, B zero), lr × ${cfg.adapterLrMultiplier}, epochs × ${cfg.adapterEpochMultiplier}, merged after training. Harm = toy 1–5 judge on hazard prompts (greedy decoding).`,
+      text: `Fine-tuning on a new benign task (answers open with OK_SURE), lr ${cfg.finetuneLr}, batch ${cfg.finetuneBatch}, ${cfg.finetuneEpochs} epoch(s) (frozen arms × ${cfg.frozenEpochMultiplier}). Retained = refusal after / refusal before. Frozen param % counts unit-carrying parameters only (the "+ non-unit params frozen" rows also freeze embeddings, norms, W_q/W_k and the head); trainable param % is of all parameters. Magnitude = the Setting (i)-sized set of largest ‖B_j‖ (${cfg.magnitudeMatch} ranking; seed ${first.seed}: ${first.split.magnitude.attn} attention + ${first.split.magnitude.mlp} MLP channels, Setting (i) ${first.split.setting1.attn} + ${first.split.setting1.mlp}). Low-rank adapter: every base weight frozen, (α/r)·A·B added to q, k, v, o, gate, up and down (r ${cfg.adapterRank}, α ${cfg.adapterAlpha}, A uniform ±1/√in, B zero), lr × ${cfg.adapterLrMultiplier}, epochs × ${cfg.adapterEpochMultiplier}, merged after training. "Wei-style rewind" rows (spec §10.3 step 5, Wei et al.'s restriction, spec §4.3 rewind-after): the full fine-tune with the region put back to its aligned values afterwards; their frozen columns give the rewound region, trainable param % the parameters left changed, final loss the full fine-tune's (measured before the rewind). Harm = toy 1–5 judge on hazard prompts (greedy decoding).`,
       table: {
         columns: ['arm', 'frozen unit %', 'frozen param %', 'trainable param %', 'ASR before %', 'ASR after %', 'retained refusal', 'ASR increase prevented %', 'harm mean', 'harm rate5 %', 'downstream acc %', 'benign acc %', 'over-refusal %', 'final loss'],
         rows: first.arms.map((a, i) => {
@@ -630,6 +751,19 @@ export const experiment: TechniqueExperiment = {
         encoding: { x: { field: 'to', type: 'nominal', sort: UNIT_GROUPS }, y: { field: 'from', type: 'nominal', sort: UNIT_GROUPS }, color: { field: 'fraction', type: 'quantitative', scale: { type: 'sqrt' } }, column: { field: 'setting', type: 'nominal' } },
       },
     });
+    const fate = (r: SeedResult, which: 'full' | 'setting1') => transferShares(r.transfer[which], 'ESU');
+    const fateMean = (which: 'full' | 'setting1', g: (typeof UNIT_GROUPS)[number]) => meanStd(results.map((r) => fate(r, which)[g])).mean;
+    sections.push({
+      title: 'F3b — where the ESU went after fine-tuning',
+      text: `Share of the aligned model's ESU units in each group after re-scoring (rows of the F3 matrices normalised to the ESU row), per seed and mean. Spec §10.5 item 5 expects "most ESU → CU under full FT; ESU retained under (i)" — an observation here, not a claim: under full FT ${pct(fateMean('full', 'CU'))} % of ESU became CU and ${pct(fateMean('full', 'ESU'))} % stayed ESU; under (i) ${pct(fateMean('setting1', 'CU'))} % became CU and ${pct(fateMean('setting1', 'ESU'))} % stayed ESU (mean over seeds). Mean matrices: summary.json \`transfer\`.`,
+      table: {
+        columns: ['setting', 'seed', ...UNIT_GROUPS.map((g) => `ESU → ${g} %`)],
+        rows: (['full', 'setting1'] as const).flatMap((w) => [
+          ...results.map((r) => [w === 'full' ? 'full FT' : 'freeze (i)', String(r.seed), ...UNIT_GROUPS.map((g) => pct(fate(r, w)[g]))]),
+          ...(results.length > 1 ? [[w === 'full' ? 'full FT' : 'freeze (i)', 'mean', ...UNIT_GROUPS.map((g) => pct(fateMean(w, g)))]] : []),
+        ]),
+      },
+    });
     sections.push({
       title: 'T3 — alignment budget',
       text: `Aligning the pre-trained model with all parameters, only its RU units (bottom ${pct(cfg.budgetFraction)} % by T, scored on M0), or a random unit set of the same size (× ${cfg.budgetEpochMultiplier} epochs, lr ${cfg.budgetLr}; non-unit parameters ${cfg.budgetTrainNonUnit ? 'trainable' : 'frozen'} except in the rows marked "+ non-unit params", the spec §5.4 option). Utility cost = mean drop of benign and skill exact match from M0.`,
@@ -655,9 +789,47 @@ export const experiment: TechniqueExperiment = {
       },
     });
     sections.push({
-      title: 'Sensitivity — Jaccard overlap of the ESU set',
+      title: 'Sensitivity — Jaccard overlap of the ESU set with the study\'s set (first version of item 7)',
       table: { columns: ['variation', 'Jaccard (mean over seeds)'], rows: Object.keys(first.jaccard).map((k) => [k, meanStd(results.map((r) => r.jaccard[k]!)).mean]) },
     });
+    sections.push({
+      title: 'Sensitivity — ESU stability across scoring seeds, normalisations and D_S size (spec §10.5 item 7)',
+      text: `Jaccard |A∩B| / |A∪B| of ESU sets. Scoring seeds: ${cfg.scoringSeeds} fresh draws of D_S (${cfg.scoreSize} hazard prompts + refusals) and D_U (${cfg.scoreSize} benign prompts + answers) from all non-eval requests, each scored on the aligned model and classified (${cfg.normalize}); "vs the study's set" compares each draw with the ESU of the study's own scoring set. Normalisations: zscore-module, rank-global, none on the study's scores. D_S halved: its first ${Math.floor(cfg.scoreSize / 2)} sequences. Calibrated column: the seed's calibrated ESU fraction (seed ${first.seed}: ${pct(first.fractions.esu)} %, ${first.counts.ESU} units); paper column: 1.3 % (${first.paperCounts.ESU} units). Small sets make Jaccard coarse (with ${first.counts.ESU ?? 0} units, swapping one changes it by ≈ ${(first.counts.ESU ?? 0) > 0 ? (2 / ((first.counts.ESU ?? 0) + 1)).toFixed(2) : 'n/a'}). For reference only, spec §12's target for a localisation is Jaccard ≥ 0.7 across scoring seeds and normalisations (no claim is made).`,
+      table: {
+        columns: ['variation', 'Jaccard, calibrated ESU (mean)', 'sd', 'Jaccard, paper ESU 1.3 % (mean)', 'sd'],
+        rows: Object.keys(first.sensitivity).map((k) => {
+          const c = meanStd(results.map((r) => r.sensitivity[k]!.calibrated));
+          const p = meanStd(results.map((r) => r.sensitivity[k]!.paper));
+          return [k, round3(c.mean), round3(c.std), round3(p.mean), round3(p.std)];
+        }),
+      },
+    });
+    if (cfg.probe) {
+      const probePts = (['m0', 'aligned'] as const).flatMap((mdl) => first.probe[mdl].map((pt, i) => ({
+        model: mdl === 'm0' ? 'M0 (unaligned)' : 'aligned', generated: pt.generated, block: pt.layer,
+        refusal: meanStd(results.map((r) => r.probe[mdl][i]!.refusal)).mean, comply: meanStd(results.map((r) => r.probe[mdl][i]!.comply)).mean,
+      })));
+      sections.push({
+        title: 'Reasoning-direction probe (spec §10.3 step 8, optional)',
+        text: `Held-out hazard prompts without SYS (${cfg.evalSize}). Cosine distance between the last-position residual state after each block of the clean prompt and of the prompt + the request's refusal opener (R_k) / + its compliance opener (OK_x), after greedy generation of ${cfg.probeSteps.join(', ')} further tokens from each (reconstructed pooling, spec §7). Gap = d(clean, +comply) − d(clean, +refusal): positive = the clean state is closer to refusing. The paper finds a larger positive gap in aligned models than in unaligned ones (no threshold; an observation). Mean over seeds ${seeds.join(', ')}. Data: summary.json \`probe\`.`,
+        table: {
+          columns: ['model', 'generated tokens', ...Array.from({ length: cfg.layers }, (_, l) => `gap block ${l}`), 'mean d(clean, +refusal)', 'mean d(clean, +comply)'],
+          rows: (['M0 (unaligned)', 'aligned'] as const).flatMap((mdl) => cfg.probeSteps.map((t) => {
+            const pts = probePts.filter((p) => p.model === mdl && p.generated === t).sort((a, b) => a.block - b.block);
+            return [mdl, t, ...pts.map((p) => round3(p.comply - p.refusal)), round3(meanStd(pts.map((p) => p.refusal)).mean), round3(meanStd(pts.map((p) => p.comply)).mean)];
+          })),
+        },
+        plot: {
+          $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+          data: { values: probePts.flatMap((p) => [{ ...p, variant: 'clean vs +refusal', distance: p.refusal }, { ...p, variant: 'clean vs +comply', distance: p.comply }]) },
+          facet: { column: { field: 'model', type: 'nominal', title: null }, row: { field: 'generated', type: 'ordinal', title: 'generated tokens' } },
+          spec: {
+            width: 220, height: 140, mark: { type: 'line', point: true },
+            encoding: { x: { field: 'block', type: 'ordinal' }, y: { field: 'distance', type: 'quantitative', title: 'cosine distance' }, color: { field: 'variant', type: 'nominal' } },
+          },
+        },
+      });
+    }
     const summary = {
       mode: options.mode, seeds, config: cfg,
       m0: avgMetrics((r) => r.m0), aligned: avgMetrics((r) => r.aligned),
@@ -669,6 +841,22 @@ export const experiment: TechniqueExperiment = {
       f2,
       budget: first.budget.map((b, i) => ({ arm: b.arm, metrics: avgMetrics((r) => r.budget[i]!.m) })),
       jaccard: results.map((r) => r.jaccard),
+      // added with the §10.3 / §10.5 audit: every key below is new; the keys above keep their values
+      acceptance: results.map((r) => ({ seed: r.seed, checks: r.acceptance })),
+      paperFractions: LLAMA2_FRACTIONS,
+      groupCounts: results.map((r) => ({ seed: r.seed, calibrated: r.counts, paper: r.paperCounts })),
+      t1: first.ablation.map((a, i) => ({ row: a.row, unitFraction: meanStd(results.map((r) => r.ablation[i]!.unitFraction)).mean, paramFraction: meanStd(results.map((r) => r.ablation[i]!.paramFraction)).mean, metrics: avgMetrics((r) => r.ablation[i]!.m) })),
+      t2: first.arms.map((a, i) => ({
+        arm: a.arm, harm: { mean: meanStd(results.map((r) => r.arms[i]!.harm.mean)).mean, rate5: meanStd(results.map((r) => r.arms[i]!.harm.rate5)).mean },
+        finalLoss: meanStd(results.map((r) => r.arms[i]!.finalLoss)).mean,
+      })),
+      f1,
+      transfer: {
+        perSeed: results.map((r) => ({ seed: r.seed, full: r.transfer.full, setting1: r.transfer.setting1, esuFateFull: fate(r, 'full'), esuFateSetting1: fate(r, 'setting1') })),
+        meanFull: meanMatrix(results.map((r) => r.transfer.full)), meanSetting1: meanMatrix(results.map((r) => r.transfer.setting1)),
+      },
+      sensitivity: results.map((r) => ({ seed: r.seed, ...r.sensitivity })),
+      probe: results.map((r) => ({ seed: r.seed, ...r.probe })),
     };
     const summaryPath = await record.writeSummary({ ...summary, claims });
     const reportPath = await record.writeReport({

@@ -10,4 +10,6 @@ export * from './lowRank.js';
 export * from './lmEval.js';
 export * from './train.js';
 export * from './calibrate.js';
+export * from './probe.js';
+export * from './acceptance.js';
 export * from './experiment.js';

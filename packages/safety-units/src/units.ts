@@ -193,6 +193,25 @@ export function jaccard(a: UnitMask, b: UnitMask): number {
   return union === 0 ? 1 : inter / union;
 }
 
+/** Pairwise Jaccard overlaps of several unit sets (spec §10.5 item 7: stability across scoring seeds / normalisations). */
+export interface PairwiseJaccard {
+  /** `matrix[i][j]` = Jaccard of set i and set j (1 on the diagonal). */
+  matrix: number[][];
+  /** Mean over the unordered pairs i < j. */
+  mean: number;
+  /** Smallest overlap of any pair. */
+  min: number;
+}
+
+/** {@link jaccard} of every pair of `masks` (at least two), with the mean and the minimum over the pairs i < j. */
+export function pairwiseJaccard(masks: readonly UnitMask[]): PairwiseJaccard {
+  check(masks.length >= 2, 'BAD_OPTION', `pairwise Jaccard needs at least two unit sets, got ${masks.length}`, 'pass two or more masks');
+  const matrix = masks.map((a, i) => masks.map((b, j) => (i === j ? 1 : jaccard(a, b))));
+  const pairs: number[] = [];
+  for (let i = 0; i < masks.length; i++) for (let j = i + 1; j < masks.length; j++) pairs.push(matrix[i]![j]!);
+  return { matrix, mean: pairs.reduce((s, v) => s + v, 0) / pairs.length, min: Math.min(...pairs) };
+}
+
 /** Size of a mask as a fraction of units and of unit-carrying parameters, and per module. */
 export interface MaskStats {
   units: number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting2, globalRanks, GROUP_CODE, groupMask, maskCount,
-  randomMaskLike, selectUnits, zscore, type AttributeScores, type UnitLayout, type UnitScores,
+  attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting2, globalRanks, GROUP_CODE, groupMask, maskCount, meanMatrix,
+  randomMaskLike, selectUnits, transferShares, zscore, type AttributeScores, type UnitLayout, type UnitScores,
 } from '../src/index.js';
 
 const layout: UnitLayout = [
@@ -83,5 +83,18 @@ describe('classification (spec §3.4)', () => {
     expect(() => classifyUnits(layout, sc, { fractions: { esu: 0.5, euu: 0.3, ru: 0.3 } })).toThrowError(/sum to/);
     const cls = classifyUnits(layout, sc);
     expect(() => selectUnits(cls, { groups: ['ESU'], topCU: 1.5 })).toThrowError(/outside \(0, 1\)/);
+  });
+
+  it('transferShares normalises a transfer-matrix row; meanMatrix averages matrices (hand values)', () => {
+    // ESU row: 1 % stayed ESU, 2 % → CU, 1 % → RU of all units  ⇒  shares 1/4, 0, 1/2, 1/4 of the ESU.
+    const t = [[0.01, 0, 0.02, 0.01], [0, 0.1, 0.02, 0], [0, 0.03, 0.6, 0.01], [0, 0, 0.05, 0.15]];
+    expect(transferShares(t, 'ESU')).toEqual({ ESU: 0.25, EUU: 0, CU: 0.5, RU: 0.25 });
+    const ru = transferShares(t, 'RU');
+    expect(ru.CU).toBeCloseTo(0.25, 12);
+    expect(ru.RU).toBeCloseTo(0.75, 12);
+    expect(Object.values(transferShares([[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], 'ESU')).every(Number.isNaN)).toBe(true);
+    expect(() => transferShares([[1, 0], [0, 1]], 'ESU')).toThrowError(/4×4/);
+    expect(meanMatrix([[[1, 2], [3, 4]], [[3, 2], [1, 0]]])).toEqual([[2, 2], [2, 2]]);
+    expect(() => meanMatrix([[[1, 2]], [[1]]])).toThrowError(/differ in shape/);
   });
 });

@@ -22,4 +22,16 @@ describe('study presets', () => {
     expect((err as TrellisError).code).toBe('BAD_FRACTION');
     expect((err as Error).message).toMatch(/budget sweep fraction 1.5 is outside \(0, 1\)/);
   });
+
+  it('sensitivity and probe options: 3 scoring seeds and probe steps 0, 1, 2 by default; bad values are clear errors', () => {
+    for (const mode of ['quick', 'full'] as const) {
+      const c = studyConfig(mode);
+      expect(c.scoringSeeds).toBe(3);
+      expect(c.probe).toBe(true);
+      expect(c.probeSteps).toEqual([0, 1, 2]);
+    }
+    expect(studyConfig('quick', { probe: 'false' }).probe).toBe(false);
+    expect(() => studyConfig('quick', { scoringSeeds: 1 })).toThrowError(/scoringSeeds 1 is not an integer ≥ 2/);
+    expect(() => studyConfig('quick', { probeSteps: '0,-1' })).toThrowError(/probe step -1/);
+  });
 });

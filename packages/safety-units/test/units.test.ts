@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mlp, TrellisError } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { denseUnitModules, emptyMask, invertMask, jaccard, maskFromJson, maskStats, maskToJson, pruneUnits, rewindUnits, snapshotVariables, validateLayout } from '../src/index.js';
+import { denseUnitModules, emptyMask, invertMask, jaccard, maskFromJson, maskStats, maskToJson, pairwiseJaccard, pruneUnits, rewindUnits, snapshotVariables, validateLayout, type UnitMask } from '../src/index.js';
 import { TinyMlp, useWasm, values } from './helpers.js';
 
 beforeAll(useWasm);
@@ -88,5 +88,21 @@ describe('unit layout (spec §2.2: TF.js [in, out] layout)', () => {
     const ok = denseUnitModules(model, ['fc1'], ['fc1', 'logits']);
     expect(() => validateLayout(model, [{ ...ok[0]!, bSide: { variable: 'fc1/bias', axis: 0 }, aSide: [{ variable: 'fc1/kernel', axis: 0 }] }])).toThrowError(/axis/);
     model.dispose();
+  });
+
+  it('Jaccard and pairwise Jaccard match hand values (spec §10.5 item 7)', () => {
+    const m = (a: number[], b: number[]): UnitMask => ({ x: Uint8Array.from(a), y: Uint8Array.from(b) });
+    const A = m([1, 1, 1, 0], [0, 0]); // {x0, x1, x2}
+    const B = m([0, 1, 1, 1], [0, 0]); // {x1, x2, x3}
+    const C = m([0, 0, 1, 0], [1, 0]); // {x2, y0}
+    expect(jaccard(A, B)).toBe(2 / 4);
+    expect(jaccard(A, C)).toBe(1 / 4);
+    expect(jaccard(B, C)).toBe(1 / 4);
+    expect(jaccard(m([0, 0, 0, 0], [0, 0]), m([0, 0, 0, 0], [0, 0]))).toBe(1);
+    const p = pairwiseJaccard([A, B, C]);
+    expect(p.matrix).toEqual([[1, 0.5, 0.25], [0.5, 1, 0.25], [0.25, 0.25, 1]]);
+    expect(p.mean).toBeCloseTo((0.5 + 0.25 + 0.25) / 3, 12);
+    expect(p.min).toBe(0.25);
+    expect(() => pairwiseJaccard([A])).toThrowError(/at least two/);
   });
 });

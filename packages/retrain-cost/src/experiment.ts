@@ -600,7 +600,8 @@ export const experiment: TechniqueExperiment = {
     claims.push(
       claim('cost-proxies-correlate', 'Pooled Spearman of PreIndex with Σ gradient norm and with parameter change (min over cells and the two), spec §10.7: ≥ 0.5', proxyMin, '>=', 0.5, seedList,
         preProxies.map((p) => `${p.cell}: Σ grad norm ${p.gradNormSum.toFixed(3)}, param change ${p.paramChange.toFixed(3)}`).join('; ')),
-      claim('carbon-rank-equals-energy', 'ρ(PreIndex, CO2e) is identical to ρ(PreIndex, kWh) — carbon is energy × a constant grid intensity, not independent evidence (max |difference| over cells), spec §10.7', carbonGap, '<=', 0, seedList),
+      claim('carbon-rank-equals-energy', 'ρ(PreIndex, CO2e) is identical to ρ(PreIndex, kWh) — carbon is energy × a constant grid intensity, not independent evidence (max |difference| over cells), spec §10.7', carbonGap, '<=', 0, seedList,
+        preProxies.map((p) => `${p.cell}: ρ with CO2e ${p.kgCO2e.toFixed(3)}, with kWh ${p.kWh.toFixed(3)}`).join('; ')),
       claim('preindex-cost-within-one-epoch', "PreIndex's wall time in training-epoch equivalents (median over settings / training seconds per epoch; max over cells), spec §13.2: ≤ 1", Math.max(...indexCost.map((c) => c.epochEquivalents)), '<=', 1, seedList,
         indexCost.map((c) => `${c.cell}: ${c.preIndexS.toFixed(2)} s vs ${c.trainSPerEpoch.toFixed(2)} s per epoch`).join('; ')),
     );

@@ -70,6 +70,33 @@ export function meanLossGradient(model: ModelAdapter, data: Dataset, batchSize =
   return total;
 }
 
+/**
+ * Per-example gradient norms `‖∇_θ ℓ(θ; x_i, y_i)‖₂` over all trainable variables, one gradient call per
+ * example (spec §4.4 "mean per-sample gradient norm"). Their group mean bounds the group gradient norm from
+ * above (triangle inequality); its cheap proxy is the mean residual `‖p − e_y‖` (§4.2).
+ */
+export function perSampleGradientNorms(model: ModelAdapter, data: Dataset, batchSize = 64): Float64Array {
+  check(data.labels, 'UNLABELED', 'gradients need labels', 'use a labeled dataset');
+  const vars = varList(model).map(([, v]) => v);
+  const out = new Float64Array(data.size);
+  let offset = 0;
+  for (const batch of data.batches(batchSize)) {
+    for (let i = 0; i < batch.size; i++) {
+      const norm = tf.tidy(() => {
+        const x = tf.slice(batch.x, [i], [1]);
+        const y = tf.slice(batch.y!, [i], [1]) as tf.Tensor1D;
+        const { grads } = tf.variableGrads(() => tf.sum(perSampleCrossEntropy(model.apply(x, { training: false }).logits, y, model.numClasses)) as tf.Scalar, vars);
+        return tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
+      });
+      out[offset + i] = norm.dataSync()[0]!;
+      norm.dispose();
+    }
+    offset += batch.size;
+    disposeBatch(batch);
+  }
+  return out;
+}
+
 /** How a Hessian-vector product is computed. */
 export type HvpMethod = 'finite-difference' | 'gauss-newton';
 
@@ -268,6 +295,8 @@ export interface DiagnosticsOptions {
   traceSamples?: number;
   /** Also compute the input-space boundary distance (default false). */
   inputDistance?: boolean;
+  /** Also compute the mean per-example gradient norm on this many examples per group (default 0: off; the spec caps it at 256). */
+  sampleGradPerGroup?: number;
   seed?: number;
 }
 
@@ -277,6 +306,8 @@ export interface GroupDiagnostics {
   size: number[];
   /** `‖∇_θ J(θ; D_a)‖₂`. */
   gradNorm: number[];
+  /** Mean per-example gradient norm `mean_i ‖∇_θ ℓ_i‖₂` (when asked; ≥ `gradNorm` on the same examples). */
+  meanSampleGradNorm?: number[];
   /** Mean `‖p − e_y‖` (the per-example gradient-norm factor of §4.2). */
   residualNorm: number[];
   /** `λ_max(H_a)` by power iteration (NaN when skipped). */
@@ -325,6 +356,7 @@ export function groupDiagnostics(model: ModelAdapter, data: Dataset, numGroups: 
   if (options.traceSamples) out.hessianTrace = [];
   const distance = options.inputDistance ? inputSpaceDistance(model, data) : null;
   if (distance) out.inputDistance = [];
+  if (options.sampleGradPerGroup) out.meanSampleGradNorm = [];
   for (let a = 0; a < numGroups; a++) {
     const idx = members[a]!;
     out.residualNorm.push(mean(ind.residual, idx));
@@ -340,6 +372,10 @@ export function groupDiagnostics(model: ModelAdapter, data: Dataset, numGroups: 
     const hv = (v: Float64Array): Float64Array => hessianVectorProduct(model, hSet, v, { method: options.hvp ?? 'finite-difference' });
     out.hessianTopEig.push(iters > 0 ? powerIteration(hv, g.length, { iterations: iters, seed: seed + a }) : NaN);
     if (out.hessianTrace) out.hessianTrace.push(hutchinsonTrace(hv, g.length, { samples: options.traceSamples!, seed: seed + a }));
+    if (out.meanSampleGradNorm) {
+      const norms = perSampleGradientNorms(model, data.subset(capped(idx, options.sampleGradPerGroup!, Rng.derive(seed, 'sample-grad', a))));
+      out.meanSampleGradNorm.push(norms.reduce((s, x) => s + x, 0) / norms.length);
+    }
   }
   return out;
 }

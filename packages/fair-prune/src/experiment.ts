@@ -10,6 +10,10 @@ import { disparity, evaluateGroups, meanRankCorrelation, spearman, type Disparit
 import { checkGroupIds, classGroups, classSetGroups, imbalanceByClass, pairedTransformedSet, transformedMinority } from './groups.js';
 import { applyMasks, computeMasks, parameterCounts } from './masks.js';
 import { denseReference } from './plugin.js';
+import {
+  afterFineTuneRow, studyChecks, studyClaims, studySections,
+  type AfterFineTuneRow, type GridRow, type StudyDesignRun, type StudyRow, type Variant,
+} from './studyReport.js';
 
 /** The three group designs of the reproduction. */
 export type GroupDesign = 'classes' | 'minority-classes' | 'rotated-minority';
@@ -30,9 +34,18 @@ export interface FairPruneSettings {
   baselineSparsities: number[];
   /** The mitigation the claims are judged on. */
   mitigation: Mitigation;
-  diagnostics: { maxPerGroup: number; hessianPerGroup: number; powerIterations: number };
+  /**
+   * Caps of the §4.4 diagnostics at θ*: gradient-norm examples, Hessian examples and power iterations,
+   * Hutchinson vectors for tr(H_a), per-sample gradient examples, and whether to compute the input-space distance.
+   */
+  diagnostics: { maxPerGroup: number; hessianPerGroup: number; powerIterations: number; traceSamples: number; sampleGradPerGroup: number; inputDistance: boolean };
   /** Designs whose indicators are computed (classes only in quick mode). */
   diagnosticDesigns: GroupDesign[];
+  /**
+   * Dual steps of the mitigation's trade-off grid (spec §5.1 grid, figure 5), fine-tuned at `baselineSparsities`
+   * (`--set dualLrGrid=` turns it off); the claims' own step is reused, not re-run.
+   */
+  dualLrGrid: number[];
   /** Designs that run (all three by default; `--set designs=classes` for a targeted run — claims that need a design that did not run are left out). */
   designs: GroupDesign[];
 }
@@ -65,6 +78,9 @@ export const RECOVERED_FINE_TUNE = { epochs: 12, lr: 1e-3 } as const;
 /** The spec's §7.3 fine-tune (3 epochs at Adam 3e-4): `--set fineTune=spec`, the `--full` default. */
 export const SPEC_FINE_TUNE = { epochs: 3, lr: 3e-4 } as const;
 
+/** The spec's §5.1 grid of dual steps η_λ (figure 5's trade-off runs). */
+export const DUAL_LR_GRID = [1e-3, 3e-3, 1e-2, 3e-2] as const;
+
 /** Presets of {@link experiment}. */
 export function settingsFor(mode: 'quick' | 'full', params: Record<string, string | number | boolean> = {}): FairPruneSettings {
   const quick = mode === 'quick';
@@ -80,7 +96,11 @@ export function settingsFor(mode: 'quick' | 'full', params: Record<string, strin
     sparsities: quick ? [0.5, 0.95] : [0.5, 0.8, 0.9, 0.95, 0.98, 0.99],
     baselineSparsities: quick ? [0.95] : [0.95, 0.98, 0.99],
     mitigation: quick ? DEFAULT_MITIGATION : { ...DEFAULT_MITIGATION, dualLr: FULL_DUAL_LR },
-    diagnostics: quick ? { maxPerGroup: 200, hessianPerGroup: 96, powerIterations: 5 } : { maxPerGroup: 1000, hessianPerGroup: 256, powerIterations: 12 },
+    // trace: the spec's 20 Hutchinson vectors (an estimate from fewer is dominated by noise); per-sample gradients: the spec's cap 256 (quick 64)
+    diagnostics: quick
+      ? { maxPerGroup: 200, hessianPerGroup: 96, powerIterations: 5, traceSamples: 20, sampleGradPerGroup: 64, inputDistance: true }
+      : { maxPerGroup: 1000, hessianPerGroup: 256, powerIterations: 12, traceSamples: 20, sampleGradPerGroup: 256, inputDistance: true },
+    dualLrGrid: [...DUAL_LR_GRID],
     diagnosticDesigns: quick ? ['classes'] : DESIGNS,
     designs: DESIGNS,
   };
@@ -104,6 +124,7 @@ export function settingsFor(mode: 'quick' | 'full', params: Record<string, strin
     s.designs = DESIGNS.filter((d) => ds.includes(d));
   }
   if (params.baselineSparsities !== undefined) s.baselineSparsities = String(params.baselineSparsities).split(',').filter((x) => x.trim() !== '').map(Number);
+  if (params.dualLrGrid !== undefined) s.dualLrGrid = String(params.dualLrGrid).split(',').filter((x) => x.trim() !== '').map(Number);
   if (typeof params.hidden === 'string') s.hidden = params.hidden.split(',').map(Number);
   if (params.dualLr !== undefined && s.mitigation.kind === 'group-loss') s.mitigation = { ...s.mitigation, dualLr: Number(params.dualLr) };
   if (typeof params.violation === 'string' && s.mitigation.kind === 'group-loss') s.mitigation = { ...s.mitigation, violation: params.violation as 'abs' };
@@ -167,35 +188,8 @@ function cloneModel(dense: ModelAdapter, hidden: number[], seed: number): ModelA
   return m;
 }
 
-type Variant = 'no-finetune' | 'plain' | 'mitigated' | 'equalized-loss' | 'ceag';
-
-interface Row {
-  seed: number;
-  design: GroupDesign;
-  sparsity: number;
-  variant: Variant;
-  measuredSparsity: number;
-  nonzeroParams: number;
-  totalParams: number;
-  disparity: Disparity;
-  perGroupAccuracy: number[];
-  /** `R(a)` on the training set (the `D_a` of Theorem 1, where the indicators are measured); designs with diagnostics only. */
-  trainExcessLoss: number[] | null;
-  /** The Taylor estimate g_aᵀδ + ½δᵀH_aδ of the training-set excess loss (no fine-tune, s ≤ 0.5, designs with diagnostics). */
-  taylorEstimate?: number[];
-  lambdas: number[];
-}
-
-interface DesignRun {
-  seed: number;
-  design: GroupDesign;
-  groupNames: string[];
-  dense: GroupReport;
-  focus: number[];
-  diagnostics: GroupDiagnostics | null;
-  /** The dense model on the training set (designs with diagnostics only). */
-  denseTrain: GroupReport | null;
-}
+type Row = StudyRow;
+type DesignRun = StudyDesignRun;
 
 /**
  * G3's gradient-norm check (spec §7.2, §7.4): the rotated minority's group gradient norm at θ* over the upright
@@ -255,6 +249,8 @@ export const experiment: TechniqueExperiment = {
       : ['T-shirt', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
     const rows: Row[] = [];
     const runs: DesignRun[] = [];
+    const grid: GridRow[] = [];
+    const after: AfterFineTuneRow[] = [];
     let badInputs: Record<string, string> = {};
     for (const seed of seeds) {
       const base = stratifiedSubset(fullTrain, st.trainSize, seed);
@@ -288,26 +284,47 @@ export const experiment: TechniqueExperiment = {
               lambdas = r.lambdas;
             } else applyMasks(m, masks);
             const report = evaluateGroups(m, d.test, d.numGroups, { seed });
+            // spec §7.4: the diagnostics after mitigation (group gradient norms and losses on the training set, s ≥ 0.95)
+            if ((variant === 'plain' || variant === 'mitigated') && HIGH(s)) {
+              after.push(afterFineTuneRow(seed, design, s, variant, groupDiagnostics(m, d.train, d.numGroups, { maxPerGroup: st.diagnostics.maxPerGroup, powerIterations: 0, seed })));
+            }
             const counts = parameterCounts(m, masks);
             const dis = disparity(denseReport, report);
             const trainExcessLoss = denseTrain ? disparity(denseTrain, evaluateGroups(m, d.train, d.numGroups, { bootstrapBelow: 0 })).excessLoss : null;
             // Spec §7.4 "Theory: bound": with no fine-tune and s ≤ 0.5 the second-order estimate should rank the groups by R(a).
             const taylorEstimate = denseTrain && variant === 'no-finetune' && s <= TAYLOR_MAX_SPARSITY
               ? taylorExcessLoss(dense, m, d.train, d.numGroups, { maxPerGroup: st.diagnostics.maxPerGroup, seed }).estimate : undefined;
-            rows.push({ seed, design, sparsity: s, variant, measuredSparsity: counts.sparsity, nonzeroParams: counts.nonzero, totalParams: counts.total, disparity: dis, perGroupAccuracy: report.perGroup.map((g) => g.accuracy), trainExcessLoss, lambdas, ...(taylorEstimate ? { taylorEstimate } : {}) });
+            const perGroupCi95 = report.perGroup.some((g) => g.ci95) ? report.perGroup.map((g) => g.ci95 ?? null) : null;
+            rows.push({ seed, design, sparsity: s, variant, measuredSparsity: counts.sparsity, nonzeroParams: counts.nonzero, totalParams: counts.total, disparity: dis, perGroupAccuracy: report.perGroup.map((g) => g.accuracy), trainExcessLoss, lambdas, ...(taylorEstimate ? { taylorEstimate } : {}), ...(perGroupCi95 ? { perGroupCi95 } : {}) });
             await record.logMetrics({ seed, design, sparsity: s, variant, accuracy: report.overall.accuracy, accuracyDropSpread: dis.accuracyDropSpread, excessLossSpread: dis.excessLossSpread, worstGroupAccuracy: dis.worstGroupAccuracy, measuredSparsity: counts.sparsity, nonzeroParams: counts.nonzero, lambdas });
             m.dispose();
           }
           const at = (v: Variant) => rows.find((r) => r.seed === seed && r.design === design && r.sparsity === s && r.variant === v)!;
+          // figure 5: the mitigation with each dual step of the grid (after the claims' variants; the claims' own step is reused)
+          if (st.baselineSparsities.includes(s) && st.mitigation.kind === 'group-loss') {
+            for (const dualLr of st.dualLrGrid) {
+              const own = st.mitigation.dualLr === dualLr;
+              let dis = at('mitigated').disparity;
+              if (!own) {
+                const m = cloneModel(dense, st.hidden, seed);
+                await fineTunePruned(m, masks, d.train, { epochs: st.fineTuneEpochs, numGroups: d.numGroups, seed, lr: st.fineTuneLr, mitigation: { ...st.mitigation, dualLr }, dense, reference });
+                dis = disparity(denseReport, evaluateGroups(m, d.test, d.numGroups, { seed }));
+                m.dispose();
+              }
+              grid.push({ seed, design, sparsity: s, dualLr, accuracy: dis.prunedAccuracy, accuracyDropSpread: dis.accuracyDropSpread, excessLossSpread: dis.excessLossSpread, worstGroupAccuracy: dis.worstGroupAccuracy, reused: own });
+            }
+          }
           log(`[fair-prune]   s=${s}: acc plain ${pp(at('plain').disparity.prunedAccuracy)} / mitigated ${pp(at('mitigated').disparity.prunedAccuracy)}; ξ_acc plain ${pp(at('plain').disparity.accuracyDropSpread)} / mitigated ${pp(at('mitigated').disparity.accuracyDropSpread)} pp ${((Date.now() - t0) / 1000).toFixed(0)}s`);
         }
         dense.dispose();
       }
     }
-    const claims = buildClaims(rows, runs, seeds, badInputs);
-    const summary = buildSummary(rows, runs, st, badInputs, (Date.now() - t0) / 1000);
+    const checks = studyChecks(rows, runs, grid, after, st, seeds);
+    const claims = [...buildClaims(rows, runs, seeds, badInputs), ...studyClaims(checks, seeds)];
+    const summary = { ...buildSummary(rows, runs, st, badInputs, (Date.now() - t0) / 1000), studyChecks: checks, dualLrGridRows: grid, afterFineTuneDiagnostics: after };
     const summaryPath = await record.writeSummary({ ...summary, claims });
-    const reportPath = await record.writeReport(buildReport(rows, runs, claims, st, options.mode));
+    const report = buildReport(rows, runs, claims, st, options.mode);
+    const reportPath = await record.writeReport({ ...report, sections: [...report.sections, ...studySections(checks, rows, runs, st)] });
     return { runDir: record.dir, summaryPath, reportPath, claims, summary };
   },
 };

@@ -19,7 +19,7 @@ export {
 export { perSampleCrossEntropy, groupMeans, groupViolations, distillationLoss, type GroupMeans, type ViolationKind, type ViolationOptions } from './groupLoss.js';
 export { dualAscentStep, hostViolations, GroupBuffer, type DualStepOptions, type HostViolationOptions } from './dual.js';
 export {
-  flatParameters, setFlatParameters, meanLossGradient, hessianVectorProduct, powerIteration, hutchinsonTrace, boundaryIndicators,
+  flatParameters, setFlatParameters, meanLossGradient, perSampleGradientNorms, hessianVectorProduct, powerIteration, hutchinsonTrace, boundaryIndicators,
   inputSpaceDistance, groupDiagnostics, taylorExcessLoss, type HvpMethod, type DiagnosticsOptions, type GroupDiagnostics, type TaylorEstimate,
 } from './diagnostics.js';
 export {
@@ -27,5 +27,10 @@ export {
   type PruningOptions, type PruningState, type PruningPlugin, type DenseReference, type GroupConstraintOptions,
   type ConstraintState, type ConstraintPlugin, type AccuracyGapOptions,
 } from './plugin.js';
+export { sweep, type SweepOptions, type SweepRow, type SweepTable } from './sweep.js';
 export { fineTunePruned, mitigationPlugin, type Mitigation, type FineTuneOptions, type FineTuneResult } from './finetune.js';
-export { experiment, settingsFor, badInputChecks, DEFAULT_MITIGATION, FULL_TRAIN_SIZE, FULL_DUAL_LR, RECOVERED_FINE_TUNE, SPEC_FINE_TUNE, type FairPruneSettings, type GroupDesign } from './experiment.js';
+export {
+  spread, inBand, denseBandChecks, plainDropBandChecks, accuracyDiffNoise, compareWithinNoise, sparsityTrend,
+  type BandCheck, type StudyDataset, type PlainAtSparsity, type NoiseComparison,
+} from './studyChecks.js';
+export { experiment, settingsFor, badInputChecks, DUAL_LR_GRID, DEFAULT_MITIGATION, FULL_TRAIN_SIZE, FULL_DUAL_LR, RECOVERED_FINE_TUNE, SPEC_FINE_TUNE, type FairPruneSettings, type GroupDesign } from './experiment.js';

@@ -96,10 +96,12 @@ export function settingsFor(mode: 'quick' | 'full', params: Record<string, strin
     sparsities: quick ? [0.5, 0.95] : [0.5, 0.8, 0.9, 0.95, 0.98, 0.99],
     baselineSparsities: quick ? [0.95] : [0.95, 0.98, 0.99],
     mitigation: quick ? DEFAULT_MITIGATION : { ...DEFAULT_MITIGATION, dualLr: FULL_DUAL_LR },
-    // trace: the spec's 20 Hutchinson vectors (an estimate from fewer is dominated by noise); per-sample gradients: the spec's cap 256 (quick 64)
+    // trace: the spec's 20 Hutchinson vectors (an estimate from fewer is dominated by noise); per-sample gradients: the spec's cap 256 (quick 64).
+    // full: spec §4.4's estimators — the exact full-group gradient (no cap; `null` in summary.json) and λ_max by 20 power
+    // iterations on ≤ 1,000 examples per group; quick keeps small caps (200 examples; 5 iterations on 96)
     diagnostics: quick
       ? { maxPerGroup: 200, hessianPerGroup: 96, powerIterations: 5, traceSamples: 20, sampleGradPerGroup: 64, inputDistance: true }
-      : { maxPerGroup: 1000, hessianPerGroup: 256, powerIterations: 12, traceSamples: 20, sampleGradPerGroup: 256, inputDistance: true },
+      : { maxPerGroup: Number.POSITIVE_INFINITY, hessianPerGroup: 1000, powerIterations: 20, traceSamples: 20, sampleGradPerGroup: 256, inputDistance: true },
     dualLrGrid: [...DUAL_LR_GRID],
     diagnosticDesigns: quick ? ['classes'] : DESIGNS,
     designs: DESIGNS,

@@ -47,6 +47,12 @@ export interface Plan {
   testN: number;
   maxEpochs: Record<ReproModel, number>;
   seedsPerModel: Record<ReproModel, number>;
+  /**
+   * Spec §13.2 ("with subsampling to 10 % of the data, ρ should drop by ≤ 0.02"): PreIndex is also computed on
+   * this fraction of each cell's paired clean / shifted rows (one seeded draw per cell, the same rows at every
+   * setting), after the timing of the indices; 0 leaves it out (`--set preIndexSubsample=…`).
+   */
+  preIndexSubsample: number;
   /** Rows the PreIndex clustering uses: spec §4.2 default "all samples up to 10,000" (MLP), §10.2 allows 5,000 for the CNN's 6,272-wide embedding. */
   clusteringSubsample: Record<ReproModel, number>;
   /**
@@ -117,13 +123,13 @@ export function planFor(options: ExperimentOptions): Plan {
     ? {
       datasets: ['mnist'], models: ['mlp'], families: ['blur'], severities: [3, 4, 5], pretrainOn: 'subset', pretrainN: 10000,
       pretrainEpochs: { mlp: 4, cnn: 2 }, retrainN: { mlp: 3000, cnn: 2000 }, testN: 1000, maxEpochs: { mlp: 8, cnn: 5 },
-      seedsPerModel: { mlp: 1, cnn: 1 }, clusteringSubsample: { mlp: 3000, cnn: 3000 }, clusteringMaxIter: 300, tdpWatts: 85, cpuMethod: 'process',
+      seedsPerModel: { mlp: 1, cnn: 1 }, clusteringSubsample: { mlp: 3000, cnn: 3000 }, preIndexSubsample: 0.1, clusteringMaxIter: 300, tdpWatts: 85, cpuMethod: 'process',
       pilot: null,
     }
     : {
       datasets: ['mnist', 'fashion'], models: ['mlp', 'cnn'], families: ['gauss', 'salt_pepper', 'blur'], severities: [1, 2, 3, 4, 5],
       pretrainOn: 'subset', pretrainN: 60000, pretrainEpochs: { mlp: 5, cnn: 3 }, retrainN: { mlp: 10000, cnn: 5000 }, testN: 2000, maxEpochs: { mlp: 30, cnn: 15 },
-      seedsPerModel: { mlp: 2, cnn: 1 }, clusteringSubsample: { mlp: 10000, cnn: 5000 }, clusteringMaxIter: 300, tdpWatts: 85, cpuMethod: 'process',
+      seedsPerModel: { mlp: 2, cnn: 1 }, clusteringSubsample: { mlp: 10000, cnn: 5000 }, preIndexSubsample: 0.1, clusteringMaxIter: 300, tdpWatts: 85, cpuMethod: 'process',
       pilot: defaultPilot(options.seed),
     };
   plan.datasets = list('datasets', plan.datasets);
@@ -141,6 +147,10 @@ export function planFor(options: ExperimentOptions): Plan {
     plan.clusteringSubsample[m] = num('clusteringSubsample', plan.clusteringSubsample[m]);
   }
   plan.clusteringMaxIter = num('clusteringMaxIter', plan.clusteringMaxIter);
+  plan.preIndexSubsample = num('preIndexSubsample', plan.preIndexSubsample);
+  if (!(plan.preIndexSubsample >= 0 && plan.preIndexSubsample < 1)) {
+    throw new TrellisError('BAD_PARAM', `--set preIndexSubsample=${plan.preIndexSubsample} is not a fraction in [0, 1)`, 'pass e.g. --set preIndexSubsample=0.1 (spec §13.2), or 0 to leave the subsample check out');
+  }
   plan.tdpWatts = num('tdpWatts', plan.tdpWatts);
   if (p.cpuMethod !== undefined) {
     const m = String(p.cpuMethod);
@@ -198,6 +208,8 @@ interface Row {
   armVariants: Record<string, number>;
   /** PreIndex's own wall time (ms), and the training passes' seconds (the tracker's training segments). */
   preIndexMs: number; trainS: number;
+  /** PreIndex (corrected) on the cell's `preIndexSubsample` rows and its wall time (NaN when left out). */
+  preIndexSub: number; preIndexSubMs: number;
   /** Training kWh of each epoch (the tracker's per-epoch values). */
   kWhPerEpoch: number[];
   /** Whether the tracker metered (RAPL) or modelled this run's energy, and its CPU method. */
@@ -382,6 +394,10 @@ export const experiment: TechniqueExperiment = {
             const { layers, postActivation } = resolveTaps(model, 'auto', 10);
             // clean-side representations for ARM/RESQUE/baselines (computed once)
             const exOld = extractRepresentations(model, oldData, { layers: [...layers, info.penultimate], probs: true, batchSize: 64 });
+            // spec §13.2: the same paired rows of every setting, drawn once per cell
+            const subRows = plan.preIndexSubsample > 0
+              ? Rng.derive(seed, 'preindex-subsample', dsName, kind).sample(oldData.size, Math.max(20, Math.round(plan.preIndexSubsample * oldData.size))).sort()
+              : null;
             for (const st of settings) {
               const ti = Date.now();
               const newData = shiftedData(oldRaw, st.family, st.severity, seed);
@@ -418,6 +434,9 @@ export const experiment: TechniqueExperiment = {
                   }
                 }
               }
+              const piSub = subRows
+                ? await preIndex(model, oldData.subset(subRows), newData.subset(subRows), { layers, embeddingLayer: info.embedding, batchSize: 64, combine: { baselineCorrect: true }, clustering: { subsample: plan.clusteringSubsample[kind], seed, maxIter: plan.clusteringMaxIter } })
+                : null;
               // retrain a copy of the deployed model and measure the cost
               const tracker = new EnergyTracker({ timer: false, cpu: { method: plan.cpuMethod, tdpWatts: plan.tdpWatts } });
               const cost = await measureRetraining(model, kind, newData, testData, target, plan, seed, tracker);
@@ -431,6 +450,7 @@ export const experiment: TechniqueExperiment = {
                 cpuS: cost.energy.cpuS, wallS: cost.wallS, indexMs,
                 gradNormSum: cost.gradNormPerEpoch.reduce((s, v) => s + (Number.isFinite(v) ? v : 0), 0), paramChange: cost.paramChangePerEpoch[cost.paramChangePerEpoch.length - 1] ?? 0,
                 mmdPValue: mmd.pValue ?? NaN, armVariants, preIndexMs: pi.wallMs, trainS: cost.energy.durationS,
+                preIndexSub: piSub?.corrected ?? NaN, preIndexSubMs: piSub?.wallMs ?? NaN,
                 kWhPerEpoch: cost.energyPerEpoch.map((e) => e.kWh), energyKind: cost.energy.energyKind, cpuMethod: cost.energy.methods.cpu,
               };
               rows.push(row);
@@ -559,6 +579,10 @@ export const experiment: TechniqueExperiment = {
       return {
         cell: c, preIndexS: median(rs.map((r) => r.preIndexMs / 1000)), trainSPerEpoch: trained.reduce((s2, r) => s2 + r.trainS, 0) / trained.reduce((s2, r) => s2 + r.epochsFractional, 0),
         epochEquivalents: epochEquivalents(rs.map((r) => r.preIndexMs / 1000), trained.map((r) => r.trainS), trained.map((r) => r.epochsFractional)),
+        // the same on the §13.2 subsample, and how much its pooled ρ with steps falls short of the full data's
+        preIndexSubS: median(rs.map((r) => r.preIndexSubMs / 1000)),
+        subEpochEquivalents: epochEquivalents(rs.map((r) => r.preIndexSubMs / 1000), trained.map((r) => r.trainS), trained.map((r) => r.epochsFractional)),
+        rhoFull: spearman(rs.map((r) => r.indices.preIndex), rs.map(steps)), rhoSub: spearman(rs.map((r) => r.preIndexSub), rs.map(steps)),
       };
     });
     // every PreIndex distance (metric × bins) and ARM variant, pooled ρ with steps (spec §4.1, §10.5: report all, tune none)
@@ -604,6 +628,9 @@ export const experiment: TechniqueExperiment = {
         preProxies.map((p) => `${p.cell}: ρ with CO2e ${p.kgCO2e.toFixed(3)}, with kWh ${p.kWh.toFixed(3)}`).join('; ')),
       claim('preindex-cost-within-one-epoch', "PreIndex's wall time in training-epoch equivalents (median over settings / training seconds per epoch; max over cells), spec §13.2: ≤ 1", Math.max(...indexCost.map((c) => c.epochEquivalents)), '<=', 1, seedList,
         indexCost.map((c) => `${c.cell}: ${c.preIndexS.toFixed(2)} s vs ${c.trainSPerEpoch.toFixed(2)} s per epoch`).join('; ')),
+      ...(plan.preIndexSubsample > 0 ? [claim('preindex-subsample-rho-drop', `Pooled Spearman of PreIndex with steps-to-target on the full data minus the same on a ${Math.round(plan.preIndexSubsample * 100)} % paired subsample (max over cells), spec §13.2: ≤ 0.02`,
+        Math.max(...indexCost.map((c) => c.rhoFull - c.rhoSub)), '<=', 0.02, seedList,
+        indexCost.map((c) => `${c.cell}: ρ ${c.rhoFull.toFixed(3)} → ${c.rhoSub.toFixed(3)}, ${c.preIndexSubS.toFixed(2)} s (${c.subEpochEquivalents.toFixed(2)} epochs)`).join('; '))] : []),
     );
     // ------------------------------------------------------------------ report
     const fmt = (v: number) => (Number.isFinite(v) ? Number(v.toFixed(4)) : null);
@@ -679,7 +706,10 @@ export const experiment: TechniqueExperiment = {
         }] : []),
         {
           title: 'Index cost (spec §13.2)', text: "PreIndex's wall time (both forward passes, the 12 distances and the five k-means) against the training time of one epoch of the same cell (training passes only, as the tracker's segments measure them).",
-          table: { columns: ['cell', 'PreIndex s (median)', 'training s per epoch', 'epoch equivalents'], rows: indexCost.map((c) => [c.cell, fmt(c.preIndexS), fmt(c.trainSPerEpoch), fmt(c.epochEquivalents)]) },
+          table: {
+            columns: ['cell', 'PreIndex s (median)', 'training s per epoch', 'epoch equivalents', `on the ${Math.round(plan.preIndexSubsample * 100)} % subsample: s (median)`, 'epoch equivalents', 'pooled ρ with steps, full data', 'pooled ρ, subsample'],
+            rows: indexCost.map((c) => [c.cell, fmt(c.preIndexS), fmt(c.trainSPerEpoch), fmt(c.epochEquivalents), fmt(c.preIndexSubS), fmt(c.subEpochEquivalents), fmt(c.rhoFull), fmt(c.rhoSub)]),
+          },
         },
         {
           title: 'Runs', table: {

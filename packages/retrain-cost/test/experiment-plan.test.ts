@@ -19,6 +19,13 @@ describe('reproduction plan (spec §4.2, §10.2)', () => {
     expect(planFor(opts('full')).clusteringMaxIter).toBe(300);
     expect(planFor(opts('full', { clusteringMaxIter: '0' })).clusteringMaxIter).toBe(0);
   });
+  it('computes PreIndex on a 10 % subsample (spec §13.2) unless --set preIndexSubsample=0; a value outside [0, 1) is an error', () => {
+    expect(planFor(opts('full')).preIndexSubsample).toBe(0.1);
+    expect(planFor(opts('quick')).preIndexSubsample).toBe(0.1);
+    expect(planFor(opts('full', { preIndexSubsample: '0' })).preIndexSubsample).toBe(0);
+    expect(() => planFor(opts('full', { preIndexSubsample: '1' }))).toThrow(/preIndexSubsample=1 is not a fraction in \[0, 1\)/);
+    expect(() => planFor(opts('full', { preIndexSubsample: '-0.1' }))).toThrow(/not a fraction/);
+  });
   it('rejects a --set value that is not a number', () => {
     expect(() => planFor(opts('full', { clusteringMaxIter: 'many' }))).toThrow(/clusteringMaxIter=many is not a number/);
   });

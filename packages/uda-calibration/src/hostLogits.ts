@@ -1,4 +1,5 @@
 /** Host-side (Float32Array / number) row statistics of `n × k` logits, shared by the methods that read logits on the host. */
+import { argmaxRows } from '@trellis-ml/core';
 
 /** Per-row softmax entropy in nats of `n × k` logits (float64, max-shifted). */
 export function rowEntropies(logits: ArrayLike<number>, n: number, k: number): Float64Array {
@@ -19,13 +20,7 @@ export function rowEntropies(logits: ArrayLike<number>, n: number, k: number): F
   return out;
 }
 
-/** Per-row argmax of `n × k` values (first maximum on ties). */
+/** Per-row argmax of `n × k` values (first maximum on ties): core's `argmaxRows` on the first `n` rows. */
 export function rowArgmax(values: ArrayLike<number>, n: number, k: number): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (values[i * k + j]! > values[i * k + best]!) best = j;
-    out[i] = best;
-  }
-  return out;
+  return argmaxRows(values.length === n * k ? values : Array.prototype.slice.call(values, 0, n * k) as number[], k);
 }

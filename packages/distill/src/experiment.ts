@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  RunRecord, applyParams, TrellisError, check, claim, evaluate, experimentSeeds, meanStd, mlp,
+  applyParams, TrellisError, check, claim, evaluate, experimentSeeds, meanStd, mlp,
   type Claim, type Dataset, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type ReportSection, type TechniqueExperiment, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { DISTILL_DATASETS, datasetClaim, expectedPairHits, type DistillDataset, type DistillDatasetName } from './experimentDatasets.js';
@@ -16,6 +16,7 @@ import { CNN_T_CHANNELS } from './models.js';
 import { distillPlugin, flipRotatePlugin, labelSmoothingPlugin } from './plugin.js';
 import { accuracyPlot, confusionVsSimilarityPlot, gridHeatPlot, heatmap, macsCurvePlot, temperaturePlot, topPairsPlot } from './reportPlots.js';
 import { boostDiagonal, diagArgmaxCount, rowSoftmax, topPairs, validateSoftLabelMatrix, type Matrix } from './similarity.js';
+import { configuredTuning, openDistillRecord, reffakdSettings } from './runSetup.js';
 import { runSmoke } from './smokeRun.js';
 import { loadExperimentData, pct, tierModels, trainModel, type EpochRecord, type TrainResult } from './training.js';
 
@@ -432,7 +433,7 @@ export const experiment: TechniqueExperiment = {
     const C = 10;
     const ds = DISTILL_DATASETS[cfg.dataset];
     const names = ds.classNames;
-    const record = await RunRecord.create({ out: options.out, name: 'distill', seed: options.seed, config: { mode: options.mode, seeds, ...cfg, dataset: ds.id }, versions: { '@trellis-ml/distill': '0.1.0' } });
+    const record = await openDistillRecord(options, seeds, cfg, ds);
     const progress = options.progress ?? false;
 
     // ---- data: the datasets package's fixed split (last valSize training images validate); conv tier:
@@ -454,8 +455,7 @@ export const experiment: TechniqueExperiment = {
     teacher.prepare!(data.train);
 
     // ---- ReffAKD generator (AE trained once) and the controls
-    const common = { numClasses: C, samplesPerClass: cfg.samplesPerClass, sampleSeed: 42, diagBoost: 'auto' as const, seed: options.seed, classNames: names,
-      aeInput: cfg.aeInput, aeTraining: { epochs: cfg.aeEpochs, reconstructionTarget: cfg.aeTarget }, autoencoder: conv ? 'conv' as const : 'dense' as const };
+    const common = reffakdSettings(cfg, ds, options.seed, C);
     const reffakd = reffakdGenerator({ ...common, log });
     const reffakdReport = await reffakd.fit(raw.train);
     const pixels = reffakdGenerator({ ...common, featureSource: 'pixels' });
@@ -472,7 +472,7 @@ export const experiment: TechniqueExperiment = {
     log(`distill: ReffAKD δ=${reffakdReport.delta.toFixed(4)}, diag-argmax ${reffakdReport.diagArgmaxCount}/${C}, mean P[c][c] ${reffakdReport.meanTrueClassProb.toFixed(4)}, top pairs ${reffakdReport.topPairs.map((p) => p.label).join(', ')}`);
 
     // ---- tuning on validation (first seed, gridEpochs), or the fixed defaults
-    const tuned: Tuned = { reffakd: { T: cfg.reffakdT, alpha: cfg.reffakdAlpha }, kd: { T: cfg.kdT, alpha: cfg.kdAlpha }, ls: cfg.lsEpsilon, tfkd: cfg.tfkdAlpha };
+    const tuned: Tuned = configuredTuning(cfg);
     const gridRows: Array<[string, string, number]> = [];
     const gridCells: GridCell[] = [];
     const temperaturePoints: TemperaturePoint[] = [];

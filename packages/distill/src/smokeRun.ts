@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { RunRecord, claim, experimentSeeds, meanStd, type Claim, type ExperimentOptions, type ExperimentResult } from '@trellis-ml/core';
+import { claim, experimentSeeds, meanStd, type Claim, type ExperimentOptions, type ExperimentResult } from '@trellis-ml/core';
 import type { DistillExperimentConfig } from './experiment.js';
 import { DISTILL_DATASETS } from './experimentDatasets.js';
 import { reffakdGenerator } from './generators.js';
 import { methodPlugins, type MethodName, type Tuned } from './methods.js';
 import { accuracyPlot } from './reportPlots.js';
+import { configuredTuning, openDistillRecord, reffakdSettings } from './runSetup.js';
 import { loadExperimentData, pct, tierModels, trainModel } from './training.js';
 
 /**
@@ -33,18 +34,15 @@ export async function runSmoke(cfg: DistillExperimentConfig, options: Experiment
   const seeds = experimentSeeds(options);
   const C = 10;
   const ds = DISTILL_DATASETS[cfg.dataset];
-  const record = await RunRecord.create({ out: options.out, name: 'distill', seed: options.seed, config: { mode: options.mode, seeds, ...cfg, dataset: ds.id }, versions: { '@trellis-ml/distill': '0.1.0' } });
+  const record = await openDistillRecord(options, seeds, cfg, ds);
   const progress = options.progress ?? false;
   const models = tierModels(cfg, C);
   const { trainAll, val, raw, data, stats } = loadExperimentData(cfg, ds);
   log(`distill smoke: ${ds.title} train ${trainAll.size}, val ${val.size}, test ${data.test.size}; ${cfg.studentEpochs} epochs; ${SMOKE_METHODS.join(', ')}; backend ${tf.getBackend()}; seeds ${seeds.join(',')}`);
 
-  const reffakd = reffakdGenerator({
-    numClasses: C, samplesPerClass: cfg.samplesPerClass, sampleSeed: 42, diagBoost: 'auto', seed: options.seed, classNames: ds.classNames,
-    aeInput: cfg.aeInput, aeTraining: { epochs: cfg.aeEpochs, reconstructionTarget: cfg.aeTarget }, autoencoder: cfg.tier === 'conv' ? 'conv' : 'dense',
-  });
+  const reffakd = reffakdGenerator(reffakdSettings(cfg, ds, options.seed, C));
   const report = await reffakd.fit(raw.train);
-  const tuned: Tuned = { reffakd: { T: cfg.reffakdT, alpha: cfg.reffakdAlpha }, kd: { T: cfg.kdT, alpha: cfg.kdAlpha }, ls: cfg.lsEpsilon, tfkd: cfg.tfkdAlpha };
+  const tuned: Tuned = configuredTuning(cfg);
   const runs: Array<{ method: MethodName; seed: number; finalTest: number; ms: number }> = [];
   for (const seed of seeds) {
     for (const method of SMOKE_METHODS) {

@@ -582,7 +582,7 @@ export const experiment: TechniqueExperiment = {
         // the same on the §13.2 subsample, and how much its pooled ρ with steps falls short of the full data's
         preIndexSubS: median(rs.map((r) => r.preIndexSubMs / 1000)),
         subEpochEquivalents: epochEquivalents(rs.map((r) => r.preIndexSubMs / 1000), trained.map((r) => r.trainS), trained.map((r) => r.epochsFractional)),
-        rhoFull: spearman(rs.map((r) => r.indices.preIndex), rs.map(steps)), rhoSub: spearman(rs.map((r) => r.preIndexSub), rs.map(steps)),
+        rhoFull: pooled.find((p) => p.group === c && p.index === 'preIndex')!.spearman, rhoSub: spearman(rs.map((r) => r.preIndexSub), rs.map(steps)),
       };
     });
     // every PreIndex distance (metric × bins) and ARM variant, pooled ρ with steps (spec §4.1, §10.5: report all, tune none)

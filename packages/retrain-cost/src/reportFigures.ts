@@ -5,6 +5,11 @@
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
+/** A Vega-Lite spec of `layer`s over inline `values`, one panel per value of `facetField`. */
+function facetedLayers(title: string, values: unknown[], facetField: string, size: { width: number; height: number }, layer: unknown[]): Record<string, unknown> {
+  return { $schema: SCHEMA, title, data: { values }, facet: { column: { field: facetField, type: 'nominal', title: null } }, spec: { ...size, layer } };
+}
+
 /** One bar: an index's correlation in a group of runs, with its interval. */
 export interface CorrelationBar {
   group: string;
@@ -17,17 +22,10 @@ export interface CorrelationBar {
 /** Bars of each index's Spearman ρ per group (faceted by group) with 95% bootstrap intervals as rules. */
 export function correlationBarsPlot(bars: CorrelationBar[], title: string): Record<string, unknown> {
   const values = bars.filter((b) => b.value !== null);
-  return {
-    $schema: SCHEMA, title, data: { values },
-    facet: { column: { field: 'group', type: 'nominal', title: null } },
-    spec: {
-      width: 300, height: 200,
-      layer: [
-        { mark: { type: 'bar' }, encoding: { x: { field: 'index', type: 'nominal', sort: null, title: null }, y: { field: 'value', type: 'quantitative', title: 'Spearman ρ with steps', scale: { domain: [-1, 1] } } } },
-        { mark: { type: 'rule' }, encoding: { x: { field: 'index', type: 'nominal', sort: null }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
-      ],
-    },
-  };
+  return facetedLayers(title, values, 'group', { width: 300, height: 200 }, [
+    { mark: { type: 'bar' }, encoding: { x: { field: 'index', type: 'nominal', sort: null, title: null }, y: { field: 'value', type: 'quantitative', title: 'Spearman ρ with steps', scale: { domain: [-1, 1] } } } },
+    { mark: { type: 'rule' }, encoding: { x: { field: 'index', type: 'nominal', sort: null }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+  ]);
 }
 
 /** One held-out prediction: the index, the predicted epochs with interval, and what was measured. */
@@ -51,16 +49,9 @@ export function predictionIntervalPlot(points: PredictionPoint[], title: string)
   const top = (finite.length ? Math.max(...finite) : 1) * 1.1;
   const values = points.map((p) => ({ ...p, hiShown: Number.isFinite(p.hi) ? p.hi : top, hi: Number.isFinite(p.hi) ? p.hi : null, status: p.censored ? 'measured (censored: lower bound)' : 'measured' }));
   const x = { field: 'index', type: 'quantitative', title: 'PreIndex (held-out run)' };
-  return {
-    $schema: SCHEMA, title, data: { values },
-    facet: { column: { field: 'cell', type: 'nominal', title: null } },
-    spec: {
-      width: 320, height: 220,
-      layer: [
-        { mark: { type: 'rule', color: '#888' }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'epochs to target' }, y2: { field: 'hiShown' } } },
-        { mark: { type: 'tick', color: '#888', thickness: 2, orient: 'horizontal' }, encoding: { x, y: { field: 'predicted', type: 'quantitative' } } },
-        { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y: { field: 'measured', type: 'quantitative' }, shape: { field: 'status', type: 'nominal', title: null } } },
-      ],
-    },
-  };
+  return facetedLayers(title, values, 'cell', { width: 320, height: 220 }, [
+    { mark: { type: 'rule', color: '#888' }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'epochs to target' }, y2: { field: 'hiShown' } } },
+    { mark: { type: 'tick', color: '#888', thickness: 2, orient: 'horizontal' }, encoding: { x, y: { field: 'predicted', type: 'quantitative' } } },
+    { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y: { field: 'measured', type: 'quantitative' }, shape: { field: 'status', type: 'nominal', title: null } } },
+  ]);
 }

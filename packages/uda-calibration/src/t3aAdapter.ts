@@ -75,12 +75,13 @@ export async function createT3A(settings: T3ASettings, source: ModelAdapter, bas
         return [out.features[featureLayer]!, out.logits];
       });
       const n = x.shape[0]!;
-      check(f!.size === n * classifier.featureDim, 'NO_FEATURE_LAYER', `the input of the head has shape [${f!.shape.join(', ')}], not [${n}, ${classifier.featureDim}]`,
-        'T3A needs a Dense head on flat features (flatten before the last Dense layer)');
-      const features = f!.dataSync() as Float32Array;
-      const headLogits = z!.dataSync() as Float32Array;
-      tf.dispose([f!, z!]);
-      return { features, headLogits, n };
+      try {
+        check(f!.size === n * classifier.featureDim, 'NO_FEATURE_LAYER', `the input of the head has shape [${f!.shape.join(', ')}], not [${n}, ${classifier.featureDim}]`,
+          'T3A needs a Dense head on flat features (flatten before the last Dense layer)');
+        return { features: f!.dataSync() as Float32Array, headLogits: z!.dataSync() as Float32Array, n };
+      } finally {
+        tf.dispose([f!, z!]);
+      }
     };
     return {
       ...base,

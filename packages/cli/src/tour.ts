@@ -32,7 +32,7 @@ export interface TourStep {
 export async function runTour(o: TourOptions): Promise<{ reportPath: string; steps: TourStep[] }> {
   const log = o.log ?? ((l: string) => console.log(l));
   const steps: TourStep[] = [];
-  const record = await RunRecord.create({ out: o.out, name: 'tour', seed: o.seed, config: { epochs: o.epochs, only: o.only ?? null } });
+  const record = await RunRecord.create({ out: o.out, name: 'tour', seed: o.seed, config: { epochs: o.epochs, only: o.only ?? null }, packageOf: import.meta.url });
   log(`== baseline: MLP on MNIST, ${o.epochs} epochs`);
   let t0 = Date.now();
   try {

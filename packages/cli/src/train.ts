@@ -107,7 +107,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   const train = loadNamedDataset(o.dataset, 'train', o.limit);
   const test = loadNamedDataset(o.dataset, 'test');
   const record = await RunRecord.create({
-    out: o.out, name: 'train', seed: o.seed, ...(dir ? { dir } : {}),
+    out: o.out, name: 'train', seed: o.seed, ...(dir ? { dir } : {}), packageOf: import.meta.url,
     config: {
       dataset: o.dataset, model: o.model, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, limit: o.limit ?? null, optimizer: 'adam',
       dataParallelWorkers: dp.workers,

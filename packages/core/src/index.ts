@@ -7,6 +7,7 @@ export * from './plugin.js';
 export * from './trainer.js';
 export * from './losses.js';
 export * from './metrics.js';
+export * from './stats.js';
 export * from './evaluate.js';
 export * from './claims.js';
 export * from './report.js';

@@ -1,15 +1,36 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Claim } from './claims.js';
+import { TrellisError } from './errors.js';
 import type { ModelAdapter } from './model.js';
 import { renderReport, type Report } from './report.js';
 
+/**
+ * Name and version of the package a module belongs to, read from the nearest `package.json` above the
+ * module (pass `import.meta.url`), so a run records the version that actually ran.
+ * @throws TrellisError `PACKAGE_JSON_NOT_FOUND` when no `package.json` with a name and version is above it.
+ */
+export async function packageOf(moduleUrl: string): Promise<{ name: string; version: string }> {
+  let dir = dirname(fileURLToPath(moduleUrl));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (typeof pkg.name === 'string' && typeof pkg.version === 'string') return { name: pkg.name, version: pkg.version };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  throw new TrellisError('PACKAGE_JSON_NOT_FOUND', `no package.json with a name and version above ${moduleUrl}`, 'run the module from its installed package (its package.json names the package and its version)');
+}
+
 /** The core package's version (read from its package.json). */
 export async function coreVersion(): Promise<string> {
-  const pkg = JSON.parse(await readFile(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string };
-  return pkg.version;
+  return (await packageOf(import.meta.url)).version;
 }
 
 /** Versions and environment recorded with every run. */
@@ -33,7 +54,12 @@ export interface RunRecordOptions {
   seed: number;
   /** The run's arguments and settings. */
   config?: Record<string, unknown>;
-  /** Extra versions to record (packages of the technique). */
+  /**
+   * A module of the technique's package (its `import.meta.url`): that package's name and version
+   * (from its package.json) go into `versions`.
+   */
+  packageOf?: string;
+  /** Extra versions to record (other packages the run used). */
   versions?: Record<string, string>;
   /** Use this directory instead of a new timestamped one (e.g. to resume). */
   dir?: string;
@@ -57,12 +83,13 @@ export class RunRecord {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const dir = resolve(options.dir ?? join(options.out ?? 'runs', options.name, stamp));
     await mkdir(dir, { recursive: true });
+    const own = options.packageOf ? await packageOf(options.packageOf) : undefined;
     const config = {
       name: options.name,
       seed: options.seed,
       createdAt: new Date().toISOString(),
       ...(await environmentInfo()),
-      versions: options.versions ?? {},
+      versions: { ...(own ? { [own.name]: own.version } : {}), ...options.versions },
       config: options.config ?? {},
     };
     await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2));

@@ -13,7 +13,7 @@ import type { Tuned } from './methods.js';
 
 /** Opens the run record of a `trellis distill` run (name, seed, the whole configuration, package version). */
 export function openDistillRecord(options: ExperimentOptions, seeds: number[], cfg: DistillExperimentConfig, ds: DistillDataset): Promise<RunRecord> {
-  return RunRecord.create({ out: options.out, name: 'distill', seed: options.seed, config: { mode: options.mode, seeds, ...cfg, dataset: ds.id }, versions: { '@trellis-ml/distill': '0.1.0' } });
+  return RunRecord.create({ out: options.out, name: 'distill', seed: options.seed, config: { mode: options.mode, seeds, ...cfg, dataset: ds.id }, packageOf: import.meta.url });
 }
 
 /**

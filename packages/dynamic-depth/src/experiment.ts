@@ -198,7 +198,7 @@ export const experiment: TechniqueExperiment = {
     const log = options.log ?? ((l: string) => console.log(l));
     const s = dynamicDepthSetup(options);
     const seeds = experimentSeeds(options);
-    const record = await RunRecord.create({ out: options.out, name: 'dynamic-depth', seed: seeds[0]!, config: { mode: options.mode, seeds, ...s }, versions: { '@trellis-ml/dynamic-depth': '0.1.0' } });
+    const record = await RunRecord.create({ out: options.out, name: 'dynamic-depth', seed: seeds[0]!, config: { mode: options.mode, seeds, ...s }, packageOf: import.meta.url });
     const flatten = s.model === 'mlp';
     const load = s.dataset === 'mnist' ? loadMnist : loadFashionMnist;
     const all = load({ split: 'train', limit: s.trainLimit, flatten });

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  Dataset, RunRecord, Rng, Trainer, TrellisError, claim, experimentSeeds, meanStd, mlp,
+  Dataset, RunRecord, Rng, Trainer, TrellisError, claim, experimentSeeds, meanStd, mlp, spearman,
   type Claim, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type TechniqueExperiment,
 } from '@trellis-ml/core';
 import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
 import { flatParameters, groupDiagnostics, setFlatParameters, taylorExcessLoss, type GroupDiagnostics } from './diagnostics.js';
 import { fineTunePruned, type Mitigation } from './finetune.js';
-import { disparity, evaluateGroups, meanRankCorrelation, spearman, type Disparity, type GroupReport } from './groupMetrics.js';
+import { disparity, evaluateGroups, meanRankCorrelation, type Disparity, type GroupReport } from './groupMetrics.js';
 import { checkGroupIds, classGroups, classSetGroups, imbalanceByClass, pairedTransformedSet, transformedMinority } from './groups.js';
 import { applyMasks, computeMasks, parameterCounts } from './masks.js';
 import { denseReference } from './plugin.js';
@@ -242,7 +242,7 @@ export const experiment: TechniqueExperiment = {
     const log = options.log ?? ((line: string) => console.log(line));
     const seeds = experimentSeeds(options);
     const st = settingsFor(options.mode, options.params);
-    const record = await RunRecord.create({ out: options.out, name: 'fair-prune', seed: options.seed, config: { mode: options.mode, seeds, settings: st }, versions: { '@trellis-ml/fair-prune': '0.1.0' } });
+    const record = await RunRecord.create({ out: options.out, name: 'fair-prune', seed: options.seed, config: { mode: options.mode, seeds, settings: st }, packageOf: import.meta.url });
     const t0 = Date.now();
     const load = st.dataset === 'mnist' ? loadMnist : loadFashionMnist;
     const fullTrain = load({ split: 'train', flatten: true });

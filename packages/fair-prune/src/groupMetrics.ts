@@ -1,4 +1,4 @@
-import { Rng, argmaxRows, check, predictLogits, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { Rng, argmaxRows, bootstrapInterval, check, predictLogits, spearman, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { checkGroupIds, checkNoEmptyGroup } from './groups.js';
 
 /** Per-group accuracy and loss, disparity metrics and rank correlations, as pure host functions. */
@@ -78,17 +78,17 @@ export function groupReport(logits: ArrayLike<number>, labels: ArrayLike<number>
   return { overall: { accuracy: totalHit / n, loss: totalLoss / n, count: n }, perGroup };
 }
 
-/** Percentile bootstrap 95% interval of the mean of 0/1 outcomes. */
+/**
+ * Percentile bootstrap 95% interval of the mean of 0/1 outcomes (core's {@link bootstrapInterval}:
+ * `resamples` draws of n outcomes with replacement, NumPy-default quantiles of the resampled means).
+ */
 export function bootstrapCi(outcomes: readonly number[], resamples: number, rng: Rng): [number, number] {
-  const n = outcomes.length;
-  const means = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
+  const ci = bootstrapInterval(outcomes.length, (idx) => {
     let s = 0;
-    for (let i = 0; i < n; i++) s += outcomes[rng.int(n)]!;
-    means[r] = s / n;
-  }
-  means.sort();
-  return [means[Math.floor(0.025 * (resamples - 1))]!, means[Math.ceil(0.975 * (resamples - 1))]!];
+    for (const i of idx) s += outcomes[i]!;
+    return s / idx.length;
+  }, rng, { resamples });
+  return [ci.lo, ci.hi];
 }
 
 /**
@@ -150,44 +150,6 @@ export function disparity(dense: GroupReport, pruned: GroupReport): Disparity {
     prunedAccuracy: pruned.overall.accuracy,
     richGetRicherRho: dense.perGroup.length > 2 ? spearman(dense.perGroup.map((g) => g.accuracy), accuracyDrop) : NaN,
   };
-}
-
-/** Ranks (1-based) with ties given their average rank. */
-export function ranks(values: readonly number[]): number[] {
-  const idx = values.map((_, i) => i).sort((a, b) => values[a]! - values[b]! || a - b);
-  const r = new Array<number>(values.length);
-  let i = 0;
-  while (i < idx.length) {
-    let j = i;
-    while (j + 1 < idx.length && values[idx[j + 1]!] === values[idx[i]!]) j++;
-    const avg = (i + j) / 2 + 1;
-    for (let t = i; t <= j; t++) r[idx[t]!] = avg;
-    i = j + 1;
-  }
-  return r;
-}
-
-/** Pearson correlation (NaN when either side is constant or shorter than 2). */
-export function pearson(a: readonly number[], b: readonly number[]): number {
-  check(a.length === b.length, 'LENGTH_MISMATCH', `correlation of ${a.length} and ${b.length} values`, 'pass two lists of the same length');
-  const n = a.length;
-  if (n < 2) return NaN;
-  const ma = a.reduce((s, v) => s + v, 0) / n;
-  const mb = b.reduce((s, v) => s + v, 0) / n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i]! - ma) * (b[i]! - mb);
-    saa += (a[i]! - ma) ** 2;
-    sbb += (b[i]! - mb) ** 2;
-  }
-  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
-}
-
-/** Spearman rank correlation (Pearson of average ranks). */
-export function spearman(a: readonly number[], b: readonly number[]): number {
-  return pearson(ranks(a), ranks(b));
 }
 
 /**

@@ -13,9 +13,11 @@ export {
   type PruneOptions, type HostWeight, type MaskSet, type ParameterCounts, type GradualSchedule, type SparsitySchedule,
 } from './masks.js';
 export {
-  perExampleLoss, groupReport, bootstrapCi, evaluateGroups, disparity, ranks, pearson, spearman, meanRankCorrelation,
+  perExampleLoss, groupReport, bootstrapCi, evaluateGroups, disparity, meanRankCorrelation,
   type GroupStats, type GroupReport, type GroupReportOptions, type Disparity,
 } from './groupMetrics.js';
+/** Rank correlations, re-exported from core (one implementation). */
+export { ranks, pearson, spearman } from '@trellis-ml/core';
 export { perSampleCrossEntropy, groupMeans, groupViolations, distillationLoss, type GroupMeans, type ViolationKind, type ViolationOptions } from './groupLoss.js';
 export { dualAscentStep, hostViolations, GroupBuffer, type DualStepOptions, type HostViolationOptions } from './dual.js';
 export {

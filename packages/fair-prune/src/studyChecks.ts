@@ -1,5 +1,4 @@
-import { check } from '@trellis-ml/core';
-import { spearman } from './groupMetrics.js';
+import { check, spearman } from '@trellis-ml/core';
 
 /**
  * Pure helpers for the spec's §7.4 expectations that the reproduction reports beside its claims: the

@@ -1,4 +1,4 @@
-import { TrellisError } from '@trellis-ml/core';
+import { TrellisError, median as coreMedian } from '@trellis-ml/core';
 import type { TrainingRecipe } from './recipe.js';
 
 /**
@@ -61,12 +61,13 @@ export async function timePair<B extends { seconds: number }, R extends { second
   return { pair: { pair: index, order, baselineSeconds: b.seconds, referenceSeconds: r.seconds, ratio: r.seconds / b.seconds }, baseline: b, reference: r };
 }
 
-/** Median (mean of the two middle values for an even count). */
+/**
+ * Median (mean of the two middle values for an even count), core's {@link coreMedian}.
+ * @throws TrellisError `EMPTY` for no values.
+ */
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new TrellisError('EMPTY', 'the median of no values', 'pass at least one value');
-  const s = [...values].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+  return coreMedian(values);
 }
 
 /** Summary of interleaved timing pairs. */

@@ -399,7 +399,7 @@ export const experiment: TechniqueExperiment = {
     const log = options.log ?? ((s: string) => console.log(s));
     const config = applyParams(options.mode === 'full' ? FULL_CONFIG : QUICK_CONFIG, options.params);
     const seeds = experimentSeeds(options);
-    const record = await RunRecord.create({ out: options.out, name: 'privacy', seed: options.seed, config: { mode: options.mode, seeds, ...config }, versions: { '@trellis-ml/privacy': '0.1.0' } });
+    const record = await RunRecord.create({ out: options.out, name: 'privacy', seed: options.seed, config: { mode: options.mode, seeds, ...config }, packageOf: import.meta.url });
     const t0 = performance.now();
     const { runs, lira, poolSize, duplicatesRemoved } = await runPrivacyStudy(config, seeds, { log, progress: options.progress ?? false, record });
     const claims = privacyClaims(runs, lira, seeds, config);

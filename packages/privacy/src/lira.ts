@@ -1,4 +1,4 @@
-import { TrellisError } from '@trellis-ml/core';
+import { TrellisError, median } from '@trellis-ml/core';
 
 /** LiRA variants (Carlini et al. 2022): online (IN and OUT models), offline (OUT only; two-sided log-density as in the reference code, or the paper's one-sided test). */
 export type LiraMode = 'online' | 'offline' | 'offline-onesided';
@@ -16,12 +16,6 @@ export interface LiraReference {
   phi: ArrayLike<number>;
   /** 1 when the example was in this reference model's training set. */
   keep: ArrayLike<number>;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : 0.5 * (s[m - 1]! + s[m]!);
 }
 
 function std(values: number[]): number {

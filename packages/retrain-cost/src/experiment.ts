@@ -370,7 +370,7 @@ export const experiment: TechniqueExperiment = {
     const log = options.log ?? ((s: string) => console.log(s));
     const plan = planFor(options);
     const seeds = experimentSeeds(options);
-    const record = await RunRecord.create({ out: options.out, name: 'retrain-cost', seed: options.seed, config: { mode: options.mode, seeds, plan }, versions: { '@trellis-ml/retrain-cost': '0.1.0' } });
+    const record = await RunRecord.create({ out: options.out, name: 'retrain-cost', seed: options.seed, config: { mode: options.mode, seeds, plan }, packageOf: import.meta.url });
     const energyLog = join(record.dir, 'energy-samples.jsonl');
     const rows: Row[] = [];
     let badInputs: { count: number; messages: string[] } | null = null;

@@ -3,32 +3,10 @@ import { correlationsWithIntervals, epochEquivalents, orderingAgreement } from '
 import { energyByHand, energyStatement, intervalCpuWatts, relativeError, workedEnergyExample, type EnergyInputs } from '../src/energyAudit.js';
 import { planFor } from '../src/experiment.js';
 import { correlationBarsPlot, predictionIntervalPlot } from '../src/reportFigures.js';
-import { bootstrapCI, kendall, pearson, quantile, spearman } from '../src/stats.js';
+import { kendall, pearson } from '../src/stats.js';
 import type { EnergySample } from '../src/tracker.js';
 
-/** An rng that returns scripted indices (to check the bootstrap by hand). */
-const scripted = (draws: number[]) => {
-  let i = 0;
-  return { int: (n: number) => draws[i++]! % n };
-};
-
-describe('quantile and bootstrap intervals (spec §7.1)', () => {
-  it('quantile interpolates linearly between order statistics, as np.quantile', () => {
-    // position (n − 1)·q: 3 · 0.025 = 0.075 → 1 + 0.075·(2 − 1); 3 · 0.975 = 2.925 → 3 + 0.925
-    expect(quantile([4, 1, 3, 2], 0.025)).toBeCloseTo(1.075, 12);
-    expect(quantile([4, 1, 3, 2], 0.975)).toBeCloseTo(3.925, 12);
-    expect(quantile([3, 1, 2], 0.5)).toBe(2);
-    expect(quantile([5], 0.9)).toBe(5);
-    expect(quantile([], 0.5)).toBeNaN();
-  });
-  it('bootstrapCI: percentiles of the finite resampled statistics', () => {
-    // x = [1,2,3], y = [1,3,2]; resamples (rows) [0,1,2] → ρ 0.5, [0,0,1] → ρ 1, [2,2,2] → undefined (skipped)
-    const ci = bootstrapCI([1, 2, 3], [1, 3, 2], spearman, scripted([0, 1, 2, 0, 0, 1, 2, 2, 2]), { resamples: 3, level: 0.5 });
-    expect(ci.valid).toBe(2);
-    expect(ci.lo).toBeCloseTo(0.625, 12); // quantile([0.5, 1], 0.25)
-    expect(ci.hi).toBeCloseTo(0.875, 12); // quantile([0.5, 1], 0.75)
-    expect(bootstrapCI([1], [1], spearman, scripted([0]))).toEqual({ lo: NaN, hi: NaN, valid: 0 });
-  });
+describe('correlations with intervals (spec §7.1; the statistics themselves are pinned in core)', () => {
   it('correlationsWithIntervals: the point estimates, and a degenerate interval for a perfectly ordered index', () => {
     const x = [0, 0.1, 0.2, 0.3, 0.4, 0.5];
     const cost = [0, 10, 40, 90, 160, 250];

@@ -5,7 +5,7 @@
  * needs, and the two divergences of the released code and of the paper's text.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check, predictLogits, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { check, median, predictLogits, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { assertFiniteLogits } from './calibration.js';
 import { rowEntropies } from './hostLogits.js';
 
@@ -156,12 +156,6 @@ export interface SourceStatsOptions {
   /** How `h0` reduces the per-sample entropies (the reference's `H_batch` is undefined; default `'mean'`). */
   h0Reducer?: 'mean' | 'median';
   batchSize?: number;
-}
-
-function median(values: Float32Array): number {
-  const s = Float32Array.from(values).sort();
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**

@@ -214,7 +214,7 @@ async function run(options: ExperimentOptions): Promise<ExperimentResult> {
   const record = await RunRecord.create({
     out: options.out, name: 'uda-calibration', seed: options.seed,
     config: { mode: options.mode, seeds, ...cfg },
-    versions: { '@trellis-ml/uda-calibration': '0.1.0' },
+    packageOf: import.meta.url,
   });
   const rows: CellRow[] = [];
   const reliability: Array<{ cell: string; method: string; bins: CalibrationBin[] }> = [];

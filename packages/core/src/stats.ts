@@ -1,0 +1,147 @@
+/**
+ * The one set of descriptive statistics every package uses: correlations (Pearson, Spearman,
+ * Kendall τ-b), ranks, median, quantile, and the percentile bootstrap. Pure functions on plain
+ * numbers, computed in float64.
+ */
+import { check } from './errors.js';
+
+function sameLength(x: ArrayLike<number>, y: ArrayLike<number>): void {
+  check(x.length === y.length, 'LENGTH_MISMATCH', () => `a correlation of ${x.length} values with ${y.length} values`, 'pass two lists of the same length (one value per item on each side)');
+}
+
+/**
+ * Pearson correlation. NaN when n < 2 or either side is constant (or holds NaN).
+ * @throws TrellisError `LENGTH_MISMATCH` when the two sides differ in length.
+ */
+export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  sameLength(x, y);
+  const n = x.length;
+  if (n < 2) return NaN;
+  let mx = 0, my = 0;
+  for (let i = 0; i < n; i++) { mx += x[i]!; my += y[i]!; }
+  mx /= n;
+  my /= n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i]! - mx) * (y[i]! - my);
+    sxx += (x[i]! - mx) ** 2;
+    syy += (y[i]! - my) ** 2;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN;
+}
+
+/** Ranks 1..n, ties given their average rank (e.g. [10, 20, 20, 5] → [2, 3.5, 3.5, 1]). */
+export function ranks(x: ArrayLike<number>): number[] {
+  const idx = Array.from({ length: x.length }, (_, i) => i).sort((a, b) => x[a]! - x[b]! || a - b);
+  const r = new Array<number>(x.length);
+  for (let i = 0; i < idx.length;) {
+    let j = i;
+    while (j + 1 < idx.length && x[idx[j + 1]!] === x[idx[i]!]) j++;
+    for (let k = i; k <= j; k++) r[idx[k]!] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  return r;
+}
+
+/**
+ * Spearman's ρ: Pearson correlation of the average ranks. NaN when a side is constant.
+ * @throws TrellisError `LENGTH_MISMATCH` when the two sides differ in length.
+ */
+export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  sameLength(x, y);
+  return pearson(ranks(x), ranks(y));
+}
+
+/**
+ * Kendall's τ-b (tie-corrected). NaN when either side is constant.
+ * @throws TrellisError `LENGTH_MISMATCH` when the two sides differ in length.
+ */
+export function kendall(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  sameLength(x, y);
+  const n = x.length;
+  let concordant = 0, discordant = 0, tiedX = 0, tiedY = 0;
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) {
+    const a = Math.sign(x[i]! - x[j]!);
+    const b = Math.sign(y[i]! - y[j]!);
+    if (a === 0 && b === 0) continue;
+    if (a === 0) tiedX++;
+    else if (b === 0) tiedY++;
+    else if (a === b) concordant++;
+    else discordant++;
+  }
+  const denom = Math.sqrt((concordant + discordant + tiedX) * (concordant + discordant + tiedY));
+  return denom === 0 ? NaN : (concordant - discordant) / denom;
+}
+
+/** Median (the mean of the two middle values for an even count); NaN for no values. */
+export function median(x: ArrayLike<number>): number {
+  if (!x.length) return NaN;
+  const s = Array.from(x).sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * The q-quantile (q clamped to [0, 1]) with linear interpolation between order statistics, NumPy's
+ * default (`np.quantile(x, q)`): position (n − 1)·q in the sorted values. NaN for no values.
+ */
+export function quantile(x: ArrayLike<number>, q: number): number {
+  if (!x.length) return NaN;
+  const s = Array.from(x).sort((a, b) => a - b);
+  const pos = (s.length - 1) * Math.min(1, Math.max(0, q));
+  const lo = Math.floor(pos);
+  const hi = Math.min(s.length - 1, lo + 1);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+/** A percentile-bootstrap confidence interval; `valid` = resamples whose statistic was finite. */
+export interface BootstrapInterval {
+  lo: number;
+  hi: number;
+  valid: number;
+}
+
+/** Options of {@link bootstrapInterval}. */
+export interface BootstrapOptions {
+  /** Resamples drawn (default 1,000). */
+  resamples?: number;
+  /** Coverage of the interval (default 0.95). */
+  level?: number;
+}
+
+/**
+ * Percentile bootstrap over n items: each of `resamples` draws picks n item indices with replacement
+ * (`rng.int(n)`, in order), evaluates `statistic` on them, and the interval is the (1 − level)/2 and
+ * (1 + level)/2 {@link quantile}s of the finite values. Resamples whose statistic is not finite (e.g. a
+ * correlation of constant values) are skipped and not counted in `valid`; lo = hi = NaN when none is
+ * (or n = 0).
+ */
+export function bootstrapInterval(
+  n: number, statistic: (indices: readonly number[]) => number, rng: { int(n: number): number }, options: BootstrapOptions = {},
+): BootstrapInterval {
+  const level = options.level ?? 0.95;
+  const values: number[] = [];
+  if (n > 0) {
+    const indices = new Array<number>(n);
+    for (let b = 0; b < (options.resamples ?? 1000); b++) {
+      for (let i = 0; i < n; i++) indices[i] = rng.int(n);
+      const v = statistic(indices);
+      if (Number.isFinite(v)) values.push(v);
+    }
+  }
+  return { lo: quantile(values, (1 - level) / 2), hi: quantile(values, (1 + level) / 2), valid: values.length };
+}
+
+/**
+ * Percentile-bootstrap interval of a paired statistic such as {@link spearman}: resamples (x_i, y_i)
+ * pairs together (see {@link bootstrapInterval}). NaN interval for fewer than 2 pairs.
+ * @throws TrellisError `LENGTH_MISMATCH` when x and y differ in length.
+ */
+export function pairedBootstrapInterval(
+  x: ArrayLike<number>, y: ArrayLike<number>, statistic: (x: number[], y: number[]) => number,
+  rng: { int(n: number): number }, options: BootstrapOptions = {},
+): BootstrapInterval {
+  sameLength(x, y);
+  if (x.length < 2) return { lo: NaN, hi: NaN, valid: 0 };
+  return bootstrapInterval(x.length, (idx) => statistic(idx.map((i) => x[i]!), idx.map((i) => y[i]!)), rng, options);
+}

@@ -1,0 +1,99 @@
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import {
+  RunRecord, TrellisError, bootstrapInterval, kendall, median, packageOf, pairedBootstrapInterval, pearson, quantile, ranks, spearman,
+} from '@trellis-ml/core';
+
+/** An rng that returns scripted indices (to check the bootstrap by hand). */
+const scripted = (draws: number[]) => {
+  let i = 0;
+  return { int: (n: number) => draws[i++]! % n };
+};
+
+const codeOf = (f: () => unknown): string | undefined => {
+  try { f(); } catch (e) { return e instanceof TrellisError ? e.code : 'not a TrellisError'; }
+  return undefined;
+};
+
+describe('stats (hand-computed)', () => {
+  it('pearson: x = [1, 2, 3], y = [1, 3, 2] → sxy 1, sxx 2, syy 2 → 0.5; NaN when a side is constant or n < 2', () => {
+    expect(pearson([1, 2, 3], [1, 3, 2])).toBeCloseTo(0.5, 15);
+    expect(pearson([1, 2, 3], [5, 5, 5])).toBeNaN();
+    expect(pearson([1], [2])).toBeNaN();
+    expect(pearson(Float32Array.from([1, 2, 3]), [2, 4, 6])).toBeCloseTo(1, 15);
+  });
+  it('ranks: ties share their average rank', () => {
+    expect(ranks([10, 20, 20, 5])).toEqual([2, 3.5, 3.5, 1]);
+    expect(ranks([3, 3, 3])).toEqual([2, 2, 2]);
+    expect(ranks([])).toEqual([]);
+  });
+  it('spearman: Pearson of the average ranks', () => {
+    // ranks [1, 2.5, 2.5, 4] vs [1, 2, 3, 4]: sxy = 4.5, sxx = 4.5, syy = 5 → 4.5 / √22.5
+    expect(spearman([1, 2, 2, 3], [10, 20, 30, 40])).toBeCloseTo(4.5 / Math.sqrt(22.5), 15);
+    expect(spearman([1, 2, 3, 4], [40, 30, 20, 10])).toBe(-1);
+  });
+  it('kendall τ-b: (C − D) / √((C + D + Tx)(C + D + Ty))', () => {
+    // pairs of x = [1, 2, 2, 3], y = [1, 3, 2, 4]: (1,2) C, (1,3) C, (1,4) C, (2,3) tie in x, (2,4) C, (3,4) C
+    // → C = 5, D = 0, Tx = 1, Ty = 0 → 5 / √(6 · 5)
+    expect(kendall([1, 2, 2, 3], [1, 3, 2, 4])).toBeCloseTo(5 / Math.sqrt(30), 15);
+    expect(kendall([1, 2, 3], [3, 2, 1])).toBe(-1);
+    expect(kendall([1, 1], [1, 2])).toBeNaN();
+  });
+  it('a correlation of two lists of different lengths is a clear error', () => {
+    expect(codeOf(() => pearson([1, 2], [1]))).toBe('LENGTH_MISMATCH');
+    expect(codeOf(() => spearman([1, 2], [1]))).toBe('LENGTH_MISMATCH');
+    expect(codeOf(() => kendall([1, 2], [1]))).toBe('LENGTH_MISMATCH');
+    expect(codeOf(() => pairedBootstrapInterval([1, 2], [1], spearman, scripted([])))).toBe('LENGTH_MISMATCH');
+  });
+  it('median and quantile (NumPy default interpolation)', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median(Float32Array.from([4, 1, 3, 2]))).toBe(2.5);
+    expect(median([])).toBeNaN();
+    // position (n − 1)·q: 3 · 0.025 = 0.075 → 1.075; 3 · 0.975 = 2.925 → 3.925
+    expect(quantile([4, 1, 3, 2], 0.025)).toBeCloseTo(1.075, 12);
+    expect(quantile([4, 1, 3, 2], 0.975)).toBeCloseTo(3.925, 12);
+    expect(quantile([5], 0.9)).toBe(5);
+    expect(quantile([], 0.5)).toBeNaN();
+  });
+  it('bootstrapInterval: scripted draws, quantiles of the finite statistics', () => {
+    // outcomes [1, 0, 1]; resamples [0,1,2] → 2/3, [1,1,1] → 0, [0,0,2] → 1; level 0.5 → quantiles 0.25 / 0.75 of [0, 2/3, 1]
+    const outcomes = [1, 0, 1];
+    const mean = (idx: readonly number[]) => idx.reduce((s, i) => s + outcomes[i]!, 0) / idx.length;
+    const ci = bootstrapInterval(3, mean, scripted([0, 1, 2, 1, 1, 1, 0, 0, 2]), { resamples: 3, level: 0.5 });
+    expect(ci.valid).toBe(3);
+    expect(ci.lo).toBeCloseTo(1 / 3, 12);
+    expect(ci.hi).toBeCloseTo(5 / 6, 12);
+    expect(bootstrapInterval(0, mean, scripted([]))).toEqual({ lo: NaN, hi: NaN, valid: 0 });
+  });
+  it('pairedBootstrapInterval resamples pairs together and skips undefined statistics', () => {
+    // x = [1,2,3], y = [1,3,2]; rows [0,1,2] → ρ 0.5, [0,0,1] → ρ 1, [2,2,2] → undefined (skipped)
+    const ci = pairedBootstrapInterval([1, 2, 3], [1, 3, 2], spearman, scripted([0, 1, 2, 0, 0, 1, 2, 2, 2]), { resamples: 3, level: 0.5 });
+    expect(ci).toEqual({ lo: expect.closeTo(0.625, 12), hi: expect.closeTo(0.875, 12), valid: 2 });
+    expect(pairedBootstrapInterval([1], [1], spearman, scripted([0]))).toEqual({ lo: NaN, hi: NaN, valid: 0 });
+  });
+});
+
+describe('package versions in the run record', () => {
+  it('packageOf reads the nearest package.json above a module; RunRecord records it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-pkg-'));
+    try {
+      await writeFile(join(dir, 'package.json'), JSON.stringify({ name: '@acme/plugin', version: '2.3.4' }));
+      await mkdir(join(dir, 'dist'));
+      const moduleUrl = pathToFileURL(join(dir, 'dist', 'experiment.js')).href;
+      expect(await packageOf(moduleUrl)).toEqual({ name: '@acme/plugin', version: '2.3.4' });
+      const record = await RunRecord.create({ out: dir, name: 'x', seed: 7, packageOf: moduleUrl, versions: { other: '1.0.0' } });
+      const config = JSON.parse(await readFile(join(record.dir, 'config.json'), 'utf8')) as { versions: Record<string, string>; trellisCore: string };
+      expect(config.versions).toEqual({ '@acme/plugin': '2.3.4', other: '1.0.0' });
+      const core = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+      expect(config.trellisCore).toBe(core.version);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  it('a module outside any package is a clear error', async () => {
+    await expect(packageOf('file:///no-such-dir/x/y.js')).rejects.toMatchObject({ code: 'PACKAGE_JSON_NOT_FOUND' });
+  });
+});

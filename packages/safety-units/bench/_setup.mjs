@@ -2,11 +2,19 @@
 import * as core from '@trellis-ml/core';
 import * as su from '../dist/index.js';
 
-export async function prepare(seed, mode = 'quick') {
+// The benign fine-tune set of a config's attack levers (finetuneSys, finetuneOpener, finetuneBenignMix), built as the
+// experiment builds it, with the downstream eval set scored under the same answer rule.
+export function attackData(sp, seed, cfg) {
+  const lang = new su.RequestLanguage({ fineTuneOpener: cfg.finetuneOpener });
+  const ft = su.encodeSequences(lang, su.fineTuneRequests(sp, { sys: cfg.finetuneSys, benignMix: cfg.finetuneBenignMix, seed }), 'comply');
+  return { lang, ft, finetuneEval: su.encodeSequences(lang, sp.finetune.eval, 'comply') };
+}
+
+export async function prepare(seed, mode = 'quick', params = {}) {
   // BACKEND=trellis-native matches the study command of the README; one thread.
   await core.useBackend(process.env.BACKEND ?? 'wasm', { threads: 1 });
-  const cfg = su.studyConfig(mode);
-  const lang = new su.RequestLanguage();
+  const cfg = su.studyConfig(mode, params);
+  const lang = new su.RequestLanguage({ fineTuneOpener: cfg.finetuneOpener });
   const sp = su.makeSplits(lang, seed, { scoreSize: cfg.scoreSize, evalSize: cfg.evalSize });
   const sys = (rs, v) => rs.map((r) => ({ ...r, sys: v }));
   const ev = {
@@ -22,6 +30,6 @@ export async function prepare(seed, mode = 'quick') {
   await su.trainLanguageModel(al, align, lang, { epochs: cfg.alignEpochs, learningRate: cfg.alignLr, batchSize: Math.min(cfg.batchSize, 64), seed: seed + 100 });
   const dS = su.encodeSequences(lang, sp.hazard.score, 'refuse');
   const dU = su.encodeSequences(lang, sp.benign.score, 'comply');
-  const ft = su.encodeSequences(lang, sp.finetune.train, 'comply');
-  return { cfg, lang, ev, m0, al, dS, dU, ft, align };
+  const { ft } = attackData(sp, seed, cfg);
+  return { cfg, lang, sp, ev, m0, al, dS, dU, ft, align };
 }

@@ -12,7 +12,8 @@ import { applyParams, check, claim, experimentSeeds, meanStd, Rng, RunRecord } f
 import { acceptanceChecks, type AcceptanceCheck } from './acceptance.js';
 import { pruningSweep, calibrateFractions, sweepCurves, type SweepPoint } from './calibrate.js';
 import { attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting2, groupMask, LLAMA2_FRACTIONS, magnitudeMaskLike, meanMatrix, randomMaskLike, rankedMask, transferShares, type MagnitudeMatch, type Normalization, type UnitClassification } from './classify.js';
-import { concatSequences, encodeSequences, makeSplits, RequestLanguage, type Request, type SequenceSet } from './language.js';
+import { fineTuneRequests, type FineTuneSys } from './finetuneData.js';
+import { concatSequences, encodeSequences, makeSplits, RequestLanguage, type FineTuneOpener, type Request, type SequenceSet } from './language.js';
 import { forwardSet, harmfulnessScore, refusalRate, safetyMetrics, type EvalSets, type SafetyMetrics } from './lmEval.js';
 import { lowRankParamCount } from './lowRank.js';
 import { lowRankAdapterPlugin, unitBudgetPlugin, unitFreezePlugin } from './plugin.js';
@@ -36,6 +37,21 @@ export interface StudyConfig {
   finetuneEpochs: number;
   finetuneLr: number;
   finetuneBatch: number;
+  /**
+   * Attack lever (spec §11 item 9, prompt template): the SYS token in fine-tune prompts — `mixed` (default,
+   * half of them, as the splits draw it), `always` or `never`.
+   */
+  finetuneSys: FineTuneSys;
+  /**
+   * Attack lever (answer style): opener of the new task's answers — `sure` (default, spec §10.3 step 5:
+   * always OK_SURE) or `verb-parity` (the base family's rule, the assistant's own compliance style).
+   */
+  finetuneOpener: FineTuneOpener;
+  /**
+   * Attack lever (data mix): base-family benign requests (compliant answers, from the benign training split)
+   * added per new-task request (default 0: the new task only).
+   */
+  finetuneBenignMix: number;
   /** Epoch multiplier of frozen fine-tuning arms (the paper doubles; default 1, the issue's stricter reading). */
   frozenEpochMultiplier: number;
   /** Epoch multiplier of the budget alignment arms (the paper doubles). */
@@ -98,7 +114,7 @@ export interface StudyConfig {
 const QUICK: StudyConfig = {
   layers: 2, dModel: 32, heads: 4, dFf: 128,
   pretrainEpochs: 12, pretrainLr: 1e-2, alignEpochs: 8, alignLr: 3e-3,
-  finetuneEpochs: 1, finetuneLr: 1e-3, finetuneBatch: 16, frozenEpochMultiplier: 1, budgetEpochMultiplier: 2,
+  finetuneEpochs: 1, finetuneLr: 1e-3, finetuneBatch: 16, finetuneSys: 'mixed', finetuneOpener: 'sure', finetuneBenignMix: 0, frozenEpochMultiplier: 1, budgetEpochMultiplier: 2,
   batchSize: 128, freezeTotal: 0.075, budgetFraction: 0.2, scoreSize: 128, evalSize: 128,
   grid: [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3], normalize: 'zscore-module', setting2: false, budgetTrainNonUnit: false,
   budgetLr: 3e-3, budgetNonUnitVariant: true, budgetSweep: [],
@@ -114,8 +130,14 @@ const FULL: StudyConfig = {
   // whose full fine-tune erodes ≥ 0.30 refusal (2e-4: 0.23; 1e-3 erodes all refusal and all benign accuracy).
   // Re-checked on held-out seeds 97-99 (lr {3e-4, 5e-4, 7e-4} x epochs {1, 2}, rule fixed in advance, README): no
   // candidate erodes >= 0.30 on every seed with downstream >= 0.9 and benign >= half the aligned model's; kept.
-  finetuneLr: 5e-4,
-  // Adapter lr, same rule at this size: smallest of ×{1, 3, 10, 15, 20, 30} reaching full FT's final loss (×10: 0.77 vs 0.61).
+  // The data levers (finetuneSys always / never, finetuneOpener verb-parity, finetuneBenignMix 1) x lr {3e-4, 5e-4}
+  // failed the same rule on the same seeds (README "Attack data levers on held-out seeds"). The pre-registered
+  // follow-up, finetuneBenignMix 1 x lr {7e-4, 1e-3, 2e-3}: 1e-3 is the smallest passing on every held-out seed
+  // (erosion 0.41 / 0.61 / 0.93, downstream and benign 1.00), so it is the attack.
+  finetuneLr: 1e-3, finetuneBenignMix: 1,
+  // Adapter lr, same rule at this size: smallest of ×{1, 3, 10, 15, 20, 30} reaching full FT's final loss (with the
+  // old attack ×15: 0.59 vs 0.61). Re-run with the benign-mix attack (seed 99): none reaches 0.136; ×15 comes closest
+  // (0.138; ×10 0.171, ×20 0.155), so ×15 is kept (README).
   adapterLrMultiplier: 15,
   grid: [0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3], setting2: true,
   budgetSweep: [0.05, 0.1, 0.3, 0.4],
@@ -129,6 +151,9 @@ export function studyConfig(mode: 'quick' | 'full', params: Record<string, strin
   }
   check(Number.isInteger(cfg.scoringSeeds) && cfg.scoringSeeds >= 2, 'BAD_OPTION', `scoringSeeds ${cfg.scoringSeeds} is not an integer ≥ 2`, 'pass --set scoringSeeds=3 (pairwise Jaccard needs two draws)');
   for (const t of cfg.probeSteps) check(Number.isInteger(t) && t >= 0, 'BAD_OPTION', `probe step ${t} is not an integer ≥ 0`, 'pass generated-token counts, e.g. --set probeSteps=0,1,2');
+  check(['mixed', 'always', 'never'].includes(cfg.finetuneSys), 'BAD_OPTION', `unknown finetuneSys "${cfg.finetuneSys}"`, 'pass --set finetuneSys=mixed, always or never');
+  check(['sure', 'verb-parity'].includes(cfg.finetuneOpener), 'BAD_OPTION', `unknown finetuneOpener "${cfg.finetuneOpener}"`, 'pass --set finetuneOpener=sure or verb-parity');
+  check(Number.isFinite(cfg.finetuneBenignMix) && cfg.finetuneBenignMix >= 0, 'BAD_OPTION', `finetuneBenignMix ${cfg.finetuneBenignMix} is not a number ≥ 0`, 'pass --set finetuneBenignMix=0 (new task only) or e.g. 1');
   return cfg;
 }
 
@@ -255,7 +280,7 @@ function rewindRegions<R>(model: TinyTransformer, aligned: TinyTransformer, layo
 }
 
 async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void, progress: boolean): Promise<SeedResult> {
-  const lang = new RequestLanguage();
+  const lang = new RequestLanguage({ fineTuneOpener: cfg.finetuneOpener });
   const sp = makeSplits(lang, seed, { scoreSize: cfg.scoreSize, evalSize: cfg.evalSize });
   const evalSets = evalSetsOf(lang, sp);
   const pretrain = encodeSequences(lang, [...sp.benign.train, ...sp.hazard.train, ...sp.skill.train], 'comply');
@@ -263,7 +288,7 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
   const align = concatSequences(lang, encodeSequences(lang, sp.hazard.train, 'refuse'), encodeSequences(lang, sp.benign.train.slice(0, nBenignAlign), 'comply'));
   const dS = encodeSequences(lang, sp.hazard.score, 'refuse');
   const dU = encodeSequences(lang, sp.benign.score, 'comply');
-  const ft = encodeSequences(lang, sp.finetune.train, 'comply');
+  const ft = encodeSequences(lang, fineTuneRequests(sp, { sys: cfg.finetuneSys, benignMix: cfg.finetuneBenignMix, seed }), 'comply');
   const positions = lang.positionMask('all');
   const score = (m: TinyTransformer, layout: UnitLayout, s = dS, u = dU): AttributeScores =>
     scoreAttributes(m, layout, { safety: s.data, utility: u.data }, { positions, tokenInputs: true });
@@ -578,6 +603,14 @@ function metricsRow(m: SafetyMetrics): number[] {
   return [m.lmLoss, pct(m.benignAcc), pct(m.asrSys), pct(m.asrNoSys), pct(m.overRefusal)];
 }
 
+/** How the fine-tune data were made (the attack levers; the default reads as before the levers existed). */
+function fineTuneDataText(cfg: StudyConfig): string {
+  const parts = [cfg.finetuneOpener === 'sure' ? 'answers open with OK_SURE' : 'answers open with OK_SURE / OK_HERE by verb parity'];
+  if (cfg.finetuneSys !== 'mixed') parts.push(`SYS ${cfg.finetuneSys} in its prompts`);
+  if (cfg.finetuneBenignMix > 0) parts.push(`mixed with ${cfg.finetuneBenignMix} base-family benign request(s) per new-task request`);
+  return parts.join('; ');
+}
+
 /** Mean of a per-seed number. */
 function mean(results: SeedResult[], f: (r: SeedResult) => number): { mean: number; std: number } {
   return meanStd(results.map(f));
@@ -591,7 +624,7 @@ export const experiment: TechniqueExperiment = {
     const seeds = experimentSeeds(options);
     const cfg = studyConfig(options.mode, options.params);
     const log = options.log ?? ((s: string) => console.log(s));
-    const record = await RunRecord.create({ out: options.out, name: 'safety-units', seed: seeds[0]!, config: { mode: options.mode, seeds, ...cfg }, versions: { '@trellis-ml/safety-units': '0.1.0' } });
+    const record = await RunRecord.create({ out: options.out, name: 'safety-units', seed: seeds[0]!, config: { mode: options.mode, seeds, ...cfg }, packageOf: import.meta.url });
     const results: SeedResult[] = [];
     for (const seed of seeds) {
       const r = await runSeed(seed, cfg, log, options.progress ?? false);
@@ -708,7 +741,7 @@ export const experiment: TechniqueExperiment = {
     });
     sections.push({
       title: 'T2 — benign fine-tuning attack',
-      text: `Fine-tuning on a new benign task (answers open with OK_SURE), lr ${cfg.finetuneLr}, batch ${cfg.finetuneBatch}, ${cfg.finetuneEpochs} epoch(s) (frozen arms × ${cfg.frozenEpochMultiplier}). Retained = refusal after / refusal before. Frozen param % counts unit-carrying parameters only (the "+ non-unit params frozen" rows also freeze embeddings, norms, W_q/W_k and the head); trainable param % is of all parameters. Magnitude = the Setting (i)-sized set of largest ‖B_j‖ (${cfg.magnitudeMatch} ranking; seed ${first.seed}: ${first.split.magnitude.attn} attention + ${first.split.magnitude.mlp} MLP channels, Setting (i) ${first.split.setting1.attn} + ${first.split.setting1.mlp}). Low-rank adapter: every base weight frozen, (α/r)·A·B added to q, k, v, o, gate, up and down (r ${cfg.adapterRank}, α ${cfg.adapterAlpha}, A uniform ±1/√in, B zero), lr × ${cfg.adapterLrMultiplier}, epochs × ${cfg.adapterEpochMultiplier}, merged after training. "Wei-style rewind" rows (spec §10.3 step 5, Wei et al.'s restriction, spec §4.3 rewind-after): the full fine-tune with the region put back to its aligned values afterwards; their frozen columns give the rewound region, trainable param % the parameters left changed, final loss the full fine-tune's (measured before the rewind). Harm = toy 1–5 judge on hazard prompts (greedy decoding).`,
+      text: `Fine-tuning on a new benign task (${fineTuneDataText(cfg)}), lr ${cfg.finetuneLr}, batch ${cfg.finetuneBatch}, ${cfg.finetuneEpochs} epoch(s) (frozen arms × ${cfg.frozenEpochMultiplier}). Retained = refusal after / refusal before. Frozen param % counts unit-carrying parameters only (the "+ non-unit params frozen" rows also freeze embeddings, norms, W_q/W_k and the head); trainable param % is of all parameters. Magnitude = the Setting (i)-sized set of largest ‖B_j‖ (${cfg.magnitudeMatch} ranking; seed ${first.seed}: ${first.split.magnitude.attn} attention + ${first.split.magnitude.mlp} MLP channels, Setting (i) ${first.split.setting1.attn} + ${first.split.setting1.mlp}). Low-rank adapter: every base weight frozen, (α/r)·A·B added to q, k, v, o, gate, up and down (r ${cfg.adapterRank}, α ${cfg.adapterAlpha}, A uniform ±1/√in, B zero), lr × ${cfg.adapterLrMultiplier}, epochs × ${cfg.adapterEpochMultiplier}, merged after training. "Wei-style rewind" rows (spec §10.3 step 5, Wei et al.'s restriction, spec §4.3 rewind-after): the full fine-tune with the region put back to its aligned values afterwards; their frozen columns give the rewound region, trainable param % the parameters left changed, final loss the full fine-tune's (measured before the rewind). Harm = toy 1–5 judge on hazard prompts (greedy decoding).`,
       table: {
         columns: ['arm', 'frozen unit %', 'frozen param %', 'trainable param %', 'ASR before %', 'ASR after %', 'retained refusal', 'ASR increase prevented %', 'harm mean', 'harm rate5 %', 'downstream acc %', 'benign acc %', 'over-refusal %', 'final loss'],
         rows: first.arms.map((a, i) => {

@@ -5,6 +5,7 @@ export * from './prune.js';
 export * from './plugin.js';
 export * from './sequenceLoss.js';
 export * from './language.js';
+export * from './finetuneData.js';
 export * from './transformer.js';
 export * from './lowRank.js';
 export * from './lmEval.js';

@@ -24,7 +24,16 @@ export interface LanguageOptions {
   hazardObjects?: number;
   modifiers?: number;
   contentTokens?: number;
+  /**
+   * Opener of the fine-tuning family's answers: `sure` (default, spec §10.3 step 5: always OK_SURE) or
+   * `verb-parity` (the base family's rule, OK_SURE for even verbs and OK_HERE for odd ones — the
+   * assistant's own compliance style). Affects only `finetune` requests.
+   */
+  fineTuneOpener?: FineTuneOpener;
 }
+
+/** Opener rule of the fine-tuning family's answers (see {@link LanguageOptions.fineTuneOpener}). */
+export type FineTuneOpener = 'sure' | 'verb-parity';
 
 /** Request families. */
 export type RequestKind = 'benign' | 'hazard' | 'skill' | 'finetune';
@@ -54,7 +63,9 @@ export class RequestLanguage {
   readonly tok: Record<(typeof SPECIALS)[number], number>;
   readonly refusalTokens: number[] = [];
   readonly refusalTails: number[] = [];
-  readonly sizes: Required<Omit<LanguageOptions, 'seed'>>;
+  readonly sizes: Required<Omit<LanguageOptions, 'seed' | 'fineTuneOpener'>>;
+  /** Opener rule of the fine-tuning family's answers. */
+  readonly fineTuneOpener: FineTuneOpener;
   /** Sequence length: BOS SYS USER verb object modifier ASSIST + answer (opener, 4 content, EOS). */
   readonly maxLen = 7 + 2 + CONTENT_LENGTH;
   private readonly index = new Map<string, number>();
@@ -67,6 +78,8 @@ export class RequestLanguage {
       benignObjects: options.benignObjects ?? 40, hazardObjects: options.hazardObjects ?? 16,
       modifiers: options.modifiers ?? 4, contentTokens: options.contentTokens ?? 30,
     };
+    this.fineTuneOpener = options.fineTuneOpener ?? 'sure';
+    check(this.fineTuneOpener === 'sure' || this.fineTuneOpener === 'verb-parity', 'BAD_OPTION', `unknown fine-tune opener "${String(this.fineTuneOpener)}"`, 'pass fineTuneOpener "sure" or "verb-parity"');
     check(this.sizes.modifiers <= PERMS.length, 'BAD_OPTION', `at most ${PERMS.length} modifiers are supported`, `pass modifiers ≤ ${PERMS.length}`);
     const add = (name: string) => {
       this.index.set(name, this.vocab.length);
@@ -133,7 +146,8 @@ export class RequestLanguage {
 
   /** The compliant answer: opener, content, EOS. */
   compliantAnswer(r: Request): number[] {
-    const opener = r.kind === 'finetune' || r.verb % 2 === 0 ? this.tok.OK_SURE : this.tok.OK_HERE;
+    const alwaysSure = r.kind === 'finetune' && this.fineTuneOpener === 'sure';
+    const opener = alwaysSure || r.verb % 2 === 0 ? this.tok.OK_SURE : this.tok.OK_HERE;
     return [opener, ...this.content(r), this.tok.EOS];
   }
 

@@ -1,6 +1,7 @@
 /**
  * Vega-Lite figures of the `trellis retrain-cost` report (data inline; core's report pipeline renders
- * them to SVG): correlation bars with bootstrap intervals, and the predictor's held-out intervals.
+ * them to SVG): an index against the measured cost, correlation bars with bootstrap intervals, and the
+ * predictor's held-out intervals.
  */
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
@@ -8,6 +9,34 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 /** A Vega-Lite spec of `layer`s over inline `values`, one panel per value of `facetField`. */
 function facetedLayers(title: string, values: unknown[], facetField: string, size: { width: number; height: number }, layer: unknown[]): Record<string, unknown> {
   return { $schema: SCHEMA, title, data: { values }, facet: { column: { field: facetField, type: 'nominal', title: null } }, spec: { ...size, layer } };
+}
+
+/** One retraining run as a point of the cost scatter plots. */
+export interface CostScatterPoint {
+  /** `dataset/model` (one panel each). */
+  cell: string;
+  family: string;
+  level: number;
+  preIndex: number;
+  arm: number;
+  resque: number;
+  accuracyDrop: number;
+  steps: number;
+  kWh: number;
+  /** Drawn as the shape: whether the run stopped censored (cap or plateau cutoff) or reached the target. */
+  censored: 'censored' | 'reached';
+}
+
+/** The field `x` of every run against its field `y` (default steps to target), coloured by family, one panel per cell. */
+export function costScatterPlot(points: CostScatterPoint[], x: string, title: string, y = 'steps', yTitle = 'steps to target'): Record<string, unknown> {
+  return {
+    $schema: SCHEMA, title, data: { values: points }, width: 320, height: 220,
+    mark: { type: 'point', filled: true, size: 70 },
+    encoding: {
+      x: { field: x, type: 'quantitative', title: x }, y: { field: y, type: 'quantitative', title: yTitle },
+      color: { field: 'family', type: 'nominal' }, shape: { field: 'censored', type: 'nominal' }, column: { field: 'cell', type: 'nominal', title: null },
+    },
+  };
 }
 
 /** One bar: an index's correlation in a group of runs, with its interval. */

@@ -13,4 +13,5 @@ export * from './train.js';
 export * from './calibrate.js';
 export * from './probe.js';
 export * from './acceptance.js';
+export * from './studyConfig.js';
 export * from './experiment.js';

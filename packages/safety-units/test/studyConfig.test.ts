@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TrellisError } from '@trellis-ml/core';
-import { studyConfig } from '../src/experiment.js';
+import { studyConfig } from '../src/studyConfig.js';
 
 describe('study presets', () => {
   it('--full sweeps the RU alignment budget over 5–40 % beside the claimed 20 % (spec §10.3 step 7); --quick does not', () => {

@@ -45,11 +45,16 @@ function fmt(cell: string | number | boolean | null): string {
   return String(cell);
 }
 
-/** A Markdown table. */
+/** A cell's text made safe inside a Markdown table row: `|` escaped, line breaks as spaces. */
+function markdownCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+/** A Markdown table (cells containing `|` or line breaks are escaped so the columns stay aligned). */
 export function markdownTable(table: Table): string {
-  const head = `| ${table.columns.join(' | ')} |`;
+  const head = `| ${table.columns.map(markdownCell).join(' | ')} |`;
   const sep = `| ${table.columns.map(() => '---').join(' | ')} |`;
-  const rows = table.rows.map((r) => `| ${r.map(fmt).join(' | ')} |`);
+  const rows = table.rows.map((r) => `| ${r.map((c) => markdownCell(fmt(c))).join(' | ')} |`);
   return [head, sep, ...rows].join('\n');
 }
 

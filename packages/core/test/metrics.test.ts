@@ -39,6 +39,10 @@ import { markdownTable } from '@trellis-ml/core';
 describe('report tables', () => {
   it('formats numbers compactly', () => {
     expect(markdownTable({ columns: ['a', 'b', 'c', 'd'], rows: [[35.2820, 1234.56, 0.000123456, 7]] })).toContain('| 35.28 | 1234.6 | 0.0001235 | 7 |');
+    // a cell with a pipe or a line break keeps the row at its column count
+    const row = markdownTable({ columns: ['x|y', 'b'], rows: [['|error|', 'two\nlines']] }).split('\n');
+    expect(row[0]).toBe('| x\\|y | b |');
+    expect(row[2]).toBe('| \\|error\\| | two lines |');
   });
 });
 

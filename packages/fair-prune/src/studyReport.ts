@@ -1,7 +1,7 @@
 import { claim, meanStd, type Claim, type ReportSection } from '@trellis-ml/core';
 import type { GroupDiagnostics } from './diagnostics.js';
-import type { FairPruneSettings, GroupDesign } from './experiment.js';
 import { meanRankCorrelation, type Disparity, type GroupReport } from './groupMetrics.js';
+import { GROUP_DESIGNS, isHighSparsity, type FairPruneSettings, type GroupDesign } from './settings.js';
 import {
   compareWithinNoise, denseBandChecks, inBand, plainDropBandChecks, sparsityTrend, spread, type BandCheck,
 } from './studyChecks.js';
@@ -86,8 +86,6 @@ export interface StudyChecks {
   bootstrap: { below: number; smallestTestGroup: number; intervals: Array<{ seed: number; design: GroupDesign; sparsity: number | null; variant: Variant | 'dense'; group: string; ci95: [number, number] }> };
 }
 
-const HIGH = (s: number): boolean => s >= 0.95;
-const DESIGN_ORDER: GroupDesign[] = ['classes', 'minority-classes', 'rotated-minority'];
 const mean = (xs: readonly number[]): number => meanStd([...xs]).mean;
 const uniqSorted = (xs: number[]): number[] => [...new Set(xs)].sort((a, b) => a - b);
 /** The z of the noise band (a 95% two-sided band). */
@@ -108,7 +106,7 @@ const INDICATORS: Array<[keyof GroupDiagnostics, string, '+' | '−']> = [
 
 /** Computes the study checks from the reproduction's rows. @internal */
 export function studyChecks(rows: StudyRow[], runs: StudyDesignRun[], grid: GridRow[], after: AfterFineTuneRow[], st: FairPruneSettings, seeds: number[], bootstrapBelow = 200): StudyChecks {
-  const ran = DESIGN_ORDER.filter((d) => runs.some((r) => r.design === d));
+  const ran = GROUP_DESIGNS.filter((d) => runs.some((r) => r.design === d));
   const specScale = st.hidden.length === 2 && st.hidden[0] === 300 && st.hidden[1] === 100 && st.trainSize >= 55000;
   const at = (seed: number, design: GroupDesign, s: number, v: Variant) => rows.find((r) => r.seed === seed && r.design === design && r.sparsity === s && r.variant === v);
   const sparsities = uniqSorted(rows.map((r) => r.sparsity));
@@ -150,7 +148,7 @@ export function studyChecks(rows: StudyRow[], runs: StudyDesignRun[], grid: Grid
   // per-class drops (classes design, plain, s ≥ 0.95)
   let perClassDrops: StudyChecks['perClassDrops'] = null;
   if (classRuns.length) {
-    const high = sparsities.filter(HIGH);
+    const high = sparsities.filter(isHighSparsity);
     perClassDrops = {
       groups: classRuns[0]!.groupNames,
       denseAccuracy: classRuns[0]!.dense.perGroup.map((_, a) => mean(classRuns.map((r) => r.dense.perGroup[a]!.accuracy))),
@@ -168,7 +166,7 @@ export function studyChecks(rows: StudyRow[], runs: StudyDesignRun[], grid: Grid
       if (!classRuns.every((r) => Array.isArray(r.diagnostics?.[key]))) continue;
       const rho = (variant: Variant, outcome: (r: StudyRow) => number[] | null) => mean(seeds.map((seed) => {
         const run = classRuns.find((r) => r.seed === seed)!;
-        const outs = rows.filter((r) => r.seed === seed && r.design === 'classes' && r.variant === variant && HIGH(r.sparsity)).map(outcome).filter((o): o is number[] => o !== null);
+        const outs = rows.filter((r) => r.seed === seed && r.design === 'classes' && r.variant === variant && isHighSparsity(r.sparsity)).map(outcome).filter((o): o is number[] => o !== null);
         return meanRankCorrelation(run.diagnostics![key] as number[], outs);
       }).filter(Number.isFinite));
       indicatorCorrelations.push({
@@ -198,7 +196,7 @@ export function studyChecks(rows: StudyRow[], runs: StudyDesignRun[], grid: Grid
   // mitigation at low sparsity, against test-set noise
   const lowSparsity: StudyChecks['lowSparsity'] = [];
   for (const design of ran) {
-    for (const s of sparsities.filter((x) => !HIGH(x))) {
+    for (const s of sparsities.filter((x) => !isHighSparsity(x))) {
       const cmp = seeds.flatMap((seed) => {
         const p = at(seed, design, s, 'plain');
         const m = at(seed, design, s, 'mitigated');
@@ -266,6 +264,8 @@ export function studyClaims(checks: StudyChecks, seeds: number[]): Claim[] {
 }
 
 const pct = (x: number): string => (100 * x).toFixed(2);
+/** A fraction in percent (or percentage points), rounded to 2 decimals, as a number (report cells and log lines). @internal */
+export const pp = (x: number): number => Math.round(x * 10000) / 100;
 const unitOf = (b: BandCheck): string => (b.what.startsWith('dense') ? '%' : ' pp');
 function bandText(b: BandCheck): string {
   if (b.lo === null) return `≤ ${pct(b.hi!)}${unitOf(b)}`;
@@ -276,7 +276,8 @@ function bandValue(b: BandCheck): string {
   return `${pct(b.measured)}${unitOf(b)}`;
 }
 
-const VL = 'https://vega.github.io/schema/vega-lite/v5.json';
+/** The `$schema` of the report's Vega-Lite plots. @internal */
+export const VEGA_LITE_SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 /** 4 significant digits; NaN (undefined, e.g. a rank correlation over one point) prints as —. */
 const r4 = (x: number): number | null => (Number.isFinite(x) ? Number(x.toPrecision(4)) : null);
 
@@ -288,7 +289,7 @@ export function studySections(checks: StudyChecks, rows: StudyRow[], runs: Study
     title: 'Figure 2 (excess loss): ξ_R against sparsity, with and without mitigation',
     text: 'Excess-loss spread ξ_R = max_a R(a) − min_a R(a) on the test split for each group design; lines are the fine-tuning variants (no fine-tune, plain, the mitigation, the equalised-loss and CEAG baselines where they ran; mean over seeds). The ξ_acc panel is the first figure of the report.',
     plot: {
-      $schema: VL, data: { values: agg.map((a) => ({ design: a.design, sparsity: a.sparsity, variant: a.variant, value: a.excessLossSpread })) },
+      $schema: VEGA_LITE_SCHEMA, data: { values: agg.map((a) => ({ design: a.design, sparsity: a.sparsity, variant: a.variant, value: a.excessLossSpread })) },
       facet: { column: { field: 'design', type: 'nominal' } },
       spec: { width: 220, height: 180, mark: { type: 'line', point: true }, encoding: { x: { field: 'sparsity', type: 'quantitative', scale: { domain: [0.5, 1] } }, y: { field: 'value', type: 'quantitative', title: 'ξ_R' }, color: { field: 'variant', type: 'nominal' } } },
     },
@@ -305,16 +306,16 @@ export function studySections(checks: StudyChecks, rows: StudyRow[], runs: Study
   if (first) {
     const diag = first.diagnostics!;
     const seed0 = first.seed;
-    const dropValues = rows.filter((r) => r.seed === seed0 && r.design === 'classes' && r.variant === 'plain' && HIGH(r.sparsity))
+    const dropValues = rows.filter((r) => r.seed === seed0 && r.design === 'classes' && r.variant === 'plain' && isHighSparsity(r.sparsity))
       .flatMap((r) => r.disparity.accuracyDrop.map((d, a) => ({ sparsity: String(r.sparsity), group: first.groupNames[a]!, gradNorm: diag.gradNorm[a]!, drop: 100 * d })));
     out.push({
       title: 'Figure 4: accuracy drop against the group gradient norm at θ* (G1, plain fine-tune, first seed)',
       text: 'Test accuracy drop Δ_a after the plain fine-tune at each sparsity ≥ 0.95 against the group gradient norm ‖g_a‖ at the dense weights (training set).',
-      plot: { $schema: VL, data: { values: dropValues }, width: 420, height: 260, mark: { type: 'point', filled: true }, encoding: { x: { field: 'gradNorm', type: 'quantitative', title: 'group gradient norm ‖g_a‖ at θ*' }, y: { field: 'drop', type: 'quantitative', title: 'accuracy drop Δ_a (pp)' }, color: { field: 'sparsity', type: 'nominal' }, tooltip: [{ field: 'group' }] } },
+      plot: { $schema: VEGA_LITE_SCHEMA, data: { values: dropValues }, width: 420, height: 260, mark: { type: 'point', filled: true }, encoding: { x: { field: 'gradNorm', type: 'quantitative', title: 'group gradient norm ‖g_a‖ at θ*' }, y: { field: 'drop', type: 'quantitative', title: 'accuracy drop Δ_a (pp)' }, color: { field: 'sparsity', type: 'nominal' }, tooltip: [{ field: 'group' }] } },
     });
     out.push({
       title: 'Figure 4: Hessian top eigenvalue against boundary proximity at θ* (G1, first seed)',
-      plot: { $schema: VL, data: { values: diag.hessianTopEig.map((h, a) => ({ group: first.groupNames[a]!, hessianTopEig: h, boundaryProximity: diag.boundaryProximity[a]! })) }, width: 420, height: 260, mark: { type: 'point', filled: true }, encoding: { x: { field: 'boundaryProximity', type: 'quantitative', title: 'mean boundary proximity 1 − Σp²' }, y: { field: 'hessianTopEig', type: 'quantitative', title: 'λ_max(H_a)' }, tooltip: [{ field: 'group' }] } },
+      plot: { $schema: VEGA_LITE_SCHEMA, data: { values: diag.hessianTopEig.map((h, a) => ({ group: first.groupNames[a]!, hessianTopEig: h, boundaryProximity: diag.boundaryProximity[a]! })) }, width: 420, height: 260, mark: { type: 'point', filled: true }, encoding: { x: { field: 'boundaryProximity', type: 'quantitative', title: 'mean boundary proximity 1 − Σp²' }, y: { field: 'hessianTopEig', type: 'quantitative', title: 'λ_max(H_a)' }, tooltip: [{ field: 'group' }] } },
     });
   }
   for (const run of runs.filter((r) => r.diagnostics && r.seed === runs[0]!.seed)) {
@@ -355,7 +356,7 @@ export function studySections(checks: StudyChecks, rows: StudyRow[], runs: Study
           ...plainAgg.map((p) => [p.design, p.sparsity, 'plain', r4(100 * p.accuracy), r4(100 * p.accuracyDropSpread), r4(p.excessLossSpread), r4(100 * p.worstGroupAccuracy), p.n])],
       },
       plot: {
-        $schema: VL, data: { values }, facet: { column: { field: 'design', type: 'nominal' } },
+        $schema: VEGA_LITE_SCHEMA, data: { values }, facet: { column: { field: 'design', type: 'nominal' } },
         resolve: { scale: { x: 'independent', y: 'independent' } },
         spec: { width: 220, height: 200, mark: { type: 'point', filled: true, size: 60 }, encoding: { x: { field: 'spread', type: 'quantitative', title: 'ξ_acc (pp)', scale: { zero: false } }, y: { field: 'accuracy', type: 'quantitative', title: 'overall accuracy (%)', scale: { zero: false } }, color: { field: 'run', type: 'nominal' }, shape: { field: 'sparsity', type: 'nominal' } } },
       },
@@ -408,14 +409,45 @@ export function studySections(checks: StudyChecks, rows: StudyRow[], runs: Study
   return out;
 }
 
-function aggregateSpreads(rows: StudyRow[]): Array<{ design: GroupDesign; sparsity: number; variant: Variant; accuracy: number; accuracyDropSpread: number; excessLossSpread: number; worstGroupAccuracy: number; n: number }> {
+/** The seed mean of one (design, sparsity, variant) of the rows. @internal */
+export interface AggregateRow {
+  design: GroupDesign;
+  sparsity: number;
+  variant: Variant;
+  accuracy: number;
+  accuracyDropSpread: number;
+  excessLossSpread: number;
+  worstGroupAccuracy: number;
+  measuredSparsity: number;
+  nonzeroParams: number;
+  /** How many rows (seeds) the means are over. */
+  n: number;
+}
+
+/**
+ * Means over seeds of each (design, sparsity, variant) of the rows, in the order each first appears (the
+ * results table of `summary.json` and the report). @internal
+ */
+export function aggregateRows(rows: StudyRow[]): AggregateRow[] {
   const keys = new Map<string, StudyRow[]>();
-  for (const r of rows) keys.set(`${r.design}|${r.sparsity}|${r.variant}`, [...(keys.get(`${r.design}|${r.sparsity}|${r.variant}`) ?? []), r]);
-  return [...keys.values()].map((rs) => ({
-    design: rs[0]!.design, sparsity: rs[0]!.sparsity, variant: rs[0]!.variant, n: rs.length,
-    accuracy: mean(rs.map((r) => r.disparity.prunedAccuracy)), accuracyDropSpread: mean(rs.map((r) => r.disparity.accuracyDropSpread)),
-    excessLossSpread: mean(rs.map((r) => r.disparity.excessLossSpread)), worstGroupAccuracy: mean(rs.map((r) => r.disparity.worstGroupAccuracy)),
-  })).sort((a, b) => DESIGN_ORDER.indexOf(a.design) - DESIGN_ORDER.indexOf(b.design) || a.sparsity - b.sparsity);
+  for (const r of rows) {
+    const k = `${r.design}|${r.sparsity}|${r.variant}`;
+    keys.set(k, [...(keys.get(k) ?? []), r]);
+  }
+  return [...keys.values()].map((rs) => {
+    const m = (f: (r: StudyRow) => number) => mean(rs.map(f));
+    return {
+      design: rs[0]!.design, sparsity: rs[0]!.sparsity, variant: rs[0]!.variant,
+      accuracy: m((r) => r.disparity.prunedAccuracy), accuracyDropSpread: m((r) => r.disparity.accuracyDropSpread),
+      excessLossSpread: m((r) => r.disparity.excessLossSpread), worstGroupAccuracy: m((r) => r.disparity.worstGroupAccuracy),
+      measuredSparsity: m((r) => r.measuredSparsity), nonzeroParams: m((r) => r.nonzeroParams), n: rs.length,
+    };
+  });
+}
+
+/** {@link aggregateRows} sorted by design, then sparsity (variants in the order they first appear). */
+function aggregateSpreads(rows: StudyRow[]): AggregateRow[] {
+  return aggregateRows(rows).sort((a, b) => GROUP_DESIGNS.indexOf(a.design) - GROUP_DESIGNS.indexOf(b.design) || a.sparsity - b.sparsity);
 }
 
 /** Group gradient norms and losses of a fine-tuned model (the diagnostics after mitigation). @internal */

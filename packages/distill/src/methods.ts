@@ -44,10 +44,17 @@ function need<T>(source: T | undefined, name: keyof Sources, method: MethodName)
   return source;
 }
 
+/**
+ * The soft-label plugin of ReffAKD, its controls and teacher KD: `(1 − α)·CE + α·T²·KL(source ‖ student)`
+ * at temperature `T` with the run's KL reduction.
+ */
+export function softKlPlugin(source: SoftLabelGenerator, T: number, alpha: number, reduction: L.KlReduction): TrainerPlugin {
+  return distillPlugin({ source, method: { kind: 'soft-kl', T, reduction }, ...L.weightsFromAlpha(alpha, 'alpha-weights-kd') });
+}
+
 /** The plugins of one method's student run: same recipe for all, only these differ. */
 export function methodPlugins(method: MethodName, sources: Sources, tuned: Tuned, C: number, seed: number, reduction: L.KlReduction): TrainerPlugin[] {
-  const soft = (source: SoftLabelGenerator, T: number, alpha: number): TrainerPlugin =>
-    distillPlugin({ source, method: { kind: 'soft-kl', T, reduction }, ...L.weightsFromAlpha(alpha, 'alpha-weights-kd') });
+  const soft = (source: SoftLabelGenerator, T: number, alpha: number): TrainerPlugin => softKlPlugin(source, T, alpha, reduction);
   const r = tuned.reffakd;
   switch (method) {
     case 'CE': return [];

@@ -1,12 +1,14 @@
-import { RunRecord, type ExperimentOptions } from '@trellis-ml/core';
-import type { DistillExperimentConfig } from './experiment.js';
-import type { DistillDataset } from './experimentDatasets.js';
+import { RunRecord, experimentSeeds, type ExperimentOptions, type TrainerPlugin } from '@trellis-ml/core';
+import type { DistillExperimentConfig } from './experimentConfig.js';
+import { DISTILL_DATASETS, type DistillDataset } from './experimentDatasets.js';
 import type { ReffakdOptions } from './generators.js';
 import type { Tuned } from './methods.js';
+import { flipRotatePlugin } from './plugin.js';
+import { loadExperimentData, tierModels, type ExperimentData, type TierModels } from './training.js';
 
 /**
- * What the reproduction and the CI smoke run set up the same way: the run record, the ReffAKD
- * generator's settings and the configured (untuned) method settings.
+ * What the reproduction and the CI smoke run set up the same way: the run record, the seeds, the tier's
+ * models and the data, the ReffAKD generator's settings and the configured (untuned) method settings.
  *
  * @module
  */
@@ -14,6 +16,42 @@ import type { Tuned } from './methods.js';
 /** Opens the run record of a `trellis distill` run (name, seed, the whole configuration, package version). */
 export function openDistillRecord(options: ExperimentOptions, seeds: number[], cfg: DistillExperimentConfig, ds: DistillDataset): Promise<RunRecord> {
   return RunRecord.create({ out: options.out, name: 'distill', seed: options.seed, config: { mode: options.mode, seeds, ...cfg, dataset: ds.id }, packageOf: import.meta.url });
+}
+
+/** An opened run: its configuration, seeds, dataset, run record, the tier's models and the loaded data. */
+export interface DistillRun extends ExperimentData {
+  cfg: DistillExperimentConfig;
+  options: ExperimentOptions;
+  /** The student seeds (`experimentSeeds(options)`). */
+  seeds: number[];
+  /** Number of classes (10 on both datasets). */
+  C: number;
+  ds: DistillDataset;
+  record: RunRecord;
+  /** Show per-epoch progress bars. */
+  progress: boolean;
+  models: TierModels;
+  log: (line: string) => void;
+}
+
+/** Opens the run record and loads the dataset's split for the run's configuration (see {@link loadExperimentData}). */
+export async function openDistillRun(cfg: DistillExperimentConfig, options: ExperimentOptions, log: (line: string) => void): Promise<DistillRun> {
+  const seeds = experimentSeeds(options);
+  const C = 10;
+  const ds = DISTILL_DATASETS[cfg.dataset];
+  const record = await openDistillRecord(options, seeds, cfg, ds);
+  const progress = options.progress ?? false;
+  const models = tierModels(cfg, C);
+  return { cfg, options, seeds, C, ds, record, progress, models, log, ...loadExperimentData(cfg, ds) };
+}
+
+/**
+ * The augmentation plugins of a training run with this seed: flip + ±15° rotation when `augment` is on
+ * (conv tier; the fill is the background's standardised value), none otherwise.
+ */
+export function augmentation(run: Pick<DistillRun, 'cfg' | 'stats'>): (seed: number) => TrainerPlugin[] {
+  const { cfg, stats } = run;
+  return (seed) => (cfg.augment ? [flipRotatePlugin({ seed, fill: stats ? -stats.mean / stats.std : 0 })] : []);
 }
 
 /**

@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { claim, experimentSeeds, meanStd, type Claim, type ExperimentOptions, type ExperimentResult } from '@trellis-ml/core';
-import type { DistillExperimentConfig } from './experiment.js';
-import { DISTILL_DATASETS } from './experimentDatasets.js';
+import { claim, meanStd, type Claim, type ExperimentOptions, type ExperimentResult } from '@trellis-ml/core';
+import type { DistillExperimentConfig } from './experimentConfig.js';
 import { reffakdGenerator } from './generators.js';
 import { methodPlugins, type MethodName, type Tuned } from './methods.js';
 import { accuracyPlot } from './reportPlots.js';
-import { configuredTuning, openDistillRecord, reffakdSettings } from './runSetup.js';
-import { loadExperimentData, pct, tierModels, trainModel } from './training.js';
+import { configuredTuning, openDistillRun, reffakdSettings } from './runSetup.js';
+import { pct, trainModel } from './training.js';
 
 /**
  * Spec §10.3's CI smoke run (`--set smoke=true`): CE, ReffAKD-AE and LS students on a small MNIST subset
@@ -31,13 +30,7 @@ export const SMOKE_MAX_SECONDS = 180;
  */
 export async function runSmoke(cfg: DistillExperimentConfig, options: ExperimentOptions, log: (line: string) => void): Promise<ExperimentResult> {
   const t0 = performance.now();
-  const seeds = experimentSeeds(options);
-  const C = 10;
-  const ds = DISTILL_DATASETS[cfg.dataset];
-  const record = await openDistillRecord(options, seeds, cfg, ds);
-  const progress = options.progress ?? false;
-  const models = tierModels(cfg, C);
-  const { trainAll, val, raw, data, stats } = loadExperimentData(cfg, ds);
+  const { seeds, C, ds, record, progress, models, trainAll, val, raw, data, stats } = await openDistillRun(cfg, options, log);
   log(`distill smoke: ${ds.title} train ${trainAll.size}, val ${val.size}, test ${data.test.size}; ${cfg.studentEpochs} epochs; ${SMOKE_METHODS.join(', ')}; backend ${tf.getBackend()}; seeds ${seeds.join(',')}`);
 
   const reffakd = reffakdGenerator(reffakdSettings(cfg, ds, options.seed, C));

@@ -26,7 +26,7 @@ export function reproductionSummary(results: StudyResults, checks: StudyChecks, 
     dense: runs.map((r) => ({ seed: r.seed, design: r.design, accuracy: r.dense.overall.accuracy, perGroupAccuracy: r.dense.perGroup.map((g) => g.accuracy), focusGroups: r.focus })),
     diagnostics: runs.filter((r) => r.diagnostics).map((r) => ({ seed: r.seed, design: r.design, ...r.diagnostics })),
     table: aggregateRows(rows),
-    rows: rows.map((r) => ({ ...r, disparity: r.disparity })),
+    rows,
     studyChecks: checks,
     dualLrGridRows: grid,
     afterFineTuneDiagnostics: after,
@@ -47,15 +47,14 @@ function buildReport(rows: StudyRow[], runs: StudyDesignRun[], claims: Claim[], 
   const seed0 = first.seed;
   const perGroupValues = rows.filter((r) => r.seed === seed0 && r.design === 'classes' && r.variant === 'plain').flatMap((r) => r.perGroupAccuracy.map((acc, a) => ({ sparsity: r.sparsity, group: first.groupNames[a]!, accuracy: 100 * acc })))
     .concat(first.dense.perGroup.map((g, a) => ({ sparsity: 0, group: first.groupNames[a]!, accuracy: 100 * g.accuracy })));
-  const spreadValues = agg.filter((a) => a.variant !== 'no-finetune' || true).flatMap((a) => [
-    { design: a.design, sparsity: a.sparsity, variant: a.variant, metric: 'accuracy-drop spread ξ_acc (pp)', value: 100 * a.accuracyDropSpread },
-  ]);
+  const spreadValues = agg.map((a) => ({ design: a.design, sparsity: a.sparsity, variant: a.variant, metric: 'accuracy-drop spread ξ_acc (pp)', value: 100 * a.accuracyDropSpread }));
   const richValues = rows.filter((r) => r.seed === seed0 && r.design === 'classes' && r.variant === 'plain' && isHighSparsity(r.sparsity)).flatMap((r) => r.disparity.accuracyDrop.map((d, a) => ({ sparsity: String(r.sparsity), group: first.groupNames[a]!, denseAccuracy: 100 * first.dense.perGroup[a]!.accuracy, drop: 100 * d })));
   const diag = first.design === 'classes' ? first.diagnostics : null;
   const maxS = Math.max(...st.sparsities);
+  const atMax = diag ? rows.find((x) => x.seed === seed0 && x.design === 'classes' && x.variant === 'plain' && x.sparsity === maxS)! : null;
+  const excessAtMax = atMax ? atMax.trainExcessLoss ?? atMax.disparity.excessLoss : [];
   const gradValues = diag ? diag.gradNorm.map((g, a) => ({
-    group: first.groupNames[a]!, gradNorm: g, hessianTopEig: diag.hessianTopEig[a]!, boundaryProximity: diag.boundaryProximity[a]!,
-    excessLoss: (() => { const r = rows.find((x) => x.seed === seed0 && x.design === 'classes' && x.variant === 'plain' && x.sparsity === maxS)!; return (r.trainExcessLoss ?? r.disparity.excessLoss)[a]!; })(),
+    group: first.groupNames[a]!, gradNorm: g, hessianTopEig: diag.hessianTopEig[a]!, boundaryProximity: diag.boundaryProximity[a]!, excessLoss: excessAtMax[a]!,
   })) : [];
   return {
     title: 'fair-prune: the disparate impact of pruning and its mitigation',

@@ -32,6 +32,16 @@ export interface FineTuneMixOptions {
 const SYS_VALUES: readonly FineTuneSys[] = ['mixed', 'always', 'never'];
 
 /**
+ * Checks the SYS and benign-mix levers (the one check of both, for {@link fineTuneRequests} and the study
+ * config; the pool-size bound needs the splits and stays in {@link fineTuneRequests}).
+ * @throws TrellisError `BAD_OPTION` for an unknown SYS setting or a mix that is not a number ≥ 0.
+ */
+export function checkFineTuneMix(sys: FineTuneSys, benignMix: number): void {
+  check(SYS_VALUES.includes(sys), 'BAD_OPTION', `unknown finetuneSys "${String(sys)}"`, `pass one of ${SYS_VALUES.join(', ')}, e.g. --set finetuneSys=always`);
+  check(Number.isFinite(benignMix) && benignMix >= 0, 'BAD_OPTION', `finetuneBenignMix ${benignMix} is not a number ≥ 0`, 'pass base-family benign requests per new-task request, e.g. --set finetuneBenignMix=1 (0: the new task only)');
+}
+
+/**
  * The requests of the benign fine-tune set (all answered compliantly): the new task family's training
  * requests, plus the optional benign mix, with the SYS lever applied to all of them. With the defaults
  * it returns `splits.finetune.train` itself (same requests, same order).
@@ -39,8 +49,7 @@ const SYS_VALUES: readonly FineTuneSys[] = ['mixed', 'always', 'never'];
 export function fineTuneRequests(splits: StudySplits, options: FineTuneMixOptions): Request[] {
   const sys = options.sys ?? 'mixed';
   const mix = options.benignMix ?? 0;
-  check(SYS_VALUES.includes(sys), 'BAD_OPTION', `unknown fine-tune SYS setting "${String(sys)}"`, `pass one of ${SYS_VALUES.join(', ')}, e.g. --set finetuneSys=always`);
-  check(Number.isFinite(mix) && mix >= 0, 'BAD_OPTION', `finetuneBenignMix ${mix} is not a number ≥ 0`, 'pass base-family benign requests per new-task request, e.g. --set finetuneBenignMix=1');
+  checkFineTuneMix(sys, mix);
   const task = splits.finetune.train;
   const count = Math.round(mix * task.length);
   const pool = splits.benign.train;

@@ -35,6 +35,17 @@ export interface LanguageOptions {
 /** Opener rule of the fine-tuning family's answers (see {@link LanguageOptions.fineTuneOpener}). */
 export type FineTuneOpener = 'sure' | 'verb-parity';
 
+/** Every {@link FineTuneOpener}. */
+export const FINE_TUNE_OPENERS: readonly FineTuneOpener[] = ['sure', 'verb-parity'];
+
+/**
+ * Checks a fine-tune answer-opener setting.
+ * @throws TrellisError `BAD_OPTION` for an unknown opener.
+ */
+export function checkFineTuneOpener(opener: FineTuneOpener): void {
+  check(FINE_TUNE_OPENERS.includes(opener), 'BAD_OPTION', `unknown finetuneOpener "${String(opener)}"`, `pass one of ${FINE_TUNE_OPENERS.join(', ')}, e.g. --set finetuneOpener=sure`);
+}
+
 /** Request families. */
 export type RequestKind = 'benign' | 'hazard' | 'skill' | 'finetune';
 
@@ -79,7 +90,7 @@ export class RequestLanguage {
       modifiers: options.modifiers ?? 4, contentTokens: options.contentTokens ?? 30,
     };
     this.fineTuneOpener = options.fineTuneOpener ?? 'sure';
-    check(this.fineTuneOpener === 'sure' || this.fineTuneOpener === 'verb-parity', 'BAD_OPTION', `unknown fine-tune opener "${String(this.fineTuneOpener)}"`, 'pass fineTuneOpener "sure" or "verb-parity"');
+    checkFineTuneOpener(this.fineTuneOpener);
     check(this.sizes.modifiers <= PERMS.length, 'BAD_OPTION', `at most ${PERMS.length} modifiers are supported`, `pass modifiers ≤ ${PERMS.length}`);
     const add = (name: string) => {
       this.index.set(name, this.vocab.length);

@@ -7,8 +7,8 @@
  */
 import { applyParams, check } from '@trellis-ml/core';
 import type { MagnitudeMatch, Normalization } from './classify.js';
-import type { FineTuneSys } from './finetuneData.js';
-import type { FineTuneOpener } from './language.js';
+import { checkFineTuneMix, type FineTuneSys } from './finetuneData.js';
+import { checkFineTuneOpener, type FineTuneOpener } from './language.js';
 
 /** Sizes and schedules of the study (quick and full presets; override with `--set key=value`). */
 export interface StudyConfig {
@@ -137,8 +137,7 @@ export function studyConfig(mode: 'quick' | 'full', params: Record<string, strin
   }
   check(Number.isInteger(cfg.scoringSeeds) && cfg.scoringSeeds >= 2, 'BAD_OPTION', `scoringSeeds ${cfg.scoringSeeds} is not an integer ≥ 2`, 'pass --set scoringSeeds=3 (pairwise Jaccard needs two draws)');
   for (const t of cfg.probeSteps) check(Number.isInteger(t) && t >= 0, 'BAD_OPTION', `probe step ${t} is not an integer ≥ 0`, 'pass generated-token counts, e.g. --set probeSteps=0,1,2');
-  check(['mixed', 'always', 'never'].includes(cfg.finetuneSys), 'BAD_OPTION', `unknown finetuneSys "${cfg.finetuneSys}"`, 'pass --set finetuneSys=mixed, always or never');
-  check(['sure', 'verb-parity'].includes(cfg.finetuneOpener), 'BAD_OPTION', `unknown finetuneOpener "${cfg.finetuneOpener}"`, 'pass --set finetuneOpener=sure or verb-parity');
-  check(Number.isFinite(cfg.finetuneBenignMix) && cfg.finetuneBenignMix >= 0, 'BAD_OPTION', `finetuneBenignMix ${cfg.finetuneBenignMix} is not a number ≥ 0`, 'pass --set finetuneBenignMix=0 (new task only) or e.g. 1');
+  checkFineTuneMix(cfg.finetuneSys, cfg.finetuneBenignMix);
+  checkFineTuneOpener(cfg.finetuneOpener);
   return cfg;
 }

@@ -8,6 +8,7 @@ export * from './trainer.js';
 export * from './losses.js';
 export * from './metrics.js';
 export * from './stats.js';
+export * from './tape.js';
 export * from './evaluate.js';
 export * from './claims.js';
 export * from './report.js';

@@ -9,6 +9,7 @@ import { oneHotTargets, softCrossEntropy } from './losses.js';
 import { checkInputShape, loadVariablesInto, readVariables, saveVariables, type ModelAdapter } from './model.js';
 import { assertNotPromise, orderPlugins, type TrainerContext, type TrainerPlugin } from './plugin.js';
 import { createProgress } from './progress.js';
+import { releaseAbandonedTape } from './tape.js';
 import { Rng, type RngState } from './rng.js';
 
 /** The base loss: softmax cross-entropy on (transformed) targets, none, or your own. */
@@ -205,23 +206,30 @@ export class Trainer {
     await this.setup();
     const ctx = this.ctx;
     ctx.batch = batch;
-    for (const p of this.plugins) {
-      if (!p.onBatchStart) continue;
-      const replaced = await p.onBatchStart(ctx);
-      if (replaced && replaced !== ctx.batch) {
-        disposeBatch(ctx.batch!);
-        ctx.batch = replaced;
+    const replacing = this.plugins.filter((p) => p.replacesBaseLoss);
+    try {
+      if (replacing.length > 1) {
+        throw new TrellisError('BASE_LOSS_CONFLICT', `plugins ${replacing.map((p) => `"${p.name}"`).join(' and ')} each replace the base loss`,
+          'use one loss-replacing plugin per Trainer');
       }
+      for (const p of this.plugins) {
+        if (!p.onBatchStart) continue;
+        const replaced = await p.onBatchStart(ctx);
+        if (replaced && replaced !== ctx.batch) {
+          disposeBatch(ctx.batch!);
+          ctx.batch = replaced;
+        }
+      }
+    } catch (e) {
+      // The step owns the batch: free it (or the batch a plugin replaced it with) when a hook throws.
+      disposeBatch(ctx.batch!);
+      ctx.batch = undefined;
+      throw e;
     }
     const current = ctx.batch!;
     const vars = this.trainableVariables();
     const friendly = new Map(vars.map(([name, v]) => [v.name, name]));
     const terms: Record<string, tf.Scalar> = {};
-    const replacing = this.plugins.filter((p) => p.replacesBaseLoss);
-    if (replacing.length > 1) {
-      throw new TrellisError('BASE_LOSS_CONFLICT', `plugins ${replacing.map((p) => `"${p.name}"`).join(' and ')} each replace the base loss`,
-        'use one loss-replacing plugin per Trainer');
-    }
     const baseLoss = replacing.length ? 'none' : this.options.baseLoss ?? 'crossEntropy';
     ctx.baseLossActive = baseLoss !== 'none';
     const model = this.model;
@@ -261,6 +269,7 @@ export class Trainer {
         }, vars.map(([, v]) => v)),
       );
     } catch (e) {
+      releaseAbandonedTape();
       tf.dispose(Object.values(terms));
       disposeBatch(current);
       ctx.batch = undefined;

@@ -187,4 +187,29 @@ describe('dispose', () => {
       m.dispose();
     }
   });
+
+  it('a hook that throws before or inside the tape frees the batch and the tape it left (tensor count flat)', async () => {
+    const batch = () => ({ x: tf.randomNormal([4, 8]), y: tf.tensor1d([0, 1, 2, 0], 'int32'), indices: Int32Array.from([0, 1, 2, 3]), size: 4 });
+    const throwers: Record<string, TrainerPlugin> = {
+      onBatchStart: { name: 'start-thrower', apiVersion: 1, onBatchStart: () => { throw new TrellisError('REJECTED', 'no', 'fix it'); } },
+      lossTerms: { name: 'term-thrower', apiVersion: 1, lossTerms: (o) => { tf.exp(o.logits); throw new TrellisError('REJECTED', 'no', 'fix it'); } },
+    };
+    for (const [where, thrower] of Object.entries(throwers)) {
+      let armed = false;
+      const p: TrainerPlugin = { ...thrower, ...(thrower.onBatchStart ? { onBatchStart: (c) => (armed ? thrower.onBatchStart!(c) : undefined) } : {}),
+        ...(thrower.lossTerms ? { lossTerms: (o, b, c) => (armed ? thrower.lossTerms!(o, b, c) : {}) } : {}) };
+      const m = model();
+      const t = new Trainer({ model: m, seed: 1, optimizer: tf.train.sgd(0.1), plugins: [p] });
+      await t.trainStep(batch());
+      armed = true;
+      const before = tf.memory().numTensors;
+      await expect(t.trainStep(batch()), where).rejects.toMatchObject({ code: 'REJECTED' });
+      expect(tf.memory().numTensors, where).toBe(before);
+      armed = false;
+      await t.trainStep(batch()); // the next step still trains
+      expect(tf.memory().numTensors, where).toBe(before);
+      t.dispose();
+      m.dispose();
+    }
+  });
 });

@@ -9,7 +9,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { check, disposeBatch, Rng, Trainer, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { computeSourceStats, type DistillationDivergence, type SourceStats, type TemperatureConfig } from './certainty.js';
 import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel } from './models.js';
+import { checkLearningRateSchedule, type LearningRateSchedule } from './learningRateSchedule.js';
 import { certaintyDistillation, eta, onlinePredictions, pseudoLabel, shotIm, tent, type EtaOptions, type TrainableSubset } from './plugin.js';
+import type { ShotClusteringOptions } from './shotClustering.js';
+import { checkShotBeta } from './shotImPlugin.js';
 import { createT3A, type T3ASettings } from './t3aAdapter.js';
 
 /** A method and its settings. Every field but `kind` is optional (defaults in brackets, spec §7.5). */
@@ -32,8 +35,15 @@ export type MethodSpec =
    * `protocol: 'online'` [default]: one pass at the stream's batch size, like every other method.
    * `'offline'` (spec §7.5): `epochs` [3] passes over the target set at `batchSize` [64]; the
    * online logits of each pass are then the predictions made before each update of that epoch.
+   * Full SHOT: `beta` [0 = SHOT-IM] weighs the cross-entropy against SHOT's clustering
+   * pseudo-labels — offline recomputed at the start of every epoch over the whole target set,
+   * online from each batch's own features. `lrSchedule` [`'constant'`]: `'shot-decay'` =
+   * `lr · (1 + 10·progress)^−0.75` over all planned steps. `clustering`: see {@link ShotClusteringOptions}.
    */
-  | { kind: 'shot-im'; label?: string; lr?: number; momentum?: number; diversityWeight?: number; protocol?: 'online' | 'offline'; epochs?: number; batchSize?: number }
+  | {
+    kind: 'shot-im'; label?: string; lr?: number; momentum?: number; diversityWeight?: number; protocol?: 'online' | 'offline'; epochs?: number; batchSize?: number;
+    beta?: number; lrSchedule?: LearningRateSchedule; clustering?: ShotClusteringOptions;
+  }
   /** Hard pseudo-labelling: Adam [lr 1e-3] on CE against the argmax where `max p ≥ threshold` [0.9], BN affine only. */
   | { kind: 'pseudo-label'; label?: string; lr?: number; threshold?: number }
   /** T3A: gradient-free prototype adjustment of the last Dense layer (see {@link T3ASettings}). */
@@ -66,8 +76,17 @@ export interface AdaptationMethod {
   readonly id: string;
   readonly inputShape: readonly number[];
   readonly numClasses: number;
-  /** Adapts on one unlabeled batch; returns the `b × k` logits predicted for it before the update. */
-  step(x: tf.Tensor): Promise<Float32Array>;
+  /**
+   * Adapts on one unlabeled batch; returns the `b × k` logits predicted for it before the update.
+   * `indices`: the examples' positions in the target set (needed by offline SHOT's per-epoch
+   * pseudo-labels; {@link runStream} passes them).
+   */
+  step(x: tf.Tensor, indices?: Int32Array): Promise<Float32Array>;
+  /**
+   * Called by {@link runStream} before each pass with the label-free target set: offline SHOT
+   * clusters it for that epoch's pseudo-labels, SHOT's learning-rate decay plans its steps.
+   */
+  startPass?(data: Dataset, info: PassInfo): void | Promise<void>;
   /** `b × k` logits of the adapted model (its evaluation mode: batch statistics for TENT/ETA/BN-adapt). */
   predict(x: tf.Tensor): Float32Array;
   /** Scalars of the last step (losses, DEC temperatures, ETA kept count). */
@@ -79,6 +98,16 @@ export interface AdaptationMethod {
   readonly offline?: OfflineProtocol;
   /** Frees the method's copies of the model (never the source). */
   dispose(): void;
+}
+
+/** What {@link AdaptationMethod.startPass} learns about the coming pass. */
+export interface PassInfo {
+  /** 0-based pass (epoch) index. */
+  pass: number;
+  /** Passes planned in all. */
+  passes: number;
+  /** Batch size of the pass. */
+  batchSize: number;
 }
 
 /** How an offline method streams the target set: several epochs at its own batch size. */
@@ -163,6 +192,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   let postScale = (): number => 1;
   let student: ModelAdapter;
   let offline: OfflineProtocol | undefined;
+  let startPass: AdaptationMethod['startPass'];
   if (spec.kind === 'tent') {
     batchNormVariables(source, 'TENT');
     student = await cloneLayersModel(source);
@@ -195,9 +225,25 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
       check(Number.isInteger(offline.epochs) && offline.epochs >= 1 && Number.isInteger(offline.batchSize) && offline.batchSize >= 1, 'BAD_OFFLINE_PROTOCOL',
         `offline SHOT-IM needs a positive whole number of epochs and batch size, got ${offline.epochs} epochs at batch ${offline.batchSize}`, 'pass e.g. epochs: 3, batchSize: 64 (spec §7.5)');
     }
+    const beta = spec.beta ?? 0;
+    checkShotBeta(beta);
+    const lrSchedule = spec.lrSchedule ?? 'constant';
+    checkLearningRateSchedule(lrSchedule);
     student = await cloneLayersModel(source);
-    plugin = shotIm({ ...(spec.diversityWeight !== undefined ? { diversityWeight: spec.diversityWeight } : {}) });
+    const shot = shotIm({
+      ...(spec.diversityWeight !== undefined ? { diversityWeight: spec.diversityWeight } : {}),
+      ...(beta > 0 ? { beta, pseudoLabels: offline ? 'epoch' : 'batch', ...(spec.clustering ? { clustering: spec.clustering } : {}) } as const : {}),
+      ...(lrSchedule !== 'constant' ? { lrSchedule } : {}),
+    });
+    plugin = shot;
     optimizer = tf.train.momentum(spec.lr ?? 1e-2, spec.momentum ?? 0.9);
+    const perEpochLabels = beta > 0 && offline !== undefined;
+    if (perEpochLabels || lrSchedule === 'shot-decay') {
+      startPass = (data, info) => {
+        if (info.pass === 0 && lrSchedule === 'shot-decay') shot.planSteps(info.passes * data.numBatches(info.batchSize));
+        if (perEpochLabels) shot.refreshPseudoLabels(trainer.model, data);
+      };
+    }
   } else {
     let stats = context.stats;
     if (!stats) {
@@ -220,15 +266,23 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   }
   const recorder = onlinePredictions();
   const trainer = new Trainer({ model: student, optimizer, plugins: [plugin, recorder], seed: context.seed, baseLoss: 'none' });
-  await trainer.setup();
+  try {
+    await trainer.setup();
+  } catch (e) {
+    trainer.dispose();
+    student.dispose();
+    throw e;
+  }
   let logs: Record<string, number> = {};
   return {
     ...base,
     ...(offline ? { offline } : {}),
-    async step(x) {
+    ...(startPass ? { startPass } : {}),
+    async step(x, indices) {
       shapeCheck(x);
       const n = x.shape[0]!;
-      logs = await trainer.trainStep({ x: tf.clone(x), indices: Int32Array.from({ length: n }, (_, i) => i), size: n });
+      // The Trainer owns (and frees) the batch, also when a hook throws.
+      logs = await trainer.trainStep({ x: tf.clone(x), indices: indices ? Int32Array.from(indices) : Int32Array.from({ length: n }, (_, i) => i), size: n });
       const rec = recorder.take();
       return rec[0]!.logits;
     },
@@ -276,7 +330,7 @@ export interface StreamResult {
   order: Int32Array[];
   /** Logits of the adapted model after the last pass (second pass over the set), dataset order. */
   post: Float32Array;
-  /** Mean wall time per adaptation step, milliseconds. */
+  /** Mean wall time per adaptation step (per-pass work such as offline SHOT's clustering included), milliseconds. */
   msPerBatch: number;
   /** Largest `tf.memory().numTensors` seen after a step. */
   peakTensors: number;
@@ -307,11 +361,17 @@ export async function runStream(method: AdaptationMethod, target: Dataset, optio
     const seenOrder = new Int32Array(data.size);
     let pos = 0;
     let b = 0;
+    if (method.startPass) {
+      // Per-epoch work (offline SHOT's clustering) counts towards the adaptation time.
+      const t0 = performance.now();
+      await method.startPass(data, { pass: p, passes, batchSize: bs });
+      ms += performance.now() - t0;
+    }
     for (const batch of data.batches(bs, { rng: Rng.derive(options.seed, 'stream', p) })) {
       const t0 = performance.now();
       let logits: Float32Array;
       try {
-        logits = await method.step(batch.x);
+        logits = await method.step(batch.x, batch.indices);
       } finally {
         disposeBatch(batch);
       }

@@ -58,6 +58,11 @@ export const STUDY_METHODS: Record<string, MethodSpec> = {
   // SHOT-IM online (one pass at the stream batch, like every method) and offline (spec §7.5: 3 epochs at batch 64).
   shot: { kind: 'shot-im', label: 'SHOT-IM (online)' },
   shotOffline: { kind: 'shot-im', label: 'SHOT-IM (offline)', protocol: 'offline', epochs: 3, batchSize: 64 },
+  // Full SHOT (spec §3: β = 0.3, the paper's digit setting; clustering pseudo-labels recomputed every epoch) on the same
+  // offline protocol, with SHOT's learning-rate decay (1 + 10·progress)^−0.75, and with the constant rate of SHOT-IM (offline)
+  // (isolates β). Neither is in a preset: --set methods=…,shotFull,shotFullConstLr.
+  shotFull: { kind: 'shot-im', label: 'SHOT (offline)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3, lrSchedule: 'shot-decay' },
+  shotFullConstLr: { kind: 'shot-im', label: 'SHOT (offline, constant lr)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3 },
   pl: { kind: 'pseudo-label', label: 'PL' },
   // T3A at spec §7.5's filter_K = 100, and the rest of its sweep {1, 5, 20, 50, 100, −1}.
   t3a: { kind: 't3a', label: 'T3A', filterK: 100 },

@@ -103,6 +103,35 @@ export class AdaptedModel implements ModelAdapter {
   }
 }
 
+/** The layers model under `model`, looking through {@link AdaptedModel} views; `null` when there is none. */
+export function layersModelOf(model: ModelAdapter): LayersModelAdapter | null {
+  let m: ModelAdapter = model;
+  while (m instanceof AdaptedModel) m = m.inner;
+  return m instanceof LayersModelAdapter ? m : null;
+}
+
+/**
+ * The name of the layer whose output feeds the Dense classifier `head` (T3A's features, SHOT's
+ * clustering features): for `mlp-bn` the last `relu`, for the CNN its last hidden activation.
+ * Throws `NO_HEAD` when `head` is missing or not a Dense layer, `NO_FEATURE_LAYER` when its input is
+ * not the output of a layer of the model.
+ */
+export function headFeatureLayer(model: LayersModelAdapter, head: string, method: string): string {
+  let layer: tfl.layers.Layer;
+  try {
+    layer = model.model.getLayer(head);
+  } catch {
+    throw new TrellisError('NO_HEAD', `${method}: the model has no layer "${head}" (layers: ${model.tapNames().join(', ')})`, 'pass `head` with the name of the last Dense layer');
+  }
+  check(layer.getClassName() === 'Dense', 'NO_HEAD', `${method} needs a Dense classifier head, but "${head}" is a ${layer.getClassName()} layer`, 'pass `head` with the name of the last Dense layer');
+  const input = layer.input as tfl.SymbolicTensor | tfl.SymbolicTensor[];
+  const featureLayer = (Array.isArray(input) ? input[0] : input)?.sourceLayer?.name;
+  check(featureLayer && model.tapNames().includes(featureLayer), 'NO_FEATURE_LAYER',
+    `the input of "${head}" is not the output of a layer of the model, so ${method} cannot read its features`,
+    'put at least one layer (e.g. a flatten or an activation) before the last Dense layer');
+  return featureLayer;
+}
+
 /** Options of {@link cloneLayersModel}. */
 export interface CloneOptions {
   /** Set this BatchNorm momentum in the copy (TF.js default 0.99). */

@@ -4,10 +4,9 @@
  * the support memory of {@link T3AClassifier} on the host. No gradient, no weight changes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { check, TrellisError, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
+import { check, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
 import type { AdaptationMethod } from './adaptation.js';
-import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel } from './models.js';
+import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel, headFeatureLayer } from './models.js';
 import { T3AClassifier } from './t3a.js';
 
 /** Settings of T3A (defaults in brackets). */
@@ -32,18 +31,7 @@ export interface T3ASettings {
 
 /** Name of the layer whose output feeds `head`, and the head's kernel and bias. */
 function headOf(model: LayersModelAdapter, head: string): { featureLayer: string; kernel: tf.Variable; bias: tf.Variable | undefined } {
-  let layer: tfl.layers.Layer;
-  try {
-    layer = model.model.getLayer(head);
-  } catch {
-    throw new TrellisError('NO_HEAD', `the model has no layer "${head}" to adjust (layers: ${model.tapNames().join(', ')})`, 'pass `head` with the name of the last Dense layer');
-  }
-  check(layer.getClassName() === 'Dense', 'NO_HEAD', `T3A adjusts a Dense classifier, but "${head}" is a ${layer.getClassName()} layer`, 'pass `head` with the name of the last Dense layer');
-  const input = layer.input as tfl.SymbolicTensor | tfl.SymbolicTensor[];
-  const featureLayer = (Array.isArray(input) ? input[0] : input)?.sourceLayer?.name;
-  check(featureLayer && model.tapNames().includes(featureLayer), 'NO_FEATURE_LAYER',
-    `the input of "${head}" is not the output of a layer of the model, so T3A cannot read its features`,
-    'put at least one layer (e.g. a flatten or an activation) before the last Dense layer');
+  const featureLayer = headFeatureLayer(model, head, 'T3A');
   const vars = model.allVariables();
   const kernel = vars[`${head}/kernel`];
   check(kernel && kernel.shape.length === 2 && kernel.shape[1] === model.numClasses, 'NO_HEAD', `"${head}" has no kernel of shape [features, ${model.numClasses}]`,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Dataset, mlp, Rng, Trainer, TrellisError, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
+import { Dataset, mlp, Rng, softmaxRows64, Trainer, TrellisError, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
 import { code } from './helpers.js';
 import {
   calibrationReport,
@@ -18,6 +18,9 @@ import {
   quickConfig,
   runStream,
   shotIm,
+  shotLearningRate,
+  shotPseudoLabels,
+  STUDY_METHODS,
   tent,
   type MethodSpec,
   type SourceStats,
@@ -81,6 +84,8 @@ const SPECS: MethodSpec[] = [
   { kind: 'eta', fisherAlpha: 50, fisherSamples: 64, label: 'eata', e0Factor: 1 },
   { kind: 'shot-im' },
   { kind: 'shot-im', protocol: 'offline', epochs: 2, batchSize: 32, label: 'shot-im-offline' },
+  { kind: 'shot-im', beta: 0.3, lrSchedule: 'shot-decay', label: 'shot-online' },
+  { kind: 'shot-im', protocol: 'offline', epochs: 2, batchSize: 32, beta: 0.3, lrSchedule: 'shot-decay', label: 'shot-offline' },
   { kind: 'pseudo-label', threshold: 0.6 },
   { kind: 't3a', filterK: 5 },
   { kind: 't3a', filterK: -1, onlineOrder: 'add-then-predict', featureNormalization: 'target-batch', label: 't3a-all' },
@@ -129,9 +134,11 @@ describe('adaptation methods', () => {
     for (const spec of SPECS.filter((s) => s.kind !== 'source')) {
       const m = await createAdaptation(spec, source, { seed: 4, validation, stats });
       const x = tf.tensor2d(target.x.subarray(0, 20 * D), [20, D]);
-      await m.step(x);
+      const idx = Int32Array.from({ length: 20 }, (_, i) => i);
+      await m.startPass?.(target.withoutLabels(), { pass: 0, passes: 1, batchSize: 20 });
+      await m.step(x, idx);
       const after1 = tf.memory().numTensors;
-      for (let i = 0; i < 3; i++) await m.step(x);
+      for (let i = 0; i < 3; i++) await m.step(x, idx);
       expect(tf.memory().numTensors, spec.label ?? spec.kind).toBe(after1);
       x.dispose();
       m.dispose();
@@ -354,6 +361,7 @@ describe('no target label is used in adaptation', () => {
       ['pl', () => pseudoLabel({ threshold: 0.6 }), () => tf.train.adam(0.01)],
       ['eta', () => eta({ e0Factor: 1 }), () => tf.train.adam(0.01)],
       ['shot-im', () => shotIm(), () => tf.train.sgd(0.05)],
+      ['shot (β 0.3, per-batch pseudo-labels, decay)', () => shotIm({ beta: 0.3, pseudoLabels: 'batch', lrSchedule: 'shot-decay', totalSteps: 2 }), () => tf.train.momentum(0.05, 0.9)],
       ['dec', () => certaintyDistillation({ teacher: source, stats }), () => tf.train.sgd(0.05)],
     ];
     const labels = target.labels!.subarray(0, 40);
@@ -379,6 +387,24 @@ describe('no target label is used in adaptation', () => {
     }
   });
 
+
+  it('full SHOT in Trainer.fit (per-epoch pseudo-labels over the whole set) gives bit-identical weights with true, permuted or no labels', async () => {
+    const perm = new Rng(4).permutation(target.size);
+    const permuted = Dataset.fromArrays({ x: target.x, shape: [D], labels: Int32Array.from(perm, (i) => target.labels![i]!), numClasses: K });
+    const runs: Array<Record<string, Float32Array>> = [];
+    for (const ds of [target, permuted, target.withoutLabels()]) {
+      const student = await cloneLayersModel(source);
+      const shot = shotIm({ beta: 0.3, lrSchedule: 'shot-decay' });
+      const trainer = new Trainer({ model: student, optimizer: tf.train.momentum(0.05, 0.9), seed: 1, plugins: [shot], baseLoss: 'none', batchSize: 32 });
+      await trainer.fit(ds, { epochs: 2 });
+      expect(shot.lastClustering()!.labels).toHaveLength(target.size);
+      runs.push(snapshot(student));
+      trainer.dispose();
+      student.dispose();
+    }
+    expect(changed(runs[0]!, runs[1]!)).toEqual([]);
+    expect(changed(runs[0]!, runs[2]!)).toEqual([]);
+  });
 
   it('adapts on a dataset whose label access throws, with results identical to the labeled run', async () => {
     const poisoned = Object.create(target, {
@@ -466,5 +492,143 @@ describe('study presets', () => {
     expect(f.methods.find((m) => m.label === 'T3A')).toMatchObject({ kind: 't3a', filterK: 100 });
     expect(f.ablations.filter((m) => m.kind === 't3a').map((m) => m.kind === 't3a' && m.filterK)).toEqual([1, 5, 20, 50, -1]);
     expect(q.methods.map((m) => m.label)).toEqual(expect.arrayContaining(['T3A', 'PL', 'SHOT-IM (offline)', 'SHOT-IM (online)']));
+  });
+
+  it('full SHOT is a study method (β 0.3, offline 3 epochs at batch 64, with and without the decay) that no preset runs by default', () => {
+    expect(STUDY_METHODS.shotFull).toEqual({ kind: 'shot-im', label: 'SHOT (offline)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3, lrSchedule: 'shot-decay' });
+    expect(STUDY_METHODS.shotFullConstLr).toMatchObject({ protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3 });
+    expect(STUDY_METHODS.shotFullConstLr).not.toHaveProperty('lrSchedule');
+    for (const cfg of [quickConfig(), fullConfig()]) {
+      for (const m of [...cfg.methods, ...cfg.ablations]) expect(m.kind === 'shot-im' ? m.beta ?? 0 : 0, m.label).toBe(0);
+    }
+  });
+});
+
+describe('full SHOT (β > 0) and the SHOT learning-rate decay', () => {
+  it("the per-epoch pseudo-labels are SHOT's clustering of the head's input features over the whole set, inference mode", async () => {
+    const student = await cloneLayersModel(source);
+    const shot = shotIm({ beta: 0.3 });
+    const trainer = new Trainer({ model: student, optimizer: tf.train.sgd(0.01), seed: 1, plugins: [shot], baseLoss: 'none' });
+    await trainer.setup();
+    const big = makeData(300, 8, 1); // two feature batches of 256
+    shot.refreshPseudoLabels(trainer.model, big);
+    const [f, z] = tf.tidy(() => {
+      const out = source.apply(tf.tensor2d(big.x, [300, D]), { training: false, taps: ['relu1'] });
+      return [out.features.relu1!, out.logits];
+    });
+    const expected = shotPseudoLabels(f!.dataSync(), softmaxRows64(z!.dataSync(), K), 300, 8, K);
+    tf.dispose([f!, z!]);
+    expect(Array.from(shot.lastClustering()!.labels)).toEqual(Array.from(expected.labels));
+    trainer.dispose();
+    student.dispose();
+  });
+
+  it('in Trainer.fit: freezes the head, adds the β-weighted pseudo-label term, and β changes the result', async () => {
+    const fit = async (beta: number) => {
+      const student = await cloneLayersModel(source);
+      const trainer = new Trainer({ model: student, optimizer: tf.train.sgd(0.05), seed: 1, plugins: [shotIm({ beta })], baseLoss: 'none', batchSize: 20 });
+      const before = snapshot(student);
+      const history = await trainer.fit(target.withoutLabels(), { epochs: 2 });
+      const after = snapshot(student);
+      expect(changed(before, after).filter((n) => n.startsWith('logits/'))).toEqual([]);
+      trainer.dispose();
+      student.dispose();
+      return { history, after };
+    };
+    const im = await fit(0);
+    const shot = await fit(0.3);
+    expect(im.history[0]!).not.toHaveProperty('shot-im/pseudo');
+    expect(shot.history[0]!['shot-im/pseudo']).toBeGreaterThan(0);
+    expect(changed(im.after, shot.after)).toContain('fc1/kernel');
+  });
+
+  it("per-batch mode clusters each batch's own features", async () => {
+    const student = await cloneLayersModel(source);
+    const shot = shotIm({ beta: 0.3, pseudoLabels: 'batch' });
+    const trainer = new Trainer({ model: student, optimizer: tf.train.sgd(0.05), seed: 1, plugins: [shot], baseLoss: 'none' });
+    const logs = await trainer.trainStep({ x: tf.tensor2d(target.x.subarray(0, 20 * D), [20, D]), indices: Int32Array.from({ length: 20 }, (_, i) => i), size: 20 });
+    expect(shot.lastClustering()!.labels).toHaveLength(20);
+    expect(logs['shot-im/pseudo']).toBeGreaterThan(0);
+    trainer.dispose();
+    student.dispose();
+  });
+
+  it('sets the decayed rate before every step (planned steps, or derived in Trainer.fit), and rejects optimizers it cannot drive', async () => {
+    const student = await cloneLayersModel(source);
+    const shot = shotIm({ lrSchedule: 'shot-decay' });
+    const opt = tf.train.momentum(0.05, 0.9);
+    const trainer = new Trainer({ model: student, optimizer: opt, seed: 1, plugins: [shot], baseLoss: 'none' });
+    const batch = () => ({ x: tf.tensor2d(target.x.subarray(0, 20 * D), [20, D]), indices: Int32Array.from({ length: 20 }, (_, i) => i), size: 20 });
+    expect(await codeOf(() => trainer.trainStep(batch()))).toBe('NO_TOTAL_STEPS');
+    shot.planSteps(4);
+    const counts: number[] = [];
+    for (let t = 0; t < 4; t++) {
+      const logs = await trainer.trainStep(batch());
+      expect(opt.learningRate).toBeCloseTo(0.05 * (1 + 10 * (t + 1) / 4) ** -0.75, 12);
+      expect(logs['shot-im/lr']).toBe(opt.learningRate);
+      counts.push(tf.memory().numTensors);
+    }
+    expect(new Set(counts).size).toBe(1); // the new rate's scalar replaces the old one
+    expect(shot.getState!()).toEqual({ baseLr: 0.05 });
+    trainer.dispose();
+    // Trainer.fit: 120 examples at batch 20 for 2 epochs = 12 steps; the last runs at 0.05·11^−0.75.
+    const opt2 = tf.train.sgd(0.05);
+    const t2 = new Trainer({ model: student, optimizer: opt2, seed: 1, plugins: [shotIm({ lrSchedule: 'shot-decay' })], baseLoss: 'none', batchSize: 20 });
+    await t2.fit(target.withoutLabels(), { epochs: 2 });
+    expect(opt2.learningRate).toBeCloseTo(shotLearningRate(0.05, 11, 12), 12);
+    t2.dispose();
+    const t3 = new Trainer({ model: student, optimizer: tf.train.adam(0.01), seed: 1, plugins: [shotIm({ lrSchedule: 'shot-decay', totalSteps: 3 })], baseLoss: 'none' });
+    expect(await codeOf(() => t3.trainStep(batch()))).toBe('LR_SCHEDULE_UNSUPPORTED');
+    t3.dispose();
+    student.dispose();
+  });
+
+  it('offline in the runner: clusters before every epoch, decays to lr·11^−0.75 at the last step, tensor count flat across epochs', async () => {
+    const spec: MethodSpec = { kind: 'shot-im', protocol: 'offline', epochs: 3, batchSize: 32, beta: 0.3, lrSchedule: 'shot-decay' };
+    const start = tf.memory().numTensors;
+    const m = await createAdaptation(spec, source, { seed: 3 });
+    const perEpoch: number[] = [];
+    const lrs: number[] = [];
+    const r = await runStream(m, target, {
+      seed: 3, batchSize: 20,
+      onBatch: ({ batch, logs }) => {
+        lrs.push(logs['shot-im/lr']!);
+        expect(logs['shot-im/pseudo']).toBeGreaterThan(0);
+        if (batch === 3) perEpoch.push(tf.memory().numTensors); // 120 at batch 32 = 4 batches per epoch
+      },
+    });
+    expect(perEpoch).toHaveLength(3);
+    expect(new Set(perEpoch).size).toBe(1);
+    expect(lrs).toHaveLength(12);
+    expect(lrs[11]).toBeCloseTo(0.01 * 11 ** -0.75, 9);
+    expect(lrs.every((v, i) => i === 0 || v < lrs[i - 1]!)).toBe(true);
+    expect(r.post.every(Number.isFinite)).toBe(true);
+    m.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  it('β = 0 with the constant schedule is SHOT-IM bit for bit; bad β or schedule throw before any copy is made', async () => {
+    const run = async (spec: MethodSpec) => {
+      const m = await createAdaptation(spec, source, { seed: 2 });
+      const r = await runStream(m, target, { seed: 2, batchSize: 20 });
+      m.dispose();
+      return [...r.online[0]!, ...r.post];
+    };
+    expect(await run({ kind: 'shot-im', beta: 0, lrSchedule: 'constant' })).toEqual(await run({ kind: 'shot-im' }));
+    const tensors = tf.memory().numTensors;
+    for (const beta of [-0.3, NaN]) expect(await codeOf(() => createAdaptation({ kind: 'shot-im', beta }, source, { seed: 1 }))).toBe('BAD_BETA');
+    expect(await codeOf(() => createAdaptation({ kind: 'shot-im', lrSchedule: 'step' as never }, source, { seed: 1 }))).toBe('BAD_LR_SCHEDULE');
+    expect(tf.memory().numTensors).toBe(tensors);
+    // Offline SHOT's pseudo-labels come from the pass start: a bare step has none.
+    const m = await createAdaptation({ kind: 'shot-im', protocol: 'offline', beta: 0.3 }, source, { seed: 1 });
+    const x = tf.tensor2d(target.x.subarray(0, 20 * D), [20, D]);
+    expect(await codeOf(() => m.step(x))).toBe('NO_PSEUDO_LABELS');
+    x.dispose();
+    m.dispose();
+    // A model whose head input is not a layer output (no layer before the Dense head).
+    const bare = mlpBn({ inputShape: [D], hidden: [], numClasses: K, seed: 1 });
+    expect(await codeOf(() => createAdaptation({ kind: 'shot-im', beta: 0.3 }, bare, { seed: 1 }))).toBe('NO_FEATURE_LAYER');
+    bare.dispose();
+    expect(tf.memory().numTensors).toBe(tensors);
   });
 });

@@ -41,6 +41,10 @@ describePluginConformance('uda-calibration: pseudoLabel (threshold 0.4)', () => 
 
 describePluginConformance('uda-calibration: shotIm', () => shotIm(), tta);
 describePluginConformance('uda-calibration: shotIm (diversity 0.5)', () => shotIm({ diversityWeight: 0.5, head: 'logits' }), tta);
+// Full SHOT: per-epoch pseudo-labels (clustered in fit's epoch start), and per-batch ones with SHOT's learning-rate decay.
+describePluginConformance('uda-calibration: shotIm (full SHOT, β 0.3, per-epoch pseudo-labels)', () => shotIm({ beta: 0.3 }), tta);
+describePluginConformance('uda-calibration: shotIm (full SHOT, per-batch pseudo-labels, SHOT decay)', () =>
+  shotIm({ beta: 0.3, pseudoLabels: 'batch', lrSchedule: 'shot-decay' }), { ...tta, optimizer: () => tf.train.momentum(0.01, 0.9) });
 
 // DEC: the fixture model is the student (a separate copy from the teacher).
 describePluginConformance('uda-calibration: certaintyDistillation', () => certaintyDistillation({ teacher, stats }), tta);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Dataset, LayersModelAdapter, Rng, check, disposeBatch, initializeWeights } from '@trellis-ml/core';
 import { countMacs } from './cost.js';
+import { checkResize28, resizeBilinear, type Resize28 } from './imageResize.js';
 
 /** A compact autoencoder: an encoder model (input → code) sharing its layers with the full model. */
 export interface Autoencoder {
@@ -20,7 +21,10 @@ export interface Autoencoder {
    * null for raw [0, 1] pixels (the default).
    */
   readonly inputStats: { mean: number; std: number } | null;
-  /** Maps a dataset batch `[B, ...shape]` to the AE's image layout (flatten, or zero-pad H and W to a multiple of 8), not standardised. */
+  /**
+   * Maps a dataset batch `[B, ...shape]` to the AE's image layout (flatten; or bring H and W to a
+   * multiple of 8 by zero padding or bilinear resizing, the ConvAE's `resize28`), not standardised.
+   */
   layout(x: tf.Tensor): tf.Tensor;
   /** Maps a dataset batch to the AE input: {@link Autoencoder.layout}, then standardised when `inputStats` is set. */
   prepare(x: tf.Tensor): tf.Tensor;
@@ -65,11 +69,15 @@ export function denseAutoencoder(options: { inputDim: number; hidden?: number; c
 /**
  * The paper's ConvAE (§2.1): three conv 4×4/2 layers (12, 24, 48 filters, ReLU) and three transposed
  * convs back (24, 12, C_in; the last with a sigmoid). TF.js `'same'` padding with k=4, s=2 pads 1 on
- * each side like PyTorch's `padding=1`, so H and W must be multiples of 8; 28×28 inputs are
- * zero-padded to 32×32 (`resize28: 'pad'`). 1 channel: 46,585 parameters, code 4·4·48 = 768.
+ * each side like PyTorch's `padding=1`, so H and W must be multiples of 8: other sizes (28×28) are
+ * brought to the next multiple (32×32) by `resize28` — zero padding, centred (`'pad'`, the default) or
+ * the notebooks' bilinear `Resize(32)` (`'bilinear'`); inputs already divisible by 8 pass unchanged.
+ * 1 channel: 46,585 parameters, code 4·4·48 = 768.
  */
-export function convAutoencoder(options: { inputShape: [number, number, number]; seed: number; inputStats?: { mean: number; std: number } }): Autoencoder {
+export function convAutoencoder(options: { inputShape: [number, number, number]; seed: number; inputStats?: { mean: number; std: number }; resize28?: Resize28 }): Autoencoder {
   const [h0, w0, c] = options.inputShape;
+  const resize28 = options.resize28 ?? 'pad';
+  checkResize28(resize28);
   const H = Math.ceil(h0 / 8) * 8;
   const W = Math.ceil(w0 / 8) * 8;
   check(H >= 8 && W >= 8 && c >= 1, 'BAD_SHAPE', `the conv autoencoder needs an [H, W, C] input, got [${options.inputShape.join(', ')}]`, 'pass images of at least 8×8');
@@ -89,8 +97,9 @@ export function convAutoencoder(options: { inputShape: [number, number, number];
   const top = Math.floor((H - h0) / 2);
   const left = Math.floor((W - w0) / 2);
   const layout = (x: tf.Tensor): tf.Tensor => {
-    const img = tf.reshape(x, [x.shape[0]!, h0, w0, c]);
-    return H === h0 && W === w0 ? img : tf.pad(img, [[0, 0], [top, H - h0 - top], [left, W - w0 - left], [0, 0]]);
+    const img = tf.reshape(x, [x.shape[0]!, h0, w0, c]) as tf.Tensor4D;
+    if (H === h0 && W === w0) return img;
+    return resize28 === 'bilinear' ? resizeBilinear(img, [H, W]) : tf.pad(img, [[0, 0], [top, H - h0 - top], [left, W - w0 - left], [0, 0]]);
   };
   const norm = standardizer(options.inputStats);
   return {

@@ -10,6 +10,7 @@ import { runStudents } from './experimentStudents.js';
 import { tuneSettings } from './experimentTuning.js';
 import { augmentation, openDistillRun } from './runSetup.js';
 import { runSmoke } from './smokeRun.js';
+import { inputLayoutText } from './training.js';
 
 /**
  * The `trellis distill` experiment: reads the settings, then runs the CI smoke run or the reproduction's
@@ -40,13 +41,12 @@ export const experiment: TechniqueExperiment = {
     const cfg = readParams(options);
     if (cfg.smoke) return runSmoke(cfg, options, log);
     // ---- data: the datasets package's fixed split (last valSize training images validate); conv tier:
-    // 28×28 zero-padded to 32×32; student/teacher inputs standardised with the training statistics
+    // 28×28 zero-padded (or bilinear-resized, resize28) to 32×32; student/teacher inputs standardised with the training statistics
     const run = await openDistillRun(cfg, options, log);
     const { seeds, C, ds, models, trainAll, val, data, stats } = run;
     const test = data.test;
-    const conv = cfg.tier === 'conv';
     const augment = augmentation(run);
-    log(`distill: ${ds.title} train ${trainAll.size}, val ${val.size}, test ${test.size}; tier ${cfg.tier} (student ${models.studentName}, teacher ${models.teacherName}, generator ${models.aeName}); inputs ${conv ? 'zero-padded 28→32, ' : ''}${stats ? `standardised (mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)})` : 'raw [0, 1]'}${cfg.augment ? ', flip/±15° rotation augmentation' : ''}; backend ${tf.getBackend()}; seeds ${seeds.join(',')}`);
+    log(`distill: ${ds.title} train ${trainAll.size}, val ${val.size}, test ${test.size}; tier ${cfg.tier} (student ${models.studentName}, teacher ${models.teacherName}, generator ${models.aeName}); inputs ${inputLayoutText(cfg)}${stats ? `standardised (mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)})` : 'raw [0, 1]'}${cfg.augment ? ', flip/±15° rotation augmentation' : ''}; backend ${tf.getBackend()}; seeds ${seeds.join(',')}`);
 
     const src = await buildSoftLabelSources(run, augment);
     const tuning = await tuneSettings(run, augment, src);

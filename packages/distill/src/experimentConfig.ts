@@ -1,5 +1,6 @@
 import { applyParams, check, type ExperimentOptions } from '@trellis-ml/core';
 import type { DistillDatasetName } from './experimentDatasets.js';
+import type { Resize28 } from './imageResize.js';
 import type * as L from './losses.js';
 import { CNN_T_CHANNELS } from './models.js';
 
@@ -15,7 +16,7 @@ export interface DistillExperimentConfig {
   /**
    * Model tier (spec §10.2). `'mlp'` (Tier A, the default): MLP student 784-64-10, MLP teacher, dense
    * AE-D generator on flat 28×28 images. `'conv'` (Tier B, the paper-faithful conv setting): images
-   * zero-padded 28→32 (centred), LeNet-5+BN student, CNN-T teacher, the paper's ConvAE generator;
+   * brought to 32×32 (`resize28`), LeNet-5+BN student, CNN-T teacher, the paper's ConvAE generator;
    * every method, control, claim and budget field is the same (`--set tier=conv`).
    */
   tier: 'mlp' | 'conv';
@@ -26,6 +27,14 @@ export interface DistillExperimentConfig {
    * budgets and methods are the same.
    */
   dataset: DistillDatasetName;
+  /**
+   * Conv tier only: how the 28×28 images become 32×32 (`--set resize28=bilinear`). `'pad'` (default, spec
+   * §10.1/§10.2 "28→32 zero-padded", and what every earlier conv run used): centred zero padding.
+   * `'bilinear'`: the notebooks' torchvision `Resize(32)` (spec §9, half-pixel centres). Either way it is
+   * applied once to the [0, 1] images, before the standardisation (`Resize` → `Normalize`), and every
+   * model and generator sees the result. `'bilinear'` on the MLP tier is a `BAD_PARAM` error.
+   */
+  resize28: Resize28;
   /** Conv widths of the CNN-T teacher (conv tier; default the spec's 32, 32, 64, 64, 128). */
   teacherChannels: number[];
   /**
@@ -122,7 +131,7 @@ export interface DistillExperimentConfig {
 }
 
 const QUICK: DistillExperimentConfig = {
-  tier: 'mlp', dataset: 'fashion', teacherChannels: [...CNN_T_CHANNELS], augment: false,
+  tier: 'mlp', dataset: 'fashion', resize28: 'pad', teacherChannels: [...CNN_T_CHANNELS], augment: false,
   trainSize: 6000, valSize: 1000, testSize: 2000, studentHidden: [64], teacherHidden: [256, 256],
   teacherEpochs: 4, teacherMilestones: [3], studentEpochs: 5, studentMilestones: [3, 4],
   lr: 0.05, momentum: 0.9, weightDecay: 5e-4, batchSize: 128, aeEpochs: 3, aeInput: 'unit', aeTarget: 'unit', samplesPerClass: 40,
@@ -164,6 +173,10 @@ export function readParams(options: ExperimentOptions): DistillExperimentConfig 
   check(cfg.dataset === 'fashion' || cfg.dataset === 'mnist', 'BAD_PARAM', `dataset "${cfg.dataset}" is not a dataset of the reproduction`,
     'use dataset=fashion (Fashion-MNIST, the default) or dataset=mnist (spec §10: MNIST and Fashion-MNIST)');
   check(cfg.tier === 'mlp' || cfg.tier === 'conv', 'BAD_PARAM', `tier "${cfg.tier}" is not a model tier`, 'use tier=mlp (Tier A) or tier=conv (Tier B: LeNet-5+BN, CNN-T, ConvAE)');
+  check(cfg.resize28 === 'pad' || cfg.resize28 === 'bilinear', 'BAD_PARAM', `resize28 "${cfg.resize28}" is not a 28→32 mode`,
+    'use resize28=pad (zero padding, spec §10.1, the default) or resize28=bilinear (the notebooks\' torchvision Resize(32))');
+  check(cfg.resize28 === 'pad' || cfg.tier === 'conv', 'BAD_PARAM', `resize28=${cfg.resize28} resizes the conv tier's 28×28 images to 32×32, but the MLP tier reads the flat 28×28 pixels`,
+    'add --set tier=conv, or drop resize28');
   check(!cfg.augment || cfg.tier === 'conv', 'BAD_PARAM', 'augment=true needs image inputs: flip/rotation augmentation is for the conv tier only', 'add --set tier=conv, or drop augment');
   check(cfg.shuffleSeed === 'per-seed' || cfg.shuffleSeed === 'fixed', 'BAD_PARAM', `shuffleSeed "${cfg.shuffleSeed}" is not a shuffle mode`, 'use shuffleSeed=per-seed or shuffleSeed=fixed');
   check(!cfg.gridOnly || cfg.grid, 'BAD_PARAM', 'gridOnly=true stops after the validation grid, but grid is off', 'add --set grid=true (on by default in --full)');

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Claim, ExperimentResult, ReportSection } from '@trellis-ml/core';
+import { pixelStats } from './autoencoder.js';
 import { adapterParams, totalCost } from './cost.js';
 import type { TrainingFreeChecks } from './experimentChecks.js';
 import { cumulativeMacsSeries, type PipelineCosts } from './experimentCosts.js';
@@ -9,7 +10,7 @@ import type { StudentResults } from './experimentStudents.js';
 import type { Tuning } from './experimentTuning.js';
 import { accuracyPlot } from './reportPlots.js';
 import type { DistillRun } from './runSetup.js';
-import { pct } from './training.js';
+import { inputLayoutText, pct } from './training.js';
 
 /**
  * The reproduction's `summary.json` and report: the full run's (accuracy table, cost table, figures 1
@@ -109,7 +110,7 @@ export async function writeReproductionReport(results: ReproductionResults): Pro
   // ---- summary and report
   const summary = {
     dataset: ds.id, mode: options.mode, tier: cfg.tier, seeds, backend: tf.getBackend(), tuned, config: cfg,
-    inputs: { ...(stats ? { standardised: true, mean: stats.mean, std: stats.std } : { standardised: false }), padded28to32: conv, augment: cfg.augment },
+    inputs: { ...(stats ? { standardised: true, mean: stats.mean, std: stats.std } : { standardised: false }), padded28to32: conv && cfg.resize28 === 'pad', ...(conv ? { resize28: cfg.resize28, layoutPixelStats: pixelStats(run.raw.train.x) } : {}), augment: cfg.augment },
     models: {
       student: { name: models.studentName, params: studentParams.all, trainableParams: studentParams.trainable, forwardMacs: studentMacs },
       teacher: { name: models.teacherName, params: teacherCost.params, trainableParams: adapterParams(teacherModel, 'trainable'), forwardMacs: teacherMacs },
@@ -134,7 +135,7 @@ export async function writeReproductionReport(results: ReproductionResults): Pro
   const sections = [
     {
       title: `Student accuracy (${ds.title}, ${models.studentName})`,
-      text: `Test accuracy (%) at the final epoch (primary) and at the epoch with the best validation accuracy, mean ± std over seeds ${seeds.join(', ')}; Δ vs CE is paired by seed. Same split, same seeds, same optimiser (SGD momentum 0.9, lr ${cfg.lr}, wd ${cfg.weightDecay}, ${cfg.studentEpochs} epochs); inputs ${conv ? 'zero-padded 28→32, ' : ''}${stats ? `standardised with the training pixels' mean ${stats.mean.toFixed(4)} and std ${stats.std.toFixed(4)} (recomputed; spec §10.1: ≈ ${ds.specStats.mean} / ${ds.specStats.std})` : 'raw [0, 1] pixels'} (students and teacher)${cfg.augment ? ', flip/±15° rotation on every training batch' : ''}. Settings: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha} (the controls reuse them); KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd} (a=0.99, τ=20, multiplier C)${cfg.grid ? ', each chosen on validation' : ' (fixed, no grid in this mode)'}; soft-label KL reduction ${cfg.klReduction} (ReffAKD, controls and KD alike); shuffled control: ${cfg.shuffleSeed === 'per-seed' ? 'a new permutation per seed' : 'one permutation'}. Teacher ${models.teacherName} (${cfg.teacherEpochs} epochs): ${pct(teacherRun.finalTest)}%.`,
+      text: `Test accuracy (%) at the final epoch (primary) and at the epoch with the best validation accuracy, mean ± std over seeds ${seeds.join(', ')}; Δ vs CE is paired by seed. Same split, same seeds, same optimiser (SGD momentum 0.9, lr ${cfg.lr}, wd ${cfg.weightDecay}, ${cfg.studentEpochs} epochs); inputs ${inputLayoutText(cfg)}${stats ? `standardised with the training pixels' mean ${stats.mean.toFixed(4)} and std ${stats.std.toFixed(4)} (recomputed; spec §10.1: ≈ ${ds.specStats.mean} / ${ds.specStats.std})` : 'raw [0, 1] pixels'} (students and teacher)${cfg.augment ? ', flip/±15° rotation on every training batch' : ''}. Settings: ReffAKD T=${tuned.reffakd.T} α=${tuned.reffakd.alpha} (the controls reuse them); KD T=${tuned.kd.T} α=${tuned.kd.alpha}; LS ε=${tuned.ls}; Tf-KD_reg α=${tuned.tfkd} (a=0.99, τ=20, multiplier C)${cfg.grid ? ', each chosen on validation' : ' (fixed, no grid in this mode)'}; soft-label KL reduction ${cfg.klReduction} (ReffAKD, controls and KD alike); shuffled control: ${cfg.shuffleSeed === 'per-seed' ? 'a new permutation per seed' : 'one permutation'}. Teacher ${models.teacherName} (${cfg.teacherEpochs} epochs): ${pct(teacherRun.finalTest)}%.`,
       table: {
         columns: ['method', 'test acc final (%)', 'std', 'test acc at best-val epoch (%)', 'std', 'Δ vs CE (pp)', 'std'],
         rows: accRows.map((r) => [r.method, r.fin.mean, r.fin.std, r.sel.mean, r.sel.std, r.d.mean, r.d.std]),

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Rng, TrellisError, check, predictLogits, type ModelAdapter } from '@trellis-ml/core';
 import { convAutoencoder, denseAutoencoder, encodeDataset, pixelStats, trainAutoencoder, type Autoencoder, type AutoencoderTraining } from './autoencoder.js';
 import { adapterMacs, adapterParams, countMacs, similarityMacs, type GeneratorCost } from './cost.js';
+import { checkResize28, type Resize28 } from './imageResize.js';
 import { oneHotLabels } from './losses.js';
 import {
   autoDiagBoost, boostDiagonal, classSimilarityMatrix, diagArgmaxCount, rowSoftmax, samplePerClass, shuffleOffDiagonal, topPairs,
@@ -219,6 +220,14 @@ export interface ReffakdOptions {
   numClasses: number;
   /** `'dense'` (AE-D 784→128→32, the default on CPU) or `'conv'` (the paper's ConvAE; needs conv training kernels). */
   autoencoder?: 'dense' | 'conv';
+  /**
+   * Conv AE only: how images whose H or W is not a multiple of 8 (28×28) reach the ConvAE's size (32×32):
+   * `'pad'` (default, zero padding, spec §10.1) or `'bilinear'` (the notebooks' torchvision `Resize(32)`,
+   * spec §9). Images already divisible by 8 are used as they are, and the pixel control
+   * (`featureSource: 'pixels'`) reads the data as given. `'bilinear'` with the dense AE is a `BAD_OPTION`
+   * error (it has no image layout).
+   */
+  resize28?: Resize28;
   /** Hidden / code sizes of the dense AE (default 128 / 32). */
   dense?: { hidden?: number; code?: number };
   /** Autoencoder training (default: Adam 1e-3, 3 epochs, batch 128, unit-range MSE). */
@@ -363,13 +372,16 @@ function buildAutoencoder(options: ReffakdOptions, data: Dataset): Autoencoder {
   const seed = options.seed ?? 0;
   check(options.aeInput === undefined || options.aeInput === 'unit' || options.aeInput === 'standardized', 'BAD_OPTION',
     `aeInput "${String(options.aeInput)}" is not an autoencoder input mode`, "use aeInput: 'unit' or 'standardized'");
+  if (options.resize28 !== undefined) checkResize28(options.resize28);
   const inputStats = options.aeInput === 'standardized' ? pixelStats(data.x) : null;
   if (options.autoencoder === 'conv') {
     const s = data.shape;
     const shape: [number, number, number] = s.length === 3 ? [s[0]!, s[1]!, s[2]!] : s.length === 1 && Math.sqrt(s[0]!) % 1 === 0 ? [Math.sqrt(s[0]!), Math.sqrt(s[0]!), 1] : [0, 0, 0];
     check(shape[0] > 0, 'BAD_SHAPE', `the conv autoencoder needs image inputs, got examples of shape [${s.join(', ')}]`, 'reshape the dataset to [H, W, C] or use autoencoder: \'dense\'');
-    return convAutoencoder({ inputShape: shape, seed, ...(inputStats ? { inputStats } : {}) });
+    return convAutoencoder({ inputShape: shape, seed, ...(inputStats ? { inputStats } : {}), ...(options.resize28 ? { resize28: options.resize28 } : {}) });
   }
+  check(options.resize28 === undefined || options.resize28 === 'pad', 'BAD_OPTION', `resize28 "${String(options.resize28)}" needs the conv autoencoder: the dense AE reads flat pixels`,
+    "use autoencoder: 'conv', or drop resize28");
   return denseAutoencoder({ inputDim: data.exampleSize, hidden: options.dense?.hidden, code: options.dense?.code, seed, ...(inputStats ? { inputStats } : {}) });
 }
 

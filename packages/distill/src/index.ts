@@ -11,6 +11,7 @@ export * from './cost.js';
 export * from './diagnostics.js';
 export * from './autoencoder.js';
 export * from './models.js';
+export * from './imageResize.js';
 export * from './generators.js';
 export * from './plugin.js';
 export { experiment } from './experiment.js';

@@ -47,7 +47,10 @@ export async function openDistillRun(cfg: DistillExperimentConfig, options: Expe
 
 /**
  * The augmentation plugins of a training run with this seed: flip + ±15° rotation when `augment` is on
- * (conv tier; the fill is the background's standardised value), none otherwise.
+ * (conv tier; the fill is the background's standardised value), none otherwise. They act on the
+ * resized (`resize28`) and standardised batches; because standardisation is one affine map per pixel
+ * and each rotated pixel is a weighted mean (weights summing to 1, the fill included), this equals the
+ * notebooks' Resize → flip/rotate → Normalize order up to float rounding.
  */
 export function augmentation(run: Pick<DistillRun, 'cfg' | 'stats'>): (seed: number) => TrainerPlugin[] {
   const { cfg, stats } = run;

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Trainer, check, evaluate, mlp, range, type Dataset, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { pixelStats } from './autoencoder.js';
 import type { DistillDataset } from './experimentDatasets.js';
-import { cnnTeacher, lenet5Bn, padImages } from './models.js';
+import { toSquareImages, type Resize28 } from './imageResize.js';
+import { cnnTeacher, lenet5Bn } from './models.js';
 
 /**
  * The training recipe and data handling shared by the reproduction and its CI smoke run: SGD with
@@ -120,12 +121,23 @@ export function standardize(d: Dataset, stats: { mean: number; std: number }): D
   return d.withInputs(x);
 }
 
+/**
+ * How the run's images reach the models, for the log and the report: `''` on the MLP tier, else
+ * `'zero-padded 28→32, '` or `'bilinear-resized 28→32 (torchvision Resize(32)), '`.
+ */
+export function inputLayoutText(cfg: Pick<DataAndTier, 'tier' | 'resize28'>): string {
+  if (cfg.tier !== 'conv') return '';
+  return cfg.resize28 === 'bilinear' ? 'bilinear-resized 28→32 (torchvision Resize(32)), ' : 'zero-padded 28→32, ';
+}
+
 /** A fraction as a percentage rounded to 2 decimals. */
 export const pct = (x: number): number => Number((100 * x).toFixed(2));
 
 /** The fields of a run's configuration that choose its data and models. */
 export interface DataAndTier {
   tier: 'mlp' | 'conv';
+  /** Conv tier: 28→32 by zero padding (`'pad'`, the default when absent) or bilinear resizing. */
+  resize28?: Resize28;
   trainSize: number;
   valSize: number;
   testSize: number;
@@ -179,16 +191,18 @@ export interface ExperimentData {
 /**
  * Loads the dataset's fixed split: the last `valSize` training images are validation (Fashion-MNIST is
  * interleaved by class: the last 600 per class; MNIST in file order: spec §10.1's last 6,000), the first
- * `trainSize` of the rest train, the first `testSize` test images test. The conv tier zero-pads 28→32
- * (centred, [0, 1] pixels); the students' inputs are standardised with the training split's statistics
- * (of the 28×28 images, so the padding takes the background's standardised value).
+ * `trainSize` of the rest train, the first `testSize` test images test. The conv tier brings the
+ * [0, 1] images to 32×32 once, by `resize28` (centred zero padding by default, or bilinear resizing);
+ * the students' inputs are then standardised with the training split's statistics of the *28×28*
+ * images in both modes (so the padding takes the background's standardised value, and both modes
+ * share one normalisation).
  */
 export function loadExperimentData(cfg: DataAndTier, ds: DistillDataset): ExperimentData {
   const fullTrain = ds.load({ split: 'train', flatten: true });
   const trainAll = fullTrain.subset(range(Math.min(cfg.trainSize, fullTrain.size - cfg.valSize)));
   const val = fullTrain.subset(Int32Array.from({ length: cfg.valSize }, (_, i) => fullTrain.size - cfg.valSize + i));
   const testRaw = ds.load({ split: 'test', flatten: true, limit: cfg.testSize });
-  const layout = (d: Dataset): Dataset => (cfg.tier === 'conv' ? padImages(d, 32) : d);
+  const layout = (d: Dataset): Dataset => (cfg.tier === 'conv' ? toSquareImages(d, 32, cfg.resize28 ?? 'pad') : d);
   const raw = { train: layout(trainAll), val: layout(val), test: layout(testRaw) };
   const stats = cfg.normalizeInputs ? pixelStats(trainAll.x) : null;
   const data = stats

@@ -27,12 +27,12 @@ describe('conv tier (spec Tier B): tiny smoke run of the reproduction', () => {
     const before = tf.memory().numTensors;
     const result = await experiment.run({ mode: 'quick', seed: 1, out, log: () => undefined, params: TINY });
     const summary = JSON.parse(await readFile(result.summaryPath, 'utf8')) as {
-      tier: string; inputs: { padded28to32: boolean };
+      tier: string; inputs: { padded28to32: boolean; resize28: string };
       models: { student: { trainableParams: number; forwardMacs: number }; teacher: { trainableParams: number; forwardMacs: number }; autoencoder: { params: number; forwardMacs: number } };
       claims: Array<{ id: string; measured: number }>; accuracy: Record<string, { finalTestMean: number }>;
     };
     expect(summary.tier).toBe('conv');
-    expect(summary.inputs.padded28to32).toBe(true);
+    expect(summary.inputs).toMatchObject({ padded28to32: true, resize28: 'pad' });
     expect(summary.models.student).toMatchObject({ trainableParams: 61750, forwardMacs: 416520 });
     expect(summary.models.teacher).toMatchObject({ trainableParams: 140778, forwardMacs: 28607744 });
     expect(summary.models.autoencoder).toMatchObject({ params: 46585, forwardMacs: 1277952 });

@@ -201,6 +201,10 @@ export function indexCostOf(rows: GridRow[], cells: string[], pooled: Correlatio
     return {
       cell: c, preIndexS: median(rs.map((r) => r.preIndexMs / 1000)), trainSPerEpoch: trained.reduce((s2, r) => s2 + r.trainS, 0) / trained.reduce((s2, r) => s2 + r.epochsFractional, 0),
       epochEquivalents: epochEquivalents(rs.map((r) => r.preIndexMs / 1000), trained.map((r) => r.trainS), trained.map((r) => r.epochsFractional)),
+      // the index's own cost: only what its value needs (components 'index'; same value, checked per row)
+      preIndexOnlyS: median(rs.map((r) => r.preIndexOnlyMs / 1000)),
+      onlyEpochEquivalents: epochEquivalents(rs.map((r) => r.preIndexOnlyMs / 1000), trained.map((r) => r.trainS), trained.map((r) => r.epochsFractional)),
+      onlyValueMismatches: rs.filter((r) => r.preIndexOnly !== r.indices.preIndex).length,
       // the same on the §13.2 subsample, and how much its pooled ρ with steps falls short of the full data's
       preIndexSubS: median(rs.map((r) => r.preIndexSubMs / 1000)),
       subEpochEquivalents: epochEquivalents(rs.map((r) => r.preIndexSubMs / 1000), trained.map((r) => r.trainS), trained.map((r) => r.epochsFractional)),

@@ -73,6 +73,15 @@ export interface PreIndexOptions extends TapOptions {
   clustering?: { maxIter?: number; tol?: number; subsample?: number; seed?: number };
   /** Default `{ s: 0, sBar: 0 }`: PreIndex = p + inv_ari. */
   combine?: PreIndexCombine;
+  /**
+   * What to compute. `'all'` (default): every D̄ (each metric × each of `bins`) and all five ARIs, so any
+   * combination and every diagnostic can be read from one call. `'index'`: only what the value and its
+   * baseline-corrected form need — the primary D̄ and the ARIs `clean` and `newFromClean` (two k-means
+   * runs instead of five); the other distances and ARIs are `NaN`. Same `value` and `corrected` as
+   * `'all'` (the default `combine`; a custom function sees the `NaN`s). This is the index's own cost
+   * (spec §13.2).
+   */
+  components?: 'all' | 'index';
 }
 
 /** PreIndex's value with its components and cost. */
@@ -142,18 +151,25 @@ export function classCentroids(z: Float32Array, labels: Int32Array, d: number, c
   return Float32Array.from(c);
 }
 
-/** The five ARIs of the clustering term from clean and shifted embeddings of the same rows (pure). */
+/**
+ * The five ARIs of the clustering term from clean and shifted embeddings of the same rows (pure). With
+ * `only: 'index'` just `clean` and `newFromClean` (what PreIndex and its baseline correction use); the
+ * other three are `NaN`.
+ */
 export function clusteringAris(zOld: Float32Array, zNew: Float32Array, labels: Int32Array, d: number,
-  o: { maxIter?: number; tol?: number; seed?: number } = {}): AriFamily {
+  o: { maxIter?: number; tol?: number; seed?: number; only?: 'all' | 'index' } = {}): AriFamily {
   const n = labels.length;
   const classes = [...new Set(labels)].sort((x, y) => x - y);
   const mu = classCentroids(zOld, labels, d, classes);
-  const muNew = classCentroids(zNew, labels, d, classes);
   const km = { maxIter: o.maxIter, tol: o.tol, seed: o.seed ?? 0 };
+  const clean = adjustedRandIndex(labels, kmeans(zOld, n, d, mu, km).labels);
+  const newFromClean = adjustedRandIndex(labels, kmeans(zNew, n, d, mu, km).labels);
+  if (o.only === 'index') return { clean, newOwn: NaN, newFromClean, cleanKpp: NaN, newKpp: NaN };
+  const muNew = classCentroids(zNew, labels, d, classes);
   return {
-    clean: adjustedRandIndex(labels, kmeans(zOld, n, d, mu, km).labels),
+    clean,
     newOwn: adjustedRandIndex(labels, kmeans(zNew, n, d, muNew, km).labels),
-    newFromClean: adjustedRandIndex(labels, kmeans(zNew, n, d, mu, km).labels),
+    newFromClean,
     cleanKpp: adjustedRandIndex(labels, kmeans(zOld, n, d, { kmeansPlusPlus: classes.length }, km).labels),
     newKpp: adjustedRandIndex(labels, kmeans(zNew, n, d, { kmeansPlusPlus: classes.length }, km).labels),
   };
@@ -184,17 +200,25 @@ export async function preIndex(model: ModelAdapter, oldData: Dataset, newData: D
   const repOld = extractRepresentations(model, oldData, ex);
   const repNew = extractRepresentations(model, newData, ex);
   const n = oldData.size;
+  const only = options.components ?? 'all';
+  if (only !== 'all' && only !== 'index') {
+    throw new TrellisError('BAD_OPTION', `components "${String(only)}" is not what preIndex can compute`, "use components: 'all' (every distance and ARI, the default) or 'index' (only what the value needs)");
+  }
+  const indexOnly = only === 'index';
+  const binsComputed = indexOnly ? [primary.bins] : bins;
+  const metrics: readonly DistanceName[] = indexOnly ? [primary.metric] : DISTANCE_NAMES;
   const perLayer: PreIndexComponents['perLayer'] = {};
   const dist: PreIndexComponents['distances'] = {};
-  for (const b of bins) dist[b] = { W: 0, JS: 0, BH: 0, KL: 0 };
+  for (const b of bins) dist[b] = { W: NaN, JS: NaN, BH: NaN, KL: NaN };
+  for (const b of binsComputed) for (const m of metrics) dist[b]![m] = 0;
   for (const l of layers) {
     const a = repOld.perLayer[l]!;
     const b = repNew.perLayer[l]!;
-    perLayer[l] = representationDistances(a.values, b.values, n, a.width, bins, { wasserstein: options.wasserstein, klEpsilon: options.klEpsilon });
-    for (const bc of bins) for (const m of DISTANCE_NAMES) dist[bc]![m] += perLayer[l]![bc]![m] / layers.length;
+    perLayer[l] = representationDistances(a.values, b.values, n, a.width, binsComputed, { wasserstein: options.wasserstein, klEpsilon: options.klEpsilon, metrics });
+    for (const bc of binsComputed) for (const m of metrics) dist[bc]![m] += perLayer[l]![bc]![m] / layers.length;
   }
   const subLabels = Int32Array.from(rows, (r) => labels[r]!);
-  const ari = clusteringAris(repOld.embedding!.values, repNew.embedding!.values, subLabels, repOld.embedding!.dim, options.clustering);
+  const ari = clusteringAris(repOld.embedding!.values, repNew.embedding!.values, subLabels, repOld.embedding!.dim, { ...options.clustering, only: indexOnly ? 'index' : 'all' });
   const components: PreIndexComponents = {
     p: dist[primary.bins]![primary.metric], invAri: 1 - ari.newFromClean, ari, distances: dist, perLayer, layers,
     postActivationLayers: postActivation, embeddingLayer, n, clusteringN: rows.length, primary,

@@ -62,6 +62,25 @@ describe('PreIndex invariants (spec §4.4) on a tiny random model', () => {
     await accuracyDrop(model, old, shifted);
     expect((await import('@tensorflow/tfjs-core')).memory().numTensors).toBe(before);
   });
+  it("components 'index' gives the same value and corrected index, computing only the primary distance and two ARIs", async () => {
+    for (const combine of [{}, { baselineCorrect: true }, { s: 0.5, sBar: 0.1 }]) {
+      const all = await preIndex(model, old, shifted, { combine });
+      const only = await preIndex(model, old, shifted, { combine, components: 'index' });
+      expect(only.value).toBe(all.value);
+      expect(only.corrected).toBe(all.corrected);
+      expect(only.p).toBe(all.p);
+      expect(only.ari.clean).toBe(all.ari.clean);
+      expect(only.ari.newFromClean).toBe(all.ari.newFromClean);
+      expect([only.ari.newOwn, only.ari.cleanKpp, only.ari.newKpp].every(Number.isNaN)).toBe(true);
+      for (const b of [16, 32, 64]) for (const m of DISTANCE_NAMES) {
+        if (b === 32 && m === 'W') expect(only.distances[b]![m]).toBe(all.distances[b]![m]);
+        else expect(only.distances[b]![m]).toBeNaN();
+      }
+    }
+    const before = (await import('@tensorflow/tfjs-core')).memory().numTensors;
+    await preIndex(model, old, shifted, { components: 'index' });
+    expect((await import('@tensorflow/tfjs-core')).memory().numTensors).toBe(before);
+  });
   it('a stronger shift gives a larger index', async () => {
     const weak = await preIndex(model, old, noisy(old, 0.3));
     const strong = await preIndex(model, old, noisy(old, 2));
@@ -105,6 +124,9 @@ describe('bad input gets a clear error', () => {
     const shuffled = old.subset(Int32Array.from({ length: 120 }, (_, i) => (i + 1) % 120));
     await expect(preIndex(model, old, shuffled)).rejects.toThrow(/arm\(.*resqueShift/);
     expect(await code(() => preIndex(model, old, old.withoutLabels()))).toBe('UNLABELED');
+  });
+  it('an unknown components option', async () => {
+    expect(await code(() => preIndex(model, old, old, { components: 'some' as 'all' }))).toBe('BAD_OPTION');
   });
   it('a layer name that does not exist', async () => {
     expect(await code(() => preIndex(model, old, old, { layers: ['nope'] }))).toBe('UNKNOWN_LAYER');

@@ -290,16 +290,41 @@ export class Trainer {
         `lower the learning rate, check the inputs for NaN/Inf, or disable the plugin named above${this.options.checkpointDir ? `; the last checkpoint in ${this.options.checkpointDir} is intact (resume with resume: true)` : ''}`,
         { epoch: ctx.epoch, step: ctx.step, terms: logs, plugins: this.plugins.map((p) => p.name) });
     }
-    let grads: tf.NamedTensorMap = {};
-    for (const [tfName, g] of Object.entries(computed.grads)) grads[friendly.get(tfName) ?? tfName] = g;
+    const held: { grads: tf.NamedTensorMap } = { grads: {} };
+    for (const [tfName, g] of Object.entries(computed.grads)) held.grads[friendly.get(tfName) ?? tfName] = g;
+    try {
+      this.applyGradients(held, vars);
+      for (const p of this.plugins) if (p.afterApply) assertNotPromise(p.afterApply(ctx), p.name, 'afterApply');
+      ctx.logs = logs;
+      for (const p of [...this.plugins].reverse()) if (p.onBatchEnd) await p.onBatchEnd(ctx);
+    } catch (e) {
+      // A gradient, apply or end hook threw: free what the step still holds (freeing twice is a no-op).
+      tf.dispose(Object.values(held.grads));
+      disposeBatch(current);
+      ctx.batch = undefined;
+      throw e;
+    }
+    disposeBatch(current);
+    ctx.batch = undefined;
+    ctx.step++;
+    return logs;
+  }
+
+  /**
+   * Runs the plugins' `transformGradients` on `held.grads` (`held` always names the live map, so the
+   * caller can free it if a hook throws), then applies the result to every trainable variable and
+   * frees the gradients.
+   */
+  private applyGradients(held: { grads: tf.NamedTensorMap }, vars: Array<[string, tf.Variable]>): void {
     for (const p of this.plugins) {
       if (!p.transformGradients) continue;
-      const before = grads;
-      const after = assertNotPromise(p.transformGradients(before, ctx), p.name, 'transformGradients');
+      const before = held.grads;
+      const after = assertNotPromise(p.transformGradients(before, this.ctx), p.name, 'transformGradients');
       const kept = new Set(Object.values(after));
       for (const t of Object.values(before)) if (!kept.has(t)) t.dispose();
-      grads = after;
+      held.grads = after;
     }
+    const grads = held.grads;
     // tfjs optimizers keep their slots (Adam moments, momentum) by position in this list, so every
     // trainable variable is always passed: one that got no gradient this step (a skipped block) gets
     // zeros instead of shifting the slots of the variables after it.
@@ -314,13 +339,6 @@ export class Trainer {
     }
     this.optimizer.applyGradients(ordered);
     tf.dispose(Object.values(grads));
-    for (const p of this.plugins) if (p.afterApply) assertNotPromise(p.afterApply(ctx), p.name, 'afterApply');
-    ctx.logs = logs;
-    for (const p of [...this.plugins].reverse()) if (p.onBatchEnd) await p.onBatchEnd(ctx);
-    disposeBatch(current);
-    ctx.batch = undefined;
-    ctx.step++;
-    return logs;
   }
 
   /** Evaluates the (wrapped) model on a labeled dataset and runs `onEvalEnd` hooks. */

@@ -188,18 +188,23 @@ describe('dispose', () => {
     }
   });
 
-  it('a hook that throws before or inside the tape frees the batch and the tape it left (tensor count flat)', async () => {
+  it('a hook that throws anywhere in a step frees the batch, the tape and the gradients (tensor count flat)', async () => {
     const batch = () => ({ x: tf.randomNormal([4, 8]), y: tf.tensor1d([0, 1, 2, 0], 'int32'), indices: Int32Array.from([0, 1, 2, 3]), size: 4 });
-    const throwers: Record<string, TrainerPlugin> = {
-      onBatchStart: { name: 'start-thrower', apiVersion: 1, onBatchStart: () => { throw new TrellisError('REJECTED', 'no', 'fix it'); } },
-      lossTerms: { name: 'term-thrower', apiVersion: 1, lossTerms: (o) => { tf.exp(o.logits); throw new TrellisError('REJECTED', 'no', 'fix it'); } },
+    const reject = (): never => {
+      throw new TrellisError('REJECTED', 'no', 'fix it');
     };
-    for (const [where, thrower] of Object.entries(throwers)) {
-      let armed = false;
-      const p: TrainerPlugin = { ...thrower, ...(thrower.onBatchStart ? { onBatchStart: (c) => (armed ? thrower.onBatchStart!(c) : undefined) } : {}),
-        ...(thrower.lossTerms ? { lossTerms: (o, b, c) => (armed ? thrower.lossTerms!(o, b, c) : {}) } : {}) };
+    let armed = false;
+    const hooks: Record<string, Partial<TrainerPlugin>> = {
+      onBatchStart: { onBatchStart: () => (armed ? reject() : undefined) },
+      lossTerms: { lossTerms: (o) => (armed ? (tf.exp(o.logits), reject()) : {}) },
+      transformGradients: { transformGradients: (g) => (armed ? reject() : g) },
+      afterApply: { afterApply: () => (armed ? reject() : undefined) },
+      onBatchEnd: { onBatchEnd: () => (armed ? reject() : undefined) },
+    };
+    for (const [where, hook] of Object.entries(hooks)) {
+      armed = false;
       const m = model();
-      const t = new Trainer({ model: m, seed: 1, optimizer: tf.train.sgd(0.1), plugins: [p] });
+      const t = new Trainer({ model: m, seed: 1, optimizer: tf.train.adam(0.01), plugins: [{ name: 'thrower', apiVersion: 1, ...hook }] });
       await t.trainStep(batch());
       armed = true;
       const before = tf.memory().numTensors;

@@ -12,7 +12,7 @@ import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel } 
 import { checkLearningRateSchedule, type LearningRateSchedule } from './learningRateSchedule.js';
 import { certaintyDistillation, eta, onlinePredictions, pseudoLabel, shotIm, tent, type EtaOptions, type TrainableSubset } from './plugin.js';
 import type { ShotClusteringOptions } from './shotClustering.js';
-import { checkShotBeta } from './shotImPlugin.js';
+import { checkLabelNormalization, checkShotBeta } from './shotImPlugin.js';
 import { createT3A, type T3ASettings } from './t3aAdapter.js';
 
 /** A method and its settings. Every field but `kind` is optional (defaults in brackets, spec §7.5). */
@@ -43,6 +43,8 @@ export type MethodSpec =
   | {
     kind: 'shot-im'; label?: string; lr?: number; momentum?: number; diversityWeight?: number; protocol?: 'online' | 'offline'; epochs?: number; batchSize?: number;
     beta?: number; lrSchedule?: LearningRateSchedule; clustering?: ShotClusteringOptions;
+    /** Offline full SHOT's labelling pass: moving statistics [`'inference'`] or each labelling batch's (`'target-batch'`, ours). */
+    labelNormalization?: 'inference' | 'target-batch';
   }
   /** Hard pseudo-labelling: Adam [lr 1e-3] on CE against the argmax where `max p ≥ threshold` [0.9], BN affine only. */
   | { kind: 'pseudo-label'; label?: string; lr?: number; threshold?: number }
@@ -229,10 +231,14 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     checkShotBeta(beta);
     const lrSchedule = spec.lrSchedule ?? 'constant';
     checkLearningRateSchedule(lrSchedule);
+    if (spec.labelNormalization !== undefined) checkLabelNormalization(spec.labelNormalization);
     student = await cloneLayersModel(source);
     const shot = shotIm({
       ...(spec.diversityWeight !== undefined ? { diversityWeight: spec.diversityWeight } : {}),
-      ...(beta > 0 ? { beta, pseudoLabels: offline ? 'epoch' : 'batch', ...(spec.clustering ? { clustering: spec.clustering } : {}) } as const : {}),
+      ...(beta > 0 ? {
+        beta, pseudoLabels: offline ? 'epoch' : 'batch', ...(spec.clustering ? { clustering: spec.clustering } : {}),
+        ...(spec.labelNormalization ? { labelNormalization: spec.labelNormalization } : {}),
+      } as const : {}),
       ...(lrSchedule !== 'constant' ? { lrSchedule } : {}),
     });
     plugin = shot;

@@ -63,6 +63,8 @@ export const STUDY_METHODS: Record<string, MethodSpec> = {
   // (isolates β). Neither is in a preset: --set methods=…,shotFull,shotFullConstLr.
   shotFull: { kind: 'shot-im', label: 'SHOT (offline)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3, lrSchedule: 'shot-decay' },
   shotFullConstLr: { kind: 'shot-im', label: 'SHOT (offline, constant lr)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3 },
+  // Full SHOT whose labelling pass normalises with each labelling batch's statistics (ours; not in a preset).
+  shotFullBatchLabels: { kind: 'shot-im', label: 'SHOT (offline, target-batch labels)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3, lrSchedule: 'shot-decay', labelNormalization: 'target-batch' },
   pl: { kind: 'pseudo-label', label: 'PL' },
   // T3A at spec §7.5's filter_K = 100, and the rest of its sweep {1, 5, 20, 50, 100, −1}.
   t3a: { kind: 't3a', label: 'T3A', filterK: 100 },

@@ -7,7 +7,7 @@
  */
 export { tent, type TentOptions } from './tentPlugin.js';
 export { eta, type EtaOptions, type EtaState } from './etaPlugin.js';
-export { checkShotBeta, shotIm, type ShotImControls, type ShotImOptions, type ShotImState, type ShotPseudoLabelMode } from './shotImPlugin.js';
+export { checkLabelNormalization, checkShotBeta, shotIm, type ShotImControls, type ShotImOptions, type ShotImState, type ShotPseudoLabelMode } from './shotImPlugin.js';
 export { pseudoLabel, type PseudoLabelOptions, type PseudoLabelState } from './pseudoLabelPlugin.js';
 export {
   certaintyDistillation,

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, disposeBatch, softmaxRows64, TrellisError, type Dataset, type ModelAdapter, type ModelOutputs, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { checkLearningRateSchedule, shotLearningRate, type LearningRateSchedule } from './learningRateSchedule.js';
-import { AdaptedModel, headFeatureLayer, layersModelOf } from './models.js';
+import { AdaptedModel, batchNormVariables, headFeatureLayer, layersModelOf } from './models.js';
 import { informationMaximization, pseudoLabelLoss } from './objectives.js';
 import { checkBatch } from './pluginGuards.js';
 import { shotPseudoLabels, type ShotClustering, type ShotClusteringOptions } from './shotClustering.js';
@@ -38,6 +38,13 @@ export interface ShotImOptions {
   features?: string;
   /** Clustering options (default: a constant 1 appended to each feature, as the released code). */
   clustering?: ShotClusteringOptions;
+  /**
+   * BatchNorm in the per-epoch labelling pass (`pseudoLabels: 'epoch'`). `'inference'` (default, the
+   * released code's eval mode): the model's moving statistics — at the first epoch the source's.
+   * `'target-batch'` (ours): statistics of each labelling batch of 256 target examples; the moving
+   * statistics are restored after the pass, so only the labels change. Needs BatchNorm layers.
+   */
+  labelNormalization?: 'inference' | 'target-batch';
   /**
    * Learning-rate schedule (default `'constant'`). `'shot-decay'` sets the optimizer's rate to
    * `lr · (1 + 10·progress)^−0.75` before every step ({@link shotLearningRate}); needs an optimizer
@@ -78,6 +85,12 @@ export function checkShotBeta(beta: unknown): asserts beta is number {
     'pass beta: 0 for SHOT-IM, or e.g. 0.3 (the paper\'s digit setting) for full SHOT');
 }
 
+/** Throws `BAD_LABEL_NORMALIZATION` unless `mode` is `'inference'` or `'target-batch'`. */
+export function checkLabelNormalization(mode: unknown): asserts mode is 'inference' | 'target-batch' {
+  check(mode === 'inference' || mode === 'target-batch', 'BAD_LABEL_NORMALIZATION', `unknown SHOT labelling normalisation "${String(mode)}"`,
+    "use 'inference' (moving statistics, the released code) or 'target-batch' (each labelling batch's own statistics)");
+}
+
 /** The per-epoch pseudo-labels, checked to exist and to cover `indices`; throws `NO_PSEUDO_LABELS` otherwise. */
 function checkEpochLabels(labels: Int32Array | null, indices: Int32Array): Int32Array {
   if (!labels) {
@@ -105,6 +118,8 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
   check(mode === 'epoch' || mode === 'batch', 'BAD_PSEUDO_LABEL_MODE', `unknown SHOT pseudo-label mode "${String(mode)}"`, "use 'epoch' (offline, once per epoch) or 'batch' (online, per batch)");
   const schedule = options.lrSchedule ?? 'constant';
   checkLearningRateSchedule(schedule);
+  const labelNormalization = options.labelNormalization ?? 'inference';
+  checkLabelNormalization(labelNormalization);
   const name = options.name ?? 'shot-im';
   let featureLayer = '';
   let epochLabels: Int32Array | null = null;
@@ -187,26 +202,38 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
       const n = data.size;
       const logits = new Float32Array(n * k);
       let features: Float32Array | null = null;
-      for (const b of data.withoutLabels().batches(FEATURE_BATCH)) {
-        const [f, z] = tf.tidy(() => {
-          const out = model.apply(b.x, { training: false, taps: [featureLayer] });
-          return [out.features[featureLayer]!, out.logits];
-        });
-        try {
-          const rows = b.indices.length;
-          check(f!.shape[0] === rows && f!.size % rows === 0, 'NO_FEATURE_LAYER', `the features of "${featureLayer}" have shape [${f!.shape.join(', ')}] for ${rows} examples`,
-            'cluster a layer with one feature vector per example');
-          const d = f!.size / rows;
-          features ??= new Float32Array(n * d);
-          const fRows = f!.dataSync() as Float32Array;
-          const zRows = z!.dataSync() as Float32Array;
-          b.indices.forEach((index, row) => {
-            features!.set(fRows.subarray(row * d, (row + 1) * d), index * d);
-            logits.set(zRows.subarray(row * k, (row + 1) * k), index * k);
+      const batchStats = labelNormalization === 'target-batch';
+      // A training-mode forward also moves the moving statistics: keep them to restore after the pass.
+      const saved = batchStats
+        ? Object.values(batchNormVariables(model, "SHOT with labelNormalization 'target-batch'").statistics).map((v) => [v, tf.clone(v)] as const)
+        : [];
+      try {
+        for (const b of data.withoutLabels().batches(FEATURE_BATCH)) {
+          const [f, z] = tf.tidy(() => {
+            const out = model.apply(b.x, { training: batchStats, taps: [featureLayer] });
+            return [out.features[featureLayer]!, out.logits];
           });
-        } finally {
-          tf.dispose([f!, z!]);
-          disposeBatch(b);
+          try {
+            const rows = b.indices.length;
+            check(f!.shape[0] === rows && f!.size % rows === 0, 'NO_FEATURE_LAYER', `the features of "${featureLayer}" have shape [${f!.shape.join(', ')}] for ${rows} examples`,
+              'cluster a layer with one feature vector per example');
+            const d = f!.size / rows;
+            features ??= new Float32Array(n * d);
+            const fRows = f!.dataSync() as Float32Array;
+            const zRows = z!.dataSync() as Float32Array;
+            b.indices.forEach((index, row) => {
+              features!.set(fRows.subarray(row * d, (row + 1) * d), index * d);
+              logits.set(zRows.subarray(row * k, (row + 1) * k), index * k);
+            });
+          } finally {
+            tf.dispose([f!, z!]);
+            disposeBatch(b);
+          }
+        }
+      } finally {
+        for (const [v, copy] of saved) {
+          v.assign(copy);
+          copy.dispose();
         }
       }
       clustering = cluster(features ?? new Float32Array(0), logits, n, k);

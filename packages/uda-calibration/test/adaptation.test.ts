@@ -498,6 +498,7 @@ describe('study presets', () => {
     expect(STUDY_METHODS.shotFull).toEqual({ kind: 'shot-im', label: 'SHOT (offline)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3, lrSchedule: 'shot-decay' });
     expect(STUDY_METHODS.shotFullConstLr).toMatchObject({ protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3 });
     expect(STUDY_METHODS.shotFullConstLr).not.toHaveProperty('lrSchedule');
+    expect(STUDY_METHODS.shotFullBatchLabels).toEqual({ ...STUDY_METHODS.shotFull, label: 'SHOT (offline, target-batch labels)', labelNormalization: 'target-batch' });
     for (const cfg of [quickConfig(), fullConfig()]) {
       for (const m of [...cfg.methods, ...cfg.ablations]) expect(m.kind === 'shot-im' ? m.beta ?? 0 : 0, m.label).toBe(0);
     }
@@ -519,6 +520,45 @@ describe('full SHOT (β > 0) and the SHOT learning-rate decay', () => {
     const expected = shotPseudoLabels(f!.dataSync(), softmaxRows64(z!.dataSync(), K), 300, 8, K);
     tf.dispose([f!, z!]);
     expect(Array.from(shot.lastClustering()!.labels)).toEqual(Array.from(expected.labels));
+    trainer.dispose();
+    student.dispose();
+  });
+
+  it("labelNormalization 'target-batch': labels from each labelling batch's statistics, moving statistics untouched", async () => {
+    const student = await cloneLayersModel(source);
+    const shot = shotIm({ beta: 0.3, labelNormalization: 'target-batch' });
+    const trainer = new Trainer({ model: student, optimizer: tf.train.sgd(0.01), seed: 1, plugins: [shot], baseLoss: 'none' });
+    await trainer.setup();
+    const big = makeData(300, 8, 1); // labelling batches of 256 and 44
+    const before = snapshot(student);
+    const tensors = tf.memory().numTensors;
+    shot.refreshPseudoLabels(trainer.model, big);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(changed(before, snapshot(student))).toEqual([]);
+    const probe = await cloneLayersModel(source);
+    const rows = [[0, 256], [256, 300]] as const;
+    const f = new Float32Array(300 * 8);
+    const z = new Float32Array(300 * K);
+    for (const [a, b] of rows) {
+      const [fb, zb] = tf.tidy(() => {
+        const out = probe.apply(tf.tensor2d(big.x.subarray(a * D, b * D), [b - a, D]), { training: true, taps: ['relu1'] });
+        return [out.features.relu1!, out.logits];
+      });
+      f.set(fb!.dataSync(), a * 8);
+      z.set(zb!.dataSync(), a * K);
+      tf.dispose([fb!, zb!]);
+    }
+    probe.dispose();
+    const expected = shotPseudoLabels(f, softmaxRows64(z, K), 300, 8, K);
+    expect(Array.from(shot.lastClustering()!.labels)).toEqual(Array.from(expected.labels));
+    const inference = shotIm({ beta: 0.3 });
+    const other = new Trainer({ model: await cloneLayersModel(source), optimizer: tf.train.sgd(0.01), seed: 1, plugins: [inference], baseLoss: 'none' });
+    await other.setup();
+    inference.refreshPseudoLabels(other.model, big);
+    expect(Array.from(inference.lastClustering()!.labels)).not.toEqual(Array.from(expected.labels)); // the option matters here
+    other.dispose();
+    other.model.dispose();
+    expect(() => shotIm({ beta: 0.3, labelNormalization: 'batch' as 'inference' })).toThrow(expect.objectContaining({ code: 'BAD_LABEL_NORMALIZATION' }));
     trainer.dispose();
     student.dispose();
   });

@@ -1,6 +1,6 @@
 import { applyParams, check, type ExperimentOptions } from '@trellis-ml/core';
 import type { DistillDatasetName } from './experimentDatasets.js';
-import type { Resize28 } from './imageResize.js';
+import { RESIZE28_MODES, type Resize28 } from './imageResize.js';
 import type * as L from './losses.js';
 import { CNN_T_CHANNELS } from './models.js';
 
@@ -173,7 +173,7 @@ export function readParams(options: ExperimentOptions): DistillExperimentConfig 
   check(cfg.dataset === 'fashion' || cfg.dataset === 'mnist', 'BAD_PARAM', `dataset "${cfg.dataset}" is not a dataset of the reproduction`,
     'use dataset=fashion (Fashion-MNIST, the default) or dataset=mnist (spec §10: MNIST and Fashion-MNIST)');
   check(cfg.tier === 'mlp' || cfg.tier === 'conv', 'BAD_PARAM', `tier "${cfg.tier}" is not a model tier`, 'use tier=mlp (Tier A) or tier=conv (Tier B: LeNet-5+BN, CNN-T, ConvAE)');
-  check(cfg.resize28 === 'pad' || cfg.resize28 === 'bilinear', 'BAD_PARAM', `resize28 "${cfg.resize28}" is not a 28→32 mode`,
+  check(RESIZE28_MODES.includes(cfg.resize28), 'BAD_PARAM', `resize28 "${cfg.resize28}" is not a 28→32 mode`,
     'use resize28=pad (zero padding, spec §10.1, the default) or resize28=bilinear (the notebooks\' torchvision Resize(32))');
   check(cfg.resize28 === 'pad' || cfg.tier === 'conv', 'BAD_PARAM', `resize28=${cfg.resize28} resizes the conv tier's 28×28 images to 32×32, but the MLP tier reads the flat 28×28 pixels`,
     'add --set tier=conv, or drop resize28');

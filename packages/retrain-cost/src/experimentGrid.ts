@@ -172,7 +172,8 @@ async function measureSetting(ctx: CellContext, st: GridSetting, rows: GridRow[]
   const ti = Date.now();
   const newData = shiftedData(oldRaw, st.family, st.severity, seed);
   const testData = shiftedData(testRaw, st.family, st.severity, seed + 1000);
-  const pi = await preIndex(model, oldData, newData, { layers, embeddingLayer: info.embedding, batchSize: 64, combine: { baselineCorrect: true }, clustering: { subsample: plan.clusteringSubsample[kind], seed, maxIter: plan.clusteringMaxIter } });
+  const piOptions = { layers, embeddingLayer: info.embedding, batchSize: 64, combine: { baselineCorrect: true }, clustering: { subsample: plan.clusteringSubsample[kind], seed, maxIter: plan.clusteringMaxIter } };
+  const pi = await preIndex(model, oldData, newData, piOptions);
   const exNew = extractRepresentations(model, newData, { layers: [...layers, info.penultimate], probs: true, batchSize: 64 });
   const armA = armFromRepresentations(exOld.perLayer, exOld.n, exNew.perLayer, exNew.n, layers, postActivation, { bins: 32 });
   const armB = armFromRepresentations(exOld.perLayer, exOld.n, exNew.perLayer, exNew.n, layers, postActivation, { bins: 32, construction: 'pooled' });
@@ -205,9 +206,9 @@ async function measureSetting(ctx: CellContext, st: GridSetting, rows: GridRow[]
     }
   }
   // PreIndex's own cost (spec §13.2): only what its value needs (the primary distance, two k-means runs), same value
-  const piOptions = { layers, embeddingLayer: info.embedding, batchSize: 64, combine: { baselineCorrect: true }, clustering: { subsample: plan.clusteringSubsample[kind], seed, maxIter: plan.clusteringMaxIter }, components: 'index' } as const;
-  const piOnly = await preIndex(model, oldData, newData, piOptions);
-  const piSub = subRows ? await preIndex(model, oldData.subset(subRows), newData.subset(subRows), piOptions) : null;
+  const valueOnly = { ...piOptions, components: 'index' } as const;
+  const piOnly = await preIndex(model, oldData, newData, valueOnly);
+  const piSub = subRows ? await preIndex(model, oldData.subset(subRows), newData.subset(subRows), valueOnly) : null;
   // retrain a copy of the deployed model and measure the cost
   const tracker = new EnergyTracker({ timer: false, cpu: { method: plan.cpuMethod, tdpWatts: plan.tdpWatts } });
   const cost = await measureRetraining(model, kind, newData, testData, target, plan, seed, tracker);

@@ -9,10 +9,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { check, disposeBatch, Rng, Trainer, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { computeSourceStats, type DistillationDivergence, type SourceStats, type TemperatureConfig } from './certainty.js';
 import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel } from './models.js';
-import { checkLearningRateSchedule, type LearningRateSchedule } from './learningRateSchedule.js';
+import type { LearningRateSchedule } from './learningRateSchedule.js';
 import { certaintyDistillation, eta, onlinePredictions, pseudoLabel, shotIm, tent, type EtaOptions, type TrainableSubset } from './plugin.js';
 import type { ShotClusteringOptions } from './shotClustering.js';
-import { checkLabelNormalization, checkShotBeta } from './shotImPlugin.js';
 import { createT3A, type T3ASettings } from './t3aAdapter.js';
 
 /** A method and its settings. Every field but `kind` is optional (defaults in brackets, spec §7.5). */
@@ -228,19 +227,15 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
         `offline SHOT-IM needs a positive whole number of epochs and batch size, got ${offline.epochs} epochs at batch ${offline.batchSize}`, 'pass e.g. epochs: 3, batchSize: 64 (spec §7.5)');
     }
     const beta = spec.beta ?? 0;
-    checkShotBeta(beta);
     const lrSchedule = spec.lrSchedule ?? 'constant';
-    checkLearningRateSchedule(lrSchedule);
-    if (spec.labelNormalization !== undefined) checkLabelNormalization(spec.labelNormalization);
-    student = await cloneLayersModel(source);
+    // Built before the model copy: the plugin rejects a bad β, schedule or labelling option first.
     const shot = shotIm({
       ...(spec.diversityWeight !== undefined ? { diversityWeight: spec.diversityWeight } : {}),
-      ...(beta > 0 ? {
-        beta, pseudoLabels: offline ? 'epoch' : 'batch', ...(spec.clustering ? { clustering: spec.clustering } : {}),
-        ...(spec.labelNormalization ? { labelNormalization: spec.labelNormalization } : {}),
-      } as const : {}),
-      ...(lrSchedule !== 'constant' ? { lrSchedule } : {}),
+      beta, pseudoLabels: offline ? 'epoch' : 'batch', lrSchedule,
+      ...(spec.clustering ? { clustering: spec.clustering } : {}),
+      ...(spec.labelNormalization !== undefined ? { labelNormalization: spec.labelNormalization } : {}),
     });
+    student = await cloneLayersModel(source);
     plugin = shot;
     optimizer = tf.train.momentum(spec.lr ?? 1e-2, spec.momentum ?? 0.9);
     const perEpochLabels = beta > 0 && offline !== undefined;

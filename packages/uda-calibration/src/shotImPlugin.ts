@@ -186,7 +186,7 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
         clustering = cluster(f.dataSync() as Float32Array, outputs.logits.dataSync() as Float32Array, n, k);
         labels = clustering.labels;
       } else {
-        const all = checkEpochLabels(epochLabels, batch.indices);
+        const all = epochLabels!; // checked against the batch's indices in onBatchStart
         labels = Int32Array.from(batch.indices, (i) => all[i]!);
       }
       const ce = pseudoLabelLoss(outputs.logits, { labels, mask: new Float32Array(n).fill(1), kept: n });

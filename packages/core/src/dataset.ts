@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, TrellisError } from './errors.js';
 import { Rng } from './rng.js';
+import { requireBackend } from './backend/useBackend.js';
 
 /** Plain arrays a {@link Dataset} is built from: images (or features) flattened row-major. */
 export interface LabeledArrays {
@@ -173,6 +174,7 @@ export class Dataset {
 
   /** Materialises the examples at `indices` as one batch. */
   batchAt(indices: Int32Array): Batch {
+    requireBackend('Dataset.batchAt()');
     const per = this.exampleSize;
     const n = indices.length;
     const x = new Float32Array(n * per);

@@ -1,6 +1,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { LayersModelAdapter, initializeWeights } from './model.js';
 import { Rng } from './rng.js';
+import { requireBackend } from './backend/useBackend.js';
 
 /** Options of {@link mlp}. */
 export interface MlpOptions {
@@ -15,6 +16,7 @@ export interface MlpOptions {
 
 /** A seeded MLP classifier: flatten, dense layers `fc1..fcN` with the activation, `logits`. */
 export function mlp(options: MlpOptions): LayersModelAdapter {
+  requireBackend('mlp()');
   const prefix = options.prefix ?? 'fc';
   const flat = options.inputShape.length === 1;
   const layers: tfl.layers.Layer[] = flat ? [] : [tfl.layers.flatten({ inputShape: options.inputShape, name: 'flatten' })];
@@ -40,6 +42,7 @@ export interface CnnOptions {
 
 /** A seeded small CNN: (conv3x3-relu-[bn]-maxpool2) per channel entry, dense, logits. */
 export function smallCnn(options: CnnOptions): LayersModelAdapter {
+  requireBackend('smallCnn()');
   const channels = options.channels ?? [16, 32];
   const layers: tfl.layers.Layer[] = [];
   channels.forEach((filters, i) => {

@@ -11,6 +11,7 @@ import { assertNotPromise, orderPlugins, type TrainerContext, type TrainerPlugin
 import { createProgress } from './progress.js';
 import { releaseAbandonedTape } from './tape.js';
 import { Rng, type RngState } from './rng.js';
+import { requireBackend } from './backend/useBackend.js';
 
 /** The base loss: softmax cross-entropy on (transformed) targets, none, or your own. */
 export type BaseLoss = 'crossEntropy' | 'none' | ((logits: tf.Tensor, targets: tf.Tensor) => tf.Scalar);
@@ -83,6 +84,7 @@ export class Trainer {
   private startEpoch = 0;
 
   constructor(options: TrainerOptions) {
+    requireBackend('new Trainer()');
     check(Number.isFinite(options.seed), 'NO_SEED', 'the Trainer needs a numeric seed', 'pass `seed` (every run records it)');
     this.options = options;
     this.model = options.model;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Dataset, LayersModelAdapter, Rng, check, disposeBatch, initializeWeights } from '@trellis-ml/core';
+import { Dataset, LayersModelAdapter, Rng, check, disposeBatch, initializeWeights, requireBackend } from '@trellis-ml/core';
 import { countMacs } from './cost.js';
 import { checkResize28, resizeBilinear, type Resize28 } from './imageResize.js';
 
@@ -47,6 +47,7 @@ function seeded(model: tfl.LayersModel, seed: number): void {
  * inputDim (sigmoid)`; 784→128→32 has 209,968 parameters. Seeded Glorot-uniform init.
  */
 export function denseAutoencoder(options: { inputDim: number; hidden?: number; code?: number; seed: number; inputStats?: { mean: number; std: number } }): Autoencoder {
+  requireBackend('denseAutoencoder()');
   const hidden = options.hidden ?? 128;
   const code = options.code ?? 32;
   const input = tfl.input({ shape: [options.inputDim], name: 'ae_input' });
@@ -75,6 +76,7 @@ export function denseAutoencoder(options: { inputDim: number; hidden?: number; c
  * 1 channel: 46,585 parameters, code 4·4·48 = 768.
  */
 export function convAutoencoder(options: { inputShape: [number, number, number]; seed: number; inputStats?: { mean: number; std: number }; resize28?: Resize28 }): Autoencoder {
+  requireBackend('convAutoencoder()');
   const [h0, w0, c] = options.inputShape;
   const resize28 = options.resize28 ?? 'pad';
   checkResize28(resize28);

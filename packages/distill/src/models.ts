@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Dataset, LayersModelAdapter, Rng, check, initializeWeights } from '@trellis-ml/core';
+import { Dataset, LayersModelAdapter, Rng, check, initializeWeights, requireBackend } from '@trellis-ml/core';
 
 /** Options of the conv-tier builders ({@link lenet5Bn}, {@link cnnTeacher}). */
 export interface ConvModelOptions {
@@ -45,6 +45,7 @@ function seeded(layers: tfl.layers.Layer[], seed: number): LayersModelAdapter {
  * (spec: 0.417 M). Convolutions keep their bias (PyTorch's default, as the notebooks' model).
  */
 export function lenet5Bn(options: ConvModelOptions): LayersModelAdapter {
+  requireBackend('lenet5Bn()');
   const shape = imageShape(options, 16, 'LeNet-5+BN');
   const layers: tfl.layers.Layer[] = [];
   convBnRelu(layers, options, 1, { filters: 6, kernelSize: 5, padding: 'valid', inputShape: shape });
@@ -69,6 +70,7 @@ export const CNN_T_CHANNELS: readonly number[] = [32, 32, 64, 64, 128];
  * the five conv widths (default {@link CNN_T_CHANNELS}; narrower for fast tests).
  */
 export function cnnTeacher(options: ConvModelOptions & { channels?: readonly number[] }): LayersModelAdapter {
+  requireBackend('cnnTeacher()');
   const shape = imageShape(options, 4, 'CNN-T');
   const ch = options.channels ?? CNN_T_CHANNELS;
   check(ch.length === 5 && ch.every((c) => Number.isInteger(c) && c > 0), 'BAD_OPTION', `CNN-T needs 5 positive channel counts, got [${ch.join(', ')}]`,

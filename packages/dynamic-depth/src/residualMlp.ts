@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, Rng } from '@trellis-ml/core';
+import { check, Rng, requireBackend } from '@trellis-ml/core';
 import { buildConfigs, type BlockSelection, type DepthConfig } from './depthConfig.js';
 import { DepthNet, type DepthBlock, type DepthPart } from './depthNet.js';
 import { Dense, LayerNorm, VariableStore } from './layers.js';
@@ -36,6 +36,7 @@ export interface ResidualMlpOptions {
  * switching needs no per-depth statistics.
  */
 export function residualMLP(options: ResidualMlpOptions): DepthNet {
+  requireBackend('residualMLP()');
   const { width: W, blocks: K, numClasses } = options;
   check(Number.isInteger(W) && W > 0 && Number.isInteger(K) && K > 0, 'BAD_OPTION', `width ${W} and blocks ${K} must be positive integers`, 'pass e.g. width: 128, blocks: 6');
   const norm = options.norm ?? 'layer';

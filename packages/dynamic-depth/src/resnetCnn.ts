@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, Rng } from '@trellis-ml/core';
+import { check, Rng, requireBackend } from '@trellis-ml/core';
 import { buildConfigs, type BlockSelection } from './depthConfig.js';
 import { DepthNet, type BnMode, type DepthBlock, type DepthPart } from './depthNet.js';
 import { Conv, Dense, SwitchableBatchNorm, VariableStore } from './layers.js';
@@ -30,6 +30,7 @@ export interface ResNetCnnOptions {
  * (`bnMode: 'per-config'`) or recalibrated per depth after training (`'recalibrate'`).
  */
 export function resNetCNN(options: ResNetCnnOptions): DepthNet {
+  requireBackend('resNetCNN()');
   const channels = options.stageChannels ?? [16, 32, 64];
   const perStage = options.blocksPerStage ?? channels.map(() => 2);
   check(perStage.length === channels.length, 'BAD_OPTION', `${channels.length} stage widths but ${perStage.length} block counts`, 'give one block count per stage');

@@ -3,7 +3,7 @@
  * ReLU layers so every tap is pre-activation, as in the reference.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initializeWeights, LayersModelAdapter, Rng, type ModelAdapter } from '@trellis-ml/core';
+import { initializeWeights, LayersModelAdapter, Rng, type ModelAdapter, requireBackend } from '@trellis-ml/core';
 
 /** Which reproduction model. */
 export type ReproModel = 'mlp' | 'cnn';
@@ -27,6 +27,7 @@ export const REPRO_MODEL_INFO: Record<ReproModel, ReproModelInfo> = {
  * Conv 32@3×3 → ReLU → MaxPool → Flatten → Dense 64 → ReLU → Dense 10. Seeded initialisation.
  */
 export function buildReproModel(kind: ReproModel, inputShape: number[], numClasses: number, seed: number): LayersModelAdapter {
+  requireBackend('buildReproModel()');
   const L = tfl.layers;
   const layers: tfl.layers.Layer[] = kind === 'mlp'
     ? [

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ApplyOptions, ModelOutputs } from '@trellis-ml/core';
-import { check, loadVariablesInto, Rng, saveVariables } from '@trellis-ml/core';
+import { check, loadVariablesInto, Rng, saveVariables, requireBackend } from '@trellis-ml/core';
 import type { WeightOverridableModel } from './lowRank.js';
 import type { UnitModelAdapter, UnitModule } from './units.js';
 
@@ -194,5 +194,6 @@ export class TinyTransformer implements UnitModelAdapter, WeightOverridableModel
 
 /** A seeded tiny transformer (defaults: 4 layers, d_model 64, 4 heads, d_ff 256 — the spec's Tier B). */
 export function tinyTransformer(options: TransformerOptions): TinyTransformer {
+  requireBackend('tinyTransformer()');
   return new TinyTransformer(options);
 }

@@ -14,6 +14,7 @@ import {
   type ApplyOptions,
   type ModelAdapter,
   type ModelOutputs,
+  requireBackend,
 } from '@trellis-ml/core';
 
 /** The BatchNorm variables of a model, by stable name. */
@@ -174,6 +175,7 @@ export interface MlpBnOptions {
  * width → dense logits. Layers `fc1, bn1, relu1, …, logits`; seeded.
  */
 export function mlpBn(options: MlpBnOptions): LayersModelAdapter {
+  requireBackend('mlpBn()');
   const hidden = options.hidden ?? [256, 128];
   const flat = options.inputShape.length === 1;
   const layers: tfl.layers.Layer[] = flat ? [] : [tfl.layers.flatten({ inputShape: options.inputShape, name: 'flatten' })];

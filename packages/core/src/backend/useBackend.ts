@@ -343,3 +343,28 @@ export function describeBackend(): BackendInfo {
   }
   return { name, requested: lastRequested ?? name, tfjsVersion: tf.version_core, threads, kernels };
 }
+
+/**
+ * Throws a {@link TrellisError} (`NO_BACKEND`) that says what to do when TensorFlow.js has no backend
+ * ready, instead of the error TF.js raises from deep inside the first tensor ("No backend found in
+ * registry", or "… has not yet been initialized" for a registered wasm backend nobody awaited).
+ * Initialises the best registered synchronous backend the way creating a tensor would, and costs
+ * nothing once a backend runs. Model builders, the Trainer and dataset batches call it first.
+ *
+ * @param action What needed the backend, for the message (e.g. `'mlp()'`).
+ */
+export function requireBackend(action: string): void {
+  try {
+    tf.backend();
+  } catch (err) {
+    const message = (err as Error)?.message ?? String(err);
+    if (!/No backend found in registry|not yet been initialized|Could not initialize any backends/.test(message)) throw err;
+    throw new TrellisError(
+      'NO_BACKEND',
+      `${action} needs a TensorFlow.js backend, and none is ready (TF.js says: ${message})`,
+      "call `await useBackend('auto')` from @trellis-ml/core once, before building models or datasets' tensors " +
+        "(or import '@tensorflow/tfjs-backend-cpu', or `await tf.setBackend(...)` for a backend you registered)",
+      { action },
+    );
+  }
+}

@@ -12,7 +12,7 @@ export {
   type DepthPart,
   type ForwardManyOptions,
 } from './depthNet.js';
-export type { ForwardContext } from './layers.js';
+export type { ForwardContext, VariableStore } from './layers.js';
 export { residualMLP, type ResidualMlpOptions } from './residualMlp.js';
 export { resNetCNN, type ResNetCnnOptions } from './resnetCnn.js';
 export { fromBlocks, type UserBackbone, type UserBlock } from './fromBlocks.js';

@@ -63,7 +63,8 @@ export interface Request {
 export type Response = 'comply' | 'refuse';
 
 const PERMS = [[0, 1, 2, 3], [2, 3, 0, 1], [1, 0, 3, 2], [3, 0, 2, 1], [2, 1, 3, 0], [0, 3, 1, 2]];
-const SPECIALS = ['PAD', 'BOS', 'EOS', 'USER', 'ASSIST', 'SYS', 'OK_SURE', 'OK_HERE'] as const;
+/** The special tokens every {@link RequestLanguage} vocabulary starts with, in id order. */
+export const SPECIALS = ['PAD', 'BOS', 'EOS', 'USER', 'ASSIST', 'SYS', 'OK_SURE', 'OK_HERE'] as const;
 
 /** Answer tokens: 1 opener + 4 content tokens + EOS. */
 export const CONTENT_LENGTH = 4;

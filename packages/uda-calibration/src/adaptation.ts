@@ -31,7 +31,7 @@ export type MethodSpec =
   | { kind: 'eta'; label?: string; lr?: number; e0Factor?: number; redundancyEps?: number | null; fisherAlpha?: number; fisherSamples?: number }
   /**
    * SHOT-IM: SGD [lr 1e-2, momentum 0.9] on entropy − diversity, all but the head.
-   * `protocol: 'online'` [default]: one pass at the stream's batch size, like every other method.
+   * `protocol: 'online'` (default): one pass at the stream's batch size, like every other method.
    * `'offline'` (spec §7.5): `epochs` [3] passes over the target set at `batchSize` [64]; the
    * online logits of each pass are then the predictions made before each update of that epoch.
    * Full SHOT: `beta` [0 = SHOT-IM] weighs the cross-entropy against SHOT's clustering

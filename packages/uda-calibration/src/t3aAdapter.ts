@@ -14,7 +14,7 @@ export interface T3ASettings {
   /** Supports kept per class, lowest entropy first [100, spec §7.5]; `-1` keeps all (the sweep is {1, 5, 20, 50, 100, −1}). */
   filterK?: number;
   /**
-   * When a batch enters the memory. `'predict-then-add'` [default, ours]: each batch is predicted
+   * When a batch enters the memory. `'predict-then-add'` (default, ours): each batch is predicted
    * before its features join the supports, like the "prediction before the update" of the other
    * methods' online protocol. `'add-then-predict'`: the released T3A code's order (a batch is added
    * and filtered first, so it helps classify itself).

@@ -40,6 +40,9 @@ export class NativeBackend extends MathBackendCPU {
   readonly pool: BufferPool;
   constructor(addon: NativeAddon) {
     super();
+    // The cpu backend's first write prints "install our node backend … tfjs-node" in Node; this
+    // backend is native already, so the advice would mislead.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
     this.versions = addon.versions();
     this.pool = new BufferPool({
       maxBytes: process.env['TRELLIS_NATIVE_POOL'] === '0' ? 0 : undefined,

@@ -5,7 +5,9 @@ import {
   loadNativeKernels,
   nativeCallCounts,
   nativeMemoryStats,
+  loadAddon,
   NATIVE_BACKEND_NAME,
+  NativeBackend,
   tryLoadAddon,
   useNativeBackend,
 } from '../src/index.js';
@@ -95,6 +97,20 @@ describe('loading', () => {
     expect(tf.getBackend()).toBe(NATIVE_BACKEND_NAME);
     await expect(useNativeBackend({ threads: 0 })).rejects.toThrow(/threads/);
     await tf.setBackend('cpu');
+  });
+
+  it.skipIf(!loaded)("does not print the cpu backend's \"install our node backend\" advice: it is native already", async () => {
+    const fresh = new NativeBackend(loadAddon().addon!);
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => { warnings.push(args.join(' ')); };
+    try {
+      fresh.write(new Float32Array([1, 2]), [2], 'float32');
+    } finally {
+      console.warn = warn;
+      fresh.dispose();
+    }
+    expect(warnings.filter((w) => w.includes('tfjs-node'))).toEqual([]);
   });
 });
 

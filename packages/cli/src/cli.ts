@@ -45,6 +45,8 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     checkFlags(command, flags);
     const backend = await useBackend(backendName, threads !== undefined ? { threads } : {});
     log(`backend: ${backend.name} (${backend.kernels}${backend.threads ? `, ${backend.threads} thread(s)` : ''})`);
+    const nativeSkipped = backend.notes?.find((n) => n.startsWith('trellis-native:'));
+    if (nativeSkipped) log(`  native kernels not used — ${nativeSkipped.slice('trellis-native:'.length).trim()}`);
     if (command === 'train') {
       const mode = modeFlag(flags);
       await runTrain({

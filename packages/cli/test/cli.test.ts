@@ -85,6 +85,16 @@ describe('trellis CLI', () => {
     expect(tech.stderr).toMatch(/`trellis distill` does not take --workers.*--set key=value/s);
   });
 
+  it('says why the native kernels are not used when auto falls back from them', () => {
+    const out = mkdtempSync(join(tmpdir(), 'trellis-fallback-'));
+    const r = spawnSync(process.execPath, [bin, 'train', '--limit', '300', '--epochs', '1', '--out', out], {
+      encoding: 'utf8', timeout: 300_000, env: { ...process.env, TRELLIS_NATIVE_DISABLE: '1' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^backend: (wasm|cpu) /m);
+    expect(r.stdout).toMatch(/native kernels not used — .*disabled by TRELLIS_NATIVE_DISABLE=1/);
+  });
+
   it('train writes summary.json with testAccuracy and backend; a killed run resumed with --resume ends with the same metrics', async () => {
     const args = ['train', '--dataset', 'mnist', '--limit', '3000', '--epochs', '3', '--seed', '4', '--backend', 'wasm'];
     const a = mkdtempSync(join(tmpdir(), 'trellis-a-'));

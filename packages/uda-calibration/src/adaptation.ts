@@ -10,7 +10,9 @@ import { check, disposeBatch, Rng, Trainer, type Dataset, type ModelAdapter, typ
 import { computeSourceStats, type DistillationDivergence, type SourceStats, type TemperatureConfig } from './certainty.js';
 import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel } from './models.js';
 import type { LearningRateSchedule } from './learningRateSchedule.js';
-import { certaintyDistillation, eta, onlinePredictions, pseudoLabel, shotIm, tent, type EtaOptions, type TrainableSubset } from './plugin.js';
+import { certaintyDistillation, cotta, eta, memo, onlinePredictions, pseudoLabel, shotIm, tent, type EtaOptions, type TrainableSubset } from './plugin.js';
+import type { AugmentationOptions } from './augmentation.js';
+import type { CottaAugmentationAverage } from './cottaPlugin.js';
 import type { ShotClusteringOptions } from './shotClustering.js';
 import { createT3A, type T3ASettings } from './t3aAdapter.js';
 
@@ -49,6 +51,25 @@ export type MethodSpec =
   | { kind: 'pseudo-label'; label?: string; lr?: number; threshold?: number }
   /** T3A: gradient-free prototype adjustment of the last Dense layer (see {@link T3ASettings}). */
   | ({ kind: 't3a'; label?: string } & T3ASettings)
+  /**
+   * CoTTA (optional baseline, spec §3): Adam [lr 1e-3] on the soft cross-entropy against an EMA
+   * teacher [α 0.999], augmentation-averaged [`nAug` 4 copies, `augAverage` 'probabilities'] when the
+   * source's mean top probability is below `augThreshold` [0.92], stochastic restore [`restoreProb`
+   * 0.01], all weights, continual. `predictWith` [`'teacher'`, the paper's output]: whose logits
+   * `step` returns and `predict` uses. `predictNormalization` [`'batch'`, the released code discards
+   * BatchNorm running statistics]: `'moving'` predicts in inference mode with that model's moving
+   * statistics (spec §7.5's post-pass reading). `seed` [the context's]: augmentation and restore draws.
+   */
+  | {
+    kind: 'cotta'; label?: string; lr?: number; emaAlpha?: number; restoreProb?: number; nAug?: number; augThreshold?: number;
+    augAverage?: CottaAugmentationAverage; augmentation?: AugmentationOptions; predictWith?: 'teacher' | 'student'; predictNormalization?: 'batch' | 'moving'; seed?: number;
+  }
+  /**
+   * MEMO (optional baseline, spec §3): per target point, one SGD step [lr 5e-3] on all weights on the
+   * entropy of the mean prediction over `nAug` [16] augmented copies, inference-mode BatchNorm, then
+   * predict the point and reset to the source weights. Episodic: the post-pass model is the source.
+   */
+  | { kind: 'memo'; label?: string; lr?: number; nAug?: number; augmentation?: AugmentationOptions; seed?: number }
   /** Certainty distillation / DEC: SGD [lr 1e-3] from the frozen source teacher. */
   | {
     kind: 'dec'; label?: string; lr?: number; momentum?: number;
@@ -117,6 +138,12 @@ export interface OfflineProtocol {
   batchSize: number;
 }
 
+/** Throws `BAD_LEARNING_RATE` unless `lr` is a finite number > 0. */
+function checkLearningRate(lr: number, method: string): void {
+  check(typeof lr === 'number' && Number.isFinite(lr) && lr > 0, 'BAD_LEARNING_RATE', `${method}'s learning rate must be a finite number > 0, got ${String(lr)}`,
+    'pass e.g. lr: 1e-3');
+}
+
 /** The display name of a method spec. */
 export function methodLabel(spec: MethodSpec): string {
   return spec.label ?? spec.kind;
@@ -160,7 +187,9 @@ function readLogits(model: ModelAdapter, x: tf.Tensor, training: boolean): Float
  * Builds a method from `source` (a LayersModelAdapter; it is copied, never changed). BN-only
  * methods (BN-adapt, TENT, ETA/EATA, PL) throw `NO_BATCHNORM` on a model without BatchNorm; DEC
  * and EATA need `context.validation` (or `context.stats` for DEC); T3A throws `NO_HEAD` when the
- * model has no last Dense layer of that name.
+ * model has no last Dense layer of that name. CoTTA and MEMO throw `BAD_LEARNING_RATE` and their
+ * plugins' option errors before any copy is made, `AUGMENTATION_NEEDS_IMAGES` when the model's
+ * inputs are not images and the augmentation rotates or shifts.
  */
 export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, context: AdaptationContext): Promise<AdaptationMethod> {
   const id = methodLabel(spec);
@@ -194,6 +223,11 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   let student: ModelAdapter;
   let offline: OfflineProtocol | undefined;
   let startPass: AdaptationMethod['startPass'];
+  /** The online logits of the step just made (default: the recorder's training-mode forward). */
+  let takeOnline = (): Float32Array => recorder.take()[0]!.logits;
+  /** The model and BatchNorm mode `predict` uses (default: the trained model, inference mode). */
+  let predictFrom = (): { model: ModelAdapter; training: boolean } => ({ model: trainer.model, training: false });
+  let episodic: { takePrediction(): Float32Array | null } | undefined;
   if (spec.kind === 'tent') {
     batchNormVariables(source, 'TENT');
     student = await cloneLayersModel(source);
@@ -245,6 +279,48 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
         if (perEpochLabels) shot.refreshPseudoLabels(trainer.model, data);
       };
     }
+  } else if (spec.kind === 'cotta') {
+    const lr = spec.lr ?? 1e-3;
+    checkLearningRate(lr, 'CoTTA');
+    const predictWith = spec.predictWith ?? 'teacher';
+    check(predictWith === 'teacher' || predictWith === 'student', 'BAD_PREDICT_WITH', `unknown CoTTA predictWith "${String(predictWith)}"`,
+      "use 'teacher' (the EMA teacher, the paper's output) or 'student'");
+    const normalization = spec.predictNormalization ?? 'batch';
+    check(normalization === 'batch' || normalization === 'moving', 'BAD_NORMALIZATION', `unknown CoTTA predictNormalization "${String(normalization)}"`,
+      "use 'batch' (batch statistics, the released code) or 'moving' (inference mode with the moving statistics)");
+    // Built before the model copy: the plugin rejects bad options first.
+    const plugin_ = cotta({
+      ...(spec.emaAlpha !== undefined ? { emaAlpha: spec.emaAlpha } : {}),
+      ...(spec.restoreProb !== undefined ? { restoreProb: spec.restoreProb } : {}),
+      ...(spec.nAug !== undefined ? { nAug: spec.nAug } : {}),
+      ...(spec.augThreshold !== undefined ? { augThreshold: spec.augThreshold } : {}),
+      ...(spec.augAverage !== undefined ? { augAverage: spec.augAverage } : {}),
+      ...(spec.augmentation !== undefined ? { augmentation: spec.augmentation } : {}),
+      seed: spec.seed ?? context.seed,
+    });
+    student = await cloneLayersModel(source);
+    plugin = plugin_;
+    optimizer = tf.train.adam(lr, 0.9, 0.999);
+    if (predictWith === 'teacher') {
+      takeOnline = () => {
+        recorder.take();
+        return plugin_.takePrediction()!;
+      };
+    }
+    predictFrom = () => ({ model: predictWith === 'teacher' ? plugin_.teacher() : trainer.model, training: normalization === 'batch' });
+  } else if (spec.kind === 'memo') {
+    const lr = spec.lr ?? 5e-3;
+    checkLearningRate(lr, 'MEMO');
+    const plugin_ = memo({
+      ...(spec.nAug !== undefined ? { nAug: spec.nAug } : {}),
+      ...(spec.augmentation !== undefined ? { augmentation: spec.augmentation } : {}),
+      seed: spec.seed ?? context.seed,
+    });
+    student = await cloneLayersModel(source);
+    plugin = plugin_;
+    // Stateless SGD, as the paper: resetting the weights after each point resets the whole episode.
+    optimizer = tf.train.sgd(lr);
+    episodic = plugin_;
   } else {
     let stats = context.stats;
     if (!stats) {
@@ -266,7 +342,8 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     optimizer = spec.momentum ? tf.train.momentum(spec.lr ?? 1e-3, spec.momentum) : tf.train.sgd(spec.lr ?? 1e-3);
   }
   const recorder = onlinePredictions();
-  const trainer = new Trainer({ model: student, optimizer, plugins: [plugin, recorder], seed: context.seed, baseLoss: 'none' });
+  // MEMO predicts each point itself after its update; it records nothing else.
+  const trainer = new Trainer({ model: student, optimizer, plugins: episodic ? [plugin] : [plugin, recorder], seed: context.seed, baseLoss: 'none' });
   try {
     await trainer.setup();
   } catch (e) {
@@ -282,14 +359,25 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     async step(x, indices) {
       shapeCheck(x);
       const n = x.shape[0]!;
+      const ids = indices ? Int32Array.from(indices) : Int32Array.from({ length: n }, (_, i) => i);
+      if (episodic) {
+        // MEMO: one episode (adapt, predict, reset) per point.
+        const k = source.numClasses;
+        const out = new Float32Array(n * k);
+        for (let i = 0; i < n; i++) {
+          logs = await trainer.trainStep({ x: tf.slice(x, i, 1), indices: ids.subarray(i, i + 1), size: 1 });
+          out.set(episodic.takePrediction()!, i * k);
+        }
+        return out;
+      }
       // The Trainer owns (and frees) the batch, also when a hook throws.
-      logs = await trainer.trainStep({ x: tf.clone(x), indices: indices ? Int32Array.from(indices) : Int32Array.from({ length: n }, (_, i) => i), size: n });
-      const rec = recorder.take();
-      return rec[0]!.logits;
+      logs = await trainer.trainStep({ x: tf.clone(x), indices: ids, size: n });
+      return takeOnline();
     },
     predict(x) {
       shapeCheck(x);
-      const logits = readLogits(trainer.model, x, false);
+      const from = predictFrom();
+      const logits = readLogits(from.model, x, from.training);
       const s = postScale();
       if (s !== 1) for (let i = 0; i < logits.length; i++) logits[i] = logits[i]! / s;
       return logits;

@@ -73,6 +73,10 @@ export const STUDY_METHODS: Record<string, MethodSpec> = {
   t3aK20: { kind: 't3a', label: 'T3A (K=20)', filterK: 20 },
   t3aK50: { kind: 't3a', label: 'T3A (K=50)', filterK: 50 },
   t3aAll: { kind: 't3a', label: 'T3A (K=all)', filterK: -1 },
+  // The spec's optional baselines (§3, §7.5: "CoTTA with 4–8 augmentations instead of 32; MEMO with B=16"). Opt-in only
+  // (--set methods=…,cotta,memo): in no preset and in no claim. Settings spelled out so the run's config.json records them.
+  cotta: { kind: 'cotta', label: 'CoTTA', lr: 1e-3, emaAlpha: 0.999, restoreProb: 0.01, nAug: 4, augThreshold: 0.92, augAverage: 'probabilities', predictWith: 'teacher', predictNormalization: 'batch' },
+  memo: { kind: 'memo', label: 'MEMO', lr: 5e-3, nAug: 16 },
   dec: { kind: 'dec', label: 'DEC' },
   decCode: { kind: 'dec', label: 'DEC (code parity: T, BCE)', temperature: { mode: 'entropy-only' }, divergence: 'bce-reference' },
   decEntropy: { kind: 'dec', label: 'DEC (entropy-only τ)', temperature: { mode: 'entropy-only' } },

@@ -1,12 +1,14 @@
 /**
  * @trellis-ml/uda-calibration — adapt a classifier to an unlabeled shifted domain without becoming
  * over-certain: certainty distillation (Dynamic Entropy Control) next to TENT, ETA/EATA, SHOT-IM / SHOT, T3A, PL,
- * BN re-estimation and temperature scaling, with whole-set calibration metrics.
+ * BN re-estimation and temperature scaling (and the optional CoTTA and MEMO), with whole-set calibration metrics.
  */
 export * from './calibration.js';
 export * from './temperatureScaling.js';
 export * from './certainty.js';
 export * from './objectives.js';
+export * from './augmentation.js';
+export * from './cotta.js';
 export * from './shotClustering.js';
 export * from './learningRateSchedule.js';
 export * from './models.js';

@@ -55,8 +55,12 @@ export function batchNormVariables(model: ModelAdapter, method = 'this method'):
 export interface AdaptedModelOptions {
   /** Which variables train (by stable name); default: all of the inner model's. */
   trainable?: (name: string) => boolean;
-  /** `'batch'`: always normalise with batch statistics (TENT, BN-adapt), even at evaluation. */
-  normalization?: 'default' | 'batch';
+  /**
+   * `'batch'`: always normalise with batch statistics (TENT, BN-adapt), even at evaluation.
+   * `'inference'`: always run in inference mode (BatchNorm on the moving statistics), also in a
+   * training step (MEMO, which adapts with the source statistics as its released CIFAR code).
+   */
+  normalization?: 'default' | 'batch' | 'inference';
 }
 
 /**
@@ -73,7 +77,8 @@ export class AdaptedModel implements ModelAdapter {
   }
 
   apply(x: tf.Tensor, options: ApplyOptions = {}): ModelOutputs {
-    return this.inner.apply(x, { ...options, training: this.options.normalization === 'batch' ? true : options.training });
+    const n = this.options.normalization;
+    return this.inner.apply(x, { ...options, training: n === 'batch' ? true : n === 'inference' ? false : options.training });
   }
 
   tapNames(): string[] {

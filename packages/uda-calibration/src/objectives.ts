@@ -3,6 +3,7 @@
  * (natural-log entropy). None of them takes labels.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { check } from '@trellis-ml/core';
 import { rowArgmax } from './hostLogits.js';
 
 /** Per-row softmax entropy in nats, `[b]`. */
@@ -122,5 +123,25 @@ export function pseudoLabelLoss(logits: tf.Tensor, selection: PseudoLabelSelecti
     const onehot = tf.oneHot(tf.tensor1d(selection.labels, 'int32'), k);
     const ce = tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), -1));
     return tf.div(tf.sum(tf.mul(ce, tf.tensor1d(selection.mask))), Math.max(selection.kept, 1)) as tf.Scalar;
+  });
+}
+
+/**
+ * MEMO's marginal entropy (Zhang et al., NeurIPS 2022): `logits` holds `copies` augmented versions of
+ * each of `b` points, copy-major (`[copy 0 of every point, copy 1 of every point, …]`, the layout of
+ * `augmentImages`). Per point, the entropy (nats) of the mean over its copies of the softmax,
+ * `H(1/B Σ_a softmax(z_a))`, computed in log space (log-sum-exp of the log-softmaxes); the mean over
+ * the `b` points. Throws `SHAPE_MISMATCH` unless the rows split into `copies` equal groups.
+ */
+export function marginalEntropyLoss(logits: tf.Tensor, copies: number): tf.Scalar {
+  const rows = logits.shape[0]!;
+  const k = logits.shape[logits.shape.length - 1]!;
+  check(logits.rank === 2 && Number.isInteger(copies) && copies >= 1 && rows % copies === 0, 'SHAPE_MISMATCH',
+    `${rows} rows of logits are not ${copies} augmented copies of the same points`, 'pass [copies · points, k] logits, copy-major');
+  return tf.tidy(() => {
+    const logp = tf.reshape(tf.logSoftmax(logits), [copies, rows / copies, k]);
+    // ln of the marginal; clamped so that a class no copy gives any mass contributes 0·(finite) to the entropy.
+    const logMean = tf.maximum(tf.sub(tf.logSumExp(logp, 0), Math.log(copies)), -1e30);
+    return tf.mean(tf.neg(tf.sum(tf.mul(tf.exp(logMean), logMean), -1))) as tf.Scalar;
   });
 }

@@ -16,4 +16,6 @@ export {
   type CertaintyDistillationState,
   type TrainableSubset,
 } from './certaintyDistillationPlugin.js';
+export { cotta, type CottaAugmentationAverage, type CottaControls, type CottaOptions, type CottaState } from './cottaPlugin.js';
+export { memo, type MemoControls, type MemoOptions, type MemoState } from './memoPlugin.js';
 export { onlinePredictions, type OnlineRecord } from './onlinePredictions.js';

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Dataset, mlp, Rng, softmaxRows64, Trainer, TrellisError, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
-import { code } from './helpers.js';
+import { Dataset, mlp, Rng, softmaxRows64, Trainer, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
+import { code, codeOf, FEATURE_CLASSES, FEATURE_DIM, shiftedFeatures } from './helpers.js';
 import {
   calibrationReport,
   certaintyDistillation,
   cloneLayersModel,
   computeSourceStats,
+  cotta,
   createAdaptation,
   eta,
   fullConfig,
@@ -26,24 +27,14 @@ import {
   type SourceStats,
 } from '../src/index.js';
 
-const D = 6;
-const K = 3;
+const D = FEATURE_DIM;
+const K = FEATURE_CLASSES;
 let source: LayersModelAdapter;
 let validation: Dataset;
 let target: Dataset;
 let stats: SourceStats;
 
-function makeData(n: number, seed: number, shift: number): Dataset {
-  const rng = new Rng(seed);
-  const x = new Float32Array(n * D);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const y = rng.int(K);
-    labels[i] = y;
-    for (let j = 0; j < D; j++) x[i * D + j] = (j % K === y ? 1.5 : 0) + rng.normal() * 0.7 + shift * (j + 1) * 0.3;
-  }
-  return Dataset.fromArrays({ x, shape: [D], labels, numClasses: K });
-}
+const makeData = shiftedFeatures;
 
 function snapshot(model: ModelAdapter): Record<string, Float32Array> {
   return Object.fromEntries(Object.entries(model.allVariables()).map(([n, v]) => [n, Float32Array.from(v.dataSync() as Float32Array)]));
@@ -51,15 +42,6 @@ function snapshot(model: ModelAdapter): Record<string, Float32Array> {
 
 function changed(a: Record<string, Float32Array>, b: Record<string, Float32Array>): string[] {
   return Object.keys(a).filter((n) => a[n]!.some((v, i) => v !== b[n]![i])).sort();
-}
-
-async function codeOf(f: () => unknown): Promise<string> {
-  try {
-    await f();
-  } catch (e) {
-    return e instanceof TrellisError ? e.code : `not a TrellisError: ${String(e)}`;
-  }
-  return 'no error';
 }
 
 beforeAll(async () => {
@@ -93,6 +75,10 @@ const SPECS: MethodSpec[] = [
   { kind: 'dec', divergence: 'bce-reference', temperature: { mode: 'entropy-only' }, label: 'dec-code' },
   { kind: 'dec', teacherNormalization: 'target-batch', label: 'dec-bn-teacher' },
   { kind: 'dec', trainable: 'bn-affine', label: 'dec-bn' },
+  // The optional baselines, with noise-only augmentation (the fixture's inputs are feature vectors, not images).
+  { kind: 'cotta', augmentation: { maxRotationDegrees: 0, maxShiftPixels: 0, noiseStd: 0.3, clipRange: null }, augThreshold: 1, restoreProb: 0.05, label: 'cotta' },
+  { kind: 'cotta', augmentation: { maxRotationDegrees: 0, maxShiftPixels: 0, noiseStd: 0.3, clipRange: null }, predictWith: 'student', predictNormalization: 'moving', augAverage: 'logits', label: 'cotta-student' },
+  { kind: 'memo', nAug: 4, augmentation: { maxRotationDegrees: 0, maxShiftPixels: 0, noiseStd: 0.3, clipRange: null } },
 ];
 
 describe('adaptation methods', () => {
@@ -363,6 +349,7 @@ describe('no target label is used in adaptation', () => {
       ['shot-im', () => shotIm(), () => tf.train.sgd(0.05)],
       ['shot (β 0.3, per-batch pseudo-labels, decay)', () => shotIm({ beta: 0.3, pseudoLabels: 'batch', lrSchedule: 'shot-decay', totalSteps: 2 }), () => tf.train.momentum(0.05, 0.9)],
       ['dec', () => certaintyDistillation({ teacher: source, stats }), () => tf.train.sgd(0.05)],
+      ['cotta', () => cotta({ augmentation: { maxRotationDegrees: 0, maxShiftPixels: 0, noiseStd: 0.3, clipRange: null }, augThreshold: 1, restoreProb: 0.05 }), () => tf.train.adam(0.01)],
     ];
     const labels = target.labels!.subarray(0, 40);
     const perm = new Rng(3).permutation(40);

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { Trainer, type LayersModelAdapter } from '@trellis-ml/core';
 import { conformanceData, describePluginConformance, type ConformanceOptions } from '@trellis-ml/testkit';
 import { afterAll, beforeAll } from 'vitest';
-import { certaintyDistillation, computeSourceStats, eta, mlpBn, onlinePredictions, pseudoLabel, shotIm, tent, type SourceStats } from '../src/index.js';
+import { certaintyDistillation, computeSourceStats, cotta, eta, memo, mlpBn, onlinePredictions, pseudoLabel, shotIm, tent, type SourceStats } from '../src/index.js';
 
 beforeAll(() => tf.setBackend('cpu'));
 
@@ -52,6 +52,12 @@ describePluginConformance('uda-calibration: certaintyDistillation (bce-reference
   certaintyDistillation({ teacher, stats, divergence: 'bce-reference', temperature: { mode: 'entropy-only' }, trainable: 'bn-affine' }), tta);
 describePluginConformance('uda-calibration: certaintyDistillation (target-batch teacher, head only)', () =>
   certaintyDistillation({ teacher, stats, teacherNormalization: 'target-batch', trainable: 'head' }), tta);
+
+// CoTTA (teacher and anchor copied at setup; augmentation averaging on every batch with threshold 1) and MEMO
+// (one episode per batch: adapt, predict, reset) on the fixture's feature vectors: noise-only augmentation.
+const noise = { maxRotationDegrees: 0, maxShiftPixels: 0, noiseStd: 0.3, clipRange: null };
+describePluginConformance('uda-calibration: cotta', () => cotta({ augmentation: noise, augThreshold: 1, restoreProb: 0.05 }), tta);
+describePluginConformance('uda-calibration: memo', () => memo({ augmentation: noise, nAug: 4 }), { ...tta, optimizer: () => tf.train.sgd(0.01) });
 
 // onlinePredictions records beside an adaptation method (the online protocol), and in plain
 // supervised training.

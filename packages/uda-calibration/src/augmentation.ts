@@ -1,0 +1,98 @@
+/**
+ * Test-time augmentations for CoTTA's augmentation-averaged teacher and MEMO's marginal, made for
+ * small grayscale images such as 28 × 28 MNIST digits (the reference repositories' augmentations
+ * are for CIFAR / ImageNet colour photographs: colour jitter, horizontal flips and AugMix do not fit
+ * digits). Per image, in this order: a rotation by an angle uniform in ±`maxRotationDegrees`
+ * (bilinear, zero fill), a whole-pixel shift by a distance uniform in [0, `maxShiftPixels`] in a
+ * uniformly random direction (zero fill) — both through `@trellis-ml/datasets`' `rotate` and
+ * `translate` shifts — then Gaussian pixel noise of standard deviation `noiseStd`, clipped to
+ * `clipRange`. Every draw comes from the caller's seeded `Rng`.
+ */
+import { check, type Rng } from '@trellis-ml/core';
+import { applyCorruption } from '@trellis-ml/datasets';
+
+/** Settings of {@link augmentImages} (defaults in brackets). */
+export interface AugmentationOptions {
+  /** Largest rotation in degrees; the angle is uniform in ±this [10]. 0 disables rotation. */
+  maxRotationDegrees?: number;
+  /** Largest shift in pixels; the distance is uniform in [0, this], rounded per axis [2]. 0 disables shifts. */
+  maxShiftPixels?: number;
+  /** Standard deviation of the additive Gaussian pixel noise [0.02]. 0 disables noise. */
+  noiseStd?: number;
+  /**
+   * Range the noisy values are clipped to [`[0, 1]`, the image range]; `null` leaves them unclipped
+   * (for inputs that are not images scaled to [0, 1]; rotation and shift need such images).
+   */
+  clipRange?: [number, number] | null;
+}
+
+/** {@link AugmentationOptions} with every default filled in. */
+export interface ResolvedAugmentation {
+  maxRotationDegrees: number;
+  maxShiftPixels: number;
+  noiseStd: number;
+  clipRange: [number, number] | null;
+}
+
+/** The defaults of {@link AugmentationOptions}: ±10°, up to 2 px, noise σ 0.02, clipped to [0, 1]. */
+export const DEFAULT_AUGMENTATION: Readonly<ResolvedAugmentation> = Object.freeze({ maxRotationDegrees: 10, maxShiftPixels: 2, noiseStd: 0.02, clipRange: [0, 1] as [number, number] });
+
+/** Whether an example shape reads as an image (`[h, w, c]`, `[h, w]`, or a flat `[d]` with `d` a perfect square), as `@trellis-ml/datasets` reads it. */
+function isImageShape(shape: readonly number[]): boolean {
+  if (!(shape.length >= 1 && shape.length <= 3 && shape.every((d) => Number.isInteger(d) && d > 0))) return false;
+  if (shape.length > 1) return true;
+  const side = Math.round(Math.sqrt(shape[0]!));
+  return side * side === shape[0];
+}
+
+/**
+ * Fills in the defaults and checks the settings against the model's example shape (`null`: the
+ * settings alone, before the model is known). Throws
+ * `BAD_AUGMENTATION` for a negative or non-finite setting (or a rotation above 180°, a clip range
+ * whose low end is above its high end), `AUGMENTATION_NEEDS_IMAGES` when a rotation or shift is asked
+ * for on examples that are not images.
+ */
+export function resolveAugmentation(options: AugmentationOptions | undefined, exampleShape: readonly number[] | null, method: string): ResolvedAugmentation {
+  const out: ResolvedAugmentation = { ...DEFAULT_AUGMENTATION, ...(options ?? {}) };
+  const bad = (v: number, max = Infinity) => !(typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= max);
+  check(!bad(out.maxRotationDegrees, 180) && !bad(out.maxShiftPixels) && !bad(out.noiseStd), 'BAD_AUGMENTATION',
+    `${method}'s augmentation needs finite settings ≥ 0 (rotation ≤ 180°), got rotation ${out.maxRotationDegrees}°, shift ${out.maxShiftPixels} px, noise σ ${out.noiseStd}`,
+    'pass e.g. augmentation: { maxRotationDegrees: 10, maxShiftPixels: 2, noiseStd: 0.02 } (the defaults), or 0 to switch one off');
+  const c = out.clipRange;
+  check(c === null || (Array.isArray(c) && c.length === 2 && Number.isFinite(c[0]) && Number.isFinite(c[1]) && c[0] <= c[1]), 'BAD_AUGMENTATION',
+    `${method}'s augmentation clipRange must be [low, high] with low ≤ high, or null, got ${JSON.stringify(c)}`, 'pass clipRange: [0, 1] for images scaled to [0, 1], or null for no clipping');
+  const geometric = out.maxRotationDegrees > 0 || out.maxShiftPixels > 0;
+  check(!geometric || exampleShape === null || isImageShape(exampleShape), 'AUGMENTATION_NEEDS_IMAGES',
+    `${method} rotates and shifts its inputs, but examples of shape [${exampleShape?.join(', ')}] are not images`,
+    'use image inputs ([h, w, c], [h, w] or a flat square such as [784]) scaled to [0, 1], or pass augmentation: { maxRotationDegrees: 0, maxShiftPixels: 0, clipRange: null } (noise only)');
+  return out;
+}
+
+/**
+ * `copies` augmented versions of each of the `n` examples in `x` (row-major, `exampleShape` each):
+ * returns `n · copies` examples, copy-major (`[copy 0 of every example, copy 1 of every example, …]`),
+ * each one drawn independently (its own angle, shift and noise) from `rng`, example by example.
+ * Rotation and shift need images in [0, 1] (they throw `IMAGE_OUT_OF_RANGE` otherwise).
+ */
+export function augmentImages(x: Float32Array, exampleShape: readonly number[], n: number, copies: number, settings: ResolvedAugmentation, rng: Rng): Float32Array {
+  const per = exampleShape.reduce((a, b) => a * b, 1);
+  check(x.length === n * per, 'SHAPE_MISMATCH', `${x.length} values are not ${n} examples of shape [${exampleShape.join(', ')}]`, 'pass the batch\'s values, its example shape and its size');
+  const out = new Float32Array(n * copies * per);
+  for (let c = 0; c < copies; c++) {
+    for (let i = 0; i < n; i++) {
+      let img = x.subarray(i * per, (i + 1) * per);
+      if (settings.maxRotationDegrees > 0) {
+        // The datasets' rotate draws the sign; the magnitude is uniform in [0, max].
+        img = applyCorruption(img, exampleShape, 'rotate', { degrees: rng.uniform(0, settings.maxRotationDegrees) }, rng);
+      }
+      if (settings.maxShiftPixels > 0) img = applyCorruption(img, exampleShape, 'translate', { pixels: rng.uniform(0, settings.maxShiftPixels) }, rng);
+      const dst = out.subarray((c * n + i) * per, (c * n + i + 1) * per);
+      const [lo, hi] = settings.clipRange ?? [-Infinity, Infinity];
+      for (let j = 0; j < per; j++) {
+        const v = settings.noiseStd > 0 ? img[j]! + settings.noiseStd * rng.normal() : img[j]!;
+        dst[j] = v < lo ? lo : v > hi ? hi : v;
+      }
+    }
+  }
+  return out;
+}

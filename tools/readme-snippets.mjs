@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Keeps the code examples in the READMEs honest: every ```ts and ```js block of the root README and
- * of each package README is extracted and checked against the packages' sources (`check`, run by
+ * of each package's and example's README is extracted and checked against the packages' sources (`check`, run by
  * `npm test` through tools/test/readmeSnippets.test.ts: TypeScript blocks are type-checked, JavaScript
  * blocks only parsed, since their untyped data would need JSDoc casts) and, on demand, compiled and
  * run (`run`).
@@ -73,12 +73,14 @@ export function extractSnippets(markdown, name) {
   return out;
 }
 
-/** Every README the check covers: the root one and each package's. */
+/** Every README the check covers: the root one, each package's and each example's. */
 export function readmes() {
   const list = [{ file: join(ROOT, 'README.md'), name: 'root' }];
-  for (const pkg of readdirSync(join(ROOT, 'packages')).sort()) {
-    const file = join(ROOT, 'packages', pkg, 'README.md');
-    if (existsSync(file)) list.push({ file, name: pkg });
+  for (const folder of ['packages', 'examples']) {
+    for (const pkg of readdirSync(join(ROOT, folder)).sort()) {
+      const file = join(ROOT, folder, pkg, 'README.md');
+      if (existsSync(file)) list.push({ file, name: pkg });
+    }
   }
   return list;
 }

@@ -88,7 +88,7 @@ describe.skipIf(!loaded)('the native backend reuses outputs safely', () => {
     const x = tf.tensor2d(seq(3 * 6, 6), [3, 6]);
     const opt = tf.train.adam(0.05);
     const step = (): void => {
-      tf.dispose(opt.minimize(() => tf.sum(tf.square(tf.matMul(x, w))) as tf.Scalar, true));
+      tf.dispose(opt.minimize(() => tf.sum(tf.square(tf.matMul(x, w))) as tf.Scalar, true) ?? []);
     };
     for (let i = 0; i < 3; i++) step(); // from the second step on, w's buffer is the pool's
     const inPlace = nativeCallCounts()['TrellisNativeAdam(in place)']?.native ?? 0;

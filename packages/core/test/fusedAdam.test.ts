@@ -41,7 +41,7 @@ async function train(backend: string): Promise<{ weights: number[]; growth: numb
   const opt = tf.train.adam(0.01);
   let afterTwo = 0;
   for (let s = 0; s < 6; s++) {
-    tf.dispose(opt.minimize(() => tf.sum(tf.square(tf.add(tf.matMul(x, w), b))), true));
+    tf.dispose(opt.minimize(() => tf.sum(tf.square(tf.add(tf.matMul(x, w), b))), true) ?? []);
     if (s === 1) afterTwo = tf.memory().numTensors;
   }
   const growth = tf.memory().numTensors - afterTwo;

@@ -20,7 +20,7 @@ describe('Trainer', () => {
     const hist = await trainer.fit(data, { epochs: 4 });
     const after = tf.memory().numTensors;
     expect(after).toBe(before);
-    expect(hist[hist.length - 1]!.loss).toBeLessThan(hist[0]!.loss);
+    expect(hist[hist.length - 1]!.loss).toBeLessThan(hist[0]!.loss!);
     expect(hist[0]!['weight-decay/l2']).toBeGreaterThan(0);
     const ev = await trainer.evaluate(data);
     expect(ev.accuracy).toBeGreaterThan(0.9);

@@ -469,10 +469,10 @@ describe('pool gradients and other training ops', () => {
       const r2 = tf.maxPoolWithArgmax(x as tf.Tensor4D, 3, 2, 'same', false);
       return [
         ...tf.grads((a: tf.Tensor) => weightedSum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))([x]),
-        r.result,
-        tf.cast(r.indexes, 'float32'),
-        r2.result,
-        tf.cast(r2.indexes, 'float32'),
+        r.result!,
+        tf.cast(r.indexes!, 'float32'),
+        r2.result!,
+        tf.cast(r2.indexes!, 'float32'),
       ];
     });
   });
@@ -640,7 +640,7 @@ describe("core's SIMD kernels (GEMM, filter gradient, Adam)", () => {
       for (let step = 0; step < 4; step++) {
         if (step === 2) before = tf.memory().numTensors;
         tf.tidy(() => {
-          opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, t(v.shape, 60 + 10 * step + i)])));
+          opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, t(v.shape, 60 + 10 * step + i)])) as unknown as Parameters<typeof opt.applyGradients>[0]);
         });
       }
       expect(tf.memory().numTensors).toBe(before);

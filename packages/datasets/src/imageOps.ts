@@ -14,6 +14,16 @@ export interface ImageDims {
  * @internal
  */
 export function imageDims(shape: readonly number[]): ImageDims {
+  const dims = parseImageShape(shape);
+  if (dims) return dims;
+  throw new TrellisError('BAD_IMAGE_SHAPE',
+    `example shape [${shape.join(', ')}] is not an image shape`,
+    'corruptions need images: shape [h, w, c], [h, w], or a flat [d] with d a perfect square (e.g. [784] = 28 × 28); reshape the dataset first',
+    { shape: [...shape] });
+}
+
+/** {@link imageDims} without the error: `null` when the shape is not an image shape. */
+function parseImageShape(shape: readonly number[]): ImageDims | null {
   const ok = shape.length > 0 && shape.every((d) => Number.isInteger(d) && d > 0);
   if (ok && shape.length === 3) return { h: shape[0]!, w: shape[1]!, c: shape[2]! };
   if (ok && shape.length === 2) return { h: shape[0]!, w: shape[1]!, c: 1 };
@@ -21,10 +31,15 @@ export function imageDims(shape: readonly number[]): ImageDims {
     const side = Math.round(Math.sqrt(shape[0]!));
     if (side * side === shape[0]) return { h: side, w: side, c: 1 };
   }
-  throw new TrellisError('BAD_IMAGE_SHAPE',
-    `example shape [${shape.join(', ')}] is not an image shape`,
-    'corruptions need images: shape [h, w, c], [h, w], or a flat [d] with d a perfect square (e.g. [784] = 28 × 28); reshape the dataset first',
-    { shape: [...shape] });
+  return null;
+}
+
+/**
+ * Whether the corruptions (and the `rotate` / `translate` shifts) can read an example shape as an
+ * image: `[h, w, c]`, `[h, w]`, or a flat `[d]` with `d` a perfect square.
+ */
+export function isImageShape(shape: readonly number[]): boolean {
+  return parseImageShape(shape) !== null;
 }
 
 /** Half-sample symmetric reflection of an index into [0, n) (`d c b a | a b c d | d c b a`). @internal */

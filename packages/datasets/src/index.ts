@@ -26,3 +26,4 @@ export {
   CORE_CORRUPTIONS,
 } from './corruptions.js';
 export type { CorruptionName, CorruptionInfo, CorruptionOptions, CorruptionParams, Quantize, Severity } from './corruptions.js';
+export { isImageShape } from './imageOps.js';

@@ -225,6 +225,8 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   let startPass: AdaptationMethod['startPass'];
   /** The online logits of the step just made (default: the recorder's training-mode forward). */
   let takeOnline = (): Float32Array => recorder.take()[0]!.logits;
+  /** Whether the recorder reads back the student's logits each step (not when nothing would use them). */
+  let recordOnline = true;
   /** The model and BatchNorm mode `predict` uses (default: the trained model, inference mode). */
   let predictFrom = (): { model: ModelAdapter; training: boolean } => ({ model: trainer.model, training: false });
   let episodic: { takePrediction(): Float32Array | null } | undefined;
@@ -302,10 +304,8 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     plugin = plugin_;
     optimizer = tf.train.adam(lr, 0.9, 0.999);
     if (predictWith === 'teacher') {
-      takeOnline = () => {
-        recorder.take();
-        return plugin_.takePrediction()!;
-      };
+      recordOnline = false;
+      takeOnline = () => plugin_.takePrediction()!;
     }
     predictFrom = () => ({ model: predictWith === 'teacher' ? plugin_.teacher() : trainer.model, training: normalization === 'batch' });
   } else if (spec.kind === 'memo') {
@@ -321,6 +321,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     // Stateless SGD, as the paper: resetting the weights after each point resets the whole episode.
     optimizer = tf.train.sgd(lr);
     episodic = plugin_;
+    recordOnline = false;
   } else {
     let stats = context.stats;
     if (!stats) {
@@ -342,8 +343,8 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     optimizer = spec.momentum ? tf.train.momentum(spec.lr ?? 1e-3, spec.momentum) : tf.train.sgd(spec.lr ?? 1e-3);
   }
   const recorder = onlinePredictions();
-  // MEMO predicts each point itself after its update; it records nothing else.
-  const trainer = new Trainer({ model: student, optimizer, plugins: episodic ? [plugin] : [plugin, recorder], seed: context.seed, baseLoss: 'none' });
+  // MEMO and CoTTA's teacher output make their own predictions: no read-back of the student's logits.
+  const trainer = new Trainer({ model: student, optimizer, plugins: recordOnline ? [plugin, recorder] : [plugin], seed: context.seed, baseLoss: 'none' });
   try {
     await trainer.setup();
   } catch (e) {

@@ -9,7 +9,7 @@
  * `clipRange`. Every draw comes from the caller's seeded `Rng`.
  */
 import { check, type Rng } from '@trellis-ml/core';
-import { applyCorruption } from '@trellis-ml/datasets';
+import { applyCorruption, isImageShape } from '@trellis-ml/datasets';
 
 /** Settings of {@link augmentImages} (defaults in brackets). */
 export interface AugmentationOptions {
@@ -36,14 +36,6 @@ export interface ResolvedAugmentation {
 
 /** The defaults of {@link AugmentationOptions}: ±10°, up to 2 px, noise σ 0.02, clipped to [0, 1]. */
 export const DEFAULT_AUGMENTATION: Readonly<ResolvedAugmentation> = Object.freeze({ maxRotationDegrees: 10, maxShiftPixels: 2, noiseStd: 0.02, clipRange: [0, 1] as [number, number] });
-
-/** Whether an example shape reads as an image (`[h, w, c]`, `[h, w]`, or a flat `[d]` with `d` a perfect square), as `@trellis-ml/datasets` reads it. */
-function isImageShape(shape: readonly number[]): boolean {
-  if (!(shape.length >= 1 && shape.length <= 3 && shape.every((d) => Number.isInteger(d) && d > 0))) return false;
-  if (shape.length > 1) return true;
-  const side = Math.round(Math.sqrt(shape[0]!));
-  return side * side === shape[0];
-}
 
 /**
  * Fills in the defaults and checks the settings against the model's example shape (`null`: the

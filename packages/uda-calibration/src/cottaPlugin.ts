@@ -38,13 +38,17 @@ export interface CottaOptions {
   seed?: number;
 }
 
-/** JSON state of {@link cotta}: counts and the state of its two generators (null before setup). */
+/**
+ * JSON state of {@link cotta}: counts, the state of its two generators and the mean teacher's
+ * variables (each variable's float32 values as numbers, which JSON carries exactly; null before setup).
+ */
 export interface CottaState {
   steps: number;
   augmentedSteps: number;
   restored: number;
   augmentRng: RngState | null;
   restoreRng: RngState | null;
+  teacher: Record<string, number[]> | null;
 }
 
 /** What {@link cotta} returns besides the plugin hooks. */
@@ -74,8 +78,10 @@ const MIN_PROBABILITY = 1e-30;
  *
  * Throws `BAD_EMA_ALPHA`, `BAD_RESTORE_PROB`, `BAD_AUG_COUNT`, `BAD_THRESHOLD`, `BAD_AUG_AVERAGE`,
  * `BAD_AUGMENTATION` on bad options; at setup `NOT_CLONEABLE` (not a layers model) and
- * `AUGMENTATION_NEEDS_IMAGES`. The teacher and anchor are not part of `getState` (checkpoints keep
- * only counts and generator states).
+ * `AUGMENTATION_NEEDS_IMAGES`. A checkpoint (`getState`) holds the mean teacher's variables, so a resumed
+ * run continues from the same teacher; the anchor is not stored — it is the model at setup, so resume
+ * from the source model, as the run began (the Trainer sets plugins up before it restores the student).
+ * A teacher state whose variables do not match the model throws `BAD_STATE`.
  */
 export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & CottaControls {
   const alpha = options.emaAlpha ?? 0.999;
@@ -103,6 +109,7 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
   let augmentRng: Rng | null = null;
   let restoreRng: Rng | null = null;
   let pendingRng: { augment: RngState; restore: RngState } | null = null;
+  let pendingTeacher: Record<string, number[]> | null = null;
   let target: tf.Tensor | null = null;
   let prediction: Float32Array | null = null;
   let last = { confidence: NaN, augmented: false, restored: 0 };
@@ -179,6 +186,10 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
         restoreRng.setState(pendingRng.restore);
         pendingRng = null;
       }
+      if (pendingTeacher) {
+        loadTeacher(teacherModel, pendingTeacher);
+        pendingTeacher = null;
+      }
     },
     onBatchStart(ctx) {
       checkBatch(ctx);
@@ -225,6 +236,7 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
       steps, augmentedSteps, restored,
       augmentRng: augmentRng?.getState() ?? pendingRng?.augment ?? null,
       restoreRng: restoreRng?.getState() ?? pendingRng?.restore ?? null,
+      teacher: teacherModel ? teacherValues(teacherModel) : pendingTeacher,
     }),
     setState(s) {
       steps = s.steps;
@@ -237,6 +249,10 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
         } else {
           pendingRng = { augment: s.augmentRng, restore: s.restoreRng };
         }
+      }
+      if (s.teacher) {
+        if (teacherModel) loadTeacher(teacherModel, s.teacher);
+        else pendingTeacher = s.teacher;
       }
     },
     dispose() {
@@ -251,4 +267,33 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
       teacherStatistics = [];
     },
   };
+}
+
+/** Every variable of the teacher (weights and moving statistics) as plain numbers, by name. */
+function teacherValues(teacher: LayersModelAdapter): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [n, v] of Object.entries(teacher.allVariables())) out[n] = Array.from(v.dataSync() as Float32Array);
+  return out;
+}
+
+/** Assigns a {@link teacherValues} record to the teacher's variables, checking names and sizes first. */
+function loadTeacher(teacher: LayersModelAdapter, values: Record<string, number[]>): void {
+  const vars = teacher.allVariables();
+  const names = Object.keys(vars);
+  for (const n of names) {
+    const v = vars[n]!;
+    if (!Array.isArray(values[n]) || values[n]!.length !== v.size) {
+      throw new TrellisError('BAD_STATE', `CoTTA's saved teacher has no variable "${n}" of ${v.size} values`,
+        'resume with the same model architecture the checkpoint was written with (or start a fresh run)', { variable: n });
+    }
+  }
+  const extra = Object.keys(values).filter((n) => !(n in vars));
+  if (extra.length) {
+    throw new TrellisError('BAD_STATE', `CoTTA's saved teacher has variables the model does not: ${extra.join(', ')}`,
+      'resume with the same model architecture the checkpoint was written with (or start a fresh run)', { extra });
+  }
+  for (const n of names) {
+    const v = vars[n]!;
+    tf.tidy(() => v.assign(tf.tensor(values[n]!, v.shape, 'float32')));
+  }
 }

@@ -223,6 +223,45 @@ describe('CoTTA adaptation', () => {
     student.dispose();
     expect(tf.memory().numTensors).toBe(tensors);
   });
+
+  it('a run resumed from its checkpoint continues with the saved teacher: the same student and teacher as the uninterrupted run', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const data = target.withoutLabels();
+    const values = (vars: Record<string, tf.Variable>) => Object.fromEntries(Object.entries(vars).map(([n, v]) => [n, Array.from(v.dataSync())]));
+    const run = async (epochs: number, dir?: string, resume = false) => {
+      const student = await cloneLayersModel(source); // every run, resumed or not, starts from the source model
+      const plugin = cotta({ augmentation: NOISE, augThreshold: 1, restoreProb: 0.2 });
+      const trainer = new Trainer({ model: student, optimizer: tf.train.adam(0.01), seed: 1, plugins: [plugin], baseLoss: 'none', batchSize: 20, ...(dir ? { checkpointDir: dir } : {}) });
+      await trainer.fit(data, { epochs, resume });
+      const out = { student: values(student.allVariables()), teacher: values(plugin.teacher().allVariables()), state: plugin.getState!() };
+      trainer.dispose();
+      student.dispose();
+      return out;
+    };
+    const whole = await run(3);
+    const dir = mkdtempSync(join(tmpdir(), 'cotta-resume-'));
+    try {
+      await run(1, dir);
+      const resumed = await run(3, dir, true);
+      expect(resumed.state.steps).toBe(9);
+      expect(resumed.student).toEqual(whole.student);
+      expect(resumed.teacher).toEqual(whole.teacher);
+      // the teacher has moved away from the source, so a teacher copied afresh at resume would have differed
+      expect(resumed.teacher).not.toEqual(values(source.allVariables()));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // a saved teacher of another architecture is refused with a clear error
+    const other = cotta({ augmentation: NOISE });
+    other.setState!({ ...whole.state, teacher: { 'no/such/variable': [0] } });
+    const student = await cloneLayersModel(source);
+    const trainer = new Trainer({ model: student, optimizer: tf.train.adam(0.01), seed: 1, plugins: [other], baseLoss: 'none' });
+    expect(await codeOf(() => trainer.setup())).toBe('BAD_STATE');
+    trainer.dispose();
+    student.dispose();
+  });
 });
 
 describe('MEMO adaptation', () => {

@@ -2,7 +2,9 @@
  * Lloyd's k-means (scikit-learn-compatible stopping rules) and the Adjusted Rand Index — the
  * clustering term of PreIndex (spec §4.2). Pure functions of host arrays; large inputs compute the
  * point–centre products with the tfjs backend's matmul and re-check uncertain rows exactly, so the
- * labels are those of the exact float64 computation on every backend.
+ * labels are those of the exact float64 computation on every backend. After the first assignment,
+ * Hamerly's distance bounds let the rows whose label cannot change skip their distances (the labels
+ * stay those of the full computation), and the centre sums follow only the rows that moved.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng, TrellisError } from '@trellis-ml/core';
@@ -34,6 +36,8 @@ export interface KMeansResult {
   iters: number;
   /** How many times an emptied cluster was re-seated at the farthest point (0 in a clean run). */
   reseated: number;
+  /** Row assignments, over all passes, that the distance bounds decided without computing a distance. */
+  boundSkips: number;
 }
 
 function sqDist(x: Float32Array, i: number, c: Float32Array | Float64Array, j: number, d: number): number {
@@ -47,28 +51,95 @@ function sqDist(x: Float32Array, i: number, c: Float32Array | Float64Array, j: n
   return s;
 }
 
-function assign(x: Float32Array, n: number, d: number, centers: Float64Array, k: number, labels: Int32Array, dists: Float64Array): boolean {
-  let changed = false;
-  for (let i = 0; i < n; i++) {
-    const [best, bestD] = nearestExact(x, i, d, centers, k);
-    if (labels[i] !== best) changed = true;
-    labels[i] = best;
-    dists[i] = bestD;
-  }
-  return changed;
+/**
+ * Hamerly's distance bounds, carried across Lloyd iterations so that most rows skip the distance
+ * computation once the centres settle: `upper[i]` ≥ the distance of row i to its assigned centre,
+ * `lower[i]` ≤ its distance to every other centre (Euclidean, not squared).
+ */
+interface Bounds {
+  upper: Float64Array;
+  lower: Float64Array;
 }
 
-function nearestExact(x: Float32Array, i: number, d: number, centers: Float64Array, k: number): [number, number] {
+/**
+ * Relative slack on every bound: covers the float64 rounding of the distances, shifts and sums the
+ * bounds are built from, accumulated over up to `maxIter` updates, so a row is skipped only when its
+ * label is certain.
+ */
+const SLACK = 1e-9;
+
+/** Exact assignment of row i (all k distances): label (lowest index on ties), squared distance, bounds. */
+function assignRowExact(x: Float32Array, i: number, d: number, centers: Float64Array, k: number, labels: Int32Array, dists: Float64Array, bounds: Bounds): boolean {
   let best = 0;
   let bestD = Infinity;
+  let second = Infinity;
   for (let j = 0; j < k; j++) {
     const dd = sqDist(x, i, centers, j, d);
     if (dd < bestD) {
+      second = bestD;
       bestD = dd;
       best = j;
+    } else if (dd < second) second = dd;
+  }
+  bounds.upper[i] = Math.sqrt(bestD) * (1 + SLACK);
+  bounds.lower[i] = Math.sqrt(second) * (1 - SLACK);
+  dists[i] = bestD;
+  const changed = labels[i] !== best;
+  labels[i] = best;
+  return changed;
+}
+
+function assign(x: Float32Array, n: number, d: number, centers: Float64Array, k: number, labels: Int32Array, dists: Float64Array, bounds: Bounds): boolean {
+  let changed = false;
+  for (let i = 0; i < n; i++) if (assignRowExact(x, i, d, centers, k, labels, dists, bounds)) changed = true;
+  return changed;
+}
+
+/**
+ * Re-assignment after the centres moved by `moved[j]` (Hamerly): each row's bounds are loosened by the
+ * moves; a row whose upper bound stays below both its lower bound and half the distance from its
+ * centre to the nearest other centre keeps its label with no distance computed. When more than an
+ * eighth of the rows are left and `full` is given (the backend-matmul assignment), `full` re-assigns
+ * every row; otherwise each row left gets the exact distance to its centre, which tightens its upper
+ * bound, and, if that is not enough, all k distances. The labels are those of {@link assign} on the
+ * same centres. `dists` is exact where computed and `NaN` elsewhere.
+ */
+function assignWithBounds(x: Float32Array, n: number, d: number, centers: Float64Array, k: number, labels: Int32Array, dists: Float64Array,
+  bounds: Bounds, moved: Float64Array, full: (() => boolean) | null, counter: { boundSkips: number }): boolean {
+  // the largest move among the other centres, and half the distance to the nearest other centre
+  const otherMove = new Float64Array(k);
+  const halfGap = new Float64Array(k).fill(Infinity);
+  for (let a = 0; a < k; a++) {
+    for (let j = 0; j < k; j++) if (j !== a && moved[j]! > otherMove[a]!) otherMove[a] = moved[j]!;
+    for (let j = a + 1; j < k; j++) {
+      let s2 = 0;
+      for (let t = 0; t < d; t++) s2 += (centers[a * d + t]! - centers[j * d + t]!) ** 2;
+      const g = 0.5 * Math.sqrt(s2) * (1 - SLACK);
+      if (g < halfGap[a]!) halfGap[a] = g;
+      if (g < halfGap[j]!) halfGap[j] = g;
     }
   }
-  return [best, bestD];
+  const { upper, lower } = bounds;
+  const pending: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = labels[i]!;
+    upper[i] = (upper[i]! + moved[a]!) * (1 + SLACK);
+    lower[i] = Math.max(0, (lower[i]! - otherMove[a]!) * (1 - SLACK));
+    dists[i] = NaN;
+    if (upper[i]! >= Math.max(lower[i]!, halfGap[a]!)) pending.push(i);
+  }
+  if (full && pending.length > n / 8) return full();
+  counter.boundSkips += n - pending.length;
+  let changed = false;
+  for (const i of pending) {
+    const a = labels[i]!;
+    const da = sqDist(x, i, centers, a, d);
+    dists[i] = da;
+    upper[i] = Math.sqrt(da) * (1 + SLACK);
+    if (upper[i]! < Math.max(lower[i]!, halfGap[a]!)) continue;
+    if (assignRowExact(x, i, d, centers, k, labels, dists, bounds)) changed = true;
+  }
+  return changed;
 }
 
 /** Unit roundoff of float32. */
@@ -83,7 +154,7 @@ const EPS32 = 2 ** -24;
  * {@link exactDistances} before reading them.
  */
 function assignByMatmul(xt: tf.Tensor2D, x: Float32Array, xNorm: Float64Array, n: number, d: number, centers: Float64Array, k: number,
-  labels: Int32Array, dists: Float64Array): boolean {
+  labels: Int32Array, dists: Float64Array, bounds: Bounds): boolean {
   const c32 = Float32Array.from(centers);
   const products = tf.tidy(() => tf.matMul(xt, tf.tensor2d(c32, [k, d]), false, true));
   const xc = products.dataSync() as Float32Array;
@@ -100,6 +171,9 @@ function assignByMatmul(xt: tf.Tensor2D, x: Float32Array, xNorm: Float64Array, n
   const tiny = 4 * d * 2 ** -53;
   const scores = new Float64Array(k);
   const candidates = new Int32Array(k);
+  // bounds on each squared distance: the score's error interval, or the exact value where computed
+  const lo2 = new Float64Array(k);
+  const hi2 = new Float64Array(k);
   let changed = false;
   for (let i = 0; i < n; i++) {
     let best = 0;
@@ -114,20 +188,32 @@ function assignByMatmul(xt: tf.Tensor2D, x: Float32Array, xNorm: Float64Array, n
     const errorOf = (j: number): number => 2 * bound * xn * cNorm[j]! + 2 * EPS32 * cNorm2[j]! + tiny * (xn * xn + cNorm2[j]!);
     const errBest = errorOf(best);
     let count = 0;
-    for (let j = 0; j < k; j++) if (j === best || scores[j]! - scores[best]! <= errBest + errorOf(j)) candidates[count++] = j;
+    for (let j = 0; j < k; j++) {
+      const e = errorOf(j);
+      lo2[j] = xn * xn + scores[j]! - e;
+      hi2[j] = xn * xn + scores[j]! + e;
+      if (j === best || scores[j]! - scores[best]! <= errBest + e) candidates[count++] = j;
+    }
     let label = best;
     if (count > 1) {
       // Exact distances to the candidates (in index order: the lowest index wins ties, as on the exact path).
       let bd = Infinity;
       for (let c = 0; c < count; c++) {
-        const dd = sqDist(x, i, centers, candidates[c]!, d);
+        const j = candidates[c]!;
+        const dd = sqDist(x, i, centers, j, d);
+        lo2[j] = dd;
+        hi2[j] = dd;
         if (dd < bd) {
           bd = dd;
-          label = candidates[c]!;
+          label = j;
         }
       }
       dists[i] = bd;
     } else dists[i] = NaN;
+    let nearestOther = Infinity;
+    for (let j = 0; j < k; j++) if (j !== label && lo2[j]! < nearestOther) nearestOther = lo2[j]!;
+    bounds.upper[i] = Math.sqrt(Math.max(0, hi2[label]!)) * (1 + SLACK);
+    bounds.lower[i] = Math.sqrt(Math.max(0, nearestOther)) * (1 - SLACK);
     if (labels[i] !== label) changed = true;
     labels[i] = label;
   }
@@ -143,9 +229,10 @@ function exactDistances(x: Float32Array, n: number, d: number, centers: Float64A
  * Re-seats each empty cluster (in index order) at the not yet taken point farthest from its assigned
  * centre, as scikit-learn's `_relocate_empty_clusters_dense` does on the per-cluster sums: the point
  * moves *out* of its donor cluster's sum and count, and becomes the empty cluster's sum with count 1.
- * Returns how many clusters were re-seated.
+ * `owner` records that the point's sum now sits in the re-seated cluster. Returns how many clusters were re-seated.
  */
-function reseatEmpty(x: Float32Array, n: number, d: number, k: number, labels: Int32Array, dists: Float64Array, sums: Float64Array, counts: Int32Array): number {
+function reseatEmpty(x: Float32Array, n: number, d: number, k: number, labels: Int32Array, dists: Float64Array, sums: Float64Array, counts: Int32Array,
+  owner: Int32Array): number {
   const taken = new Set<number>();
   let reseated = 0;
   for (let j = 0; j < k; j++) {
@@ -154,16 +241,74 @@ function reseatEmpty(x: Float32Array, n: number, d: number, k: number, labels: I
     let farD = -1;
     for (let i = 0; i < n; i++) if (!taken.has(i) && dists[i]! > farD) { farD = dists[i]!; far = i; }
     taken.add(far);
-    const donor = labels[far]!;
+    const donor = owner[far]!;
     for (let t = 0; t < d; t++) {
       sums[donor * d + t] = sums[donor * d + t]! - x[far * d + t]!;
       sums[j * d + t] = x[far * d + t]!;
     }
     counts[donor] = counts[donor]! - 1;
     counts[j] = 1;
+    owner[far] = j;
     reseated++;
   }
   return reseated;
+}
+
+/**
+ * Brings the per-cluster `sums` and `counts` from the assignment `owner` to `labels`, and sets
+ * `owner = labels`. When fewer than half the rows moved, only those are subtracted from their old
+ * cluster and added to their new one; otherwise every sum is rebuilt from scratch in row order (the
+ * first pass always is). The sums are float64 over float32 rows, so the two ways differ only in the
+ * last bits of a sum; both paths of {@link kmeans} (exact and matmul) share this update.
+ */
+function updateSums(x: Float32Array, n: number, d: number, k: number, labels: Int32Array, owner: Int32Array, sums: Float64Array, counts: Int32Array): void {
+  let moved = 0;
+  for (let i = 0; i < n; i++) if (labels[i] !== owner[i]) moved++;
+  if (2 * moved >= n) {
+    sums.fill(0);
+    counts.fill(0);
+    for (let i = 0; i < n; i++) {
+      const j = labels[i]!;
+      counts[j] = counts[j]! + 1;
+      addRow(sums, j * d, x, i * d, d, 1);
+      owner[i] = j;
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const from = owner[i]!;
+    const to = labels[i]!;
+    if (from === to) continue;
+    addRow(sums, from * d, x, i * d, d, -1);
+    addRow(sums, to * d, x, i * d, d, 1);
+    counts[from] = counts[from]! - 1;
+    counts[to] = counts[to]! + 1;
+    owner[i] = to;
+  }
+}
+
+/** `acc[ao + t] += sign · x[xo + t]` for `t < d` (sign ±1, exact in float64). */
+function addRow(acc: Float64Array, ao: number, x: Float32Array, xo: number, d: number, sign: 1 | -1): void {
+  const end = ao + d;
+  let a = ao;
+  let b = xo;
+  if (sign === 1) {
+    for (; a + 3 < end; a += 4, b += 4) {
+      acc[a] = acc[a]! + x[b]!;
+      acc[a + 1] = acc[a + 1]! + x[b + 1]!;
+      acc[a + 2] = acc[a + 2]! + x[b + 2]!;
+      acc[a + 3] = acc[a + 3]! + x[b + 3]!;
+    }
+    for (; a < end; a++, b++) acc[a] = acc[a]! + x[b]!;
+  } else {
+    for (; a + 3 < end; a += 4, b += 4) {
+      acc[a] = acc[a]! - x[b]!;
+      acc[a + 1] = acc[a + 1]! - x[b + 1]!;
+      acc[a + 2] = acc[a + 2]! - x[b + 2]!;
+      acc[a + 3] = acc[a + 3]! - x[b + 3]!;
+    }
+    for (; a < end; a++, b++) acc[a] = acc[a]! - x[b]!;
+  }
 }
 
 /** k-means++ seeding (deterministic from `seed`; not bit-identical to scikit-learn's). */
@@ -236,32 +381,41 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
       xNorm[i] = Math.sqrt(s2);
     }
   }
-  const assignAll = (): boolean => (xt ? assignByMatmul(xt, x, xNorm, n, d, centers, k, labels, dists) : assign(x, n, d, centers, k, labels, dists));
+  const bounds: Bounds = { upper: new Float64Array(n), lower: new Float64Array(n) };
+  const full = (): boolean => (xt ? assignByMatmul(xt, x, xNorm, n, d, centers, k, labels, dists, bounds) : assign(x, n, d, centers, k, labels, dists, bounds));
+  // each centre's move since the last assignment (null: no assignment yet, so every row needs its distances)
+  let moved: Float64Array | null = null;
+  const counter = { boundSkips: 0 };
+  const assignAll = (): boolean => (moved ? assignWithBounds(x, n, d, centers, k, labels, dists, bounds, moved, xt ? full : null, counter) : full());
   try {
     let iters = 0;
     let reseated = 0;
+    // Per-cluster sums and counts carried across iterations: `owner[i]` is the cluster whose sum holds row i
+    // (its label, or the cluster it was re-seated into), so only rows that moved are subtracted and added.
+    const sums = new Float64Array(k * d);
+    const counts = new Int32Array(k);
+    const owner = new Int32Array(n).fill(-1);
     for (; iters < maxIter; iters++) {
       const changed = assignAll();
       if (!changed && iters > 0) break;
-      const next = new Float64Array(k * d);
-      const counts = new Int32Array(k);
-      for (let i = 0; i < n; i++) {
-        const j = labels[i]!;
-        counts[j] = counts[j]! + 1;
-        const row = x.subarray(i * d, i * d + d);
-        const sum = next.subarray(j * d, j * d + d);
-        for (let t = 0; t < d; t++) sum[t] = sum[t]! + row[t]!;
-      }
+      updateSums(x, n, d, k, labels, owner, sums, counts);
       if (counts.some((c) => c === 0)) {
-        if (xt) exactDistances(x, n, d, centers, labels, dists);
-        reseated += reseatEmpty(x, n, d, k, labels, dists, next, counts);
+        exactDistances(x, n, d, centers, labels, dists);
+        reseated += reseatEmpty(x, n, d, k, labels, dists, sums, counts, owner);
       }
+      const next = new Float64Array(k * d);
       for (let j = 0; j < k; j++) {
         // a donor emptied by a re-seat keeps scikit-learn's zero sum, the data mean in its centred frame
-        for (let t = 0; t < d; t++) next[j * d + t] = counts[j]! > 0 ? next[j * d + t]! / counts[j]! : mean[t]!;
+        for (let t = 0; t < d; t++) next[j * d + t] = counts[j]! > 0 ? sums[j * d + t]! / counts[j]! : mean[t]!;
       }
       let shift = 0;
       for (let t = 0; t < k * d; t++) shift += (next[t]! - centers[t]!) ** 2;
+      moved = new Float64Array(k);
+      for (let j = 0; j < k; j++) {
+        let m2 = 0;
+        for (let t = j * d; t < (j + 1) * d; t++) m2 += (next[t]! - centers[t]!) ** 2;
+        moved[j] = Math.sqrt(m2) * (1 + SLACK);
+      }
       centers = next;
       if (shift <= tol) {
         iters++;
@@ -269,7 +423,7 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
       }
     }
     assignAll();
-    return { labels, centers: Float32Array.from(centers), iters, reseated };
+    return { labels, centers: Float32Array.from(centers), iters, reseated, boundSkips: counter.boundSkips };
   } finally {
     xt?.dispose();
   }

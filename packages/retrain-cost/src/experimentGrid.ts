@@ -11,7 +11,7 @@ import { accuracyOf, bbsdKS, gaussianOtdd, hScore, leep, logme, mmd2 } from './b
 import { loadSplit, measureRetraining, prepareCell, shiftedData, type PreparedCell } from './experimentCell.js';
 import type { DatasetName, Family, GridSetting, Plan } from './experimentPlan.js';
 import { buildReproModel, REPRO_MODEL_INFO, type ReproModel, type ReproModelInfo } from './models.js';
-import { preIndex } from './preindex.js';
+import { preIndex, preIndexAgainst, preIndexReference, type PreIndexOptions, type PreIndexReference } from './preindex.js';
 import { classSums, resqueFromSums } from './resque.js';
 import { extractRepresentations, resolveTaps } from './taps.js';
 import { EnergyTracker, type EnergyReport, type EnergySample } from './tracker.js';
@@ -44,6 +44,11 @@ export interface GridRow {
   preIndexOnly: number; preIndexOnlyMs: number;
   /** PreIndex (corrected) on the cell's `preIndexSubsample` rows and its wall time (NaN when left out). */
   preIndexSub: number; preIndexSubMs: number;
+  /**
+   * PreIndex (corrected) against the cell's clean-side reference ({@link preIndexAgainst}) and that call's wall time;
+   * `preIndexReferenceMs` is the reference's one-time cost (the same in every row of a cell).
+   */
+  preIndexPerShift: number; preIndexPerShiftMs: number; preIndexReferenceMs: number;
   /** Training kWh of each epoch (the tracker's per-epoch values). */
   kWhPerEpoch: number[];
   /** Whether the tracker metered (RAPL) or modelled this run's energy, and its CPU method. */
@@ -131,7 +136,10 @@ export async function runGrid(plan: Plan, seeds: readonly number[], settings: re
           const subRows = plan.preIndexSubsample > 0
             ? Rng.derive(seed, 'preindex-subsample', dsName, kind).sample(oldData.size, Math.max(20, Math.round(plan.preIndexSubsample * oldData.size))).sort()
             : null;
-          const ctx: CellContext = { dsName, kind, seed, plan, cell, info, layers, postActivation, exOld, subRows, ...sinks };
+          const piOptions = preIndexOptionsFor(plan, kind, seed, layers, info);
+          // the clean side of the index's value, built once per cell and reused by every setting (reported, not claimed)
+          const piReference = await preIndexReference(model, oldData, { ...piOptions, components: 'index' });
+          const ctx: CellContext = { dsName, kind, seed, plan, cell, info, layers, postActivation, exOld, subRows, piOptions, piReference, ...sinks };
           for (const st of settings) await measureSetting(ctx, st, rows);
         } catch (e) {
           // e.g. a CNN on a backend without convolution gradients: record and go on with the other cells
@@ -159,6 +167,14 @@ interface CellContext extends GridSinks {
   postActivation: ReturnType<typeof resolveTaps>['postActivation'];
   exOld: ReturnType<typeof extractRepresentations>;
   subRows: Int32Array | null;
+  piOptions: PreIndexOptions;
+  /** The clean side of PreIndex's value (`components: 'index'`), built once for the cell. */
+  piReference: PreIndexReference;
+}
+
+/** The grid's PreIndex options for a cell (every setting of it uses them). */
+function preIndexOptionsFor(plan: Plan, kind: ReproModel, seed: number, layers: string[], info: ReproModelInfo): PreIndexOptions {
+  return { layers, embeddingLayer: info.embedding, batchSize: 64, combine: { baselineCorrect: true }, clustering: { subsample: plan.clusteringSubsample[kind], seed, maxIter: plan.clusteringMaxIter } };
 }
 
 /**
@@ -167,12 +183,11 @@ interface CellContext extends GridSinks {
  * the target under the tracker, logs the energy and metrics, and appends the run's row to `rows`.
  */
 async function measureSetting(ctx: CellContext, st: GridSetting, rows: GridRow[]): Promise<void> {
-  const { dsName, kind, seed, plan, info, layers, postActivation, exOld, subRows, record, energyLog, log } = ctx;
+  const { dsName, kind, seed, plan, info, layers, postActivation, exOld, subRows, piOptions, piReference, record, energyLog, log } = ctx;
   const { model, oldRaw, oldData, testRaw, target } = ctx.cell;
   const ti = Date.now();
   const newData = shiftedData(oldRaw, st.family, st.severity, seed);
   const testData = shiftedData(testRaw, st.family, st.severity, seed + 1000);
-  const piOptions = { layers, embeddingLayer: info.embedding, batchSize: 64, combine: { baselineCorrect: true }, clustering: { subsample: plan.clusteringSubsample[kind], seed, maxIter: plan.clusteringMaxIter } };
   const pi = await preIndex(model, oldData, newData, piOptions);
   const exNew = extractRepresentations(model, newData, { layers: [...layers, info.penultimate], probs: true, batchSize: 64 });
   const armA = armFromRepresentations(exOld.perLayer, exOld.n, exNew.perLayer, exNew.n, layers, postActivation, { bins: 32 });
@@ -208,6 +223,8 @@ async function measureSetting(ctx: CellContext, st: GridSetting, rows: GridRow[]
   // PreIndex's own cost (spec §13.2): only what its value needs (the primary distance, two k-means runs), same value
   const valueOnly = { ...piOptions, components: 'index' } as const;
   const piOnly = await preIndex(model, oldData, newData, valueOnly);
+  // the same value against the cell's clean-side reference: what each further shift costs once it is built
+  const piShift = await preIndexAgainst(piReference, newData);
   const piSub = subRows ? await preIndex(model, oldData.subset(subRows), newData.subset(subRows), valueOnly) : null;
   // retrain a copy of the deployed model and measure the cost
   const tracker = new EnergyTracker({ timer: false, cpu: { method: plan.cpuMethod, tdpWatts: plan.tdpWatts } });
@@ -223,6 +240,7 @@ async function measureSetting(ctx: CellContext, st: GridSetting, rows: GridRow[]
     gradNormSum: cost.gradNormPerEpoch.reduce((s, v) => s + (Number.isFinite(v) ? v : 0), 0), paramChange: cost.paramChangePerEpoch[cost.paramChangePerEpoch.length - 1] ?? 0,
     mmdPValue: mmd.pValue ?? NaN, armVariants, preIndexMs: pi.wallMs, preIndexOnlyMs: piOnly.wallMs, preIndexOnly: piOnly.corrected, trainS: cost.energy.durationS,
     preIndexSub: piSub?.corrected ?? NaN, preIndexSubMs: piSub?.wallMs ?? NaN,
+    preIndexPerShift: piShift.corrected, preIndexPerShiftMs: piShift.wallMs, preIndexReferenceMs: piReference.wallMs,
     kWhPerEpoch: cost.energyPerEpoch.map((e) => e.kWh), energyKind: cost.energy.energyKind, cpuMethod: cost.energy.methods.cpu,
   };
   rows.push(row);

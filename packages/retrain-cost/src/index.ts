@@ -4,8 +4,8 @@
  * CodeCarbon-equivalent energy/carbon tracker, and calibrate index → epochs / kWh / CO2e.
  * @packageDocumentation
  */
-export { preIndex, combinePreIndex, representationDistances, clusteringAris, classCentroids } from './preindex.js';
-export type { PreIndexOptions, PreIndexResult, PreIndexComponents, PreIndexCombine, AriFamily } from './preindex.js';
+export { preIndex, preIndexReference, preIndexAgainst, combinePreIndex, representationDistances, clusteringAris, cleanClustering, shiftedClustering, classCentroids } from './preindex.js';
+export type { PreIndexOptions, PreIndexResult, PreIndexComponents, PreIndexCombine, PreIndexReference, AriFamily, CleanClustering, ClusteringRunOptions } from './preindex.js';
 export { arm, armLayerDistance, armFromRepresentations } from './arm.js';
 export type { ArmOptions, ArmResult, ArmConstruction } from './arm.js';
 export { resqueShift, resqueFromSums, classSums, angleFraction } from './resque.js';

@@ -9,7 +9,7 @@ import { TrellisError } from '@trellis-ml/core';
 import { adjustedRandIndex, kmeans } from './clustering.js';
 import { DISTANCE_NAMES, distances as distanceFns, histogramPmfSlice, histogramRange, klDivergence, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
 import { checkPaired, checkSameShape, stratifiedRows } from './inputs.js';
-import { describeLayers, extractRepresentations, resolveTaps, type TapOptions } from './taps.js';
+import { describeLayers, extractRepresentations, resolveTaps, type Representations, type TapOptions } from './taps.js';
 
 /** The clustering part's five ARIs (spec §4.2 table). */
 export interface AriFamily {
@@ -151,60 +151,141 @@ export function classCentroids(z: Float32Array, labels: Int32Array, d: number, c
   return Float32Array.from(c);
 }
 
+/** The clean side of the clustering term: the class centroids μ and the ARIs of the clean embeddings. */
+export interface CleanClustering {
+  /** Sorted class ids; row `i` of `centroids` belongs to `classes[i]`. */
+  classes: number[];
+  /** `k × d` clean class centroids, the starting centres of `clean` and `newFromClean`. */
+  centroids: Float32Array;
+  /** ARI of k-means on the clean embeddings from μ. */
+  clean: number;
+  /** ARI of k-means++ on the clean embeddings (`NaN` with `only: 'index'`). */
+  cleanKpp: number;
+}
+
+/** Options of the clustering term's k-means runs. */
+export interface ClusteringRunOptions {
+  maxIter?: number;
+  tol?: number;
+  seed?: number;
+  /** `'index'`: only the runs the value and its baseline correction need. */
+  only?: 'all' | 'index';
+}
+
+/** The clean half of {@link clusteringAris} (pure): computed once per model and clean set. */
+export function cleanClustering(zOld: Float32Array, labels: Int32Array, d: number, o: ClusteringRunOptions = {}): CleanClustering {
+  const n = labels.length;
+  const classes = [...new Set(labels)].sort((x, y) => x - y);
+  const centroids = classCentroids(zOld, labels, d, classes);
+  const km = { maxIter: o.maxIter, tol: o.tol, seed: o.seed ?? 0 };
+  const clean = adjustedRandIndex(labels, kmeans(zOld, n, d, centroids, km).labels);
+  const cleanKpp = o.only === 'index' ? NaN : adjustedRandIndex(labels, kmeans(zOld, n, d, { kmeansPlusPlus: classes.length }, km).labels);
+  return { classes, centroids, clean, cleanKpp };
+}
+
+/** The shifted half of {@link clusteringAris} (pure): the three ARIs of the shifted embeddings of the same rows. */
+export function shiftedClustering(zNew: Float32Array, labels: Int32Array, d: number, clean: CleanClustering,
+  o: ClusteringRunOptions = {}): Pick<AriFamily, 'newOwn' | 'newFromClean' | 'newKpp'> {
+  const n = labels.length;
+  const km = { maxIter: o.maxIter, tol: o.tol, seed: o.seed ?? 0 };
+  const newFromClean = adjustedRandIndex(labels, kmeans(zNew, n, d, clean.centroids, km).labels);
+  if (o.only === 'index') return { newOwn: NaN, newFromClean, newKpp: NaN };
+  const muNew = classCentroids(zNew, labels, d, clean.classes);
+  return {
+    newOwn: adjustedRandIndex(labels, kmeans(zNew, n, d, muNew, km).labels),
+    newFromClean,
+    newKpp: adjustedRandIndex(labels, kmeans(zNew, n, d, { kmeansPlusPlus: clean.classes.length }, km).labels),
+  };
+}
+
 /**
  * The five ARIs of the clustering term from clean and shifted embeddings of the same rows (pure). With
  * `only: 'index'` just `clean` and `newFromClean` (what PreIndex and its baseline correction use); the
  * other three are `NaN`.
  */
-export function clusteringAris(zOld: Float32Array, zNew: Float32Array, labels: Int32Array, d: number,
-  o: { maxIter?: number; tol?: number; seed?: number; only?: 'all' | 'index' } = {}): AriFamily {
-  const n = labels.length;
-  const classes = [...new Set(labels)].sort((x, y) => x - y);
-  const mu = classCentroids(zOld, labels, d, classes);
-  const km = { maxIter: o.maxIter, tol: o.tol, seed: o.seed ?? 0 };
-  const clean = adjustedRandIndex(labels, kmeans(zOld, n, d, mu, km).labels);
-  const newFromClean = adjustedRandIndex(labels, kmeans(zNew, n, d, mu, km).labels);
-  if (o.only === 'index') return { clean, newOwn: NaN, newFromClean, cleanKpp: NaN, newKpp: NaN };
-  const muNew = classCentroids(zNew, labels, d, classes);
-  return {
-    clean,
-    newOwn: adjustedRandIndex(labels, kmeans(zNew, n, d, muNew, km).labels),
-    newFromClean,
-    cleanKpp: adjustedRandIndex(labels, kmeans(zOld, n, d, { kmeansPlusPlus: classes.length }, km).labels),
-    newKpp: adjustedRandIndex(labels, kmeans(zNew, n, d, { kmeansPlusPlus: classes.length }, km).labels),
-  };
+export function clusteringAris(zOld: Float32Array, zNew: Float32Array, labels: Int32Array, d: number, o: ClusteringRunOptions = {}): AriFamily {
+  const c = cleanClustering(zOld, labels, d, o);
+  return { clean: c.clean, cleanKpp: c.cleanKpp, ...shiftedClustering(zNew, labels, d, c, o) };
 }
 
 /**
- * PreIndex of `model` for the shift from `oldData` to `newData`, which must be **paired**
- * (`newData[i]` is the shifted `oldData[i]`, same labels); otherwise it throws `UNPAIRED_DATA`
- * and points to {@link arm} / {@link resqueShift}.
+ * The clean side of PreIndex for one model and its clean (old) data — the tapped layers' per-sample
+ * representations, the clean embeddings' class centroids and the clean ARIs — computed once by
+ * {@link preIndexReference} and reused by {@link preIndexAgainst} for every shifted set.
  */
-export async function preIndex(model: ModelAdapter, oldData: Dataset, newData: Dataset, options: PreIndexOptions = {}): Promise<PreIndexResult> {
-  const t0 = Date.now();
-  checkSameShape(oldData, newData, model);
-  checkPaired(oldData, newData);
-  const k = model.numClasses;
-  const { layers, postActivation } = resolveTaps(model, options.layers, k);
+export interface PreIndexReference {
+  readonly model: ModelAdapter;
+  readonly oldData: Dataset;
+  /** The options it was built with; every evaluation against it uses them. */
+  readonly options: Readonly<PreIndexOptions>;
+  readonly layers: string[];
+  readonly postActivationLayers: string[];
+  readonly embeddingLayer: string;
+  /** Rows of the clustering subsample (sorted) and their labels. */
+  readonly rows: Int32Array;
+  readonly rowLabels: Int32Array;
+  /** The clean data's representations (per layer, and the embedding rows). */
+  readonly representations: Representations;
+  readonly clustering: CleanClustering;
+  /** Wall time of building it. */
+  readonly wallMs: number;
+}
+
+/** A reference's reusable buffer for the shifted embeddings (never part of a result). */
+const embeddingScratch = new WeakMap<PreIndexReference, Float32Array>();
+
+function resolvedPrimary(options: PreIndexOptions): { bins: number[]; primary: { metric: DistanceName; bins: number }; indexOnly: boolean } {
   const bins = options.bins ?? [16, 32, 64];
   const primary = options.primary ?? { metric: 'W', bins: 32 };
   if (!bins.includes(primary.bins)) {
     throw new TrellisError('BAD_OPTION', `the primary bin count ${primary.bins} is not among bins [${bins.join(', ')}]`, 'add it to `bins` or pick one of them');
   }
+  const only = options.components ?? 'all';
+  if (only !== 'all' && only !== 'index') {
+    throw new TrellisError('BAD_OPTION', `components "${String(only)}" is not what preIndex can compute`, "use components: 'all' (every distance and ARI, the default) or 'index' (only what the value needs)");
+  }
+  return { bins, primary, indexOnly: only === 'index' };
+}
+
+/**
+ * Builds the clean side of PreIndex once (one forward pass over `oldData` and the clean k-means runs), so
+ * that each shifted set then costs one forward pass, its histogram distances and its own k-means runs:
+ * `const ref = await preIndexReference(model, clean, options); const r = await preIndexAgainst(ref, shifted)`
+ * gives the same result as `preIndex(model, clean, shifted, options)`.
+ */
+export async function preIndexReference(model: ModelAdapter, oldData: Dataset, options: PreIndexOptions = {}): Promise<PreIndexReference> {
+  const t0 = Date.now();
+  const { indexOnly } = resolvedPrimary(options);
+  const k = model.numClasses;
+  const { layers, postActivation } = resolveTaps(model, options.layers, k);
   const info = describeLayers(model);
   const convs = info.filter((l) => layers.includes(l.name) && l.className !== 'Dense');
   const embeddingLayer = options.embeddingLayer ?? (convs.length ? convs[convs.length - 1]!.name : layers[layers.length - 1]!);
   const labels = oldData.labels!;
   const rows = stratifiedRows(labels, oldData.size, options.clustering?.subsample ?? 10000, options.clustering?.seed ?? 0);
-  const ex = { layers, preprocess: options.preprocess, batchSize: options.batchSize ?? 32, embedding: { layer: embeddingLayer, rows } };
-  const repOld = extractRepresentations(model, oldData, ex);
-  const repNew = extractRepresentations(model, newData, ex);
+  const representations = extractRepresentations(model, oldData, { layers, preprocess: options.preprocess, batchSize: options.batchSize ?? 32, embedding: { layer: embeddingLayer, rows } });
+  const rowLabels = Int32Array.from(rows, (r) => labels[r]!);
+  const clustering = cleanClustering(representations.embedding!.values, rowLabels, representations.embedding!.dim, { ...options.clustering, only: indexOnly ? 'index' : 'all' });
+  return { model, oldData, options: { ...options }, layers, postActivationLayers: postActivation, embeddingLayer, rows, rowLabels, representations, clustering, wallMs: Date.now() - t0 };
+}
+
+/**
+ * PreIndex of `newData` against a {@link preIndexReference}: `newData` must be paired with the reference's
+ * clean data (`newData[i]` is the shifted `oldData[i]`, same labels), otherwise it throws `UNPAIRED_DATA`.
+ * `wallMs` is this evaluation's own time (the reference's is its `wallMs`).
+ */
+export async function preIndexAgainst(reference: PreIndexReference, newData: Dataset): Promise<PreIndexResult> {
+  const t0 = Date.now();
+  const { model, oldData, options, layers, embeddingLayer, rows, rowLabels, clustering } = reference;
+  checkSameShape(oldData, newData, model);
+  checkPaired(oldData, newData);
+  const { bins, primary, indexOnly } = resolvedPrimary(options);
+  const repOld = reference.representations;
+  const repNew = extractRepresentations(model, newData, {
+    layers, preprocess: options.preprocess, batchSize: options.batchSize ?? 32, embedding: { layer: embeddingLayer, rows, into: embeddingScratch.get(reference) },
+  });
+  embeddingScratch.set(reference, repNew.embedding!.values);
   const n = oldData.size;
-  const only = options.components ?? 'all';
-  if (only !== 'all' && only !== 'index') {
-    throw new TrellisError('BAD_OPTION', `components "${String(only)}" is not what preIndex can compute`, "use components: 'all' (every distance and ARI, the default) or 'index' (only what the value needs)");
-  }
-  const indexOnly = only === 'index';
   const binsComputed = indexOnly ? [primary.bins] : bins;
   const metrics: readonly DistanceName[] = indexOnly ? [primary.metric] : DISTANCE_NAMES;
   const perLayer: PreIndexComponents['perLayer'] = {};
@@ -217,14 +298,28 @@ export async function preIndex(model: ModelAdapter, oldData: Dataset, newData: D
     perLayer[l] = representationDistances(a.values, b.values, n, a.width, binsComputed, { wasserstein: options.wasserstein, klEpsilon: options.klEpsilon, metrics });
     for (const bc of binsComputed) for (const m of metrics) dist[bc]![m] += perLayer[l]![bc]![m] / layers.length;
   }
-  const subLabels = Int32Array.from(rows, (r) => labels[r]!);
-  const ari = clusteringAris(repOld.embedding!.values, repNew.embedding!.values, subLabels, repOld.embedding!.dim, { ...options.clustering, only: indexOnly ? 'index' : 'all' });
+  const shifted = shiftedClustering(repNew.embedding!.values, rowLabels, repNew.embedding!.dim, clustering, { ...options.clustering, only: indexOnly ? 'index' : 'all' });
+  const ari: AriFamily = { clean: clustering.clean, cleanKpp: clustering.cleanKpp, ...shifted };
   const components: PreIndexComponents = {
     p: dist[primary.bins]![primary.metric], invAri: 1 - ari.newFromClean, ari, distances: dist, perLayer, layers,
-    postActivationLayers: postActivation, embeddingLayer, n, clusteringN: rows.length, primary,
+    postActivationLayers: reference.postActivationLayers, embeddingLayer, n, clusteringN: rows.length, primary,
   };
   const combine = options.combine ?? {};
   const value = combinePreIndex(components, combine);
   const corrected = typeof combine === 'function' ? value : combinePreIndex(components, { ...combine, baselineCorrect: true });
   return { ...components, value, corrected, wallMs: Date.now() - t0 };
+}
+
+/**
+ * PreIndex of `model` for the shift from `oldData` to `newData`, which must be **paired**
+ * (`newData[i]` is the shifted `oldData[i]`, same labels); otherwise it throws `UNPAIRED_DATA`
+ * and points to {@link arm} / {@link resqueShift}. One call computes both sides; for many shifted sets
+ * of the same clean data, build a {@link preIndexReference} once and call {@link preIndexAgainst}.
+ */
+export async function preIndex(model: ModelAdapter, oldData: Dataset, newData: Dataset, options: PreIndexOptions = {}): Promise<PreIndexResult> {
+  const t0 = Date.now();
+  checkSameShape(oldData, newData, model);
+  checkPaired(oldData, newData);
+  const result = await preIndexAgainst(await preIndexReference(model, oldData, options), newData);
+  return { ...result, wallMs: Date.now() - t0 };
 }

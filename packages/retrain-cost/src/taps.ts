@@ -109,8 +109,12 @@ export interface ExtractOptions {
   layers: readonly string[];
   preprocess?: Preprocess;
   batchSize?: number;
-  /** Keep the raw output of this layer for the given (sorted) rows. */
-  embedding?: { layer: string; rows: Int32Array };
+  /**
+   * Keep the raw output of this layer for the given (sorted) rows. `into`, when its length is
+   * `rows.length ×` the layer's flattened size, receives the values instead of a new array (repeated
+   * extractions reuse one buffer: a fresh array of hundreds of MB costs more than the forward pass).
+   */
+  embedding?: { layer: string; rows: Int32Array; into?: Float32Array };
   /** Also return softmax outputs. */
   probs?: boolean;
 }
@@ -137,7 +141,7 @@ export function extractRepresentations(model: ModelAdapter, data: Dataset, optio
   for (const l of options.layers) chunks[l] = [];
   const embRows = options.embedding?.rows;
   let embDim = 0;
-  const embChunks: Float32Array[] = [];
+  let embValues: Float32Array | null = null;
   let embCursor = 0;
   const probChunks: Float32Array[] = [];
   let offset = 0;
@@ -147,7 +151,7 @@ export function extractRepresentations(model: ModelAdapter, data: Dataset, optio
       const o = model.apply(x, { training: false, taps });
       const res: Record<string, tf.Tensor> = {};
       for (const l of options.layers) res[l] = perSample(o.features[l]!);
-      if (options.embedding) res['\u0000emb'] = tf.reshape(o.features[options.embedding.layer]!, [batch.size, -1]);
+      if (options.embedding) res['\u0000emb'] = o.features[options.embedding.layer]!;
       if (options.probs) res['\u0000probs'] = tf.softmax(o.logits);
       return res;
     });
@@ -157,12 +161,15 @@ export function extractRepresentations(model: ModelAdapter, data: Dataset, optio
       chunks[l]!.push(t.dataSync() as Float32Array);
     }
     if (options.embedding && embRows) {
+      // the raw output, flattened per row (row-major, so no reshape), copied straight into place
       const t = outs['\u0000emb']!;
-      embDim = t.shape[1]!;
+      embDim = t.size / batch.size;
+      const into = options.embedding.into;
+      embValues ??= into?.length === embRows.length * embDim ? into : new Float32Array(embRows.length * embDim);
       const all = t.dataSync() as Float32Array;
       while (embCursor < embRows.length && embRows[embCursor]! < offset + batch.size) {
         const r = embRows[embCursor]! - offset;
-        embChunks.push(all.slice(r * embDim, (r + 1) * embDim));
+        embValues.set(all.subarray(r * embDim, (r + 1) * embDim), embCursor * embDim);
         embCursor++;
       }
     }
@@ -174,7 +181,7 @@ export function extractRepresentations(model: ModelAdapter, data: Dataset, optio
   const perLayer: Representations['perLayer'] = {};
   for (const l of options.layers) perLayer[l] = { values: concat(chunks[l]!), width: widths[l]! };
   const out: Representations = { perLayer, n };
-  if (options.embedding && embRows) out.embedding = { values: concat(embChunks), dim: embDim, rows: embRows };
+  if (options.embedding && embRows) out.embedding = { values: embValues ?? new Float32Array(0), dim: embDim, rows: embRows };
   if (options.probs) out.probs = concat(probChunks);
   return out;
 }

@@ -123,7 +123,65 @@ describe('ARI and k-means (spec §4.2)', () => {
     }
     expect(tf.memory().numTensors).toBe(0);
   });
+  it('skips rows by distance bounds and updates centres by the rows that moved: same clustering as textbook Lloyd', async () => {
+    await tf.setBackend('cpu');
+    // two data sets: separated blobs (the bounds skip most rows once the centres settle) and overlapping
+    // blobs far from the origin (large ‖x‖, small gaps: many near-ties for the bounds and the matmul)
+    const rng = new Rng(11);
+    const sets: Array<[number, number, number, Float32Array]> = [];
+    for (const [n, d, k, mean, offset] of [[400, 6, 5, 1.2, 0], [600, 40, 6, 0.6, 50]] as const) {
+      const x = new Float32Array(n * d);
+      for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) x[i * d + t] = rng.normal(t % k === i % k ? mean : 0, 1) + offset;
+      sets.push([n, d, k, x]);
+    }
+    for (const [n, d, k, x] of sets) {
+      const init = x.slice(0, k * d);
+      const lloyd = textbookLloyd(x, n, d, k, init);
+      // the incremental path ran: after the first pass fewer than half the rows moved, more than none
+      expect(lloyd.moved[0]!).toBeGreaterThan(0);
+      expect(lloyd.moved[0]!).toBeLessThan(n / 2);
+      for (const matmulFrom of [Infinity, 0]) {
+        const r = kmeans(x, n, d, init, { tol: 0, matmulFrom });
+        expect([...r.labels]).toEqual([...lloyd.labels]);
+        expect(r.iters).toBe(lloyd.moved.length);
+        for (let t = 0; t < k * d; t++) expect(r.centers[t]).toBeCloseTo(lloyd.centers[t]!, 4);
+        if (d === 6) expect(r.boundSkips).toBeGreaterThan(n); // more than one pass' worth of rows decided without a distance
+      }
+    }
+    expect(tf.memory().numTensors).toBe(0);
+  });
 });
+
+/** Lloyd's algorithm as written in textbooks: every distance exact in float64, centres rebuilt from every row. */
+function textbookLloyd(x: Float32Array, n: number, d: number, k: number, init: Float32Array): { labels: Int32Array; centers: Float64Array; moved: number[] } {
+  let centers = Float64Array.from(init);
+  const labels = new Int32Array(n);
+  const moved: number[] = [];
+  for (let it = 0; it < 300; it++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      let best = 0, bd = Infinity;
+      for (let j = 0; j < k; j++) {
+        let s = 0;
+        for (let t = 0; t < d; t++) s += (x[i * d + t]! - centers[j * d + t]!) ** 2;
+        if (s < bd) { bd = s; best = j; }
+      }
+      if (it > 0 && labels[i] !== best) changed++;
+      labels[i] = best;
+    }
+    if (it > 0) moved.push(changed);
+    if (it > 0 && changed === 0) break;
+    const next = new Float64Array(k * d);
+    const counts = new Float64Array(k);
+    for (let i = 0; i < n; i++) {
+      counts[labels[i]!]!++;
+      for (let t = 0; t < d; t++) next[labels[i]! * d + t]! += x[i * d + t]!;
+    }
+    for (let j = 0; j < k; j++) for (let t = 0; t < d; t++) next[j * d + t]! /= counts[j]!;
+    centers = next;
+  }
+  return { labels, centers, moved };
+}
 
 describe('RESQUE (spec §5 golden)', () => {
   it('θ = 1/3 for c = (1,0,1), c\' = (1,1,0); 0 for identical sums', () => {

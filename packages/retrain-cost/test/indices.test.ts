@@ -1,6 +1,6 @@
 import { TrellisError } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { accuracyDrop, arm, DISTANCE_NAMES, preIndex, resolveTaps, resqueShift } from '../src/index.js';
+import { accuracyDrop, arm, DISTANCE_NAMES, preIndex, preIndexAgainst, preIndexReference, resolveTaps, resqueShift } from '../src/index.js';
 import { noisy, randomData, tinyModel, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -80,6 +80,31 @@ describe('PreIndex invariants (spec §4.4) on a tiny random model', () => {
     const before = (await import('@tensorflow/tfjs-core')).memory().numTensors;
     await preIndex(model, old, shifted, { components: 'index' });
     expect((await import('@tensorflow/tfjs-core')).memory().numTensors).toBe(before);
+  });
+  it('a clean-side reference built once gives every shifted set the same result as a standalone call', async () => {
+    const strip = (r: Awaited<ReturnType<typeof preIndex>>) => ({ ...r, wallMs: 0 });
+    for (const components of ['all', 'index'] as const) {
+      const options = { components, combine: { baselineCorrect: true }, clustering: { seed: 3 } };
+      const ref = await preIndexReference(model, old, options);
+      expect(ref.layers).toEqual(['d32', 'd16']);
+      expect(ref.clustering.classes).toEqual([...new Set(old.labels!)].sort((a, b) => a - b));
+      expect(Number.isNaN(ref.clustering.cleanKpp)).toBe(components === 'index');
+      // three shifted sets in turn (the reference reuses one buffer for their embeddings), then the first again
+      const sets = [shifted, noisy(old, 0.3), noisy(old, 2), shifted];
+      const against = [];
+      for (const s of sets) against.push(strip(await preIndexAgainst(ref, s)));
+      for (let i = 0; i < sets.length; i++) expect(against[i]).toEqual(strip(await preIndex(model, old, sets[i]!, options)));
+      expect(against[3]).toEqual(against[0]);
+      expect(against[2]!.p).toBeGreaterThan(against[1]!.p);
+    }
+    const ref = await preIndexReference(model, old);
+    const before = (await import('@tensorflow/tfjs-core')).memory().numTensors;
+    await preIndexAgainst(ref, shifted);
+    expect((await import('@tensorflow/tfjs-core')).memory().numTensors).toBe(before);
+    // the shifted set must still be paired with the reference's clean data
+    const unpaired = old.subset(Int32Array.from({ length: old.size }, (_, i) => (i + 1) % old.size));
+    await expect(preIndexAgainst(ref, unpaired)).rejects.toMatchObject({ code: 'UNPAIRED_DATA' });
+    await expect(preIndexReference(model, old, { components: 'some' as 'all' })).rejects.toMatchObject({ code: 'BAD_OPTION' });
   });
   it('a stronger shift gives a larger index', async () => {
     const weak = await preIndex(model, old, noisy(old, 0.3));

@@ -7,6 +7,7 @@
 
 #include "channel_sums.h"
 #include "kernels.h"
+#include "parallel.h"
 
 namespace trellis {
 
@@ -25,12 +26,13 @@ void batch_norm(const float* x, const float* mean, int64_t meanLen, const float*
   const int64_t rows = total / C;
   const float* mp = mul.data();
   const float* ap = add.data();
-#pragma omp parallel for schedule(static) if (total > 32768)
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * C;
-    float* yr = y + r * C;
-    for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * mp[c] + ap[c];
-  }
+  for_spans(rows, total > 32768, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; r++) {
+      const float* xr = x + r * C;
+      float* yr = y + r * C;
+      for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * mp[c] + ap[c];
+    }
+  });
 }
 
 void batch_norm_grad(const float* dy, const float* x, const float* mean, const float* var, const float* scale,
@@ -41,10 +43,7 @@ void batch_norm_grad(const float* dy, const float* x, const float* mean, const f
   const int T = total > 32768 ? num_threads() : 1;
   std::vector<double> part(2 * C * T, 0.0);
   const float* kp = k.data();
-#pragma omp parallel num_threads(T)
-  {
-    const int t = omp_get_thread_num();
-    const int nt = omp_get_num_threads();
+  run_team(T, [&](int t, int nt) {
     std::vector<float> sd(C, 0.f), sx(C, 0.f);
     // Per-thread float partials over blocks of rows, folded into doubles per block.
     const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
@@ -69,7 +68,7 @@ void batch_norm_grad(const float* dy, const float* x, const float* mean, const f
         inBlock = 0;
       }
     }
-  }
+  });
   for (int64_t c = 0; c < C; c++) {
     double a = 0, b = 0;
     for (int t = 0; t < T; t++) {
@@ -101,12 +100,13 @@ void moments_grad(const float* x, const float* mean, const float* dmean, const f
   }
   const float* ap = a.data();
   const float* bp = b.data();
-#pragma omp parallel for schedule(static) if (rows * C > 32768)
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * C;
-    float* o = dx + r * C;
-    for (int64_t c = 0; c < C; c++) o[c] = ap[c] + bp[c] * (xr[c] - mean[c]);
-  }
+  for_spans(rows, rows * C > 32768, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; r++) {
+      const float* xr = x + r * C;
+      float* o = dx + r * C;
+      for (int64_t c = 0; c < C; c++) o[c] = ap[c] + bp[c] * (xr[c] - mean[c]);
+    }
+  });
 }
 
 }  // namespace trellis

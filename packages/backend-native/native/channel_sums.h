@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "kernels.h"
+#include "parallel.h"
 
 namespace trellis {
 
@@ -16,10 +17,7 @@ template <typename F>
 inline void channel_sums(int64_t rows, int64_t C, double* out, F f) {
   const int T = rows * C > 32768 ? num_threads() : 1;
   std::vector<double> part((size_t)C * T, 0.0);
-#pragma omp parallel num_threads(T)
-  {
-    const int t = omp_get_thread_num();
-    const int nt = omp_get_num_threads();
+  run_team(T, [&](int t, int nt) {
     const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
     std::vector<float> acc(C, 0.f);
     double* pd = part.data() + (size_t)C * t;
@@ -34,7 +32,7 @@ inline void channel_sums(int64_t rows, int64_t C, double* out, F f) {
         inBlock = 0;
       }
     }
-  }
+  });
   for (int64_t c = 0; c < C; c++) {
     double s = 0;
     for (int t = 0; t < T; t++) s += part[(size_t)C * t + c];

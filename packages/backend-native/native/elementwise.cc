@@ -10,6 +10,7 @@
 
 #include "channel_sums.h"
 #include "kernels.h"
+#include "parallel.h"
 
 namespace trellis {
 
@@ -41,44 +42,50 @@ static void binary_loop(const float* a, const float* b, float* out, int64_t tota
       default: return i / inner;
     }
   };
+  const bool parallel = total > kBinaryParallelMin;
   if (modeA == 0 && modeB == 0) {
-#pragma omp parallel for schedule(static) if (total > kBinaryParallelMin)
-    for (int64_t i = 0; i < total; i++) out[i] = f(a[i], b[i]);
+    for_spans(total, parallel, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; i++) out[i] = f(a[i], b[i]);
+    });
   } else if (modeA == 0 && modeB == 1) {
     const float bv = b[0];
-#pragma omp parallel for schedule(static) if (total > kBinaryParallelMin)
-    for (int64_t i = 0; i < total; i++) out[i] = f(a[i], bv);
+    for_spans(total, parallel, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; i++) out[i] = f(a[i], bv);
+    });
   } else if (modeA == 1 && modeB == 0) {
     const float av = a[0];
-#pragma omp parallel for schedule(static) if (total > kBinaryParallelMin)
-    for (int64_t i = 0; i < total; i++) out[i] = f(av, b[i]);
+    for_spans(total, parallel, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; i++) out[i] = f(av, b[i]);
+    });
   } else if (row_broadcast(modeA, modeB, innerA, innerB) > 0) {
     // Every broadcasting operand repeats along (mode 2) or is constant over (mode 3) rows of the
     // same length R: per row, each operand is a vector or a scalar, and the inner loop vectorises.
     const int64_t R = row_broadcast(modeA, modeB, innerA, innerB);
     const int64_t rows = total / R;
-#pragma omp parallel for schedule(static) if (total > kBinaryParallelMin)
-    for (int64_t r = 0; r < rows; r++) {
-      float* o = out + r * R;
-      const bool va = modeA == 0 || modeA == 2, vb = modeB == 0 || modeB == 2;
-      const float* ap = modeA == 0 ? a + r * R : a;
-      const float* bp = modeB == 0 ? b + r * R : b;
-      const float as = modeA == 1 ? a[0] : modeA == 3 ? a[r] : 0.f;
-      const float bs = modeB == 1 ? b[0] : modeB == 3 ? b[r] : 0.f;
-      if (va && vb) {
-        for (int64_t j = 0; j < R; j++) o[j] = f(ap[j], bp[j]);
-      } else if (va) {
-        for (int64_t j = 0; j < R; j++) o[j] = f(ap[j], bs);
-      } else if (vb) {
-        for (int64_t j = 0; j < R; j++) o[j] = f(as, bp[j]);
-      } else {
-        const float v = f(as, bs);
-        for (int64_t j = 0; j < R; j++) o[j] = v;
+    for_spans(rows, parallel, [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; r++) {
+        float* o = out + r * R;
+        const bool va = modeA == 0 || modeA == 2, vb = modeB == 0 || modeB == 2;
+        const float* ap = modeA == 0 ? a + r * R : a;
+        const float* bp = modeB == 0 ? b + r * R : b;
+        const float as = modeA == 1 ? a[0] : modeA == 3 ? a[r] : 0.f;
+        const float bs = modeB == 1 ? b[0] : modeB == 3 ? b[r] : 0.f;
+        if (va && vb) {
+          for (int64_t j = 0; j < R; j++) o[j] = f(ap[j], bp[j]);
+        } else if (va) {
+          for (int64_t j = 0; j < R; j++) o[j] = f(ap[j], bs);
+        } else if (vb) {
+          for (int64_t j = 0; j < R; j++) o[j] = f(as, bp[j]);
+        } else {
+          const float v = f(as, bs);
+          for (int64_t j = 0; j < R; j++) o[j] = v;
+        }
       }
-    }
+    });
   } else {
-#pragma omp parallel for schedule(static) if (total > 200000)
-    for (int64_t i = 0; i < total; i++) out[i] = f(a[idx(modeA, i, innerA)], b[idx(modeB, i, innerB)]);
+    for_spans(total, total > 200000, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; i++) out[i] = f(a[idx(modeA, i, innerA)], b[idx(modeB, i, innerB)]);
+    });
   }
 }
 
@@ -110,8 +117,9 @@ void binary(int op, const float* a, const float* b, float* out, int64_t total, i
 
 template <typename F>
 static void unary_loop(const float* x, float* out, int64_t n, F f) {
-#pragma omp parallel for schedule(static) if (n > 200000)
-  for (int64_t i = 0; i < n; i++) out[i] = f(x[i]);
+  for_spans(n, n > 200000, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; i++) out[i] = f(x[i]);
+  });
 }
 
 void unary(int op, const float* x, float* out, int64_t n, float alpha) {
@@ -148,14 +156,13 @@ static inline AdamResult adam_at(float value, float m, float v, float g, AdamCon
   return {(nm / c.oneMinusAcc1) / (std::sqrt(nv / c.oneMinusAcc2) + c.eps) * c.negLr + value, nm, nv};
 }
 
-// The update over n elements into separate outputs. (The pointers never alias: without saying so
-// the compiler keeps the divisions and the square root scalar, ten times slower.)
-void adam(const float* __restrict value, const float* __restrict m, const float* __restrict v,
-          const float* __restrict g, float* __restrict outValue, float* __restrict outM, float* __restrict outV,
-          int64_t n, float b1, float omb1, float b2, float omb2, float oneMinusAcc1, float oneMinusAcc2, float eps,
-          float negLr) {
-  const AdamConstants c{b1, omb1, b2, omb2, oneMinusAcc1, oneMinusAcc2, eps, negLr};
-#pragma omp parallel for simd schedule(static) firstprivate(c) if (n > 200000)
+// The update of n elements into separate outputs, and the same written over value, m and v (each
+// element read, then overwritten). The pointers of each never alias one another: without saying so
+// the compiler keeps the divisions and the square root scalar, ten times slower.
+static inline void adam_span(const float* __restrict value, const float* __restrict m, const float* __restrict v,
+                             const float* __restrict g, float* __restrict outValue, float* __restrict outM,
+                             float* __restrict outV, int64_t n, AdamConstants c) {
+#pragma omp simd
   for (int64_t i = 0; i < n; i++) {
     const AdamResult r = adam_at(value[i], m[i], v[i], g[i], c);
     outValue[i] = r.value;
@@ -163,13 +170,9 @@ void adam(const float* __restrict value, const float* __restrict m, const float*
     outV[i] = r.v;
   }
 }
-
-// The same update written over value, m and v (each element read, then overwritten).
-void adam_inplace(float* __restrict value, float* __restrict m, float* __restrict v, const float* __restrict g,
-                  int64_t n, float b1, float omb1, float b2, float omb2, float oneMinusAcc1, float oneMinusAcc2,
-                  float eps, float negLr) {
-  const AdamConstants c{b1, omb1, b2, omb2, oneMinusAcc1, oneMinusAcc2, eps, negLr};
-#pragma omp parallel for simd schedule(static) firstprivate(c) if (n > 200000)
+static inline void adam_span_inplace(float* __restrict value, float* __restrict m, float* __restrict v,
+                                     const float* __restrict g, int64_t n, AdamConstants c) {
+#pragma omp simd
   for (int64_t i = 0; i < n; i++) {
     const AdamResult r = adam_at(value[i], m[i], v[i], g[i], c);
     value[i] = r.value;
@@ -178,24 +181,52 @@ void adam_inplace(float* __restrict value, float* __restrict m, float* __restric
   }
 }
 
+// Below this many elements one thread does the update. Above it every thread takes one contiguous
+// span and runs the same vector loop on it. (The earlier `omp parallel for simd … if (…)` form of this
+// loop compiled by GCC 12 ran 13× slower on one thread: 3.6 against 0.27 ns per element on 100,352
+// floats, AMD EPYC with AVX-512.)
+static constexpr int64_t kAdamParallelMin = 200000;
+
+// The update over n elements into separate outputs.
+void adam(const float* __restrict value, const float* __restrict m, const float* __restrict v,
+          const float* __restrict g, float* __restrict outValue, float* __restrict outM, float* __restrict outV,
+          int64_t n, float b1, float omb1, float b2, float omb2, float oneMinusAcc1, float oneMinusAcc2, float eps,
+          float negLr) {
+  const AdamConstants c{b1, omb1, b2, omb2, oneMinusAcc1, oneMinusAcc2, eps, negLr};
+  for_spans(n, n > kAdamParallelMin, [&](int64_t lo, int64_t hi) {
+    adam_span(value + lo, m + lo, v + lo, g + lo, outValue + lo, outM + lo, outV + lo, hi - lo, c);
+  });
+}
+
+// The same update written over value, m and v (each element read, then overwritten).
+void adam_inplace(float* __restrict value, float* __restrict m, float* __restrict v, const float* __restrict g,
+                  int64_t n, float b1, float omb1, float b2, float omb2, float oneMinusAcc1, float oneMinusAcc2,
+                  float eps, float negLr) {
+  const AdamConstants c{b1, omb1, b2, omb2, oneMinusAcc1, oneMinusAcc2, eps, negLr};
+  for_spans(n, n > kAdamParallelMin, [&](int64_t lo, int64_t hi) {
+    adam_span_inplace(value + lo, m + lo, v + lo, g + lo, hi - lo, c);
+  });
+}
+
 // x viewed as [outer, inner]. leading = true: out[j] = Σ_i x[i, j] (size inner);
 // else out[i] = Σ_j x[i, j] (size outer). scale multiplies the result (1 / count for Mean).
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t inner, bool leading, float scale) {
   if (!leading) {
-#pragma omp parallel for schedule(static) if (outer * inner > 200000)
-    for (int64_t i = 0; i < outer; i++) {
-      const float* r = x + i * inner;
-      double s = 0;
-      float part = 0.f;
-      for (int64_t j = 0; j < inner; j++) {
-        part += r[j];
-        if ((j & 255) == 255) {
-          s += part;
-          part = 0.f;
+    for_spans(outer, outer * inner > 200000, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; i++) {
+        const float* r = x + i * inner;
+        double s = 0;
+        float part = 0.f;
+        for (int64_t j = 0; j < inner; j++) {
+          part += r[j];
+          if ((j & 255) == 255) {
+            s += part;
+            part = 0.f;
+          }
         }
+        out[i] = (float)((s + part) * scale);
       }
-      out[i] = (float)((s + part) * scale);
-    }
+    });
     return;
   }
   std::vector<double> sums(inner);

@@ -11,6 +11,7 @@
 
 #include "dnnl.h"
 #include "kernels.h"
+#include "parallel.h"
 
 extern "C" {
 // OpenBLAS (declared here so only the runtime library is needed, not a particular cblas.h).
@@ -79,8 +80,9 @@ static void epilogue(float* C, int64_t N, int64_t m0, int64_t m1, int64_t n0, in
 
 void apply_act(float* x, int64_t n, int act, float alpha) {
   if (act == kLinear) return;
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; i++) x[i] = act1(x[i], act, alpha);
+  for_spans(n, n > 65536, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; i++) x[i] = act1(x[i], act, alpha);
+  });
 }
 
 // Holds off asynchronous signals on the calling thread for its lifetime. oneDNN 2.6's sgemm

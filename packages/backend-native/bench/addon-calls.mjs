@@ -1,0 +1,44 @@
+// Time of direct addon calls, without tfjs: the fixed cost of one call on tiny tensors (what a
+// training step pays per bias-sized op) and the fused Adam update per element.
+//   node packages/backend-native/bench/addon-calls.mjs                    (build the addon first)
+//   TRELLIS_NATIVE_ADDON=/path/other.node node packages/backend-native/bench/addon-calls.mjs   (another build)
+import { importDist } from '../../core/bench/reference-models.mjs';
+
+const native = await importDist('backend-native');
+const { addon, reason, path } = native.loadAddon();
+if (addon == null) throw new Error(reason);
+console.log(`addon ${path}`);
+const C = new Float32Array([0.9, 0.1, 0.999, 0.001, 0.1, 0.001, 1e-7, -1e-3]);
+/** Mean ns per call of f over enough calls to take ≈ 0.3 s. */
+const nsPerCall = (f) => {
+  for (let i = 0; i < 1000; i++) f();
+  let reps = 1000;
+  for (;;) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < reps; i++) f();
+    const ns = Number(process.hrtime.bigint() - t0);
+    if (ns > 3e8) return ns / reps;
+    reps *= 4;
+  }
+};
+const arrays = (n) => [0, 1, 2, 3, 4].map((k) => Float32Array.from({ length: n }, (_, i) => (k === 2 ? 1e-4 : Math.sin(i + k) * 0.5)));
+addon.setThreads(1);
+console.log('one thread, ns per call:');
+for (const n of [1, 128, 4096]) {
+  const [x, y, v, m, out] = arrays(n);
+  const row = {
+    'unary relu': nsPerCall(() => addon.unary(6, x, out, 0)),
+    'binary add': nsPerCall(() => addon.binary(0, x, y, out, n, 0, 0, 1, 1)),
+    'reduceSum (row)': nsPerCall(() => addon.reduceSum(x, out, 1, n, false, 1)),
+    'adam (in place)': nsPerCall(() => addon.adam(x, m, v, y, x, m, v, C)),
+  };
+  console.log(`  n=${String(n).padEnd(5)} ${Object.entries(row).map(([k, t]) => `${k} ${t.toFixed(0)}`).join('  ')}`);
+}
+for (const threads of [1, 2]) {
+  addon.setThreads(threads);
+  for (const n of [100352, 1000000]) {
+    const [x, y, v, m] = arrays(n);
+    const ns = nsPerCall(() => addon.adam(x, m, v, y, x, m, v, C));
+    console.log(`adam in place, ${threads} thread${threads > 1 ? 's' : ''}, n=${n}: ${(ns / n).toFixed(3)} ns per element (${(ns / 1000).toFixed(1)} us per call)`);
+  }
+}

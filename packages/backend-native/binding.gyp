@@ -8,7 +8,8 @@
         "native/conv.cc",
         "native/pool.cc",
         "native/bnorm.cc",
-        "native/elementwise.cc"
+        "native/elementwise.cc",
+        "native/transpose.cc"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],

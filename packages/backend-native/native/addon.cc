@@ -394,6 +394,32 @@ napi_value ClearCache(napi_env env, napi_callback_info) {
   return undefined(env);
 }
 
+// transpose(x, out, shape, perm): out = x with its axes permuted (output axis d is x's axis perm[d]).
+napi_value Transpose(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, a, 4)) return nullptr;
+  uint32_t rank = 0, permLen = 0;
+  napi_get_array_length(env, a.argv[2], &rank);
+  napi_get_array_length(env, a.argv[3], &permLen);
+  if (rank < 1 || rank > (uint32_t)kMaxTransposeRank || permLen != rank)
+    return throw_error(env, "transpose: shape and perm must have the same length, 1 to 8");
+  int64_t shape[kMaxTransposeRank], perm[kMaxTransposeRank];
+  if (!ints(env, a.argv[2], shape, rank) || !ints(env, a.argv[3], perm, rank)) return nullptr;
+  bool seen[kMaxTransposeRank] = {false};
+  int64_t total = 1;
+  for (uint32_t d = 0; d < rank; d++) {
+    if (shape[d] < 0) return throw_error(env, "transpose: negative dimension");
+    if (perm[d] < 0 || perm[d] >= (int64_t)rank || seen[perm[d]]) return throw_error(env, "transpose: perm is not a permutation");
+    seen[perm[d]] = true;
+    total *= shape[d];
+  }
+  float *X, *O;
+  if (!f32(env, a.argv[0], total, &X, "x") || !f32(env, a.argv[1], total, &O, "out")) return nullptr;
+  if (total > 0 && X == O) return throw_error(env, "transpose: out must not be x");
+  transpose(X, O, (int)rank, shape, perm);
+  return undefined(env);
+}
+
 bool g_mallopt = false;
 
 napi_value Versions(napi_env env, napi_callback_info) {
@@ -429,7 +455,7 @@ napi_value Init(napi_env env, napi_value exports) {
     napi_callback cb;
   } fns[] = {{"matmul", Matmul},         {"conv", Conv},         {"pool", Pool},         {"batchNorm", BatchNorm},
              {"batchNormGrad", BatchNormGrad}, {"moments", Moments}, {"momentsGrad", MomentsGrad}, {"setThreads", SetThreads}, {"getThreads", GetThreads},
-             {"setGemm", SetGemm}, {"binary", Binary}, {"unary", Unary}, {"reduceSum", ReduceSum}, {"adam", Adam},       {"stats", Stats},       {"clearCache", ClearCache}, {"versions", Versions}};
+             {"setGemm", SetGemm}, {"binary", Binary}, {"unary", Unary}, {"reduceSum", ReduceSum}, {"adam", Adam}, {"transpose", Transpose},       {"stats", Stats},       {"clearCache", ClearCache}, {"versions", Versions}};
   for (const auto& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);

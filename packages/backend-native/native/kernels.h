@@ -75,4 +75,9 @@ void adam_inplace(float* value, float* m, float* v, const float* g, int64_t n, f
                   float oneMinusAcc1, float oneMinusAcc2, float eps, float negLr);
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t inner, bool leading, float scale);
 
+// out = x with its axes permuted (row-major; output axis d is x's axis perm[d]; rank 1 … kMaxTransposeRank,
+// perm a permutation of 0 … rank − 1, checked by the caller).
+constexpr int kMaxTransposeRank = 8;
+void transpose(const float* x, float* out, int rank, const int64_t* shape, const int64_t* perm);
+
 }  // namespace trellis

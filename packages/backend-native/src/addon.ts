@@ -51,6 +51,8 @@ export interface NativeAddon {
   reduceSum(x: Float32Array, out: Float32Array, outer: number, inner: number, leading: boolean, scale: number): void;
   /** One fused Adam step; constants = float32 [b1, 1−b1, b2, 1−b2, 1−b1^t, 1−b2^t, eps, −lr]. */
   adam(value: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, outValue: Float32Array, outM: Float32Array, outV: Float32Array, constants: Float32Array): void;
+  /** out = x with its axes permuted: output axis d is x's axis perm[d] (row-major, rank 1–8; out must not be x). */
+  transpose(x: Float32Array, out: Float32Array, shape: number[], perm: number[]): void;
   setThreads(n: number): void;
   getThreads(): number;
   /** 0 = OpenBLAS GEMM split over the OpenMP pool, 1 = oneDNN sgemm, 2 = OpenBLAS with its own threads, 3 = auto (default: oneDNN for a few large matrices, else 0). */

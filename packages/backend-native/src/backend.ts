@@ -192,7 +192,7 @@ export function loadNativeKernels(): NativeKernelsStatus {
       // Priority 0: never picked automatically over cpu (1) or wasm (2); only by name.
       tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(addon), 0);
     }
-    const native = [...nativeKernelFuncs(addon, fallback), ...momentsKernelFuncs(addon), ...layoutKernelFuncs(fallback)];
+    const native = [...nativeKernelFuncs(addon, fallback), ...momentsKernelFuncs(addon), ...layoutKernelFuncs(addon, fallback)];
     const nativeNames = new Set(native.map(([n]) => n));
     for (const k of cpu.values()) {
       if (nativeNames.has(k.kernelName)) continue;

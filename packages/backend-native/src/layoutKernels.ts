@@ -2,13 +2,14 @@
  * Data-movement kernels (Slice, Transpose, PadV2) and a row Softmax for 'trellis-native'. The cpu
  * backend runs these with per-element index arithmetic (Slice of a [16, 13, 124] tensor took ~12 ms
  * in a small transformer's step, its Softmax composes five full-size ops); here each copies
- * contiguous runs of the innermost axis. Float32 only; anything else (other dtypes, Softmax over a
+ * contiguous runs of the innermost axis (Transpose in the addon). Float32 only; anything else (other dtypes, Softmax over a
  * non-last axis) runs the cpu kernel.
  *
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { NativeAddon } from './addon.js';
 import { alloc, count, f32, output, type Fallback } from './kernels.js';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
@@ -92,30 +93,16 @@ const padKernel = (fallback: Fallback): KernelFunc =>
     return [shape, dst];
   });
 
-const transposeKernel = (fallback: Fallback): KernelFunc =>
+/** The most axes the native transpose takes (native/kernels.h kMaxTransposeRank); more run the cpu kernel. */
+const MAX_TRANSPOSE_RANK = 8;
+
+const transposeKernel = (addon: NativeAddon, fallback: Fallback): KernelFunc =>
   floatKernel<tf.TransposeAttrs>('Transpose', 'x', fallback, (x, xv, { perm }, backend) => {
     const rank = x.shape.length;
-    if (perm.length !== rank) return null;
-    const shape = perm.map((p) => x.shape[p] as number);
-    const total = xv.length;
-    const dst = alloc(backend, total);
-    const xs = stridesOf(x.shape);
-    const step = perm.map((p) => xs[p] as number); // input stride of each output axis
-    const inner = shape[rank - 1] as number;
-    const innerStep = step[rank - 1] as number;
-    const idx = new Array<number>(rank - 1).fill(0);
-    let src = 0;
-    for (let o = 0; o < total; o += inner) {
-      for (let j = 0, s = src; j < inner; j++, s += innerStep) dst[o + j] = xv[s] as number;
-      for (let d = rank - 2; d >= 0; d--) {
-        idx[d] = (idx[d] as number) + 1;
-        src += step[d] as number;
-        if ((idx[d] as number) < (shape[d] as number)) break;
-        src -= (step[d] as number) * (shape[d] as number);
-        idx[d] = 0;
-      }
-    }
-    return [shape, dst];
+    if (perm.length !== rank || rank > MAX_TRANSPOSE_RANK) return null;
+    const dst = alloc(backend, xv.length);
+    addon.transpose(xv, dst, [...x.shape], [...perm]);
+    return [perm.map((p) => x.shape[p] as number), dst];
   });
 
 const softmaxKernel = (fallback: Fallback): KernelFunc =>
@@ -140,11 +127,11 @@ const softmaxKernel = (fallback: Fallback): KernelFunc =>
   });
 
 /** The layout kernels and Softmax, by tfjs kernel name. */
-export function layoutKernelFuncs(fallback: Fallback): Array<[string, KernelFunc]> {
+export function layoutKernelFuncs(addon: NativeAddon, fallback: Fallback): Array<[string, KernelFunc]> {
   return [
     ['Slice', sliceKernel(fallback)],
     ['PadV2', padKernel(fallback)],
-    ['Transpose', transposeKernel(fallback)],
+    ['Transpose', transposeKernel(addon, fallback)],
     ['Softmax', softmaxKernel(fallback)],
   ];
 }

@@ -63,6 +63,12 @@ export interface NativeAddon {
   versions(): { dnnl: string; openblas: string; openblasCore: string; gemm: string; mallocTuned: string };
 }
 
+/** Every function of {@link NativeAddon}: an addon built from an older version lacks some and is not used. */
+export const ADDON_FUNCTIONS: ReadonlyArray<keyof NativeAddon> = [
+  'matmul', 'conv', 'pool', 'batchNorm', 'batchNormGrad', 'moments', 'momentsGrad', 'binary', 'unary', 'reduceSum',
+  'adam', 'transpose', 'setThreads', 'getThreads', 'setGemm', 'stats', 'clearCache', 'versions',
+];
+
 /** Result of trying to load the addon. */
 export interface AddonLoad {
   addon: NativeAddon | null;
@@ -95,7 +101,18 @@ export function tryLoadAddon(file: string): AddonLoad {
   }
   try {
     const require = createRequire(import.meta.url);
-    return { addon: require(file) as NativeAddon, path: file };
+    const addon = require(file) as Record<string, unknown>;
+    const missing = ADDON_FUNCTIONS.filter((name) => typeof addon[name] !== 'function');
+    if (missing.length > 0) {
+      return {
+        addon: null,
+        path: file,
+        reason:
+          `the native addon at ${file} was built from an older version of this package (it lacks ${missing.join(', ')}). ` +
+          'Rebuild it: `npm run build:native -w @trellis-ml/backend-native`',
+      };
+    }
+    return { addon: addon as unknown as NativeAddon, path: file };
   } catch (err) {
     const msg = (err as Error)?.message ?? String(err);
     return {

@@ -10,7 +10,11 @@ import {
   NativeBackend,
   tryLoadAddon,
   useNativeBackend,
+  ADDON_FUNCTIONS,
 } from '../src/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { values } from './seededValues.js';
 
 const status = loadNativeKernels();
@@ -67,6 +71,23 @@ describe('loading', () => {
     expect(r.reason).toMatch(/not built/);
     expect(r.reason).toContain('npm run build:native -w @trellis-ml/backend-native');
     expect(r.reason).toContain('libopenblas-dev libdnnl-dev');
+  });
+
+  it('refuses an addon built from an older version and says to rebuild it', () => {
+    // a stand-in module with every function but transpose, as an addon built before it was added
+    const dir = mkdtempSync(path.join(tmpdir(), 'trellis-old-addon-'));
+    const file = path.join(dir, 'old_addon.cjs');
+    const names = ADDON_FUNCTIONS.filter((n) => n !== 'transpose');
+    writeFileSync(file, names.map((n) => `exports.${n} = () => undefined;`).join('\n'));
+    try {
+      const r = tryLoadAddon(file);
+      expect(r.addon).toBeNull();
+      expect(r.reason).toMatch(/older version/);
+      expect(r.reason).toContain('lacks transpose');
+      expect(r.reason).toContain('npm run build:native -w @trellis-ml/backend-native');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('either loads with its kernels or says why', () => {

@@ -2,8 +2,8 @@
  * Data-movement kernels (Slice, Transpose, PadV2) and a row Softmax for 'trellis-native'. The cpu
  * backend runs these with per-element index arithmetic (Slice of a [16, 13, 124] tensor took ~12 ms
  * in a small transformer's step, its Softmax composes five full-size ops); here each copies
- * contiguous runs of the innermost axis (Transpose in the addon). Float32 only; anything else (other dtypes, Softmax over a
- * non-last axis) runs the cpu kernel.
+ * contiguous runs of the innermost axis (Transpose in the addon). Float32 only; anything else (other
+ * dtypes, Softmax over a non-last axis, Transpose of more than 8 axes) runs the cpu kernel.
  *
  * @module
  */

@@ -63,11 +63,16 @@ export interface NativeAddon {
   versions(): { dnnl: string; openblas: string; openblasCore: string; gemm: string; mallocTuned: string };
 }
 
+// One entry per function of NativeAddon: the Record type makes a function added to the interface without
+// an entry here a compile error.
+const ADDON_FUNCTION_SET: Record<keyof NativeAddon, true> = {
+  matmul: true, conv: true, pool: true, batchNorm: true, batchNormGrad: true, moments: true, momentsGrad: true,
+  binary: true, unary: true, reduceSum: true, adam: true, transpose: true, setThreads: true, getThreads: true,
+  setGemm: true, stats: true, clearCache: true, versions: true,
+};
+
 /** Every function of {@link NativeAddon}: an addon built from an older version lacks some and is not used. */
-export const ADDON_FUNCTIONS: ReadonlyArray<keyof NativeAddon> = [
-  'matmul', 'conv', 'pool', 'batchNorm', 'batchNormGrad', 'moments', 'momentsGrad', 'binary', 'unary', 'reduceSum',
-  'adam', 'transpose', 'setThreads', 'getThreads', 'setGemm', 'stats', 'clearCache', 'versions',
-];
+export const ADDON_FUNCTIONS = Object.keys(ADDON_FUNCTION_SET) as ReadonlyArray<keyof NativeAddon>;
 
 /** Result of trying to load the addon. */
 export interface AddonLoad {

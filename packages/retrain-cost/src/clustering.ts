@@ -287,28 +287,21 @@ function updateSums(x: Float32Array, n: number, d: number, k: number, labels: In
   }
 }
 
-/** `acc[ao + t] += sign · x[xo + t]` for `t < d` (sign ±1, exact in float64). */
+/**
+ * `acc[ao + t] += sign · x[xo + t]` for `t < d`. `sign · x` is exact for sign ±1, so adding `−x` rounds as
+ * subtracting `x` does.
+ */
 function addRow(acc: Float64Array, ao: number, x: Float32Array, xo: number, d: number, sign: 1 | -1): void {
   const end = ao + d;
   let a = ao;
   let b = xo;
-  if (sign === 1) {
-    for (; a + 3 < end; a += 4, b += 4) {
-      acc[a] = acc[a]! + x[b]!;
-      acc[a + 1] = acc[a + 1]! + x[b + 1]!;
-      acc[a + 2] = acc[a + 2]! + x[b + 2]!;
-      acc[a + 3] = acc[a + 3]! + x[b + 3]!;
-    }
-    for (; a < end; a++, b++) acc[a] = acc[a]! + x[b]!;
-  } else {
-    for (; a + 3 < end; a += 4, b += 4) {
-      acc[a] = acc[a]! - x[b]!;
-      acc[a + 1] = acc[a + 1]! - x[b + 1]!;
-      acc[a + 2] = acc[a + 2]! - x[b + 2]!;
-      acc[a + 3] = acc[a + 3]! - x[b + 3]!;
-    }
-    for (; a < end; a++, b++) acc[a] = acc[a]! - x[b]!;
+  for (; a + 3 < end; a += 4, b += 4) {
+    acc[a] = acc[a]! + sign * x[b]!;
+    acc[a + 1] = acc[a + 1]! + sign * x[b + 1]!;
+    acc[a + 2] = acc[a + 2]! + sign * x[b + 2]!;
+    acc[a + 3] = acc[a + 3]! + sign * x[b + 3]!;
   }
+  for (; a < end; a++, b++) acc[a] = acc[a]! + sign * x[b]!;
 }
 
 /** k-means++ seeding (deterministic from `seed`; not bit-identical to scikit-learn's). */

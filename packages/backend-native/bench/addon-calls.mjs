@@ -1,5 +1,5 @@
 // Time of direct addon calls, without tfjs: the fixed cost of one call on tiny tensors (what a
-// training step pays per bias-sized op) and the fused Adam update per element.
+// training step pays per bias-sized op), the fused Adam update per element, and Transpose per element.
 //   node packages/backend-native/bench/addon-calls.mjs                    (build the addon first)
 //   TRELLIS_NATIVE_ADDON=/path/other.node node packages/backend-native/bench/addon-calls.mjs   (another build)
 import { importDist } from '../../core/bench/reference-models.mjs';
@@ -41,4 +41,11 @@ for (const threads of [1, 2]) {
     const ns = nsPerCall(() => addon.adam(x, m, v, y, x, m, v, C));
     console.log(`adam in place, ${threads} thread${threads > 1 ? 's' : ''}, n=${n}: ${(ns / n).toFixed(3)} ns per element (${(ns / 1000).toFixed(1)} us per call)`);
   }
+}
+addon.setThreads(1);
+for (const [shape, perm] of [[[16, 64, 4, 32], [0, 2, 1, 3]], [[16, 4, 64, 32], [0, 1, 3, 2]], [[1024, 128], [1, 0]]]) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const [x, out] = arrays(n);
+  const ns = nsPerCall(() => addon.transpose(x, out, shape, perm));
+  console.log(`transpose [${shape}] by [${perm}]: ${(ns / n).toFixed(3)} ns per element`);
 }

@@ -1,5 +1,6 @@
 // Time of direct addon calls, without tfjs: the fixed cost of one call on tiny tensors (what a
-// training step pays per bias-sized op), the fused Adam update per element, and Transpose per element.
+// training step pays per bias-sized op), the fused Adam and momentum-SGD updates per element (the latter
+// next to the four binary calls tfjs's MomentumOptimizer makes, into fresh arrays), and Transpose per element.
 //   node packages/backend-native/bench/addon-calls.mjs                    (build the addon first)
 //   TRELLIS_NATIVE_ADDON=/path/other.node node packages/backend-native/bench/addon-calls.mjs   (another build)
 import { importDist } from '../../core/bench/reference-models.mjs';
@@ -40,6 +41,21 @@ for (const threads of [1, 2]) {
     const [x, y, v, m] = arrays(n);
     const ns = nsPerCall(() => addon.adam(x, m, v, y, x, m, v, C));
     console.log(`adam in place, ${threads} thread${threads > 1 ? 's' : ''}, n=${n}: ${(ns / n).toFixed(3)} ns per element (${(ns / 1000).toFixed(1)} us per call)`);
+    const M = new Float32Array([0.9, -1e-3, 1]);
+    const fused = nsPerCall(() => addon.sgd(x, m, y, x, m, M));
+    const momentum = new Float32Array([0.9]);
+    const negLr = new Float32Array([-1e-3]);
+    const four = nsPerCall(() => {
+      const ma = new Float32Array(n);
+      addon.binary(2, momentum, m, ma, n, 1, 0, 1, 1);
+      const acc = new Float32Array(n);
+      addon.binary(0, ma, y, acc, n, 0, 0, 1, 1);
+      const step = new Float32Array(n);
+      addon.binary(2, negLr, acc, step, n, 1, 0, 1, 1);
+      const value = new Float32Array(n);
+      addon.binary(0, step, x, value, n, 0, 0, 1, 1);
+    });
+    console.log(`momentum sgd, ${threads} thread${threads > 1 ? 's' : ''}, n=${n}: in place ${(fused / n).toFixed(3)} ns per element, as four binary ops into new arrays ${(four / n).toFixed(3)}`);
   }
 }
 addon.setThreads(1);

@@ -347,6 +347,37 @@ napi_value Adam(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// Whether [a, a + n) and [b, b + n) share an element.
+static bool overlaps(const float* a, const float* b, int64_t n) { return a < b + n && b < a + n; }
+
+// sgd(value, acc, g, outValue, outAcc, [momentum, −lr, mode]): mode 0 plain SGD (acc and outAcc null),
+// 1 momentum, 2 Nesterov momentum. An output is either its own input (written in place) or shares no
+// element with any input or with the other output.
+napi_value Sgd(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, a, 6)) return nullptr;
+  float *val, *acc, *g, *ov, *oa, *c;
+  int64_t n = 0;
+  if (!f32(env, a.argv[0], 0, &val, "value", false, &n) || !f32(env, a.argv[5], 3, &c, "constants")) return nullptr;
+  const int mode = (int)c[2];
+  if (!(c[2] == 0.f || c[2] == 1.f || c[2] == 2.f)) return throw_error(env, "sgd: mode (constants[2]) must be 0, 1 or 2");
+  const bool plain = mode == 0;
+  if (!f32(env, a.argv[1], n, &acc, "acc", plain) || !f32(env, a.argv[2], n, &g, "g") ||
+      !f32(env, a.argv[3], n, &ov, "outValue") || !f32(env, a.argv[4], n, &oa, "outAcc", plain))
+    return nullptr;
+  if (plain && (acc != nullptr || oa != nullptr)) return throw_error(env, "sgd: plain SGD (mode 0) takes no acc / outAcc (pass null)");
+  const float* ins[] = {val, acc, g};
+  for (const float* in : ins) {
+    if (in == nullptr) continue;
+    if (ov != val && overlaps(ov, in, n)) return throw_error(env, "sgd: outValue must be value itself or share no element with the inputs");
+    if (oa != nullptr && oa != acc && overlaps(oa, in, n))
+      return throw_error(env, "sgd: outAcc must be acc itself or share no element with the inputs");
+  }
+  if (oa != nullptr && overlaps(ov, oa, n)) return throw_error(env, "sgd: outValue and outAcc must not overlap");
+  sgd(val, acc, g, ov, oa, n, c[0], c[1], mode);
+  return undefined(env);
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a;
   if (!get_args(env, info, a, 1)) return nullptr;
@@ -455,7 +486,7 @@ napi_value Init(napi_env env, napi_value exports) {
     napi_callback cb;
   } fns[] = {{"matmul", Matmul},         {"conv", Conv},         {"pool", Pool},         {"batchNorm", BatchNorm},
              {"batchNormGrad", BatchNormGrad}, {"moments", Moments}, {"momentsGrad", MomentsGrad}, {"setThreads", SetThreads}, {"getThreads", GetThreads},
-             {"setGemm", SetGemm}, {"binary", Binary}, {"unary", Unary}, {"reduceSum", ReduceSum}, {"adam", Adam}, {"transpose", Transpose},       {"stats", Stats},       {"clearCache", ClearCache}, {"versions", Versions}};
+             {"setGemm", SetGemm}, {"binary", Binary}, {"unary", Unary}, {"reduceSum", ReduceSum}, {"adam", Adam}, {"sgd", Sgd}, {"transpose", Transpose},       {"stats", Stats},       {"clearCache", ClearCache}, {"versions", Versions}};
   for (const auto& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);

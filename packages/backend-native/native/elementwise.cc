@@ -208,6 +208,44 @@ void adam_inplace(float* __restrict value, float* __restrict m, float* __restric
   });
 }
 
+// One SGD step over [lo, hi) with tfjs's SGDOptimizer / MomentumOptimizer arithmetic in float32,
+// every product and sum rounded on its own as tfjs's separate Mul and Add kernels round them:
+//   plain (mode 0):     value' = negLr·g + value
+//   momentum (mode 1):  acc' = momentum·acc + g;  value' = negLr·acc' + value
+//   Nesterov (mode 2):  acc' as above;            value' = negLr·(g + acc'·momentum) + value
+// The build's -march=native would otherwise contract `a·b + c` into one FMA (one rounding) and the
+// weights would drift from tfjs's in the last bit. Each element's inputs are read before its outputs
+// are written, so an output may be its own input (in place); `omp simd` vectorises the loop.
+__attribute__((optimize("fp-contract=off"), noinline)) static void sgd_span(
+    const float* value, const float* acc, const float* g, float* outValue, float* outAcc, int64_t lo, int64_t hi,
+    float momentum, float negLr, int mode) {
+  if (mode == 0) {
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+      const float v = value[i], gi = g[i];
+      outValue[i] = negLr * gi + v;
+    }
+    return;
+  }
+  const bool nesterov = mode == 2;
+#pragma omp simd
+  for (int64_t i = lo; i < hi; i++) {
+    const float v = value[i], a = acc[i], gi = g[i];
+    const float na = momentum * a + gi;
+    const float step = nesterov ? gi + na * momentum : na;
+    outAcc[i] = na;
+    outValue[i] = negLr * step + v;
+  }
+}
+
+// The SGD update of n elements (acc / outAcc unused in mode 0); the threshold is Adam's.
+void sgd(const float* value, const float* acc, const float* g, float* outValue, float* outAcc, int64_t n,
+         float momentum, float negLr, int mode) {
+  for_spans(n, n > kAdamParallelMin, [&](int64_t lo, int64_t hi) {
+    sgd_span(value, acc, g, outValue, outAcc, lo, hi, momentum, negLr, mode);
+  });
+}
+
 // x viewed as [outer, inner]. leading = true: out[j] = Σ_i x[i, j] (size inner);
 // else out[i] = Σ_j x[i, j] (size outer). scale multiplies the result (1 / count for Mean).
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t inner, bool leading, float scale) {

@@ -73,6 +73,11 @@ void adam(const float* value, const float* m, const float* v, const float* g, fl
           float negLr);
 void adam_inplace(float* value, float* m, float* v, const float* g, int64_t n, float b1, float omb1, float b2, float omb2,
                   float oneMinusAcc1, float oneMinusAcc2, float eps, float negLr);
+// SGD step, tfjs's arithmetic without FMA contraction. mode 0: value' = negLr·g + value; 1 (momentum):
+// acc' = momentum·acc + g, value' = negLr·acc' + value; 2 (Nesterov): value' = negLr·(g + acc'·momentum) + value.
+// Outputs may be their own inputs (in place) but must not overlap other inputs.
+void sgd(const float* value, const float* acc, const float* g, float* outValue, float* outAcc, int64_t n,
+         float momentum, float negLr, int mode);
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t inner, bool leading, float scale);
 
 // out = x with its axes permuted (row-major; output axis d is x's axis perm[d]; rank 1 … kMaxTransposeRank,

@@ -13,11 +13,7 @@ import type { Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { registerFusedAdam } from '@trellis-ml/core';
 import type { NativeAddon } from './addon.js';
 import { ADAM_KERNEL, count, f32 } from './kernels.js';
-
-/** What the in-place path needs of the backend (see NativeBackend.exclusiveValues). */
-interface InPlaceBackend {
-  exclusiveValues?(dataId: object): Float32Array | null;
-}
+import { exclusiveBuffer } from './inPlace.js';
 
 /** Name under which in-place updates are counted in `nativeCallCounts()`. */
 export const ADAM_IN_PLACE = 'TrellisNativeAdam(in place)';
@@ -28,12 +24,10 @@ export function installNativeAdam(backendName: string, addon: NativeAddon): bool
   return registerFusedAdam(backendName, {
     kernelName: ADAM_KERNEL,
     inPlace: (value: Tensor, m: Tensor, v: Tensor, g: Tensor, constants) => {
-      const backend = tf.backend() as unknown as InPlaceBackend;
-      const own = (t: Tensor): Float32Array | null => backend.exclusiveValues?.(t.dataId) ?? null;
-      const vv = own(value);
-      const mv = own(m);
-      const sv = own(v);
-      const gv = f32(backend, g as unknown as TensorInfo);
+      const vv = exclusiveBuffer(value);
+      const mv = exclusiveBuffer(m);
+      const sv = exclusiveBuffer(v);
+      const gv = f32(tf.backend(), g as unknown as TensorInfo);
       if (vv == null || mv == null || sv == null || gv == null || gv.length !== vv.length) return false;
       addon.adam(vv, mv, sv, gv, vv, mv, sv, Float32Array.from(constants));
       count(ADAM_IN_PLACE, true);

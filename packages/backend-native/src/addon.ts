@@ -51,6 +51,12 @@ export interface NativeAddon {
   reduceSum(x: Float32Array, out: Float32Array, outer: number, inner: number, leading: boolean, scale: number): void;
   /** One fused Adam step; constants = float32 [b1, 1−b1, b2, 1−b2, 1−b1^t, 1−b2^t, eps, −lr]. */
   adam(value: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, outValue: Float32Array, outM: Float32Array, outV: Float32Array, constants: Float32Array): void;
+  /**
+   * One SGD step with tfjs's float32 arithmetic (no fused multiply-add); constants = [momentum, −lr, mode]:
+   * mode 0 plain (`acc`, `outAcc` null), 1 momentum, 2 Nesterov. Each output is its own input (in
+   * place) or shares no element with any input.
+   */
+  sgd(value: Float32Array, acc: Float32Array | null, g: Float32Array, outValue: Float32Array, outAcc: Float32Array | null, constants: Float32Array): void;
   /** out = x with its axes permuted: output axis d is x's axis perm[d] (row-major, rank 1–8; out must not be x). */
   transpose(x: Float32Array, out: Float32Array, shape: number[], perm: number[]): void;
   setThreads(n: number): void;
@@ -67,7 +73,7 @@ export interface NativeAddon {
 // an entry here a compile error.
 const ADDON_FUNCTION_SET: Record<keyof NativeAddon, true> = {
   matmul: true, conv: true, pool: true, batchNorm: true, batchNormGrad: true, moments: true, momentsGrad: true,
-  binary: true, unary: true, reduceSum: true, adam: true, transpose: true, setThreads: true, getThreads: true,
+  binary: true, unary: true, reduceSum: true, adam: true, sgd: true, transpose: true, setThreads: true, getThreads: true,
   setGemm: true, stats: true, clearCache: true, versions: true,
 };
 

@@ -12,6 +12,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { TrellisError, batchNormGradients, registerBackendGradient, type GradientMap } from '@trellis-ml/core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
+import { installNativeSgd } from './sgd.js';
 import { installNativeMoments, momentsGradConfig, momentsKernelFuncs } from './moments.js';
 import { layoutKernelFuncs } from './layoutKernels.js';
 import {
@@ -207,7 +208,11 @@ export function loadNativeKernels(): NativeKernelsStatus {
     if (tf.getGradient(momentsGradConfig.kernelName) == null) tf.registerGradient(momentsGradConfig);
     const moments = installNativeMoments(NATIVE_BACKEND_NAME) ? ['op:moments'] : [];
     const adam = installNativeAdam(NATIVE_BACKEND_NAME, addon) ? ['optimizer:Adam'] : [];
-    status = { loaded: true, kernels: native.map(([n]) => n).concat('grad:FusedBatchNorm', 'grad:Mean', 'grad:Square', 'grad:Relu', ...moments, ...adam) };
+    const sgd = installNativeSgd(NATIVE_BACKEND_NAME, addon) ? ['optimizer:SGD', 'optimizer:Momentum'] : [];
+    status = {
+      loaded: true,
+      kernels: native.map(([n]) => n).concat('grad:FusedBatchNorm', 'grad:Mean', 'grad:Square', 'grad:Relu', ...moments, ...adam, ...sgd),
+    };
   } catch (err) {
     status = { loaded: false, reason: `registering the native kernels failed: ${(err as Error)?.message ?? String(err)}`, kernels: [] };
   }

@@ -576,6 +576,31 @@ function adamKernel(addon: NativeAddon): KernelFunc {
   }) as unknown as KernelFunc;
 }
 
+/**
+ * Name of the fused SGD kernel: inputs value, g and (momentum, Nesterov) acc; attr constants
+ * [momentum, −lr, mode]; outputs [value'] (plain) or [value', acc'].
+ */
+export const SGD_KERNEL = 'TrellisNativeSgd';
+
+function sgdKernel(addon: NativeAddon): KernelFunc {
+  return ((args: KernelArgs) => {
+    const { inputs, backend } = args;
+    const value = inputs['value'] as TensorInfo;
+    const vv = f32(backend, value);
+    const gv = f32(backend, inputs['g'] as TensorInfo);
+    const c = Float32Array.from(args.attrs?.['constants'] as number[]);
+    const plain = c[2] === 0;
+    const av = plain ? null : f32(backend, inputs['acc'] as TensorInfo);
+    if (vv == null || gv == null || (!plain && av == null)) throw new Error(`${SGD_KERNEL}: float32 inputs expected`);
+    const ov = alloc(backend, vv.length);
+    const oa = plain ? null : alloc(backend, vv.length);
+    addon.sgd(vv, av, gv, ov, oa, c);
+    count(SGD_KERNEL, true);
+    const shape = [...value.shape];
+    return oa == null ? [output(backend, shape, ov)] : [output(backend, shape, ov), output(backend, shape, oa)];
+  }) as unknown as KernelFunc;
+}
+
 /** The kernels this package runs natively, by tfjs kernel name. */
 export function nativeKernelFuncs(addon: NativeAddon, fallback: Fallback): Array<[string, KernelFunc]> {
   return [
@@ -595,6 +620,7 @@ export function nativeKernelFuncs(addon: NativeAddon, fallback: Fallback): Array
     ...Object.keys(UNARY_OPS).map((n): [string, KernelFunc] => [n, unaryKernel(addon, fallback, n)]),
     [GRAD_BINARY_KERNEL, gradBinaryKernel(addon)],
     [ADAM_KERNEL, adamKernel(addon)],
+    [SGD_KERNEL, sgdKernel(addon)],
     [BROADCAST_SCALE_KERNEL, broadcastScaleKernel(addon)],
     ['Sum', reduceKernel(addon, fallback, 'Sum')],
     ['Mean', reduceKernel(addon, fallback, 'Mean')],

@@ -393,6 +393,45 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
     await tf.setBackend('cpu');
   });
 
+  it('SGD, momentum and Nesterov on trellis-native (one fused pass) give tfjs\'s weights bit for bit, also after setLearningRate', async () => {
+    // The same gradient sequence applied on cpu (tfjs's own Mul / Add update) and on trellis-native.
+    const grads = Array.from({ length: 6 }, (_, s) => [values(37 * 11, 60 + s), values(11, 70 + s)]);
+    const run = async (backend: string, make: () => tf.SGDOptimizer): Promise<Float32Array[]> => {
+      await tf.setBackend(backend);
+      const w = tf.variable(tf.tensor2d(values(37 * 11, 53), [37, 11]), true, 'sgdTestW');
+      const b = tf.variable(tf.tensor1d(values(11, 54)), true, 'sgdTestB');
+      const opt = make();
+      let afterFirst = 0;
+      for (const [s, [gw, gb]] of grads.entries()) {
+        if (s === 3) opt.setLearningRate(0.003);
+        tf.tidy(() => opt.applyGradients({ sgdTestW: tf.tensor2d(gw!, [37, 11]), sgdTestB: tf.tensor1d(gb!) }));
+        if (s === 0) afterFirst = tf.memory().numTensors;
+      }
+      expect(tf.memory().numTensors, `${backend}: flat tensor count`).toBe(afterFirst);
+      const out = [w.dataSync() as Float32Array, b.dataSync() as Float32Array].map((a) => Float32Array.from(a));
+      tf.dispose([w, b]);
+      opt.dispose();
+      return out;
+    };
+    const makers: Array<[string, () => tf.SGDOptimizer]> = [
+      ['sgd', () => tf.train.sgd(0.01)],
+      ['momentum', () => tf.train.momentum(0.01, 0.9)],
+      ['nesterov', () => tf.train.momentum(0.01, 0.9, true)],
+    ];
+    for (const [label, make] of makers) {
+      const kernel = nativeCalls('TrellisNativeSgd');
+      const inPlace = nativeCalls('TrellisNativeSgd(in place)');
+      const cpu = await run('cpu', make);
+      const native = await run(NATIVE_BACKEND_NAME, make);
+      for (let k = 0; k < 2; k++) expect(Array.from(native[k]!), `${label}, variable ${k}`).toEqual(Array.from(cpu[k]!));
+      // 2 variables × 6 steps: the first step through the kernel (the variables' initial buffers are
+      // not the pool's), the other five written in place into the kernel's own earlier outputs.
+      expect(nativeCalls('TrellisNativeSgd') - kernel, label).toBe(2);
+      expect(nativeCalls('TrellisNativeSgd(in place)') - inPlace, label).toBe(10);
+    }
+    await tf.setBackend('cpu');
+  });
+
   it('falls back to the cpu kernel for what it does not cover (int32 matmul)', async () => {
     await tf.setBackend(NATIVE_BACKEND_NAME);
     const before = nativeCallCounts()['BatchMatMul']?.fallback ?? 0;

@@ -121,4 +121,52 @@ describe.skipIf(addon == null)('parallel spans (native/parallel.h)', () => {
       }
     }
   });
+
+  it('the fused SGD update (plain, momentum, Nesterov) rounds like tfjs: each product and sum on its own, in place or not, one thread or two', () => {
+    const f = Math.fround;
+    const momentum = f(0.9);
+    const negLr = f(-0.01);
+    for (const n of SIZES) {
+      const value = values(n, 9);
+      const acc = values(n, 10).map((u) => u * 0.1);
+      const g = values(n, 11);
+      for (const mode of [0, 1, 2] as const) {
+        const c = Float32Array.from([momentum, negLr, mode]);
+        const results = [1, 2].flatMap((threads) => {
+          a.setThreads(threads);
+          const outs = [nanArray(n), mode === 0 ? null : nanArray(n)] as const;
+          a.sgd(value, mode === 0 ? null : acc, g, outs[0], outs[1], c);
+          const own = [value.slice(), mode === 0 ? null : acc.slice()] as const;
+          a.sgd(own[0], own[1], g, own[0], own[1], c);
+          return [outs, own];
+        });
+        // tfjs: acc' = add(mul(m, acc), g); value' = add(mul(c, acc'), value), or
+        // add(mul(c, add(g, mul(acc', m))), value) with Nesterov; plain: add(mul(c, g), value)
+        for (let i = 0; i < n; i++) {
+          const na = f(f(momentum * acc[i]!) + g[i]!);
+          const step = mode === 0 ? g[i]! : mode === 1 ? na : f(g[i]! + f(na * momentum));
+          const want = f(f(negLr * step) + value[i]!);
+          for (const [outValue, outAcc] of results) {
+            if (outValue[i] !== want || (outAcc != null && outAcc[i] !== na)) {
+              throw new Error(`mode ${mode}, n=${n}: element ${i} is ${outValue[i]} / ${outAcc?.[i]}, want ${want} / ${na}`);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('the SGD entry point refuses a bad mode, a missing accumulator and outputs that overlap an input', () => {
+    const x = values(8, 12);
+    const g = values(8, 13);
+    const acc = new Float32Array(8);
+    expect(() => a.sgd(x, null, g, new Float32Array(8), null, Float32Array.from([0, -0.1, 3]))).toThrow(/mode/);
+    expect(() => a.sgd(x, null, g, new Float32Array(8), null, Float32Array.from([0.9, -0.1, 1]))).toThrow(/acc/);
+    expect(() => a.sgd(x, acc, g, new Float32Array(8), null, Float32Array.from([0, -0.1, 0]))).toThrow(/no acc/);
+    expect(() => a.sgd(x, null, g, g, null, Float32Array.from([0, -0.1, 0]))).toThrow(/outValue/);
+    const shared = new Float32Array(16);
+    expect(() => a.sgd(shared.subarray(0, 8), null, g, shared.subarray(4, 12), null, Float32Array.from([0, -0.1, 0]))).toThrow(/outValue/);
+    expect(() => a.sgd(x, acc, g, x, g, Float32Array.from([0.9, -0.1, 1]))).toThrow(/outAcc/);
+    expect(() => a.sgd(x, acc, g, new Float32Array(7), acc, Float32Array.from([0.9, -0.1, 1]))).toThrow(/outValue has 7/);
+  });
 });

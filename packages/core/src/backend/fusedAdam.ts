@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, NamedTensorMap, Tensor, Variable } from '@tensorflow/tfjs-core';
+import { allFloat32, gradientAt, variableNames, type VariableGradients } from './optimizerPatch.js';
 
 /** How one backend runs the fused update. */
 export interface FusedAdamBackend {
@@ -46,8 +47,6 @@ interface AdamInternals {
   accumulatedSecondMoment: Array<{ originalName: string; variable: Variable } | undefined>;
   incrementIterations(): void;
 }
-
-type NamedTensorList = Array<{ name: string; tensor: Tensor }>;
 
 const PATCHED = '__trellisFusedAdam';
 
@@ -84,15 +83,13 @@ export function hasFusedAdam(backendName: string): boolean {
 function installPatch(): void {
   const proto = tf.AdamOptimizer.prototype as unknown as Record<string, unknown>;
   if (proto[PATCHED]) return;
-  const original = proto['applyGradients'] as (this: tf.AdamOptimizer, g: NamedTensorMap | NamedTensorList) => void;
-  proto['applyGradients'] = function applyGradients(this: tf.AdamOptimizer, variableGradients: NamedTensorMap | NamedTensorList): void {
+  const original = proto['applyGradients'] as (this: tf.AdamOptimizer, g: VariableGradients) => void;
+  proto['applyGradients'] = function applyGradients(this: tf.AdamOptimizer, variableGradients: VariableGradients): void {
     const impl = backends.get(tf.getBackend());
-    if (impl == null || impl.available?.() === false) return original.call(this, variableGradients);
+    const names = variableNames(variableGradients);
+    if (impl == null || impl.available?.() === false || !allFloat32(names)) return original.call(this, variableGradients);
     const self = this as unknown as AdamInternals;
-    const list = Array.isArray(variableGradients);
-    const names = list ? (variableGradients as NamedTensorList).map((v) => v.name) : Object.keys(variableGradients);
     const registered = tf.engine().registeredVariables;
-    if (names.some((n) => registered[n]?.dtype !== 'float32')) return original.call(this, variableGradients);
     tf.tidy(() => {
       const f = Math.fround;
       const [acc1, acc2] = betaPowers(self);
@@ -108,7 +105,7 @@ function installPatch(): void {
         if (self.accumulatedSecondMoment[i] == null) {
           self.accumulatedSecondMoment[i] = { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
         }
-        const gradient = list ? (variableGradients as NamedTensorList)[i]?.tensor : (variableGradients as NamedTensorMap)[name];
+        const gradient = gradientAt(variableGradients, name, i);
         if (gradient == null) return;
         const m = self.accumulatedFirstMoment[i]!.variable;
         const v = self.accumulatedSecondMoment[i]!.variable;

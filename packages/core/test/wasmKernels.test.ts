@@ -586,7 +586,7 @@ describe('tiny transformer block: values and gradients match cpu', () => {
 
 // ------------------------------------------------------------------ leaks
 
-describe("core's SIMD kernels (GEMM, filter gradient, Adam)", () => {
+describe("core's SIMD kernels (GEMM, filter gradient, Adam, SGD)", () => {
   const simdOff = process.env['TRELLIS_WASM_SIMD'] === '0';
 
   it(simdOff ? 'are off with TRELLIS_WASM_SIMD=0' : 'are instantiated on the wasm heap', () => {
@@ -631,26 +631,44 @@ describe("core's SIMD kernels (GEMM, filter gradient, Adam)", () => {
     });
   });
 
+  /**
+   * Applies the same seeded gradients for `steps` steps to two variables on `backend` ([37, 5]: vector
+   * body and a tail of one; [3]: tail only), with the learning rate set to 0.004 before step
+   * `lrChangeAt`; checks the tensor count is flat after step 2 and returns the weights.
+   */
+  const applySeededGradients = async (backend: string, label: string, make: () => tf.Optimizer, steps: number, seed: number, lrChangeAt = -1): Promise<Float32Array[]> => {
+    await tf.setBackend(backend);
+    const vars = [tf.variable(t([37, 5], seed), true, `simd${label}${backend}a`), tf.variable(t([3], seed + 1), true, `simd${label}${backend}b`)];
+    const opt = make();
+    let before = 0;
+    for (let step = 0; step < steps; step++) {
+      if (step === 2) before = tf.memory().numTensors;
+      if (step === lrChangeAt) (opt as tf.SGDOptimizer).setLearningRate(0.004);
+      tf.tidy(() => {
+        opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, t(v.shape, seed + 10 * (step + 1) + i)])) as unknown as Parameters<typeof opt.applyGradients>[0]);
+      });
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    const out = vars.map((v) => Float32Array.from(v.dataSync()));
+    opt.dispose();
+    tf.dispose(vars);
+    return out;
+  };
+
   it('fused Adam gives bit-identical values to tfjs op-by-op Adam (cpu), no tensor growth', async () => {
-    const trainOn = async (backend: string): Promise<Float32Array[]> => {
-      await tf.setBackend(backend);
-      const vars = [tf.variable(t([37, 5], 51), true, `simdAdam${backend}a`), tf.variable(t([3], 52), true, `simdAdam${backend}b`)];
-      const opt = tf.train.adam(0.01, 0.9, 0.999, 1e-7);
-      let before = 0;
-      for (let step = 0; step < 4; step++) {
-        if (step === 2) before = tf.memory().numTensors;
-        tf.tidy(() => {
-          opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, t(v.shape, 60 + 10 * step + i)])) as unknown as Parameters<typeof opt.applyGradients>[0]);
-        });
-      }
-      expect(tf.memory().numTensors).toBe(before);
-      const out = vars.map((v) => Float32Array.from(v.dataSync()));
-      opt.dispose();
-      tf.dispose(vars);
-      return out;
-    };
-    const cpu = await trainOn('cpu');
-    const wasm = await trainOn('wasm');
+    const make = () => tf.train.adam(0.01, 0.9, 0.999, 1e-7);
+    const cpu = await applySeededGradients('cpu', 'Adam', make, 4, 51);
+    const wasm = await applySeededGradients('wasm', 'Adam', make, 4, 51);
+    wasm.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(cpu[i]!)));
+  });
+
+  it.each([
+    ['sgd', () => tf.train.sgd(0.01)],
+    ['momentum', () => tf.train.momentum(0.01, 0.9)],
+    ['nesterov', () => tf.train.momentum(0.01, 0.9, true)],
+  ] as Array<[string, () => tf.SGDOptimizer]>)('fused %s gives bit-identical values to tfjs op-by-op (cpu), also after setLearningRate, no tensor growth', async (label, make) => {
+    const cpu = await applySeededGradients('cpu', label, make, 5, 53, 3);
+    const wasm = await applySeededGradients('wasm', label, make, 5, 53, 3);
     wasm.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(cpu[i]!)));
   });
 });

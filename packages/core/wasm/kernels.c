@@ -314,6 +314,40 @@ void trellis_adam(const float *value, const float *m, const float *v, const floa
 }
 
 /*
+ * SGD over n floats in the order tfjs's SGDOptimizer / MomentumOptimizer compute it op by op (each
+ * product and sum rounded on its own; wasm has no fused multiply-add, so nothing is contracted):
+ *   mode 0 (plain):    value' = neg_lr·g + value
+ *   mode 1 (momentum): acc' = momentum·acc + g;  value' = neg_lr·acc' + value
+ *   mode 2 (Nesterov): acc' as in mode 1;        value' = neg_lr·(g + acc'·momentum) + value
+ * acc / out_acc are unused in mode 0; outputs may not alias inputs.
+ */
+__attribute__((export_name("trellis_sgd")))
+void trellis_sgd(const float *value, const float *acc, const float *g, float *out_value, float *out_acc, u32 n,
+                 float momentum, float neg_lr, u32 mode) {
+  const v128_t mom = wasm_f32x4_splat(momentum), lr = wasm_f32x4_splat(neg_lr);
+  u32 i = 0;
+  if (mode == 0) {
+    for (; i + 4 <= n; i += 4)
+      wasm_v128_store(out_value + i, wasm_f32x4_add(wasm_f32x4_mul(lr, wasm_v128_load(g + i)), wasm_v128_load(value + i)));
+    for (; i < n; i++) out_value[i] = neg_lr * g[i] + value[i];
+    return;
+  }
+  for (; i + 4 <= n; i += 4) {
+    const v128_t gi = wasm_v128_load(g + i);
+    const v128_t na = wasm_f32x4_add(wasm_f32x4_mul(mom, wasm_v128_load(acc + i)), gi);
+    const v128_t step = mode == 2 ? wasm_f32x4_add(gi, wasm_f32x4_mul(na, mom)) : na;
+    wasm_v128_store(out_acc + i, na);
+    wasm_v128_store(out_value + i, wasm_f32x4_add(wasm_f32x4_mul(lr, step), wasm_v128_load(value + i)));
+  }
+  for (; i < n; i++) {
+    const float na = momentum * acc[i] + g[i];
+    const float step = mode == 2 ? g[i] + na * momentum : na;
+    out_acc[i] = na;
+    out_value[i] = neg_lr * step + value[i];
+  }
+}
+
+/*
  * Batch normalisation over rows of C channels (x is rows x C):
  *   out[r, c] = offset[c] + (x[r, c] - mean[c]) * (scale[c] / sqrt(variance[c] + eps))
  * offset / scale may be 0 (0 and 1). inv holds C floats of scratch.

@@ -16,7 +16,7 @@
  *
  * {@link registerWasmTrainingKernels} fixes all of these, building on the backend's own XNNPACK
  * kernels (Conv2D, AvgPool, Transpose) and on core's SIMD kernels (wasmSimd.ts: matmuls of any
- * transposes, the convolution filter gradient, Adam; without them — `TRELLIS_WASM_SIMD=0` —
+ * transposes, the convolution filter gradient, Adam and SGD; without them — `TRELLIS_WASM_SIMD=0` —
  * transposes + XNNPACK's BatchMatMul), using a JS loop over the wasm heap only where no kernel fits
  * (depthwise backprop, segment sums, max-pool argmax).
  *
@@ -35,6 +35,7 @@ import type {
 import { TrellisError } from '../errors.js';
 import { batchNormGradients, registerBackendGradient, type GradientMap } from './backendGradients.js';
 import { registerFusedAdam } from './fusedAdam.js';
+import { registerFusedSgd, type SgdConstants } from './fusedSgd.js';
 import { wasmSimdEnabled, wasmSimdKernels, type WasmSimdKernels } from './wasmSimd.js';
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
@@ -984,8 +985,25 @@ function wasmAdam(args: KernelArgs): TensorInfo[] {
   return outs;
 }
 
+/** The kernel core's fused SGD runs on wasm (inputs value, g and, with momentum, acc; outputs value' and acc'). */
+export const WASM_SGD_KERNEL = 'TrellisWasmSgd';
+
+function wasmSgd(args: KernelArgs): TensorInfo[] {
+  const { value, acc, g } = args.inputs as Record<string, TensorInfo | undefined>;
+  const [momentum, negLr, mode] = (args.attrs as unknown as { constants: SgdConstants }).constants;
+  const simd = wasmSimdKernels(args.backend);
+  // registerFusedSgd's `available` keeps this kernel from running without the SIMD kernels.
+  if (simd == null) throw new Error(`${WASM_SGD_KERNEL} needs core's wasm SIMD kernels`);
+  const backend = asWasm(args.backend);
+  const outs = (mode === 0 ? [value] : [value, acc]).map((t) => backend.makeOutput(t!.shape, 'float32'));
+  const p = (t: TensorInfo | undefined): number => (t == null ? 0 : simd.offset(t));
+  simd.sgd(p(value), p(acc), p(g), p(outs[0]), p(outs[1]), tf.util.sizeFromShape(value!.shape), momentum, negLr, mode);
+  return outs;
+}
+
 const NEW_KERNELS: Array<[string, KernelFunc]> = [
   [WASM_ADAM_KERNEL, wasmAdam as unknown as KernelFunc],
+  [WASM_SGD_KERNEL, wasmSgd as unknown as KernelFunc],
   ['Conv2DBackpropFilter', conv2DBackpropFilter as unknown as KernelFunc],
   ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput as unknown as KernelFunc],
   ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter as unknown as KernelFunc],
@@ -1084,9 +1102,10 @@ export function registerWasmTrainingKernels(): void {
   }
   registerBackendGradient('FusedBatchNorm', BACKEND, broadcastingBatchNormGrad);
   registered.push('grad:FusedBatchNorm');
-  // One SIMD pass per variable; without SIMD kernels tfjs's own eleven ops run (faster than a JS loop).
-  const adam = { kernelName: WASM_ADAM_KERNEL, available: () => wasmSimdKernels(tf.backend()) != null };
-  if (wasmSimdEnabled() && registerFusedAdam(BACKEND, adam)) registered.push('fusedAdam');
+  // One SIMD pass per variable for Adam and SGD; without SIMD kernels tfjs's own ops run (faster than a JS loop).
+  const available = (): boolean => wasmSimdKernels(tf.backend()) != null;
+  if (wasmSimdEnabled() && registerFusedAdam(BACKEND, { kernelName: WASM_ADAM_KERNEL, available })) registered.push('fusedAdam');
+  if (wasmSimdEnabled() && registerFusedSgd(BACKEND, { kernelName: WASM_SGD_KERNEL, available })) registered.push('fusedSgd');
   WASM_TRAINING_KERNELS.splice(0, WASM_TRAINING_KERNELS.length, ...registered);
 }
 

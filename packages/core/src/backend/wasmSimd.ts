@@ -1,7 +1,7 @@
 /**
  * Core's own SIMD kernels for the wasm backend (packages/core/wasm/kernels.c, embedded as
  * {@link WASM_SIMD_PLAIN} / {@link WASM_SIMD_SHARED}): a strided batched GEMM with a bias/ReLU
- * epilogue, a batched 2-D transpose, a one-pass Adam update and batch normalisation, instantiated on the memory of tfjs-backend-wasm's own
+ * epilogue, a batched 2-D transpose, a one-pass Adam update, a one-pass SGD / momentum update and batch normalisation, instantiated on the memory of tfjs-backend-wasm's own
  * module so they read and write its tensors in place.
  *
  * Off with `TRELLIS_WASM_SIMD=0` (the matmuls then run as before: transposes + XNNPACK).
@@ -46,6 +46,11 @@ export interface WasmSimdKernels {
    * op-by-op update. `constants`: [β1, 1−β1, β2, 1−β2, 1−β1^t, 1−β2^t, ε, −lr].
    */
   adam(value: number, m: number, v: number, g: number, outValue: number, outM: number, outV: number, n: number, constants: readonly number[]): void;
+  /**
+   * SGD over `n` floats (heap offsets; outputs must not alias inputs), bit-identical to tfjs's
+   * op-by-op update: mode 0 plain (`acc`, `outAcc` unused), 1 momentum, 2 Nesterov.
+   */
+  sgd(value: number, acc: number, g: number, outValue: number, outAcc: number, n: number, momentum: number, negLr: number, mode: number): void;
   /**
    * The filter gradient of an NHWC convolution (dilation 1), written to `dw` [KH, KW, Cin, Cout]:
    * per chunk of output positions, im2col of x times dy, on the GEMM.
@@ -101,6 +106,7 @@ type KernelExports = {
   trellis_gemm: (...args: number[]) => void;
   trellis_transpose: (src: number, dst: number, batch: number, rows: number, cols: number) => void;
   trellis_adam: (...args: number[]) => void;
+  trellis_sgd: (...args: number[]) => void;
   trellis_conv2d_filter_grad: (...args: number[]) => void;
   trellis_batch_norm: (...args: number[]) => void;
 };
@@ -144,6 +150,7 @@ function instantiate(backend: WasmHeapBackend): WasmSimdKernels | null {
       new Float32Array(memory.buffer, constantsPtr, 8).set(constants);
       exports.trellis_adam(value, m, v, g, outValue, outM, outV, n, constantsPtr);
     },
+    sgd: exports.trellis_sgd,
     conv2dFilterGrad(x, dy, dw, g) {
       const patch = g.kh * g.kw * g.cin;
       const work = scratch(4 * (g.cout * patch + KC * patch + g.cout * KC + KC * NR));

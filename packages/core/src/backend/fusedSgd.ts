@@ -2,9 +2,9 @@
  * SGD and momentum SGD in one pass per variable. tfjs's `MomentumOptimizer.applyGradients` runs four
  * full-size elementwise ops per variable (two Mul, two Add; six with Nesterov) and `SGDOptimizer` two,
  * each allocating a tensor. A backend registers a kernel computing the same update
- * ({@link registerFusedSgd}; `@trellis-ml/backend-native` does, with each product and sum rounded
- * on its own as tfjs's kernels round them, so the weights are tfjs's bit for bit); while that backend
- * is current, the two optimizers' `applyGradients` (patched once) run it. On any other backend, or
+ * ({@link registerFusedSgd}; `@trellis-ml/backend-native` and core's wasm SIMD kernels do, each
+ * product and sum rounded on its own as tfjs's kernels round them, so the weights are tfjs's bit for
+ * bit); while that backend is current, the two optimizers' `applyGradients` (patched once) run it. On any other backend, or
  * for non-float32 variables, the original method runs. `TRELLIS_FUSED_SGD=0` turns the patch off.
  *
  * @module

@@ -3,6 +3,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Dataset, Rng, Trainer, mlp, smallCnn, useBackend } from '@trellis-ml/core';
 import { loadNativeKernels, nativeCallCounts, NATIVE_BACKEND_NAME } from '../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const nativeCalls = (name: string): number => nativeCallCounts()[name]?.native ?? 0;
 
 const loaded = loadNativeKernels().loaded;
 
@@ -63,6 +68,39 @@ describe.skipIf(!loaded)('Trainer on trellis-native', () => {
     const counts = nativeCallCounts();
     for (const k of ['FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'FusedBatchNorm', 'TrellisNativeBatchNormGrad', '_FusedMatMul']) {
       expect(counts[k]?.native ?? 0, k).toBeGreaterThan(0);
+    }
+    await tf.setBackend('cpu');
+  });
+
+  it('a run with the fused in-place updates (momentum SGD, Adam) resumed from its checkpoint ends with the uninterrupted run\'s weights, bit for bit', async () => {
+    await tf.setBackend(NATIVE_BACKEND_NAME);
+    const ds = images(256, 2);
+    const build = (seed: number): ReturnType<typeof mlp> => mlp({ inputShape: [12, 12, 1], hidden: [32], numClasses: 10, seed });
+    const optimizers: Array<[string, () => tf.Optimizer]> = [
+      ['momentum', () => tf.train.momentum(0.02, 0.9)],
+      ['adam', () => tf.train.adam(1e-3)],
+    ];
+    for (const [label, optimizer] of optimizers) {
+      const fit = async (seed: number, options: { checkpointDir?: string; resume?: boolean; maxSteps?: number }): Promise<number[]> => {
+        const model = build(seed);
+        const trainer = new Trainer({ model, optimizer: optimizer(), seed: 4, batchSize: 32, checkpointDir: options.checkpointDir });
+        await trainer.fit(ds, { epochs: 3, resume: options.resume, maxSteps: options.maxSteps });
+        const weights = Object.values(model.trainableVariables()).flatMap((v) => Array.from(v.dataSync()));
+        trainer.dispose();
+        model.dispose();
+        return weights;
+      };
+      const inPlace = nativeCalls(label === 'adam' ? 'TrellisNativeAdam(in place)' : 'TrellisNativeSgd(in place)');
+      const uninterrupted = await fit(7, {});
+      expect(nativeCalls(label === 'adam' ? 'TrellisNativeAdam(in place)' : 'TrellisNativeSgd(in place)'), label).toBeGreaterThan(inPlace);
+      const dir = mkdtempSync(path.join(tmpdir(), 'trellis-native-resume-'));
+      try {
+        await fit(7, { checkpointDir: dir, maxSteps: 8 * 2 }); // "killed" after epoch 2 (8 batches an epoch)
+        const resumed = await fit(99, { checkpointDir: dir, resume: true }); // another init: all from the checkpoint
+        expect(resumed, label).toEqual(uninterrupted);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
     await tf.setBackend('cpu');
   });

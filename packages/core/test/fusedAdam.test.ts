@@ -78,4 +78,23 @@ describe('registerFusedAdam', () => {
     expect(calls - before).toBe(6);
     registerFusedAdam(BACKEND, { kernelName: KERNEL });
   });
+
+  it('leaves a gradient of another shape than its variable to tfjs (which broadcasts it)', async () => {
+    const run = async (backend: string): Promise<number[]> => {
+      await tf.setBackend(backend);
+      const w = tf.variable(tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), true, `fusedAdamBroadcast${backend}`);
+      const opt = tf.train.adam(0.1);
+      for (let s = 0; s < 2; s++) tf.tidy(() => opt.applyGradients({ [w.name]: tf.tensor1d([1]) }));
+      const out = Array.from(w.dataSync());
+      w.dispose();
+      opt.dispose();
+      return out;
+    };
+    const before = calls;
+    const fused = await run(BACKEND);
+    expect(calls).toBe(before);
+    expect(fused).toEqual(await run('cpu'));
+    expect(fused[9]).toBeLessThan(10); // the broadcast gradient moved every weight
+    await tf.setBackend('cpu');
+  });
 });

@@ -135,6 +135,25 @@ describe('registerFusedSgd', () => {
     opt.dispose();
   });
 
+  it('leaves a gradient of another shape than its variable to tfjs (which broadcasts it), for every variable of that call', async () => {
+    const run = async (backend: string): Promise<number[]> => {
+      await tf.setBackend(backend);
+      const w = tf.variable(tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), true, `fusedSgdBroadcast${backend}`);
+      const b = tf.variable(tf.tensor1d([1, 2]), true, `fusedSgdBroadcastB${backend}`);
+      const opt = tf.train.momentum(0.1, 0.9);
+      for (let s = 0; s < 2; s++) tf.tidy(() => opt.applyGradients({ [w.name]: tf.tensor1d([1]), [b.name]: tf.tensor1d([0.5, 0.25]) }));
+      const out = [...w.dataSync(), ...b.dataSync()];
+      tf.dispose([w, b]);
+      opt.dispose();
+      return out;
+    };
+    seen.length = 0;
+    const fused = await run(BACKEND);
+    expect(seen.length).toBe(0);
+    expect(fused).toEqual(await run('cpu'));
+    expect(fused[9]).toBeCloseTo(10 - 0.1 - 0.19, 5); // the broadcast gradient moved every weight
+  });
+
   it('is not installed when TRELLIS_FUSED_SGD=0', () => {
     process.env['TRELLIS_FUSED_SGD'] = '0';
     try {

@@ -4,7 +4,7 @@
  * A backend registers a kernel computing the same float32 update in one pass
  * ({@link registerFusedAdam}; `@trellis-ml/backend-native` does); while that backend is current,
  * `AdamOptimizer.prototype.applyGradients` (patched once) runs it. On any other backend, or for
- * non-float32 variables, the original method runs. `TRELLIS_FUSED_ADAM=0` turns the patch off.
+ * non-float32 variables or a gradient of another shape than its variable, the original method runs. `TRELLIS_FUSED_ADAM=0` turns the patch off.
  * On wasm, core registers its SIMD kernel (wasmKernels.ts, `TrellisWasmAdam`) when its SIMD kernels
  * are on (a one-pass JavaScript loop over the wasm heap was measured slower than the eleven ops).
  *
@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, NamedTensorMap, Tensor, Variable } from '@tensorflow/tfjs-core';
-import { allFloat32, gradientAt, variableNames, type VariableGradients } from './optimizerPatch.js';
+import { fusable, gradientAt, variableNames, type VariableGradients } from './optimizerPatch.js';
 
 /** How one backend runs the fused update. */
 export interface FusedAdamBackend {
@@ -87,7 +87,7 @@ function installPatch(): void {
   proto['applyGradients'] = function applyGradients(this: tf.AdamOptimizer, variableGradients: VariableGradients): void {
     const impl = backends.get(tf.getBackend());
     const names = variableNames(variableGradients);
-    if (impl == null || impl.available?.() === false || !allFloat32(names)) return original.call(this, variableGradients);
+    if (impl == null || impl.available?.() === false || !fusable(variableGradients, names)) return original.call(this, variableGradients);
     const self = this as unknown as AdamInternals;
     const registered = tf.engine().registeredVariables;
     tf.tidy(() => {

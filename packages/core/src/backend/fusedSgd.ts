@@ -5,13 +5,13 @@
  * ({@link registerFusedSgd}; `@trellis-ml/backend-native` and core's wasm SIMD kernels do, each
  * product and sum rounded on its own as tfjs's kernels round them, so the weights are tfjs's bit for
  * bit); while that backend is current, the two optimizers' `applyGradients` (patched once) run it. On any other backend, or
- * for non-float32 variables, the original method runs. `TRELLIS_FUSED_SGD=0` turns the patch off.
+ * for non-float32 variables or a gradient of another shape than its variable, the original method runs. `TRELLIS_FUSED_SGD=0` turns the patch off.
  *
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, NamedTensorMap, Tensor, Variable } from '@tensorflow/tfjs-core';
-import { allFloat32, gradientAt, variableNames, type VariableGradients } from './optimizerPatch.js';
+import { fusable, gradientAt, variableNames, type VariableGradients } from './optimizerPatch.js';
 
 /**
  * The update's constants, in kernel order: [momentum, −lr, mode] with mode 0 plain SGD
@@ -100,7 +100,7 @@ function installPatch(target: object, momentum: boolean): void {
   proto['applyGradients'] = function applyGradients(this: tf.SGDOptimizer, variableGradients: VariableGradients): void {
     const impl = backends.get(tf.getBackend());
     const names = variableNames(variableGradients);
-    if (impl == null || impl.available?.() === false || !allFloat32(names)) return original.call(this, variableGradients);
+    if (impl == null || impl.available?.() === false || !fusable(variableGradients, names)) return original.call(this, variableGradients);
     const self = this as unknown as SgdInternals;
     const negLr = scalarValue(self.c);
     const registered = tf.engine().registeredVariables;

@@ -20,8 +20,17 @@ export function gradientAt(gradients: VariableGradients, name: string, i: number
   return Array.isArray(gradients) ? gradients[i]?.tensor : gradients[name];
 }
 
-/** Whether every named variable is registered and float32 (else the optimizer's own update runs). */
-export function allFloat32(names: string[]): boolean {
+/**
+ * Whether the fused update can stand in for the optimizer's own: every named variable is registered
+ * and float32, and every gradient given has its variable's shape (tfjs's own update broadcasts a
+ * gradient of another shape, or throws; a one-pass kernel would read past its end).
+ */
+export function fusable(gradients: VariableGradients, names: string[]): boolean {
   const registered = tf.engine().registeredVariables;
-  return names.every((n) => registered[n]?.dtype === 'float32');
+  return names.every((name, i) => {
+    const value = registered[name];
+    if (value?.dtype !== 'float32') return false;
+    const g = gradientAt(gradients, name, i);
+    return g == null || tf.util.arraysEqual(g.shape, value.shape);
+  });
 }

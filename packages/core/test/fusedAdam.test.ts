@@ -84,7 +84,7 @@ describe('registerFusedAdam', () => {
       await tf.setBackend(backend);
       const w = tf.variable(tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), true, `fusedAdamBroadcast${backend}`);
       const opt = tf.train.adam(0.1);
-      for (let s = 0; s < 2; s++) tf.tidy(() => opt.applyGradients({ [w.name]: tf.tensor1d([1]) }));
+      for (let s = 0; s < 2; s++) tf.tidy(() => opt.applyGradients([{ name: w.name, tensor: tf.tensor1d([1]) }]));
       const out = Array.from(w.dataSync());
       w.dispose();
       opt.dispose();

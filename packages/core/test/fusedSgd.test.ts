@@ -141,7 +141,7 @@ describe('registerFusedSgd', () => {
       const w = tf.variable(tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), true, `fusedSgdBroadcast${backend}`);
       const b = tf.variable(tf.tensor1d([1, 2]), true, `fusedSgdBroadcastB${backend}`);
       const opt = tf.train.momentum(0.1, 0.9);
-      for (let s = 0; s < 2; s++) tf.tidy(() => opt.applyGradients({ [w.name]: tf.tensor1d([1]), [b.name]: tf.tensor1d([0.5, 0.25]) }));
+      for (let s = 0; s < 2; s++) tf.tidy(() => opt.applyGradients([{ name: w.name, tensor: tf.tensor1d([1]) }, { name: b.name, tensor: tf.tensor1d([0.5, 0.25]) }]));
       const out = [...w.dataSync(), ...b.dataSync()];
       tf.dispose([w, b]);
       opt.dispose();

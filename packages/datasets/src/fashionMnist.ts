@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Dataset, TrellisError } from '@trellis-ml/core';
 import { datasetFromRaw, type ImageLoaderOptions, type RawImageSplit } from './mnist.js';
 import { checkLimit, checkSplit, dataPackageDir, readFileOrThrow } from './packageData.js';
-import { scanPixelRows } from './pixelRowScanner.js';
+import { scanPixelRows, type ScannedPixelRows } from './pixelRowScanner.js';
 
 /** Class names of Fashion-MNIST, indexed by label (the standard Fashion-MNIST label order). */
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
@@ -57,15 +57,8 @@ export interface FashionMnistSourceReport {
   test: number;
 }
 
-interface ParsedClass {
-  rows: number;
-  blankRows: number[];
-  /** Non-blank rows, `count × 784` bytes. */
-  pixels: Uint8Array;
-  /** File index of each non-blank row. */
-  fileIndex: Int32Array;
-  count: number;
-}
+/** One class file: non-blank rows as bytes (what {@link scanPixelRows} and the JSON.parse path both give). */
+type ParsedClass = ScannedPixelRows;
 
 interface FashionSplits {
   train: RawImageSplit;

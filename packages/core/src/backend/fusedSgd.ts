@@ -17,7 +17,7 @@ import { fusable, gradientAt, variableNames, type VariableGradients } from './op
  * The update's constants, in kernel order: [momentum, −lr, mode] with mode 0 plain SGD
  * (`value' = −lr·g + value`), 1 momentum (`acc' = momentum·acc + g; value' = −lr·acc' + value`),
  * 2 Nesterov (`value' = −lr·(g + acc'·momentum) + value`). Momentum and −lr are the float32 values
- * of the optimizer's own scalars.
+ * of the optimizer's own scalars (`m`; `c` = −learningRate).
  */
 export type SgdConstants = [momentum: number, negLr: number, mode: 0 | 1 | 2];
 
@@ -41,7 +41,7 @@ export interface FusedSgdBackend {
 
 /** The fields of tfjs 4.22's SGDOptimizer / MomentumOptimizer the patch reads. */
 interface SgdInternals {
-  c: Tensor;
+  learningRate: number;
   m?: Tensor;
   useNesterov?: boolean;
   accumulations?: Array<{ originalName: string; variable: Variable } | undefined>;
@@ -51,13 +51,16 @@ interface SgdInternals {
 const PATCHED = '__trellisFusedSgd';
 const backends = new Map<string, FusedSgdBackend>();
 
-/** A scalar's value, read once per tensor (the optimizer's `c` and `m` are immutable; `setLearningRate` makes a new `c`). */
-const scalarValues = new WeakMap<Tensor, number>();
-function scalarValue(t: Tensor): number {
-  let v = scalarValues.get(t);
+/**
+ * The momentum tfjs multiplies by: its scalar `m`, made once in the constructor (`setMomentum` does
+ * not replace it), so it is read once per optimizer, never in a later step.
+ */
+const momenta = new WeakMap<Tensor, number>();
+function momentumOf(m: Tensor): number {
+  let v = momenta.get(m);
   if (v === undefined) {
-    v = t.dataSync()[0] as number;
-    scalarValues.set(t, v);
+    v = m.dataSync()[0] as number;
+    momenta.set(m, v);
   }
   return v;
 }
@@ -102,7 +105,8 @@ function installPatch(target: object, momentum: boolean): void {
     const names = variableNames(variableGradients);
     if (impl == null || impl.available?.() === false || !fusable(variableGradients, names)) return original.call(this, variableGradients);
     const self = this as unknown as SgdInternals;
-    const negLr = scalarValue(self.c);
+    // tfjs's `c` is `scalar(−learningRate)`, remade by every `setLearningRate`: its float32 value, without a read.
+    const negLr = Math.fround(-self.learningRate);
     const registered = tf.engine().registeredVariables;
     if (!momentum) {
       names.forEach((name, i) => {
@@ -110,7 +114,7 @@ function installPatch(target: object, momentum: boolean): void {
         if (gradient != null) update(impl, registered[name] as Variable, null, gradient, [0, negLr, 0]);
       });
     } else {
-      const constants: SgdConstants = [scalarValue(self.m!), negLr, self.useNesterov ? 2 : 1];
+      const constants: SgdConstants = [momentumOf(self.m!), negLr, self.useNesterov ? 2 : 1];
       const accumulations = self.accumulations!;
       names.forEach((name, i) => {
         const value = registered[name] as Variable;

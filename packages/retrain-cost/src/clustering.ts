@@ -95,17 +95,23 @@ function assign(x: Float32Array, n: number, d: number, centers: Float64Array, k:
   return changed;
 }
 
+/** The backend-matmul assignment of {@link kmeans}: every row, or only the rows listed. */
+interface MatmulAssign {
+  full: () => boolean;
+  rows: (rows: readonly number[]) => boolean;
+}
+
 /**
  * Re-assignment after the centres moved by `moved[j]` (Hamerly): each row's bounds are loosened by the
  * moves; a row whose upper bound stays below both its lower bound and half the distance from its
- * centre to the nearest other centre keeps its label with no distance computed. When more than an
- * eighth of the rows are left and `full` is given (the backend-matmul assignment), `full` re-assigns
- * every row; otherwise each row left gets the exact distance to its centre, which tightens its upper
+ * centre to the nearest other centre keeps its label with no distance computed. The rows left go to
+ * the backend matmul when `matmul` is given (all rows when more than a quarter are left, otherwise
+ * just those); otherwise each row left gets the exact distance to its centre, which tightens its upper
  * bound, and, if that is not enough, all k distances. The labels are those of {@link assign} on the
  * same centres. `dists` is exact where computed and `NaN` elsewhere.
  */
 function assignWithBounds(x: Float32Array, n: number, d: number, centers: Float64Array, k: number, labels: Int32Array, dists: Float64Array,
-  bounds: Bounds, moved: Float64Array, full: (() => boolean) | null, counter: { boundSkips: number }): boolean {
+  bounds: Bounds, moved: Float64Array, matmul: MatmulAssign | null, counter: { boundSkips: number }): boolean {
   // the largest move among the other centres, and half the distance to the nearest other centre
   const otherMove = new Float64Array(k);
   const halfGap = new Float64Array(k).fill(Infinity);
@@ -128,8 +134,9 @@ function assignWithBounds(x: Float32Array, n: number, d: number, centers: Float6
     dists[i] = NaN;
     if (upper[i]! >= Math.max(lower[i]!, halfGap[a]!)) pending.push(i);
   }
-  if (full && pending.length > n / 8) return full();
+  if (matmul && pending.length > n / 4) return matmul.full();
   counter.boundSkips += n - pending.length;
+  if (matmul) return pending.length > 0 && matmul.rows(pending);
   let changed = false;
   for (const i of pending) {
     const a = labels[i]!;
@@ -146,14 +153,15 @@ function assignWithBounds(x: Float32Array, n: number, d: number, centers: Float6
 const EPS32 = 2 ** -24;
 
 /**
- * {@link assign} with the `n × k` products `x·c` from the backend's float32 matmul: the nearest
+ * {@link assign} with the products `x·c` from the backend's float32 matmul, for the rows of `xt`: all
+ * rows of `x`, or the rows `rows[r]` of `x` copied in that order (`xt` row r is `x` row `rows[r]`). The nearest
  * centre minimises `‖c‖² − 2·x·c`. Each product is off by at most `d·ε·‖x‖·‖c‖` (a standard bound for
  * float32 dot products, plus the centres' rounding to float32); where other centres are not clear
  * of the best by the two bounds, the row is assigned by exact distances to those candidates. `dists` (only used to
  * re-seat emptied clusters) are exact for the rows re-checked and `NaN` for the others: call
  * {@link exactDistances} before reading them.
  */
-function assignByMatmul(xt: tf.Tensor2D, x: Float32Array, xNorm: Float64Array, n: number, d: number, centers: Float64Array, k: number,
+function assignByMatmul(xt: tf.Tensor2D, rows: readonly number[] | null, x: Float32Array, xNorm: Float64Array, d: number, centers: Float64Array, k: number,
   labels: Int32Array, dists: Float64Array, bounds: Bounds): boolean {
   const c32 = Float32Array.from(centers);
   const products = tf.tidy(() => tf.matMul(xt, tf.tensor2d(c32, [k, d]), false, true));
@@ -175,10 +183,12 @@ function assignByMatmul(xt: tf.Tensor2D, x: Float32Array, xNorm: Float64Array, n
   const lo2 = new Float64Array(k);
   const hi2 = new Float64Array(k);
   let changed = false;
-  for (let i = 0; i < n; i++) {
+  const rowCount = xt.shape[0];
+  for (let r = 0; r < rowCount; r++) {
+    const i = rows ? rows[r]! : r;
     let best = 0;
     for (let j = 0; j < k; j++) {
-      scores[j] = cNorm2[j]! - 2 * xc[i * k + j]!;
+      scores[j] = cNorm2[j]! - 2 * xc[r * k + j]!;
       if (scores[j]! < scores[best]!) best = j;
     }
     // Each score is off by ≤ 2·bound·‖x‖·‖c‖ (the float32 product and the centres' rounding to
@@ -355,31 +365,46 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
     for (let t = 0; t < d; t++) mean[t] = mean[t]! + row[t]!;
   }
   for (let t = 0; t < d; t++) mean[t] = mean[t]! / n;
+  const viaMatmul = n * k * d >= (options.matmulFrom ?? 2e7);
+  // the variance pass also takes each row's norm, which the matmul path's error bounds need
+  const xNorm = new Float64Array(n);
   let varSum = 0;
   for (let i = 0; i < n; i++) {
     const row = x.subarray(i * d, i * d + d);
-    for (let t = 0; t < d; t++) varSum += (row[t]! - mean[t]!) ** 2;
+    let s2 = 0;
+    for (let t = 0; t < d; t++) {
+      varSum += (row[t]! - mean[t]!) ** 2;
+      s2 += row[t]! * row[t]!;
+    }
+    xNorm[i] = Math.sqrt(s2);
   }
   const tol = (options.tol ?? 1e-4) * (varSum / n / d);
   let centers = init instanceof Float32Array ? Float64Array.from(init) : kmeansPlusPlus(x, n, d, k, options.seed ?? 0);
   const labels = new Int32Array(n).fill(-1);
   const dists = new Float64Array(n);
-  const viaMatmul = n * k * d >= (options.matmulFrom ?? 2e7);
   const xt = viaMatmul ? tf.tensor2d(x, [n, d]) : null;
-  const xNorm = new Float64Array(n);
-  if (viaMatmul) {
-    for (let i = 0; i < n; i++) {
-      let s2 = 0;
-      for (let t = 0; t < d; t++) s2 += x[i * d + t]! * x[i * d + t]!;
-      xNorm[i] = Math.sqrt(s2);
-    }
-  }
   const bounds: Bounds = { upper: new Float64Array(n), lower: new Float64Array(n) };
-  const full = (): boolean => (xt ? assignByMatmul(xt, x, xNorm, n, d, centers, k, labels, dists, bounds) : assign(x, n, d, centers, k, labels, dists, bounds));
+  // the rows the bounds leave (at most a quarter, see assignWithBounds) are copied into one buffer, whose
+  // pages are touched only as far as the largest such set reaches
+  let gathered: Float32Array | null = null;
+  const matmul: MatmulAssign | null = xt && {
+    full: () => assignByMatmul(xt, null, x, xNorm, d, centers, k, labels, dists, bounds),
+    rows: (rows) => {
+      gathered ??= new Float32Array(Math.floor(n / 4) * d);
+      for (let r = 0; r < rows.length; r++) gathered.set(x.subarray(rows[r]! * d, (rows[r]! + 1) * d), r * d);
+      const xs = tf.tensor2d(gathered.subarray(0, rows.length * d), [rows.length, d]);
+      try {
+        return assignByMatmul(xs, rows, x, xNorm, d, centers, k, labels, dists, bounds);
+      } finally {
+        xs.dispose();
+      }
+    },
+  };
+  const full = (): boolean => (matmul ? matmul.full() : assign(x, n, d, centers, k, labels, dists, bounds));
   // each centre's move since the last assignment (null: no assignment yet, so every row needs its distances)
   let moved: Float64Array | null = null;
   const counter = { boundSkips: 0 };
-  const assignAll = (): boolean => (moved ? assignWithBounds(x, n, d, centers, k, labels, dists, bounds, moved, xt ? full : null, counter) : full());
+  const assignAll = (): boolean => (moved ? assignWithBounds(x, n, d, centers, k, labels, dists, bounds, moved, matmul, counter) : full());
   try {
     let iters = 0;
     let reseated = 0;

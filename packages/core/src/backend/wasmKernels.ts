@@ -452,6 +452,36 @@ function depthwiseInfo(
   return tf.backend_util.computeConv2DInfo(xShape, filterShape, strides, dilations, pad, rounding, true);
 }
 
+/**
+ * Calls `tap(inBase, dyBase, fBase)` for every (image, output pixel, filter tap) whose input pixel lies
+ * inside the image: the offsets of that input pixel's first channel, of the output pixel's first
+ * channel in `dy`, and of the tap's first channel in the filter.
+ */
+function forEachDepthwiseTap(inputShape: Shape4, info: tf.backend_util.Conv2DInfo, tap: (inBase: number, dyBase: number, fBase: number) => void): void {
+  const [n, h, w, c] = inputShape;
+  const co = info.outChannels;
+  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let y = 0; y < oh; y++) {
+      for (let ky = 0; ky < kh; ky++) {
+        const iy = y * sh + ky * dh - pt;
+        if (iy < 0 || iy >= h) continue;
+        for (let xo = 0; xo < ow; xo++) {
+          const dyBase = ((b0 * oh + y) * ow + xo) * co;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = xo * sw + kx * dw - pl;
+            if (ix < 0 || ix >= w) continue;
+            tap(((b0 * h + iy) * w + ix) * c, dyBase, (ky * kw + kx) * co);
+          }
+        }
+      }
+    }
+  }
+}
+
 function depthwiseBackpropInput(args: KernelArgs): TensorInfo {
   const { inputs, backend } = args;
   const attrs = args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
@@ -465,39 +495,19 @@ function depthwiseBackpropInput(args: KernelArgs): TensorInfo {
   const dyv = b.typedArrayFromHeap(dy) as Float32Array;
   const f = b.typedArrayFromHeap(filter) as Float32Array;
   zeroFill(dx);
-  const [n, h, w, c] = attrs.inputShape;
+  const c = attrs.inputShape[3];
   const m = info.outChannels / info.inChannels;
-  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
-  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
-  const co = c * m;
-  for (let b0 = 0; b0 < n; b0++) {
-    for (let y = 0; y < oh; y++) {
-      for (let ky = 0; ky < kh; ky++) {
-        const iy = y * sh + ky * dh - pt;
-        if (iy < 0 || iy >= h) continue;
-        for (let xo = 0; xo < ow; xo++) {
-          const dyBase = ((b0 * oh + y) * ow + xo) * co;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = xo * sw + kx * dw - pl;
-            if (ix < 0 || ix >= w) continue;
-            const dxBase = ((b0 * h + iy) * w + ix) * c;
-            const fBase = (ky * kw + kx) * co;
-            if (m === 1) {
-              for (let ch = 0; ch < c; ch++) dx[dxBase + ch]! += (dyv[dyBase + ch] as number) * (f[fBase + ch] as number);
-            } else {
-              for (let ch = 0; ch < c; ch++) {
-                let acc = 0;
-                for (let q = 0; q < m; q++) acc += (dyv[dyBase + ch * m + q] as number) * (f[fBase + ch * m + q] as number);
-                dx[dxBase + ch]! += acc;
-              }
-            }
-          }
-        }
-      }
+  forEachDepthwiseTap(attrs.inputShape, info, (dxBase, dyBase, fBase) => {
+    if (m === 1) {
+      for (let ch = 0; ch < c; ch++) dx[dxBase + ch]! += (dyv[dyBase + ch] as number) * (f[fBase + ch] as number);
+      return;
     }
-  }
+    for (let ch = 0; ch < c; ch++) {
+      let acc = 0;
+      for (let q = 0; q < m; q++) acc += (dyv[dyBase + ch * m + q] as number) * (f[fBase + ch * m + q] as number);
+      dx[dxBase + ch]! += acc;
+    }
+  });
   return out;
 }
 
@@ -513,38 +523,18 @@ function depthwiseBackpropFilter(args: KernelArgs): TensorInfo {
   const xv = b.typedArrayFromHeap(x) as Float32Array;
   const dyv = b.typedArrayFromHeap(dy) as Float32Array;
   zeroFill(df);
-  const [n, h, w, c] = x.shape as Shape4;
+  const c = (x.shape as Shape4)[3];
   const m = info.outChannels / info.inChannels;
-  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
-  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
-  const co = c * m;
-  for (let b0 = 0; b0 < n; b0++) {
-    for (let y = 0; y < oh; y++) {
-      for (let ky = 0; ky < kh; ky++) {
-        const iy = y * sh + ky * dh - pt;
-        if (iy < 0 || iy >= h) continue;
-        for (let xo = 0; xo < ow; xo++) {
-          const dyBase = ((b0 * oh + y) * ow + xo) * co;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = xo * sw + kx * dw - pl;
-            if (ix < 0 || ix >= w) continue;
-            const xBase = ((b0 * h + iy) * w + ix) * c;
-            const fBase = (ky * kw + kx) * co;
-            if (m === 1) {
-              for (let ch = 0; ch < c; ch++) df[fBase + ch]! += (xv[xBase + ch] as number) * (dyv[dyBase + ch] as number);
-            } else {
-              for (let ch = 0; ch < c; ch++) {
-                const xval = xv[xBase + ch] as number;
-                for (let q = 0; q < m; q++) df[fBase + ch * m + q]! += xval * (dyv[dyBase + ch * m + q] as number);
-              }
-            }
-          }
-        }
-      }
+  forEachDepthwiseTap(x.shape as Shape4, info, (xBase, dyBase, fBase) => {
+    if (m === 1) {
+      for (let ch = 0; ch < c; ch++) df[fBase + ch]! += (xv[xBase + ch] as number) * (dyv[dyBase + ch] as number);
+      return;
     }
-  }
+    for (let ch = 0; ch < c; ch++) {
+      const xval = xv[xBase + ch] as number;
+      for (let q = 0; q < m; q++) df[fBase + ch * m + q]! += xval * (dyv[dyBase + ch * m + q] as number);
+    }
+  });
   return out;
 }
 

@@ -137,10 +137,38 @@ interface PendingBatch {
   groups: Int32Array;
 }
 
-function readPending(kept: tf.Tensor | null, batch: Batch | undefined): PendingBatch | null {
-  if (!kept || !batch?.y || !batch.groups) return null;
-  const out = { logits: kept.dataSync() as Float32Array, labels: batch.y.dataSync() as Int32Array, groups: batch.groups.dataSync() as Int32Array };
-  return out;
+/**
+ * A copy of the current batch's logits, kept from `lossTerms` (inside the step) until `onBatchEnd` reads
+ * it on the host with the batch's labels and groups.
+ */
+class KeptLogits {
+  private kept: tf.Tensor | null = null;
+
+  /** Keeps a copy of `logits`, freeing a copy that was never read. */
+  keep(logits: tf.Tensor): void {
+    this.kept?.dispose();
+    this.kept = tf.keep(tf.clone(logits));
+  }
+
+  /** The kept logits with `batch`'s labels and groups on the host (null when any is missing); frees the copy. */
+  take(batch: Batch | undefined): PendingBatch | null {
+    const kept = this.kept;
+    const out = kept && batch?.y && batch.groups
+      ? { logits: kept.dataSync() as Float32Array, labels: batch.y.dataSync() as Int32Array, groups: batch.groups.dataSync() as Int32Array }
+      : null;
+    this.dispose();
+    return out;
+  }
+
+  dispose(): void {
+    this.kept?.dispose();
+    this.kept = null;
+  }
+}
+
+/** The Lagrangian term `Σ_a λ_a·v_a`. */
+function penaltyTerm(violations: tf.Tensor, lambdas: readonly number[]): tf.Scalar {
+  return tf.sum(tf.mul(violations, tf.tensor1d(lambdas as number[], 'float32'))) as tf.Scalar;
 }
 
 function hostGroupLosses(p: PendingBatch, k: number, numGroups: number): { groupLoss: number[]; overall: number; losses: Float64Array } {
@@ -230,7 +258,7 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
   let count = new Array<number>(A).fill(0);
   const buffer = options.bufferSize ? new GroupBuffer(A, options.bufferSize) : null;
   const overallBuffer = options.bufferSize ? new GroupBuffer(1, options.bufferSize * A) : null;
-  let kept: tf.Tensor | null = null;
+  const kept = new KeptLogits();
   const violationOptions = () => ({
     violation,
     ...(options.target === 'excess-loss' && reference ? { denseGroupLoss: reference.groupLoss, denseLoss: reference.loss } : {}),
@@ -246,14 +274,13 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
     },
     lossTerms: (outputs, batch, ctx): Record<string, tf.Scalar> => {
       const groups = batchGroupsOrThrow(batch, name);
-      if (kept) kept.dispose();
-      kept = tf.keep(tf.clone(outputs.logits));
+      kept.keep(outputs.logits);
       const terms: Record<string, tf.Scalar> = {};
       if (lambdas.some((l) => l !== 0)) {
         const losses = perSampleCrossEntropy(outputs.logits, batch.y!, ctx.model.numClasses);
         const { groupMean, counts, overall } = groupMeans(losses, groups, A);
         const v = groupViolations(groupMean, overall, counts, violationOptions());
-        terms.penalty = tf.sum(tf.mul(v, tf.tensor1d(lambdas, 'float32'))) as tf.Scalar;
+        terms.penalty = penaltyTerm(v, lambdas);
       }
       if (kdWeight > 0) {
         const teacher = options.dense!.apply(batch.x, { training: false }).logits;
@@ -262,9 +289,7 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
       return terms;
     },
     onBatchEnd: (ctx) => {
-      const p = readPending(kept, ctx.batch);
-      kept?.dispose();
-      kept = null;
+      const p = kept.take(ctx.batch);
       if (!p) return;
       const k = ctx.model.numClasses;
       let { groupLoss, overall, losses } = hostGroupLosses(p, k, A);
@@ -309,10 +334,7 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
       if (buffer && s.buffer) buffer.setState(s.buffer);
       if (overallBuffer && s.overallBuffer) overallBuffer.setState(s.overallBuffer);
     },
-    dispose: () => {
-      kept?.dispose();
-      kept = null;
-    },
+    dispose: () => kept.dispose(),
   };
 }
 
@@ -364,7 +386,7 @@ export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintP
   let reference = options.reference ?? null;
   const buffer = new GroupBuffer(A, size);
   const overallBuffer = new GroupBuffer(1, size * A);
-  let kept: tf.Tensor | null = null;
+  const kept = new KeptLogits();
   return {
     name,
     apiVersion: 1,
@@ -375,18 +397,15 @@ export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintP
     },
     lossTerms: (outputs, batch, ctx): Record<string, tf.Scalar> => {
       const groups = batchGroupsOrThrow(batch, name);
-      if (kept) kept.dispose();
-      kept = tf.keep(tf.clone(outputs.logits));
+      kept.keep(outputs.logits);
       if (!lambdas.some((l) => l !== 0)) return {};
       const losses = perSampleCrossEntropy(outputs.logits, batch.y!, ctx.model.numClasses);
       const { groupMean, counts, overall } = groupMeans(losses, groups, A);
       const v = groupViolations(groupMean, overall, counts, { violation: 'signed' });
-      return { penalty: tf.sum(tf.mul(v, tf.tensor1d(lambdas, 'float32'))) as tf.Scalar };
+      return { penalty: penaltyTerm(v, lambdas) };
     },
     onBatchEnd: (ctx) => {
-      const p = readPending(kept, ctx.batch);
-      kept?.dispose();
-      kept = null;
+      const p = kept.take(ctx.batch);
       if (!p || !reference) return;
       const preds = argmaxRows(p.logits, ctx.model.numClasses);
       for (let i = 0; i < preds.length; i++) {
@@ -409,10 +428,7 @@ export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintP
       if (s.buffer) buffer.setState(s.buffer);
       if (s.overallBuffer) overallBuffer.setState(s.overallBuffer);
     },
-    dispose: () => {
-      kept?.dispose();
-      kept = null;
-    },
+    dispose: () => kept.dispose(),
   };
 }
 

@@ -1,6 +1,6 @@
 // Time of direct addon calls, without tfjs: the fixed cost of one call on tiny tensors (what a
 // training step pays per bias-sized op), the fused Adam and momentum-SGD updates per element (the latter
-// next to the four binary calls tfjs's MomentumOptimizer makes, into fresh arrays), and Transpose per element.
+// next to the four binary calls tfjs's MomentumOptimizer makes, into fresh arrays), Transpose per element, and 2×2 max pooling.
 //   node packages/backend-native/bench/addon-calls.mjs                    (build the addon first)
 //   TRELLIS_NATIVE_ADDON=/path/other.node node packages/backend-native/bench/addon-calls.mjs   (another build)
 import { importDist } from '../../core/bench/reference-models.mjs';
@@ -64,4 +64,15 @@ for (const [shape, perm] of [[[16, 64, 4, 32], [0, 2, 1, 3]], [[16, 4, 64, 32], 
   const [x, out] = arrays(n);
   const ns = nsPerCall(() => addon.transpose(x, out, shape, perm));
   console.log(`transpose [${shape}] by [${perm}]: ${(ns / n).toFixed(3)} ns per element`);
+}
+// 2×2 max pooling, stride 2, of the CNN studies' first conv output (batch 50, 28×28, 16 channels), forward
+// and gradient; params: n, h, w, c, kh, kw, sh, sw, dh, dw, pad top, pad left, oh, ow.
+{
+  const params = [50, 28, 28, 16, 2, 2, 2, 2, 1, 1, 0, 0, 14, 14];
+  const [x] = arrays(50 * 28 * 28 * 16);
+  const [dy, y] = arrays(50 * 14 * 14 * 16);
+  const dx = new Float32Array(x.length);
+  const fwd = nsPerCall(() => addon.pool(0, params, x, null, y));
+  const grad = nsPerCall(() => addon.pool(2, params, dy, x, dx));
+  console.log(`max pool 2×2 on [50, 28, 28, 16]: forward ${(fwd / x.length).toFixed(3)} ns per input element, gradient ${(grad / x.length).toFixed(3)}`);
 }

@@ -242,6 +242,32 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
     expectClose([await run('cpu')], [await run(NATIVE_BACKEND_NAME)], 1e-7);
   });
 
+  it('MaxPool forward equals cpu bit for bit with NaN, ±∞, ±0 and ties, at channel counts on both sides of a vector', async () => {
+    const special = [Number.NaN, Infinity, -Infinity, 0, -0, 1.5, 1.5, -2];
+    for (const c of [1, 5, 16, 19, 33]) {
+      const shape: [number, number, number, number] = [2, 5, 6, c];
+      const size = 2 * 5 * 6 * c;
+      // a third of the values special, the rest small integers (many ties); u in [0, 1) seeded
+      const u = Array.from(values(2 * size, 40 + c), (v) => (v + 1) / 2);
+      const x = Float32Array.from({ length: size }, (_, i) => (u[2 * i]! < 0.33 ? special[Math.floor(u[2 * i + 1]! * special.length)]! : Math.floor(u[2 * i + 1]! * 5) - 2));
+      // one window of NaN only and one of −∞ and NaN: cpu gives −∞ for both
+      for (const [r, col, v] of [[0, 0, Number.NaN], [0, 1, Number.NaN], [1, 0, Number.NaN], [1, 1, Number.NaN], [2, 2, -Infinity], [2, 3, Number.NaN], [3, 2, -Infinity], [3, 3, -Infinity]] as const) {
+        x[(r * 6 + col) * c] = v;
+      }
+      for (const [k, s, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same']] as Array<[number, number, 'same' | 'valid']>) {
+        const run = async (backend: string): Promise<Float32Array> => {
+          await tf.setBackend(backend);
+          return tf.tidy(() => tf.maxPool(tf.tensor4d(x, shape), k, s, pad).dataSync() as Float32Array);
+        };
+        const cpu = await run('cpu');
+        const native = await run(NATIVE_BACKEND_NAME);
+        // Object.is tells NaN from NaN-free and −0 from +0
+        const differing = Array.from(cpu).filter((v, i) => !Object.is(v, native[i])).length;
+        expect(differing, `C ${c}, window ${k}, stride ${s}, ${pad}`).toBe(0);
+      }
+    }
+  });
+
   it('FusedBatchNorm: values and the gradients of x, mean, variance, offset, scale', async () => {
     const before = nativeCalls('TrellisNativeBatchNormGrad');
     const r = await onBoth(

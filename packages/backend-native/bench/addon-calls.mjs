@@ -1,6 +1,6 @@
 // Time of direct addon calls, without tfjs: the fixed cost of one call on tiny tensors (what a
 // training step pays per bias-sized op), the fused Adam and momentum-SGD updates per element (the latter
-// next to the four binary calls tfjs's MomentumOptimizer makes, into fresh arrays), Transpose per element, and 2×2 max pooling.
+// next to the four binary calls tfjs's MomentumOptimizer makes, into fresh arrays), Transpose per element, 2×2 max pooling and the batch-norm gradient.
 //   node packages/backend-native/bench/addon-calls.mjs                    (build the addon first)
 //   TRELLIS_NATIVE_ADDON=/path/other.node node packages/backend-native/bench/addon-calls.mjs   (another build)
 import { importDist } from '../../core/bench/reference-models.mjs';
@@ -75,4 +75,12 @@ for (const [shape, perm] of [[[16, 64, 4, 32], [0, 2, 1, 3]], [[16, 4, 64, 32], 
   const fwd = nsPerCall(() => addon.pool(0, params, x, null, y));
   const grad = nsPerCall(() => addon.pool(2, params, dy, x, dx));
   console.log(`max pool 2×2 on [50, 28, 28, 16]: forward ${(fwd / x.length).toFixed(3)} ns per input element, gradient ${(grad / x.length).toFixed(3)}`);
+}
+// Batch-norm gradient (dx and the two per-channel sums) on the same activations as [rows, channels].
+for (const [rows, c] of [[50 * 28 * 28, 16], [50 * 14 * 14, 32]]) {
+  const [dy, x] = arrays(rows * c);
+  const [mean, variance, scale, sumDy, sumDyXm] = arrays(c);
+  const dx = new Float32Array(rows * c);
+  const ns = nsPerCall(() => addon.batchNormGrad(dy, x, mean, variance, scale, dx, sumDy, sumDyXm, c, 1e-3));
+  console.log(`batch-norm gradient [${rows}, ${c}]: ${(ns / (rows * c)).toFixed(3)} ns per element`);
 }

@@ -35,6 +35,23 @@ void batch_norm(const float* x, const float* mean, int64_t meanLen, const float*
   });
 }
 
+namespace {
+
+// One row of batch_norm_grad: dx = dy·k, and the row's dy and dy·(x − mean) added to the partial sums.
+// Restrict-qualified parameters let the compiler vectorise the channel loop: without them it needs more
+// alias checks than it will version for, and the loop stayed scalar (1.7 ns per element).
+inline void batch_norm_grad_row(const float* __restrict g, const float* __restrict xr, const float* __restrict k,
+                                const float* __restrict mean, float* __restrict o, float* __restrict sd, float* __restrict sx,
+                                int64_t C) {
+  for (int64_t c = 0; c < C; c++) {
+    o[c] = g[c] * k[c];
+    sd[c] += g[c];
+    sx[c] += g[c] * (xr[c] - mean[c]);
+  }
+}
+
+}  // namespace
+
 void batch_norm_grad(const float* dy, const float* x, const float* mean, const float* var, const float* scale,
                      float* dx, float* sumDy, float* sumDyXm, int64_t total, int64_t C, float eps) {
   std::vector<float> k(C);
@@ -44,20 +61,15 @@ void batch_norm_grad(const float* dy, const float* x, const float* mean, const f
   std::vector<double> part(2 * C * T, 0.0);
   const float* kp = k.data();
   run_team(T, [&](int t, int nt) {
-    std::vector<float> sd(C, 0.f), sx(C, 0.f);
+    std::vector<float> sdv(C, 0.f), sxv(C, 0.f);
+    float* sd = sdv.data();
+    float* sx = sxv.data();
     // Per-thread float partials over blocks of rows, folded into doubles per block.
     const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
     double* pd = part.data() + 2 * C * t;
     int64_t inBlock = 0;
     for (int64_t r = r0; r < r1; r++) {
-      const float* g = dy + r * C;
-      const float* xr = x + r * C;
-      float* o = dx + r * C;
-      for (int64_t c = 0; c < C; c++) {
-        o[c] = g[c] * kp[c];
-        sd[c] += g[c];
-        sx[c] += g[c] * (xr[c] - mean[c]);
-      }
+      batch_norm_grad_row(dy + r * C, x + r * C, kp, mean, dx + r * C, sd, sx, C);
       if (++inBlock == 256 || r + 1 == r1) {
         for (int64_t c = 0; c < C; c++) {
           pd[c] += sd[c];

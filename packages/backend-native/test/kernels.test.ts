@@ -270,11 +270,14 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
 
   it('FusedBatchNorm: values and the gradients of x, mean, variance, offset, scale', async () => {
     const before = nativeCalls('TrellisNativeBatchNormGrad');
-    const r = await onBoth(
-      [{ shape: [3, 5, 4, 6], seed: 17 }, { shape: [6], seed: 18 }, { shape: [6], seed: 19 }, { shape: [6], seed: 20 }, { shape: [6], seed: 21 }],
-      (x, mean, v, offset, scale) => tf.batchNorm(x as tf.Tensor4D, mean as tf.Tensor1D, tf.add(tf.abs(v as tf.Tensor1D), 0.5), offset as tf.Tensor1D, scale as tf.Tensor1D, 1e-3),
-    );
-    expectClose(r.cpu, r.native);
+    // 6 channels, and 37 (a vectorised channel loop with a tail)
+    for (const c of [6, 37]) {
+      const r = await onBoth(
+        [{ shape: [3, 5, 4, c], seed: 17 }, { shape: [c], seed: 18 }, { shape: [c], seed: 19 }, { shape: [c], seed: 20 }, { shape: [c], seed: 21 }],
+        (x, mean, v, offset, scale) => tf.batchNorm(x as tf.Tensor4D, mean as tf.Tensor1D, tf.add(tf.abs(v as tf.Tensor1D), 0.5), offset as tf.Tensor1D, scale as tf.Tensor1D, 1e-3),
+      );
+      expectClose(r.cpu, r.native);
+    }
     // Training form (statistics from the batch, as tfjs-layers does), no scale/offset.
     const t = await onBoth([{ shape: [4, 3, 3, 5], seed: 22 }], (x) => {
       // (tfjs-core cannot differentiate batchNorm without offset and scale tensors; layers passes both.)

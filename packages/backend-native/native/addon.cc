@@ -177,6 +177,8 @@ napi_value Pool(napi_env env, napi_callback_info info) {
     if (v[i] < 0) return throw_error(env, "pool: negative size");
   if (p.dh != 1 || p.dw != 1 || p.sh < 1 || p.sw < 1) return throw_error(env, "pool: dilation must be 1");
   if (mode < 0 || mode > 3) return throw_error(env, "pool: bad mode");
+  // the max gradient keeps argmax offsets within one image as int32
+  if (p.h * p.w * p.c > INT32_MAX) return throw_error(env, "pool: an image of more than 2^31 - 1 values");
   const int64_t xs = p.n * p.h * p.w * p.c, ys = p.n * p.oh * p.ow * p.c;
   float *A, *B = nullptr, *O;
   if (mode <= 1) {

@@ -242,7 +242,7 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
     expectClose([await run('cpu')], [await run(NATIVE_BACKEND_NAME)], 1e-7);
   });
 
-  it('MaxPool forward equals cpu bit for bit with NaN, ±∞, ±0 and ties, at channel counts on both sides of a vector', async () => {
+  it('MaxPool and its gradient equal cpu bit for bit with NaN, ±∞, ±0 and ties, at channel counts on both sides of a vector', async () => {
     const special = [Number.NaN, Infinity, -Infinity, 0, -0, 1.5, 1.5, -2];
     for (const c of [1, 5, 16, 19, 33]) {
       const shape: [number, number, number, number] = [2, 5, 6, c];
@@ -254,16 +254,28 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
       for (const [r, col, v] of [[0, 0, Number.NaN], [0, 1, Number.NaN], [1, 0, Number.NaN], [1, 1, Number.NaN], [2, 2, -Infinity], [2, 3, Number.NaN], [3, 2, -Infinity], [3, 3, -Infinity]] as const) {
         x[(r * 6 + col) * c] = v;
       }
-      for (const [k, s, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same']] as Array<[number, number, 'same' | 'valid']>) {
-        const run = async (backend: string): Promise<Float32Array> => {
+      for (const [k, s, pad] of [[2, 2, 'valid'], [2, 2, 'same'], [3, 3, 'same'], [3, 2, 'same'], [3, 1, 'same']] as Array<[number, number, 'same' | 'valid']>) {
+        // the forward, and the gradient of Σ w·maxPool(x) with weights that include −0, ±∞ and NaN
+        const run = async (backend: string): Promise<Float32Array[]> => {
           await tf.setBackend(backend);
-          return tf.tidy(() => tf.maxPool(tf.tensor4d(x, shape), k, s, pad).dataSync() as Float32Array);
+          return tf.tidy(() => {
+            const y = tf.maxPool(tf.tensor4d(x, shape), k, s, pad);
+            const w = tf.tensor(Float32Array.from({ length: y.size }, (_, i) => (i % 7 === 0 ? special[i % special.length]! : u[i % u.length]! - 0.5)), y.shape);
+            const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, k, s, pad), w)))(tf.tensor4d(x, shape));
+            return [y.dataSync() as Float32Array, g.dataSync() as Float32Array];
+          });
         };
         const cpu = await run('cpu');
         const native = await run(NATIVE_BACKEND_NAME);
-        // Object.is tells NaN from NaN-free and −0 from +0
-        const differing = Array.from(cpu).filter((v, i) => !Object.is(v, native[i])).length;
-        expect(differing, `C ${c}, window ${k}, stride ${s}, ${pad}`).toBe(0);
+        // Object.is tells NaN from NaN-free and −0 from +0. Where windows overlap (stride < window), a pixel's
+        // gradient sums several windows' terms, which cpu adds in another order: equal up to that rounding.
+        const same = (a: number, b: number, exact: boolean): boolean =>
+          Object.is(a, b) || (!exact && Number.isFinite(a) && Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(a)));
+        for (const [i, what] of ['forward', 'gradient'].entries()) {
+          const exact = what === 'forward' || s >= k;
+          const differing = Array.from(cpu[i]!).filter((v, j) => !same(v, native[i]![j]!, exact)).length;
+          expect(differing, `${what}: C ${c}, window ${k}, stride ${s}, ${pad}`).toBe(0);
+        }
       }
     }
   });

@@ -1,6 +1,6 @@
 // Time of direct addon calls, without tfjs: the fixed cost of one call on tiny tensors (what a
 // training step pays per bias-sized op), the fused Adam and momentum-SGD updates per element (the latter
-// next to the four binary calls tfjs's MomentumOptimizer makes, into fresh arrays), Transpose per element, 2×2 max pooling and the batch-norm gradient.
+// next to the four binary calls tfjs's MomentumOptimizer makes, into fresh arrays), Transpose per element, 2×2 max pooling, the batch-norm gradient and a full Mean.
 //   node packages/backend-native/bench/addon-calls.mjs                    (build the addon first)
 //   TRELLIS_NATIVE_ADDON=/path/other.node node packages/backend-native/bench/addon-calls.mjs   (another build)
 import { importDist } from '../../core/bench/reference-models.mjs';
@@ -83,4 +83,12 @@ for (const [rows, c] of [[50 * 28 * 28, 16], [50 * 14 * 14, 32]]) {
   const dx = new Float32Array(rows * c);
   const ns = nsPerCall(() => addon.batchNormGrad(dy, x, mean, variance, scale, dx, sumDy, sumDyXm, c, 1e-3));
   console.log(`batch-norm gradient [${rows}, ${c}]: ${(ns / (rows * c)).toFixed(3)} ns per element`);
+}
+// A full Mean (an MSE loss over a [128, 784] batch): one column of 100,352 rows.
+{
+  const n = 128 * 784;
+  const [x] = arrays(n);
+  const out = new Float32Array(1);
+  const ns = nsPerCall(() => addon.reduceSum(x, out, n, 1, true, 1 / n));
+  console.log(`full mean of [128, 784]: ${(ns / n).toFixed(3)} ns per element (${(ns / 1000).toFixed(1)} us per call)`);
 }

@@ -89,6 +89,44 @@ describe.skipIf(addon == null)('parallel spans (native/parallel.h)', () => {
     }
   });
 
+  it('a column sum (a full Sum or Mean) keeps the per-channel grouping: per-thread spans of 256-row float partials folded into doubles', () => {
+    // The reference reproduces native/channel_sums.h for one channel: spans above 32,768 rows, each
+    // summing float partials over blocks of 256 rows into a double, the spans added in order.
+    const columnSum = (x: Float32Array, threads: number, scale: number): number => {
+      const rows = x.length;
+      const spans = rows > 32768 ? threads : 1;
+      let total = 0;
+      for (let t = 0; t < spans; t++) {
+        const r0 = Math.floor((rows * t) / spans);
+        const r1 = Math.floor((rows * (t + 1)) / spans);
+        let s = 0;
+        let acc = 0;
+        let inBlock = 0;
+        for (let r = r0; r < r1; r++) {
+          acc = Math.fround(acc + x[r]!);
+          if (++inBlock === 256 || r + 1 === r1) {
+            s += acc;
+            acc = 0;
+            inBlock = 0;
+          }
+        }
+        total += s;
+      }
+      return Math.fround(total * Math.fround(scale));
+    };
+    for (const n of [1, 255, 257, 32_768, 32_769, 100_352, 200_001]) {
+      const x = values(n, 9);
+      for (const threads of [1, 2]) {
+        a.setThreads(threads);
+        for (const scale of [1, 1 / n]) {
+          const out = nanArray(1);
+          a.reduceSum(x, out, n, 1, true, scale);
+          expect(out[0], `n=${n}, ${threads} thread(s), scale ${scale}`).toBe(columnSum(x, threads, scale));
+        }
+      }
+    }
+  });
+
   it('the fused Adam update is the same in place and into new arrays, with one thread and with two, and follows the formula', () => {
     // b1 0.9, b2 0.999, step 3, eps 1e-7, lr 0.01 (tfjs's constants, float32)
     const c = Float32Array.from([0.9, 1 - 0.9, 0.999, 1 - 0.999, 1 - 0.9 ** 3, 1 - 0.999 ** 3, 1e-7, -0.01]);

@@ -267,32 +267,6 @@ void reduce_sum(const float* x, float* out, int64_t outer, int64_t inner, bool l
     });
     return;
   }
-  if (inner == 1) {
-    // One column (a full Sum or Mean, e.g. an MSE loss): channel_sums' grouping for C = 1 (per thread span,
-    // float partials over blocks of 256 rows folded into a double, spans combined in order), written as a
-    // plain loop. Through channel_sums' per-row channel loop it cost 3.8 ns per element.
-    const int T = outer > 32768 ? num_threads() : 1;
-    std::vector<double> part(T, 0.0);
-    run_team(T, [&](int t, int nt) {
-      const int64_t r0 = outer * t / nt, r1 = outer * (t + 1) / nt;
-      double s = 0;
-      float acc = 0.f;
-      int64_t inBlock = 0;
-      for (int64_t r = r0; r < r1; r++) {
-        acc += x[r];
-        if (++inBlock == 256 || r + 1 == r1) {
-          s += acc;
-          acc = 0.f;
-          inBlock = 0;
-        }
-      }
-      part[t] = s;
-    });
-    double s = 0;
-    for (int t = 0; t < T; t++) s += part[t];
-    out[0] = (float)(s * scale);
-    return;
-  }
   std::vector<double> sums(inner);
   channel_sums(outer, inner, sums.data(), [x, inner](int64_t r, int64_t j) { return x[r * inner + j]; });
   for (int64_t j = 0; j < inner; j++) out[j] = (float)(sums[j] * scale);

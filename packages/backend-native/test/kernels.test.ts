@@ -158,6 +158,36 @@ describe.skipIf(!loaded)('native kernels match the cpu backend', () => {
     await useNativeBackend({ gemm: 'auto' });
   });
 
+  it('a tall product with at most 16 outputs over K ≥ 2,048 (k-means\' point–centre products) runs on oneDNN also on one thread; its neighbours stay on OpenBLAS', async () => {
+    // The same call under each fixed GEMM setting, bit for bit: which library 'auto' picked.
+    const product = async (gemm: 'auto' | 'openblas' | 'onednn', m: number, n: number, k: number, tB: boolean): Promise<Float32Array> => {
+      await useNativeBackend({ gemm, threads: 1 });
+      return tf.tidy(() => {
+        const a = tf.tensor(values(m * k, 80), [m, k]);
+        const b = tf.tensor(values(n * k, 81), tB ? [n, k] : [k, n]);
+        return tf.matMul(a, b, false, tB).dataSync() as Float32Array;
+      });
+    };
+    const same = (x: Float32Array, y: Float32Array): boolean => x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+    try {
+      for (const [m, n, k, skinny] of [[96, 10, 2048, true], [64, 16, 3000, true], [96, 17, 2048, false], [96, 10, 2047, false], [63, 10, 2048, false]] as const) {
+        for (const tB of [false, true]) {
+          const auto = await product('auto', m, n, k, tB);
+          const onednn = await product('onednn', m, n, k, tB);
+          const openblas = await product('openblas', m, n, k, tB);
+          expect(same(onednn, openblas), `${m}×${n}×${k}: the two libraries round differently here, or the case tells nothing`).toBe(false);
+          expect(same(auto, skinny ? onednn : openblas), `${m}×${n}×${k} tB ${tB}`).toBe(true);
+          await tf.setBackend('cpu');
+          const cpu = tf.tidy(() => tf.matMul(tf.tensor(values(m * k, 80), [m, k]), tf.tensor(values(n * k, 81), tB ? [n, k] : [k, n]), false, tB).dataSync() as Float32Array);
+          expectClose([cpu], [auto], 1e-4);
+        }
+      }
+    } finally {
+      await useNativeBackend({ gemm: 'auto', threads: 2 });
+      await tf.setBackend('cpu');
+    }
+  });
+
   it('BatchMatMul: batched, broadcast batch (forward only: tfjs does not reduce broadcast gradients), transposes', async () => {
     for (const [sa, sb, ta, tb, grads] of [
       [[3, 5, 7], [3, 7, 4], false, false, true],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Dataset, Rng, Trainer, mlp, smallCnn, useBackend } from '@trellis-ml/core';
+import { Dataset, Rng, Trainer, describeBackend, mlp, smallCnn, useBackend } from '@trellis-ml/core';
 import { loadNativeKernels, nativeCallCounts, NATIVE_BACKEND_NAME } from '../src/index.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +49,14 @@ async function trainLosses(backend: string, build: () => ReturnType<typeof mlp>,
 }
 
 describe.skipIf(!loaded)('Trainer on trellis-native', () => {
+  it('core\'s useBackend records which native libraries and kernels run (the run record\'s backendLibraries)', async () => {
+    await useBackend('trellis-native', { threads: 1 });
+    const info = describeBackend();
+    expect(info.kernels).toBe('trellis-native');
+    expect(info.threads).toBe(1);
+    expect(info.libraries).toMatch(/^oneDNN \d+\.\d+.*; OpenBLAS .* \(\w+ kernels\); gemm auto/);
+    await tf.setBackend('cpu');
+  });
   it('a CNN with batch norm and an MLP train to the same losses as on the cpu and the wasm backends', async () => {
     await useBackend('wasm'); // registers the wasm backend with core's training kernels
     const ds = images(256, 1);

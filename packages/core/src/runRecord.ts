@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describeBackend } from './backend/useBackend.js';
 import type { Claim } from './claims.js';
 import { TrellisError } from './errors.js';
 import type { ModelAdapter } from './model.js';
@@ -33,14 +34,21 @@ export async function coreVersion(): Promise<string> {
   return (await packageOf(import.meta.url)).version;
 }
 
-/** Versions and environment recorded with every run. */
+/**
+ * Versions and environment recorded with every run: Node, platform, tfjs and core versions, and the
+ * backend with its threads, its kernels and (where it reports them) its native libraries.
+ */
 export async function environmentInfo(): Promise<Record<string, string | number | boolean>> {
+  const backend = describeBackend();
   return {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     tfjsCore: tf.version_core,
     trellisCore: await coreVersion(),
     backend: tf.getBackend(),
+    backendThreads: backend.threads,
+    backendKernels: backend.kernels,
+    ...(backend.libraries ? { backendLibraries: backend.libraries } : {}),
   };
 }
 

@@ -43,3 +43,13 @@ describe('requireBackend', () => {
     model.dispose();
   });
 });
+
+describe('useBackend options', () => {
+  it('rejects an unknown GEMM library before touching any backend, and notes that a non-native backend ignores a valid one', async () => {
+    await expect(useBackend('cpu', { gemm: 'mkl' as never })).rejects.toMatchObject({ code: 'BAD_GEMM', fix: expect.stringContaining("gemm: 'auto'") });
+    const info = await useBackend('cpu', { gemm: 'onednn' });
+    expect(info.name).toBe('cpu');
+    expect(info.notes).toContain("gemm 'onednn' ignored: only trellis-native has a GEMM choice");
+    expect(info.libraries).toBeUndefined();
+  });
+});

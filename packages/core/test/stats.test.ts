@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import {
-  RunRecord, TrellisError, bootstrapInterval, kendall, median, packageOf, pairedBootstrapInterval, pearson, quantile, ranks, spearman,
+  RunRecord, TrellisError, bootstrapInterval, nativeLibrariesLine, kendall, median, packageOf, pairedBootstrapInterval, pearson, quantile, ranks, spearman,
 } from '@trellis-ml/core';
 
 /** An rng that returns scripted indices (to check the bootstrap by hand). */
@@ -89,9 +91,19 @@ describe('package versions in the run record', () => {
       expect(config.versions).toEqual({ '@acme/plugin': '2.3.4', other: '1.0.0' });
       const core = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
       expect(config.trellisCore).toBe(core.version);
+      const env = config as unknown as Record<string, unknown>;
+      expect(env['backend']).toBe(tf.getBackend());
+      expect(env['backendThreads']).toBeGreaterThanOrEqual(1);
+      expect(['stock', 'trellis-wasm', 'native', 'trellis-native']).toContain(env['backendKernels']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+  it('names the native libraries behind trellis-native in one line (GEMM rounding depends on them)', () => {
+    const versions = { dnnl: '2.6.3', openblas: 'OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell', openblasCore: 'Haswell', gemm: 'auto', mallocTuned: 'yes' };
+    expect(nativeLibrariesLine(versions, { OPENBLAS_CORETYPE: 'Haswell' }))
+      .toBe('oneDNN 2.6.3; OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell (Haswell kernels); gemm auto; OPENBLAS_CORETYPE=Haswell');
+    expect(nativeLibrariesLine({ dnnl: '3.0', openblas: 'OpenBLAS 0.3.26' }, {})).toBe('oneDNN 3.0; OpenBLAS 0.3.26');
   });
   it('a module outside any package is a clear error', async () => {
     await expect(packageOf('file:///no-such-dir/x/y.js')).rejects.toMatchObject({ code: 'PACKAGE_JSON_NOT_FOUND' });

@@ -21,7 +21,19 @@ export interface UseBackendOptions {
    * trellis-native: threads of its one OpenMP pool (default: all cores).
    */
   threads?: number;
+  /**
+   * trellis-native only: which library runs its matrix products — `'auto'` (its default), `'openblas'`,
+   * `'onednn'` or `'openblas-threads'` (see `@trellis-ml/backend-native`). Other libraries round
+   * differently, so a run's figures move in the last digits; the run record names the one used. Other
+   * backends ignore it (with a note in {@link BackendInfo.notes}).
+   */
+  gemm?: GemmChoice;
 }
+
+/** The GEMM libraries 'trellis-native' can use ({@link UseBackendOptions.gemm}). */
+export const GEMM_CHOICES = ['auto', 'openblas', 'onednn', 'openblas-threads'] as const;
+/** One of {@link GEMM_CHOICES}. */
+export type GemmChoice = (typeof GEMM_CHOICES)[number];
 
 /** What backend is running, as reported by {@link useBackend} and {@link describeBackend}. */
 export interface BackendInfo {
@@ -38,6 +50,12 @@ export interface BackendInfo {
    * see `registerWasmTrainingKernels`), 'native' (TensorFlow C++ through tfjs-node).
    */
   kernels: 'stock' | 'trellis-wasm' | 'native' | 'trellis-native';
+  /**
+   * The native libraries behind the kernels, where the backend reports them ('trellis-native': oneDNN's
+   * version, OpenBLAS's build and the kernels it runs, the GEMM choice, and `OPENBLAS_CORETYPE` when
+   * set): GEMM results round differently with other kernels, so a run's figures depend on them.
+   */
+  libraries?: string;
   /** For 'auto' (or a failed wasm start): the backends tried first that could not be used. */
   fellBackFrom?: string[];
   /** Why each of `fellBackFrom` was skipped, and any other caveat. */
@@ -52,6 +70,8 @@ const NODE_PACKAGES = {
 let lastRequested: string | undefined;
 /** Threads TensorFlow's own pool uses (its default: one per logical core), set when tfjs-node loads. */
 let nativeThreads = 1;
+/** What 'trellis-native' reported of its libraries when it was made current. */
+let nativeLibraries: string | undefined;
 
 function isNode(): boolean {
   return typeof process !== 'undefined' && process.versions?.node != null;
@@ -234,14 +254,24 @@ async function useWasm(threads: number, notes: string[]): Promise<void> {
 }
 
 interface NativePackage {
-  useNativeBackend(options?: { threads?: number }): Promise<{ loaded: boolean; reason?: string; threads?: number }>;
+  useNativeBackend(options?: { threads?: number; gemm?: GemmChoice }): Promise<{ loaded: boolean; reason?: string; threads?: number; versions?: Record<string, string> }>;
+}
+
+/** One line naming the native libraries of 'trellis-native' (see {@link BackendInfo.libraries}). */
+export function nativeLibrariesLine(versions: Record<string, string>, env: Record<string, string | undefined>): string {
+  const parts: string[] = [];
+  if (versions['dnnl']) parts.push(`oneDNN ${versions['dnnl']}`);
+  if (versions['openblas']) parts.push(`${versions['openblas']}${versions['openblasCore'] ? ` (${versions['openblasCore']} kernels)` : ''}`);
+  if (versions['gemm']) parts.push(`gemm ${versions['gemm']}`);
+  if (env['OPENBLAS_CORETYPE']) parts.push(`OPENBLAS_CORETYPE=${env['OPENBLAS_CORETYPE']}`);
+  return parts.join('; ');
 }
 
 const NATIVE_PACKAGE = '@trellis-ml/backend-native';
 const NATIVE_FIX = 'apt-get install -y libopenblas-dev libdnnl-dev && npm run build:native -w @trellis-ml/backend-native';
 
 /** The optional native kernels (OpenBLAS + oneDNN) of `@trellis-ml/backend-native`, as backend 'trellis-native'. */
-async function useTrellisNative(threads: number | undefined): Promise<void> {
+async function useTrellisNative(threads: number | undefined, gemm: GemmChoice | undefined): Promise<void> {
   let mod: NativePackage;
   try {
     mod = (await importOptional(NATIVE_PACKAGE)) as NativePackage;
@@ -253,12 +283,16 @@ async function useTrellisNative(threads: number | undefined): Promise<void> {
     throw err;
   }
   const os = await import('node:os');
-  const r = await mod.useNativeBackend({ threads: threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length) });
+  const r = await mod.useNativeBackend({
+    threads: threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length),
+    ...(gemm !== undefined ? { gemm } : {}),
+  });
   if (!r.loaded) {
     throw new TrellisError('BACKEND_NOT_INSTALLED', `Backend 'trellis-native' is not available: ${r.reason ?? 'the addon did not load'}`,
       `Build the native kernels: ${NATIVE_FIX}; or use useBackend('wasm').`, { backend: 'trellis-native' });
   }
   nativeThreads = r.threads ?? 1;
+  nativeLibraries = r.versions ? nativeLibrariesLine(r.versions, process.env) : undefined;
 }
 
 async function useCpu(): Promise<void> {
@@ -287,12 +321,15 @@ export async function useBackend(name: BackendName = 'auto', options: UseBackend
   if (!Number.isFinite(threads) || threads < 1) {
     throw new TrellisError('BAD_THREADS', `threads must be a number >= 1, got ${threads}.`, 'Pass e.g. { threads: 2 }.');
   }
+  if (options.gemm !== undefined && !(GEMM_CHOICES as readonly string[]).includes(options.gemm)) {
+    throw new TrellisError('BAD_GEMM', `gemm must be one of ${GEMM_CHOICES.join(', ')}, got '${String(options.gemm)}'.`, "Pass { gemm: 'auto' } or leave it out.");
+  }
   const notes: string[] = [];
   const fellBackFrom: string[] = [];
   lastRequested = name;
   const attempt = async (which: Exclude<BackendName, 'auto'>): Promise<void> => {
     if (which === 'tensorflow-gpu' || which === 'tensorflow') return useNative(which);
-    if (which === 'trellis-native') return useTrellisNative(options.threads);
+    if (which === 'trellis-native') return useTrellisNative(options.threads, options.gemm);
     if (which === 'wasm') return useWasm(threads, notes);
     if (which === 'cpu') return useCpu();
     throw new TrellisError(
@@ -321,6 +358,7 @@ export async function useBackend(name: BackendName = 'auto', options: UseBackend
   }
   const info = describeBackend();
   info.requested = name;
+  if (options.gemm !== undefined && info.name !== 'trellis-native') notes.push(`gemm '${options.gemm}' ignored: only trellis-native has a GEMM choice`);
   if (fellBackFrom.length > 0) info.fellBackFrom = fellBackFrom;
   if (notes.length > 0) info.notes = notes;
   return info;
@@ -341,7 +379,9 @@ export function describeBackend(): BackendInfo {
     kernels = 'trellis-native';
     threads = nativeThreads;
   }
-  return { name, requested: lastRequested ?? name, tfjsVersion: tf.version_core, threads, kernels };
+  const info: BackendInfo = { name, requested: lastRequested ?? name, tfjsVersion: tf.version_core, threads, kernels };
+  if (name === 'trellis-native' && nativeLibraries) info.libraries = nativeLibraries;
+  return info;
 }
 
 /**

@@ -48,7 +48,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, flags, params };
 }
 
-const COMMON_FLAGS = ['seed', 'out', 'progress', 'no-progress', 'backend', 'threads', 'help', 'quick', 'full'];
+const COMMON_FLAGS = ['seed', 'out', 'progress', 'no-progress', 'backend', 'threads', 'gemm', 'help', 'quick', 'full'];
 const COMMAND_FLAGS: Record<string, string[]> = {
   train: ['dataset', 'model', 'epochs', 'batch-size', 'lr', 'limit', 'resume', 'workers'],
   tour: ['epochs', 'only'],

@@ -1,4 +1,4 @@
-import { TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
+import { GEMM_CHOICES, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
 import { checkFlags, choiceFlag, intFlag, modeFlag, numberFlag, parseArgs } from './args.js';
 import { runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
@@ -19,7 +19,8 @@ export function helpText(): string {
     ...TECHNIQUES.map((t) => `  trellis ${t.name.padEnd(16)} [--quick|--full] [--seeds 1,2,3] [--set key=value]   ${t.description}`),
     '',
     'Common flags: --seed N (default 1), --backend auto|tensorflow-gpu|tensorflow|trellis-native|wasm|cpu (default auto),',
-    '              --threads N, --out DIR (default runs), --progress',
+    '              --threads N, --out DIR (default runs), --progress,',
+    '              --gemm auto|openblas|onednn|openblas-threads (trellis-native: the library of its matrix products; default auto)',
   ].join('\n');
 }
 
@@ -40,11 +41,15 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     const progress = flags.progress === true;
     const backendName = choiceFlag(flags, 'backend', BACKENDS, 'auto') as BackendName;
     const threads = flags.threads !== undefined ? intFlag(flags, 'threads', 1) : undefined;
+    const gemm = flags.gemm !== undefined ? choiceFlag(flags, 'gemm', GEMM_CHOICES, 'auto') : undefined;
     const known = command === 'train' || command === 'tour' || TECHNIQUES.some((t) => t.name === command);
     if (!known) throw new TrellisError('UNKNOWN_COMMAND', `unknown command "${command}"`, 'run `trellis --help` for the list of commands');
     checkFlags(command, flags);
-    const backend = await useBackend(backendName, threads !== undefined ? { threads } : {});
+    const backend = await useBackend(backendName, { ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) });
     log(`backend: ${backend.name} (${backend.kernels}${backend.threads ? `, ${backend.threads} thread(s)` : ''})`);
+    if (backend.libraries) log(`  ${backend.libraries}`);
+    const gemmIgnored = backend.notes?.find((n) => n.startsWith('gemm '));
+    if (gemmIgnored) log(`  ${gemmIgnored}`);
     const nativeSkipped = backend.notes?.find((n) => n.startsWith('trellis-native:'));
     if (nativeSkipped) log(`  native kernels not used — ${nativeSkipped.slice('trellis-native:'.length).trim()}`);
     if (command === 'train') {
@@ -57,7 +62,9 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
         learningRate: numberFlag(flags, 'lr', 1e-3),
         seed, out, progress, resume: flags.resume === true, log,
         ...(flags.limit !== undefined ? { limit: intFlag(flags, 'limit', 60000) } : {}),
-        ...(flags.workers !== undefined ? { workers: intFlag(flags, 'workers', 1), backend: backendName, ...(threads !== undefined ? { threads } : {}) } : {}),
+        ...(flags.workers !== undefined
+          ? { workers: intFlag(flags, 'workers', 1), backend: backendName, ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) }
+          : {}),
       });
       return 0;
     }

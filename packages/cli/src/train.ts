@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   RunRecord, Trainer, TrellisError, check, dataParallelPlugin, dataParallelRank, mlp, runDataParallel, smallCnn,
-  type BackendName, type Dataset, type ModelAdapter, type TrainerOptions,
+  type BackendName, type Dataset, type GemmChoice, type ModelAdapter, type TrainerOptions,
 } from '@trellis-ml/core';
 import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
 
@@ -31,6 +31,8 @@ export interface TrainCommandOptions {
   backend?: BackendName;
   /** Threads per data-parallel worker (default 1). */
   threads?: number;
+  /** The GEMM library of the data-parallel workers on trellis-native (core's `UseBackendOptions.gemm`). */
+  gemm?: GemmChoice;
 }
 
 /** What the data-parallel workers of `trellis train` receive (./trainWorker.ts). */

@@ -7,6 +7,6 @@ import { runTrain, trainReplica, type TrainWorkerData } from './train.js';
 
 const { rank, data } = dataParallelRank();
 const { options, resumeDir } = data as TrainWorkerData;
-await useBackend(options.backend ?? 'wasm', { threads: options.threads ?? 1 });
+await useBackend(options.backend ?? 'wasm', { threads: options.threads ?? 1, ...(options.gemm !== undefined ? { gemm: options.gemm } : {}) });
 if (rank === 0) dataParallelResult(await runTrain(options));
 else await trainReplica(options, resumeDir);

@@ -121,6 +121,29 @@ describe('trellis CLI', () => {
     await expectResumedRunMatches(args, sa);
   });
 
+  it('--gemm picks trellis-native\'s GEMM library and the run record names it; another backend ignores it with a note; a bad value is an error', () => {
+    const bad = run(['train', '--gemm', 'mkl']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--gemm mkl is not one of auto, openblas, onednn, openblas-threads/);
+    const w = mkdtempSync(join(tmpdir(), 'trellis-gemm-w-'));
+    const onWasm = run(['train', '--limit', '300', '--epochs', '1', '--backend', 'wasm', '--gemm', 'onednn', '--out', w]);
+    expect(onWasm.status, onWasm.stderr).toBe(0);
+    expect(onWasm.stdout).toMatch(/gemm 'onednn' ignored: only trellis-native has a GEMM choice/);
+    const configOf = (out: string): Record<string, unknown> => {
+      const root = join(out, 'train');
+      return JSON.parse(readFileSync(join(root, readdirSync(root).sort().pop()!, 'config.json'), 'utf8')) as Record<string, unknown>;
+    };
+    expect(configOf(w)['backendKernels']).toBe('trellis-wasm');
+    expect(configOf(w)['backendLibraries']).toBeUndefined();
+    if (!existsSync(resolve(__dirname, '../../backend-native/build/Release/trellis_native.node'))) return; // native kernels not built here
+    const n = mkdtempSync(join(tmpdir(), 'trellis-gemm-n-'));
+    const onNative = run(['train', '--limit', '300', '--epochs', '1', '--backend', 'trellis-native', '--threads', '1', '--gemm', 'onednn', '--out', n]);
+    expect(onNative.status, onNative.stderr).toBe(0);
+    expect(onNative.stdout).toMatch(/^ {2}oneDNN .*; gemm onednn/m);
+    expect(configOf(n)['backendLibraries']).toMatch(/^oneDNN .*OpenBLAS .*; gemm onednn/);
+    expect(configOf(n)['backendThreads']).toBe(1);
+  });
+
   it('train rejects a bad --workers value', () => {
     const r = run(['train', '--workers', '0', '--limit', '100', '--epochs', '1']);
     expect(r.status).toBe(2);

@@ -38,7 +38,7 @@ describe('conv tier (spec Tier B): tiny smoke run of the reproduction', () => {
     expect(summary.models.autoencoder).toMatchObject({ params: 46585, forwardMacs: 1277952 });
     // the same claim ids as the MLP tier, plus Tier B's forward-MAC ratio
     const ids = summary.claims.map((c) => c.id);
-    expect(ids).toEqual(['reffakd-ge-ce', 'reffakd-near-kd', 'generator-macs-fraction', 'generator-time-fraction', 'pipeline-macs-fraction', 'shuffled-control',
+    expect(ids).toEqual(['reffakd-ge-ce', 'reffakd-near-kd', 'generator-macs-fraction', 'generator-time-fraction', 'pipeline-macs-fraction', 'cost-ratios-track-macs', 'shuffled-control',
       'reffakd-beats-ls', 'matrix-diagonal', 'matrix-structure', 'loss-test-vectors', 'bad-input-errors', 'convae-teacher-forward-macs']);
     for (const c of summary.claims) expect(Number.isFinite(c.measured), c.id).toBe(true);
     expect(result.claims.find((c) => c.id === 'convae-teacher-forward-macs')!.holds).toBe(true);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Rng, mlp } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adapterMacs, convAutoencoder, countMacs, denseAutoencoder, pipelineCost, reffakdGenerator, similarityMacs, trainingMacs } from '../src/index.js';
+import { macTracking } from '../src/experimentClaims.js';
 import { useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -62,5 +63,14 @@ describe('cost accounting (spec §2.1, §10.2 analytic numbers)', () => {
     expect(report.diagArgmaxCount).toBe(3);
     g.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('the spec §10.4 cost check: wall-clock ratios within a factor of 2 of the MAC ratios', () => {
+  it('is the worst of time ÷ MACs and MACs ÷ time over the pairs, in either direction (hand-computed)', () => {
+    expect(macTracking([[0.143, 0.091], [0.344, 0.181]])).toBeCloseTo(0.344 / 0.181, 12); // 1.90: the pipeline's
+    expect(macTracking([[0.05, 0.1]])).toBe(2); // twice as fast as the MACs say counts like twice as slow
+    expect(macTracking([[0.1, 0.1]])).toBe(1);
+    expect(macTracking([[0.3, 0.1], [0.1, 0.1]])).toBeCloseTo(3, 12);
   });
 });

@@ -24,8 +24,9 @@ export interface UseBackendOptions {
   /**
    * trellis-native only: which library runs its matrix products — `'auto'` (its default), `'openblas'`,
    * `'onednn'` or `'openblas-threads'` (see `@trellis-ml/backend-native`). Other libraries round
-   * differently, so a run's figures move in the last digits; the run record names the one used. Other
-   * backends ignore it (with a note in {@link BackendInfo.notes}).
+   * differently, so a run's figures move in the last digits; the run record names the one used. Left
+   * out, the addon keeps the choice it has (a process's first call: `'auto'`). Other backends ignore it
+   * (with a note in {@link BackendInfo.notes}).
    */
   gemm?: GemmChoice;
 }

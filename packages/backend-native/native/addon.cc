@@ -2,6 +2,7 @@
 // against the shapes it is told before handing raw pointers to the kernels, so a wrong call throws
 // instead of reading or writing out of bounds. Buffers are the tensors' own Float32Arrays (zero copy).
 #include <malloc.h>
+#include <sys/mman.h>
 #include <node_api.h>
 
 #include <cstdlib>
@@ -453,6 +454,29 @@ napi_value Transpose(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// Asks the kernel to back the whole 2 MB pages inside a large Float32Array with transparent huge pages
+// (madvise MADV_HUGEPAGE; Linux with THP in "madvise" or "always" mode). Meant for an array not yet
+// written: V8 backs a large one with a fresh mmap, whose first write page-faults every 4 KB page, and
+// on the build machine those faults cost 3.6 ms per MB (a 125 MB buffer: 370 ms to fill the first time,
+// 16 ms with huge pages). Values are untouched. Returns the bytes advised (0 below 2 MB or on failure).
+napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, a, 1)) return nullptr;
+  float* x;
+  int64_t n = 0;
+  if (!f32(env, a.argv[0], 0, &x, "x", false, &n)) return nullptr;
+  double advised = 0;
+#ifdef MADV_HUGEPAGE
+  const uintptr_t huge = 2u << 20;
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(x) + huge - 1) & ~(huge - 1);
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(x) + (uintptr_t)n * sizeof(float)) & ~(huge - 1);
+  if (hi > lo && madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) == 0) advised = (double)(hi - lo);
+#endif
+  napi_value r;
+  napi_create_double(env, advised, &r);
+  return r;
+}
+
 bool g_mallopt = false;
 
 napi_value Versions(napi_env env, napi_callback_info) {
@@ -488,7 +512,8 @@ napi_value Init(napi_env env, napi_value exports) {
     napi_callback cb;
   } fns[] = {{"matmul", Matmul},         {"conv", Conv},         {"pool", Pool},         {"batchNorm", BatchNorm},
              {"batchNormGrad", BatchNormGrad}, {"moments", Moments}, {"momentsGrad", MomentsGrad}, {"setThreads", SetThreads}, {"getThreads", GetThreads},
-             {"setGemm", SetGemm}, {"binary", Binary}, {"unary", Unary}, {"reduceSum", ReduceSum}, {"adam", Adam}, {"sgd", Sgd}, {"transpose", Transpose},       {"stats", Stats},       {"clearCache", ClearCache}, {"versions", Versions}};
+             {"setGemm", SetGemm}, {"binary", Binary}, {"unary", Unary}, {"reduceSum", ReduceSum}, {"adam", Adam}, {"sgd", Sgd}, {"transpose", Transpose},       {"stats", Stats},       {"clearCache", ClearCache}, {"versions", Versions},
+             {"adviseHugePages", AdviseHugePages}};
   for (const auto& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);

@@ -67,6 +67,11 @@ export interface NativeAddon {
   stats(): { bytes: number; convCacheEntries: number };
   clearCache(): void;
   versions(): { dnnl: string; openblas: string; openblasCore: string; gemm: string; mallocTuned: string };
+  /**
+   * Advises transparent huge pages for the whole 2 MB pages inside `x` (madvise MADV_HUGEPAGE); values are
+   * untouched. Returns the bytes advised (0 below 2 MB, off Linux, or when the kernel refuses).
+   */
+  adviseHugePages(x: Float32Array): number;
 }
 
 // One entry per function of NativeAddon: the Record type makes a function added to the interface without
@@ -74,7 +79,7 @@ export interface NativeAddon {
 const ADDON_FUNCTION_SET: Record<keyof NativeAddon, true> = {
   matmul: true, conv: true, pool: true, batchNorm: true, batchNormGrad: true, moments: true, momentsGrad: true,
   binary: true, unary: true, reduceSum: true, adam: true, sgd: true, transpose: true, setThreads: true, getThreads: true,
-  setGemm: true, stats: true, clearCache: true, versions: true,
+  setGemm: true, stats: true, clearCache: true, versions: true, adviseHugePages: true,
 };
 
 /** Every function of {@link NativeAddon}: an addon built from an older version lacks some and is not used. */

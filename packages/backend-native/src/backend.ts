@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { BufferPool } from './bufferPool.js';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { TrellisError, batchNormGradients, registerBackendGradient, type GradientMap } from '@trellis-ml/core';
+import { TrellisError, batchNormGradients, registerBackendGradient, registerLargeArrayAdvisor, type GradientMap } from '@trellis-ml/core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
 import { installNativeSgd } from './sgd.js';
@@ -205,6 +205,7 @@ export function loadNativeKernels(): NativeKernelsStatus {
       tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc: kernelFunc as KernelFunc });
     }
     registerNativeGradients();
+    registerLargeArrayAdvisor((array) => addon.adviseHugePages(array));
     if (tf.getGradient(momentsGradConfig.kernelName) == null) tf.registerGradient(momentsGradConfig);
     const moments = installNativeMoments(NATIVE_BACKEND_NAME) ? ['op:moments'] : [];
     const adam = installNativeAdam(NATIVE_BACKEND_NAME, addon) ? ['optimizer:Adam'] : [];

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { largeFloat32Array } from '@trellis-ml/core';
+
 /** Options for {@link BufferPool}. */
 export interface BufferPoolOptions {
   /** Most bytes kept for reuse (default 1 GiB; 0 turns reuse off). */
@@ -59,7 +61,7 @@ export class BufferPool {
       this.held -= out.byteLength;
       this.counts.reused++;
     } else {
-      out = new Float32Array(length);
+      out = largeFloat32Array(length);
       this.owned.add(out.buffer as ArrayBuffer);
       this.counts.allocated++;
     }

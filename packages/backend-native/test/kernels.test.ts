@@ -12,7 +12,8 @@ import {
   useNativeBackend,
   ADDON_FUNCTIONS,
 } from '../src/index.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { LARGE_ARRAY_BYTES, largeFloat32Array, registerLargeArrayAdvisor } from '@trellis-ml/core';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { values } from './seededValues.js';
@@ -120,6 +121,40 @@ describe('loading', () => {
       fresh.dispose();
     }
     expect(warnings.filter((w) => w.includes('tfjs-node'))).toEqual([]);
+  });
+});
+
+describe.skipIf(!loaded)('large host arrays', () => {
+  it('the addon advises huge pages for the whole 2 MB pages inside an array, leaves values alone, and is core\'s large-array advisor once loaded', () => {
+    const addon = loadAddon().addon!;
+    const thp = (() => {
+      try { return readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'); } catch { return ''; }
+    })();
+    const x = new Float32Array(3 << 20); // 12 MB: at least five whole 2 MB pages inside, wherever it starts
+    x[0] = 1.5;
+    x[x.length - 1] = -2.5;
+    const advised = addon.adviseHugePages(x);
+    if (/\[(always|madvise)\]/.test(thp)) {
+      expect(advised % (2 << 20)).toBe(0);
+      expect(advised).toBeGreaterThanOrEqual(5 * (2 << 20));
+      expect(advised).toBeLessThanOrEqual(x.byteLength);
+    } else expect(advised).toBeGreaterThanOrEqual(0);
+    expect([x[0], x[1], x[x.length - 1]]).toEqual([1.5, 0, -2.5]);
+    expect(addon.adviseHugePages(new Float32Array(1000))).toBe(0); // no whole 2 MB page inside
+    expect(() => addon.adviseHugePages(new Int32Array(4) as unknown as Float32Array)).toThrow(/Float32Array/);
+    // loadNativeKernels registered it with core's largeFloat32Array, which the backend's buffer pool uses
+    const native = registerLargeArrayAdvisor(null);
+    expect(native).not.toBeNull();
+    let advisedByCore = -1;
+    registerLargeArrayAdvisor((a) => (advisedByCore = native!(a)));
+    try {
+      const big = largeFloat32Array(LARGE_ARRAY_BYTES / 4);
+      expect(big[0] === 0 && big[big.length - 1] === 0).toBe(true);
+      if (/\[(always|madvise)\]/.test(thp)) expect(advisedByCore).toBeGreaterThan(0);
+      else expect(advisedByCore).toBeGreaterThanOrEqual(0);
+    } finally {
+      registerLargeArrayAdvisor(native);
+    }
   });
 });
 

@@ -14,6 +14,7 @@ export * from './claims.js';
 export * from './report.js';
 export * from './runRecord.js';
 export * from './progress.js';
+export * from './largeArrays.js';
 export * from './plugins/gradientClipping.js';
 export * from './plugins/weightDecay.js';
 export * from './experiment.js';

@@ -7,7 +7,7 @@
  * stay those of the full computation), and the centre sums follow only the rows that moved.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, TrellisError } from '@trellis-ml/core';
+import { largeFloat32Array, Rng, TrellisError } from '@trellis-ml/core';
 
 /** Options of {@link kmeans}. */
 export interface KMeansOptions {
@@ -390,7 +390,7 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
   const matmul: MatmulAssign | null = xt && {
     full: () => assignByMatmul(xt, null, x, xNorm, d, centers, k, labels, dists, bounds),
     rows: (rows) => {
-      gathered ??= new Float32Array(Math.floor(n / 4) * d);
+      gathered ??= largeFloat32Array(Math.floor(n / 4) * d);
       for (let r = 0; r < rows.length; r++) gathered.set(x.subarray(rows[r]! * d, (rows[r]! + 1) * d), r * d);
       const xs = tf.tensor2d(gathered.subarray(0, rows.length * d), [rows.length, d]);
       try {

@@ -4,7 +4,7 @@
  * raw output of one embedding layer (spec §3.1–3.2).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { disposeBatch, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { disposeBatch, largeFloat32Array, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 
 /** Preprocessing applied to each input batch before the model (default: none — the dataset is fed as is). */
 export type Preprocess = (x: tf.Tensor) => tf.Tensor;
@@ -165,7 +165,7 @@ export function extractRepresentations(model: ModelAdapter, data: Dataset, optio
       const t = outs['\u0000emb']!;
       embDim = t.size / batch.size;
       const into = options.embedding.into;
-      embValues ??= into?.length === embRows.length * embDim ? into : new Float32Array(embRows.length * embDim);
+      embValues ??= into?.length === embRows.length * embDim ? into : largeFloat32Array(embRows.length * embDim);
       const all = t.dataSync() as Float32Array;
       while (embCursor < embRows.length && embRows[embCursor]! < offset + batch.size) {
         const r = embRows[embCursor]! - offset;

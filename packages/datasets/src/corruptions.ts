@@ -1,4 +1,4 @@
-import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
+import { Dataset, largeFloat32Array, Rng, TrellisError } from '@trellis-ml/core';
 import { imageDims, type CorruptionParams, type ImageOp } from './imageOps.js';
 import {
   brightness, contrast, fog, gaussianBlur, gaussianNoise, impulseNoise, motionBlur, saltPepper, scipyBlur, shotNoise, speckleNoise,
@@ -175,7 +175,7 @@ function run(x: Float32Array, shape: readonly number[], e: Entry, params: Corrup
     }
   }
   const per = d.h * d.w * d.c;
-  const out = new Float32Array(x.length);
+  const out = largeFloat32Array(x.length);
   for (let i = 0; i < x.length / per; i++) e.op(x.subarray(i * per, (i + 1) * per), out.subarray(i * per, (i + 1) * per), d, params, rng);
   finish(out, quantize);
   return out;

@@ -1,5 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import { Dataset, TrellisError } from '@trellis-ml/core';
+import { Dataset, largeFloat32Array, TrellisError } from '@trellis-ml/core';
 import { readFileOrThrow } from './packageData.js';
 
 /** Element types an IDX file can declare (third byte of its magic number). */
@@ -224,7 +224,7 @@ export function loadIdxDataset(imagesPath: string, labelsPath: string | null, op
   if (!(Number.isFinite(scale) && scale > 0)) {
     throw new TrellisError('BAD_SCALE', `scale ${scale} is not a positive number`, 'pass a divisor such as 255, or leave scale out', { scale });
   }
-  const x = new Float32Array(images.data.length);
+  const x = largeFloat32Array(images.data.length);
   for (let i = 0; i < x.length; i++) x[i] = images.data[i]! / scale;
   const per = images.dims.slice(1);
   const shape = options.flatten ? [per.reduce((p, d) => p * d, 1)] : per.length === 2 ? [per[0]!, per[1]!, 1] : per;

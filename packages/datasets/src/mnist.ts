@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Dataset, TrellisError } from '@trellis-ml/core';
+import { Dataset, largeFloat32Array, TrellisError } from '@trellis-ml/core';
 import { readIdx } from './idx.js';
 import { checkLimit, checkSplit, dataPackageDir, readFileOrThrow } from './packageData.js';
 
@@ -69,7 +69,7 @@ function rawMnist(split: 'train' | 'test'): RawImageSplit {
  */
 export function datasetFromRaw(raw: RawImageSplit, options: ImageLoaderOptions): Dataset {
   const n = Math.min(options.limit ?? raw.n, raw.n);
-  const x = new Float32Array(n * 784);
+  const x = largeFloat32Array(n * 784);
   for (let i = 0; i < x.length; i++) x[i] = raw.pixels[i]! / 255;
   return Dataset.fromArrays({
     x,

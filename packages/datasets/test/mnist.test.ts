@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TrellisError } from '@trellis-ml/core';
-import { loadMnist, MNIST_CLASSES } from '@trellis-ml/datasets';
+import { registerLargeArrayAdvisor, TrellisError } from '@trellis-ml/core';
+import { corrupt, loadMnist, MNIST_CLASSES } from '@trellis-ml/datasets';
 
 // Label histograms of the original MNIST files (LeCun et al.), a fingerprint of a correct reader.
 const TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949];
@@ -52,5 +52,23 @@ describe('loadMnist', () => {
     expect(() => loadMnist({ split: 'validation' as 'train' })).toThrow(TrellisError);
     expect(() => loadMnist({ split: 'train', limit: 0 })).toThrow(/limit 0 is not a positive integer/);
     expect(() => loadMnist({ split: 'train', limit: 2.5 })).toThrow(TrellisError);
+  });
+});
+
+describe('large image arrays', () => {
+  it('the loaders and corrupt() take their image arrays from core\'s largeFloat32Array (the registered memory advice sees them)', () => {
+    const seen: number[] = [];
+    const previous = registerLargeArrayAdvisor((a) => { seen.push(a.length); return 0; });
+    try {
+      const train = loadMnist({ split: 'train', limit: 4000 }); // 4,000 × 784 floats = 12.5 MB ≥ LARGE_ARRAY_BYTES
+      expect(seen).toEqual([4000 * 784]);
+      const shifted = corrupt(train, 'gaussian_noise', 3, 1);
+      expect(shifted.size).toBe(4000);
+      expect(seen).toEqual([4000 * 784, 4000 * 784]);
+      loadMnist({ split: 'test', limit: 100 }); // 0.3 MB: below the threshold, no advice
+      expect(seen.length).toBe(2);
+    } finally {
+      registerLargeArrayAdvisor(previous);
+    }
   });
 });

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { BufferPool } from './bufferPool.js';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { TrellisError, batchNormGradients, registerBackendGradient, registerLargeArrayAdvisor, type GradientMap } from '@trellis-ml/core';
+import { GEMM_CHOICES, TrellisError, batchNormGradients, registerBackendGradient, registerLargeArrayAdvisor, type GemmChoice, type GradientMap } from '@trellis-ml/core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
 import { installNativeSgd } from './sgd.js';
@@ -236,7 +236,7 @@ export interface UseNativeBackendOptions {
    * with its own pool while the OpenMP workers sleep; never both at once) or 'onednn' (oneDNN's
    * sgemm for every call, OpenMP pool).
    */
-  gemm?: 'auto' | 'openblas' | 'onednn' | 'openblas-threads';
+  gemm?: GemmChoice;
 }
 
 /** What {@link useNativeBackend} and {@link describeNativeBackend} report. */
@@ -250,7 +250,7 @@ export interface NativeBackendInfo {
   /** Threads of the OpenMP pool. */
   threads?: number;
   /** GEMM implementation in use. */
-  gemm?: 'auto' | 'openblas' | 'onednn' | 'openblas-threads';
+  gemm?: GemmChoice;
   /** Kernels that run natively. */
   kernels: string[];
   /** Library versions (oneDNN, OpenBLAS config and core). */
@@ -269,8 +269,8 @@ export async function useNativeBackend(options: UseNativeBackendOptions = {}): P
   if (threads != null && (!Number.isInteger(threads) || threads < 1)) {
     throw new TrellisError('BAD_THREADS', `threads must be an integer >= 1, got ${threads}.`, 'Pass e.g. { threads: 2 }.');
   }
-  if (options.gemm != null && !['auto', 'openblas', 'onednn', 'openblas-threads'].includes(options.gemm)) {
-    throw new TrellisError('BAD_GEMM', `gemm must be 'auto', 'openblas', 'openblas-threads' or 'onednn', got '${String(options.gemm)}'.`, "Pass { gemm: 'auto' } or omit it.");
+  if (options.gemm != null && !(GEMM_CHOICES as readonly string[]).includes(options.gemm)) {
+    throw new TrellisError('BAD_GEMM', `gemm must be one of ${GEMM_CHOICES.join(', ')}, got '${String(options.gemm)}'.`, "Pass { gemm: 'auto' } or omit it.");
   }
   const st = loadNativeKernels();
   if (!st.loaded) return { loaded: false, reason: st.reason ?? 'unknown', kernels: [] };
@@ -294,7 +294,7 @@ export function describeNativeBackend(): NativeBackendInfo {
     loaded: tf.getBackend() === NATIVE_BACKEND_NAME,
     name: NATIVE_BACKEND_NAME,
     threads: addon.getThreads(),
-    gemm: (['auto', 'openblas', 'onednn', 'openblas-threads'] as const).find((g) => g === versions.gemm) ?? 'openblas',
+    gemm: GEMM_CHOICES.find((g) => g === versions.gemm) ?? 'openblas',
     kernels: st.kernels,
     versions: { ...versions },
   };

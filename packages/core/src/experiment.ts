@@ -49,41 +49,118 @@ export function experimentSeeds(options: ExperimentOptions): number[] {
   return options.mode === 'full' ? [options.seed, options.seed + 1, options.seed + 2] : [options.seed];
 }
 
+/** How {@link applyParams} reads a value: as the preset field's type, or as given here. */
+export type ParamType = 'number' | 'string' | 'boolean' | 'number[]' | 'string[]';
+
+/**
+ * What values one `--set` key accepts. {@link applyParams} checks an overridden value (each element of
+ * a list) against its rule before the technique runs, so a typo or an out-of-range value fails at once
+ * with the allowed values in the message instead of minutes into a study.
+ */
+export interface ParamRule {
+  /** Read the value as this type (for a key whose preset value is null, undefined or an empty list, or a key the preset leaves out). */
+  type?: ParamType;
+  /** Whole numbers only. */
+  integer?: boolean;
+  /** Inclusive bounds. */
+  min?: number;
+  max?: number;
+  /** Exclusive bounds. */
+  above?: number;
+  below?: number;
+  /** The strings a string field (or each element of a string list) may take. */
+  choices?: readonly string[];
+  /** The fewest elements a list may have (default 0). */
+  minLength?: number;
+}
+
 /** Options of {@link applyParams}. */
 export interface ApplyParamsOptions {
   /** The technique's name, for error messages (e.g. `distill`). */
   technique: string;
   /** What a key the preset does not have does: `'throw'` (default, `UNKNOWN_PARAM`) or `'ignore'`. */
   unknownKeys?: 'throw' | 'ignore';
+  /** Per-key rules: types for keys the preset cannot show, and the values each key accepts. */
+  rules?: Readonly<Record<string, ParamRule>>;
+}
+
+function typeOfPresetValue(value: unknown, rule: ParamRule | undefined): ParamType {
+  if (rule?.type) return rule.type;
+  if (Array.isArray(value)) return typeof value[0] === 'string' ? 'string[]' : 'number[]';
+  if (typeof value === 'number') return 'number';
+  if (typeof value === 'boolean') return 'boolean';
+  return 'string';
+}
+
+function describeRule(rule: ParamRule): string {
+  if (rule.choices) return `one of ${rule.choices.join(', ')}`;
+  const bounds = [
+    rule.min !== undefined ? `≥ ${rule.min}` : '', rule.above !== undefined ? `> ${rule.above}` : '',
+    rule.max !== undefined ? `≤ ${rule.max}` : '', rule.below !== undefined ? `< ${rule.below}` : '',
+  ].filter(Boolean);
+  return `${rule.integer ? 'a whole number' : 'a number'}${bounds.length ? ` ${bounds.join(' and ')}` : ''}`;
+}
+
+function checkRule(technique: string, key: string, raw: unknown, value: unknown, rule: ParamRule | undefined): void {
+  if (!rule) return;
+  const list = Array.isArray(value) ? value : [value];
+  const fail = (what: string): never => {
+    throw new TrellisError('BAD_PARAM', `${technique}: --set ${key}=${String(raw)}: ${what}`, `pass ${Array.isArray(value) ? `a comma list of ${rule.minLength === 1 ? 'one or more ' : rule.minLength ? `at least ${rule.minLength} ` : ''}values, each ` : ''}${describeRule(rule)}`);
+  };
+  if (Array.isArray(value) && value.length < (rule.minLength ?? 0)) fail(`needs at least ${rule.minLength} value(s)`);
+  for (const v of list) {
+    if (typeof v === 'number') {
+      if (rule.integer && !Number.isInteger(v)) fail(`${v} is not a whole number`);
+      if ((rule.min !== undefined && v < rule.min) || (rule.max !== undefined && v > rule.max)
+        || (rule.above !== undefined && !(v > rule.above)) || (rule.below !== undefined && !(v < rule.below))) fail(`${v} is out of range`);
+    } else if (typeof v === 'string' && rule.choices && !rule.choices.includes(v)) {
+      fail(`"${v}" is not allowed`);
+    }
+  }
 }
 
 /**
  * A copy of `preset` with the `--set key=value` overrides of `params` applied, each value read as the
- * type of the preset's field: a number, a boolean (`true` / `'true'`, anything else is false), a number
- * list (`'1,2,3'` or `'1 2 3'`) or a string. A value that is not a number where the field is a number
- * (or a list of numbers) throws `BAD_PARAM`; a key the preset does not have throws `UNKNOWN_PARAM` naming
- * the preset's keys (or is skipped with `unknownKeys: 'ignore'`). Checks of allowed values stay with the
- * technique.
+ * type of the preset's field (or `rules[key].type`): a number, a boolean (`true`/`false`, `1`/`0`), a
+ * number list or a string list (`'1,2,3'` or `'1 2 3'`), or a string. A value that is not of that type
+ * throws `BAD_PARAM`, and so does one its rule rejects (range, whole number, choices, list length); a
+ * key the preset does not have and no rule names throws `UNKNOWN_PARAM` naming the keys (or is skipped
+ * with `unknownKeys: 'ignore'`). Example:
+ * `applyParams({ epochs: 5, datasets: ['mnist'] }, { epochs: '0' }, { technique: 't', rules: { epochs: { integer: true, min: 1 } } })`
+ * throws `BAD_PARAM` ("t: --set epochs=0: 0 is out of range"; fix: "pass a whole number ≥ 1").
  */
 export function applyParams<T extends object>(preset: T, params: ExperimentOptions['params'], options: ApplyParamsOptions): T {
   const out = { ...preset } as Record<string, unknown>;
+  const rules = options.rules ?? {};
   const number = (key: string, raw: unknown, text: string): number => {
     const v = Number(raw);
     if (text.trim() === '' || !Number.isFinite(v)) {
-      throw new TrellisError('BAD_PARAM', `${options.technique}: --set ${key}=${String(raw)} is not a number`, `pass a number for ${key}, e.g. --set ${key}=${JSON.stringify(preset[key as keyof T])}`);
+      const example = out[key] ?? preset[key as keyof T];
+      throw new TrellisError('BAD_PARAM', `${options.technique}: --set ${key}=${String(raw)} is not a number`, `pass a number for ${key}${example !== undefined && example !== null ? `, e.g. --set ${key}=${Array.isArray(example) ? example.join(',') : JSON.stringify(example)}` : ''}`);
     }
     return v;
   };
+  const boolean = (key: string, raw: unknown): boolean => {
+    if (raw === true || raw === 'true' || raw === '1' || raw === 1) return true;
+    if (raw === false || raw === 'false' || raw === '0' || raw === 0) return false;
+    throw new TrellisError('BAD_PARAM', `${options.technique}: --set ${key}=${String(raw)} is not true or false`, `pass --set ${key}=true or --set ${key}=false`);
+  };
   for (const [k, v] of Object.entries(params ?? {})) {
-    if (!(k in out)) {
+    const rule = rules[k];
+    if (!(k in out) && !rule) {
       if (options.unknownKeys === 'ignore') continue;
-      throw new TrellisError('UNKNOWN_PARAM', `${options.technique} has no parameter "${k}"`, `use one of: ${Object.keys(out).join(', ')}`);
+      const known = [...new Set([...Object.keys(out), ...Object.keys(rules)])];
+      throw new TrellisError('UNKNOWN_PARAM', `${options.technique} has no parameter "${k}"`, `use one of: ${known.join(', ')}`);
     }
-    const cur = out[k];
-    out[k] = Array.isArray(cur) ? String(v).split(/[,\s]+/).filter(Boolean).map((s) => number(k, s, s))
-      : typeof cur === 'number' ? number(k, v, String(v))
-        : typeof cur === 'boolean' ? v === true || v === 'true'
-          : String(v);
+    const items = (): string[] => String(v).split(/[,\s]+/).filter(Boolean);
+    const type = typeOfPresetValue(out[k], rule);
+    const value = type === 'number[]' ? items().map((s) => number(k, s, s))
+      : type === 'string[]' ? items()
+        : type === 'number' ? number(k, v, String(v))
+          : type === 'boolean' ? boolean(k, v)
+            : String(v);
+    checkRule(options.technique, k, v, value, rule);
+    out[k] = value;
   }
   return out as T;
 }

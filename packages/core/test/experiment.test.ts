@@ -17,7 +17,7 @@ describe('applyParams (--set overrides of a preset)', () => {
     const out = applyParams(preset, { epochs: '8', lr: 0.1, augment: 'true', tier: 'conv', grid: '1, 10 20' }, { technique: 't' });
     expect(out).toEqual({ epochs: 8, lr: 0.1, augment: true, tier: 'conv', grid: [1, 10, 20] });
     expect(preset).toEqual({ epochs: 5, lr: 0.05, augment: false, tier: 'mlp', grid: [1, 4] });
-    expect(applyParams(preset, { augment: 'yes' }, { technique: 't' }).augment).toBe(false);
+    expect(applyParams(preset, { augment: '0' }, { technique: 't' }).augment).toBe(false);
     expect(applyParams(preset, undefined, { technique: 't' })).toEqual(preset);
   });
   it('rejects numbers that are not numbers, and unknown keys unless told to ignore them', () => {
@@ -26,5 +26,43 @@ describe('applyParams (--set overrides of a preset)', () => {
     expect(codeOf(() => applyParams(preset, { grid: '1,x' }, { technique: 't' }))).toBe('BAD_PARAM');
     expect(() => applyParams(preset, { epoch: '3' }, { technique: 'distill' })).toThrow(/distill has no parameter "epoch"/);
     expect(applyParams(preset, { epoch: '3' }, { technique: 't', unknownKeys: 'ignore' })).toEqual(preset);
+  });
+  it('rejects a boolean that is neither true nor false (a typo must not silently mean false)', () => {
+    expect(() => applyParams(preset, { augment: 'yes' }, { technique: 't' })).toThrow(/--set augment=yes is not true or false/);
+    expect(applyParams(preset, { augment: false }, { technique: 't' }).augment).toBe(false);
+  });
+  it('reads a list of strings as strings and checks each against its choices', () => {
+    const p = { datasets: ['mnist', 'fashion'], seeds: [] as number[] };
+    const rules = { datasets: { choices: ['mnist', 'fashion'], minLength: 1 } };
+    expect(applyParams(p, { datasets: 'fashion' }, { technique: 't', rules }).datasets).toEqual(['fashion']);
+    expect(applyParams(p, { seeds: '4 5' }, { technique: 't' }).seeds).toEqual([4, 5]);
+    expect(() => applyParams(p, { datasets: 'mnist,cifar' }, { technique: 't', rules })).toThrow(/--set datasets=mnist,cifar: "cifar" is not allowed/);
+    expect(() => applyParams(p, { datasets: '' }, { technique: 't', rules })).toThrow(/needs at least 1 value/);
+  });
+  it('checks ranges and whole numbers, naming the allowed values in the fix', () => {
+    const rules = { epochs: { integer: true, min: 1 }, lr: { above: 0 }, grid: { min: 1, max: 20 } };
+    expect(applyParams(preset, { epochs: '1', lr: '1e-4', grid: '1,20' }, { technique: 't', rules })).toMatchObject({ epochs: 1, lr: 1e-4, grid: [1, 20] });
+    const err = (params: Record<string, string>): TrellisError => {
+      try {
+        applyParams(preset, params, { technique: 't', rules });
+      } catch (e) {
+        return e as TrellisError;
+      }
+      throw new Error('no error');
+    };
+    expect(err({ epochs: '0' }).problem).toBe('t: --set epochs=0: 0 is out of range');
+    expect(err({ epochs: '0' }).fix).toBe('pass a whole number ≥ 1');
+    expect(err({ grid: '0' }).fix).toBe('pass a comma list of values, each a number ≥ 1 and ≤ 20');
+    expect(err({ epochs: '2.5' }).message).toMatch(/2.5 is not a whole number/);
+    expect(err({ lr: '0' }).code).toBe('BAD_PARAM');
+    expect(err({ lr: '-1' }).code).toBe('BAD_PARAM');
+    expect(err({ grid: '1,21' }).message).toMatch(/21 is out of range/);
+  });
+  it('accepts keys the preset leaves out or holds as null when a rule gives their type', () => {
+    const p = { pilot: null as number | null, tier: 'mlp' };
+    const rules = { pilot: { type: 'number' as const, integer: true }, retrainN: { type: 'number' as const, min: 1 }, tier: { choices: ['mlp', 'conv'] } };
+    expect(applyParams(p, { pilot: '3', retrainN: '500' }, { technique: 't', rules })).toEqual({ pilot: 3, tier: 'mlp', retrainN: 500 });
+    expect(() => applyParams(p, { tier: 'cnn' }, { technique: 't', rules })).toThrow(/"cnn" is not allowed/);
+    expect(() => applyParams(p, { other: '1' }, { technique: 't', rules })).toThrow(/use one of: pilot, tier, retrainN/);
   });
 });

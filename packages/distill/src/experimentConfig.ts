@@ -1,4 +1,4 @@
-import { applyParams, check, type ExperimentOptions } from '@trellis-ml/core';
+import { applyParams, check, type ExperimentOptions, type ParamRule } from '@trellis-ml/core';
 import type { DistillDatasetName } from './experimentDatasets.js';
 import { RESIZE28_MODES, type Resize28 } from './imageResize.js';
 import type * as L from './losses.js';
@@ -161,11 +161,25 @@ const SMOKE: DistillExperimentConfig = {
 /** Default configurations of the two modes (for the README and tests). */
 export const EXPERIMENT_CONFIGS: Record<'quick' | 'full' | 'smoke', DistillExperimentConfig> = { quick: QUICK, full: FULL, smoke: SMOKE };
 
+const whole = { integer: true, min: 1 } as const;
+const wholeList = { integer: true, min: 1, minLength: 1 } as const;
+const unit = { min: 0, max: 1 } as const;
+
+/** Ranges of the numeric `--set` keys (the string keys are checked with their own hints below). */
+const PARAM_RULES: Record<string, ParamRule> = {
+  teacherChannels: wholeList, studentHidden: wholeList, teacherHidden: wholeList, trainSize: whole, valSize: whole, testSize: whole,
+  teacherEpochs: whole, studentEpochs: whole, aeEpochs: whole, gridEpochs: whole, batchSize: whole,
+  teacherMilestones: { integer: true, min: 1 }, studentMilestones: { integer: true, min: 1 },
+  lr: { above: 0 }, momentum: { min: 0, below: 1 }, weightDecay: { min: 0 }, samplesPerClass: { integer: true, min: 2 },
+  gridT: { above: 0, minLength: 1 }, gridAlpha: { ...unit, minLength: 1 }, gridEps: { min: 0, below: 1, minLength: 1 }, gridTfkdAlpha: { ...unit, minLength: 1 },
+  temperatureSweepAlpha: unit, reffakdT: { above: 0 }, kdT: { above: 0 }, reffakdAlpha: unit, kdAlpha: unit, tfkdAlpha: unit, lsEpsilon: { min: 0, below: 1 },
+};
+
 /** The mode's configuration with `options.params` overrides applied (exported for tests). */
 export function readParams(options: ExperimentOptions): DistillExperimentConfig {
   // `smoke=true` selects the CI smoke run's preset; the other --set values override it as usual
   const smoke = options.params?.smoke === true || options.params?.smoke === 'true';
-  const cfg = applyParams(smoke ? SMOKE : options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'distill' });
+  const cfg = applyParams(smoke ? SMOKE : options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'distill', rules: PARAM_RULES });
   check(cfg.klReduction === 'batchmean' || cfg.klReduction === 'elementwise-mean', 'BAD_PARAM', `klReduction "${cfg.klReduction}" is not a KL reduction`,
     "use klReduction=batchmean or klReduction=elementwise-mean");
   check(cfg.aeInput === 'unit' || cfg.aeInput === 'standardized', 'BAD_PARAM', `aeInput "${cfg.aeInput}" is not an autoencoder input mode`, 'use aeInput=unit or aeInput=standardized');

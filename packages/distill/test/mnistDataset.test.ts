@@ -34,6 +34,18 @@ describe('--set dataset: the reproduction on MNIST or Fashion-MNIST (spec §10)'
     }
   });
 
+  it('numeric --set values outside their range are BAD_PARAM before anything trains', () => {
+    const read = (params: Record<string, string>) => () => readParams({ mode: 'quick', seed: 1, out: outDir.path, params });
+    expect(read({ studentEpochs: '0' })).toThrow(/distill: --set studentEpochs=0: 0 is out of range — pass a whole number ≥ 1/);
+    expect(read({ lr: '-0.05' })).toThrow(/out of range/);
+    expect(read({ momentum: '1' })).toThrow(/out of range — pass a number ≥ 0 and < 1/);
+    expect(read({ gridAlpha: '0.5,1.5' })).toThrow(/1.5 is out of range/);
+    expect(read({ samplesPerClass: '1' })).toThrow(/out of range/);
+    expect(read({ studentHidden: '' })).toThrow(/needs at least 1 value/);
+    expect(read({ grid: 'yes' })).toThrow(/grid=yes is not true or false/);
+    expect(readParams({ mode: 'quick', seed: 1, out: outDir.path, params: { studentMilestones: '', gridAlpha: '0.5,0.9' } })).toMatchObject({ studentMilestones: [], gridAlpha: [0.5, 0.9] });
+  });
+
   it('class names, expected pairs and per-dataset thresholds follow the dataset (spec §2.3, §10.4)', () => {
     const { fashion, mnist } = DISTILL_DATASETS;
     expect(mnist.id).toBe('mnist');

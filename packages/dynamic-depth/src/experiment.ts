@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   applyParams,
+  check,
   claim,
   experimentSeeds,
   meanStd,
@@ -10,6 +11,7 @@ import {
   type Dataset,
   type ExperimentOptions,
   type ExperimentResult,
+  type ParamRule,
   type TechniqueExperiment,
 } from '@trellis-ml/core';
 import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
@@ -65,9 +67,25 @@ const FULL: DynamicDepthSetup = {
   epochs: 15, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: true, ablations: false, kdWeight: 0.5, temperature: 3, zeroInitResidual: false,
 };
 
-/** Resolves the setup of a run from its mode and `params`. */
+const whole = { integer: true, min: 1 } as const;
+
+/** What each `--set` key accepts (checked before anything loads or trains). */
+const PARAM_RULES: Record<string, ParamRule> = {
+  dataset: { choices: ['fashion', 'mnist'] }, model: { choices: ['mlp', 'cnn'] }, trainLimit: whole, testLimit: whole,
+  valFraction: { above: 0, below: 1 }, width: whole, blocks: whole, depths: { ...whole, minLength: 1 }, epochs: whole, batchSize: whole,
+  lr: { above: 0 }, timedRuns: whole, kdWeight: { min: 0, max: 1 }, temperature: { above: 0 },
+};
+
+/**
+ * Resolves the setup of a run from its mode and `params`: unknown keys, unknown datasets or models and
+ * out-of-range values (e.g. a depth of 0 blocks, or more blocks than the network has) are errors before
+ * anything loads.
+ */
 export function dynamicDepthSetup(options: Pick<ExperimentOptions, 'mode' | 'params'>): DynamicDepthSetup {
-  const s = applyParams(options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'dynamic-depth' });
+  const s = applyParams(options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'dynamic-depth', rules: PARAM_RULES });
+  const deepest = Math.max(...s.depths);
+  check(s.model !== 'mlp' || deepest <= s.blocks, 'BAD_PARAM', `dynamic-depth: depth ${deepest} is more blocks than the network's ${s.blocks}`,
+    `pass depths of at most ${s.blocks} blocks (--set depths=2,4,${s.blocks}), or more blocks (--set blocks=${deepest})`);
   if (s.model === 'mlp' && !s.depths.includes(s.blocks)) s.depths = [...s.depths, s.blocks];
   return s;
 }

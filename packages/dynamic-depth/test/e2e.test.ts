@@ -37,6 +37,14 @@ describe('experiment settings', () => {
     expect(dynamicDepthSetup({ mode: 'quick', params: { width: '256', depths: '1,3', sandwich: 'true' } })).toMatchObject({ width: 256, depths: [1, 3, 6], sandwich: true });
     await expectTrellisError(() => dynamicDepthSetup({ mode: 'quick', params: { widht: 3 } }), 'UNKNOWN_PARAM');
   });
+  it('refuses out-of-range settings before anything loads, saying what to pass', () => {
+    expect(() => dynamicDepthSetup({ mode: 'quick', params: { epochs: '0' } })).toThrow(/--set epochs=0: 0 is out of range — pass a whole number ≥ 1/);
+    expect(() => dynamicDepthSetup({ mode: 'quick', params: { depths: '0,2' } })).toThrow(/0 is out of range/);
+    expect(() => dynamicDepthSetup({ mode: 'quick', params: { depths: '2,8' } })).toThrow(/depth 8 is more blocks than the network's 6 — pass depths of at most 6 blocks/);
+    expect(() => dynamicDepthSetup({ mode: 'quick', params: { dataset: 'cifar10' } })).toThrow(/"cifar10" is not allowed — pass one of fashion, mnist/);
+    expect(() => dynamicDepthSetup({ mode: 'quick', params: { kdWeight: '1.5' } })).toThrow(/out of range/);
+    expect(() => dynamicDepthSetup({ mode: 'quick', params: { sandwich: 'yes' } })).toThrow(/sandwich=yes is not true or false/);
+  });
 
   it('the zeroInitResidual setting reaches every network the experiment builds (cooperative and independent alike)', () => {
     for (const zero of [false, true]) {

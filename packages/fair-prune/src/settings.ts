@@ -1,5 +1,6 @@
-import { TrellisError } from '@trellis-ml/core';
+import { applyParams, type ParamRule } from '@trellis-ml/core';
 import type { Mitigation } from './finetune.js';
+import type { ViolationKind } from './groupLoss.js';
 
 /**
  * The settings of the `trellis fair-prune` reproduction: the quick and full presets, the `--set key=value`
@@ -80,6 +81,16 @@ export const SPEC_FINE_TUNE = { epochs: 3, lr: 3e-4 } as const;
 /** The spec's §5.1 grid of dual steps η_λ (figure 5's trade-off runs). */
 export const DUAL_LR_GRID = [1e-3, 3e-3, 1e-2, 3e-2] as const;
 
+/** What each `--set` key of the reproduction accepts (checked before anything trains). */
+const PARAM_RULES: Record<string, ParamRule> = {
+  dataset: { choices: ['fashion', 'mnist'] }, trainSize: { integer: true, min: 1 }, hidden: { integer: true, min: 1, minLength: 1 },
+  denseEpochs: { type: 'number', integer: true, min: 1 }, fineTune: { type: 'string', choices: ['spec', 'recovered'] },
+  fineTuneEpochs: { type: 'number', integer: true, min: 0 }, fineTuneLr: { type: 'number', above: 0 },
+  sparsities: { min: 0, below: 1, minLength: 1 }, baselineSparsities: { min: 0, below: 1 }, dualLrGrid: { above: 0 },
+  designs: { choices: GROUP_DESIGNS, minLength: 1 }, dualLr: { type: 'number', above: 0 },
+  violation: { type: 'string', choices: ['abs', 'signed', 'one-sided'] }, target: { type: 'string', choices: ['loss', 'excess-loss'] },
+};
+
 /** Presets of the `trellis fair-prune` experiment (`experiment.ts`). */
 export function settingsFor(mode: 'quick' | 'full', params: Record<string, string | number | boolean> = {}): FairPruneSettings {
   const quick = mode === 'quick';
@@ -105,30 +116,26 @@ export function settingsFor(mode: 'quick' | 'full', params: Record<string, strin
     diagnosticDesigns: quick ? ['classes'] : [...GROUP_DESIGNS],
     designs: [...GROUP_DESIGNS],
   };
-  if (params.dataset === 'mnist' || params.dataset === 'fashion') s.dataset = params.dataset;
+  const unset = undefined as number | undefined;
+  const o = applyParams({
+    dataset: s.dataset, trainSize: s.trainSize, hidden: s.hidden, denseEpochs: unset, fineTune: undefined as 'spec' | 'recovered' | undefined,
+    fineTuneEpochs: unset, fineTuneLr: unset, sparsities: s.sparsities, baselineSparsities: s.baselineSparsities, dualLrGrid: s.dualLrGrid,
+    designs: s.designs, dualLr: unset, violation: undefined as ViolationKind | undefined, target: undefined as 'loss' | 'excess-loss' | undefined,
+  }, params, { technique: 'fair-prune', rules: PARAM_RULES });
+  s.dataset = o.dataset;
+  s.trainSize = o.trainSize;
+  s.hidden = o.hidden;
   // spec §7.3: 10 dense epochs on MNIST, 15 on Fashion
-  if (!quick && s.dataset === 'mnist') s.denseEpochs = 10;
-  if (params.trainSize !== undefined) s.trainSize = Number(params.trainSize);
-  if (params.denseEpochs !== undefined) s.denseEpochs = Number(params.denseEpochs);
-  if (params.fineTune !== undefined) {
-    const preset = params.fineTune === 'recovered' ? RECOVERED_FINE_TUNE : params.fineTune === 'spec' ? SPEC_FINE_TUNE : null;
-    if (!preset) throw new TrellisError('BAD_SETTING', `unknown fineTune preset "${String(params.fineTune)}"`, 'use fineTune=spec (3 epochs at 3e-4, spec §7.3) or fineTune=recovered (12 epochs at 1e-3); fineTuneEpochs / fineTuneLr still override');
-    s.fineTuneEpochs = preset.epochs;
-    s.fineTuneLr = preset.lr;
+  s.denseEpochs = o.denseEpochs ?? (!quick && s.dataset === 'mnist' ? 10 : s.denseEpochs);
+  const preset = o.fineTune === 'recovered' ? RECOVERED_FINE_TUNE : o.fineTune === 'spec' ? SPEC_FINE_TUNE : null;
+  s.fineTuneEpochs = o.fineTuneEpochs ?? preset?.epochs ?? s.fineTuneEpochs;
+  s.fineTuneLr = o.fineTuneLr ?? preset?.lr ?? s.fineTuneLr;
+  s.sparsities = o.sparsities;
+  s.baselineSparsities = o.baselineSparsities;
+  s.dualLrGrid = o.dualLrGrid;
+  s.designs = GROUP_DESIGNS.filter((d) => o.designs.includes(d));
+  if (s.mitigation.kind === 'group-loss') {
+    s.mitigation = { ...s.mitigation, dualLr: o.dualLr ?? s.mitigation.dualLr, violation: o.violation ?? s.mitigation.violation, target: o.target ?? s.mitigation.target };
   }
-  if (params.fineTuneEpochs !== undefined) s.fineTuneEpochs = Number(params.fineTuneEpochs);
-  if (params.fineTuneLr !== undefined) s.fineTuneLr = Number(params.fineTuneLr);
-  if (typeof params.sparsities === 'string') s.sparsities = params.sparsities.split(',').map(Number);
-  if (typeof params.designs === 'string') {
-    const ds = params.designs.split(',').map((x) => x.trim());
-    for (const d of ds) if (!GROUP_DESIGNS.includes(d as GroupDesign)) throw new TrellisError('BAD_SETTING', `unknown design "${d}"`, `use a comma list of ${GROUP_DESIGNS.join(', ')}`);
-    s.designs = GROUP_DESIGNS.filter((d) => ds.includes(d));
-  }
-  if (params.baselineSparsities !== undefined) s.baselineSparsities = String(params.baselineSparsities).split(',').filter((x) => x.trim() !== '').map(Number);
-  if (params.dualLrGrid !== undefined) s.dualLrGrid = String(params.dualLrGrid).split(',').filter((x) => x.trim() !== '').map(Number);
-  if (typeof params.hidden === 'string') s.hidden = params.hidden.split(',').map(Number);
-  if (params.dualLr !== undefined && s.mitigation.kind === 'group-loss') s.mitigation = { ...s.mitigation, dualLr: Number(params.dualLr) };
-  if (typeof params.violation === 'string' && s.mitigation.kind === 'group-loss') s.mitigation = { ...s.mitigation, violation: params.violation as 'abs' };
-  if (typeof params.target === 'string' && s.mitigation.kind === 'group-loss') s.mitigation = { ...s.mitigation, target: params.target as 'loss' };
   return s;
 }

@@ -28,7 +28,7 @@ describe('reproduction settings', () => {
     expect(s.designs).toEqual(['classes', 'rotated-minority']);
     expect(s.baselineSparsities).toEqual([]);
     expect(settingsFor('full', { baselineSparsities: '0.95,0.99' }).baselineSparsities).toEqual([0.95, 0.99]);
-    expect(codeOf(() => settingsFor('full', { designs: 'classes,majority' }))).toBe('BAD_SETTING');
+    expect(codeOf(() => settingsFor('full', { designs: 'classes,majority' }))).toBe('BAD_PARAM');
   });
 
   it('--full fine-tunes on the spec §7.3 schedule; fineTune=recovered is the validation-chosen 12 epochs at 1e-3', () => {
@@ -38,7 +38,20 @@ describe('reproduction settings', () => {
     expect(settingsFor('quick', { fineTune: 'spec' })).toMatchObject({ fineTuneEpochs: 3, fineTuneLr: 3e-4 });
     // explicit epochs / lr still win over the preset
     expect(settingsFor('full', { fineTune: 'recovered', fineTuneEpochs: 5 })).toMatchObject({ fineTuneEpochs: 5, fineTuneLr: 1e-3 });
-    expect(codeOf(() => settingsFor('full', { fineTune: 'long' }))).toBe('BAD_SETTING');
+    expect(codeOf(() => settingsFor('full', { fineTune: 'long' }))).toBe('BAD_PARAM');
+  });
+});
+
+describe('--set validation (before anything trains)', () => {
+  it('rejects unknown keys, out-of-range sparsities and bad mitigation options with the allowed values', () => {
+    expect(() => settingsFor('quick', { epochs: '0' })).toThrow(/fair-prune has no parameter "epochs" — use one of: dataset, trainSize/);
+    expect(() => settingsFor('quick', { sparsities: '0.5,1.5' })).toThrow(/sparsities=0.5,1.5: 1.5 is out of range — pass a comma list of one or more values, each a number ≥ 0 and < 1/);
+    expect(() => settingsFor('quick', { trainSize: 'abc' })).toThrow(/trainSize=abc is not a number/);
+    expect(() => settingsFor('quick', { dataset: 'cifar' })).toThrow(/"cifar" is not allowed — pass one of fashion, mnist/);
+    expect(() => settingsFor('quick', { hidden: '128,0' })).toThrow(/0 is out of range/);
+    expect(() => settingsFor('quick', { violation: 'two-sided' })).toThrow(/"two-sided" is not allowed/);
+    expect(() => settingsFor('quick', { dualLr: '0' })).toThrow(/dualLr=0: 0 is out of range/);
+    expect(settingsFor('quick', { violation: 'abs', target: 'loss', hidden: '64,32' })).toMatchObject({ hidden: [64, 32], mitigation: { violation: 'abs', target: 'loss' } });
   });
 });
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  claim, experimentSeeds, meanStd, mlp, Rng, RunRecord, TrellisError,
-  type Claim, type Dataset, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type TechniqueExperiment, type TrainerPlugin,
+  applyParams, check, claim, experimentSeeds, meanStd, mlp, Rng, RunRecord, TrellisError,
+  type Claim, type Dataset, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type ParamRule, type TechniqueExperiment, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { median, summarizeTimingPairs, timePair, trainingWork, type TimingPair, type TimingSummary, type TrainingWork } from './benchmark.js';
 import { featureNormDisparity, membershipLabels, metricAttackSuite, scoreAttack, type AttackResult, type FeatureNormDisparity } from './audit.js';
@@ -117,34 +117,33 @@ function accuracyOf(s: Signals): number {
   return s.correct.reduce((a, b) => a + b, 0) / Math.max(1, s.correct.length);
 }
 
-function applyParams(base: PrivacyStudyConfig, params: ExperimentOptions['params']): PrivacyStudyConfig {
-  const c: PrivacyStudyConfig = { ...base, recipe: { ...base.recipe } };
-  for (const [k, v] of Object.entries(params ?? {})) {
-    const num = Number(v);
-    switch (k) {
-      case 'members': c.members = num; break;
-      case 'shadows': c.shadows = num; break;
-      case 'epochs': c.recipe.epochs = num; break;
-      case 'lr': c.recipe.lr = num; break;
-      case 'batchSize': c.recipe.batchSize = num; break;
-      case 'weightDecay': c.recipe.weightDecay = num; break;
-      case 'alpha': c.alpha = num; break;
-      case 'liraModels': c.liraModels = num; break;
-      case 'attackEpochs': c.attackEpochs = num; break;
-      case 'attackBatchSize': c.attackBatchSize = num; break;
-      case 'benchmarkPairs': c.benchmarkPairs = num; break;
-      case 'methods': c.methods = String(v).split(','); break;
-      case 'liraMethods': c.liraMethods = String(v).split(',').filter(Boolean); break;
-      default:
-        throw new TrellisError('UNKNOWN_PARAM', `unknown privacy parameter "${k}"`,
-          'use members, shadows, epochs, lr, batchSize, weightDecay, alpha, liraModels, attackEpochs, attackBatchSize, benchmarkPairs, methods, liraMethods');
-    }
-  }
-  for (const [k, v] of Object.entries({ members: c.members, epochs: c.recipe.epochs })) {
-    if (!(Number.isInteger(v) && v > 0)) throw new TrellisError('BAD_PARAM', `${k} = ${v} is not a positive integer`, `pass --set ${k}=<positive integer>`);
-  }
-  if (!(Number.isInteger(c.benchmarkPairs) && c.benchmarkPairs >= 0)) throw new TrellisError('BAD_PARAM', `benchmarkPairs = ${c.benchmarkPairs} is not a non-negative integer`, 'pass --set benchmarkPairs=<0 or more>');
-  return c;
+/** The study's method ids (what `--set methods=…` and `--set liraMethods=…` accept). */
+const METHOD_IDS = studyMethods({ alpha: 0 }).map((m) => m.id);
+
+/** What each `--set` key of the study accepts (checked before anything runs). */
+const PARAM_RULES: Record<string, ParamRule> = {
+  members: { integer: true, min: 1 }, shadows: { integer: true, min: 1 }, epochs: { integer: true, min: 1 }, lr: { above: 0 },
+  batchSize: { integer: true, min: 1 }, weightDecay: { min: 0 }, alpha: { above: 0 }, liraModels: { integer: true, min: 0 },
+  attackEpochs: { integer: true, min: 1 }, attackBatchSize: { integer: true, min: 1 }, benchmarkPairs: { integer: true, min: 0 },
+  methods: { choices: METHOD_IDS, minLength: 1 }, liraMethods: { type: 'string[]', choices: METHOD_IDS },
+};
+
+/**
+ * The study's configuration for a mode with its `--set` overrides (`epochs`, `lr`, `batchSize` and
+ * `weightDecay` set the training recipe): unknown keys, non-numbers, out-of-range values and unknown
+ * method ids are `UNKNOWN_PARAM` / `BAD_PARAM` errors before anything is trained.
+ */
+export function resolvePrivacyConfig(mode: ExperimentOptions['mode'], params: ExperimentOptions['params']): PrivacyStudyConfig {
+  const base = mode === 'full' ? FULL_CONFIG : QUICK_CONFIG;
+  const { recipe } = base;
+  const flat = applyParams({
+    members: base.members, shadows: base.shadows, epochs: recipe.epochs, lr: recipe.lr, batchSize: recipe.batchSize, weightDecay: recipe.weightDecay,
+    alpha: base.alpha, liraModels: base.liraModels, attackEpochs: base.attackEpochs, attackBatchSize: base.attackBatchSize,
+    benchmarkPairs: base.benchmarkPairs, methods: base.methods, liraMethods: base.liraMethods,
+  }, params, { technique: 'privacy', rules: PARAM_RULES });
+  check(flat.liraModels !== 1, 'BAD_PARAM', 'privacy: --set liraModels=1 leaves LiRA no reference model', 'pass --set liraModels=0 (no LiRA) or 2 or more (leave-one-out: M − 1 references per target)');
+  const { epochs, lr, batchSize, weightDecay, ...rest } = flat;
+  return { ...base, ...rest, recipe: { ...recipe, epochs, lr, batchSize, weightDecay } };
 }
 
 async function trainMethod(method: StudyMethod, data: Dataset, config: PrivacyStudyConfig, seed: number, label: string, progress: boolean): Promise<{ model: ModelAdapter; seconds: number }> {
@@ -397,7 +396,7 @@ export const experiment: TechniqueExperiment = {
   description: 'Membership-inference defenses (CRL, RelaxLoss, SRCM) vs. threshold, shadow-NN and LiRA attacks on a Fashion-MNIST MLP',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((s: string) => console.log(s));
-    const config = applyParams(options.mode === 'full' ? FULL_CONFIG : QUICK_CONFIG, options.params);
+    const config = resolvePrivacyConfig(options.mode, options.params);
     const seeds = experimentSeeds(options);
     const record = await RunRecord.create({ out: options.out, name: 'privacy', seed: options.seed, config: { mode: options.mode, seeds, ...config }, packageOf: import.meta.url });
     const t0 = performance.now();

@@ -27,7 +27,7 @@ export type { MIASplit, MIASplitOptions } from './split.js';
 export { trainClassifier, SPEC_RECIPE } from './recipe.js';
 export type { TrainingRecipe, TrainClassifierOptions, TrainedClassifier } from './recipe.js';
 export { dedupeExamples, checkNoSharedExamples, fashionMnistPool } from './data.js';
-export { experiment, runPrivacyStudy, privacyClaims, studyMethods, QUICK_CONFIG, FULL_CONFIG } from './experiment.js';
+export { experiment, runPrivacyStudy, privacyClaims, resolvePrivacyConfig, studyMethods, QUICK_CONFIG, FULL_CONFIG } from './experiment.js';
 export type { PrivacyStudyConfig, StudyMethod, MethodRun, LiraRun, LiraBenchmark } from './experiment.js';
 export { trainingWork, pairOrder, timePair, median, summarizeTimingPairs } from './benchmark.js';
 export type { TrainingWork, PairOrder, TimingPair, TimingSummary } from './benchmark.js';

@@ -2,7 +2,7 @@
  * The plan of the `trellis retrain-cost` reproduction: its quick / full presets, the `--set` overrides
  * and their validation, and the grid of shift settings (clean control + family × severity) it runs.
  */
-import { TrellisError, type ExperimentOptions } from '@trellis-ml/core';
+import { applyParams, type ExperimentOptions, type ParamRule } from '@trellis-ml/core';
 import type { Severity } from '@trellis-ml/datasets';
 import type { ReproModel } from './models.js';
 
@@ -71,19 +71,28 @@ const CPU_METHODS = ['process', 'load', 'constant', 'auto', 'rapl'] as const;
 /** The intensity of each family at severities 1–5 (σ for gauss and blur, the amount for salt_pepper; the corruptions of `@trellis-ml/datasets`). */
 const LEVELS: Record<Family, number[]> = { gauss: [0.1, 0.2, 0.35, 0.5, 0.8], salt_pepper: [0.02, 0.05, 0.1, 0.2, 0.3], blur: [0.5, 0.8, 1.2, 1.6, 2.0] };
 
+/** What each `--set` key of the reproduction accepts (checked before anything loads or trains). */
+const PARAM_RULES: Record<string, ParamRule> = {
+  datasets: { choices: ['mnist', 'fashion'], minLength: 1 }, models: { choices: ['mlp', 'cnn'], minLength: 1 },
+  families: { choices: Object.keys(LEVELS), minLength: 1 }, severities: { integer: true, min: 1, max: 5, minLength: 1 },
+  pretrainOn: { choices: ['subset', 'full'] }, pretrainN: { integer: true, min: 1 }, testN: { integer: true, min: 1 },
+  retrainN: { type: 'number', integer: true, min: 1 }, maxEpochs: { type: 'number', integer: true, min: 1 },
+  pretrainEpochs: { type: 'number', integer: true, min: 1 }, seedsPerModel: { type: 'number', integer: true, min: 1 },
+  clusteringSubsample: { type: 'number', integer: true, min: 1 }, clusteringMaxIter: { integer: true, min: 0 },
+  preIndexSubsample: { min: 0, below: 1 }, tdpWatts: { above: 0 }, cpuMethod: { choices: CPU_METHODS },
+  pilotDataset: { type: 'string', choices: ['mnist', 'fashion'] }, pilotModel: { type: 'string', choices: ['mlp', 'cnn'] },
+  pilotSeed: { type: 'number', integer: true },
+};
+
 /**
- * The run plan of a mode with its `--set` overrides (exported for tests).
+ * The run plan of a mode with its `--set` overrides (exported for tests): `retrainN`, `maxEpochs`,
+ * `pretrainEpochs`, `seedsPerModel` and `clusteringSubsample` set both models; `pilot=true|false` and
+ * `pilotDataset` / `pilotModel` / `pilotSeed` choose spec §10.3's pilot. Unknown keys, unknown datasets,
+ * models or families and out-of-range values are `UNKNOWN_PARAM` / `BAD_PARAM` errors.
  * @internal
  */
 export function planFor(options: ExperimentOptions): Plan {
   const p = options.params ?? {};
-  const list = <T extends string>(key: string, dflt: T[]): T[] => (p[key] !== undefined ? String(p[key]).split(',').map((s) => s.trim()) as T[] : dflt);
-  const num = (key: string, dflt: number): number => {
-    if (p[key] === undefined) return dflt;
-    const v = Number(p[key]);
-    if (!Number.isFinite(v)) throw new TrellisError('BAD_PARAM', `--set ${key}=${String(p[key])} is not a number`, `pass a number, e.g. --set ${key}=${dflt}`);
-    return v;
-  };
   const quick = options.mode === 'quick';
   const plan: Plan = quick
     ? {
@@ -98,43 +107,24 @@ export function planFor(options: ExperimentOptions): Plan {
       seedsPerModel: { mlp: 2, cnn: 1 }, clusteringSubsample: { mlp: 10000, cnn: 5000 }, preIndexSubsample: 0.1, clusteringMaxIter: 300, tdpWatts: 85, cpuMethod: 'process',
       pilot: defaultPilot(options.seed),
     };
-  plan.datasets = list('datasets', plan.datasets);
-  plan.models = list('models', plan.models);
-  plan.families = list('families', plan.families);
-  plan.severities = list('severities', plan.severities.map(String)).map(Number) as Severity[];
-  plan.pretrainN = num('pretrainN', plan.pretrainN);
-  if (p.pretrainOn !== undefined) plan.pretrainOn = String(p.pretrainOn) as Plan['pretrainOn'];
-  plan.testN = num('testN', plan.testN);
-  for (const m of ['mlp', 'cnn'] as const) {
-    plan.retrainN[m] = num(`retrainN`, plan.retrainN[m]);
-    plan.maxEpochs[m] = num(`maxEpochs`, plan.maxEpochs[m]);
-    plan.pretrainEpochs[m] = num(`pretrainEpochs`, plan.pretrainEpochs[m]);
-    if (p.seedsPerModel !== undefined) plan.seedsPerModel[m] = num('seedsPerModel', 1);
-    plan.clusteringSubsample[m] = num('clusteringSubsample', plan.clusteringSubsample[m]);
+  const unset = undefined as number | undefined;
+  const o = applyParams({
+    datasets: plan.datasets, models: plan.models, families: plan.families, severities: plan.severities, pretrainOn: plan.pretrainOn,
+    pretrainN: plan.pretrainN, testN: plan.testN, clusteringMaxIter: plan.clusteringMaxIter, preIndexSubsample: plan.preIndexSubsample,
+    tdpWatts: plan.tdpWatts, cpuMethod: plan.cpuMethod, pilot: plan.pilot !== null,
+    retrainN: unset, maxEpochs: unset, pretrainEpochs: unset, seedsPerModel: unset, clusteringSubsample: unset,
+    pilotDataset: undefined as DatasetName | undefined, pilotModel: undefined as ReproModel | undefined, pilotSeed: unset,
+  }, p, { technique: 'retrain-cost', rules: PARAM_RULES });
+  Object.assign(plan, {
+    datasets: o.datasets, models: o.models, families: o.families, severities: o.severities, pretrainOn: o.pretrainOn, pretrainN: o.pretrainN,
+    testN: o.testN, clusteringMaxIter: o.clusteringMaxIter, preIndexSubsample: o.preIndexSubsample, tdpWatts: o.tdpWatts, cpuMethod: o.cpuMethod,
+  });
+  for (const key of ['retrainN', 'maxEpochs', 'pretrainEpochs', 'seedsPerModel', 'clusteringSubsample'] as const) {
+    const v = o[key];
+    if (v !== undefined) plan[key] = { mlp: v, cnn: v };
   }
-  plan.clusteringMaxIter = num('clusteringMaxIter', plan.clusteringMaxIter);
-  plan.preIndexSubsample = num('preIndexSubsample', plan.preIndexSubsample);
-  if (!(plan.preIndexSubsample >= 0 && plan.preIndexSubsample < 1)) {
-    throw new TrellisError('BAD_PARAM', `--set preIndexSubsample=${plan.preIndexSubsample} is not a fraction in [0, 1)`, 'pass e.g. --set preIndexSubsample=0.1 (spec §13.2), or 0 to leave the subsample check out');
-  }
-  plan.tdpWatts = num('tdpWatts', plan.tdpWatts);
-  if (p.cpuMethod !== undefined) {
-    const m = String(p.cpuMethod);
-    if (!(CPU_METHODS as readonly string[]).includes(m)) throw new TrellisError('BAD_PARAM', `--set cpuMethod=${m} is not a tracker CPU method`, `pass one of ${CPU_METHODS.join(', ')} (default process)`);
-    plan.cpuMethod = m as Plan['cpuMethod'];
-  }
-  if (p.pilot !== undefined) {
-    const on = String(p.pilot);
-    if (on !== 'true' && on !== 'false') throw new TrellisError('BAD_PARAM', `--set pilot=${on} is not true or false`, 'pass --set pilot=true (spec §10.3 pilot before the grid) or --set pilot=false');
-    plan.pilot = on === 'true' ? (plan.pilot ?? defaultPilot(options.seed)) : null;
-  }
-  if (plan.pilot) {
-    plan.pilot.dataset = String(p.pilotDataset ?? plan.pilot.dataset) as DatasetName;
-    plan.pilot.model = String(p.pilotModel ?? plan.pilot.model) as ReproModel;
-    plan.pilot.seed = num('pilotSeed', plan.pilot.seed);
-    if (!['mnist', 'fashion'].includes(plan.pilot.dataset)) throw new TrellisError('BAD_PARAM', `--set pilotDataset=${plan.pilot.dataset} is not a grid dataset`, 'pass --set pilotDataset=mnist or --set pilotDataset=fashion');
-    if (!['mlp', 'cnn'].includes(plan.pilot.model)) throw new TrellisError('BAD_PARAM', `--set pilotModel=${plan.pilot.model} is not a grid model`, 'pass --set pilotModel=mlp or --set pilotModel=cnn');
-  }
+  plan.pilot = o.pilot ? (plan.pilot ?? defaultPilot(options.seed)) : null;
+  if (plan.pilot) plan.pilot = { dataset: o.pilotDataset ?? plan.pilot.dataset, model: o.pilotModel ?? plan.pilot.model, seed: o.pilotSeed ?? plan.pilot.seed };
   return plan;
 }
 

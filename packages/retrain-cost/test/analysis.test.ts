@@ -81,7 +81,7 @@ describe("the tracker's energy, by hand", () => {
   it('--set cpuMethod is checked', () => {
     const opts = (cpuMethod: string) => ({ mode: 'quick' as const, seed: 1, out: '/tmp/unused', params: { cpuMethod } });
     expect(planFor(opts('auto')).cpuMethod).toBe('auto');
-    expect(() => planFor(opts('watts'))).toThrow(/cpuMethod=watts is not a tracker CPU method/);
+    expect(() => planFor(opts('watts'))).toThrow(/cpuMethod=watts: "watts" is not allowed — pass one of process, load, constant, auto, rapl/);
   });
 });
 

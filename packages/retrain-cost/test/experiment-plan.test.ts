@@ -23,11 +23,26 @@ describe('reproduction plan (spec §4.2, §10.2)', () => {
     expect(planFor(opts('full')).preIndexSubsample).toBe(0.1);
     expect(planFor(opts('quick')).preIndexSubsample).toBe(0.1);
     expect(planFor(opts('full', { preIndexSubsample: '0' })).preIndexSubsample).toBe(0);
-    expect(() => planFor(opts('full', { preIndexSubsample: '1' }))).toThrow(/preIndexSubsample=1 is not a fraction in \[0, 1\)/);
-    expect(() => planFor(opts('full', { preIndexSubsample: '-0.1' }))).toThrow(/not a fraction/);
+    expect(() => planFor(opts('full', { preIndexSubsample: '1' }))).toThrow(/preIndexSubsample=1: 1 is out of range — pass a number ≥ 0 and < 1/);
+    expect(() => planFor(opts('full', { preIndexSubsample: '-0.1' }))).toThrow(/out of range/);
   });
   it('rejects a --set value that is not a number', () => {
     expect(() => planFor(opts('full', { clusteringMaxIter: 'many' }))).toThrow(/clusteringMaxIter=many is not a number/);
+  });
+  it('rejects unknown keys, datasets, models, families and out-of-range values before anything runs (a typo used to run the default grid)', () => {
+    expect(() => planFor(opts('full', { sampleSize: '0' }))).toThrow(/retrain-cost has no parameter "sampleSize"/);
+    expect(() => planFor(opts('full', { datasets: 'foo' }))).toThrow(/datasets=foo: "foo" is not allowed — pass a comma list of one or more values, each one of mnist, fashion/);
+    expect(() => planFor(opts('full', { datasets: '' }))).toThrow(/needs at least 1 value/);
+    expect(() => planFor(opts('full', { models: 'mlp,resnet' }))).toThrow(/"resnet" is not allowed/);
+    expect(() => planFor(opts('full', { families: 'gaussian' }))).toThrow(/"gaussian" is not allowed/);
+    expect(() => planFor(opts('full', { severities: '0,3' }))).toThrow(/0 is out of range/);
+    expect(() => planFor(opts('full', { retrainN: '0' }))).toThrow(/retrainN=0: 0 is out of range/);
+    expect(() => planFor(opts('full', { pilot: 'yes' }))).toThrow(/pilot=yes is not true or false/);
+  });
+  it('reads the per-model and pilot keys into both models and the pilot', () => {
+    const p = planFor(opts('full', { datasets: 'fashion', severities: '3,5', retrainN: '500', maxEpochs: '4', seedsPerModel: '3', pilotModel: 'cnn', pilotSeed: '7' }));
+    expect(p).toMatchObject({ datasets: ['fashion'], severities: [3, 5], retrainN: { mlp: 500, cnn: 500 }, maxEpochs: { mlp: 4, cnn: 4 }, seedsPerModel: { mlp: 3, cnn: 3 } });
+    expect(p.pilot).toEqual({ dataset: 'mnist', model: 'cnn', seed: 7 });
   });
 });
 
@@ -51,8 +66,8 @@ describe('spec §10.3 pilot', () => {
   });
   it('rejects a pilot setting it cannot run, saying what to pass', () => {
     expect(() => planFor(opts('full', { pilot: 'maybe' }))).toThrow(/pilot=maybe is not true or false/);
-    expect(() => planFor(opts('full', { pilotModel: 'resnet' }))).toThrow(/pilotModel=mlp or --set pilotModel=cnn/);
-    expect(() => planFor(opts('full', { pilotDataset: 'cifar' }))).toThrow(/pilotDataset=cifar is not a grid dataset/);
+    expect(() => planFor(opts('full', { pilotModel: 'resnet' }))).toThrow(/pilotModel=resnet: "resnet" is not allowed — pass one of mlp, cnn/);
+    expect(() => planFor(opts('full', { pilotDataset: 'cifar' }))).toThrow(/pilotDataset=cifar: "cifar" is not allowed — pass one of mnist, fashion/);
   });
   it('the grid keeps the control and every family × severity the pilot did not drop', () => {
     const plan = { families: ['gauss', 'blur'] as const, severities: [1, 5] as const };

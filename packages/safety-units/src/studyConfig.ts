@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { applyParams, check } from '@trellis-ml/core';
+import { applyParams, check, type ParamRule } from '@trellis-ml/core';
 import type { MagnitudeMatch, Normalization } from './classify.js';
-import { checkFineTuneMix, type FineTuneSys } from './finetuneData.js';
-import { checkFineTuneOpener, type FineTuneOpener } from './language.js';
+import type { FineTuneSys } from './finetuneData.js';
+import { FINE_TUNE_OPENERS, type FineTuneOpener } from './language.js';
 
 /** Sizes and schedules of the study (quick and full presets; override with `--set key=value`). */
 export interface StudyConfig {
@@ -129,15 +129,28 @@ const FULL: StudyConfig = {
   budgetSweep: [0.05, 0.1, 0.3, 0.4],
 };
 
-/** The preset of a mode with `params` overrides applied. */
+const whole = { integer: true, min: 1 } as const;
+const positive = { above: 0 } as const;
+const fraction = { above: 0, below: 1 } as const;
+
+/** What each `--set` key of the study accepts (checked before anything trains; the study's keys are the preset's). */
+const PARAM_RULES: Record<string, ParamRule> = {
+  layers: whole, dModel: whole, heads: whole, dFf: whole, pretrainEpochs: whole, alignEpochs: whole, finetuneEpochs: whole, finetuneBatch: whole,
+  batchSize: whole, scoreSize: whole, evalSize: whole, adapterRank: whole, evalEvery: whole,
+  pretrainLr: positive, alignLr: positive, finetuneLr: positive, budgetLr: positive, adapterAlpha: positive, adapterLrMultiplier: positive,
+  frozenEpochMultiplier: positive, budgetEpochMultiplier: positive, adapterEpochMultiplier: positive,
+  finetuneBenignMix: { integer: true, min: 0 }, freezeTotal: fraction, budgetFraction: fraction, grid: { ...fraction, minLength: 1 }, budgetSweep: fraction,
+  normalize: { choices: ['zscore-module', 'rank-global', 'none'] }, magnitudeMatch: { choices: ['global', 'per-module'] },
+  finetuneSys: { choices: ['mixed', 'always', 'never'] }, finetuneOpener: { choices: FINE_TUNE_OPENERS },
+};
+
+/**
+ * The preset of a mode with `params` overrides applied: a key the preset does not have, a value of the
+ * wrong type or one outside its range (e.g. `freezeTotal` outside (0, 1)) is an error before anything trains.
+ */
 export function studyConfig(mode: 'quick' | 'full', params: Record<string, string | number | boolean> = {}): StudyConfig {
-  const cfg = applyParams(mode === 'full' ? FULL : QUICK, params, { technique: 'safety-units', unknownKeys: 'ignore' });
-  for (const f of cfg.budgetSweep) {
-    check(f > 0 && f < 1, 'BAD_FRACTION', `budget sweep fraction ${f} is outside (0, 1)`, 'pass fractions of all units, e.g. --set budgetSweep=0.05,0.1,0.3,0.4');
-  }
+  const cfg = applyParams(mode === 'full' ? FULL : QUICK, params, { technique: 'safety-units', rules: PARAM_RULES });
   check(Number.isInteger(cfg.scoringSeeds) && cfg.scoringSeeds >= 2, 'BAD_OPTION', `scoringSeeds ${cfg.scoringSeeds} is not an integer ≥ 2`, 'pass --set scoringSeeds=3 (pairwise Jaccard needs two draws)');
   for (const t of cfg.probeSteps) check(Number.isInteger(t) && t >= 0, 'BAD_OPTION', `probe step ${t} is not an integer ≥ 0`, 'pass generated-token counts, e.g. --set probeSteps=0,1,2');
-  checkFineTuneMix(cfg.finetuneSys, cfg.finetuneBenignMix);
-  checkFineTuneOpener(cfg.finetuneOpener);
   return cfg;
 }

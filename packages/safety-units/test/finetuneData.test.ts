@@ -78,9 +78,9 @@ describe('benign fine-tune data and its attack levers (spec §10.3 step 5, §11 
     expect(code(() => fineTuneRequests(sp, { sys: 'sometimes' as never, seed: 1 }))).toBe('BAD_OPTION');
     expect(code(() => fineTuneRequests(sp, { benignMix: -1, seed: 1 }))).toBe('BAD_OPTION');
     expect(code(() => fineTuneRequests(sp, { benignMix: 2, seed: 1 }))).toBe('BAD_OPTION'); // 1,664 > 1,344 benign train requests
-    expect(code(() => studyConfig('quick', { finetuneSys: 'half' }))).toBe('BAD_OPTION');
-    expect(code(() => studyConfig('quick', { finetuneOpener: 'here' }))).toBe('BAD_OPTION');
-    expect(code(() => studyConfig('quick', { finetuneBenignMix: -0.5 }))).toBe('BAD_OPTION');
+    expect(code(() => studyConfig('quick', { finetuneSys: 'half' }))).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
+    expect(code(() => studyConfig('quick', { finetuneOpener: 'here' }))).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
+    expect(code(() => studyConfig('quick', { finetuneBenignMix: -0.5 }))).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
     expect(studyConfig('quick', { finetuneSys: 'always', finetuneOpener: 'verb-parity', finetuneBenignMix: '1' })).toMatchObject({ finetuneSys: 'always', finetuneOpener: 'verb-parity', finetuneBenignMix: 1 });
   });
 });

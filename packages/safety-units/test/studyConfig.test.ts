@@ -19,8 +19,18 @@ describe('study presets', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(TrellisError);
-    expect((err as TrellisError).code).toBe('BAD_FRACTION');
-    expect((err as Error).message).toMatch(/budget sweep fraction 1.5 is outside \(0, 1\)/);
+    expect((err as TrellisError).code).toBe('BAD_PARAM');
+    expect((err as Error).message).toMatch(/--set budgetSweep=0.1,1.5: 1.5 is out of range — pass a comma list of values, each a number > 0 and < 1/);
+  });
+  it('rejects keys it does not have and values outside their range before any training (they used to be ignored or fail minutes in)', () => {
+    expect(() => studyConfig('quick', { seeds: '0' })).toThrowError(/safety-units has no parameter "seeds"/);
+    expect(() => studyConfig('quick', { freezeTotal: '2' })).toThrowError(/--set freezeTotal=2: 2 is out of range — pass a number > 0 and < 1/);
+    expect(() => studyConfig('quick', { budgetFraction: '0' })).toThrowError(/out of range/);
+    expect(() => studyConfig('quick', { finetuneLr: '-1e-3' })).toThrowError(/out of range/);
+    expect(() => studyConfig('quick', { layers: '1.5' })).toThrowError(/not a whole number/);
+    expect(() => studyConfig('quick', { normalize: 'zscore' })).toThrowError(/"zscore" is not allowed — pass one of zscore-module, rank-global, none/);
+    expect(() => studyConfig('quick', { probe: 'no' })).toThrowError(/probe=no is not true or false/);
+    expect(studyConfig('quick', { freezeTotal: '0.05', normalize: 'none' })).toMatchObject({ freezeTotal: 0.05, normalize: 'none' });
   });
 
   it('sensitivity and probe options: 3 scoring seeds and probe steps 0, 1, 2 by default; bad values are clear errors', () => {

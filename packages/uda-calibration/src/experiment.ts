@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  applyParams,
   Dataset,
   experimentSeeds,
   mlp,
@@ -17,9 +18,10 @@ import {
   type ExperimentOptions,
   type ExperimentResult,
   type LayersModelAdapter,
+  type ParamRule,
   type TechniqueExperiment,
 } from '@trellis-ml/core';
-import { CORE_CORRUPTIONS, corrupt, loadFashionMnist, loadMnist, type CorruptionName, type Severity } from '@trellis-ml/datasets';
+import { CORE_CORRUPTIONS, CORRUPTION_NAMES, corrupt, loadFashionMnist, loadMnist, type CorruptionName, type Severity } from '@trellis-ml/datasets';
 import { createAdaptation, methodLabel, runStream, type MethodSpec } from './adaptation.js';
 import { calibrationReport, StreamingCalibration, type CalibrationBin, type CalibrationReport } from './calibration.js';
 import { computeSourceStats, type SourceStats } from './certainty.js';
@@ -139,31 +141,28 @@ export function fullConfig(): StudyConfig {
   };
 }
 
-function applyParams(cfg: StudyConfig, params: ExperimentOptions['params'] = {}): StudyConfig {
-  const out = { ...cfg };
-  const list = (v: unknown): string[] => String(v).split(',').map((s) => s.trim()).filter(Boolean);
-  for (const [key, value] of Object.entries(params)) {
-    if (key === 'datasets') out.datasets = list(value) as StudyConfig['datasets'];
-    else if (key === 'models') out.models = list(value) as StudyConfig['models'];
-    else if (key === 'shifts') out.shifts = list(value) as CorruptionName[];
-    else if (key === 'severities') out.severities = list(value).map(Number);
-    else if (key === 'methods' || key === 'ablations') {
-      out[key] = list(value).map((m) => {
-        const spec = STUDY_METHODS[m];
-        if (!spec) throw new TrellisError('UNKNOWN_METHOD', `no study method "${m}"`, `use some of: ${Object.keys(STUDY_METHODS).join(', ')}`);
-        return spec;
-      });
-    } else if (['trainSize', 'valSize', 'epochs', 'targetSize', 'batchSize', 'trajectoryPasses'].includes(key)) {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 0) throw new TrellisError('BAD_PARAM', `--set ${key}=${String(value)} is not a non-negative integer`, `pass e.g. --set ${key}=1000`);
-      (out as unknown as Record<string, number>)[key] = n;
-    } else {
-      throw new TrellisError('UNKNOWN_PARAM', `unknown parameter "${key}"`,
-        'use datasets, models, shifts, severities, methods, ablations, trainSize, valSize, epochs, targetSize, batchSize, trajectoryPasses');
-    }
-  }
-  for (const s of out.severities) if (!(Number.isInteger(s) && s >= 0 && s <= 5)) throw new TrellisError('BAD_PARAM', `severity ${s} is outside 0–5`, 'pass severities between 0 and 5');
-  return out;
+/** The study method ids (what `--set methods=…` and `--set ablations=…` accept). */
+const METHOD_IDS = Object.keys(STUDY_METHODS);
+
+/** What each `--set` key of the study accepts (checked before anything runs). */
+const PARAM_RULES: Record<string, ParamRule> = {
+  datasets: { choices: ['mnist', 'fashion'], minLength: 1 }, models: { choices: ['mlp-bn', 'cnn-bn'], minLength: 1 },
+  shifts: { choices: CORRUPTION_NAMES, minLength: 1 }, severities: { integer: true, min: 0, max: 5, minLength: 1 },
+  methods: { choices: METHOD_IDS, minLength: 1 }, ablations: { type: 'string[]', choices: METHOD_IDS },
+  trainSize: { integer: true, min: 1 }, valSize: { integer: true, min: 1 }, epochs: { integer: true, min: 1 },
+  targetSize: { integer: true, min: 1 }, batchSize: { integer: true, min: 1 }, trajectoryPasses: { integer: true, min: 0 },
+};
+
+/**
+ * The study's configuration for a mode with its `--set` overrides (`methods` and `ablations` by their
+ * `STUDY_METHODS` ids): unknown keys, unknown shifts or methods and out-of-range values are
+ * `UNKNOWN_PARAM` / `BAD_PARAM` errors before any data is loaded.
+ */
+export function resolveStudyConfig(mode: ExperimentOptions['mode'], params: ExperimentOptions['params']): StudyConfig {
+  const base = mode === 'full' ? fullConfig() : quickConfig();
+  const idOf = (spec: MethodSpec): string => METHOD_IDS.find((id) => STUDY_METHODS[id] === spec)!;
+  const flat = applyParams({ ...base, methods: base.methods.map(idOf), ablations: base.ablations.map(idOf) }, params, { technique: 'uda-calibration', rules: PARAM_RULES });
+  return { ...flat, methods: flat.methods.map((id) => STUDY_METHODS[id]!), ablations: flat.ablations.map((id) => STUDY_METHODS[id]!) };
 }
 
 const slim = (r: CalibrationReport) => ({
@@ -220,7 +219,7 @@ async function badInputChecks(source: LayersModelAdapter, shape: readonly number
 /** Runs the study and writes the run record; see the README for what each figure shows. */
 async function run(options: ExperimentOptions): Promise<ExperimentResult> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const cfg = applyParams(options.mode === 'full' ? fullConfig() : quickConfig(), options.params);
+  const cfg = resolveStudyConfig(options.mode, options.params);
   const seeds = experimentSeeds(options);
   const record = await RunRecord.create({
     out: options.out, name: 'uda-calibration', seed: options.seed,

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { TrellisError } from '@trellis-ml/core';
+import { FULL_CONFIG, QUICK_CONFIG, resolvePrivacyConfig } from '../src/experiment.js';
+
+function codeOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return e instanceof TrellisError ? `${e.code}: ${e.problem}` : String(e);
+  }
+  return 'no error';
+}
+
+describe('privacy --set overrides (resolvePrivacyConfig)', () => {
+  it('is the preset without overrides, and puts the recipe keys into the recipe', () => {
+    expect(resolvePrivacyConfig('quick', undefined)).toEqual(QUICK_CONFIG);
+    expect(resolvePrivacyConfig('full', {})).toEqual(FULL_CONFIG);
+    const c = resolvePrivacyConfig('quick', { epochs: '5', lr: '0.01', batchSize: '64', weightDecay: '0', members: '100', methods: 'vanilla,crl', liraMethods: '' });
+    expect(c.recipe).toEqual({ ...QUICK_CONFIG.recipe, epochs: 5, lr: 0.01, batchSize: 64, weightDecay: 0 });
+    expect(c).toMatchObject({ members: 100, methods: ['vanilla', 'crl'], liraMethods: [], shadows: QUICK_CONFIG.shadows });
+  });
+  it('rejects unknown keys, unknown methods and out-of-range values before anything trains', () => {
+    expect(codeOf(() => resolvePrivacyConfig('quick', { epoch: '5' }))).toMatch(/^UNKNOWN_PARAM: privacy has no parameter "epoch"/);
+    expect(codeOf(() => resolvePrivacyConfig('quick', { methods: 'vanila' }))).toMatch(/^BAD_PARAM: .*"vanila" is not allowed/);
+    expect(codeOf(() => resolvePrivacyConfig('quick', { liraMethods: 'crl,nope' }))).toMatch(/^BAD_PARAM: .*"nope"/);
+    expect(codeOf(() => resolvePrivacyConfig('quick', { lr: '-1' }))).toMatch(/^BAD_PARAM: privacy: --set lr=-1: -1 is out of range/);
+    expect(codeOf(() => resolvePrivacyConfig('quick', { lr: 'abc' }))).toMatch(/^BAD_PARAM: .*not a number/);
+    expect(codeOf(() => resolvePrivacyConfig('quick', { members: '0' }))).toMatch(/^BAD_PARAM/);
+    expect(codeOf(() => resolvePrivacyConfig('quick', { epochs: '2.5' }))).toMatch(/^BAD_PARAM: .*not a whole number/);
+    expect(codeOf(() => resolvePrivacyConfig('quick', { liraModels: '1' }))).toMatch(/^BAD_PARAM: .*no reference model/);
+    expect(codeOf(() => resolvePrivacyConfig('quick', { liraModels: '0' }))).toBe('no error');
+  });
+});

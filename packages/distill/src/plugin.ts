@@ -20,7 +20,11 @@ export interface DistillPluginOptions {
   /** The soft-label source: {@link reffakdGenerator}, {@link teacherGenerator}, {@link matrixGenerator}, ... */
   source: SoftLabelGenerator;
   method: DistillMethod;
-  /** Weight of the hard-label cross-entropy (the Trainer's base loss is scaled by it). Explicit, never a bare "α". */
+  /**
+   * Weight of the hard-label cross-entropy (the Trainer's base loss is scaled by it). Explicit, never a bare "α".
+   * With the base loss off (`baseLoss: 'none'`, or a loss-replacing plugin such as privacy's `crl`) there is
+   * nothing to scale: pass 1, and the hard-label part of the loss is that plugin's.
+   */
   ceWeight: number;
   /** Weight of the distillation term. */
   kdWeight: number;

@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import { RunRecord, type Claim } from '@trellis-ml/core';
+import { check, RunRecord, type Claim } from '@trellis-ml/core';
 import { runTrain } from './train.js';
 import { runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
@@ -31,6 +31,9 @@ export interface TourStep {
  */
 export async function runTour(o: TourOptions): Promise<{ reportPath: string; steps: TourStep[] }> {
   const log = o.log ?? ((l: string) => console.log(l));
+  const unknown = (o.only ?? []).filter((name) => !TECHNIQUES.some((t) => t.name === name));
+  check(unknown.length === 0, 'BAD_ARGS', `--only names ${unknown.map((n) => `"${n}"`).join(', ')}, which ${unknown.length > 1 ? 'are not techniques' : 'is not a technique'}`,
+    `pass a comma list of: ${TECHNIQUES.map((t) => t.name).join(', ')}`);
   const steps: TourStep[] = [];
   const record = await RunRecord.create({ out: o.out, name: 'tour', seed: o.seed, config: { epochs: o.epochs, only: o.only ?? null }, packageOf: import.meta.url });
   log(`== baseline: MLP on MNIST, ${o.epochs} epochs`);

@@ -89,6 +89,8 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   const root = resolve(o.out, 'train');
   const workers = o.workers ?? 1;
   check(Number.isInteger(workers) && workers >= 1, 'BAD_ARGS', `--workers ${String(o.workers)} is not a positive integer`, 'pass --workers 2 to train on both cores of a 2-core machine');
+  check(Number.isFinite(o.learningRate) && o.learningRate > 0, 'BAD_ARGS', `learning rate ${o.learningRate} is not a positive number (Adam would climb the loss or not move)`,
+    'pass a positive rate, e.g. --lr 0.001 (the default)');
   const dp = dataParallelRank();
   let dir: string | undefined;
   if (dp.active) dir = (dp.data as TrainWorkerData).resumeDir;

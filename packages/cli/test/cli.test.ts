@@ -149,4 +149,19 @@ describe('trellis CLI', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--workers 0 is not a positive integer/);
   });
+
+  it('refuses a learning rate that is not positive, an unknown --only name and a thread count below 1 before any work', () => {
+    for (const lr of ['-1', '0']) {
+      const r = run(['train', '--lr', lr, '--limit', '100', '--epochs', '1', '--backend', 'cpu']);
+      expect(r.status, `--lr ${lr}`).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`learning rate ${lr} is not a positive number`));
+    }
+    const tour = run(['tour', '--only', 'distill,nope', '--backend', 'cpu']);
+    expect(tour.status).toBe(2);
+    expect(tour.stderr).toMatch(/--only names "nope", which is not a technique/);
+    expect(tour.stderr).toMatch(/pass a comma list of: privacy, /);
+    const threads = run(['train', '--threads', '0', '--limit', '100', '--epochs', '1', '--backend', 'wasm']);
+    expect(threads.status).toBe(2);
+    expect(threads.stderr).toMatch(/threads 0 is not a whole number ≥ 1/);
+  });
 });

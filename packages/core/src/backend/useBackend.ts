@@ -319,8 +319,8 @@ async function useCpu(): Promise<void> {
  */
 export async function useBackend(name: BackendName = 'auto', options: UseBackendOptions = {}): Promise<BackendInfo> {
   const threads = options.threads ?? 1;
-  if (!Number.isFinite(threads) || threads < 1) {
-    throw new TrellisError('BAD_THREADS', `threads must be a number >= 1, got ${threads}.`, 'Pass e.g. { threads: 2 }.');
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new TrellisError('BAD_THREADS', `threads ${threads} is not a whole number ≥ 1`, 'pass e.g. { threads: 2 } (on the command line, --threads 2), or leave it out');
   }
   if (options.gemm !== undefined && !(GEMM_CHOICES as readonly string[]).includes(options.gemm)) {
     throw new TrellisError('BAD_GEMM', `gemm must be one of ${GEMM_CHOICES.join(', ')}, got '${String(options.gemm)}'.`, "Pass { gemm: 'auto' } or leave it out.");

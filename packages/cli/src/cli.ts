@@ -1,4 +1,4 @@
-import { GEMM_CHOICES, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
+import { describeParams, GEMM_CHOICES, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
 import { checkFlags, choiceFlag, intFlag, modeFlag, numberFlag, parseArgs } from './args.js';
 import { runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
@@ -21,13 +21,38 @@ export function helpText(): string {
     'Common flags: --seed N (default 1), --backend auto|tensorflow-gpu|tensorflow|trellis-native|wasm|cpu (default auto),',
     '              --threads N, --out DIR (default runs), --progress,',
     '              --gemm auto|openblas|onednn|openblas-threads (trellis-native: the library of its matrix products; default auto)',
+    '',
+    '`trellis <technique> --help` lists its --set keys with their quick and full defaults.',
   ].join('\n');
+}
+
+/**
+ * The text of `trellis <technique> --help`: its usage line and a table of its `--set` keys with the quick
+ * and full defaults and what each accepts (from the technique's own `parameters`, the same schema its
+ * `--set` check uses).
+ */
+export async function techniqueHelpText(name: string): Promise<string> {
+  const entry = TECHNIQUES.find((t) => t.name === name);
+  if (!entry) throw new TrellisError('UNKNOWN_COMMAND', `there is no technique "${name}"`, `use one of: ${TECHNIQUES.map((t) => t.name).join(', ')}`);
+  const experiment = await entry.load();
+  const head = [`trellis ${name} [--quick|--full] [--seeds 1,2,3] [--set key=value ...]`, `  ${entry.description}`, ''];
+  if (!experiment.parameters) return [...head, `${entry.package} does not list its --set keys; see its README.`].join('\n');
+  const rows = [['--set key', 'quick', 'full', 'accepts'], ...describeParams(experiment.parameters('quick'), experiment.parameters('full'))];
+  const clip = (v: string): string => (v.length > 40 ? `${v.slice(0, 37)}...` : v);
+  const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => clip(r[c]!).length)));
+  const table = rows.map((r) => `  ${r.slice(0, 3).map((v, c) => clip(v).padEnd(widths[c]!)).join('  ')}  ${r[3]}`.trimEnd());
+  return [...head, 'Parameters (--set key=value; lists are comma-separated; booleans true or false):', ...table, '',
+    'Common flags: see `trellis --help`.'].join('\n');
 }
 
 /** Runs the CLI with `argv` (without node and script). Returns the exit code. */
 export async function main(argv: string[], log: (line: string) => void = (l) => console.log(l)): Promise<number> {
   try {
     const { command, flags, params } = parseArgs(argv);
+    if (flags.help && command !== null && TECHNIQUES.some((t) => t.name === command)) {
+      log(await techniqueHelpText(command));
+      return 0;
+    }
     if (flags.help || command === null || command === 'help') {
       log(helpText());
       return 0;

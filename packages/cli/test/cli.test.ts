@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TECHNIQUES, helpText, parseArgs } from '@trellis-ml/cli';
+import { TECHNIQUES, helpText, parseArgs, techniqueHelpText } from '@trellis-ml/cli';
 
 const bin = resolve(__dirname, '../dist/bin.js');
 const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 300_000 });
@@ -148,6 +148,21 @@ describe('trellis CLI', () => {
     const r = run(['train', '--workers', '0', '--limit', '100', '--epochs', '1']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--workers 0 is not a positive integer/);
+  });
+
+  it('trellis <technique> --help lists the --set keys with their defaults, the same keys its --set check accepts', async () => {
+    const help = run(['retrain-cost', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^ {2}datasets +mnist +mnist,fashion +a comma list, each one of mnist, fashion$/m);
+    expect(help.stdout).toMatch(/^ {2}retrainN +mlp 3000, cnn 2000 +mlp 10000, cnn 5000 +a whole number ≥ 1$/m);
+    for (const t of TECHNIQUES) {
+      const text = await techniqueHelpText(t.name);
+      const listed = [...text.matchAll(/^ {2}(\w+) {2}/gm)].map((m) => m[1]).filter((k) => k !== 'set');
+      const bogus = run([t.name, '--quick', '--backend', 'cpu', '--set', 'noSuchKey=1']);
+      expect(bogus.status, t.name).toBe(2);
+      const accepted = /use one of: ([\w, ]+)/.exec(bogus.stderr)?.[1]?.split(', ');
+      expect(listed.sort(), t.name).toEqual(accepted?.sort());
+    }
   });
 
   it('refuses a learning rate that is not positive, an unknown --only name and a thread count below 1 before any work', () => {

@@ -41,6 +41,42 @@ export interface TechniqueExperiment {
   /** One-line description for `trellis --help`. */
   description: string;
   run(options: ExperimentOptions): Promise<ExperimentResult>;
+  /** Its `--set` keys in a mode: the defaults and what each accepts (`trellis <name> --help` lists them). */
+  parameters?(mode: ExperimentMode): ParamSchema;
+}
+
+/** The `--set` keys of a reproduction in one mode: each key's default (null: unset) and the rules {@link applyParams} checks. */
+export interface ParamSchema {
+  /** The preset's fields (a config object of the technique). */
+  defaults: object;
+  rules?: Readonly<Record<string, ParamRule>>;
+}
+
+function showValue(v: unknown): string {
+  if (v === undefined || v === null) return '–';
+  if (Array.isArray(v)) return v.length ? v.join(',') : '(empty)';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * The rows of a technique's `--set` table: key, quick default, full default and what the key accepts
+ * (its rule, or the default's type), one line each in the order of the quick schema's keys then any
+ * key only the full schema or the rules name. Example row: `epochs  3  15  a whole number ≥ 1`.
+ */
+export function describeParams(quickSchema: ParamSchema, fullSchema: ParamSchema): string[][] {
+  const quick = { defaults: quickSchema.defaults as Record<string, unknown>, rules: quickSchema.rules };
+  const full = { defaults: fullSchema.defaults as Record<string, unknown>, rules: fullSchema.rules };
+  const keys = [...new Set([...Object.keys(quick.defaults), ...Object.keys(full.defaults), ...Object.keys(quick.rules ?? {})])];
+  return keys.map((k) => {
+    const rule = quick.rules?.[k] ?? full.rules?.[k];
+    const sample = quick.defaults[k] ?? full.defaults[k];
+    const type = typeOfPresetValue(sample, rule);
+    const accepts = rule && (rule.choices || rule.integer || rule.min !== undefined || rule.max !== undefined || rule.above !== undefined || rule.below !== undefined)
+      ? describeRule(rule) : type === 'boolean' ? 'true or false' : type === 'string' ? 'text' : type.endsWith('[]') ? `a comma list (${type.slice(0, -2)}s)` : 'a number';
+    const list = type.endsWith('[]') && rule?.choices ? `a comma list, each ${accepts}` : type.endsWith('[]') && accepts !== `a comma list (${type.slice(0, -2)}s)` ? `a comma list, each ${accepts}` : accepts;
+    return [k, showValue(quick.defaults[k]), showValue(full.defaults[k]), list];
+  });
 }
 
 /** The seeds a run uses: explicit `seeds`, else one seed in quick mode and three in full mode. */
@@ -72,6 +108,8 @@ export interface ParamRule {
   choices?: readonly string[];
   /** The fewest elements a list may have (default 0). */
   minLength?: number;
+  /** A sentence added to the fix of a rejected value, e.g. what each choice means. */
+  hint?: string;
 }
 
 /** Options of {@link applyParams}. */
@@ -105,7 +143,7 @@ function checkRule(technique: string, key: string, raw: unknown, value: unknown,
   if (!rule) return;
   const list = Array.isArray(value) ? value : [value];
   const fail = (what: string): never => {
-    throw new TrellisError('BAD_PARAM', `${technique}: --set ${key}=${String(raw)}: ${what}`, `pass ${Array.isArray(value) ? `a comma list of ${rule.minLength === 1 ? 'one or more ' : rule.minLength ? `at least ${rule.minLength} ` : ''}values, each ` : ''}${describeRule(rule)}`);
+    throw new TrellisError('BAD_PARAM', `${technique}: --set ${key}=${String(raw)}: ${what}`, `pass ${Array.isArray(value) ? `a comma list of ${rule.minLength === 1 ? 'one or more ' : rule.minLength ? `at least ${rule.minLength} ` : ''}values, each ` : ''}${describeRule(rule)}${rule.hint ? ` (${rule.hint})` : ''}`);
   };
   if (Array.isArray(value) && value.length < (rule.minLength ?? 0)) fail(`needs at least ${rule.minLength} value(s)`);
   for (const v of list) {

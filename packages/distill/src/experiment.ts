@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type ExperimentOptions, type ExperimentResult, type TechniqueExperiment } from '@trellis-ml/core';
 import { trainingFreeChecks } from './experimentChecks.js';
-import { readParams } from './experimentConfig.js';
+import { distillParameters, readParams } from './experimentConfig.js';
 import { pipelineCosts } from './experimentCosts.js';
 import { reproductionClaims } from './experimentClaims.js';
 import { writeGridOnlyReport, writeReproductionReport } from './experimentReport.js';
@@ -35,6 +35,7 @@ export { standardize } from './training.js';
  */
 export const experiment: TechniqueExperiment = {
   name: 'distill',
+  parameters: distillParameters,
   description: 'ReffAKD: teacher-free soft labels from a compact autoencoder vs CE, label smoothing, Tf-KD and teacher KD (Fashion-MNIST, or --set dataset=mnist; MLP tier, or --set tier=conv for LeNet-5+BN / CNN-T / ConvAE)',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((line: string) => console.log(line));

@@ -1,4 +1,4 @@
-import { applyParams, check, type ExperimentOptions, type ParamRule } from '@trellis-ml/core';
+import { applyParams, check, type ExperimentOptions, type ParamRule, type ParamSchema } from '@trellis-ml/core';
 import type { DistillDatasetName } from './experimentDatasets.js';
 import { RESIZE28_MODES, type Resize28 } from './imageResize.js';
 import type * as L from './losses.js';
@@ -165,8 +165,13 @@ const whole = { integer: true, min: 1 } as const;
 const wholeList = { integer: true, min: 1, minLength: 1 } as const;
 const unit = { min: 0, max: 1 } as const;
 
-/** Ranges of the numeric `--set` keys (the string keys are checked with their own hints below). */
+/** What each `--set` key accepts (the checks that involve two keys follow in {@link readParams}). */
 const PARAM_RULES: Record<string, ParamRule> = {
+  tier: { choices: ['mlp', 'conv'], hint: 'mlp is Tier A; conv is Tier B: LeNet-5+BN, CNN-T, ConvAE' },
+  dataset: { choices: ['fashion', 'mnist'], hint: 'spec §10: Fashion-MNIST, the default, and MNIST' },
+  resize28: { choices: RESIZE28_MODES, hint: "pad: zero padding, spec §10.1, the default; bilinear: the notebooks' torchvision Resize(32)" },
+  klReduction: { choices: ['batchmean', 'elementwise-mean'] }, aeInput: { choices: ['unit', 'standardized'] },
+  aeTarget: { choices: ['unit', 'normalized'] }, shuffleSeed: { choices: ['per-seed', 'fixed'] },
   teacherChannels: wholeList, studentHidden: wholeList, teacherHidden: wholeList, trainSize: whole, valSize: whole, testSize: whole,
   teacherEpochs: whole, studentEpochs: whole, aeEpochs: whole, gridEpochs: whole, batchSize: whole,
   teacherMilestones: { integer: true, min: 1 }, studentMilestones: { integer: true, min: 1 },
@@ -175,24 +180,19 @@ const PARAM_RULES: Record<string, ParamRule> = {
   temperatureSweepAlpha: unit, reffakdT: { above: 0 }, kdT: { above: 0 }, reffakdAlpha: unit, kdAlpha: unit, tfkdAlpha: unit, lsEpsilon: { min: 0, below: 1 },
 };
 
+/** The `--set` keys of a mode: the preset's fields and the ranges of the numeric ones. */
+export function distillParameters(mode: ExperimentOptions['mode']): ParamSchema {
+  return { defaults: mode === 'full' ? FULL : QUICK, rules: PARAM_RULES };
+}
+
 /** The mode's configuration with `options.params` overrides applied (exported for tests). */
 export function readParams(options: ExperimentOptions): DistillExperimentConfig {
   // `smoke=true` selects the CI smoke run's preset; the other --set values override it as usual
   const smoke = options.params?.smoke === true || options.params?.smoke === 'true';
   const cfg = applyParams(smoke ? SMOKE : options.mode === 'full' ? FULL : QUICK, options.params, { technique: 'distill', rules: PARAM_RULES });
-  check(cfg.klReduction === 'batchmean' || cfg.klReduction === 'elementwise-mean', 'BAD_PARAM', `klReduction "${cfg.klReduction}" is not a KL reduction`,
-    "use klReduction=batchmean or klReduction=elementwise-mean");
-  check(cfg.aeInput === 'unit' || cfg.aeInput === 'standardized', 'BAD_PARAM', `aeInput "${cfg.aeInput}" is not an autoencoder input mode`, 'use aeInput=unit or aeInput=standardized');
-  check(cfg.aeTarget === 'unit' || cfg.aeTarget === 'normalized', 'BAD_PARAM', `aeTarget "${cfg.aeTarget}" is not a reconstruction target`, 'use aeTarget=unit or aeTarget=normalized');
-  check(cfg.dataset === 'fashion' || cfg.dataset === 'mnist', 'BAD_PARAM', `dataset "${cfg.dataset}" is not a dataset of the reproduction`,
-    'use dataset=fashion (Fashion-MNIST, the default) or dataset=mnist (spec §10: MNIST and Fashion-MNIST)');
-  check(cfg.tier === 'mlp' || cfg.tier === 'conv', 'BAD_PARAM', `tier "${cfg.tier}" is not a model tier`, 'use tier=mlp (Tier A) or tier=conv (Tier B: LeNet-5+BN, CNN-T, ConvAE)');
-  check(RESIZE28_MODES.includes(cfg.resize28), 'BAD_PARAM', `resize28 "${cfg.resize28}" is not a 28→32 mode`,
-    'use resize28=pad (zero padding, spec §10.1, the default) or resize28=bilinear (the notebooks\' torchvision Resize(32))');
   check(cfg.resize28 === 'pad' || cfg.tier === 'conv', 'BAD_PARAM', `resize28=${cfg.resize28} resizes the conv tier's 28×28 images to 32×32, but the MLP tier reads the flat 28×28 pixels`,
     'add --set tier=conv, or drop resize28');
   check(!cfg.augment || cfg.tier === 'conv', 'BAD_PARAM', 'augment=true needs image inputs: flip/rotation augmentation is for the conv tier only', 'add --set tier=conv, or drop augment');
-  check(cfg.shuffleSeed === 'per-seed' || cfg.shuffleSeed === 'fixed', 'BAD_PARAM', `shuffleSeed "${cfg.shuffleSeed}" is not a shuffle mode`, 'use shuffleSeed=per-seed or shuffleSeed=fixed');
   check(!cfg.gridOnly || cfg.grid, 'BAD_PARAM', 'gridOnly=true stops after the validation grid, but grid is off', 'add --set grid=true (on by default in --full)');
   return cfg;
 }

@@ -54,7 +54,7 @@ describe('conv tier (spec Tier B): tiny smoke run of the reproduction', () => {
     expect(EXPERIMENT_CONFIGS.full.tier).toBe('mlp');
     expect(EXPERIMENT_CONFIGS.full.augment).toBe(false);
     expect(readParams({ mode: 'full', seed: 1, out, params: { tier: 'conv', teacherChannels: '8,8,16,16,32' } })).toMatchObject({ tier: 'conv', teacherChannels: [8, 8, 16, 16, 32], studentEpochs: 15 });
-    expect(() => readParams({ mode: 'quick', seed: 1, out, params: { tier: 'lenet' } })).toThrow(/tier "lenet" is not a model tier/);
+    expect(() => readParams({ mode: 'quick', seed: 1, out, params: { tier: 'lenet' } })).toThrow(/--set tier=lenet: "lenet" is not allowed — pass one of mlp, conv \(mlp is Tier A; conv is Tier B/);
     expect(() => readParams({ mode: 'quick', seed: 1, out, params: { augment: true } })).toThrow(/conv tier only/);
   });
 });

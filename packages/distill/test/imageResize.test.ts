@@ -127,8 +127,8 @@ describe('experiment option resize28 (conv tier)', () => {
     expect(readParams({ ...opts, params: { resize28: 'pad' } }).resize28).toBe('pad'); // the default: nothing to do on the MLP tier
     const unknown = errorOf(() => readParams({ ...opts, params: { tier: 'conv', resize28: 'bicubic' } }));
     expect(unknown.code).toBe('BAD_PARAM');
-    expect(unknown.message).toMatch(/resize28 "bicubic" is not a 28→32 mode/);
-    expect(unknown.fix).toMatch(/resize28=pad .*resize28=bilinear/);
+    expect(unknown.message).toMatch(/--set resize28=bicubic: "bicubic" is not allowed/);
+    expect(unknown.fix).toMatch(/one of pad, bilinear \(pad: zero padding, spec §10.1, the default; bilinear: the notebooks' torchvision Resize\(32\)\)/);
     const mlp = errorOf(() => readParams({ ...opts, params: { resize28: 'bilinear' } }));
     expect(mlp.code).toBe('BAD_PARAM');
     expect(mlp.fix).toMatch(/tier=conv/);

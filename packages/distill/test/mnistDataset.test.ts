@@ -29,8 +29,8 @@ describe('--set dataset: the reproduction on MNIST or Fashion-MNIST (spec §10)'
       }
       expect(err, bad).toBeInstanceOf(TrellisError);
       expect((err as TrellisError).code).toBe('BAD_PARAM');
-      expect((err as TrellisError).problem).toBe(`dataset "${bad}" is not a dataset of the reproduction`);
-      expect((err as TrellisError).fix).toMatch(/dataset=fashion .*or dataset=mnist/);
+      expect((err as TrellisError).problem).toBe(`distill: --set dataset=${bad}: "${bad}" is not allowed`);
+      expect((err as TrellisError).fix).toBe('pass one of fashion, mnist (spec §10: Fashion-MNIST, the default, and MNIST)');
     }
   });
 

@@ -146,7 +146,7 @@ describe('experiment wiring', () => {
     expect(full.gridAlpha).toEqual([0.1, 0.5, 0.9]);
     expect(full.shuffleSeed).toBe('per-seed');
     expect(readParams({ mode: 'full', seed: 1, out: 'unused', params: { klReduction: 'elementwise-mean', gridAlpha: '0.5,0.9' } }).klReduction).toBe('elementwise-mean');
-    expect(() => readParams({ mode: 'quick', seed: 1, out: 'unused', params: { klReduction: 'mean' } })).toThrow(/not a KL reduction/);
+    expect(() => readParams({ mode: 'quick', seed: 1, out: 'unused', params: { klReduction: 'mean' } })).toThrow(/"mean" is not allowed — pass one of batchmean, elementwise-mean/);
     const reffakd = matrixGenerator(boosted(), { isLogits: true });
     const teacher = fixedLogits(ZT);
     const shuffledMade: number[] = [];
@@ -193,7 +193,7 @@ describe('input standardisation (spec §10.1)', () => {
     const full = readParams({ mode: 'full', seed: 1, out: 'unused' });
     expect([full.aeInput, full.aeTarget]).toEqual(['unit', 'unit']);
     expect(readParams({ mode: 'full', seed: 1, out: 'unused', params: { aeInput: 'standardized', aeTarget: 'normalized' } }).aeTarget).toBe('normalized');
-    expect(() => readParams({ mode: 'full', seed: 1, out: 'unused', params: { aeInput: 'zscore' } })).toThrow(/not an autoencoder input mode/);
-    expect(() => readParams({ mode: 'full', seed: 1, out: 'unused', params: { aeTarget: 'raw' } })).toThrow(/not a reconstruction target/);
+    expect(() => readParams({ mode: 'full', seed: 1, out: 'unused', params: { aeInput: 'zscore' } })).toThrow(/"zscore" is not allowed — pass one of unit, standardized/);
+    expect(() => readParams({ mode: 'full', seed: 1, out: 'unused', params: { aeTarget: 'raw' } })).toThrow(/"raw" is not allowed — pass one of unit, normalized/);
   });
 });

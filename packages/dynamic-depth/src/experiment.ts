@@ -211,6 +211,7 @@ const pp = (x: number) => 100 * x;
 /** The reproduction behind `trellis dynamic-depth`. */
 export const experiment: TechniqueExperiment = {
   name: 'dynamic-depth',
+  parameters: (mode) => ({ defaults: mode === 'full' ? FULL : QUICK, rules: PARAM_RULES }),
   description: 'Cooperative training (Leader + two Teammates + sub-networks) of a depth-switchable network vs separately trained depths, full-only and LayerDrop; accuracy, FLOPs and latency per depth.',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((l: string) => console.log(l));

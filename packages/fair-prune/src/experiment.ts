@@ -4,7 +4,7 @@ import {
 } from '@trellis-ml/core';
 import { reproductionClaims } from './reproductionClaims.js';
 import { reproductionReport, reproductionSummary } from './reproductionReport.js';
-import { settingsFor } from './settings.js';
+import { fairPruneParameters, settingsFor } from './settings.js';
 import { loadStudyData } from './studyDesigns.js';
 import { studyChecks, studyClaims } from './studyReport.js';
 import { runStudy } from './studyRunner.js';
@@ -25,6 +25,7 @@ export {
 /** `trellis fair-prune`: the disparate impact of pruning and its mitigation on three group designs. */
 export const experiment: TechniqueExperiment = {
   name: 'fair-prune',
+  parameters: fairPruneParameters,
   description: 'Pruning has a disparate impact on groups (Tran et al. 2022): measure it across sparsities and mitigate it with group-constrained fine-tuning',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((line: string) => console.log(line));

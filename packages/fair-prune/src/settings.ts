@@ -1,4 +1,4 @@
-import { applyParams, type ParamRule } from '@trellis-ml/core';
+import { applyParams, type ParamRule, type ParamSchema } from '@trellis-ml/core';
 import type { Mitigation } from './finetune.js';
 import type { ViolationKind } from './groupLoss.js';
 
@@ -91,10 +91,10 @@ const PARAM_RULES: Record<string, ParamRule> = {
   violation: { type: 'string', choices: ['abs', 'signed', 'one-sided'] }, target: { type: 'string', choices: ['loss', 'excess-loss'] },
 };
 
-/** Presets of the `trellis fair-prune` experiment (`experiment.ts`). */
-export function settingsFor(mode: 'quick' | 'full', params: Record<string, string | number | boolean> = {}): FairPruneSettings {
+/** A mode's preset settings (before `--set`). */
+function presetSettings(mode: 'quick' | 'full'): FairPruneSettings {
   const quick = mode === 'quick';
-  const s: FairPruneSettings = {
+  return {
     dataset: 'fashion',
     // full: the spec's §7.1 size — Fashion-MNIST training data minus a stratified 5,000-example validation split
     trainSize: quick ? 4000 : FULL_TRAIN_SIZE,
@@ -116,12 +116,39 @@ export function settingsFor(mode: 'quick' | 'full', params: Record<string, strin
     diagnosticDesigns: quick ? ['classes'] : [...GROUP_DESIGNS],
     designs: [...GROUP_DESIGNS],
   };
+}
+
+/** The `--set` view of a preset: keys that refine another (denseEpochs, the fine-tune and mitigation keys) start unset. */
+function flatDefaults(s: FairPruneSettings) {
   const unset = undefined as number | undefined;
-  const o = applyParams({
+  return {
     dataset: s.dataset, trainSize: s.trainSize, hidden: s.hidden, denseEpochs: unset, fineTune: undefined as 'spec' | 'recovered' | undefined,
     fineTuneEpochs: unset, fineTuneLr: unset, sparsities: s.sparsities, baselineSparsities: s.baselineSparsities, dualLrGrid: s.dualLrGrid,
     designs: s.designs, dualLr: unset, violation: undefined as ViolationKind | undefined, target: undefined as 'loss' | 'excess-loss' | undefined,
-  }, params, { technique: 'fair-prune', rules: PARAM_RULES });
+  };
+}
+
+/** The reproduction's `--set` keys in a mode: defaults and what each accepts. */
+export function fairPruneParameters(mode: 'quick' | 'full'): ParamSchema {
+  const s = presetSettings(mode);
+  const m = s.mitigation.kind === 'group-loss' ? s.mitigation : null;
+  return {
+    defaults: {
+      ...flatDefaults(s), denseEpochs: mode === 'full' ? `${s.denseEpochs} (mnist: 10)` : s.denseEpochs, fineTuneEpochs: s.fineTuneEpochs, fineTuneLr: s.fineTuneLr,
+      dualLr: m?.dualLr, violation: m?.violation, target: m?.target,
+    },
+    rules: PARAM_RULES,
+  };
+}
+
+/**
+ * The settings of the `trellis fair-prune` experiment (`experiment.ts`): the mode's preset with its `--set`
+ * overrides; unknown keys and out-of-range values are errors before anything trains.
+ */
+export function settingsFor(mode: 'quick' | 'full', params: Record<string, string | number | boolean> = {}): FairPruneSettings {
+  const quick = mode === 'quick';
+  const s = presetSettings(mode);
+  const o = applyParams(flatDefaults(s), params, { technique: 'fair-prune', rules: PARAM_RULES });
   s.dataset = o.dataset;
   s.trainSize = o.trainSize;
   s.hidden = o.hidden;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   applyParams, check, claim, experimentSeeds, meanStd, mlp, Rng, RunRecord, TrellisError,
-  type Claim, type Dataset, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type ParamRule, type TechniqueExperiment, type TrainerPlugin,
+  type Claim, type Dataset, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type ParamRule, type ParamSchema, type TechniqueExperiment, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { median, summarizeTimingPairs, timePair, trainingWork, type TimingPair, type TimingSummary, type TrainingWork } from './benchmark.js';
 import { featureNormDisparity, membershipLabels, metricAttackSuite, scoreAttack, type AttackResult, type FeatureNormDisparity } from './audit.js';
@@ -128,6 +128,21 @@ const PARAM_RULES: Record<string, ParamRule> = {
   methods: { choices: METHOD_IDS, minLength: 1 }, liraMethods: { type: 'string[]', choices: METHOD_IDS },
 };
 
+/** The `--set` view of a configuration: the recipe's keys beside the study's. */
+function flatDefaults(base: PrivacyStudyConfig) {
+  const { recipe } = base;
+  return {
+    members: base.members, shadows: base.shadows, epochs: recipe.epochs, lr: recipe.lr, batchSize: recipe.batchSize, weightDecay: recipe.weightDecay,
+    alpha: base.alpha, liraModels: base.liraModels, attackEpochs: base.attackEpochs, attackBatchSize: base.attackBatchSize,
+    benchmarkPairs: base.benchmarkPairs, methods: base.methods, liraMethods: base.liraMethods,
+  };
+}
+
+/** The study's `--set` keys in a mode: defaults and what each accepts. */
+export function privacyParameters(mode: ExperimentOptions['mode']): ParamSchema {
+  return { defaults: flatDefaults(mode === 'full' ? FULL_CONFIG : QUICK_CONFIG), rules: PARAM_RULES };
+}
+
 /**
  * The study's configuration for a mode with its `--set` overrides (`epochs`, `lr`, `batchSize` and
  * `weightDecay` set the training recipe): unknown keys, non-numbers, out-of-range values and unknown
@@ -136,11 +151,7 @@ const PARAM_RULES: Record<string, ParamRule> = {
 export function resolvePrivacyConfig(mode: ExperimentOptions['mode'], params: ExperimentOptions['params']): PrivacyStudyConfig {
   const base = mode === 'full' ? FULL_CONFIG : QUICK_CONFIG;
   const { recipe } = base;
-  const flat = applyParams({
-    members: base.members, shadows: base.shadows, epochs: recipe.epochs, lr: recipe.lr, batchSize: recipe.batchSize, weightDecay: recipe.weightDecay,
-    alpha: base.alpha, liraModels: base.liraModels, attackEpochs: base.attackEpochs, attackBatchSize: base.attackBatchSize,
-    benchmarkPairs: base.benchmarkPairs, methods: base.methods, liraMethods: base.liraMethods,
-  }, params, { technique: 'privacy', rules: PARAM_RULES });
+  const flat = applyParams(flatDefaults(base), params, { technique: 'privacy', rules: PARAM_RULES });
   check(flat.liraModels !== 1, 'BAD_PARAM', 'privacy: --set liraModels=1 leaves LiRA no reference model', 'pass --set liraModels=0 (no LiRA) or 2 or more (leave-one-out: M − 1 references per target)');
   const { epochs, lr, batchSize, weightDecay, ...rest } = flat;
   return { ...base, ...rest, recipe: { ...recipe, epochs, lr, batchSize, weightDecay } };
@@ -393,6 +404,7 @@ function summaryRows(runs: MethodRun[], methods: string[]): Array<Array<string |
 /** The experiment behind `trellis privacy`. */
 export const experiment: TechniqueExperiment = {
   name: 'privacy',
+  parameters: privacyParameters,
   description: 'Membership-inference defenses (CRL, RelaxLoss, SRCM) vs. threshold, shadow-NN and LiRA attacks on a Fashion-MNIST MLP',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((s: string) => console.log(s));

@@ -16,7 +16,7 @@ import { analyseGrid, pooledSpearman } from './experimentAnalysis.js';
 import { runPilot } from './experimentCell.js';
 import { gridClaims } from './experimentClaims.js';
 import { readEnergyLog, runGrid } from './experimentGrid.js';
-import { gridSettings, planFor } from './experimentPlan.js';
+import { gridSettings, planFor, retrainCostParameters } from './experimentPlan.js';
 import { gridReport, gridSummary } from './experimentReport.js';
 
 // the pieces the tests and the bench probes (bench/gauss-probe.mjs) import from here
@@ -29,6 +29,7 @@ export type { DatasetName, Family, GridSetting, PilotPlan, Plan } from './experi
 /** The `trellis retrain-cost` reproduction. */
 export const experiment: TechniqueExperiment = {
   name: 'retrain-cost',
+  parameters: retrainCostParameters,
   description: 'Predict retraining cost under a shift (PreIndex, ARM, RESQUE vs baselines), measure it with an energy/carbon tracker, calibrate index → epochs/kWh/CO2e',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((s: string) => console.log(s));

@@ -2,7 +2,7 @@
  * The plan of the `trellis retrain-cost` reproduction: its quick / full presets, the `--set` overrides
  * and their validation, and the grid of shift settings (clean control + family × severity) it runs.
  */
-import { applyParams, type ExperimentOptions, type ParamRule } from '@trellis-ml/core';
+import { applyParams, type ExperimentOptions, type ParamRule, type ParamSchema } from '@trellis-ml/core';
 import type { Severity } from '@trellis-ml/datasets';
 import type { ReproModel } from './models.js';
 
@@ -84,17 +84,9 @@ const PARAM_RULES: Record<string, ParamRule> = {
   pilotSeed: { type: 'number', integer: true },
 };
 
-/**
- * The run plan of a mode with its `--set` overrides (exported for tests): `retrainN`, `maxEpochs`,
- * `pretrainEpochs`, `seedsPerModel` and `clusteringSubsample` set both models; `pilot=true|false` and
- * `pilotDataset` / `pilotModel` / `pilotSeed` choose spec §10.3's pilot. Unknown keys, unknown datasets,
- * models or families and out-of-range values are `UNKNOWN_PARAM` / `BAD_PARAM` errors.
- * @internal
- */
-export function planFor(options: ExperimentOptions): Plan {
-  const p = options.params ?? {};
-  const quick = options.mode === 'quick';
-  const plan: Plan = quick
+/** A mode's preset plan (the pilot's seed follows the run's). */
+function presetPlan(mode: ExperimentOptions['mode'], seed: number): Plan {
+  return mode === 'quick'
     ? {
       datasets: ['mnist'], models: ['mlp'], families: ['blur'], severities: [3, 4, 5], pretrainOn: 'subset', pretrainN: 10000,
       pretrainEpochs: { mlp: 4, cnn: 2 }, retrainN: { mlp: 3000, cnn: 2000 }, testN: 1000, maxEpochs: { mlp: 8, cnn: 5 },
@@ -105,16 +97,50 @@ export function planFor(options: ExperimentOptions): Plan {
       datasets: ['mnist', 'fashion'], models: ['mlp', 'cnn'], families: ['gauss', 'salt_pepper', 'blur'], severities: [1, 2, 3, 4, 5],
       pretrainOn: 'subset', pretrainN: 60000, pretrainEpochs: { mlp: 5, cnn: 3 }, retrainN: { mlp: 10000, cnn: 5000 }, testN: 2000, maxEpochs: { mlp: 30, cnn: 15 },
       seedsPerModel: { mlp: 2, cnn: 1 }, clusteringSubsample: { mlp: 10000, cnn: 5000 }, preIndexSubsample: 0.1, clusteringMaxIter: 300, tdpWatts: 85, cpuMethod: 'process',
-      pilot: defaultPilot(options.seed),
+      pilot: defaultPilot(seed),
     };
+}
+
+/**
+ * The `--set` view of a plan: its grid and shared settings; the per-model keys (`retrainN`, …) and the
+ * pilot's keys start unset (they override both models / the pilot only when given).
+ */
+function flatDefaults(plan: Plan) {
   const unset = undefined as number | undefined;
-  const o = applyParams({
+  return {
     datasets: plan.datasets, models: plan.models, families: plan.families, severities: plan.severities, pretrainOn: plan.pretrainOn,
     pretrainN: plan.pretrainN, testN: plan.testN, clusteringMaxIter: plan.clusteringMaxIter, preIndexSubsample: plan.preIndexSubsample,
     tdpWatts: plan.tdpWatts, cpuMethod: plan.cpuMethod, pilot: plan.pilot !== null,
     retrainN: unset, maxEpochs: unset, pretrainEpochs: unset, seedsPerModel: unset, clusteringSubsample: unset,
     pilotDataset: undefined as DatasetName | undefined, pilotModel: undefined as ReproModel | undefined, pilotSeed: unset,
-  }, p, { technique: 'retrain-cost', rules: PARAM_RULES });
+  };
+}
+
+/** The reproduction's `--set` keys in a mode: defaults (per-model keys unset) and what each accepts. */
+export function retrainCostParameters(mode: ExperimentOptions['mode']): ParamSchema {
+  const plan = presetPlan(mode, 1);
+  const perModel = (v: Record<ReproModel, number>): string => `mlp ${v.mlp}, cnn ${v.cnn}`;
+  return {
+    defaults: {
+      ...flatDefaults(plan), retrainN: perModel(plan.retrainN), maxEpochs: perModel(plan.maxEpochs), pretrainEpochs: perModel(plan.pretrainEpochs),
+      seedsPerModel: perModel(plan.seedsPerModel), clusteringSubsample: perModel(plan.clusteringSubsample),
+      pilotDataset: plan.pilot?.dataset, pilotModel: plan.pilot?.model, pilotSeed: plan.pilot ? 'seed + 100' : undefined,
+    },
+    rules: PARAM_RULES,
+  };
+}
+
+/**
+ * The run plan of a mode with its `--set` overrides (exported for tests): `retrainN`, `maxEpochs`,
+ * `pretrainEpochs`, `seedsPerModel` and `clusteringSubsample` set both models; `pilot=true|false` and
+ * `pilotDataset` / `pilotModel` / `pilotSeed` choose spec §10.3's pilot. Unknown keys, unknown datasets,
+ * models or families and out-of-range values are `UNKNOWN_PARAM` / `BAD_PARAM` errors.
+ * @internal
+ */
+export function planFor(options: ExperimentOptions): Plan {
+  const p = options.params ?? {};
+  const plan = presetPlan(options.mode, options.seed);
+  const o = applyParams(flatDefaults(plan), p, { technique: 'retrain-cost', rules: PARAM_RULES });
   Object.assign(plan, {
     datasets: o.datasets, models: o.models, families: o.families, severities: o.severities, pretrainOn: o.pretrainOn, pretrainN: o.pretrainN,
     testN: o.testN, clusteringMaxIter: o.clusteringMaxIter, preIndexSubsample: o.preIndexSubsample, tdpWatts: o.tdpWatts, cpuMethod: o.cpuMethod,

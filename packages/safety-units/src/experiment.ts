@@ -20,7 +20,7 @@ import { pruneUnits } from './prune.js';
 import { scoreAttributes, type AttributeScores } from './scores.js';
 import { attackArmSpecs, runAttackArms, unitTransferCounts } from './studyArms.js';
 import { studyClaims } from './studyClaims.js';
-import { studyConfig, type StudyConfig } from './studyConfig.js';
+import { studyConfig, studyParameters, type StudyConfig } from './studyConfig.js';
 import { evalSetsOf } from './studyData.js';
 import { pct } from './studyFormat.js';
 import { reportSections, studySummary } from './studyReport.js';
@@ -174,6 +174,7 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
 /** `trellis safety-units`: the whole study. */
 export const experiment: TechniqueExperiment = {
   name: 'safety-units',
+  parameters: studyParameters,
   description: 'Find the few units that carry safety (ESU), prune them, freeze them during benign fine-tuning, and align within the redundant-unit budget (SSAH).',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const seeds = experimentSeeds(options);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { applyParams, check, type ParamRule } from '@trellis-ml/core';
+import { applyParams, check, type ParamRule, type ParamSchema } from '@trellis-ml/core';
 import type { MagnitudeMatch, Normalization } from './classify.js';
 import type { FineTuneSys } from './finetuneData.js';
 import { FINE_TUNE_OPENERS, type FineTuneOpener } from './language.js';
@@ -143,6 +143,11 @@ const PARAM_RULES: Record<string, ParamRule> = {
   normalize: { choices: ['zscore-module', 'rank-global', 'none'] }, magnitudeMatch: { choices: ['global', 'per-module'] },
   finetuneSys: { choices: ['mixed', 'always', 'never'] }, finetuneOpener: { choices: FINE_TUNE_OPENERS },
 };
+
+/** The `--set` keys of a mode: the preset's fields and what each accepts. */
+export function studyParameters(mode: 'quick' | 'full'): ParamSchema {
+  return { defaults: mode === 'full' ? FULL : QUICK, rules: PARAM_RULES };
+}
 
 /**
  * The preset of a mode with `params` overrides applied: a key the preset does not have, a value of the

@@ -19,6 +19,7 @@ import {
   type ExperimentResult,
   type LayersModelAdapter,
   type ParamRule,
+  type ParamSchema,
   type TechniqueExperiment,
 } from '@trellis-ml/core';
 import { CORE_CORRUPTIONS, CORRUPTION_NAMES, corrupt, loadFashionMnist, loadMnist, type CorruptionName, type Severity } from '@trellis-ml/datasets';
@@ -153,15 +154,25 @@ const PARAM_RULES: Record<string, ParamRule> = {
   targetSize: { integer: true, min: 1 }, batchSize: { integer: true, min: 1 }, trajectoryPasses: { integer: true, min: 0 },
 };
 
+/** The `--set` view of a mode's preset: methods and ablations by their `STUDY_METHODS` ids. */
+function flatDefaults(mode: ExperimentOptions['mode']) {
+  const base = mode === 'full' ? fullConfig() : quickConfig();
+  const idOf = (spec: MethodSpec): string => METHOD_IDS.find((id) => STUDY_METHODS[id] === spec)!;
+  return { ...base, methods: base.methods.map(idOf), ablations: base.ablations.map(idOf) };
+}
+
+/** The study's `--set` keys in a mode: defaults and what each accepts. */
+export function udaStudyParameters(mode: ExperimentOptions['mode']): ParamSchema {
+  return { defaults: flatDefaults(mode), rules: PARAM_RULES };
+}
+
 /**
  * The study's configuration for a mode with its `--set` overrides (`methods` and `ablations` by their
  * `STUDY_METHODS` ids): unknown keys, unknown shifts or methods and out-of-range values are
  * `UNKNOWN_PARAM` / `BAD_PARAM` errors before any data is loaded.
  */
 export function resolveStudyConfig(mode: ExperimentOptions['mode'], params: ExperimentOptions['params']): StudyConfig {
-  const base = mode === 'full' ? fullConfig() : quickConfig();
-  const idOf = (spec: MethodSpec): string => METHOD_IDS.find((id) => STUDY_METHODS[id] === spec)!;
-  const flat = applyParams({ ...base, methods: base.methods.map(idOf), ablations: base.ablations.map(idOf) }, params, { technique: 'uda-calibration', rules: PARAM_RULES });
+  const flat = applyParams(flatDefaults(mode), params, { technique: 'uda-calibration', rules: PARAM_RULES });
   return { ...flat, methods: flat.methods.map((id) => STUDY_METHODS[id]!), ablations: flat.ablations.map((id) => STUDY_METHODS[id]!) };
 }
 
@@ -343,6 +354,7 @@ async function run(options: ExperimentOptions): Promise<ExperimentResult> {
 /** `trellis uda-calibration`: the reproduction of spec §7 (quick: mlp-bn on MNIST and Fashion-MNIST, 2 shifts × 2 severities, 1,000 targets). */
 export const experiment: TechniqueExperiment = {
   name: 'uda-calibration',
+  parameters: udaStudyParameters,
   description: 'Test-time adaptation on corrupted MNIST/Fashion-MNIST: certainty distillation vs TENT/ETA/SHOT-IM/PL/T3A/BN-adapt — accuracy, ECE, NLL, reliability.',
   run,
 };

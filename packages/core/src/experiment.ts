@@ -79,9 +79,16 @@ export function describeParams(quickSchema: ParamSchema, fullSchema: ParamSchema
   });
 }
 
-/** The seeds a run uses: explicit `seeds`, else one seed in quick mode and three in full mode. */
+/** The seeds a run uses: explicit `seeds` (distinct whole numbers, else `BAD_SEEDS`), else one seed in quick mode and three in full mode. */
 export function experimentSeeds(options: ExperimentOptions): number[] {
-  if (options.seeds && options.seeds.length) return options.seeds;
+  if (options.seeds && options.seeds.length) {
+    const repeated = options.seeds.filter((s, i) => options.seeds!.indexOf(s) !== i);
+    if (repeated.length || !options.seeds.every(Number.isInteger)) {
+      throw new TrellisError('BAD_SEEDS', `seeds ${options.seeds.join(',')} ${repeated.length ? `repeat ${[...new Set(repeated)].join(', ')}` : 'are not all whole numbers'}: a repeated seed reruns the same run and shrinks the spread the report gives`,
+        'pass distinct whole numbers, e.g. --seeds 1,2,3');
+    }
+    return options.seeds;
+  }
   return options.mode === 'full' ? [options.seed, options.seed + 1, options.seed + 2] : [options.seed];
 }
 

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeBackend } from './backend/useBackend.js';
+import { ensureDirectory } from './directories.js';
 import type { Claim } from './claims.js';
 import { TrellisError } from './errors.js';
 import type { ModelAdapter } from './model.js';
@@ -90,7 +91,7 @@ export class RunRecord {
   static async create(options: RunRecordOptions): Promise<RunRecord> {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const dir = resolve(options.dir ?? join(options.out ?? 'runs', options.name, stamp));
-    await mkdir(dir, { recursive: true });
+    await ensureDirectory(dir, 'the run directory', 'pass --out (or `out`) a directory you can write, e.g. runs');
     const own = options.packageOf ? await packageOf(options.packageOf) : undefined;
     const config = {
       name: options.name,

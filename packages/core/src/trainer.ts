@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Batch, Dataset } from './dataset.js';
 import { disposeBatch } from './dataset.js';
 import { check, TrellisError } from './errors.js';
+import { ensureDirectory } from './directories.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { oneHotTargets, softCrossEntropy } from './losses.js';
 import { checkInputShape, loadVariablesInto, readVariables, saveVariables, type ModelAdapter } from './model.js';
@@ -156,6 +157,10 @@ export class Trainer {
       `the dataset has ${train.numClasses} classes but the model outputs ${this.model.numClasses}`,
       'build the model with one output per class of the dataset');
     checkInputShape([1, ...train.shape], this.model.inputShape);
+    // before the first epoch, not after it: a checkpoint directory that cannot be written would lose that epoch
+    if (this.options.checkpointDir && this.options.saveCheckpoints !== false) {
+      await ensureDirectory(this.options.checkpointDir, 'the checkpoint directory', 'pass a checkpointDir you can write');
+    }
     if (options.resume && this.options.checkpointDir) await this.restoreIfPresent(this.options.checkpointDir);
     const ctx = this.ctx;
     ctx.train = train;

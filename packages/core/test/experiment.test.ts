@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyParams, TrellisError } from '@trellis-ml/core';
+import { applyParams, experimentSeeds, TrellisError } from '@trellis-ml/core';
 
 const preset = { epochs: 5, lr: 0.05, augment: false, tier: 'mlp', grid: [1, 4] };
 
@@ -64,5 +64,15 @@ describe('applyParams (--set overrides of a preset)', () => {
     expect(applyParams(p, { pilot: '3', retrainN: '500' }, { technique: 't', rules })).toEqual({ pilot: 3, tier: 'mlp', retrainN: 500 });
     expect(() => applyParams(p, { tier: 'cnn' }, { technique: 't', rules })).toThrow(/"cnn" is not allowed/);
     expect(() => applyParams(p, { other: '1' }, { technique: 't', rules })).toThrow(/use one of: pilot, tier, retrainN/);
+  });
+});
+
+describe('experimentSeeds', () => {
+  it('defaults to one seed in quick mode and three in full mode, and refuses repeated or fractional seeds', () => {
+    expect(experimentSeeds({ mode: 'quick', seed: 4, out: '' })).toEqual([4]);
+    expect(experimentSeeds({ mode: 'full', seed: 4, out: '' })).toEqual([4, 5, 6]);
+    expect(experimentSeeds({ mode: 'full', seed: 4, out: '', seeds: [7, 1] })).toEqual([7, 1]);
+    expect(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [1, 2, 1] })).toThrow(/seeds 1,2,1 repeat 1: a repeated seed reruns the same run/);
+    expect(codeOf(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [1.5] }))).toBe('BAD_SEEDS');
   });
 });

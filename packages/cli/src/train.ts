@@ -129,6 +129,8 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   const started = Date.now();
   const validation = test.take(2000);
   await trainer.fit(train, { epochs: o.epochs, validation, resume: o.resume ?? false });
+  const restored = trainer.lastRestore;
+  if (restored?.skipped.length) log(`resumed from ${restored.from} (after epoch ${restored.epoch + 1}); skipped damaged ${restored.skipped.join('; ')}`);
   const seconds = (Date.now() - started) / 1000;
   const ev = await trainer.evaluate(test);
   await record.saveModel(model);

@@ -245,26 +245,41 @@ export async function readVariables(dir: string): Promise<Record<string, tf.Tens
     throw new TrellisError('CHECKPOINT_UNREADABLE', `cannot read saved weights in ${dir}: ${(e as Error).message}`,
       'point at a directory written by Trellis (model/ of a run or a checkpoint)');
   }
+  const width: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+  const sized = Array.isArray(specs) && specs.every((w) => width[w.dtype] !== undefined && !w.quantization);
+  const bytes = sized ? specs.reduce((n, w) => n + w.shape.reduce((a, d) => a * d, 1) * width[w.dtype]!, 0) : Array.isArray(specs) ? bin.length : -1;
+  if (bytes !== bin.length) {
+    throw new TrellisError('CHECKPOINT_UNREADABLE', `${join(dir, 'weights.bin')} has ${bin.length} bytes but weights.json describes ${bytes < 0 ? 'no weights' : `${bytes}`}: the files are truncated or damaged`,
+      'point at a directory written by Trellis (model/ of a run or a checkpoint), or restore it from a copy');
+  }
   return tf.io.decodeWeights(new Uint8Array(bin).buffer as ArrayBuffer, specs);
+}
+
+/**
+ * Checks that `saved` holds every variable of `vars` with the same shape (`CHECKPOINT_MISMATCH`
+ * otherwise: a checkpoint of another architecture).
+ */
+export function checkSavedShapes(vars: Record<string, tf.Variable>, saved: Record<string, tf.Tensor>, dir: string): void {
+  for (const [name, v] of Object.entries(vars)) {
+    const t = saved[name];
+    if (!t) {
+      throw new TrellisError('CHECKPOINT_MISMATCH', `the saved weights in ${dir} have no variable "${name}"`,
+        'load a checkpoint saved from the same architecture (layer names must match)', { missing: name });
+    }
+    if (t.shape.join('x') !== v.shape.join('x')) {
+      throw new TrellisError('CHECKPOINT_MISMATCH',
+        `saved "${name}" has shape [${t.shape.join(', ')}] but the model's is [${v.shape.join(', ')}]`,
+        'load a checkpoint saved from the same architecture');
+    }
+  }
 }
 
 /** Loads saved variables into `vars`, checking names and shapes (a checkpoint of another architecture fails clearly). */
 export async function loadVariablesInto(vars: Record<string, tf.Variable>, dir: string): Promise<void> {
   const saved = await readVariables(dir);
   try {
-    for (const [name, v] of Object.entries(vars)) {
-      const t = saved[name];
-      if (!t) {
-        throw new TrellisError('CHECKPOINT_MISMATCH', `the saved weights in ${dir} have no variable "${name}"`,
-          'load a checkpoint saved from the same architecture (layer names must match)', { missing: name });
-      }
-      if (t.shape.join('x') !== v.shape.join('x')) {
-        throw new TrellisError('CHECKPOINT_MISMATCH',
-          `saved "${name}" has shape [${t.shape.join(', ')}] but the model's is [${v.shape.join(', ')}]`,
-          'load a checkpoint saved from the same architecture');
-      }
-      v.assign(t);
-    }
+    checkSavedShapes(vars, saved, dir);
+    for (const [name, v] of Object.entries(vars)) v.assign(saved[name]!);
   } finally {
     tf.dispose(Object.values(saved));
   }

@@ -7,7 +7,7 @@ import { check, TrellisError } from './errors.js';
 import { ensureDirectory } from './directories.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { oneHotTargets, softCrossEntropy } from './losses.js';
-import { checkInputShape, loadVariablesInto, readVariables, saveVariables, type ModelAdapter } from './model.js';
+import { checkInputShape, checkSavedShapes, readVariables, saveVariables, type ModelAdapter } from './model.js';
 import { assertNotPromise, orderPlugins, type TrainerContext, type TrainerPlugin } from './plugin.js';
 import { createProgress } from './progress.js';
 import { releaseAbandonedTape } from './tape.js';
@@ -55,6 +55,20 @@ export interface FitOptions {
 /** One epoch's averaged logs. */
 export type EpochLogs = Record<string, number> & { epoch: number };
 
+/** A checkpoint read and checked, not yet applied. */
+interface LoadedCheckpoint {
+  state: CheckpointState;
+  model: Record<string, tf.Tensor>;
+  optimizer: Record<string, tf.Tensor>;
+}
+
+/** Which checkpoint {@link Trainer.restoreIfPresent} used, its epoch, and the damaged ones it skipped (with why). */
+export interface RestoreInfo {
+  from: string;
+  epoch: number;
+  skipped: string[];
+}
+
 interface CheckpointState {
   format: 'trellis-checkpoint-1';
   seed: number;
@@ -83,6 +97,8 @@ export class Trainer {
   private stopReason: string | null = null;
   private taps: string[] = [];
   private startEpoch = 0;
+  /** The checkpoint the last {@link Trainer.restoreIfPresent} (or `fit` with `resume`) restored, or null. */
+  lastRestore: RestoreInfo | null = null;
 
   constructor(options: TrainerOptions) {
     requireBackend('new Trainer()');
@@ -360,7 +376,8 @@ export class Trainer {
 
   /**
    * Writes a checkpoint (model and optimizer variables, plugin states, RNG, epoch, history) to
-   * `dir/checkpoint`, replacing the previous one only once the new one is complete.
+   * `dir/checkpoint`, replacing the previous one only once the new one is complete; the previous one
+   * stays as `dir/checkpoint-prev`, so a damaged checkpoint costs one epoch, not the run.
    */
   async saveCheckpoint(dir: string, epoch: number): Promise<void> {
     const next = join(dir, 'checkpoint-next');
@@ -368,9 +385,7 @@ export class Trainer {
     const prev = join(dir, 'checkpoint-prev');
     await rm(next, { recursive: true, force: true });
     await mkdir(next, { recursive: true });
-    const vars = this.model.allVariables();
-    for (const p of this.plugins) for (const [k, v] of Object.entries(p.trainableVariables?.() ?? {})) vars[`${p.name}:${k}`] = v;
-    await saveVariables(vars, join(next, 'model'));
+    await saveVariables(this.checkpointVariables(), join(next, 'model'));
     const optWeights = await this.optimizer.getWeights();
     const named: Record<string, tf.Tensor> = {};
     const order: string[] = [];
@@ -395,34 +410,90 @@ export class Trainer {
     await rm(prev, { recursive: true, force: true });
     if (await exists(cur)) await rename(cur, prev);
     await rename(next, cur);
-    await rm(prev, { recursive: true, force: true });
   }
 
-  /** Loads the checkpoint in `dir` if there is one; returns whether it did. The next fit continues after its epoch. */
+  /**
+   * Restores the newest readable checkpoint in `dir`: `checkpoint`, or — when its files are damaged
+   * (unparsable state, missing or truncated weights) — the one before it, `checkpoint-prev`, which
+   * {@link Trainer.saveCheckpoint} keeps. Which one was used, and why another was skipped, is in
+   * {@link Trainer.lastRestore}. Returns false when there is none; throws `CHECKPOINT_UNREADABLE` when
+   * every checkpoint is damaged, and `CHECKPOINT_SEED` / `CHECKPOINT_MISMATCH` (another seed or
+   * architecture) without trying the older one.
+   */
   async restoreIfPresent(dir: string): Promise<boolean> {
     await this.setup();
-    let ckpt = join(dir, 'checkpoint');
-    if (!(await exists(ckpt))) ckpt = join(dir, 'checkpoint-prev');
-    if (!(await exists(ckpt))) return false;
-    const state = JSON.parse(await readFile(join(ckpt, 'state.json'), 'utf8')) as CheckpointState;
-    check(state.format === 'trellis-checkpoint-1', 'CHECKPOINT_UNREADABLE', `${ckpt} is not a Trellis checkpoint`, 'point checkpointDir at a directory written by the Trainer');
-    check(state.seed === this.seed, 'CHECKPOINT_SEED', `the checkpoint was written with seed ${state.seed}, this run has seed ${this.seed}`, 'resume with the same seed, or start a fresh run in a new directory');
-    const vars = this.model.allVariables();
-    for (const p of this.plugins) for (const [k, v] of Object.entries(p.trainableVariables?.() ?? {})) vars[`${p.name}:${k}`] = v;
-    await loadVariablesInto(vars, join(ckpt, 'model'));
-    const saved = await readVariables(join(ckpt, 'optimizer'));
-    await this.optimizer.setWeights(state.optimizerOrder.map((key) => ({ name: key.slice(6), tensor: saved[key]! })));
-    for (const [key, v] of optimizerScalars(this.optimizer)) {
-      const t = saved[`extra:${key}`];
-      if (t) v.assign(t);
+    const skipped: string[] = [];
+    for (const name of ['checkpoint', 'checkpoint-prev']) {
+      const ckpt = join(dir, name);
+      if (!(await exists(ckpt))) continue;
+      let loaded: LoadedCheckpoint;
+      try {
+        loaded = await this.readCheckpoint(ckpt);
+      } catch (e) {
+        if (e instanceof TrellisError && (e.code === 'CHECKPOINT_SEED' || e.code === 'CHECKPOINT_MISMATCH')) throw e;
+        skipped.push(`${name}: ${e instanceof TrellisError ? e.problem : (e as Error).message}`);
+        continue;
+      }
+      await this.applyCheckpoint(loaded);
+      this.lastRestore = { from: ckpt, epoch: loaded.state.epoch, skipped };
+      return true;
     }
-    tf.dispose(Object.values(saved));
+    if (skipped.length) {
+      throw new TrellisError('CHECKPOINT_UNREADABLE', `no readable checkpoint in ${dir} (${skipped.join('; ')})`,
+        `the checkpoint files are damaged: move ${dir}'s checkpoint directories away to train from the start, or restore them from a copy`, { skipped });
+    }
+    return false;
+  }
+
+  /** Reads and checks a checkpoint without touching the model, the optimizer or the plugins. */
+  private async readCheckpoint(ckpt: string): Promise<LoadedCheckpoint> {
+    let state: CheckpointState;
+    try {
+      state = JSON.parse(await readFile(join(ckpt, 'state.json'), 'utf8')) as CheckpointState;
+    } catch (e) {
+      throw new TrellisError('CHECKPOINT_UNREADABLE', `cannot read ${join(ckpt, 'state.json')}: ${(e as Error).message}`, 'point checkpointDir at a directory written by the Trainer');
+    }
+    check(state?.format === 'trellis-checkpoint-1', 'CHECKPOINT_UNREADABLE', `${ckpt} is not a Trellis checkpoint`, 'point checkpointDir at a directory written by the Trainer');
+    check(state.seed === this.seed, 'CHECKPOINT_SEED', `the checkpoint was written with seed ${state.seed}, this run has seed ${this.seed}`, 'resume with the same seed, or start a fresh run in a new directory');
+    const vars = this.checkpointVariables();
+    const model = await readVariables(join(ckpt, 'model'));
+    let optimizer: Record<string, tf.Tensor> = {};
+    try {
+      checkSavedShapes(vars, model, join(ckpt, 'model'));
+      optimizer = await readVariables(join(ckpt, 'optimizer'));
+      const missing = state.optimizerOrder.filter((key) => !optimizer[key]);
+      check(missing.length === 0, 'CHECKPOINT_UNREADABLE', `${join(ckpt, 'optimizer')} lacks ${missing.length} of the optimizer's saved variables (e.g. ${missing[0]})`, 'point checkpointDir at a directory written by the Trainer');
+    } catch (e) {
+      tf.dispose([...Object.values(model), ...Object.values(optimizer)]);
+      throw e;
+    }
+    return { state, model, optimizer };
+  }
+
+  /** Puts a checked checkpoint into the model, the optimizer, the plugins and the loop state; frees its tensors. */
+  private async applyCheckpoint({ state, model, optimizer }: LoadedCheckpoint): Promise<void> {
+    try {
+      for (const [name, v] of Object.entries(this.checkpointVariables())) v.assign(model[name]!);
+      await this.optimizer.setWeights(state.optimizerOrder.map((key) => ({ name: key.slice(6), tensor: optimizer[key]! })));
+      for (const [key, v] of optimizerScalars(this.optimizer)) {
+        const t = optimizer[`extra:${key}`];
+        if (t) v.assign(t);
+      }
+    } finally {
+      tf.dispose([...Object.values(model), ...Object.values(optimizer)]);
+    }
     for (const p of this.plugins) if (p.setState && state.plugins[p.name] !== undefined) p.setState(state.plugins[p.name]);
     this.ctx.rng.setState(state.rng);
     this.ctx.step = state.step;
     this.history.splice(0, this.history.length, ...state.history);
     this.startEpoch = state.epoch + 1;
-    return true;
+  }
+
+  /** The model's variables and the plugins' own trainable variables, under their checkpoint names. */
+  private checkpointVariables(): Record<string, tf.Variable> {
+    const vars = this.model.allVariables();
+    for (const p of this.plugins) for (const [k, v] of Object.entries(p.trainableVariables?.() ?? {})) vars[`${p.name}:${k}`] = v;
+    return vars;
   }
 
   /** Disposes plugins (in reverse order) and the optimizer; the model stays the caller's. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,17 @@ import { toyDataset, useCpu } from './helpers.js';
 beforeAll(useCpu);
 
 const model = (seed = 1) => mlp({ inputShape: [8], hidden: [16], numClasses: 3, seed });
+
+/** Trains a fresh model (initialised with seed `init`) for 3 epochs on the toy set; its fc1 kernel and the checkpoint it restored. */
+async function trainToy(init: number, options: object, fit: object) {
+  const m = model(init);
+  const t = new Trainer({ model: m, seed: 9, batchSize: 32, ...options });
+  await t.fit(toyDataset(), { epochs: 3, ...fit });
+  const w = Array.from(m.trainableVariables()['fc1/kernel']!.dataSync());
+  const restored = t.lastRestore;
+  t.dispose(); m.dispose();
+  return { w, restored };
+}
 
 describe('Trainer', () => {
   it('trains a tiny model: loss falls, accuracy rises, tensor count flat across epochs', async () => {
@@ -82,15 +93,7 @@ describe('Trainer', () => {
 
   it('saveCheckpoints: false resumes from a checkpoint and leaves it as it was', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'trellis-ckpt-ro-'));
-    const data = toyDataset();
-    const train = async (init: number, options: object, fit: object) => {
-      const m = model(init);
-      const t = new Trainer({ model: m, seed: 9, batchSize: 32, ...options });
-      await t.fit(data, { epochs: 3, ...fit });
-      const w = Array.from(m.trainableVariables()['fc1/kernel']!.dataSync());
-      t.dispose(); m.dispose();
-      return w;
-    };
+    const train = async (init: number, options: object, fit: object) => (await trainToy(init, options, fit)).w;
     const uninterrupted = await train(5, {}, {});
     await train(5, { checkpointDir: dir }, { maxSteps: 8 * 2 }); // checkpoint after epoch 2
     const before = await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8');
@@ -98,6 +101,48 @@ describe('Trainer', () => {
     expect(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8')).toBe(before); // still the epoch-2 checkpoint
     expect(await train(78, { checkpointDir: dir }, { resume: true })).toEqual(uninterrupted);
     expect(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8')).not.toBe(before);
+  });
+
+  it('keeps the previous checkpoint; a damaged newest one costs an epoch, not the run (the resumed run still ends on the uninterrupted weights)', async () => {
+    const train = trainToy;
+    const uninterrupted = (await train(5, {}, {})).w;
+    const damages: Array<[string, (dir: string) => Promise<void>]> = [
+      ['unparsable state.json', (d) => writeFile(join(d, 'checkpoint', 'state.json'), '{broken')],
+      ['truncated weights', async (d) => writeFile(join(d, 'checkpoint', 'model', 'weights.bin'), (await readFile(join(d, 'checkpoint', 'model', 'weights.bin'))).subarray(0, 100))],
+      ['missing optimizer state', (d) => rm(join(d, 'checkpoint', 'optimizer'), { recursive: true })],
+    ];
+    for (const [what, damage] of damages) {
+      const dir = await mkdtemp(join(tmpdir(), 'trellis-ckpt-damaged-'));
+      await train(5, { checkpointDir: dir }, { maxSteps: 8 * 2 }); // checkpoints after epochs 1 and 2
+      expect(JSON.parse(await readFile(join(dir, 'checkpoint-prev', 'state.json'), 'utf8')).epoch, what).toBe(0);
+      await damage(dir);
+      const resumed = await train(77, { checkpointDir: dir }, { resume: true });
+      expect(resumed.w, what).toEqual(uninterrupted);
+      expect(resumed.restored).toMatchObject({ from: join(dir, 'checkpoint-prev'), epoch: 0 });
+      expect(resumed.restored!.skipped[0], what).toMatch(/^checkpoint: /);
+    }
+  });
+
+  it('every checkpoint damaged: CHECKPOINT_UNREADABLE naming each; another seed: CHECKPOINT_SEED without falling back', async () => {
+    const data = toyDataset();
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-ckpt-bad-'));
+    const fit = async (seed: number, fitOptions: object) => {
+      const m = model(5);
+      const t = new Trainer({ model: m, seed, batchSize: 32, checkpointDir: dir });
+      try {
+        await t.fit(data, { epochs: 3, ...fitOptions });
+      } finally {
+        t.dispose(); m.dispose();
+      }
+    };
+    await fit(9, { maxSteps: 8 * 2 });
+    await expect(fit(10, { resume: true })).rejects.toThrow(/the checkpoint was written with seed 9, this run has seed 10/);
+    await writeFile(join(dir, 'checkpoint', 'state.json'), '');
+    await writeFile(join(dir, 'checkpoint-prev', 'state.json'), '{}');
+    const err = await fit(9, { resume: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrellisError);
+    expect((err as TrellisError).code).toBe('CHECKPOINT_UNREADABLE');
+    expect((err as TrellisError).problem).toMatch(/no readable checkpoint in .*\(checkpoint: cannot read .*state.json: .*; checkpoint-prev: .* is not a Trellis checkpoint\)/);
   });
 });
 

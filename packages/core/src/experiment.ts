@@ -72,10 +72,9 @@ export function describeParams(quickSchema: ParamSchema, fullSchema: ParamSchema
     const rule = quick.rules?.[k] ?? full.rules?.[k];
     const sample = quick.defaults[k] ?? full.defaults[k];
     const type = typeOfPresetValue(sample, rule);
-    const accepts = rule && (rule.choices || rule.integer || rule.min !== undefined || rule.max !== undefined || rule.above !== undefined || rule.below !== undefined)
-      ? describeRule(rule) : type === 'boolean' ? 'true or false' : type === 'string' ? 'text' : type.endsWith('[]') ? `a comma list (${type.slice(0, -2)}s)` : 'a number';
-    const list = type.endsWith('[]') && rule?.choices ? `a comma list, each ${accepts}` : type.endsWith('[]') && accepts !== `a comma list (${type.slice(0, -2)}s)` ? `a comma list, each ${accepts}` : accepts;
-    return [k, showValue(quick.defaults[k]), showValue(full.defaults[k]), list];
+    const constrained = rule && (rule.choices || rule.integer || [rule.min, rule.max, rule.above, rule.below].some((b) => b !== undefined));
+    const element = constrained ? describeRule(rule) : type === 'boolean' ? 'true or false' : type.startsWith('number') ? 'a number' : 'text';
+    return [k, showValue(quick.defaults[k]), showValue(full.defaults[k]), type.endsWith('[]') ? `a comma list, each ${element}` : element];
   });
 }
 

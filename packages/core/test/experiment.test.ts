@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyParams, experimentSeeds, TrellisError } from '@trellis-ml/core';
+import { applyParams, describeParams, experimentSeeds, TrellisError } from '@trellis-ml/core';
 
 const preset = { epochs: 5, lr: 0.05, augment: false, tier: 'mlp', grid: [1, 4] };
 
@@ -74,5 +74,25 @@ describe('experimentSeeds', () => {
     expect(experimentSeeds({ mode: 'full', seed: 4, out: '', seeds: [7, 1] })).toEqual([7, 1]);
     expect(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [1, 2, 1] })).toThrow(/seeds 1,2,1 repeat 1: a repeated seed reruns the same run/);
     expect(codeOf(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [1.5] }))).toBe('BAD_SEEDS');
+  });
+});
+
+describe('describeParams (the rows of `trellis <technique> --help`)', () => {
+  it('lists each key with its quick and full defaults and what it accepts, keys only the rules name last', () => {
+    const rules = { epochs: { integer: true, min: 1 }, tier: { choices: ['mlp', 'conv'] }, grid: { above: 0, minLength: 1 }, pilotSeed: { type: 'number' as const, integer: true } };
+    const rows = describeParams(
+      { defaults: { epochs: 3, tier: 'mlp', grid: [1, 4], augment: false, names: ['a'], lr: 0.1, extra: [] as number[] }, rules },
+      { defaults: { epochs: 15, tier: 'mlp', grid: [1, 4, 10], augment: true, names: ['a', 'b'], lr: 0.1, extra: [] as number[] }, rules },
+    );
+    expect(rows).toEqual([
+      ['epochs', '3', '15', 'a whole number ≥ 1'],
+      ['tier', 'mlp', 'mlp', 'one of mlp, conv'],
+      ['grid', '1,4', '1,4,10', 'a comma list, each a number > 0'],
+      ['augment', 'false', 'true', 'true or false'],
+      ['names', 'a', 'a,b', 'a comma list, each text'],
+      ['lr', '0.1', '0.1', 'a number'],
+      ['extra', '(empty)', '(empty)', 'a comma list, each a number'],
+      ['pilotSeed', '–', '–', 'a whole number'],
+    ]);
   });
 });

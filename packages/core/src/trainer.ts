@@ -81,6 +81,27 @@ interface CheckpointState {
 }
 
 /**
+ * Checks what a plugin's `transformGradients` returned: every key a trainable variable's name, every
+ * value a tensor of that variable's shape (`BAD_GRADIENT` naming the plugin otherwise). On failure it
+ * frees the tensors the plugin made, so the step's own gradients (`before`) are the caller's to free.
+ */
+function checkGradients(after: tf.NamedTensorMap, before: tf.NamedTensorMap, vars: Array<[string, tf.Variable]>, plugin: string): void {
+  const shapes = new Map(vars.map(([name, v]) => [name, v.shape.join('x')]));
+  for (const [name, g] of Object.entries(after)) {
+    const shape = shapes.get(name);
+    const problem = shape === undefined ? `a gradient for "${name}", which is not a trainable variable`
+      : !(g instanceof tf.Tensor) ? `a gradient for "${name}" that is not a tensor`
+        : g.shape.join('x') !== shape ? `a gradient for "${name}" of shape [${g.shape.join(', ')}], but the variable's is [${shape.split('x').join(', ')}]` : null;
+    if (problem) {
+      const own = new Set(Object.values(before));
+      tf.dispose(Object.values(after).filter((t) => t instanceof tf.Tensor && !own.has(t)));
+      throw new TrellisError('BAD_GRADIENT', `plugin "${plugin}" returned ${problem}`,
+        `return the gradient map you were given, changed in place of its values (keys are the variables' stable names, e.g. ${[...shapes.keys()].slice(0, 3).join(', ')})`, { plugin, variable: name });
+    }
+  }
+}
+
+/**
  * Owns the training step: batch hooks, forward pass, targets, loss terms, gradient transforms,
  * optimizer step, after-apply hooks, end hooks (in reverse), checkpoints. See design.md.
  */
@@ -273,7 +294,12 @@ export class Trainer {
             }
             let targets: tf.Tensor = oneHotTargets(current.y, model.numClasses);
             for (const p of this.plugins) {
-              if (p.transformTargets) targets = assertNotPromise(p.transformTargets(targets, outputs, ctx), p.name, 'transformTargets');
+              if (!p.transformTargets) continue;
+              const next = assertNotPromise(p.transformTargets(targets, outputs, ctx), p.name, 'transformTargets');
+              check(next instanceof tf.Tensor && next.shape.join('x') === targets.shape.join('x'), 'BAD_TARGETS',
+                () => `plugin "${p.name}" returned targets ${next instanceof tf.Tensor ? `of shape [${next.shape.join(', ')}]` : `that are not a tensor (${typeof next})`}, but the batch's are [${targets.shape.join(', ')}]`,
+                'return a [batch, classes] tensor from transformTargets (e.g. soft labels over the model\'s classes)');
+              targets = next;
             }
             const base = baseLoss === 'crossEntropy' ? softCrossEntropy(outputs.logits, targets) : baseLoss(outputs.logits, targets);
             terms.base = tf.keep(base);
@@ -283,6 +309,7 @@ export class Trainer {
             if (!p.lossTerms) continue;
             const added = assertNotPromise(p.lossTerms(outputs, current, ctx), p.name, 'lossTerms');
             for (const [name, t] of Object.entries(added)) {
+              check(t instanceof tf.Tensor, 'BAD_LOSS_TERM', () => `plugin "${p.name}" returned a loss term "${name}" that is not a tensor (${typeof t})`, 'return scalar tensors from lossTerms, e.g. tf.mean(…)');
               check(t.rank === 0, 'BAD_LOSS_TERM', `plugin "${p.name}" returned a loss term "${name}" of shape [${t.shape.join(', ')}]`, 'return scalars from lossTerms (reduce with tf.mean)');
               terms[`${p.name}/${name}`] = tf.keep(t);
               total = tf.add(total, t);
@@ -343,6 +370,7 @@ export class Trainer {
       if (!p.transformGradients) continue;
       const before = held.grads;
       const after = assertNotPromise(p.transformGradients(before, this.ctx), p.name, 'transformGradients');
+      checkGradients(after, before, vars, p.name);
       const kept = new Set(Object.values(after));
       for (const t of Object.values(before)) if (!kept.has(t)) t.dispose();
       held.grads = after;

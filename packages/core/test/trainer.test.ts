@@ -147,6 +147,27 @@ describe('Trainer', () => {
 });
 
 describe('bad input gets a clear error', () => {
+  it('a plugin that returns gradients, targets or loss terms of the wrong kind is named in a TrellisError, and leaks no tensor', async () => {
+    const data = toyDataset(64);
+    const plugins: Array<[string, string, Partial<TrainerPlugin>]> = [
+      ['BAD_GRADIENT', 'returned a gradient for "fc1/kernel" of shape [2, 2], but the variable\'s is [8, 16]', { transformGradients: (g) => ({ ...g, 'fc1/kernel': tf.zeros([2, 2]) }) }],
+      ['BAD_GRADIENT', 'returned a gradient for "fc9/kernel", which is not a trainable variable', { transformGradients: (g) => ({ ...g, 'fc9/kernel': tf.zeros([1]) }) }],
+      ['BAD_TARGETS', 'returned targets of shape [32, 5], but the batch\'s are [32, 3]', { transformTargets: (t) => tf.zeros([t.shape[0]!, 5]) }],
+      ['BAD_LOSS_TERM', 'returned a loss term "x" that is not a tensor (number)', { lossTerms: () => ({ x: 3 as unknown as tf.Scalar }) }],
+    ];
+    for (const [code, problem, hooks] of plugins) {
+      const m = model();
+      const start = tf.memory().numTensors;
+      const t = new Trainer({ model: m, seed: 1, batchSize: 32, plugins: [{ name: 'faulty', apiVersion: 1, ...hooks }] });
+      const err = await t.fit(data, { epochs: 1 }).catch((e: unknown) => e);
+      expect(err, problem).toBeInstanceOf(TrellisError);
+      expect((err as TrellisError).code).toBe(code);
+      expect((err as TrellisError).problem).toBe(`plugin "faulty" ${problem}`);
+      t.dispose();
+      expect(tf.memory().numTensors, `${problem}: tensors`).toBe(start);
+      m.dispose();
+    }
+  });
   it('labels outside [0, classes)', () => {
     expect(() => Dataset.fromArrays({ x: new Float32Array(4), shape: [2], labels: new Int32Array([0, 3]), numClasses: 3 }))
       .toThrow(/label 3 of example 1 is outside \[0, 3\)/);

@@ -7,7 +7,7 @@ export interface ParsedArgs {
   params: Record<string, string | number | boolean>;
 }
 
-const BOOLEAN_FLAGS = new Set(['quick', 'full', 'resume', 'help', 'progress', 'no-progress']);
+const BOOLEAN_FLAGS = new Set(['quick', 'full', 'resume', 'help', 'version', 'progress', 'no-progress']);
 
 /** Parses `argv` (without node and script): `cmd --flag value --bool --set k=v`. Unknown flags are kept for the command to check. */
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -48,7 +48,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, flags, params };
 }
 
-const COMMON_FLAGS = ['seed', 'out', 'progress', 'no-progress', 'backend', 'threads', 'gemm', 'help', 'quick', 'full'];
+const COMMON_FLAGS = ['seed', 'out', 'progress', 'no-progress', 'backend', 'threads', 'gemm', 'help', 'version', 'quick', 'full'];
 const COMMAND_FLAGS: Record<string, string[]> = {
   train: ['dataset', 'model', 'epochs', 'batch-size', 'lr', 'limit', 'resume', 'workers'],
   tour: ['epochs', 'only'],

@@ -1,4 +1,5 @@
-import { describeParams, GEMM_CHOICES, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { coreVersion, describeParams, GEMM_CHOICES, packageOf, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
 import { checkFlags, choiceFlag, intFlag, modeFlag, numberFlag, parseArgs } from './args.js';
 import { runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
@@ -22,7 +23,7 @@ export function helpText(): string {
     '              --threads N, --out DIR (default runs), --progress,',
     '              --gemm auto|openblas|onednn|openblas-threads (trellis-native: the library of its matrix products; default auto)',
     '',
-    '`trellis <technique> --help` lists its --set keys with their quick and full defaults.',
+    '`trellis <technique> --help` lists its --set keys with their quick and full defaults; `trellis --version` the installed versions.',
   ].join('\n');
 }
 
@@ -45,10 +46,35 @@ export async function techniqueHelpText(name: string): Promise<string> {
     'Common flags: see `trellis --help`.'].join('\n');
 }
 
+/**
+ * The text of `trellis --version`: the CLI's version, core's and each technique package's (as
+ * installed beside it), tfjs-core's and Node's — what a bug report needs.
+ */
+export async function versionText(): Promise<string> {
+  const lines = [`trellis ${(await packageOf(import.meta.url)).version}`, `@trellis-ml/core ${await coreVersion()}`];
+  for (const t of TECHNIQUES) {
+    let version = 'unknown (this Node has no import.meta.resolve)';
+    if (typeof import.meta.resolve === 'function') {
+      try {
+        version = (await packageOf(import.meta.resolve(t.package))).version;
+      } catch {
+        version = 'not installed';
+      }
+    }
+    lines.push(`${t.package} ${version}`);
+  }
+  lines.push(`@tensorflow/tfjs-core ${tf.version_core}`, `node ${process.version}`);
+  return lines.join('\n');
+}
+
 /** Runs the CLI with `argv` (without node and script). Returns the exit code. */
 export async function main(argv: string[], log: (line: string) => void = (l) => console.log(l)): Promise<number> {
   try {
     const { command, flags, params } = parseArgs(argv);
+    if (flags.version) {
+      log(await versionText());
+      return 0;
+    }
     if (flags.help && command !== null && TECHNIQUES.some((t) => t.name === command)) {
       log(await techniqueHelpText(command));
       return 0;

@@ -1,4 +1,4 @@
-export { main, helpText, techniqueHelpText } from './cli.js';
+export { main, helpText, techniqueHelpText, versionText } from './cli.js';
 export { parseArgs, type ParsedArgs } from './args.js';
 export { runTrain, baselineModel, loadNamedDataset, type TrainCommandOptions, type TrainCommandResult } from './train.js';
 export { runTour, type TourOptions, type TourStep } from './tour.js';

@@ -150,6 +150,16 @@ describe('trellis CLI', () => {
     expect(r.stderr).toMatch(/--workers 0 is not a positive integer/);
   });
 
+  it('trellis --version names the CLI, core, every technique package, tfjs-core and Node with their versions', () => {
+    const r = run(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^trellis \d+\.\d+\.\d+$/m);
+    expect(r.stdout).toMatch(/^@trellis-ml\/core \d+\.\d+\.\d+$/m);
+    for (const t of TECHNIQUES) expect(r.stdout).toMatch(new RegExp(`^${t.package} \\d+\\.\\d+\\.\\d+$`, 'm'));
+    expect(r.stdout).toMatch(/^@tensorflow\/tfjs-core 4\.22\.0$/m);
+    expect(r.stdout).toContain(`node ${process.version}`);
+  });
+
   it('trellis <technique> --help lists the --set keys with their defaults, the same keys its --set check accepts', async () => {
     const help = run(['retrain-cost', '--help']);
     expect(help.status).toBe(0);

@@ -71,6 +71,11 @@ function main() {
 
   const help = sh(process.execPath, [join('node_modules', '@trellis-ml', 'cli', 'dist', 'bin.js'), '--help'], project);
   check(help.ok && /trellis .*retrain-cost/s.test(help.out), '`trellis --help` lists the techniques', help.out);
+  const version = sh(process.execPath, [join('node_modules', '@trellis-ml', 'cli', 'dist', 'bin.js'), '--version'], project);
+  check(version.ok && /^@trellis-ml\/retrain-cost \d+\.\d+\.\d+$/m.test(version.out) && !version.out.includes('not installed'),
+    '`trellis --version` finds every installed technique package', version.out);
+  const techniqueHelp = sh(process.execPath, [join('node_modules', '@trellis-ml', 'cli', 'dist', 'bin.js'), 'distill', '--help'], project);
+  check(techniqueHelp.ok && /^ {2}studentEpochs +5 +15 +a whole number ≥ 1$/m.test(techniqueHelp.out), '`trellis distill --help` lists its --set keys', techniqueHelp.out);
 
   writeFileSync(join(project, 'train.mjs'), `
 import * as tf from '@tensorflow/tfjs-core';

@@ -12,8 +12,8 @@ export class TrellisError extends Error {
   /** Extra structured details (step, plugin, shapes, ...). */
   readonly details: Record<string, unknown>;
 
-  constructor(code: string, problem: string, fix: string, details: Record<string, unknown> = {}) {
-    super(`${problem} — ${fix}`);
+  constructor(code: string, problem: string, fix: string, details: Record<string, unknown> = {}, options: { cause?: unknown } = {}) {
+    super(`${problem} — ${fix}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TrellisError';
     this.code = code;
     this.problem = problem;

@@ -156,6 +156,38 @@ function unknown(name: string, field: string, other: string, byName: Map<string,
     `add the "${other}" plugin or remove it from \`${field}\` (present: ${[...byName.keys()].join(', ') || 'none'})`);
 }
 
+/**
+ * The error a Trainer throws when a plugin's hook throws: a {@link TrellisError} from the plugin passes
+ * as it is (it already says what to do); any other error becomes `PLUGIN_FAILED`, naming the plugin,
+ * the hook, the epoch and the step, with the original error as its `cause` (its stack is printed below).
+ */
+export function pluginFailure(error: unknown, plugin: string, hook: string, ctx: Pick<TrainerContext, 'epoch' | 'step'>): Error {
+  if (error instanceof TrellisError) return error;
+  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new TrellisError('PLUGIN_FAILED', `plugin "${plugin}" failed in ${hook} (epoch ${ctx.epoch}, step ${ctx.step}): ${what}`,
+    'the plugin\'s own error and stack follow as the cause; fix the plugin, or train without it to confirm it is the one', { plugin, hook, epoch: ctx.epoch, step: ctx.step }, { cause: error });
+}
+
+/** Calls a plugin's hook that runs in the tape: refuses a Promise (`ASYNC_TAPE_HOOK`) and names the plugin in any error ({@link pluginFailure}). */
+export function runSyncHook<T>(plugin: string, hook: string, ctx: Pick<TrainerContext, 'epoch' | 'step'>, call: () => T): T {
+  let value: T;
+  try {
+    value = call();
+  } catch (e) {
+    throw pluginFailure(e, plugin, hook, ctx);
+  }
+  return assertNotPromise(value, plugin, hook);
+}
+
+/** Calls (and awaits) a plugin's hook outside the tape, naming the plugin in any error ({@link pluginFailure}). */
+export async function runHook<T>(plugin: string, hook: string, ctx: Pick<TrainerContext, 'epoch' | 'step'>, call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    throw pluginFailure(e, plugin, hook, ctx);
+  }
+}
+
 /** Throws when a sync hook returned a Promise. */
 export function assertNotPromise<T>(value: T, plugin: string, hook: string): T {
   if (value && typeof (value as { then?: unknown }).then === 'function') {

@@ -8,7 +8,7 @@ import { ensureDirectory } from './directories.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { oneHotTargets, softCrossEntropy } from './losses.js';
 import { checkInputShape, checkSavedShapes, readVariables, saveVariables, type ModelAdapter } from './model.js';
-import { assertNotPromise, orderPlugins, type TrainerContext, type TrainerPlugin } from './plugin.js';
+import { orderPlugins, runHook, runSyncHook, type TrainerContext, type TrainerPlugin } from './plugin.js';
 import { createProgress } from './progress.js';
 import { releaseAbandonedTape } from './tape.js';
 import { Rng, type RngState } from './rng.js';
@@ -158,9 +158,9 @@ export class Trainer {
     if (this.isSetup) return;
     this.isSetup = true;
     for (const p of this.plugins) {
-      if (p.setup) await p.setup(this.ctx);
+      if (p.setup) await runHook(p.name, 'setup', this.ctx, () => p.setup!(this.ctx));
       if (p.wrapModel) {
-        this.model = assertNotPromise(p.wrapModel(this.model, this.ctx), p.name, 'wrapModel');
+        this.model = runSyncHook(p.name, 'wrapModel', this.ctx, () => p.wrapModel!(this.model, this.ctx));
         this.ctx.model = this.model;
       }
     }
@@ -203,12 +203,12 @@ export class Trainer {
     ctx.train = train;
     ctx.epochs = options.epochs;
     this.stopReason = null;
-    for (const p of this.plugins) if (p.onFitStart) await p.onFitStart(ctx);
+    for (const p of this.plugins) if (p.onFitStart) await runHook(p.name, 'onFitStart', ctx, () => p.onFitStart!(ctx));
     const batches = train.numBatches(this.batchSize);
     for (let epoch = this.startEpoch; epoch < options.epochs && this.stopReason === null; epoch++) {
       ctx.epoch = epoch;
       ctx.logs = {};
-      for (const p of this.plugins) if (p.onEpochStart) await p.onEpochStart(ctx);
+      for (const p of this.plugins) if (p.onEpochStart) await runHook(p.name, 'onEpochStart', ctx, () => p.onEpochStart!(ctx));
       const progress = createProgress({ label: `${this.options.label ?? 'train'} epoch ${epoch + 1}/${options.epochs}`, total: batches, silent: !this.options.progress });
       const sums: Record<string, number> = {};
       let counted = 0;
@@ -232,13 +232,13 @@ export class Trainer {
         epochLogs.val_loss = ev.loss;
       }
       ctx.logs = epochLogs;
-      for (const p of [...this.plugins].reverse()) if (p.onEpochEnd) await p.onEpochEnd(ctx);
+      for (const p of [...this.plugins].reverse()) if (p.onEpochEnd) await runHook(p.name, 'onEpochEnd', ctx, () => p.onEpochEnd!(ctx));
       this.history.push({ ...ctx.logs, epoch } as EpochLogs);
       progress.finish(Object.entries(epochLogs).filter(([k]) => k !== 'epoch').map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' '));
       if (this.options.onLog) await this.options.onLog(this.history[this.history.length - 1]!);
       if (this.options.checkpointDir && this.options.saveCheckpoints !== false) await this.saveCheckpoint(this.options.checkpointDir, epoch);
     }
-    for (const p of [...this.plugins].reverse()) if (p.onFitEnd) await p.onFitEnd(ctx);
+    for (const p of [...this.plugins].reverse()) if (p.onFitEnd) await runHook(p.name, 'onFitEnd', ctx, () => p.onFitEnd!(ctx));
     return this.history;
   }
 
@@ -258,7 +258,7 @@ export class Trainer {
       }
       for (const p of this.plugins) {
         if (!p.onBatchStart) continue;
-        const replaced = await p.onBatchStart(ctx);
+        const replaced = await runHook(p.name, 'onBatchStart', ctx, () => p.onBatchStart!(ctx));
         if (replaced && replaced !== ctx.batch) {
           disposeBatch(ctx.batch!);
           ctx.batch = replaced;
@@ -295,7 +295,7 @@ export class Trainer {
             let targets: tf.Tensor = oneHotTargets(current.y, model.numClasses);
             for (const p of this.plugins) {
               if (!p.transformTargets) continue;
-              const next = assertNotPromise(p.transformTargets(targets, outputs, ctx), p.name, 'transformTargets');
+              const next = runSyncHook(p.name, 'transformTargets', ctx, () => p.transformTargets!(targets, outputs, ctx));
               check(next instanceof tf.Tensor && next.shape.join('x') === targets.shape.join('x'), 'BAD_TARGETS',
                 () => `plugin "${p.name}" returned targets ${next instanceof tf.Tensor ? `of shape [${next.shape.join(', ')}]` : `that are not a tensor (${typeof next})`}, but the batch's are [${targets.shape.join(', ')}]`,
                 'return a [batch, classes] tensor from transformTargets (e.g. soft labels over the model\'s classes)');
@@ -307,7 +307,7 @@ export class Trainer {
           }
           for (const p of this.plugins) {
             if (!p.lossTerms) continue;
-            const added = assertNotPromise(p.lossTerms(outputs, current, ctx), p.name, 'lossTerms');
+            const added = runSyncHook(p.name, 'lossTerms', ctx, () => p.lossTerms!(outputs, current, ctx));
             for (const [name, t] of Object.entries(added)) {
               check(t instanceof tf.Tensor, 'BAD_LOSS_TERM', () => `plugin "${p.name}" returned a loss term "${name}" that is not a tensor (${typeof t})`, 'return scalar tensors from lossTerms, e.g. tf.mean(…)');
               check(t.rank === 0, 'BAD_LOSS_TERM', `plugin "${p.name}" returned a loss term "${name}" of shape [${t.shape.join(', ')}]`, 'return scalars from lossTerms (reduce with tf.mean)');
@@ -344,9 +344,9 @@ export class Trainer {
     for (const [tfName, g] of Object.entries(computed.grads)) held.grads[friendly.get(tfName) ?? tfName] = g;
     try {
       this.applyGradients(held, vars);
-      for (const p of this.plugins) if (p.afterApply) assertNotPromise(p.afterApply(ctx), p.name, 'afterApply');
+      for (const p of this.plugins) if (p.afterApply) runSyncHook(p.name, 'afterApply', ctx, () => p.afterApply!(ctx));
       ctx.logs = logs;
-      for (const p of [...this.plugins].reverse()) if (p.onBatchEnd) await p.onBatchEnd(ctx);
+      for (const p of [...this.plugins].reverse()) if (p.onBatchEnd) await runHook(p.name, 'onBatchEnd', ctx, () => p.onBatchEnd!(ctx));
     } catch (e) {
       // A gradient, apply or end hook threw: free what the step still holds (freeing twice is a no-op).
       tf.dispose(Object.values(held.grads));
@@ -369,7 +369,7 @@ export class Trainer {
     for (const p of this.plugins) {
       if (!p.transformGradients) continue;
       const before = held.grads;
-      const after = assertNotPromise(p.transformGradients(before, this.ctx), p.name, 'transformGradients');
+      const after = runSyncHook(p.name, 'transformGradients', this.ctx, () => p.transformGradients!(before, this.ctx));
       checkGradients(after, before, vars, p.name);
       const kept = new Set(Object.values(after));
       for (const t of Object.values(before)) if (!kept.has(t)) t.dispose();
@@ -398,7 +398,7 @@ export class Trainer {
     const ev = evaluate(this.model, dataset, { batchSize });
     const scalars: Record<string, number> = {};
     for (const [k, v] of Object.entries(ev)) if (typeof v === 'number') scalars[k] = v;
-    for (const p of [...this.plugins].reverse()) if (p.onEvalEnd) await p.onEvalEnd(this.ctx, scalars);
+    for (const p of [...this.plugins].reverse()) if (p.onEvalEnd) await runHook(p.name, 'onEvalEnd', this.ctx, () => p.onEvalEnd!(this.ctx, scalars));
     return ev;
   }
 

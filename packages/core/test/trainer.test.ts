@@ -147,6 +147,33 @@ describe('Trainer', () => {
 });
 
 describe('bad input gets a clear error', () => {
+  it('a plugin hook that throws is named with its hook, epoch and step (PLUGIN_FAILED, the original error as cause); its own TrellisError passes as it is', async () => {
+    const data = toyDataset(64);
+    const cases: Array<[string, Partial<TrainerPlugin>]> = [
+      ['lossTerms', { lossTerms: (_o, _b, ctx) => { if (ctx.step === 1) throw new RangeError('index 9 out of range'); return {}; } }],
+      ['onBatchEnd', { onBatchEnd: (ctx) => { if (ctx.step === 1) throw new RangeError('index 9 out of range'); } }],
+    ];
+    for (const [hook, hooks] of cases) {
+      const m = model();
+      const start = tf.memory().numTensors;
+      const t = new Trainer({ model: m, seed: 1, batchSize: 32, plugins: [weightDecay({ rate: 1e-4 }), { name: 'faulty', apiVersion: 1, ...hooks }] });
+      const err = await t.fit(data, { epochs: 1 }).catch((e: unknown) => e) as TrellisError;
+      expect(err).toBeInstanceOf(TrellisError);
+      expect(err.code).toBe('PLUGIN_FAILED');
+      expect(err.problem).toBe(`plugin "faulty" failed in ${hook} (epoch 0, step 1): RangeError: index 9 out of range`);
+      expect(err.cause).toBeInstanceOf(RangeError);
+      expect(err.details).toMatchObject({ plugin: 'faulty', hook, epoch: 0, step: 1 });
+      t.dispose();
+      expect(tf.memory().numTensors, hook).toBe(start);
+      m.dispose();
+    }
+    const own = new TrellisError('UNLABELED', 'plugin "x" needs labelled batches', 'train on a labelled dataset');
+    const m = model();
+    const t = new Trainer({ model: m, seed: 1, batchSize: 32, plugins: [{ name: 'x', apiVersion: 1, lossTerms: () => { throw own; } }] });
+    await expect(t.fit(data, { epochs: 1 })).rejects.toBe(own);
+    t.dispose();
+    m.dispose();
+  });
   it('a plugin that returns gradients, targets or loss terms of the wrong kind is named in a TrellisError, and leaks no tensor', async () => {
     const data = toyDataset(64);
     const plugins: Array<[string, string, Partial<TrainerPlugin>]> = [

@@ -89,12 +89,13 @@ export function numberFlag(flags: ParsedArgs['flags'], name: string, fallback: n
   return n;
 }
 
-/** Reads a string flag restricted to `choices`. */
-export function choiceFlag<T extends string>(flags: ParsedArgs['flags'], name: string, choices: readonly T[], fallback: T): T {
-  const v = flags[name];
-  if (v === undefined) return fallback;
+/** Reads a string flag restricted to `choices`; other spellings in `aliases` are read as the choice they name. */
+export function choiceFlag<T extends string>(flags: ParsedArgs['flags'], name: string, choices: readonly T[], fallback: T, aliases: Readonly<Record<string, T>> = {}): T {
+  const raw = flags[name];
+  if (raw === undefined) return fallback;
+  const v = typeof raw === 'string' ? aliases[raw] ?? raw : raw;
   if (typeof v !== 'string' || !choices.includes(v as T)) {
-    throw new TrellisError('BAD_ARGS', `--${name} ${String(v)} is not one of ${choices.join(', ')}`, `pass one of: ${choices.join(', ')}`);
+    throw new TrellisError('BAD_ARGS', `--${name} ${String(raw)} is not one of ${choices.join(', ')}`, `pass one of: ${choices.join(', ')}`);
   }
   return v as T;
 }

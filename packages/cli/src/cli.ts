@@ -106,7 +106,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     if (command === 'train') {
       const mode = modeFlag(flags);
       await runTrain({
-        dataset: choiceFlag(flags, 'dataset', ['mnist', 'fashion-mnist'] as const, 'mnist'),
+        dataset: choiceFlag(flags, 'dataset', ['mnist', 'fashion-mnist'] as const, 'mnist', { fashion: 'fashion-mnist', fmnist: 'fashion-mnist' }),
         model: choiceFlag(flags, 'model', ['mlp', 'cnn'] as const, 'mlp'),
         epochs: intFlag(flags, 'epochs', mode === 'full' ? 10 : 3),
         batchSize: intFlag(flags, 'batch-size', 128),

@@ -175,6 +175,13 @@ describe('trellis CLI', () => {
     }
   });
 
+  it('train --dataset takes fashion as another spelling of fashion-mnist (the techniques\' --set dataset=fashion)', () => {
+    const out = mkdtempSync(join(tmpdir(), 'trellis-alias-'));
+    const r = run(['train', '--dataset', 'fashion', '--limit', '200', '--epochs', '1', '--backend', 'cpu', '--out', out]);
+    expect(r.status).toBe(0);
+    expect(summaryOf(out).dataset).toBe('fashion-mnist');
+  });
+
   it('refuses a learning rate that is not positive, an unknown --only name and a thread count below 1 before any work', () => {
     for (const lr of ['-1', '0']) {
       const r = run(['train', '--lr', lr, '--limit', '100', '--epochs', '1', '--backend', 'cpu']);

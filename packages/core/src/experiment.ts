@@ -116,6 +116,8 @@ export interface ParamRule {
   minLength?: number;
   /** A sentence added to the fix of a rejected value, e.g. what each choice means. */
   hint?: string;
+  /** Other spellings of a string choice, read as the choice they name (e.g. `{ 'fashion-mnist': 'fashion' }`). */
+  aliases?: Readonly<Record<string, string>>;
 }
 
 /** Options of {@link applyParams}. */
@@ -196,13 +198,14 @@ export function applyParams<T extends object>(preset: T, params: ExperimentOptio
       const known = [...new Set([...Object.keys(out), ...Object.keys(rules)])];
       throw new TrellisError('UNKNOWN_PARAM', `${options.technique} has no parameter "${k}"`, `use one of: ${known.join(', ')}`);
     }
+    const alias = (item: string): string => rule?.aliases?.[item] ?? item;
     const items = (): string[] => String(v).split(/[,\s]+/).filter(Boolean);
     const type = typeOfPresetValue(out[k], rule);
     const value = type === 'number[]' ? items().map((s) => number(k, s, s))
-      : type === 'string[]' ? items()
+      : type === 'string[]' ? items().map(alias)
         : type === 'number' ? number(k, v, String(v))
           : type === 'boolean' ? boolean(k, v)
-            : String(v);
+            : alias(String(v));
     checkRule(options.technique, k, v, value, rule);
     out[k] = value;
   }

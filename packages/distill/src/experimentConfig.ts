@@ -1,4 +1,5 @@
 import { applyParams, check, type ExperimentOptions, type ParamRule, type ParamSchema } from '@trellis-ml/core';
+import { DATASET_NAME_ALIASES } from '@trellis-ml/datasets';
 import type { DistillDatasetName } from './experimentDatasets.js';
 import { RESIZE28_MODES, type Resize28 } from './imageResize.js';
 import type * as L from './losses.js';
@@ -168,7 +169,7 @@ const unit = { min: 0, max: 1 } as const;
 /** What each `--set` key accepts (the checks that involve two keys follow in {@link readParams}). */
 const PARAM_RULES: Record<string, ParamRule> = {
   tier: { choices: ['mlp', 'conv'], hint: 'mlp is Tier A; conv is Tier B: LeNet-5+BN, CNN-T, ConvAE' },
-  dataset: { choices: ['fashion', 'mnist'], hint: 'spec §10: Fashion-MNIST, the default, and MNIST' },
+  dataset: { choices: ['fashion', 'mnist'], aliases: DATASET_NAME_ALIASES, hint: 'spec §10: Fashion-MNIST, the default, and MNIST' },
   resize28: { choices: RESIZE28_MODES, hint: "pad: zero padding, spec §10.1, the default; bilinear: the notebooks' torchvision Resize(32)" },
   klReduction: { choices: ['batchmean', 'elementwise-mean'] }, aeInput: { choices: ['unit', 'standardized'] },
   aeTarget: { choices: ['unit', 'normalized'] }, shuffleSeed: { choices: ['per-seed', 'fixed'] },

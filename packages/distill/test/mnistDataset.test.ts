@@ -20,7 +20,8 @@ describe('--set dataset: the reproduction on MNIST or Fashion-MNIST (spec §10)'
     expect(EXPERIMENT_CONFIGS.full.dataset).toBe('fashion');
     expect(readParams({ mode: 'quick', seed: 1, out: outDir.path }).dataset).toBe('fashion');
     expect(readParams({ mode: 'full', seed: 1, out: outDir.path, params: { dataset: 'mnist' } })).toMatchObject({ dataset: 'mnist', trainSize: 54000, valSize: 6000 });
-    for (const bad of ['cifar10', 'fashion-mnist', 'MNIST', '']) {
+    expect(readParams({ mode: 'quick', seed: 1, out: outDir.path, params: { dataset: 'fashion-mnist' } }).dataset).toBe('fashion'); // the npm package's name
+    for (const bad of ['cifar10', 'fashion_mnist', 'MNIST', '']) {
       let err: unknown;
       try {
         readParams({ mode: 'quick', seed: 1, out: outDir.path, params: { dataset: bad } });

@@ -14,7 +14,7 @@ import {
   type ParamRule,
   type TechniqueExperiment,
 } from '@trellis-ml/core';
-import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
+import { DATASET_NAME_ALIASES, loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
 import { loadDepthNet } from './architectures.js';
 import type { DepthConfig } from './depthConfig.js';
 import type { DepthNet } from './depthNet.js';
@@ -71,7 +71,7 @@ const whole = { integer: true, min: 1 } as const;
 
 /** What each `--set` key accepts (checked before anything loads or trains). */
 const PARAM_RULES: Record<string, ParamRule> = {
-  dataset: { choices: ['fashion', 'mnist'] }, model: { choices: ['mlp', 'cnn'] }, trainLimit: whole, testLimit: whole,
+  dataset: { choices: ['fashion', 'mnist'], aliases: DATASET_NAME_ALIASES }, model: { choices: ['mlp', 'cnn'] }, trainLimit: whole, testLimit: whole,
   valFraction: { above: 0, below: 1 }, width: whole, blocks: whole, depths: { ...whole, minLength: 1 }, epochs: whole, batchSize: whole,
   lr: { above: 0 }, timedRuns: whole, kdWeight: { min: 0, max: 1 }, temperature: { above: 0 },
 };

@@ -1,4 +1,5 @@
 import { applyParams, type ParamRule, type ParamSchema } from '@trellis-ml/core';
+import { DATASET_NAME_ALIASES } from '@trellis-ml/datasets';
 import type { Mitigation } from './finetune.js';
 import type { ViolationKind } from './groupLoss.js';
 
@@ -83,7 +84,7 @@ export const DUAL_LR_GRID = [1e-3, 3e-3, 1e-2, 3e-2] as const;
 
 /** What each `--set` key of the reproduction accepts (checked before anything trains). */
 const PARAM_RULES: Record<string, ParamRule> = {
-  dataset: { choices: ['fashion', 'mnist'] }, trainSize: { integer: true, min: 1 }, hidden: { integer: true, min: 1, minLength: 1 },
+  dataset: { choices: ['fashion', 'mnist'], aliases: DATASET_NAME_ALIASES }, trainSize: { integer: true, min: 1 }, hidden: { integer: true, min: 1, minLength: 1 },
   denseEpochs: { type: 'number', integer: true, min: 1 }, fineTune: { type: 'string', choices: ['spec', 'recovered'] },
   fineTuneEpochs: { type: 'number', integer: true, min: 0 }, fineTuneLr: { type: 'number', above: 0 },
   sparsities: { min: 0, below: 1, minLength: 1 }, baselineSparsities: { min: 0, below: 1 }, dualLrGrid: { above: 0 },

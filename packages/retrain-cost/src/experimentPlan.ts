@@ -3,7 +3,7 @@
  * and their validation, and the grid of shift settings (clean control + family × severity) it runs.
  */
 import { applyParams, type ExperimentOptions, type ParamRule, type ParamSchema } from '@trellis-ml/core';
-import type { Severity } from '@trellis-ml/datasets';
+import { DATASET_NAME_ALIASES, type Severity } from '@trellis-ml/datasets';
 import type { ReproModel } from './models.js';
 
 /** A dataset of the reproduction grid. @internal */
@@ -73,14 +73,14 @@ const LEVELS: Record<Family, number[]> = { gauss: [0.1, 0.2, 0.35, 0.5, 0.8], sa
 
 /** What each `--set` key of the reproduction accepts (checked before anything loads or trains). */
 const PARAM_RULES: Record<string, ParamRule> = {
-  datasets: { choices: ['mnist', 'fashion'], minLength: 1 }, models: { choices: ['mlp', 'cnn'], minLength: 1 },
+  datasets: { choices: ['mnist', 'fashion'], aliases: DATASET_NAME_ALIASES, minLength: 1 }, models: { choices: ['mlp', 'cnn'], minLength: 1 },
   families: { choices: Object.keys(LEVELS), minLength: 1 }, severities: { integer: true, min: 1, max: 5, minLength: 1 },
   pretrainOn: { choices: ['subset', 'full'] }, pretrainN: { integer: true, min: 1 }, testN: { integer: true, min: 1 },
   retrainN: { type: 'number', integer: true, min: 1 }, maxEpochs: { type: 'number', integer: true, min: 1 },
   pretrainEpochs: { type: 'number', integer: true, min: 1 }, seedsPerModel: { type: 'number', integer: true, min: 1 },
   clusteringSubsample: { type: 'number', integer: true, min: 1 }, clusteringMaxIter: { integer: true, min: 0 },
   preIndexSubsample: { min: 0, below: 1 }, tdpWatts: { above: 0 }, cpuMethod: { choices: CPU_METHODS },
-  pilotDataset: { type: 'string', choices: ['mnist', 'fashion'] }, pilotModel: { type: 'string', choices: ['mlp', 'cnn'] },
+  pilotDataset: { type: 'string', choices: ['mnist', 'fashion'], aliases: DATASET_NAME_ALIASES }, pilotModel: { type: 'string', choices: ['mlp', 'cnn'] },
   pilotSeed: { type: 'number', integer: true },
 };
 

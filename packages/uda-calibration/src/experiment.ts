@@ -22,7 +22,7 @@ import {
   type ParamSchema,
   type TechniqueExperiment,
 } from '@trellis-ml/core';
-import { CORE_CORRUPTIONS, CORRUPTION_NAMES, corrupt, loadFashionMnist, loadMnist, type CorruptionName, type Severity } from '@trellis-ml/datasets';
+import { CORE_CORRUPTIONS, CORRUPTION_NAMES, corrupt, DATASET_NAME_ALIASES, loadFashionMnist, loadMnist, type CorruptionName, type Severity } from '@trellis-ml/datasets';
 import { createAdaptation, methodLabel, runStream, type MethodSpec } from './adaptation.js';
 import { calibrationReport, StreamingCalibration, type CalibrationBin, type CalibrationReport } from './calibration.js';
 import { computeSourceStats, type SourceStats } from './certainty.js';
@@ -147,7 +147,7 @@ const METHOD_IDS = Object.keys(STUDY_METHODS);
 
 /** What each `--set` key of the study accepts (checked before anything runs). */
 const PARAM_RULES: Record<string, ParamRule> = {
-  datasets: { choices: ['mnist', 'fashion'], minLength: 1 }, models: { choices: ['mlp-bn', 'cnn-bn'], minLength: 1 },
+  datasets: { choices: ['mnist', 'fashion'], aliases: DATASET_NAME_ALIASES, minLength: 1 }, models: { choices: ['mlp-bn', 'cnn-bn'], minLength: 1 },
   shifts: { choices: CORRUPTION_NAMES, minLength: 1 }, severities: { integer: true, min: 0, max: 5, minLength: 1 },
   methods: { choices: METHOD_IDS, minLength: 1 }, ablations: { type: 'string[]', choices: METHOD_IDS },
   trainSize: { integer: true, min: 1 }, valSize: { integer: true, min: 1 }, epochs: { integer: true, min: 1 },

@@ -8,12 +8,12 @@
  *
  * @module
  */
-import { Rng, type LayersModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import type { LayersModelAdapter, TrainerPlugin } from '@trellis-ml/core';
 import { distillPlugin, reffakdGenerator } from '@trellis-ml/distill';
 import { cosineDecay } from '@trellis-ml/dynamic-depth';
 import { crl } from '@trellis-ml/privacy';
 import { energyTrackerPlugin, type EnergyTrackerPlugin } from '@trellis-ml/retrain-cost';
-import { denseUnitModules, unitFreezePlugin, type UnitLayout, type UnitMask } from '@trellis-ml/safety-units';
+import { denseUnitModules, emptyMask, randomMaskLike, unitFreezePlugin, type UnitLayout, type UnitMask } from '@trellis-ml/safety-units';
 
 /** Options of {@link composedPlugins}. */
 export interface ComposedOptions {
@@ -48,14 +48,14 @@ export interface ComposedPlugins {
   energy: EnergyTrackerPlugin;
 }
 
-/** A seeded set of `fraction` of the units of every module of `layout` (at least one unit each). */
+/**
+ * A seeded set of `fraction` of the units of every module of `layout` (at least one unit each):
+ * safety-units' `randomMaskLike` of a mask with that many units per module.
+ */
 export function randomUnits(layout: UnitLayout, fraction: number, seed: number): UnitMask {
-  const mask: UnitMask = {};
-  for (const m of layout) {
-    mask[m.id] = new Uint8Array(m.numUnits);
-    for (const i of Rng.derive(seed, 'composed-frozen', m.id).sample(m.numUnits, Math.max(1, Math.round(fraction * m.numUnits)))) mask[m.id]![i] = 1;
-  }
-  return mask;
+  const sizes = emptyMask(layout);
+  for (const m of layout) sizes[m.id]!.fill(1, 0, Math.max(1, Math.round(fraction * m.numUnits)));
+  return randomMaskLike(layout, sizes, seed);
 }
 
 /**

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { BufferPool } from './bufferPool.js';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { GEMM_CHOICES, TrellisError, batchNormGradients, registerBackendGradient, registerLargeArrayAdvisor, type GemmChoice, type GradientMap } from '@trellis-ml/core';
+import { GEMM_CHOICES, batchNormGradients, checkBackendOptions, registerBackendGradient, registerLargeArrayAdvisor, type GemmChoice, type GradientMap } from '@trellis-ml/core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
 import { installNativeSgd } from './sgd.js';
@@ -266,12 +266,7 @@ export interface NativeBackendInfo {
 export async function useNativeBackend(options: UseNativeBackendOptions = {}): Promise<NativeBackendInfo> {
   const envThreads = Number(process.env['TRELLIS_NATIVE_THREADS'] ?? NaN);
   const threads = options.threads ?? (Number.isFinite(envThreads) && envThreads >= 1 ? envThreads : undefined);
-  if (threads != null && (!Number.isInteger(threads) || threads < 1)) {
-    throw new TrellisError('BAD_THREADS', `threads must be an integer >= 1, got ${threads}.`, 'Pass e.g. { threads: 2 }.');
-  }
-  if (options.gemm != null && !(GEMM_CHOICES as readonly string[]).includes(options.gemm)) {
-    throw new TrellisError('BAD_GEMM', `gemm must be one of ${GEMM_CHOICES.join(', ')}, got '${String(options.gemm)}'.`, "Pass { gemm: 'auto' } or omit it.");
-  }
+  checkBackendOptions({ ...(threads != null ? { threads } : {}), ...(options.gemm != null ? { gemm: options.gemm } : {}) });
   const st = loadNativeKernels();
   if (!st.loaded) return { loaded: false, reason: st.reason ?? 'unknown', kernels: [] };
   const { addon } = loadAddon();

@@ -82,12 +82,15 @@ interface CheckpointState {
 
 /**
  * Checks what a plugin's `transformGradients` returned: every key a trainable variable's name, every
- * value a tensor of that variable's shape (`BAD_GRADIENT` naming the plugin otherwise). On failure it
+ * value a tensor of that variable's shape (`BAD_GRADIENT` naming the plugin otherwise). Entries passed
+ * through unchanged are not looked at, so a plugin that edits one gradient costs one check a step. On failure it
  * frees the tensors the plugin made, so the step's own gradients (`before`) are the caller's to free.
  */
 function checkGradients(after: tf.NamedTensorMap, before: tf.NamedTensorMap, vars: Array<[string, tf.Variable]>, plugin: string): void {
-  const shapes = new Map(vars.map(([name, v]) => [name, v.shape.join('x')]));
+  let shapes: Map<string, string> | undefined;
   for (const [name, g] of Object.entries(after)) {
+    if (before[name] === g) continue; // passed through under its own name: the step's own gradient
+    shapes ??= new Map(vars.map(([n, v]) => [n, v.shape.join('x')]));
     const shape = shapes.get(name);
     const problem = shape === undefined ? `a gradient for "${name}", which is not a trainable variable`
       : !(g instanceof tf.Tensor) ? `a gradient for "${name}" that is not a tensor`

@@ -36,6 +36,21 @@ export const GEMM_CHOICES = ['auto', 'openblas', 'onednn', 'openblas-threads'] a
 /** One of {@link GEMM_CHOICES}. */
 export type GemmChoice = (typeof GEMM_CHOICES)[number];
 
+/**
+ * Checks a backend's options: `threads` a whole number ≥ 1 (`BAD_THREADS`), `gemm` one of
+ * {@link GEMM_CHOICES} (`BAD_GEMM`); either may be left out. {@link useBackend} and backend-native's
+ * `useNativeBackend` both call it.
+ */
+export function checkBackendOptions(options: UseBackendOptions): void {
+  const { threads, gemm } = options;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new TrellisError('BAD_THREADS', `threads ${threads} is not a whole number ≥ 1`, 'pass e.g. { threads: 2 } (on the command line, --threads 2), or leave it out');
+  }
+  if (gemm !== undefined && !(GEMM_CHOICES as readonly string[]).includes(gemm)) {
+    throw new TrellisError('BAD_GEMM', `gemm must be one of ${GEMM_CHOICES.join(', ')}, got '${String(gemm)}'.`, "Pass { gemm: 'auto' } or leave it out.");
+  }
+}
+
 /** What backend is running, as reported by {@link useBackend} and {@link describeBackend}. */
 export interface BackendInfo {
   /** `tf.getBackend()`: 'tensorflow', 'wasm' or 'cpu' (or another registered backend). */
@@ -318,13 +333,8 @@ async function useCpu(): Promise<void> {
  * - `'auto'` (default): tensorflow-gpu → tensorflow → trellis-native → wasm → cpu, first one that works.
  */
 export async function useBackend(name: BackendName = 'auto', options: UseBackendOptions = {}): Promise<BackendInfo> {
+  checkBackendOptions(options);
   const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new TrellisError('BAD_THREADS', `threads ${threads} is not a whole number ≥ 1`, 'pass e.g. { threads: 2 } (on the command line, --threads 2), or leave it out');
-  }
-  if (options.gemm !== undefined && !(GEMM_CHOICES as readonly string[]).includes(options.gemm)) {
-    throw new TrellisError('BAD_GEMM', `gemm must be one of ${GEMM_CHOICES.join(', ')}, got '${String(options.gemm)}'.`, "Pass { gemm: 'auto' } or leave it out.");
-  }
   const notes: string[] = [];
   const fellBackFrom: string[] = [];
   lastRequested = name;

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import {
-  RunRecord, Trainer, TrellisError, check, dataParallelPlugin, dataParallelRank, mlp, runDataParallel, smallCnn,
+  RunRecord, Trainer, TrellisError, check, dataParallelPlugin, findUnfinishedRun, dataParallelRank, mlp, runDataParallel, smallCnn,
   type BackendName, type Dataset, type GemmChoice, type ModelAdapter, type TrainerOptions,
 } from '@trellis-ml/core';
 import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
@@ -63,23 +62,6 @@ export function baselineModel(kind: 'mlp' | 'cnn', inputShape: number[], numClas
     : smallCnn({ inputShape, numClasses, channels: [16, 32], dense: 128, seed });
 }
 
-async function latestUnfinishedRun(root: string): Promise<string | null> {
-  let entries: string[];
-  try {
-    entries = await readdir(root);
-  } catch {
-    return null;
-  }
-  for (const e of entries.sort().reverse()) {
-    const dir = join(root, e);
-    const has = async (p: string) => stat(join(dir, p)).then(() => true, () => false);
-    if ((await has('checkpoint')) || (await has('checkpoint-prev'))) {
-      if (!(await has('summary.json'))) return dir;
-    }
-  }
-  return null;
-}
-
 /**
  * `trellis train`: trains the baseline model on a dataset with core's Trainer (checkpoint every
  * epoch), evaluates on the test split, and writes the run record and report.
@@ -95,7 +77,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   let dir: string | undefined;
   if (dp.active) dir = (dp.data as TrainWorkerData).resumeDir;
   else if (o.resume) {
-    const found = await latestUnfinishedRun(root);
+    const found = await findUnfinishedRun(root, ['checkpoint', 'checkpoint-prev']);
     if (!found) throw new TrellisError('NOTHING_TO_RESUME', `no unfinished run with a checkpoint under ${root}`, 'start the run without --resume (or point --out at the interrupted run\'s root)');
     dir = found;
     log(`resuming ${dir}`);

@@ -18,6 +18,11 @@ export interface ExperimentOptions {
   params?: Record<string, string | number | boolean>;
   /** Line logger (default: console.log). */
   log?: (line: string) => void;
+  /**
+   * Continue the newest interrupted run of this technique under `out` (same seeds and settings),
+   * replaying the units its journal finished (only for experiments that are {@link TechniqueExperiment.resumable}).
+   */
+  resume?: boolean;
 }
 
 /** What every reproduction returns. */
@@ -41,6 +46,8 @@ export interface TechniqueExperiment {
   /** One-line description for `trellis --help`. */
   description: string;
   run(options: ExperimentOptions): Promise<ExperimentResult>;
+  /** Whether `run` journals its units and honours {@link ExperimentOptions.resume} (`trellis <name> --resume`). */
+  resumable?: boolean;
   /** Its `--set` keys in a mode: the defaults and what each accepts (`trellis <name> --help` lists them). */
   parameters?(mode: ExperimentMode): ParamSchema;
 }

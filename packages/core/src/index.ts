@@ -13,6 +13,7 @@ export * from './evaluate.js';
 export * from './claims.js';
 export * from './report.js';
 export * from './runRecord.js';
+export * from './studyJournal.js';
 export * from './directories.js';
 export * from './progress.js';
 export * from './largeArrays.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeBackend } from './backend/useBackend.js';
@@ -8,6 +8,7 @@ import type { Claim } from './claims.js';
 import { TrellisError } from './errors.js';
 import type { ModelAdapter } from './model.js';
 import { renderReport, type Report } from './report.js';
+import { StudyJournal } from './studyJournal.js';
 
 /**
  * Name and version of the package a module belongs to, read from the nearest `package.json` above the
@@ -72,6 +73,14 @@ export interface RunRecordOptions {
   versions?: Record<string, string>;
   /** Use this directory instead of a new timestamped one (e.g. to resume). */
   dir?: string;
+  /**
+   * Resume the newest unfinished run of this name under `out` (one with a `journal.jsonl` and no
+   * `summary.json`) instead of starting a new one; its seed and `config` must equal these. The
+   * study then replays the units its journal holds ({@link RunRecord.openJournal}).
+   * @throws TrellisError `NOTHING_TO_RESUME` when there is no such run, `RESUME_CONFIG_MISMATCH` when
+   * its settings differ.
+   */
+  resume?: boolean;
 }
 
 /** Summary written to `summary.json`; techniques add their figures and `claims`. */
@@ -85,24 +94,62 @@ export interface RunSummary {
  * `summary.json`, the model, and `report.md` / `report.html` with plots.
  */
 export class RunRecord {
-  private constructor(readonly dir: string, readonly seed: number) {}
+  private constructor(readonly dir: string, readonly seed: number, readonly resumed: boolean) {}
 
-  /** Creates the run directory and writes `config.json`. */
+  /** Creates the run directory and writes `config.json` (or, with `resume`, reopens an interrupted run). */
   static async create(options: RunRecordOptions): Promise<RunRecord> {
+    const own = options.packageOf ? await packageOf(options.packageOf) : undefined;
+    const versions = { ...(own ? { [own.name]: own.version } : {}), ...options.versions };
+    if (options.resume) return RunRecord.reopen(options, versions);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const dir = resolve(options.dir ?? join(options.out ?? 'runs', options.name, stamp));
     await ensureDirectory(dir, 'the run directory', 'pass --out (or `out`) a directory you can write, e.g. runs');
-    const own = options.packageOf ? await packageOf(options.packageOf) : undefined;
     const config = {
       name: options.name,
       seed: options.seed,
       createdAt: new Date().toISOString(),
       ...(await environmentInfo()),
-      versions: { ...(own ? { [own.name]: own.version } : {}), ...options.versions },
+      versions,
       config: options.config ?? {},
     };
     await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2));
-    return new RunRecord(dir, options.seed);
+    return new RunRecord(dir, options.seed, false);
+  }
+
+  /** The interrupted run `create({ resume: true })` continues; its `config.json` gains a `resumes` entry. */
+  private static async reopen(options: RunRecordOptions, versions: Record<string, string>): Promise<RunRecord> {
+    const root = resolve(options.out ?? 'runs', options.name);
+    const dir = options.dir ? resolve(options.dir) : await findUnfinishedRun(root, ['journal.jsonl']);
+    if (!dir) {
+      throw new TrellisError('NOTHING_TO_RESUME', `no unfinished ${options.name} run under ${root} (one with a journal.jsonl and no summary.json)`,
+        'start the run without --resume (or point --out at the interrupted run\'s root)');
+    }
+    const path = join(dir, 'config.json');
+    let stored: Record<string, unknown>;
+    try {
+      stored = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new TrellisError('NOTHING_TO_RESUME', `cannot read ${path} of the run to resume: ${(e as Error).message}`, 'start the run without --resume', {}, { cause: e });
+    }
+    const wanted = JSON.parse(JSON.stringify(options.config ?? {})) as Record<string, unknown>;
+    const had = (stored.config ?? {}) as Record<string, unknown>;
+    const differ = [...new Set([...Object.keys(wanted), ...Object.keys(had)])].filter((k) => JSON.stringify(wanted[k]) !== JSON.stringify(had[k]));
+    if (stored.seed !== options.seed) differ.unshift('seed');
+    if (differ.length) {
+      const show = (v: unknown) => (v === undefined ? '(unset)' : JSON.stringify(v).slice(0, 80));
+      throw new TrellisError('RESUME_CONFIG_MISMATCH',
+        `the interrupted run ${dir} has other settings: ${differ.map((k) => k === 'seed' ? `seed ${show(stored.seed)} (now ${show(options.seed)})` : `${k} ${show(had[k])} (now ${show(wanted[k])})`).join('; ')}`,
+        'resume with the same --seed, --seeds and --set values, or start a new run without --resume');
+    }
+    const resumes = Array.isArray(stored.resumes) ? stored.resumes : [];
+    const env = await environmentInfo();
+    await writeFile(path, JSON.stringify({ ...stored, resumes: [...resumes, { at: new Date().toISOString(), ...env, versions }] }, null, 2));
+    return new RunRecord(dir, options.seed, true);
+  }
+
+  /** The run's {@link StudyJournal} (replaying the finished units when the run was resumed). */
+  async openJournal(): Promise<StudyJournal> {
+    return StudyJournal.open(this.dir, { resume: this.resumed });
   }
 
   /** Appends one line to `metrics.jsonl`. */
@@ -133,4 +180,24 @@ export class RunRecord {
     await writeFile(path, html);
     return path;
   }
+}
+
+/**
+ * The newest run directory under `root` (names sort by their timestamps) that holds one of `markers`
+ * (e.g. `journal.jsonl`, `checkpoint`) and no `summary.json`, or null.
+ */
+export async function findUnfinishedRun(root: string, markers: readonly string[]): Promise<string | null> {
+  let entries: string[];
+  try {
+    entries = await readdir(root);
+  } catch {
+    return null;
+  }
+  const has = async (dir: string, p: string) => stat(join(dir, p)).then(() => true, () => false);
+  for (const e of entries.sort().reverse()) {
+    const dir = join(root, e);
+    if (await has(dir, 'summary.json')) continue;
+    for (const m of markers) if (await has(dir, m)) return dir;
+  }
+  return null;
 }

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RunRecord, StudyJournal, TrellisError, decodeJournalValue, encodeJournalValue } from '../src/index.js';
+
+async function code(f: () => Promise<unknown>): Promise<string> {
+  try {
+    await f();
+  } catch (e) {
+    if (e instanceof TrellisError) return e.code;
+    throw e;
+  }
+  return 'no error';
+}
+
+describe('journal values', () => {
+  it('keep non-finite numbers and typed arrays, which plain JSON loses', () => {
+    const value = { a: NaN, b: [Infinity, -Infinity, 1.5], f: Float32Array.from([0.1, -2]), i: Int32Array.from([3, -4]), s: 'x', n: null };
+    const text = encodeJournalValue(value);
+    expect(text).toContain('{"$number":"NaN"}');
+    const back = decodeJournalValue(text) as typeof value;
+    expect(back.a).toBeNaN();
+    expect(back.b).toEqual([Infinity, -Infinity, 1.5]);
+    expect(back.f).toBeInstanceOf(Float32Array);
+    expect(Array.from(back.f)).toEqual(Array.from(Float32Array.from([0.1, -2])));
+    expect(back.i).toBeInstanceOf(Int32Array);
+    expect(back.s).toBe('x');
+    expect(back.n).toBeNull();
+  });
+
+  it('refuse a value the journal cannot store', () => {
+    expect(() => encodeJournalValue({ v: new BigInt64Array(1) })).toThrow(/BigInt64Array/);
+  });
+});
+
+describe('StudyJournal', () => {
+  it('replays the finished units in order, runs the rest, and cuts back what a kill left', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-journal-'));
+    const runs: string[] = [];
+    const unit = (j: StudyJournal, key: string, value: unknown) => j.unit(key, async () => {
+      runs.push(key);
+      await appendFile(join(dir, 'metrics.jsonl'), `{"unit":"${key}"}\n`);
+      return value;
+    });
+    const first = await StudyJournal.open(dir);
+    expect(await unit(first, 'a', { x: 1 })).toEqual({ x: 1 });
+    expect(await unit(first, 'b', [NaN])).toEqual([NaN]);
+    // killed during unit c: its metrics line and half a journal line are on disk
+    await appendFile(join(dir, 'metrics.jsonl'), '{"unit":"c"}\n');
+    await appendFile(join(dir, 'journal.jsonl'), '{"key":"c","metr');
+    const resumed = await StudyJournal.open(dir, { resume: true });
+    expect(resumed.finished).toBe(2);
+    expect(await readFile(join(dir, 'metrics.jsonl'), 'utf8')).toBe('{"unit":"a"}\n{"unit":"b"}\n');
+    expect(await unit(resumed, 'a', 'other')).toEqual({ x: 1 });
+    expect(await unit(resumed, 'b', 'other')).toEqual([NaN]);
+    expect(await unit(resumed, 'c', 3)).toBe(3);
+    expect(resumed.replayed).toBe(2);
+    expect(runs).toEqual(['a', 'b', 'c']);
+    expect(await readFile(join(dir, 'metrics.jsonl'), 'utf8')).toBe('{"unit":"a"}\n{"unit":"b"}\n{"unit":"c"}\n');
+    const again = await StudyJournal.open(dir, { resume: true });
+    expect(again.finished).toBe(3);
+    // a unit in another order: the settings or the code changed
+    expect(await code(() => again.unit('b', async () => 0))).toBe('RESUME_MISMATCH');
+  });
+
+  it('refuses a damaged journal and a new run over an old journal', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-journal-'));
+    await writeFile(join(dir, 'journal.jsonl'), '{"key":"a","metricsBytes":0,"seconds":1,"value":1}\nnot json\n{"key":"b","metricsBytes":0,"seconds":1,"value":2}\n');
+    expect(await code(() => StudyJournal.open(dir, { resume: true }))).toBe('JOURNAL_DAMAGED');
+    expect(await code(() => StudyJournal.open(dir))).toBe('JOURNAL_EXISTS');
+  });
+
+  it('collect: the arrays end with the stored copies of what the unit pushed, run now or replayed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-journal-'));
+    const study = async (j: StudyJournal, stopAfter = Infinity) => {
+      const rows: Array<{ u: number; v: number }> = [];
+      const notes: string[] = [];
+      const returned: unknown[] = [];
+      for (let u = 0; u < 3 && u < stopAfter; u++) {
+        returned.push(await j.collect(`unit ${u}`, { rows, notes }, async () => {
+          rows.push({ u, v: u === 1 ? NaN : u / 3 });
+          if (u === 2) notes.push('last');
+          return u === 0 ? { first: true } : undefined;
+        }));
+      }
+      return { rows, notes, returned };
+    };
+    await study(await StudyJournal.open(dir), 2);
+    const resumed = await study(await StudyJournal.open(dir, { resume: true }));
+    const fresh = await study(await StudyJournal.open(await mkdtemp(join(tmpdir(), 'trellis-journal-'))));
+    expect(resumed).toEqual(fresh);
+    expect(fresh.rows.map((r) => r.u)).toEqual([0, 1, 2]);
+    expect(fresh.rows[1]!.v).toBeNaN();
+    expect(fresh.notes).toEqual(['last']);
+    expect(fresh.returned).toEqual([{ first: true }, null, null]);
+  });
+});
+
+describe('RunRecord resume', () => {
+  it('reopens the newest unfinished run with the same settings, and says what differs otherwise', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'trellis-resume-'));
+    const opts = { out, name: 'study', seed: 3, config: { mode: 'full', seeds: [3, 4], epochs: 5 } };
+    expect(await code(() => RunRecord.create({ ...opts, resume: true }))).toBe('NOTHING_TO_RESUME');
+    const done = await RunRecord.create({ ...opts, dir: join(out, 'study', '2026-01-01') });
+    await (await done.openJournal()).unit('u', async () => 1);
+    await done.writeSummary({});
+    const cut = await RunRecord.create({ ...opts, dir: join(out, 'study', '2026-01-02') });
+    await (await cut.openJournal()).unit('u', async () => 2);
+    const record = await RunRecord.create({ ...opts, resume: true });
+    expect(record.dir).toBe(cut.dir);
+    expect(record.resumed).toBe(true);
+    const journal = await record.openJournal();
+    expect(await journal.unit('u', async () => 9)).toBe(2);
+    const config = JSON.parse(await readFile(join(cut.dir, 'config.json'), 'utf8')) as { resumes: unknown[]; config: unknown };
+    expect(config.resumes).toHaveLength(1);
+    expect(config.config).toEqual(opts.config);
+    let err: unknown;
+    try {
+      await RunRecord.create({ ...opts, seed: 4, config: { ...opts.config, epochs: 6 }, resume: true });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TrellisError);
+    expect((err as TrellisError).code).toBe('RESUME_CONFIG_MISMATCH');
+    expect((err as TrellisError).problem).toContain('seed 3 (now 4)');
+    expect((err as TrellisError).problem).toContain('epochs 5 (now 6)');
+  });
+});

@@ -1,2 +1,3 @@
 export * from './conformance.js';
 export * from './describe.js';
+export * from './resume.js';

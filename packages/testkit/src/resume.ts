@@ -1,0 +1,57 @@
+import { cp, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExperimentOptions, ExperimentResult, TechniqueExperiment } from '@trellis-ml/core';
+
+/**
+ * The resume check for a journaled study (`TechniqueExperiment.resumable`): run it whole, make the
+ * state a kill during a later unit leaves, resume, and hand back both runs for the caller to compare.
+ *
+ * @module
+ */
+
+/** What {@link interruptAndResume} ran. */
+export interface InterruptAndResumeResult {
+  /** The uninterrupted run. */
+  whole: ExperimentResult;
+  /** The resumed run (its `runDir` is the interrupted copy's). */
+  resumed: ExperimentResult;
+  /** Lines the resumed run logged. */
+  resumedLog: string[];
+  /** `metrics.jsonl` lines of each run. */
+  metrics: { whole: string[]; resumed: string[] };
+  /** Units the journal of the whole run held, and how many the interrupted copy kept. */
+  units: { total: number; kept: number };
+}
+
+/**
+ * Runs `experiment` with `options` in a fresh directory, copies the run as a kill during unit
+ * `keep + 1` would leave it (the first `keep` journal lines, half of the next one, `metrics.jsonl` with
+ * that unit's lines, no summary or report), runs it again with `resume: true` and returns both runs.
+ * A resumable study should end with the same claims and tables (apart from wall-clock figures).
+ *
+ * ```ts
+ * const r = await interruptAndResume(experiment, { mode: 'quick', seed: 1, seeds: [1, 2], params });
+ * expect(r.resumed.claims).toEqual(r.whole.claims);
+ * ```
+ */
+export async function interruptAndResume(
+  experiment: TechniqueExperiment,
+  options: Omit<ExperimentOptions, 'out' | 'resume' | 'log'>,
+  { keep = 1 }: { keep?: number } = {},
+): Promise<InterruptAndResumeResult> {
+  const whole = await experiment.run({ ...options, out: await mkdtemp(join(tmpdir(), `${experiment.name}-whole-`)), log: () => undefined });
+  const lines = (await readFile(join(whole.runDir, 'journal.jsonl'), 'utf8')).split('\n').filter(Boolean);
+  if (lines.length <= keep) throw new Error(`${experiment.name}: the run journaled ${lines.length} unit(s); interrupting after ${keep} needs more (add a seed)`);
+  const out = await mkdtemp(join(tmpdir(), `${experiment.name}-cut-`));
+  const dir = join(out, experiment.name, 'interrupted');
+  await cp(whole.runDir, dir, { recursive: true });
+  for (const f of await readdir(dir)) if (f === 'summary.json' || f.startsWith('report') || f.endsWith('.svg')) await rm(join(dir, f), { recursive: true });
+  const killed = JSON.parse(lines[keep]!) as { metricsBytes: number };
+  await writeFile(join(dir, 'journal.jsonl'), [...lines.slice(0, keep), lines[keep]!.slice(0, Math.floor(lines[keep]!.length / 2))].join('\n'));
+  await truncate(join(dir, 'metrics.jsonl'), killed.metricsBytes).catch(() => undefined);
+  const resumedLog: string[] = [];
+  const resumed = await experiment.run({ ...options, out, resume: true, log: (l) => resumedLog.push(l) });
+  const read = async (d: string) => (await readFile(join(d, 'metrics.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  return { whole, resumed, resumedLog, metrics: { whole: await read(whole.runDir), resumed: await read(resumed.runDir) }, units: { total: lines.length, kept: keep } };
+}

@@ -54,7 +54,7 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   tour: ['epochs', 'only'],
 };
 /** Flags of every technique subcommand (besides the common ones and `--set`). */
-const TECHNIQUE_FLAGS = ['seeds'];
+const TECHNIQUE_FLAGS = ['seeds', 'resume'];
 
 /**
  * Rejects a flag `command` does not take (a typo would otherwise be ignored silently), naming the

@@ -17,7 +17,7 @@ export function helpText(): string {
     '  trellis train [--dataset mnist|fashion-mnist] [--model mlp|cnn] [--epochs N] [--batch-size N] [--lr X] [--limit N] [--resume]',
     '                [--workers N]   (data-parallel on N worker threads, one per core: each trains on its shard of every batch)',
     '  trellis tour  [--epochs N] [--only a,b]      baseline + every technique in quick mode, one report',
-    ...TECHNIQUES.map((t) => `  trellis ${t.name.padEnd(16)} [--quick|--full] [--seeds 1,2,3] [--set key=value]   ${t.description}`),
+    ...TECHNIQUES.map((t) => `  trellis ${t.name.padEnd(16)} [--quick|--full] [--seeds 1,2,3] [--set key=value]${t.resumable ? ' [--resume]' : ''}   ${t.description}`),
     '',
     'Common flags: --seed N (default 1), --backend auto|tensorflow-gpu|tensorflow|trellis-native|wasm|cpu (default auto),',
     '              --threads N, --out DIR (default runs), --progress,',
@@ -126,7 +126,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     }
     const seeds = typeof flags.seeds === 'string' ? flags.seeds.split(',').map((s) => Number(s)) : undefined;
     if (seeds && !seeds.every(Number.isInteger)) throw new TrellisError('BAD_ARGS', `--seeds ${String(flags.seeds)} is not a comma-separated list of integers`, 'write e.g. --seeds 1,2,3');
-    const r = await runTechnique(command, { mode: modeFlag(flags), seed, out, progress, params, log, ...(seeds ? { seeds } : {}) });
+    const r = await runTechnique(command, { mode: modeFlag(flags), seed, out, progress, params, log, ...(seeds ? { seeds } : {}), ...(flags.resume === true ? { resume: true } : {}) });
     for (const c of r.claims) log(`${c.holds ? 'holds' : 'DOES NOT HOLD'}  ${c.id}: measured ${c.measured.toFixed(4)} ${c.comparator} ${c.threshold}`);
     log(`report: ${r.reportPath}`);
     return 0;

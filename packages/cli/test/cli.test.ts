@@ -16,16 +16,21 @@ function summaryOf(out: string): Record<string, unknown> {
 
 /** Starts `trellis ...args`, SIGKILLs it once its first checkpoint exists; true if it had no summary yet. */
 function killAfterFirstCheckpoint(args: string[], out: string): Promise<boolean> {
+  return killWhen(args, join(out, 'train'), (dir) => existsSync(join(dir, 'checkpoint', 'state.json')));
+}
+
+/** Starts `trellis ...args`, SIGKILLs it once `ready(runDir)` holds for its run under `root`; true if it had no summary yet. */
+function killWhen(args: string[], root: string, ready: (dir: string) => boolean): Promise<boolean> {
   const child = spawn(process.execPath, [bin, ...args], { stdio: 'ignore' });
   return new Promise<boolean>((done) => {
     const timer = setInterval(() => {
-      const root = join(out, 'train');
       if (!existsSync(root)) return;
-      const dir = readdirSync(root)[0];
-      if (dir && existsSync(join(root, dir, 'checkpoint', 'state.json'))) {
+      const name = readdirSync(root)[0];
+      const dir = name ? join(root, name) : '';
+      if (dir && ready(dir)) {
         clearInterval(timer);
         child.kill('SIGKILL');
-        done(!existsSync(join(root, dir, 'summary.json')));
+        done(!existsSync(join(dir, 'summary.json')));
       }
     }, 20);
     child.on('exit', () => {
@@ -64,7 +69,43 @@ describe('trellis CLI', () => {
       expect(experiment.name).toBe(t.name);
       expect(typeof experiment.run).toBe('function');
       expect(helpText()).toContain(`trellis ${t.name}`);
+      // the help's [--resume] and the error's list come from the entry: it must say what the experiment does
+      expect(t.resumable, t.name).toBe(experiment.resumable === true);
     }
+  });
+
+  it('a technique study killed after its first seed resumes with --resume and ends with the uninterrupted run\'s accuracies', async () => {
+    const args = ['dynamic-depth', '--quick', '--seeds', '1,2', '--backend', 'wasm', '--set', 'dataset=mnist', '--set', 'trainLimit=2000', '--set', 'testLimit=500',
+      '--set', 'width=32', '--set', 'blocks=2', '--set', 'depths=1,2', '--set', 'epochs=3', '--set', 'timedRuns=2'];
+    const a = mkdtempSync(join(tmpdir(), 'trellis-study-'));
+    const whole = run([...args, '--out', a]);
+    expect(whole.status, whole.stderr).toBe(0);
+    const out = mkdtempSync(join(tmpdir(), 'trellis-study-'));
+    const oneUnit = (dir: string) => existsSync(join(dir, 'journal.jsonl')) && readFileSync(join(dir, 'journal.jsonl'), 'utf8').endsWith('\n');
+    expect(await killWhen([...args, '--out', out], join(out, 'dynamic-depth'), oneUnit)).toBe(true);
+    const resumed = run([...args, '--out', out, '--resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/resuming .*: 1 finished seeds are replayed/);
+    const summary = (o: string) => {
+      const root = join(o, 'dynamic-depth');
+      return JSON.parse(readFileSync(join(root, readdirSync(root)[0]!, 'summary.json'), 'utf8')) as { perDepth: Array<Record<string, { accuracy?: unknown }>>; claims: Array<{ id: string; measured: number }> };
+    };
+    const accuracy = (o: string) => summary(o).perDepth.map((d) => Object.values(d).map((v) => v?.accuracy ?? v));
+    expect(accuracy(out)).toEqual(accuracy(a));
+    const gap = (o: string) => summary(o).claims.find((c) => c.id === 'mean-gap-nonnegative')!.measured;
+    expect(gap(out)).toBe(gap(a));
+  });
+
+  it('--resume: a technique whose study is not journaled says so, and with nothing to resume the error says what to do', () => {
+    const r = run(['privacy', '--quick', '--resume', '--out', mkdtempSync(join(tmpdir(), 'trellis-cli-'))]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/trellis privacy does not resume interrupted runs/);
+    expect(r.stderr).toMatch(/the studies that resume are: fair-prune, safety-units, dynamic-depth, uda-calibration/);
+    const none = run(['uda-calibration', '--quick', '--resume', '--out', mkdtempSync(join(tmpdir(), 'trellis-cli-'))]);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/no unfinished uda-calibration run under/);
+    expect(none.stderr).toMatch(/fix: start the run without --resume/);
+    expect(helpText()).toMatch(/trellis uda-calibration .*\[--resume\]/);
   });
 
   it('gives a clear error for a backend that is not installed and for unknown commands', () => {

@@ -212,12 +212,18 @@ const pp = (x: number) => 100 * x;
 export const experiment: TechniqueExperiment = {
   name: 'dynamic-depth',
   parameters: (mode) => ({ defaults: mode === 'full' ? FULL : QUICK, rules: PARAM_RULES }),
+  resumable: true,
   description: 'Cooperative training (Leader + two Teammates + sub-networks) of a depth-switchable network vs separately trained depths, full-only and LayerDrop; accuracy, FLOPs and latency per depth.',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((l: string) => console.log(l));
     const s = dynamicDepthSetup(options);
     const seeds = experimentSeeds(options);
-    const record = await RunRecord.create({ out: options.out, name: 'dynamic-depth', seed: seeds[0]!, config: { mode: options.mode, seeds, ...s }, packageOf: import.meta.url });
+    const record = await RunRecord.create({
+      out: options.out, name: 'dynamic-depth', seed: seeds[0]!, config: { mode: options.mode, seeds, ...s }, packageOf: import.meta.url,
+      ...(options.resume ? { resume: true } : {}),
+    });
+    const journal = await record.openJournal();
+    if (journal.finished) log(`dynamic-depth: resuming ${record.dir}: ${journal.finished} finished seeds are replayed from its journal`);
     const flatten = s.model === 'mlp';
     const load = s.dataset === 'mnist' ? loadMnist : loadFashionMnist;
     const all = load({ split: 'train', limit: s.trainLimit, flatten });
@@ -225,22 +231,27 @@ export const experiment: TechniqueExperiment = {
     log(`dynamic-depth (${options.mode}): ${s.dataset}, ${s.model}, ${all.size} train / ${test.size} test, seeds ${seeds.join(',')}, backend ${tf.getBackend()}`);
 
     const results: SeedResult[] = [];
-    let savedDir = '';
     let bad: Record<string, string> = {};
     let reloadGap = NaN;
     for (const seed of seeds) {
-      const [train, val] = all.split(1 - s.valFraction, seed);
-      const { result, deployed } = await runSeed(s, seed, train, val, test, log, options.progress ?? false);
-      results.push(result);
-      for (const [m, r] of Object.entries(result.methods)) await record.logMetrics({ seed, method: m, ...r });
-      if (seed === seeds[0]) {
-        savedDir = await record.saveModel(deployed);
-        const reloaded = await loadDepthNet(savedDir);
-        reloadGap = Math.max(...deployed.configs.map((c) => Math.abs(depthAccuracy(reloaded, test, c.id) - result.methods.coop!.accuracy[c.id]!)));
-        reloaded.dispose();
-        bad = await badInputChecks(deployed, result.table, savedDir, s);
-      }
-      deployed.dispose();
+      // one journaled unit per seed: an interrupted study resumes after the last finished seed (the first seed's model stays saved in the run)
+      const first = await journal.collect(`seed ${seed}`, { results }, async () => {
+        const [train, val] = all.split(1 - s.valFraction, seed);
+        const { result, deployed } = await runSeed(s, seed, train, val, test, log, options.progress ?? false);
+        results.push(result);
+        for (const [m, r] of Object.entries(result.methods)) await record.logMetrics({ seed, method: m, ...r });
+        let checks: { reloadGap: number; bad: Record<string, string> } | null = null;
+        if (seed === seeds[0]) {
+          const dir = await record.saveModel(deployed);
+          const reloaded = await loadDepthNet(dir);
+          const gap = Math.max(...deployed.configs.map((c) => Math.abs(depthAccuracy(reloaded, test, c.id) - result.methods.coop!.accuracy[c.id]!)));
+          reloaded.dispose();
+          checks = { reloadGap: gap, bad: await badInputChecks(deployed, result.table, dir, s) };
+        }
+        deployed.dispose();
+        return checks;
+      });
+      if (first) ({ reloadGap, bad } = first);
     }
 
     // ---- aggregate

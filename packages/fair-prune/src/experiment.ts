@@ -27,13 +27,19 @@ export const experiment: TechniqueExperiment = {
   name: 'fair-prune',
   parameters: fairPruneParameters,
   description: 'Pruning has a disparate impact on groups (Tran et al. 2022): measure it across sparsities and mitigate it with group-constrained fine-tuning',
+  resumable: true,
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((line: string) => console.log(line));
     const seeds = experimentSeeds(options);
     const st = settingsFor(options.mode, options.params);
-    const record = await RunRecord.create({ out: options.out, name: 'fair-prune', seed: options.seed, config: { mode: options.mode, seeds, settings: st }, packageOf: import.meta.url });
+    const record = await RunRecord.create({
+      out: options.out, name: 'fair-prune', seed: options.seed, config: { mode: options.mode, seeds, settings: st }, packageOf: import.meta.url,
+      ...(options.resume ? { resume: true } : {}),
+    });
+    const journal = await record.openJournal();
+    if (journal.finished) log(`[fair-prune] resuming ${record.dir}: ${journal.finished} finished seed × design blocks are replayed from its journal`);
     const t0 = Date.now();
-    const results = await runStudy(st, seeds, loadStudyData(st.dataset), { record, log, t0 });
+    const results = await runStudy(st, seeds, loadStudyData(st.dataset), { record, journal, log, t0 });
     const { rows, runs, grid, after, badInputs } = results;
     const checks = studyChecks(rows, runs, grid, after, st, seeds);
     const claims = [...reproductionClaims(rows, runs, seeds, badInputs), ...studyClaims(checks, seeds)];

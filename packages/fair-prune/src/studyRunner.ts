@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Trainer, mlp, type ModelAdapter, type RunRecord } from '@trellis-ml/core';
+import { Trainer, mlp, type ModelAdapter, type RunRecord, type StudyJournal } from '@trellis-ml/core';
 import { badInputChecks } from './badInputChecks.js';
 import { flatParameters, groupDiagnostics, setFlatParameters, taylorExcessLoss } from './diagnostics.js';
 import { fineTunePruned, type Mitigation } from './finetune.js';
@@ -26,9 +26,13 @@ export interface StudyResults {
   badInputs: Record<string, string>;
 }
 
-/** Where the runs report: the run record (metrics), the progress log, and the start time of its elapsed seconds. @internal */
+/**
+ * Where the runs report: the run record (metrics), its journal (one unit per seed × design, so an
+ * interrupted study resumes), the progress log, and the start time of its elapsed seconds. @internal
+ */
 export interface StudyRunContext {
   record: RunRecord;
+  journal: StudyJournal;
   log: (line: string) => void;
   /** `Date.now()` at the start of the experiment. */
   t0: number;
@@ -51,22 +55,26 @@ export async function runStudy(st: FairPruneSettings, seeds: number[], data: Stu
   for (const seed of seeds) {
     const base = stratifiedSubset(data.train, st.trainSize, seed);
     for (const design of st.designs) {
-      const d = buildDesign(design, base, data.test, data.classNames, seed);
-      await runDesign(st, seed, design, d, design === 'classes' && seed === seeds[0], out, ctx);
+      const { rows, runs, grid, after } = out;
+      const badInputs = await ctx.journal.collect(`seed ${seed} ${design}`, { rows, runs, grid, after }, async () => {
+        const d = buildDesign(design, base, data.test, data.classNames, seed);
+        return runDesign(st, seed, design, d, design === 'classes' && seed === seeds[0], out, ctx);
+      });
+      if (badInputs) out.badInputs = badInputs;
     }
   }
   return out;
 }
 
-/** Trains and measures the dense model of one (seed, design), then runs each sparsity on it. */
-async function runDesign(st: FairPruneSettings, seed: number, design: GroupDesign, d: DesignData, checkBadInputs: boolean, out: StudyResults, ctx: StudyRunContext): Promise<void> {
+/** Trains and measures the dense model of one (seed, design), then runs each sparsity on it; returns the bad-input checks' errors when it ran them. */
+async function runDesign(st: FairPruneSettings, seed: number, design: GroupDesign, d: DesignData, checkBadInputs: boolean, out: StudyResults, ctx: StudyRunContext): Promise<Record<string, string> | null> {
   const dense = mlp({ inputShape: [784], hidden: st.hidden, numClasses: 10, seed });
   const trainer = new Trainer({ model: dense, seed, batchSize: 128, optimizer: tf.train.adam(1e-3) });
   await trainer.fit(d.train, { epochs: st.denseEpochs });
   trainer.dispose();
   const denseReport = evaluateGroups(dense, d.test, d.numGroups, { seed });
   const reference = denseReference(dense, d.train, d.numGroups);
-  if (checkBadInputs) out.badInputs = badInputChecks(dense, d.train, d.test);
+  const badInputs = checkBadInputs ? badInputChecks(dense, d.train, d.test) : null;
   const withDiagnostics = st.diagnosticDesigns.includes(design);
   const diagnostics = withDiagnostics ? groupDiagnostics(dense, d.train, d.numGroups, { ...st.diagnostics, seed }) : null;
   const denseTrain = withDiagnostics ? evaluateGroups(dense, d.train, d.numGroups, { bootstrapBelow: 0 }) : null;
@@ -75,6 +83,7 @@ async function runDesign(st: FairPruneSettings, seed: number, design: GroupDesig
   ctx.log(`[fair-prune] seed ${seed} ${design}: dense accuracy ${pp(denseReport.overall.accuracy)}% (groups ${denseReport.perGroup.map((g) => pp(g.accuracy)).join(' / ')}) ${((Date.now() - ctx.t0) / 1000).toFixed(0)}s`);
   for (const s of st.sparsities) await runSparsity(st, { seed, design, d, dense, denseReport, denseTrain, reference }, s, out, ctx);
   dense.dispose();
+  return badInputs;
 }
 
 /** Prunes the dense model to sparsity `s` and runs the fine-tuning variants and the dual-step grid. */

@@ -175,17 +175,26 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
 export const experiment: TechniqueExperiment = {
   name: 'safety-units',
   parameters: studyParameters,
+  resumable: true,
   description: 'Find the few units that carry safety (ESU), prune them, freeze them during benign fine-tuning, and align within the redundant-unit budget (SSAH).',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const seeds = experimentSeeds(options);
     const cfg = studyConfig(options.mode, options.params);
     const log = options.log ?? ((s: string) => console.log(s));
-    const record = await RunRecord.create({ out: options.out, name: 'safety-units', seed: seeds[0]!, config: { mode: options.mode, seeds, ...cfg }, packageOf: import.meta.url });
+    const record = await RunRecord.create({
+      out: options.out, name: 'safety-units', seed: seeds[0]!, config: { mode: options.mode, seeds, ...cfg }, packageOf: import.meta.url,
+      ...(options.resume ? { resume: true } : {}),
+    });
+    const journal = await record.openJournal();
+    if (journal.finished) log(`safety-units: resuming ${record.dir}: ${journal.finished} finished seeds are replayed from its journal`);
     const results: SeedResult[] = [];
     for (const seed of seeds) {
-      const r = await runSeed(seed, cfg, log, options.progress ?? false);
-      results.push(r);
-      await record.logMetrics({ seed, m0: r.m0, aligned: r.aligned, fractions: r.fractions, arms: r.arms.map((a) => ({ arm: a.arm, after: a.after, retained: a.retained })), budget: r.budget, jaccard: r.jaccard });
+      // one journaled unit per seed: an interrupted study resumes after the last finished seed
+      await journal.collect(`seed ${seed}`, { results }, async () => {
+        const r = await runSeed(seed, cfg, log, options.progress ?? false);
+        results.push(r);
+        await record.logMetrics({ seed, m0: r.m0, aligned: r.aligned, fractions: r.fractions, arms: r.arms.map((a) => ({ arm: a.arm, after: a.after, retained: a.retained })), budget: r.budget, jaccard: r.jaccard });
+      });
     }
     const claims = studyClaims(results, cfg, seeds);
     const sections = reportSections(results, cfg, seeds);

@@ -1,0 +1,26 @@
+import { readFile } from 'node:fs/promises';
+import { interruptAndResume } from '@trellis-ml/testkit';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { experiment } from '../src/index.js';
+import { useCpu } from './setup.js';
+
+beforeAll(useCpu);
+
+describe('trellis fair-prune --resume', () => {
+  it('an interrupted study resumes after its last finished seed × design block and ends with the uninterrupted run\'s results', async () => {
+    const params = { dataset: 'mnist', trainSize: 500, hidden: '32', denseEpochs: 1, fineTuneEpochs: 1, sparsities: '0.5,0.95', baselineSparsities: '0.95', dualLrGrid: '0.01', designs: 'classes' };
+    const { whole, resumed, resumedLog, metrics, units } = await interruptAndResume(experiment, { mode: 'quick', seed: 1, seeds: [1, 2], params });
+    expect(units).toEqual({ total: 2, kept: 1 });
+    expect(resumedLog.join('\n')).toContain('1 finished seed × design blocks are replayed');
+    // only the second block ran again
+    expect(resumedLog.filter((l) => l.includes('dense accuracy')).map((l) => l.slice(0, 24))).toEqual(['[fair-prune] seed 2 clas']);
+    const claims = (r: typeof whole) => r.claims.map((c) => [c.id, c.measured, c.holds]);
+    expect(claims(resumed)).toEqual(claims(whole));
+    const figures = async (r: typeof whole) => {
+      const { seconds: _s, ...rest } = JSON.parse(await readFile(r.summaryPath, 'utf8')) as Record<string, unknown>;
+      return rest;
+    };
+    expect(await figures(resumed)).toEqual(await figures(whole));
+    expect(metrics.resumed).toHaveLength(metrics.whole.length);
+  }, 300_000);
+});

@@ -1,4 +1,4 @@
-import { open, readFile, stat, truncate } from 'node:fs/promises';
+import { open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TrellisError } from './errors.js';
 
@@ -93,6 +93,8 @@ export class StudyJournal {
       if (text !== null && text.length > 0) {
         throw new TrellisError('JOURNAL_EXISTS', `${path} already holds finished units of another run`, 'resume that run (--resume) or write the new run to a fresh directory');
       }
+      // created empty at once: a run killed during its first unit is still found to resume (with nothing to replay)
+      if (text === null) await writeFile(path, '');
       return new StudyJournal(dir, []);
     }
     const entries = parseJournal(text ?? '', path);

@@ -105,7 +105,11 @@ describe('RunRecord resume', () => {
     const done = await RunRecord.create({ ...opts, dir: join(out, 'study', '2026-01-01') });
     await (await done.openJournal()).unit('u', async () => 1);
     await done.writeSummary({});
-    const cut = await RunRecord.create({ ...opts, dir: join(out, 'study', '2026-01-02') });
+    // killed during its first unit: nothing to replay, but it is the run to resume
+    const early = await RunRecord.create({ ...opts, dir: join(out, 'study', '2026-01-02') });
+    await early.openJournal();
+    expect((await RunRecord.create({ ...opts, resume: true })).dir).toBe(early.dir);
+    const cut = await RunRecord.create({ ...opts, dir: join(out, 'study', '2026-01-03') });
     await (await cut.openJournal()).unit('u', async () => 2);
     const record = await RunRecord.create({ ...opts, resume: true });
     expect(record.dir).toBe(cut.dir);
@@ -114,6 +118,7 @@ describe('RunRecord resume', () => {
     expect(await journal.unit('u', async () => 9)).toBe(2);
     const config = JSON.parse(await readFile(join(cut.dir, 'config.json'), 'utf8')) as { resumes: unknown[]; config: unknown };
     expect(config.resumes).toHaveLength(1);
+    expect(JSON.parse(await readFile(join(early.dir, 'config.json'), 'utf8')).resumes).toHaveLength(1);
     expect(config.config).toEqual(opts.config);
     let err: unknown;
     try {

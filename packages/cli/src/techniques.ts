@@ -22,6 +22,6 @@ export const TECHNIQUES: TechniqueEntry[] = [
   technique('safety-units', 'find, freeze and align the few units that carry safety in a tiny language model', () => import('@trellis-ml/safety-units'), true),
   technique('dynamic-depth', 'Leader + Teammate nets: one weight set serving many depths, chosen to fit a budget', () => import('@trellis-ml/dynamic-depth'), true),
   technique('uda-calibration', 'adapt to an unlabeled shifted domain without over-certainty (certainty distillation vs TENT)', () => import('@trellis-ml/uda-calibration'), true),
-  technique('distill', 'teacher-free distillation from autoencoder soft labels (ReffAKD) vs KD, DKD, DIST, LS, Tf-KD', () => import('@trellis-ml/distill')),
+  technique('distill', 'teacher-free distillation from autoencoder soft labels (ReffAKD) vs KD, DKD, DIST, LS, Tf-KD', () => import('@trellis-ml/distill'), true),
   technique('retrain-cost', 'predict retraining cost under a shift from one forward pass (PreIndex, ARM, RESQUE); energy/CO2 tracker', () => import('@trellis-ml/retrain-cost')),
 ];

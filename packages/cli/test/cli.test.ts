@@ -100,7 +100,7 @@ describe('trellis CLI', () => {
     const r = run(['privacy', '--quick', '--resume', '--out', mkdtempSync(join(tmpdir(), 'trellis-cli-'))]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/trellis privacy does not resume interrupted runs/);
-    expect(r.stderr).toMatch(/the studies that resume are: fair-prune, safety-units, dynamic-depth, uda-calibration/);
+    expect(r.stderr).toMatch(/the studies that resume are: fair-prune, safety-units, dynamic-depth, uda-calibration, distill/);
     const none = run(['uda-calibration', '--quick', '--resume', '--out', mkdtempSync(join(tmpdir(), 'trellis-cli-'))]);
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/no unfinished uda-calibration run under/);

@@ -63,20 +63,23 @@ export async function runStudents(run: DistillRun, augment: (seed: number) => Tr
   const test = data.test;
   // ---- final runs: every method, every seed, same split
   const runs: StudentRun[] = [];
-  let studentMacs = 0;
-  let studentParams = { all: 0, trainable: 0 };
+  const sizes = models.student(seeds[0]!);
+  const studentMacs = adapterMacs(sizes);
+  const studentParams = { all: adapterParams(sizes), trainable: adapterParams(sizes, 'trainable') };
+  sizes.dispose();
   const methods = METHODS.filter((m) => cfg.extras || !EXTRAS.has(m));
   for (const seed of seeds) {
     for (const method of methods) {
-      const model = models.student(seed);
-      studentMacs = adapterMacs(model);
-      studentParams = { all: adapterParams(model), trainable: adapterParams(model, 'trainable') };
-      const r = await trainModel(model, [...augment(seed), ...methodPlugins(method, sources, tuned, C, seed, cfg.klReduction)], seed, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `${method} seed ${seed}`, progress);
-      const diag = testDiagnostics(model, test);
-      model.dispose();
-      runs.push({ method, seed, ...r, ...diag });
-      await record.logMetrics({ kind: 'student', method, seed, ...r, testTrueClassProb: diag.testTrueClassProb });
-      log(`distill: seed ${seed} ${method}: test ${pct(r.finalTest)}% (final), ${pct(r.bestValTest)}% (best-val epoch ${r.bestEpoch + 1})`);
+      // each student run is a unit of the run's journal (an interrupted run resumes after the last finished one)
+      await run.journal.collect(`student ${method} seed ${seed}`, { runs }, async () => {
+        const model = models.student(seed);
+        const r = await trainModel(model, [...augment(seed), ...methodPlugins(method, sources, tuned, C, seed, cfg.klReduction)], seed, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `${method} seed ${seed}`, progress);
+        const diag = testDiagnostics(model, test);
+        model.dispose();
+        runs.push({ method, seed, ...r, ...diag });
+        await record.logMetrics({ kind: 'student', method, seed, ...r, testTrueClassProb: diag.testTrueClassProb });
+        log(`distill: seed ${seed} ${method}: test ${pct(r.finalTest)}% (final), ${pct(r.bestValTest)}% (best-val epoch ${r.bestEpoch + 1})`);
+      });
     }
   }
 

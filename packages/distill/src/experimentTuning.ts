@@ -65,14 +65,18 @@ export async function tuneSettings(run: DistillRun, augment: (seed: number) => T
   const softKl = (source: SoftLabelGenerator, T: number, alpha: number): TrainerPlugin[] => [softKlPlugin(source, T, alpha, cfg.klReduction)];
   if (cfg.grid) {
     const gridMilestones = [Math.round(cfg.gridEpochs * 0.5), Math.round(cfg.gridEpochs * 0.75)];
+    // each grid cell is a unit of the run's journal (an interrupted run resumes after the last finished cell)
     const gridRun = async (label: string, setting: string, plugins: TrainerPlugin[]): Promise<{ bestVal: number; testTrueClassProb: number }> => {
-      const model = models.student(seeds[0]!);
-      const r = await trainModel(model, [...augment(seeds[0]!), ...plugins], seeds[0]!, cfg.gridEpochs, gridMilestones, cfg, data, `grid ${label} ${setting}`, progress);
-      const testTrueClassProb = testDiagnostics(model, test).testTrueClassProb;
-      model.dispose();
-      gridRows.push([label, setting, pct(r.bestVal)]);
-      log(`distill: grid ${label} ${setting}: best val ${pct(r.bestVal)}%`);
-      return { bestVal: r.bestVal, testTrueClassProb };
+      const cell = await run.journal.unit(`grid ${label} ${setting}`, async () => {
+        const model = models.student(seeds[0]!);
+        const r = await trainModel(model, [...augment(seeds[0]!), ...plugins], seeds[0]!, cfg.gridEpochs, gridMilestones, cfg, data, `grid ${label} ${setting}`, progress);
+        const testTrueClassProb = testDiagnostics(model, test).testTrueClassProb;
+        model.dispose();
+        log(`distill: grid ${label} ${setting}: best val ${pct(r.bestVal)}%`);
+        return { bestVal: r.bestVal, testTrueClassProb };
+      });
+      gridRows.push([label, setting, pct(cell.bestVal)]);
+      return cell;
     };
     for (const [key, source] of [['reffakd', reffakd], ['kd', teacher]] as const) {
       let best = -1;
@@ -103,12 +107,15 @@ export async function tuneSettings(run: DistillRun, augment: (seed: number) => T
     // figure 5 (a) without a grid: one extra ReffAKD-AE student per (T, α), first seed, the final runs' budget
     for (const alpha of cfg.temperatureSweepAlpha) {
       for (const T of cfg.gridT) {
-        const model = models.student(seeds[0]!);
-        await trainModel(model, [...augment(seeds[0]!), ...softKl(reffakd, T, alpha)], seeds[0]!, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `sweep ReffAKD-AE T=${T} α=${alpha}`, progress);
-        const { testTrueClassProb } = testDiagnostics(model, test);
-        model.dispose();
+        const testTrueClassProb = await run.journal.unit(`sweep ReffAKD-AE T=${T} α=${alpha}`, async () => {
+          const model = models.student(seeds[0]!);
+          await trainModel(model, [...augment(seeds[0]!), ...softKl(reffakd, T, alpha)], seeds[0]!, cfg.studentEpochs, cfg.studentMilestones, cfg, data, `sweep ReffAKD-AE T=${T} α=${alpha}`, progress);
+          const p = testDiagnostics(model, test).testTrueClassProb;
+          model.dispose();
+          log(`distill: temperature sweep ReffAKD-AE T=${T} α=${alpha}: mean test true-class probability ${p.toFixed(4)}`);
+          return p;
+        });
         temperaturePoints.push({ T, alpha, from: 'sweep', epochs: cfg.studentEpochs, testTrueClassProb });
-        log(`distill: temperature sweep ReffAKD-AE T=${T} α=${alpha}: mean test true-class probability ${testTrueClassProb.toFixed(4)}`);
       }
     }
   }

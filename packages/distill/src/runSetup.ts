@@ -1,4 +1,4 @@
-import { RunRecord, experimentSeeds, type ExperimentOptions, type TrainerPlugin } from '@trellis-ml/core';
+import { RunRecord, experimentSeeds, type ExperimentOptions, type StudyJournal, type TrainerPlugin } from '@trellis-ml/core';
 import type { DistillExperimentConfig } from './experimentConfig.js';
 import { DISTILL_DATASETS, type DistillDataset } from './experimentDatasets.js';
 import type { ReffakdOptions } from './generators.js';
@@ -15,7 +15,10 @@ import { loadExperimentData, tierModels, type ExperimentData, type TierModels } 
 
 /** Opens the run record of a `trellis distill` run (name, seed, the whole configuration, package version). */
 export function openDistillRecord(options: ExperimentOptions, seeds: number[], cfg: DistillExperimentConfig, ds: DistillDataset): Promise<RunRecord> {
-  return RunRecord.create({ out: options.out, name: 'distill', seed: options.seed, config: { mode: options.mode, seeds, ...cfg, dataset: ds.id }, packageOf: import.meta.url });
+  return RunRecord.create({
+    out: options.out, name: 'distill', seed: options.seed, config: { mode: options.mode, seeds, ...cfg, dataset: ds.id }, packageOf: import.meta.url,
+    ...(options.resume ? { resume: true } : {}),
+  });
 }
 
 /** An opened run: its configuration, seeds, dataset, run record, the tier's models and the loaded data. */
@@ -28,6 +31,12 @@ export interface DistillRun extends ExperimentData {
   C: number;
   ds: DistillDataset;
   record: RunRecord;
+  /**
+   * The run's journal: each grid cell, temperature-sweep point and student run is a unit, so an
+   * interrupted run resumes after the last finished one (the teacher and the generators are trained
+   * again first: with one seed they come out the same).
+   */
+  journal: StudyJournal;
   /** Show per-epoch progress bars. */
   progress: boolean;
   models: TierModels;
@@ -40,9 +49,11 @@ export async function openDistillRun(cfg: DistillExperimentConfig, options: Expe
   const C = 10;
   const ds = DISTILL_DATASETS[cfg.dataset];
   const record = await openDistillRecord(options, seeds, cfg, ds);
+  const journal = await record.openJournal();
+  if (journal.finished) log(`distill: resuming ${record.dir}: the teacher and the generators are trained again, then ${journal.finished} finished grid cells and student runs are replayed from its journal`);
   const progress = options.progress ?? false;
   const models = tierModels(cfg, C);
-  return { cfg, options, seeds, C, ds, record, progress, models, log, ...loadExperimentData(cfg, ds) };
+  return { cfg, options, seeds, C, ds, record, journal, progress, models, log, ...loadExperimentData(cfg, ds) };
 }
 
 /**

@@ -147,9 +147,12 @@ export class RunRecord {
     return new RunRecord(dir, options.seed, true);
   }
 
-  /** The run's {@link StudyJournal} (replaying the finished units when the run was resumed). */
-  async openJournal(): Promise<StudyJournal> {
-    return StudyJournal.open(this.dir, { resume: this.resumed });
+  /**
+   * The run's {@link StudyJournal} (replaying the finished units when the run was resumed); `appendOnly`
+   * names other files of the run the study appends to inside its units.
+   */
+  async openJournal(options: { appendOnly?: readonly string[] } = {}): Promise<StudyJournal> {
+    return StudyJournal.open(this.dir, { resume: this.resumed, ...options });
   }
 
   /** Appends one line to `metrics.jsonl`. */

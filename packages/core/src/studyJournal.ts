@@ -16,8 +16,11 @@ interface JournalEntry {
   key: string;
   /** The unit's result. */
   value: unknown;
-  /** Size of `metrics.jsonl` when the unit finished (a resumed run cuts the file back to it). */
-  metricsBytes: number;
+  /**
+   * Sizes of the run's append-only files (`metrics.jsonl` and any {@link StudyJournalOptions.appendOnly})
+   * when the unit finished: a resumed run cuts each back to them.
+   */
+  sizes: Record<string, number>;
   /** Wall-clock seconds the unit took. */
   seconds: number;
 }
@@ -65,6 +68,12 @@ export interface StudyJournalOptions {
    * run, whose directory must not hold a journal yet).
    */
   resume?: boolean;
+  /**
+   * Other files of the run directory the study only appends to inside its units (e.g. an energy
+   * tracker's `energy-samples.jsonl`); like `metrics.jsonl`, a resumed run cuts each back to its size at
+   * the end of the last finished unit.
+   */
+  appendOnly?: readonly string[];
 }
 
 /**
@@ -73,18 +82,19 @@ export interface StudyJournalOptions {
  * the unit and appends the result; in a resumed run it hands back the stored results of the units
  * the interrupted run finished, in the same order, then runs the rest. Everything a unit's caller
  * needs afterwards must be in the unit's result, and the unit must log its metrics itself (a resumed
- * run cuts `metrics.jsonl` back to the end of the last finished unit, so lines of the unit that was
- * cut short are not kept twice).
+ * run cuts `metrics.jsonl`, and the {@link StudyJournalOptions.appendOnly} files, back to the end of the
+ * last finished unit, so lines of the unit that was cut short are not kept twice).
  */
 export class StudyJournal {
   private next = 0;
   private replayedUnits = 0;
 
-  private constructor(private readonly dir: string, private readonly entries: JournalEntry[]) {}
+  private constructor(private readonly dir: string, private readonly entries: JournalEntry[], private readonly files: readonly string[]) {}
 
   /** Opens the journal of the run directory `dir` (see {@link StudyJournalOptions.resume}). */
   static async open(dir: string, options: StudyJournalOptions = {}): Promise<StudyJournal> {
     const path = join(dir, 'journal.jsonl');
+    const files = ['metrics.jsonl', ...(options.appendOnly ?? [])];
     const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') return null;
       throw e;
@@ -95,17 +105,18 @@ export class StudyJournal {
       }
       // created empty at once: a run killed during its first unit is still found to resume (with nothing to replay)
       if (text === null) await writeFile(path, '');
-      return new StudyJournal(dir, []);
+      return new StudyJournal(dir, [], files);
     }
     const entries = parseJournal(text ?? '', path);
-    // Cut back what the interrupted unit left: a partial journal line, and its metrics lines.
-    const goodBytes = entries.bytes;
-    if (text !== null && goodBytes < Buffer.byteLength(text)) await truncate(path, goodBytes);
-    const metricsPath = join(dir, 'metrics.jsonl');
-    const metricsBytes = entries.list.length ? entries.list[entries.list.length - 1]!.metricsBytes : 0;
-    const size = await fileSize(metricsPath);
-    if (size > metricsBytes) await truncate(metricsPath, metricsBytes);
-    return new StudyJournal(dir, entries.list);
+    // Cut back what the interrupted unit left: a partial journal line, and its lines in the append-only files.
+    if (text !== null && entries.bytes < Buffer.byteLength(text)) await truncate(path, entries.bytes);
+    const last = entries.list[entries.list.length - 1];
+    for (const file of files) {
+      const keep = last?.sizes[file] ?? 0;
+      const size = await fileSize(join(dir, file));
+      if (size > keep) await truncate(join(dir, file), keep);
+    }
+    return new StudyJournal(dir, entries.list, files);
   }
 
   /** How many finished units the journal held when it was opened. */
@@ -137,7 +148,9 @@ export class StudyJournal {
     const t = performance.now();
     const value = await work();
     const encoded = encodeJournalValue(value);
-    const entry = `{"key":${JSON.stringify(key)},"metricsBytes":${await fileSize(join(this.dir, 'metrics.jsonl'))},"seconds":${((performance.now() - t) / 1000).toFixed(3)},"value":${encoded}}\n`;
+    const sizes: Record<string, number> = {};
+    for (const file of this.files) sizes[file] = await fileSize(join(this.dir, file));
+    const entry = `{"key":${JSON.stringify(key)},"sizes":${JSON.stringify(sizes)},"seconds":${((performance.now() - t) / 1000).toFixed(3)},"value":${encoded}}\n`;
     const handle = await open(join(this.dir, 'journal.jsonl'), 'a');
     try {
       await handle.appendFile(entry);
@@ -193,7 +206,7 @@ function parseJournal(text: string, path: string): { list: JournalEntry[]; bytes
     } catch {
       entry = null;
     }
-    if (!entry || typeof entry.key !== 'string' || typeof entry.metricsBytes !== 'number') {
+    if (!entry || typeof entry.key !== 'string' || !entry.sizes || typeof entry.sizes !== 'object') {
       throw new TrellisError('JOURNAL_DAMAGED', `line ${i + 1} of ${path} is not a journal entry`, 'start the study again without --resume (the journal was edited or damaged)');
     }
     list.push(entry as JournalEntry);

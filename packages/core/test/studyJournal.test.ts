@@ -64,9 +64,22 @@ describe('StudyJournal', () => {
     expect(await code(() => again.unit('b', async () => 0))).toBe('RESUME_MISMATCH');
   });
 
+  it('cuts the other append-only files it was told of back to the last finished unit too', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-journal-'));
+    const energy = join(dir, 'energy.jsonl');
+    const first = await StudyJournal.open(dir, { appendOnly: ['energy.jsonl'] });
+    await first.unit('a', async () => appendFile(energy, 'a1\na2\n'));
+    await appendFile(energy, 'b1\n'); // unit b was killed after this sample
+    const resumed = await StudyJournal.open(dir, { resume: true, appendOnly: ['energy.jsonl'] });
+    expect(await readFile(energy, 'utf8')).toBe('a1\na2\n');
+    await resumed.unit('a', async () => appendFile(energy, 'never\n'));
+    await resumed.unit('b', async () => appendFile(energy, 'b1\nb2\n'));
+    expect(await readFile(energy, 'utf8')).toBe('a1\na2\nb1\nb2\n');
+  });
+
   it('refuses a damaged journal and a new run over an old journal', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'trellis-journal-'));
-    await writeFile(join(dir, 'journal.jsonl'), '{"key":"a","metricsBytes":0,"seconds":1,"value":1}\nnot json\n{"key":"b","metricsBytes":0,"seconds":1,"value":2}\n');
+    await writeFile(join(dir, 'journal.jsonl'), '{"key":"a","sizes":{},"seconds":1,"value":1}\nnot json\n{"key":"b","sizes":{},"seconds":1,"value":2}\n');
     expect(await code(() => StudyJournal.open(dir, { resume: true }))).toBe('JOURNAL_DAMAGED');
     expect(await code(() => StudyJournal.open(dir))).toBe('JOURNAL_EXISTS');
   });

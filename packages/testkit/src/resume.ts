@@ -26,8 +26,8 @@ export interface InterruptAndResumeResult {
 
 /**
  * Runs `experiment` with `options` in a fresh directory, copies the run as a kill during unit
- * `keep + 1` would leave it (the first `keep` journal lines, half of the next one, `metrics.jsonl` with
- * that unit's lines, no summary or report), runs it again with `resume: true` and returns both runs.
+ * `keep + 1` would leave it (the first `keep` journal lines, half of the next one, `metrics.jsonl` and the
+ * other append-only files with that unit's lines, no summary or report), runs it again with `resume: true` and returns both runs.
  * A resumable study should end with the same claims and tables (apart from wall-clock figures).
  *
  * ```ts
@@ -47,9 +47,10 @@ export async function interruptAndResume(
   const dir = join(out, experiment.name, 'interrupted');
   await cp(whole.runDir, dir, { recursive: true });
   for (const f of await readdir(dir)) if (f === 'summary.json' || f.startsWith('report') || f.endsWith('.svg')) await rm(join(dir, f), { recursive: true });
-  const killed = JSON.parse(lines[keep]!) as { metricsBytes: number };
+  // the append-only files (metrics.jsonl, …) as they were when the killed unit had written everything but its journal line
+  const killed = JSON.parse(lines[keep]!) as { sizes: Record<string, number> };
   await writeFile(join(dir, 'journal.jsonl'), [...lines.slice(0, keep), lines[keep]!.slice(0, Math.floor(lines[keep]!.length / 2))].join('\n'));
-  await truncate(join(dir, 'metrics.jsonl'), killed.metricsBytes).catch(() => undefined);
+  for (const [file, size] of Object.entries(killed.sizes)) await truncate(join(dir, file), size).catch(() => undefined);
   const resumedLog: string[] = [];
   const resumed = await experiment.run({ ...options, out, resume: true, log: (l) => resumedLog.push(l) });
   const read = async (d: string) => (await readFile(join(d, 'metrics.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean);

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TECHNIQUES, helpText, parseArgs, techniqueHelpText } from '@trellis-ml/cli';
+import { TECHNIQUES, checkCanResume, helpText, parseArgs, techniqueHelpText } from '@trellis-ml/cli';
 
 const bin = resolve(__dirname, '../dist/bin.js');
 const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 300_000 });
@@ -97,10 +97,10 @@ describe('trellis CLI', () => {
   });
 
   it('--resume: a technique whose study is not journaled says so, and with nothing to resume the error says what to do', () => {
-    const r = run(['privacy', '--quick', '--resume', '--out', mkdtempSync(join(tmpdir(), 'trellis-cli-'))]);
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/trellis privacy does not resume interrupted runs/);
-    expect(r.stderr).toMatch(/the studies that resume are: fair-prune, safety-units, dynamic-depth, uda-calibration, distill/);
+    const thirdParty = { name: 'my-technique', description: '', run: () => Promise.reject(new Error('not reached')) };
+    expect(() => checkCanResume(thirdParty, { resume: true })).toThrow(/trellis my-technique does not resume interrupted runs.*the studies that resume are: privacy, fair-prune, safety-units, dynamic-depth, uda-calibration, distill, retrain-cost/s);
+    expect(() => checkCanResume(thirdParty, {})).not.toThrow();
+    expect(() => checkCanResume({ ...thirdParty, resumable: true }, { resume: true })).not.toThrow();
     const none = run(['uda-calibration', '--quick', '--resume', '--out', mkdtempSync(join(tmpdir(), 'trellis-cli-'))]);
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/no unfinished uda-calibration run under/);

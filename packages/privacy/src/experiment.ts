@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   applyParams, check, claim, experimentSeeds, meanStd, mlp, Rng, RunRecord, TrellisError,
-  type Claim, type Dataset, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type ParamRule, type ParamSchema, type TechniqueExperiment, type TrainerPlugin,
+  type Claim, type Dataset, type ExperimentOptions, type ExperimentResult, type ModelAdapter, type ParamRule, type ParamSchema, type StudyJournal, type TechniqueExperiment, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { median, summarizeTimingPairs, timePair, trainingWork, type TimingPair, type TimingSummary, type TrainingWork } from './benchmark.js';
 import { featureNormDisparity, membershipLabels, metricAttackSuite, scoreAttack, type AttackResult, type FeatureNormDisparity } from './audit.js';
@@ -169,7 +169,7 @@ async function trainMethod(method: StudyMethod, data: Dataset, config: PrivacySt
  * thresholds from the shadows), the shadow NN attack, feature-norm disparity; then LiRA
  * (leave-one-out over M models on the first seed's audit pool) for the LiRA methods.
  */
-export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[], hooks: { log: (s: string) => void; progress: boolean; record?: RunRecord }): Promise<{ runs: MethodRun[]; lira: LiraRun[]; poolSize: number; duplicatesRemoved: number }> {
+export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[], hooks: { log: (s: string) => void; progress: boolean; record?: RunRecord; journal?: StudyJournal }): Promise<{ runs: MethodRun[]; lira: LiraRun[]; poolSize: number; duplicatesRemoved: number }> {
   const all = studyMethods(config);
   const methods = config.methods.map((id) => {
     const m = all.find((x) => x.id === id);
@@ -180,107 +180,113 @@ export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[
   hooks.log(`privacy: pool of ${pool.size} Fashion-MNIST images (${removed} duplicates removed), N = ${config.members}, ${config.recipe.epochs} epochs, backend ${tf.getBackend()}`);
   const runs: MethodRun[] = [];
   const lira: LiraRun[] = [];
+  const collect = (key: string, bins: Record<string, unknown[]>, work: () => Promise<void>): Promise<unknown> => (hooks.journal ? hooks.journal.collect(key, bins, work) : work());
   for (const [si, seed] of seeds.entries()) {
     const split: MIASplit = makeMIASplit(pool.size, { membersPerModel: config.members, shadows: config.shadows, seed });
     const members = pool.subset(split.members);
     const nonMembers = pool.subset(split.nonMembers);
     checkNoSharedExamples(members, nonMembers);
     for (const method of methods) {
-      const t = await trainMethod(method, members, config, Rng.derive(seed, method.id, 'target').nextUint32(), `${method.id} target s${seed}`, hooks.progress);
-      const tIn = computeSignals(t.model, members, { featureTap: method.featureTap });
-      const tOut = computeSignals(t.model, nonMembers, { featureTap: method.featureTap });
-      t.model.dispose();
-      const sIn: Signals[] = [];
-      const sOut: Signals[] = [];
-      const shadowSeconds: number[] = [];
-      for (const [i, sh] of split.shadows.entries()) {
-        const shIn = pool.subset(sh.members);
-        const shOut = pool.subset(sh.nonMembers);
-        const s = await trainMethod(method, shIn, config, Rng.derive(seed, method.id, 'shadow', i).nextUint32(), `${method.id} shadow${i} s${seed}`, hooks.progress);
-        shadowSeconds.push(s.seconds);
-        sIn.push(computeSignals(s.model, shIn));
-        sOut.push(computeSignals(s.model, shOut));
-        s.model.dispose();
-      }
-      const attacks = metricAttackSuite({ targetIn: tIn, targetOut: tOut, shadowIn: sIn, shadowOut: sOut });
-      const nn = new ShadowModelAttack({ seed: Rng.derive(seed, method.id, 'nn').nextUint32(), recipe: { epochs: config.attackEpochs, batchSize: config.attackBatchSize } });
-      await nn.fit(sIn, sOut);
-      const target = concatSignals([tIn, tOut]);
-      const nnScores = nn.score(target);
-      nn.dispose();
-      attacks.push(scoreAttack('shadow-nn', nnScores, membershipLabels(tIn.labels.length, tOut.labels.length), nnScores.map((p) => (p >= 0.5 ? 1 : 0))));
-      const run: MethodRun = {
-        method: method.id, seed, trainAcc: accuracyOf(tIn), testAcc: accuracyOf(tOut), attacks,
-        featureNorm: featureNormDisparity(tIn, tOut), trainSeconds: t.seconds, shadowSeconds,
-      };
-      if (method.featureTap === SRCM_TAPS.fea && tIn.featureNorm && tOut.featureNorm) {
-        const cfgR = method.id === 'srcm' ? { r: 15, d: 5 } : { r: 5, d: 1 };
-        run.ring = ringOccupancy([...tIn.featureNorm, ...tOut.featureNorm], cfgR.r, cfgR.d);
-      }
-      runs.push(run);
-      const loss = attacks.find((a) => a.attack === 'loss')!;
-      const mentr = attacks.find((a) => a.attack === 'modifiedEntropy')!;
-      hooks.log(`  seed ${seed} ${method.id}: train ${(run.trainAcc * 100).toFixed(1)} test ${(run.testAcc * 100).toFixed(1)} AUC(loss) ${loss.auc.toFixed(3)} BA(Mentr) ${mentr.balancedAccuracy?.toFixed(3)} NN ${attacks[attacks.length - 1]!.balancedAccuracy?.toFixed(3)} normAUC ${run.featureNorm?.auc.toFixed(3)} (${t.seconds.toFixed(1)} s)`);
-      await hooks.record?.logMetrics({ kind: 'method', ...run, attacks: attacks.map(({ roc: _roc, ...a }) => a) });
+      // each (seed, method) is a unit of the run's journal: an interrupted study resumes after the last finished one
+      await collect(`seed ${seed} ${method.id}`, { runs }, async () => {
+        const t = await trainMethod(method, members, config, Rng.derive(seed, method.id, 'target').nextUint32(), `${method.id} target s${seed}`, hooks.progress);
+        const tIn = computeSignals(t.model, members, { featureTap: method.featureTap });
+        const tOut = computeSignals(t.model, nonMembers, { featureTap: method.featureTap });
+        t.model.dispose();
+        const sIn: Signals[] = [];
+        const sOut: Signals[] = [];
+        const shadowSeconds: number[] = [];
+        for (const [i, sh] of split.shadows.entries()) {
+          const shIn = pool.subset(sh.members);
+          const shOut = pool.subset(sh.nonMembers);
+          const s = await trainMethod(method, shIn, config, Rng.derive(seed, method.id, 'shadow', i).nextUint32(), `${method.id} shadow${i} s${seed}`, hooks.progress);
+          shadowSeconds.push(s.seconds);
+          sIn.push(computeSignals(s.model, shIn));
+          sOut.push(computeSignals(s.model, shOut));
+          s.model.dispose();
+        }
+        const attacks = metricAttackSuite({ targetIn: tIn, targetOut: tOut, shadowIn: sIn, shadowOut: sOut });
+        const nn = new ShadowModelAttack({ seed: Rng.derive(seed, method.id, 'nn').nextUint32(), recipe: { epochs: config.attackEpochs, batchSize: config.attackBatchSize } });
+        await nn.fit(sIn, sOut);
+        const target = concatSignals([tIn, tOut]);
+        const nnScores = nn.score(target);
+        nn.dispose();
+        attacks.push(scoreAttack('shadow-nn', nnScores, membershipLabels(tIn.labels.length, tOut.labels.length), nnScores.map((p) => (p >= 0.5 ? 1 : 0))));
+        const run: MethodRun = {
+          method: method.id, seed, trainAcc: accuracyOf(tIn), testAcc: accuracyOf(tOut), attacks,
+          featureNorm: featureNormDisparity(tIn, tOut), trainSeconds: t.seconds, shadowSeconds,
+        };
+        if (method.featureTap === SRCM_TAPS.fea && tIn.featureNorm && tOut.featureNorm) {
+          const cfgR = method.id === 'srcm' ? { r: 15, d: 5 } : { r: 5, d: 1 };
+          run.ring = ringOccupancy([...tIn.featureNorm, ...tOut.featureNorm], cfgR.r, cfgR.d);
+        }
+        runs.push(run);
+        const loss = attacks.find((a) => a.attack === 'loss')!;
+        const mentr = attacks.find((a) => a.attack === 'modifiedEntropy')!;
+        hooks.log(`  seed ${seed} ${method.id}: train ${(run.trainAcc * 100).toFixed(1)} test ${(run.testAcc * 100).toFixed(1)} AUC(loss) ${loss.auc.toFixed(3)} BA(Mentr) ${mentr.balancedAccuracy?.toFixed(3)} NN ${attacks[attacks.length - 1]!.balancedAccuracy?.toFixed(3)} normAUC ${run.featureNorm?.auc.toFixed(3)} (${t.seconds.toFixed(1)} s)`);
+        await hooks.record?.logMetrics({ kind: 'method', ...run, attacks: attacks.map(({ roc: _roc, ...a }) => a) });
+      });
     }
     if (si === 0 && config.liraModels > 0) {
       const audit = pool.subset([...split.members, ...split.nonMembers]);
       const keeps = liraKeepMasks(audit.size, config.liraModels, seed);
       for (const [li, id] of config.liraMethods.entries()) {
-        const method = methods.find((m) => m.id === id) ?? all.find((m) => m.id === id);
-        if (!method) throw new TrellisError('UNKNOWN_METHOD', `no LiRA method "${id}"`, `use some of ${all.map((x) => x.id).join(', ')}`);
-        const models: LiraReference[] = [];
-        const lossScores: number[] = [];
-        const lossMember: number[] = [];
-        const times: number[] = [];
-        const nPairs = li === 0 ? Math.min(config.benchmarkPairs, keeps.length) : 0;
-        const pairs: TimingPair[] = [];
-        let referenceWork: TrainingWork | null = null;
-        for (const [m, keep] of keeps.entries()) {
-          const idx: number[] = [];
-          keep.forEach((k, j) => k && idx.push(j));
-          const refData = audit.subset(idx);
-          referenceWork ??= trainingWork(refData.size, config.recipe);
-          const trainReference = () => trainMethod(method, refData, config, Rng.derive(seed, method.id, 'lira', m).nextUint32(), `${method.id} lira${m} s${seed}`, hooks.progress);
-          let r: { model: ModelAdapter; seconds: number };
-          if (m < nPairs) {
-            // a baseline run of the same method on the target's members, back to back with this reference model
-            const trainBaseline = async () => {
-              const b = await trainMethod(method, members, config, Rng.derive(seed, method.id, 'benchmark', m).nextUint32(), `${method.id} baseline${m} s${seed}`, hooks.progress);
-              b.model.dispose();
-              return { seconds: b.seconds };
-            };
-            const timed = await timePair(m, trainBaseline, trainReference);
-            pairs.push(timed.pair);
-            r = timed.reference;
-            hooks.log(`  timing pair ${m + 1}/${nPairs} (${timed.pair.order}): baseline ${timed.pair.baselineSeconds.toFixed(1)} s, reference ${timed.pair.referenceSeconds.toFixed(1)} s, ratio ${timed.pair.ratio.toFixed(2)}`);
-          } else r = await trainReference();
-          times.push(r.seconds);
-          const s = computeSignals(r.model, audit);
-          r.model.dispose();
-          models.push({ phi: s.scaledLogit, keep });
-          s.loss.forEach((l, j) => {
-            lossScores.push(-l);
-            lossMember.push(keep[j]!);
-          });
-          hooks.log(`  LiRA ${method.id} model ${m + 1}/${keeps.length} (${r.seconds.toFixed(1)} s)`);
-        }
-        const results: AttackResult[] = [];
-        for (const [name, opts] of [
-          ['lira-online', { mode: 'online' }], ['lira-online-fixed', { mode: 'online', fixedVariance: true }],
-          ['lira-offline', { mode: 'offline' }], ['lira-offline-fixed', { mode: 'offline', fixedVariance: true }],
-        ] as const) {
-          const pooled = liraLeaveOneOut(models, opts);
-          results.push(scoreAttack(name, pooled.scores, pooled.isMember));
-        }
-        results.push(scoreAttack('loss (pooled)', lossScores, lossMember));
-        const run: LiraRun = { method: method.id, models: keeps.length, referencesPerTarget: keeps.length - 1, results, meanModelSeconds: times.reduce((a, b) => a + b, 0) / times.length, medianModelSeconds: median(times) };
-        if (pairs.length && referenceWork) {
-          run.benchmark = { method: method.id, baselineWork: trainingWork(members.size, config.recipe), referenceWork, pairs, summary: summarizeTimingPairs(pairs) };
-        }
-        lira.push(run);
-        hooks.log(`  LiRA ${method.id}: ${results.map((r) => `${r.attack} AUC ${r.auc.toFixed(3)} TPR@0.1% ${r.tprAt01pct === null ? 'n/a' : (r.tprAt01pct * 100).toFixed(2) + '%'}`).join('; ')}`);
-        await hooks.record?.logMetrics({ kind: 'lira', ...run, results: results.map(({ roc: _roc, ...a }) => a) });
+        await collect(`seed ${seed} LiRA ${id}`, { lira }, async () => {
+          const method = methods.find((m) => m.id === id) ?? all.find((m) => m.id === id);
+          if (!method) throw new TrellisError('UNKNOWN_METHOD', `no LiRA method "${id}"`, `use some of ${all.map((x) => x.id).join(', ')}`);
+          const models: LiraReference[] = [];
+          const lossScores: number[] = [];
+          const lossMember: number[] = [];
+          const times: number[] = [];
+          const nPairs = li === 0 ? Math.min(config.benchmarkPairs, keeps.length) : 0;
+          const pairs: TimingPair[] = [];
+          let referenceWork: TrainingWork | null = null;
+          for (const [m, keep] of keeps.entries()) {
+            const idx: number[] = [];
+            keep.forEach((k, j) => k && idx.push(j));
+            const refData = audit.subset(idx);
+            referenceWork ??= trainingWork(refData.size, config.recipe);
+            const trainReference = () => trainMethod(method, refData, config, Rng.derive(seed, method.id, 'lira', m).nextUint32(), `${method.id} lira${m} s${seed}`, hooks.progress);
+            let r: { model: ModelAdapter; seconds: number };
+            if (m < nPairs) {
+              // a baseline run of the same method on the target's members, back to back with this reference model
+              const trainBaseline = async () => {
+                const b = await trainMethod(method, members, config, Rng.derive(seed, method.id, 'benchmark', m).nextUint32(), `${method.id} baseline${m} s${seed}`, hooks.progress);
+                b.model.dispose();
+                return { seconds: b.seconds };
+              };
+              const timed = await timePair(m, trainBaseline, trainReference);
+              pairs.push(timed.pair);
+              r = timed.reference;
+              hooks.log(`  timing pair ${m + 1}/${nPairs} (${timed.pair.order}): baseline ${timed.pair.baselineSeconds.toFixed(1)} s, reference ${timed.pair.referenceSeconds.toFixed(1)} s, ratio ${timed.pair.ratio.toFixed(2)}`);
+            } else r = await trainReference();
+            times.push(r.seconds);
+            const s = computeSignals(r.model, audit);
+            r.model.dispose();
+            models.push({ phi: s.scaledLogit, keep });
+            s.loss.forEach((l, j) => {
+              lossScores.push(-l);
+              lossMember.push(keep[j]!);
+            });
+            hooks.log(`  LiRA ${method.id} model ${m + 1}/${keeps.length} (${r.seconds.toFixed(1)} s)`);
+          }
+          const results: AttackResult[] = [];
+          for (const [name, opts] of [
+            ['lira-online', { mode: 'online' }], ['lira-online-fixed', { mode: 'online', fixedVariance: true }],
+            ['lira-offline', { mode: 'offline' }], ['lira-offline-fixed', { mode: 'offline', fixedVariance: true }],
+          ] as const) {
+            const pooled = liraLeaveOneOut(models, opts);
+            results.push(scoreAttack(name, pooled.scores, pooled.isMember));
+          }
+          results.push(scoreAttack('loss (pooled)', lossScores, lossMember));
+          const run: LiraRun = { method: method.id, models: keeps.length, referencesPerTarget: keeps.length - 1, results, meanModelSeconds: times.reduce((a, b) => a + b, 0) / times.length, medianModelSeconds: median(times) };
+          if (pairs.length && referenceWork) {
+            run.benchmark = { method: method.id, baselineWork: trainingWork(members.size, config.recipe), referenceWork, pairs, summary: summarizeTimingPairs(pairs) };
+          }
+          lira.push(run);
+          hooks.log(`  LiRA ${method.id}: ${results.map((r) => `${r.attack} AUC ${r.auc.toFixed(3)} TPR@0.1% ${r.tprAt01pct === null ? 'n/a' : (r.tprAt01pct * 100).toFixed(2) + '%'}`).join('; ')}`);
+          await hooks.record?.logMetrics({ kind: 'lira', ...run, results: results.map(({ roc: _roc, ...a }) => a) });
+        });
       }
     }
   }
@@ -405,14 +411,20 @@ function summaryRows(runs: MethodRun[], methods: string[]): Array<Array<string |
 export const experiment: TechniqueExperiment = {
   name: 'privacy',
   parameters: privacyParameters,
+  resumable: true,
   description: 'Membership-inference defenses (CRL, RelaxLoss, SRCM) vs. threshold, shadow-NN and LiRA attacks on a Fashion-MNIST MLP',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((s: string) => console.log(s));
     const config = resolvePrivacyConfig(options.mode, options.params);
     const seeds = experimentSeeds(options);
-    const record = await RunRecord.create({ out: options.out, name: 'privacy', seed: options.seed, config: { mode: options.mode, seeds, ...config }, packageOf: import.meta.url });
+    const record = await RunRecord.create({
+      out: options.out, name: 'privacy', seed: options.seed, config: { mode: options.mode, seeds, ...config }, packageOf: import.meta.url,
+      ...(options.resume ? { resume: true } : {}),
+    });
+    const journal = await record.openJournal();
+    if (journal.finished) log(`privacy: resuming ${record.dir}: ${journal.finished} finished seed × method and LiRA units are replayed from its journal`);
     const t0 = performance.now();
-    const { runs, lira, poolSize, duplicatesRemoved } = await runPrivacyStudy(config, seeds, { log, progress: options.progress ?? false, record });
+    const { runs, lira, poolSize, duplicatesRemoved } = await runPrivacyStudy(config, seeds, { log, progress: options.progress ?? false, record, journal });
     const claims = privacyClaims(runs, lira, seeds, config);
     const seconds = (performance.now() - t0) / 1000;
     const columns = ['method', 'train acc %', 'test acc %', 'AUC(loss)', 'BA(Mentr, global)', 'BA(Mentr, class)', 'BA(NN)', 'TPR@1%FPR(loss) %', 'feature-norm AUC', 'seeds'];

@@ -30,18 +30,24 @@ export type { DatasetName, Family, GridSetting, PilotPlan, Plan } from './experi
 export const experiment: TechniqueExperiment = {
   name: 'retrain-cost',
   parameters: retrainCostParameters,
+  resumable: true,
   description: 'Predict retraining cost under a shift (PreIndex, ARM, RESQUE vs baselines), measure it with an energy/carbon tracker, calibrate index → epochs/kWh/CO2e',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((s: string) => console.log(s));
     const plan = planFor(options);
     const seeds = experimentSeeds(options);
-    const record = await RunRecord.create({ out: options.out, name: 'retrain-cost', seed: options.seed, config: { mode: options.mode, seeds, plan }, packageOf: import.meta.url });
+    const record = await RunRecord.create({
+      out: options.out, name: 'retrain-cost', seed: options.seed, config: { mode: options.mode, seeds, plan }, packageOf: import.meta.url,
+      ...(options.resume ? { resume: true } : {}),
+    });
     const energyLog = join(record.dir, 'energy-samples.jsonl');
+    const journal = await record.openJournal({ appendOnly: ['energy-samples.jsonl'] });
+    if (journal.finished) log(`retrain-cost: resuming ${record.dir}: the pilot runs again, then ${journal.finished} finished dataset × model × seed cells are replayed from its journal`);
     const t0 = Date.now();
     const pilot = plan.pilot ? { ...plan.pilot, ...(await runPilot(plan, plan.pilot, log)) } : null;
     const settings = gridSettings(plan, new Set(pilot?.dropped));
     if (pilot?.dropped.length) log(`retrain-cost: the pilot censored ${pilot.dropped.join(', ')}; dropped from the grid`);
-    const grid = await runGrid(plan, seeds, settings, { record, energyLog, log });
+    const grid = await runGrid(plan, seeds, settings, { record, energyLog, log, journal });
     const { rows } = grid;
     const analysis = analyseGrid(rows, plan, options.seed, rows.length ? await readEnergyLog(energyLog) : [], log);
     const claims = gridClaims(analysis, plan, seeds, grid.badInputs);

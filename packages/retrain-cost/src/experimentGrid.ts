@@ -5,7 +5,7 @@
  * energy (spec §10.4). Each setting becomes one {@link GridRow}; the tracker's logs go to an energy log.
  */
 import { appendFile, readFile } from 'node:fs/promises';
-import { Rng, TrellisError, type Dataset, type RunRecord } from '@trellis-ml/core';
+import { Rng, TrellisError, type Dataset, type RunRecord, type StudyJournal } from '@trellis-ml/core';
 import { armFromRepresentations } from './arm.js';
 import { accuracyOf, bbsdKS, gaussianOtdd, hScore, leep, logme, mmd2 } from './baselines.js';
 import { loadSplit, measureRetraining, prepareCell, shiftedData, type PreparedCell } from './experimentCell.js';
@@ -103,6 +103,8 @@ export interface GridSinks {
   record: RunRecord;
   energyLog: string;
   log: (s: string) => void;
+  /** The run's journal: each dataset × model × seed cell is a unit (its energy samples go to `energyLog`, an append-only file of the journal). */
+  journal: StudyJournal;
 }
 
 /**
@@ -121,34 +123,40 @@ export async function runGrid(plan: Plan, seeds: readonly number[], settings: re
     for (const kind of plan.models) {
       const modelSeeds = seeds.slice(0, plan.seedsPerModel[kind]);
       for (const seed of modelSeeds) {
-        let cellModel: { dispose(): void } | undefined;
-        try {
-          const cell = await prepareCell(fullTrain, fullTest, dsName, kind, seed, plan, log);
-          const { model, oldData, aClean, target } = cell;
-          cellModel = model;
-          log(`  ${dsName}/${kind} seed ${seed}: clean test accuracy ${(aClean * 100).toFixed(2)}%, target ${(target * 100).toFixed(2)}%`);
-          badInputs ??= await checkBadInputs(model, oldData);
-          const info = REPRO_MODEL_INFO[kind];
-          const { layers, postActivation } = resolveTaps(model, 'auto', 10);
-          // clean-side representations for ARM/RESQUE/baselines (computed once)
-          const exOld = extractRepresentations(model, oldData, { layers: [...layers, info.penultimate], probs: true, batchSize: 64 });
-          // spec §13.2: the same paired rows of every setting, drawn once per cell
-          const subRows = plan.preIndexSubsample > 0
-            ? Rng.derive(seed, 'preindex-subsample', dsName, kind).sample(oldData.size, Math.max(20, Math.round(plan.preIndexSubsample * oldData.size))).sort()
-            : null;
-          const piOptions = preIndexOptionsFor(plan, kind, seed, layers, info);
-          // the clean side of the index's value, built once per cell and reused by every setting (reported, not claimed)
-          const piReference = await preIndexReference(model, oldData, { ...piOptions, components: 'index' });
-          const ctx: CellContext = { dsName, kind, seed, plan, cell, info, layers, postActivation, exOld, subRows, piOptions, piReference, ...sinks };
-          for (const st of settings) await measureSetting(ctx, st, rows);
-        } catch (e) {
-          // e.g. a CNN on a backend without convolution gradients: record and go on with the other cells
-          const msg = `${dsName}/${kind}/s${seed}: ${(e as Error).message}`;
-          skipped.push(msg);
-          log(`  SKIPPED ${msg}`);
-        } finally {
-          cellModel?.dispose(); // a skipped cell frees its source model too
-        }
+        // each cell is a unit of the run's journal: an interrupted grid resumes after the last finished cell
+        const checked = await sinks.journal.collect(`${dsName}/${kind} seed ${seed}`, { rows, skipped }, async () => {
+          let found: BadInputCheck | null = null;
+          let cellModel: { dispose(): void } | undefined;
+          try {
+            const cell = await prepareCell(fullTrain, fullTest, dsName, kind, seed, plan, log);
+            const { model, oldData, aClean, target } = cell;
+            cellModel = model;
+            log(`  ${dsName}/${kind} seed ${seed}: clean test accuracy ${(aClean * 100).toFixed(2)}%, target ${(target * 100).toFixed(2)}%`);
+            if (!badInputs) found = await checkBadInputs(model, oldData);
+            const info = REPRO_MODEL_INFO[kind];
+            const { layers, postActivation } = resolveTaps(model, 'auto', 10);
+            // clean-side representations for ARM/RESQUE/baselines (computed once)
+            const exOld = extractRepresentations(model, oldData, { layers: [...layers, info.penultimate], probs: true, batchSize: 64 });
+            // spec §13.2: the same paired rows of every setting, drawn once per cell
+            const subRows = plan.preIndexSubsample > 0
+              ? Rng.derive(seed, 'preindex-subsample', dsName, kind).sample(oldData.size, Math.max(20, Math.round(plan.preIndexSubsample * oldData.size))).sort()
+              : null;
+            const piOptions = preIndexOptionsFor(plan, kind, seed, layers, info);
+            // the clean side of the index's value, built once per cell and reused by every setting (reported, not claimed)
+            const piReference = await preIndexReference(model, oldData, { ...piOptions, components: 'index' });
+            const ctx: CellContext = { dsName, kind, seed, plan, cell, info, layers, postActivation, exOld, subRows, piOptions, piReference, ...sinks };
+            for (const st of settings) await measureSetting(ctx, st, rows);
+          } catch (e) {
+            // e.g. a CNN on a backend without convolution gradients: record and go on with the other cells
+            const msg = `${dsName}/${kind}/s${seed}: ${(e as Error).message}`;
+            skipped.push(msg);
+            log(`  SKIPPED ${msg}`);
+          } finally {
+            cellModel?.dispose(); // a skipped cell frees its source model too
+          }
+          return found;
+        });
+        badInputs ??= checked;
       }
     }
   }

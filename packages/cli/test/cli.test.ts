@@ -83,6 +83,11 @@ describe('trellis CLI', () => {
     const out = mkdtempSync(join(tmpdir(), 'trellis-study-'));
     const oneUnit = (dir: string) => existsSync(join(dir, 'journal.jsonl')) && readFileSync(join(dir, 'journal.jsonl'), 'utf8').endsWith('\n');
     expect(await killWhen([...args, '--out', out], join(out, 'dynamic-depth'), oneUnit)).toBe(true);
+    // other settings: refused before any work, naming what differs, and the interrupted run is left as it was
+    const other = run([...args.map((a) => (a === 'epochs=3' ? 'epochs=2' : a)), '--out', out, '--resume']);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toMatch(/the interrupted run .* has other settings: epochs 3 \(now 2\)/);
+    expect(other.stderr).toMatch(/fix: resume with the same --seed, --seeds and --set values/);
     const resumed = run([...args, '--out', out, '--resume']);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stdout).toMatch(/resuming .*: 1 finished seeds are replayed/);

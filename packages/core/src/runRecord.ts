@@ -116,35 +116,45 @@ export class RunRecord {
     return new RunRecord(dir, options.seed, false);
   }
 
-  /** The interrupted run `create({ resume: true })` continues; its `config.json` gains a `resumes` entry. */
+  /**
+   * The interrupted run `create({ resume: true })` continues: the newest unfinished run of this name whose
+   * seed and config equal these (so interrupted runs of other settings under the same `out` are passed
+   * over); its `config.json` gains a `resumes` entry.
+   */
   private static async reopen(options: RunRecordOptions, versions: Record<string, string>): Promise<RunRecord> {
     const root = resolve(options.out ?? 'runs', options.name);
-    const dir = options.dir ? resolve(options.dir) : await findUnfinishedRun(root, ['journal.jsonl']);
-    if (!dir) {
+    const candidates = options.dir ? [resolve(options.dir)] : await findUnfinishedRuns(root, ['journal.jsonl']);
+    if (!candidates.length) {
       throw new TrellisError('NOTHING_TO_RESUME', `no unfinished ${options.name} run under ${root} (one with a journal.jsonl and no summary.json)`,
         'start the run without --resume (or point --out at the interrupted run\'s root)');
     }
-    const path = join(dir, 'config.json');
-    let stored: Record<string, unknown>;
-    try {
-      stored = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-    } catch (e) {
-      throw new TrellisError('NOTHING_TO_RESUME', `cannot read ${path} of the run to resume: ${(e as Error).message}`, 'start the run without --resume', {}, { cause: e });
-    }
     const wanted = JSON.parse(JSON.stringify(options.config ?? {})) as Record<string, unknown>;
-    const had = (stored.config ?? {}) as Record<string, unknown>;
-    const differ = [...new Set([...Object.keys(wanted), ...Object.keys(had)])].filter((k) => JSON.stringify(wanted[k]) !== JSON.stringify(had[k]));
-    if (stored.seed !== options.seed) differ.unshift('seed');
-    if (differ.length) {
-      const show = (v: unknown) => (v === undefined ? '(unset)' : JSON.stringify(v).slice(0, 80));
-      throw new TrellisError('RESUME_CONFIG_MISMATCH',
-        `the interrupted run ${dir} has other settings: ${differ.map((k) => k === 'seed' ? `seed ${show(stored.seed)} (now ${show(options.seed)})` : `${k} ${show(had[k])} (now ${show(wanted[k])})`).join('; ')}`,
-        'resume with the same --seed, --seeds and --set values, or start a new run without --resume');
+    const show = (v: unknown) => (v === undefined ? '(unset)' : JSON.stringify(v).slice(0, 80));
+    const mismatches: string[] = [];
+    for (const dir of candidates) {
+      const path = join(dir, 'config.json');
+      let stored: Record<string, unknown>;
+      try {
+        stored = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+      } catch (e) {
+        mismatches.push(`${dir}: its config.json cannot be read (${(e as Error).message})`);
+        continue;
+      }
+      const had = (stored.config ?? {}) as Record<string, unknown>;
+      const differ = [...new Set([...Object.keys(wanted), ...Object.keys(had)])].filter((k) => JSON.stringify(wanted[k]) !== JSON.stringify(had[k]));
+      if (stored.seed !== options.seed) differ.unshift('seed');
+      if (differ.length) {
+        mismatches.push(`${dir} has other settings: ${differ.map((k) => k === 'seed' ? `seed ${show(stored.seed)} (now ${show(options.seed)})` : `${k} ${show(had[k])} (now ${show(wanted[k])})`).join('; ')}`);
+        continue;
+      }
+      const resumes = Array.isArray(stored.resumes) ? stored.resumes : [];
+      const env = await environmentInfo();
+      await writeFile(path, JSON.stringify({ ...stored, resumes: [...resumes, { at: new Date().toISOString(), ...env, versions }] }, null, 2));
+      return new RunRecord(dir, options.seed, true);
     }
-    const resumes = Array.isArray(stored.resumes) ? stored.resumes : [];
-    const env = await environmentInfo();
-    await writeFile(path, JSON.stringify({ ...stored, resumes: [...resumes, { at: new Date().toISOString(), ...env, versions }] }, null, 2));
-    return new RunRecord(dir, options.seed, true);
+    throw new TrellisError('RESUME_CONFIG_MISMATCH',
+      `no unfinished ${options.name} run under ${root} has these settings — the interrupted run ${mismatches[0]}${mismatches.length > 1 ? ` (and ${mismatches.length - 1} other unfinished run(s) differ too)` : ''}`,
+      'resume with the same --seed, --seeds and --set values, or start a new run without --resume');
   }
 
   /**
@@ -186,21 +196,32 @@ export class RunRecord {
 }
 
 /**
- * The newest run directory under `root` (names sort by their timestamps) that holds one of `markers`
- * (e.g. `journal.jsonl`, `checkpoint`) and no `summary.json`, or null.
+ * The run directories under `root` that hold one of `markers` (e.g. `journal.jsonl`, `checkpoint`) and no
+ * `summary.json`, newest first (names sort by their timestamps).
  */
-export async function findUnfinishedRun(root: string, markers: readonly string[]): Promise<string | null> {
+export async function findUnfinishedRuns(root: string, markers: readonly string[]): Promise<string[]> {
   let entries: string[];
   try {
     entries = await readdir(root);
   } catch {
-    return null;
+    return [];
   }
   const has = async (dir: string, p: string) => stat(join(dir, p)).then(() => true, () => false);
+  const found: string[] = [];
   for (const e of entries.sort().reverse()) {
     const dir = join(root, e);
     if (await has(dir, 'summary.json')) continue;
-    for (const m of markers) if (await has(dir, m)) return dir;
+    for (const m of markers) {
+      if (await has(dir, m)) {
+        found.push(dir);
+        break;
+      }
+    }
   }
-  return null;
+  return found;
+}
+
+/** The newest of {@link findUnfinishedRuns}, or null. */
+export async function findUnfinishedRun(root: string, markers: readonly string[]): Promise<string | null> {
+  return (await findUnfinishedRuns(root, markers))[0] ?? null;
 }

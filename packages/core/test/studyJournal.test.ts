@@ -143,5 +143,18 @@ describe('RunRecord resume', () => {
     expect((err as TrellisError).code).toBe('RESUME_CONFIG_MISMATCH');
     expect((err as TrellisError).problem).toContain('seed 3 (now 4)');
     expect((err as TrellisError).problem).toContain('epochs 5 (now 6)');
+    expect((err as TrellisError).problem).toContain('and 1 other unfinished run(s) differ too');
+  });
+
+  it('passes over a newer interrupted run of other settings to the one with these', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'trellis-resume-'));
+    const mnist = { out, name: 'study', seed: 1, config: { dataset: 'mnist' } };
+    const older = await RunRecord.create({ ...mnist, dir: join(out, 'study', '2026-01-01') });
+    await (await older.openJournal()).unit('u', async () => 'mnist');
+    const newer = await RunRecord.create({ ...mnist, config: { dataset: 'fashion' }, dir: join(out, 'study', '2026-01-02') });
+    await (await newer.openJournal()).unit('u', async () => 'fashion');
+    const record = await RunRecord.create({ ...mnist, resume: true });
+    expect(record.dir).toBe(older.dir);
+    expect(await (await record.openJournal()).unit('u', async () => 'recomputed')).toBe('mnist');
   });
 });

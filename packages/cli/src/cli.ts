@@ -103,6 +103,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     if (gemmIgnored) log(`  ${gemmIgnored}`);
     const nativeSkipped = backend.notes?.find((n) => n.startsWith('trellis-native:'));
     if (nativeSkipped) log(`  native kernels not used — ${nativeSkipped.slice('trellis-native:'.length).trim()}`);
+    if (command !== 'tour') announceResumeOnInterrupt(command);
     if (command === 'train') {
       const mode = modeFlag(flags);
       await runTrain({
@@ -136,5 +137,20 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
       return 2;
     }
     throw e;
+  }
+}
+
+/**
+ * On Ctrl-C (SIGINT) or SIGTERM during `train` or a technique study, says how to continue before exiting
+ * (130 / 143): the run's checkpoint or journal already holds what finished, and the same command with
+ * `--resume` picks it up. Registered once per process, by the CLI only.
+ */
+function announceResumeOnInterrupt(command: string): void {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      const unit = command === 'train' ? 'epoch' : 'unit (see the journal.jsonl of its run directory)';
+      console.error(`\ninterrupted (${signal}): what finished is kept — run the same \`trellis ${command}\` command with --resume to continue after the last finished ${unit}`);
+      process.exit(code);
+    });
   }
 }

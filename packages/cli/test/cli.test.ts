@@ -101,6 +101,34 @@ describe('trellis CLI', () => {
     expect(gap(out)).toBe(gap(a));
   });
 
+  it('Ctrl-C during a study says how to continue, and --resume then continues it', async () => {
+    const args = ['dynamic-depth', '--quick', '--seeds', '1,2', '--backend', 'wasm', '--set', 'dataset=mnist', '--set', 'trainLimit=2000', '--set', 'testLimit=500',
+      '--set', 'width=32', '--set', 'blocks=2', '--set', 'depths=1,2', '--set', 'epochs=3', '--set', 'timedRuns=2'];
+    const out = mkdtempSync(join(tmpdir(), 'trellis-sigint-'));
+    const child = spawn(process.execPath, [bin, ...args, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const root = join(out, 'dynamic-depth');
+    const code = await new Promise<number | null>((done) => {
+      const timer = setInterval(() => {
+        const name = existsSync(root) ? readdirSync(root)[0] : undefined;
+        if (name && readFileSync(join(root, name, 'journal.jsonl'), 'utf8').endsWith('\n')) {
+          clearInterval(timer);
+          child.kill('SIGINT');
+        }
+      }, 20);
+      child.on('exit', (c) => {
+        clearInterval(timer);
+        done(c);
+      });
+    });
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted \(SIGINT\): what finished is kept — run the same `trellis dynamic-depth` command with --resume/);
+    const resumed = run([...args, '--out', out, '--resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/1 finished seeds are replayed/);
+  });
+
   it('--resume: a technique whose study is not journaled says so, and with nothing to resume the error says what to do', () => {
     const thirdParty = { name: 'my-technique', description: '', run: () => Promise.reject(new Error('not reached')) };
     expect(() => checkCanResume(thirdParty, { resume: true })).toThrow(/trellis my-technique does not resume interrupted runs.*the studies that resume are: privacy, fair-prune, safety-units, dynamic-depth, uda-calibration, distill, retrain-cost/s);

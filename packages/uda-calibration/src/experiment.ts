@@ -239,7 +239,7 @@ async function run(options: ExperimentOptions): Promise<ExperimentResult> {
     ...(options.resume ? { resume: true } : {}),
   });
   const journal = await record.openJournal();
-  if (journal.finished) log(`[uda] resuming ${record.dir}: ${journal.finished} finished seed × dataset × model blocks are replayed from its journal`);
+  if (journal.finished) log(`[uda] resuming ${record.dir}: ${journal.finished} finished units (a source model's figures, a shift × severity cell, the trajectories) are replayed from its journal`);
   const rows: CellRow[] = [];
   const reliability: Array<{ cell: string; method: string; bins: CalibrationBin[] }> = [];
   const trajectories: Array<{ method: string; batch: number; ece: number; accuracy: number; entropyBits: number }> = [];
@@ -256,102 +256,121 @@ async function run(options: ExperimentOptions): Promise<ExperimentResult> {
       const k = train.numClasses;
       const labels = test.labels!;
       for (const modelKind of cfg.models) {
-        // one journaled unit per seed × dataset × model: an interrupted study resumes after the last finished block
-        const bins = { rows, reliability, trajectories, passEnds, labelChecks, badInputs, sourceInfo };
-        await journal.collect(`seed ${seed} ${dsName}/${modelKind}`, bins, async () => {
-          const source = buildModel(modelKind, train.shape, k, seed);
-          await trainSource(source, train, cfg, seed);
-          const valLogits = predictLogits(source, validation);
-          const temperature = fitTemperature(valLogits, validation.labels!, k);
-          const stats: SourceStats = computeSourceStats(source, validation);
-          const clean = calibrationReport(predictLogits(source, test), labels, k);
-          sourceInfo.push({ seed, dataset: dsName, model: modelKind, cleanAccuracy: clean.accuracy, cleanEce: clean.ece, cleanLogitNorm: clean.meanLogitNorm, cleanEntropyBits: clean.meanEntropyBits, temperature, h0Bits: stats.h0Bits, kappa: stats.logitNorm });
-          log(`[uda] seed ${seed} ${dsName}/${modelKind}: clean acc ${clean.accuracy.toFixed(4)} ECE ${clean.ece.toFixed(4)}; TS T=${temperature.toFixed(3)}; h0=${stats.h0Bits.toFixed(3)} bits, κ=${stats.logitNorm.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-          if (seed === seeds[0] && dsName === cfg.datasets[0] && modelKind === cfg.models[0]) {
-            badInputs.push((await badInputChecks(source, train.shape, k, seed)).passed);
+        // journaled units: the source model's figures, each shift × severity cell and the trajectories; the
+        // source model is trained only when a unit that needs it runs (again, with the same seed, on resume)
+        const block = `seed ${seed} ${dsName}/${modelKind}`;
+        let trained: LayersModelAdapter | null = null;
+        const sourceModel = async (): Promise<LayersModelAdapter> => {
+          if (!trained) {
+            const m = buildModel(modelKind, train.shape, k, seed);
+            await trainSource(m, train, cfg, seed);
+            trained = m;
           }
+          return trained;
+        };
+        try {
+          const { temperature, stats } = await journal.collect(`${block} source`, { sourceInfo, badInputs }, async () => {
+            const source = await sourceModel();
+            const valLogits = predictLogits(source, validation);
+            const temperature = fitTemperature(valLogits, validation.labels!, k);
+            const stats: SourceStats = computeSourceStats(source, validation);
+            const clean = calibrationReport(predictLogits(source, test), labels, k);
+            sourceInfo.push({ seed, dataset: dsName, model: modelKind, cleanAccuracy: clean.accuracy, cleanEce: clean.ece, cleanLogitNorm: clean.meanLogitNorm, cleanEntropyBits: clean.meanEntropyBits, temperature, h0Bits: stats.h0Bits, kappa: stats.logitNorm });
+            log(`[uda] seed ${seed} ${dsName}/${modelKind}: clean acc ${clean.accuracy.toFixed(4)} ECE ${clean.ece.toFixed(4)}; TS T=${temperature.toFixed(3)}; h0=${stats.h0Bits.toFixed(3)} bits, κ=${stats.logitNorm.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+            if (seed === seeds[0] && dsName === cfg.datasets[0] && modelKind === cfg.models[0]) {
+              badInputs.push((await badInputChecks(source, train.shape, k, seed)).passed);
+            }
+            return { temperature, stats };
+          });
           const cells: Array<{ shift: CorruptionName; severity: number }> = [];
           for (const shift of cfg.shifts) for (const severity of sevs) cells.push({ shift, severity });
           for (const { shift, severity } of cells) {
-            const target = severity === 0 ? test : corrupt(test, shift, severity as Severity, seed);
-            const cell = `${dsName}/${modelKind} ${shift} s${severity}`;
-            const base = { seed, dataset: dsName, model: modelKind, shift, severity };
-            const specs = [...cfg.methods, ...(seed === seeds[0] && severity >= 3 ? cfg.ablations : [])];
-            for (const spec of specs) {
-              const method = await createAdaptation(spec, source, { seed, validation, stats });
-              let tauSum = 0;
-              let tauN = 0;
-              const res = await runStream(method, target, {
-                seed, batchSize: cfg.batchSize,
-                onBatch: ({ logs }) => {
-                  if (logs['dec/tau'] !== undefined) {
-                    tauSum += logs['dec/tau'];
-                    tauN++;
-                  }
-                },
-              });
-              method.dispose();
-              const label = methodLabel(spec);
-              const online = calibrationReport(res.online[0]!, labels, k);
-              const post = calibrationReport(res.post, labels, k);
-              const extra = { msPerBatch: res.msPerBatch, peakTensors: res.peakTensors, ...(tauN ? { tau: tauSum / tauN } : {}) };
-              rows.push({ ...base, method: label, protocol: 'online', ...slim(online), ...extra });
-              rows.push({ ...base, method: label, protocol: 'post', ...slim(post), ...extra });
-              if (spec.kind === 'source') {
-                const ts = calibrationReport(applyTemperature(res.online[0]!, temperature), labels, k);
-                for (const protocol of ['online', 'post'] as const) rows.push({ ...base, method: 'source+TS', protocol, ...slim(ts), msPerBatch: 0, peakTensors: 0 });
-                if (seed === seeds[0] && severity === maxSev && (shift === 'gaussian_noise' || shift === 'contrast')) reliability.push({ cell, method: 'source+TS', bins: ts.reliability });
+            await journal.collect(`${block} ${shift} s${severity}`, { rows, reliability, labelChecks }, async () => {
+              const source = await sourceModel();
+              const target = severity === 0 ? test : corrupt(test, shift, severity as Severity, seed);
+              const cell = `${dsName}/${modelKind} ${shift} s${severity}`;
+              const base = { seed, dataset: dsName, model: modelKind, shift, severity };
+              const specs = [...cfg.methods, ...(seed === seeds[0] && severity >= 3 ? cfg.ablations : [])];
+              for (const spec of specs) {
+                const method = await createAdaptation(spec, source, { seed, validation, stats });
+                let tauSum = 0;
+                let tauN = 0;
+                const res = await runStream(method, target, {
+                  seed, batchSize: cfg.batchSize,
+                  onBatch: ({ logs }) => {
+                    if (logs['dec/tau'] !== undefined) {
+                      tauSum += logs['dec/tau'];
+                      tauN++;
+                    }
+                  },
+                });
+                method.dispose();
+                const label = methodLabel(spec);
+                const online = calibrationReport(res.online[0]!, labels, k);
+                const post = calibrationReport(res.post, labels, k);
+                const extra = { msPerBatch: res.msPerBatch, peakTensors: res.peakTensors, ...(tauN ? { tau: tauSum / tauN } : {}) };
+                rows.push({ ...base, method: label, protocol: 'online', ...slim(online), ...extra });
+                rows.push({ ...base, method: label, protocol: 'post', ...slim(post), ...extra });
+                if (spec.kind === 'source') {
+                  const ts = calibrationReport(applyTemperature(res.online[0]!, temperature), labels, k);
+                  for (const protocol of ['online', 'post'] as const) rows.push({ ...base, method: 'source+TS', protocol, ...slim(ts), msPerBatch: 0, peakTensors: 0 });
+                  if (seed === seeds[0] && severity === maxSev && (shift === 'gaussian_noise' || shift === 'contrast')) reliability.push({ cell, method: 'source+TS', bins: ts.reliability });
+                }
+                if (seed === seeds[0] && severity === maxSev && (shift === 'gaussian_noise' || shift === 'contrast')) reliability.push({ cell, method: label, bins: online.reliability });
+                await record.logMetrics({ ...base, method: label, online: slim(online), post: slim(post), ...extra });
               }
-              if (seed === seeds[0] && severity === maxSev && (shift === 'gaussian_noise' || shift === 'contrast')) reliability.push({ cell, method: label, bins: online.reliability });
-              await record.logMetrics({ ...base, method: label, online: slim(online), post: slim(post), ...extra });
-            }
-            const line = rows.filter((r) => r.seed === seed && r.dataset === dsName && r.model === modelKind && r.shift === shift && r.severity === severity && r.protocol === 'online')
-              .map((r) => `${r.method} ${(100 * r.accuracy).toFixed(1)}%/${r.ece.toFixed(3)}`).join(', ');
-            log(`[uda] ${cell} (acc/ECE online): ${line} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-            // No target label is used in adaptation: adapting on the same inputs with permuted labels gives identical predictions.
-            if (labelChecks.length < seeds.indexOf(seed) + 1 && severity === maxSev) {
-              const spec = cfg.methods.find((m) => m.kind === 'dec') ?? cfg.methods[cfg.methods.length - 1]!;
-              const perm = new Rng(seed + 99).permutation(target.size);
-              const scrambled = Dataset.fromArrays({ x: target.x, shape: [...target.shape], labels: Int32Array.from(perm, (i) => labels[i]!), numClasses: k });
-              const outs: Float32Array[] = [];
-              for (const ds of [target, scrambled]) {
-                const m = await createAdaptation(spec, source, { seed, validation, stats });
-                const r = await runStream(m, ds, { seed, batchSize: cfg.batchSize });
-                m.dispose();
-                outs.push(r.online[0]!, r.post);
+              const line = rows.filter((r) => r.seed === seed && r.dataset === dsName && r.model === modelKind && r.shift === shift && r.severity === severity && r.protocol === 'online')
+                .map((r) => `${r.method} ${(100 * r.accuracy).toFixed(1)}%/${r.ece.toFixed(3)}`).join(', ');
+              log(`[uda] ${cell} (acc/ECE online): ${line} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+              // No target label is used in adaptation: adapting on the same inputs with permuted labels gives identical predictions.
+              if (labelChecks.length < seeds.indexOf(seed) + 1 && severity === maxSev) {
+                const spec = cfg.methods.find((m) => m.kind === 'dec') ?? cfg.methods[cfg.methods.length - 1]!;
+                const perm = new Rng(seed + 99).permutation(target.size);
+                const scrambled = Dataset.fromArrays({ x: target.x, shape: [...target.shape], labels: Int32Array.from(perm, (i) => labels[i]!), numClasses: k });
+                const outs: Float32Array[] = [];
+                for (const ds of [target, scrambled]) {
+                  const m = await createAdaptation(spec, source, { seed, validation, stats });
+                  const r = await runStream(m, ds, { seed, batchSize: cfg.batchSize });
+                  m.dispose();
+                  outs.push(r.online[0]!, r.post);
+                }
+                let diff = 0;
+                for (let i = 0; i < outs[0]!.length; i++) diff = Math.max(diff, Math.abs(outs[0]![i]! - outs[2]![i]!), Math.abs(outs[1]![i]! - outs[3]![i]!));
+                labelChecks.push(diff);
               }
-              let diff = 0;
-              for (let i = 0; i < outs[0]!.length; i++) diff = Math.max(diff, Math.abs(outs[0]![i]! - outs[2]![i]!), Math.abs(outs[1]![i]! - outs[3]![i]!));
-              labelChecks.push(diff);
-            }
+            });
           }
           if (cfg.trajectoryPasses > 0 && seed === seeds[0]) {
-            const shift = cfg.shifts.includes('gaussian_noise') ? 'gaussian_noise' : cfg.shifts[0]!;
-            const target = corrupt(test, shift, maxSev as Severity, seed);
-            for (const spec of cfg.methods.filter((m) => m.kind === 'tent' || (m.kind === 'dec' && m.label === 'DEC'))) {
-              const method = await createAdaptation(spec, source, { seed, validation, stats });
-              const stream = new StreamingCalibration(k);
-              const perPass = Math.ceil(target.size / cfg.batchSize);
-              await runStream(method, target, {
-                seed, batchSize: cfg.batchSize, passes: cfg.trajectoryPasses,
-                onBatch: ({ pass, batch, indices, logits }) => {
-                  stream.add(logits, Array.from(indices, (i) => labels[i]!));
-                  const step = pass * perPass + batch;
-                  if (batch === perPass - 1) {
-                    const w = stream.windowed(target.size);
-                    passEnds.push({ cell: `${dsName}/${modelKind}`, method: methodLabel(spec), pass: pass + 1, ece: w.ece, accuracy: w.accuracy });
-                  }
-                  if ((step + 1) % 5 === 0) {
-                    const w = stream.windowed(1000);
-                    trajectories.push({ method: `${dsName}/${modelKind} ${methodLabel(spec)}`, batch: step + 1, ece: w.ece, accuracy: w.accuracy, entropyBits: w.meanEntropyBits });
-                  }
-                },
-              });
-              method.dispose();
-            }
+            await journal.collect(`${block} trajectories`, { trajectories, passEnds }, async () => {
+              const source = await sourceModel();
+              const shift = cfg.shifts.includes('gaussian_noise') ? 'gaussian_noise' : cfg.shifts[0]!;
+              const target = corrupt(test, shift, maxSev as Severity, seed);
+              for (const spec of cfg.methods.filter((m) => m.kind === 'tent' || (m.kind === 'dec' && m.label === 'DEC'))) {
+                const method = await createAdaptation(spec, source, { seed, validation, stats });
+                const stream = new StreamingCalibration(k);
+                const perPass = Math.ceil(target.size / cfg.batchSize);
+                await runStream(method, target, {
+                  seed, batchSize: cfg.batchSize, passes: cfg.trajectoryPasses,
+                  onBatch: ({ pass, batch, indices, logits }) => {
+                    stream.add(logits, Array.from(indices, (i) => labels[i]!));
+                    const step = pass * perPass + batch;
+                    if (batch === perPass - 1) {
+                      const w = stream.windowed(target.size);
+                      passEnds.push({ cell: `${dsName}/${modelKind}`, method: methodLabel(spec), pass: pass + 1, ece: w.ece, accuracy: w.accuracy });
+                    }
+                    if ((step + 1) % 5 === 0) {
+                      const w = stream.windowed(1000);
+                      trajectories.push({ method: `${dsName}/${modelKind} ${methodLabel(spec)}`, batch: step + 1, ece: w.ece, accuracy: w.accuracy, entropyBits: w.meanEntropyBits });
+                    }
+                  },
+                });
+                method.dispose();
+              }
+            });
           }
-          source.dispose();
-        });
+        } finally {
+          (trained as LayersModelAdapter | null)?.dispose();
+        }
       }
     }
   }

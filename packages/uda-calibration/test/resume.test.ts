@@ -10,11 +10,15 @@ beforeAll(async () => {
 });
 
 describe('trellis uda-calibration --resume', () => {
-  it('an interrupted study resumes after its last finished block and ends with the uninterrupted run\'s results', async () => {
-    const params = { datasets: 'mnist', trainSize: 300, valSize: 100, epochs: 1, targetSize: 100, shifts: 'gaussian_noise', severities: '5', methods: 'source,tent,dec', trajectoryPasses: 0 };
-    const { whole, resumed, resumedLog, metrics } = await interruptAndResume(experiment, { mode: 'quick', seed: 1, seeds: [1, 2], params });
-    expect(resumedLog.join('\n')).toContain('1 finished seed × dataset × model blocks are replayed');
-    // only the second block ran again: its clean-source line is logged, the first's is not
+  it('an interrupted study resumes after its last finished unit (a cell here: the next runs on a source model trained again) and ends with the uninterrupted run\'s results', async () => {
+    const params = { datasets: 'mnist', trainSize: 300, valSize: 100, epochs: 1, targetSize: 100, shifts: 'gaussian_noise', severities: '3,5', methods: 'source,bn,tent,dec', trajectoryPasses: 2 };
+    // units of each seed: the source model's figures, 2 cells (severities 3, 5), the first seed's trajectories; cut
+    // after the first cell, so the second runs on a freshly trained source model (a method that changed the
+    // source in place would show here)
+    const { whole, resumed, resumedLog, metrics, units } = await interruptAndResume(experiment, { mode: 'quick', seed: 1, seeds: [1, 2], params }, { keep: 2 });
+    expect(units).toEqual({ total: 7, kept: 2 });
+    expect(resumedLog.join('\n')).toContain('2 finished units (a source model');
+    // the first seed's source figures were replayed (no clean-source line), the second seed's were not
     expect(resumedLog.filter((l) => l.includes('clean acc')).map((l) => l.slice(0, 12))).toEqual(['[uda] seed 2']);
     const claims = (r: typeof whole) => r.claims.map((c) => [c.id, c.measured, c.holds]);
     expect(claims(resumed)).toEqual(claims(whole));

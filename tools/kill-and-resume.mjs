@@ -58,6 +58,7 @@ const resumed = spawnSync(process.execPath, [...args, '--resume'], { stdio: ['ig
 if (resumed.status !== 0) process.exit(resumed.status ?? 1);
 console.log(resumed.stdout.split('\n').find((l) => l.includes('resuming')) ?? '(no resume line)');
 console.log(`run directory: ${dir}`);
+console.log(`summary.json says: ${JSON.stringify(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')).resumed)}`);
 if (reference === '-') process.exit(0);
 
 // wall-clock fields differ between any two runs; everything else must not
@@ -78,7 +79,7 @@ for (const [i, c] of (a.claims ?? []).entries()) {
   }
 }
 for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
-  if (key !== 'claims' && !CLOCK.test(key) && JSON.stringify(strip(a[key])) !== JSON.stringify(strip(b[key]))) {
+  if (key !== 'claims' && key !== 'resumed' && !CLOCK.test(key) && JSON.stringify(strip(a[key])) !== JSON.stringify(strip(b[key]))) {
     differ++;
     console.log(`summary key ${key} differs (beyond wall-clock fields)`);
   }

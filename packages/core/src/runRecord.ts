@@ -94,6 +94,9 @@ export interface RunSummary {
  * `summary.json`, the model, and `report.md` / `report.html` with plots.
  */
 export class RunRecord {
+  /** The journal {@link RunRecord.openJournal} opened (its replay count goes into a resumed run's summary). */
+  private journal: StudyJournal | null = null;
+
   private constructor(readonly dir: string, readonly seed: number, readonly resumed: boolean) {}
 
   /** Creates the run directory and writes `config.json` (or, with `resume`, reopens an interrupted run). */
@@ -162,7 +165,8 @@ export class RunRecord {
    * names other files of the run the study appends to inside its units.
    */
   async openJournal(options: { appendOnly?: readonly string[] } = {}): Promise<StudyJournal> {
-    return StudyJournal.open(this.dir, { resume: this.resumed, ...options });
+    this.journal = await StudyJournal.open(this.dir, { resume: this.resumed, ...options });
+    return this.journal;
   }
 
   /** Appends one line to `metrics.jsonl`. */
@@ -170,10 +174,14 @@ export class RunRecord {
     await appendFile(join(this.dir, 'metrics.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...metrics }) + '\n');
   }
 
-  /** Writes `summary.json` (always with the backend and seed). */
+  /**
+   * Writes `summary.json` (always with the backend and seed; a resumed run also with `resumed`: how many
+   * units it replayed from the journal, so its wall-clock figures are known to cover only this session).
+   */
   async writeSummary(summary: RunSummary): Promise<string> {
     const path = join(this.dir, 'summary.json');
-    await writeFile(path, JSON.stringify({ backend: tf.getBackend(), seed: this.seed, ...summary }, null, 2));
+    const resumed = this.resumed ? { resumed: { replayedUnits: this.journal?.replayed ?? 0, note: 'wall-clock figures cover only the units this session ran' } } : {};
+    await writeFile(path, JSON.stringify({ backend: tf.getBackend(), seed: this.seed, ...resumed, ...summary }, null, 2));
     return path;
   }
 

@@ -144,6 +144,11 @@ describe('RunRecord resume', () => {
     expect((err as TrellisError).problem).toContain('seed 3 (now 4)');
     expect((err as TrellisError).problem).toContain('epochs 5 (now 6)');
     expect((err as TrellisError).problem).toContain('and 1 other unfinished run(s) differ too');
+    // a resumed run's summary says so (its wall-clock figures cover only this session's units)
+    const summary = JSON.parse(await readFile(await record.writeSummary({ x: 1 }), 'utf8')) as { resumed: { replayedUnits: number }; x: number };
+    expect(summary.resumed.replayedUnits).toBe(1);
+    expect(summary.x).toBe(1);
+    expect(JSON.parse(await readFile(await done.writeSummary({}), 'utf8'))).not.toHaveProperty('resumed');
   });
 
   it('passes over a newer interrupted run of other settings to the one with these', async () => {

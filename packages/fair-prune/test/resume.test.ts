@@ -17,10 +17,11 @@ describe('trellis fair-prune --resume', () => {
     const claims = (r: typeof whole) => r.claims.map((c) => [c.id, c.measured, c.holds]);
     expect(claims(resumed)).toEqual(claims(whole));
     const figures = async (r: typeof whole) => {
-      const { seconds: _s, ...rest } = JSON.parse(await readFile(r.summaryPath, 'utf8')) as Record<string, unknown>;
+      const { seconds: _s, resumed: _r, ...rest } = JSON.parse(await readFile(r.summaryPath, 'utf8')) as Record<string, unknown>;
       return rest;
     };
     expect(await figures(resumed)).toEqual(await figures(whole));
     expect(metrics.resumed).toHaveLength(metrics.whole.length);
+    expect(JSON.parse(await readFile(resumed.summaryPath, 'utf8')).resumed.replayedUnits).toBe(1);
   }, 300_000);
 });

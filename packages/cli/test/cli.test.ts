@@ -112,7 +112,8 @@ describe('trellis CLI', () => {
     const code = await new Promise<number | null>((done) => {
       const timer = setInterval(() => {
         const name = existsSync(root) ? readdirSync(root)[0] : undefined;
-        if (name && readFileSync(join(root, name, 'journal.jsonl'), 'utf8').endsWith('\n')) {
+        const journal = name ? join(root, name, 'journal.jsonl') : '';
+        if (journal && existsSync(journal) && readFileSync(journal, 'utf8').endsWith('\n')) {
           clearInterval(timer);
           child.kill('SIGINT');
         }

@@ -143,7 +143,7 @@ export class StudyJournal {
           'start the study again without --resume (or resume it with the version and settings it was started with)');
       }
       this.replayedUnits++;
-      return decodeJournalValue(encodeJournalValue(stored.value)) as T;
+      return stored.value as T; // decoded when the journal was read; each entry is replayed once
     }
     const t = performance.now();
     const value = await work();

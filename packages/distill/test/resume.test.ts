@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { interruptAndResume } from '@trellis-ml/testkit';
+import { claimFigures, interruptAndResume } from '@trellis-ml/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { experiment } from '../src/experiment.js';
 import { useCpu } from './helpers.js';
@@ -22,7 +22,7 @@ describe('trellis distill --resume', () => {
     expect(resumedLog.join('\n')).toContain('8 finished grid cells and student runs are replayed');
     // the grid ran once: no grid line in the resumed run's log
     expect(resumedLog.filter((l) => l.includes('distill: grid '))).toEqual([]);
-    const untimed = (r: typeof whole) => r.claims.filter((c) => !/time|pipeline-macs|track-macs/.test(c.id)).map((c) => [c.id, c.measured, c.holds]);
+    const untimed = (r: typeof whole) => claimFigures(r, (id) => /time|pipeline-macs|track-macs/.test(id));
     expect(untimed(resumed).length).toBeGreaterThan(5);
     expect(untimed(resumed)).toEqual(untimed(whole));
     const figures = async (r: typeof whole) => {

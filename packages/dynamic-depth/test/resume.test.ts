@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { interruptAndResume } from '@trellis-ml/testkit';
+import { claimFigures, interruptAndResume } from '@trellis-ml/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { experiment } from '../src/index.js';
 import { useCpu } from './helpers.js';
@@ -13,7 +13,7 @@ describe('trellis dynamic-depth --resume', () => {
     expect(resumedLog.join('\n')).toContain('1 finished seeds are replayed');
     // accuracy, the saved model's reload and the bad-input checks are the same (latency is measured anew for the second seed)
     const timed = new Set(['latency-falls-with-depth', 'switching-is-free', 'bad-input-errors']);
-    const claims = (r: typeof whole) => r.claims.filter((c) => !timed.has(c.id)).map((c) => [c.id, c.measured, c.holds]);
+    const claims = (r: typeof whole) => claimFigures(r, (id) => timed.has(id));
     expect(claims(resumed)).toHaveLength(5);
     expect(claims(resumed)).toEqual(claims(whole));
     expect(resumed.claims.find((c) => c.id === 'bad-input-errors')!.measured).toBe(3);

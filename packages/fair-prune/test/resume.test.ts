@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { interruptAndResume } from '@trellis-ml/testkit';
+import { claimFigures, interruptAndResume } from '@trellis-ml/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { experiment } from '../src/index.js';
 import { useCpu } from './setup.js';
@@ -14,8 +14,7 @@ describe('trellis fair-prune --resume', () => {
     expect(resumedLog.join('\n')).toContain('1 finished seed × design blocks are replayed');
     // only the second block ran again
     expect(resumedLog.filter((l) => l.includes('dense accuracy')).map((l) => l.slice(0, 24))).toEqual(['[fair-prune] seed 2 clas']);
-    const claims = (r: typeof whole) => r.claims.map((c) => [c.id, c.measured, c.holds]);
-    expect(claims(resumed)).toEqual(claims(whole));
+    expect(claimFigures(resumed)).toEqual(claimFigures(whole));
     const figures = async (r: typeof whole) => {
       const { seconds: _s, resumed: _r, ...rest } = JSON.parse(await readFile(r.summaryPath, 'utf8')) as Record<string, unknown>;
       return rest;

@@ -1,4 +1,4 @@
-import { interruptAndResume } from '@trellis-ml/testkit';
+import { claimFigures, interruptAndResume } from '@trellis-ml/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { experiment } from '../src/index.js';
 import { cpu } from './helpers.js';
@@ -13,7 +13,7 @@ describe('trellis privacy --resume', () => {
     expect(units).toEqual({ total: 5, kept: 3 });
     expect(resumedLog.join('\n')).toContain('3 finished seed × method and LiRA units are replayed');
     expect(resumedLog.filter((l) => /seed \d \w+: train/.test(l)).map((l) => l.trim().slice(0, 6))).toEqual(['seed 2', 'seed 2']);
-    const untimed = (r: typeof whole) => r.claims.filter((c) => !c.id.startsWith('benchmark')).map((c) => [c.id, c.measured, c.holds]);
+    const untimed = (r: typeof whole) => claimFigures(r, (id) => id.startsWith('benchmark'));
     expect(untimed(resumed).length).toBeGreaterThan(5);
     expect(untimed(resumed)).toEqual(untimed(whole));
     expect((resumed.summary.table as { rows: unknown[] }).rows).toEqual((whole.summary.table as { rows: unknown[] }).rows);

@@ -56,3 +56,12 @@ export async function interruptAndResume(
   const read = async (d: string) => (await readFile(join(d, 'metrics.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
   return { whole, resumed, resumedLog, metrics: { whole: await read(whole.runDir), resumed: await read(resumed.runDir) }, units: { total: lines.length, kept: keep } };
 }
+
+/**
+ * What a resume check compares of a run's claims: `[id, measured, holds]` of each claim, leaving out
+ * those `skip` names (e.g. claims on measured wall-clock). Example:
+ * `expect(claimFigures(r.resumed, (id) => id.startsWith('benchmark'))).toEqual(claimFigures(r.whole, …))`.
+ */
+export function claimFigures(result: ExperimentResult, skip: (id: string) => boolean = () => false): Array<[string, number, boolean]> {
+  return result.claims.filter((c) => !skip(c.id)).map((c) => [c.id, c.measured, c.holds]);
+}

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { interruptAndResume } from '@trellis-ml/testkit';
+import { claimFigures, interruptAndResume } from '@trellis-ml/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { experiment } from '../src/index.js';
 
@@ -20,8 +20,7 @@ describe('trellis uda-calibration --resume', () => {
     expect(resumedLog.join('\n')).toContain('2 finished units (a source model');
     // the first seed's source figures were replayed (no clean-source line), the second seed's were not
     expect(resumedLog.filter((l) => l.includes('clean acc')).map((l) => l.slice(0, 12))).toEqual(['[uda] seed 2']);
-    const claims = (r: typeof whole) => r.claims.map((c) => [c.id, c.measured, c.holds]);
-    expect(claims(resumed)).toEqual(claims(whole));
+    expect(claimFigures(resumed)).toEqual(claimFigures(whole));
     // every cell's figures and the source models are the same (the wall-clock per batch is the run's own)
     const cells = async (r: typeof whole) => {
       const s = JSON.parse(await readFile(r.summaryPath, 'utf8')) as { cells: Array<Record<string, unknown>>; sourceModels: unknown[] };

@@ -1,6 +1,6 @@
 // Time of direct addon calls, without tfjs: the fixed cost of one call on tiny tensors (what a
 // training step pays per bias-sized op), the fused Adam and momentum-SGD updates per element (the latter
-// next to the four binary calls tfjs's MomentumOptimizer makes, into fresh arrays), Transpose per element, 2×2 max pooling, the batch-norm gradient and a full Mean.
+// next to the four binary calls tfjs's MomentumOptimizer makes, into fresh arrays), Transpose per element, 2×2 max pooling, the batch-norm gradient, a full Mean, and Sigmoid / Exp / a scalar fill over an autoencoder batch.
 //   node packages/backend-native/bench/addon-calls.mjs                    (build the addon first)
 //   TRELLIS_NATIVE_ADDON=/path/other.node node packages/backend-native/bench/addon-calls.mjs   (another build)
 import { importDist } from '../../core/bench/reference-models.mjs';
@@ -91,4 +91,15 @@ for (const [rows, c] of [[50 * 28 * 28, 16], [50 * 14 * 14, 32]]) {
   const out = new Float32Array(1);
   const ns = nsPerCall(() => addon.reduceSum(x, out, n, 1, true, 1 / n));
   console.log(`full mean of [128, 784]: ${(ns / n).toFixed(3)} ns per element (${(ns / 1000).toFixed(1)} us per call)`);
+}
+// Sigmoid and Exp over a [128, 784] batch (the dense autoencoder's output layer), inputs in ±6, and a
+// Mean's gradient: one scalar spread over the batch (binary multiply of two scalars, filled).
+{
+  const n = 128 * 784;
+  const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 6);
+  const out = new Float32Array(n);
+  const sig = nsPerCall(() => addon.unary(10, x, out, 0));
+  const exp = nsPerCall(() => addon.unary(4, x, out, 0));
+  const fill = nsPerCall(() => addon.binary(2, x, x, out, n, 1, 1, 1, 1));
+  console.log(`sigmoid of [128, 784]: ${(sig / n).toFixed(3)} ns per element (${(sig / 1000).toFixed(1)} us per call); exp ${(exp / n).toFixed(3)}; scalar × scalar filled ${(fill / 1000).toFixed(1)} us`);
 }

@@ -279,7 +279,7 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   const int64_t total = i64(env, a.argv[4]);
   const int mA = (int)i64(env, a.argv[5]), mB = (int)i64(env, a.argv[6]);
   const int64_t iA = i64(env, a.argv[7]), iB = i64(env, a.argv[8]);
-  if (op < 0 || op > 8 || total < 0 || mA < 0 || mA > 3 || mB < 0 || mB > 3 || iA < 1 || iB < 1)
+  if (op < 0 || op > 9 || total < 0 || mA < 0 || mA > 3 || mB < 0 || mB > 3 || iA < 1 || iB < 1)
     return throw_error(env, "binary: bad arguments");
   auto need = [&](int mode, int64_t inner) -> int64_t {
     if (total == 0) return 0;

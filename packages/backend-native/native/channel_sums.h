@@ -25,8 +25,19 @@ inline void channel_sums(int64_t rows, int64_t C, double* out, F f) {
     if (C == 1) {
       // One channel (a full Sum or Mean, e.g. an MSE loss): the same blocks with a scalar accumulator;
       // through the channel loop below the per-row overhead cost 3.8 ns per element.
+      // Each block's float sum is a chain of dependent adds (latency-bound, ≈ 2.5 cycles an element);
+      // eight whole blocks side by side are eight independent chains, folded in block order after: the
+      // same additions in the same order, so the same value.
+      constexpr int64_t kLanes = 8;
+      int64_t r = r0;
+      for (; r + 256 * kLanes <= r1; r += 256 * kLanes) {
+        float lane[kLanes] = {};
+        for (int64_t i = 0; i < 256; i++)
+          for (int64_t k = 0; k < kLanes; k++) lane[k] += f(r + k * 256 + i, 0);
+        for (int64_t k = 0; k < kLanes; k++) pd[0] += lane[k];
+      }
       float one = 0.f;
-      for (int64_t r = r0; r < r1; r++) {
+      for (; r < r1; r++) {
         one += f(r, 0);
         if (++inBlock == 256 || r + 1 == r1) {
           pd[0] += one;

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include "channel_sums.h"
+#include "expf.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -57,6 +58,10 @@ static void binary_loop(const float* a, const float* b, float* out, int64_t tota
     for_spans(total, parallel, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; i++) out[i] = f(av, b[i]);
     });
+  } else if (modeA == 1 && modeB == 1) {
+    // Two scalars (e.g. a Mean's gradient spread over its input): one value, filled.
+    const float v = f(a[0], b[0]);
+    for_spans(total, parallel, [&](int64_t lo, int64_t hi) { std::fill(out + lo, out + hi, v); });
   } else if (row_broadcast(modeA, modeB, innerA, innerB) > 0) {
     // Every broadcasting operand repeats along (mode 2) or is constant over (mode 3) rows of the
     // same length R: per row, each operand is a vector or a scalar, and the inner loop vectorises.
@@ -111,6 +116,10 @@ void binary(int op, const float* a, const float* b, float* out, int64_t total, i
     case 8:
       binary_loop(a, b, out, total, modeA, modeB, innerA, innerB, [](float x, float y) { return y > 0.f ? x : 0.f; });
       break;
+    // The Sigmoid gradient dy · (y · (1 − y)) from the output y, in tfjs's order of operations.
+    case 9:
+      binary_loop(a, b, out, total, modeA, modeB, innerA, innerB, [](float x, float y) { return x * (y * (1.f - y)); });
+      break;
     default: break;
   }
 }
@@ -128,14 +137,15 @@ void unary(int op, const float* x, float* out, int64_t n, float alpha) {
     case 1: unary_loop(x, out, n, [](float v) { return v * v; }); break;
     case 2: unary_loop(x, out, n, [](float v) { return 1.f / std::sqrt(v); }); break;
     case 3: unary_loop(x, out, n, [](float v) { return -v; }); break;
-    case 4: unary_loop(x, out, n, [](float v) { return std::exp(v); }); break;
+    // Exp and Sigmoid: vectorised, bit for bit std::exp's results (expf.h).
+    case 4: for_spans(n, n > 200000, [&](int64_t lo, int64_t hi) { exp_only_span(x, out, lo, hi); }); break;
     case 5: unary_loop(x, out, n, [](float v) { return std::log(v); }); break;
     case 6: unary_loop(x, out, n, [](float v) { return std::isnan(v) ? v : (v > 0.f ? v : 0.f); }); break;
     case 7: unary_loop(x, out, n, [](float v) { return std::fabs(v); }); break;
     case 8: unary_loop(x, out, n, [alpha](float v) { return std::isnan(v) ? NAN : (v > 0.f ? 1.f : alpha); }); break;
     case 9: unary_loop(x, out, n, [](float v) { return 1.f / v; }); break;
     // In float32 (tfjs-backend-cpu rounds a float64 result once: within a few ulp of ours).
-    case 10: unary_loop(x, out, n, [](float v) { return 1.f / (1.f + std::exp(-v)); }); break;
+    case 10: for_spans(n, n > 200000, [&](int64_t lo, int64_t hi) { sigmoid_span(x, out, lo, hi); }); break;
     case 11: unary_loop(x, out, n, [](float v) { return std::tanh(v); }); break;
     default: break;
   }

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "dnnl.h"
+#include "expf.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -72,6 +73,8 @@ static void epilogue(float* C, int64_t N, int64_t m0, int64_t m1, int64_t n0, in
     }
     if (act == kRelu) {
       for (int64_t j = n0; j < n1; j++) row[j] = row[j] > 0.f ? row[j] : 0.f;
+    } else if (act == kSigmoid) {
+      sigmoid_span(row, row, n0, n1);
     } else if (act != kLinear) {
       for (int64_t j = n0; j < n1; j++) row[j] = act1(row[j], act, alpha);
     }
@@ -81,6 +84,10 @@ static void epilogue(float* C, int64_t N, int64_t m0, int64_t m1, int64_t n0, in
 void apply_act(float* x, int64_t n, int act, float alpha) {
   if (act == kLinear) return;
   for_spans(n, n > 65536, [&](int64_t lo, int64_t hi) {
+    if (act == kSigmoid) {
+      sigmoid_span(x, x, lo, hi);
+      return;
+    }
     for (int64_t i = lo; i < hi; i++) x[i] = act1(x[i], act, alpha);
   });
 }

@@ -136,8 +136,8 @@ function nativeBatchNormGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: Name
 }
 
 /**
- * Gradients of Mean, Square and Relu in one native pass each on 'trellis-native' (tfjs's take
- * three, two and two full-size ops: they dominate batch-norm training through tf.moments).
+ * Gradients of Mean, Square, Relu and Sigmoid in one native pass each on 'trellis-native' (tfjs's take
+ * three, two, two and three full-size ops: the first three dominate batch-norm training through tf.moments).
  */
 function nativeMeanGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): GradientMap | null {
   const [x] = saved as [Tensor];
@@ -152,8 +152,11 @@ function nativeMeanGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttr
   };
 }
 
-/** Square (op 7: 2·dy·x) and Relu (op 8: dy where x > 0) gradients in one pass. */
-function nativeElementwiseGrad(op: 7 | 8) {
+/**
+ * Square (op 7: 2·dy·x), Relu (op 8: dy where x > 0) and Sigmoid (op 9: dy·(y·(1 − y)) from its saved
+ * output y; tfjs's three ops, same arithmetic) gradients in one pass.
+ */
+function nativeElementwiseGrad(op: 7 | 8 | 9) {
   return (dy: Tensor | Tensor[], saved: Tensor[]): GradientMap | null => {
     const [x] = saved as [Tensor];
     if (Array.isArray(dy) || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
@@ -166,6 +169,7 @@ function registerNativeGradients(): void {
   registerBackendGradient('Mean', NATIVE_BACKEND_NAME, nativeMeanGrad);
   registerBackendGradient('Square', NATIVE_BACKEND_NAME, nativeElementwiseGrad(7));
   registerBackendGradient('Relu', NATIVE_BACKEND_NAME, nativeElementwiseGrad(8));
+  registerBackendGradient('Sigmoid', NATIVE_BACKEND_NAME, nativeElementwiseGrad(9));
 }
 
 /**
@@ -212,7 +216,7 @@ export function loadNativeKernels(): NativeKernelsStatus {
     const sgd = installNativeSgd(NATIVE_BACKEND_NAME, addon) ? ['optimizer:SGD', 'optimizer:Momentum'] : [];
     status = {
       loaded: true,
-      kernels: native.map(([n]) => n).concat('grad:FusedBatchNorm', 'grad:Mean', 'grad:Square', 'grad:Relu', ...moments, ...adam, ...sgd),
+      kernels: native.map(([n]) => n).concat('grad:FusedBatchNorm', 'grad:Mean', 'grad:Square', 'grad:Relu', 'grad:Sigmoid', ...moments, ...adam, ...sgd),
     };
   } catch (err) {
     status = { loaded: false, reason: `registering the native kernels failed: ${(err as Error)?.message ?? String(err)}`, kernels: [] };

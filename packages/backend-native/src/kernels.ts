@@ -501,7 +501,7 @@ function reduceKernel(addon: NativeAddon, fallback: Fallback, name: 'Sum' | 'Mea
   }) as unknown as KernelFunc;
 }
 
-/** Name of the kernel `out = op(a, b)` for the gradient helpers (attrs: op = 7 for 2·a·b, 8 for a·[b > 0]). */
+/** Name of the kernel `out = op(a, b)` for the gradient helpers (attrs: op = 7 for 2·a·b, 8 for a·[b > 0], 9 for a·(b·(1 − b))). */
 export const GRAD_BINARY_KERNEL = 'TrellisNativeGradBinary';
 /** Name of the kernel broadcasting x to attrs.shape times attrs.scale (the Mean gradient). */
 export const BROADCAST_SCALE_KERNEL = 'TrellisNativeBroadcastScale';
@@ -514,7 +514,7 @@ function gradBinaryKernel(addon: NativeAddon): KernelFunc {
     const op = args.attrs?.['op'] as number;
     const av = f32(backend, a);
     const bv = f32(backend, b);
-    if (av == null || bv == null || av.length !== bv.length || (op !== 7 && op !== 8)) throw new Error(`${GRAD_BINARY_KERNEL}: bad inputs`);
+    if (av == null || bv == null || av.length !== bv.length || (op !== 7 && op !== 8 && op !== 9)) throw new Error(`${GRAD_BINARY_KERNEL}: bad inputs`);
     const out = alloc(backend, av.length);
     addon.binary(op, av, bv, out, av.length, 0, 0, 1, 1);
     count(GRAD_BINARY_KERNEL, true);

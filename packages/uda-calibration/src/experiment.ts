@@ -29,6 +29,7 @@ import { computeSourceStats, type SourceStats } from './certainty.js';
 import { mlpBn } from './models.js';
 import { finish, type CellRow, type PassEnd } from './studyReport.js';
 import { applyTemperature, fitTemperature } from './temperatureScaling.js';
+import { transCalForModel } from './transCalModel.js';
 
 /** Settings of one study (quick and full presets; every field can be overridden with `--set`). */
 export interface StudyConfig {
@@ -48,6 +49,11 @@ export interface StudyConfig {
   ablations: MethodSpec[];
   /** Passes of the online-trajectory study (F4; 0 = skip). */
   trajectoryPasses: number;
+  /**
+   * Add TransCal (spec §3, optional; {@link transCalForModel}) as a post-hoc row `source+TransCal` beside
+   * `source+TS` in every cell (default false in both presets: about 1 s a cell with `mlp-bn`).
+   */
+  transcal: boolean;
 }
 
 /** The methods of the study; `DEC` is the package default, the others are the spec's ablations. */
@@ -114,6 +120,7 @@ export function quickConfig(): StudyConfig {
     methods: ['source', 'bn', 'tent', 'eta', 'shot', 'shotOffline', 'pl', 't3a', 'dec', 'decCode', 'decBnTeacher'].map((m) => STUDY_METHODS[m]!),
     ablations: [],
     trajectoryPasses: 3,
+    transcal: false,
   };
 }
 
@@ -139,6 +146,7 @@ export function fullConfig(): StudyConfig {
     ablations: ['t3aK1', 't3aK5', 't3aK20', 't3aK50', 't3aAll', 'bnRunning', 'decEntropy', 'decNormOnly', 'decFixed1', 'decFixedMax', 'decBce', 'decBn', 'decBnTeacher',
       'decT1x2', 'decT1x5', 'decT12x2', 'decT12x3', 'decT12x5', 'decMom099', 'decMom05'].map((m) => STUDY_METHODS[m]!),
     trajectoryPasses: 3,
+    transcal: false,
   };
 }
 
@@ -152,6 +160,7 @@ const PARAM_RULES: Record<string, ParamRule> = {
   methods: { choices: METHOD_IDS, minLength: 1 }, ablations: { type: 'string[]', choices: METHOD_IDS },
   trainSize: { integer: true, min: 1 }, valSize: { integer: true, min: 1 }, epochs: { integer: true, min: 1 },
   targetSize: { integer: true, min: 1 }, batchSize: { integer: true, min: 1 }, trajectoryPasses: { integer: true, min: 0 },
+  transcal: { hint: 'true adds TransCal as a post-hoc row beside source+TS' },
 };
 
 /** The `--set` view of a mode's preset: methods and ablations by their `STUDY_METHODS` ids. */
@@ -315,6 +324,13 @@ async function run(options: ExperimentOptions): Promise<ExperimentResult> {
                   const ts = calibrationReport(applyTemperature(res.online[0]!, temperature), labels, k);
                   for (const protocol of ['online', 'post'] as const) rows.push({ ...base, method: 'source+TS', protocol, ...slim(ts), msPerBatch: 0, peakTensors: 0 });
                   if (seed === seeds[0] && severity === maxSev && (shift === 'gaussian_noise' || shift === 'contrast')) reliability.push({ cell, method: 'source+TS', bins: ts.reliability });
+                  if (cfg.transcal) {
+                    // Reads the target's inputs only: no target label reaches transCalForModel.
+                    const tc = transCalForModel(source, { sourceTrain: train, sourceVal: validation, target: target.withoutLabels(), targetLogits: res.online[0]!, seed });
+                    const cal = calibrationReport(applyTemperature(res.online[0]!, tc.temperature), labels, k);
+                    for (const protocol of ['online', 'post'] as const) rows.push({ ...base, method: 'source+TransCal', protocol, ...slim(cal), msPerBatch: 0, peakTensors: 0 });
+                    log(`[uda] ${cell} TransCal: T=${tc.temperature.toFixed(3)} λ=${tc.lambda} estimated target acc ${tc.estimatedAccuracy.toFixed(4)} (weights mean ${tc.weightMean.toFixed(3)}, max ${tc.weightMax.toFixed(2)})`);
+                  }
                 }
                 if (seed === seeds[0] && severity === maxSev && (shift === 'gaussian_noise' || shift === 'contrast')) reliability.push({ cell, method: label, bins: online.reliability });
                 await record.logMetrics({ ...base, method: label, online: slim(online), post: slim(post), ...extra });

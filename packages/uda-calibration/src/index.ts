@@ -15,5 +15,7 @@ export * from './models.js';
 export * from './plugin.js';
 export * from './adaptation.js';
 export * from './t3a.js';
+export * from './transCal.js';
+export * from './transCalModel.js';
 export type { T3ASettings } from './t3aAdapter.js';
 export * from './experiment.js';

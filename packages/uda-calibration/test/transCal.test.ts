@@ -56,6 +56,13 @@ describe('domainImportanceWeights', () => {
     [-1, 0, 1, 2].forEach((x, i) => expect(Math.abs(Math.log(w[i]!) - (x - 0.5)), `x = ${x}`).toBeLessThan(0.12));
   });
 
+  it('gives finite, extreme weights for perfectly separable domains (the L2 penalty bounds the logit)', () => {
+    const w = domainImportanceWeights([-100, -101, -99], [100, 101], [-100, 100], 1, { l2: 1e-6 });
+    expect(Array.from(w).every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
+    expect(w[0]!).toBeLessThan(1e-6);
+    expect(w[1]!).toBeGreaterThan(1e6);
+  });
+
   it('checks the feature widths', () => {
     expect(() => domainImportanceWeights([1, 2, 3], [1, 2], [1, 2], 2)).toThrow(/source training features/);
   });

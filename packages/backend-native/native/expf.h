@@ -36,23 +36,24 @@ alignas(64) static constexpr uint64_t kExp2Table[32] = {
     0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069, 0x3fef5818dcfba487, 0x3fef7c97337b9b5f,
     0x3fefa4afa2a490da, 0x3fefd0765b6e4540};
 
+// x·32/ln2, the rounding shift 1.5·2^52, and the cubic's coefficients (scaled to steps of 1/32).
+static constexpr double kInvLn2N = 0x1.71547652b82fep+0 * 32, kShift = 0x1.8p+52;
+static constexpr double kC0 = 0x1.c6af84b912394p-5 / 32 / 32 / 32, kC1 = 0x1.ebfce50fac4f3p-3 / 32 / 32, kC2 = 0x1.62e42ff0c52d6p-1 / 32;
+
 // exp(x) for |x| < 88 (finite): the arithmetic described above, one value.
 static inline float expf_core(float x) {
-  const double invLn2N = 0x1.71547652b82fep+0 * 32;
-  const double shift = 0x1.8p+52;
-  const double c0 = 0x1.c6af84b912394p-5 / 32 / 32 / 32, c1 = 0x1.ebfce50fac4f3p-3 / 32 / 32, c2 = 0x1.62e42ff0c52d6p-1 / 32;
-  const double z = invLn2N * static_cast<double>(x);
-  double kd = z + shift;
+  const double z = kInvLn2N * static_cast<double>(x);
+  double kd = z + kShift;
   uint64_t ki;
   std::memcpy(&ki, &kd, sizeof ki);
-  kd -= shift;
+  kd -= kShift;
   const double r = z - kd;
   const uint64_t t = kExp2Table[ki % 32] + (ki << 47);
   double s;
   std::memcpy(&s, &t, sizeof s);
-  const double p = std::fma(c0, r, c1);
+  const double p = std::fma(kC0, r, kC1);
   const double r2 = r * r;
-  double y = std::fma(c2, r, 1.0);
+  double y = std::fma(kC2, r, 1.0);
   y = std::fma(p, r2, y);
   return static_cast<float>(y * s);
 }
@@ -69,9 +70,8 @@ static inline bool expf_block_in_range(const float* x, int64_t n, float sign) {
 // expf_core on 8 doubles (converted floats); the table lookup as two permutes of 16 entries each
 // (a gather is several times slower here).
 static inline __m256 expf_core8(__m512d xd) {
-  const __m512d invLn2N = _mm512_set1_pd(0x1.71547652b82fep+0 * 32), shift = _mm512_set1_pd(0x1.8p+52);
-  const __m512d c0 = _mm512_set1_pd(0x1.c6af84b912394p-5 / 32 / 32 / 32), c1 = _mm512_set1_pd(0x1.ebfce50fac4f3p-3 / 32 / 32),
-                c2 = _mm512_set1_pd(0x1.62e42ff0c52d6p-1 / 32), one = _mm512_set1_pd(1.0);
+  const __m512d invLn2N = _mm512_set1_pd(kInvLn2N), shift = _mm512_set1_pd(kShift);
+  const __m512d c0 = _mm512_set1_pd(kC0), c1 = _mm512_set1_pd(kC1), c2 = _mm512_set1_pd(kC2), one = _mm512_set1_pd(1.0);
   const __m512i t0 = _mm512_load_si512(kExp2Table), t1 = _mm512_load_si512(kExp2Table + 8),
                 t2 = _mm512_load_si512(kExp2Table + 16), t3 = _mm512_load_si512(kExp2Table + 24);
   const __m512d z = _mm512_mul_pd(invLn2N, xd);

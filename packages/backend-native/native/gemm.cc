@@ -51,9 +51,21 @@ static inline float act1(float v, int act, float alpha) {
     case kRelu: return v > 0.f ? v : 0.f;
     case kRelu6: return std::min(std::max(v, 0.f), 6.f);
     case kElu: return v > 0.f ? v : std::expm1(v);
-    case kSigmoid: return 1.f / (1.f + std::exp(-v));
     case kLeakyRelu: return v > 0.f ? v : alpha * v;
     default: return v;
+  }
+}
+
+// The activation over x[lo, hi) in place: relu and sigmoid as vector loops (sigmoid through expf.h,
+// bit for bit std::exp), the others per element. The one place both GEMM paths apply an activation.
+static inline void activate_span(float* x, int64_t lo, int64_t hi, int act, float alpha) {
+  if (act == kLinear) return;
+  if (act == kRelu) {
+    for (int64_t j = lo; j < hi; j++) x[j] = x[j] > 0.f ? x[j] : 0.f;
+  } else if (act == kSigmoid) {
+    sigmoid_span(x, x, lo, hi);
+  } else {
+    for (int64_t j = lo; j < hi; j++) x[j] = act1(x[j], act, alpha);
   }
 }
 
@@ -71,25 +83,13 @@ static void epilogue(float* C, int64_t N, int64_t m0, int64_t m1, int64_t n0, in
         for (int64_t j = n0; j < n1; j++) row[j] += bias[j];
       }
     }
-    if (act == kRelu) {
-      for (int64_t j = n0; j < n1; j++) row[j] = row[j] > 0.f ? row[j] : 0.f;
-    } else if (act == kSigmoid) {
-      sigmoid_span(row, row, n0, n1);
-    } else if (act != kLinear) {
-      for (int64_t j = n0; j < n1; j++) row[j] = act1(row[j], act, alpha);
-    }
+    activate_span(row, n0, n1, act, alpha);
   }
 }
 
 void apply_act(float* x, int64_t n, int act, float alpha) {
   if (act == kLinear) return;
-  for_spans(n, n > 65536, [&](int64_t lo, int64_t hi) {
-    if (act == kSigmoid) {
-      sigmoid_span(x, x, lo, hi);
-      return;
-    }
-    for (int64_t i = lo; i < hi; i++) x[i] = act1(x[i], act, alpha);
-  });
+  for_spans(n, n > 65536, [&](int64_t lo, int64_t hi) { activate_span(x, lo, hi, act, alpha); });
 }
 
 // Holds off asynchronous signals on the calling thread for its lifetime. oneDNN 2.6's sgemm

@@ -10,6 +10,7 @@
  */
 import { Rng, check, softmaxRows64 } from '@trellis-ml/core';
 import { assertFiniteLogits, topConfidences } from './calibration.js';
+import { rowArgmax } from './hostLogits.js';
 import { applyTemperature, fitTemperature } from './temperatureScaling.js';
 
 /** A fitted binary logistic regression `P(y = 1 | x) = σ(w·x + b)`. */
@@ -284,13 +285,8 @@ export function transCal(inputs: TransCalInputs, options: TransCalOptions = {}):
   assertFiniteLogits(targetLogits, 'the target logits');
   const sourceTemperature = fitTemperature(sourceValLogits, sourceValLabels, k);
   const sourceConfidence = meanConfidence(sourceValLogits, k, sourceTemperature);
-  const error = new Float64Array(sourceValLabels.length);
-  const probs = softmaxRows64(sourceValLogits, k);
-  for (let i = 0; i < error.length; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (probs[i * k + c]! > probs[i * k + best]!) best = c;
-    error[i] = best === sourceValLabels[i] ? 0 : 1;
-  }
+  const predicted = rowArgmax(sourceValLogits, sourceValLabels.length, k);
+  const error = Float64Array.from(predicted, (c, i) => (c === sourceValLabels[i] ? 0 : 1));
   const maxT = options.maxTemperature ?? 100;
   const rawConfidence = meanConfidence(targetLogits, k, 1);
   const floorConfidence = meanConfidence(targetLogits, k, maxT);

@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readSummary, summaryDifferences } from './summary-diff.mjs';
 
 const [unitsArg, reference, dashes, technique, ...flags] = process.argv.slice(2);
 const units = Number(unitsArg);
@@ -62,28 +63,10 @@ console.log(`summary.json says: ${JSON.stringify(JSON.parse(readFileSync(join(di
 if (reference === '-') process.exit(0);
 
 // wall-clock fields differ between any two runs; everything else must not
-const CLOCK = /(^|\.)(seconds|ms|[a-zA-Z]*Ms|[a-zA-Z]*Seconds|wallS|trainS|cpuS|msPerBatch|latencyMs|switchMs|time|createdAt|genMsRatio|pipeMsRatio|cumulativeMs|kWh[a-zA-Z]*|energy[a-zA-Z]*)$/;
-const strip = (v, path = '') => {
-  if (Array.isArray(v)) return v.map((x, i) => strip(x, `${path}[${i}]`));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !CLOCK.test(k)).map(([k, x]) => [k, strip(x, `${path}.${k}`)]));
-  return v;
-};
-const a = JSON.parse(readFileSync(join(reference, 'summary.json'), 'utf8'));
-const b = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
-let differ = 0;
-for (const [i, c] of (a.claims ?? []).entries()) {
-  const d = b.claims?.[i];
-  if (!d || d.id !== c.id || d.measured !== c.measured) {
-    differ++;
-    console.log(`claim ${c.id}: reference ${c.measured}, resumed ${d?.measured}`);
-  }
-}
-for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
-  if (key !== 'claims' && key !== 'resumed' && !CLOCK.test(key) && JSON.stringify(strip(a[key])) !== JSON.stringify(strip(b[key]))) {
-    differ++;
-    console.log(`summary key ${key} differs (beyond wall-clock fields)`);
-  }
-}
+const a = readSummary(reference);
+const diffs = summaryDifferences(a, readSummary(dir));
+for (const line of diffs) console.log(line);
+const differ = diffs.length;
 const lines = (d) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).length;
 console.log(`metrics.jsonl lines: reference ${lines(reference)}, resumed ${lines(dir)}`);
 console.log(differ ? `${differ} difference(s) (claims and texts that report a measured time differ between any two runs)` : `claims: ${a.claims?.length ?? 0} of ${a.claims?.length ?? 0} identical; summary identical apart from wall-clock fields`);

@@ -89,6 +89,21 @@ describe.skipIf(!loaded)('vectorised exp (native/expf.h)', () => {
     expect(Array.from(fused)).toEqual(Array.from(threeOps));
   });
 
+  it('keeps the tensor count flat across training steps through the one-pass Sigmoid gradient', async () => {
+    await tf.setBackend(NATIVE_BACKEND_NAME);
+    const w = tf.variable(tf.randomNormal([16, 8], 0, 0.3, 'float32', 1));
+    const x = tf.randomUniform([32, 16], 0, 1, 'float32', 2);
+    const target = tf.randomUniform([32, 8], 0, 1, 'float32', 3);
+    const optimizer = tf.train.adam(1e-2);
+    const step = () => optimizer.minimize(() => tf.mean(tf.square(tf.sub(tf.sigmoid(tf.matMul(x, w)), target))) as tf.Scalar);
+    step();
+    const after1 = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) step();
+    expect(tf.memory().numTensors).toBe(after1);
+    tf.dispose([w, x, target]);
+    optimizer.dispose();
+  });
+
   it.skipIf(!hasCompiler)('matches std::exp bit for bit on a strided sample of every float (test/expf-exhaustive.cc)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'expf-'));
     try {

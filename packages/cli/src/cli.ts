@@ -3,8 +3,8 @@ import { coreVersion, describeParams, GEMM_CHOICES, packageOf, TrellisError, use
 import { checkFlags, choiceFlag, intFlag, modeFlag, numberFlag, parseArgs } from './args.js';
 import { runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
-import { runTour } from './tour.js';
-import { runTrain } from './train.js';
+import { checkTourOptions, runTour } from './tour.js';
+import { runTrain, type TrainCommandOptions } from './train.js';
 
 const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'trellis-native', 'wasm', 'cpu'] as const;
 
@@ -96,6 +96,25 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     const known = command === 'train' || command === 'tour' || TECHNIQUES.some((t) => t.name === command);
     if (!known) throw new TrellisError('UNKNOWN_COMMAND', `unknown command "${command}"`, 'run `trellis --help` for the list of commands');
     checkFlags(command, flags);
+    // Every flag is read before the backend starts, so a wrong value fails at once, before any banner.
+    const mode = modeFlag(flags);
+    const trainOptions: TrainCommandOptions = {
+      dataset: choiceFlag(flags, 'dataset', ['mnist', 'fashion-mnist'] as const, 'mnist', { fashion: 'fashion-mnist', fmnist: 'fashion-mnist' }),
+      model: choiceFlag(flags, 'model', ['mlp', 'cnn'] as const, 'mlp'),
+      epochs: intFlag(flags, 'epochs', command === 'tour' ? 3 : mode === 'full' ? 10 : 3),
+      batchSize: intFlag(flags, 'batch-size', 128),
+      learningRate: numberFlag(flags, 'lr', 1e-3),
+      seed, out, progress, resume: flags.resume === true, log,
+      ...(flags.limit !== undefined ? { limit: intFlag(flags, 'limit', 60000) } : {}),
+      ...(flags.workers !== undefined
+        ? { workers: intFlag(flags, 'workers', 1), backend: backendName, ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) }
+        : {}),
+    };
+    const only = typeof flags.only === 'string' ? flags.only.split(',') : undefined;
+    const tourOptions = command === 'tour' ? { seed, out, epochs: trainOptions.epochs, progress, log, ...(only ? { only } : {}) } : null;
+    if (tourOptions !== null) checkTourOptions(tourOptions);
+    const seeds = typeof flags.seeds === 'string' ? flags.seeds.split(',').map((s) => Number(s)) : undefined;
+    if (seeds && !seeds.every(Number.isInteger)) throw new TrellisError('BAD_ARGS', `--seeds ${String(flags.seeds)} is not a comma-separated list of integers`, 'write e.g. --seeds 1,2,3');
     const backend = await useBackend(backendName, { ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) });
     log(`backend: ${backend.name} (${backend.kernels}${backend.threads ? `, ${backend.threads} thread(s)` : ''})`);
     if (backend.libraries) log(`  ${backend.libraries}`);
@@ -105,28 +124,13 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     if (nativeSkipped) log(`  native kernels not used — ${nativeSkipped.slice('trellis-native:'.length).trim()}`);
     if (command !== 'tour') announceResumeOnInterrupt(command);
     if (command === 'train') {
-      const mode = modeFlag(flags);
-      await runTrain({
-        dataset: choiceFlag(flags, 'dataset', ['mnist', 'fashion-mnist'] as const, 'mnist', { fashion: 'fashion-mnist', fmnist: 'fashion-mnist' }),
-        model: choiceFlag(flags, 'model', ['mlp', 'cnn'] as const, 'mlp'),
-        epochs: intFlag(flags, 'epochs', mode === 'full' ? 10 : 3),
-        batchSize: intFlag(flags, 'batch-size', 128),
-        learningRate: numberFlag(flags, 'lr', 1e-3),
-        seed, out, progress, resume: flags.resume === true, log,
-        ...(flags.limit !== undefined ? { limit: intFlag(flags, 'limit', 60000) } : {}),
-        ...(flags.workers !== undefined
-          ? { workers: intFlag(flags, 'workers', 1), backend: backendName, ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) }
-          : {}),
-      });
+      await runTrain(trainOptions);
       return 0;
     }
     if (command === 'tour') {
-      const only = typeof flags.only === 'string' ? flags.only.split(',') : undefined;
-      const { steps } = await runTour({ seed, out, epochs: intFlag(flags, 'epochs', 3), progress, log, ...(only ? { only } : {}) });
+      const { steps } = await runTour(tourOptions!);
       return steps.every((s) => s.ok) ? 0 : 1;
     }
-    const seeds = typeof flags.seeds === 'string' ? flags.seeds.split(',').map((s) => Number(s)) : undefined;
-    if (seeds && !seeds.every(Number.isInteger)) throw new TrellisError('BAD_ARGS', `--seeds ${String(flags.seeds)} is not a comma-separated list of integers`, 'write e.g. --seeds 1,2,3');
     const r = await runTechnique(command, { mode: modeFlag(flags), seed, out, progress, params, log, ...(seeds ? { seeds } : {}), ...(flags.resume === true ? { resume: true } : {}) });
     for (const c of r.claims) log(`${c.holds ? 'holds' : 'DOES NOT HOLD'}  ${c.id}: measured ${c.measured.toFixed(4)} ${c.comparator} ${c.threshold}`);
     log(`report: ${r.reportPath}`);

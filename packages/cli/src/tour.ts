@@ -26,14 +26,24 @@ export interface TourStep {
 }
 
 /**
+ * Throws `BAD_ARGS` for tour options that cannot run: a technique name in `only` that does not exist, or
+ * fewer than one baseline epoch. {@link runTour} calls it; the CLI calls it before the backend starts.
+ */
+export function checkTourOptions(o: Pick<TourOptions, 'epochs' | 'only'>): void {
+  const unknown = (o.only ?? []).filter((name) => !TECHNIQUES.some((t) => t.name === name));
+  check(unknown.length === 0, 'BAD_ARGS', `--only names ${unknown.map((n) => `"${n}"`).join(', ')}, which ${unknown.length > 1 ? 'are not techniques' : 'is not a technique'}`,
+    `pass a comma list of: ${TECHNIQUES.map((t) => t.name).join(', ')}`);
+  check(Number.isInteger(o.epochs) && o.epochs >= 1, 'BAD_ARGS', `--epochs ${o.epochs} is not a positive whole number of epochs`,
+    "pass --epochs 1 or more (the tour's default is 3)");
+}
+
+/**
  * The tour (`npm start`): an MNIST baseline on the current backend, then every technique subcommand
  * in quick mode, ending with one report that links them. A failing step is reported, not hidden.
  */
 export async function runTour(o: TourOptions): Promise<{ reportPath: string; steps: TourStep[] }> {
   const log = o.log ?? ((l: string) => console.log(l));
-  const unknown = (o.only ?? []).filter((name) => !TECHNIQUES.some((t) => t.name === name));
-  check(unknown.length === 0, 'BAD_ARGS', `--only names ${unknown.map((n) => `"${n}"`).join(', ')}, which ${unknown.length > 1 ? 'are not techniques' : 'is not a technique'}`,
-    `pass a comma list of: ${TECHNIQUES.map((t) => t.name).join(', ')}`);
+  checkTourOptions(o);
   const steps: TourStep[] = [];
   const record = await RunRecord.create({ out: o.out, name: 'tour', seed: o.seed, config: { epochs: o.epochs, only: o.only ?? null }, packageOf: import.meta.url });
   log(`== baseline: MLP on MNIST, ${o.epochs} epochs`);

@@ -267,6 +267,19 @@ describe('trellis CLI', () => {
     expect(tour.status).toBe(2);
     expect(tour.stderr).toMatch(/--only names "nope", which is not a technique/);
     expect(tour.stderr).toMatch(/pass a comma list of: privacy, /);
+    // Checked before the backend starts: no banner, no run directory, and a tour with no baseline epochs
+    // used to run every technique first and only then exit 1.
+    expect(tour.stdout).not.toMatch(/backend:/);
+    for (const [args, message] of [
+      [['tour', '--epochs', '0'], /--epochs 0 is not a positive whole number of epochs/],
+      [['train', '--dataset', 'cifar'], /--dataset cifar is not one of mnist, fashion-mnist/],
+      [['distill', '--seeds', '1,x'], /--seeds 1,x is not a comma-separated list of integers/],
+    ] as const) {
+      const r = run([...args]);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stdout, args.join(' ')).not.toMatch(/backend:/);
+    }
     const threads = run(['train', '--threads', '0', '--limit', '100', '--epochs', '1', '--backend', 'wasm']);
     expect(threads.status).toBe(2);
     expect(threads.stderr).toMatch(/threads 0 is not a whole number ≥ 1/);

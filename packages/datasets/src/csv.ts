@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { Dataset, TrellisError } from '@trellis-ml/core';
-import { readFileOrThrow } from './packageData.js';
+import { checkPathArgument, readFileOrThrow } from './packageData.js';
 
 /** Options of {@link loadCsvDataset} and {@link parseCsvDataset}. */
 export interface CsvDatasetOptions {
@@ -40,6 +40,17 @@ function columnName(header: string[] | null, c: number): string {
 }
 
 /**
+ * Throws unless `options` is an object with a `labelColumn` (index, name or `null`): from JavaScript a
+ * left-out `labelColumn` would otherwise load the label column as a feature, silently.
+ */
+function checkCsvOptions(options: CsvDatasetOptions | undefined): void {
+  if (options === null || typeof options !== 'object' || !('labelColumn' in options) || options.labelColumn === undefined) {
+    throw new TrellisError('CSV_BAD_LABEL_COLUMN', 'the CSV options do not say which column holds the labels',
+      "pass { labelColumn: 0 } (a 0-based index), { labelColumn: 'label' } (a header name), or { labelColumn: null } for an unlabeled dataset");
+  }
+}
+
+/**
  * Builds a {@link Dataset} from CSV text: one example per line, numeric feature cells, an optional
  * integer label column and an optional header row. Blank lines are skipped; cells may be quoted.
  *
@@ -53,6 +64,7 @@ function columnName(header: string[] | null, c: number): string {
  * @param source How to name the data in error messages (a path, or "the CSV text").
  */
 export function parseCsvDataset(text: string, options: CsvDatasetOptions, source = 'the CSV text'): Dataset {
+  checkCsvOptions(options);
   const delimiter = options.delimiter ?? ',';
   const lines: Array<{ line: number; cells: string[] }> = [];
   const rawLines = text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r/);
@@ -167,13 +179,22 @@ export function parseCsvDataset(text: string, options: CsvDatasetOptions, source
  * ```
  */
 export function loadCsvDataset(pathOrText: string, options: CsvDatasetOptions): Dataset {
+  checkPathArgument(pathOrText, 'CSV file', 'the path of a .csv file or the CSV text itself', true);
+  checkCsvOptions(options);
   const delimiter = options.delimiter ?? ',';
   if (pathOrText.trim() === '') return parseCsvDataset(pathOrText, options);
   let isFile = false;
+  let isDirectory = false;
   try {
-    isFile = existsSync(pathOrText) && statSync(pathOrText).isFile();
+    const stats = existsSync(pathOrText) ? statSync(pathOrText) : null;
+    isFile = stats?.isFile() ?? false;
+    isDirectory = stats?.isDirectory() ?? false;
   } catch {
     isFile = false;
+  }
+  if (isDirectory) {
+    throw new TrellisError('FILE_UNREADABLE', `CSV file ${pathOrText} is a directory`,
+      'pass the path of the .csv file inside it', { path: pathOrText });
   }
   if (isFile) return parseCsvDataset(readFileOrThrow(pathOrText, 'CSV file').toString('utf8'), options, pathOrText);
   if (/[\r\n]/.test(pathOrText) || pathOrText.includes(delimiter)) return parseCsvDataset(pathOrText, options);

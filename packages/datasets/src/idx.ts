@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { Dataset, largeFloat32Array, TrellisError } from '@trellis-ml/core';
-import { readFileOrThrow } from './packageData.js';
+import { checkPathArgument, readFileOrThrow } from './packageData.js';
 
 /** Element types an IDX file can declare (third byte of its magic number). */
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
@@ -172,6 +172,10 @@ export interface IdxDatasetOptions {
  * @param labelsPath Path of the labels file, or `null` for an unlabeled dataset.
  */
 export function loadIdxDataset(imagesPath: string, labelsPath: string | null, options: IdxDatasetOptions = {}): Dataset {
+  checkPathArgument(imagesPath, 'images file', "the images file's path: loadIdxDataset(imagesPath, labelsPath, options)");
+  if (labelsPath !== null) {
+    checkPathArgument(labelsPath, 'labels file', "the labels file's path, or null for an unlabeled dataset: loadIdxDataset(imagesPath, labelsPath, options)");
+  }
   const images = readIdxFile(imagesPath);
   if (images.dims.length < 2) {
     throw new TrellisError('IDX_BAD_DIMS',

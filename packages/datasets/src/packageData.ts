@@ -25,6 +25,7 @@ export function dataPackageDir(name: string, version: string): string {
  * @internal
  */
 export function readFileOrThrow(path: string, what: string): Buffer {
+  checkPathArgument(path, what, 'a file path');
   if (!existsSync(path)) {
     throw new TrellisError('FILE_NOT_FOUND', `${what} ${path} does not exist`,
       'check the path (relative paths are resolved from the current working directory)', { path });
@@ -34,6 +35,21 @@ export function readFileOrThrow(path: string, what: string): Buffer {
   } catch (e) {
     throw new TrellisError('FILE_UNREADABLE', `${what} ${path} cannot be read: ${(e as Error).message}`,
       'check that it is a file (not a directory) and that this process may read it', { path });
+  }
+}
+
+/**
+ * Throws `BAD_PATH` unless `path` is a non-empty string (from JavaScript an options object or an
+ * undefined in its place would otherwise surface as "file [object Object] does not exist").
+ *
+ * @param what What the path names, e.g. `'IDX file'`.
+ * @param expected What to pass instead, for the message.
+ * @param allowEmpty Accept `''` (for arguments that may also be text, such as CSV content).
+ */
+export function checkPathArgument(path: unknown, what: string, expected: string, allowEmpty = false): void {
+  if (typeof path !== 'string' || (path === '' && !allowEmpty)) {
+    const got = path === '' ? 'an empty string' : path === null ? 'null' : Array.isArray(path) ? 'an array' : typeof path === 'object' ? 'an object' : typeof path;
+    throw new TrellisError('BAD_PATH', `the ${what} argument is ${got}, not a path`, `pass ${expected} as a string`, { what });
   }
 }
 

@@ -78,4 +78,19 @@ describe('loadCsvDataset', () => {
     expect(error(() => loadCsvDataset('a,b,label\n', { labelColumn: 'label' })).message).toContain('no data rows');
     expect(error(() => loadCsvDataset(join(dir, 'missing.csv'), { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
   });
+
+  it('a directory, a non-string path and options without labelColumn are explained (calls from JavaScript)', () => {
+    const d = error(() => loadCsvDataset(dir, { labelColumn: 0 }));
+    expect(d.code).toBe('FILE_UNREADABLE');
+    expect(d.message).toContain('is a directory');
+    const p = error(() => loadCsvDataset({ path: 'x.csv' } as unknown as string, { labelColumn: 0 }));
+    expect(p.code).toBe('BAD_PATH');
+    expect(p.message).toContain('is an object, not a path');
+    // Left out, the label column would load as a feature: 3 columns → 3 features, no labels.
+    const noLabel = error(() => loadCsvDataset('label,a,b\n1,0.1,0.2\n', { numClasses: 3 } as unknown as { labelColumn: null }));
+    expect(noLabel.code).toBe('CSV_BAD_LABEL_COLUMN');
+    expect(noLabel.fix).toContain('labelColumn: null');
+    expect(error(() => parseCsvDataset('1,2\n', undefined as unknown as { labelColumn: null })).code).toBe('CSV_BAD_LABEL_COLUMN');
+    expect(error(() => loadCsvDataset('1,2\n', { labelColumn: undefined } as unknown as { labelColumn: null })).code).toBe('CSV_BAD_LABEL_COLUMN');
+  });
 });

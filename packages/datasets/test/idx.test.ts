@@ -132,4 +132,21 @@ describe('loadIdxDataset', () => {
     expect(codeOf(() => readIdxFile(join(dir, 'nope')))).toBe('FILE_NOT_FOUND');
     expect(loadIdxDataset(img, null).labels).toBeNull();
   });
+
+  it('says how to call it when given an options object or no labels path (calls from JavaScript)', () => {
+    const img = write('img4', images);
+    for (const [call, names] of [
+      [() => loadIdxDataset({ images: img, labels: img } as unknown as string, null), 'images file argument is an object'],
+      [() => loadIdxDataset(img, undefined as unknown as null), 'labels file argument is undefined'],
+      [() => readIdxFile('' as string), 'argument is an empty string'],
+    ] as const) {
+      try {
+        call();
+        expect.unreachable();
+      } catch (e) {
+        expect((e as TrellisError).code).toBe('BAD_PATH');
+        expect((e as TrellisError).message).toContain(names);
+      }
+    }
+  });
 });

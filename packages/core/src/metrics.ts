@@ -1,10 +1,39 @@
 /**
  * Classification metrics as pure functions over host arrays: `logits` is `n × k` row-major,
  * `labels` holds n integer classes. All are means over the whole set (not per batch).
+ *
+ * Shapes are checked (O(1), plus one pass over the labels): a class count that is not a positive
+ * integer, a row array whose length is not a multiple of it, labels of another length than the rows,
+ * or a label outside `[0, k)` throw a {@link TrellisError} instead of returning a number computed from
+ * misaligned rows. Values are not checked: NaN logits give NaN metrics.
  */
+import { check } from './errors.js';
+
+/** Throws unless `k` is a positive integer and `values` holds whole rows of k; returns the row count. */
+function rowCount(values: ArrayLike<number>, k: number, what: string): number {
+  check(Number.isInteger(k) && k > 0, 'BAD_SHAPE', () => `${what}: the class count k = ${k} is not a positive integer`,
+    'pass k, the number of classes (the length of one row)');
+  check(values.length % k === 0, 'BAD_SHAPE', () => `${what}: ${values.length} values are not whole rows of k = ${k}`,
+    'pass an n × k row-major array (n examples, one value per class each) and its k');
+  return values.length / k;
+}
+
+/** {@link rowCount}, then labels: one per row, each an integer class in [0, k). */
+function checkLabels(values: ArrayLike<number>, labels: ArrayLike<number>, k: number, what: string): void {
+  const n = rowCount(values, k, what);
+  check(labels.length === n, 'LENGTH_MISMATCH', () => `${what}: ${labels.length} labels for ${n} rows of ${k} classes`,
+    'pass one label per row (probabilities or logits n × k, labels n)');
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i]!;
+    if (!(Number.isInteger(y) && y >= 0 && y < k)) {
+      check(false, 'LABEL_OUT_OF_RANGE', () => `${what}: label ${y} of example ${i} is outside [0, ${k})`,
+        `labels must be class ids 0..${k - 1}: remap them, or pass the right k`);
+    }
+  }
+}
 
 function softmaxInto<T extends Float32Array | Float64Array>(logits: ArrayLike<number>, k: number, out: T): T {
-  const n = logits.length / k;
+  const n = rowCount(logits, k, 'softmax');
   for (let i = 0; i < n; i++) {
     let max = -Infinity;
     for (let j = 0; j < k; j++) max = Math.max(max, logits[i * k + j]!);
@@ -35,7 +64,7 @@ export function softmaxRows64(logits: ArrayLike<number>, k: number): Float64Arra
 
 /** Index of the largest value of each row. */
 export function argmaxRows(values: ArrayLike<number>, k: number): Int32Array {
-  const n = values.length / k;
+  const n = rowCount(values, k, 'argmaxRows');
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
@@ -47,6 +76,8 @@ export function argmaxRows(values: ArrayLike<number>, k: number): Int32Array {
 
 /** Fraction of `predictions` equal to `labels`. */
 export function accuracy(predictions: ArrayLike<number>, labels: ArrayLike<number>): number {
+  check(predictions.length === labels.length, 'LENGTH_MISMATCH', () => `accuracy of ${predictions.length} predictions against ${labels.length} labels`,
+    'pass one predicted class per label (argmaxRows(logits, k) gives them from logits)');
   if (labels.length === 0) return NaN;
   let hit = 0;
   for (let i = 0; i < labels.length; i++) if (predictions[i] === labels[i]) hit++;
@@ -59,6 +90,9 @@ export function perGroupAccuracy(
   labels: ArrayLike<number>,
   groups: ArrayLike<number>,
 ): Record<number, { accuracy: number; count: number }> {
+  check(predictions.length === labels.length && groups.length === labels.length, 'LENGTH_MISMATCH',
+    () => `per-group accuracy of ${predictions.length} predictions, ${labels.length} labels and ${groups.length} group ids`,
+    'pass one prediction, one label and one group id per example');
   const hits = new Map<number, [number, number]>();
   for (let i = 0; i < labels.length; i++) {
     const g = groups[i]!;
@@ -74,6 +108,7 @@ export function perGroupAccuracy(
 
 /** Mean negative log-likelihood of the labels under `probs` (probabilities clipped at 1e-12). */
 export function nll(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
+  checkLabels(probs, labels, k, 'nll');
   let s = 0;
   for (let i = 0; i < labels.length; i++) s -= Math.log(Math.max(probs[i * k + labels[i]!]!, 1e-12));
   return s / labels.length;
@@ -81,6 +116,7 @@ export function nll(probs: ArrayLike<number>, labels: ArrayLike<number>, k: numb
 
 /** Mean cross-entropy from logits (log-sum-exp form, exact for large logits). */
 export function crossEntropyFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
+  checkLabels(logits, labels, k, 'cross-entropy');
   let s = 0;
   for (let i = 0; i < labels.length; i++) {
     let max = -Infinity;
@@ -94,6 +130,7 @@ export function crossEntropyFromLogits(logits: ArrayLike<number>, labels: ArrayL
 
 /** Multi-class Brier score `mean_i Σ_k (p_ik − 1[k = y_i])²`, in [0, 2] (not divided by k). */
 export function brier(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
+  checkLabels(probs, labels, k, 'brier');
   let s = 0;
   for (let i = 0; i < labels.length; i++) {
     for (let j = 0; j < k; j++) {
@@ -118,6 +155,8 @@ export interface ReliabilityBin {
  * confidences in ((m−1)/M, m/M] (a confidence of exactly 0 goes to the first bin).
  */
 export function reliabilityBins(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): ReliabilityBin[] {
+  checkLabels(probs, labels, k, 'calibration bins');
+  check(Number.isInteger(bins) && bins > 0, 'BAD_OPTION', () => `${bins} calibration bins is not a positive integer`, 'pass a bin count such as 15');
   const count = new Float64Array(bins);
   const hit = new Float64Array(bins);
   const conf = new Float64Array(bins);
@@ -156,7 +195,7 @@ export function mce(probs: ArrayLike<number>, labels: ArrayLike<number>, k: numb
 
 /** Mean top-label confidence. */
 export function meanConfidence(probs: ArrayLike<number>, k: number): number {
-  const n = probs.length / k;
+  const n = rowCount(probs, k, 'meanConfidence');
   let s = 0;
   for (let i = 0; i < n; i++) {
     let c = 0;
@@ -168,7 +207,7 @@ export function meanConfidence(probs: ArrayLike<number>, k: number): number {
 
 /** Mean predictive entropy in nats. */
 export function meanEntropy(probs: ArrayLike<number>, k: number): number {
-  const n = probs.length / k;
+  const n = rowCount(probs, k, 'meanEntropy');
   let s = 0;
   for (let i = 0; i < probs.length; i++) {
     const p = probs[i]!;

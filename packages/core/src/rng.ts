@@ -3,6 +3,14 @@
  * Library code never calls `Math.random`: every random draw comes from an `Rng` derived from the
  * run's seed, so two runs with one seed give the same numbers.
  */
+import { check } from './errors.js';
+
+/** Throws unless `seed` is a finite number (NaN, a string or undefined would all become seed 0, silently). */
+function checkSeed(seed: unknown): void {
+  check(typeof seed === 'number' && Number.isFinite(seed), 'BAD_SEED', () => `seed ${String(seed)} (${typeof seed}) is not a finite number`,
+    'pass an integer seed, e.g. 1 (two runs with one seed give the same numbers; NaN or a string would silently act as 0)');
+}
+
 export class Rng {
   private s0 = 0;
   private s1 = 0;
@@ -10,8 +18,12 @@ export class Rng {
   private s3 = 0;
   private spareNormal: number | null = null;
 
-  /** Creates a generator from an integer seed (any 32-bit value; non-integers are truncated). */
+  /**
+   * Creates a generator from an integer seed (any 32-bit value; non-integers are truncated).
+   * @throws TrellisError `BAD_SEED` when `seed` is not a finite number.
+   */
   constructor(seed: number) {
+    checkSeed(seed);
     let x = (Math.trunc(seed) >>> 0) ^ 0x9e3779b9;
     const next = (): number => {
       x = (x + 0x9e3779b9) >>> 0;
@@ -27,8 +39,12 @@ export class Rng {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
-  /** A new independent generator derived from this seed material and a label (does not advance this one). */
+  /**
+   * A new independent generator derived from this seed material and a label (does not advance this one).
+   * @throws TrellisError `BAD_SEED` when `seed` is not a finite number.
+   */
   static derive(seed: number, ...labels: Array<string | number>): Rng {
+    checkSeed(seed);
     let h = Math.trunc(seed) >>> 0;
     for (const label of labels) {
       const s = String(label);

@@ -87,6 +87,10 @@ interface CheckpointState {
  * frees the tensors the plugin made, so the step's own gradients (`before`) are the caller's to free.
  */
 function checkGradients(after: tf.NamedTensorMap, before: tf.NamedTensorMap, vars: Array<[string, tf.Variable]>, plugin: string): void {
+  if (after === null || typeof after !== 'object') {
+    throw new TrellisError('BAD_GRADIENT', `plugin "${plugin}" returned ${String(after)} from transformGradients, not a gradient map`,
+      'return the gradient map you were given (changed or not), e.g. end the hook with `return grads`', { plugin });
+  }
   let shapes: Map<string, string> | undefined;
   for (const [name, g] of Object.entries(after)) {
     if (before[name] === g) continue; // passed through under its own name: the step's own gradient
@@ -163,7 +167,12 @@ export class Trainer {
     for (const p of this.plugins) {
       if (p.setup) await runHook(p.name, 'setup', this.ctx, () => p.setup!(this.ctx));
       if (p.wrapModel) {
-        this.model = runSyncHook(p.name, 'wrapModel', this.ctx, () => p.wrapModel!(this.model, this.ctx));
+        const wrapped = runSyncHook(p.name, 'wrapModel', this.ctx, () => p.wrapModel!(this.model, this.ctx));
+        check(wrapped !== null && typeof wrapped === 'object' && typeof (wrapped as Partial<ModelAdapter>).apply === 'function'
+          && typeof (wrapped as Partial<ModelAdapter>).tapNames === 'function', 'BAD_PLUGIN',
+        () => `plugin "${p.name}" returned ${wrapped === null || typeof wrapped !== 'object' ? String(wrapped) : 'an object without apply/tapNames'} from wrapModel, not a model adapter`,
+        'return a ModelAdapter from wrapModel: the model you were given, or an adapter that wraps it');
+        this.model = wrapped;
         this.ctx.model = this.model;
       }
     }
@@ -311,6 +320,8 @@ export class Trainer {
           for (const p of this.plugins) {
             if (!p.lossTerms) continue;
             const added = runSyncHook(p.name, 'lossTerms', ctx, () => p.lossTerms!(outputs, current, ctx));
+            check(added !== null && typeof added === 'object', 'BAD_LOSS_TERM', () => `plugin "${p.name}" returned ${String(added)} from lossTerms, not a map of named terms`,
+              'return an object of scalar tensors, e.g. { penalty: tf.mean(…) } (or {} for no term this step)');
             for (const [name, t] of Object.entries(added)) {
               check(t instanceof tf.Tensor, 'BAD_LOSS_TERM', () => `plugin "${p.name}" returned a loss term "${name}" that is not a tensor (${typeof t})`, 'return scalar tensors from lossTerms, e.g. tf.mean(…)');
               check(t.rank === 0, 'BAD_LOSS_TERM', `plugin "${p.name}" returned a loss term "${name}" of shape [${t.shape.join(', ')}]`, 'return scalars from lossTerms (reduce with tf.mean)');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accuracy, brier, ece, mce, nll, perGroupAccuracy, reliabilityBins, softmaxRows, softmaxRows64, crossEntropyFromLogits, classificationMetrics } from '@trellis-ml/core';
+import { accuracy, argmaxRows, brier, ece, mce, meanConfidence, meanEntropy, nll, perGroupAccuracy, reliabilityBins, Rng, softmaxRows, softmaxRows64, crossEntropyFromLogits, classificationMetrics, TrellisError } from '@trellis-ml/core';
 
 describe('metrics (hand-computed)', () => {
   const probs = new Float32Array([0.9, 0.1, 0.6, 0.4, 0.3, 0.7, 0.2, 0.8]);
@@ -36,6 +36,58 @@ describe('metrics (hand-computed)', () => {
 });
 
 import { markdownTable } from '@trellis-ml/core';
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TrellisError);
+    return (e as TrellisError).code;
+  }
+  return 'no error';
+}
+
+describe('metrics refuse misaligned input', () => {
+  const probs = [0.9, 0.1, 0.6, 0.4];
+  it('a class count that is not a positive integer, or rows that are not whole, is BAD_SHAPE', () => {
+    // k = 0 used to loop forever (n = length / 0 = Infinity); k = 3 on 4 values read past the end.
+    for (const f of [softmaxRows, softmaxRows64, argmaxRows, meanConfidence, meanEntropy]) {
+      expect(codeOf(() => f(probs, 0)), f.name).toBe('BAD_SHAPE');
+      expect(codeOf(() => f(probs, 3)), f.name).toBe('BAD_SHAPE');
+      expect(codeOf(() => f(probs, 1.5)), f.name).toBe('BAD_SHAPE');
+    }
+    expect(codeOf(() => nll(probs, [0], 3))).toBe('BAD_SHAPE');
+  });
+  it('labels of another length than the rows are LENGTH_MISMATCH, labels outside [0, k) LABEL_OUT_OF_RANGE', () => {
+    for (const f of [nll, brier, crossEntropyFromLogits, ece, mce, reliabilityBins]) {
+      expect(codeOf(() => f(probs, [0], 2)), f.name).toBe('LENGTH_MISMATCH');
+      expect(codeOf(() => f(probs, [0, 2], 2)), f.name).toBe('LABEL_OUT_OF_RANGE');
+      expect(codeOf(() => f(probs, [0, -1], 2)), f.name).toBe('LABEL_OUT_OF_RANGE');
+      expect(codeOf(() => f(probs, [0, 0.5], 2)), f.name).toBe('LABEL_OUT_OF_RANGE');
+    }
+    expect(codeOf(() => accuracy([0, 1, 1], [0, 1]))).toBe('LENGTH_MISMATCH');
+    expect(codeOf(() => perGroupAccuracy([0, 1], [0, 1], [0]))).toBe('LENGTH_MISMATCH');
+    expect(codeOf(() => classificationMetrics(probs, [1], 2))).toBe('LENGTH_MISMATCH');
+  });
+  it('a bin count that is not a positive integer is BAD_OPTION', () => {
+    expect(codeOf(() => ece(probs, [0, 1], 2, 0))).toBe('BAD_OPTION');
+    expect(codeOf(() => ece(probs, [0, 1], 2, 1.5))).toBe('BAD_OPTION');
+    expect(ece(probs, [0, 1], 2, 1)).toBeCloseTo(Math.abs(0.5 - 0.75), 12);
+  });
+  it('values are not checked: NaN logits give NaN metrics, not an error', () => {
+    expect(Number.isNaN(crossEntropyFromLogits([NaN, 0], [0], 2))).toBe(true);
+  });
+});
+
+describe('Rng seeds', () => {
+  it('a seed that is not a finite number is BAD_SEED (it used to act as seed 0, silently)', () => {
+    for (const seed of [NaN, Infinity, 'abc', undefined, null]) {
+      expect(codeOf(() => new Rng(seed as unknown as number)), String(seed)).toBe('BAD_SEED');
+      expect(codeOf(() => Rng.derive(seed as unknown as number, 'x')), String(seed)).toBe('BAD_SEED');
+    }
+    expect(new Rng(1.7).nextUint32()).toBe(new Rng(1).nextUint32());
+  });
+});
+
 describe('report tables', () => {
   it('formats numbers compactly', () => {
     expect(markdownTable({ columns: ['a', 'b', 'c', 'd'], rows: [[35.2820, 1234.56, 0.000123456, 7]] })).toContain('| 35.28 | 1234.6 | 0.0001235 | 7 |');

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Dataset, Trainer, TrellisError, gradientClipping, mlp, orderPlugins, weightDecay, type TrainerPlugin } from '@trellis-ml/core';
+import { Dataset, Trainer, TrellisError, gradientClipping, mlp, orderPlugins, weightDecay, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { toyDataset, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -181,6 +181,10 @@ describe('bad input gets a clear error', () => {
       ['BAD_GRADIENT', 'returned a gradient for "fc9/kernel", which is not a trainable variable', { transformGradients: (g) => ({ ...g, 'fc9/kernel': tf.zeros([1]) }) }],
       ['BAD_TARGETS', 'returned targets of shape [32, 5], but the batch\'s are [32, 3]', { transformTargets: (t) => tf.zeros([t.shape[0]!, 5]) }],
       ['BAD_LOSS_TERM', 'returned a loss term "x" that is not a tensor (number)', { lossTerms: () => ({ x: 3 as unknown as tf.Scalar }) }],
+      // a hook that forgot its `return` (these used to surface as raw TypeErrors)
+      ['BAD_GRADIENT', 'returned undefined from transformGradients, not a gradient map', { transformGradients: () => undefined as unknown as tf.NamedTensorMap }],
+      ['BAD_LOSS_TERM', 'returned undefined from lossTerms, not a map of named terms', { lossTerms: () => undefined as unknown as Record<string, tf.Scalar> }],
+      ['BAD_PLUGIN', 'returned undefined from wrapModel, not a model adapter', { wrapModel: () => undefined as unknown as ModelAdapter }],
     ];
     for (const [code, problem, hooks] of plugins) {
       const m = model();

@@ -29,10 +29,16 @@ export function flatParameters(model: ModelAdapter): Float64Array {
   return out;
 }
 
-/** Writes a flat vector back into the model's trainable variables. */
+/**
+ * Writes a flat vector back into the model's trainable variables.
+ * @throws TrellisError `MODEL_MISMATCH` when `flat` does not hold exactly one value per parameter.
+ */
 export function setFlatParameters(model: ModelAdapter, flat: ArrayLike<number>): void {
+  const vars = varList(model);
+  const total = vars.reduce((s, [, v]) => s + v.size, 0);
+  check(flat.length === total, 'MODEL_MISMATCH', `${flat.length} values for a model with ${total} parameters`, 'pass flatParameters() of a model of the same architecture');
   let o = 0;
-  for (const [, v] of varList(model)) {
+  for (const [, v] of vars) {
     const part = Float32Array.from({ length: v.size }, (_, i) => flat[o + i]!);
     tf.tidy(() => v.assign(tf.tensor(part, v.shape, 'float32')));
     o += v.size;
@@ -109,12 +115,19 @@ export type HvpMethod = 'finite-difference' | 'gauss-newton';
  * in tfjs 4.22: nested gradients through saved activations are disconnected.)
  */
 export function hessianVectorProduct(model: ModelAdapter, data: Dataset, v: Float64Array, options: { method?: HvpMethod; epsilon?: number; batchSize?: number } = {}): Float64Array {
-  if ((options.method ?? 'finite-difference') === 'gauss-newton') return hvpGaussNewton(model, data, v, options.batchSize ?? 256);
+  const method = options.method ?? 'finite-difference';
+  check(method === 'finite-difference' || method === 'gauss-newton', 'BAD_OPTION', `Hessian-vector method ${JSON.stringify(method)} is neither 'finite-difference' nor 'gauss-newton'`,
+    "pass method 'finite-difference' (the default) or 'gauss-newton'");
+  const size = Object.values(model.trainableVariables()).reduce((s, x) => s + x.size, 0);
+  check(v.length === size, 'MODEL_MISMATCH', `a vector of ${v.length} values for a model with ${size} parameters`, 'pass one value per trainable parameter (the layout of flatParameters(model))');
+  if (method === 'gauss-newton') return hvpGaussNewton(model, data, v, options.batchSize ?? 256);
   const theta = flatParameters(model);
   const vNorm = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
   if (vNorm === 0) return new Float64Array(v.length);
   const thetaNorm = Math.sqrt(theta.reduce((s, x) => s + x * x, 0));
-  const eps = (options.epsilon ?? 1e-3) * Math.max(1, thetaNorm) / vNorm;
+  const epsilon = options.epsilon ?? 1e-3;
+  check(epsilon > 0 && Number.isFinite(epsilon), 'BAD_OPTION', `finite-difference epsilon ${epsilon} must be a finite number > 0`, 'pass a relative step such as 1e-3 (the default)');
+  const eps = epsilon * Math.max(1, thetaNorm) / vNorm;
   const shifted = new Float64Array(theta.length);
   try {
     for (let i = 0; i < theta.length; i++) shifted[i] = theta[i]! + eps * v[i]!;
@@ -212,6 +225,7 @@ export function hutchinsonTrace(apply: (v: Float64Array) => Float64Array, dim: n
   const rng = Rng.derive(options.seed ?? 0, 'hutchinson');
   let s = 0;
   const k = options.samples ?? 20;
+  check(Number.isInteger(k) && k >= 1, 'BAD_OPTION', `${k} Hutchinson samples is not a positive integer`, 'pass samples such as 20 (the default)');
   for (let t = 0; t < k; t++) {
     const v = Float64Array.from({ length: dim }, () => (rng.next() < 0.5 ? -1 : 1));
     s += dot(v, apply(v));

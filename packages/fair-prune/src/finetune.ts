@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Trainer, type Dataset, type EpochLogs, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { Trainer, TrellisError, type Dataset, type EpochLogs, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { checkGroupIds } from './groups.js';
 import type { MaskSet } from './masks.js';
 import {
@@ -47,8 +47,20 @@ export interface FineTuneResult {
   lambdas: number[];
 }
 
+/** The kinds of {@link Mitigation}. */
+export const MITIGATION_KINDS: readonly Mitigation['kind'][] = ['none', 'group-loss', 'equalized-loss', 'accuracy-gap'];
+
+/** Throws `BAD_OPTION` unless `mitigation.kind` is one of {@link MITIGATION_KINDS} (a typo would otherwise run a plain fine-tune). */
+export function checkMitigation(mitigation: Mitigation): void {
+  const kind = (mitigation as { kind?: unknown } | null | undefined)?.kind;
+  if (!MITIGATION_KINDS.includes(kind as Mitigation['kind'])) {
+    throw new TrellisError('BAD_OPTION', `unknown mitigation kind ${JSON.stringify(kind)}`, `use one of ${MITIGATION_KINDS.map((k) => `'${k}'`).join(', ')}`);
+  }
+}
+
 /** Builds the constraint plugin of a {@link Mitigation} (null for `none`). */
 export function mitigationPlugin(mitigation: Mitigation, numGroups: number, dense?: ModelAdapter, reference?: DenseReference): ConstraintPlugin | null {
+  checkMitigation(mitigation);
   const shared = { numGroups, ...(dense ? { dense } : {}), ...(reference ? { reference } : {}) };
   switch (mitigation.kind) {
     case 'none':

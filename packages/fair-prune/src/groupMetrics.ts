@@ -1,5 +1,5 @@
-import { Rng, argmaxRows, bootstrapInterval, check, predictLogits, spearman, type Dataset, type ModelAdapter } from '@trellis-ml/core';
-import { checkGroupIds, checkNoEmptyGroup } from './groups.js';
+import { Rng, TrellisError, argmaxRows, bootstrapInterval, check, predictLogits, spearman, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { checkGroupArray, checkGroupIds, checkNoEmptyGroup } from './groups.js';
 
 /** Per-group accuracy and loss, disparity metrics and rank correlations, as pure host functions. */
 
@@ -28,8 +28,19 @@ export interface GroupReportOptions {
   seed?: number;
 }
 
-/** Per-example cross-entropy from `n × k` logits (log-sum-exp form). */
+/**
+ * Per-example cross-entropy from `n × k` logits (log-sum-exp form).
+ * @throws TrellisError `LENGTH_MISMATCH` when there are not `k` logits per label, `LABEL_OUT_OF_RANGE` for a label outside `[0, k)`.
+ */
 export function perExampleLoss(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): Float64Array {
+  check(Number.isInteger(k) && k >= 1 && logits.length === labels.length * k, 'LENGTH_MISMATCH',
+    () => `${logits.length} logits for ${labels.length} labels × ${k} classes`, 'pass one row of numClasses logits per label (numClasses = the model\'s class count)');
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i]!;
+    if (!(Number.isInteger(y) && y >= 0 && y < k)) {
+      throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${y} of example ${i} is outside [0, ${k})`, `labels must be integers 0..${k - 1} (is numClasses right?)`, { index: i, label: y });
+    }
+  }
   const out = new Float64Array(labels.length);
   for (let i = 0; i < labels.length; i++) {
     let max = -Infinity;
@@ -43,11 +54,13 @@ export function perExampleLoss(logits: ArrayLike<number>, labels: ArrayLike<numb
 
 /**
  * Per-group accuracy and loss from logits. Every group in `[0, numGroups)` must have samples.
- * @throws TrellisError `EMPTY_GROUP` when a group has no samples, `GROUP_IDS_MISSING` on bad ids.
+ * @throws TrellisError `EMPTY_GROUP` when a group has no samples, `GROUP_IDS_MISSING` / `GROUP_ID_OUT_OF_RANGE` on bad ids,
+ *   `LENGTH_MISMATCH` / `LABEL_OUT_OF_RANGE` (see {@link perExampleLoss}).
  */
 export function groupReport(logits: ArrayLike<number>, labels: ArrayLike<number>, groups: ArrayLike<number>, numClasses: number, numGroups: number,
   options: GroupReportOptions = {}): GroupReport {
   check(labels.length === groups.length, 'GROUP_IDS_MISSING', `${groups.length} group ids for ${labels.length} labels`, 'give every example a group id');
+  checkGroupArray(groups, labels.length, numGroups, 'the evaluation set');
   checkNoEmptyGroup(groups, numGroups);
   const preds = argmaxRows(logits, numClasses);
   const losses = perExampleLoss(logits, labels, numClasses);

@@ -5,6 +5,11 @@ import { Dataset, Rng, TrellisError, check } from '@trellis-ml/core';
  * core's `Dataset.groups` (one per example); batches then carry `batch.groups`.
  */
 
+/** Throws `BAD_GROUP_COUNT` unless `numGroups` is a positive integer. */
+function checkGroupCount(numGroups: number): void {
+  check(Number.isInteger(numGroups) && numGroups >= 1, 'BAD_GROUP_COUNT', `numGroups ${numGroups} is not a positive integer`, 'pass the number of groups (e.g. 10 for classes as groups)');
+}
+
 /**
  * Checks that `dataset` has a valid group id for every example: ids present, integers in
  * `[0, numGroups)`. A negative id means "unknown" and is rejected like a missing one.
@@ -12,7 +17,7 @@ import { Dataset, Rng, TrellisError, check } from '@trellis-ml/core';
  *   `GROUP_ID_OUT_OF_RANGE` when an id is ≥ numGroups.
  */
 export function checkGroupIds(dataset: Dataset, numGroups: number, where = 'the dataset'): Int32Array {
-  check(Number.isInteger(numGroups) && numGroups >= 1, 'BAD_GROUP_COUNT', `numGroups ${numGroups} is not a positive integer`, 'pass the number of groups (e.g. 10 for classes as groups)');
+  checkGroupCount(numGroups);
   const groups = dataset.groups;
   if (!groups) {
     throw new TrellisError('GROUP_IDS_MISSING', `${where} has no group ids`,
@@ -24,9 +29,10 @@ export function checkGroupIds(dataset: Dataset, numGroups: number, where = 'the 
 /**
  * Checks a raw group-id array against a dataset size: one id per example, each an integer in
  * `[0, numGroups)`. Returns the array.
- * @throws TrellisError `GROUP_IDS_MISSING` or `GROUP_ID_OUT_OF_RANGE`.
+ * @throws TrellisError `GROUP_IDS_MISSING` or `GROUP_ID_OUT_OF_RANGE`; `BAD_GROUP_COUNT` when numGroups is not a positive integer.
  */
 export function checkGroupArray(groups: ArrayLike<number>, size: number, numGroups: number, where = 'the dataset'): Int32Array {
+  checkGroupCount(numGroups);
   if (groups.length !== size) {
     throw new TrellisError('GROUP_IDS_MISSING', `${where} has ${groups.length} group ids for ${size} examples (${Math.max(0, size - groups.length)} examples have none)`,
       'give every example a group id (one id per example, in dataset order)', { ids: groups.length, examples: size });
@@ -52,6 +58,7 @@ export function checkGroupArray(groups: ArrayLike<number>, size: number, numGrou
 
 /** Number of examples of each group (length `numGroups`). */
 export function groupCounts(groups: ArrayLike<number>, numGroups: number): number[] {
+  checkGroupCount(numGroups);
   const counts = new Array<number>(numGroups).fill(0);
   for (let i = 0; i < groups.length; i++) {
     const g = groups[i]!;
@@ -131,8 +138,14 @@ export function invert(image: Float32Array): Float32Array {
 /** A per-image transform naming the minority attribute. */
 export type ImageTransform = 'rot90' | 'invert' | ((image: Float32Array) => Float32Array);
 
-function transformFn(t: ImageTransform): (image: Float32Array) => Float32Array {
-  return t === 'rot90' ? rotate90 : t === 'invert' ? invert : t;
+function transformFn(t: ImageTransform, size: number): (image: Float32Array) => Float32Array {
+  const f = t === 'rot90' ? rotate90 : t === 'invert' ? invert : t;
+  check(typeof f === 'function', 'BAD_OPTION', `unknown image transform ${JSON.stringify(t)}`, "pass 'rot90', 'invert' or a function (image: Float32Array) => Float32Array");
+  return (image) => {
+    const out = f(image);
+    check(out && out.length === size, 'BAD_SHAPE', `the image transform returned ${out?.length} values for an image of ${size}`, 'return a transformed image of the same size as its input');
+    return out;
+  };
 }
 
 /**
@@ -142,7 +155,7 @@ function transformFn(t: ImageTransform): (image: Float32Array) => Float32Array {
  */
 export function transformedMinority(data: Dataset, options: { fraction: number; transform?: ImageTransform; seed: number }): Dataset {
   check(options.fraction > 0 && options.fraction < 1, 'BAD_FRACTION', `minority fraction ${options.fraction} is outside (0, 1)`, 'pass a fraction such as 0.05');
-  const f = transformFn(options.transform ?? 'rot90');
+  const f = transformFn(options.transform ?? 'rot90', data.exampleSize);
   const n = data.size;
   const k = Math.max(1, Math.round(options.fraction * n));
   const pick = Rng.derive(options.seed, 'minority').sample(n, k);
@@ -162,7 +175,7 @@ export function transformedMinority(data: Dataset, options: { fraction: number; 
  */
 export function pairedTransformedSet(data: Dataset, transform: ImageTransform = 'rot90'): Dataset {
   check(data.labels, 'UNLABELED', 'the paired set needs labels', 'use a labeled dataset');
-  const f = transformFn(transform);
+  const f = transformFn(transform, data.exampleSize);
   const n = data.size;
   const per = data.exampleSize;
   const x = new Float32Array(2 * n * per);

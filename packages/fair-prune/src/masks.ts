@@ -57,6 +57,21 @@ export function checkSparsity(sparsity: number): void {
   }
 }
 
+/**
+ * Checks the options of {@link magnitudeMasks}: the sparsity, `scope` (`global` or `layerwise`) and the
+ * minimum-keep guard (`minKeepFraction` in [0, 1], `minKeepCount` a non-negative integer).
+ */
+export function checkPruneOptions(options: PruneOptions): void {
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', `pruning needs options, got ${String(options)}`, 'pass at least the sparsity, e.g. { sparsity: 0.9 }');
+  checkSparsity(options.sparsity);
+  const scope = options.scope ?? 'global';
+  check(scope === 'global' || scope === 'layerwise', 'BAD_OPTION', `pruning scope ${JSON.stringify(scope)} is neither 'global' nor 'layerwise'`, "pass scope 'global' (one threshold over all prunable weights, the default) or 'layerwise'");
+  const f = options.minKeepFraction ?? 0;
+  check(f >= 0 && f <= 1, 'BAD_OPTION', `minKeepFraction ${f} is outside [0, 1]`, 'pass the fraction of each tensor to keep at least, e.g. 0.01 (default 0)');
+  const c = options.minKeepCount ?? 10;
+  check(Number.isInteger(c) && c >= 0, 'BAD_OPTION', `minKeepCount ${c} is not a non-negative integer`, 'pass the number of weights each tensor keeps at least, e.g. 10 (the default)');
+}
+
 /** The default prunable-variable rule: Dense/Conv kernels (name ends in `kernel`, rank ≥ 2). */
 export function defaultPrunable(name: string, shape: readonly number[]): boolean {
   return /kernel$/.test(name) && shape.length >= 2;
@@ -84,7 +99,7 @@ function minKeep(size: number, options: PruneOptions): number {
  * the guard). `previous` (optional) forces already pruned weights to stay pruned (gradual schedules).
  */
 export function magnitudeMasks(weights: Record<string, HostWeight>, options: PruneOptions, previous?: MaskSet): MaskSet {
-  checkSparsity(options.sparsity);
+  checkPruneOptions(options);
   const names = prunableNames(weights, options);
   if (names.length === 0) {
     throw new TrellisError('NOTHING_TO_PRUNE', 'no variable matches the prunable rule', 'check `include` / `keepFirstLast`: by default only variables whose name ends in "kernel" are pruned',

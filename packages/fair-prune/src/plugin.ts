@@ -5,7 +5,7 @@ import { distillationLoss, groupMeans, groupViolations, perSampleCrossEntropy, t
 import { groupReport, perExampleLoss } from './groupMetrics.js';
 import { checkGroupIds } from './groups.js';
 import {
-  applyMasks, checkMasksFit, checkSparsity, computeMasks, cubicSparsity, decodeMasks, encodeMasks, isPruningEpoch,
+  applyMasks, checkMasksFit, checkPruneOptions, computeMasks, cubicSparsity, decodeMasks, encodeMasks, isPruningEpoch,
   type MaskSet, type PruneOptions, type SparsitySchedule,
 } from './masks.js';
 
@@ -40,8 +40,12 @@ export interface PruningPlugin extends TrainerPlugin<PruningState> {
  * `θ ← m ⊙ θ` is re-applied after every step by the `afterApply` hook.
  */
 export function pruning(options: PruningOptions): PruningPlugin {
-  checkSparsity(options.sparsity);
+  checkPruneOptions(options);
   const schedule: SparsitySchedule = options.schedule ?? { kind: 'one-shot' };
+  check(schedule.kind === 'one-shot' || schedule.kind === 'gradual', 'BAD_SCHEDULE', `pruning schedule kind ${JSON.stringify((schedule as { kind?: unknown }).kind)} is neither 'one-shot' nor 'gradual'`,
+    "pass schedule { kind: 'one-shot' } (the default) or { kind: 'gradual', startEpoch, endEpoch }");
+  // validates the gradual schedule now (a bad one would otherwise never prune, silently)
+  if (schedule.kind === 'gradual') cubicSparsity(schedule.endEpoch, options.sparsity, schedule);
   let current: MaskSet | null = options.masks ?? null;
   let tensors: Record<string, tf.Tensor> = {};
   const setMasks = (model: ModelAdapter, masks: MaskSet): void => {
@@ -236,6 +240,7 @@ export interface ConstraintPlugin extends TrainerPlugin<ConstraintState> {
  * distillation it adds nothing, so it equals plain fine-tuning.
  */
 export function groupConstraints(options: GroupConstraintOptions): ConstraintPlugin {
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', `groupConstraints needs options, got ${String(options)}`, 'pass at least numGroups, e.g. groupConstraints({ numGroups: 10 })');
   const A = options.numGroups;
   check(Number.isInteger(A) && A >= 1, 'BAD_GROUP_COUNT', `numGroups ${A} is not a positive integer`, 'pass the number of groups');
   const name = options.name ?? 'group-constraints';
@@ -245,8 +250,14 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
   const update = options.dualUpdate ?? 'step';
   check(lr >= 0 && Number.isFinite(lr), 'BAD_OPTION', `dualLr ${lr} must be a finite number ≥ 0`, 'pass a dual step such as 1e-2');
   check(lambdaMax > 0, 'BAD_OPTION', `lambdaMax ${lambdaMax} must be > 0`, 'pass a bound such as 10');
+  check(['abs', 'signed', 'one-sided'].includes(violation), 'BAD_OPTION', `violation ${JSON.stringify(violation)} is not one of abs, signed, one-sided`, "pass violation 'abs' (the default), 'signed' or 'one-sided'");
+  check(options.target === undefined || options.target === 'loss' || options.target === 'excess-loss', 'BAD_OPTION',
+    `target ${JSON.stringify(options.target)} is neither 'loss' nor 'excess-loss'`, "pass target 'loss' (the default: J_a − J) or 'excess-loss' (against the dense model)");
+  check(update === 'step' || update === 'epoch', 'BAD_OPTION', `dualUpdate ${JSON.stringify(update)} is neither 'step' nor 'epoch'`, "pass dualUpdate 'step' (a dual step after every batch, the default) or 'epoch'");
   const kdWeight = options.kd?.weight ?? 0;
   const temperature = options.kd?.temperature ?? 4;
+  check(kdWeight >= 0 && Number.isFinite(kdWeight), 'BAD_OPTION', `distillation weight ${kdWeight} must be a finite number ≥ 0`, 'pass kd.weight such as 1 (0 turns distillation off)');
+  check(temperature > 0 && Number.isFinite(temperature), 'BAD_OPTION', `distillation temperature ${temperature} must be a finite number > 0`, 'pass kd.temperature such as 4 (the default)');
   if (kdWeight > 0) check(options.dense, 'NEEDS_DENSE_MODEL', 'distillation needs the dense model', 'pass `dense` (the model before pruning)');
   if (options.target === 'excess-loss') {
     check(options.dense || options.reference, 'NEEDS_DENSE_MODEL', "target 'excess-loss' needs the dense model's group losses", 'pass `dense` or `reference`');
@@ -374,6 +385,7 @@ export interface AccuracyGapOptions {
  * surrogate `Σ_a λ_a·(J_a − J)` (the cross-entropy version of the same gap, dense constants dropped).
  */
 export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintPlugin {
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', `accuracyGapConstraints needs options, got ${String(options)}`, 'pass at least numGroups and dense, e.g. accuracyGapConstraints({ numGroups: 10, dense })');
   const A = options.numGroups;
   check(Number.isInteger(A) && A >= 1, 'BAD_GROUP_COUNT', `numGroups ${A} is not a positive integer`, 'pass the number of groups');
   check(options.dense || options.reference, 'NEEDS_DENSE_MODEL', 'accuracy-gap constraints compare with the dense model', 'pass `dense` or `reference`');
@@ -382,6 +394,9 @@ export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintP
   const lr = options.dualLr ?? 1e-2;
   const lambdaMax = options.lambdaMax ?? 10;
   const size = options.bufferSize ?? 64;
+  check(lr >= 0 && Number.isFinite(lr), 'BAD_OPTION', `dualLr ${lr} must be a finite number ≥ 0`, 'pass a dual step such as 1e-2');
+  check(lambdaMax > 0, 'BAD_OPTION', `lambdaMax ${lambdaMax} must be > 0`, 'pass a bound such as 10');
+  check(Number.isFinite(eps), 'BAD_OPTION', `tolerance ${eps} must be a finite number`, 'pass the allowed excess accuracy gap as a fraction, e.g. 0.01 (1 pp)');
   let lambdas = new Array<number>(A).fill(0);
   let reference = options.reference ?? null;
   const buffer = new GroupBuffer(A, size);

@@ -92,6 +92,9 @@ export function plainDropBandChecks(dataset: StudyDataset, points: readonly Plai
  * ignores training-seed noise.
  */
 export function accuracyDiffNoise(p1: number, p2: number, n: number, z = 1.96): number {
+  for (const p of [p1, p2]) {
+    check(p >= 0 && p <= 1, 'BAD_FRACTION', `accuracy ${p} is not a fraction in [0, 1]`, 'pass accuracies as fractions (0.85 for 85%)');
+  }
   check(n > 0, 'EMPTY_GROUP', 'the noise of an accuracy difference needs at least one example', 'pass the number of test examples of the group');
   return z * Math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n);
 }

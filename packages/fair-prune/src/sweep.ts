@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Trainer, check, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { flatParameters, setFlatParameters } from './diagnostics.js';
-import { fineTunePruned, type Mitigation } from './finetune.js';
+import { checkMitigation, fineTunePruned, type Mitigation } from './finetune.js';
 import { disparity, evaluateGroups, type Disparity, type GroupReport } from './groupMetrics.js';
 import { checkGroupIds, checkNoEmptyGroup } from './groups.js';
 import { applyMasks, checkSparsity, computeMasks, parameterCounts, type ParameterCounts, type PruneOptions } from './masks.js';
@@ -65,6 +65,7 @@ export interface SweepTable {
 export async function sweep(options: SweepOptions): Promise<SweepTable> {
   check(options.seeds.length > 0, 'NO_SEEDS', 'the sweep has no seeds', 'pass at least one seed, e.g. seeds: [1]');
   for (const s of options.sparsities) checkSparsity(s);
+  for (const m of options.mitigations) checkMitigation(m);
   checkGroupIds(options.train, options.numGroups, 'the training set');
   checkNoEmptyGroup(checkGroupIds(options.test, options.numGroups, 'the evaluation set'), options.numGroups, 'the evaluation set');
   const batchSize = options.batchSize ?? 128;

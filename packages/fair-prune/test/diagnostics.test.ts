@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Rng, mlp } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  boundaryIndicators, flatParameters, groupDiagnostics, hessianVectorProduct, meanLossGradient, perSampleCrossEntropy, powerIteration, taylorExcessLoss,
-  applyMasks, computeMasks, evaluateGroups,
+  boundaryIndicators, flatParameters, groupDiagnostics, hessianVectorProduct, hutchinsonTrace, meanLossGradient, perSampleCrossEntropy, powerIteration,
+  setFlatParameters, taylorExcessLoss, applyMasks, computeMasks, evaluateGroups,
 } from '../src/index.js';
-import { useCpu } from './setup.js';
+import { codeOf, useCpu } from './setup.js';
 
 beforeAll(useCpu);
 
@@ -49,6 +49,22 @@ describe('Hessian-vector products and power iteration', () => {
     const norm = (x: Float64Array) => Math.sqrt(x.reduce((s, y) => s + y * y, 0));
     expect(norm(a.map((x, i) => x - b[i]!)) / norm(a)).toBeLessThan(0.05);
     expect(flatParameters(m)).toEqual(before);
+    m.dispose();
+  });
+
+  it('rejects a vector or parameter list of the wrong length (NaN weights or products otherwise), an unknown method and a zero step', () => {
+    const m = mlp({ inputShape: [2], hidden: [3], numClasses: 2, seed: 3 });
+    const data = blobs(10, 1, 0, () => 0);
+    const before = flatParameters(m);
+    expect(() => setFlatParameters(m, [1, 2, 3])).toThrow(/3 values for a model with 17 parameters/);
+    expect(codeOf(() => setFlatParameters(m, new Float64Array(100)))).toBe('MODEL_MISMATCH');
+    expect(flatParameters(m)).toEqual(before); // nothing was written
+    expect(() => hessianVectorProduct(m, data, Float64Array.of(1, 2, 3))).toThrow(/a vector of 3 values for a model with 17 parameters/);
+    expect(codeOf(() => hessianVectorProduct(m, data, Float64Array.of(1, 2, 3), { method: 'gauss-newton' }))).toBe('MODEL_MISMATCH');
+    const v = new Float64Array(before.length).fill(1);
+    expect(() => hessianVectorProduct(m, data, v, { method: 'gauss_newton' as never })).toThrow(/method "gauss_newton" is neither/);
+    expect(codeOf(() => hessianVectorProduct(m, data, v, { epsilon: 0 }))).toBe('BAD_OPTION');
+    expect(() => hutchinsonTrace((x) => x, 3, { samples: 0 })).toThrow(/0 Hutchinson samples is not a positive integer/);
     m.dispose();
   });
 

@@ -90,6 +90,15 @@ describe('magnitudeMasks', () => {
     for (const s of [1, -0.1, 1.5, NaN]) expect(codeOf(() => magnitudeMasks(weights, { sparsity: s }))).toBe('SPARSITY_OUT_OF_RANGE');
   });
 
+  it('rejects an unknown scope and a guard outside its range instead of pruning globally or not at all', () => {
+    expect(codeOf(() => magnitudeMasks(weights, { sparsity: 0.5, scope: 'layer-wise' as never }))).toBe('BAD_OPTION');
+    expect(() => magnitudeMasks(weights, { sparsity: 0.5, scope: 'layer-wise' as never })).toThrow(/pruning scope "layer-wise" is neither 'global' nor 'layerwise'/);
+    expect(() => magnitudeMasks(weights, { sparsity: 0.5, minKeepCount: NaN })).toThrow(/minKeepCount NaN is not a non-negative integer/);
+    expect(codeOf(() => magnitudeMasks(weights, { sparsity: 0.5, minKeepCount: -1 }))).toBe('BAD_OPTION');
+    expect(() => magnitudeMasks(weights, { sparsity: 0.5, minKeepFraction: 2 })).toThrow(/minKeepFraction 2 is outside \[0, 1\]/);
+    expect(codeOf(() => magnitudeMasks(weights, undefined as never))).toBe('BAD_OPTION');
+  });
+
   it('round-trips through the JSON encoding', () => {
     const m = magnitudeMasks(weights, { sparsity: 0.5, ...noGuard });
     const back = decodeMasks(JSON.parse(JSON.stringify(encodeMasks(m))));

@@ -1,7 +1,8 @@
 import { Dataset } from '@trellis-ml/core';
 import { describe, expect, it } from 'vitest';
 import {
-  checkGroupIds, disparity, groupReport, imbalanceByClass, meanRankCorrelation, pairedTransformedSet, rotate90, spearman, transformedMinority, type GroupReport,
+  checkGroupArray, checkGroupIds, checkNoEmptyGroup, disparity, groupCounts, groupReport, imbalanceByClass, meanRankCorrelation, pairedTransformedSet, perExampleLoss, rotate90,
+  spearman, transformedMinority, type GroupReport,
 } from '../src/index.js';
 import { codeOf } from './setup.js';
 
@@ -79,6 +80,22 @@ describe('groupReport and disparity', () => {
   it('errors on a group with no samples in the evaluation set', () => {
     expect(codeOf(() => groupReport(logits, labels, groups, 2, 3))).toBe('EMPTY_GROUP');
   });
+
+  it('errors on group ids outside [0, numGroups) instead of a raw TypeError', () => {
+    const bad = Int32Array.from([0, 0, 2, 1, 1, 1]);
+    expect(codeOf(() => groupReport(logits, labels, bad, 2, 2))).toBe('GROUP_ID_OUT_OF_RANGE');
+    expect(() => groupReport(logits, labels, bad, 2, 2)).toThrow(/group id 2 of example 2 in the evaluation set is outside \[0, 2\)/);
+    expect(codeOf(() => groupReport(logits, labels, Int32Array.from([0, 0, -1, 1, 1, 1]), 2, 2))).toBe('GROUP_IDS_MISSING');
+    expect(codeOf(() => groupReport(logits, labels, groups, 2, 0))).toBe('BAD_GROUP_COUNT');
+  });
+
+  it('errors on labels outside [0, numClasses) and logits that are not numClasses per label, instead of a wrong or NaN loss', () => {
+    const badLabels = Int32Array.from([0, 1, 5, 0, 1, 1]);
+    expect(codeOf(() => groupReport(logits, badLabels, groups, 2, 2))).toBe('LABEL_OUT_OF_RANGE');
+    expect(() => perExampleLoss(logits, badLabels, 2)).toThrow(/label 5 of example 2 is outside \[0, 2\)/);
+    expect(codeOf(() => groupReport(logits, labels, groups, 3, 2))).toBe('LENGTH_MISMATCH');
+    expect(() => perExampleLoss(logits.subarray(0, 10), labels, 2)).toThrow(/10 logits for 6 labels × 2 classes/);
+  });
 });
 
 describe('group designs and group-id checks', () => {
@@ -88,6 +105,14 @@ describe('group designs and group-id checks', () => {
     const partial = ds.withGroups(Int32Array.from({ length: 40 }, (_, i) => (i === 7 ? -1 : 0)));
     expect(codeOf(() => checkGroupIds(partial, 2))).toBe('GROUP_IDS_MISSING');
     expect(codeOf(() => checkGroupIds(ds.withGroups(new Int32Array(40).fill(2)), 2))).toBe('GROUP_ID_OUT_OF_RANGE');
+  });
+  it('errors on a group count that is not a positive integer instead of a RangeError', () => {
+    for (const n of [-1, 2.5, 0, NaN]) {
+      expect(codeOf(() => groupCounts([0, 1], n))).toBe('BAD_GROUP_COUNT');
+      expect(codeOf(() => checkNoEmptyGroup([0, 1], n))).toBe('BAD_GROUP_COUNT');
+      expect(codeOf(() => checkGroupArray([0, 1], 2, n))).toBe('BAD_GROUP_COUNT');
+    }
+    expect(() => groupCounts([0, 1], -1)).toThrow(/numGroups -1 is not a positive integer/);
   });
   it('rotates 90° clockwise: out[r][c] = in[side−1−c][r]', () => {
     expect(Array.from(rotate90(Float32Array.from([1, 2, 3, 4])))).toEqual([3, 1, 4, 2]);
@@ -104,5 +129,12 @@ describe('group designs and group-id checks', () => {
     const paired = pairedTransformedSet(ds);
     expect(paired.size).toBe(80);
     expect(Array.from(paired.x.subarray(40 * 4, 40 * 4 + 4))).toEqual(Array.from(rotate90(ds.x.subarray(0, 4))));
+  });
+  it('errors on an unknown transform name, and on a transform that changes the image size', () => {
+    expect(codeOf(() => transformedMinority(ds, { fraction: 0.25, seed: 3, transform: 'rotate' as never }))).toBe('BAD_OPTION');
+    expect(() => pairedTransformedSet(ds, 'invrt' as never)).toThrow(/unknown image transform "invrt"/);
+    const shrink = (im: Float32Array) => im.subarray(0, 2);
+    expect(codeOf(() => transformedMinority(ds, { fraction: 0.25, seed: 3, transform: shrink }))).toBe('BAD_SHAPE');
+    expect(() => pairedTransformedSet(ds, shrink)).toThrow(/the image transform returned 2 values for an image of 4/);
   });
 });

@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Rng, Trainer, mlp, type ModelAdapter } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  accuracyGapConstraints, computeMasks, decodeMasks, fineTunePruned, groupConstraints, parameterCounts, pruning, readWeights,
+  accuracyGapConstraints, computeMasks, decodeMasks, fineTunePruned, groupConstraints, mitigationPlugin, parameterCounts, pruning, readWeights,
 } from '../src/index.js';
-import { useCpu } from './setup.js';
+import { codeOf, useCpu } from './setup.js';
 
 beforeAll(useCpu);
 
@@ -68,6 +68,15 @@ describe('pruning plugin', () => {
     expect(parameterCounts(m).sparsity).toBeCloseTo(0.9, 2);
     trainer.dispose();
     m.dispose();
+  });
+
+  it('rejects an unknown schedule or scope and a gradual schedule that would never prune, at construction', () => {
+    expect(codeOf(() => pruning({ sparsity: 0.5, schedule: { kind: 'cubic' } as never }))).toBe('BAD_SCHEDULE');
+    expect(() => pruning({ sparsity: 0.5, schedule: { kind: 'cubic' } as never })).toThrow(/schedule kind "cubic" is neither 'one-shot' nor 'gradual'/);
+    expect(() => pruning({ sparsity: 0.5, schedule: { kind: 'gradual', startEpoch: 5, endEpoch: 2 } })).toThrow(/endEpoch 2 is before startEpoch 5/);
+    expect(codeOf(() => pruning({ sparsity: 0.5, schedule: { kind: 'gradual', startEpoch: 0, endEpoch: 2, everyEpochs: 0 } }))).toBe('BAD_SCHEDULE');
+    expect(codeOf(() => pruning({ sparsity: 0.5, scope: 'local' as never }))).toBe('BAD_OPTION');
+    expect(codeOf(() => pruning(undefined as never))).toBe('BAD_OPTION');
   });
 
   it('round-trips its state through JSON', () => {
@@ -147,6 +156,27 @@ describe('group-constraint fine-tuning', () => {
     trainer.dispose();
     m.dispose();
     dense.dispose();
+  });
+
+  it('rejects misspelt violation / target / dual-update options and bad dual or distillation settings', () => {
+    expect(() => groupConstraints({ numGroups: 2, violation: 'one_sided' as never })).toThrow(/violation "one_sided" is not one of abs, signed, one-sided/);
+    expect(() => groupConstraints({ numGroups: 2, target: 'excess_loss' as never })).toThrow(/target "excess_loss" is neither 'loss' nor 'excess-loss'/);
+    expect(() => groupConstraints({ numGroups: 2, dualUpdate: 'batch' as never })).toThrow(/dualUpdate "batch" is neither 'step' nor 'epoch'/);
+    const dense = model();
+    expect(codeOf(() => groupConstraints({ numGroups: 2, kd: { weight: 1, temperature: 0 }, dense }))).toBe('BAD_OPTION');
+    expect(codeOf(() => groupConstraints(undefined as never))).toBe('BAD_OPTION');
+    expect(() => accuracyGapConstraints({ numGroups: 2, dense, dualLr: NaN })).toThrow(/dualLr NaN must be a finite number ≥ 0/);
+    expect(() => accuracyGapConstraints({ numGroups: 2, dense, lambdaMax: -1 })).toThrow(/lambdaMax -1 must be > 0/);
+    expect(codeOf(() => accuracyGapConstraints({ numGroups: 2, dense, tolerance: NaN }))).toBe('BAD_OPTION');
+    dense.dispose();
+  });
+
+  it('rejects an unknown mitigation kind instead of fine-tuning without mitigation', async () => {
+    expect(() => mitigationPlugin({ kind: 'group_loss' } as never, 2)).toThrow(/unknown mitigation kind "group_loss"/);
+    const m = model();
+    const masks = computeMasks(m, { sparsity: 0.5 });
+    await expect(fineTunePruned(m, masks, toyData(32, 1), { epochs: 1, numGroups: 2, seed: 1, mitigation: { kind: 'grouploss' } as never })).rejects.toMatchObject({ code: 'BAD_OPTION' });
+    m.dispose();
   });
 
   it('errors clearly when the training set has no group ids', async () => {

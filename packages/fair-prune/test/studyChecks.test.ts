@@ -79,6 +79,10 @@ describe('study checks: spreads, bands, noise and trends', () => {
     expect(accuracyDiffNoise(0.9, 0.8, 100)).toBeCloseTo(0.098, 12);
     expect(accuracyDiffNoise(0.9, 0.8, 100, 1)).toBeCloseTo(0.05, 12);
     expect(codeOf(() => accuracyDiffNoise(0.5, 0.5, 0))).toBe('EMPTY_GROUP');
+    // percentages instead of fractions: a clear error, not NaN (or a silently wrong band)
+    expect(codeOf(() => accuracyDiffNoise(85, 80, 100))).toBe('BAD_FRACTION');
+    expect(() => accuracyDiffNoise(0.5, 1.2, 100)).toThrow(/accuracy 1.2 is not a fraction in \[0, 1\] — pass accuracies as fractions/);
+    expect(codeOf(() => compareWithinNoise({ overall: 90, perGroup: [90, 80] }, { overall: 85, perGroup: [85, 80] }, [10, 10], 20))).toBe('BAD_FRACTION');
     const c = compareWithinNoise({ overall: 0.8, perGroup: [0.9, 0.5] }, { overall: 0.75, perGroup: [0.8, 0.6] }, [100, 100], 200);
     expect(c.accuracyDiff).toBeCloseTo(-0.05, 12);
     // 1.96·√((0.75·0.25 + 0.8·0.2)/200) = 1.96·√0.0017375

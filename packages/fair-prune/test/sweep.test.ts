@@ -46,5 +46,7 @@ describe('sweep (spec §8)', () => {
     const test = blobs(64, 2);
     await expect(sweep({ ...opts(), test: test.withGroups(new Int32Array(64)) })).rejects.toMatchObject({ code: 'EMPTY_GROUP' });
     await expect(sweep({ ...opts(), seeds: [] })).rejects.toMatchObject({ code: 'NO_SEEDS' });
+    // a misspelt mitigation is refused before any training (it used to run as a plain fine-tune)
+    await expect(sweep({ ...opts(), mitigations: [{ kind: 'equalised-loss' } as never] })).rejects.toThrow(/unknown mitigation kind "equalised-loss"/);
   });
 });

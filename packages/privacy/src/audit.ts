@@ -1,3 +1,4 @@
+import { TrellisError } from '@trellis-ml/core';
 import { auc, advantage, balancedAccuracy, checkScores, minNonMembersFor, oracleBalancedAccuracy, rocCurve, thinRoc, tprAtFpr } from './rocMetrics.js';
 import { concatSignals, type Signals } from './signals.js';
 import { fitThresholds, metricScores, type MetricAttackName } from './thresholdAttack.js';
@@ -77,6 +78,11 @@ export interface MetricSuiteOptions {
 export function metricAttackSuite(options: MetricSuiteOptions): AttackResult[] {
   const attacks = options.attacks ?? ['loss', 'confidence', 'entropy', 'modifiedEntropy'];
   const gran = options.granularity ?? ['global', 'class'];
+  for (const g of gran) {
+    if (g !== 'global' && g !== 'class') {
+      throw new TrellisError('BAD_OPTION', `threshold granularity "${String(g)}" is neither 'global' nor 'class'`, "pass granularity as a list of 'global' and/or 'class' (default both)");
+    }
+  }
   const target = concatSignals([options.targetIn, options.targetOut]);
   const isMember = membershipLabels(options.targetIn.labels.length, options.targetOut.labels.length);
   const sIn = concatSignals(options.shadowIn);

@@ -1,4 +1,4 @@
-import { TrellisError, median } from '@trellis-ml/core';
+import { TrellisError, check, median } from '@trellis-ml/core';
 
 /** LiRA variants (Carlini et al. 2022): online (IN and OUT models), offline (OUT only; two-sided log-density as in the reference code, or the paper's one-sided test). */
 export type LiraMode = 'online' | 'offline' | 'offline-onesided';
@@ -16,6 +16,15 @@ export interface LiraReference {
   phi: ArrayLike<number>;
   /** 1 when the example was in this reference model's training set. */
   keep: ArrayLike<number>;
+}
+
+const LIRA_MODES: readonly LiraMode[] = ['online', 'offline', 'offline-onesided'];
+
+/** Throws `BAD_OPTION` unless `options.mode` is one of the LiRA modes (a typo would silently run another test). */
+function checkLiraOptions(options: LiraOptions | undefined): void {
+  check(options !== null && typeof options === 'object' && LIRA_MODES.includes(options.mode), 'BAD_OPTION',
+    () => `LiRA mode ${options && typeof options === 'object' ? JSON.stringify(options.mode) : `(no options: got ${String(options)})`} is not one of ${LIRA_MODES.join(', ')}`,
+    "pass options such as { mode: 'online' } (or 'offline', 'offline-onesided'), optionally with fixedVariance: true");
 }
 
 function std(values: number[]): number {
@@ -56,6 +65,7 @@ function erfc(x: number): number {
  * Throws when an example has no OUT (or, online, no IN) reference model.
  */
 export function liraScores(targetPhi: ArrayLike<number>, refs: readonly LiraReference[], options: LiraOptions): Float64Array {
+  checkLiraOptions(options);
   const n = targetPhi.length;
   if (refs.length === 0) throw new TrellisError('NO_REFERENCE_MODELS', 'LiRA got no reference models', 'train reference models on random halves of the audit pool (8 or more)');
   for (const [m, r] of refs.entries()) {
@@ -64,7 +74,7 @@ export function liraScores(targetPhi: ArrayLike<number>, refs: readonly LiraRefe
     }
   }
   for (let j = 0; j < n; j++) {
-    if (Number.isNaN(targetPhi[j]!)) throw new TrellisError('NAN_SCORE', `target φ[${j}] is NaN`, 'compute φ from finite logits');
+    if (!Number.isFinite(targetPhi[j]!)) throw new TrellisError('NAN_SCORE', `target φ[${j}] is ${targetPhi[j]}`, 'compute φ from finite logits');
   }
   const online = options.mode === 'online';
   const ins: number[][] = [];
@@ -74,7 +84,7 @@ export function liraScores(targetPhi: ArrayLike<number>, refs: readonly LiraRefe
     const b: number[] = [];
     for (const r of refs) {
       const v = r.phi[j]!;
-      if (Number.isNaN(v)) throw new TrellisError('NAN_SCORE', `a reference model's φ[${j}] is NaN`, 'drop the diverged reference model or retrain it');
+      if (!Number.isFinite(v)) throw new TrellisError('NAN_SCORE', `a reference model's φ[${j}] is ${v}`, 'drop the diverged reference model or retrain it');
       (r.keep[j] ? a : b).push(v);
     }
     if (b.length === 0) {
@@ -126,10 +136,17 @@ export interface PooledLira {
  * TPR at 0.1 % FPR measurable. Examples without OUT (or IN, online) references in a round are skipped.
  */
 export function liraLeaveOneOut(models: readonly LiraReference[], options: LiraOptions): PooledLira {
+  checkLiraOptions(options);
   if (models.length < 2) throw new TrellisError('TOO_FEW_MODELS', `leave-one-out LiRA needs at least 2 models, got ${models.length}`, 'train 8 or more models on random halves of the audit pool');
   const scores: number[] = [];
   const isMember: number[] = [];
   const n = models[0]!.phi.length;
+  for (const [m, r] of models.entries()) {
+    if (r.phi.length !== n || r.keep.length !== n) {
+      throw new TrellisError('LENGTH_MISMATCH', `model ${m} has ${r.phi.length} φ values and ${r.keep.length} keep flags, model 0 has ${n} φ values`,
+        'score every model on the same audit pool (one φ and one keep flag per audit example)');
+    }
+  }
   for (let t = 0; t < models.length; t++) {
     const refs = models.filter((_, m) => m !== t);
     const usable: number[] = [];

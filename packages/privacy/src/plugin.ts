@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng, TrellisError, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
-import { relaxedCenterLoss, relaxedCrossEntropy, type RelaxBranch } from './relaxedLosses.js';
+import { checkVariant, relaxedCenterLoss, relaxedCrossEntropy, type RelaxBranch } from './relaxedLosses.js';
 import { withSRCM, type SRCMConfig } from './srcm.js';
 
 /**
@@ -45,8 +45,10 @@ export interface RelaxState {
  * posterior flattening by epoch parity (spec §2.3). Loss term `relax`.
  */
 export function relaxLoss(options: RelaxLossOptions): LossReplacingPlugin<RelaxState> {
+  checkOptions('relaxLoss', options, 'relaxLoss({ alpha: 0.3 })');
   checkPositive('alpha', options.alpha);
   const variant = options.variant ?? 'kimlab';
+  checkVariant(variant);
   const epochBase = options.epochBase ?? (variant === 'original' ? 0 : 1);
   const name = options.name ?? 'relax-loss';
   const branches: Record<RelaxBranch, number> = { abs: 0, descent: 0, flatten: 0 };
@@ -250,6 +252,12 @@ export function crl(options: CRLOptions = {}): LossReplacingPlugin<CRLState> {
 
 let counter = 0;
 
+function checkOptions(what: string, options: unknown, example: string): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TrellisError('BAD_OPTION', `${what} needs an options object, got ${String(options)}`, `pass one, e.g. ${example}`);
+  }
+}
+
 function checkPositive(what: string, v: number): void {
   if (!(v > 0 && Number.isFinite(v))) throw new TrellisError('BAD_OPTION', `${what} = ${v} must be a positive number`, `pass ${what} > 0`);
 }
@@ -304,6 +312,7 @@ export function srcm(config: SRCMConfig = {}, name = 'srcm'): TrainerPlugin {
  * of the model (kernels and biases), so momentum sees it.
  */
 export function coupledWeightDecay(options: { rate: number; name?: string }): TrainerPlugin {
+  checkOptions('coupledWeightDecay', options, 'coupledWeightDecay({ rate: 5e-4 })');
   if (!(options.rate >= 0)) throw new TrellisError('BAD_OPTION', `weight decay ${options.rate} must be ≥ 0`, 'pass a rate such as 5e-4');
   return {
     name: options.name ?? 'coupled-weight-decay',
@@ -328,8 +337,16 @@ export function coupledWeightDecay(options: { rate: number; name?: string }): Tr
  * optimizer with `setLearningRate` (SGD, momentum).
  */
 export function stepLearningRate(options: { lr: number; milestones?: number[]; gamma?: number; name?: string }): TrainerPlugin {
+  checkOptions('stepLearningRate', options, 'stepLearningRate({ lr: 0.05 })');
+  checkPositive('lr', options.lr);
   const milestones = options.milestones ?? [0.5, 0.75];
   const gamma = options.gamma ?? 0.1;
+  checkPositive('gamma', gamma);
+  for (const m of milestones) {
+    if (!(m >= 0 && m <= 1)) {
+      throw new TrellisError('BAD_OPTION', `LR milestone ${m} is not a fraction of the planned epochs in [0, 1]`, 'pass milestones as fractions of the epochs, e.g. [0.5, 0.75] (50 % and 75 %)');
+    }
+  }
   return {
     name: options.name ?? 'step-lr',
     apiVersion: 1,

@@ -7,6 +7,13 @@ import { TrellisError } from '@trellis-ml/core';
  * decided by the batch-mean value (read on the host), as in the reference code.
  */
 
+/** Throws `BAD_OPTION` unless `variant` is `kimlab` or `original` (any other value would silently run the original's per-sample formula). */
+export function checkVariant(variant: unknown): void {
+  if (variant !== 'kimlab' && variant !== 'original') {
+    throw new TrellisError('BAD_OPTION', `RelaxLoss variant ${JSON.stringify(variant)} is neither 'kimlab' nor 'original'`, "pass variant 'kimlab' (the CRL repo's RelaxLoss, the default of relaxLoss) or 'original' (Chen et al.)");
+  }
+}
+
 /** Which step of the alternating schedule a batch takes. */
 export type RelaxBranch = 'abs' | 'descent' | 'flatten';
 
@@ -71,6 +78,7 @@ function clampedConfidence(logits: tf.Tensor2D, onehot: tf.Tensor2D, upper: numb
  * flattening branch: q on the label, (1 − q)/(C − 1) elsewhere, q from the raw logits.
  */
 export function relaxedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, options: RelaxedCrossEntropyOptions): RelaxedLossValue {
+  checkVariant(options.variant);
   const c = logits.shape[1];
   if (c < 2) throw new TrellisError('BAD_SHAPE', `relaxed losses need at least 2 classes, got ${c}`, 'pass [batch, classes] logits');
   const onehot = tf.cast(tf.oneHot(tf.cast(labels, 'int32'), c), 'float32') as tf.Tensor2D;

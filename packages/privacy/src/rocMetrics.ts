@@ -101,8 +101,16 @@ export function auc(scores: ArrayLike<number>, isMember: ArrayLike<number>): num
   return (rankSumMembers - (members * (members + 1)) / 2) / (members * nonMembers);
 }
 
+/** Throws `BAD_FPR` unless `fpr` is a rate in (0, 1). */
+function checkFpr(fpr: number): void {
+  if (!(fpr > 0 && fpr < 1)) {
+    throw new TrellisError('BAD_FPR', `FPR ${fpr} is outside (0, 1)`, 'ask for a rate such as 0.01 or 0.001');
+  }
+}
+
 /** Non-member scores needed for a TPR at `fpr` to mean anything: 10/fpr (10 000 for 0.1 %). */
 export function minNonMembersFor(fpr: number): number {
+  checkFpr(fpr);
   return Math.ceil(10 / fpr - 1e-9);
 }
 
@@ -118,9 +126,7 @@ export interface TprAtFprOptions {
  * 10/fpr non-members are scored: below that floor the number rests on a handful of negatives.
  */
 export function tprAtFpr(scores: ArrayLike<number>, isMember: ArrayLike<number>, fpr: number, options: TprAtFprOptions = {}): number {
-  if (!(fpr > 0 && fpr < 1)) {
-    throw new TrellisError('BAD_FPR', `FPR ${fpr} is outside (0, 1)`, 'ask for a rate such as 0.01 or 0.001');
-  }
+  checkFpr(fpr);
   const { nonMembers } = checkScores(scores, isMember);
   const needed = options.minNonMembers ?? minNonMembersFor(fpr);
   if (nonMembers < needed) {
@@ -141,6 +147,10 @@ export function balancedAccuracy(predictions: ArrayLike<number>, isMember: Array
   let tp = 0;
   let tn = 0;
   for (let i = 0; i < predictions.length; i++) {
+    if (predictions[i] !== 0 && predictions[i] !== 1) {
+      throw new TrellisError('BAD_PREDICTION', `prediction ${predictions[i]} at ${i} is neither 0 nor 1`,
+        'pass hard membership predictions (1 member, 0 non-member); for scores or probabilities use auc / oracleBalancedAccuracy, or threshold them first (bestThreshold, fitThresholds)', { index: i });
+    }
     if (isMember[i] === 1 && predictions[i] === 1) tp++;
     if (isMember[i] === 0 && predictions[i] === 0) tn++;
   }

@@ -39,6 +39,11 @@ export class ShadowModelAttack {
       throw new TrellisError('BAD_SHADOWS', `got ${shadowIn.length} member and ${shadowOut.length} non-member signal sets`, 'pass one members and one non-members Signals per shadow model');
     }
     const k = shadowIn[0]!.numClasses;
+    for (const s of [...shadowIn, ...shadowOut]) {
+      if (s.numClasses !== k) {
+        throw new TrellisError('CLASS_COUNT_MISMATCH', `shadow signals have ${s.numClasses} classes, the first shadow's have ${k}`, 'train the attack on shadow models with the same classes');
+      }
+    }
     const parts = [...shadowIn.map((s) => ({ s, y: 1 })), ...shadowOut.map((s) => ({ s, y: 0 }))];
     const total = parts.reduce((a, p) => a + p.s.labels.length, 0);
     const x = new Float32Array(total * 2 * k);

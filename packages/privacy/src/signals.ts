@@ -65,6 +65,10 @@ export function signalsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<n
         arg = c;
       }
     }
+    if (!Number.isFinite(max)) {
+      // +Infinity (or all −Infinity) leaves the softmax undefined: every signal of the row would be NaN
+      throw new TrellisError('NAN_SCORE', `the largest logit of example ${i} is ${max}`, 'the model produced infinite outputs (an overflow, e.g. a diverged training run): check its weights and inputs');
+    }
     let z = 0;
     for (let c = 0; c < k; c++) z += Math.exp(logits[i * k + c]! - max);
     const logZ = Math.log(z);
@@ -92,6 +96,9 @@ export function signalsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<n
     correct[i] = arg === y ? 1 : 0;
   }
   const s: Signals = { numClasses: k, probs, labels: labelsOut, loss, confidence, entropy, modifiedEntropy, scaledLogit, correct };
+  if (featureNorm && featureNorm.length !== n) {
+    throw new TrellisError('LENGTH_MISMATCH', `${featureNorm.length} feature norms for ${n} labels`, 'pass one feature norm per example (or none)');
+  }
   if (featureNorm) s.featureNorm = Float64Array.from(featureNorm);
   return s;
 }
@@ -131,6 +138,11 @@ export function computeSignals(model: ModelAdapter, dataset: Dataset, options: C
 export function concatSignals(parts: readonly Signals[]): Signals {
   if (parts.length === 0) throw new TrellisError('EMPTY', 'no signals to concatenate', 'pass at least one Signals object');
   const k = parts[0]!.numClasses;
+  for (const [i, p] of parts.entries()) {
+    if (p.numClasses !== k) {
+      throw new TrellisError('CLASS_COUNT_MISMATCH', `signals ${i} have ${p.numClasses} classes, signals 0 have ${k}`, 'concatenate signals of models with the same classes');
+    }
+  }
   const cat = <T extends Float64Array | Int32Array | Uint8Array>(get: (s: Signals) => T, make: (n: number) => T): T => {
     const total = parts.reduce((s, p) => s + get(p).length, 0);
     const out = make(total);

@@ -28,6 +28,10 @@ export interface MIASplitOptions {
  * the rest is the population.
  */
 export function makeMIASplit(poolSize: number, options: MIASplitOptions): MIASplit {
+  if (options === null || typeof options !== 'object') {
+    throw new TrellisError('BAD_OPTION', `makeMIASplit needs options, got ${String(options)}`, 'pass { membersPerModel, shadows, seed }, e.g. { membersPerModel: 2500, shadows: 1, seed: 1 }');
+  }
+  if (!(Number.isInteger(poolSize) && poolSize >= 0)) throw new TrellisError('BAD_OPTION', `pool size ${typeof poolSize === 'string' ? `"${poolSize}" (a string)` : poolSize} is not a non-negative integer`, 'pass the number of examples in the pooled dataset (dataset.size)');
   const n = options.membersPerModel;
   if (!(Number.isInteger(n) && n > 0)) throw new TrellisError('BAD_OPTION', `membersPerModel ${n} is not a positive integer`, 'pass the number of members per model, e.g. 2500');
   if (!(Number.isInteger(options.shadows) && options.shadows >= 0)) throw new TrellisError('BAD_OPTION', `shadows ${options.shadows} is not a non-negative integer`, 'pass the number of shadow models, e.g. 1');
@@ -103,6 +107,8 @@ export function checkDisjoint(members: ArrayLike<number>, nonMembers: ArrayLike<
  * exactly ⌊poolSize/2⌋ examples.
  */
 export function liraKeepMasks(poolSize: number, models: number, seed: number): Uint8Array[] {
+  if (!(Number.isInteger(poolSize) && poolSize >= 0)) throw new TrellisError('BAD_OPTION', `audit pool size ${poolSize} is not a non-negative integer`, 'pass the number of audit examples, e.g. 2 × membersPerModel');
+  if (!(Number.isInteger(models) && models >= 0)) throw new TrellisError('BAD_OPTION', `${models} LiRA models is not a non-negative integer`, 'pass the number of models to train, e.g. 8');
   const out: Uint8Array[] = [];
   for (let m = 0; m < models; m++) {
     const p = Rng.derive(seed, 'lira-keep', m).permutation(poolSize);

@@ -70,6 +70,9 @@ export interface ThresholdAttack {
  */
 export function fitThresholds(shadowIn: Signals, shadowOut: Signals, name: MetricAttackName, options: { perClass?: boolean } = {}): ThresholdAttack {
   const perClass = options.perClass ?? true;
+  if (shadowOut.numClasses !== shadowIn.numClasses) {
+    throw new TrellisError('CLASS_COUNT_MISMATCH', `shadow members' signals have ${shadowIn.numClasses} classes, non-members' ${shadowOut.numClasses}`, 'fit on the same shadow models\' outputs for members and non-members');
+  }
   const sIn = metricScores(shadowIn, name);
   const sOut = metricScores(shadowOut, name);
   const all = new Float64Array(sIn.length + sOut.length);
@@ -99,6 +102,10 @@ export function fitThresholds(shadowIn: Signals, shadowOut: Signals, name: Metri
     perClass,
     thresholds,
     predict: (s: Signals): Uint8Array => {
+      if (perClass && s.numClasses !== k) {
+        throw new TrellisError('CLASS_COUNT_MISMATCH', `signals have ${s.numClasses} classes, the per-class thresholds were fitted on ${k}`,
+          'attack a target with the same classes as the shadow models (or fit a global threshold: perClass false)');
+      }
       const scores = metricScores(s, name);
       const out = new Uint8Array(scores.length);
       for (let i = 0; i < scores.length; i++) {

@@ -41,6 +41,28 @@ describe('LiRA', () => {
     expectCode(() => liraScores([NaN], [{ phi: [1], keep: [0] }], { mode: 'offline' }), 'NAN_SCORE');
   });
 
+  it('refuses an unknown or missing mode instead of silently running the one-sided offline test', () => {
+    const e = expectCode(() => liraScores([3, 0], refs, { mode: 'Online' as never }), 'BAD_OPTION');
+    expect(e.problem).toContain('"Online" is not one of online, offline, offline-onesided');
+    expect(expectCode(() => liraScores([3, 0], refs, undefined as never), 'BAD_OPTION').problem).toContain('no options');
+    expectCode(() => liraLeaveOneOut(refs, { mode: 'ofline' as never }), 'BAD_OPTION');
+    expectCode(() => liraLeaveOneOut(refs, undefined as never), 'BAD_OPTION');
+  });
+
+  it('refuses infinite φ (it would make the Gaussian scores NaN), naming the entry', () => {
+    expect(expectCode(() => liraScores([Infinity, 0], refs, { mode: 'online' }), 'NAN_SCORE').problem).toBe('target φ[0] is Infinity');
+    const bad = [{ phi: [Infinity, 0], keep: [1, 0] }, ...refs.slice(1)];
+    const e = expectCode(() => liraScores([3, 0], bad, { mode: 'online', fixedVariance: true }), 'NAN_SCORE');
+    expect(e.problem).toBe("a reference model's φ[0] is Infinity");
+    expect(e.fix).toContain('diverged');
+  });
+
+  it('leave-one-out refuses models scored on audit pools of different sizes', () => {
+    const ragged = [{ phi: [1, 2, 3], keep: [1, 0, 1] }, { phi: [0, 1], keep: [0, 1] }, { phi: [0, 1], keep: [1, 0] }];
+    const e = expectCode(() => liraLeaveOneOut(ragged, { mode: 'offline' }), 'LENGTH_MISMATCH');
+    expect(e.problem).toContain('model 1 has 2 φ values and 2 keep flags, model 0 has 3');
+  });
+
   it('leave-one-out pools M × n scores and separates a synthetic IN/OUT shift', () => {
     const n = 200;
     const keeps = liraKeepMasks(n, 8, 3);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { logNormSquash, relaxBranch, relaxedCenterLoss, relaxedCrossEntropy } from '../src/relaxedLosses.js';
-import { cpu } from './helpers.js';
+import { cpu, expectCode } from './helpers.js';
 
 beforeAll(cpu);
 const v = (t: tf.Tensor) => t.dataSync()[0]!;
@@ -10,6 +10,11 @@ describe('relaxed losses', () => {
   const logits = () => tf.tensor2d([[Math.log(6), Math.log(3), 0]]); // p = (0.6, 0.3, 0.1)
   const y = () => tf.tensor1d([0], 'int32');
   const ce = -Math.log(0.6);
+
+  it('refuses an unknown variant instead of silently using the original per-sample formula', () => {
+    const e = expectCode(() => relaxedCrossEntropy(logits(), y(), { alpha: 0.3, upper: 1, scheduleEpoch: 1, variant: 'kim' as never }), 'BAD_OPTION');
+    expect(e.problem).toBe(`RelaxLoss variant "kim" is neither 'kimlab' nor 'original'`);
+  });
 
   it('log-norm squashing scales by 1/(1 + t‖v‖) and bounds the norm by 1/t', () => {
     const out = logNormSquash(tf.tensor2d([[3, 4], [300, 400]]), 0.5).arraySync();

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, mlp, Rng, Trainer, type TrainerPlugin } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { crl, labelSmoothing, relaxLoss, srcm, type CRLState } from '../src/plugin.js';
-import { cpu } from './helpers.js';
+import { coupledWeightDecay, crl, labelSmoothing, relaxLoss, srcm, stepLearningRate, type CRLState } from '../src/plugin.js';
+import { cpu, expectCode } from './helpers.js';
 
 beforeAll(cpu);
 
@@ -91,6 +91,20 @@ describe('defense plugins under core\'s Trainer', () => {
     const t2 = trainer([relaxLoss({ alpha: 0.3 }), crl({ alpha: 0.3 })], 3);
     await expect(t2.trainStep(toyData().batchAt(Int32Array.from([0, 1, 2, 3])))).rejects.toMatchObject({ code: 'BASE_LOSS_CONFLICT' });
     t2.model.dispose(); t2.dispose();
+  });
+
+  it('refuses a missing options object, an unknown RelaxLoss variant and a bad step-LR schedule', () => {
+    expect(expectCode(() => relaxLoss(undefined as never), 'BAD_OPTION').problem).toBe('relaxLoss needs an options object, got undefined');
+    expectCode(() => coupledWeightDecay(undefined as never), 'BAD_OPTION');
+    expectCode(() => stepLearningRate(undefined as never), 'BAD_OPTION');
+    expect(expectCode(() => relaxLoss({ alpha: 0.3, variant: 'orignal' as never }), 'BAD_OPTION').problem).toContain('"orignal" is neither');
+    expect(expectCode(() => stepLearningRate({} as never), 'BAD_OPTION').problem).toBe('lr = undefined must be a positive number');
+    expectCode(() => stepLearningRate({ lr: -1 }), 'BAD_OPTION');
+    expectCode(() => stepLearningRate({ lr: 0.1, gamma: NaN }), 'BAD_OPTION');
+    const m = expectCode(() => stepLearningRate({ lr: 0.1, milestones: [50, 75] }), 'BAD_OPTION');
+    expect(m.problem).toBe('LR milestone 50 is not a fraction of the planned epochs in [0, 1]');
+    expect(m.fix).toContain('[0.5, 0.75]');
+    expect(stepLearningRate({ lr: 0.1, milestones: [0, 1] }).name).toBe('step-lr');
   });
 
   it('label smoothing rewrites one-hot targets to (1 − ε)·y + ε/C', () => {

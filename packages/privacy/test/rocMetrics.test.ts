@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { scoreAttack } from '../src/audit.js';
 import { advantage, auc, balancedAccuracy, minNonMembersFor, oracleBalancedAccuracy, rocCurve, tprAtFpr } from '../src/rocMetrics.js';
 import { expectCode } from './helpers.js';
 
@@ -39,6 +40,20 @@ describe('attack metrics (higher score = member)', () => {
     expectCode(() => auc([0.1, 0.2], [1, 2]), 'BAD_MEMBERSHIP_LABEL');
     expectCode(() => auc([0.1, 0.2], [1, 1]), 'ONE_CLASS_ONLY');
     expectCode(() => auc([0.1, 0.2], [1]), 'LENGTH_MISMATCH');
+  });
+
+  it('the non-member floor refuses an FPR outside (0, 1) instead of returning a negative or non-finite count', () => {
+    expect(minNonMembersFor(0.01)).toBe(1000);
+    expect(expectCode(() => minNonMembersFor(0), 'BAD_FPR').problem).toBe('FPR 0 is outside (0, 1)');
+    expectCode(() => minNonMembersFor(-0.1), 'BAD_FPR');
+    expectCode(() => minNonMembersFor(NaN), 'BAD_FPR');
+  });
+
+  it('balanced accuracy refuses soft predictions (scores or probabilities) instead of counting them as wrong', () => {
+    const e = expectCode(() => balancedAccuracy([0.9, 0.7, 0.2, 0.1], [1, 1, 0, 0]), 'BAD_PREDICTION');
+    expect(e.problem).toBe('prediction 0.9 at 0 is neither 0 nor 1');
+    expect(e.fix).toContain('threshold them first');
+    expectCode(() => scoreAttack('nn', [0.9, 0.7, 0.2, 0.1], [1, 1, 0, 0], [0.9, 0.7, 0.2, 0.1]), 'BAD_PREDICTION');
   });
 
   it('balanced accuracy, oracle balanced accuracy and advantage', () => {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { metricAttackSuite } from '../src/audit.js';
+import { ShadowModelAttack } from '../src/shadowAttack.js';
 import { concatSignals, signalsFromLogits } from '../src/signals.js';
 import { bestThreshold, fitThresholds, metricScores } from '../src/thresholdAttack.js';
 import { expectCode } from './helpers.js';
@@ -25,6 +27,26 @@ describe('signals', () => {
 
   it('rejects NaN logits', () => {
     expectCode(() => signalsFromLogits([NaN, 0], [0], 2), 'NAN_SCORE');
+  });
+
+  it('rejects an infinite largest logit (the softmax would be NaN) and feature norms of the wrong length', () => {
+    expect(expectCode(() => signalsFromLogits([0, 1, Infinity, 0], [0, 1], 2), 'NAN_SCORE').problem).toBe('the largest logit of example 1 is Infinity');
+    expectCode(() => signalsFromLogits([-Infinity, -Infinity], [0], 2), 'NAN_SCORE');
+    expect(signalsFromLogits([-Infinity, 0], [1], 2).loss[0]).toBeCloseTo(0, 12); // a −∞ logit next to a finite one is fine
+    expect(expectCode(() => signalsFromLogits([0, 1, 1, 0], [0, 1], 2, [1]), 'LENGTH_MISMATCH').problem).toBe('1 feature norms for 2 labels');
+  });
+
+  it('refuses to mix signals of models with different class counts, and unknown threshold granularities', async () => {
+    const two = signalsFromLogits([2, 0, 0, 2, 1, 1, 3, 0], [0, 1, 0, 0], 2);
+    const three = signalsFromLogits([2, 0, 0, 0, 2, 0], [0, 1], 3);
+    expect(expectCode(() => concatSignals([two, three]), 'CLASS_COUNT_MISMATCH').problem).toBe('signals 1 have 3 classes, signals 0 have 2');
+    expectCode(() => fitThresholds(two, three, 'loss'), 'CLASS_COUNT_MISMATCH');
+    expect(expectCode(() => fitThresholds(two, two, 'loss').predict(three), 'CLASS_COUNT_MISMATCH').problem).toContain('fitted on 2');
+    expect(fitThresholds(two, two, 'loss', { perClass: false }).predict(three).length).toBe(2); // one global threshold fits any target
+    expectCode(() => metricAttackSuite({ targetIn: three, targetOut: three, shadowIn: [two], shadowOut: [two] }), 'CLASS_COUNT_MISMATCH');
+    const g = expectCode(() => metricAttackSuite({ targetIn: two, targetOut: two, shadowIn: [two], shadowOut: [two], granularity: ['classes' as never] }), 'BAD_OPTION');
+    expect(g.problem).toContain('"classes" is neither');
+    await expect(new ShadowModelAttack({ seed: 1 }).fit([two], [three])).rejects.toMatchObject({ code: 'CLASS_COUNT_MISMATCH' });
   });
 
   it('fits global and per-class thresholds that maximise balanced accuracy on the shadow data', () => {

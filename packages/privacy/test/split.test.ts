@@ -22,6 +22,14 @@ describe('MIA split', () => {
     expectCode(() => makeMIASplit(100, { membersPerModel: 30, shadows: 1, seed: 0 }), 'POOL_TOO_SMALL');
   });
 
+  it('refuses a pool size or model count that is not a non-negative integer, and missing options', () => {
+    expect(expectCode(() => makeMIASplit(NaN, { membersPerModel: 2, shadows: 1, seed: 1 }), 'BAD_OPTION').problem).toBe('pool size NaN is not a non-negative integer');
+    expectCode(() => makeMIASplit(10.5, { membersPerModel: 2, shadows: 1, seed: 1 }), 'BAD_OPTION');
+    expect(expectCode(() => makeMIASplit(100, undefined as never), 'BAD_OPTION').fix).toContain('membersPerModel');
+    expect(expectCode(() => liraKeepMasks(-1, 2, 1), 'BAD_OPTION').problem).toBe('audit pool size -1 is not a non-negative integer');
+    expect(expectCode(() => liraKeepMasks(10, 2.5, 1), 'BAD_OPTION').problem).toBe('2.5 LiRA models is not a non-negative integer');
+  });
+
   it('LiRA keep masks put exactly half of the pool in each model', () => {
     const keeps = liraKeepMasks(101, 4, 1);
     for (const k of keeps) expect(k.reduce((a, b) => a + b, 0)).toBe(50);

@@ -73,6 +73,9 @@ export function confusionFromLogits(logits: ArrayLike<number>, labels: ArrayLike
 export function sumMatrices(matrices: readonly Matrix[]): Matrix {
   check(matrices.length > 0, 'EMPTY_DATASET', 'no matrices to add', 'pass at least one matrix');
   const [first] = matrices;
+  matrices.forEach((M, k) => check(M.length === first!.length && M.every((row, a) => row.length === first![a]!.length), 'SHAPE_MISMATCH',
+    () => `matrix ${k} is ${M.length} × ${M[0]?.length ?? 0}, matrix 0 is ${first!.length} × ${first![0]?.length ?? 0}`,
+    'add matrices of the same size (e.g. confusion matrices of the same classes)'));
   return first!.map((row, a) => row.map((_, b) => matrices.reduce((s, M) => s + M[a]![b]!, 0)));
 }
 

@@ -74,6 +74,15 @@ function notFitted(name: string): TrellisError {
     'call `await generator.fit(trainSet)` first, or let distillPlugin fit it at the start of training');
 }
 
+function checkNumClasses(numClasses: unknown, who: string): void {
+  check(typeof numClasses === 'number' && Number.isInteger(numClasses) && numClasses >= 2, 'BAD_CLASSES',
+    `${who}: numClasses ${String(numClasses)} is not an integer ≥ 2`, 'pass numClasses, the number of classes of the task (the student\'s outputs), e.g. 10');
+}
+
+function checkTemperatureOption(T: unknown, what: string): void {
+  check(typeof T === 'number' && Number.isFinite(T) && T > 0, 'BAD_TEMPERATURE', `${what} ${String(T)} must be a positive finite number`, 'pass a temperature > 0');
+}
+
 /** A per-class source holding `P` (host copy and a kept tensor). */
 class MatrixSource implements SoftLabelGenerator {
   readonly granularity = 'per-class' as const;
@@ -158,6 +167,8 @@ class MatrixSource implements SoftLabelGenerator {
  * Throws `SOFT_LABELS_NOT_NORMALIZED` / `MATRIX_SIZE_MISMATCH` on bad input.
  */
 export function matrixGenerator(P: Matrix, options: { isLogits?: boolean; temperature?: number; numClasses?: number; name?: string } = {}): SoftLabelGenerator {
+  check(Array.isArray(P), 'MATRIX_SIZE_MISMATCH', `matrixGenerator needs a C × C matrix (an array of rows), got ${String(P)}`,
+    'pass the soft-label matrix as nested arrays, P[row][col], one row per class');
   const C = options.numClasses ?? P.length;
   if (options.isLogits) validateShape(P, C);
   return new MatrixSource(options.name ?? 'matrix', C, options.isLogits ? rowSoftmax(P, options.temperature ?? 1) : P);
@@ -173,7 +184,11 @@ function validateShape(P: Matrix, C: number): void {
 /** Label smoothing as a per-class source: `(1−ε)·I + ε/C` (`'uniform-all'`) or `1−ε` / `ε/(C−1)` (`'uniform-others'`). */
 export function labelSmoothingGenerator(options: { numClasses: number; epsilon: number; variant?: 'uniform-all' | 'uniform-others' }): SoftLabelGenerator {
   const { numClasses: C, epsilon: e } = options;
+  checkNumClasses(C, 'labelSmoothingGenerator');
   check(e >= 0 && e <= 1, 'BAD_OPTION', `label smoothing ε ${e} is outside [0, 1]`, 'pass ε in [0, 1], e.g. 0.1');
+  check(options.variant === undefined || options.variant === 'uniform-all' || options.variant === 'uniform-others', 'BAD_OPTION',
+    `label-smoothing variant ${JSON.stringify(options.variant)} is not 'uniform-all' or 'uniform-others'`,
+    "pass variant 'uniform-all' (ε/C on every class, default) or 'uniform-others' (ε/(C−1) on the wrong classes)");
   const others = options.variant === 'uniform-others';
   const P = Array.from({ length: C }, (_, a) => Array.from({ length: C }, (_, b) => (others ? (a === b ? 1 - e : e / (C - 1)) : (a === b ? 1 - e : 0) + e / C)));
   return new MatrixSource('label-smoothing', C, P);
@@ -183,6 +198,9 @@ export function labelSmoothingGenerator(options: { numClasses: number; epsilon: 
 export function tfkdRegGenerator(options: { numClasses: number; a?: number; tau: number }): SoftLabelGenerator {
   const a = options.a ?? 0.99;
   const C = options.numClasses;
+  checkNumClasses(C, 'tfkdRegGenerator');
+  checkTemperatureOption(options.tau, 'Tf-KD τ');
+  check(a >= 0 && a <= 1, 'BAD_OPTION', `Tf-KD a ${a} is outside [0, 1]`, 'pass a in [0, 1], e.g. 0.99');
   const other = (1 - a) / (C - 1);
   const P = Array.from({ length: C }, (_, r) => {
     const e = Array.from({ length: C }, (_, c) => Math.exp((r === c ? a : other) / options.tau));
@@ -303,6 +321,18 @@ export interface ReffakdReport {
  * soft label of every example of class `c`. `featureSource` gives the controls.
  */
 export function reffakdGenerator(options: ReffakdOptions): ReffakdGenerator {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `reffakdGenerator needs an options object, got ${String(options)}`,
+    'pass at least { numClasses }, e.g. reffakdGenerator({ numClasses: 10 })');
+  checkNumClasses(options.numClasses, 'reffakdGenerator');
+  check(options.featureSource === undefined || ['encoder', 'pixels', 'random-encoder'].includes(options.featureSource), 'BAD_OPTION',
+    `featureSource ${JSON.stringify(options.featureSource)} is not a ReffAKD feature source`, "use featureSource: 'encoder' (ReffAKD), 'pixels' or 'random-encoder' (the controls)");
+  check(options.autoencoder === undefined || options.autoencoder === 'dense' || options.autoencoder === 'conv', 'BAD_OPTION',
+    `autoencoder ${JSON.stringify(options.autoencoder)} is not an autoencoder kind`, "use autoencoder: 'dense' (AE-D, default) or 'conv' (the paper's ConvAE)");
+  check(options.diagBoost === undefined || options.diagBoost === 'auto' || (typeof options.diagBoost === 'number' && Number.isFinite(options.diagBoost)), 'BAD_OPTION',
+    `diagBoost ${typeof options.diagBoost === 'string' ? `"${options.diagBoost}"` : String(options.diagBoost)} is neither 'auto' nor a finite number`, "pass diagBoost: 'auto' (default) or a boost δ such as 0.008");
+  check(options.autoBoostMargin === undefined || (typeof options.autoBoostMargin === 'number' && Number.isFinite(options.autoBoostMargin)), 'BAD_OPTION',
+    `autoBoostMargin ${String(options.autoBoostMargin)} is not a finite number`, 'pass a margin such as 0.002 (the default)');
+  if (options.rowTemperature !== undefined) checkTemperatureOption(options.rowTemperature, 'rowTemperature');
   const featureSource = options.featureSource ?? 'encoder';
   const name = featureSource === 'encoder' ? 'reffakd' : `reffakd-${featureSource}`;
   const src = new MatrixSource(name, options.numClasses);
@@ -403,6 +433,11 @@ export interface TeacherOptions {
  * A teacher model as the soft-label source (classic KD): targets are `softmax(z_t/T)`, per sample.
  */
 export function teacherGenerator(teacher: ModelAdapter, options: TeacherOptions = {}): SoftLabelGenerator {
+  check(typeof teacher === 'object' && teacher !== null && typeof teacher.apply === 'function', 'BAD_OPTION', `teacherGenerator needs a teacher model, got ${String(teacher)}`,
+    'pass a trained ModelAdapter (e.g. a core mlp or LayersModelAdapter) as the first argument');
+  if (options.temperature !== undefined) checkTemperatureOption(options.temperature, 'teacher temperature');
+  check(options.cache === undefined || options.cache === 'none' || options.cache === 'epoch-invariant', 'BAD_OPTION',
+    `teacher cache ${JSON.stringify(options.cache)} is not 'none' or 'epoch-invariant'`, "pass cache: 'none' (run the teacher on every batch) or 'epoch-invariant' (compute its logits once)");
   const numClasses = teacher.numClasses;
   const cost: GeneratorCost = { ...zeroCost('teacher'), params: adapterParams(teacher), forwardMacsPerExample: adapterMacs(teacher), fitMacs: options.trainingCost?.macs ?? 0, fitMs: options.trainingCost?.ms ?? 0 };
   let cache: { logits: Float32Array; size: number; checked: boolean } | null = null;
@@ -453,7 +488,10 @@ export function teacherGenerator(teacher: ModelAdapter, options: TeacherOptions 
       cost.labelMs += performance.now() - t0;
       cost.labelMacs += cost.forwardMacsPerExample * train.size;
     },
-    targets: (batch, temperature) => tf.tidy(() => tf.softmax(tf.div(logitsFor(batch), options.temperature ?? temperature)) as tf.Tensor2D),
+    targets: (batch, temperature) => {
+      checkTemperatureOption(options.temperature ?? temperature, 'teacher temperature');
+      return tf.tidy(() => tf.softmax(tf.div(logitsFor(batch), options.temperature ?? temperature)) as tf.Tensor2D);
+    },
     pseudoLogits: (batch, temperature) => tf.tidy(() => {
       const z = logitsFor(batch);
       // with a fixed teacher temperature, rescale so that softmax(ℓ / T_method) = softmax(z / T_teacher)

@@ -23,6 +23,21 @@ function checkLogits(z: tf.Tensor, what: string): void {
     'pass a 2-D tensor of logits, one row per example');
 }
 
+function checkLabelCount(logits: tf.Tensor, labels: tf.Tensor, what: string): void {
+  check(labels.rank === 1 && labels.shape[0] === logits.shape[0], 'SHAPE_MISMATCH',
+    `${what}: ${labels.rank === 1 ? labels.shape[0] : `labels of shape [${labels.shape.join(', ')}]`} labels for ${logits.shape[0]} rows of logits`,
+    'pass one integer label per example: labels of shape [batch], the same batch as the logits');
+}
+
+function checkWeight(value: unknown, what: string): void {
+  check(typeof value === 'number' && Number.isFinite(value) && value >= 0, 'BAD_OPTION', `${what} ${String(value)} must be a finite number ≥ 0`,
+    `pass ${what} as a number ≥ 0`);
+}
+
+function checkOptions(options: unknown, what: string): void {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `${what} needs an options object, got ${String(options)}`, 'pass the options, e.g. { T: 4 }');
+}
+
 function checkSameShape(a: tf.Tensor, b: tf.Tensor, what: string): void {
   check(a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]), 'SHAPE_MISMATCH',
     `${what}: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] differ`,
@@ -41,6 +56,8 @@ export function oneHotLabels(labels: tf.Tensor1D, numClasses: number): tf.Tensor
  */
 export function labelSmoothingTargets(labels: tf.Tensor1D, numClasses: number, epsilon: number, variant: SmoothingVariant = 'uniform-all'): tf.Tensor2D {
   check(epsilon >= 0 && epsilon <= 1, 'BAD_OPTION', `label smoothing ε ${epsilon} is outside [0, 1]`, 'pass ε in [0, 1], e.g. 0.1');
+  check(variant === 'uniform-all' || variant === 'uniform-others', 'BAD_OPTION', `label-smoothing variant ${JSON.stringify(variant)} is not 'uniform-all' or 'uniform-others'`,
+    "pass variant 'uniform-all' (ε/C on every class) or 'uniform-others' (ε/(C−1) on the wrong classes)");
   return tf.tidy(() => {
     const oh = oneHotLabels(labels, numClasses);
     if (variant === 'uniform-all') return tf.add(tf.mul(oh, 1 - epsilon), epsilon / numClasses) as tf.Tensor2D;
@@ -51,6 +68,8 @@ export function labelSmoothingTargets(labels: tf.Tensor1D, numClasses: number, e
 
 /** Mean over the batch of `−Σ_k p_k log softmax(z)_k` (soft-target cross-entropy). */
 export function softTargetCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+  checkLogits(logits, 'logits');
+  checkSameShape(logits, targets, 'soft-target cross-entropy');
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), -1))) as tf.Scalar);
 }
 
@@ -63,6 +82,7 @@ export function crossEntropy(
   options: { labelSmoothing?: number; variant?: SmoothingVariant } = {},
 ): tf.Scalar {
   checkLogits(logits, 'logits');
+  checkLabelCount(logits, labels, 'cross-entropy');
   return tf.tidy(() => {
     const C = logits.shape[1];
     const targets = options.labelSmoothing ? labelSmoothingTargets(labels, C, options.labelSmoothing, options.variant) : oneHotLabels(labels, C);
@@ -72,6 +92,8 @@ export function crossEntropy(
 
 /** Reduces per-element KL contributions `[B, C]` to a scalar. */
 function reduceKl(perElement: tf.Tensor2D, reduction: KlReduction): tf.Scalar {
+  check(reduction === 'batchmean' || reduction === 'elementwise-mean', 'BAD_OPTION', `KL reduction ${JSON.stringify(reduction)} is not 'batchmean' or 'elementwise-mean'`,
+    "pass reduction 'batchmean' (sum over classes, mean over examples; the default) or 'elementwise-mean' (PyTorch's nn.KLDivLoss() default)");
   return reduction === 'elementwise-mean' ? (tf.mean(perElement) as tf.Scalar) : (tf.mean(tf.sum(perElement, 1)) as tf.Scalar);
 }
 
@@ -96,6 +118,7 @@ export interface SoftTargetKlOptions {
  * re-softened; treat it as a constant (do not make it depend on the student's variables).
  */
 export function softTargetKL(studentLogits: tf.Tensor2D, targetProbs: tf.Tensor2D, options: SoftTargetKlOptions): tf.Scalar {
+  checkOptions(options, 'softTargetKL');
   checkTemperature(options.T);
   checkLogits(studentLogits, 'student logits');
   checkSameShape(studentLogits, targetProbs, 'soft-target KL');
@@ -112,6 +135,7 @@ export function softTargetKL(studentLogits: tf.Tensor2D, targetProbs: tf.Tensor2
  * add the cross-entropy yourself (or use {@link weightsFromAlpha}).
  */
 export function hintonKD(zs: tf.Tensor2D, zt: tf.Tensor2D, options: { T: number; reduction?: KlReduction }): tf.Scalar {
+  checkOptions(options, 'hintonKD');
   checkTemperature(options.T);
   checkSameShape(zs, zt, 'Hinton KD');
   return tf.tidy(() => softTargetKL(zs, tf.softmax(tf.div(zt, options.T)) as tf.Tensor2D, options));
@@ -164,6 +188,7 @@ export interface DkdOptions {
  * clamped at 1e-7.
  */
 export function dkdFromProbs(zs: tf.Tensor2D, pt: tf.Tensor2D, labels: tf.Tensor1D, options: DkdOptions): DkdTerms {
+  checkOptions(options, 'dkdFromProbs');
   return dkdInternal(zs, pt, null, labels, options);
 }
 
@@ -172,6 +197,9 @@ function dkdInternal(zs: tf.Tensor2D, pt: tf.Tensor2D, zt: tf.Tensor2D | null, l
   checkTemperature(options.T);
   checkLogits(zs, 'student logits');
   checkSameShape(zs, pt, 'DKD');
+  checkLabelCount(zs, labels, 'DKD');
+  checkWeight(options.alpha, 'DKD alpha (the TCKD weight)');
+  checkWeight(options.beta, 'DKD beta (the NCKD weight)');
   const T = options.T;
   const C = zs.shape[1];
   const [tckd, nckd] = tf.tidy(() => {
@@ -205,6 +233,7 @@ function dkdInternal(zs: tf.Tensor2D, pt: tf.Tensor2D, zt: tf.Tensor2D | null, l
 
 /** Decoupled KD from teacher logits (§5.5): {@link dkdFromProbs} with `pt = softmax(z_t/T)`. */
 export function dkd(zs: tf.Tensor2D, zt: tf.Tensor2D, labels: tf.Tensor1D, options: DkdOptions): DkdTerms {
+  checkOptions(options, 'dkd');
   checkTemperature(options.T);
   checkSameShape(zs, zt, 'DKD');
   const pt = tf.tidy(() => tf.softmax(tf.div(zt, options.T)) as tf.Tensor2D);
@@ -245,6 +274,8 @@ export function distFromProbs(zs: tf.Tensor2D, pt: tf.Tensor2D, options: DistOpt
   checkSameShape(zs, pt, 'DIST');
   const tau = options.tau ?? 1;
   checkTemperature(tau, 'DIST τ');
+  if (options.beta !== undefined) checkWeight(options.beta, 'DIST beta (the inter-class weight)');
+  if (options.gamma !== undefined) checkWeight(options.gamma, 'DIST gamma (the intra-class weight)');
   check(zs.shape[0] >= 2, 'BATCH_TOO_SMALL', `DIST needs at least 2 examples per batch (got ${zs.shape[0]}): its intra-class term correlates across the batch`,
     'use a batch size of 8 or more (the intra-class term is degenerate at 2)');
   return tf.tidy(() => {
@@ -304,6 +335,7 @@ export function tfkdRegMatrix(numClasses: number, options: { a?: number; tau: nu
   const a = options.a ?? 0.99;
   checkTemperature(options.tau, 'Tf-KD τ');
   check(a >= 0 && a <= 1, 'BAD_OPTION', `Tf-KD a ${a} is outside [0, 1]`, 'pass a in [0, 1], e.g. 0.99');
+  check(Number.isInteger(numClasses) && numClasses >= 1, 'BAD_CLASSES', `numClasses ${numClasses} is not a positive integer`, 'pass the number of classes, e.g. 10');
   const C = numClasses;
   const other = C > 1 ? (1 - a) / (C - 1) : 0;
   const eOn = Math.exp(a / options.tau);
@@ -335,6 +367,10 @@ export interface TfkdRegOptions {
 export function tfkdRegLoss(zs: tf.Tensor2D, labels: tf.Tensor1D, options: TfkdRegOptions): tf.Scalar {
   checkAlpha(options.alpha);
   checkLogits(zs, 'student logits');
+  checkLabelCount(zs, labels, 'Tf-KD_reg');
+  if (options.multiplier !== undefined) checkWeight(options.multiplier, 'Tf-KD multiplier');
+  check(options.studentTemperature === undefined || options.studentTemperature === 1 || options.studentTemperature === 'tau', 'BAD_OPTION',
+    `studentTemperature ${String(options.studentTemperature)} is not 1 or 'tau'`, "pass studentTemperature: 1 (the code form, default) or 'tau' (the paper form)");
   const C = zs.shape[1];
   const M = tfkdRegMatrix(C, options);
   return tf.tidy(() => {
@@ -352,5 +388,8 @@ export function tfkdRegLoss(zs: tf.Tensor2D, labels: tf.Tensor1D, options: TfkdR
  */
 export function weightsFromAlpha(alpha: number, convention: 'alpha-weights-kd' | 'alpha-weights-ce'): { ceWeight: number; kdWeight: number } {
   checkAlpha(alpha);
+  check(convention === 'alpha-weights-kd' || convention === 'alpha-weights-ce', 'BAD_OPTION',
+    `α convention ${JSON.stringify(convention)} is not 'alpha-weights-kd' or 'alpha-weights-ce'`,
+    "say what α weights: 'alpha-weights-kd' ((1−α)·CE + α·KD, ReffAKD / Tf-KD) or 'alpha-weights-ce' (α·CE + (1−α)·KD, torchdistill)");
   return convention === 'alpha-weights-kd' ? { ceWeight: 1 - alpha, kdWeight: alpha } : { ceWeight: alpha, kdWeight: 1 - alpha };
 }

@@ -131,6 +131,10 @@ export interface FlipRotateOptions {
 export function flipRotate(x: Float32Array, dims: { n: number; h: number; w: number; c: number }, rng: Rng, options: FlipRotateOptions = {}): Float32Array {
   const { n, h, w, c } = dims;
   check(x.length === n * h * w * c, 'BAD_SHAPE', `${x.length} values are not ${n} images of ${h}×${w}×${c}`, 'pass the batch values and its NHWC dimensions');
+  check(options.maxDegrees === undefined || (Number.isFinite(options.maxDegrees) && options.maxDegrees >= 0), 'BAD_OPTION',
+    `maxDegrees ${options.maxDegrees} must be a finite angle ≥ 0`, 'pass the largest rotation in degrees, e.g. 15 (0 turns rotation off)');
+  check(options.fill === undefined || Number.isFinite(options.fill), 'BAD_OPTION', `fill ${options.fill} is not a finite number`,
+    'pass the background value of the inputs (0 for [0, 1] pixels, −mean/std for standardised images)');
   const flip = options.flip ?? true;
   const maxRad = ((options.maxDegrees ?? 15) * Math.PI) / 180;
   const fill = options.fill ?? 0;

@@ -52,6 +52,29 @@ export interface DistillPluginState {
   source: GeneratorState;
 }
 
+const METHOD_KINDS = ['soft-kl', 'dkd', 'dist', 'logit-std-kd'];
+
+function checkNonNegative(value: unknown, what: string): void {
+  check(typeof value === 'number' && Number.isFinite(value) && value >= 0, 'BAD_OPTION', `${what} ${String(value)} must be a finite number ≥ 0`, `pass ${what} as a number ≥ 0`);
+}
+
+/** Checks the method's kind and weights (temperatures are checked by the plugin). */
+function checkMethod(m: DistillMethod): void {
+  check(typeof m === 'object' && m !== null && METHOD_KINDS.includes(m.kind), 'BAD_OPTION',
+    `distillation method ${typeof m === 'object' && m !== null ? `kind ${JSON.stringify(m.kind)}` : String(m)} is not one of ${METHOD_KINDS.join(', ')}`,
+    "pass method: { kind: 'soft-kl', T }, { kind: 'dkd', alpha, beta, T }, { kind: 'dist', beta?, gamma?, tau? } or { kind: 'logit-std-kd', T }");
+  if (m.kind === 'dkd') {
+    checkNonNegative(m.alpha, 'DKD alpha (the TCKD weight)');
+    checkNonNegative(m.beta, 'DKD beta (the NCKD weight)');
+    // 0 (like leaving it out) means no warm-up
+    check(m.warmupEpochs === undefined || (Number.isFinite(m.warmupEpochs) && m.warmupEpochs >= 0), 'BAD_OPTION',
+      `DKD warmupEpochs ${String(m.warmupEpochs)} must be a finite number ≥ 0`, 'pass the number of warm-up epochs (e.g. 20), or 0 / leave it out for no warm-up');
+  } else if (m.kind === 'dist') {
+    if (m.beta !== undefined) checkNonNegative(m.beta, 'DIST beta (the inter-class weight)');
+    if (m.gamma !== undefined) checkNonNegative(m.gamma, 'DIST gamma (the intra-class weight)');
+  }
+}
+
 function methodTemperature(m: DistillMethod): number {
   return m.kind === 'dist' ? m.tau ?? 1 : m.T;
 }
@@ -72,14 +95,26 @@ export function checkTeacherClasses(teacherClasses: number, studentClasses: numb
  * teacher. All tape hooks are synchronous.
  */
 export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<DistillPluginState> {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `distillPlugin needs an options object, got ${String(options)}`,
+    "pass { source, method, ceWeight, kdWeight }, e.g. { source: reffakdGenerator({ numClasses: 10 }), method: { kind: 'soft-kl', T: 4 }, ...weightsFromAlpha(0.5, 'alpha-weights-kd') }");
   const { source, method } = options;
+  check(typeof source === 'object' && source !== null && typeof source.targets === 'function', 'BAD_OPTION', `distillPlugin's source ${String(source)} is not a soft-label generator`,
+    'pass source: a generator such as reffakdGenerator(...), teacherGenerator(model), labelSmoothingGenerator(...) or matrixGenerator(P)');
+  checkMethod(method);
   const mode = options.mode ?? 'replace-teacher';
+  check(mode === 'replace-teacher' || mode === 'add-term', 'BAD_OPTION', `mode ${JSON.stringify(mode)} is not 'replace-teacher' or 'add-term'`,
+    "pass mode 'replace-teacher' (default: the source stands in for the teacher) or 'add-term' (with extraTeacher)");
   check(Number.isFinite(options.ceWeight) && options.ceWeight >= 0 && Number.isFinite(options.kdWeight) && options.kdWeight >= 0, 'BAD_OPTION',
     `ceWeight ${options.ceWeight} and kdWeight ${options.kdWeight} must be finite and ≥ 0`, 'pass explicit weights, e.g. weightsFromAlpha(0.5, \'alpha-weights-kd\')');
   const T = methodTemperature(method);
   check(Number.isFinite(T) && T > 0, 'BAD_TEMPERATURE', `the ${method.kind} temperature ${T} must be a positive finite number`, 'pass T > 0, e.g. 4');
   check(mode === 'replace-teacher' || options.extraTeacher, 'BAD_OPTION', "mode 'add-term' needs `extraTeacher` (the real teacher that drives the method)",
     "pass extraTeacher, or use mode 'replace-teacher' to let the source stand in for the teacher");
+  if (options.addTermWeight !== undefined) checkNonNegative(options.addTermWeight, 'addTermWeight');
+  if (options.addTermT !== undefined) {
+    check(Number.isFinite(options.addTermT) && options.addTermT > 0, 'BAD_TEMPERATURE', `addTermT ${options.addTermT} must be a positive finite number`,
+      "pass addTermT > 0, or leave it out to use the method's temperature");
+  }
   const driver: SoftLabelGenerator = mode === 'add-term' ? teacherGenerator(options.extraTeacher!) : source;
   let steps = 0;
   let warned = false;
@@ -164,6 +199,10 @@ export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<Dist
  * targets become `(1−ε)·onehot + ε/C` (`'uniform-all'`) or `1−ε` / `ε/(C−1)` (`'uniform-others'`).
  */
 export function labelSmoothingPlugin(options: { epsilon: number; variant?: SmoothingVariant; name?: string }): TrainerPlugin<Record<string, never>> {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `labelSmoothingPlugin needs an options object, got ${String(options)}`, 'pass { epsilon }, e.g. { epsilon: 0.1 }');
+  check(options.variant === undefined || options.variant === 'uniform-all' || options.variant === 'uniform-others', 'BAD_OPTION',
+    `label-smoothing variant ${JSON.stringify(options.variant)} is not 'uniform-all' or 'uniform-others'`,
+    "pass variant 'uniform-all' (ε/C on every class, default) or 'uniform-others' (ε/(C−1) on the wrong classes)");
   check(options.epsilon >= 0 && options.epsilon <= 1, 'BAD_OPTION', `label smoothing ε ${options.epsilon} is outside [0, 1]`, 'pass ε in [0, 1], e.g. 0.1');
   return {
     name: options.name ?? 'label-smoothing',
@@ -197,6 +236,7 @@ export interface FlipRotatePluginOptions extends FlipRotateOptions {
  * are cached (`cache: 'epoch-invariant'`) cannot be used with it (`TEACHER_CACHE_STALE`).
  */
 export function flipRotatePlugin(options: FlipRotatePluginOptions): TrainerPlugin {
+  flipRotate(new Float32Array(0), { n: 0, h: 0, w: 0, c: 0 }, new Rng(0), options); // validates maxDegrees and fill now, not at the first batch
   return {
     name: options.name ?? 'flip-rotate',
     apiVersion: 1,

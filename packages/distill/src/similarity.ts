@@ -5,6 +5,7 @@ export type Matrix = number[][];
 
 function checkCodes(codes: ArrayLike<number>, dim: number, classes: ArrayLike<number>, numClasses: number): number {
   check(Number.isInteger(dim) && dim > 0, 'BAD_OPTION', `code size ${dim} is not a positive integer`, 'pass the length of one code vector');
+  check(Number.isInteger(numClasses) && numClasses >= 1, 'BAD_CLASSES', `numClasses ${numClasses} is not a positive integer`, 'pass the number of classes of the task');
   check(codes.length % dim === 0, 'BAD_SHAPE', `${codes.length} code values do not divide into codes of ${dim}`, 'pass `n × dim` values, row-major');
   const n = codes.length / dim;
   check(classes.length === n, 'LABEL_COUNT', `${classes.length} class ids for ${n} codes`, 'give one class id per code');
@@ -15,6 +16,12 @@ function checkCodes(codes: ArrayLike<number>, dim: number, classes: ArrayLike<nu
       throw new TrellisError('LABEL_OUT_OF_RANGE', `class id ${c} of code ${i} is outside [0, ${numClasses})`, `class ids must be integers 0..${numClasses - 1}`);
     }
     counts[c]!++;
+  }
+  for (let i = 0; i < codes.length; i++) {
+    if (!Number.isFinite(codes[i]!)) {
+      throw new TrellisError('NON_FINITE_INPUT', `code value ${codes[i]} of code ${Math.floor(i / dim)} (class ${classes[Math.floor(i / dim)]}) is not finite`,
+        'encode finite inputs with a finite encoder: check the data and the autoencoder\'s training (a diverged AE gives NaN codes)', { index: Math.floor(i / dim) });
+    }
   }
   counts.forEach((k, c) => check(k >= 2, 'TOO_FEW_SAMPLES', `class ${c} has ${k} code(s); a mean within-class similarity needs at least 2`,
     'sample at least 2 examples of every class (the default is 40 per class)'));
@@ -114,6 +121,13 @@ export function boostDiagonal(S: Matrix, delta: number): Matrix {
 /** Row-wise softmax of `M / temperature` (a copy; numerically stable). */
 export function rowSoftmax(M: Matrix, temperature = 1): Matrix {
   check(temperature > 0 && Number.isFinite(temperature), 'BAD_TEMPERATURE', `row temperature ${temperature} must be positive`, 'pass a temperature > 0 (the paper uses 1)');
+  // −Infinity (a log of 0) is a valid logit as long as the row has a finite one; NaN and +Infinity are not
+  M.forEach((row, a) => row.forEach((v, b) => {
+    if (Number.isNaN(v) || v === Infinity || (b === 0 && row.length > 0 && row.every((u) => u === -Infinity))) {
+      throw new TrellisError('NON_FINITE_INPUT', `entry [${a}][${b}] of the matrix is ${v}; a row-wise softmax needs finite logits / similarities`,
+        'pass a finite matrix (a NaN similarity usually comes from NaN codes or a NaN diagonal boost)', { row: a, col: b });
+    }
+  }));
   return M.map((row) => {
     const z = row.map((v) => v / temperature);
     const m = Math.max(...z);

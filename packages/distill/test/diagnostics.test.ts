@@ -70,6 +70,11 @@ describe('figure 5 (b): the student\'s most confused pairs against the matrix\'s
     expect(topConfusedPairs(M, 2).map((p) => [p.a, p.b])).toEqual([[0, 1], [0, 2]]);
   });
 
+  it('adding matrices of different sizes is a SHAPE_MISMATCH (it used to be a TypeError, or silently truncated)', () => {
+    expect(code(() => sumMatrices([[[1, 2], [3, 4]], [[1]]]))).toBe('SHAPE_MISMATCH');
+    expect(code(() => sumMatrices([[[1]], [[1, 2], [3, 4]]]))).toBe('SHAPE_MISMATCH');
+    expect(() => sumMatrices([[[1, 2], [3, 4]], [[1, 2], [3]]])).toThrow(/add matrices of the same size/);
+  });
   it('overlap counts unordered pairs found in both lists', () => {
     const sTop = [{ a: 0, b: 1 }, { a: 2, b: 3 }, { a: 4, b: 5 }];
     expect(pairOverlap(sTop, [{ a: 1, b: 0 }, { a: 3, b: 4 }, { a: 5, b: 4 }])).toBe(2);

@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { TrellisError } from '@trellis-ml/core';
 
 /** Runs tests on the pure-JS cpu backend. */
 export async function useCpu(): Promise<void> {
@@ -34,4 +35,15 @@ export function tempOutDir(prefix: string): { path: string } {
     await rm(dir.path, { recursive: true, force: true });
   });
   return dir;
+}
+
+/** The `TrellisError` a call throws (fails the test when it throws nothing or something else). */
+export function errorOf(f: () => unknown): TrellisError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TrellisError);
+    return e as TrellisError;
+  }
+  throw new Error('expected a TrellisError, but nothing was thrown');
 }

@@ -1,27 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Dataset, TrellisError } from '@trellis-ml/core';
+import { Dataset } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXPERIMENT_CONFIGS, readParams } from '../src/experiment.js';
 import { DISTILL_DATASETS } from '../src/experimentDatasets.js';
 import { convAutoencoder, padImages, reffakdGenerator, resizeBilinear, resizeImages, toSquareImages } from '../src/index.js';
 import { inputLayoutText, loadExperimentData } from '../src/training.js';
-import { useCpu } from './helpers.js';
+import { errorOf, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
 /** The 28×28 test pattern: pixel (r, c) = ((7r + 13c) mod 29) / 29, so neighbours differ irregularly. */
 const pattern = (r: number, c: number): number => ((7 * r + 13 * c) % 29) / 29;
-
-/** The `TrellisError` a call throws (fails the test when it throws nothing or something else). */
-function errorOf(f: () => unknown): TrellisError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrellisError);
-    return e as TrellisError;
-  }
-  throw new Error('nothing was thrown');
-}
 
 describe('bilinear 28→32 resize (spec §9 resize28: torchvision Resize, align_corners=False)', () => {
   it('2×2 → 4×4 by hand: half-pixel source positions −0.25, 0.25, 0.75, 1.25 (clamped) give weights 1 | ¾,¼ | ¼,¾ | 1', () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Dataset, Rng } from '@trellis-ml/core';
+import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adapterMacs, adapterParams, cnnTeacher, countMacs, flipRotate, flipRotatePlugin, lenet5Bn, padImages } from '../src/index.js';
 import { useCpu } from './helpers.js';
@@ -124,6 +124,11 @@ describe('flip / rotation augmentation (optional, conv tier)', () => {
     expect(flipped).toBeLessThan(n);
     expect(Array.from(flipRotate(x, { n, h, w, c: 1 }, new Rng(1)))).toEqual(Array.from(flipRotate(x, { n, h, w, c: 1 }, new Rng(1))));
     expect(() => flipRotate(x, { n: 2, h, w, c: 1 }, new Rng(1))).toThrow(/are not 2 images/);
+    // a NaN angle used to turn rotation off silently, a NaN fill to put NaN pixels in the batch
+    expect(() => flipRotate(x, { n, h, w, c: 1 }, new Rng(1), { maxDegrees: NaN })).toThrow(TrellisError);
+    expect(() => flipRotate(x, { n, h, w, c: 1 }, new Rng(1), { maxDegrees: -15 })).toThrow(/maxDegrees -15 must be a finite angle ≥ 0/);
+    expect(() => flipRotate(x, { n, h, w, c: 1 }, new Rng(1), { fill: NaN })).toThrow(/fill NaN is not a finite number/);
+    expect(() => flipRotatePlugin({ seed: 1, maxDegrees: NaN })).toThrow(/maxDegrees NaN/);
   });
 
   it('rotation keeps the centre pixel and brings in the fill value at the corners', () => {

@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  autoDiagBoost, boostDiagonal, classSimilarityMatrix, classSimilarityMatrixLoop, diagArgmaxCount, matrixGenerator, reffakdGenerator,
-  rowSoftmax, samplePerClass, shuffleOffDiagonal, shuffledMatrixGenerator, topPairs, validateSoftLabelMatrix,
+  autoDiagBoost, boostDiagonal, classSimilarityMatrix, classSimilarityMatrixLoop, diagArgmaxCount, labelSmoothingGenerator, matrixGenerator, reffakdGenerator,
+  rowSoftmax, samplePerClass, shuffleOffDiagonal, shuffledMatrixGenerator, tfkdRegGenerator, topPairs, validateSoftLabelMatrix, type ReffakdOptions,
 } from '../src/index.js';
-import { useCpu } from './helpers.js';
+import { errorOf, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
@@ -88,6 +88,48 @@ describe('bad input', () => {
   });
   it('too few codes of a class', () => {
     expect(() => classSimilarityMatrix([1, 0, 0, 1, 1, 1], 2, [0, 0, 1], 2)).toThrow(/class 1 has 1 code/);
+  });
+  it('non-finite codes (the matrix used to come out NaN) and a class count that is not a positive integer (a RangeError)', () => {
+    const codes = [1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9];
+    for (const f of [classSimilarityMatrix, classSimilarityMatrixLoop]) {
+      const e = errorOf(() => f([NaN, ...codes.slice(1)], 2, [0, 0, 1, 1], 2));
+      expect(e.code).toBe('NON_FINITE_INPUT');
+      expect(e.message).toMatch(/code value NaN of code 0 \(class 0\) is not finite/);
+      expect(errorOf(() => f(codes, 2, [0, 0, 1, 1], 2.5)).code).toBe('BAD_CLASSES');
+      expect(errorOf(() => f(codes, 2, [0, 0, 1, 1], -1)).message).toMatch(/numClasses -1 is not a positive integer/);
+    }
+  });
+  it('a row softmax of NaN / +Infinity entries is refused; −Infinity (log 0) next to a finite logit still works', () => {
+    const e = errorOf(() => rowSoftmax([[0, 1], [NaN, 0]]));
+    expect(e.code).toBe('NON_FINITE_INPUT');
+    expect(e.message).toMatch(/entry \[1\]\[0\] of the matrix is NaN/);
+    expect(errorOf(() => rowSoftmax([[Infinity, 0]])).code).toBe('NON_FINITE_INPUT');
+    expect(errorOf(() => rowSoftmax([[-Infinity, -Infinity]])).code).toBe('NON_FINITE_INPUT');
+    expect(rowSoftmax([[-Infinity, 0]])).toEqual([[0, 1]]);
+    expect(errorOf(() => matrixGenerator([[NaN, 0], [0, 1]], { isLogits: true })).code).toBe('NON_FINITE_INPUT');
+    expect(errorOf(() => matrixGenerator(undefined as unknown as number[][])).message).toMatch(/matrixGenerator needs a C × C matrix/);
+  });
+  it('Tf-KD_reg and label-smoothing generators: τ ≤ 0 (NaN rows) or < 0 (a silently inverted matrix), a out of [0, 1], a missing class count, an unknown variant', () => {
+    const e = errorOf(() => tfkdRegGenerator({ numClasses: 3, tau: -1 }));
+    expect(e.code).toBe('BAD_TEMPERATURE');
+    expect(e.message).toMatch(/Tf-KD τ -1 must be a positive finite number/);
+    expect(errorOf(() => tfkdRegGenerator({ numClasses: 3, tau: 0 })).code).toBe('BAD_TEMPERATURE');
+    expect(errorOf(() => tfkdRegGenerator({ numClasses: 3, tau: 1, a: 2 })).message).toMatch(/Tf-KD a 2 is outside \[0, 1\]/);
+    const noC = errorOf(() => labelSmoothingGenerator({ epsilon: 0.1 } as { numClasses: number; epsilon: number }));
+    expect(noC.code).toBe('BAD_CLASSES');
+    expect(noC.message).toMatch(/labelSmoothingGenerator: numClasses undefined is not an integer ≥ 2/);
+    expect(errorOf(() => tfkdRegGenerator({ numClasses: 0, tau: 1 })).code).toBe('BAD_CLASSES');
+    expect(errorOf(() => labelSmoothingGenerator({ numClasses: 3, epsilon: 0.1, variant: 'others' as 'uniform-others' })).message).toMatch(/variant "others"/);
+  });
+  it('ReffAKD options are checked when the generator is built, not after the autoencoder has trained (or never: typos used to pick another source)', () => {
+    const bad = (o: Partial<ReffakdOptions>): TrellisError => errorOf(() => reffakdGenerator({ numClasses: 3, ...o }));
+    expect(bad({ featureSource: 'pixel' as 'pixels' }).message).toMatch(/featureSource "pixel" is not a ReffAKD feature source/);
+    expect(bad({ autoencoder: 'Conv' as 'conv' }).message).toMatch(/autoencoder "Conv" is not an autoencoder kind/);
+    expect(bad({ diagBoost: NaN }).message).toMatch(/diagBoost NaN is neither 'auto' nor a finite number/);
+    expect(bad({ diagBoost: 'Auto' as 'auto' }).code).toBe('BAD_OPTION');
+    expect(bad({ rowTemperature: 0 }).code).toBe('BAD_TEMPERATURE');
+    expect(bad({ numClasses: undefined as unknown as number }).code).toBe('BAD_CLASSES');
+    expect(errorOf(() => reffakdGenerator(undefined as unknown as ReffakdOptions)).message).toMatch(/reffakdGenerator needs an options object/);
   });
 });
 

@@ -43,6 +43,13 @@ export function spreadIndices(n: number, k: number): number[] {
  * model). Ids are `d<k>` for one stage and `s<d1>-<d2>-…` otherwise.
  */
 export function buildConfigs(layout: BlockLayout, depths: Array<number | number[]>, selection: BlockSelection = 'first-k'): DepthConfig[] {
+  const okSelection = typeof selection === 'object'
+    ? selection !== null && typeof selection.custom === 'object' && selection.custom !== null
+    : selection === 'first-k' || selection === 'every-other';
+  if (!okSelection) {
+    throw new TrellisError('BAD_OPTION', `block selection ${JSON.stringify(selection)} is not 'first-k', 'every-other' or { custom: { id: blocks } }`,
+      "pass blockSelection: 'first-k' (default, the first d blocks of each stage), 'every-other' (spread evenly) or { custom }", { selection });
+  }
   if (typeof selection === 'object') {
     return Object.entries(selection.custom).map(([id, blocks]) => validateConfig({ id, activeBlocks: [...blocks] }, layout));
   }

@@ -49,7 +49,18 @@ export interface DepthChoice {
  * throws NO_DEPTH_FITS (default) or, with `onOverBudget: 'smallest'`, returns the shallowest depth
  * flagged `overBudget`.
  */
+const BUDGET_KEYS = ['maxFlops', 'maxLatencyMs', 'maxBlocks'];
+
 export function selectDepth(table: DepthTable, budget: Budget, options: { onOverBudget?: 'throw' | 'smallest' } = {}): DepthChoice {
+  check(typeof table === 'object' && table !== null && Array.isArray(table.rows), 'EMPTY_DEPTH_TABLE', `the depth table is ${String(table)}, not { rows: [...] }`,
+    'evaluate the model with evaluateAllDepths first and pass its table');
+  check(typeof budget === 'object' && budget !== null, 'EMPTY_BUDGET', `the budget is ${String(budget)}, not an object of limits`,
+    'pass { maxFlops?, maxLatencyMs?, maxBlocks? } with at least one limit');
+  const unknown = Object.keys(budget).filter((k) => !BUDGET_KEYS.includes(k));
+  check(unknown.length === 0, 'BAD_BUDGET', () => `the budget has unknown limit(s) ${unknown.join(', ')}; they would be ignored`,
+    `use only ${BUDGET_KEYS.join(', ')}`, { unknown });
+  check(options.onOverBudget === undefined || options.onOverBudget === 'throw' || options.onOverBudget === 'smallest', 'BAD_OPTION',
+    `onOverBudget ${JSON.stringify(options.onOverBudget)} is not 'throw' or 'smallest'`, "pass onOverBudget: 'throw' (default) or 'smallest'");
   check(table.rows.length > 0, 'EMPTY_DEPTH_TABLE', 'the depth table has no rows', 'evaluate the model with evaluateAllDepths first');
   const limits = Object.entries(budget).filter(([, v]) => v !== undefined);
   check(limits.length > 0, 'EMPTY_BUDGET', 'the budget sets no limit', 'pass maxFlops, maxLatencyMs and/or maxBlocks');

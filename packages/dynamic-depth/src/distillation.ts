@@ -15,7 +15,7 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
  * detached (no gradient flows into it).
  */
 export function kdLoss(teacherLogits: tf.Tensor, studentLogits: tf.Tensor, temperature: number): tf.Scalar {
-  check(temperature > 0, 'BAD_OPTION', `temperature ${temperature} must be > 0`, 'pass a temperature such as 3');
+  check(Number.isFinite(temperature) && temperature > 0, 'BAD_OPTION', `temperature ${temperature} must be a finite number > 0`, 'pass a temperature such as 3');
   check(teacherLogits.shape.join(',') === studentLogits.shape.join(','), 'SHAPE_MISMATCH',
     `teacher logits [${teacherLogits.shape.join(', ')}] and student logits [${studentLogits.shape.join(', ')}] differ in shape`, 'distil between logits of the same batch and classes');
   return tf.tidy(() => {
@@ -39,6 +39,11 @@ export interface Teacher {
  * (0 lets a caller's base loss carry it).
  */
 export function memberLoss(logits: tf.Tensor, labels: tf.Tensor1D, teachers: readonly Teacher[], options: { kdWeight: number; temperature: number; ceScale?: number }): tf.Scalar {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `memberLoss needs { kdWeight, temperature }, got ${String(options)}`, 'pass e.g. { kdWeight: 0.5, temperature: 3 }');
+  check(Number.isFinite(options.kdWeight) && options.kdWeight >= 0 && options.kdWeight <= 1, 'BAD_OPTION', `kdWeight ${options.kdWeight} is outside [0, 1]`,
+    'pass the KD share of the loss in [0, 1], e.g. 0.5');
+  check(labels.rank === 1 && labels.shape[0] === logits.shape[0], 'SHAPE_MISMATCH',
+    `${labels.shape.join(' × ')} labels for logits of shape [${logits.shape.join(', ')}]`, 'pass one integer label per row of logits (labels of shape [batch])');
   return tf.tidy(() => {
     const active = teachers.filter((t) => t.weight > 0);
     const ce = softCrossEntropy(logits, oneHotTargets(labels, logits.shape[logits.shape.length - 1]!));

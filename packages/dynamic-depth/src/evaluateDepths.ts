@@ -22,6 +22,10 @@ export interface EvaluateDepthsOptions {
   configs?: Array<DepthConfig | string>;
 }
 
+function checkCount(value: number, what: string, min: number): void {
+  check(Number.isInteger(value) && value >= min, 'BAD_OPTION', `${what} ${value} is not an integer ≥ ${min}`, `pass ${what} as a whole number ≥ ${min}`);
+}
+
 /** Accuracy of `model` on `data` at one depth (inference mode). */
 export function depthAccuracy(model: DepthNet, data: Dataset, config: DepthConfig | string, batchSize = 256): number {
   check(data.labels, 'UNLABELED', 'cannot measure accuracy on a dataset without labels', 'evaluate on a labelled dataset');
@@ -40,6 +44,8 @@ export function depthAccuracy(model: DepthNet, data: Dataset, config: DepthConfi
 
 /** Median (or minimum) wall time (ms) of a forward pass at `config` on `x` (after `warmup` passes). */
 export function measureLatency(model: DepthNet, x: tf.Tensor, config: DepthConfig | string, options: { timedRuns?: number; warmup?: number; statistic?: 'median' | 'min' } = {}): number {
+  checkCount(options.timedRuns ?? 50, 'timedRuns', 1);
+  checkCount(options.warmup ?? 5, 'warmup', 0);
   const run = () => {
     const y = tf.tidy(() => model.forward(x, { config, training: false }));
     y.dataSync();
@@ -70,6 +76,7 @@ export function evaluateAllDepths(model: DepthNet, data: Dataset, options: Evalu
   });
   const table: DepthTable = { rows, backend: tf.getBackend() };
   if (options.latency ?? true) {
+    checkCount(options.latencyBatchSize ?? 128, 'latencyBatchSize', 1);
     const bs = Math.min(options.latencyBatchSize ?? 128, data.size);
     table.latencyBatchSize = bs;
     const rounds = 5;
@@ -91,6 +98,7 @@ export function evaluateAllDepths(model: DepthNet, data: Dataset, options: Evalu
 
 /** Median time (ms) of one `setDepth` call, cycling through the menu: the cost of switching depth at run time. */
 export function measureSwitchCost(model: DepthNet, repetitions = 1000): number {
+  checkCount(repetitions, 'repetitions', 1);
   const ids = model.configs.map((c) => c.id);
   const before = model.depth;
   const times: number[] = [];
@@ -112,6 +120,8 @@ export function measureSwitchCost(model: DepthNet, repetitions = 1000): number {
  */
 export function recalibrateBatchNorm(model: DepthNet, data: Dataset, options: { samples?: number; batchSize?: number; seed?: number } = {}): void {
   if (model.bnMode === 'none') return;
+  checkCount(options.samples ?? 2000, 'samples', 1);
+  checkCount(options.batchSize ?? 200, 'batchSize', 1);
   const n = Math.min(options.samples ?? 2000, data.size);
   const order = new Rng(options.seed ?? 0).permutation(data.size).slice(0, n);
   const bs = options.batchSize ?? 200;

@@ -37,6 +37,9 @@ export interface UserBackbone {
  */
 export function fromBlocks(backbone: UserBackbone, configs: DepthConfig[]): DepthNet {
   check(backbone.blocks.length > 0, 'BAD_OPTION', 'the backbone has no blocks', 'pass at least one block');
+  backbone.blocks.forEach((b, i) => check(Number.isInteger(b.stage) && b.stage >= 0, 'BAD_OPTION', `block ${i} has stage ${b.stage}; stages are integers 0, 1, 2, …`,
+    'give every block the index of its stage (a run of blocks sharing one shape), starting at 0'));
+  check(Number.isInteger(backbone.numClasses) && backbone.numClasses >= 1, 'BAD_OPTION', `numClasses ${backbone.numClasses} is not a positive integer`, 'pass the number of classes of the head');
   const store = new VariableStore();
   Object.assign(store.trainable, backbone.variables);
   return new DepthNet({

@@ -140,10 +140,14 @@ export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
   const teammateCount = options.teammates ?? 2;
   check(teammateCount === 1 || teammateCount === 2, 'BAD_OPTION', `teammates ${String(teammateCount)} must be 1 or 2`, 'pass teammates: 1 or 2');
   const T = options.temperature ?? 3;
+  check(Number.isFinite(T) && T > 0, 'BAD_OPTION', `temperature ${T} must be a finite number > 0`, 'pass a KD temperature such as 3');
   const w = options.kdWeight ?? 0.5;
   check(w >= 0 && w <= 1, 'BAD_OPTION', `kdWeight ${w} is outside [0, 1]`, 'pass a weight such as 0.5');
   const W = { alpha: 1, beta: 1, gamma: 1, delta: 1, epsilon: 0, ...options.weights };
-  for (const [k, v] of Object.entries(W)) check(v >= 0, 'BAD_OPTION', `weight ${k}=${v} is negative`, 'pass non-negative KD weights');
+  for (const [k, v] of Object.entries(W)) check(Number.isFinite(v) && v >= 0, 'BAD_OPTION', `weight ${k}=${v} is not a finite number ≥ 0`, 'pass non-negative KD weights');
+  const per = options.subnetsPerStep;
+  check(per === undefined || per === 'all' || (Number.isInteger(per) && per >= 0), 'BAD_OPTION', `subnetsPerStep ${String(per)} is not a non-negative integer`,
+    "pass a count such as 2, or 'all'");
   const leaderOpt = options.leader === undefined ? {} : options.leader;
   let A: DepthNet | null = null;
   let B: DepthNet | null = null;
@@ -338,7 +342,10 @@ export interface CosineDecayOptions {
 
 /** Cosine learning-rate decay (spec §6.3: Adam 1e-3, cosine to 0), set before every step from the step count. */
 export function cosineDecay(options: CosineDecayOptions): TrainerPlugin<Record<string, never>> {
-  check(options.totalSteps > 0 && options.initial > 0, 'BAD_OPTION', `cosine decay needs initial > 0 and totalSteps > 0 (got ${options.initial}, ${options.totalSteps})`, 'pass the planned number of steps');
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `cosineDecay needs { initial, totalSteps }, got ${String(options)}`, 'pass e.g. { initial: 1e-3, totalSteps: 1000 }');
+  check(options.final === undefined || (Number.isFinite(options.final) && options.final >= 0), 'BAD_OPTION',
+    `cosine decay final rate ${options.final} must be a finite number ≥ 0 (a negative rate climbs the loss)`, 'pass final ≥ 0, e.g. 0 (the default)');
+  check(options.totalSteps > 0 && options.initial > 0 && Number.isFinite(options.initial), 'BAD_OPTION', `cosine decay needs initial > 0 and totalSteps > 0 (got ${options.initial}, ${options.totalSteps})`, 'pass the planned number of steps');
   const final = options.final ?? 0;
   return {
     name: options.name ?? 'cosine-decay',

@@ -39,6 +39,11 @@ export function residualMLP(options: ResidualMlpOptions): DepthNet {
   requireBackend('residualMLP()');
   const { width: W, blocks: K, numClasses } = options;
   check(Number.isInteger(W) && W > 0 && Number.isInteger(K) && K > 0, 'BAD_OPTION', `width ${W} and blocks ${K} must be positive integers`, 'pass e.g. width: 128, blocks: 6');
+  check(Array.isArray(options.inputShape) && options.inputShape.length > 0 && options.inputShape.every((d) => Number.isInteger(d) && d > 0), 'BAD_OPTION',
+    `inputShape ${JSON.stringify(options.inputShape)} is not a list of positive integers`, 'pass the shape of one example, e.g. inputShape: [784]');
+  check(Number.isInteger(numClasses) && numClasses >= 1, 'BAD_OPTION', `numClasses ${numClasses} is not a positive integer`, 'pass the number of classes, e.g. numClasses: 10');
+  check(options.norm === undefined || options.norm === 'layer' || options.norm === 'none', 'BAD_OPTION',
+    `norm ${JSON.stringify(options.norm)} is not 'layer' or 'none'`, "pass norm: 'layer' (LayerNorm, default) or 'none'");
   const norm = options.norm ?? 'layer';
   const zeroInit = options.zeroInitResidual ?? false;
   const inDim = options.inputShape.reduce((p, d) => p * d, 1);

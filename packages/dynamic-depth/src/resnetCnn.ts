@@ -34,6 +34,14 @@ export function resNetCNN(options: ResNetCnnOptions): DepthNet {
   const channels = options.stageChannels ?? [16, 32, 64];
   const perStage = options.blocksPerStage ?? channels.map(() => 2);
   check(perStage.length === channels.length, 'BAD_OPTION', `${channels.length} stage widths but ${perStage.length} block counts`, 'give one block count per stage');
+  check(channels.every((c) => Number.isInteger(c) && c > 0) && perStage.every((k) => Number.isInteger(k) && k >= 0), 'BAD_OPTION',
+    `stageChannels [${channels.join(', ')}] must be positive integers and blocksPerStage [${perStage.join(', ')}] non-negative integers`,
+    'pass e.g. stageChannels: [16, 32, 64], blocksPerStage: [2, 2, 2]');
+  check(Array.isArray(options.inputShape) && options.inputShape.length === 3 && options.inputShape.every((d) => Number.isInteger(d) && d > 0), 'BAD_OPTION',
+    `inputShape ${JSON.stringify(options.inputShape)} is not an image shape [H, W, C] of positive integers`, 'pass image examples, e.g. inputShape: [28, 28, 1] (dataset.reshape([28, 28, 1]) for flat data)');
+  check(Number.isInteger(options.numClasses) && options.numClasses >= 1, 'BAD_OPTION', `numClasses ${options.numClasses} is not a positive integer`, 'pass the number of classes, e.g. numClasses: 10');
+  check(options.bnMode === undefined || ['none', 'per-config', 'recalibrate'].includes(options.bnMode), 'BAD_OPTION',
+    `bnMode ${JSON.stringify(options.bnMode)} is not 'none', 'per-config' or 'recalibrate'`, "pass bnMode: 'per-config' (default), 'recalibrate' or 'none'");
   const bnMode = options.bnMode ?? 'per-config';
   const [H0, W0, C0] = options.inputShape;
   const rng = Rng.derive(options.seed, 'resnet-cnn');

@@ -38,4 +38,10 @@ describe('depth configurations', () => {
     const e = await expectTrellisError(() => resolveConfig(buildConfigs(mlpLayout, [2, 6]), 'd3'), 'UNKNOWN_DEPTH');
     expect(e.fix).toContain('d2, d6');
   });
+
+  it('rejects an unknown block selection (a misspelt first-k used to select every-other)', async () => {
+    const e = await expectTrellisError(() => buildConfigs(mlpLayout, [2, 4], 'first_k' as 'first-k'), 'BAD_OPTION');
+    expect(e.problem).toContain('block selection "first_k"');
+    await expectTrellisError(() => buildConfigs(mlpLayout, [2], null as unknown as 'first-k'), 'BAD_OPTION');
+  });
 });

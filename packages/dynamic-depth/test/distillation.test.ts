@@ -1,11 +1,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { kdLoss, memberLoss, residualMLP, stopGradient } from '../src/index.js';
-import { useCpu } from './helpers.js';
+import { expectTrellisError, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
 describe('knowledge distillation', () => {
+  it('refuses an infinite temperature (NaN loss), a KD weight outside [0, 1] (negative CE), labels of another batch, missing options', async () => {
+    const z = tf.tensor2d([[1, 2, 3], [0, -1, 4]]);
+    const y = tf.tensor1d([0, 2], 'int32');
+    const t = tf.add(z, 1);
+    expect((await expectTrellisError(() => kdLoss(t, z, Infinity), 'BAD_OPTION')).problem).toContain('temperature Infinity must be a finite number > 0');
+    expect((await expectTrellisError(() => memberLoss(z, y, [{ logits: t, weight: 1 }], { kdWeight: 2, temperature: 3 }), 'BAD_OPTION')).problem).toContain('kdWeight 2 is outside [0, 1]');
+    await expectTrellisError(() => memberLoss(z, y, [], { kdWeight: NaN, temperature: 3 }), 'BAD_OPTION');
+    const e = await expectTrellisError(() => memberLoss(z, tf.tensor1d([0, 1, 2], 'int32'), [], { kdWeight: 0.5, temperature: 3 }), 'SHAPE_MISMATCH');
+    expect(e.problem).toContain('3 labels for logits of shape [2, 3]');
+    await expectTrellisError(() => (memberLoss as unknown as (a: tf.Tensor, b: tf.Tensor1D, c: []) => unknown)(z, y, []), 'BAD_OPTION');
+    tf.dispose([z, y, t]);
+  });
+
   it('is 0 when teacher equals student and matches a hand-computed KL otherwise', () => {
     const z = tf.tensor2d([[1, 2, 3], [0, -1, 4]]);
     expect(kdLoss(z, z, 3).dataSync()[0]).toBeCloseTo(0, 6);

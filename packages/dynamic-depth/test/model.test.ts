@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fromBlocks, loadDepthNet, recalibrateBatchNorm, residualMLP, resNetCNN, type DepthNet } from '../src/index.js';
+import { evaluateAllDepths, fromBlocks, loadDepthNet, measureLatency, measureSwitchCost, recalibrateBatchNorm, residualMLP, resNetCNN, type DepthNet } from '../src/index.js';
 import { expectTrellisError, toyDataset, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -27,6 +27,14 @@ function plainMlp(net: DepthNet, x: tf.Tensor): tf.Tensor {
 }
 
 describe('residual MLP', () => {
+  it('refuses a misspelt norm (it used to build the MLP without LayerNorm), a bad class count or input shape (raw RangeErrors), a misspelt block selection', async () => {
+    const base = { inputShape: [8], width: 4, blocks: 2, numClasses: 3, seed: 1 };
+    expect((await expectTrellisError(() => residualMLP({ ...base, norm: 'layernorm' as 'layer' }), 'BAD_OPTION')).problem).toContain('norm "layernorm"');
+    expect((await expectTrellisError(() => residualMLP({ ...base, numClasses: -1 }), 'BAD_OPTION')).problem).toContain('numClasses -1 is not a positive integer');
+    await expectTrellisError(() => residualMLP({ ...base, numClasses: 0 }), 'BAD_OPTION');
+    expect((await expectTrellisError(() => residualMLP({ ...base, inputShape: [-4] }), 'BAD_OPTION')).problem).toContain('inputShape [-4]');
+    await expectTrellisError(() => residualMLP({ ...base, blockSelection: 'everyother' as 'every-other' }), 'BAD_OPTION');
+  });
   it('full depth equals the plain model bit for bit; the full depth is added to the menu', () => {
     const net = mlp();
     expect(net.configs.map((c) => c.id)).toEqual(['d1', 'd2', 'd4']);
@@ -208,9 +216,46 @@ describe('residual CNN with switchable batch-norm', () => {
     x.dispose();
     net.dispose();
   });
+
+  it('recalibration refuses batchSize 0 (it used to loop forever) and samples 0 (it marked every depth calibrated without statistics)', async () => {
+    const net = cnn('recalibrate');
+    const data = toyDataset(12, 2, 64).reshape([8, 8, 1]);
+    expect((await expectTrellisError(() => recalibrateBatchNorm(net, data, { samples: 12, batchSize: 0 }), 'BAD_OPTION')).problem).toContain('batchSize 0 is not an integer ≥ 1');
+    await expectTrellisError(() => recalibrateBatchNorm(net, data, { samples: 12, batchSize: 2.5 }), 'BAD_OPTION');
+    expect((await expectTrellisError(() => recalibrateBatchNorm(net, data, { samples: 0 }), 'BAD_OPTION')).problem).toContain('samples 0');
+    expect([...net.calibrated]).toEqual([]);
+    net.dispose();
+  });
+
+  it('refuses options that used to build a silently different network or a raw RangeError', async () => {
+    const bn = await expectTrellisError(() => resNetCNN({ inputShape: [8, 8, 1], numClasses: 3, seed: 1, bnMode: 'perconfig' as 'per-config' }), 'BAD_OPTION');
+    expect(bn.problem).toContain('bnMode "perconfig"');
+    expect((await expectTrellisError(() => resNetCNN({ inputShape: [64] as unknown as [number, number, number], numClasses: 3, seed: 1 }), 'BAD_OPTION')).problem)
+      .toContain('not an image shape [H, W, C]');
+    await expectTrellisError(() => resNetCNN({ inputShape: [8, 8, 1], stageChannels: [0, 4], numClasses: 3, seed: 1 }), 'BAD_OPTION');
+  });
+});
+
+describe('measuring', () => {
+  it('refuses zero repetitions (the median of no runs used to come back undefined) and a latency batch of 0', async () => {
+    const net = residualMLP({ inputShape: [8], width: 4, blocks: 2, numClasses: 3, seed: 1 });
+    const x = input(2, [8]);
+    expect((await expectTrellisError(() => measureLatency(net, x, 'd2', { timedRuns: 0 }), 'BAD_OPTION')).problem).toContain('timedRuns 0 is not an integer ≥ 1');
+    await expectTrellisError(() => measureLatency(net, x, 'd2', { warmup: -1 }), 'BAD_OPTION');
+    expect((await expectTrellisError(() => measureSwitchCost(net, 0), 'BAD_OPTION')).problem).toContain('repetitions 0');
+    await expectTrellisError(() => evaluateAllDepths(net, toyDataset(6), { latencyBatchSize: 0 }), 'BAD_OPTION');
+    x.dispose();
+    net.dispose();
+  });
 });
 
 describe('fromBlocks', () => {
+  it('refuses a block stage that is not a non-negative integer (it used to be a TypeError)', async () => {
+    const backbone = (stage: number) => ({ name: 'x', inputShape: [2], numClasses: 2, stem: (x: tf.Tensor) => x, blocks: [{ apply: (h: tf.Tensor) => h, skippable: true, stage }], head: (h: tf.Tensor) => h, variables: {} });
+    expect((await expectTrellisError(() => fromBlocks(backbone(-1), [{ id: 'd1', activeBlocks: [0] }]), 'BAD_OPTION')).problem).toContain('block 0 has stage -1');
+    await expectTrellisError(() => fromBlocks(backbone(1.5), [{ id: 'd1', activeBlocks: [0] }]), 'BAD_OPTION');
+  });
+
   it('wraps a user backbone: skippable blocks become identities at shallower depths', () => {
     const w = tf.variable(tf.mul(tf.eye(3), 2));
     const net = fromBlocks({

@@ -101,6 +101,11 @@ describe('coopDepth plugin', () => {
     plain.dispose();
     await expectTrellisError(() => coopDepth({ kdWeight: 2 }), 'BAD_OPTION');
     await expectTrellisError(() => coopDepth({ teammates: 3 as 1 }), 'BAD_OPTION');
+    // checked when the plugin is built (they used to fail at the first step, or give a NaN loss)
+    expect((await expectTrellisError(() => coopDepth({ temperature: 0 }), 'BAD_OPTION')).problem).toContain('temperature 0 must be a finite number > 0');
+    await expectTrellisError(() => coopDepth({ temperature: NaN }), 'BAD_OPTION');
+    expect((await expectTrellisError(() => coopDepth({ weights: { alpha: Infinity } }), 'BAD_OPTION')).problem).toContain('weight alpha=Infinity is not a finite number');
+    expect((await expectTrellisError(() => coopDepth({ subnetsPerStep: -1 }), 'BAD_OPTION')).problem).toContain('subnetsPerStep -1');
   });
 
   it('trains a CNN team with per-config batch-norm without leaking', async () => {
@@ -135,6 +140,10 @@ describe('layerDrop and cosineDecay plugins', () => {
     // the last of 24 steps runs at 0.01 · (1 + cos(π · 23/24)) / 2
     expect((opt as unknown as { learningRate: number }).learningRate).toBeCloseTo(0.005 * (1 + Math.cos((Math.PI * 23) / 24)), 9);
     await expectTrellisError(() => layerDrop({ p: 1 }), 'BAD_OPTION');
+    // a negative or NaN final rate used to set a negative (loss-climbing) or NaN learning rate
+    expect((await expectTrellisError(() => cosineDecay({ initial: 0.01, totalSteps: 24, final: -1 }), 'BAD_OPTION')).problem).toContain('final rate -1');
+    await expectTrellisError(() => cosineDecay({ initial: 0.01, totalSteps: 24, final: NaN }), 'BAD_OPTION');
+    await expectTrellisError(() => (cosineDecay as () => unknown)(), 'BAD_OPTION');
     t.dispose();
     a.dispose();
   });

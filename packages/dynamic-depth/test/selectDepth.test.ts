@@ -1,6 +1,6 @@
 import { Rng } from '@trellis-ml/core';
 import { describe, expect, it } from 'vitest';
-import { buildConfigs, sampleLayerDrop, sampleSubnets, selectDepth, type DepthTable } from '../src/index.js';
+import { buildConfigs, sampleLayerDrop, sampleSubnets, selectDepth, type Budget, type DepthTable } from '../src/index.js';
 import { expectTrellisError } from './helpers.js';
 
 const table: DepthTable = {
@@ -28,6 +28,18 @@ describe('selectDepth', () => {
     expect(selectDepth(table, { maxFlops: 50 }, { onOverBudget: 'smallest' })).toMatchObject({ config: 'd2', overBudget: true });
     await expectTrellisError(() => selectDepth(table, {}), 'EMPTY_BUDGET');
     await expectTrellisError(() => selectDepth({ rows: table.rows.map(({ latencyMs: _, ...r }) => r) }, { maxLatencyMs: 3 }), 'NO_LATENCY');
+  });
+
+  it('a misspelt limit is an error, not ignored (it used to return the most accurate depth whatever its cost)', async () => {
+    const e = await expectTrellisError(() => selectDepth(table, { maxFlop: 150 } as unknown as Budget), 'BAD_BUDGET');
+    expect(e.problem).toContain('unknown limit(s) maxFlop');
+    expect(e.fix).toContain('maxFlops, maxLatencyMs, maxBlocks');
+    await expectTrellisError(() => selectDepth(table, { maxFlops: 350, maxLatency: 1 } as unknown as Budget), 'BAD_BUDGET');
+    // a missing budget or table used to be a TypeError; a misspelt fallback silently meant 'throw'
+    expect((await expectTrellisError(() => selectDepth(table, undefined as unknown as Budget), 'EMPTY_BUDGET')).problem).toContain('budget is undefined');
+    expect((await expectTrellisError(() => selectDepth(undefined as unknown as DepthTable, { maxFlops: 1 }), 'EMPTY_DEPTH_TABLE')).problem).toContain('table is undefined');
+    const o = await expectTrellisError(() => selectDepth(table, { maxFlops: 50 }, { onOverBudget: 'lowest' as 'smallest' }), 'BAD_OPTION');
+    expect(o.problem).toContain('onOverBudget "lowest"');
   });
 });
 

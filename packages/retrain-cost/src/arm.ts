@@ -3,8 +3,8 @@
  * layers of the Wasserstein distance between per-layer activation distributions on old and new
  * data (spec §6). Needs neither labels nor pairing — the index for real, unpaired shifts.
  */
-import type { Dataset, ModelAdapter } from '@trellis-ml/core';
-import { histogramPmfSlice, histogramRange, wassersteinBinCdf, wassersteinValueSort, type WassersteinMode } from './histogram.js';
+import { TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { checkBins, histogramPmfSlice, histogramRange, wassersteinBinCdf, wassersteinValueSort, type WassersteinMode } from './histogram.js';
 import { checkSameShape } from './inputs.js';
 import { extractRepresentations, resolveTaps, type TapOptions } from './taps.js';
 
@@ -41,8 +41,21 @@ function column(a: Float32Array, n: number, width: number, unit: number): Float3
 export function armLayerDistance(a: Float32Array, nOld: number, b: Float32Array, nNew: number, width: number,
   o: { bins?: number; construction?: ArmConstruction; wasserstein?: WassersteinMode } = {}): number {
   const bins = o.bins ?? 32;
+  checkBins(bins, 'ARM');
   const mode = o.wasserstein ?? 'value-sort';
-  if ((o.construction ?? 'perUnitAverage') === 'pooled') {
+  if (mode !== 'value-sort' && mode !== 'bin-cdf') {
+    throw new TrellisError('BAD_OPTION', `unknown wasserstein mode "${String(mode)}"`, "use wasserstein: 'value-sort' (the reference's, default) or 'bin-cdf'");
+  }
+  const construction = o.construction ?? 'perUnitAverage';
+  if (construction !== 'perUnitAverage' && construction !== 'pooled') {
+    throw new TrellisError('BAD_OPTION', `unknown ARM construction "${String(construction)}"`, "use construction: 'perUnitAverage' (default) or 'pooled'");
+  }
+  if (!(Number.isInteger(width) && width >= 1 && Number.isInteger(nOld) && nOld >= 1 && Number.isInteger(nNew) && nNew >= 1
+    && a.length === nOld * width && b.length === nNew * width)) {
+    throw new TrellisError('BAD_SHAPE', `ARM got ${a.length} old and ${b.length} new values for ${nOld} and ${nNew} rows of width ${width}`,
+      'pass nOld × width and nNew × width row-major activations of one layer');
+  }
+  if (construction === 'pooled') {
     if (mode === 'bin-cdf') {
       const [l1, h1] = histogramRange(a);
       const [l2, h2] = histogramRange(b);

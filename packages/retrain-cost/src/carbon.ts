@@ -30,6 +30,12 @@ export type CarbonIntensitySource = number | { country: string } | { mix: Record
  */
 export function resolveCarbonIntensity(source: CarbonIntensitySource | undefined): { gPerKWh: number; source: string } {
   if (source === undefined) return { gPerKWh: WORLD_CARBON_INTENSITY, source: 'world average (475 g/kWh, CodeCarbon default)' };
+  const shapeOk = typeof source === 'number' || (source !== null && typeof source === 'object'
+    && (('country' in source && typeof source.country === 'string') || ('mix' in source && source.mix !== null && typeof source.mix === 'object')));
+  if (!shapeOk) {
+    throw new TrellisError('BAD_CARBON_INTENSITY', `carbon intensity ${typeof source === 'string' ? `"${source}"` : JSON.stringify(source) ?? String(source)} is not a number, { country } or { mix }`,
+      "pass g CO2e/kWh as a number (e.g. 475), { country: 'FRA' } (ISO-3166 alpha-3) or { mix: { coal: 0.3, wind: 0.7 } }");
+  }
   if (typeof source === 'number') {
     if (!(source >= 0 && Number.isFinite(source))) {
       throw new TrellisError('BAD_CARBON_INTENSITY', `carbon intensity ${source} is not a non-negative number of g CO2e/kWh`, 'pass g/kWh, e.g. 475');
@@ -47,6 +53,10 @@ export function resolveCarbonIntensity(source: CarbonIntensitySource | undefined
     const f = SOURCE_CARBON_INTENSITY[k];
     if (f === undefined) {
       throw new TrellisError('BAD_CARBON_INTENSITY', `unknown generation source "${k}" in the energy mix`, `use: ${Object.keys(SOURCE_CARBON_INTENSITY).join(', ')}`);
+    }
+    if (!(typeof share === 'number' && Number.isFinite(share) && share >= 0)) {
+      throw new TrellisError('BAD_CARBON_INTENSITY', `the share ${typeof share === 'string' ? `"${share}"` : String(share)} of "${k}" in the energy mix is not a non-negative number`,
+        'pass each source\'s share of generation as a number ≥ 0 (they are normalised, e.g. { coal: 0.3, wind: 0.7 })');
     }
     total += share;
     g += share * f;

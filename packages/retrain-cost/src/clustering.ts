@@ -340,6 +340,13 @@ function kmeansPlusPlus(x: Float32Array, n: number, d: number, k: number, seed: 
   return centers;
 }
 
+/** Throws `NON_FINITE_VALUES` naming the first NaN or infinite entry of `v`, if any. */
+function checkFinite(v: Float32Array, what: string): void {
+  const i = v.findIndex((x) => !Number.isFinite(x));
+  if (i >= 0) throw new TrellisError('NON_FINITE_VALUES', `${what} of k-means contain ${v[i]} at position ${i}`,
+    'remove or impute NaN/Inf rows first (check the model for NaN activations, or classCentroids for a class without rows)', { index: i, value: v[i] });
+}
+
 /**
  * Lloyd's k-means on `n` points of dimension `d` (row-major `x`), with `k = init.length / d`
  * given centres or `k` k-means++ centres. Stops when assignments stop changing or the summed
@@ -349,6 +356,9 @@ function kmeansPlusPlus(x: Float32Array, n: number, d: number, k: number, seed: 
 export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array | { kmeansPlusPlus: number }, options: KMeansOptions = {}): KMeansResult {
   if (x.length !== n * d) {
     throw new TrellisError('BAD_SHAPE', `k-means got ${x.length} values for ${n} points of dimension ${d}`, 'pass x with n × d values');
+  }
+  if (!(init instanceof Float32Array) && !(init !== null && typeof init === 'object' && 'kmeansPlusPlus' in init)) {
+    throw new TrellisError('BAD_CLUSTERS', `k-means got starting centres ${String(init)}`, 'pass k × d initial centres as a Float32Array, or { kmeansPlusPlus: k }');
   }
   const k = init instanceof Float32Array ? init.length / d : init.kmeansPlusPlus;
   if (!(Number.isInteger(k) && k >= 1 && k <= n)) {
@@ -378,6 +388,8 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
     }
     xNorm[i] = Math.sqrt(s2);
   }
+  if (!Number.isFinite(varSum)) checkFinite(x, 'the points'); // one pass only when the variance pass met a NaN/Inf
+  if (init instanceof Float32Array) checkFinite(init, 'the starting centres');
   const tol = (options.tol ?? 1e-4) * (varSum / n / d);
   let centers = init instanceof Float32Array ? Float64Array.from(init) : kmeansPlusPlus(x, n, d, k, options.seed ?? 0);
   const labels = new Int32Array(n).fill(-1);

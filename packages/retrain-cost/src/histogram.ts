@@ -2,6 +2,7 @@
  * Histograms and the four distances between probability vectors that PreIndex and ARM use
  * (spec §3.3–3.4). Every function is pure and works on host arrays.
  */
+import { TrellisError } from '@trellis-ml/core';
 
 /** The four distances PreIndex reports: Wasserstein, Jensen–Shannon, 1 − Bhattacharyya coefficient, KL. */
 export type DistanceName = 'W' | 'JS' | 'BH' | 'KL';
@@ -41,6 +42,13 @@ function countInto(v: ArrayLike<number>, lo: number, hi: number, counts: Float64
   return total;
 }
 
+/** Throws `BAD_BINS` unless `bins` is a whole number ≥ 1 (a histogram of 0, negative or fractional bins is not defined). */
+export function checkBins(bins: number, where = 'histogram'): void {
+  if (!(Number.isInteger(bins) && bins >= 1)) {
+    throw new TrellisError('BAD_BINS', `${where} bin count ${String(bins)} is not a whole number ≥ 1`, 'pass a bin count such as 32 (PreIndex uses 16, 32 and 64)');
+  }
+}
+
 /** The range NumPy uses for a histogram of `v`: `[min, max]`, widened by ±0.5 when they are equal. */
 export function histogramRange(v: ArrayLike<number>, offset = 0, length = v.length): [number, number] {
   let lo = Infinity;
@@ -60,6 +68,7 @@ export function histogramRange(v: ArrayLike<number>, offset = 0, length = v.leng
  * Example: `histogramPmf([0, 1, 2, 3, 4, 10], 4)` → `[0.5, 1/3, 0, 1/6]`.
  */
 export function histogramPmf(v: ArrayLike<number>, bins: number, range?: [number, number]): Float64Array {
+  checkBins(bins);
   const [lo, hi] = range ?? histogramRange(v);
   const counts = new Float64Array(bins);
   const total = countInto(v, lo, hi, counts);
@@ -69,6 +78,7 @@ export function histogramPmf(v: ArrayLike<number>, bins: number, range?: [number
 
 /** Like {@link histogramPmf} for the slice `v[offset, offset + length)` (no copy). */
 export function histogramPmfSlice(v: ArrayLike<number>, offset: number, length: number, bins: number, range?: [number, number]): Float64Array {
+  checkBins(bins);
   const [lo, hi] = range ?? histogramRange(v, offset, length);
   const counts = new Float64Array(bins);
   const total = countInto(v, lo, hi, counts, offset, length);

@@ -6,6 +6,9 @@
 import { TrellisError } from '@trellis-ml/core';
 import { median, pearson, spearman } from './stats.js';
 
+/** A value as an error message shows it (strings quoted, so `"85"` is not mistaken for the number 85). */
+const shown = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : String(v));
+
 /** One measured retraining run. */
 export interface CalibrationPoint {
   /** The index computed before retraining. */
@@ -151,7 +154,14 @@ export class CostPredictor {
 
   /** Fits on measured runs (censored runs are kept for evaluation, not for the fit). */
   static fit(points: CalibrationPoint[], options: PredictorOptions = {}): CostPredictor {
+    if (!Array.isArray(points)) {
+      throw new TrellisError('TOO_FEW_RUNS', `the predictor needs an array of measured runs, got ${String(points)}`,
+        'pass [{ index, epochs }, …] from retrainToTarget runs at different shift intensities');
+    }
     const model = options.model ?? 'loglinear';
+    if (model !== 'loglinear' && model !== 'isotonic') {
+      throw new TrellisError('BAD_OPTION', `unknown predictor model "${String(model)}"`, "use model: 'loglinear' (the default) or 'isotonic'");
+    }
     const alpha = options.alpha ?? 0.2;
     if (!(alpha > 0 && alpha < 1)) throw new TrellisError('BAD_ALPHA', `alpha ${alpha} is outside (0, 1)`, 'pass e.g. alpha: 0.2 for 80% intervals');
     const used = points.filter((p) => !p.censored && Number.isFinite(p.index) && Number.isFinite(p.epochs) && p.epochs >= 0);
@@ -199,6 +209,19 @@ export class CostPredictor {
 
   /** Predicted epochs (and kWh / kg CO2e when a per-epoch energy is known) with intervals. */
   predict(index: number, options: PredictOptions = {}): { epochs: Interval; kWh?: Interval; kgCO2e?: Interval } {
+    if (!(typeof index === 'number' && Number.isFinite(index))) {
+      throw new TrellisError('BAD_INDEX', `index ${shown(index)} is not a finite number`, 'pass the shift index (PreIndex, ARM or RESQUE value) computed for the new shift');
+    }
+    const nonNegative = (v: number | undefined): boolean => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
+    if (!nonNegative(options.kWhPerEpoch)) {
+      throw new TrellisError('BAD_OPTION', `kWhPerEpoch ${shown(options.kWhPerEpoch)} is not a non-negative number`, 'pass the kWh of one training epoch (e.g. from a short tracked run), or leave it out for the calibration runs\' median');
+    }
+    if (!nonNegative(options.carbonIntensity)) {
+      throw new TrellisError('BAD_CARBON_INTENSITY', `carbon intensity ${shown(options.carbonIntensity)} is not a non-negative number of g CO2e/kWh`, 'pass g/kWh, e.g. 475');
+    }
+    if (options.pue !== undefined && !(typeof options.pue === 'number' && Number.isFinite(options.pue) && options.pue >= 1)) {
+      throw new TrellisError('BAD_PUE', `PUE ${shown(options.pue)} is not a finite number ≥ 1`, 'pass a PUE ≥ 1 (1.0 = no overhead, the default; on-premise ≈ 1.56–1.58)');
+    }
     const m = this.logMean(index);
     const q = this.f.q;
     const epochs: Interval = { mean: Math.max(0, Math.exp(m) - 1), lo: Math.max(0, Math.exp(m - q) - 1), hi: Math.exp(m + q) - 1 };
@@ -213,6 +236,9 @@ export class CostPredictor {
 
   /** Held-out error and coverage: leave one run out, or one group (e.g. shift family) out. */
   evaluate(options: { leaveOut?: 'one' | 'group' } = {}): PredictorEvaluation {
+    if (options.leaveOut !== undefined && options.leaveOut !== 'one' && options.leaveOut !== 'group') {
+      throw new TrellisError('BAD_OPTION', `unknown leaveOut "${String(options.leaveOut)}"`, "use leaveOut: 'one' (the default, leave one run out) or 'group' (leave one group out)");
+    }
     const pts = this.f.points.filter((p) => Number.isFinite(p.index) && Number.isFinite(p.epochs));
     const unc = pts.filter((p) => !p.censored);
     const keys = options.leaveOut === 'group' ? [...new Set(pts.map((p) => p.group ?? ''))] : pts.map((_, i) => String(i));

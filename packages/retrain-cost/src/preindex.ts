@@ -7,7 +7,7 @@
 import type { Dataset, ModelAdapter } from '@trellis-ml/core';
 import { TrellisError } from '@trellis-ml/core';
 import { adjustedRandIndex, kmeans } from './clustering.js';
-import { DISTANCE_NAMES, distances as distanceFns, histogramPmfSlice, histogramRange, klDivergence, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
+import { checkBins, DISTANCE_NAMES, distances as distanceFns, histogramPmfSlice, histogramRange, klDivergence, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
 import { checkPaired, checkSameShape, stratifiedRows } from './inputs.js';
 import { describeLayers, extractRepresentations, resolveTaps, type Representations, type TapOptions } from './taps.js';
 
@@ -110,6 +110,11 @@ export function representationDistances(
   a: Float32Array, b: Float32Array, n: number, width: number, bins: readonly number[],
   options: { wasserstein?: WassersteinMode; klEpsilon?: number; metrics?: readonly DistanceName[] } = {},
 ): Record<number, Record<DistanceName, number>> {
+  for (const bc of bins) checkBins(bc, 'PreIndex');
+  if (!(Number.isInteger(n) && n >= 1 && Number.isInteger(width) && width >= 1 && a.length >= n * width && b.length >= n * width)) {
+    throw new TrellisError('BAD_SHAPE', `representations of ${a.length} and ${b.length} values do not hold ${n} rows of width ${width}`,
+      'pass two n × width row-major matrices of the same examples (clean and shifted), n ≥ 1');
+  }
   const metrics = options.metrics ?? DISTANCE_NAMES;
   const out: Record<number, Record<DistanceName, number>> = {};
   for (const bcount of bins) {
@@ -236,9 +241,13 @@ const embeddingScratch = new WeakMap<PreIndexReference, Float32Array>();
 
 function resolvedPrimary(options: PreIndexOptions): { bins: number[]; primary: { metric: DistanceName; bins: number }; indexOnly: boolean } {
   const bins = options.bins ?? [16, 32, 64];
+  for (const b of bins) checkBins(b, 'PreIndex');
   const primary = options.primary ?? { metric: 'W', bins: 32 };
   if (!bins.includes(primary.bins)) {
     throw new TrellisError('BAD_OPTION', `the primary bin count ${primary.bins} is not among bins [${bins.join(', ')}]`, 'add it to `bins` or pick one of them');
+  }
+  if (options.wasserstein !== undefined && options.wasserstein !== 'value-sort' && options.wasserstein !== 'bin-cdf') {
+    throw new TrellisError('BAD_OPTION', `unknown wasserstein mode "${String(options.wasserstein)}"`, "use wasserstein: 'value-sort' (the reference's, default) or 'bin-cdf'");
   }
   const only = options.components ?? 'all';
   if (only !== 'all' && only !== 'index') {

@@ -3,7 +3,7 @@
  * (as a fraction of π) between the summed representation of class k on old data and on new data
  * at one layer (spec §5). Labels needed, pairing not.
  */
-import type { Dataset, ModelAdapter } from '@trellis-ml/core';
+import { TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { checkLabeled, checkSameShape } from './inputs.js';
 import { checkLayerNames, extractRepresentations, type TapOptions } from './taps.js';
 
@@ -16,6 +16,16 @@ export interface ResqueResult {
 
 /** Sums of rows per class: `k × width`. */
 export function classSums(values: Float32Array, labels: Int32Array, width: number, k: number): Float64Array {
+  if (!(Number.isInteger(width) && width >= 1 && values.length === labels.length * width)) {
+    throw new TrellisError('BAD_SHAPE', `${values.length} representation values do not form ${labels.length} rows of width ${width}`,
+      'pass n × width row-major representations and one label per row');
+  }
+  for (let i = 0; i < labels.length; i++) {
+    const c = labels[i]!;
+    if (!(Number.isInteger(c) && c >= 0 && c < k)) {
+      throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${c} of row ${i} is outside [0, ${k})`, `pass labels 0..${k - 1} (k = the model's number of classes)`);
+    }
+  }
   const s = new Float64Array(k * width);
   for (let i = 0; i < labels.length; i++) {
     const c = labels[i]!;

@@ -95,6 +95,45 @@ interface Totals { cpuJ: number; ramJ: number; gpuJ: number; durationS: number; 
 
 const ZERO: Totals = { cpuJ: 0, ramJ: 0, gpuJ: 0, durationS: 0, cpuS: 0, samples: 0 };
 
+/** A value as an error message shows it (strings quoted, so `"85"` is not mistaken for the number 85). */
+const shown = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : String(v));
+
+/** Throws `BAD_OPTION` unless `value` (undefined = the default) is one of `allowed`. */
+function checkChoice(value: unknown, allowed: readonly string[], name: string): void {
+  if (value !== undefined && !allowed.includes(value as string)) {
+    throw new TrellisError('BAD_OPTION', `unknown ${name} "${String(value)}"`, `use one of ${allowed.map((a) => `'${a}'`).join(', ')} (or leave it out for the default)`);
+  }
+}
+
+/**
+ * The option names and numbers the constructor does not otherwise check: an unknown method name would
+ * silently fall back to another method (and be reported under the wrong name), a negative or NaN RAM
+ * wattage would make the energy negative or NaN, and a non-positive `sampleMs` would sample on every tick.
+ */
+function checkTrackerOptions(options: TrackerOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TrellisError('BAD_OPTION', `tracker options ${String(options)} are not an object`, 'pass an options object such as { cpu: { tdpWatts: 85 } }, or nothing for the defaults');
+  }
+  checkChoice(options.cpu?.method, ['auto', 'rapl', 'load', 'process', 'constant'], 'cpu.method');
+  checkChoice(options.cpu?.loadCurve, ['cubic', 'linear'], 'cpu.loadCurve');
+  checkChoice(options.gpu?.method, ['auto', 'nvidia-smi', 'none'], 'gpu.method');
+  checkChoice(options.ram?.method, ['dimm', 'perGB', 'fixed'], 'ram.method');
+  checkChoice(options.ram?.scope, ['machine', 'process'], 'ram.scope');
+  const ram = options.ram ?? {};
+  if (ram.method === 'fixed' && ram.watts === undefined) {
+    throw new TrellisError('BAD_OPTION', "ram.method 'fixed' needs ram.watts", 'pass ram: { method: \'fixed\', watts: 10 } (the RAM power in W), or use the default DIMM model');
+  }
+  for (const [name, v] of [['ram.watts', ram.watts], ['ram.wPerGB', ram.wPerGB]] as const) {
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+      throw new TrellisError('BAD_OPTION', `${name} ${shown(v)} is not a non-negative number of watts`, `pass ${name} ≥ 0 (W${name === 'ram.wPerGB' ? ' per GiB, e.g. 0.375' : ', e.g. 10'})`);
+    }
+  }
+  const ms = options.sampleMs;
+  if (ms !== undefined && !(typeof ms === 'number' && Number.isFinite(ms) && ms > 0)) {
+    throw new TrellisError('BAD_OPTION', `sampleMs ${shown(ms)} is not a positive number of milliseconds`, 'pass sampleMs > 0, e.g. 1000 (the default)');
+  }
+}
+
 /**
  * Measures energy and carbon of whatever runs between `start()` and `stop()`; named tasks may
  * overlap. Drive it from a timer (default) and/or by calling {@link EnergyTracker.tick} from a
@@ -119,13 +158,14 @@ export class EnergyTracker {
   private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(options: TrackerOptions = {}) {
+    checkTrackerOptions(options);
     this.options = options;
     this.probes = options.probes ?? nodeProbes();
     this.sampleMs = options.sampleMs ?? 1000;
     this.tdpWatts = options.cpu?.tdpWatts ?? DEFAULT_TDP_WATTS;
-    if (!(this.tdpWatts > 0)) throw new TrellisError('BAD_TDP', `CPU TDP ${this.tdpWatts} W is not positive`, 'pass cpu.tdpWatts > 0 (look up your CPU model\'s TDP)');
+    if (!(this.tdpWatts > 0 && Number.isFinite(this.tdpWatts))) throw new TrellisError('BAD_TDP', `CPU TDP ${shown(this.tdpWatts)} W is not a positive finite number`, 'pass cpu.tdpWatts > 0 (look up your CPU model\'s TDP)');
     this.pue = options.pue ?? 1;
-    if (!(this.pue >= 1)) throw new TrellisError('BAD_PUE', `PUE ${this.pue} is below 1`, 'pass a PUE ≥ 1 (1.0 = no overhead; on-premise ≈ 1.56–1.58)');
+    if (!(this.pue >= 1 && Number.isFinite(this.pue))) throw new TrellisError('BAD_PUE', `PUE ${shown(this.pue)} is not a finite number ≥ 1`, 'pass a PUE ≥ 1 (1.0 = no overhead; on-premise ≈ 1.56–1.58)');
     const ci = resolveCarbonIntensity(options.carbonIntensity);
     this.carbonIntensity = ci.gPerKWh;
     this.carbonIntensitySource = ci.source;

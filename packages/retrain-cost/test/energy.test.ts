@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   EnergyTracker, estimateDimmCount, findRaplZones, parseNvidiaSmi, ramPowerDimm, readRapl, resolveCarbonIntensity, trackEnergy,
-  type EnergyProbes, type RaplReading,
+  type CarbonIntensitySource, type EnergyProbes, type RaplReading, type TrackerOptions,
 } from '../src/index.js';
+import { errorCode } from './helpers.js';
 
 /** A fake machine: the test moves the clock and counters by hand. */
 function fakeProbes(o: { rapl?: () => RaplReading[] | null; cores?: number; ramGiB?: number } = {}) {
@@ -155,5 +156,46 @@ describe('CodeCarbon formulas', () => {
     expect(energy.durationS).toBeGreaterThan(0.02);
     expect(energy.note).toMatch(/MODELLED|metered/);
     expect(() => new EnergyTracker({ pue: 0.5 })).toThrow(/PUE/);
+  });
+  it('rejects unknown method names, negative or NaN RAM watts, a bad sampleMs and infinite constants (instead of a silent fallback or a negative/NaN energy)', () => {
+    const { probes } = fakeProbes();
+    const bad: Array<[Record<string, unknown>, string, string]> = [
+      [{ cpu: { method: 'gpu' } }, 'BAD_OPTION', 'unknown cpu.method "gpu"'],
+      [{ cpu: { method: 'load', loadCurve: 'quadratic' } }, 'BAD_OPTION', 'unknown cpu.loadCurve "quadratic"'],
+      [{ gpu: { method: 'cuda' } }, 'BAD_OPTION', 'unknown gpu.method "cuda"'],
+      [{ ram: { method: 'perGb' } }, 'BAD_OPTION', 'unknown ram.method "perGb"'],
+      [{ ram: { scope: 'proc' } }, 'BAD_OPTION', 'unknown ram.scope "proc"'],
+      [{ ram: { method: 'fixed' } }, 'BAD_OPTION', "ram.method 'fixed' needs ram.watts"],
+      [{ ram: { method: 'fixed', watts: -50 } }, 'BAD_OPTION', 'ram.watts -50 is not a non-negative number of watts'],
+      [{ ram: { method: 'fixed', watts: Number.NaN } }, 'BAD_OPTION', 'ram.watts NaN is not a non-negative number of watts'],
+      [{ ram: { method: 'perGB', wPerGB: -1 } }, 'BAD_OPTION', 'ram.wPerGB -1 is not a non-negative number of watts'],
+      [{ sampleMs: 0 }, 'BAD_OPTION', 'sampleMs 0 is not a positive number of milliseconds'],
+      [{ sampleMs: Number.NaN }, 'BAD_OPTION', 'sampleMs NaN is not a positive number of milliseconds'],
+      [{ cpu: { tdpWatts: Infinity } }, 'BAD_TDP', 'CPU TDP Infinity W is not a positive finite number'],
+      [{ cpu: { tdpWatts: '85' } }, 'BAD_TDP', 'CPU TDP "85" W is not a positive finite number'],
+      [{ pue: Infinity }, 'BAD_PUE', 'PUE Infinity is not a finite number ≥ 1'],
+    ];
+    for (const [options, code, message] of bad) {
+      const make = (): EnergyTracker => new EnergyTracker({ probes, timer: false, ...options } as TrackerOptions);
+      expect(errorCode(make), JSON.stringify(options)).toBe(code);
+      expect(make).toThrow(message);
+    }
+    expect(errorCode(() => new EnergyTracker(null as unknown as TrackerOptions))).toBe('BAD_OPTION');
+  });
+  it('rejects a carbon intensity that is not a number, { country } or { mix }, and negative or NaN mix shares', () => {
+    const bad: Array<[unknown, string]> = [
+      ['475', 'carbon intensity "475" is not a number, { country } or { mix }'],
+      [null, 'carbon intensity null is not a number'],
+      [{}, 'carbon intensity {} is not a number'],
+      [{ country: 123 }, 'carbon intensity {"country":123} is not a number'],
+      [{ mix: { coal: -1, wind: 2 } }, 'the share -1 of "coal" in the energy mix is not a non-negative number'],
+      [{ mix: { coal: Number.NaN, wind: 2 } }, 'the share NaN of "coal"'],
+      [{ mix: { coal: '1', wind: 1 } }, 'the share "1" of "coal"'],
+    ];
+    for (const [source, message] of bad) {
+      expect(errorCode(() => resolveCarbonIntensity(source as CarbonIntensitySource))).toBe('BAD_CARBON_INTENSITY');
+      expect(() => resolveCarbonIntensity(source as CarbonIntensitySource)).toThrow(message);
+    }
+    expect(errorCode(() => new EnergyTracker({ probes: fakeProbes().probes, timer: false, carbonIntensity: { mix: { coal: -1 } } }))).toBe('BAD_CARBON_INTENSITY');
   });
 });

@@ -4,10 +4,17 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '@trellis-ml/core';
 import {
   adjustedRandIndex, angleFraction, armLayerDistance, bhattacharyya, histogramPmf, jensenShannon, klDivergence, kmeans,
-  representationDistances, resqueFromSums, wassersteinBinCdf, wassersteinValueSort,
+  classSums, representationDistances, resqueFromSums, wassersteinBinCdf, wassersteinValueSort,
 } from '../src/index.js';
+import { errorCode } from './helpers.js';
 
 describe('histogramPmf (NumPy rule, spec §3.3)', () => {
+  it('rejects a bin count that is not a whole number ≥ 1 (instead of a RangeError, an empty or a truncated histogram)', () => {
+    for (const bins of [0, -2, 2.5, Number.NaN, '4']) {
+      expect(errorCode(() => histogramPmf([0, 1, 2], bins as number))).toBe('BAD_BINS');
+      expect(() => histogramPmf([0, 1, 2], bins as number)).toThrow(`histogram bin count ${String(bins)} is not a whole number ≥ 1`);
+    }
+  });
   it('matches the spec golden pmfs', () => {
     const p = histogramPmf([0, 1, 2, 3, 4, 10], 4);
     expect([...p]).toEqual([0.5, 1 / 3, 0, 1 / 6].map((v) => expect.closeTo(v, 12)));
@@ -57,6 +64,21 @@ describe('ARM construction (spec §6.2 golden)', () => {
     expect(armLayerDistance(toRows(oldU), 6, toRows(newU), 6, 2, { bins: 4 })).toBeCloseTo(0.0416667, 6);
     expect(armLayerDistance(toRows(oldU), 6, toRows(oldU), 6, 2, { bins: 4 })).toBe(0);
   });
+  it('rejects bad bins, unknown construction / W names and activations of the wrong size (instead of NaN or a silent default)', () => {
+    const a = Float32Array.from([0, 0, 0, 1, 5, 5, 5, 6]);
+    const b = Float32Array.from([1, 1, 1, 2, 6, 6, 6, 7]);
+    expect(errorCode(() => armLayerDistance(a, 4, b, 4, 2, { bins: 0 }))).toBe('BAD_BINS');
+    expect(() => armLayerDistance(a, 4, b, 4, 2, { bins: 0 })).toThrow('ARM bin count 0 is not a whole number ≥ 1');
+    expect(errorCode(() => armLayerDistance(a, 4, b, 4, 2, { construction: 'pool' as 'pooled' }))).toBe('BAD_OPTION');
+    expect(() => armLayerDistance(a, 4, b, 4, 2, { construction: 'pool' as 'pooled' })).toThrow('unknown ARM construction "pool"');
+    expect(() => armLayerDistance(a, 4, b, 4, 2, { wasserstein: 'bincdf' as 'bin-cdf' })).toThrow('unknown wasserstein mode "bincdf"');
+    expect(errorCode(() => armLayerDistance(a, 10, b, 4, 2))).toBe('BAD_SHAPE');
+    expect(() => armLayerDistance(a, 10, b, 4, 2)).toThrow('ARM got 8 old and 8 new values for 10 and 4 rows of width 2');
+    expect(errorCode(() => representationDistances(a, b, 2, 4, [0]))).toBe('BAD_BINS');
+    expect(() => representationDistances(a, b, 2, 4, [-1])).toThrow('PreIndex bin count -1 is not a whole number ≥ 1');
+    expect(errorCode(() => representationDistances(a, b.subarray(0, 2), 2, 4, [4]))).toBe('BAD_SHAPE');
+    expect(() => representationDistances(a, b, 0, 4, [4])).toThrow('do not hold 0 rows of width 4');
+  });
 });
 
 describe('ARI and k-means (spec §4.2)', () => {
@@ -80,6 +102,15 @@ describe('ARI and k-means (spec §4.2)', () => {
     const r = kmeans(x, 4, 1, Float32Array.from([1, 100]));
     expect([...r.labels]).toEqual([0, 0, 0, 1]);
     expect([...kmeans(x, 4, 1, Float32Array.from([1, 100]), { matmulFrom: 0 }).labels]).toEqual([0, 0, 0, 1]);
+  });
+  it('rejects NaN/Inf points or starting centres and a missing init (instead of arbitrary labels)', () => {
+    const x = Float32Array.from([0, 0, 0, 1, 5, 5, 5, 6]);
+    expect(errorCode(() => kmeans(Float32Array.from([0, 0, Number.NaN, 1, 5, 5, 5, 6]), 4, 2, { kmeansPlusPlus: 2 }))).toBe('NON_FINITE_VALUES');
+    expect(() => kmeans(Float32Array.from([0, 0, 0, 1, 5, Infinity, 5, 6]), 4, 2, { kmeansPlusPlus: 2 })).toThrow('the points of k-means contain Infinity at position 5');
+    expect(errorCode(() => kmeans(x, 4, 2, Float32Array.from([Number.NaN, 0, 5, 5])))).toBe('NON_FINITE_VALUES');
+    expect(() => kmeans(x, 4, 2, Float32Array.from([0, 0, Number.NaN, Number.NaN]))).toThrow('the starting centres of k-means contain NaN at position 2');
+    expect(errorCode(() => kmeans(x, 4, 2, undefined as unknown as { kmeansPlusPlus: number }))).toBe('BAD_CLUSTERS');
+    expect(() => kmeans(x, 4, 2, [0, 0, 5, 5] as unknown as Float32Array)).toThrow('k-means got starting centres 0,0,5,5');
   });
   it('rejects a maxIter that is not an integer ≥ 0', () => {
     const x = Float32Array.from([0, 1, 2, 10]);
@@ -189,5 +220,14 @@ describe('RESQUE (spec §5 golden)', () => {
     const r = resqueFromSums(Float64Array.from([1, 0, 1, 2, 2, 2]), Float64Array.from([1, 1, 0, 2, 2, 2]), 2, 3);
     expect(r.perClass[1]).toBe(0);
     expect(r.value).toBeCloseTo(1 / 6, 12);
+  });
+  it('classSums rejects labels outside [0, k) and a label count that does not match the rows (instead of dropping them)', () => {
+    const v = Float32Array.from([0, 0, 0, 1, 5, 5, 5, 6]);
+    for (const bad of [5, -1, 2]) {
+      expect(errorCode(() => classSums(v, Int32Array.from([0, 0, 1, bad]), 2, 2))).toBe('LABEL_OUT_OF_RANGE');
+    }
+    expect(() => classSums(v, Int32Array.from([0, 0, 1, 5]), 2, 2)).toThrow('label 5 of row 3 is outside [0, 2)');
+    expect(errorCode(() => classSums(v, Int32Array.from([0, 0, 1, 1, 1, 1]), 2, 2))).toBe('BAD_SHAPE');
+    expect(() => classSums(v, Int32Array.from([0, 0, 1]), 2, 2)).toThrow('8 representation values do not form 3 rows of width 2');
   });
 });

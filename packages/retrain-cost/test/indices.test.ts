@@ -153,6 +153,12 @@ describe('bad input gets a clear error', () => {
   it('an unknown components option', async () => {
     expect(await code(() => preIndex(model, old, old, { components: 'some' as 'all' }))).toBe('BAD_OPTION');
   });
+  it('a bin count that is not a whole number ≥ 1 or an unknown Wasserstein mode, before the forward pass', async () => {
+    expect(await code(() => preIndex(model, old, old, { bins: [0, 32] }))).toBe('BAD_BINS');
+    await expect(preIndex(model, old, old, { bins: [16, 2.5, 32] })).rejects.toThrow('PreIndex bin count 2.5 is not a whole number ≥ 1');
+    expect(await code(() => preIndexReference(model, old, { wasserstein: 'bincdf' as 'bin-cdf' }))).toBe('BAD_OPTION');
+    await expect(preIndex(model, old, old, { wasserstein: 'bincdf' as 'bin-cdf' })).rejects.toThrow('unknown wasserstein mode "bincdf"');
+  });
   it('a layer name that does not exist', async () => {
     expect(await code(() => preIndex(model, old, old, { layers: ['nope'] }))).toBe('UNKNOWN_LAYER');
     expect(await code(() => resqueShift(model, old, old, { layer: 'nope' }))).toBe('UNKNOWN_LAYER');

@@ -1,6 +1,7 @@
 import { Rng } from '@trellis-ml/core';
 import { describe, expect, it } from 'vitest';
-import { conformalQuantile, CostPredictor, isotonicFit, kendall, pearson, spearman, spearmanTieCap, type CalibrationPoint } from '../src/index.js';
+import { conformalQuantile, CostPredictor, isotonicFit, kendall, pearson, spearman, spearmanTieCap, type CalibrationPoint, type PredictOptions } from '../src/index.js';
+import { errorCode } from './helpers.js';
 
 function synthetic(rng: Rng, n: number, a = 0.5, b = 2, noise = 0.1): CalibrationPoint[] {
   return Array.from({ length: n }, () => {
@@ -38,6 +39,29 @@ describe('CostPredictor', () => {
     const p = CostPredictor.fit(pts);
     expect(p.coefficients.b).toBeCloseTo(Math.log(4) - Math.log(2), 12);
     expect(() => CostPredictor.fit([{ index: 0, epochs: 1 }])).toThrow(/at least 2/);
+  });
+  it('rejects a non-finite index, negative or NaN energy and carbon inputs, and unknown option names (instead of NaN or negative predictions)', () => {
+    const p = CostPredictor.fit([0.1, 0.2, 0.4, 0.6].map((index, i) => ({ index, epochs: [1, 2, 5, 9][i]!, kWh: 0.01, kgCO2e: 0.005 })));
+    for (const index of [Number.NaN, Infinity, undefined, '0.3']) {
+      expect(errorCode(() => p.predict(index as number))).toBe('BAD_INDEX');
+      expect(() => p.predict(index as number)).toThrow(`index ${typeof index === 'string' ? `"${index}"` : String(index)} is not a finite number`);
+    }
+    const bad: Array<[PredictOptions, string, string]> = [
+      [{ kWhPerEpoch: -1 }, 'BAD_OPTION', 'kWhPerEpoch -1 is not a non-negative number'],
+      [{ kWhPerEpoch: Number.NaN }, 'BAD_OPTION', 'kWhPerEpoch NaN is not a non-negative number'],
+      [{ carbonIntensity: -5 }, 'BAD_CARBON_INTENSITY', 'carbon intensity -5 is not a non-negative number'],
+      [{ pue: 0.5 }, 'BAD_PUE', 'PUE 0.5 is not a finite number ≥ 1'],
+      [{ pue: Number.NaN }, 'BAD_PUE', 'PUE NaN is not a finite number ≥ 1'],
+    ];
+    for (const [options, code, message] of bad) {
+      expect(errorCode(() => p.predict(0.3, options))).toBe(code);
+      expect(() => p.predict(0.3, options)).toThrow(message);
+    }
+    expect(errorCode(() => CostPredictor.fit([{ index: 0, epochs: 1 }, { index: 1, epochs: 2 }], { model: 'linear' as 'loglinear' }))).toBe('BAD_OPTION');
+    expect(() => CostPredictor.fit([{ index: 0, epochs: 1 }, { index: 1, epochs: 2 }], { model: 'linear' as 'loglinear' })).toThrow('unknown predictor model "linear"');
+    expect(errorCode(() => CostPredictor.fit(undefined as unknown as CalibrationPoint[]))).toBe('TOO_FEW_RUNS');
+    expect(errorCode(() => p.evaluate({ leaveOut: 'groups' as 'group' }))).toBe('BAD_OPTION');
+    expect(() => p.evaluate({ leaveOut: 'groups' as 'group' })).toThrow('unknown leaveOut "groups"');
   });
   it('isotonic fit is monotone; evaluate leaves groups out; JSON round trip', () => {
     const { ys } = isotonicFit([0, 1, 2, 3], [1, 3, 2, 4]);

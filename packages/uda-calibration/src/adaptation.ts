@@ -140,8 +140,16 @@ export interface OfflineProtocol {
 
 /** Throws `BAD_LEARNING_RATE` unless `lr` is a finite number > 0. */
 function checkLearningRate(lr: number, method: string): void {
-  check(typeof lr === 'number' && Number.isFinite(lr) && lr > 0, 'BAD_LEARNING_RATE', `${method}'s learning rate must be a finite number > 0, got ${String(lr)}`,
+  check(typeof lr === 'number' && Number.isFinite(lr) && lr > 0, 'BAD_LEARNING_RATE', `${method}'s learning rate must be a finite number > 0, got ${typeof lr === 'string' ? `"${lr}"` : String(lr)}`,
     'pass e.g. lr: 1e-3');
+}
+
+/** Every `kind` of {@link MethodSpec}. */
+const METHOD_KINDS: readonly MethodSpec['kind'][] = ['source', 'bn-adapt', 'tent', 'eta', 'shot-im', 'pseudo-label', 't3a', 'cotta', 'memo', 'dec'];
+
+/** Throws `code` unless `value` (undefined = the default) is one of `allowed`. */
+function checkChoice(value: unknown, allowed: readonly string[], code: string, what: string): void {
+  check(value === undefined || allowed.includes(value as string), code, `unknown ${what} "${String(value)}"`, `use one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
 }
 
 /** The display name of a method spec. */
@@ -192,6 +200,8 @@ function readLogits(model: ModelAdapter, x: tf.Tensor, training: boolean): Float
  * inputs are not images and the augmentation rotates or shifts.
  */
 export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, context: AdaptationContext): Promise<AdaptationMethod> {
+  check(spec && METHOD_KINDS.includes(spec.kind), 'BAD_METHOD', `unknown adaptation method kind "${String(spec?.kind)}"`,
+    `pass a method spec { kind } with kind one of ${METHOD_KINDS.map((m) => `'${m}'`).join(', ')}`);
   const id = methodLabel(spec);
   const base = { id, inputShape: source.inputShape, numClasses: source.numClasses };
   const shapeCheck = (x: tf.Tensor): void => checkTargetShape(x.shape, source.inputShape);
@@ -206,6 +216,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   }
   if (spec.kind === 't3a') return createT3A(spec, source, base);
   if (spec.kind === 'bn-adapt') {
+    checkChoice(spec.statistics, ['batch', 'running'], 'BAD_NORMALIZATION', 'BN-adapt statistics');
     batchNormVariables(source, 'BN adaptation');
     const running = spec.statistics === 'running';
     const copy = new AdaptedModel(await cloneLayersModel(source), { normalization: running ? 'default' : 'batch' });
@@ -231,11 +242,14 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   let predictFrom = (): { model: ModelAdapter; training: boolean } => ({ model: trainer.model, training: false });
   let episodic: { takePrediction(): Float32Array | null } | undefined;
   if (spec.kind === 'tent') {
+    checkLearningRate(spec.lr ?? 1e-3, 'TENT');
+    checkChoice(spec.optimizer, ['adam', 'sgd'], 'BAD_OPTIMIZER', 'TENT optimizer');
     batchNormVariables(source, 'TENT');
     student = await cloneLayersModel(source);
     plugin = tent();
     optimizer = spec.optimizer === 'sgd' ? tf.train.sgd(spec.lr ?? 1e-3) : tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999);
   } else if (spec.kind === 'eta') {
+    checkLearningRate(spec.lr ?? 1e-3, spec.fisherAlpha ? 'EATA' : 'ETA');
     batchNormVariables(source, spec.fisherAlpha ? 'EATA' : 'ETA');
     student = await cloneLayersModel(source);
     let fisher: EtaOptions['fisher'];
@@ -251,12 +265,15 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     plugin = etaPlugin;
     optimizer = new GatedOptimizer(tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999), () => etaPlugin.skipsUpdate());
   } else if (spec.kind === 'pseudo-label') {
+    checkLearningRate(spec.lr ?? 1e-3, 'pseudo-labelling');
     batchNormVariables(source, 'pseudo-labelling');
     student = await cloneLayersModel(source);
     const pl = pseudoLabel(spec.threshold !== undefined ? { threshold: spec.threshold } : {});
     plugin = pl;
     optimizer = new GatedOptimizer(tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999), () => pl.skipsUpdate());
   } else if (spec.kind === 'shot-im') {
+    checkLearningRate(spec.lr ?? 1e-2, 'SHOT-IM');
+    checkChoice(spec.protocol, ['online', 'offline'], 'BAD_OFFLINE_PROTOCOL', 'SHOT-IM protocol');
     if (spec.protocol === 'offline') {
       offline = { epochs: spec.epochs ?? 3, batchSize: spec.batchSize ?? 64 };
       check(Number.isInteger(offline.epochs) && offline.epochs >= 1 && Number.isInteger(offline.batchSize) && offline.batchSize >= 1, 'BAD_OFFLINE_PROTOCOL',
@@ -323,6 +340,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     episodic = plugin_;
     recordOnline = false;
   } else {
+    checkLearningRate(spec.lr ?? 1e-3, 'DEC');
     let stats = context.stats;
     if (!stats) {
       check(context.validation, 'NO_VALIDATION', 'certainty distillation needs h0 and κ from clean source validation inputs',

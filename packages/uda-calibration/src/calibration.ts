@@ -17,6 +17,7 @@ import {
   softmaxRows64,
   TrellisError,
 } from '@trellis-ml/core';
+import { checkShapes } from './hostLogits.js';
 
 /** Options of {@link calibrationReport}. */
 export interface CalibrationOptions {
@@ -84,19 +85,6 @@ export function assertFiniteLogits(logits: ArrayLike<number>, where = 'the logit
   }
 }
 
-function checkShapes(values: ArrayLike<number>, labels: ArrayLike<number>, k: number): void {
-  check(Number.isInteger(k) && k >= 2, 'BAD_CLASSES', `numClasses ${k} is not an integer ≥ 2`, 'pass the number of classes of the model');
-  check(labels.length > 0, 'EMPTY_DATASET', 'no examples to score', 'pass at least one example');
-  check(values.length === labels.length * k, 'LOGITS_SHAPE_MISMATCH',
-    `${values.length} values do not form ${labels.length} rows of ${k} classes`, 'pass n × k row-major logits and n labels');
-  for (let i = 0; i < labels.length; i++) {
-    const l = labels[i]!;
-    if (!(Number.isInteger(l) && l >= 0 && l < k)) {
-      throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${l} of example ${i} is outside [0, ${k})`, `labels must be integers 0..${k - 1}`);
-    }
-  }
-}
-
 /** Top-label confidences of `n × k` probabilities. */
 export function topConfidences(probs: ArrayLike<number>, k: number): Float64Array {
   const n = probs.length / k;
@@ -109,11 +97,39 @@ export function topConfidences(probs: ArrayLike<number>, k: number): Float64Arra
   return out;
 }
 
+function checkBins(nBins: number): void {
+  check(Number.isInteger(nBins) && nBins >= 1, 'BAD_BINS', `nBins ${nBins} is not a positive integer`, 'pass nBins such as 15');
+}
+
 /**
  * Adaptive ECE: sort examples by top-label confidence, split them into `nBins` bins of (as near as
- * possible) equal count, and take `Σ_m (|B_m|/N)·|acc(B_m) − conf(B_m)|`.
+ * possible) equal count, and take `Σ_m (|B_m|/N)·|acc(B_m) − conf(B_m)|`. Takes probabilities (each
+ * row in [0, 1], summing to 1 within 1e-3); throws `BAD_PROBABILITIES` otherwise, and `BAD_BINS`,
+ * `LOGITS_SHAPE_MISMATCH`, `LABEL_OUT_OF_RANGE` as {@link calibrationReport}.
  */
 export function adaptiveEce(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, nBins = 15): number {
+  checkShapes(probs, labels, k);
+  checkBins(nBins);
+  for (let i = 0; i < labels.length; i++) {
+    let sum = 0;
+    for (let j = 0; j < k; j++) {
+      const v = probs[i * k + j]!;
+      if (!(v >= 0 && v <= 1)) {
+        throw new TrellisError('BAD_PROBABILITIES', `probability ${v} in row ${i}, class ${j} is not in [0, 1]`,
+          'pass softmax probabilities (softmaxRows64(logits, k)), or pass the logits to calibrationReport', { row: i, value: v });
+      }
+      sum += v;
+    }
+    if (Math.abs(sum - 1) > 1e-3) {
+      throw new TrellisError('BAD_PROBABILITIES', `row ${i} of the probabilities sums to ${sum}, not 1`,
+        'pass softmax probabilities (softmaxRows64(logits, k)), or pass the logits to calibrationReport', { row: i, sum });
+    }
+  }
+  return adaptiveEceOf(probs, labels, k, nBins);
+}
+
+/** {@link adaptiveEce} without the input checks (for probabilities this module computed itself). */
+function adaptiveEceOf(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, nBins: number): number {
   const n = labels.length;
   const conf = topConfidences(probs, k);
   const preds = argmaxRows(probs, k);
@@ -162,7 +178,7 @@ export function calibrationReport(logits: ArrayLike<number>, labels: ArrayLike<n
   checkShapes(logits, labels, k);
   assertFiniteLogits(logits);
   const nBins = options.nBins ?? 15;
-  check(Number.isInteger(nBins) && nBins >= 1, 'BAD_BINS', `nBins ${nBins} is not a positive integer`, 'pass nBins such as 15');
+  checkBins(nBins);
   const n = labels.length;
   const probs = softmaxRows64(logits, k);
   const acc = accuracy(argmaxRows(logits, k), labels);
@@ -187,7 +203,7 @@ export function calibrationReport(logits: ArrayLike<number>, labels: ArrayLike<n
     accuracy: acc,
     ece,
     mce,
-    ace: adaptiveEce(probs, labels, k, nBins),
+    ace: adaptiveEceOf(probs, labels, k, nBins),
     rmsce: Math.sqrt(ms),
     brier: brier(probs, labels, k),
     nll: crossEntropyFromLogits(logits, labels, k),

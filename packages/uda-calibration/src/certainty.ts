@@ -59,15 +59,23 @@ export interface CertaintyTemperatures {
   norm: Float32Array;
 }
 
+const TEMPERATURE_MODES: readonly TemperatureMode[] = ['entropy-and-norm', 'entropy-only', 'norm-only', 'fixed'];
+
 function checkConfig(stats: SourceStats, cfg: TemperatureConfig, k: number): void {
   check(stats.numClasses === k, 'CLASS_COUNT_MISMATCH', `the source statistics are for ${stats.numClasses} classes but the logits have ${k}`,
     'compute the source statistics with the same model');
   check(Number.isFinite(stats.h0Bits) && stats.h0Bits >= 0 && Number.isFinite(stats.logitNorm) && stats.logitNorm > 0, 'BAD_SOURCE_STATS',
     `source statistics h0=${stats.h0Bits}, κ=${stats.logitNorm} are not a non-negative entropy and a positive norm`,
     'compute them with computeSourceStats on clean source validation inputs');
-  check(cfg.tMin > 0 && cfg.tMax >= cfg.tMin, 'BAD_TEMPERATURE', `tMin ${cfg.tMin} / tMax ${cfg.tMax} are not 0 < tMin ≤ tMax`, 'pass e.g. tMin 1, tMax 3');
+  check(cfg.tMin > 0 && cfg.tMax >= cfg.tMin && Number.isFinite(cfg.tMax), 'BAD_TEMPERATURE', `tMin ${cfg.tMin} / tMax ${cfg.tMax} are not 0 < tMin ≤ tMax < ∞`, 'pass e.g. tMin 1, tMax 3');
+  check(TEMPERATURE_MODES.includes(cfg.mode), 'BAD_TEMPERATURE', `unknown temperature mode "${String(cfg.mode)}"`, `use one of ${TEMPERATURE_MODES.map((m) => `'${m}'`).join(', ')}`);
   if (cfg.mode === 'fixed') {
-    check(cfg.fixedTemperature !== undefined && cfg.fixedTemperature > 0, 'BAD_TEMPERATURE', "mode 'fixed' needs a positive fixedTemperature", 'pass fixedTemperature, e.g. 1');
+    check(cfg.fixedTemperature !== undefined && cfg.fixedTemperature > 0 && Number.isFinite(cfg.fixedTemperature), 'BAD_TEMPERATURE', "mode 'fixed' needs a positive, finite fixedTemperature", 'pass fixedTemperature, e.g. 1');
+  }
+  if (cfg.tauClamp !== undefined) {
+    const c = cfg.tauClamp;
+    check(Array.isArray(c) && c.length === 2 && c[0] > 0 && c[1] >= c[0] && Number.isFinite(c[1]), 'BAD_TEMPERATURE',
+      `tauClamp ${Array.isArray(c) ? `[${c.join(', ')}]` : String(c)} is not an interval [lo, hi] with 0 < lo ≤ hi < ∞`, 'pass e.g. tauClamp: [0.25, 20], or leave it out');
   }
 }
 

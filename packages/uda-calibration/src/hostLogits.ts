@@ -1,5 +1,5 @@
 /** Host-side (Float32Array / number) row statistics of `n × k` logits, shared by the methods that read logits on the host. */
-import { argmaxRows } from '@trellis-ml/core';
+import { argmaxRows, check, TrellisError } from '@trellis-ml/core';
 
 /** Per-row softmax entropy in nats of `n × k` logits (float64, max-shifted). */
 export function rowEntropies(logits: ArrayLike<number>, n: number, k: number): Float64Array {
@@ -24,3 +24,21 @@ export function rowEntropies(logits: ArrayLike<number>, n: number, k: number): F
 export function rowArgmax(values: ArrayLike<number>, n: number, k: number): Int32Array {
   return argmaxRows(values.length === n * k ? values : Array.prototype.slice.call(values, 0, n * k) as number[], k);
 }
+
+/**
+ * Throws `BAD_CLASSES` (k not an integer ≥ 2), `EMPTY_DATASET`, `LOGITS_SHAPE_MISMATCH` (not n × k
+ * values) or `LABEL_OUT_OF_RANGE` (a label that is not an integer in [0, k)).
+ */
+export function checkShapes(values: ArrayLike<number>, labels: ArrayLike<number>, k: number): void {
+  check(Number.isInteger(k) && k >= 2, 'BAD_CLASSES', `numClasses ${k} is not an integer ≥ 2`, 'pass the number of classes of the model');
+  check(labels.length > 0, 'EMPTY_DATASET', 'no examples to score', 'pass at least one example');
+  check(values.length === labels.length * k, 'LOGITS_SHAPE_MISMATCH',
+    `${values.length} values do not form ${labels.length} rows of ${k} classes`, 'pass n × k row-major logits and n labels');
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i]!;
+    if (!(Number.isInteger(l) && l >= 0 && l < k)) {
+      throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${l} of example ${i} is outside [0, ${k})`, `labels must be integers 0..${k - 1}`);
+    }
+  }
+}
+

@@ -5,6 +5,7 @@
  */
 import { check, crossEntropyFromLogits } from '@trellis-ml/core';
 import { assertFiniteLogits } from './calibration.js';
+import { checkShapes } from './hostLogits.js';
 
 /** Options of {@link fitTemperature}. */
 export interface FitTemperatureOptions {
@@ -30,9 +31,12 @@ export function applyTemperature(logits: ArrayLike<number>, temperature: number)
 export function fitTemperature(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number, options: FitTemperatureOptions = {}): number {
   check(labels.length > 0 && logits.length === labels.length * k, 'LOGITS_SHAPE_MISMATCH',
     `${logits.length} logits do not form ${labels.length} rows of ${k} classes`, 'pass n × k row-major logits and n labels (labelled source validation data)');
+  checkShapes(logits, labels, k); // k ≥ 2 and every label an integer in [0, k)
   assertFiniteLogits(logits, 'the validation logits');
   const [lo, hi] = options.range ?? [0.05, 20];
-  check(lo > 0 && hi > lo, 'BAD_RANGE', `temperature range [${lo}, ${hi}] is not an interval of positive numbers`, 'pass range [lo, hi] with 0 < lo < hi');
+  check(lo > 0 && hi > lo && Number.isFinite(hi), 'BAD_RANGE', `temperature range [${lo}, ${hi}] is not an interval of positive numbers`, 'pass range [lo, hi] with 0 < lo < hi < ∞');
+  const iterations = options.iterations ?? 60;
+  check(Number.isInteger(iterations) && iterations >= 1, 'BAD_OPTION', `iterations ${iterations} is not a positive whole number`, 'pass iterations such as 60 (the default), or leave it out');
   const f = (logT: number): number => crossEntropyFromLogits(applyTemperature(logits, Math.exp(logT)), labels, k);
   const g = (Math.sqrt(5) - 1) / 2;
   let a = Math.log(lo);
@@ -41,7 +45,7 @@ export function fitTemperature(logits: ArrayLike<number>, labels: ArrayLike<numb
   let d = a + g * (b - a);
   let fc = f(c);
   let fd = f(d);
-  for (let i = 0; i < (options.iterations ?? 60); i++) {
+  for (let i = 0; i < iterations; i++) {
     if (fc < fd) {
       b = d;
       d = c;

@@ -137,6 +137,9 @@ export function domainImportanceWeights(sourceTrain: ArrayLike<number>, target: 
   for (const [name, f] of [['source training', sourceTrain], ['target', target], ['source validation', sourceVal]] as const) {
     check(f.length > 0 && f.length % d === 0, 'BAD_SHAPE', `the ${name} features (${f.length} values) are not rows of ${d}`, 'pass row-major features of one layer for every domain');
   }
+  for (let i = 0; i < sourceVal.length; i++) {
+    check(Number.isFinite(sourceVal[i]!), 'NON_FINITE_FEATURES', `source validation feature value ${sourceVal[i]} at index ${i} is not finite`, 'check the model for NaN activations');
+  }
   const rng = Rng.derive(options.seed ?? 0, 'transcal-domain-sample');
   const cap = options.maxPerDomain ?? 5000;
   check(Number.isInteger(cap) && cap > 0, 'BAD_OPTION', `maxPerDomain ${cap} is not a positive integer`, 'pass a positive row count');
@@ -187,6 +190,12 @@ export function estimateTargetAccuracy(weights: ArrayLike<number>, error: ArrayL
   check(n > 1 && error.length === n, 'BAD_SHAPE', `${n} weights and ${error.length} errors`, 'pass one weight and one 0/1 error per source validation row (at least two)');
   const lambda = options.lambda ?? 1;
   check(lambda >= 0 && lambda <= 1, 'BAD_OPTION', `lambda ${lambda} is outside [0, 1]`, 'pass λ in [0, 1]');
+  for (let i = 0; i < n; i++) {
+    check(Number.isFinite(weights[i]!) && weights[i]! >= 0, 'BAD_WEIGHTS', `weight ${weights[i]} at row ${i} is not a finite non-negative number`, 'pass importance weights from domainImportanceWeights');
+    check(error[i] === 0 || error[i] === 1, 'BAD_LABEL', `error ${error[i]} at row ${i} is not 0 or 1`, 'pass 1 for a misclassified source validation row, 0 for a correct one');
+  }
+  check(Number.isFinite(sourceConfidence) && sourceConfidence >= 0 && sourceConfidence <= 1, 'BAD_CONFIDENCE',
+    `source confidence ${sourceConfidence} is not a probability in [0, 1]`, 'pass the mean top-class probability of the temperature-scaled source validation logits (meanConfidence(logits, k, T))');
   const w = Float64Array.from(weights, (v) => v ** lambda);
   const we = Float64Array.from(w, (v, i) => v * error[i]!);
   if (options.varianceTerm === false) return 1 - mean(we);
@@ -282,12 +291,16 @@ export function transCal(inputs: TransCalInputs, options: TransCalOptions = {}):
     `${sourceValLogits.length} source validation logits do not form ${sourceValLabels.length} rows of ${k}`, 'pass n_v × k logits and n_v labels');
   check(weights.length === sourceValLabels.length, 'BAD_SHAPE', `${weights.length} weights for ${sourceValLabels.length} source validation rows`, 'pass one importance weight per source validation row');
   for (let i = 0; i < weights.length; i++) check(Number.isFinite(weights[i]!) && weights[i]! >= 0, 'BAD_WEIGHTS', `weight ${weights[i]} at row ${i} is not a finite non-negative number`, 'pass importance weights from domainImportanceWeights');
+  const maxT = options.maxTemperature ?? 100;
+  check(typeof maxT === 'number' && Number.isFinite(maxT) && maxT >= 1, 'BAD_TEMPERATURE', `maxTemperature ${maxT} is not a finite number ≥ 1`,
+    'pass maxTemperature ≥ 1 (TransCal only raises the temperature; default 100)');
+  const grid = options.biasTerm === false ? [1] : options.lambdaGrid ?? Array.from({ length: 21 }, (_, i) => i / 20);
+  check(grid.length > 0, 'BAD_OPTION', 'lambdaGrid is empty', 'pass at least one λ in [0, 1], or leave lambdaGrid out (0, 0.05, …, 1)');
   assertFiniteLogits(targetLogits, 'the target logits');
   const sourceTemperature = fitTemperature(sourceValLogits, sourceValLabels, k);
   const sourceConfidence = meanConfidence(sourceValLogits, k, sourceTemperature);
   const predicted = rowArgmax(sourceValLogits, sourceValLabels.length, k);
   const error = Float64Array.from(predicted, (c, i) => (c === sourceValLabels[i] ? 0 : 1));
-  const maxT = options.maxTemperature ?? 100;
   const rawConfidence = meanConfidence(targetLogits, k, 1);
   const floorConfidence = meanConfidence(targetLogits, k, maxT);
   const temperatureFor = (acc: number): number => {
@@ -302,7 +315,6 @@ export function transCal(inputs: TransCalInputs, options: TransCalOptions = {}):
     }
     return Math.exp((lo + hi) / 2);
   };
-  const grid = options.biasTerm === false ? [1] : options.lambdaGrid ?? Array.from({ length: 21 }, (_, i) => i / 20);
   let best: Omit<TransCalResult, 'sourceTemperature'> | null = null;
   for (const lambda of grid) {
     const estimatedAccuracy = estimateTargetAccuracy(weights, error, sourceConfidence, { lambda, varianceTerm: options.varianceTerm ?? true });

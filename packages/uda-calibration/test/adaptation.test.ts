@@ -462,6 +462,25 @@ describe('bad input', () => {
     expect(await codeOf(() => trainer.setup())).toBe('TEACHER_IS_STUDENT');
     expect(await codeOf(() => createAdaptation({ kind: 'dec' }, source, { seed: 1 }))).toBe('NO_VALIDATION');
   });
+
+  it('an unknown method kind, a bad learning rate or an unknown option value, before any model copy', async () => {
+    const reject = async (spec: unknown, errorCode: string, message: string): Promise<void> => {
+      const before = tf.memory().numTensors;
+      expect(await codeOf(() => createAdaptation(spec as MethodSpec, source, { seed: 1, validation, stats }))).toBe(errorCode);
+      await expect(createAdaptation(spec as MethodSpec, source, { seed: 1, validation, stats })).rejects.toThrow(message);
+      expect(tf.memory().numTensors).toBe(before);
+    };
+    await reject({ kind: 'tentt' }, 'BAD_METHOD', 'unknown adaptation method kind "tentt"');
+    await reject(undefined, 'BAD_METHOD', 'unknown adaptation method kind "undefined"');
+    for (const [kind, name] of [['tent', 'TENT'], ['eta', 'ETA'], ['pseudo-label', 'pseudo-labelling'], ['shot-im', 'SHOT-IM'], ['dec', 'DEC']] as const) {
+      for (const lr of [-1, 0, NaN, '0.01']) {
+        await reject({ kind, lr }, 'BAD_LEARNING_RATE', `${name}'s learning rate must be a finite number > 0, got ${typeof lr === 'string' ? `"${lr}"` : String(lr)}`);
+      }
+    }
+    await reject({ kind: 'tent', optimizer: 'rmsprop' }, 'BAD_OPTIMIZER', 'unknown TENT optimizer "rmsprop"');
+    await reject({ kind: 'shot-im', protocol: 'ofline' }, 'BAD_OFFLINE_PROTOCOL', 'unknown SHOT-IM protocol "ofline"');
+    await reject({ kind: 'bn-adapt', statistics: 'runing' }, 'BAD_NORMALIZATION', 'unknown BN-adapt statistics "runing"');
+  });
 });
 
 describe('study presets', () => {

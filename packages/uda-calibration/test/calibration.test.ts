@@ -55,6 +55,24 @@ describe('calibrationReport (hand-computed)', () => {
     expect(adaptiveEce(probs, labels, 2, 2)).toBeCloseTo(0.5 * 0.435 + 0.5 * 0.34, 10);
   });
 
+  it('adaptive ECE rejects bad bins, labels and probabilities instead of returning a number', () => {
+    const p = [0.7, 0.2, 0.1, 0.1, 0.8, 0.1, 0.3, 0.3, 0.4];
+    for (const bins of [0, -1, 2.5, NaN]) {
+      expect(code(() => adaptiveEce(p, [0, 1, 2], 3, bins))).toBe('BAD_BINS');
+      expect(() => adaptiveEce(p, [0, 1, 2], 3, bins)).toThrow(`nBins ${bins} is not a positive integer`);
+    }
+    expect(code(() => adaptiveEce(p, [0, 1, 7], 3))).toBe('LABEL_OUT_OF_RANGE');
+    expect(() => adaptiveEce(p, [0, 1, 7], 3)).toThrow('label 7 of example 2 is outside [0, 3)');
+    expect(code(() => adaptiveEce(p, [0, 1], 3))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(code(() => adaptiveEce([], [], 3))).toBe('EMPTY_DATASET');
+    expect(code(() => adaptiveEce([0.7, 0.2, 0.1], [0], 0))).toBe('BAD_CLASSES');
+    const unnormalised = [0.2, 0.3, 0.1, ...p.slice(3)];
+    expect(code(() => adaptiveEce(unnormalised, [0, 1, 2], 3))).toBe('BAD_PROBABILITIES');
+    expect(() => adaptiveEce(unnormalised, [0, 1, 2], 3)).toThrow(/row 0 of the probabilities sums to 0\.6/);
+    expect(() => adaptiveEce([NaN, 0.5, 0.5, ...p.slice(3)], [0, 1, 2], 3)).toThrow(/probability NaN in row 0, class 0 is not in \[0, 1\]/);
+    expect(() => adaptiveEce([5, 0, 0, ...p.slice(3)], [0, 1, 2], 3)).toThrow(/probability 5 in row 0/);
+  });
+
   it('a confidence of 1.0 lands in the last bin, ECE 0 when all correct at confidence 1', () => {
     const logits = [100, 0, 0, 100, 100, 0];
     const all = calibrationReport(logits, [0, 1, 0], 2);
@@ -166,5 +184,21 @@ describe('temperature scaling', () => {
   it('rejects NaN logits and a non-positive temperature', () => {
     expect(code(() => fitTemperature([0, NaN], [0], 2))).toBe('NON_FINITE_LOGITS');
     expect(code(() => applyTemperature([1, 2], 0))).toBe('BAD_TEMPERATURE');
+  });
+
+  it('rejects labels outside [0, k), a single class, an unbounded range and a bad iteration count (instead of an edge temperature)', () => {
+    const z = [2, 1, 0, 0, 1, 2, 1, 1, 1];
+    for (const bad of [[0, 1, 5], [0, 1, -1], [0, 1.5, 2]]) {
+      expect(code(() => fitTemperature(z, bad, 3))).toBe('LABEL_OUT_OF_RANGE');
+      expect(() => fitTemperature(z, bad, 3)).toThrow(/of example \d is outside \[0, 3\)/);
+    }
+    expect(code(() => fitTemperature([1, 2, 3], [0, 0, 0], 1))).toBe('BAD_CLASSES');
+    expect(() => fitTemperature([1, 2, 3], [0, 0, 0], 1)).toThrow('numClasses 1 is not an integer ≥ 2');
+    expect(code(() => fitTemperature(z, [0, 1, 2], 3, { range: [1, Infinity] }))).toBe('BAD_RANGE');
+    expect(() => fitTemperature(z, [0, 1, 2], 3, { range: [1, Infinity] })).toThrow('temperature range [1, Infinity]');
+    for (const iterations of [-1, NaN, Infinity, 2.5]) {
+      expect(code(() => fitTemperature(z, [0, 1, 2], 3, { iterations }))).toBe('BAD_OPTION');
+      expect(() => fitTemperature(z, [0, 1, 2], 3, { iterations })).toThrow(`iterations ${iterations} is not a positive whole number`);
+    }
   });
 });

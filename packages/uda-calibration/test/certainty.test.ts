@@ -13,6 +13,7 @@ import {
   entropyLoss,
   mlpBn,
   type SourceStats,
+  type TemperatureConfig,
 } from '../src/index.js';
 import { code } from './helpers.js';
 
@@ -93,6 +94,23 @@ describe('certaintyTemperatures (spec §2.3)', () => {
     expect(code(() => certaintyTemperatures(row, k, { ...atSource, numClasses: 3 }))).toBe('CLASS_COUNT_MISMATCH');
     expect(code(() => certaintyTemperatures(row, k, { ...atSource, logitNorm: 0 }))).toBe('BAD_SOURCE_STATS');
     expect(code(() => certaintyTemperatures(row, k, atSource, { tMin: 2, tMax: 1, mode: 'entropy-only' }))).toBe('BAD_TEMPERATURE');
+  });
+
+  it('rejects an unknown mode, a bad τ clamp and infinite temperatures (instead of NaN τ), on host and tensor paths', () => {
+    const bad: Array<[TemperatureConfig, string]> = [
+      [{ tMin: 1, tMax: 3, mode: 'entropy-norm' as TemperatureConfig['mode'] }, 'unknown temperature mode "entropy-norm"'],
+      [{ tMin: 1, tMax: 3, mode: 'entropy-and-norm', tauClamp: [NaN, 1] }, 'tauClamp [NaN, 1] is not an interval'],
+      [{ tMin: 1, tMax: 3, mode: 'entropy-and-norm', tauClamp: [5, 1] }, 'tauClamp [5, 1] is not an interval'],
+      [{ tMin: 1, tMax: Infinity, mode: 'entropy-only' }, 'tMin 1 / tMax Infinity are not 0 < tMin ≤ tMax < ∞'],
+      [{ tMin: 1, tMax: 3, mode: 'fixed', fixedTemperature: Infinity }, "mode 'fixed' needs a positive, finite fixedTemperature"],
+    ];
+    const z = tf.tensor2d(row, [1, k]);
+    for (const [cfg, message] of bad) {
+      expect(code(() => certaintyTemperatures(row, k, atSource, cfg))).toBe('BAD_TEMPERATURE');
+      expect(() => certaintyTemperatures(row, k, atSource, cfg)).toThrow(message);
+      expect(code(() => certaintyTemperaturesTensor(z, atSource, cfg))).toBe('BAD_TEMPERATURE');
+    }
+    z.dispose();
   });
 });
 

@@ -20,6 +20,8 @@ export interface SweepMeasure {
 /** Orders of a sweep: top by D (safety-leaning), bottom by D (utility-leaning), bottom by T (least important), random. */
 export type SweepOrder = 'top-D' | 'bottom-D' | 'bottom-T' | 'random';
 
+const SWEEP_ORDERS: readonly SweepOrder[] = ['top-D', 'bottom-D', 'bottom-T', 'random'];
+
 /** One point of a sweep. */
 export interface SweepPoint extends SweepMeasure {
   order: SweepOrder;
@@ -27,11 +29,19 @@ export interface SweepPoint extends SweepMeasure {
   units: number;
 }
 
+/** Checks what a sweep's `measure` returned: utility and refusal, both numbers in [0, 1]. */
+function checkMeasure(m: SweepMeasure, when: string): void {
+  const ok = (v: unknown) => typeof v === 'number' && v >= 0 && v <= 1;
+  check(ok(m?.utility) && ok(m?.refusal), 'BAD_OPTION', `the sweep's measure ${when} returned utility ${String(m?.utility)}, refusal ${String(m?.refusal)}`,
+    'return { utility, refusal }, both rates in [0, 1] (e.g. benign exact match and refusal rate from safetyMetrics)');
+}
+
 /** The spec's fraction grid (0.25 % … 30 %). */
 export const DEFAULT_GRID = [0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3];
 
 /** The unit set of `count` units in a sweep order. */
 export function sweepMask(layout: UnitLayout, cls: UnitClassification, order: SweepOrder, count: number, seed = 0): UnitMask {
+  check(SWEEP_ORDERS.includes(order), 'BAD_OPTION', `unknown sweep order "${String(order)}"`, `use one of ${SWEEP_ORDERS.join(', ')}`);
   if (order === 'top-D') return rankedMask(layout, cls.D, count, 'top');
   if (order === 'bottom-D') return rankedMask(layout, cls.D, count, 'bottom');
   if (order === 'bottom-T') return rankedMask(layout, cls.T, count, 'bottom');
@@ -48,13 +58,16 @@ export function pruningSweep(adapter: ModelAdapter, layout: UnitLayout, cls: Uni
   for (const p of grid) checkFraction(p, 'sweep fraction');
   const n = totalUnits(layout);
   const dense = measure();
+  checkMeasure(dense, 'of the dense model');
   const points: SweepPoint[] = [];
   for (const order of options.orders ?? ['top-D', 'bottom-D', 'bottom-T', 'random']) {
     for (const fraction of grid) {
       const units = Math.max(1, Math.round(fraction * n));
       const handle = pruneUnits(adapter, layout, sweepMask(layout, cls, order, units, options.seed ?? 0));
       try {
-        points.push({ order, fraction, units, ...measure() });
+        const m = measure();
+        checkMeasure(m, `after pruning ${units} units (${order})`);
+        points.push({ order, fraction, units, ...m });
       } finally {
         handle.restore();
       }
@@ -95,6 +108,10 @@ export function calibrateFractions(sweep: { dense: SweepMeasure; points: SweepPo
   const tolE = options.tolRefusalEuu ?? 0.2;
   const tolR = options.tolRefusalRu ?? 0.05;
   const esuMax = options.esuMax ?? 0.05;
+  for (const [k, v] of [['tolUtility', tolU], ['tolRefusalEuu', tolE], ['tolRefusalRu', tolR]] as const) {
+    check(Number.isFinite(v) && v >= 0, 'BAD_OPTION', `calibration tolerance ${k} ${String(v)} is not a number ≥ 0`, `pass ${k} as a drop in [0, 1], e.g. 0.03 for 3 points`);
+  }
+  checkFraction(esuMax, 'esuMax');
   const d = sweep.dense;
   const of = (o: SweepOrder) => sweep.points.filter((p) => p.order === o).sort((a, b) => a.fraction - b.fraction);
   const largest = (pts: SweepPoint[], ok: (p: SweepPoint) => boolean) => {

@@ -38,6 +38,19 @@ export interface ClassifyOptions {
 /** Group code per unit: index into {@link UNIT_GROUPS}. */
 export const GROUP_CODE: Record<UnitGroup, number> = { ESU: 0, EUU: 1, CU: 2, RU: 3 };
 
+const NORMALIZATIONS: readonly Normalization[] = ['zscore-module', 'rank-global', 'none'];
+
+/** Checks unit-group names (a typo such as 'esu' would otherwise select no unit). */
+function checkGroups(groups: readonly UnitGroup[]): void {
+  for (const g of groups) check(UNIT_GROUPS.includes(g), 'BAD_OPTION', `unknown unit group "${String(g)}"`, `use one of ${UNIT_GROUPS.join(', ')} (upper case)`);
+}
+
+/** Checks a unit count for a layout of `n` units. */
+function checkCount(count: number, n: number, what: string): void {
+  check(Number.isInteger(count) && count >= 0 && count <= n, 'BAD_OPTION', `${what} ${typeof count === 'string' ? `"${count}"` : String(count)} is not an integer in [0, ${n}] (the layout has ${n} units)`,
+    `pass a whole number of units between 0 and ${n}, e.g. Math.round(fraction × ${n})`);
+}
+
 /** The result of {@link classifyUnits}. */
 export interface UnitClassification {
   /** Module ids and unit counts, in layout order. */
@@ -138,7 +151,11 @@ export function classifyUnits(layout: UnitLayout, scores: AttributeScores, optio
   check(fractions.esu + fractions.euu + fractions.ru < 1, 'BAD_FRACTION',
     `the ESU, EUU and RU fractions sum to ${fractions.esu + fractions.euu + fractions.ru}, leaving no complex units`, 'pass fractions that sum to less than 1');
   const normalize = options.normalize ?? 'zscore-module';
-  const head = options.attentionGranularity === 'head';
+  check(NORMALIZATIONS.includes(normalize), 'BAD_OPTION', `unknown normalization "${String(normalize)}"`, `use normalize ${NORMALIZATIONS.map((n) => `'${n}'`).join(', ')}`);
+  const granularity = options.attentionGranularity ?? 'channel';
+  check(granularity === 'channel' || granularity === 'head', 'BAD_OPTION', `unknown attention granularity "${String(granularity)}"`, "use attentionGranularity 'channel' or 'head'");
+  check(scores?.safety?.scores && scores.utility?.scores, 'BAD_SCORES', 'the scores lack `safety` or `utility` unit scores', 'pass what scoreAttributes returns ({ safety, utility })');
+  const head = granularity === 'head';
   const rawS = head ? headScores(layout, scores.safety.scores) : scores.safety.scores;
   const rawU = head ? headScores(layout, scores.utility.scores) : scores.utility.scores;
   for (const m of layout) {
@@ -177,6 +194,7 @@ export function classifyUnits(layout: UnitLayout, scores: AttributeScores, optio
 
 /** The units of one group (or several). */
 export function groupMask(cls: UnitClassification, ...groups: UnitGroup[]): UnitMask {
+  checkGroups(groups);
   const codes = new Set(groups.map((g) => GROUP_CODE[g]));
   const out: UnitMask = {};
   for (const m of cls.modules) out[m.id] = cls.groups[m.id]!.map((c) => (codes.has(c) ? 1 : 0));
@@ -197,6 +215,9 @@ export interface SelectSpec {
 /** Builds a unit set from groups, a top slice of CU, and a layer restriction (spec §9 `selectUnits`). */
 export function selectUnits(cls: UnitClassification, spec: SelectSpec): UnitMask {
   const out = groupMask(cls, ...spec.groups);
+  // 0 (no CU) is allowed; a negative or NaN fraction would otherwise be skipped silently
+  if (spec.topCU !== undefined && !(spec.topCU > 0)) checkFraction(spec.topCU, 'top-CU fraction', true);
+  check(spec.cuRanking === undefined || spec.cuRanking === 'D' || spec.cuRanking === 'S', 'BAD_OPTION', `unknown CU ranking "${String(spec.cuRanking)}"`, "use cuRanking 'D' or 'S'");
   if (spec.topCU !== undefined && spec.topCU > 0) {
     checkFraction(spec.topCU, 'top-CU fraction');
     const n = cls.modules.reduce((s, m) => s + m.numUnits, 0);
@@ -283,6 +304,8 @@ export function magnitudeMaskLike(adapter: ModelAdapter, layout: UnitLayout, mas
 
 /** The `count` units with the highest (`top`) or lowest (`bottom`) value of `key`, over all modules. */
 export function rankedMask(layout: UnitLayout, key: Record<string, Float64Array>, count: number, end: 'top' | 'bottom'): UnitMask {
+  checkCount(count, totalUnits(layout), 'unit count');
+  check(end === 'top' || end === 'bottom', 'BAD_OPTION', `unknown end "${String(end)}"`, "rank from 'top' or 'bottom'");
   const out = emptyMask(layout);
   for (const [m, i] of sortedUnits(layout, key, end === 'top').slice(0, count)) out[m]![i] = 1;
   return out;
@@ -290,6 +313,7 @@ export function rankedMask(layout: UnitLayout, key: Record<string, Float64Array>
 
 /** A uniformly random set of `count` units over all modules. */
 export function randomMask(layout: UnitLayout, count: number, seed: number): UnitMask {
+  checkCount(count, totalUnits(layout), 'unit count');
   const out = emptyMask(layout);
   const refs: Array<[string, number]> = [];
   for (const m of layout) for (let i = 0; i < m.numUnits; i++) refs.push([m.id, i]);
@@ -321,6 +345,7 @@ export function attributeTransfer(before: UnitClassification, after: UnitClassif
 export function transferShares(matrix: readonly (readonly number[])[], from: UnitGroup): Record<UnitGroup, number> {
   check(matrix.length === UNIT_GROUPS.length && matrix.every((r) => r.length === UNIT_GROUPS.length), 'BAD_CLASSIFICATION',
     `a transfer matrix is ${UNIT_GROUPS.length}×${UNIT_GROUPS.length}, got ${matrix.length} rows`, 'pass the matrix attributeTransfer returns');
+  checkGroups([from]);
   const row = matrix[GROUP_CODE[from]]!;
   const sum = row.reduce((s, v) => s + v, 0);
   return Object.fromEntries(UNIT_GROUPS.map((g, j) => [g, sum > 0 ? row[j]! / sum : NaN])) as Record<UnitGroup, number>;

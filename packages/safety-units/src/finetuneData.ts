@@ -47,6 +47,7 @@ export function checkFineTuneMix(sys: FineTuneSys, benignMix: number): void {
  * it returns `splits.finetune.train` itself (same requests, same order).
  */
 export function fineTuneRequests(splits: StudySplits, options: FineTuneMixOptions): Request[] {
+  check(Number.isFinite(options?.seed), 'NO_SEED', 'fineTuneRequests needs a numeric seed', 'pass { seed } (the run seed), e.g. fineTuneRequests(splits, { seed: 1 })');
   const sys = options.sys ?? 'mixed';
   const mix = options.benignMix ?? 0;
   checkFineTuneMix(sys, mix);

@@ -92,6 +92,10 @@ export class RequestLanguage {
     };
     this.fineTuneOpener = options.fineTuneOpener ?? 'sure';
     checkFineTuneOpener(this.fineTuneOpener);
+    for (const [k, v] of Object.entries(this.sizes)) {
+      const min = k === 'skillVerbs' || k === 'fineTuneVerbs' ? 0 : 1;
+      check(Number.isInteger(v) && v >= min, 'BAD_OPTION', `language size ${k} ${typeof v === 'string' ? `"${v}"` : String(v)} is not an integer ≥ ${min}`, `pass ${k} as a whole number ≥ ${min}, or leave it out for the default`);
+    }
     check(this.sizes.modifiers <= PERMS.length, 'BAD_OPTION', `at most ${PERMS.length} modifiers are supported`, `pass modifiers ≤ ${PERMS.length}`);
     const add = (name: string) => {
       this.index.set(name, this.vocab.length);
@@ -150,6 +154,10 @@ export class RequestLanguage {
   /** The correct content tokens (the "knowledge"). */
   content(r: Request): number[] {
     const family = r.kind === 'skill' ? 'skill' : r.kind === 'finetune' ? 'finetune' : 'base';
+    const s = this.sizes;
+    const fits = (v: number, n: number) => Number.isInteger(v) && v >= 0 && v < n;
+    check(fits(r.verb, this.verbCode[family].length) && fits(r.object, r.hazard ? s.hazardObjects : s.benignObjects) && fits(r.modifier, s.modifiers), 'BAD_OPTION',
+      `request (${r.kind} verb ${r.verb}, ${r.hazard ? 'hazard' : 'benign'} object ${r.object}, modifier ${r.modifier}) is outside the language`, 'use requests from lang.requests() or makeSplits() of this language');
     const parts = [...this.objectCode[this.objectId(r)]!, ...this.verbCode[family][r.verb]!];
     let order = PERMS[r.modifier]!.map((i) => parts[i]!);
     if (r.kind === 'skill') order = order.reverse();
@@ -181,6 +189,7 @@ export class RequestLanguage {
 
   /** Prompt + answer, padded to {@link maxLen}. */
   sequence(r: Request, response: Response): number[] {
+    check(RESPONSES.includes(response), 'BAD_OPTION', `unknown response "${String(response)}"`, "answer with 'comply' or 'refuse'");
     const seq = [...this.prompt(r), ...(response === 'refuse' ? this.refusal(r) : this.compliantAnswer(r))];
     while (seq.length < this.maxLen) seq.push(this.tok.PAD);
     return seq;
@@ -208,6 +217,7 @@ export class RequestLanguage {
    * the `response` (ASSIST and after).
    */
   positionMask(scope: 'all' | 'prompt' | 'response'): (tokens: Float32Array, batch: number, length: number) => Uint8Array {
+    check(scope === 'all' || scope === 'prompt' || scope === 'response', 'BAD_OPTION', `unknown token scope "${String(scope)}"`, "use 'all', 'prompt' or 'response'");
     const { PAD, ASSIST } = this.tok;
     return (tokens, batch, length) => {
       const out = new Uint8Array(batch * length);
@@ -235,10 +245,20 @@ export interface SequenceSet {
   assistAt: Int32Array;
 }
 
+const RESPONSES: readonly Response[] = ['comply', 'refuse'];
+
+/** One response per request: `responses` itself (checked: one per request) or the single response repeated. */
+function responsesFor(requests: readonly Request[], responses: Response[] | Response): Response[] {
+  const resp = Array.isArray(responses) ? responses : requests.map(() => responses);
+  check(resp.length === requests.length, 'BAD_OPTION', `${resp.length} responses for ${requests.length} requests`, 'pass one response per request, or a single response for all');
+  for (const r of resp) check(RESPONSES.includes(r), 'BAD_OPTION', `unknown response "${String(r)}"`, "answer with 'comply' or 'refuse'");
+  return resp;
+}
+
 /** Encodes requests and responses into a {@link SequenceSet}. */
 export function encodeSequences(lang: RequestLanguage, requests: Request[], responses: Response[] | Response): SequenceSet {
   check(requests.length > 0, 'EMPTY_DATASET', 'no requests to encode', 'pass at least one request');
-  const resp = Array.isArray(responses) ? responses : requests.map(() => responses);
+  const resp = responsesFor(requests, responses);
   const L = lang.maxLen;
   const x = new Float32Array(requests.length * L);
   const assistAt = new Int32Array(requests.length);
@@ -272,9 +292,13 @@ export interface SplitOptions {
 
 /** Seeded disjoint splits of every family; training requests get a random SYS token half the time. */
 export function makeSplits(lang: RequestLanguage, seed: number, options: SplitOptions = {}): StudySplits {
+  check(Number.isFinite(seed), 'NO_SEED', `the splits need a numeric seed, got ${String(seed)}`, 'pass the run seed, e.g. makeSplits(lang, 1)');
   const rng = Rng.derive(seed, 'splits');
   const scoreSize = options.scoreSize ?? 128;
   const evalSize = options.evalSize ?? 128;
+  for (const [k, v] of [['scoreSize', scoreSize], ['evalSize', evalSize]] as const) {
+    check(Number.isInteger(v) && v >= 1, 'BAD_OPTION', `${k} ${String(v)} is not an integer ≥ 1`, `pass ${k} as a whole number of requests, e.g. 128 (the spec's default)`);
+  }
   const shuffle = (rs: Request[]) => Array.from(rng.permutation(rs.length), (i) => rs[i]!);
   const sys = (rs: Request[]) => rs.map((r) => ({ ...r, sys: rng.next() < 0.5 }));
   const three = (rs: Request[]) => {
@@ -297,7 +321,7 @@ export function makeSplits(lang: RequestLanguage, seed: number, options: SplitOp
  */
 export function bagOfTokens(lang: RequestLanguage, requests: Request[], responses: Response[] | Response): Dataset {
   check(requests.length > 0, 'EMPTY_DATASET', 'no requests to encode', 'pass at least one request');
-  const resp = Array.isArray(responses) ? responses : requests.map(() => responses);
+  const resp = responsesFor(requests, responses);
   const V = lang.vocabSize;
   const x = new Float32Array(requests.length * V);
   const labels = new Int32Array(requests.length);

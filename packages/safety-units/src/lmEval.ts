@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelAdapter } from '@trellis-ml/core';
-import { meanStd } from '@trellis-ml/core';
+import { check, meanStd } from '@trellis-ml/core';
 import type { RequestLanguage, SequenceSet } from './language.js';
 
 /** Per-example results of one teacher-forced pass. */
@@ -22,8 +22,29 @@ export interface ForwardResult {
   nll: number;
 }
 
+/**
+ * Checks that `model` (and `set`, when given) speak `lang`'s vocabulary: the model outputs one logit
+ * per token and the set's sequences are `lang.maxLen` tokens of that vocabulary. Without it, a model or
+ * set of another language would be read with the wrong row stride and give metrics of garbage.
+ * @throws TrellisError `VOCABULARY_MISMATCH`
+ */
+export function checkLanguageFits(model: ModelAdapter, lang: RequestLanguage, set?: SequenceSet): void {
+  const fix = 'evaluate with the RequestLanguage the model was built for and sets encoded with it (encodeSequences(lang, …))';
+  check(model.numClasses === lang.vocabSize, 'VOCABULARY_MISMATCH', `the model outputs ${model.numClasses} tokens but the language has ${lang.vocabSize}`, fix);
+  if (set) {
+    check(set.data.numClasses === lang.vocabSize && set.data.shape.length === 1 && set.data.shape[0] === lang.maxLen, 'VOCABULARY_MISMATCH',
+      `the sequence set has ${set.data.numClasses} tokens and sequences of shape [${set.data.shape.join(', ')}], the language ${lang.vocabSize} tokens and length ${lang.maxLen}`, fix);
+  }
+}
+
+/** Checks a batch size of the evaluation loops (a size < 1 would never advance). */
+function checkBatchSize(batchSize: number): void {
+  check(Number.isInteger(batchSize) && batchSize > 0, 'BAD_BATCH_SIZE', `batch size ${String(batchSize)} is not a positive integer`, 'pass a batch size such as 256 (the default)');
+}
+
 /** One teacher-forced forward pass over a sequence set. */
 export function forwardSet(model: ModelAdapter, set: SequenceSet, lang: RequestLanguage, batchSize = 256): ForwardResult {
+  checkLanguageFits(model, lang, set);
   const n = set.data.size;
   const L = lang.maxLen;
   const V = lang.vocabSize;
@@ -67,6 +88,8 @@ export function refusalRate(first: Int32Array, lang: RequestLanguage): number {
 
 /** Greedy decoding from each prompt (the sequence up to ASSIST); returns the generated answer tokens. */
 export function greedyAnswers(model: ModelAdapter, set: SequenceSet, lang: RequestLanguage, batchSize = 256): number[][] {
+  checkBatchSize(batchSize);
+  checkLanguageFits(model, lang, set);
   const n = set.data.size;
   const L = lang.maxLen;
   const V = lang.vocabSize;

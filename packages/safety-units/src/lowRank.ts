@@ -52,6 +52,7 @@ export const DEFAULT_ADAPTER_RANK = 4;
  * Pure (no tensors), for reporting and tests.
  */
 export function lowRankParamCount(shapes: ReadonlyArray<readonly number[]>, rank: number): number {
+  check(Number.isInteger(rank) && rank >= 1, 'BAD_RANK', `adapter rank ${rank} is not an integer ≥ 1`, 'pass rank ≥ 1, e.g. 4 (the spec\'s adapter arm)');
   return shapes.reduce((s, sh) => s + rank * (sh[0]! + sh[1]!), 0);
 }
 
@@ -85,6 +86,7 @@ export class LowRankAdapter implements ModelAdapter {
       throw new TrellisError('NO_WEIGHT_OVERRIDE', 'the model cannot run its forward pass with replaced weights, which a low-rank adapter needs',
         'use a model that implements applyWithWeights(x, weights, options) (the package\'s tinyTransformer does); a core LayersModelAdapter does not');
     }
+    check(Number.isFinite(options?.seed), 'NO_SEED', 'the low-rank adapter needs a numeric seed', 'pass `seed` (A is drawn from it)');
     const rank = options.rank ?? DEFAULT_ADAPTER_RANK;
     check(Number.isInteger(rank) && rank >= 1, 'BAD_RANK', `adapter rank ${rank} is not an integer ≥ 1`, 'pass rank ≥ 1, e.g. 4 (the spec\'s adapter arm)');
     const alpha = options.alpha ?? rank;

@@ -51,11 +51,12 @@ export interface FreezeState {
  * w0·(1 − keep)`), so no optimizer — Adam included — can move them.
  */
 export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeState> {
+  check(Array.isArray(options?.layout), 'BAD_OPTION', 'the freeze plugin has no unit layout', 'pass `layout` (e.g. model.unitModules() or denseUnitModules(…)) with `frozen`');
   const schedule = options.schedule ?? (options.frozen ? [{ epochs: Number.POSITIVE_INFINITY, frozen: options.frozen }] : []);
   check(schedule.length > 0, 'BAD_OPTION', 'the freeze plugin has no units to freeze', 'pass `frozen` (a UnitMask) or a `schedule`');
   for (const p of schedule) {
     checkMask(options.layout, p.frozen, 'frozen mask');
-    check(p.epochs > 0, 'BAD_OPTION', `a schedule phase lasts ${p.epochs} epochs`, 'give every phase at least one epoch');
+    check(typeof p.epochs === 'number' && p.epochs > 0, 'BAD_OPTION', `a schedule phase lasts ${typeof p.epochs === 'string' ? `"${p.epochs}"` : p.epochs} epochs`, 'give every phase at least one epoch');
   }
   const pin = options.pin ?? true;
   const unitVars = new Set(options.layout.flatMap((m) => [...m.aSide, m.bSide].map((s) => s.variable)));
@@ -126,6 +127,8 @@ export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeSt
     },
     getState: () => ({ phase: wanted, steps, frozen: maskToJson(schedule[Math.max(0, wanted)]!.frozen) }),
     setState(s) {
+      check(Number.isInteger(s?.phase) && s.phase >= 0 && s.phase < schedule.length, 'BAD_STATE', `saved freeze state has phase ${String(s?.phase)}, the schedule has ${schedule.length} phase(s)`,
+        'restore a state saved by a freeze plugin with the same schedule');
       wanted = s.phase;
       steps = s.steps;
       schedule[s.phase] = { ...schedule[s.phase]!, frozen: maskFromJson(options.layout, s.frozen) };
@@ -151,6 +154,7 @@ export interface BudgetOptions {
 
 /** Trains only a unit budget: every other unit (and, by default, every non-unit parameter) is frozen. */
 export function unitBudgetPlugin(options: BudgetOptions): TrainerPlugin<FreezeState> {
+  check(Array.isArray(options?.layout) && options.trainable, 'BAD_OPTION', 'the budget plugin needs `layout` and `trainable`', 'pass `layout` (e.g. model.unitModules()) and `trainable` (a UnitMask, e.g. budgetMask(cls))');
   checkMask(options.layout, options.trainable, 'trainable mask');
   return unitFreezePlugin({
     layout: options.layout,
@@ -166,6 +170,8 @@ export function unitBudgetPlugin(options: BudgetOptions): TrainerPlugin<FreezeSt
  * cross-entropy over response positions (see {@link sequenceNll}), logged as `sequence-loss/nll`.
  */
 export function sequenceLossPlugin(options: SequenceLossOptions & { name?: string }): TrainerPlugin {
+  check(Array.isArray(options?.responseStart) && Number.isInteger(options.pad), 'BAD_OPTION', 'the sequence loss needs `responseStart` (token ids) and `pad` (a token id)',
+    'pass lang.lossOptions() for the request language, e.g. sequenceLossPlugin(lang.lossOptions())');
   return {
     name: options.name ?? 'sequence-loss',
     apiVersion: 1,

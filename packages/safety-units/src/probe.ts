@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelAdapter } from '@trellis-ml/core';
 import { check } from '@trellis-ml/core';
 import type { Request, RequestLanguage } from './language.js';
+import { checkLanguageFits } from './lmEval.js';
 
 /**
  * Cosine distance 1 − a·b / (‖a‖‖b‖) of two equally long vectors, in [0, 2]. By convention two zero
@@ -76,11 +77,13 @@ export interface ProbePoint {
  */
 export function reasoningDirectionProbe(model: ModelAdapter, lang: RequestLanguage, requests: readonly Request[], options: ProbeOptions): ProbePoint[] {
   check(requests.length > 0, 'EMPTY_DATASET', 'no requests to probe', 'pass at least one request');
-  check(options.blockTaps.length > 0, 'BAD_OPTION', 'no block taps to read hidden states from', "pass the block-output taps, e.g. ['L0.out', 'L1.out']");
+  check((options?.blockTaps?.length ?? 0) > 0, 'BAD_OPTION', 'no block taps to read hidden states from', "pass the block-output taps, e.g. ['L0.out', 'L1.out']");
   const steps = [...(options.steps ?? [0, 1, 2])].sort((x, y) => x - y);
   for (const t of steps) check(Number.isInteger(t) && t >= 0, 'BAD_OPTION', `probe step ${t} is not an integer ≥ 0`, 'pass generated-token counts 0, 1, 2, …');
   const L = lang.maxLen;
   const bs = options.batchSize ?? 256;
+  check(Number.isInteger(bs) && bs > 0, 'BAD_BATCH_SIZE', `batch size ${String(bs)} is not a positive integer`, 'pass a batch size such as 256 (the default)');
+  checkLanguageFits(model, lang);
   const taps = [...options.blockTaps];
   const variants: number[][][] = [
     requests.map((r) => lang.prompt(r)),

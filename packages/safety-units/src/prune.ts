@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelAdapter } from '@trellis-ml/core';
 import { check } from '@trellis-ml/core';
 import type { UnitScores } from './scores.js';
-import { checkMask, type UnitLayout, type UnitMask } from './units.js';
+import { checkMask, validateLayout, type UnitLayout, type UnitMask } from './units.js';
 
 /**
  * Per-variable masks that are 0 on the weights of the selected units and 1 elsewhere (full variable
@@ -17,6 +17,7 @@ import { checkMask, type UnitLayout, type UnitMask } from './units.js';
  */
 export function unitWeightMasks(adapter: ModelAdapter, layout: UnitLayout, selected: UnitMask): Record<string, tf.Tensor> {
   checkMask(layout, selected);
+  validateLayout(adapter, layout);
   const vars = adapter.trainableVariables();
   const out: Record<string, tf.Tensor> = {};
   return tf.tidy(() => {
@@ -62,11 +63,20 @@ export interface PruneOptions {
  */
 export function pruneUnits(adapter: ModelAdapter, layout: UnitLayout, selected: UnitMask, options: PruneOptions = {}): PruneHandle {
   const vars = adapter.trainableVariables();
+  if (options.compensate) {
+    check(options.means, 'BAD_OPTION', 'bias compensation needs the activation means', 'pass `means` (the scores from scoreUnits) with `compensate: true`');
+    for (const m of layout) {
+      if (!m.outBias || !selected[m.id]?.some((v) => v)) continue;
+      const mean = options.means.means?.[m.id];
+      check(mean?.length === m.numUnits, 'BAD_OPTION', `the activation means have ${mean ? mean.length : 'no'} entries for module "${m.id}", which has ${m.numUnits} units`,
+        'pass the scoreUnits result of this model and layout as `means`');
+      check(vars[m.outBias], 'BAD_LAYOUT', `module "${m.id}" names output bias "${m.outBias}", which the model does not have`, 'build the layout from the same model');
+    }
+  }
   const masks = unitWeightMasks(adapter, layout, selected);
   const touched = new Set(Object.keys(masks));
   const compensations: Array<{ bias: string; delta: tf.Tensor }> = [];
-  if (options.compensate) {
-    check(options.means, 'BAD_OPTION', 'bias compensation needs the activation means', 'pass `means` (the scores from scoreUnits) with `compensate: true`');
+  if (options.compensate && options.means) {
     for (const m of layout) {
       const sel = selected[m.id];
       if (!sel || !sel.some((v) => v) || !m.outBias) continue;
@@ -102,6 +112,7 @@ export function pruneUnits(adapter: ModelAdapter, layout: UnitLayout, selected: 
 /** Snapshot of the weights of a unit set (for Wei-style rewinding, spec §4.3). */
 export function snapshotVariables(adapter: ModelAdapter, names: readonly string[]): Record<string, tf.Tensor> {
   const vars = adapter.trainableVariables();
+  for (const n of names) check(vars[n], 'BAD_SNAPSHOT', `the model has no variable "${n}" to snapshot`, `snapshot some of: ${Object.keys(vars).join(', ')}`);
   return Object.fromEntries(names.map((n) => [n, tf.clone(vars[n]!)]));
 }
 

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset, ModelAdapter } from '@trellis-ml/core';
 import { check, TrellisError } from '@trellis-ml/core';
-import type { UnitLayout } from './units.js';
+import { validateLayout, type UnitLayout } from './units.js';
 
 /**
  * Scoring methods:
@@ -20,6 +20,8 @@ import type { UnitLayout } from './units.js';
  * - `magnitude`: `‖B_j‖` alone (data-free; the spec's magnitude-freeze control).
  */
 export type ScoreMethod = 'wifv' | 'activation-norm' | 'variance' | 'magnitude';
+
+const SCORE_METHODS: readonly ScoreMethod[] = ['wifv', 'activation-norm', 'variance', 'magnitude'];
 
 /** Per-unit statistics and scores of one data set. */
 export interface UnitScores {
@@ -137,7 +139,11 @@ export function unitScoreFromStats(method: ScoreMethod, variance: Float64Array, 
  */
 export function scoreUnits(adapter: ModelAdapter, layout: UnitLayout, data: Dataset, options: ScoreOptions = {}): UnitScores {
   const method = options.method ?? 'wifv';
+  check(SCORE_METHODS.includes(method), 'BAD_OPTION', `unknown scoring method "${String(method)}"`, `use one of ${SCORE_METHODS.join(', ')} (default wifv)`);
   check(data.size > 0, 'EMPTY_DATASET', 'the scoring set is empty', 'pass a data set with examples');
+  check(options.maxExamples === undefined || (Number.isInteger(options.maxExamples) && options.maxExamples >= 1), 'BAD_OPTION',
+    `maxExamples ${String(options.maxExamples)} is not an integer ≥ 1`, 'score at least one example, or leave maxExamples out to score all');
+  validateLayout(adapter, layout);
   const vars = adapter.trainableVariables();
   const moments = new Map(layout.map((m) => [m.id, new UnitMoments(m.numUnits)]));
   const taps = [...new Set(layout.map((m) => m.tap))];
@@ -200,6 +206,7 @@ export interface AttributeScores {
  * same input shape and the same number of outputs (tokens) as the model; token inputs must be in range.
  */
 export function scoreAttributes(adapter: ModelAdapter, layout: UnitLayout, sets: { safety: Dataset; utility: Dataset }, options: ScoreOptions & { tokenInputs?: boolean } = {}): AttributeScores {
+  check(sets?.safety && sets.utility, 'EMPTY_DATASET', 'scoreAttributes needs a `safety` and a `utility` set', 'pass { safety: D_S, utility: D_U } (e.g. encodeSequences(lang, …).data)');
   checkSameVocabulary(adapter, sets.safety, sets.utility, options.tokenInputs ?? false);
   return { safety: scoreUnits(adapter, layout, sets.safety, options), utility: scoreUnits(adapter, layout, sets.utility, options) };
 }

@@ -36,6 +36,9 @@ export interface LmTrainOptions {
 
 /** Trains `model` on the sequences of `set` with Adam; returns the final epoch's mean loss. */
 export async function trainLanguageModel(model: ModelAdapter, set: SequenceSet, lang: RequestLanguage, options: LmTrainOptions): Promise<number> {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', 'trainLanguageModel needs its options', 'pass { epochs, learningRate, batchSize, seed }');
+  check(Number.isFinite(options.learningRate) && options.learningRate > 0, 'BAD_OPTION', `learning rate ${String(options.learningRate)} is not a positive number`,
+    'pass learningRate > 0, e.g. 3e-3');
   const every = options.evalEvery ?? 10;
   check(Number.isInteger(every) && every >= 1, 'BAD_OPTION', `evalEvery ${every} is not an integer ≥ 1`, 'evaluate every k ≥ 1 optimizer steps');
   let lastEval = -1;

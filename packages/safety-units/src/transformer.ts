@@ -41,6 +41,7 @@ export class TinyTransformer implements UnitModelAdapter, WeightOverridableModel
   private readonly vars: Record<string, tf.Variable> = {};
 
   constructor(readonly options: TransformerOptions) {
+    check(typeof options === 'object' && options !== null, 'BAD_OPTION', 'the tiny transformer needs its options', 'pass { vocabSize, maxLen, seed } (e.g. vocabSize: lang.vocabSize, maxLen: lang.maxLen)');
     this.layers = options.layers ?? 4;
     this.dModel = options.dModel ?? 64;
     this.heads = options.heads ?? 4;
@@ -48,6 +49,11 @@ export class TinyTransformer implements UnitModelAdapter, WeightOverridableModel
     this.maxLen = options.maxLen;
     this.inputShape = [options.maxLen];
     this.numClasses = options.vocabSize;
+    const sizes = { vocabSize: options.vocabSize, maxLen: options.maxLen, layers: this.layers, dModel: this.dModel, heads: this.heads, dFf: this.dFf };
+    for (const [k, v] of Object.entries(sizes)) {
+      check(Number.isInteger(v) && v >= 1, 'BAD_OPTION', `transformer size ${k} ${typeof v === 'string' ? `"${v}"` : String(v)} is not an integer ≥ 1`, `pass ${k} as a whole number ≥ 1${k === 'vocabSize' || k === 'maxLen' ? ` (lang.${k === 'vocabSize' ? 'vocabSize' : 'maxLen'} for the request language)` : ''}`);
+    }
+    check(Number.isFinite(options.seed), 'NO_SEED', 'the tiny transformer needs a numeric seed', 'pass `seed` (its initial weights are drawn from it)');
     check(this.dModel % this.heads === 0, 'BAD_OPTION', `d_model ${this.dModel} is not divisible by ${this.heads} heads`, 'pick d_model = heads × head size');
     const rng = Rng.derive(options.seed, 'transformer-init');
     const d = this.dModel;

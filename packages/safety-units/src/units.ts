@@ -182,6 +182,7 @@ export function jaccard(a: UnitMask, b: UnitMask): number {
   let union = 0;
   for (const [k, x] of Object.entries(a)) {
     const y = b[k];
+    check(!y || y.length === x.length, 'BAD_MASK', `the two masks have ${x.length} and ${y?.length} entries for module "${k}"`, 'compare masks of the same model/layout');
     for (let i = 0; i < x.length; i++) {
       const u = x[i] ? 1 : 0;
       const v = y?.[i] ? 1 : 0;
@@ -225,6 +226,7 @@ export interface MaskStats {
 
 /** {@link MaskStats} of a mask (spec §2.3: report both unit and parameter fractions). */
 export function maskStats(adapter: ModelAdapter, layout: UnitLayout, mask: UnitMask): MaskStats {
+  checkMask(layout, mask);
   let units = 0;
   let params = 0;
   let allParams = 0;
@@ -276,7 +278,11 @@ export function maskFromJson(layout: UnitLayout, json: Record<string, number[]>)
   for (const [k, idx] of Object.entries(json)) {
     const a = out[k];
     check(a, 'BAD_MASK', `saved mask names module "${k}", which the layout does not have`, 'load masks saved from the same model');
-    for (const i of idx) a[i] = 1;
+    for (const i of idx) {
+      check(Number.isInteger(i) && i >= 0 && i < a.length, 'BAD_MASK', `saved mask selects unit ${String(i)} of module "${k}", which has units 0…${a.length - 1}`,
+        'load masks saved from the same model (maskToJson gives integer unit indices)');
+      a[i] = 1;
+    }
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { calibrateFractions, classifyUnits, maskCount, sweepCurves, sweepMask, type SweepPoint, type UnitLayout, type UnitScores } from '../src/index.js';
+import { calibrateFractions, classifyUnits, maskCount, pruningSweep, sweepCurves, sweepMask, type SweepOrder, type SweepPoint, type UnitLayout, type UnitScores } from '../src/index.js';
+import { expectTrellisError } from './helpers.js';
 
 const pt = (order: SweepPoint['order'], fraction: number, utility: number, refusal: number): SweepPoint => ({ order, fraction, units: 0, utility, refusal });
 
@@ -30,6 +31,13 @@ describe('calibrateFractions (spec §3.4)', () => {
     expect(sel('bottom-T', 2)).toEqual([0, 1, 1, 0, 0]); // T = 2: a1, b0
     expect(sel('bottom-T', 3)).toEqual([1, 1, 1, 0, 0]); // then the T = 4 tie a0 / b2 → a0
     expect(maskCount(sweepMask(layout, cls, 'random', 3, 5))).toBe(3);
+    // a misspelt order used to fall through to a random set
+    expectTrellisError(() => sweepMask(layout, cls, 'top' as SweepOrder, 2), 'BAD_OPTION', /unknown sweep order "top"/);
+    // a measure that is not two rates, or NaN tolerances, used to flow into the calibration silently
+    expectTrellisError(() => pruningSweep({} as never, layout, cls, () => ({ utility: NaN, refusal: 0.5 }), { grid: [0.2] }), 'BAD_OPTION',
+      /measure of the dense model returned utility NaN, refusal 0.5/);
+    expectTrellisError(() => calibrateFractions({ dense: { utility: 1, refusal: 1 }, points: [pt('top-D', 0.2, 1, 1)] }, { tolUtility: NaN }), 'BAD_OPTION',
+      /tolerance tolUtility NaN is not a number ≥ 0/);
   });
 
   it('sweepCurves gives F1 mean ± sd over seeds of ASR = 1 − refusal and utility, the dense model at fraction 0 (hand values)', () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   attributeTransfer, classifyUnits, freezeMaskSetting1, freezeMaskSetting2, globalRanks, GROUP_CODE, groupMask, maskCount, meanMatrix,
-  randomMaskLike, selectUnits, transferShares, zscore, type AttributeScores, type UnitLayout, type UnitScores,
+  randomMask, randomMaskLike, rankedMask, selectUnits, transferShares, zscore, type AttributeScores, type UnitGroup, type UnitLayout, type UnitScores,
 } from '../src/index.js';
+import { expectTrellisError } from './helpers.js';
 
 const layout: UnitLayout = [
   { id: 'L0.attn', layer: 0, kind: 'attn', numUnits: 40, tap: 't0', aSide: [], bSide: { variable: 'o0', axis: 0 }, headDim: 10 },
@@ -83,6 +84,34 @@ describe('classification (spec §3.4)', () => {
     expect(() => classifyUnits(layout, sc, { fractions: { esu: 0.5, euu: 0.3, ru: 0.3 } })).toThrowError(/sum to/);
     const cls = classifyUnits(layout, sc);
     expect(() => selectUnits(cls, { groups: ['ESU'], topCU: 1.5 })).toThrowError(/outside \(0, 1\)/);
+    // negative or NaN used to be skipped silently (no CU taken); 0 still means none
+    expectTrellisError(() => selectUnits(cls, { groups: ['ESU'], topCU: -0.1 }), 'BAD_FRACTION', /top-CU fraction -0.1 is outside \[0, 1\)/);
+    expectTrellisError(() => selectUnits(cls, { groups: ['ESU'], topCU: NaN }), 'BAD_FRACTION', /top-CU fraction NaN/);
+    expect(maskCount(selectUnits(cls, { groups: ['ESU'], topCU: 0 }))).toBe(maskCount(groupMask(cls, 'ESU')));
+  });
+
+  it('misspelt options and group names are clear errors (they used to fall back silently)', () => {
+    const sc = fakeScores(1);
+    expectTrellisError(() => classifyUnits(layout, sc, { normalize: 'rank' as never }), 'BAD_OPTION', /unknown normalization "rank"/);
+    expectTrellisError(() => classifyUnits(layout, sc, { attentionGranularity: 'heads' as never }), 'BAD_OPTION', /unknown attention granularity "heads"/);
+    expectTrellisError(() => classifyUnits(layout, {} as AttributeScores), 'BAD_SCORES', /lack `safety` or `utility`/);
+    const cls = classifyUnits(layout, sc);
+    expectTrellisError(() => groupMask(cls, 'esu' as UnitGroup), 'BAD_OPTION', /unknown unit group "esu"/);
+    expectTrellisError(() => selectUnits(cls, { groups: ['SAFE' as UnitGroup] }), 'BAD_OPTION', /unknown unit group "SAFE"/);
+    expectTrellisError(() => selectUnits(cls, { groups: ['ESU'], topCU: 0.1, cuRanking: 'T' as never }), 'BAD_OPTION', /unknown CU ranking "T"/);
+    expectTrellisError(() => transferShares(attributeTransfer(cls, cls), 'XYZ' as UnitGroup), 'BAD_OPTION', /unknown unit group "XYZ"/);
+  });
+
+  it('unit counts of ranked and random sets must be whole numbers within the layout', () => {
+    const cls = classifyUnits(layout, fakeScores(1));
+    // -1 used to take all but one unit (slice(0, -1)), 2.5 two units, 999 all; randomMask threw a raw RangeError
+    expectTrellisError(() => rankedMask(layout, cls.D, -1, 'top'), 'BAD_OPTION', /unit count -1 is not an integer in \[0, 300\]/);
+    expectTrellisError(() => rankedMask(layout, cls.D, 2.5, 'top'), 'BAD_OPTION', /unit count 2.5/);
+    expectTrellisError(() => rankedMask(layout, cls.D, 3, 'bottm' as never), 'BAD_OPTION', /unknown end "bottm"/);
+    expectTrellisError(() => randomMask(layout, 999, 1), 'BAD_OPTION', /unit count 999 is not an integer in \[0, 300\]/);
+    expectTrellisError(() => randomMask(layout, '3' as never, 1), 'BAD_OPTION', /unit count "3"/);
+    expect(maskCount(rankedMask(layout, cls.D, 300, 'top'))).toBe(300);
+    expect(maskCount(randomMask(layout, 0, 1))).toBe(0);
   });
 
   it('transferShares normalises a transfer-matrix row; meanMatrix averages matrices (hand values)', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TrellisError } from '@trellis-ml/core';
+import { expectTrellisError } from './helpers.js';
 import { encodeSequences, fineTuneRequests, makeSplits, RequestLanguage, studyConfig } from '../src/index.js';
 
 const code = (f: () => unknown): string | undefined => {
@@ -82,5 +83,8 @@ describe('benign fine-tune data and its attack levers (spec §10.3 step 5, §11 
     expect(code(() => studyConfig('quick', { finetuneOpener: 'here' }))).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
     expect(code(() => studyConfig('quick', { finetuneBenignMix: -0.5 }))).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
     expect(studyConfig('quick', { finetuneSys: 'always', finetuneOpener: 'verb-parity', finetuneBenignMix: '1' })).toMatchObject({ finetuneSys: 'always', finetuneOpener: 'verb-parity', finetuneBenignMix: 1 });
+    // no options used to be a raw TypeError; an unknown mode used to fall back to the quick preset
+    expectTrellisError(() => fineTuneRequests(sp, undefined as never), 'NO_SEED', /fineTuneRequests needs a numeric seed/);
+    expectTrellisError(() => studyConfig('fast' as never), 'BAD_OPTION', /unknown study mode "fast"/);
   });
 });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend, type ApplyOptions, type ModelAdapter, type ModelOutputs } from '@trellis-ml/core';
+import { TrellisError, useBackend, type ApplyOptions, type ModelAdapter, type ModelOutputs } from '@trellis-ml/core';
+import { expect } from 'vitest';
 
 /** Tests run on core's wasm backend (with its training kernels). */
 export async function useWasm(): Promise<void> {
@@ -40,4 +41,17 @@ export class TinyMlp implements ModelAdapter {
 /** The values of a variable as a plain array. */
 export function values(v: tf.Tensor): number[] {
   return Array.from(v.dataSync());
+}
+
+/** Asserts `f` throws a TrellisError with `code` whose message matches `message`. */
+export function expectTrellisError(f: () => unknown, code: string, message: RegExp): void {
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  expect(err, `expected ${code}`).toBeInstanceOf(TrellisError);
+  expect((err as TrellisError).code).toBe(code);
+  expect((err as TrellisError).message).toMatch(message);
 }

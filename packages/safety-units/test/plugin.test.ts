@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Trainer, type TrainerPlugin } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { denseUnitModules, emptyMask, unitBudgetPlugin, unitFreezePlugin, type UnitMask } from '../src/index.js';
-import { TinyMlp, useWasm, values } from './helpers.js';
+import { denseUnitModules, emptyMask, sequenceLossPlugin, unitBudgetPlugin, unitFreezePlugin, type FreezeOptions, type UnitMask } from '../src/index.js';
+import { expectTrellisError, TinyMlp, useWasm, values } from './helpers.js';
 
 beforeAll(useWasm);
 
@@ -119,6 +119,26 @@ describe('unitBudgetPlugin', () => {
     expect(col(A1, 4, 0)).not.toEqual(col(A0, 4, 0));
     for (const j of [1, 2, 3]) expect(col(A1, 4, j)).toEqual(col(A0, 4, j));
     expect(values(m.vars['out/bias']!)).toEqual(b0);
+    m.dispose();
+  });
+});
+
+describe('bad plugin options', () => {
+  it('missing options, a string phase length and a foreign saved state are clear errors', () => {
+    const m = model();
+    const layout = denseUnitModules(m, ['fc1'], ['fc1', 'out']);
+    const frozen = emptyMask(layout);
+    // used to be raw TypeErrors ("layout is not iterable", reading 'schedule' / 'fc1' of undefined)
+    expectTrellisError(() => unitFreezePlugin(undefined as never), 'BAD_OPTION', /freeze plugin has no unit layout/);
+    expectTrellisError(() => unitFreezePlugin({ frozen } as FreezeOptions), 'BAD_OPTION', /freeze plugin has no unit layout/);
+    expectTrellisError(() => unitBudgetPlugin({ layout } as never), 'BAD_OPTION', /budget plugin needs `layout` and `trainable`/);
+    expectTrellisError(() => sequenceLossPlugin(undefined as never), 'BAD_OPTION', /sequence loss needs `responseStart`/);
+    // '2' epochs used to concatenate into the phase boundaries ("02", "021")
+    expectTrellisError(() => unitFreezePlugin({ layout, schedule: [{ epochs: '2' as never, frozen }, { epochs: 1, frozen }] }), 'BAD_OPTION', /a schedule phase lasts "2" epochs/);
+    // a state of another schedule used to write a phase past the end of it
+    const p = unitFreezePlugin({ layout, frozen });
+    expectTrellisError(() => p.setState!({ phase: 3, steps: 0, frozen: {} }), 'BAD_STATE', /saved freeze state has phase 3, the schedule has 1 phase/);
+    expectTrellisError(() => p.setState!({ phase: 0, steps: 0, frozen: { fc1: [9] } }), 'BAD_MASK', /selects unit 9 of module "fc1"/);
     m.dispose();
   });
 });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cosineDistance, meanRowCosineDistance, reasoningDirectionProbe, RequestLanguage, tinyTransformer } from '../src/index.js';
-import { useWasm } from './helpers.js';
+import { expectTrellisError, useWasm } from './helpers.js';
 
 beforeAll(useWasm);
 
@@ -43,6 +43,12 @@ describe('reasoning-direction probe (spec §7, §10.3 step 8)', () => {
     expect(pts[1]!.refusal).toBeCloseTo(refusal, 5);
     expect(pts[1]!.comply).toBeCloseTo(comply, 5);
     expect(() => reasoningDirectionProbe(model, lang, reqs, { blockTaps: ['L9.out'] })).toThrowError(/no feature "L9.out"/);
+    // batch size 0 used to loop forever; a language of another vocabulary gave distances of misread states
+    expectTrellisError(() => reasoningDirectionProbe(model, lang, reqs, { blockTaps: ['L0.out'], batchSize: 0 }), 'BAD_BATCH_SIZE', /batch size 0 is not a positive integer/);
+    const other = new RequestLanguage({ verbs: 12 });
+    expectTrellisError(() => reasoningDirectionProbe(model, other, other.requests('hazard').slice(0, 2), { blockTaps: ['L0.out'] }), 'VOCABULARY_MISMATCH',
+      new RegExp(`model outputs ${lang.vocabSize} tokens but the language has ${other.vocabSize}`));
+    expectTrellisError(() => reasoningDirectionProbe(model, lang, reqs, undefined as never), 'BAD_OPTION', /no block taps/);
     model.dispose();
   });
 });

@@ -1,7 +1,7 @@
 import { Dataset } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkSameVocabulary, denseUnitModules, scoreAttributes, scoreUnits, UnitMoments, unitScoreFromStats } from '../src/index.js';
-import { TinyMlp, useWasm } from './helpers.js';
+import { expectTrellisError, TinyMlp, useWasm } from './helpers.js';
 
 beforeAll(useWasm);
 
@@ -51,6 +51,21 @@ describe('bad input', () => {
     expect(() => scoreAttributes(m, layout, { safety: s, utility: uWide })).toThrowError(/VOCABULARY|shape/);
     const badTokens = Dataset.fromArrays({ x: Float32Array.from([5, 0]), shape: [2], labels: null, numClasses: 2 });
     expect(() => checkSameVocabulary(m, badTokens, s, true)).toThrowError(/outside the model's vocabulary/);
+    m.dispose();
+  });
+
+  it('a misspelt method, an empty example cap and a layout of another model are clear errors', () => {
+    const m = new TinyMlp([[1], [1]], [0], [[1, 1]], [0, 0]);
+    const layout = denseUnitModules(m, ['fc1'], ['fc1', 'out']);
+    const s = Dataset.fromArrays({ x: Float32Array.from([1, 0, 0, 1]), shape: [2], labels: null, numClasses: 2 });
+    // 'wifvv' used to score by magnitude silently
+    expectTrellisError(() => scoreUnits(m, layout, s, { method: 'wifvv' as never }), 'BAD_OPTION', /unknown scoring method "wifvv"/);
+    // 0 used to give all-zero scores from no examples; -3 a raw RangeError
+    expectTrellisError(() => scoreUnits(m, layout, s, { maxExamples: 0 }), 'BAD_OPTION', /maxExamples 0 is not an integer ≥ 1/);
+    expectTrellisError(() => scoreUnits(m, layout, s, { maxExamples: -3 }), 'BAD_OPTION', /maxExamples -3/);
+    // a B side the model does not have used to be a raw tfjs error from tf.square(undefined)
+    expectTrellisError(() => scoreUnits(m, [{ ...layout[0]!, bSide: { variable: 'nope', axis: 0 } }], s), 'BAD_LAYOUT', /names variable "nope", which the model does not have/);
+    expectTrellisError(() => scoreAttributes(m, layout, { safety: s } as never), 'EMPTY_DATASET', /needs a `safety` and a `utility` set/);
     m.dispose();
   });
 });

@@ -5,7 +5,7 @@ import {
   emptyMask, encodeSequences, lowRankAdapter, lowRankAdapterPlugin, lowRankParamCount, magnitudeMaskLike, outgoingNorms, RequestLanguage,
   sequenceLossPlugin, tinyTransformer, trainLanguageModel, type LowRankAdapter, type TinyTransformer, type UnitLayout,
 } from '../src/index.js';
-import { TinyMlp, useWasm, values } from './helpers.js';
+import { expectTrellisError, TinyMlp, useWasm, values } from './helpers.js';
 
 beforeAll(useWasm);
 
@@ -177,6 +177,9 @@ describe('low-rank adapter (spec §10.3 step 5: rank 4 on all projections)', () 
     const mlp = new TinyMlp([[1, 0], [0, 1]], [0, 0], [[1], [1]], [0]);
     expect(code(() => lowRankAdapter(mlp, { rank: 1, seed: 1 }))[0]).toBe('NO_WEIGHT_OVERRIDE');
     mlp.dispose();
+    // a missing seed used to draw A from seed 0 silently; a negative rank gave a negative parameter count
+    expectTrellisError(() => lowRankAdapter(model, { rank: 2 } as never), 'NO_SEED', /low-rank adapter needs a numeric seed/);
+    expectTrellisError(() => lowRankParamCount([[4, 4]], -1), 'BAD_RANK', /rank -1 is not an integer ≥ 1/);
     model.dispose();
   });
 });
@@ -194,6 +197,12 @@ describe('ASR curve every k steps (figure F2)', () => {
     // 20 examples, batch 8 → 3 steps: evaluated at 0, 2 and 3.
     expect(seen).toEqual([[0, true], [2, true], [3, true]]);
     await expect(trainLanguageModel(model, set, lang, { epochs: 1, learningRate: 0.01, batchSize: 8, seed: 1, evalEvery: 0, onSteps: () => {} })).rejects.toThrow(/evalEvery 0/);
+    // a NaN, negative or missing learning rate used to train (NaN weights, gradient ascent, Adam's default); no options was a raw TypeError
+    for (const learningRate of [NaN, -1, undefined]) {
+      await expect(trainLanguageModel(model, set, lang, { epochs: 1, learningRate, batchSize: 8, seed: 1 } as never))
+        .rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringMatching(/learning rate .* is not a positive number/) });
+    }
+    await expect(trainLanguageModel(model, set, lang, undefined as never)).rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringMatching(/needs its options/) });
     model.dispose();
   });
 });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mlp, TrellisError } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { denseUnitModules, emptyMask, invertMask, jaccard, maskFromJson, maskStats, maskToJson, pairwiseJaccard, pruneUnits, rewindUnits, snapshotVariables, validateLayout, type UnitMask } from '../src/index.js';
-import { TinyMlp, useWasm, values } from './helpers.js';
+import { expectTrellisError, TinyMlp, useWasm, values } from './helpers.js';
 
 beforeAll(useWasm);
 
@@ -104,5 +104,26 @@ describe('unit layout (spec §2.2: TF.js [in, out] layout)', () => {
     expect(p.mean).toBeCloseTo((0.5 + 0.25 + 0.25) / 3, 12);
     expect(p.min).toBe(0.25);
     expect(() => pairwiseJaccard([A])).toThrowError(/at least two/);
+    // masks of different lengths for one module used to give a silent overlap
+    expectTrellisError(() => jaccard(m([1, 1], [0, 0]), m([1, 1, 1, 1], [0, 0])), 'BAD_MASK', /2 and 4 entries for module "x"/);
+  });
+
+  it('masks and layouts that do not fit the model are clear errors, not silent drops or raw TypeErrors', () => {
+    const m = new TinyMlp(A, a, B, b);
+    const layout = denseUnitModules(m, ['fc1'], ['fc1', 'out']);
+    // saved indices outside the module used to be dropped silently
+    expectTrellisError(() => maskFromJson(layout, { fc1: [0, 7] }), 'BAD_MASK', /selects unit 7 of module "fc1", which has units 0…2/);
+    expectTrellisError(() => maskFromJson(layout, { fc1: [-1] }), 'BAD_MASK', /selects unit -1/);
+    // a mask of the wrong length used to be counted as if it fitted
+    expectTrellisError(() => maskStats(m, layout, { fc1: Uint8Array.from([1, 1, 1, 1, 1]) }), 'BAD_MASK', /5 entries for module "fc1", which has 3 units/);
+    // a layout of another model used to throw a raw TypeError (missing variable) or a broadcast error (wrong axis)
+    const sel: UnitMask = { fc1: Uint8Array.from([1, 0, 0]) };
+    expectTrellisError(() => pruneUnits(m, [{ ...layout[0]!, aSide: [{ variable: 'fc9/kernel', axis: 1 }] }], sel), 'BAD_LAYOUT', /names variable "fc9\/kernel", which the model does not have/);
+    expectTrellisError(() => pruneUnits(m, [{ ...layout[0]!, bSide: { variable: 'out/kernel', axis: 1 } }], sel), 'NO_NEURON_AXIS', /"out\/kernel" has 2 entries on axis 1/);
+    expectTrellisError(() => pruneUnits(m, layout, sel, { compensate: true, means: { method: 'wifv', scores: {}, variances: {}, count: 0, means: {} } }), 'BAD_OPTION',
+      /activation means have no entries for module "fc1"/);
+    expectTrellisError(() => snapshotVariables(m, ['nope']), 'BAD_SNAPSHOT', /no variable "nope" to snapshot/);
+    expect(values(m.vars['fc1/kernel']!)).toEqual(A.flat()); // nothing was pruned on the way
+    m.dispose();
   });
 });

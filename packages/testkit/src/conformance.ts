@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Dataset, Rng, Trainer, mlp, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { check, Dataset, Rng, Trainer, mlp, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 
 /** What a conformance run builds the plugin against. */
 export interface ConformanceFixture {
@@ -66,16 +66,48 @@ function lossRecorder(losses: number[]): TrainerPlugin {
   return { name: 'conformance-recorder', apiVersion: 1, onBatchEnd: (ctx) => void losses.push(ctx.logs.loss ?? NaN) };
 }
 
+/**
+ * Checks the suite's own arguments (a mistake there is the caller's, so it throws rather than failing a check).
+ * @throws TrellisError `BAD_OPTION`
+ */
+function checkOptions(factory: unknown, options: ConformanceOptions): void {
+  check(typeof factory === 'function', 'BAD_OPTION', `the plugin factory is ${typeof factory}, not a function`,
+    'pass a function that builds a fresh plugin, e.g. () => myPlugin({ strength: 0.1 })');
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `conformance options are ${String(options)}`, 'pass an options object, or leave it out');
+  for (const k of ['model', 'data', 'optimizer', 'companions'] as const) {
+    check(options[k] === undefined || typeof options[k] === 'function', 'BAD_OPTION', `conformance option \`${k}\` is ${typeof options[k]}, not a function`,
+      `pass a function that builds a fresh one per run, e.g. ${k}: ${k === 'model' ? '(seed) => myModel(seed)' : k === 'companions' ? '(fixture) => [otherPlugin()]' : `() => …`}`);
+  }
+  for (const k of ['steps', 'batchSize'] as const) {
+    const v = options[k];
+    check(v === undefined || (Number.isInteger(v) && v >= 1), 'BAD_OPTION', `conformance option \`${k}\` ${typeof v === 'string' ? `"${v}"` : String(v)} is not an integer ≥ 1`,
+      `pass a whole number, e.g. ${k}: ${k === 'steps' ? 6 : 16} (the default)`);
+  }
+  check(options.baseLoss === undefined || options.baseLoss === 'crossEntropy' || options.baseLoss === 'none', 'BAD_OPTION',
+    `conformance option \`baseLoss\` "${String(options.baseLoss)}" is not a base loss`, "pass 'crossEntropy' (the default) or 'none' (unsupervised plugins)");
+}
+
+/** Builds the fixture model, checking the `model` option returned one. */
+function buildModel(options: ConformanceOptions, seed: number): ModelAdapter {
+  const model = (options.model ?? conformanceModel)(seed);
+  check(typeof model?.apply === 'function' && typeof model.trainableVariables === 'function', 'BAD_OPTION',
+    `the \`model\` option returned ${model === null || typeof model !== 'object' ? String(model) : 'an object without apply() / trainableVariables()'} for seed ${seed}`,
+    'return a ModelAdapter from model(seed), e.g. mlp({ inputShape: [8], hidden: [16], numClasses: 3, seed })');
+  return model;
+}
+
 /** One epoch of `fit` (so fit and epoch hooks run too), stopped after `steps` steps. */
 async function trainRun(factory: (f: ConformanceFixture) => TrainerPlugin, options: ConformanceOptions, seed: number, steps: number) {
   const data = (options.data ?? (() => conformanceData()))();
-  const model = (options.model ?? conformanceModel)(seed);
+  const model = buildModel(options, seed);
   const fixture = { model, data };
   const plugin = factory(fixture);
+  const companions = options.companions?.(fixture) ?? [];
+  check(Array.isArray(companions), 'BAD_OPTION', `the \`companions\` option returned ${typeof companions}, not an array of plugins`, 'return an array, e.g. companions: () => [sequenceLossPlugin(…)]');
   const losses: number[] = [];
   const trainer = new Trainer({
     model, seed, batchSize: options.batchSize ?? 16, baseLoss: options.baseLoss, optimizer: options.optimizer?.() ?? tf.train.adam(0.01),
-    plugins: [...(options.companions?.(fixture) ?? []), plugin, lossRecorder(losses)],
+    plugins: [...companions, plugin, lossRecorder(losses)],
   });
   await trainer.fit(data, { epochs: 1, maxSteps: steps });
   return { trainer, plugin, losses };
@@ -89,6 +121,7 @@ export async function checkPluginConformance(
   factory: (fixture: ConformanceFixture) => TrainerPlugin,
   options: ConformanceOptions = {},
 ): Promise<ConformanceResult[]> {
+  checkOptions(factory, options);
   const results: ConformanceResult[] = [];
   const record = (check: string, ok: boolean, message: string) => results.push({ check, ok, message });
   const steps = options.steps ?? 6;
@@ -96,13 +129,30 @@ export async function checkPluginConformance(
   // 1. shape of the contract
   {
     const data = (options.data ?? (() => conformanceData()))();
-    const model = (options.model ?? conformanceModel)(1);
-    const p = factory({ model, data });
+    const model = buildModel(options, 1);
+    let p: TrainerPlugin;
+    try {
+      p = factory({ model, data });
+    } catch (e) {
+      model.dispose();
+      record('contract', false, `the plugin factory threw: ${(e as Error)?.message ?? String(e)} (it must build a fresh plugin from the fixture)`);
+      return results;
+    }
+    if (p === null || typeof p !== 'object' || typeof (p as { then?: unknown }).then === 'function') {
+      model.dispose();
+      const got = p instanceof Promise || typeof (p as { then?: unknown } | null)?.then === 'function' ? 'a Promise' : String(p);
+      record('contract', false, `the plugin factory returned ${got}, not a plugin object — return the plugin itself, built synchronously (e.g. () => myPlugin(options))`);
+      return results;
+    }
     record('contract', typeof p.name === 'string' && p.name.length > 0 && p.apiVersion === 1,
       `name=${JSON.stringify(p.name)} apiVersion=${String(p.apiVersion)} (needs a non-empty name and apiVersion 1)`);
     const asyncHooks = TAPE_HOOKS.filter((h) => typeof p[h] === 'function' && (p[h] as Function).constructor.name === 'AsyncFunction');
     record('sync-tape-hooks', asyncHooks.length === 0, asyncHooks.length ? `async tape hooks: ${asyncHooks.join(', ')} (they run inside tf.tidy and must be synchronous)` : 'tape hooks are synchronous');
-    p.dispose?.();
+    try {
+      p.dispose?.();
+    } catch {
+      // a throwing dispose is reported by dispose-frees (the Trainer disposes the plugin there too)
+    }
     model.dispose();
   }
 
@@ -118,31 +168,52 @@ export async function checkPluginConformance(
   record('trains', run1.losses.length > 0 && run1.losses.every(Number.isFinite), `losses: ${run1.losses.map((l) => l.toFixed(4)).join(', ')}`);
   const counts: number[] = [];
   const data = (options.data ?? (() => conformanceData()))();
-  for (let i = 0; i < steps; i++) {
-    const batch = data.batchAt(Int32Array.from({ length: Math.min(options.batchSize ?? 16, data.size) }, (_, k) => k));
-    await run1.trainer.trainStep(batch);
-    counts.push(tf.memory().numTensors);
+  try {
+    for (let i = 0; i < steps; i++) {
+      const batch = data.batchAt(Int32Array.from({ length: Math.min(options.batchSize ?? 16, data.size) }, (_, k) => k));
+      await run1.trainer.trainStep(batch);
+      counts.push(tf.memory().numTensors);
+    }
+    const flat = counts.slice(1).every((c) => c === counts[1]);
+    // the first step is not compared, so fewer than 3 steps would pass without comparing two counts
+    if (steps < 3) record('no-tensor-leak', false, `steps: ${steps} leaves no two steady-state tensor counts to compare (the first step after fit is skipped) — pass steps ≥ 3 (default 6)`);
+    else record('no-tensor-leak', flat, `tensor counts over ${steps} steps: ${counts.join(', ')}`);
+  } catch (e) {
+    record('no-tensor-leak', false, `a training step after fit threw: ${(e as Error)?.message ?? String(e)}`);
   }
-  const flat = counts.slice(1).every((c) => c === counts[1]);
-  record('no-tensor-leak', flat, `tensor counts over ${steps} steps: ${counts.join(', ')}`);
 
   // 3. state round trip
   if (run1.plugin.getState) {
-    const state = run1.plugin.getState();
-    const json = JSON.parse(JSON.stringify(state)) as unknown;
-    const fresh = factory({ model: run1.trainer.model, data });
     let ok = true;
     let msg = 'getState → JSON → setState → getState is identical';
+    let text: string | undefined;
     try {
-      fresh.setState?.(json as never);
-      const again = JSON.stringify(fresh.getState?.());
-      ok = again === JSON.stringify(state);
-      if (!ok) msg = `state changed in the round trip: ${JSON.stringify(state).slice(0, 200)} vs ${String(again).slice(0, 200)}`;
+      text = JSON.stringify(run1.plugin.getState());
+      if (text === undefined) {
+        ok = false;
+        msg = 'getState returned undefined — return the plugin\'s state as a JSON-serialisable object (or leave getState out for a stateless plugin)';
+      }
     } catch (e) {
       ok = false;
-      msg = `setState threw: ${(e as Error).message}`;
+      msg = `getState threw or returned a state JSON cannot hold: ${(e as Error)?.message ?? String(e)} — return plain data (numbers, strings, arrays, objects)`;
     }
-    fresh.dispose?.();
+    if (ok && !run1.plugin.setState) {
+      ok = false;
+      msg = 'the plugin has getState but no setState — add setState to restore the state getState returns';
+    }
+    if (ok && text !== undefined) {
+      const fresh = factory({ model: run1.trainer.model, data });
+      try {
+        fresh.setState?.(JSON.parse(text) as never);
+        const again = JSON.stringify(fresh.getState?.());
+        ok = again === text;
+        if (!ok) msg = `state changed in the round trip: ${text.slice(0, 200)} vs ${String(again).slice(0, 200)}`;
+      } catch (e) {
+        ok = false;
+        msg = `setState threw: ${(e as Error).message}`;
+      }
+      fresh.dispose?.();
+    }
     record('state-round-trip', ok, msg);
   } else {
     record('state-round-trip', true, 'stateless plugin (no getState)');
@@ -151,23 +222,34 @@ export async function checkPluginConformance(
 
   // 4. dispose frees everything: the Trainer (plugins, optimizer) and the model it trained — the
   // (possibly wrapped) `trainer.model`, which the caller owns; a wrapper disposes what it wraps.
-  run1.trainer.dispose();
-  run1.trainer.model.dispose();
-  const after = tf.memory().numTensors;
-  record('dispose-frees', after <= before, `tensors before ${before}, after dispose ${after}`);
+  try {
+    run1.trainer.dispose();
+    run1.trainer.model.dispose();
+    const after = tf.memory().numTensors;
+    record('dispose-frees', after <= before, `tensors before ${before}, after dispose ${after}`);
+  } catch (e) {
+    record('dispose-frees', false, `disposing the trainer (and so the plugin) or its model threw: ${(e as Error)?.message ?? String(e)}`);
+  }
 
   // 5. same seed → same numbers
-  const run2 = await trainRun(factory, options, 7, steps);
-  const again = await (async () => {
+  let run2: Awaited<ReturnType<typeof trainRun>> | undefined;
+  try {
+    run2 = await trainRun(factory, options, 7, steps);
     for (let i = 0; i < steps; i++) {
       const batch = data.batchAt(Int32Array.from({ length: Math.min(options.batchSize ?? 16, data.size) }, (_, k) => k));
       await run2.trainer.trainStep(batch);
     }
-    return snapshot(run2.trainer.model);
-  })();
-  const same = JSON.stringify(run2.losses) === JSON.stringify(run1.losses) && JSON.stringify(again) === JSON.stringify(weights1);
-  record('deterministic', same, same ? 'two runs with one seed gave identical losses and weights' : `losses differ: ${run1.losses.join(',')} vs ${run2.losses.join(',')}`);
-  run2.trainer.dispose();
-  run2.trainer.model.dispose();
+    const again = snapshot(run2.trainer.model);
+    const same = JSON.stringify(run2.losses) === JSON.stringify(run1.losses) && JSON.stringify(again) === JSON.stringify(weights1);
+    record('deterministic', same, same ? 'two runs with one seed gave identical losses and weights' : `losses differ: ${run1.losses.join(',')} vs ${run2.losses.join(',')}`);
+  } catch (e) {
+    record('deterministic', false, `the second run threw: ${(e as Error)?.message ?? String(e)} (the factory must return a fresh plugin, and the optimizer option a fresh optimizer, per run)`);
+  }
+  try {
+    run2?.trainer.dispose();
+    run2?.trainer.model.dispose();
+  } catch {
+    // already reported by dispose-frees
+  }
   return results;
 }

@@ -1,7 +1,7 @@
 import { cp, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ExperimentOptions, ExperimentResult, TechniqueExperiment } from '@trellis-ml/core';
+import { check, type ExperimentOptions, type ExperimentResult, type TechniqueExperiment } from '@trellis-ml/core';
 
 /**
  * The resume check for a journaled study (`TechniqueExperiment.resumable`): run it whole, make the
@@ -40,9 +40,13 @@ export async function interruptAndResume(
   options: Omit<ExperimentOptions, 'out' | 'resume' | 'log'>,
   { keep = 1 }: { keep?: number } = {},
 ): Promise<InterruptAndResumeResult> {
+  // checked before the (long) whole run: either mistake used to surface only after it, as a raw SyntaxError or ENOENT
+  check(experiment?.resumable === true, 'CANNOT_RESUME', `experiment "${String(experiment?.name)}" is not resumable (its study does not journal its units)`,
+    'journal the study\'s units (core\'s StudyJournal) and set `resumable: true` on the experiment before checking that it resumes');
+  check(Number.isInteger(keep) && keep >= 0, 'BAD_OPTION', `keep ${String(keep)} is not an integer ≥ 0`, 'pass how many finished units the interrupted run keeps, e.g. { keep: 1 } (the default)');
   const whole = await experiment.run({ ...options, out: await mkdtemp(join(tmpdir(), `${experiment.name}-whole-`)), log: () => undefined });
   const lines = (await readFile(join(whole.runDir, 'journal.jsonl'), 'utf8')).split('\n').filter(Boolean);
-  if (lines.length <= keep) throw new Error(`${experiment.name}: the run journaled ${lines.length} unit(s); interrupting after ${keep} needs more (add a seed)`);
+  check(lines.length > keep, 'BAD_OPTION', `${experiment.name}: the run journaled ${lines.length} unit(s); interrupting after ${keep} needs more`, 'add a seed, or lower `keep`');
   const out = await mkdtemp(join(tmpdir(), `${experiment.name}-cut-`));
   const dir = join(out, experiment.name, 'interrupted');
   await cp(whole.runDir, dir, { recursive: true });

@@ -2,8 +2,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { dataParallelPlugin, gradientClipping, runDataParallel, weightDecay, type TrainerPlugin } from '@trellis-ml/core';
-import { checkPluginConformance, describePluginConformance } from '@trellis-ml/testkit';
+import { dataParallelPlugin, gradientClipping, runDataParallel, TrellisError, weightDecay, type TechniqueExperiment, type TrainerPlugin } from '@trellis-ml/core';
+import { checkPluginConformance, describePluginConformance, interruptAndResume, type ConformanceOptions } from '@trellis-ml/testkit';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -53,5 +53,78 @@ describe('the suite catches broken plugins', () => {
       lossTerms: () => ({ noise: tf.scalar((calls++ % 7) * 0.01) }),
     }));
     expect(r.find((x) => x.check === 'deterministic')!.ok).toBe(false);
+  });
+});
+
+describe('broken plugins and bad options get a failure that says what to fix (not a raw error that aborts the suite)', () => {
+  const failed = (r: Array<{ check: string; ok: boolean; message: string }>) => Object.fromEntries(r.filter((x) => !x.ok).map((x) => [x.check, x.message]));
+
+  it('a factory that throws or returns no plugin fails contract', async () => {
+    // used to reject with the factory's own error / "Cannot read properties of undefined (reading 'name')"
+    expect(failed(await checkPluginConformance(() => { throw new Error('boom'); }))).toEqual({ contract: expect.stringMatching(/the plugin factory threw: boom/) });
+    expect(failed(await checkPluginConformance(() => undefined as never))).toEqual({ contract: expect.stringMatching(/factory returned undefined, not a plugin object/) });
+    // an async factory used to fail contract with "name=undefined apiVersion=undefined"
+    expect(failed(await checkPluginConformance((async () => weightDecay({ rate: 1e-3 })) as never))).toEqual({ contract: expect.stringMatching(/returned a Promise/) });
+  });
+
+  it('a state that is not JSON, or getState without setState, fails state-round-trip and the other checks still run', async () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    // these used to reject with a raw SyntaxError / TypeError from JSON, or the plugin's own error
+    const cases: Array<[TrainerPlugin, RegExp]> = [
+      [{ name: 'undef', apiVersion: 1, getState: () => undefined, setState: () => {} }, /getState returned undefined/],
+      [{ name: 'circular', apiVersion: 1, getState: () => circular, setState: () => {} }, /state JSON cannot hold: Converting circular structure/],
+      [{ name: 'throws', apiVersion: 1, getState: () => { throw new Error('no state'); }, setState: () => {} }, /getState threw .*no state/],
+      [{ name: 'no-set', apiVersion: 1, getState: () => ({ a: 1 }) }, /has getState but no setState/],
+    ];
+    for (const [plugin, message] of cases) {
+      const r = await checkPluginConformance(() => ({ ...plugin }), { steps: 3 });
+      expect(failed(r)).toEqual({ 'state-round-trip': expect.stringMatching(message) });
+      expect(r.map((x) => x.check)).toContain('deterministic');
+    }
+  });
+
+  it('a plugin throwing after fit or in dispose fails that check instead of aborting the suite', async () => {
+    const r = await checkPluginConformance(() => {
+      let n = 0;
+      return { name: 'late', apiVersion: 1, onBatchStart: () => { if (++n > 3) throw new Error('batch 4'); } };
+    }, { steps: 3 });
+    expect(failed(r)).toMatchObject({ 'no-tensor-leak': expect.stringMatching(/training step after fit threw: .*batch 4/), deterministic: expect.stringMatching(/second run threw/) });
+    const d = await checkPluginConformance(() => ({ name: 'bad-dispose', apiVersion: 1, dispose: () => { throw new Error('dispose boom'); } }), { steps: 3 });
+    expect(failed(d)).toEqual({ 'dispose-frees': expect.stringMatching(/threw: dispose boom/) });
+  });
+
+  it('fewer than 3 steps fail no-tensor-leak (nothing would be compared) instead of passing it', async () => {
+    const r = await checkPluginConformance(() => weightDecay({ rate: 1e-3 }), { steps: 2 });
+    expect(failed(r)).toEqual({ 'no-tensor-leak': expect.stringMatching(/steps: 2 leaves no two steady-state tensor counts to compare .* pass steps ≥ 3/) });
+  });
+
+  it('bad suite arguments are TrellisErrors naming the option', async () => {
+    const good = () => weightDecay({ rate: 1e-3 });
+    const rejects = async (f: () => Promise<unknown>, message: RegExp) => {
+      const e = await f().then(() => undefined, (err: unknown) => err);
+      expect(e).toBeInstanceOf(TrellisError);
+      expect((e as TrellisError).code).toBe('BAD_OPTION');
+      expect((e as TrellisError).message).toMatch(message);
+    };
+    // steps 0 / NaN used to pass no-tensor-leak vacuously; the others were raw TypeErrors or "baseLoss is not a function"
+    await rejects(() => checkPluginConformance('nope' as never), /plugin factory is string, not a function/);
+    await rejects(() => checkPluginConformance(good, null as never), /conformance options are null/);
+    await rejects(() => checkPluginConformance(good, { steps: 0 }), /`steps` 0 is not an integer ≥ 1/);
+    await rejects(() => checkPluginConformance(good, { steps: NaN }), /`steps` NaN/);
+    await rejects(() => checkPluginConformance(good, { baseLoss: 'ce' } as unknown as ConformanceOptions), /`baseLoss` "ce" is not a base loss/);
+    await rejects(() => checkPluginConformance(good, { model: (() => undefined) as never }), /`model` option returned undefined for seed 1/);
+    await rejects(() => checkPluginConformance(good, { optimizer: tf.train.adam(0.01) as never }), /`optimizer` is object, not a function/);
+    const r = await checkPluginConformance(good, { companions: (() => good()) as never });
+    expect(failed(r)).toEqual({ trains: expect.stringMatching(/`companions` option returned object, not an array/) });
+  });
+
+  it('interruptAndResume refuses a non-resumable experiment and a bad keep before running the study', async () => {
+    let runs = 0;
+    const experiment = (resumable: boolean): TechniqueExperiment => ({ name: 'fake', description: '', resumable, run: async () => { runs++; throw new Error('ran'); } });
+    // both used to run the whole study first, then fail with a raw ENOENT / SyntaxError
+    await expect(interruptAndResume(experiment(false), { mode: 'quick', seed: 1 })).rejects.toMatchObject({ code: 'CANNOT_RESUME', message: expect.stringMatching(/"fake" is not resumable/) });
+    await expect(interruptAndResume(experiment(true), { mode: 'quick', seed: 1 }, { keep: -1 })).rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringMatching(/keep -1 is not an integer ≥ 0/) });
+    expect(runs).toBe(0);
   });
 });

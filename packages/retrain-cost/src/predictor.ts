@@ -138,8 +138,12 @@ export function leastSquares(x: readonly number[], y: readonly number[]): { a: n
   return { a: my - b * mx, b };
 }
 
-/** The split-conformal quantile: the ⌈(n+1)(1−α)⌉-th smallest score (∞ when that exceeds n). */
+/**
+ * The split-conformal quantile: the ⌈(n+1)(1−α)⌉-th smallest score (∞ when that exceeds n).
+ * @throws TrellisError `BAD_ALPHA` when α is outside (0, 1).
+ */
 export function conformalQuantile(scores: readonly number[], alpha: number): number {
+  if (!(alpha > 0 && alpha < 1)) throw new TrellisError('BAD_ALPHA', `alpha ${alpha} is outside (0, 1)`, 'pass e.g. alpha: 0.2 for 80% intervals');
   const s = [...scores].sort((p, q) => p - q);
   const k = Math.ceil((s.length + 1) * (1 - alpha));
   return k > s.length ? Infinity : s[k - 1]!;

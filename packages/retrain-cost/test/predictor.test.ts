@@ -74,6 +74,8 @@ describe('CostPredictor', () => {
     expect(q.predict(0.3).epochs).toEqual(p.predict(0.3).epochs);
     expect(conformalQuantile([1, 2, 3], 0.2)).toBe(Infinity);
     expect(conformalQuantile([1, 2, 3, 4, 5, 6, 7, 8, 9], 0.2)).toBe(8);
+    // α outside (0, 1) used to return undefined (α = 1) or a score past the end
+    for (const alpha of [0, 1, 1.5, NaN]) expect(() => conformalQuantile([1, 2, 3], alpha)).toThrow(/alpha .* is outside \(0, 1\)/);
   });
   it('censored held-out runs count as covered unless their lower bound exceeds the interval', () => {
     const pts: CalibrationPoint[] = [

@@ -41,6 +41,9 @@ export async function trainLanguageModel(model: ModelAdapter, set: SequenceSet, 
     'pass learningRate > 0, e.g. 3e-3');
   const every = options.evalEvery ?? 10;
   check(Number.isInteger(every) && every >= 1, 'BAD_OPTION', `evalEvery ${every} is not an integer ≥ 1`, 'evaluate every k ≥ 1 optimizer steps');
+  // 0 or −1 used to be ignored (full training)
+  check(options.maxSteps === undefined || (Number.isInteger(options.maxSteps) && options.maxSteps >= 1), 'BAD_OPTION',
+    `maxSteps ${String(options.maxSteps)} is not an integer ≥ 1`, 'pass a step cap such as 100, or leave maxSteps out to train every epoch in full');
   let lastEval = -1;
   const atStep = async (step: number, m: ModelAdapter) => {
     if (!options.onSteps || step === lastEval) return;

@@ -203,6 +203,10 @@ describe('ASR curve every k steps (figure F2)', () => {
         .rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringMatching(/learning rate .* is not a positive number/) });
     }
     await expect(trainLanguageModel(model, set, lang, undefined as never)).rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringMatching(/needs its options/) });
+    for (const maxSteps of [0, -1, 2.5]) {
+      await expect(trainLanguageModel(model, set, lang, { epochs: 1, learningRate: 0.01, batchSize: 8, seed: 1, maxSteps }))
+        .rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringMatching(new RegExp(`maxSteps ${maxSteps} is not an integer`)) });
+    }
     model.dispose();
   });
 });

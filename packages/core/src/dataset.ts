@@ -40,6 +40,14 @@ export interface BatchOptions {
 }
 
 /**
+ * Throws `BAD_BATCH_SIZE` unless `batchSize` is a positive integer (a loop stepping by 0 would never
+ * end). {@link Dataset.batches} calls it; so should any loop that batches by hand.
+ */
+export function checkBatchSize(batchSize: number): void {
+  check(Number.isInteger(batchSize) && batchSize > 0, 'BAD_BATCH_SIZE', () => `batch size ${String(batchSize)} is not a positive integer`, 'pass a batch size such as 128');
+}
+
+/**
  * A finite in-memory dataset: examples live in host memory as a Float32Array and become tensors one
  * batch at a time. Build it with {@link Dataset.fromArrays}; it validates labels and shapes up front.
  */
@@ -163,7 +171,7 @@ export class Dataset {
    * by `rng`. Each yielded batch owns new tensors.
    */
   *batches(batchSize: number, options: BatchOptions = {}): Generator<Batch> {
-    check(Number.isInteger(batchSize) && batchSize > 0, 'BAD_BATCH_SIZE', `batch size ${batchSize} is not a positive integer`, 'pass a batch size such as 128');
+    checkBatchSize(batchSize);
     const order = options.rng ? options.rng.permutation(this.size) : Int32Array.from(range(this.size));
     const count = this.numBatches(batchSize, options.dropRemainder);
     for (let b = 0; b < count; b++) {

@@ -109,6 +109,10 @@ export function perGroupAccuracy(
 /** Mean negative log-likelihood of the labels under `probs` (probabilities clipped at 1e-12). */
 export function nll(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
   checkLabels(probs, labels, k, 'nll');
+  return nllOf(probs, labels, k);
+}
+
+function nllOf(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
   let s = 0;
   for (let i = 0; i < labels.length; i++) s -= Math.log(Math.max(probs[i * k + labels[i]!]!, 1e-12));
   return s / labels.length;
@@ -117,6 +121,10 @@ export function nll(probs: ArrayLike<number>, labels: ArrayLike<number>, k: numb
 /** Mean cross-entropy from logits (log-sum-exp form, exact for large logits). */
 export function crossEntropyFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
   checkLabels(logits, labels, k, 'cross-entropy');
+  return crossEntropyOf(logits, labels, k);
+}
+
+function crossEntropyOf(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
   let s = 0;
   for (let i = 0; i < labels.length; i++) {
     let max = -Infinity;
@@ -131,6 +139,10 @@ export function crossEntropyFromLogits(logits: ArrayLike<number>, labels: ArrayL
 /** Multi-class Brier score `mean_i Σ_k (p_ik − 1[k = y_i])²`, in [0, 2] (not divided by k). */
 export function brier(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
   checkLabels(probs, labels, k, 'brier');
+  return brierOf(probs, labels, k);
+}
+
+function brierOf(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
   let s = 0;
   for (let i = 0; i < labels.length; i++) {
     for (let j = 0; j < k; j++) {
@@ -157,6 +169,10 @@ export interface ReliabilityBin {
 export function reliabilityBins(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): ReliabilityBin[] {
   checkLabels(probs, labels, k, 'calibration bins');
   check(Number.isInteger(bins) && bins > 0, 'BAD_OPTION', () => `${bins} calibration bins is not a positive integer`, 'pass a bin count such as 15');
+  return binsOf(probs, labels, k, bins);
+}
+
+function binsOf(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins: number): ReliabilityBin[] {
   const count = new Float64Array(bins);
   const hit = new Float64Array(bins);
   const conf = new Float64Array(bins);
@@ -181,15 +197,23 @@ export function reliabilityBins(probs: ArrayLike<number>, labels: ArrayLike<numb
 
 /** Expected calibration error: `Σ_m (|B_m|/N)·|acc(B_m) − conf(B_m)|` over 15 equal-width bins by default. */
 export function ece(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): number {
+  return eceOf(reliabilityBins(probs, labels, k, bins), labels.length);
+}
+
+function eceOf(bins: readonly ReliabilityBin[], n: number): number {
   let s = 0;
-  for (const b of reliabilityBins(probs, labels, k, bins)) if (b.count) s += (b.count / labels.length) * Math.abs(b.accuracy - b.confidence);
+  for (const b of bins) if (b.count) s += (b.count / n) * Math.abs(b.accuracy - b.confidence);
   return s;
 }
 
 /** Maximum calibration error: the largest `|acc − conf|` over non-empty bins. */
 export function mce(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): number {
+  return mceOf(reliabilityBins(probs, labels, k, bins));
+}
+
+function mceOf(bins: readonly ReliabilityBin[]): number {
   let s = 0;
-  for (const b of reliabilityBins(probs, labels, k, bins)) if (b.count) s = Math.max(s, Math.abs(b.accuracy - b.confidence));
+  for (const b of bins) if (b.count) s = Math.max(s, Math.abs(b.accuracy - b.confidence));
   return s;
 }
 
@@ -238,17 +262,20 @@ export function classificationMetrics(
   k: number,
   groups?: ArrayLike<number> | null,
 ): ClassificationMetrics {
+  // labels checked once here; the metrics below share the checked rows, and ECE and MCE one set of bins
+  checkLabels(logits, labels, k, 'classificationMetrics');
   const probs = softmaxRows64(logits, k);
   const preds = argmaxRows(logits, k);
   const acc = accuracy(preds, labels);
   const conf = meanConfidence(probs, k);
+  const bins = binsOf(probs, labels, k, 15);
   const m: ClassificationMetrics = {
     accuracy: acc,
-    loss: crossEntropyFromLogits(logits, labels, k),
-    nll: nll(probs, labels, k),
-    ece: ece(probs, labels, k),
-    mce: mce(probs, labels, k),
-    brier: brier(probs, labels, k),
+    loss: crossEntropyOf(logits, labels, k),
+    nll: nllOf(probs, labels, k),
+    ece: eceOf(bins, labels.length),
+    mce: mceOf(bins),
+    brier: brierOf(probs, labels, k),
     meanConfidence: conf,
     overconfidence: conf - acc,
     count: labels.length,

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelAdapter } from '@trellis-ml/core';
-import { check, meanStd } from '@trellis-ml/core';
+import { check, checkBatchSize, meanStd } from '@trellis-ml/core';
 import type { RequestLanguage, SequenceSet } from './language.js';
 
 /** Per-example results of one teacher-forced pass. */
@@ -35,11 +35,6 @@ export function checkLanguageFits(model: ModelAdapter, lang: RequestLanguage, se
     check(set.data.numClasses === lang.vocabSize && set.data.shape.length === 1 && set.data.shape[0] === lang.maxLen, 'VOCABULARY_MISMATCH',
       `the sequence set has ${set.data.numClasses} tokens and sequences of shape [${set.data.shape.join(', ')}], the language ${lang.vocabSize} tokens and length ${lang.maxLen}`, fix);
   }
-}
-
-/** Checks a batch size of the evaluation loops (a size < 1 would never advance). */
-function checkBatchSize(batchSize: number): void {
-  check(Number.isInteger(batchSize) && batchSize > 0, 'BAD_BATCH_SIZE', `batch size ${String(batchSize)} is not a positive integer`, 'pass a batch size such as 256 (the default)');
 }
 
 /** One teacher-forced forward pass over a sequence set. */

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelAdapter } from '@trellis-ml/core';
-import { check } from '@trellis-ml/core';
+import { check, checkBatchSize } from '@trellis-ml/core';
 import type { Request, RequestLanguage } from './language.js';
 import { checkLanguageFits } from './lmEval.js';
 
@@ -82,7 +82,7 @@ export function reasoningDirectionProbe(model: ModelAdapter, lang: RequestLangua
   for (const t of steps) check(Number.isInteger(t) && t >= 0, 'BAD_OPTION', `probe step ${t} is not an integer ≥ 0`, 'pass generated-token counts 0, 1, 2, …');
   const L = lang.maxLen;
   const bs = options.batchSize ?? 256;
-  check(Number.isInteger(bs) && bs > 0, 'BAD_BATCH_SIZE', `batch size ${String(bs)} is not a positive integer`, 'pass a batch size such as 256 (the default)');
+  checkBatchSize(bs);
   checkLanguageFits(model, lang);
   const taps = [...options.blockTaps];
   const variants: number[][][] = [

@@ -139,7 +139,7 @@ const QUICK: DistillExperimentConfig = {
   klReduction: 'batchmean', shuffleSeed: 'per-seed', normalizeInputs: true,
   grid: false, gridOnly: false, gridEpochs: 8, gridT: [1, 4, 10, 20], gridAlpha: [0.1, 0.5, 0.9], gridEps: [0.05, 0.1, 0.2], gridTfkdAlpha: [0.1, 0.5, 0.9], extras: true,
   temperatureSweepAlpha: [0.1, 0.9], smoke: false,
-  // fixed settings (no grid): the values the validation grid of a full run selected (README)
+  // fixed settings (no grid): the values the validation grid of a full run selected (EXPERIMENTS.md)
   reffakdT: 20, reffakdAlpha: 0.1, kdT: 1, kdAlpha: 0.1, lsEpsilon: 0.1, tfkdAlpha: 0.1,
 };
 

@@ -2,7 +2,7 @@
 // each candidate: `SEED=99 LRS=2e-4,5e-4,1e-3 node bench/attack-tune.mjs full`.
 // EPOCHS=1,2 adds an epoch grid (default: the preset's finetuneEpochs), BATCH the batch size (default: the
 // preset's finetuneBatch); ARMS=none runs only full fine-tuning (no scoring/calibration, much faster).
-// BACKEND=trellis-native matches the study (one thread). Held-out calibration of the README:
+// BACKEND=trellis-native matches the study (one thread). Held-out calibration of EXPERIMENTS.md:
 // `for s in 97 98 99; do SEED=$s BACKEND=trellis-native ARMS=none LRS=3e-4,5e-4,7e-4 EPOCHS=1,2 node bench/attack-tune.mjs full; done`
 // LEVERS lists fine-tune data levers to try, ';'-separated, each `default` or `key=value` pairs joined by '+'
 // (keys: finetuneSys, finetuneOpener, finetuneBenignMix; the same as `--set`), e.g.

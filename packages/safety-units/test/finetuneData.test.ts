@@ -22,7 +22,7 @@ describe('benign fine-tune data and its attack levers (spec §10.3 step 5, §11 
     expect(sp.finetune.train.length).toBe(6 * 40 * 4 - 128);
     const quick = studyConfig('quick');
     expect([quick.finetuneSys, quick.finetuneOpener, quick.finetuneBenignMix, quick.finetuneLr]).toEqual(['mixed', 'sure', 0, 1e-3]);
-    // the full preset's attack: the benign mix at lr 1e-3, chosen on held-out seeds (README)
+    // the full preset's attack: the benign mix at lr 1e-3, chosen on held-out seeds (EXPERIMENTS.md)
     const full = studyConfig('full');
     expect([full.finetuneSys, full.finetuneOpener, full.finetuneBenignMix, full.finetuneLr]).toEqual(['mixed', 'sure', 1, 1e-3]);
     expect(new RequestLanguage().fineTuneOpener).toBe('sure');

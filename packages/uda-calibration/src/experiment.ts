@@ -128,7 +128,7 @@ export function quickConfig(): StudyConfig {
  * The full preset, spec §7.8's `full` profile (3 seeds): both datasets, both models, the 8 core shifts,
  * severities 1–5, 55,000 training / 5,000 clean validation images (§7.2), 10,000 targets per cell, main
  * methods (SHOT-IM on its offline protocol, spec §7.5), the T3A filter sweep and DEC ablations on the
- * first seed, 3-pass trajectories. Hours on one core: the README's runs split
+ * first seed, 3-pass trajectories. Hours on one core: the README's full commands split
  * it by model and keep severities 3–5 (the claims' severities).
  */
 export function fullConfig(): StudyConfig {

@@ -73,13 +73,17 @@ export function extractSnippets(markdown, name) {
   return out;
 }
 
-/** Every README the check covers: the root one, each package's and each example's. */
-export function readmes() {
-  const list = [{ file: join(ROOT, 'README.md'), name: 'root' }];
+/**
+ * Every README the check covers: the root one (`folder` null, `name` 'root'), each package's and each example's
+ * (`folder` 'packages' or 'examples', `name` the directory), under `root` (default: this repository).
+ */
+export function readmes(root = ROOT) {
+  const list = [{ file: join(root, 'README.md'), name: 'root', folder: null }];
   for (const folder of ['packages', 'examples']) {
-    for (const pkg of readdirSync(join(ROOT, folder)).sort()) {
-      const file = join(ROOT, folder, pkg, 'README.md');
-      if (existsSync(file)) list.push({ file, name: pkg });
+    if (!existsSync(join(root, folder))) continue;
+    for (const pkg of readdirSync(join(root, folder)).sort()) {
+      const file = join(root, folder, pkg, 'README.md');
+      if (existsSync(file)) list.push({ file, name: pkg, folder });
     }
   }
   return list;

@@ -19,6 +19,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readmes } from './readme-snippets.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BLOCK = /(<!-- results: ([a-z0-9-]+) -->)([\s\S]*?)(<!-- \/results -->)/g;
@@ -120,16 +121,6 @@ export function loadResults(root = ROOT) {
   return out;
 }
 
-/** The READMEs that may hold result blocks: the root one and each package's. */
-function readmes(root) {
-  const list = [{ file: join(root, 'README.md'), pkg: null }];
-  for (const pkg of readdirSync(join(root, 'packages')).sort()) {
-    const file = join(root, 'packages', pkg, 'README.md');
-    if (existsSync(file)) list.push({ file, pkg });
-  }
-  return list;
-}
-
 /**
  * Renders every README's result blocks. Returns the READMEs whose text changes (`{ file, text }`) and the
  * problems found (unknown result names, malformed results, results no README shows).
@@ -139,7 +130,9 @@ export function renderAll(root = ROOT) {
   const problems = entries.flatMap((e) => resultProblems(e.result, relative(root, e.path)));
   const shown = new Set();
   const changed = [];
-  for (const { file, pkg } of readmes(root)) {
+  // the root README and each package's (the READMEs the snippet check reads, examples left out)
+  for (const { file, name, folder } of readmes(root).filter((r) => r.folder !== 'examples')) {
+    const pkg = folder === null ? null : name;
     const before = readFileSync(file, 'utf8');
     const after = before.replace(BLOCK, (whole, open, name, _body, close) => {
       if (pkg === null) {

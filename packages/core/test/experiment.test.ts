@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { applyParams, describeParams, experimentSeeds, TrellisError } from '@trellis-ml/core';
+import { codeOf } from './helpers.js';
 
 const preset = { epochs: 5, lr: 0.05, augment: false, tier: 'mlp', grid: [1, 4] };
 
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof TrellisError ? e.code : String(e);
-  }
-  return 'no error';
-}
 
 describe('applyParams (--set overrides of a preset)', () => {
   it('reads each value as the type of the preset field and leaves the preset itself alone', () => {

@@ -1,6 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { Dataset, Rng } from '@trellis-ml/core';
+import { expect } from 'vitest';
+import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
 
 /** A linearly separable 3-class toy set in 8 dimensions (seeded). */
 export function toyDataset(n = 240, seed = 1, groups = false): Dataset {
@@ -20,4 +21,15 @@ export function toyDataset(n = 240, seed = 1, groups = false): Dataset {
 export async function useCpu(): Promise<void> {
   await tf.setBackend('cpu');
   await tf.ready();
+}
+
+/** The `TrellisError` code `fn` throws, or `'no error'` when it returns (fails the test when it throws something else). */
+export function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TrellisError);
+    return (e as TrellisError).code;
+  }
+  return 'no error';
 }

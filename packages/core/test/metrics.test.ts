@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { accuracy, argmaxRows, brier, ece, mce, meanConfidence, meanEntropy, nll, perGroupAccuracy, reliabilityBins, Rng, softmaxRows, softmaxRows64, crossEntropyFromLogits, classificationMetrics, TrellisError } from '@trellis-ml/core';
+import { accuracy, argmaxRows, brier, ece, mce, meanConfidence, meanEntropy, nll, perGroupAccuracy, reliabilityBins, Rng, softmaxRows, softmaxRows64, crossEntropyFromLogits, classificationMetrics } from '@trellis-ml/core';
+import { codeOf } from './helpers.js';
 
 describe('metrics (hand-computed)', () => {
   const probs = new Float32Array([0.9, 0.1, 0.6, 0.4, 0.3, 0.7, 0.2, 0.8]);
@@ -36,15 +37,6 @@ describe('metrics (hand-computed)', () => {
 });
 
 import { markdownTable } from '@trellis-ml/core';
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrellisError);
-    return (e as TrellisError).code;
-  }
-  return 'no error';
-}
 
 describe('metrics refuse misaligned input', () => {
   const probs = [0.9, 0.1, 0.6, 0.4];

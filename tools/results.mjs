@@ -95,14 +95,14 @@ export function renderResult(r, link) {
   return `${lines.join('\n')}\n`;
 }
 
-/** The root README's table: one row per committed result of every package. */
+/** The root README's table: one row per committed result of every package, with the backend it ran on. */
 export function renderSummary(entries) {
   const lines = [
-    '| technique | study (results file) | recorded | claims holding | failing: measured (needs) |',
-    '| --- | --- | --- | --- | --- |',
+    '| technique | study (results file) | recorded | backend | claims holding | failing: measured (needs) |',
+    '| --- | --- | --- | --- | --- | --- |',
     ...entries.map(({ pkg, file, result: r }) => {
       const failing = r.claims.filter((c) => !c.holds).map((c) => `\`${c.id}\` ${formatNumber(c.measured, c.threshold)} (${SHOWN_COMPARATOR[c.comparator] ?? c.comparator} ${formatNumber(c.threshold)})`);
-      return `| [${pkg}](packages/${pkg}/README.md) | [${r.name}](packages/${pkg}/${file}) | ${r.recordedAt.slice(0, 10)} | ${holding(r)} | ${failing.join('; ') || 'none'} |`;
+      return `| [${pkg}](packages/${pkg}/README.md) | [${r.name}](packages/${pkg}/${file}) | ${r.recordedAt.slice(0, 10)} | ${r.environment?.backend ?? '?'} | ${holding(r)} | ${failing.join('; ') || 'none'} |`;
     }),
   ];
   return `${lines.join('\n')}\n`;

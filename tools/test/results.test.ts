@@ -67,7 +67,7 @@ describe('committed study results (tools/results.mjs)', () => {
       '',
     ].join('\n'));
     expect(renderSummary([{ pkg: 'demo', file: 'results/full.json', result: r }]).split('\n')[2])
-      .toBe('| [demo](packages/demo/README.md) | [full](packages/demo/results/full.json) | 2026-12-01 | 1 of 2 | `b` 2.1 (≤ 1) |');
+      .toBe('| [demo](packages/demo/README.md) | [full](packages/demo/results/full.json) | 2026-12-01 | trellis-native | 1 of 2 | `b` 2.1 (≤ 1) |');
   });
 
   it('fills README blocks, and reports unknown names and results shown nowhere', () => {

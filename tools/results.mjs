@@ -122,8 +122,8 @@ export function loadResults(root = ROOT) {
 }
 
 /**
- * Renders every README's result blocks. Returns the READMEs whose text changes (`{ file, text }`) and the
- * problems found (unknown result names, malformed results, results no README shows).
+ * Renders every README's result blocks. Returns the READMEs whose text changes (`{ file, text }`), the
+ * problems found (unknown result names, malformed results, results no README shows) and how many results there are.
  */
 export function renderAll(root = ROOT) {
   const entries = loadResults(root);
@@ -153,7 +153,7 @@ export function renderAll(root = ROOT) {
     if (after !== before) changed.push({ file, text: after });
   }
   for (const e of entries) if (!shown.has(e.path)) problems.push(`${relative(root, e.path)}: no block of packages/${e.pkg}/README.md shows it (add <!-- results: ${e.result.name} --><!-- /results -->)`);
-  return { changed, problems };
+  return { changed, problems, count: entries.length };
 }
 
 /** The result file written by `capture`: what a run record says, plus the command that made it. */
@@ -221,7 +221,7 @@ async function main() {
     if (cmd === 'check') for (const c of changed) console.error(`${relative(ROOT, c.file)}: a results block is stale (node tools/results.mjs render)`);
     else for (const c of changed) console.log(`rendered ${relative(ROOT, c.file)}`);
     if (problems.length || (cmd === 'check' && changed.length)) process.exitCode = 1;
-    else if (cmd === 'check') console.log(`${loadResults().length} results, every README block up to date`);
+    else if (cmd === 'check') console.log(`${all.count} results, every README block up to date`);
     return;
   }
   if (cmd === 'compare') {

@@ -19,7 +19,7 @@ const seeds = (process.argv[3] ?? '1,2,3').split(',').map(Number);
 await useBackend(process.argv[4] ?? 'trellis-native', { threads: 1 });
 const EPOCHS = { mnist: 10, fashion: 15 };
 
-// One training run in PyTorch on the files the node side wrote: prints the 10 per-class test accuracies as JSON.
+// One training run in PyTorch on the files the node side wrote: prints the overall and the 10 per-class test accuracies as JSON.
 const TORCH = `
 import sys, json, numpy as np, torch
 torch.set_num_threads(1)
@@ -39,48 +39,50 @@ for _ in range(epochs):
     for i in range(0, n, 128):
         b = p[i:i + 128]; opt.zero_grad(); torch.nn.functional.cross_entropy(m(xtr[b]), ytr[b]).backward(); opt.step()
 with torch.no_grad(): pred = m(xte).argmax(1).numpy()
-print(json.dumps([float((pred[yte == c] == c).mean()) for c in range(10)]))
+print(json.dumps({'overall': float((pred == yte).mean()), 'perClass': [float((pred[yte == c] == c).mean()) for c in range(10)]}))
 `;
 const torchOk = spawnSync('/usr/bin/python3', ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
 if (!torchOk) console.log('PyTorch: /usr/bin/python3 cannot import torch and numpy (apt-get install python3-torch); trellis only');
 
 const pct = (x) => (100 * x).toFixed(2);
-const mean = (rows) => rows[0].map((_, c) => rows.reduce((s, r) => s + r[c], 0) / rows.length);
-const overall = (perClass, test) => perClass.reduce((s, a, c) => s + a * test.labels.filter((l) => l === c).length, 0) / test.size;
+const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const write = (dir, name, arr) => writeFileSync(join(dir, name), Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength));
 
-for (const dataset of datasets) {
-  const data = loadStudyData(dataset);
-  const test = classGroups(data.test);
-  const runs = { trellis: [], 'torch (Glorot init)': [], 'torch (own init)': [] };
-  for (const seed of seeds) {
-    const train = classGroups(stratifiedSubset(data.train, FULL_TRAIN_SIZE, seed));
-    const t0 = Date.now();
-    const model = mlp({ inputShape: [784], hidden: [300, 100], numClasses: 10, seed });
-    const trainer = new Trainer({ model, seed, batchSize: 128, optimizer: tf.train.adam(1e-3) });
-    await trainer.fit(train, { epochs: EPOCHS[dataset] });
-    trainer.dispose();
-    runs.trellis.push(evaluateGroups(model, test, 10, { bootstrapBelow: 0 }).perGroup.map((g) => g.accuracy));
-    model.dispose();
-    const line = [`${dataset} seed ${seed}: trellis ${pct(overall(runs.trellis.at(-1), test))}% (${((Date.now() - t0) / 1000).toFixed(0)} s)`];
-    if (torchOk) {
-      const dir = mkdtempSync(join(tmpdir(), 'dense-reference-'));
-      try {
-        write(dir, 'train-x', train.x); write(dir, 'train-y', train.labels); write(dir, 'test-x', test.x); write(dir, 'test-y', test.labels);
+// the examples PyTorch trains and tests on: one temporary directory, the test split written once per dataset
+const dir = mkdtempSync(join(tmpdir(), 'dense-reference-'));
+try {
+  for (const dataset of datasets) {
+    const data = loadStudyData(dataset);
+    const test = classGroups(data.test);
+    if (torchOk) { write(dir, 'test-x', test.x); write(dir, 'test-y', test.labels); }
+    const runs = { trellis: [], 'torch (Glorot init)': [], 'torch (own init)': [] };
+    for (const seed of seeds) {
+      const train = classGroups(stratifiedSubset(data.train, FULL_TRAIN_SIZE, seed));
+      const t0 = Date.now();
+      const model = mlp({ inputShape: [784], hidden: [300, 100], numClasses: 10, seed });
+      const trainer = new Trainer({ model, seed, batchSize: 128, optimizer: tf.train.adam(1e-3) });
+      await trainer.fit(train, { epochs: EPOCHS[dataset] });
+      trainer.dispose();
+      const report = evaluateGroups(model, test, 10, { bootstrapBelow: 0 });
+      runs.trellis.push({ overall: report.overall.accuracy, perClass: report.perGroup.map((g) => g.accuracy) });
+      model.dispose();
+      const line = [`${dataset} seed ${seed}: trellis ${pct(report.overall.accuracy)}% (${((Date.now() - t0) / 1000).toFixed(0)} s)`];
+      if (torchOk) {
+        write(dir, 'train-x', train.x); write(dir, 'train-y', train.labels);
         for (const [name, init] of [['torch (Glorot init)', 'glorot'], ['torch (own init)', 'torch']]) {
           const r = spawnSync('/usr/bin/python3', ['-c', TORCH, dir, String(seed), String(EPOCHS[dataset]), init], { encoding: 'utf8' });
           if (r.status !== 0) throw new Error(`PyTorch exited with ${r.status}: ${r.stderr.slice(-1000)}`);
           runs[name].push(JSON.parse(r.stdout.trim().split('\n').at(-1)));
-          line.push(`${name} ${pct(overall(runs[name].at(-1), test))}%`);
+          line.push(`${name} ${pct(runs[name].at(-1).overall)}%`);
         }
-      } finally { rmSync(dir, { recursive: true, force: true }); }
+      }
+      console.log(line.join(', '));
     }
-    console.log(line.join(', '));
+    for (const [name, rows] of Object.entries(runs)) {
+      if (!rows.length) continue;
+      const perClass = rows[0].perClass.map((_, c) => mean(rows.map((r) => r.perClass[c])));
+      const checks = denseBandChecks(dataset, mean(rows.map((r) => r.overall)), perClass);
+      console.log(`${dataset} ${name}, seed means: ${checks.map((b) => `${b.what} ${pct(b.measured)}% ${b.holds ? 'in' : 'OUT'}`).join('; ')}`);
+    }
   }
-  for (const [name, rows] of Object.entries(runs)) {
-    if (!rows.length) continue;
-    const perClass = mean(rows);
-    const checks = denseBandChecks(dataset, overall(perClass, test), perClass);
-    console.log(`${dataset} ${name}, seed means: ${checks.map((b) => `${b.what} ${pct(b.measured)}% ${b.holds ? 'in' : 'OUT'}`).join('; ')}`);
-  }
-}
+} finally { rmSync(dir, { recursive: true, force: true }); }

@@ -58,7 +58,7 @@ export type MethodSpec =
    * 0.01], all weights, continual. `predictWith` [`'teacher'`, the paper's output]: whose logits
    * `step` returns and `predict` uses. `predictNormalization` [`'batch'`, the released code discards
    * BatchNorm running statistics]: `'moving'` predicts in inference mode with that model's moving
-   * statistics (spec §7.5's post-pass reading). `seed` [the context's]: augmentation and restore draws.
+   * statistics (spec §7.5's post-pass reading). `seed` (default: the context's) seeds the augmentation and restore draws.
    */
   | {
     kind: 'cotta'; label?: string; lr?: number; emaAlpha?: number; restoreProb?: number; nAug?: number; augThreshold?: number;

@@ -28,7 +28,7 @@ export interface CottaOptions {
   /** The teacher averages over augmentations when the source (anchor) model's mean top probability on the batch is below this, in [0, 1] [0.92]. */
   augThreshold?: number;
   /**
-   * `'probabilities'` [default]: the target is the mean of the teacher's softmax over the copies.
+   * `'probabilities'` (the default): the target is the mean of the teacher's softmax over the copies.
    * `'logits'`: the softmax of the mean of the teacher's logits (the released code's averaging).
    */
   augAverage?: CottaAugmentationAverage;

@@ -11,11 +11,20 @@ trap 'rm -rf "$out"' EXIT
 flags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -nostdlib -fno-builtin -Wl,--no-entry -Wl,--import-memory -Wl,--strip-all)
 clang "${flags[@]}" -o "$out/plain.wasm" "$here/kernels.c"
 clang "${flags[@]}" -matomics -Wl,--shared-memory -Wl,--max-memory=4294967296 -o "$out/shared.wasm" "$here/kernels.c"
-# The module shares tfjs-backend-wasm's heap: it must not use a linear-memory stack or data.
+# The module shares tfjs-backend-wasm's heap: it must not use a linear-memory stack (the stack
+# pointer is the module's one global, so no function may read or write a global) or data segments.
+# The disassembly is captured first: under pipefail, `grep -q` closing the pipe early would make
+# the pipeline fail and the check pass whatever it found.
 if command -v wasm-objdump >/dev/null; then
   for f in plain shared; do
-    if wasm-objdump -d "$out/$f.wasm" | grep -q 'global\.\|call '; then
-      echo "kernels.c uses the shadow stack or calls (see wasm-objdump -d): keep every function stack-free" >&2
+    code=$(wasm-objdump -d "$out/$f.wasm")
+    sections=$(wasm-objdump -h "$out/$f.wasm")
+    if grep -q 'global\.' <<<"$code"; then
+      echo "kernels.c uses the shadow stack in $f.wasm (see wasm-objdump -d): keep every function stack-free" >&2
+      exit 1
+    fi
+    if grep -q '^ *Data ' <<<"$sections"; then
+      echo "kernels.c has a data segment in $f.wasm (see wasm-objdump -h): it would be written into tfjs's heap" >&2
       exit 1
     fi
   done

@@ -1,12 +1,14 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TECHNIQUES, checkCanResume, helpText, parseArgs, techniqueHelpText } from '@trellis-ml/cli';
+import { runNode } from '../../../tools/test-support/runNode.js';
 
 const bin = resolve(__dirname, '../dist/bin.js');
-const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 300_000 });
+/** `trellis ...args` in a child process (async: a blocked event loop would time out vitest's worker RPC). */
+const run = (args: string[]) => runNode([bin, ...args]);
 
 function summaryOf(out: string): Record<string, unknown> {
   const root = join(out, 'train');
@@ -44,7 +46,7 @@ function killWhen(args: string[], root: string, ready: (dir: string) => boolean)
 async function expectResumedRunMatches(args: string[], uninterrupted: Record<string, unknown>): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), 'trellis-resume-'));
   expect(await killAfterFirstCheckpoint([...args, '--out', out], out)).toBe(true);
-  const resumed = run([...args, '--out', out, '--resume']);
+  const resumed = await run([...args, '--out', out, '--resume']);
   expect(resumed.status, resumed.stderr).toBe(0);
   expect(resumed.stdout).toMatch(/resuming/);
   const s = summaryOf(out);
@@ -53,7 +55,7 @@ async function expectResumedRunMatches(args: string[], uninterrupted: Record<str
 }
 
 describe('trellis CLI', () => {
-  it('parses flags, --set params and rejects malformed ones', () => {
+  it('parses flags, --set params and rejects malformed ones', async () => {
     expect(parseArgs(['train', '--seed', '3', '--quick', '--set', 'alpha=0.5', '--out=x'])).toEqual({
       command: 'train', flags: { seed: '3', quick: true, out: 'x' }, params: { alpha: '0.5' },
     });
@@ -78,17 +80,17 @@ describe('trellis CLI', () => {
     const args = ['dynamic-depth', '--quick', '--seeds', '1,2', '--backend', 'wasm', '--set', 'dataset=mnist', '--set', 'trainLimit=2000', '--set', 'testLimit=500',
       '--set', 'width=32', '--set', 'blocks=2', '--set', 'depths=1,2', '--set', 'epochs=3', '--set', 'timedRuns=2'];
     const a = mkdtempSync(join(tmpdir(), 'trellis-study-'));
-    const whole = run([...args, '--out', a]);
+    const whole = await run([...args, '--out', a]);
     expect(whole.status, whole.stderr).toBe(0);
     const out = mkdtempSync(join(tmpdir(), 'trellis-study-'));
     const oneUnit = (dir: string) => existsSync(join(dir, 'journal.jsonl')) && readFileSync(join(dir, 'journal.jsonl'), 'utf8').endsWith('\n');
     expect(await killWhen([...args, '--out', out], join(out, 'dynamic-depth'), oneUnit)).toBe(true);
     // other settings: refused before any work, naming what differs, and the interrupted run is left as it was
-    const other = run([...args.map((a) => (a === 'epochs=3' ? 'epochs=2' : a)), '--out', out, '--resume']);
+    const other = await run([...args.map((a) => (a === 'epochs=3' ? 'epochs=2' : a)), '--out', out, '--resume']);
     expect(other.status).toBe(2);
     expect(other.stderr).toMatch(/the interrupted run .* has other settings: epochs 3 \(now 2\)/);
     expect(other.stderr).toMatch(/fix: resume with the same --seed, --seeds and --set values/);
-    const resumed = run([...args, '--out', out, '--resume']);
+    const resumed = await run([...args, '--out', out, '--resume']);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stdout).toMatch(/resuming .*: 1 finished seeds are replayed/);
     const summary = (o: string) => {
@@ -125,45 +127,45 @@ describe('trellis CLI', () => {
     });
     expect(code).toBe(130);
     expect(stderr).toMatch(/interrupted \(SIGINT\): what finished is kept — run the same `trellis dynamic-depth` command with --resume/);
-    const resumed = run([...args, '--out', out, '--resume']);
+    const resumed = await run([...args, '--out', out, '--resume']);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stdout).toMatch(/1 finished seeds are replayed/);
   });
 
-  it('--resume: a technique whose study is not journaled says so, and with nothing to resume the error says what to do', () => {
+  it('--resume: a technique whose study is not journaled says so, and with nothing to resume the error says what to do', async () => {
     const thirdParty = { name: 'my-technique', description: '', run: () => Promise.reject(new Error('not reached')) };
     expect(() => checkCanResume(thirdParty, { resume: true })).toThrow(/trellis my-technique does not resume interrupted runs.*the studies that resume are: privacy, fair-prune, safety-units, dynamic-depth, uda-calibration, distill, retrain-cost/s);
     expect(() => checkCanResume(thirdParty, {})).not.toThrow();
     expect(() => checkCanResume({ ...thirdParty, resumable: true }, { resume: true })).not.toThrow();
-    const none = run(['uda-calibration', '--quick', '--resume', '--out', mkdtempSync(join(tmpdir(), 'trellis-cli-'))]);
+    const none = await run(['uda-calibration', '--quick', '--resume', '--out', mkdtempSync(join(tmpdir(), 'trellis-cli-'))]);
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/no unfinished uda-calibration run under/);
     expect(none.stderr).toMatch(/fix: start the run without --resume/);
     expect(helpText()).toMatch(/trellis uda-calibration .*\[--resume\]/);
   });
 
-  it('gives a clear error for a backend that is not installed and for unknown commands', () => {
-    const r = run(['train', '--backend', 'tensorflow-gpu']);
+  it('gives a clear error for a backend that is not installed and for unknown commands', async () => {
+    const r = await run(['train', '--backend', 'tensorflow-gpu']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/tfjs-node-gpu/);
     expect(r.stderr).toMatch(/fix: .*npm install @tensorflow\/tfjs-node-gpu/);
-    const u = run(['frobnicate']);
+    const u = await run(['frobnicate']);
     expect(u.status).toBe(2);
     expect(u.stderr).toMatch(/unknown command "frobnicate"/);
     // A flag the command does not take is an error, not silently ignored.
-    const typo = run(['train', '--epoch', '2']);
+    const typo = await run(['train', '--epoch', '2']);
     expect(typo.status).toBe(2);
     expect(typo.stderr).toMatch(/`trellis train` does not take --epoch/);
     expect(typo.stderr).toMatch(/fix: use one of .*--epochs/);
-    const tech = run(['distill', '--workers', '2']);
+    const tech = await run(['distill', '--workers', '2']);
     expect(tech.status).toBe(2);
     expect(tech.stderr).toMatch(/`trellis distill` does not take --workers.*--set key=value/s);
   });
 
-  it('says why the native kernels are not used when auto falls back from them', () => {
+  it('says why the native kernels are not used when auto falls back from them', async () => {
     const out = mkdtempSync(join(tmpdir(), 'trellis-fallback-'));
-    const r = spawnSync(process.execPath, [bin, 'train', '--limit', '300', '--epochs', '1', '--out', out], {
-      encoding: 'utf8', timeout: 300_000, env: { ...process.env, TRELLIS_NATIVE_DISABLE: '1' },
+    const r = await runNode([bin, 'train', '--limit', '300', '--epochs', '1', '--out', out], {
+      env: { ...process.env, TRELLIS_NATIVE_DISABLE: '1' },
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^backend: (wasm|cpu) /m);
@@ -173,7 +175,7 @@ describe('trellis CLI', () => {
   it('train writes summary.json with testAccuracy and backend; a killed run resumed with --resume ends with the same metrics', async () => {
     const args = ['train', '--dataset', 'mnist', '--limit', '3000', '--epochs', '3', '--seed', '4', '--backend', 'wasm'];
     const a = mkdtempSync(join(tmpdir(), 'trellis-a-'));
-    const full = run([...args, '--out', a]);
+    const full = await run([...args, '--out', a]);
     expect(full.status, full.stderr).toBe(0);
     const sa = summaryOf(a);
     expect(sa.backend).toBe('wasm');
@@ -185,7 +187,7 @@ describe('trellis CLI', () => {
   it('train --workers 2 trains data-parallel on two worker threads; a killed run resumes from rank 0 checkpoint to the same metrics', async () => {
     const args = ['train', '--dataset', 'mnist', '--limit', '3000', '--epochs', '2', '--seed', '4', '--backend', 'wasm', '--workers', '2'];
     const a = mkdtempSync(join(tmpdir(), 'trellis-dp-a-'));
-    const full = run([...args, '--out', a]);
+    const full = await run([...args, '--out', a]);
     expect(full.status, full.stderr).toBe(0);
     const sa = summaryOf(a);
     expect(sa.dataParallelWorkers).toBe(2);
@@ -196,12 +198,12 @@ describe('trellis CLI', () => {
     await expectResumedRunMatches(args, sa);
   });
 
-  it('--gemm picks trellis-native\'s GEMM library and the run record names it; another backend ignores it with a note; a bad value is an error', () => {
-    const bad = run(['train', '--gemm', 'mkl']);
+  it('--gemm picks trellis-native\'s GEMM library and the run record names it; another backend ignores it with a note; a bad value is an error', async () => {
+    const bad = await run(['train', '--gemm', 'mkl']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--gemm mkl is not one of auto, openblas, onednn, openblas-threads/);
     const w = mkdtempSync(join(tmpdir(), 'trellis-gemm-w-'));
-    const onWasm = run(['train', '--limit', '300', '--epochs', '1', '--backend', 'wasm', '--gemm', 'onednn', '--out', w]);
+    const onWasm = await run(['train', '--limit', '300', '--epochs', '1', '--backend', 'wasm', '--gemm', 'onednn', '--out', w]);
     expect(onWasm.status, onWasm.stderr).toBe(0);
     expect(onWasm.stdout).toMatch(/gemm 'onednn' ignored: only trellis-native has a GEMM choice/);
     const configOf = (out: string): Record<string, unknown> => {
@@ -212,21 +214,21 @@ describe('trellis CLI', () => {
     expect(configOf(w)['backendLibraries']).toBeUndefined();
     if (!existsSync(resolve(__dirname, '../../backend-native/build/Release/trellis_native.node'))) return; // native kernels not built here
     const n = mkdtempSync(join(tmpdir(), 'trellis-gemm-n-'));
-    const onNative = run(['train', '--limit', '300', '--epochs', '1', '--backend', 'trellis-native', '--threads', '1', '--gemm', 'onednn', '--out', n]);
+    const onNative = await run(['train', '--limit', '300', '--epochs', '1', '--backend', 'trellis-native', '--threads', '1', '--gemm', 'onednn', '--out', n]);
     expect(onNative.status, onNative.stderr).toBe(0);
     expect(onNative.stdout).toMatch(/^ {2}oneDNN .*; gemm onednn/m);
     expect(configOf(n)['backendLibraries']).toMatch(/^oneDNN .*OpenBLAS .*; gemm onednn/);
     expect(configOf(n)['backendThreads']).toBe(1);
   });
 
-  it('train rejects a bad --workers value', () => {
-    const r = run(['train', '--workers', '0', '--limit', '100', '--epochs', '1']);
+  it('train rejects a bad --workers value', async () => {
+    const r = await run(['train', '--workers', '0', '--limit', '100', '--epochs', '1']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--workers 0 is not a positive integer/);
   });
 
-  it('trellis --version names the CLI, core, every technique package, tfjs-core and Node with their versions', () => {
-    const r = run(['--version']);
+  it('trellis --version names the CLI, core, every technique package, tfjs-core and Node with their versions', async () => {
+    const r = await run(['--version']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^trellis \d+\.\d+\.\d+$/m);
     expect(r.stdout).toMatch(/^@trellis-ml\/core \d+\.\d+\.\d+$/m);
@@ -236,34 +238,34 @@ describe('trellis CLI', () => {
   });
 
   it('trellis <technique> --help lists the --set keys with their defaults, the same keys its --set check accepts', async () => {
-    const help = run(['retrain-cost', '--help']);
+    const help = await run(['retrain-cost', '--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^ {2}datasets +mnist +mnist,fashion +a comma list, each one of mnist, fashion$/m);
     expect(help.stdout).toMatch(/^ {2}retrainN +mlp 3000, cnn 2000 +mlp 10000, cnn 5000 +a whole number ≥ 1$/m);
     for (const t of TECHNIQUES) {
       const text = await techniqueHelpText(t.name);
       const listed = [...text.matchAll(/^ {2}(\w+) {2}/gm)].map((m) => m[1]).filter((k) => k !== 'set');
-      const bogus = run([t.name, '--quick', '--backend', 'cpu', '--set', 'noSuchKey=1']);
+      const bogus = await run([t.name, '--quick', '--backend', 'cpu', '--set', 'noSuchKey=1']);
       expect(bogus.status, t.name).toBe(2);
       const accepted = /use one of: ([\w, ]+)/.exec(bogus.stderr)?.[1]?.split(', ');
       expect(listed.sort(), t.name).toEqual(accepted?.sort());
     }
   });
 
-  it('train --dataset takes fashion as another spelling of fashion-mnist (the techniques\' --set dataset=fashion)', () => {
+  it('train --dataset takes fashion as another spelling of fashion-mnist (the techniques\' --set dataset=fashion)', async () => {
     const out = mkdtempSync(join(tmpdir(), 'trellis-alias-'));
-    const r = run(['train', '--dataset', 'fashion', '--limit', '200', '--epochs', '1', '--backend', 'cpu', '--out', out]);
+    const r = await run(['train', '--dataset', 'fashion', '--limit', '200', '--epochs', '1', '--backend', 'cpu', '--out', out]);
     expect(r.status).toBe(0);
     expect(summaryOf(out).dataset).toBe('fashion-mnist');
   });
 
-  it('refuses a learning rate that is not positive, an unknown --only name and a thread count below 1 before any work', () => {
+  it('refuses a learning rate that is not positive, an unknown --only name and a thread count below 1 before any work', async () => {
     for (const lr of ['-1', '0']) {
-      const r = run(['train', '--lr', lr, '--limit', '100', '--epochs', '1', '--backend', 'cpu']);
+      const r = await run(['train', '--lr', lr, '--limit', '100', '--epochs', '1', '--backend', 'cpu']);
       expect(r.status, `--lr ${lr}`).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`learning rate ${lr} is not a positive number`));
     }
-    const tour = run(['tour', '--only', 'distill,nope', '--backend', 'cpu']);
+    const tour = await run(['tour', '--only', 'distill,nope', '--backend', 'cpu']);
     expect(tour.status).toBe(2);
     expect(tour.stderr).toMatch(/--only names "nope", which is not a technique/);
     expect(tour.stderr).toMatch(/pass a comma list of: privacy, /);
@@ -275,12 +277,12 @@ describe('trellis CLI', () => {
       [['train', '--dataset', 'cifar'], /--dataset cifar is not one of mnist, fashion-mnist/],
       [['distill', '--seeds', '1,x'], /--seeds 1,x is not a comma-separated list of integers/],
     ] as const) {
-      const r = run([...args]);
+      const r = await run([...args]);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stdout, args.join(' ')).not.toMatch(/backend:/);
     }
-    const threads = run(['train', '--threads', '0', '--limit', '100', '--epochs', '1', '--backend', 'wasm']);
+    const threads = await run(['train', '--threads', '0', '--limit', '100', '--epochs', '1', '--backend', 'wasm']);
     expect(threads.status).toBe(2);
     expect(threads.stderr).toMatch(/threads 0 is not a whole number ≥ 1/);
   });

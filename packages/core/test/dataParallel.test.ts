@@ -1,15 +1,15 @@
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { dataParallelPlugin, dataParallelRank, runDataParallel, shardRange } from '@trellis-ml/core';
+import { runNode } from '../../../tools/test-support/runNode.js';
 
 const SCRIPT = fileURLToPath(new URL('./fixtures/data-parallel-train.mjs', import.meta.url));
 
 interface Result { rank: number; workers: number; history: number[]; tensors: number[]; weights: number[]; rows: number }
 
 /** The same script run alone (no workers: the plugin is a no-op), for the single-process reference. */
-function alone(options: object): Result {
-  const out = spawnSync(process.execPath, [SCRIPT, JSON.stringify(options)], { encoding: 'utf8' });
+async function alone(options: object): Promise<Result> {
+  const out = await runNode([SCRIPT, JSON.stringify(options)]);
   if (out.status !== 0) throw new Error(out.stderr);
   return JSON.parse(out.stdout) as Result;
 }
@@ -42,7 +42,7 @@ describe('runDataParallel', { timeout: 60_000 }, () => {
     expect(a!.weights).toEqual(b!.weights); // bit-identical replicas, though rank 1 was built with other weights
     expect(a!.history).toEqual(b!.history); // the logs are averaged over the ranks
     expect([a!.rows, b!.rows]).toEqual([360, 360]); // each trained on half of every batch (3 epochs × 240 / 2)
-    const ref = alone(opts);
+    const ref = await alone(opts);
     // Same full-batch gradient up to float rounding of the two-shard sum (240 = 7 × 32 + 16: the last batch splits 8/8).
     expect(maxDiff(a!.weights, ref.weights)).toBeLessThan(1e-4);
     expect(maxDiff(a!.history, ref.history)).toBeLessThan(1e-5);
@@ -55,7 +55,7 @@ describe('runDataParallel', { timeout: 60_000 }, () => {
     const opts = { batchSize: 32, epochs: 2, backend: 'wasm' };
     const [a, b] = (await runDataParallel<Result>({ script: SCRIPT, workers: 2, data: opts })) as Result[];
     expect(a!.weights).toEqual(b!.weights);
-    const ref = alone(opts);
+    const ref = await alone(opts);
     expect(maxDiff(a!.weights, ref.weights)).toBeLessThan(1e-4);
     expect(a!.tensors[1]).toBe(a!.tensors[0]);
   });
@@ -64,7 +64,7 @@ describe('runDataParallel', { timeout: 60_000 }, () => {
     // Without that, each rank's moving mean/variance would follow its own shard and fit's replica check would fail.
     const [a, b] = (await runDataParallel<Result>({ script: SCRIPT, workers: 2, data: { batchSize: 32, epochs: 2, batchNorm: true } })) as Result[];
     expect(a!.weights).toEqual(b!.weights);
-    const ref = alone({ batchSize: 32, epochs: 2, batchNorm: true });
+    const ref = await alone({ batchSize: 32, epochs: 2, batchNorm: true });
     expect(a!.weights.length).toBe(ref.weights.length);
     // Shard statistics (unsynchronised BatchNorm) make the run differ from one process, but it still learns.
     expect(a!.history[1]!).toBeLessThan(a!.history[0]!);
@@ -78,7 +78,7 @@ describe('runDataParallel', { timeout: 60_000 }, () => {
     expect(res[2]!.weights).toEqual(res[0]!.weights);
     // 34 batches of 7 split 2/2/3, then the batch of 2 whole on every rank.
     expect(res.map((r) => r!.rows)).toEqual([34 * 2 + 2, 34 * 2 + 2, 34 * 3 + 2]);
-    const ref = alone(opts);
+    const ref = await alone(opts);
     expect(maxDiff(res[0]!.weights, ref.weights)).toBeLessThan(1e-4);
     expect(Math.abs(res[0]!.history[0]! - ref.history[0]!)).toBeLessThan(1e-5);
   });

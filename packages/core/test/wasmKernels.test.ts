@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import {
 import { describeBackend, useBackend } from '../src/backend/useBackend.js';
 import { wasmSimdKernels } from '../src/backend/wasmSimd.js';
 import { TrellisError } from '../src/errors.js';
+import { runNode } from '../../../tools/test-support/runNode.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -764,7 +764,7 @@ describe('useBackend', () => {
     }
   });
 
-  it('threads: 2 starts the threaded wasm build in Node (fresh process) and matches cpu', () => {
+  it('threads: 2 starts the threaded wasm build in Node (fresh process) and matches cpu', async () => {
     // The wasm thread count is fixed when the backend first starts, so this needs its own process.
     const req = createRequire(import.meta.url);
     let viteNode: string;
@@ -803,7 +803,7 @@ console.log('RESULT ' + JSON.stringify({ threads: info.threads, name: info.name,
 `,
     );
     try {
-      const r = spawnSync(process.execPath, [viteNode, script], { encoding: 'utf8', timeout: 90_000, cwd: join(here, '..') });
+      const r = await runNode([viteNode, script], { timeout: 90_000, cwd: join(here, '..') });
       const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
       expect(line, r.stderr).toBeDefined();
       const res = JSON.parse(line!.slice(7)) as { threads: number; name: string; err: number };

@@ -20,6 +20,7 @@ export interface NodeRun {
 export interface RunNodeOptions {
   /** Kill the child with SIGTERM after this many ms (default 300,000). */
   timeout?: number;
+  /** The child's environment (default: this process's). */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -27,7 +28,7 @@ export interface RunNodeOptions {
 /** `node ...args`: resolves when the child exits, with its status, signal and output (never rejects for a non-zero exit). */
 export function runNode(args: string[], options: RunNodeOptions = {}): Promise<NodeRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });

@@ -13,7 +13,7 @@ import { GEMM_CHOICES, batchNormGradients, checkBackendOptions, registerBackendG
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
 import { installNativeSgd } from './sgd.js';
-import { installNativeMoments, momentsGradConfig, momentsKernelFuncs } from './moments.js';
+import { installNativeMoments, momentsKernelFuncs } from './moments.js';
 import { layoutKernelFuncs } from './layoutKernels.js';
 import {
   BATCH_NORM_GRAD_KERNEL,
@@ -210,7 +210,6 @@ export function loadNativeKernels(): NativeKernelsStatus {
     }
     registerNativeGradients();
     registerLargeArrayAdvisor((array) => addon.adviseHugePages(array));
-    if (tf.getGradient(momentsGradConfig.kernelName) == null) tf.registerGradient(momentsGradConfig);
     const moments = installNativeMoments(NATIVE_BACKEND_NAME) ? ['op:moments'] : [];
     const adam = installNativeAdam(NATIVE_BACKEND_NAME, addon) ? ['optimizer:Adam'] : [];
     const sgd = installNativeSgd(NATIVE_BACKEND_NAME, addon) ? ['optimizer:SGD', 'optimizer:Momentum'] : [];

@@ -24,5 +24,6 @@ export * from './backend/useBackend.js';
 export * from './backend/wasmKernels.js';
 export * from './backend/fusedAdam.js';
 export * from './backend/fusedSgd.js';
+export * from './backend/fusedMoments.js';
 export * from './backend/backendGradients.js';
 export * from './parallel/dataParallel.js';

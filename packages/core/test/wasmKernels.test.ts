@@ -80,6 +80,12 @@ function weightedSum(y: tf.Tensor, seed = 99): tf.Scalar {
   return tf.sum(tf.mul(y, t(y.shape, seed)));
 }
 
+/**
+ * `tf.moments` as tfjs-layers calls it: read from tfjs-core's CommonJS exports at call time (what core
+ * replaces when the wasm kernels are registered, after this module loads).
+ */
+const layersMoments: typeof tf.moments = (...args) => (createRequire(import.meta.url)('@tensorflow/tfjs-core') as typeof tf).moments(...args);
+
 function wasmDataIds(): number {
   return (tf.engine().registry['wasm'] as unknown as { numDataIds(): number }).numDataIds();
 }
@@ -117,6 +123,8 @@ describe('registration', () => {
       'BatchMatMul',
       '_FusedMatMul',
       'grad:FusedBatchNorm',
+      'grad:Relu',
+      ...(process.env['TRELLIS_WASM_SIMD'] === '0' ? [] : ['fusedMoments']),
     ]) {
       expect(WASM_TRAINING_KERNELS).toContain(k);
     }
@@ -443,6 +451,98 @@ describe('batch norm gradient (broadcasting, no Tile)', () => {
   });
 });
 
+describe('batch statistics and the batch-norm and ReLU gradients in one SIMD pass each', () => {
+  const simdOff = process.env['TRELLIS_WASM_SIMD'] === '0';
+  const moments = layersMoments;
+
+  /** The kernels `f` runs on wasm (profiled), by name. */
+  const kernelsRun = async (f: () => Outs): Promise<string[]> => {
+    await tf.setBackend('wasm');
+    const prof = await tf.profile(() => {
+      tf.dispose(tf.tidy(() => flatten(f())));
+    });
+    return prof.kernels.map((k) => k.name);
+  };
+
+  it('moments over every axis but the last: values against float64 sums, also once V8 has optimised the kernel', async () => {
+    await tf.setBackend('wasm');
+    // Three blocks of 256 rows (the last partial) and 60 rows; C = 7 and 3: SIMD bodies and tails.
+    // Node 20's V8 miscomputed clang's vectorised double loops here only after TurboFan compiled
+    // them, so the check is repeated after many calls and a pause (background compilation).
+    const check = (rows: number, c: number, offset: number, seed: number): void => {
+      const xs = rand(rows * c, seed).map((v, i) => offset + v * (1 + (i % c)));
+      const x = tf.tensor(xs, [rows, 1, 1, c]);
+      const { mean, variance } = layersMoments(x, [0, 1, 2]);
+      const [m, v] = [mean.dataSync(), variance.dataSync()];
+      for (let j = 0; j < c; j++) {
+        let s = 0;
+        for (let r = 0; r < rows; r++) s += xs[r * c + j] as number;
+        const mu = Math.fround(s / rows);
+        let q = 0;
+        for (let r = 0; r < rows; r++) q += Math.fround((xs[r * c + j] as number) - mu) ** 2;
+        expect(Math.abs((m[j] as number) - mu)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(mu)));
+        expect(Math.abs((v[j] as number) - q / rows)).toBeLessThan(1e-5 * (q / rows));
+      }
+      tf.dispose([x, mean, variance]);
+    };
+    const all = (): void => {
+      for (const [rows, c] of [[600, 7], [60, 7], [600, 3], [60, 3], [5, 8]] as const) check(rows, c, 1000, 90 + rows + c);
+    };
+    all();
+    for (let i = 0; i < 40; i++) tf.dispose(Object.values(layersMoments(t([600, 7], 91), [0])));
+    await new Promise((r) => setTimeout(r, 200));
+    all();
+  });
+
+  it('moments and their gradients match cpu over all-but-last axes (keepDims too), and other axes run the original', async () => {
+    const cases: Array<[number[], number[], boolean]> = [
+      [[4, 3, 5, 7], [0, 1, 2], false],
+      [[4, 3, 5, 8], [0, 1, 2], true],
+      [[9, 6], [0], false],
+      [[4, 3, 5, 7], [0, 1], false],
+      [[4, 3, 5, 7], [1, 2, 3], false],
+    ];
+    for (const [shape, axes, keepDims] of cases) {
+      const f = () => {
+        const x = t(shape, 91);
+        const g = tf.grads((a: tf.Tensor) => {
+          const { mean, variance } = moments(a, axes, keepDims);
+          return tf.add(weightedSum(mean, 92), weightedSum(variance, 93));
+        });
+        const { mean, variance } = moments(x, axes, keepDims);
+        return [mean, variance, ...g([x])];
+      };
+      await expectSame(f);
+      const fused = (await kernelsRun(f)).includes('TrellisWasmMoments');
+      expect(fused).toBe(!simdOff && axes.length === shape.length - 1 && axes.every((a, i) => a === i));
+    }
+  });
+
+  it('training-mode batch norm through the replaced moments: values and every gradient match cpu, in one pass each', async () => {
+    const f = () => {
+      const x = t([4, 3, 5, 7], 94);
+      const g = tf.grads((a: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
+        const { mean, variance } = moments(a, [0, 1, 2]);
+        return weightedSum(tf.relu(tf.batchNorm(a, mean, variance, beta, gamma, 1e-3)));
+      });
+      return g([x, t([7], 95), t([7], 96)]);
+    };
+    await expectSame(f);
+    const names = await kernelsRun(f);
+    for (const k of ['TrellisWasmMoments', 'TrellisWasmMomentsGrad', 'TrellisWasmBatchNormGrad', 'TrellisWasmReluGrad']) {
+      expect(names.includes(k)).toBe(!simdOff);
+    }
+  });
+
+  it('ReLU gradient is bit-identical to cpu, zeros, negatives, NaN and tails included', async () => {
+    const xs = Float32Array.from([...rand(21, 105), 0, -0, NaN, 3, -2, NaN, 1e-30]);
+    const f = () => tf.grads((a: tf.Tensor) => weightedSum(tf.relu(a), 106))([tf.tensor(xs)]);
+    const cpu = await runOn('cpu', f);
+    const wasm = await runOn('wasm', f);
+    expect(Array.from(wasm[0]!.values)).toEqual(Array.from(cpu[0]!.values));
+  });
+});
+
 // ------------------------------------------------------------------ pooling, activations
 
 describe('pool gradients and other training ops', () => {
@@ -687,7 +787,12 @@ describe('no leaked wasm buffers', () => {
         const mm = tf.matMul(t([3, 4], 82), t([5, 4], 83), false, true);
         const e = tf.einsum('ij,kj->ik', t([3, 4], 84), t([5, 4], 85));
         const gs = tf.grads((a: tf.Tensor) => weightedSum(tf.gather(a, tf.tensor1d([1, 1, 0], 'int32'))))([t([4, 3], 86)]);
-        return [...conv, ...dw, mm, e, ...gs].map((r) => tf.sum(r));
+        const moments = layersMoments;
+        const bn = tf.grads((a: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
+          const { mean, variance } = moments(a, [0, 1, 2]);
+          return weightedSum(tf.relu(tf.batchNorm(a, mean, variance, beta, gamma, 1e-3)));
+        })([x, t([3], 87), t([3], 88)]);
+        return [...conv, ...dw, mm, e, ...gs, ...bn].map((r) => tf.sum(r));
       });
     tf.dispose(work());
     const ids = wasmDataIds();

@@ -369,3 +369,173 @@ void trellis_batch_norm(const float *x, const float *mean, const float *variance
     for (; c < C; c++) o[c] = (xr[c] - mean[c]) * inv[c] + (offset ? offset[c] : 0.0f);
   }
 }
+
+/*
+ * Per-channel batch statistics of x (rows x C, channels innermost): mean and (biased) variance,
+ * each a sum in float over blocks of 256 rows folded into double (acc: C doubles, part: C floats
+ * of scratch), then divided by rows. The variance sums (x - mean)^2 with the float mean.
+ *
+ * The loops over doubles stay scalar: clang vectorises them with f64x2.promote_low_f32x4 of a
+ * v128.load64_zero, which Node 20's V8 (11.3) computes wrongly once TurboFan compiles the function
+ * (the lanes of the last pair came out as zeros; Liftoff gave the right values).
+ */
+static void fold_block(double *acc, float *part, u32 C) {
+#pragma clang loop vectorize(disable) interleave(disable)
+  for (u32 k = 0; k < C; k++) {
+    acc[k] += part[k];
+    part[k] = 0.0f;
+  }
+}
+
+static void zero_sums(double *acc, float *part, u32 C) {
+#pragma clang loop vectorize(disable) interleave(disable)
+  for (u32 c = 0; c < C; c++) {
+    acc[c] = 0.0;
+    part[c] = 0.0f;
+  }
+}
+
+/* Per-channel sums over rows of x[r, c], or of (x[r, c] - center[c])^2 when center is given. */
+static void channel_sums(const float *x, const float *center, u32 rows, u32 C, double *acc, float *part) {
+  const u32 c4 = C & ~3u;
+  zero_sums(acc, part, C);
+  u32 in_block = 0;
+  for (u32 r = 0; r < rows; r++) {
+    const float *xr = x + r * C;
+    u32 c = 0;
+    if (center) {
+      for (; c < c4; c += 4) {
+        const v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(center + c));
+        wasm_v128_store(part + c, wasm_f32x4_add(wasm_v128_load(part + c), wasm_f32x4_mul(d, d)));
+      }
+      for (; c < C; c++) {
+        const float d = xr[c] - center[c];
+        part[c] += d * d;
+      }
+    } else {
+      for (; c < c4; c += 4) wasm_v128_store(part + c, wasm_f32x4_add(wasm_v128_load(part + c), wasm_v128_load(xr + c)));
+      for (; c < C; c++) part[c] += xr[c];
+    }
+    if (++in_block == 256 || r + 1 == rows) {
+      fold_block(acc, part, C);
+      in_block = 0;
+    }
+  }
+}
+
+__attribute__((export_name("trellis_moments")))
+void trellis_moments(const float *x, float *mean, float *variance, u32 rows, u32 C, double *acc, float *part) {
+  channel_sums(x, 0, rows, C, acc, part);
+#pragma clang loop vectorize(disable) interleave(disable)
+  for (u32 c = 0; c < C; c++) mean[c] = (float)(acc[c] / (double)rows);
+  channel_sums(x, mean, rows, C, acc, part);
+#pragma clang loop vectorize(disable) interleave(disable)
+  for (u32 c = 0; c < C; c++) variance[c] = (float)(acc[c] / (double)rows);
+}
+
+/*
+ * The gradient of trellis_moments: dx[r, c] = dmean[c]/rows + (2 dvar[c]/rows) (x[r, c] - mean[c]).
+ * ab holds 2C floats of scratch.
+ */
+__attribute__((export_name("trellis_moments_grad")))
+void trellis_moments_grad(const float *x, const float *mean, const float *dmean, const float *dvar, float *dx,
+                          u32 rows, u32 C, float *ab) {
+  float *a = ab;
+  float *b = ab + C;
+  for (u32 c = 0; c < C; c++) {
+    a[c] = dmean[c] / (float)rows;
+    b[c] = 2.0f * dvar[c] / (float)rows;
+  }
+  const u32 c4 = C & ~3u;
+  for (u32 r = 0; r < rows; r++) {
+    const float *xr = x + r * C;
+    float *o = dx + r * C;
+    u32 c = 0;
+    for (; c < c4; c += 4) {
+      const v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(mean + c));
+      wasm_v128_store(o + c, wasm_f32x4_add(wasm_v128_load(a + c), wasm_f32x4_mul(wasm_v128_load(b + c), d)));
+    }
+    for (; c < C; c++) o[c] = a[c] + b[c] * (xr[c] - mean[c]);
+  }
+}
+
+/*
+ * What the batch-normalisation gradient needs from the activations, in one pass over rows x C:
+ *   dx[r, c] = dy[r, c] * scale[c] / sqrt(variance[c] + eps)   (scale may be 0: ones),
+ *   sum_dy[c] = sum_r dy[r, c],  sum_dy_xm[c] = sum_r dy[r, c] (x[r, c] - mean[c]),
+ * the sums in float over blocks of 256 rows folded into double (acc: 2C doubles; part: 3C floats).
+ */
+__attribute__((export_name("trellis_batch_norm_grad")))
+void trellis_batch_norm_grad(const float *dy, const float *x, const float *mean, const float *variance,
+                             const float *scale, float *dx, float *sum_dy, float *sum_dy_xm, u32 rows, u32 C,
+                             float eps, double *acc, float *part) {
+  float *k = part;
+  float *sd = part + C;
+  float *sx = part + 2 * C;
+  /* The loops over doubles stay scalar (see trellis_moments). */
+#pragma clang loop vectorize(disable) interleave(disable)
+  for (u32 c = 0; c < C; c++) {
+    k[c] = (scale ? scale[c] : 1.0f) / __builtin_sqrtf(variance[c] + eps);
+    sd[c] = 0.0f;
+    sx[c] = 0.0f;
+    acc[c] = 0.0;
+    acc[C + c] = 0.0;
+  }
+  const u32 c4 = C & ~3u;
+  u32 in_block = 0;
+  for (u32 r = 0; r < rows; r++) {
+    const float *g = dy + r * C;
+    const float *xr = x + r * C;
+    float *o = dx + r * C;
+    u32 c = 0;
+    for (; c < c4; c += 4) {
+      const v128_t gv = wasm_v128_load(g + c);
+      wasm_v128_store(o + c, wasm_f32x4_mul(gv, wasm_v128_load(k + c)));
+      wasm_v128_store(sd + c, wasm_f32x4_add(wasm_v128_load(sd + c), gv));
+      const v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(mean + c));
+      wasm_v128_store(sx + c, wasm_f32x4_add(wasm_v128_load(sx + c), wasm_f32x4_mul(gv, d)));
+    }
+    for (; c < C; c++) {
+      o[c] = g[c] * k[c];
+      sd[c] += g[c];
+      sx[c] += g[c] * (xr[c] - mean[c]);
+    }
+    if (++in_block == 256 || r + 1 == rows) {
+#pragma clang loop vectorize(disable) interleave(disable)
+      for (u32 j = 0; j < C; j++) {
+        acc[j] += sd[j];
+        acc[C + j] += sx[j];
+        sd[j] = 0.0f;
+        sx[j] = 0.0f;
+      }
+      in_block = 0;
+    }
+  }
+#pragma clang loop vectorize(disable) interleave(disable)
+  for (u32 c = 0; c < C; c++) {
+    sum_dy[c] = (float)acc[c];
+    sum_dy_xm[c] = (float)acc[C + c];
+  }
+}
+
+/*
+ * The ReLU gradient as tfjs computes it, dy * step(x): step is 1 where x > 0, NaN where x is NaN,
+ * else 0 (the product then rounds exactly as tfjs's Multiply does).
+ */
+__attribute__((export_name("trellis_relu_grad")))
+void trellis_relu_grad(const float *dy, const float *x, float *dx, u32 n) {
+  const v128_t one = wasm_f32x4_splat(1.0f);
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  u32 i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t xv = wasm_v128_load(x + i);
+    v128_t step = wasm_v128_bitselect(one, zero, wasm_f32x4_gt(xv, zero));
+    step = wasm_v128_bitselect(xv, step, wasm_f32x4_ne(xv, xv));
+    wasm_v128_store(dx + i, wasm_f32x4_mul(wasm_v128_load(dy + i), step));
+  }
+  for (; i < n; i++) {
+    const float xi = x[i];
+    const float step = xi != xi ? xi : (xi > 0.0f ? 1.0f : 0.0f);
+    dx[i] = dy[i] * step;
+  }
+}

@@ -12,7 +12,8 @@
  *   matmul gradient transposes one; the rest is a scalar loop ~20x slower); `Conv2DBackpropInput`
  *   is a scalar loop; `Sum` / `Mean` over leading axes (batch statistics) transpose first;
  *   `Identity` (the engine's clone of every tensor saved for backprop) copies; the FusedBatchNorm
- *   gradient tiles `rsqrt(var + eps)` to the full input shape.
+ *   gradient tiles `rsqrt(var + eps)` to the full input shape; batch statistics and the gradients
+ *   of BatchNormalization and ReLU broadcast per channel in scalar loops, a dozen full-size ops.
  *
  * {@link registerWasmTrainingKernels} fixes all of these, building on the backend's own XNNPACK
  * kernels (Conv2D, AvgPool, Transpose) and on core's SIMD kernels (wasmSimd.ts: matmuls of any
@@ -26,9 +27,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import { registerBackendGradient } from './backendGradients.js';
 import { registerFusedAdam } from './fusedAdam.js';
+import { registerFusedMoments } from './fusedMoments.js';
 import { registerFusedSgd } from './fusedSgd.js';
 import { wasmSimdEnabled, wasmSimdKernels } from './wasmSimd.js';
-import { broadcastingBatchNormGrad, fusedBatchNorm } from './wasmTraining/batchNorm.js';
+import {
+  fusedBatchNorm,
+  WASM_BATCH_NORM_GRAD_KERNEL,
+  WASM_MOMENTS_GRAD_KERNEL,
+  WASM_MOMENTS_KERNEL,
+  wasmBatchNormGrad,
+  wasmBatchNormGradPass,
+  wasmMoments,
+  wasmMomentsGrad,
+} from './wasmTraining/batchNorm.js';
 import { conv2DBackpropFilter } from './wasmTraining/convFilterGradient.js';
 import { conv2DBackpropInput } from './wasmTraining/convInputGradient.js';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './wasmTraining/depthwiseGradients.js';
@@ -38,10 +49,11 @@ import { reduceWithAvgPool } from './wasmTraining/leadingAxisReductions.js';
 import { fastMatMul } from './wasmTraining/matMul.js';
 import { maxPoolGrad, maxPoolWithArgmax } from './wasmTraining/maxPool.js';
 import { WASM_ADAM_KERNEL, WASM_SGD_KERNEL, wasmAdam, wasmSgd } from './wasmTraining/optimizers.js';
+import { WASM_RELU_GRAD_KERNEL, wasmReluGrad, wasmReluGradKernel } from './wasmTraining/reluGradient.js';
 import { unsortedSegmentSum } from './wasmTraining/segmentSum.js';
 import { castShared, identityShared } from './wasmTraining/sharedIdentity.js';
 
-export { WASM_ADAM_KERNEL, WASM_SGD_KERNEL };
+export { WASM_ADAM_KERNEL, WASM_BATCH_NORM_GRAD_KERNEL, WASM_MOMENTS_GRAD_KERNEL, WASM_MOMENTS_KERNEL, WASM_RELU_GRAD_KERNEL, WASM_SGD_KERNEL };
 
 // --------------------------------------------------------------------------------------------
 // Registration
@@ -49,6 +61,10 @@ export { WASM_ADAM_KERNEL, WASM_SGD_KERNEL };
 const NEW_KERNELS: Array<[string, KernelFunc]> = [
   [WASM_ADAM_KERNEL, wasmAdam as unknown as KernelFunc],
   [WASM_SGD_KERNEL, wasmSgd as unknown as KernelFunc],
+  [WASM_MOMENTS_KERNEL, wasmMoments as unknown as KernelFunc],
+  [WASM_MOMENTS_GRAD_KERNEL, wasmMomentsGrad as unknown as KernelFunc],
+  [WASM_BATCH_NORM_GRAD_KERNEL, wasmBatchNormGradPass as unknown as KernelFunc],
+  [WASM_RELU_GRAD_KERNEL, wasmReluGradKernel as unknown as KernelFunc],
   ['Conv2DBackpropFilter', conv2DBackpropFilter as unknown as KernelFunc],
   ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput as unknown as KernelFunc],
   ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter as unknown as KernelFunc],
@@ -88,8 +104,11 @@ export const WASM_TRAINING_KERNELS: string[] = [];
  * - faster: `BatchMatMul`, `_FusedMatMul` (transposes materialised, batches folded or split so
  *   XNNPACK runs), `Conv2DBackpropInput` (per-stride-phase convolutions on XNNPACK), `Sum` / `Mean`
  *   (XNNPACK average pooling), `Identity` / same-dtype `Cast` (share the buffer);
- * - gradient: `FusedBatchNorm` (broadcasts instead of tiling; on any other backend the stock
- *   gradient still runs, unchanged).
+ * - gradient: `FusedBatchNorm` (one SIMD pass for dx and the two per-channel sums; without SIMD
+ *   kernels, broadcasts instead of tiling) and `Relu` (one SIMD pass); on any other backend the
+ *   stock gradients still run, unchanged;
+ * - fused: Adam, SGD and `tf.moments` as tfjs-layers' BatchNormalization calls it (one SIMD kernel
+ *   for both batch statistics, one for their gradient), with core's SIMD kernels.
  *
  * Needs `@tensorflow/tfjs-backend-wasm` imported first (its kernels are wrapped); the backend need
  * not be initialised. Replaced stock kernels stay reachable (fallbacks for unusual arguments).
@@ -145,10 +164,15 @@ export function registerWasmTrainingKernels(): void {
     tf.registerKernel(config);
     registered.push(name);
   }
-  registerBackendGradient('FusedBatchNorm', BACKEND, broadcastingBatchNormGrad);
-  registered.push('grad:FusedBatchNorm');
-  // One SIMD pass per variable for Adam and SGD; without SIMD kernels tfjs's own ops run (faster than a JS loop).
+  registerBackendGradient('FusedBatchNorm', BACKEND, wasmBatchNormGrad);
+  registerBackendGradient('Relu', BACKEND, wasmReluGrad);
+  registered.push('grad:FusedBatchNorm', 'grad:Relu');
+  // One SIMD pass per variable for Adam and SGD, and for the batch statistics and their gradient;
+  // without SIMD kernels tfjs's own ops run (faster than a JS loop).
   const available = (): boolean => wasmSimdKernels(tf.backend()) != null;
+  if (wasmSimdEnabled() && registerFusedMoments(BACKEND, { kernelName: WASM_MOMENTS_KERNEL, gradKernelName: WASM_MOMENTS_GRAD_KERNEL, available })) {
+    registered.push('fusedMoments');
+  }
   if (wasmSimdEnabled() && registerFusedAdam(BACKEND, { kernelName: WASM_ADAM_KERNEL, available })) registered.push('fusedAdam');
   if (wasmSimdEnabled() && registerFusedSgd(BACKEND, { kernelName: WASM_SGD_KERNEL, available })) registered.push('fusedSgd');
   WASM_TRAINING_KERNELS.splice(0, WASM_TRAINING_KERNELS.length, ...registered);

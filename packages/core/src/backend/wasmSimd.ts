@@ -1,7 +1,8 @@
 /**
  * Core's own SIMD kernels for the wasm backend (packages/core/wasm/kernels.c, embedded as
  * {@link WASM_SIMD_PLAIN} / {@link WASM_SIMD_SHARED}): a strided batched GEMM with a bias/ReLU
- * epilogue, a batched 2-D transpose, a one-pass Adam update, a one-pass SGD / momentum update and batch normalisation, instantiated on the memory of tfjs-backend-wasm's own
+ * epilogue, a batched 2-D transpose, a one-pass Adam update, a one-pass SGD / momentum update, batch normalisation with its
+ * batch statistics and gradients, and the ReLU gradient, instantiated on the memory of tfjs-backend-wasm's own
  * module so they read and write its tensors in place.
  *
  * Off with `TRELLIS_WASM_SIMD=0` (the matmuls then run as before: transposes + XNNPACK).
@@ -61,6 +62,21 @@ export interface WasmSimdKernels {
    * (heap offsets; 0 for no offset / scale) into `out`.
    */
   batchNorm(x: number, mean: number, variance: number, offset: number, scale: number, out: number, rows: number, channels: number, epsilon: number): void;
+  /**
+   * Per-channel mean and biased variance of `x` (rows × C, heap offsets) into `mean` and `variance`
+   * (C floats each): float sums over blocks of 256 rows folded into double.
+   */
+  moments(x: number, mean: number, variance: number, rows: number, channels: number): void;
+  /** The moments' gradient: `dx = dmean/rows + 2·dvar·(x − mean)/rows` (rows × C). */
+  momentsGrad(x: number, mean: number, dmean: number, dvar: number, dx: number, rows: number, channels: number): void;
+  /**
+   * The batch-norm gradient's one pass over rows × C: `dx = dy·scale/√(variance + ε)` (`scale` 0:
+   * ones), and the per-channel sums of `dy` and of `dy·(x − mean)` (blocks of 256 rows, in double).
+   */
+  batchNormGrad(dy: number, x: number, mean: number, variance: number, scale: number, dx: number, sumDy: number, sumDyXm: number,
+    rows: number, channels: number, epsilon: number): void;
+  /** `dx = dy · step(x)` over `n` floats, as tfjs's ReLU gradient (step: 1 where x > 0, NaN for NaN, else 0). */
+  reluGrad(dy: number, x: number, dx: number, n: number): void;
   /** Heap offset of tensor `t`'s data. */
   offset(t: TensorInfo): number;
 }
@@ -109,6 +125,10 @@ type KernelExports = {
   trellis_sgd: (...args: number[]) => void;
   trellis_conv2d_filter_grad: (...args: number[]) => void;
   trellis_batch_norm: (...args: number[]) => void;
+  trellis_moments: (...args: number[]) => void;
+  trellis_moments_grad: (...args: number[]) => void;
+  trellis_batch_norm_grad: (...args: number[]) => void;
+  trellis_relu_grad: (dy: number, x: number, dx: number, n: number) => void;
 };
 
 /** A growing scratch buffer on the wasm heap. */
@@ -161,6 +181,20 @@ function instantiate(backend: WasmHeapBackend): WasmSimdKernels | null {
     batchNorm(x, mean, variance, offset, scale, out, rows, channels, epsilon) {
       exports.trellis_batch_norm(x, mean, variance, offset, scale, out, rows, channels, epsilon, scratch(4 * channels));
     },
+    moments(x, mean, variance, rows, channels) {
+      // C doubles, then C floats (malloc'd scratch is 8-byte aligned)
+      const work = scratch(12 * channels);
+      exports.trellis_moments(x, mean, variance, rows, channels, work, work + 8 * channels);
+    },
+    momentsGrad(x, mean, dmean, dvar, dx, rows, channels) {
+      exports.trellis_moments_grad(x, mean, dmean, dvar, dx, rows, channels, scratch(8 * channels));
+    },
+    batchNormGrad(dy, x, mean, variance, scale, dx, sumDy, sumDyXm, rows, channels, epsilon) {
+      // 2C doubles, then 3C floats
+      const work = scratch(28 * channels);
+      exports.trellis_batch_norm_grad(dy, x, mean, variance, scale, dx, sumDy, sumDyXm, rows, channels, epsilon, work, work + 16 * channels);
+    },
+    reluGrad: exports.trellis_relu_grad,
     offset(t) {
       const entry = backend.dataIdMap.get(t.dataId);
       if (entry == null) throw new Error('wasm SIMD kernels: tensor has no data on the wasm backend');

@@ -577,6 +577,19 @@ describe('pool gradients and other training ops', () => {
     });
   });
 
+  it('maxPool 2x2 gradient is bit-identical to cpu: channel bodies and tails, NaN, -Infinity and all-NaN windows', async () => {
+    const xs = Float32Array.from(rand(2 * 6 * 6 * 9, 48), (v, i) => (i % 11 === 0 ? NaN : i % 13 === 0 ? -Infinity : Math.round(v * 2)));
+    xs.fill(NaN, 0, 9 * 2); // the first window's top row all NaN,
+    xs.fill(NaN, 6 * 9, 6 * 9 + 9 * 2); // and its bottom row: an all-NaN window for every channel
+    const f = () => {
+      const x = tf.tensor(xs, [2, 6, 6, 9]);
+      return [2, 3].map((s) => tf.grads((a: tf.Tensor) => weightedSum(tf.maxPool(a as tf.Tensor4D, 2, s, 'valid'), 49))([x])[0]!);
+    };
+    const cpu = await runOn('cpu', f);
+    const wasm = await runOn('wasm', f);
+    expect(wasm.map((r) => Array.from(r.values))).toEqual(cpu.map((r) => Array.from(r.values)));
+  });
+
   it('maxPool 2x2 gradient with ties, stride 2 and 3, even and odd sizes (first maximum wins, as on cpu)', async () => {
     await expectSame(() => {
       // Values rounded to a few levels, and relu'd: most windows hold ties (zeros after relu).

@@ -539,3 +539,62 @@ void trellis_relu_grad(const float *dy, const float *x, float *dx, u32 n) {
     dx[i] = dy[i] * step;
   }
 }
+
+/*
+ * MaxPoolGrad for 2x2 windows with strides sh, sw >= 2 that never touch padding (every input in at
+ * most one window), NHWC: dx (zeroed by the caller) gets dy at each window's first maximum in scan
+ * order (00, 01, 10, 11; strict >, so NaN never wins and an all-NaN or all -inf window gives
+ * nothing), as the cpu backend and TensorFlow pick it; the window's other inputs get 0.
+ */
+__attribute__((export_name("trellis_max_pool_grad_2x2")))
+void trellis_max_pool_grad_2x2(const float *x, const float *dy, float *dx, u32 n, u32 h, u32 w, u32 C, u32 oh, u32 ow,
+                               u32 sh, u32 sw) {
+  const u32 row = w * C;
+  const u32 c4 = C & ~3u;
+  const v128_t ninf = wasm_f32x4_splat(-__builtin_inff());
+  const v128_t none = wasm_i32x4_splat(-1);
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  const float *g = dy;
+  for (u32 b = 0; b < n; b++) {
+    for (u32 y = 0; y < oh; y++) {
+      const u32 base = (b * h + y * sh) * row;
+      for (u32 xo = 0; xo < ow; xo++, g += C) {
+        /* no arrays: the module has no stack */
+        const u32 p0 = base + xo * sw * C, p1 = p0 + C, p2 = p0 + row, p3 = p2 + C;
+        u32 c = 0;
+        for (; c < c4; c += 4) {
+          const v128_t v0 = wasm_v128_load(x + p0 + c);
+          const v128_t v1 = wasm_v128_load(x + p1 + c);
+          const v128_t v2 = wasm_v128_load(x + p2 + c);
+          const v128_t v3 = wasm_v128_load(x + p3 + c);
+          v128_t gt = wasm_f32x4_gt(v0, ninf);
+          v128_t best = wasm_v128_bitselect(v0, ninf, gt);
+          v128_t at = wasm_v128_bitselect(wasm_i32x4_splat(0), none, gt);
+          gt = wasm_f32x4_gt(v1, best);
+          best = wasm_v128_bitselect(v1, best, gt);
+          at = wasm_v128_bitselect(wasm_i32x4_splat(1), at, gt);
+          gt = wasm_f32x4_gt(v2, best);
+          best = wasm_v128_bitselect(v2, best, gt);
+          at = wasm_v128_bitselect(wasm_i32x4_splat(2), at, gt);
+          gt = wasm_f32x4_gt(v3, best);
+          at = wasm_v128_bitselect(wasm_i32x4_splat(3), at, gt);
+          const v128_t d = wasm_v128_load(g + c);
+          wasm_v128_store(dx + p0 + c, wasm_v128_bitselect(d, zero, wasm_i32x4_eq(at, wasm_i32x4_splat(0))));
+          wasm_v128_store(dx + p1 + c, wasm_v128_bitselect(d, zero, wasm_i32x4_eq(at, wasm_i32x4_splat(1))));
+          wasm_v128_store(dx + p2 + c, wasm_v128_bitselect(d, zero, wasm_i32x4_eq(at, wasm_i32x4_splat(2))));
+          wasm_v128_store(dx + p3 + c, wasm_v128_bitselect(d, zero, wasm_i32x4_eq(at, wasm_i32x4_splat(3))));
+        }
+        for (; c < C; c++) {
+          float best = -__builtin_inff();
+          u32 at = 0;
+          int found = 0;
+          if (x[p0 + c] > best) { best = x[p0 + c]; at = p0; found = 1; }
+          if (x[p1 + c] > best) { best = x[p1 + c]; at = p1; found = 1; }
+          if (x[p2 + c] > best) { best = x[p2 + c]; at = p2; found = 1; }
+          if (x[p3 + c] > best) { at = p3; found = 1; }
+          if (found) dx[at + c] = g[c];
+        }
+      }
+    }
+  }
+}

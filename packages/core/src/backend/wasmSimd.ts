@@ -2,7 +2,7 @@
  * Core's own SIMD kernels for the wasm backend (packages/core/wasm/kernels.c, embedded as
  * {@link WASM_SIMD_PLAIN} / {@link WASM_SIMD_SHARED}): a strided batched GEMM with a bias/ReLU
  * epilogue, a batched 2-D transpose, a one-pass Adam update, a one-pass SGD / momentum update, batch normalisation with its
- * batch statistics and gradients, and the ReLU gradient, instantiated on the memory of tfjs-backend-wasm's own
+ * batch statistics and gradients, and the ReLU and 2×2 max-pool gradients, instantiated on the memory of tfjs-backend-wasm's own
  * module so they read and write its tensors in place.
  *
  * Off with `TRELLIS_WASM_SIMD=0` (the matmuls then run as before: transposes + XNNPACK).
@@ -77,6 +77,11 @@ export interface WasmSimdKernels {
     rows: number, channels: number, epsilon: number): void;
   /** `dx = dy · step(x)` over `n` floats, as tfjs's ReLU gradient (step: 1 where x > 0, NaN for NaN, else 0). */
   reluGrad(dy: number, x: number, dx: number, n: number): void;
+  /**
+   * MaxPoolGrad (NHWC) for 2×2 windows with strides ≥ 2 that never touch padding, into a zeroed `dx`:
+   * `dy` at each window's first maximum (scan order, strict `>`), as the cpu backend picks it.
+   */
+  maxPoolGrad2x2(x: number, dy: number, dx: number, n: number, h: number, w: number, c: number, oh: number, ow: number, sh: number, sw: number): void;
   /** Heap offset of tensor `t`'s data. */
   offset(t: TensorInfo): number;
 }
@@ -129,6 +134,7 @@ type KernelExports = {
   trellis_moments_grad: (...args: number[]) => void;
   trellis_batch_norm_grad: (...args: number[]) => void;
   trellis_relu_grad: (dy: number, x: number, dx: number, n: number) => void;
+  trellis_max_pool_grad_2x2: (...args: number[]) => void;
 };
 
 /** A growing scratch buffer on the wasm heap. */
@@ -195,6 +201,7 @@ function instantiate(backend: WasmHeapBackend): WasmSimdKernels | null {
       exports.trellis_batch_norm_grad(dy, x, mean, variance, scale, dx, sumDy, sumDyXm, rows, channels, epsilon, work, work + 16 * channels);
     },
     reluGrad: exports.trellis_relu_grad,
+    maxPoolGrad2x2: exports.trellis_max_pool_grad_2x2,
     offset(t) {
       const entry = backend.dataIdMap.get(t.dataId);
       if (entry == null) throw new Error('wasm SIMD kernels: tensor has no data on the wasm backend');

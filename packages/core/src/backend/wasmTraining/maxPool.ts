@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { wasmSimdKernels } from '../wasmSimd.js';
 import { asWasm, zeroFill, type KernelArgs, type Shape4 } from './heap.js';
 
 // --------------------------------------------------------------------------------------------
@@ -120,7 +121,10 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   zeroFill(dx);
   const g = poolGeometry(info);
   if (isDisjoint2x2(g)) {
-    maxPoolGrad2x2(xv as Float32Array, dyv, dx, g);
+    // Core's SIMD kernel (same rule, four channels at a time; ~4x faster), else the JS loop.
+    const simd = input.dtype === 'float32' ? wasmSimdKernels(backend) : null;
+    if (simd != null) simd.maxPoolGrad2x2(simd.offset(input), simd.offset(dy), simd.offset(out), g.n, g.h, g.w, g.c, g.oh, g.ow, g.sh, g.sw);
+    else maxPoolGrad2x2(xv as Float32Array, dyv, dx, g);
     return out;
   }
   const pos = new Int32Array(dyv.length);

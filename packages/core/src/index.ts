@@ -25,5 +25,6 @@ export * from './backend/wasmKernels.js';
 export * from './backend/fusedAdam.js';
 export * from './backend/fusedSgd.js';
 export * from './backend/fusedMoments.js';
+export * from './backend/lazyFusedGradients.js';
 export * from './backend/backendGradients.js';
 export * from './parallel/dataParallel.js';

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { TrellisError } from '../errors.js';
+import { installLazyFusedGradients } from './lazyFusedGradients.js';
 import { registerWasmTrainingKernels, wasmTrainingKernelsRegistered } from './wasmKernels.js';
 
 /** A backend {@link useBackend} can be asked for. */
@@ -367,6 +368,8 @@ export async function useBackend(name: BackendName = 'auto', options: UseBackend
     }
     if (!done) throw new Error('unreachable');
   }
+  // Any backend: tfjs-layers' fused linear layers then differentiate only the inputs that need it.
+  installLazyFusedGradients();
   const info = describeBackend();
   info.requested = name;
   if (options.gemm !== undefined && info.name !== 'trellis-native') notes.push(`gemm '${options.gemm}' ignored: only trellis-native has a GEMM choice`);

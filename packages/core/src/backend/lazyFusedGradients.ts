@@ -73,10 +73,9 @@ const fusedConv2dGrad: GradConfig = {
 
 const isLinear = (activation: string | undefined): boolean => activation == null || activation === 'linear';
 
-/** Runs `kernel` on the defined inputs (the tape records it with the gradient registered above). */
-function run(kernel: string, inputs: Record<string, Tensor | undefined>, attrs: Record<string, unknown>): Tensor {
-  const defined = Object.fromEntries(Object.entries(inputs).filter(([, t]) => t != null));
-  return tf.engine().runKernel(kernel, defined as NamedTensorMap, attrs as unknown as NamedAttrMap) as Tensor;
+/** Runs `kernel` (the tape records it with the gradient registered above). */
+function run(kernel: string, inputs: Record<string, Tensor>, attrs: Record<string, unknown>): Tensor {
+  return tf.engine().runKernel(kernel, inputs as NamedTensorMap, attrs as unknown as NamedAttrMap) as Tensor;
 }
 
 /**

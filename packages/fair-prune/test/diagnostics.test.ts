@@ -52,6 +52,18 @@ describe('Hessian-vector products and power iteration', () => {
     m.dispose();
   });
 
+  it('setFlatParameters writes each value rounded to the nearest float32, in variable order; Hutchinson is exact on a diagonal operator', () => {
+    const m = mlp({ inputShape: [2], hidden: [3], numClasses: 2, seed: 3 }); // kernels 2×3, 3×2 and biases 3, 2: 17 values
+    const flat = Float64Array.from({ length: 17 }, (_, i) => 0.1 * (i + 1) + 1e-12);
+    setFlatParameters(m, flat);
+    expect(Array.from(flatParameters(m))).toEqual(Array.from(flat, (x) => Math.fround(x)));
+    expect(Math.fround(0.1 + 1e-12)).not.toBe(0.1 + 1e-12); // the values above do need rounding
+    // vᵀDv = Σ d_i for every ±1 vector v, so any number of samples gives the trace exactly
+    const d = Float64Array.of(1, -2, 3.5, 0.25);
+    expect(hutchinsonTrace((v) => v.map((x, i) => d[i]! * x), 4, { samples: 3, seed: 9 })).toBe(2.75);
+    m.dispose();
+  });
+
   it('rejects a vector or parameter list of the wrong length (NaN weights or products otherwise), an unknown method and a zero step', () => {
     const m = mlp({ inputShape: [2], hidden: [3], numClasses: 2, seed: 3 });
     const data = blobs(10, 1, 0, () => 0);

@@ -27,11 +27,18 @@ export interface ArmResult {
   postActivationLayers: string[];
 }
 
-/** Column `unit` of an `n × width` matrix. */
-function column(a: Float32Array, n: number, width: number, unit: number): Float32Array {
-  const c = new Float32Array(n);
-  for (let i = 0; i < n; i++) c[i] = a[i * width + unit]!;
-  return c;
+/** Units read per pass over the rows: one 64-byte cache line of float32 columns. */
+const COLUMN_BLOCK = 16;
+
+/**
+ * Columns `first … first + count − 1` of an `n × width` matrix, copied into `out` (column `j` at
+ * `out[j·n … (j + 1)·n)`) in one pass over the rows, so each row's cache line is read once.
+ */
+function columns(a: Float32Array, n: number, width: number, first: number, count: number, out: Float32Array): void {
+  for (let i = 0; i < n; i++) {
+    const row = i * width + first;
+    for (let j = 0; j < count; j++) out[j * n + i] = a[row + j]!;
+  }
 }
 
 /**
@@ -66,9 +73,17 @@ export function armLayerDistance(a: Float32Array, nOld: number, b: Float32Array,
   }
   const pa = new Float64Array(bins);
   const pb = new Float64Array(bins);
+  const blockA = new Float32Array(COLUMN_BLOCK * nOld);
+  const blockB = new Float32Array(COLUMN_BLOCK * nNew);
   for (let u = 0; u < width; u++) {
-    const ca = column(a, nOld, width, u);
-    const cb = column(b, nNew, width, u);
+    const j = u % COLUMN_BLOCK;
+    if (j === 0) {
+      const count = Math.min(COLUMN_BLOCK, width - u);
+      columns(a, nOld, width, u, count, blockA);
+      columns(b, nNew, width, u, count, blockB);
+    }
+    const ca = blockA.subarray(j * nOld, (j + 1) * nOld);
+    const cb = blockB.subarray(j * nNew, (j + 1) * nNew);
     let range: [number, number] | undefined;
     if (mode === 'bin-cdf') {
       const [l1, h1] = histogramRange(ca);

@@ -27,15 +27,17 @@ function countInto(v: ArrayLike<number>, lo: number, hi: number, counts: Float64
   const norm = bins / (hi - lo);
   const step = (hi - lo) / bins;
   const f32 = v instanceof Float32Array;
-  const edge = (i: number): number => (i === bins ? hi : f32 ? Math.fround(lo + i * step) : lo + i * step);
+  const edges = new Float64Array(bins + 1);
+  for (let i = 0; i < bins; i++) edges[i] = f32 ? Math.fround(lo + i * step) : lo + i * step;
+  edges[bins] = hi;
   let total = 0;
   for (let k = 0; k < length; k++) {
     const x = v[offset + k]!;
     if (!(x >= lo && x <= hi)) continue;
     let i = Math.floor((x - lo) * norm);
     if (i >= bins) i = bins - 1;
-    if (i > 0 && x < edge(i)) i--;
-    if (i < bins - 1 && x >= edge(i + 1)) i++;
+    if (i > 0 && x < edges[i]!) i--;
+    if (i < bins - 1 && x >= edges[i + 1]!) i++;
     counts[i] = counts[i]! + 1;
     total++;
   }

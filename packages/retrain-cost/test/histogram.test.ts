@@ -64,6 +64,29 @@ describe('ARM construction (spec §6.2 golden)', () => {
     expect(armLayerDistance(toRows(oldU), 6, toRows(newU), 6, 2, { bins: 4 })).toBeCloseTo(0.0416667, 6);
     expect(armLayerDistance(toRows(oldU), 6, toRows(oldU), 6, 2, { bins: 4 })).toBe(0);
   });
+  it('reads every unit of a wide layer (columns are copied 16 at a time; 37 units leave a partial last block), bit for bit the per-unit definition', () => {
+    const rng = new Rng(5);
+    const width = 37;
+    const nOld = 23;
+    const nNew = 19;
+    const a = Float32Array.from(rng.normalArray(nOld * width), (x) => Math.max(0, x));
+    const b = Float32Array.from(rng.normalArray(nNew * width), (x) => Math.max(0, x + 0.3));
+    const unitAverage = (m: Float32Array, n: number): Float64Array => {
+      const p = new Float64Array(8);
+      for (let u = 0; u < width; u++) {
+        const h = histogramPmf(Float32Array.from({ length: n }, (_, i) => m[i * width + u]!), 8);
+        for (let i = 0; i < 8; i++) p[i] = p[i]! + h[i]! / width;
+      }
+      return p;
+    };
+    const expected = wassersteinValueSort(unitAverage(a, nOld), unitAverage(b, nNew));
+    expect(expected).toBeGreaterThan(0);
+    expect(armLayerDistance(a, nOld, b, nNew, width, { bins: 8 })).toBe(expected);
+    // the last unit alone decides this one: only its column differs between the two layers
+    const c = Float32Array.from(a);
+    for (let i = 0; i < nOld; i++) c[i * width + width - 1] = i;
+    expect(armLayerDistance(a, nOld, c, nOld, width, { bins: 8 })).toBeGreaterThan(0);
+  });
   it('rejects bad bins, unknown construction / W names and activations of the wrong size (instead of NaN or a silent default)', () => {
     const a = Float32Array.from([0, 0, 0, 1, 5, 5, 5, 6]);
     const b = Float32Array.from([1, 1, 1, 2, 6, 6, 6, 7]);

@@ -144,6 +144,14 @@ export interface CloneOptions {
   bnMomentum?: number;
 }
 
+/** A copy of a Keras model config with every `*_initializer` replaced by `Zeros` (nested configs included). */
+function withZeroInitializers(config: unknown): unknown {
+  if (Array.isArray(config)) return config.map(withZeroInitializers);
+  if (config === null || typeof config !== 'object') return config;
+  return Object.fromEntries(Object.entries(config).map(([key, value]) => [key,
+    key.endsWith('_initializer') && value !== null && typeof value === 'object' ? { class_name: 'Zeros', config: {} } : withZeroInitializers(value)]));
+}
+
 /**
  * An independent copy (same topology, same weights including BatchNorm moving statistics) of a
  * layers-model adapter: the frozen teacher or trainable student of DEC, or a fresh source copy.
@@ -158,7 +166,8 @@ export async function cloneLayersModel(source: ModelAdapter, options: CloneOptio
     check(options.bnMomentum >= 0 && options.bnMomentum < 1, 'BAD_MOMENTUM', `BatchNorm momentum ${options.bnMomentum} is outside [0, 1)`, 'pass e.g. 0.99 (TF.js default) or 0.9');
     for (const l of json.config.layers ?? []) if (l.class_name === 'BatchNormalization') l.config.momentum = options.bnMomentum;
   }
-  const copy = await tfl.models.modelFromJSON({ modelTopology: json as never });
+  // every weight is overwritten below, so the copy's layers need not draw their random initial values
+  const copy = await tfl.models.modelFromJSON({ modelTopology: withZeroInitializers(json) as never });
   const weights = source.model.getWeights();
   copy.setWeights(weights);
   return new LayersModelAdapter(copy);

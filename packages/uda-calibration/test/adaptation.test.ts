@@ -177,6 +177,23 @@ describe('adaptation methods', () => {
   });
 });
 
+describe('cloneLayersModel', () => {
+  it('copies every weight bit for bit (BatchNorm moving statistics included), sets the momentum, and shares nothing with the source', async () => {
+    const read = (m: LayersModelAdapter) => m.model.getWeights().map((w) => Array.from(w.dataSync()));
+    const copy = await cloneLayersModel(source, { bnMomentum: 0.5 });
+    expect(read(copy)).toEqual(read(source));
+    expect(source.model.getWeights().length).toBeGreaterThan(6); // kernels, biases, γ, β and the moving mean / variance
+    const bn = copy.model.layers.filter((l) => l.getClassName() === 'BatchNormalization');
+    expect(bn.length).toBeGreaterThan(0);
+    for (const l of bn) expect((l.getConfig() as { momentum: number }).momentum).toBe(0.5);
+    const before = read(source);
+    copy.model.getWeights().forEach((w) => (w as tf.Variable).assign(tf.zerosLike(w)));
+    expect(read(source)).toEqual(before);
+    expect(read(copy)[0]!.every((v) => v === 0)).toBe(true);
+    copy.dispose();
+  });
+});
+
 describe('plugins in a core Trainer', () => {
   it('TENT trains only BatchNorm scale and shift', async () => {
     const student = await cloneLayersModel(source);

@@ -210,13 +210,16 @@ function instantiate(backend: WasmHeapBackend): WasmSimdKernels | null {
   };
 }
 
-let supported: boolean | undefined;
+let enabled: boolean | undefined;
 
-/** Whether core's SIMD kernels can run here: not switched off, and this engine has wasm SIMD. */
+/**
+ * Whether core's SIMD kernels can run here: not switched off, and this engine has wasm SIMD. Decided
+ * on the first call and kept (every kernel call asks, and reading `process.env` is not free), so
+ * `TRELLIS_WASM_SIMD=0` belongs in the environment the process starts with.
+ */
 export function wasmSimdEnabled(): boolean {
-  if (process.env['TRELLIS_WASM_SIMD'] === '0') return false;
-  supported ??= typeof WebAssembly === 'object' && WebAssembly.validate(decode(WASM_SIMD_PLAIN));
-  return supported;
+  enabled ??= process.env['TRELLIS_WASM_SIMD'] !== '0' && typeof WebAssembly === 'object' && WebAssembly.validate(decode(WASM_SIMD_PLAIN));
+  return enabled;
 }
 
 /**

@@ -73,6 +73,9 @@ const fusedConv2dGrad: GradConfig = {
 
 const isLinear = (activation: string | undefined): boolean => activation == null || activation === 'linear';
 
+/** Whether a dilation (one number or one per spatial axis) is 1 everywhere. */
+const allOnes = (d: number | [number, number]): boolean => (Array.isArray(d) ? d.every((v) => v === 1) : d === 1);
+
 /** Runs `kernel` (the tape records it with the gradient registered above). */
 function run(kernel: string, inputs: Record<string, Tensor>, attrs: Record<string, unknown>): Tensor {
   return tf.engine().runKernel(kernel, inputs as NamedTensorMap, attrs as unknown as NamedAttrMap) as Tensor;
@@ -117,8 +120,7 @@ export function installLazyFusedGradients(): boolean {
 
   const conv2d = (args: FusedConv2dArgs): Tensor => {
     const { x, filter, strides, pad, dataFormat = 'NHWC', dilations = [1, 1], dimRoundingMode, bias, activation, preluActivationWeights, leakyreluAlpha } = args;
-    const ones = (d: number | [number, number]): boolean => (Array.isArray(d) ? d.every((v) => v === 1) : d === 1);
-    if (!isLinear(activation) || preluActivationWeights != null || dataFormat !== 'NHWC' || !ones(dilations) ||
+    if (!isLinear(activation) || preluActivationWeights != null || dataFormat !== 'NHWC' || !allOnes(dilations) ||
       !(x instanceof tf.Tensor) || !(filter instanceof tf.Tensor) || x.rank !== 4 || filter.rank !== 4 ||
       x.dtype !== 'float32' || filter.dtype !== 'float32' || filter.shape[2] !== x.shape[3] ||
       !(bias instanceof tf.Tensor) || bias.dtype !== 'float32' || bias.rank !== 1 || bias.shape[0] !== filter.shape[3]) {

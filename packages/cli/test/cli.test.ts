@@ -254,7 +254,7 @@ describe('trellis CLI', () => {
 
   it('train --dataset takes fashion as another spelling of fashion-mnist (the techniques\' --set dataset=fashion)', async () => {
     const out = mkdtempSync(join(tmpdir(), 'trellis-alias-'));
-    const r = await run(['train', '--dataset', 'fashion', '--limit', '200', '--epochs', '1', '--backend', 'cpu', '--out', out]);
+    const r = await run(['train', '--dataset', 'fashion', '--limit', '200', '--epochs', '1', '--backend', 'wasm', '--out', out]);
     expect(r.status).toBe(0);
     expect(summaryOf(out).dataset).toBe('fashion-mnist');
   });

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '@trellis-ml/core';
 import { loadMnist } from '@trellis-ml/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildExperimentNet, dynamicDepthSetup, evaluateAllDepths, experiment, residualMLP, selectDepth, trainCoopDepth } from '../src/index.js';
-import { expectTrellisError, useCpu } from './helpers.js';
+import { expectTrellisError } from './helpers.js';
 
-beforeAll(useCpu);
+// real-data training runs on core's wasm backend (several times faster than cpu)
+beforeAll(() => useBackend('wasm'));
 
 describe('end to end on MNIST', () => {
   it('1,000 images, 1 epoch, W=32, K=4: every depth of the deployed Teammate is above 80% on the training subset', async () => {

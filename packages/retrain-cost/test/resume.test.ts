@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { useBackend } from '@trellis-ml/core';
 import { interruptAndResume } from '@trellis-ml/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { experiment } from '../src/index.js';
-import { useCpu } from './helpers.js';
 
-beforeAll(useCpu);
+// a resume check compares two runs on one backend: wasm gives the same arithmetic every run, several times faster than cpu
+beforeAll(() => useBackend('wasm'));
 
 describe('trellis retrain-cost --resume', () => {
   it('an interrupted grid resumes after its last finished cell, with its energy samples cut back, and ends with the uninterrupted run\'s indices and steps', async () => {

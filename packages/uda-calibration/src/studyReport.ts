@@ -60,6 +60,40 @@ export function aggregate(rows: CellRow[]): Aggregate {
   };
 }
 
+/** The columns of {@link headlineTable} (`withTau` appends `'mean τ'`). */
+const HEADLINE_COLUMNS = ['dataset/model', 'protocol', 'method', 'accuracy', 'ECE', 'MCE', 'NLL', 'Brier', 'entropy (bits)', 'conf − acc'] as const;
+
+/** Which cells and rows {@link headlineTable} builds. */
+export interface HeadlineTableOptions {
+  datasets: readonly string[];
+  models: readonly string[];
+  protocols: ReadonlyArray<'online' | 'post'>;
+  /** Methods in row order (labels as in {@link CellRow.method}). */
+  methods: readonly string[];
+  /** The cells to average (the study passes core shifts at severities ≥ 3, and for one seed's table that seed). */
+  keep: (row: CellRow) => boolean;
+  /** Append the mean pseudo-label temperature τ a DEC method logged (blank for methods that log none). */
+  withTau?: boolean;
+}
+
+/**
+ * One row per dataset/model × protocol × method, each metric the mean over the kept cells, rounded to 4
+ * decimals; combinations without a kept cell are left out.
+ */
+export function headlineTable(rows: readonly CellRow[], options: HeadlineTableOptions): { columns: string[]; rows: Array<Array<string | number>> } {
+  const f4 = (v: number) => Number(v.toFixed(4));
+  const table = { columns: [...HEADLINE_COLUMNS, ...(options.withTau ? ['mean τ'] : [])], rows: [] as Array<Array<string | number>> };
+  for (const d of options.datasets) for (const m of options.models) for (const protocol of options.protocols) for (const method of options.methods) {
+    const cells = rows.filter((r) => r.dataset === d && r.model === m && r.method === method && r.protocol === protocol && options.keep(r));
+    if (!cells.length) continue;
+    const a = aggregate(cells);
+    const taus = cells.flatMap((r) => (r.tau === undefined ? [] : [r.tau]));
+    table.rows.push([`${d}/${m}`, protocol, method, f4(a.accuracy), f4(a.ece), f4(a.mce), f4(a.nll), f4(a.brier), f4(a.entropyBits), f4(a.gap),
+      ...(options.withTau ? [taus.length ? f4(mean(taus)) : ''] : [])]);
+  }
+  return table;
+}
+
 /**
  * Spec §7.7 E4 on seed-mean aggregates (core shifts, severities ≥ 3): how many of its five conditions hold —
  * DEC's ECE ≤ 0.6 × TENT's, DEC's NLL < TENT's, DEC's accuracy > source's, DEC's accuracy ≥ TENT's − 2 points,
@@ -216,12 +250,11 @@ export async function finish(
 
   // ---- tables
   const f4 = (v: number) => Number(v.toFixed(4));
-  const mainTable = { columns: ['dataset/model', 'protocol', 'method', 'accuracy', 'ECE', 'MCE', 'NLL', 'Brier', 'entropy (bits)', 'conf − acc'], rows: [] as Array<Array<string | number>> };
-  for (const d of cfg.datasets) for (const m of cfg.models) for (const protocol of ['online', 'post'] as const) for (const method of methods) {
-    const a = aggregate(rows.filter((r) => r.dataset === d && r.model === m && r.method === method && r.protocol === protocol && headline(r)));
-    if (!Number.isFinite(a.accuracy)) continue;
-    mainTable.rows.push([`${d}/${m}`, protocol, method, f4(a.accuracy), f4(a.ece), f4(a.mce), f4(a.nll), f4(a.brier), f4(a.entropyBits), f4(a.gap)]);
-  }
+  const mainTable = headlineTable(rows, { datasets: cfg.datasets, models: cfg.models, protocols: ['online', 'post'], methods, keep: headline });
+  // The ablations run on the first seed only: beside them, every method on that seed alone, with DEC's τ.
+  const firstSeedTable = cfg.ablations.length && seeds.length > 1
+    ? headlineTable(rows, { datasets: cfg.datasets, models: cfg.models, protocols: ['online'], methods, keep: (r) => headline(r) && r.seed === seeds[0], withTau: true })
+    : null;
   const shiftTable = { columns: ['dataset/model', 'shift', 'severity', 'method', 'acc online', 'ECE online', 'NLL online', 'acc post', 'ECE post', 'NLL post'], rows: [] as Array<Array<string | number>> };
   for (const d of cfg.datasets) for (const m of cfg.models) for (const s of cfg.shifts) for (const sev of [...new Set(rows.map((r) => r.severity))].sort()) for (const method of methods) {
     const sel = (p: 'online' | 'post') => aggregate(rows.filter((r) => r.dataset === d && r.model === m && r.shift === s && r.severity === sev && r.method === method && r.protocol === p));
@@ -306,6 +339,11 @@ export async function finish(
       text: `${options.mode} run, seeds ${seeds.join(', ')}, backend ${tf.getBackend()}, ${seconds.toFixed(0)} s. Source models: ${cfg.models.join(', ')} trained on ${cfg.trainSize} training images (${cfg.epochs} epochs, Adam 1e-3, batch 128, plain cross-entropy); ${cfg.valSize} clean validation images give the temperature-scaling T (labels) and DEC's h0/κ (inputs only). Targets: ${cfg.targetSize} test images per cell, corruptions ${cfg.shifts.join(', ')} at severities ${cfg.severities.join(', ')}, stream batch ${cfg.batchSize}, one pass, each cell starting from the source model. Online = prediction of each batch before its update; post = second pass with the adapted model. ${protocolNote} Headline averages: core shifts, severities ≥ 3. Source models: ${sourceInfo.map((s) => `${s.dataset}/${s.model} seed ${s.seed}: clean acc ${Number(s.cleanAccuracy).toFixed(4)}, ECE ${Number(s.cleanEce).toFixed(4)}, T ${Number(s.temperature).toFixed(3)}, h0 ${Number(s.h0Bits).toFixed(3)} bits, κ ${Number(s.kappa).toFixed(3)}`).join('; ')}.`,
     },
     { title: 'Main table (core shifts, severities ≥ 3, mean over seeds)', text: [cfg.ablations.length ? `Ablations (${cfg.ablations.map(methodLabel).join(', ')}) ran on the first seed only.` : '', protocolNote].filter(Boolean).join(' '), table: mainTable },
+    ...(firstSeedTable ? [{
+      title: `Ablations beside the methods, seed ${seeds[0]} only (online, core shifts, severities ≥ 3)`,
+      text: 'The main table averages the methods over every seed but the ablations over the first seed; here every method and ablation is on that seed alone, so the rows compare directly. Mean τ is the temperature of the pseudo-labels DEC logged per batch (τ = T·γ in the paper, T in the released code, 1 when fixed).',
+      table: firstSeedTable,
+    }] : []),
     { title: 'Per shift and severity (mean over seeds)', ...(protocolNote ? { text: protocolNote } : {}), table: shiftTable },
     { title: `Reliability diagrams (online, severity ${Math.max(...cfg.severities)}, first seed)`, text: 'Per-bin accuracy against mean confidence (equal-width 15 bins); the diagonal is perfect calibration.', plot: reliabilityPlot },
     { title: 'Severity curves (online, core shifts averaged)', plot: severityPlot },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { specE3, specE4, type Aggregate } from '../src/studyReport.js';
+import { headlineTable, specE3, specE4, type Aggregate, type CellRow } from '../src/studyReport.js';
 
 const agg = (accuracy: number, ece: number, nll: number, gap: number): Aggregate => ({ accuracy, ece, mce: 0, nll, brier: 0, entropyBits: 0, gap });
 
@@ -42,5 +42,36 @@ describe('spec §7.7 E3 check (claim t3a-over-certain)', () => {
   it('an NLL that falls fails the second condition; equal entropy fails the first', () => {
     expect(specE3([{ t3a: ent(0.5, 1.9), source: ent(1.0, 2.0) }]).met).toBe(1);
     expect(specE3([{ t3a: ent(1.0, 1.9), source: ent(1.0, 2.0) }]).met).toBe(0);
+  });
+});
+
+describe('headline table (main table and the first-seed ablation table)', () => {
+  const cell = (seed: number, method: string, shift: string, accuracy: number, ece: number, tau?: number): CellRow => ({
+    seed, dataset: 'mnist', model: 'cnn-bn', shift, severity: 5, method, protocol: 'online', accuracy, ece, mce: 0.5, ace: ece, nll: 1,
+    brier: 0.2, entropyBits: 0.4, gap: 0.1, logitNorm: 10, msPerBatch: 1, peakTensors: 1, ...(tau === undefined ? {} : { tau }),
+  });
+  const rows = [
+    cell(1, 'source', 'contrast', 0.5, 0.2), cell(1, 'source', 'rotate', 0.3, 0.4), cell(2, 'source', 'contrast', 0.9, 0.1),
+    cell(1, 'DEC', 'contrast', 0.4, 0.1, 4), cell(1, 'DEC', 'rotate', 0.2, 0.3, 2), cell(2, 'DEC', 'contrast', 0.8, 0.05, 6),
+    cell(1, 'DEC (fixed τ=1)', 'contrast', 0.6, 0.2, 1),
+  ];
+  const options = { datasets: ['mnist'], models: ['cnn-bn'], protocols: ['online' as const, 'post' as const], methods: ['source', 'DEC', 'DEC (fixed τ=1)', 'TENT'] };
+  it('averages the kept cells per method (hand-computed) and leaves out combinations without cells', () => {
+    const t = headlineTable(rows, { ...options, keep: () => true });
+    expect(t.columns).not.toContain('mean τ');
+    // source over three cells: accuracy (0.5 + 0.3 + 0.9) / 3 = 0.5667, ECE (0.2 + 0.4 + 0.1) / 3 = 0.2333
+    expect(t.rows[0]).toEqual(['mnist/cnn-bn', 'online', 'source', 0.5667, 0.2333, 0.5, 1, 0.2, 0.4, 0.1]);
+    expect(t.rows.map((r) => r[2])).toEqual(['source', 'DEC', 'DEC (fixed τ=1)']); // no TENT cells, no post cells
+  });
+  it('one seed with τ: seed 1 only, mean τ over the cells that logged it, blank where none did', () => {
+    const t = headlineTable(rows, { ...options, keep: (r) => r.seed === 1, withTau: true });
+    expect(t.columns.at(-1)).toBe('mean τ');
+    const byMethod = Object.fromEntries(t.rows.map((r) => [r[2], r]));
+    // DEC on seed 1: accuracy (0.4 + 0.2) / 2 = 0.3, τ (4 + 2) / 2 = 3 (seed 2's τ = 6 left out)
+    expect(byMethod['DEC']![3]).toBeCloseTo(0.3, 12);
+    expect(byMethod['DEC']!.at(-1)).toBe(3);
+    expect(byMethod['DEC (fixed τ=1)']!.at(-1)).toBe(1);
+    expect(byMethod['source']![3]).toBeCloseTo(0.4, 12);
+    expect(byMethod['source']!.at(-1)).toBe('');
   });
 });

@@ -60,6 +60,9 @@ export function aggregate(rows: CellRow[]): Aggregate {
   };
 }
 
+/** A metric rounded to 4 decimals for the report's tables. */
+const f4 = (v: number): number => Number(v.toFixed(4));
+
 /** The columns of {@link headlineTable} (`withTau` appends `'mean τ'`). */
 const HEADLINE_COLUMNS = ['dataset/model', 'protocol', 'method', 'accuracy', 'ECE', 'MCE', 'NLL', 'Brier', 'entropy (bits)', 'conf − acc'] as const;
 
@@ -81,7 +84,6 @@ export interface HeadlineTableOptions {
  * decimals; combinations without a kept cell are left out.
  */
 export function headlineTable(rows: readonly CellRow[], options: HeadlineTableOptions): { columns: string[]; rows: Array<Array<string | number>> } {
-  const f4 = (v: number) => Number(v.toFixed(4));
   const table = { columns: [...HEADLINE_COLUMNS, ...(options.withTau ? ['mean τ'] : [])], rows: [] as Array<Array<string | number>> };
   for (const d of options.datasets) for (const m of options.models) for (const protocol of options.protocols) for (const method of options.methods) {
     const cells = rows.filter((r) => r.dataset === d && r.model === m && r.method === method && r.protocol === protocol && options.keep(r));
@@ -249,7 +251,6 @@ export async function finish(
   }
 
   // ---- tables
-  const f4 = (v: number) => Number(v.toFixed(4));
   const mainTable = headlineTable(rows, { datasets: cfg.datasets, models: cfg.models, protocols: ['online', 'post'], methods, keep: headline });
   // The ablations run on the first seed only: beside them, every method on that seed alone, with DEC's τ.
   const firstSeedTable = cfg.ablations.length && seeds.length > 1

@@ -22,12 +22,11 @@ export type WassersteinMode = 'value-sort' | 'bin-cdf';
  * tapped activation) the edges are rounded to float32, so a float32 value lying on a float32 edge
  * goes to the bin above it, exactly as `np.histogram` on float32 activations.
  */
-function countInto(v: ArrayLike<number>, lo: number, hi: number, counts: Float64Array, offset = 0, length = v.length): number {
-  const bins = counts.length;
+function countInto(v: ArrayLike<number>, lo: number, hi: number, counts: Int32Array, offset: number, length: number, bins: number): number {
   const norm = bins / (hi - lo);
   const step = (hi - lo) / bins;
   const f32 = v instanceof Float32Array;
-  const edges = new Float64Array(bins + 1);
+  const edges = edgeScratch(bins + 1);
   for (let i = 0; i < bins; i++) edges[i] = f32 ? Math.fround(lo + i * step) : lo + i * step;
   edges[bins] = hi;
   let total = 0;
@@ -38,10 +37,24 @@ function countInto(v: ArrayLike<number>, lo: number, hi: number, counts: Float64
     if (i >= bins) i = bins - 1;
     if (i > 0 && x < edges[i]!) i--;
     if (i < bins - 1 && x >= edges[i + 1]!) i++;
-    counts[i] = counts[i]! + 1;
+    counts[i]!++;
     total++;
   }
   return total;
+}
+
+// One buffer of bin edges and one of counts for every histogram (both are rebuilt on each call; fresh
+// arrays per call were a large share of the time of PreIndex's per-row histograms).
+let edges = new Float64Array(65);
+function edgeScratch(length: number): Float64Array {
+  if (edges.length < length) edges = new Float64Array(length);
+  return edges;
+}
+let counts = new Int32Array(64);
+function countScratch(bins: number): Int32Array {
+  if (counts.length < bins) counts = new Int32Array(bins);
+  counts.fill(0, 0, bins);
+  return counts;
 }
 
 /** Throws `BAD_BINS` unless `bins` is a whole number ≥ 1 (a histogram of 0, negative or fractional bins is not defined). */
@@ -70,22 +83,29 @@ export function histogramRange(v: ArrayLike<number>, offset = 0, length = v.leng
  * Example: `histogramPmf([0, 1, 2, 3, 4, 10], 4)` → `[0.5, 1/3, 0, 1/6]`.
  */
 export function histogramPmf(v: ArrayLike<number>, bins: number, range?: [number, number]): Float64Array {
-  checkBins(bins);
-  const [lo, hi] = range ?? histogramRange(v);
-  const counts = new Float64Array(bins);
-  const total = countInto(v, lo, hi, counts);
-  if (total > 0) for (let i = 0; i < bins; i++) counts[i] = counts[i]! / total;
-  return counts;
+  return histogramPmfSlice(v, 0, v.length, bins, range);
 }
 
 /** Like {@link histogramPmf} for the slice `v[offset, offset + length)` (no copy). */
 export function histogramPmfSlice(v: ArrayLike<number>, offset: number, length: number, bins: number, range?: [number, number]): Float64Array {
   checkBins(bins);
+  return histogramPmfInto(v, offset, length, new Float64Array(bins), range);
+}
+
+/**
+ * Like {@link histogramPmfSlice}, written into `out`, whose first `bins` entries (default: all of it)
+ * receive the pmf and are returned as a view when `bins` is shorter than `out`; nothing is allocated
+ * (for loops over many rows that reuse one buffer).
+ */
+export function histogramPmfInto(v: ArrayLike<number>, offset: number, length: number, out: Float64Array, range?: [number, number], bins = out.length): Float64Array {
+  if (!(Number.isInteger(bins) && bins >= 1 && bins <= out.length)) {
+    throw new TrellisError('BAD_BINS', `histogram bin count ${String(bins)} is not a whole number from 1 to the buffer's length ${out.length}`, 'pass a buffer of at least `bins` entries (new Float64Array(bins))');
+  }
   const [lo, hi] = range ?? histogramRange(v, offset, length);
-  const counts = new Float64Array(bins);
-  const total = countInto(v, lo, hi, counts, offset, length);
-  if (total > 0) for (let i = 0; i < bins; i++) counts[i] = counts[i]! / total;
-  return counts;
+  const c = countScratch(bins);
+  const total = countInto(v, lo, hi, c, offset, length, bins);
+  for (let i = 0; i < bins; i++) out[i] = total > 0 ? c[i]! / total : 0;
+  return bins === out.length ? out : out.subarray(0, bins);
 }
 
 /**
@@ -94,12 +114,27 @@ export function histogramPmfSlice(v: ArrayLike<number>, offset: number, length: 
  * Permutation-invariant over bins (spec §3.4, §14.3).
  */
 export function wassersteinValueSort(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  const a = Float64Array.from(p).sort();
-  const b = Float64Array.from(q).sort();
+  const n = p.length;
+  if (sortScratchA.length < n) {
+    sortScratchA = new Float64Array(n);
+    sortScratchB = new Float64Array(n);
+  }
+  const a = sortScratchA.subarray(0, n);
+  const b = sortScratchB.subarray(0, n);
+  for (let i = 0; i < n; i++) {
+    a[i] = p[i]!;
+    b[i] = q[i]!;
+  }
+  a.sort();
+  b.sort();
   let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! - b[i]!);
-  return s / a.length;
+  for (let i = 0; i < n; i++) s += Math.abs(a[i]! - b[i]!);
+  return s / n;
 }
+
+// Reused sort buffers of {@link wassersteinValueSort} (called once per row and layer by PreIndex).
+let sortScratchA = new Float64Array(64);
+let sortScratchB = new Float64Array(64);
 
 /**
  * The principled alternative: W1 between two pmfs on one shared grid of `b` equal bins, as a

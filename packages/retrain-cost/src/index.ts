@@ -11,7 +11,7 @@ export type { ArmOptions, ArmResult, ArmConstruction } from './arm.js';
 export { resqueShift, resqueFromSums, classSums, angleFraction } from './resque.js';
 export type { ResqueResult } from './resque.js';
 export {
-  histogramPmf, histogramPmfSlice, histogramRange, distances, DISTANCE_NAMES,
+  histogramPmf, histogramPmfSlice, histogramPmfInto, histogramRange, distances, DISTANCE_NAMES,
   wassersteinValueSort, wassersteinBinCdf, jensenShannon, bhattacharyya, klDivergence,
 } from './histogram.js';
 export type { DistanceName, WassersteinMode } from './histogram.js';

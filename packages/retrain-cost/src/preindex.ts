@@ -7,7 +7,7 @@
 import type { Dataset, ModelAdapter } from '@trellis-ml/core';
 import { TrellisError } from '@trellis-ml/core';
 import { adjustedRandIndex, kmeans } from './clustering.js';
-import { checkBins, DISTANCE_NAMES, distances as distanceFns, histogramPmfSlice, histogramRange, klDivergence, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
+import { checkBins, DISTANCE_NAMES, distances as distanceFns, histogramPmfInto, histogramRange, klDivergence, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
 import { checkPaired, checkSameShape, stratifiedRows } from './inputs.js';
 import { describeLayers, extractRepresentations, resolveTaps, type Representations, type TapOptions } from './taps.js';
 
@@ -119,15 +119,20 @@ export function representationDistances(
   const out: Record<number, Record<DistanceName, number>> = {};
   for (const bcount of bins) {
     const sums: Record<DistanceName, number> = { W: 0, JS: 0, BH: 0, KL: 0 };
+    // one set of pmf buffers per bin count, refilled for every row
+    const p = new Float64Array(bcount);
+    const q = new Float64Array(bcount);
+    const pShared = new Float64Array(bcount);
+    const qShared = new Float64Array(bcount);
     for (let i = 0; i < n; i++) {
-      const p = histogramPmfSlice(a, i * width, width, bcount);
-      const q = histogramPmfSlice(b, i * width, width, bcount);
+      histogramPmfInto(a, i * width, width, p);
+      histogramPmfInto(b, i * width, width, q);
       for (const m of metrics) {
         if (m === 'W' && options.wasserstein === 'bin-cdf') {
           const [lo1, hi1] = histogramRange(a, i * width, width);
           const [lo2, hi2] = histogramRange(b, i * width, width);
           const range: [number, number] = [Math.min(lo1, lo2), Math.max(hi1, hi2)];
-          sums.W += wassersteinBinCdf(histogramPmfSlice(a, i * width, width, bcount, range), histogramPmfSlice(b, i * width, width, bcount, range));
+          sums.W += wassersteinBinCdf(histogramPmfInto(a, i * width, width, pShared, range), histogramPmfInto(b, i * width, width, qShared, range));
         } else if (m === 'KL') sums.KL += klDivergence(p, q, options.klEpsilon);
         else sums[m] += distanceFns[m](p, q);
       }

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@trellis-ml/core';
 import {
-  adjustedRandIndex, angleFraction, armLayerDistance, bhattacharyya, histogramPmf, jensenShannon, klDivergence, kmeans,
+  adjustedRandIndex, angleFraction, armLayerDistance, bhattacharyya, histogramPmf, histogramPmfInto, histogramRange, jensenShannon, klDivergence, kmeans,
   classSums, representationDistances, resqueFromSums, wassersteinBinCdf, wassersteinValueSort,
 } from '../src/index.js';
 import { errorCode } from './helpers.js';
@@ -52,6 +52,47 @@ describe('distances (spec §3.4 golden values)', () => {
     const ab = representationDistances(a, b, 4, 10, [8]);
     const ba = representationDistances(b, a, 4, 10, [8]);
     for (const m of ['W', 'JS', 'BH'] as const) expect(ab[8]![m]).toBeCloseTo(ba[8]![m], 12);
+  });
+  it('the buffered per-row loop gives bit for bit the mean of the per-row definition (histograms of each row, then the distances)', () => {
+    // ReLU-like rows (many exact zeros, one constant row) of a width that is not a multiple of any bin count
+    const n = 7;
+    const width = 37;
+    const rng = new Rng(5);
+    const row = (i: number, j: number, shift: number) => (i === 3 ? 0.25 : Math.max(0, rng.normal() + shift));
+    const a = Float32Array.from({ length: n * width }, (_, k) => row(Math.floor(k / width), k % width, 0));
+    const b = Float32Array.from({ length: n * width }, (_, k) => row(Math.floor(k / width), k % width, 0.3));
+    const fns = { W: wassersteinValueSort, JS: jensenShannon, BH: bhattacharyya, KL: (p: ArrayLike<number>, q: ArrayLike<number>) => klDivergence(p, q) };
+    const got = representationDistances(a, b, n, width, [64, 16, 32]);
+    const gotCdf = representationDistances(a, b, n, width, [32], { wasserstein: 'bin-cdf' });
+    for (const bins of [64, 16, 32]) {
+      for (const m of ['W', 'JS', 'BH', 'KL'] as const) {
+        let sum = 0;
+        for (let i = 0; i < n; i++) sum += fns[m](histogramPmf(a.subarray(i * width, (i + 1) * width), bins), histogramPmf(b.subarray(i * width, (i + 1) * width), bins));
+        expect(got[bins]![m]).toBe(sum / n);
+      }
+    }
+    let cdf = 0;
+    for (let i = 0; i < n; i++) {
+      const ra = a.subarray(i * width, (i + 1) * width);
+      const rb = b.subarray(i * width, (i + 1) * width);
+      const [la, ha] = histogramRange(ra);
+      const [lb, hb] = histogramRange(rb);
+      const range: [number, number] = [Math.min(la, lb), Math.max(ha, hb)];
+      cdf += wassersteinBinCdf(histogramPmf(ra, 32, range), histogramPmf(rb, 32, range));
+    }
+    expect(gotCdf[32]!.W).toBe(cdf / n);
+  });
+  it('histogramPmfInto fills the first `bins` entries of a longer buffer and keeps nothing from the previous call', () => {
+    const out = new Float64Array(8).fill(9);
+    expect([...histogramPmfInto([5, 5, 5, 5], 0, 4, out, undefined, 4)]).toEqual([0, 0, 1, 0]);
+    expect([...histogramPmfInto([0, 1, 2, 3, 4, 10], 0, 6, out, undefined, 4)]).toEqual([...histogramPmf([0, 1, 2, 3, 4, 10], 4)]);
+    expect(out[4]).toBe(9); // entries past `bins` are left alone
+    expect([...histogramPmfInto([7, 0, 1, 2, 3, 7], 1, 4, new Float64Array(2))]).toEqual([0.5, 0.5]); // a slice, not the whole array
+    for (const bins of [0, 9, 2.5]) expect(errorCode(() => histogramPmfInto([0, 1], 0, 2, out, undefined, bins))).toBe('BAD_BINS');
+    // value-sort W on pmfs longer than its earlier calls' (its sort buffers grow) and shorter again
+    const long = Float64Array.from({ length: 100 }, (_, i) => (i % 10) / 450);
+    expect(wassersteinValueSort(long, long)).toBe(0);
+    expect(wassersteinValueSort(p, q)).toBeCloseTo(0.1666667, 6);
   });
 });
 

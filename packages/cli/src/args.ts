@@ -71,21 +71,43 @@ export function checkFlags(command: string, flags: ParsedArgs['flags']): void {
   }
 }
 
-/** Reads an integer flag with a default, rejecting non-integers. */
+/** A flag's text as a number: `NaN` for an empty or blank value (which `Number` would read as 0, e.g. `--seed=`). */
+function numberOf(v: string | boolean): number {
+  return typeof v === 'string' && v.trim() === '' ? NaN : Number(v);
+}
+
+/** A flag's value as an error message shows it: as written, or quoted when it is empty or blank. */
+function shown(v: string | boolean): string {
+  return typeof v === 'string' && v.trim() === '' ? JSON.stringify(v) : String(v);
+}
+
+/** Reads an integer flag with a default, rejecting non-integers and an empty value. */
 export function intFlag(flags: ParsedArgs['flags'], name: string, fallback: number): number {
   const v = flags[name];
   if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new TrellisError('BAD_ARGS', `--${name} ${String(v)} is not an integer`, `pass an integer, e.g. --${name} ${fallback}`);
+  const n = numberOf(v);
+  if (!Number.isInteger(n)) throw new TrellisError('BAD_ARGS', `--${name} ${shown(v)} is not an integer`, `pass an integer, e.g. --${name} ${fallback}`);
   return n;
 }
 
-/** Reads a number flag with a default. */
+/**
+ * Reads `--seeds 1,2,3` (undefined when absent), rejecting an entry that is not an integer, an empty one
+ * (`1,,2` is a typo, not seed 0) and an empty list.
+ */
+export function seedsFlag(flags: ParsedArgs['flags']): number[] | undefined {
+  const v = flags.seeds;
+  if (v === undefined) return undefined;
+  const seeds = String(v).split(',').map(numberOf);
+  if (!seeds.every(Number.isInteger)) throw new TrellisError('BAD_ARGS', `--seeds ${shown(v)} is not a comma-separated list of integers`, 'write e.g. --seeds 1,2,3');
+  return seeds;
+}
+
+/** Reads a number flag with a default, rejecting an empty value. */
 export function numberFlag(flags: ParsedArgs['flags'], name: string, fallback: number): number {
   const v = flags[name];
   if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new TrellisError('BAD_ARGS', `--${name} ${String(v)} is not a number`, `pass a number, e.g. --${name} ${fallback}`);
+  const n = numberOf(v);
+  if (!Number.isFinite(n)) throw new TrellisError('BAD_ARGS', `--${name} ${shown(v)} is not a number`, `pass a number, e.g. --${name} ${fallback}`);
   return n;
 }
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { coreVersion, describeParams, GEMM_CHOICES, packageOf, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
-import { checkFlags, choiceFlag, intFlag, modeFlag, numberFlag, parseArgs } from './args.js';
+import { checkFlags, choiceFlag, intFlag, modeFlag, numberFlag, parseArgs, seedsFlag } from './args.js';
 import { runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
 import { checkTourOptions, runTour } from './tour.js';
@@ -113,8 +113,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     const only = typeof flags.only === 'string' ? flags.only.split(',') : undefined;
     const tourOptions = command === 'tour' ? { seed, out, epochs: trainOptions.epochs, progress, log, ...(only ? { only } : {}) } : null;
     if (tourOptions !== null) checkTourOptions(tourOptions);
-    const seeds = typeof flags.seeds === 'string' ? flags.seeds.split(',').map((s) => Number(s)) : undefined;
-    if (seeds && !seeds.every(Number.isInteger)) throw new TrellisError('BAD_ARGS', `--seeds ${String(flags.seeds)} is not a comma-separated list of integers`, 'write e.g. --seeds 1,2,3');
+    const seeds = seedsFlag(flags);
     const backend = await useBackend(backendName, { ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) });
     log(`backend: ${backend.name} (${backend.kernels}${backend.threads ? `, ${backend.threads} thread(s)` : ''})`);
     if (backend.libraries) log(`  ${backend.libraries}`);

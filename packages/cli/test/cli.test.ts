@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TECHNIQUES, checkCanResume, helpText, parseArgs, techniqueHelpText } from '@trellis-ml/cli';
+import { TECHNIQUES, checkCanResume, helpText, intFlag, numberFlag, parseArgs, seedsFlag, techniqueHelpText } from '@trellis-ml/cli';
 import { runNode } from '../../../tools/test-support/runNode.js';
 
 const bin = resolve(__dirname, '../dist/bin.js');
@@ -62,6 +62,23 @@ describe('trellis CLI', () => {
     expect(() => parseArgs(['train', '--seed'])).toThrow(/--seed needs a value/);
     expect(() => parseArgs(['train', '--set', 'novalue'])).toThrow(/not key=value/);
     expect(helpText()).toMatch(/trellis train/);
+  });
+
+  it('reads number flags and --seeds strictly: an empty value or an empty list entry is an error, not 0', () => {
+    const flags = (argv: string[]) => parseArgs(['distill', ...argv]).flags;
+    expect(intFlag(flags(['--seed', '7']), 'seed', 1)).toBe(7);
+    expect(intFlag(flags([]), 'seed', 1)).toBe(1);
+    expect(numberFlag(flags(['--lr', '1e-3']), 'lr', 0.01)).toBe(0.001);
+    expect(seedsFlag(flags(['--seeds', '4,5,6']))).toEqual([4, 5, 6]);
+    expect(seedsFlag(flags([]))).toBeUndefined();
+    // Number('') is 0: `--seed=` used to run seed 0 and `--seeds 1,,2` seeds 1, 0 and 2
+    expect(() => intFlag(flags(['--seed=']), 'seed', 1)).toThrow('--seed "" is not an integer');
+    expect(() => intFlag(flags(['--epochs', ' ']), 'epochs', 3)).toThrow('--epochs " " is not an integer');
+    expect(() => numberFlag(flags(['--lr=']), 'lr', 0.01)).toThrow('--lr "" is not a number');
+    for (const bad of ['1,,2', ',', '1,', '', '1,x']) {
+      expect(() => seedsFlag(flags([`--seeds=${bad}`])), bad).toThrow(/is not a comma-separated list of integers/);
+    }
+    expect(() => intFlag(flags(['--epochs', '1.5']), 'epochs', 3)).toThrow('--epochs 1.5 is not an integer');
   });
 
   it('has one subcommand per technique, each loading its experiment (which takes --quick|--full, --seed, --out)', async () => {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import {
   RunRecord, Trainer, TrellisError, check, dataParallelPlugin, findUnfinishedRun, dataParallelRank, mlp, runDataParallel, smallCnn,
@@ -83,6 +84,8 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
     log(`resuming ${dir}`);
   }
   if (workers > 1 && !dp.active) {
+    const cores = availableParallelism();
+    if (workers > cores) log(`note: ${workers} workers share ${cores} core(s), and every step waits for the slowest; --workers ${cores} is usually faster`);
     // Launch the workers; each runs this function again (./trainWorker.ts), rank 0 writes the run.
     const { log: _log, ...options } = o;
     const data: TrainWorkerData = { options, ...(dir ? { resumeDir: dir } : {}) };

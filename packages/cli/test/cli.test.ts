@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TECHNIQUES, checkCanResume, helpText, intFlag, numberFlag, parseArgs, seedsFlag, techniqueHelpText } from '@trellis-ml/cli';
@@ -210,6 +210,7 @@ describe('trellis CLI', () => {
     expect(sa.dataParallelWorkers).toBe(2);
     expect(sa.testAccuracy).toBeGreaterThan(0.8);
     expect(full.stdout).toMatch(/epoch 2\/2/); // rank 0's log lines reach the terminal
+    if (availableParallelism() >= 2) expect(full.stdout).not.toMatch(/workers share/);
 
     // Both ranks read rank 0's checkpoint, so the resumed run is the uninterrupted one, bit for bit.
     await expectResumedRunMatches(args, sa);
@@ -242,6 +243,14 @@ describe('trellis CLI', () => {
     const r = await run(['train', '--workers', '0', '--limit', '100', '--epochs', '1']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--workers 0 is not a positive integer/);
+  });
+  it('train --workers above the core count trains, and says the workers share the cores', async () => {
+    const cores = availableParallelism();
+    const out = mkdtempSync(join(tmpdir(), 'trellis-dp-many-'));
+    const r = await run(['train', '--dataset', 'mnist', '--limit', '300', '--epochs', '1', '--backend', 'wasm', '--workers', String(cores + 1), '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`note: ${cores + 1} workers share ${cores} core\\(s\\).*--workers ${cores} is usually faster`));
+    expect(summaryOf(out).dataParallelWorkers).toBe(cores + 1);
   });
 
   it('trellis --version names the CLI, core, every technique package, tfjs-core and Node with their versions', async () => {

@@ -101,11 +101,23 @@ export function histogramPmfInto(v: ArrayLike<number>, offset: number, length: n
   if (!(Number.isInteger(bins) && bins >= 1 && bins <= out.length)) {
     throw new TrellisError('BAD_BINS', `histogram bin count ${String(bins)} is not a whole number from 1 to the buffer's length ${out.length}`, 'pass a buffer of at least `bins` entries (new Float64Array(bins))');
   }
-  const [lo, hi] = range ?? histogramRange(v, offset, length);
+  const [lo, hi] = range ? checkedRange(range) : histogramRange(v, offset, length);
   const c = countScratch(bins);
   const total = countInto(v, lo, hi, c, offset, length, bins);
   for (let i = 0; i < bins; i++) out[i] = total > 0 ? c[i]! / total : 0;
   return bins === out.length ? out : out.subarray(0, bins);
+}
+
+/**
+ * A given histogram range as NumPy reads `range=(lo, hi)`: both ends finite and `lo ≤ hi`, or `BAD_RANGE`
+ * (an inverted or NaN range used to give an all-zero "pmf"); equal ends are widened by ±0.5.
+ */
+function checkedRange([lo, hi]: [number, number]): [number, number] {
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi)) {
+    throw new TrellisError('BAD_RANGE', `histogram range [${String(lo)}, ${String(hi)}] is not two finite numbers with min ≤ max`,
+      'pass [min, max] of finite values (histogramRange gives it; values that are all NaN or ±Infinity have no finite range), or no range to use the values\' own');
+  }
+  return lo === hi ? [lo - 0.5, hi + 0.5] : [lo, hi];
 }
 
 /**

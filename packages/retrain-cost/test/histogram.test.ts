@@ -28,6 +28,14 @@ describe('histogramPmf (NumPy rule, spec §3.3)', () => {
     expect([...histogramPmf(Float32Array.from([0, 0.7, 1]), 10)]).toEqual([third, 0, 0, 0, 0, 0, 0, third, 0, third]);
     expect([...histogramPmf([0, Math.fround(0.7), 1], 10)]).toEqual([third, 0, 0, 0, 0, 0, third, 0, 0, third]);
   });
+  it('reads a given range as np.histogram does: an inverted or non-finite one is an error, equal ends widen by ±0.5', () => {
+    for (const range of [[3, 1], [Number.NaN, 3], [0, Number.POSITIVE_INFINITY]] as Array<[number, number]>) {
+      expect(errorCode(() => histogramPmf([1, 2, 3], 4, range))).toBe('BAD_RANGE'); // used to give [0, 0, 0, 0]
+    }
+    // np.histogram([2, 2, 2], 4, range=(2, 2)) → counts [0, 0, 3, 0] (edges 1.5, 1.75, 2, 2.25, 2.5)
+    expect([...histogramPmf([2, 2, 2], 4, [2, 2])]).toEqual([0, 0, 1, 0]);
+    expect([...histogramPmf([2, 2, 2], 4)]).toEqual([0, 0, 1, 0]);
+  });
 });
 
 describe('distances (spec §3.4 golden values)', () => {

@@ -8,6 +8,7 @@
  * misaligned rows. Values are not checked: NaN logits give NaN metrics.
  */
 import { check } from './errors.js';
+import { holdsNaN } from './stats.js';
 
 /** Throws unless `k` is a positive integer and `values` holds whole rows of k; returns the row count. */
 function rowCount(values: ArrayLike<number>, k: number, what: string): number {
@@ -195,9 +196,13 @@ function binsOf(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, 
   return out;
 }
 
-/** Expected calibration error: `Σ_m (|B_m|/N)·|acc(B_m) − conf(B_m)|` over 15 equal-width bins by default. */
+/**
+ * Expected calibration error: `Σ_m (|B_m|/N)·|acc(B_m) − conf(B_m)|` over 15 equal-width bins by default.
+ * NaN for no rows or NaN probabilities (as the other metrics; the bins leave such a row out, which gave 0).
+ */
 export function ece(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): number {
-  return eceOf(reliabilityBins(probs, labels, k, bins), labels.length);
+  const b = reliabilityBins(probs, labels, k, bins);
+  return labels.length === 0 || holdsNaN(probs) ? NaN : eceOf(b, labels.length);
 }
 
 function eceOf(bins: readonly ReliabilityBin[], n: number): number {
@@ -206,9 +211,10 @@ function eceOf(bins: readonly ReliabilityBin[], n: number): number {
   return s;
 }
 
-/** Maximum calibration error: the largest `|acc − conf|` over non-empty bins. */
+/** Maximum calibration error: the largest `|acc − conf|` over non-empty bins; NaN for no rows or NaN probabilities. */
 export function mce(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): number {
-  return mceOf(reliabilityBins(probs, labels, k, bins));
+  const b = reliabilityBins(probs, labels, k, bins);
+  return labels.length === 0 || holdsNaN(probs) ? NaN : mceOf(b);
 }
 
 function mceOf(bins: readonly ReliabilityBin[]): number {
@@ -269,12 +275,13 @@ export function classificationMetrics(
   const acc = accuracy(preds, labels);
   const conf = meanConfidence(probs, k);
   const bins = binsOf(probs, labels, k, 15);
+  const noCalibration = labels.length === 0 || holdsNaN(probs); // NaN, as loss and NLL (the bins leave NaN rows out)
   const m: ClassificationMetrics = {
     accuracy: acc,
     loss: crossEntropyOf(logits, labels, k),
     nll: nllOf(probs, labels, k),
-    ece: eceOf(bins, labels.length),
-    mce: mceOf(bins),
+    ece: noCalibration ? NaN : eceOf(bins, labels.length),
+    mce: noCalibration ? NaN : mceOf(bins),
     brier: brierOf(probs, labels, k),
     meanConfidence: conf,
     overconfidence: conf - acc,

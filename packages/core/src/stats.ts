@@ -43,21 +43,30 @@ export function ranks(x: ArrayLike<number>): number[] {
   return r;
 }
 
+/** Whether any entry of `v` is NaN (the statistics and metrics that propagate NaN check it first). */
+export function holdsNaN(v: ArrayLike<number>): boolean {
+  for (let i = 0; i < v.length; i++) if (Number.isNaN(v[i])) return true;
+  return false;
+}
+
 /**
- * Spearman's ρ: Pearson correlation of the average ranks. NaN when a side is constant.
+ * Spearman's ρ: Pearson correlation of the average ranks. NaN when a side is constant or holds a NaN
+ * (SciPy's default `nan_policy='propagate'`; NaN has no rank, and ranking around it gave arbitrary values).
  * @throws TrellisError `LENGTH_MISMATCH` when the two sides differ in length.
  */
 export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
   sameLength(x, y);
+  if (holdsNaN(x) || holdsNaN(y)) return NaN;
   return pearson(ranks(x), ranks(y));
 }
 
 /**
- * Kendall's τ-b (tie-corrected). NaN when either side is constant.
+ * Kendall's τ-b (tie-corrected). NaN when either side is constant or holds a NaN.
  * @throws TrellisError `LENGTH_MISMATCH` when the two sides differ in length.
  */
 export function kendall(x: ArrayLike<number>, y: ArrayLike<number>): number {
   sameLength(x, y);
+  if (holdsNaN(x) || holdsNaN(y)) return NaN;
   const n = x.length;
   let concordant = 0, discordant = 0, tiedX = 0, tiedY = 0;
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) {

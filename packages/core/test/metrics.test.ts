@@ -67,6 +67,18 @@ describe('metrics refuse misaligned input', () => {
   });
   it('values are not checked: NaN logits give NaN metrics, not an error', () => {
     expect(Number.isNaN(crossEntropyFromLogits([NaN, 0], [0], 2))).toBe(true);
+    // ECE and MCE too: the reliability bins leave a NaN row out, which gave a calibration error of 0
+    const nanProbs = [0.9, 0.1, NaN, 0.5];
+    expect(ece(nanProbs, [0, 1], 2)).toBeNaN();
+    expect(mce(nanProbs, [0, 1], 2)).toBeNaN();
+    const m = classificationMetrics([2, 0, NaN, 1], [0, 1], 2);
+    expect(m.ece).toBeNaN();
+    expect(m.mce).toBeNaN();
+    expect(m.loss).toBeNaN();
+    // and no rows at all: NaN, as accuracy, not 0
+    expect(ece([], [], 2)).toBeNaN();
+    expect(mce([], [], 2)).toBeNaN();
+    expect(accuracy([], [])).toBeNaN();
   });
 });
 

@@ -44,6 +44,16 @@ describe('stats (hand-computed)', () => {
     expect(kendall([1, 2, 3], [3, 2, 1])).toBe(-1);
     expect(kendall([1, 1], [1, 2])).toBeNaN();
   });
+  it('a NaN on either side makes spearman and kendall NaN, as pearson (it used to be ranked: ρ = 1 for [1, NaN, 3] vs [1, 2, 3])', () => {
+    for (const [x, y] of [[[1, NaN, 3], [1, 2, 3]], [[1, 2, 3], [3, NaN, 1]], [[NaN, NaN], [1, 2]]]) {
+      expect(spearman(x!, y!)).toBeNaN();
+      expect(kendall(x!, y!)).toBeNaN();
+      expect(pearson(x!, y!)).toBeNaN();
+    }
+    // ±Infinity still ranks (a censored cost may be Infinity): above every finite value
+    expect(spearman([1, 2, Infinity], [1, 2, 3])).toBe(1);
+    expect(kendall([-Infinity, 2, 3], [1, 2, 3])).toBe(1);
+  });
   it('a correlation of two lists of different lengths is a clear error', () => {
     expect(codeOf(() => pearson([1, 2], [1]))).toBe('LENGTH_MISMATCH');
     expect(codeOf(() => spearman([1, 2], [1]))).toBe('LENGTH_MISMATCH');

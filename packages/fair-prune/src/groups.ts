@@ -56,13 +56,17 @@ export function checkGroupArray(groups: ArrayLike<number>, size: number, numGrou
   return groups instanceof Int32Array ? groups : Int32Array.from(groups);
 }
 
-/** Number of examples of each group (length `numGroups`). */
-export function groupCounts(groups: ArrayLike<number>, numGroups: number): number[] {
-  checkGroupCount(numGroups);
+/**
+ * Number of examples of each group (length `numGroups`).
+ * @throws TrellisError `GROUP_ID_OUT_OF_RANGE` or `GROUP_IDS_MISSING` for an id outside `[0, numGroups)` (they
+ * were left out of the counts, so a mistyped id read as an empty group).
+ */
+export function groupCounts(groups: ArrayLike<number>, numGroups: number, where = 'the group ids'): number[] {
+  checkGroupArray(groups, groups.length, numGroups, where);
   const counts = new Array<number>(numGroups).fill(0);
   for (let i = 0; i < groups.length; i++) {
     const g = groups[i]!;
-    if (g >= 0 && g < numGroups) counts[g] = counts[g]! + 1;
+    counts[g] = counts[g]! + 1;
   }
   return counts;
 }
@@ -73,7 +77,7 @@ export function groupCounts(groups: ArrayLike<number>, numGroups: number): numbe
  * @throws TrellisError `EMPTY_GROUP` naming the empty groups.
  */
 export function checkNoEmptyGroup(groups: ArrayLike<number>, numGroups: number, where = 'the evaluation set'): number[] {
-  const counts = groupCounts(groups, numGroups);
+  const counts = groupCounts(groups, numGroups, where);
   const empty = counts.map((c, g) => (c === 0 ? g : -1)).filter((g) => g >= 0);
   if (empty.length > 0) {
     throw new TrellisError('EMPTY_GROUP', `group${empty.length > 1 ? 's' : ''} ${empty.join(', ')} ha${empty.length > 1 ? 've' : 's'} no samples in ${where}`,

@@ -114,6 +114,15 @@ describe('group designs and group-id checks', () => {
     }
     expect(() => groupCounts([0, 1], -1)).toThrow(/numGroups -1 is not a positive integer/);
   });
+  it('groupCounts counts by hand and rejects an id outside [0, numGroups) instead of leaving it out (a mistyped id read as an empty group)', () => {
+    expect(groupCounts([0, 2, 2, 1, 2], 4)).toEqual([1, 1, 3, 0]);
+    expect(codeOf(() => groupCounts([0, 5], 2))).toBe('GROUP_ID_OUT_OF_RANGE');
+    expect(codeOf(() => groupCounts([0, -1], 2))).toBe('GROUP_IDS_MISSING');
+    expect(codeOf(() => groupCounts([0, 1.5], 2))).toBe('GROUP_IDS_MISSING');
+    // checkNoEmptyGroup names the bad id, not "group 1 has no samples"
+    expect(() => checkNoEmptyGroup([0, 7, 0], 2, 'the test split')).toThrow(/group id 7 of example 1 in the test split is outside \[0, 2\)/);
+    expect(codeOf(() => checkNoEmptyGroup([0, 0], 2))).toBe('EMPTY_GROUP');
+  });
   it('rotates 90° clockwise: out[r][c] = in[side−1−c][r]', () => {
     expect(Array.from(rotate90(Float32Array.from([1, 2, 3, 4])))).toEqual([3, 1, 4, 2]);
   });

@@ -103,10 +103,18 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
     },
   });
   const model = baselineModel(o.model, [...train.shape], train.numClasses, o.seed);
+  // A resume that had to skip a damaged checkpoint says so before the first epoch it trains (or at the end, if none is left).
+  let restoreAnnounced = false;
+  const announceRestore = (): void => {
+    const restored = trainer.lastRestore;
+    if (!restoreAnnounced && restored?.skipped.length) log(`resumed from ${restored.from} (after epoch ${restored.epoch + 1}); skipped damaged ${restored.skipped.join('; ')}`);
+    restoreAnnounced = true;
+  };
   const trainer = new Trainer({
     ...baselineTrainerOptions(o, model),
     checkpointDir: record.dir, progress: o.progress ?? false, label: `train ${o.dataset}${dp.active ? ` (${dp.workers} workers)` : ''}`,
     onLog: async (logs) => {
+      announceRestore();
       await record.logMetrics(logs);
       log(`epoch ${Number(logs.epoch) + 1}/${o.epochs} loss=${logs.loss?.toFixed(4)} val_accuracy=${logs.val_accuracy?.toFixed(4)}`);
     },
@@ -114,8 +122,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   const started = Date.now();
   const validation = test.take(2000);
   await trainer.fit(train, { epochs: o.epochs, validation, resume: o.resume ?? false });
-  const restored = trainer.lastRestore;
-  if (restored?.skipped.length) log(`resumed from ${restored.from} (after epoch ${restored.epoch + 1}); skipped damaged ${restored.skipped.join('; ')}`);
+  announceRestore();
   const seconds = (Date.now() - started) / 1000;
   const ev = await trainer.evaluate(test);
   await record.saveModel(model);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -239,6 +239,21 @@ describe('trellis CLI', () => {
     expect(configOf(n)['backendThreads']).toBe(1);
   });
 
+  it('train --resume past a damaged checkpoint says, before the first epoch it trains, which one it used and why', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'trellis-damaged-'));
+    const args = ['train', '--dataset', 'mnist', '--limit', '1000', '--epochs', '8', '--seed', '2', '--backend', 'wasm', '--out', out];
+    // killed once two checkpoints exist (checkpoint and checkpoint-prev), then the newer one is damaged
+    expect(await killWhen(args, join(out, 'train'), (dir) => existsSync(join(dir, 'checkpoint-prev', 'state.json')))).toBe(true);
+    const dir = join(out, 'train', readdirSync(join(out, 'train'))[0]!);
+    writeFileSync(join(dir, 'checkpoint', 'state.json'), '{"format": "trellis-checkpoint-1", "epo');
+    const r = await run([...args, '--resume']);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    const note = lines.findIndex((l) => /^resumed from .*checkpoint-prev \(after epoch \d+\); skipped damaged checkpoint: cannot read .*state\.json/.test(l));
+    expect(note, r.stdout).toBeGreaterThanOrEqual(0);
+    expect(note).toBeLessThan(lines.findIndex((l) => /^epoch \d+\/8/.test(l)));
+    expect(lines.filter((l) => /^resumed from/.test(l))).toHaveLength(1);
+  });
   it('train rejects a bad --workers value', async () => {
     const r = await run(['train', '--workers', '0', '--limit', '100', '--epochs', '1']);
     expect(r.status).toBe(2);

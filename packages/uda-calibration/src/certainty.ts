@@ -61,7 +61,14 @@ export interface CertaintyTemperatures {
 
 const TEMPERATURE_MODES: readonly TemperatureMode[] = ['entropy-and-norm', 'entropy-only', 'norm-only', 'fixed'];
 
-function checkConfig(stats: SourceStats, cfg: TemperatureConfig, k: number): void {
+/**
+ * Checks DEC's source statistics against `k` classes and its temperature settings (`BAD_SOURCE_STATS`,
+ * `CLASS_COUNT_MISMATCH`, `BAD_TEMPERATURE`); the plugin runs it when it is built, the temperature functions on every call.
+ * @internal
+ */
+export function checkCertaintyConfig(stats: SourceStats, cfg: TemperatureConfig, k: number): void {
+  check(stats !== null && typeof stats === 'object', 'BAD_SOURCE_STATS', `the source statistics are ${String(stats)}`,
+    'pass stats: computeSourceStats(teacher, clean source validation data)');
   check(stats.numClasses === k, 'CLASS_COUNT_MISMATCH', `the source statistics are for ${stats.numClasses} classes but the logits have ${k}`,
     'compute the source statistics with the same model');
   check(Number.isFinite(stats.h0Bits) && stats.h0Bits >= 0 && Number.isFinite(stats.logitNorm) && stats.logitNorm > 0, 'BAD_SOURCE_STATS',
@@ -105,7 +112,7 @@ export function entropyAndNorm(logits: ArrayLike<number>, k: number): { entropyB
  * `τ = (tMin + tMax)/2`.
  */
 export function certaintyTemperatures(logits: ArrayLike<number>, k: number, stats: SourceStats, cfg: TemperatureConfig = DEFAULT_TEMPERATURE_CONFIG): CertaintyTemperatures {
-  checkConfig(stats, cfg, k);
+  checkCertaintyConfig(stats, cfg, k);
   check(logits.length % k === 0, 'LOGITS_SHAPE_MISMATCH', `${logits.length} values do not form rows of ${k} classes`, 'pass n × k row-major logits');
   assertFiniteLogits(logits, 'the teacher logits');
   const n = logits.length / k;
@@ -140,7 +147,7 @@ export function certaintyTemperatures(logits: ArrayLike<number>, k: number, stat
  */
 export function certaintyTemperaturesTensor(teacherLogits: tf.Tensor, stats: SourceStats, cfg: TemperatureConfig = DEFAULT_TEMPERATURE_CONFIG): { T: tf.Tensor1D; gamma: tf.Tensor1D; tau: tf.Tensor1D } {
   const k = teacherLogits.shape[teacherLogits.shape.length - 1]!;
-  checkConfig(stats, cfg, k);
+  checkCertaintyConfig(stats, cfg, k);
   return tf.tidy(() => {
     const z = teacherLogits as tf.Tensor2D;
     const logp = tf.logSoftmax(z);

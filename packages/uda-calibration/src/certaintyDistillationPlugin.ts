@@ -8,6 +8,7 @@ import { check, TrellisError, type Batch, type ModelAdapter, type ModelOutputs, 
 import {
   certaintyDistillationLoss,
   certaintyTemperaturesTensor,
+  checkCertaintyConfig,
   DEFAULT_TEMPERATURE_CONFIG,
   type DistillationDivergence,
   type SourceStats,
@@ -74,14 +75,30 @@ export function certaintyDistillation(options: CertaintyDistillationOptions): Tr
   /** Diagnostics of the last batch. */
   lastDiagnostics(): CertaintyDiagnostics | null;
 } {
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', `certaintyDistillation needs options, got ${String(options)}`,
+    'pass { teacher, stats }: the frozen source model and computeSourceStats(teacher, clean validation data)');
+  const teacher = options.teacher;
+  check(teacher !== null && typeof teacher === 'object' && typeof teacher.apply === 'function' && Number.isInteger(teacher.numClasses), 'NO_TEACHER',
+    `certaintyDistillation's teacher is ${teacher === undefined ? 'missing' : 'not a ModelAdapter'}`,
+    'pass teacher: the frozen source model (wrapped by a ModelAdapter), and adapt a copy of it (cloneLayersModel(source))');
   const cfg: TemperatureConfig = { ...DEFAULT_TEMPERATURE_CONFIG, ...options.temperature };
+  // settings and statistics are checked now, not at the first target batch
+  checkCertaintyConfig(options.stats, cfg, teacher.numClasses);
   const divergence = options.divergence ?? 'soft-ce';
+  // a misspelt choice used to fall through to another branch (any divergence but 'soft-ce' ran the BCE parity loss)
+  check(divergence === 'soft-ce' || divergence === 'bce-reference', 'BAD_OPTION', `divergence ${JSON.stringify(divergence)} is neither 'soft-ce' nor 'bce-reference'`,
+    "pass divergence 'soft-ce' (the default) or 'bce-reference' (the released code's parity loss)");
+  const norm = options.teacherNormalization ?? 'source';
+  check(norm === 'source' || norm === 'target-batch', 'BAD_OPTION', `teacherNormalization ${JSON.stringify(norm)} is neither 'source' nor 'target-batch'`,
+    "pass teacherNormalization 'source' (the default) or 'target-batch' (a BN-adapted teacher)");
+  const trainable = options.trainable ?? 'all';
+  check(trainable === 'all' || trainable === 'bn-affine' || trainable === 'head' || typeof trainable === 'function', 'BAD_OPTION',
+    `trainable ${JSON.stringify(trainable)} is not 'all', 'bn-affine', 'head' or a function of the variable name`, "pass trainable 'all' (the default), 'bn-affine', 'head' or (name) => boolean");
   const head = options.head ?? 'logits';
   let tauSum = 0;
   let count = 0;
   let pending: tf.Tensor[] | null = null;
   let last: CertaintyDiagnostics | null = null;
-  const teacher = options.teacher;
   let teacherStats: Array<[tf.Variable, tf.Tensor]> | null = null;
   const restoreTeacherStats = (): void => {
     for (const [v, t] of teacherStats ?? []) v.assign(t);
@@ -97,11 +114,11 @@ export function certaintyDistillation(options: CertaintyDistillationOptions): Tr
         throw new TrellisError('TEACHER_IS_STUDENT', 'the teacher shares variables with the model being adapted, so it would not stay frozen',
           'adapt a copy of the source model (cloneLayersModel(source)) and pass the source itself as the teacher');
       }
-      if (options.teacherNormalization === 'target-batch') {
+      if (norm === 'target-batch') {
         const stats = batchNormVariables(teacher, "DEC with teacherNormalization 'target-batch'").statistics;
         teacherStats = Object.values(stats).map((v) => [v, tf.clone(v)]);
       }
-      const t = options.trainable ?? 'all';
+      const t = trainable;
       if (t === 'all') return model;
       if (t === 'bn-affine') {
         const bn = batchNormVariables(model, "DEC with trainable 'bn-affine'");
@@ -118,7 +135,7 @@ export function certaintyDistillation(options: CertaintyDistillationOptions): Tr
       // The teacher's variables are not in the optimizer's list, so no gradient reaches them.
       // With 'target-batch' the teacher's forward runs in training mode (batch statistics); that
       // forward also moves its moving statistics, which are restored at once: the teacher stays frozen.
-      const zt = teacher.apply(batch.x, { training: options.teacherNormalization === 'target-batch' }).logits;
+      const zt = teacher.apply(batch.x, { training: norm === 'target-batch' }).logits;
       restoreTeacherStats();
       const { T, gamma, tau } = certaintyTemperaturesTensor(zt, options.stats, cfg);
       const loss = certaintyDistillationLoss(outputs.logits, zt, tau, divergence);

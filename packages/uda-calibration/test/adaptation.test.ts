@@ -480,6 +480,22 @@ describe('bad input', () => {
     expect(await codeOf(() => createAdaptation({ kind: 'dec' }, source, { seed: 1 }))).toBe('NO_VALIDATION');
   });
 
+  it('certaintyDistillation checks its options when it is built, not at the first target batch', () => {
+    const dec = (o: unknown) => () => certaintyDistillation(o as Parameters<typeof certaintyDistillation>[0]);
+    expect(code(dec(undefined))).toBe('BAD_OPTION'); // was a TypeError
+    expect(code(dec({ stats }))).toBe('NO_TEACHER'); // was a TypeError at fit start
+    expect(code(dec({ teacher: source }))).toBe('BAD_SOURCE_STATS');
+    expect(code(dec({ teacher: source, stats: { ...stats, numClasses: K + 1 } }))).toBe('CLASS_COUNT_MISMATCH');
+    expect(code(dec({ teacher: source, stats, temperature: { tMin: 3, tMax: 1 } }))).toBe('BAD_TEMPERATURE');
+    // a misspelt choice: 'soft_ce' used to run the BCE parity loss, 'target_batch' the source-statistics teacher
+    expect(code(dec({ teacher: source, stats, divergence: 'soft_ce' }))).toBe('BAD_OPTION');
+    expect(code(dec({ teacher: source, stats, teacherNormalization: 'target_batch' }))).toBe('BAD_OPTION');
+    expect(code(dec({ teacher: source, stats, trainable: 'bn_affine' }))).toBe('BAD_OPTION');
+    for (const ok of [{}, { divergence: 'bce-reference' }, { teacherNormalization: 'target-batch' }, { trainable: 'head' }, { trainable: () => true }]) {
+      expect(dec({ teacher: source, stats, ...ok })().name).toBe('dec');
+    }
+  });
+
   it('an unknown method kind, a bad learning rate or an unknown option value, before any model copy', async () => {
     const reject = async (spec: unknown, errorCode: string, message: string): Promise<void> => {
       const before = tf.memory().numTensors;

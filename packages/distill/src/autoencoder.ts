@@ -168,9 +168,18 @@ export async function trainAutoencoder(ae: Autoencoder, data: Dataset, options: 
   const epochs = options.epochs ?? 3;
   const batchSize = options.batchSize ?? 128;
   check(Number.isInteger(epochs) && epochs > 0, 'BAD_OPTION', `autoencoder epochs ${epochs} is not a positive integer`, 'pass epochs ≥ 1');
+  // misspelt choices used to fall back silently (any optimizer but 'sgd' trained with Adam, any target but 'normalized' on [0, 1] pixels)
+  check(options.optimizer === undefined || options.optimizer === 'adam' || options.optimizer === 'sgd', 'BAD_OPTION',
+    `autoencoder optimizer ${JSON.stringify(options.optimizer)} is neither 'adam' nor 'sgd'`, "pass optimizer 'adam' (the default) or 'sgd' (the paper's)");
+  check(options.reconstructionTarget === undefined || options.reconstructionTarget === 'unit' || options.reconstructionTarget === 'normalized', 'BAD_OPTION',
+    `reconstructionTarget ${JSON.stringify(options.reconstructionTarget)} is neither 'unit' nor 'normalized'`, "pass reconstructionTarget 'unit' (the default: [0, 1] pixels) or 'normalized' (the notebooks')");
   const sgd = options.optimizer === 'sgd';
   const lr = options.lr ?? (sgd ? 0.1 : 1e-3);
   const wd = options.weightDecay ?? (sgd ? 5e-4 : 0);
+  check(Number.isFinite(lr) && lr >= 0, 'BAD_OPTION', `autoencoder learning rate ${String(lr)} is not a number ≥ 0`, `pass lr such as ${sgd ? 0.1 : 1e-3} (0 only measures the loss)`);
+  check(Number.isFinite(wd) && wd >= 0, 'BAD_OPTION', `autoencoder weight decay ${String(wd)} is not a number ≥ 0`, 'pass weightDecay such as 5e-4, or 0');
+  check(options.momentum === undefined || (Number.isFinite(options.momentum) && options.momentum >= 0 && options.momentum < 1), 'BAD_OPTION',
+    `autoencoder momentum ${String(options.momentum)} is not in [0, 1)`, 'pass momentum such as 0.9');
   const optimizer = sgd ? tf.train.momentum(lr, options.momentum ?? 0.9) : tf.train.adam(lr);
   const adapter = new LayersModelAdapter(ae.model);
   const vars = Object.values(adapter.trainableVariables());

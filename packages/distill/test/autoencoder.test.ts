@@ -52,4 +52,22 @@ describe('autoencoder reconstruction target', () => {
     expect(() => denseAutoencoder({ inputDim: 4, seed: 1, inputStats: { mean: 0, std: 0 } })).toThrow(/not usable/);
     ae.dispose();
   });
+  it('rejects a misspelt optimizer or reconstruction target and bad step sizes (a typo used to fall back to Adam / [0, 1] pixels silently)', async () => {
+    const data = Dataset.fromArrays({ x: new Float32Array([0, 0.5, 1, 0.5, 0.2, 0.8, 0.1, 0.9]), shape: [4], labels: Int32Array.from([0, 1]), numClasses: 2 });
+    const ae = denseAutoencoder({ inputDim: 4, hidden: 3, code: 2, seed: 1 });
+    const before = ae.model.getWeights().map((w) => w.dataSync().slice());
+    for (const [bad, message] of [
+      [{ optimizer: 'SGD' }, /optimizer "SGD" is neither 'adam' nor 'sgd'/],
+      [{ reconstructionTarget: 'normalised' }, /reconstructionTarget "normalised" is neither 'unit' nor 'normalized'/],
+      [{ lr: -0.1 }, /learning rate -0.1 is not a number ≥ 0/],
+      [{ lr: Number.NaN }, /learning rate NaN/],
+      [{ weightDecay: -1 }, /weight decay -1/],
+      [{ optimizer: 'sgd', momentum: 1 }, /momentum 1 is not in \[0, 1\)/],
+    ] as const) {
+      await expect(trainAutoencoder(ae, data, { epochs: 1, batchSize: 2, ...(bad as object) })).rejects.toThrow(message);
+    }
+    // nothing trained before the error
+    ae.model.getWeights().forEach((w, i) => expect(w.dataSync()).toEqual(before[i]));
+    ae.dispose();
+  });
 });

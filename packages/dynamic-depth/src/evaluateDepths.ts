@@ -46,6 +46,8 @@ export function depthAccuracy(model: DepthNet, data: Dataset, config: DepthConfi
 export function measureLatency(model: DepthNet, x: tf.Tensor, config: DepthConfig | string, options: { timedRuns?: number; warmup?: number; statistic?: 'median' | 'min' } = {}): number {
   checkCount(options.timedRuns ?? 50, 'timedRuns', 1);
   checkCount(options.warmup ?? 5, 'warmup', 0);
+  check(options.statistic === undefined || options.statistic === 'median' || options.statistic === 'min', 'BAD_OPTION',
+    `latency statistic ${JSON.stringify(options.statistic)} is neither 'median' nor 'min'`, "pass statistic 'median' (the default) or 'min'");
   const run = () => {
     const y = tf.tidy(() => model.forward(x, { config, training: false }));
     y.dataSync();

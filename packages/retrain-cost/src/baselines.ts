@@ -55,6 +55,10 @@ export interface MmdOptions {
  * `exp(−‖x−y‖² / (2σ²))`, and a permutation p-value.
  */
 export function mmd2(a: Float32Array, b: Float32Array, d: number, options: MmdOptions = {}): { mmd2: number; pValue?: number; sigma: number } {
+  const s = options.sigma;
+  if (!(s === undefined || s === 'median' || (typeof s === 'number' && Number.isFinite(s) && s > 0))) {
+    throw new TrellisError('BAD_OPTION', `MMD bandwidth sigma ${JSON.stringify(s)} is neither 'median' nor a positive number`, "pass sigma 'median' (the default) or a bandwidth > 0");
+  }
   const rng = Rng.derive(options.seed ?? 0, 'mmd');
   const cap = options.maxSamples ?? 500;
   const pick = (x: Float32Array): Float32Array => {

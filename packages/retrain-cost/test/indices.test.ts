@@ -1,6 +1,6 @@
 import { TrellisError } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { accuracyDrop, arm, DISTANCE_NAMES, preIndex, preIndexAgainst, preIndexReference, resolveTaps, resqueShift } from '../src/index.js';
+import { accuracyDrop, arm, DISTANCE_NAMES, mmd2, preIndex, preIndexAgainst, preIndexReference, resolveTaps, resqueShift } from '../src/index.js';
 import { noisy, randomData, tinyModel, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -124,6 +124,23 @@ describe('ARM, RESQUE and accuracy drop', () => {
     expect((await arm(model, old, other)).value).toBeGreaterThan(0);
     expect((await arm(model, old, other, { construction: 'pooled', wasserstein: 'bin-cdf' })).value).toBeGreaterThan(0);
     expect((await resqueShift(model, old, other, { layer: 'd16' })).value).toBeGreaterThan(0);
+  });
+});
+
+describe('MMD² (unbiased, Gaussian RBF)', () => {
+  it('matches the hand-computed statistic, takes the median bandwidth by default and rejects a bad bandwidth', () => {
+    // a = {0, 1}, b = {0, 2}, σ = 1, k(u, v) = exp(−(u − v)²/2):
+    // XX e^−0.5; YY e^−2; XY (1 + e^−2 + 2e^−0.5)/4 · 2 → MMD² = e^−0.5 + e^−2 − (1 + e^−2 + 2e^−0.5)/2
+    const want = Math.exp(-0.5) + Math.exp(-2) - (1 + Math.exp(-2) + 2 * Math.exp(-0.5)) / 2;
+    const a = Float32Array.from([0, 1]);
+    const b = Float32Array.from([0, 2]);
+    expect(mmd2(a, b, 1, { sigma: 1, permutations: 0 }).mmd2).toBeCloseTo(want, 12);
+    const byMedian = mmd2(a, b, 1, { permutations: 0 }); // the median distance within a is 1
+    expect(byMedian.sigma).toBe(1);
+    expect(byMedian.mmd2).toBeCloseTo(want, 12);
+    for (const sigma of [0, -1, Number.NaN, 'mean']) {
+      expect(() => mmd2(a, b, 1, { sigma: sigma as number })).toThrow(/MMD bandwidth sigma .* is neither 'median' nor a positive number/);
+    }
   });
 });
 

@@ -348,7 +348,8 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
       stats = computeSourceStats(source, context.validation);
     }
     if (spec.trainable === 'bn-affine') batchNormVariables(source, "DEC with trainable 'bn-affine'");
-    student = await cloneLayersModel(source, spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {});
+    checkChoice(spec.postHocScale, ['none', 'stream-mean-tau'], 'BAD_OPTION', 'DEC post-hoc scale');
+    // built before the student copy: the plugin checks its options (temperatures, divergence, …) when it is made
     const dec = certaintyDistillation({
       teacher: source, stats,
       ...(spec.temperature ? { temperature: spec.temperature } : {}),
@@ -356,6 +357,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
       ...(spec.trainable ? { trainable: spec.trainable } : {}),
       ...(spec.teacherNormalization ? { teacherNormalization: spec.teacherNormalization } : {}),
     });
+    student = await cloneLayersModel(source, spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {});
     plugin = dec;
     if (spec.postHocScale === 'stream-mean-tau') postScale = () => dec.streamMeanTau();
     optimizer = spec.momentum ? tf.train.momentum(spec.lr ?? 1e-3, spec.momentum) : tf.train.sgd(spec.lr ?? 1e-3);

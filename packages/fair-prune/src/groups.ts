@@ -62,12 +62,9 @@ export function checkGroupArray(groups: ArrayLike<number>, size: number, numGrou
  * were left out of the counts, so a mistyped id read as an empty group).
  */
 export function groupCounts(groups: ArrayLike<number>, numGroups: number, where = 'the group ids'): number[] {
-  checkGroupArray(groups, groups.length, numGroups, where);
+  const ids = checkGroupArray(groups, groups.length, numGroups, where);
   const counts = new Array<number>(numGroups).fill(0);
-  for (let i = 0; i < groups.length; i++) {
-    const g = groups[i]!;
-    counts[g] = counts[g]! + 1;
-  }
+  for (const g of ids) counts[g] = counts[g]! + 1;
   return counts;
 }
 

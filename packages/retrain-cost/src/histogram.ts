@@ -88,7 +88,7 @@ export function histogramPmf(v: ArrayLike<number>, bins: number, range?: [number
 
 /** Like {@link histogramPmf} for the slice `v[offset, offset + length)` (no copy). */
 export function histogramPmfSlice(v: ArrayLike<number>, offset: number, length: number, bins: number, range?: [number, number]): Float64Array {
-  checkBins(bins);
+  checkBins(bins); // before the allocation, which would throw a RangeError for a fractional or negative count
   return histogramPmfInto(v, offset, length, new Float64Array(bins), range);
 }
 
@@ -98,8 +98,9 @@ export function histogramPmfSlice(v: ArrayLike<number>, offset: number, length: 
  * (for loops over many rows that reuse one buffer).
  */
 export function histogramPmfInto(v: ArrayLike<number>, offset: number, length: number, out: Float64Array, range?: [number, number], bins = out.length): Float64Array {
-  if (!(Number.isInteger(bins) && bins >= 1 && bins <= out.length)) {
-    throw new TrellisError('BAD_BINS', `histogram bin count ${String(bins)} is not a whole number from 1 to the buffer's length ${out.length}`, 'pass a buffer of at least `bins` entries (new Float64Array(bins))');
+  checkBins(bins);
+  if (bins > out.length) {
+    throw new TrellisError('BAD_BINS', `histogram bin count ${bins} is more than the buffer's length ${out.length}`, 'pass a buffer of at least `bins` entries (new Float64Array(bins))');
   }
   const [lo, hi] = range ? checkedRange(range) : histogramRange(v, offset, length);
   const c = countScratch(bins);

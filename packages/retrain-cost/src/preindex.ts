@@ -119,14 +119,17 @@ export function representationDistances(
   const out: Record<number, Record<DistanceName, number>> = {};
   for (const bcount of bins) {
     const sums: Record<DistanceName, number> = { W: 0, JS: 0, BH: 0, KL: 0 };
-    // one set of pmf buffers per bin count, refilled for every row
+    // one set of pmf buffers per bin count, refilled for every row; the rows' own-range pmfs only when a metric reads them
+    const ownRange = metrics.some((m) => !(m === 'W' && options.wasserstein === 'bin-cdf'));
     const p = new Float64Array(bcount);
     const q = new Float64Array(bcount);
     const pShared = new Float64Array(bcount);
     const qShared = new Float64Array(bcount);
     for (let i = 0; i < n; i++) {
-      histogramPmfInto(a, i * width, width, p);
-      histogramPmfInto(b, i * width, width, q);
+      if (ownRange) {
+        histogramPmfInto(a, i * width, width, p);
+        histogramPmfInto(b, i * width, width, q);
+      }
       for (const m of metrics) {
         if (m === 'W' && options.wasserstein === 'bin-cdf') {
           const [lo1, hi1] = histogramRange(a, i * width, width);

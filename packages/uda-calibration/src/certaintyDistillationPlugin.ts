@@ -118,17 +118,16 @@ export function certaintyDistillation(options: CertaintyDistillationOptions): Tr
         const stats = batchNormVariables(teacher, "DEC with teacherNormalization 'target-batch'").statistics;
         teacherStats = Object.values(stats).map((v) => [v, tf.clone(v)]);
       }
-      const t = trainable;
-      if (t === 'all') return model;
-      if (t === 'bn-affine') {
+      if (trainable === 'all') return model;
+      if (trainable === 'bn-affine') {
         const bn = batchNormVariables(model, "DEC with trainable 'bn-affine'");
         return new AdaptedModel(model, { trainable: (n) => n in bn.affine });
       }
-      if (t === 'head') {
+      if (trainable === 'head') {
         check(Object.keys(model.trainableVariables()).some((n) => n.startsWith(`${head}/`)), 'NO_HEAD', `the model has no layer "${head}"`, 'pass `head` with the classifier layer name');
         return new AdaptedModel(model, { trainable: (n) => n.startsWith(`${head}/`) });
       }
-      return new AdaptedModel(model, { trainable: t });
+      return new AdaptedModel(model, { trainable });
     },
     onBatchStart: checkBatch,
     lossTerms(outputs: ModelOutputs, batch: Batch) {

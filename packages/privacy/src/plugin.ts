@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng, TrellisError, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { checkVariant, relaxedCenterLoss, relaxedCrossEntropy, type RelaxBranch } from './relaxedLosses.js';
-import { withSRCM, type SRCMConfig } from './srcm.js';
+import { resolveSRCMConfig, withSRCM, type SRCMConfig } from './srcm.js';
 
 /**
  * A plugin whose loss replaces the Trainer's cross-entropy (core's `replacesBaseLoss`: the Trainer
@@ -297,8 +297,10 @@ export function confidencePenalty(options: { beta?: number; name?: string } = {}
 /**
  * SRCM as a plugin: wraps the Trainer's model with the SRCM head at setup (see `withSRCM`). The
  * head's initial weights derive from the Trainer's seed unless `seed` is set.
+ * Its options are checked here, so a bad radius, width, ring mode or epsilon fails before training.
  */
 export function srcm(config: SRCMConfig = {}, name = 'srcm'): TrainerPlugin {
+  resolveSRCMConfig(config);
   return {
     name,
     apiVersion: 1,

@@ -181,6 +181,7 @@ export function advantage(scores: ArrayLike<number>, isMember: ArrayLike<number>
  * visible on a log plot), for reports.
  */
 export function thinRoc(roc: RocCurve, points = 100): Array<{ fpr: number; tpr: number }> {
+  if (!(Number.isInteger(points) && points >= 2)) throw new TrellisError('BAD_OPTION', `thinRoc needs a whole number of points ≥ 2, got ${points}`, 'pass points such as 100');
   const out: Array<{ fpr: number; tpr: number }> = [];
   const n = roc.fpr.length;
   if (n <= points) {

@@ -107,6 +107,15 @@ describe('defense plugins under core\'s Trainer', () => {
     expect(stepLearningRate({ lr: 0.1, milestones: [0, 1] }).name).toBe('step-lr');
   });
 
+  it('srcm checks its options when it is built, before any model is wrapped', () => {
+    expect(expectCode(() => srcm({ radius: -1 }), 'BAD_OPTION').problem).toBe('SRCM radius -1 must be > 0');
+    expectCode(() => srcm({ radius: 5, width: 5 }), 'BAD_OPTION');
+    expectCode(() => srcm({ ringMode: 'clip' as never }), 'BAD_OPTION');
+    expect(expectCode(() => srcm({ epsilon: -1e-7 }), 'BAD_OPTION').problem).toBe('SRCM epsilon -1e-7 must be a finite number ≥ 0');
+    expectCode(() => srcm({ epsilon: NaN }), 'BAD_OPTION');
+    expect(srcm({ radius: 5, width: 1, epsilon: 0 }).name).toBe('srcm');
+  });
+
   it('label smoothing rewrites one-hot targets to (1 − ε)·y + ε/C', () => {
     const p = labelSmoothing({ epsilon: 0.2 });
     const out = p.transformTargets!(tf.tensor2d([[0, 1, 0, 0]]), { logits: tf.zeros([1, 4]), features: {} }, {} as never).arraySync() as number[][];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { scoreAttack } from '../src/audit.js';
-import { advantage, auc, balancedAccuracy, minNonMembersFor, oracleBalancedAccuracy, rocCurve, tprAtFpr } from '../src/rocMetrics.js';
+import { advantage, auc, balancedAccuracy, minNonMembersFor, oracleBalancedAccuracy, rocCurve, thinRoc, tprAtFpr } from '../src/rocMetrics.js';
 import { expectCode } from './helpers.js';
 
 describe('attack metrics (higher score = member)', () => {
@@ -40,6 +40,15 @@ describe('attack metrics (higher score = member)', () => {
     expectCode(() => auc([0.1, 0.2], [1, 2]), 'BAD_MEMBERSHIP_LABEL');
     expectCode(() => auc([0.1, 0.2], [1, 1]), 'ONE_CLASS_ONLY');
     expectCode(() => auc([0.1, 0.2], [1]), 'LENGTH_MISMATCH');
+  });
+
+  it('thinRoc keeps a short curve whole and refuses fewer than two points', () => {
+    const roc = rocCurve([0.9, 0.4, 0.4, 0.1], [1, 1, 0, 0]);
+    expect(thinRoc(roc, 100).length).toBe(roc.fpr.length);
+    expect(thinRoc(roc, 100)[0]).toEqual({ fpr: roc.fpr[0], tpr: roc.tpr[0] });
+    expect(expectCode(() => thinRoc(roc, 0), 'BAD_OPTION').problem).toBe('thinRoc needs a whole number of points ≥ 2, got 0');
+    expectCode(() => thinRoc(roc, 1), 'BAD_OPTION');
+    expectCode(() => thinRoc(roc, 2.5), 'BAD_OPTION');
   });
 
   it('the non-member floor refuses an FPR outside (0, 1) instead of returning a negative or non-finite count', () => {

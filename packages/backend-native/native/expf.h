@@ -5,7 +5,7 @@
 // precision — x·32/ln2 split by the 1.5·2^52 rounding shift into k + r, 2^(k/32) from a 32-entry
 // table with k's high bits added to the exponent, a cubic in r with fused multiply-adds, one final
 // rounding to float — and every step of that is an IEEE operation. Written as the same operations
-// over a block of values, the compiler vectorises it and each value comes out bit for bit as
+// over 8 values at a time (by hand below for AVX-512, and for AVX2 with FMA), each value comes out bit for bit as
 // std::exp gives it (checked over every float by test/expf-exhaustive.cc against this machine's
 // glibc 2.36), so no kernel result, and no trained weight, moves. A block holding any |x| ≥ 88 or
 // NaN (overflow, underflow, errno paths) is left to std::exp.
@@ -15,8 +15,9 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#define TRELLIS_EXPF_8WIDE 1
 #endif
 
 // GCC 12's own avx512fintrin.h trips -Wmaybe-uninitialized on _mm512_cvtps_pd (its
@@ -59,11 +60,11 @@ static inline float expf_core(float x) {
 }
 
 // True when every value of the block is finite with |x| < 88 (expf_core's range).
+// (A bitwise AND over the block, not a short-circuit &&, so the loop vectorises without OpenMP.)
 static inline bool expf_block_in_range(const float* x, int64_t n, float sign) {
-  bool ok = true;
-#pragma omp simd reduction(&& : ok)
-  for (int64_t i = 0; i < n; i++) ok = ok && std::fabs(sign * x[i]) < 88.f;
-  return ok;
+  int ok = 1;
+  for (int64_t i = 0; i < n; i++) ok &= std::fabs(sign * x[i]) < 88.f;
+  return ok != 0;
 }
 
 #if defined(__AVX512F__)
@@ -89,10 +90,36 @@ static inline __m256 expf_core8(__m512d xd) {
   y = _mm512_fmadd_pd(p, r2, y);
   return _mm512_cvtpd_ps(_mm512_mul_pd(y, s));
 }
+#elif defined(TRELLIS_EXPF_8WIDE)
+// expf_core on 4 doubles (AVX2 with FMA): the same operations; the table lookup is a gather.
+static inline __m128 expf_core4(__m256d xd) {
+  const __m256d invLn2N = _mm256_set1_pd(kInvLn2N), shift = _mm256_set1_pd(kShift);
+  const __m256d c0 = _mm256_set1_pd(kC0), c1 = _mm256_set1_pd(kC1), c2 = _mm256_set1_pd(kC2), one = _mm256_set1_pd(1.0);
+  const __m256d z = _mm256_mul_pd(invLn2N, xd);
+  __m256d kd = _mm256_add_pd(z, shift);
+  const __m256i ki = _mm256_castpd_si256(kd);
+  kd = _mm256_sub_pd(kd, shift);
+  const __m256d r = _mm256_sub_pd(z, kd);
+  const __m256i idx = _mm256_and_si256(ki, _mm256_set1_epi64x(31));
+  const __m256i tab = _mm256_i64gather_epi64(reinterpret_cast<const long long*>(kExp2Table), idx, 8);
+  const __m256d s = _mm256_castsi256_pd(_mm256_add_epi64(tab, _mm256_slli_epi64(ki, 47)));
+  const __m256d p = _mm256_fmadd_pd(c0, r, c1);
+  const __m256d r2 = _mm256_mul_pd(r, r);
+  __m256d y = _mm256_fmadd_pd(c2, r, one);
+  y = _mm256_fmadd_pd(p, r2, y);
+  return _mm256_cvtpd_ps(_mm256_mul_pd(y, s));
+}
+
+// expf_core on 8 floats, as two halves of 4 doubles.
+static inline __m256 expf_core8(__m256 v) {
+  const __m128 lo = expf_core4(_mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+  const __m128 hi = expf_core4(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  return _mm256_set_m128(hi, lo);
+}
 #endif
 
 // out[i] = f(std::exp(sign · x[i])) over [lo, hi), vectorised in blocks of 64. F also takes and
-// returns __m256 (8 floats) when AVX-512 is there.
+// returns __m256 (8 floats) when AVX-512, or AVX2 with FMA, is there.
 template <typename F>
 static inline void exp_span(const float* x, float* out, int64_t lo, int64_t hi, float sign, F f) {
   constexpr int64_t kBlock = 64;
@@ -111,6 +138,12 @@ static inline void exp_span(const float* x, float* out, int64_t lo, int64_t hi, 
       const __m256 v = _mm256_mul_ps(sv, _mm256_loadu_ps(xb + i));
       _mm256_storeu_ps(ob + i, f(expf_core8(_mm512_cvtps_pd(v))));
     }
+#elif defined(TRELLIS_EXPF_8WIDE)
+    const __m256 sv = _mm256_set1_ps(sign);
+    for (; i + 8 <= n; i += 8) {
+      const __m256 v = _mm256_mul_ps(sv, _mm256_loadu_ps(xb + i));
+      _mm256_storeu_ps(ob + i, f(expf_core8(v)));
+    }
 #endif
     for (; i < n; i++) ob[i] = f(expf_core(sign * xb[i]));
   }
@@ -118,7 +151,7 @@ static inline void exp_span(const float* x, float* out, int64_t lo, int64_t hi, 
 
 // 1 / (1 + e), one float or 8.
 static inline float sigmoid_of_exp(float e) { return 1.f / (1.f + e); }
-#if defined(__AVX512F__)
+#if defined(TRELLIS_EXPF_8WIDE)
 static inline __m256 sigmoid_of_exp(__m256 e) {
   const __m256 one = _mm256_set1_ps(1.f);
   return _mm256_div_ps(one, _mm256_add_ps(one, e));

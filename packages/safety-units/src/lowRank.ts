@@ -47,12 +47,30 @@ let instances = 0;
 /** Default rank of the spec's adapter arm. */
 export const DEFAULT_ADAPTER_RANK = 4;
 
+function checkRank(rank: number): void {
+  check(Number.isInteger(rank) && rank >= 1, 'BAD_RANK', `adapter rank ${rank} is not an integer ≥ 1`, 'pass rank ≥ 1, e.g. 4 (the spec\'s adapter arm)');
+}
+
+/**
+ * The adapter rank and alpha of `options` with their defaults (rank {@link DEFAULT_ADAPTER_RANK},
+ * alpha = rank), checked: `BAD_RANK` unless the rank is a whole number ≥ 1, `BAD_OPTION` unless
+ * alpha is a positive number. The adapter and its plugin both call it, so the plugin fails when it is
+ * built, before any training.
+ */
+export function resolveAdapterRank(options: { rank?: number; alpha?: number }): { rank: number; alpha: number } {
+  const rank = options.rank ?? DEFAULT_ADAPTER_RANK;
+  checkRank(rank);
+  const alpha = options.alpha ?? rank;
+  check(Number.isFinite(alpha) && alpha > 0, 'BAD_OPTION', `adapter alpha ${alpha} is not a positive number`, 'pass alpha > 0 (default: alpha = rank, scale 1)');
+  return { rank, alpha };
+}
+
 /**
  * Trainable parameters of rank-`rank` adapters on kernels of the given shapes: `Σ r·(in + out)`.
  * Pure (no tensors), for reporting and tests.
  */
 export function lowRankParamCount(shapes: ReadonlyArray<readonly number[]>, rank: number): number {
-  check(Number.isInteger(rank) && rank >= 1, 'BAD_RANK', `adapter rank ${rank} is not an integer ≥ 1`, 'pass rank ≥ 1, e.g. 4 (the spec\'s adapter arm)');
+  checkRank(rank);
   return shapes.reduce((s, sh) => s + rank * (sh[0]! + sh[1]!), 0);
 }
 
@@ -87,10 +105,7 @@ export class LowRankAdapter implements ModelAdapter {
         'use a model that implements applyWithWeights(x, weights, options) (the package\'s tinyTransformer does); a core LayersModelAdapter does not');
     }
     check(Number.isFinite(options?.seed), 'NO_SEED', 'the low-rank adapter needs a numeric seed', 'pass `seed` (A is drawn from it)');
-    const rank = options.rank ?? DEFAULT_ADAPTER_RANK;
-    check(Number.isInteger(rank) && rank >= 1, 'BAD_RANK', `adapter rank ${rank} is not an integer ≥ 1`, 'pass rank ≥ 1, e.g. 4 (the spec\'s adapter arm)');
-    const alpha = options.alpha ?? rank;
-    check(Number.isFinite(alpha) && alpha > 0, 'BAD_OPTION', `adapter alpha ${alpha} is not a positive number`, 'pass alpha > 0 (default: alpha = rank, scale 1)');
+    const { rank, alpha } = resolveAdapterRank(options);
     const targets = [...(options.targets ?? base.projectionVariables?.() ?? [])];
     check(targets.length > 0, 'BAD_TARGET', 'the low-rank adapter has no kernels to adapt',
       'pass `targets` (names of rank-2 trainable variables), or use a model with projectionVariables()');

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelAdapter, TrainerContext, TrainerPlugin } from '@trellis-ml/core';
 import { check } from '@trellis-ml/core';
-import { LowRankAdapter, lowRankAdapter, type LowRankOptions } from './lowRank.js';
+import { LowRankAdapter, lowRankAdapter, resolveAdapterRank, type LowRankOptions } from './lowRank.js';
 import { unitWeightMasks } from './prune.js';
 import { sequenceNll, type SequenceLossOptions } from './sequenceLoss.js';
 import { checkMask, invertMask, maskFromJson, maskToJson, type UnitLayout, type UnitMask } from './units.js';
@@ -197,9 +197,13 @@ export interface LowRankPluginOptions extends Omit<LowRankOptions, 'seed'> {
  * Fine-tunes through a low-rank adapter (spec §10.3 step 5: rank 4 on all projections): `wrapModel`
  * wraps the model in a {@link LowRankAdapter}, so only the adapters A, B train and every base weight
  * stays fixed (embeddings, norms and head included). At the end of `fit` the update is merged into the
- * base weights (`mergeOnFitEnd`, default true). `dispose` frees the adapters.
+ * base weights (`mergeOnFitEnd`, default true). `dispose` frees the adapters. The rank, alpha and seed
+ * are checked when the plugin is built.
  */
 export function lowRankAdapterPlugin(options: LowRankPluginOptions = {}): TrainerPlugin {
+  resolveAdapterRank(options);
+  check(options.seed === undefined || Number.isFinite(options.seed), 'NO_SEED', `the low-rank adapter's seed ${String(options.seed)} is not a number`,
+    "pass a numeric `seed`, or leave it out to use the Trainer's");
   let adapter: LowRankAdapter | undefined;
   return {
     name: options.name ?? 'low-rank-adapter',

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Trainer, TrellisError, type ModelAdapter } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  emptyMask, encodeSequences, lowRankAdapter, lowRankAdapterPlugin, lowRankParamCount, magnitudeMaskLike, outgoingNorms, RequestLanguage,
+  emptyMask, encodeSequences, lowRankAdapter, lowRankAdapterPlugin, lowRankParamCount, magnitudeMaskLike, resolveAdapterRank, outgoingNorms, RequestLanguage,
   sequenceLossPlugin, tinyTransformer, trainLanguageModel, type LowRankAdapter, type TinyTransformer, type UnitLayout,
 } from '../src/index.js';
 import { expectTrellisError, TinyMlp, useWasm, values } from './helpers.js';
@@ -180,6 +180,12 @@ describe('low-rank adapter (spec §10.3 step 5: rank 4 on all projections)', () 
     // a missing seed used to draw A from seed 0 silently; a negative rank gave a negative parameter count
     expectTrellisError(() => lowRankAdapter(model, { rank: 2 } as never), 'NO_SEED', /low-rank adapter needs a numeric seed/);
     expectTrellisError(() => lowRankParamCount([[4, 4]], -1), 'BAD_RANK', /rank -1 is not an integer ≥ 1/);
+    // the plugin checks rank, alpha and seed when it is built, not only when the Trainer wraps the model
+    expectTrellisError(() => lowRankAdapterPlugin({ rank: -1 }), 'BAD_RANK', /adapter rank -1 is not an integer ≥ 1/);
+    expectTrellisError(() => lowRankAdapterPlugin({ rank: 2, alpha: NaN }), 'BAD_OPTION', /adapter alpha NaN is not a positive number/);
+    expectTrellisError(() => lowRankAdapterPlugin({ seed: NaN }), 'NO_SEED', /seed NaN is not a number/);
+    expect(resolveAdapterRank({})).toEqual({ rank: 4, alpha: 4 });
+    expect(resolveAdapterRank({ rank: 2, alpha: 8 })).toEqual({ rank: 2, alpha: 8 });
     model.dispose();
   });
 });

@@ -3,7 +3,7 @@
  * BatchNorm scale and shift only; with a Fisher term it is EATA.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Dataset, TrainerPlugin } from '@trellis-ml/core';
+import { check, type Dataset, type TrainerPlugin } from '@trellis-ml/core';
 import { diagonalFisher, fisherPenalty, type FisherAnchor } from './eataFisher.js';
 import { AdaptedModel, batchNormVariables } from './models.js';
 import { etaLoss, etaSelect, rowEntropy, type EtaSelection } from './objectives.js';
@@ -48,6 +48,28 @@ function nextEma(ema: Float32Array | null, p: Float32Array, sel: EtaSelection, k
 }
 
 /**
+ * Throws `BAD_OPTION` for an ETA/EATA setting that would silently keep no sample (a non-positive or
+ * NaN entropy threshold, a negative redundancy threshold), let the EMA diverge (momentum outside
+ * [0, 1)), or turn the Fisher term around (a negative α) or read no source data.
+ */
+function checkEtaOptions(e0Factor: number, redundancyEps: number | null, momentum: number, fisher: EtaOptions['fisher'], alpha: number): void {
+  check(Number.isFinite(e0Factor) && e0Factor > 0, 'BAD_OPTION', `ETA's entropy threshold e0Factor ${String(e0Factor)} is not a positive number`,
+    'pass e0Factor such as 0.4 (the threshold is e0Factor·ln K)');
+  check(redundancyEps === null || (Number.isFinite(redundancyEps) && redundancyEps >= 0), 'BAD_OPTION',
+    `ETA's redundancy threshold ${String(redundancyEps)} is not a number ≥ 0`, 'pass redundancyEps such as 0.4, or null to turn the filter off');
+  check(Number.isFinite(momentum) && momentum >= 0 && momentum < 1, 'BAD_OPTION', `ETA's EMA momentum ${String(momentum)} is outside [0, 1)`, 'pass emaMomentum such as 0.9');
+  if (fisher === undefined) return;
+  check(fisher !== null && typeof fisher === 'object' && fisher.data != null, 'BAD_OPTION', "EATA's fisher option has no source `data`",
+    'pass fisher: { data: <clean source inputs> } (their labels are not read), or leave fisher out for ETA');
+  check(Number.isFinite(alpha) && alpha >= 0, 'BAD_OPTION', `EATA's Fisher weight alpha ${String(alpha)} is not a number ≥ 0`, 'pass alpha such as 2000 (the default)');
+  for (const key of ['samples', 'batchSize'] as const) {
+    const v = fisher[key];
+    check(v === undefined || (Number.isInteger(v) && v >= 1), 'BAD_OPTION', `EATA's fisher.${key} ${String(v)} is not a whole number ≥ 1`,
+      key === 'samples' ? 'pass samples such as 500 (the default)' : 'pass batchSize such as 64 (the default)');
+  }
+}
+
+/**
  * ETA / EATA (Niu et al., ICML 2022): entropy minimisation on reliable (entropy below
  * `e0Factor·ln K`) and non-redundant samples, weighted by `exp(−(H − E0))`; BatchNorm affine only,
  * batch statistics. With `fisher` it is EATA.
@@ -56,7 +78,8 @@ function nextEma(ema: Float32Array | null, p: Float32Array, sel: EtaSelection, k
  * step): the plugin restores the BatchNorm scale and shift after the Trainer's step, because a
  * zero gradient still moves the weights under Adam or momentum. The optimizer's own state (Adam
  * moments) still advances in a plain Trainer; {@link createAdaptation} also skips the optimizer
- * step itself (`skipsUpdate()` tells whether the last batch kept nothing).
+ * step itself (`skipsUpdate()` tells whether the last batch kept nothing). The options are checked
+ * when the plugin is built (`BAD_OPTION`).
  */
 export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state(): EtaState; skipsUpdate(): boolean } {
   const e0Factor = options.e0Factor ?? 0.4;
@@ -71,6 +94,7 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
   /** Holds the BatchNorm affine weights before a step that keeps no sample (restored after it). */
   const guard = skippedStepGuard();
   const alpha = options.fisher?.alpha ?? 2000;
+  checkEtaOptions(e0Factor, redundancyEps, momentum, options.fisher, alpha);
 
   return {
     name: options.name ?? (options.fisher ? 'eata' : 'eta'),

@@ -480,6 +480,15 @@ describe('bad input', () => {
     expect(await codeOf(() => createAdaptation({ kind: 'dec' }, source, { seed: 1 }))).toBe('NO_VALIDATION');
   });
 
+  it('eta checks its options when it is built (a bad threshold used to keep no sample, silently)', () => {
+    for (const bad of [{ e0Factor: -1 }, { e0Factor: NaN }, { e0Factor: 0 }, { redundancyEps: -0.1 }, { emaMomentum: 1 }, { emaMomentum: NaN },
+      { fisher: {} }, { fisher: { data: target, alpha: -1 } }, { fisher: { data: target, samples: 0 } }, { fisher: { data: target, batchSize: 2.5 } }]) {
+      expect(code(() => eta(bad as Parameters<typeof eta>[0])), JSON.stringify(bad)).toBe('BAD_OPTION');
+    }
+    expect(eta({ e0Factor: 1, redundancyEps: null, emaMomentum: 0 }).name).toBe('eta');
+    expect(eta({ fisher: { data: target, alpha: 0, samples: 10, batchSize: 5 } }).name).toBe('eata');
+  });
+
   it('certaintyDistillation checks its options when it is built, not at the first target batch', () => {
     const dec = (o: unknown) => () => certaintyDistillation(o as Parameters<typeof certaintyDistillation>[0]);
     expect(code(dec(undefined))).toBe('BAD_OPTION'); // was a TypeError

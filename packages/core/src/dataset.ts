@@ -128,6 +128,7 @@ export class Dataset {
 
   /** The first `n` examples (or all, when fewer). */
   take(n: number): Dataset {
+    check(Number.isInteger(n) && n >= 0, 'BAD_COUNT', () => `take(${String(n)}): the count is not a whole number ≥ 0`, 'pass how many examples to keep, e.g. take(1000)');
     return this.subset(range(Math.min(n, this.size)));
   }
 
@@ -163,6 +164,7 @@ export class Dataset {
 
   /** The number of batches {@link Dataset.batches} yields. */
   numBatches(batchSize: number, dropRemainder = false): number {
+    checkBatchSize(batchSize);
     return dropRemainder ? Math.floor(this.size / batchSize) : Math.ceil(this.size / batchSize);
   }
 

@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { LayersModelAdapter, initializeWeights } from './model.js';
+import { check } from './errors.js';
 import { Rng } from './rng.js';
 import { requireBackend } from './backend/useBackend.js';
 
@@ -14,9 +15,18 @@ export interface MlpOptions {
   prefix?: string;
 }
 
+/** Throws `BAD_OPTION` unless `value` (a layer width, class or channel count) is a whole number ≥ 1. */
+function checkUnits(value: unknown, what: string, model: string): void {
+  check(Number.isInteger(value) && (value as number) >= 1, 'BAD_OPTION', () => `${model}: ${what} ${String(value)} is not a whole number ≥ 1`,
+    `pass ${what} as a positive integer, e.g. ${what === 'numClasses' ? 10 : 128}`);
+}
+
 /** A seeded MLP classifier: flatten, dense layers `fc1..fcN` with the activation, `logits`. */
 export function mlp(options: MlpOptions): LayersModelAdapter {
   requireBackend('mlp()');
+  check(Array.isArray(options.hidden), 'BAD_OPTION', () => `mlp: hidden ${String(options.hidden)} is not a list of layer widths`, 'pass hidden such as [256, 128] (or [] for a linear model)');
+  options.hidden.forEach((units, i) => checkUnits(units, `hidden[${i}]`, 'mlp'));
+  checkUnits(options.numClasses, 'numClasses', 'mlp');
   const prefix = options.prefix ?? 'fc';
   const flat = options.inputShape.length === 1;
   const layers: tfl.layers.Layer[] = flat ? [] : [tfl.layers.flatten({ inputShape: options.inputShape, name: 'flatten' })];
@@ -44,6 +54,9 @@ export interface CnnOptions {
 export function smallCnn(options: CnnOptions): LayersModelAdapter {
   requireBackend('smallCnn()');
   const channels = options.channels ?? [16, 32];
+  channels.forEach((filters, i) => checkUnits(filters, `channels[${i}]`, 'smallCnn'));
+  if (options.dense !== undefined) checkUnits(options.dense, 'dense', 'smallCnn');
+  checkUnits(options.numClasses, 'numClasses', 'smallCnn');
   const layers: tfl.layers.Layer[] = [];
   channels.forEach((filters, i) => {
     layers.push(tfl.layers.conv2d({

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Batch, Dataset } from './dataset.js';
-import { disposeBatch } from './dataset.js';
+import { checkBatchSize, disposeBatch } from './dataset.js';
 import { check, TrellisError } from './errors.js';
 import { ensureDirectory } from './directories.js';
 import { evaluate, type Evaluation } from './evaluate.js';
@@ -137,6 +137,7 @@ export class Trainer {
     this.optimizer = options.optimizer ?? tf.train.adam(1e-3);
     this.seed = options.seed;
     this.batchSize = options.batchSize ?? 128;
+    checkBatchSize(this.batchSize);
     this.ctx = {
       model: this.model,
       optimizer: this.optimizer,

@@ -203,6 +203,22 @@ describe('bad input gets a clear error', () => {
     expect(() => Dataset.fromArrays({ x: new Float32Array(4), shape: [2], labels: new Int32Array([0, 3]), numClasses: 3 }))
       .toThrow(/label 3 of example 1 is outside \[0, 3\)/);
   });
+  it('a batch size, take count or model width that is not a whole number: refused before any training', () => {
+    const m = model();
+    for (const batchSize of [0, 2.5, NaN, -1]) {
+      expect(() => new Trainer({ model: m, seed: 1, batchSize }), String(batchSize)).toThrow(/batch size .* is not a positive integer/);
+    }
+    m.dispose();
+    const ds = Dataset.fromArrays({ x: new Float32Array(8), shape: [2], labels: new Int32Array([0, 1, 2, 0]), numClasses: 3 });
+    expect(() => ds.numBatches(0)).toThrow(/batch size 0 is not a positive integer/); // was Infinity
+    expect(() => ds.take(-1)).toThrow(/take\(-1\): the count is not a whole number ≥ 0/); // was a RangeError
+    expect(() => ds.take(1.5)).toThrow(TrellisError); // was silently 1
+    expect(ds.take(0).size).toBe(0);
+    expect(ds.take(10).size).toBe(4);
+    expect(() => mlp({ inputShape: [2], hidden: [-1], numClasses: 3, seed: 1 })).toThrow(/mlp: hidden\[0\] -1 is not a whole number ≥ 1/);
+    expect(() => mlp({ inputShape: [2], hidden: [4], numClasses: 0, seed: 1 })).toThrow(/mlp: numClasses 0 is not a whole number ≥ 1/);
+    expect(() => mlp({ inputShape: [2], hidden: [4.5], numClasses: 3, seed: 1 })).toThrow(TrellisError);
+  });
   it('an empty dataset', () => {
     expect(() => Dataset.fromArrays({ x: new Float32Array(0), shape: [2], labels: new Int32Array(0), numClasses: 3 })).toThrow(/no examples/);
   });

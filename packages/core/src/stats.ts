@@ -124,15 +124,19 @@ export interface BootstrapOptions {
  * (1 + level)/2 {@link quantile}s of the finite values. Resamples whose statistic is not finite (e.g. a
  * correlation of constant values) are skipped and not counted in `valid`; lo = hi = NaN when none is
  * (or n = 0).
+ * @throws TrellisError `BAD_OPTION` for a resample count that is not a whole number ≥ 1 or a level outside (0, 1).
  */
 export function bootstrapInterval(
   n: number, statistic: (indices: readonly number[]) => number, rng: { int(n: number): number }, options: BootstrapOptions = {},
 ): BootstrapInterval {
   const level = options.level ?? 0.95;
+  const resamples = options.resamples ?? 1000;
+  check(Number.isInteger(resamples) && resamples >= 1, 'BAD_OPTION', () => `bootstrap resamples ${String(resamples)} is not a whole number ≥ 1`, 'pass resamples such as 1000 (the default)');
+  check(level > 0 && level < 1, 'BAD_OPTION', () => `bootstrap level ${String(level)} is outside (0, 1)`, 'pass level such as 0.95 (the default)');
   const values: number[] = [];
   if (n > 0) {
     const indices = new Array<number>(n);
-    for (let b = 0; b < (options.resamples ?? 1000); b++) {
+    for (let b = 0; b < resamples; b++) {
       for (let i = 0; i < n; i++) indices[i] = rng.int(n);
       const v = statistic(indices);
       if (Number.isFinite(v)) values.push(v);

@@ -79,6 +79,11 @@ describe('stats (hand-computed)', () => {
     expect(ci.lo).toBeCloseTo(1 / 3, 12);
     expect(ci.hi).toBeCloseTo(5 / 6, 12);
     expect(bootstrapInterval(0, mean, scripted([]))).toEqual({ lo: NaN, hi: NaN, valid: 0 });
+    // a resample count or level that cannot give an interval was a NaN interval (or level 1.5 a quantile past the end)
+    for (const options of [{ resamples: 0 }, { resamples: 2.5 }, { resamples: NaN }, { level: 0 }, { level: 1.5 }, { level: NaN }]) {
+      expect(() => bootstrapInterval(3, mean, scripted([0, 1, 2])), JSON.stringify(options)).not.toThrow();
+      expect(() => bootstrapInterval(3, mean, scripted([0, 1, 2]), options), JSON.stringify(options)).toThrow(TrellisError);
+    }
   });
   it('pairedBootstrapInterval resamples pairs together and skips undefined statistics', () => {
     // x = [1,2,3], y = [1,3,2]; rows [0,1,2] → ρ 0.5, [0,0,1] → ρ 1, [2,2,2] → undefined (skipped)

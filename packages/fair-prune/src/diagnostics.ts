@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng, check, disposeBatch, predictLogits, softmaxRows, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { checkGroupIds, checkNoEmptyGroup, groupCounts } from './groups.js';
 import { perSampleCrossEntropy } from './groupLoss.js';
-import { perExampleLoss } from './groupMetrics.js';
+import { checkLogitRows, perExampleLoss } from './groupMetrics.js';
 
 /**
  * The per-group indicators of the theory (spec §4): group gradient norm `‖∇J(θ; D_a)‖`, the mean
@@ -209,6 +209,9 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * vector; returns the Rayleigh quotient `vᵀAv` of the last iterate.
  */
 export function powerIteration(apply: (v: Float64Array) => Float64Array, dim: number, options: { iterations?: number; seed?: number } = {}): number {
+  const iterations = options.iterations ?? 20;
+  check(Number.isInteger(dim) && dim >= 1, 'BAD_OPTION', () => `power iteration over ${String(dim)} dimensions`, 'pass the number of parameters (a whole number ≥ 1)');
+  check(Number.isInteger(iterations) && iterations >= 1, 'BAD_OPTION', () => `${String(iterations)} power iterations is not a positive integer`, 'pass iterations such as 20 (the default)');
   const rng = Rng.derive(options.seed ?? 0, 'power-iteration');
   let v: Float64Array = Float64Array.from(rng.normalArray(dim));
   const normalize = (x: Float64Array): Float64Array => {
@@ -217,7 +220,7 @@ export function powerIteration(apply: (v: Float64Array) => Float64Array, dim: nu
   };
   v = normalize(v);
   let lambda = 0;
-  for (let it = 0; it < (options.iterations ?? 20); it++) {
+  for (let it = 0; it < iterations; it++) {
     const av = apply(v);
     lambda = dot(v, av);
     const n = Math.sqrt(dot(av, av));
@@ -243,6 +246,7 @@ export function hutchinsonTrace(apply: (v: Float64Array) => Float64Array, dim: n
 
 /** Per-example boundary indicators from logits: `b = 1 − Σp²`, margin `p_y − max_{k≠y} p_k`, residual `‖p − e_y‖`. */
 export function boundaryIndicators(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): { proximity: Float64Array; margin: Float64Array; residual: Float64Array } {
+  checkLogitRows(logits, labels, k);
   const p = softmaxRows(logits, k);
   const n = labels.length;
   const proximity = new Float64Array(n);

@@ -19,6 +19,8 @@ export interface DualStepOptions {
 export function dualAscentStep(lambdas: readonly number[], violations: readonly number[], present: readonly boolean[], options: DualStepOptions): number[] {
   check(lambdas.length === violations.length && violations.length === present.length, 'LENGTH_MISMATCH',
     `dual step with ${lambdas.length} multipliers, ${violations.length} violations and ${present.length} presence flags`, 'pass one entry per group');
+  check(Number.isFinite(options?.lr) && options.lr >= 0, 'BAD_OPTION', () => `dual step size ${String(options?.lr)} is not a number ≥ 0`, 'pass lr (η_λ) such as 0.01');
+  check(options.lambdaMax > 0, 'BAD_OPTION', () => `lambdaMax ${String(options.lambdaMax)} is not a number > 0`, 'pass lambdaMax such as 10 (Infinity for no bound)');
   const lo = options.signed ? -options.lambdaMax : 0;
   return lambdas.map((l, a) => (present[a] && Number.isFinite(violations[a]!) ? Math.min(options.lambdaMax, Math.max(lo, l + options.lr * violations[a]!)) : l));
 }

@@ -29,10 +29,10 @@ export interface GroupReportOptions {
 }
 
 /**
- * Per-example cross-entropy from `n × k` logits (log-sum-exp form).
+ * Checks `n × k` logits against `n` labels.
  * @throws TrellisError `LENGTH_MISMATCH` when there are not `k` logits per label, `LABEL_OUT_OF_RANGE` for a label outside `[0, k)`.
  */
-export function perExampleLoss(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): Float64Array {
+export function checkLogitRows(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): void {
   check(Number.isInteger(k) && k >= 1 && logits.length === labels.length * k, 'LENGTH_MISMATCH',
     () => `${logits.length} logits for ${labels.length} labels × ${k} classes`, 'pass one row of numClasses logits per label (numClasses = the model\'s class count)');
   for (let i = 0; i < labels.length; i++) {
@@ -41,6 +41,14 @@ export function perExampleLoss(logits: ArrayLike<number>, labels: ArrayLike<numb
       throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${y} of example ${i} is outside [0, ${k})`, `labels must be integers 0..${k - 1} (is numClasses right?)`, { index: i, label: y });
     }
   }
+}
+
+/**
+ * Per-example cross-entropy from `n × k` logits (log-sum-exp form).
+ * @throws TrellisError `LENGTH_MISMATCH` when there are not `k` logits per label, `LABEL_OUT_OF_RANGE` for a label outside `[0, k)`.
+ */
+export function perExampleLoss(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): Float64Array {
+  checkLogitRows(logits, labels, k);
   const out = new Float64Array(labels.length);
   for (let i = 0; i < labels.length; i++) {
     let max = -Infinity;

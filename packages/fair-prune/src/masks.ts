@@ -272,9 +272,7 @@ export function cubicSparsity(epoch: number, finalSparsity: number, schedule: Gr
   checkSparsity(finalSparsity);
   const s0 = schedule.initialSparsity ?? 0;
   checkSparsity(s0);
-  const every = schedule.everyEpochs ?? 1;
-  check(Number.isInteger(every) && every >= 1, 'BAD_SCHEDULE', `everyEpochs ${every} is not a positive integer`, 'prune every 1 or more epochs');
-  check(schedule.endEpoch >= schedule.startEpoch, 'BAD_SCHEDULE', `endEpoch ${schedule.endEpoch} is before startEpoch ${schedule.startEpoch}`, 'pass startEpoch ≤ endEpoch');
+  const every = checkGradualEpochs(schedule);
   if (epoch < schedule.startEpoch) return null;
   const span = schedule.endEpoch - schedule.startEpoch;
   if (span === 0) return finalSparsity;
@@ -283,9 +281,17 @@ export function cubicSparsity(epoch: number, finalSparsity: number, schedule: Gr
   return finalSparsity + (s0 - finalSparsity) * (1 - frac) ** 3;
 }
 
+/** Checks a gradual schedule's epochs (`BAD_SCHEDULE`) and returns its pruning interval. */
+function checkGradualEpochs(schedule: GradualSchedule): number {
+  const every = schedule.everyEpochs ?? 1;
+  check(Number.isInteger(every) && every >= 1, 'BAD_SCHEDULE', `everyEpochs ${every} is not a positive integer`, 'prune every 1 or more epochs');
+  check(schedule.endEpoch >= schedule.startEpoch, 'BAD_SCHEDULE', `endEpoch ${schedule.endEpoch} is before startEpoch ${schedule.startEpoch}`, 'pass startEpoch ≤ endEpoch');
+  return every;
+}
+
 /** Whether the gradual schedule prunes at the start of `epoch`. */
 export function isPruningEpoch(epoch: number, schedule: GradualSchedule): boolean {
-  const every = schedule.everyEpochs ?? 1;
+  const every = checkGradualEpochs(schedule);
   if (epoch < schedule.startEpoch || epoch > schedule.endEpoch) return false;
   return (epoch - schedule.startEpoch) % every === 0 || epoch === schedule.endEpoch;
 }
@@ -304,11 +310,18 @@ export function encodeMasks(masks: MaskSet): { shapes: Record<string, number[]>;
 /** Decodes {@link encodeMasks}. */
 export function decodeMasks(encoded: { shapes: Record<string, number[]>; bits: Record<string, string> }): MaskSet {
   const masks: Record<string, Uint8Array> = {};
+  for (const n of Object.keys(encoded.shapes)) {
+    check(typeof encoded.bits[n] === 'string', 'BAD_STATE', `the saved masks have no bits for "${n}"`, 'restore state written by the same plugin version (the file may be cut short)');
+  }
   for (const [n, b] of Object.entries(encoded.bits)) {
     const shape = encoded.shapes[n];
     check(shape, 'BAD_STATE', `the saved masks have no shape for "${n}"`, 'restore state written by the same plugin version');
     const size = shape.reduce((p, d) => p * d, 1);
     const packed = Buffer.from(b, 'base64');
+    // Buffer.from skips characters outside base64, so a damaged string decodes short instead of failing
+    check(packed.length === Math.ceil(size / 8) && /^[A-Za-z0-9+/]*={0,2}$/.test(b), 'BAD_STATE',
+      `the saved mask of "${n}" holds ${packed.length} bytes of valid base64, not the ${Math.ceil(size / 8)} its shape [${shape.join(', ')}] needs`,
+      'restore state written by the same plugin version; the saved file is damaged');
     const m = new Uint8Array(size);
     for (let i = 0; i < size; i++) m[i] = (packed[i >> 3]! >> (i & 7)) & 1;
     masks[n] = m;

@@ -84,6 +84,15 @@ describe('Hessian-vector products and power iteration', () => {
     const diag = [0.5, 3, -1, 2];
     expect(powerIteration((v) => v.map((x, i) => diag[i]! * x), 4, { iterations: 100, seed: 1 })).toBeCloseTo(3, 6);
   });
+
+  it('power iteration and the boundary indicators refuse what used to give 0 or NaN silently', () => {
+    const id = (v: Float64Array) => v;
+    for (const [dim, iterations] of [[0, 20], [2.5, 20], [4, 0], [4, -1], [4, 1.5]] as const) {
+      expect(codeOf(() => powerIteration(id, dim, { iterations })), `${dim}, ${iterations}`).toBe('BAD_OPTION');
+    }
+    expect(codeOf(() => boundaryIndicators([1, 2], [5], 2))).toBe('LABEL_OUT_OF_RANGE'); // margin was NaN
+    expect(codeOf(() => boundaryIndicators([1, 2, 3, 4], [0], 2))).toBe('LENGTH_MISMATCH'); // the second row was ignored
+  });
 });
 
 describe('gradient norms at a stationary point', () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '@trellis-ml/core';
+import { Rng, TrellisError } from '@trellis-ml/core';
 import { GroupBuffer, distillationLoss, dualAscentStep, groupMeans, groupViolations, hostViolations, perSampleCrossEntropy } from '../src/index.js';
 import { useCpu } from './setup.js';
 
@@ -74,6 +74,12 @@ describe('dual ascent', () => {
     expect(dualAscentStep([0, 0], violations, present, { lr: 1, lambdaMax: 10 })).toEqual([0, expect.closeTo(0.4, 12)]);
     expect(dualAscentStep([0.05, 0], [-1, 0], [true, true], { lr: 1, lambdaMax: 10 })).toEqual([0, 0]);
     expect(dualAscentStep([0, 0], [-1, 0], [true, true], { lr: 1, lambdaMax: 10, signed: true })).toEqual([-1, 0]);
+  });
+  it('refuses a negative or NaN step size and a missing lambdaMax (the multipliers were NaN)', () => {
+    for (const options of [{ lr: -1, lambdaMax: 10 }, { lr: NaN, lambdaMax: 10 }, { lr: 0.1 }, { lr: 0.1, lambdaMax: 0 }]) {
+      expect(() => dualAscentStep([0, 0], [1, 1], [true, true], options as never), JSON.stringify(options)).toThrow(TrellisError);
+    }
+    expect(dualAscentStep([0, 0], [1, 1], [true, true], { lr: 0, lambdaMax: Infinity })).toEqual([0, 0]);
   });
   it('GroupBuffer keeps the last M values per group', () => {
     const b = new GroupBuffer(2, 3);

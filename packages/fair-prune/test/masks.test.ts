@@ -105,6 +105,15 @@ describe('magnitudeMasks', () => {
     expect(back.masks).toEqual(m.masks);
     expect(back.sparsity).toBe(0.5);
   });
+
+  it('refuses damaged saved masks instead of decoding them short or dropping a layer', () => {
+    const enc = encodeMasks(magnitudeMasks(weights, { sparsity: 0.5, ...noGuard }));
+    const [name] = Object.keys(enc.bits);
+    expect(codeOf(() => decodeMasks({ shapes: enc.shapes, bits: { ...enc.bits, [name!]: '!!' } }))).toBe('BAD_STATE');
+    expect(codeOf(() => decodeMasks({ shapes: enc.shapes, bits: { ...enc.bits, [name!]: '' } }))).toBe('BAD_STATE'); // cut short
+    const { [name!]: _dropped, ...rest } = enc.bits;
+    expect(codeOf(() => decodeMasks({ shapes: enc.shapes, bits: rest }))).toBe('BAD_STATE');
+  });
 });
 
 describe('cubic schedule', () => {
@@ -117,5 +126,9 @@ describe('cubic schedule', () => {
     expect(cubicSparsity(5, 0.9, sched)).toBeCloseTo(0.9, 12);
     expect(cubicSparsity(9, 0.9, sched)).toBeCloseTo(0.9, 12);
     expect([0, 1, 2, 3, 4, 5, 6].map((e) => isPruningEpoch(e, sched))).toEqual([false, true, false, true, false, true, false]);
+  });
+  it('isPruningEpoch checks the schedule as cubicSparsity does (everyEpochs 0 pruned every epoch)', () => {
+    expect(codeOf(() => isPruningEpoch(1, { ...sched, everyEpochs: 0 }))).toBe('BAD_SCHEDULE');
+    expect(codeOf(() => isPruningEpoch(1, { ...sched, startEpoch: 5, endEpoch: 1 }))).toBe('BAD_SCHEDULE');
   });
 });

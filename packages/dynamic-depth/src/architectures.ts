@@ -1,4 +1,4 @@
-import { TrellisError } from '@trellis-ml/core';
+import { check, TrellisError } from '@trellis-ml/core';
 import type { DepthConfig } from './depthConfig.js';
 import { DepthNet, readDepthNetMeta, type ArchitectureSpec, type BnMode } from './depthNet.js';
 import { resNetCNN } from './resnetCnn.js';
@@ -40,6 +40,9 @@ export function buildFromArchitecture(arch: ArchitectureSpec, seed: number): Dep
 export function leaderArchitecture(arch: ArchitectureSpec, options: { widthMultiplier?: number; extraBlocks?: number } = {}): ArchitectureSpec {
   const m = options.widthMultiplier ?? 1;
   const extra = options.extraBlocks ?? 0;
+  // a negative multiplier or a fractional block count used to give an architecture no builder could make
+  check(Number.isFinite(m) && m > 0, 'BAD_OPTION', `the Leader's widthMultiplier ${String(m)} is not a number > 0`, 'pass widthMultiplier such as 1.5 (1 = the Teammates\' width)');
+  check(Number.isInteger(extra) && extra >= 0, 'BAD_OPTION', `the Leader's extraBlocks ${String(extra)} is not a whole number ≥ 0`, 'pass extraBlocks such as 2 (0 = the Teammates\' depth)');
   if (arch.kind === 'residual-mlp') {
     const blocks = (arch.blocks as number) + extra;
     return { ...arch, width: Math.round((arch.width as number) * m), blocks, configs: [{ id: `d${blocks}`, activeBlocks: Array.from({ length: blocks }, (_, i) => i) }] };

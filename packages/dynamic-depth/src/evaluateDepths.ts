@@ -121,9 +121,9 @@ export function measureSwitchCost(model: DepthNet, repetitions = 1000): number {
  * moments. A no-op for networks without batch-norm.
  */
 export function recalibrateBatchNorm(model: DepthNet, data: Dataset, options: { samples?: number; batchSize?: number; seed?: number } = {}): void {
-  if (model.bnMode === 'none') return;
   checkCount(options.samples ?? 2000, 'samples', 1);
   checkCount(options.batchSize ?? 200, 'batchSize', 1);
+  if (model.bnMode === 'none') return;
   const n = Math.min(options.samples ?? 2000, data.size);
   const order = new Rng(options.seed ?? 0).permutation(data.size).slice(0, n);
   const bs = options.batchSize ?? 200;

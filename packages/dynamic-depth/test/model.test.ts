@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateAllDepths, fromBlocks, loadDepthNet, measureLatency, measureSwitchCost, recalibrateBatchNorm, residualMLP, resNetCNN, type DepthNet } from '../src/index.js';
+import { evaluateAllDepths, fromBlocks, leaderArchitecture, loadDepthNet, measureLatency, measureSwitchCost, recalibrateBatchNorm, residualMLP, resNetCNN, type DepthNet } from '../src/index.js';
 import { expectTrellisError, toyDataset, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -224,6 +224,20 @@ describe('residual CNN with switchable batch-norm', () => {
     await expectTrellisError(() => recalibrateBatchNorm(net, data, { samples: 12, batchSize: 2.5 }), 'BAD_OPTION');
     expect((await expectTrellisError(() => recalibrateBatchNorm(net, data, { samples: 0 }), 'BAD_OPTION')).problem).toContain('samples 0');
     expect([...net.calibrated]).toEqual([]);
+    net.dispose();
+    // the options are checked on a network without batch norm too (it used to return before looking at them)
+    const plain = residualMLP({ inputShape: [4], numClasses: 3, width: 8, blocks: 2, seed: 1 });
+    await expectTrellisError(() => recalibrateBatchNorm(plain, toyDataset(12, 3, 4), { samples: 0 }), 'BAD_OPTION');
+    plain.dispose();
+  });
+
+  it("the Leader's architecture refuses a width multiplier ≤ 0 and fractional extra blocks", async () => {
+    const net = residualMLP({ inputShape: [4], numClasses: 3, width: 8, blocks: 2, seed: 1 });
+    expect((await expectTrellisError(() => leaderArchitecture(net.architecture, { widthMultiplier: -1 }), 'BAD_OPTION')).problem).toContain('widthMultiplier -1');
+    await expectTrellisError(() => leaderArchitecture(net.architecture, { widthMultiplier: NaN }), 'BAD_OPTION');
+    expect((await expectTrellisError(() => leaderArchitecture(net.architecture, { extraBlocks: 1.5 }), 'BAD_OPTION')).problem).toContain('extraBlocks 1.5');
+    const leader = leaderArchitecture(net.architecture, { widthMultiplier: 1.5, extraBlocks: 1 });
+    expect([leader['width'], leader['blocks']]).toEqual([12, 3]);
     net.dispose();
   });
 

@@ -5,12 +5,14 @@
  * {@link accuracyDrop}, which runs the model.
  */
 import { Rng, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
-import { checkLabeled, checkSameShape } from './inputs.js';
+import { checkLabeled, checkLabelRange, checkRows, checkSameShape } from './inputs.js';
 import { matmul, meanCov, symmetricEigen, symmetricFunction } from './linalg.js';
 import { extractRepresentations, type TapOptions } from './taps.js';
 
 /** Top-1 accuracy of `n × k` probabilities (or logits) against labels. */
 export function accuracyOf(probs: Float32Array, y: Int32Array, k: number): number {
+  checkRows(probs, y.length, k, 'accuracyOf');
+  checkLabelRange(y, k);
   let ok = 0;
   for (let i = 0; i < y.length; i++) {
     let best = 0;
@@ -120,6 +122,7 @@ export function mmd2(a: Float32Array, b: Float32Array, d: number, options: MmdOp
 
 /** Asymptotic two-sample Kolmogorov–Smirnov p-value for statistic `dstat` and sizes n, m. */
 export function ksPValue(dstat: number, n: number, m: number): number {
+  if (!(n >= 1 && m >= 1)) throw new TrellisError('EMPTY_INPUT', `a KS p-value for samples of ${n} and ${m} values`, 'pass two non-empty samples');
   const en = Math.sqrt((n * m) / (n + m));
   const lambda = (en + 0.12 + 0.11 / en) * dstat;
   if (lambda < 1e-3) return 1;
@@ -134,6 +137,7 @@ export function ksPValue(dstat: number, n: number, m: number): number {
 
 /** Two-sample KS statistic of two samples. */
 export function ksStatistic(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (!(a.length >= 1 && b.length >= 1)) throw new TrellisError('EMPTY_INPUT', `a KS statistic of samples of ${a.length} and ${b.length} values`, 'pass two non-empty samples');
   const x = Float64Array.from(a as ArrayLike<number>).sort();
   const y = Float64Array.from(b as ArrayLike<number>).sort();
   let i = 0, j = 0, dmax = 0;
@@ -148,8 +152,10 @@ export function ksStatistic(a: ArrayLike<number>, b: ArrayLike<number>): number 
 
 /** BBSD: a KS test per softmax output column; `maxStat` is the score, `pValue` Bonferroni-corrected (min p × k). */
 export function bbsdKS(probsOld: Float32Array, probsNew: Float32Array, k: number): { maxStat: number; pValue: number; stats: number[] } {
-  const n = probsOld.length / k;
-  const m = probsNew.length / k;
+  const n = Math.floor(probsOld.length / k);
+  const m = Math.floor(probsNew.length / k);
+  checkRows(probsOld, n, k, 'bbsdKS (old probabilities)');
+  checkRows(probsNew, m, k, 'bbsdKS (new probabilities)');
   const stats: number[] = [];
   let minP = 1;
   for (let c = 0; c < k; c++) {
@@ -168,6 +174,8 @@ export function bbsdKS(probsOld: Float32Array, probsNew: Float32Array, k: number
  */
 export function logme(f: Float32Array, y: Int32Array, d: number): number {
   const n = y.length;
+  checkRows(f, n, d, 'LogME');
+  checkLabelRange(y, Infinity);
   const ftf = new Float64Array(d * d);
   for (let i = 0; i < n; i++) for (let a = 0; a < d; a++) {
     const fa = f[i * d + a]!;
@@ -227,6 +235,8 @@ export function logme(f: Float32Array, y: Int32Array, d: number): number {
  */
 export function leep(sourceProbs: Float32Array, kSource: number, y: Int32Array): number {
   const n = y.length;
+  checkRows(sourceProbs, n, kSource, 'LEEP');
+  checkLabelRange(y, Infinity);
   const kt = Math.max(...y) + 1;
   const joint = new Float64Array(kt * kSource);
   for (let i = 0; i < n; i++) for (let z = 0; z < kSource; z++) joint[y[i]! * kSource + z] = joint[y[i]! * kSource + z]! + sourceProbs[i * kSource + z]! / n;
@@ -244,6 +254,7 @@ export function leep(sourceProbs: Float32Array, kSource: number, y: Int32Array):
 /** H-score (Bao et al. 2019): `tr(pinv(cov f) · cov(E[f | y]))`. Higher = easier transfer. */
 export function hScore(f: Float32Array, y: Int32Array, d: number): number {
   const n = y.length;
+  checkRows(f, n, d, 'H-score');
   const { cov: covF } = meanCov(f, n, d);
   const g = new Float32Array(n * d);
   const classes = [...new Set(y)];
@@ -268,6 +279,8 @@ export function hScore(f: Float32Array, y: Int32Array, d: number): number {
  * `W₂²(N(μ_k, Σ_k), N(μ'_k, Σ'_k))` (diagonal covariances with `diagonal: true`).
  */
 export function gaussianOtdd(fOld: Float32Array, yOld: Int32Array, fNew: Float32Array, yNew: Int32Array, d: number, options: { diagonal?: boolean } = {}): number {
+  checkRows(fOld, yOld.length, d, 'OTDD (old features)');
+  checkRows(fNew, yNew.length, d, 'OTDD (new features)');
   const classes = [...new Set(yOld)].filter((c) => yNew.includes(c)).sort((p, q) => p - q);
   let sum = 0;
   for (const c of classes) {

@@ -2,7 +2,7 @@
  * Power and carbon formulas shared with CodeCarbon (spec §8): the CPU load models, the RAM DIMM
  * heuristic, the offline grid-intensity table and the kWh → CO2e rule. Pure functions.
  */
-import { TrellisError } from '@trellis-ml/core';
+import { check, TrellisError } from '@trellis-ml/core';
 
 /** World-average grid intensity, g CO2e/kWh (CodeCarbon's default, IEA 2019). */
 export const WORLD_CARBON_INTENSITY = 475;
@@ -65,28 +65,47 @@ export function resolveCarbonIntensity(source: CarbonIntensitySource | undefined
   return { gPerKWh: g / total, source: 'energy mix' };
 }
 
+/** Throws `BAD_OPTION` unless the TDP is a finite number of watts ≥ 0. */
+function checkTdp(tdpW: number): void {
+  check(Number.isFinite(tdpW) && tdpW >= 0, 'BAD_OPTION', () => `CPU TDP ${String(tdpW)} W is not a number ≥ 0`, 'pass the CPU\'s thermal design power in watts, e.g. 85');
+}
+
+/** Throws `BAD_OPTION` unless the utilisation is in [0, 1]. */
+function checkUtilisation(u: number): void {
+  check(u >= 0 && u <= 1, 'BAD_OPTION', () => `CPU utilisation ${String(u)} is outside [0, 1]`, 'pass the busy fraction of all cores (0 idle, 1 every core busy)');
+}
+
 /** CodeCarbon v3 machine-mode CPU power: `TDP × (0.1 + 0.9·u³)`, u in [0, 1]. */
 export function cpuPowerCubic(tdpW: number, u: number): number {
+  checkTdp(tdpW);
+  checkUtilisation(u);
   return tdpW * (0.1 + 0.9 * u ** 3);
 }
 
 /** CodeCarbon's linear rule: `max(TDP·u, 0.1·TDP)`. */
 export function cpuPowerLinear(tdpW: number, u: number): number {
+  checkTdp(tdpW);
+  checkUtilisation(u);
   return Math.max(tdpW * u, tdpW * 0.1);
 }
 
 /** Process-mode CPU power: `TDP × (Δ process CPU-seconds / Δ wall-seconds) / logical cores`. */
 export function cpuPowerProcess(tdpW: number, cpuSeconds: number, wallSeconds: number, cores: number): number {
+  checkTdp(tdpW);
+  check(Number.isInteger(cores) && cores >= 1, 'BAD_OPTION', () => `logical core count ${String(cores)} is not a whole number ≥ 1`, 'pass os.availableParallelism() or the machine\'s logical core count');
+  check(cpuSeconds >= 0 && wallSeconds >= 0, 'BAD_OPTION', () => `CPU seconds ${String(cpuSeconds)} and wall seconds ${String(wallSeconds)} must be numbers ≥ 0`, 'pass the differences of two readings taken in order');
   return wallSeconds > 0 ? (tdpW * (cpuSeconds / wallSeconds)) / cores : 0;
 }
 
 /** Constant mode (CodeCarbon and carbontracker fallback): `0.5 × TDP`. */
 export function cpuPowerConstant(tdpW: number): number {
+  checkTdp(tdpW);
   return 0.5 * tdpW;
 }
 
 /** CodeCarbon v3's DIMM-count estimate from total RAM in GiB. */
 export function estimateDimmCount(totalGiB: number): number {
+  check(Number.isFinite(totalGiB) && totalGiB >= 0, 'BAD_OPTION', () => `total RAM ${String(totalGiB)} GiB is not a number ≥ 0`, 'pass os.totalmem() / 2³⁰');
   if (totalGiB <= 2) return 1;
   if (totalGiB <= 16) return 2;
   if (totalGiB <= 32) return 4;
@@ -121,6 +140,7 @@ export function joulesToKWh(j: number): number {
 
 /** kg CO2e of `kWh` at `gPerKWh` (PUE already applied to kWh). */
 export function kgCO2e(kWh: number, gPerKWh: number): number {
+  check(Number.isFinite(gPerKWh) && gPerKWh >= 0, 'BAD_OPTION', () => `carbon intensity ${String(gPerKWh)} g/kWh is not a number ≥ 0`, 'pass a grid intensity such as 475 (the world average)');
   return (kWh * gPerKWh) / 1000;
 }
 

@@ -4,6 +4,7 @@
  * two models' retraining costs correctly.
  */
 import { Rng } from '@trellis-ml/core';
+import { checkSameLength } from './inputs.js';
 import { bootstrapCI, kendall, median, pearson, spearman, type BootstrapInterval } from './stats.js';
 
 /** Spearman ρ, Pearson r and Kendall τ-b of one index against one cost, each with a bootstrap CI. */
@@ -42,6 +43,7 @@ export function correlationsWithIntervals(index: readonly number[], cost: readon
  * of one epoch, Σ training seconds / Σ epochs over the runs that trained. NaN when no run trained.
  */
 export function epochEquivalents(indexSeconds: readonly number[], trainSeconds: readonly number[], trainEpochs: readonly number[]): number {
+  checkSameLength(trainSeconds, trainEpochs, 'epochEquivalents (training seconds and epochs per run)');
   const epochs = trainEpochs.reduce((s, v) => s + v, 0);
   if (!(epochs > 0) || !indexSeconds.length) return NaN;
   return median(indexSeconds) / (trainSeconds.reduce((s, v) => s + v, 0) / epochs);

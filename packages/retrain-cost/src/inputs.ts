@@ -1,5 +1,5 @@
 /** Validation of the (old, new) dataset pair every index takes, with errors that say what to do. */
-import { Rng, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { check, Rng, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 
 /** Throws `SHAPE_MISMATCH` when old and new examples differ in shape, or do not fit the model. */
 export function checkSameShape(oldData: Dataset, newData: Dataset, model?: ModelAdapter): void {
@@ -69,4 +69,36 @@ export function stratifiedRows(labels: Int32Array | null, n: number, max: number
     for (let k = 0; k < Math.min(take, rows.length); k++) out.push(rows[perm[k]!]!);
   }
   return Int32Array.from(out).sort();
+}
+
+/**
+ * Throws unless `values` holds `rows` row-major rows of `width` numbers: `BAD_SHAPE` for a width that
+ * is not a whole number ≥ 1 or a length that does not match, `EMPTY_INPUT` when there is no row.
+ */
+export function checkRows(values: ArrayLike<number>, rows: number, width: number, what: string): void {
+  check(Number.isInteger(width) && width >= 1, 'BAD_SHAPE', () => `${what}: width ${String(width)} is not a whole number ≥ 1`,
+    'pass the number of values per row (the class count or the feature dimension)');
+  check(rows >= 1, 'EMPTY_INPUT', () => `${what}: no rows`, 'pass at least one example');
+  check(values.length === rows * width, 'BAD_SHAPE', () => `${what}: ${values.length} values do not form ${rows} rows of width ${width}`,
+    'pass n × width row-major values, one row per label');
+}
+
+/**
+ * Throws `LABEL_OUT_OF_RANGE` unless every label is a whole number in `[0, k)`; with `k` = Infinity
+ * (the class count is read from the labels) any whole number ≥ 0 passes.
+ */
+export function checkLabelRange(labels: ArrayLike<number>, k: number): void {
+  for (let i = 0; i < labels.length; i++) {
+    const c = labels[i]!;
+    if (!(Number.isInteger(c) && c >= 0 && c < k)) {
+      throw Number.isFinite(k)
+        ? new TrellisError('LABEL_OUT_OF_RANGE', `label ${c} of row ${i} is outside [0, ${k})`, `pass labels 0..${k - 1} (k = the model's number of classes)`)
+        : new TrellisError('LABEL_OUT_OF_RANGE', `label ${c} of row ${i} is not a class id (a whole number ≥ 0)`, 'pass integer class labels 0, 1, 2, …');
+    }
+  }
+}
+
+/** Throws `LENGTH_MISMATCH` unless the two lists have the same length. */
+export function checkSameLength(a: ArrayLike<unknown>, b: ArrayLike<unknown>, what: string): void {
+  check(a.length === b.length, 'LENGTH_MISMATCH', () => `${what}: ${a.length} values against ${b.length}`, 'pass one value on each side per item');
 }

@@ -1,7 +1,9 @@
 /** Small dense linear algebra on host arrays (symmetric eigendecomposition and friends) for the baselines. */
+import { check } from '@trellis-ml/core';
 
 /** Eigendecomposition of a symmetric `d × d` matrix (row-major) by cyclic Jacobi rotations. */
 export function symmetricEigen(a: ArrayLike<number>, d: number, o: { maxSweeps?: number; tol?: number } = {}): { values: Float64Array; vectors: Float64Array } {
+  check(Number.isInteger(d) && d >= 1 && a.length === d * d, 'BAD_SHAPE', () => `an eigendecomposition of ${a.length} values as a ${d} × ${d} matrix`, 'pass a d × d row-major symmetric matrix and its d');
   const m = Float64Array.from(a as ArrayLike<number>);
   const v = new Float64Array(d * d);
   for (let i = 0; i < d; i++) v[i * d + i] = 1;

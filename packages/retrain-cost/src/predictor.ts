@@ -4,6 +4,7 @@
  * and kg CO2e — before any retraining (spec §11 "calibrated predictor").
  */
 import { TrellisError } from '@trellis-ml/core';
+import { checkSameLength } from './inputs.js';
 import { median, pearson, spearman } from './stats.js';
 
 /** A value as an error message shows it (strings quoted, so `"85"` is not mistaken for the number 85). */
@@ -82,6 +83,7 @@ interface Fitted {
 
 /** Pool-adjacent-violators: non-decreasing least-squares fit of y over sorted x. */
 export function isotonicFit(x: readonly number[], y: readonly number[]): { xs: number[]; ys: number[] } {
+  checkSameLength(x, y, 'isotonicFit');
   const order = x.map((_, i) => i).sort((i, j) => x[i]! - x[j]!);
   const blocks: Array<{ sum: number; n: number; xs: number[] }> = [];
   for (const i of order) {
@@ -126,7 +128,9 @@ function fitCurve(model: 'loglinear' | 'isotonic', x: number[], y: number[]): (v
 
 /** Ordinary least squares y = a + b·x (b = 0 when x is constant). */
 export function leastSquares(x: readonly number[], y: readonly number[]): { a: number; b: number } {
+  checkSameLength(x, y, 'leastSquares');
   const n = x.length;
+  if (n === 0) throw new TrellisError('EMPTY_INPUT', 'a least-squares fit of no points', 'pass at least one (x, y) point');
   const mx = x.reduce((s, v) => s + v, 0) / n;
   const my = y.reduce((s, v) => s + v, 0) / n;
   let sxy = 0, sxx = 0;

@@ -4,7 +4,7 @@
  * at one layer (spec §5). Labels needed, pairing not.
  */
 import { TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
-import { checkLabeled, checkSameShape } from './inputs.js';
+import { checkLabeled, checkLabelRange, checkSameLength, checkSameShape } from './inputs.js';
 import { checkLayerNames, extractRepresentations, type TapOptions } from './taps.js';
 
 /** RESQUE's value and per-class angles (classes missing from either set get NaN and are skipped). */
@@ -20,12 +20,7 @@ export function classSums(values: Float32Array, labels: Int32Array, width: numbe
     throw new TrellisError('BAD_SHAPE', `${values.length} representation values do not form ${labels.length} rows of width ${width}`,
       'pass n × width row-major representations and one label per row');
   }
-  for (let i = 0; i < labels.length; i++) {
-    const c = labels[i]!;
-    if (!(Number.isInteger(c) && c >= 0 && c < k)) {
-      throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${c} of row ${i} is outside [0, ${k})`, `pass labels 0..${k - 1} (k = the model's number of classes)`);
-    }
-  }
+  checkLabelRange(labels, k);
   const s = new Float64Array(k * width);
   for (let i = 0; i < labels.length; i++) {
     const c = labels[i]!;
@@ -36,6 +31,7 @@ export function classSums(values: Float32Array, labels: Int32Array, width: numbe
 
 /** `arccos(clip(cos(c, c'), −1, 1)) / π` between two vectors (0 for identical directions). */
 export function angleFraction(c: ArrayLike<number>, c2: ArrayLike<number>): number {
+  checkSameLength(c, c2, 'angleFraction');
   let dot = 0;
   let na = 0;
   let nb = 0;

@@ -170,6 +170,11 @@ export class EnergyTracker {
     this.carbonIntensity = ci.gPerKWh;
     this.carbonIntensitySource = ci.source;
     this.cpuMethod = this.pickCpuMethod();
+    // checked once here: the process method divides by it at every sample, inside the tracker's timer
+    const cores = this.probes.logicalCores();
+    if (!(Number.isInteger(cores) && cores >= 1)) {
+      throw new TrellisError('BAD_PROBES', `the probes report ${shown(cores)} logical cores`, 'return the machine\'s logical core count (a whole number ≥ 1) from probes.logicalCores(), e.g. os.availableParallelism()');
+    }
     const gm = options.gpu?.method ?? 'auto';
     this.gpuMethod = gm === 'none' ? 'none' : this.probes.gpuPowerW() ? 'nvidia-smi' : 'none';
     if (gm === 'nvidia-smi' && this.gpuMethod === 'none') {

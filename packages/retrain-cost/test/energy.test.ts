@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  EnergyTracker, estimateDimmCount, findRaplZones, parseNvidiaSmi, ramPowerDimm, readRapl, resolveCarbonIntensity, trackEnergy,
+  cpuPowerConstant, cpuPowerCubic, cpuPowerLinear, cpuPowerProcess, EnergyTracker, estimateDimmCount, findRaplZones, kgCO2e, parseNvidiaSmi,
+  ramPowerDimm, readRapl, resolveCarbonIntensity, trackEnergy,
   type CarbonIntensitySource, type EnergyProbes, type RaplReading, type TrackerOptions,
 } from '../src/index.js';
 import { errorCode } from './helpers.js';
@@ -181,6 +182,19 @@ describe('CodeCarbon formulas', () => {
       expect(make).toThrow(message);
     }
     expect(errorCode(() => new EnergyTracker(null as unknown as TrackerOptions))).toBe('BAD_OPTION');
+    // probes that report no cores fail here, not at the first sample inside the tracker's timer
+    expect(errorCode(() => new EnergyTracker({ probes: fakeProbes({ cores: 0 }).probes, timer: false }))).toBe('BAD_PROBES');
+  });
+  it('the formulas refuse a negative TDP, a utilisation outside [0, 1], no cores, negative RAM and a negative intensity', () => {
+    // each used to return a power or a mass (620 W at u = 2, −0.2 W at TDP −1, Infinity W with 0 cores)
+    for (const f of [() => cpuPowerCubic(85, 2), () => cpuPowerCubic(-1, 0.5), () => cpuPowerLinear(85, -0.1), () => cpuPowerLinear(NaN, 0.5),
+      () => cpuPowerProcess(85, 1, 1, 0), () => cpuPowerProcess(85, -1, 1, 2), () => cpuPowerConstant(-5), () => ramPowerDimm(-1),
+      () => estimateDimmCount(NaN), () => kgCO2e(1, -400)]) {
+      expect(errorCode(f), String(f)).toBe('BAD_OPTION');
+    }
+    expect(cpuPowerCubic(100, 1)).toBe(100);
+    expect(cpuPowerProcess(80, 1, 2, 4)).toBe(10);
+    expect(kgCO2e(2, 475)).toBe(0.95);
   });
   it('rejects a carbon intensity that is not a number, { country } or { mix }, and negative or NaN mix shares', () => {
     const bad: Array<[unknown, string]> = [

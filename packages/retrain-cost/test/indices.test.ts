@@ -1,7 +1,10 @@
 import { TrellisError } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { accuracyDrop, arm, DISTANCE_NAMES, mmd2, preIndex, preIndexAgainst, preIndexReference, resolveTaps, resqueShift } from '../src/index.js';
-import { noisy, randomData, tinyModel, useCpu } from './helpers.js';
+import {
+  accuracyDrop, accuracyOf, angleFraction, arm, bbsdKS, DISTANCE_NAMES, gaussianOtdd, hScore, ksPValue, ksStatistic, leep, logme, mmd2, preIndex, preIndexAgainst,
+  preIndexReference, resolveTaps, resqueShift, symmetricEigen,
+} from '../src/index.js';
+import { errorCode, noisy, randomData, tinyModel, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
@@ -141,6 +144,28 @@ describe('MMD² (unbiased, Gaussian RBF)', () => {
     for (const sigma of [0, -1, Number.NaN, 'mean']) {
       expect(() => mmd2(a, b, 1, { sigma: sigma as number })).toThrow(/MMD bandwidth sigma .* is neither 'median' nor a positive number/);
     }
+  });
+});
+
+describe('the baselines on host arrays refuse mismatched or empty input', () => {
+  it('each used to return a figure (0, 1 or NaN) from misread rows', () => {
+    const p = Float32Array.of(0.2, 0.8, 0.6, 0.4);
+    const y = Int32Array.of(1, 0);
+    expect(accuracyOf(p, y, 2)).toBe(1);
+    expect(errorCode(() => accuracyOf(p, Int32Array.of(5, 0), 2))).toBe('LABEL_OUT_OF_RANGE'); // was 0.5
+    expect(errorCode(() => accuracyOf(p, Int32Array.of(1), 2))).toBe('BAD_SHAPE'); // the second row was ignored
+    expect(errorCode(() => accuracyOf(new Float32Array(0), new Int32Array(0), 2))).toBe('EMPTY_INPUT'); // was NaN
+    expect(errorCode(() => bbsdKS(Float32Array.of(1, 0, 1), Float32Array.of(1, 0), 2))).toBe('BAD_SHAPE');
+    expect(errorCode(() => ksStatistic([], [1, 2]))).toBe('EMPTY_INPUT');
+    expect(errorCode(() => ksPValue(0.5, 0, 10))).toBe('EMPTY_INPUT');
+    expect(errorCode(() => leep(p, 2, Int32Array.of(-1, 0)))).toBe('LABEL_OUT_OF_RANGE');
+    expect(errorCode(() => leep(Float32Array.of(0.5, 0.5, 0.2), 2, Int32Array.of(0)))).toBe('BAD_SHAPE');
+    expect(errorCode(() => logme(Float32Array.of(1, 2, 3), Int32Array.of(0, 1), 2))).toBe('BAD_SHAPE');
+    expect(errorCode(() => hScore(Float32Array.of(1, 2, 3), Int32Array.of(0, 1), 2))).toBe('BAD_SHAPE');
+    expect(errorCode(() => gaussianOtdd(Float32Array.of(1, 2), Int32Array.of(0), Float32Array.of(1), Int32Array.of(0), 2))).toBe('BAD_SHAPE');
+    expect(errorCode(() => angleFraction([1, 2], [1]))).toBe('LENGTH_MISMATCH');
+    expect(errorCode(() => symmetricEigen([1, 2, 3], 2))).toBe('BAD_SHAPE');
+    expect(Array.from(symmetricEigen([2, 0, 0, 3], 2).values).sort()).toEqual([2, 3]);
   });
 });
 

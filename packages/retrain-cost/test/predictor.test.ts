@@ -1,6 +1,6 @@
 import { Rng } from '@trellis-ml/core';
 import { describe, expect, it } from 'vitest';
-import { conformalQuantile, CostPredictor, isotonicFit, kendall, pearson, spearman, spearmanTieCap, type CalibrationPoint, type PredictOptions } from '../src/index.js';
+import { conformalQuantile, CostPredictor, epochEquivalents, isotonicFit, kendall, leastSquares, pearson, spearman, spearmanTieCap, type CalibrationPoint, type PredictOptions } from '../src/index.js';
 import { errorCode } from './helpers.js';
 
 function synthetic(rng: Rng, n: number, a = 0.5, b = 2, noise = 0.1): CalibrationPoint[] {
@@ -9,6 +9,17 @@ function synthetic(rng: Rng, n: number, a = 0.5, b = 2, noise = 0.1): Calibratio
     return { index, epochs: Math.exp(a + b * index + noise * rng.normal()) - 1, kWh: 0, group: index < 0.5 ? 'low' : 'high' };
   });
 }
+
+describe('fits and cost figures refuse unequal or empty inputs', () => {
+  it('isotonicFit, leastSquares and epochEquivalents (each used to return NaN or a figure from the wrong pairs)', () => {
+    expect(errorCode(() => isotonicFit([1, 2], [1]))).toBe('LENGTH_MISMATCH');
+    expect(errorCode(() => leastSquares([1, 2], [1]))).toBe('LENGTH_MISMATCH');
+    expect(errorCode(() => leastSquares([], []))).toBe('EMPTY_INPUT');
+    expect(errorCode(() => epochEquivalents([1], [1, 2], [1]))).toBe('LENGTH_MISMATCH');
+    expect(leastSquares([0, 1, 2], [1, 3, 5])).toEqual({ a: 1, b: 2 });
+    expect(epochEquivalents([2], [4, 6], [2, 3])).toBe(1); // 2 s ÷ (10 s / 5 epochs)
+  });
+});
 
 describe('CostPredictor', () => {
   it('recovers a and b of synthetic log-linear data', () => {

@@ -308,6 +308,7 @@ export function dist(zs: tf.Tensor2D, zt: tf.Tensor2D, options: DistOptions = {}
  */
 export function standardizeLogits(z: tf.Tensor2D, eps = 1e-7): tf.Tensor2D {
   checkLogits(z, 'logits');
+  check(Number.isFinite(eps) && eps >= 0, 'BAD_OPTION', `logit-standardisation eps ${String(eps)} is not a number ≥ 0`, 'pass a small eps such as 1e-7 (the default)');
   const C = z.shape[1];
   check(C >= 2, 'BAD_LOGITS_SHAPE', `cannot standardise ${C} logit per row`, 'standardise logits of at least 2 classes');
   return tf.tidy(() => {

@@ -102,10 +102,24 @@ export function classSimilarityMatrixLoop(codes: ArrayLike<number>, dim: number,
 }
 
 /**
+ * Throws `MATRIX_SIZE_MISMATCH` unless `M` has at least one row and every row has `M.length` entries
+ * (`square`), or the same number of entries as the first (otherwise).
+ */
+function checkMatrixShape(M: Matrix, what: string, square: boolean): void {
+  check(Array.isArray(M) && M.length >= 1, 'MATRIX_SIZE_MISMATCH', () => `${what}: the matrix has no rows`, 'pass a C × C class matrix (one row per class)');
+  const cols = square ? M.length : M[0]?.length ?? 0;
+  const bad = M.findIndex((r) => !Array.isArray(r) || r.length !== cols || cols === 0);
+  check(bad < 0, 'MATRIX_SIZE_MISMATCH', () => `${what}: row ${bad} has ${M[bad]?.length ?? 'no'} entries, not ${cols}${square ? ` (the matrix has ${M.length} rows)` : ''}`,
+    square ? 'pass a C × C class matrix (one row and one column per class)' : 'pass a matrix whose rows all have the same length');
+}
+
+/**
  * The `'auto'` diagonal boost (§2.3, our reconstruction): `δ = max(0, max_{a≠b}(S[a][b] − S[a][a])) + margin`,
  * the smallest boost that makes every row's argmax its diagonal, plus a margin (default 0.002).
  */
 export function autoDiagBoost(S: Matrix, margin = 0.002): number {
+  checkMatrixShape(S, 'autoDiagBoost', true);
+  check(Number.isFinite(margin) && margin >= 0, 'BAD_OPTION', () => `diagonal-boost margin ${String(margin)} is not a number ≥ 0`, 'pass a margin such as 0.002 (the default)');
   let worst = 0;
   S.forEach((row, a) => row.forEach((v, b) => {
     if (a !== b) worst = Math.max(worst, v - row[a]!);
@@ -115,12 +129,15 @@ export function autoDiagBoost(S: Matrix, margin = 0.002): number {
 
 /** `S + δ·I` (a copy). */
 export function boostDiagonal(S: Matrix, delta: number): Matrix {
+  checkMatrixShape(S, 'boostDiagonal', true);
+  check(Number.isFinite(delta), 'BAD_OPTION', () => `diagonal boost ${String(delta)} is not a finite number`, "pass a boost such as 0.01, or diagBoost: 'auto' to the generator");
   return S.map((row, a) => row.map((v, b) => (a === b ? v + delta : v)));
 }
 
 /** Row-wise softmax of `M / temperature` (a copy; numerically stable). */
 export function rowSoftmax(M: Matrix, temperature = 1): Matrix {
   check(temperature > 0 && Number.isFinite(temperature), 'BAD_TEMPERATURE', `row temperature ${temperature} must be positive`, 'pass a temperature > 0 (the paper uses 1)');
+  checkMatrixShape(M, 'rowSoftmax', false);
   // −Infinity (a log of 0) is a valid logit as long as the row has a finite one; NaN and +Infinity are not
   M.forEach((row, a) => row.forEach((v, b) => {
     if (Number.isNaN(v) || v === Infinity || (b === 0 && row.length > 0 && row.every((u) => u === -Infinity))) {
@@ -139,6 +156,7 @@ export function rowSoftmax(M: Matrix, temperature = 1): Matrix {
 
 /** How many rows of `M` have their largest entry on the diagonal (ties count as not). */
 export function diagArgmaxCount(M: Matrix): number {
+  checkMatrixShape(M, 'diagArgmaxCount', true);
   return M.filter((row, a) => row.every((v, b) => b === a || v < row[a]!)).length;
 }
 
@@ -153,6 +171,8 @@ export interface ClassPair {
 
 /** The `k` most similar unordered class pairs of a symmetric matrix (off-diagonal), largest first. */
 export function topPairs(S: Matrix, k = 5, classNames?: readonly string[]): ClassPair[] {
+  checkMatrixShape(S, 'topPairs', true);
+  check(Number.isInteger(k) && k >= 1, 'BAD_OPTION', () => `topPairs k ${String(k)} is not a whole number ≥ 1`, 'pass how many pairs to list, e.g. 5');
   const pairs: ClassPair[] = [];
   for (let a = 0; a < S.length; a++) {
     for (let b = a + 1; b < S.length; b++) {
@@ -197,6 +217,7 @@ export function validateSoftLabelMatrix(P: Matrix, numClasses?: number, toleranc
  * diagonal and the row sums. Same smoothing strength, no class structure.
  */
 export function shuffleOffDiagonal(P: Matrix, rng: Rng): Matrix {
+  checkMatrixShape(P, 'shuffleOffDiagonal', true);
   return P.map((row, a) => {
     const off = row.filter((_, b) => b !== a);
     rng.shuffle(off);

@@ -130,6 +130,7 @@ describe('identities', () => {
       expect(m).toBeCloseTo(0, 6);
       expect(sd).toBeCloseTo(1, 5);
     }
+    expect(() => standardizeLogits(zs(), -1)).toThrow(/eps -1 is not a number ≥ 0/); // a negative eps gave NaN rows
   });
   it('label smoothing targets and the α conventions', () => {
     expect(labelSmoothingTargets(tf.tensor1d([0], 'int32'), 4, 0.2).arraySync()[0]).toEqual([0.8500000238418579, 0.05000000074505806, 0.05000000074505806, 0.05000000074505806]);

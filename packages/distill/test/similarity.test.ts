@@ -74,6 +74,19 @@ describe('class-similarity matrix', () => {
 });
 
 describe('bad input', () => {
+  it('the matrix helpers refuse ragged matrices and bad numbers instead of returning a misread result', () => {
+    const S = [[1, 0.5], [0.5, 1]];
+    expect(errorOf(() => rowSoftmax([[1, 0.5], [0.5]])).code).toBe('MATRIX_SIZE_MISMATCH'); // the short row became [1]
+    expect(errorOf(() => boostDiagonal([[1, 0.5]], 0.1)).code).toBe('MATRIX_SIZE_MISMATCH');
+    expect(errorOf(() => diagArgmaxCount([])).code).toBe('MATRIX_SIZE_MISMATCH');
+    expect(errorOf(() => shuffleOffDiagonal([[1, 0], [0]], new Rng(1))).code).toBe('MATRIX_SIZE_MISMATCH');
+    expect(errorOf(() => autoDiagBoost(S, -1)).code).toBe('BAD_OPTION'); // was a boost of −1
+    expect(errorOf(() => boostDiagonal(S, NaN)).code).toBe('BAD_OPTION'); // was a NaN diagonal
+    expect(errorOf(() => topPairs(S, 0)).code).toBe('BAD_OPTION');
+    expect(errorOf(() => topPairs(S, -1)).code).toBe('BAD_OPTION');
+    expect(autoDiagBoost(S, 0.002)).toBeCloseTo(0.002, 12);
+    expect(rowSoftmax([[0, 0, Math.log(2)]])[0]).toEqual([0.25, 0.25, 0.5]);
+  });
   it('soft labels that do not sum to 1', () => {
     const e = (() => { try { matrixGenerator([[0.5, 0.6], [0, 1]]); } catch (err) { return err; } })();
     expect(e).toBeInstanceOf(TrellisError);

@@ -87,6 +87,8 @@ export function assertFiniteLogits(logits: ArrayLike<number>, where = 'the logit
 
 /** Top-label confidences of `n × k` probabilities. */
 export function topConfidences(probs: ArrayLike<number>, k: number): Float64Array {
+  check(Number.isInteger(k) && k >= 1 && probs.length % k === 0, 'LOGITS_SHAPE_MISMATCH', `${probs.length} probabilities do not form whole rows of ${k} classes`,
+    'pass n × k row-major probabilities and their class count k');
   const n = probs.length / k;
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {

@@ -3,6 +3,7 @@ import { argmaxRows, check, TrellisError } from '@trellis-ml/core';
 
 /** Per-row softmax entropy in nats of `n × k` logits (float64, max-shifted). */
 export function rowEntropies(logits: ArrayLike<number>, n: number, k: number): Float64Array {
+  checkRowsHeld(logits, n, k);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let max = -Infinity;
@@ -22,7 +23,14 @@ export function rowEntropies(logits: ArrayLike<number>, n: number, k: number): F
 
 /** Per-row argmax of `n × k` values (first maximum on ties): core's `argmaxRows` on the first `n` rows. */
 export function rowArgmax(values: ArrayLike<number>, n: number, k: number): Int32Array {
+  checkRowsHeld(values, n, k);
   return argmaxRows(values.length === n * k ? values : Array.prototype.slice.call(values, 0, n * k) as number[], k);
+}
+
+/** Throws `LOGITS_SHAPE_MISMATCH` unless `values` holds at least `n` rows of `k` (a longer buffer is read in part). */
+function checkRowsHeld(values: ArrayLike<number>, n: number, k: number): void {
+  check(Number.isInteger(n) && n >= 0 && Number.isInteger(k) && k >= 1 && values.length >= n * k, 'LOGITS_SHAPE_MISMATCH',
+    `${values.length} values do not hold ${n} rows of ${k} classes`, 'pass the row count n and class count k of the n × k row-major values');
 }
 
 /**

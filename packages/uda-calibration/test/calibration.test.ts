@@ -6,6 +6,8 @@ import {
   calibrationReport,
   fitTemperature,
   relativeToSource,
+  rowArgmax,
+  rowEntropies,
   StreamingCalibration,
   topConfidences,
 } from '../src/index.js';
@@ -120,6 +122,15 @@ describe('calibrationReport (hand-computed)', () => {
     expect(code(() => calibrationReport([0.1, 0.2, 0.3], [0, 1], 2))).toBe('LOGITS_SHAPE_MISMATCH');
     expect(code(() => calibrationReport([0.1, 0.2], [2], 2))).toBe('LABEL_OUT_OF_RANGE');
     expect(code(() => calibrationReport([], [], 2))).toBe('EMPTY_DATASET');
+  });
+
+  it('the host row helpers refuse values that do not hold their rows (they read undefined as NaN or misread rows)', () => {
+    expect(Array.from(topConfidences([0.7, 0.3, 0.2, 0.8], 2))).toEqual([0.7, 0.8]);
+    expect(code(() => topConfidences([0.7, 0.3, 0.2, 0.8], 3))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(code(() => topConfidences([0.7, 0.3], 0))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(code(() => rowEntropies([0, 0, 0], 2, 2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(code(() => rowArgmax([0, 1, 2], 2, 2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(Array.from(rowArgmax([0, 1, 2, 0, 9, 9], 2, 2))).toEqual([1, 0]); // a longer buffer is read in part
   });
 });
 

@@ -68,9 +68,10 @@ static inline bool expf_block_in_range(const float* x, int64_t n, float sign) {
 }
 
 #if defined(__AVX512F__)
-// expf_core on 8 doubles (converted floats); the table lookup as two permutes of 16 entries each
+// expf_core on 8 floats, as 8 doubles; the table lookup as two permutes of 16 entries each
 // (a gather is several times slower here).
-static inline __m256 expf_core8(__m512d xd) {
+static inline __m256 expf_core8(__m256 v) {
+  const __m512d xd = _mm512_cvtps_pd(v);
   const __m512d invLn2N = _mm512_set1_pd(kInvLn2N), shift = _mm512_set1_pd(kShift);
   const __m512d c0 = _mm512_set1_pd(kC0), c1 = _mm512_set1_pd(kC1), c2 = _mm512_set1_pd(kC2), one = _mm512_set1_pd(1.0);
   const __m512i t0 = _mm512_load_si512(kExp2Table), t1 = _mm512_load_si512(kExp2Table + 8),
@@ -132,13 +133,7 @@ static inline void exp_span(const float* x, float* out, int64_t lo, int64_t hi, 
       continue;
     }
     int64_t i = 0;
-#if defined(__AVX512F__)
-    const __m256 sv = _mm256_set1_ps(sign);
-    for (; i + 8 <= n; i += 8) {
-      const __m256 v = _mm256_mul_ps(sv, _mm256_loadu_ps(xb + i));
-      _mm256_storeu_ps(ob + i, f(expf_core8(_mm512_cvtps_pd(v))));
-    }
-#elif defined(TRELLIS_EXPF_8WIDE)
+#if defined(TRELLIS_EXPF_8WIDE)
     const __m256 sv = _mm256_set1_ps(sign);
     for (; i + 8 <= n; i += 8) {
       const __m256 v = _mm256_mul_ps(sv, _mm256_loadu_ps(xb + i));

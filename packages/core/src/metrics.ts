@@ -196,13 +196,18 @@ function binsOf(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, 
   return out;
 }
 
+/** ECE and MCE are NaN for no rows or NaN probabilities, as loss and NLL are (the bins leave NaN rows out, which read as 0). */
+function calibrationUndefined(probs: ArrayLike<number>, labels: ArrayLike<number>): boolean {
+  return labels.length === 0 || holdsNaN(probs);
+}
+
 /**
  * Expected calibration error: `Σ_m (|B_m|/N)·|acc(B_m) − conf(B_m)|` over 15 equal-width bins by default.
  * NaN for no rows or NaN probabilities (as the other metrics; the bins leave such a row out, which gave 0).
  */
 export function ece(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): number {
   const b = reliabilityBins(probs, labels, k, bins);
-  return labels.length === 0 || holdsNaN(probs) ? NaN : eceOf(b, labels.length);
+  return calibrationUndefined(probs, labels) ? NaN : eceOf(b, labels.length);
 }
 
 function eceOf(bins: readonly ReliabilityBin[], n: number): number {
@@ -214,7 +219,7 @@ function eceOf(bins: readonly ReliabilityBin[], n: number): number {
 /** Maximum calibration error: the largest `|acc − conf|` over non-empty bins; NaN for no rows or NaN probabilities. */
 export function mce(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins = 15): number {
   const b = reliabilityBins(probs, labels, k, bins);
-  return labels.length === 0 || holdsNaN(probs) ? NaN : mceOf(b);
+  return calibrationUndefined(probs, labels) ? NaN : mceOf(b);
 }
 
 function mceOf(bins: readonly ReliabilityBin[]): number {
@@ -275,7 +280,7 @@ export function classificationMetrics(
   const acc = accuracy(preds, labels);
   const conf = meanConfidence(probs, k);
   const bins = binsOf(probs, labels, k, 15);
-  const noCalibration = labels.length === 0 || holdsNaN(probs); // NaN, as loss and NLL (the bins leave NaN rows out)
+  const noCalibration = calibrationUndefined(probs, labels);
   const m: ClassificationMetrics = {
     accuracy: acc,
     loss: crossEntropyOf(logits, labels, k),

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, TrellisError } from './errors.js';
+import { checkClassLabels } from './labels.js';
 import { Rng } from './rng.js';
 import { requireBackend } from './backend/useBackend.js';
 
@@ -87,13 +88,7 @@ export class Dataset {
     check(Number.isInteger(a.numClasses) && a.numClasses >= 1, 'BAD_CLASSES', `numClasses ${a.numClasses} is not a positive integer`, 'pass the number of classes');
     if (a.labels) {
       check(a.labels.length === n, 'LABEL_COUNT', `${a.labels.length} labels for ${n} examples`, 'give exactly one label per example');
-      for (let i = 0; i < n; i++) {
-        const l = a.labels[i]!;
-        if (!(l >= 0 && l < a.numClasses)) {
-          throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${l} of example ${i} is outside [0, ${a.numClasses})`,
-            `labels must be integers 0..${a.numClasses - 1}: remap them or raise numClasses`, { index: i, label: l });
-        }
-      }
+      checkClassLabels(a.labels, a.numClasses, { fix: `labels must be integers 0..${a.numClasses - 1}: remap them or raise numClasses` });
     }
     if (a.groups) check(a.groups.length === n, 'GROUP_COUNT', `${a.groups.length} group ids for ${n} examples`, 'give exactly one group id per example (every example needs a group)');
     for (let i = 0; i < a.x.length; i++) {

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './labels.js';
 export * from './rng.js';
 export * from './dataset.js';
 export * from './model.js';

@@ -8,6 +8,7 @@
  * misaligned rows. Values are not checked: NaN logits give NaN metrics.
  */
 import { check } from './errors.js';
+import { checkClassLabels } from './labels.js';
 import { holdsNaN } from './stats.js';
 
 /** Throws unless `k` is a positive integer and `values` holds whole rows of k; returns the row count. */
@@ -24,13 +25,7 @@ function checkLabels(values: ArrayLike<number>, labels: ArrayLike<number>, k: nu
   const n = rowCount(values, k, what);
   check(labels.length === n, 'LENGTH_MISMATCH', () => `${what}: ${labels.length} labels for ${n} rows of ${k} classes`,
     'pass one label per row (probabilities or logits n × k, labels n)');
-  for (let i = 0; i < labels.length; i++) {
-    const y = labels[i]!;
-    if (!(Number.isInteger(y) && y >= 0 && y < k)) {
-      check(false, 'LABEL_OUT_OF_RANGE', () => `${what}: label ${y} of example ${i} is outside [0, ${k})`,
-        `labels must be class ids 0..${k - 1}: remap them, or pass the right k`);
-    }
-  }
+  checkClassLabels(labels, k, { context: what, fix: `labels must be class ids 0..${k - 1}: remap them, or pass the right k` });
 }
 
 function softmaxInto<T extends Float32Array | Float64Array>(logits: ArrayLike<number>, k: number, out: T): T {

@@ -1,4 +1,4 @@
-import { argmaxRows, check, softmaxRows64 } from '@trellis-ml/core';
+import { argmaxRows, check, checkClassLabels, softmaxRows64 } from '@trellis-ml/core';
 import { rowSoftmax, topPairs, type ClassPair, type Matrix } from './similarity.js';
 
 /**
@@ -8,14 +8,6 @@ import { rowSoftmax, topPairs, type ClassPair, type Matrix } from './similarity.
  *
  * @module
  */
-
-function checkLabels(labels: ArrayLike<number>, numClasses: number, what: string): void {
-  for (let i = 0; i < labels.length; i++) {
-    const y = labels[i]!;
-    check(Number.isInteger(y) && y >= 0 && y < numClasses, 'LABEL_OUT_OF_RANGE', () => `${what} ${i} is ${y}, outside 0…${numClasses - 1}`,
-      `pass integer class labels below numClasses (${numClasses})`);
-  }
-}
 
 /**
  * The true-class probability spec §3.1 predicts for a ReffAKD student at inference: the minimiser of the
@@ -33,7 +25,7 @@ export function impliedTrueClassProb(Sprime: Matrix, T: number, labels?: ArrayLi
   const implied = rowSoftmax(Sprime, 1 / T).map((row, c) => row[c]!);
   if (!labels) return implied.reduce((s, v) => s + v, 0) / C;
   check(labels.length > 0, 'EMPTY_DATASET', 'no labels to average the implied true-class probability over', 'pass the test labels, or no labels for the mean over classes');
-  checkLabels(labels, C, 'label');
+  checkClassLabels(labels, C);
   let sum = 0;
   for (let i = 0; i < labels.length; i++) sum += implied[labels[i]!]!;
   return sum / labels.length;
@@ -46,7 +38,7 @@ export function impliedTrueClassProb(Sprime: Matrix, T: number, labels?: ArrayLi
 export function meanTrueClassProb(logits: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number): number {
   check(labels.length > 0 && logits.length === labels.length * numClasses, 'SHAPE_MISMATCH',
     `${logits.length} logits do not make ${labels.length} rows of ${numClasses} classes`, 'pass n × C row-major logits and n labels (n > 0)');
-  checkLabels(labels, numClasses, 'label');
+  checkClassLabels(labels, numClasses);
   const p = softmaxRows64(logits, numClasses);
   let sum = 0;
   for (let i = 0; i < labels.length; i++) sum += p[i * numClasses + labels[i]!]!;
@@ -56,8 +48,8 @@ export function meanTrueClassProb(logits: ArrayLike<number>, labels: ArrayLike<n
 /** Confusion counts `M[true][predicted]` (C × C) of integer labels and predictions. */
 export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, numClasses: number): Matrix {
   check(labels.length === predictions.length, 'SHAPE_MISMATCH', `${labels.length} labels but ${predictions.length} predictions`, 'pass one prediction per label');
-  checkLabels(labels, numClasses, 'label');
-  checkLabels(predictions, numClasses, 'prediction');
+  checkClassLabels(labels, numClasses);
+  checkClassLabels(predictions, numClasses, { label: 'prediction' });
   const M: Matrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   for (let i = 0; i < labels.length; i++) M[labels[i]!]![predictions[i]!]! += 1;
   return M;

@@ -1,4 +1,4 @@
-import { Rng, TrellisError, check } from '@trellis-ml/core';
+import { Rng, TrellisError, check, checkClassLabels } from '@trellis-ml/core';
 
 /** A dense row-major matrix as nested arrays (`m[row][col]`). */
 export type Matrix = number[][];
@@ -9,14 +9,9 @@ function checkCodes(codes: ArrayLike<number>, dim: number, classes: ArrayLike<nu
   check(codes.length % dim === 0, 'BAD_SHAPE', `${codes.length} code values do not divide into codes of ${dim}`, 'pass `n × dim` values, row-major');
   const n = codes.length / dim;
   check(classes.length === n, 'LABEL_COUNT', `${classes.length} class ids for ${n} codes`, 'give one class id per code');
+  checkClassLabels(classes, numClasses, { label: 'class id', item: 'code' });
   const counts = new Array<number>(numClasses).fill(0);
-  for (let i = 0; i < n; i++) {
-    const c = classes[i]!;
-    if (!(Number.isInteger(c) && c >= 0 && c < numClasses)) {
-      throw new TrellisError('LABEL_OUT_OF_RANGE', `class id ${c} of code ${i} is outside [0, ${numClasses})`, `class ids must be integers 0..${numClasses - 1}`);
-    }
-    counts[c]!++;
-  }
+  for (let i = 0; i < n; i++) counts[classes[i]!]!++;
   for (let i = 0; i < codes.length; i++) {
     if (!Number.isFinite(codes[i]!)) {
       throw new TrellisError('NON_FINITE_INPUT', `code value ${codes[i]} of code ${Math.floor(i / dim)} (class ${classes[Math.floor(i / dim)]}) is not finite`,

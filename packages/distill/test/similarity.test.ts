@@ -102,6 +102,14 @@ describe('bad input', () => {
   it('too few codes of a class', () => {
     expect(() => classSimilarityMatrix([1, 0, 0, 1, 1, 1], 2, [0, 0, 1], 2)).toThrow(/class 1 has 1 code/);
   });
+  it('a class id outside [0, numClasses)', () => {
+    const codes = [1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9];
+    for (const f of [classSimilarityMatrix, classSimilarityMatrixLoop]) {
+      const e = errorOf(() => f(codes, 2, [0, 0, 1, 2], 2));
+      expect(e.code).toBe('LABEL_OUT_OF_RANGE');
+      expect(e.message).toMatch(/class id 2 of code 3 is outside \[0, 2\)/);
+    }
+  });
   it('non-finite codes (the matrix used to come out NaN) and a class count that is not a positive integer (a RangeError)', () => {
     const codes = [1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9];
     for (const f of [classSimilarityMatrix, classSimilarityMatrixLoop]) {

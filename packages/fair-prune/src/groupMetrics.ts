@@ -1,4 +1,4 @@
-import { Rng, TrellisError, argmaxRows, bootstrapInterval, check, predictLogits, spearman, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { Rng, TrellisError, argmaxRows, bootstrapInterval, check, checkClassLabels, predictLogits, spearman, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { checkGroupArray, checkGroupIds, checkNoEmptyGroup } from './groups.js';
 
 /** Per-group accuracy and loss, disparity metrics and rank correlations, as pure host functions. */
@@ -35,12 +35,7 @@ export interface GroupReportOptions {
 export function checkLogitRows(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): void {
   check(Number.isInteger(k) && k >= 1 && logits.length === labels.length * k, 'LENGTH_MISMATCH',
     () => `${logits.length} logits for ${labels.length} labels × ${k} classes`, 'pass one row of numClasses logits per label (numClasses = the model\'s class count)');
-  for (let i = 0; i < labels.length; i++) {
-    const y = labels[i]!;
-    if (!(Number.isInteger(y) && y >= 0 && y < k)) {
-      throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${y} of example ${i} is outside [0, ${k})`, `labels must be integers 0..${k - 1} (is numClasses right?)`, { index: i, label: y });
-    }
-  }
+  checkClassLabels(labels, k, { fix: `labels must be integers 0..${k - 1} (is numClasses right?)` });
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { disposeBatch, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { checkClassLabels, disposeBatch, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 
 /**
  * Per-example outputs an attacker reads from a model (black-box signals, plus the feature norm of
@@ -39,6 +39,7 @@ export function signalsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<n
   if (logits.length !== n * k) {
     throw new TrellisError('LENGTH_MISMATCH', `${logits.length} logits for ${n} labels × ${k} classes`, 'pass one row of numClasses logits per label');
   }
+  checkClassLabels(labels, k);
   const probs = new Float64Array(n * k);
   const loss = new Float64Array(n);
   const confidence = new Float64Array(n);
@@ -49,9 +50,6 @@ export function signalsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<n
   const labelsOut = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const y = labels[i]!;
-    if (!(Number.isInteger(y) && y >= 0 && y < k)) {
-      throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${y} of example ${i} is outside [0, ${k})`, `labels must be integers 0..${k - 1}`);
-    }
     labelsOut[i] = y;
     let max = -Infinity;
     let arg = 0;

@@ -29,6 +29,10 @@ describe('signals', () => {
     expectCode(() => signalsFromLogits([NaN, 0], [0], 2), 'NAN_SCORE');
   });
 
+  it('rejects a label that is not a class id (instead of reading a row past its end)', () => {
+    for (const bad of [2, -1, 0.5]) expectCode(() => signalsFromLogits([0, 1, 1, 0], [0, bad], 2), 'LABEL_OUT_OF_RANGE');
+  });
+
   it('rejects an infinite largest logit (the softmax would be NaN) and feature norms of the wrong length', () => {
     expect(expectCode(() => signalsFromLogits([0, 1, Infinity, 0], [0, 1], 2), 'NAN_SCORE').problem).toBe('the largest logit of example 1 is Infinity');
     expectCode(() => signalsFromLogits([-Infinity, -Infinity], [0], 2), 'NAN_SCORE');

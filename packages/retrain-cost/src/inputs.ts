@@ -1,5 +1,5 @@
 /** Validation of the (old, new) dataset pair every index takes, with errors that say what to do. */
-import { check, Rng, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { check, checkClassLabels, Rng, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 
 /** Throws `SHAPE_MISMATCH` when old and new examples differ in shape, or do not fit the model. */
 export function checkSameShape(oldData: Dataset, newData: Dataset, model?: ModelAdapter): void {
@@ -88,14 +88,7 @@ export function checkRows(values: ArrayLike<number>, rows: number, width: number
  * (the class count is read from the labels) any whole number ≥ 0 passes.
  */
 export function checkLabelRange(labels: ArrayLike<number>, k: number): void {
-  for (let i = 0; i < labels.length; i++) {
-    const c = labels[i]!;
-    if (!(Number.isInteger(c) && c >= 0 && c < k)) {
-      throw Number.isFinite(k)
-        ? new TrellisError('LABEL_OUT_OF_RANGE', `label ${c} of row ${i} is outside [0, ${k})`, `pass labels 0..${k - 1} (k = the model's number of classes)`)
-        : new TrellisError('LABEL_OUT_OF_RANGE', `label ${c} of row ${i} is not a class id (a whole number ≥ 0)`, 'pass integer class labels 0, 1, 2, …');
-    }
-  }
+  checkClassLabels(labels, k, { item: 'row', ...(Number.isFinite(k) ? { fix: `pass labels 0..${k - 1} (k = the model's number of classes)` } : {}) });
 }
 
 /** Throws `LENGTH_MISMATCH` unless the two lists have the same length. */

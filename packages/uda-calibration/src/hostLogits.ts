@@ -1,5 +1,5 @@
 /** Host-side (Float32Array / number) row statistics of `n × k` logits, shared by the methods that read logits on the host. */
-import { argmaxRows, check, TrellisError } from '@trellis-ml/core';
+import { argmaxRows, check, checkClassLabels, TrellisError } from '@trellis-ml/core';
 
 /** Per-row softmax entropy in nats of `n × k` logits (float64, max-shifted). */
 export function rowEntropies(logits: ArrayLike<number>, n: number, k: number): Float64Array {
@@ -42,11 +42,6 @@ export function checkShapes(values: ArrayLike<number>, labels: ArrayLike<number>
   check(labels.length > 0, 'EMPTY_DATASET', 'no examples to score', 'pass at least one example');
   check(values.length === labels.length * k, 'LOGITS_SHAPE_MISMATCH',
     `${values.length} values do not form ${labels.length} rows of ${k} classes`, 'pass n × k row-major logits and n labels');
-  for (let i = 0; i < labels.length; i++) {
-    const l = labels[i]!;
-    if (!(Number.isInteger(l) && l >= 0 && l < k)) {
-      throw new TrellisError('LABEL_OUT_OF_RANGE', `label ${l} of example ${i} is outside [0, ${k})`, `labels must be integers 0..${k - 1}`);
-    }
-  }
+  checkClassLabels(labels, k);
 }
 

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { checkClassLabels, TrellisError } from '@trellis-ml/core';
+
+function errorOf(fn: () => unknown): TrellisError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof TrellisError) return e;
+    throw e;
+  }
+  throw new Error('expected a TrellisError');
+}
+
+describe('checkClassLabels', () => {
+  it('passes class ids in [0, k), including none at all', () => {
+    expect(() => checkClassLabels(new Int32Array([0, 2, 1, 2]), 3)).not.toThrow();
+    expect(() => checkClassLabels([], 1)).not.toThrow();
+    expect(() => checkClassLabels([0, 7, 123], Infinity)).not.toThrow();
+  });
+
+  it('names the first bad label, its index, and the range', () => {
+    for (const [bad, at] of [[3, 1], [-1, 1], [0.5, 1], [NaN, 1]] as const) {
+      const e = errorOf(() => checkClassLabels([0, bad, 9], 3));
+      expect(e.code).toBe('LABEL_OUT_OF_RANGE');
+      expect(e.problem).toBe(`label ${bad} of example ${at} is outside [0, 3)`);
+      expect(e.details).toEqual({ index: at, label: bad });
+      expect(e.fix).toContain('0..2');
+    }
+  });
+
+  it('takes the caller\'s wording: a context, what a label and an item are called, the fix', () => {
+    const e = errorOf(() => checkClassLabels([1, 2], 2, { context: 'ece', label: 'class id', item: 'code', fix: 'raise k' }));
+    expect(e.problem).toBe('ece: class id 2 of code 1 is outside [0, 2)');
+    expect(e.fix).toBe('raise k');
+  });
+
+  it('with k = Infinity refuses only what is not a whole number ≥ 0', () => {
+    expect(errorOf(() => checkClassLabels([4, -2], Infinity)).problem).toBe('label -2 of example 1 is not a class id (a whole number ≥ 0)');
+    expect(errorOf(() => checkClassLabels([1.5], Infinity)).code).toBe('LABEL_OUT_OF_RANGE');
+  });
+});

@@ -34,3 +34,25 @@ export function check(
     throw new TrellisError(code, typeof problem === 'function' ? problem() : problem, fix, details);
   }
 }
+
+/** How {@link checkChoice} words its error; both fields have defaults. */
+export interface ChoiceWording {
+  /** The error code. Default `BAD_OPTION`. */
+  code?: string;
+  /** The fix to print. Default: `use one of 'a', 'b', …`. */
+  fix?: string;
+}
+
+/**
+ * Throws unless `value` is one of `allowed` (an option given as a name, e.g. a mode or a method kind).
+ * An optional option is checked with `if (value !== undefined) checkChoice(…)`.
+ *
+ * @example checkChoice(mode, ['quick', 'full'] as const, 'study mode') // mode: 'quick' | 'full' after it
+ * @throws TrellisError `wording.code` (default `BAD_OPTION`): `unknown <what> "<value>"`, with the choices as the fix.
+ */
+export function checkChoice<T extends string>(value: unknown, allowed: readonly T[], what: string, wording: ChoiceWording = {}): asserts value is T {
+  if (!allowed.includes(value as T)) {
+    throw new TrellisError(wording.code ?? 'BAD_OPTION', `unknown ${what} "${String(value)}"`,
+      wording.fix ?? `use one of ${allowed.map((a) => `'${a}'`).join(', ')}`, { value, allowed: [...allowed] });
+  }
+}

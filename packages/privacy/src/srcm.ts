@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  loadVariablesInto, Rng, saveVariables, TrellisError,
+  checkChoice, loadVariablesInto, Rng, saveVariables, TrellisError,
   type ApplyOptions, type ModelAdapter, type ModelOutputs,
 } from '@trellis-ml/core';
 import { join } from 'node:path';
@@ -42,7 +42,7 @@ export function resolveSRCMConfig(cfg: SRCMConfig = {}): ResolvedSRCMConfig {
   if (!(out.radius > 0)) throw new TrellisError('BAD_OPTION', `SRCM radius ${out.radius} must be > 0`, 'pass a radius such as 15');
   if (!(out.width >= 0 && out.width < out.radius)) throw new TrellisError('BAD_OPTION', `SRCM width ${out.width} must be in [0, radius = ${out.radius})`, 'pass 0 ≤ width < radius, e.g. radius 15, width 5');
   if (!(out.epsilon >= 0 && Number.isFinite(out.epsilon))) throw new TrellisError('BAD_OPTION', `SRCM epsilon ${out.epsilon} must be a finite number ≥ 0`, 'pass a small epsilon such as 1e-7 (it keeps the norms away from zero)');
-  if (!['clamp', 'tanh', 'soft'].includes(out.ringMode)) throw new TrellisError('BAD_OPTION', `unknown ring mode "${out.ringMode}"`, "use 'clamp', 'tanh' or 'soft'");
+  checkChoice(out.ringMode, ['clamp', 'tanh', 'soft'] as const, 'ring mode', { fix: "use 'clamp', 'tanh' or 'soft'" });
   return out as ResolvedSRCMConfig;
 }
 

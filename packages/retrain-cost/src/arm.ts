@@ -3,8 +3,8 @@
  * layers of the Wasserstein distance between per-layer activation distributions on old and new
  * data (spec §6). Needs neither labels nor pairing — the index for real, unpaired shifts.
  */
-import { TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
-import { checkBins, histogramPmfSlice, histogramRange, wassersteinBinCdf, wassersteinValueSort, type WassersteinMode } from './histogram.js';
+import { checkChoice, TrellisError, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { checkBins, histogramPmfSlice, histogramRange, wassersteinBinCdf, wassersteinValueSort, WASSERSTEIN_FIX, WASSERSTEIN_MODES, type WassersteinMode } from './histogram.js';
 import { checkSameShape } from './inputs.js';
 import { extractRepresentations, resolveTaps, type TapOptions } from './taps.js';
 
@@ -50,9 +50,7 @@ export function armLayerDistance(a: Float32Array, nOld: number, b: Float32Array,
   const bins = o.bins ?? 32;
   checkBins(bins, 'ARM');
   const mode = o.wasserstein ?? 'value-sort';
-  if (mode !== 'value-sort' && mode !== 'bin-cdf') {
-    throw new TrellisError('BAD_OPTION', `unknown wasserstein mode "${String(mode)}"`, "use wasserstein: 'value-sort' (the reference's, default) or 'bin-cdf'");
-  }
+  checkChoice(mode, WASSERSTEIN_MODES, 'wasserstein mode', { fix: WASSERSTEIN_FIX });
   const construction = o.construction ?? 'perUnitAverage';
   if (construction !== 'perUnitAverage' && construction !== 'pooled') {
     throw new TrellisError('BAD_OPTION', `unknown ARM construction "${String(construction)}"`, "use construction: 'perUnitAverage' (default) or 'pooled'");

@@ -13,6 +13,11 @@ export const DISTANCE_NAMES: readonly DistanceName[] = ['W', 'JS', 'BH', 'KL'];
 /** How the Wasserstein distance between two pmfs is read (spec §3.4, §14.3). */
 export type WassersteinMode = 'value-sort' | 'bin-cdf';
 
+/** The {@link WassersteinMode}s (PreIndex and ARM check their option against it). */
+export const WASSERSTEIN_MODES: readonly WassersteinMode[] = ['value-sort', 'bin-cdf'];
+/** The fix an unknown {@link WassersteinMode} gets. */
+export const WASSERSTEIN_FIX = "use wasserstein: 'value-sort' (the reference's, default) or 'bin-cdf'";
+
 /**
  * Fills `counts` (length `bins`) with the NumPy-compatible histogram of `v` over `[lo, hi]`
  * (equal-width bins; the top edge belongs to the last bin; values outside are ignored).

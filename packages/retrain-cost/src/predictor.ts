@@ -3,7 +3,7 @@
  * isotonic), with conformal prediction intervals, and turns a new shift's index into epochs, kWh
  * and kg CO2e — before any retraining (spec §11 "calibrated predictor").
  */
-import { TrellisError } from '@trellis-ml/core';
+import { checkChoice, TrellisError } from '@trellis-ml/core';
 import { checkSameLength } from './inputs.js';
 import { median, pearson, spearman } from './stats.js';
 
@@ -167,9 +167,7 @@ export class CostPredictor {
         'pass [{ index, epochs }, …] from retrainToTarget runs at different shift intensities');
     }
     const model = options.model ?? 'loglinear';
-    if (model !== 'loglinear' && model !== 'isotonic') {
-      throw new TrellisError('BAD_OPTION', `unknown predictor model "${String(model)}"`, "use model: 'loglinear' (the default) or 'isotonic'");
-    }
+    checkChoice(model, ['loglinear', 'isotonic'] as const, 'predictor model', { fix: "use model: 'loglinear' (the default) or 'isotonic'" });
     const alpha = options.alpha ?? 0.2;
     if (!(alpha > 0 && alpha < 1)) throw new TrellisError('BAD_ALPHA', `alpha ${alpha} is outside (0, 1)`, 'pass e.g. alpha: 0.2 for 80% intervals');
     const used = points.filter((p) => !p.censored && Number.isFinite(p.index) && Number.isFinite(p.epochs) && p.epochs >= 0);
@@ -244,8 +242,8 @@ export class CostPredictor {
 
   /** Held-out error and coverage: leave one run out, or one group (e.g. shift family) out. */
   evaluate(options: { leaveOut?: 'one' | 'group' } = {}): PredictorEvaluation {
-    if (options.leaveOut !== undefined && options.leaveOut !== 'one' && options.leaveOut !== 'group') {
-      throw new TrellisError('BAD_OPTION', `unknown leaveOut "${String(options.leaveOut)}"`, "use leaveOut: 'one' (the default, leave one run out) or 'group' (leave one group out)");
+    if (options.leaveOut !== undefined) {
+      checkChoice(options.leaveOut, ['one', 'group'] as const, 'leaveOut', { fix: "use leaveOut: 'one' (the default, leave one run out) or 'group' (leave one group out)" });
     }
     const pts = this.f.points.filter((p) => Number.isFinite(p.index) && Number.isFinite(p.epochs));
     const unc = pts.filter((p) => !p.censored);

@@ -5,9 +5,9 @@
  * started from the clean class centroids (spec §4). One forward pass over each dataset.
  */
 import type { Dataset, ModelAdapter } from '@trellis-ml/core';
-import { TrellisError } from '@trellis-ml/core';
+import { checkChoice, TrellisError } from '@trellis-ml/core';
 import { adjustedRandIndex, kmeans } from './clustering.js';
-import { checkBins, DISTANCE_NAMES, distances as distanceFns, histogramPmfInto, histogramRange, klDivergence, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
+import { checkBins, DISTANCE_NAMES, distances as distanceFns, histogramPmfInto, histogramRange, klDivergence, WASSERSTEIN_FIX, WASSERSTEIN_MODES, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
 import { checkPaired, checkSameShape, stratifiedRows } from './inputs.js';
 import { describeLayers, extractRepresentations, resolveTaps, type Representations, type TapOptions } from './taps.js';
 
@@ -254,9 +254,7 @@ function resolvedPrimary(options: PreIndexOptions): { bins: number[]; primary: {
   if (!bins.includes(primary.bins)) {
     throw new TrellisError('BAD_OPTION', `the primary bin count ${primary.bins} is not among bins [${bins.join(', ')}]`, 'add it to `bins` or pick one of them');
   }
-  if (options.wasserstein !== undefined && options.wasserstein !== 'value-sort' && options.wasserstein !== 'bin-cdf') {
-    throw new TrellisError('BAD_OPTION', `unknown wasserstein mode "${String(options.wasserstein)}"`, "use wasserstein: 'value-sort' (the reference's, default) or 'bin-cdf'");
-  }
+  if (options.wasserstein !== undefined) checkChoice(options.wasserstein, WASSERSTEIN_MODES, 'wasserstein mode', { fix: WASSERSTEIN_FIX });
   const only = options.components ?? 'all';
   if (only !== 'all' && only !== 'index') {
     throw new TrellisError('BAD_OPTION', `components "${String(only)}" is not what preIndex can compute`, "use components: 'all' (every distance and ARI, the default) or 'index' (only what the value needs)");

@@ -6,7 +6,7 @@
  * per-interval log holds every input needed to recompute the modelled energy by hand.
  */
 import { appendFileSync, existsSync } from 'node:fs';
-import { TrellisError } from '@trellis-ml/core';
+import { checkChoice, TrellisError } from '@trellis-ml/core';
 import {
   cpuPowerConstant, cpuPowerCubic, cpuPowerLinear, cpuPowerProcess, DEFAULT_TDP_WATTS, joulesToKWh, kgCO2e,
   ramPowerDimm, resolveCarbonIntensity, type CarbonIntensitySource,
@@ -98,11 +98,9 @@ const ZERO: Totals = { cpuJ: 0, ramJ: 0, gpuJ: 0, durationS: 0, cpuS: 0, samples
 /** A value as an error message shows it (strings quoted, so `"85"` is not mistaken for the number 85). */
 const shown = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : String(v));
 
-/** Throws `BAD_OPTION` unless `value` (undefined = the default) is one of `allowed`. */
-function checkChoice(value: unknown, allowed: readonly string[], name: string): void {
-  if (value !== undefined && !allowed.includes(value as string)) {
-    throw new TrellisError('BAD_OPTION', `unknown ${name} "${String(value)}"`, `use one of ${allowed.map((a) => `'${a}'`).join(', ')} (or leave it out for the default)`);
-  }
+/** Core's {@link checkChoice} for an option that may be left out (undefined = the default). */
+function checkOptionalChoice(value: unknown, allowed: readonly string[], name: string): void {
+  if (value !== undefined) checkChoice(value, allowed, name, { fix: `use one of ${allowed.map((a) => `'${a}'`).join(', ')} (or leave it out for the default)` });
 }
 
 /**
@@ -114,11 +112,11 @@ function checkTrackerOptions(options: TrackerOptions): void {
   if (options === null || typeof options !== 'object') {
     throw new TrellisError('BAD_OPTION', `tracker options ${String(options)} are not an object`, 'pass an options object such as { cpu: { tdpWatts: 85 } }, or nothing for the defaults');
   }
-  checkChoice(options.cpu?.method, ['auto', 'rapl', 'load', 'process', 'constant'], 'cpu.method');
-  checkChoice(options.cpu?.loadCurve, ['cubic', 'linear'], 'cpu.loadCurve');
-  checkChoice(options.gpu?.method, ['auto', 'nvidia-smi', 'none'], 'gpu.method');
-  checkChoice(options.ram?.method, ['dimm', 'perGB', 'fixed'], 'ram.method');
-  checkChoice(options.ram?.scope, ['machine', 'process'], 'ram.scope');
+  checkOptionalChoice(options.cpu?.method, ['auto', 'rapl', 'load', 'process', 'constant'], 'cpu.method');
+  checkOptionalChoice(options.cpu?.loadCurve, ['cubic', 'linear'], 'cpu.loadCurve');
+  checkOptionalChoice(options.gpu?.method, ['auto', 'nvidia-smi', 'none'], 'gpu.method');
+  checkOptionalChoice(options.ram?.method, ['dimm', 'perGB', 'fixed'], 'ram.method');
+  checkOptionalChoice(options.ram?.scope, ['machine', 'process'], 'ram.scope');
   const ram = options.ram ?? {};
   if (ram.method === 'fixed' && ram.watts === undefined) {
     throw new TrellisError('BAD_OPTION', "ram.method 'fixed' needs ram.watts", 'pass ram: { method: \'fixed\', watts: 10 } (the RAM power in W), or use the default DIMM model');

@@ -6,7 +6,7 @@
  * @module
  */
 import type { ModelAdapter } from '@trellis-ml/core';
-import { check, meanStd } from '@trellis-ml/core';
+import { check, checkChoice, meanStd } from '@trellis-ml/core';
 import { randomMask, rankedMask, type GroupFractions, type UnitClassification } from './classify.js';
 import { pruneUnits } from './prune.js';
 import { checkFraction, totalUnits, type UnitLayout, type UnitMask } from './units.js';
@@ -41,7 +41,7 @@ export const DEFAULT_GRID = [0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075
 
 /** The unit set of `count` units in a sweep order. */
 export function sweepMask(layout: UnitLayout, cls: UnitClassification, order: SweepOrder, count: number, seed = 0): UnitMask {
-  check(SWEEP_ORDERS.includes(order), 'BAD_OPTION', `unknown sweep order "${String(order)}"`, `use one of ${SWEEP_ORDERS.join(', ')}`);
+  checkChoice(order, SWEEP_ORDERS, 'sweep order');
   if (order === 'top-D') return rankedMask(layout, cls.D, count, 'top');
   if (order === 'bottom-D') return rankedMask(layout, cls.D, count, 'bottom');
   if (order === 'bottom-T') return rankedMask(layout, cls.T, count, 'bottom');

@@ -6,7 +6,7 @@
  * @module
  */
 import type { ModelAdapter } from '@trellis-ml/core';
-import { check, Rng } from '@trellis-ml/core';
+import { check, checkChoice, Rng } from '@trellis-ml/core';
 import { outgoingNormsSq, type AttributeScores } from './scores.js';
 import { checkFraction, checkMask, emptyMask, maskCount, maskStats, totalUnits, UNIT_GROUPS, type UnitGroup, type UnitLayout, type UnitMask } from './units.js';
 
@@ -42,7 +42,7 @@ const NORMALIZATIONS: readonly Normalization[] = ['zscore-module', 'rank-global'
 
 /** Checks unit-group names (a typo such as 'esu' would otherwise select no unit). */
 function checkGroups(groups: readonly UnitGroup[]): void {
-  for (const g of groups) check(UNIT_GROUPS.includes(g), 'BAD_OPTION', `unknown unit group "${String(g)}"`, `use one of ${UNIT_GROUPS.join(', ')} (upper case)`);
+  for (const g of groups) checkChoice(g, UNIT_GROUPS, 'unit group', { fix: `use one of ${UNIT_GROUPS.join(', ')} (upper case)` });
 }
 
 /** Checks a unit count for a layout of `n` units. */
@@ -151,9 +151,9 @@ export function classifyUnits(layout: UnitLayout, scores: AttributeScores, optio
   check(fractions.esu + fractions.euu + fractions.ru < 1, 'BAD_FRACTION',
     `the ESU, EUU and RU fractions sum to ${fractions.esu + fractions.euu + fractions.ru}, leaving no complex units`, 'pass fractions that sum to less than 1');
   const normalize = options.normalize ?? 'zscore-module';
-  check(NORMALIZATIONS.includes(normalize), 'BAD_OPTION', `unknown normalization "${String(normalize)}"`, `use normalize ${NORMALIZATIONS.map((n) => `'${n}'`).join(', ')}`);
+  checkChoice(normalize, NORMALIZATIONS, 'normalization', { fix: `use normalize ${NORMALIZATIONS.map((n) => `'${n}'`).join(', ')}` });
   const granularity = options.attentionGranularity ?? 'channel';
-  check(granularity === 'channel' || granularity === 'head', 'BAD_OPTION', `unknown attention granularity "${String(granularity)}"`, "use attentionGranularity 'channel' or 'head'");
+  checkChoice(granularity, ['channel', 'head'] as const, 'attention granularity', { fix: "use attentionGranularity 'channel' or 'head'" });
   check(scores?.safety?.scores && scores.utility?.scores, 'BAD_SCORES', 'the scores lack `safety` or `utility` unit scores', 'pass what scoreAttributes returns ({ safety, utility })');
   const head = granularity === 'head';
   const rawS = head ? headScores(layout, scores.safety.scores) : scores.safety.scores;
@@ -217,7 +217,7 @@ export function selectUnits(cls: UnitClassification, spec: SelectSpec): UnitMask
   const out = groupMask(cls, ...spec.groups);
   // 0 (no CU) is allowed; a negative or NaN fraction would otherwise be skipped silently
   if (spec.topCU !== undefined && !(spec.topCU > 0)) checkFraction(spec.topCU, 'top-CU fraction', true);
-  check(spec.cuRanking === undefined || spec.cuRanking === 'D' || spec.cuRanking === 'S', 'BAD_OPTION', `unknown CU ranking "${String(spec.cuRanking)}"`, "use cuRanking 'D' or 'S'");
+  if (spec.cuRanking !== undefined) checkChoice(spec.cuRanking, ['D', 'S'] as const, 'CU ranking', { fix: "use cuRanking 'D' or 'S'" });
   if (spec.topCU !== undefined && spec.topCU > 0) {
     checkFraction(spec.topCU, 'top-CU fraction');
     const n = cls.modules.reduce((s, m) => s + m.numUnits, 0);
@@ -305,7 +305,7 @@ export function magnitudeMaskLike(adapter: ModelAdapter, layout: UnitLayout, mas
 /** The `count` units with the highest (`top`) or lowest (`bottom`) value of `key`, over all modules. */
 export function rankedMask(layout: UnitLayout, key: Record<string, Float64Array>, count: number, end: 'top' | 'bottom'): UnitMask {
   checkCount(count, totalUnits(layout), 'unit count');
-  check(end === 'top' || end === 'bottom', 'BAD_OPTION', `unknown end "${String(end)}"`, "rank from 'top' or 'bottom'");
+  checkChoice(end, ['top', 'bottom'] as const, 'end');
   const out = emptyMask(layout);
   for (const [m, i] of sortedUnits(layout, key, end === 'top').slice(0, count)) out[m]![i] = 1;
   return out;

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { check, Rng } from '@trellis-ml/core';
+import { check, checkChoice, Rng } from '@trellis-ml/core';
 import type { Request, StudySplits } from './language.js';
 
 /**
@@ -37,7 +37,7 @@ const SYS_VALUES: readonly FineTuneSys[] = ['mixed', 'always', 'never'];
  * @throws TrellisError `BAD_OPTION` for an unknown SYS setting or a mix that is not a number ≥ 0.
  */
 export function checkFineTuneMix(sys: FineTuneSys, benignMix: number): void {
-  check(SYS_VALUES.includes(sys), 'BAD_OPTION', `unknown finetuneSys "${String(sys)}"`, `pass one of ${SYS_VALUES.join(', ')}, e.g. --set finetuneSys=always`);
+  checkChoice(sys, SYS_VALUES, 'finetuneSys', { fix: `pass one of ${SYS_VALUES.join(', ')}, e.g. --set finetuneSys=always` });
   check(Number.isFinite(benignMix) && benignMix >= 0, 'BAD_OPTION', `finetuneBenignMix ${benignMix} is not a number ≥ 0`, 'pass base-family benign requests per new-task request, e.g. --set finetuneBenignMix=1 (0: the new task only)');
 }
 

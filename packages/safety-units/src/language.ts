@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { check, Dataset, Rng } from '@trellis-ml/core';
+import { check, checkChoice, Dataset, Rng } from '@trellis-ml/core';
 
 /** Sizes of the language (defaults follow spec §10.1). */
 export interface LanguageOptions {
@@ -43,7 +43,7 @@ export const FINE_TUNE_OPENERS: readonly FineTuneOpener[] = ['sure', 'verb-parit
  * @throws TrellisError `BAD_OPTION` for an unknown opener.
  */
 export function checkFineTuneOpener(opener: FineTuneOpener): void {
-  check(FINE_TUNE_OPENERS.includes(opener), 'BAD_OPTION', `unknown finetuneOpener "${String(opener)}"`, `pass one of ${FINE_TUNE_OPENERS.join(', ')}, e.g. --set finetuneOpener=sure`);
+  checkChoice(opener, FINE_TUNE_OPENERS, 'finetuneOpener', { fix: `pass one of ${FINE_TUNE_OPENERS.join(', ')}, e.g. --set finetuneOpener=sure` });
 }
 
 /** Request families. */
@@ -189,7 +189,7 @@ export class RequestLanguage {
 
   /** Prompt + answer, padded to {@link maxLen}. */
   sequence(r: Request, response: Response): number[] {
-    check(RESPONSES.includes(response), 'BAD_OPTION', `unknown response "${String(response)}"`, "answer with 'comply' or 'refuse'");
+    checkChoice(response, RESPONSES, 'response');
     const seq = [...this.prompt(r), ...(response === 'refuse' ? this.refusal(r) : this.compliantAnswer(r))];
     while (seq.length < this.maxLen) seq.push(this.tok.PAD);
     return seq;
@@ -217,7 +217,7 @@ export class RequestLanguage {
    * the `response` (ASSIST and after).
    */
   positionMask(scope: 'all' | 'prompt' | 'response'): (tokens: Float32Array, batch: number, length: number) => Uint8Array {
-    check(scope === 'all' || scope === 'prompt' || scope === 'response', 'BAD_OPTION', `unknown token scope "${String(scope)}"`, "use 'all', 'prompt' or 'response'");
+    checkChoice(scope, ['all', 'prompt', 'response'] as const, 'token scope');
     const { PAD, ASSIST } = this.tok;
     return (tokens, batch, length) => {
       const out = new Uint8Array(batch * length);
@@ -251,7 +251,7 @@ const RESPONSES: readonly Response[] = ['comply', 'refuse'];
 function responsesFor(requests: readonly Request[], responses: Response[] | Response): Response[] {
   const resp = Array.isArray(responses) ? responses : requests.map(() => responses);
   check(resp.length === requests.length, 'BAD_OPTION', `${resp.length} responses for ${requests.length} requests`, 'pass one response per request, or a single response for all');
-  for (const r of resp) check(RESPONSES.includes(r), 'BAD_OPTION', `unknown response "${String(r)}"`, "answer with 'comply' or 'refuse'");
+  for (const r of resp) checkChoice(r, RESPONSES, 'response');
   return resp;
 }
 

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset, ModelAdapter } from '@trellis-ml/core';
-import { check, TrellisError } from '@trellis-ml/core';
+import { check, checkChoice, TrellisError } from '@trellis-ml/core';
 import { validateLayout, type UnitLayout } from './units.js';
 
 /**
@@ -139,7 +139,7 @@ export function unitScoreFromStats(method: ScoreMethod, variance: Float64Array, 
  */
 export function scoreUnits(adapter: ModelAdapter, layout: UnitLayout, data: Dataset, options: ScoreOptions = {}): UnitScores {
   const method = options.method ?? 'wifv';
-  check(SCORE_METHODS.includes(method), 'BAD_OPTION', `unknown scoring method "${String(method)}"`, `use one of ${SCORE_METHODS.join(', ')} (default wifv)`);
+  checkChoice(method, SCORE_METHODS, 'scoring method', { fix: `use one of ${SCORE_METHODS.join(', ')} (default wifv)` });
   check(data.size > 0, 'EMPTY_DATASET', 'the scoring set is empty', 'pass a data set with examples');
   check(options.maxExamples === undefined || (Number.isInteger(options.maxExamples) && options.maxExamples >= 1), 'BAD_OPTION',
     `maxExamples ${String(options.maxExamples)} is not an integer ≥ 1`, 'score at least one example, or leave maxExamples out to score all');

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { applyParams, check, type ParamRule, type ParamSchema } from '@trellis-ml/core';
+import { applyParams, check, checkChoice, type ParamRule, type ParamSchema } from '@trellis-ml/core';
 import type { MagnitudeMatch, Normalization } from './classify.js';
 import type { FineTuneSys } from './finetuneData.js';
 import { FINE_TUNE_OPENERS, type FineTuneOpener } from './language.js';
@@ -154,7 +154,7 @@ export function studyParameters(mode: 'quick' | 'full'): ParamSchema {
  * wrong type or one outside its range (e.g. `freezeTotal` outside (0, 1)) is an error before anything trains.
  */
 export function studyConfig(mode: 'quick' | 'full', params: Record<string, string | number | boolean> = {}): StudyConfig {
-  check(mode === 'quick' || mode === 'full', 'BAD_OPTION', `unknown study mode "${String(mode)}"`, "use 'quick' or 'full'");
+  checkChoice(mode, ['quick', 'full'] as const, 'study mode');
   const cfg = applyParams(mode === 'full' ? FULL : QUICK, params, { technique: 'safety-units', rules: PARAM_RULES });
   check(Number.isInteger(cfg.scoringSeeds) && cfg.scoringSeeds >= 2, 'BAD_OPTION', `scoringSeeds ${cfg.scoringSeeds} is not an integer ≥ 2`, 'pass --set scoringSeeds=3 (pairwise Jaccard needs two draws)');
   for (const t of cfg.probeSteps) check(Number.isInteger(t) && t >= 0, 'BAD_OPTION', `probe step ${t} is not an integer ≥ 0`, 'pass generated-token counts, e.g. --set probeSteps=0,1,2');

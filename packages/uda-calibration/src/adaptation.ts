@@ -6,7 +6,7 @@
  * a host-side support memory (`t3aAdapter.ts`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check, disposeBatch, Rng, Trainer, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { check, checkChoice, disposeBatch, Rng, Trainer, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { computeSourceStats, type DistillationDivergence, type SourceStats, type TemperatureConfig } from './certainty.js';
 import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel } from './models.js';
 import type { LearningRateSchedule } from './learningRateSchedule.js';
@@ -147,11 +147,6 @@ function checkLearningRate(lr: number, method: string): void {
 /** Every `kind` of {@link MethodSpec}. */
 const METHOD_KINDS: readonly MethodSpec['kind'][] = ['source', 'bn-adapt', 'tent', 'eta', 'shot-im', 'pseudo-label', 't3a', 'cotta', 'memo', 'dec'];
 
-/** Throws `code` unless `value` (undefined = the default) is one of `allowed`. */
-function checkChoice(value: unknown, allowed: readonly string[], code: string, what: string): void {
-  check(value === undefined || allowed.includes(value as string), code, `unknown ${what} "${String(value)}"`, `use one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
-}
-
 /** The display name of a method spec. */
 export function methodLabel(spec: MethodSpec): string {
   return spec.label ?? spec.kind;
@@ -200,8 +195,8 @@ function readLogits(model: ModelAdapter, x: tf.Tensor, training: boolean): Float
  * inputs are not images and the augmentation rotates or shifts.
  */
 export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, context: AdaptationContext): Promise<AdaptationMethod> {
-  check(spec && METHOD_KINDS.includes(spec.kind), 'BAD_METHOD', `unknown adaptation method kind "${String(spec?.kind)}"`,
-    `pass a method spec { kind } with kind one of ${METHOD_KINDS.map((m) => `'${m}'`).join(', ')}`);
+  checkChoice(spec?.kind, METHOD_KINDS, 'adaptation method kind',
+    { code: 'BAD_METHOD', fix: `pass a method spec { kind } with kind one of ${METHOD_KINDS.map((m) => `'${m}'`).join(', ')}` });
   const id = methodLabel(spec);
   const base = { id, inputShape: source.inputShape, numClasses: source.numClasses };
   const shapeCheck = (x: tf.Tensor): void => checkTargetShape(x.shape, source.inputShape);
@@ -216,7 +211,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   }
   if (spec.kind === 't3a') return createT3A(spec, source, base);
   if (spec.kind === 'bn-adapt') {
-    checkChoice(spec.statistics, ['batch', 'running'], 'BAD_NORMALIZATION', 'BN-adapt statistics');
+    if (spec.statistics !== undefined) checkChoice(spec.statistics, ['batch', 'running'] as const, 'BN-adapt statistics', { code: 'BAD_NORMALIZATION' });
     batchNormVariables(source, 'BN adaptation');
     const running = spec.statistics === 'running';
     const copy = new AdaptedModel(await cloneLayersModel(source), { normalization: running ? 'default' : 'batch' });
@@ -243,7 +238,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
   let episodic: { takePrediction(): Float32Array | null } | undefined;
   if (spec.kind === 'tent') {
     checkLearningRate(spec.lr ?? 1e-3, 'TENT');
-    checkChoice(spec.optimizer, ['adam', 'sgd'], 'BAD_OPTIMIZER', 'TENT optimizer');
+    if (spec.optimizer !== undefined) checkChoice(spec.optimizer, ['adam', 'sgd'] as const, 'TENT optimizer', { code: 'BAD_OPTIMIZER' });
     batchNormVariables(source, 'TENT');
     student = await cloneLayersModel(source);
     plugin = tent();
@@ -273,7 +268,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     optimizer = new GatedOptimizer(tf.train.adam(spec.lr ?? 1e-3, 0.9, 0.999), () => pl.skipsUpdate());
   } else if (spec.kind === 'shot-im') {
     checkLearningRate(spec.lr ?? 1e-2, 'SHOT-IM');
-    checkChoice(spec.protocol, ['online', 'offline'], 'BAD_OFFLINE_PROTOCOL', 'SHOT-IM protocol');
+    if (spec.protocol !== undefined) checkChoice(spec.protocol, ['online', 'offline'] as const, 'SHOT-IM protocol', { code: 'BAD_OFFLINE_PROTOCOL' });
     if (spec.protocol === 'offline') {
       offline = { epochs: spec.epochs ?? 3, batchSize: spec.batchSize ?? 64 };
       check(Number.isInteger(offline.epochs) && offline.epochs >= 1 && Number.isInteger(offline.batchSize) && offline.batchSize >= 1, 'BAD_OFFLINE_PROTOCOL',
@@ -302,11 +297,11 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
     const lr = spec.lr ?? 1e-3;
     checkLearningRate(lr, 'CoTTA');
     const predictWith = spec.predictWith ?? 'teacher';
-    check(predictWith === 'teacher' || predictWith === 'student', 'BAD_PREDICT_WITH', `unknown CoTTA predictWith "${String(predictWith)}"`,
-      "use 'teacher' (the EMA teacher, the paper's output) or 'student'");
+    checkChoice(predictWith, ['teacher', 'student'] as const, 'CoTTA predictWith',
+      { code: 'BAD_PREDICT_WITH', fix: "use 'teacher' (the EMA teacher, the paper's output) or 'student'" });
     const normalization = spec.predictNormalization ?? 'batch';
-    check(normalization === 'batch' || normalization === 'moving', 'BAD_NORMALIZATION', `unknown CoTTA predictNormalization "${String(normalization)}"`,
-      "use 'batch' (batch statistics, the released code) or 'moving' (inference mode with the moving statistics)");
+    checkChoice(normalization, ['batch', 'moving'] as const, 'CoTTA predictNormalization',
+      { code: 'BAD_NORMALIZATION', fix: "use 'batch' (batch statistics, the released code) or 'moving' (inference mode with the moving statistics)" });
     // Built before the model copy: the plugin rejects bad options first.
     const plugin_ = cotta({
       ...(spec.emaAlpha !== undefined ? { emaAlpha: spec.emaAlpha } : {}),
@@ -348,7 +343,7 @@ export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, c
       stats = computeSourceStats(source, context.validation);
     }
     if (spec.trainable === 'bn-affine') batchNormVariables(source, "DEC with trainable 'bn-affine'");
-    checkChoice(spec.postHocScale, ['none', 'stream-mean-tau'], 'BAD_OPTION', 'DEC post-hoc scale');
+    if (spec.postHocScale !== undefined) checkChoice(spec.postHocScale, ['none', 'stream-mean-tau'] as const, 'DEC post-hoc scale');
     // built before the student copy: the plugin checks its options (temperatures, divergence, …) when it is made
     const dec = certaintyDistillation({
       teacher: source, stats,

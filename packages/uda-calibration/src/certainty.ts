@@ -5,7 +5,7 @@
  * needs, and the two divergences of the released code and of the paper's text.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check, median, predictLogits, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { check, checkChoice, median, predictLogits, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { assertFiniteLogits } from './calibration.js';
 import { rowEntropies } from './hostLogits.js';
 
@@ -75,7 +75,7 @@ export function checkCertaintyConfig(stats: SourceStats, cfg: TemperatureConfig,
     `source statistics h0=${stats.h0Bits}, κ=${stats.logitNorm} are not a non-negative entropy and a positive norm`,
     'compute them with computeSourceStats on clean source validation inputs');
   check(cfg.tMin > 0 && cfg.tMax >= cfg.tMin && Number.isFinite(cfg.tMax), 'BAD_TEMPERATURE', `tMin ${cfg.tMin} / tMax ${cfg.tMax} are not 0 < tMin ≤ tMax < ∞`, 'pass e.g. tMin 1, tMax 3');
-  check(TEMPERATURE_MODES.includes(cfg.mode), 'BAD_TEMPERATURE', `unknown temperature mode "${String(cfg.mode)}"`, `use one of ${TEMPERATURE_MODES.map((m) => `'${m}'`).join(', ')}`);
+  checkChoice(cfg.mode, TEMPERATURE_MODES, 'temperature mode', { code: 'BAD_TEMPERATURE' });
   if (cfg.mode === 'fixed') {
     check(cfg.fixedTemperature !== undefined && cfg.fixedTemperature > 0 && Number.isFinite(cfg.fixedTemperature), 'BAD_TEMPERATURE', "mode 'fixed' needs a positive, finite fixedTemperature", 'pass fixedTemperature, e.g. 1');
   }

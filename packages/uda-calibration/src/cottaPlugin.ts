@@ -6,7 +6,7 @@
  * the augmentations in `augmentation.ts`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check, Rng, softCrossEntropy, TrellisError, type LayersModelAdapter, type ModelAdapter, type RngState, type TrainerPlugin } from '@trellis-ml/core';
+import { check, checkChoice, Rng, softCrossEntropy, TrellisError, type LayersModelAdapter, type ModelAdapter, type RngState, type TrainerPlugin } from '@trellis-ml/core';
 import { augmentImages, resolveAugmentation, type AugmentationOptions, type ResolvedAugmentation } from './augmentation.js';
 import { emaUpdate, stochasticRestore } from './cotta.js';
 import { cloneLayersModel, layersModelOf } from './models.js';
@@ -95,8 +95,8 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
   check(typeof threshold === 'number' && threshold >= 0 && threshold <= 1, 'BAD_THRESHOLD', `CoTTA's augmentation threshold ${threshold} is outside [0, 1]`,
     'pass a mean top probability such as 0.92 (the paper\'s CIFAR setting); 0 never augments');
   const average = options.augAverage ?? 'probabilities';
-  check(average === 'probabilities' || average === 'logits', 'BAD_AUG_AVERAGE', `unknown CoTTA augmentation average "${String(average)}"`,
-    "use 'probabilities' (mean of the teacher's softmax) or 'logits' (softmax of the mean logits, the released code)");
+  checkChoice(average, ['probabilities', 'logits'] as const, 'CoTTA augmentation average',
+    { code: 'BAD_AUG_AVERAGE', fix: "use 'probabilities' (mean of the teacher's softmax) or 'logits' (softmax of the mean logits, the released code)" });
   resolveAugmentation(options.augmentation, null, 'CoTTA');
   const name = options.name ?? 'cotta';
 

@@ -2,7 +2,7 @@
  * Learning-rate schedules of the adaptation methods: constant, or SHOT's decay
  * `lr · (1 + 10·progress)^−0.75` (Liang et al., ICML 2020; tim-learn/SHOT).
  */
-import { check, TrellisError } from '@trellis-ml/core';
+import { check, checkChoice, TrellisError } from '@trellis-ml/core';
 
 /** `'constant'`: the optimizer's learning rate throughout. `'shot-decay'`: SHOT's `(1 + 10·progress)^−0.75` decay. */
 export type LearningRateSchedule = 'constant' | 'shot-decay';
@@ -12,8 +12,7 @@ export const LEARNING_RATE_SCHEDULES: readonly LearningRateSchedule[] = ['consta
 
 /** Throws `BAD_LR_SCHEDULE` unless `schedule` is one of {@link LEARNING_RATE_SCHEDULES}. */
 export function checkLearningRateSchedule(schedule: unknown): asserts schedule is LearningRateSchedule {
-  check(LEARNING_RATE_SCHEDULES.includes(schedule as LearningRateSchedule), 'BAD_LR_SCHEDULE', `unknown learning-rate schedule "${String(schedule)}"`,
-    `use one of: ${LEARNING_RATE_SCHEDULES.join(', ')}`);
+  checkChoice(schedule, LEARNING_RATE_SCHEDULES, 'learning-rate schedule', { code: 'BAD_LR_SCHEDULE', fix: `use one of: ${LEARNING_RATE_SCHEDULES.join(', ')}` });
 }
 
 /**

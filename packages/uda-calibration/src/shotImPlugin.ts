@@ -5,7 +5,7 @@
  * decay in `learningRateSchedule.ts`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check, disposeBatch, softmaxRows64, TrellisError, type Dataset, type ModelAdapter, type ModelOutputs, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { check, checkChoice, disposeBatch, softmaxRows64, TrellisError, type Dataset, type ModelAdapter, type ModelOutputs, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { checkLearningRateSchedule, shotLearningRate, type LearningRateSchedule } from './learningRateSchedule.js';
 import { AdaptedModel, batchNormVariables, headFeatureLayer, layersModelOf } from './models.js';
 import { informationMaximization, pseudoLabelLoss } from './objectives.js';
@@ -87,8 +87,8 @@ export function checkShotBeta(beta: unknown): asserts beta is number {
 
 /** Throws `BAD_LABEL_NORMALIZATION` unless `mode` is `'inference'` or `'target-batch'`. */
 export function checkLabelNormalization(mode: unknown): asserts mode is 'inference' | 'target-batch' {
-  check(mode === 'inference' || mode === 'target-batch', 'BAD_LABEL_NORMALIZATION', `unknown SHOT labelling normalisation "${String(mode)}"`,
-    "use 'inference' (moving statistics, the released code) or 'target-batch' (each labelling batch's own statistics)");
+  checkChoice(mode, ['inference', 'target-batch'] as const, 'SHOT labelling normalisation',
+    { code: 'BAD_LABEL_NORMALIZATION', fix: "use 'inference' (moving statistics, the released code) or 'target-batch' (each labelling batch's own statistics)" });
 }
 
 /** The per-epoch pseudo-labels, checked to exist and to cover `indices`; throws `NO_PSEUDO_LABELS` otherwise. */
@@ -115,7 +115,7 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
   const beta = options.beta ?? 0;
   checkShotBeta(beta);
   const mode = options.pseudoLabels ?? 'epoch';
-  check(mode === 'epoch' || mode === 'batch', 'BAD_PSEUDO_LABEL_MODE', `unknown SHOT pseudo-label mode "${String(mode)}"`, "use 'epoch' (offline, once per epoch) or 'batch' (online, per batch)");
+  checkChoice(mode, ['epoch', 'batch'] as const, 'SHOT pseudo-label mode', { code: 'BAD_PSEUDO_LABEL_MODE', fix: "use 'epoch' (offline, once per epoch) or 'batch' (online, per batch)" });
   const schedule = options.lrSchedule ?? 'constant';
   checkLearningRateSchedule(schedule);
   const labelNormalization = options.labelNormalization ?? 'inference';

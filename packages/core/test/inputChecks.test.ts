@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkClassLabels, TrellisError } from '@trellis-ml/core';
+import { checkChoice, checkClassLabels, TrellisError } from '@trellis-ml/core';
 
 function errorOf(fn: () => unknown): TrellisError {
   try {
@@ -37,5 +37,26 @@ describe('checkClassLabels', () => {
   it('with k = Infinity refuses only what is not a whole number ≥ 0', () => {
     expect(errorOf(() => checkClassLabels([4, -2], Infinity)).problem).toBe('label -2 of example 1 is not a class id (a whole number ≥ 0)');
     expect(errorOf(() => checkClassLabels([1.5], Infinity)).code).toBe('LABEL_OUT_OF_RANGE');
+  });
+});
+
+describe('checkChoice', () => {
+  it('passes a listed choice and narrows it', () => {
+    const mode: unknown = 'full';
+    checkChoice(mode, ['quick', 'full'] as const, 'study mode');
+    const narrowed: 'quick' | 'full' = mode;
+    expect(narrowed).toBe('full');
+  });
+
+  it('refuses anything else with the choices as the fix, under the caller\'s code and fix', () => {
+    for (const bad of ['fast', undefined, 3, 'Full']) {
+      const e = errorOf(() => checkChoice(bad, ['quick', 'full'] as const, 'study mode'));
+      expect(e.code).toBe('BAD_OPTION');
+      expect(e.problem).toBe(`unknown study mode "${String(bad)}"`);
+      expect(e.fix).toBe("use one of 'quick', 'full'");
+      expect(e.details).toEqual({ value: bad, allowed: ['quick', 'full'] });
+    }
+    const e = errorOf(() => checkChoice('x', ['a'], 'mode', { code: 'BAD_MODE', fix: 'pass a' }));
+    expect([e.code, e.fix]).toEqual(['BAD_MODE', 'pass a']);
   });
 });

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { TrellisError } from '@trellis-ml/core';
+import { checkChoice, TrellisError } from '@trellis-ml/core';
 
 const requireFromHere = createRequire(import.meta.url);
 
@@ -70,8 +70,5 @@ export function checkLimit(limit: number | undefined): void {
  * @internal
  */
 export function checkSplit(split: unknown): asserts split is 'train' | 'test' {
-  if (split !== 'train' && split !== 'test') {
-    throw new TrellisError('BAD_SPLIT', `split ${JSON.stringify(split)} is neither 'train' nor 'test'`,
-      "pass split: 'train' or split: 'test'", { split });
-  }
+  checkChoice(split, ['train', 'test'] as const, 'split', { code: 'BAD_SPLIT', fix: "pass split: 'train' or split: 'test'" });
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Dataset, LayersModelAdapter, Rng, check, disposeBatch, initializeWeights, requireBackend } from '@trellis-ml/core';
+import { Dataset, LayersModelAdapter, Rng, check, checkChoice, disposeBatch, initializeWeights, requireBackend } from '@trellis-ml/core';
 import { countMacs } from './cost.js';
 import { checkResize28, resizeBilinear, type Resize28 } from './imageResize.js';
 
@@ -169,10 +169,13 @@ export async function trainAutoencoder(ae: Autoencoder, data: Dataset, options: 
   const batchSize = options.batchSize ?? 128;
   check(Number.isInteger(epochs) && epochs > 0, 'BAD_OPTION', `autoencoder epochs ${epochs} is not a positive integer`, 'pass epochs ≥ 1');
   // misspelt choices used to fall back silently (any optimizer but 'sgd' trained with Adam, any target but 'normalized' on [0, 1] pixels)
-  check(options.optimizer === undefined || options.optimizer === 'adam' || options.optimizer === 'sgd', 'BAD_OPTION',
-    `autoencoder optimizer ${JSON.stringify(options.optimizer)} is neither 'adam' nor 'sgd'`, "pass optimizer 'adam' (the default) or 'sgd' (the paper's)");
-  check(options.reconstructionTarget === undefined || options.reconstructionTarget === 'unit' || options.reconstructionTarget === 'normalized', 'BAD_OPTION',
-    `reconstructionTarget ${JSON.stringify(options.reconstructionTarget)} is neither 'unit' nor 'normalized'`, "pass reconstructionTarget 'unit' (the default: [0, 1] pixels) or 'normalized' (the notebooks')");
+  if (options.optimizer !== undefined) {
+    checkChoice(options.optimizer, ['adam', 'sgd'] as const, 'autoencoder optimizer', { fix: "pass optimizer 'adam' (the default) or 'sgd' (the paper's)" });
+  }
+  if (options.reconstructionTarget !== undefined) {
+    checkChoice(options.reconstructionTarget, ['unit', 'normalized'] as const, 'reconstructionTarget',
+      { fix: "pass reconstructionTarget 'unit' (the default: [0, 1] pixels) or 'normalized' (the notebooks')" });
+  }
   const sgd = options.optimizer === 'sgd';
   const lr = options.lr ?? (sgd ? 0.1 : 1e-3);
   const wd = options.weightDecay ?? (sgd ? 5e-4 : 0);

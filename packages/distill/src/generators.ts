@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Dataset, Rng, TrellisError, check, predictLogits, type ModelAdapter } from '@trellis-ml/core';
+import { Dataset, Rng, TrellisError, check, checkChoice, predictLogits, type ModelAdapter } from '@trellis-ml/core';
 import { convAutoencoder, denseAutoencoder, encodeDataset, pixelStats, trainAutoencoder, type Autoencoder, type AutoencoderTraining } from './autoencoder.js';
 import { adapterMacs, adapterParams, countMacs, similarityMacs, type GeneratorCost } from './cost.js';
 import { checkResize28, type Resize28 } from './imageResize.js';
@@ -324,10 +324,13 @@ export function reffakdGenerator(options: ReffakdOptions): ReffakdGenerator {
   check(typeof options === 'object' && options !== null, 'BAD_OPTION', `reffakdGenerator needs an options object, got ${String(options)}`,
     'pass at least { numClasses }, e.g. reffakdGenerator({ numClasses: 10 })');
   checkNumClasses(options.numClasses, 'reffakdGenerator');
-  check(options.featureSource === undefined || ['encoder', 'pixels', 'random-encoder'].includes(options.featureSource), 'BAD_OPTION',
-    `featureSource ${JSON.stringify(options.featureSource)} is not a ReffAKD feature source`, "use featureSource: 'encoder' (ReffAKD), 'pixels' or 'random-encoder' (the controls)");
-  check(options.autoencoder === undefined || options.autoencoder === 'dense' || options.autoencoder === 'conv', 'BAD_OPTION',
-    `autoencoder ${JSON.stringify(options.autoencoder)} is not an autoencoder kind`, "use autoencoder: 'dense' (AE-D, default) or 'conv' (the paper's ConvAE)");
+  if (options.featureSource !== undefined) {
+    checkChoice(options.featureSource, ['encoder', 'pixels', 'random-encoder'] as const, 'featureSource',
+      { fix: "use featureSource: 'encoder' (ReffAKD), 'pixels' or 'random-encoder' (the controls)" });
+  }
+  if (options.autoencoder !== undefined) {
+    checkChoice(options.autoencoder, ['dense', 'conv'] as const, 'autoencoder', { fix: "use autoencoder: 'dense' (AE-D, default) or 'conv' (the paper's ConvAE)" });
+  }
   check(options.diagBoost === undefined || options.diagBoost === 'auto' || (typeof options.diagBoost === 'number' && Number.isFinite(options.diagBoost)), 'BAD_OPTION',
     `diagBoost ${typeof options.diagBoost === 'string' ? `"${options.diagBoost}"` : String(options.diagBoost)} is neither 'auto' nor a finite number`, "pass diagBoost: 'auto' (default) or a boost δ such as 0.008");
   check(options.autoBoostMargin === undefined || (typeof options.autoBoostMargin === 'number' && Number.isFinite(options.autoBoostMargin)), 'BAD_OPTION',

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check } from '@trellis-ml/core';
+import { check, checkChoice } from '@trellis-ml/core';
 
 /**
  * How a KL term over a `[B, C]` batch is reduced.
@@ -389,8 +389,7 @@ export function tfkdRegLoss(zs: tf.Tensor2D, labels: tf.Tensor1D, options: TfkdR
  */
 export function weightsFromAlpha(alpha: number, convention: 'alpha-weights-kd' | 'alpha-weights-ce'): { ceWeight: number; kdWeight: number } {
   checkAlpha(alpha);
-  check(convention === 'alpha-weights-kd' || convention === 'alpha-weights-ce', 'BAD_OPTION',
-    `α convention ${JSON.stringify(convention)} is not 'alpha-weights-kd' or 'alpha-weights-ce'`,
-    "say what α weights: 'alpha-weights-kd' ((1−α)·CE + α·KD, ReffAKD / Tf-KD) or 'alpha-weights-ce' (α·CE + (1−α)·KD, torchdistill)");
+  checkChoice(convention, ['alpha-weights-kd', 'alpha-weights-ce'] as const, 'α convention',
+    { fix: "say what α weights: 'alpha-weights-kd' ((1−α)·CE + α·KD, ReffAKD / Tf-KD) or 'alpha-weights-ce' (α·CE + (1−α)·KD, torchdistill)" });
   return convention === 'alpha-weights-kd' ? { ceWeight: 1 - alpha, kdWeight: alpha } : { ceWeight: alpha, kdWeight: 1 - alpha };
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, TrellisError, check, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { Rng, TrellisError, check, checkChoice, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { teacherGenerator, type GeneratorState, type SoftLabelBatch, type SoftLabelGenerator } from './generators.js';
 import { flipRotate, type FlipRotateOptions } from './models.js';
 import { distFromProbs, dkdFromProbs, softTargetKL, standardizeLogits, type KlReduction, type SmoothingVariant } from './losses.js';
@@ -52,7 +52,7 @@ export interface DistillPluginState {
   source: GeneratorState;
 }
 
-const METHOD_KINDS = ['soft-kl', 'dkd', 'dist', 'logit-std-kd'];
+const METHOD_KINDS: readonly DistillMethod['kind'][] = ['soft-kl', 'dkd', 'dist', 'logit-std-kd'];
 
 function checkNonNegative(value: unknown, what: string): void {
   check(typeof value === 'number' && Number.isFinite(value) && value >= 0, 'BAD_OPTION', `${what} ${String(value)} must be a finite number ≥ 0`, `pass ${what} as a number ≥ 0`);
@@ -60,9 +60,9 @@ function checkNonNegative(value: unknown, what: string): void {
 
 /** Checks the method's kind and weights (temperatures are checked by the plugin). */
 function checkMethod(m: DistillMethod): void {
-  check(typeof m === 'object' && m !== null && METHOD_KINDS.includes(m.kind), 'BAD_OPTION',
-    `distillation method ${typeof m === 'object' && m !== null ? `kind ${JSON.stringify(m.kind)}` : String(m)} is not one of ${METHOD_KINDS.join(', ')}`,
-    "pass method: { kind: 'soft-kl', T }, { kind: 'dkd', alpha, beta, T }, { kind: 'dist', beta?, gamma?, tau? } or { kind: 'logit-std-kd', T }");
+  const fix = "pass method: { kind: 'soft-kl', T }, { kind: 'dkd', alpha, beta, T }, { kind: 'dist', beta?, gamma?, tau? } or { kind: 'logit-std-kd', T }";
+  check(typeof m === 'object' && m !== null, 'BAD_OPTION', () => `distillation method ${String(m)} is not an object`, fix);
+  checkChoice(m.kind, METHOD_KINDS, 'distillation method kind', { fix });
   if (m.kind === 'dkd') {
     checkNonNegative(m.alpha, 'DKD alpha (the TCKD weight)');
     checkNonNegative(m.beta, 'DKD beta (the NCKD weight)');

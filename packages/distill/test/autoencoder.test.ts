@@ -57,8 +57,8 @@ describe('autoencoder reconstruction target', () => {
     const ae = denseAutoencoder({ inputDim: 4, hidden: 3, code: 2, seed: 1 });
     const before = ae.model.getWeights().map((w) => w.dataSync().slice());
     for (const [bad, message] of [
-      [{ optimizer: 'SGD' }, /optimizer "SGD" is neither 'adam' nor 'sgd'/],
-      [{ reconstructionTarget: 'normalised' }, /reconstructionTarget "normalised" is neither 'unit' nor 'normalized'/],
+      [{ optimizer: 'SGD' }, /unknown autoencoder optimizer "SGD"/],
+      [{ reconstructionTarget: 'normalised' }, /unknown reconstructionTarget "normalised"/],
       [{ lr: -0.1 }, /learning rate -0.1 is not a number ≥ 0/],
       [{ lr: Number.NaN }, /learning rate NaN/],
       [{ weightDecay: -1 }, /weight decay -1/],

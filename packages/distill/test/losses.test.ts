@@ -147,7 +147,7 @@ describe('bad input gets a TrellisError, not a tfjs broadcast error, a NaN or a 
   it('an α convention that is neither name (it used to fall through to alpha-weights-ce, swapping the weights)', () => {
     const e = errorOf(() => weightsFromAlpha(0.3, 'alpha-weights-KD' as 'alpha-weights-kd'));
     expect(e.code).toBe('BAD_OPTION');
-    expect(e.message).toMatch(/α convention "alpha-weights-KD" is not 'alpha-weights-kd' or 'alpha-weights-ce'/);
+    expect(e.message).toMatch(/unknown α convention "alpha-weights-KD"/);
     expect(errorOf(() => (weightsFromAlpha as (a: number) => unknown)(0.3)).code).toBe('BAD_OPTION');
   });
   it('labels whose count differs from the logits\' batch (CE, ReffAKD, DKD, Tf-KD_reg)', () => {

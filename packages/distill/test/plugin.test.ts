@@ -182,7 +182,7 @@ describe('distillPlugin', () => {
     // an unknown kind used to run logit-standardised KD
     const kind = errorOf(() => distillPlugin({ source: src, method: { kind: 'softkl', T: 4 } as unknown as DistillMethod, ...w }));
     expect(kind.code).toBe('BAD_OPTION');
-    expect(kind.message).toMatch(/method kind "softkl" is not one of soft-kl, dkd, dist, logit-std-kd/);
+    expect(kind.message).toMatch(/unknown distillation method kind "softkl"/);
     // a misspelt mode used to run replace-teacher, ignoring extraTeacher
     const mode = errorOf(() => distillPlugin({ source: src, method: { kind: 'soft-kl', T: 4 }, ...w, mode: 'addterm' as 'add-term', extraTeacher: teacherModel }));
     expect(mode.message).toMatch(/mode "addterm" is not 'replace-teacher' or 'add-term'/);

@@ -144,8 +144,8 @@ describe('bad input', () => {
   });
   it('ReffAKD options are checked when the generator is built, not after the autoencoder has trained (or never: typos used to pick another source)', () => {
     const bad = (o: Partial<ReffakdOptions>): TrellisError => errorOf(() => reffakdGenerator({ numClasses: 3, ...o }));
-    expect(bad({ featureSource: 'pixel' as 'pixels' }).message).toMatch(/featureSource "pixel" is not a ReffAKD feature source/);
-    expect(bad({ autoencoder: 'Conv' as 'conv' }).message).toMatch(/autoencoder "Conv" is not an autoencoder kind/);
+    expect(bad({ featureSource: 'pixel' as 'pixels' }).message).toMatch(/unknown featureSource "pixel"/);
+    expect(bad({ autoencoder: 'Conv' as 'conv' }).message).toMatch(/unknown autoencoder "Conv"/);
     expect(bad({ diagBoost: NaN }).message).toMatch(/diagBoost NaN is neither 'auto' nor a finite number/);
     expect(bad({ diagBoost: 'Auto' as 'auto' }).code).toBe('BAD_OPTION');
     expect(bad({ rowTemperature: 0 }).code).toBe('BAD_TEMPERATURE');

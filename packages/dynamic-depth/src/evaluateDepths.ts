@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { accuracy, argmaxRows, check, disposeBatch, Rng, type Dataset } from '@trellis-ml/core';
+import { accuracy, argmaxRows, check, checkChoice, disposeBatch, Rng, type Dataset } from '@trellis-ml/core';
 import type { DepthConfig } from './depthConfig.js';
 import type { DepthNet } from './depthNet.js';
 import type { DepthTable } from './depthTable.js';
@@ -46,8 +46,7 @@ export function depthAccuracy(model: DepthNet, data: Dataset, config: DepthConfi
 export function measureLatency(model: DepthNet, x: tf.Tensor, config: DepthConfig | string, options: { timedRuns?: number; warmup?: number; statistic?: 'median' | 'min' } = {}): number {
   checkCount(options.timedRuns ?? 50, 'timedRuns', 1);
   checkCount(options.warmup ?? 5, 'warmup', 0);
-  check(options.statistic === undefined || options.statistic === 'median' || options.statistic === 'min', 'BAD_OPTION',
-    `latency statistic ${JSON.stringify(options.statistic)} is neither 'median' nor 'min'`, "pass statistic 'median' (the default) or 'min'");
+  if (options.statistic !== undefined) checkChoice(options.statistic, ['median', 'min'] as const, 'latency statistic', { fix: "pass statistic 'median' (the default) or 'min'" });
   const run = () => {
     const y = tf.tidy(() => model.forward(x, { config, training: false }));
     y.dataSync();

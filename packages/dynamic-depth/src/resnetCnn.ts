@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, Rng, requireBackend } from '@trellis-ml/core';
+import { check, checkChoice, Rng, requireBackend } from '@trellis-ml/core';
 import { buildConfigs, type BlockSelection } from './depthConfig.js';
 import { DepthNet, type BnMode, type DepthBlock, type DepthPart } from './depthNet.js';
 import { Conv, Dense, SwitchableBatchNorm, VariableStore } from './layers.js';
@@ -40,8 +40,9 @@ export function resNetCNN(options: ResNetCnnOptions): DepthNet {
   check(Array.isArray(options.inputShape) && options.inputShape.length === 3 && options.inputShape.every((d) => Number.isInteger(d) && d > 0), 'BAD_OPTION',
     `inputShape ${JSON.stringify(options.inputShape)} is not an image shape [H, W, C] of positive integers`, 'pass image examples, e.g. inputShape: [28, 28, 1] (dataset.reshape([28, 28, 1]) for flat data)');
   check(Number.isInteger(options.numClasses) && options.numClasses >= 1, 'BAD_OPTION', `numClasses ${options.numClasses} is not a positive integer`, 'pass the number of classes, e.g. numClasses: 10');
-  check(options.bnMode === undefined || ['none', 'per-config', 'recalibrate'].includes(options.bnMode), 'BAD_OPTION',
-    `bnMode ${JSON.stringify(options.bnMode)} is not 'none', 'per-config' or 'recalibrate'`, "pass bnMode: 'per-config' (default), 'recalibrate' or 'none'");
+  if (options.bnMode !== undefined) {
+    checkChoice(options.bnMode, ['none', 'per-config', 'recalibrate'] as const, 'bnMode', { fix: "pass bnMode: 'per-config' (default), 'recalibrate' or 'none'" });
+  }
   const bnMode = options.bnMode ?? 'per-config';
   const [H0, W0, C0] = options.inputShape;
   const rng = Rng.derive(options.seed, 'resnet-cnn');

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, check, disposeBatch, predictLogits, softmaxRows, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { Rng, check, checkChoice, disposeBatch, predictLogits, softmaxRows, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { checkGroupIds, checkNoEmptyGroup, groupCounts } from './groups.js';
 import { perSampleCrossEntropy } from './groupLoss.js';
 import { checkLogitRows, perExampleLoss } from './groupMetrics.js';
@@ -123,8 +123,7 @@ export type HvpMethod = 'finite-difference' | 'gauss-newton';
  */
 export function hessianVectorProduct(model: ModelAdapter, data: Dataset, v: Float64Array, options: { method?: HvpMethod; epsilon?: number; batchSize?: number } = {}): Float64Array {
   const method = options.method ?? 'finite-difference';
-  check(method === 'finite-difference' || method === 'gauss-newton', 'BAD_OPTION', `Hessian-vector method ${JSON.stringify(method)} is neither 'finite-difference' nor 'gauss-newton'`,
-    "pass method 'finite-difference' (the default) or 'gauss-newton'");
+  checkChoice(method, ['finite-difference', 'gauss-newton'] as const, 'Hessian-vector method', { fix: "pass method 'finite-difference' (the default) or 'gauss-newton'" });
   const size = Object.values(model.trainableVariables()).reduce((s, x) => s + x.size, 0);
   check(v.length === size, 'MODEL_MISMATCH', `a vector of ${v.length} values for a model with ${size} parameters`, 'pass one value per trainable parameter (the layout of flatParameters(model))');
   if (method === 'gauss-newton') return hvpGaussNewton(model, data, v, options.batchSize ?? 256);

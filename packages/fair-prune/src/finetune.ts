@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Trainer, TrellisError, type Dataset, type EpochLogs, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { checkChoice, Trainer, type Dataset, type EpochLogs, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { checkGroupIds } from './groups.js';
 import type { MaskSet } from './masks.js';
 import {
@@ -53,9 +53,7 @@ export const MITIGATION_KINDS: readonly Mitigation['kind'][] = ['none', 'group-l
 /** Throws `BAD_OPTION` unless `mitigation.kind` is one of {@link MITIGATION_KINDS} (a typo would otherwise run a plain fine-tune). */
 export function checkMitigation(mitigation: Mitigation): void {
   const kind = (mitigation as { kind?: unknown } | null | undefined)?.kind;
-  if (!MITIGATION_KINDS.includes(kind as Mitigation['kind'])) {
-    throw new TrellisError('BAD_OPTION', `unknown mitigation kind ${JSON.stringify(kind)}`, `use one of ${MITIGATION_KINDS.map((k) => `'${k}'`).join(', ')}`);
-  }
+  checkChoice(kind, MITIGATION_KINDS, 'mitigation kind');
 }
 
 /** Builds the constraint plugin of a {@link Mitigation} (null for `none`). */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { TrellisError, check, type ModelAdapter } from '@trellis-ml/core';
+import { TrellisError, check, checkChoice, type ModelAdapter } from '@trellis-ml/core';
 
 /**
  * Magnitude pruning as pure functions over host arrays, plus the few helpers that read and write a
@@ -65,7 +65,7 @@ export function checkPruneOptions(options: PruneOptions): void {
   check(options !== null && typeof options === 'object', 'BAD_OPTION', `pruning needs options, got ${String(options)}`, 'pass at least the sparsity, e.g. { sparsity: 0.9 }');
   checkSparsity(options.sparsity);
   const scope = options.scope ?? 'global';
-  check(scope === 'global' || scope === 'layerwise', 'BAD_OPTION', `pruning scope ${JSON.stringify(scope)} is neither 'global' nor 'layerwise'`, "pass scope 'global' (one threshold over all prunable weights, the default) or 'layerwise'");
+  checkChoice(scope, ['global', 'layerwise'] as const, 'pruning scope', { fix: "pass scope 'global' (one threshold over all prunable weights, the default) or 'layerwise'" });
   const f = options.minKeepFraction ?? 0;
   check(f >= 0 && f <= 1, 'BAD_OPTION', `minKeepFraction ${f} is outside [0, 1]`, 'pass the fraction of each tensor to keep at least, e.g. 0.01 (default 0)');
   const c = options.minKeepCount ?? 10;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { TrellisError, argmaxRows, check, predictLogits, type Batch, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { TrellisError, argmaxRows, check, checkChoice, predictLogits, type Batch, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { GroupBuffer, dualAscentStep, hostViolations } from './dual.js';
 import { distillationLoss, groupMeans, groupViolations, perSampleCrossEntropy, type ViolationKind } from './groupLoss.js';
 import { groupReport, perExampleLoss } from './groupMetrics.js';
@@ -42,8 +42,8 @@ export interface PruningPlugin extends TrainerPlugin<PruningState> {
 export function pruning(options: PruningOptions): PruningPlugin {
   checkPruneOptions(options);
   const schedule: SparsitySchedule = options.schedule ?? { kind: 'one-shot' };
-  check(schedule.kind === 'one-shot' || schedule.kind === 'gradual', 'BAD_SCHEDULE', `pruning schedule kind ${JSON.stringify((schedule as { kind?: unknown }).kind)} is neither 'one-shot' nor 'gradual'`,
-    "pass schedule { kind: 'one-shot' } (the default) or { kind: 'gradual', startEpoch, endEpoch }");
+  checkChoice((schedule as { kind?: unknown }).kind, ['one-shot', 'gradual'] as const, 'pruning schedule kind',
+    { code: 'BAD_SCHEDULE', fix: "pass schedule { kind: 'one-shot' } (the default) or { kind: 'gradual', startEpoch, endEpoch }" });
   // validates the gradual schedule now (a bad one would otherwise never prune, silently)
   if (schedule.kind === 'gradual') cubicSparsity(schedule.endEpoch, options.sparsity, schedule);
   let current: MaskSet | null = options.masks ?? null;
@@ -250,10 +250,11 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
   const update = options.dualUpdate ?? 'step';
   check(lr >= 0 && Number.isFinite(lr), 'BAD_OPTION', `dualLr ${lr} must be a finite number ≥ 0`, 'pass a dual step such as 1e-2');
   check(lambdaMax > 0, 'BAD_OPTION', `lambdaMax ${lambdaMax} must be > 0`, 'pass a bound such as 10');
-  check(['abs', 'signed', 'one-sided'].includes(violation), 'BAD_OPTION', `violation ${JSON.stringify(violation)} is not one of abs, signed, one-sided`, "pass violation 'abs' (the default), 'signed' or 'one-sided'");
-  check(options.target === undefined || options.target === 'loss' || options.target === 'excess-loss', 'BAD_OPTION',
-    `target ${JSON.stringify(options.target)} is neither 'loss' nor 'excess-loss'`, "pass target 'loss' (the default: J_a − J) or 'excess-loss' (against the dense model)");
-  check(update === 'step' || update === 'epoch', 'BAD_OPTION', `dualUpdate ${JSON.stringify(update)} is neither 'step' nor 'epoch'`, "pass dualUpdate 'step' (a dual step after every batch, the default) or 'epoch'");
+  checkChoice(violation, ['abs', 'signed', 'one-sided'] as const, 'violation', { fix: "pass violation 'abs' (the default), 'signed' or 'one-sided'" });
+  if (options.target !== undefined) {
+    checkChoice(options.target, ['loss', 'excess-loss'] as const, 'target', { fix: "pass target 'loss' (the default: J_a − J) or 'excess-loss' (against the dense model)" });
+  }
+  checkChoice(update, ['step', 'epoch'] as const, 'dualUpdate', { fix: "pass dualUpdate 'step' (a dual step after every batch, the default) or 'epoch'" });
   const kdWeight = options.kd?.weight ?? 0;
   const temperature = options.kd?.temperature ?? 4;
   check(kdWeight >= 0 && Number.isFinite(kdWeight), 'BAD_OPTION', `distillation weight ${kdWeight} must be a finite number ≥ 0`, 'pass kd.weight such as 1 (0 turns distillation off)');

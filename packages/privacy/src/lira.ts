@@ -1,4 +1,4 @@
-import { TrellisError, check, median } from '@trellis-ml/core';
+import { TrellisError, check, checkChoice, median } from '@trellis-ml/core';
 
 /** LiRA variants (Carlini et al. 2022): online (IN and OUT models), offline (OUT only; two-sided log-density as in the reference code, or the paper's one-sided test). */
 export type LiraMode = 'online' | 'offline' | 'offline-onesided';
@@ -22,9 +22,9 @@ const LIRA_MODES: readonly LiraMode[] = ['online', 'offline', 'offline-onesided'
 
 /** Throws `BAD_OPTION` unless `options.mode` is one of the LiRA modes (a typo would silently run another test). */
 function checkLiraOptions(options: LiraOptions | undefined): void {
-  check(options !== null && typeof options === 'object' && LIRA_MODES.includes(options.mode), 'BAD_OPTION',
-    () => `LiRA mode ${options && typeof options === 'object' ? JSON.stringify(options.mode) : `(no options: got ${String(options)})`} is not one of ${LIRA_MODES.join(', ')}`,
-    "pass options such as { mode: 'online' } (or 'offline', 'offline-onesided'), optionally with fixedVariance: true");
+  const fix = "pass options such as { mode: 'online' } (or 'offline', 'offline-onesided'), optionally with fixedVariance: true";
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', () => `LiRA got no options (got ${String(options)}), so no mode`, fix);
+  checkChoice(options.mode, LIRA_MODES, 'LiRA mode', { fix });
 }
 
 function std(values: number[]): number {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { TrellisError } from '@trellis-ml/core';
+import { checkChoice, TrellisError } from '@trellis-ml/core';
 
 /**
  * The relaxed objectives of RelaxLoss (Chen et al., ICLR 2022) and CRL (Fang & Kim, UAI 2024) as
@@ -9,9 +9,8 @@ import { TrellisError } from '@trellis-ml/core';
 
 /** Throws `BAD_OPTION` unless `variant` is `kimlab` or `original` (any other value would silently run the original's per-sample formula). */
 export function checkVariant(variant: unknown): void {
-  if (variant !== 'kimlab' && variant !== 'original') {
-    throw new TrellisError('BAD_OPTION', `RelaxLoss variant ${JSON.stringify(variant)} is neither 'kimlab' nor 'original'`, "pass variant 'kimlab' (the CRL repo's RelaxLoss, the default of relaxLoss) or 'original' (Chen et al.)");
-  }
+  checkChoice(variant, ['kimlab', 'original'] as const, 'RelaxLoss variant',
+    { fix: "pass variant 'kimlab' (the CRL repo's RelaxLoss, the default of relaxLoss) or 'original' (Chen et al.)" });
 }
 
 /** Which step of the alternating schedule a batch takes. */

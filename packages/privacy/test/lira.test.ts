@@ -43,7 +43,7 @@ describe('LiRA', () => {
 
   it('refuses an unknown or missing mode instead of silently running the one-sided offline test', () => {
     const e = expectCode(() => liraScores([3, 0], refs, { mode: 'Online' as never }), 'BAD_OPTION');
-    expect(e.problem).toContain('"Online" is not one of online, offline, offline-onesided');
+    expect(e.problem).toContain('unknown LiRA mode "Online"');
     expect(expectCode(() => liraScores([3, 0], refs, undefined as never), 'BAD_OPTION').problem).toContain('no options');
     expectCode(() => liraLeaveOneOut(refs, { mode: 'ofline' as never }), 'BAD_OPTION');
     expectCode(() => liraLeaveOneOut(refs, undefined as never), 'BAD_OPTION');

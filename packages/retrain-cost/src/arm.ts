@@ -52,9 +52,7 @@ export function armLayerDistance(a: Float32Array, nOld: number, b: Float32Array,
   const mode = o.wasserstein ?? 'value-sort';
   checkChoice(mode, WASSERSTEIN_MODES, 'wasserstein mode', { fix: WASSERSTEIN_FIX });
   const construction = o.construction ?? 'perUnitAverage';
-  if (construction !== 'perUnitAverage' && construction !== 'pooled') {
-    throw new TrellisError('BAD_OPTION', `unknown ARM construction "${String(construction)}"`, "use construction: 'perUnitAverage' (default) or 'pooled'");
-  }
+  checkChoice(construction, ['perUnitAverage', 'pooled'] as const, 'ARM construction', { fix: "use construction: 'perUnitAverage' (default) or 'pooled'" });
   if (!(Number.isInteger(width) && width >= 1 && Number.isInteger(nOld) && nOld >= 1 && Number.isInteger(nNew) && nNew >= 1
     && a.length === nOld * width && b.length === nNew * width)) {
     throw new TrellisError('BAD_SHAPE', `ARM got ${a.length} old and ${b.length} new values for ${nOld} and ${nNew} rows of width ${width}`,

@@ -4,7 +4,7 @@
  * temperature and loss math lives in `certainty.ts`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check, TrellisError, type Batch, type ModelAdapter, type ModelOutputs, type TrainerPlugin } from '@trellis-ml/core';
+import { check, checkChoice, TrellisError, type Batch, type ModelAdapter, type ModelOutputs, type TrainerPlugin } from '@trellis-ml/core';
 import {
   certaintyDistillationLoss,
   certaintyTemperaturesTensor,
@@ -86,11 +86,9 @@ export function certaintyDistillation(options: CertaintyDistillationOptions): Tr
   checkCertaintyConfig(options.stats, cfg, teacher.numClasses);
   const divergence = options.divergence ?? 'soft-ce';
   // a misspelt choice used to fall through to another branch (any divergence but 'soft-ce' ran the BCE parity loss)
-  check(divergence === 'soft-ce' || divergence === 'bce-reference', 'BAD_OPTION', `divergence ${JSON.stringify(divergence)} is neither 'soft-ce' nor 'bce-reference'`,
-    "pass divergence 'soft-ce' (the default) or 'bce-reference' (the released code's parity loss)");
+  checkChoice(divergence, ['soft-ce', 'bce-reference'] as const, 'divergence', { fix: "pass divergence 'soft-ce' (the default) or 'bce-reference' (the released code's parity loss)" });
   const norm = options.teacherNormalization ?? 'source';
-  check(norm === 'source' || norm === 'target-batch', 'BAD_OPTION', `teacherNormalization ${JSON.stringify(norm)} is neither 'source' nor 'target-batch'`,
-    "pass teacherNormalization 'source' (the default) or 'target-batch' (a BN-adapted teacher)");
+  checkChoice(norm, ['source', 'target-batch'] as const, 'teacherNormalization', { fix: "pass teacherNormalization 'source' (the default) or 'target-batch' (a BN-adapted teacher)" });
   const trainable = options.trainable ?? 'all';
   check(trainable === 'all' || trainable === 'bn-affine' || trainable === 'head' || typeof trainable === 'function', 'BAD_OPTION',
     `trainable ${JSON.stringify(trainable)} is not 'all', 'bn-affine', 'head' or a function of the variable name`, "pass trainable 'all' (the default), 'bn-affine', 'head' or (name) => boolean");

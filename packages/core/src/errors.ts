@@ -48,11 +48,12 @@ export interface ChoiceWording {
  * An optional option is checked with `if (value !== undefined) checkChoice(…)`.
  *
  * @example checkChoice(mode, ['quick', 'full'] as const, 'study mode') // mode: 'quick' | 'full' after it
- * @throws TrellisError `wording.code` (default `BAD_OPTION`): `unknown <what> "<value>"`, with the choices as the fix.
+ * @throws TrellisError `wording.code` (default `BAD_OPTION`): `unknown <what> "<value>"` (a value that is not a string
+ * unquoted, so `3` is not mistaken for `"3"`), with the choices as the fix.
  */
 export function checkChoice<T extends string>(value: unknown, allowed: readonly T[], what: string, wording: ChoiceWording = {}): asserts value is T {
   if (!allowed.includes(value as T)) {
-    throw new TrellisError(wording.code ?? 'BAD_OPTION', `unknown ${what} "${String(value)}"`,
+    throw new TrellisError(wording.code ?? 'BAD_OPTION', `unknown ${what} ${typeof value === 'string' ? `"${value}"` : String(value)}`,
       wording.fix ?? `use one of ${allowed.map((a) => `'${a}'`).join(', ')}`, { value, allowed: [...allowed] });
   }
 }

@@ -49,10 +49,11 @@ describe('checkChoice', () => {
   });
 
   it('refuses anything else with the choices as the fix, under the caller\'s code and fix', () => {
-    for (const bad of ['fast', undefined, 3, 'Full']) {
+    const shown = [['fast', '"fast"'], [undefined, 'undefined'], [3, '3'], ['3', '"3"'], ['Full', '"Full"']] as const;
+    for (const [bad, text] of shown) {
       const e = errorOf(() => checkChoice(bad, ['quick', 'full'] as const, 'study mode'));
       expect(e.code).toBe('BAD_OPTION');
-      expect(e.problem).toBe(`unknown study mode "${String(bad)}"`);
+      expect(e.problem).toBe(`unknown study mode ${text}`);
       expect(e.fix).toBe("use one of 'quick', 'full'");
       expect(e.details).toEqual({ value: bad, allowed: ['quick', 'full'] });
     }

@@ -513,7 +513,7 @@ describe('bad input', () => {
       expect(tf.memory().numTensors).toBe(before);
     };
     await reject({ kind: 'tentt' }, 'BAD_METHOD', 'unknown adaptation method kind "tentt"');
-    await reject(undefined, 'BAD_METHOD', 'unknown adaptation method kind "undefined"');
+    await reject(undefined, 'BAD_METHOD', 'unknown adaptation method kind undefined');
     for (const [kind, name] of [['tent', 'TENT'], ['eta', 'ETA'], ['pseudo-label', 'pseudo-labelling'], ['shot-im', 'SHOT-IM'], ['dec', 'DEC']] as const) {
       for (const lr of [-1, 0, NaN, '0.01']) {
         await reject({ kind, lr }, 'BAD_LEARNING_RATE', `${name}'s learning rate must be a finite number > 0, got ${typeof lr === 'string' ? `"${lr}"` : String(lr)}`);

@@ -39,8 +39,11 @@ export function check(
 export interface ChoiceWording {
   /** The error code. Default `BAD_OPTION`. */
   code?: string;
-  /** The fix to print. Default: `use one of 'a', 'b', …`. */
-  fix?: string;
+  /**
+   * The fix to print, or a function of the quoted choices (`'a', 'b'`) that words it. Default:
+   * `use one of 'a', 'b', …`.
+   */
+  fix?: string | ((choices: string) => string);
 }
 
 /**
@@ -53,7 +56,9 @@ export interface ChoiceWording {
  */
 export function checkChoice<T extends string>(value: unknown, allowed: readonly T[], what: string, wording: ChoiceWording = {}): asserts value is T {
   if (!allowed.includes(value as T)) {
+    const choices = allowed.map((a) => `'${a}'`).join(', ');
+    const { fix = (c: string) => `use one of ${c}` } = wording;
     throw new TrellisError(wording.code ?? 'BAD_OPTION', `unknown ${what} ${typeof value === 'string' ? `"${value}"` : String(value)}`,
-      wording.fix ?? `use one of ${allowed.map((a) => `'${a}'`).join(', ')}`, { value, allowed: [...allowed] });
+      typeof fix === 'function' ? fix(choices) : fix, { value, allowed: [...allowed] });
   }
 }

@@ -59,5 +59,7 @@ describe('checkChoice', () => {
     }
     const e = errorOf(() => checkChoice('x', ['a'], 'mode', { code: 'BAD_MODE', fix: 'pass a' }));
     expect([e.code, e.fix]).toEqual(['BAD_MODE', 'pass a']);
+    const worded = errorOf(() => checkChoice('x', ['a', 'b'], 'mode', { fix: (choices) => `pass mode ${choices} (or nothing)` }));
+    expect(worded.fix).toBe("pass mode 'a', 'b' (or nothing)");
   });
 });

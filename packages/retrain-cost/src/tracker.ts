@@ -100,7 +100,7 @@ const shown = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : String
 
 /** Core's {@link checkChoice} for an option that may be left out (undefined = the default). */
 function checkOptionalChoice(value: unknown, allowed: readonly string[], name: string): void {
-  if (value !== undefined) checkChoice(value, allowed, name, { fix: `use one of ${allowed.map((a) => `'${a}'`).join(', ')} (or leave it out for the default)` });
+  if (value !== undefined) checkChoice(value, allowed, name, { fix: (choices) => `use one of ${choices} (or leave it out for the default)` });
 }
 
 /**

@@ -151,7 +151,7 @@ export function classifyUnits(layout: UnitLayout, scores: AttributeScores, optio
   check(fractions.esu + fractions.euu + fractions.ru < 1, 'BAD_FRACTION',
     `the ESU, EUU and RU fractions sum to ${fractions.esu + fractions.euu + fractions.ru}, leaving no complex units`, 'pass fractions that sum to less than 1');
   const normalize = options.normalize ?? 'zscore-module';
-  checkChoice(normalize, NORMALIZATIONS, 'normalization', { fix: `use normalize ${NORMALIZATIONS.map((n) => `'${n}'`).join(', ')}` });
+  checkChoice(normalize, NORMALIZATIONS, 'normalization', { fix: (choices) => `use normalize ${choices}` });
   const granularity = options.attentionGranularity ?? 'channel';
   checkChoice(granularity, ['channel', 'head'] as const, 'attention granularity', { fix: "use attentionGranularity 'channel' or 'head'" });
   check(scores?.safety?.scores && scores.utility?.scores, 'BAD_SCORES', 'the scores lack `safety` or `utility` unit scores', 'pass what scoreAttributes returns ({ safety, utility })');

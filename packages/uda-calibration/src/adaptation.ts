@@ -196,7 +196,7 @@ function readLogits(model: ModelAdapter, x: tf.Tensor, training: boolean): Float
  */
 export async function createAdaptation(spec: MethodSpec, source: ModelAdapter, context: AdaptationContext): Promise<AdaptationMethod> {
   checkChoice(spec?.kind, METHOD_KINDS, 'adaptation method kind',
-    { code: 'BAD_METHOD', fix: `pass a method spec { kind } with kind one of ${METHOD_KINDS.map((m) => `'${m}'`).join(', ')}` });
+    { code: 'BAD_METHOD', fix: (choices) => `pass a method spec { kind } with kind one of ${choices}` });
   const id = methodLabel(spec);
   const base = { id, inputShape: source.inputShape, numClasses: source.numClasses };
   const shapeCheck = (x: tf.Tensor): void => checkTargetShape(x.shape, source.inputShape);

@@ -113,7 +113,7 @@ export class Dataset {
     const groups = this.groups ? new Int32Array(indices.length) : null;
     for (let k = 0; k < indices.length; k++) {
       const i = indices[k]!;
-      check(i >= 0 && i < this.size, 'INDEX_OUT_OF_RANGE', `index ${i} is outside [0, ${this.size})`, 'pass indices of existing examples');
+      check(Number.isInteger(i) && i >= 0 && i < this.size, 'INDEX_OUT_OF_RANGE', () => `index ${i} is not a whole number in [0, ${this.size})`, 'pass indices of existing examples');
       x.set(this.x.subarray(i * per, (i + 1) * per), k * per);
       if (labels) labels[k] = this.labels![i]!;
       if (groups) groups[k] = this.groups![i]!;
@@ -127,11 +127,17 @@ export class Dataset {
     return this.subset(range(Math.min(n, this.size)));
   }
 
-  /** A seeded random split into two datasets of `fraction` and `1 - fraction`. */
+  /**
+   * A seeded random split into two datasets of `round(fraction × size)` and the rest examples.
+   * @throws TrellisError `BAD_FRACTION` for a fraction outside (0, 1), or one that leaves a side empty
+   * (e.g. 0.01 of 10 examples).
+   */
   split(fraction: number, seed: number): [Dataset, Dataset] {
     check(fraction > 0 && fraction < 1, 'BAD_FRACTION', `split fraction ${fraction} is outside (0, 1)`, 'pass a fraction such as 0.8');
     const perm = new Rng(seed).permutation(this.size);
     const k = Math.round(fraction * this.size);
+    check(k > 0 && k < this.size, 'BAD_FRACTION', () => `split fraction ${fraction} of ${this.size} examples leaves one side empty (${k} and ${this.size - k} examples)`,
+      this.size < 2 ? 'split a dataset of at least 2 examples' : `pass a fraction that keeps an example on each side: for ${this.size} examples, from 1/${this.size} to ${this.size - 1}/${this.size}`);
     return [this.subset(perm.subarray(0, k)), this.subset(perm.subarray(k))];
   }
 

@@ -235,13 +235,14 @@ export function meanConfidence(probs: ArrayLike<number>, k: number): number {
   return s / n;
 }
 
-/** Mean predictive entropy in nats. */
+/** Mean predictive entropy in nats (0·log 0 = 0); NaN when a probability is NaN. */
 export function meanEntropy(probs: ArrayLike<number>, k: number): number {
   const n = rowCount(probs, k, 'meanEntropy');
   let s = 0;
   for (let i = 0; i < probs.length; i++) {
     const p = probs[i]!;
     if (p > 0) s -= p * Math.log(p);
+    else if (Number.isNaN(p)) return NaN;
   }
   return s / n;
 }

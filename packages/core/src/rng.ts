@@ -121,9 +121,13 @@ export class Rng {
     return p;
   }
 
-  /** `k` distinct indices from [0, n), in random order. */
+  /**
+   * `k` distinct indices from [0, n), in random order.
+   * @throws TrellisError `BAD_COUNT` unless n and k are whole numbers with 0 ≤ k ≤ n.
+   */
   sample(n: number, k: number): Int32Array {
-    if (k > n) throw new RangeError(`Rng.sample cannot take ${k} of ${n}`);
+    check(Number.isInteger(n) && Number.isInteger(k) && k >= 0 && k <= n, 'BAD_COUNT', () => `Rng.sample cannot take ${k} distinct indices of ${n}`,
+      'pass whole numbers with 0 ≤ k ≤ n (k at most the number of items to draw from)');
     return this.permutation(n).slice(0, k);
   }
 

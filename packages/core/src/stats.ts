@@ -9,14 +9,22 @@ function sameLength(x: ArrayLike<number>, y: ArrayLike<number>): void {
   check(x.length === y.length, 'LENGTH_MISMATCH', () => `a correlation of ${x.length} values with ${y.length} values`, 'pass two lists of the same length (one value per item on each side)');
 }
 
+/** Whether every entry of `v` equals the first (a constant side has no correlation; its float mean may not be exact). */
+function isConstant(v: ArrayLike<number>): boolean {
+  for (let i = 1; i < v.length; i++) if (v[i] !== v[0]) return false;
+  return true;
+}
+
 /**
- * Pearson correlation. NaN when n < 2 or either side is constant (or holds NaN).
+ * Pearson correlation, clipped to [−1, 1] as SciPy's `pearsonr` does. NaN when n < 2, when either
+ * side is constant (every value equal: `[0.1, 0.1, 0.1]` too, whose float64 mean is not exactly 0.1),
+ * or when a side holds NaN.
  * @throws TrellisError `LENGTH_MISMATCH` when the two sides differ in length.
  */
 export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
   sameLength(x, y);
   const n = x.length;
-  if (n < 2) return NaN;
+  if (n < 2 || isConstant(x) || isConstant(y)) return NaN;
   let mx = 0, my = 0;
   for (let i = 0; i < n; i++) { mx += x[i]!; my += y[i]!; }
   mx /= n;
@@ -27,7 +35,7 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
     sxx += (x[i]! - mx) ** 2;
     syy += (y[i]! - my) ** 2;
   }
-  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN;
+  return sxx > 0 && syy > 0 ? Math.min(1, Math.max(-1, sxy / Math.sqrt(sxx * syy))) : NaN;
 }
 
 /** Ranks 1..n, ties given their average rank (e.g. [10, 20, 20, 5] → [2, 3.5, 3.5, 1]). */
@@ -82,9 +90,9 @@ export function kendall(x: ArrayLike<number>, y: ArrayLike<number>): number {
   return denom === 0 ? NaN : (concordant - discordant) / denom;
 }
 
-/** Median (the mean of the two middle values for an even count); NaN for no values. */
+/** Median (the mean of the two middle values for an even count); NaN for no values or when one is NaN (as `numpy.median`). */
 export function median(x: ArrayLike<number>): number {
-  if (!x.length) return NaN;
+  if (!x.length || holdsNaN(x)) return NaN;
   const s = Array.from(x).sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
@@ -92,10 +100,11 @@ export function median(x: ArrayLike<number>): number {
 
 /**
  * The q-quantile (q clamped to [0, 1]) with linear interpolation between order statistics, NumPy's
- * default (`np.quantile(x, q)`): position (n − 1)·q in the sorted values. NaN for no values.
+ * default (`np.quantile(x, q)`): position (n − 1)·q in the sorted values. NaN for no values or when one
+ * is NaN (NaN has no place in the order).
  */
 export function quantile(x: ArrayLike<number>, q: number): number {
-  if (!x.length) return NaN;
+  if (!x.length || holdsNaN(x)) return NaN;
   const s = Array.from(x).sort((a, b) => a - b);
   const pos = (s.length - 1) * Math.min(1, Math.max(0, q));
   const lo = Math.floor(pos);

@@ -79,6 +79,10 @@ describe('metrics refuse misaligned input', () => {
     expect(ece([], [], 2)).toBeNaN();
     expect(mce([], [], 2)).toBeNaN();
     expect(accuracy([], [])).toBeNaN();
+    // mean entropy too, as mean confidence (it skipped the NaN entry: 0.5199 for this row pair)
+    expect(meanEntropy([NaN, 0.5, 0.5, 0.5], 2)).toBeNaN();
+    expect(meanConfidence([NaN, 0.5, 0.5, 0.5], 2)).toBeNaN();
+    expect(meanEntropy([1, 0, 0.5, 0.5], 2)).toBeCloseTo(Math.LN2 / 2, 15);
   });
 });
 
@@ -89,6 +93,11 @@ describe('Rng seeds', () => {
       expect(codeOf(() => Rng.derive(seed as unknown as number, 'x')), String(seed)).toBe('BAD_SEED');
     }
     expect(new Rng(1.7).nextUint32()).toBe(new Rng(1).nextUint32());
+  });
+  it('sample refuses a count it cannot draw (a negative k returned n − 1 indices)', () => {
+    for (const [n, k] of [[5, -1], [5, 6], [5, 1.5], [2.5, 1]]) expect(codeOf(() => new Rng(1).sample(n!, k!)), `${n}, ${k}`).toBe('BAD_COUNT');
+    expect(new Rng(1).sample(5, 0).length).toBe(0);
+    expect([...new Rng(1).sample(5, 5)].sort()).toEqual([0, 1, 2, 3, 4]);
   });
 });
 

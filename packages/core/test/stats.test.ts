@@ -27,6 +27,15 @@ describe('stats (hand-computed)', () => {
     expect(pearson([1], [2])).toBeNaN();
     expect(pearson(Float32Array.from([1, 2, 3]), [2, 4, 6])).toBeCloseTo(1, 15);
   });
+  it('pearson: a constant side whose float mean is not exact is NaN (it read ≈ 0), and |r| never exceeds 1', () => {
+    // mean([0.1, 0.1, 0.1]) is 0.10000000000000002, so sxx was ≈ 1e-33 > 0 and r came out ≈ 0
+    expect(pearson([0.1, 0.1, 0.1], [1, 2, 3])).toBeNaN();
+    expect(pearson([1, 2, 3, 4, 5, 6], Array(6).fill(0.7))).toBeNaN();
+    // y = 3x + 0.1 rounds to r = 1.0000000000000004 unclipped (SciPy clips to [−1, 1])
+    const x = [0.1, 0.7, 1.3, 2.9, 3.3];
+    expect(pearson(x, x.map((v) => 3 * v + 0.1))).toBeLessThanOrEqual(1);
+    expect(pearson(x, x.map((v) => -3 * v + 0.1))).toBeGreaterThanOrEqual(-1);
+  });
   it('ranks: ties share their average rank', () => {
     expect(ranks([10, 20, 20, 5])).toEqual([2, 3.5, 3.5, 1]);
     expect(ranks([3, 3, 3])).toEqual([2, 2, 2]);
@@ -69,6 +78,12 @@ describe('stats (hand-computed)', () => {
     expect(quantile([4, 1, 3, 2], 0.975)).toBeCloseTo(3.925, 12);
     expect(quantile([5], 0.9)).toBe(5);
     expect(quantile([], 0.5)).toBeNaN();
+  });
+  it('median and quantile are NaN when a value is NaN (numpy.median; the sort used to place it anywhere: median([NaN, 5, 1]) read 1)', () => {
+    expect(median([NaN, 5, 1])).toBeNaN();
+    expect(median([3, NaN, 1, 2])).toBeNaN();
+    expect(quantile([1, NaN, 3], 0.5)).toBeNaN();
+    expect(median([1, Infinity, 3])).toBe(3);
   });
   it('bootstrapInterval: scripted draws, quantiles of the finite statistics', () => {
     // outcomes [1, 0, 1]; resamples [0,1,2] → 2/3, [1,1,1] → 0, [0,0,2] → 1; level 0.5 → quantiles 0.25 / 0.75 of [0, 2/3, 1]

@@ -215,6 +215,11 @@ describe('bad input gets a clear error', () => {
     expect(() => ds.take(1.5)).toThrow(TrellisError); // was silently 1
     expect(ds.take(0).size).toBe(0);
     expect(ds.take(10).size).toBe(4);
+    // a split that leaves a side empty, and a fractional index (it read a row straddling two examples)
+    expect(() => ds.split(0.1, 1)).toThrow(/split fraction 0.1 of 4 examples leaves one side empty \(0 and 4 examples\)/);
+    expect(() => ds.take(1).split(0.5, 1)).toThrow(/leaves one side empty/);
+    expect(ds.split(0.25, 1).map((d) => d.size)).toEqual([1, 3]);
+    expect(() => ds.subset([1.5])).toThrow(/index 1.5 is not a whole number in \[0, 4\)/);
     expect(() => mlp({ inputShape: [2], hidden: [-1], numClasses: 3, seed: 1 })).toThrow(/mlp: hidden\[0\] -1 is not a whole number ≥ 1/);
     expect(() => mlp({ inputShape: [2], hidden: [4], numClasses: 0, seed: 1 })).toThrow(/mlp: numClasses 0 is not a whole number ≥ 1/);
     expect(() => mlp({ inputShape: [2], hidden: [4.5], numClasses: 3, seed: 1 })).toThrow(TrellisError);

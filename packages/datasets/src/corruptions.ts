@@ -28,7 +28,7 @@ export type Severity = 0 | 1 | 2 | 3 | 4 | 5;
  * - `'none'` (default): clip to [0, 1];
  * - `'round'`: clip to [0, 1], then round to the 8-bit grid (k / 255);
  * - `'wrap'`: cast to 8 bits the way the retrain-cost reference pipeline does, without clipping first:
- *   `((trunc(255·v) mod 256) + 256) mod 256 / 255`, so −0.1 becomes 230/255 and 1.1 becomes 24/255.
+ *   `((trunc(255·v) mod 256) + 256) mod 256 / 255`, so −0.1 becomes 231/255 and 1.1 becomes 24/255.
  */
 export type Quantize = 'none' | 'round' | 'wrap';
 

@@ -13,7 +13,7 @@ export interface CsvDatasetOptions {
   shape?: number[];
   /** Number of classes; default: the largest label + 1. */
   numClasses?: number;
-  /** Whether the first row is a header. Default `'auto'`: a header when any cell of the first row is not a number. */
+  /** Whether the first row is a header. Default `'auto'`: a header when a non-empty cell of the first row is not a number. */
   hasHeader?: boolean | 'auto';
   /** Divide every feature value by this, e.g. 255 for 0–255 pixels. Default 1. */
   scale?: number;
@@ -21,10 +21,80 @@ export interface CsvDatasetOptions {
   delimiter?: string;
 }
 
-/** A trimmed cell with one pair of surrounding double quotes removed. */
-function clean(cell: string): string {
-  const t = cell.trim();
-  return t.length >= 2 && t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1).trim() : t;
+/** One CSV record: the line it starts on (1-based) and its cells. */
+interface CsvRecord {
+  line: number;
+  cells: string[];
+}
+
+const isBlank = (c: string | undefined): boolean => c === ' ' || c === '\t';
+
+/**
+ * Splits CSV text into records the RFC 4180 way: a cell in double quotes may hold the delimiter, line
+ * breaks and `""` (one quote); cells are trimmed (inside their quotes too); blank lines are skipped.
+ * Example: `csvRecords('a,"b, c"\n1,"say ""hi"""', ',')` gives the records `a | b, c` (line 1) and
+ * `1 | say "hi"` (line 2).
+ * @throws TrellisError `CSV_BAD_QUOTE` for text after a closing quote, or a quote that is never closed.
+ */
+function csvRecords(text: string, delimiter: string, source: string): CsvRecord[] {
+  const records: CsvRecord[] = [];
+  const t = text.replace(/^\uFEFF/, '');
+  const isDelimiter = (j: number): boolean => t.startsWith(delimiter, j);
+  const isBreak = (j: number): boolean => t[j] === '\n' || t[j] === '\r';
+  let line = 1;
+  let i = 0;
+  while (i <= t.length) {
+    const start = line;
+    const cells: string[] = [];
+    let blank = true;
+    for (;;) {
+      let j = i;
+      while (isBlank(t[j]) && !isDelimiter(j)) j++;
+      let cell: string;
+      if (t[j] === '"') {
+        // a quoted cell: up to the closing quote, `""` read as one quote
+        blank = false;
+        const open = line;
+        cell = '';
+        for (j++; ; j++) {
+          if (j >= t.length) {
+            throw new TrellisError('CSV_BAD_QUOTE', `${source} line ${open}: a quoted cell is never closed`,
+              'close the cell with a double quote, and write a quote inside a quoted cell as two ("")', { source, line: open });
+          }
+          if (t[j] === '"') {
+            if (t[j + 1] !== '"') break;
+            j++;
+          } else if (t[j] === '\n' || (t[j] === '\r' && t[j + 1] !== '\n')) line++;
+          cell += t[j];
+        }
+        j++;
+        while (isBlank(t[j]) && !isDelimiter(j)) j++;
+        if (j < t.length && !isDelimiter(j) && !isBreak(j)) {
+          throw new TrellisError('CSV_BAD_QUOTE', `${source} line ${line}: text after the closing quote of a cell`,
+            'quote the whole cell, and write a quote inside a quoted cell as two ("")', { source, line });
+        }
+        cell = cell.trim();
+      } else {
+        let k = j;
+        while (k < t.length && !isDelimiter(k) && !isBreak(k)) k++;
+        cell = t.slice(j, k).trim();
+        if (cell !== '') blank = false;
+        j = k;
+      }
+      cells.push(cell);
+      if (j < t.length && isDelimiter(j)) {
+        blank = false;
+        i = j + delimiter.length;
+        continue;
+      }
+      // the end of the record: a line break (\r\n, \n or \r) or the end of the text
+      i = j + (t[j] === '\r' && t[j + 1] === '\n' ? 2 : 1);
+      break;
+    }
+    if (!blank) records.push({ line: start, cells });
+    line++;
+  }
+  return records;
 }
 
 /** Parses a numeric cell the strict way: the whole cell must be a finite number. */
@@ -52,12 +122,14 @@ function checkCsvOptions(options: CsvDatasetOptions | undefined): void {
 
 /**
  * Builds a {@link Dataset} from CSV text: one example per line, numeric feature cells, an optional
- * integer label column and an optional header row. Blank lines are skipped; cells may be quoted.
+ * integer label column and an optional header row. Blank lines are skipped; cells may be quoted
+ * (RFC 4180: a quoted cell may hold the delimiter, line breaks, and `""` for one quote).
  *
  * Malformed input throws a {@link TrellisError} that names the line and column and says what to do:
  * `CSV_EMPTY` (no data rows), `CSV_RAGGED` (a row with a different number of cells than the first),
  * `CSV_NOT_NUMERIC` (a feature cell that is not a finite number), `CSV_BAD_LABEL` (a label that is
- * not a non-negative integer), `CSV_BAD_LABEL_COLUMN`, `CSV_BAD_SHAPE`.
+ * not a non-negative integer), `CSV_BAD_QUOTE` (a quote never closed, or text after a closing quote),
+ * `CSV_BAD_LABEL_COLUMN`, `CSV_BAD_SHAPE`.
  *
  * @param text The CSV text.
  * @param options Label column, shape, classes, header, scaling.
@@ -66,19 +138,18 @@ function checkCsvOptions(options: CsvDatasetOptions | undefined): void {
 export function parseCsvDataset(text: string, options: CsvDatasetOptions, source = 'the CSV text'): Dataset {
   checkCsvOptions(options);
   const delimiter = options.delimiter ?? ',';
-  const lines: Array<{ line: number; cells: string[] }> = [];
-  const rawLines = text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r/);
-  for (let i = 0; i < rawLines.length; i++) {
-    const raw = rawLines[i]!;
-    if (raw.trim() === '') continue;
-    lines.push({ line: i + 1, cells: raw.split(delimiter).map(clean) });
+  if (!(typeof delimiter === 'string' && delimiter !== '' && !/["\r\n]/.test(delimiter))) {
+    throw new TrellisError('CSV_BAD_DELIMITER', `delimiter ${JSON.stringify(delimiter)} cannot separate CSV cells`,
+      "pass a non-empty delimiter without quotes or line breaks, e.g. ',' (the default), ';' or '\\t'", { delimiter });
   }
+  const lines = csvRecords(text, delimiter, source);
   if (lines.length === 0) {
     throw new TrellisError('CSV_EMPTY', `${source} has no rows (it is empty or only blank lines)`,
       'check the path and that the export wrote data; a dataset needs at least one row', { source });
   }
   const first = lines[0]!;
-  const firstHasText = first.cells.some((c) => Number.isNaN(toNumber(c)));
+  // a header names its columns: some cell is text (an empty cell is a missing value, not a name)
+  const firstHasText = first.cells.some((c) => c !== '' && Number.isNaN(toNumber(c)));
   const hasHeader = options.hasHeader === undefined || options.hasHeader === 'auto' ? firstHasText : options.hasHeader;
   const header = hasHeader ? first.cells : null;
   const rows = hasHeader ? lines.slice(1) : lines;
@@ -130,7 +201,7 @@ export function parseCsvDataset(text: string, options: CsvDatasetOptions, source
     if (cells.length !== width) {
       throw new TrellisError('CSV_RAGGED',
         `${source} line ${line} has ${cells.length} cells, but line ${first.line} has ${width}: the rows are ragged`,
-        `every row needs ${width} cells: fix line ${line} (a missing value, an extra delimiter, or a delimiter inside an unquoted cell)`,
+        `every row needs ${width} cells: fix line ${line} (a missing value, an extra delimiter, or a delimiter inside a cell that needs quotes)`,
         { source, line, cells: cells.length, expected: width });
     }
     let f = 0;
@@ -170,8 +241,9 @@ export function parseCsvDataset(text: string, options: CsvDatasetOptions, source
 
 /**
  * Loads a CSV file (or CSV text) into a {@link Dataset}; see {@link parseCsvDataset} for the format
- * and the errors. `pathOrText` is read as a file when a file of that name exists; otherwise, when it
- * contains a newline or the delimiter it is parsed as CSV text, and else it is reported as a missing file.
+ * and the errors. `pathOrText` is read as a file when a file of that name exists; otherwise it is parsed
+ * as CSV text when it holds a line break, or the delimiter and nothing that makes it look like a path
+ * (a slash or backslash, or a `.csv`, `.tsv` or `.txt` ending); else it is reported as a missing file.
  *
  * @example
  * ```ts
@@ -197,7 +269,8 @@ export function loadCsvDataset(pathOrText: string, options: CsvDatasetOptions): 
       'pass the path of the .csv file inside it', { path: pathOrText });
   }
   if (isFile) return parseCsvDataset(readFileOrThrow(pathOrText, 'CSV file').toString('utf8'), options, pathOrText);
-  if (/[\r\n]/.test(pathOrText) || pathOrText.includes(delimiter)) return parseCsvDataset(pathOrText, options);
+  const looksLikePath = /[/\\]|\.(csv|tsv|txt)$/i.test(pathOrText.trim());
+  if (/[\r\n]/.test(pathOrText) || (pathOrText.includes(delimiter) && !looksLikePath)) return parseCsvDataset(pathOrText, options);
   throw new TrellisError('FILE_NOT_FOUND', `CSV file ${pathOrText} does not exist`,
     'check the path (relative paths are resolved from the current working directory), or pass the CSV text itself', { path: pathOrText });
 }

@@ -68,6 +68,39 @@ describe('loadCsvDataset', () => {
     expect(error(() => loadCsvDataset('1,2,3\n', { labelColumn: 0, numClasses: 1 })).code).toBe('LABEL_OUT_OF_RANGE');
   });
 
+  it('reads quoted cells the RFC 4180 way: the delimiter, "" and a line break inside quotes (they used to split the cell)', () => {
+    const ds = parseCsvDataset('label,"width, cm","say ""hi"""\n1,"2.5", 3\n0,4,"5"\n', { labelColumn: 'label' });
+    expect(ds.shape).toEqual([2]);
+    expect(Array.from(ds.labels!)).toEqual([1, 0]);
+    expect(Array.from(ds.x)).toEqual([2.5, 3, 4, 5]);
+    const named = parseCsvDataset('"x, y","the ""label"""\n1,0\n', { labelColumn: 'the "label"' });
+    expect(Array.from(named.labels!)).toEqual([0]);
+    // a quoted header cell across two lines: the data rows keep their own line numbers in errors
+    const e = error(() => parseCsvDataset('"a\nb",label\n1,0\n2,x\n', { labelColumn: 'label' }));
+    expect(e.code).toBe('CSV_BAD_LABEL');
+    expect(e.message).toContain('line 4, column 2 ("label")');
+    expect(error(() => parseCsvDataset('a,"b\n1,2\n', { labelColumn: null })).message).toContain('line 1: a quoted cell is never closed');
+    expect(error(() => parseCsvDataset('a,"b"c\n1,2\n', { labelColumn: null })).code).toBe('CSV_BAD_QUOTE');
+    expect(error(() => parseCsvDataset('1,2\n', { labelColumn: null, delimiter: '' })).code).toBe('CSV_BAD_DELIMITER');
+  });
+
+  it('a missing value in the first row is an error, not a header row that drops it', () => {
+    const e = error(() => parseCsvDataset('1,2,\n0,4,5\n1,6,7\n', { labelColumn: 0 }));
+    expect(e.code).toBe('CSV_NOT_NUMERIC');
+    expect(e.message).toContain('line 1, column 3: the cell is empty');
+    // a header with an unnamed index column (as pandas writes it) is still a header
+    const ds = parseCsvDataset(',x,label\n0,0.5,1\n1,0.25,0\n', { labelColumn: 'label' });
+    expect(ds.size).toBe(2);
+    expect(Array.from(ds.x)).toEqual([0, 0.5, 1, 0.25]);
+  });
+
+  it('a missing file whose name holds the delimiter is a missing file, not CSV text', () => {
+    expect(error(() => loadCsvDataset(join(dir, 'no-such,file.csv'), { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
+    expect(error(() => loadCsvDataset('runs,2024.csv', { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
+    // one line of CSV text without a line break is still text
+    expect(loadCsvDataset('1,0.5,0.25', { labelColumn: 0 }).size).toBe(1);
+  });
+
   it('an empty file, a header-only file and a missing file are reported', () => {
     const empty = join(dir, 'empty.csv');
     writeFileSync(empty, '');

@@ -67,6 +67,12 @@ export interface TrainerPlugin<S = unknown> {
   wrapModel?(model: ModelAdapter, ctx: TrainerContext): ModelAdapter;
   /** Extra variables the plugin trains with the model's (e.g. a head it adds); keyed by name. */
   trainableVariables?(): Record<string, tf.Variable>;
+  /**
+   * Variables the plugin owns that the optimizer does not train but a checkpoint must keep (e.g. the
+   * batch-norm running statistics of a model it builds); saved and restored with the model's under
+   * `<plugin name>:<key>`, so their keys must differ from {@link TrainerPlugin.trainableVariables}'.
+   */
+  stateVariables?(): Record<string, tf.Variable>;
   onFitStart?(ctx: TrainerContext): void | Promise<void>;
   onEpochStart?(ctx: TrainerContext): void | Promise<void>;
   /** May return a replacement batch (the Trainer disposes the old one if not reused). */

@@ -532,10 +532,12 @@ export class Trainer {
     this.startEpoch = state.epoch + 1;
   }
 
-  /** The model's variables and the plugins' own trainable variables, under their checkpoint names. */
+  /** The model's variables and the plugins' own trainable and state variables, under their checkpoint names. */
   private checkpointVariables(): Record<string, tf.Variable> {
     const vars = this.model.allVariables();
-    for (const p of this.plugins) for (const [k, v] of Object.entries(p.trainableVariables?.() ?? {})) vars[`${p.name}:${k}`] = v;
+    for (const p of this.plugins) {
+      for (const [k, v] of Object.entries({ ...p.stateVariables?.(), ...p.trainableVariables?.() })) vars[`${p.name}:${k}`] = v;
+    }
     return vars;
   }
 

@@ -91,6 +91,26 @@ describe('Trainer', () => {
     t2.dispose(); m2.dispose();
   });
 
+  it("a plugin's stateVariables (not trained, e.g. running statistics) are checkpointed and restored", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-ckpt-state-'));
+    const counting = (): TrainerPlugin & { count: tf.Variable } => {
+      const count = tf.variable(tf.scalar(0), false);
+      return { name: 'counting', apiVersion: 1, count, stateVariables: () => ({ steps: count }), afterApply: () => { count.assign(tf.add(count, 1)); }, dispose: () => count.dispose() };
+    };
+    const m1 = model(5);
+    const p1 = counting();
+    const t1 = new Trainer({ model: m1, seed: 9, batchSize: 32, checkpointDir: dir, plugins: [p1] });
+    await t1.fit(toyDataset(), { epochs: 1 });
+    expect(p1.count.dataSync()[0]).toBe(8);
+    const m2 = model(5);
+    const p2 = counting();
+    const t2 = new Trainer({ model: m2, seed: 9, batchSize: 32, checkpointDir: dir, plugins: [p2] });
+    await t2.fit(toyDataset(), { epochs: 2, resume: true });
+    expect(p2.count.dataSync()[0]).toBe(16); // 8 restored + 8 of the second epoch
+    for (const t of [t1, t2]) t.dispose();
+    for (const m of [m1, m2]) m.dispose();
+  });
+
   it('saveCheckpoints: false resumes from a checkpoint and leaves it as it was', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'trellis-ckpt-ro-'));
     const train = async (init: number, options: object, fit: object) => (await trainToy(init, options, fit)).w;

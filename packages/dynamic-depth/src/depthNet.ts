@@ -134,9 +134,14 @@ export class DepthNet implements ModelAdapter {
     return this.configs.find((c) => c.activeBlocks.length === this.numSkippable)!;
   }
 
-  /** The shallowest depth of the menu, `c_min` (fewest FLOPs). */
+  /** The shallowest depth of the menu, `c_min`: fewest FLOPs, then fewest active blocks (backbones without FLOPs read 0 for every depth). */
   get minConfig(): DepthConfig {
-    return [...this.configs].sort((a, b) => this.cost(a).flops - this.cost(b).flops)[0]!;
+    return [...this.configs].sort((a, b) => this.compareCost(a, b))[0]!;
+  }
+
+  /** Orders depths by cost: FLOPs, then active blocks (for sorting; negative when `a` is cheaper). */
+  compareCost(a: DepthConfig, b: DepthConfig): number {
+    return this.cost(a).flops - this.cost(b).flops || a.activeBlocks.length - b.activeBlocks.length;
   }
 
   /** The depth {@link DepthNet.apply} and {@link DepthNet.predict} use. */
@@ -146,12 +151,19 @@ export class DepthNet implements ModelAdapter {
 
   /**
    * Resolves a depth: a menu id, a menu config, or (for training-time sampling such as LayerDrop)
-   * any valid configuration object. Throws UNKNOWN_DEPTH / BAD_DEPTH / MANDATORY_BLOCK.
+   * any valid configuration object. Throws UNKNOWN_DEPTH / BAD_DEPTH / MANDATORY_BLOCK, and BAD_DEPTH
+   * for an object that takes a menu depth's id with other blocks (it would read that depth's batch-norm
+   * statistics and replace its outputs in `forwardMany`).
    */
   resolve(config: DepthConfig | string): DepthConfig {
     if (typeof config === 'string') return resolveConfig(this.configs, config);
     const inMenu = this.configs.find((c) => c.id === config.id);
-    if (inMenu && inMenu.activeBlocks.join(',') === [...config.activeBlocks].sort((a, b) => a - b).join(',')) return inMenu;
+    if (inMenu) {
+      const blocks = Array.isArray(config.activeBlocks) ? [...config.activeBlocks].sort((a, b) => a - b).join(',') : String(config.activeBlocks);
+      if (inMenu.activeBlocks.join(',') === blocks) return inMenu;
+      throw new TrellisError('BAD_DEPTH', `depth "${config.id}" is in the menu with blocks [${inMenu.activeBlocks.join(', ')}], but this object has blocks [${blocks}]`,
+        `pass the menu's depth ("${config.id}"), or give a configuration of other blocks its own id`, { id: config.id });
+    }
     return validateConfig(config, this.layout);
   }
 

@@ -12,9 +12,13 @@ export interface DepthRow {
   flops: number;
   /** Parameters touched. */
   params: number;
-  /** Median measured latency (ms) of one batch of `latencyBatchSize`, when measured. */
+  /**
+   * Measured latency (ms) of one batch of `latencyBatchSize`, when measured: the median over 5
+   * interleaved rounds of each round's fastest run (see {@link evaluateAllDepths}), so a robust
+   * near-minimum, not the median of all timed runs (`measureLatency` gives that).
+   */
   latencyMs?: number;
-  /** Median measured latency (ms) of a single example, when measured. */
+  /** The same for a single example, when measured. */
   latencyMs1?: number;
 }
 
@@ -64,7 +68,9 @@ export function selectDepth(table: DepthTable, budget: Budget, options: { onOver
   check(table.rows.length > 0, 'EMPTY_DEPTH_TABLE', 'the depth table has no rows', 'evaluate the model with evaluateAllDepths first');
   const limits = Object.entries(budget).filter(([, v]) => v !== undefined);
   check(limits.length > 0, 'EMPTY_BUDGET', 'the budget sets no limit', 'pass maxFlops, maxLatencyMs and/or maxBlocks');
-  for (const [k, v] of limits) check(typeof v === 'number' && !Number.isNaN(v), 'BAD_BUDGET', `budget ${k}=${String(v)} is not a number`, 'pass numeric limits');
+  for (const [k, v] of limits) {
+    check(typeof v === 'number' && v >= 0, 'BAD_BUDGET', `budget ${k}=${String(v)} is not a number ≥ 0`, 'pass numeric limits (a negative limit would fit nothing)');
+  }
   if (budget.maxLatencyMs !== undefined) {
     check(table.rows.every((r) => r.latencyMs !== undefined), 'NO_LATENCY', 'the budget limits latency but the table has no measured latencies',
       'build the table with evaluateAllDepths(model, data, { latency: true })');
@@ -74,10 +80,11 @@ export function selectDepth(table: DepthTable, budget: Budget, options: { onOver
     && (budget.maxLatencyMs === undefined || r.latencyMs! <= budget.maxLatencyMs)
     && (budget.maxBlocks === undefined || r.activeBlocks <= budget.maxBlocks));
   if (fits.length > 0) {
-    const best = [...fits].sort((a, b) => b.accuracy - a.accuracy || a.flops - b.flops)[0]!;
+    const best = [...fits].sort((a, b) => b.accuracy - a.accuracy || a.flops - b.flops || a.activeBlocks - b.activeBlocks)[0]!;
     return { config: best.id, row: best, overBudget: false };
   }
-  const smallest = [...table.rows].sort((a, b) => a.flops - b.flops)[0]!;
+  // the shallowest: fewest FLOPs, then fewest blocks (a fromBlocks backbone without FLOPs reads 0 for every depth)
+  const smallest = [...table.rows].sort((a, b) => a.flops - b.flops || a.activeBlocks - b.activeBlocks)[0]!;
   if (options.onOverBudget === 'smallest') return { config: smallest.id, row: smallest, overBudget: true };
   throw new TrellisError('NO_DEPTH_FITS',
     `no depth fits the budget ${JSON.stringify(budget)}; the cheapest, "${smallest.id}", needs ${smallest.flops} FLOPs, ${smallest.activeBlocks} blocks${smallest.latencyMs !== undefined ? `, ${smallest.latencyMs.toFixed(3)} ms` : ''}`,

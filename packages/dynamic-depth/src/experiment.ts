@@ -19,7 +19,7 @@ import { loadDepthNet } from './architectures.js';
 import type { DepthConfig } from './depthConfig.js';
 import type { DepthNet } from './depthNet.js';
 import { selectDepth, type DepthTable } from './depthTable.js';
-import { depthAccuracy, evaluateAllDepths, measureSwitchCost } from './evaluateDepths.js';
+import { depthAccuracy, evaluateAllDepths, measureSwitchCost, recalibrateBatchNorm } from './evaluateDepths.js';
 import { resNetCNN } from './resnetCnn.js';
 import { residualMLP } from './residualMlp.js';
 import type { CoopDepthOptions } from './plugin.js';
@@ -146,12 +146,17 @@ async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: 
   log(`[seed ${seed}] full-only: trained at full depth, evaluated at every depth`);
   const fullOnly = buildExperimentNet(s, seed + 2000);
   const rf = await trainFixedDepth(fullOnly, train, { ...base, seed, label: 'full-only' });
+  // trained at full depth only, so the shallower depths' batch-norm statistics never moved: post-statistics
+  // per depth (spec §1; a no-op for the MLP, which has no batch-norm)
+  recalibrateBatchNorm(fullOnly, train, { samples: 2000, seed });
   methods['full-only'] = tableToResult(evaluateAllDepths(fullOnly, test, evalOpts), rf.seconds);
   fullOnly.dispose();
 
   log(`[seed ${seed}] layerdrop (p = 0.2)`);
   const ld = buildExperimentNet(s, seed + 3000);
   const rl = await trainLayerDrop(ld, train, { ...base, seed, p: 0.2, label: 'layerdrop' });
+  // sampled depths are not menu depths, so training updated no menu depth's statistics
+  recalibrateBatchNorm(ld, train, { samples: 2000, seed });
   methods.layerdrop = tableToResult(evaluateAllDepths(ld, test, evalOpts), rl.seconds);
   ld.dispose();
 

@@ -160,7 +160,7 @@ export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
   let subsB: DepthConfig[] = [];
   let baseCarriesCe = false;
 
-  const subConfigs = (net: DepthNet) => net.configs.filter((c) => c.id !== net.fullConfig.id).sort((a, b) => net.cost(a).flops - net.cost(b).flops);
+  const subConfigs = (net: DepthNet) => net.configs.filter((c) => c.id !== net.fullConfig.id).sort((a, b) => net.compareCost(a, b));
   const kdOpts = { kdWeight: w, temperature: T };
   const fullTeachersOf = (other: tf.Tensor | null, leader: tf.Tensor | null): Teacher[] => [
     ...(leader ? [{ logits: leader, weight: W.alpha }] : []),
@@ -199,6 +199,17 @@ export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
       const out: Record<string, tf.Variable> = {};
       if (B) for (const [k, v] of Object.entries(B.trainableVariables())) out[`teammateB/${k}`] = v;
       if (L && !leaderOpt?.model) for (const [k, v] of Object.entries(L.trainableVariables())) out[`leader/${k}`] = v;
+      return out;
+    },
+    /** Teammate B's and the Leader's batch-norm statistics: a resumed run needs them as much as their weights. */
+    stateVariables() {
+      const out: Record<string, tf.Variable> = {};
+      const untrained = (net: DepthNet, prefix: string) => {
+        const trained = net.trainableVariables();
+        for (const [k, v] of Object.entries(net.allVariables())) if (!(k in trained)) out[`${prefix}/${k}`] = v;
+      };
+      if (B) untrained(B, 'teammateB');
+      if (L && !leaderOpt?.model) untrained(L, 'leader');
       return out;
     },
     onBatchStart() {

@@ -33,6 +33,7 @@ export function resNetCNN(options: ResNetCnnOptions): DepthNet {
   requireBackend('resNetCNN()');
   const channels = options.stageChannels ?? [16, 32, 64];
   const perStage = options.blocksPerStage ?? channels.map(() => 2);
+  check(Array.isArray(channels) && channels.length > 0, 'BAD_OPTION', `stageChannels ${JSON.stringify(channels)} has no stage`, 'pass one width per stage, e.g. stageChannels: [16, 32, 64]');
   check(perStage.length === channels.length, 'BAD_OPTION', `${channels.length} stage widths but ${perStage.length} block counts`, 'give one block count per stage');
   check(channels.every((c) => Number.isInteger(c) && c > 0) && perStage.every((k) => Number.isInteger(k) && k >= 0), 'BAD_OPTION',
     `stageChannels [${channels.join(', ')}] must be positive integers and blocksPerStage [${perStage.join(', ')}] non-negative integers`,

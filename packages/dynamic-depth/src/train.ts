@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, Trainer, type Dataset, type EpochLogs, type TrainerPlugin } from '@trellis-ml/core';
 import type { DepthNet } from './depthNet.js';
-import { depthAccuracy } from './evaluateDepths.js';
+import { depthAccuracy, recalibrateBatchNorm } from './evaluateDepths.js';
 import { coopDepth, cosineDecay, layerDrop, type CoopDepthOptions, type LayerDropOptions } from './plugin.js';
 
 /** Optimiser and schedule shared by every training routine (spec §6.3: Adam 1e-3, cosine to 0, batch 128). */
@@ -67,7 +67,9 @@ export interface CoopDepthResult extends TrainReport {
 
 /**
  * Cooperative training (Leader, Teammates A and B, their sub-networks) in one Trainer, then picks
- * the Teammate to deploy on `validation`. `model` becomes Teammate A.
+ * the Teammate to deploy on `validation`. `model` becomes Teammate A. With `bnMode: 'recalibrate'`,
+ * each Teammate's per-depth batch-norm statistics are recomputed from 2,000 training examples
+ * ({@link recalibrateBatchNorm}) before the choice, as spec §1 asks before any evaluation.
  */
 export async function trainCoopDepth(model: DepthNet, data: Dataset, validation: Dataset, opts: BaseTrainOptions & CoopDepthOptions): Promise<CoopDepthResult> {
   const plugin = coopDepth(opts);
@@ -78,6 +80,7 @@ export async function trainCoopDepth(model: DepthNet, data: Dataset, validation:
     leader = plugin.leader();
     plugin.release();
   });
+  for (const t of team) if (t.bnMode === 'recalibrate') recalibrateBatchNorm(t, data, { samples: 2000, seed: opts.seed });
   const means = team.map((t) => t.configs.reduce((s, c) => s + depthAccuracy(t, validation, c), 0) / t.configs.length);
   const best = means.indexOf(Math.max(...means));
   return { ...report, teammates: team, leader, deployed: team[best]!, validationMeans: means };

@@ -217,6 +217,19 @@ describe('residual CNN with switchable batch-norm', () => {
     net.dispose();
   });
 
+  it('a depth object that takes a menu id with other blocks is refused (it read that depth\'s statistics and replaced its outputs)', async () => {
+    const net = cnn();
+    const e = await expectTrellisError(() => net.setDepth({ id: 's1-1', activeBlocks: [1, 4] }), 'BAD_DEPTH');
+    expect(e.problem).toBe('depth "s1-1" is in the menu with blocks [0, 3], but this object has blocks [1,4]');
+    expect(net.resolve({ id: 's1-1', activeBlocks: [3, 0] })).toBe(net.resolve('s1-1'));
+    expect(net.resolve({ id: 'sampled', activeBlocks: [1, 4] }).activeBlocks).toEqual([1, 4]);
+    net.dispose();
+  });
+
+  it('a resNetCNN without stages is BAD_OPTION (it was a raw shape error)', async () => {
+    await expectTrellisError(() => resNetCNN({ inputShape: [8, 8, 1], stageChannels: [], blocksPerStage: [], numClasses: 3, seed: 1 }), 'BAD_OPTION');
+  });
+
   it('recalibration refuses batchSize 0 (it used to loop forever) and samples 0 (it marked every depth calibrated without statistics)', async () => {
     const net = cnn('recalibrate');
     const data = toyDataset(12, 2, 64).reshape([8, 8, 1]);
@@ -270,6 +283,18 @@ describe('fromBlocks', () => {
     const backbone = (stage: number) => ({ name: 'x', inputShape: [2], numClasses: 2, stem: (x: tf.Tensor) => x, blocks: [{ apply: (h: tf.Tensor) => h, skippable: true, stage }], head: (h: tf.Tensor) => h, variables: {} });
     expect((await expectTrellisError(() => fromBlocks(backbone(-1), [{ id: 'd1', activeBlocks: [0] }]), 'BAD_OPTION')).problem).toContain('block 0 has stage -1');
     await expectTrellisError(() => fromBlocks(backbone(1.5), [{ id: 'd1', activeBlocks: [0] }]), 'BAD_OPTION');
+  });
+
+  it('without FLOP counts the shallowest depth is the one with the fewest blocks, not the first of the menu', () => {
+    const w = tf.variable(tf.eye(3));
+    const net = fromBlocks({
+      name: 'noflops', inputShape: [3], numClasses: 3, stem: (x) => x,
+      blocks: [0, 1, 2].map(() => ({ apply: (h: tf.Tensor) => tf.add(h, tf.matMul(h as tf.Tensor2D, w as tf.Tensor2D)), skippable: true, stage: 0 })),
+      head: (h) => h, variables: { w },
+    }, [{ id: 'd2', activeBlocks: [0, 1] }, { id: 'd1', activeBlocks: [0] }, { id: 'd3', activeBlocks: [0, 1, 2] }]);
+    expect(net.configs.map((c) => net.cost(c).flops)).toEqual([0, 0, 0]);
+    expect(net.minConfig.id).toBe('d1');
+    net.dispose();
   });
 
   it('wraps a user backbone: skippable blocks become identities at shallower depths', () => {

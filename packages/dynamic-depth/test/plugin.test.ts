@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Trainer } from '@trellis-ml/core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { coopDepth, cosineDecay, layerDrop, residualMLP, resNetCNN, type CoopDepthOptions } from '../src/index.js';
+import { coopDepth, cosineDecay, layerDrop, residualMLP, resNetCNN, trainCoopDepth, type CoopDepthOptions } from '../src/index.js';
 import { expectTrellisError, toyDataset, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -121,6 +124,40 @@ describe('coopDepth plugin', () => {
     expect(Array.from(stats['head/bn/s0-0/moving_mean']!.dataSync())).not.toEqual(Array.from(stats['head/bn/s1-1/moving_mean']!.dataSync()));
     t.dispose();
     a.dispose();
+  });
+});
+
+describe('coopDepth with batch-norm: checkpoints and recalibration', () => {
+  const cnn = (bnMode: 'per-config' | 'recalibrate') => resNetCNN({ inputShape: [8, 8, 1], stageChannels: [2, 4], blocksPerStage: [1, 1], numClasses: 3, bnMode, seed: 1 });
+  const data = () => toyDataset(32, 1, 64).reshape([8, 8, 1]);
+
+  it("a resumed run restores Teammate B's and the Leader's batch-norm statistics (they were left at their initial values)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-coop-ckpt-'));
+    const statOf = (p: ReturnType<typeof coopDepth>, who: 'B' | 'L') => {
+      const net = who === 'B' ? p.teammates()[1]! : p.leader()!;
+      return Array.from(net.allVariables()['block0/bn1/s1-1/moving_mean']!.dataSync());
+    };
+    const a1 = cnn('per-config');
+    const p1 = coopDepth();
+    const t1 = new Trainer({ model: a1, seed: 3, batchSize: 16, plugins: [p1], checkpointDir: dir });
+    await t1.fit(data(), { epochs: 1 });
+    const saved = { B: statOf(p1, 'B'), L: statOf(p1, 'L') };
+    expect(saved.B.some((v) => v !== 0)).toBe(true);
+    const a2 = cnn('per-config');
+    const p2 = coopDepth();
+    const t2 = new Trainer({ model: a2, seed: 3, batchSize: 16, plugins: [p2], checkpointDir: dir, saveCheckpoints: false });
+    await t2.fit(data(), { epochs: 1, resume: true }); // resumes after epoch 1 of 1: nothing left to train
+    expect(statOf(p2, 'B')).toEqual(saved.B);
+    expect(statOf(p2, 'L')).toEqual(saved.L);
+    for (const t of [t1, t2]) t.dispose();
+    for (const m of [a1, a2]) m.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("trainCoopDepth recalibrates both Teammates' per-depth statistics (bnMode 'recalibrate') before it picks one on validation", async () => {
+    const r = await trainCoopDepth(cnn('recalibrate'), data(), data(), { epochs: 1, batchSize: 16, lr: 3e-3, seed: 1 });
+    for (const t of r.teammates) expect([...t.calibrated].sort()).toEqual(t.configs.map((c) => c.id).sort());
+    for (const m of [...r.teammates, r.leader]) m?.dispose();
   });
 });
 

@@ -27,6 +27,12 @@ describe('selectDepth', () => {
     expect(e.problem).toContain('"d2"');
     expect(selectDepth(table, { maxFlops: 50 }, { onOverBudget: 'smallest' })).toMatchObject({ config: 'd2', overBudget: true });
     await expectTrellisError(() => selectDepth(table, {}), 'EMPTY_BUDGET');
+    await expectTrellisError(() => selectDepth(table, { maxFlops: -5 }), 'BAD_BUDGET');
+    await expectTrellisError(() => selectDepth(table, { maxBlocks: NaN }), 'BAD_BUDGET');
+    // rows without FLOP counts (a fromBlocks backbone): the shallowest is the one with the fewest blocks
+    const noFlops: DepthTable = { rows: [4, 1, 2].map((k) => ({ id: `d${k}`, activeBlocks: k, accuracy: 0.5, flops: 0, params: 0 })) };
+    expect(selectDepth(noFlops, { maxBlocks: 0 }, { onOverBudget: 'smallest' }).config).toBe('d1');
+    expect(selectDepth(noFlops, { maxFlops: 0 }).config).toBe('d1');
     await expectTrellisError(() => selectDepth({ rows: table.rows.map(({ latencyMs: _, ...r }) => r) }, { maxLatencyMs: 3 }), 'NO_LATENCY');
   });
 

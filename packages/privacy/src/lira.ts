@@ -37,21 +37,21 @@ function logNormalPdf(x: number, mu: number, sigma: number): number {
   return -0.5 * ((x - mu) / sigma) ** 2 - Math.log(sigma) - 0.5 * Math.log(2 * Math.PI);
 }
 
-/** log Φ(z) for the standard normal, stable in both tails. */
+/**
+ * log Φ(z) for the standard normal, from one erfc approximation in log space: log(½·erfc(−z/√2)) below
+ * 0 and log1p(−½·erfc(z/√2)) above. It keeps increasing far into both tails: log(Φ(z)) would round
+ * to 0 from z ≈ 8.3 and tie every score above, and an asymptotic branch below z = −5 jumped by
+ * 7.9e-4 at its seam. It reaches 0 only where ½·erfc(z/√2) underflows (z ≈ 38).
+ */
 function logNormalCdf(z: number): number {
-  if (z > -5) return Math.log(0.5 * erfc(-z / Math.SQRT2));
-  // asymptotic expansion for the far lower tail
-  const z2 = z * z;
-  return -0.5 * z2 - Math.log(-z) - 0.5 * Math.log(2 * Math.PI) + Math.log(1 - 1 / z2 + 3 / (z2 * z2));
+  return z < 0 ? Math.log(0.5) + logErfc(-z / Math.SQRT2) : Math.log1p(-0.5 * Math.exp(logErfc(z / Math.SQRT2)));
 }
 
-/** Complementary error function (Numerical Recipes' erfcc, |relative error| < 1.2e-7). */
-function erfc(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-  return x >= 0 ? r : 2 - r;
+/** log erfc(x) for x ≥ 0 (Numerical Recipes' erfcc taken in log space, |relative error of erfc| < 1.2e-7). */
+function logErfc(x: number): number {
+  const t = 1 / (1 + 0.5 * x);
+  return Math.log(t) - x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
 }
 
 /**

@@ -27,7 +27,8 @@ export interface Signals {
   featureNorm?: Float64Array;
 }
 
-const LOG_FLOOR = 1e-30;
+/** Mentr's floor inside its logs (spec: 1e-30), as a log: `max(log x, LOG_FLOOR)` is `log(max(x, 1e-30))`. */
+const LOG_FLOOR = Math.log(1e-30);
 
 /**
  * Signals from raw logits (`n × k`, row-major) and labels. Softmax is taken in float64 from
@@ -67,25 +68,29 @@ export function signalsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<n
       // +Infinity (or all −Infinity) leaves the softmax undefined: every signal of the row would be NaN
       throw new TrellisError('NAN_SCORE', `the largest logit of example ${i} is ${max}`, 'the model produced infinite outputs (an overflow, e.g. a diverged training run): check its weights and inputs');
     }
-    let z = 0;
-    for (let c = 0; c < k; c++) z += Math.exp(logits[i * k + c]! - max);
-    const logZ = Math.log(z);
+    // log Σ exp(l − max) = log1p(Σ over the classes other than the argmax): log(1 + tiny) would round
+    // to 0 once the logit gap passes ≈ 37, and every such confident example would tie at loss 0
+    let rest = 0;
+    for (let c = 0; c < k; c++) if (c !== arg) rest += Math.exp(logits[i * k + c]! - max);
+    const logZ = Math.log1p(rest);
     let h = 0;
-    let mentr = 0;
     let others = 0;
     for (let c = 0; c < k; c++) {
       const logp = logits[i * k + c]! - max - logZ;
       const p = Math.exp(logp);
       probs[i * k + c] = p;
       h -= p > 0 ? p * logp : 0;
-      if (c === y) mentr -= (1 - p) * Math.log(Math.max(p, LOG_FLOOR));
-      else {
-        mentr -= p * Math.log(Math.max(1 - p, LOG_FLOOR));
-        others += p;
-      }
+      if (c !== y) others += p;
     }
     const py = probs[i * k + y]!;
     const logpy = logits[i * k + y]! - max - logZ;
+    // Mentr with 1 − p_y as the other classes' sum and log(1 − p) as log1p(−p): no cancellation near p = 1
+    let mentr = -others * Math.max(logpy, LOG_FLOOR);
+    for (let c = 0; c < k; c++) {
+      if (c === y) continue;
+      const p = probs[i * k + c]!;
+      mentr -= p * Math.max(Math.log1p(-p), LOG_FLOOR);
+    }
     loss[i] = -logpy;
     confidence[i] = py;
     entropy[i] = h;

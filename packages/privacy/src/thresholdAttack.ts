@@ -33,7 +33,9 @@ export function metricScores(s: Signals, name: MetricAttackName): Float64Array {
 
 /**
  * The threshold maximising ½(TPR + TNR) for "member iff score ≥ τ", scanning every observed score
- * (ties broken toward the smallest such τ). Returns τ and the balanced accuracy it reaches.
+ * from the highest down; when several τ reach the best balanced accuracy, the largest of them is kept
+ * (Song & Mittal's `_thre_setting` keeps the first in its data order instead). Returns τ and the
+ * balanced accuracy it reaches.
  */
 export function bestThreshold(scores: ArrayLike<number>, isMember: ArrayLike<number>): { threshold: number; balancedAccuracy: number } {
   const { members, nonMembers } = checkScores(scores, isMember);

@@ -29,6 +29,19 @@ describe('LiRA', () => {
     expect(one[0]).toBeCloseTo(Math.log(0.5), 6);
   });
 
+  it('offline-onesided stays exact and increasing in both tails (z ≥ 8.3 all scored 0 before; the seam at z = −5 jumped)', () => {
+    // OUT φ ∈ {−1, 1}: μ 0, σ 1, so the score is log Φ(φ); reference values from scipy.stats.norm.logcdf
+    const outs = [{ phi: Array(10).fill(-1), keep: Array(10).fill(0) }, { phi: Array(10).fill(1), keep: Array(10).fill(0) }];
+    const z = [-30, -5.00001, -5, -4.99999, -1, 0, 1, 8.5, 10, 30];
+    const scipy = [-454.32124395634327, -15.065050259076763, -15.064998393988727, -15.064946528997424, -1.8410216450092634,
+      -0.6931471805599453, -0.1727537790234499, -9.47953482220325e-18, -7.61985302416047e-24, -4.906713927147908e-198];
+    const s = liraScores(z, outs, { mode: 'offline-onesided' });
+    for (let j = 0; j < z.length; j++) expect(Math.abs(s[j]! - scipy[j]!), `z = ${z[j]}`).toBeLessThanOrEqual(2e-7 * Math.abs(scipy[j]!));
+    for (let j = 1; j < z.length; j++) expect(s[j]!, `z = ${z[j]}`).toBeGreaterThan(s[j - 1]!);
+    // a member far above the OUT distribution now outranks a non-member less far above it
+    expect(auc([s[9]!, s[7]!], [1, 0])).toBe(1);
+  });
+
   it('fixed variance uses one global std', () => {
     const a = liraScores([3, 0], refs, { mode: 'offline', fixedVariance: true });
     const b = liraScores([3, 0], refs, { mode: 'offline' });

@@ -16,6 +16,25 @@ describe('signals', () => {
     expect(s.correct[0]).toBe(1);
   });
 
+  it('keeps loss and modified entropy exact for very confident rows (a logit gap ≳ 37 rounded both to 0, a tie)', () => {
+    // two classes, logits (g, 0), label 0: q = e^−g / (1 + e^−g), loss = log1p(e^−g), and since 1 − p = q and
+    // log(1 − q) = log p, Mentr = q·loss + q·loss = 2·q·loss
+    const gaps = [38, 40, 45];
+    const s = signalsFromLogits(gaps.flatMap((g) => [g, 0]), [0, 0, 0], 2);
+    gaps.forEach((g, i) => {
+      const loss = Math.log1p(Math.exp(-g));
+      const q = Math.exp(-g) / (1 + Math.exp(-g));
+      expect(s.loss[i]! / loss, `loss, gap ${g}`).toBeCloseTo(1, 12);
+      expect(s.modifiedEntropy[i]! / (2 * q * loss), `Mentr, gap ${g}`).toBeCloseTo(1, 12);
+    });
+    // so the more confident row is the more member-like one, for both scores
+    for (const name of ['loss', 'modifiedEntropy'] as const) {
+      const sc = metricScores(s, name);
+      expect(sc[1]!, name).toBeGreaterThan(sc[0]!);
+      expect(sc[2]!, name).toBeGreaterThan(sc[1]!);
+    }
+  });
+
   it('orients every metric so that a member-like (confident, correct) example scores higher', () => {
     const s = signalsFromLogits([5, 0, 0, 0.2, 0, 0], [0, 1], 3);
     for (const name of ['loss', 'confidence', 'entropy', 'modifiedEntropy', 'correctness'] as const) {
@@ -55,6 +74,8 @@ describe('signals', () => {
 
   it('fits global and per-class thresholds that maximise balanced accuracy on the shadow data', () => {
     expect(bestThreshold([0.9, 0.8, 0.3, 0.2], [1, 1, 0, 0])).toEqual({ threshold: 0.8, balancedAccuracy: 1 });
+    // a plateau: τ = 3 and τ = 1 both reach ½(½ + 1) = ½(1 + ½) = 0.75; the largest is kept, as documented
+    expect(bestThreshold([3, 2, 1, 0], [1, 0, 1, 0])).toEqual({ threshold: 3, balancedAccuracy: 0.75 });
     // class 0: members have loss 0.1, non-members 1.0 ; class 1: members 2.0, non-members 3.0
     const logitsFor = (p: number) => [Math.log(p), Math.log(1 - p)];
     const sIn = signalsFromLogits([...logitsFor(Math.exp(-0.1)), ...logitsFor(1 - Math.exp(-2))].flat(), [0, 1], 2);

@@ -18,6 +18,8 @@ export { ShadowModelAttack, attackFeatures } from './shadowAttack.js';
 export type { ShadowAttackOptions } from './shadowAttack.js';
 export { liraScores, liraLeaveOneOut } from './lira.js';
 export type { LiraMode, LiraOptions, LiraReference, PooledLira } from './lira.js';
+export { rmiaScores } from './rmia.js';
+export type { RmiaMode, RmiaOptions, RmiaReference } from './rmia.js';
 export { rocCurve, auc, tprAtFpr, balancedAccuracy, oracleBalancedAccuracy, advantage, checkScores, minNonMembersFor, thinRoc } from './rocMetrics.js';
 export type { RocCurve, PoolSize, TprAtFprOptions } from './rocMetrics.js';
 export { scoreAttack, metricAttackSuite, featureNormDisparity, membershipLabels, pooledMetricScores } from './audit.js';

@@ -1,0 +1,133 @@
+import { TrellisError, check, checkChoice } from '@trellis-ml/core';
+
+/**
+ * RMIA (Zarifzadeh, Liu & Shokri, ICML 2024; spec §5.2): a membership score from likelihood ratios
+ * against population data. For an audit example x, `LR(x) = p(x|θ) / p(x)`, where p(·|θ) is the
+ * target's probability of the true label and p(x) its average over reference models; the score is the
+ * fraction of population points z with `LR(x) / LR(z) > γ`. Pure functions of probabilities.
+ *
+ * @module
+ */
+
+/** RMIA variants: online (IN and OUT reference models) or offline (OUT models only, with the linear correction `a`). */
+export type RmiaMode = 'online' | 'offline';
+
+/** Options of {@link rmiaScores}. */
+export interface RmiaOptions {
+  mode: RmiaMode;
+  /** The likelihood-ratio threshold γ (default 1, ML Privacy Meter's; the paper's scripts use 2). */
+  gamma?: number;
+  /**
+   * Offline only: `a` in `p(x) ≈ ½((1 + a)·P_out(x) + (1 − a))`, which stands in for the IN models'
+   * average. Default 0.3; the paper tunes it per setting on a pair of reference models (a grid of 0,
+   * 0.1, …, 1, keeping the value of the best AUC).
+   */
+  offlineA?: number;
+}
+
+/** One reference model's probabilities of the true label on the audit examples and on the population. */
+export interface RmiaReference {
+  /** p(x|θ') per audit example. */
+  prob: ArrayLike<number>;
+  /** 1 when the audit example was in this reference model's training set. */
+  keep: ArrayLike<number>;
+  /** p(z|θ') per population point (no population point is in any model's training set). */
+  populationProb: ArrayLike<number>;
+}
+
+const RMIA_MODES: readonly RmiaMode[] = ['online', 'offline'];
+
+function checkProbabilities(p: ArrayLike<number>, what: string): void {
+  for (let i = 0; i < p.length; i++) {
+    const v = p[i]!;
+    if (!(v >= 0 && v <= 1)) {
+      throw new TrellisError('NAN_SCORE', `${what}[${i}] is ${v}, not a probability`, "pass each model's softmax probability of the example's true label (Signals.confidence)");
+    }
+  }
+}
+
+/** Mean of `values` at the positions `use` selects. */
+function meanWhere(values: readonly number[], use: readonly boolean[]): number {
+  let s = 0;
+  let k = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (use[i]) {
+      s += values[i]!;
+      k++;
+    }
+  }
+  return s / k;
+}
+
+/**
+ * RMIA membership scores (higher = member), one per audit example, in [0, 1]. Online, p(x) is
+ * ½(mean over IN models + mean over OUT models) and p(z) the mean over all reference models;
+ * offline, both are `½((1 + a)·mean over OUT models + (1 − a))`. The score of x is the fraction of
+ * population points z with `(p(x|θ)/p(x)) / (p(z|θ)/p(z)) > γ`.
+ *
+ * Example: one OUT reference model, offline with a = 1 (so p = P_out), γ = 1; the target gives x
+ * probability 0.9 where the reference gives 0.3 (ratio 3), and the two population points ratios 1 and
+ * 4: x beats one of two, so its score is 0.5.
+ *
+ * @throws TrellisError `NO_REFERENCE_MODELS`, `LENGTH_MISMATCH`, `NAN_SCORE` (a value that is not a
+ * probability), `NO_OUT_MODELS` / `NO_IN_MODELS` (an example with no OUT, or online no IN, model),
+ * `NO_POPULATION`, `BAD_OPTION` (an unknown mode, γ ≤ 0, a ∉ [0, 1]).
+ */
+export function rmiaScores(targetProb: ArrayLike<number>, targetPopulationProb: ArrayLike<number>, refs: readonly RmiaReference[], options: RmiaOptions): Float64Array {
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', () => `RMIA got no options (got ${String(options)}), so no mode`, "pass options such as { mode: 'offline' } or { mode: 'online' }");
+  checkChoice(options.mode, RMIA_MODES, 'RMIA mode');
+  const gamma = options.gamma ?? 1;
+  check(typeof gamma === 'number' && gamma > 0 && Number.isFinite(gamma), 'BAD_OPTION', () => `RMIA γ ${String(gamma)} is not a positive number`, 'pass gamma 1 (the library\'s default) or 2 (the paper\'s scripts)');
+  const a = options.offlineA ?? 0.3;
+  check(typeof a === 'number' && a >= 0 && a <= 1, 'BAD_OPTION', () => `RMIA offlineA ${String(a)} is outside [0, 1]`, 'pass a in [0, 1] (default 0.3), or tune it on a pair of reference models');
+  const n = targetProb.length;
+  const m = targetPopulationProb.length;
+  check(refs.length > 0, 'NO_REFERENCE_MODELS', 'RMIA got no reference models', 'train one or more reference models (offline RMIA works with one OUT model)');
+  check(m > 0, 'NO_POPULATION', 'RMIA got no population points', 'score the target and every reference model on population data that no model trained on');
+  checkProbabilities(targetProb, 'the target probability');
+  checkProbabilities(targetPopulationProb, 'the target population probability');
+  for (const [r, ref] of refs.entries()) {
+    if (ref.prob.length !== n || ref.keep.length !== n || ref.populationProb.length !== m) {
+      throw new TrellisError('LENGTH_MISMATCH',
+        `reference model ${r} has ${ref.prob.length} probabilities and ${ref.keep.length} keep flags for ${n} audit examples, and ${ref.populationProb.length} population probabilities for ${m}`,
+        'score every reference model on the same audit examples and population points as the target');
+    }
+    checkProbabilities(ref.prob, `reference model ${r}'s probability`);
+    checkProbabilities(ref.populationProb, `reference model ${r}'s population probability`);
+  }
+  const online = options.mode === 'online';
+  const offlineMarginal = (meanOut: number): number => 0.5 * ((1 + a) * meanOut + (1 - a));
+  // p(z|θ) / p(z) for every population point, sorted for counting
+  const ratioZ = new Float64Array(m);
+  const all = refs.map(() => true);
+  for (let z = 0; z < m; z++) {
+    const meanOut = meanWhere(refs.map((ref) => ref.populationProb[z]!), all);
+    ratioZ[z] = targetPopulationProb[z]! / (online ? meanOut : offlineMarginal(meanOut));
+  }
+  ratioZ.sort();
+  const scores = new Float64Array(n);
+  for (let x = 0; x < n; x++) {
+    const probs = refs.map((ref) => ref.prob[x]!);
+    const isIn = refs.map((ref) => ref.keep[x] === 1);
+    const isOut = isIn.map((v) => !v);
+    if (!isOut.includes(true)) {
+      throw new TrellisError('NO_OUT_MODELS', `audit example ${x} was in the training set of every reference model`, 'train more reference models, each on a random half of the audit pool');
+    }
+    if (online && !isIn.includes(true)) {
+      throw new TrellisError('NO_IN_MODELS', `audit example ${x} was in the training set of no reference model`, 'train more reference models (each example IN for about half of them), or use offline mode');
+    }
+    const meanOut = meanWhere(probs, isOut);
+    const px = online ? 0.5 * (meanWhere(probs, isIn) + meanOut) : offlineMarginal(meanOut);
+    // LR(x) / LR(z) > γ ⇔ LR(z) < LR(x) / γ: count the sorted population ratios strictly below
+    const bound = targetProb[x]! / px / gamma;
+    let lo = 0;
+    let hi = m;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ratioZ[mid]! < bound) lo = mid + 1;
+      else hi = mid;
+    }
+    scores[x] = lo / m;
+  }
+  return scores;
+}

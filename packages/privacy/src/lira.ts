@@ -20,6 +20,19 @@ export interface LiraReference {
 
 const LIRA_MODES: readonly LiraMode[] = ['online', 'offline', 'offline-onesided'];
 
+/**
+ * Throws `NO_OUT_MODELS` when audit example `j` has no OUT reference model, or (`needIn`, the online
+ * attacks) `NO_IN_MODELS` when it has no IN one: the reference-model check LiRA and RMIA share.
+ */
+export function checkInOut(j: number, ins: number, outs: number, needIn: boolean): void {
+  if (outs === 0) {
+    throw new TrellisError('NO_OUT_MODELS', `audit example ${j} was in the training set of every reference model`, 'train more reference models, each on a random half of the audit pool');
+  }
+  if (needIn && ins === 0) {
+    throw new TrellisError('NO_IN_MODELS', `audit example ${j} was in the training set of no reference model`, 'train more reference models (each example should be IN for about half of them), or use offline mode');
+  }
+}
+
 /** Throws `BAD_OPTION` unless `options.mode` is one of the LiRA modes (a typo would silently run another test). */
 function checkLiraOptions(options: LiraOptions | undefined): void {
   const fix = "pass options such as { mode: 'online' } (or 'offline', 'offline-onesided'), optionally with fixedVariance: true";
@@ -87,12 +100,7 @@ export function liraScores(targetPhi: ArrayLike<number>, refs: readonly LiraRefe
       if (!Number.isFinite(v)) throw new TrellisError('NAN_SCORE', `a reference model's φ[${j}] is ${v}`, 'drop the diverged reference model or retrain it');
       (r.keep[j] ? a : b).push(v);
     }
-    if (b.length === 0) {
-      throw new TrellisError('NO_OUT_MODELS', `audit example ${j} was in the training set of every reference model`, 'train more reference models, each on a random half of the audit pool');
-    }
-    if (online && a.length === 0) {
-      throw new TrellisError('NO_IN_MODELS', `audit example ${j} was in the training set of no reference model`, 'train more reference models (each example should be IN for about half of them), or use offline mode');
-    }
+    checkInOut(j, a.length, b.length, online);
     ins.push(a);
     outs.push(b);
   }

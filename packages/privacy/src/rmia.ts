@@ -1,4 +1,5 @@
 import { TrellisError, check, checkChoice } from '@trellis-ml/core';
+import { checkInOut } from './lira.js';
 
 /**
  * RMIA (Zarifzadeh, Liu & Shokri, ICML 2024; spec §5.2): a membership score from likelihood ratios
@@ -46,19 +47,6 @@ function checkProbabilities(p: ArrayLike<number>, what: string): void {
   }
 }
 
-/** Mean of `values` at the positions `use` selects. */
-function meanWhere(values: readonly number[], use: readonly boolean[]): number {
-  let s = 0;
-  let k = 0;
-  for (let i = 0; i < values.length; i++) {
-    if (use[i]) {
-      s += values[i]!;
-      k++;
-    }
-  }
-  return s / k;
-}
-
 /**
  * RMIA membership scores (higher = member), one per audit example, in [0, 1]. Online, p(x) is
  * ½(mean over IN models + mean over OUT models) and p(z) the mean over all reference models;
@@ -99,25 +87,22 @@ export function rmiaScores(targetProb: ArrayLike<number>, targetPopulationProb: 
   const offlineMarginal = (meanOut: number): number => 0.5 * ((1 + a) * meanOut + (1 - a));
   // p(z|θ) / p(z) for every population point, sorted for counting
   const ratioZ = new Float64Array(m);
-  const all = refs.map(() => true);
   for (let z = 0; z < m; z++) {
-    const meanOut = meanWhere(refs.map((ref) => ref.populationProb[z]!), all);
+    let sum = 0;
+    for (const ref of refs) sum += ref.populationProb[z]!;
+    const meanOut = sum / refs.length;
     ratioZ[z] = targetPopulationProb[z]! / (online ? meanOut : offlineMarginal(meanOut));
   }
   ratioZ.sort();
   const scores = new Float64Array(n);
   for (let x = 0; x < n; x++) {
-    const probs = refs.map((ref) => ref.prob[x]!);
-    const isIn = refs.map((ref) => ref.keep[x] === 1);
-    const isOut = isIn.map((v) => !v);
-    if (!isOut.includes(true)) {
-      throw new TrellisError('NO_OUT_MODELS', `audit example ${x} was in the training set of every reference model`, 'train more reference models, each on a random half of the audit pool');
+    let sumIn = 0, nIn = 0, sumOut = 0, nOut = 0;
+    for (const ref of refs) {
+      if (ref.keep[x] === 1) { sumIn += ref.prob[x]!; nIn++; } else { sumOut += ref.prob[x]!; nOut++; }
     }
-    if (online && !isIn.includes(true)) {
-      throw new TrellisError('NO_IN_MODELS', `audit example ${x} was in the training set of no reference model`, 'train more reference models (each example IN for about half of them), or use offline mode');
-    }
-    const meanOut = meanWhere(probs, isOut);
-    const px = online ? 0.5 * (meanWhere(probs, isIn) + meanOut) : offlineMarginal(meanOut);
+    checkInOut(x, nIn, nOut, online);
+    const meanOut = sumOut / nOut;
+    const px = online ? 0.5 * (sumIn / nIn + meanOut) : offlineMarginal(meanOut);
     // LR(x) / LR(z) > γ ⇔ LR(z) < LR(x) / γ: count the sorted population ratios strictly below
     const bound = targetProb[x]! / px / gamma;
     let lo = 0;

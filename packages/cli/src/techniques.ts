@@ -17,7 +17,7 @@ function technique(name: string, description: string, load: () => Promise<{ expe
 
 /** The technique subcommands, in tour order. Each technique package exports `experiment`. */
 export const TECHNIQUES: TechniqueEntry[] = [
-  technique('privacy', 'membership-inference defenses (CRL, SRCM, RelaxLoss) vs threshold/shadow/LiRA attacks', () => import('@trellis-ml/privacy'), true),
+  technique('privacy', 'membership-inference defenses (CRL, SRCM, RelaxLoss) vs threshold/shadow/LiRA/RMIA attacks', () => import('@trellis-ml/privacy'), true),
   technique('fair-prune', 'pruning without disparate impact: per-group drops, indicators, constrained fine-tuning', () => import('@trellis-ml/fair-prune'), true),
   technique('safety-units', 'find, freeze and align the few units that carry safety in a tiny language model', () => import('@trellis-ml/safety-units'), true),
   technique('dynamic-depth', 'Leader + Teammate nets: one weight set serving many depths, chosen to fit a budget', () => import('@trellis-ml/dynamic-depth'), true),

@@ -7,6 +7,7 @@ import { median, summarizeTimingPairs, timePair, trainingWork, type TimingPair, 
 import { featureNormDisparity, membershipLabels, metricAttackSuite, scoreAttack, type AttackResult, type FeatureNormDisparity } from './audit.js';
 import { checkNoSharedExamples, fashionMnistPool } from './data.js';
 import { liraLeaveOneOut, type LiraReference } from './lira.js';
+import { rmiaLeaveOneOut, type PooledRmia, type RmiaReference } from './rmia.js';
 import { crl, labelSmoothing, relaxLoss, srcm } from './plugin.js';
 import { trainClassifier, SPEC_RECIPE, type TrainingRecipe } from './recipe.js';
 import { ShadowModelAttack } from './shadowAttack.js';
@@ -49,18 +50,24 @@ export interface PrivacyStudyConfig {
    * trained right before or after it (alternating), so the two are timed under the same load. 0 = off.
    */
   benchmarkPairs: number;
+  /**
+   * RMIA: population points (drawn from the pool outside the target and shadow halves, so no model
+   * trained on them) that every LiRA model is also scored on; RMIA then runs on the same models as
+   * LiRA. 0 = no RMIA.
+   */
+  rmiaPopulation: number;
 }
 
-/** `--quick`: a half-width MLP (784-256-128-10), N = 500, 30 epochs at batch 32 (enough steps to overfit), α = 0.3, one shadow, LiRA with 4 models (3 references per target) on the vanilla MLP, 2 interleaved timing pairs. */
+/** `--quick`: a half-width MLP (784-256-128-10), N = 500, 30 epochs at batch 32 (enough steps to overfit), α = 0.3, one shadow, LiRA and RMIA with 4 models (3 references per target; RMIA against 1 000 population points) on the vanilla MLP, 2 interleaved timing pairs. */
 export const QUICK_CONFIG: PrivacyStudyConfig = {
   members: 500, shadows: 1, recipe: { ...SPEC_RECIPE, epochs: 30, batchSize: 32 }, hidden: [256, 128], alpha: 0.3,
-  methods: ['vanilla', 'label-smoothing', 'relaxloss', 'crl', 'srcm'], liraModels: 4, liraMethods: ['vanilla'], attackEpochs: 30, attackBatchSize: 32, benchmarkPairs: 2,
+  methods: ['vanilla', 'label-smoothing', 'relaxloss', 'crl', 'srcm'], liraModels: 4, liraMethods: ['vanilla'], attackEpochs: 30, attackBatchSize: 32, benchmarkPairs: 2, rmiaPopulation: 1000,
 };
 
-/** `--full`: the spec's §6 reproduction — N = 2 500, 80 epochs, 3 seeds, LiRA with 9 models (8 references per target) on vanilla and CRL, 5 interleaved timing pairs. */
+/** `--full`: the spec's §6 reproduction — N = 2 500, 80 epochs, 3 seeds, LiRA and RMIA with 9 models (8 references per target; RMIA against 5 000 population points) on vanilla and CRL, 5 interleaved timing pairs. */
 export const FULL_CONFIG: PrivacyStudyConfig = {
   members: 2500, shadows: 1, recipe: SPEC_RECIPE, hidden: [512, 256], alpha: 0.3,
-  methods: ['vanilla', 'label-smoothing', 'relaxloss', 'crl', 'srcm'], liraModels: 9, liraMethods: ['vanilla', 'crl'], attackEpochs: 100, attackBatchSize: 256, benchmarkPairs: 5,
+  methods: ['vanilla', 'label-smoothing', 'relaxloss', 'crl', 'srcm'], liraModels: 9, liraMethods: ['vanilla', 'crl'], attackEpochs: 100, attackBatchSize: 256, benchmarkPairs: 5, rmiaPopulation: 5000,
 };
 
 /** The study's methods with the spec's settings (CRL's other hyper-parameters at their §2.5 defaults). */
@@ -111,6 +118,8 @@ export interface LiraRun {
   medianModelSeconds: number;
   /** The interleaved timing benchmark (first LiRA method only, when `benchmarkPairs` > 0). */
   benchmark?: LiraBenchmark;
+  /** RMIA's settings on the same models (when `rmiaPopulation` > 0): population size, γ, and the offline `a` tuned per target. */
+  rmia?: { population: number; gamma: number; offlineA: number[] };
 }
 
 function accuracyOf(s: Signals): number {
@@ -124,7 +133,7 @@ const METHOD_IDS = studyMethods({ alpha: 0 }).map((m) => m.id);
 const PARAM_RULES: Record<string, ParamRule> = {
   members: { integer: true, min: 1 }, shadows: { integer: true, min: 1 }, epochs: { integer: true, min: 1 }, lr: { above: 0 },
   batchSize: { integer: true, min: 1 }, weightDecay: { min: 0 }, alpha: { above: 0 }, liraModels: { integer: true, min: 0 },
-  attackEpochs: { integer: true, min: 1 }, attackBatchSize: { integer: true, min: 1 }, benchmarkPairs: { integer: true, min: 0 },
+  attackEpochs: { integer: true, min: 1 }, attackBatchSize: { integer: true, min: 1 }, benchmarkPairs: { integer: true, min: 0 }, rmiaPopulation: { integer: true, min: 0 },
   methods: { choices: METHOD_IDS, minLength: 1 }, liraMethods: { type: 'string[]', choices: METHOD_IDS },
 };
 
@@ -134,7 +143,7 @@ function flatDefaults(base: PrivacyStudyConfig) {
   return {
     members: base.members, shadows: base.shadows, epochs: recipe.epochs, lr: recipe.lr, batchSize: recipe.batchSize, weightDecay: recipe.weightDecay,
     alpha: base.alpha, liraModels: base.liraModels, attackEpochs: base.attackEpochs, attackBatchSize: base.attackBatchSize,
-    benchmarkPairs: base.benchmarkPairs, methods: base.methods, liraMethods: base.liraMethods,
+    benchmarkPairs: base.benchmarkPairs, rmiaPopulation: base.rmiaPopulation, methods: base.methods, liraMethods: base.liraMethods,
   };
 }
 
@@ -178,6 +187,9 @@ export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[
   });
   const { dataset: pool, removed } = fashionMnistPool();
   hooks.log(`privacy: pool of ${pool.size} Fashion-MNIST images (${removed} duplicates removed), N = ${config.members}, ${config.recipe.epochs} epochs, backend ${tf.getBackend()}`);
+  const left = pool.size - (config.shadows > 0 ? 4 : 2) * config.members;
+  check(config.liraModels === 0 || config.rmiaPopulation <= left, 'BAD_PARAM', () => `privacy: --set rmiaPopulation=${config.rmiaPopulation} asks for more population points than the ${Math.max(0, left)} left outside the target and shadow halves`,
+    `pass --set rmiaPopulation=${Math.max(0, Math.min(5000, left))} or less (0 = no RMIA)`);
   const runs: MethodRun[] = [];
   const lira: LiraRun[] = [];
   const collect = (key: string, bins: Record<string, unknown[]>, work: () => Promise<void>): Promise<unknown> => (hooks.journal ? hooks.journal.collect(key, bins, work) : work());
@@ -230,11 +242,13 @@ export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[
     if (si === 0 && config.liraModels > 0) {
       const audit = pool.subset([...split.members, ...split.nonMembers]);
       const keeps = liraKeepMasks(audit.size, config.liraModels, seed);
+      const population = config.rmiaPopulation > 0 ? pool.subset(split.population.slice(0, config.rmiaPopulation)) : null;
       for (const [li, id] of config.liraMethods.entries()) {
         await collect(`seed ${seed} LiRA ${id}`, { lira }, async () => {
           const method = methods.find((m) => m.id === id) ?? all.find((m) => m.id === id);
           if (!method) throw new TrellisError('UNKNOWN_METHOD', `no LiRA method "${id}"`, `use some of ${all.map((x) => x.id).join(', ')}`);
           const models: LiraReference[] = [];
+          const rmiaModels: RmiaReference[] = [];
           const lossScores: number[] = [];
           const lossMember: number[] = [];
           const times: number[] = [];
@@ -262,6 +276,7 @@ export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[
             } else r = await trainReference();
             times.push(r.seconds);
             const s = computeSignals(r.model, audit);
+            if (population) rmiaModels.push({ prob: s.confidence, keep, populationProb: computeSignals(r.model, population).confidence });
             r.model.dispose();
             models.push({ phi: s.scaledLogit, keep });
             s.loss.forEach((l, j) => {
@@ -278,8 +293,17 @@ export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[
             const pooled = liraLeaveOneOut(models, opts);
             results.push(scoreAttack(name, pooled.scores, pooled.isMember));
           }
+          let rmia: LiraRun['rmia'];
+          if (population) {
+            // γ = 1 (ML Privacy Meter's default); offline a tuned per target on two of its references (the paper's protocol)
+            results.push(scoreAttack('rmia-online', ...pooledRmia(rmiaLeaveOneOut(rmiaModels, { mode: 'online' }))));
+            const offline = rmiaLeaveOneOut(rmiaModels, { mode: 'offline', offlineA: 'tune' });
+            results.push(scoreAttack('rmia-offline', ...pooledRmia(offline)));
+            results.push(scoreAttack('rmia-offline-1ref', ...pooledRmia(rmiaLeaveOneOut(rmiaModels, { mode: 'offline', offlineA: 'tune', references: 1 }))));
+            rmia = { population: population.size, gamma: 1, offlineA: offline.offlineA };
+          }
           results.push(scoreAttack('loss (pooled)', lossScores, lossMember));
-          const run: LiraRun = { method: method.id, models: keeps.length, referencesPerTarget: keeps.length - 1, results, meanModelSeconds: times.reduce((a, b) => a + b, 0) / times.length, medianModelSeconds: median(times) };
+          const run: LiraRun = { method: method.id, models: keeps.length, referencesPerTarget: keeps.length - 1, results, meanModelSeconds: times.reduce((a, b) => a + b, 0) / times.length, medianModelSeconds: median(times), ...(rmia ? { rmia } : {}) };
           if (pairs.length && referenceWork) {
             run.benchmark = { method: method.id, baselineWork: trainingWork(members.size, config.recipe), referenceWork, pairs, summary: summarizeTimingPairs(pairs) };
           }
@@ -291,6 +315,15 @@ export async function runPrivacyStudy(config: PrivacyStudyConfig, seeds: number[
     }
   }
   return { runs, lira, poolSize: pool.size, duplicatesRemoved: removed };
+}
+
+const pooledRmia = (p: PooledRmia): [Float64Array, Uint8Array] => [p.scores, p.isMember];
+
+/** The report's note on RMIA's settings (empty when no LiRA run scored RMIA). */
+function rmiaText(lira: LiraRun[]): string {
+  const runs = lira.filter((l) => l.rmia);
+  if (!runs.length) return '';
+  return ` RMIA scores the same models against ${runs[0]!.rmia!.population} population points no model trained on, with γ = ${runs[0]!.rmia!.gamma}; offline RMIA tunes a per target on two of its references (grid 0, 0.1, …, 1), and rmia-offline-1ref uses one reference model only. Tuned a: ${runs.map((l) => `${l.method} ${l.rmia!.offlineA.join(', ')}`).join('; ')}.`;
 }
 
 // ------------------------------------------------------------------------------------------ claims
@@ -369,6 +402,15 @@ export function privacyClaims(runs: MethodRun[], lira: LiraRun[], seeds: number[
     const online = lv.results.find((r) => r.attack === 'lira-online-fixed')!;
     const loss = lv.results.find((r) => r.attack === 'loss (pooled)')!;
     claims.push(claim('lira-beats-loss', 'LiRA (online, fixed variance) AUC ≥ the loss attack\'s on the same pooled scores (spec §6.5: expected, not calibrated)', online.auc - loss.auc, '>=', 0, [seeds[0]!], `LiRA ${online.auc.toFixed(3)} vs loss ${loss.auc.toFixed(3)}`));
+    const rmiaOnline = lv.results.find((r) => r.attack === 'rmia-online');
+    const rmiaOffline = lv.results.find((r) => r.attack === 'rmia-offline');
+    if (rmiaOnline && rmiaOffline && lv.rmia) {
+      claims.push(claim('rmia-beats-loss', `RMIA (online, γ = ${lv.rmia.gamma}) AUC ≥ the loss attack's on the same pooled scores (spec §5.2, §6.5: expected, not calibrated)`, rmiaOnline.auc - loss.auc, '>=', 0, [seeds[0]!],
+        `RMIA ${rmiaOnline.auc.toFixed(3)} vs loss ${loss.auc.toFixed(3)}; ${lv.rmia.population} population points`));
+      const liraOffline = lv.results.find((r) => r.attack === 'lira-offline-fixed')!;
+      claims.push(claim('rmia-offline-beats-lira-offline', 'offline RMIA (a tuned on two reference models) AUC ≥ offline LiRA\'s (fixed variance) on the same OUT-only references: the RMIA paper\'s claim for cheap, reference-poor audits', rmiaOffline.auc - liraOffline.auc, '>=', 0, [seeds[0]!],
+        `RMIA offline ${rmiaOffline.auc.toFixed(3)} (a per target: ${lv.rmia.offlineA.join(', ')}) vs LiRA offline ${liraOffline.auc.toFixed(3)}`));
+    }
   }
   const bench = lira.find((l) => l.benchmark)?.benchmark;
   if (bench) {
@@ -412,7 +454,7 @@ export const experiment: TechniqueExperiment = {
   name: 'privacy',
   parameters: privacyParameters,
   resumable: true,
-  description: 'Membership-inference defenses (CRL, RelaxLoss, SRCM) vs. threshold, shadow-NN and LiRA attacks on a Fashion-MNIST MLP',
+  description: 'Membership-inference defenses (CRL, RelaxLoss, SRCM) vs. threshold, shadow-NN, LiRA and RMIA attacks on a Fashion-MNIST MLP',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((s: string) => console.log(s));
     const config = resolvePrivacyConfig(options.mode, options.params);
@@ -433,7 +475,7 @@ export const experiment: TechniqueExperiment = {
     const detailRows = first.flatMap((r) => r.attacks.map((a) => [r.method, a.attack, r3(a.auc), r3(a.balancedAccuracy), r3(a.oracleBalancedAccuracy), pct(a.tprAt1pct), pct(a.tprAt01pct), a.members, a.nonMembers]));
     const liraRows = lira.flatMap((l) => l.results.map((a) => [l.method, a.attack, l.referencesPerTarget, r3(a.auc), r3(a.oracleBalancedAccuracy), pct(a.tprAt1pct), pct(a.tprAt01pct), a.members, a.nonMembers]));
     const rocValues = first.flatMap((r) => (r.attacks.find((a) => a.attack === 'loss')?.roc ?? []).filter((p) => p.fpr > 0).map((p) => ({ method: r.method, fpr: p.fpr, tpr: p.tpr })));
-    const liraRoc = lira.flatMap((l) => l.results.filter((a) => a.attack === 'lira-online-fixed' || a.attack === 'loss (pooled)').flatMap((a) => a.roc.filter((p) => p.fpr > 0).map((p) => ({ curve: `${l.method} ${a.attack}`, fpr: p.fpr, tpr: p.tpr }))));
+    const liraRoc = lira.flatMap((l) => l.results.filter((a) => a.attack === 'lira-online-fixed' || a.attack === 'rmia-online' || a.attack === 'loss (pooled)').flatMap((a) => a.roc.filter((p) => p.fpr > 0).map((p) => ({ curve: `${l.method} ${a.attack}`, fpr: p.fpr, tpr: p.tpr }))));
     const rocPlot = (values: unknown[], color: string, title: string) => ({
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title, width: 420, height: 320,
       data: { values },
@@ -456,7 +498,7 @@ export const experiment: TechniqueExperiment = {
       sections: [
         { title: 'Summary (mean ± std over seeds)', table: { columns, rows } },
         { title: `All attacks (seed ${seeds[0]})`, table: { columns: ['method', 'attack', 'AUC', 'BA (shadow thr.)', 'oracle BA', 'TPR@1%FPR %', 'TPR@0.1%FPR %', 'members', 'non-members'], rows: detailRows } },
-        ...(lira.length ? [{ title: 'LiRA (leave-one-out, pooled over targets)', text: 'Each of M models, trained on a random half of the audit pool (target members ∪ non-members), is in turn the target; the other M − 1 are its reference models. Scores are pooled over targets, which is what makes TPR at 0.1 % FPR measurable.', table: { columns: ['method', 'attack', 'references per target', 'AUC', 'oracle BA', 'TPR@1%FPR %', 'TPR@0.1%FPR %', 'IN scores', 'OUT scores'], rows: liraRows }, plot: rocPlot(liraRoc, 'curve', 'LiRA vs loss attack (pooled), log-log ROC') }] : []),
+        ...(lira.length ? [{ title: 'LiRA and RMIA (leave-one-out, pooled over targets)', text: `Each of M models, trained on a random half of the audit pool (target members ∪ non-members), is in turn the target; the other M − 1 are its reference models. Scores are pooled over targets, which is what makes TPR at 0.1 % FPR measurable.${rmiaText(lira)}`, table: { columns: ['method', 'attack', 'references per target', 'AUC', 'oracle BA', 'TPR@1%FPR %', 'TPR@0.1%FPR %', 'IN scores', 'OUT scores'], rows: liraRows }, plot: rocPlot(liraRoc, 'curve', 'LiRA and RMIA vs loss attack (pooled), log-log ROC') }] : []),
         ...lira.filter((l) => l.benchmark).map((l) => {
           const b = l.benchmark!;
           return {

@@ -1,5 +1,6 @@
 import { TrellisError, check, checkChoice } from '@trellis-ml/core';
 import { checkInOut } from './lira.js';
+import { auc } from './rocMetrics.js';
 
 /**
  * RMIA (Zarifzadeh, Liu & Shokri, ICML 2024; spec §5.2): a membership score from likelihood ratios
@@ -115,4 +116,110 @@ export function rmiaScores(targetProb: ArrayLike<number>, targetPopulationProb: 
     scores[x] = lo / m;
   }
   return scores;
+}
+
+/** The grid `offlineA` is tuned over (the paper's: 0, 0.1, …, 1). */
+export const RMIA_OFFLINE_A_GRID: readonly number[] = Array.from({ length: 11 }, (_, k) => k / 10);
+
+/**
+ * Tunes offline RMIA's `a` on a pair of reference models, as the paper does: `pseudoTarget` plays
+ * the target and `reference` its one OUT reference model, on the audit examples `reference` did
+ * not train on; the `a` of {@link RMIA_OFFLINE_A_GRID} with the highest AUC against
+ * `pseudoTarget`'s membership wins (the smallest on ties). Neither model may be the real target.
+ *
+ * @throws TrellisError as {@link rmiaScores}, and `ONE_CLASS_ONLY` when the examples
+ * `reference` left out are all IN (or all OUT) for `pseudoTarget`.
+ */
+export function tuneRmiaOfflineA(pseudoTarget: RmiaReference, reference: RmiaReference, options: { gamma?: number } = {}): { a: number; auc: number } {
+  const usable: number[] = [];
+  for (let j = 0; j < reference.keep.length; j++) if (reference.keep[j] !== 1) usable.push(j);
+  const sub = (v: ArrayLike<number>) => usable.map((j) => v[j]!);
+  const labels = sub(pseudoTarget.keep);
+  const ref: RmiaReference = { prob: sub(reference.prob), keep: sub(reference.keep), populationProb: reference.populationProb };
+  let best = { a: NaN, auc: -Infinity };
+  for (const a of RMIA_OFFLINE_A_GRID) {
+    const s = rmiaScores(sub(pseudoTarget.prob), pseudoTarget.populationProb, [ref], { mode: 'offline', offlineA: a, ...(options.gamma === undefined ? {} : { gamma: options.gamma }) });
+    const v = auc(s, labels);
+    if (v > best.auc) best = { a, auc: v };
+  }
+  return best;
+}
+
+/** Options of {@link rmiaLeaveOneOut}. */
+export interface RmiaLeaveOneOutOptions {
+  mode: RmiaMode;
+  /** γ (default 1). */
+  gamma?: number;
+  /**
+   * Offline: a fixed `a` in [0, 1] (default 0.3), or `'tune'`: per target, {@link tuneRmiaOfflineA}
+   * on the first two of its other models (needs 3 or more models).
+   */
+  offlineA?: number | 'tune';
+  /** Use only the first k of each target's other models as references (default: all M − 1). */
+  references?: number;
+}
+
+/** Result of {@link rmiaLeaveOneOut}: scores pooled over every model taken in turn as the target. */
+export interface PooledRmia {
+  scores: Float64Array;
+  isMember: Uint8Array;
+  /** How many models served as the target. */
+  targets: number;
+  /** Offline: the `a` used for each target (tuned or fixed); empty online. */
+  offlineA: number[];
+}
+
+/**
+ * RMIA under the same leave-one-out protocol as LiRA's: M models trained on random halves of one
+ * audit pool and scored on the audit pool and on population points none of them trained on; each
+ * model in turn is the target and (the first `references` of) the others its reference models.
+ * Examples without an OUT (or, online, an IN) reference in a round are skipped.
+ *
+ * @throws TrellisError `TOO_FEW_MODELS` (fewer than 2, or fewer than 3 when tuning `a`),
+ * `LENGTH_MISMATCH`, `BAD_OPTION`, and those of {@link rmiaScores}.
+ */
+export function rmiaLeaveOneOut(models: readonly RmiaReference[], options: RmiaLeaveOneOutOptions): PooledRmia {
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', () => `RMIA got no options (got ${String(options)}), so no mode`, "pass options such as { mode: 'offline', offlineA: 'tune' } or { mode: 'online' }");
+  checkChoice(options.mode, RMIA_MODES, 'RMIA mode');
+  const tune = options.offlineA === 'tune';
+  const minModels = tune && options.mode === 'offline' ? 3 : 2;
+  check(models.length >= minModels, 'TOO_FEW_MODELS', () => `leave-one-out RMIA${minModels === 3 ? ' with a tuned a' : ''} needs at least ${minModels} models, got ${models.length}`, 'train more models on random halves of the audit pool (8 or more)');
+  const k = options.references ?? models.length - 1;
+  check(Number.isInteger(k) && k >= 1 && k <= models.length - 1, 'BAD_OPTION', () => `references ${String(options.references)} is not an integer from 1 to ${models.length - 1} (the other models)`, 'leave references unset to use every other model');
+  const n = models[0]!.prob.length;
+  const m = models[0]!.populationProb.length;
+  for (const [i, r] of models.entries()) {
+    if (r.prob.length !== n || r.keep.length !== n || r.populationProb.length !== m) {
+      throw new TrellisError('LENGTH_MISMATCH', `model ${i} has ${r.prob.length} probabilities, ${r.keep.length} keep flags and ${r.populationProb.length} population probabilities; model 0 has ${n}, ${n} and ${m}`,
+        'score every model on the same audit pool and the same population points');
+    }
+  }
+  const gamma = options.gamma === undefined ? {} : { gamma: options.gamma };
+  const scores: number[] = [];
+  const isMember: number[] = [];
+  const used: number[] = [];
+  for (let t = 0; t < models.length; t++) {
+    const others = models.filter((_, i) => i !== t);
+    const refs = others.slice(0, k);
+    let a: number | undefined;
+    if (options.mode === 'offline') {
+      a = tune ? tuneRmiaOfflineA(others[0]!, others[1]!, gamma).a : ((options.offlineA as number | undefined) ?? 0.3);
+      used.push(a);
+    }
+    const usable: number[] = [];
+    for (let j = 0; j < n; j++) {
+      let hasIn = false;
+      let hasOut = false;
+      for (const r of refs) (r.keep[j] === 1 ? (hasIn = true) : (hasOut = true));
+      if (hasOut && (hasIn || options.mode !== 'online')) usable.push(j);
+    }
+    const sub = (v: ArrayLike<number>) => usable.map((j) => v[j]!);
+    const s = rmiaScores(sub(models[t]!.prob), models[t]!.populationProb, refs.map((r) => ({ prob: sub(r.prob), keep: sub(r.keep), populationProb: r.populationProb })),
+      { mode: options.mode, ...gamma, ...(a === undefined ? {} : { offlineA: a }) });
+    for (let u = 0; u < usable.length; u++) {
+      scores.push(s[u]!);
+      isMember.push(models[t]!.keep[usable[u]!] === 1 ? 1 : 0);
+    }
+  }
+  return { scores: Float64Array.from(scores), isMember: Uint8Array.from(isMember), targets: models.length, offlineA: used };
 }

@@ -16,6 +16,8 @@ describe('trellis privacy --resume', () => {
     expect(resumedLog.filter((l) => /seed \d \w+: train/.test(l)).map((l) => l.trim().slice(0, 6))).toEqual(['seed 2', 'seed 2']);
     const untimed = (r: typeof whole) => claimFigures(r, (id) => id.startsWith('benchmark'));
     expect(untimed(resumed).length).toBeGreaterThan(5);
+    // RMIA runs on the LiRA unit's models (3 models: offline a tuned on the two other models of each target)
+    expect(untimed(resumed).map((c) => c[0])).toEqual(expect.arrayContaining(['rmia-beats-loss', 'rmia-offline-beats-lira-offline']));
     expect(untimed(resumed)).toEqual(untimed(whole));
     expect((resumed.summary.table as { rows: unknown[] }).rows).toEqual((whole.summary.table as { rows: unknown[] }).rows);
     expect(metrics.resumed).toHaveLength(metrics.whole.length);

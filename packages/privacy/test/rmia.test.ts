@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@trellis-ml/core';
-import { rmiaScores, type RmiaReference } from '../src/rmia.js';
+import { rmiaLeaveOneOut, rmiaScores, tuneRmiaOfflineA, type RmiaReference } from '../src/rmia.js';
 import { expectCode } from './helpers.js';
 
 describe('RMIA (spec §5.2)', () => {
@@ -69,5 +69,73 @@ describe('RMIA (spec §5.2)', () => {
     expectCode(() => rmiaScores([0.9], [0.5], [ref], { mode: 'onlin' as 'online' }), 'BAD_OPTION');
     expectCode(() => rmiaScores([0.9], [0.5], [ref], { mode: 'offline', gamma: 0 }), 'BAD_OPTION');
     expectCode(() => rmiaScores([0.9], [0.5], [ref], { mode: 'offline', offlineA: 1.5 }), 'BAD_OPTION');
+  });
+
+  it('tunes offline a on a pair of reference models: the smallest a of the grid with the best AUC, on the examples the reference left out', () => {
+    // pseudo-target: x0 a member the reference finds hard (0.5 vs 0.2), x1 a non-member both find easy (0.9 vs 0.9),
+    // x2 IN for the reference, so not used. One population point z (0.6 vs 0.5).
+    // a = 0.5: p(x1) = ½(1.5·0.9 + 0.5) = 0.925 → LR 0.973 > LR(z) = 0.6 / ½(1.5·0.5 + 0.5) = 0.96 → both score 1 → AUC 0.5;
+    // a = 0.6: p(x1) = 0.92 → LR 0.978 < LR(z) = 0.6 / 0.6 = 1 → x1 scores 0, x0 (LR 0.5 / 0.36 = 1.39) scores 1 → AUC 1.
+    const pseudoTarget: RmiaReference = { prob: [0.5, 0.9, 0.99], keep: [1, 0, 1], populationProb: [0.6] };
+    const reference: RmiaReference = { prob: [0.2, 0.9, 0.99], keep: [0, 0, 1], populationProb: [0.5] };
+    expect(tuneRmiaOfflineA(pseudoTarget, reference)).toEqual({ a: 0.6, auc: 1 });
+    // the excluded example cannot matter: flip its membership and the result is the same
+    expect(tuneRmiaOfflineA({ ...pseudoTarget, keep: [1, 0, 0] }, reference)).toEqual({ a: 0.6, auc: 1 });
+    // the reference's left-out examples all IN for the pseudo-target: no AUC
+    expectCode(() => tuneRmiaOfflineA({ ...pseudoTarget, keep: [1, 1, 1] }, reference), 'ONE_CLASS_ONLY');
+  });
+
+  describe('leave-one-out over M models (the study\'s protocol)', () => {
+    const rng = new Rng(11);
+    const n = 30;
+    const m = 25;
+    const u = (k: number) => Array.from({ length: k }, () => rng.uniform(0.02, 0.98));
+    const models: RmiaReference[] = Array.from({ length: 4 }, (_, i) => ({ prob: u(n), keep: Array.from({ length: n }, (_, j) => ((j >> i) & 1)), populationProb: u(m) }));
+
+    it('pools each target\'s scores against the other models, skipping examples without OUT (or, online, IN) references', () => {
+      for (const mode of ['online', 'offline'] as const) {
+        const pooled = rmiaLeaveOneOut(models, { mode, offlineA: 0.4, gamma: 1.2 });
+        const want: number[] = [];
+        const wantMember: number[] = [];
+        for (let t = 0; t < models.length; t++) {
+          const refs = models.filter((_, i) => i !== t);
+          const usable = Array.from({ length: n }, (_, j) => j).filter((j) => refs.some((r) => r.keep[j] === 0) && (mode === 'offline' || refs.some((r) => r.keep[j] === 1)));
+          const sub = (v: ArrayLike<number>) => usable.map((j) => v[j]!);
+          const s = rmiaScores(sub(models[t]!.prob), models[t]!.populationProb, refs.map((r) => ({ prob: sub(r.prob), keep: sub(r.keep), populationProb: r.populationProb })), { mode, offlineA: 0.4, gamma: 1.2 });
+          want.push(...s);
+          wantMember.push(...usable.map((j) => models[t]!.keep[j]!));
+        }
+        expect(Array.from(pooled.scores)).toEqual(want);
+        expect(Array.from(pooled.isMember)).toEqual(wantMember);
+        expect(pooled.targets).toBe(4);
+        expect(pooled.offlineA).toEqual(mode === 'offline' ? [0.4, 0.4, 0.4, 0.4] : []);
+      }
+      // every model trained on j with bit pattern; j = 15 is IN for all four, j = 0 OUT for all: online skips both in every round
+      expect(rmiaLeaveOneOut(models, { mode: 'online' }).scores.length).toBeLessThan(4 * n);
+    });
+
+    it('with references: 1, tunes a per target on the first two other models and scores against the first one only', () => {
+      const pooled = rmiaLeaveOneOut(models, { mode: 'offline', offlineA: 'tune', references: 1 });
+      const wantA = [1, 0, 0, 0].map((_, t) => {
+        const others = models.filter((_, i) => i !== t);
+        return tuneRmiaOfflineA(others[0]!, others[1]!).a;
+      });
+      expect(pooled.offlineA).toEqual(wantA);
+      const others0 = models.slice(1);
+      const usable = Array.from({ length: n }, (_, j) => j).filter((j) => others0[0]!.keep[j] === 0);
+      const sub = (v: ArrayLike<number>) => usable.map((j) => v[j]!);
+      const s0 = rmiaScores(sub(models[0]!.prob), models[0]!.populationProb, [{ prob: sub(others0[0]!.prob), keep: sub(others0[0]!.keep), populationProb: others0[0]!.populationProb }], { mode: 'offline', offlineA: wantA[0]! });
+      expect(Array.from(pooled.scores.slice(0, usable.length))).toEqual(Array.from(s0));
+    });
+
+    it('bad input gets a clear error', () => {
+      expectCode(() => rmiaLeaveOneOut(models.slice(0, 1), { mode: 'online' }), 'TOO_FEW_MODELS');
+      expectCode(() => rmiaLeaveOneOut(models.slice(0, 2), { mode: 'offline', offlineA: 'tune' }), 'TOO_FEW_MODELS');
+      expectCode(() => rmiaLeaveOneOut(models, { mode: 'offline', references: 0 }), 'BAD_OPTION');
+      expectCode(() => rmiaLeaveOneOut(models, { mode: 'offline', references: 4 }), 'BAD_OPTION');
+      expectCode(() => rmiaLeaveOneOut(models, { mode: 'offline', offlineA: 'auto' as 'tune' }), 'BAD_OPTION');
+      expectCode(() => rmiaLeaveOneOut([models[0]!, { ...models[1]!, populationProb: [0.5] }], { mode: 'offline' }), 'LENGTH_MISMATCH');
+      expectCode(() => rmiaLeaveOneOut(models, { mode: 'offlin' as 'offline' }), 'BAD_OPTION');
+    });
   });
 });

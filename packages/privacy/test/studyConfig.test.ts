@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TrellisError } from '@trellis-ml/core';
-import { FULL_CONFIG, QUICK_CONFIG, resolvePrivacyConfig } from '../src/experiment.js';
+import { FULL_CONFIG, QUICK_CONFIG, resolvePrivacyConfig, runPrivacyStudy } from '../src/experiment.js';
 
 function codeOf(f: () => unknown): string {
   try {
@@ -29,5 +29,14 @@ describe('privacy --set overrides (resolvePrivacyConfig)', () => {
     expect(codeOf(() => resolvePrivacyConfig('quick', { epochs: '2.5' }))).toMatch(/^BAD_PARAM: .*not a whole number/);
     expect(codeOf(() => resolvePrivacyConfig('quick', { liraModels: '1' }))).toMatch(/^BAD_PARAM: .*no reference model/);
     expect(codeOf(() => resolvePrivacyConfig('quick', { liraModels: '0' }))).toBe('no error');
+    expect(resolvePrivacyConfig('full', { rmiaPopulation: '0' }).rmiaPopulation).toBe(0);
+    expect(codeOf(() => resolvePrivacyConfig('quick', { rmiaPopulation: '-1' }))).toMatch(/^BAD_PARAM: /);
+  });
+
+  it('an RMIA population larger than the pool left outside the target and shadow halves is refused before anything trains', async () => {
+    const log: string[] = [];
+    const config = { ...QUICK_CONFIG, rmiaPopulation: 100_000 };
+    await expect(runPrivacyStudy(config, [1], { log: (l) => log.push(l), progress: false })).rejects.toMatchObject({ code: 'BAD_PARAM', problem: expect.stringMatching(/rmiaPopulation=100000 .* 67946 left/) });
+    expect(log.some((l) => /train/.test(l))).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, check, checkChoice, disposeBatch, predictLogits, softmaxRows, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { Rng, check, checkChoice, checkClassLabels, disposeBatch, predictLogits, softmaxRows, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { checkGroupIds, checkNoEmptyGroup, groupCounts } from './groups.js';
 import { perSampleCrossEntropy } from './groupLoss.js';
 import { checkLogitRows, perExampleLoss } from './groupMetrics.js';
@@ -53,11 +53,20 @@ export function setFlatParameters(model: ModelAdapter, flat: ArrayLike<number>):
 }
 
 /**
+ * Throws `UNLABELED` without labels and `LABEL_OUT_OF_RANGE` for a label outside the model's classes
+ * (its one-hot row would be all zero: a zero loss and a zero gradient, silently).
+ */
+function checkGradientLabels(model: ModelAdapter, data: Dataset): void {
+  check(data.labels, 'UNLABELED', 'gradients need labels', 'use a labeled dataset');
+  checkClassLabels(data.labels, model.numClasses, { fix: `labels must be integers 0..${model.numClasses - 1}, the model's classes (is it the right dataset?)` });
+}
+
+/**
  * The gradient of the *mean* cross-entropy over `data` with respect to the trainable variables,
  * flattened (accumulates per-batch gradients of the summed loss, so it is exact for any batch size).
  */
 export function meanLossGradient(model: ModelAdapter, data: Dataset, batchSize = 256): Float64Array {
-  check(data.labels, 'UNLABELED', 'gradients need labels', 'use a labeled dataset');
+  checkGradientLabels(model, data);
   const vars = varList(model);
   const total = new Float64Array(vars.reduce((s, [, v]) => s + v.size, 0));
   for (const batch of data.batches(batchSize)) {
@@ -89,7 +98,7 @@ export function meanLossGradient(model: ModelAdapter, data: Dataset, batchSize =
  * above (triangle inequality); its cheap proxy is the mean residual `‖p − e_y‖` (§4.2).
  */
 export function perSampleGradientNorms(model: ModelAdapter, data: Dataset, batchSize = 64): Float64Array {
-  check(data.labels, 'UNLABELED', 'gradients need labels', 'use a labeled dataset');
+  checkGradientLabels(model, data);
   const vars = varList(model).map(([, v]) => v);
   const out = new Float64Array(data.size);
   let offset = 0;
@@ -151,7 +160,7 @@ export function hessianVectorProduct(model: ModelAdapter, data: Dataset, v: Floa
 }
 
 function hvpGaussNewton(model: ModelAdapter, data: Dataset, v: Float64Array, batchSize: number): Float64Array {
-  check(data.labels, 'UNLABELED', 'Hessian products need labels', 'use a labeled dataset');
+  checkGradientLabels(model, data);
   const vars = varList(model);
   const list = vars.map(([, x]) => x);
   const out = new Float64Array(v.length);
@@ -227,6 +236,22 @@ export function powerIteration(apply: (v: Float64Array) => Float64Array, dim: nu
     v = av.map((y) => y / n);
   }
   return lambda;
+}
+
+/**
+ * Largest (algebraic) eigenvalue λ_max of a symmetric operator: {@link powerIteration} finds the
+ * eigenvalue of largest magnitude λ₁; when λ₁ < 0 a second power iteration on `A − λ₁I` (whose
+ * eigenvalues λ − λ₁ are ≥ 0, the largest λ_max − λ₁) recovers λ_max. A loss Hessian away from a
+ * minimum can have a negative eigenvalue of larger magnitude than its top one; the indicator is λ_max.
+ */
+export function topEigenvalue(apply: (v: Float64Array) => Float64Array, dim: number, options: { iterations?: number; seed?: number } = {}): number {
+  const first = powerIteration(apply, dim, options);
+  if (!(first < 0)) return first;
+  const shifted = (v: Float64Array): Float64Array => {
+    const av = apply(v);
+    return av.map((y, i) => y - first * v[i]!);
+  };
+  return powerIteration(shifted, dim, { ...options, seed: (options.seed ?? 0) + 1 }) + first;
 }
 
 /** Hutchinson trace estimate `mean vᵀAv` over Rademacher vectors. */
@@ -335,7 +360,7 @@ export interface GroupDiagnostics {
   meanSampleGradNorm?: number[];
   /** Mean `‖p − e_y‖` (the per-example gradient-norm factor of §4.2). */
   residualNorm: number[];
-  /** `λ_max(H_a)` by power iteration (NaN when skipped). */
+  /** `λ_max(H_a)`, the largest (algebraic) eigenvalue, by power iteration ({@link topEigenvalue}; NaN when skipped). */
   hessianTopEig: number[];
   /** Hutchinson `tr(H_a)` (when asked). */
   hessianTrace?: number[];
@@ -355,6 +380,12 @@ function groupIndices(groups: Int32Array, numGroups: number): number[][] {
   return out;
 }
 
+/** Throws `BAD_OPTION` unless a per-group example cap is a whole number ≥ 1 (0 would average nothing: a NaN indicator). */
+function checkCap(value: number | undefined, name: string): void {
+  if (value === undefined) return;
+  check(Number.isInteger(value) && value >= 1, 'BAD_OPTION', () => `${name} ${String(value)} is not a whole number ≥ 1`, `pass ${name} ≥ 1 (examples per group), or leave it unset for the default`);
+}
+
 function capped(indices: number[], cap: number, rng: Rng): number[] {
   if (indices.length <= cap) return indices;
   return Array.from(rng.sample(indices.length, cap), (j) => indices[j]!).sort((a, b) => a - b);
@@ -366,6 +397,7 @@ function capped(indices: number[], cap: number, rng: Rng): number[] {
  */
 export function groupDiagnostics(model: ModelAdapter, data: Dataset, numGroups: number, options: DiagnosticsOptions = {}): GroupDiagnostics {
   check(data.labels, 'UNLABELED', 'diagnostics need labels', 'use a labeled dataset');
+  for (const key of ['maxPerGroup', 'hessianPerGroup'] as const) checkCap(options[key], key);
   const groups = checkGroupIds(data, numGroups);
   checkNoEmptyGroup(groups, numGroups, 'the diagnostics set');
   const seed = options.seed ?? 0;
@@ -395,7 +427,7 @@ export function groupDiagnostics(model: ModelAdapter, data: Dataset, numGroups: 
     const iters = options.powerIterations ?? 20;
     const hSet = data.subset(capped(idx, options.hessianPerGroup ?? 256, Rng.derive(seed, 'hessian', a)));
     const hv = (v: Float64Array): Float64Array => hessianVectorProduct(model, hSet, v, { method: options.hvp ?? 'finite-difference' });
-    out.hessianTopEig.push(iters > 0 ? powerIteration(hv, g.length, { iterations: iters, seed: seed + a }) : NaN);
+    out.hessianTopEig.push(iters > 0 ? topEigenvalue(hv, g.length, { iterations: iters, seed: seed + a }) : NaN);
     if (out.hessianTrace) out.hessianTrace.push(hutchinsonTrace(hv, g.length, { samples: options.traceSamples!, seed: seed + a }));
     if (out.meanSampleGradNorm) {
       const norms = perSampleGradientNorms(model, data.subset(capped(idx, options.sampleGradPerGroup!, Rng.derive(seed, 'sample-grad', a))));
@@ -422,6 +454,7 @@ export interface TaylorEstimate {
  * model's weights. `pruned` must have the same variables as `dense`.
  */
 export function taylorExcessLoss(dense: ModelAdapter, pruned: ModelAdapter, data: Dataset, numGroups: number, options: { maxPerGroup?: number; seed?: number } = {}): TaylorEstimate {
+  checkCap(options.maxPerGroup, 'maxPerGroup');
   const groups = checkGroupIds(data, numGroups);
   checkNoEmptyGroup(groups, numGroups, 'the Taylor-estimate set');
   const theta = flatParameters(dense);

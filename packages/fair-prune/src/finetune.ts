@@ -86,7 +86,9 @@ export async function fineTunePruned(model: ModelAdapter, masks: MaskSet, train:
   const mitigation = options.mitigation ?? { kind: 'none' };
   if (mitigation.kind !== 'none') checkGroupIds(train, options.numGroups, 'the training set');
   const constraint = mitigationPlugin(mitigation, options.numGroups, options.dense, options.reference);
-  const plugins: TrainerPlugin[] = [pruning({ sparsity: masks.sparsity, masks }), ...(constraint ? [constraint] : []), ...(options.plugins ?? [])];
+  // the given masks fix what is pruned (a one-shot plugin with masks never computes new ones), so `sparsity`
+  // is not the masks' own: theirs may be 1 (every weight pruned), which no requested sparsity may be
+  const plugins: TrainerPlugin[] = [pruning({ sparsity: 0, masks }), ...(constraint ? [constraint] : []), ...(options.plugins ?? [])];
   const trainer = new Trainer({
     model, seed: options.seed, batchSize: options.batchSize ?? 128, plugins,
     optimizer: options.optimizer ?? tf.train.adam(options.lr ?? 3e-4),

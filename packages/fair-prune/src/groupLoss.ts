@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { TrellisError } from '@trellis-ml/core';
 
 /**
  * Differentiable per-group losses for the mitigation (sync tensor functions, safe inside a tape).
@@ -24,7 +25,12 @@ export interface GroupMeans {
   overall: tf.Scalar;
 }
 
-/** Per-group means of `values` `[b]` for int group ids `[b]` in `[0, numGroups)`. */
+/**
+ * Per-group means of `values` `[b]` for int group ids `[b]` in `[0, numGroups)`. The ids are not read
+ * back from the device (this runs inside every training step): an id outside the range, or a
+ * fractional one, counts in `overall` but in no group (or is truncated). Validate them on the host
+ * first, as the plugins do with `checkGroupIds` on the training set.
+ */
 export function groupMeans(values: tf.Tensor1D, groups: tf.Tensor1D, numGroups: number): GroupMeans {
   return tf.tidy(() => {
     const g = tf.cast(tf.oneHot(tf.cast(groups, 'int32'), numGroups), 'float32') as tf.Tensor2D;
@@ -56,6 +62,10 @@ export function groupViolations(groupLoss: tf.Tensor1D, overall: tf.Scalar, coun
   return tf.tidy(() => {
     let gap: tf.Tensor = tf.sub(groupLoss, overall);
     if (options.denseGroupLoss) {
+      if (options.denseGroupLoss.length !== groupLoss.shape[0]) {
+        throw new TrellisError('BAD_OPTION', `denseGroupLoss has ${options.denseGroupLoss.length} values for ${groupLoss.shape[0]} groups`,
+          'pass the dense model\'s loss of every group (denseReference(dense, train, numGroups).groupLoss)');
+      }
       const shift = options.denseGroupLoss.map((d) => d - (options.denseLoss ?? 0));
       gap = tf.sub(gap, tf.tensor1d(shift, 'float32'));
     }

@@ -30,17 +30,24 @@ export interface GroupReportOptions {
 
 /**
  * Checks `n × k` logits against `n` labels.
- * @throws TrellisError `LENGTH_MISMATCH` when there are not `k` logits per label, `LABEL_OUT_OF_RANGE` for a label outside `[0, k)`.
+ * @throws TrellisError `LENGTH_MISMATCH` when there are not `k` logits per label, `LABEL_OUT_OF_RANGE` for a label outside `[0, k)`,
+ * `NON_FINITE_LOGITS` for a NaN or infinite logit.
  */
 export function checkLogitRows(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): void {
   check(Number.isInteger(k) && k >= 1 && logits.length === labels.length * k, 'LENGTH_MISMATCH',
     () => `${logits.length} logits for ${labels.length} labels × ${k} classes`, 'pass one row of numClasses logits per label (numClasses = the model\'s class count)');
   checkClassLabels(labels, k, { fix: `labels must be integers 0..${k - 1} (is numClasses right?)` });
+  for (let i = 0; i < logits.length; i++) {
+    if (!Number.isFinite(logits[i]!)) {
+      throw new TrellisError('NON_FINITE_LOGITS', `logit ${i % k} of example ${Math.floor(i / k)} is ${logits[i]}, so the example has no prediction or loss`,
+        'evaluate a model whose outputs are finite: NaN or infinite logits usually mean its training diverged (lower the learning rate, or restore a checkpoint)');
+    }
+  }
 }
 
 /**
  * Per-example cross-entropy from `n × k` logits (log-sum-exp form).
- * @throws TrellisError `LENGTH_MISMATCH` when there are not `k` logits per label, `LABEL_OUT_OF_RANGE` for a label outside `[0, k)`.
+ * @throws TrellisError `LENGTH_MISMATCH` when there are not `k` logits per label, `LABEL_OUT_OF_RANGE` for a label outside `[0, k)`, `NON_FINITE_LOGITS`.
  */
 export function perExampleLoss(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): Float64Array {
   checkLogitRows(logits, labels, k);

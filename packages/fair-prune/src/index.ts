@@ -21,11 +21,11 @@ export { ranks, pearson, spearman } from '@trellis-ml/core';
 export { perSampleCrossEntropy, groupMeans, groupViolations, distillationLoss, type GroupMeans, type ViolationKind, type ViolationOptions } from './groupLoss.js';
 export { dualAscentStep, hostViolations, GroupBuffer, type DualStepOptions, type HostViolationOptions } from './dual.js';
 export {
-  flatParameters, setFlatParameters, meanLossGradient, perSampleGradientNorms, hessianVectorProduct, powerIteration, hutchinsonTrace, boundaryIndicators,
+  flatParameters, setFlatParameters, meanLossGradient, perSampleGradientNorms, hessianVectorProduct, powerIteration, topEigenvalue, hutchinsonTrace, boundaryIndicators,
   inputSpaceDistance, groupDiagnostics, taylorExcessLoss, type HvpMethod, type DiagnosticsOptions, type GroupDiagnostics, type TaylorEstimate,
 } from './diagnostics.js';
 export {
-  pruning, groupConstraints, equalizedLoss, accuracyGapConstraints, denseReference,
+  pruning, groupConstraints, equalizedLoss, accuracyGapConstraints, denseReference, checkDenseReference,
   type PruningOptions, type PruningState, type PruningPlugin, type DenseReference, type GroupConstraintOptions,
   type ConstraintState, type ConstraintPlugin, type AccuracyGapOptions,
 } from './plugin.js';

@@ -97,6 +97,7 @@ function minKeep(size: number, options: PruneOptions): number {
  * the smallest `|w|` first, ties broken by position (variable order, then flat index), skipping a
  * tensor once it reaches its minimum-keep guard. Layer-wise prunes `⌈s·n_l⌉` per tensor (capped by
  * the guard). `previous` (optional) forces already pruned weights to stay pruned (gradual schedules).
+ * @throws TrellisError `NON_FINITE_WEIGHTS` for a NaN or infinite prunable weight, `NOTHING_TO_PRUNE`, `SPARSITY_OUT_OF_RANGE`.
  */
 export function magnitudeMasks(weights: Record<string, HostWeight>, options: PruneOptions, previous?: MaskSet): MaskSet {
   checkPruneOptions(options);
@@ -104,6 +105,15 @@ export function magnitudeMasks(weights: Record<string, HostWeight>, options: Pru
   if (names.length === 0) {
     throw new TrellisError('NOTHING_TO_PRUNE', 'no variable matches the prunable rule', 'check `include` / `keepFirstLast`: by default only variables whose name ends in "kernel" are pruned',
       { variables: Object.keys(weights) });
+  }
+  for (const n of names) {
+    const w = weights[n]!.values;
+    for (let i = 0; i < w.length; i++) {
+      if (!Number.isFinite(w[i]!)) {
+        throw new TrellisError('NON_FINITE_WEIGHTS', `weight ${i} of "${n}" is ${w[i]}, so magnitude pruning has no order`,
+          'prune a model whose weights are finite: a NaN or infinite weight usually means training diverged (lower the learning rate, or restore a checkpoint)');
+      }
+    }
   }
   const masks: Record<string, Uint8Array> = {};
   const shapes: Record<string, number[]> = {};

@@ -127,6 +127,23 @@ export interface DenseReference {
   accuracy: number;
 }
 
+/**
+ * Throws `BAD_OPTION` unless a caller-supplied {@link DenseReference} has one finite loss and accuracy
+ * per group and finite overall values: a short vector would silently switch off the constraints of the
+ * missing groups (their violation is NaN and skipped).
+ */
+export function checkDenseReference(reference: DenseReference, numGroups: number): void {
+  const fix = `pass the result of denseReference(dense, train, ${numGroups}) (one value per group), or pass \`dense\` and let the plugin compute it`;
+  check(reference !== null && typeof reference === 'object', 'BAD_OPTION', () => `reference is ${String(reference)}, not a dense reference`, fix);
+  for (const key of ['groupLoss', 'groupAccuracy'] as const) {
+    const v = reference[key];
+    check(Array.isArray(v) && v.length === numGroups, 'BAD_OPTION', () => `reference.${key} has ${Array.isArray(v) ? v.length : 'no'} values for ${numGroups} groups`, fix);
+    const bad = v.findIndex((x) => !Number.isFinite(x));
+    check(bad < 0, 'BAD_OPTION', () => `reference.${key}[${bad}] is ${String(v[bad])}`, fix);
+  }
+  for (const key of ['loss', 'accuracy'] as const) check(Number.isFinite(reference[key]), 'BAD_OPTION', () => `reference.${key} is ${String(reference[key])}`, fix);
+}
+
 /** Computes a {@link DenseReference} of `dense` on a dataset with group ids. */
 export function denseReference(dense: ModelAdapter, data: Dataset, numGroups: number): DenseReference {
   check(data.labels, 'UNLABELED', 'the dense reference needs labels', 'use a labeled dataset');
@@ -265,6 +282,7 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
   }
   let lambdas = options.initialLambdas ? [...options.initialLambdas] : new Array<number>(A).fill(0);
   check(lambdas.length === A, 'BAD_OPTION', `${lambdas.length} initial multipliers for ${A} groups`, 'pass one multiplier per group');
+  if (options.reference !== undefined) checkDenseReference(options.reference, A);
   let reference = options.reference ?? null;
   let sum = new Array<number>(A).fill(0);
   let count = new Array<number>(A).fill(0);
@@ -399,6 +417,7 @@ export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintP
   check(lambdaMax > 0, 'BAD_OPTION', `lambdaMax ${lambdaMax} must be > 0`, 'pass a bound such as 10');
   check(Number.isFinite(eps), 'BAD_OPTION', `tolerance ${eps} must be a finite number`, 'pass the allowed excess accuracy gap as a fraction, e.g. 0.01 (1 pp)');
   let lambdas = new Array<number>(A).fill(0);
+  if (options.reference !== undefined) checkDenseReference(options.reference, A);
   let reference = options.reference ?? null;
   const buffer = new GroupBuffer(A, size);
   const overallBuffer = new GroupBuffer(1, size * A);

@@ -86,7 +86,7 @@ export const DUAL_LR_GRID = [1e-3, 3e-3, 1e-2, 3e-2] as const;
 const PARAM_RULES: Record<string, ParamRule> = {
   dataset: { choices: ['fashion', 'mnist'], aliases: DATASET_NAME_ALIASES }, trainSize: { integer: true, min: 1 }, hidden: { integer: true, min: 1, minLength: 1 },
   denseEpochs: { type: 'number', integer: true, min: 1 }, fineTune: { type: 'string', choices: ['spec', 'recovered'] },
-  fineTuneEpochs: { type: 'number', integer: true, min: 0 }, fineTuneLr: { type: 'number', above: 0 },
+  fineTuneEpochs: { type: 'number', integer: true, min: 1 }, fineTuneLr: { type: 'number', above: 0 },
   sparsities: { min: 0, below: 1, minLength: 1 }, baselineSparsities: { min: 0, below: 1 }, dualLrGrid: { above: 0 },
   designs: { choices: GROUP_DESIGNS, minLength: 1 }, dualLr: { type: 'number', above: 0 },
   violation: { type: 'string', choices: ['abs', 'signed', 'one-sided'] }, target: { type: 'string', choices: ['loss', 'excess-loss'] },

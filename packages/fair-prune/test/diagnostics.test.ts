@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Rng, mlp } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  boundaryIndicators, flatParameters, groupDiagnostics, hessianVectorProduct, hutchinsonTrace, meanLossGradient, perSampleCrossEntropy, powerIteration,
-  setFlatParameters, taylorExcessLoss, applyMasks, computeMasks, evaluateGroups,
+  boundaryIndicators, flatParameters, groupDiagnostics, hessianVectorProduct, hutchinsonTrace, meanLossGradient, perSampleCrossEntropy, perSampleGradientNorms, powerIteration,
+  setFlatParameters, taylorExcessLoss, topEigenvalue, applyMasks, computeMasks, evaluateGroups,
 } from '../src/index.js';
 import { codeOf, useCpu } from './setup.js';
 
@@ -85,6 +85,16 @@ describe('Hessian-vector products and power iteration', () => {
     expect(powerIteration((v) => v.map((x, i) => diag[i]! * x), 4, { iterations: 100, seed: 1 })).toBeCloseTo(3, 6);
   });
 
+  it('topEigenvalue is λ_max even when a negative eigenvalue dominates in magnitude (power iteration alone finds that one)', () => {
+    const op = (diag: number[]) => (v: Float64Array) => v.map((x, i) => diag[i]! * x);
+    expect(powerIteration(op([0.5, 3, -5, 2]), 4, { iterations: 200, seed: 1 })).toBeCloseTo(-5, 6);
+    // shifted by 5: eigenvalues 5.5, 8, 0, 7 → top 8 → 8 − 5 = 3
+    expect(topEigenvalue(op([0.5, 3, -5, 2]), 4, { iterations: 200, seed: 1 })).toBeCloseTo(3, 6);
+    expect(topEigenvalue(op([0.5, 3, -1, 2]), 4, { iterations: 100, seed: 1 })).toBeCloseTo(3, 6);
+    // negative definite: λ_max = −1, not the dominant −4
+    expect(topEigenvalue(op([-1, -4, -2]), 3, { iterations: 200, seed: 2 })).toBeCloseTo(-1, 6);
+  });
+
   it('power iteration and the boundary indicators refuse what used to give 0 or NaN silently', () => {
     const id = (v: Float64Array) => v;
     for (const [dim, iterations] of [[0, 20], [2.5, 20], [4, 0], [4, -1], [4, 1.5]] as const) {
@@ -92,6 +102,24 @@ describe('Hessian-vector products and power iteration', () => {
     }
     expect(codeOf(() => boundaryIndicators([1, 2], [5], 2))).toBe('LABEL_OUT_OF_RANGE'); // margin was NaN
     expect(codeOf(() => boundaryIndicators([1, 2, 3, 4], [0], 2))).toBe('LENGTH_MISMATCH'); // the second row was ignored
+  });
+
+  it('gradient diagnostics refuse labels outside the model\'s classes (a zero one-hot row: zero loss, zero gradient) and caps of 0 examples', () => {
+    const m = mlp({ inputShape: [2], hidden: [], numClasses: 2, seed: 3 });
+    const good = blobs(12, 1, 0, (i) => i % 2);
+    const bad = Dataset.fromArrays({ x: Float32Array.from({ length: 24 }, (_, i) => i / 24), shape: [2], labels: new Int32Array(12).fill(2), numClasses: 3, groups: Int32Array.from({ length: 12 }, (_, i) => i % 2) });
+    const dim = flatParameters(m).length;
+    const v = new Float64Array(dim).fill(1);
+    expect(codeOf(() => meanLossGradient(m, bad))).toBe('LABEL_OUT_OF_RANGE');
+    expect(codeOf(() => perSampleGradientNorms(m, bad))).toBe('LABEL_OUT_OF_RANGE');
+    expect(codeOf(() => hessianVectorProduct(m, bad, v))).toBe('LABEL_OUT_OF_RANGE');
+    expect(codeOf(() => hessianVectorProduct(m, bad, v, { method: 'gauss-newton' }))).toBe('LABEL_OUT_OF_RANGE');
+    expect(codeOf(() => taylorExcessLoss(m, m, bad, 2))).toBe('LABEL_OUT_OF_RANGE');
+    expect(codeOf(() => groupDiagnostics(m, good, 2, { maxPerGroup: 0 }))).toBe('BAD_OPTION');
+    expect(codeOf(() => groupDiagnostics(m, good, 2, { hessianPerGroup: 0 }))).toBe('BAD_OPTION');
+    expect(codeOf(() => groupDiagnostics(m, good, 2, { hessianPerGroup: 2.5 }))).toBe('BAD_OPTION');
+    expect(codeOf(() => taylorExcessLoss(m, m, good, 2, { maxPerGroup: 0 }))).toBe('BAD_OPTION');
+    m.dispose();
   });
 });
 

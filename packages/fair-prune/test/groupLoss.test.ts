@@ -49,6 +49,10 @@ describe('group losses through the one-hot group matrix', () => {
     expect(v('one-sided').map((x) => +x.toFixed(6))).toEqual([0.2, 0, 0]);
     // excess: (J_a − J*_a) − (J − J*) = gap − (J*_a − J*) ; J*_a − J* = [0.1, -0.1, 0]
     expect(v('signed', [0.3, 0.1, 0.2]).map((x) => +x.toFixed(6))).toEqual([0.1, -0.1, 0]);
+    // a dense-loss vector of the wrong length was broadcast silently (one value shifted every group)
+    const before = tf.memory().numTensors;
+    expect(() => v('signed', [0.3])).toThrow(/denseGroupLoss has 1 values for 3 groups/);
+    expect(tf.memory().numTensors).toBe(before);
     const host = hostViolations([0.5, 0.1, NaN], 0.3, { violation: 'signed', denseGroupLoss: [0.3, 0.1, 0.2], denseLoss: 0.2 });
     expect(host.violations.map((x) => +x.toFixed(6))).toEqual([0.1, -0.1, 0]);
     expect(host.present).toEqual([true, true, false]);

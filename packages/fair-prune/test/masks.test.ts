@@ -90,6 +90,16 @@ describe('magnitudeMasks', () => {
     for (const s of [1, -0.1, 1.5, NaN]) expect(codeOf(() => magnitudeMasks(weights, { sparsity: s }))).toBe('SPARSITY_OUT_OF_RANGE');
   });
 
+  it('refuses a NaN or infinite weight (its sort key would scramble the order of the finite ones)', () => {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const damaged = { ...weights, 'logits/kernel': w([0.4, -0.2, bad, 0.6, -0.3, 0.15], [3, 2]) };
+      expect(() => magnitudeMasks(damaged, { sparsity: 0.5 })).toThrow(new RegExp(`weight 2 of "logits/kernel" is ${bad}`));
+      expect(codeOf(() => magnitudeMasks(damaged, { sparsity: 0.5, scope: 'layerwise' }))).toBe('NON_FINITE_WEIGHTS');
+    }
+    // a non-finite weight in a variable that is not pruned (a bias) is not this function's business
+    expect(magnitudeMasks({ ...weights, 'fc1/bias': w([NaN, 0, 0], [3]) }, { sparsity: 0.5, ...noGuard }).sparsity).toBe(0.5);
+  });
+
   it('rejects an unknown scope and a guard outside its range instead of pruning globally or not at all', () => {
     expect(codeOf(() => magnitudeMasks(weights, { sparsity: 0.5, scope: 'layer-wise' as never }))).toBe('BAD_OPTION');
     expect(() => magnitudeMasks(weights, { sparsity: 0.5, scope: 'layer-wise' as never })).toThrow(/unknown pruning scope "layer-wise"/);

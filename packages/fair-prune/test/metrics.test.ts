@@ -96,6 +96,14 @@ describe('groupReport and disparity', () => {
     expect(codeOf(() => groupReport(logits, labels, groups, 3, 2))).toBe('LENGTH_MISMATCH');
     expect(() => perExampleLoss(logits.subarray(0, 10), labels, 2)).toThrow(/10 logits for 6 labels × 2 classes/);
   });
+
+  it('errors on NaN or infinite logits instead of predicting class 0 (every label-0 example "correct") or a NaN loss', () => {
+    const nan = Float32Array.from(logits).fill(NaN);
+    expect(codeOf(() => groupReport(nan, labels, groups, 2, 2))).toBe('NON_FINITE_LOGITS');
+    const inf = Float32Array.from(logits);
+    inf[7] = Infinity;
+    expect(() => perExampleLoss(inf, labels, 2)).toThrow(/logit 1 of example 3 is Infinity/);
+  });
 });
 
 describe('group designs and group-id checks', () => {

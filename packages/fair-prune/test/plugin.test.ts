@@ -186,4 +186,24 @@ describe('group-constraint fine-tuning', () => {
     trainer.dispose();
     m.dispose();
   });
+
+  it('refuses a dense reference without one finite loss and accuracy per group (a short one switched the missing group\'s constraint off)', () => {
+    const ref = { groupLoss: [0.3, 0.5], loss: 0.35, groupAccuracy: [0.9, 0.8], accuracy: 0.88 };
+    expect(() => groupConstraints({ numGroups: 2, target: 'excess-loss', reference: ref })).not.toThrow();
+    expect(() => groupConstraints({ numGroups: 2, target: 'excess-loss', reference: { ...ref, groupLoss: [0.3] } })).toThrow(/reference.groupLoss has 1 values for 2 groups/);
+    expect(codeOf(() => groupConstraints({ numGroups: 2, reference: { ...ref, groupLoss: [0.3, 0.4, 0.5] } }))).toBe('BAD_OPTION');
+    expect(codeOf(() => accuracyGapConstraints({ numGroups: 2, reference: { ...ref, groupAccuracy: [0.9] } }))).toBe('BAD_OPTION');
+    expect(() => accuracyGapConstraints({ numGroups: 2, reference: { ...ref, groupAccuracy: [0.9, NaN] } })).toThrow(/reference.groupAccuracy\[1\] is NaN/);
+    expect(codeOf(() => accuracyGapConstraints({ numGroups: 2, reference: { ...ref, accuracy: Infinity } }))).toBe('BAD_OPTION');
+  });
+
+  it('fine-tunes a mask set that prunes every weight (sparsity 1) instead of refusing it as a requested sparsity', async () => {
+    const m = mlp({ inputShape: [8], hidden: [], numClasses: 3, seed: 2 });
+    const masks = computeMasks(m, { sparsity: 0.99, minKeepCount: 0, minKeepFraction: 0 });
+    expect(masks.sparsity).toBe(1);
+    await fineTunePruned(m, masks, toyData(32, 1), { epochs: 1, numGroups: 2, seed: 1 });
+    const kernel = Object.entries(readWeights(m)).find(([n]) => n.endsWith('kernel'))![1];
+    expect(Array.from(kernel.values).every((x) => x === 0)).toBe(true);
+    m.dispose();
+  });
 });

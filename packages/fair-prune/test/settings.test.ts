@@ -49,6 +49,8 @@ describe('--set validation (before anything trains)', () => {
     expect(() => settingsFor('quick', { trainSize: 'abc' })).toThrow(/trainSize=abc is not a number/);
     expect(() => settingsFor('quick', { dataset: 'cifar' })).toThrow(/"cifar" is not allowed — pass one of fashion, mnist/);
     expect(() => settingsFor('quick', { hidden: '128,0' })).toThrow(/0 is out of range/);
+    // 0 fine-tune epochs used to pass here and fail only after the dense model had trained
+    expect(() => settingsFor('quick', { fineTuneEpochs: '0' })).toThrow(/fineTuneEpochs=0: 0 is out of range/);
     expect(() => settingsFor('quick', { violation: 'two-sided' })).toThrow(/"two-sided" is not allowed/);
     expect(() => settingsFor('quick', { dualLr: '0' })).toThrow(/dualLr=0: 0 is out of range/);
     expect(settingsFor('quick', { violation: 'abs', target: 'loss', hidden: '64,32' })).toMatchObject({ hidden: [64, 32], mitigation: { violation: 'abs', target: 'loss' } });

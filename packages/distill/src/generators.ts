@@ -424,8 +424,9 @@ export interface TeacherOptions {
   temperature?: number;
   /**
    * `'none'` (default) runs the teacher on every batch; `'epoch-invariant'` computes the teacher's
-   * logits for the whole training set once (exact only without augmentation: the first batch of each
-   * run is checked and a mismatch throws `TEACHER_CACHE_STALE`).
+   * logits for the whole training set once per training set (another Dataset object, even of the same
+   * size, is computed afresh). Exact only without augmentation: the first batch of each run is checked
+   * against the live teacher and a mismatch throws `TEACHER_CACHE_STALE`.
    */
   cache?: 'none' | 'epoch-invariant';
   /** The teacher's own training cost, when you trained it (for the cost table). */
@@ -443,7 +444,7 @@ export function teacherGenerator(teacher: ModelAdapter, options: TeacherOptions 
     `teacher cache ${JSON.stringify(options.cache)} is not 'none' or 'epoch-invariant'`, "pass cache: 'none' (run the teacher on every batch) or 'epoch-invariant' (compute its logits once)");
   const numClasses = teacher.numClasses;
   const cost: GeneratorCost = { ...zeroCost('teacher'), params: adapterParams(teacher), forwardMacsPerExample: adapterMacs(teacher), fitMacs: options.trainingCost?.macs ?? 0, fitMs: options.trainingCost?.ms ?? 0 };
-  let cache: { logits: Float32Array; size: number; checked: boolean } | null = null;
+  let cache: { logits: Float32Array; data: Dataset; size: number; checked: boolean } | null = null;
   const logitsFor = (batch: SoftLabelBatch): tf.Tensor2D => {
     // the cache is an optimisation: without a prepared training set (e.g. bare trainStep calls) the teacher runs online
     if (options.cache === 'epoch-invariant' && cache) {
@@ -483,11 +484,14 @@ export function teacherGenerator(teacher: ModelAdapter, options: TeacherOptions 
     fitted: true,
     prepare: (train: Dataset) => {
       if (options.cache !== 'epoch-invariant') return;
-      if (cache && cache.size === train.size) return;
+      if (cache && cache.data === train) {
+        cache.checked = false; // each run's first batch is checked against the live teacher again
+        return;
+      }
       check(train.numClasses === numClasses, 'TEACHER_CLASS_MISMATCH', `the teacher outputs ${numClasses} classes but the training set has ${train.numClasses}`,
         'distil from a teacher trained on the same classes as the student');
       const t0 = performance.now();
-      cache = { logits: predictLogits(teacher, train), size: train.size, checked: false };
+      cache = { logits: predictLogits(teacher, train), data: train, size: train.size, checked: false };
       cost.labelMs += performance.now() - t0;
       cost.labelMacs += cost.forwardMacsPerExample * train.size;
     },

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, checkChoice } from '@trellis-ml/core';
+import { check, checkChoice, checkClassLabels } from '@trellis-ml/core';
 
 /**
  * How a KL term over a `[B, C]` batch is reduced.
@@ -44,8 +44,15 @@ function checkSameShape(a: tf.Tensor, b: tf.Tensor, what: string): void {
     'pass student and teacher outputs of the same batch size and number of classes (a teacher must have the student\'s classes)');
 }
 
-/** One-hot float targets `[B, C]` from int labels (built with `tf.oneHot`, no `gather` on the tape). */
+/**
+ * One-hot float targets `[B, C]` from int labels (built with `tf.oneHot`, no `gather` on the tape).
+ * The labels are read back and checked: `tf.oneHot` turns a label outside `[0, C)` into an all-zero
+ * row, which would add nothing to a loss, silently.
+ *
+ * @throws TrellisError `LABEL_OUT_OF_RANGE` for a label that is not an integer in `[0, numClasses)`.
+ */
 export function oneHotLabels(labels: tf.Tensor1D, numClasses: number): tf.Tensor2D {
+  checkClassLabels(labels.dataSync(), numClasses, { fix: `pass integer labels 0..${numClasses - 1}: the logits have ${numClasses} classes` });
   return tf.tidy(() => tf.cast(tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, numClasses), 'float32') as tf.Tensor2D);
 }
 
@@ -85,7 +92,8 @@ export function crossEntropy(
   checkLabelCount(logits, labels, 'cross-entropy');
   return tf.tidy(() => {
     const C = logits.shape[1];
-    const targets = options.labelSmoothing ? labelSmoothingTargets(labels, C, options.labelSmoothing, options.variant) : oneHotLabels(labels, C);
+    // undefined means no smoothing; any number (NaN included) goes through labelSmoothingTargets' check
+    const targets = options.labelSmoothing !== undefined ? labelSmoothingTargets(labels, C, options.labelSmoothing, options.variant) : oneHotLabels(labels, C);
     return softTargetCrossEntropy(logits, targets);
   });
 }

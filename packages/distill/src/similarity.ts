@@ -1,5 +1,8 @@
 import { Rng, TrellisError, check, checkClassLabels } from '@trellis-ml/core';
 
+/** The clamp of each code's norm in the cosine (PyTorch's `cosine_similarity` eps). */
+const COSINE_EPS = 1e-8;
+
 /** A dense row-major matrix as nested arrays (`m[row][col]`). */
 export type Matrix = number[][];
 
@@ -28,7 +31,10 @@ function checkCodes(codes: ArrayLike<number>, dim: number, classes: ArrayLike<nu
  * cosine similarity over all pairs of codes of classes `a` and `b`, self-pairs excluded on the
  * diagonal. With unit-normalised codes `ê`, the block sums are `(Σ_{i∈a} ê_i)·(Σ_{j∈b} ê_j)`; the
  * diagonal subtracts each code's self-similarity (1, or 0 for an all-zero code) and divides by
- * `K(K−1)`. Cosine is `⟨e_i,e_j⟩ / max(‖e_i‖‖e_j‖, 1e-8)`; a zero code has similarity 0 with everything.
+ * `K(K−1)`. Cosine is `⟨e_i,e_j⟩ / (max(‖e_i‖, 1e-8)·max(‖e_j‖, 1e-8))`, each norm clamped on its own
+(PyTorch's `cosine_similarity` since 1.12); a zero code has similarity 0 with everything. The spec's
+`max(‖e_i‖‖e_j‖, 1e-8)` clamps the product instead, which shrinks the cosines of codes shorter than
+about 1e-4 towards 0; for codes of ordinary length the two are the same.
  *
  * @param codes `n × dim` codes, row-major (e.g. post-ReLU encoder outputs).
  * @param classes the class of each code.
@@ -44,10 +50,10 @@ export function classSimilarityMatrix(codes: ArrayLike<number>, dim: number, cla
     norm = Math.sqrt(norm);
     const c = classes[i]!;
     counts[c]!++;
-    if (norm < 1e-8) continue; // a zero code: cosine 0 with every code, itself included
-    self[c]! += 1;
+    const scale = Math.max(norm, COSINE_EPS);
+    self[c]! += (norm / scale) ** 2; // 1, or less for a code shorter than the clamp (0 for a zero code)
     const s = sums[c]!;
-    for (let d = 0; d < dim; d++) s[d]! += codes[i * dim + d]! / norm;
+    for (let d = 0; d < dim; d++) s[d]! += codes[i * dim + d]! / scale;
   }
   const S: Matrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   for (let a = 0; a < numClasses; a++) {
@@ -82,7 +88,7 @@ export function classSimilarityMatrixLoop(codes: ArrayLike<number>, dim: number,
     for (let j = i + 1; j < n; j++) {
       let dot = 0;
       for (let d = 0; d < dim; d++) dot += codes[i * dim + d]! * codes[j * dim + d]!;
-      const cos = dot / Math.max(norms[i]! * norms[j]!, 1e-8);
+      const cos = dot / (Math.max(norms[i]!, COSINE_EPS) * Math.max(norms[j]!, COSINE_EPS));
       const a = classes[i]!;
       const b = classes[j]!;
       sum[a]![b]! += cos;

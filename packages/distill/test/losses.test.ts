@@ -181,6 +181,20 @@ describe('bad input gets a TrellisError, not a tfjs broadcast error, a NaN or a 
     expect(errorOf(() => labelSmoothingTargets(y(), 4, 0.1, 'others' as 'uniform-others')).message).toMatch(/variant "others" is not 'uniform-all' or 'uniform-others'/);
     expect(errorOf(() => crossEntropy(zs(), y(), { labelSmoothing: 0.1, variant: 'all' as 'uniform-all' })).code).toBe('BAD_OPTION');
   });
+  it('labels outside [0, C) (an all-zero one-hot row added 0 to the loss) and a NaN label smoothing (read as "off")', () => {
+    const bad = tf.tensor1d([0, 4, 1], 'int32'); // C = 4
+    const neg = tf.tensor1d([-1, 2, 1], 'int32');
+    for (const f of [() => crossEntropy(zs(), bad), () => crossEntropy(zs(), neg), () => dkd(zs(), zt(), bad, { alpha: 1, beta: 8, T: 4 }),
+      () => tfkdRegLoss(zs(), bad, { tau: 20, alpha: 0.1 }), () => labelSmoothingTargets(bad, 4, 0.1)]) {
+      expect(errorOf(f).code).toBe('LABEL_OUT_OF_RANGE');
+    }
+    expect(errorOf(() => crossEntropy(zs(), bad)).message).toMatch(/label 4 of example 1 is outside \[0, 4\)/);
+    expect(errorOf(() => crossEntropy(zs(), y(), { labelSmoothing: NaN })).code).toBe('BAD_OPTION');
+    // 0 is still plain cross-entropy
+    expect(crossEntropy(zs(), y(), { labelSmoothing: 0 }).dataSync()[0]).toBeCloseTo(crossEntropy(zs(), y()).dataSync()[0]!, 6);
+    bad.dispose();
+    neg.dispose();
+  });
   it('Tf-KD_reg: a class count that is not a positive integer, a NaN multiplier, an unknown student temperature', () => {
     const e = errorOf(() => tfkdRegMatrix(2.5, { tau: 20 }));
     expect(e.code).toBe('BAD_CLASSES');

@@ -123,6 +123,21 @@ describe('distillPlugin', () => {
     const cost = teacherGenerator(teacherModel, { cache: 'epoch-invariant' });
     cost.prepare!(toy());
     expect(cost.cost().labelMacs).toBe(96 * (8 * 12 + 12 * 4));
+    // another training set of the same size gets its own logits (the cache used to be keyed on the size only)
+    const a = toy(96, 4, 1);
+    const b = toy(96, 4, 2);
+    const cached = teacherGenerator(teacherModel, { cache: 'epoch-invariant' });
+    const firstBatch = (d: Dataset) => {
+      const batch = d.batches(8).next().value!;
+      return { labels: batch.y! as tf.Tensor1D, inputs: batch.x, indices: batch.indices };
+    };
+    cached.prepare!(a);
+    tf.tidy(() => cached.targets(firstBatch(a), 4));
+    cached.prepare!(b);
+    const fromCache = tf.tidy(() => Array.from(cached.targets(firstBatch(b), 4).dataSync()));
+    const live = tf.tidy(() => Array.from(tf.softmax(tf.div(teacherModel.apply(firstBatch(b).inputs, { training: false }).logits, 4)).dataSync()));
+    fromCache.forEach((v, i) => expect(v).toBeCloseTo(live[i]!, 5));
+    cached.dispose();
     teacherModel.dispose();
     soft.dispose();
   });

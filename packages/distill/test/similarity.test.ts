@@ -35,6 +35,21 @@ describe('class-similarity matrix', () => {
     const loop = classSimilarityMatrixLoop(codes, 2, classes, 2);
     loop.forEach((r, a) => r.forEach((v, b) => expect(S[a]![b]).toBeCloseTo(v, 12)));
   });
+  it('codes far shorter than 1 (a nearly dead encoder) give the same cosines, vectorised and looped (each norm clamped on its own)', () => {
+    // the same directions as above at scales 1e-5 and 1e-9: the cosines do not depend on the scale
+    // until a norm falls under the 1e-8 clamp; the looped version used to clamp the product (1e-10 < 1e-8 → 0.01)
+    const codes = [1, 0, 2, 0, 3, 0, 0, 1];
+    const tiny = codes.map((v) => v * 1e-5);
+    for (const f of [classSimilarityMatrix, classSimilarityMatrixLoop]) {
+      const S = f(tiny, 2, [0, 0, 1, 1], 2);
+      expect(S[0]![0]).toBeCloseTo(1, 9);
+      expect(S[0]![1]).toBeCloseTo(0.5, 9);
+      expect(S[1]![1]).toBeCloseTo(0, 9);
+    }
+    // below the clamp: (1e-9, 0)·(2e-9, 0) / (1e-8 · 1e-8) = 0.02 (and class 0's self-similarity (1e-9/1e-8)² = 0.01 is excluded)
+    const sub = codes.map((v) => v * 1e-9);
+    for (const f of [classSimilarityMatrix, classSimilarityMatrixLoop]) expect(f(sub, 2, [0, 0, 1, 1], 2)[0]![0]).toBeCloseTo(0.02, 12);
+  });
   it('vectorised and looped versions agree to 1e-6 on random codes; symmetric; self-pairs excluded', () => {
     const { codes, classes } = randomCodes(60, 16, 4, 3);
     codes.fill(0, 5 * 16, 6 * 16); // an all-zero code: cosine 0 with everything

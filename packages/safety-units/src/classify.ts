@@ -108,6 +108,8 @@ export function headScores(layout: UnitLayout, scores: Record<string, Float64Arr
       continue;
     }
     const h = m.headDim;
+    check(Number.isInteger(h) && h > 0 && s.length % h === 0, 'BAD_LAYOUT', () => `module "${m.id}" has headDim ${h}, which does not split its ${s.length} units into whole heads`,
+      'pass headDim = dModel / heads (a divisor of numUnits)');
     const o = new Float64Array(s.length);
     for (let start = 0; start < s.length; start += h) {
       let sum = 0;
@@ -142,6 +144,9 @@ function sortedUnits(layout: UnitLayout, key: Record<string, Float64Array>, desc
  * Sorts units into ESU / EUU / CU / RU (spec §3.4): ESU = top ρ_ESU of all units by D = S − U; EUU =
  * bottom ρ_EUU of the rest by D; RU = bottom ρ_RU of the rest by T = S + U; CU = the rest. Counts are
  * `round(ρ · N)`, so fractions are respected exactly; groups are disjoint and cover every unit.
+ *
+ * @throws TrellisError `BAD_FRACTION`, `BAD_OPTION`, `BAD_SCORES` (missing or of the wrong length),
+ * `NON_FINITE_SCORES` (a NaN or infinite raw score), `BAD_LAYOUT` (a `headDim` that does not divide a module).
  */
 export function classifyUnits(layout: UnitLayout, scores: AttributeScores, options: ClassifyOptions = {}): UnitClassification {
   const fractions = options.fractions ?? LLAMA2_FRACTIONS;
@@ -161,6 +166,12 @@ export function classifyUnits(layout: UnitLayout, scores: AttributeScores, optio
   for (const m of layout) {
     check(rawS[m.id]?.length === m.numUnits && rawU[m.id]?.length === m.numUnits, 'BAD_SCORES',
       `scores for module "${m.id}" are missing or have the wrong length`, 'score units with the same layout you classify with');
+    for (const [which, raw] of [['safety', rawS], ['utility', rawU]] as const) {
+      const bad = raw[m.id]!.findIndex((v) => !Number.isFinite(v));
+      // one NaN made the module's std NaN, so z-scoring zeroed every score and the groups followed the layout order
+      check(bad < 0, 'NON_FINITE_SCORES', () => `the ${which} score of unit ${bad} of module "${m.id}" is ${raw[m.id]![bad]}`,
+        'score a model whose weights and activations are finite: a NaN or infinite score usually means a diverged model (restore a checkpoint or lower the learning rate)');
+    }
   }
   const S = normalizeScores(layout, rawS, normalize);
   const U = normalizeScores(layout, rawU, normalize);

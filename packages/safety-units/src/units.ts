@@ -115,6 +115,10 @@ export function validateLayout(adapter: ModelAdapter, layout: UnitLayout): void 
     check(!ids.has(m.id), 'BAD_LAYOUT', `two modules have id "${m.id}"`, 'give every module a unique id');
     ids.add(m.id);
     check(Number.isInteger(m.numUnits) && m.numUnits > 0, 'BAD_LAYOUT', `module "${m.id}" has ${m.numUnits} units`, 'describe modules with at least one unit');
+    if (m.headDim !== undefined) {
+      check(Number.isInteger(m.headDim) && m.headDim > 0 && m.numUnits % m.headDim === 0, 'BAD_LAYOUT',
+        () => `module "${m.id}" has headDim ${m.headDim}, which does not split its ${m.numUnits} units into whole heads`, 'pass headDim = dModel / heads (a divisor of numUnits)');
+    }
     for (const s of [...m.aSide, m.bSide]) {
       const v = vars[s.variable];
       check(v, 'BAD_LAYOUT', `module "${m.id}" names variable "${s.variable}", which the model does not have`, `use one of: ${Object.keys(vars).join(', ')}`);

@@ -95,6 +95,15 @@ describe('classification (spec §3.4)', () => {
     expectTrellisError(() => classifyUnits(layout, sc, { normalize: 'rank' as never }), 'BAD_OPTION', /unknown normalization "rank"/);
     expectTrellisError(() => classifyUnits(layout, sc, { attentionGranularity: 'heads' as never }), 'BAD_OPTION', /unknown attention granularity "heads"/);
     expectTrellisError(() => classifyUnits(layout, {} as AttributeScores), 'BAD_SCORES', /lack `safety` or `utility`/);
+    // a NaN or infinite score (a diverged model) used to zero its whole module and classify by layout order
+    for (const bad of [NaN, Infinity]) {
+      const sc2 = fakeScores(1);
+      sc2.safety.scores[layout[1]!.id]![3] = bad;
+      expectTrellisError(() => classifyUnits(layout, sc2), 'NON_FINITE_SCORES', new RegExp(`safety score of unit 3 of module "${layout[1]!.id}" is ${bad}`));
+    }
+    // a head size that does not divide the attention module gave its last partial head a NaN score
+    const oddHeads = layout.map((m) => (m.kind === 'attn' ? { ...m, headDim: 15 } : m));
+    expectTrellisError(() => classifyUnits(oddHeads, sc, { attentionGranularity: 'head' }), 'BAD_LAYOUT', /headDim 15, which does not split its 40 units/);
     const cls = classifyUnits(layout, sc);
     expectTrellisError(() => groupMask(cls, 'esu' as UnitGroup), 'BAD_OPTION', /unknown unit group "esu"/);
     expectTrellisError(() => selectUnits(cls, { groups: ['SAFE' as UnitGroup] }), 'BAD_OPTION', /unknown unit group "SAFE"/);

@@ -87,6 +87,8 @@ describe('unit layout (spec §2.2: TF.js [in, out] layout)', () => {
     }
     const ok = denseUnitModules(model, ['fc1'], ['fc1', 'logits']);
     expect(() => validateLayout(model, [{ ...ok[0]!, bSide: { variable: 'fc1/bias', axis: 0 }, aSide: [{ variable: 'fc1/kernel', axis: 0 }] }])).toThrowError(/axis/);
+    expect(() => validateLayout(model, [{ ...ok[0]!, headDim: 2 }])).toThrowError(/headDim 2, which does not split its 3 units into whole heads/);
+    expect(() => validateLayout(model, [{ ...ok[0]!, headDim: 3 }])).not.toThrow();
     model.dispose();
   });
 

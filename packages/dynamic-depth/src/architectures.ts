@@ -1,8 +1,13 @@
 import { check, TrellisError } from '@trellis-ml/core';
 import type { DepthConfig } from './depthConfig.js';
-import { DepthNet, readDepthNetMeta, type ArchitectureSpec, type BnMode } from './depthNet.js';
+import { DepthNet, readDepthNetMeta, type ArchitectureSpec, type BnMode, type HeadMode } from './depthNet.js';
 import { resNetCNN } from './resnetCnn.js';
 import { residualMLP } from './residualMlp.js';
+
+/** The head mode of an architecture spec (specs without one have a shared head). */
+function headModeOf(arch: ArchitectureSpec): HeadMode {
+  return arch.headMode === 'per-depth' ? 'per-depth' : 'shared';
+}
 
 function customSelection(arch: ArchitectureSpec): { custom: Record<string, number[]> } {
   const configs = arch.configs as DepthConfig[];
@@ -20,13 +25,14 @@ export function buildFromArchitecture(arch: ArchitectureSpec, seed: number): Dep
       numClasses: arch.numClasses as number, norm: arch.norm as 'layer' | 'none', blockSelection: customSelection(arch), seed,
       // specs saved before the option existed were zero-initialised
       zeroInitResidual: arch.zeroInitResidual !== false,
+      headMode: headModeOf(arch),
     });
   }
   if (arch.kind === 'resnet-cnn') {
     return resNetCNN({
       inputShape: arch.inputShape as [number, number, number], stageChannels: arch.stageChannels as number[],
       blocksPerStage: arch.blocksPerStage as number[], numClasses: arch.numClasses as number, bnMode: arch.bnMode as BnMode,
-      blockSelection: customSelection(arch), seed,
+      blockSelection: customSelection(arch), seed, headMode: headModeOf(arch),
     });
   }
   throw new TrellisError('UNKNOWN_ARCHITECTURE', `no builder for architecture kind "${arch.kind}"`,
@@ -45,7 +51,9 @@ export function leaderArchitecture(arch: ArchitectureSpec, options: { widthMulti
   check(Number.isInteger(extra) && extra >= 0, 'BAD_OPTION', `the Leader's extraBlocks ${String(extra)} is not a whole number ≥ 0`, 'pass extraBlocks such as 2 (0 = the Teammates\' depth)');
   if (arch.kind === 'residual-mlp') {
     const blocks = (arch.blocks as number) + extra;
-    return { ...arch, width: Math.round((arch.width as number) * m), blocks, configs: [{ id: `d${blocks}`, activeBlocks: Array.from({ length: blocks }, (_, i) => i) }] };
+    // the Leader runs at its full depth only, so it has one (shared) head whatever the Teammates have
+    const { headMode: _teammatesHeads, ...shared } = arch;
+    return { ...shared, width: Math.round((arch.width as number) * m), blocks, configs: [{ id: `d${blocks}`, activeBlocks: Array.from({ length: blocks }, (_, i) => i) }] };
   }
   if (arch.kind === 'resnet-cnn') {
     const per = [...(arch.blocksPerStage as number[])];
@@ -73,4 +81,26 @@ export async function loadDepthNet(dir: string): Promise<DepthNet> {
     throw e;
   }
   return net;
+}
+
+/**
+ * A copy of `net` with its own variables (weights, per-depth batch-norm statistics and the set of
+ * recalibrated depths): e.g. a frozen teacher taken from a network before it is fine-tuned. Works for
+ * the architectures {@link buildFromArchitecture} builds (UNKNOWN_ARCHITECTURE otherwise).
+ */
+export function cloneDepthNet(net: DepthNet): DepthNet {
+  const copy = buildFromArchitecture(net.architecture, 0);
+  const from = net.allVariables();
+  const to = copy.allVariables();
+  for (const [k, v] of Object.entries(to)) {
+    const src = from[k];
+    if (!src || src.shape.join(',') !== v.shape.join(',')) {
+      copy.dispose();
+      throw new TrellisError('ARCHITECTURE_MISMATCH', `cannot copy variable "${k}": the network has ${src ? `shape [${src.shape.join(', ')}]` : 'no such variable'}`,
+        'clone networks built by residualMLP or resNetCNN (or copy the weights yourself)');
+    }
+    v.assign(src);
+  }
+  for (const c of net.calibrated) copy.calibrated.add(c);
+  return copy;
 }

@@ -22,6 +22,13 @@ import { VariableStore, type ForwardContext } from './layers.js';
  */
 export type BnMode = 'none' | 'per-config' | 'recalibrate';
 
+/**
+ * How a network classifies at its depths: `'shared'` (one head after the last block, used by every
+ * depth: the LayerDrop/OFA style, the default) or `'per-depth'` (each depth of the menu has its own
+ * classifier head, an early-exit network as in BranchyNet/MSDNet; the `early-exit` baseline).
+ */
+export type HeadMode = 'shared' | 'per-depth';
+
 /** A stem or head: a function of the hidden state with a FLOP count per example. */
 export interface DepthPart {
   apply(h: tf.Tensor, ctx: ForwardContext): tf.Tensor;
@@ -52,6 +59,11 @@ export interface DepthNetDefinition {
   stem: DepthPart;
   blocks: DepthBlock[];
   head: DepthPart;
+  /**
+   * Per-depth heads (`headMode: 'per-depth'`), keyed by menu depth id: a depth's pass ends in its own
+   * head instead of `head`. Every depth of the menu needs one; depths outside the menu then have none.
+   */
+  heads?: Record<string, DepthPart>;
   /** The network's variables (trainable, and running statistics as state). */
   store: VariableStore;
   /** The depth menu (must contain the full depth: every skippable block active). */
@@ -117,6 +129,26 @@ export class DepthNet implements ModelAdapter {
     check(full, 'NO_FULL_DEPTH', `the depth menu (${this.configs.map((c) => c.id).join(', ')}) has no full depth with all ${this.numSkippable} skippable blocks`,
       'add the full depth to `configs`');
     this.current = full;
+    if (def.heads) {
+      const missing = this.configs.filter((c) => !def.heads![c.id]).map((c) => c.id);
+      check(missing.length === 0, 'BAD_OPTION', `per-depth heads are missing for depth(s) ${missing.join(', ')}`, 'give every depth of the menu its own head (keyed by depth id)');
+    }
+  }
+
+  /** `'per-depth'` when every depth of the menu has its own classifier head (an early-exit network), else `'shared'`. */
+  get headMode(): HeadMode {
+    return this.def.heads ? 'per-depth' : 'shared';
+  }
+
+  /** The head a depth's pass ends in (its own with per-depth heads; UNKNOWN_DEPTH for a depth outside the menu then). */
+  private headOf(config: DepthConfig): DepthPart {
+    if (!this.def.heads) return this.def.head;
+    const head = this.def.heads[config.id];
+    if (!head) {
+      throw new TrellisError('UNKNOWN_DEPTH', `depth "${config.id}" has no classifier head: this network has one head per menu depth (${this.configs.map((c) => c.id).join(', ')})`,
+        'run one of the menu\'s depths (per-depth heads cannot serve sampled depths such as LayerDrop\'s)', { id: config.id });
+    }
+    return head;
   }
 
   /** The layout configurations are validated against. */
@@ -176,8 +208,9 @@ export class DepthNet implements ModelAdapter {
   cost(config: DepthConfig | string): DepthCost {
     const c = this.resolve(config);
     const active = new Set(c.activeBlocks);
-    let flops = this.def.stem.flops + this.def.head.flops;
-    let params = this.def.stem.params + this.def.head.params;
+    const head = this.headOf(c);
+    let flops = this.def.stem.flops + head.flops;
+    let params = this.def.stem.params + head.params;
     this.def.blocks.forEach((b, i) => {
       if (!b.skippable || active.has(i)) {
         flops += b.flops;
@@ -239,7 +272,7 @@ export class DepthNet implements ModelAdapter {
       const path = this.executedBlocks(c);
       const keys = [`${sk}|stem`];
       path.forEach((b) => keys.push(`${keys[keys.length - 1]!}>${b}`));
-      keys.push(`${keys[keys.length - 1]!}>head`);
+      keys.push(`${keys[keys.length - 1]!}>head${this.def.heads ? `:${c.id}` : ''}`);
       return { config: c, sk, path, keys };
     });
     const updates = new Map<string, Set<string>>();
@@ -276,7 +309,7 @@ export class DepthNet implements ModelAdapter {
       key = p.keys[p.keys.length - 1]!;
       let logits = cache.get(key);
       if (!logits) {
-        logits = this.def.head.apply(h, ctxFor(key, p.sk));
+        logits = this.headOf(p.config).apply(h, ctxFor(key, p.sk));
         cache.set(key, logits);
       }
       out[p.config.id] = logits;
@@ -302,7 +335,7 @@ export class DepthNet implements ModelAdapter {
       all[`block${b}`] = h;
     }
     all.features = h;
-    const logits = this.def.head.apply(h, ctx);
+    const logits = this.headOf(config).apply(h, ctx);
     const features: Record<string, tf.Tensor> = {};
     for (const t of taps) {
       const f = all[t];

@@ -15,15 +15,20 @@ import {
   type TechniqueExperiment,
 } from '@trellis-ml/core';
 import { DATASET_NAME_ALIASES, loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
-import { loadDepthNet } from './architectures.js';
+import { cloneDepthNet, loadDepthNet } from './architectures.js';
 import type { DepthConfig } from './depthConfig.js';
-import type { DepthNet } from './depthNet.js';
+import type { DepthNet, HeadMode } from './depthNet.js';
 import { selectDepth, type DepthTable } from './depthTable.js';
 import { depthAccuracy, evaluateAllDepths, measureSwitchCost, recalibrateBatchNorm } from './evaluateDepths.js';
 import { resNetCNN } from './resnetCnn.js';
 import { residualMLP } from './residualMlp.js';
 import type { CoopDepthOptions } from './plugin.js';
-import { trainCoopDepth, trainFixedDepth, trainLayerDrop } from './train.js';
+import { trainCoopDepth, trainEarlyExit, trainFixedDepth, trainLayerDrop, trainOfaDepth } from './train.js';
+
+/** The optional baselines of the experiment (spec §3); `coop`, `independent` and `full-only` always run (every claim needs them). */
+export const EXPERIMENT_BASELINES = ['layerdrop', 'sandwich-inplace', 'ofa-depth', 'early-exit'] as const;
+/** One optional baseline of the experiment. */
+export type ExperimentBaseline = (typeof EXPERIMENT_BASELINES)[number];
 
 /** The settings of one reproduction (quick and full defaults; each can be overridden with `--set key=value`). */
 export interface DynamicDepthSetup {
@@ -43,8 +48,14 @@ export interface DynamicDepthSetup {
   lr: number;
   /** Timed batches per depth for latency. */
   timedRuns: number;
-  /** Run the sandwich-inplace baseline (one Teammate, no Leader). */
+  /** Run the sandwich-inplace baseline (one Teammate, no Leader); the same as listing `sandwich-inplace` in `baselines`. */
   sandwich: boolean;
+  /**
+   * The optional baselines to train besides `coop`, `independent` and `full-only` (default
+   * `layerdrop`): `layerdrop`, `sandwich-inplace` (also on with `sandwich`), `ofa-depth` (progressive
+   * shrinking of the full-only model with KD from it, OFA), `early-exit` (one head per depth, CE summed over exits).
+   */
+  baselines: ExperimentBaseline[];
   /** Also train the spec's ablations of the cooperative method: no Leader, one Teammate, β=0, δ=0. */
   ablations: boolean;
   /** KD share w and temperature T of the cooperative loss (spec defaults 0.5 and 3). */
@@ -60,11 +71,11 @@ export interface DynamicDepthSetup {
 
 const QUICK: DynamicDepthSetup = {
   dataset: 'fashion', model: 'mlp', trainLimit: 4000, testLimit: 2000, valFraction: 0.1, width: 128, blocks: 6, depths: [2, 4, 6],
-  epochs: 3, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: false, ablations: false, kdWeight: 0.5, temperature: 3, zeroInitResidual: false,
+  epochs: 3, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: false, baselines: ['layerdrop'], ablations: false, kdWeight: 0.5, temperature: 3, zeroInitResidual: false,
 };
 const FULL: DynamicDepthSetup = {
   dataset: 'fashion', model: 'mlp', trainLimit: 15000, testLimit: 10000, valFraction: 0.1, width: 256, blocks: 8, depths: [2, 4, 6, 8],
-  epochs: 15, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: true, ablations: false, kdWeight: 0.5, temperature: 3, zeroInitResidual: false,
+  epochs: 15, batchSize: 128, lr: 1e-3, timedRuns: 50, sandwich: true, baselines: ['layerdrop'], ablations: false, kdWeight: 0.5, temperature: 3, zeroInitResidual: false,
 };
 
 const whole = { integer: true, min: 1 } as const;
@@ -74,6 +85,7 @@ const PARAM_RULES: Record<string, ParamRule> = {
   dataset: { choices: ['fashion', 'mnist'], aliases: DATASET_NAME_ALIASES }, model: { choices: ['mlp', 'cnn'] }, trainLimit: whole, testLimit: whole,
   valFraction: { above: 0, below: 1 }, width: whole, blocks: whole, depths: { ...whole, minLength: 1 }, epochs: whole, batchSize: whole,
   lr: { above: 0 }, timedRuns: whole, kdWeight: { min: 0, max: 1 }, temperature: { above: 0 },
+  baselines: { type: 'string[]', choices: EXPERIMENT_BASELINES, hint: 'coop, independent and full-only always run; an empty list runs only them' },
 };
 
 /**
@@ -87,10 +99,12 @@ export function dynamicDepthSetup(options: Pick<ExperimentOptions, 'mode' | 'par
   check(s.model !== 'mlp' || deepest <= s.blocks, 'BAD_PARAM', `dynamic-depth: depth ${deepest} is more blocks than the network's ${s.blocks}`,
     `pass depths of at most ${s.blocks} blocks (--set depths=2,4,${s.blocks}), or more blocks (--set blocks=${deepest})`);
   if (s.model === 'mlp' && !s.depths.includes(s.blocks)) s.depths = [...s.depths, s.blocks];
+  s.baselines = EXPERIMENT_BASELINES.filter((b) => s.baselines.includes(b));
+  if (s.baselines.includes('sandwich-inplace')) s.sandwich = true;
   return s;
 }
 
-type Method = 'coop' | 'independent' | 'full-only' | 'layerdrop' | 'sandwich-inplace' | 'coop-no-leader' | 'coop-one-teammate' | 'coop-beta0' | 'coop-delta0';
+type Method = 'coop' | 'independent' | 'full-only' | 'layerdrop' | 'sandwich-inplace' | 'ofa-depth' | 'early-exit' | 'coop-no-leader' | 'coop-one-teammate' | 'coop-beta0' | 'coop-delta0';
 interface MethodResult { accuracy: Record<string, number>; latencyMs: Record<string, number>; seconds: number; history?: Array<Record<string, number>> }
 interface SeedResult {
   seed: number;
@@ -101,12 +115,19 @@ interface SeedResult {
   table: DepthTable;
 }
 
-/** Builds one network of the experiment (every method uses this builder, so all share the setup's architecture and initialisation). */
-export function buildExperimentNet(s: DynamicDepthSetup, seed: number, perStage?: number[]): DepthNet {
+/**
+ * Builds one network of the experiment (every method uses this builder, so all share the setup's
+ * architecture and initialisation): the whole menu, or with `perStage` one fixed depth (an
+ * `independent` model); `headMode: 'per-depth'` gives every depth its own head (the `early-exit` baseline).
+ */
+export function buildExperimentNet(s: DynamicDepthSetup, seed: number, perStage?: number[], headMode: HeadMode = 'shared'): DepthNet {
   if (s.model === 'cnn') {
-    return resNetCNN({ inputShape: [28, 28, 1], numClasses: 10, seed, bnMode: 'per-config', ...(perStage ? { blocksPerStage: perStage, configs: [perStage] } : {}) });
+    return resNetCNN({ inputShape: [28, 28, 1], numClasses: 10, seed, bnMode: 'per-config', headMode, ...(perStage ? { blocksPerStage: perStage, configs: [perStage] } : {}) });
   }
-  return residualMLP({ inputShape: [784], width: s.width, blocks: perStage ? perStage[0]! : s.blocks, numClasses: 10, seed, zeroInitResidual: s.zeroInitResidual, ...(perStage ? { configs: [perStage[0]!] } : { configs: s.depths }) });
+  return residualMLP({
+    inputShape: [784], width: s.width, blocks: perStage ? perStage[0]! : s.blocks, numClasses: 10, seed, zeroInitResidual: s.zeroInitResidual, headMode,
+    ...(perStage ? { configs: [perStage[0]!] } : { configs: s.depths }),
+  });
 }
 
 function tableToResult(t: DepthTable, seconds: number): MethodResult {
@@ -150,21 +171,43 @@ async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: 
   // per depth (spec §1; a no-op for the MLP, which has no batch-norm)
   recalibrateBatchNorm(fullOnly, train, { samples: 2000, seed });
   methods['full-only'] = tableToResult(evaluateAllDepths(fullOnly, test, evalOpts), rf.seconds);
-  fullOnly.dispose();
+  // ofa-depth fine-tunes a copy of this model and distils from it (frozen), so it is kept until then
 
-  log(`[seed ${seed}] layerdrop (p = 0.2)`);
-  const ld = buildExperimentNet(s, seed + 3000);
-  const rl = await trainLayerDrop(ld, train, { ...base, seed, p: 0.2, label: 'layerdrop' });
-  // sampled depths are not menu depths, so training updated no menu depth's statistics
-  recalibrateBatchNorm(ld, train, { samples: 2000, seed });
-  methods.layerdrop = tableToResult(evaluateAllDepths(ld, test, evalOpts), rl.seconds);
-  ld.dispose();
+  if (s.baselines.includes('layerdrop')) {
+    log(`[seed ${seed}] layerdrop (p = 0.2)`);
+    const ld = buildExperimentNet(s, seed + 3000);
+    const rl = await trainLayerDrop(ld, train, { ...base, seed, p: 0.2, label: 'layerdrop' });
+    // sampled depths are not menu depths, so training updated no menu depth's statistics
+    recalibrateBatchNorm(ld, train, { samples: 2000, seed });
+    methods.layerdrop = tableToResult(evaluateAllDepths(ld, test, evalOpts), rl.seconds);
+    ld.dispose();
+  }
 
   if (s.sandwich) {
     log(`[seed ${seed}] sandwich-inplace (one Teammate, no Leader)`);
     const sw = await trainCoopDepth(buildExperimentNet(s, seed + 4000), train, val, { ...base, seed, teammates: 1, leader: null, label: 'sandwich', kdWeight: s.kdWeight, temperature: s.temperature });
     methods['sandwich-inplace'] = tableToResult(evaluateAllDepths(sw.deployed, test, evalOpts), sw.seconds);
     for (const m of sw.teammates) m.dispose();
+  }
+
+  if (s.baselines.includes('ofa-depth')) {
+    log(`[seed ${seed}] ofa-depth: progressive shrinking of the full-only model, KD from it (frozen)`);
+    const ofa = cloneDepthNet(fullOnly);
+    // the full-depth part of OFA is the full-only model's training (its time is counted); the shrinking phases get the run's epochs
+    const ro = await trainOfaDepth(ofa, train, { ...base, seed, fullDepthEpochs: 0, teacher: fullOnly, label: 'ofa-depth' });
+    // OFA resets the running statistics of each sub-network before it is evaluated (a no-op for the MLP)
+    recalibrateBatchNorm(ofa, train, { samples: 2000, seed });
+    methods['ofa-depth'] = { ...tableToResult(evaluateAllDepths(ofa, test, evalOpts), rf.seconds + ro.seconds), history: ro.history };
+    ofa.dispose();
+  }
+  fullOnly.dispose();
+
+  if (s.baselines.includes('early-exit')) {
+    log(`[seed ${seed}] early-exit: one classifier head per depth, cross-entropy summed over the exits`);
+    const ee = buildExperimentNet(s, seed + 5000, undefined, 'per-depth');
+    const re = await trainEarlyExit(ee, train, { ...base, seed, label: 'early-exit' });
+    methods['early-exit'] = { ...tableToResult(evaluateAllDepths(ee, test, evalOpts), re.seconds), history: re.history };
+    ee.dispose();
   }
 
   if (s.ablations) {
@@ -218,7 +261,7 @@ export const experiment: TechniqueExperiment = {
   name: 'dynamic-depth',
   parameters: (mode) => ({ defaults: mode === 'full' ? FULL : QUICK, rules: PARAM_RULES }),
   resumable: true,
-  description: 'Cooperative training (Leader + two Teammates + sub-networks) of a depth-switchable network vs separately trained depths, full-only and LayerDrop; accuracy, FLOPs and latency per depth.',
+  description: 'Cooperative training (Leader + two Teammates + sub-networks) of a depth-switchable network vs separately trained depths, full-only and LayerDrop (optionally sandwich-inplace, OFA progressive shrinking and early exits); accuracy, FLOPs and latency per depth.',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {
     const log = options.log ?? ((l: string) => console.log(l));
     const s = dynamicDepthSetup(options);
@@ -331,7 +374,7 @@ export const experiment: TechniqueExperiment = {
         },
         {
           title: 'Accuracy vs measured latency',
-          text: 'Cooperative (one weight set, depth switched at run time) against separately trained models of each depth (each timed on its own network). The full-only, LayerDrop and sandwich baselines share the cooperative network\'s architecture and compute, so they are drawn at its measured latencies.',
+          text: 'Cooperative (one weight set, depth switched at run time) against separately trained models of each depth (each timed on its own network). The full-only, LayerDrop, sandwich, OFA and early-exit baselines share the cooperative network\'s architecture and compute (early exits add one small head per depth), so they are drawn at its measured latencies.',
           plot: {
             $schema: 'https://vega.github.io/schema/vega-lite/v5.json', width: 520, height: 320,
             data: { values: curve },
@@ -365,7 +408,7 @@ export const experiment: TechniqueExperiment = {
         },
         {
           title: 'Training cost',
-          text: 'Wall-clock seconds per method (mean over seeds). Cooperative training runs a Leader and two Teammates every step, so it costs more than training one model per depth; what it buys is one weight set for all depths (spec §2.7). Sub-networks reuse the Teammate\'s full-depth activations of their shared prefix of blocks.',
+          text: 'Wall-clock seconds per method (mean over seeds). Cooperative training runs a Leader and two Teammates every step, so it costs more than training one model per depth; what it buys is one weight set for all depths (spec §2.7). Sub-networks reuse the Teammate\'s full-depth activations of their shared prefix of blocks. ofa-depth\'s time includes the full-only training it fine-tunes.',
           table: { columns: ['method', 'seconds'], rows: timing as Array<[string, number]> },
         },
         {

@@ -5,6 +5,7 @@ export {
   readDepthNetMeta,
   type ArchitectureSpec,
   type BnMode,
+  type HeadMode,
   type DepthBlock,
   type DepthCost,
   type DepthNetDefinition,
@@ -16,16 +17,33 @@ export type { ForwardContext, VariableStore } from './layers.js';
 export { residualMLP, type ResidualMlpOptions } from './residualMlp.js';
 export { resNetCNN, type ResNetCnnOptions } from './resnetCnn.js';
 export { fromBlocks, type UserBackbone, type UserBlock } from './fromBlocks.js';
-export { buildFromArchitecture, leaderArchitecture, loadDepthNet } from './architectures.js';
+export { buildFromArchitecture, cloneDepthNet, leaderArchitecture, loadDepthNet } from './architectures.js';
 export { kdLoss, memberLoss, stopGradient, type Teacher } from './distillation.js';
-export { sampleLayerDrop, sampleSubnets, type SubnetSampling } from './sampling.js';
+export { sampleDepths, sampleLayerDrop, sampleSubnets, type SubnetSampling } from './sampling.js';
+export {
+  checkOfaPhases,
+  OFA_DEPTH_PHASES,
+  ofaDepthSchedule,
+  ofaLearningRate,
+  ofaPhaseAt,
+  ofaPhaseMenu,
+  type OfaPhase,
+  type OfaPhaseSpan,
+} from './progressiveShrinking.js';
+export { exitLoss } from './earlyExit.js';
 export { selectDepth, type Budget, type DepthChoice, type DepthRow, type DepthTable } from './depthTable.js';
 export { depthAccuracy, evaluateAllDepths, measureLatency, measureSwitchCost, recalibrateBatchNorm, type EvaluateDepthsOptions } from './evaluateDepths.js';
 export {
   coopDepth,
   cosineDecay,
+  earlyExit,
   layerDrop,
+  ofaDepth,
   type CoopDepthOptions,
+  type EarlyExitOptions,
+  type OfaDepthOptions,
+  type OfaDepthPlugin,
+  type OfaDepthState,
   type CoopDepthPlugin,
   type CoopDepthState,
   type CoopWeights,
@@ -33,5 +51,16 @@ export {
   type LayerDropOptions,
   type LeaderOptions,
 } from './plugin.js';
-export { trainCoopDepth, trainFixedDepth, trainLayerDrop, type BaseTrainOptions, type CoopDepthResult, type TrainReport } from './train.js';
-export { buildExperimentNet, dynamicDepthSetup, experiment, type DynamicDepthSetup } from './experiment.js';
+export {
+  trainCoopDepth,
+  trainEarlyExit,
+  trainFixedDepth,
+  trainLayerDrop,
+  trainOfaDepth,
+  type BaseTrainOptions,
+  type CoopDepthResult,
+  type OfaDepthReport,
+  type OfaDepthTrainOptions,
+  type TrainReport,
+} from './train.js';
+export { buildExperimentNet, dynamicDepthSetup, experiment, EXPERIMENT_BASELINES, type DynamicDepthSetup, type ExperimentBaseline } from './experiment.js';

@@ -12,11 +12,13 @@ import {
   type TrainerContext,
   type TrainerPlugin,
 } from '@trellis-ml/core';
-import { buildFromArchitecture, leaderArchitecture } from './architectures.js';
+import { buildFromArchitecture, cloneDepthNet, leaderArchitecture } from './architectures.js';
 import type { DepthConfig } from './depthConfig.js';
 import { DepthNet } from './depthNet.js';
-import { memberLoss, stopGradient, type Teacher } from './distillation.js';
-import { sampleLayerDrop, sampleSubnets, type SubnetSampling } from './sampling.js';
+import { kdLoss, memberLoss, stopGradient, type Teacher } from './distillation.js';
+import { exitLoss } from './earlyExit.js';
+import { OFA_DEPTH_PHASES, ofaDepthSchedule, ofaLearningRate, ofaPhaseAt, ofaPhaseMenu, type OfaPhase, type OfaPhaseSpan } from './progressiveShrinking.js';
+import { sampleDepths, sampleLayerDrop, sampleSubnets, type SubnetSampling } from './sampling.js';
 
 /** Weights of the KD terms (spec §2.3). */
 export interface CoopWeights {
@@ -77,21 +79,23 @@ export interface CoopDepthPlugin extends TrainerPlugin<CoopDepthState> {
 
 function asDepthNet(model: ModelAdapter, who: string): DepthNet {
   if (model instanceof DepthNet) return model;
-  if (model instanceof CoopTeamAdapter) return model.teammate;
+  if (model instanceof SubnetAdapter) return model.teammate;
   throw new TrellisError('NOT_DEPTH_SWITCHABLE', `${who} needs a depth-switchable model, but the Trainer's model is not a DepthNet`,
     'build the model with residualMLP, resNetCNN or fromBlocks from @trellis-ml/dynamic-depth');
 }
 
 /**
- * The Trainer model during cooperative training: Teammate A, whose training forward pass also runs
- * the step's sub-networks (sharing A's activations) and returns their logits as features `coop:<id>`.
+ * The Trainer model of a plugin that trains several depths per step (cooperative training, OFA,
+ * early exits): the network, whose training forward pass runs its current depth (the logits) and
+ * also the step's other depths `subnets` (sharing the prefix of blocks they have in common) and
+ * returns their logits as features `<prefix><id>`.
  */
-class CoopTeamAdapter implements ModelAdapter {
+class SubnetAdapter implements ModelAdapter {
   readonly inputShape: readonly number[];
   readonly numClasses: number;
   subnets: DepthConfig[] = [];
 
-  constructor(readonly teammate: DepthNet) {
+  constructor(readonly teammate: DepthNet, readonly prefix: string) {
     this.inputShape = teammate.inputShape;
     this.numClasses = teammate.numClasses;
   }
@@ -101,7 +105,7 @@ class CoopTeamAdapter implements ModelAdapter {
     const full = this.teammate.depth;
     const outs = this.teammate.forwardMany(x, [full, ...this.subnets], { training: true });
     const features: Record<string, tf.Tensor> = {};
-    for (const c of this.subnets) features[`coop:${c.id}`] = outs[c.id]!;
+    for (const c of this.subnets) features[`${this.prefix}${c.id}`] = outs[c.id]!;
     return { logits: outs[full.id]!, features };
   }
 
@@ -152,7 +156,7 @@ export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
   let A: DepthNet | null = null;
   let B: DepthNet | null = null;
   let L: DepthNet | null = null;
-  let adapter: CoopTeamAdapter | null = null;
+  let adapter: SubnetAdapter | null = null;
   const owned: DepthNet[] = [];
   let rng = new Rng(0);
   let steps = 0;
@@ -192,7 +196,7 @@ export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
       }
     },
     wrapModel(model) {
-      adapter = new CoopTeamAdapter(asDepthNet(model, `plugin "${name}"`));
+      adapter = new SubnetAdapter(asDepthNet(model, `plugin "${name}"`), 'coop:');
       return adapter;
     },
     trainableVariables() {
@@ -365,6 +369,222 @@ export function cosineDecay(options: CosineDecayOptions): TrainerPlugin<Record<s
     onBatchStart(ctx) {
       const t = Math.min(1, ctx.step / options.totalSteps);
       (ctx.optimizer as unknown as { learningRate: number }).learningRate = final + (options.initial - final) * 0.5 * (1 + Math.cos(Math.PI * t));
+    },
+  };
+}
+
+/** Options of {@link ofaDepth}. */
+export interface OfaDepthOptions {
+  /** Fine-tuning steps the phases are spread over (epochs × batches per epoch), see {@link ofaDepthSchedule}. */
+  totalSteps: number;
+  /**
+   * The learning rate the full-depth network was trained with. When given, the plugin sets the
+   * optimizer's rate before every step to {@link ofaLearningRate} (the phase's `lrRatio` times this,
+   * cosine to 0 within the phase); without it the rate is left to the caller.
+   */
+  lr?: number;
+  /** The phases (default {@link OFA_DEPTH_PHASES}: 25 : 120, rates 1/12 and 1/4, leaving out the shallowest depth, then none). */
+  phases?: readonly OfaPhase[];
+  /** Sub-networks per step, drawn with replacement from the phase's depths (default 2, OFA's `dynamic_batch_size`). */
+  subnetsPerStep?: number;
+  /** Weight of the KD term (default 1, OFA's `kd_ratio`): each sampled sub-network's loss is `CE + kdRatio · KD`. */
+  kdRatio?: number;
+  /** KD temperature (default 1: OFA distils the teacher's plain softmax). */
+  temperature?: number;
+  /**
+   * The frozen full-depth teacher (not trained, not disposed by the plugin). Default: a copy of the
+   * Trainer's model taken at setup, i.e. the full-depth network before fine-tuning (its weights are
+   * checkpointed with the run, so a resumed run distils from the same teacher).
+   */
+  teacher?: DepthNet;
+  /** Plugin name (default `ofa-depth`). */
+  name?: string;
+}
+
+/** State of the {@link ofaDepth} plugin in checkpoints. */
+export interface OfaDepthState {
+  rng: RngState;
+}
+
+/** The progressive-shrinking plugin, with access to its teacher, schedule and the current step's depths. */
+export interface OfaDepthPlugin extends TrainerPlugin<OfaDepthState> {
+  /** The frozen full-depth teacher (available after setup). */
+  teacher(): DepthNet | null;
+  /** The phases on the step axis. */
+  schedule(): OfaPhaseSpan[];
+  /** The depths of the current (or last) step; the first is the model's depth, whose CE the Trainer's base loss carries. */
+  sampled(): DepthConfig[];
+}
+
+/**
+ * Once-for-All's progressive shrinking of depth (Cai et al. 2020) as a baseline: fine-tunes a network
+ * already trained at full depth. Every step draws `subnetsPerStep` depths with replacement from the
+ * current phase's depths (phase 1: the menu without its shallowest depth; phase 2: the whole menu),
+ * and the step's loss is the sum over them of `CE + kdRatio · KD_T(teacher → sub-network)`, the
+ * teacher being the frozen full-depth network; one optimizer step follows (OFA accumulates the
+ * sub-networks' gradients). With the Trainer's default base loss, the base term is the first depth's
+ * CE (the model runs at that depth); with `baseLoss: 'none'` the plugin adds it.
+ */
+export function ofaDepth(options: OfaDepthOptions): OfaDepthPlugin {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `ofaDepth needs { totalSteps, … }, got ${String(options)}`, 'pass e.g. { totalSteps: 1000, lr: 1e-3 }');
+  const name = options.name ?? 'ofa-depth';
+  const spans = ofaDepthSchedule(options.totalSteps, options.phases ?? OFA_DEPTH_PHASES);
+  const per = options.subnetsPerStep ?? 2;
+  check(Number.isInteger(per) && per >= 1, 'BAD_OPTION', `subnetsPerStep ${String(per)} is not a whole number ≥ 1`, 'pass a count such as 2 (OFA)');
+  const kdRatio = options.kdRatio ?? 1;
+  check(Number.isFinite(kdRatio) && kdRatio >= 0, 'BAD_OPTION', `kdRatio ${kdRatio} is not a finite number ≥ 0`, 'pass 1 (OFA) or 0 for no distillation');
+  const T = options.temperature ?? 1;
+  check(Number.isFinite(T) && T > 0, 'BAD_OPTION', `temperature ${T} must be a finite number > 0`, 'pass 1 (OFA) or a KD temperature such as 3');
+  check(options.lr === undefined || (Number.isFinite(options.lr) && options.lr > 0), 'BAD_OPTION', `lr ${String(options.lr)} must be a number > 0`,
+    'pass the rate the full-depth network was trained with, e.g. 1e-3 (or leave lr out to set rates yourself)');
+  let net: DepthNet | null = null;
+  let teacher: DepthNet | null = null;
+  let ownsTeacher = false;
+  let adapter: SubnetAdapter | null = null;
+  let rng = new Rng(0);
+  let menus: DepthConfig[][] = [];
+  let sampled: DepthConfig[] = [];
+
+  return {
+    name,
+    apiVersion: 1,
+    setup(ctx) {
+      const n = asDepthNet(ctx.model, `plugin "${name}"`);
+      net = n;
+      rng = Rng.derive(ctx.seed, name, 'subnets');
+      if (options.teacher) {
+        teacher = options.teacher;
+        check(teacher.numClasses === n.numClasses && teacher.inputShape.join(',') === n.inputShape.join(','), 'TEAM_MISMATCH',
+          `the teacher takes [${teacher.inputShape.join(', ')}] inputs to ${teacher.numClasses} classes, the model [${n.inputShape.join(', ')}] to ${n.numClasses}`,
+          'distil from a full-depth network of the same inputs and classes');
+      } else if (!teacher) {
+        teacher = cloneDepthNet(n);
+        ownsTeacher = true;
+      }
+      const menu = [...n.configs].sort((a, b) => n.compareCost(a, b));
+      menus = spans.map((p) => ofaPhaseMenu(menu, p.drop));
+    },
+    wrapModel(model) {
+      adapter = new SubnetAdapter(asDepthNet(model, `plugin "${name}"`), 'ofa:');
+      return adapter;
+    },
+    /** The teacher copy the plugin made: a resumed run must distil from the same full-depth network. */
+    stateVariables() {
+      const out: Record<string, tf.Variable> = {};
+      if (teacher && ownsTeacher) for (const [k, v] of Object.entries(teacher.allVariables())) out[`teacher/${k}`] = v;
+      return out;
+    },
+    onBatchStart(ctx) {
+      const span = ofaPhaseAt(spans, ctx.step);
+      if (options.lr !== undefined) (ctx.optimizer as unknown as { learningRate: number }).learningRate = ofaLearningRate(options.lr, span, ctx.step);
+      sampled = sampleDepths(menus[span.phase]!, per, rng);
+      net!.setDepth(sampled[0]!);
+      adapter!.subnets = sampled.slice(1);
+    },
+    lossTerms(outputs, batch, ctx) {
+      const y = batch.y;
+      if (!y) throw new TrellisError('UNLABELED', `plugin "${name}" needs labelled batches`, 'train on a labelled dataset');
+      const n = net!;
+      const zs = [outputs.logits, ...sampled.slice(1).map((c) => outputs.features[`ofa:${c.id}`] ?? n.forward(batch.x, { config: c, training: true }))];
+      const terms: Record<string, tf.Scalar> = {};
+      if (kdRatio > 0) {
+        const zt = teacher!.forward(batch.x, { config: teacher!.fullConfig, training: false });
+        terms.kd = tf.mul(tf.addN(zs.map((z) => kdLoss(zt, z, T))), kdRatio) as tf.Scalar;
+      }
+      const own = ctx.baseLossActive ? zs.slice(1) : zs;
+      if (own.length > 0) {
+        const targets = oneHotTargets(y, n.numClasses);
+        terms.ce = tf.addN(own.map((z) => softCrossEntropy(z, targets))) as tf.Scalar;
+      }
+      return terms;
+    },
+    onBatchEnd() {
+      net!.setDepth(net!.fullConfig);
+    },
+    onFitEnd() {
+      if (adapter) adapter.subnets = [];
+      net?.setDepth(net.fullConfig);
+    },
+    teacher: () => teacher,
+    schedule: () => spans.map((p) => ({ ...p })),
+    sampled: () => [...sampled],
+    getState: () => ({ rng: rng.getState() }),
+    setState(state) {
+      rng.setState(state.rng);
+    },
+    dispose() {
+      if (ownsTeacher) teacher?.dispose();
+      teacher = null;
+      ownsTeacher = false;
+    },
+  };
+}
+
+/** Options of {@link earlyExit}. */
+export interface EarlyExitOptions {
+  /** Weight of each exit's cross-entropy, by depth id (default 1 for every exit: MSDNet's plain sum; ids left out keep 1). */
+  weights?: Record<string, number>;
+  /** Plugin name (default `early-exit`). */
+  name?: string;
+}
+
+/**
+ * Early-exit training (BranchyNet, MSDNet) of a network with one classifier head per depth
+ * (`headMode: 'per-depth'`): every step runs all depths of the menu in one pass (each exit reads the
+ * shared blocks' activations) and the loss is {@link exitLoss}, `Σ_c w_c · CE(z_c, y)` over the exits.
+ * With the Trainer's default base loss the base term is the full depth's CE (its targets scaled by
+ * its weight); with `baseLoss: 'none'` the plugin adds it.
+ */
+export function earlyExit(options: EarlyExitOptions = {}): TrainerPlugin<Record<string, never>> {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `earlyExit options must be an object, got ${String(options)}`, 'pass e.g. { weights: { d2: 0.5 } } or nothing');
+  const name = options.name ?? 'early-exit';
+  const given = options.weights ?? {};
+  check(typeof given === 'object' && given !== null, 'BAD_OPTION', `exit weights must be an object keyed by depth id, got ${String(given)}`, 'pass e.g. weights: { d2: 0.5, d6: 1 }');
+  for (const [id, w] of Object.entries(given)) check(Number.isFinite(w) && w >= 0, 'BAD_OPTION', `exit weight ${id}=${w} is not a finite number ≥ 0`, 'pass weights ≥ 0, e.g. 1 (equal weights)');
+  let net: DepthNet | null = null;
+  let adapter: SubnetAdapter | null = null;
+  let others: DepthConfig[] = [];
+  let weightOf: (c: DepthConfig) => number = () => 1;
+
+  return {
+    name,
+    apiVersion: 1,
+    setup(ctx) {
+      const n = asDepthNet(ctx.model, `plugin "${name}"`);
+      check(n.headMode === 'per-depth', 'NO_EXIT_HEADS', `plugin "${name}" needs a network with one classifier head per depth, but this one has a shared head`,
+        "build it with headMode: 'per-depth' (residualMLP or resNetCNN)");
+      const ids = n.configs.map((c) => c.id);
+      const unknown = Object.keys(given).filter((id) => !ids.includes(id));
+      check(unknown.length === 0, 'UNKNOWN_DEPTH', `exit weights name depth(s) ${unknown.join(', ')}, which are not in the menu`, `weigh the menu's depths: ${ids.join(', ')}`);
+      weightOf = (c) => given[c.id] ?? 1;
+      check(n.configs.some((c) => weightOf(c) > 0), 'BAD_OPTION', 'every exit weight is 0, so nothing would be trained', 'give at least one exit a weight > 0');
+      net = n;
+      others = n.configs.filter((c) => c.id !== n.fullConfig.id).sort((a, b) => n.compareCost(a, b));
+    },
+    wrapModel(model) {
+      adapter = new SubnetAdapter(asDepthNet(model, `plugin "${name}"`), 'exit:');
+      return adapter;
+    },
+    onBatchStart() {
+      net!.setDepth(net!.fullConfig);
+      adapter!.subnets = others;
+    },
+    transformTargets(targets) {
+      const w = weightOf(net!.fullConfig);
+      return w === 1 ? targets : tf.mul(targets, w);
+    },
+    lossTerms(outputs, batch, ctx): Record<string, tf.Scalar> {
+      const y = batch.y;
+      if (!y) throw new TrellisError('UNLABELED', `plugin "${name}" needs labelled batches`, 'train on a labelled dataset');
+      const n = net!;
+      const exits = ctx.baseLossActive ? others : [n.fullConfig, ...others];
+      if (exits.length === 0) return {};
+      const logits = exits.map((c) => (c.id === n.fullConfig.id ? outputs.logits : outputs.features[`exit:${c.id}`] ?? n.forward(batch.x, { config: c, training: true })));
+      return { exits: exitLoss(logits, y, exits.map(weightOf)) };
+    },
+    onFitEnd() {
+      if (adapter) adapter.subnets = [];
+      net?.setDepth(net.fullConfig);
     },
   };
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, Rng, requireBackend } from '@trellis-ml/core';
+import { check, checkChoice, Rng, requireBackend } from '@trellis-ml/core';
 import { buildConfigs, type BlockSelection, type DepthConfig } from './depthConfig.js';
-import { DepthNet, type DepthBlock, type DepthPart } from './depthNet.js';
+import { DepthNet, type DepthBlock, type DepthPart, type HeadMode } from './depthNet.js';
 import { Dense, LayerNorm, VariableStore } from './layers.js';
 
 /** Options of {@link residualMLP}. */
@@ -28,6 +28,12 @@ export interface ResidualMlpOptions {
    * of training, which makes a model trained only at full depth degrade much less when blocks are skipped.
    */
   zeroInitResidual?: boolean;
+  /**
+   * `'shared'` (default): one `LN → Dense` head for every depth. `'per-depth'`: every depth of the
+   * menu gets its own `LN → Dense` head after its last block (an early-exit network, the spec's
+   * `early-exit` baseline; variables `head/<depth id>/…`).
+   */
+  headMode?: HeadMode;
 }
 
 /**
@@ -46,6 +52,8 @@ export function residualMLP(options: ResidualMlpOptions): DepthNet {
     `norm ${JSON.stringify(options.norm)} is not 'layer' or 'none'`, "pass norm: 'layer' (LayerNorm, default) or 'none'");
   const norm = options.norm ?? 'layer';
   const zeroInit = options.zeroInitResidual ?? false;
+  if (options.headMode !== undefined) checkChoice(options.headMode, ['shared', 'per-depth'] as const, 'headMode', { fix: "pass headMode: 'shared' (default) or 'per-depth'" });
+  const headMode = options.headMode ?? 'shared';
   const inDim = options.inputShape.reduce((p, d) => p * d, 1);
   const rng = Rng.derive(options.seed, 'residual-mlp');
   const store = new VariableStore();
@@ -74,19 +82,22 @@ export function residualMLP(options: ResidualMlpOptions): DepthNet {
       stage: 0,
     });
   }
-  const headLn = norm === 'layer' ? new LayerNorm(store, 'head/ln', W) : null;
-  const headDense = new Dense(store, 'head/logits', W, numClasses, rng);
-  const head: DepthPart = {
-    apply: (h) => headDense.apply(headLn ? headLn.apply(h) : h),
-    flops: headDense.flops,
-    params: store.paramsUnder('head/'),
+  const makeHead = (prefix: string): DepthPart => {
+    const headLn = norm === 'layer' ? new LayerNorm(store, `${prefix}/ln`, W) : null;
+    const headDense = new Dense(store, `${prefix}/logits`, W, numClasses, rng);
+    return { apply: (h) => headDense.apply(headLn ? headLn.apply(h) : h), flops: headDense.flops, params: store.paramsUnder(`${prefix}/`) };
   };
+  const heads = headMode === 'per-depth' ? Object.fromEntries(configs.map((c) => [c.id, makeHead(`head/${c.id}`)])) : undefined;
+  const full = configs.find((c) => c.activeBlocks.length === K);
+  const head = heads ? heads[full?.id ?? configs[configs.length - 1]!.id]! : makeHead('head');
   return new DepthNet({
     architecture: {
       kind: 'residual-mlp', inputShape: [...options.inputShape], width: W, blocks: K, numClasses, norm, zeroInitResidual: zeroInit,
       configs: configs.map(configJson),
+      // only per-depth networks name their head mode, so checkpoints of shared-head networks stay loadable
+      ...(headMode === 'per-depth' ? { headMode } : {}),
     },
-    inputShape: options.inputShape, numClasses, stem, blocks, head, store, configs, bnMode: 'none',
+    inputShape: options.inputShape, numClasses, stem, blocks, head, ...(heads ? { heads } : {}), store, configs, bnMode: 'none',
   });
 }
 

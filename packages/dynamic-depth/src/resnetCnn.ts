@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, checkChoice, Rng, requireBackend } from '@trellis-ml/core';
 import { buildConfigs, type BlockSelection } from './depthConfig.js';
-import { DepthNet, type BnMode, type DepthBlock, type DepthPart } from './depthNet.js';
+import { DepthNet, type BnMode, type DepthBlock, type DepthPart, type HeadMode } from './depthNet.js';
 import { Conv, Dense, SwitchableBatchNorm, VariableStore } from './layers.js';
 import { configJson } from './residualMlp.js';
 
@@ -21,6 +21,11 @@ export interface ResNetCnnOptions {
   /** How a depth picks its blocks within a stage (default `'first-k'`). */
   blockSelection?: BlockSelection;
   seed: number;
+  /**
+   * `'shared'` (default): one `BN → ReLU → GAP → Dense` head for every depth. `'per-depth'`: every
+   * depth of the menu gets its own such head (an early-exit network; variables `head/<depth id>/…`).
+   */
+  headMode?: HeadMode;
 }
 
 /**
@@ -45,6 +50,8 @@ export function resNetCNN(options: ResNetCnnOptions): DepthNet {
     checkChoice(options.bnMode, ['none', 'per-config', 'recalibrate'] as const, 'bnMode', { fix: "pass bnMode: 'per-config' (default), 'recalibrate' or 'none'" });
   }
   const bnMode = options.bnMode ?? 'per-config';
+  if (options.headMode !== undefined) checkChoice(options.headMode, ['shared', 'per-depth'] as const, 'headMode', { fix: "pass headMode: 'shared' (default) or 'per-depth'" });
+  const headMode = options.headMode ?? 'shared';
   const [H0, W0, C0] = options.inputShape;
   const rng = Rng.derive(options.seed, 'resnet-cnn');
   const store = new VariableStore();
@@ -101,17 +108,24 @@ export function resNetCNN(options: ResNetCnnOptions): DepthNet {
     });
   });
   const last = channels[channels.length - 1]!;
-  const headBn = bn('head/bn', last);
-  const headDense = new Dense(store, 'head/logits', last, options.numClasses, rng);
-  const head: DepthPart = {
-    apply: (x, ctx) => headDense.apply(tf.mean(tf.relu(headBn ? headBn.apply(x, ctx) : x), [1, 2])),
-    flops: headDense.flops, params: store.paramsUnder('head/'),
+  const makeHead = (prefix: string): DepthPart => {
+    const headBn = bn(`${prefix}/bn`, last);
+    const headDense = new Dense(store, `${prefix}/logits`, last, options.numClasses, rng);
+    return {
+      apply: (x, ctx) => headDense.apply(tf.mean(tf.relu(headBn ? headBn.apply(x, ctx) : x), [1, 2])),
+      flops: headDense.flops, params: store.paramsUnder(`${prefix}/`),
+    };
   };
+  const heads = headMode === 'per-depth' ? Object.fromEntries(configs.map((c) => [c.id, makeHead(`head/${c.id}`)])) : undefined;
+  const skippable = perStage.reduce((a, b) => a + b, 0);
+  const fullConfig = configs.find((c) => c.activeBlocks.length === skippable) ?? configs[configs.length - 1]!;
+  const head = heads ? heads[fullConfig.id]! : makeHead('head');
   return new DepthNet({
     architecture: {
       kind: 'resnet-cnn', inputShape: [...options.inputShape], stageChannels: channels, blocksPerStage: perStage,
       numClasses: options.numClasses, bnMode, configs: configs.map(configJson),
+      ...(headMode === 'per-depth' ? { headMode } : {}),
     },
-    inputShape: [...options.inputShape], numClasses: options.numClasses, stem, blocks, head, store, configs, bnMode,
+    inputShape: [...options.inputShape], numClasses: options.numClasses, stem, blocks, head, ...(heads ? { heads } : {}), store, configs, bnMode,
   });
 }

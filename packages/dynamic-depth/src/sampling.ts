@@ -36,3 +36,14 @@ export function sampleLayerDrop(blocks: readonly number[], p: number, linear: bo
   const L = blocks.length;
   return blocks.filter((_, j) => rng.next() >= (linear ? (p * (j + 1)) / L : p));
 }
+
+/**
+ * Once-for-All's per-step sampling: `n` depths drawn uniformly *with* replacement from `menu` (OFA
+ * samples each sub-network of a step independently, so two may coincide). Example: with the phase-1
+ * menu `d4, d6` every draw is `d4` or `d6`, never the shallowest `d2`.
+ */
+export function sampleDepths<T>(menu: readonly T[], n: number, rng: Rng): T[] {
+  check(menu.length > 0, 'EMPTY_DEPTH_MENU', 'there is no depth to sample', 'pass a non-empty menu');
+  check(Number.isInteger(n) && n >= 1, 'BAD_OPTION', `${n} sub-networks per step is not a whole number ≥ 1`, 'pass a count such as 2 (OFA)');
+  return Array.from({ length: n }, () => menu[rng.int(menu.length)]!);
+}

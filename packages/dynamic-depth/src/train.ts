@@ -2,7 +2,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import { check, Trainer, type Dataset, type EpochLogs, type TrainerPlugin } from '@trellis-ml/core';
 import type { DepthNet } from './depthNet.js';
 import { depthAccuracy, recalibrateBatchNorm } from './evaluateDepths.js';
-import { coopDepth, cosineDecay, layerDrop, type CoopDepthOptions, type LayerDropOptions } from './plugin.js';
+import {
+  coopDepth,
+  cosineDecay,
+  earlyExit,
+  layerDrop,
+  ofaDepth,
+  type CoopDepthOptions,
+  type EarlyExitOptions,
+  type LayerDropOptions,
+  type OfaDepthOptions,
+} from './plugin.js';
 
 /** Optimiser and schedule shared by every training routine (spec §6.3: Adam 1e-3, cosine to 0, batch 128). */
 export interface BaseTrainOptions {
@@ -24,13 +34,17 @@ export interface TrainReport {
   seconds: number;
 }
 
-async function fit(model: DepthNet, data: Dataset, opts: BaseTrainOptions, plugins: TrainerPlugin[], onTrained?: (t: Trainer) => void): Promise<TrainReport> {
+/** `plugins` may be a function of the run's total steps; `cosine: false` leaves the learning rate to the plugins. */
+async function fit(model: DepthNet, data: Dataset, opts: BaseTrainOptions, plugins: TrainerPlugin[] | ((totalSteps: number) => TrainerPlugin[]),
+  onTrained?: (t: Trainer) => void, cosine = true): Promise<TrainReport> {
   check(Number.isInteger(opts.epochs) && opts.epochs > 0, 'BAD_EPOCHS', `epochs ${opts.epochs} is not a positive integer`, 'pass epochs ≥ 1');
   const batchSize = opts.batchSize ?? 128;
   const lr = opts.lr ?? 1e-3;
+  const totalSteps = opts.epochs * data.numBatches(batchSize);
+  const own = typeof plugins === 'function' ? plugins(totalSteps) : plugins;
   const trainer = new Trainer({
     model, optimizer: tf.train.adam(lr), seed: opts.seed, batchSize, progress: opts.progress, label: opts.label,
-    plugins: [cosineDecay({ initial: lr, totalSteps: opts.epochs * data.numBatches(batchSize) }), ...plugins, ...(opts.plugins ?? [])],
+    plugins: [...(cosine ? [cosineDecay({ initial: lr, totalSteps })] : []), ...own, ...(opts.plugins ?? [])],
   });
   const t0 = performance.now();
   try {
@@ -51,6 +65,59 @@ export function trainFixedDepth(model: DepthNet, data: Dataset, opts: BaseTrainO
 /** Trains `model` with LayerDrop (the `layerdrop` / `stochastic-depth` baselines). */
 export function trainLayerDrop(model: DepthNet, data: Dataset, opts: BaseTrainOptions & LayerDropOptions): Promise<TrainReport> {
   return fit(model, data, opts, [layerDrop(opts)]);
+}
+
+/** Options of {@link trainOfaDepth}. */
+export interface OfaDepthTrainOptions extends BaseTrainOptions, Omit<OfaDepthOptions, 'totalSteps' | 'lr' | 'name'> {
+  /**
+   * Epochs of full-depth training before the shrinking phases, with the optimiser of every routine
+   * (Adam `lr`, cosine to 0; the `full-only` recipe). Default `epochs`; 0 when `model` is already
+   * trained at full depth (then pass it, or a copy, as `teacher`, or let the plugin copy it).
+   */
+  fullDepthEpochs?: number;
+}
+
+/** Result of {@link trainOfaDepth}. */
+export interface OfaDepthReport extends TrainReport {
+  /** Wall-clock seconds of the full-depth training (0 when `fullDepthEpochs` is 0); `seconds` covers both parts. */
+  fullDepthSeconds: number;
+}
+
+/**
+ * Once-for-All's progressive shrinking of depth (the `ofa-depth` baseline): trains `model` at full
+ * depth for `fullDepthEpochs` (the `full-only` recipe), then fine-tunes it for `epochs` epochs with
+ * the {@link ofaDepth} plugin: the epochs' steps are split over OFA's phases (25 : 120), each phase
+ * runs its own cosine from `lrRatio · lr` (1/12 and 1/4 of `lr`) to 0 with a fresh Adam, 2 depths
+ * per step, loss `CE + kdRatio · KD` from the frozen full-depth network (a copy of `model` taken
+ * before fine-tuning unless `teacher` is given). A fine-tune of 0 steps cannot hold the phases:
+ * `epochs × batches` must be at least the number of phases.
+ */
+export async function trainOfaDepth(model: DepthNet, data: Dataset, opts: OfaDepthTrainOptions): Promise<OfaDepthReport> {
+  const fullEpochs = opts.fullDepthEpochs ?? opts.epochs;
+  check(Number.isInteger(fullEpochs) && fullEpochs >= 0, 'BAD_EPOCHS', `fullDepthEpochs ${fullEpochs} is not a whole number ≥ 0`,
+    'pass the epochs of full-depth training (0 for a model already trained at full depth)');
+  let fullDepthSeconds = 0;
+  if (fullEpochs > 0) fullDepthSeconds = (await trainFixedDepth(model, data, { ...opts, epochs: fullEpochs })).seconds;
+  const lr = opts.lr ?? 1e-3;
+  const report = await fit(model, data, opts, (totalSteps) => [ofaDepth({
+    totalSteps, lr,
+    ...(opts.phases ? { phases: opts.phases } : {}),
+    ...(opts.subnetsPerStep !== undefined ? { subnetsPerStep: opts.subnetsPerStep } : {}),
+    ...(opts.kdRatio !== undefined ? { kdRatio: opts.kdRatio } : {}),
+    ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
+    ...(opts.teacher ? { teacher: opts.teacher } : {}),
+  })], undefined, false);
+  model.setDepth(model.fullConfig);
+  return { ...report, seconds: report.seconds + fullDepthSeconds, fullDepthSeconds };
+}
+
+/**
+ * Early-exit training (the `early-exit` baseline) of a network built with `headMode: 'per-depth'`:
+ * every step sums the cross-entropy of every depth's own head ({@link earlyExit}), with the optimiser
+ * of every routine (Adam `lr`, cosine to 0).
+ */
+export function trainEarlyExit(model: DepthNet, data: Dataset, opts: BaseTrainOptions & Omit<EarlyExitOptions, 'name'>): Promise<TrainReport> {
+  return fit(model, data, opts, [earlyExit(opts.weights ? { weights: opts.weights } : {})]);
 }
 
 /** Result of {@link trainCoopDepth}. */

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { Dataset, Rng } from '@trellis-ml/core';
 import { conformanceData, describePluginConformance } from '@trellis-ml/testkit';
 import { afterAll, beforeAll } from 'vitest';
-import { coopDepth, cosineDecay, layerDrop, residualMLP, resNetCNN, type DepthNet } from '../src/index.js';
+import { coopDepth, cosineDecay, earlyExit, layerDrop, ofaDepth, residualMLP, resNetCNN, type DepthNet } from '../src/index.js';
 
 beforeAll(() => tf.setBackend('cpu'));
 
@@ -50,6 +50,20 @@ describePluginConformance('dynamic-depth: layerDrop', () => layerDrop({ p: 0.3 }
 describePluginConformance('dynamic-depth: layerDrop (stochastic depth)', () => layerDrop({ p: 0.5, linear: true }), mlpFixture);
 describePluginConformance('dynamic-depth: layerDrop (ResNet, recalibrated batch-norm)', () => layerDrop({ p: 0.5 }), {
   model: depthCnn('recalibrate'), data: imageData, steps: 3,
+});
+
+// ---- ofaDepth (by default the plugin copies the model at setup as its frozen teacher, and checkpoints the copy)
+describePluginConformance('dynamic-depth: ofaDepth (progressive shrinking, KD from a copy of the model)', () => ofaDepth({ totalSteps: 4, lr: 0.01 }), mlpFixture);
+describePluginConformance('dynamic-depth: ofaDepth (baseLoss none; given frozen teacher; 3 depths per step; T 2)', () =>
+  ofaDepth({ totalSteps: 4, subnetsPerStep: 3, temperature: 2, teacher: frozenLeader }), { ...mlpFixture, baseLoss: 'none' });
+
+// ---- earlyExit (one head per depth)
+const exitFixture = { model: (seed: number): DepthNet => residualMLP({ inputShape: [8], width: 8, blocks: 4, numClasses: 3, configs: [1, 2], seed, headMode: 'per-depth' }) };
+describePluginConformance('dynamic-depth: earlyExit', () => earlyExit(), exitFixture);
+describePluginConformance('dynamic-depth: earlyExit (exit weights; baseLoss none)', () => earlyExit({ weights: { d1: 0.5, d4: 2 } }), { ...exitFixture, baseLoss: 'none' });
+describePluginConformance('dynamic-depth: earlyExit (ResNet, per-depth heads and batch-norm)', () => earlyExit(), {
+  model: (seed: number) => resNetCNN({ inputShape: [4, 4, 1], stageChannels: [4, 8], blocksPerStage: [1, 1], numClasses: 3, seed, headMode: 'per-depth' }),
+  data: imageData, steps: 3,
 });
 
 // ---- cosineDecay (any model and optimizer with a learning rate)

@@ -48,6 +48,22 @@ describe('experiment settings', () => {
     expect(() => dynamicDepthSetup({ mode: 'quick', params: { sandwich: 'yes' } })).toThrow(/sandwich=yes is not true or false/);
   });
 
+  it('baselines: the default runs the committed methods; ofa-depth and early-exit are turned on with --set, bad names are refused', async () => {
+    // coop, independent and full-only always run; the defaults add layerdrop (and sandwich-inplace in full mode), as before
+    expect(dynamicDepthSetup({ mode: 'quick' })).toMatchObject({ baselines: ['layerdrop'], sandwich: false });
+    expect(dynamicDepthSetup({ mode: 'full' })).toMatchObject({ baselines: ['layerdrop'], sandwich: true });
+    expect(dynamicDepthSetup({ mode: 'quick', params: { baselines: 'early-exit,ofa-depth,layerdrop' } }).baselines).toEqual(['layerdrop', 'ofa-depth', 'early-exit']);
+    expect(dynamicDepthSetup({ mode: 'quick', params: { baselines: 'sandwich-inplace' } })).toMatchObject({ baselines: ['sandwich-inplace'], sandwich: true });
+    expect(dynamicDepthSetup({ mode: 'quick', params: { baselines: '' } }).baselines).toEqual([]);
+    const e = await expectTrellisError(() => dynamicDepthSetup({ mode: 'quick', params: { baselines: 'ofa' } }), 'BAD_PARAM');
+    expect(`${e.problem} — ${e.fix}`).toMatch(/"ofa" is not allowed — pass a comma list of values, each one of layerdrop, sandwich-inplace, ofa-depth, early-exit/);
+    const s = { ...dynamicDepthSetup({ mode: 'quick' }), width: 8 };
+    const exits = buildExperimentNet(s, 1, undefined, 'per-depth');
+    expect(exits.headMode).toBe('per-depth');
+    expect(exits.configs.map((c) => c.id)).toEqual(['d2', 'd4', 'd6']);
+    exits.dispose();
+  });
+
   it('the zeroInitResidual setting reaches every network the experiment builds (cooperative and independent alike)', () => {
     for (const zero of [false, true]) {
       const s = { ...dynamicDepthSetup({ mode: 'quick' }), width: 8, zeroInitResidual: zero };

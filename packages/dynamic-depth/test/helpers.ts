@@ -32,3 +32,25 @@ export async function expectTrellisError(f: () => unknown, code: string): Promis
   }
   throw new Error(`expected a TrellisError ${code}, but nothing was thrown`);
 }
+
+// Plain-JS references (no tfjs) of the loss terms, so plugins are checked against an independent computation.
+/** Logits as nested arrays. */
+export type Rows = number[][];
+/** A 2-D tensor's rows. */
+export const rows = (t: tf.Tensor): Rows => t.arraySync() as Rows;
+/** log softmax(z / T). */
+export const logSoftmax = (z: number[], T = 1): number[] => {
+  const s = z.map((v) => v / T);
+  const m = Math.max(...s);
+  const lse = m + Math.log(s.reduce((acc, v) => acc + Math.exp(v - m), 0));
+  return s.map((v) => v - lse);
+};
+/** Mean cross-entropy of logit rows against labels. */
+export const ce = (z: Rows, y: number[]): number => z.reduce((acc, r, i) => acc - logSoftmax(r)[y[i]!]!, 0) / z.length;
+/** T² · mean_batch KL(softmax(t/T) ‖ softmax(s/T)). */
+export const kd = (t: Rows, s: Rows, T: number): number =>
+  (T * T * t.reduce((acc, tr, i) => {
+    const lt = logSoftmax(tr, T);
+    const ls = logSoftmax(s[i]!, T);
+    return acc + lt.reduce((k, v, j) => k + Math.exp(v) * (v - ls[j]!), 0);
+  }, 0)) / t.length;

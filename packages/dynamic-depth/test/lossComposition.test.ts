@@ -2,28 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Trainer } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { coopDepth, residualMLP, type CoopDepthOptions } from '../src/index.js';
-import { toyDataset, useCpu } from './helpers.js';
+import { type Rows, ce, kd, rows, toyDataset, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
-// Plain-JS reference of the spec's §2.2/§2.3 quantities (no tfjs), so the plugin's terms are
-// checked against an independent computation from the members' logits.
-type Rows = number[][];
-const rows = (t: tf.Tensor): Rows => t.arraySync() as Rows;
-const logSoftmax = (z: number[], T = 1): number[] => {
-  const s = z.map((v) => v / T);
-  const m = Math.max(...s);
-  const lse = m + Math.log(s.reduce((acc, v) => acc + Math.exp(v - m), 0));
-  return s.map((v) => v - lse);
-};
-const ce = (z: Rows, y: number[]): number => z.reduce((acc, r, i) => acc - logSoftmax(r)[y[i]!]!, 0) / z.length;
-/** T² · mean_batch KL(softmax(t/T) ‖ softmax(s/T)). */
-const kd = (t: Rows, s: Rows, T: number): number =>
-  (T * T * t.reduce((acc, tr, i) => {
-    const lt = logSoftmax(tr, T);
-    const ls = logSoftmax(s[i]!, T);
-    return acc + lt.reduce((k, v, j) => k + Math.exp(v) * (v - ls[j]!), 0);
-  }, 0)) / t.length;
 
 describe('coopDepth loss composition (spec §2.3), recomputed by hand for one step', () => {
   const cases: Array<[string, CoopDepthOptions, { w: number; T: number; a: number; b: number; g: number; d: number; e: number }]> = [

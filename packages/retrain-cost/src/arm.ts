@@ -96,7 +96,12 @@ export function armLayerDistance(a: Float32Array, nOld: number, b: Float32Array,
   return mode === 'bin-cdf' ? wassersteinBinCdf(pa, pb) : wassersteinValueSort(pa, pb);
 }
 
-/** ARM of `model` between `oldData` and `newData` (any sizes, labels optional). */
+/**
+ * ARM of `model` between `oldData` and `newData` (any sizes, labels optional).
+ * @throws TrellisError `SHAPE_MISMATCH` / `CLASS_COUNT_MISMATCH` for data that do not match each other or the
+ * model, `UNKNOWN_LAYER` / `BAD_OPTION` (an empty `layers` list) / `NO_TAPPABLE_LAYERS` for the taps,
+ * `NON_FINITE_VALUES` when an activation is NaN/±Infinity, `BAD_BINS` / `BAD_OPTION` for the options.
+ */
 export async function arm(model: ModelAdapter, oldData: Dataset, newData: Dataset, options: ArmOptions = {}): Promise<ArmResult> {
   checkSameShape(oldData, newData, model);
   const { layers, postActivation } = resolveTaps(model, options.layers, model.numClasses);
@@ -106,12 +111,19 @@ export async function arm(model: ModelAdapter, oldData: Dataset, newData: Datase
   return armFromRepresentations(ro.perLayer, ro.n, rn.perLayer, rn.n, layers, postActivation, options);
 }
 
-/** ARM from already-extracted representations (lets one forward pass serve several variants). */
+/**
+ * ARM from already-extracted representations (lets one forward pass serve several variants).
+ * @throws TrellisError `BAD_OPTION` for an empty `layers` list (the mean over no layer), `BAD_SHAPE` for
+ * activations of the wrong size, `BAD_BINS` / `BAD_OPTION` for the options.
+ */
 export function armFromRepresentations(
   oldRep: Record<string, { values: Float32Array; width: number }>, nOld: number,
   newRep: Record<string, { values: Float32Array; width: number }>, nNew: number,
   layers: string[], postActivation: string[], options: Omit<ArmOptions, keyof TapOptions> = {},
 ): ArmResult {
+  if (layers.length === 0) {
+    throw new TrellisError('BAD_OPTION', 'ARM got an empty list of layers: its value, the mean over layers, is undefined', "pass at least one tapped layer (arm's layers: 'auto' picks them)");
+  }
   const perLayer: Record<string, number> = {};
   let sum = 0;
   for (const l of layers) {

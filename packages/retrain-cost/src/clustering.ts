@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { largeFloat32Array, Rng, TrellisError } from '@trellis-ml/core';
+import { checkFinite } from './inputs.js';
 
 /** Options of {@link kmeans}. */
 export interface KMeansOptions {
@@ -341,10 +342,8 @@ function kmeansPlusPlus(x: Float32Array, n: number, d: number, k: number, seed: 
 }
 
 /** Throws `NON_FINITE_VALUES` naming the first NaN or infinite entry of `v`, if any. */
-function checkFinite(v: Float32Array, what: string): void {
-  const i = v.findIndex((x) => !Number.isFinite(x));
-  if (i >= 0) throw new TrellisError('NON_FINITE_VALUES', `${what} of k-means contain ${v[i]} at position ${i}`,
-    'remove or impute NaN/Inf rows first (check the model for NaN activations, or classCentroids for a class without rows)', { index: i, value: v[i] });
+function checkFinitePoints(v: Float32Array, what: string): void {
+  checkFinite(v, `${what} of k-means`, 'remove or impute NaN/Inf rows first (check the model for NaN activations, or classCentroids for a class without rows)');
 }
 
 /**
@@ -388,8 +387,8 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
     }
     xNorm[i] = Math.sqrt(s2);
   }
-  if (!Number.isFinite(varSum)) checkFinite(x, 'the points'); // one pass only when the variance pass met a NaN/Inf
-  if (init instanceof Float32Array) checkFinite(init, 'the starting centres');
+  if (!Number.isFinite(varSum)) checkFinitePoints(x, 'the points'); // one pass only when the variance pass met a NaN/Inf
+  if (init instanceof Float32Array) checkFinitePoints(init, 'the starting centres');
   const tol = (options.tol ?? 1e-4) * (varSum / n / d);
   let centers = init instanceof Float32Array ? Float64Array.from(init) : kmeansPlusPlus(x, n, d, k, options.seed ?? 0);
   const labels = new Int32Array(n).fill(-1);

@@ -3,6 +3,7 @@
  * (spec §3.3–3.4). Every function is pure and works on host arrays.
  */
 import { TrellisError } from '@trellis-ml/core';
+import { checkSameLength } from './inputs.js';
 
 /** The four distances PreIndex reports: Wasserstein, Jensen–Shannon, 1 − Bhattacharyya coefficient, KL. */
 export type DistanceName = 'W' | 'JS' | 'BH' | 'KL';
@@ -130,8 +131,10 @@ function checkedRange([lo, hi]: [number, number]): [number, number] {
  * The reference's "Wasserstein" between two pmfs of equal length: the 1-D Wasserstein distance
  * between the pmf *values* read as samples, `(1/b) Σ |p_(i) − q_(i)|` over sorted entries.
  * Permutation-invariant over bins (spec §3.4, §14.3).
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length.
  */
 export function wassersteinValueSort(p: ArrayLike<number>, q: ArrayLike<number>): number {
+  checkSameLength(p, q, 'Wasserstein (value-sort) of two pmfs');
   const n = p.length;
   if (sortScratchA.length < n) {
     sortScratchA = new Float64Array(n);
@@ -157,8 +160,10 @@ let sortScratchB = new Float64Array(64);
 /**
  * The principled alternative: W1 between two pmfs on one shared grid of `b` equal bins, as a
  * fraction of the range: `Σ_j |F_p(j) − F_q(j)| / b`.
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length.
  */
 export function wassersteinBinCdf(p: ArrayLike<number>, q: ArrayLike<number>): number {
+  checkSameLength(p, q, 'Wasserstein (bin-cdf) of two pmfs');
   let fp = 0;
   let fq = 0;
   let s = 0;
@@ -170,8 +175,12 @@ export function wassersteinBinCdf(p: ArrayLike<number>, q: ArrayLike<number>): n
   return s / p.length;
 }
 
-/** Jensen–Shannon divergence in nats (not its square root); zero-numerator terms are 0. */
+/**
+ * Jensen–Shannon divergence in nats (not its square root); zero-numerator terms are 0.
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length.
+ */
 export function jensenShannon(p: ArrayLike<number>, q: ArrayLike<number>): number {
+  checkSameLength(p, q, 'Jensen–Shannon of two pmfs');
   let s = 0;
   for (let i = 0; i < p.length; i++) {
     const a = p[i]!;
@@ -183,8 +192,12 @@ export function jensenShannon(p: ArrayLike<number>, q: ArrayLike<number>): numbe
   return s;
 }
 
-/** `1 − Σ √(p_i q_i)`: one minus the Bhattacharyya coefficient (the squared Hellinger distance). */
+/**
+ * `1 − Σ √(p_i q_i)`: one minus the Bhattacharyya coefficient (the squared Hellinger distance).
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length.
+ */
 export function bhattacharyya(p: ArrayLike<number>, q: ArrayLike<number>): number {
+  checkSameLength(p, q, 'Bhattacharyya of two pmfs');
   let same = true;
   for (let i = 0; i < p.length && same; i++) same = p[i] === q[i];
   if (same) return 0; // exact 0 for identical pmfs (1 − Σp can round to 2.8e-17)
@@ -197,8 +210,12 @@ export function bhattacharyya(p: ArrayLike<number>, q: ArrayLike<number>): numbe
  * KL(p‖q) in nats. Without `epsilon`, the reference rule: a term with `p_i > 0, q_i = 0` (∞ in
  * SciPy) counts as 0, so the value can be negative (spec §14.4). With `epsilon`, both pmfs are
  * smoothed (`(p + ε) / (1 + bε)`) first.
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length, `BAD_OPTION` for an `epsilon` that is
+ * not a finite number ≥ 0.
  */
 export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>, epsilon?: number): number {
+  checkSameLength(p, q, 'KL of two pmfs');
+  checkKlEpsilon(epsilon);
   const b = p.length;
   let s = 0;
   for (let i = 0; i < b; i++) {
@@ -211,6 +228,17 @@ export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>, epsilon
     if (a > 0 && c > 0) s += a * Math.log(a / c);
   }
   return s;
+}
+
+/**
+ * Throws `BAD_OPTION` unless the KL smoothing `epsilon` is undefined (the reference's ∞→0 rule) or a finite
+ * number ≥ 0 (a negative one can make a smoothed "probability" negative or its normaliser 0).
+ */
+export function checkKlEpsilon(epsilon: unknown): void {
+  if (epsilon !== undefined && !(typeof epsilon === 'number' && Number.isFinite(epsilon) && epsilon >= 0)) {
+    throw new TrellisError('BAD_OPTION', `KL smoothing klEpsilon ${typeof epsilon === 'string' ? `"${epsilon}"` : String(epsilon)} is not a finite number ≥ 0`,
+      'pass a small klEpsilon such as 1e-10, or leave it out for the reference\'s ∞→0 rule');
+  }
 }
 
 /** The four distances by name (W is the reference's value-sort reading). */

@@ -21,7 +21,7 @@ export { extractRepresentations, resolveTaps, describeLayers, checkLayerNames } 
 export type { TapOptions, Preprocess, Representations, ExtractOptions, TapLayerInfo } from './taps.js';
 export { checkPaired, checkSameShape, stratifiedRows } from './inputs.js';
 export { baselines, accuracyDrop, accuracyOf, mmd2, bbsdKS, ksStatistic, ksPValue, logme, leep, hScore, gaussianOtdd } from './baselines.js';
-export type { MmdOptions } from './baselines.js';
+export type { LogmeOptions, MmdOptions } from './baselines.js';
 export { symmetricEigen } from './linalg.js';
 export {
   cpuPowerCubic, cpuPowerLinear, cpuPowerProcess, cpuPowerConstant, estimateDimmCount, ramPowerDimm, joulesToKWh, kgCO2e,

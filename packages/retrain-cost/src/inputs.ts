@@ -91,6 +91,32 @@ export function checkLabelRange(labels: ArrayLike<number>, k: number): void {
   checkClassLabels(labels, k, { item: 'row', ...(Number.isFinite(k) ? { fix: `pass labels 0..${k - 1} (k = the model's number of classes)` } : {}) });
 }
 
+/**
+ * Throws `NON_FINITE_VALUES` naming the first NaN or ±Infinity of `values` (`what` names them, e.g.
+ * "LogME's features"); with `width`, the position is read as a row and column of a row-major matrix.
+ */
+export function checkFinite(values: ArrayLike<number>, what: string, fix = 'remove or impute the NaN/Inf values first', width?: number): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (Number.isFinite(v)) continue;
+    const at = width ? `row ${Math.floor(i / width)}, column ${i % width}` : `position ${i}`;
+    throw new TrellisError('NON_FINITE_VALUES', `${what} contain ${v} at ${at}`, fix, { index: i, value: v });
+  }
+}
+
+/**
+ * The rows of a row-major `values` matrix of `width` columns. Throws `BAD_SHAPE` unless `width` is a whole
+ * number ≥ 1 and `values` holds whole rows of it, and `NON_FINITE_VALUES` at the first NaN or ±Infinity.
+ */
+export function checkedRowCount(values: ArrayLike<number>, width: number, what: string): number {
+  check(Number.isInteger(width) && width >= 1, 'BAD_SHAPE', () => `${what}: width ${String(width)} is not a whole number ≥ 1`,
+    'pass the number of values per row (the feature dimension or the class count)');
+  check(values.length % width === 0, 'BAD_SHAPE', () => `${what}: ${values.length} values are not whole rows of width ${width}`,
+    'pass n × width row-major values (both sets with the same width)');
+  checkFinite(values, `${what}: the values`, 'remove or impute the NaN/Inf rows first (check the model for NaN activations)', width);
+  return values.length / width;
+}
+
 /** Throws `LENGTH_MISMATCH` unless the two lists have the same length. */
 export function checkSameLength(a: ArrayLike<unknown>, b: ArrayLike<unknown>, what: string): void {
   check(a.length === b.length, 'LENGTH_MISMATCH', () => `${what}: ${a.length} values against ${b.length}`, 'pass one value on each side per item');

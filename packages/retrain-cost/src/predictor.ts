@@ -81,13 +81,29 @@ interface Fitted {
   points: CalibrationPoint[];
 }
 
-/** Pool-adjacent-violators: non-decreasing least-squares fit of y over sorted x. */
+/**
+ * Pool-adjacent-violators: the non-decreasing least-squares fit of y over x, one knot per distinct x.
+ * Points with equal x are pooled into one block (their mean, weighted by their count) before PAV, as
+ * scikit-learn's `IsotonicRegression` does, so the fit does not depend on the order of tied points.
+ * Example: `isotonicFit([0, 0, 1], [0, 1, 0.2])` → `{ xs: [0, 1], ys: [0.4, 0.4] }`.
+ * @throws TrellisError `LENGTH_MISMATCH` when x and y differ in length.
+ */
 export function isotonicFit(x: readonly number[], y: readonly number[]): { xs: number[]; ys: number[] } {
   checkSameLength(x, y, 'isotonicFit');
-  const order = x.map((_, i) => i).sort((i, j) => x[i]! - x[j]!);
-  const blocks: Array<{ sum: number; n: number; xs: number[] }> = [];
+  // tied points in y order too, so even their sum is rounded the same whatever order they came in
+  const order = x.map((_, i) => i).sort((i, j) => x[i]! - x[j]! || y[i]! - y[j]!);
+  // first one block per distinct x (all its points: their sum and count), then PAV over these blocks
+  const ties: Array<{ sum: number; n: number; xs: number[] }> = [];
   for (const i of order) {
-    blocks.push({ sum: y[i]!, n: 1, xs: [x[i]!] });
+    const last = ties[ties.length - 1];
+    if (last && last.xs[0] === x[i]) {
+      last.sum += y[i]!;
+      last.n++;
+    } else ties.push({ sum: y[i]!, n: 1, xs: [x[i]!] });
+  }
+  const blocks: Array<{ sum: number; n: number; xs: number[] }> = [];
+  for (const t of ties) {
+    blocks.push(t);
     while (blocks.length > 1 && blocks[blocks.length - 2]!.sum / blocks[blocks.length - 2]!.n > blocks[blocks.length - 1]!.sum / blocks[blocks.length - 1]!.n) {
       const top = blocks.pop()!;
       const prev = blocks[blocks.length - 1]!;

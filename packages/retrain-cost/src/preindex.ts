@@ -7,7 +7,7 @@
 import type { Dataset, ModelAdapter } from '@trellis-ml/core';
 import { checkChoice, TrellisError } from '@trellis-ml/core';
 import { adjustedRandIndex, kmeans } from './clustering.js';
-import { checkBins, DISTANCE_NAMES, distances as distanceFns, histogramPmfInto, histogramRange, klDivergence, WASSERSTEIN_FIX, WASSERSTEIN_MODES, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
+import { checkBins, checkKlEpsilon, DISTANCE_NAMES, distances as distanceFns, histogramPmfInto, histogramRange, klDivergence, WASSERSTEIN_FIX, WASSERSTEIN_MODES, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
 import { checkPaired, checkSameShape, stratifiedRows } from './inputs.js';
 import { describeLayers, extractRepresentations, resolveTaps, type Representations, type TapOptions } from './taps.js';
 
@@ -95,9 +95,11 @@ export interface PreIndexResult extends PreIndexComponents {
 /**
  * Combines components: `u / (1 + u·s) − s̄` with `u = p + inv_ari` (the summary's formula, defaults
  * s = s̄ = 0), optionally minus the same expression at the unchanged-data point.
+ * @throws TrellisError `BAD_OPTION` when `s` or `sBar` is not a finite number.
  */
 export function combinePreIndex(c: PreIndexComponents, combine: PreIndexCombine = {}): number {
   if (typeof combine === 'function') return combine(c);
+  checkCombine(combine);
   const s = combine.s ?? 0;
   const sBar = combine.sBar ?? 0;
   const g = (u: number): number => u / (1 + u * s) - sBar;
@@ -105,7 +107,11 @@ export function combinePreIndex(c: PreIndexComponents, combine: PreIndexCombine 
   return combine.baselineCorrect ? v - g(1 - c.ari.clean) : v;
 }
 
-/** Per-sample distances between two representation matrices (pure; exported for tests). */
+/**
+ * Per-sample distances between two representation matrices (pure; exported for tests).
+ * @throws TrellisError `BAD_BINS`, `BAD_SHAPE` for matrices that do not hold `n` rows of `width`, `BAD_OPTION`
+ * for an unknown metric name or a `klEpsilon` that is not a finite number ≥ 0.
+ */
 export function representationDistances(
   a: Float32Array, b: Float32Array, n: number, width: number, bins: readonly number[],
   options: { wasserstein?: WassersteinMode; klEpsilon?: number; metrics?: readonly DistanceName[] } = {},
@@ -116,6 +122,8 @@ export function representationDistances(
       'pass two n × width row-major matrices of the same examples (clean and shifted), n ≥ 1');
   }
   const metrics = options.metrics ?? DISTANCE_NAMES;
+  for (const m of metrics) checkChoice(m, DISTANCE_NAMES, 'distance name');
+  checkKlEpsilon(options.klEpsilon);
   const out: Record<number, Record<DistanceName, number>> = {};
   for (const bcount of bins) {
     const sums: Record<DistanceName, number> = { W: 0, JS: 0, BH: 0, KL: 0 };
@@ -247,10 +255,33 @@ export interface PreIndexReference {
 /** A reference's reusable buffer for the shifted embeddings (never part of a result). */
 const embeddingScratch = new WeakMap<PreIndexReference, Float32Array>();
 
+/** A value as an error message shows it (strings quoted, so `"0.5"` is not mistaken for the number 0.5). */
+const shown = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : String(v));
+
+/**
+ * Throws `BAD_OPTION` unless an object `combine`'s `s` and `sBar` are finite numbers (or left out): a NaN
+ * or a string used to give a NaN index.
+ */
+function checkCombine(combine: PreIndexCombine | undefined): void {
+  if (combine === undefined || typeof combine === 'function') return;
+  if (combine === null || typeof combine !== 'object') {
+    throw new TrellisError('BAD_OPTION', `combine ${shown(combine)} is neither an object nor a function`, 'pass combine: { s, sBar, baselineCorrect } or a function of the components');
+  }
+  for (const [name, v] of [['s', combine.s], ['sBar', combine.sBar]] as const) {
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v))) {
+      throw new TrellisError('BAD_OPTION', `combine.${name} ${shown(v)} is not a finite number`, `pass combine.${name} as a number (default 0), or leave it out`);
+    }
+  }
+}
+
 function resolvedPrimary(options: PreIndexOptions): { bins: number[]; primary: { metric: DistanceName; bins: number }; indexOnly: boolean } {
   const bins = options.bins ?? [16, 32, 64];
   for (const b of bins) checkBins(b, 'PreIndex');
   const primary = options.primary ?? { metric: 'W', bins: 32 };
+  if (primary === null || typeof primary !== 'object') {
+    throw new TrellisError('BAD_OPTION', `primary ${shown(primary)} is not an object`, "pass primary: { metric: 'W', bins: 32 } (the default), or leave it out");
+  }
+  checkChoice(primary.metric, DISTANCE_NAMES, 'primary metric', { fix: (c) => `use primary.metric ${c} (the distance that is p; default 'W')` });
   if (!bins.includes(primary.bins)) {
     throw new TrellisError('BAD_OPTION', `the primary bin count ${primary.bins} is not among bins [${bins.join(', ')}]`, 'add it to `bins` or pick one of them');
   }
@@ -258,6 +289,12 @@ function resolvedPrimary(options: PreIndexOptions): { bins: number[]; primary: {
   const only = options.components ?? 'all';
   if (only !== 'all' && only !== 'index') {
     throw new TrellisError('BAD_OPTION', `components "${String(only)}" is not what preIndex can compute`, "use components: 'all' (every distance and ARI, the default) or 'index' (only what the value needs)");
+  }
+  checkKlEpsilon(options.klEpsilon);
+  checkCombine(options.combine);
+  const sub = options.clustering?.subsample;
+  if (sub !== undefined && !(Number.isInteger(sub) && sub >= 1)) {
+    throw new TrellisError('BAD_OPTION', `clustering.subsample ${shown(sub)} is not a whole number ≥ 1`, 'pass the most rows the clustering term may use, e.g. 10000 (the default)');
   }
   return { bins, primary, indexOnly: only === 'index' };
 }
@@ -267,6 +304,10 @@ function resolvedPrimary(options: PreIndexOptions): { bins: number[]; primary: {
  * that each shifted set then costs one forward pass, its histogram distances and its own k-means runs:
  * `const ref = await preIndexReference(model, clean, options); const r = await preIndexAgainst(ref, shifted)`
  * gives the same result as `preIndex(model, clean, shifted, options)`.
+ * @throws TrellisError `BAD_BINS` / `BAD_OPTION` for bad options before any forward pass (a bin count, an unknown
+ * `primary.metric` or `wasserstein` mode, `components`, a `klEpsilon` that is not a finite number ≥ 0, a non-finite
+ * `combine.s` / `combine.sBar`, a `clustering.subsample` that is not a whole number ≥ 1, an empty `layers` list),
+ * `UNKNOWN_LAYER` / `NO_TAPPABLE_LAYERS` for the taps, `NON_FINITE_VALUES` when an activation is NaN/±Infinity.
  */
 export async function preIndexReference(model: ModelAdapter, oldData: Dataset, options: PreIndexOptions = {}): Promise<PreIndexReference> {
   const t0 = Date.now();
@@ -288,6 +329,8 @@ export async function preIndexReference(model: ModelAdapter, oldData: Dataset, o
  * PreIndex of `newData` against a {@link preIndexReference}: `newData` must be paired with the reference's
  * clean data (`newData[i]` is the shifted `oldData[i]`, same labels), otherwise it throws `UNPAIRED_DATA`.
  * `wallMs` is this evaluation's own time (the reference's is its `wallMs`).
+ * @throws TrellisError `SHAPE_MISMATCH`, `UNPAIRED_DATA` / `UNLABELED` for data not paired with the reference's,
+ * `NON_FINITE_VALUES` when an activation is NaN/±Infinity.
  */
 export async function preIndexAgainst(reference: PreIndexReference, newData: Dataset): Promise<PreIndexResult> {
   const t0 = Date.now();
@@ -330,6 +373,11 @@ export async function preIndexAgainst(reference: PreIndexReference, newData: Dat
  * (`newData[i]` is the shifted `oldData[i]`, same labels); otherwise it throws `UNPAIRED_DATA`
  * and points to {@link arm} / {@link resqueShift}. One call computes both sides; for many shifted sets
  * of the same clean data, build a {@link preIndexReference} once and call {@link preIndexAgainst}.
+ * @throws TrellisError `SHAPE_MISMATCH` / `CLASS_COUNT_MISMATCH`, `UNPAIRED_DATA` / `UNLABELED` for the data;
+ * `BAD_BINS` / `BAD_OPTION` for bad options before any forward pass (a bin count, an unknown
+ * `primary.metric` or `wasserstein` mode, `components`, a `klEpsilon` that is not a finite number ≥ 0, a non-finite
+ * `combine.s` / `combine.sBar`, a `clustering.subsample` that is not a whole number ≥ 1, an empty `layers` list),
+ * `UNKNOWN_LAYER` / `NO_TAPPABLE_LAYERS` for the taps, `NON_FINITE_VALUES` when an activation is NaN/±Infinity.
  */
 export async function preIndex(model: ModelAdapter, oldData: Dataset, newData: Dataset, options: PreIndexOptions = {}): Promise<PreIndexResult> {
   const t0 = Date.now();

@@ -21,7 +21,11 @@ export interface RetrainOptions {
   /** Optimizer factory (default Adam 1e-3, fresh per run). */
   optimizer?: () => tf.Optimizer;
   batchSize?: number;
-  /** Tracker (or its options) measuring the training passes (evaluation excluded). */
+  /**
+   * Tracker (or its options) measuring the training passes (evaluation excluded). A stopped tracker is started
+   * afresh (its totals and log cleared) and stopped at the end; a running one keeps running, and
+   * `energyIncludingEval` is then the difference over this call.
+   */
   tracker?: EnergyTracker | TrackerOptions;
   seed: number;
   /** Extra Trainer plugins. */
@@ -70,6 +74,7 @@ export function addReports(reports: EnergyReport[], template: EnergyReport): Ene
   return {
     ...template, durationS, cpuS: sum((r) => r.cpuS), cpuKWh, gpuKWh, ramKWh, kWh: sum((r) => r.kWh), kgCO2e: sum((r) => r.kgCO2e),
     avgPowerW: { cpu: (cpuKWh * 3.6e6) / d, gpu: (gpuKWh * 3.6e6) / d, ram: (ramKWh * 3.6e6) / d }, samples: sum((r) => r.samples),
+    raplReadFailures: sum((r) => r.raplReadFailures ?? 0),
   };
 }
 
@@ -185,7 +190,8 @@ export async function retrainToTarget(model: ModelAdapter, train: Dataset, test:
   if (!all) {
     const now = tracker.snapshot();
     all = { ...now, durationS: now.durationS - before.durationS, cpuS: now.cpuS - before.cpuS, cpuKWh: now.cpuKWh - before.cpuKWh,
-      gpuKWh: now.gpuKWh - before.gpuKWh, ramKWh: now.ramKWh - before.ramKWh, kWh: now.kWh - before.kWh, kgCO2e: now.kgCO2e - before.kgCO2e, samples: now.samples - before.samples };
+      gpuKWh: now.gpuKWh - before.gpuKWh, ramKWh: now.ramKWh - before.ramKWh, kWh: now.kWh - before.kWh, kgCO2e: now.kgCO2e - before.kgCO2e, samples: now.samples - before.samples,
+      raplReadFailures: now.raplReadFailures - before.raplReadFailures };
   }
   const template = segments[0] ?? tracker.emptyReport();
   const reached = (stopReason as RetrainCost['stopReason']) === 'target';

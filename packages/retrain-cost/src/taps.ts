@@ -61,7 +61,9 @@ export function describeLayers(model: ModelAdapter): TapLayerInfo[] {
 
 /**
  * Resolves the tapped layers: `'auto'` keeps conv/dense layers with width > `numClasses`;
- * explicit names must exist in `model.tapNames()` (else `UNKNOWN_LAYER`).
+ * explicit names must exist in `model.tapNames()`.
+ * @throws TrellisError `UNKNOWN_LAYER` for a name the model does not have, `BAD_OPTION` for an empty list (no
+ * layer to tap), `NO_TAPPABLE_LAYERS` when `'auto'` finds no layer.
  */
 export function resolveTaps(model: ModelAdapter, layers: TapOptions['layers'], numClasses: number): { layers: string[]; postActivation: string[] } {
   const info = describeLayers(model);
@@ -76,6 +78,10 @@ export function resolveTaps(model: ModelAdapter, layers: TapOptions['layers'], n
         'pass layers: [...] explicitly, or use a model with a hidden layer wider than the class count');
     }
     return { layers: chosen.map((l) => l.name), postActivation: chosen.filter((l) => l.postActivation).map((l) => l.name) };
+  }
+  if (!Array.isArray(layers) || layers.length === 0) {
+    throw new TrellisError('BAD_OPTION', `layers ${Array.isArray(layers) ? 'is an empty list' : `${String(layers)} is neither 'auto' nor a list of names`}: there is no layer to tap`,
+      `pass layers: 'auto' (the default) or at least one name from: ${model.tapNames().join(', ') || '(no taps)'}`);
   }
   checkLayerNames(model, layers);
   const byName = new Map(info.map((l) => [l.name, l]));
@@ -127,9 +133,29 @@ function perSample(t: tf.Tensor): tf.Tensor2D {
   return tf.reshape(t, [t.shape[0]!, -1]) as tf.Tensor2D;
 }
 
+/** The fix of a non-finite activation: the indices compare distributions of finite numbers. */
+const NON_FINITE_FIX = 'the model gives NaN/Inf on these inputs (overflow or NaN weights): check the inputs for NaN or huge values '
+  + '(normalise them, e.g. with preprocess) and the weights for NaN; the indices cannot compare non-finite activations';
+
+/** Throws `NON_FINITE_VALUES` at the first NaN/±Infinity of a batch's `rows × width` values, naming the layer and example. */
+function checkFiniteBatch(values: Float32Array, width: number, what: string, firstRow: number): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) {
+      throw new TrellisError('NON_FINITE_VALUES', `${what} ${v} at example ${firstRow + Math.floor(i / width)} (entry ${i % width})`, NON_FINITE_FIX,
+        { example: firstRow + Math.floor(i / width), value: v });
+    }
+  }
+}
+
 /**
  * One inference-mode forward pass over `data` (in order), returning per-sample representations of
- * each tapped layer, the embedding rows asked for, and optionally the softmax outputs.
+ * each tapped layer, the embedding rows asked for, and optionally the softmax outputs. Every value it
+ * returns is checked to be finite, so no index reads NaN/Inf activations (a histogram drops them, a
+ * class angle of NaN was skipped). Each batch's tensors are freed even when the forward pass or
+ * `preprocess` throws.
+ * @throws TrellisError `UNKNOWN_LAYER` for a tap the model does not have, `NON_FINITE_VALUES` at the first
+ * NaN/±Infinity activation (naming the layer and the example).
  */
 export function extractRepresentations(model: ModelAdapter, data: Dataset, options: ExtractOptions): Representations {
   const taps = [...new Set([...options.layers, ...(options.embedding ? [options.embedding.layer] : [])])];
@@ -146,37 +172,49 @@ export function extractRepresentations(model: ModelAdapter, data: Dataset, optio
   const probChunks: Float32Array[] = [];
   let offset = 0;
   for (const batch of data.batches(batchSize)) {
-    const outs = tf.tidy(() => {
-      const x = options.preprocess ? options.preprocess(batch.x) : batch.x;
-      const o = model.apply(x, { training: false, taps });
-      const res: Record<string, tf.Tensor> = {};
-      for (const l of options.layers) res[l] = perSample(o.features[l]!);
-      if (options.embedding) res['\u0000emb'] = o.features[options.embedding.layer]!;
-      if (options.probs) res['\u0000probs'] = tf.softmax(o.logits);
-      return res;
-    });
-    for (const l of options.layers) {
-      const t = outs[l]!;
-      widths[l] = t.shape[1]!;
-      chunks[l]!.push(t.dataSync() as Float32Array);
-    }
-    if (options.embedding && embRows) {
-      // the raw output, flattened per row (row-major, so no reshape), copied straight into place
-      const t = outs['\u0000emb']!;
-      embDim = t.size / batch.size;
-      const into = options.embedding.into;
-      embValues ??= into?.length === embRows.length * embDim ? into : largeFloat32Array(embRows.length * embDim);
-      const all = t.dataSync() as Float32Array;
-      while (embCursor < embRows.length && embRows[embCursor]! < offset + batch.size) {
-        const r = embRows[embCursor]! - offset;
-        embValues.set(all.subarray(r * embDim, (r + 1) * embDim), embCursor * embDim);
-        embCursor++;
+    let outs: Record<string, tf.Tensor> | null = null;
+    try {
+      outs = tf.tidy(() => {
+        const x = options.preprocess ? options.preprocess(batch.x) : batch.x;
+        const o = model.apply(x, { training: false, taps });
+        const res: Record<string, tf.Tensor> = {};
+        for (const l of options.layers) res[l] = perSample(o.features[l]!);
+        if (options.embedding) res['\u0000emb'] = o.features[options.embedding.layer]!;
+        if (options.probs) res['\u0000probs'] = tf.softmax(o.logits);
+        return res;
+      });
+      for (const l of options.layers) {
+        const t = outs[l]!;
+        widths[l] = t.shape[1]!;
+        const values = t.dataSync() as Float32Array;
+        checkFiniteBatch(values, widths[l]!, `layer "${l}" gives`, offset);
+        chunks[l]!.push(values);
       }
+      if (options.embedding && embRows) {
+        // the raw output, flattened per row (row-major, so no reshape), copied straight into place
+        const t = outs['\u0000emb']!;
+        embDim = t.size / batch.size;
+        const into = options.embedding.into;
+        embValues ??= into?.length === embRows.length * embDim ? into : largeFloat32Array(embRows.length * embDim);
+        const all = t.dataSync() as Float32Array;
+        while (embCursor < embRows.length && embRows[embCursor]! < offset + batch.size) {
+          const r = embRows[embCursor]! - offset;
+          const row = all.subarray(r * embDim, (r + 1) * embDim);
+          checkFiniteBatch(row, embDim, `the embedding layer "${options.embedding.layer}" gives`, offset + r);
+          embValues.set(row, embCursor * embDim);
+          embCursor++;
+        }
+      }
+      if (options.probs) {
+        const probs = outs['\u0000probs']!.dataSync() as Float32Array;
+        checkFiniteBatch(probs, probs.length / batch.size, 'the softmax outputs contain', offset);
+        probChunks.push(probs);
+      }
+    } finally {
+      if (outs) tf.dispose(Object.values(outs));
+      disposeBatch(batch);
     }
-    if (options.probs) probChunks.push(outs['\u0000probs']!.dataSync() as Float32Array);
-    tf.dispose(Object.values(outs));
     offset += batch.size;
-    disposeBatch(batch);
   }
   const perLayer: Representations['perLayer'] = {};
   for (const l of options.layers) perLayer[l] = { values: concat(chunks[l]!), width: widths[l]! };

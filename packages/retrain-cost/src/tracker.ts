@@ -59,8 +59,14 @@ export interface EnergySample {
   machineUtil: number | null;
   /** Process CPU-seconds spent in the interval. */
   processCpuS: number;
-  /** RAPL energy over the interval, J (rapl method), else null. */
+  /**
+   * RAPL energy over the interval, J (rapl method), else null. 0 when the counters could not be read at the
+   * interval's end (`raplReadFailed`): the tracker keeps the last good reading, so that interval's energy is
+   * counted in the next interval that ends with a good read.
+   */
   raplJ: number | null;
+  /** The RAPL counters could not be read at the end of this interval (rapl method only; absent otherwise). */
+  raplReadFailed?: boolean;
   cpuW: number;
   ramW: number;
   gpuW: number;
@@ -87,13 +93,18 @@ export interface EnergyReport {
   carbonIntensitySource: string;
   tdpWatts: number;
   samples: number;
+  /**
+   * RAPL reads that failed (rapl method; 0 otherwise): the energy of such an interval is counted at the next
+   * good read, so only a failure at the last read, or at `start()`, loses energy (the note says so).
+   */
+  raplReadFailures: number;
   /** Plain-words caveat for reports. */
   note: string;
 }
 
-interface Totals { cpuJ: number; ramJ: number; gpuJ: number; durationS: number; cpuS: number; samples: number }
+interface Totals { cpuJ: number; ramJ: number; gpuJ: number; durationS: number; cpuS: number; samples: number; raplReadFailures: number }
 
-const ZERO: Totals = { cpuJ: 0, ramJ: 0, gpuJ: 0, durationS: 0, cpuS: 0, samples: 0 };
+const ZERO: Totals = { cpuJ: 0, ramJ: 0, gpuJ: 0, durationS: 0, cpuS: 0, samples: 0, raplReadFailures: 0 };
 
 /** A value as an error message shows it (strings quoted, so `"85"` is not mistaken for the number 85). */
 const shown = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : String(v));
@@ -132,6 +143,12 @@ function checkTrackerOptions(options: TrackerOptions): void {
   }
 }
 
+/** The report note's words on failed RAPL reads (empty when none failed). */
+function raplFailureNote(failures: number): string {
+  if (failures === 0) return '';
+  return ` ${failures} RAPL read${failures === 1 ? '' : 's'} failed: the energy of an interval ending in a failed read is counted at the next good read, so only a failure at the last read (or at start) leaves energy out.`;
+}
+
 /**
  * Measures energy and carbon of whatever runs between `start()` and `stop()`; named tasks may
  * overlap. Drive it from a timer (default) and/or by calling {@link EnergyTracker.tick} from a
@@ -145,7 +162,7 @@ export class EnergyTracker {
   readonly pue: number;
   readonly carbonIntensity: number;
   readonly carbonIntensitySource: string;
-  /** Every sampling interval since `start()` (the inputs of the energy). */
+  /** Every sampling interval since the last `start()` of a stopped tracker (the inputs of the energy). */
   readonly log: EnergySample[] = [];
   private readonly probes: EnergyProbes;
   private readonly options: TrackerOptions;
@@ -200,10 +217,18 @@ export class EnergyTracker {
     return this.last !== null;
   }
 
-  /** Starts measuring (no-op when running). */
+  /**
+   * Starts measuring (no-op when running). A stopped tracker starts afresh: its totals, `log` and open tasks
+   * are cleared, so each report covers the run since this `start()` (an earlier run's totals used to be
+   * carried into it).
+   */
   start(): void {
     if (this.last) return;
+    this.totals = { ...ZERO };
+    this.log.length = 0;
+    this.tasks.clear();
     this.last = this.read();
+    if (this.cpuMethod === 'rapl' && this.last.rapl === null) this.totals.raplReadFailures++;
     if (this.options.timer !== false) {
       this.timer = setInterval(() => this.sample(), this.sampleMs);
       (this.timer as { unref?: () => void }).unref?.();
@@ -235,13 +260,19 @@ export class EnergyTracker {
     if (this.last && this.probes.now() - this.last.t >= this.sampleMs) this.sample();
   }
 
-  /** Integrates energy from the last sample to now. */
+  /**
+   * Integrates energy from the last sample to now. A RAPL read that fails (null) keeps the last good reading
+   * as the baseline, so the energy of the gap is counted at the next good read, and counts in
+   * `raplReadFailures`.
+   */
   sample(): void {
     if (!this.last) return;
     const prev = this.last;
     const cur = this.read();
     const dtS = (cur.t - prev.t) / 1000;
     if (!(dtS > 0)) return;
+    const raplFailed = this.cpuMethod === 'rapl' && cur.rapl === null;
+    if (raplFailed) cur.rapl = prev.rapl;
     const procS = Math.max(0, cur.proc - prev.proc);
     let machineUtil: number | null = null;
     let raplJ: number | null = null;
@@ -276,7 +307,7 @@ export class EnergyTracker {
     }
     const ramW = this.ramWatts();
     const gpuW = (prev.gpuW + cur.gpuW) / 2; // trapezoid rule
-    const s: EnergySample = { t: cur.t, dtS, machineUtil, processCpuS: procS, raplJ, cpuW, ramW, gpuW };
+    const s: EnergySample = { t: cur.t, dtS, machineUtil, processCpuS: procS, raplJ, cpuW, ramW, gpuW, ...(raplFailed ? { raplReadFailed: true } : {}) };
     this.log.push(s);
     this.totals = {
       cpuJ: this.totals.cpuJ + (raplJ ?? cpuW * dtS),
@@ -285,6 +316,7 @@ export class EnergyTracker {
       durationS: this.totals.durationS + dtS,
       cpuS: this.totals.cpuS + procS,
       samples: this.totals.samples + 1,
+      raplReadFailures: this.totals.raplReadFailures + (raplFailed ? 1 : 0),
     };
     this.last = cur;
   }
@@ -302,15 +334,18 @@ export class EnergyTracker {
       methods: { cpu: this.cpuMethod, gpu: this.gpuMethod, ram: this.ramMethod },
       energyKind: metered ? 'metered' : 'modelled',
       pue: this.pue, carbonIntensity: this.carbonIntensity, carbonIntensitySource: this.carbonIntensitySource,
-      tdpWatts: this.tdpWatts, samples: t.samples,
+      tdpWatts: this.tdpWatts, samples: t.samples, raplReadFailures: t.raplReadFailures,
       note: metered
-        ? 'CPU energy metered by RAPL counters; RAM modelled; carbon = energy × a fixed grid intensity (not independent evidence).'
+        ? `CPU energy metered by RAPL counters; RAM modelled; carbon = energy × a fixed grid intensity (not independent evidence).${raplFailureNote(t.raplReadFailures)}`
         : `Energy MODELLED, not metered (CPU ${this.cpuMethod}, TDP ${this.tdpWatts} W; RAM ${this.ramMethod}): it is a deterministic function of time and CPU utilisation, and carbon = energy × a fixed grid intensity.`,
     };
   }
 
   private diff(a: Totals, b: Totals): Totals {
-    return { cpuJ: a.cpuJ - b.cpuJ, ramJ: a.ramJ - b.ramJ, gpuJ: a.gpuJ - b.gpuJ, durationS: a.durationS - b.durationS, cpuS: a.cpuS - b.cpuS, samples: a.samples - b.samples };
+    return {
+      cpuJ: a.cpuJ - b.cpuJ, ramJ: a.ramJ - b.ramJ, gpuJ: a.gpuJ - b.gpuJ, durationS: a.durationS - b.durationS, cpuS: a.cpuS - b.cpuS, samples: a.samples - b.samples,
+      raplReadFailures: a.raplReadFailures - b.raplReadFailures,
+    };
   }
 
   /** A zero-energy report with this tracker's methods and constants. */
@@ -324,7 +359,7 @@ export class EnergyTracker {
     return this.report(this.totals);
   }
 
-  /** Stops and returns the totals since `start()`. */
+  /** Stops and returns the totals since `start()` (of this run: a later `start()` begins a new one). */
   stop(): EnergyReport {
     this.sample();
     if (this.timer) clearInterval(this.timer);

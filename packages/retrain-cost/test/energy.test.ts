@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  cpuPowerConstant, cpuPowerCubic, cpuPowerLinear, cpuPowerProcess, EnergyTracker, estimateDimmCount, findRaplZones, kgCO2e, parseNvidiaSmi,
+  cpuPowerConstant, cpuPowerCubic, cpuPowerLinear, cpuPowerProcess, energyByHand, EnergyTracker, estimateDimmCount, findRaplZones, kgCO2e, parseNvidiaSmi,
   ramPowerDimm, readRapl, resolveCarbonIntensity, trackEnergy,
   type CarbonIntensitySource, type EnergyProbes, type RaplReading, type TrackerOptions,
 } from '../src/index.js';
@@ -83,6 +83,48 @@ describe('CodeCarbon formulas', () => {
     const r = t.stop();
     expect(r.cpuKWh * 3.6e6).toBeCloseTo(200e-6, 15);
     expect(r.energyKind).toBe('metered');
+  });
+  it('a RAPL read that fails mid-run keeps the last good reading, so its interval is counted at the next good read, and is reported', () => {
+    // 10 W for 30 s in three 10 s intervals; the counters cannot be read at the end of the second
+    let e = 0;
+    let readable = true;
+    const { probes, advance } = fakeProbes({ rapl: () => (readable ? [{ zone: 'pkg0', energyUj: e, maxEnergyRangeUj: 2 ** 40 }] : null) });
+    const t = new EnergyTracker({ probes, timer: false, ram: { method: 'fixed', watts: 0 } });
+    t.start();
+    advance(10, 0.5);
+    e += 100e6;
+    t.sample();
+    advance(10, 0.5);
+    e += 100e6;
+    readable = false;
+    t.sample();
+    advance(10, 0.5);
+    e += 100e6;
+    readable = true;
+    const r = t.stop();
+    expect(r.cpuKWh * 3.6e6).toBeCloseTo(300, 9); // was 100 J: the failed read counted 0 J and became the baseline
+    expect(t.log.map((s) => s.raplJ)).toEqual([100, 0, 200]);
+    expect(t.log.map((s) => s.raplReadFailed ?? false)).toEqual([false, true, false]);
+    expect(r.raplReadFailures).toBe(1);
+    expect(r.note).toMatch(/1 RAPL read failed/);
+    expect(r.energyKind).toBe('metered');
+    expect(energyByHand(t.log, t.inputs()).kWh).toBeCloseTo(r.kWh, 15); // the log still adds up to the report
+  });
+  it('a stopped tracker started again reports the new run only (totals, log and tasks are cleared)', () => {
+    const { probes, advance } = fakeProbes();
+    const t = new EnergyTracker({ probes, timer: false, cpu: { method: 'constant', tdpWatts: 100 }, ram: { method: 'fixed', watts: 0 } });
+    t.start();
+    t.startTask('left-open');
+    advance(3600, 0);
+    expect(t.stop().cpuKWh).toBeCloseTo(0.05, 12);
+    advance(3600, 0); // stopped: not measured
+    t.start();
+    advance(3600, 0);
+    const r = t.stop();
+    expect(r.cpuKWh).toBeCloseTo(0.05, 12); // was 0.1 (the first run carried over)
+    expect(r.durationS).toBeCloseTo(3600, 9);
+    expect(t.log).toHaveLength(1);
+    expect(errorCode(() => t.stopTask('left-open'))).toBe('UNKNOWN_TASK');
   });
   it('RAPL reader disables itself when files are absent or unreadable and auto falls back to load', () => {
     expect(findRaplZones('/definitely/not/here')).toBeNull();

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '@trellis-ml/core';
 import {
   adjustedRandIndex, angleFraction, armLayerDistance, bhattacharyya, histogramPmf, histogramPmfInto, histogramRange, jensenShannon, klDivergence, kmeans,
-  classSums, representationDistances, resqueFromSums, wassersteinBinCdf, wassersteinValueSort,
+  classSums, DISTANCE_NAMES, distances, representationDistances, resqueFromSums, wassersteinBinCdf, wassersteinValueSort,
 } from '../src/index.js';
 import { errorCode } from './helpers.js';
 
@@ -47,6 +47,15 @@ describe('distances (spec §3.4 golden values)', () => {
     expect(bhattacharyya(p, q)).toBeCloseTo(0.1536473, 6);
     expect(klDivergence(p, q)).toBeCloseTo(0.3748901, 6);
     expect(klDivergence(q, p)).toBeCloseTo(-0.143841, 6);
+  });
+  it('refuse pmfs of different lengths and a negative KL smoothing (instead of reading past the shorter one)', () => {
+    const two = Float64Array.from([0.5, 0.5]);
+    const three = Float64Array.from([1, 0, 0]);
+    for (const name of DISTANCE_NAMES) expect(errorCode(() => distances[name](two, three))).toBe('LENGTH_MISMATCH'); // W was 0.5
+    expect(() => distances.W(two, three)).toThrow('Wasserstein (value-sort) of two pmfs: 2 values against 3');
+    expect(errorCode(() => wassersteinBinCdf(two, three))).toBe('LENGTH_MISMATCH');
+    for (const eps of [-1, Number.NaN, Infinity]) expect(errorCode(() => klDivergence(p, q, eps))).toBe('BAD_OPTION');
+    expect(klDivergence(p, q, 0)).toBe(klDivergence(p, q));
   });
   it('bin-cdf W is W1 as a fraction of the range', () => {
     expect(wassersteinBinCdf([1, 0, 0, 0], [0, 0, 0, 1])).toBeCloseTo(3 / 4, 12);
@@ -292,6 +301,20 @@ describe('RESQUE (spec §5 golden)', () => {
     const r = resqueFromSums(Float64Array.from([1, 0, 1, 2, 2, 2]), Float64Array.from([1, 1, 0, 2, 2, 2]), 2, 3);
     expect(r.perClass[1]).toBe(0);
     expect(r.value).toBeCloseTo(1 / 6, 12);
+  });
+  it('with class counts skips only classes without rows; NaN sums, a zero sum of a class with rows and no shared class are errors', () => {
+    const old = Float64Array.from([1, 0, 1, 2, 2, 2, 0, 0, 0]);
+    const cur = Float64Array.from([1, 1, 0, 2, 2, 2, 0, 0, 0]);
+    const r = resqueFromSums(old, cur, 3, 3, { old: [2, 1, 0], new: [3, 1, 4] });
+    expect(r.value).toBeCloseTo(1 / 6, 12); // class 2 has no old row: skipped
+    expect(r.perClass[2]).toBeNaN();
+    // class 2 has rows on both sides but sums to the zero vector: its angle is undefined, not "absent"
+    expect(errorCode(() => resqueFromSums(old, cur, 3, 3, { old: [2, 1, 5], new: [3, 1, 4] }))).toBe('ZERO_CLASS_SUM');
+    // NaN activations used to give a NaN angle that was skipped, so RESQUE read 0 ("no shift")
+    const nan = Float64Array.from([Number.NaN, 0, 1, 2, 2, 2, 0, 0, 0]);
+    expect(() => resqueFromSums(nan, cur, 3, 3)).toThrow("RESQUE's old class sums (row = class) contain NaN at row 0, column 0");
+    expect(errorCode(() => angleFraction([Number.NaN, 1], [1, 1]))).toBe('NON_FINITE_VALUES');
+    expect(errorCode(() => resqueFromSums(old, cur, 3, 3, { old: [1, 0, 0], new: [0, 1, 1] }))).toBe('EMPTY_INPUT');
   });
   it('classSums rejects labels outside [0, k) and a label count that does not match the rows (instead of dropping them)', () => {
     const v = Float32Array.from([0, 0, 0, 1, 5, 5, 5, 6]);

@@ -1,7 +1,8 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { TrellisError } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  accuracyDrop, accuracyOf, angleFraction, arm, bbsdKS, DISTANCE_NAMES, gaussianOtdd, hScore, ksPValue, ksStatistic, leep, logme, mmd2, preIndex, preIndexAgainst,
+  accuracyDrop, accuracyOf, angleFraction, arm, armFromRepresentations, bbsdKS, DISTANCE_NAMES, gaussianOtdd, hScore, ksPValue, ksStatistic, leep, logme, mmd2, preIndex, preIndexAgainst,
   preIndexReference, resolveTaps, resqueShift, symmetricEigen,
 } from '../src/index.js';
 import { errorCode, noisy, randomData, tinyModel, useCpu } from './helpers.js';
@@ -128,6 +129,29 @@ describe('ARM, RESQUE and accuracy drop', () => {
     expect((await arm(model, old, other, { construction: 'pooled', wasserstein: 'bin-cdf' })).value).toBeGreaterThan(0);
     expect((await resqueShift(model, old, other, { layer: 'd16' })).value).toBeGreaterThan(0);
   });
+  it('refuse NaN/Inf activations where they are extracted (ARM and RESQUE used to return finite numbers, RESQUE 0)', async () => {
+    const x = old.x.slice();
+    for (let i = 0; i < 12 * 6; i++) x[i] = i % 2 ? 3.4e38 : -3.4e38; // the first 6 examples overflow to ±Inf/NaN
+    const bad = old.withInputs(x);
+    const code = async (f: () => Promise<unknown>): Promise<string> => f().then(() => 'no error', (e: unknown) => (e instanceof TrellisError ? e.code : String(e)));
+    expect(await code(() => arm(model, old, bad))).toBe('NON_FINITE_VALUES'); // was 0.0297
+    expect(await code(() => arm(model, old, bad, { construction: 'pooled' }))).toBe('NON_FINITE_VALUES'); // was 0.03125
+    expect(await code(() => resqueShift(model, old, bad, { layer: 'd16' }))).toBe('NON_FINITE_VALUES'); // was 0
+    expect(await code(() => accuracyDrop(model, old, bad))).toBe('NON_FINITE_VALUES');
+    await expect(preIndex(model, old, bad)).rejects.toThrow(/layer "d32" gives -?Infinity at example 0 \(entry \d+\)/);
+  });
+  it('free every batch when the forward pass or preprocess throws: numTensors flat across failing calls', async () => {
+    const badPreprocess = { preprocess: (t: tf.Tensor) => tf.reshape(t, [-1, 6]) }; // the model wants 12 values per row
+    const failing = [
+      () => preIndex(model, old, old, badPreprocess), () => arm(model, old, old, badPreprocess),
+      () => resqueShift(model, old, old, { ...badPreprocess, layer: 'd16' }), () => accuracyDrop(model, old, old, badPreprocess),
+      () => arm(model, old, old.withInputs(old.x.map(() => 3.4e38))), // the finiteness check throws after the forward pass
+    ];
+    for (const f of failing) await f().catch(() => undefined);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) for (const f of failing) await expect(f()).rejects.toBeInstanceOf(Error);
+    expect(tf.memory().numTensors).toBe(before); // each failing call used to leave its batch's 2 tensors
+  });
 });
 
 describe('MMD² (unbiased, Gaussian RBF)', () => {
@@ -144,6 +168,45 @@ describe('MMD² (unbiased, Gaussian RBF)', () => {
     for (const sigma of [0, -1, Number.NaN, 'mean']) {
       expect(() => mmd2(a, b, 1, { sigma: sigma as number })).toThrow(/MMD bandwidth sigma .* is neither 'median' nor a positive number/);
     }
+  });
+  it("'median' is np.median: the mean of the two middle distances for an even count", () => {
+    // a = {0, 1, 3, 7}: 6 distances 1, 2, 3, 4, 6, 7 → median (3 + 4)/2 = 3.5 (the upper middle, 4, before)
+    const a = Float32Array.from([0, 1, 3, 7]);
+    const b = Float32Array.from([2, 5, 9]);
+    const r = mmd2(a, b, 1, { permutations: 0 });
+    expect(r.sigma).toBe(3.5);
+    // by hand with σ = 3.5: k(u, v) = exp(−(u − v)²/24.5)
+    const k = (u: number, v: number): number => Math.exp(-((u - v) ** 2) / (2 * 3.5 * 3.5));
+    let xx = 0, yy = 0, xy = 0;
+    for (const u of a) for (const v of a) if (u !== v) xx += k(u, v);
+    for (const u of b) for (const v of b) if (u !== v) yy += k(u, v);
+    for (const u of a) for (const v of b) xy += k(u, v);
+    expect(r.mmd2).toBeCloseTo(xx / 12 + yy / 6 - (2 * xy) / 12, 12);
+  });
+  it('refuses rows of another width, d = 0 and NaN (instead of NaN with the smallest p-value)', () => {
+    const six = Float32Array.from([0, 1, 2, 3, 4, 5]);
+    expect(errorCode(() => mmd2(new Float32Array(10), new Float32Array(9), 3))).toBe('BAD_SHAPE'); // was NaN, p = 0.0099
+    expect(() => mmd2(six, Float32Array.from([0, 1, 2, 3, 4]), 2)).toThrow('MMD² (b): 5 values are not whole rows of width 2');
+    expect(errorCode(() => mmd2(six, six, 0))).toBe('BAD_SHAPE'); // was an Rng error
+    expect(() => mmd2(Float32Array.from([0, 1, Number.NaN, 2, 3, 4]), Float32Array.from([0, 1, 2, 3]), 1, { permutations: 10 }))
+      .toThrow('MMD² (a): the values contain NaN at row 2, column 0');
+  });
+});
+
+describe('LogME', () => {
+  // features and labels from /tmp/review-rc/logme_ref.py's generator (seed 11); values from its port of thuml/LogME
+  const f1 = Float32Array.from([1, 1.25, 1.25, -0.5, 0.75, -0.5, 0.5, 0, 1.75, -0.75, 1.5, 0, 0.75, 0.75, -0.5, 0.5, 0.75, 0.75,
+    0.75, 0.75, -0.75, -1.5, 1.5, -0.75, -2, -0.75, 0.5, -0.25, -1.5, 0, 1, 0.75, -0.75, 0.5, 0.75, 0.75]);
+  const y1 = Int32Array.from({ length: 12 }, (_, i) => i % 3);
+  const f2 = Float32Array.from([1.5, 1, -0.25, -0.75, 0.25, 0.25, 1, -0.25, -0.75, -0.75, -1.75, 0.25, 1.5, -0.75, 1.5, 0.75, 0.75, 0.5,
+    1, -0.25, 0.5, 0.5, -1.75, 0.25]);
+  const y2 = Int32Array.from([0, 1, 0, 1]);
+  it("'fixed-point' matches thuml/LogME's _fit_fixed_point (N > D and N ≤ D); the default 'icml' its _fit_icml", () => {
+    expect(logme(f1, y1, 3, { algorithm: 'fixed-point' })).toBeCloseTo(-0.8409993679863098, 10); // N = 12 > D = 3
+    expect(logme(f1, y1, 3)).toBeCloseTo(-0.8413237514049364, 10);
+    expect(logme(f2, y2, 6, { algorithm: 'fixed-point' })).toBeCloseTo(-0.08830912141307101, 10); // N = 4 ≤ D = 6
+    expect(logme(f2, y2, 6, { algorithm: 'icml' })).toBeCloseTo(-0.7335238849966488, 10);
+    expect(() => logme(f1, y1, 3, { algorithm: 'fixedpoint' as 'icml' })).toThrow('unknown LogME algorithm "fixedpoint"');
   });
 });
 
@@ -166,6 +229,19 @@ describe('the baselines on host arrays refuse mismatched or empty input', () => 
     expect(errorCode(() => angleFraction([1, 2], [1]))).toBe('LENGTH_MISMATCH');
     expect(errorCode(() => symmetricEigen([1, 2, 3], 2))).toBe('BAD_SHAPE');
     expect(Array.from(symmetricEigen([2, 0, 0, 3], 2).values).sort()).toEqual([2, 3]);
+  });
+  it('refuse NaN features and probabilities, logits for LEEP and OTDD without a shared class (each used to return a number)', () => {
+    const nan = Number.NaN;
+    expect(errorCode(() => hScore(Float32Array.of(1, nan, 2, 3, 4, 5), Int32Array.of(0, 1, 1), 2))).toBe('NON_FINITE_VALUES'); // was 0
+    expect(() => logme(Float32Array.of(1, nan, 2, 3), Int32Array.of(0, 1), 2)).toThrow("LogME's features contain NaN at row 0, column 1"); // was NaN
+    expect(errorCode(() => leep(Float32Array.of(nan, 1, 0.5, 0.5), 2, Int32Array.of(0, 1)))).toBe('NON_FINITE_VALUES'); // was −1.0986
+    expect(errorCode(() => leep(Float32Array.of(2, -1, 0.5, 0.5), 2, Int32Array.of(0, 1)))).toBe('BAD_PROBABILITIES');
+    expect(errorCode(() => leep(Float32Array.of(0.3, 0.3, 0.5, 0.5), 2, Int32Array.of(0, 1)))).toBe('BAD_PROBABILITIES');
+    expect(errorCode(() => bbsdKS(Float32Array.of(nan, 1, 0.5, 0.5), Float32Array.of(0.2, 0.8, 0.5, 0.5), 2))).toBe('NON_FINITE_VALUES'); // was p = 1
+    expect(errorCode(() => ksStatistic([nan, 1, 2], [0, 1, 2]))).toBe('NON_FINITE_VALUES'); // was 1/3
+    expect(errorCode(() => gaussianOtdd(Float32Array.of(1, nan), Int32Array.of(0), Float32Array.of(1, 2), Int32Array.of(0), 2))).toBe('NON_FINITE_VALUES');
+    const f = Float32Array.of(1, 2, 3, 4);
+    expect(errorCode(() => gaussianOtdd(f, Int32Array.of(0, 0), f, Int32Array.of(1, 1), 2))).toBe('EMPTY_INPUT'); // was NaN
   });
 });
 
@@ -200,6 +276,16 @@ describe('bad input gets a clear error', () => {
     await expect(preIndex(model, old, old, { bins: [16, 2.5, 32] })).rejects.toThrow('PreIndex bin count 2.5 is not a whole number ≥ 1');
     expect(await code(() => preIndexReference(model, old, { wasserstein: 'bincdf' as 'bin-cdf' }))).toBe('BAD_OPTION');
     await expect(preIndex(model, old, old, { wasserstein: 'bincdf' as 'bin-cdf' })).rejects.toThrow('unknown wasserstein mode "bincdf"');
+  });
+  it('an unknown primary metric, an empty layer list, a negative klEpsilon, a NaN combine.s or a subsample of 0, before the forward pass', async () => {
+    expect(await code(() => preIndex(model, old, old, { primary: { metric: 'w' as 'W', bins: 32 } }))).toBe('BAD_OPTION'); // value was NaN
+    await expect(preIndex(model, old, old, { primary: { metric: 'w' as 'W', bins: 32 } })).rejects.toThrow(/unknown primary metric "w" — use primary.metric 'W', 'JS', 'BH', 'KL'/);
+    expect(await code(() => preIndex(model, old, old, { layers: [] }))).toBe('BAD_OPTION'); // was UNKNOWN_LAYER "undefined"
+    await expect(arm(model, old, old, { layers: [] })).rejects.toThrow(/layers is an empty list: there is no layer to tap — pass layers: 'auto' .* d32/); // was NaN
+    expect(await code(() => preIndex(model, old, old, { klEpsilon: -1 }))).toBe('BAD_OPTION'); // was accepted
+    expect(await code(() => preIndex(model, old, old, { combine: { s: Number.NaN } }))).toBe('BAD_OPTION'); // value was NaN
+    expect(await code(() => preIndex(model, old, old, { clustering: { subsample: 0 } }))).toBe('BAD_OPTION');
+    expect(errorCode(() => armFromRepresentations({}, 1, {}, 1, [], []))).toBe('BAD_OPTION');
   });
   it('a layer name that does not exist', async () => {
     expect(await code(() => preIndex(model, old, old, { layers: ['nope'] }))).toBe('UNKNOWN_LAYER');

@@ -89,4 +89,20 @@ describe('retrainToTarget', () => {
     expect(cap.r.steps).toBe(20);
     await expect(retrainToTarget(tinyModel(), train, test, { target: 95, maxEpochs: 1, seed: 1 })).rejects.toThrow(/fraction/);
   });
+  it('a stopped tracker passed in again measures this call only, not its earlier run', async () => {
+    const clock = { t: 0 };
+    const probes: EnergyProbes = { ...steppingProbes(), now: () => (clock.t += 50) };
+    const tracker = new EnergyTracker({ probes, timer: false, cpu: { method: 'constant', tdpWatts: 10 }, ram: { method: 'fixed', watts: 0 } });
+    tracker.start();
+    clock.t += 3600e3; // an hour-long earlier run at 5 W
+    expect(tracker.stop().durationS).toBeGreaterThan(3600);
+    const model = tinyModel(7);
+    const r = await retrainToTarget(model, randomData(32, 5), randomData(16, 6), { target: 1, maxEpochs: 1, seed: 3, tracker, batchSize: 16 });
+    model.dispose();
+    const all = r.energyIncludingEval;
+    expect(all.durationS).toBeLessThan(60); // was 3600 s more: the earlier run's totals were carried over
+    expect(all.durationS).toBeCloseTo(tracker.log.reduce((s, x) => s + x.dtS, 0), 9);
+    expect(all.cpuKWh * 3.6e6).toBeCloseTo(5 * all.durationS, 9);
+    expect(all.durationS).toBeGreaterThanOrEqual(r.energy.durationS);
+  });
 });

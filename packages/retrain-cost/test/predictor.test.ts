@@ -74,6 +74,23 @@ describe('CostPredictor', () => {
     expect(errorCode(() => p.evaluate({ leaveOut: 'groups' as 'group' }))).toBe('BAD_OPTION');
     expect(() => p.evaluate({ leaveOut: 'groups' as 'group' })).toThrow('unknown leaveOut "groups"');
   });
+  it('isotonic fit pools tied x before PAV (scikit-learn), so it does not depend on the order of tied points', () => {
+    // x = [0, 0, 1]: the tie at 0 is one block of mean 0.5 (weight 2) above 0.2 at x = 1 → all pooled: 1.2 / 3 = 0.4
+    for (const y of [[0, 1, 0.2], [1, 0, 0.2]]) {
+      const fit = isotonicFit([0, 0, 1], y); // was ys [0, 0.6, 0.6] in the first order, [0.4, 0.4, 0.4] in the second
+      expect(fit.xs).toEqual([0, 1]);
+      expect(fit.ys).toHaveLength(2);
+      for (const v of fit.ys) expect(v).toBeCloseTo(0.4, 15);
+    }
+    // the whole tie decides: 0 then 10 at x = 1 average 5 > 0.5, so nothing merges (a first 0 alone would have)
+    expect(isotonicFit([1, 0, 1], [0, 0.5, 10])).toEqual({ xs: [0, 1], ys: [0.5, 5] });
+    const E = (l: number): number => Math.exp(l) - 1; // epochs whose log(e + 1) is l
+    const a = CostPredictor.fit([{ index: 0, epochs: E(0) }, { index: 0, epochs: E(1) }, { index: 1, epochs: E(0.2) }], { model: 'isotonic' });
+    const b = CostPredictor.fit([{ index: 0, epochs: E(1) }, { index: 0, epochs: E(0) }, { index: 1, epochs: E(0.2) }], { model: 'isotonic' });
+    expect(a.predict(0).epochs.mean).toBeCloseTo(E(0.4), 12); // was 0 in this order and E(0.4) in the other
+    expect(b.predict(0).epochs.mean).toBeCloseTo(E(0.4), 12);
+    expect(a.predict(0.5).epochs.mean).toBeCloseTo(E(0.4), 12);
+  });
   it('isotonic fit is monotone; evaluate leaves groups out; JSON round trip', () => {
     const { ys } = isotonicFit([0, 1, 2, 3], [1, 3, 2, 4]);
     expect(ys).toEqual([1, 2.5, 2.5, 4]);

@@ -333,9 +333,9 @@ export function inputSpaceDistance(model: ModelAdapter, data: Dataset, batchSize
 
 /** Options of {@link groupDiagnostics}. */
 export interface DiagnosticsOptions {
-  /** Samples per group for the gradient norm (default 1000; the exact group gradient when the group is smaller). */
+  /** Samples per group for the gradient norm (default 1000; the exact group gradient when the group is smaller; `Infinity`: every example). */
   maxPerGroup?: number;
-  /** Samples per group for Hessian estimates (default 256). */
+  /** Samples per group for Hessian estimates (default 256; `Infinity`: every example). */
   hessianPerGroup?: number;
   /** Power iterations (default 20; 0 skips λ_max). */
   powerIterations?: number;
@@ -381,9 +381,11 @@ function groupIndices(groups: Int32Array, numGroups: number): number[][] {
 }
 
 /** Throws `BAD_OPTION` unless a per-group example cap is a whole number ≥ 1 (0 would average nothing: a NaN indicator). */
+/** A per-group sample cap is a whole number ≥ 1, or `Infinity` (every example of the group: the full study's `maxPerGroup`). */
 function checkCap(value: number | undefined, name: string): void {
-  if (value === undefined) return;
-  check(Number.isInteger(value) && value >= 1, 'BAD_OPTION', () => `${name} ${String(value)} is not a whole number ≥ 1`, `pass ${name} ≥ 1 (examples per group), or leave it unset for the default`);
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return;
+  check(Number.isInteger(value) && value >= 1, 'BAD_OPTION', () => `${name} ${String(value)} is not a whole number ≥ 1 or Infinity`,
+    `pass ${name} ≥ 1 (examples per group), Infinity for every example, or leave it unset for the default`);
 }
 
 function capped(indices: number[], cap: number, rng: Rng): number[] {

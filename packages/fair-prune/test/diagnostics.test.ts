@@ -3,7 +3,7 @@ import { Dataset, Rng, mlp } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   boundaryIndicators, flatParameters, groupDiagnostics, hessianVectorProduct, hutchinsonTrace, meanLossGradient, perSampleCrossEntropy, perSampleGradientNorms, powerIteration,
-  setFlatParameters, taylorExcessLoss, topEigenvalue, applyMasks, computeMasks, evaluateGroups,
+  setFlatParameters, taylorExcessLoss, topEigenvalue, applyMasks, computeMasks, evaluateGroups, settingsFor,
 } from '../src/index.js';
 import { codeOf, useCpu } from './setup.js';
 
@@ -119,6 +119,18 @@ describe('Hessian-vector products and power iteration', () => {
     expect(codeOf(() => groupDiagnostics(m, good, 2, { hessianPerGroup: 0 }))).toBe('BAD_OPTION');
     expect(codeOf(() => groupDiagnostics(m, good, 2, { hessianPerGroup: 2.5 }))).toBe('BAD_OPTION');
     expect(codeOf(() => taylorExcessLoss(m, m, good, 2, { maxPerGroup: 0 }))).toBe('BAD_OPTION');
+    // Infinity is every example (the full study's maxPerGroup): the same figures as a cap above the group size
+    const all = groupDiagnostics(m, good, 2, { maxPerGroup: Number.POSITIVE_INFINITY, hessianPerGroup: Number.POSITIVE_INFINITY, seed: 1 });
+    const big = groupDiagnostics(m, good, 2, { maxPerGroup: 100, hessianPerGroup: 100, seed: 1 });
+    expect(all.gradNorm).toEqual(big.gradNorm);
+    expect(all.hessianTopEig).toEqual(big.hessianTopEig);
+    expect(taylorExcessLoss(m, m, good, 2, { maxPerGroup: Number.POSITIVE_INFINITY }).estimate).toEqual(taylorExcessLoss(m, m, good, 2, { maxPerGroup: 100 }).estimate);
+    // the study's own caps pass the checks in both modes (the full mode's Infinity was refused once, before anything ran)
+    for (const mode of ['quick', 'full'] as const) {
+      const { maxPerGroup, hessianPerGroup } = settingsFor(mode).diagnostics;
+      expect(groupDiagnostics(m, good, 2, { maxPerGroup, hessianPerGroup, powerIterations: 2, seed: 1 }).gradNorm).toHaveLength(2);
+      expect(taylorExcessLoss(m, m, good, 2, { maxPerGroup }).estimate).toHaveLength(2);
+    }
     m.dispose();
   });
 });

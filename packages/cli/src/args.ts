@@ -9,7 +9,11 @@ export interface ParsedArgs {
 
 const BOOLEAN_FLAGS = new Set(['quick', 'full', 'resume', 'help', 'version', 'progress', 'no-progress']);
 
-/** Parses `argv` (without node and script): `cmd --flag value --bool --set k=v`. Unknown flags are kept for the command to check. */
+/**
+ * Parses `argv` (without node and script): `cmd --flag value --bool --set k=v`. A boolean flag also takes
+ * `=true` / `=false` (false leaves it unset); any other value after it is an error. Unknown flags are kept
+ * for the command to check.
+ */
 export function parseArgs(argv: string[]): ParsedArgs {
   const flags: Record<string, string | boolean> = {};
   const params: Record<string, string | number | boolean> = {};
@@ -26,8 +30,12 @@ export function parseArgs(argv: string[]): ParsedArgs {
         value = key.slice(eq + 1);
         key = key.slice(0, eq);
       }
-      if (BOOLEAN_FLAGS.has(key) && value === undefined) {
-        flags[key] = true;
+      if (BOOLEAN_FLAGS.has(key)) {
+        // `--resume=true` used to be kept as the string "true" (read as not resuming) and `--full=false` as a truthy "false"
+        if (value !== undefined && value !== 'true' && value !== 'false') {
+          throw new TrellisError('BAD_ARGS', `--${key}=${value} is not true or false`, `write --${key} on its own (or --${key}=true / --${key}=false)`);
+        }
+        if (value !== 'false') flags[key] = true;
         continue;
       }
       if (value === undefined) {
@@ -58,9 +66,15 @@ const TECHNIQUE_FLAGS = ['seeds', 'resume'];
 
 /**
  * Rejects a flag `command` does not take (a typo would otherwise be ignored silently), naming the
- * flags it does take. `command` is `train`, `tour` or a technique subcommand.
+ * flags it does take, as well as `tour --full` (the tour is quick only) and an empty `--out`. `command`
+ * is `train`, `tour` or a technique subcommand.
  */
 export function checkFlags(command: string, flags: ParsedArgs['flags']): void {
+  if (command === 'tour' && flags.full) {
+    throw new TrellisError('BAD_ARGS', '`trellis tour` runs every technique in quick mode; it has no --full',
+      'run one technique\'s full study with `trellis <technique> --full` (e.g. `trellis distill --full`)');
+  }
+  if (flags.out === '') throw new TrellisError('BAD_ARGS', '--out is empty', 'pass the directory runs go under, e.g. --out runs (the default)');
   const allowed = new Set([...COMMON_FLAGS, ...(COMMAND_FLAGS[command] ?? TECHNIQUE_FLAGS)]);
   for (const key of Object.keys(flags)) {
     if (!allowed.has(key)) {

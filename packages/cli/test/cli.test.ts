@@ -64,6 +64,28 @@ describe('trellis CLI', () => {
     expect(helpText()).toMatch(/trellis train/);
   });
 
+  it('reads a boolean flag\'s =true / =false as written and refuses any other value', async () => {
+    // `--resume=true` used to be the string "true" (no resume) and `--full=false` a truthy "false" (a full run)
+    expect(parseArgs(['privacy', '--resume=true', '--full=false', '--quick=true']).flags).toEqual({ resume: true, quick: true });
+    expect(parseArgs(['privacy', '--progress=false']).flags).toEqual({});
+    expect(() => parseArgs(['privacy', '--full=no'])).toThrow('--full=no is not true or false');
+    const r = await run(['privacy', '--resume=yes', '--out', mkdtempSync(join(tmpdir(), 'trellis-bool-'))]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--resume=yes is not true or false\n  fix: write --resume on its own/);
+  });
+
+  it('refuses `tour --full` (the tour is quick only) and an empty --out before any work', async () => {
+    const tour = await run(['tour', '--full', '--backend', 'cpu']);
+    expect(tour.status).toBe(2);
+    expect(tour.stderr).toMatch(/`trellis tour` runs every technique in quick mode; it has no --full/);
+    expect(tour.stderr).toMatch(/trellis <technique> --full/);
+    expect(tour.stdout).not.toMatch(/backend:/);
+    const out = await run(['train', '--out=', '--limit', '100', '--epochs', '1', '--backend', 'cpu']);
+    expect(out.status).toBe(2);
+    expect(out.stderr).toMatch(/--out is empty/);
+    expect(out.stdout).not.toMatch(/backend:/);
+  });
+
   it('reads number flags and --seeds strictly: an empty value or an empty list entry is an error, not 0', () => {
     const flags = (argv: string[]) => parseArgs(['distill', ...argv]).flags;
     expect(intFlag(flags(['--seed', '7']), 'seed', 1)).toBe(7);

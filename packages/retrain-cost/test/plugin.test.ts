@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Trainer } from '@trellis-ml/core';
+import { describePluginConformance } from '@trellis-ml/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { energyTrackerPlugin, EnergyTracker, retrainToTarget, type EnergyProbes } from '../src/index.js';
 import { noisy, randomData, tinyModel, useCpu } from './helpers.js';
@@ -15,6 +16,9 @@ function steppingProbes(): EnergyProbes {
     logicalCores: () => 2, totalRamGiB: () => 8, processRamGiB: () => 1, rapl: () => null, gpuPowerW: () => null, cpuModel: () => 'fake', isArm: () => false,
   };
 }
+
+// The tracker is a Trainer plugin like any other: it passes the suite every plugin must pass.
+describePluginConformance('energy-tracker', () => energyTrackerPlugin({ tracker: { probes: steppingProbes() } }));
 
 describe('energyTrackerPlugin', () => {
   it('logs per-epoch energy, keeps tensors flat, does not change training, round-trips state', async () => {

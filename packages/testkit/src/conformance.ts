@@ -96,9 +96,19 @@ function buildModel(options: ConformanceOptions, seed: number): ModelAdapter {
   return model;
 }
 
-/** One epoch of `fit` (so fit and epoch hooks run too), stopped after `steps` steps. */
-async function trainRun(factory: (f: ConformanceFixture) => TrainerPlugin, options: ConformanceOptions, seed: number, steps: number) {
-  const data = (options.data ?? (() => conformanceData()))();
+/** How {@link trainRun} fits: by default one epoch of the fixture data stopped after `steps` steps. */
+interface TrainRunShape {
+  epochs?: number;
+  /** Trains on the fixture data's first `limit` examples (and validates on them, when they are labeled). */
+  limit?: number;
+  /** Plugins added after the recorder (e.g. a tensor counter). */
+  extra?: TrainerPlugin[];
+}
+
+/** Builds a fresh fixture, plugin and Trainer and fits (so fit and epoch hooks run too): see {@link TrainRunShape}. */
+async function trainRun(factory: (f: ConformanceFixture) => TrainerPlugin, options: ConformanceOptions, seed: number, steps: number | undefined, shape: TrainRunShape = {}) {
+  const full = (options.data ?? (() => conformanceData()))();
+  const data = shape.limit !== undefined ? full.take(Math.min(shape.limit, full.size)) : full;
   const model = buildModel(options, seed);
   const fixture = { model, data };
   const plugin = factory(fixture);
@@ -107,11 +117,15 @@ async function trainRun(factory: (f: ConformanceFixture) => TrainerPlugin, optio
   const losses: number[] = [];
   const trainer = new Trainer({
     model, seed, batchSize: options.batchSize ?? 16, baseLoss: options.baseLoss, optimizer: options.optimizer?.() ?? tf.train.adam(0.01),
-    plugins: [...companions, plugin, lossRecorder(losses)],
+    plugins: [...companions, plugin, lossRecorder(losses), ...(shape.extra ?? [])],
   });
-  await trainer.fit(data, { epochs: 1, maxSteps: steps });
+  const validation = shape.limit !== undefined && data.labels !== null ? { validation: data } : {};
+  await trainer.fit(data, { epochs: shape.epochs ?? 1, ...(steps !== undefined ? { maxSteps: steps } : {}), ...validation });
   return { trainer, plugin, losses };
 }
+
+/** Epochs of the epoch-leak run: counts at the starts of the 2nd and 3rd are compared (the 1st may build lazy state). */
+const LEAK_EPOCHS = 3;
 
 /**
  * Runs the conformance checks on a plugin factory and returns one result per check (no test
@@ -248,6 +262,25 @@ export async function checkPluginConformance(
   try {
     run2?.trainer.dispose();
     run2?.trainer.model.dispose();
+  } catch {
+    // already reported by dispose-frees
+  }
+
+  // 6. flat across epochs: the epoch, evaluation and fit hooks do not leak either (the step check above runs
+  // no epoch hooks). Two batches an epoch, validated on the same examples so onEvalEnd runs.
+  const epochCounts: number[] = [];
+  const counter: TrainerPlugin = { name: 'conformance-epoch-counter', apiVersion: 1, onEpochStart: () => void epochCounts.push(tf.memory().numTensors) };
+  let run3: Awaited<ReturnType<typeof trainRun>> | undefined;
+  try {
+    run3 = await trainRun(factory, options, 7, undefined, { epochs: LEAK_EPOCHS, limit: 2 * (options.batchSize ?? 16), extra: [counter] });
+    const flat = epochCounts.length === LEAK_EPOCHS && epochCounts[1] === epochCounts[2];
+    record('no-epoch-leak', flat, `tensor counts at the start of epochs 1–${LEAK_EPOCHS}: ${epochCounts.join(', ')}${flat ? '' : ' (the 2nd and 3rd must be equal: free what onEpochStart/onEpochEnd/onEvalEnd create, or keep it in the plugin\'s own state)'}`);
+  } catch (e) {
+    record('no-epoch-leak', false, `a ${LEAK_EPOCHS}-epoch run with validation threw: ${(e as Error)?.message ?? String(e)}`);
+  }
+  try {
+    run3?.trainer.dispose();
+    run3?.trainer.model.dispose();
   } catch {
     // already reported by dispose-frees
   }

@@ -34,6 +34,24 @@ describe('the suite catches broken plugins', () => {
     const r = await checkPluginConformance(() => leaky);
     expect(r.find((x) => x.check === 'no-tensor-leak')!.ok).toBe(false);
   });
+  it('a plugin leaking in an epoch or evaluation hook fails no-epoch-leak, which the step check cannot see', async () => {
+    for (const hook of ['onEpochEnd', 'onEpochStart', 'onEvalEnd'] as const) {
+      const leaky: TrainerPlugin = { name: `leaky-${hook}`, apiVersion: 1, [hook]: () => void tf.keep(tf.scalar(1)) };
+      const r = await checkPluginConformance(() => leaky);
+      expect(r.find((x) => x.check === 'no-tensor-leak')!.ok, hook).toBe(true);
+      const epoch = r.find((x) => x.check === 'no-epoch-leak')!;
+      expect(epoch.ok, hook).toBe(false);
+      // one tensor a hook call: the counts at the epochs' starts climb by one
+      const counts = /epochs 1–3: (\d+), (\d+), (\d+)/.exec(epoch.message)!.slice(1).map(Number);
+      expect(counts[2]! - counts[1]!, hook).toBe(1);
+      expect(epoch.message).toMatch(/free what onEpochStart\/onEpochEnd\/onEvalEnd create/);
+    }
+    // a plugin that builds state once, in its first epoch, and reuses it passes
+    let kept: tf.Tensor | null = null;
+    const lazy: TrainerPlugin = { name: 'lazy', apiVersion: 1, onEpochEnd: () => void (kept ??= tf.keep(tf.scalar(1))), dispose: () => { kept?.dispose(); kept = null; } };
+    const ok = await checkPluginConformance(() => lazy);
+    expect(ok.filter((x) => !x.ok)).toEqual([]);
+  });
   it('an async tape hook fails sync-tape-hooks', async () => {
     const bad = { name: 'async', apiVersion: 1, afterApply: async () => {} } as unknown as TrainerPlugin;
     const r = await checkPluginConformance(() => bad, { steps: 1 });

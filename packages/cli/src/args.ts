@@ -10,7 +10,8 @@ export interface ParsedArgs {
 const BOOLEAN_FLAGS = new Set(['quick', 'full', 'resume', 'help', 'version', 'progress', 'no-progress']);
 
 /**
- * Parses `argv` (without node and script): `cmd --flag value --bool --set k=v`. A boolean flag also takes
+ * Parses `argv` (without node and script): `cmd --flag value --bool --set k=v`; `help <cmd>` reads as
+ * `<cmd> --help`. A boolean flag also takes
  * `=true` / `=false` (false leaves it unset); any other value after it is an error. Unknown flags are kept
  * for the command to check.
  */
@@ -51,7 +52,11 @@ export function parseArgs(argv: string[]): ParsedArgs {
         params[k] = rest.join('=');
       } else flags[key] = value;
     } else if (command === null) command = a;
-    else throw new TrellisError('BAD_ARGS', `unexpected argument "${a}"`, 'see `trellis --help`');
+    else if (command === 'help' && !flags.help) {
+      // `trellis help distill` reads as `trellis distill --help`
+      command = a;
+      flags.help = true;
+    } else throw new TrellisError('BAD_ARGS', `unexpected argument "${a}"`, 'see `trellis --help`');
   }
   return { command, flags, params };
 }
@@ -106,7 +111,7 @@ export function intFlag(flags: ParsedArgs['flags'], name: string, fallback: numb
 
 /**
  * Reads `--seeds 1,2,3` (undefined when absent), rejecting an entry that is not an integer, an empty one
- * (`1,,2` is a typo, not seed 0) and an empty list.
+ * (`1,,2` is a typo, not seed 0) and an empty list (core's experiment runner refuses a repeated seed).
  */
 export function seedsFlag(flags: ParsedArgs['flags']): number[] | undefined {
   const v = flags.seeds;

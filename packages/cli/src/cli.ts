@@ -23,7 +23,7 @@ export function helpText(): string {
     '              --threads N, --out DIR (default runs), --progress,',
     '              --gemm auto|openblas|onednn|openblas-threads (trellis-native: the library of its matrix products; default auto)',
     '',
-    '`trellis <technique> --help` lists its --set keys with their quick and full defaults; `trellis --version` the installed versions.',
+    '`trellis <technique> --help` (or `trellis help <technique>`) lists its --set keys with their quick and full defaults; `trellis --version` the installed versions.',
   ].join('\n');
 }
 

@@ -300,11 +300,17 @@ describe('trellis CLI', () => {
     expect(r.stdout).toContain(`node ${process.version}`);
   });
 
-  it('trellis <technique> --help lists the --set keys with their defaults, the same keys its --set check accepts', async () => {
+  it('trellis <technique> --help (or trellis help <technique>) lists the --set keys with their defaults, the same keys its --set check accepts', async () => {
     const help = await run(['retrain-cost', '--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^ {2}datasets +mnist +mnist,fashion +a comma list, each one of mnist, fashion$/m);
     expect(help.stdout).toMatch(/^ {2}retrainN +mlp 3000, cnn 2000 +mlp 10000, cnn 5000 +a whole number ≥ 1$/m);
+    // `trellis help <technique>` is the same page
+    const viaHelp = await run(['help', 'retrain-cost']);
+    expect(viaHelp.status).toBe(0);
+    expect(viaHelp.stdout).toBe(help.stdout);
+    expect(parseArgs(['help', 'train'])).toEqual({ command: 'train', flags: { help: true }, params: {} });
+    expect(() => parseArgs(['help', 'distill', 'extra'])).toThrow(/unexpected argument "extra"/);
     for (const t of TECHNIQUES) {
       const text = await techniqueHelpText(t.name);
       const listed = [...text.matchAll(/^ {2}(\w+) {2}/gm)].map((m) => m[1]).filter((k) => k !== 'set');

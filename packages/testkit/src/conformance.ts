@@ -1,4 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { check, Dataset, Rng, Trainer, mlp, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 
 /** What a conformance run builds the plugin against. */
@@ -99,6 +102,10 @@ function buildModel(options: ConformanceOptions, seed: number): ModelAdapter {
 /** How {@link trainRun} fits: by default one epoch of the fixture data stopped after `steps` steps. */
 interface TrainRunShape {
   epochs?: number;
+  /** Checkpoint after every epoch into this directory. */
+  checkpointDir?: string;
+  /** Resume from the checkpoint in `checkpointDir`. */
+  resume?: boolean;
   /** Trains on the fixture data's first `limit` examples (and validates on them, when they are labeled). */
   limit?: number;
   /** Plugins added after the recorder (e.g. a tensor counter). */
@@ -118,9 +125,10 @@ async function trainRun(factory: (f: ConformanceFixture) => TrainerPlugin, optio
   const trainer = new Trainer({
     model, seed, batchSize: options.batchSize ?? 16, baseLoss: options.baseLoss, optimizer: options.optimizer?.() ?? tf.train.adam(0.01),
     plugins: [...companions, plugin, lossRecorder(losses), ...(shape.extra ?? [])],
+    ...(shape.checkpointDir !== undefined ? { checkpointDir: shape.checkpointDir } : {}),
   });
   const validation = shape.limit !== undefined && data.labels !== null ? { validation: data } : {};
-  await trainer.fit(data, { epochs: shape.epochs ?? 1, ...(steps !== undefined ? { maxSteps: steps } : {}), ...validation });
+  await trainer.fit(data, { epochs: shape.epochs ?? 1, ...(steps !== undefined ? { maxSteps: steps } : {}), ...validation, ...(shape.resume ? { resume: true } : {}) });
   return { trainer, plugin, losses };
 }
 
@@ -278,11 +286,63 @@ export async function checkPluginConformance(
   } catch (e) {
     record('no-epoch-leak', false, `a ${LEAK_EPOCHS}-epoch run with validation threw: ${(e as Error)?.message ?? String(e)}`);
   }
+  disposeRun(run3);
+
+  // 7. a run checkpointed after its 1st epoch and resumed ends where the whole run ends: the plugin's
+  // getState/setState holds everything its later steps depend on (state-round-trip only sees that
+  // getState survives JSON, not that it is complete)
+  record('resume-matches', ...(await resumeMatches(factory, options)));
+  return results;
+}
+
+/** Epochs of the resume check; it checkpoints after the first and resumes the rest. */
+const RESUME_EPOCHS = 2;
+
+/** Disposes a conformance run's trainer and model, ignoring what dispose-frees already reports. */
+function disposeRun(run: Awaited<ReturnType<typeof trainRun>> | undefined): void {
   try {
-    run3?.trainer.dispose();
-    run3?.trainer.model.dispose();
+    run?.trainer.dispose();
+    run?.trainer.model.dispose();
   } catch {
     // already reported by dispose-frees
   }
-  return results;
+}
+
+/**
+ * The resume check: {@link RESUME_EPOCHS} epochs of two batches whole, against the same run stopped once
+ * its first epoch is checkpointed (to a temporary directory) and a fresh plugin, model and Trainer resuming from it. Same losses after
+ * the checkpoint and the same weights means the checkpoint (weights, optimizer, RNG, plugin state) is complete.
+ */
+async function resumeMatches(factory: (f: ConformanceFixture) => TrainerPlugin, options: ConformanceOptions): Promise<[boolean, string]> {
+  const shape = { epochs: RESUME_EPOCHS, limit: 2 * (options.batchSize ?? 16) };
+  const dir = await mkdtemp(join(tmpdir(), 'trellis-conformance-resume-'));
+  let whole: Awaited<ReturnType<typeof trainRun>> | undefined;
+  let first: Awaited<ReturnType<typeof trainRun>> | undefined;
+  let resumed: Awaited<ReturnType<typeof trainRun>> | undefined;
+  try {
+    whole = await trainRun(factory, options, 7, undefined, shape);
+    const wholeWeights = snapshot(whole.trainer.model);
+    // planned as the whole run (a schedule may read the epoch count), stopped once epoch 1 is checkpointed
+    const stopAfterFirst: TrainerPlugin = { name: 'conformance-interrupt', apiVersion: 1, onEpochEnd: (ctx) => void (ctx.epoch === 0 && ctx.stopTraining('conformance: interrupted after epoch 1')) };
+    first = await trainRun(factory, options, 7, undefined, { ...shape, checkpointDir: dir, extra: [stopAfterFirst] });
+    const stepsBefore = first.losses.length;
+    disposeRun(first);
+    first = undefined;
+    resumed = await trainRun(factory, options, 7, undefined, { ...shape, checkpointDir: dir, resume: true });
+    const expected = whole.losses.slice(stepsBefore);
+    if (JSON.stringify(resumed.losses) !== JSON.stringify(expected)) {
+      return [false, `after resuming from the checkpoint of epoch 1 the losses were ${resumed.losses.join(', ')}, the whole run's ${expected.join(', ')} — put everything the plugin's later steps depend on (counters, running statistics, RNG state) in getState and restore it in setState`];
+    }
+    const same = JSON.stringify(snapshot(resumed.trainer.model)) === JSON.stringify(wholeWeights);
+    return same
+      ? [true, `${RESUME_EPOCHS} epochs whole and resumed after epoch 1 gave identical losses and weights`]
+      : [false, 'the resumed run logged the whole run\'s losses but ended with other weights — restore in setState (or stateVariables) every value the plugin changes the weights with'];
+  } catch (e) {
+    return [false, `checkpointing after epoch 1 and resuming threw: ${(e as Error)?.message ?? String(e)} (getState must return JSON that setState on a fresh plugin accepts)`];
+  } finally {
+    disposeRun(whole);
+    disposeRun(first);
+    disposeRun(resumed);
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -4,7 +4,7 @@ import { checkPluginConformance, type ConformanceFixture, type ConformanceOption
 
 /**
  * Registers the Trellis plugin conformance suite in vitest: one test per check (contract, sync tape
- * hooks, trains, no tensor leak, state round trip, dispose frees, deterministic, no epoch leak).
+ * hooks, trains, no tensor leak, state round trip, dispose frees, deterministic, no epoch leak, resume matches).
  *
  * ```ts
  * describePluginConformance('my-plugin', () => myPlugin({ strength: 0.1 }));
@@ -18,7 +18,7 @@ export function describePluginConformance(
   describe(`plugin conformance: ${name}`, () => {
     let results: Promise<ConformanceResult[]> | null = null;
     const get = () => (results ??= checkPluginConformance(factory, options));
-    for (const check of ['contract', 'sync-tape-hooks', 'trains', 'no-tensor-leak', 'state-round-trip', 'dispose-frees', 'deterministic', 'no-epoch-leak']) {
+    for (const check of ['contract', 'sync-tape-hooks', 'trains', 'no-tensor-leak', 'state-round-trip', 'dispose-frees', 'deterministic', 'no-epoch-leak', 'resume-matches']) {
       it(check, async () => {
         const r = (await get()).find((x) => x.check === check);
         expect(r, `check ${check} did not run`).toBeDefined();

@@ -52,6 +52,23 @@ describe('the suite catches broken plugins', () => {
     const ok = await checkPluginConformance(() => lazy);
     expect(ok.filter((x) => !x.ok)).toEqual([]);
   });
+  it('a plugin whose getState leaves out what its later steps depend on fails resume-matches (and only that)', async () => {
+    // a step counter that shapes the loss but is not in the state: the state round-trips, the resumed run differs
+    const forgetful = (): TrainerPlugin => {
+      let n = 0;
+      return { name: 'hidden-counter', apiVersion: 1, lossTerms: () => ({ t: tf.scalar(0.01 * n++) }), getState: () => ({}), setState: () => {} };
+    };
+    const r = await checkPluginConformance(forgetful);
+    expect(Object.fromEntries(r.filter((x) => !x.ok).map((x) => [x.check, x.message]))).toEqual({
+      'resume-matches': expect.stringMatching(/after resuming from the checkpoint of epoch 1 the losses were .* put everything the plugin's later steps depend on/),
+    });
+    // the same plugin with the counter in its state passes
+    const complete = (): TrainerPlugin<{ n: number }> => {
+      let n = 0;
+      return { name: 'kept-counter', apiVersion: 1, lossTerms: () => ({ t: tf.scalar(0.01 * n++) }), getState: () => ({ n }), setState: (s) => void (n = s.n) };
+    };
+    expect((await checkPluginConformance(complete as () => TrainerPlugin)).filter((x) => !x.ok)).toEqual([]);
+  });
   it('an async tape hook fails sync-tape-hooks', async () => {
     const bad = { name: 'async', apiVersion: 1, afterApply: async () => {} } as unknown as TrainerPlugin;
     const r = await checkPluginConformance(() => bad, { steps: 1 });
@@ -89,15 +106,17 @@ describe('broken plugins and bad options get a failure that says what to fix (no
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     // these used to reject with a raw SyntaxError / TypeError from JSON, or the plugin's own error
-    const cases: Array<[TrainerPlugin, RegExp]> = [
-      [{ name: 'undef', apiVersion: 1, getState: () => undefined, setState: () => {} }, /getState returned undefined/],
-      [{ name: 'circular', apiVersion: 1, getState: () => circular, setState: () => {} }, /state JSON cannot hold: Converting circular structure/],
-      [{ name: 'throws', apiVersion: 1, getState: () => { throw new Error('no state'); }, setState: () => {} }, /getState threw .*no state/],
-      [{ name: 'no-set', apiVersion: 1, getState: () => ({ a: 1 }) }, /has getState but no setState/],
+    // a state that cannot be written cannot be checkpointed either, so resume-matches fails with it
+    const unwritable = /checkpointing after epoch 1 and resuming threw/;
+    const cases: Array<[TrainerPlugin, RegExp, RegExp | null]> = [
+      [{ name: 'undef', apiVersion: 1, getState: () => undefined, setState: () => {} }, /getState returned undefined/, null],
+      [{ name: 'circular', apiVersion: 1, getState: () => circular, setState: () => {} }, /state JSON cannot hold: Converting circular structure/, unwritable],
+      [{ name: 'throws', apiVersion: 1, getState: () => { throw new Error('no state'); }, setState: () => {} }, /getState threw .*no state/, unwritable],
+      [{ name: 'no-set', apiVersion: 1, getState: () => ({ a: 1 }) }, /has getState but no setState/, null],
     ];
-    for (const [plugin, message] of cases) {
+    for (const [plugin, message, resume] of cases) {
       const r = await checkPluginConformance(() => ({ ...plugin }), { steps: 3 });
-      expect(failed(r)).toEqual({ 'state-round-trip': expect.stringMatching(message) });
+      expect(failed(r)).toEqual({ 'state-round-trip': expect.stringMatching(message), ...(resume ? { 'resume-matches': expect.stringMatching(resume) } : {}) });
       expect(r.map((x) => x.check)).toContain('deterministic');
     }
   });

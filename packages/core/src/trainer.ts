@@ -205,7 +205,10 @@ export class Trainer {
     check(train.size > 0, 'EMPTY_DATASET', 'the training set is empty', 'pass a dataset with examples');
     check(train.numClasses === this.model.numClasses, 'CLASS_COUNT_MISMATCH',
       `the dataset has ${train.numClasses} classes but the model outputs ${this.model.numClasses}`,
-      'build the model with one output per class of the dataset');
+      train.labels === null
+        // an unlabeled set's class count is only what it was built with (the loaders default to 1 without labels)
+        ? `the dataset is unlabeled, so its class count is the one it was built with: build it with numClasses: ${this.model.numClasses} (e.g. loadIdxDataset(images, null, { numClasses: ${this.model.numClasses} }) or { labelColumn: null, numClasses: ${this.model.numClasses} } for a CSV)`
+        : 'build the model with one output per class of the dataset');
     checkInputShape([1, ...train.shape], this.model.inputShape);
     // before the first epoch, not after it: a checkpoint directory that cannot be written would lose that epoch
     if (this.options.checkpointDir && this.options.saveCheckpoints !== false) {

@@ -254,6 +254,17 @@ describe('bad input gets a clear error', () => {
     await expect(t.fit(wrong, { epochs: 1 })).rejects.toThrow(/inputs of shape \[10\] do not fit a model that expects \[8\]/);
     t.dispose(); m.dispose();
   });
+  it('a class count that differs from the model\'s: an unlabeled set is told to carry the model\'s count, a labeled one to fit the model to it', async () => {
+    const m = model();
+    const t = new Trainer({ model: m, seed: 1, baseLoss: 'none' });
+    // what the loaders build without labels (numClasses defaults to 1 there)
+    const unlabeled = Dataset.fromArrays({ x: new Float32Array(16), shape: [8], labels: null, numClasses: 1 });
+    await expect(t.fit(unlabeled, { epochs: 1 })).rejects.toThrow(
+      /the dataset has 1 classes but the model outputs 3 — the dataset is unlabeled, .*build it with numClasses: 3 \(e\.g\. loadIdxDataset\(images, null, \{ numClasses: 3 \}\)/);
+    const labeled = Dataset.fromArrays({ x: new Float32Array(16), shape: [8], labels: new Int32Array([0, 3]), numClasses: 4 });
+    await expect(t.fit(labeled, { epochs: 1 })).rejects.toThrow(/the dataset has 4 classes but the model outputs 3 — build the model with one output per class of the dataset/);
+    t.dispose(); m.dispose();
+  });
   it('a NaN loss names the step and the plugin and keeps the checkpoint', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'trellis-nan-'));
     const m = model();

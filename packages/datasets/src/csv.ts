@@ -11,7 +11,7 @@ export interface CsvDatasetOptions {
   labelColumn: number | string | null;
   /** Shape of one example, e.g. `[28, 28, 1]`; its product must equal the number of feature columns. Default `[features]`. */
   shape?: number[];
-  /** Number of classes; default: the largest label + 1. */
+  /** Number of classes; default: the largest label + 1 (1 with `labelColumn: null`: pass the model's class count to train or adapt on unlabeled rows). */
   numClasses?: number;
   /** Whether the first row is a header. Default `'auto'`: a header when a non-empty cell of the first row is not a number. */
   hasHeader?: boolean | 'auto';

@@ -152,7 +152,7 @@ export function readIdxFile(path: string): IdxArray {
 
 /** Options of {@link loadIdxDataset}. */
 export interface IdxDatasetOptions {
-  /** Number of classes; default: the largest label + 1. */
+  /** Number of classes; default: the largest label + 1 (1 without a labels file: pass the model's class count to train or adapt on unlabeled images). */
   numClasses?: number;
   /** Divide every input value by this; default 255 for uint8 images (giving [0, 1]) and 1 otherwise. */
   scale?: number;

@@ -133,6 +133,12 @@ describe('loadIdxDataset', () => {
     expect(loadIdxDataset(img, null).labels).toBeNull();
   });
 
+  it('an unlabeled set has 1 class unless built with the model\'s count (core\'s Trainer then says which numClasses to pass)', () => {
+    const img = write('img-unlabeled', images);
+    expect(loadIdxDataset(img, null).numClasses).toBe(1);
+    expect(loadIdxDataset(img, null, { numClasses: 3 }).numClasses).toBe(3);
+  });
+
   it('says how to call it when given an options object or no labels path (calls from JavaScript)', () => {
     const img = write('img4', images);
     for (const [call, names] of [

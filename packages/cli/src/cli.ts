@@ -4,7 +4,7 @@ import { checkFlags, choiceFlag, intFlag, modeFlag, numberFlag, parseArgs, seeds
 import { runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
 import { checkTourOptions, runTour } from './tour.js';
-import { runTrain, type TrainCommandOptions } from './train.js';
+import { checkTrainOptions, runTrain, type TrainCommandOptions } from './train.js';
 
 const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'trellis-native', 'wasm', 'cpu'] as const;
 
@@ -110,6 +110,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
         ? { workers: intFlag(flags, 'workers', 1), backend: backendName, ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) }
         : {}),
     };
+    if (command === 'train') checkTrainOptions(trainOptions);
     const only = typeof flags.only === 'string' ? flags.only.split(',') : undefined;
     const tourOptions = command === 'tour' ? { seed, out, epochs: trainOptions.epochs, progress, log, ...(only ? { only } : {}) } : null;
     if (tourOptions !== null) checkTourOptions(tourOptions);

@@ -64,16 +64,29 @@ export function baselineModel(kind: 'mlp' | 'cnn', inputShape: number[], numClas
 }
 
 /**
+ * Throws `BAD_ARGS` for `trellis train` options that cannot run: fewer than one epoch, a batch size, an
+ * example limit or a worker count below 1, a learning rate that is not positive. {@link runTrain} calls it;
+ * the CLI calls it before the backend starts, so a wrong flag leaves no run directory behind.
+ */
+export function checkTrainOptions(o: Pick<TrainCommandOptions, 'epochs' | 'batchSize' | 'learningRate' | 'limit' | 'workers'>): void {
+  const whole = (v: number | undefined): boolean => Number.isInteger(v) && v! >= 1;
+  check(whole(o.epochs), 'BAD_ARGS', `--epochs ${String(o.epochs)} is not a positive whole number of epochs`, 'pass --epochs 1 or more (the default is 3, or 10 with --full)');
+  check(whole(o.batchSize), 'BAD_ARGS', `--batch-size ${String(o.batchSize)} is not a positive whole number`, 'pass a batch size such as --batch-size 128 (the default)');
+  check(o.limit === undefined || whole(o.limit), 'BAD_ARGS', `--limit ${String(o.limit)} is not a positive whole number of examples`, 'pass --limit 1 or more, or leave it out to train on the whole split');
+  check(o.workers === undefined || whole(o.workers), 'BAD_ARGS', `--workers ${String(o.workers)} is not a positive integer`, 'pass --workers 2 to train on both cores of a 2-core machine');
+  check(Number.isFinite(o.learningRate) && o.learningRate > 0, 'BAD_ARGS', `learning rate ${o.learningRate} is not a positive number (Adam would climb the loss or not move)`,
+    'pass a positive rate, e.g. --lr 0.001 (the default)');
+}
+
+/**
  * `trellis train`: trains the baseline model on a dataset with core's Trainer (checkpoint every
  * epoch), evaluates on the test split, and writes the run record and report.
  */
 export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResult> {
   const log = o.log ?? ((l: string) => console.log(l));
   const root = resolve(o.out, 'train');
+  checkTrainOptions(o);
   const workers = o.workers ?? 1;
-  check(Number.isInteger(workers) && workers >= 1, 'BAD_ARGS', `--workers ${String(o.workers)} is not a positive integer`, 'pass --workers 2 to train on both cores of a 2-core machine');
-  check(Number.isFinite(o.learningRate) && o.learningRate > 0, 'BAD_ARGS', `learning rate ${o.learningRate} is not a positive number (Adam would climb the loss or not move)`,
-    'pass a positive rate, e.g. --lr 0.001 (the default)');
   const dp = dataParallelRank();
   let dir: string | undefined;
   if (dp.active) dir = (dp.data as TrainWorkerData).resumeDir;

@@ -328,7 +328,7 @@ describe('trellis CLI', () => {
     expect(summaryOf(out).dataset).toBe('fashion-mnist');
   });
 
-  it('refuses a learning rate that is not positive, an unknown --only name and a thread count below 1 before any work', async () => {
+  it('refuses a learning rate that is not positive, an unknown --only name, train counts below 1 and a thread count below 1 before any work', async () => {
     for (const lr of ['-1', '0']) {
       const r = await run(['train', '--lr', lr, '--limit', '100', '--epochs', '1', '--backend', 'cpu']);
       expect(r.status, `--lr ${lr}`).toBe(2);
@@ -345,11 +345,17 @@ describe('trellis CLI', () => {
       [['tour', '--epochs', '0'], /--epochs 0 is not a positive whole number of epochs/],
       [['train', '--dataset', 'cifar'], /--dataset cifar is not one of mnist, fashion-mnist/],
       [['distill', '--seeds', '1,x'], /--seeds 1,x is not a comma-separated list of integers/],
+      // these three used to start the backend and leave an empty run directory before failing
+      [['train', '--epochs', '0'], /--epochs 0 is not a positive whole number of epochs/],
+      [['train', '--batch-size', '0'], /--batch-size 0 is not a positive whole number/],
+      [['train', '--limit', '0'], /--limit 0 is not a positive whole number of examples/],
     ] as const) {
-      const r = await run([...args]);
+      const out = mkdtempSync(join(tmpdir(), 'trellis-badflag-'));
+      const r = await run([...args, '--out', out]);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stdout, args.join(' ')).not.toMatch(/backend:/);
+      expect(readdirSync(out), args.join(' ')).toEqual([]);
     }
     const threads = await run(['train', '--threads', '0', '--limit', '100', '--epochs', '1', '--backend', 'wasm']);
     expect(threads.status).toBe(2);

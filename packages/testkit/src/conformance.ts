@@ -58,6 +58,43 @@ export interface ConformanceResult {
 
 const TAPE_HOOKS = ['transformTargets', 'lossTerms', 'transformGradients', 'afterApply', 'wrapModel'] as const;
 
+/** Every key of core's `TrainerPlugin` (the compile-time check below fails when core adds one). */
+const PLUGIN_KEYS = [
+  'name', 'apiVersion', 'order', 'before', 'after', 'replacesBaseLoss', 'taps', 'setup', 'wrapModel', 'trainableVariables', 'stateVariables',
+  'onFitStart', 'onEpochStart', 'onBatchStart', 'transformTargets', 'lossTerms', 'transformGradients', 'afterApply', 'onBatchEnd', 'onEpochEnd',
+  'onEvalEnd', 'onFitEnd', 'getState', 'setState', 'dispose',
+] as const satisfies ReadonlyArray<keyof TrainerPlugin>;
+const pluginKeysComplete: Exclude<keyof TrainerPlugin, (typeof PLUGIN_KEYS)[number]> extends never ? true : never = true;
+void pluginKeysComplete;
+
+/** Edit distance (insertions, deletions, substitutions) between two short strings. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The plugin's own keys that look like a misspelt plugin key (the same letters in another case, or at most
+ * two edits from one, for keys of 5 letters or more): the Trainer never calls such a hook, so the plugin
+ * would silently do less than it says. Other extra keys (a plugin's own controls) are fine.
+ */
+export function misspeltPluginKeys(plugin: object): Array<{ key: string; meant: string }> {
+  const known = new Set<string>(PLUGIN_KEYS);
+  const out: Array<{ key: string; meant: string }> = [];
+  for (const key of Object.keys(plugin)) {
+    if (known.has(key) || key.length < 5) continue;
+    // the nearest key, a case-only difference first
+    const ranked = PLUGIN_KEYS.map((k) => ({ k, d: k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(k, key) })).sort((a, b) => a.d - b.d);
+    if (ranked[0]!.d <= 2) out.push({ key, meant: ranked[0]!.k });
+  }
+  return out;
+}
+
 function snapshot(model: ModelAdapter): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const [k, v] of Object.entries(model.allVariables())) out[k] = Array.from(v.dataSync());
@@ -169,6 +206,10 @@ export async function checkPluginConformance(
     record('contract', typeof p.name === 'string' && p.name.length > 0 && p.apiVersion === 1,
       `name=${JSON.stringify(p.name)} apiVersion=${String(p.apiVersion)} (needs a non-empty name and apiVersion 1)`);
     const asyncHooks = TAPE_HOOKS.filter((h) => typeof p[h] === 'function' && (p[h] as Function).constructor.name === 'AsyncFunction');
+    const misspelt = misspeltPluginKeys(p);
+    record('hook-names', misspelt.length === 0, misspelt.length
+      ? `${misspelt.map((m) => `"${m.key}" (did you mean ${m.meant}?)`).join(', ')}: the Trainer only calls the hooks of the plugin contract — rename them, or give the plugin's own controls names that are not a hook's`
+      : 'no key looks like a misspelt hook');
     record('sync-tape-hooks', asyncHooks.length === 0, asyncHooks.length ? `async tape hooks: ${asyncHooks.join(', ')} (they run inside tf.tidy and must be synchronous)` : 'tape hooks are synchronous');
     try {
       p.dispose?.();

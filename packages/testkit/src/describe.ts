@@ -3,7 +3,7 @@ import type { TrainerPlugin } from '@trellis-ml/core';
 import { checkPluginConformance, type ConformanceFixture, type ConformanceOptions, type ConformanceResult } from './conformance.js';
 
 /**
- * Registers the Trellis plugin conformance suite in vitest: one test per check (contract, sync tape
+ * Registers the Trellis plugin conformance suite in vitest: one test per check (contract, hook names, sync tape
  * hooks, trains, no tensor leak, state round trip, dispose frees, deterministic, no epoch leak, resume matches).
  *
  * ```ts
@@ -18,7 +18,7 @@ export function describePluginConformance(
   describe(`plugin conformance: ${name}`, () => {
     let results: Promise<ConformanceResult[]> | null = null;
     const get = () => (results ??= checkPluginConformance(factory, options));
-    for (const check of ['contract', 'sync-tape-hooks', 'trains', 'no-tensor-leak', 'state-round-trip', 'dispose-frees', 'deterministic', 'no-epoch-leak', 'resume-matches']) {
+    for (const check of ['contract', 'hook-names', 'sync-tape-hooks', 'trains', 'no-tensor-leak', 'state-round-trip', 'dispose-frees', 'deterministic', 'no-epoch-leak', 'resume-matches']) {
       it(check, async () => {
         const r = (await get()).find((x) => x.check === check);
         expect(r, `check ${check} did not run`).toBeDefined();

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { dataParallelPlugin, gradientClipping, runDataParallel, TrellisError, weightDecay, type TechniqueExperiment, type TrainerPlugin } from '@trellis-ml/core';
-import { checkPluginConformance, describePluginConformance, interruptAndResume, type ConformanceOptions } from '@trellis-ml/testkit';
+import { checkPluginConformance, describePluginConformance, interruptAndResume, misspeltPluginKeys, type ConformanceOptions } from '@trellis-ml/testkit';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -68,6 +68,19 @@ describe('the suite catches broken plugins', () => {
       return { name: 'kept-counter', apiVersion: 1, lossTerms: () => ({ t: tf.scalar(0.01 * n++) }), getState: () => ({ n }), setState: (s) => void (n = s.n) };
     };
     expect((await checkPluginConformance(complete as () => TrainerPlugin)).filter((x) => !x.ok)).toEqual([]);
+  });
+  it('a misspelt hook (never called by the Trainer) fails hook-names; a plugin\'s own controls do not', async () => {
+    const typo = { name: 'typo', apiVersion: 1, lossTerm: () => ({ t: tf.scalar(1) }), onbatchEnd: () => {}, onEpochEnds: () => {} } as unknown as TrainerPlugin;
+    const r = await checkPluginConformance(() => ({ ...typo }));
+    const names = r.find((x) => x.check === 'hook-names')!;
+    expect(names.ok).toBe(false);
+    expect(names.message).toMatch(/^"lossTerm" \(did you mean lossTerms\?\), "onbatchEnd" \(did you mean onBatchEnd\?\), "onEpochEnds" \(did you mean onEpochEnd\?\): the Trainer only calls/);
+    // the other checks pass: the misspelt hooks simply never run
+    expect(r.filter((x) => !x.ok).map((x) => x.check)).toEqual(['hook-names']);
+    const controls = { name: 'controls', apiVersion: 1, state: () => ({}), takePrediction: () => null, skipsUpdate: () => false, teacher: () => null, planSteps: () => {} };
+    expect(misspeltPluginKeys(controls)).toEqual([]);
+    expect(misspeltPluginKeys({ transformGradient: () => ({}), SetState: () => {} })).toEqual([
+      { key: 'transformGradient', meant: 'transformGradients' }, { key: 'SetState', meant: 'setState' }]);
   });
   it('an async tape hook fails sync-tape-hooks', async () => {
     const bad = { name: 'async', apiVersion: 1, afterApply: async () => {} } as unknown as TrainerPlugin;

@@ -85,15 +85,28 @@ export function describeParams(quickSchema: ParamSchema, fullSchema: ParamSchema
   });
 }
 
-/** The seeds a run uses: explicit `seeds` (distinct whole numbers, else `BAD_SEEDS`), else one seed in quick mode and three in full mode. */
+/**
+ * The seeds a run uses: explicit `seeds` (distinct whole numbers, else `BAD_SEEDS`; two that core's 32-bit
+ * `Rng` reads as one seed, such as 1 and 2^32 + 1, count as a repeat), else one seed in quick mode and three
+ * in full mode.
+ */
 export function experimentSeeds(options: ExperimentOptions): number[] {
   if (options.seeds && options.seeds.length) {
-    const repeated = options.seeds.filter((s, i) => options.seeds!.indexOf(s) !== i);
-    if (repeated.length || !options.seeds.every(Number.isInteger)) {
-      throw new TrellisError('BAD_SEEDS', `seeds ${options.seeds.join(',')} ${repeated.length ? `repeat ${[...new Set(repeated)].join(', ')}` : 'are not all whole numbers'}: a repeated seed reruns the same run and shrinks the spread the report gives`,
+    const seeds = options.seeds;
+    const integers = seeds.every(Number.isInteger);
+    // the generator seed each one runs as (Rng keeps 32 bits)
+    const as32 = seeds.map((s) => s >>> 0);
+    const later = integers ? seeds.map((_, i) => i).filter((i) => as32.indexOf(as32[i]!) !== i) : [];
+    const repeated = later.map((i) => seeds[i]!);
+    if (repeated.length || !integers) {
+      // a later seed whose first 32-bit twin is another number
+      const aliases = later.filter((i) => seeds[as32.indexOf(as32[i]!)] !== seeds[i]).map((i) => `${seeds[i]} runs as ${seeds[as32.indexOf(as32[i]!)]}`);
+      const what = !integers ? 'are not all whole numbers'
+        : aliases.length ? `name one generator seed twice (seeds are 32-bit: ${aliases.join(', ')})` : `repeat ${[...new Set(repeated)].join(', ')}`;
+      throw new TrellisError('BAD_SEEDS', `seeds ${seeds.join(',')} ${what}: a repeated seed reruns the same run and shrinks the spread the report gives`,
         'pass distinct whole numbers, e.g. --seeds 1,2,3');
     }
-    return options.seeds;
+    return seeds;
   }
   return options.mode === 'full' ? [options.seed, options.seed + 1, options.seed + 2] : [options.seed];
 }

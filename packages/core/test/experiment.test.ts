@@ -74,6 +74,11 @@ describe('experimentSeeds', () => {
     expect(experimentSeeds({ mode: 'full', seed: 4, out: '', seeds: [7, 1] })).toEqual([7, 1]);
     expect(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [1, 2, 1] })).toThrow(/seeds 1,2,1 repeat 1: a repeated seed reruns the same run/);
     expect(codeOf(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [1.5] }))).toBe('BAD_SEEDS');
+    // core's Rng keeps 32 bits: 2^32 + 1 would silently rerun seed 1, and −1 seed 2^32 − 1
+    expect(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [1, 2, 2 ** 32 + 1] }))
+      .toThrow(/seeds 1,2,4294967297 name one generator seed twice \(seeds are 32-bit: 4294967297 runs as 1\)/);
+    expect(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [2 ** 32 - 1, -1] })).toThrow(/-1 runs as 4294967295/);
+    expect(experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [0, 2 ** 32 - 1, -(2 ** 31)] })).toEqual([0, 2 ** 32 - 1, -(2 ** 31)]);
   });
 });
 

@@ -103,7 +103,8 @@ export const SYNC_HOOKS = ['transformTargets', 'lossTerms', 'transformGradients'
 /**
  * Orders plugins: `pre` bucket, unbucketed, `post` bucket; within that, `before`/`after`
  * constraints (a stable topological sort that keeps the user's order otherwise). Throws on an
- * unknown name, a duplicate name, a wrong apiVersion or a cycle.
+ * unknown name, a duplicate name, a wrong apiVersion, an `order` other than `'pre'`/`'post'`, a
+ * `before`/`after` that is not an array of names, or a cycle.
  */
 export function orderPlugins(plugins: readonly TrainerPlugin[]): TrainerPlugin[] {
   const byName = new Map<string, TrainerPlugin>();
@@ -114,6 +115,18 @@ export function orderPlugins(plugins: readonly TrainerPlugin[]): TrainerPlugin[]
     if (p.apiVersion !== 1) {
       throw new TrellisError('BAD_PLUGIN', `plugin "${p.name}" declares apiVersion ${String(p.apiVersion)}; this core implements 1`,
         'upgrade the plugin or @trellis-ml/core so their contract versions match');
+    }
+    if (p.order !== undefined && p.order !== 'pre' && p.order !== 'post') {
+      throw new TrellisError('BAD_PLUGIN', `plugin "${p.name}" declares order ${JSON.stringify(p.order)}, which is not a bucket`,
+        "use order: 'pre' (runs before the others) or 'post' (after them), or leave it out; name neighbours with before / after");
+    }
+    for (const side of ['before', 'after'] as const) {
+      const names: unknown = p[side];
+      // a bare string would be read letter by letter
+      if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === 'string'))) {
+        throw new TrellisError('BAD_PLUGIN', `plugin "${p.name}" declares ${side}: ${JSON.stringify(names)}, not a list of plugin names`,
+          `write ${side}: [${typeof names === 'string' ? JSON.stringify(names) : "'other-plugin'"}] (an array, even for one name)`);
+      }
     }
     if (byName.has(p.name)) {
       throw new TrellisError('DUPLICATE_PLUGIN', `two plugins are named "${p.name}"`, 'give each plugin instance a unique name');

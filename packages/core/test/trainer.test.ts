@@ -289,9 +289,14 @@ describe('bad input gets a clear error', () => {
     await expect(t.fit(toyDataset(), { epochs: 1 })).rejects.toThrow(/"async-terms" returned a Promise from lossTerms/);
     t.dispose(); m.dispose();
   });
-  it('unknown before/after names and cycles', () => {
+  it('unknown before/after names, cycles, an unknown order bucket and a before/after that is not a list', () => {
     expect(() => orderPlugins([{ name: 'a', apiVersion: 1, before: ['ghost'] }])).toThrow(/no plugin of that name/);
     expect(() => orderPlugins([{ name: 'a', apiVersion: 1, before: ['b'] }, { name: 'b', apiVersion: 1, before: ['a'] }])).toThrow(/cycle/);
+    // these used to pass: 'first' ran as if unordered, and a bare string was read letter by letter
+    expect(() => orderPlugins([{ name: 'a', apiVersion: 1, order: 'first' as 'pre' }])).toThrow(/plugin "a" declares order "first", which is not a bucket — use order: 'pre'/);
+    const bare = [{ name: 'energy', apiVersion: 1 as const }, { name: 'a', apiVersion: 1 as const, after: 'energy' as unknown as string[] }];
+    expect(() => orderPlugins(bare)).toThrow(/plugin "a" declares after: "energy", not a list of plugin names — write after: \["energy"\]/);
+    expect(orderPlugins([{ name: 'z', apiVersion: 1, order: 'post' }, { name: 'y', apiVersion: 1, order: 'pre' }]).map((p) => p.name)).toEqual(['y', 'z']);
   });
 });
 

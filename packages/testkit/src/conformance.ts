@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, Dataset, Rng, Trainer, mlp, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { check, Dataset, Rng, SYNC_HOOKS, Trainer, mlp, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 
 /** What a conformance run builds the plugin against. */
 export interface ConformanceFixture {
@@ -56,7 +56,6 @@ export interface ConformanceResult {
   message: string;
 }
 
-const TAPE_HOOKS = ['transformTargets', 'lossTerms', 'transformGradients', 'afterApply', 'wrapModel'] as const;
 
 /** Every key of core's `TrainerPlugin` (the compile-time check below fails when core adds one). */
 const PLUGIN_KEYS = [
@@ -205,7 +204,7 @@ export async function checkPluginConformance(
     }
     record('contract', typeof p.name === 'string' && p.name.length > 0 && p.apiVersion === 1,
       `name=${JSON.stringify(p.name)} apiVersion=${String(p.apiVersion)} (needs a non-empty name and apiVersion 1)`);
-    const asyncHooks = TAPE_HOOKS.filter((h) => typeof p[h] === 'function' && (p[h] as Function).constructor.name === 'AsyncFunction');
+    const asyncHooks = SYNC_HOOKS.filter((h) => typeof p[h] === 'function' && (p[h] as Function).constructor.name === 'AsyncFunction');
     const misspelt = misspeltPluginKeys(p);
     record('hook-names', misspelt.length === 0, misspelt.length
       ? `${misspelt.map((m) => `"${m.key}" (did you mean ${m.meant}?)`).join(', ')}: the Trainer only calls the hooks of the plugin contract — rename them, or give the plugin's own controls names that are not a hook's`

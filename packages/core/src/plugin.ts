@@ -104,7 +104,7 @@ export const SYNC_HOOKS = ['transformTargets', 'lossTerms', 'transformGradients'
  * Orders plugins: `pre` bucket, unbucketed, `post` bucket; within that, `before`/`after`
  * constraints (a stable topological sort that keeps the user's order otherwise). Throws on an
  * unknown name, a duplicate name, a wrong apiVersion, an `order` other than `'pre'`/`'post'`, a
- * `before`/`after` that is not an array of names, or a cycle.
+ * `before`/`after`/`taps` that is not an array of names, or a cycle.
  */
 export function orderPlugins(plugins: readonly TrainerPlugin[]): TrainerPlugin[] {
   const byName = new Map<string, TrainerPlugin>();
@@ -120,12 +120,13 @@ export function orderPlugins(plugins: readonly TrainerPlugin[]): TrainerPlugin[]
       throw new TrellisError('BAD_PLUGIN', `plugin "${p.name}" declares order ${JSON.stringify(p.order)}, which is not a bucket`,
         "use order: 'pre' (runs before the others) or 'post' (after them), or leave it out; name neighbours with before / after");
     }
-    for (const side of ['before', 'after'] as const) {
+    for (const side of ['before', 'after', 'taps'] as const) {
       const names: unknown = p[side];
+      const what = side === 'taps' ? 'layer' : 'plugin';
       // a bare string would be read letter by letter
       if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === 'string'))) {
-        throw new TrellisError('BAD_PLUGIN', `plugin "${p.name}" declares ${side}: ${JSON.stringify(names)}, not a list of plugin names`,
-          `write ${side}: [${typeof names === 'string' ? JSON.stringify(names) : "'other-plugin'"}] (an array, even for one name)`);
+        throw new TrellisError('BAD_PLUGIN', `plugin "${p.name}" declares ${side}: ${JSON.stringify(names)}, not a list of ${what} names`,
+          `write ${side}: [${typeof names === 'string' ? JSON.stringify(names) : `'other-${what}'`}] (an array, even for one name)`);
       }
     }
     if (byName.has(p.name)) {

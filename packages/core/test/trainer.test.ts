@@ -296,6 +296,7 @@ describe('bad input gets a clear error', () => {
     expect(() => orderPlugins([{ name: 'a', apiVersion: 1, order: 'first' as 'pre' }])).toThrow(/plugin "a" declares order "first", which is not a bucket — use order: 'pre'/);
     const bare = [{ name: 'energy', apiVersion: 1 as const }, { name: 'a', apiVersion: 1 as const, after: 'energy' as unknown as string[] }];
     expect(() => orderPlugins(bare)).toThrow(/plugin "a" declares after: "energy", not a list of plugin names — write after: \["energy"\]/);
+    expect(() => orderPlugins([{ name: 'a', apiVersion: 1, taps: 'fc1' as unknown as string[] }])).toThrow(/declares taps: "fc1", not a list of layer names — write taps: \["fc1"\]/);
     expect(orderPlugins([{ name: 'z', apiVersion: 1, order: 'post' }, { name: 'y', apiVersion: 1, order: 'pre' }]).map((p) => p.name)).toEqual(['y', 'z']);
   });
 });

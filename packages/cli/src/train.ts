@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
 import {
-  RunRecord, Trainer, TrellisError, check, dataParallelPlugin, findUnfinishedRun, dataParallelRank, mlp, runDataParallel, smallCnn,
+  RunRecord, Trainer, check, dataParallelPlugin, dataParallelRank, mlp, runDataParallel, smallCnn,
   type BackendName, type Dataset, type GemmChoice, type ModelAdapter, type TrainerOptions,
 } from '@trellis-ml/core';
 import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
@@ -84,16 +83,22 @@ export function checkTrainOptions(o: Pick<TrainCommandOptions, 'epochs' | 'batch
  */
 export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResult> {
   const log = o.log ?? ((l: string) => console.log(l));
-  const root = resolve(o.out, 'train');
   checkTrainOptions(o);
   const workers = o.workers ?? 1;
   const dp = dataParallelRank();
+  // What a resumed run must match (dataset, model, schedule, workers: a checkpoint of other settings would
+  // otherwise be continued under these); rank 0 of a data-parallel run writes the same.
+  const recordOptions = {
+    out: o.out, name: 'train', seed: o.seed, packageOf: import.meta.url, resumeMarkers: ['checkpoint', 'checkpoint-prev'],
+    config: {
+      dataset: o.dataset, model: o.model, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, limit: o.limit ?? null, optimizer: 'adam',
+      dataParallelWorkers: dp.active ? dp.workers : workers,
+    },
+  };
   let dir: string | undefined;
   if (dp.active) dir = (dp.data as TrainWorkerData).resumeDir;
   else if (o.resume) {
-    const found = await findUnfinishedRun(root, ['checkpoint', 'checkpoint-prev']);
-    if (!found) throw new TrellisError('NOTHING_TO_RESUME', `no unfinished run with a checkpoint under ${root}`, 'start the run without --resume (or point --out at the interrupted run\'s root)');
-    dir = found;
+    dir = (await RunRecord.findResumable(recordOptions)).dir;
     log(`resuming ${dir}`);
   }
   if (workers > 1 && !dp.active) {
@@ -108,13 +113,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   check(!dp.active || dp.rank === 0, 'BAD_RANK', `runTrain ran on data-parallel rank ${dp.rank}`, 'run trainReplica on the ranks other than 0');
   const train = loadNamedDataset(o.dataset, 'train', o.limit);
   const test = loadNamedDataset(o.dataset, 'test');
-  const record = await RunRecord.create({
-    out: o.out, name: 'train', seed: o.seed, ...(dir ? { dir } : {}), packageOf: import.meta.url,
-    config: {
-      dataset: o.dataset, model: o.model, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, limit: o.limit ?? null, optimizer: 'adam',
-      dataParallelWorkers: dp.workers,
-    },
-  });
+  const record = await RunRecord.create({ ...recordOptions, ...(dir ? { dir, resume: true } : {}) });
   const model = baselineModel(o.model, [...train.shape], train.numClasses, o.seed);
   // A resume that had to skip a damaged checkpoint says so before the first epoch it trains (or at the end, if none is left).
   let restoreAnnounced = false;

@@ -46,6 +46,13 @@ function killWhen(args: string[], root: string, ready: (dir: string) => boolean)
 async function expectResumedRunMatches(args: string[], uninterrupted: Record<string, unknown>): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), 'trellis-resume-'));
   expect(await killAfterFirstCheckpoint([...args, '--out', out], out)).toBe(true);
+  // other settings do not continue this checkpoint (they used to, rewriting its config.json): refused, the run untouched
+  const runDir = join(out, 'train', readdirSync(join(out, 'train'))[0]!);
+  const config = readFileSync(join(runDir, 'config.json'), 'utf8');
+  const other = await run([...args, '--lr', '0.002', '--dataset', 'fashion', '--out', out, '--resume']);
+  expect(other.status, other.stderr).toBe(2);
+  expect(other.stderr).toMatch(/no unfinished train run under .* has these settings — the interrupted run .* has other settings: dataset "mnist" \(now "fashion-mnist"\); learningRate 0.001 \(now 0.002\)/);
+  expect(readFileSync(join(runDir, 'config.json'), 'utf8')).toBe(config);
   const resumed = await run([...args, '--out', out, '--resume']);
   expect(resumed.status, resumed.stderr).toBe(0);
   expect(resumed.stdout).toMatch(/resuming/);
@@ -128,7 +135,7 @@ describe('trellis CLI', () => {
     const other = await run([...args.map((a) => (a === 'epochs=3' ? 'epochs=2' : a)), '--out', out, '--resume']);
     expect(other.status).toBe(2);
     expect(other.stderr).toMatch(/the interrupted run .* has other settings: epochs 3 \(now 2\)/);
-    expect(other.stderr).toMatch(/fix: resume with the same --seed, --seeds and --set values/);
+    expect(other.stderr).toMatch(/fix: resume with the same settings \(--seed, the command's flags, --seeds and --set values\)/);
     const resumed = await run([...args, '--out', out, '--resume']);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stdout).toMatch(/resuming .*: 1 finished seeds are replayed/);

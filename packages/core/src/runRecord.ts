@@ -81,6 +81,11 @@ export interface RunRecordOptions {
    * its settings differ.
    */
   resume?: boolean;
+  /**
+   * What marks a run as resumable for `resume` (default `['journal.jsonl']`, a journaled study); e.g.
+   * `['checkpoint', 'checkpoint-prev']` for a Trainer run that checkpoints every epoch.
+   */
+  resumeMarkers?: readonly string[];
 }
 
 /** Summary written to `summary.json`; techniques add their figures and `claims`. */
@@ -125,10 +130,24 @@ export class RunRecord {
    * over); its `config.json` gains a `resumes` entry.
    */
   private static async reopen(options: RunRecordOptions, versions: Record<string, string>): Promise<RunRecord> {
+    const { dir, stored } = await RunRecord.findResumable(options);
+    const resumes = Array.isArray(stored.resumes) ? stored.resumes : [];
+    const env = await environmentInfo();
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ ...stored, resumes: [...resumes, { at: new Date().toISOString(), ...env, versions }] }, null, 2));
+    return new RunRecord(dir, options.seed, true);
+  }
+
+  /**
+   * Finds, without writing anything, the run `create({ resume: true })` with these options would continue
+   * (its directory and stored `config.json`), e.g. to hand it to data-parallel workers first.
+   * @throws TrellisError `NOTHING_TO_RESUME`, `RESUME_CONFIG_MISMATCH` as {@link RunRecordOptions.resume}.
+   */
+  static async findResumable(options: RunRecordOptions): Promise<{ dir: string; stored: Record<string, unknown> }> {
     const root = resolve(options.out ?? 'runs', options.name);
-    const candidates = options.dir ? [resolve(options.dir)] : await findUnfinishedRuns(root, ['journal.jsonl']);
+    const markers = options.resumeMarkers ?? ['journal.jsonl'];
+    const candidates = options.dir ? [resolve(options.dir)] : await findUnfinishedRuns(root, markers);
     if (!candidates.length) {
-      throw new TrellisError('NOTHING_TO_RESUME', `no unfinished ${options.name} run under ${root} (one with a journal.jsonl and no summary.json)`,
+      throw new TrellisError('NOTHING_TO_RESUME', `no unfinished ${options.name} run under ${root} (one with a ${markers.join(' or ')} and no summary.json)`,
         'start the run without --resume (or point --out at the interrupted run\'s root)');
     }
     const wanted = JSON.parse(JSON.stringify(options.config ?? {})) as Record<string, unknown>;
@@ -150,14 +169,11 @@ export class RunRecord {
         mismatches.push(`${dir} has other settings: ${differ.map((k) => k === 'seed' ? `seed ${show(stored.seed)} (now ${show(options.seed)})` : `${k} ${show(had[k])} (now ${show(wanted[k])})`).join('; ')}`);
         continue;
       }
-      const resumes = Array.isArray(stored.resumes) ? stored.resumes : [];
-      const env = await environmentInfo();
-      await writeFile(path, JSON.stringify({ ...stored, resumes: [...resumes, { at: new Date().toISOString(), ...env, versions }] }, null, 2));
-      return new RunRecord(dir, options.seed, true);
+      return { dir, stored };
     }
     throw new TrellisError('RESUME_CONFIG_MISMATCH',
       `no unfinished ${options.name} run under ${root} has these settings — the interrupted run ${mismatches[0]}${mismatches.length > 1 ? ` (and ${mismatches.length - 1} other unfinished run(s) differ too)` : ''}`,
-      'resume with the same --seed, --seeds and --set values, or start a new run without --resume');
+      'resume with the same settings (--seed, the command\'s flags, --seeds and --set values), or start a new run without --resume');
   }
 
   /**

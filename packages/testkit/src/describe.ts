@@ -19,7 +19,8 @@ export function describePluginConformance(
     let results: Promise<ConformanceResult[]> | null = null;
     const get = () => (results ??= checkPluginConformance(factory, options));
     for (const check of ['contract', 'hook-names', 'sync-tape-hooks', 'trains', 'no-tensor-leak', 'state-round-trip', 'dispose-frees', 'deterministic', 'no-epoch-leak', 'resume-matches']) {
-      it(check, async () => {
+      // the first test waits for every check's training runs: not vitest's 5 s default in a plugin author's project
+      it(check, { timeout: 120_000 }, async () => {
         const r = (await get()).find((x) => x.check === check);
         expect(r, `check ${check} did not run`).toBeDefined();
         expect(r!.ok, r!.message).toBe(true);

@@ -71,6 +71,17 @@ describe('trellis CLI', () => {
     expect(helpText()).toMatch(/trellis train/);
   });
 
+  it('trellis alone, --help and help print the usage (exit 0); list names each technique with its package', async () => {
+    for (const args of [[], ['--help'], ['-h'], ['help']]) {
+      const r = await run(args);
+      expect(r.status, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).toBe(`${helpText()}\n`);
+    }
+    const list = await run(['list']);
+    expect(list.status).toBe(0);
+    expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 2))).toEqual(TECHNIQUES.map((t) => [t.name, `@trellis-ml/${t.name}`]));
+  });
+
   it('reads a boolean flag\'s =true / =false as written and refuses any other value', async () => {
     // `--resume=true` used to be the string "true" (no resume) and `--full=false` a truthy "false" (a full run)
     expect(parseArgs(['privacy', '--resume=true', '--full=false', '--quick=true']).flags).toEqual({ resume: true, quick: true });

@@ -56,7 +56,6 @@ export interface ConformanceResult {
   message: string;
 }
 
-
 /** Every key of core's `TrainerPlugin` (the compile-time check below fails when core adds one). */
 const PLUGIN_KEYS = [
   'name', 'apiVersion', 'order', 'before', 'after', 'replacesBaseLoss', 'taps', 'setup', 'wrapModel', 'trainableVariables', 'stateVariables',
@@ -307,14 +306,9 @@ export async function checkPluginConformance(
   } catch (e) {
     record('deterministic', false, `the second run threw: ${(e as Error)?.message ?? String(e)} (the factory must return a fresh plugin, and the optimizer option a fresh optimizer, per run)`);
   }
-  try {
-    run2?.trainer.dispose();
-    run2?.trainer.model.dispose();
-  } catch {
-    // already reported by dispose-frees
-  }
+  disposeRun(run2);
 
-  // 6. flat across epochs: the epoch, evaluation and fit hooks do not leak either (the step check above runs
+  // 6. flat across epochs: the epoch and evaluation hooks do not leak either (the step check above runs
   // no epoch hooks). Two batches an epoch, validated on the same examples so onEvalEnd runs.
   const epochCounts: number[] = [];
   const counter: TrainerPlugin = { name: 'conformance-epoch-counter', apiVersion: 1, onEpochStart: () => void epochCounts.push(tf.memory().numTensors) };

@@ -45,6 +45,12 @@ export const DEFAULT_AUGMENTATION: Readonly<ResolvedAugmentation> = Object.freez
  * for on examples that are not images.
  */
 export function resolveAugmentation(options: AugmentationOptions | undefined, exampleShape: readonly number[] | null, method: string): ResolvedAugmentation {
+  check(options === undefined || (typeof options === 'object' && options !== null), 'BAD_AUGMENTATION', `${method}'s augmentation is ${String(options)}, not an options object`,
+    'pass e.g. augmentation: { maxRotationDegrees: 10, maxShiftPixels: 2, noiseStd: 0.02 }, or leave it out for the defaults');
+  // a misspelt key would leave the default it meant to change in force
+  const unknown = Object.keys(options ?? {}).filter((k) => !(k in DEFAULT_AUGMENTATION));
+  check(unknown.length === 0, 'BAD_AUGMENTATION', `${method}'s augmentation has no setting ${unknown.map((k) => `"${k}"`).join(', ')}`,
+    `use ${Object.keys(DEFAULT_AUGMENTATION).join(', ')}`);
   const out: ResolvedAugmentation = { ...DEFAULT_AUGMENTATION, ...(options ?? {}) };
   const bad = (v: number, max = Infinity) => !(typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= max);
   check(!bad(out.maxRotationDegrees, 180) && !bad(out.maxShiftPixels) && !bad(out.noiseStd), 'BAD_AUGMENTATION',

@@ -1,6 +1,8 @@
 /**
  * The online-prediction recorder plugin: keeps the logits each batch was predicted with before its
- * update (the online test-time-adaptation protocol). Pair it with any adaptation plugin.
+ * update (the online test-time-adaptation protocol). Pair it with TENT, ETA/EATA, SHOT-IM, pseudo-labelling
+ * or DEC; MEMO (whose step sees augmented copies) and CoTTA (which predicts with its teacher) hand out their
+ * predictions through their own `takePrediction()`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainerPlugin } from '@trellis-ml/core';

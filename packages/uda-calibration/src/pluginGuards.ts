@@ -4,11 +4,18 @@
  * no sample).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { TrainerContext } from '@trellis-ml/core';
+import { check, type TrainerContext } from '@trellis-ml/core';
 import { checkTargetShape } from './models.js';
 
-/** `onBatchStart` hook: throws `TARGET_SHAPE_MISMATCH` when the batch's inputs do not fit the model. */
+/**
+ * `onBatchStart` hook: throws `BASE_LOSS_ACTIVE` when the Trainer adds its base cross-entropy (it would
+ * train on the target labels a labeled batch carries: a label leak into test-time adaptation), and
+ * `TARGET_SHAPE_MISMATCH` when the batch's inputs do not fit the model.
+ */
 export function checkBatch(ctx: TrainerContext): void {
+  check(!ctx.baseLossActive, 'BASE_LOSS_ACTIVE',
+    'an adaptation plugin runs in a Trainer that adds its base cross-entropy, which trains on the target labels a labeled batch carries',
+    "build the Trainer with baseLoss: 'none' (test-time adaptation never reads target labels; createAdaptation does this)");
   if (ctx.batch) checkTargetShape(ctx.batch.x.shape, ctx.model.inputShape);
 }
 

@@ -118,6 +118,10 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
   checkChoice(mode, ['epoch', 'batch'] as const, 'SHOT pseudo-label mode', { code: 'BAD_PSEUDO_LABEL_MODE', fix: "use 'epoch' (offline, once per epoch) or 'batch' (online, per batch)" });
   const schedule = options.lrSchedule ?? 'constant';
   checkLearningRateSchedule(schedule);
+  const diversityWeight = options.diversityWeight ?? 1;
+  // a negative weight rewards collapsing onto one class
+  check(Number.isFinite(diversityWeight) && diversityWeight >= 0, 'BAD_OPTION', `SHOT-IM's diversityWeight ${String(diversityWeight)} is not a finite number ≥ 0`,
+    'pass diversityWeight such as 1 (the default), or 0 for entropy minimisation alone');
   const labelNormalization = options.labelNormalization ?? 'inference';
   checkLabelNormalization(labelNormalization);
   const name = options.name ?? 'shot-im';
@@ -176,7 +180,7 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
       if (schedule === 'shot-decay') scheduleLearningRate(ctx);
     },
     lossTerms(outputs: ModelOutputs, batch): Record<string, tf.Scalar> {
-      const { entropy, diversity } = informationMaximization(outputs.logits, options.diversityWeight ?? 1);
+      const { entropy, diversity } = informationMaximization(outputs.logits, diversityWeight);
       if (beta === 0) return { entropy, diversity };
       const k = outputs.logits.shape[outputs.logits.shape.length - 1]!;
       const n = outputs.logits.shape[0]!;

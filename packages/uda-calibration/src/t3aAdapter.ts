@@ -4,7 +4,8 @@
  * the support memory of {@link T3AClassifier} on the host. No gradient, no weight changes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
+import { check, checkChoice, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
+import { assertFiniteLogits } from './calibration.js';
 import type { AdaptationMethod } from './adaptation.js';
 import { AdaptedModel, batchNormVariables, checkTargetShape, cloneLayersModel, headFeatureLayer } from './models.js';
 import { T3AClassifier } from './t3a.js';
@@ -43,8 +44,13 @@ function headOf(model: LayersModelAdapter, head: string): { featureLayer: string
  * Builds T3A on a copy of `source` (a LayersModelAdapter, never changed): supports start from the
  * last Dense layer's weight columns; each `step` returns the batch's adjusted-classifier logits and
  * adds its features to the supports (order per `onlineOrder`); `predict` uses the current supports.
+ * Throws `BAD_NORMALIZATION` / `BAD_OPTION` for an unknown `featureNormalization` / `onlineOrder`, and
+ * `NON_FINITE_LOGITS` for a batch whose features or head logits are not finite (before it joins the supports).
  */
 export async function createT3A(settings: T3ASettings, source: ModelAdapter, base: { id: string; inputShape: readonly number[]; numClasses: number }): Promise<AdaptationMethod> {
+  // a misspelt choice would silently run the default
+  if (settings.featureNormalization !== undefined) checkChoice(settings.featureNormalization, ['source', 'target-batch'] as const, "T3A's featureNormalization", { code: 'BAD_NORMALIZATION' });
+  if (settings.onlineOrder !== undefined) checkChoice(settings.onlineOrder, ['predict-then-add', 'add-then-predict'] as const, "T3A's onlineOrder");
   const copy = await cloneLayersModel(source);
   try {
     const { featureLayer, kernel, bias } = headOf(copy, settings.head ?? 'logits');
@@ -66,7 +72,12 @@ export async function createT3A(settings: T3ASettings, source: ModelAdapter, bas
       try {
         check(f!.size === n * classifier.featureDim, 'NO_FEATURE_LAYER', `the input of the head has shape [${f!.shape.join(', ')}], not [${n}, ${classifier.featureDim}]`,
           'T3A needs a Dense head on flat features (flatten before the last Dense layer)');
-        return { features: f!.dataSync() as Float32Array, headLogits: z!.dataSync() as Float32Array, n };
+        const features = f!.dataSync() as Float32Array;
+        const headLogits = z!.dataSync() as Float32Array;
+        // checked before the support memory sees them: one NaN support would turn its class's prototype NaN for good
+        assertFiniteLogits(features, "T3A's features (the input of the head)");
+        assertFiniteLogits(headLogits, "T3A's source-head logits");
+        return { features, headLogits, n };
       } finally {
         tf.dispose([f!, z!]);
       }

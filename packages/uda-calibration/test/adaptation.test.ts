@@ -457,6 +457,29 @@ describe('bad input', () => {
     student.dispose();
   });
 
+  it('an adaptation plugin in a Trainer that adds its base cross-entropy (a target-label leak) is refused', async () => {
+    const labeled = makeData(40, 1, 1);
+    for (const make of [() => tent(), () => eta(), () => pseudoLabel(), () => shotIm()]) {
+      const student = await cloneLayersModel(source);
+      // the default base loss would train on the labels a labeled target batch carries
+      const trainer = new Trainer({ model: student, seed: 1, plugins: [make()] });
+      const err = await trainer.fit(labeled, { epochs: 1 }).catch((e: unknown) => e);
+      expect(code(() => { throw err; })).toBe('BASE_LOSS_ACTIVE');
+      expect(String((err as Error).message)).toMatch(/build the Trainer with baseLoss: 'none'/);
+      trainer.dispose();
+      student.dispose();
+    }
+  });
+
+  it('misspelt augmentation settings and a negative SHOT diversity weight are refused when the plugin is built', () => {
+    // they used to be accepted, leaving the default rotation and shift (or rewarding collapse) in force
+    expect(code(() => cotta({ augmentation: { rotate: 0 } as never }))).toBe('BAD_AUGMENTATION');
+    expect(() => cotta({ augmentation: { maxRotation: 0 } as never })).toThrow(/augmentation has no setting "maxRotation" — use maxRotationDegrees, maxShiftPixels, noiseStd, clipRange/);
+    expect(code(() => cotta({ augmentation: { maxRotationDegrees: 0 } }))).toBe('no error');
+    expect(code(() => shotIm({ diversityWeight: -1 }))).toBe('BAD_OPTION');
+    expect(code(() => shotIm({ diversityWeight: Infinity }))).toBe('BAD_OPTION');
+  });
+
   it('a source model without BatchNorm for a BN-only method', async () => {
     const plain = mlp({ inputShape: [D], hidden: [8], numClasses: K, seed: 1 });
     for (const kind of ['tent', 'eta', 'bn-adapt'] as const) {

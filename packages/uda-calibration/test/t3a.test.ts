@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Dataset, mlp, Rng, Trainer, type LayersModelAdapter } from '@trellis-ml/core';
 import { createAdaptation, mlpBn, prototypeWeights, rowEntropies, runStream, selectSupports, T3AClassifier } from '../src/index.js';
-import { code } from './helpers.js';
+import { code, codeOf } from './helpers.js';
 
 // A hand-made case, d = 2 features, K = 2 classes. Head kernel columns w0 = (2, 0), w1 = (0, 1), no bias.
 // Initial supports = the columns; the head on them gives (4, 0) → class 0 and (0, 1) → class 1, with
@@ -159,6 +159,25 @@ describe('T3A in the adaptation runner', () => {
     expect(Array.from(await addFirst.step(x))).toEqual(Array.from(after));
     for (const a of [fresh, m, addFirst]) a.dispose();
     x.dispose();
+  });
+
+  it('a batch with a NaN input is refused before it joins the supports; a misspelt option is refused before the copy', async () => {
+    const m = await createAdaptation({ kind: 't3a' }, source, { seed: 1 });
+    const clean = tf.tensor2d(target.x.subarray(0, 10 * D), [10, D]);
+    const before = m.predict(clean);
+    const poisoned = Float32Array.from(target.x.subarray(0, 10 * D));
+    poisoned[3] = NaN;
+    const bad = tf.tensor2d(poisoned, [10, D]);
+    // it used to store the NaN support, and every later batch got NaN logits for its class
+    expect(await codeOf(() => m.step(bad))).toBe('NON_FINITE_LOGITS');
+    expect(Array.from(m.predict(clean))).toEqual(Array.from(before));
+    expect(m.predict(clean).every(Number.isFinite)).toBe(true);
+    tf.dispose([clean, bad]);
+    m.dispose();
+    const tensors = tf.memory().numTensors;
+    expect(await codeOf(() => createAdaptation({ kind: 't3a', featureNormalization: 'target_batch' as 'source' }, source, { seed: 1 }))).toBe('BAD_NORMALIZATION');
+    expect(await codeOf(() => createAdaptation({ kind: 't3a', onlineOrder: 'add-first' as 'add-then-predict' }, source, { seed: 1 }))).toBe('BAD_OPTION');
+    expect(tf.memory().numTensors).toBe(tensors);
   });
 
   it('the memory stays within filterK per class over a stream, and the tensor count stays flat', async () => {

@@ -4,7 +4,7 @@
  * No labels enter: only the features that feed the frozen classifier head and the model's own soft
  * predictions on them.
  */
-import { check } from '@trellis-ml/core';
+import { check, checkChoice } from '@trellis-ml/core';
 
 /** Options of {@link shotPseudoLabels}. */
 export interface ShotClusteringOptions {
@@ -14,6 +14,13 @@ export interface ShotClusteringOptions {
    * clusters the normalised features alone (the paper's text).
    */
   appendOne?: boolean;
+  /**
+   * Which classes can receive a pseudo-label. `'all'` (default, ours; the committed study results use it):
+   * every class with soft mass gets a centroid, so a class the model never predicts can still capture rows.
+   * `'predicted'`: the released SHOT code's `labelset`, only classes that are the argmax of at least one row
+   * (both assignments are restricted to them).
+   */
+  labelset?: 'all' | 'predicted';
 }
 
 /** What {@link shotPseudoLabels} returns. */
@@ -32,14 +39,16 @@ export interface ShotClustering {
  * SHOT's pseudo-labels of `n` rows from their `d`-dim features and `k`-class soft predictions:
  *
  * 1. each feature (with a constant 1 appended when `appendOne`) is L2-normalised: `f̂_i`;
- * 2. seed one centroid per class with the soft predictions: `c_k = Σ_i p_ik f̂_i / Σ_i p_ik`;
+ * 2. seed one centroid per class with the soft predictions: `c_k = Σ_i p_ik f̂_i / Σ_i p_ik` (with
+ *    `labelset: 'predicted'`, only classes some row's argmax names are candidates in steps 3 and 4);
  * 3. assign each row to the nearest centroid in cosine distance `1 − f̂_i·c_k/‖c_k‖`;
  * 4. refit every class's centroid as the mean of the `f̂_i` assigned to it (hard labels; a class
  *    with no member gets no centroid) and assign again.
  *
  * Ties go to the lower class index; a centroid of zero length is no candidate; a row with no
  * candidate at all (every feature zero without `appendOne`) keeps the model's argmax. Float64
- * arithmetic throughout. Throws `SHAPE_MISMATCH` when the arrays do not hold `n` rows.
+ * arithmetic throughout. Throws `SHAPE_MISMATCH` when the arrays do not hold `n` rows, `BAD_OPTION` for an
+ * unknown `labelset`.
  */
 export function shotPseudoLabels(features: ArrayLike<number>, probs: ArrayLike<number>, n: number, d: number, k: number, options: ShotClusteringOptions = {}): ShotClustering {
   check(Number.isInteger(n) && n >= 0 && Number.isInteger(d) && d >= 1 && Number.isInteger(k) && k >= 1, 'SHAPE_MISMATCH',
@@ -55,9 +64,13 @@ export function shotPseudoLabels(features: ArrayLike<number>, probs: ArrayLike<n
     for (let c = 1; c < k; c++) if (probs[i * k + c]! > probs[i * k + best]!) best = c;
     argmax[i] = best;
   }
-  const initialLabels = assign(unit, centroids(unit, n, width, k, (i, c) => probs[i * k + c]!), n, width, k, argmax);
+  const labelset = options.labelset ?? 'all';
+  checkChoice(labelset, ['all', 'predicted'] as const, 'SHOT labelset', { code: 'BAD_OPTION' });
+  const candidate = new Uint8Array(k).fill(labelset === 'all' ? 1 : 0);
+  if (labelset === 'predicted') for (let i = 0; i < n; i++) candidate[argmax[i]!] = 1;
+  const initialLabels = assign(unit, centroids(unit, n, width, k, (i, c) => probs[i * k + c]!), n, width, k, argmax, candidate);
   const hard = centroids(unit, n, width, k, (i, c) => (initialLabels[i] === c ? 1 : 0));
-  const labels = assign(unit, hard, n, width, k, argmax);
+  const labels = assign(unit, hard, n, width, k, argmax, candidate);
   let clusters = 0;
   for (let c = 0; c < k; c++) if (hard.norms[c]! > 0) clusters++;
   let changed = 0;
@@ -110,13 +123,14 @@ function centroids(unit: Float64Array, n: number, width: number, k: number, weig
   return { values, norms };
 }
 
-/** Nearest centroid in cosine distance per row (first class on ties; `fallback` when no centroid has a direction). */
-function assign(unit: Float64Array, cs: { values: Float64Array; norms: Float64Array }, n: number, width: number, k: number, fallback: Int32Array): Int32Array {
+/** Nearest centroid among the `candidate` classes in cosine distance per row (first class on ties; `fallback` when no centroid has a direction). */
+function assign(unit: Float64Array, cs: { values: Float64Array; norms: Float64Array }, n: number, width: number, k: number, fallback: Int32Array, candidate: Uint8Array): Int32Array {
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let best = -1;
     let bestSim = -Infinity;
     for (let c = 0; c < k; c++) {
+      if (!candidate[c]) continue;
       const norm = cs.norms[c]!;
       if (!(norm > 0)) continue;
       let dot = 0;

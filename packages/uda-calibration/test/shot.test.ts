@@ -41,6 +41,21 @@ describe("SHOT's clustering pseudo-labels (hand-computed)", () => {
     expect(Array.from(z.labels)).toEqual([1, 0]);
   });
 
+  it("labelset 'predicted' (the released code's) gives pseudo-labels only to classes some row's argmax names", () => {
+    // Every row's argmax is class 0 (A on the tie), so class 1 is no candidate: every row gets 0, where the
+    // default 'all' gives A and D to class 1 (above).
+    const r = shotPseudoLabels(features, probs, 4, 2, 2, { appendOne: false, labelset: 'predicted' });
+    expect(Array.from(r.initialLabels)).toEqual([0, 0, 0, 0]);
+    expect(Array.from(r.labels)).toEqual([0, 0, 0, 0]);
+    expect(r.clusters).toBe(1);
+    expect(r.changedFromArgmax).toBe(0);
+    // with both classes predicted, it is the default's result
+    const both = [0.4, 0.6, 1, 0, 1, 0, 1, 0];
+    expect(Array.from(shotPseudoLabels(features, both, 4, 2, 2, { appendOne: false, labelset: 'predicted' }).labels))
+      .toEqual(Array.from(shotPseudoLabels(features, both, 4, 2, 2, { appendOne: false }).labels));
+    expect(code(() => shotPseudoLabels(features, probs, 4, 2, 2, { labelset: 'argmax' as 'all' }))).toBe('BAD_OPTION');
+  });
+
   it('rejects arrays that do not hold n rows', () => {
     expect(code(() => shotPseudoLabels([1, 2, 3], probs, 4, 2, 2))).toBe('SHAPE_MISMATCH');
     expect(code(() => shotPseudoLabels(features, probs, 4, 0, 2))).toBe('SHAPE_MISMATCH');

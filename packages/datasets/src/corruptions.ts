@@ -121,6 +121,16 @@ function entry(name: string): Entry {
   return e;
 }
 
+/** Ranges of the corruption parameters that would otherwise give NaN images or a raw RangeError (a noise rate of 0, a zoom scale of 0, a negative σ). */
+const PARAM_RANGES: Readonly<Record<string, { ok: (v: number) => boolean; text: string }>> = {
+  lambda: { ok: (v) => v > 0, text: 'above 0' },
+  scale: { ok: (v) => v > 0, text: 'above 0' },
+  sigma: { ok: (v) => v >= 0, text: '0 or more' },
+  p: { ok: (v) => v >= 0 && v <= 1, text: 'in [0, 1]' },
+  amount: { ok: (v) => v >= 0 && v <= 1, text: 'in [0, 1]' },
+  fraction: { ok: (v) => v >= 0 && v <= 1, text: 'in [0, 1]' },
+};
+
 function checkSeverity(severity: number): asserts severity is Severity {
   if (!(Number.isInteger(severity) && severity >= 0 && severity <= 5)) {
     throw new TrellisError('BAD_SEVERITY', `severity ${String(severity)} is not one of 0, 1, 2, 3, 4, 5`,
@@ -173,10 +183,22 @@ function run(x: Float32Array, shape: readonly number[], e: Entry, params: Corrup
       throw new TrellisError('BAD_CORRUPTION_PARAMS', `corruption ${e.name} needs a finite number for "${key}", got ${JSON.stringify(params[key])}`,
         `pass parameters like ${JSON.stringify(e.severities[0])}`, { name: e.name, params });
     }
+    const range = PARAM_RANGES[key];
+    if (range && !range.ok(params[key]!)) {
+      throw new TrellisError('BAD_CORRUPTION_PARAMS', `corruption ${e.name}: "${key}" ${params[key]} is not ${range.text}`,
+        `pass parameters like ${JSON.stringify(e.severities[0])}`, { name: e.name, params });
+    }
   }
   const per = d.h * d.w * d.c;
   const out = largeFloat32Array(x.length);
   for (let i = 0; i < x.length / per; i++) e.op(x.subarray(i * per, (i + 1) * per), out.subarray(i * per, (i + 1) * per), d, params, rng);
+  // a backstop for parameters no range above excludes: the outputs are promised in [0, 1]
+  for (let i = 0; i < out.length; i++) {
+    if (Number.isNaN(out[i]!)) {
+      throw new TrellisError('BAD_CORRUPTION_PARAMS', `corruption ${e.name} with ${JSON.stringify(params)} gives NaN values (image ${Math.floor(i / per)})`,
+        `pass parameters like ${JSON.stringify(e.severities[0])}`, { name: e.name, params });
+    }
+  }
   finish(out, quantize);
   return out;
 }
@@ -209,7 +231,8 @@ export function corruptImages(x: Float32Array, shape: readonly number[], name: C
 /**
  * Like {@link corruptImages}, with explicit parameters instead of a severity, for intensities outside
  * the table (e.g. `applyCorruption(x, [28, 28, 1], 'gauss', { sigma: 0.05 }, rng)`). The parameter
- * names are those of `CORRUPTIONS[name].severities`.
+ * names are those of `CORRUPTIONS[name].severities`. Throws `BAD_CORRUPTION_PARAMS` for a parameter that
+ * is not finite or out of its range (`lambda`, `scale` > 0; `sigma` ≥ 0; `p`, `amount`, `fraction` in [0, 1]).
  */
 export function applyCorruption(x: Float32Array, shape: readonly number[], name: CorruptionName, params: CorruptionParams, rng: Rng, options: CorruptionOptions = {}): Float32Array {
   return run(x, shape, entry(name), params, rng, options);

@@ -13,7 +13,10 @@ export interface CsvDatasetOptions {
   shape?: number[];
   /** Number of classes; default: the largest label + 1 (1 with `labelColumn: null`: pass the model's class count to train or adapt on unlabeled rows). */
   numClasses?: number;
-  /** Whether the first row is a header. Default `'auto'`: a header when a non-empty cell of the first row is not a number. */
+  /**
+   * Whether the first row is a header. Default `'auto'`: a header when a non-empty cell of the first row is
+   * not a number and not a missing-value marker (`NaN`, `NA`, `n/a`, `null`, `none`, `inf`, `?`, any case).
+   */
   hasHeader?: boolean | 'auto';
   /** Divide every feature value by this, e.g. 255 for 0–255 pixels. Default 1. */
   scale?: number;
@@ -109,12 +112,21 @@ function csvRecords(text: string, delimiter: string, source: string): CsvRecord[
   return records;
 }
 
-/** Parses a numeric cell the strict way: the whole cell must be a finite number. */
+/** A decimal number as CSV exports write it (`Number` alone would also read `0x10`, `0b11` and `0o7`). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Parses a numeric cell the strict way: the whole cell must be a finite decimal number. */
 function toNumber(cell: string): number {
-  if (cell === '') return Number.NaN;
+  if (!DECIMAL.test(cell)) return Number.NaN;
   const v = Number(cell);
   return Number.isFinite(v) ? v : Number.NaN;
 }
+
+/**
+ * Cells that are not decimal numbers but not column names either: missing-value markers and hex, binary or
+ * octal literals. A first row holding one is data (and fails as not numeric), not a header that is dropped.
+ */
+const NOT_A_NAME = /^(nan|na|n\/a|null|none|inf|[+-]inf|[+-]?infinity|\?|[+-]?0[xbo][0-9a-f]+)$/i;
 
 function columnName(header: string[] | null, c: number): string {
   const name = header?.[c];
@@ -161,7 +173,7 @@ export function parseCsvDataset(text: string, options: CsvDatasetOptions, source
   }
   const first = lines[0]!;
   // a header names its columns: some cell is text (an empty cell is a missing value, not a name)
-  const firstHasText = first.cells.some((c) => c !== '' && Number.isNaN(toNumber(c)));
+  const firstHasText = first.cells.some((c) => c !== '' && !NOT_A_NAME.test(c) && Number.isNaN(toNumber(c)));
   const hasHeader = options.hasHeader === undefined || options.hasHeader === 'auto' ? firstHasText : options.hasHeader;
   const header = hasHeader ? first.cells : null;
   const rows = hasHeader ? lines.slice(1) : lines;
@@ -221,7 +233,8 @@ export function parseCsvDataset(text: string, options: CsvDatasetOptions, source
       const cell = cells[c]!;
       const v = toNumber(cell);
       if (c === labelIndex) {
-        if (!(Number.isInteger(v) && v >= 0)) {
+        // below 2^31: the labels are stored as Int32 (2^32 + 1 used to become 1)
+        if (!(Number.isInteger(v) && v >= 0 && v < 2 ** 31)) {
           throw new TrellisError('CSV_BAD_LABEL',
             `${source} line ${line}, ${columnName(header, c)}: label ${JSON.stringify(cell)} is not a non-negative integer`,
             'labels must be class ids 0..K-1: map class names to integers before loading, or choose the right labelColumn', { source, line, column: c + 1, cell });

@@ -48,7 +48,7 @@ export interface FashionMnistClassReport {
   train: number;
   /** File indices of test rows dropped because the same pixels occur in the training split. */
   droppedTestRows: number[];
-  /** File indices of non-blank rows beyond the 7,000 the split uses (ignored). */
+  /** How many non-blank rows of each class file lie beyond the 7,000 the split uses (ignored). */
   unusedRows: number;
 }
 

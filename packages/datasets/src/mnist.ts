@@ -8,9 +8,9 @@ export const MNIST_CLASSES: readonly string[] = Object.freeze(['0', '1', '2', '3
 
 /** Options of {@link loadMnist} and {@link loadFashionMnist}. */
 export interface ImageLoaderOptions {
-  /** Which split: the 60,000 training images or the 10,000 test images. */
+  /** Which split: the 60,000 training images, or the test images (10,000 for MNIST, 9,990 for Fashion-MNIST). */
   split: 'train' | 'test';
-  /** Load at most this many examples (the first ones of the split). Default: the whole split. */
+  /** Load at most this many examples (the first ones of the split; a limit above the split's size loads it all). Default: the whole split. */
   limit?: number;
   /** Give each example shape `[784]` instead of `[28, 28, 1]`. Default false. */
   flatten?: boolean;

@@ -234,6 +234,13 @@ describe('corruption errors', () => {
     scaled[300] = 255;
     expect(code(() => corruptImages(scaled, SHAPE, 'rotate', 1, new Rng(1)))).toBe('IMAGE_OUT_OF_RANGE');
     expect(code(() => applyCorruption(x, SHAPE, 'rotate', { angle: 3 }, new Rng(1)))).toBe('BAD_CORRUPTION_PARAMS');
+    // these used to give all-NaN images (a Poisson rate or zoom scale of 0) or a raw RangeError (a negative σ)
+    for (const [name, params] of [['shot_noise', { lambda: 0 }], ['zoom_out', { scale: 0 }], ['gaussian_blur', { sigma: -1 }], ['elastic', { alpha: 4, sigma: -1 }],
+      ['impulse_noise', { p: 1.5 }], ['salt_pepper', { amount: -0.1 }], ['invert', { fraction: 2 }]] as const) {
+      expect(code(() => applyCorruption(x, SHAPE, name, params, new Rng(1))), name).toBe('BAD_CORRUPTION_PARAMS');
+    }
+    expect(() => applyCorruption(x, SHAPE, 'shot_noise', { lambda: 0 }, new Rng(1))).toThrow(/corruption shot_noise: "lambda" 0 is not above 0/);
+    expect(inUnitRange(applyCorruption(x, SHAPE, 'gaussian_blur', { sigma: 0 }, new Rng(1)))).toBe(true);
     const features = Dataset.fromArrays({ x: new Float32Array(6).fill(0.5), shape: [2, 3], labels: null, numClasses: 1 });
     expect(code(() => corrupt(features, 'rotate', 1, 1))).toBe('none'); // [2, 3] is a 2 × 3 one-channel image
   });

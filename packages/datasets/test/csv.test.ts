@@ -94,6 +94,24 @@ describe('loadCsvDataset', () => {
     expect(Array.from(ds.x)).toEqual([0, 0.5, 1, 0.25]);
   });
 
+  it('a missing-value marker or a hex literal in the first row is an error too, not a header; huge labels and non-decimal numbers are refused', () => {
+    // `NaN`, `NA`, `?` … used to make the first data row a header, dropped without a word
+    for (const marker of ['NaN', 'nan', 'NA', 'n/a', 'null', 'inf', '-Infinity', '?']) {
+      const e = error(() => parseCsvDataset(`1,${marker}\n0,4\n`, { labelColumn: 0 }));
+      expect(e.code, marker).toBe('CSV_NOT_NUMERIC');
+      expect(e.message, marker).toContain(`line 1, column 2: ${JSON.stringify(marker)} is not a number`);
+    }
+    // `Number` reads 0x10 as 16 and 0b11 as 3: the cells are refused, in the first row and later
+    expect(error(() => parseCsvDataset('1,0x10\n0,4\n', { labelColumn: 0 })).message).toContain('line 1, column 2: "0x10" is not a number');
+    expect(error(() => parseCsvDataset('0,2\n1,0b11\n', { labelColumn: 0 })).message).toContain('line 2, column 2: "0b11" is not a number');
+    expect(Array.from(parseCsvDataset('0,2.5e-1\n1,-.5\n1,+3.\n', { labelColumn: 0 }).x)).toEqual([0.25, -0.5, 3]);
+    // labels are Int32: 2^31 used to crash with a TypeError (numClasses given) and 2^32 + 1 to load as 1
+    expect(error(() => parseCsvDataset('2147483648,1\n0,2\n', { labelColumn: 0, numClasses: 3 })).code).toBe('CSV_BAD_LABEL');
+    expect(error(() => parseCsvDataset('4294967297,1\n0,2\n', { labelColumn: 0 })).code).toBe('CSV_BAD_LABEL');
+    // a header with a real name is still a header
+    expect(parseCsvDataset('label,NaN_count\n1,2\n', { labelColumn: 'label' }).size).toBe(1);
+  });
+
   it('a missing file whose name holds the delimiter is a missing file, not CSV text', () => {
     expect(error(() => loadCsvDataset(join(dir, 'no-such,file.csv'), { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
     expect(error(() => loadCsvDataset('runs,2024.csv', { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');

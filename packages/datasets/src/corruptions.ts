@@ -28,7 +28,8 @@ export type Severity = 0 | 1 | 2 | 3 | 4 | 5;
  * - `'none'` (default): clip to [0, 1];
  * - `'round'`: clip to [0, 1], then round to the 8-bit grid (k / 255);
  * - `'wrap'`: cast to 8 bits the way the retrain-cost reference pipeline does, without clipping first:
- *   `((trunc(255·v) mod 256) + 256) mod 256 / 255`, so −0.1 becomes 231/255 and 1.1 becomes 24/255.
+ *   `((trunc(255·v) mod 256) + 256) mod 256 / 255`, so −0.1 becomes 231/255 and 1.1 becomes 24/255. As
+ *   in that pipeline, `fog` (its frost) is clipped first, then cast (`trunc(255·v) / 255`).
  */
 export type Quantize = 'none' | 'round' | 'wrap';
 
@@ -158,15 +159,16 @@ function checkImages(x: Float32Array, shape: readonly number[]): ReturnType<type
   return d;
 }
 
-function finish(out: Float32Array, quantize: Quantize): void {
+function finish(out: Float32Array, quantize: Quantize, clipBeforeWrap: boolean): void {
   for (let i = 0; i < out.length; i++) {
     const v = out[i]!;
-    if (quantize === 'wrap') {
+    if (quantize === 'wrap' && !clipBeforeWrap) {
       const byte = ((Math.trunc(255 * v) % 256) + 256) % 256;
       out[i] = byte / 255;
     } else {
       const clipped = v < 0 ? 0 : v > 1 ? 1 : v;
-      out[i] = quantize === 'round' ? Math.round(clipped * 255) / 255 : clipped;
+      // 'wrap' after clipping: the same 8-bit cast (truncation), which can no longer wrap
+      out[i] = quantize === 'round' ? Math.round(clipped * 255) / 255 : quantize === 'wrap' ? Math.trunc(clipped * 255) / 255 : clipped;
     }
   }
 }
@@ -199,7 +201,8 @@ function run(x: Float32Array, shape: readonly number[], e: Entry, params: Corrup
         `pass parameters like ${JSON.stringify(e.severities[0])}`, { name: e.name, params });
     }
   }
-  finish(out, quantize);
+  // the reference pipeline clips its frost (our fog) before the 8-bit cast; only the noises wrap
+  finish(out, quantize, e.name === 'fog');
   return out;
 }
 

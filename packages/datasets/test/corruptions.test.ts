@@ -201,6 +201,15 @@ describe('hand-checked values', () => {
     const mean = (a: Float32Array): number => a.reduce((s, v) => s + v, 0) / a.length;
     expect(mean(w)).toBeGreaterThan(mean(plain) + 0.2); // half the background became ≈ 1 − |noise|
     expect(inUnitRange(w)).toBe(true);
+    // fog (the reference's frost) is clipped before the cast: bright strokes above 1 used to wrap to dark,
+    // and fog's change stopped growing with severity
+    const fogged = (s: Severity, quantize: 'wrap' | 'none') => corruptImages(x, SHAPE, 'fog', s, new Rng(3), { quantize });
+    for (const s of SEVERITIES) {
+      const w5 = fogged(s, 'wrap');
+      expect(maxAbsDiff(w5, fogged(s, 'none').map((v) => Math.trunc(v * 255) / 255))).toBe(0);
+    }
+    const diffs = SEVERITIES.map((s) => meanAbsDiff(fogged(s, 'wrap'), x));
+    for (let s = 1; s < 5; s++) expect(diffs[s]!).toBeGreaterThanOrEqual(diffs[s - 1]!);
   });
 
   it('flat [784] examples are treated as 28 × 28 images, and colour channels are supported', () => {

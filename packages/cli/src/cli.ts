@@ -96,6 +96,10 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     const known = command === 'train' || command === 'tour' || TECHNIQUES.some((t) => t.name === command);
     if (!known) throw new TrellisError('UNKNOWN_COMMAND', `unknown command "${command}"`, 'run `trellis --help` for the list of commands');
     checkFlags(command, flags);
+    if ((command === 'train' || command === 'tour') && Object.keys(params).length) {
+      throw new TrellisError('BAD_ARGS', `\`trellis ${command}\` takes no --set (it was given ${Object.keys(params).map((k) => `--set ${k}=…`).join(', ')}, which would be ignored)`,
+        command === 'train' ? 'use train\'s own flags (--dataset, --model, --epochs, --batch-size, --lr, --limit, --workers)' : 'use --epochs and --only; a technique\'s --set keys go to `trellis <technique>`');
+    }
     // Every flag is read before the backend starts, so a wrong value fails at once, before any banner.
     const mode = modeFlag(flags);
     const trainOptions: TrainCommandOptions = {

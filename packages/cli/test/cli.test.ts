@@ -92,6 +92,15 @@ describe('trellis CLI', () => {
     expect(r.stderr).toMatch(/--resume=yes is not true or false\n  fix: write --resume on its own/);
   });
 
+  it('train and tour refuse --set (they used to ignore it, exit 0 and record none of it)', async () => {
+    for (const cmd of ['train', 'tour']) {
+      const r = await run([cmd, '--set', 'lr=banana', '--backend', 'cpu']);
+      expect(r.status, cmd).toBe(2);
+      expect(r.stderr, cmd).toMatch(new RegExp(`\`trellis ${cmd}\` takes no --set \\(it was given --set lr=…`));
+      expect(r.stdout, cmd).not.toMatch(/backend:/);
+    }
+  });
+
   it('refuses `tour --full` (the tour is quick only) and an empty --out before any work', async () => {
     const tour = await run(['tour', '--full', '--backend', 'cpu']);
     expect(tour.status).toBe(2);

@@ -84,7 +84,12 @@ function editDistance(a: string, b: string): number {
 export function misspeltPluginKeys(plugin: object): Array<{ key: string; meant: string }> {
   const known = new Set<string>(PLUGIN_KEYS);
   const out: Array<{ key: string; meant: string }> = [];
-  for (const key of Object.keys(plugin)) {
+  // own keys and a class's methods (a class plugin's hooks live on its prototype)
+  const keys = new Set<string>(Object.keys(plugin));
+  for (let proto = Object.getPrototypeOf(plugin); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const k of Object.getOwnPropertyNames(proto)) if (k !== 'constructor') keys.add(k);
+  }
+  for (const key of keys) {
     if (known.has(key) || key.length < 5) continue;
     // the nearest key, a case-only difference first
     const ranked = PLUGIN_KEYS.map((k) => ({ k, d: k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(k, key) })).sort((a, b) => a.d - b.d);

@@ -79,6 +79,9 @@ describe('the suite catches broken plugins', () => {
     expect(r.filter((x) => !x.ok).map((x) => x.check)).toEqual(['hook-names']);
     const controls = { name: 'controls', apiVersion: 1, state: () => ({}), takePrediction: () => null, skipsUpdate: () => false, teacher: () => null, planSteps: () => {} };
     expect(misspeltPluginKeys(controls)).toEqual([]);
+    // a class plugin's hooks are methods on its prototype: a misspelt one is caught there too
+    class ClassPlugin { name = 'class'; apiVersion = 1; lossTerm(): void {} onEpochEnd(): void {} takePrediction(): null { return null; } }
+    expect(misspeltPluginKeys(new ClassPlugin())).toEqual([{ key: 'lossTerm', meant: 'lossTerms' }]);
     expect(misspeltPluginKeys({ transformGradient: () => ({}), SetState: () => {} })).toEqual([
       { key: 'transformGradient', meant: 'transformGradients' }, { key: 'SetState', meant: 'setState' }]);
   });

@@ -160,6 +160,9 @@ export function meanEntropyBits(probs: ArrayLike<number>, k: number): number {
 
 /** Mean L2 norm of `n × k` logit rows. */
 export function meanLogitNorm(logits: ArrayLike<number>, k: number): number {
+  // k = 0 used to loop forever, and a partial row to give NaN
+  check(Number.isInteger(k) && k >= 1 && logits.length % k === 0, 'LOGITS_SHAPE_MISMATCH', `${logits.length} logits do not form whole rows of ${k} classes`,
+    'pass n × k row-major logits and their class count k');
   const n = logits.length / k;
   let s = 0;
   for (let i = 0; i < n; i++) {

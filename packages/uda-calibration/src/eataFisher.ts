@@ -4,7 +4,7 @@
  * `α·Σ_j F_j (θ_j − θ_j^src)²` that keeps those weights near their source values.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { disposeBatch, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { check, disposeBatch, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 
 /** A diagonal Fisher and the source values of the weights it was computed for, keyed by weight name. */
 export interface FisherAnchor {
@@ -29,6 +29,8 @@ export interface DiagonalFisherOptions {
  * anchor. The caller owns (and disposes) every returned tensor.
  */
 export function diagonalFisher(model: ModelAdapter, params: Record<string, tf.Variable>, data: Dataset, options: DiagonalFisherOptions = {}): FisherAnchor {
+  check(data.size > 0, 'EMPTY_DATASET', "EATA's Fisher source set is empty (the penalty would be 0/0 = NaN from the first step)",
+    'pass fisher: { data } with clean source inputs, e.g. the source validation split');
   const samples = Math.min(options.samples ?? 500, data.size);
   const source = data.withoutLabels().take(samples);
   const vars = Object.values(params);

@@ -5,6 +5,7 @@ import {
   applyTemperature,
   calibrationReport,
   fitTemperature,
+  meanLogitNorm,
   relativeToSource,
   rowArgmax,
   rowEntropies,
@@ -115,6 +116,12 @@ describe('calibrationReport (hand-computed)', () => {
       labels[i] = y;
     }
     expect(calibrationReport(logits, labels, k).ece).toBeLessThan(0.02);
+  });
+
+  it('meanLogitNorm refuses a class count that does not fit the logits (k = 0 used to loop forever)', () => {
+    expect(code(() => meanLogitNorm([1, 2, 3], 0))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(code(() => meanLogitNorm([1, 2, 3], 2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(meanLogitNorm([3, 4, 0, 0], 2)).toBe(2.5);
   });
 
   it('NaN logits, wrong shapes and bad labels raise TrellisErrors', () => {

@@ -56,6 +56,8 @@ export interface CorruptionInfo {
 interface Entry extends CorruptionInfo {
   readonly op: ImageOp | null;
   readonly required: readonly string[];
+  /** `quantize: 'wrap'` clips this one before the 8-bit cast (the reference pipeline's frost, our fog). */
+  readonly clipBeforeWrap?: boolean;
 }
 
 function levels<K extends string>(key: K, values: readonly number[]): CorruptionParams[] {
@@ -96,7 +98,7 @@ const ENTRIES: readonly Entry[] = [
   { name: 'gauss', transform: 'x + N(0, σ²) per value', source: 'retrain-cost', core: false, severities: levels('sigma', [0.1, 0.2, 0.35, 0.5, 0.8]), op: gaussianNoise, required: ['sigma'] },
   { name: 'salt_pepper', transform: 'two pixel masks of probability a/2 each: first → 0, second → 1 (wins)', source: 'retrain-cost', core: false, severities: levels('amount', [0.02, 0.05, 0.1, 0.2, 0.3]), op: saltPepper, required: ['amount'] },
   { name: 'blur', transform: 'SciPy-style Gaussian: radius ⌊4σ + 0.5⌋, reflect boundary', source: 'retrain-cost', core: false, severities: levels('sigma', [0.5, 0.8, 1.2, 1.6, 2.0]), op: scipyBlur, required: ['sigma'] },
-  { name: 'fog', transform: 'c0·x + c1·F, F a random crop of a plasma fractal in [0, 1]', source: 'retrain-cost', core: false, severities: pairs('c0', 'c1', [[0.98, 0.2], [0.96, 0.22], [0.94, 0.24], [0.9, 0.26], [0.88, 0.27]]), op: fog, required: ['c0', 'c1'] },
+  { name: 'fog', transform: 'c0·x + c1·F, F a random crop of a plasma fractal in [0, 1]', source: 'retrain-cost', core: false, severities: pairs('c0', 'c1', [[0.98, 0.2], [0.96, 0.22], [0.94, 0.24], [0.9, 0.26], [0.88, 0.27]]), op: fog, required: ['c0', 'c1'], clipBeforeWrap: true },
 ];
 
 const BY_NAME = new Map<string, Entry>(ENTRIES.map((e) => [e.name, e]));
@@ -201,8 +203,7 @@ function run(x: Float32Array, shape: readonly number[], e: Entry, params: Corrup
         `pass parameters like ${JSON.stringify(e.severities[0])}`, { name: e.name, params });
     }
   }
-  // the reference pipeline clips its frost (our fog) before the 8-bit cast; only the noises wrap
-  finish(out, quantize, e.name === 'fog');
+  finish(out, quantize, e.clipBeforeWrap === true);
   return out;
 }
 

@@ -168,6 +168,18 @@ export function reliabilityBins(probs: ArrayLike<number>, labels: ArrayLike<numb
   return binsOf(probs, labels, k, bins);
 }
 
+/**
+ * The bin of confidence `c` among `bins` equal-width bins: m with m/bins < c ≤ (m+1)/bins, the edges computed as
+ * the report's `lower`/`upper` are. `ceil(c·bins) − 1` alone is off by one where `c·bins` rounds across an
+ * integer (7/25·25 rounds up to 7.000…01; the double just above 11/15, times 15, rounds down to 11).
+ */
+function binIndex(c: number, bins: number): number {
+  let m = Math.min(bins - 1, Math.max(0, Math.ceil(c * bins) - 1));
+  if (m > 0 && c <= m / bins) m -= 1;
+  else if (m < bins - 1 && c > (m + 1) / bins) m += 1;
+  return m;
+}
+
 function binsOf(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, bins: number): ReliabilityBin[] {
   const count = new Float64Array(bins);
   const hit = new Float64Array(bins);
@@ -176,9 +188,7 @@ function binsOf(probs: ArrayLike<number>, labels: ArrayLike<number>, k: number, 
     let best = 0;
     for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
     const c = probs[i * k + best]!;
-    let m = Math.ceil(c * bins) - 1;
-    if (m < 0) m = 0;
-    if (m >= bins) m = bins - 1;
+    const m = binIndex(c, bins);
     count[m]! += 1;
     hit[m]! += best === labels[i] ? 1 : 0;
     conf[m]! += c;

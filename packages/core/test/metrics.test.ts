@@ -112,6 +112,31 @@ describe('report tables', () => {
 });
 
 describe('calibration binning on exact edges', () => {
+  const nextUp = (x: number): number => {
+    const b = new Float64Array([x]);
+    new BigUint64Array(b.buffer)[0]! += 1n;
+    return b[0]!;
+  };
+  const binOf = (c: number, bins: number): number => reliabilityBins([c, 1 - c], [0], 2, bins).findIndex((b) => b.count === 1);
+
+  it('a confidence exactly on an upper edge m/M falls in bin m−1 even where c·M rounds above m', () => {
+    expect(Math.ceil((14 / 25) * 25)).toBe(15); // the product rounds up past the integer
+    expect(binOf(14 / 25, 25)).toBe(13); // (0.52, 0.56]
+    expect(binOf(7 / 10, 10)).toBe(6);
+    for (const bins of [10, 25, 50, 100]) {
+      for (let m = Math.ceil(bins / 2); m <= bins; m++) expect(binOf(m / bins, bins)).toBe(m - 1);
+    }
+  });
+
+  it('a confidence just above an edge m/M falls in bin m even where c·M rounds down to m', () => {
+    const c = nextUp(11 / 15);
+    expect(Math.ceil(c * 15) - 1).toBe(10); // the product rounds down onto the integer
+    expect(binOf(c, 15)).toBe(11); // (11/15, 12/15]
+    for (const bins of [7, 15, 20, 30, 50, 100]) {
+      for (let m = Math.ceil(bins / 2); m < bins; m++) expect(binOf(nextUp(m / bins), bins)).toBe(m);
+    }
+  });
+
   it('a confidence of exactly 1/15 (15 equal logits) falls in the first of 15 bins, as the spec rules', () => {
     const logits = new Array(15).fill(0.3);
     expect(softmaxRows(logits, 15)[0]).not.toBe(1 / 15); // float32 rounds it up, over the edge

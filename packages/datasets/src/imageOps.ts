@@ -133,13 +133,15 @@ export function warp(src: Float32Array, dst: Float32Array, d: ImageDims, map: (y
 /**
  * A Poisson draw with the given mean by inversion of one uniform, so that one uniform is consumed
  * per call whatever the mean (draws at different means stay coupled). Means above 500 use the
- * normal approximation.
+ * normal approximation, inverting the same uniform (`rng.normal()` there took one to three more
+ * draws and shifted every later value of the image).
  * @internal
  */
 export function poisson(mean: number, rng: Rng): number {
   const u = rng.next();
   if (!(mean > 0)) return 0;
-  if (mean > 500) return Math.max(0, Math.round(mean + Math.sqrt(mean) * rng.normal()));
+  // u + 2^-33: the middle of the uniform's 2^-32 cell, so that u = 0 is not −∞
+  if (mean > 500) return Math.max(0, Math.round(mean + Math.sqrt(mean) * standardNormalQuantile(u + 2 ** -33)));
   let k = 0;
   let p = Math.exp(-mean);
   let cdf = p;
@@ -149,6 +151,30 @@ export function poisson(mean: number, rng: Rng): number {
     cdf += p;
   }
   return k;
+}
+
+const QA = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.3577518672690, -30.66479806614716, 2.506628277459239];
+const QB = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+const QC = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+const QD = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+
+/** Tail of {@link standardNormalQuantile}: `p` < 0.02425, q = √(−2 ln p). */
+function normalTail(q: number): number {
+  return (((((QC[0]! * q + QC[1]!) * q + QC[2]!) * q + QC[3]!) * q + QC[4]!) * q + QC[5]!) / ((((QD[0]! * q + QD[1]!) * q + QD[2]!) * q + QD[3]!) * q + 1);
+}
+
+/**
+ * Φ⁻¹(p), the standard normal quantile, for p in (0, 1): Acklam's rational approximation (relative error
+ * below 1.2e-9), central region |p − ½| ≤ 0.47575, tails from √(−2 ln p).
+ * @internal
+ */
+export function standardNormalQuantile(p: number): number {
+  if (p < 0.02425) return normalTail(Math.sqrt(-2 * Math.log(p)));
+  if (p > 1 - 0.02425) return -normalTail(Math.sqrt(-2 * Math.log(1 - p)));
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((QA[0]! * r + QA[1]!) * r + QA[2]!) * r + QA[3]!) * r + QA[4]!) * r + QA[5]!) * q) /
+    (((((QB[0]! * r + QB[1]!) * r + QB[2]!) * r + QB[3]!) * r + QB[4]!) * r + 1);
 }
 
 /**

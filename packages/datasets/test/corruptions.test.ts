@@ -4,6 +4,7 @@ import {
   applyCorruption, CORE_CORRUPTIONS, corrupt, corruptImages, CORRUPTION_NAMES, CORRUPTIONS, loadMnist,
   type CorruptionName, type Severity,
 } from '@trellis-ml/datasets';
+import { standardNormalQuantile } from '../src/imageOps.js';
 
 const SHAPE = [28, 28, 1];
 const sample = loadMnist({ split: 'test', limit: 200 });
@@ -190,6 +191,33 @@ describe('hand-checked values', () => {
     const shot = applyCorruption(grey, SHAPE, 'shot_noise', { lambda: 20 }, rng());
     expect(shot.reduce((s, v) => s + v, 0) / shot.length).toBeCloseTo(0.5, 2); // Poisson(λx)/λ has mean x
     expect(maxAbsDiff(shot.map((v) => v * 20), shot.map((v) => Math.round(v * 20)))).toBeLessThan(1e-5);
+  });
+
+  it('the normal quantile that approximation inverts matches Python statistics.NormalDist().inv_cdf to 1e-8', () => {
+    const ref: Array<[number, number]> = [
+      [1e-10, -6.361340902404056], [0.001, -3.090232306167813], [0.02425, -1.9729610513118845], [0.3, -0.5244005127080407],
+      [0.5, 0], [0.9, 1.2815515655446008], [0.975, 1.9599639845400536], [0.999, 3.090232306167813],
+    ];
+    for (const [p, z] of ref) expect(Math.abs(standardNormalQuantile(p) - z), `p = ${p}`).toBeLessThan(1e-8 * Math.max(1, Math.abs(z)));
+  });
+
+  it('shot noise takes one uniform per value at any mean, the normal approximation above 500 included', () => {
+    // λx = 600 on every value but the first; the first at λx = 60 (inversion) or 900 (approximation)
+    const grey = new Float32Array(784).fill(0.6);
+    const ref = applyCorruption(grey, SHAPE, 'shot_noise', { lambda: 1000 }, new Rng(4));
+    for (const first of [0.06, 0.9]) {
+      const x = grey.slice();
+      x[0] = first;
+      const out = applyCorruption(x, SHAPE, 'shot_noise', { lambda: 1000 }, new Rng(4));
+      expect(same(out.subarray(1), ref.subarray(1)), `first value ${first}`).toBe(true); // later values keep their draws
+    }
+    // Poisson(600)/1000: mean 0.6, sd √600/1000 = 0.0245, on the 1/1000 grid
+    const mean = ref.reduce((s, v) => s + v, 0) / ref.length;
+    const sd = Math.sqrt(ref.reduce((s, v) => s + (v - mean) ** 2, 0) / ref.length);
+    expect(Math.abs(mean - 0.6)).toBeLessThan(0.0035); // 4 standard errors
+    expect(sd).toBeGreaterThan(0.0215);
+    expect(sd).toBeLessThan(0.0275);
+    expect(maxAbsDiff(ref.map((v) => v * 1000), ref.map((v) => Math.round(v * 1000)))).toBeLessThan(1e-3);
   });
 
   it('quantize: round gives the 8-bit grid; wrap wraps negative noise to bright values', () => {

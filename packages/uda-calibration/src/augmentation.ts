@@ -45,10 +45,11 @@ export const DEFAULT_AUGMENTATION: Readonly<ResolvedAugmentation> = Object.freez
  * for on examples that are not images.
  */
 export function resolveAugmentation(options: AugmentationOptions | undefined, exampleShape: readonly number[] | null, method: string): ResolvedAugmentation {
-  check(options === undefined || (typeof options === 'object' && options !== null), 'BAD_AUGMENTATION', `${method}'s augmentation is ${String(options)}, not an options object`,
+  check(options === undefined || (typeof options === 'object' && options !== null), 'BAD_AUGMENTATION', () => `${method}'s augmentation is ${String(options)}, not an options object`,
     'pass e.g. augmentation: { maxRotationDegrees: 10, maxShiftPixels: 2, noiseStd: 0.02 }, or leave it out for the defaults');
   // a misspelt key would leave the default it meant to change in force
-  const unknown = Object.keys(options ?? {}).filter((k) => !(k in DEFAULT_AUGMENTATION));
+  // (own keys only: `in` also found Object.prototype's, so `constructor` passed as a setting)
+  const unknown = Object.keys(options ?? {}).filter((k) => !Object.hasOwn(DEFAULT_AUGMENTATION, k));
   check(unknown.length === 0, 'BAD_AUGMENTATION', `${method}'s augmentation has no setting ${unknown.map((k) => `"${k}"`).join(', ')}`,
     `use ${Object.keys(DEFAULT_AUGMENTATION).join(', ')}`);
   const out: ResolvedAugmentation = { ...DEFAULT_AUGMENTATION, ...(options ?? {}) };
@@ -74,6 +75,8 @@ export function resolveAugmentation(options: AugmentationOptions | undefined, ex
  */
 export function augmentImages(x: Float32Array, exampleShape: readonly number[], n: number, copies: number, settings: ResolvedAugmentation, rng: Rng): Float32Array {
   const per = exampleShape.reduce((a, b) => a * b, 1);
+  // a fractional or negative count gave a Float32Array length error or a silently short output
+  check(Number.isInteger(copies) && copies >= 1, 'BAD_OPTION', `${copies} augmented copies is not a positive integer`, 'pass copies ≥ 1, e.g. CoTTA\'s nAug or MEMO\'s batch of augmentations');
   check(x.length === n * per, 'SHAPE_MISMATCH', `${x.length} values are not ${n} examples of shape [${exampleShape.join(', ')}]`, 'pass the batch\'s values, its example shape and its size');
   const out = new Float32Array(n * copies * per);
   for (let c = 0; c < copies; c++) {

@@ -67,6 +67,9 @@ const TEMPERATURE_MODES: readonly TemperatureMode[] = ['entropy-and-norm', 'entr
  * @internal
  */
 export function checkCertaintyConfig(stats: SourceStats, cfg: TemperatureConfig, k: number): void {
+  // The entropy scale √(log2 k) is 0 for one class: every temperature would be NaN.
+  check(Number.isInteger(k) && k >= 2, 'BAD_CLASSES', `DEC's temperatures need at least 2 classes; the logits have ${k}`,
+    'adapt a classifier with 2 or more outputs');
   check(stats !== null && typeof stats === 'object', 'BAD_SOURCE_STATS', `the source statistics are ${String(stats)}`,
     'pass stats: computeSourceStats(teacher, clean source validation data)');
   check(stats.numClasses === k, 'CLASS_COUNT_MISMATCH', `the source statistics are for ${stats.numClasses} classes but the logits have ${k}`,
@@ -146,7 +149,8 @@ export function certaintyTemperatures(logits: ArrayLike<number>, k: number, stat
  * tensors `T`, `gamma`, `tau` (functions of the frozen teacher's logits only).
  */
 export function certaintyTemperaturesTensor(teacherLogits: tf.Tensor, stats: SourceStats, cfg: TemperatureConfig = DEFAULT_TEMPERATURE_CONFIG): { T: tf.Tensor1D; gamma: tf.Tensor1D; tau: tf.Tensor1D } {
-  const k = teacherLogits.shape[teacherLogits.shape.length - 1]!;
+  checkRows(teacherLogits, 'the teacher logits');
+  const k = teacherLogits.shape[1]!;
   checkCertaintyConfig(stats, cfg, k);
   return tf.tidy(() => {
     const z = teacherLogits as tf.Tensor2D;
@@ -195,10 +199,32 @@ export type DistillationDivergence =
   | 'bce-reference';
 
 /**
+ * Throws unless `divergence` is one of {@link DistillationDivergence}'s (a misspelt one used to fall through to the BCE branch).
+ * @internal
+ */
+export function checkDivergence(divergence: DistillationDivergence): void {
+  checkChoice(divergence, ['soft-ce', 'bce-reference'] as const, 'divergence', { fix: "pass divergence 'soft-ce' (the default) or 'bce-reference' (the released code's parity loss)" });
+}
+
+/** Throws `LOGITS_SHAPE_MISMATCH` unless `t` is a `[rows, classes]` tensor. */
+function checkRows(t: tf.Tensor, what: string): void {
+  check(t.rank === 2, 'LOGITS_SHAPE_MISMATCH', `${what} have shape [${t.shape}], not [rows, classes]`, 'pass the model\'s 2-D logits for the batch');
+}
+
+/**
  * The DEC loss for one batch: `D(p_student, q) · mean(τ)²` with `q = softmax(z_teacher / τ)`.
  * The pseudo-label depends on the teacher's logits and τ only (keep the teacher out of the optimizer).
  */
 export function certaintyDistillationLoss(studentLogits: tf.Tensor, teacherLogits: tf.Tensor, tau: tf.Tensor1D, divergence: DistillationDivergence = 'soft-ce'): tf.Scalar {
+  checkRows(studentLogits, 'the student logits');
+  checkRows(teacherLogits, 'the teacher logits');
+  const [b, k] = studentLogits.shape;
+  check(teacherLogits.shape[0] === b && teacherLogits.shape[1] === k, 'LOGITS_SHAPE_MISMATCH',
+    `the student logits are [${studentLogits.shape}] but the teacher logits [${teacherLogits.shape}] (broadcasting would pair the wrong rows)`,
+    'pass the teacher\'s logits for the same batch, from a model with the same classes');
+  check(tau.rank === 1 && tau.shape[0] === b, 'LOGITS_SHAPE_MISMATCH', `τ has shape [${tau.shape}] for a batch of ${b} rows`,
+    'pass one temperature per row, e.g. the tau of certaintyTemperaturesTensor(teacherLogits, …)');
+  checkDivergence(divergence);
   return tf.tidy(() => {
     const q = tf.softmax(tf.div(teacherLogits, tf.expandDims(tau, 1)));
     let d: tf.Scalar;

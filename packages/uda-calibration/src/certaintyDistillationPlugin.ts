@@ -9,6 +9,7 @@ import {
   certaintyDistillationLoss,
   certaintyTemperaturesTensor,
   checkCertaintyConfig,
+  checkDivergence,
   DEFAULT_TEMPERATURE_CONFIG,
   type DistillationDivergence,
   type SourceStats,
@@ -85,8 +86,7 @@ export function certaintyDistillation(options: CertaintyDistillationOptions): Tr
   // settings and statistics are checked now, not at the first target batch
   checkCertaintyConfig(options.stats, cfg, teacher.numClasses);
   const divergence = options.divergence ?? 'soft-ce';
-  // a misspelt choice used to fall through to another branch (any divergence but 'soft-ce' ran the BCE parity loss)
-  checkChoice(divergence, ['soft-ce', 'bce-reference'] as const, 'divergence', { fix: "pass divergence 'soft-ce' (the default) or 'bce-reference' (the released code's parity loss)" });
+  checkDivergence(divergence);
   const norm = options.teacherNormalization ?? 'source';
   checkChoice(norm, ['source', 'target-batch'] as const, 'teacherNormalization', { fix: "pass teacherNormalization 'source' (the default) or 'target-batch' (a BN-adapted teacher)" });
   const trainable = options.trainable ?? 'all';

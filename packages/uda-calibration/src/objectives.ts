@@ -21,7 +21,8 @@ export function entropyLoss(logits: tf.Tensor): tf.Scalar {
 
 /**
  * SHOT-IM information maximisation: `mean_i H(p_i) − diversityWeight · H(mean_i p_i)` — confident
- * per sample, diverse over the batch. Returns both parts (the total is their difference).
+ * per sample, diverse over the batch. Returns both parts; the loss is their sum (`diversity` is already
+ * `−diversityWeight · H(mean_i p_i)`, sign included).
  */
 export function informationMaximization(logits: tf.Tensor, diversityWeight = 1): { entropy: tf.Scalar; diversity: tf.Scalar } {
   return tf.tidy(() => {

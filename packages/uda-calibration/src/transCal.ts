@@ -274,6 +274,13 @@ export interface TransCalResult {
   sourceTemperature: number;
 }
 
+/** Whether λ `a` is nearer ½ than `b`, the smaller winning at equal distance (within rounding: 0.45 and 0.55 tie). */
+function nearerHalf(a: number, b: number): boolean {
+  const da = Math.abs(a - 0.5);
+  const db = Math.abs(b - 0.5);
+  return Math.abs(da - db) <= 1e-12 ? a < b : da < db;
+}
+
 /**
  * TransCal's target temperature: fits the source's own NLL temperature on the source validation set
  * and takes its calibrated mean confidence, then minimises `|mean target confidence(z / T) − estimated
@@ -281,7 +288,7 @@ export interface TransCalResult {
  * stops at a zero of that gap, which is a curve, not a point; here each λ of the grid gets its exact best
  * T (the mean top-class probability falls as T grows, so bisection on log T finds where it meets the
  * estimate, or T = 1 when the estimate is above the raw confidence), and of the λ with the smallest gap
- * the one nearest the reference's start 0.5 is taken (the smaller on a tie).
+ * the one nearest the reference's start 0.5 is taken (the smaller on a tie, whatever the grid's order).
  */
 export function transCal(inputs: TransCalInputs, options: TransCalOptions = {}): TransCalResult {
   const { targetLogits, sourceValLogits, sourceValLabels, weights, k } = inputs;
@@ -321,7 +328,7 @@ export function transCal(inputs: TransCalInputs, options: TransCalOptions = {}):
     const temperature = temperatureFor(estimatedAccuracy);
     const confidence = meanConfidence(targetLogits, k, temperature);
     const gap = Math.abs(confidence - estimatedAccuracy);
-    const better = best === null || gap < best.gap - 1e-9 || (Math.abs(gap - best.gap) <= 1e-9 && Math.abs(lambda - 0.5) < Math.abs(best.lambda - 0.5));
+    const better = best === null || gap < best.gap - 1e-9 || (Math.abs(gap - best.gap) <= 1e-9 && nearerHalf(lambda, best.lambda));
     if (better) best = { temperature, lambda, estimatedAccuracy, confidence, gap };
   }
   return { ...best!, sourceTemperature };

@@ -112,9 +112,40 @@ describe('certaintyTemperatures (spec §2.3)', () => {
     }
     z.dispose();
   });
+
+  it('refuses one class (the entropy scale √(log2 1) = 0 made every τ NaN) and logits that are not rows', () => {
+    const one: SourceStats = { h0Bits: 0, logitNorm: 1, numClasses: 1, count: 1 };
+    const before = tf.memory().numTensors;
+    expect(code(() => certaintyTemperatures([0.5, 2], 1, one))).toBe('BAD_CLASSES');
+    const col = tf.tensor2d([0.5, 2], [2, 1]);
+    expect(code(() => certaintyTemperaturesTensor(col, one))).toBe('BAD_CLASSES');
+    const flat = tf.tensor1d(row);
+    expect(code(() => certaintyTemperaturesTensor(flat, atSource))).toBe('LOGITS_SHAPE_MISMATCH');
+    tf.dispose([col, flat]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });
 
 describe('certaintyDistillationLoss (spec §2.4)', () => {
+  it('refuses student, teacher and τ of mismatched shapes (broadcasting used to pair one teacher row with every student row) and an unknown divergence', () => {
+    const before = tf.memory().numTensors;
+    const zs = tf.tensor2d([[0, 1, 0], [1, 0, 0]]);
+    const zt1 = tf.tensor2d([[2, 0, -1]]);
+    const zt4 = tf.tensor2d([[2, 0, -1, 0], [0, 0, 0, 0]]);
+    const zt = tf.tensor2d([[2, 0, -1], [0.5, 0.5, 0]]);
+    const tau2 = tf.tensor1d([2, 1]);
+    const tau1 = tf.tensor1d([2]);
+    expect(code(() => certaintyDistillationLoss(zs, zt1, tau2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(() => certaintyDistillationLoss(zs, zt1, tau2)).toThrow('the student logits are [2,3] but the teacher logits [1,3]');
+    expect(code(() => certaintyDistillationLoss(zs, zt4, tau2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(code(() => certaintyDistillationLoss(zs, zt, tau1))).toBe('LOGITS_SHAPE_MISMATCH');
+    const flat = tf.reshape(zs, [6]);
+    expect(code(() => certaintyDistillationLoss(flat, zt, tau2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(() => certaintyDistillationLoss(zs, zt, tau2, 'bce' as 'soft-ce')).toThrow('unknown divergence "bce"');
+    tf.dispose([zs, zt1, zt4, zt, tau2, tau1, flat]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('soft-ce equals −Σ q ln p · mean(τ)² by hand, and is minimal at p = q', () => {
     const zt = tf.tensor2d([[2, 0, -1], [0.5, 0.5, 0]]);
     const tau = tf.tensor1d([2, 1]);

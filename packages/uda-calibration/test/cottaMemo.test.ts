@@ -148,6 +148,13 @@ describe('CoTTA and MEMO: the pure parts, checked by hand', () => {
     expect(bad({}, [6])).toBe('AUGMENTATION_NEEDS_IMAGES');
     expect(bad({}, [784])).toBe('no error');
     expect(bad(NOISE, [6])).toBe('no error');
+    // Object.prototype's keys are no settings (`in` let `constructor` through)
+    expect(bad({ constructor: 1 } as unknown as AugmentationOptions)).toBe('BAD_AUGMENTATION');
+    expect(bad(JSON.parse('{"toString": 0}') as AugmentationOptions)).toBe('BAD_AUGMENTATION');
+    // copies: a positive integer (2.5 gave a RangeError from Float32Array, 0 an empty batch, −1 a RangeError)
+    for (const copies of [0, -1, 2.5, NaN]) {
+      expect(() => augmentImages(img, shape, 2, copies, settings, new Rng(5))).toThrow(`${copies} augmented copies is not a positive integer`);
+    }
   });
 });
 

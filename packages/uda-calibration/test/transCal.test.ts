@@ -122,6 +122,17 @@ describe('transCal', () => {
     expect(meanConfidence(tgt.z, 5, r.temperature)).toBeCloseTo(r.estimatedAccuracy, 5);
   });
 
+  it('of λ with equal gaps takes the one nearest ½, the smaller at equal distance whatever the grid order', () => {
+    const src = logits(2000, 5, 3, 1);
+    const tgt = logits(2000, 5, 6, 2); // every λ reaches gap 0, as in the test above
+    const inputs = { targetLogits: tgt.z, sourceValLogits: src.z, sourceValLabels: src.y, weights: new Float64Array(2000).fill(1), k: 5 };
+    for (const lambdaGrid of [[0.55, 0.45], [0.45, 0.55], [0.7, 0.3], [0.3, 0.7], [1, 0.2, 0.8]]) {
+      const r = transCal(inputs, { lambdaGrid });
+      expect(r.gap, `grid ${lambdaGrid}`).toBeLessThan(1e-6);
+      expect(r.lambda, `grid ${lambdaGrid}`).toBe(Math.min(...lambdaGrid.filter((l) => l !== 1)));
+    }
+  });
+
   it('keeps T = 1 when the estimated accuracy is above the raw target confidence', () => {
     const src = logits(1000, 4, 4, 3);
     const tgt = logits(1000, 4, 0.2, 4); // nearly uniform target predictions

@@ -98,6 +98,141 @@ export function misspeltPluginKeys(plugin: object): Array<{ key: string; meant: 
   return out;
 }
 
+/** Where two plugin states first differ: see {@link stateDifference}. */
+export interface StateDifference {
+  /** Path of the first differing value from the state's root, e.g. `state.stats.mean[2]` or `state.byClass.get("3")`. */
+  path: string;
+  /** The value there in the first state, described (e.g. `NaN`, `Float32Array(3)`, `an object with keys 0, 1, 2`). */
+  before: string;
+  /** The value there in the second state, described the same way. */
+  after: string;
+}
+
+/** How a {@link StateDifference} describes one value. */
+function describeValue(v: unknown): string {
+  if (typeof v === 'number') return Object.is(v, -0) ? '-0' : String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v === null || typeof v !== 'object') return typeof v === 'function' ? 'a function' : String(v);
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as ArrayLike<unknown>).length ?? v.byteLength})`;
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v instanceof Map) return `a Map of ${v.size}`;
+  if (v instanceof Set) return `a Set of ${v.size}`;
+  if (v instanceof Date) return `a Date (${Number.isNaN(v.getTime()) ? 'invalid' : v.toISOString()})`;
+  const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined);
+  return keys.length ? `an object with keys ${keys.slice(0, 6).join(', ')}${keys.length > 6 ? ', …' : ''}` : 'an empty object';
+}
+
+/** The kind of value a state comparison tells apart (a difference in kind is reported before any content). */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object') return typeof v;
+  if (ArrayBuffer.isView(v)) return v.constructor.name;
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof Map) return 'Map';
+  if (v instanceof Set) return 'Set';
+  if (v instanceof Date) return 'Date';
+  return 'object';
+}
+
+/** A path step naming an object key: `.key`, or `["a key"]` when it is not an identifier. */
+function keyStep(k: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
+}
+
+/**
+ * The first place where two plugin states differ, or `null` when they are equal: compared structurally, not
+ * as JSON text (which writes NaN and ±Infinity as `null` and a typed array as an object of its elements, so
+ * a state mangled that way used to compare equal to its JSON copy). Numbers are equal when `===` or both NaN
+ * (so NaN equals only NaN, and 0 equals -0); typed arrays by their type and elements; arrays by length and
+ * elements; Maps by their keys and each key's value, Sets by their members, Dates by their time; other
+ * objects by their own enumerable keys (a key whose value is `undefined` counts as absent, as in JSON) and
+ * each key's value. `path` starts at `root`.
+ *
+ * ```ts
+ * stateDifference({ mean: [1, NaN] }, { mean: [1, null] });
+ * // { path: 'state.mean[1]', before: 'NaN', after: 'null' }
+ * ```
+ */
+export function stateDifference(before: unknown, after: unknown, root = 'state'): StateDifference | null {
+  const d = firstDifference(before, after, root);
+  return d && { path: d.path, before: d.before, after: d.after };
+}
+
+/** {@link stateDifference}, also giving the first state's value at the difference (`raw`). */
+function firstDifference(before: unknown, after: unknown, root: string): (StateDifference & { raw: unknown }) | null {
+  const seen = new Map<object, Set<object>>();
+  const diff = (a: unknown, b: unknown, path: string): (StateDifference & { raw: unknown }) | null => {
+    const here = () => ({ path, before: describeValue(a), after: describeValue(b), raw: a });
+    if (typeof a === 'number' && typeof b === 'number') return a === b || (Number.isNaN(a) && Number.isNaN(b)) ? null : here();
+    if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') {
+      // functions: equal when both are (JSON drops them, so a state cannot carry one through a checkpoint anyway)
+      return a === b || (typeof a === 'function' && typeof b === 'function') ? null : here();
+    }
+    if (kindOf(a) !== kindOf(b)) return here();
+    // a pair already being compared further up (a cycle): equal unless some other step differs
+    const pairs = seen.get(a) ?? new Set<object>();
+    if (pairs.has(b)) return null;
+    seen.set(a, pairs.add(b));
+    if (ArrayBuffer.isView(a)) {
+      const [x, y] = [a as unknown as ArrayLike<unknown>, b as unknown as ArrayLike<unknown>];
+      if (x.length === undefined || y.length === undefined) {
+        // a DataView: its bytes
+        const [p, q] = [new Uint8Array(a.buffer, a.byteOffset, a.byteLength), new Uint8Array((b as DataView).buffer, (b as DataView).byteOffset, (b as DataView).byteLength)];
+        return p.length === q.length && p.every((v, i) => v === q[i]) ? null : here();
+      }
+      if (x.length !== y.length) return here();
+      for (let i = 0; i < x.length; i++) {
+        const d = diff(x[i], y[i], `${path}[${i}]`);
+        if (d) return d;
+      }
+      return null;
+    }
+    if (Array.isArray(a)) {
+      const y = b as unknown[];
+      if (a.length !== y.length) return here();
+      for (let i = 0; i < a.length; i++) {
+        const d = diff(a[i], y[i], `${path}[${i}]`);
+        if (d) return d;
+      }
+      return null;
+    }
+    if (a instanceof Map) {
+      const y = b as Map<unknown, unknown>;
+      for (const [k, v] of a) {
+        const step = `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : describeValue(k)})`;
+        if (!y.has(k)) return { path: step, before: describeValue(v), after: 'no such key', raw: v };
+        const d = diff(v, y.get(k), step);
+        if (d) return d;
+      }
+      for (const [k, v] of y) if (!a.has(k)) return { path: `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : describeValue(k)})`, before: 'no such key', after: describeValue(v), raw: undefined };
+      return null;
+    }
+    if (a instanceof Set) {
+      const y = b as Set<unknown>;
+      for (const v of a) if (!y.has(v)) return { path, before: `${describeValue(a)} holding ${describeValue(v)}`, after: `${describeValue(y)} without it`, raw: a };
+      for (const v of y) if (!a.has(v)) return { path, before: `${describeValue(a)} without ${describeValue(v)}`, after: `${describeValue(y)} holding it`, raw: a };
+      return null;
+    }
+    if (a instanceof Date) return Object.is((a as Date).getTime(), (b as Date).getTime()) ? null : here();
+    const [x, y] = [a as Record<string, unknown>, b as Record<string, unknown>];
+    for (const k of Object.keys(x)) {
+      if (x[k] === undefined) continue;
+      if (!Object.prototype.hasOwnProperty.call(y, k) || y[k] === undefined) return { path: `${path}${keyStep(k)}`, before: describeValue(x[k]), after: 'no such key', raw: x[k] };
+      const d = diff(x[k], y[k], `${path}${keyStep(k)}`);
+      if (d) return d;
+    }
+    for (const k of Object.keys(y)) if (y[k] !== undefined && !Object.prototype.hasOwnProperty.call(x, k)) return { path: `${path}${keyStep(k)}`, before: 'no such key', after: describeValue(y[k]), raw: undefined };
+    return null;
+  };
+  return diff(before, after, root);
+}
+
+/** Whether a value cannot pass through JSON unchanged (what the hint of a state-round-trip failure names). */
+function jsonMangles(v: unknown): boolean {
+  return (typeof v === 'number' && !Number.isFinite(v)) || (typeof v === 'object' && v !== null && (ArrayBuffer.isView(v) || v instanceof Map || v instanceof Set || v instanceof Date));
+}
+
 function snapshot(model: ModelAdapter): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const [k, v] of Object.entries(model.allVariables())) out[k] = Array.from(v.dataSync());
@@ -253,8 +388,10 @@ export async function checkPluginConformance(
     let ok = true;
     let msg = 'getState → JSON → setState → getState is identical';
     let text: string | undefined;
+    let state: unknown;
     try {
-      text = JSON.stringify(run1.plugin.getState());
+      state = run1.plugin.getState();
+      text = JSON.stringify(state);
       if (text === undefined) {
         ok = false;
         msg = 'getState returned undefined — return the plugin\'s state as a JSON-serialisable object (or leave getState out for a stateless plugin)';
@@ -270,10 +407,17 @@ export async function checkPluginConformance(
     if (ok && text !== undefined) {
       const fresh = factory({ model: run1.trainer.model, data });
       try {
+        // what a checkpoint does: the state goes through JSON to a fresh plugin, whose state must then equal the
+        // original (compared structurally: JSON text would hide NaN → null and typed arrays → objects)
         fresh.setState?.(JSON.parse(text) as never);
-        const again = JSON.stringify(fresh.getState?.());
-        ok = again === text;
-        if (!ok) msg = `state changed in the round trip: ${text.slice(0, 200)} vs ${String(again).slice(0, 200)}`;
+        const d = firstDifference(state, fresh.getState?.(), 'state');
+        if (d) {
+          ok = false;
+          msg = `state changed in the round trip (getState → JSON → setState on a fresh plugin → getState) at ${d.path}: ${d.before} before, ${d.after} after — `
+            + (jsonMangles(d.raw)
+              ? 'a checkpoint stores the state as JSON, which writes NaN and ±Infinity as null and typed arrays, Maps, Sets and Dates as plain objects or strings: keep such values in a JSON form in getState (e.g. Array.from(…) for a typed array, a string or null for NaN) and rebuild them in setState'
+              : 'setState must restore exactly what getState returned, so that getState on the restored plugin returns it again');
+        }
       } catch (e) {
         ok = false;
         msg = `setState threw: ${(e as Error).message}`;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { claimFigures, interruptAndResume } from '@trellis-ml/testkit';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { experiment } from '../src/experiment.js';
 import { useCpu } from './helpers.js';
 
@@ -16,7 +16,8 @@ const TINY = {
 describe('trellis distill --resume', () => {
   it('an interrupted run trains the teacher and generators again, replays its finished grid cells and students, and ends with the uninterrupted run\'s figures', async () => {
     // 6 grid cells, then the students of seed 1: cut after the grid and two students
-    const { whole, resumed, resumedLog, metrics, units } = await interruptAndResume(experiment, { mode: 'quick', seed: 3, seeds: [3, 4], params: TINY }, { keep: 8 });
+    const { whole, resumed, resumedLog, metrics, units, cleanup } = await interruptAndResume(experiment, { mode: 'quick', seed: 3, seeds: [3, 4], params: TINY }, { keep: 8 });
+    onTestFinished(cleanup); // the runs' temporary directory
     expect(units.kept).toBe(8);
     expect(units.total).toBeGreaterThan(12);
     expect(resumedLog.join('\n')).toContain('8 finished grid cells and student runs are replayed');

@@ -1,5 +1,5 @@
 import { claimFigures, interruptAndResume } from '@trellis-ml/testkit';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { experiment } from '../src/index.js';
 import { useWasm } from './helpers.js';
 
@@ -11,7 +11,8 @@ describe('trellis safety-units --resume', () => {
       layers: 1, dModel: 16, heads: 2, dFf: 32, pretrainEpochs: 1, alignEpochs: 1, scoreSize: 32, evalSize: 32, grid: '0.05,0.1',
       scoringSeeds: 2, probe: false, evalEvery: 100,
     };
-    const { whole, resumed, resumedLog, metrics } = await interruptAndResume(experiment, { mode: 'quick', seed: 1, seeds: [1, 2], params });
+    const { whole, resumed, resumedLog, metrics, cleanup } = await interruptAndResume(experiment, { mode: 'quick', seed: 1, seeds: [1, 2], params });
+    onTestFinished(cleanup); // the runs' temporary directory
     expect(resumedLog.join('\n')).toContain('1 finished seeds are replayed');
     expect(claimFigures(resumed)).toEqual(claimFigures(whole));
     expect(JSON.stringify(resumed.summary)).toEqual(JSON.stringify(whole.summary));

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { useBackend } from '@trellis-ml/core';
 import { claimFigures, interruptAndResume } from '@trellis-ml/testkit';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { experiment } from '../src/index.js';
 
 // a resume check compares two runs on one backend: wasm gives the same arithmetic every run, several times faster than cpu
@@ -13,7 +13,8 @@ describe('trellis uda-calibration --resume', () => {
     // units of each seed: the source model's figures, 2 cells (severities 3, 5), the first seed's trajectories; cut
     // after the first cell, so the second runs on a freshly trained source model (a method that changed the
     // source in place would show here)
-    const { whole, resumed, resumedLog, metrics, units } = await interruptAndResume(experiment, { mode: 'quick', seed: 1, seeds: [1, 2], params }, { keep: 2 });
+    const { whole, resumed, resumedLog, metrics, units, cleanup } = await interruptAndResume(experiment, { mode: 'quick', seed: 1, seeds: [1, 2], params }, { keep: 2 });
+    onTestFinished(cleanup); // the runs' temporary directory
     expect(units).toEqual({ total: 7, kept: 2 });
     expect(resumedLog.join('\n')).toContain('2 finished units (a source model');
     // the first seed's source figures were replayed (no clean-source line), the second seed's were not

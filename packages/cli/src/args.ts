@@ -61,13 +61,23 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, flags, params };
 }
 
-const COMMON_FLAGS = ['seed', 'out', 'progress', 'no-progress', 'backend', 'threads', 'gemm', 'help', 'version', 'quick', 'full'];
-const COMMAND_FLAGS: Record<string, string[]> = {
-  train: ['dataset', 'model', 'epochs', 'batch-size', 'lr', 'limit', 'resume', 'workers'],
-  tour: ['epochs', 'only'],
+/** Flags every command takes (`trellis --help` lists them under "Common flags"). */
+export const COMMON_FLAGS: readonly string[] = ['seed', 'out', 'progress', 'no-progress', 'backend', 'threads', 'gemm', 'help', 'version'];
+const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  train: ['quick', 'full', 'dataset', 'model', 'epochs', 'batch-size', 'lr', 'limit', 'resume', 'workers'],
+  // the tour is quick only: --quick is accepted (and changes nothing), --full is refused by checkFlags
+  tour: ['quick', 'epochs', 'only'],
 };
 /** Flags of every technique subcommand (besides the common ones and `--set`). */
-const TECHNIQUE_FLAGS = ['seeds', 'resume'];
+const TECHNIQUE_FLAGS: readonly string[] = ['quick', 'full', 'seeds', 'resume'];
+
+/**
+ * The flags `command` (`train`, `tour` or a technique subcommand) takes besides {@link COMMON_FLAGS}
+ * (and a technique's `--set`): what {@link checkFlags} accepts, and what its usage line in `trellis --help` shows.
+ */
+export function commandFlags(command: string): readonly string[] {
+  return COMMAND_FLAGS[command] ?? TECHNIQUE_FLAGS;
+}
 
 /**
  * Rejects a flag `command` does not take (a typo would otherwise be ignored silently), naming the
@@ -80,7 +90,7 @@ export function checkFlags(command: string, flags: ParsedArgs['flags']): void {
       'run one technique\'s full study with `trellis <technique> --full` (e.g. `trellis distill --full`)');
   }
   if (flags.out === '') throw new TrellisError('BAD_ARGS', '--out is empty', 'pass the directory runs go under, e.g. --out runs (the default)');
-  const allowed = new Set([...COMMON_FLAGS, ...(COMMAND_FLAGS[command] ?? TECHNIQUE_FLAGS)]);
+  const allowed = new Set([...COMMON_FLAGS, ...commandFlags(command)]);
   for (const key of Object.keys(flags)) {
     if (!allowed.has(key)) {
       const list = [...allowed].map((f) => `--${f}`).join(', ');
@@ -110,14 +120,47 @@ export function intFlag(flags: ParsedArgs['flags'], name: string, fallback: numb
 }
 
 /**
+ * The largest seed core's `Rng` tells apart: it keeps a seed's low 32 bits (`seed >>> 0`), so seed
+ * 2^32 + 1 would train exactly as seed 1 (and -1 as 4294967295) while the run record says 2^32 + 1.
+ */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/**
+ * Throws `BAD_SEED` unless `seed` is an integer the run uses as written: 0 to {@link MAX_SEED}, the seeds
+ * core's 32-bit `Rng` tells apart. `what` names the seed in the message as the user wrote it (e.g.
+ * `--seed 4294967297`).
+ * @throws TrellisError `BAD_SEED`, naming the seed it would have run as.
+ */
+export function checkSeedRange(seed: number, what: string): void {
+  if (Number.isInteger(seed) && seed >= 0 && seed <= MAX_SEED) return;
+  const runsAs = Number.isFinite(seed) ? ` (core's random generator keeps the low 32 bits, so the run would use seed ${Math.trunc(seed) >>> 0} while its record says ${seed})` : '';
+  throw new TrellisError('BAD_SEED', `${what} is not a seed from 0 to ${MAX_SEED}${runsAs}`,
+    `pass a whole number from 0 to ${MAX_SEED}, e.g. 1`);
+}
+
+/**
+ * Reads `--seed` (default 1): an integer from 0 to {@link MAX_SEED} (see {@link checkSeedRange}), so the
+ * seed a run record names is the seed the run used.
+ * @throws TrellisError `BAD_ARGS` (not an integer) or `BAD_SEED` (outside 0 to 2^32 − 1).
+ */
+export function seedFlag(flags: ParsedArgs['flags']): number {
+  const seed = intFlag(flags, 'seed', 1);
+  if (flags.seed !== undefined) checkSeedRange(seed, `--seed ${shown(flags.seed)}`);
+  return seed;
+}
+
+/**
  * Reads `--seeds 1,2,3` (undefined when absent), rejecting an entry that is not an integer, an empty one
- * (`1,,2` is a typo, not seed 0) and an empty list (core's experiment runner refuses a repeated seed).
+ * (`1,,2` is a typo, not seed 0), an empty list, and an entry outside 0 to {@link MAX_SEED} (core's
+ * `experimentSeeds` refuses a repeated seed; the CLI calls it before the backend starts).
  */
 export function seedsFlag(flags: ParsedArgs['flags']): number[] | undefined {
   const v = flags.seeds;
   if (v === undefined) return undefined;
   const seeds = String(v).split(',').map(numberOf);
   if (!seeds.every(Number.isInteger)) throw new TrellisError('BAD_ARGS', `--seeds ${shown(v)} is not a comma-separated list of integers`, 'write e.g. --seeds 1,2,3');
+  const typed = String(v).split(',');
+  seeds.forEach((s, i) => checkSeedRange(s, `--seeds ${shown(v)}: ${typed[i]!.trim()}`));
   return seeds;
 }
 

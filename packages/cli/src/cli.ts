@@ -1,26 +1,45 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { coreVersion, describeParams, GEMM_CHOICES, packageOf, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
-import { checkFlags, choiceFlag, intFlag, modeFlag, numberFlag, parseArgs, seedsFlag } from './args.js';
-import { runTechnique } from './technique.js';
+import { checkFlags, choiceFlag, commandFlags, intFlag, MAX_SEED, modeFlag, numberFlag, parseArgs, seedFlag, seedsFlag } from './args.js';
+import { announceOnInterrupt } from './interrupt.js';
+import { checkCanResume, checkTechniqueParams, runTechnique, studySeeds } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
 import { checkTourOptions, runTour } from './tour.js';
 import { checkTrainOptions, runTrain, type TrainCommandOptions } from './train.js';
 
 const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'trellis-native', 'wasm', 'cpu'] as const;
 
-/** The text of `trellis --help`. */
+/**
+ * The subcommands `trellis` runs: `train`, `tour`, `list`, `help` and one per technique (in tour order).
+ * Any other word is an unknown command; `trellis --help` has a usage line for each.
+ */
+export function commandNames(): string[] {
+  return ['train', 'tour', 'list', 'help', ...TECHNIQUES.map((t) => t.name)];
+}
+
+/** The `UNKNOWN_COMMAND` error for `command`, naming the subcommands there are. */
+function unknownCommand(command: string): TrellisError {
+  return new TrellisError('UNKNOWN_COMMAND', `unknown command "${command}"`,
+    `use one of: ${commandNames().join(', ')} (\`trellis --help\` describes each)`);
+}
+
+/** The text of `trellis --help`: a usage line for each of {@link commandNames}, with the flags each takes. */
 export function helpText(): string {
+  const flagsOf = (command: string): string => (commandFlags(command).includes('full') ? '[--quick|--full]' : '[--quick]');
   return [
     'trellis — safe, private, fair, calibrated and efficient training on TensorFlow.js',
     '',
     'Usage:',
-    '  trellis train [--dataset mnist|fashion-mnist] [--model mlp|cnn] [--epochs N] [--batch-size N] [--lr X] [--limit N] [--resume]',
+    `  trellis train ${flagsOf('train')} [--dataset mnist|fashion-mnist] [--model mlp|cnn] [--epochs N] [--batch-size N] [--lr X] [--limit N] [--resume]`,
     '                [--workers N]   (data-parallel on N worker threads, one per core: each trains on its shard of every batch)',
-    '  trellis tour  [--epochs N] [--only a,b]      baseline + every technique in quick mode, one report',
-    ...TECHNIQUES.map((t) => `  trellis ${t.name.padEnd(16)} [--quick|--full] [--seeds 1,2,3] [--set key=value]${t.resumable ? ' [--resume]' : ''}   ${t.description}`),
+    '                (--full: 10 epochs unless --epochs is given; --quick, the default: 3)',
+    `  trellis tour  ${flagsOf('tour')} [--epochs N] [--only a,b]      baseline + every technique in quick mode, one report`,
+    '  trellis list                                 the technique subcommands, each with its package and what it does',
+    ...TECHNIQUES.map((t) => `  trellis ${t.name.padEnd(16)} ${flagsOf(t.name)} [--seeds 1,2,3] [--set key=value]${t.resumable ? ' [--resume]' : ''}   ${t.description}`),
+    '  trellis help [<technique>]                   this text, or a technique\'s --set keys (the same as `trellis <technique> --help`)',
     '',
-    'Common flags: --seed N (default 1), --backend auto|tensorflow-gpu|tensorflow|trellis-native|wasm|cpu (default auto),',
-    '              --threads N, --out DIR (default runs), --progress,',
+    `Common flags: --seed N (0 to ${MAX_SEED}, default 1), --backend auto|tensorflow-gpu|tensorflow|trellis-native|wasm|cpu (default auto),`,
+    '              --threads N, --out DIR (default runs), --progress (progress bars; --no-progress, the default, prints plain lines),',
     '              --gemm auto|openblas|onednn|openblas-threads (trellis-native: the library of its matrix products; default auto)',
     '',
     '`trellis <technique> --help` (or `trellis help <technique>`) lists its --set keys with their quick and full defaults; `trellis --version` the installed versions.',
@@ -71,12 +90,15 @@ export async function versionText(): Promise<string> {
 export async function main(argv: string[], log: (line: string) => void = (l) => console.log(l)): Promise<number> {
   try {
     const { command, flags, params } = parseArgs(argv);
+    // An unknown command is an error whatever flags come with it (`trellis frobnicate --help` used to print the usage, exit 0).
+    if (command !== null && !commandNames().includes(command)) throw unknownCommand(command);
     if (flags.version) {
       log(await versionText());
       return 0;
     }
-    if (flags.help && command !== null && TECHNIQUES.some((t) => t.name === command)) {
-      log(await techniqueHelpText(command));
+    const technique = TECHNIQUES.find((t) => t.name === command);
+    if (flags.help && technique) {
+      log(await techniqueHelpText(technique.name));
       return 0;
     }
     if (flags.help || command === null || command === 'help') {
@@ -87,15 +109,13 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
       for (const t of TECHNIQUES) log(`${t.name}\t${t.package}\t${t.description}`);
       return 0;
     }
-    const seed = intFlag(flags, 'seed', 1);
+    checkFlags(command, flags);
+    const seed = seedFlag(flags);
     const out = typeof flags.out === 'string' ? flags.out : 'runs';
     const progress = flags.progress === true;
     const backendName = choiceFlag(flags, 'backend', BACKENDS, 'auto') as BackendName;
     const threads = flags.threads !== undefined ? intFlag(flags, 'threads', 1) : undefined;
     const gemm = flags.gemm !== undefined ? choiceFlag(flags, 'gemm', GEMM_CHOICES, 'auto') : undefined;
-    const known = command === 'train' || command === 'tour' || TECHNIQUES.some((t) => t.name === command);
-    if (!known) throw new TrellisError('UNKNOWN_COMMAND', `unknown command "${command}"`, 'run `trellis --help` for the list of commands');
-    checkFlags(command, flags);
     if ((command === 'train' || command === 'tour') && Object.keys(params).length) {
       throw new TrellisError('BAD_ARGS', `\`trellis ${command}\` takes no --set (it was given ${Object.keys(params).map((k) => `--set ${k}=…`).join(', ')}, which would be ignored)`,
         command === 'train' ? 'use train\'s own flags (--dataset, --model, --epochs, --batch-size, --lr, --limit, --workers)' : 'use --epochs and --only; a technique\'s --set keys go to `trellis <technique>`');
@@ -119,6 +139,13 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     const tourOptions = command === 'tour' ? { seed, out, epochs: trainOptions.epochs, progress, log, ...(only ? { only } : {}) } : null;
     if (tourOptions !== null) checkTourOptions(tourOptions);
     const seeds = seedsFlag(flags);
+    if (technique) {
+      // what the study's run would refuse after the banner: --resume without a journal, a bad --set value, a repeated seed
+      const experiment = await technique.load();
+      checkCanResume(experiment, { resume: flags.resume === true });
+      checkTechniqueParams(experiment, mode, params);
+      studySeeds({ mode, seed, ...(seeds ? { seeds } : {}) });
+    }
     const backend = await useBackend(backendName, { ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) });
     log(`backend: ${backend.name} (${backend.kernels}${backend.threads ? `, ${backend.threads} thread(s)` : ''})`);
     if (backend.libraries) log(`  ${backend.libraries}`);
@@ -126,7 +153,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     if (gemmIgnored) log(`  ${gemmIgnored}`);
     const nativeSkipped = backend.notes?.find((n) => n.startsWith('trellis-native:'));
     if (nativeSkipped) log(`  native kernels not used — ${nativeSkipped.slice('trellis-native:'.length).trim()}`);
-    if (command !== 'tour') announceResumeOnInterrupt(command);
+    if (command !== 'tour') announceOnInterrupt(command, out, flags.resume === true);
     if (command === 'train') {
       await runTrain(trainOptions);
       return 0;
@@ -135,7 +162,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
       const { steps } = await runTour(tourOptions!);
       return steps.every((s) => s.ok) ? 0 : 1;
     }
-    const r = await runTechnique(command, { mode: modeFlag(flags), seed, out, progress, params, log, ...(seeds ? { seeds } : {}), ...(flags.resume === true ? { resume: true } : {}) });
+    const r = await runTechnique(command, { mode, seed, out, progress, params, log, ...(seeds ? { seeds } : {}), ...(flags.resume === true ? { resume: true } : {}) });
     for (const c of r.claims) log(`${c.holds ? 'holds' : 'DOES NOT HOLD'}  ${c.id}: measured ${c.measured.toFixed(4)} ${c.comparator} ${c.threshold}`);
     log(`report: ${r.reportPath}`);
     return 0;
@@ -145,20 +172,5 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
       return 2;
     }
     throw e;
-  }
-}
-
-/**
- * On Ctrl-C (SIGINT) or SIGTERM during `train` or a technique study, says how to continue before exiting
- * (130 / 143): the run's checkpoint or journal already holds what finished, and the same command with
- * `--resume` picks it up. Registered once per process, by the CLI only.
- */
-function announceResumeOnInterrupt(command: string): void {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.once(signal, () => {
-      const unit = command === 'train' ? 'epoch' : 'unit (see the journal.jsonl of its run directory)';
-      console.error(`\ninterrupted (${signal}): what finished is kept — run the same \`trellis ${command}\` command with --resume to continue after the last finished ${unit}`);
-      process.exit(code);
-    });
   }
 }

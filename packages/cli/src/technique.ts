@@ -1,4 +1,5 @@
-import { TrellisError, type ExperimentOptions, type ExperimentResult, type TechniqueExperiment } from '@trellis-ml/core';
+import { applyParams, experimentSeeds, TrellisError, type ExperimentOptions, type ExperimentResult, type TechniqueExperiment } from '@trellis-ml/core';
+import { checkSeedRange, MAX_SEED } from './args.js';
 import { TECHNIQUES } from './techniques.js';
 
 /** Runs a technique's reproduction by subcommand name. */
@@ -24,3 +25,37 @@ export function checkCanResume(experiment: TechniqueExperiment, options: Pick<Ex
   }
 }
 
+/**
+ * Checks a study's `--set` values against the technique's own schema ({@link TechniqueExperiment.parameters}
+ * of `mode`, with core's `applyParams`, the check its `run` makes), so an unknown key, a value of the wrong
+ * type or one out of range fails before the CLI starts the backend. A technique without `parameters`
+ * (e.g. a third-party one) is left to check its values in `run`; so are checks that weigh one key
+ * against another (e.g. privacy's `liraModels=1`), which only the technique's `run` makes.
+ * @throws TrellisError `UNKNOWN_PARAM` / `BAD_PARAM` as `applyParams`.
+ */
+export function checkTechniqueParams(experiment: TechniqueExperiment, mode: ExperimentOptions['mode'], params: ExperimentOptions['params']): void {
+  if (!experiment.parameters || !params || Object.keys(params).length === 0) return;
+  const { defaults, rules } = experiment.parameters(mode);
+  applyParams(defaults, params, { technique: experiment.name, ...(rules ? { rules } : {}) });
+}
+
+/**
+ * The seeds a technique study runs (core's `experimentSeeds`: `--seeds` as given, else `--seed` in quick
+ * mode and `--seed`, `+1`, `+2` with `--full`), checked before the CLI starts the backend: a repeated
+ * seed (core's check), and a seed outside 0 to 2^32 − 1 that core's 32-bit `Rng` would run as another.
+ * @throws TrellisError `BAD_SEEDS` (a repeat, from core) or `BAD_SEED` (out of range).
+ */
+export function studySeeds(options: Pick<ExperimentOptions, 'mode' | 'seed' | 'seeds'>): number[] {
+  const seeds = experimentSeeds({ ...options, out: '' });
+  if (options.seeds?.length) {
+    for (const s of seeds) checkSeedRange(s, `--seeds ${options.seeds.join(',')}: ${s}`);
+    return seeds;
+  }
+  checkSeedRange(options.seed, `--seed ${options.seed}`);
+  const beyond = seeds.find((s) => s > MAX_SEED);
+  if (beyond !== undefined) {
+    throw new TrellisError('BAD_SEED', `--seed ${options.seed} --full runs seeds ${seeds.join(', ')}, and ${beyond} is past ${MAX_SEED}: core's 32-bit random generator would run it as seed ${beyond >>> 0}`,
+      `pass --seed ${MAX_SEED - seeds.length + 1} or less with --full, or name the seeds with --seeds (e.g. --seeds 1,2,3)`);
+  }
+  return seeds;
+}

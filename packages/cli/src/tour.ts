@@ -25,6 +25,11 @@ export interface TourStep {
   error?: string;
 }
 
+/** What a failed step threw, as one line: an Error's message (a TrellisError's says what to do), or the value itself. */
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 /**
  * Throws `BAD_ARGS` for tour options that cannot run: a technique name in `only` that does not exist, or
  * fewer than one baseline epoch. {@link runTour} calls it; the CLI calls it before the backend starts.
@@ -55,7 +60,9 @@ export async function runTour(o: TourOptions): Promise<{ reportPath: string; ste
       claims: [{ id: 'baseline-97', statement: 'MNIST baseline reaches ≥ 97% test accuracy', measured: r.testAccuracy, threshold: 0.97, comparator: '>=', holds: r.testAccuracy >= 0.97, seeds: [o.seed] }],
     });
   } catch (e) {
-    steps.push({ name: 'train (MNIST baseline)', ok: false, seconds: (Date.now() - t0) / 1000, error: (e as Error).message });
+    // logged like a technique's failure (it used to appear only in the tour's report)
+    log(`baseline (train, MNIST MLP) failed: ${messageOf(e)}`);
+    steps.push({ name: 'train (MNIST baseline)', ok: false, seconds: (Date.now() - t0) / 1000, error: messageOf(e) });
   }
   for (const t of TECHNIQUES) {
     if (o.only && !o.only.includes(t.name)) continue;
@@ -65,8 +72,8 @@ export async function runTour(o: TourOptions): Promise<{ reportPath: string; ste
       const r = await runTechnique(t.name, { mode: 'quick', seed: o.seed, out: o.out, progress: o.progress ?? false, log });
       steps.push({ name: t.name, ok: true, seconds: (Date.now() - t0) / 1000, reportPath: r.reportPath, claims: r.claims });
     } catch (e) {
-      log(`${t.name} failed: ${(e as Error).message}`);
-      steps.push({ name: t.name, ok: false, seconds: (Date.now() - t0) / 1000, error: (e as Error).message });
+      log(`${t.name} failed: ${messageOf(e)}`);
+      steps.push({ name: t.name, ok: false, seconds: (Date.now() - t0) / 1000, error: messageOf(e) });
     }
   }
   const claims = steps.flatMap((s) => (s.claims ?? []).map((c) => ({ ...c, id: `${s.name.split(' ')[0]}: ${c.id}` })));

@@ -74,6 +74,8 @@ export const STUDY_METHODS: Record<string, MethodSpec> = {
   shotFullConstLr: { kind: 'shot-im', label: 'SHOT (offline, constant lr)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3 },
   // Full SHOT whose labelling pass normalises with each labelling batch's statistics (ours; not in a preset).
   shotFullBatchLabels: { kind: 'shot-im', label: 'SHOT (offline, target-batch labels)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3, lrSchedule: 'shot-decay', labelNormalization: 'target-batch' },
+  // Full SHOT whose pseudo-labels can go to every class, not only those some row's argmax names (ours; not in a preset).
+  shotFullAllClasses: { kind: 'shot-im', label: 'SHOT (offline, all-class labelset)', protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3, lrSchedule: 'shot-decay', clustering: { labelset: 'all' } },
   pl: { kind: 'pseudo-label', label: 'PL' },
   // T3A at spec §7.5's filter_K = 100, and the rest of its sweep {1, 5, 20, 50, 100, −1}.
   t3a: { kind: 't3a', label: 'T3A', filterK: 100 },

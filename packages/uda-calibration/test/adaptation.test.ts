@@ -576,6 +576,7 @@ describe('study presets', () => {
     expect(STUDY_METHODS.shotFullConstLr).toMatchObject({ protocol: 'offline', epochs: 3, batchSize: 64, beta: 0.3 });
     expect(STUDY_METHODS.shotFullConstLr).not.toHaveProperty('lrSchedule');
     expect(STUDY_METHODS.shotFullBatchLabels).toEqual({ ...STUDY_METHODS.shotFull, label: 'SHOT (offline, target-batch labels)', labelNormalization: 'target-batch' });
+    expect(STUDY_METHODS.shotFullAllClasses).toEqual({ ...STUDY_METHODS.shotFull, label: 'SHOT (offline, all-class labelset)', clustering: { labelset: 'all' } });
     for (const cfg of [quickConfig(), fullConfig()]) {
       for (const m of [...cfg.methods, ...cfg.ablations]) expect(m.kind === 'shot-im' ? m.beta ?? 0 : 0, m.label).toBe(0);
     }

@@ -3,6 +3,7 @@ import { code } from './helpers.js';
 import { checkLearningRateSchedule, checkShotBeta, shotIm, shotLearningRate, shotPseudoLabels } from '../src/index.js';
 
 describe("SHOT's clustering pseudo-labels (hand-computed)", () => {
+  // With labelset 'all' (every class a candidate; the default 'predicted' is pinned below).
   // Four 2-d features A = (1,0), B = (0,1), C = (1,1), D = (2,1); the model predicts class 0 for all
   // (A on a tie 0.5/0.5). Normalised: Ĉ = (0.70711, 0.70711), D̂ = (0.89443, 0.44721).
   // Seeding: c1 ∝ 0.5·A → direction (1, 0); c0 ∝ 0.5·A + B + Ĉ + D̂ = (2.10154, 2.15432) → (0.69828, 0.71582).
@@ -14,7 +15,7 @@ describe("SHOT's clustering pseudo-labels (hand-computed)", () => {
   const probs = [0.5, 0.5, 1, 0, 1, 0, 1, 0];
 
   it('seeds centroids with the soft predictions, assigns by cosine, refits on hard labels and assigns again', () => {
-    const r = shotPseudoLabels(features, probs, 4, 2, 2, { appendOne: false });
+    const r = shotPseudoLabels(features, probs, 4, 2, 2, { appendOne: false, labelset: 'all' });
     expect(Array.from(r.initialLabels)).toEqual([1, 0, 0, 0]);
     expect(Array.from(r.labels)).toEqual([1, 0, 0, 1]);
     expect(r.clusters).toBe(2);
@@ -23,36 +24,39 @@ describe("SHOT's clustering pseudo-labels (hand-computed)", () => {
 
   it('is scale-invariant per row (cosine), and appendOne equals clustering the features with a trailing 1', () => {
     const scaled = features.map((v, i) => (i >= 6 ? 5 * v : v));
-    expect(Array.from(shotPseudoLabels(scaled, probs, 4, 2, 2, { appendOne: false }).labels)).toEqual([1, 0, 0, 1]);
+    expect(Array.from(shotPseudoLabels(scaled, probs, 4, 2, 2, { appendOne: false, labelset: 'all' }).labels)).toEqual([1, 0, 0, 1]);
     const withOne = [1, 0, 1, 0, 1, 1, 1, 1, 1, 2, 1, 1];
-    const a = shotPseudoLabels(features, probs, 4, 2, 2);
-    const b = shotPseudoLabels(withOne, probs, 4, 3, 2, { appendOne: false });
+    const a = shotPseudoLabels(features, probs, 4, 2, 2, { labelset: 'all' });
+    const b = shotPseudoLabels(withOne, probs, 4, 3, 2, { appendOne: false, labelset: 'all' });
     expect(Array.from(a.labels)).toEqual(Array.from(b.labels));
     expect(Array.from(a.initialLabels)).toEqual(Array.from(b.initialLabels));
   });
 
   it('a class without probability mass or without members gets no centroid', () => {
     // Class 1 has zero soft mass: only c0 exists, everything joins it, and the refit keeps one cluster.
-    const r = shotPseudoLabels([1, 0, 0, 1], [1, 0, 1, 0], 2, 2, 2, { appendOne: false });
+    const r = shotPseudoLabels([1, 0, 0, 1], [1, 0, 1, 0], 2, 2, 2, { appendOne: false, labelset: 'all' });
     expect(Array.from(r.labels)).toEqual([0, 0]);
     expect(r.clusters).toBe(1);
     // All-zero features without the appended 1 have no direction: every row keeps the model's argmax.
-    const z = shotPseudoLabels([0, 0, 0, 0], [0.2, 0.8, 0.7, 0.3], 2, 2, 2, { appendOne: false });
+    const z = shotPseudoLabels([0, 0, 0, 0], [0.2, 0.8, 0.7, 0.3], 2, 2, 2, { appendOne: false, labelset: 'all' });
     expect(Array.from(z.labels)).toEqual([1, 0]);
   });
 
   it("labelset 'predicted' (the released code's) gives pseudo-labels only to classes some row's argmax names", () => {
-    // Every row's argmax is class 0 (A on the tie), so class 1 is no candidate: every row gets 0, where the
-    // default 'all' gives A and D to class 1 (above).
+    // Every row's argmax is class 0 (A on the tie), so class 1 is no candidate: every row gets 0, where
+    // 'all' gives A and D to class 1 (above). 'predicted' is the default.
     const r = shotPseudoLabels(features, probs, 4, 2, 2, { appendOne: false, labelset: 'predicted' });
+    const byDefault = shotPseudoLabels(features, probs, 4, 2, 2, { appendOne: false });
+    expect(Array.from(byDefault.labels)).toEqual([0, 0, 0, 0]);
+    expect(Array.from(byDefault.initialLabels)).toEqual([0, 0, 0, 0]);
     expect(Array.from(r.initialLabels)).toEqual([0, 0, 0, 0]);
     expect(Array.from(r.labels)).toEqual([0, 0, 0, 0]);
     expect(r.clusters).toBe(1);
     expect(r.changedFromArgmax).toBe(0);
-    // with both classes predicted, it is the default's result
+    // with both classes predicted, it is 'all''s result
     const both = [0.4, 0.6, 1, 0, 1, 0, 1, 0];
     expect(Array.from(shotPseudoLabels(features, both, 4, 2, 2, { appendOne: false, labelset: 'predicted' }).labels))
-      .toEqual(Array.from(shotPseudoLabels(features, both, 4, 2, 2, { appendOne: false }).labels));
+      .toEqual(Array.from(shotPseudoLabels(features, both, 4, 2, 2, { appendOne: false, labelset: 'all' }).labels));
     expect(code(() => shotPseudoLabels(features, probs, 4, 2, 2, { labelset: 'argmax' as 'all' }))).toBe('BAD_OPTION');
   });
 

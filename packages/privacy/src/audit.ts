@@ -49,8 +49,13 @@ export function scoreAttack(attack: string, scores: ArrayLike<number>, isMember:
   };
 }
 
-/** Membership labels for members followed by non-members. */
+/** Membership labels for members followed by non-members (`members` ones, then `nonMembers` zeros). */
 export function membershipLabels(members: number, nonMembers: number): Uint8Array {
+  for (const [what, n] of [['members', members], ['nonMembers', nonMembers]] as const) {
+    if (!(Number.isInteger(n) && n >= 0)) {
+      throw new TrellisError('BAD_OPTION', `membershipLabels got ${what} = ${String(n)}, not a whole number ≥ 0`, 'pass the counts of member and non-member scores, e.g. signals.labels.length');
+    }
+  }
   const y = new Uint8Array(members + nonMembers);
   y.fill(1, 0, members);
   return y;
@@ -76,8 +81,14 @@ export interface MetricSuiteOptions {
  * non-members, plus AUC / TPR@FPR of the raw score.
  */
 export function metricAttackSuite(options: MetricSuiteOptions): AttackResult[] {
+  if (options === null || typeof options !== 'object') {
+    throw new TrellisError('BAD_OPTION', `metricAttackSuite needs an options object, got ${String(options)}`, 'pass { targetIn, targetOut, shadowIn: [...], shadowOut: [...] }');
+  }
   const attacks = options.attacks ?? ['loss', 'confidence', 'entropy', 'modifiedEntropy'];
   const gran = options.granularity ?? ['global', 'class'];
+  // a bare string would be iterated letter by letter ("no metric attack named "l"", "granularity "c"")
+  if (!Array.isArray(attacks)) throw new TrellisError('BAD_OPTION', `metricAttackSuite attacks ${JSON.stringify(attacks)} is not a list`, "pass a list of attack names, e.g. ['loss', 'modifiedEntropy']");
+  if (!Array.isArray(gran)) throw new TrellisError('BAD_OPTION', `threshold granularity ${JSON.stringify(gran)} is not a list`, "pass granularity as a list of 'global' and/or 'class' (default both)");
   for (const g of gran) {
     if (g !== 'global' && g !== 'class') {
       throw new TrellisError('BAD_OPTION', `threshold granularity "${String(g)}" is neither 'global' nor 'class'`, "pass granularity as a list of 'global' and/or 'class' (default both)");

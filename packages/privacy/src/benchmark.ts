@@ -18,6 +18,11 @@ export interface TrainingWork {
 
 /** The training work of `examples` examples under `recipe`. */
 export function trainingWork(examples: number, recipe: Pick<TrainingRecipe, 'batchSize' | 'epochs'>): TrainingWork {
+  if (!(Number.isInteger(examples) && examples >= 0)) throw new TrellisError('BAD_OPTION', `trainingWork got ${String(examples)} examples, not a whole number ≥ 0`, 'pass the size of the training set (dataset.size)');
+  for (const key of ['batchSize', 'epochs'] as const) {
+    const v = recipe?.[key];
+    if (!(Number.isInteger(v) && v > 0)) throw new TrellisError('BAD_OPTION', `trainingWork got ${key} ${String(v)}, not a positive whole number`, `pass the recipe's ${key}, e.g. SPEC_RECIPE`);
+  }
   return { examples, batchSize: recipe.batchSize, epochs: recipe.epochs, steps: recipe.epochs * Math.ceil(examples / recipe.batchSize) };
 }
 
@@ -26,6 +31,7 @@ export type PairOrder = 'baseline-first' | 'reference-first';
 
 /** Order of pair `index` in the ABBA sequence (even pairs baseline first, odd pairs reference first). */
 export function pairOrder(index: number): PairOrder {
+  if (!(Number.isInteger(index) && index >= 0)) throw new TrellisError('BAD_OPTION', `pair index ${String(index)} is not a whole number ≥ 0`, 'number the timing pairs 0, 1, 2, …');
   return index % 2 === 0 ? 'baseline-first' : 'reference-first';
 }
 

@@ -36,7 +36,7 @@ export interface PrivacyStudyConfig {
   alpha: number;
   /** Methods to train, by id. */
   methods: string[];
-  /** LiRA models M (leave-one-out: M − 1 reference models per target); 0 = no LiRA. */
+  /** LiRA models M (leave-one-out: M − 1 reference models per target): 0 = no LiRA, else 3 or more (online LiRA needs 2 references per target). */
   liraModels: number;
   /** Methods audited with LiRA (first seed only). */
   liraMethods: string[];
@@ -161,7 +161,10 @@ export function resolvePrivacyConfig(mode: ExperimentOptions['mode'], params: Ex
   const base = mode === 'full' ? FULL_CONFIG : QUICK_CONFIG;
   const { recipe } = base;
   const flat = applyParams(flatDefaults(base), params, { technique: 'privacy', rules: PARAM_RULES });
-  check(flat.liraModels !== 1, 'BAD_PARAM', 'privacy: --set liraModels=1 leaves LiRA no reference model', 'pass --set liraModels=0 (no LiRA) or 2 or more (leave-one-out: M − 1 references per target)');
+  check(flat.liraModels !== 1, 'BAD_PARAM', 'privacy: --set liraModels=1 leaves LiRA no reference model', 'pass --set liraModels=0 (no LiRA) or 3 or more (leave-one-out: M − 1 references per target)');
+  // online LiRA (and offline RMIA's tuned a) need two references per target: with 2 models every model would train, then the audit fail
+  check(flat.liraModels !== 2, 'BAD_PARAM', 'privacy: --set liraModels=2 leaves each target one reference model, which online LiRA cannot use (an example needs an IN and an OUT reference)',
+    'pass --set liraModels=0 (no LiRA) or 3 or more (leave-one-out: M − 1 references per target)');
   const { epochs, lr, batchSize, weightDecay, ...rest } = flat;
   return { ...base, ...rest, recipe: { ...recipe, epochs, lr, batchSize, weightDecay } };
 }

@@ -33,11 +33,34 @@ export function checkInOut(j: number, ins: number, outs: number, needIn: boolean
   }
 }
 
-/** Throws `BAD_OPTION` unless `options.mode` is one of the LiRA modes (a typo would silently run another test). */
+/** Throws `BAD_OPTION` unless `options.mode` is one of the LiRA modes (a typo would silently run another test) and `fixedVariance` is a boolean. */
 function checkLiraOptions(options: LiraOptions | undefined): void {
   const fix = "pass options such as { mode: 'online' } (or 'offline', 'offline-onesided'), optionally with fixedVariance: true";
   check(options !== null && typeof options === 'object', 'BAD_OPTION', () => `LiRA got no options (got ${String(options)}), so no mode`, fix);
   checkChoice(options.mode, LIRA_MODES, 'LiRA mode', { fix });
+  check(options.fixedVariance === undefined || typeof options.fixedVariance === 'boolean', 'BAD_OPTION',
+    () => `LiRA fixedVariance ${JSON.stringify(options.fixedVariance)} is not a boolean`, 'pass fixedVariance: true or false (or leave it out: per-example variances)');
+}
+
+/**
+ * Throws `BAD_KEEP_FLAG` unless every keep flag of reference model `m` is 0 or 1 (LiRA and RMIA
+ * would otherwise read a stray value differently: NaN as OUT, 0.5 as IN, or `true` as OUT).
+ */
+export function checkKeepFlags(keep: ArrayLike<number>, m: number): void {
+  for (let j = 0; j < keep.length; j++) {
+    const k = keep[j];
+    if (k !== 0 && k !== 1) {
+      throw new TrellisError('BAD_KEEP_FLAG', `keep flag ${String(k)} of reference model ${m} at audit example ${j} is neither 0 nor 1`,
+        'pass 1 when the example was in that model\'s training set and 0 when not (a Uint8Array, as liraKeepMasks returns)', { model: m, index: j });
+    }
+  }
+}
+
+/** Online attacks need an IN and an OUT reference per example: two or more references, so three or more models under leave-one-out. */
+function checkOnlineModels(mode: string, references: number, what: string): void {
+  check(mode !== 'online' || references >= 2, 'TOO_FEW_MODELS',
+    () => `online ${what} with ${references} reference model per target can score no example (one model is never both IN and OUT)`,
+    `train 3 or more models (each target then has 2 or more references), or use offline mode`);
 }
 
 function std(values: number[]): number {
@@ -75,7 +98,8 @@ function logErfc(x: number): number {
  * offline-onesided (the paper's test): log Φ((φ − μ_out)/σ_out). With `fixedVariance`, online
  * uses the global std of the IN values for both Gaussians (the reference code's choice) and
  * offline the global std of the OUT values.
- * Throws when an example has no OUT (or, online, no IN) reference model.
+ * Throws when an example has no OUT (or, online, no IN) reference model (`NO_OUT_MODELS` /
+ * `NO_IN_MODELS`), and `BAD_KEEP_FLAG` for a keep flag other than 0 or 1.
  */
 export function liraScores(targetPhi: ArrayLike<number>, refs: readonly LiraReference[], options: LiraOptions): Float64Array {
   checkLiraOptions(options);
@@ -85,6 +109,7 @@ export function liraScores(targetPhi: ArrayLike<number>, refs: readonly LiraRefe
     if (r.phi.length !== n || r.keep.length !== n) {
       throw new TrellisError('LENGTH_MISMATCH', `reference model ${m} has ${r.phi.length} φ values and ${r.keep.length} keep flags for ${n} target values`, 'score every reference model on the same audit pool as the target');
     }
+    checkKeepFlags(r.keep, m);
   }
   for (let j = 0; j < n; j++) {
     if (!Number.isFinite(targetPhi[j]!)) throw new TrellisError('NAN_SCORE', `target φ[${j}] is ${targetPhi[j]}`, 'compute φ from finite logits');
@@ -142,6 +167,7 @@ export interface PooledLira {
  * pool; each model in turn is the target and the other M − 1 are its references. Scores and
  * membership labels are pooled over all targets (M × pool size pairs), which is what makes
  * TPR at 0.1 % FPR measurable. Examples without OUT (or IN, online) references in a round are skipped.
+ * Online needs 3 or more models (`TOO_FEW_MODELS` otherwise: with one reference no example has both).
  */
 export function liraLeaveOneOut(models: readonly LiraReference[], options: LiraOptions): PooledLira {
   checkLiraOptions(options);
@@ -154,7 +180,9 @@ export function liraLeaveOneOut(models: readonly LiraReference[], options: LiraO
       throw new TrellisError('LENGTH_MISMATCH', `model ${m} has ${r.phi.length} φ values and ${r.keep.length} keep flags, model 0 has ${n} φ values`,
         'score every model on the same audit pool (one φ and one keep flag per audit example)');
     }
+    checkKeepFlags(r.keep, m);
   }
+  checkOnlineModels(options.mode, models.length - 1, 'leave-one-out LiRA');
   for (let t = 0; t < models.length; t++) {
     const refs = models.filter((_, m) => m !== t);
     const usable: number[] = [];

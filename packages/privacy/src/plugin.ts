@@ -47,9 +47,11 @@ export interface RelaxState {
 export function relaxLoss(options: RelaxLossOptions): LossReplacingPlugin<RelaxState> {
   checkOptions('relaxLoss', options, 'relaxLoss({ alpha: 0.3 })');
   checkPositive('alpha', options.alpha);
+  if (options.upper !== undefined) checkClamp('upper', options.upper);
   const variant = options.variant ?? 'kimlab';
   checkVariant(variant);
   const epochBase = options.epochBase ?? (variant === 'original' ? 0 : 1);
+  checkEpochBase(epochBase);
   const name = options.name ?? 'relax-loss';
   const branches: Record<RelaxBranch, number> = { abs: 0, descent: 0, flatten: 0 };
   return {
@@ -119,6 +121,7 @@ export interface CRLState extends RelaxState {
  * Loss terms `relax` and `center` (already × λ).
  */
 export function crl(options: CRLOptions = {}): LossReplacingPlugin<CRLState> {
+  checkOptions('crl', options, 'crl({ alpha: 0.3 })');
   const o = {
     alpha: options.alpha ?? 0.3, upper: options.upper ?? 1, t: options.t ?? 0.1,
     alphaCenter: options.alphaCenter ?? 0.1, tCenter: options.tCenter ?? 1, upperCenter: options.upperCenter ?? 1,
@@ -128,7 +131,17 @@ export function crl(options: CRLOptions = {}): LossReplacingPlugin<CRLState> {
   checkPositive('alpha', o.alpha);
   checkPositive('t', o.t);
   checkPositive('tCenter', o.tCenter);
-  if (!(o.lambda >= 0)) throw new TrellisError('BAD_OPTION', `CRL lambda ${o.lambda} must be ≥ 0`, 'pass lambda such as 0.5 (0 keeps only the relaxed CE term)');
+  if (!(o.lambda >= 0 && Number.isFinite(o.lambda))) throw new TrellisError('BAD_OPTION', `CRL lambda ${o.lambda} must be a finite number ≥ 0`, 'pass lambda such as 0.5 (0 keeps only the relaxed CE term)');
+  checkClamp('upper', o.upper);
+  checkClamp('upperCenter', o.upperCenter);
+  checkNonNegative('alphaCenter', o.alphaCenter, 0.1);
+  checkNonNegative('centerLr', o.centerLr, 0.5);
+  checkNonNegative('centerWeightDecay', o.centerWeightDecay, 5e-4);
+  if (!(o.centerMomentum >= 0 && o.centerMomentum < 1)) throw new TrellisError('BAD_OPTION', `CRL centerMomentum ${o.centerMomentum} is not in [0, 1)`, 'pass centerMomentum such as 0.9');
+  checkEpochBase(o.epochBase);
+  if (options.featureDim !== undefined && !(Number.isInteger(options.featureDim) && options.featureDim > 0)) {
+    throw new TrellisError('BAD_OPTION', `CRL featureDim ${options.featureDim} is not a positive whole number`, 'pass the width of the tapped feature, or leave featureDim out so it is measured at setup');
+  }
   const name = options.name ?? 'crl';
   const branches: Record<RelaxBranch, number> = { abs: 0, descent: 0, flatten: 0 };
   const centerBranches: Record<RelaxBranch, number> = { abs: 0, descent: 0, flatten: 0 };
@@ -258,6 +271,20 @@ function checkOptions(what: string, options: unknown, example: string): void {
   }
 }
 
+function checkNonNegative(what: string, v: number, example: number): void {
+  if (!(v >= 0 && Number.isFinite(v))) throw new TrellisError('BAD_OPTION', `${what} = ${v} must be a finite number ≥ 0`, `pass ${what} such as ${example}`);
+}
+
+/** A confidence clamp u: NaN or u < 0 would fail in tfjs' clip at the first flattening step. */
+function checkClamp(what: string, v: number): void {
+  if (!(typeof v === 'number' && v >= 0)) throw new TrellisError('BAD_OPTION', `${what} = ${v} must be a number ≥ 0`, `pass ${what} such as 1 (the clamp of the target-class confidence in the soft labels)`);
+}
+
+/** The schedule's epoch numbering: anything but 0 or 1 would shift or (fractional) break the parity. */
+function checkEpochBase(v: unknown): void {
+  if (v !== 0 && v !== 1) throw new TrellisError('BAD_OPTION', `epochBase ${String(v)} is neither 0 nor 1`, 'pass epochBase 1 (CRL, kimlab RelaxLoss) or 0 (the original RelaxLoss)');
+}
+
 function checkPositive(what: string, v: number): void {
   if (!(v > 0 && Number.isFinite(v))) throw new TrellisError('BAD_OPTION', `${what} = ${v} must be a positive number`, `pass ${what} > 0`);
 }
@@ -267,6 +294,7 @@ function checkPositive(what: string, v: number): void {
  * (1 − ε)·onehot + ε/C, i.e. (1 − ε)·CE + ε·mean_k(−log p_k).
  */
 export function labelSmoothing(options: { epsilon?: number; name?: string } = {}): TrainerPlugin {
+  checkOptions('labelSmoothing', options, 'labelSmoothing({ epsilon: 0.1 })');
   const eps = options.epsilon ?? 0.1;
   if (!(eps >= 0 && eps < 1)) throw new TrellisError('BAD_OPTION', `label smoothing ε = ${eps} must be in [0, 1)`, 'pass ε such as 0.1');
   return {
@@ -281,8 +309,9 @@ export function labelSmoothing(options: { epsilon?: number; name?: string } = {}
 
 /** Confidence penalty (Pereyra et al.): adds −β·H(p) to the loss (term `penalty`). */
 export function confidencePenalty(options: { beta?: number; name?: string } = {}): TrainerPlugin {
+  checkOptions('confidencePenalty', options, 'confidencePenalty({ beta: 0.1 })');
   const beta = options.beta ?? 0.1;
-  if (!(beta >= 0)) throw new TrellisError('BAD_OPTION', `confidence penalty β = ${beta} must be ≥ 0`, 'pass β such as 0.1');
+  if (!(beta >= 0 && Number.isFinite(beta))) throw new TrellisError('BAD_OPTION', `confidence penalty β = ${beta} must be a finite number ≥ 0`, 'pass β such as 0.1');
   return {
     name: options.name ?? 'confidence-penalty',
     apiVersion: 1,
@@ -315,7 +344,7 @@ export function srcm(config: SRCMConfig = {}, name = 'srcm'): TrainerPlugin {
  */
 export function coupledWeightDecay(options: { rate: number; name?: string }): TrainerPlugin {
   checkOptions('coupledWeightDecay', options, 'coupledWeightDecay({ rate: 5e-4 })');
-  if (!(options.rate >= 0)) throw new TrellisError('BAD_OPTION', `weight decay ${options.rate} must be ≥ 0`, 'pass a rate such as 5e-4');
+  if (!(options.rate >= 0 && Number.isFinite(options.rate))) throw new TrellisError('BAD_OPTION', `weight decay ${options.rate} must be a finite number ≥ 0`, 'pass a rate such as 5e-4');
   return {
     name: options.name ?? 'coupled-weight-decay',
     apiVersion: 1,
@@ -342,6 +371,9 @@ export function stepLearningRate(options: { lr: number; milestones?: number[]; g
   checkOptions('stepLearningRate', options, 'stepLearningRate({ lr: 0.05 })');
   checkPositive('lr', options.lr);
   const milestones = options.milestones ?? [0.5, 0.75];
+  if (!Array.isArray(milestones)) {
+    throw new TrellisError('BAD_OPTION', `LR milestones ${JSON.stringify(milestones)} are not a list`, 'pass milestones as a list of fractions of the epochs, e.g. [0.5, 0.75] (50 % and 75 %)');
+  }
   const gamma = options.gamma ?? 0.1;
   checkPositive('gamma', gamma);
   for (const m of milestones) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Trainer, type Dataset, type EpochLogs, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { Trainer, TrellisError, type Dataset, type EpochLogs, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { coupledWeightDecay, stepLearningRate } from './plugin.js';
 
 /** The training recipe of target, shadow and reference models (all trained alike). */
@@ -46,7 +46,15 @@ export interface TrainedClassifier {
  * Disposes the Trainer (optimizer and plugin state) and returns the model.
  */
 export async function trainClassifier(options: TrainClassifierOptions): Promise<TrainedClassifier> {
+  if (options === null || typeof options !== 'object' || options.recipe === null || typeof options.recipe !== 'object') {
+    throw new TrellisError('BAD_OPTION', `trainClassifier needs options with a training recipe, got ${options === null || typeof options !== 'object' ? String(options) : `recipe ${String(options.recipe)}`}`,
+      'pass { model, data, recipe, seed }, e.g. recipe: SPEC_RECIPE');
+  }
   const { recipe } = options;
+  // tf.train.momentum takes any number: NaN only shows up later as a NaN loss blamed on the base loss
+  if (!(typeof recipe.momentum === 'number' && recipe.momentum >= 0 && recipe.momentum < 1)) {
+    throw new TrellisError('BAD_OPTION', `recipe momentum ${String(recipe.momentum)} is not in [0, 1)`, 'pass momentum such as 0.9 (0 = plain SGD)');
+  }
   const plugins = [
     ...(options.plugins ?? []),
     stepLearningRate({ lr: recipe.lr, milestones: recipe.milestones, gamma: recipe.gamma }),

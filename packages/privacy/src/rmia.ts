@@ -1,5 +1,5 @@
 import { TrellisError, check, checkChoice } from '@trellis-ml/core';
-import { checkInOut } from './lira.js';
+import { checkInOut, checkKeepFlags } from './lira.js';
 import { auc } from './rocMetrics.js';
 
 /**
@@ -58,8 +58,8 @@ function checkProbabilities(p: ArrayLike<number>, what: string): void {
  * probability 0.9 where the reference gives 0.3 (ratio 3), and the two population points ratios 1 and
  * 4: x beats one of two, so its score is 0.5.
  *
- * @throws TrellisError `NO_REFERENCE_MODELS`, `LENGTH_MISMATCH`, `NAN_SCORE` (a value that is not a
- * probability), `NO_OUT_MODELS` / `NO_IN_MODELS` (an example with no OUT, or online no IN, model),
+ * @throws TrellisError `NO_REFERENCE_MODELS`, `LENGTH_MISMATCH`, `BAD_KEEP_FLAG` (a keep flag other than 0
+ * or 1), `NAN_SCORE` (a value that is not a probability), `NO_OUT_MODELS` / `NO_IN_MODELS` (an example with no OUT, or online no IN, model),
  * `NO_POPULATION`, `BAD_OPTION` (an unknown mode, γ ≤ 0, a ∉ [0, 1]).
  */
 export function rmiaScores(targetProb: ArrayLike<number>, targetPopulationProb: ArrayLike<number>, refs: readonly RmiaReference[], options: RmiaOptions): Float64Array {
@@ -81,6 +81,7 @@ export function rmiaScores(targetProb: ArrayLike<number>, targetPopulationProb: 
         `reference model ${r} has ${ref.prob.length} probabilities and ${ref.keep.length} keep flags for ${n} audit examples, and ${ref.populationProb.length} population probabilities for ${m}`,
         'score every reference model on the same audit examples and population points as the target');
     }
+    checkKeepFlags(ref.keep, r);
     checkProbabilities(ref.prob, `reference model ${r}'s probability`);
     checkProbabilities(ref.populationProb, `reference model ${r}'s population probability`);
   }
@@ -127,10 +128,16 @@ export const RMIA_OFFLINE_A_GRID: readonly number[] = Array.from({ length: 11 },
  * not train on; the `a` of {@link RMIA_OFFLINE_A_GRID} with the highest AUC against
  * `pseudoTarget`'s membership wins (the smallest on ties). Neither model may be the real target.
  *
- * @throws TrellisError as {@link rmiaScores}, and `ONE_CLASS_ONLY` when the examples
+ * @throws TrellisError as {@link rmiaScores}, `LENGTH_MISMATCH` when the two models were scored on
+ * different numbers of audit examples, and `ONE_CLASS_ONLY` when the examples
  * `reference` left out are all IN (or all OUT) for `pseudoTarget`.
  */
 export function tuneRmiaOfflineA(pseudoTarget: RmiaReference, reference: RmiaReference, options: { gamma?: number } = {}): { a: number; auc: number } {
+  const n = reference.prob.length;
+  // the two models must be scored on the same audit examples: a longer pseudo-target was silently cut, a shorter one read undefined
+  check(reference.keep.length === n && pseudoTarget.prob.length === n && pseudoTarget.keep.length === n, 'LENGTH_MISMATCH',
+    () => `tuneRmiaOfflineA got ${pseudoTarget.prob.length} probabilities and ${pseudoTarget.keep.length} keep flags for the pseudo-target, ${n} and ${reference.keep.length} for the reference`,
+    'score both models on the same audit examples (one probability and one keep flag per example)');
   const usable: number[] = [];
   for (let j = 0; j < reference.keep.length; j++) if (reference.keep[j] !== 1) usable.push(j);
   const sub = (v: ArrayLike<number>) => usable.map((j) => v[j]!);
@@ -175,7 +182,8 @@ export interface PooledRmia {
  * model in turn is the target and (the first `references` of) the others its reference models.
  * Examples without an OUT (or, online, an IN) reference in a round are skipped.
  *
- * @throws TrellisError `TOO_FEW_MODELS` (fewer than 2, or fewer than 3 when tuning `a`),
+ * @throws TrellisError `TOO_FEW_MODELS` (fewer than 2, fewer than 3 when tuning `a`, or online with
+ * fewer than 2 references per target), `BAD_KEEP_FLAG` (a keep flag other than 0 or 1),
  * `LENGTH_MISMATCH`, `BAD_OPTION`, and those of {@link rmiaScores}.
  */
 export function rmiaLeaveOneOut(models: readonly RmiaReference[], options: RmiaLeaveOneOutOptions): PooledRmia {
@@ -193,7 +201,11 @@ export function rmiaLeaveOneOut(models: readonly RmiaReference[], options: RmiaL
       throw new TrellisError('LENGTH_MISMATCH', `model ${i} has ${r.prob.length} probabilities, ${r.keep.length} keep flags and ${r.populationProb.length} population probabilities; model 0 has ${n}, ${n} and ${m}`,
         'score every model on the same audit pool and the same population points');
     }
+    checkKeepFlags(r.keep, i);
   }
+  check(options.mode !== 'online' || k >= 2, 'TOO_FEW_MODELS',
+    () => `online leave-one-out RMIA with ${k} reference model per target can score no example (one model is never both IN and OUT)`,
+    `use 2 or more references per target (3 or more models${options.references === undefined ? '' : ', references ≥ 2'}), or offline mode`);
   const gamma = options.gamma === undefined ? {} : { gamma: options.gamma };
   const scores: number[] = [];
   const isMember: number[] = [];

@@ -20,8 +20,9 @@ export interface PoolSize {
 }
 
 /**
- * Checks scores and membership labels: same length, finite scores, 0/1 labels, both classes
+ * Checks scores and membership labels: same length, no NaN score, 0/1 labels, both classes
  * present. Throws a {@link TrellisError} naming the first offending entry. Returns the counts.
+ * ±Infinity scores are accepted: they rank above (below) every finite score and tie with each other.
  */
 export function checkScores(scores: ArrayLike<number>, isMember: ArrayLike<number>, what = 'scores'): PoolSize {
   if (scores.length !== isMember.length) {
@@ -116,7 +117,7 @@ export function minNonMembersFor(fpr: number): number {
 
 /** Options of {@link tprAtFpr}. */
 export interface TprAtFprOptions {
-  /** Minimum number of non-member scores (default {@link minNonMembersFor}(fpr) = 10/fpr). */
+  /** Minimum number of non-member scores (default {@link minNonMembersFor}(fpr) = 10/fpr; 0 turns the floor off). */
   minNonMembers?: number;
 }
 
@@ -129,6 +130,10 @@ export function tprAtFpr(scores: ArrayLike<number>, isMember: ArrayLike<number>,
   checkFpr(fpr);
   const { nonMembers } = checkScores(scores, isMember);
   const needed = options.minNonMembers ?? minNonMembersFor(fpr);
+  if (!(typeof needed === 'number' && needed >= 0)) {
+    throw new TrellisError('BAD_OPTION', `minNonMembers ${String(needed)} is not a number ≥ 0`,
+      `leave it out for the 10/FPR floor (${minNonMembersFor(fpr)} here), or pass a count such as 1000 (0 turns the floor off)`);
+  }
   if (nonMembers < needed) {
     throw new TrellisError('TOO_FEW_NON_MEMBERS',
       `TPR at ${fpr * 100}% FPR needs at least ${needed} non-member scores, but only ${nonMembers} were given (the rate would rest on ${(nonMembers * fpr).toFixed(1)} negatives)`,

@@ -31,7 +31,11 @@ export function attackFeatures(s: Signals): Float32Array {
 export class ShadowModelAttack {
   private model: ModelAdapter | null = null;
   private numClasses = 0;
-  constructor(readonly options: ShadowAttackOptions) {}
+  constructor(readonly options: ShadowAttackOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new TrellisError('BAD_OPTION', `ShadowModelAttack needs an options object, got ${String(options)}`, 'pass one with a seed, e.g. new ShadowModelAttack({ seed: 1 })');
+    }
+  }
 
   /** Trains the attack net on shadow members / non-members (one entry per shadow model). */
   async fit(shadowIn: readonly Signals[], shadowOut: readonly Signals[]): Promise<void> {

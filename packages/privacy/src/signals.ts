@@ -37,6 +37,9 @@ const LOG_FLOOR = Math.log(1e-30);
 export function signalsFromLogits(logits: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number, featureNorm?: ArrayLike<number>): Signals {
   const k = numClasses;
   const n = labels.length;
+  if (!(Number.isInteger(k) && k >= 1)) {
+    throw new TrellisError('BAD_OPTION', `numClasses ${String(k)} is not a whole number ≥ 1`, "pass the model's class count (the width of one row of logits)");
+  }
   if (logits.length !== n * k) {
     throw new TrellisError('LENGTH_MISMATCH', `${logits.length} logits for ${n} labels × ${k} classes`, 'pass one row of numClasses logits per label');
   }
@@ -127,6 +130,15 @@ export function computeSignals(model: ModelAdapter, dataset: Dataset, options: C
       const norm = f ? tf.norm(tf.reshape(f, [batch.size, -1]), 'euclidean', 1) : undefined;
       return [out.logits, norm] as const;
     });
+    if (l.rank !== 2 || l.shape[0] !== batch.size || l.shape[1] !== k) {
+      const shape = l.shape.join(', ');
+      l.dispose();
+      nrm?.dispose();
+      disposeBatch(batch);
+      // a wider row overran the buffer (RangeError), a narrower one was read misaligned (silently wrong signals)
+      throw new TrellisError('OUTPUT_SHAPE_MISMATCH', `the model outputs logits of shape [${shape}] for a batch of ${batch.size}, but declares ${k} classes`,
+        'make the model output one logit per class ([batch, numClasses]) and declare numClasses to match');
+    }
     logits.set(l.dataSync() as Float32Array, offset * k);
     if (nrm && norms) norms.set(nrm.dataSync() as Float32Array, offset);
     offset += batch.size;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  checkChoice, loadVariablesInto, Rng, saveVariables, TrellisError,
+  check, checkChoice, loadVariablesInto, Rng, saveVariables, TrellisError,
   type ApplyOptions, type ModelAdapter, type ModelOutputs,
 } from '@trellis-ml/core';
 import { join } from 'node:path';
@@ -40,6 +40,8 @@ export type ResolvedSRCMConfig = Required<Omit<SRCMConfig, 'featureTap' | 'seed'
 export function resolveSRCMConfig(cfg: SRCMConfig = {}): ResolvedSRCMConfig {
   const out = { radius: cfg.radius ?? 15, width: cfg.width ?? 5, preLayer: cfg.preLayer ?? true, ringMode: cfg.ringMode ?? 'clamp', epsilon: cfg.epsilon ?? 1e-7 };
   if (!(out.radius > 0)) throw new TrellisError('BAD_OPTION', `SRCM radius ${out.radius} must be > 0`, 'pass a radius such as 15');
+  if (!Number.isFinite(out.radius)) throw new TrellisError('BAD_OPTION', `SRCM radius ${out.radius} must be finite (an infinite ring gives NaN features)`, 'pass a radius such as 15');
+  if (typeof out.preLayer !== 'boolean') throw new TrellisError('BAD_OPTION', `SRCM preLayer ${JSON.stringify(out.preLayer)} is not a boolean`, 'pass preLayer: true (a Dense(D→D) before the ring, the default) or false');
   if (!(out.width >= 0 && out.width < out.radius)) throw new TrellisError('BAD_OPTION', `SRCM width ${out.width} must be in [0, radius = ${out.radius})`, 'pass 0 ≤ width < radius, e.g. radius 15, width 5');
   if (!(out.epsilon >= 0 && Number.isFinite(out.epsilon))) throw new TrellisError('BAD_OPTION', `SRCM epsilon ${out.epsilon} must be a finite number ≥ 0`, 'pass a small epsilon such as 1e-7 (it keeps the norms away from zero)');
   checkChoice(out.ringMode, ['clamp', 'tanh', 'soft'] as const, 'ring mode', { fix: "use 'clamp', 'tanh' or 'soft'" });
@@ -61,6 +63,8 @@ export function ringMagnitude(rho: tf.Tensor, cfg: ResolvedSRCMConfig): tf.Tenso
  * has a finite gradient), hence ‖s‖ = ρ' ∈ [r − d, r + d] (clamp/tanh).
  */
 export function saturnRing(h: tf.Tensor2D, cfg: ResolvedSRCMConfig): tf.Tensor2D {
+  check(h instanceof tf.Tensor && h.rank === 2, 'BAD_SHAPE', () => `the Saturn ring needs [batch, D] features, got ${h instanceof tf.Tensor ? `shape [${h.shape.join(', ')}]` : typeof h}`,
+    'reshape the features to [batch, -1] first: each row is rescaled by its own norm');
   return tf.tidy(() => {
     const rho = tf.add(tf.sqrt(tf.add(tf.sum(tf.square(h), 1, true), 1e-12)), cfg.epsilon);
     return tf.mul(h, tf.div(ringMagnitude(rho, cfg), rho)) as tf.Tensor2D;
@@ -69,6 +73,9 @@ export function saturnRing(h: tf.Tensor2D, cfg: ResolvedSRCMConfig): tf.Tensor2D
 
 /** LinearNorm: ⟨s, w_k / (‖w_k‖ + ε)⟩ for each column w_k of `kernel` `[D, C]`; no bias. */
 export function normalizedLogits(s: tf.Tensor2D, kernel: tf.Tensor2D, epsilon = 1e-7): tf.Tensor2D {
+  check(s instanceof tf.Tensor && kernel instanceof tf.Tensor && s.rank === 2 && kernel.rank === 2 && s.shape[1] === kernel.shape[0], 'SHAPE_MISMATCH',
+    () => `LinearNorm needs [batch, D] features and a [D, classes] kernel, got ${s instanceof tf.Tensor ? `[${s.shape.join(', ')}]` : typeof s} and ${kernel instanceof tf.Tensor ? `[${kernel.shape.join(', ')}]` : typeof kernel}`,
+    'pass a kernel with one row per feature dimension and one column per class');
   return tf.tidy(() => {
     const norms = tf.add(tf.sqrt(tf.add(tf.sum(tf.square(kernel), 0, true), 1e-12)), epsilon);
     return tf.matMul(s, tf.div(kernel, norms));
@@ -77,11 +84,14 @@ export function normalizedLogits(s: tf.Tensor2D, kernel: tf.Tensor2D, epsilon = 
 
 /** Fractions of magnitudes on the inner boundary, strictly inside, and on the outer boundary of the ring (tolerance 1e-4·r). */
 export function ringOccupancy(norms: ArrayLike<number>, radius: number, width: number): { inner: number; inside: number; outer: number } {
+  resolveSRCMConfig({ radius, width });
   const tol = 1e-4 * radius;
   let inner = 0;
   let outer = 0;
   for (let i = 0; i < norms.length; i++) {
     const v = norms[i]!;
+    // NaN fails both comparisons and would be counted "inside" the ring
+    if (Number.isNaN(v)) throw new TrellisError('NAN_SCORE', `feature norm ${i} is NaN`, 'compute the norms from finite features (check the model for NaN outputs)', { index: i });
     if (v <= radius - width + tol) inner++;
     else if (v >= radius + width - tol) outer++;
   }

@@ -35,7 +35,8 @@ export function metricScores(s: Signals, name: MetricAttackName): Float64Array {
  * The threshold maximising ½(TPR + TNR) for "member iff score ≥ τ", scanning every observed score
  * from the highest down; when several τ reach the best balanced accuracy, the largest of them is kept
  * (Song & Mittal's `_thre_setting` keeps the first in its data order instead). Returns τ and the
- * balanced accuracy it reaches.
+ * balanced accuracy it reaches; when no threshold beats chance (e.g. all scores equal) it returns
+ * τ = +∞ with 0.5, i.e. "nobody is a member".
  */
 export function bestThreshold(scores: ArrayLike<number>, isMember: ArrayLike<number>): { threshold: number; balancedAccuracy: number } {
   const { members, nonMembers } = checkScores(scores, isMember);
@@ -59,7 +60,10 @@ export function bestThreshold(scores: ArrayLike<number>, isMember: ArrayLike<num
 export interface ThresholdAttack {
   name: MetricAttackName;
   perClass: boolean;
-  /** Length 1 (global) or numClasses (per class; a class unseen in the shadow data falls back to the global threshold). */
+  /**
+   * Length 1 (global) or numClasses (per class; a class the shadow data lacks on either side — no
+   * shadow member or no shadow non-member of that class — falls back to the global threshold).
+   */
   thresholds: Float64Array;
   /** Hard predictions (1 = member) for each example of `s`. */
   predict(s: Signals): Uint8Array;
@@ -71,6 +75,9 @@ export interface ThresholdAttack {
  * concatenated (see `concatSignals`).
  */
 export function fitThresholds(shadowIn: Signals, shadowOut: Signals, name: MetricAttackName, options: { perClass?: boolean } = {}): ThresholdAttack {
+  if (options === null || typeof options !== 'object' || (options.perClass !== undefined && typeof options.perClass !== 'boolean')) {
+    throw new TrellisError('BAD_OPTION', `fitThresholds perClass ${JSON.stringify(options?.perClass)} is not a boolean`, 'pass { perClass: true } (per-class thresholds, the default) or { perClass: false } (one global threshold)');
+  }
   const perClass = options.perClass ?? true;
   if (shadowOut.numClasses !== shadowIn.numClasses) {
     throw new TrellisError('CLASS_COUNT_MISMATCH', `shadow members' signals have ${shadowIn.numClasses} classes, non-members' ${shadowOut.numClasses}`, 'fit on the same shadow models\' outputs for members and non-members');

@@ -49,8 +49,8 @@ export function sweepMask(layout: UnitLayout, cls: UnitClassification, order: Sw
 }
 
 /**
- * Prunes `fraction × N` units in each order, measures, restores; returns every point plus the dense
- * baseline (fraction 0).
+ * Prunes `round(fraction × N)` units (at least one) in each order, measures, restores; returns every
+ * point plus the dense baseline (fraction 0).
  */
 export function pruningSweep(adapter: ModelAdapter, layout: UnitLayout, cls: UnitClassification, measure: () => SweepMeasure,
   options: { grid?: number[]; orders?: SweepOrder[]; seed?: number } = {}): { dense: SweepMeasure; points: SweepPoint[] } {
@@ -101,7 +101,12 @@ export interface CalibrationReport {
  * Picks group fractions from a sweep (spec §3.4, reconstructed): ESU = largest p (≤ `esuMax`) whose
  * top-D pruning keeps the utility drop ≤ `tolUtility`; EUU = largest p whose bottom-D pruning keeps the
  * refusal drop ≤ `tolRefusalEuu`; RU = largest p whose bottom-T pruning keeps utility drop ≤
- * `tolUtility` and refusal drop ≤ `tolRefusalRu`. The smallest grid value is the floor of each.
+ * `tolUtility` and refusal drop ≤ `tolRefusalRu`. The smallest grid value is the floor of each. When
+ * the three sum to 0.95 or more, EUU and RU are shrunk by one common factor so that ESU + EUU + RU =
+ * 0.95 (at least 5 % complex units); the returned EUU and RU then lie between grid values.
+ * @throws TrellisError `BAD_OPTION` for a tolerance below 0 or a sweep whose measures are not rates in
+ * [0, 1], `BAD_FRACTION` for a point outside (0, 1) or an `esuMax` outside (0, 1), `BAD_SWEEP` when an
+ * order is missing or no top-D point is ≤ `esuMax`.
  */
 export function calibrateFractions(sweep: { dense: SweepMeasure; points: SweepPoint[] }, options: CalibrationOptions = {}): CalibrationReport {
   const tolU = options.tolUtility ?? 0.03;
@@ -112,6 +117,14 @@ export function calibrateFractions(sweep: { dense: SweepMeasure; points: SweepPo
     check(Number.isFinite(v) && v >= 0, 'BAD_OPTION', `calibration tolerance ${k} ${String(v)} is not a number ≥ 0`, `pass ${k} as a drop in [0, 1], e.g. 0.03 for 3 points`);
   }
   checkFraction(esuMax, 'esuMax');
+  // A NaN or out-of-range measure (a hand-built sweep) used to pick fractions as if nothing had changed.
+  check(Array.isArray(sweep?.points), 'BAD_SWEEP', 'the sweep has no `points`', 'pass what pruningSweep returns ({ dense, points })');
+  checkMeasure(sweep.dense, 'of the dense model');
+  for (const p of sweep.points) {
+    checkChoice(p?.order, SWEEP_ORDERS, 'sweep order');
+    checkFraction(p.fraction, 'sweep fraction');
+    checkMeasure(p, `after pruning ${p.fraction} of the units (${p.order})`);
+  }
   const d = sweep.dense;
   const of = (o: SweepOrder) => sweep.points.filter((p) => p.order === o).sort((a, b) => a.fraction - b.fraction);
   const largest = (pts: SweepPoint[], ok: (p: SweepPoint) => boolean) => {
@@ -120,7 +133,10 @@ export function calibrateFractions(sweep: { dense: SweepMeasure; points: SweepPo
     for (const p of pts) if (ok(p)) best = p;
     return best;
   };
-  const esu = largest(of('top-D').filter((p) => p.fraction <= esuMax), (p) => d.utility - p.utility <= tolU);
+  const topD = of('top-D');
+  check(topD.length === 0 || topD[0]!.fraction <= esuMax, 'BAD_SWEEP', () => `no top-D point of the sweep is at or below esuMax ${esuMax} (the smallest is ${topD[0]!.fraction})`,
+    `raise esuMax to at least ${topD[0]!.fraction}, or sweep smaller fractions (the default grid starts at 0.0025)`);
+  const esu = largest(topD.filter((p) => p.fraction <= esuMax), (p) => d.utility - p.utility <= tolU);
   const euu = largest(of('bottom-D'), (p) => d.refusal - p.refusal <= tolE);
   const ru = largest(of('bottom-T'), (p) => d.utility - p.utility <= tolU && d.refusal - p.refusal <= tolR);
   let fractions = { esu: esu.fraction, euu: euu.fraction, ru: ru.fraction };

@@ -98,15 +98,22 @@ export function globalRanks(perModule: Record<string, Float64Array>, order: read
   return out;
 }
 
-/** Sums channel scores within each head of attention modules (for `attentionGranularity: 'head'`). */
+/**
+ * Sums channel scores within each head of attention modules (for `attentionGranularity: 'head'`); MLP
+ * modules keep their scores.
+ * @throws TrellisError `BAD_LAYOUT` for an attention module without a `headDim` that divides its units.
+ */
 export function headScores(layout: UnitLayout, scores: Record<string, Float64Array>): Record<string, Float64Array> {
   const out: Record<string, Float64Array> = {};
   for (const m of layout) {
     const s = scores[m.id]!;
-    if (m.kind !== 'attn' || !m.headDim) {
+    if (m.kind !== 'attn') {
       out[m.id] = s;
       continue;
     }
+    // an attention module without a head size used to keep its channel scores silently
+    check(m.headDim !== undefined, 'BAD_LAYOUT', `attention module "${m.id}" has no headDim, so its channels cannot be grouped into heads`,
+      "give attention modules headDim = dModel / heads, or use attentionGranularity 'channel'");
     const h = m.headDim;
     check(Number.isInteger(h) && h > 0 && s.length % h === 0, 'BAD_LAYOUT', () => `module "${m.id}" has headDim ${h}, which does not split its ${s.length} units into whole heads`,
       'pass headDim = dModel / heads (a divisor of numUnits)');
@@ -145,7 +152,8 @@ function sortedUnits(layout: UnitLayout, key: Record<string, Float64Array>, desc
  * bottom ρ_EUU of the rest by D; RU = bottom ρ_RU of the rest by T = S + U; CU = the rest. Counts are
  * `round(ρ · N)`, so fractions are respected exactly; groups are disjoint and cover every unit.
  *
- * @throws TrellisError `BAD_FRACTION`, `BAD_OPTION`, `BAD_SCORES` (missing or of the wrong length),
+ * @throws TrellisError `BAD_FRACTION` (a fraction outside (0, 1), or fractions whose rounded counts leave
+ * no complex unit), `BAD_OPTION`, `BAD_SCORES` (missing or of the wrong length),
  * `NON_FINITE_SCORES` (a NaN or infinite raw score), `BAD_LAYOUT` (a `headDim` that does not divide a module).
  */
 export function classifyUnits(layout: UnitLayout, scores: AttributeScores, options: ClassifyOptions = {}): UnitClassification {
@@ -182,6 +190,12 @@ export function classifyUnits(layout: UnitLayout, scores: AttributeScores, optio
     T[m.id] = S[m.id]!.map((s, i) => s + U[m.id]![i]!);
   }
   const n = totalUnits(layout);
+  const want = { esu: Math.round(fractions.esu * n), euu: Math.round(fractions.euu * n), ru: Math.round(fractions.ru * n) };
+  // Rounding each fraction can ask for more units than a small layout has (N = 2 at 0.3 each: 1 + 1 + 1):
+  // RU then came out short of round(ρ·N) and no complex unit was left.
+  check(want.esu + want.euu + want.ru < n, 'BAD_FRACTION',
+    () => `the ESU, EUU and RU fractions ask for ${want.esu} + ${want.euu} + ${want.ru} of the layout's ${n} units, leaving no complex units`,
+    'pass smaller fractions, or classify a layout with more units');
   const groups: Record<string, Uint8Array> = {};
   for (const m of layout) groups[m.id] = new Uint8Array(m.numUnits).fill(GROUP_CODE.CU);
   const assigned = new Set<string>();
@@ -192,9 +206,9 @@ export function classifyUnits(layout: UnitLayout, scores: AttributeScores, optio
     }
   };
   const free = (m: string, i: number) => !assigned.has(`${m}#${i}`);
-  take(sortedUnits(layout, D, true), Math.round(fractions.esu * n), GROUP_CODE.ESU);
-  take(sortedUnits(layout, D, false, free), Math.round(fractions.euu * n), GROUP_CODE.EUU);
-  take(sortedUnits(layout, T, false, free), Math.round(fractions.ru * n), GROUP_CODE.RU);
+  take(sortedUnits(layout, D, true), want.esu, GROUP_CODE.ESU);
+  take(sortedUnits(layout, D, false, free), want.euu, GROUP_CODE.EUU);
+  take(sortedUnits(layout, T, false, free), want.ru, GROUP_CODE.RU);
   const counts = { ESU: 0, EUU: 0, CU: 0, RU: 0 } as Record<UnitGroup, number>;
   for (const a of Object.values(groups)) for (const c of a) counts[UNIT_GROUPS[c]!]++;
   return {
@@ -223,8 +237,20 @@ export interface SelectSpec {
   restrictToLayers?: number[];
 }
 
-/** Builds a unit set from groups, a top slice of CU, and a layer restriction (spec §9 `selectUnits`). */
+/**
+ * Builds a unit set from groups, a top slice of CU, and a layer restriction (spec §9 `selectUnits`).
+ * @throws TrellisError `BAD_OPTION` when `groups` is not a list of group names or `restrictToLayers`
+ * names a layer the classification does not have, `BAD_FRACTION` for `topCU` outside [0, 1).
+ */
 export function selectUnits(cls: UnitClassification, spec: SelectSpec): UnitMask {
+  check(Array.isArray(spec?.groups), 'BAD_OPTION', `selectUnits needs \`groups\` as a list of unit groups, got ${String(spec?.groups)}`,
+    "pass e.g. { groups: ['ESU'], topCU: 0.06 } (a list, even for one group)");
+  if (spec.restrictToLayers !== undefined) {
+    const layers = [...new Set(cls.modules.map((m) => m.layer))];
+    check(Array.isArray(spec.restrictToLayers) && spec.restrictToLayers.every((l) => layers.includes(l)), 'BAD_OPTION',
+      () => `restrictToLayers ${JSON.stringify(spec.restrictToLayers)} names a layer the classification does not have (it has layers ${layers.join(', ')})`,
+      `pass a list of layer indices from ${layers.join(', ')} (an unknown layer would select no unit)`);
+  }
   const out = groupMask(cls, ...spec.groups);
   // 0 (no CU) is allowed; a negative or NaN fraction would otherwise be skipped silently
   if (spec.topCU !== undefined && !(spec.topCU > 0)) checkFraction(spec.topCU, 'top-CU fraction', true);
@@ -313,10 +339,23 @@ export function magnitudeMaskLike(adapter: ModelAdapter, layout: UnitLayout, mas
   return out;
 }
 
-/** The `count` units with the highest (`top`) or lowest (`bottom`) value of `key`, over all modules. */
+/**
+ * The `count` units with the highest (`top`) or lowest (`bottom`) value of `key`, over all modules (ties
+ * keep layout order).
+ * @throws TrellisError `BAD_OPTION` for a count that is not a whole number in [0, N], `BAD_SCORES` for a
+ * key that lacks a module or has the wrong length, `NON_FINITE_SCORES` for a NaN or infinite key value.
+ */
 export function rankedMask(layout: UnitLayout, key: Record<string, Float64Array>, count: number, end: 'top' | 'bottom'): UnitMask {
   checkCount(count, totalUnits(layout), 'unit count');
   checkChoice(end, ['top', 'bottom'] as const, 'end');
+  for (const m of layout) {
+    const k = key?.[m.id];
+    check(k?.length === m.numUnits, 'BAD_SCORES', `the ranking key has ${k ? k.length : 'no'} values for module "${m.id}", which has ${m.numUnits} units`,
+      'rank by a key of the same layout (e.g. cls.D or cls.T of classifyUnits with this layout)');
+    const bad = Array.prototype.findIndex.call(k, (v: number) => !Number.isFinite(v));
+    check(bad < 0, 'NON_FINITE_SCORES', () => `the ranking key of unit ${bad} of module "${m.id}" is ${k[bad]}`,
+      'rank by finite scores: a NaN or infinite value usually means a diverged model (restore a checkpoint or lower the learning rate)');
+  }
   const out = emptyMask(layout);
   for (const [m, i] of sortedUnits(layout, key, end === 'top').slice(0, count)) out[m]![i] = 1;
   return out;
@@ -332,8 +371,17 @@ export function randomMask(layout: UnitLayout, count: number, seed: number): Uni
   return out;
 }
 
-/** 4×4 matrix of the fraction of all units moving from group a (row) to group b (column), spec §6. */
+/**
+ * 4×4 matrix of the fraction of all units moving from group a (row) to group b (column), spec §6.
+ * @throws TrellisError `BAD_CLASSIFICATION` unless both classifications cover the same modules with the
+ * same unit counts (and at least one unit).
+ */
 export function attributeTransfer(before: UnitClassification, after: UnitClassification): number[][] {
+  const ids = (c: UnitClassification) => (c?.modules ?? []).map((m) => `${m.id}:${m.numUnits}`).sort().join(', ');
+  // a module only `after` had was left out silently, so the fractions were of part of the model; no module gave NaN
+  check(before?.modules?.length > 0, 'BAD_CLASSIFICATION', 'the classification before covers no unit', 'pass what classifyUnits returns for a layout with units');
+  check(ids(before) === ids(after), 'BAD_CLASSIFICATION',
+    () => `the classifications cover different modules: [${ids(before)}] before, [${ids(after)}] after`, 'compare classifications of the same architecture and layout');
   const m = UNIT_GROUPS.map(() => UNIT_GROUPS.map(() => 0));
   let n = 0;
   for (const mod of before.modules) {

@@ -74,11 +74,15 @@ export function forwardSet(model: ModelAdapter, set: SequenceSet, lang: RequestL
   return { first, exact, nll: nllCount ? nllSum / nllCount : NaN };
 }
 
-/** Fraction of first answer tokens that open a refusal. */
+/**
+ * Fraction of first answer tokens that open a refusal.
+ * @throws TrellisError `EMPTY_DATASET` when there are no answers (the rate would be NaN).
+ */
 export function refusalRate(first: Int32Array, lang: RequestLanguage): number {
+  check(first?.length > 0, 'EMPTY_DATASET', 'no answers to compute a refusal rate of', 'pass the first answer tokens of at least one prompt (forwardSet(…).first)');
   let r = 0;
   for (const t of first) r += lang.isRefusal(t) ? 1 : 0;
-  return first.length ? r / first.length : NaN;
+  return r / first.length;
 }
 
 /** Greedy decoding from each prompt (the sequence up to ASSIST); returns the generated answer tokens. */

@@ -68,9 +68,15 @@ export function resolveAdapterRank(options: { rank?: number; alpha?: number }): 
 /**
  * Trainable parameters of rank-`rank` adapters on kernels of the given shapes: `Σ r·(in + out)`.
  * Pure (no tensors), for reporting and tests.
+ * @throws TrellisError `BAD_RANK` for a rank that is not a whole number ≥ 1, `BAD_TARGET` for a shape that is not `[in, out]`.
  */
 export function lowRankParamCount(shapes: ReadonlyArray<readonly number[]>, rank: number): number {
   checkRank(rank);
+  for (const sh of shapes) {
+    // a rank-1 or empty shape used to give NaN
+    check(Array.isArray(sh) && sh.length === 2 && sh.every((d) => Number.isInteger(d) && d >= 1), 'BAD_TARGET', `a low-rank adapter needs rank-2 kernel shapes [in, out], got [${String(sh)}]`,
+      'pass the shapes of the adapted kernels, e.g. [[64, 64], [64, 256]]');
+  }
   return shapes.reduce((s, sh) => s + rank * (sh[0]! + sh[1]!), 0);
 }
 

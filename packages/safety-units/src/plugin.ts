@@ -11,9 +11,12 @@ import { check } from '@trellis-ml/core';
 import { LowRankAdapter, lowRankAdapter, resolveAdapterRank, type LowRankOptions } from './lowRank.js';
 import { unitWeightMasks } from './prune.js';
 import { sequenceNll, type SequenceLossOptions } from './sequenceLoss.js';
-import { checkMask, invertMask, maskFromJson, maskToJson, type UnitLayout, type UnitMask } from './units.js';
+import { checkMask, emptyMask, invertMask, maskFromJson, maskToJson, unionMasks, type UnitLayout, type UnitMask } from './units.js';
 
-/** One phase of a mask schedule: freeze `frozen` for `epochs` epochs (the last phase lasts to the end). */
+/**
+ * One phase of a mask schedule: freeze `frozen` for `epochs` epochs, a whole number ≥ 1 (the last phase
+ * lasts to the end; it alone may be `Infinity`).
+ */
 export interface FreezePhase {
   epochs: number;
   frozen: UnitMask;
@@ -52,12 +55,19 @@ export interface FreezeState {
  */
 export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeState> {
   check(Array.isArray(options?.layout), 'BAD_OPTION', 'the freeze plugin has no unit layout', 'pass `layout` (e.g. model.unitModules() or denseUnitModules(…)) with `frozen`');
-  const schedule = options.schedule ?? (options.frozen ? [{ epochs: Number.POSITIVE_INFINITY, frozen: options.frozen }] : []);
+  // A copy: setState replaces a phase's mask, which used to write into the caller's schedule array (and so
+  // into every other plugin built from it).
+  check(options.schedule === undefined || Array.isArray(options.schedule), 'BAD_OPTION', 'the freeze schedule is not a list of phases', 'pass schedule: [{ epochs, frozen }, …]');
+  const schedule = options.schedule ? [...options.schedule] : options.frozen ? [{ epochs: Number.POSITIVE_INFINITY, frozen: options.frozen }] : [];
   check(schedule.length > 0, 'BAD_OPTION', 'the freeze plugin has no units to freeze', 'pass `frozen` (a UnitMask) or a `schedule`');
-  for (const p of schedule) {
+  schedule.forEach((p, i) => {
     checkMask(options.layout, p.frozen, 'frozen mask');
-    check(typeof p.epochs === 'number' && p.epochs > 0, 'BAD_OPTION', `a schedule phase lasts ${typeof p.epochs === 'string' ? `"${p.epochs}"` : p.epochs} epochs`, 'give every phase at least one epoch');
-  }
+    // A fractional phase silently lasted whole epochs (1.5 → 2); an endless phase before the last made the later ones unreachable.
+    const last = i === schedule.length - 1;
+    check(typeof p.epochs === 'number' && ((Number.isInteger(p.epochs) && p.epochs > 0) || (last && p.epochs === Number.POSITIVE_INFINITY)), 'BAD_OPTION',
+      `a schedule phase lasts ${typeof p.epochs === 'string' ? `"${p.epochs}"` : p.epochs} epochs (phase ${i} of ${schedule.length})`,
+      'give every phase a whole number of epochs ≥ 1 (only the last phase may be Infinity; it lasts to the end anyway)');
+  });
   const pin = options.pin ?? true;
   const unitVars = new Set(options.layout.flatMap((m) => [...m.aSide, m.bSide].map((s) => s.variable)));
   let keep: Record<string, tf.Tensor> = {};
@@ -129,6 +139,7 @@ export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeSt
     setState(s) {
       check(Number.isInteger(s?.phase) && s.phase >= 0 && s.phase < schedule.length, 'BAD_STATE', `saved freeze state has phase ${String(s?.phase)}, the schedule has ${schedule.length} phase(s)`,
         'restore a state saved by a freeze plugin with the same schedule');
+      check(Number.isInteger(s.steps) && s.steps >= 0, 'BAD_STATE', `saved freeze state has ${String(s.steps)} steps`, 'restore a state saved by getState() of a freeze or budget plugin');
       wanted = s.phase;
       steps = s.steps;
       schedule[s.phase] = { ...schedule[s.phase]!, frozen: maskFromJson(options.layout, s.frozen) };
@@ -152,13 +163,18 @@ export interface BudgetOptions {
   name?: string;
 }
 
-/** Trains only a unit budget: every other unit (and, by default, every non-unit parameter) is frozen. */
+/**
+ * Trains only a unit budget: every other unit (and, by default, every non-unit parameter) is frozen.
+ * A module that `trainable` leaves out has no trainable unit, so all of its units are frozen.
+ */
 export function unitBudgetPlugin(options: BudgetOptions): TrainerPlugin<FreezeState> {
   check(Array.isArray(options?.layout) && options.trainable, 'BAD_OPTION', 'the budget plugin needs `layout` and `trainable`', 'pass `layout` (e.g. model.unitModules()) and `trainable` (a UnitMask, e.g. budgetMask(cls))');
   checkMask(options.layout, options.trainable, 'trainable mask');
+  // Complete the mask over the layout first: inverting only the modules it names left every unit of an
+  // omitted module trainable.
   return unitFreezePlugin({
     layout: options.layout,
-    frozen: invertMask(options.trainable),
+    frozen: invertMask(unionMasks(emptyMask(options.layout), options.trainable)),
     freezeNonUnitParams: !(options.trainNonUnitParams ?? false),
     pin: options.pin ?? true,
     name: options.name ?? 'unit-budget',

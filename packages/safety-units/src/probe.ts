@@ -16,11 +16,11 @@ import type { Request, RequestLanguage } from './language.js';
 import { checkLanguageFits } from './lmEval.js';
 
 /**
- * Cosine distance 1 − a·b / (‖a‖‖b‖) of two equally long vectors, in [0, 2]. By convention two zero
- * vectors are at distance 0 and a zero vector is at distance 1 from any other vector.
+ * Cosine distance 1 − a·b / (‖a‖‖b‖) of two equally long, non-empty vectors, in [0, 2]. By convention two
+ * zero vectors are at distance 0 and a zero vector is at distance 1 from any other vector.
  */
 export function cosineDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  check(a.length === b.length, 'BAD_SHAPE', `cosine distance of vectors of lengths ${a.length} and ${b.length}`, 'pass vectors of equal length');
+  check(a.length === b.length && a.length > 0, 'BAD_SHAPE', `cosine distance of vectors of lengths ${a.length} and ${b.length}`, 'pass two non-empty vectors of equal length');
   return cosineDistanceAt(a, b, 0, a.length);
 }
 
@@ -102,7 +102,13 @@ export function reasoningDirectionProbe(model: ModelAdapter, lang: RequestLangua
       for (let i = start; i < end; i++) x.set(seqs[i]!, (i - start) * L);
       const outs = tf.tidy(() => {
         const o = model.apply(tf.tensor2d(x, [end - start, L]), { training: false, taps });
-        for (const t of taps) check(o.features[t], 'BAD_TAP', `the model returned no feature "${t}"`, 'pass block taps the model exposes (tapNames())');
+        for (const t of taps) {
+          const f = o.features[t];
+          check(f, 'BAD_TAP', `the model returned no feature "${t}"`, 'pass block taps the model exposes (tapNames())');
+          // a tap of another shape (e.g. [b, d]) used to be read with the wrong stride
+          check(f.rank === 3 && f.shape[0] === end - start && f.shape[1] === L && f.shape[2] === o.features[taps[0]!]!.shape[2], 'BAD_TAP',
+            `tap "${t}" has shape [${f.shape.join(', ')}]; the probe reads block states [batch, ${L}, d] of one width d`, 'pass block-output taps (the tiny transformer: L{l}.out)');
+        }
         return [o.logits, ...taps.map((t) => o.features[t]!)];
       });
       const logits = outs[0]!.dataSync();

@@ -71,6 +71,10 @@ export function pruneUnits(adapter: ModelAdapter, layout: UnitLayout, selected: 
       check(mean?.length === m.numUnits, 'BAD_OPTION', `the activation means have ${mean ? mean.length : 'no'} entries for module "${m.id}", which has ${m.numUnits} units`,
         'pass the scoreUnits result of this model and layout as `means`');
       check(vars[m.outBias], 'BAD_LAYOUT', `module "${m.id}" names output bias "${m.outBias}", which the model does not have`, 'build the layout from the same model');
+      // a NaN mean used to turn the whole output bias into NaN
+      const bad = selected[m.id]!.findIndex((v, j) => Boolean(v) && !Number.isFinite(mean[j]!));
+      check(bad < 0, 'BAD_OPTION', () => `the activation mean of pruned unit ${bad} of module "${m.id}" is ${mean[bad]}`,
+        'pass the means of a scoreUnits run on finite activations (or prune without compensate)');
     }
   }
   const masks = unitWeightMasks(adapter, layout, selected);
@@ -122,13 +126,26 @@ export function snapshotVariables(adapter: ModelAdapter, names: readonly string[
  */
 export function rewindUnits(adapter: ModelAdapter, layout: UnitLayout, selected: UnitMask, snapshot: Record<string, tf.Tensor>): void {
   const vars = adapter.trainableVariables();
-  const masks = unitWeightMasks(adapter, layout, selected);
-  tf.tidy(() => {
-    for (const [name, keep] of Object.entries(masks)) {
-      const s = snapshot[name];
-      check(s, 'BAD_SNAPSHOT', `the snapshot has no variable "${name}"`, 'snapshot every variable the unit set touches');
-      vars[name]!.assign(tf.add(tf.mul(vars[name]!, keep), tf.mul(s, tf.sub(1, keep))));
+  checkMask(layout, selected);
+  validateLayout(adapter, layout);
+  // Check the snapshot before any tensor is made: a failed check used to leak the keep-masks, and a
+  // snapshot of another shape failed inside tfjs with a broadcast error.
+  for (const m of layout) {
+    if (!selected[m.id]?.some((v) => v)) continue;
+    for (const sl of [...m.aSide, m.bSide]) {
+      const s = snapshot?.[sl.variable];
+      const v = vars[sl.variable]!;
+      check(s, 'BAD_SNAPSHOT', `the snapshot has no variable "${sl.variable}"`, 'snapshot every variable the unit set touches');
+      check(s.shape.length === v.shape.length && s.shape.every((d, i) => d === v.shape[i]), 'BAD_SNAPSHOT',
+        `the snapshot of "${sl.variable}" has shape [${s.shape.join(', ')}] but the variable is [${v.shape.join(', ')}]`, 'rewind to a snapshot of the same model (snapshotVariables before fine-tuning)');
     }
-  });
-  tf.dispose(Object.values(masks));
+  }
+  const masks = unitWeightMasks(adapter, layout, selected);
+  try {
+    tf.tidy(() => {
+      for (const [name, keep] of Object.entries(masks)) vars[name]!.assign(tf.add(tf.mul(vars[name]!, keep), tf.mul(snapshot[name]!, tf.sub(1, keep))));
+    });
+  } finally {
+    tf.dispose(Object.values(masks));
+  }
 }

@@ -67,9 +67,16 @@ export class UnitMoments {
     this.sumSq = new Float64Array(numUnits);
   }
 
-  /** Adds the rows of `values` (`rows × numUnits`, row-major) whose `keep` byte is 1 (all when absent). */
+  /**
+   * Adds the rows of `values` (`rows × numUnits`, row-major) whose `keep` byte is 1 (all when absent).
+   * @throws TrellisError `BAD_SHAPE` when `values` does not hold `rows × numUnits` numbers or `keep` does not hold `rows` bytes.
+   */
   add(values: ArrayLike<number>, rows: number, keep?: Uint8Array): void {
     const u = this.numUnits;
+    // a short `values` used to add undefined entries (NaN moments); a short `keep` dropped the rows past its end
+    check(Number.isInteger(rows) && rows >= 0 && values?.length === rows * u, 'BAD_SHAPE', `${values?.length} values for ${String(rows)} rows of ${u} units`,
+      'pass rows × numUnits activations, row-major');
+    check(keep === undefined || keep.length === rows, 'BAD_SHAPE', `a keep mask of ${keep?.length} entries for ${rows} rows`, 'pass one keep byte per row');
     let n = 0;
     const bMean = new Float64Array(u);
     for (let r = 0; r < rows; r++) {
@@ -109,8 +116,14 @@ export class UnitMoments {
   }
 }
 
-/** Squared L2 norm of each unit's outgoing weights (row j of a B kernel in TF.js layout). */
+/**
+ * Squared L2 norm of each unit's outgoing weights: row j of a B kernel `[hidden, out]` in TF.js layout
+ * (`axis` 0, the default), or column j with `axis` 1.
+ * @throws TrellisError `NO_NEURON_AXIS` unless `kernel` is rank 2 and `axis` is 0 or 1.
+ */
 export function outgoingNormsSq(kernel: tf.Tensor, axis: 0 | 1 = 0): Float64Array {
+  check(kernel?.rank === 2 && (axis === 0 || axis === 1), 'NO_NEURON_AXIS', `outgoing norms of a kernel of shape [${kernel?.shape?.join(', ')}] along axis ${String(axis)}`,
+    'pass a rank-2 B kernel and its unit axis (0 for [hidden, out] in TF.js layout, 1 for [out, hidden])');
   const v = tf.tidy(() => tf.sum(tf.square(kernel), 1 - axis).dataSync());
   return Float64Array.from(v);
 }
@@ -120,9 +133,14 @@ export function outgoingNormsSq(kernel: tf.Tensor, axis: 0 | 1 = 0): Float64Arra
  * @param variance unbiased activation variance per unit
  * @param meanSq mean of squared activations per unit (for `activation-norm`)
  * @param normSq squared outgoing-weight norm per unit
+ * @throws TrellisError `BAD_OPTION` for an unknown method, `BAD_SHAPE` when the three arrays differ in length.
  */
 export function unitScoreFromStats(method: ScoreMethod, variance: Float64Array, meanSq: Float64Array, normSq: Float64Array): Float64Array {
+  // an unknown method used to fall through to `magnitude`; a short statistic gave NaN scores
+  checkChoice(method, SCORE_METHODS, 'scoring method', { fix: `use one of ${SCORE_METHODS.join(', ')} (default wifv)` });
   const n = normSq.length;
+  check(variance.length === n && meanSq.length === n, 'BAD_SHAPE', `unit statistics of lengths ${variance.length} (variance), ${meanSq.length} (mean square) and ${n} (norms)`,
+    'pass one variance, mean square and squared norm per unit');
   const out = new Float64Array(n);
   for (let j = 0; j < n; j++) {
     out[j] = method === 'wifv' ? variance[j]! * normSq[j]!
@@ -136,6 +154,9 @@ export function unitScoreFromStats(method: ScoreMethod, variance: Float64Array, 
 /**
  * Scores every unit of `layout` on `data` (forward passes only, batched and streaming).
  * Activations are read from the model's taps (`module.tap`, shape `[b, units]` or `[b, T, units]`).
+ * @throws TrellisError `TOO_FEW_POSITIONS` when a module's statistics cover fewer than two positions
+ * (one for `activation-norm`; the variance, and so every score, would be 0), `BAD_OPTION` for a
+ * `positions` that is not a function or returns a mask of the wrong length.
  */
 export function scoreUnits(adapter: ModelAdapter, layout: UnitLayout, data: Dataset, options: ScoreOptions = {}): UnitScores {
   const method = options.method ?? 'wifv';
@@ -143,6 +164,8 @@ export function scoreUnits(adapter: ModelAdapter, layout: UnitLayout, data: Data
   check(data.size > 0, 'EMPTY_DATASET', 'the scoring set is empty', 'pass a data set with examples');
   check(options.maxExamples === undefined || (Number.isInteger(options.maxExamples) && options.maxExamples >= 1), 'BAD_OPTION',
     `maxExamples ${String(options.maxExamples)} is not an integer ≥ 1`, 'score at least one example, or leave maxExamples out to score all');
+  check(options.positions === undefined || typeof options.positions === 'function', 'BAD_OPTION', `positions ${String(options.positions)} is not a function`,
+    'pass a PositionMask function (tokens, batch, length) => Uint8Array, or leave positions out to use every position');
   validateLayout(adapter, layout);
   const vars = adapter.trainableVariables();
   const moments = new Map(layout.map((m) => [m.id, new UnitMoments(m.numUnits)]));
@@ -159,21 +182,37 @@ export function scoreUnits(adapter: ModelAdapter, layout: UnitLayout, data: Data
           return f;
         });
       });
-      let keep: Uint8Array | undefined;
-      const tokens = options.positions ? (batch.x.dataSync() as Float32Array) : undefined;
-      for (const m of layout) {
-        const f = out[taps.indexOf(m.tap)]!;
-        check(f.shape[f.shape.length - 1] === m.numUnits, 'NO_NEURON_AXIS',
-          `tap "${m.tap}" has shape [${f.shape.join(', ')}] but module "${m.id}" has ${m.numUnits} units on its last axis`,
-          'tap the activation entering the output projection, with units on the last axis');
-        const rows = f.size / m.numUnits;
-        if (f.rank === 3 && options.positions && tokens) keep ??= options.positions(tokens, f.shape[0]!, f.shape[1]!);
-        moments.get(m.id)!.add(f.dataSync(), rows, f.rank === 3 ? keep : undefined);
+      try {
+        let keep: Uint8Array | undefined;
+        const tokens = options.positions ? (batch.x.dataSync() as Float32Array) : undefined;
+        for (const m of layout) {
+          const f = out[taps.indexOf(m.tap)]!;
+          check(f.shape[f.shape.length - 1] === m.numUnits, 'NO_NEURON_AXIS',
+            `tap "${m.tap}" has shape [${f.shape.join(', ')}] but module "${m.id}" has ${m.numUnits} units on its last axis`,
+            'tap the activation entering the output projection, with units on the last axis');
+          const rows = f.size / m.numUnits;
+          if (f.rank === 3 && options.positions && tokens && !keep) {
+            keep = options.positions(tokens, f.shape[0]!, f.shape[1]!);
+            // a shorter mask silently dropped the positions past its end
+            check(keep?.length === rows, 'BAD_OPTION', `the positions mask has ${keep?.length} entries for a batch of ${f.shape[0]} × ${f.shape[1]} positions`,
+              'return one byte per position (batch × length, row-major) from the positions function');
+          }
+          moments.get(m.id)!.add(f.dataSync(), rows, f.rank === 3 ? keep : undefined);
+        }
+      } finally {
+        tf.dispose(out);
+        batch.x.dispose();
+        batch.y?.dispose();
+        batch.groups?.dispose();
       }
-      tf.dispose(out);
-      batch.x.dispose();
-      batch.y?.dispose();
-      batch.groups?.dispose();
+    }
+    // With fewer than two positions the variance is 0 for every unit (and with none the mean square is
+    // too): every score would be 0 and the classification would follow the layout order.
+    const need = method === 'activation-norm' ? 1 : 2;
+    for (const m of layout) {
+      const c = moments.get(m.id)!.count;
+      check(c >= need, 'TOO_FEW_POSITIONS', `module "${m.id}" was scored on ${c} position(s); the ${method} score needs at least ${need}`,
+        options.positions ? 'select more positions with `positions` (or score more examples)' : 'score at least two examples (or sequence positions)');
     }
   }
   const scores: Record<string, Float64Array> = {};

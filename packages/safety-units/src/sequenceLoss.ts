@@ -9,6 +9,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { check } from '@trellis-ml/core';
 
 /** Options of {@link sequenceNll}. */
 export interface SequenceLossOptions {
@@ -18,8 +19,18 @@ export interface SequenceLossOptions {
   pad: number;
 }
 
+/** Checks token ids `[b, T]` (and, when given, logits `[b, T, V]` of the same `b` and `T`). */
+function checkTokens(tokens: tf.Tensor, logits?: tf.Tensor): void {
+  check(tokens?.rank === 2, 'BAD_SHAPE', `token ids have shape [${tokens?.shape?.join(', ')}]; the sequence loss needs [batch, length]`, 'pass the batch\'s token sequences [b, T]');
+  if (!logits) return;
+  check(logits?.rank === 3 && logits.shape[0] === tokens.shape[0] && logits.shape[1] === tokens.shape[1], 'BAD_SHAPE',
+    `logits of shape [${logits?.shape?.join(', ')}] do not fit token ids of shape [${tokens.shape.join(', ')}]`,
+    'pass next-token logits [b, T, vocab] of a language model for the same token sequences [b, T]');
+}
+
 /** `[b, T-1]` float mask: 1 where position t predicts a non-pad target and t is at or after a response start. */
 export function responseMask(tokens: tf.Tensor, options: SequenceLossOptions): tf.Tensor2D {
+  checkTokens(tokens);
   return tf.tidy(() => {
     const T = tokens.shape[1]!;
     let start: tf.Tensor = tf.zerosLike(tokens);
@@ -31,8 +42,22 @@ export function responseMask(tokens: tf.Tensor, options: SequenceLossOptions): t
   });
 }
 
-/** Per-position next-token NLL `[b, T-1]` of `logits` `[b, T, V]` on `tokens` `[b, T]`. */
+/**
+ * Per-position next-token NLL `[b, T-1]` of `logits` `[b, T, V]` on `tokens` `[b, T]`.
+ * @throws TrellisError `BAD_SHAPE` when the shapes disagree, `LABEL_OUT_OF_RANGE` for a token id that is
+ * not an integer in `[0, V)` (its one-hot row would be all zero and the position would add 0 to the loss).
+ */
 export function positionNll(logits: tf.Tensor, tokens: tf.Tensor): tf.Tensor2D {
+  checkTokens(tokens, logits);
+  const V = logits.shape[2]!;
+  const ids = tokens.dataSync();
+  for (let i = 0; i < ids.length; i++) {
+    const t = ids[i]!;
+    if (!(Number.isInteger(t) && t >= 0 && t < V)) {
+      check(false, 'LABEL_OUT_OF_RANGE', `token id ${t} at position ${i % tokens.shape[1]!} of sequence ${Math.floor(i / tokens.shape[1]!)} is outside the model's vocabulary [0, ${V})`,
+        'encode the sequences with the language the model was built for (encodeSequences(lang, …)) and build the model with vocabSize = lang.vocabSize');
+    }
+  }
   return tf.tidy(() => {
     const [b, T, V] = logits.shape as [number, number, number];
     const lsm = tf.logSoftmax(tf.slice(logits, [0, 0, 0], [b, T - 1, V]));

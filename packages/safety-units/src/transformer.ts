@@ -173,9 +173,20 @@ export class TinyTransformer implements UnitModelAdapter, WeightOverridableModel
     return { ...this.vars };
   }
 
-  /** Copies every weight of `other` (same architecture) into this model. */
+  /**
+   * Copies every weight of `other` (same architecture) into this model.
+   * @throws TrellisError `ARCHITECTURE_MISMATCH` when `other` has other weights or shapes (nothing is copied then).
+   */
   copyFrom(other: TinyTransformer): void {
-    for (const [name, w] of Object.entries(other.vars)) this.vars[name]!.assign(w);
+    const theirs = Object.entries(other?.vars ?? {});
+    const same = other?.heads === this.heads && theirs.length === Object.keys(this.vars).length && theirs.every(([name, w]) => {
+      const own = this.vars[name];
+      return own !== undefined && own.shape.length === w.shape.length && own.shape.every((d, i) => d === w.shape[i]);
+    });
+    // a model of other sizes used to fail half-way with a raw TypeError or tfjs shape error, some weights already copied
+    check(same, 'ARCHITECTURE_MISMATCH', () => `cannot copy a transformer of sizes ${describeSizes(other)} into one of sizes ${describeSizes(this)}`,
+      'copy between transformers built with the same vocabSize, maxLen, layers, dModel, heads and dFf');
+    for (const [name, w] of theirs) this.vars[name]!.assign(w);
   }
 
   /** A new model with the same architecture and a copy of the weights. */
@@ -196,6 +207,10 @@ export class TinyTransformer implements UnitModelAdapter, WeightOverridableModel
   dispose(): void {
     for (const w of Object.values(this.vars)) w.dispose();
   }
+}
+
+function describeSizes(m: TinyTransformer | undefined): string {
+  return m?.options ? `{ vocabSize ${m.numClasses}, maxLen ${m.maxLen}, layers ${m.layers}, dModel ${m.dModel}, heads ${m.heads}, dFf ${m.dFf} }` : String(m);
 }
 
 /** A seeded tiny transformer (defaults: 4 layers, d_model 64, 4 heads, d_ff 256 — the spec's Tier B). */

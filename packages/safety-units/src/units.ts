@@ -68,8 +68,10 @@ export function hasUnitModules(adapter: ModelAdapter): adapter is UnitModelAdapt
  * hidden layer `L` followed by layer `N`, unit j = column j of `L/kernel` and element j of `L/bias`
  * (A side) and row j of `N/kernel` (B side); the tap is `L`'s (post-activation) output.
  *
- * @param layers hidden layer names in forward order; the B side of the last is `next` (default: the layer after it in `order`).
+ * @param layers hidden layer names to take units from; each one's B side is the kernel of the layer after it in `order`.
  * @param order all dense layer names in forward order (e.g. `['fc1', 'fc2', 'logits']`).
+ * @throws TrellisError `NO_NEURON_AXIS` for a layer without a rank-2 kernel or without a dense layer after
+ * it in `order`, `UNKNOWN_TAP` for a layer the model cannot tap.
  */
 export function denseUnitModules(adapter: ModelAdapter, layers: readonly string[], order: readonly string[]): UnitModule[] {
   const vars = adapter.trainableVariables();
@@ -168,12 +170,17 @@ export function invertMask(mask: UnitMask): UnitMask {
   return out;
 }
 
-/** The union of masks. */
+/**
+ * The union of masks.
+ * @throws TrellisError `BAD_MASK` when two masks give one module different numbers of units.
+ */
 export function unionMasks(...masks: UnitMask[]): UnitMask {
   const out: UnitMask = {};
   for (const mask of masks) {
     for (const [k, a] of Object.entries(mask)) {
       const o = (out[k] ??= new Uint8Array(a.length));
+      // a longer mask used to lose the units past the first one's length
+      check(o.length === a.length, 'BAD_MASK', `the masks have ${o.length} and ${a.length} entries for module "${k}"`, 'unite masks of the same model/layout');
       for (let i = 0; i < a.length; i++) if (a[i]) o[i] = 1;
     }
   }
@@ -247,14 +254,18 @@ export function maskStats(adapter: ModelAdapter, layout: UnitLayout, mask: UnitM
   return { units, unitFraction: units / totalUnits(layout), params, paramFraction: params / allParams, perModule };
 }
 
-/** Checks a fraction is in (0, 1) (the issue's bad-input case). */
+/** Checks a fraction is in (0, 1), or in [0, 1) with `allowZero`; throws `BAD_FRACTION` otherwise. */
 export function checkFraction(value: number, what: string, allowZero = false): void {
-  const ok = Number.isFinite(value) && (allowZero ? value >= 0 : value > 0) && value < 1;
-  check(ok, 'BAD_FRACTION', `${what} ${value} is outside ${allowZero ? '[0, 1)' : '(0, 1)'}`,
-    `pass a fraction of all units strictly between 0 and 1, e.g. 0.013 for 1.3 %`);
+  const ok = typeof value === 'number' && Number.isFinite(value) && (allowZero ? value >= 0 : value > 0) && value < 1;
+  check(ok, 'BAD_FRACTION', `${what} ${typeof value === 'string' ? `"${value}"` : String(value)} is outside ${allowZero ? '[0, 1)' : '(0, 1)'}`,
+    allowZero ? 'pass a fraction of all units from 0 (none) up to but excluding 1, e.g. 0.06 for 6 %'
+      : 'pass a fraction of all units strictly between 0 and 1, e.g. 0.013 for 1.3 %');
 }
 
-/** Checks a mask fits a layout (same module ids and unit counts). */
+/**
+ * Checks a mask fits a layout: every module id it names is in the layout, with that module's number of
+ * units. A module the mask leaves out selects no unit.
+ */
 export function checkMask(layout: UnitLayout, mask: UnitMask, what = 'mask'): void {
   for (const m of layout) {
     const a = mask[m.id];
@@ -282,6 +293,7 @@ export function maskFromJson(layout: UnitLayout, json: Record<string, number[]>)
   for (const [k, idx] of Object.entries(json)) {
     const a = out[k];
     check(a, 'BAD_MASK', `saved mask names module "${k}", which the layout does not have`, 'load masks saved from the same model');
+    check(Array.isArray(idx), 'BAD_MASK', `saved mask gives module "${k}" ${JSON.stringify(idx)}, not a list of unit indices`, 'load masks written by maskToJson ({ module: [unit indices] })');
     for (const i of idx) {
       check(Number.isInteger(i) && i >= 0 && i < a.length, 'BAD_MASK', `saved mask selects unit ${String(i)} of module "${k}", which has units 0…${a.length - 1}`,
         'load masks saved from the same model (maskToJson gives integer unit indices)');

@@ -43,11 +43,27 @@ function seeded(model: tfl.LayersModel, seed: number): void {
 }
 
 /**
+ * Throws `BAD_OPTION` unless the dense AE's `hidden` / `code` sizes (when given) are positive integers.
+ * @internal
+ */
+export function checkDenseSizes(sizes: { hidden?: number; code?: number }, who: string): void {
+  check(typeof sizes === 'object' && sizes !== null, 'BAD_OPTION', `${who} needs { hidden?, code? }, got ${String(sizes)}`, 'pass e.g. { hidden: 128, code: 32 }');
+  for (const key of ['hidden', 'code'] as const) {
+    const v = sizes[key];
+    check(v === undefined || (Number.isInteger(v) && v > 0), 'BAD_OPTION', `${who} ${key} size ${String(v)} is not a positive integer`,
+      `pass ${key} as a whole number of units ≥ 1 (default ${key === 'hidden' ? 128 : 32})`);
+  }
+}
+
+/**
  * AE-D of the spec's MLP tier (§10.2): `inputDim → hidden (ReLU) → code (ReLU) → hidden (ReLU) →
  * inputDim (sigmoid)`; 784→128→32 has 209,968 parameters. Seeded Glorot-uniform init.
  */
 export function denseAutoencoder(options: { inputDim: number; hidden?: number; code?: number; seed: number; inputStats?: { mean: number; std: number } }): Autoencoder {
   requireBackend('denseAutoencoder()');
+  check(Number.isInteger(options.inputDim) && options.inputDim > 0, 'BAD_OPTION', `denseAutoencoder inputDim ${String(options.inputDim)} is not a positive integer`,
+    'pass the length of one flattened example, e.g. 784');
+  checkDenseSizes(options, 'denseAutoencoder');
   const hidden = options.hidden ?? 128;
   const code = options.code ?? 32;
   const input = tfl.input({ shape: [options.inputDim], name: 'ae_input' });
@@ -78,6 +94,9 @@ export function denseAutoencoder(options: { inputDim: number; hidden?: number; c
 export function convAutoencoder(options: { inputShape: [number, number, number]; seed: number; inputStats?: { mean: number; std: number }; resize28?: Resize28 }): Autoencoder {
   requireBackend('convAutoencoder()');
   const [h0, w0, c] = options.inputShape;
+  // a fractional size used to be rounded up to a multiple of 8 here, then fail in tfjs's reshape at the first batch
+  check(options.inputShape.length === 3 && options.inputShape.every((d) => Number.isInteger(d) && d > 0), 'BAD_SHAPE',
+    `the conv autoencoder needs an [H, W, C] input of whole sizes, got [${options.inputShape.join(', ')}]`, 'pass the image shape, e.g. [28, 28, 1]');
   const resize28 = options.resize28 ?? 'pad';
   checkResize28(resize28);
   const H = Math.ceil(h0 / 8) * 8;
@@ -216,6 +235,10 @@ export async function trainAutoencoder(ae: Autoencoder, data: Dataset, options: 
     }
   } finally {
     optimizer.dispose();
+    // tfjs 4.22's MomentumOptimizer.dispose() forgets its −lr scalar `c` (one tensor leaked per 'sgd' run), as core's Trainer.dispose notes
+    for (const v of Object.values(optimizer as unknown as Record<string, unknown>)) {
+      if (v instanceof tf.Tensor && !v.isDisposed) v.dispose();
+    }
   }
   return { mse: history, ms: performance.now() - start, macs: 3 * countMacs(ae.model) * seen, examplesSeen: seen };
 }

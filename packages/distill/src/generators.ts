@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Rng, TrellisError, check, checkChoice, predictLogits, type ModelAdapter } from '@trellis-ml/core';
-import { convAutoencoder, denseAutoencoder, encodeDataset, pixelStats, trainAutoencoder, type Autoencoder, type AutoencoderTraining } from './autoencoder.js';
+import { checkDenseSizes, convAutoencoder, denseAutoencoder, encodeDataset, pixelStats, trainAutoencoder, type Autoencoder, type AutoencoderTraining } from './autoencoder.js';
 import { adapterMacs, adapterParams, countMacs, similarityMacs, type GeneratorCost } from './cost.js';
 import { checkResize28, type Resize28 } from './imageResize.js';
 import { oneHotLabels } from './losses.js';
@@ -83,6 +83,10 @@ function checkTemperatureOption(T: unknown, what: string): void {
   check(typeof T === 'number' && Number.isFinite(T) && T > 0, 'BAD_TEMPERATURE', `${what} ${String(T)} must be a positive finite number`, 'pass a temperature > 0');
 }
 
+function checkOptionsObject(options: unknown, who: string, example: string): void {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `${who} needs an options object, got ${String(options)}`, `pass the options, e.g. ${example}`);
+}
+
 /** A per-class source holding `P` (host copy and a kept tensor). */
 class MatrixSource implements SoftLabelGenerator {
   readonly granularity = 'per-class' as const;
@@ -132,6 +136,8 @@ class MatrixSource implements SoftLabelGenerator {
   }
 
   pseudoLogits(batch: SoftLabelBatch, temperature: number): tf.Tensor2D {
+    // T = 0 gave all-zero rows, a negative T inverted them, NaN gave NaN rows
+    checkTemperatureOption(temperature, 'pseudo-logit temperature');
     const [, t] = this.tensors();
     return tf.tidy(() => tf.mul(tf.matMul(oneHotLabels(batch.labels, this.numClasses), t), temperature) as tf.Tensor2D);
   }
@@ -149,6 +155,8 @@ class MatrixSource implements SoftLabelGenerator {
   }
 
   restore(state: GeneratorState): void {
+    check(typeof state === 'object' && state !== null, 'BAD_STATE', `cannot restore the "${this.name}" source from ${String(state)}`,
+      'pass the object its toJSON() returned (the plugin state\'s `source`)');
     check(state.numClasses === this.numClasses, 'MATRIX_SIZE_MISMATCH', `the saved "${state.name}" state has ${state.numClasses} classes, this generator ${this.numClasses}`,
       'restore a state saved from a generator of the same task');
     if (state.matrix) this.setMatrix(state.matrix);
@@ -183,6 +191,7 @@ function validateShape(P: Matrix, C: number): void {
 
 /** Label smoothing as a per-class source: `(1−ε)·I + ε/C` (`'uniform-all'`) or `1−ε` / `ε/(C−1)` (`'uniform-others'`). */
 export function labelSmoothingGenerator(options: { numClasses: number; epsilon: number; variant?: 'uniform-all' | 'uniform-others' }): SoftLabelGenerator {
+  checkOptionsObject(options, 'labelSmoothingGenerator', '{ numClasses: 10, epsilon: 0.1 }');
   const { numClasses: C, epsilon: e } = options;
   checkNumClasses(C, 'labelSmoothingGenerator');
   check(e >= 0 && e <= 1, 'BAD_OPTION', `label smoothing ε ${e} is outside [0, 1]`, 'pass ε in [0, 1], e.g. 0.1');
@@ -196,6 +205,7 @@ export function labelSmoothingGenerator(options: { numClasses: number; epsilon: 
 
 /** Tf-KD_reg's virtual teacher as a per-class source: row c is `softmax(p^d/τ)` (§5.4). */
 export function tfkdRegGenerator(options: { numClasses: number; a?: number; tau: number }): SoftLabelGenerator {
+  checkOptionsObject(options, 'tfkdRegGenerator', '{ numClasses: 10, tau: 20 }');
   const a = options.a ?? 0.99;
   const C = options.numClasses;
   checkNumClasses(C, 'tfkdRegGenerator');
@@ -215,6 +225,8 @@ export function tfkdRegGenerator(options: { numClasses: number; a?: number; tau:
  * permuted (seeded). Fits the base first if needed. Same smoothing, no class structure.
  */
 export function shuffledMatrixGenerator(base: SoftLabelGenerator, seed: number): SoftLabelGenerator {
+  check(typeof base === 'object' && base !== null && typeof base.matrix === 'function', 'BAD_OPTION', `shuffledMatrixGenerator needs a soft-label source to shuffle, got ${String(base)}`,
+    'pass a per-class source, e.g. shuffledMatrixGenerator(reffakdGenerator({ numClasses: 10 }), seed)');
   check(base.granularity === 'per-class', 'BAD_OPTION', `cannot shuffle the per-sample source "${base.name}"`, 'shuffle a per-class source (ReffAKD, a matrix)');
   const src = new MatrixSource(`${base.name}-shuffled`, base.numClasses);
   const install = (): void => {
@@ -336,6 +348,8 @@ export function reffakdGenerator(options: ReffakdOptions): ReffakdGenerator {
   check(options.autoBoostMargin === undefined || (typeof options.autoBoostMargin === 'number' && Number.isFinite(options.autoBoostMargin)), 'BAD_OPTION',
     `autoBoostMargin ${String(options.autoBoostMargin)} is not a finite number`, 'pass a margin such as 0.002 (the default)');
   if (options.rowTemperature !== undefined) checkTemperatureOption(options.rowTemperature, 'rowTemperature');
+  // a bad size used to fail in tfjs ("Expected units to be a positive integer") only when fit() built the AE
+  if (options.dense !== undefined) checkDenseSizes(options.dense, 'reffakdGenerator dense');
   const featureSource = options.featureSource ?? 'encoder';
   const name = featureSource === 'encoder' ? 'reffakd' : `reffakd-${featureSource}`;
   const src = new MatrixSource(name, options.numClasses);
@@ -500,6 +514,7 @@ export function teacherGenerator(teacher: ModelAdapter, options: TeacherOptions 
       return tf.tidy(() => tf.softmax(tf.div(logitsFor(batch), options.temperature ?? temperature)) as tf.Tensor2D);
     },
     pseudoLogits: (batch, temperature) => tf.tidy(() => {
+      if (options.temperature) checkTemperatureOption(temperature, 'pseudo-logit temperature');
       const z = logitsFor(batch);
       // with a fixed teacher temperature, rescale so that softmax(ℓ / T_method) = softmax(z / T_teacher)
       return (options.temperature ? tf.mul(z, temperature / options.temperature) : z) as tf.Tensor2D;

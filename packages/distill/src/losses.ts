@@ -21,6 +21,11 @@ function checkTemperature(T: number, what = 'temperature'): void {
 function checkLogits(z: tf.Tensor, what: string): void {
   check(z.rank === 2, 'BAD_LOGITS_SHAPE', `${what} have rank ${z.rank} (shape [${z.shape.join(', ')}]); expected [batch, classes]`,
     'pass a 2-D tensor of logits, one row per example');
+  // an empty batch used to give a loss of 0 (or −0) and one class a constant loss, silently
+  check(z.shape[0]! >= 1, 'EMPTY_BATCH', `${what} have no rows (shape [${z.shape.join(', ')}]): there is no example to take a loss over`,
+    'pass a batch of at least one example');
+  check(z.shape[1]! >= 2, 'BAD_LOGITS_SHAPE', `${what} have ${z.shape[1]} class column(s) (shape [${z.shape.join(', ')}]); a classifier's logits need at least 2`,
+    'pass one logit per class, [batch, classes] with classes ≥ 2');
 }
 
 function checkLabelCount(logits: tf.Tensor, labels: tf.Tensor, what: string): void {
@@ -34,8 +39,8 @@ function checkWeight(value: unknown, what: string): void {
     `pass ${what} as a number ≥ 0`);
 }
 
-function checkOptions(options: unknown, what: string): void {
-  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `${what} needs an options object, got ${String(options)}`, 'pass the options, e.g. { T: 4 }');
+function checkOptions(options: unknown, what: string, example = '{ T: 4 }'): asserts options is object {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', `${what} needs an options object, got ${String(options)}`, `pass the options, e.g. ${example}`);
 }
 
 function checkSameShape(a: tf.Tensor, b: tf.Tensor, what: string): void {
@@ -49,9 +54,13 @@ function checkSameShape(a: tf.Tensor, b: tf.Tensor, what: string): void {
  * The labels are read back and checked: `tf.oneHot` turns a label outside `[0, C)` into an all-zero
  * row, which would add nothing to a loss, silently.
  *
- * @throws TrellisError `LABEL_OUT_OF_RANGE` for a label that is not an integer in `[0, numClasses)`.
+ * @throws TrellisError `BAD_CLASSES` unless `numClasses` is an integer ≥ 2; `LABEL_OUT_OF_RANGE` for a
+ * label that is not an integer in `[0, numClasses)`.
  */
 export function oneHotLabels(labels: tf.Tensor1D, numClasses: number): tf.Tensor2D {
+  // tf.oneHot throws a bare "depth must be >=2" for 1 class and reads a fractional depth without complaint
+  check(Number.isInteger(numClasses) && numClasses >= 2, 'BAD_CLASSES', `numClasses ${String(numClasses)} is not an integer ≥ 2`,
+    'pass the number of classes of the task (the logits\' columns), at least 2');
   checkClassLabels(labels.dataSync(), numClasses, { fix: `pass integer labels 0..${numClasses - 1}: the logits have ${numClasses} classes` });
   return tf.tidy(() => tf.cast(tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, numClasses), 'float32') as tf.Tensor2D);
 }
@@ -88,6 +97,7 @@ export function crossEntropy(
   labels: tf.Tensor1D,
   options: { labelSmoothing?: number; variant?: SmoothingVariant } = {},
 ): tf.Scalar {
+  checkOptions(options, 'crossEntropy', '{ labelSmoothing: 0.1 }, or leave them out');
   checkLogits(logits, 'logits');
   checkLabelCount(logits, labels, 'cross-entropy');
   return tf.tidy(() => {
@@ -128,6 +138,9 @@ export interface SoftTargetKlOptions {
 export function softTargetKL(studentLogits: tf.Tensor2D, targetProbs: tf.Tensor2D, options: SoftTargetKlOptions): tf.Scalar {
   checkOptions(options, 'softTargetKL');
   checkTemperature(options.T);
+  // a truthy string such as 'no' used to act as true
+  check(options.scaleT2 === undefined || typeof options.scaleT2 === 'boolean', 'BAD_OPTION', `scaleT2 ${JSON.stringify(options.scaleT2)} is not true or false`,
+    'pass scaleT2: true (multiply by T², the default) or false (Tf-KD\'s code form)');
   checkLogits(studentLogits, 'student logits');
   checkSameShape(studentLogits, targetProbs, 'soft-target KL');
   return tf.tidy(() => {
@@ -160,6 +173,7 @@ export function reffakdLoss(
   softLabels: tf.Tensor2D,
   options: { T: number; alpha: number; reduction?: KlReduction },
 ): tf.Scalar {
+  checkOptions(options, 'reffakdLoss', '{ T: 4, alpha: 0.5 }');
   checkAlpha(options.alpha);
   return tf.tidy(() => tf.add(
     tf.mul(crossEntropy(zs, labels), 1 - options.alpha),
@@ -180,11 +194,11 @@ export interface DkdTerms {
 
 /** Options of {@link dkd} and {@link dkdFromProbs}. */
 export interface DkdOptions {
-  /** Weight of TCKD (default 1). */
+  /** Weight of TCKD (required; mdistiller uses 1). */
   alpha: number;
-  /** Weight of NCKD (default 8). */
+  /** Weight of NCKD (required; mdistiller uses 8, tuned per pair: 2 for res56→res20). */
   beta: number;
-  /** Temperature (default 4). */
+  /** Temperature (required; mdistiller uses 4). */
   T: number;
 }
 
@@ -193,11 +207,25 @@ export interface DkdOptions {
  * temperature T). This is ReffAKD+DKD in `replace-teacher` mode when `pt = P[y]`: TCKD uses the
  * soft label's target mass and NCKD its renormalised off-target structure. The student's logits are
  * divided by T. The binary student vector is built from masked sums (no gather) and its log is
- * clamped at 1e-7.
+ * clamped at 1e-7. A row whose target mass exceeds 0.5 (a confident teacher) is renormalised by the
+ * sum of its off-target probabilities rather than `1 − pt[y]`, which cancels in float32; an
+ * off-target mass that underflows to 0 gives an NCKD of 0 for that row (pass logits to {@link dkd}).
  */
 export function dkdFromProbs(zs: tf.Tensor2D, pt: tf.Tensor2D, labels: tf.Tensor1D, options: DkdOptions): DkdTerms {
-  checkOptions(options, 'dkdFromProbs');
+  checkOptions(options, 'dkdFromProbs', '{ alpha: 1, beta: 8, T: 4 }');
   return dkdInternal(zs, pt, null, labels, options);
+}
+
+/**
+ * `zT` with each row's target logit pushed below all the others, so that a softmax of it is the
+ * distribution over the non-target classes. mdistiller subtracts 1000, which fails once the target
+ * leads by more than 1000 (then the "non-target" softmax is mostly the target); subtracting 1000 plus
+ * the row's range always works and gives the same numbers as 1000 for ordinary logits (the target's
+ * exp is 0 either way).
+ */
+function maskTarget(zT: tf.Tensor2D, gt: tf.Tensor2D): tf.Tensor2D {
+  const range = tf.sub(tf.max(zT, 1, true), tf.min(zT, 1, true));
+  return tf.sub(zT, tf.mul(gt, tf.add(range, 1000))) as tf.Tensor2D;
 }
 
 /** DKD core; `zt` (teacher logits), when given, gives the non-target log-probabilities exactly (better float32 accuracy). */
@@ -223,13 +251,18 @@ function dkdInternal(zs: tf.Tensor2D, pt: tf.Tensor2D, zt: tf.Tensor2D | null, l
     const logBs = tf.log(tf.maximum(bs, 1e-7)) as tf.Tensor2D;
     const tckd = tf.mul(reduceKl(klElements(bt, logBs), 'batchmean'), T * T);
     // non-target distributions: the teacher's renormalised off-target mass; the student's masked softmax
-    const logPsOther = tf.logSoftmax(tf.sub(zsT, tf.mul(gt, 1000))) as tf.Tensor2D;
+    const logPsOther = tf.logSoftmax(maskTarget(zsT as tf.Tensor2D, gt)) as tf.Tensor2D;
     let nckdElements: tf.Tensor2D;
     if (zt) {
-      const logPtOther = tf.logSoftmax(tf.sub(tf.div(zt, T), tf.mul(gt, 1000))) as tf.Tensor2D;
+      const logPtOther = tf.logSoftmax(maskTarget(tf.div(zt, T) as tf.Tensor2D, gt)) as tf.Tensor2D;
       nckdElements = tf.mul(tf.exp(logPtOther), tf.sub(logPtOther, logPsOther)) as tf.Tensor2D;
     } else {
-      const ptOther = tf.div(tf.mul(t, other), tf.maximum(tf.sub(1, btT), 1e-12)) as tf.Tensor2D;
+      const tOther = tf.mul(t, other);
+      // 1 − pt[y] loses every digit when pt[y] is near 1 (it is 0 in float32 from pt[y] ≈ 1 − 1e-8), so a
+      // confident row divides by its summed off-target mass; rows with pt[y] ≤ 0.5 keep 1 − pt[y] (exact there)
+      const mass = tf.where(tf.greater(btT, 0.5), tf.sum(tOther, 1, true), tf.sub(1, btT));
+      // the clamp only turns 0/0 into 0: an off-target mass of e.g. 1e-26 (a logit gap of 60) is still divided exactly
+      const ptOther = tf.div(tOther, tf.maximum(mass, 1e-30)) as tf.Tensor2D;
       nckdElements = klElements(ptOther, logPsOther);
     }
     const nckd = tf.mul(reduceKl(nckdElements, 'batchmean'), T * T);
@@ -241,13 +274,15 @@ function dkdInternal(zs: tf.Tensor2D, pt: tf.Tensor2D, zt: tf.Tensor2D | null, l
 
 /** Decoupled KD from teacher logits (§5.5): {@link dkdFromProbs} with `pt = softmax(z_t/T)`. */
 export function dkd(zs: tf.Tensor2D, zt: tf.Tensor2D, labels: tf.Tensor1D, options: DkdOptions): DkdTerms {
-  checkOptions(options, 'dkd');
+  checkOptions(options, 'dkd', '{ alpha: 1, beta: 8, T: 4 }');
   checkTemperature(options.T);
   checkSameShape(zs, zt, 'DKD');
   const pt = tf.tidy(() => tf.softmax(tf.div(zt, options.T)) as tf.Tensor2D);
-  const out = dkdInternal(zs, pt, zt, labels, options);
-  pt.dispose();
-  return out;
+  try {
+    return dkdInternal(zs, pt, zt, labels, options);
+  } finally {
+    pt.dispose(); // also when dkdInternal's checks throw (bad labels or weights used to leak it)
+  }
 }
 
 /** Options of {@link dist} and {@link distFromProbs}. */
@@ -278,6 +313,7 @@ function meanRowPearson(a: tf.Tensor2D, b: tf.Tensor2D): tf.Scalar {
  * correlates across the batch).
  */
 export function distFromProbs(zs: tf.Tensor2D, pt: tf.Tensor2D, options: DistOptions = {}): tf.Scalar {
+  checkOptions(options, 'distFromProbs', '{ tau: 1 }, or leave them out');
   checkLogits(zs, 'student logits');
   checkSameShape(zs, pt, 'DIST');
   const tau = options.tau ?? 1;
@@ -304,6 +340,7 @@ export function distTerms(zs: tf.Tensor2D, pt: tf.Tensor2D, tau = 1): { inter: t
 
 /** DIST from teacher logits (§5.6): {@link distFromProbs} with `pt = softmax(z_t/τ)`. */
 export function dist(zs: tf.Tensor2D, zt: tf.Tensor2D, options: DistOptions = {}): tf.Scalar {
+  checkOptions(options, 'dist', '{ tau: 1 }, or leave them out');
   checkSameShape(zs, zt, 'DIST');
   const tau = options.tau ?? 1;
   checkTemperature(tau, 'DIST τ');
@@ -341,6 +378,7 @@ export function logitStdKD(zs: tf.Tensor2D, zt: tf.Tensor2D, options: { T: numbe
  * `softmax(p^d/τ)` with `p^d = a` on the true class and `(1−a)/(C−1)` elsewhere (§5.4).
  */
 export function tfkdRegMatrix(numClasses: number, options: { a?: number; tau: number }): number[][] {
+  checkOptions(options, 'tfkdRegMatrix', '{ tau: 20 }');
   const a = options.a ?? 0.99;
   checkTemperature(options.tau, 'Tf-KD τ');
   check(a >= 0 && a <= 1, 'BAD_OPTION', `Tf-KD a ${a} is outside [0, 1]`, 'pass a in [0, 1], e.g. 0.99');
@@ -374,6 +412,7 @@ export interface TfkdRegOptions {
  * with no τ² factor. The defaults reproduce the authors' code form.
  */
 export function tfkdRegLoss(zs: tf.Tensor2D, labels: tf.Tensor1D, options: TfkdRegOptions): tf.Scalar {
+  checkOptions(options, 'tfkdRegLoss', '{ tau: 20, alpha: 0.1 }');
   checkAlpha(options.alpha);
   checkLogits(zs, 'student logits');
   checkLabelCount(zs, labels, 'Tf-KD_reg');

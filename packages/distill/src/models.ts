@@ -135,6 +135,8 @@ export function flipRotate(x: Float32Array, dims: { n: number; h: number; w: num
     `maxDegrees ${options.maxDegrees} must be a finite angle ≥ 0`, 'pass the largest rotation in degrees, e.g. 15 (0 turns rotation off)');
   check(options.fill === undefined || Number.isFinite(options.fill), 'BAD_OPTION', `fill ${options.fill} is not a finite number`,
     'pass the background value of the inputs (0 for [0, 1] pixels, −mean/std for standardised images)');
+  check(options.flip === undefined || typeof options.flip === 'boolean', 'BAD_OPTION', `flip ${JSON.stringify(options.flip)} is not true or false`,
+    'pass flip: true (the default: flip half the images left–right) or false');
   const flip = options.flip ?? true;
   const maxRad = ((options.maxDegrees ?? 15) * Math.PI) / 180;
   const fill = options.fill ?? 0;

@@ -8,7 +8,7 @@ import { distFromProbs, dkdFromProbs, softTargetKL, standardizeLogits, type KlRe
 export type DistillMethod =
   /** `T²·KL(p ‖ softmax(z_s/T))` (ReffAKD, Hinton KD with a teacher source, Tf-KD with `scaleT2: false`). */
   | { kind: 'soft-kl'; T: number; reduction?: KlReduction; scaleT2?: boolean }
-  /** Decoupled KD: `min(epoch/warmup, 1)·(α·TCKD + β·NCKD)`. */
+  /** Decoupled KD: `min((epoch+1)/warmupEpochs, 1)·(α·TCKD + β·NCKD)`, epoch counted from 0 (mdistiller's `epoch/warmup` with epochs from 1); no warm-up when `warmupEpochs` is 0 or left out. */
   | { kind: 'dkd'; alpha: number; beta: number; T: number; warmupEpochs?: number }
   /** DIST: `τ²·(β·inter + γ·intra)`. */
   | { kind: 'dist'; beta?: number; gamma?: number; tau?: number }
@@ -63,6 +63,16 @@ function checkMethod(m: DistillMethod): void {
   const fix = "pass method: { kind: 'soft-kl', T }, { kind: 'dkd', alpha, beta, T }, { kind: 'dist', beta?, gamma?, tau? } or { kind: 'logit-std-kd', T }";
   check(typeof m === 'object' && m !== null, 'BAD_OPTION', () => `distillation method ${String(m)} is not an object`, fix);
   checkChoice(m.kind, METHOD_KINDS, 'distillation method kind', { fix });
+  // checked here, not at the first step; a truthy string used to act as true
+  if ((m.kind === 'soft-kl' || m.kind === 'logit-std-kd') && m.reduction !== undefined) {
+    checkChoice(m.reduction, ['batchmean', 'elementwise-mean'] as const, 'KL reduction',
+      { fix: "pass reduction 'batchmean' (sum over classes, mean over examples; the default) or 'elementwise-mean' (PyTorch's nn.KLDivLoss() default)" });
+  }
+  const flag = m.kind === 'soft-kl' ? (['scaleT2', m.scaleT2] as const) : m.kind === 'logit-std-kd' ? (['standardizeTeacher', m.standardizeTeacher] as const) : null;
+  if (flag) {
+    check(flag[1] === undefined || typeof flag[1] === 'boolean', 'BAD_OPTION', `${m.kind} ${flag[0]} ${JSON.stringify(flag[1])} is not true or false`,
+      `pass ${flag[0]}: true or false, or leave it out for the default`);
+  }
   if (m.kind === 'dkd') {
     checkNonNegative(m.alpha, 'DKD alpha (the TCKD weight)');
     checkNonNegative(m.beta, 'DKD beta (the NCKD weight)');
@@ -89,7 +99,7 @@ export function checkTeacherClasses(teacherClasses: number, studentClasses: numb
 
 /**
  * The distillation plugin: adds the method's loss against the source's soft labels as the term
- * `kd` (plus `tckd`/`nckd` for DKD, `soft` for `'add-term'`), and weights the Trainer's
+ * `kd` (for DKD the two weighted terms `tckd` and `nckd` instead; plus `soft` in `'add-term'` mode), and weights the Trainer's
  * cross-entropy by `ceWeight` by scaling its targets in `transformTargets`. At fit start it fits an
  * unfitted source on the training set (ReffAKD trains its autoencoder there) and prepares a cached
  * teacher. All tape hooks are synchronous.
@@ -118,6 +128,7 @@ export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<Dist
   const driver: SoftLabelGenerator = mode === 'add-term' ? teacherGenerator(options.extraTeacher!) : source;
   let steps = 0;
   let warned = false;
+  let soloWarned = false;
 
   const lossTerms = (logits: tf.Tensor2D, batch: SoftLabelBatch, ctx: TrainerContext): Record<string, tf.Scalar> => {
     const out: Record<string, tf.Scalar> = {};
@@ -133,12 +144,25 @@ export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<Dist
       out.nckd = tf.mul(d.nckd, w * warm * method.beta) as tf.Scalar;
     } else if (method.kind === 'dist') {
       const B = logits.shape[0];
-      if (B < 8 && !warned) {
-        warned = true;
-        (options.warn ?? console.warn)(`distill: DIST with a batch of ${B} (< 8): the intra-class correlation is noisy; use batches of 8 or more`);
+      if (B < 2) {
+        // DIST's intra-class term needs 2 examples. A training set of size ≡ 1 (mod batch size) ends every epoch
+        // with a batch of 1, which used to throw BATCH_TOO_SMALL after a whole epoch of training: that batch gets
+        // no DIST term (its cross-entropy still counts). A first batch of 1 means batch size 1 (or one example): an error.
+        check(ctx.batchIndex !== 0, 'BATCH_TOO_SMALL', `DIST needs at least 2 examples per batch (got ${B} in the first batch of epoch ${ctx.epoch}): its intra-class term correlates across the batch`,
+          'train with a batch size of 8 or more');
+        if (!soloWarned) {
+          soloWarned = true;
+          (options.warn ?? console.warn)('distill: DIST skips batches of 1 example (its intra-class term needs 2): the last, partial batch of an epoch has 1 example when the training set size is 1 more than a multiple of the batch size');
+        }
+        out.kd = tf.scalar(0);
+      } else {
+        if (B < 8 && !warned) {
+          warned = true;
+          (options.warn ?? console.warn)(`distill: DIST with a batch of ${B} (< 8): the intra-class correlation is noisy; use batches of 8 or more`);
+        }
+        const p = driver.targets(batch, method.tau ?? 1);
+        out.kd = tf.mul(distFromProbs(logits, p, method), w) as tf.Scalar;
       }
-      const p = driver.targets(batch, method.tau ?? 1);
-      out.kd = tf.mul(distFromProbs(logits, p, method), w) as tf.Scalar;
     } else {
       const standardizeTeacher = method.standardizeTeacher ?? driver.granularity === 'per-sample';
       const teacherProbs = standardizeTeacher

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { TrellisError } from '@trellis-ml/core';
+import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
 
 /** Runs tests on the pure-JS cpu backend. */
 export async function useCpu(): Promise<void> {
@@ -46,4 +46,16 @@ export function errorOf(f: () => unknown): TrellisError {
     return e as TrellisError;
   }
   throw new Error('expected a TrellisError, but nothing was thrown');
+}
+
+/** `n` examples of 8 non-negative features in `C` classes: feature j is high for the examples of class j mod C. */
+export function toy(n = 96, C = 4, seed = 1): Dataset {
+  const rng = new Rng(seed);
+  const x = new Float32Array(n * 8);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % C;
+    for (let j = 0; j < 8; j++) x[i * 8 + j] = Math.max(0, rng.normal(j % C === i % C ? 1 : 0.2, 0.3));
+  }
+  return Dataset.fromArrays({ x, shape: [8], labels, numClasses: C });
 }

@@ -5,20 +5,10 @@ import {
   crossEntropy, distillPlugin, labelSmoothingGenerator, labelSmoothingPlugin, matrixGenerator, reffakdGenerator, teacherGenerator,
   type DistillMethod, type SoftLabelGenerator,
 } from '../src/index.js';
-import { errorOf, useCpu } from './helpers.js';
+import { errorOf, toy, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
-function toy(n = 96, C = 4, seed = 1): Dataset {
-  const rng = new Rng(seed);
-  const x = new Float32Array(n * 8);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % C;
-    for (let j = 0; j < 8; j++) x[i * 8 + j] = Math.max(0, rng.normal(j % C === i % C ? 1 : 0.2, 0.3));
-  }
-  return Dataset.fromArrays({ x, shape: [8], labels, numClasses: C });
-}
 
 const student = (seed = 1) => mlp({ inputShape: [8], hidden: [6], numClasses: 4, seed });
 

@@ -19,6 +19,8 @@ function customSelection(arch: ArchitectureSpec): { custom: Record<string, numbe
  * initialised from `seed`. Used to load checkpoints and to build Teammate B and the Leader.
  */
 export function buildFromArchitecture(arch: ArchitectureSpec, seed: number): DepthNet {
+  check(arch !== null && typeof arch === 'object', 'UNKNOWN_ARCHITECTURE', `the architecture spec is ${String(arch)}, not { kind, … }`,
+    'pass a network\'s `architecture` (or the one saved in depth-net.json)');
   if (arch.kind === 'residual-mlp') {
     return residualMLP({
       inputShape: arch.inputShape as number[], width: arch.width as number, blocks: arch.blocks as number,
@@ -44,6 +46,9 @@ export function buildFromArchitecture(arch: ArchitectureSpec, seed: number): Dep
  * `extraBlocks` more blocks (in the last stage), with only its full depth in the menu.
  */
 export function leaderArchitecture(arch: ArchitectureSpec, options: { widthMultiplier?: number; extraBlocks?: number } = {}): ArchitectureSpec {
+  check(arch !== null && typeof arch === 'object', 'UNKNOWN_ARCHITECTURE', `the Teammates' architecture spec is ${String(arch)}, not { kind, … }`,
+    'pass the Teammates\' `architecture`');
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', `the Leader options are ${String(options)}`, 'pass { widthMultiplier?, extraBlocks? } or nothing');
   const m = options.widthMultiplier ?? 1;
   const extra = options.extraBlocks ?? 0;
   // a negative multiplier or a fractional block count used to give an architecture no builder could make

@@ -1,4 +1,4 @@
-import { TrellisError } from '@trellis-ml/core';
+import { check, TrellisError } from '@trellis-ml/core';
 
 /**
  * One depth of a depth-switchable network: the skippable blocks that run (mandatory blocks always
@@ -28,9 +28,15 @@ export interface BlockLayout {
   stages: number[][];
 }
 
-/** Indices of `k` of the `n` positions spread evenly (always including the first): `every-other` selection. */
+/**
+ * Indices of `k` of the `n` positions spread evenly (always including the first): `every-other`
+ * selection, `floor(j · n / k)` for `j = 0 … k−1`; all `n` when `k ≥ n`, none when `k = 0`. Both
+ * counts are whole numbers ≥ 0 (BAD_DEPTH otherwise).
+ */
 export function spreadIndices(n: number, k: number): number[] {
-  if (k <= 0) return [];
+  check(Number.isInteger(n) && n >= 0 && Number.isInteger(k) && k >= 0, 'BAD_DEPTH', `spreadIndices(${String(n)}, ${String(k)}): the counts are not whole numbers ≥ 0`,
+    'pass the number of blocks n and how many of them to keep k, e.g. spreadIndices(8, 4)');
+  if (k === 0) return [];
   if (k >= n) return Array.from({ length: n }, (_, i) => i);
   const out: number[] = [];
   for (let j = 0; j < k; j++) out.push(Math.floor((j * n) / k));
@@ -51,12 +57,19 @@ export function buildConfigs(layout: BlockLayout, depths: Array<number | number[
       "pass blockSelection: 'first-k' (default, the first d blocks of each stage), 'every-other' (spread evenly) or { custom }", { selection });
   }
   if (typeof selection === 'object') {
-    return Object.entries(selection.custom).map(([id, blocks]) => validateConfig({ id, activeBlocks: [...blocks] }, layout));
+    return Object.entries(selection.custom).map(([id, blocks]) => {
+      check(Array.isArray(blocks), 'BAD_DEPTH', `custom depth "${id}" is ${JSON.stringify(blocks)}, not a list of block indices`,
+        `list the skippable blocks it runs, e.g. { custom: { ${id}: [0, 2] } }`, { config: id });
+      return validateConfig({ id, activeBlocks: [...blocks] }, layout);
+    });
   }
+  check(Array.isArray(depths), 'BAD_DEPTH', `the depth menu ${JSON.stringify(depths)} is not a list`, 'pass a list of depths, e.g. configs: [2, 4, 6] (per-stage lists for a CNN: [[1, 1], [2, 2]])');
   if (depths.length === 0) {
     throw new TrellisError('EMPTY_DEPTH_MENU', 'the depth menu is empty', 'pass at least one depth, e.g. configs: [2, 4, 6]');
   }
   const configs = depths.map((d) => {
+    check(typeof d === 'number' || Array.isArray(d), 'BAD_DEPTH', `depth ${JSON.stringify(d)} is not a block count or a list of per-stage counts`,
+      'give each depth as a number of active blocks (one stage) or one count per stage, e.g. [1, 2]');
     const perStage = typeof d === 'number' ? [d] : [...d];
     if (perStage.length !== layout.stages.length) {
       throw new TrellisError('BAD_DEPTH',
@@ -90,6 +103,9 @@ export function buildConfigs(layout: BlockLayout, depths: Array<number | number[
  * with `perStage` filled in.
  */
 export function validateConfig(config: DepthConfig, layout: BlockLayout): DepthConfig {
+  check(config !== null && typeof config === 'object' && typeof config.id === 'string' && Array.isArray(config.activeBlocks), 'BAD_DEPTH',
+    () => `depth ${JSON.stringify(config)} is not { id: string, activeBlocks: number[] }`,
+    "pass a menu depth id (e.g. 'd4') or a configuration such as { id: 'mine', activeBlocks: [0, 2] }");
   const skippable = new Map<number, number>();
   layout.stages.forEach((stage, s) => stage.forEach((b) => skippable.set(b, s)));
   const seen = new Set<number>();

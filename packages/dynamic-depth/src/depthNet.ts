@@ -75,7 +75,7 @@ export interface DepthNetDefinition {
 export interface ForwardManyOptions {
   /** Training mode (batch statistics; running statistics updated). */
   training?: boolean;
-  /** Running-average momentum override (recalibration). */
+  /** Running-average momentum override in [0, 1] (recalibration): new = momentum · old + (1 − momentum) · batch. */
   statsMomentum?: number;
   /** Update each depth's own statistics (used by {@link recalibrateBatchNorm}; implies a training-mode pass). */
   calibrate?: boolean;
@@ -123,8 +123,12 @@ export class DepthNet implements ModelAdapter {
     def.blocks.forEach((b, i) => {
       if (b.skippable) this.stages[b.stage]!.push(i);
     });
+    check(Array.isArray(def.configs), 'BAD_DEPTH', `the depth menu ${String(def.configs)} is not a list of configurations`, 'pass e.g. [{ id: \'d1\', activeBlocks: [0] }]');
     this.configs = def.configs.map((c) => validateConfig(c, this.layout));
     check(this.configs.length > 0, 'EMPTY_DEPTH_MENU', 'the depth menu is empty', 'pass at least one depth');
+    const repeated = this.configs.map((c) => c.id).filter((id, i, ids) => ids.indexOf(id) !== i);
+    // two depths of one id would share outputs in forwardMany and batch-norm statistics, and only the first could be selected
+    check(repeated.length === 0, 'DUPLICATE_DEPTH', () => `depth id "${repeated[0]}" appears twice in the menu`, 'give every depth of the menu its own id');
     const full = this.configs.find((c) => c.activeBlocks.length === this.numSkippable);
     check(full, 'NO_FULL_DEPTH', `the depth menu (${this.configs.map((c) => c.id).join(', ')}) has no full depth with all ${this.numSkippable} skippable blocks`,
       'add the full depth to `configs`');
@@ -189,6 +193,8 @@ export class DepthNet implements ModelAdapter {
    */
   resolve(config: DepthConfig | string): DepthConfig {
     if (typeof config === 'string') return resolveConfig(this.configs, config);
+    check(config !== null && typeof config === 'object', 'BAD_DEPTH', `depth ${String(config)} is neither a menu id nor a configuration`,
+      `pass one of ${this.configs.map((c) => `'${c.id}'`).join(', ')}, or a configuration { id, activeBlocks }`);
     const inMenu = this.configs.find((c) => c.id === config.id);
     if (inMenu) {
       const blocks = Array.isArray(config.activeBlocks) ? [...config.activeBlocks].sort((a, b) => a - b).join(',') : String(config.activeBlocks);
@@ -260,6 +266,11 @@ export class DepthNet implements ModelAdapter {
    * which gives the same values and gradients as separate passes at a fraction of the cost.
    */
   forwardMany(x: tf.Tensor, configs: ReadonlyArray<DepthConfig | string>, opts: ForwardManyOptions = {}): Record<string, tf.Tensor> {
+    check(Array.isArray(configs), 'BAD_DEPTH', `forwardMany needs a list of depths, got ${String(configs)}`, "pass e.g. ['d2', 'd4']");
+    check(opts !== null && typeof opts === 'object', 'BAD_OPTION', `forwardMany options must be an object, got ${String(opts)}`, 'pass { training?, statsMomentum?, calibrate? } or nothing');
+    // a momentum outside [0, 1] makes the running statistics diverge (or NaN) without an error
+    check(opts.statsMomentum === undefined || (Number.isFinite(opts.statsMomentum) && opts.statsMomentum >= 0 && opts.statsMomentum <= 1), 'BAD_OPTION',
+      `statsMomentum ${String(opts.statsMomentum)} is outside [0, 1]`, 'pass the share of the old running statistics that a batch keeps, e.g. 0.9 (or leave it out)');
     checkInputShape(x.shape, this.inputShape);
     return tf.tidy(() => this.runPlans(x, configs, opts));
   }
@@ -409,8 +420,11 @@ export async function readDepthNetMeta(dir: string): Promise<DepthNetMeta> {
     throw new TrellisError('CHECKPOINT_UNREADABLE', `cannot read ${join(dir, 'depth-net.json')}: ${(e as Error).message}`,
       'point at a directory written by DepthNet.save (a dynamic-depth model)');
   }
-  check(meta.format === SAVE_FORMAT && meta.architecture && typeof meta.architecture.kind === 'string', 'CHECKPOINT_UNREADABLE',
+  check(meta !== null && typeof meta === 'object' && meta.format === SAVE_FORMAT && meta.architecture && typeof meta.architecture.kind === 'string', 'CHECKPOINT_UNREADABLE',
     `${dir} is not a saved dynamic-depth network`, 'point at a directory written by DepthNet.save');
+  check(Array.isArray(meta.calibrated) && meta.calibrated.every((c) => typeof c === 'string'), 'CHECKPOINT_UNREADABLE',
+    `${join(dir, 'depth-net.json')} is damaged: "calibrated" is ${JSON.stringify(meta.calibrated)}, not a list of depth ids`,
+    'save the model again with DepthNet.save (or restore the file from a copy)');
   return meta;
 }
 

@@ -47,25 +47,41 @@ export interface DepthChoice {
   overBudget: boolean;
 }
 
+const BUDGET_KEYS = ['maxFlops', 'maxLatencyMs', 'maxBlocks'];
+
+/** Throws BAD_DEPTH_TABLE unless `row` has a name, a finite accuracy and non-negative costs (a NaN would win or lose every comparison silently). */
+function checkRow(row: DepthRow, i: number): void {
+  check(row !== null && typeof row === 'object', 'BAD_DEPTH_TABLE', `row ${i} of the depth table is ${String(row)}, not { id, activeBlocks, accuracy, flops, … }`,
+    'build the table with evaluateAllDepths');
+  const bad = typeof row.id !== 'string' ? `id ${String(row.id)}`
+    : !Number.isFinite(row.accuracy) ? `accuracy ${String(row.accuracy)}`
+      : !(Number.isFinite(row.flops) && row.flops >= 0) ? `flops ${String(row.flops)}`
+        : !(Number.isInteger(row.activeBlocks) && row.activeBlocks >= 0) ? `activeBlocks ${String(row.activeBlocks)}`
+          : row.latencyMs !== undefined && !(Number.isFinite(row.latencyMs) && row.latencyMs >= 0) ? `latencyMs ${String(row.latencyMs)}` : null;
+  check(bad === null, 'BAD_DEPTH_TABLE', () => `row ${i} ("${String(row.id)}") of the depth table has ${bad}: ids are strings, accuracies finite numbers, FLOPs, latencies and block counts numbers ≥ 0`,
+    'build the table with evaluateAllDepths on a non-empty labelled dataset (a NaN accuracy comes from an empty one), or fix the row', { row: i });
+}
+
 /**
  * The runtime policy: the most accurate depth whose cost fits the budget (ties go to the cheaper
  * depth). A pure function of the table, cheap enough to call per request. When no depth fits it
  * throws NO_DEPTH_FITS (default) or, with `onOverBudget: 'smallest'`, returns the shallowest depth
- * flagged `overBudget`.
+ * flagged `overBudget`. A row without a string id, a finite accuracy or non-negative costs throws
+ * BAD_DEPTH_TABLE.
  */
-const BUDGET_KEYS = ['maxFlops', 'maxLatencyMs', 'maxBlocks'];
-
 export function selectDepth(table: DepthTable, budget: Budget, options: { onOverBudget?: 'throw' | 'smallest' } = {}): DepthChoice {
   check(typeof table === 'object' && table !== null && Array.isArray(table.rows), 'EMPTY_DEPTH_TABLE', `the depth table is ${String(table)}, not { rows: [...] }`,
     'evaluate the model with evaluateAllDepths first and pass its table');
   check(typeof budget === 'object' && budget !== null, 'EMPTY_BUDGET', `the budget is ${String(budget)}, not an object of limits`,
     'pass { maxFlops?, maxLatencyMs?, maxBlocks? } with at least one limit');
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', `selectDepth options must be an object, got ${String(options)}`, "pass { onOverBudget: 'throw' | 'smallest' } or nothing");
   const unknown = Object.keys(budget).filter((k) => !BUDGET_KEYS.includes(k));
   check(unknown.length === 0, 'BAD_BUDGET', () => `the budget has unknown limit(s) ${unknown.join(', ')}; they would be ignored`,
     `use only ${BUDGET_KEYS.join(', ')}`, { unknown });
   check(options.onOverBudget === undefined || options.onOverBudget === 'throw' || options.onOverBudget === 'smallest', 'BAD_OPTION',
     `onOverBudget ${JSON.stringify(options.onOverBudget)} is not 'throw' or 'smallest'`, "pass onOverBudget: 'throw' (default) or 'smallest'");
   check(table.rows.length > 0, 'EMPTY_DEPTH_TABLE', 'the depth table has no rows', 'evaluate the model with evaluateAllDepths first');
+  table.rows.forEach(checkRow);
   const limits = Object.entries(budget).filter(([, v]) => v !== undefined);
   check(limits.length > 0, 'EMPTY_BUDGET', 'the budget sets no limit', 'pass maxFlops, maxLatencyMs and/or maxBlocks');
   for (const [k, v] of limits) {

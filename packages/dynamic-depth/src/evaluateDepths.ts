@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { accuracy, argmaxRows, check, checkChoice, disposeBatch, Rng, type Dataset } from '@trellis-ml/core';
+import { accuracy, argmaxRows, check, checkChoice, checkClassLabels, disposeBatch, Rng, type Dataset } from '@trellis-ml/core';
 import type { DepthConfig } from './depthConfig.js';
 import type { DepthNet } from './depthNet.js';
 import type { DepthTable } from './depthTable.js';
@@ -12,9 +12,13 @@ export interface EvaluateDepthsOptions {
   latencyBatchSize?: number;
   /** Also time single examples (default false). */
   latencySingle?: boolean;
-  /** Timed repetitions after warm-up (default 50; median reported). */
+  /**
+   * Timed repetitions per depth after warm-up (default 50), split over 5 interleaved rounds of
+   * `ceil(timedRuns / 5)` runs: the table reports the median over the rounds of each round's fastest
+   * run (not the median of all runs; {@link measureLatency} gives that).
+   */
   timedRuns?: number;
-  /** Warm-up repetitions (default 5). */
+  /** Warm-up repetitions before the first round (default 5; later rounds warm up once). */
   warmup?: number;
   /** Evaluation batch size (default 256). */
   batchSize?: number;
@@ -22,14 +26,29 @@ export interface EvaluateDepthsOptions {
   configs?: Array<DepthConfig | string>;
 }
 
+/** Throws BAD_OPTION for options that are not an object (`null` slipped past the `= {}` default and failed as a TypeError). */
+function checkOptions(options: unknown, what: string): void {
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', `${what} options must be an object, got ${String(options)}`, 'pass an options object, or leave it out');
+}
+
 function checkCount(value: number, what: string, min: number): void {
   check(Number.isInteger(value) && value >= min, 'BAD_OPTION', `${what} ${value} is not an integer ≥ ${min}`, `pass ${what} as a whole number ≥ ${min}`);
 }
 
-/** Accuracy of `model` on `data` at one depth (inference mode). */
+/** Throws EMPTY_DATASET for a dataset of no examples (its accuracy would be NaN, its statistics untouched). */
+function checkNotEmpty(data: Dataset, what: string): void {
+  check(data.size > 0, 'EMPTY_DATASET', `${what} got a dataset of 0 examples`, 'pass a dataset with at least one example (check the take/subset/split that produced it)');
+}
+
+/**
+ * Accuracy of `model` on `data` at one depth (inference mode). Throws EMPTY_DATASET for a dataset of
+ * no examples and LABEL_OUT_OF_RANGE for a label the model has no class for (it could never be right).
+ */
 export function depthAccuracy(model: DepthNet, data: Dataset, config: DepthConfig | string, batchSize = 256): number {
   check(data.labels, 'UNLABELED', 'cannot measure accuracy on a dataset without labels', 'evaluate on a labelled dataset');
+  checkNotEmpty(data, 'depthAccuracy');
   const k = model.numClasses;
+  checkClassLabels(data.labels, k, { context: 'depthAccuracy', fix: `the model has ${k} classes (0..${k - 1}): evaluate it on a dataset of its classes` });
   const preds = new Int32Array(data.size);
   let offset = 0;
   for (const batch of data.batches(batchSize)) {
@@ -44,6 +63,7 @@ export function depthAccuracy(model: DepthNet, data: Dataset, config: DepthConfi
 
 /** Median (or minimum) wall time (ms) of a forward pass at `config` on `x` (after `warmup` passes). */
 export function measureLatency(model: DepthNet, x: tf.Tensor, config: DepthConfig | string, options: { timedRuns?: number; warmup?: number; statistic?: 'median' | 'min' } = {}): number {
+  checkOptions(options, 'measureLatency');
   checkCount(options.timedRuns ?? 50, 'timedRuns', 1);
   checkCount(options.warmup ?? 5, 'warmup', 0);
   if (options.statistic !== undefined) checkChoice(options.statistic, ['median', 'min'] as const, 'latency statistic', { fix: "pass statistic 'median' (the default) or 'min'" });
@@ -70,14 +90,27 @@ export function measureLatency(model: DepthNet, x: tf.Tensor, config: DepthConfi
  * median of the rounds, which resists the noise of a shared machine.
  */
 export function evaluateAllDepths(model: DepthNet, data: Dataset, options: EvaluateDepthsOptions = {}): DepthTable {
+  checkOptions(options, 'evaluateAllDepths');
+  for (const key of ['latency', 'latencySingle'] as const) {
+    check(options[key] === undefined || typeof options[key] === 'boolean', 'BAD_OPTION', `${key} ${JSON.stringify(options[key])} is not true or false`, `pass ${key}: true or false`);
+  }
+  checkNotEmpty(data, 'evaluateAllDepths');
+  if (options.latency ?? true) {
+    checkCount(options.timedRuns ?? 50, 'timedRuns', 1);
+    checkCount(options.warmup ?? 5, 'warmup', 0);
+    checkCount(options.latencyBatchSize ?? 128, 'latencyBatchSize', 1);
+  }
+  check(options.configs === undefined || (Array.isArray(options.configs) && options.configs.length > 0), 'BAD_OPTION',
+    `configs ${JSON.stringify(options.configs)} is not a non-empty list of depths`, 'leave configs out to evaluate the whole menu, or list depth ids such as [\'d2\', \'d4\']');
   const configs = (options.configs ?? [...model.configs]).map((c) => model.resolve(c));
+  const repeated = configs.map((c) => c.id).filter((id, i, ids) => ids.indexOf(id) !== i);
+  check(repeated.length === 0, 'DUPLICATE_DEPTH', () => `configs lists depth "${repeated[0]}" more than once (the table would get duplicate rows)`, 'list each depth once');
   const rows = configs.map((c) => {
     const cost = model.cost(c);
     return { id: c.id, activeBlocks: cost.activeBlocks, accuracy: depthAccuracy(model, data, c, options.batchSize), flops: cost.flops, params: cost.params } as DepthTable['rows'][number];
   });
   const table: DepthTable = { rows, backend: tf.getBackend() };
   if (options.latency ?? true) {
-    checkCount(options.latencyBatchSize ?? 128, 'latencyBatchSize', 1);
     const bs = Math.min(options.latencyBatchSize ?? 128, data.size);
     table.latencyBatchSize = bs;
     const rounds = 5;
@@ -117,11 +150,14 @@ export function measureSwitchCost(model: DepthNet, repetitions = 1000): number {
  * Post-training batch-norm statistics per depth (US-Nets post-statistics, OFA's
  * `reset_running_statistics`): for every depth, training-mode passes over `samples` examples (no
  * weight update) set that depth's running mean/variance to the cumulative average of the batch
- * moments. A no-op for networks without batch-norm.
+ * moments. A no-op for networks without batch-norm. Throws EMPTY_DATASET for a dataset of no
+ * examples (no depth would get statistics, yet each would be marked recalibrated).
  */
 export function recalibrateBatchNorm(model: DepthNet, data: Dataset, options: { samples?: number; batchSize?: number; seed?: number } = {}): void {
+  checkOptions(options, 'recalibrateBatchNorm');
   checkCount(options.samples ?? 2000, 'samples', 1);
   checkCount(options.batchSize ?? 200, 'batchSize', 1);
+  checkNotEmpty(data, 'recalibrateBatchNorm');
   if (model.bnMode === 'none') return;
   const n = Math.min(options.samples ?? 2000, data.size);
   const order = new Rng(options.seed ?? 0).permutation(data.size).slice(0, n);
@@ -130,7 +166,8 @@ export function recalibrateBatchNorm(model: DepthNet, data: Dataset, options: { 
     let i = 0;
     for (let start = 0; start < n; start += bs) {
       const batch = data.batchAt(order.subarray(start, Math.min(n, start + bs)));
-      tf.tidy(() => model.forwardMany(batch.x, [c], { training: true, calibrate: true, statsMomentum: i / (i + 1) }));
+      // only the statistics update is wanted: dispose of the logits (a tidy would keep the record it returns)
+      tf.dispose(Object.values(model.forwardMany(batch.x, [c], { training: true, calibrate: true, statsMomentum: i / (i + 1) })));
       disposeBatch(batch);
       i++;
     }

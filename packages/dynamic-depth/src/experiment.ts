@@ -98,6 +98,9 @@ export function dynamicDepthSetup(options: Pick<ExperimentOptions, 'mode' | 'par
   const deepest = Math.max(...s.depths);
   check(s.model !== 'mlp' || deepest <= s.blocks, 'BAD_PARAM', `dynamic-depth: depth ${deepest} is more blocks than the network's ${s.blocks}`,
     `pass depths of at most ${s.blocks} blocks (--set depths=2,4,${s.blocks}), or more blocks (--set blocks=${deepest})`);
+  const repeated = s.depths.filter((d, i) => s.depths.indexOf(d) !== i);
+  check(repeated.length === 0, 'BAD_PARAM', () => `dynamic-depth: depth ${repeated[0]} is listed twice (depths=${s.depths.join(',')})`,
+    'list each depth once, e.g. --set depths=2,4,6');
   if (s.model === 'mlp' && !s.depths.includes(s.blocks)) s.depths = [...s.depths, s.blocks];
   s.baselines = EXPERIMENT_BASELINES.filter((b) => s.baselines.includes(b));
   if (s.baselines.includes('sandwich-inplace')) s.sandwich = true;
@@ -369,7 +372,7 @@ export const experiment: TechniqueExperiment = {
       sections: [
         {
           title: 'Accuracy (%), FLOPs and measured latency per depth',
-          text: `Accuracy mean ± std over seeds. Latency: median ms per batch of ${results[0]!.table.latencyBatchSize ?? 128} on ${tf.getBackend()} (the cooperative model switches depth; each independent model is its own network).`,
+          text: `Accuracy mean ± std over seeds. Latency: ms per batch of ${results[0]!.table.latencyBatchSize ?? 128} on ${tf.getBackend()}, the median over 5 interleaved rounds of each round's fastest run (the cooperative model switches depth; each independent model is its own network).`,
           table: { columns: ['depth', 'blocks', 'FLOPs', 'params', ...methods, 'latency coop (ms)', 'latency independent (ms)'], rows: accRows },
         },
         {

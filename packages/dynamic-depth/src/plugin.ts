@@ -38,7 +38,10 @@ export interface CoopWeights {
 export interface LeaderOptions {
   widthMultiplier?: number;
   extraBlocks?: number;
-  /** A pre-trained Leader; it is frozen (not trained) and not disposed by the plugin. */
+  /**
+   * A pre-trained Leader; it is frozen (not trained) and not disposed by the plugin. It teaches at its
+   * full depth, whatever depth it was last set to (as the Leader the plugin builds does).
+   */
   model?: DepthNet;
 }
 
@@ -147,11 +150,25 @@ export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
   check(Number.isFinite(T) && T > 0, 'BAD_OPTION', `temperature ${T} must be a finite number > 0`, 'pass a KD temperature such as 3');
   const w = options.kdWeight ?? 0.5;
   check(w >= 0 && w <= 1, 'BAD_OPTION', `kdWeight ${w} is outside [0, 1]`, 'pass a weight such as 0.5');
-  const W = { alpha: 1, beta: 1, gamma: 1, delta: 1, epsilon: 0, ...options.weights };
+  const W = { alpha: 1, beta: 1, gamma: 1, delta: 1, epsilon: 0 };
+  check(options.weights === undefined || (typeof options.weights === 'object' && options.weights !== null), 'BAD_OPTION',
+    `weights ${String(options.weights)} is not an object of KD weights`, 'pass e.g. weights: { beta: 0 } (alpha, beta, gamma, delta, epsilon)');
+  const unknownWeights = Object.keys(options.weights ?? {}).filter((k) => !Object.hasOwn(W, k));
+  check(unknownWeights.length === 0, 'BAD_OPTION', () => `unknown KD weight(s) ${unknownWeights.join(', ')}; they would be ignored`,
+    `name the weights alpha (Leader → Teammate), beta (Teammate ↔ Teammate), gamma (Teammate → own sub-networks), delta (other Teammate → sub-networks) or epsilon (Leader → sub-networks)`,
+    { unknown: unknownWeights });
+  Object.assign(W, options.weights);
   for (const [k, v] of Object.entries(W)) check(Number.isFinite(v) && v >= 0, 'BAD_OPTION', `weight ${k}=${v} is not a finite number ≥ 0`, 'pass non-negative KD weights');
   const per = options.subnetsPerStep;
   check(per === undefined || per === 'all' || (Number.isInteger(per) && per >= 0), 'BAD_OPTION', `subnetsPerStep ${String(per)} is not a non-negative integer`,
     "pass a count such as 2, or 'all'");
+  for (const key of ['sandwich', 'sharedSampling'] as const) {
+    const v = options[key];
+    check(v === undefined || typeof v === 'boolean', 'BAD_OPTION', `${key} ${JSON.stringify(v)} is not true or false`, `pass ${key}: true (the default) or false`);
+  }
+  check(options.leader === undefined || options.leader === null || typeof options.leader === 'object', 'BAD_OPTION',
+    `leader ${JSON.stringify(options.leader)} is not an object or null`, 'pass leader: null (no Leader), {} (the default Leader), { widthMultiplier, extraBlocks } or { model }');
+  check(options.build === undefined || typeof options.build === 'function', 'BAD_OPTION', 'build is not a function', "pass build: (role, seed) => network, or leave it out");
   const leaderOpt = options.leader === undefined ? {} : options.leader;
   let A: DepthNet | null = null;
   let B: DepthNet | null = null;
@@ -235,7 +252,7 @@ export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
       const zA = outputs.logits;
       let zL: tf.Tensor | null = null;
       if (L) {
-        if (leaderOpt?.model) zL = stopGradient(L.forward(batch.x, { training: false }));
+        if (leaderOpt?.model) zL = stopGradient(L.forward(batch.x, { config: L.fullConfig, training: false }));
         else {
           zL = L.forward(batch.x, { config: L.fullConfig, training: true });
           terms.leader = softCrossEntropy(zL, oneHotTargets(y, L.numClasses));
@@ -311,6 +328,8 @@ export interface LayerDropOptions {
 export function layerDrop(options: LayerDropOptions = {}): TrainerPlugin<{ rng: RngState }> {
   const name = options.name ?? 'layerdrop';
   const p = options.p ?? 0.2;
+  check(options.linear === undefined || typeof options.linear === 'boolean', 'BAD_OPTION', `linear ${JSON.stringify(options.linear)} is not true or false`,
+    'pass linear: true (stochastic depth, rising drop rate) or false (LayerDrop, the default)');
   let rng = new Rng(0);
   let net: DepthNet | null = null;
   sampleLayerDrop([], p, false, rng); // validates p

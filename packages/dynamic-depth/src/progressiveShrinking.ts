@@ -71,9 +71,14 @@ export function ofaDepthSchedule(totalSteps: number, phases: readonly OfaPhase[]
   return out;
 }
 
-/** The phase that step `step` (0-based) falls in; steps past the end stay in the last phase. */
+function checkStep(step: number): void {
+  check(Number.isInteger(step) && step >= 0, 'BAD_OPTION', `step ${String(step)} is not a whole number ≥ 0`, 'pass the 0-based optimizer step, e.g. ctx.step');
+}
+
+/** The phase that step `step` (0-based, a whole number) falls in; steps past the end stay in the last phase. */
 export function ofaPhaseAt(schedule: readonly OfaPhaseSpan[], step: number): OfaPhaseSpan {
-  check(schedule.length > 0, 'BAD_OPTION', 'the schedule has no phase', 'build it with ofaDepthSchedule');
+  check(Array.isArray(schedule) && schedule.length > 0, 'BAD_OPTION', 'the schedule has no phase', 'build it with ofaDepthSchedule');
+  checkStep(step);
   return schedule.find((p) => step < p.start + p.steps) ?? schedule[schedule.length - 1]!;
 }
 
@@ -81,10 +86,15 @@ export function ofaPhaseAt(schedule: readonly OfaPhaseSpan[], step: number): Ofa
  * The learning rate of step `step`: `baseLr · lrRatio · (1 + cos(π · t / steps)) / 2` with `t` the
  * step's offset in its phase: each phase restarts at its own peak and decays by a cosine towards 0,
  * as OFA runs each phase as its own cosine schedule. Example: base 1e-3, phase 2 of OFA (ratio 1/4)
- * starting at step 15 and lasting 72 steps: 2.5e-4 at step 15, 1.25e-4 at step 51.
+ * starting at step 15 and lasting 72 steps: 2.5e-4 at step 15, 1.25e-4 at step 51. Steps before the
+ * span read its peak, steps after it 0; `step` is a whole number ≥ 0 (BAD_OPTION otherwise).
  */
 export function ofaLearningRate(baseLr: number, span: OfaPhaseSpan, step: number): number {
   check(Number.isFinite(baseLr) && baseLr > 0, 'BAD_OPTION', `learning rate ${baseLr} must be a number > 0`, 'pass the full-depth training rate, e.g. 1e-3');
+  check(span !== null && typeof span === 'object' && Number.isFinite(span.lrRatio) && span.lrRatio > 0 && Number.isInteger(span.start) && span.start >= 0
+    && Number.isInteger(span.steps) && span.steps >= 1, 'BAD_OPTION', () => `phase span ${JSON.stringify(span)} needs lrRatio > 0, a whole start ≥ 0 and steps ≥ 1`,
+  'pass a span from ofaDepthSchedule (or ofaPhaseAt)');
+  checkStep(step);
   const t = Math.min(Math.max(step - span.start, 0), span.steps);
   return baseLr * span.lrRatio * 0.5 * (1 + Math.cos((Math.PI * t) / span.steps));
 }

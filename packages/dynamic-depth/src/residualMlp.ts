@@ -15,9 +15,12 @@ export interface ResidualMlpOptions {
   numClasses: number;
   /** `'layer'` (pre-norm LayerNorm in every block and before the head, default) or `'none'`. */
   norm?: 'layer' | 'none';
-  /** Active-block counts of the menu (default 2, 4, …, K); the full depth K is always added. */
+  /**
+   * Active-block counts of the menu (default 2, 4, …, K); the full depth K is always added. Ignored
+   * with a `{ custom }` block selection, whose lists are the whole menu (the full depth is not added).
+   */
   configs?: number[];
-  /** How a depth picks its blocks (default `'first-k'`). */
+  /** How a depth picks its blocks (default `'first-k'`); `{ custom }` gives the menu itself, by id. */
   blockSelection?: BlockSelection;
   /** Initialisation seed. */
   seed: number;
@@ -58,6 +61,8 @@ export function residualMLP(options: ResidualMlpOptions): DepthNet {
   const rng = Rng.derive(options.seed, 'residual-mlp');
   const store = new VariableStore();
   const layout = { numBlocks: K, stages: [Array.from({ length: K }, (_, i) => i)] };
+  check(options.configs === undefined || Array.isArray(options.configs), 'BAD_DEPTH', `configs ${JSON.stringify(options.configs)} is not a list of active-block counts`,
+    `pass e.g. configs: [2, 4] (the full depth ${K} is added)`);
   const depths = options.configs ?? Array.from({ length: Math.floor(K / 2) }, (_, i) => 2 * (i + 1));
   const withFull = depths.includes(K) || typeof options.blockSelection === 'object' ? depths : [...depths, K];
   const configs = buildConfigs(layout, withFull, options.blockSelection ?? 'first-k');

@@ -16,7 +16,10 @@ export interface ResNetCnnOptions {
   numClasses: number;
   /** Batch-norm statistics under depth switching (default `'per-config'`). */
   bnMode?: BnMode;
-  /** Menu: active skippable blocks per stage (default (0,…), (1,…), …, (max,…)); the full depth is always added. */
+  /**
+   * Menu: active skippable blocks per stage (default (0,…), (1,…), …, (max,…)); the full depth is always
+   * added. Ignored with a `{ custom }` block selection, whose lists are the whole menu.
+   */
   configs?: number[][];
   /** How a depth picks its blocks within a stage (default `'first-k'`). */
   blockSelection?: BlockSelection;
@@ -68,6 +71,8 @@ export function resNetCNN(options: ResNetCnnOptions): DepthNet {
   });
   const layout = { numBlocks: kinds.length, stages };
   const maxDepth = Math.max(...perStage);
+  check(options.configs === undefined || (Array.isArray(options.configs) && options.configs.every((d) => Array.isArray(d))), 'BAD_DEPTH',
+    `configs ${JSON.stringify(options.configs)} is not a list of per-stage active-block counts`, `pass one count per stage for each depth, e.g. configs: [[1, 1, 1], [2, 1, 0]] (the full depth is added)`);
   const depths = options.configs ?? Array.from({ length: maxDepth + 1 }, (_, d) => perStage.map((n) => Math.min(d, n)));
   const full = perStage.join(',');
   const withFull = depths.some((d) => d.join(',') === full) || typeof options.blockSelection === 'object' ? depths : [...depths, [...perStage]];

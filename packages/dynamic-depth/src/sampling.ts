@@ -11,14 +11,19 @@ export interface SubnetSampling {
 
 /**
  * Picks the sub-network depths `C_t` of one step (the sandwich rule of US-Nets transplanted to
- * depth). `subConfigs` are the menu without the full depth, shallowest first. With `'all'` (or a
+ * depth). `subConfigs` are the menu without the full depth, shallowest first; `menuSize` is the size
+ * of the whole menu (so at least `subConfigs.length + 1`, BAD_OPTION otherwise). With `'all'` (or a
  * menu of at most four depths and no explicit count) every sub-network runs; otherwise c_min
  * (when `sandwich`) plus `r` depths drawn uniformly without replacement from the rest.
  */
 export function sampleSubnets(subConfigs: readonly DepthConfig[], menuSize: number, options: SubnetSampling, rng: Rng): DepthConfig[] {
+  check(Number.isInteger(menuSize) && menuSize > subConfigs.length, 'BAD_OPTION', `menu size ${String(menuSize)} is not a whole number above the ${subConfigs.length} sub-network depths`,
+    'pass the size of the whole menu (the sub-network depths plus the full depth)');
   const per = options.subnetsPerStep ?? (menuSize <= 4 ? 'all' : 2);
+  check(per === 'all' || (Number.isInteger(per) && per >= 0), 'BAD_OPTION', `subnetsPerStep ${per} is not a non-negative integer`, "pass a count such as 2, or 'all'");
   if (per === 'all' || subConfigs.length === 0) return [...subConfigs];
-  check(Number.isInteger(per) && per >= 0, 'BAD_OPTION', `subnetsPerStep ${per} is not a non-negative integer`, "pass a count such as 2, or 'all'");
+  check(options.sandwich === undefined || typeof options.sandwich === 'boolean', 'BAD_OPTION', `sandwich ${JSON.stringify(options.sandwich)} is not true or false`,
+    'pass sandwich: true (always train the shallowest depth, the default) or false');
   const sandwich = options.sandwich ?? true;
   const chosen: DepthConfig[] = sandwich ? [subConfigs[0]!] : [];
   const rest = sandwich ? subConfigs.slice(1) : [...subConfigs];

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, Trainer, type Dataset, type EpochLogs, type TrainerPlugin } from '@trellis-ml/core';
+import { check, checkInputShape, Trainer, type Dataset, type EpochLogs, type TrainerPlugin } from '@trellis-ml/core';
 import type { DepthNet } from './depthNet.js';
 import { depthAccuracy, recalibrateBatchNorm } from './evaluateDepths.js';
 import {
@@ -137,8 +137,14 @@ export interface CoopDepthResult extends TrainReport {
  * the Teammate to deploy on `validation`. `model` becomes Teammate A. With `bnMode: 'recalibrate'`,
  * each Teammate's per-depth batch-norm statistics are recomputed from 2,000 training examples
  * ({@link recalibrateBatchNorm}) before the choice, as spec §1 asks before any evaluation.
+ * `validation` is checked before training (labelled, non-empty, the model's input shape), so a bad
+ * one cannot cost a whole run.
  */
 export async function trainCoopDepth(model: DepthNet, data: Dataset, validation: Dataset, opts: BaseTrainOptions & CoopDepthOptions): Promise<CoopDepthResult> {
+  check(validation !== null && typeof validation === 'object' && validation.labels, 'UNLABELED', 'trainCoopDepth picks the Teammate to deploy on a labelled validation set, but got none',
+    'pass a labelled validation dataset (e.g. data.split(0.9, seed))');
+  check(validation.size > 0, 'EMPTY_DATASET', 'the validation dataset has 0 examples', 'pass a validation dataset with at least one example');
+  checkInputShape([validation.size, ...validation.shape], model.inputShape);
   const plugin = coopDepth(opts);
   let team: DepthNet[] = [];
   let leader: DepthNet | null = null;

@@ -212,8 +212,9 @@ export function applyParams<T extends object>(preset: T, params: ExperimentOptio
     throw new TrellisError('BAD_PARAM', `${options.technique}: --set ${key}=${String(raw)} is not true or false`, `pass --set ${key}=true or --set ${key}=false`);
   };
   for (const [k, v] of Object.entries(params ?? {})) {
-    const rule = rules[k];
-    if (!(k in out) && !rule) {
+    // own keys only: `in` and a plain lookup also found Object.prototype's (`--set constructor=1` ran, ignored)
+    const rule = Object.hasOwn(rules, k) ? rules[k] : undefined;
+    if (!Object.hasOwn(out, k) && !rule) {
       if (options.unknownKeys === 'ignore') continue;
       const known = [...new Set([...Object.keys(out), ...Object.keys(rules)])];
       throw new TrellisError('UNKNOWN_PARAM', `${options.technique} has no parameter "${k}"`, `use one of: ${known.join(', ')}`);

@@ -19,6 +19,11 @@ describe('applyParams (--set overrides of a preset)', () => {
     expect(codeOf(() => applyParams(preset, { grid: '1,x' }, { technique: 't' }))).toBe('BAD_PARAM');
     expect(() => applyParams(preset, { epoch: '3' }, { technique: 'distill' })).toThrow(/distill has no parameter "epoch"/);
     expect(applyParams(preset, { epoch: '3' }, { technique: 't', unknownKeys: 'ignore' })).toEqual(preset);
+    // names an object inherits are no parameters (`--set constructor=1` was taken, with Object as its rule)
+    for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      expect(() => applyParams(preset, JSON.parse(`{"${key}": "1"}`) as Record<string, string>, { technique: 't', rules: { epochs: { min: 1 } } }), key)
+        .toThrow(`t has no parameter "${key}"`);
+    }
   });
   it('rejects a boolean that is neither true nor false (a typo must not silently mean false)', () => {
     expect(() => applyParams(preset, { augment: 'yes' }, { technique: 't' })).toThrow(/--set augment=yes is not true or false/);

@@ -54,7 +54,11 @@ function main() {
   mkdirSync(project, { recursive: true });
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'trellis-pack-check', private: true, type: 'module' }, null, 2));
   const core = packages.find((p) => p.json.name === '@trellis-ml/core');
-  const peers = Object.entries(core.json.peerDependencies ?? {}).map(([n, v]) => `${n}@${v}`);
+  // core's peers, and the optional peers a user adds for the parts that need them (vitest, for the testkit's
+  // describePluginConformance): npm installs neither kind by itself here
+  const optional = packages.flatMap((p) => Object.entries(p.json.peerDependenciesMeta ?? {})
+    .filter(([, meta]) => meta.optional).map(([n]) => `${n}@${p.json.peerDependencies[n]}`));
+  const peers = [...new Set([...Object.entries(core.json.peerDependencies ?? {}).map(([n, v]) => `${n}@${v}`), ...optional])];
   // --ignore-scripts: backend-native's addon is optional and built by users who have its libraries
   const install = sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', ...tarballs, ...peers], project, 900);
   if (!install.ok) {
@@ -64,10 +68,12 @@ function main() {
   }
   console.log(`ok   npm install of ${tarballs.length} tarballs (+ ${peers.join(', ')})`);
 
-  const imports = packages.map((p) => `await import('${p.json.name}').then((m) => { if (Object.keys(m).length === 0) throw new Error('${p.json.name} exports nothing'); });`);
+  // every entry point: the package's own and its subpath exports (e.g. @trellis-ml/testkit/check)
+  const entries = packages.flatMap((p) => Object.keys(p.json.exports ?? { '.': null }).map((k) => (k === '.' ? p.json.name : `${p.json.name}/${k.slice(2)}`)));
+  const imports = entries.map((e) => `await import('${e}').then((m) => { if (Object.keys(m).length === 0) throw new Error('${e} exports nothing'); });`);
   writeFileSync(join(project, 'load.mjs'), `${imports.join('\n')}\nconsole.log('loaded');\n`);
   const load = sh(process.execPath, ['load.mjs'], project);
-  check(load.ok && load.out.includes('loaded'), `every package's entry point loads (${packages.length})`, load.out);
+  check(load.ok && load.out.includes('loaded'), `every entry point loads (${entries.length}, of ${packages.length} packages)`, load.out);
 
   const help = sh(process.execPath, [join('node_modules', '@trellis-ml', 'cli', 'dist', 'bin.js'), '--help'], project);
   check(help.ok && /trellis .*retrain-cost/s.test(help.out), '`trellis --help` lists the techniques', help.out);

@@ -143,7 +143,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
       // what the study's run would refuse after the banner: --resume without a journal, a bad --set value, a repeated seed
       const experiment = await technique.load();
       checkCanResume(experiment, { resume: flags.resume === true });
-      checkTechniqueParams(experiment, mode, params);
+      checkTechniqueParams(experiment, { mode, seed, params });
       studySeeds({ mode, seed, ...(seeds ? { seeds } : {}) });
     }
     const backend = await useBackend(backendName, { ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) });

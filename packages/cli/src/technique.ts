@@ -26,14 +26,19 @@ export function checkCanResume(experiment: TechniqueExperiment, options: Pick<Ex
 }
 
 /**
- * Checks a study's `--set` values against the technique's own schema ({@link TechniqueExperiment.parameters}
- * of `mode`, with core's `applyParams`, the check its `run` makes), so an unknown key, a value of the wrong
- * type or one out of range fails before the CLI starts the backend. A technique without `parameters`
- * (e.g. a third-party one) is left to check its values in `run`; so are checks that weigh one key
- * against another (e.g. privacy's `liraModels=1`), which only the technique's `run` makes.
- * @throws TrellisError `UNKNOWN_PARAM` / `BAD_PARAM` as `applyParams`.
+ * Checks a study's `--set` values before the CLI starts the backend, as the technique's `run` would: with the
+ * technique's own {@link TechniqueExperiment.checkParams} when it has one (every first-party technique: each
+ * key's rule and the checks across keys, such as privacy's `liraModels=1`), else against its schema
+ * ({@link TechniqueExperiment.parameters} of `mode`, with core's `applyParams`). A technique with neither (e.g.
+ * a third-party one) is left to check its values in `run`.
+ * @throws TrellisError `UNKNOWN_PARAM` / `BAD_PARAM`, or what the technique's check throws.
  */
-export function checkTechniqueParams(experiment: TechniqueExperiment, mode: ExperimentOptions['mode'], params: ExperimentOptions['params']): void {
+export function checkTechniqueParams(experiment: TechniqueExperiment, options: Pick<ExperimentOptions, 'mode' | 'seed' | 'params'>): void {
+  if (experiment.checkParams) {
+    experiment.checkParams(options);
+    return;
+  }
+  const { mode, params } = options;
   if (!experiment.parameters || !params || Object.keys(params).length === 0) return;
   const { defaults, rules } = experiment.parameters(mode);
   applyParams(defaults, params, { technique: experiment.name, ...(rules ? { rules } : {}) });

@@ -50,6 +50,11 @@ describe('trellis CLI (review fixes)', () => {
     await expectRefusedBeforeBackend(['dynamic-depth', '--set', 'epochs=three'], /dynamic-depth: --set epochs=three/);
     await expectRefusedBeforeBackend(['distill', '--seeds', '1,2,1'], /seeds 1,2,1 repeat 1[^]*fix: pass distinct whole numbers/);
     await expectRefusedBeforeBackend(['fair-prune', '--full', '--seed', String(MAX_SEED)], /--full runs seeds .*fix: pass --seed 4294967293 or less with --full/s);
+    // checks across keys, through each technique's checkParams (they ran after the banner)
+    await expectRefusedBeforeBackend(['privacy', '--set', 'liraModels=1'], /privacy: --set liraModels=1 leaves LiRA no reference model/);
+    await expectRefusedBeforeBackend(['distill', '--set', 'augment=true'], /augment=true needs image inputs[^]*fix: add --set tier=conv/);
+    await expectRefusedBeforeBackend(['dynamic-depth', '--set', 'depths=2,2,6'], /dynamic-depth: depth 2 is listed twice/);
+    for (const t of TECHNIQUES) expect(typeof (await t.load()).checkParams, t.name).toBe('function');
   });
 
   it('the --set check before the backend accepts exactly the keys each technique\'s own run accepts, in both modes', async () => {
@@ -65,7 +70,7 @@ describe('trellis CLI (review fixes)', () => {
         // so every key the run takes passes the check before the backend (with its own default as the value)
         for (const [key, value] of Object.entries(defaults as Record<string, unknown>)) {
           if (value === undefined || value === null || (typeof value === 'string' && rules?.[key]?.type === 'number') || (Array.isArray(value) && !value.length)) continue;
-          expect(() => checkTechniqueParams(experiment, mode, { [key]: Array.isArray(value) ? value.join(',') : String(value) }), `${t.name} ${mode} ${key}`).not.toThrow();
+          expect(() => checkTechniqueParams(experiment, { mode, seed: 1, params: { [key]: Array.isArray(value) ? value.join(',') : String(value) } }), `${t.name} ${mode} ${key}`).not.toThrow();
         }
       }
     }

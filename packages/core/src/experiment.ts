@@ -50,6 +50,13 @@ export interface TechniqueExperiment {
   resumable?: boolean;
   /** Its `--set` keys in a mode: the defaults and what each accepts (`trellis <name> --help` lists them). */
   parameters?(mode: ExperimentMode): ParamSchema;
+  /**
+   * Checks the `--set` values of a run as `run` does before it loads anything: each key's rule and the
+   * checks that weigh one key against another (e.g. privacy's `liraModels=1`). Throws what `run` would
+   * (`UNKNOWN_PARAM`, `BAD_PARAM`, …); loads no data and trains nothing, so `trellis <name>` calls it before
+   * the backend starts. Without it the CLI checks each key against {@link TechniqueExperiment.parameters} alone.
+   */
+  checkParams?(options: Pick<ExperimentOptions, 'mode' | 'seed' | 'params'>): void;
 }
 
 /** The `--set` keys of a reproduction in one mode: each key's default (null: unset) and the rules {@link applyParams} checks. */

@@ -36,6 +36,7 @@ export { standardize } from './training.js';
 export const experiment: TechniqueExperiment = {
   name: 'distill',
   parameters: distillParameters,
+  checkParams: (options) => void readParams({ ...options, out: '' }),
   resumable: true,
   description: 'ReffAKD: teacher-free soft labels from a compact autoencoder vs CE, label smoothing, Tf-KD and teacher KD (Fashion-MNIST, or --set dataset=mnist; MLP tier, or --set tier=conv for LeNet-5+BN / CNN-T / ConvAE)',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {

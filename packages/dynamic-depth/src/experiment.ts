@@ -263,6 +263,7 @@ const pp = (x: number) => 100 * x;
 export const experiment: TechniqueExperiment = {
   name: 'dynamic-depth',
   parameters: (mode) => ({ defaults: mode === 'full' ? FULL : QUICK, rules: PARAM_RULES }),
+  checkParams: (options) => void dynamicDepthSetup(options),
   resumable: true,
   description: 'Cooperative training (Leader + two Teammates + sub-networks) of a depth-switchable network vs separately trained depths, full-only and LayerDrop (optionally sandwich-inplace, OFA progressive shrinking and early exits); accuracy, FLOPs and latency per depth.',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {

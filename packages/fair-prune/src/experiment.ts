@@ -26,6 +26,7 @@ export {
 export const experiment: TechniqueExperiment = {
   name: 'fair-prune',
   parameters: fairPruneParameters,
+  checkParams: (options) => void settingsFor(options.mode, options.params),
   description: 'Pruning has a disparate impact on groups (Tran et al. 2022): measure it across sparsities and mitigate it with group-constrained fine-tuning',
   resumable: true,
   async run(options: ExperimentOptions): Promise<ExperimentResult> {

@@ -456,6 +456,7 @@ function summaryRows(runs: MethodRun[], methods: string[]): Array<Array<string |
 export const experiment: TechniqueExperiment = {
   name: 'privacy',
   parameters: privacyParameters,
+  checkParams: (options) => void resolvePrivacyConfig(options.mode, options.params),
   resumable: true,
   description: 'Membership-inference defenses (CRL, RelaxLoss, SRCM) vs. threshold, shadow-NN, LiRA and RMIA attacks on a Fashion-MNIST MLP',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {

@@ -30,6 +30,7 @@ export type { DatasetName, Family, GridSetting, PilotPlan, Plan } from './experi
 export const experiment: TechniqueExperiment = {
   name: 'retrain-cost',
   parameters: retrainCostParameters,
+  checkParams: (options) => void planFor({ ...options, out: '' }),
   resumable: true,
   description: 'Predict retraining cost under a shift (PreIndex, ARM, RESQUE vs baselines), measure it with an energy/carbon tracker, calibrate index → epochs/kWh/CO2e',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {

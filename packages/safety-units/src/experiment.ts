@@ -175,6 +175,7 @@ async function runSeed(seed: number, cfg: StudyConfig, log: (s: string) => void,
 export const experiment: TechniqueExperiment = {
   name: 'safety-units',
   parameters: studyParameters,
+  checkParams: (options) => void studyConfig(options.mode, options.params),
   resumable: true,
   description: 'Find the few units that carry safety (ESU), prune them, freeze them during benign fine-tuning, and align within the redundant-unit budget (SSAH).',
   async run(options: ExperimentOptions): Promise<ExperimentResult> {

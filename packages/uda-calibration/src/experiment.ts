@@ -399,6 +399,7 @@ async function run(options: ExperimentOptions): Promise<ExperimentResult> {
 export const experiment: TechniqueExperiment = {
   name: 'uda-calibration',
   parameters: udaStudyParameters,
+  checkParams: (options) => void resolveStudyConfig(options.mode, options.params),
   description: 'Test-time adaptation on corrupted MNIST/Fashion-MNIST: certainty distillation vs TENT/ETA/SHOT-IM/PL/T3A/BN-adapt — accuracy, ECE, NLL, reliability.',
   resumable: true,
   run,

@@ -121,10 +121,11 @@ export async function interruptAndResume(
 }
 
 /**
- * What a resume check compares of a run's claims: `[id, measured, holds]` of each claim, leaving out
- * those `skip` names (e.g. claims on measured wall-clock). Example:
+ * What a resume check compares of a run's claims: `[id, measured, holds, seeds]` of each claim, leaving out
+ * those `skip` names (e.g. claims on measured wall-clock). The seeds are part of it: a resumed run that
+ * measured a claim on fewer seeds (say, only those it ran again) must not pass as the whole run. Example:
  * `expect(claimFigures(r.resumed, (id) => id.startsWith('benchmark'))).toEqual(claimFigures(r.whole, …))`.
  */
-export function claimFigures(result: ExperimentResult, skip: (id: string) => boolean = () => false): Array<[string, number, boolean]> {
-  return result.claims.filter((c) => !skip(c.id)).map((c) => [c.id, c.measured, c.holds]);
+export function claimFigures(result: ExperimentResult, skip: (id: string) => boolean = () => false): Array<[string, number, boolean, number[]]> {
+  return result.claims.filter((c) => !skip(c.id)).map((c) => [c.id, c.measured, c.holds, [...c.seeds]]);
 }

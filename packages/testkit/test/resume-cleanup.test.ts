@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { claim, type ExperimentOptions, type ExperimentResult, type TechniqueExperiment } from '@trellis-ml/core';
-import { interruptAndResume } from '@trellis-ml/testkit/check';
+import { claimFigures, interruptAndResume } from '@trellis-ml/testkit/check';
 
 /**
  * A tiny journaled study: `units` units, each appending one line to `metrics.jsonl` and then its journal line
@@ -112,5 +112,22 @@ describe('interruptAndResume leaves no temporary directory behind', () => {
     await expect(interruptAndResume(study, options, { dir: join(used, 'old.txt') })).rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringMatching(/old\.txt is a file, not a directory/) });
     expect(study.runs).toBe(0);
     expect((await readdir(tmp)).sort()).toEqual(['used']);
+  });
+});
+
+describe('claimFigures', () => {
+  const result = (seeds: number[], measured = 0.9): ExperimentResult => ({
+    runDir: '', summaryPath: '', reportPath: '', summary: {},
+    claims: [claim('acc', 'accuracy ≥ 0.8', measured, '>=', 0.8, seeds), claim('benchmark-time', 'fast', 3, '<=', 5, seeds)],
+  });
+
+  it('gives [id, measured, holds, seeds] of each claim, leaving out those skip names', () => {
+    expect(claimFigures(result([1, 2]))).toEqual([['acc', 0.9, true, [1, 2]], ['benchmark-time', 3, true, [1, 2]]]);
+    expect(claimFigures(result([1, 2]), (id) => id.startsWith('benchmark'))).toEqual([['acc', 0.9, true, [1, 2]]]);
+  });
+
+  it('tells apart a run that measured the same figures on fewer seeds (a resume that reported only what it ran again)', () => {
+    expect(claimFigures(result([2]))).not.toEqual(claimFigures(result([1, 2])));
+    expect(claimFigures(result([1, 2], 0.85))).not.toEqual(claimFigures(result([1, 2])));
   });
 });

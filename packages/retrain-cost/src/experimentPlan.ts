@@ -81,7 +81,8 @@ const PARAM_RULES: Record<string, ParamRule> = {
   clusteringSubsample: { type: 'number', integer: true, min: 1 }, clusteringMaxIter: { integer: true, min: 0 },
   preIndexSubsample: { min: 0, below: 1 }, tdpWatts: { above: 0 }, cpuMethod: { choices: CPU_METHODS },
   pilotDataset: { type: 'string', choices: ['mnist', 'fashion'], aliases: DATASET_NAME_ALIASES }, pilotModel: { type: 'string', choices: ['mlp', 'cnn'] },
-  pilotSeed: { type: 'number', integer: true },
+  // the seeds core's 32-bit Rng tells apart (4294967297 would run as 1)
+  pilotSeed: { type: 'number', integer: true, min: 0, max: 4294967295 },
 };
 
 /** A mode's preset plan (the pilot's seed follows the run's). */

@@ -68,6 +68,9 @@ describe('spec §10.3 pilot', () => {
     expect(() => planFor(opts('full', { pilot: 'maybe' }))).toThrow(/pilot=maybe is not true or false/);
     expect(() => planFor(opts('full', { pilotModel: 'resnet' }))).toThrow(/pilotModel=resnet: "resnet" is not allowed — pass one of mlp, cnn/);
     expect(() => planFor(opts('full', { pilotDataset: 'cifar' }))).toThrow(/pilotDataset=cifar: "cifar" is not allowed — pass one of mnist, fashion/);
+    // seeds core's 32-bit Rng would run as another (4294967297 as 1, −1 as 4294967295) are refused
+    for (const seed of ['4294967297', '-1']) expect(() => planFor(opts('full', { pilotSeed: seed })), seed).toThrow(new RegExp(`pilotSeed=${seed}: ${seed} is out of range`));
+    expect(planFor(opts('full', { pilotSeed: '4294967295' })).pilot?.seed).toBe(4294967295);
   });
   it('the grid keeps the control and every family × severity the pilot did not drop', () => {
     const plan = { families: ['gauss', 'blur'] as const, severities: [1, 5] as const };

@@ -1,4 +1,4 @@
-import { TrellisError } from '@trellis-ml/core';
+import { checkRunSeed, TrellisError } from '@trellis-ml/core';
 
 /** Parsed command line: the subcommand, flags and `--set key=value` params. */
 export interface ParsedArgs {
@@ -120,38 +120,19 @@ export function intFlag(flags: ParsedArgs['flags'], name: string, fallback: numb
 }
 
 /**
- * The largest seed core's `Rng` tells apart: it keeps a seed's low 32 bits (`seed >>> 0`), so seed
- * 2^32 + 1 would train exactly as seed 1 (and -1 as 4294967295) while the run record says 2^32 + 1.
- */
-export const MAX_SEED = 2 ** 32 - 1;
-
-/**
- * Throws `BAD_SEED` unless `seed` is an integer the run uses as written: 0 to {@link MAX_SEED}, the seeds
- * core's 32-bit `Rng` tells apart. `what` names the seed in the message as the user wrote it (e.g.
- * `--seed 4294967297`).
- * @throws TrellisError `BAD_SEED`, naming the seed it would have run as.
- */
-export function checkSeedRange(seed: number, what: string): void {
-  if (Number.isInteger(seed) && seed >= 0 && seed <= MAX_SEED) return;
-  const runsAs = Number.isFinite(seed) ? ` (core's random generator keeps the low 32 bits, so the run would use seed ${Math.trunc(seed) >>> 0} while its record says ${seed})` : '';
-  throw new TrellisError('BAD_SEED', `${what} is not a seed from 0 to ${MAX_SEED}${runsAs}`,
-    `pass a whole number from 0 to ${MAX_SEED}, e.g. 1`);
-}
-
-/**
- * Reads `--seed` (default 1): an integer from 0 to {@link MAX_SEED} (see {@link checkSeedRange}), so the
- * seed a run record names is the seed the run used.
+ * Reads `--seed` (default 1): an integer from 0 to 4294967295 (core's `checkRunSeed`: the seeds its 32-bit
+ * `Rng` tells apart), so the seed a run record names is the seed the run used.
  * @throws TrellisError `BAD_ARGS` (not an integer) or `BAD_SEED` (outside 0 to 2^32 − 1).
  */
 export function seedFlag(flags: ParsedArgs['flags']): number {
   const seed = intFlag(flags, 'seed', 1);
-  if (flags.seed !== undefined) checkSeedRange(seed, `--seed ${shown(flags.seed)}`);
+  if (flags.seed !== undefined) checkRunSeed(seed, `--seed ${shown(flags.seed)}`);
   return seed;
 }
 
 /**
  * Reads `--seeds 1,2,3` (undefined when absent), rejecting an entry that is not an integer, an empty one
- * (`1,,2` is a typo, not seed 0), an empty list, and an entry outside 0 to {@link MAX_SEED} (core's
+ * (`1,,2` is a typo, not seed 0), an empty list, and an entry outside 0 to 4294967295 (core's `checkRunSeed`; core's
  * `experimentSeeds` refuses a repeated seed; the CLI calls it before the backend starts).
  */
 export function seedsFlag(flags: ParsedArgs['flags']): number[] | undefined {
@@ -160,7 +141,7 @@ export function seedsFlag(flags: ParsedArgs['flags']): number[] | undefined {
   const seeds = String(v).split(',').map(numberOf);
   if (!seeds.every(Number.isInteger)) throw new TrellisError('BAD_ARGS', `--seeds ${shown(v)} is not a comma-separated list of integers`, 'write e.g. --seeds 1,2,3');
   const typed = String(v).split(',');
-  seeds.forEach((s, i) => checkSeedRange(s, `--seeds ${shown(v)}: ${typed[i]!.trim()}`));
+  seeds.forEach((s, i) => checkRunSeed(s, `--seeds ${shown(v)}: ${typed[i]!.trim()}`));
   return seeds;
 }
 

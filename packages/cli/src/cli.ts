@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { coreVersion, describeParams, GEMM_CHOICES, packageOf, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
-import { checkFlags, choiceFlag, commandFlags, intFlag, MAX_SEED, modeFlag, numberFlag, parseArgs, seedFlag, seedsFlag } from './args.js';
+import { coreVersion, describeParams, experimentSeeds, GEMM_CHOICES, MAX_SEED, packageOf, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
+import { checkFlags, choiceFlag, commandFlags, intFlag, modeFlag, numberFlag, parseArgs, seedFlag, seedsFlag } from './args.js';
 import { announceOnInterrupt } from './interrupt.js';
-import { checkCanResume, checkTechniqueParams, runTechnique, studySeeds } from './technique.js';
+import { checkCanResume, checkTechniqueParams, runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
 import { checkTourOptions, runTour } from './tour.js';
 import { checkTrainOptions, runTrain, type TrainCommandOptions } from './train.js';
@@ -144,7 +144,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
       const experiment = await technique.load();
       checkCanResume(experiment, { resume: flags.resume === true });
       checkTechniqueParams(experiment, { mode, seed, params });
-      studySeeds({ mode, seed, ...(seeds ? { seeds } : {}) });
+      experimentSeeds({ mode, seed, out, ...(seeds ? { seeds } : {}) });
     }
     const backend = await useBackend(backendName, { ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) });
     log(`backend: ${backend.name} (${backend.kernels}${backend.threads ? `, ${backend.threads} thread(s)` : ''})`);

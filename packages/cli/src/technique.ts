@@ -1,5 +1,4 @@
-import { applyParams, experimentSeeds, TrellisError, type ExperimentOptions, type ExperimentResult, type TechniqueExperiment } from '@trellis-ml/core';
-import { checkSeedRange, MAX_SEED } from './args.js';
+import { applyParams, TrellisError, type ExperimentOptions, type ExperimentResult, type TechniqueExperiment } from '@trellis-ml/core';
 import { TECHNIQUES } from './techniques.js';
 
 /** Runs a technique's reproduction by subcommand name. */
@@ -42,25 +41,4 @@ export function checkTechniqueParams(experiment: TechniqueExperiment, options: P
   if (!experiment.parameters || !params || Object.keys(params).length === 0) return;
   const { defaults, rules } = experiment.parameters(mode);
   applyParams(defaults, params, { technique: experiment.name, ...(rules ? { rules } : {}) });
-}
-
-/**
- * The seeds a technique study runs (core's `experimentSeeds`: `--seeds` as given, else `--seed` in quick
- * mode and `--seed`, `+1`, `+2` with `--full`), checked before the CLI starts the backend: a repeated
- * seed (core's check), and a seed outside 0 to 2^32 − 1 that core's 32-bit `Rng` would run as another.
- * @throws TrellisError `BAD_SEEDS` (a repeat, from core) or `BAD_SEED` (out of range).
- */
-export function studySeeds(options: Pick<ExperimentOptions, 'mode' | 'seed' | 'seeds'>): number[] {
-  const seeds = experimentSeeds({ ...options, out: '' });
-  if (options.seeds?.length) {
-    for (const s of seeds) checkSeedRange(s, `--seeds ${options.seeds.join(',')}: ${s}`);
-    return seeds;
-  }
-  checkSeedRange(options.seed, `--seed ${options.seed}`);
-  const beyond = seeds.find((s) => s > MAX_SEED);
-  if (beyond !== undefined) {
-    throw new TrellisError('BAD_SEED', `--seed ${options.seed} --full runs seeds ${seeds.join(', ')}, and ${beyond} is past ${MAX_SEED}: core's 32-bit random generator would run it as seed ${beyond >>> 0}`,
-      `pass --seed ${MAX_SEED - seeds.length + 1} or less with --full, or name the seeds with --seeds (e.g. --seeds 1,2,3)`);
-  }
-  return seeds;
 }

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  COMMON_FLAGS, MAX_SEED, TECHNIQUES, checkTechniqueParams, commandFlags, commandNames, helpText, interruptMessage, main, parseArgs, runTour, seedFlag, seedsFlag, studySeeds,
+  COMMON_FLAGS, TECHNIQUES, checkTechniqueParams, commandFlags, commandNames, helpText, interruptMessage, main, parseArgs, runTour, seedFlag, seedsFlag,
 } from '@trellis-ml/cli';
-import type { TrellisError } from '@trellis-ml/core';
+import { experimentSeeds, MAX_SEED, type TrellisError } from '@trellis-ml/core';
 import { runNode } from '../../../tools/test-support/runNode.js';
 
 const bin = resolve(__dirname, '../dist/bin.js');
@@ -35,9 +35,9 @@ describe('trellis CLI (review fixes)', () => {
     expect(() => seedOf(String(2 ** 53))).toThrow(/--seed 9007199254740992 is not a seed from 0 to 4294967295 .*would use seed 0/);
     expect(() => seedOf('-1')).toThrow(/--seed -1 is not a seed from 0 to 4294967295 .*would use seed 4294967295/);
     expect(() => seedsFlag(parseArgs(['distill', '--seeds', '1,4294967297']).flags)).toThrow(/--seeds 1,4294967297: 4294967297 is not a seed from 0 to 4294967295/);
-    // --full runs --seed, +1 and +2: the last seeds past 2^32 - 1 would alias 0 and 1
-    expect(studySeeds({ mode: 'full', seed: MAX_SEED - 2 })).toEqual([MAX_SEED - 2, MAX_SEED - 1, MAX_SEED]);
-    expect(() => studySeeds({ mode: 'full', seed: MAX_SEED })).toThrow(/--seed 4294967295 --full runs seeds 4294967295, 4294967296, 4294967297, and 4294967296 is past 4294967295/);
+    // --full runs --seed, +1 and +2: the last seeds past 2^32 - 1 would alias 0 and 1 (core's experimentSeeds)
+    expect(experimentSeeds({ mode: 'full', seed: MAX_SEED - 2, out: '' })).toEqual([MAX_SEED - 2, MAX_SEED - 1, MAX_SEED]);
+    expect(() => experimentSeeds({ mode: 'full', seed: MAX_SEED, out: '' })).toThrow(/seed 4294967295 in full mode runs seeds 4294967295, 4294967296, 4294967297, and 4294967296 is past 4294967295/);
     // before the backend starts, so the run record never names a seed the run did not use
     for (const args of [['train', '--seed', '4294967297'], ['tour', '--seed', String(2 ** 53)], ['distill', '--seed', '4294967297']]) {
       await expectRefusedBeforeBackend(args, /is not a seed from 0 to 4294967295[^]*fix: pass a whole number from 0 to 4294967295/);
@@ -49,7 +49,7 @@ describe('trellis CLI (review fixes)', () => {
     await expectRefusedBeforeBackend(['privacy', '--set', 'noSuchKey=1'], /privacy has no parameter "noSuchKey"/);
     await expectRefusedBeforeBackend(['dynamic-depth', '--set', 'epochs=three'], /dynamic-depth: --set epochs=three/);
     await expectRefusedBeforeBackend(['distill', '--seeds', '1,2,1'], /seeds 1,2,1 repeat 1[^]*fix: pass distinct whole numbers/);
-    await expectRefusedBeforeBackend(['fair-prune', '--full', '--seed', String(MAX_SEED)], /--full runs seeds .*fix: pass --seed 4294967293 or less with --full/s);
+    await expectRefusedBeforeBackend(['fair-prune', '--full', '--seed', String(MAX_SEED)], /in full mode runs seeds .*fix: pass a seed of 4294967293 or less in full mode/s);
     // checks across keys, through each technique's checkParams (they ran after the banner)
     await expectRefusedBeforeBackend(['privacy', '--set', 'liraModels=1'], /privacy: --set liraModels=1 leaves LiRA no reference model/);
     await expectRefusedBeforeBackend(['distill', '--set', 'augment=true'], /augment=true needs image inputs[^]*fix: add --set tier=conv/);

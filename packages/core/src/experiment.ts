@@ -93,9 +93,27 @@ export function describeParams(quickSchema: ParamSchema, fullSchema: ParamSchema
 }
 
 /**
+ * The largest seed core's `Rng` tells apart: it keeps a seed's low 32 bits (`seed >>> 0`), so seed
+ * 2^32 + 1 trains exactly as seed 1, and −1 as 4294967295.
+ */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/**
+ * Throws `BAD_SEED` unless `seed` is a seed a run uses as written: an integer from 0 to {@link MAX_SEED}, the
+ * seeds core's 32-bit `Rng` tells apart (a run record naming 4294967297 for a run of seed 1 would lie).
+ * `what` names the seed in the message as the user wrote it (e.g. `--seed 4294967297`).
+ */
+export function checkRunSeed(seed: number, what = `seed ${seed}`): void {
+  if (Number.isInteger(seed) && seed >= 0 && seed <= MAX_SEED) return;
+  const runsAs = Number.isFinite(seed) ? ` (core's random generator keeps the low 32 bits, so the run would use seed ${Math.trunc(seed) >>> 0} while its record says ${seed})` : '';
+  throw new TrellisError('BAD_SEED', `${what} is not a seed from 0 to ${MAX_SEED}${runsAs}`, `pass a whole number from 0 to ${MAX_SEED}, e.g. 1`);
+}
+
+/**
  * The seeds a run uses: explicit `seeds` (distinct whole numbers, else `BAD_SEEDS`; two that core's 32-bit
  * `Rng` reads as one seed, such as 1 and 2^32 + 1, count as a repeat), else one seed in quick mode and three
- * in full mode.
+ * in full mode (`seed`, `seed + 1`, `seed + 2`). Every seed must be one {@link checkRunSeed} accepts, 0 to
+ * {@link MAX_SEED} (`BAD_SEED`).
  */
 export function experimentSeeds(options: ExperimentOptions): number[] {
   if (options.seeds && options.seeds.length) {
@@ -113,9 +131,17 @@ export function experimentSeeds(options: ExperimentOptions): number[] {
       throw new TrellisError('BAD_SEEDS', `seeds ${seeds.join(',')} ${what}: a repeated seed reruns the same run and shrinks the spread the report gives`,
         'pass distinct whole numbers, e.g. --seeds 1,2,3');
     }
+    seeds.forEach((seed) => checkRunSeed(seed, `seed ${seed} of seeds ${seeds.join(',')}`));
     return seeds;
   }
-  return options.mode === 'full' ? [options.seed, options.seed + 1, options.seed + 2] : [options.seed];
+  checkRunSeed(options.seed);
+  const seeds = options.mode === 'full' ? [options.seed, options.seed + 1, options.seed + 2] : [options.seed];
+  const beyond = seeds.find((s) => s > MAX_SEED);
+  if (beyond !== undefined) {
+    throw new TrellisError('BAD_SEED', `seed ${options.seed} in full mode runs seeds ${seeds.join(', ')}, and ${beyond} is past ${MAX_SEED}: core's 32-bit random generator would run it as seed ${beyond >>> 0}`,
+      `pass a seed of ${MAX_SEED - seeds.length + 1} or less in full mode, or name the seeds (e.g. --seeds 1,2,3)`);
+  }
+  return seeds;
 }
 
 /** How {@link applyParams} reads a value: as the preset field's type, or as given here. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyParams, describeParams, experimentSeeds, TrellisError } from '@trellis-ml/core';
+import { applyParams, checkRunSeed, describeParams, experimentSeeds, MAX_SEED, TrellisError } from '@trellis-ml/core';
 import { codeOf } from './helpers.js';
 
 const preset = { epochs: 5, lr: 0.05, augment: false, tier: 'mlp', grid: [1, 4] };
@@ -83,7 +83,19 @@ describe('experimentSeeds', () => {
     expect(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [1, 2, 2 ** 32 + 1] }))
       .toThrow(/seeds 1,2,4294967297 name one generator seed twice \(seeds are 32-bit: 4294967297 runs as 1\)/);
     expect(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [2 ** 32 - 1, -1] })).toThrow(/-1 runs as 4294967295/);
-    expect(experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [0, 2 ** 32 - 1, -(2 ** 31)] })).toEqual([0, 2 ** 32 - 1, -(2 ** 31)]);
+    expect(experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [0, 2 ** 32 - 1, 7] })).toEqual([0, 2 ** 32 - 1, 7]);
+  });
+
+  it('refuses a seed the 32-bit Rng would run as another (it ran truncated and was recorded as given)', () => {
+    expect(MAX_SEED).toBe(4294967295);
+    expect(() => experimentSeeds({ mode: 'quick', seed: 2 ** 32 + 1, out: '' })).toThrow(/seed 4294967297 is not a seed from 0 to 4294967295 \(.*would use seed 1 while its record says 4294967297\)/);
+    expect(() => experimentSeeds({ mode: 'quick', seed: -1, out: '' })).toThrow(/would use seed 4294967295/);
+    expect(() => experimentSeeds({ mode: 'full', seed: 1, out: '', seeds: [3, -(2 ** 31)] })).toThrow(/seed -2147483648 of seeds 3,-2147483648 is not a seed from 0 to 4294967295/);
+    // full mode's seed + 1 and + 2 too
+    expect(experimentSeeds({ mode: 'full', seed: MAX_SEED - 2, out: '' })).toEqual([MAX_SEED - 2, MAX_SEED - 1, MAX_SEED]);
+    expect(codeOf(() => experimentSeeds({ mode: 'full', seed: MAX_SEED - 1, out: '' }))).toBe('BAD_SEED');
+    expect(() => checkRunSeed(2.5, '--seed 2.5')).toThrow(/--seed 2.5 is not a seed from 0 to 4294967295/);
+    expect(() => checkRunSeed(NaN)).toThrow(/seed NaN is not a seed from 0 to 4294967295 — pass a whole number/);
   });
 });
 

@@ -11,13 +11,18 @@ export function predictLogits(model: ModelAdapter, dataset: Dataset, batchSize =
   const out = new Float32Array(dataset.size * k);
   let offset = 0;
   for (const batch of dataset.batches(batchSize)) {
-    const values = tf.tidy(() => model.apply(batch.x, { training: false }).logits);
-    check(values.shape[values.shape.length - 1] === k, 'OUTPUT_SHAPE_MISMATCH',
-      `the model outputs ${values.shape[values.shape.length - 1]} values per example but declares ${k} classes`, 'make the last layer output one logit per class');
-    out.set(values.dataSync() as Float32Array, offset);
-    offset += batch.size * k;
-    values.dispose();
-    disposeBatch(batch);
+    // finally: a forward pass or a shape check that throws used to leave the batch (and the logits) allocated
+    let values: tf.Tensor | null = null;
+    try {
+      values = tf.tidy(() => model.apply(batch.x, { training: false }).logits);
+      check(values.shape[values.shape.length - 1] === k, 'OUTPUT_SHAPE_MISMATCH',
+        `the model outputs ${values.shape[values.shape.length - 1]} values per example but declares ${k} classes`, 'make the last layer output one logit per class');
+      out.set(values.dataSync() as Float32Array, offset);
+      offset += batch.size * k;
+    } finally {
+      values?.dispose();
+      disposeBatch(batch);
+    }
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Dataset, Trainer, TrellisError, gradientClipping, mlp, orderPlugins, weightDecay, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { Dataset, Trainer, TrellisError, gradientClipping, mlp, orderPlugins, predictLogits, weightDecay, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { toyDataset, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -371,5 +371,21 @@ describe('dispose', () => {
       t.dispose();
       m.dispose();
     }
+  });
+});
+
+describe('predictLogits when the forward pass throws', () => {
+  it('frees the batch (and the logits) of a forward pass or shape check that throws', () => {
+    const data = toyDataset();
+    const m = model();
+    const before = tf.memory().numTensors;
+    const throwing: ModelAdapter = Object.assign(Object.create(m) as ModelAdapter, { apply: () => { throw new Error('forward failed'); } });
+    expect(() => predictLogits(throwing, data, 16)).toThrow('forward failed');
+    expect(tf.memory().numTensors).toBe(before);
+    // a model that declares more classes than it outputs: OUTPUT_SHAPE_MISMATCH, nothing left allocated
+    const lying: ModelAdapter = Object.assign(Object.create(m) as ModelAdapter, { numClasses: 5 });
+    expect(() => predictLogits(lying, data, 16)).toThrow(/outputs 3 values per example but declares 5 classes/);
+    expect(tf.memory().numTensors).toBe(before);
+    m.dispose();
   });
 });

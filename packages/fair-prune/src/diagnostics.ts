@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, check, checkChoice, checkClassLabels, disposeBatch, predictLogits, softmaxRows, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { Rng, check, checkChoice, checkClassLabels, disposeBatch, predictLogits, softmaxRows, type Batch, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { checkGroupIds, checkNoEmptyGroup, groupCounts } from './groups.js';
 import { perSampleCrossEntropy } from './groupLoss.js';
 import { checkLogitRows, perExampleLoss } from './groupMetrics.js';
@@ -61,15 +61,34 @@ function checkGradientLabels(model: ModelAdapter, data: Dataset): void {
   checkClassLabels(data.labels, model.numClasses, { fix: `labels must be integers 0..${model.numClasses - 1}, the model's classes (is it the right dataset?)` });
 }
 
+/** `data.batches(batchSize)`, each batch disposed once the loop body is done with it, also when the body throws. */
+function* ownedBatches(data: Dataset, batchSize: number): Generator<Batch> {
+  for (const batch of data.batches(batchSize)) {
+    try {
+      yield batch;
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+}
+
+/** Throws `EMPTY_DATASET` for a dataset without examples (a mean over none is 0/0: NaN everywhere). */
+function checkNotEmpty(data: Dataset): void {
+  check(data.size >= 1, 'EMPTY_DATASET', 'the dataset has no examples, so the mean loss and its derivatives are undefined',
+    'pass a dataset with at least one example (for a group: one that has members)');
+}
+
 /**
  * The gradient of the *mean* cross-entropy over `data` with respect to the trainable variables,
  * flattened (accumulates per-batch gradients of the summed loss, so it is exact for any batch size).
+ * @throws TrellisError `UNLABELED`, `LABEL_OUT_OF_RANGE`, `EMPTY_DATASET`.
  */
 export function meanLossGradient(model: ModelAdapter, data: Dataset, batchSize = 256): Float64Array {
   checkGradientLabels(model, data);
+  checkNotEmpty(data);
   const vars = varList(model);
   const total = new Float64Array(vars.reduce((s, [, v]) => s + v.size, 0));
-  for (const batch of data.batches(batchSize)) {
+  for (const batch of ownedBatches(data, batchSize)) {
     const grads = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => tf.sum(perSampleCrossEntropy(model.apply(batch.x, { training: false }).logits, batch.y!, model.numClasses)) as tf.Scalar,
         vars.map(([, v]) => v));
@@ -86,7 +105,6 @@ export function meanLossGradient(model: ModelAdapter, data: Dataset, batchSize =
       o += v.size;
     }
     tf.dispose(Object.values(grads));
-    disposeBatch(batch);
   }
   for (let i = 0; i < total.length; i++) total[i]! /= data.size;
   return total;
@@ -102,7 +120,7 @@ export function perSampleGradientNorms(model: ModelAdapter, data: Dataset, batch
   const vars = varList(model).map(([, v]) => v);
   const out = new Float64Array(data.size);
   let offset = 0;
-  for (const batch of data.batches(batchSize)) {
+  for (const batch of ownedBatches(data, batchSize)) {
     for (let i = 0; i < batch.size; i++) {
       const norm = tf.tidy(() => {
         const x = tf.slice(batch.x, [i], [1]);
@@ -114,7 +132,6 @@ export function perSampleGradientNorms(model: ModelAdapter, data: Dataset, batch
       norm.dispose();
     }
     offset += batch.size;
-    disposeBatch(batch);
   }
   return out;
 }
@@ -135,6 +152,9 @@ export function hessianVectorProduct(model: ModelAdapter, data: Dataset, v: Floa
   checkChoice(method, ['finite-difference', 'gauss-newton'] as const, 'Hessian-vector method', { fix: "pass method 'finite-difference' (the default) or 'gauss-newton'" });
   const size = Object.values(model.trainableVariables()).reduce((s, x) => s + x.size, 0);
   check(v.length === size, 'MODEL_MISMATCH', `a vector of ${v.length} values for a model with ${size} parameters`, 'pass one value per trainable parameter (the layout of flatParameters(model))');
+  const bad = v.findIndex((x) => !Number.isFinite(x));
+  check(bad < 0, 'BAD_VECTOR', () => `entry ${bad} of the vector is ${v[bad]}`, 'pass a finite direction vector (NaN or infinite entries make every product NaN)');
+  checkNotEmpty(data);
   if (method === 'gauss-newton') return hvpGaussNewton(model, data, v, options.batchSize ?? 256);
   const theta = flatParameters(model);
   const vNorm = Math.sqrt(dot(v, v));
@@ -172,7 +192,7 @@ function hvpGaussNewton(model: ModelAdapter, data: Dataset, v: Float64Array, bat
   }
   const k = model.numClasses;
   try {
-    for (const batch of data.batches(batchSize)) {
+    for (const batch of ownedBatches(data, batchSize)) {
       const grads = tf.tidy(() => {
         const p = tf.softmax(model.apply(batch.x, { training: false }).logits);
         // J v by the double-VJP trick: u ↦ (Jᵀu)·v is linear in u and its gradient is J v. tfjs records
@@ -197,13 +217,17 @@ function hvpGaussNewton(model: ModelAdapter, data: Dataset, v: Float64Array, bat
         o += x.size;
       }
       tf.dispose(Object.values(grads));
-      disposeBatch(batch);
     }
   } finally {
     tf.dispose(vTensors);
   }
   for (let i = 0; i < out.length; i++) out[i]! /= data.size;
   return out;
+}
+
+/** Throws `BAD_OPTION` unless an operator returned one value per dimension. */
+function checkApplied(av: ArrayLike<number>, dim: number): void {
+  check(av.length === dim, 'BAD_OPTION', () => `the operator returned ${av.length} values for a vector of ${dim}`, 'pass an operator that maps a vector of dim values to one of dim values (e.g. a Hessian-vector product)');
 }
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -230,6 +254,7 @@ export function powerIteration(apply: (v: Float64Array) => Float64Array, dim: nu
   let lambda = 0;
   for (let it = 0; it < iterations; it++) {
     const av = apply(v);
+    checkApplied(av, dim);
     lambda = dot(v, av);
     const n = Math.sqrt(dot(av, av));
     if (n === 0) return 0;
@@ -256,6 +281,7 @@ export function topEigenvalue(apply: (v: Float64Array) => Float64Array, dim: num
 
 /** Hutchinson trace estimate `mean vᵀAv` over Rademacher vectors. */
 export function hutchinsonTrace(apply: (v: Float64Array) => Float64Array, dim: number, options: { samples?: number; seed?: number } = {}): number {
+  check(Number.isInteger(dim) && dim >= 1, 'BAD_OPTION', () => `Hutchinson trace over ${String(dim)} dimensions`, 'pass the number of parameters (a whole number ≥ 1)');
   const rng = Rng.derive(options.seed ?? 0, 'hutchinson');
   let s = 0;
   const k = options.samples ?? 20;
@@ -263,13 +289,19 @@ export function hutchinsonTrace(apply: (v: Float64Array) => Float64Array, dim: n
   for (let t = 0; t < k; t++) {
     const v = new Float64Array(dim);
     for (let i = 0; i < dim; i++) v[i] = rng.next() < 0.5 ? -1 : 1;
-    s += dot(v, apply(v));
+    const av = apply(v);
+    checkApplied(av, dim);
+    s += dot(v, av);
   }
   return s / k;
 }
 
-/** Per-example boundary indicators from logits: `b = 1 − Σp²`, margin `p_y − max_{k≠y} p_k`, residual `‖p − e_y‖`. */
+/**
+ * Per-example boundary indicators from logits: `b = 1 − Σp²`, margin `p_y − max_{k≠y} p_k`, residual `‖p − e_y‖`.
+ * @throws TrellisError `BAD_MODEL` for fewer than 2 classes (no runner-up: the margin would be +Infinity), and see {@link perExampleLoss}.
+ */
 export function boundaryIndicators(logits: ArrayLike<number>, labels: ArrayLike<number>, k: number): { proximity: Float64Array; margin: Float64Array; residual: Float64Array } {
+  check(k >= 2, 'BAD_MODEL', () => `${k} class${k === 1 ? '' : 'es'}: the margin to the runner-up class needs at least 2`, 'pass the logits of a classifier with 2 or more classes');
   checkLogitRows(logits, labels, k);
   const p = softmaxRows(logits, k);
   const n = labels.length;
@@ -297,12 +329,15 @@ export function boundaryIndicators(logits: ArrayLike<number>, labels: ArrayLike<
 /**
  * First-order (DeepFool-style) input-space distance to the boundary between the top two classes:
  * `(z_top − z_second) / ‖∇_x(z_top − z_second)‖`, all examples of a batch in one gradient call.
+ * @throws TrellisError `BAD_MODEL` for a model with fewer than 2 classes.
  */
 export function inputSpaceDistance(model: ModelAdapter, data: Dataset, batchSize = 256): Float64Array {
-  const out = new Float64Array(data.size);
   const k = model.numClasses;
+  check(Number.isInteger(k) && k >= 2, 'BAD_MODEL', () => `the model has ${k} class${k === 1 ? '' : 'es'}; a distance to the boundary between the top two classes needs at least 2`,
+    'use a classifier with 2 or more classes');
+  const out = new Float64Array(data.size);
   let offset = 0;
-  for (const batch of data.batches(batchSize)) {
+  for (const batch of ownedBatches(data, batchSize)) {
     const logits = tf.tidy(() => model.apply(batch.x, { training: false }).logits);
     const z = logits.dataSync();
     logits.dispose();
@@ -326,7 +361,6 @@ export function inputSpaceDistance(model: ModelAdapter, data: Dataset, batchSize
     norms.dispose();
     for (let i = 0; i < batch.size; i++) out[offset + i] = gap[i]! / Math.max(nv[i]!, 1e-12);
     offset += batch.size;
-    disposeBatch(batch);
   }
   return out;
 }
@@ -395,11 +429,18 @@ function capped(indices: number[], cap: number, rng: Rng): number[] {
 
 /**
  * Computes the per-group indicators of `model` on `data` (usually the training set at θ*).
- * @throws TrellisError `GROUP_IDS_MISSING`, `EMPTY_GROUP`.
+ * @throws TrellisError `GROUP_IDS_MISSING`, `EMPTY_GROUP`, `BAD_OPTION` for a bad cap, count or `hvp`.
  */
 export function groupDiagnostics(model: ModelAdapter, data: Dataset, numGroups: number, options: DiagnosticsOptions = {}): GroupDiagnostics {
   check(data.labels, 'UNLABELED', 'diagnostics need labels', 'use a labeled dataset');
   for (const key of ['maxPerGroup', 'hessianPerGroup'] as const) checkCap(options[key], key);
+  for (const key of ['powerIterations', 'traceSamples', 'sampleGradPerGroup'] as const) {
+    const value = options[key];
+    check(value === undefined || (Number.isInteger(value) && value >= 0), 'BAD_OPTION', () => `${key} ${String(value)} is not a whole number ≥ 0`,
+      `pass ${key} as a whole number (0 turns it off), or leave it unset for the default`);
+  }
+  checkChoice(options.hvp ?? 'finite-difference', ['finite-difference', 'gauss-newton'] as const, 'Hessian-vector method',
+    { fix: "pass hvp 'finite-difference' (the default) or 'gauss-newton'" });
   const groups = checkGroupIds(data, numGroups);
   checkNoEmptyGroup(groups, numGroups, 'the diagnostics set');
   const seed = options.seed ?? 0;

@@ -1,4 +1,5 @@
 import { check } from '@trellis-ml/core';
+import { checkViolationKind } from './groupLoss.js';
 
 /** Dual ascent on the Lagrange multipliers of per-group constraints (pure host functions). */
 
@@ -21,6 +22,9 @@ export function dualAscentStep(lambdas: readonly number[], violations: readonly 
     `dual step with ${lambdas.length} multipliers, ${violations.length} violations and ${present.length} presence flags`, 'pass one entry per group');
   check(Number.isFinite(options?.lr) && options.lr >= 0, 'BAD_OPTION', () => `dual step size ${String(options?.lr)} is not a number ≥ 0`, 'pass lr (η_λ) such as 0.01');
   check(options.lambdaMax > 0, 'BAD_OPTION', () => `lambdaMax ${String(options.lambdaMax)} is not a number > 0`, 'pass lambdaMax such as 10 (Infinity for no bound)');
+  const bad = lambdas.findIndex((l) => !Number.isFinite(l));
+  check(bad < 0, 'BAD_OPTION', () => `multiplier ${bad} is ${String(lambdas[bad])}, not a finite number`,
+    'pass finite multipliers (start from zeros, or restore them from a saved plugin state that was not damaged)');
   const lo = options.signed ? -options.lambdaMax : 0;
   return lambdas.map((l, a) => (present[a] && Number.isFinite(violations[a]!) ? Math.min(options.lambdaMax, Math.max(lo, l + options.lr * violations[a]!)) : l));
 }
@@ -33,6 +37,7 @@ export class GroupBuffer {
 
   /** `size` values per group, `numGroups` groups. */
   constructor(readonly numGroups: number, readonly size: number) {
+    check(Number.isInteger(numGroups) && numGroups >= 1, 'BAD_GROUP_COUNT', `numGroups ${numGroups} is not a positive integer`, 'pass the number of groups (e.g. 10 for classes as groups)');
     check(Number.isInteger(size) && size >= 1, 'BAD_OPTION', `buffer size ${size} is not a positive integer`, 'pass a buffer size such as 64');
     this.values = Array.from({ length: numGroups }, () => new Float64Array(size));
     this.filled = new Array<number>(numGroups).fill(0);
@@ -41,6 +46,8 @@ export class GroupBuffer {
 
   /** Adds one value for group `g`, overwriting the oldest when full. */
   push(g: number, value: number): void {
+    check(Number.isInteger(g) && g >= 0 && g < this.numGroups, 'GROUP_ID_OUT_OF_RANGE', () => `group id ${g} is outside [0, ${this.numGroups})`,
+      `push values of groups 0..${this.numGroups - 1} (validate ids first with checkGroupIds)`);
     this.values[g]![this.next[g]!] = value;
     this.next[g] = (this.next[g]! + 1) % this.size;
     this.filled[g] = Math.min(this.size, this.filled[g]! + 1);
@@ -85,12 +92,16 @@ export interface HostViolationOptions {
  * `present = false`). Used for the dual step, so the multipliers see the same numbers as the tape.
  */
 export function hostViolations(groupLoss: readonly number[], overall: number, options: HostViolationOptions = {}): { violations: number[]; present: boolean[] } {
+  const kind = options.violation ?? 'abs';
+  checkViolationKind(kind);
+  const dense = options.denseGroupLoss;
+  check(!dense || dense.length === groupLoss.length, 'BAD_OPTION', () => `denseGroupLoss has ${dense!.length} values for ${groupLoss.length} groups`,
+    'pass the dense model\'s loss of every group (denseReference(dense, train, numGroups).groupLoss)');
   const present = groupLoss.map((l) => Number.isFinite(l));
   const violations = groupLoss.map((l, a) => {
     if (!present[a]) return 0;
     let gap = l - overall;
-    if (options.denseGroupLoss) gap -= options.denseGroupLoss[a]! - (options.denseLoss ?? 0);
-    const kind = options.violation ?? 'abs';
+    if (dense) gap -= dense[a]! - (options.denseLoss ?? 0);
     return kind === 'abs' ? Math.abs(gap) : kind === 'one-sided' ? Math.max(0, gap) : gap;
   });
   return { violations, present };

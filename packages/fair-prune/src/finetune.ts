@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkChoice, Trainer, type Dataset, type EpochLogs, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { check, checkChoice, Trainer, type Dataset, type EpochLogs, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { checkGroupIds } from './groups.js';
 import type { MaskSet } from './masks.js';
 import {
@@ -56,6 +56,11 @@ export function checkMitigation(mitigation: Mitigation): void {
   checkChoice(kind, MITIGATION_KINDS, 'mitigation kind');
 }
 
+/** Throws `BAD_OPTION` unless a learning rate is a finite number > 0 (a NaN one surfaced only as a NaN loss mid-run). @internal */
+export function checkLearningRate(lr: number, what = 'lr'): void {
+  check(Number.isFinite(lr) && lr > 0, 'BAD_OPTION', () => `${what} ${String(lr)} is not a finite number > 0`, `pass ${what} such as 3e-4`);
+}
+
 /** Builds the constraint plugin of a {@link Mitigation} (null for `none`). */
 export function mitigationPlugin(mitigation: Mitigation, numGroups: number, dense?: ModelAdapter, reference?: DenseReference): ConstraintPlugin | null {
   checkMitigation(mitigation);
@@ -89,11 +94,18 @@ export async function fineTunePruned(model: ModelAdapter, masks: MaskSet, train:
   // the given masks fix what is pruned (a one-shot plugin with masks never computes new ones), so `sparsity`
   // is not the masks' own: theirs may be 1 (every weight pruned), which no requested sparsity may be
   const plugins: TrainerPlugin[] = [pruning({ sparsity: 0, masks }), ...(constraint ? [constraint] : []), ...(options.plugins ?? [])];
-  const trainer = new Trainer({
-    model, seed: options.seed, batchSize: options.batchSize ?? 128, plugins,
-    optimizer: options.optimizer ?? tf.train.adam(options.lr ?? 3e-4),
-    ...(options.onLog ? { onLog: options.onLog } : {}),
-  });
+  if (!options.optimizer) checkLearningRate(options.lr ?? 3e-4);
+  const optimizer = options.optimizer ?? tf.train.adam(options.lr ?? 3e-4);
+  let trainer: Trainer;
+  try {
+    trainer = new Trainer({
+      model, seed: options.seed, batchSize: options.batchSize ?? 128, plugins, optimizer,
+      ...(options.onLog ? { onLog: options.onLog } : {}),
+    });
+  } catch (e) {
+    if (!options.optimizer) optimizer.dispose(); // ours: the Trainer that would have owned it was never built
+    throw e;
+  }
   try {
     const history = await trainer.fit(train, { epochs: options.epochs, ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) });
     return { history, lambdas: constraint ? constraint.lambdas() : [] };

@@ -91,6 +91,7 @@ export function groupReport(logits: ArrayLike<number>, labels: ArrayLike<number>
     totalLoss += losses[i]!;
   }
   const below = options.bootstrapBelow ?? 200;
+  check(below >= 0, 'BAD_OPTION', () => `bootstrapBelow ${String(below)} is not a number ≥ 0`, 'pass the group size below which a bootstrap CI is attached, e.g. 200 (0 disables)');
   const perGroup: GroupStats[] = [];
   for (let g = 0; g < numGroups; g++) {
     const s: GroupStats = { accuracy: hit[g]! / count[g]!, loss: loss[g]! / count[g]!, count: count[g]! };
@@ -106,6 +107,7 @@ export function groupReport(logits: ArrayLike<number>, labels: ArrayLike<number>
  * `resamples` draws of n outcomes with replacement, NumPy-default quantiles of the resampled means).
  */
 export function bootstrapCi(outcomes: readonly number[], resamples: number, rng: Rng): [number, number] {
+  check(outcomes.length >= 1, 'EMPTY_GROUP', 'a bootstrap interval of no outcomes is undefined', 'pass the 0/1 outcomes of a group with at least one example');
   const ci = bootstrapInterval(outcomes.length, (idx) => {
     let s = 0;
     for (const i of idx) s += outcomes[i]!;
@@ -148,7 +150,7 @@ export interface Disparity {
   worstGroupAccuracy: number;
   /** Overall accuracy of the pruned model. */
   prunedAccuracy: number;
-  /** Spearman ρ between `acc_a(θ*)` and `Δ_a` ("rich get richer" when negative). */
+  /** Spearman ρ between `acc_a(θ*)` and `Δ_a` ("rich get richer" when negative); NaN with fewer than 3 groups or a constant side. */
   richGetRicherRho: number;
 }
 
@@ -156,6 +158,7 @@ export interface Disparity {
 export function disparity(dense: GroupReport, pruned: GroupReport): Disparity {
   check(dense.perGroup.length === pruned.perGroup.length, 'GROUP_COUNT_MISMATCH',
     `the dense report has ${dense.perGroup.length} groups and the pruned one ${pruned.perGroup.length}`, 'compare reports of the same evaluation set and group design');
+  check(dense.perGroup.length >= 1, 'EMPTY_GROUP', 'the reports have no groups, so there is no disparity to measure', 'pass reports from groupReport / evaluateGroups with numGroups ≥ 1');
   const excessLoss = pruned.perGroup.map((p, a) => p.loss - dense.perGroup[a]!.loss);
   const accuracyDrop = dense.perGroup.map((d, a) => d.accuracy - pruned.perGroup[a]!.accuracy);
   const overallDrop = dense.overall.accuracy - pruned.overall.accuracy;

@@ -89,9 +89,16 @@ export function classGroups(data: Dataset): Dataset {
   return data.withGroups(Int32Array.from(data.labels));
 }
 
-/** Two groups by class: group 1 for the classes in `minorityClasses`, group 0 for the rest. */
+/**
+ * Two groups by class: group 1 for the classes in `minorityClasses`, group 0 for the rest.
+ * @throws TrellisError `LABEL_OUT_OF_RANGE` for a listed class outside the dataset's classes (it would leave group 1 silently empty).
+ */
 export function classSetGroups(data: Dataset, minorityClasses: readonly number[]): Dataset {
   check(data.labels, 'UNLABELED', 'class-set groups need labels', 'use a labeled dataset');
+  for (const c of minorityClasses) {
+    check(Number.isInteger(c) && c >= 0 && c < data.numClasses, 'LABEL_OUT_OF_RANGE', `minority class ${c} is outside the dataset's classes [0, ${data.numClasses})`,
+      `list class ids 0..${data.numClasses - 1}`);
+  }
   const set = new Set(minorityClasses);
   return data.withGroups(Int32Array.from(data.labels, (l) => (set.has(l) ? 1 : 0)));
 }
@@ -103,6 +110,9 @@ export function classSetGroups(data: Dataset, minorityClasses: readonly number[]
 export function imbalanceByClass(data: Dataset, keepFraction: Readonly<Record<number, number>>, seed: number): Dataset {
   check(data.labels, 'UNLABELED', 'imbalanceByClass needs labels', 'use a labeled dataset');
   for (const [c, f] of Object.entries(keepFraction)) {
+    const cls = Number(c);
+    check(Number.isInteger(cls) && cls >= 0 && cls < data.numClasses, 'LABEL_OUT_OF_RANGE', `keepFraction names class ${c}, outside the dataset's classes [0, ${data.numClasses})`,
+      `key keepFraction by class ids 0..${data.numClasses - 1}`);
     check(f > 0 && f <= 1, 'BAD_FRACTION', `keep fraction ${f} of class ${c} is outside (0, 1]`, 'pass fractions such as 0.1');
   }
   const byClass: number[][] = Array.from({ length: data.numClasses }, () => []);
@@ -114,6 +124,7 @@ export function imbalanceByClass(data: Dataset, keepFraction: Readonly<Record<nu
       keep.push(...idx);
       return;
     }
+    if (idx.length === 0) return; // a class the data lacks: nothing to thin (Rng.sample(0, 1) used to throw BAD_COUNT)
     const k = Math.max(1, Math.round(f * idx.length));
     const pick = Rng.derive(seed, 'imbalance', c).sample(idx.length, k);
     for (const j of pick) keep.push(idx[j]!);

@@ -68,6 +68,8 @@ export function checkPruneOptions(options: PruneOptions): void {
   checkChoice(scope, ['global', 'layerwise'] as const, 'pruning scope', { fix: "pass scope 'global' (one threshold over all prunable weights, the default) or 'layerwise'" });
   const f = options.minKeepFraction ?? 0;
   check(f >= 0 && f <= 1, 'BAD_OPTION', `minKeepFraction ${f} is outside [0, 1]`, 'pass the fraction of each tensor to keep at least, e.g. 0.01 (default 0)');
+  check(options.include === undefined || typeof options.include === 'function', 'BAD_OPTION', () => `include is ${typeof options.include}, not a function`,
+    'pass include as a function (variableName, shape) => boolean, e.g. (n) => n.endsWith(\'kernel\'), or leave it unset for Dense/Conv kernels');
   const c = options.minKeepCount ?? 10;
   check(Number.isInteger(c) && c >= 0, 'BAD_OPTION', `minKeepCount ${c} is not a non-negative integer`, 'pass the number of weights each tensor keeps at least, e.g. 10 (the default)');
 }
@@ -97,7 +99,8 @@ function minKeep(size: number, options: PruneOptions): number {
  * the smallest `|w|` first, ties broken by position (variable order, then flat index), skipping a
  * tensor once it reaches its minimum-keep guard. Layer-wise prunes `⌈s·n_l⌉` per tensor (capped by
  * the guard). `previous` (optional) forces already pruned weights to stay pruned (gradual schedules).
- * @throws TrellisError `NON_FINITE_WEIGHTS` for a NaN or infinite prunable weight, `NOTHING_TO_PRUNE`, `SPARSITY_OUT_OF_RANGE`.
+ * @throws TrellisError `NON_FINITE_WEIGHTS` for a NaN or infinite prunable weight, `NOTHING_TO_PRUNE`, `SPARSITY_OUT_OF_RANGE`,
+ *   `MASK_MISMATCH` for a previous mask of another size, `BAD_OPTION` when `previous` prunes more than this sparsity does.
  */
 export function magnitudeMasks(weights: Record<string, HostWeight>, options: PruneOptions, previous?: MaskSet): MaskSet {
   checkPruneOptions(options);
@@ -115,6 +118,13 @@ export function magnitudeMasks(weights: Record<string, HostWeight>, options: Pru
       }
     }
   }
+  if (previous) {
+    for (const n of names) {
+      const p = previous.masks?.[n];
+      check(!p || p.length === weights[n]!.values.length, 'MASK_MISMATCH', () => `the previous mask of "${n}" has ${p!.length} entries but the variable has ${weights[n]!.values.length}`,
+        'pass the masks computed earlier from this model (gradual pruning), or none');
+    }
+  }
   const masks: Record<string, Uint8Array> = {};
   const shapes: Record<string, number[]> = {};
   const key = (name: string, i: number, v: number): number => (previous?.masks[name] && previous.masks[name]![i] === 0 ? -1 : Math.abs(v));
@@ -122,10 +132,21 @@ export function magnitudeMasks(weights: Record<string, HostWeight>, options: Pru
     masks[n] = new Uint8Array(weights[n]!.values.length).fill(1);
     shapes[n] = [...weights[n]!.shape];
   }
+  const previouslyPruned = (n: string): number => {
+    const p = previous?.masks?.[n];
+    let z = 0;
+    if (p) for (let i = 0; i < p.length; i++) if (p[i] === 0) z++;
+    return z;
+  };
+  const checkNested = (already: number, k: number, where: string): void => {
+    check(already <= k, 'BAD_OPTION', () => `the previous masks prune ${already} weights${where}, more than the ${k} that sparsity ${options.sparsity} prunes, so some would be revived`,
+      'nested (gradual) masks need a non-decreasing sparsity: pass a sparsity at least that of the previous masks, or no previous masks');
+  };
   if ((options.scope ?? 'global') === 'layerwise') {
     for (const n of names) {
       const w = weights[n]!.values;
       const k = Math.min(Math.ceil(options.sparsity * w.length - 1e-9), w.length - minKeep(w.length, options));
+      if (previous) checkNested(previouslyPruned(n), k, ` of "${n}"`);
       const order = sortedByMagnitude(w.length, (i) => key(n, i, w[i]!));
       for (let j = 0; j < k; j++) masks[n]![order[j]!] = 0;
     }
@@ -146,6 +167,10 @@ export function magnitudeMasks(weights: Record<string, HostWeight>, options: Pru
     });
     const order = sortedByMagnitude(total, (i) => flat[i]!);
     const budget = names.map((n, l) => sizes[l]! - minKeep(sizes[l]!, options));
+    if (previous) {
+      checkNested(names.reduce((s, n) => s + previouslyPruned(n), 0), k, '');
+      names.forEach((n, l) => checkNested(previouslyPruned(n), Math.max(0, budget[l]!), ` of "${n}" (its minimum-keep guard)`));
+    }
     let done = 0;
     for (let j = 0; j < total && done < k; j++) {
       const i = order[j]!;
@@ -235,9 +260,10 @@ export interface ParameterCounts {
 /**
  * Counts a model's parameters and its exact zeros. Prunable variables are the masked ones when
  * `masks` is given, else those of the default rule.
+ * @throws TrellisError `MASK_MISMATCH` when `masks` name a variable the model lacks or of another size (it counted as 0 prunable weights).
  */
 export function parameterCounts(model: ModelAdapter, masks?: MaskSet): ParameterCounts {
-  const vars = model.trainableVariables();
+  const vars = masks ? checkMasksFit(model, masks) : model.trainableVariables();
   const prunable = new Set(masks ? Object.keys(masks.masks) : prunableNames(Object.fromEntries(Object.entries(vars).map(([n, v]) => [n, { shape: v.shape }]))));
   let total = 0;
   let nonzero = 0;
@@ -282,7 +308,10 @@ export function cubicSparsity(epoch: number, finalSparsity: number, schedule: Gr
   checkSparsity(finalSparsity);
   const s0 = schedule.initialSparsity ?? 0;
   checkSparsity(s0);
+  check(s0 <= finalSparsity, 'BAD_SCHEDULE', `initialSparsity ${s0} is above the final sparsity ${finalSparsity}`,
+    'the cubic schedule only increases sparsity (masks are nested: a pruned weight stays pruned): pass initialSparsity ≤ sparsity');
   const every = checkGradualEpochs(schedule);
+  checkEpoch(epoch);
   if (epoch < schedule.startEpoch) return null;
   const span = schedule.endEpoch - schedule.startEpoch;
   if (span === 0) return finalSparsity;
@@ -291,10 +320,19 @@ export function cubicSparsity(epoch: number, finalSparsity: number, schedule: Gr
   return finalSparsity + (s0 - finalSparsity) * (1 - frac) ** 3;
 }
 
+/** Throws `BAD_SCHEDULE` unless `epoch` is a whole number ≥ 0 (a NaN epoch would give a NaN sparsity). */
+function checkEpoch(epoch: number): void {
+  check(Number.isInteger(epoch) && epoch >= 0, 'BAD_SCHEDULE', () => `epoch ${String(epoch)} is not a whole number ≥ 0`, 'pass the 0-based epoch index');
+}
+
 /** Checks a gradual schedule's epochs (`BAD_SCHEDULE`) and returns its pruning interval. */
 function checkGradualEpochs(schedule: GradualSchedule): number {
   const every = schedule.everyEpochs ?? 1;
   check(Number.isInteger(every) && every >= 1, 'BAD_SCHEDULE', `everyEpochs ${every} is not a positive integer`, 'prune every 1 or more epochs');
+  for (const key of ['startEpoch', 'endEpoch'] as const) {
+    const e = schedule[key];
+    check(Number.isInteger(e) && e >= 0, 'BAD_SCHEDULE', () => `${key} ${String(e)} is not a whole number ≥ 0`, 'pass 0-based epoch numbers, e.g. { startEpoch: 0, endEpoch: 5 }');
+  }
   check(schedule.endEpoch >= schedule.startEpoch, 'BAD_SCHEDULE', `endEpoch ${schedule.endEpoch} is before startEpoch ${schedule.startEpoch}`, 'pass startEpoch ≤ endEpoch');
   return every;
 }
@@ -302,6 +340,7 @@ function checkGradualEpochs(schedule: GradualSchedule): number {
 /** Whether the gradual schedule prunes at the start of `epoch`. */
 export function isPruningEpoch(epoch: number, schedule: GradualSchedule): boolean {
   const every = checkGradualEpochs(schedule);
+  checkEpoch(epoch);
   if (epoch < schedule.startEpoch || epoch > schedule.endEpoch) return false;
   return (epoch - schedule.startEpoch) % every === 0 || epoch === schedule.endEpoch;
 }

@@ -187,6 +187,18 @@ class KeptLogits {
   }
 }
 
+/** Throws `BAD_STATE` unless saved multipliers (and per-group sums/counts, when given) hold one finite value per group. */
+function checkConstraintState(s: ConstraintState, numGroups: number, plugin: string, withSums: boolean): void {
+  const fix = `restore state saved by a "${plugin}" plugin with the same numGroups (${numGroups}); the saved file may be damaged`;
+  check(s !== null && typeof s === 'object', 'BAD_STATE', () => `state ${String(s)} is not a constraint state`, fix);
+  const keys = withSums ? (['lambdas', 'sum', 'count'] as const) : (['lambdas'] as const);
+  for (const key of keys) {
+    const v = s[key];
+    check(Array.isArray(v) && v.length === numGroups && v.every((x) => Number.isFinite(x)), 'BAD_STATE',
+      () => `the saved ${key} ${Array.isArray(v) ? `has ${v.length} values (${v.filter((x) => !Number.isFinite(x)).length} not finite)` : 'is missing'} for ${numGroups} groups`, fix);
+  }
+}
+
 /** The Lagrangian term `Σ_a λ_a·v_a`. */
 function penaltyTerm(violations: tf.Tensor, lambdas: readonly number[]): tf.Scalar {
   return tf.sum(tf.mul(violations, tf.tensor1d(lambdas as number[], 'float32'))) as tf.Scalar;
@@ -282,6 +294,10 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
   }
   let lambdas = options.initialLambdas ? [...options.initialLambdas] : new Array<number>(A).fill(0);
   check(lambdas.length === A, 'BAD_OPTION', `${lambdas.length} initial multipliers for ${A} groups`, 'pass one multiplier per group');
+  const badLambda = lambdas.findIndex((l) => !Number.isFinite(l));
+  check(badLambda < 0, 'BAD_OPTION', () => `initial multiplier ${badLambda} is ${String(lambdas[badLambda])}`, 'pass finite initial multipliers (default all 0)');
+  check(options.bufferSize === undefined || (Number.isInteger(options.bufferSize) && options.bufferSize >= 0), 'BAD_OPTION',
+    () => `bufferSize ${String(options.bufferSize)} is not a whole number ≥ 0`, 'pass the per-group buffer length, e.g. 40, or 0 / unset for the batch alone');
   if (options.reference !== undefined) checkDenseReference(options.reference, A);
   let reference = options.reference ?? null;
   let sum = new Array<number>(A).fill(0);
@@ -358,6 +374,7 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
       ...(buffer && overallBuffer ? { buffer: buffer.getState(), overallBuffer: overallBuffer.getState() } : {}),
     }),
     setState: (s) => {
+      checkConstraintState(s, A, name, true);
       lambdas = [...s.lambdas];
       sum = [...s.sum];
       count = [...s.count];
@@ -459,6 +476,7 @@ export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintP
     },
     getState: () => ({ lambdas: [...lambdas], sum: [], count: [], buffer: buffer.getState(), overallBuffer: overallBuffer.getState() }),
     setState: (s) => {
+      checkConstraintState(s, A, name, false);
       lambdas = [...s.lambdas];
       if (s.buffer) buffer.setState(s.buffer);
       if (s.overallBuffer) overallBuffer.setState(s.overallBuffer);

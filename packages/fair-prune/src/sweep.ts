@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Trainer, check, type Dataset, type ModelAdapter } from '@trellis-ml/core';
+import { Trainer, check, checkBatchSize, type Dataset, type ModelAdapter } from '@trellis-ml/core';
 import { flatParameters, setFlatParameters } from './diagnostics.js';
-import { checkMitigation, fineTunePruned, type Mitigation } from './finetune.js';
+import { checkLearningRate, checkMitigation, fineTunePruned, mitigationPlugin, type Mitigation } from './finetune.js';
 import { disparity, evaluateGroups, type Disparity, type GroupReport } from './groupMetrics.js';
 import { checkGroupIds, checkNoEmptyGroup } from './groups.js';
-import { applyMasks, checkSparsity, computeMasks, parameterCounts, type ParameterCounts, type PruneOptions } from './masks.js';
+import { applyMasks, checkPruneOptions, checkSparsity, computeMasks, parameterCounts, type ParameterCounts, type PruneOptions } from './masks.js';
 import { denseReference } from './plugin.js';
 
 /** Options of {@link sweep}. */
@@ -60,22 +60,46 @@ export interface SweepTable {
  * Trains a dense model per seed, prunes it to each sparsity (one-shot, mask fixed) and fine-tunes a copy
  * with each mitigation, reporting per-group accuracy, loss, the disparity metrics and measured parameter
  * counts on `test` (spec §8 `sweep`). Models are disposed as it goes.
- * @throws TrellisError `SPARSITY_OUT_OF_RANGE`, `GROUP_IDS_MISSING`, `EMPTY_GROUP`, `NO_SEEDS`.
+ * Every option is checked before the first (dense) training, so a bad one fails in milliseconds, not after it.
+ * @throws TrellisError `SPARSITY_OUT_OF_RANGE`, `GROUP_IDS_MISSING`, `EMPTY_GROUP`, `NO_SEEDS`, `BAD_EPOCHS`, `BAD_BATCH_SIZE`,
+ *   `BAD_SEED`, `BAD_OPTION` (learning rates, pruning options, mitigation options).
  */
 export async function sweep(options: SweepOptions): Promise<SweepTable> {
   check(options.seeds.length > 0, 'NO_SEEDS', 'the sweep has no seeds', 'pass at least one seed, e.g. seeds: [1]');
   for (const s of options.sparsities) checkSparsity(s);
   for (const m of options.mitigations) checkMitigation(m);
+  for (const s of options.seeds) check(Number.isFinite(s), 'BAD_SEED', () => `seed ${String(s)} is not a finite number`, 'pass integer seeds, e.g. seeds: [1, 2, 3]');
+  for (const [what, e] of [['denseEpochs', options.denseEpochs], ['fineTune.epochs', options.fineTune?.epochs]] as const) {
+    check(Number.isInteger(e) && e! > 0, 'BAD_EPOCHS', () => `${what} ${String(e)} is not a positive integer`, `pass ${what} ≥ 1`);
+  }
+  checkBatchSize(options.batchSize ?? 128);
+  checkLearningRate(options.denseLr ?? 1e-3, 'denseLr');
+  checkLearningRate(options.fineTune.lr ?? 3e-4, 'fineTune.lr');
+  checkPruneOptions({ ...options.prune, sparsity: 0 });
   checkGroupIds(options.train, options.numGroups, 'the training set');
   checkNoEmptyGroup(checkGroupIds(options.test, options.numGroups, 'the evaluation set'), options.numGroups, 'the evaluation set');
+  // the mitigations' own options (dual step, violation, buffer, …): built once with stand-ins for the dense model
+  // and its statistics, which exist only after the dense training
+  const standIn = { groupLoss: new Array<number>(options.numGroups).fill(0), loss: 0, groupAccuracy: new Array<number>(options.numGroups).fill(0), accuracy: 0 };
+  for (const m of options.mitigations) mitigationPlugin(m, options.numGroups, {} as ModelAdapter, standIn)?.dispose?.();
   const batchSize = options.batchSize ?? 128;
   const out: SweepTable = { dense: [], rows: [] };
   for (const seed of options.seeds) {
     const dense = options.build(seed);
     try {
-      const trainer = new Trainer({ model: dense, seed, batchSize, optimizer: tf.train.adam(options.denseLr ?? 1e-3) });
-      await trainer.fit(options.train, { epochs: options.denseEpochs });
-      trainer.dispose();
+      const optimizer = tf.train.adam(options.denseLr ?? 1e-3);
+      let trainer: Trainer;
+      try {
+        trainer = new Trainer({ model: dense, seed, batchSize, optimizer });
+      } catch (e) {
+        optimizer.dispose();
+        throw e;
+      }
+      try {
+        await trainer.fit(options.train, { epochs: options.denseEpochs });
+      } finally {
+        trainer.dispose();
+      }
       const denseReport = evaluateGroups(dense, options.test, options.numGroups, { seed });
       out.dense.push({ seed, report: denseReport });
       const reference = denseReference(dense, options.train, options.numGroups);

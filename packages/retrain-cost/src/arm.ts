@@ -44,6 +44,9 @@ function columns(a: Float32Array, n: number, width: number, first: number, count
 /**
  * ARM's distance for one layer from `units × samples` activations laid out as `n × width`
  * matrices (pure; `nOld` and `nNew` may differ).
+ * @throws TrellisError `BAD_BINS` / `BAD_OPTION` for the options, `BAD_SHAPE` for activations of the wrong size,
+ * `TOO_FEW_SAMPLES` for fewer than 2 rows in a set with the default per-unit, value-sort reading (a one-value
+ * histogram is the same spike for any value), `NON_FINITE_VALUES` for a NaN/±Infinity activation.
  */
 export function armLayerDistance(a: Float32Array, nOld: number, b: Float32Array, nNew: number, width: number,
   o: { bins?: number; construction?: ArmConstruction; wasserstein?: WassersteinMode } = {}): number {
@@ -57,6 +60,11 @@ export function armLayerDistance(a: Float32Array, nOld: number, b: Float32Array,
     && a.length === nOld * width && b.length === nNew * width)) {
     throw new TrellisError('BAD_SHAPE', `ARM got ${a.length} old and ${b.length} new values for ${nOld} and ${nNew} rows of width ${width}`,
       'pass nOld × width and nNew × width row-major activations of one layer');
+  }
+  if (construction === 'perUnitAverage' && mode === 'value-sort' && (nOld < 2 || nNew < 2)) {
+    // each unit's histogram of one value is one spike in the middle bin whatever the value, so ARM was 0 for any shift
+    throw new TrellisError('TOO_FEW_SAMPLES', `ARM's per-unit histograms need at least 2 samples per set, got ${nOld} old and ${nNew} new`,
+      "pass more samples (ARM compares activation distributions), or use construction: 'pooled' or wasserstein: 'bin-cdf'");
   }
   if (construction === 'pooled') {
     if (mode === 'bin-cdf') {
@@ -100,7 +108,8 @@ export function armLayerDistance(a: Float32Array, nOld: number, b: Float32Array,
  * ARM of `model` between `oldData` and `newData` (any sizes, labels optional).
  * @throws TrellisError `SHAPE_MISMATCH` / `CLASS_COUNT_MISMATCH` for data that do not match each other or the
  * model, `UNKNOWN_LAYER` / `BAD_OPTION` (an empty `layers` list) / `NO_TAPPABLE_LAYERS` for the taps,
- * `NON_FINITE_VALUES` when an activation is NaN/±Infinity, `BAD_BINS` / `BAD_OPTION` for the options.
+ * `NON_FINITE_VALUES` when an activation is NaN/±Infinity, `BAD_BINS` / `BAD_OPTION` for the options,
+ * `TOO_FEW_SAMPLES` for a single sample in a set with the default per-unit, value-sort reading.
  */
 export async function arm(model: ModelAdapter, oldData: Dataset, newData: Dataset, options: ArmOptions = {}): Promise<ArmResult> {
   checkSameShape(oldData, newData, model);

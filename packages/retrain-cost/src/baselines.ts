@@ -12,10 +12,15 @@ import { extractRepresentations, type TapOptions } from './taps.js';
 /** The fix of NaN/Inf features or probabilities given to a baseline. */
 const FEATURES_FIX = 'remove or impute the NaN/Inf rows first (check the model for NaN activations)';
 
-/** Top-1 accuracy of `n × k` probabilities (or logits) against labels. */
+/**
+ * Top-1 accuracy of `n × k` probabilities (or logits) against labels.
+ * @throws TrellisError `BAD_SHAPE` / `EMPTY_INPUT` unless `probs` is `y.length` rows of `k`, a label error for a label
+ * outside `[0, k)`, `NON_FINITE_VALUES` for a NaN/±Infinity score (a NaN row used to count as a prediction of class 0).
+ */
 export function accuracyOf(probs: Float32Array, y: Int32Array, k: number): number {
   checkRows(probs, y.length, k, 'accuracyOf');
   checkLabelRange(y, k);
+  checkFinite(probs, "accuracyOf's scores", FEATURES_FIX, k);
   let ok = 0;
   for (let i = 0; i < y.length; i++) {
     let best = 0;
@@ -65,7 +70,8 @@ export interface MmdOptions {
  * pairwise distances within `a` (the mean of the two middle ones for an even count).
  * @throws TrellisError `BAD_SHAPE` unless `d` is a whole number ≥ 1 and `a` and `b` hold whole rows of it,
  * `NON_FINITE_VALUES` for a NaN/±Infinity value, `TOO_FEW_SAMPLES` for fewer than 2 rows in a set,
- * `BAD_OPTION` for a bandwidth that is neither `'median'` nor a positive number.
+ * `BAD_OPTION` for a bandwidth that is neither `'median'` nor a positive number, `permutations` that are not a
+ * whole number ≥ 0 or `maxSamples` that is not a whole number ≥ 2.
  */
 export function mmd2(a: Float32Array, b: Float32Array, d: number, options: MmdOptions = {}): { mmd2: number; pValue?: number; sigma: number } {
   checkedRowCount(a, d, 'MMD² (a)');
@@ -74,8 +80,16 @@ export function mmd2(a: Float32Array, b: Float32Array, d: number, options: MmdOp
   if (!(s === undefined || s === 'median' || (typeof s === 'number' && Number.isFinite(s) && s > 0))) {
     throw new TrellisError('BAD_OPTION', `MMD bandwidth sigma ${JSON.stringify(s)} is neither 'median' nor a positive number`, "pass sigma 'median' (the default) or a bandwidth > 0");
   }
-  const rng = Rng.derive(options.seed ?? 0, 'mmd');
+  const perms = options.permutations ?? 100;
+  if (!(typeof perms === 'number' && Number.isInteger(perms) && perms >= 0)) {
+    // a fractional count gave a p-value above 1 (2.5 permutations: 1.14), a negative one silently no test
+    throw new TrellisError('BAD_OPTION', `MMD permutations ${JSON.stringify(perms) ?? String(perms)} is not a whole number ≥ 0`, 'pass permutations: 100 (the default), or 0 for no permutation test');
+  }
   const cap = options.maxSamples ?? 500;
+  if (!(typeof cap === 'number' && Number.isInteger(cap) && cap >= 2)) {
+    throw new TrellisError('BAD_OPTION', `MMD maxSamples ${JSON.stringify(cap) ?? String(cap)} is not a whole number ≥ 2`, 'pass maxSamples: 500 (the default), the rows kept from each set');
+  }
+  const rng = Rng.derive(options.seed ?? 0, 'mmd');
   const pick = (x: Float32Array): Float32Array => {
     const n = x.length / d;
     if (n <= cap) return x;
@@ -122,8 +136,7 @@ export function mmd2(a: Float32Array, b: Float32Array, d: number, options: MmdOp
   const mask = new Uint8Array(total);
   for (let i = 0; i < m; i++) mask[i] = 1;
   const observed = stat(mask);
-  const perms = options.permutations ?? 100;
-  if (perms <= 0) return { mmd2: observed, sigma };
+  if (perms === 0) return { mmd2: observed, sigma };
   let exceed = 0;
   for (let p = 0; p < perms; p++) {
     const perm = rng.permutation(total);
@@ -134,9 +147,19 @@ export function mmd2(a: Float32Array, b: Float32Array, d: number, options: MmdOp
   return { mmd2: observed, pValue: (exceed + 1) / (perms + 1), sigma };
 }
 
-/** Asymptotic two-sample Kolmogorov–Smirnov p-value for statistic `dstat` and sizes n, m. */
+/**
+ * Asymptotic two-sample Kolmogorov–Smirnov p-value for statistic `dstat` and sizes n, m.
+ * @throws TrellisError `EMPTY_INPUT` for a size < 1, `BAD_OPTION` for a fractional size or a statistic outside [0, 1].
+ */
 export function ksPValue(dstat: number, n: number, m: number): number {
   if (!(n >= 1 && m >= 1)) throw new TrellisError('EMPTY_INPUT', `a KS p-value for samples of ${n} and ${m} values`, 'pass two non-empty samples');
+  if (!(Number.isInteger(n) && Number.isInteger(m))) {
+    throw new TrellisError('BAD_OPTION', `a KS p-value for samples of ${n} and ${m} values: sample sizes are whole numbers`, 'pass the two sample sizes (the lengths of the samples)');
+  }
+  if (!(dstat >= 0 && dstat <= 1)) {
+    // NaN gave a NaN p-value; 2 a tiny one and −1 a p-value of 1
+    throw new TrellisError('BAD_OPTION', `KS statistic ${String(dstat)} is outside [0, 1]`, 'pass the statistic ksStatistic gives (the largest gap between two CDFs, in [0, 1])');
+  }
   const en = Math.sqrt((n * m) / (n + m));
   const lambda = (en + 0.12 + 0.11 / en) * dstat;
   if (lambda < 1e-3) return 1;

@@ -25,8 +25,10 @@ export const SOURCE_CARBON_INTENSITY: Readonly<Record<string, number>> = Object.
 export type CarbonIntensitySource = number | { country: string } | { mix: Record<string, number> };
 
 /**
- * Resolves a grid intensity in g CO2e/kWh: a number as is; a country from the offline table; an
+ * Resolves a grid intensity in g CO2e/kWh: a number (≥ 0; 0 reports no carbon) as is; a country from the offline table; an
  * energy mix (shares by source, normalised) with the source factors; else the world average.
+ * @throws TrellisError `BAD_CARBON_INTENSITY` for a number that is not finite and ≥ 0, a value of another shape,
+ * an unknown source or a negative share in a mix.
  */
 export function resolveCarbonIntensity(source: CarbonIntensitySource | undefined): { gPerKWh: number; source: string } {
   if (source === undefined) return { gPerKWh: WORLD_CARBON_INTENSITY, source: 'world average (475 g/kWh, CodeCarbon default)' };
@@ -133,13 +135,21 @@ export function ramPowerDimm(totalGiB: number, arm = false): number {
   return Math.max(min, p);
 }
 
-/** Joules → kWh. */
+/**
+ * Joules → kWh.
+ * @throws TrellisError `BAD_OPTION` for an energy that is not a finite number ≥ 0 (it used to come out as NaN or a negative kWh).
+ */
 export function joulesToKWh(j: number): number {
+  check(Number.isFinite(j) && j >= 0, 'BAD_OPTION', () => `energy ${String(j)} J is not a finite number ≥ 0`, 'pass the joules measured (power in W × seconds)');
   return j / 3.6e6;
 }
 
-/** kg CO2e of `kWh` at `gPerKWh` (PUE already applied to kWh). */
+/**
+ * kg CO2e of `kWh` at `gPerKWh` (PUE already applied to kWh).
+ * @throws TrellisError `BAD_OPTION` for an energy or an intensity that is not a finite number ≥ 0.
+ */
 export function kgCO2e(kWh: number, gPerKWh: number): number {
+  check(Number.isFinite(kWh) && kWh >= 0, 'BAD_OPTION', () => `energy ${String(kWh)} kWh is not a finite number ≥ 0`, 'pass the kWh measured (e.g. an EnergyReport\'s kWh)');
   check(Number.isFinite(gPerKWh) && gPerKWh >= 0, 'BAD_OPTION', () => `carbon intensity ${String(gPerKWh)} g/kWh is not a number ≥ 0`, 'pass a grid intensity such as 475 (the world average)');
   return (kWh * gPerKWh) / 1000;
 }

@@ -351,6 +351,8 @@ function checkFinitePoints(v: Float32Array, what: string): void {
  * given centres or `k` k-means++ centres. Stops when assignments stop changing or the summed
  * squared centre shift ≤ `tol ×` mean per-feature variance; an emptied cluster is re-seated at
  * the point farthest from its centre; a final assignment pass follows the last update.
+ * @throws TrellisError `BAD_SHAPE`, `BAD_CLUSTERS` (k outside 1…n), `BAD_OPTION` for a `maxIter` that is not a whole
+ * number ≥ 0 or a `tol` that is not a finite number ≥ 0, `NON_FINITE_VALUES` for NaN/±Infinity points or centres.
  */
 export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array | { kmeansPlusPlus: number }, options: KMeansOptions = {}): KMeansResult {
   if (x.length !== n * d) {
@@ -366,6 +368,11 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
   const maxIter = options.maxIter ?? 300;
   if (!(Number.isInteger(maxIter) && maxIter >= 0)) {
     throw new TrellisError('BAD_OPTION', `k-means maxIter ${String(maxIter)} is not an integer ≥ 0`, 'pass maxIter 300 (scikit-learn\'s default), or 0 to assign to the starting centres only');
+  }
+  const relTol = options.tol ?? 1e-4;
+  if (!(typeof relTol === 'number' && Number.isFinite(relTol) && relTol >= 0)) {
+    // a NaN tol was silently ignored (shift ≤ NaN is never true), so k-means ran until assignments stopped changing
+    throw new TrellisError('BAD_OPTION', `k-means tol ${typeof relTol === 'string' ? `"${relTol}"` : String(relTol)} is not a finite number ≥ 0`, 'pass tol 1e-4 (scikit-learn\'s default), or 0 to stop only when assignments stop changing');
   }
   // tolerance = tol × mean over features of the per-feature variance (scikit-learn)
   const mean = new Float64Array(d);
@@ -389,7 +396,7 @@ export function kmeans(x: Float32Array, n: number, d: number, init: Float32Array
   }
   if (!Number.isFinite(varSum)) checkFinitePoints(x, 'the points'); // one pass only when the variance pass met a NaN/Inf
   if (init instanceof Float32Array) checkFinitePoints(init, 'the starting centres');
-  const tol = (options.tol ?? 1e-4) * (varSum / n / d);
+  const tol = relTol * (varSum / n / d);
   let centers = init instanceof Float32Array ? Float64Array.from(init) : kmeansPlusPlus(x, n, d, k, options.seed ?? 0);
   const labels = new Int32Array(n).fill(-1);
   const dists = new Float64Array(n);

@@ -5,6 +5,27 @@
 import { TrellisError } from '@trellis-ml/core';
 import { checkSameLength } from './inputs.js';
 
+/**
+ * Throws unless `p` and `q` are two pmfs a distance is defined on: `LENGTH_MISMATCH` for unequal lengths,
+ * `EMPTY_INPUT` for empty ones (the distance would be 0/0 = NaN). Finiteness is checked by each distance from
+ * a sum it computes anyway (see {@link nonFinitePmf}), so the per-row loop of PreIndex pays no extra pass.
+ */
+function checkPmfs(p: ArrayLike<number>, q: ArrayLike<number>, what: string): void {
+  checkSameLength(p, q, what);
+  if (p.length === 0) throw new TrellisError('EMPTY_INPUT', `${what}: the pmfs are empty`, 'pass two probability vectors of at least one bin (histogramPmf gives them)');
+}
+
+/**
+ * The `NON_FINITE_VALUES` error naming the first NaN/±Infinity entry of `p` or `q` (a NaN entry used to come out
+ * as a NaN distance, or, in KL and JS, to be skipped silently). Called when a distance's running sum is not finite.
+ */
+function nonFinitePmf(p: ArrayLike<number>, q: ArrayLike<number>, what: string): TrellisError {
+  let i = 0;
+  while (i < p.length - 1 && p[i]! >= 0 && p[i]! - p[i]! === 0 && q[i]! >= 0 && q[i]! - q[i]! === 0) i++;
+  return new TrellisError('NON_FINITE_VALUES', `${what}: entry ${i} is ${String(p[i])} and ${String(q[i])}, and the distance is not finite`,
+    'pass probability vectors of finite entries ≥ 0 (histogramPmf of finite values gives them)');
+}
+
 /** The four distances PreIndex reports: Wasserstein, Jensen–Shannon, 1 − Bhattacharyya coefficient, KL. */
 export type DistanceName = 'W' | 'JS' | 'BH' | 'KL';
 
@@ -38,7 +59,10 @@ function countInto(v: ArrayLike<number>, lo: number, hi: number, counts: Int32Ar
   let total = 0;
   for (let k = 0; k < length; k++) {
     const x = v[offset + k]!;
-    if (!(x >= lo && x <= hi)) continue;
+    if (!(x >= lo && x <= hi)) {
+      if (x !== x) throw nonFinite(x, offset + k); // NaN: NumPy drops it silently with a range, which skews the pmf
+      continue;
+    }
     let i = Math.floor((x - lo) * norm);
     if (i >= bins) i = bins - 1;
     if (i > 0 && x < edges[i]!) i--;
@@ -70,8 +94,35 @@ export function checkBins(bins: number, where = 'histogram'): void {
   }
 }
 
-/** The range NumPy uses for a histogram of `v`: `[min, max]`, widened by ±0.5 when they are equal. */
+/** The error of a NaN or ±Infinity value at `at` of a histogram's input. */
+function nonFinite(x: number, at: number): TrellisError {
+  return new TrellisError('NON_FINITE_VALUES', `a histogram's value at ${at} is ${String(x)}: it has no bin (and ±Infinity no finite range)`,
+    'remove or impute the NaN/Inf values first (check the model for NaN activations)');
+}
+
+/** Throws `EMPTY_INPUT` for a histogram of no values (its "pmf" would be all zeros, not a probability vector). */
+function checkNotEmpty(length: number): void {
+  if (!(length >= 1)) {
+    throw new TrellisError('EMPTY_INPUT', `a histogram of ${length} values`, 'pass at least one value (a layer with no units or a sample with no activations has no histogram)');
+  }
+}
+
+/**
+ * The range NumPy uses for a histogram of `v`: `[min, max]`, widened by ±0.5 when they are equal.
+ * @throws TrellisError `EMPTY_INPUT` for no values, `NON_FINITE_VALUES` for a NaN or ±Infinity value (as
+ * `np.histogram` refuses a range that is not finite).
+ */
 export function histogramRange(v: ArrayLike<number>, offset = 0, length = v.length): [number, number] {
+  checkNotEmpty(length);
+  for (let k = 0; k < length; k++) if (Number.isNaN(v[offset + k])) throw nonFinite(NaN, offset + k);
+  return ownRange(v, offset, length);
+}
+
+/**
+ * {@link histogramRange} of a non-empty slice without the NaN scan (NaN never moves min or max; the histogram's
+ * counting pass finds it): ±Infinity throws `NON_FINITE_VALUES`.
+ */
+function ownRange(v: ArrayLike<number>, offset: number, length: number): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
   for (let k = 0; k < length; k++) {
@@ -79,14 +130,23 @@ export function histogramRange(v: ArrayLike<number>, offset = 0, length = v.leng
     if (x < lo) lo = x;
     if (x > hi) hi = x;
   }
+  if (!(Number.isFinite(lo) && Number.isFinite(hi))) {
+    // ±Infinity, or only NaN values (then lo and hi never moved)
+    let k = 0;
+    while (k < length - 1 && Number.isFinite(v[offset + k])) k++;
+    throw nonFinite(v[offset + k]!, offset + k);
+  }
   if (lo === hi) return [lo - 0.5, hi + 0.5];
   return [lo, hi];
 }
 
 /**
  * The `bins`-bin histogram of the entries of `v` on its own range, normalised to a pmf
- * (counts / total) — the reference's per-sample rule (spec §3.3).
+ * (counts / total) — the reference's per-sample rule (spec §3.3). With a `range`, values outside it are
+ * ignored (NumPy's rule).
  * Example: `histogramPmf([0, 1, 2, 3, 4, 10], 4)` → `[0.5, 1/3, 0, 1/6]`.
+ * @throws TrellisError `BAD_BINS` for a bin count that is not a whole number ≥ 1, `EMPTY_INPUT` for no values,
+ * `NON_FINITE_VALUES` for a NaN value (or ±Infinity without a `range`), `BAD_RANGE` for a bad `range`.
  */
 export function histogramPmf(v: ArrayLike<number>, bins: number, range?: [number, number]): Float64Array {
   return histogramPmfSlice(v, 0, v.length, bins, range);
@@ -108,7 +168,8 @@ export function histogramPmfInto(v: ArrayLike<number>, offset: number, length: n
   if (bins > out.length) {
     throw new TrellisError('BAD_BINS', `histogram bin count ${bins} is more than the buffer's length ${out.length}`, 'pass a buffer of at least `bins` entries (new Float64Array(bins))');
   }
-  const [lo, hi] = range ? checkedRange(range) : histogramRange(v, offset, length);
+  checkNotEmpty(length);
+  const [lo, hi] = range ? checkedRange(range) : ownRange(v, offset, length);
   const c = countScratch(bins);
   const total = countInto(v, lo, hi, c, offset, length, bins);
   for (let i = 0; i < bins; i++) out[i] = total > 0 ? c[i]! / total : 0;
@@ -131,10 +192,10 @@ function checkedRange([lo, hi]: [number, number]): [number, number] {
  * The reference's "Wasserstein" between two pmfs of equal length: the 1-D Wasserstein distance
  * between the pmf *values* read as samples, `(1/b) Σ |p_(i) − q_(i)|` over sorted entries.
  * Permutation-invariant over bins (spec §3.4, §14.3).
- * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length.
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length, `EMPTY_INPUT` when they are empty, `NON_FINITE_VALUES` for a NaN/±Infinity entry.
  */
 export function wassersteinValueSort(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  checkSameLength(p, q, 'Wasserstein (value-sort) of two pmfs');
+  checkPmfs(p, q, 'Wasserstein (value-sort) of two pmfs');
   const n = p.length;
   if (sortScratchA.length < n) {
     sortScratchA = new Float64Array(n);
@@ -150,6 +211,7 @@ export function wassersteinValueSort(p: ArrayLike<number>, q: ArrayLike<number>)
   b.sort();
   let s = 0;
   for (let i = 0; i < n; i++) s += Math.abs(a[i]! - b[i]!);
+  if (!Number.isFinite(s)) throw nonFinitePmf(p, q, 'Wasserstein (value-sort) of two pmfs'); // NaN/±Inf entries make s NaN or Inf
   return s / n;
 }
 
@@ -160,10 +222,10 @@ let sortScratchB = new Float64Array(64);
 /**
  * The principled alternative: W1 between two pmfs on one shared grid of `b` equal bins, as a
  * fraction of the range: `Σ_j |F_p(j) − F_q(j)| / b`.
- * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length.
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length, `EMPTY_INPUT` when they are empty, `NON_FINITE_VALUES` for a NaN/±Infinity entry.
  */
 export function wassersteinBinCdf(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  checkSameLength(p, q, 'Wasserstein (bin-cdf) of two pmfs');
+  checkPmfs(p, q, 'Wasserstein (bin-cdf) of two pmfs');
   let fp = 0;
   let fq = 0;
   let s = 0;
@@ -172,37 +234,50 @@ export function wassersteinBinCdf(p: ArrayLike<number>, q: ArrayLike<number>): n
     fq += q[i]!;
     s += Math.abs(fp - fq);
   }
+  if (!Number.isFinite(s)) throw nonFinitePmf(p, q, 'Wasserstein (bin-cdf) of two pmfs');
   return s / p.length;
 }
 
 /**
  * Jensen–Shannon divergence in nats (not its square root); zero-numerator terms are 0.
- * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length.
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length, `EMPTY_INPUT` when they are empty, `NON_FINITE_VALUES` for a NaN/±Infinity entry.
  */
 export function jensenShannon(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  checkSameLength(p, q, 'Jensen–Shannon of two pmfs');
+  checkPmfs(p, q, 'Jensen–Shannon of two pmfs');
   let s = 0;
+  let all = 0; // Σ m: NaN/±Inf exactly when an entry is
   for (let i = 0; i < p.length; i++) {
     const a = p[i]!;
     const b = q[i]!;
     const m = (a + b) / 2;
+    all += m;
     if (a > 0) s += 0.5 * a * Math.log(a / m);
     if (b > 0) s += 0.5 * b * Math.log(b / m);
   }
+  if (!Number.isFinite(all)) throw nonFinitePmf(p, q, 'Jensen–Shannon of two pmfs');
   return s;
 }
 
 /**
  * `1 − Σ √(p_i q_i)`: one minus the Bhattacharyya coefficient (the squared Hellinger distance).
- * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length.
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length, `EMPTY_INPUT` when they are empty, `NON_FINITE_VALUES` for a NaN/±Infinity entry.
  */
 export function bhattacharyya(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  checkSameLength(p, q, 'Bhattacharyya of two pmfs');
+  checkPmfs(p, q, 'Bhattacharyya of two pmfs');
   let same = true;
-  for (let i = 0; i < p.length && same; i++) same = p[i] === q[i];
-  if (same) return 0; // exact 0 for identical pmfs (1 − Σp can round to 2.8e-17)
+  let all = 0;
+  for (let i = 0; i < p.length && same; i++) {
+    same = p[i] === q[i];
+    all += p[i]!;
+  }
+  if (same) {
+    if (!Number.isFinite(all)) throw nonFinitePmf(p, q, 'Bhattacharyya of two pmfs');
+    return 0; // exact 0 for identical pmfs (1 − Σp can round to 2.8e-17)
+  }
   let s = 0;
   for (let i = 0; i < p.length; i++) s += Math.sqrt(p[i]! * q[i]!);
+  // a NaN, an Infinity times 0 or a negative product gives NaN, an Infinity times a positive entry Infinity
+  if (!Number.isFinite(s)) throw nonFinitePmf(p, q, 'Bhattacharyya of two pmfs');
   return 1 - s;
 }
 
@@ -210,14 +285,15 @@ export function bhattacharyya(p: ArrayLike<number>, q: ArrayLike<number>): numbe
  * KL(p‖q) in nats. Without `epsilon`, the reference rule: a term with `p_i > 0, q_i = 0` (∞ in
  * SciPy) counts as 0, so the value can be negative (spec §14.4). With `epsilon`, both pmfs are
  * smoothed (`(p + ε) / (1 + bε)`) first.
- * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length, `BAD_OPTION` for an `epsilon` that is
+ * @throws TrellisError `LENGTH_MISMATCH` when the pmfs differ in length, `EMPTY_INPUT` when they are empty, `NON_FINITE_VALUES` for a NaN/±Infinity entry, `BAD_OPTION` for an `epsilon` that is
  * not a finite number ≥ 0.
  */
 export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>, epsilon?: number): number {
-  checkSameLength(p, q, 'KL of two pmfs');
+  checkPmfs(p, q, 'KL of two pmfs');
   checkKlEpsilon(epsilon);
   const b = p.length;
   let s = 0;
+  let all = 0; // Σ (a + c): NaN/±Inf exactly when an entry is (the ∞→0 rule would skip a NaN term)
   for (let i = 0; i < b; i++) {
     let a = p[i]!;
     let c = q[i]!;
@@ -225,8 +301,10 @@ export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>, epsilon
       a = (a + epsilon) / (1 + b * epsilon);
       c = (c + epsilon) / (1 + b * epsilon);
     }
+    all += a + c;
     if (a > 0 && c > 0) s += a * Math.log(a / c);
   }
+  if (!Number.isFinite(all)) throw nonFinitePmf(p, q, 'KL of two pmfs');
   return s;
 }
 

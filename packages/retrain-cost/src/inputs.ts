@@ -49,7 +49,11 @@ export function checkPaired(oldData: Dataset, newData: Dataset): void {
   }
 }
 
-/** A seeded class-stratified sample of at most `max` row indices (sorted), or all rows when n ≤ max. */
+/**
+ * A seeded class-stratified sample of about `max` row indices (sorted), or all rows when n ≤ max. Each class
+ * gets `round(share × max)` of its rows, so the total can differ from `max` by up to half the number of classes
+ * in either direction (labels [0, 0, 1, 1] with max 3 give all 4 rows); without labels, exactly `max` rows.
+ */
 export function stratifiedRows(labels: Int32Array | null, n: number, max: number, seed: number): Int32Array {
   if (n <= max) return Int32Array.from({ length: n }, (_, i) => i);
   const rng = Rng.derive(seed, 'stratified');

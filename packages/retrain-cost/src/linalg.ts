@@ -1,9 +1,17 @@
 /** Small dense linear algebra on host arrays (symmetric eigendecomposition and friends) for the baselines. */
 import { check } from '@trellis-ml/core';
 
-/** Eigendecomposition of a symmetric `d × d` matrix (row-major) by cyclic Jacobi rotations. */
+/**
+ * Eigendecomposition of a symmetric `d × d` matrix (row-major) by cyclic Jacobi rotations.
+ * @throws TrellisError `BAD_SHAPE` unless `a` holds `d × d` values, `NON_FINITE_VALUES` for a NaN/±Infinity entry
+ * (a NaN used to come out as a NaN eigenvalue next to finite ones).
+ */
 export function symmetricEigen(a: ArrayLike<number>, d: number, o: { maxSweeps?: number; tol?: number } = {}): { values: Float64Array; vectors: Float64Array } {
   check(Number.isInteger(d) && d >= 1 && a.length === d * d, 'BAD_SHAPE', () => `an eigendecomposition of ${a.length} values as a ${d} × ${d} matrix`, 'pass a d × d row-major symmetric matrix and its d');
+  for (let i = 0; i < a.length; i++) {
+    check(Number.isFinite(a[i]), 'NON_FINITE_VALUES', () => `an eigendecomposition of a matrix with ${String(a[i])} at row ${Math.floor(i / d)}, column ${i % d}`,
+      'pass a finite matrix (check the features it was computed from for NaN/Inf or overflow)');
+  }
   const m = Float64Array.from(a as ArrayLike<number>);
   const v = new Float64Array(d * d);
   for (let i = 0; i < d; i++) v[i * d + i] = 1;

@@ -7,7 +7,10 @@ import { EnergyTracker, type EnergyReport, type TrackerOptions } from './tracker
 
 /** Options of {@link energyTrackerPlugin}. */
 export interface EnergyPluginOptions {
-  /** Use this tracker (else one is created from `tracker` options). */
+  /**
+   * Use this tracker (else one is created from `tracker` options). The plugin stops only a tracker it started
+   * (at fit end, or on `dispose` after a fit that threw); one already running at fit start is left running.
+   */
   tracker?: EnergyTracker | TrackerOptions;
   /** Called after each epoch with that epoch's report (returned into the loop). */
   onEpoch?: (epoch: number, report: EnergyReport) => void;
@@ -77,7 +80,9 @@ export function energyTrackerPlugin(options: EnergyPluginOptions = {}): EnergyTr
       epochs.splice(0, epochs.length, ...s.epochs);
     },
     dispose() {
-      if (tracker.running) tracker.stop();
+      // only a tracker this plugin started (a fit that threw before onFitEnd): a user's own running tracker is theirs to stop
+      if (startedHere && tracker.running) tracker.stop();
+      startedHere = false;
     },
   };
 }

@@ -86,10 +86,11 @@ interface Fitted {
  * Points with equal x are pooled into one block (their mean, weighted by their count) before PAV, as
  * scikit-learn's `IsotonicRegression` does, so the fit does not depend on the order of tied points.
  * Example: `isotonicFit([0, 0, 1], [0, 1, 0.2])` → `{ xs: [0, 1], ys: [0.4, 0.4] }`.
- * @throws TrellisError `LENGTH_MISMATCH` when x and y differ in length.
+ * @throws TrellisError `LENGTH_MISMATCH` when x and y differ in length, `NON_FINITE_VALUES` for a NaN/±Infinity coordinate.
  */
 export function isotonicFit(x: readonly number[], y: readonly number[]): { xs: number[]; ys: number[] } {
   checkSameLength(x, y, 'isotonicFit');
+  checkFinitePoints(x, y, 'isotonicFit');
   // tied points in y order too, so even their sum is rounded the same whatever order they came in
   const order = x.map((_, i) => i).sort((i, j) => x[i]! - x[j]! || y[i]! - y[j]!);
   // first one block per distinct x (all its points: their sum and count), then PAV over these blocks
@@ -142,9 +143,26 @@ function fitCurve(model: 'loglinear' | 'isotonic', x: number[], y: number[]): (v
   return (v) => a + b * v;
 }
 
-/** Ordinary least squares y = a + b·x (b = 0 when x is constant). */
+/**
+ * Throws `NON_FINITE_VALUES` when a point of a fit has a NaN/±Infinity coordinate (a NaN x used to become a NaN
+ * knot of the isotonic fit and a NaN intercept of the least-squares one).
+ */
+function checkFinitePoints(x: readonly number[], y: readonly number[], what: string): void {
+  for (let i = 0; i < x.length; i++) {
+    if (!(Number.isFinite(x[i]) && Number.isFinite(y[i]))) {
+      throw new TrellisError('NON_FINITE_VALUES', `${what}: point ${i} is (${shown(x[i])}, ${shown(y[i])})`, 'pass finite (x, y) points: drop or re-measure the runs with a NaN index or cost');
+    }
+  }
+}
+
+/**
+ * Ordinary least squares y = a + b·x (b = 0 when x is constant).
+ * @throws TrellisError `LENGTH_MISMATCH` when x and y differ in length, `EMPTY_INPUT` for no points,
+ * `NON_FINITE_VALUES` for a NaN/±Infinity coordinate.
+ */
 export function leastSquares(x: readonly number[], y: readonly number[]): { a: number; b: number } {
   checkSameLength(x, y, 'leastSquares');
+  checkFinitePoints(x, y, 'leastSquares');
   const n = x.length;
   if (n === 0) throw new TrellisError('EMPTY_INPUT', 'a least-squares fit of no points', 'pass at least one (x, y) point');
   const mx = x.reduce((s, v) => s + v, 0) / n;
@@ -160,10 +178,13 @@ export function leastSquares(x: readonly number[], y: readonly number[]): { a: n
 
 /**
  * The split-conformal quantile: the ⌈(n+1)(1−α)⌉-th smallest score (∞ when that exceeds n).
- * @throws TrellisError `BAD_ALPHA` when α is outside (0, 1).
+ * @throws TrellisError `BAD_ALPHA` when α is outside (0, 1), `NON_FINITE_VALUES` for a NaN score (NaN breaks the
+ * sort, so the quantile used to be an arbitrary score).
  */
 export function conformalQuantile(scores: readonly number[], alpha: number): number {
   if (!(alpha > 0 && alpha < 1)) throw new TrellisError('BAD_ALPHA', `alpha ${alpha} is outside (0, 1)`, 'pass e.g. alpha: 0.2 for 80% intervals');
+  const bad = scores.findIndex((v) => typeof v !== 'number' || Number.isNaN(v));
+  if (bad >= 0) throw new TrellisError('NON_FINITE_VALUES', `conformity score ${bad} is ${shown(scores[bad])}`, 'pass numeric scores (absolute residuals); drop the points whose prediction or cost is NaN');
   const s = [...scores].sort((p, q) => p - q);
   const k = Math.ceil((s.length + 1) * (1 - alpha));
   return k > s.length ? Infinity : s[k - 1]!;
@@ -176,12 +197,28 @@ export function conformalQuantile(scores: readonly number[], alpha: number): num
 export class CostPredictor {
   private constructor(private readonly f: Fitted) {}
 
-  /** Fits on measured runs (censored runs are kept for evaluation, not for the fit). */
+  /**
+   * Fits on measured runs (censored runs are kept for evaluation, not for the fit; runs with a non-finite index or
+   * epochs, or negative epochs, are left out of the fit).
+   * @throws TrellisError `TOO_FEW_RUNS` for fewer than 2 usable uncensored runs, `BAD_OPTION` / `BAD_ALPHA` for the
+   * options, `BAD_CALIBRATION` for a `kWh` or `kgCO2e` that is not a finite number ≥ 0.
+   */
   static fit(points: CalibrationPoint[], options: PredictorOptions = {}): CostPredictor {
     if (!Array.isArray(points)) {
       throw new TrellisError('TOO_FEW_RUNS', `the predictor needs an array of measured runs, got ${String(points)}`,
         'pass [{ index, epochs }, …] from retrainToTarget runs at different shift intensities');
     }
+    points.forEach((p, i) => {
+      for (const key of ['kWh', 'kgCO2e'] as const) {
+        const v = p?.[key];
+        // absent (undefined, or null from JSON) is fine; a NaN, infinite or negative figure used to reach the medians
+        // and make every predicted kWh / kg CO2e NaN, or negative with an interval that did not contain it
+        if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+          throw new TrellisError('BAD_CALIBRATION', `calibration run ${i} has ${key} ${shown(v)}, not a finite number ≥ 0`,
+            `pass the run's measured ${key} (an EnergyReport's ${key}), or leave it out when it was not measured`);
+        }
+      }
+    });
     const model = options.model ?? 'loglinear';
     checkChoice(model, ['loglinear', 'isotonic'] as const, 'predictor model', { fix: "use model: 'loglinear' (the default) or 'isotonic'" });
     const alpha = options.alpha ?? 0.2;

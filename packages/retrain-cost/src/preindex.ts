@@ -8,7 +8,7 @@ import type { Dataset, ModelAdapter } from '@trellis-ml/core';
 import { checkChoice, TrellisError } from '@trellis-ml/core';
 import { adjustedRandIndex, kmeans } from './clustering.js';
 import { checkBins, checkKlEpsilon, DISTANCE_NAMES, distances as distanceFns, histogramPmfInto, histogramRange, klDivergence, WASSERSTEIN_FIX, WASSERSTEIN_MODES, wassersteinBinCdf, type DistanceName, type WassersteinMode } from './histogram.js';
-import { checkPaired, checkSameShape, stratifiedRows } from './inputs.js';
+import { checkLabeled, checkPaired, checkSameShape, stratifiedRows } from './inputs.js';
 import { describeLayers, extractRepresentations, resolveTaps, type Representations, type TapOptions } from './taps.js';
 
 /** The clustering part's five ARIs (spec §4.2 table). */
@@ -67,7 +67,8 @@ export interface PreIndexOptions extends TapOptions {
   /**
    * The clustering term's k-means: `maxIter` Lloyd iterations (default 300, scikit-learn's, as the reference;
    * 0 = each embedding goes to its nearest starting centre, i.e. the nearest clean class centroid for
-   * `newFromClean`), `tol` (1e-4), `subsample` (class-stratified rows, default ≤ 10,000) and `seed`
+   * `newFromClean`), `tol` (1e-4), `subsample` (class-stratified rows, default 10,000: about that many, each class
+   * rounded to its share, see {@link stratifiedRows}; all rows when there are fewer) and `seed`
    * (subsample and k-means++).
    */
   clustering?: { maxIter?: number; tol?: number; subsample?: number; seed?: number };
@@ -307,7 +308,8 @@ function resolvedPrimary(options: PreIndexOptions): { bins: number[]; primary: {
  * @throws TrellisError `BAD_BINS` / `BAD_OPTION` for bad options before any forward pass (a bin count, an unknown
  * `primary.metric` or `wasserstein` mode, `components`, a `klEpsilon` that is not a finite number ≥ 0, a non-finite
  * `combine.s` / `combine.sBar`, a `clustering.subsample` that is not a whole number ≥ 1, an empty `layers` list),
- * `UNKNOWN_LAYER` / `NO_TAPPABLE_LAYERS` for the taps, `NON_FINITE_VALUES` when an activation is NaN/±Infinity.
+ * `UNLABELED` for clean data without labels, `UNKNOWN_LAYER` / `NO_TAPPABLE_LAYERS` for the taps,
+ * `NON_FINITE_VALUES` when an activation is NaN/±Infinity.
  */
 export async function preIndexReference(model: ModelAdapter, oldData: Dataset, options: PreIndexOptions = {}): Promise<PreIndexReference> {
   const t0 = Date.now();
@@ -317,7 +319,7 @@ export async function preIndexReference(model: ModelAdapter, oldData: Dataset, o
   const info = describeLayers(model);
   const convs = info.filter((l) => layers.includes(l.name) && l.className !== 'Dense');
   const embeddingLayer = options.embeddingLayer ?? (convs.length ? convs[convs.length - 1]!.name : layers[layers.length - 1]!);
-  const labels = oldData.labels!;
+  const labels = checkLabeled(oldData, 'old', 'PreIndex'); // its clustering term needs the classes (used to be a TypeError)
   const rows = stratifiedRows(labels, oldData.size, options.clustering?.subsample ?? 10000, options.clustering?.seed ?? 0);
   const representations = extractRepresentations(model, oldData, { layers, preprocess: options.preprocess, batchSize: options.batchSize ?? 32, embedding: { layer: embeddingLayer, rows } });
   const rowLabels = Int32Array.from(rows, (r) => labels[r]!);

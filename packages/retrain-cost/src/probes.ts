@@ -85,14 +85,19 @@ export function findRaplZones(root = '/sys/class/powercap'): string[] | null {
   }
 }
 
-/** Reads the counters of `zones` (null if any became unreadable). */
+/**
+ * Reads the counters of `zones` (null if any became unreadable). A zone's `max_energy_range_uj` that is missing,
+ * unparsable or not > 0 is read as 2³² µJ.
+ */
 export function readRapl(zones: string[]): RaplReading[] | null {
   try {
     return zones.map((dir) => {
       const energyUj = Number(readFileSync(join(dir, 'energy_uj'), 'utf8').trim());
       let maxEnergyRangeUj = 2 ** 32;
       try {
-        maxEnergyRangeUj = Number(readFileSync(join(dir, 'max_energy_range_uj'), 'utf8').trim());
+        const max = Number(readFileSync(join(dir, 'max_energy_range_uj'), 'utf8').trim());
+        // an unparsable or non-positive range used to make the energy of a wrapped interval NaN (or negative)
+        if (Number.isFinite(max) && max > 0) maxEnergyRangeUj = max;
       } catch {
         // keep the default range
       }

@@ -67,11 +67,16 @@ function classCounts(labels: Int32Array, k: number): Int32Array {
  * RESQUE from class sums (pure): the mean angle fraction over classes present in both sets. With `counts`
  * (rows per class on each side), a class is skipped only when it has no row on one side, and a class with rows
  * whose summed representation is the zero vector is an error; without them, a zero sum marks a class as absent.
- * @throws TrellisError `NON_FINITE_VALUES` for a NaN/±Infinity sum (a skipped NaN angle used to read as "no
+ * @throws TrellisError `BAD_SHAPE` unless both sums hold `k × width` values, `NON_FINITE_VALUES` for a NaN/±Infinity sum (a skipped NaN angle used to read as "no
  * shift"), `ZERO_CLASS_SUM` for a class with rows but a zero sum, `EMPTY_INPUT` when no class is in both sets.
  */
 export function resqueFromSums(oldSums: Float64Array, newSums: Float64Array, k: number, width: number,
   counts?: { old: ArrayLike<number>; new: ArrayLike<number> }): ResqueResult {
+  if (!(Number.isInteger(k) && k >= 1 && Number.isInteger(width) && width >= 1 && oldSums.length === k * width && newSums.length === k * width)) {
+    // shorter sums used to leave the last classes empty, read as absent (skipped) instead of an error
+    throw new TrellisError('BAD_SHAPE', `RESQUE got ${oldSums.length} old and ${newSums.length} new class-sum values for ${k} classes of width ${width}`,
+      'pass k × width class sums on each side (classSums gives them)');
+  }
   const sumsFix = 'sum finite representations (check the model for NaN/Inf activations)';
   checkFinite(oldSums, "RESQUE's old class sums (row = class)", sumsFix, width);
   checkFinite(newSums, "RESQUE's new class sums (row = class)", sumsFix, width);

@@ -79,8 +79,34 @@ export function addReports(reports: EnergyReport[], template: EnergyReport): Ene
 }
 
 /**
+ * Throws `BAD_OPTION` unless `evalEvery` is a finite number > 0 and each cutoff has a finite `accDiff` ≥ 0 and a
+ * whole `evals` ≥ 0: a NaN `evalEvery` used to evaluate only at epoch ends and a negative one after every step, a
+ * NaN `accDiff` never stopped the run, and a negative `evals` stopped it at the first evaluation.
+ */
+function checkRetrainSchedule(options: RetrainOptions): void {
+  const e = options.evalEvery;
+  if (e !== undefined && !(typeof e === 'number' && Number.isFinite(e) && e > 0)) {
+    throw new TrellisError('BAD_OPTION', `evalEvery ${typeof e === 'string' ? `"${e}"` : String(e)} is not a positive fraction of an epoch`, 'pass evalEvery > 0, e.g. 0.25 (the default: four evaluations per epoch) or 1 (once per epoch)');
+  }
+  const cutoffs = options.cutoffs ?? [];
+  if (!Array.isArray(cutoffs)) {
+    throw new TrellisError('BAD_OPTION', `cutoffs ${String(cutoffs)} is not a list`, 'pass cutoffs: [{ accDiff: 0.01, evals: 8 }, …], or leave it out for none');
+  }
+  cutoffs.forEach((c, i) => {
+    const ok = c !== null && typeof c === 'object' && typeof c.accDiff === 'number' && Number.isFinite(c.accDiff) && c.accDiff >= 0
+      && Number.isInteger(c.evals) && c.evals >= 0;
+    if (!ok) {
+      throw new TrellisError('BAD_OPTION', `cutoff ${i} ${JSON.stringify(c) ?? String(c)} is not { accDiff: a number ≥ 0, evals: a whole number ≥ 0 }`,
+        'pass e.g. { accDiff: 0.01, evals: 8 }: stop 8 evaluations after accuracy first comes within 0.01 of the target');
+    }
+  });
+}
+
+/**
  * Retrains `model` (in place) on `train` until its accuracy on `test` reaches `target`, with
  * evaluations every `evalEvery` epoch, and returns the measured cost.
+ * @throws TrellisError `BAD_TARGET` / `BAD_EPOCHS` for a target outside (0, 1] or a `maxEpochs` that is not a whole
+ * number ≥ 1, `BAD_OPTION` for an `evalEvery` that is not a number > 0 or a malformed cutoff.
  */
 export async function retrainToTarget(model: ModelAdapter, train: Dataset, test: Dataset, options: RetrainOptions): Promise<RetrainCost> {
   if (!(options.target > 0 && options.target <= 1)) {
@@ -89,6 +115,7 @@ export async function retrainToTarget(model: ModelAdapter, train: Dataset, test:
   if (!(Number.isInteger(options.maxEpochs) && options.maxEpochs >= 1)) {
     throw new TrellisError('BAD_EPOCHS', `maxEpochs ${options.maxEpochs} is not a positive integer`, 'pass maxEpochs ≥ 1');
   }
+  checkRetrainSchedule(options);
   const t0 = Date.now();
   const batchSize = options.batchSize ?? 32;
   const stepsPerEpoch = train.numBatches(batchSize);

@@ -151,8 +151,8 @@ function checkFiniteBatch(values: Float32Array, width: number, what: string, fir
 /**
  * One inference-mode forward pass over `data` (in order), returning per-sample representations of
  * each tapped layer, the embedding rows asked for, and optionally the softmax outputs. Every value it
- * returns is checked to be finite, so no index reads NaN/Inf activations (a histogram drops them, a
- * class angle of NaN was skipped). Each batch's tensors are freed even when the forward pass or
+ * returns is checked to be finite, so no index reads NaN/Inf activations (the error names the layer and
+ * example, where a histogram or distance would only say that a value is not finite). Each batch's tensors are freed even when the forward pass or
  * `preprocess` throws.
  * @throws TrellisError `UNKNOWN_LAYER` for a tap the model does not have, `NON_FINITE_VALUES` at the first
  * NaN/±Infinity activation (naming the layer and the example).

@@ -137,6 +137,11 @@ function checkTrackerOptions(options: TrackerOptions): void {
       throw new TrellisError('BAD_OPTION', `${name} ${shown(v)} is not a non-negative number of watts`, `pass ${name} ≥ 0 (W${name === 'ram.wPerGB' ? ' per GiB, e.g. 0.375' : ', e.g. 10'})`);
     }
   }
+  const csv = options.csvPath;
+  if (csv !== undefined && !(typeof csv === 'string' && csv.length > 0)) {
+    // a number used to reach appendFileSync as a file descriptor
+    throw new TrellisError('BAD_OPTION', `csvPath ${shown(csv)} is not a file path`, "pass csvPath as a path string, e.g. 'emissions.csv', or leave it out for no CSV");
+  }
   const ms = options.sampleMs;
   if (ms !== undefined && !(typeof ms === 'number' && Number.isFinite(ms) && ms > 0)) {
     throw new TrellisError('BAD_OPTION', `sampleMs ${shown(ms)} is not a positive number of milliseconds`, 'pass sampleMs > 0, e.g. 1000 (the default)');

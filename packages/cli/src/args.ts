@@ -73,7 +73,7 @@ const TECHNIQUE_FLAGS: readonly string[] = ['quick', 'full', 'seeds', 'resume'];
 
 /**
  * The flags `command` (`train`, `tour` or a technique subcommand) takes besides {@link COMMON_FLAGS}
- * (and a technique's `--set`): what {@link checkFlags} accepts, and what its usage line in `trellis --help` shows.
+ * (and a technique's `--set`): what `checkFlags` accepts, and what its usage line in `trellis --help` shows.
  */
 export function commandFlags(command: string): readonly string[] {
   return COMMAND_FLAGS[command] ?? TECHNIQUE_FLAGS;

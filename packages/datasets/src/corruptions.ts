@@ -1,4 +1,4 @@
-import { Dataset, largeFloat32Array, Rng, TrellisError } from '@trellis-ml/core';
+import { check, Dataset, largeFloat32Array, Rng, TrellisError } from '@trellis-ml/core';
 import { imageDims, type CorruptionParams, type ImageOp } from './imageOps.js';
 import {
   brightness, contrast, fog, gaussianBlur, gaussianNoise, impulseNoise, motionBlur, saltPepper, scipyBlur, shotNoise, speckleNoise,
@@ -143,6 +143,11 @@ function checkSeverity(severity: number): asserts severity is Severity {
 
 /** Validates the images: a whole number of images of `shape`, every value in [0, 1]. */
 function checkImages(x: Float32Array, shape: readonly number[]): ReturnType<typeof imageDims> {
+  check(Object.prototype.toString.call(x) === '[object Float32Array]', 'BAD_IMAGES',
+    () => `the images are ${x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x === 'object' ? `a value of type ${Object.prototype.toString.call(x).slice(8, -1)}` : typeof x}, not a Float32Array`,
+    'pass the images as a Float32Array of values in [0, 1] (Float32Array.from(values)), or a Dataset to corrupt()');
+  check(Array.isArray(shape) || ArrayBuffer.isView(shape), 'BAD_IMAGE_SHAPE', () => `the image shape is ${shape === null ? 'null' : typeof shape}, not an array`,
+    'pass the shape of one image, e.g. [28, 28, 1]');
   const d = imageDims(shape);
   const per = d.h * d.w * d.c;
   if (x.length === 0 || x.length % per !== 0) {
@@ -176,6 +181,13 @@ function finish(out: Float32Array, quantize: Quantize, clipBeforeWrap: boolean):
 }
 
 function run(x: Float32Array, shape: readonly number[], e: Entry, params: CorruptionParams, rng: Rng, options: CorruptionOptions): Float32Array {
+  check(typeof (rng as { next?: unknown } | null)?.next === 'function', 'BAD_RNG',
+    () => `the random generator argument is ${rng === null ? 'null' : typeof rng}, not an Rng`,
+    "pass a seeded generator from @trellis-ml/core, e.g. new Rng(1), or use corrupt(dataset, name, severity, seed)");
+  check(typeof options === 'object' && options !== null, 'BAD_OPTIONS', () => `the options argument is ${options === null ? 'null' : typeof options}, not an object`,
+    "pass { quantize: 'none' | 'round' | 'wrap' }, or leave it out");
+  check(typeof params === 'object' && params !== null, 'BAD_CORRUPTION_PARAMS', () => `corruption ${e.name}: the parameters are ${params === null ? 'null' : typeof params}, not an object`,
+    `pass parameters like ${JSON.stringify(e.severities[0] ?? {})}`, { name: e.name });
   const quantize = options.quantize ?? 'none';
   if (quantize !== 'none' && quantize !== 'round' && quantize !== 'wrap') {
     throw new TrellisError('BAD_QUANTIZE', `quantize ${JSON.stringify(quantize)} is not 'none', 'round' or 'wrap'`, "pass quantize: 'none' (default), 'round' or 'wrap'");
@@ -246,6 +258,7 @@ export function applyCorruption(x: Float32Array, shape: readonly number[], name:
  * A corrupted copy of an image dataset: same labels, groups, order and shape; inputs corrupted by
  * {@link corruptImages} with a generator derived from `seed` and the corruption name (not the
  * severity, so severities of one seed share their random numbers). Same seed → identical output.
+ * The seed must be a whole number (`BAD_SEED`: 1.5 would act as 1).
  *
  * @example
  * ```ts
@@ -254,6 +267,13 @@ export function applyCorruption(x: Float32Array, shape: readonly number[], name:
  * ```
  */
 export function corrupt(dataset: Dataset, name: CorruptionName, severity: Severity, seed: number, options: CorruptionOptions = {}): Dataset {
+  const ds = dataset as Partial<Dataset> | null | undefined;
+  check(ds != null && typeof ds === 'object' && ds.x instanceof Float32Array && Array.isArray(ds.shape) && typeof ds.withInputs === 'function', 'BAD_DATASET',
+    () => `corrupt needs a Dataset, but got ${dataset === null ? 'null' : ds instanceof Float32Array ? 'a Float32Array' : typeof dataset}`,
+    'pass a Dataset (e.g. from loadMnist); for a Float32Array of images use corruptImages(x, shape, name, severity, rng)');
+  check(!Number.isFinite(seed) || Number.isInteger(seed), 'BAD_SEED',
+    () => `seed ${seed} is not a whole number: the generator keeps its integer part, so it would corrupt exactly as seed ${Math.trunc(seed)}`,
+    'pass a whole-number seed, e.g. 1', { seed });
   const x = corruptImages(dataset.x, dataset.shape, name, severity, Rng.derive(seed, 'corruption', name), options);
   return dataset.withInputs(x, [...dataset.shape]);
 }

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { Dataset, TrellisError } from '@trellis-ml/core';
-import { checkPathArgument, readFileOrThrow } from './packageData.js';
+import { checkDefaultClassCount, checkPathArgument, readFileOrThrow } from './packageData.js';
 
 /** Options of {@link loadCsvDataset} and {@link parseCsvDataset}. */
 export interface CsvDatasetOptions {
@@ -254,6 +254,10 @@ export function parseCsvDataset(text: string, options: CsvDatasetOptions, source
       x[r * features + f] = v / scale;
       f++;
     }
+  }
+  if (labels && options.numClasses === undefined) {
+    const r = labels.indexOf(maxLabel);
+    checkDefaultClassCount(maxLabel, `${source} line ${rows[r]!.line}`, 'CSV_BAD_LABEL', { source, line: rows[r]!.line }, 'the labelColumn and that line');
   }
   const numClasses = options.numClasses ?? maxLabel + 1;
   if (labels && maxLabel >= numClasses) {

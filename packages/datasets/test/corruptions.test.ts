@@ -5,6 +5,7 @@ import {
   type CorruptionName, type Severity,
 } from '@trellis-ml/datasets';
 import { standardNormalQuantile } from '../src/imageOps.js';
+import { errorOf } from './helpers.js';
 
 const SHAPE = [28, 28, 1];
 const sample = loadMnist({ split: 'test', limit: 200 });
@@ -280,5 +281,42 @@ describe('corruption errors', () => {
     expect(inUnitRange(applyCorruption(x, SHAPE, 'gaussian_blur', { sigma: 0 }, new Rng(1)))).toBe(true);
     const features = Dataset.fromArrays({ x: new Float32Array(6).fill(0.5), shape: [2, 3], labels: null, numClasses: 1 });
     expect(code(() => corrupt(features, 'rotate', 1, 1))).toBe('none'); // [2, 3] is a 2 × 3 one-channel image
+  });
+});
+
+describe('corruption arguments of the wrong kind (calls from JavaScript)', () => {
+  const one = sample.x.slice(0, 784);
+
+  it('corrupt() of something that is not a Dataset is BAD_DATASET pointing at corruptImages (it was a raw TypeError)', () => {
+    const err = errorOf(() => corrupt(one as unknown as Dataset, 'rotate', 3, 1));
+    expect(err.code).toBe('BAD_DATASET');
+    expect(err.problem).toBe('corrupt needs a Dataset, but got a Float32Array');
+    expect(err.fix).toContain('corruptImages(x, shape, name, severity, rng)');
+    expect(errorOf(() => corrupt(undefined as unknown as Dataset, 'rotate', 3, 1)).code).toBe('BAD_DATASET');
+  });
+
+  it('corrupt() refuses a fractional seed (1.5 gave exactly the corruption of seed 1)', () => {
+    const ds = sample.take(2);
+    const err = errorOf(() => corrupt(ds, 'gaussian_noise', 3, 1.5));
+    expect(err.code).toBe('BAD_SEED');
+    expect(err.problem).toBe('seed 1.5 is not a whole number: the generator keeps its integer part, so it would corrupt exactly as seed 1');
+    expect(corrupt(ds, 'gaussian_noise', 3, 2).x).not.toEqual(corrupt(ds, 'gaussian_noise', 3, 1).x);
+  });
+
+  it('corruptImages / applyCorruption: images, shape, generator, options and parameters of the wrong type are named', () => {
+    const rng = new Rng(1);
+    const cases: Array<[() => unknown, string, string]> = [
+      [() => corruptImages(Array.from(one) as unknown as Float32Array, SHAPE, 'rotate', 3, rng), 'BAD_IMAGES', 'the images are an array, not a Float32Array'],
+      [() => corruptImages(one, undefined as unknown as number[], 'rotate', 3, rng), 'BAD_IMAGE_SHAPE', 'the image shape is undefined, not an array'],
+      [() => corruptImages(one, SHAPE, 'rotate', 3, undefined as unknown as Rng), 'BAD_RNG', 'the random generator argument is undefined, not an Rng'],
+      [() => corruptImages(one, SHAPE, 'rotate', 3, 1 as unknown as Rng), 'BAD_RNG', 'the random generator argument is number, not an Rng'],
+      [() => corruptImages(one, SHAPE, 'rotate', 3, rng, null as unknown as object), 'BAD_OPTIONS', 'the options argument is null, not an object'],
+      [() => applyCorruption(one, SHAPE, 'rotate', null as unknown as { degrees: number }, rng), 'BAD_CORRUPTION_PARAMS', 'corruption rotate: the parameters are null, not an object'],
+    ];
+    for (const [call, code, problem] of cases) {
+      const err = errorOf(call);
+      expect(err.code).toBe(code);
+      expect(err.problem).toBe(problem);
+    }
   });
 });

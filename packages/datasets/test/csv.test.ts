@@ -1,19 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TrellisError } from '@trellis-ml/core';
-import { loadCsvDataset, parseCsvDataset } from '@trellis-ml/datasets';
+import { loadCsvDataset, parseCsvDataset, readIdxFile } from '@trellis-ml/datasets';
+import { errorOf } from './helpers.js';
 
-function error(fn: () => unknown): TrellisError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrellisError);
-    return e as TrellisError;
-  }
-  throw new Error('expected a TrellisError');
-}
+const error = errorOf;
 
 const dir = mkdtempSync(join(tmpdir(), 'trellis-csv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -143,5 +136,29 @@ describe('loadCsvDataset', () => {
     expect(noLabel.fix).toContain('labelColumn: null');
     expect(error(() => parseCsvDataset('1,2\n', undefined as unknown as { labelColumn: null })).code).toBe('CSV_BAD_LABEL_COLUMN');
     expect(error(() => loadCsvDataset('1,2\n', { labelColumn: undefined } as unknown as { labelColumn: null })).code).toBe('CSV_BAD_LABEL_COLUMN');
+  });
+});
+
+describe('labels and file sizes the loaders cannot use as they are', () => {
+  it('one huge label does not become a default class count of 2e9 (it loaded, and classCounts() threw a raw RangeError)', () => {
+    const err = error(() => parseCsvDataset('x,y\n0.5,2000000000\n0.2,1\n', { labelColumn: 'y' }, 'runs.csv'));
+    expect(err.code).toBe('CSV_BAD_LABEL');
+    expect(err.problem).toBe('runs.csv line 2 has label 2000000000, so the default class count (largest label + 1) would be 2000000001');
+    expect(err.fix).toContain('pass numClasses');
+    expect(parseCsvDataset('x,y\n0.5,70000\n', { labelColumn: 'y', numClasses: 70001 }).numClasses).toBe(70001); // asked for explicitly
+  });
+
+  it('a file over 2 GiB is FILE_TOO_LARGE with what to do (it was FILE_UNREADABLE: "check that it is a file")', () => {
+    const big = join(dir, 'big-idx');
+    const fd = openSync(big, 'w');
+    ftruncateSync(fd, 2 ** 31 + 10); // sparse: no disk space used
+    closeSync(fd);
+    try {
+      const err = error(() => readIdxFile(big));
+      expect(err.code).toBe('FILE_TOO_LARGE');
+      expect(err.fix).toContain('split the data into several files');
+    } finally {
+      rmSync(big, { force: true });
+    }
   });
 });

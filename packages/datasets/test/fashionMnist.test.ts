@@ -1,6 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TrellisError, type Dataset } from '@trellis-ml/core';
 import { describeFashionMnistSource, FASHION_MNIST_CLASSES, loadFashionMnist } from '@trellis-ml/datasets';
@@ -149,5 +149,44 @@ describe('loadFashionMnist', () => {
       expect(() => loadFashionMnist({ split: 'test', dataDir: few })).toThrow(/has 1 non-blank rows; the fixed split needs 7000/);
       expect(() => loadFashionMnist({ split: 'test', dataDir: join(dir, 'missing') })).toThrow(/does not exist/);
     });
+  });
+});
+
+describe('a relative dataDir', () => {
+  it('is cached by its absolute path: after process.chdir the same relative name reads the other directory (it returned the first one\'s data)', () => {
+    const clothes = describeFashionMnistSource().dataDir; // the package's files (absolute)
+    const root = mkdtempSync(join(tmpdir(), 'trellis-fmnist-cwd-'));
+    // root/clothes: the package's files with every label moved up by one (k.json is class k + 1)
+    mkdirSync(join(root, 'clothes'));
+    for (let k = 0; k < 10; k++) symlinkSync(join(clothes, `${k}.json`), join(root, 'clothes', `${(k + 1) % 10}.json`));
+    const cwd = process.cwd();
+    try {
+      process.chdir(dirname(clothes));
+      const original = loadFashionMnist({ split: 'test', limit: 20, dataDir: 'clothes' });
+      process.chdir(root);
+      const moved = loadFashionMnist({ split: 'test', limit: 20, dataDir: 'clothes' });
+      // interleaved by class: example i of `moved` is class (i mod 10), read from file (i − 1) mod 10 = example i − 1's class of `original`
+      const image = (ds: Dataset, i: number): number[] => Array.from(ds.x.subarray(i * 784, (i + 1) * 784));
+      expect(image(moved, 1)).toEqual(image(original, 0));
+      expect(image(moved, 1)).not.toEqual(image(original, 1));
+      expect(describeFashionMnistSource({ dataDir: 'clothes' }).dataDir).toBe(join(root, 'clothes'));
+    } finally {
+      process.chdir(cwd);
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a class file with too few rows in your own dataDir says to point dataDir at the package files, not to reinstall', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trellis-fmnist-few-'));
+    try {
+      writeFileSync(join(dir, '0.json'), JSON.stringify({ data: [new Array(784).fill(3)] }));
+      loadFashionMnist({ split: 'test', dataDir: dir });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as TrellisError).code).toBe('FASHION_TOO_FEW_ROWS');
+      expect((e as TrellisError).fix).toContain('point dataDir at a copy');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -156,3 +156,136 @@ describe('loadIdxDataset', () => {
     }
   });
 });
+
+describe('readIdx and loadIdxDataset given the wrong kind of input', () => {
+  it('readIdx refuses anything but a Uint8Array with IDX_BAD_INPUT (a path, an ArrayBuffer, an array: raw TypeError or a nonsense magic number)', () => {
+    const cases: Array<[unknown, string, string]> = [
+      ['train-images-idx3-ubyte', 'readIdx was given a string ("train-images-idx3-ubyte")', 'readIdxFile(path)'],
+      [images.slice().buffer, 'a value of type ArrayBuffer', 'new Uint8Array(arrayBuffer)'],
+      [Array.from(images), 'readIdx was given an array', 'readIdxFile(path)'],
+      [undefined, 'readIdx was given undefined', 'readIdxFile(path)'],
+    ];
+    for (const [input, problem, fix] of cases) {
+      try {
+        readIdx(input as Uint8Array);
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(TrellisError);
+        const err = e as TrellisError;
+        expect(err.code).toBe('IDX_BAD_INPUT');
+        expect(err.problem).toContain(problem);
+        expect(err.fix).toContain(fix);
+      }
+    }
+    expect(readIdx(Buffer.from(images)).dims).toEqual([3, 2, 2]); // a Node Buffer is a Uint8Array
+  });
+
+  it('loadIdxDataset: null or unknown options, and numClasses that is not a positive integer', () => {
+    const img = write('img-opts', images);
+    const lab = write('lab-opts', labels);
+    expect(codeOf(() => loadIdxDataset(img, lab, null as unknown as object))).toBe('BAD_OPTIONS');
+    expect(codeOf(() => loadIdxDataset(img, lab, { shape: [4] } as unknown as object))).toBe('BAD_OPTION');
+    try {
+      loadIdxDataset(img, lab, { numClasses: 0 });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as TrellisError).code).toBe('BAD_CLASSES'); // was LABEL_OUT_OF_RANGE "raise numClasses above 0"
+      expect((e as TrellisError).problem).toBe('numClasses 0 is not a positive integer');
+    }
+  });
+
+  it('int32 labels written little-endian are IDX_BAD_LABELS naming the byte order (they became 150,994,945 classes)', () => {
+    const img = write('img-le', idx(0x08, [4, 2, 2], new Uint8Array(16).fill(9)));
+    const le = new Uint8Array(16);
+    [3, 1, 0, 9].forEach((l, i) => new DataView(le.buffer).setInt32(4 * i, l, true));
+    const lab = write('lab-le', idx(0x0c, [4], le));
+    for (const options of [{}, { numClasses: 10 }]) {
+      try {
+        loadIdxDataset(img, lab, options);
+        expect.unreachable();
+      } catch (e) {
+        const err = e as TrellisError;
+        expect(err.code).toBe('IDX_BAD_LABELS');
+        expect(err.problem).toContain('byte-swapped they read 3, 1, 0, 9');
+        expect(err.fix).toContain('big-endian');
+      }
+    }
+    // int16 too (1 → 256)
+    const le16 = new Uint8Array(8);
+    [3, 1, 0, 9].forEach((l, i) => new DataView(le16.buffer).setInt16(2 * i, l, true));
+    expect(codeOf(() => loadIdxDataset(img, write('lab-le16', idx(0x0b, [4], le16))))).toBe('IDX_BAD_LABELS');
+    // big-endian int32 labels load, and labels that fit an explicit numClasses are trusted
+    const be = new Uint8Array(16);
+    [3, 1, 0, 9].forEach((l, i) => new DataView(be.buffer).setInt32(4 * i, l, false));
+    expect(Array.from(loadIdxDataset(img, write('lab-be', idx(0x0c, [4], be))).labels!)).toEqual([3, 1, 0, 9]);
+    const mult = new Uint8Array(8);
+    [0, 256, 512, 256].forEach((l, i) => new DataView(mult.buffer).setInt16(2 * i, l, false));
+    expect(loadIdxDataset(img, write('lab-mult', idx(0x0b, [4], mult)), { numClasses: 600 }).numClasses).toBe(600);
+  });
+
+  it('a huge label does not become a default class count in the millions', () => {
+    const img = write('img-huge', images);
+    const big = new Uint8Array(12);
+    [1, 2e9 + 1, 0].forEach((l, i) => new DataView(big.buffer).setInt32(4 * i, l, false));
+    const lab = write('lab-huge', idx(0x0c, [3], big));
+    try {
+      loadIdxDataset(img, lab);
+      expect.unreachable();
+    } catch (e) {
+      const err = e as TrellisError;
+      expect(err.code).toBe('IDX_BAD_LABELS');
+      expect(err.problem).toContain('has label 2000000001, so the default class count');
+      expect(err.fix).toContain('pass numClasses');
+    }
+    expect(loadIdxDataset(img, lab, { numClasses: 2e9 + 2 }).numClasses).toBe(2e9 + 2); // asked for explicitly
+  });
+
+  it('an images file with no images, or an empty dimension, names the file (not "pass the shape of one example")', () => {
+    try {
+      loadIdxDataset(write('img-empty-dim', idx(0x08, [3, 0, 2], new Uint8Array(0))), null);
+      expect.unreachable();
+    } catch (e) {
+      const err = e as TrellisError;
+      expect(err.code).toBe('IDX_BAD_DIMS');
+      expect(err.problem).toContain('img-empty-dim declares dims [3, 0, 2]');
+    }
+    try {
+      loadIdxDataset(write('img-none', idx(0x08, [0, 2, 2], new Uint8Array(0))), null);
+      expect.unreachable();
+    } catch (e) {
+      const err = e as TrellisError;
+      expect(err.code).toBe('EMPTY_DATASET');
+      expect(err.problem).toContain('img-none holds no images');
+    }
+  });
+
+  it('NaN, infinite and float32-overflowing values name the file and the image', () => {
+    const f64 = new Uint8Array(24);
+    new DataView(f64.buffer).setFloat64(8, 1e300, false);
+    try {
+      loadIdxDataset(write('img-f64', idx(0x0e, [3, 1, 1], f64)), null);
+      expect.unreachable();
+    } catch (e) {
+      const err = e as TrellisError;
+      expect(err.code).toBe('IDX_NON_FINITE');
+      expect(err.problem).toContain('img-f64: value 1e+300 of image 1 (index 0) overflows float32');
+    }
+    const f32 = new Uint8Array(12);
+    new DataView(f32.buffer).setFloat32(8, NaN, false);
+    expect(codeOf(() => loadIdxDataset(write('img-f32', idx(0x0d, [3, 1, 1], f32)), null))).toBe('IDX_NON_FINITE');
+  });
+});
+
+describe('readIdx on a file gzipped twice', () => {
+  it('says to remove one layer (it said "not an IDX file ... (optionally gzipped)" about a gzipped file)', () => {
+    try {
+      readIdx(gzipSync(gzipSync(images)), 'train-images-idx3-ubyte.gz');
+      expect.unreachable();
+    } catch (e) {
+      const err = e as TrellisError;
+      expect(err.code).toBe('IDX_BAD_GZIP');
+      expect(err.problem).toBe('train-images-idx3-ubyte.gz is gzipped twice: once decompressed, it starts with the gzip magic number again');
+      expect(err.fix).toContain('decompress it once');
+    }
+  });
+});

@@ -1,3 +1,5 @@
+import { checkChoice } from './errors.js';
+
 /**
  * A claim of a paper (or of an issue's "done when"), checked against what a run measured. The
  * report opens with the table of claims; a claim that does not hold is reported as such.
@@ -21,7 +23,13 @@ export interface Claim {
   detail?: string;
 }
 
-/** Builds a {@link Claim}, computing `holds` from the measured value (NaN never holds). */
+const COMPARATORS = ['>=', '<=', '>', '<'] as const;
+
+/**
+ * Builds a {@link Claim}, computing `holds` from the measured value (NaN never holds).
+ * @throws TrellisError `BAD_OPTION` for a comparator other than `>=`, `<=`, `>`, `<` (one such as `==` was
+ * judged as `<`).
+ */
 export function claim(
   id: string,
   statement: string,
@@ -31,6 +39,7 @@ export function claim(
   seeds: number[],
   detail?: string,
 ): Claim {
+  checkChoice(comparator, COMPARATORS, `comparator of claim "${id}"`);
   const holds = Number.isFinite(measured) && (
     comparator === '>=' ? measured >= threshold
       : comparator === '<=' ? measured <= threshold

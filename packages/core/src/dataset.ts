@@ -158,6 +158,9 @@ export class Dataset {
 
   /** A copy whose examples have a new shape with the same number of values (e.g. [784] ↔ [28, 28, 1]). */
   reshape(shape: number[]): Dataset {
+    // [-1, -8] or [0.5, 16] multiply to 8 too, and failed only when a batch became a tensor
+    check(shape.length > 0 && shape.every((d) => Number.isInteger(d) && d > 0), 'BAD_SHAPE',
+      () => `cannot reshape examples to [${shape.join(', ')}], which is not a list of positive integers`, `pass the shape of one example, e.g. [${this.exampleSize}]`);
     const per = shape.reduce((p, d) => p * d, 1);
     check(per === this.exampleSize, 'BAD_SHAPE', `cannot reshape examples of ${this.exampleSize} values to [${shape.join(', ')}]`, 'pass a shape with the same number of values');
     return new Dataset({ x: this.x, shape, labels: this.labels, numClasses: this.numClasses, groups: this.groups });
@@ -183,11 +186,21 @@ export class Dataset {
     }
   }
 
-  /** Materialises the examples at `indices` as one batch. */
+  /**
+   * Materialises the examples at `indices` as one batch.
+   * @throws TrellisError `INDEX_OUT_OF_RANGE` for an index outside [0, size).
+   */
   batchAt(indices: Int32Array): Batch {
     requireBackend('Dataset.batchAt()');
     const per = this.exampleSize;
     const n = indices.length;
+    // an index past the end read as an example of zeros with label 0
+    for (let k = 0; k < n; k++) {
+      const i = indices[k]!;
+      if (!(Number.isInteger(i) && i >= 0 && i < this.size)) {
+        throw new TrellisError('INDEX_OUT_OF_RANGE', `batchAt: index ${i} (entry ${k}) is not a whole number in [0, ${this.size})`, 'pass indices of existing examples');
+      }
+    }
     const x = new Float32Array(n * per);
     let contiguous = true;
     for (let k = 1; k < n && contiguous; k++) contiguous = indices[k] === indices[k - 1]! + 1;

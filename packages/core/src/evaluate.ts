@@ -5,7 +5,10 @@ import { check } from './errors.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
 import type { ModelAdapter } from './model.js';
 
-/** Logits of every example of `dataset`, in dataset order, as one `n × k` host array. */
+/**
+ * Logits of every example of `dataset`, in dataset order, as one `n × k` host array.
+ * @throws TrellisError `OUTPUT_SHAPE_MISMATCH` when the model's logits are not `[batch, numClasses]`.
+ */
 export function predictLogits(model: ModelAdapter, dataset: Dataset, batchSize = 256): Float32Array {
   const k = model.numClasses;
   const out = new Float32Array(dataset.size * k);
@@ -17,6 +20,9 @@ export function predictLogits(model: ModelAdapter, dataset: Dataset, batchSize =
       values = tf.tidy(() => model.apply(batch.x, { training: false }).logits);
       check(values.shape[values.shape.length - 1] === k, 'OUTPUT_SHAPE_MISMATCH',
         `the model outputs ${values.shape[values.shape.length - 1]} values per example but declares ${k} classes`, 'make the last layer output one logit per class');
+      // fewer rows used to leave the rest of `out` at 0 (scored as logits), more overran it with a RangeError
+      check(values.rank === 2 && values.shape[0] === batch.size, 'OUTPUT_SHAPE_MISMATCH',
+        `the model returned logits of shape [${values.shape.join(', ')}] for a batch of ${batch.size} examples`, 'return [batch, classes] logits, one row per example');
       out.set(values.dataSync() as Float32Array, offset);
       offset += batch.size * k;
     } finally {

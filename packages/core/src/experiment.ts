@@ -252,7 +252,8 @@ export function applyParams<T extends object>(preset: T, params: ExperimentOptio
       const known = [...new Set([...Object.keys(out), ...Object.keys(rules)])];
       throw new TrellisError('UNKNOWN_PARAM', `${options.technique} has no parameter "${k}"`, `use one of: ${known.join(', ')}`);
     }
-    const alias = (item: string): string => rule?.aliases?.[item] ?? item;
+    // own keys: `aliases.constructor` (Object) was read as the alias of "constructor" and passed the choices check
+    const alias = (item: string): string => (rule?.aliases && Object.hasOwn(rule.aliases, item) ? rule.aliases[item]! : item);
     const items = (): string[] => String(v).split(/[,\s]+/).filter(Boolean);
     const type = typeOfPresetValue(out[k], rule);
     const value = type === 'number[]' ? items().map((s) => number(k, s, s))

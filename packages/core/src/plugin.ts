@@ -75,7 +75,10 @@ export interface TrainerPlugin<S = unknown> {
   stateVariables?(): Record<string, tf.Variable>;
   onFitStart?(ctx: TrainerContext): void | Promise<void>;
   onEpochStart?(ctx: TrainerContext): void | Promise<void>;
-  /** May return a replacement batch (the Trainer disposes the old one if not reused). */
+  /**
+   * May return a replacement batch; the Trainer frees the old batch's tensors that the new one does not
+   * reuse (`{ ...ctx.batch, x: augmented }` keeps the labels).
+   */
   onBatchStart?(ctx: TrainerContext): void | Batch | Promise<void | Batch>;
   /** Sync, in tape: replaces the `[b, classes]` targets (e.g. soft labels). */
   transformTargets?(targets: tf.Tensor, outputs: ModelOutputs, ctx: TrainerContext): tf.Tensor;
@@ -89,7 +92,7 @@ export interface TrainerPlugin<S = unknown> {
   onEpochEnd?(ctx: TrainerContext): void | Promise<void>;
   onEvalEnd?(ctx: TrainerContext, metrics: Record<string, number>): void | Promise<void>;
   onFitEnd?(ctx: TrainerContext): void | Promise<void>;
-  /** JSON state for checkpoints. */
+  /** JSON state for checkpoints (NaN, ±Infinity and typed arrays are kept too, as in the study journal). */
   getState?(): S;
   /** Restores {@link TrainerPlugin.getState}'s value. */
   setState?(state: S): void;

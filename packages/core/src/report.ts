@@ -66,8 +66,9 @@ export function claimsTable(claims: Claim[]): Table {
   };
 }
 
+/** Text made safe in HTML content and in a double-quoted attribute (a `"` in a link's href ended the attribute). */
 function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 function htmlTable(table: Table): string {

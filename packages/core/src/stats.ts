@@ -100,16 +100,20 @@ export function median(x: ArrayLike<number>): number {
 
 /**
  * The q-quantile (q clamped to [0, 1]) with linear interpolation between order statistics, NumPy's
- * default (`np.quantile(x, q)`): position (n − 1)·q in the sorted values. NaN for no values or when one
- * is NaN (NaN has no place in the order).
+ * default (`np.quantile(x, q)`): position (n − 1)·q in the sorted values. A position that falls on an
+ * order statistic returns it as it is, also next to an infinite value (`quantile([1, 2, Infinity], 0.5)`
+ * is 2, `quantile([1, Infinity], 1)` is Infinity, where `2 + (∞ − 2)·0` gave NaN). NaN for no values or
+ * when one is NaN (NaN has no place in the order).
+ * @throws TrellisError `BAD_OPTION` when q is NaN.
  */
 export function quantile(x: ArrayLike<number>, q: number): number {
+  check(!Number.isNaN(q), 'BAD_OPTION', 'quantile q is NaN', 'pass q in [0, 1], e.g. 0.5 for the median');
   if (!x.length || holdsNaN(x)) return NaN;
   const s = Array.from(x).sort((a, b) => a - b);
   const pos = (s.length - 1) * Math.min(1, Math.max(0, q));
   const lo = Math.floor(pos);
-  const hi = Math.min(s.length - 1, lo + 1);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+  if (pos === lo) return s[lo]!;
+  return s[lo]! + (s[lo + 1]! - s[lo]!) * (pos - lo);
 }
 
 /** A percentile-bootstrap confidence interval; `valid` = resamples whose statistic was finite. */
@@ -133,11 +137,13 @@ export interface BootstrapOptions {
  * (1 + level)/2 {@link quantile}s of the finite values. Resamples whose statistic is not finite (e.g. a
  * correlation of constant values) are skipped and not counted in `valid`; lo = hi = NaN when none is
  * (or n = 0).
- * @throws TrellisError `BAD_OPTION` for a resample count that is not a whole number ≥ 1 or a level outside (0, 1).
+ * @throws TrellisError `BAD_COUNT` for an item count n that is not a whole number ≥ 0, `BAD_OPTION` for a resample
+ * count that is not a whole number ≥ 1 or a level outside (0, 1).
  */
 export function bootstrapInterval(
   n: number, statistic: (indices: readonly number[]) => number, rng: { int(n: number): number }, options: BootstrapOptions = {},
 ): BootstrapInterval {
+  check(Number.isInteger(n) && n >= 0, 'BAD_COUNT', () => `bootstrap over ${String(n)} items: the count is not a whole number ≥ 0`, 'pass n, the number of items the statistic is computed over (e.g. the length of the data)');
   const level = options.level ?? 0.95;
   const resamples = options.resamples ?? 1000;
   check(Number.isInteger(resamples) && resamples >= 1, 'BAD_OPTION', () => `bootstrap resamples ${String(resamples)} is not a whole number ≥ 1`, 'pass resamples such as 1000 (the default)');

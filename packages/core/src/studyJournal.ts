@@ -39,7 +39,7 @@ export function encodeJournalValue(value: unknown): string {
     if (typeof v === 'number' && !Number.isFinite(v)) return { $number: String(v) };
     if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
       const name = v.constructor.name;
-      if (!(name in TYPED_ARRAYS)) throw new TrellisError('BAD_JOURNAL_VALUE', `a study unit returned a ${name}, which the journal cannot store`, `return a plain array or one of ${Object.keys(TYPED_ARRAYS).join(', ')}`);
+      if (!Object.hasOwn(TYPED_ARRAYS, name)) throw new TrellisError('BAD_JOURNAL_VALUE', `a study unit returned a ${name}, which the journal cannot store`, `return a plain array or one of ${Object.keys(TYPED_ARRAYS).join(', ')}`);
       return { $typed: name, values: Array.from(v as unknown as ArrayLike<number>) };
     }
     return v;
@@ -53,7 +53,7 @@ export function decodeJournalValue(text: string): unknown {
       const o = v as Record<string, unknown>;
       const keys = Object.keys(o);
       if (keys.length === 1 && typeof o.$number === 'string') return Number(o.$number);
-      if (keys.length === 2 && typeof o.$typed === 'string' && o.$typed in TYPED_ARRAYS && Array.isArray(o.values)) {
+      if (keys.length === 2 && typeof o.$typed === 'string' && Object.hasOwn(TYPED_ARRAYS, o.$typed) && Array.isArray(o.values)) {
         return TYPED_ARRAYS[o.$typed as TypedArrayName].from(o.values as number[]);
       }
     }

@@ -12,6 +12,7 @@ import { orderPlugins, runHook, runSyncHook, type TrainerContext, type TrainerPl
 import { createProgress } from './progress.js';
 import { releaseAbandonedTape } from './tape.js';
 import { Rng, type RngState } from './rng.js';
+import { decodeJournalValue, encodeJournalValue } from './studyJournal.js';
 import { requireBackend } from './backend/useBackend.js';
 
 /** The base loss: softmax cross-entropy on (transformed) targets, none, or your own. */
@@ -48,7 +49,10 @@ export interface FitOptions {
   validation?: Dataset;
   /** Continue from the checkpoint in `checkpointDir` when one exists. */
   resume?: boolean;
-  /** Stop after this many optimizer steps (for quick runs and tests). */
+  /**
+   * Stop once the run's step count (counted over the whole run, a resumed one included) reaches this, a
+   * whole number ≥ 1 (for quick runs and tests).
+   */
   maxSteps?: number;
 }
 
@@ -78,6 +82,8 @@ interface CheckpointState {
   plugins: Record<string, unknown>;
   history: EpochLogs[];
   optimizerOrder: string[];
+  /** The optimizer's class (`getClassName()`, e.g. `Adam`); absent in checkpoints of older versions. */
+  optimizer?: string;
 }
 
 /**
@@ -106,6 +112,22 @@ function checkGradients(after: tf.NamedTensorMap, before: tf.NamedTensorMap, var
         `return the gradient map you were given, changed in place of its values (keys are the variables' stable names, e.g. ${[...shapes.keys()].slice(0, 3).join(', ')})`, { plugin, variable: name });
     }
   }
+}
+
+/**
+ * Checks what a plugin's `onBatchStart` returned instead of the batch: a {@link Batch} whose `x` (and `y`,
+ * `groups` when present) are tensors (`BAD_PLUGIN` naming the plugin otherwise, after freeing the tensors
+ * it returned; a bare tensor used to fail later with a TypeError and stay allocated).
+ */
+function checkReplacedBatch(value: unknown, plugin: string): asserts value is Batch {
+  const b = value as Partial<Batch>;
+  const ok = typeof value === 'object' && b.x instanceof tf.Tensor
+    && (b.y === undefined || b.y instanceof tf.Tensor) && (b.groups === undefined || b.groups instanceof tf.Tensor);
+  if (ok) return;
+  if (value instanceof tf.Tensor) value.dispose();
+  else if (value !== null && typeof value === 'object') for (const t of [b.x, b.y, b.groups]) if (t instanceof tf.Tensor) t.dispose();
+  throw new TrellisError('BAD_PLUGIN', `plugin "${plugin}" returned ${value instanceof tf.Tensor ? 'a tensor' : typeof value === 'object' ? 'an object without tensor x (and y, groups)' : String(value)} from onBatchStart, not a batch`,
+    'return nothing to keep the batch, or a batch: e.g. `return { ...ctx.batch, x: augmented }`', { plugin });
 }
 
 /**
@@ -202,6 +224,9 @@ export class Trainer {
   async fit(train: Dataset, options: FitOptions): Promise<EpochLogs[]> {
     await this.setup();
     check(Number.isInteger(options.epochs) && options.epochs > 0, 'BAD_EPOCHS', `epochs ${options.epochs} is not a positive integer`, 'pass epochs ≥ 1');
+    // −1 stopped after the first step, NaN never stopped
+    check(options.maxSteps === undefined || (Number.isInteger(options.maxSteps) && options.maxSteps >= 1), 'BAD_OPTION',
+      () => `maxSteps ${String(options.maxSteps)} is not a whole number ≥ 1`, 'pass a step cap such as 100, or leave maxSteps out to train every epoch in full');
     check(train.size > 0, 'EMPTY_DATASET', 'the training set is empty', 'pass a dataset with examples');
     check(train.numClasses === this.model.numClasses, 'CLASS_COUNT_MISMATCH',
       `the dataset has ${train.numClasses} classes but the model outputs ${this.model.numClasses}`,
@@ -210,6 +235,14 @@ export class Trainer {
         ? `the dataset is unlabeled, so its class count is the one it was built with: build it with numClasses: ${this.model.numClasses} (e.g. loadIdxDataset(images, null, { numClasses: ${this.model.numClasses} }) or { labelColumn: null, numClasses: ${this.model.numClasses} } for a CSV)`
         : 'build the model with one output per class of the dataset');
     checkInputShape([1, ...train.shape], this.model.inputShape);
+    // the validation set too, before the first epoch: it used to be refused after a whole epoch of training (whose checkpoint was not written)
+    if (options.validation) {
+      const v = options.validation;
+      check(v.labels, 'UNLABELED', 'the validation set has no labels', 'pass a labeled validation set (or leave validation out)');
+      check(v.numClasses === this.model.numClasses, 'CLASS_COUNT_MISMATCH',
+        `the validation set has ${v.numClasses} classes but the model outputs ${this.model.numClasses}`, 'validate on a set with the model\'s classes');
+      checkInputShape([1, ...v.shape], this.model.inputShape);
+    }
     // before the first epoch, not after it: a checkpoint directory that cannot be written would lose that epoch
     if (this.options.checkpointDir && this.options.saveCheckpoints !== false) {
       await ensureDirectory(this.options.checkpointDir, 'the checkpoint directory', 'pass a checkpointDir you can write');
@@ -274,9 +307,12 @@ export class Trainer {
       }
       for (const p of this.plugins) {
         if (!p.onBatchStart) continue;
-        const replaced = await runHook(p.name, 'onBatchStart', ctx, () => p.onBatchStart!(ctx));
-        if (replaced && replaced !== ctx.batch) {
-          disposeBatch(ctx.batch!);
+        const replaced: unknown = await runHook(p.name, 'onBatchStart', ctx, () => p.onBatchStart!(ctx));
+        if (replaced !== undefined && replaced !== null && replaced !== ctx.batch) {
+          checkReplacedBatch(replaced, p.name);
+          // free the old batch's tensors, except those the new one reuses (`{ ...ctx.batch, x: augmented }` keeps y)
+          const kept = new Set([replaced.x, replaced.y, replaced.groups]);
+          for (const t of [ctx.batch!.x, ctx.batch!.y, ctx.batch!.groups]) if (t && !kept.has(t)) t.dispose();
           ctx.batch = replaced;
         }
       }
@@ -309,6 +345,10 @@ export class Trainer {
                 "train unlabeled data with `baseLoss: 'none'` and a plugin that provides loss terms");
             }
             let targets: tf.Tensor = oneHotTargets(current.y, model.numClasses);
+            // [1, k] logits would broadcast against [b, k] targets and train on a loss of the wrong rows
+            check(outputs.logits.rank === 2 && outputs.logits.shape[0] === targets.shape[0], 'OUTPUT_SHAPE_MISMATCH',
+              () => `the model returned logits of shape [${outputs.logits.shape.join(', ')}] for a batch of ${targets.shape[0]} labelled examples`,
+              'return [batch, classes] logits, one row per example of the batch (and keep x and y of a batch that onBatchStart returns the same length)');
             for (const p of this.plugins) {
               if (!p.transformTargets) continue;
               const next = runSyncHook(p.name, 'transformTargets', ctx, () => p.transformTargets!(targets, outputs, ctx));
@@ -423,7 +463,8 @@ export class Trainer {
   /**
    * Writes a checkpoint (model and optimizer variables, plugin states, RNG, epoch, history) to
    * `dir/checkpoint`, replacing the previous one only once the new one is complete; the previous one
-   * stays as `dir/checkpoint-prev`, so a damaged checkpoint costs one epoch, not the run.
+   * stays as `dir/checkpoint-prev`, so a damaged checkpoint costs one epoch, not the run. `state.json` is
+   * written with {@link encodeJournalValue}, so plugin states keep NaN, ±Infinity and typed arrays.
    */
   async saveCheckpoint(dir: string, epoch: number): Promise<void> {
     const next = join(dir, 'checkpoint-next');
@@ -450,9 +491,11 @@ export class Trainer {
     for (const p of this.plugins) if (p.getState) plugins[p.name] = p.getState();
     const state: CheckpointState = {
       format: 'trellis-checkpoint-1', seed: this.seed, epoch, step: this.ctx.step, rng: this.ctx.rng.getState(),
-      plugins, history: this.history, optimizerOrder: order,
+      plugins, history: this.history, optimizerOrder: order, optimizer: this.optimizer.getClassName(),
     };
-    await writeFile(join(next, 'state.json'), JSON.stringify(state));
+    // the journal's encoding: plain JSON would write a plugin's Infinity/NaN (an early-stopping best) as null
+    // and a typed array as an object of indices, and a resumed plugin would get those back instead
+    await writeFile(join(next, 'state.json'), encodeJournalValue(state));
     await rm(prev, { recursive: true, force: true });
     if (await exists(cur)) await rename(cur, prev);
     await rename(next, cur);
@@ -463,8 +506,8 @@ export class Trainer {
    * (unparsable state, missing or truncated weights) — the one before it, `checkpoint-prev`, which
    * {@link Trainer.saveCheckpoint} keeps. Which one was used, and why another was skipped, is in
    * {@link Trainer.lastRestore}. Returns false when there is none; throws `CHECKPOINT_UNREADABLE` when
-   * every checkpoint is damaged, and `CHECKPOINT_SEED` / `CHECKPOINT_MISMATCH` (another seed or
-   * architecture) without trying the older one.
+   * every checkpoint is damaged, and `CHECKPOINT_SEED` / `CHECKPOINT_MISMATCH` (another seed, architecture
+   * or optimizer class) without trying the older one.
    */
   async restoreIfPresent(dir: string): Promise<boolean> {
     await this.setup();
@@ -495,12 +538,16 @@ export class Trainer {
   private async readCheckpoint(ckpt: string): Promise<LoadedCheckpoint> {
     let state: CheckpointState;
     try {
-      state = JSON.parse(await readFile(join(ckpt, 'state.json'), 'utf8')) as CheckpointState;
+      state = decodeJournalValue(await readFile(join(ckpt, 'state.json'), 'utf8')) as CheckpointState;
     } catch (e) {
       throw new TrellisError('CHECKPOINT_UNREADABLE', `cannot read ${join(ckpt, 'state.json')}: ${(e as Error).message}`, 'point checkpointDir at a directory written by the Trainer');
     }
     check(state?.format === 'trellis-checkpoint-1', 'CHECKPOINT_UNREADABLE', `${ckpt} is not a Trellis checkpoint`, 'point checkpointDir at a directory written by the Trainer');
     check(state.seed === this.seed, 'CHECKPOINT_SEED', `the checkpoint was written with seed ${state.seed}, this run has seed ${this.seed}`, 'resume with the same seed, or start a fresh run in a new directory');
+    // another optimizer's slots were set by position (Adam's m and v became Momentum's accumulators) or threw a plain Error (SGD)
+    check(state.optimizer === undefined || state.optimizer === this.optimizer.getClassName(), 'CHECKPOINT_MISMATCH',
+      () => `the checkpoint in ${ckpt} was written by a ${String(state.optimizer)} optimizer, this run uses ${this.optimizer.getClassName()}`,
+      'resume with the optimizer the run was started with, or start a fresh run in a new directory');
     const vars = this.checkpointVariables();
     const model = await readVariables(join(ckpt, 'model'));
     let optimizer: Record<string, tf.Tensor> = {};

@@ -108,5 +108,9 @@ describe('runDataParallel', { timeout: 60_000 }, () => {
   it('rejects bad options with a clear error', async () => {
     await expect(runDataParallel({ script: SCRIPT, workers: 0 })).rejects.toMatchObject({ code: 'BAD_WORKERS' });
     await expect(runDataParallel({ script: '/nonexistent/train.mjs' })).rejects.toMatchObject({ code: 'BAD_SCRIPT' });
+    for (const barrierTimeoutMs of [NaN, -1, 0]) {
+      await expect(runDataParallel({ script: SCRIPT, barrierTimeoutMs }), String(barrierTimeoutMs)).rejects.toThrow(/barrierTimeoutMs .* is not a positive number of milliseconds/);
+    }
+    await expect(runDataParallel({ script: SCRIPT, maxParameters: 2.5 })).rejects.toMatchObject({ code: 'BAD_OPTION' });
   });
 });

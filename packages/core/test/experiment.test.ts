@@ -62,6 +62,9 @@ describe('applyParams (--set overrides of a preset)', () => {
     const rules = { dataset: { choices: ['fashion', 'mnist'], aliases }, datasets: { choices: ['fashion', 'mnist'], aliases } };
     expect(applyParams(p, { dataset: 'fashion-mnist', datasets: 'mnist,fashion-mnist' }, { technique: 't', rules })).toEqual({ dataset: 'fashion', datasets: ['mnist', 'fashion'] });
     expect(() => applyParams(p, { dataset: 'fashion-mnist' }, { technique: 't', rules: { dataset: { choices: ['fashion', 'mnist'] } } })).toThrow(/"fashion-mnist" is not allowed/);
+    // a name Object.prototype holds is no alias: it read as a function (Object, toString) and slipped past the choices
+    expect(() => applyParams(p, { dataset: 'constructor' }, { technique: 't', rules })).toThrow(/--set dataset=constructor: "constructor" is not allowed/);
+    expect(() => applyParams(p, { datasets: 'mnist,toString' }, { technique: 't', rules })).toThrow(/"toString" is not allowed/);
   });
   it('accepts keys the preset leaves out or holds as null when a rule gives their type', () => {
     const p = { pilot: null as number | null, tier: 'mlp' };

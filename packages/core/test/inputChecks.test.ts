@@ -1,5 +1,7 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { checkChoice, checkClassLabels, TrellisError } from '@trellis-ml/core';
+import { checkChoice, checkClassLabels, clipByGlobalNorm, TrellisError } from '@trellis-ml/core';
 
 function errorOf(fn: () => unknown): TrellisError {
   try {
@@ -61,5 +63,21 @@ describe('checkChoice', () => {
     expect([e.code, e.fix]).toEqual(['BAD_MODE', 'pass a']);
     const worded = errorOf(() => checkChoice('x', ['a', 'b'], 'mode', { fix: (choices) => `pass mode ${choices} (or nothing)` }));
     expect(worded.fix).toBe("pass mode 'a', 'b' (or nothing)");
+  });
+});
+
+describe('clipByGlobalNorm', () => {
+  it('scales by min(1, maxNorm / ‖g‖₂) and refuses a maxNorm that is not > 0 (−1 flipped every gradient)', async () => {
+    await tf.setBackend('cpu');
+    const grads = { a: tf.tensor1d([3]), b: tf.tensor1d([0, 4]) }; // global norm 5
+    const clipped = clipByGlobalNorm(grads, 1);
+    expect(Array.from(clipped.a!.dataSync())[0]).toBeCloseTo(0.6, 6);
+    expect(Array.from(clipped.b!.dataSync())[1]).toBeCloseTo(0.8, 6);
+    const kept = clipByGlobalNorm(grads, 10);
+    expect(Array.from(kept.b!.dataSync())).toEqual([0, 4]);
+    for (const maxNorm of [-1, 0, NaN]) {
+      expect(errorOf(() => clipByGlobalNorm(grads, maxNorm)).code, String(maxNorm)).toBe('BAD_OPTION');
+    }
+    tf.dispose([...Object.values(grads), ...Object.values(clipped), ...Object.values(kept)]);
   });
 });

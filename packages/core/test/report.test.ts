@@ -15,4 +15,15 @@ describe('reports', () => {
     expect(r.svgs['plot-1.svg']).toMatch(/^<svg[^>]*>.*<path/s);
     expect(r.html).toContain('<svg');
   });
+  it('claim refuses a comparator it does not know (== was judged as <, so 0 "== 1" held)', () => {
+    expect(() => claim('c', 'x equals 1', 0, '==' as never, 1, [1])).toThrow(/unknown comparator of claim "c" "==" — use one of '>=', '<=', '>', '<'/);
+    expect(claim('c', 'x below 1', 0, '<', 1, [1]).holds).toBe(true);
+    expect(claim('c', 'x at most 1', 1, '<=', 1, [1]).holds).toBe(true);
+    expect(claim('c', 'x above 1', 1, '>', 1, [1]).holds).toBe(false);
+  });
+  it('escapes a double quote in a link (it ended the href attribute)', async () => {
+    const r = await renderReport({ title: 'T', sections: [], links: [{ label: 'a "b"', href: 'x" onclick="y' }] });
+    expect(r.html).toContain('<a href="x&quot; onclick=&quot;y">a &quot;b&quot;</a>');
+    expect(r.markdown).toContain('- [a "b"](x" onclick="y)');
+  });
 });

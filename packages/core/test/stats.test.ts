@@ -85,6 +85,16 @@ describe('stats (hand-computed)', () => {
     expect(quantile([1, NaN, 3], 0.5)).toBeNaN();
     expect(median([1, Infinity, 3])).toBe(3);
   });
+  it('quantile returns an order statistic as it is next to an infinite value (∞ − x times 0 was NaN), and refuses a NaN q', () => {
+    expect(quantile([1, 2, Infinity], 0.5)).toBe(2);
+    expect(quantile([1, Infinity], 1)).toBe(Infinity);
+    expect(quantile([-Infinity, 1, 2], 0)).toBe(-Infinity);
+    expect(quantile([-Infinity, 1, 2], 0.5)).toBe(1);
+    expect(quantile([-1.7e308, 1.7e308], 0)).toBe(-1.7e308); // the difference overflows to Infinity
+    expect(quantile([1, 2, Infinity], 0.75)).toBe(Infinity); // between 2 and ∞
+    expect(quantile([1, 2, 4], 0.25)).toBe(1.5); // interpolation unchanged: position 0.5
+    expect(() => quantile([1, 2], NaN)).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+  });
   it('bootstrapInterval: scripted draws, quantiles of the finite statistics', () => {
     // outcomes [1, 0, 1]; resamples [0,1,2] → 2/3, [1,1,1] → 0, [0,0,2] → 1; level 0.5 → quantiles 0.25 / 0.75 of [0, 2/3, 1]
     const outcomes = [1, 0, 1];
@@ -94,6 +104,10 @@ describe('stats (hand-computed)', () => {
     expect(ci.lo).toBeCloseTo(1 / 3, 12);
     expect(ci.hi).toBeCloseTo(5 / 6, 12);
     expect(bootstrapInterval(0, mean, scripted([]))).toEqual({ lo: NaN, hi: NaN, valid: 0 });
+    // an item count that is not a whole number ≥ 0: a RangeError (2.5) or a silent NaN interval (−1) before
+    for (const n of [2.5, -1, NaN, Infinity]) {
+      expect(() => bootstrapInterval(n, mean, scripted([0, 1, 2])), String(n)).toThrow(expect.objectContaining({ code: 'BAD_COUNT', message: expect.stringMatching(/the count is not a whole number ≥ 0/) }));
+    }
     // a resample count or level that cannot give an interval was a NaN interval (or level 1.5 a quantile past the end)
     for (const options of [{ resamples: 0 }, { resamples: 2.5 }, { resamples: NaN }, { level: 0 }, { level: 1.5 }, { level: NaN }]) {
       expect(() => bootstrapInterval(3, mean, scripted([0, 1, 2])), JSON.stringify(options)).not.toThrow();

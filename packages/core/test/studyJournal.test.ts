@@ -32,6 +32,18 @@ describe('journal values', () => {
   it('refuse a value the journal cannot store', () => {
     expect(() => encodeJournalValue({ v: new BigInt64Array(1) })).toThrow(/BigInt64Array/);
   });
+
+  it('a name Object.prototype holds (constructor, toString) is not a typed array: plain objects round-trip, such a subclass is refused', () => {
+    // `in` used to find these on Object.prototype: decoding threw a TypeError (and a resumed run called the line damaged)
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      const value = { $typed: name, values: [1, 2] };
+      expect(decodeJournalValue(JSON.stringify(value)), name).toEqual(value);
+      expect(decodeJournalValue(encodeJournalValue([value])), name).toEqual([value]);
+    }
+    const Odd = { constructor: class extends Float32Array {} }.constructor; // a Float32Array subclass whose name is "constructor"
+    expect(Odd.name).toBe('constructor');
+    expect(() => encodeJournalValue({ v: new Odd(2) })).toThrow(expect.objectContaining({ code: 'BAD_JOURNAL_VALUE' }));
+  });
 });
 
 describe('StudyJournal', () => {

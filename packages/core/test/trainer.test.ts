@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Dataset, Trainer, TrellisError, gradientClipping, mlp, orderPlugins, predictLogits, weightDecay, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { Dataset, Trainer, TrellisError, gradientClipping, mlp, orderPlugins, predictLogits, weightDecay, type Batch, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 import { toyDataset, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -109,6 +109,63 @@ describe('Trainer', () => {
     expect(p2.count.dataSync()[0]).toBe(16); // 8 restored + 8 of the second epoch
     for (const t of [t1, t2]) t.dispose();
     for (const m of [m1, m2]) m.dispose();
+  });
+
+  it("a plugin's JSON state keeps Infinity, NaN and typed arrays through a checkpoint (plain JSON wrote null and an object of indices)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-ckpt-json-'));
+    type State = { best: number; worst: number; ratio: number; seen: Int32Array; note: string };
+    const saved: State = { best: Infinity, worst: -Infinity, ratio: NaN, seen: Int32Array.from([3, -1]), note: 'x' };
+    const restored: State[] = [];
+    const plugin = (state: State | null): TrainerPlugin<State> => ({ name: 'early-stop', apiVersion: 1, getState: () => state!, setState: (s) => { restored.push(s); } });
+    const m1 = model(5);
+    const t1 = new Trainer({ model: m1, seed: 9, batchSize: 32, checkpointDir: dir, plugins: [plugin(saved)] });
+    await t1.fit(toyDataset(), { epochs: 1 });
+    const m2 = model(5);
+    const t2 = new Trainer({ model: m2, seed: 9, batchSize: 32, checkpointDir: dir, plugins: [plugin(saved)] });
+    expect(await t2.restoreIfPresent(dir)).toBe(true);
+    expect(restored).toHaveLength(1);
+    const back = restored[0]!;
+    expect(back.best).toBe(Infinity);
+    expect(back.worst).toBe(-Infinity);
+    expect(back.ratio).toBeNaN();
+    expect(back.seen).toBeInstanceOf(Int32Array);
+    expect(Array.from(back.seen)).toEqual([3, -1]);
+    expect(back.note).toBe('x');
+    expect(t2.history).toEqual(t1.history); // the history reads back as it was written
+    for (const t of [t1, t2]) t.dispose();
+    for (const m of [m1, m2]) m.dispose();
+  });
+
+  it("a checkpoint of another optimizer is refused (CHECKPOINT_MISMATCH), not loaded into the new optimizer's slots by position", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-ckpt-opt-'));
+    const m1 = model(5);
+    const t1 = new Trainer({ model: m1, seed: 9, batchSize: 32, checkpointDir: dir, optimizer: tf.train.adam(0.01) });
+    await t1.fit(toyDataset(), { epochs: 1 });
+    t1.dispose();
+    const state = JSON.parse(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8')) as Record<string, unknown>;
+    expect(state.optimizer).toBe('Adam');
+    const m2 = model(6);
+    const w = Array.from(m2.trainableVariables()['fc1/kernel']!.dataSync());
+    const before = tf.memory().numTensors;
+    // Momentum took Adam's 4 m and 4 v tensors as its accumulators; SGD threw a plain Error
+    for (const [name, optimizer] of [['Momentum', () => tf.train.momentum(0.1, 0.9)], ['SGD', () => tf.train.sgd(0.1)]] as const) {
+      const t = new Trainer({ model: m2, seed: 9, batchSize: 32, checkpointDir: dir, optimizer: optimizer() });
+      const err = await t.restoreIfPresent(dir).catch((e: unknown) => e);
+      expect(err, name).toMatchObject({ code: 'CHECKPOINT_MISMATCH' });
+      expect((err as Error).message, name).toContain(`written by a Adam optimizer, this run uses ${name}`);
+      expect(Array.from(m2.trainableVariables()['fc1/kernel']!.dataSync()), name).toEqual(w);
+      t.dispose();
+      expect(tf.memory().numTensors, name).toBe(before);
+    }
+    // the same optimizer resumes; so does a checkpoint written before the optimizer was recorded
+    delete state.optimizer;
+    await writeFile(join(dir, 'checkpoint', 'state.json'), JSON.stringify(state));
+    const t3 = new Trainer({ model: m2, seed: 9, batchSize: 32, checkpointDir: dir, optimizer: tf.train.adam(0.01) });
+    expect(await t3.restoreIfPresent(dir)).toBe(true);
+    expect(Array.from(m2.trainableVariables()['fc1/kernel']!.dataSync())).toEqual(Array.from(m1.trainableVariables()['fc1/kernel']!.dataSync()));
+    t3.dispose();
+    m1.dispose();
+    m2.dispose();
   });
 
   it('saveCheckpoints: false resumes from a checkpoint and leaves it as it was', async () => {
@@ -240,9 +297,43 @@ describe('bad input gets a clear error', () => {
     expect(() => ds.take(1).split(0.5, 1)).toThrow(/leaves one side empty/);
     expect(ds.split(0.25, 1).map((d) => d.size)).toEqual([1, 3]);
     expect(() => ds.subset([1.5])).toThrow(/index 1.5 is not a whole number in \[0, 4\)/);
+    // a shape whose product fits but whose dimensions are not sizes; an index past the end (read as zeros, label 0)
+    for (const shape of [[-1, -2], [0.5, 4]]) expect(() => ds.reshape(shape), String(shape)).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    expect(ds.reshape([2, 1]).shape).toEqual([2, 1]);
+    expect(() => ds.batchAt(Int32Array.from([0, 4]))).toThrow(/batchAt: index 4 \(entry 1\) is not a whole number in \[0, 4\)/);
+    expect(() => ds.batchAt(Int32Array.from([-1]))).toThrow(expect.objectContaining({ code: 'INDEX_OUT_OF_RANGE' }));
     expect(() => mlp({ inputShape: [2], hidden: [-1], numClasses: 3, seed: 1 })).toThrow(/mlp: hidden\[0\] -1 is not a whole number ≥ 1/);
     expect(() => mlp({ inputShape: [2], hidden: [4], numClasses: 0, seed: 1 })).toThrow(/mlp: numClasses 0 is not a whole number ≥ 1/);
     expect(() => mlp({ inputShape: [2], hidden: [4.5], numClasses: 3, seed: 1 })).toThrow(TrellisError);
+  });
+  it('a maxSteps that is not a whole number ≥ 1 (−1 stopped after one step, NaN never stopped)', async () => {
+    const m = model();
+    const t = new Trainer({ model: m, seed: 1, batchSize: 32 });
+    const w = Array.from(m.trainableVariables()['fc1/kernel']!.dataSync());
+    for (const maxSteps of [-1, 0, 1.5, NaN]) {
+      await expect(t.fit(toyDataset(), { epochs: 1, maxSteps }), String(maxSteps)).rejects.toThrow(/maxSteps .* is not a whole number ≥ 1/);
+    }
+    expect(Array.from(m.trainableVariables()['fc1/kernel']!.dataSync())).toEqual(w); // refused before any step
+    expect(t.context.step).toBe(0);
+    await t.fit(toyDataset(), { epochs: 1, maxSteps: 3 });
+    expect(t.context.step).toBe(3);
+    t.dispose();
+    m.dispose();
+  });
+  it('a validation set that cannot be evaluated is refused before the first step (it was refused after a whole epoch)', async () => {
+    const m = model();
+    const t = new Trainer({ model: m, seed: 1, batchSize: 32 });
+    const cases: Array<[string, Dataset, RegExp]> = [
+      ['unlabeled', toyDataset(30).withoutLabels(), /the validation set has no labels/],
+      ['classes', Dataset.fromArrays({ x: new Float32Array(16), shape: [8], labels: new Int32Array([0, 3]), numClasses: 4 }), /the validation set has 4 classes but the model outputs 3/],
+      ['shape', toyDataset(32).reshape([2, 4]), /inputs of shape \[2, 4\] do not fit a model that expects \[8\]/],
+    ];
+    for (const [what, validation, message] of cases) {
+      await expect(t.fit(toyDataset(), { epochs: 2, validation }), what).rejects.toThrow(message);
+      expect(t.context.step, what).toBe(0);
+    }
+    t.dispose();
+    m.dispose();
   });
   it('an empty dataset', () => {
     expect(() => Dataset.fromArrays({ x: new Float32Array(0), shape: [2], labels: new Int32Array(0), numClasses: 3 })).toThrow(/no examples/);
@@ -374,6 +465,36 @@ describe('dispose', () => {
   });
 });
 
+describe('onBatchStart replacing the batch', () => {
+  it('something other than a batch is refused naming the plugin (BAD_PLUGIN, was a TypeError) and freed; a batch reusing the labels keeps them', async () => {
+    const batch = () => ({ x: tf.randomNormal([4, 8]), y: tf.tensor1d([0, 1, 2, 0], 'int32'), indices: Int32Array.from([0, 1, 2, 3]), size: 4 });
+    const m = model();
+    const returns: Array<[string, (b: Batch) => unknown, RegExp]> = [
+      ['a tensor', (b) => tf.mul(b.x, 2), /plugin "aug" returned a tensor from onBatchStart, not a batch/],
+      ['an object', () => ({ x: 1 }), /plugin "aug" returned an object without tensor x \(and y, groups\) from onBatchStart/],
+      ['a number', () => 3, /plugin "aug" returned 3 from onBatchStart/],
+    ];
+    for (const [what, replace, message] of returns) {
+      const t = new Trainer({ model: m, seed: 1, optimizer: tf.train.sgd(0.1), plugins: [{ name: 'aug', apiVersion: 1, onBatchStart: (ctx) => replace(ctx.batch!) as Batch }] });
+      const before = tf.memory().numTensors;
+      const err = await t.trainStep(batch()).catch((e: unknown) => e);
+      expect(err, what).toMatchObject({ code: 'BAD_PLUGIN' });
+      expect((err as Error).message, what).toMatch(message);
+      expect(tf.memory().numTensors, what).toBe(before);
+      t.dispose();
+    }
+    // `{ ...ctx.batch, x: augmented }`: the old x is freed, the shared labels are not (they were, and the step failed)
+    const t = new Trainer({ model: m, seed: 1, optimizer: tf.train.sgd(0.1), plugins: [{ name: 'aug', apiVersion: 1, onBatchStart: (ctx) => ({ ...ctx.batch!, x: tf.mul(ctx.batch!.x, 2) }) }] });
+    await t.trainStep(batch());
+    const before = tf.memory().numTensors;
+    const logs = await t.trainStep(batch());
+    expect(Number.isFinite(logs.loss)).toBe(true);
+    expect(tf.memory().numTensors).toBe(before);
+    t.dispose();
+    m.dispose();
+  });
+});
+
 describe('predictLogits when the forward pass throws', () => {
   it('frees the batch (and the logits) of a forward pass or shape check that throws', () => {
     const data = toyDataset();
@@ -386,6 +507,35 @@ describe('predictLogits when the forward pass throws', () => {
     const lying: ModelAdapter = Object.assign(Object.create(m) as ModelAdapter, { numClasses: 5 });
     expect(() => predictLogits(lying, data, 16)).toThrow(/outputs 3 values per example but declares 5 classes/);
     expect(tf.memory().numTensors).toBe(before);
+    m.dispose();
+  });
+});
+
+describe('logits with another row count than the batch', () => {
+  it('predictLogits and a training step refuse them (OUTPUT_SHAPE_MISMATCH) and leak nothing', async () => {
+    const data = toyDataset(8);
+    const m = model();
+    // the first row only (a [1, 3] output broadcast against [b, 3] targets and trained silently; predictLogits left the other rows 0)
+    const firstRow: ModelAdapter = Object.assign(Object.create(m) as ModelAdapter, {
+      apply: (x: tf.Tensor, o?: object) => { const out = m.apply(x, o); return { ...out, logits: tf.slice(out.logits, [0, 0], [1, 3]) }; },
+    });
+    const doubled: ModelAdapter = Object.assign(Object.create(m) as ModelAdapter, {
+      apply: (x: tf.Tensor, o?: object) => { const out = m.apply(x, o); return { ...out, logits: tf.concat([out.logits, out.logits]) }; },
+    });
+    const before = tf.memory().numTensors;
+    expect(() => predictLogits(firstRow, data, 4)).toThrow(/the model returned logits of shape \[1, 3\] for a batch of 4 examples/);
+    expect(() => predictLogits(doubled, data, 4)).toThrow(/the model returned logits of shape \[8, 3\] for a batch of 4 examples/);
+    expect(tf.memory().numTensors).toBe(before);
+    for (const bad of [firstRow, doubled]) {
+      const t = new Trainer({ model: bad, seed: 1, batchSize: 4, optimizer: tf.train.sgd(0.1) });
+      const w = Array.from(m.trainableVariables()['fc1/kernel']!.dataSync());
+      const err = await t.fit(data, { epochs: 1 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'OUTPUT_SHAPE_MISMATCH' });
+      expect((err as Error).message).toMatch(/for a batch of 4 labelled examples — return \[batch, classes\] logits/);
+      expect(Array.from(m.trainableVariables()['fc1/kernel']!.dataSync())).toEqual(w); // no step was taken
+      t.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    }
     m.dispose();
   });
 });

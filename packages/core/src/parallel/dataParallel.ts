@@ -48,7 +48,7 @@ export interface DataParallelOptions {
   data?: unknown;
   /** Largest model (number of float32 parameters) the shared gradient buffer can hold (default 2^26). */
   maxParameters?: number;
-  /** How long a worker waits for the others at a barrier before failing the run (default 10 min). */
+  /** How long a worker waits for the others at a barrier before failing the run, in ms > 0 (default 10 min). */
   barrierTimeoutMs?: number;
   /** Node options of the workers (default: this process's `process.execArgv`, as `worker_threads` does). */
   execArgv?: string[];
@@ -355,6 +355,9 @@ export async function runDataParallel<R = unknown>(options: DataParallelOptions)
   const controlBuf = new SharedArrayBuffer(CONTROL_BYTES);
   const control = new Int32Array(controlBuf, 0, CONTROL.end);
   const barrierTimeoutMs = options.barrierTimeoutMs ?? 600_000;
+  // NaN never timed out (a hung worker hung the run), a negative one failed the first barrier
+  check(barrierTimeoutMs > 0, 'BAD_OPTION', () => `barrierTimeoutMs ${String(barrierTimeoutMs)} is not a positive number of milliseconds`,
+    'pass a timeout such as 600000 (10 minutes, the default), or leave it out');
   const failures: Array<{ rank: number; error: Error }> = [];
   const runs = Array.from({ length: workers }, (_, rank) =>
     new Promise<R | undefined>((resolve) => {

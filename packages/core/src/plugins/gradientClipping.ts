@@ -2,8 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { check } from '../errors.js';
 import type { TrainerPlugin } from '../plugin.js';
 
-/** Scales all gradients by `min(1, maxNorm / ‖g‖₂)` (global norm), the pure function. */
+/**
+ * Scales all gradients by `min(1, maxNorm / ‖g‖₂)` (global norm), the pure function.
+ * @throws TrellisError `BAD_OPTION` unless maxNorm > 0 (a negative one flipped every gradient, NaN made them NaN).
+ */
 export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): tf.NamedTensorMap {
+  checkMaxNorm(maxNorm);
   return tf.tidy(() => {
     const names = Object.keys(grads);
     if (names.length === 0) return {};
@@ -15,9 +19,13 @@ export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): tf.
   });
 }
 
+function checkMaxNorm(maxNorm: number): void {
+  check(maxNorm > 0, 'BAD_OPTION', () => `maxNorm ${String(maxNorm)} must be > 0`, 'pass a positive norm such as 1.0');
+}
+
 /** A core example plugin: clips gradients to a global L2 norm (`order: 'post'`, after masks and noise). */
 export function gradientClipping(options: { maxNorm: number; name?: string }): TrainerPlugin<Record<string, never>> {
-  check(options.maxNorm > 0, 'BAD_OPTION', `maxNorm ${options.maxNorm} must be > 0`, 'pass a positive norm such as 1.0');
+  checkMaxNorm(options.maxNorm);
   return {
     name: options.name ?? 'gradient-clipping',
     apiVersion: 1,

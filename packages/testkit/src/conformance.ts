@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, Dataset, Rng, SYNC_HOOKS, Trainer, mlp, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { check, Dataset, decodeJournalValue, encodeJournalValue, Rng, SYNC_HOOKS, Trainer, mlp, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 
 /** What a conformance run builds the plugin against. */
 export interface ConformanceFixture {
@@ -228,9 +228,12 @@ function firstDifference(before: unknown, after: unknown, root: string): (StateD
   return diff(before, after, root);
 }
 
-/** Whether a value cannot pass through JSON unchanged (what the hint of a state-round-trip failure names). */
-function jsonMangles(v: unknown): boolean {
-  return (typeof v === 'number' && !Number.isFinite(v)) || (typeof v === 'object' && v !== null && (ArrayBuffer.isView(v) || v instanceof Map || v instanceof Set || v instanceof Date));
+/**
+ * Whether a value cannot pass through a checkpoint unchanged (what the hint of a state-round-trip failure names):
+ * the checkpoint's encoding (core's `encodeJournalValue`) keeps NaN, ±Infinity and typed arrays, not Maps, Sets or Dates.
+ */
+function checkpointMangles(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && (v instanceof Map || v instanceof Set || v instanceof Date || (ArrayBuffer.isView(v) && !('length' in v)));
 }
 
 function snapshot(model: ModelAdapter): Record<string, number[]> {
@@ -386,12 +389,13 @@ export async function checkPluginConformance(
   // 3. state round trip
   if (run1.plugin.getState) {
     let ok = true;
-    let msg = 'getState → JSON → setState → getState is identical';
+    let msg = 'getState → checkpoint encoding → setState → getState is identical';
     let text: string | undefined;
     let state: unknown;
     try {
       state = run1.plugin.getState();
-      text = JSON.stringify(state);
+      // what the Trainer's checkpoint writes: JSON, plus NaN, ±Infinity and typed arrays (core's journal encoding)
+      text = state === undefined ? undefined : encodeJournalValue(state);
       if (text === undefined) {
         ok = false;
         msg = 'getState returned undefined — return the plugin\'s state as a JSON-serialisable object (or leave getState out for a stateless plugin)';
@@ -407,15 +411,15 @@ export async function checkPluginConformance(
     if (ok && text !== undefined) {
       const fresh = factory({ model: run1.trainer.model, data });
       try {
-        // what a checkpoint does: the state goes through JSON to a fresh plugin, whose state must then equal the
-        // original (compared structurally: JSON text would hide NaN → null and typed arrays → objects)
-        fresh.setState?.(JSON.parse(text) as never);
+        // what a checkpoint does: the state goes through the checkpoint's encoding to a fresh plugin, whose state must
+        // then equal the original (compared structurally, not as text)
+        fresh.setState?.(decodeJournalValue(text) as never);
         const d = firstDifference(state, fresh.getState?.(), 'state');
         if (d) {
           ok = false;
-          msg = `state changed in the round trip (getState → JSON → setState on a fresh plugin → getState) at ${d.path}: ${d.before} before, ${d.after} after — `
-            + (jsonMangles(d.raw)
-              ? 'a checkpoint stores the state as JSON, which writes NaN and ±Infinity as null and typed arrays, Maps, Sets and Dates as plain objects or strings: keep such values in a JSON form in getState (e.g. Array.from(…) for a typed array, a string or null for NaN) and rebuild them in setState'
+          msg = `state changed in the round trip (getState → checkpoint encoding → setState on a fresh plugin → getState) at ${d.path}: ${d.before} before, ${d.after} after — `
+            + (checkpointMangles(d.raw)
+              ? 'a checkpoint stores the state as JSON (keeping NaN, ±Infinity and typed arrays), which writes Maps, Sets and Dates as plain objects or strings: keep such values in a JSON form in getState (e.g. [...map] for a Map, an ISO string for a Date) and rebuild them in setState'
               : 'setState must restore exactly what getState returned, so that getState on the restored plugin returns it again');
         }
       } catch (e) {

@@ -18,18 +18,26 @@ function keepsWhatItGets(name: string, initial: () => unknown, restore: (s: unkn
   };
 }
 
-describe('state-round-trip compares the restored state structurally, not as JSON text', () => {
-  it('a state holding NaN that its restore turns into null fails, naming the path', async () => {
-    // JSON writes NaN as null, so the old text comparison saw the same text on both sides and passed
-    const r = await checkPluginConformance(keepsWhatItGets('nan-losing', () => ({ step: 3, stats: { mean: [0.5, NaN, 2] } })), { steps: 3 });
-    expect(failed(r)).toEqual({ 'state-round-trip': expect.stringContaining('at state.stats.mean[1]: NaN before, null after — a checkpoint stores the state as JSON, which writes NaN and ±Infinity as null') });
+describe('state-round-trip goes through the checkpoint\'s encoding and compares the restored state structurally', () => {
+  it('a state holding NaN, Infinity and a Float32Array passes: the checkpoint keeps them (core\'s journal encoding)', async () => {
+    // plain JSON writes NaN as null and a Float32Array as {"0":1,…}; the Trainer's checkpoint no longer does
+    const r = await checkPluginConformance(keepsWhatItGets('keeps-specials', () => ({ step: 3, best: Infinity, stats: { mean: [0.5, NaN, 2] }, w: new Float32Array([1, 2.5, -3]) })), { steps: 3 });
+    expect(failed(r)).toEqual({});
+  });
+
+  it('a Map that its restore leaves a plain object fails, naming the path and what the checkpoint keeps', async () => {
+    // JSON writes a Map as {}, which JSON writes again as the same text: the old text comparison passed it
+    const r = await checkPluginConformance(keepsWhatItGets('map-losing', () => ({ step: 3, seen: new Map([['a', 1]]) })), { steps: 3 });
+    expect(failed(r)).toEqual({ 'state-round-trip': expect.stringContaining('at state.seen: a Map of 1 before, an empty object after — a checkpoint stores the state as JSON (keeping NaN, ±Infinity and typed arrays), which writes Maps, Sets and Dates as plain objects') });
     expect(failed(r)['state-round-trip']).toMatch(/keep such values in a JSON form in getState .* and rebuild them in setState$/);
   });
 
-  it('a Float32Array that its restore leaves a plain object fails, naming the path', async () => {
-    // JSON writes a Float32Array as {"0":1,"1":2.5,"2":-3}, which JSON writes again as the same text
-    const r = await checkPluginConformance(keepsWhatItGets('typed-losing', () => ({ step: 3, w: new Float32Array([1, 2.5, -3]) })), { steps: 3 });
-    expect(failed(r)).toEqual({ 'state-round-trip': expect.stringContaining('at state.w: Float32Array(3) before, an object with keys 0, 1, 2 after — a checkpoint stores the state as JSON') });
+  it('a restore that drops a NaN it was given fails, naming the path', async () => {
+    const r = await checkPluginConformance(keepsWhatItGets('nan-dropping', () => ({ stats: { mean: [0.5, NaN] } }), (s) => {
+      const j = s as { stats: { mean: number[] } };
+      return { stats: { mean: j.stats.mean.map((v) => (Number.isNaN(v) ? 0 : v)) } };
+    }), { steps: 3 });
+    expect(failed(r)).toEqual({ 'state-round-trip': expect.stringMatching(/at state\.stats\.mean\[1\]: NaN before, 0 after — setState must restore exactly what getState returned/) });
   });
 
   it('a plugin that rebuilds NaN and its typed array in setState passes', async () => {

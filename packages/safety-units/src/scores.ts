@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset, ModelAdapter } from '@trellis-ml/core';
-import { check, checkChoice, TrellisError } from '@trellis-ml/core';
+import { check, checkChoice, disposeBatch, TrellisError } from '@trellis-ml/core';
 import { validateLayout, type UnitLayout } from './units.js';
 
 /**
@@ -201,9 +201,7 @@ export function scoreUnits(adapter: ModelAdapter, layout: UnitLayout, data: Data
         }
       } finally {
         tf.dispose(out);
-        batch.x.dispose();
-        batch.y?.dispose();
-        batch.groups?.dispose();
+        disposeBatch(batch);
       }
     }
     // With fewer than two positions the variance is 0 for every unit (and with none the mean square is

@@ -43,7 +43,7 @@ export interface DepthChoice {
   /** The chosen depth id. */
   config: string;
   row: DepthRow;
-  /** True when nothing fitted and the shallowest depth was returned (`onOverBudget: 'smallest'`). */
+  /** True when nothing fitted and the shallowest depth was returned (the default, `onOverBudget: 'smallest'`). */
   overBudget: boolean;
 }
 
@@ -65,21 +65,22 @@ function checkRow(row: DepthRow, i: number): void {
 /**
  * The runtime policy: the most accurate depth whose cost fits the budget (ties go to the cheaper
  * depth). A pure function of the table, cheap enough to call per request. When no depth fits it
- * throws NO_DEPTH_FITS (default) or, with `onOverBudget: 'smallest'`, returns the shallowest depth
- * flagged `overBudget`. A row without a string id, a finite accuracy or non-negative costs throws
- * BAD_DEPTH_TABLE.
+ * returns the shallowest depth (`c_min`: fewest FLOPs, then fewest blocks) flagged `overBudget`, as
+ * the spec's runtime policy does (default, `onOverBudget: 'smallest'`), or, with
+ * `onOverBudget: 'throw'`, throws NO_DEPTH_FITS. A row without a string id, a finite accuracy or
+ * non-negative costs throws BAD_DEPTH_TABLE.
  */
 export function selectDepth(table: DepthTable, budget: Budget, options: { onOverBudget?: 'throw' | 'smallest' } = {}): DepthChoice {
   check(typeof table === 'object' && table !== null && Array.isArray(table.rows), 'EMPTY_DEPTH_TABLE', `the depth table is ${String(table)}, not { rows: [...] }`,
     'evaluate the model with evaluateAllDepths first and pass its table');
   check(typeof budget === 'object' && budget !== null, 'EMPTY_BUDGET', `the budget is ${String(budget)}, not an object of limits`,
     'pass { maxFlops?, maxLatencyMs?, maxBlocks? } with at least one limit');
-  check(options !== null && typeof options === 'object', 'BAD_OPTION', `selectDepth options must be an object, got ${String(options)}`, "pass { onOverBudget: 'throw' | 'smallest' } or nothing");
+  check(options !== null && typeof options === 'object', 'BAD_OPTION', `selectDepth options must be an object, got ${String(options)}`, "pass { onOverBudget: 'smallest' | 'throw' } or nothing");
   const unknown = Object.keys(budget).filter((k) => !BUDGET_KEYS.includes(k));
   check(unknown.length === 0, 'BAD_BUDGET', () => `the budget has unknown limit(s) ${unknown.join(', ')}; they would be ignored`,
     `use only ${BUDGET_KEYS.join(', ')}`, { unknown });
   check(options.onOverBudget === undefined || options.onOverBudget === 'throw' || options.onOverBudget === 'smallest', 'BAD_OPTION',
-    `onOverBudget ${JSON.stringify(options.onOverBudget)} is not 'throw' or 'smallest'`, "pass onOverBudget: 'throw' (default) or 'smallest'");
+    `onOverBudget ${JSON.stringify(options.onOverBudget)} is not 'smallest' or 'throw'`, "pass onOverBudget: 'smallest' (default) or 'throw'");
   check(table.rows.length > 0, 'EMPTY_DEPTH_TABLE', 'the depth table has no rows', 'evaluate the model with evaluateAllDepths first');
   table.rows.forEach(checkRow);
   const limits = Object.entries(budget).filter(([, v]) => v !== undefined);
@@ -101,9 +102,9 @@ export function selectDepth(table: DepthTable, budget: Budget, options: { onOver
   }
   // the shallowest: fewest FLOPs, then fewest blocks (a fromBlocks backbone without FLOPs reads 0 for every depth)
   const smallest = [...table.rows].sort((a, b) => a.flops - b.flops || a.activeBlocks - b.activeBlocks)[0]!;
-  if (options.onOverBudget === 'smallest') return { config: smallest.id, row: smallest, overBudget: true };
+  if (options.onOverBudget !== 'throw') return { config: smallest.id, row: smallest, overBudget: true };
   throw new TrellisError('NO_DEPTH_FITS',
     `no depth fits the budget ${JSON.stringify(budget)}; the cheapest, "${smallest.id}", needs ${smallest.flops} FLOPs, ${smallest.activeBlocks} blocks${smallest.latencyMs !== undefined ? `, ${smallest.latencyMs.toFixed(3)} ms` : ''}`,
-    "raise the budget, add a shallower depth to the model's menu, or pass { onOverBudget: 'smallest' } to fall back to the shallowest depth",
+    "raise the budget, add a shallower depth to the model's menu, or leave out onOverBudget: 'throw' to fall back to the shallowest depth (flagged overBudget)",
     { budget, smallest });
 }

@@ -250,7 +250,7 @@ async function badInputChecks(model: DepthNet, table: DepthTable, savedDir: stri
     : residualMLP({ inputShape: [784], width: s.width * 2, blocks: s.blocks, numClasses: 10, configs: s.depths, seed: 0 });
   const out = {
     unknownDepth: await expectCode('UNKNOWN_DEPTH', () => model.setDepth('d99')),
-    impossibleBudget: await expectCode('NO_DEPTH_FITS', () => selectDepth(table, { maxFlops: 1 })),
+    impossibleBudget: await expectCode('NO_DEPTH_FITS', () => selectDepth(table, { maxFlops: 1 }, { onOverBudget: 'throw' })),
     otherArchitecture: await expectCode('ARCHITECTURE_MISMATCH', () => other.load(savedDir)),
   };
   other.dispose();

@@ -22,10 +22,11 @@ describe('selectDepth', () => {
     expect(selectDepth(tie, { maxFlops: 1000 }).config).toBe('d4');
   });
 
-  it('a budget no depth fits is an error, or c_min flagged overBudget on request', async () => {
-    const e = await expectTrellisError(() => selectDepth(table, { maxFlops: 50 }), 'NO_DEPTH_FITS');
-    expect(e.problem).toContain('"d2"');
+  it('a budget no depth fits gives c_min flagged overBudget (the spec), or an error on request', async () => {
+    expect(selectDepth(table, { maxFlops: 50 })).toMatchObject({ config: 'd2', overBudget: true });
     expect(selectDepth(table, { maxFlops: 50 }, { onOverBudget: 'smallest' })).toMatchObject({ config: 'd2', overBudget: true });
+    const e = await expectTrellisError(() => selectDepth(table, { maxFlops: 50 }, { onOverBudget: 'throw' }), 'NO_DEPTH_FITS');
+    expect(e.problem).toContain('"d2"');
     await expectTrellisError(() => selectDepth(table, {}), 'EMPTY_BUDGET');
     await expectTrellisError(() => selectDepth(table, { maxFlops: -5 }), 'BAD_BUDGET');
     await expectTrellisError(() => selectDepth(table, { maxBlocks: NaN }), 'BAD_BUDGET');

@@ -56,7 +56,10 @@ export interface FitOptions {
   maxSteps?: number;
 }
 
-/** One epoch's averaged logs. */
+/**
+ * One epoch's logs: each step value (`loss`, `base`, plugin terms, values plugins write into
+ * `ctx.logs`) averaged over the steps of the epoch that logged it, plus `val_accuracy` / `val_loss`.
+ */
 export type EpochLogs = Record<string, number> & { epoch: number };
 
 /** A checkpoint read and checked, not yet applied. */
@@ -259,14 +262,17 @@ export class Trainer {
       ctx.logs = {};
       for (const p of this.plugins) if (p.onEpochStart) await runHook(p.name, 'onEpochStart', ctx, () => p.onEpochStart!(ctx));
       const progress = createProgress({ label: `${this.options.label ?? 'train'} epoch ${epoch + 1}/${options.epochs}`, total: batches, silent: !this.options.progress });
-      const sums: Record<string, number> = {};
-      let counted = 0;
+      // each key's mean over the steps that logged it (a value a plugin logs on some steps is not diluted)
+      const sums: Record<string, { total: number; steps: number }> = {};
       let b = 0;
       for (const batch of train.batches(this.batchSize, { rng: Rng.derive(this.seed, 'shuffle', epoch) })) {
         ctx.batchIndex = b++;
         const logs = await this.trainStep(batch);
-        for (const [k, v] of Object.entries(logs)) sums[k] = (sums[k] ?? 0) + v;
-        counted++;
+        for (const [k, v] of Object.entries(logs)) {
+          const sum = (sums[k] ??= { total: 0, steps: 0 });
+          sum.total += v;
+          sum.steps++;
+        }
         progress.update(b, `loss ${logs.loss?.toFixed(4)}`);
         if (this.stopReason !== null || (options.maxSteps !== undefined && ctx.step >= options.maxSteps)) {
           this.stopReason ??= 'maxSteps';
@@ -274,7 +280,7 @@ export class Trainer {
         }
       }
       const epochLogs: EpochLogs = { epoch };
-      for (const [k, v] of Object.entries(sums)) epochLogs[k] = v / Math.max(1, counted);
+      for (const [k, { total, steps }] of Object.entries(sums)) epochLogs[k] = total / steps;
       if (options.validation) {
         const ev = await this.evaluate(options.validation);
         epochLogs.val_accuracy = ev.accuracy;

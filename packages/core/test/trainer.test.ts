@@ -39,6 +39,25 @@ describe('Trainer', () => {
     m.dispose();
   });
 
+  it("averages each logged value over the steps that logged it, not over the whole epoch", async () => {
+    // 240 examples in batches of 60: 4 steps; the plugin logs 2 on even batches and batch-index+10 on the first only
+    const sparse: TrainerPlugin = {
+      name: 'sparse', apiVersion: 1,
+      onBatchEnd: (ctx) => {
+        if (ctx.batchIndex % 2 === 0) ctx.logs['sparse/every-other'] = 2;
+        if (ctx.batchIndex === 0) ctx.logs['sparse/first'] = 10;
+      },
+    };
+    const m = model();
+    const t = new Trainer({ model: m, seed: 3, batchSize: 60, plugins: [sparse] });
+    const [epoch] = await t.fit(toyDataset(), { epochs: 1 });
+    expect(epoch!['sparse/every-other']).toBe(2); // was 1: (2 + 2) / 4 steps
+    expect(epoch!['sparse/first']).toBe(10); // was 2.5
+    expect(Number.isFinite(epoch!.loss)).toBe(true);
+    t.dispose();
+    m.dispose();
+  });
+
   it('two runs with one seed give the same numbers', async () => {
     const run = async () => {
       const m = model(7);

@@ -44,17 +44,29 @@ export class GroupBuffer {
     this.next = new Array<number>(numGroups).fill(0);
   }
 
-  /** Adds one value for group `g`, overwriting the oldest when full. */
-  push(g: number, value: number): void {
+  /** Throws `GROUP_ID_OUT_OF_RANGE` unless `g` is a group of this buffer. */
+  private checkGroup(g: number, what: string): void {
     check(Number.isInteger(g) && g >= 0 && g < this.numGroups, 'GROUP_ID_OUT_OF_RANGE', () => `group id ${g} is outside [0, ${this.numGroups})`,
-      `push values of groups 0..${this.numGroups - 1} (validate ids first with checkGroupIds)`);
+      `${what} of groups 0..${this.numGroups - 1} (validate ids first with checkGroupIds)`);
+  }
+
+  /**
+   * Adds one value for group `g`, overwriting the oldest when full.
+   * @throws TrellisError `GROUP_ID_OUT_OF_RANGE` when `g` is not a group of this buffer.
+   */
+  push(g: number, value: number): void {
+    this.checkGroup(g, 'push values');
     this.values[g]![this.next[g]!] = value;
     this.next[g] = (this.next[g]! + 1) % this.size;
     this.filled[g] = Math.min(this.size, this.filled[g]! + 1);
   }
 
-  /** Mean of group `g`'s values (NaN when empty). */
+  /**
+   * Mean of group `g`'s values (NaN when empty).
+   * @throws TrellisError `GROUP_ID_OUT_OF_RANGE` when `g` is not a group of this buffer (it used to give NaN, as if empty).
+   */
   mean(g: number): number {
+    this.checkGroup(g, 'ask for the mean');
     const n = this.filled[g]!;
     if (n === 0) return NaN;
     let s = 0;
@@ -62,8 +74,12 @@ export class GroupBuffer {
     return s / n;
   }
 
-  /** Number of stored values of group `g`. */
+  /**
+   * Number of stored values of group `g`.
+   * @throws TrellisError `GROUP_ID_OUT_OF_RANGE` when `g` is not a group of this buffer (it used to return undefined).
+   */
   count(g: number): number {
+    this.checkGroup(g, 'ask for the count');
     return this.filled[g]!;
   }
 
@@ -72,11 +88,40 @@ export class GroupBuffer {
     return { values: this.values.map((v) => Array.from(v)), filled: [...this.filled], next: [...this.next] };
   }
 
-  /** Restores {@link GroupBuffer.getState}. */
+  /**
+   * Restores {@link GroupBuffer.getState}. The state must come from a buffer of the same shape: `values`
+   * holds `numGroups` rows of `size` numbers, `filled` a count in `[0, size]` per group and `next` a slot in
+   * `[0, size)` per group (equal to `filled` while the group is not full). Checked before anything is
+   * restored, so a refused state leaves the buffer as it was.
+   * @throws TrellisError `BAD_STATE` when the state is of another group count or buffer size (a checkpoint of
+   * another `numGroups` or `bufferSize` used to load silently: cut short, or with stale values, and every later
+   * mean wrong), or is damaged.
+   */
   setState(s: { values: number[][]; filled: number[]; next: number[] }): void {
-    s.values.forEach((v, g) => this.values[g]?.set(v.slice(0, this.size)));
+    const fix = `restore a state saved by a buffer with the same numGroups and buffer size (${this.numGroups} × ${this.size}): resume with the settings of the run that saved it (numGroups, bufferSize), or start without restoring; otherwise the saved file may be damaged`;
+    check(s !== null && typeof s === 'object', 'BAD_STATE', () => `the saved group buffer is ${String(s)}, not a buffer state`, fix);
+    for (const key of ['values', 'filled', 'next'] as const) {
+      const v: unknown = s[key];
+      check(Array.isArray(v), 'BAD_STATE', `the saved group buffer has no ${key} array`, fix);
+      check(v.length === this.numGroups, 'BAD_STATE', () => `the saved group buffer's ${key} is for ${v.length} groups, this buffer has ${this.numGroups}`, fix,
+        { key, savedGroups: v.length, numGroups: this.numGroups });
+    }
+    s.values.forEach((row: unknown, g) => {
+      check(Array.isArray(row), 'BAD_STATE', () => `the saved group buffer's values of group ${g} are ${String(row)}, not an array`, fix);
+      check(row.length === this.size, 'BAD_STATE', () => `the saved group buffer holds ${row.length} values per group (group ${g}), this buffer holds ${this.size}`, fix,
+        { group: g, savedSize: row.length, size: this.size });
+      const bad = row.findIndex((x) => typeof x !== 'number');
+      check(bad < 0, 'BAD_STATE', () => `the saved group buffer's value ${bad} of group ${g} is ${JSON.stringify(row[bad])}, not a number`, fix);
+    });
+    s.filled.forEach((f, g) => {
+      check(Number.isInteger(f) && f >= 0 && f <= this.size, 'BAD_STATE', () => `the saved group buffer counts ${String(f)} values in group ${g}, not a whole number in [0, ${this.size}]`, fix);
+      const n = s.next[g];
+      check(Number.isInteger(n) && n! >= 0 && n! < this.size && (f === this.size || n === f), 'BAD_STATE',
+        () => `the saved group buffer's next slot of group ${g} is ${String(n)} with ${f} of ${this.size} values filled (expected ${f === this.size ? `a whole number in [0, ${this.size})` : f})`, fix);
+    });
+    s.values.forEach((v, g) => this.values[g]!.set(v));
     s.filled.forEach((f, g) => (this.filled[g] = f));
-    s.next.forEach((f, g) => (this.next[g] = f));
+    s.next.forEach((n, g) => (this.next[g] = n));
   }
 }
 

@@ -375,14 +375,28 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
     }),
     setState: (s) => {
       checkConstraintState(s, A, name, true);
+      checkBufferPresence(s, buffer !== null, name);
+      if (buffer && s.buffer) buffer.setState(s.buffer);
+      if (overallBuffer && s.overallBuffer) overallBuffer.setState(s.overallBuffer);
       lambdas = [...s.lambdas];
       sum = [...s.sum];
       count = [...s.count];
-      if (buffer && s.buffer) buffer.setState(s.buffer);
-      if (overallBuffer && s.overallBuffer) overallBuffer.setState(s.overallBuffer);
     },
     dispose: () => kept.dispose(),
   };
+}
+
+/**
+ * Throws `BAD_STATE` when a saved constraint state carries a replay buffer but the plugin has none (saved with
+ * `bufferSize` > 0, restored with 0: the buffered estimates used to be dropped silently). A state without a
+ * buffer restores into a buffered plugin (its multipliers alone, a warm start), with the buffer left empty.
+ */
+function checkBufferPresence(s: ConstraintState, hasBuffer: boolean, plugin: string): void {
+  const saved = s.buffer ?? s.overallBuffer;
+  if (hasBuffer || saved === undefined || saved === null) return;
+  const size = Array.isArray(saved?.values?.[0]) ? saved.values[0].length : undefined;
+  throw new TrellisError('BAD_STATE', `the saved "${plugin}" state has a replay buffer${size === undefined ? '' : ` of ${size} values per group`}, this plugin has none (bufferSize 0)`,
+    `resume with the bufferSize of the run that saved it${size === undefined ? '' : ` (bufferSize: ${size})`}, or restore only { lambdas, sum, count } to start with batch estimates`);
 }
 
 /**
@@ -477,9 +491,9 @@ export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintP
     getState: () => ({ lambdas: [...lambdas], sum: [], count: [], buffer: buffer.getState(), overallBuffer: overallBuffer.getState() }),
     setState: (s) => {
       checkConstraintState(s, A, name, false);
-      lambdas = [...s.lambdas];
       if (s.buffer) buffer.setState(s.buffer);
       if (s.overallBuffer) overallBuffer.setState(s.overallBuffer);
+      lambdas = [...s.lambdas];
     },
     dispose: () => kept.dispose(),
   };

@@ -90,8 +90,12 @@ export function plainDropBandChecks(dataset: StudyDataset, points: readonly Plai
  * `z·√((p1(1−p1) + p2(1−p2))/n)` (independent binomials; default z = 1.96, a 95% band). Two models
  * scored on the same test set are positively correlated, so this overstates the test-set noise a little; it
  * ignores training-seed noise.
+ * @throws TrellisError `BAD_FRACTION` for an accuracy outside [0, 1], `EMPTY_GROUP` for n ≤ 0, `BAD_OPTION` for a z
+ * that is not a finite number > 0.
  */
 export function accuracyDiffNoise(p1: number, p2: number, n: number, z = 1.96): number {
+  // a NaN or infinite z made every difference "within noise", a negative one every drop "worse"
+  check(Number.isFinite(z) && z > 0, 'BAD_OPTION', () => `z ${String(z)} is not a finite number > 0`, 'pass the normal quantile of the band, e.g. 1.96 for 95% (the default) or 2.58 for 99%');
   for (const p of [p1, p2]) {
     check(p >= 0 && p <= 1, 'BAD_FRACTION', `accuracy ${p} is not a fraction in [0, 1]`, 'pass accuracies as fractions (0.85 for 85%)');
   }
@@ -116,12 +120,22 @@ export interface NoiseComparison {
 /**
  * Compares a variant's accuracies with a reference's on one test set ("nothing gets worse by more than
  * noise", spec §7.4 mitigation at low sparsity). Accuracies are fractions; `groupCounts` are the test
- * examples of each group and `total` of the whole set.
+ * examples of each group and `total` of the whole set (whole numbers).
+ * @throws TrellisError `GROUP_COUNT_MISMATCH` when the two models and `groupCounts` have different numbers of
+ * groups, `BAD_GROUPS` for no groups at all (the worst group is undefined) or a size that is not a whole
+ * number, `EMPTY_GROUP` for a group or set of 0 examples, `BAD_FRACTION` for an accuracy outside [0, 1], `BAD_OPTION`
+ * for a z that is not a finite number > 0.
  */
 export function compareWithinNoise(reference: { overall: number; perGroup: readonly number[] }, variant: { overall: number; perGroup: readonly number[] },
   groupCounts: readonly number[], total: number, z = 1.96): NoiseComparison {
   check(reference.perGroup.length === variant.perGroup.length && variant.perGroup.length === groupCounts.length, 'GROUP_COUNT_MISMATCH',
     `${reference.perGroup.length} reference groups, ${variant.perGroup.length} variant groups and ${groupCounts.length} group sizes`, 'compare models evaluated on the same set and group design');
+  // with no groups the worst group is undefined (this used to fail with "accuracy undefined is not a fraction")
+  check(groupCounts.length >= 1, 'BAD_GROUPS', 'compareWithinNoise got no groups, so there is no worst group and no group to compare',
+    'pass the per-group test accuracies of both models and the test examples of each group (one entry per group of the design, e.g. 10 for classes)');
+  const sizeFix = 'pass the number of test examples of each group and of the whole set (e.g. groupReport(...).perGroup[a].count and .overall.count)';
+  groupCounts.forEach((n, a) => check(Number.isInteger(n), 'BAD_GROUPS', () => `test-set size ${String(n)} of group ${a} is not a whole number`, sizeFix));
+  check(Number.isInteger(total), 'BAD_GROUPS', () => `test-set size ${String(total)} is not a whole number`, sizeFix);
   const argmin = (xs: readonly number[]) => xs.reduce((best, x, i) => (x < xs[best]! ? i : best), 0);
   const wr = argmin(reference.perGroup);
   const wv = argmin(variant.perGroup);

@@ -5,7 +5,7 @@
  * the other cost proxies, the index's own cost and every index variant. Pure functions of the grid's rows
  * (and the energy log's lines); the claims and the report read their results.
  */
-import { CostPredictor, type CalibrationPoint, type PredictorEvaluation } from './predictor.js';
+import { CostPredictor, type CalibrationPoint, type DroppedRuns, type PredictorEvaluation } from './predictor.js';
 import { correlationsWithIntervals, epochEquivalents, orderingAgreement, type CorrelationWithIntervals, type ModelPair } from './costAnalysis.js';
 import { energyByHand, energyStatement, relativeError, workedEnergyExample } from './energyAudit.js';
 import type { Plan } from './experimentPlan.js';
@@ -87,16 +87,21 @@ export function controlMaxOf(rows: GridRow[]): number {
   ]));
 }
 
-/** The cost predictor's fit on one cell's runs and its held-out error (the plan's scheme, and leave-one-out). @internal */
+/**
+ * The cost predictor's fit on one cell's runs and its held-out error (the plan's scheme, and leave-one-out), with
+ * the runs the fit left out for a non-finite PreIndex or cost ({@link DroppedRuns}, by run id). @internal
+ */
 export interface PredictorCellEvaluation {
   cell: string; mdape: number; coverage: number; n: number; censoredAbove: number; a: number; b: number; halfWidth: number;
   leaveOut: 'group' | 'one'; loo: PredictorEvaluation; lofo: PredictorEvaluation | null;
+  dropped: Omit<DroppedRuns, 'runs'> & { runs: string[] };
 }
 
 /**
  * The predictor per cell (log(epochs + 1) = a + b·PreIndex): leave-one-family-out when the plan has several
  * families, leave-one-out otherwise; and each run's prediction with that run left out of the fit (before its
- * retraining), with kWh and CO2e intervals from the other runs' energy per epoch. A cell whose fit fails is logged. @internal
+ * retraining), with kWh and CO2e intervals from the other runs' energy per epoch. A cell whose fit fails is logged, and
+ * so are the runs a fit left out for a non-finite PreIndex or cost (also in `dropped`). @internal
  */
 export function evaluatePredictor(rows: GridRow[], families: Plan['families'], log: (s: string) => void): { predictorEval: PredictorCellEvaluation[]; predictions: Array<Record<string, number | string | boolean>> } {
   const cell = cellOf;
@@ -111,8 +116,11 @@ export function evaluatePredictor(rows: GridRow[], families: Plan['families'], l
       const ev = pred.evaluate({ leaveOut });
       // both held-out schemes are reported; the claims read the plan's one (`ev`)
       const loo = leaveOut === 'one' ? ev : pred.evaluate({ leaveOut: 'one' });
+      const d = pred.dropped;
+      const dropped = { ...d, runs: d.runs.map((i) => `${c}/${rs[i]!.family}-${rs[i]!.severity}`) };
+      if (d.total) log(`  predictor for ${c}: left ${d.total} run${d.total === 1 ? '' : 's'} out of the fit (${[d.index ? `${d.index} with a non-finite index` : '', d.cost ? `${d.cost} with a non-finite or negative cost` : ''].filter(Boolean).join(', ')}): ${dropped.runs.join(', ')}`);
       predictorEval.push({ cell: c, mdape: ev.mdape, coverage: ev.coverage, n: ev.n, censoredAbove: ev.censoredAboveInterval, a: pred.coefficients.a, b: pred.coefficients.b, halfWidth: pred.logHalfWidth,
-        leaveOut, loo, lofo: leaveOut === 'group' ? ev : null });
+        leaveOut, loo, lofo: leaveOut === 'group' ? ev : null, dropped });
       // prediction for each shift before its own retraining: fit without that run
       rs.forEach((r, i) => {
         const others = pts.filter((_, j) => j !== i);

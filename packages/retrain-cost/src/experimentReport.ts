@@ -113,11 +113,12 @@ export function gridReport(mode: ExperimentOptions['mode'], plan: Plan, backend:
         table: { columns: ['run', 'PreIndex', 'predicted epochs', 'interval', 'measured epochs', 'predicted kWh', 'measured kWh'], rows: predictions.map((p) => [String(p.run), fmt(Number(p.index)), fmt(Number(p.predEpochs)), `${Number(p.lo).toFixed(2)}–${Number(p.hi).toFixed(2)}`, Number(p.measuredEpochs), Number(p.predKWh).toExponential(3), Number(p.measuredKWh).toExponential(3)]) },
       },
       {
-        title: 'Predictor: held-out error', text: `Per cell: the fit on all runs (log(epochs + 1) = a + b·PreIndex; interval half-width q in log space, ∞ when too few runs for the 80% level), then its held-out error — leave-one-out (every run predicted from the others) and, with several families, leave-one-family-out (the claims read ${plan.families.length > 1 ? 'leave-one-family-out' : 'leave-one-out'}). MdAPE / MAPE over uncensored runs; coverage counts a censored run as covered unless its observed lower bound is above the interval.`,
+        title: 'Predictor: held-out error', text: `Per cell: the fit on all runs (log(epochs + 1) = a + b·PreIndex; interval half-width q in log space, ∞ when too few runs for the 80% level), then its held-out error — leave-one-out (every run predicted from the others) and, with several families, leave-one-family-out (the claims read ${plan.families.length > 1 ? 'leave-one-family-out' : 'leave-one-out'}). MdAPE / MAPE over uncensored runs; coverage counts a censored run as covered unless its observed lower bound is above the interval. The last column counts the runs left out of the fit for a non-finite PreIndex or cost (summary.json predictor[].dropped names them).`,
         table: {
-          columns: ['cell', 'a', 'b', 'q (log)', 'LOO n', 'LOO MdAPE', 'LOO MAPE', 'LOO coverage', 'LOFO n', 'LOFO MdAPE', 'LOFO MAPE', 'LOFO coverage', 'censored above interval'],
+          columns: ['cell', 'a', 'b', 'q (log)', 'LOO n', 'LOO MdAPE', 'LOO MAPE', 'LOO coverage', 'LOFO n', 'LOFO MdAPE', 'LOFO MAPE', 'LOFO coverage', 'censored above interval', 'left out (index / cost)'],
           rows: predictorEval.map((p) => [p.cell, fmt(p.a), fmt(p.b), Number.isFinite(p.halfWidth) ? fmt(p.halfWidth) : '∞', p.loo.n, fmt(p.loo.mdape), fmt(p.loo.mape), fmt(p.loo.coverage),
-            p.lofo?.n ?? null, p.lofo ? fmt(p.lofo.mdape) : null, p.lofo ? fmt(p.lofo.mape) : null, p.lofo ? fmt(p.lofo.coverage) : null, p.censoredAbove]),
+            p.lofo?.n ?? null, p.lofo ? fmt(p.lofo.mdape) : null, p.lofo ? fmt(p.lofo.mape) : null, p.lofo ? fmt(p.lofo.coverage) : null, p.censoredAbove,
+            p.dropped.total ? `${p.dropped.total} (${p.dropped.index} / ${p.dropped.cost})` : 0]),
         },
       },
       {

@@ -37,7 +37,7 @@ export type { EnergyPluginOptions, EnergyPluginState, EnergyTrackerPlugin } from
 export { retrainToTarget, addReports } from './retrain.js';
 export type { RetrainOptions, RetrainCost } from './retrain.js';
 export { CostPredictor, isotonicFit, leastSquares, conformalQuantile } from './predictor.js';
-export type { CalibrationPoint, Interval, PredictorOptions, PredictOptions, PredictorEvaluation } from './predictor.js';
+export type { CalibrationPoint, DroppedRuns, Interval, PredictorOptions, PredictOptions, PredictorEvaluation } from './predictor.js';
 export { pearson, spearman, spearmanTieCap, kendall, ranks, median, quantile, bootstrapCI } from './stats.js';
 export type { BootstrapInterval } from './stats.js';
 export { correlationsWithIntervals, epochEquivalents, orderingAgreement } from './costAnalysis.js';

@@ -49,6 +49,47 @@ export interface PredictOptions {
   pue?: number;
 }
 
+/**
+ * The calibration runs {@link CostPredictor.fit} could not use because a figure was unusable (not an error: the
+ * predictor is fitted on the rest). An uncensored run is left out of the fit when its index is not a finite
+ * number or its epochs are not a finite number ≥ 0; a censored run (never in the fit, kept for
+ * {@link CostPredictor.evaluate}) when its index or epochs are not finite, which leaves it out of the evaluation.
+ */
+export interface DroppedRuns {
+  /** Runs left out (a run with both a bad index and a bad cost counts once). */
+  total: number;
+  /** Of these, the runs whose index is not a finite number (NaN, ±Infinity, null from JSON, a string). */
+  index: number;
+  /** Of these, the runs whose cost (epochs) is unusable: not a finite number ≥ 0 (censored runs: not finite). */
+  cost: number;
+  /** Their positions in the array given to {@link CostPredictor.fit}, ascending. */
+  runs: number[];
+}
+
+/**
+ * The runs of `points` with an unusable index or cost, as {@link DroppedRuns} defines them (pure).
+ * Non-object entries are not counted (fit refuses them first).
+ */
+function droppedRuns(points: readonly CalibrationPoint[]): DroppedRuns {
+  const out: DroppedRuns = { total: 0, index: 0, cost: 0, runs: [] };
+  points.forEach((p, i) => {
+    const badIndex = !Number.isFinite(p.index);
+    const badCost = p.censored ? !Number.isFinite(p.epochs) : !(Number.isFinite(p.epochs) && p.epochs >= 0);
+    if (badIndex) out.index++;
+    if (badCost) out.cost++;
+    if (badIndex || badCost) {
+      out.total++;
+      out.runs.push(i);
+    }
+  });
+  return out;
+}
+
+/** `n with a non-finite index, m with epochs that are not a finite number ≥ 0` (the non-zero parts). */
+function droppedReasons(d: DroppedRuns): string {
+  return [d.index ? `${d.index} with a non-finite index` : '', d.cost ? `${d.cost} with epochs that are not a finite number ≥ 0` : ''].filter(Boolean).join(', ');
+}
+
 /** Leave-out evaluation of a predictor. */
 export interface PredictorEvaluation {
   /** Spearman ρ between index and epochs over the uncensored points. */
@@ -199,9 +240,11 @@ export class CostPredictor {
 
   /**
    * Fits on measured runs (censored runs are kept for evaluation, not for the fit; runs with a non-finite index or
-   * epochs, or negative epochs, are left out of the fit).
-   * @throws TrellisError `TOO_FEW_RUNS` for fewer than 2 usable uncensored runs, `BAD_OPTION` / `BAD_ALPHA` for the
-   * options, `BAD_CALIBRATION` for a `kWh` or `kgCO2e` that is not a finite number ≥ 0.
+   * epochs, or negative epochs, are left out of the fit without an error — {@link CostPredictor.dropped} counts
+   * them, by reason).
+   * @throws TrellisError `TOO_FEW_RUNS` for fewer than 2 usable uncensored runs (the message says how many runs were
+   * left out and why, and how many are censored), `BAD_OPTION` / `BAD_ALPHA` for the options, `BAD_CALIBRATION` for
+   * a run that is not an object or a `kWh` or `kgCO2e` that is not a finite number ≥ 0.
    */
   static fit(points: CalibrationPoint[], options: PredictorOptions = {}): CostPredictor {
     if (!Array.isArray(points)) {
@@ -209,6 +252,11 @@ export class CostPredictor {
         'pass [{ index, epochs }, …] from retrainToTarget runs at different shift intensities');
     }
     points.forEach((p, i) => {
+      // a null or a number among the runs used to fail with a TypeError reading p.censored
+      if (p === null || typeof p !== 'object') {
+        throw new TrellisError('BAD_CALIBRATION', `calibration run ${i} is ${shown(p)}, not a run`,
+          'pass one { index, epochs } object per measured retraining run (kWh, kgCO2e, censored and group optional)');
+      }
       for (const key of ['kWh', 'kgCO2e'] as const) {
         const v = p?.[key];
         // absent (undefined, or null from JSON) is fine; a NaN, infinite or negative figure used to reach the medians
@@ -225,8 +273,12 @@ export class CostPredictor {
     if (!(alpha > 0 && alpha < 1)) throw new TrellisError('BAD_ALPHA', `alpha ${alpha} is outside (0, 1)`, 'pass e.g. alpha: 0.2 for 80% intervals');
     const used = points.filter((p) => !p.censored && Number.isFinite(p.index) && Number.isFinite(p.epochs) && p.epochs >= 0);
     if (used.length < 2) {
-      throw new TrellisError('TOO_FEW_RUNS', `the predictor needs at least 2 uncensored retraining runs, got ${used.length}`,
-        'measure more retraining runs (retrainToTarget) at different shift intensities');
+      const d = droppedRuns(points);
+      const censored = points.filter((p) => p.censored).length;
+      const notes = [d.total ? `${d.total} more left out: ${droppedReasons(d)}` : '', censored ? `${censored} censored` : ''].filter(Boolean).join('; ');
+      throw new TrellisError('TOO_FEW_RUNS', `the predictor needs at least 2 uncensored retraining runs, got ${used.length}${notes ? ` (${notes})` : ''}`,
+        `measure more retraining runs (retrainToTarget) at different shift intensities${d.total ? ', or re-measure the runs whose index or epochs are NaN, infinite or negative' : ''}`,
+        { used: used.length, dropped: d, censored });
     }
     const x = used.map((p) => p.index);
     const y = used.map((p) => Math.log(p.epochs + 1));
@@ -244,7 +296,7 @@ export class CostPredictor {
     const iso = isotonicFit(x, y);
     // per-epoch energy from runs that actually trained (kWh > 0), censored ones included
     const perEpoch = points.filter((p) => p.kWh !== undefined && p.kWh > 0 && p.epochs > 0).map((p) => p.kWh! / p.epochs);
-    const ci = used.filter((p) => p.kWh && p.kgCO2e !== undefined).map((p) => (p.kgCO2e! * 1000) / p.kWh!);
+    const ci = used.filter((p) => p.kWh && p.kgCO2e !== undefined && p.kgCO2e !== null).map((p) => (p.kgCO2e! * 1000) / p.kWh!);
     void curve;
     return new CostPredictor({
       model, alpha, a: ls.a, b: ls.b, xs: iso.xs, ys: iso.ys, q,
@@ -255,6 +307,15 @@ export class CostPredictor {
   /** Log-linear coefficients (a, b) of log(epochs + 1) = a + b·index. */
   get coefficients(): { a: number; b: number } {
     return { a: this.f.a, b: this.f.b };
+  }
+
+  /**
+   * The calibration runs left out because their index or cost was unusable (NaN, ±Infinity, negative epochs), by
+   * reason and position — {@link DroppedRuns}. Censored runs with usable figures are not counted. Recomputed from
+   * the stored runs, so a predictor restored with {@link CostPredictor.fromJSON} reports it too.
+   */
+  get dropped(): DroppedRuns {
+    return droppedRuns(this.f.points);
   }
 
   /** Half-width of the interval in log(epochs + 1) space. */
@@ -336,12 +397,32 @@ export class CostPredictor {
     return { format: 'trellis-cost-predictor-1', ...this.f, q: Number.isFinite(this.f.q) ? this.f.q : 'Infinity' };
   }
 
-  /** Restores {@link CostPredictor.toJSON}'s value. */
+  /**
+   * Restores {@link CostPredictor.toJSON}'s value.
+   * @throws TrellisError `BAD_PREDICTOR_JSON` when the value is not a saved predictor, or a fitted number in it is
+   * missing or unusable (a damaged file used to restore, then predict NaN): the model, α, the coefficients a and b,
+   * the isotonic knots, the half-width q, the per-epoch energy and carbon figures and the calibration runs.
+   */
   static fromJSON(j: unknown): CostPredictor {
     const o = j as Omit<Fitted, 'q'> & { format?: string; q: number | string };
     if (!o || o.format !== 'trellis-cost-predictor-1') {
       throw new TrellisError('BAD_PREDICTOR_JSON', 'this JSON is not a saved CostPredictor', 'pass the value of predictor.toJSON()');
     }
+    const fix = 'pass the unchanged value of predictor.toJSON() (the saved file may be damaged), or fit the predictor again';
+    const bad = (what: string, v: unknown): never => {
+      throw new TrellisError('BAD_PREDICTOR_JSON', `the saved predictor's ${what} is ${v === undefined ? 'undefined' : JSON.stringify(v)}`, fix);
+    };
+    const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+    if (o.model !== 'loglinear' && o.model !== 'isotonic') bad('model', o.model);
+    if (!(finite(o.alpha) && o.alpha > 0 && o.alpha < 1)) bad('alpha', o.alpha);
+    if (!finite(o.a)) bad('a', o.a);
+    if (!finite(o.b)) bad('b', o.b);
+    if (!(Array.isArray(o.xs) && o.xs.every(finite))) bad('xs', o.xs);
+    if (!(Array.isArray(o.ys) && o.ys.every(finite) && o.ys.length === o.xs.length)) bad('ys', o.ys);
+    if (o.model === 'isotonic' && o.xs.length === 0) bad('xs', o.xs);
+    if (!(o.q === 'Infinity' || (finite(o.q) && o.q >= 0))) bad('q', o.q);
+    for (const key of ['kWhPerEpoch', 'gPerKWh'] as const) if (!(o[key] === null || (finite(o[key]) && o[key] >= 0))) bad(key, o[key]);
+    if (!Array.isArray(o.points)) bad('points', o.points);
     const { format: _f, ...rest } = o;
     void _f;
     return new CostPredictor({ ...(rest as Omit<Fitted, 'q'>), q: o.q === 'Infinity' ? Infinity : Number(o.q) });

@@ -1,4 +1,4 @@
-import { check, Dataset, largeFloat32Array, Rng, TrellisError } from '@trellis-ml/core';
+import { check, checkRunSeed, Dataset, largeFloat32Array, Rng, TrellisError } from '@trellis-ml/core';
 import { imageDims, type CorruptionParams, type ImageOp } from './imageOps.js';
 import {
   brightness, contrast, fog, gaussianBlur, gaussianNoise, impulseNoise, motionBlur, saltPepper, scipyBlur, shotNoise, speckleNoise,
@@ -56,6 +56,8 @@ export interface CorruptionInfo {
 interface Entry extends CorruptionInfo {
   readonly op: ImageOp | null;
   readonly required: readonly string[];
+  /** Parameters it reads when given (checked like the required ones). */
+  readonly optional?: readonly string[];
   /** `quantize: 'wrap'` clips this one before the 8-bit cast (the reference pipeline's frost, our fog). */
   readonly clipBeforeWrap?: boolean;
 }
@@ -97,7 +99,7 @@ const ENTRIES: readonly Entry[] = [
   { name: 'occlude', transform: 'zero a random square of side s px', source: 'uda-calibration', core: false, severities: levels('side', [6, 9, 12, 15, 18]), op: occlude, required: ['side'] },
   { name: 'gauss', transform: 'x + N(0, σ²) per value', source: 'retrain-cost', core: false, severities: levels('sigma', [0.1, 0.2, 0.35, 0.5, 0.8]), op: gaussianNoise, required: ['sigma'] },
   { name: 'salt_pepper', transform: 'two pixel masks of probability a/2 each: first → 0, second → 1 (wins)', source: 'retrain-cost', core: false, severities: levels('amount', [0.02, 0.05, 0.1, 0.2, 0.3]), op: saltPepper, required: ['amount'] },
-  { name: 'blur', transform: 'SciPy-style Gaussian: radius ⌊4σ + 0.5⌋, reflect boundary', source: 'retrain-cost', core: false, severities: levels('sigma', [0.5, 0.8, 1.2, 1.6, 2.0]), op: scipyBlur, required: ['sigma'] },
+  { name: 'blur', transform: 'SciPy-style Gaussian: radius ⌊4σ + 0.5⌋, reflect boundary', source: 'retrain-cost', core: false, severities: levels('sigma', [0.5, 0.8, 1.2, 1.6, 2.0]), op: scipyBlur, required: ['sigma'], optional: ['truncate'] },
   { name: 'fog', transform: 'c0·x + c1·F, F a random crop of a plasma fractal in [0, 1]', source: 'retrain-cost', core: false, severities: pairs('c0', 'c1', [[0.98, 0.2], [0.96, 0.22], [0.94, 0.24], [0.9, 0.26], [0.88, 0.27]]), op: fog, required: ['c0', 'c1'], clipBeforeWrap: true },
 ];
 
@@ -129,10 +131,55 @@ const PARAM_RANGES: Readonly<Record<string, { ok: (v: number) => boolean; text: 
   lambda: { ok: (v) => v > 0, text: 'above 0' },
   scale: { ok: (v) => v > 0, text: 'above 0' },
   sigma: { ok: (v) => v >= 0, text: '0 or more' },
+  truncate: { ok: (v) => v >= 0, text: '0 or more' },
   p: { ok: (v) => v >= 0 && v <= 1, text: 'in [0, 1]' },
   amount: { ok: (v) => v >= 0 && v <= 1, text: 'in [0, 1]' },
   fraction: { ok: (v) => v >= 0 && v <= 1, text: 'in [0, 1]' },
 };
+
+/** The largest value a parameter takes, and why no image needs more. */
+interface ParamBound {
+  readonly max: number;
+  readonly why: string;
+}
+
+const STROKE_RADIUS: ParamBound = { max: 320, why: 'a disk of radius 320 px covers all of a 224 × 224 image (diagonal 316 px) from every pixel' };
+
+/**
+ * Upper bounds of the parameters that size a kernel, a loop or an allocation (a σ of 1e9 was a raw RangeError,
+ * a motion-blur length of 1e8 ran for seconds an image). Each is far beyond what a 28 × 28 to 224 × 224 image can
+ * show; the work still grows with the parameter, up to seconds an image for a 224 × 224 × 3 image at the bound.
+ */
+const PARAM_BOUNDS: Readonly<Partial<Record<CorruptionName, Readonly<Record<string, ParamBound>>>>> = {
+  gaussian_blur: { sigma: { max: 250, why: 'its kernel (radius ⌈3σ⌉ = 750 px at σ 250) spans a 224 × 224 image three times over' } },
+  elastic: { sigma: { max: 250, why: 'the displacement field is smoothed by a kernel of radius ⌈3σ⌉ = 750 px at σ 250, three times the side of a 224 × 224 image' } },
+  blur: {
+    sigma: { max: 250, why: 'its kernel (radius ⌊4σ + 0.5⌋ = 1000 px at σ 250) spans a 224 × 224 image four times over' },
+    truncate: { max: 10, why: 'kernel weights past 8.5σ are below 1e-16 of the centre weight (SciPy\'s default is 4)' },
+  },
+  motion_blur: { length: { max: 1000, why: 'a line of 1000 px is over four times the side of a 224 × 224 image' } },
+  stroke_thicken: { radius: STROKE_RADIUS },
+  stroke_thin: { radius: STROKE_RADIUS },
+};
+
+/** Throws `BAD_CORRUPTION_PARAMS` unless parameter `key` is a finite number in its range and within its bound. */
+function checkParam(e: Entry, params: CorruptionParams, key: string): void {
+  const value = params[key];
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new TrellisError('BAD_CORRUPTION_PARAMS', `corruption ${e.name} needs a finite number for "${key}", got ${JSON.stringify(value)}`,
+      `pass parameters like ${JSON.stringify(e.severities[0])}`, { name: e.name, params });
+  }
+  const range = PARAM_RANGES[key];
+  if (range && !range.ok(value)) {
+    throw new TrellisError('BAD_CORRUPTION_PARAMS', `corruption ${e.name}: "${key}" ${value} is not ${range.text}`,
+      `pass parameters like ${JSON.stringify(e.severities[0])}`, { name: e.name, params });
+  }
+  const bound = PARAM_BOUNDS[e.name]?.[key];
+  if (bound && value > bound.max) {
+    throw new TrellisError('BAD_CORRUPTION_PARAMS', `corruption ${e.name}: "${key}" ${value} is above ${bound.max}, the largest it takes: ${bound.why}`,
+      `pass "${key}" ${bound.max} or less (parameters like ${JSON.stringify(e.severities[0])})`, { name: e.name, params, max: bound.max });
+  }
+}
 
 function checkSeverity(severity: number): asserts severity is Severity {
   if (!(Number.isInteger(severity) && severity >= 0 && severity <= 5)) {
@@ -194,17 +241,8 @@ function run(x: Float32Array, shape: readonly number[], e: Entry, params: Corrup
   }
   const d = checkImages(x, shape);
   if (!e.op) return x.slice();
-  for (const key of e.required) {
-    if (typeof params[key] !== 'number' || !Number.isFinite(params[key])) {
-      throw new TrellisError('BAD_CORRUPTION_PARAMS', `corruption ${e.name} needs a finite number for "${key}", got ${JSON.stringify(params[key])}`,
-        `pass parameters like ${JSON.stringify(e.severities[0])}`, { name: e.name, params });
-    }
-    const range = PARAM_RANGES[key];
-    if (range && !range.ok(params[key]!)) {
-      throw new TrellisError('BAD_CORRUPTION_PARAMS', `corruption ${e.name}: "${key}" ${params[key]} is not ${range.text}`,
-        `pass parameters like ${JSON.stringify(e.severities[0])}`, { name: e.name, params });
-    }
-  }
+  for (const key of e.required) checkParam(e, params, key);
+  for (const key of e.optional ?? []) if (params[key] !== undefined) checkParam(e, params, key);
   const per = d.h * d.w * d.c;
   const out = largeFloat32Array(x.length);
   for (let i = 0; i < x.length / per; i++) e.op(x.subarray(i * per, (i + 1) * per), out.subarray(i * per, (i + 1) * per), d, params, rng);
@@ -247,8 +285,14 @@ export function corruptImages(x: Float32Array, shape: readonly number[], name: C
 /**
  * Like {@link corruptImages}, with explicit parameters instead of a severity, for intensities outside
  * the table (e.g. `applyCorruption(x, [28, 28, 1], 'gauss', { sigma: 0.05 }, rng)`). The parameter
- * names are those of `CORRUPTIONS[name].severities`. Throws `BAD_CORRUPTION_PARAMS` for a parameter that
- * is not finite or out of its range (`lambda`, `scale` > 0; `sigma` ≥ 0; `p`, `amount`, `fraction` in [0, 1]).
+ * names are those of `CORRUPTIONS[name].severities`; `blur` also takes SciPy's `truncate` (default 4).
+ * Throws `BAD_CORRUPTION_PARAMS` for a parameter that is not finite or out of its range (`lambda`,
+ * `scale` > 0; `sigma`, `truncate` ≥ 0; `p`, `amount`, `fraction` in [0, 1]), or above the bound of a
+ * parameter that sizes a kernel or a loop: `sigma` ≤ 250 for `gaussian_blur`, `blur` and `elastic`
+ * (kernels of radius 750–1000 px, several times the side of a 224 × 224 image), `truncate` ≤ 10,
+ * `length` ≤ 1000 for `motion_blur`, and `radius` ≤ 320 for `stroke_thicken` / `stroke_thin` (a disk
+ * that covers a 224 × 224 image from every pixel). The work grows with these parameters: near the
+ * bounds a 224 × 224 × 3 image takes seconds.
  */
 export function applyCorruption(x: Float32Array, shape: readonly number[], name: CorruptionName, params: CorruptionParams, rng: Rng, options: CorruptionOptions = {}): Float32Array {
   return run(x, shape, entry(name), params, rng, options);
@@ -258,7 +302,8 @@ export function applyCorruption(x: Float32Array, shape: readonly number[], name:
  * A corrupted copy of an image dataset: same labels, groups, order and shape; inputs corrupted by
  * {@link corruptImages} with a generator derived from `seed` and the corruption name (not the
  * severity, so severities of one seed share their random numbers). Same seed → identical output.
- * The seed must be a whole number (`BAD_SEED`: 1.5 would act as 1).
+ * The seed must be a whole number (`BAD_SEED`: 1.5 would act as 1) from 0 to 2^32 − 1
+ * (core's `MAX_SEED`: the generator keeps the low 32 bits, so 2^32 would corrupt exactly as 0).
  *
  * @example
  * ```ts
@@ -274,6 +319,7 @@ export function corrupt(dataset: Dataset, name: CorruptionName, severity: Severi
   check(!Number.isFinite(seed) || Number.isInteger(seed), 'BAD_SEED',
     () => `seed ${seed} is not a whole number: the generator keeps its integer part, so it would corrupt exactly as seed ${Math.trunc(seed)}`,
     'pass a whole-number seed, e.g. 1', { seed });
+  checkRunSeed(seed, `corrupt's seed ${seed}`);
   const x = corruptImages(dataset.x, dataset.shape, name, severity, Rng.derive(seed, 'corruption', name), options);
   return dataset.withInputs(x, [...dataset.shape]);
 }

@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { check, Dataset, largeFloat32Array, TrellisError } from '@trellis-ml/core';
 import { checkBooleanOption, checkDefaultClassCount, checkOptionsObject, checkPathArgument, readFileOrThrow } from './packageData.js';
@@ -32,6 +33,23 @@ const DTYPES: ReadonlyMap<number, DtypeInfo> = new Map([
   [0x0e, { dtype: 'float64', bytes: 8 }],
 ]);
 
+/**
+ * The most bytes a gzipped IDX file inflates to by default: 2 GiB − 1, the largest plain file Node reads
+ * whole (`readIdxFile` refuses larger ones with `FILE_TOO_LARGE`), so gzip does not let in a larger file.
+ */
+const MAX_INFLATED_BYTES = 2 ** 31 - 1;
+
+/** Options of {@link readIdx} and {@link readIdxFile}. */
+export interface ReadIdxOptions {
+  /**
+   * The most bytes gzipped bytes may inflate to; decompression stops there with `IDX_TOO_LARGE`, so a small
+   * corrupted or malicious `.gz` cannot exhaust memory before the size checks. Default 2,147,483,647
+   * (2 GiB − 1, the largest plain file {@link readIdxFile} reads); at most Node's `buffer.constants.MAX_LENGTH`.
+   * Plain (not gzipped) bytes are not limited.
+   */
+  maxInflatedBytes?: number;
+}
+
 const REDOWNLOAD = 're-download or re-export the file (a partial download or an interrupted write leaves a truncated file)';
 
 /** True when the bytes start with the gzip magic number 1f 8b. */
@@ -58,6 +76,34 @@ function checkIdxBytes(buffer: unknown): asserts buffer is Uint8Array {
   check(false, 'IDX_BAD_INPUT', `readIdx was given ${got}, not the bytes of an IDX file (a Uint8Array)`, fix);
 }
 
+/** Checks readIdx's name and options arguments; returns the inflate limit. */
+function inflateLimit(source: unknown, options: ReadIdxOptions): number {
+  check(typeof source === 'string', 'IDX_BAD_INPUT', () => `readIdx's second argument names the data in messages, but got ${source === null ? 'null' : typeof source}, not a string`,
+    "pass the options third: readIdx(bytes, 'train-images-idx3-ubyte.gz', { maxInflatedBytes })");
+  checkOptionsObject(options, 'readIdx', ['maxInflatedBytes'], 'readIdx(bytes, source, { maxInflatedBytes: 4e9 }), or without options');
+  const max = options.maxInflatedBytes ?? MAX_INFLATED_BYTES;
+  check(Number.isInteger(max) && max >= 1 && max <= bufferConstants.MAX_LENGTH, 'BAD_OPTION',
+    () => `maxInflatedBytes ${typeof max === 'string' ? JSON.stringify(max) : String(max)} is not a whole number of bytes from 1 to ${bufferConstants.MAX_LENGTH}`,
+    `pass a byte count such as 4e9 (at most buffer.constants.MAX_LENGTH = ${bufferConstants.MAX_LENGTH}), or leave it out for 2 GiB`, { option: 'maxInflatedBytes' });
+  return max;
+}
+
+/** Gunzips at most `limit` bytes: a larger output is `IDX_TOO_LARGE`, a corrupted stream `IDX_BAD_GZIP`. */
+function gunzipIdx(bytes: Uint8Array, source: string, limit: number, limitSet: boolean): Uint8Array {
+  try {
+    return gunzipSync(bytes, { maxOutputLength: limit });
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new TrellisError('IDX_TOO_LARGE',
+        `${source} inflates to more than ${limit.toLocaleString('en-US')} bytes once decompressed, the limit ${limitSet ? 'set by maxInflatedBytes' : 'for a gzipped IDX file (2 GiB, the largest plain file readIdxFile reads)'}`,
+        `if the data really is that large, split it into several IDX files (e.g. one per million examples) or pass a larger { maxInflatedBytes } to readIdx / readIdxFile; otherwise the file is corrupted (or a gzip bomb): ${REDOWNLOAD}`,
+        { source, maxInflatedBytes: limit });
+    }
+    throw new TrellisError('IDX_BAD_GZIP', `${source} starts with the gzip magic number but does not decompress (${(e as Error).message})`,
+      `the compressed file is truncated or corrupted: ${REDOWNLOAD}`, { source });
+  }
+}
+
 /**
  * Decodes an IDX file (the format of the original MNIST and Fashion-MNIST distributions) from its
  * bytes; gzip-compressed bytes (`*.gz`) are decompressed first.
@@ -65,21 +111,20 @@ function checkIdxBytes(buffer: unknown): asserts buffer is Uint8Array {
  * Validates the magic number (two zero bytes, a known element type, at least one dimension) and that
  * the byte length is exactly what the header declares, so a truncated or mislabelled file fails here
  * with a {@link TrellisError} (`IDX_TRUNCATED`, `IDX_TRAILING_BYTES`, `IDX_BAD_MAGIC`,
- * `IDX_BAD_DTYPE`, `IDX_BAD_GZIP`) instead of producing garbage images.
+ * `IDX_BAD_DTYPE`, `IDX_BAD_GZIP`) instead of producing garbage images. Gzipped bytes inflate to at
+ * most {@link ReadIdxOptions.maxInflatedBytes} (default 2 GiB − 1): beyond it, `IDX_TOO_LARGE`, before
+ * the memory is spent.
  *
  * @param buffer The file's bytes.
  * @param source How to name the data in error messages (usually its path).
+ * @param options The inflate limit for gzipped bytes.
  */
-export function readIdx(buffer: Uint8Array, source = 'the IDX data'): IdxArray {
+export function readIdx(buffer: Uint8Array, source = 'the IDX data', options: ReadIdxOptions = {}): IdxArray {
   checkIdxBytes(buffer);
+  const limit = inflateLimit(source, options);
   let bytes = buffer;
   if (isGzip(bytes)) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (e) {
-      throw new TrellisError('IDX_BAD_GZIP', `${source} starts with the gzip magic number but does not decompress (${(e as Error).message})`,
-        `the compressed file is truncated or corrupted: ${REDOWNLOAD}`, { source });
-    }
+    bytes = gunzipIdx(bytes, source, limit, options.maxInflatedBytes !== undefined);
     check(!isGzip(bytes), 'IDX_BAD_GZIP', `${source} is gzipped twice: once decompressed, it starts with the gzip magic number again`,
       'decompress it once yourself (gunzip, or save the download without adding a .gz layer) and pass the result; readIdx removes one layer', { source });
   }
@@ -159,11 +204,12 @@ function decode(view: DataView, offset: number, count: number, dtype: IdxDtype):
 }
 
 /**
- * Reads and decodes an IDX file (plain or gzipped) from disk; see {@link readIdx} for the checks.
+ * Reads and decodes an IDX file (plain or gzipped) from disk; see {@link readIdx} for the checks and
+ * `options` (the inflate limit of a gzipped file, default 2 GiB − 1).
  * A missing file throws a {@link TrellisError} with code `FILE_NOT_FOUND`.
  */
-export function readIdxFile(path: string): IdxArray {
-  return readIdx(readFileOrThrow(path, 'IDX file'), path);
+export function readIdxFile(path: string, options: ReadIdxOptions = {}): IdxArray {
+  return readIdx(readFileOrThrow(path, 'IDX file'), path, options);
 }
 
 /**

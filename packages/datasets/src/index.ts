@@ -15,7 +15,7 @@ export {
 } from './fashionMnist.js';
 export type { FashionMnistOptions, FashionMnistSourceReport, FashionMnistClassReport } from './fashionMnist.js';
 export { readIdx, readIdxFile, loadIdxDataset } from './idx.js';
-export type { IdxArray, IdxData, IdxDtype, IdxDatasetOptions } from './idx.js';
+export type { IdxArray, IdxData, IdxDtype, IdxDatasetOptions, ReadIdxOptions } from './idx.js';
 export { loadCsvDataset, parseCsvDataset } from './csv.js';
 export type { CsvDatasetOptions } from './csv.js';
 export {

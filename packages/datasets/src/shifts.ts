@@ -122,12 +122,18 @@ export function elastic(src: Float32Array, dst: Float32Array, d: ImageDims, p: C
   }, 'zero');
 }
 
-/** Grayscale dilation (max) or erosion (min) over a disk of the given radius, in-image neighbours only. */
+/**
+ * Grayscale dilation (max) or erosion (min) over a disk of the given radius, in-image neighbours only.
+ * Offsets of h or more rows (w or more columns) never land in the image, so they are not listed: a disk
+ * wider than the image costs no more than one that just covers it, with the same values.
+ */
 function morph(src: Float32Array, d: ImageDims, radius: number, op: 'dilate' | 'erode'): Float32Array {
   const { h, w, c } = d;
   const offsets: Array<[number, number]> = [];
   const r = Math.max(0, Math.floor(radius));
-  for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) if (dy * dy + dx * dx <= radius * radius) offsets.push([dy, dx]);
+  const ry = Math.min(r, h - 1);
+  const rx = Math.min(r, w - 1);
+  for (let dy = -ry; dy <= ry; dy++) for (let dx = -rx; dx <= rx; dx++) if (dy * dy + dx * dx <= radius * radius) offsets.push([dy, dx]);
   const out = new Float32Array(src.length);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {

@@ -320,3 +320,73 @@ describe('corruption arguments of the wrong kind (calls from JavaScript)', () =>
     }
   });
 });
+
+describe('parameters that size a kernel, a loop or an allocation have an upper bound', () => {
+  const pixel = Float32Array.from([0.25, 0.5, 0.75, 1]);
+  const TINY = [2, 2, 1];
+
+  it('above its bound a parameter is BAD_CORRUPTION_PARAMS naming the bound (σ 1e9 was a raw RangeError, a length of 1e8 ran for seconds an image)', () => {
+    const cases: Array<[CorruptionName, Record<string, number>, string]> = [
+      ['gaussian_blur', { sigma: 1e9 }, 'corruption gaussian_blur: "sigma" 1000000000 is above 250, the largest it takes'],
+      ['gaussian_blur', { sigma: 250.5 }, 'corruption gaussian_blur: "sigma" 250.5 is above 250, the largest it takes'],
+      ['blur', { sigma: 251 }, 'corruption blur: "sigma" 251 is above 250, the largest it takes'],
+      ['blur', { sigma: 1, truncate: 11 }, 'corruption blur: "truncate" 11 is above 10, the largest it takes'],
+      ['elastic', { alpha: 4, sigma: 1e6 }, 'corruption elastic: "sigma" 1000000 is above 250, the largest it takes'],
+      ['motion_blur', { length: 1e8 }, 'corruption motion_blur: "length" 100000000 is above 1000, the largest it takes'],
+      ['stroke_thicken', { radius: 321, amount: 1 }, 'corruption stroke_thicken: "radius" 321 is above 320, the largest it takes'],
+      ['stroke_thin', { radius: 1000, amount: 1 }, 'corruption stroke_thin: "radius" 1000 is above 320, the largest it takes'],
+    ];
+    for (const [name, params, problem] of cases) {
+      const err = errorOf(() => applyCorruption(pixel, TINY, name, params, new Rng(1)));
+      expect(err.code, name).toBe('BAD_CORRUPTION_PARAMS');
+      expect(err.problem.startsWith(problem), err.problem).toBe(true);
+      expect(err.fix).toMatch(/ or less/);
+    }
+  });
+
+  it('blur\'s optional truncate is checked like the others (−1 was a raw RangeError, NaN an all-black image)', () => {
+    for (const truncate of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(errorOf(() => applyCorruption(pixel, TINY, 'blur', { sigma: 1, truncate }, new Rng(1))).code, String(truncate)).toBe('BAD_CORRUPTION_PARAMS');
+    }
+  });
+
+  it('every bound itself is accepted', () => {
+    const atBound: Array<[CorruptionName, Record<string, number>]> = [
+      ['gaussian_blur', { sigma: 250 }], ['blur', { sigma: 250, truncate: 10 }], ['elastic', { alpha: 4, sigma: 250 }],
+      ['motion_blur', { length: 1000 }], ['stroke_thicken', { radius: 320, amount: 1 }], ['stroke_thin', { radius: 320, amount: 1 }],
+    ];
+    for (const [name, params] of atBound) expect(inUnitRange(applyCorruption(pixel, TINY, name, params, new Rng(1))), name).toBe(true);
+    // a disk that covers the image dilates to its maximum and erodes to its minimum
+    expect(Array.from(applyCorruption(pixel, TINY, 'stroke_thicken', { radius: 320, amount: 1 }, new Rng(1)))).toEqual([1, 1, 1, 1]);
+    expect(Array.from(applyCorruption(pixel, TINY, 'stroke_thin', { radius: 320, amount: 1 }, new Rng(1)))).toEqual([0.25, 0.25, 0.25, 0.25]);
+  });
+
+  it('stroke radii larger than the image give the same values as before the loop was cut to the image', () => {
+    // the reference: dilation over every offset of the disk, out-of-image neighbours skipped
+    const img = Float32Array.from({ length: 5 * 7 }, (_, i) => ((i * 37) % 11) / 10);
+    for (const radius of [2.5, 6, 9.9, 40]) {
+      const y = applyCorruption(img, [5, 7, 1], 'stroke_thicken', { radius, amount: 1 }, new Rng(1));
+      for (let py = 0; py < 5; py++) {
+        for (let px = 0; px < 7; px++) {
+          let m = -Infinity;
+          for (let qy = 0; qy < 5; qy++) for (let qx = 0; qx < 7; qx++) if ((qy - py) ** 2 + (qx - px) ** 2 <= radius * radius) m = Math.max(m, img[qy * 7 + qx]!);
+          expect(y[py * 7 + px], `r ${radius} at ${py},${px}`).toBe(m);
+        }
+      }
+    }
+  });
+});
+
+describe('corrupt() seeds are 0 to 2^32 − 1 (core\'s checkRunSeed)', () => {
+  it('refuses 2^32, negative and non-finite seeds (2^32 corrupted exactly as seed 0, −1 as 2^32 − 1)', () => {
+    const ds = sample.take(2);
+    for (const seed of [2 ** 32, 2 ** 32 + 1, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const err = errorOf(() => corrupt(ds, 'gaussian_noise', 3, seed));
+      expect(err.code, String(seed)).toBe('BAD_SEED');
+      expect(err.problem, String(seed)).toContain(`seed ${seed} is not a seed from 0 to 4294967295`);
+    }
+    expect(errorOf(() => corrupt(ds, 'gaussian_noise', 3, 2 ** 32)).problem).toContain('would use seed 0');
+    expect(corrupt(ds, 'gaussian_noise', 3, 2 ** 32 - 1).x).not.toEqual(corrupt(ds, 'gaussian_noise', 3, 0).x);
+    expect(corrupt(ds, 'gaussian_noise', 3, 0).size).toBe(2);
+  });
+});

@@ -289,3 +289,39 @@ describe('readIdx on a file gzipped twice', () => {
     }
   });
 });
+
+describe('readIdx caps what a gzipped file may inflate to (a small .gz of zeros could inflate to gigabytes before any size check)', () => {
+  const zeros = gzipSync(new Uint8Array(1 << 20)); // 1 MiB of zeros in about 1 KB
+
+  it('stops at maxInflatedBytes with IDX_TOO_LARGE saying what to do', () => {
+    try {
+      readIdx(zeros, 'zeros.gz', { maxInflatedBytes: 65536 });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(TrellisError);
+      const err = e as TrellisError;
+      expect(err.code).toBe('IDX_TOO_LARGE');
+      expect(err.problem).toBe('zeros.gz inflates to more than 65,536 bytes once decompressed, the limit set by maxInflatedBytes');
+      expect(err.fix).toContain('split it into several IDX files');
+      expect(err.fix).toContain('maxInflatedBytes');
+    }
+  });
+
+  it('a file that inflates to exactly the limit reads as before; one byte less is refused', () => {
+    const gz = gzipSync(images);
+    expect(readIdx(gz, 'images.gz', { maxInflatedBytes: images.length }).dims).toEqual([3, 2, 2]);
+    expect(codeOf(() => readIdx(gz, 'images.gz', { maxInflatedBytes: images.length - 1 }))).toBe('IDX_TOO_LARGE');
+    expect(readIdxFile(write('capped.gz', gz), { maxInflatedBytes: images.length }).dims).toEqual([3, 2, 2]);
+    expect(codeOf(() => readIdxFile(write('capped2.gz', gz), { maxInflatedBytes: 20 }))).toBe('IDX_TOO_LARGE');
+    // plain (not gzipped) bytes are already in memory: the cap is about decompression only
+    expect(readIdx(images, 'images', { maxInflatedBytes: 1 }).dims).toEqual([3, 2, 2]);
+  });
+
+  it('refuses a maxInflatedBytes that is not a whole number of bytes zlib can produce, unknown options, and options in place of the name', () => {
+    for (const maxInflatedBytes of [0, -1, 1.5, Number.NaN, 2 ** 60, '1000' as unknown as number]) {
+      expect(codeOf(() => readIdx(zeros, 'zeros.gz', { maxInflatedBytes })), String(maxInflatedBytes)).toBe('BAD_OPTION');
+    }
+    expect(codeOf(() => readIdx(zeros, 'zeros.gz', { maxBytes: 10 } as never))).toBe('BAD_OPTION');
+    expect(codeOf(() => readIdx(zeros, { maxInflatedBytes: 10 } as unknown as string))).toBe('IDX_BAD_INPUT');
+  });
+});

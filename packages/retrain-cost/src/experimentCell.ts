@@ -76,10 +76,19 @@ export async function prepareCell(fullTrain: Dataset, fullTest: Dataset, dsName:
 
 /**
  * A shift of the plan's grid on a [0, 1] subset, 8-bit rounded and normalised as the experiment feeds it
- * (`seed` is the noise draw: the run seed for the retraining subset, run seed + 1000 for the test subset). @internal
+ * (`seed` is the noise draw: the run seed for the retraining subset, {@link testSubsetSeed} for the test subset). @internal
  */
 export function shiftedData(raw: Dataset, family: Family | 'control', severity: number, seed: number): Dataset {
   return normalize(corrupt(raw, family === 'control' ? 'clean' : family, severity as Severity, seed, { quantize: 'round' }));
+}
+
+/**
+ * The noise seed of a run's test-subset shift: run seed + 1000, wrapped into 0..2^32 − 1 (`corrupt` refuses
+ * larger seeds). Below 2^32 − 1000 that is seed + 1000; above, it is the seed core's 32-bit generator ran
+ * seed + 1000 as (it keeps the low 32 bits), so no run's data changes. @internal
+ */
+export function testSubsetSeed(runSeed: number): number {
+  return (runSeed + 1000) % 2 ** 32;
 }
 
 /** Retrains a copy of the deployed `model` on `newData` until `testData` reaches `target`: the protocol of spec §10.4, shared by the grid and the pilot. @internal */
@@ -108,7 +117,7 @@ export async function runPilot(plan: Plan, pilot: PilotPlan, log: (s: string) =>
   try {
     for (const st of gridSettings(plan).filter((g) => g.family !== 'control')) {
       const newData = shiftedData(cell.oldRaw, st.family, st.severity, pilot.seed);
-      const testData = shiftedData(cell.testRaw, st.family, st.severity, pilot.seed + 1000);
+      const testData = shiftedData(cell.testRaw, st.family, st.severity, testSubsetSeed(pilot.seed));
       const cost = await measureRetraining(cell.model, pilot.model, newData, testData, cell.target, plan, pilot.seed);
       runs.push({ family: st.family as Family, severity: st.severity, level: st.level, steps: cost.steps, censored: cost.censored, stopReason: cost.stopReason });
       log(`  pilot ${st.family}-${st.severity}: ${cost.steps} steps (${cost.stopReason})${cost.censored ? ' — censored, dropped from the grid' : ''}`);

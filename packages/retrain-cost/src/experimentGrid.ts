@@ -8,7 +8,7 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { Rng, TrellisError, type Dataset, type RunRecord, type StudyJournal } from '@trellis-ml/core';
 import { armFromRepresentations } from './arm.js';
 import { accuracyOf, bbsdKS, gaussianOtdd, hScore, leep, logme, mmd2 } from './baselines.js';
-import { loadSplit, measureRetraining, prepareCell, shiftedData, type PreparedCell } from './experimentCell.js';
+import { loadSplit, measureRetraining, prepareCell, shiftedData, testSubsetSeed, type PreparedCell } from './experimentCell.js';
 import type { DatasetName, Family, GridSetting, Plan } from './experimentPlan.js';
 import { buildReproModel, REPRO_MODEL_INFO, type ReproModel, type ReproModelInfo } from './models.js';
 import { preIndex, preIndexAgainst, preIndexReference, type PreIndexOptions, type PreIndexReference } from './preindex.js';
@@ -195,7 +195,7 @@ async function measureSetting(ctx: CellContext, st: GridSetting, rows: GridRow[]
   const { model, oldRaw, oldData, testRaw, target } = ctx.cell;
   const ti = Date.now();
   const newData = shiftedData(oldRaw, st.family, st.severity, seed);
-  const testData = shiftedData(testRaw, st.family, st.severity, seed + 1000);
+  const testData = shiftedData(testRaw, st.family, st.severity, testSubsetSeed(seed));
   const pi = await preIndex(model, oldData, newData, piOptions);
   const exNew = extractRepresentations(model, newData, { layers: [...layers, info.penultimate], probs: true, batchSize: 64 });
   const armA = armFromRepresentations(exOld.perLayer, exOld.n, exNew.perLayer, exNew.n, layers, postActivation, { bins: 32 });

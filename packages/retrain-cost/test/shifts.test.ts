@@ -1,6 +1,7 @@
-import { Rng } from '@trellis-ml/core';
+import { Dataset, MAX_SEED, Rng } from '@trellis-ml/core';
 import { applyCorruption } from '@trellis-ml/datasets';
 import { describe, expect, it } from 'vitest';
+import { shiftedData, testSubsetSeed } from '../src/experimentCell.js';
 
 // The reproduction's blur comes from @trellis-ml/datasets; check it against this spec's golden values (§12).
 describe('the blur family matches SciPy (spec §12 golden values)', () => {
@@ -42,5 +43,22 @@ describe('the salt & pepper family grows with severity', () => {
       expect(changed / y.length).toBeCloseTo(1 - (1 - a / 2) ** 2, 1);
       prev = y;
     }
+  });
+});
+
+// The test subset is shifted with the run seed + 1000; corrupt() refuses seeds above 2^32 − 1 (MAX_SEED).
+describe('the test subset\'s shift seed stays a seed corrupt() accepts', () => {
+  it('is run seed + 1000 below 2^32 − 1000 and wraps past MAX_SEED as core\'s 32-bit generator did (run seed 2^32 − 1 → 999)', () => {
+    expect([0, 1, 42, MAX_SEED - 1000].map(testSubsetSeed)).toEqual([1000, 1001, 1042, MAX_SEED]);
+    expect(testSubsetSeed(MAX_SEED - 999)).toBe(0);
+    expect(testSubsetSeed(MAX_SEED)).toBe(999);
+  });
+
+  it('run seed 2^32 − 1 shifts its test subset (it would be refused as seed 2^32 + 999), with the values the wrapped seed gave', () => {
+    const rng = new Rng(3);
+    const raw = Dataset.fromArrays({ x: Float32Array.from({ length: 2 * 784 }, () => rng.next()), shape: [28, 28, 1], labels: Int32Array.from([1, 7]), numClasses: 10 });
+    const shifted = shiftedData(raw, 'gauss', 3, testSubsetSeed(MAX_SEED));
+    expect(Array.from(shifted.x)).toEqual(Array.from(shiftedData(raw, 'gauss', 3, 999).x));
+    expect(() => shiftedData(raw, 'gauss', 3, MAX_SEED + 1000)).toThrow(/BAD_SEED|is not a seed from 0 to 4294967295/);
   });
 });

@@ -5,7 +5,7 @@
  * the other cost proxies, the index's own cost and every index variant. Pure functions of the grid's rows
  * (and the energy log's lines); the claims and the report read their results.
  */
-import { CostPredictor, type CalibrationPoint, type DroppedRuns, type PredictorEvaluation } from './predictor.js';
+import { CostPredictor, usableForFit, type CalibrationPoint, type DroppedRuns, type PredictorEvaluation } from './predictor.js';
 import { correlationsWithIntervals, epochEquivalents, orderingAgreement, type CorrelationWithIntervals, type ModelPair } from './costAnalysis.js';
 import { energyByHand, energyStatement, relativeError, workedEnergyExample } from './energyAudit.js';
 import type { Plan } from './experimentPlan.js';
@@ -121,10 +121,11 @@ export function evaluatePredictor(rows: GridRow[], families: Plan['families'], l
       if (d.total) log(`  predictor for ${c}: left ${d.total} run${d.total === 1 ? '' : 's'} out of the fit (${[d.index ? `${d.index} with a non-finite index` : '', d.cost ? `${d.cost} with a non-finite or negative cost` : ''].filter(Boolean).join(', ')}): ${dropped.runs.join(', ')}`);
       predictorEval.push({ cell: c, mdape: ev.mdape, coverage: ev.coverage, n: ev.n, censoredAbove: ev.censoredAboveInterval, a: pred.coefficients.a, b: pred.coefficients.b, halfWidth: pred.logHalfWidth,
         leaveOut, loo, lofo: leaveOut === 'group' ? ev : null, dropped });
-      // prediction for each shift before its own retraining: fit without that run
+      // prediction for each shift before its own retraining: fit without that run (none for a run without a
+      // finite index, or when the other runs leave fewer than 2 the fit can use)
       rs.forEach((r, i) => {
         const others = pts.filter((_, j) => j !== i);
-        if (others.filter((p) => !p.censored).length < 2) return;
+        if (!Number.isFinite(pts[i]!.index) || others.filter(usableForFit).length < 2) return;
         // kWh per epoch as a profiling run would give it: energy per optimiser step of the other runs × steps per epoch
         const trained = rs.filter((o, j) => j !== i && o.steps > 0);
         const kWhPerEpoch = trained.length ? trained.reduce((s2, o) => s2 + o.kWh, 0) / trained.reduce((s2, o) => s2 + o.epochsFractional, 0) : undefined;

@@ -36,7 +36,7 @@ export { energyTrackerPlugin } from './plugin.js';
 export type { EnergyPluginOptions, EnergyPluginState, EnergyTrackerPlugin } from './plugin.js';
 export { retrainToTarget, addReports } from './retrain.js';
 export type { RetrainOptions, RetrainCost } from './retrain.js';
-export { CostPredictor, isotonicFit, leastSquares, conformalQuantile } from './predictor.js';
+export { CostPredictor, isotonicFit, leastSquares, conformalQuantile, usableForFit } from './predictor.js';
 export type { CalibrationPoint, DroppedRuns, Interval, PredictorOptions, PredictOptions, PredictorEvaluation } from './predictor.js';
 export { pearson, spearman, spearmanTieCap, kendall, ranks, median, quantile, bootstrapCI } from './stats.js';
 export type { BootstrapInterval } from './stats.js';

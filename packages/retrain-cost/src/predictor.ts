@@ -67,6 +67,13 @@ export interface DroppedRuns {
 }
 
 /**
+ * True when {@link CostPredictor.fit} fits on the run: uncensored, with a finite index and a finite epoch count ≥ 0.
+ */
+export function usableForFit(p: CalibrationPoint): boolean {
+  return !p.censored && Number.isFinite(p.index) && Number.isFinite(p.epochs) && p.epochs >= 0;
+}
+
+/**
  * The runs of `points` with an unusable index or cost, as {@link DroppedRuns} defines them (pure).
  * Non-object entries are not counted (fit refuses them first).
  */
@@ -271,7 +278,7 @@ export class CostPredictor {
     checkChoice(model, ['loglinear', 'isotonic'] as const, 'predictor model', { fix: "use model: 'loglinear' (the default) or 'isotonic'" });
     const alpha = options.alpha ?? 0.2;
     if (!(alpha > 0 && alpha < 1)) throw new TrellisError('BAD_ALPHA', `alpha ${alpha} is outside (0, 1)`, 'pass e.g. alpha: 0.2 for 80% intervals');
-    const used = points.filter((p) => !p.censored && Number.isFinite(p.index) && Number.isFinite(p.epochs) && p.epochs >= 0);
+    const used = points.filter(usableForFit);
     if (used.length < 2) {
       const d = droppedRuns(points);
       const censored = points.filter((p) => p.censored).length;

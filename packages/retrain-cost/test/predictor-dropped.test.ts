@@ -60,6 +60,21 @@ describe('the study summary reports the runs each cell\'s predictor left out', (
     const clean = evaluatePredictor(rows.filter((r) => Number.isFinite(r.indices.preIndex)), ['gauss'], () => {});
     expect(clean.predictorEval[0]!.dropped).toEqual({ total: 0, index: 0, cost: 0, runs: [] });
   });
+
+  it('predicts each run from the others only when they leave 2 usable runs, and never at a NaN index', () => {
+    // two usable runs and a NaN one: leaving out a usable run leaves one usable, which made the whole cell's
+    // prediction loop fail with TOO_FEW_RUNS (logged as if the predictor could not be fitted)
+    const lines: string[] = [];
+    const few = evaluatePredictor([row(0, 0, 1), row(1, 0.2, 2), row(3, NaN, 5)], ['gauss'], (s) => lines.push(s));
+    expect(few.predictorEval).toHaveLength(1);
+    expect(few.predictions).toEqual([]);
+    expect(lines.join('\n')).not.toMatch(/needs at least 2/);
+    // with enough usable runs every run with a finite index is predicted, the NaN one is not
+    const rows = [row(0, 0, 1), row(1, 0.2, 2), row(2, 0.4, 3), row(3, NaN, 5), row(4, 0.8, 8)];
+    const { predictions } = evaluatePredictor(rows, ['gauss'], () => {});
+    expect(predictions.map((p) => p.run)).toEqual(['mnist/mlp/s1/control-0', 'mnist/mlp/s1/gauss-1', 'mnist/mlp/s1/gauss-2', 'mnist/mlp/s1/gauss-4']);
+    expect(predictions.every((p) => Number.isFinite(p.predEpochs))).toBe(true);
+  });
 });
 
 describe('CostPredictor.fromJSON refuses a damaged saved predictor (it predicted NaN)', () => {

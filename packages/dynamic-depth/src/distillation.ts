@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, checkClassLabels, softCrossEntropy, oneHotTargets } from '@trellis-ml/core';
+import { check, checkLogitsAndLabels, softCrossEntropy, oneHotTargets, type LabelCheckOptions } from '@trellis-ml/core';
 
 const stop = tf.customGrad(((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as Parameters<typeof tf.customGrad>[0]);
 
@@ -28,19 +28,14 @@ export function kdLoss(teacherLogits: tf.Tensor, studentLogits: tf.Tensor, tempe
   });
 }
 
-/**
- * Checks `[batch, classes]` logits (batch ≥ 1) against int32 labels `[batch]` holding class ids in
- * `[0, classes)`: SHAPE_MISMATCH, EMPTY_BATCH, BAD_LABELS (not int32) or LABEL_OUT_OF_RANGE. The labels
- * are read back (`tf.oneHot` silently turns an out-of-range label into a row of zeros).
- */
-export function checkLogitsAndLabels(logits: tf.Tensor, labels: tf.Tensor, what: string): void {
-  check(logits.rank === 2 && labels.rank === 1 && labels.shape[0] === logits.shape[0], 'SHAPE_MISMATCH',
-    `${what}: ${labels.shape.join(' × ')} labels for logits of shape [${logits.shape.join(', ')}]`, 'pass [batch, classes] logits and one integer label per row (labels of shape [batch])');
-  check(logits.shape[0]! > 0 && logits.shape[1]! > 0, 'EMPTY_BATCH', `${what}: the logits [${logits.shape.join(', ')}] hold no values (the mean over an empty batch would read 0)`,
-    'compute the loss on a batch of at least one example');
-  check(labels.dtype === 'int32', 'BAD_LABELS', `${what}: the labels are ${labels.dtype}, not int32 class ids`, "pass integer class labels, e.g. tf.tensor1d([0, 2, 1], 'int32') (or tf.cast(labels, 'int32'))");
-  const k = logits.shape[1]!;
-  checkClassLabels(labels.dataSync(), k, { context: what, fix: `pass class ids 0..${k - 1}: the logits have ${k} classes (remap the labels, or build the model with the right numClasses)` });
+/** Options of {@link memberLoss}. */
+export interface MemberLossOptions extends LabelCheckOptions {
+  /** KD share w of the loss, in `[0, 1]`. */
+  kdWeight: number;
+  /** Softening temperature T of the KD terms (> 0). */
+  temperature: number;
+  /** Multiplier of the CE part, a number ≥ 0 (default 1; 0 lets a caller's base loss carry it). */
+  ceScale?: number;
 }
 
 /** A teacher of a member: its logits and the weight of its KD term. */
@@ -54,11 +49,12 @@ export interface Teacher {
  * `(1−w)·CE(z, y) + w · Σ_t weight_t · KD_T(z_t → z) / Σ_t weight_t`. Teachers with weight 0 are
  * ignored; with no teacher left the loss is plain cross-entropy. `ceScale` (a number ≥ 0, default 1)
  * multiplies the CE part (0 lets a caller's base loss carry it). Logits are `[batch, classes]` with
- * `batch ≥ 1`; labels are int32 class ids in `[0, classes)` (LABEL_OUT_OF_RANGE otherwise: `tf.oneHot`
+ * `batch ≥ 1`; labels are int32 class ids in `[0, classes)`, checked by core's `checkLogitsAndLabels`
+ * (LABEL_OUT_OF_RANGE otherwise, read on the host unless `checkLabelValues` is `false`: `tf.oneHot`
  * would turn such a label into a row of zeros that adds nothing to the loss); teacher weights are
  * finite numbers ≥ 0.
  */
-export function memberLoss(logits: tf.Tensor, labels: tf.Tensor1D, teachers: readonly Teacher[], options: { kdWeight: number; temperature: number; ceScale?: number }): tf.Scalar {
+export function memberLoss(logits: tf.Tensor, labels: tf.Tensor1D, teachers: readonly Teacher[], options: MemberLossOptions): tf.Scalar {
   check(typeof options === 'object' && options !== null, 'BAD_OPTION', `memberLoss needs { kdWeight, temperature }, got ${String(options)}`, 'pass e.g. { kdWeight: 0.5, temperature: 3 }');
   check(Number.isFinite(options.kdWeight) && options.kdWeight >= 0 && options.kdWeight <= 1, 'BAD_OPTION', `kdWeight ${options.kdWeight} is outside [0, 1]`,
     'pass the KD share of the loss in [0, 1], e.g. 0.5');
@@ -67,7 +63,7 @@ export function memberLoss(logits: tf.Tensor, labels: tf.Tensor1D, teachers: rea
   check(Array.isArray(teachers), 'BAD_OPTION', `memberLoss needs a list of teachers, got ${String(teachers)}`, 'pass [] for none, or [{ logits, weight }, …]');
   teachers.forEach((t, i) => check(t !== null && typeof t === 'object' && Array.isArray(t.logits?.shape) && Number.isFinite(t.weight) && t.weight >= 0, 'BAD_OPTION',
     `teacher ${i} is not { logits: Tensor, weight } with a finite weight ≥ 0 (weight ${String(t?.weight)})`, 'give every teacher its logits and a weight such as 1 (0 switches it off)'));
-  checkLogitsAndLabels(logits, labels, 'memberLoss');
+  checkLogitsAndLabels(logits, labels, { context: 'memberLoss', checkLabelValues: options.checkLabelValues });
   return tf.tidy(() => {
     const active = teachers.filter((t) => t.weight > 0);
     const ce = softCrossEntropy(logits, oneHotTargets(labels, logits.shape[logits.shape.length - 1]!));

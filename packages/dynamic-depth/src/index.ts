@@ -18,7 +18,7 @@ export { residualMLP, type ResidualMlpOptions } from './residualMlp.js';
 export { resNetCNN, type ResNetCnnOptions } from './resnetCnn.js';
 export { fromBlocks, type UserBackbone, type UserBlock } from './fromBlocks.js';
 export { buildFromArchitecture, cloneDepthNet, leaderArchitecture, loadDepthNet } from './architectures.js';
-export { kdLoss, memberLoss, stopGradient, type Teacher } from './distillation.js';
+export { kdLoss, memberLoss, stopGradient, type MemberLossOptions, type Teacher } from './distillation.js';
 export { sampleDepths, sampleLayerDrop, sampleSubnets, type SubnetSampling } from './sampling.js';
 export {
   checkOfaPhases,

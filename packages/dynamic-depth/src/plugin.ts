@@ -182,7 +182,7 @@ export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
   let baseCarriesCe = false;
 
   const subConfigs = (net: DepthNet) => net.configs.filter((c) => c.id !== net.fullConfig.id).sort((a, b) => net.compareCost(a, b));
-  const kdOpts = { kdWeight: w, temperature: T };
+  const kdOpts = { kdWeight: w, temperature: T, checkLabelValues: false }; // the Dataset checked the labels: no host read per step
   const fullTeachersOf = (other: tf.Tensor | null, leader: tf.Tensor | null): Teacher[] => [
     ...(leader ? [{ logits: leader, weight: W.alpha }] : []),
     ...(other ? [{ logits: other, weight: W.beta }] : []),
@@ -599,7 +599,7 @@ export function earlyExit(options: EarlyExitOptions = {}): TrainerPlugin<Record<
       const exits = ctx.baseLossActive ? others : [n.fullConfig, ...others];
       if (exits.length === 0) return {};
       const logits = exits.map((c) => (c.id === n.fullConfig.id ? outputs.logits : outputs.features[`exit:${c.id}`] ?? n.forward(batch.x, { config: c, training: true })));
-      return { exits: exitLoss(logits, y, exits.map(weightOf)) };
+      return { exits: exitLoss(logits, y, exits.map(weightOf), { checkLabelValues: false }) };
     },
     onFitEnd() {
       if (adapter) adapter.subnets = [];

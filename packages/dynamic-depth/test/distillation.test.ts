@@ -14,7 +14,7 @@ describe('knowledge distillation', () => {
     expect((await expectTrellisError(() => memberLoss(z, y, [{ logits: t, weight: 1 }], { kdWeight: 2, temperature: 3 }), 'BAD_OPTION')).problem).toContain('kdWeight 2 is outside [0, 1]');
     await expectTrellisError(() => memberLoss(z, y, [], { kdWeight: NaN, temperature: 3 }), 'BAD_OPTION');
     const e = await expectTrellisError(() => memberLoss(z, tf.tensor1d([0, 1, 2], 'int32'), [], { kdWeight: 0.5, temperature: 3 }), 'SHAPE_MISMATCH');
-    expect(e.problem).toContain('3 labels for logits of shape [2, 3]');
+    expect(e.problem).toContain('labels of shape [3] for 2 rows of logits [2, 3]');
     await expectTrellisError(() => (memberLoss as unknown as (a: tf.Tensor, b: tf.Tensor1D, c: []) => unknown)(z, y, []), 'BAD_OPTION');
     tf.dispose([z, y, t]);
   });

@@ -42,7 +42,8 @@ export interface RelaxState {
 
 /**
  * RelaxLoss (Chen et al. 2022) as a loss-replacing plugin: alternates |CE − α|, descent and
- * posterior flattening by epoch parity (spec §2.3). Loss term `relax`.
+ * posterior flattening by epoch parity (spec §2.3). Loss term `relax`. The batch's labels are not read
+ * back to the host (`checkLabelValues: false`): the Dataset checked them when it was built.
  */
 export function relaxLoss(options: RelaxLossOptions): LossReplacingPlugin<RelaxState> {
   checkOptions('relaxLoss', options, 'relaxLoss({ alpha: 0.3 })');
@@ -60,7 +61,7 @@ export function relaxLoss(options: RelaxLossOptions): LossReplacingPlugin<RelaxS
     replacesBaseLoss: true,
     lossTerms: (outputs, batch, ctx) => {
       const r = relaxedCrossEntropy(outputs.logits as tf.Tensor2D, labelsOf(ctx, name), {
-        alpha: options.alpha, upper: options.upper ?? 1, scheduleEpoch: ctx.epoch + epochBase, variant,
+        alpha: options.alpha, upper: options.upper ?? 1, scheduleEpoch: ctx.epoch + epochBase, variant, checkLabelValues: false,
         ...(options.detachTargets !== undefined ? { detachTargets: options.detachTargets } : {}),
       });
       branches[r.branch]++;
@@ -118,7 +119,8 @@ export interface CRLState extends RelaxState {
  * L = ImpRelaxLoss(N_t(z)) + λ·RelaxedCenterLoss(N_tc(f), N_tc(c)) (spec §2.3–2.5). The centres
  * (C × D, N(0, 1) from the run's seed) get their gradient from the same backward pass and are
  * stepped by their own momentum SGD with a constant learning rate, not by the Trainer's optimizer.
- * Loss terms `relax` and `center` (already × λ).
+ * Loss terms `relax` and `center` (already × λ). The batch's labels are not read back to the host
+ * (`checkLabelValues: false`): the Dataset checked them when it was built.
  */
 export function crl(options: CRLOptions = {}): LossReplacingPlugin<CRLState> {
   checkOptions('crl', options, 'crl({ alpha: 0.3 })');
@@ -183,7 +185,7 @@ export function crl(options: CRLOptions = {}): LossReplacingPlugin<CRLState> {
       const y = labelsOf(ctx, name);
       const e = ctx.epoch + o.epochBase;
       const r1 = relaxedCrossEntropy(logits, y, {
-        alpha: o.alpha, upper: o.upper, scheduleEpoch: e, variant: 'kimlab', squashT: o.t,
+        alpha: o.alpha, upper: o.upper, scheduleEpoch: e, variant: 'kimlab', squashT: o.t, checkLabelValues: false,
         ...(options.detachTargets !== undefined ? { detachTargets: options.detachTargets } : {}),
       });
       branches[r1.branch]++;
@@ -192,7 +194,7 @@ export function crl(options: CRLOptions = {}): LossReplacingPlugin<CRLState> {
         const raw = outputs.features[tap!]!;
         const f = tf.reshape(raw, [raw.shape[0]!, -1]) as tf.Tensor2D;
         const r2 = relaxedCenterLoss(f, centers as tf.Tensor2D, y, logits, {
-          alpha: o.alphaCenter, t: o.tCenter, upper: o.upperCenter, scheduleEpoch: e,
+          alpha: o.alphaCenter, t: o.tCenter, upper: o.upperCenter, scheduleEpoch: e, checkLabelValues: false,
           ...(options.detachTargets !== undefined ? { detachTargets: options.detachTargets } : {}),
         });
         centerBranches[r2.branch]++;

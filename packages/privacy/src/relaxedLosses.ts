@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, checkChoice, checkClassLabels, TrellisError } from '@trellis-ml/core';
+import { check, checkChoice, checkLogitsAndLabels, TrellisError, type LabelCheckOptions } from '@trellis-ml/core';
 
 /**
  * The relaxed objectives of RelaxLoss (Chen et al., ICLR 2022) and CRL (Fang & Kim, UAI 2024) as
@@ -44,7 +44,7 @@ export function logNormSquash(v: tf.Tensor2D, t: number): tf.Tensor2D {
 }
 
 /** Options of {@link relaxedCrossEntropy}. */
-export interface RelaxedCrossEntropyOptions {
+export interface RelaxedCrossEntropyOptions extends LabelCheckOptions {
   /** Target loss level α. */
   alpha: number;
   /** Upper clamp u of the target-class confidence in the flattened soft labels. */
@@ -79,21 +79,6 @@ function checkUpper(what: string, v: unknown): void {
     `pass ${what} such as 1 (the clamp of the target-class confidence in the soft labels)`);
 }
 
-/**
- * Checks `[batch, classes]` logits against int class-id labels: ranks, equal batch sizes, a
- * non-empty batch, and every label a class id `0..classes − 1` (read on the host: a wrong label would
- * silently give an all-zero one-hot row).
- */
-function checkLogitsAndLabels(logits: tf.Tensor, labels: tf.Tensor, classes: number, what: string): void {
-  check(logits instanceof tf.Tensor && logits.rank === 2, 'BAD_SHAPE', () => `${what} needs [batch, classes] logits, got ${logits instanceof tf.Tensor ? `shape [${logits.shape.join(', ')}]` : typeof logits}`,
-    'pass the model\'s 2-D logits (one row per example)');
-  check(labels instanceof tf.Tensor && labels.rank === 1 && labels.shape[0] === logits.shape[0], 'SHAPE_MISMATCH',
-    () => `${what} got ${labels instanceof tf.Tensor ? `labels of shape [${labels.shape.join(', ')}]` : 'no label tensor'} for ${logits.shape[0]} rows of logits`,
-    'pass one integer class id per example, as a 1-D tensor');
-  check(logits.shape[0]! > 0, 'EMPTY_BATCH', `${what} got an empty batch`, 'pass at least one example (the batch mean of zero examples is NaN)');
-  checkClassLabels(labels.dataSync(), classes, { context: what });
-}
-
 function detached(t: tf.Tensor): tf.Tensor {
   return tf.tensor(t.dataSync(), t.shape, 'float32');
 }
@@ -107,6 +92,8 @@ function clampedConfidence(logits: tf.Tensor2D, onehot: tf.Tensor2D, upper: numb
 /**
  * RelaxLoss / CRL's ImpRelaxLoss (spec §2.3). `labels` are int32 class ids. Soft targets in the
  * flattening branch: q on the label, (1 − q)/(C − 1) elsewhere, q from the raw logits.
+ * @throws TrellisError as core's `checkLogitsAndLabels` (`LABEL_OUT_OF_RANGE` reads the labels on the host
+ * unless `options.checkLabelValues` is `false`); `BAD_SHAPE` for fewer than 2 classes; `BAD_OPTION`.
  */
 export function relaxedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, options: RelaxedCrossEntropyOptions): RelaxedLossValue {
   check(options !== null && typeof options === 'object', 'BAD_OPTION', () => `relaxedCrossEntropy got no options (got ${String(options)})`,
@@ -114,8 +101,8 @@ export function relaxedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, op
   checkVariant(options.variant);
   checkLevel('alpha', options.alpha);
   checkUpper('upper', options.upper);
-  const c = logits instanceof tf.Tensor ? logits.shape[1]! : NaN;
-  checkLogitsAndLabels(logits, labels, c, 'relaxedCrossEntropy');
+  checkLogitsAndLabels(logits, labels, { context: 'relaxedCrossEntropy', checkLabelValues: options.checkLabelValues });
+  const c = logits.shape[1]!;
   if (c < 2) throw new TrellisError('BAD_SHAPE', `relaxed losses need at least 2 classes, got ${c}`, 'pass [batch, classes] logits');
   relaxBranch(options.scheduleEpoch, 0, options.alpha);
   // one tidy: only the returned loss survives a call outside a tape (no intermediate is left allocated)
@@ -140,7 +127,7 @@ export function relaxedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, op
 }
 
 /** Options of {@link relaxedCenterLoss}. */
-export interface RelaxedCenterLossOptions {
+export interface RelaxedCenterLossOptions extends LabelCheckOptions {
   /** Target mean squared feature-to-centre distance α_c. */
   alpha: number;
   /** Squashing temperature t_c of features and centres. */
@@ -156,6 +143,9 @@ export interface RelaxedCenterLossOptions {
  * epochs; D while above α_c on odd epochs; below it (1/2B) Σ [q_i‖f̂_i − ĉ_{y_i}‖² + (1 − q_i)‖f̂_i‖²]
  * with q_i = clamp(softmax(z_i)[y_i], 0, u_c) from the raw logits. Centres are gathered by a
  * one-hot matmul (its gradient needs no scatter kernel).
+ * @throws TrellisError as core's `checkLogitsAndLabels` (`LABEL_OUT_OF_RANGE` reads the labels on the host
+ * unless `options.checkLabelValues` is `false`); `SHAPE_MISMATCH` / `FEATURE_DIM_MISMATCH` / `BAD_SHAPE` for
+ * features, centres and logits that do not fit; `BAD_OPTION`.
  */
 export function relaxedCenterLoss(features: tf.Tensor2D, centers: tf.Tensor2D, labels: tf.Tensor1D, logits: tf.Tensor2D, options: RelaxedCenterLossOptions): RelaxedLossValue {
   check(options !== null && typeof options === 'object', 'BAD_OPTION', () => `relaxedCenterLoss got no options (got ${String(options)})`,
@@ -174,7 +164,7 @@ export function relaxedCenterLoss(features: tf.Tensor2D, centers: tf.Tensor2D, l
   check(logits instanceof tf.Tensor && logits.rank === 2 && logits.shape[1] === c && logits.shape[0] === b, 'SHAPE_MISMATCH',
     () => `relaxedCenterLoss got logits of shape ${shapeOf(logits)} for ${b} feature rows and ${c} centres`,
     'pass one row of logits per feature row, with one logit per class (one centre per class)');
-  checkLogitsAndLabels(logits, labels, c, 'relaxedCenterLoss');
+  checkLogitsAndLabels(logits, labels, { context: 'relaxedCenterLoss', checkLabelValues: options.checkLabelValues });
   relaxBranch(options.scheduleEpoch, 0, options.alpha);
   return tf.tidy(() => {
     const onehot = tf.cast(tf.oneHot(tf.cast(labels, 'int32'), c), 'float32') as tf.Tensor2D;

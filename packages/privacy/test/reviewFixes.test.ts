@@ -52,7 +52,7 @@ describe('relaxed losses as standalone tensor functions', () => {
     // before: label 5 of 3 classes gave a loss of 0 (CE of a zero row) and took the flattening branch
     expect(expectCode(() => relaxedCrossEntropy(logits(), tf.tensor1d([5], 'int32'), opts), 'LABEL_OUT_OF_RANGE').problem).toBe('relaxedCrossEntropy: label 5 of example 0 is outside [0, 3)');
     expectCode(() => relaxedCrossEntropy(logits(), tf.tensor1d([-1], 'int32'), opts), 'LABEL_OUT_OF_RANGE');
-    expectCode(() => relaxedCrossEntropy(logits(), tf.tensor1d([0.7]), opts), 'LABEL_OUT_OF_RANGE');
+    expectCode(() => relaxedCrossEntropy(logits(), tf.tensor1d([0.7]), opts), 'BAD_LABELS'); // float labels: not int32 class ids (LABEL_OUT_OF_RANGE before the shared check)
     // before: two labels for one row broadcast silently
     expect(expectCode(() => relaxedCrossEntropy(logits(), tf.tensor1d([0, 1], 'int32'), opts), 'SHAPE_MISMATCH').problem).toContain('labels of shape [2] for 1 rows');
     // before: 1-D logits gave NaN, an empty batch 0

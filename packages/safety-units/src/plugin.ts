@@ -10,7 +10,7 @@ import type { ModelAdapter, TrainerContext, TrainerPlugin } from '@trellis-ml/co
 import { check } from '@trellis-ml/core';
 import { LowRankAdapter, lowRankAdapter, resolveAdapterRank, type LowRankOptions } from './lowRank.js';
 import { unitWeightMasks } from './prune.js';
-import { sequenceNll, type SequenceLossOptions } from './sequenceLoss.js';
+import { checkTokenIds, sequenceNll, type SequenceLossOptions } from './sequenceLoss.js';
 import { checkMask, emptyMask, invertMask, maskFromJson, maskToJson, unionMasks, type UnitLayout, type UnitMask } from './units.js';
 
 /**
@@ -184,14 +184,20 @@ export function unitBudgetPlugin(options: BudgetOptions): TrainerPlugin<FreezeSt
 /**
  * The language model's loss as a Trainer plugin (use with `baseLoss: 'none'`): mean next-token
  * cross-entropy over response positions (see {@link sequenceNll}), logged as `sequence-loss/nll`.
+ * The token ids are checked once when `fit` starts, on the training set's host copy (`LABEL_OUT_OF_RANGE`),
+ * and not read back from the device in every step; batches passed to `trainStep` directly are not checked.
  */
-export function sequenceLossPlugin(options: SequenceLossOptions & { name?: string }): TrainerPlugin {
+export function sequenceLossPlugin(options: Omit<SequenceLossOptions, 'checkLabelValues'> & { name?: string }): TrainerPlugin {
   check(Array.isArray(options?.responseStart) && Number.isInteger(options.pad), 'BAD_OPTION', 'the sequence loss needs `responseStart` (token ids) and `pad` (a token id)',
     'pass lang.lossOptions() for the request language, e.g. sequenceLossPlugin(lang.lossOptions())');
+  const lossOptions: SequenceLossOptions = { responseStart: options.responseStart, pad: options.pad, checkLabelValues: false };
   return {
     name: options.name ?? 'sequence-loss',
     apiVersion: 1,
-    lossTerms: (outputs, batch) => ({ nll: sequenceNll(outputs.logits, batch.x, options) }),
+    onFitStart: (ctx) => {
+      if (ctx.train) checkTokenIds(ctx.train.x, ctx.train.exampleSize, ctx.model.numClasses, 'training example');
+    },
+    lossTerms: (outputs, batch) => ({ nll: sequenceNll(outputs.logits, batch.x, lossOptions) }),
   };
 }
 

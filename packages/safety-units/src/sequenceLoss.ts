@@ -9,14 +9,20 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check } from '@trellis-ml/core';
+import { check, type LabelCheckOptions } from '@trellis-ml/core';
 
 /** Options of {@link sequenceNll}. */
-export interface SequenceLossOptions {
+export interface SequenceLossOptions extends LabelCheckOptions {
   /** Tokens from which on (inclusive) positions are trained, e.g. `[ASSIST]` (response-only SFT). */
   responseStart: readonly number[];
   /** The padding token (targets equal to it are skipped). */
   pad: number;
+  /**
+   * Read the token ids on the host and refuse one outside the vocabulary (`LABEL_OUT_OF_RANGE`): its
+   * one-hot row would be all zero. Default `true`. {@link sequenceLossPlugin} passes `false` and checks the
+   * training set's token ids once when `fit` starts (on its host copy), not in every step.
+   */
+  checkLabelValues?: boolean;
 }
 
 /** Checks token ids `[b, T]` (and, when given, logits `[b, T, V]` of the same `b` and `T`). */
@@ -43,21 +49,28 @@ export function responseMask(tokens: tf.Tensor, options: SequenceLossOptions): t
 }
 
 /**
- * Per-position next-token NLL `[b, T-1]` of `logits` `[b, T, V]` on `tokens` `[b, T]`.
- * @throws TrellisError `BAD_SHAPE` when the shapes disagree, `LABEL_OUT_OF_RANGE` for a token id that is
- * not an integer in `[0, V)` (its one-hot row would be all zero and the position would add 0 to the loss).
+ * Throws `LABEL_OUT_OF_RANGE` unless every id of the row-major token sequences `ids` (rows of `length`) is
+ * an integer in `[0, vocab)`, naming the first bad one by position and row (`item`, default `sequence`). @internal
  */
-export function positionNll(logits: tf.Tensor, tokens: tf.Tensor): tf.Tensor2D {
-  checkTokens(tokens, logits);
-  const V = logits.shape[2]!;
-  const ids = tokens.dataSync();
+export function checkTokenIds(ids: ArrayLike<number>, length: number, vocab: number, item = 'sequence'): void {
   for (let i = 0; i < ids.length; i++) {
     const t = ids[i]!;
-    if (!(Number.isInteger(t) && t >= 0 && t < V)) {
-      check(false, 'LABEL_OUT_OF_RANGE', `token id ${t} at position ${i % tokens.shape[1]!} of sequence ${Math.floor(i / tokens.shape[1]!)} is outside the model's vocabulary [0, ${V})`,
+    if (!(Number.isInteger(t) && t >= 0 && t < vocab)) {
+      check(false, 'LABEL_OUT_OF_RANGE', `token id ${t} at position ${i % length} of ${item} ${Math.floor(i / length)} is outside the model's vocabulary [0, ${vocab})`,
         'encode the sequences with the language the model was built for (encodeSequences(lang, …)) and build the model with vocabSize = lang.vocabSize');
     }
   }
+}
+
+/**
+ * Per-position next-token NLL `[b, T-1]` of `logits` `[b, T, V]` on `tokens` `[b, T]`.
+ * @throws TrellisError `BAD_SHAPE` when the shapes disagree, `LABEL_OUT_OF_RANGE` for a token id that is
+ * not an integer in `[0, V)` (its one-hot row would be all zero and the position would add 0 to the loss;
+ * the ids are read on the host for this unless `options.checkLabelValues` is `false`).
+ */
+export function positionNll(logits: tf.Tensor, tokens: tf.Tensor, options: LabelCheckOptions = {}): tf.Tensor2D {
+  checkTokens(tokens, logits);
+  if (options.checkLabelValues !== false) checkTokenIds(tokens.dataSync(), tokens.shape[1]!, logits.shape[2]!);
   return tf.tidy(() => {
     const [b, T, V] = logits.shape as [number, number, number];
     const lsm = tf.logSoftmax(tf.slice(logits, [0, 0, 0], [b, T - 1, V]));
@@ -71,7 +84,7 @@ export function positionNll(logits: tf.Tensor, tokens: tf.Tensor): tf.Tensor2D {
 export function sequenceNll(logits: tf.Tensor, tokens: tf.Tensor, options: SequenceLossOptions): tf.Scalar {
   return tf.tidy(() => {
     const mask = responseMask(tokens, options);
-    const nll = positionNll(logits, tokens);
+    const nll = positionNll(logits, tokens, options);
     return tf.div(tf.sum(tf.mul(nll, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
   });
 }

@@ -479,6 +479,16 @@ napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
 
 bool g_mallopt = false;
 
+// SHA-256 of the sources this build was compiled from (native/sources-hash.mjs, through binding.gyp):
+// src/addon.ts refuses a build whose sources differ from the package's.
+#define TRELLIS_STR2(x) #x
+#define TRELLIS_STR(x) TRELLIS_STR2(x)
+#ifdef TRELLIS_SOURCES_HASH
+const char* const kSourcesHash = TRELLIS_STR(TRELLIS_SOURCES_HASH);
+#else
+const char* const kSourcesHash = "";
+#endif
+
 napi_value Versions(napi_env env, napi_callback_info) {
   napi_value o;
   napi_create_object(env, &o);
@@ -488,6 +498,7 @@ napi_value Versions(napi_env env, napi_callback_info) {
   set_prop(env, o, "openblasCore", str(env, openblas_get_corename()));
   set_prop(env, o, "gemm", str(env, gemm_impl() == 1 ? "onednn" : gemm_impl() == 2 ? "openblas-threads" : gemm_impl() == 3 ? "auto" : "openblas"));
   set_prop(env, o, "mallocTuned", str(env, g_mallopt ? "yes" : "no"));
+  set_prop(env, o, "sources", str(env, kSourcesHash));
   return o;
 }
 

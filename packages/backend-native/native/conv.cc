@@ -23,8 +23,12 @@ static engine& eng() {
   static engine e(engine::kind::cpu, 0);
   return e;
 }
+// The stream, the scratchpad and the primitive cache (with each entry's reordered-weights buffer) are
+// per calling thread: core's runDataParallel (`trellis train --workers N`) loads the addon in N worker
+// threads of one process, and shared ones gave wrong results (two convolutions in one scratchpad) and
+// "double free or corruption" (one thread clearing the full cache under another's entry).
 static stream& strm() {
-  static stream s(eng());
+  static thread_local stream s(eng());
   return s;
 }
 
@@ -50,7 +54,7 @@ struct Buf {
   ~Buf() { release(); }
 };
 
-static Buf g_scratch;
+static thread_local Buf g_scratch;
 
 struct Entry {
   primitive prim;
@@ -63,7 +67,7 @@ struct Entry {
   size_t bytes = 0;
 };
 
-static std::map<std::vector<int64_t>, std::unique_ptr<Entry>> g_cache;
+static thread_local std::map<std::vector<int64_t>, std::unique_ptr<Entry>> g_cache;
 static const size_t kMaxEntries = 256;
 
 void conv_cache_clear() { g_cache.clear(); }

@@ -39,6 +39,7 @@ struct ConvParams {
 // Returns "" or an error message.
 std::string conv(int mode, const ConvParams& p, const float* a, const float* b, float* out, const float* bias,
                  int act, float alpha);
+// The calling thread's cache (each JS thread, e.g. a worker_threads Worker, has its own).
 void conv_cache_clear();
 int64_t conv_cache_size();
 

@@ -4,8 +4,9 @@
  *
  * @module
  */
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -66,7 +67,8 @@ export interface NativeAddon {
   /** Bytes the addon holds (scratchpad, reordered weights) and cached conv primitives. */
   stats(): { bytes: number; convCacheEntries: number };
   clearCache(): void;
-  versions(): { dnnl: string; openblas: string; openblasCore: string; gemm: string; mallocTuned: string };
+  /** `sources`: `h` + SHA-256 of the sources it was built from (see {@link nativeSourcesHash}); '' or absent in older builds. */
+  versions(): { dnnl: string; openblas: string; openblasCore: string; gemm: string; mallocTuned: string; sources?: string };
   /**
    * Advises transparent huge pages for the whole 2 MB pages inside `x` (madvise MADV_HUGEPAGE); values are
    * untouched. Returns the bytes advised (0 below 2 MB, off Linux, or when the kernel refuses).
@@ -102,10 +104,32 @@ function packageRoot(): string {
 }
 
 /**
- * Tries to load the addon from `file` (no caching; never throws): `{ addon }` or `{ addon: null,
- * reason }` where the reason names the command that fixes it.
+ * `h` + the SHA-256 of the sources the addon is compiled from (native/*.cc and *.h by name, then
+ * binding.gyp), as native/sources-hash.mjs computes it for the build, which compiles it into the
+ * addon (`versions().sources`); null when the package has no native/ folder.
  */
-export function tryLoadAddon(file: string): AddonLoad {
+export function nativeSourcesHash(root: string = packageRoot()): string | null {
+  try {
+    const files = readdirSync(path.join(root, 'native')).filter((f) => /\.(cc|h)$/.test(f)).sort().map((f) => `native/${f}`);
+    const h = createHash('sha256');
+    for (const f of [...files, 'binding.gyp']) h.update(`${f}\0`).update(readFileSync(path.join(root, f))).update('\0');
+    return `h${h.digest('hex')}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Tries to load the addon from `given` (a relative path is taken from the working directory; no
+ * caching; never throws): `{ addon, path }` or `{ addon: null, path, reason }` where the reason names
+ * the command that fixes it, and `path` is the absolute path tried. With `options.sources` (what
+ * {@link nativeSourcesHash} gives), a build from other sources is refused too: it may have every
+ * function and still lack a kernel this version calls.
+ */
+export function tryLoadAddon(given: string, options: { sources?: string | null } = {}): AddonLoad {
+  // against the working directory, as existsSync reads it (require would take a relative path from
+  // this file's folder, and one without ./ as a package name)
+  const file = path.resolve(given);
   if (!existsSync(file)) {
     return {
       addon: null,
@@ -128,6 +152,20 @@ export function tryLoadAddon(file: string): AddonLoad {
           'Rebuild it: `npm run build:native -w @trellis-ml/backend-native`',
       };
     }
+    const expected = options.sources;
+    if (expected != null) {
+      const built = (addon as unknown as NativeAddon).versions().sources || undefined;
+      if (built !== expected) {
+        return {
+          addon: null,
+          path: file,
+          reason:
+            `the native addon at ${file} was built from other sources than this package's native/ ` +
+            `(${built == null ? 'a build that does not record them' : `built from ${built.slice(0, 13)}`}, the package has ${expected.slice(0, 13)}). ` +
+            'Rebuild it: `npm run build:native -w @trellis-ml/backend-native`',
+        };
+      }
+    }
     return { addon: addon as unknown as NativeAddon, path: file };
   } catch (err) {
     const msg = (err as Error)?.message ?? String(err);
@@ -148,15 +186,16 @@ export function addonPath(): string {
 }
 
 /**
- * Loads the addon once per process ({@link tryLoadAddon} on {@link addonPath}).
- * `TRELLIS_NATIVE_DISABLE=1` pretends it is absent. Sets `OMP_WAIT_POLICY=passive` unless
- * `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is already set.
+ * Loads the addon once per process ({@link tryLoadAddon} on {@link addonPath}), refusing a build from
+ * other sources than the package's (unless `TRELLIS_NATIVE_ADDON` names the build: then it is used as
+ * it is, e.g. a previous build for a comparison). `TRELLIS_NATIVE_DISABLE=1` pretends it is absent.
+ * Sets `OMP_WAIT_POLICY=passive` unless `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is already set.
  */
 export function loadAddon(): AddonLoad {
   if (cached != null) return cached;
   const file = addonPath();
   if (process.env['TRELLIS_NATIVE_DISABLE'] === '1') {
-    cached = { addon: null, path: file, reason: 'disabled by TRELLIS_NATIVE_DISABLE=1' };
+    cached = { addon: null, path: file, reason: 'disabled by TRELLIS_NATIVE_DISABLE=1 (unset it to use the native kernels)' };
     return cached;
   }
   // One OpenMP pool, idle threads sleeping instead of spinning: on a 2-core machine shared with
@@ -165,6 +204,6 @@ export function loadAddon(): AddonLoad {
   if (process.env['OMP_WAIT_POLICY'] == null && process.env['GOMP_SPINCOUNT'] == null) {
     process.env['OMP_WAIT_POLICY'] = 'passive';
   }
-  cached = tryLoadAddon(file);
+  cached = tryLoadAddon(file, { sources: process.env['TRELLIS_NATIVE_ADDON'] == null ? nativeSourcesHash() : null });
   return cached;
 }

@@ -6,10 +6,11 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
+import os from 'node:os';
 import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { BufferPool } from './bufferPool.js';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { GEMM_CHOICES, batchNormGradients, checkBackendOptions, registerBackendGradient, registerLargeArrayAdvisor, type GemmChoice, type GradientMap } from '@trellis-ml/core';
+import { GEMM_CHOICES, TrellisError, batchNormGradients, checkBackendOptions, registerBackendGradient, registerLargeArrayAdvisor, type GemmChoice, type GradientMap } from '@trellis-ml/core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
 import { installNativeSgd } from './sgd.js';
@@ -123,7 +124,7 @@ function nativeBatchNormGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: Name
   const [x, mean, variance, scale] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
   const c = x.shape[x.rank - 1] ?? 0;
   const covered =
-    !Array.isArray(dy) && x.dtype === 'float32' && mean.rank === 1 && mean.size === c && variance.size === c &&
+    !Array.isArray(dy) && x.dtype === 'float32' && x.size > 0 && c > 0 && mean.rank === 1 && mean.size === c && variance.size === c &&
     (scale == null || scale.size === c);
   if (!covered) return null;
   const eps = (attrs as unknown as tf.FusedBatchNormAttrs).varianceEpsilon;
@@ -141,7 +142,8 @@ function nativeBatchNormGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: Name
  */
 function nativeMeanGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): GradientMap | null {
   const [x] = saved as [Tensor];
-  if (Array.isArray(dy) || x.dtype !== 'float32') return null;
+  // x.size 0: nothing to spread (and a reduced axis of size 0 has no 1/size)
+  if (Array.isArray(dy) || x.dtype !== 'float32' || x.size === 0) return null;
   const axes = tf.util.parseAxisParam((attrs as unknown as tf.MeanAttrs).axis, x.shape);
   const expanded = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const reduceSize = axes.reduce((p, a) => p * (x.shape[a] as number), 1);
@@ -227,7 +229,8 @@ export function loadNativeKernels(): NativeKernelsStatus {
 export interface UseNativeBackendOptions {
   /**
    * Threads of the one OpenMP pool oneDNN and the GEMM split share (OpenBLAS's own pool stays at
-   * one thread). Default: `TRELLIS_NATIVE_THREADS`, else all logical cores.
+   * one thread): a whole number from 1 to 1024. Default: `TRELLIS_NATIVE_THREADS` (a `TrellisError`
+   * when set to anything but a whole number ≥ 1), else all logical cores.
    */
   threads?: number;
   /**
@@ -260,16 +263,41 @@ export interface NativeBackendInfo {
   versions?: Record<string, string>;
 }
 
+/** The most threads {@link useNativeBackend} takes (far above any core count it runs on). */
+const MAX_NATIVE_THREADS = 1024;
+
+function cores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** `TRELLIS_NATIVE_THREADS` as a number (undefined when unset or empty); a `TrellisError` when it is not a whole number ≥ 1. */
+function envThreads(): number | undefined {
+  const raw = process.env['TRELLIS_NATIVE_THREADS'];
+  if (raw == null || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new TrellisError('BAD_THREADS', `TRELLIS_NATIVE_THREADS=${raw} is not a whole number ≥ 1`,
+      'set it to the threads of the native OpenMP pool (e.g. TRELLIS_NATIVE_THREADS=2), or unset it (default: all logical cores)');
+  }
+  return n;
+}
+
 /**
  * Makes 'trellis-native' the current backend when the addon is available. Never throws for a
  * missing addon: returns `{ loaded: false, reason }` and leaves the current backend alone (the
  * caller falls back, e.g. core's `useBackend('auto')` to wasm). Throws a `TrellisError` for bad
- * options.
+ * options (`BAD_THREADS`: threads not a whole number from 1 to 1024, or a bad `TRELLIS_NATIVE_THREADS`;
+ * `BAD_GEMM`).
  */
 export async function useNativeBackend(options: UseNativeBackendOptions = {}): Promise<NativeBackendInfo> {
-  const envThreads = Number(process.env['TRELLIS_NATIVE_THREADS'] ?? NaN);
-  const threads = options.threads ?? (Number.isFinite(envThreads) && envThreads >= 1 ? envThreads : undefined);
+  const threads = options.threads ?? envThreads();
   checkBackendOptions({ ...(threads != null ? { threads } : {}), ...(options.gemm != null ? { gemm: options.gemm } : {}) });
+  if (threads != null && threads > MAX_NATIVE_THREADS) {
+    // libgomp cannot start tens of thousands of threads (the process segfaulted or aborted at the first
+    // parallel kernel), and the addon takes a C int (2^31 became 1 thread).
+    throw new TrellisError('BAD_THREADS', `threads ${threads} is more than the native backend's ${MAX_NATIVE_THREADS}`,
+      `pass at most the number of logical cores (${cores()} here), e.g. { threads: ${cores()} } (on the command line, --threads ${cores()}), or leave it out`);
+  }
   const st = loadNativeKernels();
   if (!st.loaded) return { loaded: false, reason: st.reason ?? 'unknown', kernels: [] };
   const { addon } = loadAddon();

@@ -16,7 +16,7 @@ export {
 } from './backend.js';
 export type { NativeKernelsStatus, UseNativeBackendOptions, NativeBackendInfo } from './backend.js';
 export { BATCH_NORM_GRAD_KERNEL } from './kernels.js';
-export { loadAddon, tryLoadAddon, addonPath, ACTIVATIONS, ADDON_FUNCTIONS } from './addon.js';
+export { loadAddon, tryLoadAddon, addonPath, nativeSourcesHash, ACTIVATIONS, ADDON_FUNCTIONS } from './addon.js';
 export type { NativeAddon, AddonLoad } from './addon.js';
 export { BufferPool } from './bufferPool.js';
 export type { BufferPoolOptions, BufferPoolStats } from './bufferPool.js';

@@ -19,6 +19,9 @@ export interface CpuBackendLike {
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
 type Shape4 = [number, number, number, number];
 
+/** The largest C int: sizes above it fall back to the cpu kernel where the addon's index math is 32-bit. */
+const INT32_MAX = 2147483647;
+
 /** Runs the cpu backend's kernel of that name (the fallback). */
 export type Fallback = (name: string, args: KernelArgs) => TensorInfo | TensorInfo[];
 
@@ -106,14 +109,21 @@ function matmulKernel(addon: NativeAddon, fallback: Fallback, name: 'BatchMatMul
     }
     const batch = sizeOf(outBatchShape);
     const simpleBroadcast = batchA === batchB || batchA === 1 || batchB === 1;
-    if (k !== kb || !simpleBroadcast || batch !== Math.max(batchA, batchB) || (bias != null && !biasOk(bias, n))) {
+    // batch 0 (an empty stack): the addon takes batch ≥ 1, and there is nothing to compute
+    if (k !== kb || !simpleBroadcast || batch === 0 || batch !== Math.max(batchA, batchB) || (bias != null && !biasOk(bias, n))) {
+      count(name, false);
+      return fallback(name, args);
+    }
+    const stacked = batchB === 1 && batchA > 1 && !tA;
+    if (Math.max(stacked ? batchA * m : m, n, k) > INT32_MAX) {
+      // cblas_sgemm takes C ints for M, N, K and the leading dimensions
       count(name, false);
       return fallback(name, args);
     }
     const outShape = [...outBatchShape, m, n];
     const out = alloc(backend, batch * m * n);
     const alpha = attrs.leakyreluAlpha ?? 0.2;
-    if (batchB === 1 && batchA > 1 && !tA) {
+    if (stacked) {
       // A stack of matrices times one matrix: one GEMM with batch·M rows.
       addon.matmul(av, bv, out, 1, batchA * m, n, k, false, tB, 0, 0, biasV, act, alpha);
     } else {
@@ -135,6 +145,8 @@ function convParams(info: tf.backend_util.Conv2DInfo): number[] | null {
   const pb = padInfo.bottom;
   const pr = padInfo.right;
   if ([pt, pl, pb, pr].some((p) => !Number.isFinite(p) || p < 0)) return null;
+  // oneDNN cannot describe a convolution without input channels (its error used up the one warning)
+  if (inChannels === 0) return null;
   // oneDNN's output size rule (floor); tfjs's paddings satisfy it except with unusual rounding modes.
   const ek = (filterHeight - 1) * dilationHeight + 1;
   const ekw = (filterWidth - 1) * dilationWidth + 1;
@@ -265,10 +277,26 @@ function poolParams(info: tf.backend_util.Conv2DInfo): number[] | null {
   const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, strideHeight, strideWidth } = info;
   const { dilationHeight, dilationWidth, padInfo, outHeight, outWidth } = info;
   if (dilationHeight !== 1 || dilationWidth !== 1 || padInfo.top < 0 || padInfo.left < 0) return null;
+  // the addon refuses (throws) an image of more values than its int32 argmax offsets reach
+  if (inHeight * inWidth * inChannels > INT32_MAX) return null;
   return [
     batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, strideHeight, strideWidth, 1, 1,
     padInfo.top, padInfo.left, outHeight, outWidth,
   ];
+}
+
+/**
+ * Whether some pooling window lies wholly in the padding (explicit pads ≥ the window, or 'ceil'
+ * rounding with a stride above the window). The cpu kernel's average there is 0/0 = NaN; the addon's
+ * is not, so AvgPool falls back. Windows move monotonically, so checking the first and last suffices.
+ */
+function hasEmptyWindow(info: tf.backend_util.Conv2DInfo): boolean {
+  const { padInfo, filterHeight, filterWidth, strideHeight, strideWidth, inHeight, inWidth, outHeight, outWidth } = info;
+  if (outHeight <= 0 || outWidth <= 0) return false;
+  return (
+    padInfo.top >= filterHeight || padInfo.left >= filterWidth ||
+    (outHeight - 1) * strideHeight - padInfo.top >= inHeight || (outWidth - 1) * strideWidth - padInfo.left >= inWidth
+  );
 }
 
 function poolKernel(addon: NativeAddon, fallback: Fallback, name: 'MaxPool' | 'AvgPool'): KernelFunc {
@@ -283,7 +311,7 @@ function poolKernel(addon: NativeAddon, fallback: Fallback, name: 'MaxPool' | 'A
     }
     const info = tf.backend_util.computePool2DInfo(x.shape as Shape4, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
     const params = poolParams(info);
-    if (params == null) {
+    if (params == null || (name === 'AvgPool' && hasEmptyWindow(info))) {
       count(name, false);
       return fallback(name, args);
     }
@@ -431,11 +459,14 @@ function binaryKernel(addon: NativeAddon, fallback: Fallback, name: string): Ker
     const b = inputs['b'] as TensorInfo;
     const av = f32(backend, a);
     const bv = f32(backend, b);
-    if (av == null || bv == null) return fallback(name, args);
-    let outShape: number[];
+    let outShape: number[] | null = null;
     try {
       outShape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
     } catch {
+      // the cpu kernel says what is wrong
+    }
+    if (av == null || bv == null || outShape == null) {
+      count(name, false);
       return fallback(name, args);
     }
     const total = sizeOf(outShape);
@@ -458,7 +489,10 @@ function unaryKernel(addon: NativeAddon, fallback: Fallback, name: string): Kern
     const { inputs, backend } = args;
     const x = inputs['x'] as TensorInfo;
     const xv = f32(backend, x);
-    if (xv == null || xv.length !== sizeOf(x.shape)) return fallback(name, args);
+    if (xv == null || xv.length !== sizeOf(x.shape)) {
+      count(name, false);
+      return fallback(name, args);
+    }
     const out = alloc(backend, xv.length);
     addon.unary(op, xv, out, name === 'Step' ? ((args.attrs?.['alpha'] as number | undefined) ?? 0) : 0);
     count(name, true);
@@ -473,7 +507,10 @@ function reduceKernel(addon: NativeAddon, fallback: Fallback, name: 'Sum' | 'Mea
     const x = inputs['x'] as TensorInfo;
     const xv = f32(backend, x);
     const rank = x.shape.length;
-    if (xv == null || rank === 0 || xv.length === 0) return fallback(name, args);
+    if (xv == null || rank === 0 || xv.length === 0) {
+      count(name, false);
+      return fallback(name, args);
+    }
     const axes = [...new Set(tf.util.parseAxisParam(attrs.axis, x.shape))].sort((p, q) => p - q);
     const k = axes.length;
     const contiguous = k > 0 && axes.every((v, i) => v === (axes[0] as number) + i);

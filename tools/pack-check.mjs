@@ -68,6 +68,17 @@ function main() {
   }
   console.log(`ok   npm install of ${tarballs.length} tarballs (+ ${peers.join(', ')})`);
 
+  // nothing compiles or runs at install (the install above ran with --ignore-scripts, so check the manifests):
+  // no install scripts, and a package shipping binding.gyp says gypfile: false, else npm runs `node-gyp rebuild`
+  const installScripts = packages.flatMap((p) => {
+    const dir = join(project, 'node_modules', ...p.json.name.split('/'));
+    const json = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    const scripts = ['preinstall', 'install', 'postinstall'].filter((k) => json.scripts?.[k] !== undefined).map((k) => `${p.json.name}: scripts.${k}`);
+    const gyp = readdirSync(dir).includes('binding.gyp') && json.gypfile !== false ? [`${p.json.name}: binding.gyp without "gypfile": false (npm would run node-gyp rebuild)`] : [];
+    return [...scripts, ...gyp];
+  });
+  check(installScripts.length === 0, 'no package runs a script or a native build at npm install', installScripts.join('\n'));
+
   // every entry point: the package's own and its subpath exports (e.g. @trellis-ml/testkit/check)
   const entries = packages.flatMap((p) => Object.keys(p.json.exports ?? { '.': null }).map((k) => (k === '.' ? p.json.name : `${p.json.name}/${k.slice(2)}`)));
   const imports = entries.map((e) => `await import('${e}').then((m) => { if (Object.keys(m).length === 0) throw new Error('${e} exports nothing'); });`);

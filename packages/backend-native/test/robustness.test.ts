@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { useBackend } from '@trellis-ml/core';
 import { runNode } from '../../../tools/test-support/runNode.js';
 import { ADDON_FUNCTIONS, NATIVE_BACKEND_NAME, describeNativeBackend, loadAddon, loadNativeKernels, nativeCallCounts, tryLoadAddon, useNativeBackend } from '../src/index.js';
 import { nativeKernelFuncs } from '../src/kernels.js';
@@ -199,6 +200,14 @@ describe.skipIf(!loaded)('thread counts and environment', () => {
     // an explicit option wins over the variable, bad or not
     process.env['TRELLIS_NATIVE_THREADS'] = 'abc';
     expect((await useNativeBackend({ threads: 1 })).threads).toBe(1);
+  });
+
+  it("core's useBackend('trellis-native') without threads reads TRELLIS_NATIVE_THREADS (it passed all cores)", async () => {
+    process.env['TRELLIS_NATIVE_THREADS'] = '1';
+    expect((await useBackend('trellis-native')).threads).toBe(1);
+    process.env['TRELLIS_NATIVE_THREADS'] = '3';
+    expect((await useBackend('trellis-native')).threads).toBe(3);
+    expect((await useBackend('trellis-native', { threads: 2 })).threads).toBe(2);
   });
 });
 

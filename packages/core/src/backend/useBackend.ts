@@ -19,7 +19,7 @@ export interface UseBackendOptions {
    * stock tfjs does in Node. `> 1` loads the multi-threaded SIMD build, which tfjs disables in Node;
    * Trellis works around that (see {@link useBackend}). Capped at 8 (tfjs's worker pool). Decided
    * when the wasm backend is first initialised in the process; later calls cannot change it.
-   * trellis-native: threads of its one OpenMP pool (default: all cores).
+   * trellis-native: threads of its one OpenMP pool (default: `TRELLIS_NATIVE_THREADS`, else all cores).
    */
   threads?: number;
   /**
@@ -299,14 +299,16 @@ async function useTrellisNative(threads: number | undefined, gemm: GemmChoice | 
     }
     throw err;
   }
-  const os = await import('node:os');
+  // threads left out: the package's own default (TRELLIS_NATIVE_THREADS, else all cores)
   const r = await mod.useNativeBackend({
-    threads: threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length),
+    ...(threads !== undefined ? { threads } : {}),
     ...(gemm !== undefined ? { gemm } : {}),
   });
   if (!r.loaded) {
+    const disabled = process.env['TRELLIS_NATIVE_DISABLE'] === '1';
     throw new TrellisError('BACKEND_NOT_INSTALLED', `Backend 'trellis-native' is not available: ${r.reason ?? 'the addon did not load'}`,
-      `Build the native kernels: ${NATIVE_FIX}; or use useBackend('wasm').`, { backend: 'trellis-native' });
+      disabled ? "Unset TRELLIS_NATIVE_DISABLE to use the native kernels; or use useBackend('wasm')."
+        : `Build the native kernels: ${NATIVE_FIX}; or use useBackend('wasm').`, { backend: 'trellis-native' });
   }
   nativeThreads = r.threads ?? 1;
   nativeLibraries = r.versions ? nativeLibrariesLine(r.versions, process.env) : undefined;
@@ -330,7 +332,7 @@ async function useCpu(): Promise<void> {
  * - `'cpu'`: the pure-JS backend (slow, always works).
  * - `'trellis-native'`: the optional native kernels of `@trellis-ml/backend-native` (OpenBLAS and
  *   oneDNN through an N-API addon, built with `npm run build:native -w @trellis-ml/backend-native`);
- *   all cores unless `threads` is given.
+ *   `threads`, else `TRELLIS_NATIVE_THREADS`, else all cores.
  * - `'auto'` (default): tensorflow-gpu → tensorflow → trellis-native → wasm → cpu, first one that works.
  */
 export async function useBackend(name: BackendName = 'auto', options: UseBackendOptions = {}): Promise<BackendInfo> {

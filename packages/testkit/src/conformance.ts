@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, Dataset, decodeJournalValue, encodeJournalValue, Rng, SYNC_HOOKS, Trainer, mlp, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { check, Dataset, decodeJournalValue, encodeJournalValue, requireBackend, Rng, SYNC_HOOKS, Trainer, TrellisError, mlp, useBackend, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 
 /** What a conformance run builds the plugin against. */
 export interface ConformanceFixture {
@@ -268,6 +268,20 @@ function checkOptions(factory: unknown, options: ConformanceOptions): void {
     `conformance option \`baseLoss\` "${String(options.baseLoss)}" is not a base loss`, "pass 'crossEntropy' (the default) or 'none' (unsupervised plugins)");
 }
 
+/**
+ * Makes sure TensorFlow.js has a backend: the one already picked is kept (`useBackend`, `tf.setBackend`, or an
+ * imported backend package), and with none the suite picks core's `'cpu'` (every check builds models and
+ * tensors; without a backend each failed with `NO_BACKEND`).
+ */
+async function ensureBackend(): Promise<void> {
+  try {
+    requireBackend('the plugin conformance suite');
+  } catch (e) {
+    if (!(e instanceof TrellisError && e.code === 'NO_BACKEND')) throw e;
+    await useBackend('cpu');
+  }
+}
+
 /** Builds the fixture model, checking the `model` option returned one. */
 function buildModel(options: ConformanceOptions, seed: number): ModelAdapter {
   const model = (options.model ?? conformanceModel)(seed);
@@ -315,13 +329,15 @@ const LEAK_EPOCHS = 3;
 
 /**
  * Runs the conformance checks on a plugin factory and returns one result per check (no test
- * framework needed). The factory is called once per run and must build a fresh plugin.
+ * framework needed). The factory is called once per run and must build a fresh plugin. Runs on the
+ * current TensorFlow.js backend; with none picked yet it picks core's `'cpu'`.
  */
 export async function checkPluginConformance(
   factory: (fixture: ConformanceFixture) => TrainerPlugin,
   options: ConformanceOptions = {},
 ): Promise<ConformanceResult[]> {
   checkOptions(factory, options);
+  await ensureBackend();
   const results: ConformanceResult[] = [];
   const record = (check: string, ok: boolean, message: string) => results.push({ check, ok, message });
   const steps = options.steps ?? 6;

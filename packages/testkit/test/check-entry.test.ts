@@ -69,3 +69,14 @@ describe('@trellis-ml/testkit/check: the testkit without vitest', () => {
     expect(full.packages).toContain('vitest');
   });
 });
+
+describe('the conformance suite without a backend picked', () => {
+  it("picks core's cpu backend (every check failed with NO_BACKEND)", { timeout: 120_000 }, async () => {
+    const { runNode } = await import('../../../tools/test-support/runNode.js');
+    const { NODE_OPTIONS: _, ...env } = process.env;
+    const script = fileURLToPath(new URL('./fixtures/no-backend-conformance.mjs', import.meta.url));
+    const r = await runNode([script], { cwd: pkg, env });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ backend: 'cpu', failed: [] });
+  });
+});

@@ -350,6 +350,7 @@ export function reffakdGenerator(options: ReffakdOptions): ReffakdGenerator {
   if (options.rowTemperature !== undefined) checkTemperatureOption(options.rowTemperature, 'rowTemperature');
   // a bad size used to fail in tfjs ("Expected units to be a positive integer") only when fit() built the AE
   if (options.dense !== undefined) checkDenseSizes(options.dense, 'reffakdGenerator dense');
+  checkAutoencoderOptions(options);
   const featureSource = options.featureSource ?? 'encoder';
   const name = featureSource === 'encoder' ? 'reffakd' : `reffakd-${featureSource}`;
   const src = new MatrixSource(name, options.numClasses);
@@ -415,11 +416,21 @@ export function reffakdGenerator(options: ReffakdOptions): ReffakdGenerator {
   return Object.assign(src, { fit, report: () => report });
 }
 
-function buildAutoencoder(options: ReffakdOptions, data: Dataset): Autoencoder {
-  const seed = options.seed ?? 0;
+/**
+ * The autoencoder options of {@link reffakdGenerator}, checked when the generator is built (they were
+ * checked only when `fit` built the autoencoder): `aeInput`, `resize28`, and `resize28: 'bilinear'` only
+ * with the conv autoencoder.
+ */
+function checkAutoencoderOptions(options: ReffakdOptions): void {
   check(options.aeInput === undefined || options.aeInput === 'unit' || options.aeInput === 'standardized', 'BAD_OPTION',
     `aeInput "${String(options.aeInput)}" is not an autoencoder input mode`, "use aeInput: 'unit' or 'standardized'");
   if (options.resize28 !== undefined) checkResize28(options.resize28);
+  check(options.autoencoder === 'conv' || options.resize28 === undefined || options.resize28 === 'pad', 'BAD_OPTION',
+    `resize28 "${String(options.resize28)}" needs the conv autoencoder: the dense AE reads flat pixels`, "use autoencoder: 'conv', or drop resize28");
+}
+
+function buildAutoencoder(options: ReffakdOptions, data: Dataset): Autoencoder {
+  const seed = options.seed ?? 0;
   const inputStats = options.aeInput === 'standardized' ? pixelStats(data.x) : null;
   if (options.autoencoder === 'conv') {
     const s = data.shape;
@@ -427,8 +438,6 @@ function buildAutoencoder(options: ReffakdOptions, data: Dataset): Autoencoder {
     check(shape[0] > 0, 'BAD_SHAPE', `the conv autoencoder needs image inputs, got examples of shape [${s.join(', ')}]`, 'reshape the dataset to [H, W, C] or use autoencoder: \'dense\'');
     return convAutoencoder({ inputShape: shape, seed, ...(inputStats ? { inputStats } : {}), ...(options.resize28 ? { resize28: options.resize28 } : {}) });
   }
-  check(options.resize28 === undefined || options.resize28 === 'pad', 'BAD_OPTION', `resize28 "${String(options.resize28)}" needs the conv autoencoder: the dense AE reads flat pixels`,
-    "use autoencoder: 'conv', or drop resize28");
   return denseAutoencoder({ inputDim: data.exampleSize, hidden: options.dense?.hidden, code: options.dense?.code, seed, ...(inputStats ? { inputStats } : {}) });
 }
 

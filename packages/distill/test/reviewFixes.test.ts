@@ -251,3 +251,17 @@ describe('DIST in the plugin and an epoch whose last batch has one example', () 
     m.dispose();
   });
 });
+
+describe('reffakdGenerator checks its autoencoder options when it is built', () => {
+  it("refuses a misspelt aeInput or resize28, and 'bilinear' with the dense autoencoder, before fit (they failed only in fit)", () => {
+    for (const bad of [{ aeInput: 'standardised' }, { resize28: 'bilnear' }, { resize28: 'bilinear' }, { autoencoder: 'dense', resize28: 'bilinear' }]) {
+      const e = errorOf(() => reffakdGenerator({ numClasses: 3, ...bad } as never));
+      expect(e.code, JSON.stringify(bad)).toBe('BAD_OPTION');
+    }
+    expect(errorOf(() => reffakdGenerator({ numClasses: 3, resize28: 'bilinear' })).message).toMatch(/needs the conv autoencoder/);
+    // the good ones build
+    for (const good of [{ aeInput: 'standardized' }, { resize28: 'pad' }, { autoencoder: 'conv', resize28: 'bilinear' }] as const) {
+      expect(() => reffakdGenerator({ numClasses: 3, ...good }).dispose?.()).not.toThrow();
+    }
+  });
+});

@@ -48,7 +48,7 @@ export function checkBackendOptions(options: UseBackendOptions): void {
     throw new TrellisError('BAD_THREADS', `threads ${threads} is not a whole number ≥ 1`, 'pass e.g. { threads: 2 } (on the command line, --threads 2), or leave it out');
   }
   if (gemm !== undefined && !(GEMM_CHOICES as readonly string[]).includes(gemm)) {
-    throw new TrellisError('BAD_GEMM', `gemm must be one of ${GEMM_CHOICES.join(', ')}, got '${String(gemm)}'.`, "Pass { gemm: 'auto' } or leave it out.");
+    throw new TrellisError('BAD_GEMM', `gemm must be one of ${GEMM_CHOICES.join(', ')}, got '${String(gemm)}'`, "pass { gemm: 'auto' } (on the command line, --gemm auto), or leave it out");
   }
 }
 

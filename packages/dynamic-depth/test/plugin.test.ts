@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Trainer, type TrainerPlugin } from '@trellis-ml/core';
+import { Trainer } from '@trellis-ml/core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { watchBatchReads } from '@trellis-ml/testkit';
 import { coopDepth, cosineDecay, earlyExit, exitLoss, layerDrop, memberLoss, residualMLP, resNetCNN, trainCoopDepth, type CoopDepthOptions } from '../src/index.js';
 import { expectTrellisError, toyDataset, useCpu } from './helpers.js';
 
@@ -129,39 +130,34 @@ describe('coopDepth plugin', () => {
 
 describe('the per-step losses read no labels back to the host', () => {
   it('coopDepth and earlyExit read no batch labels in a step (the Dataset checked them); memberLoss and exitLoss called directly still refuse a bad label', async () => {
-    // lossTerms is synchronous, so library code reads a tensor on the host through dataSync (arraySync and bufferSync call it);
-    // counted by buffer, so a reshape or clone of the batch's tensor counts too (a wasm kernel's own reads do not)
-    const dataSync = vi.spyOn(tf.Tensor.prototype, 'dataSync');
-    const labelIds = new Set<object>();
-    const spy: TrainerPlugin = { name: 'label-spy', apiVersion: 1, lossTerms: (_o, batch) => (labelIds.add(batch.y!.dataId), {}) };
-    const labelReads = () => dataSync.mock.contexts.filter((t) => labelIds.has((t as tf.Tensor).dataId)).length;
+    const w = watchBatchReads('y');
     try {
       const runs = [
         { model: net(), plugin: coopDepth() }, // Leader, Teammates A and B and their sub-networks: six memberLoss calls a step
         { model: residualMLP({ inputShape: [8], width: 8, blocks: 4, numClasses: 3, configs: [1, 2], seed: 1, headMode: 'per-depth' }), plugin: earlyExit() },
       ];
       for (const { model, plugin } of runs) {
-        const t = new Trainer({ model, seed: 5, batchSize: 32, plugins: [plugin, spy], optimizer: tf.train.adam(0.01) });
+        const t = new Trainer({ model, seed: 5, batchSize: 32, plugins: [plugin, w.plugin], optimizer: tf.train.adam(0.01) });
         await t.fit(toyDataset(96), { epochs: 1 });
         const before = tf.memory().numTensors;
         await t.fit(toyDataset(96), { epochs: 2 });
         expect(tf.memory().numTensors).toBe(before);
-        expect(labelIds.size).toBeGreaterThan(0);
-        expect(labelReads()).toBe(0);
+        expect(w.watched()).toBeGreaterThan(0);
+        expect(w.reads()).toBe(0);
         t.dispose();
         model.dispose();
       }
       // called directly, the losses still read the labels and refuse label 3 of 3 classes (a row of zeros in tf.oneHot)
       const z = tf.zeros([2, 3]);
       const y = tf.tensor1d([0, 3], 'int32');
-      labelIds.add(y.dataId);
+      w.watch(y);
       expect((await expectTrellisError(() => memberLoss(z, y, [], { kdWeight: 0.5, temperature: 3 }), 'LABEL_OUT_OF_RANGE')).problem).toBe('memberLoss: label 3 of example 1 is outside [0, 3)');
-      expect(labelReads()).toBe(1);
+      expect(w.reads()).toBe(1);
       expect((await expectTrellisError(() => exitLoss([z, z], y), 'LABEL_OUT_OF_RANGE')).problem).toBe('exitLoss (exit 0): label 3 of example 1 is outside [0, 3)');
-      expect(labelReads()).toBe(2); // once for all exits
+      expect(w.reads()).toBe(2); // once for all exits
       tf.dispose([z, y]);
     } finally {
-      dataSync.mockRestore();
+      w.restore();
     }
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, mlp, Rng, Trainer, type TrainerPlugin } from '@trellis-ml/core';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { watchBatchReads } from '@trellis-ml/testkit';
 import { coupledWeightDecay, crl, labelSmoothing, relaxLoss, srcm, stepLearningRate, type CRLState } from '../src/plugin.js';
 import { relaxedCenterLoss, relaxedCrossEntropy } from '../src/relaxedLosses.js';
 import { cpu, expectCode } from './helpers.js';
@@ -118,37 +119,32 @@ describe('defense plugins under core\'s Trainer', () => {
   });
 
   it('relaxLoss and crl read no batch labels back to the host in a step (the Dataset checked them); the pure losses still refuse a bad label', async () => {
-    // lossTerms is synchronous, so library code reads a tensor on the host through dataSync (arraySync and bufferSync call it);
-    // counted by buffer, so a reshape or clone of the batch's tensor counts too (a wasm kernel's own reads do not)
-    const dataSync = vi.spyOn(tf.Tensor.prototype, 'dataSync');
-    const labelIds = new Set<object>();
-    const spy: TrainerPlugin = { name: 'label-spy', apiVersion: 1, lossTerms: (_o, batch) => (labelIds.add(batch.y!.dataId), {}) };
-    const labelReads = () => dataSync.mock.contexts.filter((t) => labelIds.has((t as tf.Tensor).dataId)).length;
+    const w = watchBatchReads('y');
     try {
       for (const plugin of [relaxLoss({ alpha: 0.3 }), crl({ alpha: 0.3, featureTap: 'fc2' })]) {
-        const t = trainer([plugin, spy]);
+        const t = trainer([plugin, w.plugin]);
         await steps(t, toyData(), 2);
         const before = tf.memory().numTensors;
         await steps(t, toyData(), 4);
         expect(tf.memory().numTensors).toBe(before);
-        expect(labelIds.size).toBeGreaterThan(0);
-        expect(labelReads()).toBe(0);
+        expect(w.watched()).toBeGreaterThan(0);
+        expect(w.reads()).toBe(0);
         t.model.dispose(); t.dispose();
       }
       // called directly, the losses still read the labels and refuse label 4 of 4 classes (an all-zero one-hot row)
       const z = tf.zeros([2, 4]) as tf.Tensor2D;
       const y = tf.tensor1d([0, 4], 'int32');
-      labelIds.add(y.dataId);
+      w.watch(y);
       const opts = { alpha: 0.3, upper: 1, scheduleEpoch: 1, variant: 'kimlab' } as const;
       expect(expectCode(() => relaxedCrossEntropy(z, y, opts), 'LABEL_OUT_OF_RANGE').problem).toBe('relaxedCrossEntropy: label 4 of example 1 is outside [0, 4)');
-      expect(labelReads()).toBe(1);
+      expect(w.reads()).toBe(1);
       const f = tf.zeros([2, 3]) as tf.Tensor2D;
       const c = tf.ones([4, 3]) as tf.Tensor2D;
       expectCode(() => relaxedCenterLoss(f, c, y, z, { alpha: 0.1, t: 1, upper: 1, scheduleEpoch: 1 }), 'LABEL_OUT_OF_RANGE');
-      expect(labelReads()).toBe(2);
+      expect(w.reads()).toBe(2);
       tf.dispose([z, y, f, c]);
     } finally {
-      dataSync.mockRestore();
+      w.restore();
     }
   });
 

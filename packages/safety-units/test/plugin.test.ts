@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Dataset, Trainer, type TrainerPlugin } from '@trellis-ml/core';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { watchBatchReads } from '@trellis-ml/testkit';
 import {
   denseUnitModules, emptyMask, encodeSequences, RequestLanguage, sequenceLossPlugin, sequenceNll, tinyTransformer, unitBudgetPlugin, unitFreezePlugin,
   type FreezeOptions, type UnitMask,
@@ -134,32 +135,27 @@ describe('sequenceLossPlugin: token ids', () => {
   const trainer = (plugins: TrainerPlugin[]) => new Trainer({ model: lm(), optimizer: tf.train.adam(0.01), plugins, seed: 1, batchSize: 8, baseLoss: 'none' });
 
   it('reads no token ids back to the host in a step, checks the training set once at fit start, and sequenceNll still refuses a bad id', async () => {
-    // lossTerms is synchronous, so library code reads a tensor on the host through dataSync (arraySync and bufferSync call it);
-    // counted by buffer, so a reshape or clone of the batch's tensor counts too (a wasm kernel's own reads do not)
-    const dataSync = vi.spyOn(tf.Tensor.prototype, 'dataSync');
-    const tokenIds = new Set<object>();
-    const spy: TrainerPlugin = { name: 'token-spy', apiVersion: 1, lossTerms: (_o, batch) => (tokenIds.add(batch.x.dataId), {}) };
-    const tokenReads = () => dataSync.mock.contexts.filter((t) => tokenIds.has((t as tf.Tensor).dataId)).length;
+    const w = watchBatchReads('x');
     try {
-      const t = trainer([sequenceLossPlugin(lang.lossOptions()), spy]);
+      const t = trainer([sequenceLossPlugin(lang.lossOptions()), w.plugin]);
       await t.fit(sequences(), { epochs: 1, maxSteps: 2 });
       const before = tf.memory().numTensors;
       await t.fit(sequences(), { epochs: 1, maxSteps: 4 });
       expect(tf.memory().numTensors).toBe(before);
-      expect(tokenIds.size).toBeGreaterThan(0);
-      expect(tokenReads()).toBe(0);
+      expect(w.watched()).toBeGreaterThan(0);
+      expect(w.reads()).toBe(0);
       t.model.dispose();
       t.dispose();
       // called directly, the loss still reads the ids and refuses id V (its one-hot row would be all zero)
       const logits = tf.zeros([1, 3, lang.vocabSize]);
       const bad = tf.tensor2d([[1, lang.vocabSize, 2]]);
-      tokenIds.add(bad.dataId);
+      w.watch(bad);
       expectTrellisError(() => sequenceNll(logits, bad, lang.lossOptions()), 'LABEL_OUT_OF_RANGE',
         new RegExp(`token id ${lang.vocabSize} at position 1 of sequence 0 is outside the model's vocabulary \\[0, ${lang.vocabSize}\\)`));
-      expect(tokenReads()).toBe(1);
+      expect(w.reads()).toBe(1);
       tf.dispose([logits, bad]);
     } finally {
-      dataSync.mockRestore();
+      w.restore();
     }
     // the plugin refuses a training set with an id outside the vocabulary before the first step
     const data = sequences();

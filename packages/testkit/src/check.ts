@@ -8,3 +8,4 @@
  */
 export * from './conformance.js';
 export * from './resume.js';
+export * from './hostReads.js';

@@ -99,7 +99,12 @@ export interface StudyConfig {
 
 const QUICK: StudyConfig = {
   layers: 2, dModel: 32, heads: 4, dFf: 128,
-  pretrainEpochs: 12, pretrainLr: 1e-2, alignEpochs: 8, alignLr: 3e-3,
+  // Alignment sits on a loss plateau (≈ 0.2) until the refuse/comply first token flips, at an epoch that moves with the seed
+  // and the float summation order: with 8 epochs native 2 threads seed 1 (the tour) refused 0.07 and native 1 thread seed 5
+  // 0.75. 10 is the smallest of the pre-registered candidates (epochs 10 / 12 / 16, lr 4e-3 / 5e-3) refusing ≥ 0.9 on seeds
+  // 1–5 on native 1 and 2 threads and wasm (EXPERIMENTS.md, "Quick alignment on a knife edge"); native 2 threads seed 1
+  // first reaches 0.9 at epoch 10, so the margin there is one epoch.
+  pretrainEpochs: 12, pretrainLr: 1e-2, alignEpochs: 10, alignLr: 3e-3,
   finetuneEpochs: 1, finetuneLr: 1e-3, finetuneBatch: 16, finetuneSys: 'mixed', finetuneOpener: 'sure', finetuneBenignMix: 0, frozenEpochMultiplier: 1, budgetEpochMultiplier: 2,
   batchSize: 128, freezeTotal: 0.075, budgetFraction: 0.2, scoreSize: 128, evalSize: 128,
   grid: [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3], normalize: 'zscore-module', setting2: false, budgetTrainNonUnit: false,

@@ -11,7 +11,7 @@
         "native/elementwise.cc",
         "native/transpose.cc"
       ],
-      "defines": ["TRELLIS_SOURCES_HASH=<!(node native/sources-hash.mjs)"],
+      "defines": ["TRELLIS_SOURCES_HASH=<!(node native/sources-hash.cjs)"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-fexceptions"],

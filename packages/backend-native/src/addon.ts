@@ -4,9 +4,8 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -105,15 +104,13 @@ function packageRoot(): string {
 
 /**
  * `h` + the SHA-256 of the sources the addon is compiled from (native/*.cc and *.h by name, then
- * binding.gyp), as native/sources-hash.mjs computes it for the build, which compiles it into the
- * addon (`versions().sources`); null when the package has no native/ folder.
+ * binding.gyp), from native/sources-hash.cjs, the script the build runs to compile the same value into
+ * the addon (`versions().sources`); null when the package has no native/ folder.
  */
 export function nativeSourcesHash(root: string = packageRoot()): string | null {
   try {
-    const files = readdirSync(path.join(root, 'native')).filter((f) => /\.(cc|h)$/.test(f)).sort().map((f) => `native/${f}`);
-    const h = createHash('sha256');
-    for (const f of [...files, 'binding.gyp']) h.update(`${f}\0`).update(readFileSync(path.join(root, f))).update('\0');
-    return `h${h.digest('hex')}`;
+    const script = createRequire(import.meta.url)(path.join(root, 'native', 'sources-hash.cjs')) as { sourcesHash(root: string): string };
+    return script.sourcesHash(root);
   } catch {
     return null;
   }

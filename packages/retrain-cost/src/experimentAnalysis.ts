@@ -5,7 +5,7 @@
  * the other cost proxies, the index's own cost and every index variant. Pure functions of the grid's rows
  * (and the energy log's lines); the claims and the report read their results.
  */
-import { CostPredictor, usableForFit, type CalibrationPoint, type DroppedRuns, type PredictorEvaluation } from './predictor.js';
+import { CostPredictor, droppedReasons, usableForFit, type CalibrationPoint, type DroppedRuns, type PredictorEvaluation } from './predictor.js';
 import { correlationsWithIntervals, epochEquivalents, orderingAgreement, type CorrelationWithIntervals, type ModelPair } from './costAnalysis.js';
 import { energyByHand, energyStatement, relativeError, workedEnergyExample } from './energyAudit.js';
 import type { Plan } from './experimentPlan.js';
@@ -118,7 +118,7 @@ export function evaluatePredictor(rows: GridRow[], families: Plan['families'], l
       const loo = leaveOut === 'one' ? ev : pred.evaluate({ leaveOut: 'one' });
       const d = pred.dropped;
       const dropped = { ...d, runs: d.runs.map((i) => `${c}/${rs[i]!.family}-${rs[i]!.severity}`) };
-      if (d.total) log(`  predictor for ${c}: left ${d.total} run${d.total === 1 ? '' : 's'} out of the fit (${[d.index ? `${d.index} with a non-finite index` : '', d.cost ? `${d.cost} with a non-finite or negative cost` : ''].filter(Boolean).join(', ')}): ${dropped.runs.join(', ')}`);
+      if (d.total) log(`  predictor for ${c}: left ${d.total} run${d.total === 1 ? '' : 's'} out of the fit (${droppedReasons(d)}): ${dropped.runs.join(', ')}`);
       predictorEval.push({ cell: c, mdape: ev.mdape, coverage: ev.coverage, n: ev.n, censoredAbove: ev.censoredAboveInterval, a: pred.coefficients.a, b: pred.coefficients.b, halfWidth: pred.logHalfWidth,
         leaveOut, loo, lofo: leaveOut === 'group' ? ev : null, dropped });
       // prediction for each shift before its own retraining: fit without that run (none for a run without a

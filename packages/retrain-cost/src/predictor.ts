@@ -92,8 +92,8 @@ function droppedRuns(points: readonly CalibrationPoint[]): DroppedRuns {
   return out;
 }
 
-/** `n with a non-finite index, m with epochs that are not a finite number ≥ 0` (the non-zero parts). */
-function droppedReasons(d: DroppedRuns): string {
+/** `n with a non-finite index, m with epochs that are not a finite number ≥ 0` (the non-zero parts). @internal */
+export function droppedReasons(d: DroppedRuns): string {
   return [d.index ? `${d.index} with a non-finite index` : '', d.cost ? `${d.cost} with epochs that are not a finite number ≥ 0` : ''].filter(Boolean).join(', ');
 }
 

@@ -6,11 +6,10 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import os from 'node:os';
 import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { BufferPool } from './bufferPool.js';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { GEMM_CHOICES, TrellisError, batchNormGradients, checkBackendOptions, registerBackendGradient, registerLargeArrayAdvisor, type GemmChoice, type GradientMap } from '@trellis-ml/core';
+import { GEMM_CHOICES, MAX_BACKEND_THREADS, TrellisError, batchNormGradients, checkBackendOptions, registerBackendGradient, registerLargeArrayAdvisor, type GemmChoice, type GradientMap } from '@trellis-ml/core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { installNativeAdam } from './adam.js';
 import { installNativeSgd } from './sgd.js';
@@ -230,7 +229,7 @@ export interface UseNativeBackendOptions {
   /**
    * Threads of the one OpenMP pool oneDNN and the GEMM split share (OpenBLAS's own pool stays at
    * one thread): a whole number from 1 to 1024. Default: `TRELLIS_NATIVE_THREADS` (a `TrellisError`
-   * when set to anything but a whole number ≥ 1), else all logical cores.
+   * when set to anything but a whole number from 1 to 1024), else all logical cores.
    */
   threads?: number;
   /**
@@ -263,20 +262,13 @@ export interface NativeBackendInfo {
   versions?: Record<string, string>;
 }
 
-/** The most threads {@link useNativeBackend} takes (far above any core count it runs on). */
-const MAX_NATIVE_THREADS = 1024;
-
-function cores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
-
-/** `TRELLIS_NATIVE_THREADS` as a number (undefined when unset or empty); a `TrellisError` when it is not a whole number ≥ 1. */
+/** `TRELLIS_NATIVE_THREADS` as a number (undefined when unset or empty); a `TrellisError` when it is not a whole number from 1 to {@link MAX_BACKEND_THREADS}. */
 function envThreads(): number | undefined {
   const raw = process.env['TRELLIS_NATIVE_THREADS'];
   if (raw == null || raw.trim() === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new TrellisError('BAD_THREADS', `TRELLIS_NATIVE_THREADS=${raw} is not a whole number ≥ 1`,
+  if (!Number.isInteger(n) || n < 1 || n > MAX_BACKEND_THREADS) {
+    throw new TrellisError('BAD_THREADS', `TRELLIS_NATIVE_THREADS=${raw} is not a whole number from 1 to ${MAX_BACKEND_THREADS}`,
       'set it to the threads of the native OpenMP pool (e.g. TRELLIS_NATIVE_THREADS=2), or unset it (default: all logical cores)');
   }
   return n;
@@ -292,12 +284,6 @@ function envThreads(): number | undefined {
 export async function useNativeBackend(options: UseNativeBackendOptions = {}): Promise<NativeBackendInfo> {
   const threads = options.threads ?? envThreads();
   checkBackendOptions({ ...(threads != null ? { threads } : {}), ...(options.gemm != null ? { gemm: options.gemm } : {}) });
-  if (threads != null && threads > MAX_NATIVE_THREADS) {
-    // libgomp cannot start tens of thousands of threads (the process segfaulted or aborted at the first
-    // parallel kernel), and the addon takes a C int (2^31 became 1 thread).
-    throw new TrellisError('BAD_THREADS', `threads ${threads} is more than the native backend's ${MAX_NATIVE_THREADS}`,
-      `pass at most the number of logical cores (${cores()} here), e.g. { threads: ${cores()} } (on the command line, --threads ${cores()}), or leave it out`);
-  }
   const st = loadNativeKernels();
   if (!st.loaded) return { loaded: false, reason: st.reason ?? 'unknown', kernels: [] };
   const { addon } = loadAddon();

@@ -1,9 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -16,7 +12,7 @@ import {
 import { describeBackend, useBackend } from '../src/backend/useBackend.js';
 import { wasmSimdKernels } from '../src/backend/wasmSimd.js';
 import { TrellisError } from '../src/errors.js';
-import { runNode } from '../../../tools/test-support/runNode.js';
+import { runFreshCoreProcess } from './helpers.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -884,26 +880,8 @@ describe('useBackend', () => {
 
   it('threads: 2 starts the threaded wasm build in Node (fresh process) and matches cpu', async () => {
     // The wasm thread count is fixed when the backend first starts, so this needs its own process.
-    const req = createRequire(import.meta.url);
-    let viteNode: string;
-    try {
-      const pkg = req.resolve('vite-node/package.json');
-      const bin = (JSON.parse(readFileSync(pkg, 'utf8')) as { bin: Record<string, string> }).bin['vite-node'];
-      viteNode = join(dirname(pkg), bin ?? 'vite-node.mjs');
-    } catch {
-      return; // no vite-node to run TypeScript in a child: nothing to check here
-    }
-    const here = dirname(fileURLToPath(import.meta.url));
-    const dir = mkdtempSync(join(tmpdir(), 'trellis-threads-test-'));
-    const script = join(dir, 'child.mts');
-    writeFileSync(
-      script,
-      `import { createRequire } from 'node:module';
-const req = createRequire(${JSON.stringify(join(here, '..', 'package.json'))});
-const tf = await import(req.resolve('@tensorflow/tfjs-core'));
-await import(req.resolve('@tensorflow/tfjs-backend-cpu'));
-await import(req.resolve('@tensorflow/tfjs-layers'));
-const { useBackend } = await import(${JSON.stringify(join(here, '..', 'src', 'backend', 'useBackend.ts'))});
+    const r = await runFreshCoreProcess(`const tf = await import(req.resolve('@tensorflow/tfjs-core'));
+const { useBackend } = await import('CORE_SRC/backend/useBackend.ts');
 const info = await useBackend('wasm', { threads: 2 });
 const f = () => tf.tidy(() => {
   const x = tf.tensor4d(Array.from({ length: 4 * 9 * 9 * 8 }, (_, i) => Math.sin(i)), [4, 9, 9, 8]);
@@ -917,21 +895,15 @@ await tf.setBackend('cpu');
 const onCpu = f();
 let err = 0;
 onCpu.forEach((c, i) => { const sc = Math.max(1, ...c.map(Math.abs)); c.forEach((v, j) => { err = Math.max(err, Math.abs(v - onWasm[i][j]) / sc); }); });
-console.log('RESULT ' + JSON.stringify({ threads: info.threads, name: info.name, err }));
-`,
-    );
-    try {
-      const r = await runNode([viteNode, script], { timeout: 90_000, cwd: join(here, '..') });
-      const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-      expect(line, r.stderr).toBeDefined();
-      const res = JSON.parse(line!.slice(7)) as { threads: number; name: string; err: number };
-      expect(res.name).toBe('wasm');
-      expect(res.threads).toBe(2);
-      expect(res.err).toBeLessThan(1e-4);
-      expect(r.status).toBe(0); // the idle pthread workers do not keep the process alive
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+console.log('RESULT ' + JSON.stringify({ threads: info.threads, name: info.name, err }));`);
+    if (r == null) return; // no vite-node to run TypeScript in a child: nothing to check here
+    const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+    expect(line, r.stderr).toBeDefined();
+    const res = JSON.parse(line!.slice(7)) as { threads: number; name: string; err: number };
+    expect(res.name).toBe('wasm');
+    expect(res.threads).toBe(2);
+    expect(res.err).toBeLessThan(1e-4);
+    expect(r.status).toBe(0); // the idle pthread workers do not keep the process alive
   });
 
   it("'auto' takes the native kernels when built, else wasm with trellis kernels; 'cpu' works", async () => {

@@ -38,14 +38,25 @@ export const GEMM_CHOICES = ['auto', 'openblas', 'onednn', 'openblas-threads'] a
 export type GemmChoice = (typeof GEMM_CHOICES)[number];
 
 /**
- * Checks a backend's options: `threads` a whole number ≥ 1 (`BAD_THREADS`), `gemm` one of
- * {@link GEMM_CHOICES} (`BAD_GEMM`); either may be left out. {@link useBackend} and backend-native's
- * `useNativeBackend` both call it.
+ * The most compute threads any backend takes (far above any core count Trellis runs on). Larger counts
+ * crash rather than run: an OpenMP pool of 100,000 threads segfaulted at its first parallel kernel, and a
+ * count of 2^31 or more wraps around in a C int.
+ */
+export const MAX_BACKEND_THREADS = 1024;
+
+/**
+ * Checks a backend's options: `threads` a whole number from 1 to {@link MAX_BACKEND_THREADS}
+ * (`BAD_THREADS`), `gemm` one of {@link GEMM_CHOICES} (`BAD_GEMM`); either may be left out.
+ * {@link useBackend} and backend-native's `useNativeBackend` both call it.
  */
 export function checkBackendOptions(options: UseBackendOptions): void {
   const { threads, gemm } = options;
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
     throw new TrellisError('BAD_THREADS', `threads ${threads} is not a whole number ≥ 1`, 'pass e.g. { threads: 2 } (on the command line, --threads 2), or leave it out');
+  }
+  if (threads !== undefined && threads > MAX_BACKEND_THREADS) {
+    throw new TrellisError('BAD_THREADS', `threads ${threads} is more than the ${MAX_BACKEND_THREADS} any backend takes`,
+      'pass at most the number of logical cores (e.g. { threads: 2 }; on the command line, --threads 2), or leave it out');
   }
   if (gemm !== undefined && !(GEMM_CHOICES as readonly string[]).includes(gemm)) {
     throw new TrellisError('BAD_GEMM', `gemm must be one of ${GEMM_CHOICES.join(', ')}, got '${String(gemm)}'`, "pass { gemm: 'auto' } (on the command line, --gemm auto), or leave it out");
@@ -232,6 +243,9 @@ function wasmThreads(): number {
   }
 }
 
+/** The most threads the wasm backend's pool is given; a larger `threads` is lowered to it, with a note. */
+const WASM_MAX_THREADS = 8;
+
 async function useWasm(threads: number, notes: string[]): Promise<void> {
   const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as unknown as WasmPackage;
   registerWasmTrainingKernels();
@@ -244,7 +258,8 @@ async function useWasm(threads: number, notes: string[]): Promise<void> {
       const path = await import('node:path');
       wasm.setWasmPaths(path.join(dir, 'dist') + path.sep);
     }
-    const n = Math.max(1, Math.min(8, Math.floor(threads)));
+    const n = Math.max(1, Math.min(WASM_MAX_THREADS, Math.floor(threads)));
+    if (n < threads) notes.push(`the wasm backend runs at most ${WASM_MAX_THREADS} threads; threads=${threads} became ${n}`);
     if (n > 1 && isNode() && dir != null) restore = await prepareNodeThreads(dir, n);
     wasm.setThreadsCount(n);
   } else if (threads !== wasmThreads()) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { coreVersion, describeParams, experimentSeeds, GEMM_CHOICES, MAX_SEED, packageOf, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
+import { coreVersion, describeParams, experimentSeeds, GEMM_CHOICES, MAX_BACKEND_THREADS, MAX_SEED, packageOf, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
 import { checkFlags, choiceFlag, commandFlags, intFlag, modeFlag, numberFlag, parseArgs, seedFlag, seedsFlag } from './args.js';
 import { announceOnInterrupt } from './interrupt.js';
 import { checkCanResume, checkTechniqueParams, runTechnique } from './technique.js';
@@ -39,7 +39,8 @@ export function helpText(): string {
     '  trellis help [<technique>]                   this text, or a technique\'s --set keys (the same as `trellis <technique> --help`)',
     '',
     `Common flags: --seed N (0 to ${MAX_SEED}, default 1), --backend auto|tensorflow-gpu|tensorflow|trellis-native|wasm|cpu (default auto),`,
-    '              --threads N, --out DIR (default runs), --progress (progress bars; --no-progress, the default, prints plain lines),',
+    `              --threads N (1 to ${MAX_BACKEND_THREADS}; wasm runs at most 8), --out DIR (default runs),`,
+    '              --progress (progress bars; --no-progress, the default, prints plain lines),',
     '              --gemm auto|openblas|onednn|openblas-threads (trellis-native: the library of its matrix products; default auto)',
     '',
     '`trellis <technique> --help` (or `trellis help <technique>`) lists its --set keys with their quick and full defaults; `trellis --version` the installed versions.',

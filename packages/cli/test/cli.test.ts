@@ -355,7 +355,7 @@ describe('trellis CLI', () => {
     expect(summaryOf(out).dataset).toBe('fashion-mnist');
   });
 
-  it('refuses a learning rate that is not positive, an unknown --only name, train counts below 1 and a thread count below 1 before any work', async () => {
+  it('refuses a learning rate that is not positive, an unknown --only name, train counts below 1 and a thread count below 1 or above 1024 before any work', async () => {
     for (const lr of ['-1', '0']) {
       const r = await run(['train', '--lr', lr, '--limit', '100', '--epochs', '1', '--backend', 'cpu']);
       expect(r.status, `--lr ${lr}`).toBe(2);
@@ -387,5 +387,9 @@ describe('trellis CLI', () => {
     const threads = await run(['train', '--threads', '0', '--limit', '100', '--epochs', '1', '--backend', 'wasm']);
     expect(threads.status).toBe(2);
     expect(threads.stderr).toMatch(/threads 0 is not a whole number ≥ 1/);
+    // 'auto' used to take 5000 to the native check, which refused it, and then fell back to wasm
+    const tooMany = await run(['train', '--threads', '5000', '--limit', '100', '--epochs', '1']);
+    expect(tooMany.status).toBe(2);
+    expect(tooMany.stderr).toMatch(/threads 5000 is more than the 1024 any backend takes/);
   });
 });

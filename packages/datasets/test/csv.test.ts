@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TrellisError } from '@trellis-ml/core';
 import { loadCsvDataset, parseCsvDataset, readIdxFile } from '@trellis-ml/datasets';
-import { errorOf } from './helpers.js';
-
-const error = errorOf;
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'trellis-csv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,31 +32,31 @@ describe('loadCsvDataset', () => {
   });
 
   it('ragged rows name the line and both cell counts', () => {
-    const e = error(() => loadCsvDataset('a,b,label\n1,2,0\n3,4\n', { labelColumn: 'label' }));
+    const e = trellisErrorOf(() => loadCsvDataset('a,b,label\n1,2,0\n3,4\n', { labelColumn: 'label' }));
     expect(e.code).toBe('CSV_RAGGED');
     expect(e.message).toContain('line 3 has 2 cells, but line 1 has 3');
     expect(e.fix).toContain('fix line 3');
   });
 
   it('non-numeric and empty cells name the line and column', () => {
-    const e = error(() => loadCsvDataset('x,y,label\n1,2,0\n1,abc,1\n', { labelColumn: 'label' }));
+    const e = trellisErrorOf(() => loadCsvDataset('x,y,label\n1,2,0\n1,abc,1\n', { labelColumn: 'label' }));
     expect(e.code).toBe('CSV_NOT_NUMERIC');
     expect(e.message).toContain('line 3, column 2 ("y"): "abc" is not a number');
-    const empty = error(() => loadCsvDataset('1,,0\n', { labelColumn: 2, hasHeader: false }));
+    const empty = trellisErrorOf(() => loadCsvDataset('1,,0\n', { labelColumn: 2, hasHeader: false }));
     expect(empty.message).toContain('line 1, column 2: the cell is empty');
     expect(empty.fix).toMatch(/hasHeader: true/);
-    expect(error(() => loadCsvDataset('1,NaN,0\n', { labelColumn: 2, hasHeader: false })).code).toBe('CSV_NOT_NUMERIC');
+    expect(trellisErrorOf(() => loadCsvDataset('1,NaN,0\n', { labelColumn: 2, hasHeader: false })).code).toBe('CSV_NOT_NUMERIC');
   });
 
   it('bad labels, a missing label column and a wrong shape are explained', () => {
-    const bad = error(() => loadCsvDataset('x,label\n1,cat\n', { labelColumn: 'label' }));
+    const bad = trellisErrorOf(() => loadCsvDataset('x,label\n1,cat\n', { labelColumn: 'label' }));
     expect(bad.code).toBe('CSV_BAD_LABEL');
     expect(bad.message).toContain('line 2, column 2 ("label"): label "cat" is not a non-negative integer');
-    expect(error(() => loadCsvDataset('x,y\n1,2\n', { labelColumn: 'label' })).message).toContain('no column named "label"');
-    expect(error(() => loadCsvDataset('1,2\n', { labelColumn: 'label' })).code).toBe('CSV_BAD_LABEL_COLUMN');
-    expect(error(() => loadCsvDataset('1,2\n', { labelColumn: 5 })).code).toBe('CSV_BAD_LABEL_COLUMN');
-    expect(error(() => loadCsvDataset('1,2,3\n', { labelColumn: 0, shape: [3] })).code).toBe('CSV_BAD_SHAPE');
-    expect(error(() => loadCsvDataset('1,2,3\n', { labelColumn: 0, numClasses: 1 })).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => loadCsvDataset('x,y\n1,2\n', { labelColumn: 'label' })).message).toContain('no column named "label"');
+    expect(trellisErrorOf(() => loadCsvDataset('1,2\n', { labelColumn: 'label' })).code).toBe('CSV_BAD_LABEL_COLUMN');
+    expect(trellisErrorOf(() => loadCsvDataset('1,2\n', { labelColumn: 5 })).code).toBe('CSV_BAD_LABEL_COLUMN');
+    expect(trellisErrorOf(() => loadCsvDataset('1,2,3\n', { labelColumn: 0, shape: [3] })).code).toBe('CSV_BAD_SHAPE');
+    expect(trellisErrorOf(() => loadCsvDataset('1,2,3\n', { labelColumn: 0, numClasses: 1 })).code).toBe('LABEL_OUT_OF_RANGE');
   });
 
   it('reads quoted cells the RFC 4180 way: the delimiter, "" and a line break inside quotes (they used to split the cell)', () => {
@@ -69,16 +67,16 @@ describe('loadCsvDataset', () => {
     const named = parseCsvDataset('"x, y","the ""label"""\n1,0\n', { labelColumn: 'the "label"' });
     expect(Array.from(named.labels!)).toEqual([0]);
     // a quoted header cell across two lines: the data rows keep their own line numbers in errors
-    const e = error(() => parseCsvDataset('"a\nb",label\n1,0\n2,x\n', { labelColumn: 'label' }));
+    const e = trellisErrorOf(() => parseCsvDataset('"a\nb",label\n1,0\n2,x\n', { labelColumn: 'label' }));
     expect(e.code).toBe('CSV_BAD_LABEL');
     expect(e.message).toContain('line 4, column 2 ("label")');
-    expect(error(() => parseCsvDataset('a,"b\n1,2\n', { labelColumn: null })).message).toContain('line 1: a quoted cell is never closed');
-    expect(error(() => parseCsvDataset('a,"b"c\n1,2\n', { labelColumn: null })).code).toBe('CSV_BAD_QUOTE');
-    expect(error(() => parseCsvDataset('1,2\n', { labelColumn: null, delimiter: '' })).code).toBe('CSV_BAD_DELIMITER');
+    expect(trellisErrorOf(() => parseCsvDataset('a,"b\n1,2\n', { labelColumn: null })).message).toContain('line 1: a quoted cell is never closed');
+    expect(trellisErrorOf(() => parseCsvDataset('a,"b"c\n1,2\n', { labelColumn: null })).code).toBe('CSV_BAD_QUOTE');
+    expect(trellisErrorOf(() => parseCsvDataset('1,2\n', { labelColumn: null, delimiter: '' })).code).toBe('CSV_BAD_DELIMITER');
   });
 
   it('a missing value in the first row is an error, not a header row that drops it', () => {
-    const e = error(() => parseCsvDataset('1,2,\n0,4,5\n1,6,7\n', { labelColumn: 0 }));
+    const e = trellisErrorOf(() => parseCsvDataset('1,2,\n0,4,5\n1,6,7\n', { labelColumn: 0 }));
     expect(e.code).toBe('CSV_NOT_NUMERIC');
     expect(e.message).toContain('line 1, column 3: the cell is empty');
     // a header with an unnamed index column (as pandas writes it) is still a header
@@ -90,24 +88,24 @@ describe('loadCsvDataset', () => {
   it('a missing-value marker or a hex literal in the first row is an error too, not a header; huge labels and non-decimal numbers are refused', () => {
     // `NaN`, `NA`, `?` … used to make the first data row a header, dropped without a word
     for (const marker of ['NaN', 'nan', 'NA', 'n/a', 'null', 'inf', '-Infinity', '?']) {
-      const e = error(() => parseCsvDataset(`1,${marker}\n0,4\n`, { labelColumn: 0 }));
+      const e = trellisErrorOf(() => parseCsvDataset(`1,${marker}\n0,4\n`, { labelColumn: 0 }));
       expect(e.code, marker).toBe('CSV_NOT_NUMERIC');
       expect(e.message, marker).toContain(`line 1, column 2: ${JSON.stringify(marker)} is not a number`);
     }
     // `Number` reads 0x10 as 16 and 0b11 as 3: the cells are refused, in the first row and later
-    expect(error(() => parseCsvDataset('1,0x10\n0,4\n', { labelColumn: 0 })).message).toContain('line 1, column 2: "0x10" is not a number');
-    expect(error(() => parseCsvDataset('0,2\n1,0b11\n', { labelColumn: 0 })).message).toContain('line 2, column 2: "0b11" is not a number');
+    expect(trellisErrorOf(() => parseCsvDataset('1,0x10\n0,4\n', { labelColumn: 0 })).message).toContain('line 1, column 2: "0x10" is not a number');
+    expect(trellisErrorOf(() => parseCsvDataset('0,2\n1,0b11\n', { labelColumn: 0 })).message).toContain('line 2, column 2: "0b11" is not a number');
     expect(Array.from(parseCsvDataset('0,2.5e-1\n1,-.5\n1,+3.\n', { labelColumn: 0 }).x)).toEqual([0.25, -0.5, 3]);
     // labels are Int32: 2^31 used to crash with a TypeError (numClasses given) and 2^32 + 1 to load as 1
-    expect(error(() => parseCsvDataset('2147483648,1\n0,2\n', { labelColumn: 0, numClasses: 3 })).code).toBe('CSV_BAD_LABEL');
-    expect(error(() => parseCsvDataset('4294967297,1\n0,2\n', { labelColumn: 0 })).code).toBe('CSV_BAD_LABEL');
+    expect(trellisErrorOf(() => parseCsvDataset('2147483648,1\n0,2\n', { labelColumn: 0, numClasses: 3 })).code).toBe('CSV_BAD_LABEL');
+    expect(trellisErrorOf(() => parseCsvDataset('4294967297,1\n0,2\n', { labelColumn: 0 })).code).toBe('CSV_BAD_LABEL');
     // a header with a real name is still a header
     expect(parseCsvDataset('label,NaN_count\n1,2\n', { labelColumn: 'label' }).size).toBe(1);
   });
 
   it('a missing file whose name holds the delimiter is a missing file, not CSV text', () => {
-    expect(error(() => loadCsvDataset(join(dir, 'no-such,file.csv'), { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
-    expect(error(() => loadCsvDataset('runs,2024.csv', { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
+    expect(trellisErrorOf(() => loadCsvDataset(join(dir, 'no-such,file.csv'), { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
+    expect(trellisErrorOf(() => loadCsvDataset('runs,2024.csv', { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
     // one line of CSV text without a line break is still text
     expect(loadCsvDataset('1,0.5,0.25', { labelColumn: 0 }).size).toBe(1);
   });
@@ -115,33 +113,33 @@ describe('loadCsvDataset', () => {
   it('an empty file, a header-only file and a missing file are reported', () => {
     const empty = join(dir, 'empty.csv');
     writeFileSync(empty, '');
-    const e = error(() => loadCsvDataset(empty, { labelColumn: 0 }));
+    const e = trellisErrorOf(() => loadCsvDataset(empty, { labelColumn: 0 }));
     expect(e.code).toBe('CSV_EMPTY');
     expect(e.message).toContain('empty.csv has no rows');
-    expect(error(() => loadCsvDataset('', { labelColumn: 0 })).code).toBe('CSV_EMPTY');
-    expect(error(() => loadCsvDataset('a,b,label\n', { labelColumn: 'label' })).message).toContain('no data rows');
-    expect(error(() => loadCsvDataset(join(dir, 'missing.csv'), { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
+    expect(trellisErrorOf(() => loadCsvDataset('', { labelColumn: 0 })).code).toBe('CSV_EMPTY');
+    expect(trellisErrorOf(() => loadCsvDataset('a,b,label\n', { labelColumn: 'label' })).message).toContain('no data rows');
+    expect(trellisErrorOf(() => loadCsvDataset(join(dir, 'missing.csv'), { labelColumn: 0 })).code).toBe('FILE_NOT_FOUND');
   });
 
   it('a directory, a non-string path and options without labelColumn are explained (calls from JavaScript)', () => {
-    const d = error(() => loadCsvDataset(dir, { labelColumn: 0 }));
+    const d = trellisErrorOf(() => loadCsvDataset(dir, { labelColumn: 0 }));
     expect(d.code).toBe('FILE_UNREADABLE');
     expect(d.message).toContain('is a directory');
-    const p = error(() => loadCsvDataset({ path: 'x.csv' } as unknown as string, { labelColumn: 0 }));
+    const p = trellisErrorOf(() => loadCsvDataset({ path: 'x.csv' } as unknown as string, { labelColumn: 0 }));
     expect(p.code).toBe('BAD_PATH');
     expect(p.message).toContain('is an object, not a path');
     // Left out, the label column would load as a feature: 3 columns → 3 features, no labels.
-    const noLabel = error(() => loadCsvDataset('label,a,b\n1,0.1,0.2\n', { numClasses: 3 } as unknown as { labelColumn: null }));
+    const noLabel = trellisErrorOf(() => loadCsvDataset('label,a,b\n1,0.1,0.2\n', { numClasses: 3 } as unknown as { labelColumn: null }));
     expect(noLabel.code).toBe('CSV_BAD_LABEL_COLUMN');
     expect(noLabel.fix).toContain('labelColumn: null');
-    expect(error(() => parseCsvDataset('1,2\n', undefined as unknown as { labelColumn: null })).code).toBe('CSV_BAD_LABEL_COLUMN');
-    expect(error(() => loadCsvDataset('1,2\n', { labelColumn: undefined } as unknown as { labelColumn: null })).code).toBe('CSV_BAD_LABEL_COLUMN');
+    expect(trellisErrorOf(() => parseCsvDataset('1,2\n', undefined as unknown as { labelColumn: null })).code).toBe('CSV_BAD_LABEL_COLUMN');
+    expect(trellisErrorOf(() => loadCsvDataset('1,2\n', { labelColumn: undefined } as unknown as { labelColumn: null })).code).toBe('CSV_BAD_LABEL_COLUMN');
   });
 });
 
 describe('labels and file sizes the loaders cannot use as they are', () => {
   it('one huge label does not become a default class count of 2e9 (it loaded, and classCounts() threw a raw RangeError)', () => {
-    const err = error(() => parseCsvDataset('x,y\n0.5,2000000000\n0.2,1\n', { labelColumn: 'y' }, 'runs.csv'));
+    const err = trellisErrorOf(() => parseCsvDataset('x,y\n0.5,2000000000\n0.2,1\n', { labelColumn: 'y' }, 'runs.csv'));
     expect(err.code).toBe('CSV_BAD_LABEL');
     expect(err.problem).toBe('runs.csv line 2 has label 2000000000, so the default class count (largest label + 1) would be 2000000001');
     expect(err.fix).toContain('pass numClasses');
@@ -154,7 +152,7 @@ describe('labels and file sizes the loaders cannot use as they are', () => {
     ftruncateSync(fd, 2 ** 31 + 10); // sparse: no disk space used
     closeSync(fd);
     try {
-      const err = error(() => readIdxFile(big));
+      const err = trellisErrorOf(() => readIdxFile(big));
       expect(err.code).toBe('FILE_TOO_LARGE');
       expect(err.fix).toContain('split the data into several files');
     } finally {

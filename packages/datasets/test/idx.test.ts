@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TrellisError } from '@trellis-ml/core';
 import { loadIdxDataset, readIdx, readIdxFile } from '@trellis-ml/datasets';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 /** Builds IDX bytes: magic 00 00 type ndims, big-endian u32 dims, then the payload. */
 function idx(type: number, dims: number[], payload: Uint8Array): Uint8Array {
@@ -17,16 +18,6 @@ function idx(type: number, dims: number[], payload: Uint8Array): Uint8Array {
   out.set(header);
   out.set(payload, header.length);
   return out;
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrellisError);
-    return (e as TrellisError).code;
-  }
-  throw new Error('expected a TrellisError');
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'trellis-idx-'));
@@ -57,7 +48,7 @@ describe('readIdx', () => {
 
   it('reads gzipped files transparently', () => {
     expect(readIdx(gzipSync(images)).dims).toEqual([3, 2, 2]);
-    expect(codeOf(() => readIdx(gzipSync(images).subarray(0, 20)))).toBe('IDX_BAD_GZIP');
+    expect(trellisErrorOf(() => readIdx(gzipSync(images).subarray(0, 20))).code).toBe('IDX_BAD_GZIP');
   });
 
   it('reports a truncated file with the expected and actual byte counts', () => {
@@ -73,8 +64,8 @@ describe('readIdx', () => {
       expect(err.fix).toMatch(/re-download or re-export/);
       expect(err.details).toMatchObject({ expectedBytes: images.length, actualBytes: cut.length });
     }
-    expect(codeOf(() => readIdx(images.subarray(0, 9)))).toBe('IDX_TRUNCATED'); // inside the header
-    expect(codeOf(() => readIdx(new Uint8Array(2)))).toBe('IDX_TRUNCATED');
+    expect(trellisErrorOf(() => readIdx(images.subarray(0, 9))).code).toBe('IDX_TRUNCATED'); // inside the header
+    expect(trellisErrorOf(() => readIdx(new Uint8Array(2))).code).toBe('IDX_TRUNCATED');
   });
 
   it('rejects a bad magic number, an unknown dtype and trailing bytes', () => {
@@ -86,11 +77,11 @@ describe('readIdx', () => {
       expect((e as TrellisError).code).toBe('IDX_BAD_MAGIC');
       expect((e as TrellisError).message).toContain('0x89504e47');
     }
-    expect(codeOf(() => readIdx(idx(0x07, [1], new Uint8Array(1))))).toBe('IDX_BAD_DTYPE');
-    expect(codeOf(() => readIdx(idx(0x08, [], new Uint8Array(0))))).toBe('IDX_BAD_MAGIC');
+    expect(trellisErrorOf(() => readIdx(idx(0x07, [1], new Uint8Array(1)))).code).toBe('IDX_BAD_DTYPE');
+    expect(trellisErrorOf(() => readIdx(idx(0x08, [], new Uint8Array(0)))).code).toBe('IDX_BAD_MAGIC');
     const extra = new Uint8Array(images.length + 3);
     extra.set(images);
-    expect(codeOf(() => readIdx(extra))).toBe('IDX_TRAILING_BYTES');
+    expect(trellisErrorOf(() => readIdx(extra)).code).toBe('IDX_TRAILING_BYTES');
   });
 });
 
@@ -125,11 +116,11 @@ describe('loadIdxDataset', () => {
   it('detects swapped files, float labels, labels above numClasses and missing files', () => {
     const img = write('img3', images);
     const lab = write('lab3', labels);
-    expect(codeOf(() => loadIdxDataset(lab, img))).toBe('IDX_BAD_DIMS');
-    expect(codeOf(() => loadIdxDataset(img, img))).toBe('IDX_BAD_DIMS');
-    expect(codeOf(() => loadIdxDataset(img, write('labf', idx(0x0d, [3], new Uint8Array(12)))))).toBe('IDX_BAD_LABELS');
-    expect(codeOf(() => loadIdxDataset(img, lab, { numClasses: 2 }))).toBe('LABEL_OUT_OF_RANGE');
-    expect(codeOf(() => readIdxFile(join(dir, 'nope')))).toBe('FILE_NOT_FOUND');
+    expect(trellisErrorOf(() => loadIdxDataset(lab, img)).code).toBe('IDX_BAD_DIMS');
+    expect(trellisErrorOf(() => loadIdxDataset(img, img)).code).toBe('IDX_BAD_DIMS');
+    expect(trellisErrorOf(() => loadIdxDataset(img, write('labf', idx(0x0d, [3], new Uint8Array(12))))).code).toBe('IDX_BAD_LABELS');
+    expect(trellisErrorOf(() => loadIdxDataset(img, lab, { numClasses: 2 })).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => readIdxFile(join(dir, 'nope'))).code).toBe('FILE_NOT_FOUND');
     expect(loadIdxDataset(img, null).labels).toBeNull();
   });
 
@@ -183,8 +174,8 @@ describe('readIdx and loadIdxDataset given the wrong kind of input', () => {
   it('loadIdxDataset: null or unknown options, and numClasses that is not a positive integer', () => {
     const img = write('img-opts', images);
     const lab = write('lab-opts', labels);
-    expect(codeOf(() => loadIdxDataset(img, lab, null as unknown as object))).toBe('BAD_OPTIONS');
-    expect(codeOf(() => loadIdxDataset(img, lab, { shape: [4] } as unknown as object))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => loadIdxDataset(img, lab, null as unknown as object)).code).toBe('BAD_OPTIONS');
+    expect(trellisErrorOf(() => loadIdxDataset(img, lab, { shape: [4] } as unknown as object)).code).toBe('BAD_OPTION');
     try {
       loadIdxDataset(img, lab, { numClasses: 0 });
       expect.unreachable();
@@ -213,7 +204,7 @@ describe('readIdx and loadIdxDataset given the wrong kind of input', () => {
     // int16 too (1 → 256)
     const le16 = new Uint8Array(8);
     [3, 1, 0, 9].forEach((l, i) => new DataView(le16.buffer).setInt16(2 * i, l, true));
-    expect(codeOf(() => loadIdxDataset(img, write('lab-le16', idx(0x0b, [4], le16))))).toBe('IDX_BAD_LABELS');
+    expect(trellisErrorOf(() => loadIdxDataset(img, write('lab-le16', idx(0x0b, [4], le16)))).code).toBe('IDX_BAD_LABELS');
     // big-endian int32 labels load, and labels that fit an explicit numClasses are trusted
     const be = new Uint8Array(16);
     [3, 1, 0, 9].forEach((l, i) => new DataView(be.buffer).setInt32(4 * i, l, false));
@@ -272,7 +263,7 @@ describe('readIdx and loadIdxDataset given the wrong kind of input', () => {
     }
     const f32 = new Uint8Array(12);
     new DataView(f32.buffer).setFloat32(8, NaN, false);
-    expect(codeOf(() => loadIdxDataset(write('img-f32', idx(0x0d, [3, 1, 1], f32)), null))).toBe('IDX_NON_FINITE');
+    expect(trellisErrorOf(() => loadIdxDataset(write('img-f32', idx(0x0d, [3, 1, 1], f32)), null)).code).toBe('IDX_NON_FINITE');
   });
 });
 
@@ -310,18 +301,18 @@ describe('readIdx caps what a gzipped file may inflate to (a small .gz of zeros 
   it('a file that inflates to exactly the limit reads as before; one byte less is refused', () => {
     const gz = gzipSync(images);
     expect(readIdx(gz, 'images.gz', { maxInflatedBytes: images.length }).dims).toEqual([3, 2, 2]);
-    expect(codeOf(() => readIdx(gz, 'images.gz', { maxInflatedBytes: images.length - 1 }))).toBe('IDX_TOO_LARGE');
+    expect(trellisErrorOf(() => readIdx(gz, 'images.gz', { maxInflatedBytes: images.length - 1 })).code).toBe('IDX_TOO_LARGE');
     expect(readIdxFile(write('capped.gz', gz), { maxInflatedBytes: images.length }).dims).toEqual([3, 2, 2]);
-    expect(codeOf(() => readIdxFile(write('capped2.gz', gz), { maxInflatedBytes: 20 }))).toBe('IDX_TOO_LARGE');
+    expect(trellisErrorOf(() => readIdxFile(write('capped2.gz', gz), { maxInflatedBytes: 20 })).code).toBe('IDX_TOO_LARGE');
     // plain (not gzipped) bytes are already in memory: the cap is about decompression only
     expect(readIdx(images, 'images', { maxInflatedBytes: 1 }).dims).toEqual([3, 2, 2]);
   });
 
   it('refuses a maxInflatedBytes that is not a whole number of bytes zlib can produce, unknown options, and options in place of the name', () => {
     for (const maxInflatedBytes of [0, -1, 1.5, Number.NaN, 2 ** 60, '1000' as unknown as number]) {
-      expect(codeOf(() => readIdx(zeros, 'zeros.gz', { maxInflatedBytes })), String(maxInflatedBytes)).toBe('BAD_OPTION');
+      expect(trellisErrorOf(() => readIdx(zeros, 'zeros.gz', { maxInflatedBytes })).code, String(maxInflatedBytes)).toBe('BAD_OPTION');
     }
-    expect(codeOf(() => readIdx(zeros, 'zeros.gz', { maxBytes: 10 } as never))).toBe('BAD_OPTION');
-    expect(codeOf(() => readIdx(zeros, { maxInflatedBytes: 10 } as unknown as string))).toBe('IDX_BAD_INPUT');
+    expect(trellisErrorOf(() => readIdx(zeros, 'zeros.gz', { maxBytes: 10 } as never)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => readIdx(zeros, { maxInflatedBytes: 10 } as unknown as string)).code).toBe('IDX_BAD_INPUT');
   });
 });

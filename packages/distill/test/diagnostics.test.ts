@@ -1,18 +1,9 @@
-import { TrellisError } from '@trellis-ml/core';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   confusionFromLogits, confusionMatrix, cumulativeStages, impliedTrueClassProb, meanTrueClassProb, pairOverlap, pipelineSeries, sumMatrices, topConfusedPairs,
 } from '../src/index.js';
 import { S } from './helpers.js';
-
-const code = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof TrellisError ? e.code : `not a TrellisError: ${(e as Error).message}`;
-  }
-  return undefined;
-};
 
 describe('figure 5 (a): the true-class probability spec §3.1 predicts, softmax(T·S\'[y])[y]', () => {
   it('hand-computed: a flat row gives 1/2 at every T, a [0, 1] row gives 1/(1 + e^−T)', () => {
@@ -35,15 +26,15 @@ describe('figure 5 (a): the true-class probability spec §3.1 predicts, softmax(
   });
 
   it('bad input: T ≤ 0, a non-square matrix, labels out of range', () => {
-    expect(code(() => impliedTrueClassProb([[1, 0], [0, 1]], 0))).toBe('BAD_TEMPERATURE');
-    expect(code(() => impliedTrueClassProb([[1, 0]], 1))).toBe('MATRIX_SIZE_MISMATCH');
-    expect(code(() => impliedTrueClassProb([[1, 0], [0, 1]], 1, [2]))).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => impliedTrueClassProb([[1, 0], [0, 1]], 0)).code).toBe('BAD_TEMPERATURE');
+    expect(trellisErrorOf(() => impliedTrueClassProb([[1, 0]], 1)).code).toBe('MATRIX_SIZE_MISMATCH');
+    expect(trellisErrorOf(() => impliedTrueClassProb([[1, 0], [0, 1]], 1, [2])).code).toBe('LABEL_OUT_OF_RANGE');
   });
 
   it('the student side: mean softmax(z)[y] of row-major logits', () => {
     // row 1: [0, ln 3], y = 1 → 3/4; row 2: [ln 4, 0], y = 0 → 4/5
     expect(meanTrueClassProb([0, Math.log(3), Math.log(4), 0], [1, 0], 2)).toBeCloseTo((0.75 + 0.8) / 2, 12);
-    expect(code(() => meanTrueClassProb([0, 1, 2], [0, 1], 2))).toBe('SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => meanTrueClassProb([0, 1, 2], [0, 1], 2)).code).toBe('SHAPE_MISMATCH');
   });
 });
 
@@ -52,8 +43,8 @@ describe('figure 5 (b): the student\'s most confused pairs against the matrix\'s
     expect(confusionMatrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 0, 2, 1], 3)).toEqual([[1, 1, 0], [0, 1, 0], [1, 1, 1]]);
     // argmax of [2, 1, 0] = 0, [0, 3, 1] = 1, [0, 5, 9] = 2, [7, 1, 1] = 0
     expect(confusionFromLogits([2, 1, 0, 0, 3, 1, 0, 5, 9, 7, 1, 1], [0, 2, 2, 1], 3)).toEqual([[1, 0, 0], [1, 0, 0], [0, 1, 1]]);
-    expect(code(() => confusionMatrix([0, 3], [0, 1], 3))).toBe('LABEL_OUT_OF_RANGE');
-    expect(code(() => confusionMatrix([0], [0, 1], 3))).toBe('SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => confusionMatrix([0, 3], [0, 1], 3)).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => confusionMatrix([0], [0, 1], 3)).code).toBe('SHAPE_MISMATCH');
     expect(sumMatrices([[[1, 2], [3, 4]], [[10, 20], [30, 40]]])).toEqual([[11, 22], [33, 44]]);
   });
 
@@ -71,8 +62,8 @@ describe('figure 5 (b): the student\'s most confused pairs against the matrix\'s
   });
 
   it('adding matrices of different sizes is a SHAPE_MISMATCH (it used to be a TypeError, or silently truncated)', () => {
-    expect(code(() => sumMatrices([[[1, 2], [3, 4]], [[1]]]))).toBe('SHAPE_MISMATCH');
-    expect(code(() => sumMatrices([[[1]], [[1, 2], [3, 4]]]))).toBe('SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => sumMatrices([[[1, 2], [3, 4]], [[1]]])).code).toBe('SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => sumMatrices([[[1]], [[1, 2], [3, 4]]])).code).toBe('SHAPE_MISMATCH');
     expect(() => sumMatrices([[[1, 2], [3, 4]], [[1, 2], [3]]])).toThrow(/add matrices of the same size/);
   });
   it('overlap counts unordered pairs found in both lists', () => {

@@ -3,8 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect } from 'vitest';
-import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
+import { afterAll, beforeAll } from 'vitest';
+import { Dataset, Rng } from '@trellis-ml/core';
 
 /** Runs tests on the pure-JS cpu backend. */
 export async function useCpu(): Promise<void> {
@@ -35,17 +35,6 @@ export function tempOutDir(prefix: string): { path: string } {
     await rm(dir.path, { recursive: true, force: true });
   });
   return dir;
-}
-
-/** The `TrellisError` a call throws (fails the test when it throws nothing or something else). */
-export function errorOf(f: () => unknown): TrellisError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrellisError);
-    return e as TrellisError;
-  }
-  throw new Error('expected a TrellisError, but nothing was thrown');
 }
 
 /** `n` examples of 8 non-negative features in `C` classes: feature j is high for the examples of class j mod C. */

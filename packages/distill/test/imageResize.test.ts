@@ -5,7 +5,8 @@ import { EXPERIMENT_CONFIGS, readParams } from '../src/experiment.js';
 import { DISTILL_DATASETS } from '../src/experimentDatasets.js';
 import { convAutoencoder, padImages, reffakdGenerator, resizeBilinear, resizeImages, toSquareImages } from '../src/index.js';
 import { inputLayoutText, loadExperimentData } from '../src/training.js';
-import { errorOf, useCpu } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
@@ -72,7 +73,7 @@ describe('bilinear 28→32 resize (spec §9 resize28: torchvision Resize, align_
       for (const i of [0, 37, 500, 1023]) expect(resized.x[k * 1024 + i]).toBeCloseTo(one[i]! + k, 5);
     }
     expect(Array.from(resizeImages(flat.reshape([28, 28, 1])).x)).toEqual(Array.from(resizeImages(flat).x));
-    expect(errorOf(() => resizeImages(flat, 16)).code).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => resizeImages(flat, 16)).code).toBe('BAD_SHAPE');
   });
 
   it('toSquareImages: pad = padImages, bilinear = resizeImages; an unknown mode is a BAD_OPTION with a hint', () => {
@@ -80,7 +81,7 @@ describe('bilinear 28→32 resize (spec §9 resize28: torchvision Resize, align_
     const d = Dataset.fromArrays({ x, shape: [784], labels: Int32Array.from([0, 1]), numClasses: 2 });
     expect(Array.from(toSquareImages(d, 32, 'pad').x)).toEqual(Array.from(padImages(d, 32).x));
     expect(Array.from(toSquareImages(d, 32, 'bilinear').x)).toEqual(Array.from(resizeImages(d, 32).x));
-    const e = errorOf(() => toSquareImages(d, 32, 'nearest' as never));
+    const e = trellisErrorOf(() => toSquareImages(d, 32, 'nearest' as never));
     expect(e.code).toBe('BAD_OPTION');
     expect(e.message).toMatch(/resize28 "nearest"/);
     expect(e.fix).toMatch(/'pad'.*'bilinear'/);
@@ -101,7 +102,7 @@ describe('bilinear 28→32 resize (spec §9 resize28: torchvision Resize, align_
     pad.dispose();
     x.dispose();
     expect(tf.memory().numTensors).toBe(before);
-    expect(errorOf(() => convAutoencoder({ inputShape: [28, 28, 1], seed: 0, resize28: 'area' as never })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => convAutoencoder({ inputShape: [28, 28, 1], seed: 0, resize28: 'area' as never })).code).toBe('BAD_OPTION');
     // refused when the generator is built (it used to be only when fit built the autoencoder)
     expect(() => reffakdGenerator({ numClasses: 2, samplesPerClass: 2, autoencoder: 'dense', resize28: 'bilinear' })).toThrow(/needs the conv autoencoder/);
   });
@@ -113,11 +114,11 @@ describe('experiment option resize28 (conv tier)', () => {
     const opts = { mode: 'quick' as const, seed: 1, out: '/tmp' };
     expect(readParams({ ...opts, params: { tier: 'conv', resize28: 'bilinear' } }).resize28).toBe('bilinear');
     expect(readParams({ ...opts, params: { resize28: 'pad' } }).resize28).toBe('pad'); // the default: nothing to do on the MLP tier
-    const unknown = errorOf(() => readParams({ ...opts, params: { tier: 'conv', resize28: 'bicubic' } }));
+    const unknown = trellisErrorOf(() => readParams({ ...opts, params: { tier: 'conv', resize28: 'bicubic' } }));
     expect(unknown.code).toBe('BAD_PARAM');
     expect(unknown.message).toMatch(/--set resize28=bicubic: "bicubic" is not allowed/);
     expect(unknown.fix).toMatch(/one of pad, bilinear \(pad: zero padding, spec §10.1, the default; bilinear: the notebooks' torchvision Resize\(32\)\)/);
-    const mlp = errorOf(() => readParams({ ...opts, params: { resize28: 'bilinear' } }));
+    const mlp = trellisErrorOf(() => readParams({ ...opts, params: { resize28: 'bilinear' } }));
     expect(mlp.code).toBe('BAD_PARAM');
     expect(mlp.fix).toMatch(/tier=conv/);
     expect(inputLayoutText({ tier: 'mlp' })).toBe('');

@@ -4,7 +4,8 @@ import {
   crossEntropy, dist, distFromProbs, distTerms, dkd, dkdFromProbs, hintonKD, labelSmoothingTargets, logitStdKD, matrixGenerator, reffakdLoss,
   softTargetCrossEntropy, softTargetKL, standardizeLogits, tfkdRegLoss, tfkdRegMatrix, weightsFromAlpha,
 } from '../src/index.js';
-import { S, Y, ZS, ZT, errorOf, useCpu, val } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { S, Y, ZS, ZT, useCpu, val } from './helpers.js';
 
 beforeAll(useCpu);
 
@@ -145,10 +146,10 @@ describe('identities', () => {
 
 describe('bad input gets a TrellisError, not a tfjs broadcast error, a NaN or a silent default', () => {
   it('an α convention that is neither name (it used to fall through to alpha-weights-ce, swapping the weights)', () => {
-    const e = errorOf(() => weightsFromAlpha(0.3, 'alpha-weights-KD' as 'alpha-weights-kd'));
+    const e = trellisErrorOf(() => weightsFromAlpha(0.3, 'alpha-weights-KD' as 'alpha-weights-kd'));
     expect(e.code).toBe('BAD_OPTION');
     expect(e.message).toMatch(/unknown α convention "alpha-weights-KD"/);
-    expect(errorOf(() => (weightsFromAlpha as (a: number) => unknown)(0.3)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => (weightsFromAlpha as (a: number) => unknown)(0.3)).code).toBe('BAD_OPTION');
   });
   it('labels whose count differs from the logits\' batch (CE, ReffAKD, DKD, Tf-KD_reg)', () => {
     const y2 = () => tf.tensor1d([1, 2], 'int32');
@@ -158,49 +159,49 @@ describe('bad input gets a TrellisError, not a tfjs broadcast error, a NaN or a 
       () => dkd(zs(), zt(), y2(), { alpha: 1, beta: 8, T: 4 }),
       () => tfkdRegLoss(zs(), y2(), { tau: 20, alpha: 0.1 }),
     ]) {
-      const e = errorOf(f);
+      const e = trellisErrorOf(f);
       expect(e.code).toBe('SHAPE_MISMATCH');
       expect(e.message).toMatch(/2 labels for 3 rows of logits/);
     }
   });
   it('soft-target cross-entropy with targets of another shape (a [1, C] row used to broadcast silently)', () => {
-    expect(errorOf(() => softTargetCrossEntropy(zs(), tf.tensor2d([[0.25, 0.25, 0.25, 0.25]]))).code).toBe('SHAPE_MISMATCH');
-    expect(errorOf(() => softTargetCrossEntropy(zs(), tf.zeros([3, 5]) as tf.Tensor2D)).message).toMatch(/\[3, 4\] and \[3, 5\] differ/);
+    expect(trellisErrorOf(() => softTargetCrossEntropy(zs(), tf.tensor2d([[0.25, 0.25, 0.25, 0.25]]))).code).toBe('SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => softTargetCrossEntropy(zs(), tf.zeros([3, 5]) as tf.Tensor2D)).message).toMatch(/\[3, 4\] and \[3, 5\] differ/);
   });
   it('DKD / DIST weights that are missing or not finite (the total used to be NaN)', () => {
-    const e = errorOf(() => dkd(zs(), zt(), y(), { alpha: 1, beta: NaN, T: 4 }));
+    const e = trellisErrorOf(() => dkd(zs(), zt(), y(), { alpha: 1, beta: NaN, T: 4 }));
     expect(e.code).toBe('BAD_OPTION');
     expect(e.message).toMatch(/DKD beta \(the NCKD weight\) NaN must be a finite number ≥ 0/);
-    expect(errorOf(() => dkdFromProbs(zs(), softLabels(), y(), { beta: 8, T: 4 } as unknown as { alpha: number; beta: number; T: number })).message).toMatch(/DKD alpha .* undefined/);
-    expect(errorOf(() => dist(zs(), zt(), { gamma: -1 })).message).toMatch(/DIST gamma .* -1 must be a finite number ≥ 0/);
+    expect(trellisErrorOf(() => dkdFromProbs(zs(), softLabels(), y(), { beta: 8, T: 4 } as unknown as { alpha: number; beta: number; T: number })).message).toMatch(/DKD alpha .* undefined/);
+    expect(trellisErrorOf(() => dist(zs(), zt(), { gamma: -1 })).message).toMatch(/DIST gamma .* -1 must be a finite number ≥ 0/);
   });
   it('a missing options object, an unknown KL reduction or label-smoothing variant', () => {
-    expect(errorOf(() => (softTargetKL as (a: tf.Tensor2D, b: tf.Tensor2D) => unknown)(zs(), softLabels())).message).toMatch(/softTargetKL needs an options object/);
-    expect(errorOf(() => (hintonKD as (a: tf.Tensor2D, b: tf.Tensor2D) => unknown)(zs(), zt())).code).toBe('BAD_OPTION');
-    expect(errorOf(() => softTargetKL(zs(), softLabels(), { T: 4, reduction: 'mean' as 'batchmean' })).message).toMatch(/KL reduction "mean" is not 'batchmean' or 'elementwise-mean'/);
-    expect(errorOf(() => labelSmoothingTargets(y(), 4, 0.1, 'others' as 'uniform-others')).message).toMatch(/variant "others" is not 'uniform-all' or 'uniform-others'/);
-    expect(errorOf(() => crossEntropy(zs(), y(), { labelSmoothing: 0.1, variant: 'all' as 'uniform-all' })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => (softTargetKL as (a: tf.Tensor2D, b: tf.Tensor2D) => unknown)(zs(), softLabels())).message).toMatch(/softTargetKL needs an options object/);
+    expect(trellisErrorOf(() => (hintonKD as (a: tf.Tensor2D, b: tf.Tensor2D) => unknown)(zs(), zt())).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => softTargetKL(zs(), softLabels(), { T: 4, reduction: 'mean' as 'batchmean' })).message).toMatch(/KL reduction "mean" is not 'batchmean' or 'elementwise-mean'/);
+    expect(trellisErrorOf(() => labelSmoothingTargets(y(), 4, 0.1, 'others' as 'uniform-others')).message).toMatch(/variant "others" is not 'uniform-all' or 'uniform-others'/);
+    expect(trellisErrorOf(() => crossEntropy(zs(), y(), { labelSmoothing: 0.1, variant: 'all' as 'uniform-all' })).code).toBe('BAD_OPTION');
   });
   it('labels outside [0, C) (an all-zero one-hot row added 0 to the loss) and a NaN label smoothing (read as "off")', () => {
     const bad = tf.tensor1d([0, 4, 1], 'int32'); // C = 4
     const neg = tf.tensor1d([-1, 2, 1], 'int32');
     for (const f of [() => crossEntropy(zs(), bad), () => crossEntropy(zs(), neg), () => dkd(zs(), zt(), bad, { alpha: 1, beta: 8, T: 4 }),
       () => tfkdRegLoss(zs(), bad, { tau: 20, alpha: 0.1 }), () => labelSmoothingTargets(bad, 4, 0.1)]) {
-      expect(errorOf(f).code).toBe('LABEL_OUT_OF_RANGE');
+      expect(trellisErrorOf(f).code).toBe('LABEL_OUT_OF_RANGE');
     }
-    expect(errorOf(() => crossEntropy(zs(), bad)).message).toMatch(/label 4 of example 1 is outside \[0, 4\)/);
-    expect(errorOf(() => crossEntropy(zs(), y(), { labelSmoothing: NaN })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => crossEntropy(zs(), bad)).message).toMatch(/label 4 of example 1 is outside \[0, 4\)/);
+    expect(trellisErrorOf(() => crossEntropy(zs(), y(), { labelSmoothing: NaN })).code).toBe('BAD_OPTION');
     // 0 is still plain cross-entropy
     expect(crossEntropy(zs(), y(), { labelSmoothing: 0 }).dataSync()[0]).toBeCloseTo(crossEntropy(zs(), y()).dataSync()[0]!, 6);
     bad.dispose();
     neg.dispose();
   });
   it('Tf-KD_reg: a class count that is not a positive integer, a NaN multiplier, an unknown student temperature', () => {
-    const e = errorOf(() => tfkdRegMatrix(2.5, { tau: 20 }));
+    const e = trellisErrorOf(() => tfkdRegMatrix(2.5, { tau: 20 }));
     expect(e.code).toBe('BAD_CLASSES');
     expect(e.message).toMatch(/numClasses 2\.5 is not a positive integer/);
-    expect(errorOf(() => tfkdRegMatrix(0, { tau: 20 })).code).toBe('BAD_CLASSES');
-    expect(errorOf(() => tfkdRegLoss(zs(), y(), { tau: 20, alpha: 0.1, multiplier: NaN })).message).toMatch(/Tf-KD multiplier NaN/);
-    expect(errorOf(() => tfkdRegLoss(zs(), y(), { tau: 20, alpha: 0.1, studentTemperature: 0 as 1 })).message).toMatch(/studentTemperature 0 is not 1 or 'tau'/);
+    expect(trellisErrorOf(() => tfkdRegMatrix(0, { tau: 20 })).code).toBe('BAD_CLASSES');
+    expect(trellisErrorOf(() => tfkdRegLoss(zs(), y(), { tau: 20, alpha: 0.1, multiplier: NaN })).message).toMatch(/Tf-KD multiplier NaN/);
+    expect(trellisErrorOf(() => tfkdRegLoss(zs(), y(), { tau: 20, alpha: 0.1, studentTemperature: 0 as 1 })).message).toMatch(/studentTemperature 0 is not 1 or 'tau'/);
   });
 });

@@ -5,7 +5,8 @@ import {
   crossEntropy, distillPlugin, labelSmoothingGenerator, labelSmoothingPlugin, matrixGenerator, reffakdGenerator, teacherGenerator,
   type DistillMethod, type SoftLabelGenerator,
 } from '../src/index.js';
-import { errorOf, toy, useCpu } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { toy, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
@@ -185,33 +186,33 @@ describe('distillPlugin', () => {
     const w = { ceWeight: 0.5, kdWeight: 0.5 };
     const teacherModel = mlp({ inputShape: [8], hidden: [4], numClasses: 4, seed: 9 });
     // an unknown kind used to run logit-standardised KD
-    const kind = errorOf(() => distillPlugin({ source: src, method: { kind: 'softkl', T: 4 } as unknown as DistillMethod, ...w }));
+    const kind = trellisErrorOf(() => distillPlugin({ source: src, method: { kind: 'softkl', T: 4 } as unknown as DistillMethod, ...w }));
     expect(kind.code).toBe('BAD_OPTION');
     expect(kind.message).toMatch(/unknown distillation method kind "softkl"/);
     // a misspelt mode used to run replace-teacher, ignoring extraTeacher
-    const mode = errorOf(() => distillPlugin({ source: src, method: { kind: 'soft-kl', T: 4 }, ...w, mode: 'addterm' as 'add-term', extraTeacher: teacherModel }));
+    const mode = trellisErrorOf(() => distillPlugin({ source: src, method: { kind: 'soft-kl', T: 4 }, ...w, mode: 'addterm' as 'add-term', extraTeacher: teacherModel }));
     expect(mode.message).toMatch(/mode "addterm" is not 'replace-teacher' or 'add-term'/);
     // a NaN / missing DKD weight used to give a NaN loss at the first step, a negative warm-up a negative loss
-    expect(errorOf(() => distillPlugin({ source: src, method: { kind: 'dkd', alpha: NaN, beta: 8, T: 4 }, ...w })).message).toMatch(/DKD alpha \(the TCKD weight\) NaN/);
-    expect(errorOf(() => distillPlugin({ source: src, method: { kind: 'dkd', alpha: 1, T: 4 } as unknown as DistillMethod, ...w })).message).toMatch(/DKD beta .* undefined/);
-    expect(errorOf(() => distillPlugin({ source: src, method: { kind: 'dkd', alpha: 1, beta: 8, T: 4, warmupEpochs: -2 }, ...w })).message).toMatch(/warmupEpochs -2/);
-    expect(errorOf(() => distillPlugin({ source: src, method: { kind: 'dist', gamma: NaN }, ...w })).message).toMatch(/DIST gamma .* NaN/);
-    expect(errorOf(() => distillPlugin({ source: src, method: { kind: 'soft-kl', T: 4 }, ...w, mode: 'add-term', extraTeacher: teacherModel, addTermWeight: NaN })).message).toMatch(/addTermWeight NaN/);
-    expect(errorOf(() => distillPlugin({ source: src, method: { kind: 'soft-kl', T: 4 }, ...w, mode: 'add-term', extraTeacher: teacherModel, addTermT: 0 })).code).toBe('BAD_TEMPERATURE');
+    expect(trellisErrorOf(() => distillPlugin({ source: src, method: { kind: 'dkd', alpha: NaN, beta: 8, T: 4 }, ...w })).message).toMatch(/DKD alpha \(the TCKD weight\) NaN/);
+    expect(trellisErrorOf(() => distillPlugin({ source: src, method: { kind: 'dkd', alpha: 1, T: 4 } as unknown as DistillMethod, ...w })).message).toMatch(/DKD beta .* undefined/);
+    expect(trellisErrorOf(() => distillPlugin({ source: src, method: { kind: 'dkd', alpha: 1, beta: 8, T: 4, warmupEpochs: -2 }, ...w })).message).toMatch(/warmupEpochs -2/);
+    expect(trellisErrorOf(() => distillPlugin({ source: src, method: { kind: 'dist', gamma: NaN }, ...w })).message).toMatch(/DIST gamma .* NaN/);
+    expect(trellisErrorOf(() => distillPlugin({ source: src, method: { kind: 'soft-kl', T: 4 }, ...w, mode: 'add-term', extraTeacher: teacherModel, addTermWeight: NaN })).message).toMatch(/addTermWeight NaN/);
+    expect(trellisErrorOf(() => distillPlugin({ source: src, method: { kind: 'soft-kl', T: 4 }, ...w, mode: 'add-term', extraTeacher: teacherModel, addTermT: 0 })).code).toBe('BAD_TEMPERATURE');
     // missing objects used to be TypeErrors
-    expect(errorOf(() => (distillPlugin as () => unknown)()).message).toMatch(/distillPlugin needs an options object/);
-    expect(errorOf(() => distillPlugin({ method: { kind: 'soft-kl', T: 4 }, ...w } as unknown as Parameters<typeof distillPlugin>[0])).message).toMatch(/source undefined is not a soft-label generator/);
-    expect(errorOf(() => distillPlugin({ source: src, ...w } as unknown as Parameters<typeof distillPlugin>[0])).message).toMatch(/distillation method undefined/);
+    expect(trellisErrorOf(() => (distillPlugin as () => unknown)()).message).toMatch(/distillPlugin needs an options object/);
+    expect(trellisErrorOf(() => distillPlugin({ method: { kind: 'soft-kl', T: 4 }, ...w } as unknown as Parameters<typeof distillPlugin>[0])).message).toMatch(/source undefined is not a soft-label generator/);
+    expect(trellisErrorOf(() => distillPlugin({ source: src, ...w } as unknown as Parameters<typeof distillPlugin>[0])).message).toMatch(/distillation method undefined/);
     // label smoothing: an unknown variant used to act as 'uniform-all'
-    expect(errorOf(() => labelSmoothingPlugin({ epsilon: 0.1, variant: 'others' as 'uniform-others' })).message).toMatch(/variant "others"/);
+    expect(trellisErrorOf(() => labelSmoothingPlugin({ epsilon: 0.1, variant: 'others' as 'uniform-others' })).message).toMatch(/variant "others"/);
     // a teacher temperature ≤ 0 used to give NaN (0) or inverted (< 0) soft labels; a misspelt cache ran online
-    const t0 = errorOf(() => teacherGenerator(teacherModel, { temperature: 0 }));
+    const t0 = trellisErrorOf(() => teacherGenerator(teacherModel, { temperature: 0 }));
     expect(t0.code).toBe('BAD_TEMPERATURE');
     expect(t0.message).toMatch(/teacher temperature 0 must be a positive finite number/);
-    expect(errorOf(() => teacherGenerator(teacherModel, { temperature: -2 })).code).toBe('BAD_TEMPERATURE');
-    expect(errorOf(() => teacherGenerator(teacherModel).targets({ labels: tf.tensor1d([0], 'int32'), inputs: tf.zeros([1, 8]) }, 0)).code).toBe('BAD_TEMPERATURE');
-    expect(errorOf(() => teacherGenerator(teacherModel, { cache: 'epoch' as 'epoch-invariant' })).message).toMatch(/teacher cache "epoch"/);
-    expect(errorOf(() => teacherGenerator(undefined as unknown as typeof teacherModel)).message).toMatch(/teacherGenerator needs a teacher model/);
+    expect(trellisErrorOf(() => teacherGenerator(teacherModel, { temperature: -2 })).code).toBe('BAD_TEMPERATURE');
+    expect(trellisErrorOf(() => teacherGenerator(teacherModel).targets({ labels: tf.tensor1d([0], 'int32'), inputs: tf.zeros([1, 8]) }, 0)).code).toBe('BAD_TEMPERATURE');
+    expect(trellisErrorOf(() => teacherGenerator(teacherModel, { cache: 'epoch' as 'epoch-invariant' })).message).toMatch(/teacher cache "epoch"/);
+    expect(trellisErrorOf(() => teacherGenerator(undefined as unknown as typeof teacherModel)).message).toMatch(/teacherGenerator needs a teacher model/);
     teacherModel.dispose();
   });
 });

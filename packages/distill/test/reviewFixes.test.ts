@@ -6,7 +6,8 @@ import {
   oneHotLabels, reffakdGenerator, reffakdLoss, shuffledMatrixGenerator, softTargetKL, standardizeLogits, teacherGenerator, tfkdRegGenerator, tfkdRegLoss,
   tfkdRegMatrix, trainAutoencoder, convAutoencoder, flipRotate, type DistillMethod,
 } from '../src/index.js';
-import { ZS, ZT, Y, errorOf, toy, useCpu, val } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { ZS, ZT, Y, toy, useCpu, val } from './helpers.js';
 
 beforeAll(useCpu);
 
@@ -83,9 +84,9 @@ describe('DKD non-target distributions', () => {
     const short = tf.tensor1d([1, 2], 'int32');
     const y = tf.tensor1d(Y, 'int32');
     const before = tf.memory().numTensors;
-    expect(errorOf(() => dkd(zs, zt, bad, { alpha: 1, beta: 8, T: 4 })).code).toBe('LABEL_OUT_OF_RANGE');
-    expect(errorOf(() => dkd(zs, zt, short, { alpha: 1, beta: 8, T: 4 })).code).toBe('SHAPE_MISMATCH');
-    expect(errorOf(() => dkd(zs, zt, y, { alpha: 1, beta: NaN, T: 4 })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => dkd(zs, zt, bad, { alpha: 1, beta: 8, T: 4 })).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => dkd(zs, zt, short, { alpha: 1, beta: 8, T: 4 })).code).toBe('SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => dkd(zs, zt, y, { alpha: 1, beta: NaN, T: 4 })).code).toBe('BAD_OPTION');
     expect(tf.memory().numTensors).toBe(before); // each used to leak one tensor
     tf.dispose([zs, zt, bad, short, y]);
   });
@@ -106,7 +107,7 @@ describe('bad input to the pure losses is a TrellisError', () => {
       ['distFromProbs', () => (distFromProbs as (...a: unknown[]) => unknown)(zs(), tf.softmax(zt()), null)],
     ];
     for (const [name, f] of calls) {
-      const e = errorOf(f);
+      const e = trellisErrorOf(f);
       expect(e.code).toBe('BAD_OPTION');
       expect(e.message).toContain(`${name} needs an options object`);
     }
@@ -117,7 +118,7 @@ describe('bad input to the pure losses is a TrellisError', () => {
     const none = tf.tensor1d([], 'int32');
     for (const f of [() => crossEntropy(empty, none), () => hintonKD(empty, empty, { T: 4 }), () => softTargetKL(empty, empty, { T: 4 }),
       () => dkd(empty, empty, none, { alpha: 1, beta: 8, T: 4 }), () => tfkdRegLoss(empty, none, { tau: 20, alpha: 0.1 }), () => standardizeLogits(empty)]) {
-      const e = errorOf(f);
+      const e = trellisErrorOf(f);
       expect(e.code).toBe('EMPTY_BATCH');
       expect(e.message).toMatch(/no rows \(shape \[0, 4\]\)/);
     }
@@ -125,7 +126,7 @@ describe('bad input to the pure losses is a TrellisError', () => {
     const labels = tf.tensor1d([0, 0], 'int32');
     for (const f of [() => crossEntropy(one, labels), () => dkd(one, one, labels, { alpha: 1, beta: 8, T: 4 }), () => dist(one, one),
       () => tfkdRegLoss(one, labels, { tau: 20, alpha: 0.1 }), () => hintonKD(tf.zeros([3, 0]) as tf.Tensor2D, tf.zeros([3, 0]) as tf.Tensor2D, { T: 4 })]) {
-      const e = errorOf(f);
+      const e = trellisErrorOf(f);
       expect(e.code).toBe('BAD_LOGITS_SHAPE');
       expect(e.message).toMatch(/class column\(s\).*need at least 2/);
     }
@@ -134,13 +135,13 @@ describe('bad input to the pure losses is a TrellisError', () => {
 
   it('oneHotLabels / labelSmoothingTargets with a class count that is not an integer ≥ 2 (4.5 used to give a value)', () => {
     for (const C of [4.5, 1, 0, NaN]) {
-      expect(errorOf(() => oneHotLabels(y(), C)).code).toBe('BAD_CLASSES');
-      expect(errorOf(() => labelSmoothingTargets(y(), C, 0.1)).code).toBe('BAD_CLASSES');
+      expect(trellisErrorOf(() => oneHotLabels(y(), C)).code).toBe('BAD_CLASSES');
+      expect(trellisErrorOf(() => labelSmoothingTargets(y(), C, 0.1)).code).toBe('BAD_CLASSES');
     }
   });
 
   it('softTargetKL scaleT2 that is not a boolean (the string "no" multiplied by T²)', () => {
-    const e = errorOf(() => softTargetKL(zs(), tf.softmax(zt()) as tf.Tensor2D, { T: 4, scaleT2: 'no' as unknown as boolean }));
+    const e = trellisErrorOf(() => softTargetKL(zs(), tf.softmax(zt()) as tf.Tensor2D, { T: 4, scaleT2: 'no' as unknown as boolean }));
     expect(e.code).toBe('BAD_OPTION');
     expect(e.message).toMatch(/scaleT2 "no" is not true or false/);
   });
@@ -148,11 +149,11 @@ describe('bad input to the pure losses is a TrellisError', () => {
 
 describe('bad input to the generators and the plugin is a TrellisError when they are built', () => {
   it('generators built without options, a shuffled control of nothing, restore(null) (used to be TypeErrors)', () => {
-    expect(errorOf(() => (labelSmoothingGenerator as (o?: unknown) => unknown)()).message).toMatch(/labelSmoothingGenerator needs an options object, got undefined/);
-    expect(errorOf(() => (tfkdRegGenerator as (o?: unknown) => unknown)()).message).toMatch(/tfkdRegGenerator needs an options object, got undefined/);
-    expect(errorOf(() => (shuffledMatrixGenerator as (b: unknown, s: number) => unknown)(undefined, 1)).message).toMatch(/needs a soft-label source to shuffle, got undefined/);
+    expect(trellisErrorOf(() => (labelSmoothingGenerator as (o?: unknown) => unknown)()).message).toMatch(/labelSmoothingGenerator needs an options object, got undefined/);
+    expect(trellisErrorOf(() => (tfkdRegGenerator as (o?: unknown) => unknown)()).message).toMatch(/tfkdRegGenerator needs an options object, got undefined/);
+    expect(trellisErrorOf(() => (shuffledMatrixGenerator as (b: unknown, s: number) => unknown)(undefined, 1)).message).toMatch(/needs a soft-label source to shuffle, got undefined/);
     const g = labelSmoothingGenerator({ numClasses: 4, epsilon: 0.2 });
-    const e = errorOf(() => g.restore(null as unknown as Parameters<typeof g.restore>[0]));
+    const e = trellisErrorOf(() => g.restore(null as unknown as Parameters<typeof g.restore>[0]));
     expect(e.code).toBe('BAD_STATE');
     expect(g.matrix()![0]![0]).toBeCloseTo(0.85, 6); // untouched
   });
@@ -160,31 +161,31 @@ describe('bad input to the generators and the plugin is a TrellisError when they
   it('pseudoLogits with a temperature that is not > 0 (T = 0 gave zero rows, T = −1 inverted rows, NaN rows)', () => {
     const g = matrixGenerator([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.25, 0.25, 0.5]]);
     const labels = tf.tensor1d([0, 2], 'int32');
-    for (const T of [0, -1, NaN]) expect(errorOf(() => g.pseudoLogits({ labels }, T)).code).toBe('BAD_TEMPERATURE');
+    for (const T of [0, -1, NaN]) expect(trellisErrorOf(() => g.pseudoLogits({ labels }, T)).code).toBe('BAD_TEMPERATURE');
     // a valid T still gives T·log P[y]: row 0 at T = 2 is 2·log([0.7, 0.2, 0.1])
     const ok = g.pseudoLogits({ labels }, 2);
     const row = (ok.arraySync() as number[][])[0]!;
     [0.7, 0.2, 0.1].forEach((p, k) => expect(row[k]).toBeCloseTo(2 * Math.log(p), 5));
     const fixed = teacherGenerator(mlp({ inputShape: [3], hidden: [4], numClasses: 3, seed: 1 }), { temperature: 2 });
-    expect(errorOf(() => fixed.pseudoLogits({ labels, inputs: tf.ones([2, 3]) }, 0)).code).toBe('BAD_TEMPERATURE');
+    expect(trellisErrorOf(() => fixed.pseudoLogits({ labels, inputs: tf.ones([2, 3]) }, 0)).code).toBe('BAD_TEMPERATURE');
     tf.dispose([labels, ok]);
     g.dispose();
   });
 
   it('dense autoencoder sizes that are not positive integers (a tfjs "Expected units" error, and only at fit time)', () => {
     for (const dense of [{ code: 0 }, { hidden: 2.5 }, { code: -1 }]) {
-      const e = errorOf(() => reffakdGenerator({ numClasses: 4, dense }));
+      const e = trellisErrorOf(() => reffakdGenerator({ numClasses: 4, dense }));
       expect(e.code).toBe('BAD_OPTION');
       expect(e.message).toMatch(/reffakdGenerator dense (code|hidden) size .* is not a positive integer/);
-      expect(errorOf(() => denseAutoencoder({ inputDim: 8, seed: 0, ...dense })).code).toBe('BAD_OPTION');
+      expect(trellisErrorOf(() => denseAutoencoder({ inputDim: 8, seed: 0, ...dense })).code).toBe('BAD_OPTION');
     }
-    expect(errorOf(() => denseAutoencoder({ inputDim: 0, seed: 0 })).message).toMatch(/inputDim 0 is not a positive integer/);
+    expect(trellisErrorOf(() => denseAutoencoder({ inputDim: 0, seed: 0 })).message).toMatch(/inputDim 0 is not a positive integer/);
     // a fractional image size was rounded up to 32 here and failed in a tfjs reshape at the first batch
-    expect(errorOf(() => convAutoencoder({ inputShape: [28.5, 28, 1], seed: 0 })).message).toMatch(/\[28\.5, 28, 1\]/);
+    expect(trellisErrorOf(() => convAutoencoder({ inputShape: [28.5, 28, 1], seed: 0 })).message).toMatch(/\[28\.5, 28, 1\]/);
   });
 
   it('flipRotate flip that is not a boolean (the string "no" flipped images)', () => {
-    const e = errorOf(() => flipRotate(new Float32Array(8), { n: 2, h: 2, w: 2, c: 1 }, new Rng(1), { flip: 'no' as unknown as boolean }));
+    const e = trellisErrorOf(() => flipRotate(new Float32Array(8), { n: 2, h: 2, w: 2, c: 1 }, new Rng(1), { flip: 'no' as unknown as boolean }));
     expect(e.code).toBe('BAD_OPTION');
     expect(e.message).toMatch(/flip "no" is not true or false/);
   });
@@ -192,10 +193,10 @@ describe('bad input to the generators and the plugin is a TrellisError when they
   it('a method whose reduction, scaleT2 or standardizeTeacher is not one of its values (checked at build time, not silently true)', () => {
     const source = labelSmoothingGenerator({ numClasses: 4, epsilon: 0.2 });
     const build = (method: unknown) => () => distillPlugin({ source, method: method as DistillMethod, ceWeight: 1, kdWeight: 1 });
-    expect(errorOf(build({ kind: 'soft-kl', T: 4, reduction: 'mean' })).message).toMatch(/unknown KL reduction "mean"/);
-    expect(errorOf(build({ kind: 'logit-std-kd', T: 2, reduction: 'sum' })).message).toMatch(/unknown KL reduction "sum"/);
-    expect(errorOf(build({ kind: 'soft-kl', T: 4, scaleT2: 'no' })).message).toMatch(/soft-kl scaleT2 "no" is not true or false/);
-    expect(errorOf(build({ kind: 'logit-std-kd', T: 2, standardizeTeacher: 'yes' })).message).toMatch(/logit-std-kd standardizeTeacher "yes" is not true or false/);
+    expect(trellisErrorOf(build({ kind: 'soft-kl', T: 4, reduction: 'mean' })).message).toMatch(/unknown KL reduction "mean"/);
+    expect(trellisErrorOf(build({ kind: 'logit-std-kd', T: 2, reduction: 'sum' })).message).toMatch(/unknown KL reduction "sum"/);
+    expect(trellisErrorOf(build({ kind: 'soft-kl', T: 4, scaleT2: 'no' })).message).toMatch(/soft-kl scaleT2 "no" is not true or false/);
+    expect(trellisErrorOf(build({ kind: 'logit-std-kd', T: 2, standardizeTeacher: 'yes' })).message).toMatch(/logit-std-kd standardizeTeacher "yes" is not true or false/);
     // the valid spellings still build
     for (const m of [{ kind: 'soft-kl', T: 4, reduction: 'elementwise-mean', scaleT2: false }, { kind: 'logit-std-kd', T: 2, standardizeTeacher: true, reduction: 'batchmean' }]) {
       expect(build(m)().name).toBe('distill');
@@ -255,10 +256,10 @@ describe('DIST in the plugin and an epoch whose last batch has one example', () 
 describe('reffakdGenerator checks its autoencoder options when it is built', () => {
   it("refuses a misspelt aeInput or resize28, and 'bilinear' with the dense autoencoder, before fit (they failed only in fit)", () => {
     for (const bad of [{ aeInput: 'standardised' }, { resize28: 'bilnear' }, { resize28: 'bilinear' }, { autoencoder: 'dense', resize28: 'bilinear' }]) {
-      const e = errorOf(() => reffakdGenerator({ numClasses: 3, ...bad } as never));
+      const e = trellisErrorOf(() => reffakdGenerator({ numClasses: 3, ...bad } as never));
       expect(e.code, JSON.stringify(bad)).toBe('BAD_OPTION');
     }
-    expect(errorOf(() => reffakdGenerator({ numClasses: 3, resize28: 'bilinear' })).message).toMatch(/needs the conv autoencoder/);
+    expect(trellisErrorOf(() => reffakdGenerator({ numClasses: 3, resize28: 'bilinear' })).message).toMatch(/needs the conv autoencoder/);
     // the good ones build
     for (const good of [{ aeInput: 'standardized' }, { resize28: 'pad' }, { autoencoder: 'conv', resize28: 'bilinear' }] as const) {
       expect(() => reffakdGenerator({ numClasses: 3, ...good }).dispose?.()).not.toThrow();

@@ -5,7 +5,8 @@ import {
   autoDiagBoost, boostDiagonal, classSimilarityMatrix, classSimilarityMatrixLoop, diagArgmaxCount, labelSmoothingGenerator, matrixGenerator, reffakdGenerator,
   rowSoftmax, samplePerClass, shuffleOffDiagonal, shuffledMatrixGenerator, tfkdRegGenerator, topPairs, validateSoftLabelMatrix, type ReffakdOptions,
 } from '../src/index.js';
-import { errorOf, useCpu } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
@@ -91,14 +92,14 @@ describe('class-similarity matrix', () => {
 describe('bad input', () => {
   it('the matrix helpers refuse ragged matrices and bad numbers instead of returning a misread result', () => {
     const S = [[1, 0.5], [0.5, 1]];
-    expect(errorOf(() => rowSoftmax([[1, 0.5], [0.5]])).code).toBe('MATRIX_SIZE_MISMATCH'); // the short row became [1]
-    expect(errorOf(() => boostDiagonal([[1, 0.5]], 0.1)).code).toBe('MATRIX_SIZE_MISMATCH');
-    expect(errorOf(() => diagArgmaxCount([])).code).toBe('MATRIX_SIZE_MISMATCH');
-    expect(errorOf(() => shuffleOffDiagonal([[1, 0], [0]], new Rng(1))).code).toBe('MATRIX_SIZE_MISMATCH');
-    expect(errorOf(() => autoDiagBoost(S, -1)).code).toBe('BAD_OPTION'); // was a boost of −1
-    expect(errorOf(() => boostDiagonal(S, NaN)).code).toBe('BAD_OPTION'); // was a NaN diagonal
-    expect(errorOf(() => topPairs(S, 0)).code).toBe('BAD_OPTION');
-    expect(errorOf(() => topPairs(S, -1)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => rowSoftmax([[1, 0.5], [0.5]])).code).toBe('MATRIX_SIZE_MISMATCH'); // the short row became [1]
+    expect(trellisErrorOf(() => boostDiagonal([[1, 0.5]], 0.1)).code).toBe('MATRIX_SIZE_MISMATCH');
+    expect(trellisErrorOf(() => diagArgmaxCount([])).code).toBe('MATRIX_SIZE_MISMATCH');
+    expect(trellisErrorOf(() => shuffleOffDiagonal([[1, 0], [0]], new Rng(1))).code).toBe('MATRIX_SIZE_MISMATCH');
+    expect(trellisErrorOf(() => autoDiagBoost(S, -1)).code).toBe('BAD_OPTION'); // was a boost of −1
+    expect(trellisErrorOf(() => boostDiagonal(S, NaN)).code).toBe('BAD_OPTION'); // was a NaN diagonal
+    expect(trellisErrorOf(() => topPairs(S, 0)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => topPairs(S, -1)).code).toBe('BAD_OPTION');
     expect(autoDiagBoost(S, 0.002)).toBeCloseTo(0.002, 12);
     expect(rowSoftmax([[0, 0, Math.log(2)]])[0]).toEqual([0.25, 0.25, 0.5]);
   });
@@ -120,7 +121,7 @@ describe('bad input', () => {
   it('a class id outside [0, numClasses)', () => {
     const codes = [1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9];
     for (const f of [classSimilarityMatrix, classSimilarityMatrixLoop]) {
-      const e = errorOf(() => f(codes, 2, [0, 0, 1, 2], 2));
+      const e = trellisErrorOf(() => f(codes, 2, [0, 0, 1, 2], 2));
       expect(e.code).toBe('LABEL_OUT_OF_RANGE');
       expect(e.message).toMatch(/class id 2 of code 3 is outside \[0, 2\)/);
     }
@@ -128,44 +129,44 @@ describe('bad input', () => {
   it('non-finite codes (the matrix used to come out NaN) and a class count that is not a positive integer (a RangeError)', () => {
     const codes = [1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9];
     for (const f of [classSimilarityMatrix, classSimilarityMatrixLoop]) {
-      const e = errorOf(() => f([NaN, ...codes.slice(1)], 2, [0, 0, 1, 1], 2));
+      const e = trellisErrorOf(() => f([NaN, ...codes.slice(1)], 2, [0, 0, 1, 1], 2));
       expect(e.code).toBe('NON_FINITE_INPUT');
       expect(e.message).toMatch(/code value NaN of code 0 \(class 0\) is not finite/);
-      expect(errorOf(() => f(codes, 2, [0, 0, 1, 1], 2.5)).code).toBe('BAD_CLASSES');
-      expect(errorOf(() => f(codes, 2, [0, 0, 1, 1], -1)).message).toMatch(/numClasses -1 is not a positive integer/);
+      expect(trellisErrorOf(() => f(codes, 2, [0, 0, 1, 1], 2.5)).code).toBe('BAD_CLASSES');
+      expect(trellisErrorOf(() => f(codes, 2, [0, 0, 1, 1], -1)).message).toMatch(/numClasses -1 is not a positive integer/);
     }
   });
   it('a row softmax of NaN / +Infinity entries is refused; −Infinity (log 0) next to a finite logit still works', () => {
-    const e = errorOf(() => rowSoftmax([[0, 1], [NaN, 0]]));
+    const e = trellisErrorOf(() => rowSoftmax([[0, 1], [NaN, 0]]));
     expect(e.code).toBe('NON_FINITE_INPUT');
     expect(e.message).toMatch(/entry \[1\]\[0\] of the matrix is NaN/);
-    expect(errorOf(() => rowSoftmax([[Infinity, 0]])).code).toBe('NON_FINITE_INPUT');
-    expect(errorOf(() => rowSoftmax([[-Infinity, -Infinity]])).code).toBe('NON_FINITE_INPUT');
+    expect(trellisErrorOf(() => rowSoftmax([[Infinity, 0]])).code).toBe('NON_FINITE_INPUT');
+    expect(trellisErrorOf(() => rowSoftmax([[-Infinity, -Infinity]])).code).toBe('NON_FINITE_INPUT');
     expect(rowSoftmax([[-Infinity, 0]])).toEqual([[0, 1]]);
-    expect(errorOf(() => matrixGenerator([[NaN, 0], [0, 1]], { isLogits: true })).code).toBe('NON_FINITE_INPUT');
-    expect(errorOf(() => matrixGenerator(undefined as unknown as number[][])).message).toMatch(/matrixGenerator needs a C × C matrix/);
+    expect(trellisErrorOf(() => matrixGenerator([[NaN, 0], [0, 1]], { isLogits: true })).code).toBe('NON_FINITE_INPUT');
+    expect(trellisErrorOf(() => matrixGenerator(undefined as unknown as number[][])).message).toMatch(/matrixGenerator needs a C × C matrix/);
   });
   it('Tf-KD_reg and label-smoothing generators: τ ≤ 0 (NaN rows) or < 0 (a silently inverted matrix), a out of [0, 1], a missing class count, an unknown variant', () => {
-    const e = errorOf(() => tfkdRegGenerator({ numClasses: 3, tau: -1 }));
+    const e = trellisErrorOf(() => tfkdRegGenerator({ numClasses: 3, tau: -1 }));
     expect(e.code).toBe('BAD_TEMPERATURE');
     expect(e.message).toMatch(/Tf-KD τ -1 must be a positive finite number/);
-    expect(errorOf(() => tfkdRegGenerator({ numClasses: 3, tau: 0 })).code).toBe('BAD_TEMPERATURE');
-    expect(errorOf(() => tfkdRegGenerator({ numClasses: 3, tau: 1, a: 2 })).message).toMatch(/Tf-KD a 2 is outside \[0, 1\]/);
-    const noC = errorOf(() => labelSmoothingGenerator({ epsilon: 0.1 } as { numClasses: number; epsilon: number }));
+    expect(trellisErrorOf(() => tfkdRegGenerator({ numClasses: 3, tau: 0 })).code).toBe('BAD_TEMPERATURE');
+    expect(trellisErrorOf(() => tfkdRegGenerator({ numClasses: 3, tau: 1, a: 2 })).message).toMatch(/Tf-KD a 2 is outside \[0, 1\]/);
+    const noC = trellisErrorOf(() => labelSmoothingGenerator({ epsilon: 0.1 } as { numClasses: number; epsilon: number }));
     expect(noC.code).toBe('BAD_CLASSES');
     expect(noC.message).toMatch(/labelSmoothingGenerator: numClasses undefined is not an integer ≥ 2/);
-    expect(errorOf(() => tfkdRegGenerator({ numClasses: 0, tau: 1 })).code).toBe('BAD_CLASSES');
-    expect(errorOf(() => labelSmoothingGenerator({ numClasses: 3, epsilon: 0.1, variant: 'others' as 'uniform-others' })).message).toMatch(/variant "others"/);
+    expect(trellisErrorOf(() => tfkdRegGenerator({ numClasses: 0, tau: 1 })).code).toBe('BAD_CLASSES');
+    expect(trellisErrorOf(() => labelSmoothingGenerator({ numClasses: 3, epsilon: 0.1, variant: 'others' as 'uniform-others' })).message).toMatch(/variant "others"/);
   });
   it('ReffAKD options are checked when the generator is built, not after the autoencoder has trained (or never: typos used to pick another source)', () => {
-    const bad = (o: Partial<ReffakdOptions>): TrellisError => errorOf(() => reffakdGenerator({ numClasses: 3, ...o }));
+    const bad = (o: Partial<ReffakdOptions>): TrellisError => trellisErrorOf(() => reffakdGenerator({ numClasses: 3, ...o }));
     expect(bad({ featureSource: 'pixel' as 'pixels' }).message).toMatch(/unknown featureSource "pixel"/);
     expect(bad({ autoencoder: 'Conv' as 'conv' }).message).toMatch(/unknown autoencoder "Conv"/);
     expect(bad({ diagBoost: NaN }).message).toMatch(/diagBoost NaN is neither 'auto' nor a finite number/);
     expect(bad({ diagBoost: 'Auto' as 'auto' }).code).toBe('BAD_OPTION');
     expect(bad({ rowTemperature: 0 }).code).toBe('BAD_TEMPERATURE');
     expect(bad({ numClasses: undefined as unknown as number }).code).toBe('BAD_CLASSES');
-    expect(errorOf(() => reffakdGenerator(undefined as unknown as ReffakdOptions)).message).toMatch(/reffakdGenerator needs an options object/);
+    expect(trellisErrorOf(() => reffakdGenerator(undefined as unknown as ReffakdOptions)).message).toMatch(/reffakdGenerator needs an options object/);
   });
 });
 

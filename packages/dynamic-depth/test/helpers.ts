@@ -1,6 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
+import { Dataset, Rng, type TrellisError } from '@trellis-ml/core';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 import { expect } from 'vitest';
 
 export async function useCpu(): Promise<void> {
@@ -21,16 +22,12 @@ export function toyDataset(n = 192, seed = 1, dim = 8): Dataset {
   return Dataset.fromArrays({ x, shape: [dim], labels, numClasses: 3 });
 }
 
-/** Asserts `f` throws a TrellisError with `code`. */
+/** Asserts `f` (sync or async) throws a TrellisError with `code`, and returns it. */
 export async function expectTrellisError(f: () => unknown, code: string): Promise<TrellisError> {
-  try {
-    await f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrellisError);
-    expect((e as TrellisError).code).toBe(code);
-    return e as TrellisError;
-  }
-  throw new Error(`expected a TrellisError ${code}, but nothing was thrown`);
+  // `f` is typed `() => unknown`, so the sync overload's type: await covers an async `f` too
+  const e = await trellisErrorOf(f);
+  expect(e.code).toBe(code);
+  return e;
 }
 
 // Plain-JS references (no tfjs) of the loss terms, so plugins are checked against an independent computation.

@@ -5,7 +5,8 @@ import {
   boundaryIndicators, flatParameters, groupDiagnostics, hessianVectorProduct, hutchinsonTrace, meanLossGradient, perSampleCrossEntropy, perSampleGradientNorms, powerIteration,
   setFlatParameters, taylorExcessLoss, topEigenvalue, applyMasks, computeMasks, evaluateGroups, settingsFor,
 } from '../src/index.js';
-import { codeOf, useCpu } from './setup.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { useCpu } from './setup.js';
 
 beforeAll(useCpu);
 
@@ -69,13 +70,13 @@ describe('Hessian-vector products and power iteration', () => {
     const data = blobs(10, 1, 0, () => 0);
     const before = flatParameters(m);
     expect(() => setFlatParameters(m, [1, 2, 3])).toThrow(/3 values for a model with 17 parameters/);
-    expect(codeOf(() => setFlatParameters(m, new Float64Array(100)))).toBe('MODEL_MISMATCH');
+    expect(trellisErrorOf(() => setFlatParameters(m, new Float64Array(100))).code).toBe('MODEL_MISMATCH');
     expect(flatParameters(m)).toEqual(before); // nothing was written
     expect(() => hessianVectorProduct(m, data, Float64Array.of(1, 2, 3))).toThrow(/a vector of 3 values for a model with 17 parameters/);
-    expect(codeOf(() => hessianVectorProduct(m, data, Float64Array.of(1, 2, 3), { method: 'gauss-newton' }))).toBe('MODEL_MISMATCH');
+    expect(trellisErrorOf(() => hessianVectorProduct(m, data, Float64Array.of(1, 2, 3), { method: 'gauss-newton' })).code).toBe('MODEL_MISMATCH');
     const v = new Float64Array(before.length).fill(1);
     expect(() => hessianVectorProduct(m, data, v, { method: 'gauss_newton' as never })).toThrow(/unknown Hessian-vector method "gauss_newton"/);
-    expect(codeOf(() => hessianVectorProduct(m, data, v, { epsilon: 0 }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => hessianVectorProduct(m, data, v, { epsilon: 0 })).code).toBe('BAD_OPTION');
     expect(() => hutchinsonTrace((x) => x, 3, { samples: 0 })).toThrow(/0 Hutchinson samples is not a positive integer/);
     m.dispose();
   });
@@ -98,10 +99,10 @@ describe('Hessian-vector products and power iteration', () => {
   it('power iteration and the boundary indicators refuse what used to give 0 or NaN silently', () => {
     const id = (v: Float64Array) => v;
     for (const [dim, iterations] of [[0, 20], [2.5, 20], [4, 0], [4, -1], [4, 1.5]] as const) {
-      expect(codeOf(() => powerIteration(id, dim, { iterations })), `${dim}, ${iterations}`).toBe('BAD_OPTION');
+      expect(trellisErrorOf(() => powerIteration(id, dim, { iterations })).code, `${dim}, ${iterations}`).toBe('BAD_OPTION');
     }
-    expect(codeOf(() => boundaryIndicators([1, 2], [5], 2))).toBe('LABEL_OUT_OF_RANGE'); // margin was NaN
-    expect(codeOf(() => boundaryIndicators([1, 2, 3, 4], [0], 2))).toBe('LENGTH_MISMATCH'); // the second row was ignored
+    expect(trellisErrorOf(() => boundaryIndicators([1, 2], [5], 2)).code).toBe('LABEL_OUT_OF_RANGE'); // margin was NaN
+    expect(trellisErrorOf(() => boundaryIndicators([1, 2, 3, 4], [0], 2)).code).toBe('LENGTH_MISMATCH'); // the second row was ignored
   });
 
   it('gradient diagnostics refuse labels outside the model\'s classes (a zero one-hot row: zero loss, zero gradient) and caps of 0 examples', () => {
@@ -110,15 +111,15 @@ describe('Hessian-vector products and power iteration', () => {
     const bad = Dataset.fromArrays({ x: Float32Array.from({ length: 24 }, (_, i) => i / 24), shape: [2], labels: new Int32Array(12).fill(2), numClasses: 3, groups: Int32Array.from({ length: 12 }, (_, i) => i % 2) });
     const dim = flatParameters(m).length;
     const v = new Float64Array(dim).fill(1);
-    expect(codeOf(() => meanLossGradient(m, bad))).toBe('LABEL_OUT_OF_RANGE');
-    expect(codeOf(() => perSampleGradientNorms(m, bad))).toBe('LABEL_OUT_OF_RANGE');
-    expect(codeOf(() => hessianVectorProduct(m, bad, v))).toBe('LABEL_OUT_OF_RANGE');
-    expect(codeOf(() => hessianVectorProduct(m, bad, v, { method: 'gauss-newton' }))).toBe('LABEL_OUT_OF_RANGE');
-    expect(codeOf(() => taylorExcessLoss(m, m, bad, 2))).toBe('LABEL_OUT_OF_RANGE');
-    expect(codeOf(() => groupDiagnostics(m, good, 2, { maxPerGroup: 0 }))).toBe('BAD_OPTION');
-    expect(codeOf(() => groupDiagnostics(m, good, 2, { hessianPerGroup: 0 }))).toBe('BAD_OPTION');
-    expect(codeOf(() => groupDiagnostics(m, good, 2, { hessianPerGroup: 2.5 }))).toBe('BAD_OPTION');
-    expect(codeOf(() => taylorExcessLoss(m, m, good, 2, { maxPerGroup: 0 }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => meanLossGradient(m, bad)).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => perSampleGradientNorms(m, bad)).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => hessianVectorProduct(m, bad, v)).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => hessianVectorProduct(m, bad, v, { method: 'gauss-newton' })).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => taylorExcessLoss(m, m, bad, 2)).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => groupDiagnostics(m, good, 2, { maxPerGroup: 0 })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupDiagnostics(m, good, 2, { hessianPerGroup: 0 })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupDiagnostics(m, good, 2, { hessianPerGroup: 2.5 })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => taylorExcessLoss(m, m, good, 2, { maxPerGroup: 0 })).code).toBe('BAD_OPTION');
     // Infinity is every example (the full study's maxPerGroup): the same figures as a cap above the group size
     const all = groupDiagnostics(m, good, 2, { maxPerGroup: Number.POSITIVE_INFINITY, hessianPerGroup: Number.POSITIVE_INFINITY, seed: 1 });
     const big = groupDiagnostics(m, good, 2, { maxPerGroup: 100, hessianPerGroup: 100, seed: 1 });

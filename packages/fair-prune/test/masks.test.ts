@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   cubicSparsity, decodeMasks, encodeMasks, isPruningEpoch, magnitudeMasks, prunableNames, type HostWeight,
 } from '../src/index.js';
-import { codeOf } from './setup.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 const w = (values: number[], shape: number[]): HostWeight => ({ values: Float32Array.from(values), shape });
 
@@ -87,26 +87,26 @@ describe('magnitudeMasks', () => {
   });
 
   it('rejects a sparsity outside [0, 1)', () => {
-    for (const s of [1, -0.1, 1.5, NaN]) expect(codeOf(() => magnitudeMasks(weights, { sparsity: s }))).toBe('SPARSITY_OUT_OF_RANGE');
+    for (const s of [1, -0.1, 1.5, NaN]) expect(trellisErrorOf(() => magnitudeMasks(weights, { sparsity: s })).code).toBe('SPARSITY_OUT_OF_RANGE');
   });
 
   it('refuses a NaN or infinite weight (its sort key would scramble the order of the finite ones)', () => {
     for (const bad of [NaN, Infinity, -Infinity]) {
       const damaged = { ...weights, 'logits/kernel': w([0.4, -0.2, bad, 0.6, -0.3, 0.15], [3, 2]) };
       expect(() => magnitudeMasks(damaged, { sparsity: 0.5 })).toThrow(new RegExp(`weight 2 of "logits/kernel" is ${bad}`));
-      expect(codeOf(() => magnitudeMasks(damaged, { sparsity: 0.5, scope: 'layerwise' }))).toBe('NON_FINITE_WEIGHTS');
+      expect(trellisErrorOf(() => magnitudeMasks(damaged, { sparsity: 0.5, scope: 'layerwise' })).code).toBe('NON_FINITE_WEIGHTS');
     }
     // a non-finite weight in a variable that is not pruned (a bias) is not this function's business
     expect(magnitudeMasks({ ...weights, 'fc1/bias': w([NaN, 0, 0], [3]) }, { sparsity: 0.5, ...noGuard }).sparsity).toBe(0.5);
   });
 
   it('rejects an unknown scope and a guard outside its range instead of pruning globally or not at all', () => {
-    expect(codeOf(() => magnitudeMasks(weights, { sparsity: 0.5, scope: 'layer-wise' as never }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => magnitudeMasks(weights, { sparsity: 0.5, scope: 'layer-wise' as never })).code).toBe('BAD_OPTION');
     expect(() => magnitudeMasks(weights, { sparsity: 0.5, scope: 'layer-wise' as never })).toThrow(/unknown pruning scope "layer-wise"/);
     expect(() => magnitudeMasks(weights, { sparsity: 0.5, minKeepCount: NaN })).toThrow(/minKeepCount NaN is not a non-negative integer/);
-    expect(codeOf(() => magnitudeMasks(weights, { sparsity: 0.5, minKeepCount: -1 }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => magnitudeMasks(weights, { sparsity: 0.5, minKeepCount: -1 })).code).toBe('BAD_OPTION');
     expect(() => magnitudeMasks(weights, { sparsity: 0.5, minKeepFraction: 2 })).toThrow(/minKeepFraction 2 is outside \[0, 1\]/);
-    expect(codeOf(() => magnitudeMasks(weights, undefined as never))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => magnitudeMasks(weights, undefined as never)).code).toBe('BAD_OPTION');
   });
 
   it('round-trips through the JSON encoding', () => {
@@ -119,10 +119,10 @@ describe('magnitudeMasks', () => {
   it('refuses damaged saved masks instead of decoding them short or dropping a layer', () => {
     const enc = encodeMasks(magnitudeMasks(weights, { sparsity: 0.5, ...noGuard }));
     const [name] = Object.keys(enc.bits);
-    expect(codeOf(() => decodeMasks({ shapes: enc.shapes, bits: { ...enc.bits, [name!]: '!!' } }))).toBe('BAD_STATE');
-    expect(codeOf(() => decodeMasks({ shapes: enc.shapes, bits: { ...enc.bits, [name!]: '' } }))).toBe('BAD_STATE'); // cut short
+    expect(trellisErrorOf(() => decodeMasks({ shapes: enc.shapes, bits: { ...enc.bits, [name!]: '!!' } })).code).toBe('BAD_STATE');
+    expect(trellisErrorOf(() => decodeMasks({ shapes: enc.shapes, bits: { ...enc.bits, [name!]: '' } })).code).toBe('BAD_STATE'); // cut short
     const { [name!]: _dropped, ...rest } = enc.bits;
-    expect(codeOf(() => decodeMasks({ shapes: enc.shapes, bits: rest }))).toBe('BAD_STATE');
+    expect(trellisErrorOf(() => decodeMasks({ shapes: enc.shapes, bits: rest })).code).toBe('BAD_STATE');
   });
 });
 
@@ -138,7 +138,7 @@ describe('cubic schedule', () => {
     expect([0, 1, 2, 3, 4, 5, 6].map((e) => isPruningEpoch(e, sched))).toEqual([false, true, false, true, false, true, false]);
   });
   it('isPruningEpoch checks the schedule as cubicSparsity does (everyEpochs 0 pruned every epoch)', () => {
-    expect(codeOf(() => isPruningEpoch(1, { ...sched, everyEpochs: 0 }))).toBe('BAD_SCHEDULE');
-    expect(codeOf(() => isPruningEpoch(1, { ...sched, startEpoch: 5, endEpoch: 1 }))).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => isPruningEpoch(1, { ...sched, everyEpochs: 0 })).code).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => isPruningEpoch(1, { ...sched, startEpoch: 5, endEpoch: 1 })).code).toBe('BAD_SCHEDULE');
   });
 });

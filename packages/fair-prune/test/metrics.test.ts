@@ -4,7 +4,7 @@ import {
   checkGroupArray, checkGroupIds, checkNoEmptyGroup, disparity, groupCounts, groupReport, imbalanceByClass, meanRankCorrelation, pairedTransformedSet, perExampleLoss, rotate90,
   spearman, transformedMinority, type GroupReport,
 } from '../src/index.js';
-import { codeOf } from './setup.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 describe('groupReport and disparity', () => {
   // 2 classes, logits chosen so softmax probabilities are exact-ish: [0, 0] -> p = 0.5
@@ -78,28 +78,28 @@ describe('groupReport and disparity', () => {
   });
 
   it('errors on a group with no samples in the evaluation set', () => {
-    expect(codeOf(() => groupReport(logits, labels, groups, 2, 3))).toBe('EMPTY_GROUP');
+    expect(trellisErrorOf(() => groupReport(logits, labels, groups, 2, 3)).code).toBe('EMPTY_GROUP');
   });
 
   it('errors on group ids outside [0, numGroups) instead of a raw TypeError', () => {
     const bad = Int32Array.from([0, 0, 2, 1, 1, 1]);
-    expect(codeOf(() => groupReport(logits, labels, bad, 2, 2))).toBe('GROUP_ID_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => groupReport(logits, labels, bad, 2, 2)).code).toBe('GROUP_ID_OUT_OF_RANGE');
     expect(() => groupReport(logits, labels, bad, 2, 2)).toThrow(/group id 2 of example 2 in the evaluation set is outside \[0, 2\)/);
-    expect(codeOf(() => groupReport(logits, labels, Int32Array.from([0, 0, -1, 1, 1, 1]), 2, 2))).toBe('GROUP_IDS_MISSING');
-    expect(codeOf(() => groupReport(logits, labels, groups, 2, 0))).toBe('BAD_GROUP_COUNT');
+    expect(trellisErrorOf(() => groupReport(logits, labels, Int32Array.from([0, 0, -1, 1, 1, 1]), 2, 2)).code).toBe('GROUP_IDS_MISSING');
+    expect(trellisErrorOf(() => groupReport(logits, labels, groups, 2, 0)).code).toBe('BAD_GROUP_COUNT');
   });
 
   it('errors on labels outside [0, numClasses) and logits that are not numClasses per label, instead of a wrong or NaN loss', () => {
     const badLabels = Int32Array.from([0, 1, 5, 0, 1, 1]);
-    expect(codeOf(() => groupReport(logits, badLabels, groups, 2, 2))).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => groupReport(logits, badLabels, groups, 2, 2)).code).toBe('LABEL_OUT_OF_RANGE');
     expect(() => perExampleLoss(logits, badLabels, 2)).toThrow(/label 5 of example 2 is outside \[0, 2\)/);
-    expect(codeOf(() => groupReport(logits, labels, groups, 3, 2))).toBe('LENGTH_MISMATCH');
+    expect(trellisErrorOf(() => groupReport(logits, labels, groups, 3, 2)).code).toBe('LENGTH_MISMATCH');
     expect(() => perExampleLoss(logits.subarray(0, 10), labels, 2)).toThrow(/10 logits for 6 labels × 2 classes/);
   });
 
   it('errors on NaN or infinite logits instead of predicting class 0 (every label-0 example "correct") or a NaN loss', () => {
     const nan = Float32Array.from(logits).fill(NaN);
-    expect(codeOf(() => groupReport(nan, labels, groups, 2, 2))).toBe('NON_FINITE_LOGITS');
+    expect(trellisErrorOf(() => groupReport(nan, labels, groups, 2, 2)).code).toBe('NON_FINITE_LOGITS');
     const inf = Float32Array.from(logits);
     inf[7] = Infinity;
     expect(() => perExampleLoss(inf, labels, 2)).toThrow(/logit 1 of example 3 is Infinity/);
@@ -109,27 +109,27 @@ describe('groupReport and disparity', () => {
 describe('group designs and group-id checks', () => {
   const ds = Dataset.fromArrays({ x: Float32Array.from({ length: 40 * 4 }, (_, i) => i % 7), shape: [2, 2, 1], labels: Int32Array.from({ length: 40 }, (_, i) => i % 4), numClasses: 4 });
   it('errors when group ids are missing for some or all samples', () => {
-    expect(codeOf(() => checkGroupIds(ds, 2))).toBe('GROUP_IDS_MISSING');
+    expect(trellisErrorOf(() => checkGroupIds(ds, 2)).code).toBe('GROUP_IDS_MISSING');
     const partial = ds.withGroups(Int32Array.from({ length: 40 }, (_, i) => (i === 7 ? -1 : 0)));
-    expect(codeOf(() => checkGroupIds(partial, 2))).toBe('GROUP_IDS_MISSING');
-    expect(codeOf(() => checkGroupIds(ds.withGroups(new Int32Array(40).fill(2)), 2))).toBe('GROUP_ID_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => checkGroupIds(partial, 2)).code).toBe('GROUP_IDS_MISSING');
+    expect(trellisErrorOf(() => checkGroupIds(ds.withGroups(new Int32Array(40).fill(2)), 2)).code).toBe('GROUP_ID_OUT_OF_RANGE');
   });
   it('errors on a group count that is not a positive integer instead of a RangeError', () => {
     for (const n of [-1, 2.5, 0, NaN]) {
-      expect(codeOf(() => groupCounts([0, 1], n))).toBe('BAD_GROUP_COUNT');
-      expect(codeOf(() => checkNoEmptyGroup([0, 1], n))).toBe('BAD_GROUP_COUNT');
-      expect(codeOf(() => checkGroupArray([0, 1], 2, n))).toBe('BAD_GROUP_COUNT');
+      expect(trellisErrorOf(() => groupCounts([0, 1], n)).code).toBe('BAD_GROUP_COUNT');
+      expect(trellisErrorOf(() => checkNoEmptyGroup([0, 1], n)).code).toBe('BAD_GROUP_COUNT');
+      expect(trellisErrorOf(() => checkGroupArray([0, 1], 2, n)).code).toBe('BAD_GROUP_COUNT');
     }
     expect(() => groupCounts([0, 1], -1)).toThrow(/numGroups -1 is not a positive integer/);
   });
   it('groupCounts counts by hand and rejects an id outside [0, numGroups) instead of leaving it out (a mistyped id read as an empty group)', () => {
     expect(groupCounts([0, 2, 2, 1, 2], 4)).toEqual([1, 1, 3, 0]);
-    expect(codeOf(() => groupCounts([0, 5], 2))).toBe('GROUP_ID_OUT_OF_RANGE');
-    expect(codeOf(() => groupCounts([0, -1], 2))).toBe('GROUP_IDS_MISSING');
-    expect(codeOf(() => groupCounts([0, 1.5], 2))).toBe('GROUP_IDS_MISSING');
+    expect(trellisErrorOf(() => groupCounts([0, 5], 2)).code).toBe('GROUP_ID_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => groupCounts([0, -1], 2)).code).toBe('GROUP_IDS_MISSING');
+    expect(trellisErrorOf(() => groupCounts([0, 1.5], 2)).code).toBe('GROUP_IDS_MISSING');
     // checkNoEmptyGroup names the bad id, not "group 1 has no samples"
     expect(() => checkNoEmptyGroup([0, 7, 0], 2, 'the test split')).toThrow(/group id 7 of example 1 in the test split is outside \[0, 2\)/);
-    expect(codeOf(() => checkNoEmptyGroup([0, 0], 2))).toBe('EMPTY_GROUP');
+    expect(trellisErrorOf(() => checkNoEmptyGroup([0, 0], 2)).code).toBe('EMPTY_GROUP');
   });
   it('rotates 90° clockwise: out[r][c] = in[side−1−c][r]', () => {
     expect(Array.from(rotate90(Float32Array.from([1, 2, 3, 4])))).toEqual([3, 1, 4, 2]);
@@ -148,10 +148,10 @@ describe('group designs and group-id checks', () => {
     expect(Array.from(paired.x.subarray(40 * 4, 40 * 4 + 4))).toEqual(Array.from(rotate90(ds.x.subarray(0, 4))));
   });
   it('errors on an unknown transform name, and on a transform that changes the image size', () => {
-    expect(codeOf(() => transformedMinority(ds, { fraction: 0.25, seed: 3, transform: 'rotate' as never }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => transformedMinority(ds, { fraction: 0.25, seed: 3, transform: 'rotate' as never })).code).toBe('BAD_OPTION');
     expect(() => pairedTransformedSet(ds, 'invrt' as never)).toThrow(/unknown image transform "invrt"/);
     const shrink = (im: Float32Array) => im.subarray(0, 2);
-    expect(codeOf(() => transformedMinority(ds, { fraction: 0.25, seed: 3, transform: shrink }))).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => transformedMinority(ds, { fraction: 0.25, seed: 3, transform: shrink })).code).toBe('BAD_SHAPE');
     expect(() => pairedTransformedSet(ds, shrink)).toThrow(/the image transform returned 2 values for an image of 4/);
   });
 });

@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   accuracyGapConstraints, computeMasks, decodeMasks, fineTunePruned, groupConstraints, mitigationPlugin, parameterCounts, pruning, readWeights,
 } from '../src/index.js';
-import { codeOf, useCpu } from './setup.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { useCpu } from './setup.js';
 
 beforeAll(useCpu);
 
@@ -71,12 +72,12 @@ describe('pruning plugin', () => {
   });
 
   it('rejects an unknown schedule or scope and a gradual schedule that would never prune, at construction', () => {
-    expect(codeOf(() => pruning({ sparsity: 0.5, schedule: { kind: 'cubic' } as never }))).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => pruning({ sparsity: 0.5, schedule: { kind: 'cubic' } as never })).code).toBe('BAD_SCHEDULE');
     expect(() => pruning({ sparsity: 0.5, schedule: { kind: 'cubic' } as never })).toThrow(/unknown pruning schedule kind "cubic"/);
     expect(() => pruning({ sparsity: 0.5, schedule: { kind: 'gradual', startEpoch: 5, endEpoch: 2 } })).toThrow(/endEpoch 2 is before startEpoch 5/);
-    expect(codeOf(() => pruning({ sparsity: 0.5, schedule: { kind: 'gradual', startEpoch: 0, endEpoch: 2, everyEpochs: 0 } }))).toBe('BAD_SCHEDULE');
-    expect(codeOf(() => pruning({ sparsity: 0.5, scope: 'local' as never }))).toBe('BAD_OPTION');
-    expect(codeOf(() => pruning(undefined as never))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => pruning({ sparsity: 0.5, schedule: { kind: 'gradual', startEpoch: 0, endEpoch: 2, everyEpochs: 0 } })).code).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => pruning({ sparsity: 0.5, scope: 'local' as never })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => pruning(undefined as never)).code).toBe('BAD_OPTION');
   });
 
   it('round-trips its state through JSON', () => {
@@ -163,11 +164,11 @@ describe('group-constraint fine-tuning', () => {
     expect(() => groupConstraints({ numGroups: 2, target: 'excess_loss' as never })).toThrow(/unknown target "excess_loss"/);
     expect(() => groupConstraints({ numGroups: 2, dualUpdate: 'batch' as never })).toThrow(/unknown dualUpdate "batch"/);
     const dense = model();
-    expect(codeOf(() => groupConstraints({ numGroups: 2, kd: { weight: 1, temperature: 0 }, dense }))).toBe('BAD_OPTION');
-    expect(codeOf(() => groupConstraints(undefined as never))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupConstraints({ numGroups: 2, kd: { weight: 1, temperature: 0 }, dense })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupConstraints(undefined as never)).code).toBe('BAD_OPTION');
     expect(() => accuracyGapConstraints({ numGroups: 2, dense, dualLr: NaN })).toThrow(/dualLr NaN must be a finite number ≥ 0/);
     expect(() => accuracyGapConstraints({ numGroups: 2, dense, lambdaMax: -1 })).toThrow(/lambdaMax -1 must be > 0/);
-    expect(codeOf(() => accuracyGapConstraints({ numGroups: 2, dense, tolerance: NaN }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => accuracyGapConstraints({ numGroups: 2, dense, tolerance: NaN })).code).toBe('BAD_OPTION');
     dense.dispose();
   });
 
@@ -191,10 +192,10 @@ describe('group-constraint fine-tuning', () => {
     const ref = { groupLoss: [0.3, 0.5], loss: 0.35, groupAccuracy: [0.9, 0.8], accuracy: 0.88 };
     expect(() => groupConstraints({ numGroups: 2, target: 'excess-loss', reference: ref })).not.toThrow();
     expect(() => groupConstraints({ numGroups: 2, target: 'excess-loss', reference: { ...ref, groupLoss: [0.3] } })).toThrow(/reference.groupLoss has 1 values for 2 groups/);
-    expect(codeOf(() => groupConstraints({ numGroups: 2, reference: { ...ref, groupLoss: [0.3, 0.4, 0.5] } }))).toBe('BAD_OPTION');
-    expect(codeOf(() => accuracyGapConstraints({ numGroups: 2, reference: { ...ref, groupAccuracy: [0.9] } }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupConstraints({ numGroups: 2, reference: { ...ref, groupLoss: [0.3, 0.4, 0.5] } })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => accuracyGapConstraints({ numGroups: 2, reference: { ...ref, groupAccuracy: [0.9] } })).code).toBe('BAD_OPTION');
     expect(() => accuracyGapConstraints({ numGroups: 2, reference: { ...ref, groupAccuracy: [0.9, NaN] } })).toThrow(/reference.groupAccuracy\[1\] is NaN/);
-    expect(codeOf(() => accuracyGapConstraints({ numGroups: 2, reference: { ...ref, accuracy: Infinity } }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => accuracyGapConstraints({ numGroups: 2, reference: { ...ref, accuracy: Infinity } })).code).toBe('BAD_OPTION');
   });
 
   it('fine-tunes a mask set that prunes every weight (sparsity 1) instead of refusing it as a requested sparsity', async () => {

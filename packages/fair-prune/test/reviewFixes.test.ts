@@ -6,20 +6,10 @@ import {
   groupViolations, hessianVectorProduct, hostViolations, hutchinsonTrace, imbalanceByClass, inputSpaceDistance, isPruningEpoch, magnitudeMasks, parameterCounts,
   meanLossGradient, perSampleCrossEntropy, perSampleGradientNorms, flatParameters, pruning, setFlatParameters, summarizeMasks, sweep, type GroupReport,
 } from '../src/index.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 import { useCpu } from './setup.js';
 
 beforeAll(useCpu);
-
-/** The TrellisError code `fn` throws (fails the test on any other error, e.g. a raw tfjs/RangeError). */
-function trellisCode(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e, `expected a TrellisError, got ${(e as Error).message}`).toBeInstanceOf(TrellisError);
-    return (e as TrellisError).code;
-  }
-  return undefined;
-}
 
 const small = (): Dataset => Dataset.fromArrays({
   x: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), shape: [2], labels: Int32Array.from([0, 1, 0, 1]), numClasses: 2, groups: Int32Array.from([0, 0, 1, 1]),
@@ -44,15 +34,15 @@ describe('group means and violations (review fixes)', () => {
     const v = tf.tensor1d([1, 2, 3]);
     const g2 = tf.tensor1d([0, 0], 'int32');
     const g3 = tf.tensor1d([0, 0, 0], 'int32');
-    expect(trellisCode(() => groupMeans(v, g2, 2))).toBe('BAD_SHAPE');
-    expect(trellisCode(() => groupMeans(v, g3, 0))).toBe('BAD_GROUP_COUNT');
-    expect(trellisCode(() => groupMeans(v, g3, 1.5))).toBe('BAD_GROUP_COUNT');
+    expect(trellisErrorOf(() => groupMeans(v, g2, 2)).code).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => groupMeans(v, g3, 0)).code).toBe('BAD_GROUP_COUNT');
+    expect(trellisErrorOf(() => groupMeans(v, g3, 1.5)).code).toBe('BAD_GROUP_COUNT');
     const logits = tf.tensor2d([[0, 0, 0]]);
     const y1 = tf.tensor1d([0], 'int32');
     const y2 = tf.tensor1d([0, 1], 'int32');
-    expect(trellisCode(() => perSampleCrossEntropy(logits, y1, 2))).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => perSampleCrossEntropy(logits, y1, 2)).code).toBe('BAD_SHAPE');
     // two labels for one row of logits used to broadcast into two losses, silently
-    expect(trellisCode(() => perSampleCrossEntropy(logits, y2, 3))).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => perSampleCrossEntropy(logits, y2, 3)).code).toBe('BAD_SHAPE');
     const ce = tf.tidy(() => perSampleCrossEntropy(logits, y1, 3).dataSync()[0]!);
     expect(ce).toBeCloseTo(Math.log(3), 6); // equal logits over 3 classes
     tf.dispose([v, g2, g3, logits, y1, y2]);
@@ -66,12 +56,12 @@ describe('group means and violations (review fixes)', () => {
     // p_t = (1/4, 3/4), p_s = (1/2, 1/2): KL = ¼·ln(½) + ¾·ln(3/2); T = 1
     const kl = tf.tidy(() => distillationLoss(s1, t1, 1).dataSync()[0]!);
     expect(kl).toBeCloseTo(0.25 * Math.log(0.5) + 0.75 * Math.log(1.5), 6);
-    expect(trellisCode(() => distillationLoss(s1, t1, 0))).toBe('BAD_OPTION');
-    expect(trellisCode(() => distillationLoss(s1, t1, NaN))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => distillationLoss(s1, t1, 0)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => distillationLoss(s1, t1, NaN)).code).toBe('BAD_OPTION');
     const t2 = tf.tensor2d([[2, 1], [1, 1]]);
     const t3 = tf.tensor2d([[2, 1, 3]]);
-    expect(trellisCode(() => distillationLoss(s1, t2, 4))).toBe('BAD_SHAPE');
-    expect(trellisCode(() => distillationLoss(s1, t3, 4))).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => distillationLoss(s1, t2, 4)).code).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => distillationLoss(s1, t3, 4)).code).toBe('BAD_SHAPE');
     tf.dispose([s1, t1, t2, t3]);
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -92,13 +82,13 @@ describe('group means and violations (review fixes)', () => {
     expect(hostViolations([1, 3], 2).violations).toEqual([1, 1]);
     // excess-loss gap: (J_a − J) − (J*_a − J*) with J* = 1, J*_a = [0.5, 1.5]
     expect(hostViolations([1, 3], 2, { violation: 'signed', denseGroupLoss: [0.5, 1.5], denseLoss: 1 }).violations).toEqual([-0.5, 0.5]);
-    expect(trellisCode(() => hostViolations([1, 3], 2, { violation: 'bogus' as never }))).toBe('BAD_OPTION');
-    expect(trellisCode(() => hostViolations([1, 3, 2], 2, { denseGroupLoss: [0.5, 0.5] }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => hostViolations([1, 3], 2, { violation: 'bogus' as never })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => hostViolations([1, 3, 2], 2, { denseGroupLoss: [0.5, 0.5] })).code).toBe('BAD_OPTION');
     const before = tf.memory().numTensors;
     const gl = tf.tensor1d([1, 3]);
     const o = tf.scalar(2);
     const c = tf.tensor1d([1, 1]);
-    expect(trellisCode(() => groupViolations(gl, o, c, { violation: 'bogus' as never }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupViolations(gl, o, c, { violation: 'bogus' as never })).code).toBe('BAD_OPTION');
     const v = tf.tidy(() => Array.from(groupViolations(gl, o, c, { violation: 'one-sided' }).dataSync()));
     expect(v).toEqual([0, 1]);
     tf.dispose([gl, o, c]);
@@ -107,11 +97,11 @@ describe('group means and violations (review fixes)', () => {
 
   it('dualAscentStep rejects NaN multipliers; GroupBuffer rejects bad group counts and ids', () => {
     expect(dualAscentStep([0, 9.95], [1, 1], [true, true], { lr: 0.1, lambdaMax: 10 })).toEqual([0.1, 10]);
-    expect(trellisCode(() => dualAscentStep([NaN, 0], [1, 1], [true, true], { lr: 0.1, lambdaMax: 10 }))).toBe('BAD_OPTION');
-    expect(trellisCode(() => new GroupBuffer(-1, 4))).toBe('BAD_GROUP_COUNT');
-    expect(trellisCode(() => new GroupBuffer(1.5, 4))).toBe('BAD_GROUP_COUNT');
+    expect(trellisErrorOf(() => dualAscentStep([NaN, 0], [1, 1], [true, true], { lr: 0.1, lambdaMax: 10 })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => new GroupBuffer(-1, 4)).code).toBe('BAD_GROUP_COUNT');
+    expect(trellisErrorOf(() => new GroupBuffer(1.5, 4)).code).toBe('BAD_GROUP_COUNT');
     const b = new GroupBuffer(2, 2);
-    expect(trellisCode(() => b.push(2, 1))).toBe('GROUP_ID_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => b.push(2, 1)).code).toBe('GROUP_ID_OUT_OF_RANGE');
     b.push(1, 1);
     b.push(1, 2);
     b.push(1, 4); // overwrites the oldest (1)
@@ -121,19 +111,19 @@ describe('group means and violations (review fixes)', () => {
   it('constraint plugins refuse a saved state of another group count or with NaN multipliers (it failed later inside a step)', () => {
     const c = groupConstraints({ numGroups: 3 });
     const two = groupConstraints({ numGroups: 2, initialLambdas: [0.5, 0.25] });
-    expect(trellisCode(() => c.setState!(two.getState!()))).toBe('BAD_STATE');
-    expect(trellisCode(() => c.setState!({ lambdas: [NaN, 0, 0], sum: [0, 0, 0], count: [0, 0, 0] }))).toBe('BAD_STATE');
+    expect(trellisErrorOf(() => c.setState!(two.getState!())).code).toBe('BAD_STATE');
+    expect(trellisErrorOf(() => c.setState!({ lambdas: [NaN, 0, 0], sum: [0, 0, 0], count: [0, 0, 0] })).code).toBe('BAD_STATE');
     c.setState!({ lambdas: [1, 2, 3], sum: [0, 0, 0], count: [0, 0, 0] });
     expect(c.lambdas()).toEqual([1, 2, 3]);
     const g = accuracyGapConstraints({ numGroups: 2, reference: { groupLoss: [1, 1], loss: 1, groupAccuracy: [1, 1], accuracy: 1 } });
-    expect(trellisCode(() => g.setState!({ lambdas: [1], sum: [], count: [] }))).toBe('BAD_STATE');
+    expect(trellisErrorOf(() => g.setState!({ lambdas: [1], sum: [], count: [] })).code).toBe('BAD_STATE');
     g.setState!(JSON.parse(JSON.stringify({ ...g.getState!(), lambdas: [0.5, 0] })));
     expect(g.lambdas()).toEqual([0.5, 0]);
   });
 
   it('groupConstraints rejects a NaN buffer size and NaN initial multipliers', () => {
-    expect(trellisCode(() => groupConstraints({ numGroups: 2, bufferSize: NaN }))).toBe('BAD_OPTION');
-    expect(trellisCode(() => groupConstraints({ numGroups: 2, initialLambdas: [NaN, 0] }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupConstraints({ numGroups: 2, bufferSize: NaN })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupConstraints({ numGroups: 2, initialLambdas: [NaN, 0] })).code).toBe('BAD_OPTION');
     expect(groupConstraints({ numGroups: 2, bufferSize: 0 }).lambdas()).toEqual([0, 0]);
   });
 });
@@ -141,8 +131,8 @@ describe('group means and violations (review fixes)', () => {
 describe('metrics, masks and schedules (review fixes)', () => {
   it('disparity and bootstrapCi refuse empty inputs instead of returning -Infinity / NaN', () => {
     const empty: GroupReport = { overall: { accuracy: 1, loss: 1, count: 1 }, perGroup: [] };
-    expect(trellisCode(() => disparity(empty, empty))).toBe('EMPTY_GROUP');
-    expect(trellisCode(() => bootstrapCi([], 10, new Rng(1)))).toBe('EMPTY_GROUP');
+    expect(trellisErrorOf(() => disparity(empty, empty)).code).toBe('EMPTY_GROUP');
+    expect(trellisErrorOf(() => bootstrapCi([], 10, new Rng(1))).code).toBe('EMPTY_GROUP');
     const r = (acc: number[], loss: number[]): GroupReport => ({ overall: { accuracy: acc.reduce((s, x) => s + x) / acc.length, loss: 0, count: 2 }, perGroup: acc.map((a, i) => ({ accuracy: a, loss: loss[i]!, count: 1 })) });
     const d = disparity(r([0.9, 0.7], [0.2, 0.5]), r([0.85, 0.5], [0.3, 0.9]));
     expect(d.accuracyDrop[0]).toBeCloseTo(0.05, 12);
@@ -158,8 +148,8 @@ describe('metrics, masks and schedules (review fixes)', () => {
     expect(r.perGroup.map((g) => g.accuracy)).toEqual([1, 1]);
     expect(r.overall.loss).toBeCloseTo(Math.log(1 + Math.exp(-1)), 12);
     expect(r.perGroup[0]!.ci95).toEqual([1, 1]);
-    expect(trellisCode(() => groupReport([0, 1, 1, 0], [1, 0], [0, 1], 2, 2, { bootstrapBelow: NaN }))).toBe('BAD_OPTION');
-    expect(trellisCode(() => groupReport([0, 1, 1, 0], [1, 0], [0, 1], 2, 2, { bootstrapBelow: -1 }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupReport([0, 1, 1, 0], [1, 0], [0, 1], 2, 2, { bootstrapBelow: NaN })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => groupReport([0, 1, 1, 0], [1, 0], [0, 1], 2, 2, { bootstrapBelow: -1 })).code).toBe('BAD_OPTION');
   });
 
   it('magnitudeMasks: ties by index, a wrong-sized previous mask and a non-function include are rejected', () => {
@@ -170,8 +160,8 @@ describe('metrics, masks and schedules (review fixes)', () => {
     expect(Array.from(magnitudeMasks(w, { sparsity: 0.34, minKeepCount: 0, scope: 'layerwise' }).masks['a/kernel']!)).toEqual([1, 0, 0, 1, 0, 1]);
     expect(magnitudeMasks(w, { sparsity: 0, minKeepCount: 0 }).pruned).toBe(0);
     const wrong = summarizeMasks({ 'a/kernel': Uint8Array.from([0]) }, { 'a/kernel': [1] });
-    expect(trellisCode(() => magnitudeMasks(w, { sparsity: 0.5, minKeepCount: 0 }, wrong))).toBe('MASK_MISMATCH');
-    expect(trellisCode(() => magnitudeMasks(w, { sparsity: 0.5, include: 'kernel' as never }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => magnitudeMasks(w, { sparsity: 0.5, minKeepCount: 0 }, wrong)).code).toBe('MASK_MISMATCH');
+    expect(trellisErrorOf(() => magnitudeMasks(w, { sparsity: 0.5, include: 'kernel' as never })).code).toBe('BAD_OPTION');
   });
 
   it('nested masks never revive a pruned weight: a lower sparsity than the previous masks, or a decreasing schedule, is rejected', () => {
@@ -181,10 +171,10 @@ describe('metrics, masks and schedules (review fixes)', () => {
     // 0.5 -> 5 pruned: the two previous ones plus the 3 smallest others (|−1|, 2, 3)
     expect(Array.from(magnitudeMasks(w, { sparsity: 0.5, minKeepCount: 0 }, prev).masks['a/kernel']!)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
     const half = magnitudeMasks(w, { sparsity: 0.5, minKeepCount: 0 });
-    expect(trellisCode(() => magnitudeMasks(w, { sparsity: 0.2, minKeepCount: 0 }, half))).toBe('BAD_OPTION');
-    expect(trellisCode(() => magnitudeMasks(w, { sparsity: 0.2, minKeepCount: 0, scope: 'layerwise' }, half))).toBe('BAD_OPTION');
-    expect(trellisCode(() => cubicSparsity(1, 0.5, { kind: 'gradual', startEpoch: 0, endEpoch: 2, initialSparsity: 0.9 }))).toBe('BAD_SCHEDULE');
-    expect(trellisCode(() => pruning({ sparsity: 0.5, schedule: { kind: 'gradual', startEpoch: 0, endEpoch: 2, initialSparsity: 0.9 } }))).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => magnitudeMasks(w, { sparsity: 0.2, minKeepCount: 0 }, half)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => magnitudeMasks(w, { sparsity: 0.2, minKeepCount: 0, scope: 'layerwise' }, half)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => cubicSparsity(1, 0.5, { kind: 'gradual', startEpoch: 0, endEpoch: 2, initialSparsity: 0.9 })).code).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => pruning({ sparsity: 0.5, schedule: { kind: 'gradual', startEpoch: 0, endEpoch: 2, initialSparsity: 0.9 } })).code).toBe('BAD_SCHEDULE');
   });
 
   it('parameterCounts refuses masks of another model instead of counting 0 prunable weights', () => {
@@ -196,7 +186,7 @@ describe('metrics, masks and schedules (review fixes)', () => {
     expect([c.total, c.prunable, c.nonzeroPrunable, c.nonzero]).toEqual([17, 12, 9, 14]);
     expect(c.sparsity).toBeCloseTo(0.25, 12);
     const wrong = summarizeMasks({ 'nope/kernel': new Uint8Array(6).fill(1) }, { 'nope/kernel': [2, 3] });
-    expect(trellisCode(() => parameterCounts(m, wrong))).toBe('MASK_MISMATCH');
+    expect(trellisErrorOf(() => parameterCounts(m, wrong)).code).toBe('MASK_MISMATCH');
     m.dispose();
   });
 
@@ -204,15 +194,15 @@ describe('metrics, masks and schedules (review fixes)', () => {
     const sched = { kind: 'gradual' as const, startEpoch: 0, endEpoch: 10, everyEpochs: 2 };
     // epoch 5 -> last pruning epoch 4: 0.9 + (0 − 0.9)(1 − 0.4)³ = 0.9 − 0.1944
     expect(cubicSparsity(5, 0.9, sched)).toBeCloseTo(0.7056, 12);
-    expect(trellisCode(() => cubicSparsity(NaN, 0.9, sched))).toBe('BAD_SCHEDULE');
-    expect(trellisCode(() => isPruningEpoch(NaN, sched))).toBe('BAD_SCHEDULE');
-    expect(trellisCode(() => cubicSparsity(1, 0.9, { kind: 'gradual', startEpoch: -2, endEpoch: 4 }))).toBe('BAD_SCHEDULE');
-    expect(trellisCode(() => cubicSparsity(1, 0.9, { kind: 'gradual', startEpoch: 0.5, endEpoch: 4 }))).toBe('BAD_SCHEDULE');
-    expect(trellisCode(() => pruning({ sparsity: 0.5, schedule: { kind: 'gradual', startEpoch: -3, endEpoch: 3 } }))).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => cubicSparsity(NaN, 0.9, sched)).code).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => isPruningEpoch(NaN, sched)).code).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => cubicSparsity(1, 0.9, { kind: 'gradual', startEpoch: -2, endEpoch: 4 })).code).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => cubicSparsity(1, 0.9, { kind: 'gradual', startEpoch: 0.5, endEpoch: 4 })).code).toBe('BAD_SCHEDULE');
+    expect(trellisErrorOf(() => pruning({ sparsity: 0.5, schedule: { kind: 'gradual', startEpoch: -3, endEpoch: 3 } })).code).toBe('BAD_SCHEDULE');
   });
 
   it('imbalanceByClass rejects a keep fraction for a class the dataset does not have', () => {
-    expect(trellisCode(() => imbalanceByClass(small(), { 7: 0.5 }, 1))).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => imbalanceByClass(small(), { 7: 0.5 }, 1)).code).toBe('LABEL_OUT_OF_RANGE');
     expect(imbalanceByClass(small(), { 1: 0.5 }, 1).size).toBe(3); // class 1: round(0.5·2) = 1 kept of 2
     // a class with no examples (here class 2 of 3) is simply absent, not an Rng.sample(0, 1) BAD_COUNT
     const three = Dataset.fromArrays({ x: new Float32Array(8), shape: [2], labels: Int32Array.from([0, 1, 0, 1]), numClasses: 3 });
@@ -223,8 +213,8 @@ describe('metrics, masks and schedules (review fixes)', () => {
 describe('group designs (review fixes)', () => {
   it('classSetGroups rejects a minority class the dataset does not have (group 1 used to be silently empty)', () => {
     expect(Array.from(classSetGroups(small(), [1]).groups!)).toEqual([0, 1, 0, 1]);
-    expect(trellisCode(() => classSetGroups(small(), [12]))).toBe('LABEL_OUT_OF_RANGE');
-    expect(trellisCode(() => classSetGroups(small(), [0.5]))).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => classSetGroups(small(), [12])).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => classSetGroups(small(), [0.5])).code).toBe('LABEL_OUT_OF_RANGE');
   });
 });
 
@@ -235,16 +225,16 @@ describe('diagnostics (review fixes)', () => {
     expect(r.proximity[0]).toBeCloseTo(3 / 8, 12);
     expect(r.margin[0]).toBeCloseTo(0.5, 12);
     expect(r.residual[0]).toBeCloseTo(Math.sqrt(2) / 4, 12);
-    expect(trellisCode(() => boundaryIndicators([1, 2], [0, 0], 1))).toBe('BAD_MODEL');
+    expect(trellisErrorOf(() => boundaryIndicators([1, 2], [0, 0], 1)).code).toBe('BAD_MODEL');
   });
 
   it('gradients and Hessian products of an empty set, and NaN directions, are errors, not NaN', () => {
     const m = mlp({ inputShape: [2], hidden: [3], numClasses: 2, seed: 1 });
     const empty = small().subset([]);
-    expect(trellisCode(() => meanLossGradient(m, empty))).toBe('EMPTY_DATASET');
-    expect(trellisCode(() => hessianVectorProduct(m, empty, new Float64Array(17).fill(1)))).toBe('EMPTY_DATASET');
-    expect(trellisCode(() => hessianVectorProduct(m, empty, new Float64Array(17).fill(1), { method: 'gauss-newton' }))).toBe('EMPTY_DATASET');
-    expect(trellisCode(() => hessianVectorProduct(m, small(), new Float64Array(17).fill(NaN)))).toBe('BAD_VECTOR');
+    expect(trellisErrorOf(() => meanLossGradient(m, empty)).code).toBe('EMPTY_DATASET');
+    expect(trellisErrorOf(() => hessianVectorProduct(m, empty, new Float64Array(17).fill(1))).code).toBe('EMPTY_DATASET');
+    expect(trellisErrorOf(() => hessianVectorProduct(m, empty, new Float64Array(17).fill(1), { method: 'gauss-newton' })).code).toBe('EMPTY_DATASET');
+    expect(trellisErrorOf(() => hessianVectorProduct(m, small(), new Float64Array(17).fill(NaN))).code).toBe('BAD_VECTOR');
     m.dispose();
   });
 
@@ -261,7 +251,7 @@ describe('diagnostics (review fixes)', () => {
     ];
     for (const [name, fn] of calls) {
       const before = tf.memory().numTensors;
-      expect(trellisCode(fn), name).toBe('INPUT_SHAPE_MISMATCH');
+      expect(trellisErrorOf(fn).code, name).toBe('INPUT_SHAPE_MISMATCH');
       expect(tf.memory().numTensors, name).toBe(before);
     }
     m.dispose();
@@ -270,15 +260,15 @@ describe('diagnostics (review fixes)', () => {
   it('hutchinsonTrace: exact on a diagonal operator; a bad dimension is a TrellisError', () => {
     const diag = [1, 2, 3];
     expect(hutchinsonTrace((v) => v.map((x, i) => x * diag[i]!), 3, { samples: 5 })).toBe(6);
-    expect(trellisCode(() => hutchinsonTrace((v) => v, -1))).toBe('BAD_OPTION');
-    expect(trellisCode(() => hutchinsonTrace((v) => v, 1.5))).toBe('BAD_OPTION');
-    expect(trellisCode(() => hutchinsonTrace((v) => v, NaN))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => hutchinsonTrace((v) => v, -1)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => hutchinsonTrace((v) => v, 1.5)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => hutchinsonTrace((v) => v, NaN)).code).toBe('BAD_OPTION');
   });
 
   it('powerIteration / hutchinsonTrace reject an operator that returns the wrong length (used to give 1 and NaN)', () => {
     expect(powerIteration((v) => v.map((x, i) => x * [1, -3, 2][i]!), 3, { iterations: 200 })).toBeCloseTo(-3, 6);
-    expect(trellisCode(() => powerIteration((v) => v.slice(0, 1), 3))).toBe('BAD_OPTION');
-    expect(trellisCode(() => hutchinsonTrace((v) => v.slice(0, 1), 3))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => powerIteration((v) => v.slice(0, 1), 3)).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => hutchinsonTrace((v) => v.slice(0, 1), 3)).code).toBe('BAD_OPTION');
   });
 
   it('inputSpaceDistance: |z₀ − z₁| / ‖w₀ − w₁‖ on a linear model; a 1-class model is rejected', () => {
@@ -292,7 +282,7 @@ describe('diagnostics (review fixes)', () => {
     expect(dist[1]).toBeCloseTo(3 / Math.sqrt(5), 5); // z = (0, 3)
     const one = mlp({ inputShape: [2], hidden: [], numClasses: 1, seed: 1 });
     const d1 = Dataset.fromArrays({ x: Float32Array.from([1, 2, 3, 4, 5, 6]), shape: [2], labels: Int32Array.from([0, 0, 0]), numClasses: 1 });
-    expect(trellisCode(() => inputSpaceDistance(one, d1))).toBe('BAD_MODEL');
+    expect(trellisErrorOf(() => inputSpaceDistance(one, d1)).code).toBe('BAD_MODEL');
     lin.dispose();
     one.dispose();
   });
@@ -302,7 +292,7 @@ describe('diagnostics (review fixes)', () => {
     const d = small();
     for (const opts of [{ powerIterations: -1 }, { powerIterations: NaN }, { traceSamples: NaN }, { sampleGradPerGroup: NaN },
       { sampleGradPerGroup: -1 }, { sampleGradPerGroup: 1.5 }, { powerIterations: 0, hvp: 'bogus' as never }]) {
-      expect(trellisCode(() => groupDiagnostics(m, d, 2, opts)), JSON.stringify(opts)).toBe('BAD_OPTION');
+      expect(trellisErrorOf(() => groupDiagnostics(m, d, 2, opts)).code, JSON.stringify(opts)).toBe('BAD_OPTION');
     }
     const before = tf.memory().numTensors;
     const r = groupDiagnostics(m, d, 2, { powerIterations: 0, traceSamples: 0, sampleGradPerGroup: 0 });

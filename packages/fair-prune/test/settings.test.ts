@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MITIGATION, FULL_DUAL_LR, FULL_TRAIN_SIZE, RECOVERED_FINE_TUNE, settingsFor } from '../src/index.js';
-import { codeOf } from './setup.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 describe('reproduction settings', () => {
   it('--full uses the spec size (60,000 − 5,000 validation) and the validation-chosen dual step; --quick keeps its pilot', () => {
@@ -28,7 +28,7 @@ describe('reproduction settings', () => {
     expect(s.designs).toEqual(['classes', 'rotated-minority']);
     expect(s.baselineSparsities).toEqual([]);
     expect(settingsFor('full', { baselineSparsities: '0.95,0.99' }).baselineSparsities).toEqual([0.95, 0.99]);
-    expect(codeOf(() => settingsFor('full', { designs: 'classes,majority' }))).toBe('BAD_PARAM');
+    expect(trellisErrorOf(() => settingsFor('full', { designs: 'classes,majority' })).code).toBe('BAD_PARAM');
   });
 
   it('--full fine-tunes on the spec §7.3 schedule; fineTune=recovered is the validation-chosen 12 epochs at 1e-3', () => {
@@ -38,7 +38,7 @@ describe('reproduction settings', () => {
     expect(settingsFor('quick', { fineTune: 'spec' })).toMatchObject({ fineTuneEpochs: 3, fineTuneLr: 3e-4 });
     // explicit epochs / lr still win over the preset
     expect(settingsFor('full', { fineTune: 'recovered', fineTuneEpochs: 5 })).toMatchObject({ fineTuneEpochs: 5, fineTuneLr: 1e-3 });
-    expect(codeOf(() => settingsFor('full', { fineTune: 'long' }))).toBe('BAD_PARAM');
+    expect(trellisErrorOf(() => settingsFor('full', { fineTune: 'long' })).code).toBe('BAD_PARAM');
   });
 });
 

@@ -6,13 +6,3 @@ export async function useCpu(): Promise<void> {
   await tf.setBackend('cpu');
   await tf.ready();
 }
-
-/** Expects `fn` to throw a TrellisError with `code`. */
-export function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-  return undefined;
-}

@@ -7,7 +7,8 @@ import {
 } from '../src/index.js';
 import { studyChecks, studyClaims, type StudyDesignRun, type StudyRow } from '../src/studyReport.js';
 import { disparity, type GroupReport } from '../src/groupMetrics.js';
-import { codeOf, useCpu } from './setup.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { useCpu } from './setup.js';
 
 beforeAll(useCpu);
 
@@ -53,7 +54,7 @@ describe('study checks: spreads, bands, noise and trends', () => {
     expect(f.map((b) => b.holds)).toEqual([true, true, true, false, true]); // Sandal 95% < 96%
     const mnist = denseBandChecks('mnist', 0.981, [0.99, 0.99, 0.98, 0.98, 0.98, 0.97, 0.99, 0.98, 0.964, 0.97]);
     expect(mnist.map((b) => [b.measured, b.holds])).toEqual([[0.981, true], [0.964, false]]);
-    expect(codeOf(() => denseBandChecks('mnist', 0.98, [0.9, 0.9]))).toBe('BAD_GROUPS');
+    expect(trellisErrorOf(() => denseBandChecks('mnist', 0.98, [0.9, 0.9])).code).toBe('BAD_GROUPS');
   });
 
   it('plain-drop bands: MNIST low (Δ ≤ 0.2 pp, ξ_acc ≤ 0.6 pp) and high (0.5–3 pp), Fashion high (1–4 pp)', () => {
@@ -78,11 +79,11 @@ describe('study checks: spreads, bands, noise and trends', () => {
     // 1.96·√((0.9·0.1 + 0.8·0.2)/100) = 1.96·0.05
     expect(accuracyDiffNoise(0.9, 0.8, 100)).toBeCloseTo(0.098, 12);
     expect(accuracyDiffNoise(0.9, 0.8, 100, 1)).toBeCloseTo(0.05, 12);
-    expect(codeOf(() => accuracyDiffNoise(0.5, 0.5, 0))).toBe('EMPTY_GROUP');
+    expect(trellisErrorOf(() => accuracyDiffNoise(0.5, 0.5, 0)).code).toBe('EMPTY_GROUP');
     // percentages instead of fractions: a clear error, not NaN (or a silently wrong band)
-    expect(codeOf(() => accuracyDiffNoise(85, 80, 100))).toBe('BAD_FRACTION');
+    expect(trellisErrorOf(() => accuracyDiffNoise(85, 80, 100)).code).toBe('BAD_FRACTION');
     expect(() => accuracyDiffNoise(0.5, 1.2, 100)).toThrow(/accuracy 1.2 is not a fraction in \[0, 1\] — pass accuracies as fractions/);
-    expect(codeOf(() => compareWithinNoise({ overall: 90, perGroup: [90, 80] }, { overall: 85, perGroup: [85, 80] }, [10, 10], 20))).toBe('BAD_FRACTION');
+    expect(trellisErrorOf(() => compareWithinNoise({ overall: 90, perGroup: [90, 80] }, { overall: 85, perGroup: [85, 80] }, [10, 10], 20)).code).toBe('BAD_FRACTION');
     const c = compareWithinNoise({ overall: 0.8, perGroup: [0.9, 0.5] }, { overall: 0.75, perGroup: [0.8, 0.6] }, [100, 100], 200);
     expect(c.accuracyDiff).toBeCloseTo(-0.05, 12);
     // 1.96·√((0.75·0.25 + 0.8·0.2)/200) = 1.96·√0.0017375
@@ -92,7 +93,7 @@ describe('study checks: spreads, bands, noise and trends', () => {
     expect(c.worstGroupNoise).toBeCloseTo(1.96 * Math.sqrt((0.6 * 0.4 + 0.5 * 0.5) / 100), 12);
     // group 0 fell 0.1 > 1.96·√((0.8·0.2 + 0.9·0.1)/100) = 0.098 → worse beyond noise; group 1 rose
     expect(c.groupsWorse).toEqual([0]);
-    expect(codeOf(() => compareWithinNoise({ overall: 1, perGroup: [1] }, { overall: 1, perGroup: [1, 1] }, [1, 1], 2))).toBe('GROUP_COUNT_MISMATCH');
+    expect(trellisErrorOf(() => compareWithinNoise({ overall: 1, perGroup: [1] }, { overall: 1, perGroup: [1, 1] }, [1, 1], 2)).code).toBe('GROUP_COUNT_MISMATCH');
   });
 
   it('sparsity trend is the Spearman ρ of sparsity and spread', () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { TrellisError } from '@trellis-ml/core';
+import type { TrellisError } from '@trellis-ml/core';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 import { expect } from 'vitest';
 
 /** Uses the cpu backend (tests never pick wasm). */
@@ -9,14 +10,9 @@ export async function cpu(): Promise<void> {
   await tf.ready();
 }
 
-/** Expects `fn` to throw a TrellisError with `code`. */
+/** Expects `fn` to throw a TrellisError with `code`, and returns it. */
 export function expectCode(fn: () => unknown, code: string): TrellisError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrellisError);
-    expect((e as TrellisError).code).toBe(code);
-    return e as TrellisError;
-  }
-  throw new Error(`expected a TrellisError ${code}, nothing was thrown`);
+  const e = trellisErrorOf(fn);
+  expect(e.code).toBe(code);
+  return e;
 }

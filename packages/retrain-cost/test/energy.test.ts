@@ -7,7 +7,7 @@ import {
   ramPowerDimm, readRapl, resolveCarbonIntensity, trackEnergy,
   type CarbonIntensitySource, type EnergyProbes, type RaplReading, type TrackerOptions,
 } from '../src/index.js';
-import { errorCode } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 /** A fake machine: the test moves the clock and counters by hand. */
 function fakeProbes(o: { rapl?: () => RaplReading[] | null; cores?: number; ramGiB?: number } = {}) {
@@ -124,7 +124,7 @@ describe('CodeCarbon formulas', () => {
     expect(r.cpuKWh).toBeCloseTo(0.05, 12); // was 0.1 (the first run carried over)
     expect(r.durationS).toBeCloseTo(3600, 9);
     expect(t.log).toHaveLength(1);
-    expect(errorCode(() => t.stopTask('left-open'))).toBe('UNKNOWN_TASK');
+    expect(trellisErrorOf(() => t.stopTask('left-open')).code).toBe('UNKNOWN_TASK');
   });
   it('RAPL reader disables itself when files are absent or unreadable and auto falls back to load', () => {
     expect(findRaplZones('/definitely/not/here')).toBeNull();
@@ -220,19 +220,19 @@ describe('CodeCarbon formulas', () => {
     ];
     for (const [options, code, message] of bad) {
       const make = (): EnergyTracker => new EnergyTracker({ probes, timer: false, ...options } as TrackerOptions);
-      expect(errorCode(make), JSON.stringify(options)).toBe(code);
+      expect(trellisErrorOf(make).code, JSON.stringify(options)).toBe(code);
       expect(make).toThrow(message);
     }
-    expect(errorCode(() => new EnergyTracker(null as unknown as TrackerOptions))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => new EnergyTracker(null as unknown as TrackerOptions)).code).toBe('BAD_OPTION');
     // probes that report no cores fail here, not at the first sample inside the tracker's timer
-    expect(errorCode(() => new EnergyTracker({ probes: fakeProbes({ cores: 0 }).probes, timer: false }))).toBe('BAD_PROBES');
+    expect(trellisErrorOf(() => new EnergyTracker({ probes: fakeProbes({ cores: 0 }).probes, timer: false })).code).toBe('BAD_PROBES');
   });
   it('the formulas refuse a negative TDP, a utilisation outside [0, 1], no cores, negative RAM and a negative intensity', () => {
     // each used to return a power or a mass (620 W at u = 2, −0.2 W at TDP −1, Infinity W with 0 cores)
     for (const f of [() => cpuPowerCubic(85, 2), () => cpuPowerCubic(-1, 0.5), () => cpuPowerLinear(85, -0.1), () => cpuPowerLinear(NaN, 0.5),
       () => cpuPowerProcess(85, 1, 1, 0), () => cpuPowerProcess(85, -1, 1, 2), () => cpuPowerConstant(-5), () => ramPowerDimm(-1),
       () => estimateDimmCount(NaN), () => kgCO2e(1, -400)]) {
-      expect(errorCode(f), String(f)).toBe('BAD_OPTION');
+      expect(trellisErrorOf(f).code, String(f)).toBe('BAD_OPTION');
     }
     expect(cpuPowerCubic(100, 1)).toBe(100);
     expect(cpuPowerProcess(80, 1, 2, 4)).toBe(10);
@@ -249,9 +249,9 @@ describe('CodeCarbon formulas', () => {
       [{ mix: { coal: '1', wind: 1 } }, 'the share "1" of "coal"'],
     ];
     for (const [source, message] of bad) {
-      expect(errorCode(() => resolveCarbonIntensity(source as CarbonIntensitySource))).toBe('BAD_CARBON_INTENSITY');
+      expect(trellisErrorOf(() => resolveCarbonIntensity(source as CarbonIntensitySource)).code).toBe('BAD_CARBON_INTENSITY');
       expect(() => resolveCarbonIntensity(source as CarbonIntensitySource)).toThrow(message);
     }
-    expect(errorCode(() => new EnergyTracker({ probes: fakeProbes().probes, timer: false, carbonIntensity: { mix: { coal: -1 } } }))).toBe('BAD_CARBON_INTENSITY');
+    expect(trellisErrorOf(() => new EnergyTracker({ probes: fakeProbes().probes, timer: false, carbonIntensity: { mix: { coal: -1 } } })).code).toBe('BAD_CARBON_INTENSITY');
   });
 });

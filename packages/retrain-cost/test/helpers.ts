@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Dataset, initializeWeights, LayersModelAdapter, Rng, TrellisError } from '@trellis-ml/core';
+import { Dataset, initializeWeights, LayersModelAdapter, Rng } from '@trellis-ml/core';
 
 export async function useCpu(): Promise<void> {
   await tf.setBackend('cpu');
@@ -35,14 +35,4 @@ export function randomData(n = 120, seed = 2, inputDim = 12, signal = 2): Datase
 export function noisy(d: Dataset, sigma: number, seed = 3): Dataset {
   const rng = new Rng(seed);
   return d.withInputs(d.x.map((v) => v + sigma * rng.normal()));
-}
-
-/** The TrellisError code `f` throws, `'no error'` when it returns, or a note when it throws something else. */
-export function errorCode(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof TrellisError ? e.code : `not a TrellisError: ${String(e)}`;
-  }
-  return 'no error';
 }

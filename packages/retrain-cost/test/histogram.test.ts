@@ -6,12 +6,12 @@ import {
   adjustedRandIndex, angleFraction, armLayerDistance, bhattacharyya, histogramPmf, histogramPmfInto, histogramRange, jensenShannon, klDivergence, kmeans,
   classSums, DISTANCE_NAMES, distances, representationDistances, resqueFromSums, wassersteinBinCdf, wassersteinValueSort,
 } from '../src/index.js';
-import { errorCode } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 describe('histogramPmf (NumPy rule, spec §3.3)', () => {
   it('rejects a bin count that is not a whole number ≥ 1 (instead of a RangeError, an empty or a truncated histogram)', () => {
     for (const bins of [0, -2, 2.5, Number.NaN, '4']) {
-      expect(errorCode(() => histogramPmf([0, 1, 2], bins as number))).toBe('BAD_BINS');
+      expect(trellisErrorOf(() => histogramPmf([0, 1, 2], bins as number)).code).toBe('BAD_BINS');
       expect(() => histogramPmf([0, 1, 2], bins as number)).toThrow(`histogram bin count ${String(bins)} is not a whole number ≥ 1`);
     }
   });
@@ -30,7 +30,7 @@ describe('histogramPmf (NumPy rule, spec §3.3)', () => {
   });
   it('reads a given range as np.histogram does: an inverted or non-finite one is an error, equal ends widen by ±0.5', () => {
     for (const range of [[3, 1], [Number.NaN, 3], [0, Number.POSITIVE_INFINITY]] as Array<[number, number]>) {
-      expect(errorCode(() => histogramPmf([1, 2, 3], 4, range))).toBe('BAD_RANGE'); // used to give [0, 0, 0, 0]
+      expect(trellisErrorOf(() => histogramPmf([1, 2, 3], 4, range)).code).toBe('BAD_RANGE'); // used to give [0, 0, 0, 0]
     }
     // np.histogram([2, 2, 2], 4, range=(2, 2)) → counts [0, 0, 3, 0] (edges 1.5, 1.75, 2, 2.25, 2.5)
     expect([...histogramPmf([2, 2, 2], 4, [2, 2])]).toEqual([0, 0, 1, 0]);
@@ -51,10 +51,10 @@ describe('distances (spec §3.4 golden values)', () => {
   it('refuse pmfs of different lengths and a negative KL smoothing (instead of reading past the shorter one)', () => {
     const two = Float64Array.from([0.5, 0.5]);
     const three = Float64Array.from([1, 0, 0]);
-    for (const name of DISTANCE_NAMES) expect(errorCode(() => distances[name](two, three))).toBe('LENGTH_MISMATCH'); // W was 0.5
+    for (const name of DISTANCE_NAMES) expect(trellisErrorOf(() => distances[name](two, three)).code).toBe('LENGTH_MISMATCH'); // W was 0.5
     expect(() => distances.W(two, three)).toThrow('Wasserstein (value-sort) of two pmfs: 2 values against 3');
-    expect(errorCode(() => wassersteinBinCdf(two, three))).toBe('LENGTH_MISMATCH');
-    for (const eps of [-1, Number.NaN, Infinity]) expect(errorCode(() => klDivergence(p, q, eps))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => wassersteinBinCdf(two, three)).code).toBe('LENGTH_MISMATCH');
+    for (const eps of [-1, Number.NaN, Infinity]) expect(trellisErrorOf(() => klDivergence(p, q, eps)).code).toBe('BAD_OPTION');
     expect(klDivergence(p, q, 0)).toBe(klDivergence(p, q));
   });
   it('bin-cdf W is W1 as a fraction of the range', () => {
@@ -105,7 +105,7 @@ describe('distances (spec §3.4 golden values)', () => {
     expect([...histogramPmfInto([0, 1, 2, 3, 4, 10], 0, 6, out, undefined, 4)]).toEqual([...histogramPmf([0, 1, 2, 3, 4, 10], 4)]);
     expect(out[4]).toBe(9); // entries past `bins` are left alone
     expect([...histogramPmfInto([7, 0, 1, 2, 3, 7], 1, 4, new Float64Array(2))]).toEqual([0.5, 0.5]); // a slice, not the whole array
-    for (const bins of [0, 9, 2.5]) expect(errorCode(() => histogramPmfInto([0, 1], 0, 2, out, undefined, bins))).toBe('BAD_BINS');
+    for (const bins of [0, 9, 2.5]) expect(trellisErrorOf(() => histogramPmfInto([0, 1], 0, 2, out, undefined, bins)).code).toBe('BAD_BINS');
     // value-sort W on pmfs longer than its earlier calls' (its sort buffers grow) and shorter again
     const long = Float64Array.from({ length: 100 }, (_, i) => (i % 10) / 450);
     expect(wassersteinValueSort(long, long)).toBe(0);
@@ -148,16 +148,16 @@ describe('ARM construction (spec §6.2 golden)', () => {
   it('rejects bad bins, unknown construction / W names and activations of the wrong size (instead of NaN or a silent default)', () => {
     const a = Float32Array.from([0, 0, 0, 1, 5, 5, 5, 6]);
     const b = Float32Array.from([1, 1, 1, 2, 6, 6, 6, 7]);
-    expect(errorCode(() => armLayerDistance(a, 4, b, 4, 2, { bins: 0 }))).toBe('BAD_BINS');
+    expect(trellisErrorOf(() => armLayerDistance(a, 4, b, 4, 2, { bins: 0 })).code).toBe('BAD_BINS');
     expect(() => armLayerDistance(a, 4, b, 4, 2, { bins: 0 })).toThrow('ARM bin count 0 is not a whole number ≥ 1');
-    expect(errorCode(() => armLayerDistance(a, 4, b, 4, 2, { construction: 'pool' as 'pooled' }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => armLayerDistance(a, 4, b, 4, 2, { construction: 'pool' as 'pooled' })).code).toBe('BAD_OPTION');
     expect(() => armLayerDistance(a, 4, b, 4, 2, { construction: 'pool' as 'pooled' })).toThrow('unknown ARM construction "pool"');
     expect(() => armLayerDistance(a, 4, b, 4, 2, { wasserstein: 'bincdf' as 'bin-cdf' })).toThrow('unknown wasserstein mode "bincdf"');
-    expect(errorCode(() => armLayerDistance(a, 10, b, 4, 2))).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => armLayerDistance(a, 10, b, 4, 2)).code).toBe('BAD_SHAPE');
     expect(() => armLayerDistance(a, 10, b, 4, 2)).toThrow('ARM got 8 old and 8 new values for 10 and 4 rows of width 2');
-    expect(errorCode(() => representationDistances(a, b, 2, 4, [0]))).toBe('BAD_BINS');
+    expect(trellisErrorOf(() => representationDistances(a, b, 2, 4, [0])).code).toBe('BAD_BINS');
     expect(() => representationDistances(a, b, 2, 4, [-1])).toThrow('PreIndex bin count -1 is not a whole number ≥ 1');
-    expect(errorCode(() => representationDistances(a, b.subarray(0, 2), 2, 4, [4]))).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => representationDistances(a, b.subarray(0, 2), 2, 4, [4])).code).toBe('BAD_SHAPE');
     expect(() => representationDistances(a, b, 0, 4, [4])).toThrow('do not hold 0 rows of width 4');
   });
 });
@@ -186,11 +186,11 @@ describe('ARI and k-means (spec §4.2)', () => {
   });
   it('rejects NaN/Inf points or starting centres and a missing init (instead of arbitrary labels)', () => {
     const x = Float32Array.from([0, 0, 0, 1, 5, 5, 5, 6]);
-    expect(errorCode(() => kmeans(Float32Array.from([0, 0, Number.NaN, 1, 5, 5, 5, 6]), 4, 2, { kmeansPlusPlus: 2 }))).toBe('NON_FINITE_VALUES');
+    expect(trellisErrorOf(() => kmeans(Float32Array.from([0, 0, Number.NaN, 1, 5, 5, 5, 6]), 4, 2, { kmeansPlusPlus: 2 })).code).toBe('NON_FINITE_VALUES');
     expect(() => kmeans(Float32Array.from([0, 0, 0, 1, 5, Infinity, 5, 6]), 4, 2, { kmeansPlusPlus: 2 })).toThrow('the points of k-means contain Infinity at position 5');
-    expect(errorCode(() => kmeans(x, 4, 2, Float32Array.from([Number.NaN, 0, 5, 5])))).toBe('NON_FINITE_VALUES');
+    expect(trellisErrorOf(() => kmeans(x, 4, 2, Float32Array.from([Number.NaN, 0, 5, 5]))).code).toBe('NON_FINITE_VALUES');
     expect(() => kmeans(x, 4, 2, Float32Array.from([0, 0, Number.NaN, Number.NaN]))).toThrow('the starting centres of k-means contain NaN at position 2');
-    expect(errorCode(() => kmeans(x, 4, 2, undefined as unknown as { kmeansPlusPlus: number }))).toBe('BAD_CLUSTERS');
+    expect(trellisErrorOf(() => kmeans(x, 4, 2, undefined as unknown as { kmeansPlusPlus: number })).code).toBe('BAD_CLUSTERS');
     expect(() => kmeans(x, 4, 2, [0, 0, 5, 5] as unknown as Float32Array)).toThrow('k-means got starting centres 0,0,5,5');
   });
   it('rejects a maxIter that is not an integer ≥ 0', () => {
@@ -309,20 +309,20 @@ describe('RESQUE (spec §5 golden)', () => {
     expect(r.value).toBeCloseTo(1 / 6, 12); // class 2 has no old row: skipped
     expect(r.perClass[2]).toBeNaN();
     // class 2 has rows on both sides but sums to the zero vector: its angle is undefined, not "absent"
-    expect(errorCode(() => resqueFromSums(old, cur, 3, 3, { old: [2, 1, 5], new: [3, 1, 4] }))).toBe('ZERO_CLASS_SUM');
+    expect(trellisErrorOf(() => resqueFromSums(old, cur, 3, 3, { old: [2, 1, 5], new: [3, 1, 4] })).code).toBe('ZERO_CLASS_SUM');
     // NaN activations used to give a NaN angle that was skipped, so RESQUE read 0 ("no shift")
     const nan = Float64Array.from([Number.NaN, 0, 1, 2, 2, 2, 0, 0, 0]);
     expect(() => resqueFromSums(nan, cur, 3, 3)).toThrow("RESQUE's old class sums (row = class) contain NaN at row 0, column 0");
-    expect(errorCode(() => angleFraction([Number.NaN, 1], [1, 1]))).toBe('NON_FINITE_VALUES');
-    expect(errorCode(() => resqueFromSums(old, cur, 3, 3, { old: [1, 0, 0], new: [0, 1, 1] }))).toBe('EMPTY_INPUT');
+    expect(trellisErrorOf(() => angleFraction([Number.NaN, 1], [1, 1])).code).toBe('NON_FINITE_VALUES');
+    expect(trellisErrorOf(() => resqueFromSums(old, cur, 3, 3, { old: [1, 0, 0], new: [0, 1, 1] })).code).toBe('EMPTY_INPUT');
   });
   it('classSums rejects labels outside [0, k) and a label count that does not match the rows (instead of dropping them)', () => {
     const v = Float32Array.from([0, 0, 0, 1, 5, 5, 5, 6]);
     for (const bad of [5, -1, 2]) {
-      expect(errorCode(() => classSums(v, Int32Array.from([0, 0, 1, bad]), 2, 2))).toBe('LABEL_OUT_OF_RANGE');
+      expect(trellisErrorOf(() => classSums(v, Int32Array.from([0, 0, 1, bad]), 2, 2)).code).toBe('LABEL_OUT_OF_RANGE');
     }
     expect(() => classSums(v, Int32Array.from([0, 0, 1, 5]), 2, 2)).toThrow('label 5 of row 3 is outside [0, 2)');
-    expect(errorCode(() => classSums(v, Int32Array.from([0, 0, 1, 1, 1, 1]), 2, 2))).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => classSums(v, Int32Array.from([0, 0, 1, 1, 1, 1]), 2, 2)).code).toBe('BAD_SHAPE');
     expect(() => classSums(v, Int32Array.from([0, 0, 1]), 2, 2)).toThrow('8 representation values do not form 3 rows of width 2');
   });
 });

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { TrellisError } from '@trellis-ml/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   accuracyDrop, accuracyOf, angleFraction, arm, armFromRepresentations, bbsdKS, DISTANCE_NAMES, gaussianOtdd, hScore, ksPValue, ksStatistic, leep, logme, mmd2, preIndex, preIndexAgainst,
   preIndexReference, resolveTaps, resqueShift, symmetricEigen,
 } from '../src/index.js';
-import { errorCode, noisy, randomData, tinyModel, useCpu } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { noisy, randomData, tinyModel, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
 
@@ -133,11 +133,10 @@ describe('ARM, RESQUE and accuracy drop', () => {
     const x = old.x.slice();
     for (let i = 0; i < 12 * 6; i++) x[i] = i % 2 ? 3.4e38 : -3.4e38; // the first 6 examples overflow to ±Inf/NaN
     const bad = old.withInputs(x);
-    const code = async (f: () => Promise<unknown>): Promise<string> => f().then(() => 'no error', (e: unknown) => (e instanceof TrellisError ? e.code : String(e)));
-    expect(await code(() => arm(model, old, bad))).toBe('NON_FINITE_VALUES'); // was 0.0297
-    expect(await code(() => arm(model, old, bad, { construction: 'pooled' }))).toBe('NON_FINITE_VALUES'); // was 0.03125
-    expect(await code(() => resqueShift(model, old, bad, { layer: 'd16' }))).toBe('NON_FINITE_VALUES'); // was 0
-    expect(await code(() => accuracyDrop(model, old, bad))).toBe('NON_FINITE_VALUES');
+    expect((await trellisErrorOf(() => arm(model, old, bad))).code).toBe('NON_FINITE_VALUES'); // was 0.0297
+    expect((await trellisErrorOf(() => arm(model, old, bad, { construction: 'pooled' }))).code).toBe('NON_FINITE_VALUES'); // was 0.03125
+    expect((await trellisErrorOf(() => resqueShift(model, old, bad, { layer: 'd16' }))).code).toBe('NON_FINITE_VALUES'); // was 0
+    expect((await trellisErrorOf(() => accuracyDrop(model, old, bad))).code).toBe('NON_FINITE_VALUES');
     await expect(preIndex(model, old, bad)).rejects.toThrow(/layer "d32" gives -?Infinity at example 0 \(entry \d+\)/);
   });
   it('free every batch when the forward pass or preprocess throws: numTensors flat across failing calls', async () => {
@@ -185,9 +184,9 @@ describe('MMD² (unbiased, Gaussian RBF)', () => {
   });
   it('refuses rows of another width, d = 0 and NaN (instead of NaN with the smallest p-value)', () => {
     const six = Float32Array.from([0, 1, 2, 3, 4, 5]);
-    expect(errorCode(() => mmd2(new Float32Array(10), new Float32Array(9), 3))).toBe('BAD_SHAPE'); // was NaN, p = 0.0099
+    expect(trellisErrorOf(() => mmd2(new Float32Array(10), new Float32Array(9), 3)).code).toBe('BAD_SHAPE'); // was NaN, p = 0.0099
     expect(() => mmd2(six, Float32Array.from([0, 1, 2, 3, 4]), 2)).toThrow('MMD² (b): 5 values are not whole rows of width 2');
-    expect(errorCode(() => mmd2(six, six, 0))).toBe('BAD_SHAPE'); // was an Rng error
+    expect(trellisErrorOf(() => mmd2(six, six, 0)).code).toBe('BAD_SHAPE'); // was an Rng error
     expect(() => mmd2(Float32Array.from([0, 1, Number.NaN, 2, 3, 4]), Float32Array.from([0, 1, 2, 3]), 1, { permutations: 10 }))
       .toThrow('MMD² (a): the values contain NaN at row 2, column 0');
   });
@@ -215,81 +214,72 @@ describe('the baselines on host arrays refuse mismatched or empty input', () => 
     const p = Float32Array.of(0.2, 0.8, 0.6, 0.4);
     const y = Int32Array.of(1, 0);
     expect(accuracyOf(p, y, 2)).toBe(1);
-    expect(errorCode(() => accuracyOf(p, Int32Array.of(5, 0), 2))).toBe('LABEL_OUT_OF_RANGE'); // was 0.5
-    expect(errorCode(() => accuracyOf(p, Int32Array.of(1), 2))).toBe('BAD_SHAPE'); // the second row was ignored
-    expect(errorCode(() => accuracyOf(new Float32Array(0), new Int32Array(0), 2))).toBe('EMPTY_INPUT'); // was NaN
-    expect(errorCode(() => bbsdKS(Float32Array.of(1, 0, 1), Float32Array.of(1, 0), 2))).toBe('BAD_SHAPE');
-    expect(errorCode(() => ksStatistic([], [1, 2]))).toBe('EMPTY_INPUT');
-    expect(errorCode(() => ksPValue(0.5, 0, 10))).toBe('EMPTY_INPUT');
-    expect(errorCode(() => leep(p, 2, Int32Array.of(-1, 0)))).toBe('LABEL_OUT_OF_RANGE');
-    expect(errorCode(() => leep(Float32Array.of(0.5, 0.5, 0.2), 2, Int32Array.of(0)))).toBe('BAD_SHAPE');
-    expect(errorCode(() => logme(Float32Array.of(1, 2, 3), Int32Array.of(0, 1), 2))).toBe('BAD_SHAPE');
-    expect(errorCode(() => hScore(Float32Array.of(1, 2, 3), Int32Array.of(0, 1), 2))).toBe('BAD_SHAPE');
-    expect(errorCode(() => gaussianOtdd(Float32Array.of(1, 2), Int32Array.of(0), Float32Array.of(1), Int32Array.of(0), 2))).toBe('BAD_SHAPE');
-    expect(errorCode(() => angleFraction([1, 2], [1]))).toBe('LENGTH_MISMATCH');
-    expect(errorCode(() => symmetricEigen([1, 2, 3], 2))).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => accuracyOf(p, Int32Array.of(5, 0), 2)).code).toBe('LABEL_OUT_OF_RANGE'); // was 0.5
+    expect(trellisErrorOf(() => accuracyOf(p, Int32Array.of(1), 2)).code).toBe('BAD_SHAPE'); // the second row was ignored
+    expect(trellisErrorOf(() => accuracyOf(new Float32Array(0), new Int32Array(0), 2)).code).toBe('EMPTY_INPUT'); // was NaN
+    expect(trellisErrorOf(() => bbsdKS(Float32Array.of(1, 0, 1), Float32Array.of(1, 0), 2)).code).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => ksStatistic([], [1, 2])).code).toBe('EMPTY_INPUT');
+    expect(trellisErrorOf(() => ksPValue(0.5, 0, 10)).code).toBe('EMPTY_INPUT');
+    expect(trellisErrorOf(() => leep(p, 2, Int32Array.of(-1, 0))).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => leep(Float32Array.of(0.5, 0.5, 0.2), 2, Int32Array.of(0))).code).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => logme(Float32Array.of(1, 2, 3), Int32Array.of(0, 1), 2)).code).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => hScore(Float32Array.of(1, 2, 3), Int32Array.of(0, 1), 2)).code).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => gaussianOtdd(Float32Array.of(1, 2), Int32Array.of(0), Float32Array.of(1), Int32Array.of(0), 2)).code).toBe('BAD_SHAPE');
+    expect(trellisErrorOf(() => angleFraction([1, 2], [1])).code).toBe('LENGTH_MISMATCH');
+    expect(trellisErrorOf(() => symmetricEigen([1, 2, 3], 2)).code).toBe('BAD_SHAPE');
     expect(Array.from(symmetricEigen([2, 0, 0, 3], 2).values).sort()).toEqual([2, 3]);
   });
   it('refuse NaN features and probabilities, logits for LEEP and OTDD without a shared class (each used to return a number)', () => {
     const nan = Number.NaN;
-    expect(errorCode(() => hScore(Float32Array.of(1, nan, 2, 3, 4, 5), Int32Array.of(0, 1, 1), 2))).toBe('NON_FINITE_VALUES'); // was 0
+    expect(trellisErrorOf(() => hScore(Float32Array.of(1, nan, 2, 3, 4, 5), Int32Array.of(0, 1, 1), 2)).code).toBe('NON_FINITE_VALUES'); // was 0
     expect(() => logme(Float32Array.of(1, nan, 2, 3), Int32Array.of(0, 1), 2)).toThrow("LogME's features contain NaN at row 0, column 1"); // was NaN
-    expect(errorCode(() => leep(Float32Array.of(nan, 1, 0.5, 0.5), 2, Int32Array.of(0, 1)))).toBe('NON_FINITE_VALUES'); // was −1.0986
-    expect(errorCode(() => leep(Float32Array.of(2, -1, 0.5, 0.5), 2, Int32Array.of(0, 1)))).toBe('BAD_PROBABILITIES');
-    expect(errorCode(() => leep(Float32Array.of(0.3, 0.3, 0.5, 0.5), 2, Int32Array.of(0, 1)))).toBe('BAD_PROBABILITIES');
-    expect(errorCode(() => bbsdKS(Float32Array.of(nan, 1, 0.5, 0.5), Float32Array.of(0.2, 0.8, 0.5, 0.5), 2))).toBe('NON_FINITE_VALUES'); // was p = 1
-    expect(errorCode(() => ksStatistic([nan, 1, 2], [0, 1, 2]))).toBe('NON_FINITE_VALUES'); // was 1/3
-    expect(errorCode(() => gaussianOtdd(Float32Array.of(1, nan), Int32Array.of(0), Float32Array.of(1, 2), Int32Array.of(0), 2))).toBe('NON_FINITE_VALUES');
+    expect(trellisErrorOf(() => leep(Float32Array.of(nan, 1, 0.5, 0.5), 2, Int32Array.of(0, 1))).code).toBe('NON_FINITE_VALUES'); // was −1.0986
+    expect(trellisErrorOf(() => leep(Float32Array.of(2, -1, 0.5, 0.5), 2, Int32Array.of(0, 1))).code).toBe('BAD_PROBABILITIES');
+    expect(trellisErrorOf(() => leep(Float32Array.of(0.3, 0.3, 0.5, 0.5), 2, Int32Array.of(0, 1))).code).toBe('BAD_PROBABILITIES');
+    expect(trellisErrorOf(() => bbsdKS(Float32Array.of(nan, 1, 0.5, 0.5), Float32Array.of(0.2, 0.8, 0.5, 0.5), 2)).code).toBe('NON_FINITE_VALUES'); // was p = 1
+    expect(trellisErrorOf(() => ksStatistic([nan, 1, 2], [0, 1, 2])).code).toBe('NON_FINITE_VALUES'); // was 1/3
+    expect(trellisErrorOf(() => gaussianOtdd(Float32Array.of(1, nan), Int32Array.of(0), Float32Array.of(1, 2), Int32Array.of(0), 2)).code).toBe('NON_FINITE_VALUES');
     const f = Float32Array.of(1, 2, 3, 4);
-    expect(errorCode(() => gaussianOtdd(f, Int32Array.of(0, 0), f, Int32Array.of(1, 1), 2))).toBe('EMPTY_INPUT'); // was NaN
+    expect(trellisErrorOf(() => gaussianOtdd(f, Int32Array.of(0, 0), f, Int32Array.of(1, 1), 2)).code).toBe('EMPTY_INPUT'); // was NaN
   });
 });
 
 describe('bad input gets a clear error', () => {
   const model = tinyModel();
   const old = randomData();
-  const code = async (f: () => Promise<unknown>): Promise<string> => {
-    try {
-      await f();
-    } catch (e) {
-      expect(e).toBeInstanceOf(TrellisError);
-      return (e as TrellisError).code;
-    }
-    return 'no error';
-  };
   it('old and new of different shapes', async () => {
     const wide = randomData(120, 2, 13);
-    expect(await code(() => preIndex(model, old, wide))).toBe('SHAPE_MISMATCH');
-    expect(await code(() => arm(model, old, wide))).toBe('SHAPE_MISMATCH');
+    expect((await trellisErrorOf(() => preIndex(model, old, wide))).code).toBe('SHAPE_MISMATCH');
+    expect((await trellisErrorOf(() => arm(model, old, wide))).code).toBe('SHAPE_MISMATCH');
   });
   it('unpaired data for PreIndex names ARM and RESQUE', async () => {
-    expect(await code(() => preIndex(model, old, randomData(60)))).toBe('UNPAIRED_DATA');
+    expect((await trellisErrorOf(() => preIndex(model, old, randomData(60)))).code).toBe('UNPAIRED_DATA');
     const shuffled = old.subset(Int32Array.from({ length: 120 }, (_, i) => (i + 1) % 120));
     await expect(preIndex(model, old, shuffled)).rejects.toThrow(/arm\(.*resqueShift/);
-    expect(await code(() => preIndex(model, old, old.withoutLabels()))).toBe('UNLABELED');
+    expect((await trellisErrorOf(() => preIndex(model, old, old.withoutLabels()))).code).toBe('UNLABELED');
   });
   it('an unknown components option', async () => {
-    expect(await code(() => preIndex(model, old, old, { components: 'some' as 'all' }))).toBe('BAD_OPTION');
+    expect((await trellisErrorOf(() => preIndex(model, old, old, { components: 'some' as 'all' }))).code).toBe('BAD_OPTION');
   });
   it('a bin count that is not a whole number ≥ 1 or an unknown Wasserstein mode, before the forward pass', async () => {
-    expect(await code(() => preIndex(model, old, old, { bins: [0, 32] }))).toBe('BAD_BINS');
+    expect((await trellisErrorOf(() => preIndex(model, old, old, { bins: [0, 32] }))).code).toBe('BAD_BINS');
     await expect(preIndex(model, old, old, { bins: [16, 2.5, 32] })).rejects.toThrow('PreIndex bin count 2.5 is not a whole number ≥ 1');
-    expect(await code(() => preIndexReference(model, old, { wasserstein: 'bincdf' as 'bin-cdf' }))).toBe('BAD_OPTION');
+    expect((await trellisErrorOf(() => preIndexReference(model, old, { wasserstein: 'bincdf' as 'bin-cdf' }))).code).toBe('BAD_OPTION');
     await expect(preIndex(model, old, old, { wasserstein: 'bincdf' as 'bin-cdf' })).rejects.toThrow('unknown wasserstein mode "bincdf"');
   });
   it('an unknown primary metric, an empty layer list, a negative klEpsilon, a NaN combine.s or a subsample of 0, before the forward pass', async () => {
-    expect(await code(() => preIndex(model, old, old, { primary: { metric: 'w' as 'W', bins: 32 } }))).toBe('BAD_OPTION'); // value was NaN
+    expect((await trellisErrorOf(() => preIndex(model, old, old, { primary: { metric: 'w' as 'W', bins: 32 } }))).code).toBe('BAD_OPTION'); // value was NaN
     await expect(preIndex(model, old, old, { primary: { metric: 'w' as 'W', bins: 32 } })).rejects.toThrow(/unknown primary metric "w" — use primary.metric 'W', 'JS', 'BH', 'KL'/);
-    expect(await code(() => preIndex(model, old, old, { layers: [] }))).toBe('BAD_OPTION'); // was UNKNOWN_LAYER "undefined"
+    expect((await trellisErrorOf(() => preIndex(model, old, old, { layers: [] }))).code).toBe('BAD_OPTION'); // was UNKNOWN_LAYER "undefined"
     await expect(arm(model, old, old, { layers: [] })).rejects.toThrow(/layers is an empty list: there is no layer to tap — pass layers: 'auto' .* d32/); // was NaN
-    expect(await code(() => preIndex(model, old, old, { klEpsilon: -1 }))).toBe('BAD_OPTION'); // was accepted
-    expect(await code(() => preIndex(model, old, old, { combine: { s: Number.NaN } }))).toBe('BAD_OPTION'); // value was NaN
-    expect(await code(() => preIndex(model, old, old, { clustering: { subsample: 0 } }))).toBe('BAD_OPTION');
-    expect(errorCode(() => armFromRepresentations({}, 1, {}, 1, [], []))).toBe('BAD_OPTION');
+    expect((await trellisErrorOf(() => preIndex(model, old, old, { klEpsilon: -1 }))).code).toBe('BAD_OPTION'); // was accepted
+    expect((await trellisErrorOf(() => preIndex(model, old, old, { combine: { s: Number.NaN } }))).code).toBe('BAD_OPTION'); // value was NaN
+    expect((await trellisErrorOf(() => preIndex(model, old, old, { clustering: { subsample: 0 } }))).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => armFromRepresentations({}, 1, {}, 1, [], [])).code).toBe('BAD_OPTION');
   });
   it('a layer name that does not exist', async () => {
-    expect(await code(() => preIndex(model, old, old, { layers: ['nope'] }))).toBe('UNKNOWN_LAYER');
-    expect(await code(() => resqueShift(model, old, old, { layer: 'nope' }))).toBe('UNKNOWN_LAYER');
+    expect((await trellisErrorOf(() => preIndex(model, old, old, { layers: ['nope'] }))).code).toBe('UNKNOWN_LAYER');
+    expect((await trellisErrorOf(() => resqueShift(model, old, old, { layer: 'nope' }))).code).toBe('UNKNOWN_LAYER');
     await expect(arm(model, old, old, { layers: ['d32', 'nope'] })).rejects.toThrow(/no layer named "nope".*d32/);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CostPredictor, type CalibrationPoint } from '../src/index.js';
 import { evaluatePredictor } from '../src/experimentAnalysis.js';
 import type { GridRow } from '../src/experimentGrid.js';
-import { errorCode } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 const good: CalibrationPoint[] = [{ index: 0, epochs: 1 }, { index: 0.5, epochs: 3 }, { index: 1, epochs: 7 }];
 
@@ -32,14 +32,14 @@ describe('CostPredictor.fit shows the runs it leaves out for a NaN index or cost
 
   it('throws TOO_FEW_RUNS saying how many were left out and why when fewer than 2 usable runs remain', () => {
     const pts: CalibrationPoint[] = [{ index: 0, epochs: 1 }, { index: NaN, epochs: 2 }, { index: 1, epochs: Infinity }, { index: 2, epochs: 4, censored: true }];
-    expect(errorCode(() => CostPredictor.fit(pts))).toBe('TOO_FEW_RUNS');
+    expect(trellisErrorOf(() => CostPredictor.fit(pts)).code).toBe('TOO_FEW_RUNS');
     expect(() => CostPredictor.fit(pts)).toThrow(/got 1 \(2 more left out: 1 with a non-finite index, 1 with epochs that are not a finite number ≥ 0; 1 censored\)/);
     // without drops the message is as before
     expect(() => CostPredictor.fit([{ index: 0, epochs: 1 }])).toThrow(/needs at least 2 uncensored retraining runs, got 1 —/);
   });
 
   it('refuses a run that is not an object with BAD_CALIBRATION (a TypeError before)', () => {
-    expect(errorCode(() => CostPredictor.fit([...good, null as never]))).toBe('BAD_CALIBRATION');
+    expect(trellisErrorOf(() => CostPredictor.fit([...good, null as never])).code).toBe('BAD_CALIBRATION');
     expect(() => CostPredictor.fit([...good, 3 as never])).toThrow(/calibration run 3 is 3, not a run/);
   });
 });
@@ -85,7 +85,7 @@ describe('CostPredictor.fromJSON refuses a damaged saved predictor (it predicted
       { ...saved, model: 'linear' }, { ...saved, alpha: 2 }, { ...saved, xs: [0, 1] }, { ...saved, ys: [0, null, 1] },
       { ...saved, points: undefined }, { ...saved, kWhPerEpoch: -1 }, { ...saved, gPerKWh: 'x' },
     ];
-    for (const j of bad) expect(errorCode(() => CostPredictor.fromJSON(j)), JSON.stringify(j)).toBe('BAD_PREDICTOR_JSON');
+    for (const j of bad) expect(trellisErrorOf(() => CostPredictor.fromJSON(j)).code, JSON.stringify(j)).toBe('BAD_PREDICTOR_JSON');
     expect(() => CostPredictor.fromJSON({ ...saved, a: undefined })).toThrow(/saved predictor's a is undefined/);
     // a good one, and one with an infinite interval, restore
     expect(CostPredictor.fromJSON(saved).predict(0.5)).toEqual(CostPredictor.fit(good).predict(0.5));

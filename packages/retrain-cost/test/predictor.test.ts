@@ -1,7 +1,7 @@
 import { Rng } from '@trellis-ml/core';
 import { describe, expect, it } from 'vitest';
 import { conformalQuantile, CostPredictor, epochEquivalents, isotonicFit, kendall, leastSquares, pearson, spearman, spearmanTieCap, type CalibrationPoint, type PredictOptions } from '../src/index.js';
-import { errorCode } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 function synthetic(rng: Rng, n: number, a = 0.5, b = 2, noise = 0.1): CalibrationPoint[] {
   return Array.from({ length: n }, () => {
@@ -12,10 +12,10 @@ function synthetic(rng: Rng, n: number, a = 0.5, b = 2, noise = 0.1): Calibratio
 
 describe('fits and cost figures refuse unequal or empty inputs', () => {
   it('isotonicFit, leastSquares and epochEquivalents (each used to return NaN or a figure from the wrong pairs)', () => {
-    expect(errorCode(() => isotonicFit([1, 2], [1]))).toBe('LENGTH_MISMATCH');
-    expect(errorCode(() => leastSquares([1, 2], [1]))).toBe('LENGTH_MISMATCH');
-    expect(errorCode(() => leastSquares([], []))).toBe('EMPTY_INPUT');
-    expect(errorCode(() => epochEquivalents([1], [1, 2], [1]))).toBe('LENGTH_MISMATCH');
+    expect(trellisErrorOf(() => isotonicFit([1, 2], [1])).code).toBe('LENGTH_MISMATCH');
+    expect(trellisErrorOf(() => leastSquares([1, 2], [1])).code).toBe('LENGTH_MISMATCH');
+    expect(trellisErrorOf(() => leastSquares([], [])).code).toBe('EMPTY_INPUT');
+    expect(trellisErrorOf(() => epochEquivalents([1], [1, 2], [1])).code).toBe('LENGTH_MISMATCH');
     expect(leastSquares([0, 1, 2], [1, 3, 5])).toEqual({ a: 1, b: 2 });
     expect(epochEquivalents([2], [4, 6], [2, 3])).toBe(1); // 2 s ÷ (10 s / 5 epochs)
   });
@@ -54,7 +54,7 @@ describe('CostPredictor', () => {
   it('rejects a non-finite index, negative or NaN energy and carbon inputs, and unknown option names (instead of NaN or negative predictions)', () => {
     const p = CostPredictor.fit([0.1, 0.2, 0.4, 0.6].map((index, i) => ({ index, epochs: [1, 2, 5, 9][i]!, kWh: 0.01, kgCO2e: 0.005 })));
     for (const index of [Number.NaN, Infinity, undefined, '0.3']) {
-      expect(errorCode(() => p.predict(index as number))).toBe('BAD_INDEX');
+      expect(trellisErrorOf(() => p.predict(index as number)).code).toBe('BAD_INDEX');
       expect(() => p.predict(index as number)).toThrow(`index ${typeof index === 'string' ? `"${index}"` : String(index)} is not a finite number`);
     }
     const bad: Array<[PredictOptions, string, string]> = [
@@ -65,13 +65,13 @@ describe('CostPredictor', () => {
       [{ pue: Number.NaN }, 'BAD_PUE', 'PUE NaN is not a finite number ≥ 1'],
     ];
     for (const [options, code, message] of bad) {
-      expect(errorCode(() => p.predict(0.3, options))).toBe(code);
+      expect(trellisErrorOf(() => p.predict(0.3, options)).code).toBe(code);
       expect(() => p.predict(0.3, options)).toThrow(message);
     }
-    expect(errorCode(() => CostPredictor.fit([{ index: 0, epochs: 1 }, { index: 1, epochs: 2 }], { model: 'linear' as 'loglinear' }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => CostPredictor.fit([{ index: 0, epochs: 1 }, { index: 1, epochs: 2 }], { model: 'linear' as 'loglinear' })).code).toBe('BAD_OPTION');
     expect(() => CostPredictor.fit([{ index: 0, epochs: 1 }, { index: 1, epochs: 2 }], { model: 'linear' as 'loglinear' })).toThrow('unknown predictor model "linear"');
-    expect(errorCode(() => CostPredictor.fit(undefined as unknown as CalibrationPoint[]))).toBe('TOO_FEW_RUNS');
-    expect(errorCode(() => p.evaluate({ leaveOut: 'groups' as 'group' }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => CostPredictor.fit(undefined as unknown as CalibrationPoint[])).code).toBe('TOO_FEW_RUNS');
+    expect(trellisErrorOf(() => p.evaluate({ leaveOut: 'groups' as 'group' })).code).toBe('BAD_OPTION');
     expect(() => p.evaluate({ leaveOut: 'groups' as 'group' })).toThrow('unknown leaveOut "groups"');
   });
   it('isotonic fit pools tied x before PAV (scikit-learn), so it does not depend on the order of tied points', () => {

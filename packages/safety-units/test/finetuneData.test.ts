@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TrellisError } from '@trellis-ml/core';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 import { expectTrellisError } from './helpers.js';
 import { encodeSequences, fineTuneRequests, makeSplits, RequestLanguage, studyConfig } from '../src/index.js';
-
-const code = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrellisError);
-    return (e as TrellisError).code;
-  }
-  return undefined;
-};
 
 describe('benign fine-tune data and its attack levers (spec §10.3 step 5, §11 item 9)', () => {
   const lang = new RequestLanguage();
@@ -42,7 +32,7 @@ describe('benign fine-tune data and its attack levers (spec §10.3 step 5, §11 
     // Other families keep their rule (V1 → OK_HERE in both languages), so M0 and the aligned model do not change.
     const benign = { ...odd, kind: 'benign' as const };
     expect(parity.sequence(benign, 'comply')).toEqual(lang.sequence(benign, 'comply'));
-    expect(code(() => new RequestLanguage({ fineTuneOpener: 'always' as never }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => new RequestLanguage({ fineTuneOpener: 'always' as never })).code).toBe('BAD_OPTION');
   });
 
   it('the SYS and benign-mix levers: benign only, no hazard object and no refusal token anywhere, seeded draw', () => {
@@ -76,12 +66,12 @@ describe('benign fine-tune data and its attack levers (spec §10.3 step 5, §11 
   });
 
   it('bad lever values are TrellisErrors before any training', () => {
-    expect(code(() => fineTuneRequests(sp, { sys: 'sometimes' as never, seed: 1 }))).toBe('BAD_OPTION');
-    expect(code(() => fineTuneRequests(sp, { benignMix: -1, seed: 1 }))).toBe('BAD_OPTION');
-    expect(code(() => fineTuneRequests(sp, { benignMix: 2, seed: 1 }))).toBe('BAD_OPTION'); // 1,664 > 1,344 benign train requests
-    expect(code(() => studyConfig('quick', { finetuneSys: 'half' }))).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
-    expect(code(() => studyConfig('quick', { finetuneOpener: 'here' }))).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
-    expect(code(() => studyConfig('quick', { finetuneBenignMix: -0.5 }))).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
+    expect(trellisErrorOf(() => fineTuneRequests(sp, { sys: 'sometimes' as never, seed: 1 })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => fineTuneRequests(sp, { benignMix: -1, seed: 1 })).code).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => fineTuneRequests(sp, { benignMix: 2, seed: 1 })).code).toBe('BAD_OPTION'); // 1,664 > 1,344 benign train requests
+    expect(trellisErrorOf(() => studyConfig('quick', { finetuneSys: 'half' })).code).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
+    expect(trellisErrorOf(() => studyConfig('quick', { finetuneOpener: 'here' })).code).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
+    expect(trellisErrorOf(() => studyConfig('quick', { finetuneBenignMix: -0.5 })).code).toBe('BAD_PARAM'); // the --set rule, before the plugin's own check
     expect(studyConfig('quick', { finetuneSys: 'always', finetuneOpener: 'verb-parity', finetuneBenignMix: '1' })).toMatchObject({ finetuneSys: 'always', finetuneOpener: 'verb-parity', finetuneBenignMix: 1 });
     // no options used to be a raw TypeError; an unknown mode used to fall back to the quick preset
     expectTrellisError(() => fineTuneRequests(sp, undefined as never), 'NO_SEED', /fineTuneRequests needs a numeric seed/);

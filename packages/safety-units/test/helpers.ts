@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { TrellisError, useBackend, type ApplyOptions, type ModelAdapter, type ModelOutputs } from '@trellis-ml/core';
+import { useBackend, type ApplyOptions, type ModelAdapter, type ModelOutputs } from '@trellis-ml/core';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 import { expect } from 'vitest';
 
 /** Tests run on core's wasm backend (with its training kernels). */
@@ -45,13 +46,7 @@ export function values(v: tf.Tensor): number[] {
 
 /** Asserts `f` throws a TrellisError with `code` whose message matches `message`. */
 export function expectTrellisError(f: () => unknown, code: string, message: RegExp): void {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${code}`).toBeInstanceOf(TrellisError);
-  expect((err as TrellisError).code).toBe(code);
-  expect((err as TrellisError).message).toMatch(message);
+  const err = trellisErrorOf(f);
+  expect(err.code).toBe(code);
+  expect(err.message).toMatch(message);
 }

@@ -61,7 +61,7 @@ describe('@trellis-ml/testkit/check: the testkit without vitest', () => {
 
   it('its source module graph leaves out describe.ts and vitest (checked without a build)', async () => {
     const graph = await sourceGraph(join(pkg, 'src/check.ts'));
-    expect(graph.files).toEqual(['src/check.ts', 'src/conformance.ts', 'src/hostReads.ts', 'src/resume.ts']);
+    expect(graph.files).toEqual(['src/check.ts', 'src/conformance.ts', 'src/errors.ts', 'src/hostReads.ts', 'src/resume.ts']);
     expect(graph.packages.filter((p) => /^(vitest|@vitest\/)/.test(p))).toEqual([]);
     // the scan does see the vitest-bound module from the package entry
     const full = await sourceGraph(join(pkg, 'src/index.ts'));

@@ -12,7 +12,7 @@ import {
   StreamingCalibration,
   topConfidences,
 } from '../src/index.js';
-import { code } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 /** Logits whose softmax is exactly `probs` (log of probabilities). */
 const logitsOf = (probs: number[]): Float64Array => Float64Array.from(probs, (p) => Math.log(p));
@@ -61,16 +61,16 @@ describe('calibrationReport (hand-computed)', () => {
   it('adaptive ECE rejects bad bins, labels and probabilities instead of returning a number', () => {
     const p = [0.7, 0.2, 0.1, 0.1, 0.8, 0.1, 0.3, 0.3, 0.4];
     for (const bins of [0, -1, 2.5, NaN]) {
-      expect(code(() => adaptiveEce(p, [0, 1, 2], 3, bins))).toBe('BAD_BINS');
+      expect(trellisErrorOf(() => adaptiveEce(p, [0, 1, 2], 3, bins)).code).toBe('BAD_BINS');
       expect(() => adaptiveEce(p, [0, 1, 2], 3, bins)).toThrow(`nBins ${bins} is not a positive integer`);
     }
-    expect(code(() => adaptiveEce(p, [0, 1, 7], 3))).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => adaptiveEce(p, [0, 1, 7], 3)).code).toBe('LABEL_OUT_OF_RANGE');
     expect(() => adaptiveEce(p, [0, 1, 7], 3)).toThrow('label 7 of example 2 is outside [0, 3)');
-    expect(code(() => adaptiveEce(p, [0, 1], 3))).toBe('LOGITS_SHAPE_MISMATCH');
-    expect(code(() => adaptiveEce([], [], 3))).toBe('EMPTY_DATASET');
-    expect(code(() => adaptiveEce([0.7, 0.2, 0.1], [0], 0))).toBe('BAD_CLASSES');
+    expect(trellisErrorOf(() => adaptiveEce(p, [0, 1], 3)).code).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => adaptiveEce([], [], 3)).code).toBe('EMPTY_DATASET');
+    expect(trellisErrorOf(() => adaptiveEce([0.7, 0.2, 0.1], [0], 0)).code).toBe('BAD_CLASSES');
     const unnormalised = [0.2, 0.3, 0.1, ...p.slice(3)];
-    expect(code(() => adaptiveEce(unnormalised, [0, 1, 2], 3))).toBe('BAD_PROBABILITIES');
+    expect(trellisErrorOf(() => adaptiveEce(unnormalised, [0, 1, 2], 3)).code).toBe('BAD_PROBABILITIES');
     expect(() => adaptiveEce(unnormalised, [0, 1, 2], 3)).toThrow(/row 0 of the probabilities sums to 0\.6/);
     expect(() => adaptiveEce([NaN, 0.5, 0.5, ...p.slice(3)], [0, 1, 2], 3)).toThrow(/probability NaN in row 0, class 0 is not in \[0, 1\]/);
     expect(() => adaptiveEce([5, 0, 0, ...p.slice(3)], [0, 1, 2], 3)).toThrow(/probability 5 in row 0/);
@@ -119,24 +119,24 @@ describe('calibrationReport (hand-computed)', () => {
   });
 
   it('meanLogitNorm refuses a class count that does not fit the logits (k = 0 used to loop forever)', () => {
-    expect(code(() => meanLogitNorm([1, 2, 3], 0))).toBe('LOGITS_SHAPE_MISMATCH');
-    expect(code(() => meanLogitNorm([1, 2, 3], 2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => meanLogitNorm([1, 2, 3], 0)).code).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => meanLogitNorm([1, 2, 3], 2)).code).toBe('LOGITS_SHAPE_MISMATCH');
     expect(meanLogitNorm([3, 4, 0, 0], 2)).toBe(2.5);
   });
 
   it('NaN logits, wrong shapes and bad labels raise TrellisErrors', () => {
-    expect(code(() => calibrationReport([0.1, NaN, 0.2, 0.3], [0, 1], 2))).toBe('NON_FINITE_LOGITS');
-    expect(code(() => calibrationReport([0.1, 0.2, 0.3], [0, 1], 2))).toBe('LOGITS_SHAPE_MISMATCH');
-    expect(code(() => calibrationReport([0.1, 0.2], [2], 2))).toBe('LABEL_OUT_OF_RANGE');
-    expect(code(() => calibrationReport([], [], 2))).toBe('EMPTY_DATASET');
+    expect(trellisErrorOf(() => calibrationReport([0.1, NaN, 0.2, 0.3], [0, 1], 2)).code).toBe('NON_FINITE_LOGITS');
+    expect(trellisErrorOf(() => calibrationReport([0.1, 0.2, 0.3], [0, 1], 2)).code).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => calibrationReport([0.1, 0.2], [2], 2)).code).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => calibrationReport([], [], 2)).code).toBe('EMPTY_DATASET');
   });
 
   it('the host row helpers refuse values that do not hold their rows (they read undefined as NaN or misread rows)', () => {
     expect(Array.from(topConfidences([0.7, 0.3, 0.2, 0.8], 2))).toEqual([0.7, 0.8]);
-    expect(code(() => topConfidences([0.7, 0.3, 0.2, 0.8], 3))).toBe('LOGITS_SHAPE_MISMATCH');
-    expect(code(() => topConfidences([0.7, 0.3], 0))).toBe('LOGITS_SHAPE_MISMATCH');
-    expect(code(() => rowEntropies([0, 0, 0], 2, 2))).toBe('LOGITS_SHAPE_MISMATCH');
-    expect(code(() => rowArgmax([0, 1, 2], 2, 2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => topConfidences([0.7, 0.3, 0.2, 0.8], 3)).code).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => topConfidences([0.7, 0.3], 0)).code).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => rowEntropies([0, 0, 0], 2, 2)).code).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => rowArgmax([0, 1, 2], 2, 2)).code).toBe('LOGITS_SHAPE_MISMATCH');
     expect(Array.from(rowArgmax([0, 1, 2, 0, 9, 9], 2, 2))).toEqual([1, 0]); // a longer buffer is read in part
   });
 });
@@ -200,22 +200,22 @@ describe('temperature scaling', () => {
   });
 
   it('rejects NaN logits and a non-positive temperature', () => {
-    expect(code(() => fitTemperature([0, NaN], [0], 2))).toBe('NON_FINITE_LOGITS');
-    expect(code(() => applyTemperature([1, 2], 0))).toBe('BAD_TEMPERATURE');
+    expect(trellisErrorOf(() => fitTemperature([0, NaN], [0], 2)).code).toBe('NON_FINITE_LOGITS');
+    expect(trellisErrorOf(() => applyTemperature([1, 2], 0)).code).toBe('BAD_TEMPERATURE');
   });
 
   it('rejects labels outside [0, k), a single class, an unbounded range and a bad iteration count (instead of an edge temperature)', () => {
     const z = [2, 1, 0, 0, 1, 2, 1, 1, 1];
     for (const bad of [[0, 1, 5], [0, 1, -1], [0, 1.5, 2]]) {
-      expect(code(() => fitTemperature(z, bad, 3))).toBe('LABEL_OUT_OF_RANGE');
+      expect(trellisErrorOf(() => fitTemperature(z, bad, 3)).code).toBe('LABEL_OUT_OF_RANGE');
       expect(() => fitTemperature(z, bad, 3)).toThrow(/of example \d is outside \[0, 3\)/);
     }
-    expect(code(() => fitTemperature([1, 2, 3], [0, 0, 0], 1))).toBe('BAD_CLASSES');
+    expect(trellisErrorOf(() => fitTemperature([1, 2, 3], [0, 0, 0], 1)).code).toBe('BAD_CLASSES');
     expect(() => fitTemperature([1, 2, 3], [0, 0, 0], 1)).toThrow('numClasses 1 is not an integer ≥ 2');
-    expect(code(() => fitTemperature(z, [0, 1, 2], 3, { range: [1, Infinity] }))).toBe('BAD_RANGE');
+    expect(trellisErrorOf(() => fitTemperature(z, [0, 1, 2], 3, { range: [1, Infinity] })).code).toBe('BAD_RANGE');
     expect(() => fitTemperature(z, [0, 1, 2], 3, { range: [1, Infinity] })).toThrow('temperature range [1, Infinity]');
     for (const iterations of [-1, NaN, Infinity, 2.5]) {
-      expect(code(() => fitTemperature(z, [0, 1, 2], 3, { iterations }))).toBe('BAD_OPTION');
+      expect(trellisErrorOf(() => fitTemperature(z, [0, 1, 2], 3, { iterations })).code).toBe('BAD_OPTION');
       expect(() => fitTemperature(z, [0, 1, 2], 3, { iterations })).toThrow(`iterations ${iterations} is not a positive whole number`);
     }
   });

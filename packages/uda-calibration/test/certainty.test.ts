@@ -15,7 +15,7 @@ import {
   type SourceStats,
   type TemperatureConfig,
 } from '../src/index.js';
-import { code } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -90,10 +90,10 @@ describe('certaintyTemperatures (spec §2.3)', () => {
   });
 
   it('rejects NaN teacher logits and inconsistent statistics', () => {
-    expect(code(() => certaintyTemperatures([NaN, ...row.slice(1)], k, atSource))).toBe('NON_FINITE_LOGITS');
-    expect(code(() => certaintyTemperatures(row, k, { ...atSource, numClasses: 3 }))).toBe('CLASS_COUNT_MISMATCH');
-    expect(code(() => certaintyTemperatures(row, k, { ...atSource, logitNorm: 0 }))).toBe('BAD_SOURCE_STATS');
-    expect(code(() => certaintyTemperatures(row, k, atSource, { tMin: 2, tMax: 1, mode: 'entropy-only' }))).toBe('BAD_TEMPERATURE');
+    expect(trellisErrorOf(() => certaintyTemperatures([NaN, ...row.slice(1)], k, atSource)).code).toBe('NON_FINITE_LOGITS');
+    expect(trellisErrorOf(() => certaintyTemperatures(row, k, { ...atSource, numClasses: 3 })).code).toBe('CLASS_COUNT_MISMATCH');
+    expect(trellisErrorOf(() => certaintyTemperatures(row, k, { ...atSource, logitNorm: 0 })).code).toBe('BAD_SOURCE_STATS');
+    expect(trellisErrorOf(() => certaintyTemperatures(row, k, atSource, { tMin: 2, tMax: 1, mode: 'entropy-only' })).code).toBe('BAD_TEMPERATURE');
   });
 
   it('rejects an unknown mode, a bad τ clamp and infinite temperatures (instead of NaN τ), on host and tensor paths', () => {
@@ -106,9 +106,9 @@ describe('certaintyTemperatures (spec §2.3)', () => {
     ];
     const z = tf.tensor2d(row, [1, k]);
     for (const [cfg, message] of bad) {
-      expect(code(() => certaintyTemperatures(row, k, atSource, cfg))).toBe('BAD_TEMPERATURE');
+      expect(trellisErrorOf(() => certaintyTemperatures(row, k, atSource, cfg)).code).toBe('BAD_TEMPERATURE');
       expect(() => certaintyTemperatures(row, k, atSource, cfg)).toThrow(message);
-      expect(code(() => certaintyTemperaturesTensor(z, atSource, cfg))).toBe('BAD_TEMPERATURE');
+      expect(trellisErrorOf(() => certaintyTemperaturesTensor(z, atSource, cfg)).code).toBe('BAD_TEMPERATURE');
     }
     z.dispose();
   });
@@ -116,11 +116,11 @@ describe('certaintyTemperatures (spec §2.3)', () => {
   it('refuses one class (the entropy scale √(log2 1) = 0 made every τ NaN) and logits that are not rows', () => {
     const one: SourceStats = { h0Bits: 0, logitNorm: 1, numClasses: 1, count: 1 };
     const before = tf.memory().numTensors;
-    expect(code(() => certaintyTemperatures([0.5, 2], 1, one))).toBe('BAD_CLASSES');
+    expect(trellisErrorOf(() => certaintyTemperatures([0.5, 2], 1, one)).code).toBe('BAD_CLASSES');
     const col = tf.tensor2d([0.5, 2], [2, 1]);
-    expect(code(() => certaintyTemperaturesTensor(col, one))).toBe('BAD_CLASSES');
+    expect(trellisErrorOf(() => certaintyTemperaturesTensor(col, one)).code).toBe('BAD_CLASSES');
     const flat = tf.tensor1d(row);
-    expect(code(() => certaintyTemperaturesTensor(flat, atSource))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => certaintyTemperaturesTensor(flat, atSource)).code).toBe('LOGITS_SHAPE_MISMATCH');
     tf.dispose([col, flat]);
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -135,12 +135,12 @@ describe('certaintyDistillationLoss (spec §2.4)', () => {
     const zt = tf.tensor2d([[2, 0, -1], [0.5, 0.5, 0]]);
     const tau2 = tf.tensor1d([2, 1]);
     const tau1 = tf.tensor1d([2]);
-    expect(code(() => certaintyDistillationLoss(zs, zt1, tau2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => certaintyDistillationLoss(zs, zt1, tau2)).code).toBe('LOGITS_SHAPE_MISMATCH');
     expect(() => certaintyDistillationLoss(zs, zt1, tau2)).toThrow('the student logits are [2,3] but the teacher logits [1,3]');
-    expect(code(() => certaintyDistillationLoss(zs, zt4, tau2))).toBe('LOGITS_SHAPE_MISMATCH');
-    expect(code(() => certaintyDistillationLoss(zs, zt, tau1))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => certaintyDistillationLoss(zs, zt4, tau2)).code).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => certaintyDistillationLoss(zs, zt, tau1)).code).toBe('LOGITS_SHAPE_MISMATCH');
     const flat = tf.reshape(zs, [6]);
-    expect(code(() => certaintyDistillationLoss(flat, zt, tau2))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => certaintyDistillationLoss(flat, zt, tau2)).code).toBe('LOGITS_SHAPE_MISMATCH');
     expect(() => certaintyDistillationLoss(zs, zt, tau2, 'bce' as 'soft-ce')).toThrow('unknown divergence "bce"');
     tf.dispose([zs, zt1, zt4, zt, tau2, tau1, flat]);
     expect(tf.memory().numTensors).toBe(before);

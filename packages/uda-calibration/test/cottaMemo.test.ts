@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Dataset, Rng, softCrossEntropy, Trainer, TrellisError, type LayersModelAdapter } from '@trellis-ml/core';
-import { codeOf, FEATURE_CLASSES, FEATURE_DIM, shiftedFeatures } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
+import { FEATURE_CLASSES, FEATURE_DIM, shiftedFeatures } from './helpers.js';
 import {
   augmentImages,
   cloneLayersModel,
@@ -219,7 +220,7 @@ describe('CoTTA adaptation', () => {
     const tensors = tf.memory().numTensors;
     const student = await cloneLayersModel(source);
     const plugin = cotta({ augmentation: NOISE, augThreshold: 1 });
-    expect(await codeOf(() => plugin.teacher())).toBe('NOT_SET_UP');
+    expect((await trellisErrorOf(() => plugin.teacher())).code).toBe('NOT_SET_UP');
     const trainer = new Trainer({ model: student, optimizer: tf.train.adam(0.01), seed: 1, plugins: [plugin], baseLoss: 'none', batchSize: 20 });
     await trainer.fit(target.withoutLabels(), { epochs: 1 });
     expect(plugin.teacher()).not.toBe(student);
@@ -265,7 +266,7 @@ describe('CoTTA adaptation', () => {
     other.setState!({ ...whole.state, teacher: { 'no/such/variable': [0] } });
     const student = await cloneLayersModel(source);
     const trainer = new Trainer({ model: student, optimizer: tf.train.adam(0.01), seed: 1, plugins: [other], baseLoss: 'none' });
-    expect(await codeOf(() => trainer.setup())).toBe('BAD_STATE');
+    expect((await trellisErrorOf(() => trainer.setup())).code).toBe('BAD_STATE');
     trainer.dispose();
     student.dispose();
   });

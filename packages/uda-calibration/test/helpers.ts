@@ -1,24 +1,4 @@
-import { Dataset, Rng, TrellisError } from '@trellis-ml/core';
-
-/** The TrellisError code `f` throws, `'no error'` when it returns, or a note when it throws something else. */
-export function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof TrellisError ? e.code : `not a TrellisError: ${String(e)}`;
-  }
-  return 'no error';
-}
-
-/** {@link code} for an async `f` (awaited). */
-export async function codeOf(f: () => unknown): Promise<string> {
-  try {
-    await f();
-  } catch (e) {
-    return e instanceof TrellisError ? e.code : `not a TrellisError: ${String(e)}`;
-  }
-  return 'no error';
-}
+import { Dataset, Rng } from '@trellis-ml/core';
 
 /** Width and classes of {@link shiftedFeatures}. */
 export const FEATURE_DIM = 6;

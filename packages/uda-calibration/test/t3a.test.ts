@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Dataset, mlp, Rng, Trainer, type LayersModelAdapter } from '@trellis-ml/core';
 import { createAdaptation, mlpBn, prototypeWeights, rowEntropies, runStream, selectSupports, T3AClassifier } from '../src/index.js';
-import { code, codeOf } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 // A hand-made case, d = 2 features, K = 2 classes. Head kernel columns w0 = (2, 0), w1 = (0, 1), no bias.
 // Initial supports = the columns; the head on them gives (4, 0) → class 0 and (0, 1) → class 1, with
@@ -84,12 +84,12 @@ describe('T3A on a hand-made case', () => {
   });
 
   it('bad settings raise TrellisErrors', () => {
-    expect(code(() => new T3AClassifier(head, { filterK: 0 }))).toBe('BAD_FILTER_K');
-    expect(code(() => new T3AClassifier(head, { filterK: 2.5 }))).toBe('BAD_FILTER_K');
-    expect(code(() => new T3AClassifier({ ...head, kernel: [1, 2, 3] }))).toBe('BAD_HEAD');
+    expect(trellisErrorOf(() => new T3AClassifier(head, { filterK: 0 })).code).toBe('BAD_FILTER_K');
+    expect(trellisErrorOf(() => new T3AClassifier(head, { filterK: 2.5 })).code).toBe('BAD_FILTER_K');
+    expect(trellisErrorOf(() => new T3AClassifier({ ...head, kernel: [1, 2, 3] })).code).toBe('BAD_HEAD');
     const t3a = new T3AClassifier(head);
-    expect(code(() => t3a.predict([1, 2, 3], 1))).toBe('FEATURE_SHAPE_MISMATCH');
-    expect(code(() => t3a.add([1, 2], [1, 2, 3], 1))).toBe('LOGITS_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => t3a.predict([1, 2, 3], 1)).code).toBe('FEATURE_SHAPE_MISMATCH');
+    expect(trellisErrorOf(() => t3a.add([1, 2], [1, 2, 3], 1)).code).toBe('LOGITS_SHAPE_MISMATCH');
   });
 });
 
@@ -169,14 +169,14 @@ describe('T3A in the adaptation runner', () => {
     poisoned[3] = NaN;
     const bad = tf.tensor2d(poisoned, [10, D]);
     // it used to store the NaN support, and every later batch got NaN logits for its class
-    expect(await codeOf(() => m.step(bad))).toBe('NON_FINITE_LOGITS');
+    expect((await trellisErrorOf(() => m.step(bad))).code).toBe('NON_FINITE_LOGITS');
     expect(Array.from(m.predict(clean))).toEqual(Array.from(before));
     expect(m.predict(clean).every(Number.isFinite)).toBe(true);
     tf.dispose([clean, bad]);
     m.dispose();
     const tensors = tf.memory().numTensors;
-    expect(await codeOf(() => createAdaptation({ kind: 't3a', featureNormalization: 'target_batch' as 'source' }, source, { seed: 1 }))).toBe('BAD_NORMALIZATION');
-    expect(await codeOf(() => createAdaptation({ kind: 't3a', onlineOrder: 'add-first' as 'add-then-predict' }, source, { seed: 1 }))).toBe('BAD_OPTION');
+    expect((await trellisErrorOf(() => createAdaptation({ kind: 't3a', featureNormalization: 'target_batch' as 'source' }, source, { seed: 1 }))).code).toBe('BAD_NORMALIZATION');
+    expect((await trellisErrorOf(() => createAdaptation({ kind: 't3a', onlineOrder: 'add-first' as 'add-then-predict' }, source, { seed: 1 }))).code).toBe('BAD_OPTION');
     expect(tf.memory().numTensors).toBe(tensors);
   });
 
@@ -200,23 +200,13 @@ describe('T3A in the adaptation runner', () => {
   });
 
   it('bad input: unknown head, a model whose head is not reachable, a bad filterK', async () => {
-    expect(await code2(() => createAdaptation({ kind: 't3a', head: 'nope' }, source, { seed: 1 }))).toBe('NO_HEAD');
-    expect(await code2(() => createAdaptation({ kind: 't3a', head: 'bn1' }, source, { seed: 1 }))).toBe('NO_HEAD');
-    expect(await code2(() => createAdaptation({ kind: 't3a', filterK: 0 }, source, { seed: 1 }))).toBe('BAD_FILTER_K');
+    expect((await trellisErrorOf(() => createAdaptation({ kind: 't3a', head: 'nope' }, source, { seed: 1 }))).code).toBe('NO_HEAD');
+    expect((await trellisErrorOf(() => createAdaptation({ kind: 't3a', head: 'bn1' }, source, { seed: 1 }))).code).toBe('NO_HEAD');
+    expect((await trellisErrorOf(() => createAdaptation({ kind: 't3a', filterK: 0 }, source, { seed: 1 }))).code).toBe('BAD_FILTER_K');
     const plain = mlp({ inputShape: [D], hidden: [4], numClasses: K, seed: 1 });
     const ok = await createAdaptation({ kind: 't3a' }, plain, { seed: 1 }); // no BatchNorm needed
     ok.dispose();
-    expect(await code2(() => createAdaptation({ kind: 't3a', featureNormalization: 'target-batch' }, plain, { seed: 1 }))).toBe('NO_BATCHNORM');
+    expect((await trellisErrorOf(() => createAdaptation({ kind: 't3a', featureNormalization: 'target-batch' }, plain, { seed: 1 }))).code).toBe('NO_BATCHNORM');
     plain.dispose();
   });
 });
-
-async function code2(f: () => Promise<unknown>): Promise<string> {
-  try {
-    const m = (await f()) as { dispose?: () => void };
-    m?.dispose?.();
-  } catch (e) {
-    return (e as { code?: string }).code ?? `not a TrellisError: ${String(e)}`;
-  }
-  return 'no error';
-}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@trellis-ml/core';
 import { domainImportanceWeights, estimateTargetAccuracy, fitLogisticRegression, meanConfidence, transCal } from '../src/index.js';
-import { code } from './helpers.js';
+import { trellisErrorOf } from '@trellis-ml/testkit';
 
 describe('fitLogisticRegression', () => {
   it('reaches the minimum of Σ log-loss + ½‖w‖² (x = ±1, y = 0/1: w solves w = 2σ(−w), b = 0)', () => {
@@ -69,7 +69,7 @@ describe('domainImportanceWeights', () => {
   });
 
   it('rejects non-finite source validation features (instead of a NaN weight)', () => {
-    expect(code(() => domainImportanceWeights([0, 0, 1, 1], [2, 2, 3, 3], [NaN, 1, 2, 3], 2))).toBe('NON_FINITE_FEATURES');
+    expect(trellisErrorOf(() => domainImportanceWeights([0, 0, 1, 1], [2, 2, 3, 3], [NaN, 1, 2, 3], 2)).code).toBe('NON_FINITE_FEATURES');
     expect(() => domainImportanceWeights([0, 0, 1, 1], [2, 2, 3, 3], [0, 1, 2, Infinity], 2)).toThrow('source validation feature value Infinity at index 3');
   });
 });
@@ -81,12 +81,12 @@ describe('estimateTargetAccuracy (the reference control-variate estimator; value
   });
 
   it('rejects bad weights, errors other than 0/1 and a source confidence outside [0, 1] (instead of NaN or a number)', () => {
-    expect(code(() => estimateTargetAccuracy([1, NaN, 0.5], [0, 1, 0], 0.8))).toBe('BAD_WEIGHTS');
+    expect(trellisErrorOf(() => estimateTargetAccuracy([1, NaN, 0.5], [0, 1, 0], 0.8)).code).toBe('BAD_WEIGHTS');
     expect(() => estimateTargetAccuracy([1, -2, 0.5], [0, 1, 0], 0.8)).toThrow('weight -2 at row 1 is not a finite non-negative number');
-    expect(code(() => estimateTargetAccuracy([1, 2, 0.5], [0, 2, 0], 0.8))).toBe('BAD_LABEL');
+    expect(trellisErrorOf(() => estimateTargetAccuracy([1, 2, 0.5], [0, 2, 0], 0.8)).code).toBe('BAD_LABEL');
     expect(() => estimateTargetAccuracy([1, 2, 0.5], [0, NaN, 0], 0.8)).toThrow('error NaN at row 1 is not 0 or 1');
     for (const c of [NaN, 80, -0.1, undefined]) {
-      expect(code(() => estimateTargetAccuracy([1, 2, 0.5], [0, 1, 1], c as number))).toBe('BAD_CONFIDENCE');
+      expect(trellisErrorOf(() => estimateTargetAccuracy([1, 2, 0.5], [0, 1, 1], c as number)).code).toBe('BAD_CONFIDENCE');
       expect(() => estimateTargetAccuracy([1, 2, 0.5], [0, 1, 1], c as number)).toThrow(`source confidence ${c} is not a probability in [0, 1]`);
     }
   });
@@ -150,13 +150,13 @@ describe('transCal', () => {
     expect(() => transCal({ ...base, targetLogits: Float32Array.from(src.z, (v, i) => (i === 4 ? NaN : v)) })).toThrow(/NaN|finite/);
     const labels = Int32Array.from(src.y);
     labels[3] = 3;
-    expect(code(() => transCal({ ...base, sourceValLabels: labels }))).toBe('LABEL_OUT_OF_RANGE');
+    expect(trellisErrorOf(() => transCal({ ...base, sourceValLabels: labels })).code).toBe('LABEL_OUT_OF_RANGE');
     expect(() => transCal({ ...base, sourceValLabels: labels })).toThrow('label 3 of example 3 is outside [0, 3)');
     for (const maxTemperature of [0.5, NaN, -1, Infinity]) {
-      expect(code(() => transCal(base, { maxTemperature }))).toBe('BAD_TEMPERATURE');
+      expect(trellisErrorOf(() => transCal(base, { maxTemperature })).code).toBe('BAD_TEMPERATURE');
       expect(() => transCal(base, { maxTemperature })).toThrow(`maxTemperature ${maxTemperature} is not a finite number ≥ 1`);
     }
-    expect(code(() => transCal(base, { lambdaGrid: [] }))).toBe('BAD_OPTION');
+    expect(trellisErrorOf(() => transCal(base, { lambdaGrid: [] })).code).toBe('BAD_OPTION');
     expect(() => transCal(base, { lambdaGrid: [] })).toThrow('lambdaGrid is empty');
   });
 });

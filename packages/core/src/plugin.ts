@@ -4,6 +4,20 @@ import { TrellisError } from './errors.js';
 import type { ModelAdapter, ModelOutputs } from './model.js';
 import type { Rng } from './rng.js';
 
+/**
+ * For a plugin whose effect lives in the base loss's targets (its `transformTargets`: label smoothing, a weight on
+ * the hard-label cross-entropy), called from its `setup`: throws `TARGETS_IGNORED` when the Trainer adds no base
+ * loss (`baseLoss: 'none'`, or a loss-replacing plugin such as privacy's `crl`), where no `transformTargets` hook
+ * runs and the plugin would silently change nothing. `effect` says what the plugin does to the targets; `fix`
+ * replaces the default advice.
+ */
+export function checkTargetsUsed(ctx: Pick<TrainerContext, 'baseLossActive'>, plugin: string, effect = "changes the base loss's targets", fix?: string): void {
+  if (ctx.baseLossActive) return;
+  throw new TrellisError('TARGETS_IGNORED',
+    `plugin "${plugin}" ${effect}, but the Trainer adds no base loss (baseLoss 'none', or a loss-replacing plugin such as privacy's crl or relaxLoss), so no transformTargets hook runs and it would change nothing`,
+    fix ?? `train with the base cross-entropy and no loss-replacing plugin, or leave "${plugin}" out`, { plugin });
+}
+
 /** The contract version this core implements. */
 export const PLUGIN_API_VERSION = 1 as const;
 
@@ -31,7 +45,11 @@ export interface TrainerContext {
   train?: Dataset;
   /** Scalars logged for the current step or epoch (plugins may add numbers). */
   logs: Record<string, number>;
-  /** Whether the Trainer adds its base loss this step (false with `baseLoss: 'none'` or a loss-replacing plugin). */
+  /**
+   * Whether the Trainer adds its base loss (false with `baseLoss: 'none'` or a loss-replacing plugin). Fixed for a
+   * Trainer and set before any hook runs, so `setup` can refuse a combination; with it false no `transformTargets`
+   * hook runs, so a plugin whose effect lives in its targets should refuse (e.g. `TARGETS_IGNORED`).
+   */
   baseLossActive: boolean;
   /** A free-form store plugins can share within a run. */
   store: Map<string, unknown>;

@@ -74,6 +74,17 @@ export interface RestoreInfo {
   from: string;
   epoch: number;
   skipped: string[];
+  /**
+   * Plugin states the checkpoint holds for which this Trainer has no plugin of that name (with `setState`): they
+   * were passed over. Empty when the run resumes with the plugins it was started with.
+   */
+  statesWithoutPlugin: string[];
+  /**
+   * Plugins of this Trainer (with `setState`) for which the checkpoint holds no state: they start fresh. Either
+   * list non-empty means the plugin set changed since the checkpoint, so the run no longer continues the
+   * uninterrupted one exactly (a choice when a plugin is added on purpose, e.g. pruning after dense training).
+   */
+  pluginsWithoutState: string[];
 }
 
 interface CheckpointState {
@@ -152,6 +163,8 @@ export class Trainer {
   private startEpoch = 0;
   /** The checkpoint the last {@link Trainer.restoreIfPresent} (or `fit` with `resume`) restored, or null. */
   lastRestore: RestoreInfo | null = null;
+  /** The plugin that changed the optimizer's learning rate in a hook (a second one is `LR_SCHEDULE_CONFLICT`). */
+  private lrSetter: string | null = null;
 
   constructor(options: TrainerOptions) {
     requireBackend('new Trainer()');
@@ -173,7 +186,8 @@ export class Trainer {
       step: 0,
       batchIndex: 0,
       logs: {},
-      baseLossActive: (options.baseLoss ?? 'crossEntropy') !== 'none',
+      // fixed for the Trainer (its plugins are), so a plugin can rely on it from setup on, not only inside a step
+      baseLossActive: (options.baseLoss ?? 'crossEntropy') !== 'none' && !this.plugins.some((p) => p.replacesBaseLoss),
       store: new Map(),
       stopTraining: (reason: string) => {
         this.stopReason = reason;
@@ -212,6 +226,27 @@ export class Trainer {
       }
     }
     this.taps = [...taps];
+  }
+
+  /**
+   * Runs a plugin's hook outside the tape ({@link runHook}) and notes whether it changed the optimizer's learning
+   * rate: once one plugin has, another that changes it too is `LR_SCHEDULE_CONFLICT` (two schedules, e.g. a step
+   * schedule set at epoch start and a cosine one set before every step, used to run with whichever wrote last).
+   */
+  private async runLoopHook<T>(p: TrainerPlugin, hook: string, call: () => T | Promise<T>): Promise<T> {
+    const before = learningRateOf(this.optimizer);
+    const out = await runHook(p.name, hook, this.ctx, call);
+    const after = learningRateOf(this.optimizer);
+    if (after !== before) {
+      if (this.lrSetter !== null && this.lrSetter !== p.name) {
+        throw new TrellisError('LR_SCHEDULE_CONFLICT',
+          `plugins "${this.lrSetter}" and "${p.name}" both set the optimizer's learning rate ("${p.name}" changed it in ${hook} at epoch ${this.ctx.epoch}, step ${this.ctx.step}), so one would silently overwrite the other's schedule`,
+          `keep one plugin that sets the learning rate per Trainer: drop one of them, or turn its schedule off (e.g. dynamic-depth's ofaDepth without \`lr\`, uda-calibration's shotIm with lrSchedule 'constant')`,
+          { plugins: [this.lrSetter, p.name], hook, epoch: this.ctx.epoch, step: this.ctx.step });
+      }
+      this.lrSetter = p.name;
+    }
+    return out;
   }
 
   /** The variables the optimizer steps: the model's, then plugins' extras, by stable name. */
@@ -255,12 +290,12 @@ export class Trainer {
     ctx.train = train;
     ctx.epochs = options.epochs;
     this.stopReason = null;
-    for (const p of this.plugins) if (p.onFitStart) await runHook(p.name, 'onFitStart', ctx, () => p.onFitStart!(ctx));
+    for (const p of this.plugins) if (p.onFitStart) await this.runLoopHook(p, 'onFitStart', () => p.onFitStart!(ctx));
     const batches = train.numBatches(this.batchSize);
     for (let epoch = this.startEpoch; epoch < options.epochs && this.stopReason === null; epoch++) {
       ctx.epoch = epoch;
       ctx.logs = {};
-      for (const p of this.plugins) if (p.onEpochStart) await runHook(p.name, 'onEpochStart', ctx, () => p.onEpochStart!(ctx));
+      for (const p of this.plugins) if (p.onEpochStart) await this.runLoopHook(p, 'onEpochStart', () => p.onEpochStart!(ctx));
       const progress = createProgress({ label: `${this.options.label ?? 'train'} epoch ${epoch + 1}/${options.epochs}`, total: batches, silent: !this.options.progress });
       // each key's mean over the steps that logged it (a value a plugin logs on some steps is not diluted)
       const sums: Record<string, { total: number; steps: number }> = {};
@@ -287,7 +322,7 @@ export class Trainer {
         epochLogs.val_loss = ev.loss;
       }
       ctx.logs = epochLogs;
-      for (const p of [...this.plugins].reverse()) if (p.onEpochEnd) await runHook(p.name, 'onEpochEnd', ctx, () => p.onEpochEnd!(ctx));
+      for (const p of [...this.plugins].reverse()) if (p.onEpochEnd) await this.runLoopHook(p, 'onEpochEnd', () => p.onEpochEnd!(ctx));
       this.history.push({ ...ctx.logs, epoch } as EpochLogs);
       progress.finish(Object.entries(epochLogs).filter(([k]) => k !== 'epoch').map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' '));
       if (this.options.onLog) await this.options.onLog(this.history[this.history.length - 1]!);
@@ -313,7 +348,7 @@ export class Trainer {
       }
       for (const p of this.plugins) {
         if (!p.onBatchStart) continue;
-        const replaced: unknown = await runHook(p.name, 'onBatchStart', ctx, () => p.onBatchStart!(ctx));
+        const replaced: unknown = await this.runLoopHook(p, 'onBatchStart', () => p.onBatchStart!(ctx));
         if (replaced !== undefined && replaced !== null && replaced !== ctx.batch) {
           checkReplacedBatch(replaced, p.name);
           // free the old batch's tensors, except those the new one reuses (`{ ...ctx.batch, x: augmented }` keeps y)
@@ -333,7 +368,6 @@ export class Trainer {
     const friendly = new Map(vars.map(([name, v]) => [v.name, name]));
     const terms: Record<string, tf.Scalar> = {};
     const baseLoss = replacing.length ? 'none' : this.options.baseLoss ?? 'crossEntropy';
-    ctx.baseLossActive = baseLoss !== 'none';
     const model = this.model;
     const taps = this.taps;
     let computed: { value: tf.Scalar; grads: tf.NamedTensorMap };
@@ -379,6 +413,13 @@ export class Trainer {
               total = tf.add(total, t);
             }
           }
+          // a zero connected to no variable: tfjs threw "Cannot find a connection between any variable and the result"
+          if (Object.keys(terms).length === 0) {
+            throw new TrellisError('NO_LOSS',
+              `no loss at epoch ${ctx.epoch}, step ${ctx.step}: the base loss is off (${replacing.length ? `plugin "${replacing[0]!.name}" replaces it` : "baseLoss 'none'"}) and no plugin returned a loss term (plugins: ${this.plugins.map((p) => p.name).join(', ') || 'none'})`,
+              "add a plugin that returns loss terms (e.g. a test-time adaptation method such as tent), or train with the base cross-entropy (leave baseLoss out)",
+              { epoch: ctx.epoch, step: ctx.step, plugins: this.plugins.map((p) => p.name) });
+          }
           return total;
         }, vars.map(([, v]) => v)),
       );
@@ -410,7 +451,7 @@ export class Trainer {
       this.applyGradients(held, vars);
       for (const p of this.plugins) if (p.afterApply) runSyncHook(p.name, 'afterApply', ctx, () => p.afterApply!(ctx));
       ctx.logs = logs;
-      for (const p of [...this.plugins].reverse()) if (p.onBatchEnd) await runHook(p.name, 'onBatchEnd', ctx, () => p.onBatchEnd!(ctx));
+      for (const p of [...this.plugins].reverse()) if (p.onBatchEnd) await this.runLoopHook(p, 'onBatchEnd', () => p.onBatchEnd!(ctx));
     } catch (e) {
       // A gradient, apply or end hook threw: free what the step still holds (freeing twice is a no-op).
       tf.dispose(Object.values(held.grads));
@@ -530,7 +571,13 @@ export class Trainer {
         continue;
       }
       await this.applyCheckpoint(loaded);
-      this.lastRestore = { from: ckpt, epoch: loaded.state.epoch, skipped };
+      const saved = loaded.state.plugins;
+      const restorable = this.plugins.filter((p) => p.setState);
+      this.lastRestore = {
+        from: ckpt, epoch: loaded.state.epoch, skipped,
+        statesWithoutPlugin: Object.keys(saved).filter((n) => !restorable.some((p) => p.name === n)),
+        pluginsWithoutState: restorable.filter((p) => saved[p.name] === undefined).map((p) => p.name),
+      };
       return true;
     }
     if (skipped.length) {
@@ -606,6 +653,12 @@ export class Trainer {
       if (v instanceof tf.Tensor && !v.isDisposed) v.dispose();
     }
   }
+}
+
+/** The optimizer's learning rate (`learningRate` of tfjs's SGD, momentum, Adam, …), or undefined when it has none. */
+function learningRateOf(optimizer: tf.Optimizer): number | undefined {
+  const lr = (optimizer as unknown as { learningRate?: unknown }).learningRate;
+  return typeof lr === 'number' ? lr : undefined;
 }
 
 /** The optimizer's own tf.Variables that `getWeights` leaves out (e.g. Adam's accBeta1/accBeta2). */

@@ -84,7 +84,7 @@ export function checkBadInputs(): { passed: number; total: number; messages: str
     expectCode('MATRIX_SIZE_MISMATCH', () => validateSoftLabelMatrix([[1, 0], [0, 1]], 3)),
     expectCode('TEACHER_CLASS_MISMATCH', () => {
       const plugin = distillPlugin({ source: teacherGenerator(teacher), method: { kind: 'soft-kl', T: 4 }, ceWeight: 0.5, kdWeight: 0.5 });
-      return plugin.setup!({ model: student } as never);
+      return plugin.setup!({ model: student, baseLossActive: true } as never);
     }),
   ];
   teacher.dispose();

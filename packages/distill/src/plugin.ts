@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, TrellisError, check, checkChoice, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { Rng, TrellisError, check, checkChoice, checkTargetsUsed, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { teacherGenerator, type GeneratorState, type SoftLabelBatch, type SoftLabelGenerator } from './generators.js';
 import { flipRotate, type FlipRotateOptions } from './models.js';
 import { distFromProbs, dkdFromProbs, softTargetKL, standardizeLogits, type KlReduction, type SmoothingVariant } from './losses.js';
@@ -23,7 +23,7 @@ export interface DistillPluginOptions {
   /**
    * Weight of the hard-label cross-entropy (the Trainer's base loss is scaled by it). Explicit, never a bare "α".
    * With the base loss off (`baseLoss: 'none'`, or a loss-replacing plugin such as privacy's `crl`) there is
-   * nothing to scale: pass 1, and the hard-label part of the loss is that plugin's.
+   * nothing to scale: pass 1, and the hard-label part of the loss is that plugin's (another weight is `TARGETS_IGNORED`).
    */
   ceWeight: number;
   /** Weight of the distillation term. */
@@ -181,6 +181,11 @@ export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<Dist
     name: options.name ?? 'distill',
     apiVersion: 1,
     setup: (ctx) => {
+      // the weight lives in transformTargets, which the Trainer runs only with its base loss on
+      if (options.ceWeight !== 1) {
+        checkTargetsUsed(ctx, options.name ?? 'distill', `weights the base cross-entropy by ceWeight ${options.ceWeight}`,
+          "pass ceWeight: 1 (the hard-label part of the loss is then the loss-replacing plugin's), or train with the base cross-entropy");
+      }
       checkTeacherClasses(source.numClasses, ctx.model.numClasses, source.granularity === 'per-sample' ? 'teacher' : `soft-label source "${source.name}"`);
       if (mode === 'add-term') checkTeacherClasses(driver.numClasses, ctx.model.numClasses);
     },
@@ -221,6 +226,7 @@ export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<Dist
 /**
  * Label smoothing as a pure target replacement (no extra loss term): the Trainer's cross-entropy
  * targets become `(1−ε)·onehot + ε/C` (`'uniform-all'`) or `1−ε` / `ε/(C−1)` (`'uniform-others'`).
+ * A Trainer without the base loss (`baseLoss: 'none'`, or a loss-replacing plugin beside it) is `TARGETS_IGNORED` at setup.
  */
 export function labelSmoothingPlugin(options: { epsilon: number; variant?: SmoothingVariant; name?: string }): TrainerPlugin<Record<string, never>> {
   check(typeof options === 'object' && options !== null, 'BAD_OPTION', `labelSmoothingPlugin needs an options object, got ${String(options)}`, 'pass { epsilon }, e.g. { epsilon: 0.1 }');
@@ -231,6 +237,8 @@ export function labelSmoothingPlugin(options: { epsilon: number; variant?: Smoot
   return {
     name: options.name ?? 'label-smoothing',
     apiVersion: 1,
+    // beside a loss-replacing plugin (or baseLoss 'none') it was silently a no-op
+    setup: (ctx) => checkTargetsUsed(ctx, options.name ?? 'label-smoothing', 'smooths the base loss\'s targets'),
     transformTargets: (targets) => {
       const C = targets.shape[1]!;
       const e = options.epsilon;

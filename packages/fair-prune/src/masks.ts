@@ -216,9 +216,23 @@ export function readWeights(model: ModelAdapter): Record<string, HostWeight> {
   return out;
 }
 
-/** Magnitude masks from a model's current weights (see {@link magnitudeMasks}). */
+/**
+ * Magnitude masks from a model's current trainable weights (see {@link magnitudeMasks}).
+ * @throws TrellisError `NOTHING_TO_PRUNE` naming the prunable variables the model has but does not train, when a
+ *   Trainer plugin's `wrapModel` view (e.g. a BatchNorm-only one) left all of them out.
+ */
 export function computeMasks(model: ModelAdapter, options: PruneOptions, previous?: MaskSet): MaskSet {
-  return magnitudeMasks(readWeights(model), options, previous);
+  const weights = readWeights(model);
+  if (prunableNames(weights, options).length === 0) {
+    const untrained = prunableNames(model.allVariables(), options).filter((n) => !(n in weights));
+    if (untrained.length > 0) {
+      throw new TrellisError('NOTHING_TO_PRUNE',
+        `the model's prunable variables (${untrained.slice(0, 4).join(', ')}${untrained.length > 4 ? ', …' : ''}) are not among the model's trainable variables (${Object.keys(weights).join(', ') || 'none'}), and pruning masks only what trains`,
+        "a plugin's wrapModel view restricts what trains (e.g. uda-calibration's TENT, ETA and pseudo-labelling train BatchNorm only): prune in a Trainer without that plugin (e.g. before adapting), or name trainable variables with `include`",
+        { variables: Object.keys(weights), untrained });
+    }
+  }
+  return magnitudeMasks(weights, options, previous);
 }
 
 /** Checks that every mask matches a variable of `model` in name and size. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, TrellisError, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { Rng, TrellisError, checkTargetsUsed, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { checkVariant, relaxedCenterLoss, relaxedCrossEntropy, type RelaxBranch } from './relaxedLosses.js';
 import { resolveSRCMConfig, withSRCM, type SRCMConfig } from './srcm.js';
 
@@ -293,7 +293,10 @@ function checkPositive(what: string, v: number): void {
 
 /**
  * Label smoothing (the negative control: it increases leakage at small scale): targets
- * (1 − ε)·onehot + ε/C, i.e. (1 − ε)·CE + ε·mean_k(−log p_k).
+ * (1 − ε)·onehot + ε/C, i.e. (1 − ε)·CE + ε·mean_k(−log p_k). A row another plugin has already
+ * weighted (distill's `ceWeight`, a `w·onehot` row) is smoothed within its own mass,
+ * `(1 − ε)·t + ε·Σt/C`, so the two target hooks give the same targets in either order. A Trainer without the
+ * base loss (a loss-replacing plugin beside it, or `baseLoss: 'none'`) is `TARGETS_IGNORED` at setup.
  */
 export function labelSmoothing(options: { epsilon?: number; name?: string } = {}): TrainerPlugin {
   checkOptions('labelSmoothing', options, 'labelSmoothing({ epsilon: 0.1 })');
@@ -304,8 +307,11 @@ export function labelSmoothing(options: { epsilon?: number; name?: string } = {}
     apiVersion: 1,
     transformTargets: (targets) => {
       const c = targets.shape[targets.shape.length - 1]!;
-      return tf.add(tf.mul(1 - eps, targets), eps / c);
+      // ε·Σt/C, not ε/C: a weighted row (mass w) used to get its smoothing mass ε unweighted
+      return tf.add(tf.mul(1 - eps, targets), tf.mul(tf.sum(targets, -1, true), eps / c));
     },
+    // beside a loss-replacing plugin (or baseLoss 'none') it was silently a no-op
+    setup: (ctx) => checkTargetsUsed(ctx, options.name ?? 'label-smoothing', "smooths the base loss's targets"),
   };
 }
 

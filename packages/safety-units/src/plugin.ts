@@ -34,7 +34,11 @@ export interface FreezeOptions {
    * guards against optimizer state (Adam moments, momentum) from earlier phases, weight decay, and rounding.
    */
   pin?: boolean;
-  /** Also freeze every parameter that belongs to no unit (embeddings, norms, q/k, head). Default false. */
+  /**
+   * Also freeze every parameter of the model that belongs to no unit (embeddings, norms, q/k, head). Default false.
+   * Variables other plugins train beside the model (their `trainableVariables`, e.g. privacy's CRL centres) are theirs
+   * and keep their gradients.
+   */
   freezeNonUnitParams?: boolean;
   /** Plugin name (default `unit-freeze`). */
   name?: string;
@@ -51,7 +55,11 @@ export interface FreezeState {
  * Freezes a unit set: multiplies the gradients of unit-carrying variables by keep-masks (0 on frozen
  * slices) in `transformGradients`, drops the gradients of non-unit parameters when asked, and in
  * `afterApply` re-pins the frozen slices to their values at the start of the phase (`w ← w·keep +
- * w0·(1 − keep)`), so no optimizer — Adam included — can move them.
+ * w0·(1 − keep)`), so no optimizer — Adam included — can move them. The values are taken when `fit`
+ * starts (and at the first batch of each later phase). With `pin` (the default), every epoch ends with a
+ * check that the frozen slices still hold them: a plugin that runs after this one and writes weights
+ * (fair-prune's `pruning`, order 'post', zeroes pruned weights after every step) used to leave frozen units
+ * silently changed, and now stops the run with `FROZEN_UNITS_OVERWRITTEN`.
  */
 export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeState> {
   check(Array.isArray(options?.layout), 'BAD_OPTION', 'the freeze plugin has no unit layout', 'pass `layout` (e.g. model.unitModules() or denseUnitModules(…)) with `frozen`');
@@ -76,6 +84,8 @@ export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeSt
   let steps = 0;
   let wanted = 0;
   let model: ModelAdapter | undefined;
+  /** The trainable variable names of the Trainer's model (what `freezeNonUnitParams` may freeze), per model. */
+  let modelVars: { model: ModelAdapter | null; names: Set<string> } = { model: null, names: new Set() };
 
   const release = () => {
     tf.dispose(Object.values(keep));
@@ -104,22 +114,46 @@ export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeSt
   const ensure = (ctx: TrainerContext) => {
     if (activePhase !== wanted || model !== ctx.model) activate(wanted, ctx.model);
   };
+  const name = options.name ?? 'unit-freeze';
+  /** Throws `FROZEN_UNITS_OVERWRITTEN` when a frozen slice no longer holds its pinned value (one host read). */
+  const checkPinned = (ctx: TrainerContext) => {
+    if (!pin || !model || activePhase < 0) return;
+    const vars = model.trainableVariables();
+    const names = Object.keys(keep);
+    if (names.length === 0) return;
+    const changed = tf.tidy(() => tf.stack(names.map((n) => tf.cast(tf.any(tf.logicalAnd(tf.equal(keep[n]!, 0), tf.notEqual(vars[n]!, pinned[n]!))), 'float32'))));
+    const flags = changed.dataSync();
+    changed.dispose();
+    const bad = names.filter((_, i) => flags[i]! > 0);
+    check(bad.length === 0, 'FROZEN_UNITS_OVERWRITTEN',
+      () => `the frozen units of ${bad.map((n) => `"${n}"`).join(', ')} no longer hold the values "${name}" pinned (checked at the end of epoch ${ctx.epoch}): a plugin that writes weights after this one's afterApply or at fit/epoch start overwrote them (e.g. fair-prune's pruning, order 'post', zeroes pruned weights after every step)`,
+      "keep the frozen units out of the other plugin's reach (e.g. pruning's `include` without these layers, or prune before freezing in a separate fit), list it before this plugin so the freeze re-pins after it, or pass pin: false to let other plugins change frozen weights");
+  };
 
   return {
-    name: options.name ?? 'unit-freeze',
+    name,
     apiVersion: 1,
+    onFitStart(ctx) {
+      // before plugins that run later (pruning, order 'post') change weights at fit start
+      ensure(ctx);
+    },
     onEpochStart(ctx) {
       wanted = phaseAt(ctx.epoch);
     },
     onBatchStart(ctx) {
       ensure(ctx);
     },
-    transformGradients(grads) {
+    onEpochEnd(ctx) {
+      checkPinned(ctx);
+    },
+    transformGradients(grads, ctx) {
       const out: tf.NamedTensorMap = {};
+      if (options.freezeNonUnitParams && modelVars.model !== ctx.model) modelVars = { model: ctx.model, names: new Set(Object.keys(ctx.model.trainableVariables())) };
       for (const [name, g] of Object.entries(grads)) {
         const k = keep[name];
         if (k) out[name] = tf.mul(g, k);
-        else if (options.freezeNonUnitParams && !unitVars.has(name)) continue;
+        // the model's own parameters only: another plugin's variables (`<plugin>:<key>`) used to be dropped too
+        else if (options.freezeNonUnitParams && !unitVars.has(name) && modelVars.names.has(name)) continue;
         else out[name] = g;
       }
       return out;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type * as tf from '@tensorflow/tfjs-core';
 import type { ModelAdapter } from '@trellis-ml/core';
 import { check, TrellisError } from '@trellis-ml/core';
 
@@ -107,11 +108,14 @@ export function unitLayoutOf(adapter: ModelAdapter, layout?: UnitLayout): UnitLa
 }
 
 /**
- * Checks a layout against an adapter: every slice names an existing variable whose unit axis has
- * `numUnits` entries (a wrong axis would freeze or prune the wrong weights silently, spec §2.2).
+ * Checks a layout against an adapter: every slice names an existing trainable variable whose unit axis has
+ * `numUnits` entries (a wrong axis would freeze or prune the wrong weights silently, spec §2.2). A variable the
+ * model has but does not train (a Trainer plugin's `wrapModel` view, e.g. TENT's BatchNorm-only one, left it
+ * out) and one it lacks (a wrapper replaced the layer, e.g. privacy's SRCM head) are told apart in the message.
  */
 export function validateLayout(adapter: ModelAdapter, layout: UnitLayout): void {
   const vars = adapter.trainableVariables();
+  let all: Record<string, tf.Variable> | undefined;
   const ids = new Set<string>();
   for (const m of layout) {
     check(!ids.has(m.id), 'BAD_LAYOUT', `two modules have id "${m.id}"`, 'give every module a unique id');
@@ -123,7 +127,16 @@ export function validateLayout(adapter: ModelAdapter, layout: UnitLayout): void 
     }
     for (const s of [...m.aSide, m.bSide]) {
       const v = vars[s.variable];
-      check(v, 'BAD_LAYOUT', `module "${m.id}" names variable "${s.variable}", which the model does not have`, `use one of: ${Object.keys(vars).join(', ')}`);
+      if (!v) {
+        all ??= adapter.allVariables();
+        const wrapped = "a plugin's wrapModel may have changed the model: build the layout from the Trainer's model after `await trainer.setup()` (e.g. denseUnitModules(trainer.model, …))";
+        throw new TrellisError('BAD_LAYOUT', s.variable in all
+          ? `module "${m.id}" names variable "${s.variable}", which the model has but does not train (its trainable variables: ${Object.keys(vars).join(', ') || 'none'})`
+          : `module "${m.id}" names variable "${s.variable}", which the model does not have`,
+        s.variable in all
+          ? `a plugin's wrapModel view (e.g. TENT/ETA/PL train BatchNorm only, SHOT-IM leaves the head out) restricts what trains: leave this module out of the layout, or train without that plugin`
+          : `use one of: ${Object.keys(vars).join(', ')}; ${wrapped}`, { module: m.id, variable: s.variable });
+      }
       check(v.shape.length === 1 || v.shape.length === 2, 'NO_NEURON_AXIS', `variable "${s.variable}" of module "${m.id}" has shape [${v.shape.join(', ')}], which has no neuron axis`, 'units live in rank-2 kernels and rank-1 biases');
       const axisLen = v.shape.length === 1 ? v.shape[0] : v.shape[s.axis];
       check(axisLen === m.numUnits, 'NO_NEURON_AXIS',

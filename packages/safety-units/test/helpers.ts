@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend, type ApplyOptions, type ModelAdapter, type ModelOutputs } from '@trellis-ml/core';
+import { Dataset, mlp, Rng, useBackend, type ApplyOptions, type LayersModelAdapter, type ModelAdapter, type ModelOutputs } from '@trellis-ml/core';
+import { denseUnitModules, emptyMask, type UnitLayout, type UnitMask } from '../src/index.js';
 import { trellisErrorOf } from '@trellis-ml/testkit';
 import { expect } from 'vitest';
 
@@ -49,4 +50,19 @@ export function expectTrellisError(f: () => unknown, code: string, message: RegE
   const err = trellisErrorOf(f);
   expect(err.code).toBe(code);
   expect(err.message).toMatch(message);
+}
+
+/** A seeded toy classification set: `n` examples of `dim` normal features, labels cycling through `classes`. */
+export function toyData(n = 32, dim = 6, classes = 3, seed = 3): Dataset {
+  const rng = new Rng(seed);
+  return Dataset.fromArrays({ x: rng.normalArray(n * dim), shape: [dim], labels: Int32Array.from({ length: n }, (_, i) => i % classes), numClasses: classes });
+}
+
+/** core's `mlp` (6 → 5 → 3 classes), the unit layout of its hidden layer `fc1`, and a mask selecting unit 0 of it. */
+export function mlpWithUnit0(): { model: LayersModelAdapter; layout: UnitLayout; unit0: UnitMask } {
+  const model = mlp({ inputShape: [6], hidden: [5], numClasses: 3, seed: 1 });
+  const layout = denseUnitModules(model, ['fc1'], ['fc1', 'logits']);
+  const unit0 = emptyMask(layout);
+  unit0.fc1![0] = 1;
+  return { model, layout, unit0 };
 }

@@ -81,7 +81,8 @@ const MIN_PROBABILITY = 1e-30;
  * `AUGMENTATION_NEEDS_IMAGES`. A checkpoint (`getState`) holds the mean teacher's variables, so a resumed
  * run continues from the same teacher; the anchor is not stored — it is the model at setup, so resume
  * from the source model, as the run began (the Trainer sets plugins up before it restores the student).
- * A teacher state whose variables do not match the model throws `BAD_STATE`.
+ * A teacher state whose variables do not match the model throws `BAD_STATE`. A plugin after CoTTA that replaces the
+ * batch (MEMO's augmented copies) is `BATCH_REPLACED`: the teacher's prediction is for the batch CoTTA saw.
  */
 export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & CottaControls {
   const alpha = options.emaAlpha ?? 0.999;
@@ -111,6 +112,8 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
   let pendingRng: { augment: RngState; restore: RngState } | null = null;
   let pendingTeacher: Record<string, number[]> | null = null;
   let target: tf.Tensor | null = null;
+  /** The inputs `target` was predicted for: a later plugin that replaces the batch makes them differ from the step's. */
+  let targetFor: tf.Tensor | null = null;
   let prediction: Float32Array | null = null;
   let last = { confidence: NaN, augmented: false, restored: 0 };
   let steps = 0;
@@ -122,6 +125,7 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
   const freeTarget = (): void => {
     target?.dispose();
     target = null;
+    targetFor = null;
   };
 
   /** The teacher's target `q` (kept) and its online logits for batch `x`. */
@@ -204,10 +208,15 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
       last = { confidence, augmented: confidence < threshold, restored: 0 };
       const t = teacherTarget(x);
       target = t.q;
+      targetFor = x;
       prediction = t.logits;
     },
-    lossTerms(outputs) {
+    lossTerms(outputs, batch) {
       check(target !== null, 'NOT_SET_UP', 'CoTTA has no teacher prediction for this batch', 'let the Trainer call onBatchStart before the loss (trainStep / fit do)');
+      // a plugin after this one replaced the batch (MEMO's augmented copies): tfjs failed on the shapes, or a same-size batch trained on another batch's target
+      check(batch.x === targetFor, 'BATCH_REPLACED',
+        () => `CoTTA made its teacher prediction for a batch of ${target!.shape[0]} examples, but the step trains on ${batch.x.shape[0]}: a plugin that runs after "${name}" replaced the batch in onBatchStart (e.g. MEMO's augmented copies)`,
+        `list the plugin that replaces the batch before "${name}" (or give it order: 'pre', as distill's flipRotatePlugin has), so CoTTA predicts on the batch that trains; CoTTA and MEMO are two adaptation methods and do not combine`);
       return { 'soft-ce': softCrossEntropy(outputs.logits, target!) };
     },
     afterApply(ctx) {

@@ -108,7 +108,7 @@ function checkEpochLabels(labels: Int32Array | null, indices: Int32Array): Int32
  * entropy of the batch-mean prediction — training every layer except the classifier head. With
  * `beta > 0`, full SHOT: adds `β · CE(z, ŷ)` with ŷ from {@link shotPseudoLabels} on the features
  * feeding the head. Throws `BAD_BETA`, `BAD_LR_SCHEDULE` or `BAD_PSEUDO_LABEL_MODE` on bad options,
- * `NO_HEAD` / `NO_FEATURE_LAYER` when the head or its input layer cannot be found.
+ * `NO_HEAD` / `NO_FEATURE_LAYER` when the head or its input layer cannot be found (`NO_HEAD` also when a plugin before it, such as TENT, wrapped the model in a view that does not train the head).
  */
 export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> & ShotImControls {
   const head = options.head ?? 'logits';
@@ -151,6 +151,10 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
     apiVersion: 1,
     wrapModel(model) {
       const names = Object.keys(model.trainableVariables());
+      // a head another plugin's wrapModel stopped training (TENT: BatchNorm only) used to read as a missing layer
+      const untrained = !names.some((n) => n.startsWith(`${head}/`)) && Object.keys(model.allVariables()).some((n) => n.startsWith(`${head}/`));
+      check(!untrained, 'NO_HEAD', () => `the classifier head "${head}" is not among the variables the model trains (${names.join(', ')}): a plugin before "${name}" wrapped the model in a view that restricts training (e.g. TENT, ETA or pseudo-labelling train BatchNorm only)`,
+        'use one adaptation method per Trainer: SHOT-IM trains every layer but the head, the other method its own subset');
       check(names.some((n) => n.startsWith(`${head}/`)), 'NO_HEAD', `the model has no layer "${head}" to freeze as the classifier head (variables: ${names.join(', ')})`,
         'pass `head` with the name of the last (classifier) layer');
       if (beta > 0) {

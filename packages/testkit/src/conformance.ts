@@ -321,16 +321,136 @@ async function trainRun(factory: (f: ConformanceFixture) => TrainerPlugin, optio
   });
   const validation = shape.limit !== undefined && data.labels !== null ? { validation: data } : {};
   await trainer.fit(data, { epochs: shape.epochs ?? 1, ...(steps !== undefined ? { maxSteps: steps } : {}), ...validation, ...(shape.resume ? { resume: true } : {}) });
-  return { trainer, plugin, losses };
+  return { trainer, plugin, companions, losses };
 }
 
 /** Epochs of the epoch-leak run: counts at the starts of the 2nd and 3rd are compared (the 1st may build lazy state). */
 const LEAK_EPOCHS = 3;
 
 /**
+ * The hooks a step calls outside `tf.tidy` and the gradient tape (in the order it calls them): the tensors such a call
+ * leaves behind outlive the step unless the plugin frees them, so the change of `tf.memory().numTensors` across
+ * one call is what the call leaked. The tape hooks (`transformTargets`, `lossTerms`, `transformGradients`) run
+ * inside a tidy, where the count also holds the tensors the tidy frees afterwards, so they are not measured.
+ */
+const MEASURED_HOOKS = ['onBatchStart', 'afterApply', 'onBatchEnd'] as const;
+
+/** The tensors a hook call left behind, per step, for each measured hook of each plugin (see {@link meterHooks}). */
+interface HookMeter {
+  /** The step the next calls belong to (0-based). */
+  step: number;
+  /** Per `hook of "plugin"`: the tensors its calls left behind in each step. */
+  left: Map<string, number[]>;
+  /** Hooks that could not be wrapped (a frozen plugin), as `hook of "plugin"`. */
+  unmeasured: string[];
+  /** Puts the plugins' own hooks back. */
+  restore(): void;
+}
+
+/**
+ * Wraps the {@link MEASURED_HOOKS} of `plugins` (objects the suite built, so it may) to count the tensors each call
+ * leaves behind. A call inside a `tf.tidy` scope is not counted (the tidy frees what it made afterwards). For
+ * `onBatchStart` the tensors of the batch it returns in place of the step's are not counted as left behind: the
+ * Trainer frees the replaced batch's tensors right after the hook.
+ */
+function meterHooks(plugins: TrainerPlugin[]): HookMeter {
+  const meter: HookMeter = { step: 0, left: new Map(), unmeasured: [], restore: () => {} };
+  const undo: Array<() => void> = [];
+  for (const plugin of plugins) {
+    for (const hook of MEASURED_HOOKS) {
+      const original = plugin[hook] as ((...args: unknown[]) => unknown) | undefined;
+      if (typeof original !== 'function') continue;
+      const key = `${hook} of ${JSON.stringify(plugin.name)}`;
+      const own = Object.getOwnPropertyDescriptor(plugin, hook);
+      const add = (n: number) => {
+        const perStep = meter.left.get(key) ?? [];
+        perStep[meter.step] = (perStep[meter.step] ?? 0) + n;
+        meter.left.set(key, perStep);
+      };
+      const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+        if (tf.engine().state.scopeStack.length > 0) return original.apply(this, args);
+        const ctx = args[0] as { batch?: { x?: unknown; y?: unknown; groups?: unknown } } | undefined;
+        const given = new Set<unknown>(hook === 'onBatchStart' ? [ctx?.batch?.x, ctx?.batch?.y, ctx?.batch?.groups] : []);
+        const before = tf.memory().numTensors;
+        const settle = (value: unknown): void => {
+          let left = tf.memory().numTensors - before;
+          if (hook === 'onBatchStart' && value !== null && typeof value === 'object') {
+            const b = value as { x?: unknown; y?: unknown; groups?: unknown };
+            // the replacement batch's new tensors take the place of the ones the Trainer frees next
+            left -= new Set([b.x, b.y, b.groups].filter((t) => t instanceof tf.Tensor && !t.isDisposed && !given.has(t))).size;
+          }
+          add(left);
+        };
+        const out = original.apply(this, args);
+        if (out !== null && typeof out === 'object' && typeof (out as { then?: unknown }).then === 'function') {
+          return (out as Promise<unknown>).then((v) => {
+            settle(v);
+            return v;
+          });
+        }
+        settle(out);
+        return out;
+      };
+      try {
+        Object.defineProperty(plugin, hook, { value: wrapper, writable: true, configurable: true, enumerable: own?.enumerable ?? false });
+        undo.push(() => {
+          if (own) Object.defineProperty(plugin, hook, own);
+          else delete (plugin as unknown as Record<string, unknown>)[hook];
+        });
+      } catch {
+        meter.unmeasured.push(key);
+      }
+    }
+  }
+  meter.restore = () => {
+    for (const u of undo.reverse()) {
+      try {
+        u();
+      } catch {
+        // a plugin that let the hook be replaced but not put back keeps the wrapper (it calls the original)
+      }
+    }
+  };
+  return meter;
+}
+
+/** The fix every step-leak message ends with. */
+const STEP_LEAK_FIX = 'a step hook creates tensors it never frees: do its tensor work in tf.tidy (which frees all but the tensors the callback returns) or dispose each tensor once used; '
+  + 'a tensor the plugin keeps from one step to the next must dispose the one it replaces (old.dispose() before keeping the new one)';
+
+/**
+ * The no-tensor-leak failure for counts that grew: where they grew (the measured hooks whose calls left tensors
+ * behind in the compared steps) and the fix.
+ */
+function stepLeakMessage(steps: number, counts: number[], meter: HookMeter): string {
+  // the compared counts are those after the 2nd step on, so the growth happens in the 3rd step on
+  const compared = counts.map((_, i) => i).filter((i) => i >= 2);
+  const perHook = [...meter.left].map(([key, perStep]) => ({ key, left: compared.map((i) => perStep[i] ?? 0) }));
+  const growing = perHook.filter((h) => h.left.reduce((a, b) => a + b, 0) > 0);
+  const grown = counts[counts.length - 1]! - counts[1]!;
+  const explained = growing.reduce((a, h) => a + h.left.reduce((x, y) => x + y, 0), 0);
+  const rate = (left: number[]) => (left.every((n) => n === left[0]) ? `+${left[0]} a step` : `+${left.reduce((a, b) => a + b, 0)} over steps 3–${steps}`);
+  const tape = 'a tape hook (transformTargets, lossTerms, transformGradients: a tf.keep there outlives the step)';
+  const hooks = `measured: ${MEASURED_HOOKS.join(', ')}: the hooks a step calls outside tf.tidy`;
+  const unmeasured = meter.unmeasured.length ? `; not measured, as the plugin could not be wrapped (frozen): ${meter.unmeasured.join(', ')}` : '';
+  let where: string;
+  if (growing.length === 0) {
+    where = meter.unmeasured.length
+      ? `none of the measured hooks grew the count (${hooks}${unmeasured}), so the tensors are left by a hook not measured or ${tape}`
+      : `none of the measured hooks grew the count (${hooks}), so the tensors are likely left by ${tape}`;
+  } else {
+    where = `the count grew in ${growing.map((h) => `${h.key} (${rate(h.left)})`).join(', ')} (${hooks}${unmeasured})`;
+    if (explained < grown) where += `; the other ${grown - explained} over steps 3–${steps} outside them, in ${meter.unmeasured.length ? 'a hook not measured or ' : ''}${tape}`;
+  }
+  return `tensor counts over ${steps} steps: ${counts.join(', ')} — ${where}. Fix: ${STEP_LEAK_FIX}`;
+}
+
+/**
  * Runs the conformance checks on a plugin factory and returns one result per check (no test
- * framework needed). The factory is called once per run and must build a fresh plugin. Runs on the
- * current TensorFlow.js backend; with none picked yet it picks core's `'cpu'`.
+ * framework needed). The factory is called once per run and must build a fresh plugin (`contract` calls it twice
+ * and fails when both calls return the same object). Runs on the current TensorFlow.js backend; with none picked
+ * yet it picks core's `'cpu'`. A failed check's `message` says what to fix: a leak names the step hooks whose calls
+ * grew the tensor count, and a nondeterministic run the first step whose losses differ.
  */
 export async function checkPluginConformance(
   factory: (fixture: ConformanceFixture) => TrainerPlugin,
@@ -341,6 +461,9 @@ export async function checkPluginConformance(
   const results: ConformanceResult[] = [];
   const record = (check: string, ok: boolean, message: string) => results.push({ check, ok, message });
   const steps = options.steps ?? 6;
+  // whether the factory returned one plugin object twice (contract fails; deterministic and resume-matches point to it)
+  let shared = false;
+  const sharedNote = 'the factory returns one shared plugin (see contract), so each run starts from the plugin the run before it trained and disposed: build a new plugin each call';
 
   // 1. shape of the contract
   {
@@ -360,8 +483,29 @@ export async function checkPluginConformance(
       record('contract', false, `the plugin factory returned ${got}, not a plugin object — return the plugin itself, built synchronously (e.g. () => myPlugin(options))`);
       return results;
     }
-    record('contract', typeof p.name === 'string' && p.name.length > 0 && p.apiVersion === 1,
-      `name=${JSON.stringify(p.name)} apiVersion=${String(p.apiVersion)} (needs a non-empty name and apiVersion 1)`);
+    // a second plugin from the same fixture: a factory returning one shared object makes every later run start from
+    // the plugin the run before it trained and disposed (deterministic and resume-matches then fail without saying why)
+    let notFresh: string | null = null;
+    try {
+      const q = factory({ model, data });
+      if (q === p) {
+        shared = true;
+        notFresh = 'the factory returned the same plugin object on two calls — it must build a new plugin each call (e.g. () => myPlugin(options), not () => plugin): '
+          + 'each run disposes its plugin, and a shared one carries its state from one run into the next';
+      } else if (q === null || typeof q !== 'object' || typeof (q as { then?: unknown }).then === 'function') {
+        notFresh = `the plugin factory returned ${typeof (q as { then?: unknown } | null)?.then === 'function' ? 'a Promise' : String(q)} on its second call, not a plugin object — it must build a new plugin each call`;
+      } else {
+        try {
+          q.dispose?.();
+        } catch {
+          // a throwing dispose is reported by dispose-frees
+        }
+      }
+    } catch (e) {
+      notFresh = `the plugin factory threw on its second call: ${(e as Error)?.message ?? String(e)} (it must build a new plugin each call)`;
+    }
+    record('contract', typeof p.name === 'string' && p.name.length > 0 && p.apiVersion === 1 && notFresh === null,
+      `name=${JSON.stringify(p.name)} apiVersion=${String(p.apiVersion)} (needs a non-empty name and apiVersion 1)${notFresh === null ? '' : `; ${notFresh}`}`);
     const asyncHooks = SYNC_HOOKS.filter((h) => typeof p[h] === 'function' && (p[h] as Function).constructor.name === 'AsyncFunction');
     const misspelt = misspeltPluginKeys(p);
     record('hook-names', misspelt.length === 0, misspelt.length
@@ -388,18 +532,30 @@ export async function checkPluginConformance(
   record('trains', run1.losses.length > 0 && run1.losses.every(Number.isFinite), `losses: ${run1.losses.map((l) => l.toFixed(4)).join(', ')}`);
   const counts: number[] = [];
   const data = (options.data ?? (() => conformanceData()))();
+  // whether the steps leaked (what dispose-frees and no-epoch-leak then point back to), and how many tensors a step
+  let stepLeak: { perStep: number | null } | null = null;
+  // the suite built these plugins, so it may wrap their step hooks to see which one leaves tensors behind
+  const meter = meterHooks([...run1.companions, run1.plugin]);
   try {
     for (let i = 0; i < steps; i++) {
       const batch = data.batchAt(Int32Array.from({ length: Math.min(options.batchSize ?? 16, data.size) }, (_, k) => k));
+      meter.step = i;
       await run1.trainer.trainStep(batch);
       counts.push(tf.memory().numTensors);
     }
     const flat = counts.slice(1).every((c) => c === counts[1]);
     // the first step is not compared, so fewer than 3 steps would pass without comparing two counts
     if (steps < 3) record('no-tensor-leak', false, `steps: ${steps} leaves no two steady-state tensor counts to compare (the first step after fit is skipped) — pass steps ≥ 3 (default 6)`);
-    else record('no-tensor-leak', flat, `tensor counts over ${steps} steps: ${counts.join(', ')}`);
+    else if (flat) record('no-tensor-leak', true, `tensor counts over ${steps} steps: ${counts.join(', ')}`);
+    else {
+      const growth = counts.slice(2).map((c, i) => c - counts[i + 1]!);
+      stepLeak = { perStep: growth.every((g) => g === growth[0]) ? growth[0]! : null };
+      record('no-tensor-leak', false, stepLeakMessage(steps, counts, meter));
+    }
   } catch (e) {
     record('no-tensor-leak', false, `a training step after fit threw: ${(e as Error)?.message ?? String(e)}`);
+  } finally {
+    meter.restore();
   }
 
   // 3. state round trip
@@ -456,7 +612,9 @@ export async function checkPluginConformance(
     run1.trainer.dispose();
     run1.trainer.model.dispose();
     const after = tf.memory().numTensors;
-    record('dispose-frees', after <= before, `tensors before ${before}, after dispose ${after}`);
+    record('dispose-frees', after <= before, `tensors before ${before}, after dispose ${after}${after <= before ? '' : ` — ${after - before} tensors outlive the trainer and the model: `
+      + 'dispose every tensor and variable the plugin owns in its dispose() (the Trainer calls it), and free what a hook makes once it is used'
+      + (stepLeak ? '; no-tensor-leak failed too: the tensors leaked in every step likely explain these (fix that first)' : '')}`);
   } catch (e) {
     record('dispose-frees', false, `disposing the trainer (and so the plugin) or its model threw: ${(e as Error)?.message ?? String(e)}`);
   }
@@ -470,8 +628,13 @@ export async function checkPluginConformance(
       await run2.trainer.trainStep(batch);
     }
     const again = snapshot(run2.trainer.model);
-    const same = JSON.stringify(run2.losses) === JSON.stringify(run1.losses) && JSON.stringify(again) === JSON.stringify(weights1);
-    record('deterministic', same, same ? 'two runs with one seed gave identical losses and weights' : `losses differ: ${run1.losses.join(',')} vs ${run2.losses.join(',')}`);
+    const difference = runDifference(run1.losses, run2.losses, weights1, again);
+    record('deterministic', difference === null, difference === null ? 'two runs with one seed gave identical losses and weights'
+      : shared ? `${difference} — ${sharedNote}`
+        : `${difference} — two runs with one seed must give identical losses and weights. The usual causes: randomness not drawn from the Trainer's seed, or state kept outside the plugin. `
+        + 'Fix: draw random numbers from ctx.rng (the Trainer\'s generator, seeded from its seed and saved in its checkpoints) or from an Rng seeded from it '
+        + '(Rng.derive(ctx.seed, \'my-plugin\'), kept in getState), never Math.random; keep every value that changes during a run in the plugin the factory builds, '
+        + 'not in a module-level variable or an object the factory shares between plugins');
   } catch (e) {
     record('deterministic', false, `the second run threw: ${(e as Error)?.message ?? String(e)} (the factory must return a fresh plugin, and the optimizer option a fresh optimizer, per run)`);
   }
@@ -485,7 +648,17 @@ export async function checkPluginConformance(
   try {
     run3 = await trainRun(factory, options, 7, undefined, { epochs: LEAK_EPOCHS, limit: 2 * (options.batchSize ?? 16), extra: [counter] });
     const flat = epochCounts.length === LEAK_EPOCHS && epochCounts[1] === epochCounts[2];
-    record('no-epoch-leak', flat, `tensor counts at the start of epochs 1–${LEAK_EPOCHS}: ${epochCounts.join(', ')}${flat ? '' : ' (the 2nd and 3rd must be equal: free what onEpochStart/onEpochEnd/onEvalEnd create, or keep it in the plugin\'s own state)'}`);
+    const epochHooks = 'free what onEpochStart/onEpochEnd/onEvalEnd create, or keep it in the plugin\'s own state';
+    let why = '';
+    if (!flat && stepLeak && epochCounts.length === LEAK_EPOCHS) {
+      // the steps of the 2nd epoch leak too: blame the epoch hooks only for what the step leak does not account for
+      const stepsPerEpoch = run3.losses.length / LEAK_EPOCHS;
+      const byEpochHooks = stepLeak.perStep !== null && Number.isInteger(stepsPerEpoch) ? epochCounts[2]! - epochCounts[1]! - stepLeak.perStep * stepsPerEpoch : 0;
+      why = ` (the 2nd and 3rd must be equal: no-tensor-leak found tensors leaked in every step, which the 2nd epoch's steps leave too — see no-tensor-leak and fix that first${byEpochHooks > 0 ? `; the count grew by ${byEpochHooks} more than those steps leave: ${epochHooks}` : ''})`;
+    } else if (!flat) {
+      why = ` (the 2nd and 3rd must be equal: ${epochHooks})`;
+    }
+    record('no-epoch-leak', flat, `tensor counts at the start of epochs 1–${LEAK_EPOCHS}: ${epochCounts.join(', ')}${why}`);
   } catch (e) {
     record('no-epoch-leak', false, `a ${LEAK_EPOCHS}-epoch run with validation threw: ${(e as Error)?.message ?? String(e)}`);
   }
@@ -494,8 +667,33 @@ export async function checkPluginConformance(
   // 7. a run checkpointed after its 1st epoch and resumed ends where the whole run ends: the plugin's
   // getState/setState holds everything its later steps depend on (state-round-trip only sees that
   // getState survives JSON, not that it is complete)
-  record('resume-matches', ...(await resumeMatches(factory, options)));
+  const [resumeOk, resumeMessage] = await resumeMatches(factory, options);
+  record('resume-matches', resumeOk, resumeOk || !shared ? resumeMessage : `${sharedNote}; ${resumeMessage}`);
   return results;
+}
+
+/**
+ * Where two runs of the deterministic check first differ, described, or `null` when their losses and weights are
+ * identical (compared as JSON, so NaN equals NaN).
+ */
+function runDifference(losses1: number[], losses2: number[], weights1: Record<string, number[]>, weights2: Record<string, number[]>): string | null {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const n = Math.min(losses1.length, losses2.length);
+  for (let i = 0; i < n; i++) {
+    if (!same(losses1[i], losses2[i])) return `the losses first differ at step ${i + 1} of ${losses1.length}: ${losses1[i]} in the first run, ${losses2[i]} in the second`;
+  }
+  if (losses1.length !== losses2.length) return `the first run logged ${losses1.length} losses, the second ${losses2.length} (the first ${n} are identical)`;
+  if (!same(Object.keys(weights1), Object.keys(weights2))) return `the losses are identical but the models' variables differ: ${Object.keys(weights1).join(', ')} in the first run, ${Object.keys(weights2).join(', ')} in the second`;
+  for (const name of new Set([...Object.keys(weights1), ...Object.keys(weights2)])) {
+    const [a, b] = [weights1[name], weights2[name]];
+    if (!a || !b) return `the losses are identical but the variable ${name} is in only one run's model`;
+    const j = a.findIndex((v, k) => !same(v, b[k]));
+    if (j >= 0 || a.length !== b.length) {
+      const k = j >= 0 ? j : Math.min(a.length, b.length);
+      return `the losses are identical but the weights differ, first at ${name}[${k}]: ${a[k]} in the first run, ${b[k]} in the second`;
+    }
+  }
+  return null;
 }
 
 /** Epochs of the resume check; it checkpoints after the first and resumes the rest. */

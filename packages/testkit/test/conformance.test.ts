@@ -46,10 +46,13 @@ describe('the suite catches broken plugins', () => {
       expect(counts[2]! - counts[1]!, hook).toBe(1);
       expect(epoch.message).toMatch(/free what onEpochStart\/onEpochEnd\/onEvalEnd create/);
     }
-    // a plugin that builds state once, in its first epoch, and reuses it passes
-    let kept: tf.Tensor | null = null;
-    const lazy: TrainerPlugin = { name: 'lazy', apiVersion: 1, onEpochEnd: () => void (kept ??= tf.keep(tf.scalar(1))), dispose: () => { kept?.dispose(); kept = null; } };
-    const ok = await checkPluginConformance(() => lazy);
+    // a plugin that builds state once, in its first epoch, and reuses it passes (built fresh per call: contract
+    // fails a factory that returns one shared plugin)
+    const lazy = (): TrainerPlugin => {
+      let kept: tf.Tensor | null = null;
+      return { name: 'lazy', apiVersion: 1, onEpochEnd: () => void (kept ??= tf.keep(tf.scalar(1))), dispose: () => { kept?.dispose(); kept = null; } };
+    };
+    const ok = await checkPluginConformance(lazy);
     expect(ok.filter((x) => !x.ok)).toEqual([]);
   });
   it('a plugin whose getState leaves out what its later steps depend on fails resume-matches (and only that)', async () => {

@@ -59,7 +59,7 @@ export interface TrainerContext {
 
 /**
  * A training plugin. Hooks marked "sync, in tape" run inside `tf.tidy` and the gradient tape and
- * must return values, never Promises. See design.md for the step order.
+ * must return values, never Promises. The step order is in the package README, "The step" (`@trellis-ml/core`).
  */
 export interface TrainerPlugin<S = unknown> {
   /** Unique name within a Trainer. */
@@ -98,7 +98,11 @@ export interface TrainerPlugin<S = unknown> {
    * reuse (`{ ...ctx.batch, x: augmented }` keeps the labels).
    */
   onBatchStart?(ctx: TrainerContext): void | Batch | Promise<void | Batch>;
-  /** Sync, in tape: replaces the `[b, classes]` targets (e.g. soft labels). */
+  /**
+   * Sync, in tape: replaces the `[b, classes]` targets of the base loss (e.g. soft labels). Not called when the
+   * Trainer adds no base loss (`ctx.baseLossActive` false): a plugin whose effect lives here calls
+   * {@link checkTargetsUsed} in `setup`.
+   */
   transformTargets?(targets: tf.Tensor, outputs: ModelOutputs, ctx: TrainerContext): tf.Tensor;
   /** Sync, in tape: extra loss terms, added to the base loss. Names are logged. */
   lossTerms?(outputs: ModelOutputs, batch: Batch, ctx: TrainerContext): Record<string, tf.Scalar>;
@@ -112,7 +116,10 @@ export interface TrainerPlugin<S = unknown> {
   onFitEnd?(ctx: TrainerContext): void | Promise<void>;
   /** JSON state for checkpoints (NaN, ±Infinity and typed arrays are kept too, as in the study journal). */
   getState?(): S;
-  /** Restores {@link TrainerPlugin.getState}'s value. */
+  /**
+   * Restores {@link TrainerPlugin.getState}'s value, on resume: after `setup` and before `onFitStart`. Not called
+   * when the checkpoint holds no state under this plugin's `name` (see the Trainer's `lastRestore`).
+   */
   setState?(state: S): void;
   /** Frees tensors and variables the plugin owns. */
   dispose?(): void;

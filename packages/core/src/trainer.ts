@@ -146,7 +146,7 @@ function checkReplacedBatch(value: unknown, plugin: string): asserts value is Ba
 
 /**
  * Owns the training step: batch hooks, forward pass, targets, loss terms, gradient transforms,
- * optimizer step, after-apply hooks, end hooks (in reverse), checkpoints. See design.md.
+ * optimizer step, after-apply hooks, end hooks (in reverse), checkpoints (the order is in the package README, "The step").
  */
 export class Trainer {
   readonly plugins: TrainerPlugin[];

@@ -165,6 +165,8 @@ export class Trainer {
   lastRestore: RestoreInfo | null = null;
   /** The plugin that changed the optimizer's learning rate in a hook (a second one is `LR_SCHEDULE_CONFLICT`). */
   private lrSetter: string | null = null;
+  /** The plugins that replace the base loss (fixed with the plugins; more than one is `BASE_LOSS_CONFLICT` at the first step). */
+  private readonly replacing: TrainerPlugin[];
 
   constructor(options: TrainerOptions) {
     requireBackend('new Trainer()');
@@ -172,6 +174,7 @@ export class Trainer {
     this.options = options;
     this.model = options.model;
     this.plugins = orderPlugins(options.plugins ?? []);
+    this.replacing = this.plugins.filter((p) => p.replacesBaseLoss);
     this.optimizer = options.optimizer ?? tf.train.adam(1e-3);
     this.seed = options.seed;
     this.batchSize = options.batchSize ?? 128;
@@ -187,7 +190,7 @@ export class Trainer {
       batchIndex: 0,
       logs: {},
       // fixed for the Trainer (its plugins are), so a plugin can rely on it from setup on, not only inside a step
-      baseLossActive: (options.baseLoss ?? 'crossEntropy') !== 'none' && !this.plugins.some((p) => p.replacesBaseLoss),
+      baseLossActive: (options.baseLoss ?? 'crossEntropy') !== 'none' && this.replacing.length === 0,
       store: new Map(),
       stopTraining: (reason: string) => {
         this.stopReason = reason;
@@ -340,7 +343,7 @@ export class Trainer {
     await this.setup();
     const ctx = this.ctx;
     ctx.batch = batch;
-    const replacing = this.plugins.filter((p) => p.replacesBaseLoss);
+    const replacing = this.replacing;
     try {
       if (replacing.length > 1) {
         throw new TrellisError('BASE_LOSS_CONFLICT', `plugins ${replacing.map((p) => `"${p.name}"`).join(' and ')} each replace the base loss`,
@@ -367,7 +370,7 @@ export class Trainer {
     const vars = this.trainableVariables();
     const friendly = new Map(vars.map(([name, v]) => [v.name, name]));
     const terms: Record<string, tf.Scalar> = {};
-    const baseLoss = replacing.length ? 'none' : this.options.baseLoss ?? 'crossEntropy';
+    const baseLoss = ctx.baseLossActive ? this.options.baseLoss ?? 'crossEntropy' : 'none';
     const model = this.model;
     const taps = this.taps;
     let computed: { value: tf.Scalar; grads: tf.NamedTensorMap };

@@ -275,17 +275,55 @@ export class DepthNet implements ModelAdapter {
     return tf.tidy(() => this.runPlans(x, configs, opts));
   }
 
+  /**
+   * How {@link DepthNet.forwardMany} computes one depth: the batch-norm statistics it reads, its executed
+   * blocks, and one key per computed part (stem, each block, head). Depths whose keys agree share that part's
+   * computation, so the keys are also what {@link DepthNet.cascadeCost} counts.
+   */
+  private plan(config: DepthConfig, training: boolean): { config: DepthConfig; sk: string; path: number[]; keys: string[] } {
+    const sk = training ? '' : this.statsKey(config);
+    const path = this.executedBlocks(config);
+    const keys = [`${sk}|stem`];
+    path.forEach((b) => keys.push(`${keys[keys.length - 1]!}>${b}`));
+    keys.push(`${keys[keys.length - 1]!}>head${this.def.heads ? `:${config.id}` : ''}`);
+    return { config, sk, path, keys };
+  }
+
+  /**
+   * Analytic cost of running several depths in one inference-mode {@link DepthNet.forwardMany} call, as an
+   * early-exit cascade does to reach its last exit: every part `forwardMany` computes counts once (a prefix of
+   * blocks the depths share, e.g. with `first-k` selection, is paid once; every depth's head is paid). `flops`
+   * and `params` (distinct parameters touched) are per example, `activeBlocks` is the number of skippable block
+   * passes run. With per-depth batch-norm statistics (`bnMode: 'per-config'`) depths share no block at inference
+   * (each reads its own statistics), so the cost is the sum of their costs. For one depth it equals {@link DepthNet.cost}.
+   */
+  cascadeCost(configs: ReadonlyArray<DepthConfig | string>): DepthCost {
+    check(Array.isArray(configs) && configs.length > 0, 'BAD_DEPTH', `cascadeCost needs a non-empty list of depths, got ${JSON.stringify(configs)}`, "pass e.g. ['d2', 'd4']");
+    const seen = new Set<string>();
+    const parts = new Set<string>();
+    let flops = 0;
+    let params = 0;
+    let activeBlocks = 0;
+    const pay = (key: string, part: string, p: DepthPart, skippable: boolean) => {
+      if (seen.has(key)) return;
+      seen.add(key);
+      flops += p.flops;
+      if (skippable) activeBlocks++;
+      if (!parts.has(part)) params += p.params;
+      parts.add(part);
+    };
+    for (const c of configs) {
+      const { config, path, keys } = this.plan(this.resolve(c), false);
+      pay(keys[0]!, 'stem', this.def.stem, false);
+      path.forEach((b, i) => pay(keys[i + 1]!, `block${b}`, this.def.blocks[b]!, this.def.blocks[b]!.skippable));
+      pay(keys[keys.length - 1]!, this.def.heads ? `head:${config.id}` : 'head', this.headOf(config), false);
+    }
+    return { flops, params, activeBlocks };
+  }
+
   private runPlans(x: tf.Tensor, configs: ReadonlyArray<DepthConfig | string>, opts: ForwardManyOptions): Record<string, tf.Tensor> {
     const training = opts.training ?? false;
-    const resolved = configs.map((c) => this.resolve(c));
-    const plans = resolved.map((c) => {
-      const sk = training ? '' : this.statsKey(c);
-      const path = this.executedBlocks(c);
-      const keys = [`${sk}|stem`];
-      path.forEach((b) => keys.push(`${keys[keys.length - 1]!}>${b}`));
-      keys.push(`${keys[keys.length - 1]!}>head${this.def.heads ? `:${c.id}` : ''}`);
-      return { config: c, sk, path, keys };
-    });
+    const plans = configs.map((c) => this.plan(this.resolve(c), training));
     const updates = new Map<string, Set<string>>();
     for (const p of plans) {
       for (const k of p.keys) {

@@ -36,7 +36,7 @@ function checkCount(value: number, what: string, min: number): void {
 }
 
 /** Throws EMPTY_DATASET for a dataset of no examples (its accuracy would be NaN, its statistics untouched). */
-function checkNotEmpty(data: Dataset, what: string): void {
+export function checkNotEmpty(data: Dataset, what: string): void {
   check(data.size > 0, 'EMPTY_DATASET', `${what} got a dataset of 0 examples`, 'pass a dataset with at least one example (check the take/subset/split that produced it)');
 }
 
@@ -49,16 +49,28 @@ export function depthAccuracy(model: DepthNet, data: Dataset, config: DepthConfi
   checkNotEmpty(data, 'depthAccuracy');
   const k = model.numClasses;
   checkClassLabels(data.labels, k, { context: 'depthAccuracy', fix: `the model has ${k} classes (0..${k - 1}): evaluate it on a dataset of its classes` });
-  const preds = new Int32Array(data.size);
+  return accuracy(argmaxRows(depthLogits(model, data, [config], batchSize)[0]!, k), data.labels);
+}
+
+/**
+ * The logits of every example of `data` at each of `configs`, as host arrays (`size × classes`, row-major, one
+ * per depth, in the order given): inference mode, one {@link DepthNet.forwardMany} call per batch (depths share
+ * their common prefix of blocks), every tensor disposed. The evaluation path of {@link depthAccuracy} and
+ * `exitOutputs`; callers check the dataset.
+ */
+export function depthLogits(model: DepthNet, data: Dataset, configs: ReadonlyArray<DepthConfig | string>, batchSize = 256): Float32Array[] {
+  const k = model.numClasses;
+  const ids = configs.map((c) => model.resolve(c).id);
+  const out = ids.map(() => new Float32Array(data.size * k));
   let offset = 0;
   for (const batch of data.batches(batchSize)) {
-    const logits = tf.tidy(() => model.forward(batch.x, { config, training: false }));
-    preds.set(argmaxRows(logits.dataSync(), k), offset);
+    const logits = model.forwardMany(batch.x, configs, { training: false });
+    ids.forEach((id, i) => out[i]!.set(logits[id]!.dataSync(), offset * k));
+    tf.dispose(Object.values(logits));
     offset += batch.size;
-    logits.dispose();
     disposeBatch(batch);
   }
-  return accuracy(preds, data.labels);
+  return out;
 }
 
 /** Median (or minimum) wall time (ms) of a forward pass at `config` on `x` (after `warmup` passes). */

@@ -12,6 +12,7 @@ import {
   type ExperimentOptions,
   type ExperimentResult,
   type ParamRule,
+  type ReportSection,
   type TechniqueExperiment,
 } from '@trellis-ml/core';
 import { DATASET_NAME_ALIASES, loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
@@ -19,6 +20,7 @@ import { cloneDepthNet, loadDepthNet } from './architectures.js';
 import type { DepthConfig } from './depthConfig.js';
 import type { DepthNet, HeadMode } from './depthNet.js';
 import { selectDepth, type DepthTable } from './depthTable.js';
+import { chooseEntropyThreshold, entropyExit, entropyThresholdSweep, exitOutputs, type EntropyExitPoint } from './entropyExit.js';
 import { depthAccuracy, evaluateAllDepths, measureSwitchCost, recalibrateBatchNorm } from './evaluateDepths.js';
 import { resNetCNN } from './resnetCnn.js';
 import { residualMLP } from './residualMlp.js';
@@ -109,9 +111,22 @@ export function dynamicDepthSetup(options: Pick<ExperimentOptions, 'mode' | 'par
 
 type Method = 'coop' | 'independent' | 'full-only' | 'layerdrop' | 'sandwich-inplace' | 'ofa-depth' | 'early-exit' | 'coop-no-leader' | 'coop-one-teammate' | 'coop-beta0' | 'coop-delta0';
 interface MethodResult { accuracy: Record<string, number>; latencyMs: Record<string, number>; seconds: number; history?: Array<Record<string, number>> }
+/** The `early-exit` network with BranchyNet's entropy-threshold exiting: threshold chosen on validation within a FLOP budget, then tested. */
+interface EntropyExitSeed {
+  exits: string[];
+  /** Mean FLOPs per example allowed: halfway between the shallowest and the full depth (the report's selectDepth example). */
+  maxFlops: number;
+  /** The validation sweep (default thresholds). */
+  sweep: EntropyExitPoint[];
+  threshold: number;
+  overBudget: boolean;
+  validation: EntropyExitPoint;
+  test: { accuracy: number; meanBlocks: number; meanFlops: number; exitFractions: number[] };
+}
 interface SeedResult {
   seed: number;
   methods: Partial<Record<Method, MethodResult>>;
+  entropyExit?: EntropyExitSeed;
   depths: Array<{ id: string; activeBlocks: number; flops: number; params: number }>;
   switchMs: number;
   validationMeans: number[];
@@ -145,6 +160,7 @@ async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: 
   const base = { epochs: s.epochs, batchSize: s.batchSize, lr: s.lr, progress };
   const evalOpts = { timedRuns: s.timedRuns };
   const methods: SeedResult['methods'] = {};
+  let entropy: EntropyExitSeed | undefined;
 
   log(`[seed ${seed}] cooperative training (Leader, Teammates A and B, sub-networks)`);
   const coop = await trainCoopDepth(buildExperimentNet(s, seed), train, val, { ...base, seed, label: 'coop', kdWeight: s.kdWeight, temperature: s.temperature });
@@ -210,6 +226,7 @@ async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: 
     const ee = buildExperimentNet(s, seed + 5000, undefined, 'per-depth');
     const re = await trainEarlyExit(ee, train, { ...base, seed, label: 'early-exit' });
     methods['early-exit'] = { ...tableToResult(evaluateAllDepths(ee, test, evalOpts), re.seconds), history: re.history };
+    entropy = entropyExitStudy(ee, val, test);
     ee.dispose();
   }
 
@@ -229,10 +246,27 @@ async function runSeed(s: DynamicDepthSetup, seed: number, train: Dataset, val: 
   }
 
   const result: SeedResult = {
-    seed, methods, table, switchMs: measureSwitchCost(deployed), validationMeans: coop.validationMeans,
+    seed, methods, table, ...(entropy ? { entropyExit: entropy } : {}), switchMs: measureSwitchCost(deployed), validationMeans: coop.validationMeans,
     depths: menu.map((c) => ({ id: c.id, ...deployed.cost(c) })),
   };
   return { result, deployed };
+}
+
+/**
+ * BranchyNet's test-time rule on a trained early-exit network: sweep entropy thresholds on validation, take the
+ * most accurate one whose mean FLOPs fit halfway between the shallowest and the full depth, and test it.
+ */
+function entropyExitStudy(net: DepthNet, val: Dataset, test: Dataset): EntropyExitSeed {
+  const maxFlops = (net.cost(net.minConfig).flops + net.cost(net.fullConfig).flops) / 2;
+  const onVal = exitOutputs(net, val);
+  const sweep = entropyThresholdSweep(onVal);
+  const choice = chooseEntropyThreshold(sweep, { maxFlops });
+  const threshold = choice.threshold as number;
+  const r = entropyExit(exitOutputs(net, test), threshold);
+  return {
+    exits: onVal.exits, maxFlops, sweep, threshold, overBudget: choice.overBudget, validation: choice.point,
+    test: { accuracy: r.accuracy!, meanBlocks: r.meanBlocks!, meanFlops: r.meanFlops!, exitFractions: r.exitFractions },
+  };
 }
 
 /** Checks the three bad inputs of the issue on a trained model; returns which raised the expected error. */
@@ -258,6 +292,31 @@ async function badInputChecks(model: DepthNet, table: DepthTable, savedDir: stri
 }
 
 const pp = (x: number) => 100 * x;
+
+/** The report's table of entropy-threshold exiting (only when the early-exit baseline ran). */
+function entropyExitSections(runs: Array<EntropyExitSeed & { seed: number }>, fixedAccuracy: Array<Record<string, number>>): ReportSection[] {
+  const shares = (f: number[]) => f.map((x) => `${pp(x).toFixed(1)}%`).join(' / ');
+  const first = runs[0]!;
+  return [{
+    title: 'early-exit with entropy-threshold exiting',
+    text: `BranchyNet's test-time rule on the early-exit network: a test image leaves at the first exit (${first.exits.join(', ')}) whose softmax entropy (nats) is below the threshold; the last exit takes the rest. `
+      + `Per seed the threshold is the most accurate point of a sweep on the validation set whose mean FLOPs per image fit ${first.maxFlops.toFixed(0)} (halfway between the shallowest and the full depth, the budget of the runtime depth choice below; the default thresholds: 0, the 5%…95% quantiles of the early exits' entropies, ln 10). `
+      + 'Mean FLOPs count every exit head an image passed. Accuracies in %; exits share: the images leaving at each exit. Every exit is computed for every image, so this measures the rule, not a faster runtime. '
+      + `The next section gives the validation sweep of seed ${first.seed}.`,
+    table: {
+      columns: ['seed', 'threshold (nats)', 'over budget', 'val accuracy', 'val mean FLOPs', 'test accuracy', 'test mean blocks', 'test mean FLOPs', 'test exit shares', `test accuracy, every image at ${first.exits[first.exits.length - 1]}`],
+      rows: runs.map((r, i) => [r.seed, r.threshold, r.overBudget ? 'yes' : 'no', pp(r.validation.accuracy), r.validation.meanFlops!, pp(r.test.accuracy), r.test.meanBlocks, r.test.meanFlops,
+        shares(r.test.exitFractions), pp(fixedAccuracy[i]![r.exits[r.exits.length - 1]!]!)]),
+    },
+  }, {
+    title: `early-exit: entropy-threshold sweep on validation (seed ${first.seed})`,
+    text: 'Accuracy (%) against mean cost per validation image for each threshold; larger thresholds send more images out early.',
+    table: {
+      columns: ['threshold (nats)', 'val accuracy', 'mean blocks', 'mean FLOPs', 'exit shares'],
+      rows: first.sweep.map((p) => [p.threshold as number, pp(p.accuracy), p.meanBlocks!, p.meanFlops!, shares(p.exitFractions)]),
+    },
+  }];
+}
 
 /** The reproduction behind `trellis dynamic-depth`. */
 export const experiment: TechniqueExperiment = {
@@ -358,12 +417,15 @@ export const experiment: TechniqueExperiment = {
       return [m, g.mean, g.std, Math.min(...ids.map((id) => gap(m, id).mean))] as [string, number, number, number];
     });
     const timing = methods.map((m) => [m, meanStd(results.map((r) => r.methods[m]!.seconds)).mean]);
+    // every seed of a run with the early-exit baseline has it (a run resumed from a journal written before it may not)
+    const entropyRuns = results.every((r) => r.entropyExit) ? results.map((r) => ({ seed: r.seed, ...r.entropyExit! })) : null;
     const summary = {
       setup: s, seeds, backend: tf.getBackend(),
       perDepth: depths.map((d) => ({ ...d, ...Object.fromEntries(methods.map((m) => [m, { accuracy: acc(m, d.id), latencyMs: lat(m, d.id) }])) })),
       deltaFull: dFull, meanDelta: meanGap, meanDeltaByMethod: Object.fromEntries(meanGapByMethod.map(([m, mean, std, worst]) => [m, { mean, std, worst }])), worstDelta: worstGap, fullOnlyLoss, switchMs, reloadGap, badInput: bad,
       trainingSeconds: Object.fromEntries(timing), validationMeans: results.map((r) => r.validationMeans),
       selectDepthExample: results[0]!.table.rows.length ? selectDepth(results[0]!.table, { maxFlops: (depths[0]!.flops + depths[depths.length - 1]!.flops) / 2 }) : null,
+      ...(entropyRuns ? { entropyExit: entropyRuns } : {}),
     };
     const summaryPath = await record.writeSummary({ ...summary, claims });
     const reportPath = await record.writeReport({
@@ -415,6 +477,7 @@ export const experiment: TechniqueExperiment = {
           text: 'Wall-clock seconds per method (mean over seeds). Cooperative training runs a Leader and two Teammates every step, so it costs more than training one model per depth; what it buys is one weight set for all depths (spec §2.7). Sub-networks reuse the Teammate\'s full-depth activations of their shared prefix of blocks. ofa-depth\'s time includes the full-only training it fine-tunes.',
           table: { columns: ['method', 'seconds'], rows: timing as Array<[string, number]> },
         },
+        ...(entropyRuns ? entropyExitSections(entropyRuns, results.map((r) => r.methods['early-exit']!.accuracy)) : []),
         {
           title: 'Runtime depth choice',
           text: `selectDepth picks the most accurate depth within a budget. Example on the test table of seed ${seeds[0]}: budget ${JSON.stringify({ maxFlops: (depths[0]!.flops + depths[depths.length - 1]!.flops) / 2 })} → ${summary.selectDepthExample?.config ?? '—'}. Median depth-switch time: ${switchMs.toFixed(5)} ms. The deployed Teammate of seed ${seeds[0]} is saved in model/ (one weight set for every depth; load it with loadDepthNet).`,

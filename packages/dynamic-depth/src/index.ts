@@ -31,7 +31,22 @@ export {
   type OfaPhaseSpan,
 } from './progressiveShrinking.js';
 export { exitLoss } from './earlyExit.js';
-export { selectDepth, type Budget, type DepthChoice, type DepthRow, type DepthTable } from './depthTable.js';
+export { selectDepth, type Budget, type DepthChoice, type DepthRow, type DepthTable, type OverBudgetOptions } from './depthTable.js';
+export {
+  chooseEntropyThreshold,
+  entropyExit,
+  entropyThresholdSweep,
+  evaluateEntropyExit,
+  exitOutputs,
+  type EntropyExitPoint,
+  type EntropyExitResult,
+  type EntropyThreshold,
+  type EntropyThresholdChoice,
+  type ExitBudget,
+  type ExitCost,
+  type ExitOutputs,
+  type ExitOutputsOptions,
+} from './entropyExit.js';
 export { depthAccuracy, evaluateAllDepths, measureLatency, measureSwitchCost, recalibrateBatchNorm, type EvaluateDepthsOptions } from './evaluateDepths.js';
 export {
   coopDepth,

@@ -133,6 +133,38 @@ function checkGradients(after: tf.NamedTensorMap, before: tf.NamedTensorMap, var
  * `groups` when present) are tensors (`BAD_PLUGIN` naming the plugin otherwise, after freeing the tensors
  * it returned; a bare tensor used to fail later with a TypeError and stay allocated).
  */
+/** Whether a step's logits (null before the forward pass) and each target transform's output (plugin name, flag, in order) were all finite. */
+interface FinitenessFlags<T> {
+  logits: T | null;
+  targets: Array<[string, T]>;
+}
+
+function disposeFlags(flags: FinitenessFlags<tf.Tensor>): void {
+  tf.dispose([...(flags.logits ? [flags.logits] : []), ...flags.targets.map(([, t]) => t)]);
+}
+
+/**
+ * The NAN_LOSS error of a step whose loss is not finite. `finite` says whether the step's logits and each
+ * plugin's transformed targets were all finite, so the message can name where the non-finite value came from:
+ * a loss term, a target transform (the first one whose output was not finite), or the model itself.
+ */
+function nanLossError(ctx: TrainerContext, logs: Record<string, number>, finite: FinitenessFlags<boolean>, plugins: string[], checkpointDir?: string): TrellisError {
+  const logitsFinite = finite.logits !== false;
+  const badTargets = logitsFinite ? finite.targets.find(([, ok]) => !ok)?.[0] : undefined;
+  const terms = Object.keys(logs).filter((k) => k !== 'loss' && !Number.isFinite(logs[k]!));
+  // with non-finite logits every term that reads them is a consequence, not a cause: blame the model alone
+  const suspects = logitsFinite ? [...new Set([...terms.filter((k) => k.includes('/')).map((k) => k.split('/')[0]!), ...(terms.includes('base') && badTargets ? [badTargets] : [])])] : [];
+  const described = terms.map((k) => (k.includes('/') ? `plugin "${k.split('/')[0]}" (term ${k})`
+    : `the base loss${badTargets ? `, because plugin "${badTargets}"'s transformTargets returned non-finite targets` : ''}`));
+  const what = logitsFinite ? described.join(', ') || 'the total'
+    : `the model's logits (weights that diverged, or NaN/Inf in the inputs)${described.length ? `, and with them ${described.join(', ')}` : ''}`;
+  const fix = suspects.length ? `fix or disable plugin${suspects.length > 1 ? 's' : ''} ${suspects.map((n) => `"${n}"`).join(' and ')}` : 'lower the learning rate, or check the inputs for NaN/Inf';
+  return new TrellisError('NAN_LOSS',
+    `the loss became ${logs.loss} at epoch ${ctx.epoch}, step ${ctx.step} (batch ${ctx.batchIndex}); non-finite: ${what}; active plugins: ${plugins.join(', ') || 'none'}`,
+    `${fix}${checkpointDir ? `; the last checkpoint in ${checkpointDir} is intact (resume with resume: true)` : ''}`,
+    { epoch: ctx.epoch, step: ctx.step, terms: logs, plugins, suspects, logitsFinite });
+}
+
 function checkReplacedBatch(value: unknown, plugin: string): asserts value is Batch {
   const b = value as Partial<Batch>;
   const ok = typeof value === 'object' && b.x instanceof tf.Tensor
@@ -370,6 +402,8 @@ export class Trainer {
     const vars = this.trainableVariables();
     const friendly = new Map(vars.map(([name, v]) => [v.name, name]));
     const terms: Record<string, tf.Scalar> = {};
+    // Whether the logits and each plugin's targets were all finite: read only after a non-finite loss, to name its source.
+    const finite: FinitenessFlags<tf.Tensor> = { logits: null, targets: [] };
     const baseLoss = ctx.baseLossActive ? this.options.baseLoss ?? 'crossEntropy' : 'none';
     const model = this.model;
     const taps = this.taps;
@@ -381,6 +415,7 @@ export class Trainer {
           const lastDim = outputs.logits.shape[outputs.logits.shape.length - 1];
           check(lastDim === model.numClasses, 'OUTPUT_SHAPE_MISMATCH', `the model outputs ${lastDim} values per example but declares ${model.numClasses} classes`,
             'make the last layer output one logit per class');
+          finite.logits = tf.keep(tf.all(tf.isFinite(outputs.logits)));
           let total: tf.Scalar = tf.scalar(0);
           if (baseLoss !== 'none') {
             if (!current.y) {
@@ -398,6 +433,7 @@ export class Trainer {
               check(next instanceof tf.Tensor && next.shape.join('x') === targets.shape.join('x'), 'BAD_TARGETS',
                 () => `plugin "${p.name}" returned targets ${next instanceof tf.Tensor ? `of shape [${next.shape.join(', ')}]` : `that are not a tensor (${typeof next})`}, but the batch's are [${targets.shape.join(', ')}]`,
                 'return a [batch, classes] tensor from transformTargets (e.g. soft labels over the model\'s classes)');
+              finite.targets.push([p.name, tf.keep(tf.all(tf.isFinite(next)))]);
               targets = next;
             }
             const base = baseLoss === 'crossEntropy' ? softCrossEntropy(outputs.logits, targets) : baseLoss(outputs.logits, targets);
@@ -429,6 +465,7 @@ export class Trainer {
     } catch (e) {
       releaseAbandonedTape();
       tf.dispose(Object.values(terms));
+      disposeFlags(finite);
       disposeBatch(current);
       ctx.batch = undefined;
       throw e;
@@ -438,16 +475,15 @@ export class Trainer {
     tf.dispose(Object.values(terms));
     computed.value.dispose();
     if (!Number.isFinite(logs.loss!)) {
+      const read = (t: tf.Tensor) => t.dataSync()[0] === 1;
+      const finiteRead: FinitenessFlags<boolean> = { logits: finite.logits ? read(finite.logits) : null, targets: finite.targets.map(([n, t]) => [n, read(t)]) };
+      disposeFlags(finite);
       tf.dispose(Object.values(computed.grads));
       disposeBatch(current);
       ctx.batch = undefined;
-      const bad = Object.entries(logs).filter(([k, v]) => k !== 'loss' && !Number.isFinite(v)).map(([k]) => k);
-      const culprits = bad.map((k) => (k.includes('/') ? `plugin "${k.split('/')[0]}" (term ${k})` : 'the base loss'));
-      throw new TrellisError('NAN_LOSS',
-        `the loss became ${logs.loss} at epoch ${ctx.epoch}, step ${ctx.step} (batch ${ctx.batchIndex}); non-finite: ${culprits.join(', ') || 'the total'}; active plugins: ${this.plugins.map((p) => p.name).join(', ') || 'none'}`,
-        `lower the learning rate, check the inputs for NaN/Inf, or disable the plugin named above${this.options.checkpointDir ? `; the last checkpoint in ${this.options.checkpointDir} is intact (resume with resume: true)` : ''}`,
-        { epoch: ctx.epoch, step: ctx.step, terms: logs, plugins: this.plugins.map((p) => p.name) });
+      throw nanLossError(ctx, logs, finiteRead, this.plugins.map((p) => p.name), this.options.checkpointDir);
     }
+    disposeFlags(finite);
     const held: { grads: tf.NamedTensorMap } = { grads: {} };
     for (const [tfName, g] of Object.entries(computed.grads)) held.grads[friendly.get(tfName) ?? tfName] = g;
     try {

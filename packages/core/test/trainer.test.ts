@@ -392,6 +392,38 @@ describe('bad input gets a clear error', () => {
     expect(await t2.restoreIfPresent(dir)).toBe(true);
     t.dispose(); t2.dispose(); m.dispose();
   });
+  it('a NaN loss from a target transform names that plugin, not the base loss alone, and leaves no tensor behind', async () => {
+    const m = model();
+    const fine: TrainerPlugin = { name: 'fine-targets', apiVersion: 1, transformTargets: (t) => tf.mul(t, 1) };
+    const nanTargets: TrainerPlugin = { name: 'nan-targets', apiVersion: 1, transformTargets: (t) => tf.mul(t, NaN) };
+    // listed after the culprit, a transform of NaN targets is NaN too: the first one is named
+    const t = new Trainer({ model: m, seed: 1, batchSize: 64, plugins: [fine, nanTargets, { ...fine, name: 'later-targets' }] });
+    const before = tf.memory().numTensors;
+    const err = await t.fit(toyDataset(), { epochs: 1 }).catch((e: unknown) => e) as TrellisError;
+    expect(err).toBeInstanceOf(TrellisError);
+    expect(err.code).toBe('NAN_LOSS');
+    expect(err.message).toMatch(/non-finite: the base loss, because plugin "nan-targets"'s transformTargets returned non-finite targets;/);
+    expect(err.fix).toMatch(/^fix or disable plugin "nan-targets"$/);
+    expect(err.details).toMatchObject({ suspects: ['nan-targets'], logitsFinite: true });
+    expect(tf.memory().numTensors).toBe(before);
+    t.dispose(); m.dispose();
+  });
+  it('a NaN loss from diverged weights blames the model\'s logits, not the plugin terms that read them', async () => {
+    const m = model();
+    const readsLogits: TrainerPlugin = { name: 'logit-penalty', apiVersion: 1, lossTerms: (out) => ({ l2: tf.mean(tf.square(out.logits)) }) };
+    const t = new Trainer({ model: m, seed: 1, batchSize: 4, plugins: [readsLogits] });
+    // the dataset refuses NaN inputs, so the logits go non-finite through a weight (as after a diverged step)
+    const kernel = m.trainableVariables()['fc1/kernel']!;
+    tf.tidy(() => kernel.assign(tf.fill(kernel.shape, NaN)));
+    const data = toyDataset();
+    const err = await t.fit(data, { epochs: 1 }).catch((e: unknown) => e) as TrellisError;
+    expect(err).toBeInstanceOf(TrellisError);
+    expect(err.code).toBe('NAN_LOSS');
+    expect(err.message).toMatch(/non-finite: the model's logits \(weights that diverged, or NaN\/Inf in the inputs\), and with them the base loss, plugin "logit-penalty" \(term logit-penalty\/l2\);/);
+    expect(err.fix).toBe('lower the learning rate, or check the inputs for NaN/Inf');
+    expect(err.details).toMatchObject({ suspects: [], logitsFinite: false });
+    t.dispose(); m.dispose();
+  });
   it('a Promise from a tape hook', async () => {
     const m = model();
     const bad = { name: 'async-terms', apiVersion: 1, lossTerms: async () => ({}) } as unknown as TrainerPlugin;

@@ -33,6 +33,15 @@ export interface ModelAdapter {
   apply(x: tf.Tensor, options?: ApplyOptions): ModelOutputs;
   /** Names of the intermediate features {@link ModelAdapter.apply} can return. */
   tapNames(): string[];
+  /**
+   * The tap whose output the classifier head reads (the model's penultimate representation), when the
+   * model knows it; one of {@link ModelAdapter.tapNames}. Declare it when the taps do not end with the
+   * classifier layer (dynamic-depth's `DepthNet` declares `features`, the input of its head, which its taps
+   * list last). Plugins that read "the feature before the classifier" by default (privacy's CRL and SRCM) get
+   * it through {@link penultimateTap}, which falls back to the tap listed before the last one when a model
+   * declares none. A wrapper that delegates `tapNames` to the model it wraps delegates this too.
+   */
+  readonly featureTap?: string | undefined;
   /** Trainable variables, keyed by stable names (`layer/weight`). */
   trainableVariables(): Record<string, tf.Variable>;
   /** All variables (trainable or not, e.g. batch-norm moving statistics), keyed by stable names. */
@@ -87,13 +96,26 @@ export class LayersModelAdapter implements ModelAdapter {
     return this.model.layers.map((l) => l.name);
   }
 
+  /**
+   * The layer whose output the model's output layer reads (`fcN` of {@link mlp}, `fc1` of {@link smallCnn}),
+   * or `undefined` when that layer reads the model's input or several layers. When defined it is the layer
+   * listed just before the output layer (in a single-output graph only the head's one input sits there), so
+   * {@link penultimateTap} picks the same tap as its "tap before the last" fallback.
+   */
+  get featureTap(): string | undefined {
+    const out = this.model.outputs[0];
+    const inbound = out?.sourceLayer.inboundNodes[out.nodeIndex]?.inboundLayers ?? [];
+    const name = inbound.length === 1 ? inbound[0]!.name : undefined;
+    return name !== undefined && this.tapNames().includes(name) ? name : undefined;
+  }
+
   private tapModel(taps: readonly string[]): tfl.LayersModel {
     const key = taps.join('\u0000');
     let m = this.tapModels.get(key);
     if (!m) {
       const names = new Set(this.tapNames());
       for (const t of taps) {
-        check(names.has(t), 'UNKNOWN_TAP', `the model has no layer named "${t}"`, `tap one of: ${[...names].join(', ')}`);
+        check(names.has(t), 'UNKNOWN_TAP', `the model has no layer named "${t}"`, `tap one of: ${[...names].join(', ')}`, { tap: t });
       }
       const outputs = [...taps.map((t) => this.model.getLayer(t).output as tfl.SymbolicTensor), this.model.outputs[0]!];
       m = tfl.model({ inputs: this.model.inputs, outputs });
@@ -127,6 +149,20 @@ export class LayersModelAdapter implements ModelAdapter {
   dispose(): void {
     this.model.dispose();
   }
+}
+
+/**
+ * The tap holding `model`'s penultimate representation (the input of its classifier head), the default
+ * feature of plugins that read one (privacy's CRL centre loss, the SRCM head): the model's declared
+ * {@link ModelAdapter.featureTap} when it has one; otherwise the tap listed just before the last one, which
+ * is right for models whose taps end with the classifier layer (a {@link LayersModelAdapter}'s taps are its
+ * layers in order: `fc2` for `mlp({ hidden: [256, 128] })`) and wrong for models whose taps end elsewhere
+ * (those declare `featureTap`). `undefined` when the model declares none and has fewer than two taps.
+ * It does not check that the tap exists: a caller that reads it does.
+ */
+export function penultimateTap(model: ModelAdapter): string | undefined {
+  const names = model.tapNames();
+  return model.featureTap ?? names[names.length - 2];
 }
 
 /** Adapts a layers model: `adaptLayersModel(tf.sequential({...}))`. */

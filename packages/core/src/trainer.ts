@@ -7,7 +7,7 @@ import { check, TrellisError } from './errors.js';
 import { ensureDirectory } from './directories.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { oneHotTargets, softCrossEntropy } from './losses.js';
-import { checkInputShape, checkSavedShapes, readVariables, saveVariables, type ModelAdapter } from './model.js';
+import { checkInputShape, checkSavedShapes, readVariables, saveVariables, type ModelAdapter, type ModelOutputs } from './model.js';
 import { orderPlugins, runHook, runSyncHook, type TrainerContext, type TrainerPlugin } from './plugin.js';
 import { createProgress } from './progress.js';
 import { releaseAbandonedTape } from './tape.js';
@@ -165,6 +165,29 @@ function nanLossError(ctx: TrainerContext, logs: Record<string, number>, finite:
     { epoch: ctx.epoch, step: ctx.step, terms: logs, plugins, suspects, logitsFinite });
 }
 
+/**
+ * A step's forward pass. A model error about a tap it cannot return (`TAP_INACTIVE`: e.g. a dynamic-depth block
+ * skipped at the current depth; `UNKNOWN_TAP`) is rethrown with the same code, naming the plugin(s) whose `taps`
+ * asked for that tap (`owners`: tap → plugin names) and the option to change; `details` gain `tap` and `plugins`,
+ * and the model's error is the `cause`. The tap is the model error's `details.tap`, else the first requested tap
+ * its message quotes; when neither names one, every plugin that asked for a tap is named.
+ */
+function forwardNamingTapOwners(model: ModelAdapter, x: tf.Tensor, taps: string[], owners: ReadonlyMap<string, readonly string[]>): ModelOutputs {
+  try {
+    return model.apply(x, { training: true, taps });
+  } catch (e) {
+    if (!(e instanceof TrellisError) || (e.code !== 'TAP_INACTIVE' && e.code !== 'UNKNOWN_TAP') || owners.size === 0) throw e;
+    const declared = e.details.tap;
+    const tap = typeof declared === 'string' && owners.has(declared) ? declared : [...owners.keys()].find((t) => e.problem.includes(`"${t}"`));
+    const plugins = tap === undefined ? [...new Set([...owners.values()].flat())] : [...owners.get(tap)!];
+    const quoted = plugins.map((n) => `"${n}"`);
+    const who = `plugin${plugins.length > 1 ? 's' : ''} ${quoted.length > 1 ? `${quoted.slice(0, -1).join(', ')} and ${quoted[quoted.length - 1]}` : quoted[0]}`;
+    throw new TrellisError(e.code, `${e.problem}, ${tap === undefined ? 'one of the taps ' : ''}requested by ${who}`,
+      `give ${who} a tap the model returns at every step through ${plugins.length > 1 ? 'their' : 'its'} tap option (e.g. featureTap): ${e.fix}`,
+      { ...e.details, ...(tap === undefined ? {} : { tap }), plugins }, { cause: e });
+  }
+}
+
 function checkReplacedBatch(value: unknown, plugin: string): asserts value is Batch {
   const b = value as Partial<Batch>;
   const ok = typeof value === 'object' && b.x instanceof tf.Tensor
@@ -192,6 +215,8 @@ export class Trainer {
   private isSetup = false;
   private stopReason: string | null = null;
   private taps: string[] = [];
+  /** Which plugins asked for each tap (named when the forward pass cannot return one). */
+  private readonly tapOwners = new Map<string, string[]>();
   private startEpoch = 0;
   /** The checkpoint the last {@link Trainer.restoreIfPresent} (or `fit` with `resume`) restored, or null. */
   lastRestore: RestoreInfo | null = null;
@@ -258,6 +283,8 @@ export class Trainer {
         check(known.has(t), 'UNKNOWN_TAP', `plugin "${p.name}" taps "${t}", which the model does not have`,
           `tap one of: ${[...known].join(', ')}`);
         taps.add(t);
+        const owners = this.tapOwners.get(t) ?? [];
+        if (!owners.includes(p.name)) this.tapOwners.set(t, [...owners, p.name]);
       }
     }
     this.taps = [...taps];
@@ -407,11 +434,12 @@ export class Trainer {
     const baseLoss = ctx.baseLossActive ? this.options.baseLoss ?? 'crossEntropy' : 'none';
     const model = this.model;
     const taps = this.taps;
+    const tapOwners = this.tapOwners;
     let computed: { value: tf.Scalar; grads: tf.NamedTensorMap };
     try {
       computed = tf.tidy(() =>
         this.optimizer.computeGradients(() => {
-          const outputs = model.apply(current.x, { training: true, taps });
+          const outputs = forwardNamingTapOwners(model, current.x, taps, tapOwners);
           const lastDim = outputs.logits.shape[outputs.logits.shape.length - 1];
           check(lastDim === model.numClasses, 'OUTPUT_SHAPE_MISMATCH', `the model outputs ${lastDim} values per example but declares ${model.numClasses} classes`,
             'make the last layer output one logit per class');

@@ -106,6 +106,12 @@ export class DepthNet implements ModelAdapter {
   /** Skippable block indices per stage. */
   readonly stages: number[][];
   readonly numBlocks: number;
+  /**
+   * `features`, the tap the head reads (the output of the last block run, at every depth): a plugin that
+   * reads the representation before the classifier by default (privacy's CRL and SRCM, through core's
+   * `penultimateTap`) reads it, not `block<K-1>`, the tap listed before it, which skipped-block depths do not run.
+   */
+  readonly featureTap = 'features';
   /** Depths whose batch-norm statistics were recalibrated (bnMode `'recalibrate'`). */
   readonly calibrated = new Set<string>();
   private readonly def: DepthNetDefinition;
@@ -371,7 +377,7 @@ export class DepthNet implements ModelAdapter {
     const taps = options.taps ?? [];
     if (taps.length === 0) return { logits: this.forward(x, { config: this.current, training: options.training }), features: {} };
     const known = new Set(this.tapNames());
-    for (const t of taps) check(known.has(t), 'UNKNOWN_TAP', `the model has no tap "${t}"`, `tap one of: ${[...known].join(', ')}`);
+    for (const t of taps) check(known.has(t), 'UNKNOWN_TAP', `the model has no tap "${t}"`, `tap one of: ${[...known].join(', ')}`, { tap: t });
     checkInputShape(x.shape, this.inputShape);
     const config = this.current;
     const training = options.training ?? false;
@@ -388,7 +394,7 @@ export class DepthNet implements ModelAdapter {
     const features: Record<string, tf.Tensor> = {};
     for (const t of taps) {
       const f = all[t];
-      check(f, 'TAP_INACTIVE', `tap "${t}" is a block skipped at depth "${config.id}"`, 'tap an active block, `stem` or `features`');
+      check(f, 'TAP_INACTIVE', `tap "${t}" is a block skipped at depth "${config.id}"`, 'tap an active block, `stem` or `features`', { tap: t, depth: config.id });
       features[t] = f;
     }
     return { logits, features };

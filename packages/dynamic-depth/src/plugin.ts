@@ -119,6 +119,10 @@ class SubnetAdapter implements ModelAdapter {
   tapNames(): string[] {
     return this.teammate.tapNames();
   }
+  /** The network's feature tap (`features`). */
+  get featureTap(): string {
+    return this.teammate.featureTap;
+  }
   trainableVariables(): Record<string, tf.Variable> {
     return this.teammate.trainableVariables();
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, TrellisError, checkTargetsUsed, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { Rng, TrellisError, checkTargetsUsed, penultimateTap, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { checkVariant, relaxedCenterLoss, relaxedCrossEntropy, type RelaxBranch } from './relaxedLosses.js';
 import { resolveSRCMConfig, withSRCM, type SRCMConfig } from './srcm.js';
 
@@ -95,7 +95,11 @@ export interface CRLOptions {
   centerMomentum?: number;
   /** Coupled weight decay of the centres' SGD (default 5e-4). */
   centerWeightDecay?: number;
-  /** The model tap holding the penultimate features (default: the tap before the model's last one). */
+  /**
+   * The model tap holding the penultimate features. Default: core's `penultimateTap(model)`, the model's declared
+   * `featureTap` (e.g. `features` of a dynamic-depth DepthNet), else the tap before the model's last one (`fc2` of
+   * core's `mlp({ hidden: [256, 128] })`).
+   */
   featureTap?: string;
   /** Width D of that feature (default: measured at setup with one forward pass). */
   featureDim?: number;
@@ -162,7 +166,7 @@ export function crl(options: CRLOptions = {}): LossReplacingPlugin<CRLState> {
     },
     setup: (ctx) => {
       const names = ctx.model.tapNames();
-      tap ??= names[names.length - 2];
+      tap ??= penultimateTap(ctx.model);
       if (!tap || !names.includes(tap)) {
         throw new TrellisError('UNKNOWN_TAP', `CRL cannot read the feature tap "${String(tap)}"`, `pass featureTap, one of: ${names.join(', ')}`);
       }

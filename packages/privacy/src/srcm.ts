@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  check, checkChoice, loadVariablesInto, Rng, saveVariables, TrellisError,
+  check, checkChoice, loadVariablesInto, penultimateTap, Rng, saveVariables, TrellisError,
   type ApplyOptions, type ModelAdapter, type ModelOutputs,
 } from '@trellis-ml/core';
 import { join } from 'node:path';
@@ -27,7 +27,11 @@ export interface SRCMConfig {
   ringMode?: RingMode;
   /** ε of ρ = ‖h‖ + ε and of the weight normalisation. Default 1e-7. */
   epsilon?: number;
-  /** The backbone tap feeding the head (default: the layer before the model's last layer). */
+  /**
+   * The backbone tap feeding the head. Default: core's `penultimateTap(backbone)`, the backbone's declared
+   * `featureTap` (e.g. `features` of a dynamic-depth DepthNet), else the tap before its last one (the layer
+   * before the last layer of a layers model).
+   */
   featureTap?: string;
   /** Seed of the head's initial weights (default: the Trainer's seed when used as a plugin, else 0). */
   seed?: number;
@@ -116,6 +120,10 @@ export class SRCMAdapter implements ModelAdapter {
   readonly inputShape: readonly number[];
   readonly numClasses: number;
   readonly config: ResolvedSRCMConfig;
+  /**
+   * The backbone tap the SRCM head reads. It is also this adapter's `ModelAdapter.featureTap`, so a plugin
+   * that reads the representation before the classifier by default (CRL) reads it, not `srcm/pre`.
+   */
   readonly featureTap: string;
   readonly featureDim: number;
   private readonly replacedLayer: string;
@@ -126,11 +134,12 @@ export class SRCMAdapter implements ModelAdapter {
     this.inputShape = backbone.inputShape;
     this.numClasses = backbone.numClasses;
     const taps = backbone.tapNames();
-    if (taps.length < 2 && !cfg.featureTap) {
-      throw new TrellisError('NO_FEATURE_TAP', 'the backbone exposes fewer than two taps, so the feature before its classifier cannot be found',
+    const featureTap = cfg.featureTap ?? penultimateTap(backbone);
+    if (featureTap === undefined) {
+      throw new TrellisError('NO_FEATURE_TAP', 'the backbone declares no featureTap and exposes fewer than two taps, so the feature before its classifier cannot be found',
         'pass `featureTap` naming the representation the SRCM head should read');
     }
-    this.featureTap = cfg.featureTap ?? taps[taps.length - 2]!;
+    this.featureTap = featureTap;
     this.replacedLayer = taps[taps.length - 1] ?? '';
     if (!taps.includes(this.featureTap)) {
       throw new TrellisError('UNKNOWN_TAP', `the backbone has no tap "${this.featureTap}"`, `use one of: ${taps.join(', ')}`);

@@ -162,6 +162,11 @@ export class LowRankAdapter implements ModelAdapter {
     return this.base.tapNames();
   }
 
+  /** The base model's feature tap (see core's `ModelAdapter.featureTap`). */
+  get featureTap(): string | undefined {
+    return this.base.featureTap;
+  }
+
   /** Only the adapters: `<target>/lora_A` and `<target>/lora_B`. */
   trainableVariables(): Record<string, tf.Variable> {
     const out: Record<string, tf.Variable> = {};

@@ -102,6 +102,11 @@ export class TinyTransformer implements UnitModelAdapter, WeightOverridableModel
     return out;
   }
 
+  /** `L<last>.out`, the residual stream the final norm and LM head read (not `L<last>.mlp`, the tap listed before it). */
+  get featureTap(): string {
+    return `L${this.layers - 1}.out`;
+  }
+
   /**
    * The projection matrices of every block (q, k, v, o, gate, up, down kernels), the weights a
    * low-rank adapter targets by default (spec §10.3 step 5: "on all projections").

@@ -16,7 +16,7 @@ import {
   type TemperatureConfig,
 } from './certainty.js';
 import { AdaptedModel, batchNormVariables } from './models.js';
-import { checkBatch } from './pluginGuards.js';
+import { checkBatch, claimAdaptation } from './pluginGuards.js';
 
 /** Which student weights DEC trains. */
 export type TrainableSubset = 'all' | 'bn-affine' | 'head' | ((name: string) => boolean);
@@ -101,9 +101,13 @@ export function certaintyDistillation(options: CertaintyDistillationOptions): Tr
   const restoreTeacherStats = (): void => {
     for (const [v, t] of teacherStats ?? []) v.assign(t);
   };
+  const name = options.name ?? 'dec';
   return {
-    name: options.name ?? 'dec',
+    name,
     apiVersion: 1,
+    setup(ctx) {
+      claimAdaptation(ctx, name, 'certainty distillation (DEC)');
+    },
     wrapModel(model) {
       check(teacher.numClasses === model.numClasses, 'CLASS_COUNT_MISMATCH', `the teacher has ${teacher.numClasses} classes, the student ${model.numClasses}`,
         'use a copy of the source model as the teacher');
@@ -127,7 +131,7 @@ export function certaintyDistillation(options: CertaintyDistillationOptions): Tr
       }
       return new AdaptedModel(model, { trainable });
     },
-    onBatchStart: checkBatch,
+    onBatchStart: (ctx) => checkBatch(ctx, name),
     lossTerms(outputs: ModelOutputs, batch: Batch) {
       // The teacher's variables are not in the optimizer's list, so no gradient reaches them.
       // With 'target-batch' the teacher's forward runs in training mode (batch statistics); that

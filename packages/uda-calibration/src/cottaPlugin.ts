@@ -10,7 +10,7 @@ import { check, checkChoice, Rng, softCrossEntropy, TrellisError, type LayersMod
 import { augmentImages, resolveAugmentation, type AugmentationOptions, type ResolvedAugmentation } from './augmentation.js';
 import { emaUpdate, stochasticRestore } from './cotta.js';
 import { cloneLayersModel, layersModelOf } from './models.js';
-import { checkBatch, skippedStepGuard } from './pluginGuards.js';
+import { checkBatch, claimAdaptation, skippedStepGuard } from './pluginGuards.js';
 
 /** How the teacher's predictions on the augmented copies are averaged. */
 export type CottaAugmentationAverage = 'probabilities' | 'logits';
@@ -169,6 +169,8 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
     name,
     apiVersion: 1,
     async setup(ctx) {
+      // before the early return: a plugin reused in another Trainer claims that Trainer too
+      claimAdaptation(ctx, name, 'CoTTA');
       if (teacherModel) return;
       const layers = layersModelOf(ctx.model);
       if (!layers) {
@@ -196,7 +198,7 @@ export function cotta(options: CottaOptions = {}): TrainerPlugin<CottaState> & C
       }
     },
     onBatchStart(ctx) {
-      checkBatch(ctx);
+      checkBatch(ctx, name);
       check(teacherModel !== null && anchor !== null, 'NOT_SET_UP', 'CoTTA has no teacher yet', 'run the plugin in a Trainer (trainer.setup() copies the model)');
       if (!ctx.batch) return;
       freeTarget();

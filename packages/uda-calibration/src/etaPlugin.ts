@@ -7,7 +7,7 @@ import { check, type Dataset, type TrainerPlugin } from '@trellis-ml/core';
 import { diagonalFisher, fisherPenalty, type FisherAnchor } from './eataFisher.js';
 import { AdaptedModel, batchNormVariables } from './models.js';
 import { etaLoss, etaSelect, rowEntropy, type EtaSelection } from './objectives.js';
-import { checkBatch, skippedStepGuard } from './pluginGuards.js';
+import { checkBatch, claimAdaptation, skippedStepGuard } from './pluginGuards.js';
 
 /** Options of {@link eta}. */
 export interface EtaOptions {
@@ -96,9 +96,13 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
   const alpha = options.fisher?.alpha ?? 2000;
   checkEtaOptions(e0Factor, redundancyEps, momentum, options.fisher, alpha);
 
+  const name = options.name ?? (options.fisher ? 'eata' : 'eta');
   return {
-    name: options.name ?? (options.fisher ? 'eata' : 'eta'),
+    name,
     apiVersion: 1,
+    setup(ctx) {
+      claimAdaptation(ctx, name, options.fisher ? 'EATA' : 'ETA');
+    },
     wrapModel(model) {
       const bn = batchNormVariables(model, options.fisher ? 'EATA' : 'ETA');
       affine = bn.affine;
@@ -106,7 +110,7 @@ export function eta(options: EtaOptions = {}): TrainerPlugin<EtaState> & { state
       if (options.fisher) fisher = diagonalFisher(wrapped, affine, options.fisher.data, { samples: options.fisher.samples, batchSize: options.fisher.batchSize });
       return wrapped;
     },
-    onBatchStart: checkBatch,
+    onBatchStart: (ctx) => checkBatch(ctx, name),
     lossTerms(outputs) {
       const k = outputs.logits.shape[outputs.logits.shape.length - 1]!;
       const [probs, ent] = tf.tidy(() => [tf.softmax(outputs.logits), rowEntropy(outputs.logits)]);

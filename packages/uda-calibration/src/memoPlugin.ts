@@ -9,7 +9,7 @@ import { check, Rng, TrellisError, type ModelAdapter, type RngState, type Traine
 import { augmentImages, resolveAugmentation, type AugmentationOptions, type ResolvedAugmentation } from './augmentation.js';
 import { AdaptedModel } from './models.js';
 import { marginalEntropyLoss } from './objectives.js';
-import { checkBatch } from './pluginGuards.js';
+import { checkBatch, claimAdaptation } from './pluginGuards.js';
 
 /** Options of {@link memo} (defaults in brackets). */
 export interface MemoOptions {
@@ -74,6 +74,8 @@ export function memo(options: MemoOptions = {}): TrainerPlugin<MemoState> & Memo
     name,
     apiVersion: 1,
     setup(ctx) {
+      // before the early return: a plugin reused in another Trainer claims that Trainer too
+      claimAdaptation(ctx, name, 'MEMO');
       if (rng) return;
       settings = resolveAugmentation(options.augmentation, ctx.model.inputShape, 'MEMO');
       rng = Rng.derive(options.seed ?? ctx.seed, name, 'augment');
@@ -85,7 +87,8 @@ export function memo(options: MemoOptions = {}): TrainerPlugin<MemoState> & Memo
       return new AdaptedModel(model, { normalization: 'inference' });
     },
     onBatchStart(ctx) {
-      checkBatch(ctx);
+      // on the batch as it came, before the augmented copies replace it (and leave its labels behind)
+      checkBatch(ctx, name);
       if (!ctx.batch) return;
       check(rng !== null, 'NOT_SET_UP', 'MEMO has no source weights yet', 'run the plugin in a Trainer (trainer.setup() keeps the source weights)');
       freeOriginal();

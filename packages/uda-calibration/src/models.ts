@@ -85,6 +85,11 @@ export class AdaptedModel implements ModelAdapter {
     return this.inner.tapNames();
   }
 
+  /** The inner model's feature tap (see core's `ModelAdapter.featureTap`). */
+  get featureTap(): string | undefined {
+    return this.inner.featureTap;
+  }
+
   trainableVariables(): Record<string, tf.Variable> {
     const keep = this.options.trainable;
     const all = this.inner.trainableVariables();

@@ -2,7 +2,9 @@
  * Test-time adaptation methods as core Trainer plugins, one module each (this file only gathers
  * them). Each adapts on an unlabeled target stream: run them in a `Trainer` with
  * `baseLoss: 'none'` on `target.withoutLabels()` (no plugin here ever reads `batch.y`; in a Trainer that
- * adds its base cross-entropy they throw `BASE_LOSS_ACTIVE`, which would train on target labels). Pair
+ * adds its base cross-entropy they throw `BASE_LOSS_ACTIVE`, which would train on target labels, and on a batch
+ * that carries labels `TARGET_LABELS_PRESENT`, which another plugin could train on). One method per Trainer: a
+ * second adaptation plugin throws `TTA_CONFLICT` at setup. Pair
  * TENT, ETA/EATA, SHOT-IM, pseudo-labelling or DEC with {@link onlinePredictions} to record the prediction
  * made on each batch before its update (the online TTA protocol). MEMO and CoTTA predict with something
  * other than the step's forward pass (the un-augmented points after the update; the EMA teacher): take their

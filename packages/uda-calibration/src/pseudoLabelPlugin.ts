@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { check, type TrainerPlugin } from '@trellis-ml/core';
 import { AdaptedModel, batchNormVariables } from './models.js';
 import { pseudoLabelLoss, pseudoLabelSelect, type PseudoLabelSelection } from './objectives.js';
-import { checkBatch, skippedStepGuard } from './pluginGuards.js';
+import { checkBatch, claimAdaptation, skippedStepGuard } from './pluginGuards.js';
 
 /** Options of {@link pseudoLabel}. */
 export interface PseudoLabelOptions {
@@ -34,15 +34,19 @@ export function pseudoLabel(options: PseudoLabelOptions = {}): TrainerPlugin<Pse
   let kept = 0;
   let seen = 0;
   const guard = skippedStepGuard();
+  const name = options.name ?? 'pl';
   return {
-    name: options.name ?? 'pl',
+    name,
     apiVersion: 1,
+    setup(ctx) {
+      claimAdaptation(ctx, name, 'pseudo-labelling');
+    },
     wrapModel(model) {
       const bn = batchNormVariables(model, 'pseudo-labelling');
       affine = bn.affine;
       return new AdaptedModel(model, { trainable: (n) => n in bn.affine, normalization: 'batch' });
     },
-    onBatchStart: checkBatch,
+    onBatchStart: (ctx) => checkBatch(ctx, name),
     lossTerms(outputs) {
       const k = outputs.logits.shape[outputs.logits.shape.length - 1]!;
       const probs = tf.softmax(outputs.logits);

@@ -9,7 +9,7 @@ import { check, checkChoice, disposeBatch, softmaxRows64, TrellisError, type Dat
 import { checkLearningRateSchedule, shotLearningRate, type LearningRateSchedule } from './learningRateSchedule.js';
 import { AdaptedModel, batchNormVariables, headFeatureLayer, layersModelOf } from './models.js';
 import { informationMaximization, pseudoLabelLoss } from './objectives.js';
-import { checkBatch } from './pluginGuards.js';
+import { checkBatch, claimAdaptation } from './pluginGuards.js';
 import { shotPseudoLabels, type ShotClustering, type ShotClusteringOptions } from './shotClustering.js';
 
 /**
@@ -149,12 +149,16 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
   const plugin: TrainerPlugin<ShotImState> & ShotImControls = {
     name,
     apiVersion: 1,
+    setup(ctx) {
+      claimAdaptation(ctx, name, beta > 0 ? 'SHOT' : 'SHOT-IM');
+    },
     wrapModel(model) {
       const names = Object.keys(model.trainableVariables());
-      // a head another plugin's wrapModel stopped training (TENT: BatchNorm only) used to read as a missing layer
+      // a head another plugin's wrapModel stopped training used to read as a missing layer (another adaptation method,
+      // e.g. TENT's BatchNorm-only view, is refused before this, at setup: TTA_CONFLICT)
       const untrained = !names.some((n) => n.startsWith(`${head}/`)) && Object.keys(model.allVariables()).some((n) => n.startsWith(`${head}/`));
-      check(!untrained, 'NO_HEAD', () => `the classifier head "${head}" is not among the variables the model trains (${names.join(', ')}): a plugin before "${name}" wrapped the model in a view that restricts training (e.g. TENT, ETA or pseudo-labelling train BatchNorm only)`,
-        'use one adaptation method per Trainer: SHOT-IM trains every layer but the head, the other method its own subset');
+      check(!untrained, 'NO_HEAD', () => `the classifier head "${head}" is not among the variables the model trains (${names.join(', ')}): a plugin before "${name}" wrapped the model in a view that restricts training (its wrapModel trains only part of the model)`,
+        'SHOT-IM trains every layer but the head (which it freezes itself): drop the plugin that restricts training from this Trainer');
       check(names.some((n) => n.startsWith(`${head}/`)), 'NO_HEAD', `the model has no layer "${head}" to freeze as the classifier head (variables: ${names.join(', ')})`,
         'pass `head` with the name of the last (classifier) layer');
       if (beta > 0) {
@@ -178,7 +182,7 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
       if (beta > 0 && mode === 'epoch' && ctx.train) plugin.refreshPseudoLabels(ctx.model, ctx.train);
     },
     onBatchStart(ctx) {
-      checkBatch(ctx);
+      checkBatch(ctx, name);
       // Checked here, before the gradient tape: the step fails before any forward pass is spent.
       if (beta > 0 && mode === 'epoch' && ctx.batch) checkEpochLabels(epochLabels, ctx.batch.indices);
       if (schedule === 'shot-decay') scheduleLearningRate(ctx);

@@ -2,7 +2,7 @@
 import type { TrainerPlugin } from '@trellis-ml/core';
 import { AdaptedModel, batchNormVariables } from './models.js';
 import { entropyLoss } from './objectives.js';
-import { checkBatch } from './pluginGuards.js';
+import { checkBatch, claimAdaptation } from './pluginGuards.js';
 
 /** Options of {@link tent}. */
 export interface TentOptions {
@@ -16,14 +16,18 @@ export interface TentOptions {
  * predicting). Throws `NO_BATCHNORM` for a model without BatchNorm.
  */
 export function tent(options: TentOptions = {}): TrainerPlugin<Record<string, never>> {
+  const name = options.name ?? 'tent';
   return {
-    name: options.name ?? 'tent',
+    name,
     apiVersion: 1,
+    setup(ctx) {
+      claimAdaptation(ctx, name, 'TENT');
+    },
     wrapModel(model) {
       const bn = batchNormVariables(model, 'TENT');
       return new AdaptedModel(model, { trainable: (n) => n in bn.affine, normalization: 'batch' });
     },
-    onBatchStart: checkBatch,
+    onBatchStart: (ctx) => checkBatch(ctx, name),
     lossTerms(outputs) {
       return { entropy: entropyLoss(outputs.logits) };
     },

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Dataset, mlp, Rng, softmaxRows64, Trainer, type LayersModelAdapter, type ModelAdapter } from '@trellis-ml/core';
 import { trellisErrorOf } from '@trellis-ml/testkit';
-import { FEATURE_CLASSES, FEATURE_DIM, shiftedFeatures } from './helpers.js';
+import { FEATURE_CLASSES, FEATURE_DIM, NOISE_AUGMENTATION, shiftedFeatures } from './helpers.js';
 import {
   calibrationReport,
   certaintyDistillation,
@@ -13,6 +13,7 @@ import {
   createAdaptation,
   eta,
   fullConfig,
+  memo,
   mlpBn,
   onlinePredictions,
   pseudoLabel,
@@ -362,7 +363,7 @@ describe('SHOT-IM offline protocol', () => {
 });
 
 describe('no target label is used in adaptation', () => {
-  it('the plugins give bit-identical weights whether a batch carries the true labels, permuted labels or none', async () => {
+  it('the plugins refuse a batch that carries labels (true or permuted) before touching anything: the run then equals one that never saw it', async () => {
     const cases: Array<[string, () => import('@trellis-ml/core').TrainerPlugin, () => tf.Optimizer]> = [
       ['tent', () => tent(), () => tf.train.adam(0.01)],
       ['pl', () => pseudoLabel({ threshold: 0.6 }), () => tf.train.adam(0.01)],
@@ -370,48 +371,57 @@ describe('no target label is used in adaptation', () => {
       ['shot-im', () => shotIm(), () => tf.train.sgd(0.05)],
       ['shot (β 0.3, per-batch pseudo-labels, decay)', () => shotIm({ beta: 0.3, pseudoLabels: 'batch', lrSchedule: 'shot-decay', totalSteps: 2 }), () => tf.train.momentum(0.05, 0.9)],
       ['dec', () => certaintyDistillation({ teacher: source, stats }), () => tf.train.sgd(0.05)],
-      ['cotta', () => cotta({ augmentation: { maxRotationDegrees: 0, maxShiftPixels: 0, noiseStd: 0.3, clipRange: null }, augThreshold: 1, restoreProb: 0.05 }), () => tf.train.adam(0.01)],
+      ['cotta', () => cotta({ augmentation: NOISE_AUGMENTATION, augThreshold: 1, restoreProb: 0.05 }), () => tf.train.adam(0.01)],
+      ['memo', () => memo({ augmentation: NOISE_AUGMENTATION, nAug: 2 }), () => tf.train.sgd(0.05)],
     ];
     const labels = target.labels!.subarray(0, 40);
     const perm = new Rng(3).permutation(40);
+    const rows = (start: number) => ({ x: tf.tensor2d(target.x.subarray(start * D, (start + 20) * D), [20, D]), indices: Int32Array.from({ length: 20 }, (_, i) => start + i), size: 20 });
     for (const [name, plugin, opt] of cases) {
       const runs: Array<Record<string, Float32Array>> = [];
-      for (const y of [labels, Int32Array.from(perm, (i) => labels[i]!), null]) {
+      for (const offered of [[], [labels, Int32Array.from(perm, (i) => labels[i]!)]]) {
         const student = await cloneLayersModel(source);
         const trainer = new Trainer({ model: student, optimizer: opt(), seed: 1, plugins: [plugin()], baseLoss: 'none' });
-        for (const start of [0, 20]) {
-          const idx = Int32Array.from({ length: 20 }, (_, i) => start + i);
-          await trainer.trainStep({
-            x: tf.tensor2d(target.x.subarray(start * D, (start + 20) * D), [20, D]), indices: idx, size: 20,
-            ...(y ? { y: tf.tensor1d(y.subarray(start, start + 20), 'int32') } : {}),
-          });
+        const s0 = snapshot(student);
+        for (const y of offered) {
+          const err = await trellisErrorOf(() => trainer.trainStep({ ...rows(0), y: tf.tensor1d(y.subarray(0, 20), 'int32') }));
+          expect(err.code, name).toBe('TARGET_LABELS_PRESENT');
+          expect(changed(s0, snapshot(student)), name).toEqual([]);
         }
+        for (const start of [0, 20]) await trainer.trainStep(rows(start));
         runs.push(snapshot(student));
         trainer.dispose();
         student.dispose();
       }
       expect(changed(runs[0]!, runs[1]!), name).toEqual([]);
-      expect(changed(runs[0]!, runs[2]!), name).toEqual([]);
     }
   });
 
-
-  it('full SHOT in Trainer.fit (per-epoch pseudo-labels over the whole set) gives bit-identical weights with true, permuted or no labels', async () => {
+  it('full SHOT in Trainer.fit: the per-epoch pseudo-labels are the same with true, permuted or no labels, and a labelled set is refused before its first update', async () => {
     const perm = new Rng(4).permutation(target.size);
     const permuted = Dataset.fromArrays({ x: target.x, shape: [D], labels: Int32Array.from(perm, (i) => target.labels![i]!), numClasses: K });
-    const runs: Array<Record<string, Float32Array>> = [];
+    const clusterings: number[][] = [];
     for (const ds of [target, permuted, target.withoutLabels()]) {
       const student = await cloneLayersModel(source);
       const shot = shotIm({ beta: 0.3, lrSchedule: 'shot-decay' });
       const trainer = new Trainer({ model: student, optimizer: tf.train.momentum(0.05, 0.9), seed: 1, plugins: [shot], baseLoss: 'none', batchSize: 32 });
-      await trainer.fit(ds, { epochs: 2 });
-      expect(shot.lastClustering()!.labels).toHaveLength(target.size);
-      runs.push(snapshot(student));
+      await trainer.setup();
+      shot.refreshPseudoLabels(trainer.model, ds);
+      clusterings.push(Array.from(shot.lastClustering()!.labels));
+      const s0 = snapshot(student);
+      if (ds.labels) {
+        expect((await trellisErrorOf(() => trainer.fit(ds, { epochs: 2 }))).code).toBe('TARGET_LABELS_PRESENT');
+        expect(changed(s0, snapshot(student))).toEqual([]);
+      } else {
+        await trainer.fit(ds, { epochs: 2 });
+        expect(changed(s0, snapshot(student))).toContain('fc1/kernel');
+      }
       trainer.dispose();
       student.dispose();
     }
-    expect(changed(runs[0]!, runs[1]!)).toEqual([]);
-    expect(changed(runs[0]!, runs[2]!)).toEqual([]);
+    expect(clusterings[0]!).toHaveLength(target.size);
+    expect(clusterings[1]).toEqual(clusterings[0]);
+    expect(clusterings[2]).toEqual(clusterings[0]);
   });
 
   it('adapts on a dataset whose label access throws, with results identical to the labeled run', async () => {

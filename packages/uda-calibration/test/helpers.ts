@@ -1,4 +1,5 @@
 import { Dataset, Rng } from '@trellis-ml/core';
+import type { AugmentationOptions } from '../src/index.js';
 
 /** Width and classes of {@link shiftedFeatures}. */
 export const FEATURE_DIM = 6;
@@ -21,3 +22,6 @@ export function shiftedFeatures(n: number, seed: number, shift: number): Dataset
   }
   return Dataset.fromArrays({ x, shape: [D], labels, numClasses: K });
 }
+
+/** Noise-only augmentation for the feature-vector fixture (CoTTA and MEMO's rotation and shift need images). */
+export const NOISE_AUGMENTATION: AugmentationOptions = { maxRotationDegrees: 0, maxShiftPixels: 0, noiseStd: 0.3, clipRange: null };

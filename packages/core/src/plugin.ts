@@ -18,6 +18,43 @@ export function checkTargetsUsed(ctx: Pick<TrainerContext, 'baseLossActive'>, pl
     fix ?? `train with the base cross-entropy and no loss-replacing plugin, or leave "${plugin}" out`, { plugin });
 }
 
+/** The part of a missing batch field's message that says where it went: the plugin that replaced the batch, if any. */
+function replacedBatchNote(ctx: Pick<TrainerContext, 'batchReplacedBy'>, plugin: string, field: string): { problem: string; fix?: string } {
+  const by = ctx.batchReplacedBy;
+  if (by === undefined || by === plugin) return { problem: `this step's batch has no ${field}` };
+  return {
+    problem: `plugin "${by}" replaced this step's batch with one that has no ${field}`,
+    fix: `"${by}" drops the ${field} from the batch it trains on: train "${plugin}" in a Trainer without "${by}"`,
+  };
+}
+
+/**
+ * The labels of a training step's batch, for a plugin hook that needs them (`lossTerms`, `onBatchStart`,
+ * `onBatchEnd`). Throws `UNLABELED` naming `plugin` when the batch has none, and, when another plugin replaced the
+ * step's batch ({@link TrainerContext.batchReplacedBy}), that plugin: the dataset may well have labels.
+ * `need` says what the plugin uses them for.
+ *
+ * @example const y = requireBatchLabels(ctx, batch, 'my-plugin', 'its centre loss is per class');
+ */
+export function requireBatchLabels(ctx: Pick<TrainerContext, 'batchReplacedBy'>, batch: Batch | undefined, plugin: string, need?: string): NonNullable<Batch['y']> {
+  if (batch?.y) return batch.y;
+  const { problem, fix } = replacedBatchNote(ctx, plugin, 'labels');
+  throw new TrellisError('UNLABELED', `plugin "${plugin}" needs labelled batches${need ? ` (${need})` : ''}, but ${problem}`,
+    fix ?? 'train on a labelled dataset', { plugin, ...(ctx.batchReplacedBy !== undefined ? { batchReplacedBy: ctx.batchReplacedBy } : {}) });
+}
+
+/**
+ * The group ids of a training step's batch, for a plugin that needs them (per-group losses and constraints). Throws
+ * `GROUP_IDS_MISSING` as {@link requireBatchLabels} throws `UNLABELED`; `fix` replaces the advice for a batch that
+ * was never replaced (e.g. how to give the dataset group ids).
+ */
+export function requireBatchGroups(ctx: Pick<TrainerContext, 'batchReplacedBy'>, batch: Batch | undefined, plugin: string, fix = 'train on a dataset with one group id per example (Dataset.withGroups)'): NonNullable<Batch['groups']> {
+  if (batch?.groups) return batch.groups;
+  const note = replacedBatchNote(ctx, plugin, 'group ids');
+  throw new TrellisError('GROUP_IDS_MISSING', `plugin "${plugin}" needs the group id of every example, but ${note.problem}`,
+    note.fix ?? fix, { plugin, ...(ctx.batchReplacedBy !== undefined ? { batchReplacedBy: ctx.batchReplacedBy } : {}) });
+}
+
 /** The contract version this core implements. */
 export const PLUGIN_API_VERSION = 1 as const;
 
@@ -41,6 +78,12 @@ export interface TrainerContext {
   batchIndex: number;
   /** The current batch (during batch hooks). */
   batch?: Batch;
+  /**
+   * The plugin whose `onBatchStart` replaced the current step's batch (the last one, when several did), or
+   * `undefined` when the step trains on the batch it was given. Checks that find the batch without labels or group
+   * ids name it ({@link requireBatchLabels}): a replacement may drop them (uda-calibration's MEMO keeps inputs only).
+   */
+  batchReplacedBy?: string;
   /** The training dataset. */
   train?: Dataset;
   /** Scalars logged for the current step or epoch (plugins may add numbers). */

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   check,
   oneHotTargets,
+  requireBatchLabels,
   Rng,
   softCrossEntropy,
   TrellisError,
@@ -253,9 +254,8 @@ export function coopDepth(options: CoopDepthOptions = {}): CoopDepthPlugin {
       baseCarriesCe = true;
       return aHasTeacher() ? tf.mul(targets, 1 - w) : targets;
     },
-    lossTerms(outputs, batch) {
-      const y = batch.y;
-      if (!y) throw new TrellisError('UNLABELED', `plugin "${name}" needs labelled batches`, 'train on a labelled dataset');
+    lossTerms(outputs, batch, ctx) {
+      const y = requireBatchLabels(ctx, batch, name);
       const terms: Record<string, tf.Scalar> = {};
       const zA = outputs.logits;
       let zL: tf.Tensor | null = null;
@@ -509,8 +509,7 @@ export function ofaDepth(options: OfaDepthOptions): OfaDepthPlugin {
       adapter!.subnets = sampled.slice(1);
     },
     lossTerms(outputs, batch, ctx) {
-      const y = batch.y;
-      if (!y) throw new TrellisError('UNLABELED', `plugin "${name}" needs labelled batches`, 'train on a labelled dataset');
+      const y = requireBatchLabels(ctx, batch, name);
       const n = net!;
       const zs = [outputs.logits, ...sampled.slice(1).map((c) => outputs.features[`ofa:${c.id}`] ?? n.forward(batch.x, { config: c, training: true }))];
       const terms: Record<string, tf.Scalar> = {};
@@ -601,8 +600,7 @@ export function earlyExit(options: EarlyExitOptions = {}): TrainerPlugin<Record<
       return w === 1 ? targets : tf.mul(targets, w);
     },
     lossTerms(outputs, batch, ctx): Record<string, tf.Scalar> {
-      const y = batch.y;
-      if (!y) throw new TrellisError('UNLABELED', `plugin "${name}" needs labelled batches`, 'train on a labelled dataset');
+      const y = requireBatchLabels(ctx, batch, name);
       const n = net!;
       const exits = ctx.baseLossActive ? others : [n.fullConfig, ...others];
       if (exits.length === 0) return {};

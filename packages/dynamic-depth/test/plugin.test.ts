@@ -220,3 +220,16 @@ describe('layerDrop and cosineDecay plugins', () => {
     a.dispose();
   });
 });
+
+describe('a batch another plugin replaced without its labels', () => {
+  it('earlyExit names that plugin, not the dataset (which has labels)', async () => {
+    // as uda-calibration's MEMO: each step's batch becomes one of inputs only
+    const inputsOnly = { name: 'inputs-only', apiVersion: 1 as const, onBatchStart: (ctx: { batch?: { x: tf.Tensor; indices: Int32Array; size: number } }) => ({ x: ctx.batch!.x, indices: ctx.batch!.indices, size: ctx.batch!.size }) };
+    const a = residualMLP({ inputShape: [8], width: 8, blocks: 4, numClasses: 3, configs: [1, 2], seed: 1, headMode: 'per-depth' });
+    const t = new Trainer({ model: a, seed: 1, batchSize: 32, baseLoss: 'none', plugins: [earlyExit(), inputsOnly] });
+    const e = await expectTrellisError(() => t.fit(toyDataset(64), { epochs: 1 }), 'UNLABELED');
+    expect(e.message).toMatch(/^plugin "early-exit" needs labelled batches, but plugin "inputs-only" replaced this step's batch with one that has no labels/);
+    t.dispose();
+    a.dispose();
+  });
+});

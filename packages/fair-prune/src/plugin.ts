@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { TrellisError, argmaxRows, check, checkChoice, predictLogits, type Batch, type Dataset, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
+import { TrellisError, argmaxRows, check, checkChoice, predictLogits, requireBatchGroups, requireBatchLabels, type Batch, type Dataset, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { GroupBuffer, dualAscentStep, hostViolations } from './dual.js';
 import { distillationLoss, groupMeans, groupViolations, perSampleCrossEntropy, type ViolationKind } from './groupLoss.js';
 import { groupReport, perExampleLoss } from './groupMetrics.js';
@@ -106,13 +106,11 @@ export function pruning(options: PruningOptions): PruningPlugin {
 
 // ------------------------------------------------------------------- shared group bookkeeping
 
-function batchGroupsOrThrow(batch: Batch, plugin: string): tf.Tensor1D {
-  if (!batch.groups) {
-    throw new TrellisError('GROUP_IDS_MISSING', `plugin "${plugin}" got a batch without group ids`,
-      'train on a dataset with one group id per example (dataset.withGroups(ids) or a group design such as classGroups)');
-  }
-  check(batch.y, 'UNLABELED', `plugin "${plugin}" needs labels`, 'train on a labeled dataset');
-  return batch.groups;
+/** The batch's group ids (GROUP_IDS_MISSING otherwise), after checking it has labels (UNLABELED); either error names a plugin that replaced the batch. */
+function batchGroupsOrThrow(batch: Batch, plugin: string, ctx: TrainerContext): tf.Tensor1D {
+  const groups = requireBatchGroups(ctx, batch, plugin, 'train on a dataset with one group id per example (dataset.withGroups(ids) or a group design such as classGroups)');
+  requireBatchLabels(ctx, batch, plugin, 'its per-group losses compare each example with its label');
+  return groups;
 }
 
 /** Dense-model statistics on the training set that the constraints compare against. */
@@ -319,7 +317,7 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
       if (options.target === 'excess-loss' && !reference && ctx.train) reference = denseReference(options.dense!, ctx.train, A);
     },
     lossTerms: (outputs, batch, ctx): Record<string, tf.Scalar> => {
-      const groups = batchGroupsOrThrow(batch, name);
+      const groups = batchGroupsOrThrow(batch, name, ctx);
       kept.keep(outputs.logits);
       const terms: Record<string, tf.Scalar> = {};
       if (lambdas.some((l) => l !== 0)) {
@@ -462,7 +460,7 @@ export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintP
       if (!reference && ctx.train) reference = denseReference(options.dense!, ctx.train, A);
     },
     lossTerms: (outputs, batch, ctx): Record<string, tf.Scalar> => {
-      const groups = batchGroupsOrThrow(batch, name);
+      const groups = batchGroupsOrThrow(batch, name, ctx);
       kept.keep(outputs.logits);
       if (!lambdas.some((l) => l !== 0)) return {};
       const losses = perSampleCrossEntropy(outputs.logits, batch.y!, ctx.model.numClasses);

@@ -208,3 +208,17 @@ describe('group-constraint fine-tuning', () => {
     m.dispose();
   });
 });
+
+describe('a batch another plugin replaced without its group ids or labels', () => {
+  it('names that plugin, not the dataset (which has both)', async () => {
+    // as uda-calibration's MEMO: each step's batch becomes one of inputs only
+    const inputsOnly = { name: 'inputs-only', apiVersion: 1 as const, onBatchStart: (ctx: { batch?: { x: tf.Tensor; indices: Int32Array; size: number } }) => ({ x: ctx.batch!.x, indices: ctx.batch!.indices, size: ctx.batch!.size }) };
+    const m = mlp({ inputShape: [8], hidden: [8], numClasses: 3, seed: 1 });
+    const t = new Trainer({ model: m, seed: 1, batchSize: 32, plugins: [groupConstraints({ numGroups: 2, dualLr: 0.5 }), inputsOnly], baseLoss: 'none' });
+    const e = await trellisErrorOf(() => t.fit(toyData(64, 1), { epochs: 1 }));
+    expect(e.code).toBe('GROUP_IDS_MISSING');
+    expect(e.message).toMatch(/^plugin "group-constraints" needs the group id of every example, but plugin "inputs-only" replaced this step's batch with one that has no group ids — "inputs-only" drops the group ids/);
+    t.dispose();
+    m.dispose();
+  });
+});

@@ -17,6 +17,11 @@ export interface SoftLabelBatch {
   inputs?: tf.Tensor;
   /** Indices of the batch's examples in the training set (for a cached teacher). */
   indices?: Int32Array;
+  /**
+   * True when the labels are known to be class ids in range (a Trainer's batch: its `Dataset` checked them), so a
+   * per-class source does not read them back to the host to check them again (default false: it checks).
+   */
+  labelsChecked?: boolean;
 }
 
 /** JSON state of a generator: enough to rebuild a per-class source without refitting. */
@@ -132,14 +137,14 @@ class MatrixSource implements SoftLabelGenerator {
 
   targets(batch: SoftLabelBatch): tf.Tensor2D {
     const [t] = this.tensors();
-    return tf.tidy(() => tf.matMul(oneHotLabels(batch.labels, this.numClasses), t) as tf.Tensor2D);
+    return tf.tidy(() => tf.matMul(oneHotLabels(batch.labels, this.numClasses, { checkLabelValues: !batch.labelsChecked }), t) as tf.Tensor2D);
   }
 
   pseudoLogits(batch: SoftLabelBatch, temperature: number): tf.Tensor2D {
     // T = 0 gave all-zero rows, a negative T inverted them, NaN gave NaN rows
     checkTemperatureOption(temperature, 'pseudo-logit temperature');
     const [, t] = this.tensors();
-    return tf.tidy(() => tf.mul(tf.matMul(oneHotLabels(batch.labels, this.numClasses), t), temperature) as tf.Tensor2D);
+    return tf.tidy(() => tf.mul(tf.matMul(oneHotLabels(batch.labels, this.numClasses, { checkLabelValues: !batch.labelsChecked }), t), temperature) as tf.Tensor2D);
   }
 
   matrix(): Matrix | null {
@@ -189,7 +194,10 @@ function validateShape(P: Matrix, C: number): void {
   }
 }
 
-/** Label smoothing as a per-class source: `(1−ε)·I + ε/C` (`'uniform-all'`) or `1−ε` / `ε/(C−1)` (`'uniform-others'`). */
+/**
+ * Label smoothing as a per-class source: `(1−ε)·I + ε/C` (`'uniform-all'`) or `1−ε` / `ε/(C−1)` (`'uniform-others'`):
+ * core's `smoothTargets` of the identity, kept as a host (float64) matrix like every per-class source.
+ */
 export function labelSmoothingGenerator(options: { numClasses: number; epsilon: number; variant?: 'uniform-all' | 'uniform-others' }): SoftLabelGenerator {
   checkOptionsObject(options, 'labelSmoothingGenerator', '{ numClasses: 10, epsilon: 0.1 }');
   const { numClasses: C, epsilon: e } = options;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, checkChoice, checkClassLabels } from '@trellis-ml/core';
+import { check, checkChoice, checkClassLabels, smoothTargets, type SmoothingVariant } from '@trellis-ml/core';
 
 /**
  * How a KL term over a `[B, C]` batch is reduced.
@@ -11,8 +11,8 @@ import { check, checkChoice, checkClassLabels } from '@trellis-ml/core';
  */
 export type KlReduction = 'batchmean' | 'elementwise-mean';
 
-/** Label-smoothing variants: `'uniform-all'` spreads ε over all C classes, `'uniform-others'` over the C−1 wrong ones (Tf-KD's code). */
-export type SmoothingVariant = 'uniform-all' | 'uniform-others';
+/** Label-smoothing variants: `'uniform-all'` spreads ε over all C classes, `'uniform-others'` over the C−1 wrong ones (Tf-KD's code); core's type, re-exported. */
+export type { SmoothingVariant };
 
 function checkTemperature(T: number, what = 'temperature'): void {
   check(Number.isFinite(T) && T > 0, 'BAD_TEMPERATURE', `${what} ${T} must be a positive finite number`, 'pass a temperature > 0, e.g. 4');
@@ -52,34 +52,32 @@ function checkSameShape(a: tf.Tensor, b: tf.Tensor, what: string): void {
 /**
  * One-hot float targets `[B, C]` from int labels (built with `tf.oneHot`, no `gather` on the tape).
  * The labels are read back and checked: `tf.oneHot` turns a label outside `[0, C)` into an all-zero
- * row, which would add nothing to a loss, silently.
+ * row, which would add nothing to a loss, silently. `checkLabelValues: false` skips that host read for labels
+ * known to be in range (a Trainer's batch: its `Dataset` checked them when it was built).
  *
  * @throws TrellisError `BAD_CLASSES` unless `numClasses` is an integer ≥ 2; `LABEL_OUT_OF_RANGE` for a
  * label that is not an integer in `[0, numClasses)`.
  */
-export function oneHotLabels(labels: tf.Tensor1D, numClasses: number): tf.Tensor2D {
+export function oneHotLabels(labels: tf.Tensor1D, numClasses: number, options: { checkLabelValues?: boolean } = {}): tf.Tensor2D {
   // tf.oneHot throws a bare "depth must be >=2" for 1 class and reads a fractional depth without complaint
   check(Number.isInteger(numClasses) && numClasses >= 2, 'BAD_CLASSES', `numClasses ${String(numClasses)} is not an integer ≥ 2`,
     'pass the number of classes of the task (the logits\' columns), at least 2');
-  checkClassLabels(labels.dataSync(), numClasses, { fix: `pass integer labels 0..${numClasses - 1}: the logits have ${numClasses} classes` });
+  if (options.checkLabelValues !== false) {
+    checkClassLabels(labels.dataSync(), numClasses, { fix: `pass integer labels 0..${numClasses - 1}: the logits have ${numClasses} classes` });
+  }
   return tf.tidy(() => tf.cast(tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, numClasses), 'float32') as tf.Tensor2D);
 }
 
 /**
  * Label-smoothed targets: `'uniform-all'` gives `(1−ε)·onehot + ε/C` (what
  * `tf.losses.softmaxCrossEntropy(..., labelSmoothing=ε)` uses); `'uniform-others'` gives `1−ε` on the
- * true class and `ε/(C−1)` elsewhere (Tf-KD's code).
+ * true class and `ε/(C−1)` elsewhere (Tf-KD's code). Core's `smoothTargets` of the one-hot labels.
  */
 export function labelSmoothingTargets(labels: tf.Tensor1D, numClasses: number, epsilon: number, variant: SmoothingVariant = 'uniform-all'): tf.Tensor2D {
   check(epsilon >= 0 && epsilon <= 1, 'BAD_OPTION', `label smoothing ε ${epsilon} is outside [0, 1]`, 'pass ε in [0, 1], e.g. 0.1');
   check(variant === 'uniform-all' || variant === 'uniform-others', 'BAD_OPTION', `label-smoothing variant ${JSON.stringify(variant)} is not 'uniform-all' or 'uniform-others'`,
     "pass variant 'uniform-all' (ε/C on every class) or 'uniform-others' (ε/(C−1) on the wrong classes)");
-  return tf.tidy(() => {
-    const oh = oneHotLabels(labels, numClasses);
-    if (variant === 'uniform-all') return tf.add(tf.mul(oh, 1 - epsilon), epsilon / numClasses) as tf.Tensor2D;
-    const off = numClasses > 1 ? epsilon / (numClasses - 1) : 0;
-    return tf.add(tf.mul(oh, 1 - epsilon - off), off) as tf.Tensor2D;
-  });
+  return tf.tidy(() => smoothTargets(oneHotLabels(labels, numClasses), epsilon, variant));
 }
 
 /** Mean over the batch of `−Σ_k p_k log softmax(z)_k` (soft-target cross-entropy). */
@@ -200,6 +198,11 @@ export interface DkdOptions {
   beta: number;
   /** Temperature (required; mdistiller uses 4). */
   T: number;
+  /**
+   * Read the labels back to check they are class ids (default true); `false` for labels known to be in range (a
+   * Trainer's batch, checked by its `Dataset`), which saves a host read every step.
+   */
+  checkLabelValues?: boolean;
 }
 
 /**
@@ -239,7 +242,7 @@ function dkdInternal(zs: tf.Tensor2D, pt: tf.Tensor2D, zt: tf.Tensor2D | null, l
   const T = options.T;
   const C = zs.shape[1];
   const [tckd, nckd] = tf.tidy(() => {
-    const gt = oneHotLabels(labels, C);
+    const gt = oneHotLabels(labels, C, { checkLabelValues: options.checkLabelValues });
     const other = tf.sub(1, gt);
     const t = pt;
     const zsT = tf.div(zs, T);

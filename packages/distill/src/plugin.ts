@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, TrellisError, check, checkChoice, checkTargetsUsed, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { Rng, TrellisError, check, checkChoice, checkTargetsUsed, requireBatchLabels, smoothTargets, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { teacherGenerator, type GeneratorState, type SoftLabelBatch, type SoftLabelGenerator } from './generators.js';
 import { flipRotate, type FlipRotateOptions } from './models.js';
 import { distFromProbs, dkdFromProbs, softTargetKL, standardizeLogits, type KlReduction, type SmoothingVariant } from './losses.js';
@@ -139,7 +139,7 @@ export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<Dist
     } else if (method.kind === 'dkd') {
       const p = driver.targets(batch, method.T);
       const warm = method.warmupEpochs ? Math.min((ctx.epoch + 1) / method.warmupEpochs, 1) : 1;
-      const d = dkdFromProbs(logits, p, batch.labels, method);
+      const d = dkdFromProbs(logits, p, batch.labels, { ...method, checkLabelValues: !batch.labelsChecked });
       out.tckd = tf.mul(d.tckd, w * warm * method.alpha) as tf.Scalar;
       out.nckd = tf.mul(d.nckd, w * warm * method.beta) as tf.Scalar;
     } else if (method.kind === 'dist') {
@@ -204,8 +204,9 @@ export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<Dist
     },
     transformTargets: (targets) => (options.ceWeight === 1 ? targets : tf.mul(targets, options.ceWeight)),
     lossTerms: (outputs, batch, ctx) => {
-      check(batch.y, 'UNLABELED', 'distillation needs labeled batches (soft labels are looked up by the label)', 'train on a labeled dataset');
-      return lossTerms(outputs.logits as tf.Tensor2D, { labels: batch.y, inputs: batch.x, indices: batch.indices }, ctx);
+      const labels = requireBatchLabels(ctx, batch, options.name ?? 'distill', 'soft labels are looked up by the label');
+      // the Trainer's Dataset checked its labels: no host read per step to check them again
+      return lossTerms(outputs.logits as tf.Tensor2D, { labels, inputs: batch.x, indices: batch.indices, labelsChecked: true }, ctx);
     },
     onBatchEnd: () => {
       steps++;
@@ -225,7 +226,8 @@ export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<Dist
 
 /**
  * Label smoothing as a pure target replacement (no extra loss term): the Trainer's cross-entropy
- * targets become `(1−ε)·onehot + ε/C` (`'uniform-all'`) or `1−ε` / `ε/(C−1)` (`'uniform-others'`).
+ * targets become `(1−ε)·onehot + ε/C` (`'uniform-all'`) or `1−ε` / `ε/(C−1)` (`'uniform-others'`), by core's
+ * `smoothTargets` (a row another plugin weighted is smoothed within its own mass).
  * A Trainer without the base loss (`baseLoss: 'none'`, or a loss-replacing plugin beside it) is `TARGETS_IGNORED` at setup.
  */
 export function labelSmoothingPlugin(options: { epsilon: number; variant?: SmoothingVariant; name?: string }): TrainerPlugin<Record<string, never>> {
@@ -239,16 +241,8 @@ export function labelSmoothingPlugin(options: { epsilon: number; variant?: Smoot
     apiVersion: 1,
     // beside a loss-replacing plugin (or baseLoss 'none') it was silently a no-op
     setup: (ctx) => checkTargetsUsed(ctx, options.name ?? 'label-smoothing', 'smooths the base loss\'s targets'),
-    transformTargets: (targets) => {
-      const C = targets.shape[1]!;
-      const e = options.epsilon;
-      if (options.variant === 'uniform-others') {
-        // t·(1 − ε − ε/(C−1)) + (Σt)·ε/(C−1): exact on one-hot rows, and preserves a scaled row's mass
-        const off = e / (C - 1);
-        return tf.add(tf.mul(targets, 1 - e - off), tf.mul(tf.sum(targets, 1, true), off));
-      }
-      return tf.add(tf.mul(targets, 1 - e), tf.mul(tf.sum(targets, 1, true), e / C));
-    },
+    // within each row's mass (core's smoothTargets): exact on one-hot rows, and preserves a scaled row's mass
+    transformTargets: (targets) => smoothTargets(targets as tf.Tensor2D, options.epsilon, options.variant),
   };
 }
 

@@ -62,6 +62,18 @@ describe('distillPlugin', () => {
     m.dispose();
   });
 
+  it('labelSmoothingPlugin smooths a one-hot and a weighted row within their mass, both variants (hand-computed, C = 4)', () => {
+    const rows = tf.tensor2d([[0, 1, 0, 0], [0, 0.5, 0, 0]]);
+    const hook = (variant: 'uniform-all' | 'uniform-others', epsilon: number): number[][] =>
+      tf.tidy(() => labelSmoothingPlugin({ epsilon, variant }).transformTargets!(rows, { logits: rows, features: {} }, {} as never).arraySync() as number[][]);
+    const close = (a: number[][], e: number[][]) => a.forEach((r, b) => r.forEach((v, k) => expect(v, `row ${b}, class ${k}`).toBeCloseTo(e[b]![k]!, 6)));
+    // ε = 0.2, uniform-all: 0.8·t + 0.05·Σt
+    close(hook('uniform-all', 0.2), [[0.05, 0.85, 0.05, 0.05], [0.025, 0.425, 0.025, 0.025]]);
+    // ε = 0.3, uniform-others: ε/(C−1) = 0.1, 0.6·t + 0.1·Σt
+    close(hook('uniform-others', 0.3), [[0.1, 0.7, 0.1, 0.1], [0.05, 0.35, 0.05, 0.05]]);
+    rows.dispose();
+  });
+
   const methods: Array<[string, DistillMethod]> = [
     ['soft-kl', { kind: 'soft-kl', T: 4 }],
     ['dkd', { kind: 'dkd', alpha: 1, beta: 8, T: 4, warmupEpochs: 2 }],

@@ -6,7 +6,7 @@ import {
   oneHotLabels, reffakdGenerator, reffakdLoss, shuffledMatrixGenerator, softTargetKL, standardizeLogits, teacherGenerator, tfkdRegGenerator, tfkdRegLoss,
   tfkdRegMatrix, trainAutoencoder, convAutoencoder, flipRotate, type DistillMethod,
 } from '../src/index.js';
-import { trellisErrorOf } from '@trellis-ml/testkit';
+import { trellisErrorOf, watchBatchReads } from '@trellis-ml/testkit';
 import { ZS, ZT, Y, toy, useCpu, val } from './helpers.js';
 
 beforeAll(useCpu);
@@ -138,6 +138,25 @@ describe('bad input to the pure losses is a TrellisError', () => {
       expect(trellisErrorOf(() => oneHotLabels(y(), C)).code).toBe('BAD_CLASSES');
       expect(trellisErrorOf(() => labelSmoothingTargets(y(), C, 0.1)).code).toBe('BAD_CLASSES');
     }
+  });
+
+  it('oneHotLabels reads the labels back to check them unless told they are checked (the plugin\'s Trainer batches: no host read per step)', () => {
+    const out = tf.tensor1d([0, 3], 'int32');
+    expect(trellisErrorOf(() => oneHotLabels(out, 3)).code).toBe('LABEL_OUT_OF_RANGE');
+    const w = watchBatchReads('y');
+    try {
+      const ok = tf.tensor1d([0, 2], 'int32');
+      w.watch(ok);
+      const checked = oneHotLabels(ok, 3);
+      expect(w.reads()).toBe(1);
+      const unchecked = oneHotLabels(ok, 3, { checkLabelValues: false });
+      expect(w.reads()).toBe(1);
+      expect(Array.from(unchecked.dataSync())).toEqual(Array.from(checked.dataSync()));
+      tf.dispose([ok, checked, unchecked]);
+    } finally {
+      w.restore();
+    }
+    out.dispose();
   });
 
   it('softTargetKL scaleT2 that is not a boolean (the string "no" multiplied by T²)', () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, TrellisError, checkTargetsUsed, penultimateTap, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { Rng, TrellisError, checkTargetsUsed, penultimateTap, requireBatchLabels, smoothTargets, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { checkVariant, relaxedCenterLoss, relaxedCrossEntropy, type RelaxBranch } from './relaxedLosses.js';
 import { resolveSRCMConfig, withSRCM, type SRCMConfig } from './srcm.js';
 
@@ -11,10 +11,9 @@ export interface LossReplacingPlugin<S = unknown> extends TrainerPlugin<S> {
   readonly replacesBaseLoss: true;
 }
 
+/** The step's labels; `UNLABELED` names the plugin, and a plugin that replaced the batch without them (core's check). */
 function labelsOf(ctx: TrainerContext, name: string): tf.Tensor1D {
-  const y = ctx.batch?.y;
-  if (!y) throw new TrellisError('UNLABELED', `plugin "${name}" needs labelled batches`, 'train on a labelled dataset');
-  return y;
+  return requireBatchLabels(ctx, ctx.batch, name);
 }
 
 /** Which epoch number the alternating schedule sees: CRL counts from 1, the original RelaxLoss from 0. */
@@ -299,7 +298,7 @@ function checkPositive(what: string, v: number): void {
  * Label smoothing (the negative control: it increases leakage at small scale): targets
  * (1 − ε)·onehot + ε/C, i.e. (1 − ε)·CE + ε·mean_k(−log p_k). A row another plugin has already
  * weighted (distill's `ceWeight`, a `w·onehot` row) is smoothed within its own mass,
- * `(1 − ε)·t + ε·Σt/C`, so the two target hooks give the same targets in either order. A Trainer without the
+ * `(1 − ε)·t + ε·Σt/C` (core's `smoothTargets`), so the two target hooks give the same targets in either order. A Trainer without the
  * base loss (a loss-replacing plugin beside it, or `baseLoss: 'none'`) is `TARGETS_IGNORED` at setup.
  */
 export function labelSmoothing(options: { epsilon?: number; name?: string } = {}): TrainerPlugin {
@@ -309,11 +308,8 @@ export function labelSmoothing(options: { epsilon?: number; name?: string } = {}
   return {
     name: options.name ?? 'label-smoothing',
     apiVersion: 1,
-    transformTargets: (targets) => {
-      const c = targets.shape[targets.shape.length - 1]!;
-      // ε·Σt/C, not ε/C: a weighted row (mass w) used to get its smoothing mass ε unweighted
-      return tf.add(tf.mul(1 - eps, targets), tf.mul(tf.sum(targets, -1, true), eps / c));
-    },
+    // ε·Σt/C, not ε/C: a weighted row (mass w) used to get its smoothing mass ε unweighted
+    transformTargets: (targets) => smoothTargets(targets as tf.Tensor2D, eps),
     // beside a loss-replacing plugin (or baseLoss 'none') it was silently a no-op
     setup: (ctx) => checkTargetsUsed(ctx, options.name ?? 'label-smoothing', "smooths the base loss's targets"),
   };

@@ -43,20 +43,22 @@ describePluginConformance('fair-prune: pruning (layerwise, gradients unmasked, r
 });
 
 // ---- group constraints (the multipliers start at 0 and move after the first batch, so the
-// `penalty` term is in the loss from the second step on)
-describePluginConformance('fair-prune: groupConstraints (loss gap, abs)', () => groupConstraints({ numGroups: GROUPS, dualLr: 0.5 }));
+// `penalty` term is in the loss from the second step on). Their dual step reads every batch on the host.
+const hostDuals = { allowBatchReads: "the multipliers' update sums each step's per-group losses on the host (float64), from the step's logits, labels and group ids" };
+describePluginConformance('fair-prune: groupConstraints (loss gap, abs)', () => groupConstraints({ numGroups: GROUPS, dualLr: 0.5 }), hostDuals);
 describePluginConformance('fair-prune: groupConstraints (one-sided, ring buffer, initial λ)', () =>
-  groupConstraints({ numGroups: GROUPS, violation: 'one-sided', bufferSize: 8, initialLambdas: [0.5, 0.2], dualLr: 0.5 }));
+  groupConstraints({ numGroups: GROUPS, violation: 'one-sided', bufferSize: 8, initialLambdas: [0.5, 0.2], dualLr: 0.5 }), hostDuals);
 describePluginConformance('fair-prune: groupConstraints (excess loss vs dense, distillation)', () =>
-  groupConstraints({ numGroups: GROUPS, target: 'excess-loss', dense, reference, kd: { weight: 0.5, temperature: 4 }, dualLr: 0.5 }));
-describePluginConformance('fair-prune: groupConstraints (epoch dual update)', () => groupConstraints({ numGroups: GROUPS, dualUpdate: 'epoch', initialLambdas: [0.3, 0.1] }));
-describePluginConformance('fair-prune: equalizedLoss', () => equalizedLoss({ numGroups: GROUPS, dualLr: 0.5 }));
+  groupConstraints({ numGroups: GROUPS, target: 'excess-loss', dense, reference, kd: { weight: 0.5, temperature: 4 }, dualLr: 0.5 }), hostDuals);
+describePluginConformance('fair-prune: groupConstraints (epoch dual update)', () => groupConstraints({ numGroups: GROUPS, dualUpdate: 'epoch', initialLambdas: [0.3, 0.1] }), hostDuals);
+describePluginConformance('fair-prune: equalizedLoss', () => equalizedLoss({ numGroups: GROUPS, dualLr: 0.5 }), hostDuals);
 // CEAG needs the dense accuracies: given as `reference` (from `dense` it would compute them in onFitStart).
-describePluginConformance('fair-prune: accuracyGapConstraints', () => accuracyGapConstraints({ numGroups: GROUPS, reference, dualLr: 0.5, bufferSize: 16 }));
-describePluginConformance('fair-prune: mitigationPlugin (group-loss)', () => mitigationPlugin({ kind: 'group-loss', target: 'excess-loss', dualLr: 0.5 }, GROUPS, dense, reference)!);
+describePluginConformance('fair-prune: accuracyGapConstraints', () => accuracyGapConstraints({ numGroups: GROUPS, reference, dualLr: 0.5, bufferSize: 16 }), hostDuals);
+describePluginConformance('fair-prune: mitigationPlugin (group-loss)', () => mitigationPlugin({ kind: 'group-loss', target: 'excess-loss', dualLr: 0.5 }, GROUPS, dense, reference)!, hostDuals);
 
 // ---- composed as fineTunePruned composes them: the constraint beside a restored fixed mask
 describePluginConformance('fair-prune: groupConstraints beside pruning', () => groupConstraints({ numGroups: GROUPS, dualLr: 0.5 }), {
+  ...hostDuals,
   companions: ({ model }) => {
     const masks = computeMasks(model, { sparsity: 0.5 });
     const p = pruning({ sparsity: masks.sparsity, masks });

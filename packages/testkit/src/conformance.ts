@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { watchBatchReads } from './hostReads.js';
 import { check, Dataset, decodeJournalValue, encodeJournalValue, requireBackend, Rng, SYNC_HOOKS, Trainer, TrellisError, mlp, useBackend, type ModelAdapter, type TrainerPlugin } from '@trellis-ml/core';
 
 /** What a conformance run builds the plugin against. */
@@ -26,6 +27,11 @@ export interface ConformanceOptions {
   optimizer?: () => tf.Optimizer;
   /** Plugins the plugin under test needs beside it (built fresh per run). */
   companions?: (fixture: ConformanceFixture) => TrainerPlugin[];
+  /**
+   * Why the plugin reads the batch back to the host in every step, for a plugin that must (e.g. per-class counts
+   * kept on the host): with it `no-batch-reads` passes and quotes the reason; without it, reads fail that check.
+   */
+  allowBatchReads?: string;
 }
 
 /** The default conformance data: 96 examples, 8 features, 3 classes, 2 groups. */
@@ -264,6 +270,9 @@ function checkOptions(factory: unknown, options: ConformanceOptions): void {
     check(v === undefined || (Number.isInteger(v) && v >= 1), 'BAD_OPTION', `conformance option \`${k}\` ${typeof v === 'string' ? `"${v}"` : String(v)} is not an integer ≥ 1`,
       `pass a whole number, e.g. ${k}: ${k === 'steps' ? 6 : 16} (the default)`);
   }
+  check(options.allowBatchReads === undefined || (typeof options.allowBatchReads === 'string' && options.allowBatchReads.trim().length > 0), 'BAD_OPTION',
+    `conformance option \`allowBatchReads\` is ${JSON.stringify(options.allowBatchReads)}, not a reason`,
+    "pass the reason the plugin reads the batch on the host in every step, e.g. allowBatchReads: 'keeps per-class counts on the host', or leave it out");
   check(options.baseLoss === undefined || options.baseLoss === 'crossEntropy' || options.baseLoss === 'none', 'BAD_OPTION',
     `conformance option \`baseLoss\` "${String(options.baseLoss)}" is not a base loss`, "pass 'crossEntropy' (the default) or 'none' (unsupervised plugins)");
 }
@@ -446,6 +455,18 @@ function stepLeakMessage(steps: number, counts: number[], meter: HookMeter): str
 }
 
 /**
+ * The no-batch-reads message: how many of the measured steps read their batch (labels, inputs or group ids) back to
+ * the host, and either the fix or the reason the plugin gave for it.
+ */
+function batchReadsMessage(stepsRead: number, readsOf: string[], steps: number, allowed: string | undefined): string {
+  if (stepsRead === 0) return `no host read of the batch in ${steps} steps`;
+  const what = `${stepsRead} of ${steps} steps read their batch back to the host (dataSync/arraySync calls: ${readsOf.join(', ')})`;
+  if (allowed !== undefined) return `${what}: allowed, "${allowed}"`;
+  return `${what} — each read stalls the step until the device catches up. Fix: keep the work on tensors (e.g. tf.oneHot(batch.y, k) or tf.gather instead of reading the labels), `
+    + 'read what the plugin needs once, in setup or onFitStart, from ctx.train, or, when a host read every step is what the plugin is for, say why with the allowBatchReads option';
+}
+
+/**
  * Runs the conformance checks on a plugin factory and returns one result per check (no test
  * framework needed). The factory is called once per run and must build a fresh plugin (`contract` calls it twice
  * and fails when both calls return the same object). Runs on the current TensorFlow.js backend; with none picked
@@ -536,11 +557,20 @@ export async function checkPluginConformance(
   let stepLeak: { perStep: number | null } | null = null;
   // the suite built these plugins, so it may wrap their step hooks to see which one leaves tensors behind
   const meter = meterHooks([...run1.companions, run1.plugin]);
+  // and counts the host reads of each step's batch (labels, inputs, group ids): the same steps, so no extra run
+  const reads = { labels: watchBatchReads('y'), inputs: watchBatchReads('x'), 'group ids': watchBatchReads('y') };
+  const totalReads = () => Object.values(reads).reduce((n, w) => n + w.reads(), 0);
+  let batchesRead = 0;
   try {
     for (let i = 0; i < steps; i++) {
       const batch = data.batchAt(Int32Array.from({ length: Math.min(options.batchSize ?? 16, data.size) }, (_, k) => k));
+      if (batch.y) reads.labels.watch(batch.y);
+      reads.inputs.watch(batch.x);
+      if (batch.groups) reads['group ids'].watch(batch.groups);
       meter.step = i;
+      const readsBefore = totalReads();
       await run1.trainer.trainStep(batch);
+      if (totalReads() > readsBefore) batchesRead++;
       counts.push(tf.memory().numTensors);
     }
     const flat = counts.slice(1).every((c) => c === counts[1]);
@@ -556,7 +586,11 @@ export async function checkPluginConformance(
     record('no-tensor-leak', false, `a training step after fit threw: ${(e as Error)?.message ?? String(e)}`);
   } finally {
     meter.restore();
+    // each watch patched dataSync over the one before it: put them back in reverse
+    for (const w of Object.values(reads).reverse()) w.restore();
   }
+  const readsOf = Object.entries(reads).filter(([, w]) => w.reads() > 0).map(([part, w]) => `${part} ${w.reads()}`);
+  record('no-batch-reads', batchesRead === 0 || options.allowBatchReads !== undefined, batchReadsMessage(batchesRead, readsOf, steps, options.allowBatchReads));
 
   // 3. state round trip
   if (run1.plugin.getState) {

@@ -4,7 +4,7 @@ import { checkPluginConformance, type ConformanceFixture, type ConformanceOption
 
 /**
  * Registers the Trellis plugin conformance suite in vitest: one test per check (contract, hook names, sync tape
- * hooks, trains, no tensor leak, state round trip, dispose frees, deterministic, no epoch leak, resume matches).
+ * hooks, trains, no tensor leak, no batch reads, state round trip, dispose frees, deterministic, no epoch leak, resume matches).
  *
  * ```ts
  * describePluginConformance('my-plugin', () => myPlugin({ strength: 0.1 }));
@@ -18,7 +18,7 @@ export function describePluginConformance(
   describe(`plugin conformance: ${name}`, () => {
     let results: Promise<ConformanceResult[]> | null = null;
     const get = () => (results ??= checkPluginConformance(factory, options));
-    for (const check of ['contract', 'hook-names', 'sync-tape-hooks', 'trains', 'no-tensor-leak', 'state-round-trip', 'dispose-frees', 'deterministic', 'no-epoch-leak', 'resume-matches']) {
+    for (const check of ['contract', 'hook-names', 'sync-tape-hooks', 'trains', 'no-tensor-leak', 'no-batch-reads', 'state-round-trip', 'dispose-frees', 'deterministic', 'no-epoch-leak', 'resume-matches']) {
       // the first test waits for every check's training runs: not vitest's 5 s default in a plugin author's project
       it(check, { timeout: 120_000 }, async () => {
         const r = (await get()).find((x) => x.check === check);

@@ -56,8 +56,10 @@ describePluginConformance('uda-calibration: certaintyDistillation (target-batch 
 // CoTTA (teacher and anchor copied at setup; augmentation averaging on every batch with threshold 1) and MEMO
 // (one episode per batch: adapt, predict, reset) on the fixture's feature vectors: noise-only augmentation.
 const noise = { maxRotationDegrees: 0, maxShiftPixels: 0, noiseStd: 0.3, clipRange: null };
-describePluginConformance('uda-calibration: cotta', () => cotta({ augmentation: noise, augThreshold: 1, restoreProb: 0.05 }), tta);
-describePluginConformance('uda-calibration: memo', () => memo({ augmentation: noise, nAug: 4 }), { ...tta, optimizer: () => tf.train.sgd(0.01) });
+// Both augment each batch's inputs on the host (seeded rotation, shift and noise), so their steps read the batch.
+const hostAugmentation = { allowBatchReads: 'augments each batch on the host (seeded rotation, shift, noise)' };
+describePluginConformance('uda-calibration: cotta', () => cotta({ augmentation: noise, augThreshold: 1, restoreProb: 0.05 }), { ...tta, ...hostAugmentation });
+describePluginConformance('uda-calibration: memo', () => memo({ augmentation: noise, nAug: 4 }), { ...tta, ...hostAugmentation, optimizer: () => tf.train.sgd(0.01) });
 
 // onlinePredictions records beside an adaptation method (the online protocol), and in plain
 // supervised training.

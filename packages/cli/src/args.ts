@@ -3,6 +3,8 @@ import { checkRunSeed, TrellisError } from '@trellis-ml/core';
 /** Parsed command line: the subcommand, flags and `--set key=value` params. */
 export interface ParsedArgs {
   command: string | null;
+  /** The one argument after the command that takes one (`trellis check-plugin <module>`); absent otherwise. */
+  target?: string;
   flags: Record<string, string | boolean>;
   params: Record<string, string | number | boolean>;
 }
@@ -19,6 +21,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   const flags: Record<string, string | boolean> = {};
   const params: Record<string, string | number | boolean> = {};
   let command: string | null = null;
+  let target: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-h') {
@@ -52,13 +55,14 @@ export function parseArgs(argv: string[]): ParsedArgs {
         params[k] = rest.join('=');
       } else flags[key] = value;
     } else if (command === null) command = a;
+    else if (command === 'check-plugin' && target === null) target = a;
     else if (command === 'help' && !flags.help) {
       // `trellis help distill` reads as `trellis distill --help`
       command = a;
       flags.help = true;
     } else throw new TrellisError('BAD_ARGS', `unexpected argument "${a}"`, 'see `trellis --help`');
   }
-  return { command, flags, params };
+  return { command, flags, params, ...(target !== null ? { target } : {}) };
 }
 
 /** Flags every command takes (`trellis --help` lists them under "Common flags"). */
@@ -67,7 +71,10 @@ const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
   train: ['quick', 'full', 'dataset', 'model', 'epochs', 'batch-size', 'lr', 'limit', 'resume', 'workers'],
   // the tour is quick only: --quick is accepted (and changes nothing), --full is refused by checkFlags
   tour: ['quick', 'epochs', 'only'],
+  'check-plugin': ['export'],
 };
+/** The common flags `check-plugin` takes: the conformance suite picks its own seeds and writes no run. */
+const CHECK_PLUGIN_COMMON: readonly string[] = ['backend', 'threads', 'gemm', 'help', 'version'];
 /** Flags of every technique subcommand (besides the common ones and `--set`). */
 const TECHNIQUE_FLAGS: readonly string[] = ['quick', 'full', 'seeds', 'resume'];
 
@@ -90,7 +97,7 @@ export function checkFlags(command: string, flags: ParsedArgs['flags']): void {
       'run one technique\'s full study with `trellis <technique> --full` (e.g. `trellis distill --full`)');
   }
   if (flags.out === '') throw new TrellisError('BAD_ARGS', '--out is empty', 'pass the directory runs go under, e.g. --out runs (the default)');
-  const allowed = new Set([...COMMON_FLAGS, ...commandFlags(command)]);
+  const allowed = new Set([...(command === 'check-plugin' ? CHECK_PLUGIN_COMMON : COMMON_FLAGS), ...commandFlags(command)]);
   for (const key of Object.keys(flags)) {
     if (!allowed.has(key)) {
       const list = [...allowed].map((f) => `--${f}`).join(', ');

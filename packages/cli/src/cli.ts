@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { coreVersion, describeParams, experimentSeeds, GEMM_CHOICES, MAX_BACKEND_THREADS, MAX_SEED, packageOf, TrellisError, useBackend, type BackendName } from '@trellis-ml/core';
 import { checkFlags, choiceFlag, commandFlags, intFlag, modeFlag, numberFlag, parseArgs, seedFlag, seedsFlag } from './args.js';
+import { loadPluginUnderCheck, runCheckPlugin } from './checkPlugin.js';
 import { announceOnInterrupt } from './interrupt.js';
 import { checkCanResume, checkTechniqueParams, runTechnique } from './technique.js';
 import { TECHNIQUES } from './techniques.js';
@@ -10,11 +11,11 @@ import { checkTrainOptions, runTrain, type TrainCommandOptions } from './train.j
 const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'trellis-native', 'wasm', 'cpu'] as const;
 
 /**
- * The subcommands `trellis` runs: `train`, `tour`, `list`, `help` and one per technique (in tour order).
+ * The subcommands `trellis` runs: `train`, `tour`, `list`, `help`, one per technique (in tour order) and `check-plugin`.
  * Any other word is an unknown command; `trellis --help` has a usage line for each.
  */
 export function commandNames(): string[] {
-  return ['train', 'tour', 'list', 'help', ...TECHNIQUES.map((t) => t.name)];
+  return ['train', 'tour', 'list', 'help', ...TECHNIQUES.map((t) => t.name), 'check-plugin'];
 }
 
 /** The `UNKNOWN_COMMAND` error for `command`, naming the subcommands there are. */
@@ -37,6 +38,8 @@ export function helpText(): string {
     '  trellis list                                 the technique subcommands, each with its package and what it does',
     ...TECHNIQUES.map((t) => `  trellis ${t.name.padEnd(16)} ${flagsOf(t.name)} [--seeds 1,2,3] [--set key=value]${t.resumable ? ' [--resume]' : ''}   ${t.description}`),
     '  trellis help [<technique>]                   this text, or a technique\'s --set keys (the same as `trellis <technique> --help`)',
+    '  trellis check-plugin <module.js> [--export name]   the plugin conformance suite on the plugin factory the module exports',
+    '                (default export unless --export; an export `conformanceOptions` gives the suite\'s options; exit 1 when a check fails)',
     '',
     `Common flags: --seed N (0 to ${MAX_SEED}, default 1), --backend auto|tensorflow-gpu|tensorflow|trellis-native|wasm|cpu (default auto),`,
     `              --threads N (1 to ${MAX_BACKEND_THREADS}; wasm runs at most 8), --out DIR (default runs),`,
@@ -90,7 +93,7 @@ export async function versionText(): Promise<string> {
 /** Runs the CLI with `argv` (without node and script). Returns the exit code. */
 export async function main(argv: string[], log: (line: string) => void = (l) => console.log(l)): Promise<number> {
   try {
-    const { command, flags, params } = parseArgs(argv);
+    const { command, flags, params, target } = parseArgs(argv);
     // An unknown command is an error whatever flags come with it (`trellis frobnicate --help` used to print the usage, exit 0).
     if (command !== null && !commandNames().includes(command)) throw unknownCommand(command);
     if (flags.version) {
@@ -147,6 +150,8 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
       checkTechniqueParams(experiment, { mode, seed, params });
       experimentSeeds({ mode, seed, out, ...(seeds ? { seeds } : {}) });
     }
+    // the module is loaded before the backend starts, so a wrong path or export fails at once
+    const pluginUnderCheck = command === 'check-plugin' ? await loadPluginUnderCheck(target, typeof flags.export === 'string' ? flags.export : undefined) : null;
     const backend = await useBackend(backendName, { ...(threads !== undefined ? { threads } : {}), ...(gemm !== undefined ? { gemm } : {}) });
     log(`backend: ${backend.name} (${backend.kernels}${backend.threads ? `, ${backend.threads} thread(s)` : ''})`);
     if (backend.libraries) log(`  ${backend.libraries}`);
@@ -154,6 +159,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     if (gemmIgnored) log(`  ${gemmIgnored}`);
     const nativeSkipped = backend.notes?.find((n) => n.startsWith('trellis-native:'));
     if (nativeSkipped) log(`  native kernels not used — ${nativeSkipped.slice('trellis-native:'.length).trim()}`);
+    if (pluginUnderCheck) return await runCheckPlugin(pluginUnderCheck, log);
     if (command !== 'tour') announceOnInterrupt(command, out, flags.resume === true);
     if (command === 'train') {
       await runTrain(trainOptions);

@@ -96,7 +96,7 @@ describe('trellis CLI (review fixes)', () => {
       while (end < lines.length && /^ {4,}/.test(lines[end]!)) end++;
       return lines.slice(start, end).join('\n');
     };
-    expect(commandNames()).toEqual(['train', 'tour', 'list', 'help', ...TECHNIQUES.map((t) => t.name)]);
+    expect(commandNames()).toEqual(['train', 'tour', 'list', 'help', ...TECHNIQUES.map((t) => t.name), 'check-plugin']);
     for (const command of commandNames()) {
       const text = usage(command);
       if (command === 'list' || command === 'help') continue;

@@ -15,44 +15,48 @@ export function checkTargetsUsed(ctx: Pick<TrainerContext, 'baseLossActive'>, pl
   if (ctx.baseLossActive) return;
   throw new TrellisError('TARGETS_IGNORED',
     `plugin "${plugin}" ${effect}, but the Trainer adds no base loss (baseLoss 'none', or a loss-replacing plugin such as privacy's crl or relaxLoss), so no transformTargets hook runs and it would change nothing`,
-    fix ?? `train with the base cross-entropy and no loss-replacing plugin, or leave "${plugin}" out`, { plugin });
+    fix ?? `leave "${plugin}" out, or train with the base cross-entropy and no loss-replacing plugin (beside test-time adaptation, which needs baseLoss 'none', only the first is possible)`, { plugin });
 }
 
-/** The part of a missing batch field's message that says where it went: the plugin that replaced the batch, if any. */
-function replacedBatchNote(ctx: Pick<TrainerContext, 'batchReplacedBy'>, plugin: string, field: string): { problem: string; fix?: string } {
-  const by = ctx.batchReplacedBy;
-  if (by === undefined || by === plugin) return { problem: `this step's batch has no ${field}` };
+/** Which batch field a check needs: its name in messages and its key in {@link TrainerContext.batchDroppedBy}. */
+type BatchField = { key: 'labels' | 'groups'; name: string };
+
+/** Where a missing batch field went: the plugin whose replacement batch dropped it, if one did. */
+function droppedNote(ctx: Pick<TrainerContext, 'batchDroppedBy'>, plugin: string, field: BatchField): { problem: string; fix?: string; by?: string } {
+  const by = ctx.batchDroppedBy?.[field.key];
+  if (by === undefined || by === plugin) return { problem: `this step's batch has no ${field.name}` };
   return {
-    problem: `plugin "${by}" replaced this step's batch with one that has no ${field}`,
-    fix: `"${by}" drops the ${field} from the batch it trains on: train "${plugin}" in a Trainer without "${by}"`,
+    problem: `plugin "${by}" replaced this step's batch with one without its ${field.name}`,
+    fix: `"${by}" drops the ${field.name} from the batch it trains on: train "${plugin}" in a Trainer without "${by}"`,
+    by,
   };
 }
 
 /**
  * The labels of a training step's batch, for a plugin hook that needs them (`lossTerms`, `onBatchStart`,
- * `onBatchEnd`). Throws `UNLABELED` naming `plugin` when the batch has none, and, when another plugin replaced the
- * step's batch ({@link TrainerContext.batchReplacedBy}), that plugin: the dataset may well have labels.
- * `need` says what the plugin uses them for.
+ * `onBatchEnd`). Throws `UNLABELED` naming `plugin` when the batch has none, and, when another plugin's replacement
+ * batch dropped the labels the step's batch had ({@link TrainerContext.batchDroppedBy}), that plugin: the dataset
+ * has labels. `need` says what the plugin uses them for.
  *
  * @example const y = requireBatchLabels(ctx, batch, 'my-plugin', 'its centre loss is per class');
  */
-export function requireBatchLabels(ctx: Pick<TrainerContext, 'batchReplacedBy'>, batch: Batch | undefined, plugin: string, need?: string): NonNullable<Batch['y']> {
+export function requireBatchLabels(ctx: Pick<TrainerContext, 'batchDroppedBy'>, batch: Batch | undefined, plugin: string, need?: string): NonNullable<Batch['y']> {
   if (batch?.y) return batch.y;
-  const { problem, fix } = replacedBatchNote(ctx, plugin, 'labels');
-  throw new TrellisError('UNLABELED', `plugin "${plugin}" needs labelled batches${need ? ` (${need})` : ''}, but ${problem}`,
-    fix ?? 'train on a labelled dataset', { plugin, ...(ctx.batchReplacedBy !== undefined ? { batchReplacedBy: ctx.batchReplacedBy } : {}) });
+  const note = droppedNote(ctx, plugin, { key: 'labels', name: 'labels' });
+  throw new TrellisError('UNLABELED', `plugin "${plugin}" needs labelled batches${need ? ` (${need})` : ''}, but ${note.problem}`,
+    note.fix ?? 'train on a labelled dataset', { plugin, ...(note.by !== undefined ? { droppedBy: note.by } : {}) });
 }
 
 /**
  * The group ids of a training step's batch, for a plugin that needs them (per-group losses and constraints). Throws
  * `GROUP_IDS_MISSING` as {@link requireBatchLabels} throws `UNLABELED`; `fix` replaces the advice for a batch that
- * was never replaced (e.g. how to give the dataset group ids).
+ * had none to begin with (e.g. how to give the dataset group ids).
  */
-export function requireBatchGroups(ctx: Pick<TrainerContext, 'batchReplacedBy'>, batch: Batch | undefined, plugin: string, fix = 'train on a dataset with one group id per example (Dataset.withGroups)'): NonNullable<Batch['groups']> {
+export function requireBatchGroups(ctx: Pick<TrainerContext, 'batchDroppedBy'>, batch: Batch | undefined, plugin: string, fix = 'train on a dataset with one group id per example (Dataset.withGroups)'): NonNullable<Batch['groups']> {
   if (batch?.groups) return batch.groups;
-  const note = replacedBatchNote(ctx, plugin, 'group ids');
+  const note = droppedNote(ctx, plugin, { key: 'groups', name: 'group ids' });
   throw new TrellisError('GROUP_IDS_MISSING', `plugin "${plugin}" needs the group id of every example, but ${note.problem}`,
-    note.fix ?? fix, { plugin, ...(ctx.batchReplacedBy !== undefined ? { batchReplacedBy: ctx.batchReplacedBy } : {}) });
+    note.fix ?? fix, { plugin, ...(note.by !== undefined ? { droppedBy: note.by } : {}) });
 }
 
 /** The contract version this core implements. */
@@ -79,11 +83,11 @@ export interface TrainerContext {
   /** The current batch (during batch hooks). */
   batch?: Batch;
   /**
-   * The plugin whose `onBatchStart` replaced the current step's batch (the last one, when several did), or
-   * `undefined` when the step trains on the batch it was given. Checks that find the batch without labels or group
-   * ids name it ({@link requireBatchLabels}): a replacement may drop them (uda-calibration's MEMO keeps inputs only).
+   * The plugins whose `onBatchStart` replacement batch dropped the labels (`labels`) or group ids (`groups`) the
+   * current step's batch had (empty when no replacement dropped any). A replacement may drop them (uda-calibration's
+   * MEMO keeps inputs only); {@link requireBatchLabels} and {@link requireBatchGroups} then name that plugin.
    */
-  batchReplacedBy?: string;
+  batchDroppedBy?: { labels?: string; groups?: string };
   /** The training dataset. */
   train?: Dataset;
   /** Scalars logged for the current step or epoch (plugins may add numbers). */

@@ -402,7 +402,7 @@ export class Trainer {
     await this.setup();
     const ctx = this.ctx;
     ctx.batch = batch;
-    ctx.batchReplacedBy = undefined;
+    ctx.batchDroppedBy = {};
     const replacing = this.replacing;
     try {
       if (replacing.length > 1) {
@@ -417,8 +417,10 @@ export class Trainer {
           // free the old batch's tensors, except those the new one reuses (`{ ...ctx.batch, x: augmented }` keeps y)
           const kept = new Set([replaced.x, replaced.y, replaced.groups]);
           for (const t of [ctx.batch!.x, ctx.batch!.y, ctx.batch!.groups]) if (t && !kept.has(t)) t.dispose();
+          const dropped = ctx.batchDroppedBy ??= {};
+          if (ctx.batch!.y && !replaced.y) dropped.labels ??= p.name;
+          if (ctx.batch!.groups && !replaced.groups) dropped.groups ??= p.name;
           ctx.batch = replaced;
-          ctx.batchReplacedBy = p.name;
         }
       }
     } catch (e) {
@@ -449,9 +451,9 @@ export class Trainer {
           let total: tf.Scalar = tf.scalar(0);
           if (baseLoss !== 'none') {
             if (!current.y) {
-              const by = ctx.batchReplacedBy;
-              throw new TrellisError('UNLABELED', `the batch has no labels but the base loss is cross-entropy${by !== undefined ? ` (plugin "${by}" replaced this step's batch with one without labels)` : ''}`,
-                "train unlabeled data with `baseLoss: 'none'` and a plugin that provides loss terms", by !== undefined ? { batchReplacedBy: by } : {});
+              const by = ctx.batchDroppedBy?.labels;
+              throw new TrellisError('UNLABELED', `the batch has no labels but the base loss is cross-entropy${by !== undefined ? ` (plugin "${by}" replaced this step's batch with one without its labels)` : ''}`,
+                "train unlabeled data with `baseLoss: 'none'` and a plugin that provides loss terms", by !== undefined ? { droppedBy: by } : {});
             }
             let targets: tf.Tensor = oneHotTargets(current.y, model.numClasses);
             // [1, k] logits would broadcast against [b, k] targets and train on a loss of the wrong rows

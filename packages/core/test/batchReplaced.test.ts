@@ -33,8 +33,10 @@ describe('a batch a plugin replaced without its labels or groups', () => {
     expect(() => requireBatchLabels({}, bare, 'p', 'per-class centres')).toThrow(/^plugin "p" needs labelled batches \(per-class centres\), but this step's batch has no labels — train on a labelled dataset$/);
     expect(() => requireBatchGroups({}, undefined, 'p')).toThrow(/^plugin "p" needs the group id of every example, but this step's batch has no group ids — train on a dataset with one group id per example \(Dataset\.withGroups\)$/);
     // a replacing plugin is named; the plugin itself replacing its batch is not blamed on itself
-    expect(() => requireBatchLabels({ batchReplacedBy: 'memo' }, bare, 'crl')).toThrow(/^plugin "crl" needs labelled batches, but plugin "memo" replaced this step's batch with one that has no labels — "memo" drops the labels from the batch it trains on: train "crl" in a Trainer without "memo"$/);
-    expect(() => requireBatchLabels({ batchReplacedBy: 'p' }, bare, 'p')).toThrow(/but this step's batch has no labels — train on a labelled dataset$/);
+    expect(() => requireBatchLabels({ batchDroppedBy: { labels: 'memo' } }, bare, 'crl')).toThrow(/^plugin "crl" needs labelled batches, but plugin "memo" replaced this step's batch with one without its labels — "memo" drops the labels from the batch it trains on: train "crl" in a Trainer without "memo"$/);
+    expect(() => requireBatchLabels({ batchDroppedBy: { labels: 'p' } }, bare, 'p')).toThrow(/but this step's batch has no labels — train on a labelled dataset$/);
+    // a plugin that dropped only the group ids is not blamed for missing labels
+    expect(() => requireBatchLabels({ batchDroppedBy: { groups: 'memo' } }, bare, 'crl')).toThrow(/but this step's batch has no labels — train on a labelled dataset$/);
     tf.dispose([y, groups, batch.x]);
   });
 
@@ -46,15 +48,21 @@ describe('a batch a plugin replaced without its labels or groups', () => {
     const t = new Trainer({ model: m, seed: 1, batchSize: 16, baseLoss: 'none', plugins: [needsBoth(), inputsOnly()] });
     const groups = await errorOf(t.fit(data, { epochs: 1 }));
     expect(groups.code).toBe('GROUP_IDS_MISSING');
-    expect(groups.message).toMatch(/^plugin "needs-both" needs the group id of every example, but plugin "inputs-only" replaced this step's batch with one that has no group ids/);
-    expect(groups.details).toMatchObject({ plugin: 'needs-both', batchReplacedBy: 'inputs-only' });
+    expect(groups.message).toMatch(/^plugin "needs-both" needs the group id of every example, but plugin "inputs-only" replaced this step's batch with one without its group ids/);
+    expect(groups.details).toMatchObject({ plugin: 'needs-both', droppedBy: 'inputs-only' });
     t.dispose();
     expect(tf.memory().numTensors).toBe(before);
     const base = new Trainer({ model: m, seed: 1, batchSize: 16, plugins: [inputsOnly()] });
     const unlabeled = await errorOf(base.fit(data, { epochs: 1 }));
     expect(unlabeled.code).toBe('UNLABELED');
-    expect(unlabeled.problem).toBe('the batch has no labels but the base loss is cross-entropy (plugin "inputs-only" replaced this step\'s batch with one without labels)');
+    expect(unlabeled.problem).toBe('the batch has no labels but the base loss is cross-entropy (plugin "inputs-only" replaced this step\'s batch with one without its labels)');
     base.dispose();
+    // a dataset without labels: the replacement dropped nothing, so it is not blamed
+    const needsLabels: TrainerPlugin = { name: 'needs-labels', apiVersion: 1, lossTerms: (out, batch, ctx) => ({ term: tf.mean(tf.mul(tf.cast(requireBatchLabels(ctx, batch, 'needs-labels'), 'float32'), 0)) }) };
+    const bare = new Trainer({ model: m, seed: 1, batchSize: 16, baseLoss: 'none', plugins: [inputsOnly(), needsLabels] });
+    const own = await errorOf(bare.fit(data.withoutLabels(), { epochs: 1 }));
+    expect(own.message).toBe('plugin "needs-labels" needs labelled batches, but this step\'s batch has no labels — train on a labelled dataset');
+    bare.dispose();
     // the next step starts unreplaced: a Trainer without the replacing plugin trains
     const plain = new Trainer({ model: m, seed: 1, batchSize: 16, plugins: [needsBoth()] });
     await plain.fit(data, { epochs: 1 });

@@ -86,10 +86,10 @@ function asDepthNet(model: ModelAdapter, who: string): DepthNet {
   if (model instanceof SubnetAdapter) return model.teammate;
   const kind = (model as { constructor?: { name?: string } }).constructor?.name;
   throw new TrellisError('NOT_DEPTH_SWITCHABLE',
-    `${who} needs a depth-switchable model, but the Trainer's model is not a DepthNet${kind && kind !== 'Object' ? ` (it is a ${kind})` : ''}`,
-    'build the model with residualMLP, resNetCNN or fromBlocks from @trellis-ml/dynamic-depth; if it is one, a plugin that runs '
-    + "before this one wrapped it in its own view (e.g. privacy's srcm, order 'pre', or a test-time adaptation method such as "
-    + "uda-calibration's memo or tent): list the depth plugin first (order: 'pre') or train without the wrapping plugin");
+    `${who} needs a depth-switchable model, but the Trainer's model is not a DepthNet${kind && kind !== 'Object' ? ` (it is an instance of ${kind})` : ''}`,
+    'build the model with residualMLP, resNetCNN or fromBlocks from @trellis-ml/dynamic-depth; if it is one, a plugin whose wrapModel '
+    + "ran before this one's setup wrapped it in its own view (e.g. privacy's srcm, or a test-time adaptation method such as "
+    + "uda-calibration's memo or tent), which hides the depths: the depth plugins need the DepthNet itself, so train without the wrapping plugin");
 }
 
 /**

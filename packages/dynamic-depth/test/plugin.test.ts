@@ -228,7 +228,7 @@ describe('a batch another plugin replaced without its labels', () => {
     const a = residualMLP({ inputShape: [8], width: 8, blocks: 4, numClasses: 3, configs: [1, 2], seed: 1, headMode: 'per-depth' });
     const t = new Trainer({ model: a, seed: 1, batchSize: 32, baseLoss: 'none', plugins: [earlyExit(), inputsOnly] });
     const e = await expectTrellisError(() => t.fit(toyDataset(64), { epochs: 1 }), 'UNLABELED');
-    expect(e.message).toMatch(/^plugin "early-exit" needs labelled batches, but plugin "inputs-only" replaced this step's batch with one that has no labels/);
+    expect(e.message).toMatch(/^plugin "early-exit" needs labelled batches, but plugin "inputs-only" replaced this step's batch with one without its labels/);
     t.dispose();
     a.dispose();
   });

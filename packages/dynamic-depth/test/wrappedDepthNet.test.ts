@@ -26,8 +26,8 @@ describe('a depth plugin behind a wrapping plugin', () => {
     const err = await trellisErrorOf(() => t.setup());
     expect(err).toBeInstanceOf(TrellisError);
     expect(err.code).toBe('NOT_DEPTH_SWITCHABLE');
-    expect(err.message).toMatch(/is not a DepthNet \(it is a ForwardingView\)/);
-    expect(err.fix).toMatch(/a plugin that runs before this one wrapped it in its own view .*list the depth plugin first/);
+    expect(err.message).toMatch(/is not a DepthNet \(it is an instance of ForwardingView\)/);
+    expect(err.fix).toMatch(/a plugin whose wrapModel ran before this one's setup wrapped it in its own view .*the depth plugins need the DepthNet itself, so train without the wrapping plugin$/);
     t.dispose();
     net.dispose();
   });

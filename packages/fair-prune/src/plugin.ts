@@ -113,6 +113,13 @@ function batchGroupsOrThrow(batch: Batch, plugin: string, ctx: TrainerContext): 
   return groups;
 }
 
+/** {@link denseReference} on a plugin's training set, whose missing labels are `UNLABELED` naming the plugin. */
+function referenceOnTrain(plugin: string, dense: ModelAdapter, train: Dataset, numGroups: number): DenseReference {
+  check(train.labels, 'UNLABELED', `plugin "${plugin}" computes the dense model's per-group reference on the training set, which has no labels`,
+    'train on a labelled dataset, or pass `reference` (denseReference(dense, data, numGroups) on labelled data)', { plugin });
+  return denseReference(dense, train, numGroups);
+}
+
 /** Dense-model statistics on the training set that the constraints compare against. */
 export interface DenseReference {
   /** `J(θ*; D_a)` per group on the training set. */
@@ -314,7 +321,7 @@ export function groupConstraints(options: GroupConstraintOptions): ConstraintPlu
     lambdas: () => [...lambdas],
     onFitStart: (ctx) => {
       if (ctx.train) checkGroupIds(ctx.train, A, 'the training set');
-      if (options.target === 'excess-loss' && !reference && ctx.train) reference = denseReference(options.dense!, ctx.train, A);
+      if (options.target === 'excess-loss' && !reference && ctx.train) reference = referenceOnTrain(name, options.dense!, ctx.train, A);
     },
     lossTerms: (outputs, batch, ctx): Record<string, tf.Scalar> => {
       const groups = batchGroupsOrThrow(batch, name, ctx);
@@ -457,7 +464,7 @@ export function accuracyGapConstraints(options: AccuracyGapOptions): ConstraintP
     lambdas: () => [...lambdas],
     onFitStart: (ctx) => {
       if (ctx.train) checkGroupIds(ctx.train, A, 'the training set');
-      if (!reference && ctx.train) reference = denseReference(options.dense!, ctx.train, A);
+      if (!reference && ctx.train) reference = referenceOnTrain(name, options.dense!, ctx.train, A);
     },
     lossTerms: (outputs, batch, ctx): Record<string, tf.Scalar> => {
       const groups = batchGroupsOrThrow(batch, name, ctx);

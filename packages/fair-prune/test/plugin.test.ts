@@ -217,8 +217,20 @@ describe('a batch another plugin replaced without its group ids or labels', () =
     const t = new Trainer({ model: m, seed: 1, batchSize: 32, plugins: [groupConstraints({ numGroups: 2, dualLr: 0.5 }), inputsOnly], baseLoss: 'none' });
     const e = await trellisErrorOf(() => t.fit(toyData(64, 1), { epochs: 1 }));
     expect(e.code).toBe('GROUP_IDS_MISSING');
-    expect(e.message).toMatch(/^plugin "group-constraints" needs the group id of every example, but plugin "inputs-only" replaced this step's batch with one that has no group ids — "inputs-only" drops the group ids/);
+    expect(e.message).toMatch(/^plugin "group-constraints" needs the group id of every example, but plugin "inputs-only" replaced this step's batch with one without its group ids — "inputs-only" drops the group ids/);
     t.dispose();
     m.dispose();
+  });
+
+  it('a training set without labels: the dense reference\'s UNLABELED names the plugin computing it', async () => {
+    const dense = mlp({ inputShape: [8], hidden: [8], numClasses: 3, seed: 2 });
+    const m = mlp({ inputShape: [8], hidden: [8], numClasses: 3, seed: 1 });
+    const t = new Trainer({ model: m, seed: 1, batchSize: 32, baseLoss: 'none', plugins: [accuracyGapConstraints({ numGroups: 2, dense, name: 'ceag' })] });
+    const e = await trellisErrorOf(() => t.fit(toyData(64, 1).withoutLabels(), { epochs: 1 }));
+    expect(e.code).toBe('UNLABELED');
+    expect(e.message).toMatch(/^plugin "ceag" computes the dense model's per-group reference on the training set, which has no labels — train on a labelled dataset, or pass `reference`/);
+    t.dispose();
+    m.dispose();
+    dense.dispose();
   });
 });

@@ -21,8 +21,9 @@ export function checkBatch(ctx: TrainerContext, plugin: string): void {
     "build the Trainer with baseLoss: 'none' (test-time adaptation never reads target labels; createAdaptation does this)");
   if (!ctx.batch) return;
   check(ctx.batch.y === undefined || ctx.batch.y === null, 'TARGET_LABELS_PRESENT',
-    `the batch reaching the adaptation plugin "${plugin}" carries labels, which a plugin in this Trainer could train on (a loss-replacing plugin such as privacy's crl, or any loss that reads batch.y): a target-label leak`,
-    'adapt on `dataset.withoutLabels()` (the adaptation runner, runStream, does this): test-time adaptation never needs the target labels; score the predictions against them afterwards',
+    `the batch reaching the adaptation plugin "${plugin}" carries labels, which a plugin in this Trainer could train on (any loss that reads batch.y: privacy's crl or relaxLoss, a fair-prune group constraint, distill): a target-label leak`,
+    'adapt on `dataset.withoutLabels()` (the adaptation runner, runStream, does this): test-time adaptation never needs the target labels; score the predictions against them afterwards. '
+      + 'A plugin that needs the labels cannot run beside test-time adaptation: train it in a Trainer of its own',
     { plugin });
   checkTargetShape(ctx.batch.x.shape, ctx.model.inputShape);
 }

@@ -157,8 +157,8 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
       // a head another plugin's wrapModel stopped training used to read as a missing layer (another adaptation method,
       // e.g. TENT's BatchNorm-only view, is refused before this, at setup: TTA_CONFLICT)
       const untrained = !names.some((n) => n.startsWith(`${head}/`)) && Object.keys(model.allVariables()).some((n) => n.startsWith(`${head}/`));
-      check(!untrained, 'NO_HEAD', () => `the classifier head "${head}" is not among the variables the model trains (${names.join(', ')}): a plugin before "${name}" wrapped the model in a view that restricts training (its wrapModel trains only part of the model)`,
-        'SHOT-IM trains every layer but the head (which it freezes itself): drop the plugin that restricts training from this Trainer');
+      check(!untrained, 'NO_HEAD', () => `the classifier head "${head}" is not among the variables the model trains (${names.join(', ')}): a plugin before "${name}" wrapped the model in a view that does not train it (one that trains only part of the model, or one that replaces the head with its own, as privacy's srcm does)`,
+        'SHOT-IM trains every layer but the head (which it freezes itself): drop the plugin that hides or freezes the head from this Trainer');
       check(names.some((n) => n.startsWith(`${head}/`)), 'NO_HEAD', `the model has no layer "${head}" to freeze as the classifier head (variables: ${names.join(', ')})`,
         'pass `head` with the name of the last (classifier) layer');
       if (beta > 0) {

@@ -70,6 +70,8 @@ describe('a labelled batch reaching an adaptation plugin (a target-label leak) i
     expect(err.code).toBe('TARGET_LABELS_PRESENT');
     expect(err.problem).toMatch(/the batch reaching the adaptation plugin "tent" carries labels, which a plugin in this Trainer could train on/);
     expect(err.fix).toMatch(/dataset\.withoutLabels\(\)/);
+    // the partner that needs the labels refuses an unlabeled set: the fix says the two cannot be combined (no circle)
+    expect(err.fix).toMatch(/A plugin that needs the labels cannot run beside test-time adaptation: train it in a Trainer of its own$/);
     expect(weights(m)).toEqual(before); // refused before any update
     t.dispose();
     m.dispose();

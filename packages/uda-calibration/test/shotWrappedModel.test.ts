@@ -26,7 +26,7 @@ describe('SHOT-IM after a plugin that restricts what trains', () => {
     model.dispose();
     expect(err.code).toBe('NO_HEAD');
     expect(err.message).toMatch(/the classifier head "logits" is not among the variables the model trains .*a plugin before "shot-im" wrapped the model/);
-    expect(err.fix).toMatch(/drop the plugin that restricts training/);
+    expect(err.fix).toMatch(/drop the plugin that hides or freezes the head/);
   });
 
   it('after another adaptation method (TENT, BatchNorm only) the refusal is the earlier TTA_CONFLICT at setup', async () => {

@@ -176,4 +176,10 @@ describe('failure messages say what to fix', () => {
     expect(quiet).toEqual({ check: 'no-batch-reads', ok: true, message: 'no host read of the batch in 6 steps' });
     await expect(checkPluginConformance(reader, { allowBatchReads: ' ' })).rejects.toThrow(/conformance option `allowBatchReads` is " ", not a reason/);
   });
+  it('a plugin whose targets go NaN fails trains naming its transformTargets, and says the listed recorder is the suite\'s own', async () => {
+    const nan = (): TrainerPlugin => ({ name: 'nan-targets', apiVersion: 1, transformTargets: (t) => tf.mul(t, NaN) });
+    const f = failed(await checkPluginConformance(nan));
+    expect(f.trains).toMatch(/^training with the plugin threw: the loss became NaN at epoch 0, step 0 \(batch 0\); non-finite: the base loss, because plugin "nan-targets"'s transformTargets returned non-finite targets; active plugins: nan-targets, conformance-recorder — fix or disable plugin "nan-targets"/);
+    expect(f.trains).toMatch(/\("conformance-recorder" is the suite's own plugin, which only records each step's loss\)$/);
+  });
 });

@@ -19,7 +19,7 @@ describe('trellis check-plugin', () => {
   it('a failing check is FAIL with its message and exits 1; the module\'s conformanceOptions are used', async () => {
     const bad = await run(['check-plugin', './plugins.mjs', '--export', 'labelReader', '--backend', 'cpu']);
     expect(bad.status).toBe(1);
-    expect(bad.stdout).toMatch(/\nFAIL  no-batch-reads: 6 of 6 steps read their batch back to the host \(dataSync\/arraySync calls: labels 6\)/);
+    expect(bad.stdout).toMatch(/\nFAIL  no-batch-reads: 6 of 6 steps read their batch back to the host \(dataSync\/data calls: labels 6\)/);
     expect(bad.stdout).toMatch(/\n1 of 11 checks fail\n/);
     const allowed = await run(['check-plugin', 'allowed.mjs', '--backend', 'cpu']);
     expect(allowed.status).toBe(0);

@@ -48,6 +48,22 @@ export function checkBatchSize(batchSize: number): void {
   check(Number.isInteger(batchSize) && batchSize > 0, 'BAD_BATCH_SIZE', () => `batch size ${String(batchSize)} is not a positive integer`, 'pass a batch size such as 128');
 }
 
+/** Label buffers a {@link Dataset} built for a batch, with the class count its labels were checked against. */
+const checkedLabels = new WeakMap<object, number>();
+
+/**
+ * Whether `labels` are a batch's labels built by a {@link Dataset} (or a reshape or clone of them: the same buffer)
+ * whose class ids were checked to lie in `[0, C)` for some `C ≤ numClasses` when it was built: such labels need no
+ * host read to check them again. False for any other tensor (a hand-made batch, a plugin's new labels), which a
+ * caller that must be sure reads and checks.
+ *
+ * @example labelsChecked(data.batchAt([0, 1]).y!, data.numClasses) // true
+ */
+export function labelsChecked(labels: tf.Tensor, numClasses: number): boolean {
+  const k = checkedLabels.get(labels.dataId);
+  return k !== undefined && k <= numClasses;
+}
+
 /**
  * A finite in-memory dataset: examples live in host memory as a Float32Array and become tensors one
  * batch at a time. Build it with {@link Dataset.fromArrays}; it validates labels and shapes up front.
@@ -211,6 +227,7 @@ export class Dataset {
       const y = new Int32Array(n);
       for (let k = 0; k < n; k++) y[k] = this.labels[indices[k]!]!;
       batch.y = tf.tensor1d(y, 'int32');
+      checkedLabels.set(batch.y.dataId, this.numClasses);
     }
     if (this.groups) {
       const g = new Int32Array(n);

@@ -105,7 +105,8 @@ export class LayersModelAdapter implements ModelAdapter {
   get featureTap(): string | undefined {
     const out = this.model.outputs[0];
     const inbound = out?.sourceLayer.inboundNodes[out.nodeIndex]?.inboundLayers ?? [];
-    const name = inbound.length === 1 ? inbound[0]!.name : undefined;
+    // the input layer is no feature (a functional model lists it among its layers)
+    const name = inbound.length === 1 && inbound[0]!.getClassName() !== 'InputLayer' ? inbound[0]!.name : undefined;
     return name !== undefined && this.tapNames().includes(name) ? name : undefined;
   }
 

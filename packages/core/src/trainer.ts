@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Batch, Dataset } from './dataset.js';
-import { checkBatchSize, disposeBatch } from './dataset.js';
+import { checkBatchSize, disposeBatch, labelsChecked } from './dataset.js';
+import { checkClassLabels } from './labels.js';
 import { check, TrellisError } from './errors.js';
 import { ensureDirectory } from './directories.js';
 import { evaluate, type Evaluation } from './evaluate.js';
@@ -128,11 +129,6 @@ function checkGradients(after: tf.NamedTensorMap, before: tf.NamedTensorMap, var
   }
 }
 
-/**
- * Checks what a plugin's `onBatchStart` returned instead of the batch: a {@link Batch} whose `x` (and `y`,
- * `groups` when present) are tensors (`BAD_PLUGIN` naming the plugin otherwise, after freeing the tensors
- * it returned; a bare tensor used to fail later with a TypeError and stay allocated).
- */
 /** Whether a step's logits (null before the forward pass) and each target transform's output (plugin name, flag, in order) were all finite. */
 interface FinitenessFlags<T> {
   logits: T | null;
@@ -170,7 +166,8 @@ function nanLossError(ctx: TrainerContext, logs: Record<string, number>, finite:
  * skipped at the current depth; `UNKNOWN_TAP`) is rethrown with the same code, naming the plugin(s) whose `taps`
  * asked for that tap (`owners`: tap → plugin names) and the option to change; `details` gain `tap` and `plugins`,
  * and the model's error is the `cause`. The tap is the model error's `details.tap`, else the first requested tap
- * its message quotes; when neither names one, every plugin that asked for a tap is named.
+ * its message quotes; when neither names one, every plugin that asked for a tap is named. A tap the model names
+ * (`details.tap`) that no plugin asked for (a wrapper tapping the model it wraps) leaves the model's error unchanged.
  */
 function forwardNamingTapOwners(model: ModelAdapter, x: tf.Tensor, taps: string[], owners: ReadonlyMap<string, readonly string[]>): ModelOutputs {
   try {
@@ -178,7 +175,9 @@ function forwardNamingTapOwners(model: ModelAdapter, x: tf.Tensor, taps: string[
   } catch (e) {
     if (!(e instanceof TrellisError) || (e.code !== 'TAP_INACTIVE' && e.code !== 'UNKNOWN_TAP') || owners.size === 0) throw e;
     const declared = e.details.tap;
-    const tap = typeof declared === 'string' && owners.has(declared) ? declared : [...owners.keys()].find((t) => e.problem.includes(`"${t}"`));
+    // a tap the model names that no plugin asked for (a wrapper such as srcm taps the model itself): not the plugins' doing
+    if (typeof declared === 'string' && !owners.has(declared)) throw e;
+    const tap = typeof declared === 'string' ? declared : [...owners.keys()].find((t) => e.problem.includes(`"${t}"`));
     const plugins = tap === undefined ? [...new Set([...owners.values()].flat())] : [...owners.get(tap)!];
     const quoted = plugins.map((n) => `"${n}"`);
     const who = `plugin${plugins.length > 1 ? 's' : ''} ${quoted.length > 1 ? `${quoted.slice(0, -1).join(', ')} and ${quoted[quoted.length - 1]}` : quoted[0]}`;
@@ -188,6 +187,11 @@ function forwardNamingTapOwners(model: ModelAdapter, x: tf.Tensor, taps: string[
   }
 }
 
+/**
+ * Checks what a plugin's `onBatchStart` returned instead of the batch: a {@link Batch} whose `x` (and `y`,
+ * `groups` when present) are tensors (`BAD_PLUGIN` naming the plugin otherwise, after freeing the tensors
+ * it returned; a bare tensor used to fail later with a TypeError and stay allocated).
+ */
 function checkReplacedBatch(value: unknown, plugin: string): asserts value is Batch {
   const b = value as Partial<Batch>;
   const ok = typeof value === 'object' && b.x instanceof tf.Tensor
@@ -423,6 +427,15 @@ export class Trainer {
           ctx.batch = replaced;
         }
       }
+      // labels a Dataset did not build (a hand-made batch, a plugin's new labels) are read once and checked: tf.oneHot
+      // turns a class id outside [0, classes) into a row of zeros, which trains on nothing, silently
+      const y = ctx.batch!.y;
+      if (y && !labelsChecked(y, this.model.numClasses)) {
+        checkClassLabels(y.dataSync(), this.model.numClasses, {
+          context: `the batch of step ${ctx.step}`,
+          fix: `pass class ids 0..${this.model.numClasses - 1} (the model has ${this.model.numClasses} classes), or build batches with Dataset.batchAt`,
+        });
+      }
     } catch (e) {
       // The step owns the batch: free it (or the batch a plugin replaced it with) when a hook throws.
       disposeBatch(ctx.batch!);
@@ -453,7 +466,8 @@ export class Trainer {
             if (!current.y) {
               const by = ctx.batchDroppedBy?.labels;
               throw new TrellisError('UNLABELED', `the batch has no labels but the base loss is cross-entropy${by !== undefined ? ` (plugin "${by}" replaced this step's batch with one without its labels)` : ''}`,
-                "train unlabeled data with `baseLoss: 'none'` and a plugin that provides loss terms", by !== undefined ? { droppedBy: by } : {});
+                by !== undefined ? `"${by}" drops the labels from the batch it trains on: train with the base cross-entropy in a Trainer without "${by}" (or with baseLoss 'none')`
+                  : "train unlabeled data with `baseLoss: 'none'` and a plugin that provides loss terms", by !== undefined ? { droppedBy: by } : {});
             }
             let targets: tf.Tensor = oneHotTargets(current.y, model.numClasses);
             // [1, k] logits would broadcast against [b, k] targets and train on a loss of the wrong rows

@@ -56,6 +56,7 @@ describe('a batch a plugin replaced without its labels or groups', () => {
     const unlabeled = await errorOf(base.fit(data, { epochs: 1 }));
     expect(unlabeled.code).toBe('UNLABELED');
     expect(unlabeled.problem).toBe('the batch has no labels but the base loss is cross-entropy (plugin "inputs-only" replaced this step\'s batch with one without its labels)');
+    expect(unlabeled.fix).toBe('"inputs-only" drops the labels from the batch it trains on: train with the base cross-entropy in a Trainer without "inputs-only" (or with baseLoss \'none\')');
     base.dispose();
     // a dataset without labels: the replacement dropped nothing, so it is not blamed
     const needsLabels: TrainerPlugin = { name: 'needs-labels', apiVersion: 1, lossTerms: (out, batch, ctx) => ({ term: tf.mean(tf.mul(tf.cast(requireBatchLabels(ctx, batch, 'needs-labels'), 'float32'), 0)) }) };

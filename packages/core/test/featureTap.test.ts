@@ -81,6 +81,12 @@ describe('penultimateTap', () => {
     expect(m.featureTap).toBeUndefined();
     expect(penultimateTap(m)).toBeUndefined();
     m.dispose();
+    // a functional linear model lists its input layer among its taps: that is no declared feature
+    const input = tfl.input({ shape: [6], name: 'in' });
+    const f = new LayersModelAdapter(tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 3, name: 'out' }).apply(input) as tfl.SymbolicTensor }));
+    expect(f.tapNames()).toEqual(['in', 'out']);
+    expect(f.featureTap).toBeUndefined();
+    f.dispose();
   });
 
   it('falls back to the tap before the last for a model that declares none', () => {
@@ -127,6 +133,22 @@ describe('Trainer: a tap the forward pass cannot return names the plugin that as
     expect(err.code).toBe('UNKNOWN_TAP');
     expect(err.problem).toContain('requested by plugins "a" and "c"');
     expect(err.details).toMatchObject({ tap: 'hidden', plugins: ['a', 'c'] });
+    t.dispose();
+    m.dispose();
+  });
+
+  it('a tap the model names that no plugin asked for (a wrapper tapping its model) leaves the model\'s error as it is, blaming no plugin', async () => {
+    const m = new TinyTapModel();
+    const inner = m.apply.bind(m);
+    // as privacy's srcm wrapping a DepthNet: the wrapper asks for "hidden" itself, which is skipped at this depth
+    m.apply = (x, o) => {
+      if (o?.taps?.length) throw new TrellisError('TAP_INACTIVE', 'tap "hidden" is a block skipped at depth "d1"', 'tap an active block or `features`', { tap: 'hidden' });
+      return inner(x, o);
+    };
+    const t = new Trainer({ model: m, seed: 1, batchSize: 32, plugins: [tapping('reads-features', 'features')] });
+    const err = await t.fit(toyDataset(64), { epochs: 1 }).then(() => null, (e: unknown) => e) as TrellisError;
+    expect(err.code).toBe('TAP_INACTIVE');
+    expect(err.message).toBe('tap "hidden" is a block skipped at depth "d1" — tap an active block or `features`');
     t.dispose();
     m.dispose();
   });

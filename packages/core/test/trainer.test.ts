@@ -424,6 +424,34 @@ describe('bad input gets a clear error', () => {
     expect(err.details).toMatchObject({ suspects: [], logitsFinite: false });
     t.dispose(); m.dispose();
   });
+  it('labels a Dataset did not build are checked once in the step (a class id out of range trained on a row of zeros); a Dataset\'s are not read again', async () => {
+    const m = model();
+    const t = new Trainer({ model: m, seed: 1 });
+    const before = tf.memory().numTensors;
+    const bad = { x: tf.zeros([2, 8]), y: tf.tensor1d([0, 7], 'int32'), indices: new Int32Array([0, 1]), size: 2 };
+    const err = await t.trainStep(bad).catch((e: unknown) => e) as TrellisError;
+    expect(err).toBeInstanceOf(TrellisError);
+    expect(err.code).toBe('LABEL_OUT_OF_RANGE');
+    expect(err.message).toMatch(/^the batch of step 0: label 7 of example 1 .*— pass class ids 0\.\.2 \(the model has 3 classes\), or build batches with Dataset\.batchAt$/);
+    expect(tf.memory().numTensors).toBe(before); // the step freed the batch
+    // a Dataset's batch: its labels were checked when it was built, so the step reads nothing back
+    const data = toyDataset();
+    const proto = tf.Tensor.prototype as unknown as { dataSync: () => unknown };
+    const original = proto.dataSync;
+    let labelReads = 0;
+    const batch = data.batchAt(Int32Array.from([0, 1, 2, 3]));
+    proto.dataSync = function (this: tf.Tensor) {
+      if (this.dataId === batch.y!.dataId) labelReads++;
+      return original.call(this);
+    };
+    try {
+      await t.trainStep(batch);
+    } finally {
+      proto.dataSync = original;
+    }
+    expect(labelReads).toBe(0);
+    t.dispose(); m.dispose();
+  });
   it('a Promise from a tape hook', async () => {
     const m = model();
     const bad = { name: 'async-terms', apiVersion: 1, lossTerms: async () => ({}) } as unknown as TrainerPlugin;

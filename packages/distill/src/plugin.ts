@@ -205,7 +205,7 @@ export function distillPlugin(options: DistillPluginOptions): TrainerPlugin<Dist
     transformTargets: (targets) => (options.ceWeight === 1 ? targets : tf.mul(targets, options.ceWeight)),
     lossTerms: (outputs, batch, ctx) => {
       const labels = requireBatchLabels(ctx, batch, options.name ?? 'distill', 'soft labels are looked up by the label');
-      // the Trainer's Dataset checked its labels: no host read per step to check them again
+      // the Trainer checked the step's labels (a Dataset's when it was built, others once in the step): no host read here
       return lossTerms(outputs.logits as tf.Tensor2D, { labels, inputs: batch.x, indices: batch.indices, labelsChecked: true }, ctx);
     },
     onBatchEnd: () => {

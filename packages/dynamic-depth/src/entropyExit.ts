@@ -328,6 +328,18 @@ export interface ExitOutputsOptions {
  * `EMPTY_DATASET`, `DUPLICATE_DEPTH`, `UNKNOWN_DEPTH`, `BAD_OPTION`.
  */
 export function exitOutputs(model: DepthNet, data: Dataset, options: ExitOutputsOptions = {}): ExitOutputs & { logits: Float32Array[]; costs: ExitCost[]; exits: string[] } {
+  const { configs, bs } = resolveExits(model, data, options);
+  return {
+    logits: depthLogits(model, data, configs, bs),
+    numClasses: model.numClasses,
+    ...(data.labels ? { labels: data.labels } : {}),
+    costs: configs.map((_, e) => model.cascadeCost(configs.slice(0, e + 1))),
+    exits: configs.map((c) => c.id),
+  };
+}
+
+/** {@link exitOutputs}' checks of its arguments (no forward pass); the exits ordered shallow → deep and the batch size. */
+function resolveExits(model: DepthNet, data: Dataset, options: ExitOutputsOptions): { configs: DepthConfig[]; bs: number } {
   check(options !== null && typeof options === 'object', 'BAD_OPTION', `exitOutputs options must be an object, got ${String(options)}`, 'pass { batchSize?, configs? } or nothing');
   check(model.headMode === 'per-depth', 'NO_EXIT_HEADS', 'entropy-threshold exiting needs a network with one classifier head per depth, but this one has a shared head',
     "build it with headMode: 'per-depth' (residualMLP or resNetCNN) and train it with earlyExit / trainEarlyExit");
@@ -339,13 +351,7 @@ export function exitOutputs(model: DepthNet, data: Dataset, options: ExitOutputs
   const configs = (options.configs ?? model.configs).map((c) => model.resolve(c)).sort((a, b) => model.compareCost(a, b));
   const repeated = configs.map((c) => c.id).filter((id, i, ids) => ids.indexOf(id) !== i);
   check(repeated.length === 0, 'DUPLICATE_DEPTH', () => `configs lists depth "${repeated[0]}" more than once`, 'list each exit once');
-  return {
-    logits: depthLogits(model, data, configs, bs),
-    numClasses: model.numClasses,
-    ...(data.labels ? { labels: data.labels } : {}),
-    costs: configs.map((_, e) => model.cascadeCost(configs.slice(0, e + 1))),
-    exits: configs.map((c) => c.id),
-  };
+  return { configs, bs };
 }
 
 /**
@@ -354,7 +360,7 @@ export function exitOutputs(model: DepthNet, data: Dataset, options: ExitOutputs
  * {@link entropyThresholdSweep} / {@link entropyExit}.
  */
 export function evaluateEntropyExit(model: DepthNet, data: Dataset, threshold: EntropyThreshold, options: ExitOutputsOptions = {}): EntropyExitResult {
-  // the threshold is checked before any forward pass
-  exitThresholds(threshold, Array.isArray(options?.configs) ? options.configs.length : model.configs.length);
+  // the options, then the threshold against the exits they give, before any forward pass
+  exitThresholds(threshold, resolveExits(model, data, options).configs.length);
   return entropyExit(exitOutputs(model, data, options), threshold);
 }

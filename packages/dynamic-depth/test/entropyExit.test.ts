@@ -276,6 +276,9 @@ describe('on a per-depth-head DepthNet', () => {
     expect(await codeOf(() => exitOutputs(net, toyDataset(12), { configs: ['d1', 'd1'] }))).toBe('DUPLICATE_DEPTH');
     expect(await codeOf(() => exitOutputs(net, toyDataset(12), { configs: ['d3'] }))).toBe('UNKNOWN_DEPTH');
     expect(await codeOf(() => exitOutputs(net, toyDataset(12), { batchSize: 0 }))).toBe('BAD_OPTION');
+    // the exits' options are checked before the threshold is sized against them (this read BAD_THRESHOLD "for 0 exits")
+    expect(await codeOf(() => evaluateEntropyExit(net, toyDataset(12), 0.5, { configs: [] }))).toBe('BAD_OPTION');
+    expect(await codeOf(() => evaluateEntropyExit(net, toyDataset(12), [0.5], { configs: ['d1', 'd1'] }))).toBe('DUPLICATE_DEPTH');
     net.dispose();
   });
 });

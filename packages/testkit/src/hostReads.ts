@@ -16,17 +16,21 @@ export interface BatchReadWatch {
   watch(t: tf.Tensor): void;
   /** How many distinct tensor buffers are watched (0 means no step ran, and `reads()` proves nothing). */
   watched(): number;
-  /** Host reads of the watched buffers so far: `dataSync` calls (`arraySync` and `bufferSync` call it). */
+  /**
+   * Host reads of the watched buffers so far: `dataSync` calls (`arraySync` and `bufferSync` call it) and, counted
+   * when called, `data` and `bytes` calls (`array` calls `data`).
+   */
   reads(): number;
-  /** Puts `tf.Tensor.prototype.dataSync` back. Call it in a `finally`. */
+  /** Puts `tf.Tensor.prototype`'s `dataSync`, `data` and `bytes` back. Call it in a `finally`. */
   restore(): void;
 }
 
 /**
  * Watches the host reads of each training step's batch labels (`part: 'y'`, default) or inputs (`'x'`,
  * e.g. a language model's token ids). Reads are counted by buffer, so a reshape or clone of the batch's
- * tensor counts too; a backend kernel's own reads of other buffers do not. Only synchronous reads are
- * counted: loss terms run inside the gradient tape, where a Promise-based read cannot be awaited.
+ * tensor counts too; a backend kernel's own reads of other buffers do not. Synchronous reads (`dataSync`, and
+ * `arraySync`/`bufferSync` through it) and asynchronous ones (`data`, `bytes`, and `array` through `data`, e.g. an
+ * `await ctx.batch.y.data()` in `onBatchStart`) are both counted, the latter when called.
  *
  * @example
  * const w = watchBatchReads('y');
@@ -40,16 +44,20 @@ export interface BatchReadWatch {
  * }
  */
 export function watchBatchReads(part: 'x' | 'y' = 'y'): BatchReadWatch {
-  const proto = tf.Tensor.prototype as unknown as { dataSync: (this: tf.Tensor) => unknown };
-  const original = proto.dataSync;
+  type Reader = (this: tf.Tensor, ...args: unknown[]) => unknown;
+  const proto = tf.Tensor.prototype as unknown as Record<'dataSync' | 'data' | 'bytes', Reader>;
+  const originals = { dataSync: proto.dataSync, data: proto.data, bytes: proto.bytes };
   const ids = new Set<object>();
   // every buffer read while watching, counted when read: a plugin's loss may read the batch before the watch's
   // own lossTerms (later in the step) has seen it
   const readsOf = new WeakMap<object, number>();
-  proto.dataSync = function dataSync(this: tf.Tensor) {
-    readsOf.set(this.dataId, (readsOf.get(this.dataId) ?? 0) + 1);
-    return original.call(this);
-  };
+  for (const key of ['dataSync', 'data', 'bytes'] as const) {
+    const original = originals[key];
+    proto[key] = function read(this: tf.Tensor, ...args: unknown[]) {
+      readsOf.set(this.dataId, (readsOf.get(this.dataId) ?? 0) + 1);
+      return original.apply(this, args);
+    };
+  }
   return {
     plugin: {
       name: 'batch-read-watch',
@@ -64,7 +72,7 @@ export function watchBatchReads(part: 'x' | 'y' = 'y'): BatchReadWatch {
     watched: () => ids.size,
     reads: () => [...ids].reduce((n, id) => n + (readsOf.get(id) ?? 0), 0),
     restore: () => {
-      proto.dataSync = original;
+      Object.assign(proto, originals);
     },
   };
 }

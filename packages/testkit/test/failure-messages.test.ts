@@ -162,15 +162,18 @@ describe('failure messages say what to fix', () => {
     const reader = (): TrainerPlugin => ({ name: 'label-reader', apiVersion: 1, onBatchStart: (ctx) => void ctx.batch!.y!.dataSync() });
     const f = failed(await checkPluginConformance(reader));
     expect(Object.keys(f)).toEqual(['no-batch-reads']);
-    expect(f['no-batch-reads']).toBe('6 of 6 steps read their batch back to the host (dataSync/arraySync calls: labels 6) — each read stalls the step until the device catches up. '
+    expect(f['no-batch-reads']).toBe('6 of 6 steps read their batch back to the host (dataSync/data calls: labels 6) — each read stalls the step until the device catches up. '
       + 'Fix: keep the work on tensors (e.g. tf.oneHot(batch.y, k) or tf.gather instead of reading the labels), read what the plugin needs once, in setup or onFitStart, from ctx.train, '
       + 'or, when a host read every step is what the plugin is for, say why with the allowBatchReads option');
     // inputs and group ids are counted apart (arraySync reads through dataSync)
     const both = (): TrainerPlugin => ({ name: 'both-reader', apiVersion: 1, onBatchEnd: (ctx) => void (ctx.batch!.x.arraySync(), ctx.batch!.groups!.dataSync()) });
-    expect(failed(await checkPluginConformance(both))['no-batch-reads']).toMatch(/^6 of 6 steps .*\(dataSync\/arraySync calls: inputs 6, group ids 6\)/);
+    expect(failed(await checkPluginConformance(both))['no-batch-reads']).toMatch(/^6 of 6 steps .*\(dataSync\/data calls: inputs 6, group ids 6\)/);
+    // an awaited read counts too (it used to pass: only dataSync was watched)
+    const asyncReader = (): TrainerPlugin => ({ name: 'async-reader', apiVersion: 1, onBatchStart: async (ctx) => void (await ctx.batch!.y!.data()) });
+    expect(failed(await checkPluginConformance(asyncReader))['no-batch-reads']).toMatch(/^6 of 6 steps .*\(dataSync\/data calls: labels 6\)/);
     // a reason passes the check and is quoted
     const allowed = (await checkPluginConformance(reader, { allowBatchReads: 'keeps per-class counts on the host' })).find((r) => r.check === 'no-batch-reads')!;
-    expect(allowed).toEqual({ check: 'no-batch-reads', ok: true, message: '6 of 6 steps read their batch back to the host (dataSync/arraySync calls: labels 6): allowed, "keeps per-class counts on the host"' });
+    expect(allowed).toEqual({ check: 'no-batch-reads', ok: true, message: '6 of 6 steps read their batch back to the host (dataSync/data calls: labels 6): allowed, "keeps per-class counts on the host"' });
     // a plugin that reads nothing passes with the count of steps watched
     const quiet = (await checkPluginConformance(() => ({ name: 'quiet', apiVersion: 1 }))).find((r) => r.check === 'no-batch-reads')!;
     expect(quiet).toEqual({ check: 'no-batch-reads', ok: true, message: 'no host read of the batch in 6 steps' });

@@ -406,7 +406,8 @@ export class Trainer {
     await this.setup();
     const ctx = this.ctx;
     ctx.batch = batch;
-    ctx.batchDroppedBy = {};
+    const dropped: NonNullable<TrainerContext['batchDroppedBy']> = {};
+    ctx.batchDroppedBy = dropped;
     const replacing = this.replacing;
     try {
       if (replacing.length > 1) {
@@ -421,7 +422,6 @@ export class Trainer {
           // free the old batch's tensors, except those the new one reuses (`{ ...ctx.batch, x: augmented }` keeps y)
           const kept = new Set([replaced.x, replaced.y, replaced.groups]);
           for (const t of [ctx.batch!.x, ctx.batch!.y, ctx.batch!.groups]) if (t && !kept.has(t)) t.dispose();
-          const dropped = ctx.batchDroppedBy ??= {};
           if (ctx.batch!.y && !replaced.y) dropped.labels ??= p.name;
           if (ctx.batch!.groups && !replaced.groups) dropped.groups ??= p.name;
           ctx.batch = replaced;
@@ -464,7 +464,7 @@ export class Trainer {
           let total: tf.Scalar = tf.scalar(0);
           if (baseLoss !== 'none') {
             if (!current.y) {
-              const by = ctx.batchDroppedBy?.labels;
+              const by = dropped.labels;
               throw new TrellisError('UNLABELED', `the batch has no labels but the base loss is cross-entropy${by !== undefined ? ` (plugin "${by}" replaced this step's batch with one without its labels)` : ''}`,
                 by !== undefined ? `"${by}" drops the labels from the batch it trains on: train with the base cross-entropy in a Trainer without "${by}" (or with baseLoss 'none')`
                   : "train unlabeled data with `baseLoss: 'none'` and a plugin that provides loss terms", by !== undefined ? { droppedBy: by } : {});

@@ -329,6 +329,11 @@ export interface ExitOutputsOptions {
  */
 export function exitOutputs(model: DepthNet, data: Dataset, options: ExitOutputsOptions = {}): ExitOutputs & { logits: Float32Array[]; costs: ExitCost[]; exits: string[] } {
   const { configs, bs } = resolveExits(model, data, options);
+  return outputsAt(model, data, configs, bs);
+}
+
+/** The exits' logits and leaving costs at resolved, checked `configs` (see {@link exitOutputs}). */
+function outputsAt(model: DepthNet, data: Dataset, configs: DepthConfig[], bs: number): ExitOutputs & { logits: Float32Array[]; costs: ExitCost[]; exits: string[] } {
   return {
     logits: depthLogits(model, data, configs, bs),
     numClasses: model.numClasses,
@@ -361,6 +366,7 @@ function resolveExits(model: DepthNet, data: Dataset, options: ExitOutputsOption
  */
 export function evaluateEntropyExit(model: DepthNet, data: Dataset, threshold: EntropyThreshold, options: ExitOutputsOptions = {}): EntropyExitResult {
   // the options, then the threshold against the exits they give, before any forward pass
-  exitThresholds(threshold, resolveExits(model, data, options).configs.length);
-  return entropyExit(exitOutputs(model, data, options), threshold);
+  const { configs, bs } = resolveExits(model, data, options);
+  exitThresholds(threshold, configs.length);
+  return entropyExit(outputsAt(model, data, configs, bs), threshold);
 }

@@ -56,8 +56,8 @@ export interface FreezeState {
  * slices) in `transformGradients`, drops the gradients of non-unit parameters when asked, and in
  * `afterApply` re-pins the frozen slices to their values at the start of the phase (`w ← w·keep +
  * w0·(1 − keep)`), so no optimizer — Adam included — can move them. The values are taken when `fit`
- * starts (and at the first batch of each later phase). With `pin` (the default), every epoch ends with a
- * check that the frozen slices still hold them: a plugin that runs after this one and writes weights
+ * starts (and at the first batch of each later phase). With `pin` (the default), the first step of each phase
+ * and every epoch end with a check that the frozen slices still hold them: a plugin that runs after this one and writes weights
  * (fair-prune's `pruning`, order 'post', zeroes pruned weights after every step) used to leave frozen units
  * silently changed, and now stops the run with `FROZEN_UNITS_OVERWRITTEN`.
  */
@@ -81,6 +81,8 @@ export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeSt
   let keep: Record<string, tf.Tensor> = {};
   let pinned: Record<string, tf.Tensor> = {};
   let activePhase = -1;
+  /** The phase whose pinned values were last checked after a step (see onBatchEnd). */
+  let checkedPhase = -1;
   let steps = 0;
   let wanted = 0;
   let model: ModelAdapter | undefined;
@@ -116,7 +118,7 @@ export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeSt
   };
   const name = options.name ?? 'unit-freeze';
   /** Throws `FROZEN_UNITS_OVERWRITTEN` when a frozen slice no longer holds its pinned value (one host read). */
-  const checkPinned = (ctx: TrainerContext) => {
+  const checkPinned = (when: string) => {
     if (!pin || !model || activePhase < 0) return;
     const vars = model.trainableVariables();
     const names = Object.keys(keep);
@@ -126,7 +128,7 @@ export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeSt
     changed.dispose();
     const bad = names.filter((_, i) => flags[i]! > 0);
     check(bad.length === 0, 'FROZEN_UNITS_OVERWRITTEN',
-      () => `the frozen units of ${bad.map((n) => `"${n}"`).join(', ')} no longer hold the values "${name}" pinned (checked at the end of epoch ${ctx.epoch}): a plugin that writes weights after this one's afterApply or at fit/epoch start overwrote them (e.g. fair-prune's pruning, order 'post', zeroes pruned weights after every step)`,
+      () => `the frozen units of ${bad.map((n) => `"${n}"`).join(', ')} no longer hold the values "${name}" pinned (checked ${when}): a plugin that writes weights after this one's afterApply or at fit/epoch start overwrote them (e.g. fair-prune's pruning, order 'post', zeroes pruned weights after every step)`,
       "keep the frozen units out of the other plugin's reach (e.g. pruning's `include` without these layers, or prune before freezing in a separate fit), list it before this plugin so the freeze re-pins after it, or pass pin: false to let other plugins change frozen weights");
   };
 
@@ -143,8 +145,15 @@ export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeSt
     onBatchStart(ctx) {
       ensure(ctx);
     },
+    onBatchEnd(ctx) {
+      // once per phase, after its first step (every plugin's afterApply has run): a plugin that overwrites frozen
+      // units stops the run within a step instead of after a whole epoch
+      if (checkedPhase === activePhase) return;
+      checkedPhase = activePhase;
+      checkPinned(`after the first step of freeze phase ${activePhase}, epoch ${ctx.epoch}, step ${ctx.step}`);
+    },
     onEpochEnd(ctx) {
-      checkPinned(ctx);
+      checkPinned(`at the end of epoch ${ctx.epoch}`);
     },
     transformGradients(grads, ctx) {
       const out: tf.NamedTensorMap = {};

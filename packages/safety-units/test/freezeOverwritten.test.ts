@@ -40,6 +40,15 @@ describe('frozen units that another plugin overwrites', () => {
     expect((error as TrellisError).fix).toMatch(/pin: false/);
   });
 
+  it('stops after the first step, not at the end of the epoch: a long epoch used to train on to its end with the frozen units overwritten', async () => {
+    let steps = 0;
+    const counter: TrainerPlugin = { name: 'count-steps', apiVersion: 1, afterApply: () => void steps++ };
+    const { error } = await fitFrozenUnit0([zeroUnit0('post'), counter]);
+    expect((error as TrellisError).code).toBe('FROZEN_UNITS_OVERWRITTEN');
+    expect((error as TrellisError).message).toMatch(/checked after the first step of freeze phase 0, epoch 0, step 0/);
+    expect(steps).toBe(1); // toyData: 32 rows in batches of 16, two steps per epoch
+  });
+
   it('keeps the frozen values when the other plugin runs before the freeze, and lets it through with pin: false', async () => {
     const before = await fitFrozenUnit0([zeroUnit0('pre')]);
     expect(before.error).toBeNull();

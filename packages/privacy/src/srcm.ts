@@ -112,9 +112,32 @@ function glorot(rng: Rng, fanIn: number, fanOut: number): Float32Array {
 export const SRCM_TAPS = { pre: 'srcm/pre', fea: 'srcm/fea' } as const;
 
 /**
- * A {@link ModelAdapter} that replaces a classifier's last layer by the SRCM head. The backbone's
- * last layer (e.g. `logits`) is left unused and its variables are no longer trainable; the head
- * reads the backbone tap `featureTap`. Extra taps: `srcm/pre`, `srcm/fea`.
+ * The keys of `backbone`'s trainable variables that its logits use and its `featureTap` does not: the classifier
+ * head that the SRCM head replaces (a layers model's last layer, a DepthNet's `head`, every layer after an earlier
+ * `featureTap`). Found by which variables each output's gradient reaches (the tape, not their values), in one
+ * inference pass of a zero input each; variables neither output uses are not counted.
+ */
+function backboneHeadVariables(backbone: ModelAdapter, featureTap: string): Set<string> {
+  const entries = Object.entries(backbone.trainableVariables());
+  const reached = (output: (x: tf.Tensor) => tf.Tensor): Set<string> => {
+    const out = new Set<string>();
+    tf.tidy(() => {
+      const x = tf.zeros([1, ...backbone.inputShape]);
+      const { grads } = tf.engine().gradients(() => tf.sum(output(x)) as tf.Scalar, entries.map(([, v]) => v), undefined, true);
+      entries.forEach(([k], i) => grads[i] != null && out.add(k));
+    });
+    return out;
+  };
+  const fromLogits = reached((x) => backbone.apply(x, { training: false }).logits);
+  const fromFeature = reached((x) => backbone.apply(x, { training: false, taps: [featureTap] }).features[featureTap]!);
+  return new Set([...fromLogits].filter((k) => !fromFeature.has(k)));
+}
+
+/**
+ * A {@link ModelAdapter} that replaces a classifier's head by the SRCM head. The backbone's head (the
+ * variables its logits use beyond `featureTap`, found from the tape at construction: e.g. the `logits` layer) is left
+ * unused and its variables are no longer trainable; the SRCM head reads the backbone tap `featureTap`. Extra
+ * taps: `srcm/pre`, `srcm/fea`.
  */
 export class SRCMAdapter implements ModelAdapter {
   readonly inputShape: readonly number[];
@@ -126,7 +149,8 @@ export class SRCMAdapter implements ModelAdapter {
    */
   readonly featureTap: string;
   readonly featureDim: number;
-  private readonly replacedLayer: string;
+  /** The keys of the backbone's head variables (the variables its logits use and its `featureTap` does not), left out of the trainable set. */
+  readonly replacedVariables: ReadonlySet<string>;
   private readonly own: Record<string, tf.Variable> = {};
 
   constructor(readonly backbone: ModelAdapter, cfg: SRCMConfig = {}) {
@@ -140,7 +164,6 @@ export class SRCMAdapter implements ModelAdapter {
         'pass `featureTap` naming the representation the SRCM head should read');
     }
     this.featureTap = featureTap;
-    this.replacedLayer = taps[taps.length - 1] ?? '';
     if (!taps.includes(this.featureTap)) {
       throw new TrellisError('UNKNOWN_TAP', `the backbone has no tap "${this.featureTap}"`, `use one of: ${taps.join(', ')}`);
     }
@@ -151,6 +174,7 @@ export class SRCMAdapter implements ModelAdapter {
       const f = backbone.apply(tf.zeros([1, ...this.inputShape]), { training: false, taps: [this.featureTap] }).features[this.featureTap]!;
       return f.size;
     });
+    this.replacedVariables = backboneHeadVariables(backbone, this.featureTap);
     const d = this.featureDim;
     const rng = Rng.derive(cfg.seed ?? 0, 'srcm-init');
     // In a tidy: tf.variable keeps its own reference to the initial value, so the initial tensors
@@ -188,7 +212,7 @@ export class SRCMAdapter implements ModelAdapter {
 
   private backboneVars(all: Record<string, tf.Variable>): Record<string, tf.Variable> {
     const out: Record<string, tf.Variable> = {};
-    for (const [k, v] of Object.entries(all)) if (!k.startsWith(`${this.replacedLayer}/`)) out[k] = v;
+    for (const [k, v] of Object.entries(all)) if (!this.replacedVariables.has(k)) out[k] = v;
     return out;
   }
 

@@ -81,6 +81,27 @@ describe('CRL and SRCM default feature tap', () => {
     m.dispose();
   });
 
+  it('SRCM takes the backbone\'s own head out of the trainable set when the taps end with the feature: it used to stay trainable, unused', () => {
+    const m = withSRCM(new SkippingNet(), { radius: 5, width: 1 });
+    expect([...m.replacedVariables]).toEqual(['head/kernel']);
+    expect(Object.keys(m.trainableVariables()).sort()).toEqual(['block0/kernel', 'srcm/head/kernel', 'srcm/pre/bias', 'srcm/pre/kernel', 'stem/kernel']);
+    expect(Object.keys(m.allVariables())).toContain('head/kernel'); // still saved with the backbone
+    m.dispose();
+  });
+
+  it('SRCM on a layers model replaces its last layer, as before, and every layer after an earlier featureTap', () => {
+    const m = withSRCM(mlp({ inputShape: [6], hidden: [5, 4], numClasses: 3, seed: 1 }), { radius: 5, width: 1 });
+    expect([...m.replacedVariables].sort()).toEqual(['logits/bias', 'logits/kernel']);
+    m.dispose();
+    const early = withSRCM(mlp({ inputShape: [6], hidden: [5, 4], numClasses: 3, seed: 1 }), { radius: 5, width: 1, featureTap: 'fc1' });
+    expect([...early.replacedVariables].sort()).toEqual(['fc2/bias', 'fc2/kernel', 'logits/bias', 'logits/kernel']);
+    const cnn = withSRCM(smallCnn({ inputShape: [8, 8, 1], channels: [4], dense: 6, numClasses: 3, seed: 1 }), { radius: 5, width: 1 });
+    expect([...cnn.replacedVariables].every((k) => k.startsWith(`${cnn.backbone.tapNames().at(-1)}/`))).toBe(true);
+    expect(cnn.replacedVariables.size).toBe(2);
+    early.dispose();
+    cnn.dispose();
+  });
+
   it('on core layers models the default is unchanged: the layer before the last', async () => {
     const models = [
       mlp({ inputShape: [784], hidden: QUICK_CONFIG.hidden, numClasses: 10, seed: 1 }), // the privacy study's models

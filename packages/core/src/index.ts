@@ -20,6 +20,8 @@ export * from './progress.js';
 export * from './largeArrays.js';
 export * from './plugins/gradientClipping.js';
 export * from './plugins/weightDecay.js';
+export * from './plugins/learningRate.js';
+export * from './plugins/earlyStopping.js';
 export * from './experiment.js';
 export * from './backend/useBackend.js';
 export * from './backend/wasmKernels.js';

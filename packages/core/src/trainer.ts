@@ -10,6 +10,7 @@ import { evaluate, type Evaluation } from './evaluate.js';
 import { oneHotTargets, softCrossEntropy } from './losses.js';
 import { checkInputShape, checkSavedShapes, readVariables, saveVariables, type ModelAdapter, type ModelOutputs } from './model.js';
 import { orderPlugins, runHook, runSyncHook, type TrainerContext, type TrainerPlugin } from './plugin.js';
+import { learningRateOf } from './plugins/learningRate.js';
 import { createProgress } from './progress.js';
 import { releaseAbandonedTape } from './tape.js';
 import { Rng, type RngState } from './rng.js';
@@ -739,12 +740,6 @@ export class Trainer {
       if (v instanceof tf.Tensor && !v.isDisposed) v.dispose();
     }
   }
-}
-
-/** The optimizer's learning rate (`learningRate` of tfjs's SGD, momentum, Adam, …), or undefined when it has none. */
-function learningRateOf(optimizer: tf.Optimizer): number | undefined {
-  const lr = (optimizer as unknown as { learningRate?: unknown }).learningRate;
-  return typeof lr === 'number' ? lr : undefined;
 }
 
 /** The optimizer's own tf.Variables that `getWeights` leaves out (e.g. Adam's accBeta1/accBeta2). */

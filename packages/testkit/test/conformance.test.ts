@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { dataParallelPlugin, gradientClipping, runDataParallel, TrellisError, weightDecay, type TechniqueExperiment, type TrainerPlugin } from '@trellis-ml/core';
+import { dataParallelPlugin, earlyStopping, gradientClipping, learningRateSchedule, runDataParallel, TrellisError, weightDecay, type TechniqueExperiment, type TrainerPlugin } from '@trellis-ml/core';
 import { checkPluginConformance, describePluginConformance, interruptAndResume, misspeltPluginKeys, type ConformanceOptions } from '@trellis-ml/testkit';
 
 beforeAll(async () => {
@@ -12,6 +12,9 @@ beforeAll(async () => {
 // Core's own example plugins pass the suite.
 describePluginConformance('weight-decay', () => weightDecay({ rate: 1e-3 }));
 describePluginConformance('gradient-clipping', () => gradientClipping({ maxNorm: 1 }));
+describePluginConformance('lr-schedule (cosine with warm-up)', () => learningRateSchedule({ kind: 'cosine', lr: 0.01, warmupSteps: 1 }));
+describePluginConformance('lr-schedule (step)', () => learningRateSchedule({ kind: 'step', lr: 0.01, milestones: [1] }));
+describePluginConformance('early-stopping (training loss, best weights kept)', () => earlyStopping({ monitor: 'loss', patience: 1 }));
 // Outside a data-parallel run the data-parallel plugin is a no-op; inside one, see below.
 describePluginConformance('data-parallel (single process)', () => dataParallelPlugin());
 

@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   check,
+  learningRateSchedule,
   oneHotTargets,
   requireBatchLabels,
   Rng,
+  setLearningRate,
   softCrossEntropy,
   TrellisError,
   type ApplyOptions,
@@ -382,22 +384,14 @@ export interface CosineDecayOptions {
   name?: string;
 }
 
-/** Cosine learning-rate decay (spec §6.3: Adam 1e-3, cosine to 0), set before every step from the step count. */
+/** Cosine learning-rate decay (spec §6.3: Adam 1e-3, cosine to 0), set before every step from the step count: core's `learningRateSchedule` with `kind: 'cosine'` (it logs `lr`). */
 export function cosineDecay(options: CosineDecayOptions): TrainerPlugin<Record<string, never>> {
   check(typeof options === 'object' && options !== null, 'BAD_OPTION', `cosineDecay needs { initial, totalSteps }, got ${String(options)}`, 'pass e.g. { initial: 1e-3, totalSteps: 1000 }');
   check(options.final === undefined || (Number.isFinite(options.final) && options.final >= 0), 'BAD_OPTION',
     `cosine decay final rate ${options.final} must be a finite number ≥ 0 (a negative rate climbs the loss)`, 'pass final ≥ 0, e.g. 0 (the default)');
   check(options.totalSteps > 0 && options.initial > 0 && Number.isFinite(options.initial), 'BAD_OPTION', `cosine decay needs initial > 0 and totalSteps > 0 (got ${options.initial}, ${options.totalSteps})`, 'pass the planned number of steps');
-  const final = options.final ?? 0;
-  return {
-    name: options.name ?? 'cosine-decay',
-    apiVersion: 1,
-    order: 'pre',
-    onBatchStart(ctx) {
-      const t = Math.min(1, ctx.step / options.totalSteps);
-      (ctx.optimizer as unknown as { learningRate: number }).learningRate = final + (options.initial - final) * 0.5 * (1 + Math.cos(Math.PI * t));
-    },
-  };
+  // core's cosine schedule (set before every step through core's setLearningRate, so plain SGD and momentum follow it too)
+  return learningRateSchedule({ kind: 'cosine', lr: options.initial, finalLr: options.final ?? 0, totalSteps: options.totalSteps }, { name: options.name ?? 'cosine-decay' });
 }
 
 /** Options of {@link ofaDepth}. */
@@ -503,7 +497,7 @@ export function ofaDepth(options: OfaDepthOptions): OfaDepthPlugin {
     },
     onBatchStart(ctx) {
       const span = ofaPhaseAt(spans, ctx.step);
-      if (options.lr !== undefined) (ctx.optimizer as unknown as { learningRate: number }).learningRate = ofaLearningRate(options.lr, span, ctx.step);
+      if (options.lr !== undefined) setLearningRate(ctx.optimizer, ofaLearningRate(options.lr, span, ctx.step), `plugin "${name}"`);
       sampled = sampleDepths(menus[span.phase]!, per, rng);
       net!.setDepth(sampled[0]!);
       adapter!.subnets = sampled.slice(1);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { watchBatchReads } from '@trellis-ml/testkit';
-import { coopDepth, cosineDecay, earlyExit, exitLoss, layerDrop, memberLoss, residualMLP, resNetCNN, trainCoopDepth, type CoopDepthOptions } from '../src/index.js';
+import { coopDepth, cosineDecay, earlyExit, exitLoss, layerDrop, memberLoss, ofaDepth, residualMLP, resNetCNN, trainCoopDepth, type CoopDepthOptions } from '../src/index.js';
 import { expectTrellisError, toyDataset, useCpu } from './helpers.js';
 
 beforeAll(useCpu);
@@ -231,5 +231,23 @@ describe('a batch another plugin replaced without its labels', () => {
     expect(e.message).toMatch(/^plugin "early-exit" needs labelled batches, but plugin "inputs-only" replaced this step's batch with one without its labels/);
     t.dispose();
     a.dispose();
+  });
+});
+
+describe('learning rates the plugins set', () => {
+  it('cosine decay and ofaDepth\'s rate reach plain SGD and momentum: writing learningRate alone left tfjs\'s stock update on the built rate', async () => {
+    // built with a rate of 100 (the step would blow the weights up), scheduled to ~1e-9: the weights barely move
+    for (const make of [() => tf.train.sgd(100), () => tf.train.momentum(100, 0.9)]) {
+      for (const plugin of [cosineDecay({ initial: 1e-9, totalSteps: 12 }), ofaDepth({ totalSteps: 3, lr: 1e-9 })]) {
+        const a = net();
+        const start = Array.from(a.trainableVariables()['stem/kernel']!.dataSync());
+        const t = new Trainer({ model: a, seed: 3, batchSize: 32, optimizer: make(), plugins: [plugin] });
+        await t.fit(toyDataset(96), { epochs: 1 });
+        const end = Array.from(a.trainableVariables()['stem/kernel']!.dataSync());
+        expect(Math.max(...end.map((v, i) => Math.abs(v - start[i]!))), plugin.name).toBeLessThan(1e-6);
+        t.dispose();
+        a.dispose();
+      }
+    }
   });
 });

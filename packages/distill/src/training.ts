@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Trainer, check, evaluate, mlp, range, type Dataset, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { Trainer, check, evaluate, mlp, range, setLearningRate, type Dataset, type ModelAdapter, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { pixelStats } from './autoencoder.js';
 import type { DistillDataset } from './experimentDatasets.js';
 import { toSquareImages, type Resize28 } from './imageResize.js';
@@ -28,7 +28,7 @@ export function sgdRecipe(cfg: TrainingRecipe, milestones: number[]): TrainerPlu
     apiVersion: 1,
     onEpochStart: (ctx) => {
       const drops = milestones.filter((m) => ctx.epoch >= m).length;
-      (ctx.optimizer as tf.MomentumOptimizer).setLearningRate(cfg.lr * 0.2 ** drops);
+      setLearningRate(ctx.optimizer, cfg.lr * 0.2 ** drops, 'the SGD recipe');
     },
     transformGradients: (grads, ctx) => {
       if (!(cfg.weightDecay > 0)) return grads;

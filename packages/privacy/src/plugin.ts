@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, TrellisError, checkTargetsUsed, penultimateTap, requireBatchLabels, smoothTargets, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { Rng, TrellisError, checkTargetsUsed, learningRateSchedule, penultimateTap, requireBatchLabels, smoothTargets, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { checkVariant, relaxedCenterLoss, relaxedCrossEntropy, type RelaxBranch } from './relaxedLosses.js';
 import { resolveSRCMConfig, withSRCM, type SRCMConfig } from './srcm.js';
 
@@ -372,8 +372,8 @@ export function coupledWeightDecay(options: { rate: number; name?: string }): Tr
 
 /**
  * A step learning-rate schedule: `lr · gamma^(number of milestones passed)`, milestones given as
- * fractions of the planned epochs (default 0.5 and 0.75, ×0.1 each — the spec's recipe). Needs an
- * optimizer with `setLearningRate` (SGD, momentum).
+ * fractions of the planned epochs (default 0.5 and 0.75, ×0.1 each — the spec's recipe), set at each epoch's start:
+ * core's `learningRateSchedule` with `kind: 'step'` (any tfjs optimizer; it logs `lr`).
  */
 export function stepLearningRate(options: { lr: number; milestones?: number[]; gamma?: number; name?: string }): TrainerPlugin {
   checkOptions('stepLearningRate', options, 'stepLearningRate({ lr: 0.05 })');
@@ -389,18 +389,6 @@ export function stepLearningRate(options: { lr: number; milestones?: number[]; g
       throw new TrellisError('BAD_OPTION', `LR milestone ${m} is not a fraction of the planned epochs in [0, 1]`, 'pass milestones as fractions of the epochs, e.g. [0.5, 0.75] (50 % and 75 %)');
     }
   }
-  return {
-    name: options.name ?? 'step-lr',
-    apiVersion: 1,
-    onEpochStart: (ctx) => {
-      const opt = ctx.optimizer as unknown as { setLearningRate?: (lr: number) => void };
-      if (typeof opt.setLearningRate !== 'function') {
-        throw new TrellisError('BAD_OPTIMIZER', 'the step learning-rate schedule needs an optimizer with setLearningRate', 'use tf.train.sgd or tf.train.momentum');
-      }
-      const passed = milestones.filter((m) => ctx.epoch >= Math.round(m * ctx.epochs)).length;
-      const lr = options.lr * gamma ** passed;
-      opt.setLearningRate(lr);
-      ctx.logs.lr = lr;
-    },
-  };
+  // core's step schedule: lr · gamma^(milestones passed), a milestone passed from epoch round(m · epochs)
+  return learningRateSchedule({ kind: 'step', lr: options.lr, milestoneFractions: milestones, gamma }, { name: options.name ?? 'step-lr' });
 }

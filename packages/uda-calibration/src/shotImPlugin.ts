@@ -5,7 +5,7 @@
  * decay in `learningRateSchedule.ts`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { check, checkChoice, disposeBatch, softmaxRows64, TrellisError, type Dataset, type ModelAdapter, type ModelOutputs, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
+import { check, checkChoice, disposeBatch, learningRateOf, setLearningRate, softmaxRows64, TrellisError, type Dataset, type ModelAdapter, type ModelOutputs, type TrainerContext, type TrainerPlugin } from '@trellis-ml/core';
 import { checkLearningRateSchedule, shotLearningRate, type LearningRateSchedule } from './learningRateSchedule.js';
 import { AdaptedModel, batchNormVariables, headFeatureLayer, layersModelOf } from './models.js';
 import { informationMaximization, pseudoLabelLoss } from './objectives.js';
@@ -47,8 +47,8 @@ export interface ShotImOptions {
   labelNormalization?: 'inference' | 'target-batch';
   /**
    * Learning-rate schedule (default `'constant'`). `'shot-decay'` sets the optimizer's rate to
-   * `lr · (1 + 10·progress)^−0.75` before every step ({@link shotLearningRate}); needs an optimizer
-   * with `setLearningRate` (SGD, momentum).
+   * `lr · (1 + 10·progress)^−0.75` before every step ({@link shotLearningRate}) through core's
+   * `setLearningRate` (any tfjs optimizer; SHOT's own is momentum SGD).
    */
   lrSchedule?: LearningRateSchedule;
   /**
@@ -137,13 +137,13 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
   };
 
   const scheduleLearningRate = (ctx: TrainerContext): void => {
-    const opt = ctx.optimizer as unknown as { setLearningRate?: (lr: number) => void; learningRate?: number };
-    check(typeof opt.setLearningRate === 'function' && typeof opt.learningRate === 'number', 'LR_SCHEDULE_UNSUPPORTED',
-      `the 'shot-decay' learning-rate schedule needs an optimizer with setLearningRate, got ${ctx.optimizer.getClassName()}`,
-      'use tf.train.sgd or tf.train.momentum (SHOT uses SGD with momentum 0.9)');
+    const current = learningRateOf(ctx.optimizer);
+    check(current !== undefined, 'LR_SCHEDULE_UNSUPPORTED',
+      `the 'shot-decay' learning-rate schedule needs an optimizer with a numeric learning rate, got ${ctx.optimizer.getClassName()}`,
+      "use one of tfjs's optimizers, e.g. tf.train.momentum (SHOT uses SGD with momentum 0.9)");
     if (planned === undefined && ctx.train && ctx.epochs > 0 && ctx.batch) planned = ctx.epochs * ctx.train.numBatches(ctx.batch.size);
-    baseLr ??= opt.learningRate;
-    opt.setLearningRate(shotLearningRate(baseLr, ctx.step, planned ?? NaN));
+    baseLr ??= current;
+    setLearningRate(ctx.optimizer, shotLearningRate(baseLr, ctx.step, planned ?? NaN), `plugin "${name}"`);
   };
 
   const plugin: TrainerPlugin<ShotImState> & ShotImControls = {
@@ -206,7 +206,7 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
     },
     onBatchEnd(ctx) {
       if (clustering) ctx.logs[`${name}/pl-changed`] = clustering.changedFromArgmax;
-      if (schedule === 'shot-decay') ctx.logs[`${name}/lr`] = (ctx.optimizer as unknown as { learningRate: number }).learningRate;
+      if (schedule === 'shot-decay') ctx.logs[`${name}/lr`] = learningRateOf(ctx.optimizer)!;
     },
     refreshPseudoLabels(model, data) {
       check(featureLayer !== '', 'NO_PSEUDO_LABELS', 'SHOT computes pseudo-labels only with beta > 0, once the plugin has joined a Trainer', 'pass beta > 0 and call trainer.setup() first');

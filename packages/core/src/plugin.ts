@@ -76,6 +76,11 @@ export interface TrainerContext {
   epoch: number;
   /** Total epochs planned for this fit. */
   epochs: number;
+  /**
+   * The Trainer's batch size: with `train`, what plans a run's steps (`epochs × train.numBatches(batchSize)`). The
+   * current `batch` may be smaller (an epoch's last batch, a data-parallel rank's shard).
+   */
+  batchSize: number;
   /** Global optimizer step count (0-based, counted before the step runs). */
   step: number;
   /** Batch index within the epoch. */

@@ -248,6 +248,7 @@ export class Trainer {
       rng: Rng.derive(this.seed, 'trainer'),
       epoch: 0,
       epochs: 0,
+      batchSize: this.batchSize,
       step: 0,
       batchIndex: 0,
       logs: {},

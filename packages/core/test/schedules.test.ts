@@ -132,6 +132,22 @@ describe('learningRateSchedule plugin', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('plans the cosine over the Trainer\'s batches even when an earlier plugin shrinks the batch (a data-parallel shard)', async () => {
+    const halve: TrainerPlugin = {
+      name: 'halve', apiVersion: 1, order: 'pre',
+      onBatchStart: (ctx) => {
+        const b = ctx.batch!;
+        const n = Math.ceil(b.size / 2);
+        return { x: tf.slice(b.x, 0, n), y: tf.slice(b.y!, 0, n) as tf.Tensor1D, indices: b.indices.slice(0, n), size: n };
+      },
+    };
+    const r = await fitWith([halve, learningRateSchedule({ kind: 'cosine', lr: 0.01 })], tf.train.adam(1), 2);
+    // 240 examples at batch 60: 8 planned steps, not the 16 that batches of 30 would give
+    expect(r.rates).toEqual(Array.from({ length: 8 }, (_, k) => scheduledLearningRate({ kind: 'cosine', lr: 0.01 }, at(0, k, 2, 8))));
+    r.trainer.dispose();
+    r.model.dispose();
+  });
+
   it('a resumed run continues the schedule where it stopped', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'trellis-lr-'));
     try {

@@ -141,7 +141,7 @@ export function shotIm(options: ShotImOptions = {}): TrainerPlugin<ShotImState> 
     check(current !== undefined, 'LR_SCHEDULE_UNSUPPORTED',
       `the 'shot-decay' learning-rate schedule needs an optimizer with a numeric learning rate, got ${ctx.optimizer.getClassName()}`,
       "use one of tfjs's optimizers, e.g. tf.train.momentum (SHOT uses SGD with momentum 0.9)");
-    if (planned === undefined && ctx.train && ctx.epochs > 0 && ctx.batch) planned = ctx.epochs * ctx.train.numBatches(ctx.batch.size);
+    if (planned === undefined && ctx.train && ctx.epochs > 0) planned = ctx.epochs * ctx.train.numBatches(ctx.batchSize);
     baseLr ??= current;
     setLearningRate(ctx.optimizer, shotLearningRate(baseLr, ctx.step, planned ?? NaN), `plugin "${name}"`);
   };

@@ -56,7 +56,7 @@ export type LearningRateScheduleSpec =
     finalLr?: number;
     /** Linear warm-up steps before the decay (default 0). */
     warmupSteps?: number;
-    /** The run's planned steps, warm-up included (default: the fit's epochs × batches per epoch). */
+    /** The run's planned steps, warm-up included (default: the fit's epochs × batches per epoch at the Trainer's batch size). */
     totalSteps?: number;
   };
 
@@ -139,10 +139,8 @@ export function checkLearningRateScheduleSpec(schedule: LearningRateScheduleSpec
 export function learningRateSchedule(schedule: LearningRateScheduleSpec, options: { name?: string } = {}): TrainerPlugin<Record<string, never>> {
   checkLearningRateScheduleSpec(schedule);
   const name = options.name ?? 'lr-schedule';
-  /** The fit's batch size, from its first batch (a full one, or the whole dataset). */
-  let batchSize: number | undefined;
   const position = (ctx: TrainerContext): SchedulePosition => {
-    const planned = batchSize !== undefined && ctx.train ? ctx.epochs * ctx.train.numBatches(batchSize) : Number.NaN;
+    const planned = ctx.train ? ctx.epochs * ctx.train.numBatches(ctx.batchSize) : Number.NaN;
     const total = schedule.kind === 'cosine' && schedule.totalSteps !== undefined ? schedule.totalSteps : planned;
     return { epoch: ctx.epoch, epochs: ctx.epochs, step: ctx.step, totalSteps: total };
   };
@@ -155,7 +153,6 @@ export function learningRateSchedule(schedule: LearningRateScheduleSpec, options
     },
     onBatchStart(ctx) {
       if (schedule.kind !== 'cosine') return;
-      batchSize ??= ctx.batch?.size;
       const at = position(ctx);
       check(Number.isFinite(at.totalSteps), 'BAD_OPTION', `plugin "${name}" cannot plan a cosine schedule: the run's step count is unknown (a step outside fit)`,
         'pass totalSteps in the schedule');

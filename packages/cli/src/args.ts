@@ -68,7 +68,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
 /** Flags every command takes (`trellis --help` lists them under "Common flags"). */
 export const COMMON_FLAGS: readonly string[] = ['seed', 'out', 'progress', 'no-progress', 'backend', 'threads', 'gemm', 'help', 'version'];
 const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
-  train: ['quick', 'full', 'dataset', 'model', 'epochs', 'batch-size', 'lr', 'limit', 'resume', 'workers'],
+  train: ['quick', 'full', 'dataset', 'model', 'epochs', 'batch-size', 'lr', 'lr-schedule', 'patience', 'limit', 'resume', 'workers'],
   // the tour is quick only: --quick is accepted (and changes nothing), --full is refused by checkFlags
   tour: ['quick', 'epochs', 'only'],
   'check-plugin': ['export'],

@@ -32,6 +32,9 @@ export function helpText(): string {
     '',
     'Usage:',
     `  trellis train ${flagsOf('train')} [--dataset mnist|fashion-mnist] [--model mlp|cnn] [--epochs N] [--batch-size N] [--lr X] [--limit N] [--resume]`,
+    '                [--lr-schedule constant|cosine]   (cosine: the rate decays from --lr to 0 over the run)',
+    '                [--patience N]  (early stopping: 10% of the training examples held out; stop after N epochs without a lower',
+    '                                 held-out loss and keep the best epoch\'s weights)',
     '                [--workers N]   (data-parallel on N worker threads, one per core: each trains on its shard of every batch)',
     '                (--full: 10 epochs unless --epochs is given; --quick, the default: 3)',
     `  trellis tour  ${flagsOf('tour')} [--epochs N] [--only a,b]      baseline + every technique in quick mode, one report`,
@@ -122,7 +125,7 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
     const gemm = flags.gemm !== undefined ? choiceFlag(flags, 'gemm', GEMM_CHOICES, 'auto') : undefined;
     if ((command === 'train' || command === 'tour') && Object.keys(params).length) {
       throw new TrellisError('BAD_ARGS', `\`trellis ${command}\` takes no --set (it was given ${Object.keys(params).map((k) => `--set ${k}=…`).join(', ')}, which would be ignored)`,
-        command === 'train' ? 'use train\'s own flags (--dataset, --model, --epochs, --batch-size, --lr, --limit, --workers)' : 'use --epochs and --only; a technique\'s --set keys go to `trellis <technique>`');
+        command === 'train' ? 'use train\'s own flags (--dataset, --model, --epochs, --batch-size, --lr, --lr-schedule, --patience, --limit, --workers)' : 'use --epochs and --only; a technique\'s --set keys go to `trellis <technique>`');
     }
     // Every flag is read before the backend starts, so a wrong value fails at once, before any banner.
     const mode = modeFlag(flags);
@@ -132,6 +135,8 @@ export async function main(argv: string[], log: (line: string) => void = (l) => 
       epochs: intFlag(flags, 'epochs', command === 'tour' ? 3 : mode === 'full' ? 10 : 3),
       batchSize: intFlag(flags, 'batch-size', 128),
       learningRate: numberFlag(flags, 'lr', 1e-3),
+      ...(flags['lr-schedule'] !== undefined ? { lrSchedule: choiceFlag(flags, 'lr-schedule', ['constant', 'cosine'] as const, 'constant') } : {}),
+      ...(flags.patience !== undefined ? { patience: intFlag(flags, 'patience', 5) } : {}),
       seed, out, progress, resume: flags.resume === true, log,
       ...(flags.limit !== undefined ? { limit: intFlag(flags, 'limit', 60000) } : {}),
       ...(flags.workers !== undefined

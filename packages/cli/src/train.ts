@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import {
-  RunRecord, Trainer, check, dataParallelPlugin, dataParallelRank, mlp, runDataParallel, smallCnn,
-  type BackendName, type Dataset, type GemmChoice, type ModelAdapter, type TrainerOptions,
+  RunRecord, Trainer, check, checkChoice, dataParallelPlugin, dataParallelRank, earlyStopping, learningRateSchedule, mlp, runDataParallel, smallCnn,
+  type BackendName, type Dataset, type GemmChoice, type ModelAdapter, type TrainerOptions, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { loadFashionMnist, loadMnist } from '@trellis-ml/datasets';
 
@@ -17,6 +17,14 @@ export interface TrainCommandOptions {
   out: string;
   /** Use only the first N training examples (quick runs, tests). */
   limit?: number;
+  /** `'constant'` (default): Adam at `learningRate` throughout; `'cosine'`: cosine decay from it to 0 over the run's steps. */
+  lrSchedule?: 'constant' | 'cosine';
+  /**
+   * Early stopping: hold out 10 % of the training examples (seeded), stop when their loss has not improved for this
+   * many epochs, and keep the best epoch's weights. Off by default (validation is then the first 2,000 test
+   * examples, for the log only).
+   */
+  patience?: number;
   resume?: boolean;
   progress?: boolean;
   log?: (line: string) => void;
@@ -67,7 +75,7 @@ export function baselineModel(kind: 'mlp' | 'cnn', inputShape: number[], numClas
  * example limit or a worker count below 1, a learning rate that is not positive. {@link runTrain} calls it;
  * the CLI calls it before the backend starts, so a wrong flag leaves no run directory behind.
  */
-export function checkTrainOptions(o: Pick<TrainCommandOptions, 'epochs' | 'batchSize' | 'learningRate' | 'limit' | 'workers'>): void {
+export function checkTrainOptions(o: Pick<TrainCommandOptions, 'epochs' | 'batchSize' | 'learningRate' | 'limit' | 'workers' | 'lrSchedule' | 'patience'>): void {
   const whole = (v: number | undefined): boolean => Number.isInteger(v) && v! >= 1;
   check(whole(o.epochs), 'BAD_ARGS', `--epochs ${String(o.epochs)} is not a positive whole number of epochs`, 'pass --epochs 1 or more (the default is 3, or 10 with --full)');
   check(whole(o.batchSize), 'BAD_ARGS', `--batch-size ${String(o.batchSize)} is not a positive whole number`, 'pass a batch size such as --batch-size 128 (the default)');
@@ -75,6 +83,11 @@ export function checkTrainOptions(o: Pick<TrainCommandOptions, 'epochs' | 'batch
   check(o.workers === undefined || whole(o.workers), 'BAD_ARGS', `--workers ${String(o.workers)} is not a positive integer`, 'pass --workers 2 to train on both cores of a 2-core machine');
   check(Number.isFinite(o.learningRate) && o.learningRate > 0, 'BAD_ARGS', `learning rate ${o.learningRate} is not a positive number (Adam would climb the loss or not move)`,
     'pass a positive rate, e.g. --lr 0.001 (the default)');
+  if (o.lrSchedule !== undefined) checkChoice(o.lrSchedule, ['constant', 'cosine'] as const, 'learning-rate schedule', { code: 'BAD_ARGS', fix: 'pass --lr-schedule constant (the default) or cosine' });
+  check(o.patience === undefined || whole(o.patience), 'BAD_ARGS', `--patience ${String(o.patience)} is not a positive whole number of epochs`, 'pass e.g. --patience 3, or leave it out to train every epoch');
+  // the ranks would each decide on their own validation set, or rank 0 alone would stop
+  check(o.patience === undefined || (o.workers ?? 1) === 1, 'BAD_ARGS', `--patience (early stopping) cannot run with --workers ${o.workers}: the data-parallel ranks must stop at the same epoch`,
+    'train on one worker with --patience, or data-parallel without it');
 }
 
 /**
@@ -92,6 +105,8 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
     out: o.out, name: 'train', seed: o.seed, packageOf: import.meta.url, resumeMarkers: ['checkpoint', 'checkpoint-prev'],
     config: {
       dataset: o.dataset, model: o.model, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, limit: o.limit ?? null, optimizer: 'adam',
+      // only when asked: the settings of a run without them stay those earlier versions recorded (its --resume matches them)
+      ...(o.lrSchedule !== undefined && o.lrSchedule !== 'constant' ? { lrSchedule: o.lrSchedule } : {}), ...(o.patience !== undefined ? { patience: o.patience } : {}),
       dataParallelWorkers: dp.active ? dp.workers : workers,
     },
   };
@@ -111,8 +126,10 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
     return results[0]!;
   }
   check(!dp.active || dp.rank === 0, 'BAD_RANK', `runTrain ran on data-parallel rank ${dp.rank}`, 'run trainReplica on the ranks other than 0');
-  const train = loadNamedDataset(o.dataset, 'train', o.limit);
+  const all = loadNamedDataset(o.dataset, 'train', o.limit);
   const test = loadNamedDataset(o.dataset, 'test');
+  // with early stopping, the epochs are judged on held-out training examples, never on the test split
+  const [train, holdout] = o.patience !== undefined ? all.split(0.9, o.seed) : [all, null];
   const record = await RunRecord.create({ ...recordOptions, ...(dir ? { dir, resume: true } : {}) });
   const model = baselineModel(o.model, [...train.shape], train.numClasses, o.seed);
   // A resume that had to skip a damaged checkpoint says so before the first epoch it trains (or at the end, if none is left).
@@ -128,12 +145,13 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
     onLog: async (logs) => {
       announceRestore();
       await record.logMetrics(logs);
-      log(`epoch ${Number(logs.epoch) + 1}/${o.epochs} loss=${logs.loss?.toFixed(4)} val_accuracy=${logs.val_accuracy?.toFixed(4)}`);
+      log(`epoch ${Number(logs.epoch) + 1}/${o.epochs} loss=${logs.loss?.toFixed(4)} val_loss=${logs.val_loss?.toFixed(4)} val_accuracy=${logs.val_accuracy?.toFixed(4)}`);
     },
   });
   const started = Date.now();
-  const validation = test.take(2000);
+  const validation = holdout ?? test.take(2000);
   await trainer.fit(train, { epochs: o.epochs, validation, resume: o.resume ?? false });
+  const stopped = stoppingOf(trainer);
   announceRestore();
   const seconds = (Date.now() - started) / 1000;
   const ev = await trainer.evaluate(test);
@@ -142,12 +160,14 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
     dataset: o.dataset, model: o.model, epochs: o.epochs,
     testAccuracy: ev.accuracy, testLoss: ev.loss, testEce: ev.ece, testNll: ev.nll, testBrier: ev.brier,
     trainSeconds: seconds, tfjsVersion: tf.version_core, history: trainer.history, dataParallelWorkers: dp.workers,
+    lrSchedule: o.lrSchedule ?? 'constant', ...(stopped ? { earlyStopping: stopped } : {}),
   };
   const summaryPath = await record.writeSummary(summary);
   const reportPath = await record.writeReport({
     title: `Baseline: ${o.model.toUpperCase()} on ${o.dataset}`,
-    intro: `Seed ${o.seed}, ${o.epochs} epochs, batch ${o.batchSize}, Adam ${o.learningRate}, backend ${tf.getBackend()}` +
-      `${dp.active ? `, data-parallel on ${dp.workers} workers` : ''}.`,
+    intro: `Seed ${o.seed}, ${o.epochs} epochs, batch ${o.batchSize}, Adam ${o.learningRate}${o.lrSchedule === 'cosine' ? ' with cosine decay to 0' : ''}, backend ${tf.getBackend()}` +
+      `${dp.active ? `, data-parallel on ${dp.workers} workers` : ''}` +
+      `${stopped ? `; early stopping on the loss of ${holdout!.size} held-out training examples (patience ${o.patience}): ${stopped.epochsTrained} of ${o.epochs} epochs trained, the weights of epoch ${stopped.bestEpoch + 1} kept` : ''}.`,
     sections: [
       { title: 'Test metrics', table: { columns: ['accuracy', 'loss', 'ECE', 'NLL', 'Brier'], rows: [[ev.accuracy, ev.loss, ev.ece, ev.nll, ev.brier]] } },
       {
@@ -163,13 +183,31 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   });
   trainer.dispose();
   model.dispose();
+  if (stopped) log(`early stopping: ${stopped.epochsTrained} of ${o.epochs} epochs trained; kept epoch ${stopped.bestEpoch + 1} (held-out loss ${stopped.bestLoss.toFixed(4)})`);
   log(`test accuracy ${(ev.accuracy * 100).toFixed(2)}% — ${summaryPath}`);
   return { runDir: record.dir, summaryPath, reportPath, testAccuracy: ev.accuracy };
 }
 
-/** What every rank's Trainer shares: model, seed, batch size, Adam, and the data-parallel plugin (a no-op alone). */
+/** The early-stopping watch of `trellis train` (one per Trainer). */
+const EARLY_STOPPING = 'early-stopping';
+
+/** What the early-stopping watch of a finished fit says (null without one). */
+function stoppingOf(trainer: Trainer): { bestEpoch: number; bestLoss: number; epochsTrained: number } | null {
+  const watch = trainer.plugins.find((p) => p.name === EARLY_STOPPING);
+  if (!watch) return null;
+  const state = watch.getState!() as { best: number; bestEpoch: number };
+  return { bestEpoch: state.bestEpoch, bestLoss: state.best, epochsTrained: trainer.history.length };
+}
+
+/**
+ * What every rank's Trainer shares: model, seed, batch size, Adam, the data-parallel plugin (a no-op alone), the
+ * learning-rate schedule and (rank 0 alone: it is refused with workers) early stopping.
+ */
 function baselineTrainerOptions(o: TrainCommandOptions, model: ModelAdapter): TrainerOptions {
-  return { model, seed: o.seed, batchSize: o.batchSize, optimizer: tf.train.adam(o.learningRate), plugins: [dataParallelPlugin()] };
+  const plugins: TrainerPlugin[] = [dataParallelPlugin()];
+  if (o.lrSchedule === 'cosine') plugins.push(learningRateSchedule({ kind: 'cosine', lr: o.learningRate }));
+  if (o.patience !== undefined) plugins.push(earlyStopping({ name: EARLY_STOPPING, monitor: 'val_loss', patience: o.patience }));
+  return { model, seed: o.seed, batchSize: o.batchSize, optimizer: tf.train.adam(o.learningRate), plugins };
 }
 
 /**

@@ -303,6 +303,35 @@ describe('trellis CLI', () => {
     expect(note).toBeLessThan(lines.findIndex((l) => /^epoch \d+\/8/.test(l)));
     expect(lines.filter((l) => /^resumed from/.test(l))).toHaveLength(1);
   });
+  it('train --lr-schedule cosine decays the rate; --patience stops on held-out training examples and keeps the best epoch', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'trellis-es-'));
+    const r = await run(['train', '--limit', '3000', '--epochs', '12', '--lr', '0.01', '--lr-schedule', 'cosine', '--patience', '1', '--seed', '1', '--backend', 'wasm', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const s = summaryOf(out);
+    const history = s.history as Array<{ lr: number; val_loss: number }>;
+    const stopped = s.earlyStopping as { bestEpoch: number; bestLoss: number; epochsTrained: number };
+    expect(stopped.epochsTrained).toBe(history.length);
+    expect(history.length).toBeLessThan(12); // stopped early
+    expect(stopped.bestEpoch).toBe(history.length - 2); // patience 1: the epoch after the best one did not improve
+    expect(stopped.bestLoss).toBe(Math.min(...history.map((h) => h.val_loss)));
+    for (let i = 1; i < history.length; i++) expect(history[i]!.lr).toBeLessThan(history[i - 1]!.lr);
+    expect(history[0]!.lr).toBeLessThan(0.01);
+    expect(r.stdout).toMatch(new RegExp(`early stopping: ${history.length} of 12 epochs trained; kept epoch ${stopped.bestEpoch + 1}`));
+    const config = JSON.parse(readFileSync(join(out, 'train', readdirSync(join(out, 'train'))[0]!, 'config.json'), 'utf8')) as { config: Record<string, unknown> };
+    expect(config.config).toMatchObject({ lrSchedule: 'cosine', patience: 1 });
+  });
+
+  it('train refuses --patience beside --workers and an unknown --lr-schedule, before any work', async () => {
+    const both = await run(['train', '--patience', '2', '--workers', '2', '--limit', '100', '--epochs', '1']);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/--patience \(early stopping\) cannot run with --workers 2/);
+    const bad = await run(['train', '--lr-schedule', 'linear', '--limit', '100', '--epochs', '1']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/lr-schedule/);
+    const zero = await run(['train', '--patience', '0', '--limit', '100', '--epochs', '1']);
+    expect(zero.status).toBe(2);
+  });
+
   it('train rejects a bad --workers value', async () => {
     const r = await run(['train', '--workers', '0', '--limit', '100', '--epochs', '1']);
     expect(r.status).toBe(2);

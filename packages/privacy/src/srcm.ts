@@ -115,17 +115,26 @@ export const SRCM_TAPS = { pre: 'srcm/pre', fea: 'srcm/fea' } as const;
  * The keys of `backbone`'s trainable variables that its logits use and its `featureTap` does not: the classifier
  * head that the SRCM head replaces (a layers model's last layer, a DepthNet's `head`, every layer after an earlier
  * `featureTap`). Found by which variables each output's gradient reaches (the tape, not their values), in one
- * inference pass of a zero input each; variables neither output uses are not counted.
+ * inference pass of a zero input each; variables neither output uses are not counted (so on a DepthNet with one head
+ * per depth only the current depth's head is taken out).
  */
 function backboneHeadVariables(backbone: ModelAdapter, featureTap: string): Set<string> {
   const entries = Object.entries(backbone.trainableVariables());
+  // a frozen backbone (a linear probe: only the SRCM head trains) has no head to take out
+  if (entries.length === 0) return new Set();
   const reached = (output: (x: tf.Tensor) => tf.Tensor): Set<string> => {
     const out = new Set<string>();
-    tf.tidy(() => {
-      const x = tf.zeros([1, ...backbone.inputShape]);
-      const { grads } = tf.engine().gradients(() => tf.sum(output(x)) as tf.Scalar, entries.map(([, v]) => v), undefined, true);
-      entries.forEach(([k], i) => grads[i] != null && out.add(k));
-    });
+    try {
+      tf.tidy(() => {
+        const x = tf.zeros([1, ...backbone.inputShape]);
+        const { grads } = tf.engine().gradients(() => tf.sum(output(x)) as tf.Scalar, entries.map(([, v]) => v), undefined, true);
+        entries.forEach(([k], i) => grads[i] != null && out.add(k));
+      });
+    } catch (e) {
+      if (e instanceof TrellisError) throw e;
+      throw new TrellisError('BAD_MODEL', `SRCM cannot trace which backbone variables its head replaces: ${(e as Error).message}`,
+        'wrap a backbone whose inference pass has gradients for every op (a tfjs layers model, a DepthNet)', { cause: String(e) });
+    }
     return out;
   };
   const fromLogits = reached((x) => backbone.apply(x, { training: false }).logits);

@@ -89,6 +89,15 @@ describe('CRL and SRCM default feature tap', () => {
     m.dispose();
   });
 
+  it('SRCM on a frozen backbone (a linear probe) trains its own head alone', () => {
+    const backbone = mlp({ inputShape: [6], hidden: [5, 4], numClasses: 3, seed: 1 });
+    backbone.model.trainable = false;
+    const m = withSRCM(backbone, { radius: 5, width: 1 });
+    expect(m.replacedVariables.size).toBe(0);
+    expect(Object.keys(m.trainableVariables()).sort()).toEqual(['srcm/head/kernel', 'srcm/pre/bias', 'srcm/pre/kernel']);
+    m.dispose();
+  });
+
   it('SRCM on a layers model replaces its last layer, as before, and every layer after an earlier featureTap', () => {
     const m = withSRCM(mlp({ inputShape: [6], hidden: [5, 4], numClasses: 3, seed: 1 }), { radius: 5, width: 1 });
     expect([...m.replacedVariables].sort()).toEqual(['logits/bias', 'logits/kernel']);

@@ -51,6 +51,12 @@ describe('scheduledLearningRate (pure)', () => {
     expect(scheduledLearningRate(s, at(0, 52))).toBeCloseTo(0.2, 15); // half of the 96 decay steps
   });
 
+  it('cosine reads its own totalSteps before the position\'s, and refuses to guess without either', () => {
+    const s: LearningRateScheduleSpec = { kind: 'cosine', lr: 0.1, totalSteps: 10 };
+    expect(scheduledLearningRate(s, at(0, 5, 10, Number.NaN))).toBeCloseTo(0.05, 15);
+    expect(errorOf(() => scheduledLearningRate({ kind: 'cosine', lr: 0.1 }, at(0, 5, 10, Number.NaN))).message).toMatch(/needs the run's planned steps, got NaN/);
+  });
+
   it('refuses bad schedules naming the field', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ kind: 'linear', lr: 0.1 }, /unknown learning-rate schedule kind "linear"/],
@@ -63,6 +69,11 @@ describe('scheduledLearningRate (pure)', () => {
       [{ kind: 'step', lr: 0.1, milestones: [0.5] }, /not whole epochs ≥ 1/],
       [{ kind: 'step', lr: 0.1, milestoneFractions: [1.5] }, /not fractions in \[0, 1\]/],
       [{ kind: 'step', lr: 0.1, milestones: [3], gamma: 0 }, /gamma 0 must be > 0/],
+      [{ kind: 'cosine', lr: 0.1, warmupSteps: 20, totalSteps: 10 }, /warm-up \(20 steps\) is longer than its 10 steps/],
+      [{ kind: 'cosine', lr: 0.1, totalSteps: 0 }, /totalSteps 0 is not a finite number of steps ≥ 1/],
+      [{ kind: 'cosine', lr: 0.1, totalSteps: Infinity }, /totalSteps Infinity/],
+      [{ kind: 'step', lr: 0.1, milestones: [3], finalLr: 0 }, /a step schedule does not read "finalLr"/],
+      [{ kind: 'cosine', lr: 0.1, gama: 0.1 }, /a cosine schedule does not read "gama"/],
     ];
     for (const [s, message] of cases) {
       const e = errorOf(() => learningRateSchedule(s as LearningRateScheduleSpec));
@@ -98,6 +109,9 @@ describe('setLearningRate', () => {
 
   it('refuses a rate that is not finite and ≥ 0, and an optimizer with no numeric rate', () => {
     expect(errorOf(() => setLearningRate(tf.train.adam(0.1), -1, 'plugin "x"')).message).toMatch(/plugin "x" computed the learning rate -1/);
+    expect(errorOf(() => setLearningRate(null as never, 0.1)).code).toBe('BAD_OPTION');
+    expect(errorOf(() => learningRateSchedule({ kind: 'cosine', lr: 0.1 }, null as never)).code).toBe('BAD_OPTION');
+    expect(errorOf(() => earlyStopping(null as never)).code).toBe('BAD_OPTION');
     const odd = { getClassName: () => 'Odd', learningRate: tf.scalar(1) } as unknown as tf.Optimizer;
     const e = errorOf(() => setLearningRate(odd, 0.1));
     expect(e.code).toBe('LR_SCHEDULE_UNSUPPORTED');
@@ -165,6 +179,26 @@ describe('learningRateSchedule plugin', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a second fit on the same Trainer plans and runs its own schedule (it used to run at finalLr throughout); with totalSteps the schedule spans the fits', async () => {
+    const model = mlp({ inputShape: [8], hidden: [16], numClasses: 3, seed: 1 });
+    const rates: number[] = [];
+    const spy: TrainerPlugin = { name: 'lr-spy', apiVersion: 1, order: 'post', onBatchStart: (ctx) => void rates.push((ctx.optimizer as unknown as { learningRate: number }).learningRate) };
+    const t = new Trainer({ model, seed: 2, batchSize: 60, optimizer: tf.train.adam(1), plugins: [learningRateSchedule({ kind: 'cosine', lr: 0.01 }), spy] });
+    await t.fit(toyDataset(240), { epochs: 1 });
+    await t.fit(toyDataset(240), { epochs: 1 });
+    const one = Array.from({ length: 4 }, (_, k) => scheduledLearningRate({ kind: 'cosine', lr: 0.01 }, at(0, k, 1, 4)));
+    expect(rates).toEqual([...one, ...one]);
+    t.dispose();
+    const spanning: number[] = [];
+    const spy2: TrainerPlugin = { ...spy, onBatchStart: (ctx) => void spanning.push((ctx.optimizer as unknown as { learningRate: number }).learningRate) };
+    const t2 = new Trainer({ model, seed: 2, batchSize: 60, optimizer: tf.train.adam(1), plugins: [learningRateSchedule({ kind: 'cosine', lr: 0.01, totalSteps: 8 }), spy2] });
+    await t2.fit(toyDataset(240), { epochs: 1 });
+    await t2.fit(toyDataset(240), { epochs: 1 });
+    expect(spanning).toEqual(Array.from({ length: 8 }, (_, k) => scheduledLearningRate({ kind: 'cosine', lr: 0.01, totalSteps: 8 }, at(0, k, 1, 8))));
+    t2.dispose();
+    model.dispose();
   });
 
   it('is LR_SCHEDULE_CONFLICT beside another plugin that sets the rate', async () => {
@@ -251,6 +285,17 @@ describe('earlyStopping plugin', () => {
     t.dispose();
     model.dispose();
     extra.dispose();
+  });
+
+  it('a second fit on the same Trainer watches afresh (it used to stop at once, training nothing)', async () => {
+    const model = mlp({ inputShape: [8], hidden: [16], numClasses: 3, seed: 1 });
+    const t = new Trainer({ model, seed: 2, batchSize: 60, optimizer: tf.train.adam(0.01), plugins: [earlyStopping({ monitor: 'score', patience: 1 }), scripted([0.5, 0.6, 0.7, 0.8])] });
+    await t.fit(toyDataset(240), { epochs: 4 });
+    expect(t.history.length).toBe(2); // stopped after epoch 1
+    await t.fit(toyDataset(240), { epochs: 4 });
+    expect(t.history.length).toBe(4); // the second fit trained its epochs 0 and 1 before stopping again
+    t.dispose();
+    model.dispose();
   });
 
   it('refuses bad options', () => {

@@ -10,6 +10,7 @@ import {
   TrellisError,
   type ApplyOptions,
   type ModelAdapter,
+  type LearningRateScheduleState,
   type ModelOutputs,
   type RngState,
   type TrainerContext,
@@ -385,7 +386,7 @@ export interface CosineDecayOptions {
 }
 
 /** Cosine learning-rate decay (spec §6.3: Adam 1e-3, cosine to 0), set before every step from the step count: core's `learningRateSchedule` with `kind: 'cosine'` (it logs `lr`). */
-export function cosineDecay(options: CosineDecayOptions): TrainerPlugin<Record<string, never>> {
+export function cosineDecay(options: CosineDecayOptions): TrainerPlugin<LearningRateScheduleState> {
   check(typeof options === 'object' && options !== null, 'BAD_OPTION', `cosineDecay needs { initial, totalSteps }, got ${String(options)}`, 'pass e.g. { initial: 1e-3, totalSteps: 1000 }');
   check(options.final === undefined || (Number.isFinite(options.final) && options.final >= 0), 'BAD_OPTION',
     `cosine decay final rate ${options.final} must be a finite number ≥ 0 (a negative rate climbs the loss)`, 'pass final ≥ 0, e.g. 0 (the default)');

@@ -64,6 +64,7 @@ export interface EarlyStoppingOptions {
  * missing (e.g. `val_loss` without a `validation` set).
  */
 export function earlyStopping(options: EarlyStoppingOptions = {}): TrainerPlugin<EarlyStoppingState> {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', () => `earlyStopping's options ${String(options)} are not an object`, "pass e.g. { monitor: 'val_loss', patience: 5 } or leave them out");
   const monitor = options.monitor ?? 'val_loss';
   check(typeof monitor === 'string' && monitor.length > 0, 'BAD_OPTION', () => `early stopping's monitor ${JSON.stringify(monitor)} is not an epoch log's name`, "pass e.g. monitor: 'val_loss' or 'val_accuracy'");
   const mode = options.mode ?? (monitor.includes('accuracy') ? 'max' : 'min');
@@ -77,6 +78,8 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): TrainerPlugin
   const name = options.name ?? 'early-stopping';
   const rule: EarlyStoppingRule = { mode, minDelta, patience };
   let state: EarlyStoppingState = { ...EARLY_STOPPING_START };
+  /** Whether a checkpoint restored the state for the coming fit (a resume), rather than a new fit starting. */
+  let restored = false;
   let best: Record<string, tf.Variable> = {};
   let source: Record<string, tf.Variable> = {};
 
@@ -110,6 +113,9 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): TrainerPlugin
     },
     stateVariables: () => copies(),
     onFitStart(ctx) {
+      // a new fit watches afresh (its best copy is replaced at its first epoch); a resumed one continues its watch
+      if (!restored) state = { ...EARLY_STOPPING_START };
+      restored = false;
       // a resumed run that had stopped: train no further epoch (the best weights still go back at the fit's end)
       if (state.stopped) ctx.stopTraining(`${name}: stopped at epoch ${state.bestEpoch + patience} (best ${monitor} ${state.best} at epoch ${state.bestEpoch})`);
     },
@@ -134,6 +140,7 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): TrainerPlugin
       check(s !== null && typeof s === 'object' && (s.best === null || typeof s.best === 'number') && Number.isInteger(s.bestEpoch) && Number.isInteger(s.wait) && typeof s.stopped === 'boolean',
         'BAD_STATE', () => `saved early-stopping state ${JSON.stringify(s)} is not { best, bestEpoch, wait, stopped }`, 'restore a state saved by an earlyStopping plugin');
       state = { ...s };
+      restored = true;
     },
     dispose() {
       release();

@@ -20,6 +20,7 @@ export function learningRateOf(optimizer: tf.Optimizer): number | undefined {
 export function setLearningRate(optimizer: tf.Optimizer, lr: number, who = 'the learning-rate schedule'): void {
   check(typeof lr === 'number' && Number.isFinite(lr) && lr >= 0, 'BAD_OPTION', () => `${who} computed the learning rate ${String(lr)}, not a finite number ≥ 0`,
     'give the schedule finite rates ≥ 0 (a negative rate climbs the loss)');
+  check(typeof optimizer === 'object' && optimizer !== null, 'BAD_OPTION', () => `${who} was given ${String(optimizer)}, not an optimizer`, 'pass a tfjs optimizer (e.g. tf.train.adam(1e-3))');
   const opt = optimizer as unknown as { setLearningRate?: (lr: number) => void; learningRate?: unknown };
   if (typeof opt.setLearningRate === 'function') {
     opt.setLearningRate(lr);
@@ -60,6 +61,11 @@ export type LearningRateScheduleSpec =
     totalSteps?: number;
   };
 
+/** What a {@link learningRateSchedule} keeps in a checkpoint: the Trainer step its fit started at. */
+export interface LearningRateScheduleState {
+  fitStart: number;
+}
+
 /** Where in a run a schedule is read: the epoch (0-based) of the planned `epochs`, the step (0-based) of `totalSteps`. */
 export interface SchedulePosition {
   epoch: number;
@@ -69,9 +75,10 @@ export interface SchedulePosition {
 }
 
 /**
- * The learning rate of `schedule` at `at` (pure). Step decay reads the epoch; cosine decay the step, and stays at
- * `finalLr` past `totalSteps`.
- * @throws TrellisError `BAD_OPTION` for an invalid schedule (see {@link checkLearningRateScheduleSpec}).
+ * The learning rate of `schedule` at `at` (pure). Step decay reads the epoch; cosine decay the step, over the
+ * schedule's own `totalSteps` when it has them, else `at.totalSteps`, and stays at `finalLr` past them.
+ * @throws TrellisError `BAD_OPTION` for an invalid schedule (see {@link checkLearningRateScheduleSpec}), or a cosine
+ * schedule without planned steps.
  */
 export function scheduledLearningRate(schedule: LearningRateScheduleSpec, at: SchedulePosition): number {
   checkLearningRateScheduleSpec(schedule);
@@ -84,8 +91,11 @@ export function scheduledLearningRate(schedule: LearningRateScheduleSpec, at: Sc
   }
   const warmup = schedule.warmupSteps ?? 0;
   const final = schedule.finalLr ?? 0;
+  const total = schedule.totalSteps ?? at.totalSteps;
+  check(typeof total === 'number' && Number.isFinite(total), 'BAD_OPTION', () => `a cosine schedule needs the run's planned steps, got ${String(total)}`,
+    'pass totalSteps in the schedule, or a position with the planned steps (epochs × batches per epoch)');
   if (at.step < warmup) return (schedule.lr * (at.step + 1)) / warmup;
-  const span = at.totalSteps - warmup;
+  const span = total - warmup;
   const t = span > 0 ? Math.min(1, (at.step - warmup) / span) : 1;
   return final + (schedule.lr - final) * 0.5 * (1 + Math.cos(Math.PI * t));
 }
@@ -98,12 +108,16 @@ function checkFinite(value: unknown, what: string, min: number, fix: string): vo
  * Checks a {@link LearningRateScheduleSpec}.
  * @throws TrellisError `BAD_OPTION` naming the field: an unknown kind, a rate that is not finite and > 0 (`lr`) or
  * ≥ 0 (`finalLr`), milestones that are not whole epochs ≥ 1 or fractions in [0, 1], both or neither kind of
- * milestones, a gamma ≤ 0, warm-up or total steps that are not whole numbers.
+ * milestones, a gamma ≤ 0, warm-up steps that are not a whole number, total steps that are not a finite number ≥ 1
+ * or fewer than the warm-up, a key the kind does not read.
  */
 export function checkLearningRateScheduleSpec(schedule: LearningRateScheduleSpec): void {
   check(typeof schedule === 'object' && schedule !== null, 'BAD_OPTION', () => `the learning-rate schedule ${String(schedule)} is not an object`,
     "pass e.g. { kind: 'cosine', lr: 1e-3 } or { kind: 'step', lr: 0.1, milestones: [30, 60] }");
   checkChoice(schedule.kind, ['step', 'cosine'] as const, 'learning-rate schedule kind');
+  const unread = Object.keys(schedule).filter((k) => !(SCHEDULE_KEYS[schedule.kind] as readonly string[]).includes(k));
+  check(unread.length === 0, 'BAD_OPTION', () => `a ${schedule.kind} schedule does not read ${unread.map((k) => `"${k}"`).join(', ')}`,
+    `pass only ${SCHEDULE_KEYS[schedule.kind].join(', ')}`);
   checkFinite(schedule.lr, 'lr', 0, 'pass the starting rate, e.g. lr: 1e-3');
   check(schedule.lr > 0, 'BAD_OPTION', () => `the schedule's lr ${schedule.lr} must be > 0`, 'pass the starting rate, e.g. lr: 1e-3');
   if (schedule.kind === 'step') {
@@ -124,37 +138,62 @@ export function checkLearningRateScheduleSpec(schedule: LearningRateScheduleSpec
     return;
   }
   if (schedule.finalLr !== undefined) checkFinite(schedule.finalLr, 'finalLr', 0, 'pass the rate at the end, e.g. 0 (the default)');
-  for (const [key, value] of [['warmupSteps', schedule.warmupSteps], ['totalSteps', schedule.totalSteps]] as const) {
-    check(value === undefined || (Number.isInteger(value) && value >= 0), 'BAD_OPTION', () => `the schedule's ${key} ${String(value)} is not a whole number ≥ 0`,
-      `pass ${key} as a count of optimizer steps`);
-  }
+  const { warmupSteps, totalSteps } = schedule;
+  check(warmupSteps === undefined || (Number.isInteger(warmupSteps) && warmupSteps >= 0), 'BAD_OPTION', () => `the schedule's warmupSteps ${String(warmupSteps)} is not a whole number ≥ 0`,
+    'pass warmupSteps as a count of optimizer steps');
+  check(totalSteps === undefined || (typeof totalSteps === 'number' && Number.isFinite(totalSteps) && totalSteps >= 1), 'BAD_OPTION',
+    () => `the schedule's totalSteps ${String(totalSteps)} is not a finite number of steps ≥ 1`, 'pass the planned optimizer steps (epochs × batches per epoch), or leave totalSteps out to plan them from the fit');
+  check(totalSteps === undefined || (warmupSteps ?? 0) <= totalSteps, 'BAD_OPTION', () => `the schedule's warm-up (${warmupSteps} steps) is longer than its ${totalSteps} steps`,
+    'pass warmupSteps ≤ totalSteps');
 }
+
+/** The keys each schedule kind reads (any other is a typo or belongs to the other kind). */
+const SCHEDULE_KEYS = { step: ['kind', 'lr', 'milestones', 'milestoneFractions', 'gamma'], cosine: ['kind', 'lr', 'finalLr', 'warmupSteps', 'totalSteps'] } as const;
 
 /**
  * A core plugin that sets the optimizer's learning rate from a {@link LearningRateScheduleSpec} (step decay at each epoch's
  * start, cosine decay with optional warm-up before every step) through {@link setLearningRate}, and logs it as `lr`.
- * One plugin per Trainer may set the rate (`LR_SCHEDULE_CONFLICT` otherwise). A resumed run picks up the rate of its
- * epoch and step.
+ * One plugin per Trainer may set the rate (`LR_SCHEDULE_CONFLICT` otherwise). Without `totalSteps` each fit plans its
+ * own steps (epochs × batches at the Trainer's batch size) and the schedule starts with it; with `totalSteps` it follows
+ * the Trainer's step count across fits. A resumed fit picks up the rate of its epoch and step.
+ * @throws TrellisError `BAD_OPTION` for a bad schedule (see {@link checkLearningRateScheduleSpec}) or options.
  */
-export function learningRateSchedule(schedule: LearningRateScheduleSpec, options: { name?: string } = {}): TrainerPlugin<Record<string, never>> {
+export function learningRateSchedule(schedule: LearningRateScheduleSpec, options: { name?: string } = {}): TrainerPlugin<LearningRateScheduleState> {
   checkLearningRateScheduleSpec(schedule);
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', () => `learningRateSchedule's options ${String(options)} are not an object`, "pass { name: 'my-schedule' } or leave them out");
   const name = options.name ?? 'lr-schedule';
+  // Steps are counted from the fit's first step: a second fit on the same Trainer plans and runs its own schedule.
+  // A schedule given totalSteps follows the Trainer's step count instead (ctx.step, across fits).
+  let fitStart = 0;
+  let restored = false;
   const position = (ctx: TrainerContext): SchedulePosition => {
     const planned = ctx.train ? ctx.epochs * ctx.train.numBatches(ctx.batchSize) : Number.NaN;
-    const total = schedule.kind === 'cosine' && schedule.totalSteps !== undefined ? schedule.totalSteps : planned;
-    return { epoch: ctx.epoch, epochs: ctx.epochs, step: ctx.step, totalSteps: total };
+    const own = schedule.kind === 'cosine' && schedule.totalSteps !== undefined;
+    return { epoch: ctx.epoch, epochs: ctx.epochs, step: own ? ctx.step : ctx.step - fitStart, totalSteps: planned };
   };
   return {
     name,
     apiVersion: 1,
     order: 'pre',
+    onFitStart(ctx) {
+      // a resumed fit continues from the step its checkpoint recorded (setState); a new fit starts here
+      if (!restored) fitStart = ctx.step;
+      restored = false;
+    },
+    getState: () => ({ fitStart }),
+    setState(s) {
+      check(s !== null && typeof s === 'object' && Number.isInteger(s.fitStart) && s.fitStart >= 0, 'BAD_STATE', () => `saved learning-rate schedule state ${JSON.stringify(s)} is not { fitStart }`,
+        'restore a state saved by a learningRateSchedule plugin');
+      fitStart = s.fitStart;
+      restored = true;
+    },
     onEpochStart(ctx) {
       if (schedule.kind === 'step') setLearningRate(ctx.optimizer, scheduledLearningRate(schedule, position(ctx)), `plugin "${name}"`);
     },
     onBatchStart(ctx) {
       if (schedule.kind !== 'cosine') return;
       const at = position(ctx);
-      check(Number.isFinite(at.totalSteps), 'BAD_OPTION', `plugin "${name}" cannot plan a cosine schedule: the run's step count is unknown (a step outside fit)`,
+      check(schedule.totalSteps !== undefined || Number.isFinite(at.totalSteps), 'BAD_OPTION', `plugin "${name}" cannot plan a cosine schedule: the run's step count is unknown (a step outside fit)`,
         'pass totalSteps in the schedule');
       setLearningRate(ctx.optimizer, scheduledLearningRate(schedule, at), `plugin "${name}"`);
     },

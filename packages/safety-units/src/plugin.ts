@@ -136,6 +136,8 @@ export function unitFreezePlugin(options: FreezeOptions): TrainerPlugin<FreezeSt
     name,
     apiVersion: 1,
     onFitStart(ctx) {
+      // every fit checks after its first step again (a second fit, a resumed one)
+      checkedPhase = -1;
       // before plugins that run later (pruning, order 'post') change weights at fit start
       ensure(ctx);
     },

@@ -49,6 +49,24 @@ describe('frozen units that another plugin overwrites', () => {
     expect(steps).toBe(1); // toyData: 32 rows in batches of 16, two steps per epoch
   });
 
+  it('checks after the first step of every fit, a second one on the same Trainer included', async () => {
+    const data = toyData();
+    const { model, layout, unit0: frozen } = mlpWithUnit0();
+    let active = false;
+    let steps = 0;
+    const zero = zeroUnit0('post');
+    const sometimes: TrainerPlugin = { ...zero, onFitStart: (ctx) => (active ? zero.onFitStart!(ctx) : undefined), afterApply: (ctx) => { steps++; if (active) zero.afterApply!(ctx); } };
+    const t = new Trainer({ model, seed: 1, batchSize: 16, optimizer: tf.train.adam(1e-2), plugins: [unitFreezePlugin({ layout, frozen }), sometimes] });
+    await t.fit(data, { epochs: 1 });
+    active = true;
+    steps = 0;
+    const error = await t.fit(data, { epochs: 1 }).then(() => null, (e: unknown) => e);
+    expect((error as TrellisError).code).toBe('FROZEN_UNITS_OVERWRITTEN');
+    expect(steps).toBe(1);
+    t.dispose();
+    model.dispose();
+  });
+
   it('keeps the frozen values when the other plugin runs before the freeze, and lets it through with pin: false', async () => {
     const before = await fitFrozenUnit0([zeroUnit0('pre')]);
     expect(before.error).toBeNull();

@@ -167,7 +167,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
     title: `Baseline: ${o.model.toUpperCase()} on ${o.dataset}`,
     intro: `Seed ${o.seed}, ${o.epochs} epochs, batch ${o.batchSize}, Adam ${o.learningRate}${o.lrSchedule === 'cosine' ? ' with cosine decay to 0' : ''}, backend ${tf.getBackend()}` +
       `${dp.active ? `, data-parallel on ${dp.workers} workers` : ''}` +
-      `${stopped ? `; early stopping on the loss of ${holdout!.size} held-out training examples (patience ${o.patience}): ${stopped.epochsTrained} of ${o.epochs} epochs trained, the weights of epoch ${stopped.bestEpoch + 1} kept` : ''}.`,
+      `${stopped ? `; early stopping on the loss of ${holdout!.size} held-out training examples (patience ${o.patience}): ${stoppingText(stopped, o.epochs)}` : ''}.`,
     sections: [
       { title: 'Test metrics', table: { columns: ['accuracy', 'loss', 'ECE', 'NLL', 'Brier'], rows: [[ev.accuracy, ev.loss, ev.ece, ev.nll, ev.brier]] } },
       {
@@ -183,7 +183,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
   });
   trainer.dispose();
   model.dispose();
-  if (stopped) log(`early stopping: ${stopped.epochsTrained} of ${o.epochs} epochs trained; kept epoch ${stopped.bestEpoch + 1} (held-out loss ${stopped.bestLoss.toFixed(4)})`);
+  if (stopped) log(`early stopping: ${stoppingText(stopped, o.epochs)}`);
   log(`test accuracy ${(ev.accuracy * 100).toFixed(2)}% — ${summaryPath}`);
   return { runDir: record.dir, summaryPath, reportPath, testAccuracy: ev.accuracy };
 }
@@ -192,11 +192,19 @@ export async function runTrain(o: TrainCommandOptions): Promise<TrainCommandResu
 const EARLY_STOPPING = 'early-stopping';
 
 /** What the early-stopping watch of a finished fit says (null without one). */
-function stoppingOf(trainer: Trainer): { bestEpoch: number; bestLoss: number; epochsTrained: number } | null {
+function stoppingOf(trainer: Trainer): { bestEpoch: number; bestLoss: number | null; epochsTrained: number } | null {
   const watch = trainer.plugins.find((p) => p.name === EARLY_STOPPING);
   if (!watch) return null;
-  const state = watch.getState!() as { best: number; bestEpoch: number };
+  // best is null (bestEpoch −1) when no held-out loss was a number: no epoch improved, the last weights stay
+  const state = watch.getState!() as { best: number | null; bestEpoch: number };
   return { bestEpoch: state.bestEpoch, bestLoss: state.best, epochsTrained: trainer.history.length };
+}
+
+/** How the early stopping of a run ended, for the log and the report. */
+function stoppingText(stopped: { bestEpoch: number; bestLoss: number | null; epochsTrained: number }, epochs: number): string {
+  return stopped.bestEpoch < 0 || stopped.bestLoss === null
+    ? `${stopped.epochsTrained} of ${epochs} epochs trained; no epoch had a held-out loss to keep (NaN), the last weights kept`
+    : `${stopped.epochsTrained} of ${epochs} epochs trained; kept epoch ${stopped.bestEpoch + 1} (held-out loss ${stopped.bestLoss.toFixed(4)})`;
 }
 
 /**

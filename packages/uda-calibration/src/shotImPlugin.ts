@@ -53,7 +53,7 @@ export interface ShotImOptions {
   lrSchedule?: LearningRateSchedule;
   /**
    * Planned optimizer steps for `'shot-decay'`. Default: set by `createAdaptation` (via
-   * `planSteps`), or in `Trainer.fit` epochs × the batches of the first batch's size.
+   * `planSteps`), or in `Trainer.fit` epochs × the batches at the Trainer's batch size (`ctx.batchSize`).
    */
   totalSteps?: number;
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  EARLY_STOPPING_START, Trainer, TrellisError, earlyStopping, earlyStoppingStep, learningRateSchedule, mlp, scheduledLearningRate, setLearningRate,
+  EARLY_STOPPING_START, Trainer, TrellisError, earlyStopping, gradientClipping, weightDecay, earlyStoppingStep, learningRateSchedule, mlp, scheduledLearningRate, setLearningRate,
   type LearningRateScheduleSpec, type TrainerPlugin,
 } from '@trellis-ml/core';
 import { toyDataset, useCpu } from './helpers.js';
@@ -112,6 +112,9 @@ describe('setLearningRate', () => {
     expect(errorOf(() => setLearningRate(null as never, 0.1)).code).toBe('BAD_OPTION');
     expect(errorOf(() => learningRateSchedule({ kind: 'cosine', lr: 0.1 }, null as never)).code).toBe('BAD_OPTION');
     expect(errorOf(() => earlyStopping(null as never)).code).toBe('BAD_OPTION');
+    // core's older plugins too (they threw a plain TypeError)
+    expect(errorOf(() => weightDecay(null as never)).code).toBe('BAD_OPTION');
+    expect(errorOf(() => gradientClipping(undefined as never)).code).toBe('BAD_OPTION');
     const odd = { getClassName: () => 'Odd', learningRate: tf.scalar(1) } as unknown as tf.Optimizer;
     const e = errorOf(() => setLearningRate(odd, 0.1));
     expect(e.code).toBe('LR_SCHEDULE_UNSUPPORTED');

@@ -25,6 +25,7 @@ function checkMaxNorm(maxNorm: number): void {
 
 /** A core example plugin: clips gradients to a global L2 norm (`order: 'post'`, after masks and noise). */
 export function gradientClipping(options: { maxNorm: number; name?: string }): TrainerPlugin<Record<string, never>> {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', () => `gradientClipping's options ${String(options)} are not an object`, 'pass { maxNorm: 1 }');
   checkMaxNorm(options.maxNorm);
   return {
     name: options.name ?? 'gradient-clipping',

@@ -12,6 +12,7 @@ export function l2Penalty(variables: tf.Variable[], rate: number): tf.Scalar {
  * the loss term `l2`, with a warm-up count of steps kept in its state.
  */
 export function weightDecay(options: { rate: number; name?: string }): TrainerPlugin<{ steps: number }> {
+  check(typeof options === 'object' && options !== null, 'BAD_OPTION', () => `weightDecay's options ${String(options)} are not an object`, 'pass { rate: 1e-4 }');
   check(options.rate >= 0 && Number.isFinite(options.rate), 'BAD_OPTION', `weight decay rate ${options.rate} must be ≥ 0`, 'pass a rate such as 1e-4');
   let steps = 0;
   return {

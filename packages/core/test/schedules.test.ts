@@ -123,6 +123,24 @@ describe('setLearningRate', () => {
   });
 });
 
+/** Runs `work` with a fresh temporary directory, removed afterwards. */
+async function inTempDir(prefix: string, work: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  try {
+    await work(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Disposes the Trainers and models of finished {@link fitWith} runs. */
+function disposeRuns(...runs: Array<{ trainer: Trainer; model: { dispose(): void } }>): void {
+  for (const r of runs) {
+    r.trainer.dispose();
+    r.model.dispose();
+  }
+}
+
 /** Fits core's mlp on the toy set with `plugins`; the per-epoch history and the learning rates the optimizer saw per step. */
 async function fitWith(plugins: TrainerPlugin[], optimizer: tf.Optimizer, epochs: number, extra: { checkpointDir?: string; resume?: boolean; validation?: boolean; maxSteps?: number } = {}) {
   const model = mlp({ inputShape: [8], hidden: [16], numClasses: 3, seed: 1 });
@@ -166,8 +184,7 @@ describe('learningRateSchedule plugin', () => {
   });
 
   it('a resumed run continues the schedule where it stopped', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'trellis-lr-'));
-    try {
+    await inTempDir('trellis-lr-', async (dir) => {
       const schedule = (): TrainerPlugin => learningRateSchedule({ kind: 'cosine', lr: 0.01, warmupSteps: 2 });
       const whole = await fitWith([schedule()], tf.train.adam(1), 3);
       // the first run plans 3 epochs and stops after one (its checkpoint), as an interrupted run does
@@ -175,13 +192,8 @@ describe('learningRateSchedule plugin', () => {
       const rest = await fitWith([schedule()], tf.train.adam(1), 3, { checkpointDir: dir, resume: true });
       expect([...first.rates, ...rest.rates]).toEqual(whole.rates);
       expect(Array.from(rest.model.trainableVariables()['fc1/kernel']!.dataSync())).toEqual(Array.from(whole.model.trainableVariables()['fc1/kernel']!.dataSync()));
-      for (const r of [whole, first, rest]) {
-        r.trainer.dispose();
-        r.model.dispose();
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+      disposeRuns(whole, first, rest);
+    });
   });
 
   it('a second fit on the same Trainer plans and runs its own schedule (it used to run at finalLr throughout); with totalSteps the schedule spans the fits', async () => {
@@ -257,21 +269,15 @@ describe('earlyStopping plugin', () => {
   });
 
   it('a run resumed after it stopped trains no further epoch and restores the same best weights', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'trellis-es-'));
-    try {
+    await inTempDir('trellis-es-', async (dir) => {
       const plugins = () => [earlyStopping({ monitor: 'score', patience: 2 }), scripted([0.9, 0.5, 0.6, 0.7, 0.4])];
       const first = await fitWith(plugins(), tf.train.adam(0.01), 5, { checkpointDir: dir });
       const best = Array.from(first.model.trainableVariables()['fc1/kernel']!.dataSync());
       const again = await fitWith(plugins(), tf.train.adam(0.01), 5, { checkpointDir: dir, resume: true });
       expect(again.rates).toEqual([]); // no step
       expect(Array.from(again.model.trainableVariables()['fc1/kernel']!.dataSync())).toEqual(best);
-      for (const r of [first, again]) {
-        r.trainer.dispose();
-        r.model.dispose();
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+      disposeRuns(first, again);
+    });
   });
 
   it('keeps the variables of the model the Trainer trains: a wrapper a later plugin puts around it included', async () => {

@@ -82,6 +82,11 @@ export interface SchedulePosition {
  */
 export function scheduledLearningRate(schedule: LearningRateScheduleSpec, at: SchedulePosition): number {
   checkLearningRateScheduleSpec(schedule);
+  return rateAt(schedule, at);
+}
+
+/** {@link scheduledLearningRate} of a schedule already checked (what the plugin calls at every step). */
+function rateAt(schedule: LearningRateScheduleSpec, at: SchedulePosition): number {
   if (schedule.kind === 'step') {
     const gamma = schedule.gamma ?? 0.1;
     const passed = schedule.milestones
@@ -188,14 +193,14 @@ export function learningRateSchedule(schedule: LearningRateScheduleSpec, options
       restored = true;
     },
     onEpochStart(ctx) {
-      if (schedule.kind === 'step') setLearningRate(ctx.optimizer, scheduledLearningRate(schedule, position(ctx)), `plugin "${name}"`);
+      if (schedule.kind === 'step') setLearningRate(ctx.optimizer, rateAt(schedule, position(ctx)), `plugin "${name}"`);
     },
     onBatchStart(ctx) {
       if (schedule.kind !== 'cosine') return;
       const at = position(ctx);
       check(schedule.totalSteps !== undefined || Number.isFinite(at.totalSteps), 'BAD_OPTION', `plugin "${name}" cannot plan a cosine schedule: the run's step count is unknown (a step outside fit)`,
         'pass totalSteps in the schedule');
-      setLearningRate(ctx.optimizer, scheduledLearningRate(schedule, at), `plugin "${name}"`);
+      setLearningRate(ctx.optimizer, rateAt(schedule, at), `plugin "${name}"`);
     },
     onBatchEnd(ctx) {
       const lr = learningRateOf(ctx.optimizer);
